@@ -1,0 +1,187 @@
+"""Settings: embedded defaults, then an optional ``tally.toml``, then ``TALLY_*`` variables.
+
+Nested keys are joined with a double underscore in the environment:
+``TALLY_SOURCES__ITUNES__VENDOR_NUMBER=85082573`` sets ``[sources.itunes] vendor_number``.
+The file is ``./tally.toml`` unless ``TALLY_CONFIG`` names another.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from tally.errors import ConfigError
+
+ENV_PREFIX = "TALLY_"
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Country(Strict):
+    code: str = Field(description="ISO 3166-1 alpha-2 code, e.g. HK")
+    name: str
+    timezone: str = Field(description="IANA zone of the country's business day")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Asia/Hong_Kong)") from error
+        return value
+
+
+class ItunesSettings(Strict):
+    api_url: str = "https://api.appstoreconnect.apple.com"
+    vendor_number: str = "85082573"
+    issuer_id: str = ""
+    key_id: str = ""
+    private_key: SecretStr | None = Field(default=None, description="PEM text of the .p8 key")
+    private_key_path: str = ""
+    report_version: str = "1_4"
+    schedule: str = "0 9 * * *"
+    schedule_timezone: str = "America/Los_Angeles"
+
+
+class WebSettings(Strict):
+    hit_log_dir: str = ""
+    segment_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    retention_days: int = Field(default=7, ge=0)
+    ip_anonymise_bytes: int = Field(default=2, ge=0, le=4)
+
+
+class ServerSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    secret_key: SecretStr | None = None
+
+
+class Settings(Strict):
+    data_dir: str = "./tally-data"
+    lake_url: str = Field(default="", description="file path, file:// or s3://bucket/prefix")
+    warehouse_url: str = Field(default="", description="duckdb:///path or postgresql://...")
+    lock_wait_seconds: float = Field(default=60.0, gt=0)
+    quarantine_threshold: float = Field(default=0.05, ge=0, le=1)
+    countries: list[Country] = Field(
+        default_factory=lambda: [
+            Country(code="HK", name="Hong Kong", timezone="Asia/Hong_Kong"),
+            Country(code="SG", name="Singapore", timezone="Asia/Singapore"),
+        ]
+    )
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    itunes: ItunesSettings = Field(default_factory=ItunesSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    s3_endpoint_url: str = ""
+
+    @field_validator("warehouse_url")
+    @classmethod
+    def _known_warehouse(cls, value: str) -> str:
+        if value and not value.startswith(("duckdb://", "postgresql://", "postgres://")):
+            raise ValueError("expected duckdb:///PATH or postgresql://USER@HOST/DB")
+        return value
+
+    def model_post_init(self, _context: Any) -> None:
+        data = self.data_dir.rstrip("/")
+        if not self.lake_url:
+            self.lake_url = f"{data}/lake"
+        if not self.warehouse_url:
+            self.warehouse_url = f"duckdb:///{data}/warehouse.duckdb"
+        if not self.web.hit_log_dir:
+            self.web.hit_log_dir = f"{data}/hitlog"
+
+    def country(self, code: str) -> Country:
+        for country in self.countries:
+            if country.code.upper() == code.upper():
+                return country
+        known = ", ".join(c.code for c in self.countries)
+        raise ConfigError(f"country {code!r} is not configured (configured: {known})")
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, every secret shown as '********'."""
+        return _mask(self.model_dump(mode="python"))
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "********"
+    if isinstance(value, dict):
+        return {k: _mask_named(k, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
+SECRET_WORDS = ("password", "secret", "token", "private_key", "credentials")
+
+
+def _mask_named(key: str, value: Any) -> Any:
+    if value and isinstance(value, str) and any(w in key.lower() for w in SECRET_WORDS):
+        if not key.lower().endswith("_path"):
+            return "********"
+    return _mask(value)
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in ("TALLY_CONFIG",) or name.startswith(
+            "TALLY_TEST_"
+        ) or name == "TALLY_REQUIRE_SERVICES":
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = raw
+    return tree
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    path: str | Path | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Read defaults, the TOML file and the environment; raise ConfigError naming a bad key."""
+    environ = dict(os.environ) if environ is None else environ
+    file = Path(path or environ.get("TALLY_CONFIG") or "tally.toml")
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{file}: not valid TOML: {error}") from error
+    elif path is not None or "TALLY_CONFIG" in environ:
+        raise ConfigError(f"config file {file} does not exist")
+    data = _merge(data, _env_overrides(environ))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, file)) from None
+
+
+def _describe(error: ValidationError, file: Path) -> str:
+    lines = [f"invalid settings (from {file} and TALLY_* variables):"]
+    for problem in error.errors():
+        key = ".".join(str(p) for p in problem["loc"])
+        env = ENV_PREFIX + "__".join(str(p) for p in problem["loc"]).upper()
+        lines.append(f"  {key} (env {env}): {problem['msg']}; got {problem.get('input')!r}")
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""One exception tree for tally.
+
+    TallyError
+    ├── TerminalError            do not retry: the input or the setup must change
+    │   ├── ConfigError          a setting is missing or malformed (names the key)
+    │   ├── BadInputError        a file cannot be read at all (names file, line, field)
+    │   ├── LakeConflictError    same lake key, other bytes, without --force
+    │   ├── QuarantineError      too many bad rows: the step fails, the partition is kept
+    │   └── NotFoundError        an asked-for thing does not exist (site, partition, ...)
+    └── TransientError           retry with backoff: the same call may work later
+        ├── NotReadyError        a remote report is not published yet (App Store 404)
+        ├── RateLimitedError     HTTP 429
+        └── WarehouseBusyError   another process holds the warehouse lock too long
+
+Callers decide whether to retry by class alone (``isinstance(e, TransientError)``).
+"""
+
+from __future__ import annotations
+
+
+class TallyError(Exception):
+    """Root of every error tally raises on purpose."""
+
+
+class TerminalError(TallyError):
+    """Retrying will not help; the message says what to fix."""
+
+
+class TransientError(TallyError):
+    """The same call may succeed later."""
+
+
+class ConfigError(TerminalError):
+    """A setting is missing or malformed."""
+
+
+class BadInputError(TerminalError):
+    """An input cannot be read; names the file, and the line and field where known."""
+
+    def __init__(
+        self, message: str, *, file: str = "", line: int | None = None, field: str | None = None
+    ) -> None:
+        where = file
+        if line is not None:
+            where += f", line {line}"
+        if field:
+            where += f", field {field!r}"
+        super().__init__(f"{where}: {message}" if where else message)
+        self.file = file
+        self.line = line
+        self.field = field
+
+
+class LakeConflictError(TerminalError):
+    """A lake key already holds different bytes."""
+
+
+class QuarantineError(TerminalError):
+    """The share of bad rows passed the configured threshold."""
+
+
+class NotFoundError(TerminalError):
+    """The thing asked for does not exist."""
+
+
+class NotReadyError(TransientError):
+    """A remote report is not available yet."""
+
+
+class RateLimitedError(TransientError):
+    """The remote side asked us to slow down (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class WarehouseBusyError(TransientError):
+    """The warehouse stayed locked by another process past the bounded wait."""

@@ -1,0 +1,216 @@
+"""DuckDB backend: one file, one writing process at a time.
+
+Several processes share the file with short-lived connections: each call (or each
+``session()`` block) opens the file, does its work and closes it, so the lock is held only
+while work is being done. A process that finds the file locked waits, retrying with a
+short backoff, up to ``lock_wait_seconds``; past that it raises ``WarehouseBusyError``.
+Long jobs (a backfill, the demo) are made of many short partition transactions, so a
+reader waits at most for one partition, never for the whole job.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from tally.errors import WarehouseBusyError
+from tally.warehouse.base import Capabilities, split_statements, split_table
+from tally.warehouse.migrations import migration_files
+
+CAPABILITIES = Capabilities(
+    name="duckdb",
+    sqlglot_dialect="duckdb",
+    max_identifier_length=255,
+    single_writer_process=True,
+    param_style="?",
+)
+
+
+def _is_lock_error(error: Exception) -> bool:
+    text = str(error).lower()
+    return "lock" in text and ("could not set lock" in text or "conflicting lock" in text)
+
+
+class DuckDBWarehouse:
+    """A DuckDB file (or ``:memory:``) behind the Warehouse protocol."""
+
+    capabilities = CAPABILITIES
+
+    def __init__(self, url: str, lock_wait_seconds: float = 60.0) -> None:
+        self.url = url
+        self.path = url.removeprefix("duckdb://").removeprefix("/") if url.startswith(
+            "duckdb:///"
+        ) else url.removeprefix("duckdb://")
+        if url.startswith("duckdb:///"):
+            # duckdb:///./x.duckdb → ./x.duckdb ; duckdb:////abs/x.duckdb → /abs/x.duckdb
+            self.path = url[len("duckdb:///") :]
+        self.lock_wait_seconds = lock_wait_seconds
+        self._connection: duckdb.DuckDBPyConnection | None = None
+        self._depth = 0
+        self._lock = threading.RLock()
+        if self.path not in (":memory:", ""):
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+
+    # -- connections -------------------------------------------------------------------
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_wait_seconds
+        delay = 0.01
+        while True:
+            try:
+                return duckdb.connect(self.path or ":memory:")
+            except duckdb.IOException as error:
+                if not _is_lock_error(error):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusyError(
+                        f"{self.path} stayed locked by another process for "
+                        f"{self.lock_wait_seconds:.0f} s (setting lock_wait_seconds)"
+                    ) from error
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+
+    @contextmanager
+    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            if self._connection is None:
+                self._connection = self._open()
+            self._depth += 1
+            try:
+                yield self._connection
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self.path != ":memory:":
+                    self._connection.close()
+                    self._connection = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.session() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+                self._depth = 0
+
+    # -- statements --------------------------------------------------------------------
+
+    def execute(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> None:
+        with self.session() as con:
+            con.execute(sql, params) if params is not None else con.execute(sql)
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        with self.session() as con:
+            cursor = con.execute(sql, params) if params is not None else con.execute(sql)
+            return cursor.fetch_arrow_table()
+
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with self.session() as con:
+            cursor = con.execute(sql, params) if params is not None else con.execute(sql)
+            return cursor.fetchall()
+
+    def run_model(self, sql: str) -> None:
+        with self.session() as con:
+            for statement in split_statements(sql):
+                con.execute(statement)
+
+    def run_sql_file(self, path: Path) -> None:
+        self.run_model(Path(path).read_text(encoding="utf-8"))
+
+    # -- tables ------------------------------------------------------------------------
+
+    def table_exists(self, table: str) -> bool:
+        schema, name = split_table(table)
+        found = self.rows(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        )
+        return found[0][0] > 0
+
+    def columns(self, table: str) -> list[str]:
+        schema, name = split_table(table)
+        found = self.rows(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [schema, name],
+        )
+        return [row[0] for row in found]
+
+    def _ensure_table(self, con: duckdb.DuckDBPyConnection, table: str, view: str) -> None:
+        schema, _ = split_table(table)
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {view} LIMIT 0")
+        existing = {
+            row[0]
+            for row in con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = ? AND table_name = ?",
+                list(split_table(table)),
+            ).fetchall()
+        }
+        described = con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
+        for column, column_type, *_ in described:
+            if column not in existing:
+                con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {column_type}')
+
+    def replace_partition(
+        self, table: str, data: pa.Table, partition: Mapping[str, Any]
+    ) -> int:
+        view = f"_incoming_{uuid.uuid4().hex}"
+        with self.transaction(), self.session() as con:
+            con.register(view, data)
+            try:
+                self._ensure_table(con, table, view)
+                if partition:
+                    where = " AND ".join(f'"{column}" = ?' for column in partition)
+                    con.execute(f"DELETE FROM {table} WHERE {where}", list(partition.values()))
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
+            finally:
+                con.unregister(view)
+        return data.num_rows
+
+    def append(self, table: str, data: pa.Table) -> int:
+        return self.replace_partition(table, data, {})
+
+    # -- migrations --------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        applied: list[str] = []
+        with self.session() as con:
+            con.execute("CREATE SCHEMA IF NOT EXISTS tally_meta")
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS tally_meta.migrations "
+                "(name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"
+            )
+            done = {row[0] for row in con.execute("SELECT name FROM tally_meta.migrations").fetchall()}
+            for name, sql in migration_files():
+                if name in done:
+                    continue
+                with self.transaction():
+                    for statement in split_statements(sql):
+                        con.execute(statement)
+                    con.execute(
+                        "INSERT INTO tally_meta.migrations VALUES (?, now()::TIMESTAMP)", [name]
+                    )
+                applied.append(name)
+        return applied
