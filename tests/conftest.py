@@ -1,0 +1,97 @@
+"""Shared fixtures: services by URL (skip, or fail under TALLY_REQUIRE_SERVICES=1),
+warehouses parametrised over every backend, and isolated settings."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tally.config import Settings, load_settings
+from tally.warehouse import Warehouse, connect
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+SERVICE_DEFAULTS = {
+    "postgres": ("TALLY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+    "mqtt": ("TALLY_TEST_MQTT_URL", "mqtt://127.0.0.1:1883"),
+    "redis": ("TALLY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    "nats": ("TALLY_TEST_NATS_URL", "nats://127.0.0.1:4222"),
+}
+
+
+def service_url(name: str) -> str:
+    """The URL of a local test service; skips (or fails when required) if unreachable."""
+    variable, default = SERVICE_DEFAULTS[name]
+    url = os.environ.get(variable, default)
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=2):
+            pass
+    except OSError as error:
+        message = f"{name} not reachable at {parsed.hostname}:{parsed.port} ({variable}): {error}"
+        if os.environ.get("TALLY_REQUIRE_SERVICES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    return service_url("postgres")
+
+
+@pytest.fixture
+def mqtt_url() -> str:
+    return service_url("mqtt")
+
+
+def _fresh_postgres_schema_url(base: str) -> Iterator[str]:
+    """A throwaway database so tests never see each other's tables."""
+    import psycopg
+
+    name = f"tally_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    parsed = urlparse(base)
+    url = parsed._replace(path=f"/{name}").geturl()
+    try:
+        yield url
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    """A migrated, empty warehouse on each backend."""
+    if request.param == "duckdb":
+        store = connect(f"duckdb:///{tmp_path}/warehouse.duckdb")
+        store.migrate()
+        yield store
+        store.close()
+        return
+    for url in _fresh_postgres_schema_url(service_url("postgres")):
+        store = connect(url)
+        store.migrate()
+        yield store
+        store.close()
+
+
+@pytest.fixture
+def duckdb_warehouse(tmp_path: Path) -> Iterator[Warehouse]:
+    store = connect(f"duckdb:///{tmp_path}/warehouse.duckdb")
+    store.migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings rooted in a temporary data dir, ignoring the developer's environment."""
+    return load_settings(environ={"TALLY_DATA_DIR": str(tmp_path / "data")})
