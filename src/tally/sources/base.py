@@ -1,0 +1,78 @@
+"""What every source dataset provides, and the shapes parsing returns.
+
+A dataset lands one or more raw files per day in the lake (``fetch`` from the real API or
+``sample`` for demo data), and ``parse`` turns one raw file into a typed Arrow table plus the
+rows it could not read. Loading, quarantine and the ledger are the pipeline's job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from tally.config import Settings
+    from tally.sources.demo import DemoWorld
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """One input row that could not be read, with where and why."""
+
+    file: str
+    line: int
+    field: str | None
+    reason: str
+    raw: str = ""
+
+
+@dataclass
+class Parsed:
+    """A parsed raw file: the good rows, typed, and the bad rows, explained."""
+
+    table: pa.Table
+    bad_rows: list[BadRow] = field(default_factory=list)
+    rows_read: int = 0
+    unknown_columns: list[str] = field(default_factory=list)
+
+    @property
+    def bad_share(self) -> float:
+        return len(self.bad_rows) / self.rows_read if self.rows_read else 0.0
+
+
+class Dataset(ABC):
+    """One dataset of one source, e.g. itunes / subscription-events."""
+
+    source: str
+    name: str
+    zone: str  # "internal" or "external": the lake key's second folder
+    staging_table: str
+    in_dataset_folder: bool = True  # False where the seed's key has no dataset folder
+
+    @property
+    def lake_dataset(self) -> str | None:
+        return self.name if self.in_dataset_folder else None
+
+    @abstractmethod
+    def file_names(self, day: dt.date, settings: Settings) -> list[str]:
+        """The raw file names this dataset lands for one day."""
+
+    @abstractmethod
+    def fetch(self, day: dt.date, settings: Settings) -> dict[str, bytes]:
+        """Download one day's raw files from the real origin: file name → bytes."""
+
+    @abstractmethod
+    def parse(self, data: bytes, file_name: str) -> Parsed:
+        """Read one raw file into a typed table; never raise for a bad row."""
+
+    @abstractmethod
+    def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
+        """Realistic demo files for one day, in the real format: file name → bytes."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}/{self.name}"
