@@ -1,0 +1,345 @@
+"""tally.js in Debian's Chromium: what it sends, when, and how (beacon, image, cookies).
+
+The pages are served by a small loopback server that also captures every tracking request,
+so each test sees the exact requests the tracker made. The end-to-end test through the real
+tally server and into ``web.hits`` is ``test_browser_journey_lands_in_hits``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+STATIC = Path(__file__).parents[2] / "src" / "tally" / "web" / "static"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "web"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+@dataclass
+class Capture:
+    """Tracking requests seen by the page server, in arrival order."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    tracker: str = ""  # base URL the pages load tally.js from and send hits to
+    site: str = "1"
+
+    def params(self) -> list[dict[str, str]]:
+        with self.lock:
+            return [dict(r["params"]) for r in self.requests]
+
+
+def _handler(capture: Capture, base: list[str]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # keep pytest output clean
+            pass
+
+        def _record(self, body: bytes) -> None:
+            parts = urlsplit(self.path)
+            params = dict(parse_qsl(parts.query))
+            if body and self.headers.get("Content-Type", "").startswith(
+                "application/x-www-form-urlencoded"
+            ):
+                params.update(parse_qsl(body.decode()))
+            with capture.lock:
+                capture.requests.append({"method": self.command, "params": params, "body": body})
+            self.send_response(204)
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.end_headers()
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            length = int(self.headers.get("Content-Length") or 0)
+            self._record(self.rfile.read(length))
+
+        def do_GET(self) -> None:  # noqa: N802
+            path = urlsplit(self.path).path
+            if path == "/matomo.php":
+                self._record(b"")
+            elif path == "/tally.js":
+                self._send(200, "application/javascript", (STATIC / "tally.js").read_bytes())
+            elif path.startswith("/js_") and path.endswith(".html"):
+                html = (FIXTURES / path.lstrip("/")).read_text(encoding="utf-8")
+                html = html.replace("{{TRACKER}}", capture.tracker or base[0] + "/")
+                html = html.replace("{{SITE}}", capture.site)
+                # Another hostname for the same loopback server: an outbound link.
+                outside = base[0].replace("127.0.0.1", "localhost") + "/outside.html"
+                html = html.replace("{{OUTSIDE}}", outside)
+                self._send(200, "text/html; charset=utf-8", html.encode())
+            elif path == "/outside.html":
+                self._send(200, "text/html", b"<title>Outside</title><p>partner site</p>")
+            elif path == "/files/schedule.pdf":
+                self._send(200, "application/pdf", b"%PDF-1.4\n%%EOF\n", attachment=True)
+            else:
+                self._send(404, "text/plain", b"not found")
+
+        def _send(self, status: int, kind: str, body: bytes, attachment: bool = False) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            if attachment:
+                self.send_header("Content-Disposition", "attachment; filename=schedule.pdf")
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+@pytest.fixture
+def pages() -> Iterator[tuple[str, Capture]]:
+    """A loopback server for the fixture pages and a capture of tracking requests."""
+    capture = Capture()
+    base: list[str] = [""]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(capture, base))
+    base[0] = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base[0], capture
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} missing (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(accept_downloads=True)
+    yield context.new_page()
+    context.close()
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait for the browser's asynchronous requests; fails (not times) the test if never."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met within the wait")
+        time.sleep(0.05)
+
+
+def kind_of(params: dict[str, str]) -> str:
+    for key in ("ping", "link", "download", "e_c", "search", "idgoal"):
+        if key in params:
+            return key
+    return "pageview" if "action_name" in params else "other"
+
+
+def test_minified_tracker_is_under_8_kb() -> None:
+    size = len((STATIC / "tally.js").read_bytes())
+    assert 0 < size < 8 * 1024, size
+
+
+def test_minified_build_comes_from_the_readable_source() -> None:
+    # terser keeps string literals, so every configuration word of the source must appear.
+    source = (STATIC / "tally.src.js").read_text(encoding="utf-8")
+    built = (STATIC / "tally.js").read_text(encoding="utf-8")
+    for word in re.findall(r'"([a-zA-Z_]{6,})"', source):
+        assert word in built, f"tally.js is stale: {word!r} missing (run build.sh)"
+
+
+@pytest.mark.browser
+def test_journey_sends_pageviews_event_download_and_outbound_but_not_mailto(
+    page: Any, pages: tuple[str, Capture]
+) -> None:
+    base, capture = pages
+    page.goto(base + "/js_page.html")
+    wait_until(lambda: len(capture.params()) == 1)  # the page view
+    page.click("#play")
+    wait_until(lambda: len(capture.params()) == 2)
+    with page.expect_download():
+        page.click("#download")
+    wait_until(lambda: len(capture.params()) == 3)
+    page.click("#mail")
+    page.click("#next")
+    page.wait_for_url("**/js_second.html")
+    wait_until(lambda: len(capture.params()) == 4)
+    page.click("#outbound")
+    page.wait_for_url("http://localhost:*/outside.html")
+    wait_until(lambda: len(capture.params()) == 5)
+    time.sleep(0.5)  # room for a stray (wrong) mailto request to arrive before counting
+    sent = capture.params()
+    # Five requests: page view, event, download, page view, outbound link. The mailto:
+    # click sends nothing, and the internal "Next page" link is not an outbound link.
+    assert sorted(kind_of(p) for p in sent) == sorted(
+        ["pageview", "e_c", "download", "pageview", "link"]
+    )
+    by_kind = {kind_of(p): p for p in sent}
+    home, second = (p for p in sent if kind_of(p) == "pageview")
+    if home["url"].endswith("js_second.html"):
+        home, second = second, home
+    assert home["action_name"] == "Home" and home["url"] == base + "/js_page.html"
+    assert second["urlref"] == base + "/js_page.html"
+    assert by_kind["e_c"]["e_c"] == "Video" and by_kind["e_c"]["e_a"] == "Play"
+    assert by_kind["e_c"]["e_n"] == "Trailer" and by_kind["e_c"]["e_v"] == "3"
+    assert by_kind["download"]["download"] == base + "/files/schedule.pdf"
+    assert by_kind["link"]["link"].startswith("http://localhost:")
+    assert by_kind["link"]["url"] == base + "/js_second.html"
+    for params in sent:
+        assert params["idsite"] == "1" and params["rec"] == "1"
+        assert params["send_image"] == "0"  # all went by sendBeacon
+        assert re.fullmatch(r"[0-9a-f]{16}", params["_id"])
+        assert re.fullmatch(r"\d+x\d+", params["res"])
+    assert len({p["_id"] for p in sent}) == 1  # one visitor cookie across both pages
+    # The event and the download belong to the first page view, the link to the second.
+    assert by_kind["e_c"]["pv_id"] == by_kind["download"]["pv_id"] == home["pv_id"]
+    assert by_kind["link"]["pv_id"] == second["pv_id"] != home["pv_id"]
+
+
+def _load_tracker(page: Any, base: str, commands: str) -> None:
+    page.goto(base + "/js_blank.html")
+    page.add_script_tag(url=base + "/tally.js")
+    page.evaluate(commands.replace("BASE", base))
+
+
+@pytest.mark.browser
+def test_cookie_user_id_dimensions_search_and_goal(page: Any, pages: tuple[str, Capture]) -> None:
+    base, capture = pages
+    _load_tracker(
+        page,
+        base,
+        """() => {
+          _paq.push(['setTrackerUrl', 'BASE/matomo.php'], ['setSiteId', 7]);
+          _paq.push(['setUserId', 'member-42'], ['setCustomDimension', 1, 'gold']);
+          _paq.push(['trackPageView', 'Custom title']);
+          _paq.push(['trackSiteSearch', 'drama', 'tv', 12]);
+          _paq.push(['trackGoal', 2, 9.5]);
+        }""",
+    )
+    wait_until(lambda: len(capture.params()) == 3)
+    sent = {kind_of(p): p for p in capture.params()}
+    view, search, goal = sent["pageview"], sent["search"], sent["idgoal"]
+    assert view["action_name"] == "Custom title"
+    assert (search["search"], search["search_cat"], search["search_count"]) == (
+        "drama",
+        "tv",
+        "12",
+    )
+    assert (goal["idgoal"], goal["revenue"]) == ("2", "9.5")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    (name,) = [n for n in cookies if n.startswith("_pk_id.7.")]
+    visitor, first_seen = cookies[name].split(".")
+    for params in (view, search, goal):
+        assert params["idsite"] == "7" and params["uid"] == "member-42"
+        assert params["dimension1"] == "gold" and params["cookie"] == "1"
+        assert params["_id"] == visitor and params["_idts"] == first_seen
+        assert params["pv_id"] == view["pv_id"]
+
+
+@pytest.mark.browser
+def test_cookieless_mode_sets_no_cookie_and_sends_no_visitor_id(
+    page: Any, pages: tuple[str, Capture]
+) -> None:
+    base, capture = pages
+    _load_tracker(
+        page,
+        base,
+        """() => {
+          _paq.push(['setTrackerUrl', 'BASE/matomo.php'], ['setSiteId', 1]);
+          _paq.push(['disableCookies'], ['trackPageView']);
+        }""",
+    )
+    wait_until(lambda: len(capture.params()) == 1)
+    (view,) = capture.params()
+    assert "_id" not in view and view["cookie"] == "0"
+    assert page.context.cookies() == []
+
+
+@pytest.mark.browser
+def test_without_send_beacon_falls_back_to_an_image_get(
+    page: Any, pages: tuple[str, Capture]
+) -> None:
+    base, capture = pages
+    page.add_init_script("navigator.sendBeacon = undefined;")
+    _load_tracker(
+        page,
+        base,
+        "() => { _paq.push(['setTrackerUrl', 'BASE/matomo.php'], ['setSiteId', 1], "
+        "['trackEvent', 'Menu', 'Open']); }",
+    )
+    wait_until(lambda: len(capture.requests) == 1)
+    (request,) = capture.requests
+    assert request["method"] == "GET"
+    assert request["params"]["e_c"] == "Menu" and "send_image" not in request["params"]
+
+
+@pytest.mark.browser
+def test_long_requests_go_as_a_form_post(page: Any, pages: tuple[str, Capture]) -> None:
+    base, capture = pages
+    long_title = "x" * 2500  # past the 2000-character URL limit
+    _load_tracker(
+        page,
+        base,
+        "() => { _paq.push(['setTrackerUrl', 'BASE/matomo.php'], ['setSiteId', 1], "
+        f"['trackPageView', '{long_title}']); }}",
+    )
+    wait_until(lambda: len(capture.requests) == 1)
+    (request,) = capture.requests
+    assert request["method"] == "POST" and request["body"]
+    assert request["params"]["action_name"] == long_title
+
+
+@pytest.mark.browser
+def test_heartbeat_pings_after_activity_only(page: Any, pages: tuple[str, Capture]) -> None:
+    base, capture = pages
+    _load_tracker(
+        page,
+        base,
+        "() => { _paq.push(['setTrackerUrl', 'BASE/matomo.php'], ['setSiteId', 1], "
+        "['enableHeartBeatTimer', 1], ['trackPageView']); }",
+    )
+    wait_until(lambda: len(capture.params()) == 1)
+    time.sleep(1.5)  # a heartbeat period passes with no activity: no ping
+    assert len(capture.params()) == 1
+    page.mouse.move(10, 10)
+    page.mouse.move(20, 20)
+    wait_until(lambda: len(capture.params()) == 2)
+    view, ping = capture.params()
+    assert ping["ping"] == "1" and ping["pv_id"] == view["pv_id"]
+    assert "action_name" not in ping  # a ping adds time, not an action
+
+
+@pytest.mark.browser
+def test_get_tracker_object_and_queued_commands_before_load(
+    page: Any, pages: tuple[str, Capture]
+) -> None:
+    base, capture = pages
+    page.goto(base + "/js_blank.html")
+    # trackPageView queued before setTrackerUrl, as the standard snippet does.
+    page.evaluate(
+        f"""() => {{
+          window._paq = [['trackPageView'], ['setTrackerUrl', '{base}/matomo.php'],
+                         ['setSiteId', 3]];
+        }}"""
+    )
+    page.add_script_tag(url=base + "/tally.js")
+    page.evaluate(f"() => Matomo.getTracker('{base}/matomo.php', 4).trackEvent('Cast', 'Start')")
+    wait_until(lambda: len(capture.params()) == 2)
+    sites = {kind_of(p): p["idsite"] for p in capture.params()}
+    assert sites == {"pageview": "3", "e_c": "4"}
