@@ -12,6 +12,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
 )
 
 # Each module defines ``register(app)``; a missing optional area never breaks the CLI.
@@ -36,4 +37,13 @@ for _module in AREAS:
 
 
 def main() -> None:
-    app()
+    """Entry point: tally's own errors end in one clear line, not a traceback."""
+    from rich.console import Console
+
+    from tally.errors import TallyError, TerminalError
+
+    try:
+        app()
+    except TallyError as error:
+        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        raise SystemExit(2 if isinstance(error, TerminalError) else 3) from None

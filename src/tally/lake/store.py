@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ class Lake:
         self.fs: fsspec.AbstractFileSystem = fsspec.filesystem(protocol, **options)
         self.root = self.url.split("://", 1)[1] if "://" in self.url else self.url
         if protocol == "file":
+            # fsspec answers listings with absolute paths: root must be absolute to match
+            self.root = os.path.abspath(self.root)
             self.fs.makedirs(self.root, exist_ok=True)
 
     def path(self, key: str) -> str:

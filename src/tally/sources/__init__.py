@@ -15,7 +15,7 @@ from tally.sources.base import BadRow, Dataset, Parsed
 
 __all__ = ["BadRow", "Dataset", "Parsed", "all_datasets", "get_dataset"]
 
-_NOT_SOURCES = {"base", "demo", "http", "csvtools"}
+_NOT_SOURCES = {"base", "demo", "http", "csvtools", "delimited"}
 
 
 @cache

@@ -61,6 +61,9 @@ class Warehouse(Protocol):
     def append(self, table: str, data: pa.Table) -> int:
         """Insert rows (creating the table when missing); returns the count."""
 
+    def materialize(self, table: str, select_sql: str) -> None:
+        """(Re)create ``table`` from a DuckDB-dialect SELECT, atomically."""
+
     def table_exists(self, table: str) -> bool: ...
 
     def columns(self, table: str) -> list[str]: ...

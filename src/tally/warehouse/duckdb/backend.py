@@ -39,6 +39,12 @@ def _is_lock_error(error: Exception) -> bool:
     return "lock" in text and ("could not set lock" in text or "conflicting lock" in text)
 
 
+def _to_arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
+    # duckdb 2.0 renamed the relation's arrow() to to_arrow_table(); accept both releases
+    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+    return fetch()
+
+
 class DuckDBWarehouse:
     """A DuckDB file (or ``:memory:``) behind the Warehouse protocol."""
 
@@ -55,6 +61,7 @@ class DuckDBWarehouse:
         self.lock_wait_seconds = lock_wait_seconds
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
+        self._in_transaction = 0
         self._lock = threading.RLock()
         if self.path not in (":memory:", ""):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -94,14 +101,26 @@ class DuckDBWarehouse:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """All-or-nothing; a nested call joins the outer transaction."""
         with self.session() as con:
+            if self._in_transaction:
+                self._in_transaction += 1
+                try:
+                    yield
+                finally:
+                    self._in_transaction -= 1
+                return
             con.execute("BEGIN TRANSACTION")
+            self._in_transaction = 1
             try:
                 yield
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            con.execute("COMMIT")
+            else:
+                con.execute("COMMIT")
+            finally:
+                self._in_transaction = 0
 
     def close(self) -> None:
         with self._lock:
@@ -120,8 +139,8 @@ class DuckDBWarehouse:
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         with self.session() as con:
-            cursor = con.execute(sql, params) if params is not None else con.execute(sql)
-            return cursor.fetch_arrow_table()
+            relation = con.sql(sql, params=params) if params is not None else con.sql(sql)
+            return _to_arrow(relation)
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         with self.session() as con:
@@ -191,6 +210,13 @@ class DuckDBWarehouse:
 
     def append(self, table: str, data: pa.Table) -> int:
         return self.replace_partition(table, data, {})
+
+    def materialize(self, table: str, select_sql: str) -> None:
+        """(Re)create ``table`` from a DuckDB-dialect SELECT, atomically."""
+        schema, _ = split_table(table)
+        with self.session() as con:
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}")
 
     # -- migrations --------------------------------------------------------------------
 

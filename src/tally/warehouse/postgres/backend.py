@@ -191,6 +191,14 @@ class PostgresWarehouse:
     def append(self, table: str, data: pa.Table) -> int:
         return self.replace_partition(table, data, {})
 
+    def materialize(self, table: str, select_sql: str) -> None:
+        """(Re)create ``table`` from a DuckDB-dialect SELECT in one transaction."""
+        schema, _ = split_table(table)
+        with self.transaction(), self.session() as con:
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            con.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+            con.execute(f"CREATE TABLE {table} AS {self._sql(select_sql)}")
+
     def migrate(self) -> list[str]:
         applied: list[str] = []
         with self.session() as con:

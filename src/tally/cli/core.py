@@ -1,0 +1,286 @@
+"""Core commands: config, lake, ingest, load, build, query, status, demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from tally.config import Settings, load_settings
+from tally.errors import TallyError
+from tally.pipeline.context import Context, open_context
+
+console = Console()
+errors = Console(stderr=True)
+
+DateOption = Annotated[
+    dt.datetime | None,
+    typer.Option("--date", "-d", formats=["%Y-%m-%d"], help="Partition date, YYYY-MM-DD."),
+]
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except TallyError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+def context() -> Context:
+    try:
+        return open_context(settings())
+    except TallyError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+def fail(error: Exception, code: int = 1) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {error}")
+    return typer.Exit(code)
+
+
+def _day(value: dt.datetime | None, name: str = "--date") -> dt.date:
+    if value is None:
+        raise typer.BadParameter(f"{name} is required (YYYY-MM-DD)")
+    return value.date()
+
+
+def config_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the effective settings, secrets masked.
+
+    Example: tally config --json
+    """
+    values = settings().masked()
+    if as_json:
+        console.print_json(json.dumps(values, default=str))
+        return
+    table = Table("setting", "value")
+    for key, value in _flatten(values):
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def _flatten(values: dict, prefix: str = "") -> list[tuple[str, object]]:
+    flat: list[tuple[str, object]] = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.extend(_flatten(value, name + "."))
+        else:
+            flat.append((name, value))
+    return flat
+
+
+lake_app = typer.Typer(help="Look at the raw lake.", no_args_is_help=True)
+
+
+@lake_app.command("ls")
+def lake_ls(
+    source: Annotated[str | None, typer.Option(help="Only this source, e.g. itunes.")] = None,
+    date: DateOption = None,
+) -> None:
+    """List landed raw files from the manifest.
+
+    Example: tally lake ls --source itunes --date 2016-10-23
+    """
+    ctx = context()
+    sql = ("SELECT key, size, sha256, source, dataset, partition_date, landed_at "
+           "FROM tally_meta.lake_files WHERE superseded_by IS NULL")
+    params: list[object] = []
+    if source:
+        sql += " AND source = ?"
+        params.append(source)
+    if date:
+        sql += " AND partition_date = ?"
+        params.append(date.date())
+    rows = ctx.warehouse.rows(sql + " ORDER BY key", params)
+    table = Table("key", "bytes", "sha256", "landed at")
+    for key, size, digest, *_rest, landed in rows:
+        table.add_row(key, f"{size:,}", digest[:12], str(landed)[:19])
+    console.print(table)
+    console.print(f"{len(rows)} file(s) under {ctx.lake.url}")
+
+
+def ingest_command(
+    source: Annotated[str, typer.Argument(help="Source, e.g. itunes.")],
+    dataset: Annotated[str, typer.Argument(help="Dataset, e.g. subscription-events.")],
+    date: DateOption = None,
+    file: Annotated[
+        list[Path] | None, typer.Option("--file", help="Land this local file instead of fetching.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace different bytes (old kept).")] = False,
+) -> None:
+    """Land one day of a dataset in the lake, from its API or a local file.
+
+    Example: tally ingest itunes subscription-events --date 2016-10-23 --file report.txt.gz
+    """
+    from tally.pipeline.ingest import ingest
+    from tally.sources import get_dataset
+
+    ctx = context()
+    try:
+        results = ingest(ctx, get_dataset(source, dataset), _day(date), file or None, force)
+    except TallyError as error:
+        raise fail(error) from None
+    for result in results:
+        console.print(f"{result.status:9} {result.key} ({result.size:,} bytes)")
+
+
+def load_command(
+    date: DateOption = None,
+    source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
+) -> None:
+    """Load the landed files of a day into staging tables.
+
+    Example: tally load --date 2016-10-23 --source itunes
+    """
+    from tally.pipeline.load import load
+    from tally.pipeline.ledger import new_run_id
+    from tally.sources import all_datasets
+
+    ctx = context()
+    day, run_id, failed = _day(date), new_run_id(), 0
+    for dataset in all_datasets().values():
+        if source and dataset.source not in source:
+            continue
+        try:
+            parsed = load(ctx, dataset, day, run_id)
+        except TallyError as error:
+            failed += 1
+            errors.print(f"[red]failed[/red] {dataset.key}: {error}")
+            continue
+        note = f", {len(parsed.bad_rows)} quarantined" if parsed.bad_rows else ""
+        console.print(f"loaded {dataset.key} {day}: {parsed.table.num_rows} rows{note}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def build_command(date: DateOption = None) -> None:
+    """Run the SQL models in dependency order.
+
+    Example: tally build --date 2016-10-23
+    """
+    from tally.pipeline.build import build
+
+    for table, outcome in build(context()).items():
+        console.print(f"{table}: {outcome}")
+
+
+def query_command(
+    sql: Annotated[str, typer.Argument(help="SQL in DuckDB's dialect; - reads standard input.")],
+    output: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+) -> None:
+    """Run a query on the warehouse.
+
+    Example: tally query "select count(*) from staging.itunes_subscription_events"
+    """
+    import pyarrow.csv as pacsv
+
+    text = sys.stdin.read() if sql == "-" else sql
+    try:
+        result = context().warehouse.query(text)
+    except Exception as error:  # the database's own message is the useful one
+        raise fail(error) from None
+    if output == "csv":
+        pacsv.write_csv(result, sys.stdout.buffer)
+    elif output == "json":
+        print(json.dumps(result.to_pylist(), default=str, indent=1))
+    elif output == "table":
+        table = Table(*result.column_names)
+        for row in result.to_pylist():
+            table.add_row(*(("" if v is None else str(v)) for v in row.values()))
+        console.print(table)
+    else:
+        raise typer.BadParameter("--format must be table, csv or json")
+
+
+def status_command(
+    limit: Annotated[int, typer.Option(help="How many steps.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the most recent pipeline steps from the run ledger.
+
+    Example: tally status --limit 50 --json
+    """
+    from tally.pipeline.ledger import Ledger
+
+    steps = Ledger(context().warehouse).recent(limit)
+    if as_json:
+        print(json.dumps(steps, default=str, indent=1))
+        return
+    table = Table("started", "job", "source/dataset", "date", "status", "in", "out", "bad", "error")
+    for s in steps:
+        colour = {"ok": "green", "failed": "red", "skipped": "yellow"}.get(s["status"], "white")
+        table.add_row(
+            str(s["started_at"])[:19], s["job"],
+            "/".join(x for x in (s["source"], s["dataset"]) if x),
+            str(s["partition_date"] or ""), f"[{colour}]{s['status']}[/{colour}]",
+            _count(s["rows_in"]), _count(s["rows_out"]), _count(s["rows_quarantined"]),
+            (s["error"] or "")[:60],
+        )
+    console.print(table)
+
+
+def _count(value: object) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def demo_command(
+    days: Annotated[int, typer.Option(help="How many days of data.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 7,
+    end: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day (default yesterday).")
+    ] = None,
+) -> None:
+    """Generate demo data for every source and run the whole pipeline on it.
+
+    Example: tally demo --days 30 --seed 7
+    """
+    from tally.pipeline.demo import run_demo
+
+    ctx = context()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("demo", total=days)
+
+        def advance(label: str) -> None:
+            progress.update(task, advance=1, description=f"day {label}")
+
+        summary = run_demo(ctx, days=days, seed=seed, end=end.date() if end else None,
+                           progress=advance)
+    _print_summary(ctx, summary)
+
+
+def _print_summary(ctx: Context, summary: object) -> None:
+    console.print(f"[bold]demo data {summary.start} → {summary.end}[/bold]")
+    console.print(f"lake:      {ctx.lake.url} ({summary.files} files)")
+    console.print(f"warehouse: {ctx.settings.warehouse_url}")
+    table = Table("dataset", "rows loaded")
+    for key, rows in sorted(summary.rows.items()):
+        table.add_row(key, f"{rows:,}")
+    console.print(table)
+    for model, outcome in summary.models.items():
+        console.print(f"model {model}: {outcome}")
+    console.print(f"quarantined rows: {summary.quarantined}")
+    console.print('try: tally query "select * from marts.itunes_daily_subscription_events '
+                  'order by event_date desc, events desc limit 10"')
+
+
+def register(app: typer.Typer) -> None:
+    app.command("config")(config_command)
+    app.add_typer(lake_app, name="lake")
+    app.command("ingest")(ingest_command)
+    app.command("load")(load_command)
+    app.command("build")(build_command)
+    app.command("query")(query_command)
+    app.command("status")(status_command)
+    app.command("demo")(demo_command)

@@ -1,0 +1,203 @@
+"""Reading delimited text (CSV, Apple's TSV) into typed Arrow, keeping every bad row.
+
+Parsing is vectorised with pyarrow (C++): every value is read as text, then each column is
+validated and converted as a whole. Rows with the wrong number of fields, and rows with a
+value that does not convert, become ``BadRow``s naming the file, line and field; every other
+row is kept. Headers match case-insensitively and by known older spellings; a header we do
+not know is kept as a text column named ``x_<header>``; a missing required header fails the
+whole file with a message naming it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from tally.errors import BadInputError
+from tally.sources.base import BadRow, Parsed
+
+KINDS = ("text", "int", "float", "amount", "date")
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str  # the origin's own column name
+    name: str  # tally's snake_case name
+    kind: str = "text"
+    required: bool = False  # the header must be present and the value non-empty
+    aliases: tuple[str, ...] = ()
+
+    def matches(self, header: str) -> bool:
+        wanted = _fold(header)
+        return wanted == _fold(self.header) or any(wanted == _fold(a) for a in self.aliases)
+
+
+def _fold(header: str) -> str:
+    return " ".join(header.strip().lower().split())
+
+
+def snake(header: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", header.strip().lower()).strip("_")
+
+
+def _match_headers(
+    headers: list[str], columns: tuple[Column, ...] | list[Column], file_name: str
+) -> tuple[list[Column], list[str]]:
+    matched: list[Column] = []
+    unknown: list[str] = []
+    for header in headers:
+        column = next((c for c in columns if c.matches(header)), None)
+        if column is None:
+            unknown.append(header)
+            column = Column(header, "x_" + snake(header))
+        matched.append(column)
+    present = {c.name for c in matched}
+    for column in columns:
+        if column.required and column.name not in present:
+            raise BadInputError(
+                f"required column {column.header!r} is missing (header has: "
+                f"{', '.join(headers)})", file=file_name, line=1, field=column.header)
+    return matched, unknown
+
+
+def read_delimited(
+    data: bytes,
+    file_name: str,
+    columns: tuple[Column, ...] | list[Column],
+    delimiter: str = ",",
+    quoted: bool = False,
+) -> Parsed:
+    """Parse one file whose first line is a header (UTF-8; a BOM is dropped)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise BadInputError(f"not valid UTF-8 ({error.reason})", file=file_name, line=line) from None
+    header_end = data.find(b"\n")
+    header_line = (data if header_end < 0 else data[:header_end]).decode().rstrip("\r")
+    if not header_line.strip():
+        raise BadInputError("the file is empty: no header line", file=file_name, line=1)
+    headers = header_line.split(delimiter)
+    matched, unknown = _match_headers(headers, columns, file_name)
+    body = b"" if header_end < 0 else data[header_end + 1 :]
+    raw_table, skipped = _read_text(body, len(headers), delimiter, quoted)
+    lines = _good_row_lines(raw_table.num_rows, skipped)
+    bad_rows = [
+        BadRow(file_name, line, None, f"expected {len(headers)} fields, found {found}", text)
+        for line, found, text in skipped if text.strip()
+    ]
+    typed, invalid = _convert(raw_table, matched, file_name, lines, bad_rows, delimiter)
+    blank_count = int(_blank_rows(raw_table).sum())
+    keep = pa.array(~invalid) if invalid.any() else None
+    table = pa.Table.from_arrays(
+        [*typed, pa.array(lines, pa.int64())],
+        names=[c.name for c in matched] + ["_line"],
+    )
+    if keep is not None:
+        table = table.filter(keep)
+    bad_rows.sort(key=lambda row: row.line)
+    real_skips = sum(1 for _, _, text in skipped if text.strip())
+    return Parsed(table, bad_rows, raw_table.num_rows - blank_count + real_skips, unknown)
+
+
+def _read_text(
+    body: bytes, width: int, delimiter: str, quoted: bool
+) -> tuple[pa.Table, list[tuple[int, int, str]]]:
+    """Every field as text; rows of the wrong width are set aside with their line number."""
+    skipped: list[tuple[int, int, str]] = []
+
+    def set_aside(row: pacsv.InvalidRow) -> str:
+        # pyarrow numbers rows of the body from 1; the header is line 1 of the file
+        skipped.append((row.number + 1, row.actual_columns, row.text))
+        return "skip"
+
+    names = [f"c{i}" for i in range(width)]
+    table = pacsv.read_csv(
+        io.BytesIO(body),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=False,
+                                       block_size=64 << 20),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter, quote_char='"' if quoted else False,
+            ignore_empty_lines=False, invalid_row_handler=set_aside,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()),
+            strings_can_be_null=False, quoted_strings_can_be_null=False,
+        ),
+    )
+    return table, skipped
+
+
+def _good_row_lines(count: int, skipped: list[tuple[int, int, str]]) -> np.ndarray:
+    """File line numbers of the rows that were read, given the lines set aside."""
+    total = count + len(skipped)
+    lines = np.arange(2, total + 2, dtype=np.int64)
+    if skipped:
+        mask = np.ones(total, dtype=bool)
+        mask[[line - 2 for line, _, _ in skipped]] = False
+        lines = lines[mask]
+    return lines
+
+
+def _blank_rows(raw: pa.Table) -> np.ndarray:
+    blank = np.ones(raw.num_rows, dtype=bool)
+    for column in raw.columns:
+        blank &= pc.equal(column, "").to_numpy(zero_copy_only=False)
+    return blank
+
+
+_INT = r"^\s*-?\d+\s*$"
+_FLOAT = r"^\s*-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
+
+
+def _convert(
+    raw: pa.Table, columns: list[Column], file_name: str, lines: np.ndarray,
+    bad_rows: list[BadRow], delimiter: str,
+) -> tuple[list[pa.Array], np.ndarray]:
+    """Typed arrays for every column, and which rows hold a value that did not convert."""
+    invalid = _blank_rows(raw)  # a blank line is neither data nor an error
+    arrays = []
+    for index, column in enumerate(columns):
+        text = pc.utf8_trim_whitespace(raw.column(index).combine_chunks())
+        empty = pc.equal(text, "")
+        converted, failed = _convert_column(text, empty, column.kind)
+        if column.required:
+            failed = pc.or_(failed, empty)
+        failed_np = failed.to_numpy(zero_copy_only=False)
+        for row in np.flatnonzero(failed_np & ~invalid):
+            value = text[int(row)].as_py()
+            reason = "missing value" if value == "" else f"not a {column.kind}: {value!r}"
+            raw_line = delimiter.join(str(raw.column(i)[int(row)].as_py()) for i in range(len(columns)))
+            bad_rows.append(BadRow(file_name, int(lines[row]), column.header, reason, raw_line))
+        invalid |= failed_np
+        arrays.append(converted)
+    return arrays, invalid
+
+
+def _convert_column(text: pa.Array, empty: pa.Array, kind: str) -> tuple[pa.Array, pa.Array]:
+    null_if_empty = pc.if_else(empty, pa.scalar(None, pa.string()), text)
+    if kind == "text":
+        return null_if_empty, pa.array(np.zeros(len(text), dtype=bool))
+    if kind in ("int", "float", "amount"):
+        cleaned = pc.replace_substring(null_if_empty, ",", "") if kind == "amount" else null_if_empty
+        pattern = _INT if kind == "int" else _FLOAT
+        ok = pc.match_substring_regex(cleaned, pattern)
+        failed = pc.and_(pc.invert(empty), pc.invert(pc.fill_null(ok, False)))
+        usable = pc.if_else(ok, cleaned, pa.scalar(None, pa.string()))
+        target = pa.int64() if kind == "int" else pa.float64()
+        return pc.cast(pc.utf8_trim_whitespace(usable), target), failed
+    if kind == "date":
+        iso = pc.strptime(null_if_empty, format="%Y-%m-%d", unit="s", error_is_null=True)
+        us = pc.strptime(null_if_empty, format="%m/%d/%Y", unit="s", error_is_null=True)
+        parsed = pc.coalesce(iso, us)
+        failed = pc.and_(pc.invert(empty), pc.is_null(parsed))
+        return pc.cast(parsed, pa.date32()), failed
+    raise ValueError(f"unknown column kind {kind!r}; expected one of {KINDS}")
