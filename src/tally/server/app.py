@@ -1,0 +1,148 @@
+"""The one ASGI application ``tally serve`` runs.
+
+Public: ``/matomo.php`` and ``/piwik.php`` (tracking), ``/tally.js`` and ``/matomo.js`` (the
+tracker script), ``/health``. Everything under ``/api`` needs an API token. While the app
+runs, the hit-log writer is open and a background task loads the log into ``web.hits``
+every ``web.load_interval_seconds``; the warehouse is opened only for each load or lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, Router
+
+from tally.config import Settings
+from tally.errors import TallyError
+from tally.server.auth import RequireToken, TokenStore
+from tally.warehouse import Warehouse, connect
+from tally.web.hitlog import HitLog
+from tally.web.loader import load_hits
+from tally.web.lookup import CachedSet
+from tally.web.tracking import TrackingEndpoint
+
+logger = logging.getLogger(__name__)
+
+TRACKER_SCRIPT = Path(__file__).resolve().parent.parent / "web" / "static" / "tally.js"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    warehouse: Warehouse | None = None,
+    run_loader: bool = True,
+) -> Starlette:
+    """Build the app; the hit log opens and the loader starts when the app starts."""
+    store = warehouse or connect(settings.warehouse_url, settings.lock_wait_seconds)
+    hitlog = HitLog(settings.web.hit_log_dir, settings.web.segment_bytes)
+    tokens = TokenStore(store)
+    sites = CachedSet(lambda: _site_ids(store))
+    tracking = TrackingEndpoint(hitlog, site_exists=sites.contains, token_valid=tokens.is_valid)
+
+    async def tracking_stats(_request: Request) -> Response:
+        return JSONResponse(tracking.stats.as_dict())
+
+    async def load_now(_request: Request) -> Response:
+        result = await asyncio.to_thread(load_hits, store, settings, durable=hitlog.durable)
+        return JSONResponse(result.as_dict())
+
+    api_routes: list[BaseRoute] = [
+        Route("/tracking/stats", tracking_stats),
+        Route("/tracking/load", load_now, methods=["POST"]),
+        *_stream_routes(settings),
+    ]
+    routes: list[BaseRoute] = [
+        *tracking.routes(),
+        Route("/tally.js", tracker_script),
+        Route("/matomo.js", tracker_script),
+        Route("/piwik.js", tracker_script),
+        Route("/health", health),
+        Mount("/api", app=RequireToken(Router(api_routes), tokens)),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(store.migrate)
+        hitlog.start()
+        loader = asyncio.create_task(_load_forever(store, settings, hitlog)) if run_loader else None
+        try:
+            yield
+        finally:
+            if loader is not None:
+                loader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loader
+            hitlog.close()
+            if run_loader:
+                await _load_once(store, settings, hitlog)
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.tracking = tracking
+    app.state.hitlog = hitlog
+    app.state.warehouse = store
+    return app
+
+
+async def tracker_script(_request: Request) -> Response:
+    if not TRACKER_SCRIPT.exists():
+        return PlainTextResponse(
+            "tally.js is not built into this installation (src/tally/web/static/tally.js)",
+            status_code=404,
+        )
+    return FileResponse(
+        TRACKER_SCRIPT,
+        media_type="application/javascript",
+        headers={"Cache-Control": "public, max-age=3600", "Access-Control-Allow-Origin": "*"},
+    )
+
+
+async def health(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def _site_ids(warehouse: Warehouse) -> set[object]:
+    return {row[0] for row in warehouse.rows("SELECT idsite FROM web.sites")}
+
+
+async def _load_forever(warehouse: Warehouse, settings: Settings, hitlog: HitLog) -> None:
+    while True:
+        await asyncio.sleep(settings.web.load_interval_seconds)
+        await _load_once(warehouse, settings, hitlog)
+
+
+async def _load_once(warehouse: Warehouse, settings: Settings, hitlog: HitLog) -> None:
+    try:
+        result = await asyncio.to_thread(load_hits, warehouse, settings, durable=hitlog.durable)
+    except TallyError as error:  # a busy warehouse: the next round tries again
+        logger.warning("hit loader: %s", error)
+        return
+    except Exception:
+        logger.exception("hit loader failed; retrying next round")
+        return
+    if result.loaded or result.quarantined:
+        logger.info("hit loader: %s", result.as_dict())
+
+
+def _stream_routes(settings: Settings) -> list[BaseRoute]:
+    """The real-time input routes, when the stream area is installed.
+
+    Contract: ``tally.stream.http.routes(engine)`` returns Starlette routes, where the engine
+    comes from ``tally.stream.http.build_engine(settings)`` if the module defines it.
+    """
+    try:
+        module = importlib.import_module("tally.stream.http")
+    except ModuleNotFoundError as error:
+        if error.name not in ("tally.stream.http", "tally.stream"):
+            raise
+        return []
+    build = getattr(module, "build_engine", None)
+    engine = build(settings) if build is not None else settings
+    return [Mount("/stream", routes=list(module.routes(engine)))]

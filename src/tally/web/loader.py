@@ -1,0 +1,343 @@
+"""Move hit-log records into ``web.hits`` exactly once, enriching them on the way.
+
+Per batch: read complete records after the segment's loaded offset, parse and enrich them,
+stage them in ``web.hits_incoming``, then in ONE transaction copy them into ``web.hits``
+and advance ``tally_meta.hitlog_segments``. A crash before the commit leaves the offset
+where it was (the batch is read again); after it, the offset has moved with the rows.
+``hit_id`` (segment:offset) is the primary key, so a bug could never double a row silently.
+
+One loader runs at a time (the server's background task, or ``load_hits`` called directly
+when no server runs on the same log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pyarrow as pa
+
+from tally.config import Settings
+from tally.warehouse import Warehouse
+from tally.web.enrich import anonymise_ip, country_of, detect_device
+from tally.web.hitlog import Record, read_segment, segment_paths
+from tally.web.params import Rejected, parse_hit
+from tally.web.referrers import classify, hosts_of
+
+logger = logging.getLogger(__name__)
+
+STAGING = "web.hits_incoming"
+
+SCHEMA = pa.schema(
+    [
+        ("hit_id", pa.string()),
+        ("idsite", pa.int32()),
+        ("received_at", pa.timestamp("us")),
+        ("hit_time", pa.timestamp("us")),
+        ("visitor_id", pa.string()),
+        ("user_id", pa.string()),
+        ("kind", pa.string()),
+        ("url", pa.string()),
+        ("action_name", pa.string()),
+        ("urlref", pa.string()),
+        ("link_url", pa.string()),
+        ("search_keyword", pa.string()),
+        ("search_category", pa.string()),
+        ("search_count", pa.int32()),
+        ("event_category", pa.string()),
+        ("event_action", pa.string()),
+        ("event_name", pa.string()),
+        ("event_value", pa.float64()),
+        ("idgoal", pa.int32()),
+        ("revenue", pa.float64()),
+        ("new_visit", pa.bool_()),
+        ("pv_id", pa.string()),
+        ("resolution", pa.string()),
+        ("local_hour", pa.int32()),
+        ("local_minute", pa.int32()),
+        ("local_second", pa.int32()),
+        ("lang", pa.string()),
+        ("user_agent", pa.string()),
+        ("ip", pa.string()),
+        ("country", pa.string()),
+        ("region", pa.string()),
+        ("city", pa.string()),
+        ("latitude", pa.float64()),
+        ("longitude", pa.float64()),
+        ("device_type", pa.string()),
+        ("device_brand", pa.string()),
+        ("device_model", pa.string()),
+        ("os_name", pa.string()),
+        ("os_version", pa.string()),
+        ("browser_name", pa.string()),
+        ("browser_version", pa.string()),
+        ("is_bot", pa.bool_()),
+        ("referrer_type", pa.string()),
+        ("referrer_name", pa.string()),
+        ("referrer_keyword", pa.string()),
+        ("campaign_name", pa.string()),
+        ("campaign_keyword", pa.string()),
+        ("campaign_source", pa.string()),
+        ("campaign_medium", pa.string()),
+        ("custom_variables", pa.string()),
+        ("dimensions", pa.string()),
+        ("performance", pa.string()),
+        ("transport", pa.string()),
+        ("raw_query", pa.string()),
+    ]
+)
+COLUMNS = ", ".join(SCHEMA.names)
+
+
+@dataclass
+class LoadResult:
+    segments_read: int = 0
+    loaded: int = 0
+    bots_dropped: int = 0
+    quarantined: int = 0
+    skipped_bytes: int = 0
+    segments_deleted: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class _Batch:
+    rows: list[dict[str, Any]]
+    quarantine: list[tuple[Any, ...]]
+    bots: int = 0
+
+
+def load_hits(
+    warehouse: Warehouse,
+    settings: Settings,
+    *,
+    durable: Callable[[], tuple[str, int]] | None = None,
+    now: float | None = None,
+) -> LoadResult:
+    """Load every complete record not loaded yet; then apply the log's retention.
+
+    ``durable`` (from a running ``HitLog``) bounds the active segment to the bytes already
+    synced, so a record is never loaded before its request could be acknowledged.
+    """
+    directory = Path(settings.web.hit_log_dir)
+    result = LoadResult()
+    paths = segment_paths(directory) if directory.exists() else []
+    if not paths:
+        return result
+    progress = {
+        row[0]: (int(row[1]), bool(row[2]))
+        for row in warehouse.rows(
+            "SELECT segment, loaded_offset, sealed FROM tally_meta.hitlog_segments"
+        )
+    }
+    sites = _site_hosts(warehouse)
+    for index, path in enumerate(paths):
+        sealed = index < len(paths) - 1
+        start, was_sealed = progress.get(path.name, (0, False))
+        limit = None
+        if durable is not None and not sealed:
+            name, size = durable()
+            limit = size if name == path.name else None
+        end_of_data = limit if limit is not None else path.stat().st_size
+        if start >= end_of_data and (was_sealed or not sealed):
+            continue
+        result.segments_read += 1
+        position = _Position(path, start, sealed, limit, path.name in progress, was_sealed)
+        _load_segment(warehouse, settings, position, sites, result)
+    result.segments_deleted = _apply_retention(warehouse, directory, settings, now)
+    return result
+
+
+@dataclass
+class _Position:
+    path: Path
+    start: int
+    sealed: bool  # a later segment exists: this one will not grow
+    limit: int | None  # synced bytes of the active segment, when a writer runs
+    known: bool  # the segment has a row in tally_meta.hitlog_segments
+    complete: bool  # that row says the segment was read to its end after it was sealed
+
+
+def _load_segment(
+    warehouse: Warehouse,
+    settings: Settings,
+    position: _Position,
+    sites: dict[int, set[str]],
+    result: LoadResult,
+) -> None:
+    path, start, sealed, known = position.path, position.start, position.sealed, position.known
+    batch_size = settings.web.load_batch_records
+    while True:
+        found = read_segment(
+            path, start, sealed=sealed, limit=position.limit, max_records=batch_size
+        )
+        if not found.records and found.end == start and (position.complete or not sealed):
+            return
+        batch = _prepare(found.records, path.name, settings, sites)
+        complete = sealed and len(found.records) < batch_size
+        _commit(warehouse, path.name, batch, found.end, found.skipped_bytes, complete, known)
+        known = True
+        result.loaded += len(batch.rows)
+        result.bots_dropped += batch.bots
+        result.quarantined += len(batch.quarantine)
+        result.skipped_bytes += found.skipped_bytes
+        if found.skipped_bytes:
+            logger.warning("%s: skipped %d damaged or torn bytes", path.name, found.skipped_bytes)
+        start = found.end
+        if len(found.records) < batch_size:
+            return
+
+
+def _prepare(
+    records: list[Record], segment: str, settings: Settings, sites: dict[int, set[str]]
+) -> _Batch:
+    batch = _Batch([], [])
+    stem = segment.removesuffix(".hitlog")
+    for record in records:
+        hit_id = f"{stem}:{record.offset}"
+        try:
+            row = _row(hit_id, json.loads(record.payload), settings, sites)
+        except (Rejected, ValueError, KeyError, TypeError) as error:
+            reason = error.reason if isinstance(error, Rejected) else f"unreadable record: {error}"
+            field = error.field if isinstance(error, Rejected) else None
+            batch.quarantine.append(
+                (
+                    segment,
+                    record.offset,
+                    field,
+                    reason,
+                    record.payload.decode("utf-8", errors="replace"),
+                )
+            )
+            continue
+        if row is None:
+            batch.bots += 1
+            continue
+        batch.rows.append(row)
+    return batch
+
+
+def _row(
+    hit_id: str, record: dict[str, Any], settings: Settings, sites: dict[int, set[str]]
+) -> dict[str, Any] | None:
+    """The web.hits row of one record, or None for a bot hit that did not ask to be kept."""
+    params = dict(parse_qsl(record["q"], keep_blank_values=True))
+    hit = parse_hit(
+        params,
+        received_at=dt.datetime.fromisoformat(record["t"]),
+        authenticated=bool(record["auth"]),
+        peer_ip=record.get("ip"),
+        header_ua=record.get("ua"),
+        header_lang=record.get("lang"),
+    )
+    device = detect_device(hit.user_agent)
+    if device.is_bot and not hit.keep_bots:
+        return None
+    referrer = classify(hit.url, hit.urlref, sites.get(hit.idsite, ()), hit.campaign)
+    row = {name: getattr(hit, name, None) for name in SCHEMA.names}
+    row.update(
+        hit_id=hit_id,
+        country=hit.country or country_of(hit.client_ip),
+        ip=anonymise_ip(hit.client_ip, settings.web.ip_anonymise_bytes),
+        device_type=device.type,
+        device_brand=device.brand,
+        device_model=device.model,
+        os_name=device.os_name,
+        os_version=device.os_version,
+        browser_name=device.browser_name,
+        browser_version=device.browser_version,
+        is_bot=device.is_bot,
+        referrer_type=referrer.type,
+        referrer_name=referrer.name,
+        referrer_keyword=referrer.keyword,
+        campaign_name=referrer.campaign_name,
+        campaign_keyword=referrer.campaign_keyword,
+        campaign_source=referrer.campaign_source,
+        campaign_medium=referrer.campaign_medium,
+        transport=record.get("via", "get"),
+        raw_query=record["q"],
+    )
+    return row
+
+
+def _commit(
+    warehouse: Warehouse,
+    segment: str,
+    batch: _Batch,
+    end: int,
+    skipped: int,
+    sealed: bool,
+    known: bool,
+) -> None:
+    """Insert the batch and move the segment's offset in one transaction."""
+    load_id = uuid.uuid4().hex
+    if batch.rows:
+        table = pa.Table.from_pylist(batch.rows, schema=SCHEMA)
+        staged = table.append_column("load_id", pa.array([load_id] * table.num_rows))
+        warehouse.replace_partition(STAGING, staged, {"load_id": load_id})
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with warehouse.transaction():
+        if batch.rows:
+            warehouse.execute(
+                f"INSERT INTO web.hits ({COLUMNS}) SELECT {COLUMNS} FROM {STAGING} "
+                "WHERE load_id = ?",
+                [load_id],
+            )
+            # Only one loader runs: anything else staged is a crashed batch's leftover.
+            warehouse.execute(f"DELETE FROM {STAGING}")
+        if known:
+            warehouse.execute(
+                "UPDATE tally_meta.hitlog_segments SET loaded_offset = ?, "
+                "hits = hits + ?, skipped_bytes = skipped_bytes + ?, sealed = ?, "
+                "updated_at = ? WHERE segment = ?",
+                [end, len(batch.rows), skipped, sealed, now, segment],
+            )
+        else:
+            warehouse.execute(
+                "INSERT INTO tally_meta.hitlog_segments VALUES (?, ?, ?, ?, ?, ?)",
+                [segment, end, len(batch.rows), skipped, sealed, now],
+            )
+        for segment_name, offset, field, reason, raw in batch.quarantine:
+            warehouse.execute(
+                "INSERT INTO tally_meta.quarantine (source, dataset, file, line, field, reason, "
+                "raw, quarantined_at) VALUES ('web', 'hits', ?, ?, ?, ?, ?, ?)",
+                [segment_name, offset, field, reason, raw, now],
+            )
+
+
+def _site_hosts(warehouse: Warehouse) -> dict[int, set[str]]:
+    hosts: dict[int, set[str]] = {}
+    for idsite, main_url, urls in warehouse.rows("SELECT idsite, main_url, urls FROM web.sites"):
+        try:
+            listed = json.loads(urls) if urls else []
+        except json.JSONDecodeError:
+            listed = []
+        hosts[int(idsite)] = hosts_of([main_url, *[u for u in listed if isinstance(u, str)]])
+    return hosts
+
+
+def _apply_retention(
+    warehouse: Warehouse, directory: Path, settings: Settings, now: float | None
+) -> int:
+    """Delete sealed, fully loaded segments older than ``web.retention_days``."""
+    cutoff = (now if now is not None else time.time()) - settings.web.retention_days * 86400
+    done = {
+        row[0]
+        for row in warehouse.rows("SELECT segment FROM tally_meta.hitlog_segments WHERE sealed")
+    }
+    deleted = 0
+    for path in segment_paths(directory)[:-1]:
+        if path.name in done and path.stat().st_mtime <= cutoff:
+            path.unlink(missing_ok=True)
+            deleted += 1
+    return deleted

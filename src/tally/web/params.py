@@ -1,0 +1,335 @@
+"""Matomo HTTP Tracking API parameters: check one request and describe the hit it records.
+
+The same function runs twice: when the request arrives (so a bad request is refused with a
+reason before it is acknowledged) and when the loader reads the hit log (so the stored row
+is derived from exactly the bytes that were made durable). It is pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# A custom timestamp older than this needs a valid token_auth (as in Matomo).
+CDT_WITHOUT_TOKEN = dt.timedelta(hours=24)
+MAX_VALUE_LENGTH = 8192
+
+# Parameters that only a request with a valid token_auth may set.
+AUTHENTICATED_PARAMS = ("cip", "country", "region", "city", "lat", "long")
+
+HEX16 = re.compile(r"^[0-9a-fA-F]{16}$")
+RESOLUTION = re.compile(r"^\d{1,5}x\d{1,5}$")
+PAGE_VIEW_ID = re.compile(r"^[0-9A-Za-z]{1,64}$")
+DIMENSION = re.compile(r"^dimension(\d{1,3})$")
+PERFORMANCE = ("pf_net", "pf_srv", "pf_tfr", "pf_dm1", "pf_dm2", "pf_onl")
+
+
+class Rejected(ValueError):  # noqa: N818 - reads as "raise Rejected(...)"
+    """A tracking request that must not be stored; ``reason`` says why, ``field`` where."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.reason = reason
+        self.field = field
+
+
+@dataclass
+class Hit:
+    """The facts one valid tracking request states, before enrichment."""
+
+    idsite: int
+    received_at: dt.datetime
+    hit_time: dt.datetime
+    kind: str
+    visitor_id: str | None = None
+    user_id: str | None = None
+    url: str | None = None
+    action_name: str | None = None
+    urlref: str | None = None
+    link_url: str | None = None
+    search_keyword: str | None = None
+    search_category: str | None = None
+    search_count: int | None = None
+    event_category: str | None = None
+    event_action: str | None = None
+    event_name: str | None = None
+    event_value: float | None = None
+    idgoal: int | None = None
+    revenue: float | None = None
+    new_visit: bool = False
+    pv_id: str | None = None
+    resolution: str | None = None
+    local_hour: int | None = None
+    local_minute: int | None = None
+    local_second: int | None = None
+    lang: str | None = None
+    user_agent: str | None = None
+    client_ip: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    keep_bots: bool = False
+    custom_variables: str | None = None
+    dimensions: str | None = None
+    performance: str | None = None
+    campaign: dict[str, str] = field(default_factory=dict)
+
+
+def parse_hit(
+    params: Mapping[str, str],
+    *,
+    received_at: dt.datetime,
+    authenticated: bool,
+    peer_ip: str | None = None,
+    header_ua: str | None = None,
+    header_lang: str | None = None,
+) -> Hit:
+    """Check a request's parameters and return its hit; raise ``Rejected`` naming the field.
+
+    ``received_at`` is naive UTC. ``authenticated`` says whether a valid token_auth came
+    with the request (it allows ``cip``, old ``cdt`` and the location parameters).
+    """
+    for name, value in params.items():
+        if len(value) > MAX_VALUE_LENGTH:
+            raise Rejected(f"longer than {MAX_VALUE_LENGTH} characters", name)
+    if params.get("rec") != "1":
+        raise Rejected("rec=1 is required to record a hit", "rec")
+    idsite = _integer(params, "idsite", minimum=1)
+    if idsite is None:
+        raise Rejected("idsite is required", "idsite")
+    if not authenticated:
+        for name in AUTHENTICATED_PARAMS:
+            if params.get(name):
+                raise Rejected("needs a valid token_auth", name)
+    hit = Hit(
+        idsite=idsite,
+        received_at=received_at,
+        hit_time=_hit_time(params.get("cdt"), received_at, authenticated),
+        kind=_kind(params),
+    )
+    _identity(hit, params)
+    _action(hit, params)
+    _client(hit, params, peer_ip, header_ua, header_lang)
+    _location(hit, params)
+    _extras(hit, params)
+    return hit
+
+
+def _kind(params: Mapping[str, str]) -> str:
+    """What the request records; order follows which parameter Matomo looks at first."""
+    if params.get("ping") == "1":
+        return "ping"
+    if params.get("e_c") or params.get("e_a"):
+        return "event"
+    if params.get("link"):
+        return "outlink"
+    if params.get("download"):
+        return "download"
+    if params.get("search"):
+        return "search"
+    if params.get("idgoal"):
+        return "goal"
+    if params.get("ca") == "1":
+        return "other"
+    return "pageview"
+
+
+def _identity(hit: Hit, params: Mapping[str, str]) -> None:
+    # cid forces the visitor id; _id is the tracker's cookie value.
+    for name in ("cid", "_id"):
+        value = params.get(name)
+        if value:
+            if not HEX16.match(value):
+                raise Rejected("must be 16 hexadecimal characters", name)
+            hit.visitor_id = value.lower()
+            break
+    hit.user_id = params.get("uid") or None
+    hit.new_visit = _flag(params, "new_visit")
+    pv_id = params.get("pv_id")
+    if pv_id:
+        if not PAGE_VIEW_ID.match(pv_id):
+            raise Rejected("must be letters and digits", "pv_id")
+        hit.pv_id = pv_id
+
+
+def _action(hit: Hit, params: Mapping[str, str]) -> None:
+    hit.url = _url(params, "url")
+    hit.urlref = _url(params, "urlref")
+    hit.action_name = params.get("action_name") or None
+    hit.link_url = _url(params, "link") or _url(params, "download")
+    hit.search_keyword = params.get("search") or None
+    hit.search_category = params.get("search_cat") or None
+    hit.search_count = _integer(params, "search_count", minimum=0)
+    hit.event_category = params.get("e_c") or None
+    hit.event_action = params.get("e_a") or None
+    hit.event_name = params.get("e_n") or None
+    hit.event_value = _number(params, "e_v")
+    if hit.kind == "event" and not (hit.event_category and hit.event_action):
+        raise Rejected("an event needs both e_c and e_a", "e_a" if hit.event_category else "e_c")
+    hit.idgoal = _integer(params, "idgoal", minimum=0)
+    hit.revenue = _number(params, "revenue")
+
+
+def _client(
+    hit: Hit,
+    params: Mapping[str, str],
+    peer_ip: str | None,
+    header_ua: str | None,
+    header_lang: str | None,
+) -> None:
+    resolution = params.get("res")
+    if resolution:
+        if not RESOLUTION.match(resolution):
+            raise Rejected("must be WIDTHxHEIGHT, e.g. 1280x720", "res")
+        hit.resolution = resolution
+    hit.local_hour = _integer(params, "h", minimum=0, maximum=23)
+    hit.local_minute = _integer(params, "m", minimum=0, maximum=59)
+    hit.local_second = _integer(params, "s", minimum=0, maximum=59)
+    hit.user_agent = params.get("ua") or header_ua or None
+    hit.lang = params.get("lang") or header_lang or None
+    hit.client_ip = _ip(params.get("cip"), "cip") if params.get("cip") else peer_ip
+    hit.keep_bots = _flag(params, "bots")
+
+
+def _location(hit: Hit, params: Mapping[str, str]) -> None:
+    country = params.get("country")
+    if country:
+        if not re.fullmatch(r"[A-Za-z]{2}", country):
+            raise Rejected("must be a two-letter country code", "country")
+        hit.country = country.upper()
+    hit.region = params.get("region") or None
+    hit.city = params.get("city") or None
+    hit.latitude = _number(params, "lat", minimum=-90, maximum=90)
+    hit.longitude = _number(params, "long", minimum=-180, maximum=180)
+
+
+def _extras(hit: Hit, params: Mapping[str, str]) -> None:
+    variables: dict[str, Any] = {}
+    for name in ("_cvar", "cvar"):
+        if params.get(name):
+            variables[name.lstrip("_")] = _custom_variables(params[name], name)
+    hit.custom_variables = json.dumps(variables, sort_keys=True) if variables else None
+    dimensions = {}
+    for name, value in params.items():
+        matched = DIMENSION.match(name)
+        if matched and value:
+            dimensions[matched.group(1)] = value
+    hit.dimensions = json.dumps(dimensions, sort_keys=True) if dimensions else None
+    timings = {name: _integer(params, name, minimum=0) for name in PERFORMANCE}
+    timings = {name: value for name, value in timings.items() if value is not None}
+    hit.performance = json.dumps(timings, sort_keys=True) if timings else None
+    # matomo.js reports a campaign remembered in its cookie as _rcn / _rck.
+    for name in ("_rcn", "_rck"):
+        if params.get(name):
+            hit.campaign[name] = params[name]
+
+
+def _custom_variables(raw: str, name: str) -> dict[str, list[str]]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise Rejected(f"not valid JSON ({error.msg})", name) from None
+    if not isinstance(value, dict):
+        raise Rejected('must be a JSON object like {"1":["name","value"]}', name)
+    for index, pair in value.items():
+        if not (
+            str(index).isdigit()
+            and isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(p, str | int | float) for p in pair)
+        ):
+            raise Rejected(f"entry {index!r} must be an index and a [name, value] pair", name)
+    return {str(k): [str(p) for p in v] for k, v in value.items()}
+
+
+def _hit_time(raw: str | None, received_at: dt.datetime, authenticated: bool) -> dt.datetime:
+    if not raw:
+        return received_at
+    when = parse_cdt(raw)
+    if when > received_at:
+        # A client clock running ahead must not put a hit in the future.
+        return received_at
+    if received_at - when > CDT_WITHOUT_TOKEN and not authenticated:
+        raise Rejected("older than 24 hours needs a valid token_auth", "cdt")
+    return when
+
+
+def parse_cdt(raw: str) -> dt.datetime:
+    """A ``cdt`` value (UNIX seconds, or a UTC date-time) as naive UTC."""
+    text = raw.strip()
+    try:
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            return dt.datetime.fromtimestamp(float(text), dt.UTC).replace(tzinfo=None)
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        raise Rejected("expected UNIX seconds or 'YYYY-MM-DD HH:MM:SS' in UTC", "cdt") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    return when
+
+
+def _flag(params: Mapping[str, str], name: str) -> bool:
+    value = params.get(name)
+    if value in (None, "", "0"):
+        return False
+    if value == "1":
+        return True
+    raise Rejected("must be 0 or 1", name)
+
+
+def _integer(
+    params: Mapping[str, str], name: str, minimum: int | None = None, maximum: int | None = None
+) -> int | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Rejected(f"not an integer: {raw[:40]!r}", name) from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise Rejected(f"{value} is out of range", name)
+    return value
+
+
+def _number(
+    params: Mapping[str, str],
+    name: str,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise Rejected(f"not a number: {raw[:40]!r}", name) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise Rejected("must be a finite number", name)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise Rejected(f"{value} is out of range", name)
+    return value
+
+
+def _url(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    if not value:
+        return None
+    if any(ord(character) < 32 for character in value):
+        raise Rejected("contains control characters", name)
+    return value
+
+
+def _ip(raw: str, name: str) -> str:
+    try:
+        return str(ipaddress.ip_address(raw.strip()))
+    except ValueError:
+        raise Rejected(f"not an IP address: {raw[:40]!r}", name) from None
