@@ -1,0 +1,256 @@
+"""The engine: events in, windows and rules evaluated, alerts notified, state checkpointed.
+
+Inputs (HTTP, MQTT, pollers) call ``ingest`` from any thread; ``tick`` evaluates rules on
+the engine's clock (injectable: tests pass a fake one). ``start`` runs the ticker, the
+lake writer and the configured inputs on threads; ``stop`` flushes and checkpoints.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from tally.lake import Lake
+from tally.stream import checkpoint
+from tally.stream.alerts import AlertBook, Silence
+from tally.stream.events import Event
+from tally.stream.notifiers import Deliverer, Notification, NotificationLog, Notifier
+from tally.stream.rawlog import RawLog
+from tally.stream.rules import Rule, RuleSpec
+from tally.stream.settings import StreamSettings
+from tally.stream.silences import SilenceStore
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+class Input(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: StreamSettings,
+        rules: list[RuleSpec],
+        clock: Clock = time.time,
+        notifiers: dict[str, Notifier] | None = None,
+        lake: Lake | None = None,
+        background: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.state_dir = Path(settings.state_dir)
+        self.book = AlertBook(settings.route, settings.inhibit_rules)
+        self.silences = SilenceStore(self.state_dir / "silences.json")
+        self.log = NotificationLog(self.state_dir / "notifications.jsonl")
+        self.deliverer = Deliverer(notifiers or {}, self.log, clock=clock, background=background)
+        self.rawlog = RawLog(lake if settings.lake.enabled else None, settings.lake.batch_events)
+        self.late_events: collections.deque[Event] = collections.deque(maxlen=1000)
+        self.inputs: list[Input] = []
+        self.received = 0
+        self.rejected = 0
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_event_at = clock()
+        self._last_checkpoint = clock()
+        self._last_flush = clock()
+        self.rules: dict[str, Rule] = {}
+        self._by_source: dict[str | None, list[Rule]] = {}
+        self.set_rules(rules)
+
+    # rules -----------------------------------------------------------------------------
+
+    def set_rules(self, specs: list[RuleSpec]) -> None:
+        """Replace the rule set; rules kept by name keep their state."""
+        with self._lock:
+            now = self.clock()
+            rules = {}
+            for spec in specs:
+                kept = self.rules.get(spec.name)
+                if kept is not None and kept.spec == spec:
+                    rules[spec.name] = kept
+                else:
+                    rules[spec.name] = Rule(spec)
+                    rules[spec.name].start(now)
+            self.rules = rules
+            self._by_source = {}
+            for rule in rules.values():
+                self._by_source.setdefault(rule.spec.source, []).append(rule)
+            for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in rules]:
+                del self.book.alerts[fingerprint]
+
+    # events ----------------------------------------------------------------------------
+
+    def ingest(self, events: list[Event]) -> tuple[int, int]:
+        """Feed events; returns (accepted, late beyond the allowed lateness)."""
+        late: set[int] = set()
+        with self._lock:
+            now = self.clock()
+            touched: dict[str, Rule] = {}
+            anywhere = self._by_source.get(None, [])
+            for index, event in enumerate(events):
+                for rule in (*self._by_source.get(event.source, ()), *anywhere):
+                    if not rule.matches(event):
+                        continue
+                    if not rule.observe(event, now):
+                        late.add(index)
+                    if rule.store is not None:
+                        touched[rule.spec.name] = rule
+            for rule in touched.values():
+                assert rule.store is not None
+                rule.close(rule.store.advance())
+            for index in late:
+                self.late_events.append(events[index])
+            self.received += len(events)
+            if events:
+                self._last_event_at = now
+        if self.rawlog.add(events, late):
+            self.rawlog.flush()
+        return len(events) - len(late), len(late)
+
+    # evaluation ------------------------------------------------------------------------
+
+    def tick(self, now: float | None = None) -> list[Notification]:
+        """Evaluate every rule, move alerts, send what is due; returns the notifications."""
+        with self._lock:
+            now = self.clock() if now is None else now
+            if self.silences.changed():
+                self.book.silences = self.silences.read()
+            idle = now - self._last_event_at >= self.settings.idle_after
+            for rule in self.rules.values():
+                if idle and rule.store is not None:
+                    # nothing arrives: let event time follow the clock so windows still close
+                    rule.close(rule.store.advance(now - self.settings.idle_after))
+                labels = {key: self._labels(rule, key) for key in rule.latest or ()}
+                results = rule.evaluate(now)
+                for key in results:
+                    if key not in labels:
+                        labels[key] = self._labels(rule, key)
+                self.book.update(
+                    rule.spec.name, rule.spec.for_, results, labels, rule.spec.summary, now
+                )
+            notifications = self.book.flush(now)
+            for notification in notifications:
+                self.deliverer.deliver(self.settings.route.receivers, notification)
+            if notifications or now - self._last_checkpoint >= self.settings.checkpoint_every:
+                self.checkpoint(now)
+        if now - self._last_flush >= self.settings.lake.flush_seconds:
+            self._last_flush = now
+            self.rawlog.flush()
+        return notifications
+
+    def _labels(self, rule: Rule, key: str) -> dict[str, str]:
+        spec = rule.spec
+        labels = {"alertname": spec.name, "key": key}
+        if spec.source:
+            labels.setdefault("stream", spec.source)
+        labels.update(spec.labels)
+        labels.update(rule.labels.get(key, {}))
+        return labels
+
+    # silences --------------------------------------------------------------------------
+
+    def add_silence(self, silence: Silence) -> Silence:
+        self.silences.add(silence)
+        with self._lock:
+            self.silences.changed()
+            self.book.silences = self.silences.read()
+        return silence
+
+    def expire_silence(self, silence_id: str) -> Silence:
+        silence = self.silences.expire(silence_id, self.clock())
+        with self._lock:
+            self.silences.changed()
+            self.book.silences = self.silences.read()
+        return silence
+
+    # state -----------------------------------------------------------------------------
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.state_dir / "state.json"
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "saved_at": self.clock(),
+                "rules": {name: rule.dump() for name, rule in self.rules.items()},
+                "specs": {
+                    name: rule.spec.model_dump(by_alias=True) for name, rule in self.rules.items()
+                },
+                "book": self.book.dump(),
+                "received": self.received,
+            }
+
+    def checkpoint(self, now: float | None = None) -> None:
+        checkpoint.save(self.checkpoint_path, self.snapshot())
+        self._last_checkpoint = self.clock() if now is None else now
+
+    def restore(self) -> bool:
+        """Load the last checkpoint; True if there was one."""
+        state = checkpoint.load(self.checkpoint_path)
+        if state is None:
+            return False
+        with self._lock:
+            for name, data in state["rules"].items():
+                if name in self.rules:
+                    self.rules[name].load(data)
+            self.book.load(state["book"])
+            for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in self.rules]:
+                del self.book.alerts[fingerprint]
+            self.received = state.get("received", 0)
+            self.book.silences = self.silences.read()
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "received": self.received,
+                "rejected": self.rejected,
+                "late": {n: r.store.late for n, r in self.rules.items() if r.store is not None},
+                "open_windows": {
+                    n: r.store.open_windows() for n, r in self.rules.items() if r.store is not None
+                },
+                "alerts": collections.Counter(a.state for a in self.book.alerts.values()),
+                "lake_events_written": self.rawlog.written,
+            }
+
+    # running ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Restore, start the inputs and the ticker thread."""
+        self.restore()
+        self._stop.clear()
+        for source in self.inputs:
+            source.start()
+        thread = threading.Thread(target=self._run, name="tally-stream-tick", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.evaluate_every):
+            try:
+                self.tick()
+            except Exception:  # one bad evaluation must not stop the engine
+                log.exception("stream evaluation failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads.clear()
+        for source in self.inputs:
+            source.stop()
+        self.rawlog.flush()
+        self.deliverer.drain()
+        self.deliverer.close()
+        self.checkpoint()

@@ -1,0 +1,105 @@
+"""Events: what every input (HTTP, MQTT, pollers) turns its messages into.
+
+An event has a source (``sensors``, ``tally.runs``), an event time (epoch seconds), a key
+(device, sensor, site, source/dataset), numeric values and string labels.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from tally.errors import BadInputError
+
+TIME_FIELDS = ("time", "timestamp", "ts")
+
+
+@dataclass(slots=True)
+class Event:
+    source: str
+    key: str
+    time: float
+    values: dict[str, float] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "key": self.key,
+            "time": self.time,
+            "values": self.values,
+            "labels": self.labels,
+        }
+
+
+def parse_time(raw: Any, where: str = "") -> float:
+    """Epoch seconds from a number (seconds; milliseconds when > 1e11) or an ISO 8601 string."""
+    if isinstance(raw, bool):
+        raise BadInputError(f"time must be a number or ISO 8601 text, got {raw!r}", file=where)
+    if isinstance(raw, int | float):
+        value = float(raw)
+        if not math.isfinite(value):
+            raise BadInputError(f"time is not finite: {raw!r}", file=where, field="time")
+        # sensors often send milliseconds; 1e11 s is the year 5138, so larger means ms
+        return value / 1000.0 if value > 1e11 else value
+    if isinstance(raw, str):
+        try:
+            parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError as error:
+            raise BadInputError(
+                f"time {raw!r} is not ISO 8601", file=where, field="time"
+            ) from error
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.timestamp()
+    raise BadInputError(f"time must be a number or ISO 8601 text, got {raw!r}", file=where)
+
+
+def parse_event(
+    raw: Any, where: str = "", default_source: str = "", default_key: str = "", now: float = 0.0
+) -> Event:
+    """One event from decoded JSON; raises BadInputError naming the field that is wrong."""
+    if not isinstance(raw, dict):
+        raise BadInputError(f"an event must be a JSON object, got {type(raw).__name__}", file=where)
+    source = raw.get("source", default_source)
+    key = raw.get("key", default_key)
+    if not isinstance(source, str) or not source:
+        raise BadInputError("missing or empty text", file=where, field="source")
+    if not isinstance(key, str | int) or key == "":
+        raise BadInputError("missing or empty key", file=where, field="key")
+    stamp = next((raw[name] for name in TIME_FIELDS if name in raw), None)
+    time = now if stamp is None else parse_time(stamp, where)
+    values = raw.get("values", {})
+    if not isinstance(values, dict):
+        raise BadInputError("must be an object of numbers", file=where, field="values")
+    numbers: dict[str, float] = {}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BadInputError(f"not a number: {value!r}", file=where, field=f"values.{name}")
+        numbers[name] = float(value)
+    labels = raw.get("labels", {})
+    if not isinstance(labels, dict):
+        raise BadInputError("must be an object of text", file=where, field="labels")
+    return Event(source, str(key), time, numbers, {k: str(v) for k, v in labels.items()})
+
+
+def parse_batch(
+    body: Any, where: str = "", now: float = 0.0, default_source: str = "", default_key: str = ""
+) -> tuple[list[Event], list[str]]:
+    """Events from one object, a JSON array or ``{"events": [...]}``; bad items become errors."""
+    if isinstance(body, dict) and isinstance(body.get("events"), list):
+        items = body["events"]
+    elif isinstance(body, list):
+        items = body
+    else:
+        items = [body]
+    events: list[Event] = []
+    errors: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(parse_event(item, f"{where}[{index}]", default_source, default_key, now))
+        except BadInputError as error:
+            errors.append(str(error))
+    return events, errors

@@ -1,0 +1,95 @@
+"""The ``[stream]`` section of tally's settings, parsed here (config.py keeps it free-form)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tally.errors import ConfigError
+from tally.stream.alerts import InhibitRule, Route
+from tally.stream.durations import Seconds
+from tally.stream.notifiers import ReceiverSpec
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(Strict):
+    url: str = ""
+    topics: list[str] = Field(default_factory=lambda: ["sensors/#"])
+    qos: int = Field(default=1, ge=0, le=2)
+    client_id: str = ""
+    source: str = Field(default="sensors", description="source of events that name none")
+    key_from_topic: int | None = Field(
+        default=-1, description="topic segment used as key when the payload has none"
+    )
+    username: str = ""
+    password: str = ""
+
+
+class LakeSinkSettings(Strict):
+    enabled: bool = True
+    batch_events: int = Field(default=50_000, gt=0)
+    flush_seconds: Seconds = Field(default=60.0, gt=0)
+
+
+class RunsPollerSettings(Strict):
+    enabled: bool = True
+    every: Seconds = Field(default=30.0, gt=0)
+
+
+class HitsPollerSettings(Strict):
+    enabled: bool = True
+    every: Seconds = Field(default=60.0, gt=0)
+    table: str = "web.hits"
+    site_column: str = "idsite"
+    time_column: str = "server_time"
+
+
+class StreamSettings(Strict):
+    rules_file: str = Field(default="", description="YAML or TOML rules; empty = built-ins")
+    builtin_rules: bool = True
+    state_dir: str = Field(default="", description="checkpoints; default <data_dir>/stream")
+    checkpoint_every: Seconds = Field(default=5.0, gt=0)
+    evaluate_every: Seconds = Field(default=1.0, gt=0)
+    idle_after: Seconds = Field(
+        default=10.0, gt=0, description="advance an idle stream's watermark to the clock after"
+    )
+    route: Route = Field(default_factory=Route)
+    receivers: list[ReceiverSpec] = Field(default_factory=list)
+    inhibit_rules: list[InhibitRule] = Field(
+        default_factory=lambda: [
+            InhibitRule(
+                source_match={"alertname": "tally_source_stale"},
+                target_match={"alertname": "tally_load_rows_unusual"},
+                equal=["source"],
+            )
+        ]
+    )
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    lake: LakeSinkSettings = Field(default_factory=LakeSinkSettings)
+    runs: RunsPollerSettings = Field(default_factory=RunsPollerSettings)
+    hits: HitsPollerSettings = Field(default_factory=HitsPollerSettings)
+    schedules: dict[str, str] = Field(
+        default_factory=dict, description="source -> cron of its expected landing"
+    )
+    max_quarantine_share: float | None = None
+    subscriber_gap_tolerance: float = Field(default=0.02, ge=0)
+
+
+def stream_settings(raw: dict[str, Any] | None, data_dir: str = "./tally-data") -> StreamSettings:
+    """Validate the free-form section; ConfigError names the bad key as ``stream.<key>``."""
+    try:
+        parsed = StreamSettings.model_validate(raw or {})
+    except ValidationError as error:
+        problems = [
+            f"  stream.{'.'.join(map(str, p['loc']))}: {p['msg']}; got {p.get('input')!r}"
+            for p in error.errors()
+        ]
+        raise ConfigError("invalid [stream] settings:\n" + "\n".join(problems)) from None
+    if not parsed.state_dir:
+        parsed.state_dir = str(Path(data_dir) / "stream")
+    return parsed
