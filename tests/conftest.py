@@ -95,3 +95,40 @@ def duckdb_warehouse(tmp_path: Path) -> Iterator[Warehouse]:
 def settings(tmp_path: Path) -> Settings:
     """Settings rooted in a temporary data dir, ignoring the developer's environment."""
     return load_settings(environ={"TALLY_DATA_DIR": str(tmp_path / "data")})
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on loopback for the whole session (reset per test by s3_bucket)."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> Iterator[str]:
+    """An empty bucket ``ott-csv-unload`` (the seed's) on the moto server."""
+    import httpx
+    import s3fs
+
+    httpx.post(f"{s3_endpoint}/moto-api/reset")
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = s3fs.S3FileSystem(
+        key="testing", secret="testing", client_kwargs={"endpoint_url": s3_endpoint}
+    )
+    fs.mkdir("ott-csv-unload")
+    yield "ott-csv-unload"
+    s3fs.S3FileSystem.clear_instance_cache()

@@ -1,0 +1,118 @@
+"""Ingest → lake → load → staging, with quarantine and the ledger, end to end."""
+
+import datetime as dt
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tally.errors import LakeConflictError, QuarantineError
+from tally.pipeline.build import build
+from tally.pipeline.context import open_context
+from tally.pipeline.ingest import ingest
+from tally.pipeline.load import load
+from tally.sources import get_dataset
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources"
+DAY = dt.date(2016, 10, 23)
+EVENTS = get_dataset("itunes", "subscription-events")
+
+
+@pytest.fixture
+def context(settings):
+    ctx = open_context(settings)
+    yield ctx
+    ctx.warehouse.close()
+
+
+def local_report(tmp_path, name, gzipped=True):
+    source = FIXTURES / name
+    target = tmp_path / (name + (".gz" if gzipped else ""))
+    if gzipped:
+        target.write_bytes(gzip.compress(source.read_bytes(), mtime=0))
+    else:
+        shutil.copy(source, target)
+    return target
+
+
+def test_local_file_lands_under_apple_name_and_loads(context, tmp_path):
+    path = local_report(tmp_path, "itunes_subscription_event_small.txt")
+    (result,) = ingest(context, EVENTS, DAY, [path])
+    assert result.key == ("thirdparty/external/itunes/subscription-events/2016/10/23/"
+                          "Subscription_Event_85082573_20161023.txt.gz")
+    manifest = context.warehouse.rows(
+        "SELECT key, size, source, dataset, partition_date FROM tally_meta.lake_files")
+    assert manifest == [(result.key, result.size, "itunes", "subscription-events", DAY)]
+    parsed = load(context, EVENTS, DAY)
+    assert parsed.table.num_rows == 4
+    total = context.warehouse.rows(
+        "SELECT sum(quantity), count(*) FROM staging.itunes_subscription_events "
+        "WHERE _partition_date = ?", [DAY])
+    assert total == [(3 + 12 + 2 + 5, 4)]
+    # and the first model sums Apple's Quantity per day, country, subscription and event
+    assert build(context)["marts.itunes_daily_subscription_events"] == "ok"
+    renew_hk = context.warehouse.rows(
+        "SELECT events FROM marts.itunes_daily_subscription_events "
+        "WHERE country = 'HK' AND event = 'Renew'")
+    assert renew_hk == [(12,)]
+
+
+def test_reload_is_idempotent(context, tmp_path):
+    ingest(context, EVENTS, DAY, [local_report(tmp_path, "itunes_subscription_event_small.txt")])
+    load(context, EVENTS, DAY)
+    load(context, EVENTS, DAY)
+    assert context.warehouse.rows("SELECT count(*) FROM staging.itunes_subscription_events") == [(4,)]
+
+
+def test_landing_other_bytes_needs_force(context, tmp_path):
+    ingest(context, EVENTS, DAY, [local_report(tmp_path, "itunes_subscription_event_small.txt")])
+    other = local_report(tmp_path, "itunes_subscription_event_bad.txt")
+    with pytest.raises(LakeConflictError):
+        ingest(context, EVENTS, DAY, [other])
+    ingest(context, EVENTS, DAY, [other], force=True)
+    superseded = context.warehouse.rows(
+        "SELECT count(*) FROM tally_meta.lake_files WHERE superseded_by LIKE '_versions/%'")
+    assert superseded == [(1,)]
+
+
+def test_bad_rows_past_threshold_fail_and_keep_the_previous_partition(context, tmp_path):
+    ingest(context, EVENTS, DAY, [local_report(tmp_path, "itunes_subscription_event_small.txt")])
+    load(context, EVENTS, DAY)
+    ingest(context, EVENTS, DAY, [local_report(tmp_path, "itunes_subscription_event_bad.txt")],
+           force=True)
+    # 3 of 5 rows are bad: 60 % > the default 5 % threshold
+    with pytest.raises(QuarantineError, match="3 of 5 rows are bad"):
+        load(context, EVENTS, DAY)
+    kept = context.warehouse.rows("SELECT sum(quantity) FROM staging.itunes_subscription_events")
+    assert kept == [(22,)]  # still the good file's 3 + 12 + 2 + 5
+    quarantined = context.warehouse.rows(
+        "SELECT line, field FROM tally_meta.quarantine ORDER BY line")
+    assert quarantined == [(3, "Event Date"), (4, None), (5, "Quantity")]
+    failed = context.warehouse.rows(
+        "SELECT status, rows_in, rows_quarantined, error FROM tally_meta.runs "
+        "WHERE job = 'load' ORDER BY started_at")
+    assert [row[0] for row in failed] == ["ok", "failed"]
+    assert failed[1][1:3] == (5, 3) and "QuarantineError" in failed[1][3]
+
+
+def test_bad_rows_under_threshold_load_the_good_ones(context, tmp_path, monkeypatch):
+    context.settings.quarantine_threshold = 0.8
+    ingest(context, EVENTS, DAY, [local_report(tmp_path, "itunes_subscription_event_bad.txt")])
+    parsed = load(context, EVENTS, DAY)
+    assert len(parsed.bad_rows) == 3
+    loaded = context.warehouse.rows(
+        "SELECT _line, event, _file FROM staging.itunes_subscription_events ORDER BY _line")
+    assert [(line, event) for line, event, _ in loaded] == [(2, "Renew"), (6, "Refund")]
+    assert loaded[0][2].endswith("Subscription_Event_85082573_20161023.txt.gz")
+    step = context.warehouse.rows(
+        "SELECT status, rows_in, rows_out, rows_quarantined FROM tally_meta.runs WHERE job='load'")
+    assert step == [("ok", 5, 2, 3)]
+
+
+def test_ingest_records_a_ledger_row_with_bytes(context, tmp_path):
+    path = local_report(tmp_path, "itunes_subscription_event_small.txt")
+    ingest(context, EVENTS, DAY, [path])
+    runs = context.warehouse.rows(
+        "SELECT job, source, dataset, partition_date, status, bytes FROM tally_meta.runs")
+    assert runs == [("ingest", "itunes", "subscription-events", DAY, "ok", path.stat().st_size)]
