@@ -1,0 +1,84 @@
+"""The hit log: framing, torn and damaged records, group commit, rotation."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tally.web.hitlog import HEADER, HitLog, frame, read_segment, scan, segment_paths
+
+
+def test_frames_round_trip() -> None:
+    data = frame(b"one") + frame(b"two")
+    found = scan(data, 0, sealed=False)
+    assert [r.payload for r in found.records] == [b"one", b"two"]
+    # Offsets are where each frame starts: the second after a 10-byte header and 3 bytes.
+    assert [r.offset for r in found.records] == [0, HEADER.size + 3]
+    assert found.end == len(data) and found.skipped_bytes == 0
+
+
+def test_a_torn_last_record_waits_in_the_active_segment_and_is_skipped_once_sealed() -> None:
+    whole = frame(b"kept")
+    torn = frame(b"cut in half")[:-4]
+    active = scan(whole + torn, 0, sealed=False)
+    assert [r.payload for r in active.records] == [b"kept"]
+    assert active.end == len(whole)  # stops before the torn bytes: the writer may finish them
+    sealed = scan(whole + torn, 0, sealed=True)
+    assert [r.payload for r in sealed.records] == [b"kept"]
+    assert sealed.end == len(whole) + len(torn) and sealed.skipped_bytes == len(torn)
+
+
+def test_damaged_bytes_in_a_sealed_segment_are_skipped_up_to_the_next_good_frame() -> None:
+    first, second, third = frame(b"first"), frame(b"second"), frame(b"third")
+    damaged = bytearray(second)
+    damaged[-1] ^= 0xFF  # checksum no longer matches
+    found = scan(first + bytes(damaged) + third, 0, sealed=True)
+    assert [r.payload for r in found.records] == [b"first", b"third"]
+    assert found.skipped_bytes == len(second)
+
+
+def test_scan_honours_the_base_offset_and_the_record_limit() -> None:
+    data = frame(b"a") + frame(b"b") + frame(b"c")
+    found = scan(data, 1000, sealed=False, max_records=2)
+    assert [r.offset for r in found.records] == [1000, 1000 + HEADER.size + 1]
+    assert found.end == 1000 + 2 * (HEADER.size + 1)
+
+
+def test_appends_are_durable_and_ids_name_segment_and_offset(tmp_path: Path) -> None:
+    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    log.start()
+
+    async def send() -> list[list[str]]:
+        # 50 concurrent requests: they share fsyncs, and each gets its own ids.
+        return await asyncio.gather(*(log.append([f"hit {i}".encode()]) for i in range(50)))
+
+    ids = asyncio.run(send())
+    log.close()
+    (segment,) = segment_paths(tmp_path)
+    found = read_segment(segment, 0, sealed=False)
+    by_offset = {r.offset: r.payload for r in found.records}
+    assert len(by_offset) == 50
+    for number, (hit_id,) in enumerate(ids):
+        stem, offset = hit_id.split(":")
+        assert stem == segment.name.removesuffix(".hitlog")
+        assert by_offset[int(offset)] == f"hit {number}".encode()
+    assert log.durable() == (segment.name, segment.stat().st_size)
+
+
+def test_segments_rotate_and_a_restart_starts_a_new_segment(tmp_path: Path) -> None:
+    log = HitLog(tmp_path, segment_bytes=100)
+    log.start()
+
+    async def send() -> None:
+        for i in range(6):  # each record is 10 + 40 bytes: a new segment every 2 batches
+            await log.append([bytes([65 + i]) * 40])
+
+    asyncio.run(send())
+    log.close()
+    assert len(segment_paths(tmp_path)) == 3
+    restarted = HitLog(tmp_path, segment_bytes=100)
+    restarted.start()
+    restarted.close()
+    names = [p.name for p in segment_paths(tmp_path)]
+    assert len(names) == 4 and names == sorted(names)
+    assert names[-1].startswith("0000000004-")

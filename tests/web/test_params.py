@@ -1,0 +1,150 @@
+"""Checking Matomo tracking parameters: what is accepted, what is refused and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from tally.web.params import Rejected, parse_cdt, parse_hit
+
+NOW = dt.datetime(2026, 3, 10, 12, 0, 0)
+
+
+def hit(authenticated: bool = False, **params: str):
+    return parse_hit(
+        {"idsite": "1", "rec": "1", **params},
+        received_at=NOW,
+        authenticated=authenticated,
+        peer_ip="203.0.113.9",
+        header_ua="HeaderAgent/1.0",
+        header_lang="en-GB",
+    )
+
+
+def test_a_plain_pageview_keeps_every_field() -> None:
+    found = hit(
+        url="https://shop.example/a",
+        action_name="A",
+        _id="0123456789ABCDEF",
+        uid="u-7",
+        res="1280x720",
+        h="20",
+        m="5",
+        s="9",
+        pv_id="aB3dE6",
+        new_visit="1",
+    )
+    assert found.kind == "pageview"
+    assert found.visitor_id == "0123456789abcdef"  # lower-cased
+    assert (found.url, found.action_name, found.user_id) == ("https://shop.example/a", "A", "u-7")
+    assert (found.resolution, found.local_hour, found.local_minute, found.local_second) == (
+        "1280x720",
+        20,
+        5,
+        9,
+    )
+    assert found.new_visit is True
+    assert found.hit_time == NOW  # no cdt: the time the server received it
+    # Headers stand in for ua/lang; the peer address is the client IP.
+    assert (found.user_agent, found.lang, found.client_ip) == (
+        "HeaderAgent/1.0",
+        "en-GB",
+        "203.0.113.9",
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "kind"),
+    [
+        ({"ping": "1", "url": "https://s/"}, "ping"),
+        ({"e_c": "Video", "e_a": "Play", "e_v": "3.5"}, "event"),
+        ({"link": "https://elsewhere.example/"}, "outlink"),
+        ({"download": "https://s/file.pdf"}, "download"),
+        ({"search": "shoes", "search_cat": "all", "search_count": "4"}, "search"),
+        ({"idgoal": "2", "revenue": "9.99"}, "goal"),
+        ({"ca": "1"}, "other"),
+        ({"url": "https://s/"}, "pageview"),
+    ],
+)
+def test_the_kind_follows_the_parameters(params: dict[str, str], kind: str) -> None:
+    assert hit(**params).kind == kind
+
+
+def test_cid_overrides_id() -> None:
+    assert hit(_id="aaaaaaaaaaaaaaaa", cid="bbbbbbbbbbbbbbbb").visitor_id == "bbbbbbbbbbbbbbbb"
+
+
+def test_custom_variables_dimensions_and_timings_are_json() -> None:
+    found = hit(
+        _cvar='{"1":["plan","gold"]}', dimension3="blue", dimension12="x", pf_net="12", pf_srv="30"
+    )
+    assert json.loads(found.custom_variables) == {"cvar": {"1": ["plan", "gold"]}}
+    assert json.loads(found.dimensions) == {"3": "blue", "12": "x"}
+    assert json.loads(found.performance) == {"pf_net": 12, "pf_srv": 30}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"rec": "0"}, "rec"),
+        ({"idsite": "abc"}, "idsite"),
+        ({"idsite": "0"}, "idsite"),
+        ({"_id": "xyz"}, "_id"),
+        ({"res": "big"}, "res"),
+        ({"h": "24"}, "h"),
+        ({"e_c": "Video"}, "e_a"),
+        ({"e_v": "NaN"}, "e_v"),
+        ({"_cvar": "{not json"}, "_cvar"),
+        ({"_cvar": '{"1":"only-one"}'}, "_cvar"),
+        ({"new_visit": "yes"}, "new_visit"),
+        ({"url": "https://s/\x00"}, "url"),
+        ({"cdt": "yesterday"}, "cdt"),
+        ({"revenue": "1,5"}, "revenue"),
+    ],
+)
+def test_malformed_values_are_refused_naming_the_field(params: dict[str, str], field: str) -> None:
+    with pytest.raises(Rejected) as caught:
+        hit(**params)
+    assert caught.value.field == field
+
+
+def test_missing_rec_is_refused() -> None:
+    with pytest.raises(Rejected, match="rec=1"):
+        parse_hit({"idsite": "1"}, received_at=NOW, authenticated=False)
+
+
+@pytest.mark.parametrize("name", ["cip", "country", "region", "city", "lat", "long"])
+def test_location_and_ip_overrides_need_a_token(name: str) -> None:
+    value = {"cip": "198.51.100.7", "country": "hk", "lat": "22.3", "long": "114.2"}.get(name, "X")
+    with pytest.raises(Rejected, match="token_auth"):
+        hit(**{name: value})
+    assert hit(authenticated=True, **{name: value}) is not None
+
+
+def test_authenticated_overrides_are_used() -> None:
+    found = hit(True, cip="198.51.100.7", country="hk", city="Kowloon", lat="22.3", long="114.2")
+    assert (found.client_ip, found.country, found.city) == ("198.51.100.7", "HK", "Kowloon")
+    assert (found.latitude, found.longitude) == (22.3, 114.2)
+
+
+def test_cdt_within_a_day_needs_no_token_but_older_does() -> None:
+    recent = NOW - dt.timedelta(hours=23)
+    assert hit(cdt=recent.strftime("%Y-%m-%d %H:%M:%S")).hit_time == recent
+    old = NOW - dt.timedelta(hours=25)
+    with pytest.raises(Rejected, match="24 hours"):
+        hit(cdt=old.strftime("%Y-%m-%d %H:%M:%S"))
+    assert hit(True, cdt=old.strftime("%Y-%m-%d %H:%M:%S")).hit_time == old
+
+
+def test_cdt_in_the_future_is_clamped_to_the_receive_time() -> None:
+    assert hit(cdt=(NOW + dt.timedelta(hours=2)).isoformat()).hit_time == NOW
+
+
+def test_cdt_formats() -> None:
+    # 1773144000 s after the epoch is 2026-03-10 12:00:00 UTC (20522 days * 86400 + 43200).
+    assert parse_cdt("1773144000") == NOW
+    assert parse_cdt("2026-03-10 12:00:00") == NOW
+    assert parse_cdt("2026-03-10T20:00:00+08:00") == NOW
+    assert parse_cdt("2026-03-10T12:00:00.000Z") == NOW

@@ -1,0 +1,200 @@
+"""The tracking endpoint over ASGI: every request form Matomo trackers use, and refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from starlette.testclient import TestClient
+
+from tally.config import Settings
+from tally.server.app import create_app
+from tally.server.auth import create_token
+from tally.warehouse import Warehouse, connect
+from tally.web.loader import load_hits
+from tally.web.tracking import PIXEL
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "web"
+VISITOR = "0123456789abcdef"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Warehouse]:
+    warehouse = connect(settings.warehouse_url)
+    warehouse.migrate()
+    warehouse.execute(
+        "INSERT INTO web.sites VALUES (1, 'Shop', 'https://shop.example', "
+        "'[\"https://shop.example\"]', 'Asia/Hong_Kong', TIMESTAMP '2026-01-01 00:00:00')"
+    )
+    yield warehouse
+    warehouse.close()
+
+
+@pytest.fixture
+def token(store: Warehouse) -> str:
+    return create_token(store, "tests")
+
+
+@pytest.fixture
+def client(settings: Settings, store: Warehouse) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, warehouse=store, run_loader=False)) as test_client:
+        yield test_client
+
+
+def loaded(store: Warehouse, settings: Settings, columns: str) -> list[tuple]:
+    load_hits(store, settings)
+    return store.rows(f"SELECT {columns} FROM web.hits ORDER BY hit_id")
+
+
+def track(**params: str) -> str:
+    return "/matomo.php?" + urlencode({"idsite": "1", "rec": "1", "_id": VISITOR, **params})
+
+
+def test_get_answers_a_gif_and_is_stored(client, store, settings) -> None:
+    response = client.get(track(url="https://shop.example/", action_name="Home"))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/gif"
+    assert response.content == PIXEL
+    assert loaded(store, settings, "kind, url, action_name, visitor_id, transport") == [
+        ("pageview", "https://shop.example/", "Home", VISITOR, "get")
+    ]
+
+
+def test_send_image_0_answers_204(client) -> None:
+    response = client.get(track(url="https://shop.example/", send_image="0"))
+    assert response.status_code == 204 and response.content == b""
+
+
+def test_beacon_post_with_parameters_in_the_url(client, store, settings) -> None:
+    # matomo.js >= 4 sends sendBeacon POSTs whose body is empty and whose URL holds it all.
+    response = client.post(
+        track(link="https://elsewhere.example/", url="https://shop.example/"),
+        headers={"content-type": "text/plain;charset=UTF-8"},
+    )
+    assert response.status_code == 200
+    assert loaded(store, settings, "kind, link_url, transport") == [
+        ("outlink", "https://elsewhere.example/", "post")
+    ]
+
+
+def test_form_post_and_url_are_merged(client, store, settings) -> None:
+    response = client.post(
+        "/piwik.php?idsite=1&rec=1",
+        content=urlencode({"_id": VISITOR, "e_c": "Video", "e_a": "Play", "e_v": "2"}),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200
+    assert loaded(store, settings, "kind, event_category, event_action, event_value") == [
+        ("event", "Video", "Play", 2.0)
+    ]
+
+
+def test_cors_echoes_the_origin_with_credentials(client) -> None:
+    preflight = client.options("/matomo.php", headers={"origin": "https://shop.example"})
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+    assert preflight.headers["access-control-allow-credentials"] == "true"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+
+
+def test_refusals_name_the_reason_store_nothing_and_are_counted(
+    client, store, settings, token
+) -> None:
+    cases = [
+        (track(url="https://shop.example/").replace("idsite=1", "idsite=9"), "idsite"),
+        ("/matomo.php?idsite=1&url=https%3A%2F%2Fshop.example%2F", "rec"),
+        (track(res="huge"), "res"),
+        (track(cip="198.51.100.7"), "cip"),
+        (track(cip="198.51.100.7", token_auth="not-a-token"), "cip"),
+    ]
+    for url, field in cases:
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert response.json()["status"] == "error"
+        assert response.json()["field"] == field
+    load_hits(store, settings)
+    assert store.rows("SELECT count(*) FROM web.hits") == [(0,)]
+    stats = client.get("/api/tracking/stats", headers={"authorization": f"Bearer {token}"})
+    assert stats.json()["rejected"] == 5
+    assert stats.json()["rejected_by_reason"] == {"idsite": 1, "rec": 1, "res": 1, "cip": 2}
+    assert stats.json()["accepted"] == 0
+
+
+def test_a_valid_token_allows_cip_and_the_token_is_never_stored(
+    client, store, settings, token
+) -> None:
+    response = client.get(track(cip="8.8.4.4", token_auth=token, url="https://shop.example/"))
+    assert response.status_code == 200
+    ((ip, country, raw),) = loaded(store, settings, "ip, country, raw_query")
+    # 8.8.4.4 is Google's, registered in the US; 2 bytes anonymised by default.
+    assert (ip, country) == ("8.8.0.0", "US")
+    assert token not in raw and "token_auth" not in raw
+
+
+def test_bulk_tracks_the_valid_requests_and_lists_the_invalid(client, store, settings) -> None:
+    body = {
+        "requests": [
+            "?idsite=1&rec=1&url=https%3A%2F%2Fshop.example%2Fa&_id=" + VISITOR,
+            "?idsite=1&url=https%3A%2F%2Fshop.example%2Fb",  # no rec
+            {"idsite": "1", "rec": "1", "url": "https://shop.example/c", "_id": VISITOR},
+        ]
+    }
+    response = client.post("/matomo.php", json=body)
+    assert response.status_code == 200
+    answer = response.json()
+    assert (answer["tracked"], answer["invalid"], answer["invalid_indices"]) == (2, 1, [1])
+    assert loaded(store, settings, "url, transport") == [
+        ("https://shop.example/a", "bulk"),
+        ("https://shop.example/c", "bulk"),
+    ]
+
+
+def test_a_mobile_sdk_bulk_with_cdt_and_uid_is_accepted(client, store, settings, token) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    old, recent = now - dt.timedelta(days=3), now - dt.timedelta(hours=1)
+    text = (FIXTURES / "mobile_sdk_bulk.json").read_text()
+    text = text.replace("{OLD}", old.strftime("%Y-%m-%d%%20%H%%3A%M%%3A%S"))
+    text = text.replace("{RECENT}", recent.strftime("%Y-%m-%d%%20%H%%3A%M%%3A%S"))
+    body = json.loads(text.replace("{TOKEN}", token))
+    response = client.post("/matomo.php", json=body)
+    assert response.json()["tracked"] == 3, response.json()
+    rows = loaded(store, settings, "kind, hit_time, user_id, visitor_id, device_type, os_name")
+    assert [row[0] for row in rows] == ["pageview", "event", "search"]
+    assert [row[1] for row in rows] == [old, old, recent]
+    assert {row[2] for row in rows} == {"member-42"}
+    assert {row[3] for row in rows} == {"5f3c2a1b0e9d8c7b"}
+    assert rows[0][4:] == ("smartphone", "Android")  # from the ua parameter, not the header
+
+
+def test_the_same_bulk_without_token_refuses_only_the_old_hits(client, settings, token) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    text = (FIXTURES / "mobile_sdk_bulk.json").read_text()
+    text = text.replace("{OLD}", str(int((now - dt.timedelta(days=3)).timestamp())))
+    text = text.replace("{RECENT}", str(int((now - dt.timedelta(hours=1)).timestamp())))
+    body = json.loads(text.replace("{TOKEN}", ""))
+    answer = client.post("/matomo.php", json=body).json()
+    assert (answer["tracked"], answer["invalid_indices"]) == (1, [0, 1])
+    assert {error["field"] for error in answer["errors"]} == {"cdt"}
+
+
+def test_bad_bulk_bodies_are_refused(client) -> None:
+    assert client.post("/matomo.php", content=b"{oops").json()["field"] == "requests"
+    assert client.post("/matomo.php", json={"requests": []}).status_code == 400
+
+
+def test_headers_give_user_agent_and_language(client, store, settings) -> None:
+    client.get(
+        track(url="https://shop.example/"),
+        headers={"user-agent": CHROME, "accept-language": "zh-HK"},
+    )
+    assert loaded(store, settings, "browser_name, os_name, device_type, lang") == [
+        ("Chrome", "Windows", "desktop", "zh-HK")
+    ]
