@@ -1,0 +1,78 @@
+-- Goal conversions of the dirty site-days. A hit converts a goal when:
+--   * it is trackGoal(idgoal) for that goal (any goal can be converted by hand), or
+--   * the goal matches page URLs and it is a page view whose URL matches, or
+--   * the goal matches an event's category, action or name and it is such an event.
+-- Matching is 'exact', 'contains' or 'regex', case-insensitive unless the goal says so.
+-- A goal converts once per visit (the first matching hit) unless it allows several.
+DELETE FROM web.conversions
+WHERE EXISTS (
+    SELECT 1 FROM web.dirty_days AS d
+    WHERE d.idsite = web.conversions.idsite AND d.local_date = web.conversions.local_date
+);
+
+INSERT INTO web.conversions (idsite, local_date, idvisit, idgoal, hit_id, converted_at, revenue)
+WITH candidates AS (
+    SELECT
+        a.idsite,
+        a.local_date,
+        a.idvisit,
+        a.hit_id,
+        a.hit_time,
+        a.kind,
+        a.idgoal AS hit_goal,
+        a.revenue AS hit_revenue,
+        g.idgoal,
+        g.match_attribute,
+        g.pattern_type,
+        g.pattern,
+        g.case_sensitive,
+        g.allow_multiple,
+        g.revenue AS goal_revenue,
+        CASE WHEN g.case_sensitive THEN g.pattern ELSE '(?i)' || g.pattern END AS regex,
+        CASE
+            WHEN g.match_attribute = 'url' AND a.kind = 'pageview' THEN a.url
+            WHEN g.match_attribute = 'event_category' AND a.kind = 'event' THEN a.event_category
+            WHEN g.match_attribute = 'event_action' AND a.kind = 'event' THEN a.event_action
+            WHEN g.match_attribute = 'event_name' AND a.kind = 'event' THEN a.event_name
+        END AS subject
+    FROM web.actions AS a
+    JOIN web.dirty_days AS d ON d.idsite = a.idsite AND d.local_date = a.local_date
+    JOIN web.goals AS g ON g.idsite = a.idsite
+    WHERE a.idvisit IS NOT NULL
+),
+matched AS (
+    SELECT c.*
+    FROM candidates AS c
+    WHERE (c.kind = 'goal' AND c.hit_goal = c.idgoal)
+        OR (
+            c.subject IS NOT NULL
+            AND CASE
+                WHEN c.pattern_type = 'exact' AND c.case_sensitive THEN c.subject = c.pattern
+                WHEN c.pattern_type = 'exact' THEN lower(c.subject) = lower(c.pattern)
+                WHEN c.pattern_type = 'contains' AND c.case_sensitive
+                    THEN strpos(c.subject, c.pattern) > 0
+                WHEN c.pattern_type = 'contains'
+                    THEN strpos(lower(c.subject), lower(c.pattern)) > 0
+                WHEN c.pattern_type = 'regex' THEN regexp_matches(c.subject, c.regex)
+                ELSE FALSE
+            END
+        )
+),
+ranked AS (
+    SELECT
+        m.*,
+        row_number() OVER (
+            PARTITION BY m.idvisit, m.idgoal ORDER BY m.hit_time, m.hit_id
+        ) AS nth
+    FROM matched AS m
+)
+SELECT
+    r.idsite,
+    r.local_date,
+    r.idvisit,
+    r.idgoal,
+    r.hit_id,
+    r.hit_time,
+    CASE WHEN r.kind = 'goal' AND r.hit_revenue IS NOT NULL THEN r.hit_revenue ELSE r.goal_revenue END
+FROM ranked AS r
+WHERE r.allow_multiple OR r.nth = 1;

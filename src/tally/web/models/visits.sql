@@ -1,0 +1,112 @@
+-- One row per visit of the dirty site-days, from web.actions (placed by actions.sql) and
+-- web.conversions. Duration runs from the first to the last hit, pings included, so time
+-- spent on the last page counts when heartbeats were on; actions exclude pings and goals.
+-- Referrer, campaign, device and country are those of the visit's first hit.
+DELETE FROM web.visits
+WHERE EXISTS (
+    SELECT 1 FROM web.dirty_days AS d
+    WHERE d.idsite = web.visits.idsite AND d.local_date = web.visits.local_date
+);
+
+INSERT INTO web.visits (
+    idvisit, idsite, local_date, visitor_key, visitor_id, user_id, first_hit_id, started_at,
+    ended_at, duration_seconds, actions, pageviews, outlinks, downloads, events, searches,
+    entry_url, entry_title, exit_url, exit_title, referrer_type, referrer_name,
+    referrer_keyword, campaign_name, campaign_keyword, campaign_source, campaign_medium,
+    device_type, os_name, browser_name, country, conversions, revenue, goals
+)
+WITH scoped AS (
+    SELECT a.*
+    FROM web.actions AS a
+    JOIN web.dirty_days AS d ON d.idsite = a.idsite AND d.local_date = a.local_date
+    WHERE a.idvisit IS NOT NULL
+),
+totals AS (
+    SELECT
+        s.idvisit,
+        min(s.idsite) AS idsite,
+        min(s.local_date) AS local_date,
+        min(s.visitor_key) AS visitor_key,
+        min(s.hit_time) AS started_at,
+        max(s.hit_time) AS ended_at,
+        count(*) FILTER (WHERE s.is_action) AS actions,
+        count(*) FILTER (WHERE s.kind = 'pageview') AS pageviews,
+        count(*) FILTER (WHERE s.kind = 'outlink') AS outlinks,
+        count(*) FILTER (WHERE s.kind = 'download') AS downloads,
+        count(*) FILTER (WHERE s.kind = 'event') AS events,
+        count(*) FILTER (WHERE s.kind = 'search') AS searches
+    FROM scoped AS s
+    GROUP BY s.idvisit
+),
+pages AS (
+    SELECT
+        s.idvisit,
+        s.url,
+        s.action_name,
+        row_number() OVER (PARTITION BY s.idvisit ORDER BY s.position) AS from_start,
+        row_number() OVER (PARTITION BY s.idvisit ORDER BY s.position DESC) AS from_end
+    FROM scoped AS s
+    WHERE s.kind = 'pageview'
+),
+identities AS (
+    SELECT
+        s.idvisit,
+        max(h.visitor_id) AS visitor_id,
+        max(h.user_id) AS user_id
+    FROM scoped AS s
+    JOIN web.hits AS h ON h.hit_id = s.hit_id
+    GROUP BY s.idvisit
+),
+goals AS (
+    SELECT
+        c.idvisit,
+        count(*) AS conversions,
+        sum(coalesce(c.revenue, 0)) AS revenue,
+        string_agg(DISTINCT CAST(c.idgoal AS VARCHAR), ',' ORDER BY CAST(c.idgoal AS VARCHAR))
+            AS goals
+    FROM web.conversions AS c
+    JOIN web.dirty_days AS d ON d.idsite = c.idsite AND d.local_date = c.local_date
+    GROUP BY c.idvisit
+)
+SELECT
+    t.idvisit,
+    t.idsite,
+    t.local_date,
+    t.visitor_key,
+    i.visitor_id,
+    i.user_id,
+    f.hit_id,
+    t.started_at,
+    t.ended_at,
+    date_diff('second', t.started_at, t.ended_at),
+    t.actions,
+    t.pageviews,
+    t.outlinks,
+    t.downloads,
+    t.events,
+    t.searches,
+    entry.url,
+    entry.action_name,
+    leaving.url,
+    leaving.action_name,
+    h.referrer_type,
+    h.referrer_name,
+    h.referrer_keyword,
+    h.campaign_name,
+    h.campaign_keyword,
+    h.campaign_source,
+    h.campaign_medium,
+    h.device_type,
+    h.os_name,
+    h.browser_name,
+    h.country,
+    coalesce(g.conversions, 0),
+    coalesce(g.revenue, 0),
+    g.goals
+FROM totals AS t
+JOIN scoped AS f ON f.idvisit = t.idvisit AND f.position = 1
+JOIN web.hits AS h ON h.hit_id = f.hit_id
+JOIN identities AS i ON i.idvisit = t.idvisit
+LEFT JOIN pages AS entry ON entry.idvisit = t.idvisit AND entry.from_start = 1
+LEFT JOIN pages AS leaving ON leaving.idvisit = t.idvisit AND leaving.from_end = 1
+LEFT JOIN goals AS g ON g.idvisit = t.idvisit;

@@ -1,0 +1,138 @@
+"""Visits and actions from ``web.hits``, recomputed incrementally by site-day.
+
+A visit never crosses midnight in its site's time zone, so a (site, local day) is a closed
+unit: a run finds the site-days holding hits not yet placed in ``web.actions`` and rebuilds
+exactly those days (actions, then goal conversions, then visits) in one transaction. The
+rules themselves are SQL, in ``tally/web/models/*.sql``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+
+from tally.warehouse import Warehouse
+
+MODELS = "tally.web.models"
+REBUILD_ORDER = ("actions.sql", "conversions.sql", "visits.sql")
+
+
+@dataclass(frozen=True)
+class SessionizeResult:
+    days: list[tuple[int, dt.date]]  # the (idsite, local date) pairs recomputed
+    visits: int  # visits now stored for those days
+    actions: int  # hits placed for those days (pings and goal hits included)
+
+
+def model_sql(name: str) -> str:
+    """The text of one model file of ``tally/web/models``."""
+    return resources.files(MODELS).joinpath(name).read_text(encoding="utf-8")
+
+
+def day_bounds(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC instants (naive, as web.hits stores them) where ``day`` starts and ends."""
+    zone = ZoneInfo(timezone)
+    start = dt.datetime.combine(day, dt.time(), zone)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
+    utc = dt.UTC
+    return start.astimezone(utc).replace(tzinfo=None), end.astimezone(utc).replace(tzinfo=None)
+
+
+def sessionize(
+    warehouse: Warehouse,
+    *,
+    full: bool = False,
+    idsite: int | None = None,
+    since: dt.date | None = None,
+) -> SessionizeResult:
+    """Rebuild visits for site-days with unplaced hits (or every day with ``full=True``).
+
+    ``idsite`` and ``since`` narrow a full recompute (e.g. after a site's goals changed).
+    """
+    finder = "all_days.sql" if full else "pending_days.sql"
+    found = warehouse.rows(model_sql(finder)) if warehouse.table_exists("web.hits") else []
+    days = [
+        (int(site), _as_date(day), str(zone))
+        for site, day, zone in found
+        if (idsite is None or int(site) == idsite) and (since is None or _as_date(day) >= since)
+    ]
+    if not days:
+        return SessionizeResult(days=[], visits=0, actions=0)
+    with warehouse.transaction():
+        _mark_dirty(warehouse, days)
+        _ensure_salts(warehouse, sorted({day for _, day, _ in days}))
+        for name in REBUILD_ORDER:
+            warehouse.run_model(model_sql(name))
+        visits = _count(warehouse, "web.visits")
+        actions = _count(warehouse, "web.actions")
+        warehouse.execute("DELETE FROM web.dirty_days")
+    return SessionizeResult(days=[(s, d) for s, d, _ in days], visits=visits, actions=actions)
+
+
+def _as_date(value: dt.date | dt.datetime | str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def _mark_dirty(warehouse: Warehouse, days: list[tuple[int, dt.date, str]]) -> None:
+    starts, ends = zip(*(day_bounds(day, zone) for _, day, zone in days), strict=True)
+    table = pa.table(
+        {
+            "idsite": pa.array([site for site, _, _ in days], pa.int32()),
+            "local_date": pa.array([day for _, day, _ in days], pa.date32()),
+            "utc_start": pa.array(starts, pa.timestamp("us")),
+            "utc_end": pa.array(ends, pa.timestamp("us")),
+        }
+    )
+    warehouse.execute("DELETE FROM web.dirty_days")
+    warehouse.append("web.dirty_days", table)
+
+
+def _ensure_salts(warehouse: Warehouse, days: list[dt.date]) -> None:
+    """A fresh random salt for each day that has none (cookieless visitor hashes)."""
+    have = {
+        _as_date(row[0])
+        for row in warehouse.rows(
+            "SELECT salt_date FROM web.visitor_salts WHERE salt_date >= ? AND salt_date <= ?",
+            [days[0], days[-1]],
+        )
+    }
+    missing = [day for day in days if day not in have]
+    if missing:
+        salts = pa.table(
+            {
+                "salt_date": pa.array(missing, pa.date32()),
+                "salt": [secrets.token_hex(16) for _ in missing],
+            }
+        )
+        warehouse.append("web.visitor_salts", salts)
+
+
+def _count(warehouse: Warehouse, table: str) -> int:
+    """Rows of ``table`` in the dirty site-days."""
+    found = warehouse.rows(
+        f"SELECT count(*) FROM {table} AS t JOIN web.dirty_days AS d "
+        "ON d.idsite = t.idsite AND d.local_date = t.local_date"
+    )
+    return int(found[0][0])
+
+
+def forget_salts(warehouse: Warehouse, before: dt.date) -> int:
+    """Delete the cookieless salts of days before ``before``: their hashes become unlinkable.
+
+    Visits already computed keep their keys; a later full recompute of those days would
+    draw new salts.
+    """
+    count = warehouse.rows("SELECT count(*) FROM web.visitor_salts WHERE salt_date < ?", [before])[
+        0
+    ][0]
+    warehouse.execute("DELETE FROM web.visitor_salts WHERE salt_date < ?", [before])
+    return int(count)

@@ -1,0 +1,297 @@
+"""Tracked sites (and apps) and their goals, stored in ``web.sites`` and ``web.goals``.
+
+A change that alters how past hits read (a site's time zone, any goal) drops that site's
+computed visits, so the next ``sessionize`` run rebuilds them under the new definition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tally.errors import BadInputError, NotFoundError
+from tally.warehouse import Warehouse
+
+MATCH_ATTRIBUTES = ("url", "event_category", "event_action", "event_name", "manual")
+PATTERN_TYPES = ("contains", "exact", "regex")
+
+
+@dataclass(frozen=True)
+class Site:
+    idsite: int
+    name: str
+    urls: list[str]  # the first is the main URL
+    timezone: str
+    created_at: dt.datetime
+
+    @property
+    def main_url(self) -> str:
+        return self.urls[0]
+
+
+@dataclass(frozen=True)
+class Goal:
+    idsite: int
+    idgoal: int
+    name: str
+    match_attribute: str  # one of MATCH_ATTRIBUTES
+    pattern_type: str | None  # one of PATTERN_TYPES; None for a manual goal
+    pattern: str | None
+    case_sensitive: bool = False
+    allow_multiple: bool = False
+    revenue: float | None = None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+# -- sites ---------------------------------------------------------------------------------
+
+
+def check_url(url: str) -> str:
+    """A site URL: http(s) with a host; returned without a trailing slash."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadInputError("expected http(s)://host[/path], e.g. https://example.com", field="url")
+    return url.strip().rstrip("/")
+
+
+def check_timezone(timezone: str) -> str:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInputError(
+            f"unknown IANA time zone {timezone!r} (e.g. Asia/Hong_Kong)", field="timezone"
+        ) from None
+    return timezone
+
+
+def _check_name(name: str) -> str:
+    if not name.strip():
+        raise BadInputError("must not be empty", field="name")
+    return name.strip()
+
+
+def add_site(warehouse: Warehouse, name: str, urls: list[str], timezone: str) -> Site:
+    """Create a site with the next free id; ``urls[0]`` becomes its main URL."""
+    if not urls:
+        raise BadInputError("a site needs at least one URL", field="url")
+    checked = [check_url(url) for url in urls]
+    site = Site(
+        idsite=0,
+        name=_check_name(name),
+        urls=list(dict.fromkeys(checked)),
+        timezone=check_timezone(timezone),
+        created_at=_now(),
+    )
+    with warehouse.transaction():
+        idsite = int(warehouse.rows("SELECT coalesce(max(idsite), 0) + 1 FROM web.sites")[0][0])
+        warehouse.execute(
+            "INSERT INTO web.sites (idsite, name, main_url, urls, timezone, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                idsite,
+                site.name,
+                site.main_url,
+                json.dumps(site.urls),
+                site.timezone,
+                site.created_at,
+            ],
+        )
+    return Site(idsite, site.name, site.urls, site.timezone, site.created_at)
+
+
+def list_sites(warehouse: Warehouse) -> list[Site]:
+    found = warehouse.rows(
+        "SELECT idsite, name, main_url, urls, timezone, created_at FROM web.sites ORDER BY idsite"
+    )
+    return [_site(row) for row in found]
+
+
+def get_site(warehouse: Warehouse, idsite: int) -> Site:
+    found = warehouse.rows(
+        "SELECT idsite, name, main_url, urls, timezone, created_at FROM web.sites WHERE idsite = ?",
+        [idsite],
+    )
+    if not found:
+        raise NotFoundError(f"site {idsite} does not exist (see: tally site list)")
+    return _site(found[0])
+
+
+def _site(row: tuple) -> Site:
+    idsite, name, main_url, urls, timezone, created_at = row
+    listed = [u for u in json.loads(urls or "[]") if isinstance(u, str)]
+    return Site(int(idsite), name, list(dict.fromkeys([main_url, *listed])), timezone, created_at)
+
+
+def edit_site(
+    warehouse: Warehouse,
+    idsite: int,
+    *,
+    name: str | None = None,
+    urls: list[str] | None = None,
+    timezone: str | None = None,
+) -> Site:
+    """Change a site's name, URLs (all of them, main first) or time zone."""
+    site = get_site(warehouse, idsite)
+    new_name = _check_name(name) if name is not None else site.name
+    new_urls = list(dict.fromkeys(check_url(u) for u in urls)) if urls else site.urls
+    new_zone = check_timezone(timezone) if timezone is not None else site.timezone
+    with warehouse.transaction():
+        warehouse.execute(
+            "UPDATE web.sites SET name = ?, main_url = ?, urls = ?, timezone = ? WHERE idsite = ?",
+            [new_name, new_urls[0], json.dumps(new_urls), new_zone, idsite],
+        )
+        if new_zone != site.timezone:
+            invalidate_visits(warehouse, idsite)  # every local day moved
+    return Site(idsite, new_name, new_urls, new_zone, site.created_at)
+
+
+def invalidate_visits(warehouse: Warehouse, idsite: int) -> None:
+    """Drop a site's computed visits so the next sessionize run rebuilds them all."""
+    for table in ("web.conversions", "web.visits", "web.actions"):
+        warehouse.execute(f"DELETE FROM {table} WHERE idsite = ?", [idsite])
+
+
+# -- goals ---------------------------------------------------------------------------------
+
+
+def check_goal(goal: Goal) -> Goal:
+    """The goal with its fields checked; raises BadInputError naming the bad field."""
+    _check_name(goal.name)
+    if goal.match_attribute not in MATCH_ATTRIBUTES:
+        raise BadInputError(f"must be one of {', '.join(MATCH_ATTRIBUTES)}", field="match")
+    if goal.match_attribute == "manual":
+        return Goal(**{**goal.__dict__, "pattern_type": None, "pattern": None})
+    if goal.pattern_type not in PATTERN_TYPES:
+        raise BadInputError(f"must be one of {', '.join(PATTERN_TYPES)}", field="pattern_type")
+    if not goal.pattern:
+        raise BadInputError("a goal that matches hits needs a pattern", field="pattern")
+    if goal.pattern_type == "regex":
+        try:
+            re.compile(goal.pattern)
+        except re.error as error:
+            raise BadInputError(
+                f"not a valid regular expression: {error}", field="pattern"
+            ) from None
+    if goal.revenue is not None and goal.revenue < 0:
+        raise BadInputError("must not be negative", field="revenue")
+    return goal
+
+
+def add_goal(
+    warehouse: Warehouse,
+    idsite: int,
+    name: str,
+    match_attribute: str,
+    pattern_type: str | None = None,
+    pattern: str | None = None,
+    *,
+    case_sensitive: bool = False,
+    allow_multiple: bool = False,
+    revenue: float | None = None,
+) -> Goal:
+    """Create a goal with the site's next goal id (1, 2, ...)."""
+    get_site(warehouse, idsite)
+    goal = check_goal(
+        Goal(
+            idsite,
+            0,
+            name.strip(),
+            match_attribute,
+            pattern_type,
+            pattern,
+            case_sensitive,
+            allow_multiple,
+            revenue,
+        )
+    )
+    now = _now()
+    with warehouse.transaction():
+        idgoal = int(
+            warehouse.rows(
+                "SELECT coalesce(max(idgoal), 0) + 1 FROM web.goals WHERE idsite = ?", [idsite]
+            )[0][0]
+        )
+        warehouse.execute(
+            "INSERT INTO web.goals (idsite, idgoal, name, match_attribute, pattern_type, pattern, "
+            "case_sensitive, allow_multiple, revenue, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                idsite,
+                idgoal,
+                goal.name,
+                goal.match_attribute,
+                goal.pattern_type,
+                goal.pattern,
+                goal.case_sensitive,
+                goal.allow_multiple,
+                goal.revenue,
+                now,
+                now,
+            ],
+        )
+        invalidate_visits(warehouse, idsite)  # past visits may now convert
+    return Goal(**{**goal.__dict__, "idgoal": idgoal})
+
+
+def list_goals(warehouse: Warehouse, idsite: int | None = None) -> list[Goal]:
+    where, params = ("WHERE idsite = ?", [idsite]) if idsite is not None else ("", [])
+    found = warehouse.rows(
+        "SELECT idsite, idgoal, name, match_attribute, pattern_type, pattern, case_sensitive, "
+        f"allow_multiple, revenue FROM web.goals {where} ORDER BY idsite, idgoal",
+        params,
+    )
+    return [
+        Goal(int(s), int(g), n, m, t, p, bool(c), bool(a), r) for s, g, n, m, t, p, c, a, r in found
+    ]
+
+
+def get_goal(warehouse: Warehouse, idsite: int, idgoal: int) -> Goal:
+    for goal in list_goals(warehouse, idsite):
+        if goal.idgoal == idgoal:
+            return goal
+    raise NotFoundError(f"goal {idgoal} of site {idsite} does not exist (see: tally goal list)")
+
+
+def edit_goal(warehouse: Warehouse, idsite: int, idgoal: int, **changes: object) -> Goal:
+    """Change some fields of a goal (names as in ``Goal``); the site's visits are rebuilt."""
+    goal = get_goal(warehouse, idsite, idgoal)
+    frozen = {"idsite", "idgoal"} & set(changes)
+    unknown = set(changes) - set(Goal.__dataclass_fields__)
+    if frozen or unknown:
+        reason = "cannot be changed" if frozen else "is not a goal field"
+        raise BadInputError(reason, field=", ".join(sorted(frozen or unknown)))
+    updated = check_goal(Goal(**{**goal.__dict__, **changes}))
+    with warehouse.transaction():
+        warehouse.execute(
+            "UPDATE web.goals SET name = ?, match_attribute = ?, pattern_type = ?, pattern = ?, "
+            "case_sensitive = ?, allow_multiple = ?, revenue = ?, updated_at = ? "
+            "WHERE idsite = ? AND idgoal = ?",
+            [
+                updated.name,
+                updated.match_attribute,
+                updated.pattern_type,
+                updated.pattern,
+                updated.case_sensitive,
+                updated.allow_multiple,
+                updated.revenue,
+                _now(),
+                idsite,
+                idgoal,
+            ],
+        )
+        invalidate_visits(warehouse, idsite)
+    return updated
+
+
+def delete_goal(warehouse: Warehouse, idsite: int, idgoal: int) -> None:
+    get_goal(warehouse, idsite, idgoal)
+    with warehouse.transaction():
+        warehouse.execute("DELETE FROM web.goals WHERE idsite = ? AND idgoal = ?", [idsite, idgoal])
+        invalidate_visits(warehouse, idsite)

@@ -1,0 +1,252 @@
+"""Visits from hits, as Matomo counts them, on both warehouse backends.
+
+The first tests insert rows into ``web.hits`` directly, one rule at a time; the replay test
+sends matomo.js-shaped requests (query string, beacon POST, bulk JSON) through the real
+tracking endpoint and loader, then checks ``web.visits`` against counts worked out by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from tally.warehouse import Warehouse
+from tally.web.sessions import day_bounds, forget_salts, sessionize
+from tally.web.sites import add_goal, add_site
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "web"
+HKT = dt.timezone(dt.timedelta(hours=8))  # Asia/Hong_Kong has no daylight saving time
+
+A = "aaaaaaaaaaaaaaaa"
+B = "bbbbbbbbbbbbbbbb"
+C = "cccccccccccccccc"
+D = "dddddddddddddddd"
+E = "eeeeeeeeeeeeeeee"
+
+
+def hkt(day: int, clock: str) -> dt.datetime:
+    """A March 2026 wall-clock time in Hong Kong as naive UTC, as web.hits stores it."""
+    hour, minute = (int(part) for part in clock.split(":"))
+    local = dt.datetime(2026, 3, day, hour, minute, tzinfo=HKT)
+    return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def hit(when: dt.datetime, kind: str = "pageview", **fields: Any) -> dict[str, Any]:
+    return {"hit_time": when, "kind": kind, **fields}
+
+
+def insert_hits(warehouse: Warehouse, hits: list[dict[str, Any]], start: int = 0) -> None:
+    """Rows shaped as the loader writes them (only the columns sessions read)."""
+    columns: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "hit_id", "idsite", "received_at", "hit_time", "visitor_id", "user_id", "kind",
+            "url", "action_name", "event_category", "event_action", "idgoal", "revenue",
+            "new_visit", "user_agent", "ip", "is_bot", "referrer_type", "campaign_name",
+            "transport", "raw_query",
+        )
+    }  # fmt: skip
+    for number, row in enumerate(hits, start=start):
+        values = {
+            "hit_id": f"seg-0001:{number:06d}",
+            "idsite": 1,
+            "received_at": row["hit_time"],
+            "new_visit": False,
+            "is_bot": False,
+            "referrer_type": "campaign" if row.get("campaign_name") else "direct",
+            "transport": "get",
+            "raw_query": "idsite=1&rec=1",
+            "url": "https://watch.example.com/",
+            **row,
+        }
+        for name in columns:
+            columns[name].append(values.get(name))
+    types = {"idsite": pa.int32(), "idgoal": pa.int32(), "revenue": pa.float64()}
+    table = pa.table({name: pa.array(values, types.get(name)) for name, values in columns.items()})
+    warehouse.append("web.hits", table)
+
+
+@pytest.fixture
+def site(warehouse: Warehouse) -> Warehouse:
+    add_site(warehouse, "Watch", ["https://watch.example.com"], "Asia/Hong_Kong")
+    return warehouse
+
+
+def visits_by_key(warehouse: Warehouse) -> dict[str, list[tuple]]:
+    found: dict[str, list[tuple]] = {}
+    for key, day, actions, duration in warehouse.rows(
+        "SELECT visitor_key, local_date, actions, duration_seconds FROM web.visits "
+        "ORDER BY visitor_key, started_at"
+    ):
+        found.setdefault(key, []).append((str(day), actions, duration))
+    return found
+
+
+def test_day_bounds_are_the_sites_midnights_in_utc() -> None:
+    # Hong Kong is UTC+8: its 2 March runs from 1 March 16:00 UTC to 2 March 16:00 UTC.
+    assert day_bounds(dt.date(2026, 3, 2), "Asia/Hong_Kong") == (
+        dt.datetime(2026, 3, 1, 16, 0),
+        dt.datetime(2026, 3, 2, 16, 0),
+    )
+    # New York's 8 March 2026 has 23 hours (clocks jump forward at 02:00 EST).
+    start, end = day_bounds(dt.date(2026, 3, 8), "America/New_York")
+    assert (start, end) == (dt.datetime(2026, 3, 8, 5, 0), dt.datetime(2026, 3, 9, 4, 0))
+
+
+def test_thirty_idle_minutes_and_midnight_split_visits_pings_add_time(site: Warehouse) -> None:
+    insert_hits(
+        site,
+        [
+            hit(hkt(2, "09:00"), visitor_id=A),
+            hit(
+                hkt(2, "09:10"), "event", visitor_id=A, event_category="Video", event_action="Play"
+            ),
+            hit(hkt(2, "09:29"), visitor_id=A),  # 19 min later: same visit
+            hit(hkt(2, "10:05"), visitor_id=A),  # 36 min after 09:29: visit 2
+            hit(hkt(2, "10:06"), "ping", visitor_id=A),
+            hit(hkt(2, "10:20"), "ping", visitor_id=A),
+            hit(hkt(2, "10:45"), visitor_id=A),  # 25 min after the 10:20 ping: still visit 2
+            hit(hkt(2, "23:50"), visitor_id=A),  # visit 3
+            hit(hkt(3, "00:05"), visitor_id=A),  # 15 min later but past midnight: visit 4
+        ],
+    )
+    result = sessionize(site)
+    assert result.days == [(1, dt.date(2026, 3, 2)), (1, dt.date(2026, 3, 3))]
+    assert result.visits == 4 and result.actions == 9
+    # visit 1: 3 actions 09:00-09:29 = 1740 s; visit 2: 2 pageviews (pings are not actions)
+    # 10:05-10:45 = 2400 s; visits 3 and 4: one action, 0 s each.
+    assert visits_by_key(site) == {
+        "c:" + A: [
+            ("2026-03-02", 3, 1740),
+            ("2026-03-02", 2, 2400),
+            ("2026-03-02", 1, 0),
+            ("2026-03-03", 1, 0),
+        ]
+    }
+
+
+def test_campaign_change_and_new_visit_flag_split_visits(site: Warehouse) -> None:
+    insert_hits(
+        site,
+        [
+            hit(hkt(2, "11:00"), visitor_id=B, campaign_name="spring"),
+            hit(hkt(2, "11:05"), visitor_id=B, campaign_name="Spring"),  # same campaign
+            hit(hkt(2, "11:10"), visitor_id=B, campaign_name="summer"),  # changed: visit 2
+            hit(hkt(2, "11:12"), visitor_id=B),  # no campaign: stays in visit 2
+            hit(hkt(2, "11:15"), visitor_id=B, new_visit=True),  # forced: visit 3
+            hit(hkt(2, "11:20"), visitor_id=B, campaign_name="spring"),  # visit 3 had none: 4
+        ],
+    )
+    sessionize(site)
+    assert [row[1] for row in visits_by_key(site)["c:" + B]] == [2, 2, 1, 1]
+    campaigns = site.rows("SELECT campaign_name FROM web.visits ORDER BY started_at")
+    assert [row[0] for row in campaigns] == ["spring", "summer", None, "spring"]
+
+
+def test_user_id_ties_devices_and_the_hits_before_login(site: Warehouse) -> None:
+    insert_hits(
+        site,
+        [
+            hit(hkt(2, "12:00"), visitor_id=C),  # not logged in yet
+            hit(hkt(2, "12:02"), visitor_id=C, user_id="member-7"),  # logs in
+            hit(hkt(2, "12:10"), visitor_id=D, user_id="member-7"),  # another device
+            hit(hkt(2, "12:11"), visitor_id=E),  # someone else
+        ],
+    )
+    sessionize(site)
+    # The three member-7 hits are one visitor, 12:00-12:10 (gaps of 2 and 8 minutes).
+    assert visits_by_key(site) == {
+        "u:member-7": [("2026-03-02", 3, 600)],
+        "c:" + E: [("2026-03-02", 1, 0)],
+    }
+
+
+def test_cookieless_visitors_are_a_daily_salted_hash(site: Warehouse) -> None:
+    firefox, chrome = "Mozilla/5.0 Firefox/140.0", "Mozilla/5.0 Chrome/140.0"
+    insert_hits(
+        site,
+        [
+            hit(hkt(2, "14:00"), user_agent=firefox, ip="203.0.0.0"),
+            hit(hkt(2, "14:01"), user_agent=chrome, ip="203.0.0.0"),  # another browser
+            hit(hkt(2, "14:10"), user_agent=firefox, ip="203.0.0.0"),
+            hit(hkt(3, "14:00"), user_agent=firefox, ip="203.0.0.0"),  # next day
+        ],
+    )
+    sessionize(site)
+    found = site.rows("SELECT visitor_key, local_date, actions FROM web.visits ORDER BY started_at")
+    # Day one: Firefox (2 hits) and Chrome (1) are two visitors; day two's Firefox hit gets
+    # another key, because the salt rotated: the same browser cannot be followed across days.
+    assert [(str(day), actions) for _, day, actions in found] == [
+        ("2026-03-02", 2),
+        ("2026-03-02", 1),
+        ("2026-03-03", 1),
+    ]
+    keys = [key for key, _, _ in found]
+    assert all(key.startswith("h:") for key in keys) and len(set(keys)) == 3
+    assert forget_salts(site, dt.date(2026, 3, 3)) == 1
+
+
+def test_a_ping_never_opens_a_visit(site: Warehouse) -> None:
+    insert_hits(
+        site,
+        [
+            hit(hkt(2, "08:00"), "ping", visitor_id=A),  # nothing before it that day
+            hit(hkt(2, "09:00"), visitor_id=A),
+            hit(hkt(2, "09:40"), "ping", visitor_id=A),  # 40 idle minutes: ignored...
+            hit(hkt(2, "09:45"), "ping", visitor_id=A),  # ...and so is the rest of the run
+            hit(hkt(2, "09:50"), visitor_id=A),  # 50 min after 09:00: a new visit
+        ],
+    )
+    result = sessionize(site)
+    assert result.actions == 5  # every hit is placed, orphans with no visit
+    assert visits_by_key(site) == {"c:" + A: [("2026-03-02", 1, 0), ("2026-03-02", 1, 0)]}
+    orphans = site.rows("SELECT count(*) FROM web.actions WHERE idvisit IS NULL")
+    assert orphans == [(3,)]
+
+
+def test_goals_convert_once_per_visit_with_revenue(site: Warehouse) -> None:
+    add_goal(site, 1, "Thanks page", "url", "contains", "/thanks")
+    add_goal(site, 1, "Plays", "event_category", "exact", "video", revenue=1.5)
+    add_goal(site, 1, "Subscribed", "manual", revenue=5.0, allow_multiple=True)
+    add_goal(
+        site, 1, "Plans", "url", "regex", r"^https://watch\.example\.com/pla", case_sensitive=True
+    )
+    insert_hits(
+        site,
+        [
+            hit(hkt(2, "09:00"), visitor_id=A, url="https://watch.example.com/THANKS?x=1"),
+            hit(hkt(2, "09:01"), visitor_id=A, url="https://watch.example.com/thanks"),
+            hit(
+                hkt(2, "09:02"), "event", visitor_id=A, event_category="Video", event_action="Play"
+            ),
+            hit(hkt(2, "09:03"), "goal", visitor_id=A, idgoal=3, revenue=9.99),
+            hit(hkt(2, "09:04"), "goal", visitor_id=A, idgoal=3),
+            hit(hkt(2, "09:05"), visitor_id=B, url="https://watch.example.com/plans"),
+        ],
+    )
+    sessionize(site)
+    found = site.rows("SELECT visitor_key, conversions, revenue, goals FROM web.visits ORDER BY 1")
+    # A: goal 1 once (two matching pages, case-insensitive, once per visit), goal 2 once
+    # (1.5 default revenue), goal 3 twice (allows several): 9.99 given, then the 5.0
+    # default. 4 conversions, 1.5 + 9.99 + 5.0 = 16.49. B converts goal 4 (regex), no revenue.
+    assert [(k, n, round(r, 2), g) for k, n, r, g in found] == [
+        ("c:" + A, 4, 16.49, "1,2,3"),
+        ("c:" + B, 1, 0.0, "4"),
+    ]
+
+
+def test_only_days_with_new_hits_are_recomputed(site: Warehouse) -> None:
+    insert_hits(site, [hit(hkt(2, "09:00"), visitor_id=A), hit(hkt(3, "09:00"), visitor_id=A)])
+    sessionize(site)
+    before = site.rows("SELECT idvisit FROM web.visits WHERE local_date = '2026-03-02'")
+    insert_hits(site, [hit(hkt(3, "09:10"), visitor_id=A)], start=100)
+    result = sessionize(site)
+    assert result.days == [(1, dt.date(2026, 3, 3))]  # 2 March is left alone
+    assert site.rows("SELECT idvisit FROM web.visits WHERE local_date = '2026-03-02'") == before
+    assert visits_by_key(site)["c:" + A] == [("2026-03-02", 1, 0), ("2026-03-03", 2, 600)]
+    assert sessionize(site).days == []  # nothing new: nothing to do
+    assert len(sessionize(site, full=True).days) == 2
