@@ -1,0 +1,33 @@
+"""The configured countries as a table the models join to: ``marts.dim_country``.
+
+A country's business day is in its own time zone, and the zones live in the settings, not
+in SQL; so this small table is written from the settings before the models run.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from tally.config import Settings
+from tally.warehouse import Warehouse
+
+TABLE = "marts.dim_country"
+
+
+def country_table(settings: Settings) -> pa.Table:
+    return pa.table(
+        {
+            "code": pa.array([c.code.upper() for c in settings.countries], pa.string()),
+            "name": pa.array([c.name for c in settings.countries], pa.string()),
+            "timezone": pa.array([c.timezone for c in settings.countries], pa.string()),
+        }
+    )
+
+
+def write_countries(warehouse: Warehouse, settings: Settings) -> int:
+    """Replace ``marts.dim_country`` with the configured countries; returns the count."""
+    table = country_table(settings)
+    with warehouse.transaction():
+        if warehouse.table_exists(TABLE):
+            warehouse.execute(f"DELETE FROM {TABLE}")
+        return warehouse.append(TABLE, table)

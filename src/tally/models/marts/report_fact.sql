@@ -1,0 +1,126 @@
+-- The report table (the seed's long layout): one row per metric value.
+--   type            metric (definitions in the models it comes from):
+--                   'Active subscriber'           stock at the end of the day / week / month
+--                                                 (subscriber_total, subscriber_weekly/monthly)
+--                   'Active subscriber (average)' mean daily stock over the week / month
+--                   'New subscriber', 'Reactivation', 'Free trial', 'Renewal',
+--                   'Trial conversion', 'Plan change', 'Churn', 'Refund'  flows (counts)
+--                                                 from subscriber_daily; weekly and monthly
+--                                                 are sums of the daily flows
+--                   'Revenue'                     customer price, net of refunds
+--                   'Proceeds'                    what the channel passes on, net of refunds
+--   resolution_type 'daily', 'weekly' (ISO week, start_date its Monday), 'monthly'
+--                   (start_date the 1st)
+--   country, platform; meta_1 plan code, meta_2 channel name, meta_3 channel sector,
+--   meta_4 payment status ('Paying', 'Free trial', 'Grace period'; money rows: NULL),
+--   meta_5 currency (money rows only); meta_6 .. meta_8 unused (NULL).
+-- Rows whose value is 0 are left out: a missing row reads as 0 in the reports.
+WITH resolved AS (
+    SELECT 'daily' AS resolution_type, day AS start_date, country, platform, plan_code,
+        channel, channel_sector, payment_status, active,
+        CAST(NULL AS DOUBLE) AS active_average,
+        new_subscribers, reactivations, free_trials, renewals, trial_conversions,
+        plan_changes, churn, refunds
+    FROM marts.subscriber_daily
+    UNION ALL
+    SELECT 'weekly', period_start, country, platform, plan_code, channel, channel_sector,
+        payment_status, active_end, active_average, new_subscribers, reactivations,
+        free_trials, renewals, trial_conversions, plan_changes, churn, refunds
+    FROM marts.subscriber_weekly
+    UNION ALL
+    SELECT 'monthly', period_start, country, platform, plan_code, channel, channel_sector,
+        payment_status, active_end, active_average, new_subscribers, reactivations,
+        free_trials, renewals, trial_conversions, plan_changes, churn, refunds
+    FROM marts.subscriber_monthly
+),
+money AS (
+    SELECT 'daily' AS resolution_type, day AS start_date, country, platform, plan_code,
+        channel, channel_sector, currency, customer_price, proceeds
+    FROM marts.revenue_daily
+    UNION ALL
+    SELECT 'weekly', CAST(date_trunc('week', day) AS DATE), country, platform, plan_code,
+        channel, channel_sector, currency, customer_price, proceeds
+    FROM marts.revenue_daily
+    UNION ALL
+    SELECT 'monthly', CAST(date_trunc('month', day) AS DATE), country, platform, plan_code,
+        channel, channel_sector, currency, customer_price, proceeds
+    FROM marts.revenue_daily
+),
+counts AS (
+    SELECT 'Active subscriber' AS type, resolution_type, start_date, country, platform,
+        plan_code, channel, channel_sector, payment_status, CAST(active AS DOUBLE) AS value
+    FROM resolved
+    UNION ALL
+    SELECT 'Active subscriber (average)', resolution_type, start_date, country, platform,
+        plan_code, channel, channel_sector, payment_status, active_average
+    FROM resolved WHERE active_average IS NOT NULL
+    UNION ALL
+    SELECT 'New subscriber', resolution_type, start_date, country, platform, plan_code,
+        channel, channel_sector, payment_status, new_subscribers
+    FROM resolved
+    UNION ALL
+    SELECT 'Reactivation', resolution_type, start_date, country, platform, plan_code,
+        channel, channel_sector, payment_status, reactivations
+    FROM resolved
+    UNION ALL
+    SELECT 'Free trial', resolution_type, start_date, country, platform, plan_code,
+        channel, channel_sector, payment_status, free_trials
+    FROM resolved
+    UNION ALL
+    SELECT 'Renewal', resolution_type, start_date, country, platform, plan_code,
+        channel, channel_sector, payment_status, renewals
+    FROM resolved
+    UNION ALL
+    SELECT 'Trial conversion', resolution_type, start_date, country, platform, plan_code,
+        channel, channel_sector, payment_status, trial_conversions
+    FROM resolved
+    UNION ALL
+    SELECT 'Plan change', resolution_type, start_date, country, platform, plan_code,
+        channel, channel_sector, payment_status, plan_changes
+    FROM resolved
+    UNION ALL
+    SELECT 'Churn', resolution_type, start_date, country, platform, plan_code,
+        channel, channel_sector, payment_status, churn
+    FROM resolved
+    UNION ALL
+    SELECT 'Refund', resolution_type, start_date, country, platform, plan_code,
+        channel, channel_sector, payment_status, refunds
+    FROM resolved
+),
+money_rows AS (
+    SELECT 'Revenue' AS type, resolution_type, start_date, country, platform, plan_code,
+        channel, channel_sector, currency, sum(customer_price) AS value
+    FROM money
+    GROUP BY resolution_type, start_date, country, platform, plan_code, channel,
+        channel_sector, currency
+    UNION ALL
+    SELECT 'Proceeds', resolution_type, start_date, country, platform, plan_code,
+        channel, channel_sector, currency, sum(proceeds)
+    FROM money
+    GROUP BY resolution_type, start_date, country, platform, plan_code, channel,
+        channel_sector, currency
+)
+SELECT
+    CAST(type AS VARCHAR) AS type,
+    CAST(resolution_type AS VARCHAR) AS resolution_type,
+    CAST(country AS VARCHAR) AS country,
+    CAST(platform AS VARCHAR) AS platform,
+    CAST(start_date AS DATE) AS start_date,
+    CAST(plan_code AS VARCHAR) AS meta_1,
+    CAST(channel AS VARCHAR) AS meta_2,
+    CAST(channel_sector AS VARCHAR) AS meta_3,
+    CAST(payment_status AS VARCHAR) AS meta_4,
+    CAST(NULL AS VARCHAR) AS meta_5,
+    CAST(NULL AS VARCHAR) AS meta_6,
+    CAST(NULL AS VARCHAR) AS meta_7,
+    CAST(NULL AS VARCHAR) AS meta_8,
+    CAST(value AS DOUBLE) AS value
+FROM counts
+WHERE value <> 0
+UNION ALL
+SELECT
+    type, resolution_type, country, platform, CAST(start_date AS DATE), plan_code, channel,
+    channel_sector, CAST(NULL AS VARCHAR), currency, CAST(NULL AS VARCHAR),
+    CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(value AS DOUBLE)
+FROM money_rows
+WHERE value <> 0

@@ -1,0 +1,18 @@
+-- Revenue daily: money from billing transactions per business day (the transaction's day in
+-- the country's time zone), country, platform, plan, channel, sector and currency.
+--   customer_price  what customers paid: purchases and renewals, minus refunds (refund rows
+--                   carry negative amounts)
+--   proceeds        what the channel passes on after its share, with refunds likewise netted
+--   refunded        the refunded amount alone (a positive number)
+-- Amounts are never converted between currencies: each currency is its own row.
+SELECT
+    CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS day,
+    t.country, t.platform, t.plan_code, t.channel, t.channel_sector, t.currency,
+    sum(t.amount) AS customer_price,
+    sum(t.proceeds) AS proceeds,
+    -sum(CASE WHEN t.type = 'refund' THEN t.amount ELSE 0 END) AS refunded,
+    CAST(count(*) AS BIGINT) AS transactions
+FROM staging.viu_premium_transactions AS t
+JOIN marts.dim_country AS z ON z.code = t.country
+WHERE t.type IN ('purchase', 'renewal', 'refund')
+GROUP BY 1, t.country, t.platform, t.plan_code, t.channel, t.channel_sector, t.currency

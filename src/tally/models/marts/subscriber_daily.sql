@@ -1,0 +1,96 @@
+-- Subscriber daily: every metric per business day (country's time zone), country, platform,
+-- plan, channel, sector and payment status. Flows are counted on the day they happen:
+--   new_subscribers    a spell start (no access the day before) by a user with no earlier
+--                      period; payment status of the period (Free trial / Paying)
+--   reactivations      a spell start by a user who had a period before: a comeback, or a
+--                      recovery from billing retry (access had stopped)
+--   free_trials        trial periods starting
+--   renewals           paid periods continuing a paid (or grace) period without a gap
+--   trial_conversions  paid periods continuing a trial without a gap (a trial that became paid)
+--   trials_ended       trial periods ending (the conversion rate's denominator)
+--   plan_changes       periods continuing the subscription without a gap on another plan
+--   churn              spell ends: access stops and no period follows the same day (expiry
+--                      after auto-renew off, a billing failure, a refund); counted when it
+--                      happens, never when auto-renew is turned off; status of the last span
+--   refunds            refund transactions, on the refund's day
+-- Stocks come from marts.subscriber_total: active (end of day) and active_opening (end of
+-- the day before); rates: churn_rate = churn / active_opening,
+-- trial_conversion_rate = trial_conversions / trials_ended.
+WITH status_of AS (
+    SELECT *,
+        CASE kind WHEN 'trial' THEN 'Free trial' WHEN 'grace' THEN 'Grace period'
+            ELSE 'Paying' END AS start_status,
+        CASE WHEN kind = 'trial' THEN 'Free trial'
+            WHEN kind = 'grace' OR paying_from >= period_end THEN 'Grace period'
+            ELSE 'Paying' END AS end_status
+    FROM marts.subscription_periods
+),
+events AS (
+    SELECT period_start AS day, country, platform, plan_code, channel, channel_sector,
+        start_status AS payment_status,
+        CASE WHEN spell_start AND user_prev_end IS NULL THEN 1 ELSE 0 END AS new_subscribers,
+        CASE WHEN spell_start AND user_prev_end IS NOT NULL THEN 1 ELSE 0 END AS reactivations,
+        CASE WHEN kind = 'trial' THEN 1 ELSE 0 END AS free_trials,
+        CASE WHEN kind = 'paid' AND NOT spell_start AND previous_kind IN ('paid', 'grace')
+            THEN 1 ELSE 0 END AS renewals,
+        CASE WHEN kind = 'paid' AND NOT spell_start AND previous_kind = 'trial'
+            THEN 1 ELSE 0 END AS trial_conversions,
+        0 AS trials_ended,
+        CASE WHEN NOT spell_start AND previous_plan_code <> plan_code
+            THEN 1 ELSE 0 END AS plan_changes,
+        0 AS churn,
+        0 AS refunds,
+        0 AS active,
+        0 AS active_opening
+    FROM status_of
+    UNION ALL
+    SELECT period_end, country, platform, plan_code, channel, channel_sector, end_status,
+        0, 0, 0, 0, 0,
+        CASE WHEN kind = 'trial' THEN 1 ELSE 0 END,
+        0,
+        CASE WHEN spell_end THEN 1 ELSE 0 END,
+        0, 0, 0
+    FROM status_of
+    WHERE period_end <= horizon
+    UNION ALL
+    SELECT CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE), t.country, t.platform,
+        t.plan_code, t.channel, t.channel_sector, 'Paying',
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0
+    FROM staging.viu_premium_transactions AS t
+    JOIN marts.dim_country AS z ON z.code = t.country
+    WHERE t.type = 'refund'
+    UNION ALL
+    SELECT day, country, platform, plan_code, channel, channel_sector, payment_status,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, active, active_opening
+    FROM marts.subscriber_total
+),
+bounds AS (
+    SELECT min(data_start) AS data_start, min(horizon) AS horizon
+    FROM marts.subscription_periods
+),
+summed AS (
+    SELECT day, country, platform, plan_code, channel, channel_sector, payment_status,
+        CAST(sum(active) AS BIGINT) AS active,
+        CAST(sum(active_opening) AS BIGINT) AS active_opening,
+        CAST(sum(new_subscribers) AS BIGINT) AS new_subscribers,
+        CAST(sum(reactivations) AS BIGINT) AS reactivations,
+        CAST(sum(free_trials) AS BIGINT) AS free_trials,
+        CAST(sum(renewals) AS BIGINT) AS renewals,
+        CAST(sum(trial_conversions) AS BIGINT) AS trial_conversions,
+        CAST(sum(trials_ended) AS BIGINT) AS trials_ended,
+        CAST(sum(plan_changes) AS BIGINT) AS plan_changes,
+        CAST(sum(churn) AS BIGINT) AS churn,
+        CAST(sum(refunds) AS BIGINT) AS refunds
+    FROM events
+    CROSS JOIN bounds AS b
+    WHERE day BETWEEN b.data_start AND b.horizon
+    GROUP BY day, country, platform, plan_code, channel, channel_sector, payment_status
+)
+SELECT *,
+    CASE WHEN active_opening > 0 THEN CAST(churn AS DOUBLE) / active_opening END AS churn_rate,
+    CASE WHEN trials_ended > 0 THEN CAST(trial_conversions AS DOUBLE) / trials_ended END
+        AS trial_conversion_rate
+FROM summed
+WHERE active <> 0 OR active_opening <> 0 OR new_subscribers <> 0 OR reactivations <> 0
+    OR free_trials <> 0 OR renewals <> 0 OR trial_conversions <> 0 OR trials_ended <> 0
+    OR plan_changes <> 0 OR churn <> 0 OR refunds <> 0

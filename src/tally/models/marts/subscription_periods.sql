@@ -1,0 +1,109 @@
+-- Unified subscription periods across platforms (iOS IAP, Android IAP, Telco, Redemption, ...).
+-- One row per access period of a subscription, from the viu-premium transactions (billed
+-- periods, trials, grace-period notices, refunds) and the subscriber-status export (periods
+-- no transaction describes: redemptions, and periods begun before the first loaded day).
+-- All dates are business days in the subscriber's country (time zone from marts.dim_country):
+--   period_start  first day with access
+--   period_end    first day without access (exclusive); a refund ends access on its day
+--   paying_from   first day the period was paid; later than period_start when the store only
+--                 recovered the renewal during the grace period (those days are Grace period)
+--   kind          'trial', 'paid' or 'grace' (a grace-period notice not yet paid)
+-- Where several rows describe one period (same subscription and start day), a billed
+-- transaction wins over a grace-period notice, which wins over the status export (latest).
+-- The window columns say how a period links to its neighbours:
+--   spell_start   no access the day before (the subscription's first period, or a gap)
+--   spell_end     no access on period_end (no next period starting that day)
+--   user_prev_end end of the user's earlier periods (NULL: the user's first ever start)
+-- horizon is the newest loaded day: a period ending after it may still be renewed.
+WITH transactions AS (
+    SELECT
+        t.*,
+        CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS transaction_date,
+        CAST(t.period_start AT TIME ZONE z.timezone AS DATE) AS start_date,
+        CAST(t.period_end AT TIME ZONE z.timezone AS DATE) AS end_date
+    FROM staging.viu_premium_transactions AS t
+    JOIN marts.dim_country AS z ON z.code = t.country
+),
+described AS (
+    SELECT
+        subscription_id, user_id, country, platform, plan_code, product_id, channel,
+        channel_sector,
+        CASE type WHEN 'trial_start' THEN 'trial' WHEN 'grace_period_start' THEN 'grace'
+            ELSE 'paid' END AS kind,
+        start_date, end_date, transaction_date AS paid_on,
+        CASE WHEN type = 'grace_period_start' THEN 2 ELSE 1 END AS priority,
+        transaction_time AS seen_at
+    FROM transactions
+    WHERE type IN ('trial_start', 'purchase', 'renewal', 'grace_period_start')
+    UNION ALL
+    SELECT
+        s.subscription_id, s.user_id, s.country, s.platform, s.plan_code, s.product_id,
+        s.channel, s.channel_sector,
+        CASE WHEN s.status = 'grace_period' THEN 'grace'
+            WHEN s.payment_status = 'free_trial' THEN 'trial' ELSE 'paid' END AS kind,
+        CAST(s.current_period_start AT TIME ZONE z.timezone AS DATE) AS start_date,
+        CAST(s.expiry_time AT TIME ZONE z.timezone AS DATE) AS end_date,
+        CAST(s.current_period_start AT TIME ZONE z.timezone AS DATE) AS paid_on,
+        3 AS priority,
+        s.expiry_time AS seen_at
+    FROM staging.viu_premium_subscriber_status AS s
+    JOIN marts.dim_country AS z ON z.code = s.country
+),
+chosen AS (
+    SELECT *
+    FROM described
+    QUALIFY row_number() OVER (
+        PARTITION BY subscription_id, start_date ORDER BY priority, seen_at DESC
+    ) = 1
+),
+refunds AS (
+    SELECT subscription_id, start_date, min(transaction_date) AS refunded_on
+    FROM transactions
+    WHERE type = 'refund'
+    GROUP BY subscription_id, start_date
+),
+periods AS (
+    SELECT
+        c.subscription_id, c.user_id, c.country, c.platform, c.plan_code, c.product_id,
+        c.channel, c.channel_sector, c.kind,
+        c.start_date AS period_start,
+        CASE WHEN r.refunded_on IS NOT NULL AND r.refunded_on < c.end_date
+            THEN greatest(r.refunded_on, c.start_date) ELSE c.end_date END AS period_end,
+        r.refunded_on,
+        c.paid_on
+    FROM chosen AS c
+    LEFT JOIN refunds AS r
+        ON r.subscription_id = c.subscription_id AND r.start_date = c.start_date
+),
+bounds AS (
+    SELECT min(first_day) AS data_start, max(last_day) AS horizon
+    FROM (
+        SELECT min(_partition_date) AS first_day, max(_partition_date) AS last_day
+        FROM staging.viu_premium_transactions
+        UNION ALL
+        SELECT min(_partition_date), max(_partition_date)
+        FROM staging.viu_premium_subscriber_status
+    ) AS loaded
+)
+SELECT
+    p.subscription_id, p.user_id, p.country, p.platform, p.plan_code, p.product_id, p.channel,
+    p.channel_sector, p.kind, p.period_start, p.period_end, p.refunded_on,
+    CASE WHEN p.kind = 'paid' THEN least(greatest(p.paid_on, p.period_start), p.period_end)
+        ELSE p.period_start END AS paying_from,
+    lag(p.kind) OVER subscription_order AS previous_kind,
+    lag(p.plan_code) OVER subscription_order AS previous_plan_code,
+    coalesce(max(p.period_end) OVER (
+        PARTITION BY p.subscription_id ORDER BY p.period_start
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ), p.period_start - 1) < p.period_start AS spell_start,
+    coalesce(lead(p.period_start) OVER subscription_order, p.period_end + 1) > p.period_end
+        AS spell_end,
+    max(p.period_end) OVER (
+        PARTITION BY p.user_id ORDER BY p.period_start, p.subscription_id
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ) AS user_prev_end,
+    b.data_start,
+    b.horizon
+FROM periods AS p
+CROSS JOIN bounds AS b
+WINDOW subscription_order AS (PARTITION BY p.subscription_id ORDER BY p.period_start)
