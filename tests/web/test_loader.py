@@ -1,0 +1,193 @@
+"""The loader: hit-log records into web.hits exactly once, on every warehouse backend."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tally.config import Settings
+from tally.warehouse import Warehouse
+from tally.web.hitlog import frame, segment_paths
+from tally.web.loader import load_hits
+
+BOT = "Googlebot/2.1 (+http://www.google.com/bot.html)"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def record(query: str, ua: str = FIREFOX, ip: str = "1.1.1.1", auth: bool = False) -> bytes:
+    """A record as the tracking endpoint writes it."""
+    fields = {
+        "q": query,
+        "t": "2026-03-10T12:00:00",
+        "ip": ip,
+        "ua": ua,
+        "lang": "en",
+        "auth": auth,
+        "via": "get",
+    }
+    return json.dumps(fields).encode()
+
+
+def write_segment(directory: Path, number: int, payloads: list[bytes], tail: bytes = b"") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{number:010d}-test{number:04d}.hitlog"
+    path.write_bytes(b"".join(frame(p) for p in payloads) + tail)
+    return path
+
+
+def pageview(n: int) -> bytes:
+    return record(f"idsite=1&rec=1&url=https%3A%2F%2Fshop.example%2F{n}")
+
+
+@pytest.fixture
+def log_dir(settings: Settings) -> Path:
+    return Path(settings.web.hit_log_dir)
+
+
+def test_every_record_is_loaded_once_however_often_the_loader_runs(
+    warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    write_segment(log_dir, 1, [pageview(n) for n in range(3)])
+    write_segment(log_dir, 2, [pageview(n) for n in range(3, 5)])
+    first = load_hits(warehouse, settings)
+    again = load_hits(warehouse, settings)
+    assert (first.loaded, again.loaded) == (5, 0)
+    urls = [row[0] for row in warehouse.rows("SELECT url FROM web.hits ORDER BY url")]
+    assert urls == [f"https://shop.example/{n}" for n in range(5)]
+    segments = warehouse.rows(
+        "SELECT segment, hits, sealed FROM tally_meta.hitlog_segments ORDER BY segment"
+    )
+    # Segment 1 is sealed (segment 2 exists); 2 is the active one and may still grow.
+    assert [(hits, sealed) for _, hits, sealed in segments] == [(3, True), (2, False)]
+
+
+def test_records_appended_later_continue_from_the_offset(
+    warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    path = write_segment(log_dir, 1, [pageview(0)])
+    load_hits(warehouse, settings)
+    with open(path, "ab") as file:
+        file.write(frame(pageview(1)) + frame(pageview(2)))
+    assert load_hits(warehouse, settings).loaded == 2
+    assert warehouse.rows("SELECT count(*), count(DISTINCT hit_id) FROM web.hits") == [(3, 3)]
+
+
+def test_a_crash_before_the_commit_loads_the_batch_on_the_next_run(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
+) -> None:
+    write_segment(log_dir, 1, [pageview(n) for n in range(4)])
+    original = duckdb_warehouse.execute
+
+    def crash_on_insert(sql, params=None):
+        if sql.startswith("INSERT INTO web.hits"):
+            raise RuntimeError("killed")
+        return original(sql, params)
+
+    monkeypatch.setattr(duckdb_warehouse, "execute", crash_on_insert)
+    with pytest.raises(RuntimeError):
+        load_hits(duckdb_warehouse, settings)
+    monkeypatch.setattr(duckdb_warehouse, "execute", original)
+    # The staged copy survived the "crash"; the offset did not move.
+    assert duckdb_warehouse.rows("SELECT count(*) FROM web.hits_incoming") == [(4,)]
+    assert load_hits(duckdb_warehouse, settings).loaded == 4
+    assert duckdb_warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(4, 4)]
+    assert duckdb_warehouse.rows("SELECT count(*) FROM web.hits_incoming") == [(0,)]
+
+
+def test_a_torn_tail_waits_while_active_and_is_skipped_once_sealed(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    torn = frame(pageview(99))[:-7]  # a crash cut the last record short
+    write_segment(log_dir, 1, [pageview(0), pageview(1)], tail=torn)
+    first = load_hits(duckdb_warehouse, settings)
+    assert (first.loaded, first.skipped_bytes) == (2, 0)
+    write_segment(log_dir, 2, [pageview(2)])  # the restarted server's new segment
+    second = load_hits(duckdb_warehouse, settings)
+    assert (second.loaded, second.skipped_bytes) == (1, len(torn))
+    assert duckdb_warehouse.rows("SELECT count(*) FROM web.hits") == [(3,)]
+
+
+def test_bots_are_dropped_unless_asked_for(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    write_segment(
+        log_dir,
+        1,
+        [
+            record("idsite=1&rec=1&url=https%3A%2F%2Fs%2Fa", ua=BOT),
+            record("idsite=1&rec=1&url=https%3A%2F%2Fs%2Fb&bots=1", ua=BOT),
+            record("idsite=1&rec=1&url=https%3A%2F%2Fs%2Fc"),
+        ],
+    )
+    result = load_hits(duckdb_warehouse, settings)
+    assert (result.loaded, result.bots_dropped) == (2, 1)
+    assert duckdb_warehouse.rows("SELECT url, is_bot FROM web.hits ORDER BY url") == [
+        ("https://s/b", True),
+        ("https://s/c", False),
+    ]
+
+
+def test_unreadable_records_go_to_quarantine_and_do_not_block_the_rest(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    write_segment(log_dir, 1, [pageview(0), b"not json", record("idsite=1&rec=0"), pageview(1)])
+    result = load_hits(duckdb_warehouse, settings)
+    assert (result.loaded, result.quarantined) == (2, 2)
+    reasons = duckdb_warehouse.rows(
+        "SELECT field, reason FROM tally_meta.quarantine WHERE source = 'web' ORDER BY line"
+    )
+    assert reasons[0][0] is None and reasons[0][1].startswith("unreadable record")
+    assert reasons[1] == ("rec", "rec=1 is required to record a hit")
+
+
+def test_the_active_segment_is_read_only_up_to_the_synced_bytes(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    path = write_segment(log_dir, 1, [pageview(0), pageview(1)])
+    synced = len(frame(pageview(0)))
+    result = load_hits(duckdb_warehouse, settings, durable=lambda: (path.name, synced))
+    assert result.loaded == 1
+
+
+def test_enrichment_ip_country_and_referrer(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    duckdb_warehouse.execute(
+        "INSERT INTO web.sites VALUES (1, 'Shop', 'https://shop.example', "
+        "'[\"https://shop.example\", \"https://m.shop.example\"]', 'UTC', "
+        "TIMESTAMP '2026-01-01 00:00:00')"
+    )
+    settings.web.ip_anonymise_bytes = 1
+    internal = "urlref=https%3A%2F%2Fm.shop.example%2Fx"
+    write_segment(
+        log_dir,
+        1,
+        [
+            record("idsite=1&rec=1&" + internal, ip="8.8.8.8"),
+            record("idsite=1&rec=1&urlref=https%3A%2F%2Fwww.bing.com%2Fsearch%3Fq%3Dtv", ip="::1"),
+        ],
+    )
+    load_hits(duckdb_warehouse, settings)
+    rows = duckdb_warehouse.rows(
+        "SELECT ip, country, referrer_type, referrer_name, referrer_keyword "
+        "FROM web.hits ORDER BY hit_id"
+    )
+    # A referrer on one of the site's own URLs is direct; 1 byte anonymised keeps 8.8.8.
+    assert rows == [("8.8.8.0", "US", "direct", None, None), ("::", None, "search", "Bing", "tv")]
+
+
+def test_retention_deletes_only_sealed_loaded_old_segments(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    settings.web.retention_days = 1
+    old = write_segment(log_dir, 1, [pageview(0)])
+    write_segment(log_dir, 2, [pageview(1)])
+    two_days_ago = old.stat().st_mtime - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    result = load_hits(duckdb_warehouse, settings)
+    assert result.segments_deleted == 1
+    assert [p.name for p in segment_paths(log_dir)] == ["0000000002-test0002.hitlog"]
+    assert load_hits(duckdb_warehouse, settings).loaded == 0
