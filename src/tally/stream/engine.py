@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from tally.lake import Lake
 from tally.stream import checkpoint
-from tally.stream.alerts import AlertBook, Silence
+from tally.stream.alerts import Alert, AlertBook, Silence
 from tally.stream.events import Event
 from tally.stream.notifiers import Deliverer, Notification, NotificationLog, Notifier
 from tally.stream.rawlog import RawLog
@@ -156,6 +156,16 @@ class Engine:
         labels.update(spec.labels)
         labels.update(rule.labels.get(key, {}))
         return labels
+
+    def alert_list(self, state: str | None = None) -> list[tuple[Alert, str | None]]:
+        """Alerts (optionally of one state) with why each is muted, if it is."""
+        with self._lock:
+            now = self.clock()
+            return [
+                (alert, self.book.muted(alert, now))
+                for alert in self.book.alerts.values()
+                if state is None or alert.state == state
+            ]
 
     # silences --------------------------------------------------------------------------
 

@@ -172,6 +172,8 @@ class Rule:
         elif spec.field in event.values:
             value = event.values[spec.field]
         else:
+            assert self.store is not None
+            self.store.see(event.time)  # no value to fold, but event time still moved on
             return True
         distinct = event.labels.get(spec.distinct_label) if spec.distinct_label else value
         assert self.store is not None

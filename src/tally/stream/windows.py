@@ -136,6 +136,11 @@ class WindowStore:
         windows[(start, end)] = Slot(accumulator, emitted=emitted, dirty=emitted)
         return True
 
+    def see(self, time: float) -> None:
+        """Move the watermark for an event that carries no value for this store."""
+        if time - self.spec.delay > self.watermark:
+            self.watermark = time - self.spec.delay
+
     def advance(self, watermark: float | None = None) -> list[Closed]:
         """Emit windows the watermark has passed; forget those past their lateness too."""
         if watermark is not None and watermark > self.watermark:

@@ -1,8 +1,10 @@
-"""Shared helpers for stream tests: a clock the test moves by hand, and a recording notifier."""
+"""Stream test fixtures: a clock the test moves by hand, and a recording receiver."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import pytest
 
 from tally.stream.notifiers import Notifier, ReceiverSpec
 
@@ -32,3 +34,13 @@ class Recorder(Notifier):
             self.failures -= 1
             raise ConnectionError("receiver down")
         self.sent.append(notification)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()

@@ -1,0 +1,115 @@
+"""The engine end to end with a fake clock: late events kept, raw events in the lake,
+window state and alerts surviving a restart, an idle stream still closing its windows."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+from tally.lake import Lake
+from tally.stream.engine import Engine
+from tally.stream.events import Event
+from tally.stream.rules import parse_rules
+from tally.stream.settings import stream_settings
+
+DAY = 1_700_006_400.0  # 2023-11-15 00:00:00 UTC
+
+RULES = [
+    {
+        "name": "volume",
+        "type": "threshold",
+        "source": "sensors",
+        "field": "v",
+        "aggregate": "sum",
+        "window": {"size": 60, "lateness": 30},
+        "op": ">",
+        "value": 100,
+    },
+]
+
+
+def make(tmp_path: Path, clock, recorder, lake: Lake | None = None, **extra) -> Engine:
+    settings = stream_settings(
+        {
+            "state_dir": str(tmp_path / "state"),
+            "route": {"receivers": ["ops"], "group_wait": 0},
+            "lake": {"batch_events": 1000},
+            **extra,
+        }
+    )
+    return Engine(settings, parse_rules(RULES), clock=clock, notifiers={"ops": recorder}, lake=lake)
+
+
+def test_late_events_within_lateness_count_beyond_are_counted_and_kept(
+    tmp_path: Path, clock, recorder
+) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    engine = make(tmp_path, clock, recorder, lake)
+    rule = engine.rules["volume"]
+    engine.ingest([Event("sensors", "a", DAY + 10, {"v": 60})])
+    engine.ingest([Event("sensors", "a", DAY + 70, {"v": 1})])  # closes [DAY, DAY+60): 60
+    assert rule.latest["a"] == (DAY + 60, 60.0)
+    # 20 s behind the watermark (DAY+70) and within the 30 s lateness: 60 + 50 = 110
+    assert engine.ingest([Event("sensors", "a", DAY + 50, {"v": 50})]) == (1, 0)
+    assert rule.latest["a"] == (DAY + 60, 110.0)
+    engine.ingest([Event("sensors", "a", DAY + 95, {"v": 1})])  # watermark 95: [0,60) gone
+    assert engine.ingest([Event("sensors", "a", DAY + 59, {"v": 500})]) == (0, 1)
+    assert rule.latest["a"][1] == 110.0  # the late 500 did not change the result
+    assert engine.stats()["late"] == {"volume": 1}
+    assert [e.values["v"] for e in engine.late_events] == [500]
+    engine.rawlog.flush()
+    keys = lake.list("thirdparty/internal/stream-events/")
+    assert len(keys) == 1 and keys[0].startswith("thirdparty/internal/stream-events/2023/11/15/")
+    records = [json.loads(line) for line in gzip.decompress(lake.get(keys[0])).splitlines()]
+    assert len(records) == 5 and [r.get("late", False) for r in records][-1] is True
+
+
+def test_raw_events_are_partitioned_by_event_day(tmp_path: Path, clock, recorder) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    engine = make(tmp_path, clock, recorder, lake)
+    engine.ingest([Event("x", "k", DAY - 1, {}), Event("x", "k", DAY + 1, {})])
+    days = sorted(k.split("/")[3:6] for k in engine.rawlog.flush())
+    assert days == [["2023", "11", "14"], ["2023", "11", "15"]]
+
+
+def test_restart_keeps_windows_and_alerts_and_does_not_renotify(
+    tmp_path: Path, clock, recorder
+) -> None:
+    engine = make(tmp_path, clock, recorder)
+    engine.ingest([Event("sensors", "a", DAY + 1, {"v": 80})])
+    engine.checkpoint()
+    # a new process: the open window [DAY, DAY+60) still holds 80
+    second = make(tmp_path, clock, recorder)
+    assert second.restore()
+    second.ingest([Event("sensors", "a", DAY + 2, {"v": 40}), Event("sensors", "a", DAY + 61, {})])
+    second.tick()
+    assert second.rules["volume"].latest["a"] == (DAY + 60, 120.0)  # 80 + 40 across restart
+    assert len(recorder.sent) == 1
+    second.stop()
+    third = make(tmp_path, clock, recorder)
+    third.restore()
+    clock.advance(60)
+    third.tick()
+    assert third.book.alerts["volume/a"].state == "firing" and len(recorder.sent) == 1
+
+
+def test_an_idle_stream_still_closes_its_last_window(tmp_path: Path, clock, recorder) -> None:
+    engine = make(tmp_path, clock, recorder, idle_after=10)
+    engine.ingest([Event("sensors", "a", clock.now, {"v": 500})])
+    engine.tick()
+    assert engine.book.alerts == {}  # the window is still open
+    clock.advance(75)  # nothing arrives; after 10 idle seconds event time follows the clock
+    engine.tick()
+    assert engine.book.alerts["volume/a"].state == "firing"
+
+
+def test_failed_deliveries_are_retried_and_logged(tmp_path: Path, clock, recorder) -> None:
+    recorder.failures = 2
+    engine = make(tmp_path, clock, recorder)
+    engine.deliverer.backoff = 0.001
+    engine.ingest([Event("sensors", "a", DAY, {"v": 500}), Event("sensors", "a", DAY + 60, {})])
+    engine.tick()
+    [entry] = engine.log.read()
+    assert (entry["outcome"], entry["attempts"]) == ("sent", 3)
+    assert len(recorder.sent) == 1

@@ -1,0 +1,108 @@
+"""The stream's HTTP routes on a bare Starlette app (the server adds auth in front)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from tally.stream.engine import Engine
+from tally.stream.http import routes
+from tally.stream.rules import parse_rules
+from tally.stream.settings import stream_settings
+
+
+@pytest.fixture
+def engine(tmp_path: Path, clock, recorder) -> Engine:
+    settings = stream_settings(
+        {
+            "state_dir": str(tmp_path),
+            "route": {"receivers": ["ops"], "group_wait": 0},
+            "lake": {"enabled": False},
+        }
+    )
+    rules = parse_rules(
+        [
+            {
+                "name": "busy",
+                "type": "threshold",
+                "source": "app",
+                "aggregate": "count",
+                "window": {"size": 10},
+                "op": ">=",
+                "value": 3,
+            },
+        ]
+    )
+    return Engine(settings, rules, clock=clock, notifiers={"ops": recorder})
+
+
+@pytest.fixture
+def client(engine: Engine) -> TestClient:
+    return TestClient(Starlette(routes=routes(engine)))
+
+
+def test_single_array_and_wrapped_batches_are_accepted(client: TestClient, engine: Engine) -> None:
+    now = engine.clock()
+    one = {"source": "app", "key": "k", "time": now, "values": {"x": 1}}
+    assert client.post("/api/events", json=one).json()["accepted"] == 1
+    assert client.post("/api/events", json=[one, one]).json()["accepted"] == 2
+    answer = client.post("/api/events", json={"events": [one]})
+    assert answer.status_code == 202 and answer.json()["accepted"] == 1
+    assert engine.received == 4
+
+
+def test_bad_events_are_rejected_by_index_and_field_good_ones_kept(client: TestClient) -> None:
+    good = {"source": "app", "key": "k", "time": 1_700_000_000}
+    answer = client.post(
+        "/api/events", json=[good, {"source": "app"}, dict(good, values={"v": "x"})]
+    )
+    body = answer.json()
+    assert answer.status_code == 202 and body["accepted"] == 1 and body["rejected"] == 2
+    assert body["errors"][0].startswith("body[1]") and "'key'" in body["errors"][0]
+    assert "values.v" in body["errors"][1]
+    assert client.post("/api/events", content=b"{nope").status_code == 400
+    assert client.post("/api/events", json=[{"source": "app"}]).status_code == 400
+
+
+def test_alerts_and_silences_api(client: TestClient, engine: Engine, clock) -> None:
+    now = clock.now
+    events = [{"source": "app", "key": "k", "time": now + i} for i in range(3)]
+    events.append({"source": "app", "key": "other", "time": now + 20})  # closes [.., +10)
+    client.post("/api/events", json=events)
+    engine.tick()
+    alerts = client.get("/api/alerts", params={"state": "firing"}).json()["alerts"]
+    assert [(a["key"], a["value"], a["muted"]) for a in alerts] == [("k", 3.0, None)]
+    made = client.post("/api/silences", json={"matchers": ["key=k"], "duration": "2h"})
+    assert made.status_code == 201 and made.json()["ends_at"] == now + 7200
+    alerts = client.get("/api/alerts").json()["alerts"]
+    assert alerts[0]["muted"] == f"silenced:{made.json()['id']}"
+    listed = client.get("/api/silences").json()["silences"]
+    assert [s["active"] for s in listed] == [True]
+    assert client.delete(f"/api/silences/{made.json()['id']}").status_code == 200
+    assert client.get("/api/silences").json()["silences"][0]["active"] is False
+    assert client.delete("/api/silences/nope").status_code == 404
+    assert client.post("/api/silences", json={"matchers": []}).status_code == 400
+
+
+def test_rules_can_be_listed_replaced_and_deleted(client: TestClient, engine: Engine) -> None:
+    assert [r["name"] for r in client.get("/api/rules").json()["rules"]] == ["busy"]
+    answer = client.put("/api/rules/quiet", json={"type": "absence", "source": "app", "for": "1m"})
+    assert answer.status_code == 200 and engine.rules["quiet"].spec.for_ == 60
+    bad = client.put("/api/rules/x", json={"type": "threshold", "aggregate": "median"})
+    assert bad.status_code == 400 and "aggregate" in bad.json()["error"]
+    assert client.delete("/api/rules/busy").status_code == 200
+    assert list(engine.rules) == ["quiet"]
+
+
+def test_notifications_log_and_stats(client: TestClient, engine: Engine, clock) -> None:
+    events = [{"source": "app", "key": "k", "time": clock.now + i} for i in (0, 1, 2, 15)]
+    client.post("/api/events", json=events)
+    engine.tick()
+    log = client.get("/api/notifications").json()["notifications"]
+    assert [(n["receiver"], n["outcome"], n["alerts"]) for n in log] == [
+        ("ops", "sent", ["busy/k"])
+    ]
+    assert client.get("/api/stream/stats").json()["received"] == 4
