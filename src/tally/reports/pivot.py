@@ -57,15 +57,11 @@ class PivotQuery:
 
     def display(self) -> str:
         """The SQL with each bound value shown in a comment (display only, never executed)."""
-        lines = self.sql.splitlines()
-        out = []
-        marker = 0
-        for line in lines:
-            if "?" in line and marker < len(self.params):
-                line = f"{line:<40} -- {_literal(self.params[marker])}"
-                marker += 1
-            out.append(line)
-        return "\n".join(out) + ";"
+        lines = (self.sql + ";").splitlines()
+        values = iter(self.params)
+        return "\n".join(
+            f"{line:<40} -- {_literal(next(values))}" if "?" in line else line for line in lines
+        )
 
 
 def _literal(value: Any) -> str:
@@ -268,13 +264,18 @@ def evaluate(
     query = to_query(
         request, resolve_type(warehouse, request.sheet, sheet_types), scope, date_order
     )
+    return run_query(warehouse, query)
+
+
+def run_query(warehouse: Warehouse, query: PivotQuery) -> float:
+    """Evaluate a query built by ``to_query``; no matching rows is Excel's #REF!."""
     total = warehouse.rows(query.sql, list(query.params))[0][0]
     if total is None:
-        _explain_empty(warehouse, request, query)
+        _explain_empty(warehouse, query)
     return float(total)
 
 
-def _explain_empty(warehouse: Warehouse, request: PivotRequest, query: PivotQuery) -> None:
+def _explain_empty(warehouse: Warehouse, query: PivotQuery) -> None:
     """Raise #REF! naming the first item the data does not hold (or the combination)."""
     metric_type = query.params[0]
     for column, value in zip(query.labels[1:], query.params[1:], strict=True):

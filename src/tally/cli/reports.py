@@ -1,0 +1,159 @@
+"""Report commands: ``tally report subscription|all`` and ``tally pivot``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tally.config import Settings, load_settings
+from tally.errors import TallyError
+from tally.warehouse import Warehouse, from_settings
+
+console = Console()
+errors = Console(stderr=True)
+
+report_app = typer.Typer(help="Excel (or CSV/Parquet) subscription reports.", no_args_is_help=True)
+
+DateOption = Annotated[
+    dt.datetime,
+    typer.Option("--date", "-d", formats=["%Y-%m-%d"], help="A day of the period, YYYY-MM-DD."),
+]
+OutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--out",
+        help="Reports root (a folder or s3://bucket/prefix); default <data_dir>/reports.",
+    ),
+]
+FormatOption = Annotated[str, typer.Option("--format", "-f", help="xlsx, csv or parquet.")]
+
+
+def _open() -> tuple[Settings, Warehouse]:
+    try:
+        settings = load_settings()
+        return settings, from_settings(settings)
+    except TallyError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+@report_app.command("subscription")
+def subscription_command(
+    country: Annotated[str, typer.Option("--country", "-c", help="Country code, e.g. HK.")],
+    period: Annotated[str, typer.Option("--period", "-p", help="daily, weekly or monthly.")],
+    date: DateOption,
+    out: OutOption = None,
+    template: Annotated[
+        Path | None,
+        typer.Option("--template", "-t", help="Analyst workbook (.xlsx) with pivots to refill."),
+    ] = None,
+    output_format: FormatOption = "xlsx",
+    periods: Annotated[
+        int | None, typer.Option("--periods", min=2, help="Periods across the Summary.")
+    ] = None,
+) -> None:
+    """Write one country's subscription report for the period holding --date.
+
+    Example: tally report subscription --country HK --period weekly --date 2017-01-25
+    """
+    from tally.reports.subscription import write_subscription_report
+
+    settings, warehouse = _open()
+    try:
+        written = write_subscription_report(
+            warehouse,
+            settings,
+            country,
+            period,
+            date.date(),
+            root=out,
+            template=template,
+            output_format=output_format,
+            period_count=periods,
+        )
+    except TallyError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+    finally:
+        warehouse.close()
+    total = sum(written.rows.values())
+    console.print(
+        f"wrote {written.location} ({total:,} rows, {len(written.rows)} metric types)",
+        soft_wrap=True,
+    )
+
+
+@report_app.command("all")
+def all_command(
+    date: DateOption, out: OutOption = None, output_format: FormatOption = "xlsx"
+) -> None:
+    """Write every configured country × period (daily, weekly, monthly) for --date.
+
+    Example: tally report all --date 2017-01-25
+    """
+    from tally.reports.subscription import write_all_reports
+
+    settings, warehouse = _open()
+    try:
+        written, skipped = write_all_reports(
+            warehouse, settings, date.date(), root=out, output_format=output_format
+        )
+    except TallyError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+    finally:
+        warehouse.close()
+    for report in written:
+        console.print(f"wrote {report.location}", soft_wrap=True)
+    for reason in skipped:
+        errors.print(f"[yellow]skipped:[/yellow] {reason}", soft_wrap=True)
+    if not written:
+        raise typer.Exit(1)
+
+
+def pivot_command(
+    formula: Annotated[str, typer.Argument(help="A GETPIVOTDATA formula, or - for stdin.")],
+    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL (values as comments).")] = False,
+    country: Annotated[
+        str | None, typer.Option("--country", "-c", help="Only this country's rows.")
+    ] = None,
+    date_order: Annotated[
+        str, typer.Option("--date-order", help="How text dates are written: MDY, DMY or YMD.")
+    ] = "MDY",
+) -> None:
+    """Answer an Excel GETPIVOTDATA formula from the warehouse's report_fact.
+
+    Example: tally pivot --sql 'GETPIVOTDATA("value",Churn!$A$5,"Start Date","1/16/2017")'
+
+    Or from a file: tally pivot --sql - < formula.txt
+    """
+    from tally.reports.pivot import PivotError, parse, resolve_type, run_query, to_query
+
+    text = sys.stdin.read() if formula == "-" else formula
+    settings, warehouse = _open()
+    try:
+        request = parse(text.strip(), date_order)
+        scope = {"country": settings.country(country).code} if country else None
+        query = to_query(request, resolve_type(warehouse, request.sheet, None), scope, date_order)
+        if sql:
+            console.print(query.display(), highlight=False, markup=False)
+        value = run_query(warehouse, query)
+    except PivotError as error:
+        errors.print(f"{error.code} {error.message}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    except TallyError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+    finally:
+        warehouse.close()
+    console.print(f"{value:g}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(report_app, name="report")
+    app.command("pivot")(pivot_command)

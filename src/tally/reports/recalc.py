@@ -1,0 +1,96 @@
+"""LibreOffice headless: recalculate a workbook, or render it to PDF and PNG.
+
+LibreOffice shows an .xlsx file's cached results unless told otherwise, so recalculation
+runs with a private profile whose settings say "always recalculate on load"; the private
+profile also keeps parallel runs from fighting over the user's own profile lock.
+Needs Debian's ``libreoffice-calc`` (and ``poppler-utils`` for PNG).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from tally.errors import ConfigError, TallyError
+
+RECALC_ALWAYS = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry"
+ xmlns:xs="http://www.w3.org/2001/XMLSchema"
+ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load">
+ <prop oor:name="OOXMLRecalcMode" oor:op="fuse"><value>0</value></prop>
+</item>
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load">
+ <prop oor:name="ODFRecalcMode" oor:op="fuse"><value>0</value></prop>
+</item>
+</oor:items>
+"""
+
+
+def soffice() -> str:
+    """The LibreOffice executable, or a ConfigError saying which package to install."""
+    found = shutil.which("soffice") or shutil.which("libreoffice")
+    if not found:
+        raise ConfigError(
+            "LibreOffice is not installed: apt-get install -y --no-install-recommends "
+            "libreoffice-calc"
+        )
+    return found
+
+
+def _convert(sources: list[Path], out_dir: Path, target: str, timeout: float) -> list[Path]:
+    """One LibreOffice start converts every source (a start costs seconds)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tally-lo-") as profile:
+        settings = Path(profile) / "user" / "registrymodifications.xcu"
+        settings.parent.mkdir(parents=True)
+        settings.write_text(RECALC_ALWAYS, encoding="utf-8")
+        command = [
+            soffice(),
+            f"-env:UserInstallation=file://{profile}",
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            target,
+            "--outdir",
+            str(out_dir),
+            *(str(source) for source in sources),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    results = [out_dir / f"{source.stem}.{target.split(':')[0]}" for source in sources]
+    missing = [
+        str(source) for source, result in zip(sources, results, strict=True) if not result.exists()
+    ]
+    if done.returncode != 0 or missing:
+        raise TallyError(
+            f"LibreOffice could not convert {', '.join(missing) or sources} to {target}: "
+            f"{done.stderr.strip() or done.stdout.strip()}"
+        )
+    return results
+
+
+def recalculate(workbooks: list[Path], out_dir: Path, timeout: float = 180) -> list[Path]:
+    """Copies of the workbooks in ``out_dir``, every formula recalculated by LibreOffice."""
+    if any(out_dir.resolve() == book.parent.resolve() for book in workbooks):
+        raise ConfigError("recalculate: out_dir must differ from the workbooks' folders")
+    if len({book.name for book in workbooks}) != len(workbooks):
+        raise ConfigError("recalculate: workbooks need distinct file names")
+    return _convert(workbooks, out_dir, "xlsx:Calc MS Excel 2007 XML", timeout)
+
+
+def render_png(workbook: Path, out_dir: Path, timeout: float = 120) -> Path:
+    """The first page of the workbook (its first sheet) as a PNG, via PDF and pdftoppm."""
+    (pdf,) = _convert([workbook], out_dir, "pdf", timeout)
+    pdftoppm = shutil.which("pdftoppm")
+    if not pdftoppm:
+        raise ConfigError("pdftoppm is missing: apt-get install -y poppler-utils")
+    stem = out_dir / workbook.stem
+    subprocess.run(
+        [pdftoppm, "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(stem)],
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+    return stem.with_suffix(".png")

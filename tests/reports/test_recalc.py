@@ -1,0 +1,121 @@
+"""LibreOffice recalculates the workbooks: every formula must come out as tally cached it.
+
+Also renders the Summary sheet to PNG (LibreOffice → PDF → pdftoppm) into test-artifacts/.
+Needs Debian's libreoffice-calc and poppler-utils (skipped without them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pyarrow as pa
+import pytest
+
+from tally.reports.fact import COLUMNS, TABLE
+from tally.reports.recalc import recalculate, render_png
+from tally.reports.subscription import write_subscription_report
+
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "reports"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not shutil.which("soffice"),
+        reason="LibreOffice missing: apt-get install -y --no-install-recommends libreoffice-calc",
+    ),
+]
+
+# Names that would break a careless SUMIFS criterion: wildcards, a leading comparison
+# operator, quotes, a tilde. Each gets its own plan row in the SG monthly Summary.
+TRICKY_PLANS = ["Gold*", "<10 days", 'Say "hi"', "a~b", "Plan?", "=1+1"]
+
+
+def tricky_rows() -> pa.Table:
+    records = []
+    for index, plan in enumerate(TRICKY_PLANS):
+        for month, value in ((dt.date(2016, 12, 1), 10 + index), (dt.date(2017, 1, 1), 20 + index)):
+            records.append(
+                ["Active subscriber", "monthly", "SG", "Web", month, plan]
+                + ["Web", "Direct", "Paying", "", "", "", ""]
+                + [float(value)]
+            )
+    # "Gold" must not be counted by "Gold*" (a wildcard would take it).
+    records.append(
+        ["Active subscriber", "monthly", "SG", "Web", dt.date(2017, 1, 1), "Gold extra"]
+        + ["Web", "Direct", "Paying", "", "", "", "", 1000.0]
+    )
+    return pa.table({c: [r[i] for r in records] for i, c in enumerate(COLUMNS)})
+
+
+def formula_cells(path: Path) -> dict[tuple[str, str], float]:
+    """Cached value of every formula cell, by (sheet, cell)."""
+    formulas = openpyxl.load_workbook(path)
+    values = openpyxl.load_workbook(path, data_only=True)
+    found = {}
+    for sheet in formulas.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    found[(sheet.title, cell.coordinate)] = values[sheet.title][
+                        cell.coordinate
+                    ].value
+    return found
+
+
+def test_libreoffice_recalculation_equals_cached_values(loaded_duckdb, settings, tmp_path) -> None:
+    loaded_duckdb.replace_partition(TABLE, tricky_rows(), {})
+    day = dt.date(2017, 1, 25)
+    books = [
+        write_subscription_report(
+            loaded_duckdb, settings, country, period, day, root=str(tmp_path / "out")
+        ).location
+        for country, period in (("HK", "weekly"), ("HK", "daily"), ("SG", "monthly"))
+    ]
+    sources = []
+    for book in books:  # distinct names, as LibreOffice writes by file name
+        renamed = tmp_path / "in" / f"{Path(book).parent.name}-{Path(book).name}"
+        renamed.parent.mkdir(exist_ok=True)
+        shutil.copy(book, renamed)
+        sources.append(renamed)
+    recalculated = recalculate(sources, tmp_path / "recalc")
+    checked = 0
+    for source, result in zip(sources, recalculated, strict=True):
+        cached = formula_cells(source)
+        fresh = openpyxl.load_workbook(result, data_only=True)
+        assert cached, f"{source.name} has no formulas"
+        for (sheet, cell), value in cached.items():
+            assert fresh[sheet][cell].value == pytest.approx(value, abs=1e-9), (
+                f"{source.name} {sheet}!{cell}: LibreOffice {fresh[sheet][cell].value}, "
+                f"tally cached {value}"
+            )
+            checked += 1
+    # The SG monthly sheet has one plan row per tricky name, each exactly its own value
+    # (January: 20 + index), not a wildcard or comparison match.
+    sg = openpyxl.load_workbook(recalculated[2], data_only=True)["Summary"]
+    plan_values = {
+        sg.cell(row, 1).value: sg.cell(row, 13).value for row in range(6, sg.max_row + 1)
+    }
+    for index, plan in enumerate(TRICKY_PLANS):
+        assert plan_values[plan] == 20 + index
+    assert checked > 100
+
+
+def test_summary_renders_to_png(loaded_duckdb, settings, tmp_path) -> None:
+    written = write_subscription_report(
+        loaded_duckdb,
+        settings,
+        "HK",
+        "weekly",
+        dt.date(2017, 1, 25),
+        root=str(tmp_path),
+        period_count=3,
+    )
+    png = render_png(Path(written.location), tmp_path / "render")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    kept = ARTIFACTS / "summary-hk-weekly.png"
+    shutil.copy(png, kept)
+    data = kept.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
