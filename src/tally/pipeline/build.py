@@ -71,7 +71,8 @@ def build(
     ledger = Ledger(context.warehouse)
     outcome: dict[str, str] = {}
     for model in ordered(models if models is not None else discover_models()):
-        with ledger.step(run_id, "build", dataset=model.table) as step:
+        # one warehouse session per model: the lock is held for one model, not the build
+        with context.warehouse.session(), ledger.step(run_id, "build", dataset=model.table) as step:
             missing = sorted(t for t in model.reads if not context.warehouse.table_exists(t))
             if missing:
                 step.status, step.error = "skipped", f"inputs not loaded yet: {', '.join(missing)}"

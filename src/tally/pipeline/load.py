@@ -34,7 +34,9 @@ def load(
     """Parse and load one partition; raises QuarantineError past the bad-row threshold."""
     run_id = run_id or new_run_id()
     ledger = Ledger(context.warehouse)
-    with ledger.step(run_id, "load", dataset.source, dataset.name, day) as step:
+    with context.warehouse.session(), ledger.step(
+        run_id, "load", dataset.source, dataset.name, day
+    ) as step:
         keys = landed_keys(context, dataset, day)
         if not keys:
             step.status, step.error = "skipped", "no landed files for this day"
