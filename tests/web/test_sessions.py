@@ -8,12 +8,14 @@ tracking endpoint and loader, then checks ``web.visits`` against counts worked o
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
+from tally.config import load_settings
 from tally.warehouse import Warehouse
 from tally.web.sessions import day_bounds, forget_salts, sessionize
 from tally.web.sites import add_goal, add_site
@@ -250,3 +252,110 @@ def test_only_days_with_new_hits_are_recomputed(site: Warehouse) -> None:
     assert visits_by_key(site)["c:" + A] == [("2026-03-02", 1, 0), ("2026-03-03", 2, 600)]
     assert sessionize(site).days == []  # nothing new: nothing to do
     assert len(sessionize(site, full=True).days) == 2
+
+
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0"
+
+
+def replay_lines() -> Iterator[tuple[dt.datetime, str, str, str]]:
+    """(arrival time, form, payload, user agent) of each request in the replay fixture."""
+    for line in (FIXTURES / "replay_requests.txt").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        when, form, payload, *agent = (part.strip() for part in line.split(" | "))
+        yield dt.datetime.fromisoformat(when), form, payload, agent[0] if agent else CHROME
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Warehouse, list[Any]]]:
+    """The replay fixture sent through the real endpoint, loaded, then sessionized."""
+    from starlette.testclient import TestClient
+
+    from tally.server.app import create_app
+    from tally.server.auth import create_token
+    from tally.warehouse import from_settings
+    from tally.web.loader import load_hits
+
+    data = tmp_path_factory.mktemp("replay")
+    settings = load_settings(environ={"TALLY_DATA_DIR": str(data)})
+    store = from_settings(settings)
+    add_site(
+        store, "Watch", ["https://watch.example.com", "http://com.example.watch"], "Asia/Hong_Kong"
+    )
+    token = create_token(store, "replay")
+    app = create_app(settings, warehouse=store, run_loader=False)
+    clock = [dt.datetime(2026, 3, 2)]
+    app.state.tracking.clock = lambda: clock[0]  # the server's "now" is each line's time
+    answers = []
+    with TestClient(app, client=("203.0.113.77", 50000)) as client:
+        for when, form, payload, agent in replay_lines():
+            clock[0] = when
+            headers = {"User-Agent": agent}
+            if form == "GET":
+                answer = client.get("/matomo.php?" + payload, headers=headers)
+            elif form == "BEACON":
+                answer = client.post("/matomo.php?" + payload, content=b"", headers=headers)
+            else:
+                body = payload.replace("TOKEN", token)
+                answer = client.post("/matomo.php", content=body.encode(), headers=headers)
+            answers.append(answer)
+    load_hits(store, settings)
+    sessionize(store)
+    yield store, answers
+    store.close()
+
+
+def test_replay_of_matomo_requests_gives_the_hand_counted_visits(
+    replayed: tuple[Warehouse, list[Any]],
+) -> None:
+    store, answers = replayed
+    assert [a.status_code for a in answers] == [
+        200, 204, 204, 200, 204, 204,  # visitor 1: GETs answer the GIF, beacons 204
+        200, 200, 200,  # visitor 2
+        200, 200,  # visitor 3: bulk answers JSON
+        200, 204, 200,  # visitor 4
+    ]  # fmt: skip
+    # 6 + 3 + 4 (3 + 1 in bulk) + 3 requests, each one hit.
+    assert store.rows("SELECT count(*) FROM web.hits") == [(16,)]
+    per_day = store.rows(
+        "SELECT local_date, count(*) FROM web.visits GROUP BY local_date ORDER BY local_date"
+    )
+    # 2 March (HKT): visitor 1 has 3 visits (09:00-09:20; 10:00, after 40 idle minutes;
+    # 23:50); visitor 2 has 2 (spring, then summer: a campaign change; the 12:15 page has
+    # no campaign and stays in the second); the app user 1 (the 19:00 hit sent a day late
+    # with a token); the cookieless Firefox 1 (14:00 and 14:20, 20 minutes apart) = 7.
+    # 3 March: visitor 1's 00:10 page (10 minutes after 23:50, but past midnight), the app's
+    # three screens at 08:40-08:50, and cookieless Firefox again, under a new daily key = 3.
+    assert [(str(day), count) for day, count in per_day] == [("2026-03-02", 7), ("2026-03-03", 3)]
+    visits = {
+        (key[:2], str(day), actions, duration, entry)
+        for key, day, actions, duration, entry in store.rows(
+            "SELECT visitor_key, local_date, actions, duration_seconds, entry_url FROM web.visits"
+        )
+    }
+    home = "https://watch.example.com/"
+    # visitor 1's first visit: page view, event, outbound link = 3 actions over 20 minutes.
+    assert ("c:", "2026-03-02", 3, 1200, home) in visits
+    # the app's 3 March visit: 2 screens and an event, 08:40 to 08:50 = 600 s, one user.
+    assert ("u:", "2026-03-03", 3, 600, "http://com.example.watch/home") in visits
+    assert ("h:", "2026-03-02", 2, 1200, home) in visits
+
+
+def test_mobile_sdk_bulk_with_cdt_and_uid_is_accepted(
+    replayed: tuple[Warehouse, list[Any]],
+) -> None:
+    store, answers = replayed
+    fresh, late = answers[9].json(), answers[10].json()
+    assert (fresh["status"], fresh["tracked"], fresh["invalid"]) == ("success", 3, 0)
+    assert (late["status"], late["tracked"]) == ("success", 1)
+    app_hits = store.rows(
+        "SELECT hit_time, user_id, transport FROM web.hits WHERE visitor_id = ? ORDER BY 1",
+        ["3333333333333333"],
+    )
+    # Times come from cdt, not from the arrival of the bulk request.
+    assert [(str(t), u, via) for t, u, via in app_hits] == [
+        ("2026-03-02 11:00:00", "member-9", "bulk"),
+        ("2026-03-03 00:40:00", "member-9", "bulk"),
+        ("2026-03-03 00:45:00", "member-9", "bulk"),
+        ("2026-03-03 00:50:00", "member-9", "bulk"),
+    ]
