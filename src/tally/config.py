@@ -84,6 +84,7 @@ class Settings(Strict):
     itunes: ItunesSettings = Field(default_factory=ItunesSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    stream: dict[str, Any] = Field(default_factory=dict)  # parsed by tally.stream.settings
     s3_endpoint_url: str = ""
 
     @field_validator("warehouse_url")
