@@ -1,0 +1,177 @@
+"""App Store Connect Subscription report: fetched with the shared Apple client from a local
+server, Apple's old and new headers, bad rows, demo data that agrees with the world, and
+the pipeline into staging."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import SecretStr
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from tally.config import Settings
+from tally.errors import BadInputError, NotReadyError, RateLimitedError
+from tally.lake import Lake
+from tally.pipeline.context import Context
+from tally.pipeline.ingest import ingest
+from tally.pipeline.load import load
+from tally.sources import get_dataset
+from tally.sources.demo import DemoWorld
+from tally.sources.itunes_subscription import day_counts, report_date
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources" / "itunes"
+DAY = dt.date(2016, 10, 23)
+NAME = "Subscription_85082573_20161023.txt.gz"
+dataset = get_dataset("itunes", "active-subscription")
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+@pytest.fixture
+def apple(httpserver: HTTPServer, settings: Settings) -> tuple[Settings, list[dict]]:
+    """Settings for a local App Store Connect that checks the token and answers the report."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    settings.itunes.api_url = httpserver.url_for("").rstrip("/")
+    settings.itunes.issuer_id = "57246542-96fe-1a63-e053-0824d011072a"
+    settings.itunes.key_id = "2X9R4HXF34"
+    settings.itunes.private_key = SecretStr(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+    )
+    seen: list[dict] = []
+
+    def report(request: Request) -> Response:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        jwt.decode(token, private.public_key(), algorithms=["ES256"], audience="appstoreconnect-v1")
+        seen.append(dict(request.args))
+        if request.args["filter[reportDate]"] != DAY.isoformat():
+            body = {
+                "errors": [
+                    {
+                        "status": "404",
+                        "code": "NOT_FOUND",
+                        "detail": "There were no sales for the date specified.",
+                    }
+                ]
+            }
+            return Response(json.dumps(body), status=404, content_type="application/json")
+        data = gzip.compress(fixture("Subscription_85082573_20161023.txt"))
+        return Response(data, content_type="application/a-gzip")
+
+    httpserver.expect_request("/v1/salesReports").respond_with_handler(report)
+    return settings, seen
+
+
+def test_fetch_asks_for_the_daily_subscription_report(apple) -> None:
+    settings, seen = apple
+    files = dataset.fetch(DAY, settings)
+    assert list(files) == [NAME]
+    assert gzip.decompress(files[NAME]) == fixture("Subscription_85082573_20161023.txt")
+    assert seen[0]["filter[reportType]"] == "SUBSCRIPTION"
+    assert seen[0]["filter[frequency]"] == "DAILY"
+    assert seen[0]["filter[reportSubType]"] == "SUMMARY"
+
+
+def test_a_day_apple_has_not_published_is_not_ready(apple) -> None:
+    settings, _ = apple
+    with pytest.raises(NotReadyError, match="no sales for the date"):
+        dataset.fetch(DAY + dt.timedelta(days=1), settings)
+
+
+def test_rate_limit_is_transient(httpserver: HTTPServer, apple) -> None:
+    settings, _ = apple
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("/v1/salesReports").respond_with_json(
+        {"errors": [{"code": "RATE_LIMIT_EXCEEDED", "detail": "too many"}]},
+        status=429,
+        headers={"Retry-After": "30"},
+    )
+    with pytest.raises(RateLimitedError) as raised:
+        dataset.fetch(DAY, settings)
+    assert raised.value.retry_after == 30.0
+
+
+def test_parse_reads_counts_typed_with_the_report_date() -> None:
+    parsed = dataset.parse(gzip.compress(fixture("Subscription_85082573_20161023.txt")), NAME)
+    assert not parsed.bad_rows and parsed.rows_read == 3
+    rows = parsed.table.to_pylist()
+    assert {r["report_date"] for r in rows} == {DAY}
+    assert [r["active_standard_price_subscriptions"] for r in rows] == [1200, 310, 97]
+    assert [r["active_free_trial_introductory_offer_subscriptions"] for r in rows] == [85, 22, 0]
+    assert [r["billing_retry"] for r in rows] == [14, 4, 2]
+    assert rows[2]["subscription_offer_name"] == "Winter Promo"
+    assert rows[1]["customer_price"] == pytest.approx(11.98)
+    assert rows[0]["subscription_apple_id"] == 1400012345
+    assert [r["_line"] for r in rows] == [2, 3, 4]
+
+
+def test_older_header_spellings_land_in_the_same_columns() -> None:
+    parsed = dataset.parse(fixture("Subscription_85082573_20161023_old.txt"), NAME)
+    assert not parsed.bad_rows and not parsed.unknown_columns
+    rows = parsed.table.to_pylist()
+    # "Introductory Price" and "Pay as You Go" (old case) read into the new names
+    assert [r["active_free_trial_introductory_offer_subscriptions"] for r in rows] == [85, 22]
+    assert "subscribers" not in parsed.table.column_names  # 1_3 added it
+
+
+def test_bad_rows_name_line_and_field() -> None:
+    parsed = dataset.parse(fixture("Subscription_bad_20161023.txt"), NAME)
+    # line 2: count "1,2OO"; line 4: 10 fields of 32; line 5: price "eighty"
+    assert [(b.line, b.field) for b in parsed.bad_rows] == [
+        (2, "Active Standard Price Subscriptions"),
+        (4, None),
+        (5, "Customer Price"),
+    ]
+    assert parsed.table.column("_line").to_pylist() == [3]
+
+
+def test_missing_required_column_fails_the_file() -> None:
+    with pytest.raises(BadInputError, match="'Active Standard Price Subscriptions' is missing"):
+        dataset.parse(fixture("Subscription_missing_column.txt"), NAME)
+
+
+def test_file_name_without_a_date_is_refused() -> None:
+    with pytest.raises(BadInputError, match="Subscription_<vendor>_YYYYMMDD"):
+        report_date("report.txt")
+
+
+def test_sample_agrees_with_the_worlds_ios_subscribers() -> None:
+    world = DemoWorld(seed=5, start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 10), scale=0.3)
+    day = dt.date(2026, 10, 5)
+    ((name, data),) = dataset.sample(day, world).items()
+    parsed = dataset.parse(data, name)
+    assert not parsed.bad_rows and parsed.table.num_rows > 0
+    with_access = sum(
+        1 for s in world.subscriptions if s.plan.platform == "iOS IAP" and s.active_on(day)
+    )
+    table = parsed.table
+    # standard + free trial + grace are the subscribers with access that day
+    assert sum(table.column("subscribers").to_pylist()) == with_access
+    assert sum(sum(row.values()) for row in day_counts(day, world).values()) >= with_access
+
+
+def test_fetch_land_and_load_into_staging(apple, duckdb_warehouse) -> None:
+    settings, _ = apple
+    context = Context(settings, duckdb_warehouse, Lake(settings.lake_url))
+    ingest(context, dataset, DAY)
+    assert context.lake.exists(f"thirdparty/external/itunes/active-subscription/2016/10/23/{NAME}")
+    load(context, dataset, DAY)
+    rows = duckdb_warehouse.rows(
+        "SELECT count(*), sum(active_standard_price_subscriptions), min(report_date) "
+        "FROM staging.itunes_active_subscriptions WHERE _partition_date = ?",
+        [DAY],
+    )
+    assert rows == [(3, 1200 + 310 + 97, DAY)]
