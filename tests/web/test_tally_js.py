@@ -343,3 +343,85 @@ def test_get_tracker_object_and_queued_commands_before_load(
     wait_until(lambda: len(capture.params()) == 2)
     sites = {kind_of(p): p["idsite"] for p in capture.params()}
     assert sites == {"pageview": "3", "e_c": "4"}
+
+
+@pytest.fixture
+def tally_server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """The real tally server (create_app on uvicorn) on a free loopback port, site 1."""
+    import socket
+
+    import uvicorn
+
+    from tally.config import load_settings
+    from tally.server.app import create_app
+    from tally.warehouse import from_settings
+    from tally.web.sites import add_site
+
+    settings = load_settings(
+        environ={"TALLY_DATA_DIR": str(tmp_path), "TALLY_WEB__LOAD_INTERVAL_SECONDS": "0.2"}
+    )
+    store = from_settings(settings)
+    add_site(store, "Fixture pages", ["http://127.0.0.1"], "Asia/Hong_Kong")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    app = create_app(settings, warehouse=store)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", store
+    server.should_exit = True
+    thread.join(timeout=10)
+    listener.close()
+    store.close()
+
+
+@pytest.mark.browser
+def test_browser_journey_lands_in_hits(
+    page: Any, pages: tuple[str, Capture], tally_server: tuple[str, Any]
+) -> None:
+    """The journey again, with tally.js and /matomo.php served by the real tally server."""
+    from tally.web.sessions import sessionize
+
+    base, capture = pages
+    tracker, store = tally_server
+    capture.tracker = tracker + "/"
+
+    def stored() -> int:
+        return store.rows("SELECT count(*) FROM web.hits")[0][0]
+
+    page.goto(base + "/js_page.html")
+    wait_until(lambda: stored() == 1)
+    page.click("#play")
+    with page.expect_download():
+        page.click("#download")
+    page.click("#mail")
+    page.click("#next")
+    page.wait_for_url("**/js_second.html")
+    page.click("#outbound")
+    page.wait_for_url("http://localhost:*/outside.html")
+    wait_until(lambda: stored() >= 5)
+    time.sleep(0.5)  # room for a stray (wrong) mailto hit to be loaded before counting
+    assert capture.requests == []  # every hit went to the tally server, none to the pages
+    rows = store.rows(
+        "SELECT kind, url, action_name, link_url, event_category, event_action, transport "
+        "FROM web.hits ORDER BY hit_time, hit_id"
+    )
+    home, second = base + "/js_page.html", base + "/js_second.html"
+    outside = base.replace("127.0.0.1", "localhost") + "/outside.html"
+    # Exactly five rows, in order; the mailto: click made none. All came by sendBeacon.
+    assert rows == [
+        ("pageview", home, "Home", None, None, None, "post"),
+        ("event", home, None, None, "Video", "Play", "post"),
+        ("download", home, None, base + "/files/schedule.pdf", None, None, "post"),
+        ("pageview", second, "Second", None, None, None, "post"),
+        ("outlink", second, None, outside, None, None, "post"),
+    ]
+    visitors = store.rows("SELECT DISTINCT visitor_id, browser_name FROM web.hits")
+    assert len(visitors) == 1 and visitors[0][1] == "Headless Chrome"
+    sessionize(store)
+    visit = store.rows(
+        "SELECT actions, pageviews, downloads, outlinks, events, entry_url, "
+        "exit_url FROM web.visits"
+    )
+    assert visit == [(5, 2, 1, 1, 1, home, second)]
