@@ -1,0 +1,47 @@
+"""Device detection, country lookup and IP anonymisation."""
+
+from __future__ import annotations
+
+import pytest
+
+from tally.web.enrich import anonymise_ip, country_of, detect_device
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_a_phone_is_recognised() -> None:
+    found = detect_device(IPHONE)
+    assert (found.type, found.brand, found.model) == ("smartphone", "Apple", "iPhone")
+    assert (found.os_name, found.browser_name, found.is_bot) == ("iOS", "Mobile Safari", False)
+
+
+def test_a_crawler_is_a_bot_and_no_agent_is_unknown() -> None:
+    assert detect_device("Googlebot/2.1 (+http://www.google.com/bot.html)").is_bot is True
+    assert detect_device(None).type is None
+
+
+@pytest.mark.parametrize(
+    ("ip", "anonymised", "expected"),
+    [
+        ("203.0.113.77", 0, "203.0.113.77"),
+        ("203.0.113.77", 1, "203.0.113.0"),
+        ("203.0.113.77", 2, "203.0.0.0"),
+        ("203.0.113.77", 4, "0.0.0.0"),
+        # IPv6 keeps 64 / 48 bits for 1 / 2 bytes (the network part of the address).
+        ("2001:db8:1234:5678:9abc::1", 1, "2001:db8:1234:5678::"),
+        ("2001:db8:1234:5678:9abc::1", 2, "2001:db8:1234::"),
+        ("not an ip", 2, None),
+        (None, 2, None),
+    ],
+)
+def test_anonymise_ip(ip: str | None, anonymised: int, expected: str | None) -> None:
+    assert anonymise_ip(ip, anonymised) == expected
+
+
+def test_country_from_the_shipped_database() -> None:
+    assert country_of("8.8.8.8") == "US"  # Google Public DNS, registered in the US
+    assert country_of("127.0.0.1") is None  # private: no country
+    assert country_of(None) is None
