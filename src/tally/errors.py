@@ -46,6 +46,7 @@ class BadInputError(TerminalError):
         if field:
             where += f", field {field!r}"
         super().__init__(f"{where}: {message}" if where else message)
+        self.reason = message
         self.file = file
         self.line = line
         self.field = field

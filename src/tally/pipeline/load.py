@@ -71,7 +71,7 @@ def _parse_all(context: Context, dataset: Dataset, keys: list[str]) -> tuple[Par
             parsed = dataset.parse(data, file_name)
         except BadInputError as error:
             # an unreadable file is one bad "row" that stands for the whole file
-            bad_rows.append(BadRow(key, error.line or 0, error.field, str(error)))
+            bad_rows.append(BadRow(key, error.line or 0, error.field, error.reason))
             rows_read += 1
             continue
         tables.append(parsed.table.append_column("_file", pa.array([key] * parsed.table.num_rows)))

@@ -1,0 +1,101 @@
+"""Load throughput: 1,000,000 App Store subscription-event rows from the lake into DuckDB.
+
+Measured side by side in one run: tally's load (parse + validate + quarantine check +
+replace the partition) against DuckDB reading the same gzip files with ``read_csv`` and
+counting them. The ratio load/read is the figure (target: at most 2).
+
+Usage: python benchmarks/load_bench.py [--rows 1000000] [--files 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from tally.config import load_settings
+from tally.pipeline.context import open_context
+from tally.pipeline.ingest import land
+from tally.pipeline.load import load
+from tally.sources import get_dataset
+from tally.sources.itunes import EVENT_COLUMNS
+
+EVENTS = ["Renew", "Subscribe", "Cancel", "Start Introductory Offer", "Refund",
+          "Paid Subscription from Introductory Offer", "Reactivate"]
+
+
+def report_bytes(rows: int, day: dt.date, seed: int) -> bytes:
+    """A gzip'd Subscription Event report of ``rows`` rows, generated vectorised."""
+    rng = np.random.default_rng(seed)
+    columns: dict[str, pa.Array] = {}
+    for column in EVENT_COLUMNS:
+        if column.kind == "date":
+            values = pa.array([day.isoformat()] * rows)
+        elif column.name == "event":
+            values = pa.array(np.array(EVENTS)[rng.integers(0, len(EVENTS), rows)])
+        elif column.name == "country":
+            values = pa.array(np.array(["HK", "SG"])[rng.integers(0, 2, rows)])
+        elif column.kind == "int":
+            values = pa.array(rng.integers(1, 500, rows).astype(str))
+        else:
+            values = pa.array(["tally Video"] * rows)
+        columns[column.header] = values
+    buffer = pa.BufferOutputStream()
+    options = pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
+    pacsv.write_csv(pa.table(columns), buffer, options)
+    header = "\t".join(columns).encode() + b"\n"
+    return gzip.compress(header + buffer.getvalue().to_pybytes(), compresslevel=1, mtime=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--files", type=int, default=10)
+    args = parser.parse_args()
+    dataset = get_dataset("itunes", "subscription-events")
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings(environ={"TALLY_DATA_DIR": folder})
+        context = open_context(settings)
+        days = [dt.date(2016, 10, 1) + dt.timedelta(days=i) for i in range(args.files)]
+        per_file = args.rows // args.files
+        for index, day in enumerate(days):
+            name = dataset.file_names(day, settings)[0]
+            land(context, dataset, day, {name: report_bytes(per_file, day, index)})
+        total = per_file * len(days)
+
+        started = time.perf_counter()
+        for day in days:
+            load(context, dataset, day)
+        load_seconds = time.perf_counter() - started
+        loaded = context.warehouse.rows("SELECT count(*) FROM staging.itunes_subscription_events")
+        assert loaded[0][0] == total, loaded
+        context.warehouse.close()
+
+        files = sorted(str(p) for p in Path(context.lake.root).rglob("*.txt.gz"))
+        started = time.perf_counter()
+        counted = duckdb.connect().execute(
+            "SELECT count(*) FROM read_csv(?, delim='\t', header=true, quote='', all_varchar=true)",
+            [files],
+        ).fetchone()[0]
+        read_seconds = time.perf_counter() - started
+        assert counted == total, counted
+
+    print(f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores, "
+          f"python {platform.python_version()}, duckdb {duckdb.__version__}")
+    print(f"rows: {total:,} in {len(days)} gzip files")
+    print(f"tally load (parse+validate+load): {load_seconds:.2f} s = {total / load_seconds:,.0f} rows/s")
+    print(f"duckdb read_csv count:            {read_seconds:.2f} s = {total / read_seconds:,.0f} rows/s")
+    print(f"ratio load/read: {load_seconds / read_seconds:.2f} (target <= 2)")
+
+
+if __name__ == "__main__":
+    main()
