@@ -211,11 +211,13 @@ def to_query(
     metric_type: str,
     scope: Mapping[str, Any] | None = None,
     date_order: str = "MDY",
+    until: dt.date | None = None,
 ) -> PivotQuery:
     """The parameterised ``SELECT SUM(value)`` for a request on one metric type.
 
     ``scope`` adds conditions the pivot's data implies but the formula does not say
-    (a country workbook's pivots hold only that country's rows).
+    (a country workbook's pivots hold only that country's rows), and ``until`` the last
+    period start its data sheets hold.
     """
     if request.data_field.strip().lower() not in ("value", "sum of value"):
         raise PivotError(
@@ -237,6 +239,9 @@ def to_query(
         else:
             conditions.append((column, item))
     where = "\n  AND ".join(f"{column} = ?" for column, _ in conditions)
+    if until is not None:
+        where += "\n  AND start_date <= ?"
+        conditions.append(("start_date<=", until))  # a range, not an item: see _explain_empty
     sql = f"SELECT SUM(value) AS value\nFROM {TABLE}\nWHERE {where}"
     return PivotQuery(sql, tuple(v for _, v in conditions), tuple(c for c, _ in conditions))
 
@@ -279,6 +284,8 @@ def _explain_empty(warehouse: Warehouse, query: PivotQuery) -> None:
     """Raise #REF! naming the first item the data does not hold (or the combination)."""
     metric_type = query.params[0]
     for column, value in zip(query.labels[1:], query.params[1:], strict=True):
+        if column.endswith("<="):
+            continue
         found = warehouse.rows(
             f"SELECT count(*) FROM {TABLE} WHERE type = ? AND {column} = ?", [metric_type, value]
         )[0][0]

@@ -81,7 +81,7 @@ def write_subscription_report(
         elif template is not None:
             from tally.reports.template import fill_template
 
-            fill_template(template, local, warehouse, rows, configured.code)
+            fill_template(template, local, warehouse, rows, configured.code, period, day)
         else:
             summary = build_summary(
                 warehouse,
