@@ -1,0 +1,251 @@
+"""Google Drive: sheets the business keeps by hand, snapshotted once a day as CSV.
+
+Origin: the Sheets API ``GET /v4/spreadsheets/<id>/values/<range>`` (``values.get``) with a
+service-account token; share each sheet with the service account's e-mail. The answer's
+``values`` (rows of formatted cells, trailing empty cells left out) are written as CSV,
+gzip'd, one file per sheet: ``<name>-YYYY-MM-DD.csv.gz`` in one folder for the source.
+
+- ``iap-plan-map``: store product id → plan name, plan code, platform, channel; the loads of
+  both stores' data use it to name plans.
+- ``ad-unit-id-mapping``: ad unit id → name, platform, position, country.
+- ``telco-performance``: telco partners' daily figures, typed in by the partnership team.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from tally.errors import BadInputError, ConfigError
+from tally.sources import csvtools
+from tally.sources._google import bearer_headers
+from tally.sources.base import Dataset, Parsed
+from tally.sources.delimited import Column, read_delimited
+from tally.sources.http import HttpClient
+from tally.sources.itunes import gunzip_if_needed
+
+if TYPE_CHECKING:
+    from tally.config import Settings
+    from tally.sources.demo import DemoWorld
+
+SOURCE = "google-drive"
+SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets.readonly"
+
+PLAN_MAP_COLUMNS = (
+    Column("Product ID", "product_id", "text", required=True, aliases=("SKU", "SKU ID")),
+    Column("Plan Name", "plan_name", "text", required=True),
+    Column("Plan Code", "plan_code", "text", required=True),
+    Column("Platform", "platform", "text"),
+    Column("Channel Name", "channel_name", "text", aliases=("Channel",)),
+    Column("Channel Sector", "channel_sector", "text", aliases=("Sector",)),
+)
+
+AD_UNIT_COLUMNS = (
+    Column("Ad Unit ID", "ad_unit_id", "text", required=True),
+    Column("Ad Unit Name", "ad_unit_name", "text"),
+    Column("Platform", "platform", "text"),
+    Column("Position", "position", "text"),
+    Column("Country", "country", "text"),
+)
+
+TELCO_COLUMNS = (
+    Column("Date", "date", "date", required=True),
+    Column("Country", "country", "text", required=True),
+    Column("Telco", "telco", "text", required=True),
+    Column("Plan Code", "plan_code", "text"),
+    Column("New Subscriptions", "new_subscriptions", "int"),
+    Column("Cancelled Subscriptions", "cancelled_subscriptions", "int"),
+    Column("Active Subscriptions", "active_subscriptions", "int"),
+    Column("Revenue", "revenue", "amount"),
+    Column("Currency", "currency", "text"),
+)
+
+
+# -- the Sheets client -----------------------------------------------------------------
+
+
+class Sheets:
+    """``values.get`` of the Sheets API v4."""
+
+    def __init__(self, config: dict[str, Any], **client_options: Any) -> None:
+        self.base_url = (config.get("api_url") or "https://sheets.googleapis.com").rstrip("/")
+        headers = bearer_headers(config, SOURCE, [SHEETS_SCOPE])
+        if headers is None:
+            raise ConfigError(
+                f"sources.{SOURCE}: set credentials_file (a service-account JSON "
+                "key the sheets are shared with) or credentials_json"
+            )
+        # a missing spreadsheet is a wrong id, not a report still to come
+        self.http = HttpClient(
+            "Google Sheets", headers=headers, not_found_is_not_ready=False, **client_options
+        )
+
+    def values(self, spreadsheet_id: str, cell_range: str) -> list[list[str]]:
+        """The range's rows: numbers unformatted (no "1,204"), dates as the sheet shows them."""
+        url = (
+            f"{self.base_url}/v4/spreadsheets/{quote(spreadsheet_id, safe='')}/values/"
+            f"{quote(cell_range, safe='')}"
+        )
+        params = {
+            "majorDimension": "ROWS",
+            "valueRenderOption": "UNFORMATTED_VALUE",
+            "dateTimeRenderOption": "FORMATTED_STRING",
+        }
+        body = self.http.get(url, params=params).json()
+        return [[_cell(cell) for cell in row] for row in body.get("values", [])]
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _cell(value: Any) -> str:
+    """A cell as CSV text: whole floats without ".0", booleans as the sheet spells them."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def sheet_config(settings: Settings, name: str) -> tuple[dict[str, Any], str, str]:
+    """The source's config, and the spreadsheet id and range of one sheet."""
+    config = dict(settings.sources.get(SOURCE, {}))
+    sheet = (config.get("sheets") or {}).get(name) or {}
+    if not sheet.get("spreadsheet_id"):
+        raise ConfigError(
+            f"sources.{SOURCE}.sheets.{name}.spreadsheet_id is required (and "
+            f"range, e.g. 'Sheet1!A1:H'); env TALLY_SOURCES__GOOGLE-DRIVE__..."
+        )
+    return config, str(sheet["spreadsheet_id"]), str(sheet.get("range") or "A:Z")
+
+
+def rows_to_csv(rows: list[list[str]], where: str) -> bytes:
+    """CSV with the sheet's first row as header; short rows padded (the API trims them)."""
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise BadInputError("the sheet range is empty: no header row", file=where, line=1)
+    width = len(rows[0])
+    body = [row + [""] * (width - len(row)) for row in rows[1:]]
+    return csvtools.write_csv(rows[0], body)
+
+
+# -- the datasets ----------------------------------------------------------------------
+
+
+class SheetDataset(Dataset):
+    """One sheet, snapshotted each day."""
+
+    source = SOURCE
+    zone = "internal"
+    in_dataset_folder = False
+
+    def __init__(
+        self,
+        name: str,
+        columns: tuple[Column, ...],
+        demo: Callable[[dt.date, DemoWorld], list[list[str]]],
+    ) -> None:
+        self.name = name
+        self.columns = columns
+        self.demo = demo
+        self.staging_table = f"staging.google_drive_{name.replace('-', '_')}"
+
+    def file_name(self, day: dt.date) -> str:
+        return f"{self.name}-{day:%Y-%m-%d}.csv.gz"
+
+    def file_names(self, day: dt.date, settings: Settings) -> list[str]:
+        return [self.file_name(day)]
+
+    def fetch(self, day: dt.date, settings: Settings) -> dict[str, bytes]:
+        config, spreadsheet_id, cell_range = sheet_config(settings, self.name)
+        sheets = Sheets(config)
+        try:
+            rows = sheets.values(spreadsheet_id, cell_range)
+        finally:
+            sheets.close()
+        data = rows_to_csv(rows, f"sheet {spreadsheet_id} range {cell_range}")
+        return {self.file_name(day): gzip.compress(data, mtime=0)}
+
+    def parse(self, data: bytes, file_name: str) -> Parsed:
+        try:
+            text = gunzip_if_needed(data)
+        except (OSError, EOFError) as error:
+            raise BadInputError(f"not a readable gzip file: {error}", file=file_name) from None
+        text = csvtools.to_utf8(text, file_name)
+        return read_delimited(text, file_name, self.columns, delimiter=",", quoted=True)
+
+    def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
+        header = [column.header for column in self.columns]
+        data = csvtools.write_csv(header, self.demo(day, world))
+        return {self.file_name(day): gzip.compress(data, mtime=0)}
+
+
+def demo_plan_map(day: dt.date, world: DemoWorld) -> list[list[str]]:
+    """Every product id the world sells, so both stores' rows find their plan."""
+    return [
+        [p.product_id, p.plan_name, p.plan_code, p.platform, p.channel, p.sector]
+        for p in world.plans
+    ]
+
+
+DEMO_AD_UNITS = (
+    ("21700001", "tally_hk_ios_preroll", "iOS", "Pre-roll", "HK"),
+    ("21700002", "tally_hk_android_preroll", "Android", "Pre-roll", "HK"),
+    ("21700003", "tally_hk_web_banner_top", "Web", "Banner top", "HK"),
+    ("21700004", "tally_sg_ios_preroll", "iOS", "Pre-roll", "SG"),
+    ("21700005", "tally_sg_android_midroll", "Android", "Mid-roll", "SG"),
+    ("21700006", "tally_sg_web_banner_top", "Web", "Banner top", "SG"),
+)
+
+
+def demo_ad_units(day: dt.date, world: DemoWorld) -> list[list[str]]:
+    return [list(unit) for unit in DEMO_AD_UNITS]
+
+
+def demo_telco(day: dt.date, world: DemoWorld) -> list[list[str]]:
+    """The month so far, one row per day and telco plan, as the team types it in."""
+    rows = []
+    for date in (day.replace(day=d) for d in range(1, day.day + 1)):
+        for (plan_code, country, currency, telco), figures in sorted(
+            telco_figures(world, date).items()
+        ):
+            new, cancelled, active, revenue = figures
+            rows.append(
+                [
+                    date.isoformat(),
+                    country,
+                    telco,
+                    plan_code,
+                    str(new),
+                    str(cancelled),
+                    str(active),
+                    f"{revenue:.2f}",
+                    currency,
+                ]
+            )
+    return rows
+
+
+def telco_figures(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], tuple]:
+    """(plan code, country, currency, telco) → (new, cancelled, active, revenue) on a day."""
+    figures: dict[tuple[str, ...], list] = {}
+    for subscription in world.subscriptions:
+        plan = subscription.plan
+        if plan.platform != "Telco" or subscription.start > day:
+            continue
+        key = (plan.plan_code, subscription.country, subscription.currency, plan.channel)
+        row = figures.setdefault(key, [0, 0, 0, 0.0])
+        row[0] += subscription.start == day
+        row[1] += subscription.churn_reason != "" and subscription.end == day
+        row[2] += subscription.active_on(day)
+        row[3] += sum(p.price for p in subscription.periods if p.start == day)
+    return {key: tuple(values) for key, values in figures.items()}
+
+
+DATASETS = [
+    SheetDataset("ad-unit-id-mapping", AD_UNIT_COLUMNS, demo_ad_units),
+    SheetDataset("telco-performance", TELCO_COLUMNS, demo_telco),
+    SheetDataset("iap-plan-map", PLAN_MAP_COLUMNS, demo_plan_map),
+]
