@@ -55,6 +55,7 @@ class Engine:
         self.rawlog = RawLog(lake if settings.lake.enabled else None, settings.lake.batch_events)
         self.late_events: collections.deque[Event] = collections.deque(maxlen=1000)
         self.inputs: list[Input] = []
+        self.cursors: dict[str, Any] = {}  # pollers' positions, saved with the checkpoint
         self.received = 0
         self.rejected = 0
         self._lock = threading.RLock()
@@ -155,6 +156,8 @@ class Engine:
             labels.setdefault("stream", spec.source)
         labels.update(spec.labels)
         labels.update(rule.labels.get(key, {}))
+        if spec.key_label:
+            labels[spec.key_label] = key
         return labels
 
     def alert_list(self, state: str | None = None) -> list[tuple[Alert, str | None]]:
@@ -199,6 +202,7 @@ class Engine:
                 },
                 "book": self.book.dump(),
                 "received": self.received,
+                "cursors": dict(self.cursors),
             }
 
     def checkpoint(self, now: float | None = None) -> None:
@@ -218,6 +222,7 @@ class Engine:
             for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in self.rules]:
                 del self.book.alerts[fingerprint]
             self.received = state.get("received", 0)
+            self.cursors = dict(state.get("cursors", {}))
             self.book.silences = self.silences.read()
         return True
 

@@ -161,3 +161,16 @@ def alert_json(alert: Any, muted: str | None) -> dict[str, Any]:
         "resolved_at": iso(alert.resolved_at) if alert.resolved_at else None,
         "muted": muted,
     }
+
+
+def build_engine(settings: Any) -> Engine:
+    """For ``tally serve``: the configured engine, started (its threads are daemons; the
+    last checkpoint is at most ``stream.checkpoint_every`` old when the process ends)."""
+    import atexit
+
+    from tally.stream.service import build_engine as assemble
+
+    engine = assemble(settings)
+    engine.start()
+    atexit.register(engine.stop)
+    return engine

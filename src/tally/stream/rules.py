@@ -56,6 +56,7 @@ class RuleSpec(BaseModel):
     for_: Seconds = Field(default=0.0, alias="for", ge=0)
     labels: dict[str, str] = Field(default_factory=dict)
     copy_labels: list[str] = Field(default_factory=list, description="event labels onto alerts")
+    key_label: str | None = Field(default=None, description="alert label that also holds the key")
     summary: str = ""
     stale_after: Seconds | None = Field(default=None, gt=0)
     # absence
@@ -70,6 +71,7 @@ class RuleSpec(BaseModel):
     direction: Literal["both", "above", "below"] = "both"
     seasonal: Literal["none", "hour_of_day"] = "none"
     min_std_share: float = Field(default=0.05, ge=0)
+    adapt_after: int = Field(default=12, ge=0, description="anomalous windows before adopting")
     # freshness
     schedules: dict[str, str] = Field(default_factory=dict, description="key -> cron")
     timezone: str = "UTC"
@@ -196,19 +198,27 @@ class Rule:
             self.latest[window.key] = (window.end, value)
 
     def _score(self, window: Closed, value: float) -> float:
-        """z-score against the key's EWMA baseline, then fold the value into the baseline."""
+        """z-score against the key's EWMA baseline, then fold the value into the baseline.
+
+        An anomalous value is left out of the baseline, so a lasting drop keeps firing
+        instead of becoming the new normal two windows later; after ``adapt_after``
+        anomalous windows in a row the level is taken as the new normal after all.
+        """
         spec = self.spec
         bucket = window.key
         if spec.seasonal == "hour_of_day":
             bucket = f"{window.key}@{dt.datetime.fromtimestamp(window.start, dt.UTC).hour}"
-        mean, variance, count = self.baseline.get(bucket, [value, 0.0, 0])
+        mean, variance, count, streak = self.baseline.get(bucket, [value, 0.0, 0, 0])
         floor = spec.min_std_share * abs(mean)
         spread = max(math.sqrt(variance), floor, 1e-9)
         score = (value - mean) / spread if count >= spec.warmup else math.nan
+        if self._anomalous(score) and streak < spec.adapt_after:
+            self.baseline[bucket] = [mean, variance, count, streak + 1]
+            return score
         difference = value - mean
         mean += spec.alpha * difference
         variance = (1 - spec.alpha) * (variance + spec.alpha * difference * difference)
-        self.baseline[bucket] = [mean, variance, count + 1]
+        self.baseline[bucket] = [mean, variance, count + 1, 0]
         return score
 
     def evaluate(self, now: float) -> dict[str, tuple[bool, float]]:

@@ -46,7 +46,12 @@ class HitsPollerSettings(Strict):
     every: Seconds = Field(default=60.0, gt=0)
     table: str = "web.hits"
     site_column: str = "idsite"
-    time_column: str = "server_time"
+    time_column: str = Field(default="received_at", description="the server's timestamp")
+
+
+class SubscribersPollerSettings(Strict):
+    sql: str = Field(default="", description="returns key, time, tally, store; empty = off")
+    every: Seconds = Field(default=300.0, gt=0)
 
 
 class StreamSettings(Strict):
@@ -73,11 +78,15 @@ class StreamSettings(Strict):
     lake: LakeSinkSettings = Field(default_factory=LakeSinkSettings)
     runs: RunsPollerSettings = Field(default_factory=RunsPollerSettings)
     hits: HitsPollerSettings = Field(default_factory=HitsPollerSettings)
+    subscribers: SubscribersPollerSettings = Field(default_factory=SubscribersPollerSettings)
     schedules: dict[str, str] = Field(
         default_factory=dict, description="source -> cron of its expected landing"
     )
-    max_quarantine_share: float | None = None
+    max_quarantine_share: float | None = Field(
+        default=None, ge=0, le=1, description="default: tally's quarantine_threshold"
+    )
     subscriber_gap_tolerance: float = Field(default=0.02, ge=0)
+    mqtt_enabled: bool = Field(default=False, description="subscribe to stream.mqtt topics")
 
 
 def stream_settings(raw: dict[str, Any] | None, data_dir: str = "./tally-data") -> StreamSettings:
