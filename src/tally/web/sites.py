@@ -57,7 +57,11 @@ def check_url(url: str) -> str:
     """A site URL: http(s) with a host; returned without a trailing slash."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInputError("expected http(s)://host[/path], e.g. https://example.com", field="url")
+        raise BadInputError(
+            f"{url!r}: expected http(s)://host[/path], e.g. https://example.com",
+            file="site",
+            field="url",
+        )
     return url.strip().rstrip("/")
 
 
@@ -66,21 +70,23 @@ def check_timezone(timezone: str) -> str:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise BadInputError(
-            f"unknown IANA time zone {timezone!r} (e.g. Asia/Hong_Kong)", field="timezone"
+            f"unknown IANA time zone {timezone!r} (e.g. Asia/Hong_Kong)",
+            file="site",
+            field="timezone",
         ) from None
     return timezone
 
 
-def _check_name(name: str) -> str:
+def _check_name(name: str, thing: str = "site") -> str:
     if not name.strip():
-        raise BadInputError("must not be empty", field="name")
+        raise BadInputError("must not be empty", file=thing, field="name")
     return name.strip()
 
 
 def add_site(warehouse: Warehouse, name: str, urls: list[str], timezone: str) -> Site:
     """Create a site with the next free id; ``urls[0]`` becomes its main URL."""
     if not urls:
-        raise BadInputError("a site needs at least one URL", field="url")
+        raise BadInputError("a site needs at least one URL", file="site", field="url")
     checked = [check_url(url) for url in urls]
     site = Site(
         idsite=0,
@@ -163,24 +169,30 @@ def invalidate_visits(warehouse: Warehouse, idsite: int) -> None:
 
 def check_goal(goal: Goal) -> Goal:
     """The goal with its fields checked; raises BadInputError naming the bad field."""
-    _check_name(goal.name)
+    _check_name(goal.name, "goal")
     if goal.match_attribute not in MATCH_ATTRIBUTES:
-        raise BadInputError(f"must be one of {', '.join(MATCH_ATTRIBUTES)}", field="match")
+        raise BadInputError(
+            f"must be one of {', '.join(MATCH_ATTRIBUTES)}", file="goal", field="match"
+        )
     if goal.match_attribute == "manual":
         return Goal(**{**goal.__dict__, "pattern_type": None, "pattern": None})
     if goal.pattern_type not in PATTERN_TYPES:
-        raise BadInputError(f"must be one of {', '.join(PATTERN_TYPES)}", field="pattern_type")
+        raise BadInputError(
+            f"must be one of {', '.join(PATTERN_TYPES)}", file="goal", field="pattern_type"
+        )
     if not goal.pattern:
-        raise BadInputError("a goal that matches hits needs a pattern", field="pattern")
+        raise BadInputError(
+            "a goal that matches hits needs a pattern", file="goal", field="pattern"
+        )
     if goal.pattern_type == "regex":
         try:
             re.compile(goal.pattern)
         except re.error as error:
             raise BadInputError(
-                f"not a valid regular expression: {error}", field="pattern"
+                f"not a valid regular expression: {error}", file="goal", field="pattern"
             ) from None
     if goal.revenue is not None and goal.revenue < 0:
-        raise BadInputError("must not be negative", field="revenue")
+        raise BadInputError("must not be negative", file="goal", field="revenue")
     return goal
 
 
@@ -262,11 +274,9 @@ def get_goal(warehouse: Warehouse, idsite: int, idgoal: int) -> Goal:
 def edit_goal(warehouse: Warehouse, idsite: int, idgoal: int, **changes: object) -> Goal:
     """Change some fields of a goal (names as in ``Goal``); the site's visits are rebuilt."""
     goal = get_goal(warehouse, idsite, idgoal)
-    frozen = {"idsite", "idgoal"} & set(changes)
-    unknown = set(changes) - set(Goal.__dataclass_fields__)
-    if frozen or unknown:
-        reason = "cannot be changed" if frozen else "is not a goal field"
-        raise BadInputError(reason, field=", ".join(sorted(frozen or unknown)))
+    unknown = set(changes) - (set(Goal.__dataclass_fields__) - {"idsite", "idgoal"})
+    if unknown:
+        raise BadInputError("is not a goal field", file="goal", field=", ".join(sorted(unknown)))
     updated = check_goal(Goal(**{**goal.__dict__, **changes}))
     with warehouse.transaction():
         warehouse.execute(
