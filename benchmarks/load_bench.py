@@ -29,8 +29,15 @@ from tally.pipeline.load import load
 from tally.sources import get_dataset
 from tally.sources.itunes import EVENT_COLUMNS
 
-EVENTS = ["Renew", "Subscribe", "Cancel", "Start Introductory Offer", "Refund",
-          "Paid Subscription from Introductory Offer", "Reactivate"]
+EVENTS = [
+    "Renew",
+    "Subscribe",
+    "Cancel",
+    "Start Introductory Offer",
+    "Refund",
+    "Paid Subscription from Introductory Offer",
+    "Reactivate",
+]
 
 
 def report_bytes(rows: int, day: dt.date, seed: int) -> bytes:
@@ -82,18 +89,25 @@ def main() -> None:
 
         files = sorted(str(p) for p in Path(context.lake.root).rglob("*.txt.gz"))
         started = time.perf_counter()
-        counted = duckdb.connect().execute(
-            "SELECT count(*) FROM read_csv(?, delim='\t', header=true, quote='', all_varchar=true)",
-            [files],
-        ).fetchone()[0]
+        counted = (
+            duckdb.connect()
+            .execute(
+                "SELECT count(*) FROM read_csv(?, delim='\t', header=true, quote='', "
+                "all_varchar=true)",
+                [files],
+            )
+            .fetchone()[0]
+        )
         read_seconds = time.perf_counter() - started
         assert counted == total, counted
 
-    print(f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores, "
-          f"python {platform.python_version()}, duckdb {duckdb.__version__}")
+    print(
+        f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores, "
+        f"python {platform.python_version()}, duckdb {duckdb.__version__}"
+    )
     print(f"rows: {total:,} in {len(days)} gzip files")
-    print(f"tally load (parse+validate+load): {load_seconds:.2f} s = {total / load_seconds:,.0f} rows/s")
-    print(f"duckdb read_csv count:            {read_seconds:.2f} s = {total / read_seconds:,.0f} rows/s")
+    print(f"tally load (parse+validate+load): {load_seconds:.2f} s = {total / load_seconds:,.0f}/s")
+    print(f"duckdb read_csv count:            {read_seconds:.2f} s = {total / read_seconds:,.0f}/s")
     print(f"ratio load/read: {load_seconds / read_seconds:.2f} (target <= 2)")
 
 

@@ -47,8 +47,10 @@ def test_bad_time_zone_is_refused(tmp_path):
 
 def test_masked_settings_hide_secrets():
     settings = load_settings(
-        environ={"TALLY_ITUNES__PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----abc",
-                 "TALLY_SERVER__SECRET_KEY": "s3cret"}
+        environ={
+            "TALLY_ITUNES__PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----abc",
+            "TALLY_SERVER__SECRET_KEY": "s3cret",
+        }
     )
     masked = settings.masked()
     assert masked["itunes"]["private_key"] == "********"

@@ -138,9 +138,12 @@ def _mask_named(key: str, value: Any) -> Any:
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in ("TALLY_CONFIG",) or name.startswith(
-            "TALLY_TEST_"
-        ) or name == "TALLY_REQUIRE_SERVICES":
+        if (
+            not name.startswith(ENV_PREFIX)
+            or name in ("TALLY_CONFIG",)
+            or name.startswith("TALLY_TEST_")
+            or name == "TALLY_REQUIRE_SERVICES"
+        ):
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
         node = tree

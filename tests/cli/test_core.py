@@ -64,14 +64,25 @@ def test_invalid_setting_exits_2_naming_the_key(workdir, monkeypatch):
 def test_demo_then_query_counts_rows(workdir):
     result = runner.invoke(app, ["demo", "--days", "2", "--end", "2016-10-24", "--seed", "5"])
     assert result.exit_code == 0, result.output
-    query = runner.invoke(app, ["query", "select count(*) as n from staging.itunes_subscription_events",
-                                "--format", "json"])
+    query = runner.invoke(
+        app,
+        [
+            "query",
+            "select count(*) as n from staging.itunes_subscription_events",
+            "--format",
+            "json",
+        ],
+    )
     assert query.exit_code == 0, query.output
     assert json.loads(query.output)[0]["n"] > 0
     status = runner.invoke(app, ["status", "--json", "--limit", "500"])
     steps = json.loads(status.output)
     assert {s["job"] for s in steps} >= {"ingest", "load", "build"}
-    assert all(s["status"] in ("ok", "skipped") for s in steps), [s for s in steps if s["status"] == "failed"]
+    assert all(s["status"] in ("ok", "skipped") for s in steps), [
+        s for s in steps if s["status"] == "failed"
+    ]
     listing = runner.invoke(app, ["lake", "ls", "--source", "itunes", "--date", "2016-10-24"])
-    assert "Subscription_Event_85082573_20161024.txt.gz" in listing.output.replace("\n", "") or \
-        "1 file(s)" in listing.output
+    assert (
+        "Subscription_Event_85082573_20161024.txt.gz" in listing.output.replace("\n", "")
+        or "1 file(s)" in listing.output
+    )

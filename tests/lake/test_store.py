@@ -8,7 +8,10 @@ from tally.errors import LakeConflictError, NotFoundError
 from tally.lake import Lake, lake_key, parse_key
 
 KEY = lake_key(
-    "external", "itunes", "subscription-events", dt.date(2016, 10, 23),
+    "external",
+    "itunes",
+    "subscription-events",
+    dt.date(2016, 10, 23),
     "Subscription_Event_85082573_20161023.txt.gz",
 )
 

@@ -34,8 +34,12 @@ WRITER = textwrap.dedent(
 
 def test_long_load_and_queries_from_another_process_overlap(tmp_path):
     url = f"duckdb:///{tmp_path}/shared.duckdb"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     reader = connect(url, lock_wait_seconds=30)
     seen: list[int] = []
     while writer.poll() is None:

@@ -27,5 +27,6 @@ def test_demo_twice_gives_identical_tables(settings):
     assert first.rows == second.rows and sum(first.rows.values()) > 0
     assert first.start == dt.date(2016, 10, 29)
     dates = context.warehouse.rows(
-        "SELECT DISTINCT _partition_date FROM staging.itunes_subscription_events ORDER BY 1")
+        "SELECT DISTINCT _partition_date FROM staging.itunes_subscription_events ORDER BY 1"
+    )
     assert [d for (d,) in dates] == [dt.date(2016, 10, 29), dt.date(2016, 10, 30), END]

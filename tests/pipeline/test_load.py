@@ -39,22 +39,28 @@ def local_report(tmp_path, name, gzipped=True):
 def test_local_file_lands_under_apple_name_and_loads(context, tmp_path):
     path = local_report(tmp_path, "itunes_subscription_event_small.txt")
     (result,) = ingest(context, EVENTS, DAY, [path])
-    assert result.key == ("thirdparty/external/itunes/subscription-events/2016/10/23/"
-                          "Subscription_Event_85082573_20161023.txt.gz")
+    assert result.key == (
+        "thirdparty/external/itunes/subscription-events/2016/10/23/"
+        "Subscription_Event_85082573_20161023.txt.gz"
+    )
     manifest = context.warehouse.rows(
-        "SELECT key, size, source, dataset, partition_date FROM tally_meta.lake_files")
+        "SELECT key, size, source, dataset, partition_date FROM tally_meta.lake_files"
+    )
     assert manifest == [(result.key, result.size, "itunes", "subscription-events", DAY)]
     parsed = load(context, EVENTS, DAY)
     assert parsed.table.num_rows == 4
     total = context.warehouse.rows(
         "SELECT sum(quantity), count(*) FROM staging.itunes_subscription_events "
-        "WHERE _partition_date = ?", [DAY])
+        "WHERE _partition_date = ?",
+        [DAY],
+    )
     assert total == [(3 + 12 + 2 + 5, 4)]
     # and the first model sums Apple's Quantity per day, country, subscription and event
     assert build(context)["marts.itunes_daily_subscription_events"] == "ok"
     renew_hk = context.warehouse.rows(
         "SELECT events FROM marts.itunes_daily_subscription_events "
-        "WHERE country = 'HK' AND event = 'Renew'")
+        "WHERE country = 'HK' AND event = 'Renew'"
+    )
     assert renew_hk == [(12,)]
 
 
@@ -62,7 +68,9 @@ def test_reload_is_idempotent(context, tmp_path):
     ingest(context, EVENTS, DAY, [local_report(tmp_path, "itunes_subscription_event_small.txt")])
     load(context, EVENTS, DAY)
     load(context, EVENTS, DAY)
-    assert context.warehouse.rows("SELECT count(*) FROM staging.itunes_subscription_events") == [(4,)]
+    assert context.warehouse.rows("SELECT count(*) FROM staging.itunes_subscription_events") == [
+        (4,)
+    ]
 
 
 def test_landing_other_bytes_needs_force(context, tmp_path):
@@ -72,26 +80,34 @@ def test_landing_other_bytes_needs_force(context, tmp_path):
         ingest(context, EVENTS, DAY, [other])
     ingest(context, EVENTS, DAY, [other], force=True)
     superseded = context.warehouse.rows(
-        "SELECT count(*) FROM tally_meta.lake_files WHERE superseded_by LIKE '_versions/%'")
+        "SELECT count(*) FROM tally_meta.lake_files WHERE superseded_by LIKE '_versions/%'"
+    )
     assert superseded == [(1,)]
 
 
 def test_bad_rows_past_threshold_fail_and_keep_the_previous_partition(context, tmp_path):
     ingest(context, EVENTS, DAY, [local_report(tmp_path, "itunes_subscription_event_small.txt")])
     load(context, EVENTS, DAY)
-    ingest(context, EVENTS, DAY, [local_report(tmp_path, "itunes_subscription_event_bad.txt")],
-           force=True)
+    ingest(
+        context,
+        EVENTS,
+        DAY,
+        [local_report(tmp_path, "itunes_subscription_event_bad.txt")],
+        force=True,
+    )
     # 3 of 5 rows are bad: 60 % > the default 5 % threshold
     with pytest.raises(QuarantineError, match="3 of 5 rows are bad"):
         load(context, EVENTS, DAY)
     kept = context.warehouse.rows("SELECT sum(quantity) FROM staging.itunes_subscription_events")
     assert kept == [(22,)]  # still the good file's 3 + 12 + 2 + 5
     quarantined = context.warehouse.rows(
-        "SELECT line, field FROM tally_meta.quarantine ORDER BY line")
+        "SELECT line, field FROM tally_meta.quarantine ORDER BY line"
+    )
     assert quarantined == [(3, "Event Date"), (4, None), (5, "Quantity")]
     failed = context.warehouse.rows(
         "SELECT status, rows_in, rows_quarantined, error FROM tally_meta.runs "
-        "WHERE job = 'load' ORDER BY started_at")
+        "WHERE job = 'load' ORDER BY started_at"
+    )
     assert [row[0] for row in failed] == ["ok", "failed"]
     assert failed[1][1:3] == (5, 3) and "QuarantineError" in failed[1][3]
 
@@ -102,11 +118,13 @@ def test_bad_rows_under_threshold_load_the_good_ones(context, tmp_path, monkeypa
     parsed = load(context, EVENTS, DAY)
     assert len(parsed.bad_rows) == 3
     loaded = context.warehouse.rows(
-        "SELECT _line, event, _file FROM staging.itunes_subscription_events ORDER BY _line")
+        "SELECT _line, event, _file FROM staging.itunes_subscription_events ORDER BY _line"
+    )
     assert [(line, event) for line, event, _ in loaded] == [(2, "Renew"), (6, "Refund")]
     assert loaded[0][2].endswith("Subscription_Event_85082573_20161023.txt.gz")
     step = context.warehouse.rows(
-        "SELECT status, rows_in, rows_out, rows_quarantined FROM tally_meta.runs WHERE job='load'")
+        "SELECT status, rows_in, rows_out, rows_quarantined FROM tally_meta.runs WHERE job='load'"
+    )
     assert step == [("ok", 5, 2, 3)]
 
 
@@ -114,5 +132,6 @@ def test_ingest_records_a_ledger_row_with_bytes(context, tmp_path):
     path = local_report(tmp_path, "itunes_subscription_event_small.txt")
     ingest(context, EVENTS, DAY, [path])
     runs = context.warehouse.rows(
-        "SELECT job, source, dataset, partition_date, status, bytes FROM tally_meta.runs")
+        "SELECT job, source, dataset, partition_date, status, bytes FROM tally_meta.runs"
+    )
     assert runs == [("ingest", "itunes", "subscription-events", DAY, "ok", path.stat().st_size)]

@@ -24,7 +24,8 @@ DAY = dt.date(2016, 10, 23)
 def key_pair():
     private = ec.generate_private_key(ec.SECP256R1())
     pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
     return pem, private.public_key()
@@ -34,8 +35,11 @@ def key_pair():
 def itunes(key_pair, httpserver):
     pem, _ = key_pair
     return ItunesSettings(
-        api_url=httpserver.url_for("").rstrip("/"), vendor_number="85082573",
-        issuer_id="57246542-96fe-1a63-e053-0824d011072a", key_id="2X9R4HXF34", private_key=pem,
+        api_url=httpserver.url_for("").rstrip("/"),
+        vendor_number="85082573",
+        issuer_id="57246542-96fe-1a63-e053-0824d011072a",
+        key_id="2X9R4HXF34",
+        private_key=pem,
     )
 
 
@@ -47,8 +51,12 @@ def apple(httpserver, public_key, status, body, content_type):
         token = request.headers["Authorization"].removeprefix("Bearer ")
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(token, public_key, algorithms=["ES256"], audience="appstoreconnect-v1")
-        seen.update(header=header, claims=claims, args=dict(request.args),
-                    accept=request.headers.get("Accept"))
+        seen.update(
+            header=header,
+            claims=claims,
+            args=dict(request.args),
+            accept=request.headers.get("Accept"),
+        )
         return Response(body, status=status, content_type=content_type)
 
     httpserver.expect_request("/v1/salesReports").respond_with_handler(handler)
@@ -59,8 +67,13 @@ def test_token_is_es256_with_kid_and_at_most_twenty_minutes(itunes, key_pair):
     token = make_token(itunes, now=1_700_000_000)
     header = jwt.get_unverified_header(token)
     assert header == {"alg": "ES256", "kid": "2X9R4HXF34", "typ": "JWT"}
-    claims = jwt.decode(token, key_pair[1], algorithms=["ES256"], audience="appstoreconnect-v1",
-                        options={"verify_exp": False})
+    claims = jwt.decode(
+        token,
+        key_pair[1],
+        algorithms=["ES256"],
+        audience="appstoreconnect-v1",
+        options={"verify_exp": False},
+    )
     assert claims["iss"] == itunes.issuer_id
     assert claims["exp"] - claims["iat"] <= 20 * 60
 
@@ -71,27 +84,39 @@ def test_download_sends_signed_request_and_returns_gzip(itunes, key_pair, httpse
     data = download_sales_report(itunes, "SUBSCRIPTION_EVENT", "SUMMARY", DAY)
     assert data == report
     assert seen["args"] == {
-        "filter[frequency]": "DAILY", "filter[reportDate]": "2016-10-23",
-        "filter[reportType]": "SUBSCRIPTION_EVENT", "filter[reportSubType]": "SUMMARY",
-        "filter[vendorNumber]": "85082573", "filter[version]": "1_4",
+        "filter[frequency]": "DAILY",
+        "filter[reportDate]": "2016-10-23",
+        "filter[reportType]": "SUBSCRIPTION_EVENT",
+        "filter[reportSubType]": "SUMMARY",
+        "filter[vendorNumber]": "85082573",
+        "filter[version]": "1_4",
     }
     assert seen["accept"] == "application/a-gzip"
 
 
 def apple_error(status, code, detail):
-    return json.dumps({"errors": [{"status": str(status), "code": code, "title": code,
-                                   "detail": detail}]})
+    return json.dumps(
+        {"errors": [{"status": str(status), "code": code, "title": code, "detail": detail}]}
+    )
 
 
-@pytest.mark.parametrize(("status", "code", "error"), [
-    (404, "NOT_FOUND", NotReadyError),
-    (429, "RATE_LIMIT_EXCEEDED", RateLimitedError),
-    (401, "NOT_AUTHORIZED", TerminalError),
-    (403, "FORBIDDEN_ERROR", TerminalError),
-])
+@pytest.mark.parametrize(
+    ("status", "code", "error"),
+    [
+        (404, "NOT_FOUND", NotReadyError),
+        (429, "RATE_LIMIT_EXCEEDED", RateLimitedError),
+        (401, "NOT_AUTHORIZED", TerminalError),
+        (403, "FORBIDDEN_ERROR", TerminalError),
+    ],
+)
 def test_apple_errors_map_to_retry_or_not(itunes, key_pair, httpserver, status, code, error):
-    apple(httpserver, key_pair[1], status, apple_error(status, code, f"{code} detail"),
-          "application/json")
+    apple(
+        httpserver,
+        key_pair[1],
+        status,
+        apple_error(status, code, f"{code} detail"),
+        "application/json",
+    )
     with pytest.raises(error, match=code):
         download_sales_report(itunes, "SUBSCRIPTION_EVENT", "SUMMARY", DAY)
 
@@ -102,7 +127,11 @@ def test_parse_reads_apple_columns_typed():
     assert parsed.bad_rows == [] and parsed.rows_read == 4
     rows = parsed.table.to_pylist()
     assert [r["event"] for r in rows] == [
-        "Start Introductory Offer", "Renew", "Cancel", "Paid Subscription from Introductory Offer"]
+        "Start Introductory Offer",
+        "Renew",
+        "Cancel",
+        "Paid Subscription from Introductory Offer",
+    ]
     assert [r["quantity"] for r in rows] == [3, 12, 2, 5]
     assert rows[0]["event_date"] == DAY and rows[0]["subscription_offer_type"] == "Free Trial"
     assert rows[1]["original_start_date"] == dt.date(2016, 8, 23)
@@ -112,10 +141,14 @@ def test_parse_reads_apple_columns_typed():
 
 def test_bad_rows_are_named_by_line_and_field_and_good_rows_kept():
     parsed = SubscriptionEvents().parse(
-        (FIXTURES / "itunes_subscription_event_bad.txt").read_bytes(), "bad.txt")
-    # line 3: month 13; line 4: 5 fields instead of 29 (28 of Apple + 1 new); line 5: Quantity "many"
+        (FIXTURES / "itunes_subscription_event_bad.txt").read_bytes(), "bad.txt"
+    )
+    # line 3: month 13; line 4: 5 fields, not 29 (Apple's 28 + 1 new); line 5: Quantity "many"
     assert [(b.line, b.field) for b in parsed.bad_rows] == [
-        (3, "Event Date"), (4, None), (5, "Quantity")]
+        (3, "Event Date"),
+        (4, None),
+        (5, "Quantity"),
+    ]
     assert "expected 29 fields, found 5" in parsed.bad_rows[1].reason
     assert parsed.rows_read == 5
     assert [r["_line"] for r in parsed.table.to_pylist()] == [2, 6]
@@ -145,7 +178,7 @@ def test_demo_files_are_deterministic_and_parse_cleanly():
     dataset = SubscriptionEvents()
     files = dataset.sample(DAY, world)
     assert files == dataset.sample(DAY, again)
-    (name, data), = files.items()
+    ((name, data),) = files.items()
     assert name == "Subscription_Event_85082573_20161023.txt.gz"
     parsed = dataset.parse(data, name)
     assert parsed.bad_rows == [] and parsed.table.num_rows > 0

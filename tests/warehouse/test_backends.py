@@ -11,11 +11,13 @@ DAY1, DAY2 = dt.date(2016, 10, 23), dt.date(2016, 10, 24)
 
 
 def rows(day, values):
-    return pa.table({
-        "_partition_date": pa.array([day] * len(values), pa.date32()),
-        "event": pa.array([v[0] for v in values], pa.string()),
-        "quantity": pa.array([v[1] for v in values], pa.int64()),
-    })
+    return pa.table(
+        {
+            "_partition_date": pa.array([day] * len(values), pa.date32()),
+            "event": pa.array([v[0] for v in values], pa.string()),
+            "quantity": pa.array([v[1] for v in values], pa.int64()),
+        }
+    )
 
 
 def test_migrations_apply_once(warehouse):
@@ -27,7 +29,9 @@ def test_migrations_apply_once(warehouse):
 
 def test_replace_partition_is_idempotent_and_leaves_other_partitions(warehouse):
     table = "staging.events"
-    warehouse.replace_partition(table, rows(DAY1, [("Renew", 3), ("Cancel", 1)]), {"_partition_date": DAY1})
+    warehouse.replace_partition(
+        table, rows(DAY1, [("Renew", 3), ("Cancel", 1)]), {"_partition_date": DAY1}
+    )
     warehouse.replace_partition(table, rows(DAY2, [("Renew", 5)]), {"_partition_date": DAY2})
     # reloading day 1 with other contents replaces exactly day 1
     warehouse.replace_partition(table, rows(DAY1, [("Refund", 2)]), {"_partition_date": DAY1})
@@ -51,7 +55,10 @@ def test_new_columns_widen_the_table(warehouse):
     wider = rows(DAY2, [("Renew", 1)]).append_column("x_new_field", pa.array(["v"]))
     warehouse.replace_partition(table, wider, {"_partition_date": DAY2})
     assert "x_new_field" in warehouse.columns(table)
-    assert warehouse.rows(f"SELECT x_new_field FROM {table} ORDER BY _partition_date") == [(None,), ("v",)]
+    assert warehouse.rows(f"SELECT x_new_field FROM {table} ORDER BY _partition_date") == [
+        (None,),
+        ("v",),
+    ]
 
 
 def test_query_with_parameters_returns_arrow(warehouse):
@@ -66,7 +73,9 @@ def test_query_with_parameters_returns_arrow(warehouse):
 def test_parameters_are_never_pasted_into_sql(warehouse):
     warehouse.replace_partition("staging.events", rows(DAY1, [("Renew", 3)]), {})
     hostile = "x'; DROP TABLE staging.events; --"
-    assert warehouse.rows("SELECT count(*) FROM staging.events WHERE event = ?", [hostile]) == [(0,)]
+    assert warehouse.rows("SELECT count(*) FROM staging.events WHERE event = ?", [hostile]) == [
+        (0,)
+    ]
     assert warehouse.table_exists("staging.events")
 
 

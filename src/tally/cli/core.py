@@ -94,8 +94,10 @@ def lake_ls(
     Example: tally lake ls --source itunes --date 2016-10-23
     """
     ctx = context()
-    sql = ("SELECT key, size, sha256, source, dataset, partition_date, landed_at "
-           "FROM tally_meta.lake_files WHERE superseded_by IS NULL")
+    sql = (
+        "SELECT key, size, sha256, source, dataset, partition_date, landed_at "
+        "FROM tally_meta.lake_files WHERE superseded_by IS NULL"
+    )
     params: list[object] = []
     if source:
         sql += " AND source = ?"
@@ -144,8 +146,8 @@ def load_command(
 
     Example: tally load --date 2016-10-23 --source itunes
     """
-    from tally.pipeline.load import load
     from tally.pipeline.ledger import new_run_id
+    from tally.pipeline.load import load
     from tally.sources import all_datasets
 
     ctx = context()
@@ -222,10 +224,14 @@ def status_command(
     for s in steps:
         colour = {"ok": "green", "failed": "red", "skipped": "yellow"}.get(s["status"], "white")
         table.add_row(
-            str(s["started_at"])[:19], s["job"],
+            str(s["started_at"])[:19],
+            s["job"],
             "/".join(x for x in (s["source"], s["dataset"]) if x),
-            str(s["partition_date"] or ""), f"[{colour}]{s['status']}[/{colour}]",
-            _count(s["rows_in"]), _count(s["rows_out"]), _count(s["rows_quarantined"]),
+            str(s["partition_date"] or ""),
+            f"[{colour}]{s['status']}[/{colour}]",
+            _count(s["rows_in"]),
+            _count(s["rows_out"]),
+            _count(s["rows_quarantined"]),
             (s["error"] or "")[:60],
         )
     console.print(table)
@@ -255,9 +261,56 @@ def demo_command(
         def advance(label: str) -> None:
             progress.update(task, advance=1, description=f"day {label}")
 
-        summary = run_demo(ctx, days=days, seed=seed, end=end.date() if end else None,
-                           progress=advance)
+        summary = run_demo(
+            ctx, days=days, seed=seed, end=end.date() if end else None, progress=advance
+        )
     _print_summary(ctx, summary)
+    write_reports(ctx, summary.end)
+
+
+def write_reports(ctx: Context, day: dt.date) -> None:
+    """Write every configured country × period workbook for the period holding ``day``."""
+    if not ctx.warehouse.table_exists("marts.report_fact"):
+        console.print("reports: skipped (marts.report_fact was not built)")
+        return
+    from tally.reports.subscription import write_all_reports
+
+    written, skipped = write_all_reports(ctx.warehouse, ctx.settings, day)
+    for report in written:
+        console.print(f"report: {report.location}")
+    for reason in skipped:
+        console.print(f"report skipped: {reason}")
+
+
+def run_command(
+    date: DateOption = None,
+    source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
+    no_fetch: Annotated[
+        bool, typer.Option("--no-fetch", help="Load what is already in the lake.")
+    ] = False,
+    reports: Annotated[bool, typer.Option(help="Write the Excel reports after the build.")] = True,
+) -> None:
+    """The daily job: ingest every source, load, build, write the reports.
+
+    One failed source does not stop the others; the exit code is 1 if any failed.
+    Example: tally run --date 2016-10-23
+    """
+    from tally.pipeline.run import run_day
+
+    ctx = context()
+    outcome = run_day(ctx, _day(date), source, fetch=not no_fetch)
+    for key, rows in outcome.loaded.items():
+        console.print(f"[green]ok[/green]        {key}: {rows:,} rows")
+    for note in outcome.not_ready:
+        console.print(f"[yellow]not ready[/yellow] {note}")
+    for key, error in outcome.failed.items():
+        errors.print(f"[red]failed[/red]    {key}: {error}")
+    for model, state in outcome.models.items():
+        console.print(f"model {model}: {state}")
+    if reports:
+        write_reports(ctx, outcome.day)
+    if not outcome.ok:
+        raise typer.Exit(1)
 
 
 def _print_summary(ctx: Context, summary: object) -> None:
@@ -271,8 +324,10 @@ def _print_summary(ctx: Context, summary: object) -> None:
     for model, outcome in summary.models.items():
         console.print(f"model {model}: {outcome}")
     console.print(f"quarantined rows: {summary.quarantined}")
-    console.print('try: tally query "select * from marts.itunes_daily_subscription_events '
-                  'order by event_date desc, events desc limit 10"')
+    console.print(
+        'try: tally query "select * from marts.itunes_daily_subscription_events '
+        'order by event_date desc, events desc limit 10"'
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -284,3 +339,4 @@ def register(app: typer.Typer) -> None:
     app.command("query")(query_command)
     app.command("status")(status_command)
     app.command("demo")(demo_command)
+    app.command("run")(run_command)

@@ -52,9 +52,10 @@ def ingest(
 ) -> list[PutResult]:
     """Fetch one day from the origin (or take local files) and land it, with a ledger row."""
     ledger = Ledger(context.warehouse)
-    with context.warehouse.session(), ledger.step(
-        run_id or new_run_id(), "ingest", dataset.source, dataset.name, day
-    ) as step:
+    with (
+        context.warehouse.session(),
+        ledger.step(run_id or new_run_id(), "ingest", dataset.source, dataset.name, day) as step,
+    ):
         if paths:
             files = {_landed_name(dataset, day, context, path): path.read_bytes() for path in paths}
         else:

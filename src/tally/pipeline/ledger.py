@@ -80,8 +80,17 @@ class Ledger:
         self.warehouse.execute(
             "INSERT INTO tally_meta.runs (run_id, step_id, job, source, dataset, partition_date, "
             "started_at, status, attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [step.run_id, step.step_id, step.job, step.source, step.dataset,
-             step.partition_date, step.started_at, step.status, step.attempt],
+            [
+                step.run_id,
+                step.step_id,
+                step.job,
+                step.source,
+                step.dataset,
+                step.partition_date,
+                step.started_at,
+                step.status,
+                step.attempt,
+            ],
         )
 
     def _finish(self, step: Step) -> None:
@@ -89,8 +98,16 @@ class Ledger:
         self.warehouse.execute(
             "UPDATE tally_meta.runs SET ended_at = ?, status = ?, rows_in = ?, rows_out = ?, "
             "rows_quarantined = ?, bytes = ?, error = ? WHERE step_id = ?",
-            [step.ended_at, step.status, step.rows_in, step.rows_out, step.rows_quarantined,
-             step.bytes, step.error, step.step_id],
+            [
+                step.ended_at,
+                step.status,
+                step.rows_in,
+                step.rows_out,
+                step.rows_quarantined,
+                step.bytes,
+                step.error,
+                step.step_id,
+            ],
         )
 
     def recent(self, limit: int = 20) -> list[dict[str, object]]:

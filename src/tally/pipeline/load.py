@@ -28,15 +28,14 @@ def landed_keys(context: Context, dataset: Dataset, day: dt.date) -> list[str]:
     return mine if owned else keys
 
 
-def load(
-    context: Context, dataset: Dataset, day: dt.date, run_id: str | None = None
-) -> Parsed:
+def load(context: Context, dataset: Dataset, day: dt.date, run_id: str | None = None) -> Parsed:
     """Parse and load one partition; raises QuarantineError past the bad-row threshold."""
     run_id = run_id or new_run_id()
     ledger = Ledger(context.warehouse)
-    with context.warehouse.session(), ledger.step(
-        run_id, "load", dataset.source, dataset.name, day
-    ) as step:
+    with (
+        context.warehouse.session(),
+        ledger.step(run_id, "load", dataset.source, dataset.name, day) as step,
+    ):
         keys = landed_keys(context, dataset, day)
         if not keys:
             step.status, step.error = "skipped", "no landed files for this day"
@@ -85,27 +84,27 @@ def _with_metadata(table: pa.Table, day: dt.date, run_id: str) -> pa.Table:
     count = table.num_rows
     table = table.append_column("_partition_date", pa.array([day] * count, pa.date32()))
     table = table.append_column("_run_id", pa.array([run_id] * count, pa.string()))
-    return table.append_column(
-        "_loaded_at", pa.array([utc_now()] * count, pa.timestamp("us"))
-    )
+    return table.append_column("_loaded_at", pa.array([utc_now()] * count, pa.timestamp("us")))
 
 
 def _write_quarantine(
     context: Context, dataset: Dataset, day: dt.date, bad_rows: list[BadRow], run_id: str
 ) -> None:
     now = utc_now()
-    rows = pa.table({
-        "source": pa.array([dataset.source] * len(bad_rows), pa.string()),
-        "dataset": pa.array([dataset.name] * len(bad_rows), pa.string()),
-        "partition_date": pa.array([day] * len(bad_rows), pa.date32()),
-        "file": pa.array([b.file for b in bad_rows], pa.string()),
-        "line": pa.array([b.line for b in bad_rows], pa.int64()),
-        "field": pa.array([b.field for b in bad_rows], pa.string()),
-        "reason": pa.array([b.reason for b in bad_rows], pa.string()),
-        "raw": pa.array([b.raw[:2000] for b in bad_rows], pa.string()),
-        "run_id": pa.array([run_id] * len(bad_rows), pa.string()),
-        "quarantined_at": pa.array([now] * len(bad_rows), pa.timestamp("us")),
-    })
+    rows = pa.table(
+        {
+            "source": pa.array([dataset.source] * len(bad_rows), pa.string()),
+            "dataset": pa.array([dataset.name] * len(bad_rows), pa.string()),
+            "partition_date": pa.array([day] * len(bad_rows), pa.date32()),
+            "file": pa.array([b.file for b in bad_rows], pa.string()),
+            "line": pa.array([b.line for b in bad_rows], pa.int64()),
+            "field": pa.array([b.field for b in bad_rows], pa.string()),
+            "reason": pa.array([b.reason for b in bad_rows], pa.string()),
+            "raw": pa.array([b.raw[:2000] for b in bad_rows], pa.string()),
+            "run_id": pa.array([run_id] * len(bad_rows), pa.string()),
+            "quarantined_at": pa.array([now] * len(bad_rows), pa.timestamp("us")),
+        }
+    )
     with context.warehouse.transaction():
         context.warehouse.execute(
             f"DELETE FROM {QUARANTINE_TABLE} WHERE source = ? AND dataset = ? "

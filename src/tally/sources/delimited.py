@@ -61,8 +61,11 @@ def _match_headers(
     for column in columns:
         if column.required and column.name not in present:
             raise BadInputError(
-                f"required column {column.header!r} is missing (header has: "
-                f"{', '.join(headers)})", file=file_name, line=1, field=column.header)
+                f"required column {column.header!r} is missing (header has: {', '.join(headers)})",
+                file=file_name,
+                line=1,
+                field=column.header,
+            )
     return matched, unknown
 
 
@@ -80,7 +83,9 @@ def read_delimited(
         data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise BadInputError(f"not valid UTF-8 ({error.reason})", file=file_name, line=line) from None
+        raise BadInputError(
+            f"not valid UTF-8 ({error.reason})", file=file_name, line=line
+        ) from None
     header_end = data.find(b"\n")
     header_line = (data if header_end < 0 else data[:header_end]).decode().rstrip("\r")
     if not header_line.strip():
@@ -92,7 +97,8 @@ def read_delimited(
     lines = _good_row_lines(raw_table.num_rows, skipped)
     bad_rows = [
         BadRow(file_name, line, None, f"expected {len(headers)} fields, found {found}", text)
-        for line, found, text in skipped if text.strip()
+        for line, found, text in skipped
+        if text.strip()
     ]
     typed, invalid = _convert(raw_table, matched, file_name, lines, bad_rows, delimiter)
     blank_count = int(_blank_rows(raw_table).sum())
@@ -122,15 +128,17 @@ def _read_text(
     names = [f"c{i}" for i in range(width)]
     table = pacsv.read_csv(
         io.BytesIO(body),
-        read_options=pacsv.ReadOptions(column_names=names, use_threads=False,
-                                       block_size=64 << 20),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=64 << 20),
         parse_options=pacsv.ParseOptions(
-            delimiter=delimiter, quote_char='"' if quoted else False,
-            ignore_empty_lines=False, invalid_row_handler=set_aside,
+            delimiter=delimiter,
+            quote_char='"' if quoted else False,
+            ignore_empty_lines=False,
+            invalid_row_handler=set_aside,
         ),
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()),
-            strings_can_be_null=False, quoted_strings_can_be_null=False,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
         ),
     )
     return table, skipped
@@ -159,8 +167,12 @@ _FLOAT = r"^\s*-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
 
 
 def _convert(
-    raw: pa.Table, columns: list[Column], file_name: str, lines: np.ndarray,
-    bad_rows: list[BadRow], delimiter: str,
+    raw: pa.Table,
+    columns: list[Column],
+    file_name: str,
+    lines: np.ndarray,
+    bad_rows: list[BadRow],
+    delimiter: str,
 ) -> tuple[list[pa.Array], np.ndarray]:
     """Typed arrays for every column, and which rows hold a value that did not convert."""
     invalid = _blank_rows(raw)  # a blank line is neither data nor an error
@@ -175,7 +187,9 @@ def _convert(
         for row in np.flatnonzero(failed_np & ~invalid):
             value = text[int(row)].as_py()
             reason = "missing value" if value == "" else f"not a {column.kind}: {value!r}"
-            raw_line = delimiter.join(str(raw.column(i)[int(row)].as_py()) for i in range(len(columns)))
+            raw_line = delimiter.join(
+                str(raw.column(i)[int(row)].as_py()) for i in range(len(columns))
+            )
             bad_rows.append(BadRow(file_name, int(lines[row]), column.header, reason, raw_line))
         invalid |= failed_np
         arrays.append(converted)
@@ -187,7 +201,9 @@ def _convert_column(text: pa.Array, empty: pa.Array, kind: str) -> tuple[pa.Arra
     if kind == "text":
         return null_if_empty, pa.array(np.zeros(len(text), dtype=bool))
     if kind in ("int", "float", "amount"):
-        cleaned = pc.replace_substring(null_if_empty, ",", "") if kind == "amount" else null_if_empty
+        cleaned = (
+            pc.replace_substring(null_if_empty, ",", "") if kind == "amount" else null_if_empty
+        )
         pattern = _INT if kind == "int" else _FLOAT
         ok = pc.match_substring_regex(cleaned, pattern)
         failed = pc.and_(pc.invert(empty), pc.invert(pc.fill_null(ok, False)))

@@ -19,15 +19,47 @@ from functools import cached_property
 
 PLANS = (
     # product id, plan code, plan name, platform, channel, sector, price HKD, price SGD
-    ("com.tally.video.monthly", "PREMIUM_M", "Premium Monthly", "iOS IAP", "App Store", "Store",
-     68.0, 11.98),
-    ("com.tally.video.monthly.hd", "PREMIUM_HD_M", "Premium HD Monthly", "iOS IAP", "App Store",
-     "Store", 88.0, 14.98),
-    ("tally_video_monthly", "PREMIUM_M", "Premium Monthly", "Android IAP", "Google Play",
-     "Store", 68.0, 11.98),
+    (
+        "com.tally.video.monthly",
+        "PREMIUM_M",
+        "Premium Monthly",
+        "iOS IAP",
+        "App Store",
+        "Store",
+        68.0,
+        11.98,
+    ),
+    (
+        "com.tally.video.monthly.hd",
+        "PREMIUM_HD_M",
+        "Premium HD Monthly",
+        "iOS IAP",
+        "App Store",
+        "Store",
+        88.0,
+        14.98,
+    ),
+    (
+        "tally_video_monthly",
+        "PREMIUM_M",
+        "Premium Monthly",
+        "Android IAP",
+        "Google Play",
+        "Store",
+        68.0,
+        11.98,
+    ),
     ("csl_premium_monthly", "CSL_M", "CSL Premium Monthly", "Telco", "CSL", "Telco", 58.0, 0.0),
-    ("promo_galaxy_tab", "SAMSUNG_TAB_PROMO", "Samsung Galaxy Tablet Promotion", "Redemption",
-     "Redemption Campaign", "Partner", 0.0, 0.0),
+    (
+        "promo_galaxy_tab",
+        "SAMSUNG_TAB_PROMO",
+        "Samsung Galaxy Tablet Promotion",
+        "Redemption",
+        "Redemption Campaign",
+        "Partner",
+        0.0,
+        0.0,
+    ),
 )
 
 COUNTRIES = (("HK", "HKD", 60), ("SG", "SGD", 25))  # code, currency, new subscribers a day
@@ -111,8 +143,11 @@ class DemoWorld:
                 for _ in range(arrivals):
                     self.subscriptions.append(self._new_subscription(day, country, currency))
             for old in self._returning(lapsed, day):
-                self.subscriptions.append(self._new_subscription(
-                    day, old.country, old.currency, user_id=old.user_id, reactivation=True))
+                self.subscriptions.append(
+                    self._new_subscription(
+                        day, old.country, old.currency, user_id=old.user_id, reactivation=True
+                    )
+                )
             lapsed = [s for s in self.subscriptions if s.churn_reason and s.end <= day]
             day += dt.timedelta(days=1)
 
@@ -133,7 +168,11 @@ class DemoWorld:
         return back
 
     def _new_subscription(
-        self, day: dt.date, country: str, currency: str, user_id: str | None = None,
+        self,
+        day: dt.date,
+        country: str,
+        currency: str,
+        user_id: str | None = None,
         reactivation: bool = False,
     ) -> Subscription:
         rng = self._random

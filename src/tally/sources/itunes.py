@@ -45,16 +45,28 @@ EVENT_COLUMNS = (
     Column("Subscription Apple ID", "subscription_apple_id", "int"),
     Column("Subscription Group ID", "subscription_group_id", "int"),
     Column("Standard Subscription Duration", "standard_subscription_duration", "text"),
-    Column("Subscription Offer Type", "subscription_offer_type", "text",
-           aliases=("Introductory Price Type",)),
-    Column("Subscription Offer Duration", "subscription_offer_duration", "text",
-           aliases=("Introductory Price Duration",)),
+    Column(
+        "Subscription Offer Type",
+        "subscription_offer_type",
+        "text",
+        aliases=("Introductory Price Type",),
+    ),
+    Column(
+        "Subscription Offer Duration",
+        "subscription_offer_duration",
+        "text",
+        aliases=("Introductory Price Duration",),
+    ),
     Column("Marketing Opt-In", "marketing_opt_in", "text"),
     Column("Marketing Opt-In Duration", "marketing_opt_in_duration", "text"),
     Column("Preserved Pricing", "preserved_pricing", "text"),
     Column("Proceeds Reason", "proceeds_reason", "text"),
-    Column("Subscription Offer Name", "subscription_offer_name", "text",
-           aliases=("Promotional Offer Name",)),
+    Column(
+        "Subscription Offer Name",
+        "subscription_offer_name",
+        "text",
+        aliases=("Promotional Offer Name",),
+    ),
     Column("Promotional Offer ID", "promotional_offer_id", "text"),
     Column("Consecutive Paid Periods", "consecutive_paid_periods", "int"),
     Column("Original Start Date", "original_start_date", "date"),
@@ -90,7 +102,9 @@ def make_token(settings: ItunesSettings, now: float | None = None) -> str:
         "exp": issued + TOKEN_LIFETIME_SECONDS,
         "aud": "appstoreconnect-v1",
     }
-    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": settings.key_id, "typ": "JWT"})
+    return jwt.encode(
+        claims, key, algorithm="ES256", headers={"kid": settings.key_id, "typ": "JWT"}
+    )
 
 
 def _private_key(settings: ItunesSettings) -> str:
@@ -142,8 +156,9 @@ def _check(response: httpx.Response, report_type: str, day: dt.date) -> bytes:
         raise NotReadyError(f"{what}: not available yet or no data ({detail})")
     if response.status_code == 429:
         retry_after = response.headers.get("Retry-After")
-        raise RateLimitedError(f"{what}: rate limited ({detail})",
-                               float(retry_after) if retry_after else None)
+        raise RateLimitedError(
+            f"{what}: rate limited ({detail})", float(retry_after) if retry_after else None
+        )
     if response.status_code >= 500:
         raise TransientError(f"{what}: Apple answered {response.status_code} ({detail})")
     raise TerminalError(f"{what}: Apple answered {response.status_code} ({detail})")
@@ -205,8 +220,16 @@ def day_events(day: dt.date, world: DemoWorld) -> collections.Counter[tuple[str,
         if subscription.plan.platform != "iOS IAP" or subscription.start > day:
             continue
         for event, offer, paid_periods, cancel_days in _events_of(subscription, day):
-            counts[(event, subscription.plan.product_id, subscription.country, offer,
-                    str(paid_periods), str(cancel_days))] += 1
+            counts[
+                (
+                    event,
+                    subscription.plan.product_id,
+                    subscription.country,
+                    offer,
+                    str(paid_periods),
+                    str(cancel_days),
+                )
+            ] += 1
     return counts
 
 
@@ -216,16 +239,25 @@ def _events_of(subscription: Subscription, day: dt.date) -> list[tuple[str, str,
     for index, period in enumerate(subscription.periods):
         paid += period.kind == "paid"
         if period.start == day:
-            events.append((_start_event(subscription, index), "Free Trial"
-                           if period.kind == "trial" else "", paid, ""))
+            events.append(
+                (
+                    _start_event(subscription, index),
+                    "Free Trial" if period.kind == "trial" else "",
+                    paid,
+                    "",
+                )
+            )
         if period.refunded_on == day:
             events.append(("Refund", "", paid, ""))
     if subscription.churn_reason and subscription.end == day:
         if subscription.churn_reason == "billing":
             events.append(("Billing Retry from Paid Subscription", "", paid, ""))
         else:
-            before = (subscription.end - subscription.auto_renew_off_on).days if (
-                subscription.auto_renew_off_on) else 0
+            before = (
+                (subscription.end - subscription.auto_renew_off_on).days
+                if (subscription.auto_renew_off_on)
+                else 0
+            )
             events.append(("Cancel", "", paid, str(before)))
     return events
 
@@ -250,12 +282,40 @@ def render_events(day: dt.date, world: DemoWorld) -> str:
     for key, quantity in sorted(day_events(day, world).items()):
         event, product_id, country, offer, paid_periods, cancel_days = key
         plan = world.plan_for_product(product_id)
-        lines.append("\t".join([
-            day.isoformat(), event, APP_NAME, str(APP_APPLE_ID), plan.plan_name,
-            str(_apple_id(product_id)), str(GROUP_ID), "1 Month", offer,
-            "7 Days" if offer else "", "", "", "", "", "", "", paid_periods, "", "iPhone", "",
-            "", country, "", "", cancel_days, "Other" if cancel_days else "", "", str(quantity),
-        ]))
+        lines.append(
+            "\t".join(
+                [
+                    day.isoformat(),
+                    event,
+                    APP_NAME,
+                    str(APP_APPLE_ID),
+                    plan.plan_name,
+                    str(_apple_id(product_id)),
+                    str(GROUP_ID),
+                    "1 Month",
+                    offer,
+                    "7 Days" if offer else "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    paid_periods,
+                    "",
+                    "iPhone",
+                    "",
+                    "",
+                    country,
+                    "",
+                    "",
+                    cancel_days,
+                    "Other" if cancel_days else "",
+                    "",
+                    str(quantity),
+                ]
+            )
+        )
     return "\n".join(lines) + "\n"
 
 

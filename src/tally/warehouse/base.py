@@ -49,9 +49,7 @@ class Warehouse(Protocol):
     def run_sql_file(self, path: Path) -> None:
         """Run every statement of a DuckDB-dialect SQL file."""
 
-    def replace_partition(
-        self, table: str, data: pa.Table, partition: Mapping[str, Any]
-    ) -> int:
+    def replace_partition(self, table: str, data: pa.Table, partition: Mapping[str, Any]) -> int:
         """Delete the rows matching ``partition`` and insert ``data`` in one transaction.
 
         Creates the table from the Arrow schema when missing and adds new columns.

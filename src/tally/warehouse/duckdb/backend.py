@@ -52,9 +52,11 @@ class DuckDBWarehouse:
 
     def __init__(self, url: str, lock_wait_seconds: float = 60.0) -> None:
         self.url = url
-        self.path = url.removeprefix("duckdb://").removeprefix("/") if url.startswith(
-            "duckdb:///"
-        ) else url.removeprefix("duckdb://")
+        self.path = (
+            url.removeprefix("duckdb://").removeprefix("/")
+            if url.startswith("duckdb:///")
+            else url.removeprefix("duckdb://")
+        )
         if url.startswith("duckdb:///"):
             # duckdb:///./x.duckdb → ./x.duckdb ; duckdb:////abs/x.duckdb → /abs/x.duckdb
             self.path = url[len("duckdb:///") :]
@@ -131,9 +133,7 @@ class DuckDBWarehouse:
 
     # -- statements --------------------------------------------------------------------
 
-    def execute(
-        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
-    ) -> None:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> None:
         with self.session() as con:
             con.execute(sql, params) if params is not None else con.execute(sql)
 
@@ -192,9 +192,7 @@ class DuckDBWarehouse:
             if column not in existing:
                 con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {column_type}')
 
-    def replace_partition(
-        self, table: str, data: pa.Table, partition: Mapping[str, Any]
-    ) -> int:
+    def replace_partition(self, table: str, data: pa.Table, partition: Mapping[str, Any]) -> int:
         view = f"_incoming_{uuid.uuid4().hex}"
         with self.transaction(), self.session() as con:
             con.register(view, data)
@@ -228,7 +226,9 @@ class DuckDBWarehouse:
                 "CREATE TABLE IF NOT EXISTS tally_meta.migrations "
                 "(name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"
             )
-            done = {row[0] for row in con.execute("SELECT name FROM tally_meta.migrations").fetchall()}
+            done = {
+                row[0] for row in con.execute("SELECT name FROM tally_meta.migrations").fetchall()
+            }
             for name, sql in migration_files():
                 if name in done:
                     continue

@@ -69,9 +69,16 @@ class PostgresWarehouse:
     def __init__(self, url: str, dialect: str = "postgres") -> None:
         self.url = url
         self.dialect = dialect
-        self.capabilities = CAPABILITIES if dialect == "postgres" else Capabilities(
-            name=dialect, sqlglot_dialect=dialect, max_identifier_length=127,
-            single_writer_process=False, param_style="%s",
+        self.capabilities = (
+            CAPABILITIES
+            if dialect == "postgres"
+            else Capabilities(
+                name=dialect,
+                sqlglot_dialect=dialect,
+                max_identifier_length=127,
+                single_writer_process=False,
+                param_style="%s",
+            )
         )
         self._connection: psycopg.Connection | None = None
         self._depth = 0
@@ -115,9 +122,7 @@ class PostgresWarehouse:
     def _sql(self, sql: str) -> str:
         return to_postgres(sql, self.dialect)
 
-    def execute(
-        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
-    ) -> None:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> None:
         with self.session() as con:
             con.execute(self._sql(sql), params)
 
@@ -173,9 +178,7 @@ class PostgresWarehouse:
                     f'ALTER TABLE {table} ADD COLUMN "{field.name}" {_postgres_type(field.type)}'
                 )
 
-    def replace_partition(
-        self, table: str, data: pa.Table, partition: Mapping[str, Any]
-    ) -> int:
+    def replace_partition(self, table: str, data: pa.Table, partition: Mapping[str, Any]) -> int:
         names = ", ".join(f'"{name}"' for name in data.column_names)
         with self.transaction(), self.session() as con:
             self._ensure_table(con, table, data.schema)
@@ -214,9 +217,7 @@ class PostgresWarehouse:
                 with con.transaction():
                     for statement in split_statements(sql):
                         con.execute(self._sql(statement))
-                    con.execute(
-                        "INSERT INTO tally_meta.migrations VALUES (%s, now())", [name]
-                    )
+                    con.execute("INSERT INTO tally_meta.migrations VALUES (%s, now())", [name])
                 applied.append(name)
         return applied
 
