@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pyarrow as pa
 
@@ -29,7 +28,7 @@ from tally.config import Settings
 from tally.warehouse import Warehouse
 from tally.web.enrich import anonymise_ip, country_of, detect_device
 from tally.web.hitlog import Record, read_segment, segment_paths
-from tally.web.params import Rejected, parse_hit
+from tally.web.params import Rejected, parse_hit, parse_query
 from tally.web.referrers import classify, hosts_of
 
 logger = logging.getLogger(__name__)
@@ -231,7 +230,7 @@ def _row(
     hit_id: str, record: dict[str, Any], settings: Settings, sites: dict[int, set[str]]
 ) -> dict[str, Any] | None:
     """The web.hits row of one record, or None for a bot hit that did not ask to be kept."""
-    params = dict(parse_qsl(record["q"], keep_blank_values=True))
+    params = parse_query(record["q"])
     hit = parse_hit(
         params,
         received_at=dt.datetime.fromisoformat(record["t"]),

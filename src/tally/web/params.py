@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 # A custom timestamp older than this needs a valid token_auth (as in Matomo).
 CDT_WITHOUT_TOKEN = dt.timedelta(hours=24)
@@ -25,6 +26,7 @@ AUTHENTICATED_PARAMS = ("cip", "country", "region", "city", "lat", "long")
 HEX16 = re.compile(r"^[0-9a-fA-F]{16}$")
 RESOLUTION = re.compile(r"^\d{1,5}x\d{1,5}$")
 PAGE_VIEW_ID = re.compile(r"^[0-9A-Za-z]{1,64}$")
+CONTROL = re.compile(r"[\x00-\x1f]")
 DIMENSION = re.compile(r"^dimension(\d{1,3})$")
 PERFORMANCE = ("pf_net", "pf_srv", "pf_tfr", "pf_dm1", "pf_dm2", "pf_onl")
 
@@ -96,9 +98,6 @@ def parse_hit(
     ``received_at`` is naive UTC. ``authenticated`` says whether a valid token_auth came
     with the request (it allows ``cip``, old ``cdt`` and the location parameters).
     """
-    for name, value in params.items():
-        if len(value) > MAX_VALUE_LENGTH:
-            raise Rejected(f"longer than {MAX_VALUE_LENGTH} characters", name)
     if params.get("rec") != "1":
         raise Rejected("rec=1 is required to record a hit", "rec")
     idsite = _integer(params, "idsite", minimum=1)
@@ -120,6 +119,19 @@ def parse_hit(
     _location(hit, params)
     _extras(hit, params)
     return hit
+
+
+def _scan_names(params: Mapping[str, str]) -> dict[str, str]:
+    """One pass over every parameter: length limit, and the custom dimensions."""
+    dimensions = {}
+    for name, value in params.items():
+        if len(value) > MAX_VALUE_LENGTH:
+            raise Rejected(f"longer than {MAX_VALUE_LENGTH} characters", name)
+        if name.startswith("dimension") and value:
+            matched = DIMENSION.match(name)
+            if matched:
+                dimensions[matched.group(1)] = value
+    return dimensions
 
 
 def _kind(params: Mapping[str, str]) -> str:
@@ -216,14 +228,9 @@ def _extras(hit: Hit, params: Mapping[str, str]) -> None:
         if params.get(name):
             variables[name.lstrip("_")] = _custom_variables(params[name], name)
     hit.custom_variables = json.dumps(variables, sort_keys=True) if variables else None
-    dimensions = {}
-    for name, value in params.items():
-        matched = DIMENSION.match(name)
-        if matched and value:
-            dimensions[matched.group(1)] = value
+    dimensions = _scan_names(params)
     hit.dimensions = json.dumps(dimensions, sort_keys=True) if dimensions else None
-    timings = {name: _integer(params, name, minimum=0) for name in PERFORMANCE}
-    timings = {name: value for name, value in timings.items() if value is not None}
+    timings = {name: _integer(params, name, minimum=0) for name in PERFORMANCE if params.get(name)}
     hit.performance = json.dumps(timings, sort_keys=True) if timings else None
     # matomo.js reports a campaign remembered in its cookie as _rcn / _rck.
     for name in ("_rcn", "_rck"):
@@ -259,6 +266,25 @@ def _hit_time(raw: str | None, received_at: dt.datetime, authenticated: bool) ->
     if received_at - when > CDT_WITHOUT_TOKEN and not authenticated:
         raise Rejected("older than 24 hours needs a valid token_auth", "cdt")
     return when
+
+
+def parse_query(text: str) -> dict[str, str]:
+    """Query text as a dict; a repeated name keeps its last value, as ``dict(parse_qsl())``.
+
+    Written here because ``urllib.parse.parse_qsl`` was half the cost of a bulk request;
+    only parts that are actually encoded go through ``unquote_plus``.
+    """
+    found: dict[str, str] = {}
+    for part in text.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if "%" in value or "+" in value:
+            value = unquote_plus(value)
+        found[name] = value
+    return found
 
 
 def parse_cdt(raw: str) -> dt.datetime:
@@ -323,7 +349,7 @@ def _url(params: Mapping[str, str], name: str) -> str | None:
     value = params.get(name)
     if not value:
         return None
-    if any(ord(character) < 32 for character in value):
+    if CONTROL.search(value):
         raise Rejected("contains control characters", name)
     return value
 

@@ -12,17 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tally.web.hitlog import HitLog, HitLogError
-from tally.web.params import Rejected, parse_hit
+from tally.web.params import Rejected, parse_hit, parse_query
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Incoming:
 
     params: dict[str, str]
     transport: str  # get, post, bulk
+    raw: str  # the query text the params came from (stored as received, minus token_auth)
 
 
 class TrackingEndpoint:
@@ -160,7 +162,7 @@ class TrackingEndpoint:
 
     async def _check(self, request: Request, incoming: Incoming, bulk_token: str | None) -> bytes:
         """The record to log for a valid request; raises ``Rejected`` for anything else."""
-        params = dict(incoming.params)
+        params = incoming.params
         token = params.pop("token_auth", "") or bulk_token or ""
         authenticated = bool(token) and await self.token_valid(token)
         received_at = self.clock()
@@ -178,7 +180,7 @@ class TrackingEndpoint:
         if not await self.site_exists(hit.idsite):
             raise Rejected(f"site {hit.idsite} does not exist", "idsite")
         record = {
-            "q": urlencode(params),
+            "q": _without_token(incoming.raw) if "token_auth" in incoming.raw else incoming.raw,
             "t": received_at.isoformat(),
             "ip": peer,
             "ua": header_ua,
@@ -199,18 +201,21 @@ def decode_record(payload: bytes) -> dict[str, object]:
 
 async def _read(request: Request) -> tuple[list[Incoming], str | None]:
     """The request's tracking parameters; bulk returns several and the bulk token_auth."""
-    query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+    raw_query = request.url.query
+    query = parse_query(raw_query)
     if request.method != "POST":
-        return [Incoming(query, "get")], None
+        return [Incoming(query, "get", raw_query)], None
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise Rejected(f"body larger than {MAX_BODY_BYTES} bytes", None)
     text = body.decode("utf-8", errors="replace").strip()
     if text.startswith("{"):
         return _bulk_requests(text)
-    form = dict(parse_qsl(text, keep_blank_values=True)) if text else {}
-    # Form fields win over the URL, as when PHP merges the POST body over the query.
-    return [Incoming({**query, **form}, "post")], None
+    form = parse_query(text) if text else {}
+    # Form fields win over the URL, as when PHP merges the POST body over the query; the
+    # stored text keeps that order, so parsing it again gives the same parameters.
+    raw = "&".join(part for part in (raw_query, text if form else "") if part)
+    return [Incoming({**query, **form}, "post", raw)], None
 
 
 def _bulk_requests(text: str) -> tuple[list[Incoming], str]:
@@ -225,18 +230,30 @@ def _bulk_requests(text: str) -> tuple[list[Incoming], str]:
         raise Rejected(f"more than {MAX_BULK_REQUESTS} requests in one bulk", "requests")
     incoming = []
     for item in requests:
-        incoming.append(Incoming(_bulk_item(item), "bulk"))
+        params, raw = _bulk_item(item)
+        incoming.append(Incoming(params, "bulk", raw))
     token = document.get("token_auth") or ""
     return incoming, str(token)
 
 
-def _bulk_item(item: object) -> dict[str, str]:
+def _bulk_item(item: object) -> tuple[dict[str, str], str]:
+    """Parameters and query text of one bulk entry (a query string, or an object)."""
     if isinstance(item, str):
-        return dict(parse_qsl(item.split("?", 1)[-1], keep_blank_values=True))
+        raw = item.split("?", 1)[-1]
+        return parse_query(raw), raw
     if isinstance(item, Mapping):
-        return {str(k): str(v) for k, v in item.items() if v is not None}
+        params = {str(k): str(v) for k, v in item.items() if v is not None}
+        return params, urlencode(params)
     # A wrong item type is checked like any request: it lacks rec=1 and is refused alone.
-    return {}
+    return {}, ""
+
+
+TOKEN_PARAM = re.compile(r"(^|&)token_auth=[^&]*")
+
+
+def _without_token(raw: str) -> str:
+    """The query text with token_auth removed: a secret never reaches the log."""
+    return TOKEN_PARAM.sub("", raw).lstrip("&")
 
 
 def _cors(request: Request, response: Response) -> Response:
