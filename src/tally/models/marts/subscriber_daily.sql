@@ -5,10 +5,15 @@
 --   reactivations      a spell start by a user who had a period before: a comeback, or a
 --                      recovery from billing retry (access had stopped)
 --   free_trials        trial periods starting
---   renewals           paid periods continuing a paid (or grace) period without a gap
---   trial_conversions  paid periods continuing a trial without a gap (a trial that became paid)
+--   renewals           paid periods continuing a paid (or grace) period without a gap,
+--                      counted on the day they were paid (after a grace period: the day the
+--                      store recovered the payment, not the day the period began)
+--   trial_conversions  paid periods continuing a trial without a gap (a trial that became
+--                      paid), on the day paid, under payment status 'Free trial' (the status
+--                      converted from, so that it sits beside trials_ended)
 --   trials_ended       trial periods ending (the conversion rate's denominator)
---   plan_changes       periods continuing the subscription without a gap on another plan
+--   plan_changes       paid periods continuing the subscription without a gap on another
+--                      plan, on the day paid, under the new plan
 --   churn              spell ends: access stops and no period follows the same day (expiry
 --                      after auto-renew off, a billing failure, a refund); counted when it
 --                      happens, never when auto-renew is turned off; status of the last span
@@ -31,18 +36,24 @@ events AS (
         CASE WHEN spell_start AND user_prev_end IS NULL THEN 1 ELSE 0 END AS new_subscribers,
         CASE WHEN spell_start AND user_prev_end IS NOT NULL THEN 1 ELSE 0 END AS reactivations,
         CASE WHEN kind = 'trial' THEN 1 ELSE 0 END AS free_trials,
-        CASE WHEN kind = 'paid' AND NOT spell_start AND previous_kind IN ('paid', 'grace')
-            THEN 1 ELSE 0 END AS renewals,
-        CASE WHEN kind = 'paid' AND NOT spell_start AND previous_kind = 'trial'
-            THEN 1 ELSE 0 END AS trial_conversions,
-        0 AS trials_ended,
-        CASE WHEN NOT spell_start AND previous_plan_code <> plan_code
-            THEN 1 ELSE 0 END AS plan_changes,
-        0 AS churn,
-        0 AS refunds,
-        0 AS active,
-        0 AS active_opening
+        0 AS renewals, 0 AS trial_conversions, 0 AS trials_ended, 0 AS plan_changes,
+        0 AS churn, 0 AS refunds, 0 AS active, 0 AS active_opening
     FROM status_of
+    UNION ALL
+    SELECT paying_from, country, platform, plan_code, channel, channel_sector,
+        'Paying', 0, 0, 0,
+        CASE WHEN previous_kind IN ('paid', 'grace') THEN 1 ELSE 0 END,
+        0, 0,
+        CASE WHEN previous_plan_code <> plan_code THEN 1 ELSE 0 END,
+        0, 0, 0, 0
+    FROM status_of
+    WHERE kind = 'paid' AND NOT spell_start AND paying_from < period_end
+    UNION ALL
+    SELECT paying_from, country, platform, plan_code, channel, channel_sector,
+        'Free trial', 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0
+    FROM status_of
+    WHERE kind = 'paid' AND NOT spell_start AND previous_kind = 'trial'
+        AND paying_from < period_end
     UNION ALL
     SELECT period_end, country, platform, plan_code, channel, channel_sector, end_status,
         0, 0, 0, 0, 0,

@@ -1,0 +1,104 @@
+"""Helpers for the mart tests: load viu-premium staging rows and build the subscriber marts."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psycopg
+import pyarrow as pa
+import pytest
+
+from tally.config import Settings, load_settings
+from tally.lake import Lake
+from tally.models.countries import write_countries
+from tally.pipeline.build import build, discover_models
+from tally.pipeline.context import Context
+from tally.sources.viu_premium import STATUS_COLUMNS, TRANSACTION_COLUMNS, parse_csv
+from tally.warehouse import Warehouse, connect
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "marts"
+STATUS_TABLE = "staging.viu_premium_subscriber_status"
+TRANSACTIONS_TABLE = "staging.viu_premium_transactions"
+
+# the subscriber marts and what they read; other marts (other sources) are left out
+SUBSCRIBER_MODELS = (
+    "marts.subscription_periods",
+    "marts.subscription_spans",
+    "marts.subscriber_total",
+    "marts.subscriber_daily",
+    "marts.subscriber_weekly",
+    "marts.subscriber_monthly",
+    "marts.revenue_daily",
+    "marts.report_fact",
+)
+
+
+def load_fixture_csv(warehouse: Warehouse, path: Path, table: str) -> int:
+    """A fixture CSV in the export's columns plus ``_partition_date``, loaded by partition."""
+    columns = STATUS_COLUMNS if table == STATUS_TABLE else TRANSACTION_COLUMNS
+    parsed = parse_csv(path.read_bytes(), path.name, columns)
+    assert not parsed.bad_rows, parsed.bad_rows
+    with path.open(encoding="utf-8") as handle:
+        days = [dt.date.fromisoformat(row["_partition_date"]) for row in csv.DictReader(handle)]
+    return load_rows(warehouse, table, parsed.table, days)
+
+
+def load_rows(warehouse: Warehouse, table: str, rows: pa.Table, days: list[dt.date]) -> int:
+    """Rows of one staging table, each with its partition day, as the loader would."""
+    rows = rows.append_column("_partition_date", pa.array(days, pa.date32()))
+    return warehouse.append(table, rows)
+
+
+def build_marts(warehouse: Warehouse, settings: Settings, tmp_path: Path) -> dict[str, str]:
+    """Write the country table and build the subscriber marts with the pipeline's runner."""
+    write_countries(warehouse, settings)
+    models = [m for m in discover_models() if m.table in SUBSCRIBER_MODELS]
+    context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    outcome = build(context, models)
+    assert all(status == "ok" for status in outcome.values()), outcome
+    return outcome
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def module_warehouse(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Warehouse]:
+    """Like the ``warehouse`` fixture, but shared by one module's tests (builds are slow)."""
+    folder = tmp_path_factory.mktemp(f"marts-{request.param}")
+    if request.param == "duckdb":
+        store = connect(f"duckdb:///{folder}/warehouse.duckdb")
+        store.migrate()
+        yield store
+        store.close()
+        return
+    base = _postgres_url(request)
+    name = f"tally_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    store = connect(urlparse(base)._replace(path=f"/{name}").geturl())
+    store.migrate()
+    try:
+        yield store
+    finally:
+        store.close()
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _postgres_url(request: pytest.FixtureRequest) -> str:
+    # the root conftest's service_url(): skip, or fail under TALLY_REQUIRE_SERVICES=1
+    root = request.config.pluginmanager.get_plugin(
+        str(Path(__file__).parent.parent / "conftest.py")
+    )
+    return root.service_url("postgres")
+
+
+@pytest.fixture(scope="module")
+def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    folder = tmp_path_factory.mktemp("settings")
+    return load_settings(environ={"TALLY_DATA_DIR": str(folder / "data")})
