@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from pathlib import Path
 
 import typer
 
@@ -15,25 +17,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Each module defines ``register(app)``; a missing optional area never breaks the CLI.
-AREAS = (
-    "tally.cli.core",
-    "tally.cli.web",
-    "tally.cli.stream",
-    "tally.cli.reports",
-    "tally.cli.marts",
-    "tally.cli.sources",
-    "tally.cli.server",
+# Every other module of this package is an area exposing ``register(app)``: adding a group of
+# commands is adding a module, never editing a list here. ``core`` goes first.
+_AREAS = sorted(
+    (m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name != "main"),
+    key=lambda name: (name != "core", name),
 )
-
-for _module in AREAS:
-    try:
-        _area = importlib.import_module(_module)
-    except ModuleNotFoundError as _error:
-        if _error.name != _module:
-            raise
-        continue
-    _area.register(app)
+for _name in _AREAS:
+    importlib.import_module(f"tally.cli.{_name}").register(app)
 
 
 def main() -> None:
