@@ -1,0 +1,394 @@
+"""Google Analytics: unique visitors (and video views) of the web site, from GA4.
+
+Origin: the GA4 Data API ``POST /v1beta/properties/<id>:runReport`` with a service-account
+token (add the account as a Viewer of the property). Each of the seed's four series is a
+named query in config (dimensions, metrics, dimension filter); UV means users
+(``totalUsers``), VV video views (``eventCount`` of the video start event). Uniques do not
+add up across days, so each query asks for three date ranges at once: the day, the week so
+far (ISO, Monday first) and the month so far; the week's (month's) figure on its last day is
+the week's (month's) uniques.
+
+All four series land in one file per day, ``third-party-data.gz``: gzip'd JSON lines, one
+per series, holding the request and GA's response as sent. Each series is its own dataset
+and staging table, read from that shared file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import random
+import weakref
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from tally.errors import BadInputError, ConfigError
+from tally.sources._google import bearer_headers
+from tally.sources.base import BadRow, Dataset, Parsed
+from tally.sources.http import HttpClient
+
+if TYPE_CHECKING:
+    from tally.config import Settings
+    from tally.sources.demo import DemoWorld
+
+SOURCE = "google-analytics"
+FILE_NAME = "third-party-data.gz"
+ANALYTICS_SCOPE = "https://www.googleapis.com/auth/analytics.readonly"
+VIDEO_EVENT = "video_start"
+
+
+def _string_filter(field: str, value: str, match: str = "EXACT") -> dict[str, Any]:
+    return {
+        "filter": {
+            "fieldName": field,
+            "stringFilter": {"matchType": match, "value": value, "caseSensitive": False},
+        }
+    }
+
+
+_WEB = _string_filter("platform", "web")
+_YAHOO = _string_filter("sessionSource", "yahoo", "CONTAINS")
+_VIDEO = _string_filter("eventName", VIDEO_EVENT)
+
+# The seed's four series; settings.sources["google-analytics"].queries.<name> overrides one.
+DEFAULT_QUERIES: dict[str, dict[str, Any]] = {
+    "web-uv": {
+        "dimensions": ["countryId"],
+        "metrics": ["totalUsers"],
+        "dimensionFilter": _WEB,
+    },
+    "web-uv-vv": {
+        "dimensions": ["countryId"],
+        "metrics": ["totalUsers", "eventCount"],
+        "dimensionFilter": {"andGroup": {"expressions": [_WEB, _VIDEO]}},
+    },
+    "yahoo-leadin-uv": {
+        "dimensions": ["countryId"],
+        "metrics": ["totalUsers"],
+        "dimensionFilter": {"andGroup": {"expressions": [_WEB, _YAHOO]}},
+    },
+    "yahoo-leadin-uv-vv": {
+        "dimensions": ["countryId"],
+        "metrics": ["totalUsers", "eventCount"],
+        "dimensionFilter": {"andGroup": {"expressions": [_WEB, _YAHOO, _VIDEO]}},
+    },
+}
+
+SCHEMA = pa.schema(
+    [
+        ("series", pa.string()),
+        ("resolution", pa.string()),
+        ("period_start", pa.date32()),
+        ("period_end", pa.date32()),
+        ("country", pa.string()),
+        ("dimensions", pa.string()),  # other dimensions of a configured query, as JSON
+        ("metric", pa.string()),
+        ("value", pa.float64()),
+        ("_line", pa.int64()),
+    ]
+)
+
+
+def date_ranges(day: dt.date) -> list[dict[str, str]]:
+    """The day, the ISO week so far and the month so far, named by resolution."""
+    week_start = day - dt.timedelta(days=day.weekday())
+    return [
+        {"name": "daily", "startDate": day.isoformat(), "endDate": day.isoformat()},
+        {"name": "weekly", "startDate": week_start.isoformat(), "endDate": day.isoformat()},
+        {
+            "name": "monthly",
+            "startDate": day.replace(day=1).isoformat(),
+            "endDate": day.isoformat(),
+        },
+    ]
+
+
+def report_request(query: dict[str, Any], day: dt.date) -> dict[str, Any]:
+    """A runReport body for one named query and day."""
+    body: dict[str, Any] = {
+        "dateRanges": date_ranges(day),
+        "dimensions": [{"name": name} for name in query.get("dimensions", [])],
+        "metrics": [{"name": name} for name in query["metrics"]],
+        "keepEmptyRows": False,
+        "limit": 100000,
+    }
+    if query.get("dimensionFilter"):
+        body["dimensionFilter"] = query["dimensionFilter"]
+    return body
+
+
+# -- the client ------------------------------------------------------------------------
+
+
+class AnalyticsData:
+    """``properties.runReport`` of the GA4 Data API."""
+
+    def __init__(self, config: dict[str, Any], **client_options: Any) -> None:
+        self.property_id = str(config.get("property_id") or "")
+        if not self.property_id:
+            raise ConfigError(
+                f"sources.{SOURCE}.property_id is required (the GA4 property's "
+                "number, env TALLY_SOURCES__GOOGLE-ANALYTICS__PROPERTY_ID)"
+            )
+        self.base_url = (config.get("api_url") or "https://analyticsdata.googleapis.com").rstrip(
+            "/"
+        )
+        headers = bearer_headers(config, SOURCE, [ANALYTICS_SCOPE])
+        if headers is None:
+            raise ConfigError(
+                f"sources.{SOURCE}: set credentials_file (a service-account key "
+                "added as Viewer of the property) or credentials_json"
+            )
+        self.http = HttpClient(
+            "GA4 Data API", headers=headers, not_found_is_not_ready=False, **client_options
+        )
+
+    def run_report(self, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.base_url}/v1beta/properties/{self.property_id}:runReport"
+        return self.http.post(url, json=body).json()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def queries(settings: Settings) -> dict[str, dict[str, Any]]:
+    configured = dict(settings.sources.get(SOURCE, {}).get("queries") or {})
+    return {**DEFAULT_QUERIES, **configured}
+
+
+def fetch_all(day: dt.date, settings: Settings) -> bytes:
+    """Every named query for one day, as the landed file's gzip'd JSON lines."""
+    config = dict(settings.sources.get(SOURCE, {}))
+    client = AnalyticsData(config)
+    lines = []
+    try:
+        for name, query in sorted(queries(settings).items()):
+            body = report_request(query, day)
+            lines.append(
+                {
+                    "series": name,
+                    "property": client.property_id,
+                    "request": body,
+                    "response": client.run_report(body),
+                }
+            )
+    finally:
+        client.close()
+    return _pack(lines)
+
+
+def _pack(lines: list[dict[str, Any]]) -> bytes:
+    text = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
+    return gzip.compress(text.encode(), mtime=0)
+
+
+# -- parsing ---------------------------------------------------------------------------
+
+
+def read_series(data: bytes, file_name: str, series: str) -> Parsed:
+    """The rows of one series from the landed file, one row per metric value."""
+    try:
+        text = gzip.decompress(data).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise BadInputError(f"not gzip'd UTF-8 JSON lines: {error}", file=file_name) from None
+    columns: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
+    bad: list[BadRow] = []
+    read = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            read += 1
+            bad.append(BadRow(file_name, number, None, f"not JSON: {error}", line[:500]))
+            continue
+        if record.get("series") != series:
+            continue
+        for values, problem in _rows(record):
+            read += 1
+            if problem:
+                bad.append(BadRow(file_name, number, problem[0], problem[1], line[:500]))
+                continue
+            for name, value in zip(SCHEMA.names, [*values, number], strict=True):
+                columns[name].append(value)
+    table = pa.table(
+        {name: pa.array(columns[name], SCHEMA.field(name).type) for name in SCHEMA.names}
+    )
+    return Parsed(table, bad, read)
+
+
+def _rows(record: dict[str, Any]) -> Iterator[tuple[tuple | None, tuple | None]]:
+    """(values, None) per metric value of a report, or (None, (field, reason)) when bad."""
+    try:
+        ranges = {
+            r.get("name", f"date_range_{i}"): r
+            for i, r in enumerate(record["request"]["dateRanges"])
+        }
+        response = record["response"]
+        dimensions = [h["name"] for h in response.get("dimensionHeaders", [])]
+        metrics = [h["name"] for h in response["metricHeaders"]]
+    except (KeyError, TypeError) as error:
+        yield None, (None, f"request or response lacks {error}")
+        return
+    for row in response.get("rows", []):
+        try:
+            cells = dict(zip(dimensions, (v["value"] for v in row["dimensionValues"]), strict=True))
+            metric_cells = row["metricValues"]
+        except (KeyError, TypeError, ValueError):
+            yield None, (None, "a row does not match the response's dimension headers")
+            continue
+        resolution = cells.pop("dateRange", next(iter(ranges)))
+        period = ranges.get(resolution)
+        if period is None:
+            yield None, ("dateRange", f"unknown date range {resolution!r}")
+            continue
+        country = cells.pop("countryId", None)
+        for metric, cell in zip(metrics, metric_cells, strict=False):
+            try:
+                value = float(cell["value"])
+            except (KeyError, ValueError):
+                yield None, (metric, f"not a number: {cell.get('value')!r}")
+                continue
+            yield (
+                (
+                    record["series"],
+                    resolution,
+                    dt.date.fromisoformat(period["startDate"]),
+                    dt.date.fromisoformat(period["endDate"]),
+                    country,
+                    json.dumps(cells, sort_keys=True) if cells else None,
+                    metric,
+                    value,
+                ),
+                None,
+            )
+
+
+# -- demo: a pool of web visitors drawn around the world's subscribers ------------------
+
+VISITORS_PER_ACTIVE = 2.0  # web visitors in the pool per active subscriber at the start
+DAILY_VISIT_SHARE = 0.12
+YAHOO_SHARE = 0.15
+WATCH_SHARE = 0.40
+
+_visits_cache: weakref.WeakKeyDictionary[DemoWorld, dict[tuple[dt.date, str], list]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def visits(world: DemoWorld, day: dt.date, country: str) -> list[tuple[int, bool, int]]:
+    """(visitor, came from Yahoo, video views) per visitor who came to the site that day."""
+    cache = _visits_cache.setdefault(world, {})
+    if (day, country) not in cache:
+        pool = _pool_size(world, country)
+        rng = random.Random(f"{world.seed}-web-{country}-{day.isoformat()}")
+        found = []
+        for visitor in range(pool):
+            if rng.random() < DAILY_VISIT_SHARE:
+                views = rng.randint(1, 4) if rng.random() < WATCH_SHARE else 0
+                found.append((visitor, rng.random() < YAHOO_SHARE, views))
+        cache[(day, country)] = found
+    return cache[(day, country)]
+
+
+def _pool_size(world: DemoWorld, country: str) -> int:
+    active = sum(
+        1 for s in world.subscriptions if s.country == country and s.active_on(world.start)
+    )
+    return max(50, int(active * VISITORS_PER_ACTIVE))
+
+
+def series_figures(
+    world: DemoWorld, series: str, start: dt.date, end: dt.date, country: str
+) -> dict[str, int]:
+    """totalUsers (and eventCount) of one series over a date range, counted exactly."""
+    users: set[int] = set()
+    views = 0
+    day = start
+    while day <= end:
+        for visitor, yahoo, watched in visits(world, day, country):
+            if series.startswith("yahoo") and not yahoo:
+                continue
+            if series.endswith("-vv") and not watched:
+                continue
+            users.add(visitor)
+            views += watched
+        day += dt.timedelta(days=1)
+    figures = {"totalUsers": len(users)}
+    if series.endswith("-vv"):
+        figures["eventCount"] = views
+    return figures
+
+
+def demo_response(world: DemoWorld, series: str, body: dict[str, Any]) -> dict[str, Any]:
+    """GA's runReport answer, shaped as the API sends it, for the demo world."""
+    metrics = [m["name"] for m in body["metrics"]]
+    rows = []
+    for country in ("HK", "SG"):
+        for period in body["dateRanges"]:
+            figures = series_figures(
+                world,
+                series,
+                dt.date.fromisoformat(period["startDate"]),
+                dt.date.fromisoformat(period["endDate"]),
+                country,
+            )
+            rows.append(
+                {
+                    "dimensionValues": [{"value": country}, {"value": period["name"]}],
+                    "metricValues": [{"value": str(figures[m])} for m in metrics],
+                }
+            )
+    return {
+        "dimensionHeaders": [{"name": "countryId"}, {"name": "dateRange"}],
+        "metricHeaders": [{"name": m, "type": "TYPE_INTEGER"} for m in metrics],
+        "rows": rows,
+        "rowCount": len(rows),
+        "metadata": {"currencyCode": "HKD", "timeZone": "Asia/Hong_Kong"},
+        "kind": "analyticsData#runReport",
+    }
+
+
+# -- the datasets ----------------------------------------------------------------------
+
+
+class AnalyticsSeries(Dataset):
+    """One of the seed's GA series; all four share the day's landed file."""
+
+    source = SOURCE
+    zone = "external"
+    in_dataset_folder = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.staging_table = f"staging.google_analytics_{name.replace('-', '_')}"
+
+    def file_names(self, day: dt.date, settings: Settings) -> list[str]:
+        return [FILE_NAME]
+
+    def fetch(self, day: dt.date, settings: Settings) -> dict[str, bytes]:
+        return {FILE_NAME: fetch_all(day, settings)}
+
+    def parse(self, data: bytes, file_name: str) -> Parsed:
+        return read_series(data, file_name, self.name)
+
+    def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
+        lines = []
+        for name, query in sorted(DEFAULT_QUERIES.items()):
+            body = report_request(query, day)
+            lines.append(
+                {
+                    "series": name,
+                    "property": "000000000",
+                    "request": body,
+                    "response": demo_response(world, name, body),
+                }
+            )
+        return {FILE_NAME: _pack(lines)}
+
+
+DATASETS = [AnalyticsSeries(name) for name in DEFAULT_QUERIES]
