@@ -64,6 +64,12 @@ PLANS = (
 
 COUNTRIES = (("HK", "HKD", 60), ("SG", "SGD", 25))  # code, currency, new subscribers a day
 
+SERIES = (  # series id, title, countries licensed: one new episode a week in each
+    (101, "Harbour Lights", ("HK", "SG")),
+    (102, "Golden Hour", ("HK",)),
+    (103, "Lion City Nights", ("SG",)),
+)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -78,6 +84,21 @@ class Plan:
 
     def price(self, currency: str) -> float:
         return self.price_hkd if currency == "HKD" else self.price_sgd
+
+
+@dataclass(frozen=True)
+class Release:
+    """One episode made available in one country (the content team's CMS row)."""
+
+    series_id: int
+    series_title: str
+    episode_id: int
+    episode_number: int
+    episode_title: str
+    country: str
+    release_date: dt.date
+    licence_start: dt.date
+    licence_end: dt.date  # exclusive
 
 
 @dataclass
@@ -242,6 +263,37 @@ class DemoWorld:
 
     def plan_for_product(self, product_id: str) -> Plan:
         return next(p for p in self.plans if p.product_id == product_id)
+
+    @cached_property
+    def releases(self) -> list[Release]:
+        """Weekly episodes of each country's series, released on the week's busiest sign-up
+        day there, so the CMS's release dates line up with the subscription bumps."""
+        found: list[Release] = []
+        numbers: dict[tuple[int, str], int] = {}
+        monday = self.start - dt.timedelta(days=90)
+        monday -= dt.timedelta(days=monday.weekday())
+        while monday <= self.end:
+            for country, *_ in COUNTRIES:
+                day = self._busiest_day(monday, country)
+                for series_id, title, countries in SERIES:
+                    if country in countries:
+                        number = numbers.get((series_id, country), 0) + 1
+                        numbers[(series_id, country)] = number
+                        episode = (series_id * 1000 + number, number, f"{title} episode {number}")
+                        until = day + dt.timedelta(days=365)
+                        found.append(Release(series_id, title, *episode, country, day, day, until))
+            monday += dt.timedelta(days=7)
+        return found
+
+    def _busiest_day(self, monday: dt.date, country: str) -> dt.date:
+        """The day of the week starting ``monday`` with the most first-time sign-ups."""
+        week = [monday + dt.timedelta(days=d) for d in range(7)]
+        return max(
+            week,
+            key=lambda day: sum(
+                1 for s in self.by_start.get(day, []) if s.country == country and not s.reactivation
+            ),
+        )
 
 
 def _add_month(day: dt.date) -> dt.date:
