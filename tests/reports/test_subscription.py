@@ -54,3 +54,20 @@ def test_bad_requests(loaded_duckdb, settings, tmp_path) -> None:
         write_subscription_report(loaded_duckdb, settings, "HK", "weekly", DAY, output_format="pdf")
     with pytest.raises(NotFoundError, match="no weekly rows for HK up to 2016-12-31"):
         write_subscription_report(loaded_duckdb, settings, "HK", "weekly", dt.date(2016, 12, 31))
+
+
+def test_s3_root_uploads_the_workbook(loaded_duckdb, settings, s3_endpoint, s3_bucket) -> None:
+    import io
+
+    import openpyxl
+    import s3fs
+
+    on_s3 = settings.model_copy(update={"s3_endpoint_url": s3_endpoint})
+    written = write_subscription_report(
+        loaded_duckdb, on_s3, "HK", "weekly", DAY, root=f"s3://{s3_bucket}/reports"
+    )
+    key = f"{s3_bucket}/reports/subscription-report/weekly/subscription-hk-2017-01-25.xlsx"
+    assert written.location == f"s3://{key}"
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint})
+    book = openpyxl.load_workbook(io.BytesIO(fs.cat_file(key)))
+    assert book.sheetnames[:2] == ["Summary", "Active subscriber"]

@@ -176,13 +176,13 @@ def _metric_of(request: PivotRequest, placed: dict[str, list[tuple[CellRange, st
     """A pivot on the referenced sheet containing the referenced cell names the type;
     otherwise the sheet itself is the data sheet (as in the seed's example)."""
     cell = request.cell.replace("$", "")
-    for where, metric in placed.get(request.sheet, []):
+    pivots = next((p for title, p in placed.items() if title.lower() == request.sheet.lower()), [])
+    for where, metric in pivots:
         if cell in where:
             return metric
-    pivots = placed.get(request.sheet, [])
     if len(pivots) == 1:
         return pivots[0][1]
-    return request.sheet
+    return next((m for m in KNOWN_TYPES if m.lower() == request.sheet.lower()), request.sheet)
 
 
 def _evaluate_sheet(
