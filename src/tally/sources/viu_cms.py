@@ -1,0 +1,161 @@
+"""viu CMS: the content team's episode catalogue, exported once a day as CSV.
+
+Origin: the CMS database, reached with SQLAlchemy (``url`` in config, e.g.
+``postgresql+psycopg://reader@cms-db/cms``; the password from the environment or a secrets
+file, never the repo) and read with one SQL query (``query`` in config, bound ``:day`` if
+it names it, and ``:until``, the day plus the week of scheduled releases the export shows).
+The result is written as CSV, gzip'd: one row per episode and country with
+its licence window and release date, so releases can be set beside subscription figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from tally.errors import BadInputError, ConfigError, TransientError
+from tally.sources import csvtools
+from tally.sources.base import Dataset, Parsed
+from tally.sources.delimited import Column, read_delimited
+from tally.sources.itunes import gunzip_if_needed
+
+if TYPE_CHECKING:
+    from tally.config import Settings
+    from tally.sources.demo import DemoWorld
+
+SOURCE = "viu-cms"
+
+EPISODE_COLUMNS = (
+    Column("series_id", "series_id", "int", required=True),
+    Column("series_title", "series_title", "text"),
+    Column("episode_id", "episode_id", "int", required=True),
+    Column("episode_number", "episode_number", "int"),
+    Column("episode_title", "episode_title", "text"),
+    Column("country", "country", "text", required=True),
+    Column("licence_start", "licence_start", "date", aliases=("license_start",)),
+    Column("licence_end", "licence_end", "date", aliases=("license_end",)),
+    Column("release_date", "release_date", "date", required=True),
+)
+
+# The query for the CMS schema documented in docs/sources.md; configure another for yours,
+# naming its columns as above.
+DEFAULT_QUERY = """
+SELECT s.id AS series_id, s.title AS series_title, e.id AS episode_id,
+       e.number AS episode_number, e.title AS episode_title, l.country,
+       l.window_start AS licence_start, l.window_end AS licence_end, l.release_date
+FROM cms_series s
+JOIN cms_episodes e ON e.series_id = s.id
+JOIN cms_licences l ON l.episode_id = e.id
+WHERE l.release_date <= :until
+ORDER BY l.release_date, s.id, e.number, l.country
+"""
+
+SCHEDULED_AHEAD_DAYS = 7  # the export shows releases scheduled up to a week ahead
+
+
+def export_file(day: dt.date) -> str:
+    return f"cms-episode-{day:%Y-%m-%d}.csv.gz"
+
+
+def query_rows(url: str, query: str, day: dt.date) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of the configured query; database errors say what to fix."""
+    engine = sqlalchemy.create_engine(url, pool_pre_ping=False)
+    statement = sqlalchemy.text(query)
+    offered = {"day": day, "until": day + dt.timedelta(days=SCHEDULED_AHEAD_DAYS)}
+    params = {k: v for k, v in offered.items() if k in statement.compile().params}
+    try:
+        with engine.connect() as connection:
+            result = connection.execute(statement, params)
+            return list(result.keys()), [tuple(row) for row in result]
+    except OperationalError as error:
+        # connection refused, server restarting, lock timeout: worth trying again later
+        raise TransientError(
+            f"{SOURCE}: cannot query the CMS database: {_first_line(error)}"
+        ) from None
+    except (DBAPIError, SQLAlchemyError) as error:
+        raise ConfigError(f"sources.{SOURCE}.query failed: {_first_line(error)}") from None
+    finally:
+        engine.dispose()
+
+
+def _first_line(error: Exception) -> str:
+    original = getattr(error, "orig", None) or error
+    return str(original).strip().splitlines()[0]
+
+
+def to_csv(names: list[str], rows: list[tuple[Any, ...]]) -> bytes:
+    """The query result as CSV: dates ISO, NULL empty; the required columns must be there."""
+    wanted = [c.name for c in EPISODE_COLUMNS if c.required]
+    missing = [name for name in wanted if name not in [n.lower() for n in names]]
+    if missing:
+        raise ConfigError(
+            f"sources.{SOURCE}.query must return the columns "
+            f"{', '.join(wanted)}; missing: {', '.join(missing)}"
+        )
+    cells = [["" if value is None else _text(value) for value in row] for row in rows]
+    return csvtools.write_csv(names, cells)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+class CmsEpisodes(Dataset):
+    source = SOURCE
+    name = "cms-episode"
+    zone = "internal"
+    staging_table = "staging.viu_cms_episodes"
+    in_dataset_folder = False
+
+    def file_names(self, day: dt.date, settings: Settings) -> list[str]:
+        return [export_file(day)]
+
+    def fetch(self, day: dt.date, settings: Settings) -> dict[str, bytes]:
+        config = settings.sources.get(SOURCE, {})
+        url = config.get("url")
+        if not url:
+            raise ConfigError(
+                f"sources.{SOURCE}.url is required: a SQLAlchemy URL of the CMS "
+                "database (env TALLY_SOURCES__VIU-CMS__URL)"
+            )
+        names, rows = query_rows(str(url), str(config.get("query") or DEFAULT_QUERY), day)
+        return {export_file(day): gzip.compress(to_csv(names, rows), mtime=0)}
+
+    def parse(self, data: bytes, file_name: str) -> Parsed:
+        try:
+            text = gunzip_if_needed(data)
+        except (OSError, EOFError) as error:
+            raise BadInputError(f"not a readable gzip file: {error}", file=file_name) from None
+        text = csvtools.to_utf8(text, file_name)
+        return read_delimited(text, file_name, EPISODE_COLUMNS, delimiter=",", quoted=True)
+
+    def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
+        ahead = day + dt.timedelta(days=SCHEDULED_AHEAD_DAYS)
+        rows = [
+            (
+                r.series_id,
+                r.series_title,
+                r.episode_id,
+                r.episode_number,
+                r.episode_title,
+                r.country,
+                r.licence_start,
+                r.licence_end,
+                r.release_date,
+            )
+            for r in world.releases
+            if r.release_date <= ahead
+        ]
+        names = [c.name for c in EPISODE_COLUMNS]
+        return {export_file(day): gzip.compress(to_csv(names, rows), mtime=0)}
+
+
+DATASETS = [CmsEpisodes()]
