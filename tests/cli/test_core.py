@@ -81,8 +81,10 @@ def test_demo_then_query_counts_rows(workdir):
     assert all(s["status"] in ("ok", "skipped") for s in steps), [
         s for s in steps if s["status"] == "failed"
     ]
-    listing = runner.invoke(app, ["lake", "ls", "--source", "itunes", "--date", "2016-10-24"])
-    assert (
-        "Subscription_Event_85082573_20161024.txt.gz" in listing.output.replace("\n", "")
-        or "1 file(s)" in listing.output
+    listing = runner.invoke(
+        app, ["lake", "ls", "--source", "itunes", "--date", "2016-10-24"], env={"COLUMNS": "250"}
     )
+    assert "subscription-events/2016/10/24/Subscription_Event_85082573_20161024.txt.gz" in (
+        listing.output
+    )
+    assert "2016/10/23" not in listing.output

@@ -266,6 +266,20 @@ def demo_command(
         )
     _print_summary(ctx, summary)
     write_reports(ctx, summary.end)
+    _demo_traffic(ctx, seed, summary.start, summary.end)
+
+
+def _demo_traffic(ctx: Context, seed: int, start: dt.date, end: dt.date) -> None:
+    from tally.web.demo import generate_traffic
+
+    with console.status("web traffic: logging, loading, sessionizing"):
+        traffic = generate_traffic(ctx.warehouse, ctx.settings, seed, start, end)
+    console.print(
+        f"web: {traffic.requests:,} tracking requests → {traffic.loaded.loaded:,} hits in "
+        f"web.hits ({traffic.loaded.bots_dropped} bot hits dropped), "
+        f"{traffic.sessions.visits:,} visits"
+    )
+    console.print("serve the dashboards and the tracker with: make serve")
 
 
 def write_reports(ctx: Context, day: dt.date) -> None:
