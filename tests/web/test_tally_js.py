@@ -393,8 +393,10 @@ def test_browser_journey_lands_in_hits(
     page.goto(base + "/js_page.html")
     wait_until(lambda: stored() == 1)
     page.click("#play")
+    wait_until(lambda: stored() == 2)  # waits keep arrival order = click order
     with page.expect_download():
         page.click("#download")
+    wait_until(lambda: stored() == 3)
     page.click("#mail")
     page.click("#next")
     page.wait_for_url("**/js_second.html")

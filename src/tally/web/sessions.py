@@ -54,6 +54,14 @@ def sessionize(
 
     ``idsite`` and ``since`` narrow a full recompute (e.g. after a site's goals changed).
     """
+    # One connection for the whole run: a DuckDB file is opened once, not once per statement.
+    with warehouse.session():
+        return _sessionize(warehouse, full, idsite, since)
+
+
+def _sessionize(
+    warehouse: Warehouse, full: bool, idsite: int | None, since: dt.date | None
+) -> SessionizeResult:
     finder = "all_days.sql" if full else "pending_days.sql"
     found = warehouse.rows(model_sql(finder)) if warehouse.table_exists("web.hits") else []
     days = [

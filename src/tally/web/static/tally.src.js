@@ -70,7 +70,11 @@
     var parts = document.cookie ? document.cookie.split("; ") : [];
     for (var i = 0; i < parts.length; i++) {
       var cut = parts[i].indexOf("=");
-      found[parts[i].slice(0, cut)] = decodeURIComponent(parts[i].slice(cut + 1));
+      try {
+        found[parts[i].slice(0, cut)] = decodeURIComponent(parts[i].slice(cut + 1));
+      } catch (error) {
+        // another script's cookie that is not URI-encoded: not ours, skip it
+      }
     }
     return found;
   }
