@@ -1,0 +1,204 @@
+"""Matomo's Reporting API: ``/index.php?module=API&method=...`` answered from the warehouse.
+
+``call`` is the Python entry point (what the CLI and the HTTP route use); ``routes`` gives the
+Starlette routes. Authentication is the caller's: ``routes`` takes the server's token check
+as a callable, because tally.web sits below tally.server and must not import it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tally.config import Settings
+from tally.errors import BadInputError, NotFoundError, TallyError, TransientError
+from tally.warehouse import Warehouse, from_settings
+from tally.web.reporting.filters import apply_filters
+from tally.web.reporting.formats import Keyed, Rendered, plain, render, render_error
+from tally.web.reporting.methods import Method, Query, find
+from tally.web.reporting.periods import Span, resolve, site_today
+from tally.web.reporting.segments import Compiled, compile_segment
+
+TokenCheck = Callable[[str], Awaitable[bool]]
+BULK = "API.getBulkRequest"
+MOST_BULK_REQUESTS = 100
+
+
+def call(
+    warehouse: Warehouse,
+    method: str,
+    params: Mapping[str, str],
+    *,
+    now: dt.datetime | None = None,
+) -> object:
+    """The answer of one Reporting API method; ``params`` as Matomo's query string has them.
+
+    One site and one period give the method's report (a row dict or a list of rows);
+    several periods or sites give a ``Keyed`` answer holding one report per key.
+    """
+    chosen = find(method)
+    segment = compile_segment(params.get("segment"))
+    with warehouse.session():  # one connection for every query of the call, then released
+        return _answer(warehouse, chosen, segment, params, now)
+
+
+def _answer(
+    warehouse: Warehouse,
+    chosen: Method,
+    segment: Compiled,
+    params: Mapping[str, str],
+    now: dt.datetime | None,
+) -> object:
+    sites = _sites(warehouse, params.get("idSite", ""))
+    answers: dict[str, object] = {}
+    for idsite, timezone in sites:
+        if chosen.periodless:
+            today = site_today(timezone, now)
+            query = Query(warehouse, idsite, Span("day", today, today), segment, params, now)
+            answers[str(idsite)] = chosen.function(query)
+            continue
+        periods = resolve(params.get("period", ""), params.get("date", ""), timezone, now)
+        reports: dict[str, object] = {}
+        for span in periods.spans:
+            query = Query(warehouse, idsite, span, segment, params, now)
+            report = chosen.function(query)
+            reports[span.label] = (
+                apply_filters(report, params) if isinstance(report, list) else report
+            )
+        answers[str(idsite)] = (
+            Keyed("date", reports) if periods.multiple else next(iter(reports.values()))
+        )
+    if len(answers) == 1 and not _asks_many_sites(params.get("idSite", "")):
+        return next(iter(answers.values()))
+    return Keyed("idSite", answers)
+
+
+def bulk(
+    warehouse: Warehouse, params: Mapping[str, str], *, now: dt.datetime | None = None
+) -> list[object]:
+    """``API.getBulkRequest``: each ``urls[i]`` is a query string; errors answer in place."""
+    requests = [
+        value for key, value in sorted(params.items(), key=_bulk_order) if key.startswith("urls[")
+    ]
+    if not requests:
+        raise BadInputError("API.getBulkRequest needs urls[0]=..., urls[1]=...", field="urls")
+    if len(requests) > MOST_BULK_REQUESTS:
+        raise BadInputError(f"at most {MOST_BULK_REQUESTS} requests in a bulk", field="urls")
+    answers: list[object] = []
+    for text in requests:
+        inner = dict(parse_qsl(text, keep_blank_values=True))
+        try:
+            if inner.get("method", "") == BULK:
+                raise BadInputError("a bulk request cannot hold another", field="method")
+            answers.append(plain(call(warehouse, inner.get("method", ""), inner, now=now)))
+        except TallyError as error:
+            if isinstance(error, TransientError):
+                raise
+            answers.append({"result": "error", "message": str(error)})
+    return answers
+
+
+def _bulk_order(item: tuple[str, str]) -> tuple[int, str]:
+    key = item[0]
+    inside = key[5:-1] if key.startswith("urls[") and key.endswith("]") else ""
+    return (int(inside), key) if inside.isdigit() else (1_000_000, key)
+
+
+def _asks_many_sites(text: str) -> bool:
+    return "," in text or text.strip().lower() == "all"
+
+
+def _sites(warehouse: Warehouse, text: str) -> list[tuple[int, str]]:
+    """(idsite, time zone) of each site ``idSite`` names: ``1``, ``1,3`` or ``all``."""
+    known = {
+        int(row[0]): str(row[1]) for row in warehouse.rows("SELECT idsite, timezone FROM web.sites")
+    }
+    text = text.strip().lower()
+    if text == "all":
+        return sorted(known.items())
+    if not text:
+        raise BadInputError("idSite is required (a site id, a list 1,2 or all)", field="idSite")
+    sites = []
+    for part in text.split(","):
+        if not part.strip().isdigit():
+            raise BadInputError(f"idSite {part!r} is not a site id", field="idSite")
+        idsite = int(part)
+        if idsite not in known:
+            raise NotFoundError(f"no site with idSite {idsite} (see: tally site list)")
+        sites.append((idsite, known[idsite]))
+    return sites
+
+
+# -- HTTP --------------------------------------------------------------------------------
+
+
+def routes(
+    settings: Settings,
+    token_valid: TokenCheck,
+    *,
+    warehouse: Warehouse | None = None,
+) -> list[BaseRoute]:
+    """``/index.php`` (GET and POST) serving the Reporting API; every call needs a token.
+
+    ``token_valid`` checks a token (the server passes ``TokenStore.is_valid``); the token
+    comes as ``token_auth`` in the query string or form body, or ``Authorization: Bearer``.
+    """
+    opened: list[Warehouse] = [warehouse] if warehouse is not None else []
+
+    def store() -> Warehouse:
+        if not opened:
+            opened.append(from_settings(settings))
+        return opened[0]
+
+    async def endpoint(request: Request) -> Response:
+        params = await _request_params(request)
+        output = params.get("format", "xml")  # Matomo's default format
+        if not await token_valid(_token(request, params)):
+            return _respond(
+                render_error("a valid token_auth is required for the Reporting API", output), 401
+            )
+        if params.get("module") != "API":
+            return _respond(render_error("only module=API is served here", output), 400)
+        try:
+            if params.get("method") == BULK:
+                answers = await asyncio.to_thread(bulk, store(), params)
+                return _respond(render(answers, "json"))
+            answer = await asyncio.to_thread(call, store(), params.get("method", ""), params)
+            unicode_bom = params.get("convertToUnicode", "1") != "0"
+            return _respond(render(answer, output, unicode_bom=unicode_bom))
+        except NotFoundError as error:
+            return _respond(render_error(str(error), output), 404)
+        except TransientError as error:
+            return _respond(render_error(str(error), output), 503)
+        except TallyError as error:
+            return _respond(render_error(str(error), output), 400)
+
+    return [Route("/index.php", endpoint, methods=["GET", "POST"])]
+
+
+async def _request_params(request: Request) -> dict[str, str]:
+    """The query string and, for a form POST, the body (body wins, as PHP's $_REQUEST)."""
+    params = dict(request.query_params)
+    if request.method == "POST":
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            body = (await request.body()).decode("utf-8", errors="replace")
+            params.update(parse_qsl(body, keep_blank_values=True))
+    return params
+
+
+def _token(request: Request, params: Mapping[str, str]) -> str:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return params.get("token_auth", "")
+
+
+def _respond(rendered: Rendered, status: int = 200) -> Response:
+    return Response(rendered.body, status_code=status, media_type=rendered.media_type)

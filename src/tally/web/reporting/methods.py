@@ -1,0 +1,456 @@
+"""Reporting API methods by Matomo's names, each computed from web.visits and web.actions.
+
+A method gets a ``Query`` (one site, one span, a compiled segment, the request's other
+parameters) and returns Matomo's shape: one dict for a single-row report such as
+``VisitsSummary.get``, or a list of row dicts for a table report. Every query starts from
+``scoped_visits``: the visits of the site and span that the segment keeps, so a segment
+narrows action reports too (an action counts when its visit is in the segment).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import quote, urlsplit
+
+from tally.errors import BadInputError
+from tally.warehouse import Warehouse
+from tally.web.reporting.periods import Span
+from tally.web.reporting.segments import Compiled
+
+Row = dict[str, object]
+Report = Row | list[Row]
+
+
+@dataclass(frozen=True)
+class Query:
+    """One method call for one site and one period."""
+
+    warehouse: Warehouse
+    idsite: int
+    span: Span
+    segment: Compiled = field(default_factory=Compiled)
+    params: Mapping[str, str] = field(default_factory=dict)
+    now: dt.datetime | None = None  # naive UTC; default: the clock (Live methods)
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    function: Callable[[Query], Report]
+    single_row: bool  # Matomo answers one object (not a table) for this method
+    periodless: bool  # takes no period/date (Live methods use lastMinutes instead)
+
+
+METHODS: dict[str, Method] = {}
+
+
+def method(name: str, *, single_row: bool = False, periodless: bool = False) -> Callable:
+    """Register the decorated function under Matomo's method ``name``."""
+
+    def register(function: Callable[[Query], Report]) -> Callable[[Query], Report]:
+        METHODS[name] = Method(name, function, single_row, periodless)
+        return function
+
+    return register
+
+
+def find(name: str) -> Method:
+    """The method called ``name`` (e.g. ``VisitsSummary.get``)."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise BadInputError(
+            f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}", field="method"
+        ) from None
+
+
+# -- shared SQL --------------------------------------------------------------------------
+
+
+def scoped_visits(query: Query) -> tuple[str, list[object]]:
+    """SQL (and parameters) of the visits of the query's site and span in its segment."""
+    sql = (
+        "SELECT v.* FROM web.visits AS v WHERE v.idsite = ? "
+        f"AND v.local_date >= ? AND v.local_date <= ? AND ({query.segment.sql})"
+    )
+    return sql, [query.idsite, query.span.start, query.span.end, *query.segment.params]
+
+
+# The visit metrics Matomo reports for every visit dimension (referrers, devices, countries).
+VISIT_METRICS = """
+    count(*) AS nb_visits,
+    count(DISTINCT v.visitor_key) AS nb_uniq_visitors,
+    count(DISTINCT v.user_id) AS nb_users,
+    coalesce(sum(v.actions), 0) AS nb_actions,
+    coalesce(max(v.actions), 0) AS max_actions,
+    coalesce(sum(v.duration_seconds), 0) AS sum_visit_length,
+    coalesce(sum(CASE WHEN v.actions <= 1 THEN 1 ELSE 0 END), 0) AS bounce_count,
+    coalesce(sum(CASE WHEN v.conversions > 0 THEN 1 ELSE 0 END), 0) AS nb_visits_converted
+"""
+VISIT_METRIC_NAMES = (
+    "nb_visits",
+    "nb_uniq_visitors",
+    "nb_users",
+    "nb_actions",
+    "max_actions",
+    "sum_visit_length",
+    "bounce_count",
+    "nb_visits_converted",
+)
+
+
+def rounded(value: float, digits: int = 0) -> int | float:
+    """PHP's round() (half away from zero), as Matomo rounds; whole numbers come back int."""
+    step = Decimal(1).scaleb(-digits)
+    result = Decimal(str(value)).quantize(step, rounding=ROUND_HALF_UP)
+    return int(result) if result == result.to_integral_value() else float(result)
+
+
+def ratio(part: float, whole: float, digits: int = 0) -> int | float:
+    """part / whole rounded, 0 when whole is 0 (Matomo's getQuotientSafe)."""
+    return rounded(part / whole, digits) if whole else 0
+
+
+def percent(part: float, whole: float) -> str:
+    """A share as Matomo writes rates: ``"50%"`` (whole percent)."""
+    return f"{ratio(100 * part, whole)}%"
+
+
+def by_visit_dimension(
+    query: Query, expression: str, where: str = "TRUE"
+) -> list[tuple[object, Row]]:
+    """(dimension value, visit metrics) for each value of ``expression`` over the visits."""
+    visits, params = scoped_visits(query)
+    sql = (
+        f"SELECT {expression} AS dimension, {VISIT_METRICS} FROM ({visits}) AS v "
+        f"WHERE {where} GROUP BY 1 ORDER BY nb_visits DESC, 1"
+    )
+    found = []
+    for dimension, *metrics in query.warehouse.rows(sql, params):
+        found.append(
+            (
+                dimension,
+                {name: int(value) for name, value in zip(VISIT_METRIC_NAMES, metrics, strict=True)},
+            )
+        )
+    return found
+
+
+def _segment_value(text: object) -> str:
+    return quote(str(text), safe="")
+
+
+# -- VisitsSummary -----------------------------------------------------------------------
+
+
+@method("VisitsSummary.get", single_row=True)
+def visits_summary(query: Query) -> Report:
+    """Visits, unique visitors, users, actions, bounces and time of the period."""
+    visits, params = scoped_visits(query)
+    names_values = query.warehouse.rows(f"SELECT {VISIT_METRICS} FROM ({visits}) AS v", params)[0]
+    totals = {
+        name: int(value or 0) for name, value in zip(VISIT_METRIC_NAMES, names_values, strict=True)
+    }
+    count = totals["nb_visits"]
+    return {
+        "nb_uniq_visitors": totals["nb_uniq_visitors"],
+        "nb_users": totals["nb_users"],
+        "nb_visits": count,
+        "nb_actions": totals["nb_actions"],
+        "nb_visits_converted": totals["nb_visits_converted"],
+        "bounce_count": totals["bounce_count"],
+        "sum_visit_length": totals["sum_visit_length"],
+        "max_actions": totals["max_actions"],
+        "bounce_rate": percent(totals["bounce_count"], count),
+        "nb_actions_per_visit": ratio(totals["nb_actions"], count, 1),
+        "avg_time_on_site": ratio(totals["sum_visit_length"], count),
+    }
+
+
+# -- Referrers, devices, countries -------------------------------------------------------
+
+REFERRER_TYPES = {
+    "direct": "Direct Entry",
+    "search": "Search Engines",
+    "website": "Websites",
+    "campaign": "Campaigns",
+    "social": "Social Networks",
+}
+
+
+@method("Referrers.getReferrerType")
+def referrer_types(query: Query) -> Report:
+    """Visits by channel: direct entry, search engines, websites, campaigns, social."""
+    rows = []
+    for kind, metrics in by_visit_dimension(query, "v.referrer_type"):
+        code = str(kind or "direct")
+        rows.append(
+            {
+                "label": REFERRER_TYPES.get(code, code),
+                **metrics,
+                "segment": f"referrerType=={_segment_value(code)}",
+            }
+        )
+    return rows
+
+
+@method("Referrers.getWebsites")
+def referrer_websites(query: Query) -> Report:
+    """Visits that came from a link on another website, by that site's host."""
+    return [
+        {"label": name, **metrics, "segment": f"referrerName=={_segment_value(name)}"}
+        for name, metrics in by_visit_dimension(
+            query, "v.referrer_name", "v.referrer_type = 'website'"
+        )
+    ]
+
+
+def device_type_label(code: object) -> str:
+    """Matomo's label of a device-detector type: ``smartphone`` → ``Smartphone``."""
+    if not code:
+        return "Unknown"
+    text = str(code)
+    return "TV" if text.lower() == "tv" else text[:1].upper() + text[1:]
+
+
+@method("DevicesDetection.getType")
+def device_types(query: Query) -> Report:
+    """Visits by device type (desktop, smartphone, tablet, ...)."""
+    return [
+        {
+            "label": device_type_label(code),
+            **metrics,
+            "segment": f"deviceType=={_segment_value(code or '')}",
+        }
+        for code, metrics in by_visit_dimension(query, "v.device_type")
+    ]
+
+
+@method("UserCountry.getCountry")
+def countries(query: Query) -> Report:
+    """Visits by country (of the IP, from the database shipped with geoip2fast)."""
+    rows = []
+    for code, metrics in by_visit_dimension(query, "upper(v.country)"):
+        lower = str(code).lower() if code else "xx"  # Matomo's code for "unknown"
+        rows.append(
+            {
+                "label": str(code) if code else "Unknown",
+                **metrics,
+                "code": lower,
+                "segment": f"countryCode=={lower}",
+            }
+        )
+    return rows
+
+
+# -- Actions -----------------------------------------------------------------------------
+
+PAGE_LABEL = (
+    # The URL without scheme, host and fragment: every URL of a site folds into one path.
+    "regexp_replace(regexp_replace(a.url, '#.*$', ''), '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '')"
+)
+
+
+@method("Actions.getPageUrls")
+def page_urls(query: Query) -> Report:
+    """Page views by URL path (flat, as Matomo's ``flat=1``), with time, entries and exits."""
+    visits, params = scoped_visits(query)
+    sql = f"""
+        WITH v AS ({visits}),
+        timed AS (
+            -- time on a page: until the visit's next hit (pings included), as Matomo counts it
+            SELECT
+                a.idvisit, a.kind, a.url, a.position,
+                date_diff('second', a.hit_time, lead(a.hit_time) OVER (
+                    PARTITION BY a.idvisit ORDER BY a.position
+                )) AS seconds
+            FROM web.actions AS a
+            JOIN v ON v.idvisit = a.idvisit
+            WHERE a.idsite = ? AND a.local_date >= ? AND a.local_date <= ?
+        ),
+        pages AS (
+            SELECT
+                a.idvisit,
+                a.url,
+                {PAGE_LABEL} AS label,
+                coalesce(a.seconds, 0) AS seconds,
+                row_number() OVER (PARTITION BY a.idvisit ORDER BY a.position) AS from_start,
+                row_number() OVER (PARTITION BY a.idvisit ORDER BY a.position DESC) AS from_end
+            FROM timed AS a
+            WHERE a.kind = 'pageview'
+        )
+        SELECT
+            CASE WHEN p.label IN ('', '/') THEN '/index' ELSE p.label END AS label,
+            count(*) AS nb_hits,
+            count(DISTINCT p.idvisit) AS nb_visits,
+            sum(p.seconds) AS sum_time_spent,
+            sum(CASE WHEN p.from_start = 1 THEN 1 ELSE 0 END) AS entry_nb_visits,
+            sum(CASE WHEN p.from_start = 1 AND v.actions <= 1 THEN 1 ELSE 0 END)
+                AS entry_bounce_count,
+            sum(CASE WHEN p.from_end = 1 THEN 1 ELSE 0 END) AS exit_nb_visits,
+            min(p.url) AS url
+        FROM pages AS p
+        JOIN v ON v.idvisit = p.idvisit
+        GROUP BY 1
+        ORDER BY nb_visits DESC, nb_hits DESC, 1
+    """
+    span = [query.idsite, query.span.start, query.span.end]
+    rows = []
+    for label, hits, visit_count, seconds, entries, bounces, exits, url in query.warehouse.rows(
+        sql, [*params, *span]
+    ):
+        hits, visit_count, seconds = int(hits), int(visit_count), int(seconds or 0)
+        entries, bounces, exits = int(entries), int(bounces), int(exits)
+        rows.append(
+            {
+                "label": label,
+                "nb_visits": visit_count,
+                "nb_hits": hits,
+                "sum_time_spent": seconds,
+                "entry_nb_visits": entries,
+                "entry_bounce_count": bounces,
+                "exit_nb_visits": exits,
+                "avg_time_on_page": ratio(seconds, hits),
+                "bounce_rate": percent(bounces, entries),
+                "exit_rate": percent(exits, visit_count),
+                "url": url,
+                "segment": f"pageUrl=={_segment_value(url)}",
+            }
+        )
+    return rows
+
+
+def _links(query: Query, kind: str, segment_name: str) -> Report:
+    """Outlinks or downloads: by host, or by full URL with ``flat=1`` (Matomo's two views)."""
+    visits, params = scoped_visits(query)
+    sql = (
+        f"WITH v AS ({visits}) SELECT a.link_url, a.idvisit, count(*) FROM web.actions AS a "
+        "JOIN v ON v.idvisit = a.idvisit WHERE a.idsite = ? AND a.local_date >= ? "
+        "AND a.local_date <= ? AND a.kind = ? AND a.link_url IS NOT NULL GROUP BY 1, 2"
+    )
+    flat = query.params.get("flat", "0") == "1"
+    hits: dict[str, int] = {}
+    visits_of: dict[str, set[str]] = {}
+    examples: dict[str, str] = {}
+    span = [query.idsite, query.span.start, query.span.end, kind]
+    for url, idvisit, count in query.warehouse.rows(sql, [*params, *span]):
+        key = str(url) if flat else (urlsplit(str(url)).hostname or str(url))
+        hits[key] = hits.get(key, 0) + int(count)
+        visits_of.setdefault(key, set()).add(str(idvisit))
+        examples.setdefault(key, str(url))
+    rows: list[Row] = []
+    for key in hits:
+        row: Row = {"label": key, "nb_visits": len(visits_of[key]), "nb_hits": hits[key]}
+        if flat:
+            row["url"] = key
+            row["segment"] = f"{segment_name}=={_segment_value(key)}"
+        else:
+            row["segment"] = f"{segment_name}=@{_segment_value(key)}"
+        rows.append(row)
+    rows.sort(key=lambda row: (-int(row["nb_visits"]), -int(row["nb_hits"]), str(row["label"])))
+    return rows
+
+
+@method("Actions.getOutlinks")
+def outlinks(query: Query) -> Report:
+    """Clicks on links to other sites, by host (``flat=1``: by URL)."""
+    return _links(query, "outlink", "outlinkUrl")
+
+
+@method("Actions.getDownloads")
+def downloads(query: Query) -> Report:
+    """Downloads, by host (``flat=1``: by file URL)."""
+    return _links(query, "download", "downloadUrl")
+
+
+# -- Events ------------------------------------------------------------------------------
+
+
+@method("Events.getCategory")
+def event_categories(query: Query) -> Report:
+    """Events by category: how many, in how many visits, and their values."""
+    visits, params = scoped_visits(query)
+    sql = f"""
+        WITH v AS ({visits})
+        SELECT
+            a.event_category,
+            count(DISTINCT a.idvisit),
+            count(*),
+            count(a.event_value),
+            coalesce(sum(a.event_value), 0),
+            min(a.event_value),
+            max(a.event_value)
+        FROM web.actions AS a
+        JOIN v ON v.idvisit = a.idvisit
+        WHERE a.idsite = ? AND a.local_date >= ? AND a.local_date <= ? AND a.kind = 'event'
+        GROUP BY 1
+        ORDER BY 3 DESC, 1
+    """
+    rows = []
+    span = [query.idsite, query.span.start, query.span.end]
+    for category, visit_count, events, valued, total, low, high in query.warehouse.rows(
+        sql, [*params, *span]
+    ):
+        label = category if category is not None else "Event category not defined"
+        rows.append(
+            {
+                "label": label,
+                "nb_visits": int(visit_count),
+                "nb_events": int(events),
+                "nb_events_with_value": int(valued),
+                "sum_event_value": rounded(float(total), 2),
+                "min_event_value": rounded(float(low), 2) if low is not None else 0,
+                "max_event_value": rounded(float(high), 2) if high is not None else 0,
+                "avg_event_value": ratio(float(total), int(valued), 2),
+                "segment": f"eventCategory=={_segment_value(label)}",
+            }
+        )
+    return rows
+
+
+# -- Live --------------------------------------------------------------------------------
+
+
+@method("Live.getCounters", periodless=True)
+def counters(query: Query) -> Report:
+    """Visits, actions, visitors and converted visits of the last ``lastMinutes`` minutes.
+
+    Reads sessionized data, so it lags web.hits by the sessionize interval.
+    """
+    minutes = query.params.get("lastMinutes", "")
+    if not minutes.isdigit() or not 1 <= int(minutes) <= 2880:
+        raise BadInputError(
+            "lastMinutes must be a whole number from 1 to 2880", field="lastMinutes"
+        )
+    now = query.now or dt.datetime.now(dt.UTC)
+    if now.tzinfo is not None:
+        now = now.astimezone(dt.UTC).replace(tzinfo=None)  # web.visits holds naive UTC
+    since = now - dt.timedelta(minutes=int(minutes))
+    # The two local dates around ``since`` hold every visit that can have ended after it.
+    first_day = (since - dt.timedelta(days=2)).date()
+    sql = f"""
+        WITH v AS (
+            SELECT v.* FROM web.visits AS v
+            WHERE v.idsite = ? AND v.local_date >= ? AND v.ended_at >= ?
+                AND v.started_at <= ? AND ({query.segment.sql})
+        )
+        SELECT
+            (SELECT count(*) FROM v),
+            (SELECT count(*) FROM web.actions AS a JOIN v ON v.idvisit = a.idvisit
+             WHERE a.is_action AND a.hit_time >= ? AND a.hit_time <= ?),
+            (SELECT count(DISTINCT visitor_key) FROM v),
+            (SELECT count(*) FROM v WHERE v.conversions > 0)
+    """
+    params = [query.idsite, first_day, since, now, *query.segment.params, since, now]
+    visit_count, actions, visitors, converted = query.warehouse.rows(sql, params)[0]
+    return [
+        {
+            "visits": int(visit_count),
+            "actions": int(actions),
+            "visitors": int(visitors),
+            "visitsConverted": int(converted),
+        }
+    ]

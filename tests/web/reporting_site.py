@@ -1,0 +1,82 @@
+"""The hand-made site the reporting tests ask about (tests/fixtures/web/reporting_hits.csv).
+
+Site 1, "Watch", Asia/Hong_Kong (UTC+8, no daylight saving). Times in the CSV are Hong Kong
+wall-clock times. Sessionized with tally's own code, the hits make these visits:
+
+2026-03-02 (Monday)
+  V1  visitor A, direct, desktop, HK: / 09:00, /shows?genre=drama 09:02, /#top 09:05,
+      outlink to www.imdb.com 09:06. 4 actions, 09:00-09:06 = 360 s.
+  V2  visitor B, from the website news.example.org, smartphone, SG: /shows?genre=drama
+      10:00, a ping 10:01. 1 action (a ping is not one): a bounce, 60 s.
+  V3  visitor C (user u-42), Google search, smartphone, HK: / 11:00, /watch/1 11:03, event
+      Video/Play value 12.5 11:10, download cdn.example.com/guide.pdf 11:20. 4 actions, 1200 s.
+  V4  visitor A again (4 h later: a new visit), direct, desktop, HK:
+      http://m.watch.example.com/watch/1 14:00. A bounce, 0 s.
+2026-03-03 (Tuesday)
+  V5  visitor D, campaign "spring", tablet, no country: / 09:00, /plans 09:05, event Video/Play
+      without value 09:06. 3 actions, 360 s.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+
+from tally.warehouse import Warehouse
+from tally.web.sessions import sessionize
+from tally.web.sites import add_site
+
+HITS = Path(__file__).parents[1] / "fixtures" / "web" / "reporting_hits.csv"
+HONG_KONG = dt.timezone(dt.timedelta(hours=8))
+COLUMNS = {
+    # web.hits column: (CSV column, Arrow type)
+    "visitor_id": ("visitor", pa.string()),
+    "user_id": ("user", pa.string()),
+    "kind": ("kind", pa.string()),
+    "url": ("url", pa.string()),
+    "action_name": ("title", pa.string()),
+    "link_url": ("link", pa.string()),
+    "event_category": ("category", pa.string()),
+    "event_action": ("action", pa.string()),
+    "event_value": ("value", pa.float64()),
+    "referrer_type": ("referrer_type", pa.string()),
+    "referrer_name": ("referrer_name", pa.string()),
+    "referrer_keyword": ("keyword", pa.string()),
+    "campaign_name": ("campaign", pa.string()),
+    "device_type": ("device", pa.string()),
+    "country": ("country", pa.string()),
+}
+
+
+def hong_kong(day: str, clock: str) -> dt.datetime:
+    """A Hong Kong wall-clock time as naive UTC, as web.hits stores it."""
+    local = dt.datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=HONG_KONG)
+    return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def load_site(warehouse: Warehouse) -> None:
+    """Create the site, insert the fixture's hits, and sessionize them."""
+    add_site(warehouse, "Watch", ["https://watch.example.com"], "Asia/Hong_Kong")
+    with HITS.open(encoding="utf-8", newline="") as handle:
+        records = list(csv.DictReader(handle))
+    times = [hong_kong(record["day"], record["time"]) for record in records]
+    table = {
+        "hit_id": pa.array([f"seg-0001:{number:06d}" for number in range(len(records))]),
+        "idsite": pa.array([1] * len(records), pa.int32()),
+        "received_at": pa.array(times, pa.timestamp("us")),
+        "hit_time": pa.array(times, pa.timestamp("us")),
+        "new_visit": pa.array([False] * len(records)),
+        "is_bot": pa.array([False] * len(records)),
+        "transport": pa.array(["get"] * len(records)),
+        "raw_query": pa.array(["idsite=1&rec=1"] * len(records)),
+    }
+    for column, (source, kind) in COLUMNS.items():
+        values = [record[source] or None for record in records]
+        if kind == pa.float64():
+            values = [float(value) if value else None for value in values]
+        table[column] = pa.array(values, kind)
+    warehouse.append("web.hits", pa.table(table))
+    sessionize(warehouse)
