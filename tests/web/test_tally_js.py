@@ -427,3 +427,52 @@ def test_browser_journey_lands_in_hits(
         "exit_url FROM web.visits"
     )
     assert visit == [(5, 2, 1, 1, 1, home, second)]
+
+
+@pytest.mark.browser
+def test_link_classification_classes_aliases_and_schemes(
+    page: Any, pages: tuple[str, Capture]
+) -> None:
+    base, capture = pages
+    _load_tracker(
+        page,
+        base,
+        """() => {
+          const links = [
+            ['by-class', 'BASE/files/get?id=7', 'tally_download'],
+            ['by-matomo-class', 'BASE/export', 'matomo_download'],
+            ['by-extension', 'BASE/media/trailer.MP4', ''],
+            ['alias', 'https://cdn.alias.example/page', ''],
+            ['ignored', 'https://partner.example.org/', 'tally_ignore'],
+            ['phone', 'tel:+85212345678', ''],
+            ['script', 'javascript:void(0)', ''],
+            ['outbound', 'https://partner.example.org/offer', ''],
+          ];
+          for (const [id, href, cls] of links) {
+            const a = document.createElement('a');
+            a.id = id; a.href = href; a.className = cls; a.textContent = id;
+            // stop navigation after tally.js (a capture listener) has seen the click
+            a.addEventListener('click', (event) => event.preventDefault());
+            document.body.appendChild(a);
+          }
+          _paq.push(['setTrackerUrl', 'BASE/matomo.php'], ['setSiteId', 1]);
+          _paq.push(['setDomains', ['*.alias.example']], ['enableLinkTracking']);
+        }""",
+    )
+    for link in ("by-class", "by-matomo-class", "by-extension", "alias", "ignored", "phone"):
+        page.click("#" + link)
+    page.click("#script")
+    page.click("#outbound")
+    wait_until(lambda: len(capture.params()) >= 4)
+    time.sleep(0.5)  # room for a wrong extra request before counting
+    sent = [(kind_of(p), p.get("download") or p.get("link")) for p in capture.params()]
+    # Downloads by class (even without a file extension) and by extension (any case); the
+    # alias host counts as the page's own; ignored, tel: and javascript: links send nothing.
+    assert sorted(sent) == sorted(
+        [
+            ("download", base + "/files/get?id=7"),
+            ("download", base + "/export"),
+            ("download", base + "/media/trailer.MP4"),
+            ("link", "https://partner.example.org/offer"),
+        ]
+    )
