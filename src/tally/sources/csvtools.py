@@ -69,8 +69,16 @@ def write_csv(
 ) -> bytes:
     """Rows in an origin's own shape; ``utf-16`` writes a little-endian BOM as Google does."""
     buffer = io.StringIO()
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=line_end, quoting=quoting)
+    if delimiter == "\t":  # Apple's TSV is never quoted: a quote is a plain character
+        writer = csv.writer(
+            buffer,
+            delimiter=delimiter,
+            lineterminator=line_end,
+            quoting=csv.QUOTE_NONE,
+            quotechar=None,
+        )
+    else:
+        writer = csv.writer(buffer, delimiter=delimiter, lineterminator=line_end)
     writer.writerow(header)
     writer.writerows(rows)
     text = buffer.getvalue()
