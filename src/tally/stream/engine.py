@@ -65,7 +65,6 @@ class Engine:
         self._last_checkpoint = clock()
         self._last_flush = clock()
         self.rules: dict[str, Rule] = {}
-        self._by_source: dict[str | None, list[Rule]] = {}
         self.set_rules(rules)
 
     # rules -----------------------------------------------------------------------------
@@ -83,13 +82,19 @@ class Engine:
                     rules[spec.name] = Rule(spec)
                     rules[spec.name].start(now)
             self.rules = rules
-            self._by_source = {}
-            for rule in rules.values():
-                self._by_source.setdefault(rule.spec.source, []).append(rule)
+            self._routes: dict[str, tuple[Rule, ...]] = {}
             for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in rules]:
                 del self.book.alerts[fingerprint]
 
     # events ----------------------------------------------------------------------------
+
+    def _route(self, source: str) -> tuple[Rule, ...]:
+        """The rules that watch a source (cached: this runs for every event)."""
+        rules = self._routes.get(source)
+        if rules is None:
+            rules = tuple(r for r in self.rules.values() if r.spec.source in (None, source))
+            self._routes[source] = rules
+        return rules
 
     def ingest(self, events: list[Event]) -> tuple[int, int]:
         """Feed events; returns (accepted, late beyond the allowed lateness)."""
@@ -97,14 +102,17 @@ class Engine:
         with self._lock:
             now = self.clock()
             touched: dict[str, Rule] = {}
-            anywhere = self._by_source.get(None, [])
+            routes = self._routes
             for index, event in enumerate(events):
-                for rule in (*self._by_source.get(event.source, ()), *anywhere):
-                    if not rule.matches(event):
+                rules = routes.get(event.source)
+                if rules is None:
+                    rules = self._route(event.source)
+                for rule in rules:
+                    if rule.spec.match and not rule.matches(event):
                         continue
                     if not rule.observe(event, now):
                         late.add(index)
-                    if rule.store is not None:
+                    if rule.store is not None and rule.spec.name not in touched:
                         touched[rule.spec.name] = rule
             for rule in touched.values():
                 assert rule.store is not None
@@ -142,8 +150,12 @@ class Engine:
             notifications = self.book.flush(now)
             for notification in notifications:
                 self.deliverer.deliver(self.settings.route.receivers, notification)
+            state = None
             if notifications or now - self._last_checkpoint >= self.settings.checkpoint_every:
-                self.checkpoint(now)
+                state = self.snapshot()
+                self._last_checkpoint = now
+        if state is not None:  # written outside the lock: inputs keep flowing meanwhile
+            checkpoint.save(self.checkpoint_path, state)
         if now - self._last_flush >= self.settings.lake.flush_seconds:
             self._last_flush = now
             self.rawlog.flush()

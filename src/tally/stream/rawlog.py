@@ -45,15 +45,17 @@ class RawLog:
             records, self._buffer = self._buffer, []
         if not records or self.lake is None:
             return []
-        by_day: dict[str, list[bytes]] = {}
+        encode = json.JSONEncoder(separators=(",", ":")).encode
+        by_day: dict[int, list[str]] = {}
         for record in records:
-            day = dt.datetime.fromtimestamp(record["time"], dt.UTC).strftime("%Y/%m/%d")
-            by_day.setdefault(day, []).append(json.dumps(record, separators=(",", ":")).encode())
+            by_day.setdefault(int(record["time"] // 86400), []).append(encode(record))
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         keys = []
-        for day, lines in sorted(by_day.items()):
+        for number, lines in sorted(by_day.items()):
+            day = dt.datetime.fromtimestamp(number * 86400, dt.UTC).strftime("%Y/%m/%d")
             key = f"{PREFIX}/{day}/events-{stamp}-{uuid.uuid4().hex[:8]}.jsonl.gz"
-            self.lake.put(key, gzip.compress(b"\n".join(lines) + b"\n", compresslevel=5))
+            data = ("\n".join(lines) + "\n").encode()
+            self.lake.put(key, gzip.compress(data, compresslevel=5))
             keys.append(key)
             self.written += len(lines)
         self.keys.extend(keys)

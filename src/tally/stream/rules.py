@@ -148,38 +148,38 @@ class Rule:
         self.baseline: dict[str, list[float]] = {}  # baseline key -> [mean, variance, n]
         self.last_seen: dict[str, float] = {}
         self.labels: dict[str, dict[str, str]] = {}
-        self.observed = 0
 
     def matches(self, event: Event) -> bool:
         spec = self.spec
         if spec.source is not None and event.source != spec.source:
             return False
-        return all(event.labels.get(k) == v for k, v in spec.match.items())
+        if not spec.match:
+            return True
+        labels = event.labels
+        return all(labels.get(k) == v for k, v in spec.match.items())
 
     def observe(self, event: Event, now: float) -> bool:
         """Take an event this rule matches; False when it was late beyond the lateness."""
         spec = self.spec
-        self.observed += 1
         key = event.labels.get(spec.key_from, event.key) if spec.key_from else event.key
         if spec.copy_labels:
             self.labels[key] = {k: event.labels[k] for k in spec.copy_labels if k in event.labels}
-        if spec.type == "absence":
-            self.last_seen[key] = now
-            return True
-        if spec.type == "freshness":
-            self.last_seen[key] = max(self.last_seen.get(key, -math.inf), event.time)
+        store = self.store
+        if store is None:
+            if spec.type == "absence":
+                self.last_seen[key] = now
+            elif event.time > self.last_seen.get(key, -math.inf):  # freshness
+                self.last_seen[key] = event.time
             return True
         if spec.field is None:
             value = 1.0
-        elif spec.field in event.values:
-            value = event.values[spec.field]
         else:
-            assert self.store is not None
-            self.store.see(event.time)  # no value to fold, but event time still moved on
-            return True
+            value = event.values.get(spec.field)
+            if value is None:
+                store.see(event.time)  # no value to fold, but event time still moved on
+                return True
         distinct = event.labels.get(spec.distinct_label) if spec.distinct_label else value
-        assert self.store is not None
-        return self.store.add(key, event.time, value, distinct)
+        return store.add(key, event.time, value, distinct)
 
     def close(self, windows: Iterable[Closed]) -> None:
         """Take the results of windows that just closed."""

@@ -67,6 +67,9 @@ class WindowStore:
         self.late = 0
         self.updates = 0
         self._pending_each: list[Closed] = []
+        # the earliest watermark at which advance() has anything to do: lets the hot path
+        # skip scanning every key's windows after each batch
+        self._due = math.inf
 
     def _fresh(self) -> Accumulator:
         return Accumulator(*self.keep)
@@ -107,8 +110,11 @@ class WindowStore:
                 slot = windows.get(bounds)
                 if slot is None:
                     slot = windows[bounds] = Slot(self._fresh())
+                    if bounds[1] < self._due:
+                        self._due = bounds[1]
                 elif slot.emitted:
                     slot.dirty = True
+                    self._due = min(self._due, bounds[1])
                 slot.accumulator.add(value, distinct)
                 accepted = True
         if not accepted:
@@ -134,6 +140,7 @@ class WindowStore:
             emitted = emitted or slot.emitted
             start, end = min(start, bounds[0]), max(end, bounds[1])
         windows[(start, end)] = Slot(accumulator, emitted=emitted, dirty=emitted)
+        self._due = min(self._due, end)
         return True
 
     def see(self, time: float) -> None:
@@ -147,10 +154,15 @@ class WindowStore:
             self.watermark = watermark
         closed, self._pending_each = self._pending_each, []
         mark = self.watermark
-        expiry = mark - self.spec.lateness
+        if mark < self._due:
+            return closed
+        lateness = self.spec.lateness
+        expiry = mark - lateness
+        due = math.inf
         for key, windows in list(self.slots.items()):
             for bounds, slot in list(windows.items()):
                 if bounds[1] > mark:
+                    due = min(due, bounds[1])
                     continue
                 if not slot.emitted or slot.dirty:
                     closed.append(Closed(key, bounds[0], bounds[1], slot.accumulator, slot.emitted))
@@ -158,8 +170,11 @@ class WindowStore:
                     slot.emitted, slot.dirty = True, False
                 if bounds[1] <= expiry:
                     del windows[bounds]
+                else:
+                    due = min(due, bounds[1] + lateness)
             if not windows:
                 del self.slots[key]
+        self._due = due
         closed.sort(key=lambda c: (c.end, c.key))
         return closed
 
@@ -183,6 +198,7 @@ class WindowStore:
         self.late = data["late"]
         self.updates = data.get("updates", 0)
         self.slots = {}
+        self._due = -math.inf  # rescan on the next advance
         for key, start, end, emitted, dirty, accumulator in data["slots"]:
             self.slots.setdefault(key, {})[(start, end)] = Slot(
                 Accumulator.load(accumulator), emitted, dirty
