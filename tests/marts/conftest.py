@@ -18,7 +18,14 @@ from tally.lake import Lake
 from tally.models.countries import write_countries
 from tally.pipeline.build import build, discover_models
 from tally.pipeline.context import Context
-from tally.sources.viu_premium import STATUS_COLUMNS, TRANSACTION_COLUMNS, parse_csv
+from tally.sources.demo import DemoWorld
+from tally.sources.viu_premium import (
+    STATUS_COLUMNS,
+    TRANSACTION_COLUMNS,
+    SubscriberStatus,
+    Transactions,
+    parse_csv,
+)
 from tally.warehouse import Warehouse, connect
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "marts"
@@ -102,3 +109,23 @@ def _postgres_url(request: pytest.FixtureRequest) -> str:
 def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     folder = tmp_path_factory.mktemp("settings")
     return load_settings(environ={"TALLY_DATA_DIR": str(folder / "data")})
+
+
+def load_world(warehouse: Warehouse, world: DemoWorld, days: list[dt.date]) -> None:
+    """Both viu-premium exports of each day, parsed and loaded as the loader would."""
+    for dataset in (SubscriberStatus(), Transactions()):
+        tables, partitions = [], []
+        for day in days:
+            for name, data in dataset.sample(day, world).items():
+                parsed = dataset.parse(data, name)
+                assert not parsed.bad_rows, parsed.bad_rows[:3]
+                tables.append(parsed.table)
+                partitions.extend([day] * parsed.table.num_rows)
+        load_rows(warehouse, dataset.staging_table, pa.concat_tables(tables), partitions)
+
+
+def memory_warehouse() -> Warehouse:
+    """A migrated in-memory DuckDB (hypothesis examples cannot share function fixtures)."""
+    store = connect("duckdb:///:memory:")
+    store.migrate()
+    return store

@@ -182,23 +182,22 @@ def _read_row(
     file_name: str,
     line: int,
 ) -> dict[str, Any] | BadRow:
-    raw = ",".join(record)
     if len(record) != len(position):
         reason = f"{len(record)} fields, header has {len(position)}"
-        return BadRow(file_name, line, None, reason, raw)
+        return BadRow(file_name, line, None, reason, ",".join(record))
     row: dict[str, Any] = {}
     for column in columns:
         index = position.get(column.name)
         text = record[index].strip() if index is not None else ""
-        if text == "":
+        if not text:
             if column.nullable or not column.required:
                 row[column.name] = None
                 continue
-            return BadRow(file_name, line, column.name, "empty value", raw)
+            return BadRow(file_name, line, column.name, "empty value", ",".join(record))
         try:
             row[column.name] = column.read(text)
         except ValueError as error:
-            return BadRow(file_name, line, column.name, str(error), raw)
+            return BadRow(file_name, line, column.name, str(error), ",".join(record))
     return row
 
 
@@ -323,7 +322,9 @@ DATASETS: list[Dataset] = [SubscriberStatus(), Transactions()]
 
 # -- demo data: how the subscription system would export DemoWorld ---------------------------
 
-ZONE_OFFSET = {"HK": 8, "SG": 8}  # both business zones are UTC+8 all year (no DST)
+# both business zones are UTC+8 all year (no DST)
+ZONE_OFFSET = {"HK": dt.timezone(dt.timedelta(hours=8)), "SG": dt.timezone(dt.timedelta(hours=8))}
+DEFAULT_OFFSET = dt.timezone(dt.timedelta(hours=8))
 
 
 def _number_of(subscription: Subscription) -> int:
@@ -332,10 +333,10 @@ def _number_of(subscription: Subscription) -> int:
 
 def moment(subscription: Subscription, day: dt.date, extra_minutes: int = 0) -> dt.datetime:
     """A deterministic local time of day on ``day`` for this subscription's events."""
-    offset = dt.timezone(dt.timedelta(hours=ZONE_OFFSET.get(subscription.country, 8)))
+    offset = ZONE_OFFSET.get(subscription.country, DEFAULT_OFFSET)
     number = _number_of(subscription)
     minutes = (8 + number % 14) * 60 + number % 60 + extra_minutes
-    return dt.datetime.combine(day, dt.time(), offset) + dt.timedelta(minutes=minutes)
+    return dt.datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=offset)
 
 
 def grace_days(subscription: Subscription, period: Period) -> int:

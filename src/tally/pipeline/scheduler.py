@@ -1,0 +1,205 @@
+"""The scheduler: start each source's daily job when its schedule says, catching up missed days.
+
+A source's schedule is a cron expression in a time zone, from its settings::
+
+    [sources.viu-premium]
+    schedule = "30 6 * * *"              # every day 06:30 ...
+    schedule_timezone = "Asia/Hong_Kong" # ... Hong Kong time
+    lag_days = 1                         # the job at 06:30 on the 9th loads the 8th
+
+(itunes reads ``[itunes] schedule`` / ``schedule_timezone``: Apple's reports after 8 AM
+Pacific.) A source without a schedule is not started by the scheduler.
+
+Each firing becomes one partition (source, day). On every tick the scheduler looks back
+``catch_up_days`` for firings whose partition has no successful ``scheduled`` ledger row,
+so the days it missed while down are run, oldest first. A partition is locked with an OS
+file lock under ``<data_dir>/locks`` while it runs, so two schedulers (or a scheduler and a
+``tally serve``) never run the same partition at once; the lock dies with its process.
+A partition that failed ``max_attempts`` times waits for a person (``tally backfill``);
+one whose files are not published yet is tried again on the next tick without counting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from tally.config import Settings
+from tally.errors import ConfigError
+from tally.pipeline.context import Context
+from tally.pipeline.ledger import Ledger, new_run_id
+from tally.pipeline.run import run_day
+from tally.sources import all_datasets
+
+JOB = "scheduled"
+DEFAULT_CATCH_UP_DAYS = 7
+DEFAULT_MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Schedule:
+    source: str
+    cron: str
+    timezone: str
+    lag_days: int = 1
+
+    def partitions(self, since: dt.datetime, until: dt.datetime) -> list[dt.date]:
+        """Partition days of the firings in ``(since, until]`` (aware datetimes)."""
+        zone = ZoneInfo(self.timezone)
+        cursor = croniter(self.cron, since.astimezone(zone))
+        days: list[dt.date] = []
+        while True:
+            fired = cursor.get_next(dt.datetime)
+            if fired > until:
+                return days
+            day = fired.astimezone(zone).date() - dt.timedelta(days=self.lag_days)
+            if day not in days:
+                days.append(day)
+
+
+@dataclass
+class ScheduledRun:
+    source: str
+    day: dt.date
+    status: str  # "ok", "failed", "not ready", "locked"
+    detail: str = ""
+
+
+def schedules(settings: Settings) -> list[Schedule]:
+    """The schedule of every source that has one, checked."""
+    found = []
+    for source in sorted({dataset.source for dataset in all_datasets().values()}):
+        config = settings.sources.get(source) or {}
+        cron, zone = config.get("schedule"), config.get("schedule_timezone", "UTC")
+        if source == "itunes" and not cron:
+            cron, zone = settings.itunes.schedule, settings.itunes.schedule_timezone
+        if not cron:
+            continue
+        if not croniter.is_valid(str(cron)):
+            raise ConfigError(f"sources.{source}.schedule: {cron!r} is not a cron expression")
+        try:
+            ZoneInfo(str(zone))
+        except (KeyError, ValueError) as error:
+            raise ConfigError(
+                f"sources.{source}.schedule_timezone: unknown zone {zone!r}"
+            ) from error
+        lag = int(config.get("lag_days", 1))
+        found.append(Schedule(source, str(cron), str(zone), lag))
+    return found
+
+
+@contextmanager
+def partition_lock(settings: Settings, source: str, day: dt.date) -> Iterator[bool]:
+    """Hold the OS lock of one partition; yields False when another process holds it."""
+    folder = Path(settings.data_dir) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder / f"{source}-{day:%Y%m%d}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
+
+
+def _attempts(context: Context, source: str, since: dt.date) -> tuple[set[dt.date], dict]:
+    """Partitions already done, and failed-attempt counts, for one source since a day."""
+    rows = context.warehouse.rows(
+        "SELECT partition_date, status, count(*) FROM tally_meta.runs "
+        "WHERE job = ? AND source = ? AND partition_date >= ? "
+        "GROUP BY partition_date, status",
+        [JOB, source, since],
+    )
+    done = {day for day, status, _ in rows if status == "ok"}
+    failed = {day: count for day, status, count in rows if status == "failed"}
+    return done, failed
+
+
+def run_due(
+    context: Context,
+    now: dt.datetime | None = None,
+    catch_up_days: int = DEFAULT_CATCH_UP_DAYS,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    fetch: bool = True,
+) -> list[ScheduledRun]:
+    """Run every partition that is due and not done yet, oldest first; returns what happened."""
+    now = now or dt.datetime.now(dt.UTC)
+    since = now - dt.timedelta(days=catch_up_days)
+    runs: list[ScheduledRun] = []
+    for schedule in schedules(context.settings):
+        days = schedule.partitions(since, now)
+        if not days:
+            continue
+        done, failed = _attempts(context, schedule.source, min(days))
+        for day in days:
+            if day in done or failed.get(day, 0) >= max_attempts:
+                continue
+            runs.append(_run_one(context, schedule.source, day, fetch))
+    return runs
+
+
+def _run_one(context: Context, source: str, day: dt.date, fetch: bool) -> ScheduledRun:
+    with partition_lock(context.settings, source, day) as locked:
+        if not locked:
+            return ScheduledRun(source, day, "locked", "another process is running it")
+        run_id = new_run_id()
+        with Ledger(context.warehouse).step(run_id, JOB, source, partition_date=day) as step:
+            outcome = run_day(context, day, sources=[source], fetch=fetch)
+            step.rows_out = sum(outcome.loaded.values())
+            if outcome.failed:
+                step.status = "failed"
+                step.error = "; ".join(f"{k}: {v}" for k, v in outcome.failed.items())
+                return ScheduledRun(source, day, "failed", step.error)
+            if outcome.not_ready:
+                step.status = "skipped"  # tried again next tick, not counted as an attempt
+                step.error = "; ".join(outcome.not_ready)
+                return ScheduledRun(source, day, "not ready", step.error)
+        return ScheduledRun(source, day, "ok")
+
+
+def next_firing(settings: Settings, now: dt.datetime) -> dt.datetime | None:
+    """When the next scheduled job is due (None when no source has a schedule)."""
+    times = [
+        croniter(s.cron, now.astimezone(ZoneInfo(s.timezone))).get_next(dt.datetime)
+        for s in schedules(settings)
+    ]
+    return min(times) if times else None
+
+
+def run_forever(
+    context: Context,
+    stop: threading.Event,
+    poll_seconds: float = 60.0,
+    report: Callable[[ScheduledRun], None] | None = None,
+    catch_up_days: int = DEFAULT_CATCH_UP_DAYS,
+) -> None:
+    """Tick until ``stop`` is set: run what is due, then sleep until the next firing.
+
+    ``poll_seconds`` bounds the sleep so failed and not-yet-published partitions are
+    retried. ``tally serve`` runs this in a thread; ``tally scheduler`` in the foreground.
+    """
+    while not stop.is_set():
+        for run in run_due(context, catch_up_days=catch_up_days):
+            if report:
+                report(run)
+        now = dt.datetime.now(dt.UTC)
+        upcoming = next_firing(context.settings, now)
+        wait = poll_seconds
+        if upcoming is not None:
+            wait = min(poll_seconds, max(1.0, (upcoming - now).total_seconds()))
+        stop.wait(wait)
