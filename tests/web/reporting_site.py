@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
+from tests.conftest import _fresh_postgres_schema_url, service_url
 
-from tally.warehouse import Warehouse
+from tally.warehouse import Warehouse, connect
 from tally.web.sessions import sessionize
 from tally.web.sites import add_site
 
@@ -80,3 +83,24 @@ def load_site(warehouse: Warehouse) -> None:
         table[column] = pa.array(values, kind)
     warehouse.append("web.hits", pa.table(table))
     sessionize(warehouse)
+
+
+BACKENDS = ["duckdb", "postgres"]
+
+
+def loaded_site(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """A fresh warehouse on ``backend`` holding the fixture site (for a module fixture)."""
+    if backend == "duckdb":
+        folder: Path = tmp_path_factory.mktemp("reporting")
+        store = connect(f"duckdb:///{folder}/warehouse.duckdb")
+        store.migrate()
+        load_site(store)
+        yield store
+        store.close()
+        return
+    for url in _fresh_postgres_schema_url(service_url("postgres")):
+        store = connect(url)
+        store.migrate()
+        load_site(store)
+        yield store
+        store.close()

@@ -6,39 +6,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from tests.conftest import _fresh_postgres_schema_url, service_url
-from tests.web.reporting_site import hong_kong, load_site
+from tests.web.reporting_site import BACKENDS, hong_kong, loaded_site
 
 from tally.errors import BadInputError
-from tally.warehouse import Warehouse, connect
+from tally.warehouse import Warehouse
 from tally.web.reporting.api import call
 from tally.web.reporting.methods import METHODS, percent, rounded
 
 DAY = {"idSite": "1", "period": "day", "date": "2026-03-02"}
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Warehouse]:
-    """The fixture site, loaded and sessionized once per backend for the whole module."""
-    if request.param == "duckdb":
-        folder: Path = tmp_path_factory.mktemp("reporting")
-        store = connect(f"duckdb:///{folder}/warehouse.duckdb")
-        store.migrate()
-        load_site(store)
-        yield store
-        store.close()
-        return
-    for url in _fresh_postgres_schema_url(service_url("postgres")):
-        store = connect(url)
-        store.migrate()
-        load_site(store)
-        yield store
-        store.close()
+    yield from loaded_site(request.param, tmp_path_factory)
 
 
 def test_visits_summary_of_a_day(site: Warehouse) -> None:
