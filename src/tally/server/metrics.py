@@ -1,0 +1,211 @@
+"""ELT figures from the run ledger, lake manifest and quarantine; ``/metrics`` for Prometheus.
+
+The same functions feed the ELT monitoring dashboard, so a Grafana panel and tally's own
+page show the same numbers. Freshness: a daily dataset is expected to have landed the
+partition of ``lag_days`` days before today (UTC); the default lag is one day (yesterday's
+files), and a dataset class may set ``expected_lag_days`` to say otherwise.
+The text format is written by ``prometheus_client`` (escaping, HELP/TYPE lines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tally.sources import all_datasets
+from tally.warehouse import Warehouse
+
+DEFAULT_LAG_DAYS = 1
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """Where one dataset stands: its newest partition against the one expected by now."""
+
+    source: str
+    dataset: str
+    last_partition: dt.date | None
+    last_landed_at: dt.datetime | None
+    expected_partition: dt.date
+    last_load_status: str | None
+    last_load_at: dt.datetime | None
+    rows_loaded: int
+    quarantined: int
+    failures: int
+
+    @property
+    def days_behind(self) -> int | None:
+        if self.last_partition is None:
+            return None
+        return max(0, (self.expected_partition - self.last_partition).days)
+
+    @property
+    def freshness(self) -> str:
+        """'fresh', 'late' (one or two partitions missing), 'stale' or 'never landed'."""
+        behind = self.days_behind
+        if behind is None:
+            return "never landed"
+        if behind == 0:
+            return "fresh"
+        return "late" if behind <= 2 else "stale"
+
+
+def dataset_statuses(warehouse: Warehouse, today: dt.date | None = None) -> list[DatasetStatus]:
+    """Every known dataset (and any other the ledger or lake names), with its figures."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    landed = {
+        (row[0], row[1]): (row[2], row[3])
+        for row in warehouse.rows(
+            "SELECT source, coalesce(dataset, ''), max(partition_date), max(landed_at) "
+            "FROM tally_meta.lake_files WHERE superseded_by IS NULL GROUP BY 1, 2"
+        )
+    }
+    loads = {
+        (row[0], row[1]): (int(row[2] or 0), int(row[3] or 0))
+        for row in warehouse.rows(
+            "SELECT source, coalesce(dataset, ''), "
+            "sum(CASE WHEN status = 'ok' THEN rows_out ELSE 0 END), "
+            "sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) "
+            "FROM tally_meta.runs WHERE job = 'load' AND source IS NOT NULL GROUP BY 1, 2"
+        )
+    }
+    latest = {
+        (row[0], row[1]): (row[2], row[3])
+        for row in warehouse.rows(
+            "SELECT r.source, coalesce(r.dataset, ''), r.status, r.started_at "
+            "FROM tally_meta.runs AS r WHERE r.job = 'load' AND r.source IS NOT NULL "
+            "AND r.started_at = (SELECT max(l.started_at) FROM tally_meta.runs AS l "
+            "WHERE l.job = 'load' AND l.source = r.source "
+            "AND coalesce(l.dataset, '') = coalesce(r.dataset, ''))"
+        )
+    }
+    quarantined = {
+        (row[0], row[1]): int(row[2])
+        for row in warehouse.rows(
+            "SELECT source, coalesce(dataset, ''), count(*) FROM tally_meta.quarantine "
+            "GROUP BY 1, 2"
+        )
+    }
+    lags = {
+        (d.source, d.name): int(getattr(d, "expected_lag_days", DEFAULT_LAG_DAYS))
+        for d in all_datasets().values()
+    }
+    keys = sorted(set(lags) | set(landed) | set(loads))
+    statuses = []
+    for key in keys:
+        last_partition, last_landed = landed.get(key, (None, None))
+        rows, failed = loads.get(key, (0, 0))
+        status, load_at = latest.get(key, (None, None))
+        expected = today - dt.timedelta(days=lags.get(key, DEFAULT_LAG_DAYS))
+        statuses.append(
+            DatasetStatus(
+                key[0],
+                key[1],
+                last_partition,
+                last_landed,
+                expected,
+                status,
+                load_at,
+                rows,
+                quarantined.get(key, 0),
+                failed,
+            )
+        )
+    return statuses
+
+
+def run_counts(warehouse: Warehouse) -> list[tuple[str, str, str, str, int]]:
+    """(job, source, dataset, status, steps) over the whole ledger."""
+    return [
+        (row[0], row[1] or "", row[2] or "", row[3], int(row[4]))
+        for row in warehouse.rows(
+            "SELECT job, source, dataset, status, count(*) FROM tally_meta.runs "
+            "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        )
+    ]
+
+
+def _seconds(value: dt.datetime | dt.date | None) -> float:
+    if value is None:
+        return float("nan")
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    return value.replace(tzinfo=dt.UTC).timestamp()
+
+
+class LedgerCollector(Collector):
+    """Reads the figures once per scrape (the warehouse is opened only for that)."""
+
+    def __init__(self, warehouse: Warehouse, today: dt.date | None = None) -> None:
+        self.warehouse = warehouse
+        self.today = today
+
+    def collect(self) -> Iterator[Metric]:
+        runs = CounterMetricFamily(
+            "tally_run_steps",
+            "Pipeline steps in the run ledger, by outcome",
+            labels=["job", "source", "dataset", "status"],
+        )
+        for job, source, dataset, status, count in run_counts(self.warehouse):
+            runs.add_metric([job, source, dataset, status], count)
+        yield runs
+        rows = CounterMetricFamily(
+            "tally_rows_loaded",
+            "Rows loaded into staging by successful loads",
+            labels=["source", "dataset"],
+        )
+        quarantined = CounterMetricFamily(
+            "tally_rows_quarantined",
+            "Rows set aside in tally_meta.quarantine",
+            labels=["source", "dataset"],
+        )
+        partition = GaugeMetricFamily(
+            "tally_dataset_last_partition_timestamp_seconds",
+            "Start (UTC) of the newest partition landed in the lake",
+            labels=["source", "dataset"],
+        )
+        landed = GaugeMetricFamily(
+            "tally_dataset_last_landed_timestamp_seconds",
+            "When the newest file of the dataset landed",
+            labels=["source", "dataset"],
+        )
+        behind = GaugeMetricFamily(
+            "tally_dataset_days_behind",
+            "Partitions missing up to the one expected by now (0 = fresh)",
+            labels=["source", "dataset"],
+        )
+        for status in dataset_statuses(self.warehouse, self.today):
+            labels = [status.source, status.dataset]
+            rows.add_metric(labels, status.rows_loaded)
+            quarantined.add_metric(labels, status.quarantined)
+            partition.add_metric(labels, _seconds(status.last_partition))
+            landed.add_metric(labels, _seconds(status.last_landed_at))
+            days = status.days_behind
+            behind.add_metric(labels, float("nan") if days is None else days)
+        yield from (rows, quarantined, partition, landed, behind)
+
+
+def exposition(warehouse: Warehouse, today: dt.date | None = None) -> bytes:
+    """The figures in Prometheus' text format (version 0.0.4)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(LedgerCollector(warehouse, today))
+    return generate_latest(registry)
+
+
+async def metrics(request: Request) -> Response:
+    body = await asyncio.to_thread(exposition, request.app.state.warehouse)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def routes() -> list[Route]:
+    """``/metrics``; the login wall lets it through with an API token or a session."""
+    return [Route("/metrics", metrics)]

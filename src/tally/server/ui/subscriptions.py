@@ -1,0 +1,4 @@
+
+
+def routes(settings):
+    return []

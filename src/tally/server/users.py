@@ -1,0 +1,167 @@
+"""Dashboard users: argon2-hashed passwords and per-site rights.
+
+Only the argon2id hash of a password is stored (``tally_meta.users``). An admin sees and
+manages everything; any other user sees the subscription and ELT dashboards and the web
+analytics of the sites granted in ``tally_meta.user_sites`` ('view' or 'admin'). There is no
+default user and no default password: ``tally user add NAME --admin`` creates the first one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from tally.errors import BadInputError, NotFoundError
+from tally.warehouse import Warehouse
+
+RIGHTS = ("view", "admin")
+MIN_PASSWORD_LENGTH = 10
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_hasher = PasswordHasher()  # argon2id with the library's current recommended cost
+# Verified against when a name is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+FIRST_ADMIN_HINT = (
+    "No dashboard users yet. Create the first admin with: tally user add NAME --admin "
+    "(the password is read from the prompt or from stdin)"
+)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    is_admin: bool
+    sites: dict[int, str] = field(default_factory=dict)  # idsite -> 'view' | 'admin'
+    password_changed_at: dt.datetime | None = None
+
+    def can_view(self, idsite: int) -> bool:
+        return self.is_admin or idsite in self.sites
+
+    def can_admin(self, idsite: int) -> bool:
+        return self.is_admin or self.sites.get(idsite) == "admin"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise BadInputError(
+            "a user name is 1-64 letters, digits, '_', '.', '@' or '-', starting with a letter "
+            f"or digit; got {name!r}"
+        )
+    return name
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise BadInputError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if password.strip() != password:
+        raise BadInputError("a password may not start or end with white space")
+    return password
+
+
+def add_user(warehouse: Warehouse, name: str, password: str, *, admin: bool = False) -> User:
+    """Create a user; the name must be new."""
+    check_name(name)
+    check_password(password)
+    if warehouse.rows("SELECT count(*) FROM tally_meta.users WHERE name = ?", [name])[0][0]:
+        raise BadInputError(f"user {name!r} exists already")
+    now = _now()
+    warehouse.execute(
+        "INSERT INTO tally_meta.users (name, password_hash, is_admin, created_at, "
+        "password_changed_at) VALUES (?, ?, ?, ?, ?)",
+        [name, _hasher.hash(password), admin, now, now],
+    )
+    return User(name, admin, {}, now)
+
+
+def set_password(warehouse: Warehouse, name: str, password: str) -> None:
+    """Replace a user's password (sessions opened before the change stop working)."""
+    _require(warehouse, name)
+    check_password(password)
+    warehouse.execute(
+        "UPDATE tally_meta.users SET password_hash = ?, password_changed_at = ? WHERE name = ?",
+        [_hasher.hash(password), _now(), name],
+    )
+
+
+def grant(warehouse: Warehouse, name: str, idsite: int, rights: str) -> None:
+    """Give ``name`` 'view' or 'admin' rights on site ``idsite`` (replacing earlier rights)."""
+    _require(warehouse, name)
+    if rights not in RIGHTS:
+        raise BadInputError(f"rights are one of {', '.join(RIGHTS)}; got {rights!r}")
+    if not warehouse.rows("SELECT count(*) FROM web.sites WHERE idsite = ?", [idsite])[0][0]:
+        raise NotFoundError(f"no site {idsite} (see: tally site list)")
+    with warehouse.transaction():
+        warehouse.execute(
+            "DELETE FROM tally_meta.user_sites WHERE name = ? AND idsite = ?", [name, idsite]
+        )
+        warehouse.execute(
+            "INSERT INTO tally_meta.user_sites (name, idsite, rights) VALUES (?, ?, ?)",
+            [name, idsite, rights],
+        )
+
+
+def revoke(warehouse: Warehouse, name: str, idsite: int) -> None:
+    _require(warehouse, name)
+    warehouse.execute(
+        "DELETE FROM tally_meta.user_sites WHERE name = ? AND idsite = ?", [name, idsite]
+    )
+
+
+def delete_user(warehouse: Warehouse, name: str) -> None:
+    _require(warehouse, name)
+    with warehouse.transaction():
+        warehouse.execute("DELETE FROM tally_meta.user_sites WHERE name = ?", [name])
+        warehouse.execute("DELETE FROM tally_meta.users WHERE name = ?", [name])
+
+
+def get_user(warehouse: Warehouse, name: str) -> User | None:
+    found = warehouse.rows(
+        "SELECT name, is_admin, password_changed_at FROM tally_meta.users WHERE name = ?", [name]
+    )
+    if not found:
+        return None
+    sites = warehouse.rows(
+        "SELECT idsite, rights FROM tally_meta.user_sites WHERE name = ?", [name]
+    )
+    row = found[0]
+    return User(row[0], bool(row[1]), {int(s): str(r) for s, r in sites}, row[2])
+
+
+def list_users(warehouse: Warehouse) -> list[User]:
+    names = [row[0] for row in warehouse.rows("SELECT name FROM tally_meta.users ORDER BY name")]
+    return [user for name in names if (user := get_user(warehouse, name)) is not None]
+
+
+def has_users(warehouse: Warehouse) -> bool:
+    return bool(warehouse.rows("SELECT count(*) FROM tally_meta.users")[0][0])
+
+
+def authenticate(warehouse: Warehouse, name: str, password: str) -> User | None:
+    """The user if ``password`` is theirs, else None (same cost for unknown names)."""
+    found = warehouse.rows("SELECT password_hash FROM tally_meta.users WHERE name = ?", [name])
+    stored = found[0][0] if found else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if not found:
+        return None
+    if _hasher.check_needs_rehash(stored):  # the library's cost went up since: store anew
+        warehouse.execute(
+            "UPDATE tally_meta.users SET password_hash = ? WHERE name = ?",
+            [_hasher.hash(password), name],
+        )
+    return get_user(warehouse, name)
+
+
+def _require(warehouse: Warehouse, name: str) -> None:
+    if not warehouse.rows("SELECT count(*) FROM tally_meta.users WHERE name = ?", [name])[0][0]:
+        raise NotFoundError(f"no user {name!r} (see: tally user list)")
