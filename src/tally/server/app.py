@@ -48,7 +48,8 @@ def create_app(
     tracking = TrackingEndpoint(hitlog, site_exists=sites.contains, token_valid=tokens.is_valid)
 
     async def tracking_stats(_request: Request) -> Response:
-        return JSONResponse(tracking.stats.as_dict())
+        log = {"synced_batches": hitlog.batches, "synced_records": hitlog.records}
+        return JSONResponse({**tracking.stats.as_dict(), "hit_log": log})
 
     async def load_now(_request: Request) -> Response:
         result = await asyncio.to_thread(load_hits, store, settings, durable=hitlog.durable)

@@ -55,6 +55,8 @@ def _geo():  # noqa: ANN202 - geoip2fast has no public type
     return GeoIP2Fast()
 
 
+# A visitor sends many hits from one address: both IP functions are cached.
+@lru_cache(maxsize=65_536)
 def country_of(ip: str | None) -> str | None:
     """ISO country code of an IP from the database shipped in geoip2fast, or None."""
     if not ip:
@@ -71,6 +73,7 @@ def country_of(ip: str | None) -> str | None:
 IPV6_KEPT_BITS = {0: 128, 1: 64, 2: 48, 3: 32, 4: 0}
 
 
+@lru_cache(maxsize=65_536)
 def anonymise_ip(ip: str | None, anonymised_bytes: int) -> str | None:
     """The IP with its last ``anonymised_bytes`` bytes zeroed (IPv6: a wider mask)."""
     if not ip:

@@ -149,6 +149,8 @@ class HitLog:
         self._segment = ""
         self._size = 0
         self._durable: tuple[str, int] = ("", 0)
+        self.batches = 0  # synced writes so far
+        self.records = 0  # records in them: records / batches is the group-commit factor
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -220,8 +222,14 @@ class HitLog:
             results = [(item, failure) for item, _ in results]
             # The segment may now end in a partial record: never append after it.
             self._rotate()
+        self.batches += 1
+        self.records += sum(len(item.payloads) for item in batch)
+        # One wake-up per event loop per batch, not one per request.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, object]]] = {}
         for item, outcome in results:
-            item.loop.call_soon_threadsafe(_settle, item.future, outcome)
+            by_loop.setdefault(item.loop, []).append((item, outcome))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle_all, settled)
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -250,13 +258,14 @@ class HitLog:
         self._open_segment()
 
 
-def _settle(future: asyncio.Future[list[str]], outcome: list[str] | BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+def _settle_all(settled: list[tuple[_Pending, object]]) -> None:
+    for item, outcome in settled:
+        if item.future.done():  # the request was cancelled (client went away)
+            continue
+        if isinstance(outcome, BaseException):
+            item.future.set_exception(outcome)
+        else:
+            item.future.set_result(outcome)
 
 
 def _sync_directory(directory: Path) -> None:

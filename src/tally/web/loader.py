@@ -243,7 +243,8 @@ def _row(
     if device.is_bot and not hit.keep_bots:
         return None
     referrer = classify(hit.url, hit.urlref, sites.get(hit.idsite, ()), hit.campaign)
-    row = {name: getattr(hit, name, None) for name in SCHEMA.names}
+    facts = vars(hit)
+    row = {name: facts.get(name) for name in SCHEMA.names}
     row.update(
         hit_id=hit_id,
         country=hit.country or country_of(hit.client_ip),

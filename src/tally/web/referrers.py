@@ -92,9 +92,12 @@ def classify(
     remembered: Mapping[str, str] | None = None,
 ) -> Referrer:
     """Classify a hit's referrer; ``remembered`` holds matomo.js's ``_rcn``/``_rck``."""
-    campaign = _campaign({**_url_params(url), **(remembered or {})})
-    if campaign is not None:
-        return campaign
+    # Every campaign-name parameter contains "campaign" or "cpn": most URLs skip parsing.
+    lowered = (url or "").lower()
+    if remembered or "campaign" in lowered or "cpn" in lowered:
+        campaign = _campaign({**_url_params(url), **(remembered or {})})
+        if campaign is not None:
+            return campaign
     host = _host(urlref)
     if not host or _is_own(host, site_hosts):
         return Referrer("direct")
