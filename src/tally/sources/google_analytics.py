@@ -377,18 +377,27 @@ class AnalyticsSeries(Dataset):
         return read_series(data, file_name, self.name)
 
     def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
+        return {FILE_NAME: demo_file(world, day)}
+
+
+_file_cache: weakref.WeakKeyDictionary[DemoWorld, dict[dt.date, bytes]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def demo_file(world: DemoWorld, day: dt.date) -> bytes:
+    """The day's landed file for the demo world; built once, shared by the four series."""
+    cache = _file_cache.setdefault(world, {})
+    if day not in cache:
         lines = []
         for name, query in sorted(DEFAULT_QUERIES.items()):
             body = report_request(query, day)
+            response = demo_response(world, name, body)
             lines.append(
-                {
-                    "series": name,
-                    "property": "000000000",
-                    "request": body,
-                    "response": demo_response(world, name, body),
-                }
+                {"series": name, "property": "000000000", "request": body, "response": response}
             )
-        return {FILE_NAME: _pack(lines)}
+        cache[day] = _pack(lines)
+    return cache[day]
 
 
 DATASETS = [AnalyticsSeries(name) for name in DEFAULT_QUERIES]

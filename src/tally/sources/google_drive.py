@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -228,8 +229,20 @@ def demo_telco(day: dt.date, world: DemoWorld) -> list[list[str]]:
     return rows
 
 
+_telco_cache: weakref.WeakKeyDictionary[DemoWorld, dict[dt.date, dict]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def telco_figures(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], tuple]:
     """(plan code, country, currency, telco) → (new, cancelled, active, revenue) on a day."""
+    cache = _telco_cache.setdefault(world, {})
+    if day not in cache:
+        cache[day] = _count_telco(world, day)
+    return cache[day]
+
+
+def _count_telco(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], tuple]:
     figures: dict[tuple[str, ...], list] = {}
     for subscription in world.subscriptions:
         plan = subscription.plan
