@@ -65,24 +65,37 @@ def load_site(warehouse: Warehouse) -> None:
     add_site(warehouse, "Watch", ["https://watch.example.com"], "Asia/Hong_Kong")
     with HITS.open(encoding="utf-8", newline="") as handle:
         records = list(csv.DictReader(handle))
-    times = [hong_kong(record["day"], record["time"]) for record in records]
+    hits = []
+    for record in records:
+        hit: dict[str, object] = {"hit_time": hong_kong(record["day"], record["time"])}
+        for column, (source, kind) in COLUMNS.items():
+            text = record[source] or None
+            hit[column] = float(text) if text and kind == pa.float64() else text
+        hits.append(hit)
+    insert_hits(warehouse, hits)
+    sessionize(warehouse)
+
+
+def insert_hits(warehouse: Warehouse, hits: list[dict[str, object]]) -> None:
+    """web.hits rows as the loader writes them (the columns reports read; site 1 by default)."""
+    defaults = {"idsite": 1, "kind": "pageview", "url": "https://watch.example.com/"}
+    rows = [{**defaults, **hit} for hit in hits]
     table = {
-        "hit_id": pa.array([f"seg-0001:{number:06d}" for number in range(len(records))]),
-        "idsite": pa.array([1] * len(records), pa.int32()),
-        "received_at": pa.array(times, pa.timestamp("us")),
-        "hit_time": pa.array(times, pa.timestamp("us")),
-        "new_visit": pa.array([False] * len(records)),
-        "is_bot": pa.array([False] * len(records)),
-        "transport": pa.array(["get"] * len(records)),
-        "raw_query": pa.array(["idsite=1&rec=1"] * len(records)),
+        "hit_id": pa.array([f"seg-0001:{number:06d}" for number in range(len(rows))]),
+        "idsite": pa.array([row["idsite"] for row in rows], pa.int32()),
+        "received_at": pa.array([row["hit_time"] for row in rows], pa.timestamp("us")),
+        "hit_time": pa.array([row["hit_time"] for row in rows], pa.timestamp("us")),
+        "new_visit": pa.array([False] * len(rows)),
+        "is_bot": pa.array([False] * len(rows)),
+        "transport": pa.array(["get"] * len(rows)),
+        "raw_query": pa.array(["idsite=1&rec=1"] * len(rows)),
     }
-    for column, (source, kind) in COLUMNS.items():
-        values = [record[source] or None for record in records]
-        if kind == pa.float64():
-            values = [float(value) if value else None for value in values]
+    for column, (_, kind) in COLUMNS.items():
+        values = [row.get(column) for row in rows]
+        if column == "referrer_type":
+            values = [value or "direct" for value in values]
         table[column] = pa.array(values, kind)
     warehouse.append("web.hits", pa.table(table))
-    sessionize(warehouse)
 
 
 BACKENDS = ["duckdb", "postgres"]
