@@ -43,5 +43,6 @@ def test_anonymise_ip(ip: str | None, anonymised: int, expected: str | None) -> 
 
 def test_country_from_the_shipped_database() -> None:
     assert country_of("8.8.8.8") == "US"  # Google Public DNS, registered in the US
+    assert country_of("2001:4860:4860::8888") == "US"  # its IPv6 address
     assert country_of("127.0.0.1") is None  # private: no country
     assert country_of(None) is None

@@ -52,7 +52,8 @@ def _text(value: object) -> str | None:
 def _geo():  # noqa: ANN202 - geoip2fast has no public type
     from geoip2fast import GeoIP2Fast
 
-    return GeoIP2Fast()
+    # The IPv6 file of the wheel holds the IPv4 networks as well.
+    return GeoIP2Fast(geoip2fast_data_file="geoip2fast-ipv6.dat.gz")
 
 
 # A visitor sends many hits from one address: both IP functions are cached.
