@@ -54,6 +54,7 @@ class Panel:
     chart: dict[str, Any] | None = None
     note: str = ""
     links: dict[int, str] = field(default_factory=dict)  # column index -> URL template
+    wide: bool = True  # False: half the width on a wide screen
 
     def chart_json(self) -> str:
         # "</" must not close the script element that holds the JSON.
