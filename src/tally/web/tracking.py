@@ -201,7 +201,7 @@ def decode_record(payload: bytes) -> dict[str, object]:
 
 async def _read(request: Request) -> tuple[list[Incoming], str | None]:
     """The request's tracking parameters; bulk returns several and the bulk token_auth."""
-    raw_query = request.url.query
+    raw_query = request.scope["query_string"].decode("latin-1")
     query = parse_query(raw_query)
     if request.method != "POST":
         return [Incoming(query, "get", raw_query)], None
@@ -256,15 +256,23 @@ def _without_token(raw: str) -> str:
     return TOKEN_PARAM.sub("", raw).lstrip("&")
 
 
+CORS_ALWAYS = [
+    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+    (b"access-control-allow-headers", b"Content-Type"),
+]
+
+
 def _cors(request: Request, response: Response) -> Response:
     """Let browsers on any site send hits, with cookies (sendBeacon uses credentials)."""
     origin = request.headers.get("origin")
     if origin:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Credentials"] = "true"
-        response.headers["Vary"] = "Origin"
+        response.raw_headers += [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-credentials", b"true"),
+            (b"vary", b"Origin"),
+        ]
     else:
-        response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        response.raw_headers.append((b"access-control-allow-origin", b"*"))
+    # Raw header pairs: this runs on every hit, and MutableHeaders rescans per assignment.
+    response.raw_headers += CORS_ALWAYS
     return response
