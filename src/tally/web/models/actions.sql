@@ -15,14 +15,24 @@ INSERT INTO web.actions (
 )
 WITH scoped AS (
     -- The UTC bounds make this a range scan of web.hits, not a time zone cast of every hit.
+    -- Only the columns the rules need travel through the windows (the rest is joined at
+    -- the end): sorting narrow rows is several times faster than sorting whole hits.
     SELECT
-        h.*,
+        h.hit_id,
+        h.idsite,
         d.local_date,
-        CAST((h.hit_time AT TIME ZONE 'UTC') AT TIME ZONE s.timezone AS TIMESTAMP) AS local_time
+        h.hit_time,
+        h.visitor_id,
+        h.user_id,
+        h.kind,
+        h.new_visit,
+        h.user_agent,
+        h.ip,
+        h.campaign_name,
+        h.campaign_keyword
     FROM web.hits AS h
     JOIN web.dirty_days AS d
         ON d.idsite = h.idsite AND h.hit_time >= d.utc_start AND h.hit_time < d.utc_end
-    JOIN web.sites AS s ON s.idsite = h.idsite
 ),
 day_users AS (
     -- uid ties a visitor: hits of a cookie that logged in that day belong to the user.
@@ -189,25 +199,33 @@ SELECT
     v.hit_id,
     v.idsite,
     v.local_date,
-    CASE WHEN v.first_hit_id IS NOT NULL THEN md5(CAST(v.idsite AS VARCHAR) || '|' || v.first_hit_id) END,
+    CASE
+        WHEN v.first_hit_id IS NOT NULL
+            THEN md5(CAST(v.idsite AS VARCHAR) || '|' || v.first_hit_id)
+    END,
     v.visitor_key,
-    CASE WHEN v.first_hit_id IS NOT NULL THEN CAST(row_number() OVER (
-        PARTITION BY v.first_hit_id ORDER BY v.hit_time, v.hit_id
-    ) AS INTEGER) END,
+    CASE
+        WHEN v.first_hit_id IS NOT NULL THEN CAST(
+            row_number() OVER (PARTITION BY v.first_hit_id ORDER BY v.hit_time, v.hit_id)
+            AS INTEGER
+        )
+    END,
     v.hit_time,
-    v.local_time,
+    CAST((v.hit_time AT TIME ZONE 'UTC') AT TIME ZONE s.timezone AS TIMESTAMP),
     v.kind,
     v.kind IN ('pageview', 'outlink', 'download', 'event', 'search'),
-    v.url,
-    v.action_name,
-    v.link_url,
-    v.event_category,
-    v.event_action,
-    v.event_name,
-    v.event_value,
-    v.search_keyword,
-    v.idgoal,
-    v.revenue,
-    v.pv_id,
+    h.url,
+    h.action_name,
+    h.link_url,
+    h.event_category,
+    h.event_action,
+    h.event_name,
+    h.event_value,
+    h.search_keyword,
+    h.idgoal,
+    h.revenue,
+    h.pv_id,
     v.seconds_since_previous
-FROM visited AS v;
+FROM visited AS v
+JOIN web.hits AS h ON h.hit_id = v.hit_id
+JOIN web.sites AS s ON s.idsite = v.idsite;
