@@ -153,10 +153,10 @@ def test_demo_telco_and_ad_units_parse_back_cleanly() -> None:
     assert not ad_units.parse(data, name).bad_rows
 
 
-def test_land_load_and_keep_the_newest_snapshot(sheets, duckdb_warehouse) -> None:
+def test_land_load_and_keep_the_newest_snapshot(sheets, warehouse) -> None:
     settings, _ = sheets
     settings.quarantine_threshold = 0.5  # the telco fixture holds 2 bad rows of 5 on purpose
-    context = Context(settings, duckdb_warehouse, Lake(settings.lake_url))
+    context = Context(settings, warehouse, Lake(settings.lake_url))
     ingest(context, plan_map, DAY)
     ingest(context, telco, DAY)
     assert context.lake.exists(
@@ -164,8 +164,8 @@ def test_land_load_and_keep_the_newest_snapshot(sheets, duckdb_warehouse) -> Non
     )
     load(context, plan_map, DAY)
     load(context, telco, DAY)
-    assert duckdb_warehouse.rows("SELECT count(*) FROM staging.google_drive_iap_plan_map") == [(4,)]
-    assert duckdb_warehouse.rows(
+    assert warehouse.rows("SELECT count(*) FROM staging.google_drive_iap_plan_map") == [(4,)]
+    assert warehouse.rows(
         "SELECT line, field FROM tally_meta.quarantine WHERE dataset = 'telco-performance' "
         "ORDER BY line"
     ) == [(4, "New Subscriptions"), (5, "Revenue")]
@@ -183,14 +183,12 @@ def test_land_load_and_keep_the_newest_snapshot(sheets, duckdb_warehouse) -> Non
         read_model(MODELS / f"{n}.sql", "staging") for n in ("iap_plan_map", "telco_performance")
     ]
     assert set(build(context, models).values()) == {"ok"}
-    revenue = duckdb_warehouse.rows(
-        "SELECT date, revenue FROM staging.telco_performance ORDER BY date"
-    )
+    revenue = warehouse.rows("SELECT date, revenue FROM staging.telco_performance ORDER BY date")
     assert revenue == [
         (dt.date(2016, 10, 22), 812.0),
         (dt.date(2016, 10, 23), 1100.0),
         (dt.date(2016, 10, 25), None),
     ]
-    assert duckdb_warehouse.rows(
+    assert warehouse.rows(
         "SELECT plan_code FROM staging.iap_plan_map WHERE product_id = 'tally_video_monthly'"
     ) == [("PREMIUM_M",)]

@@ -231,22 +231,22 @@ def test_samples_parse_back_cleanly_and_agree_with_the_world(world: DemoWorld) -
     assert not parsed.bad_rows and parsed.table.num_rows == charges + refunds > 0
 
 
-def test_fetch_land_load_and_keep_the_latest_figures(play, duckdb_warehouse) -> None:
+def test_fetch_land_load_and_keep_the_latest_figures(play, warehouse) -> None:
     settings, _ = play
-    context = Context(settings, duckdb_warehouse, Lake(settings.lake_url))
+    context = Context(settings, warehouse, Lake(settings.lake_url))
     ingest(context, statistics, DAY)
     ingest(context, sales, DAY)
     key = f"thirdparty/external/google-play/subscription-statistics/2016/10/23/{STATISTICS}"
     assert context.lake.get(key) == fixture(STATISTICS)
     load(context, statistics, DAY)
     load(context, sales, DAY)
-    rows = duckdb_warehouse.rows(
+    rows = warehouse.rows(
         "SELECT count(*), sum(active_subscriptions) FROM "
         "staging.google_play_subscription_statistics WHERE _partition_date = ?",
         [DAY],
     )
     assert rows == [(4, 1040 + 410 + 1045 + 416)]
-    amounts = duckdb_warehouse.rows(
+    amounts = warehouse.rows(
         "SELECT sum(charged_amount) FROM staging.google_play_subscription_sales"
     )
     assert amounts[0][0] == pytest.approx(68.0 + 1288.0 - 11.98)
@@ -259,7 +259,7 @@ def test_fetch_land_load_and_keep_the_latest_figures(play, duckdb_warehouse) -> 
     model = Path(__file__).parents[2] / "src/tally/models/staging/google_play_subscriptions.sql"
     outcome = build(context, [read_model(model, "staging")])
     assert outcome == {"staging.google_play_subscriptions": "ok"}
-    latest = duckdb_warehouse.rows(
+    latest = warehouse.rows(
         "SELECT count(*), max(active_subscriptions) FILTER (WHERE date = '2016-10-23' "
         "AND country = 'HK') FROM staging.google_play_subscriptions"
     )
