@@ -82,3 +82,43 @@ def test_segments_rotate_and_a_restart_starts_a_new_segment(tmp_path: Path) -> N
     names = [p.name for p in segment_paths(tmp_path)]
     assert len(names) == 4 and names == sorted(names)
     assert names[-1].startswith("0000000004-")
+
+
+def test_a_failed_sync_fails_its_requests_and_the_next_batch_uses_a_new_segment(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import os as real_os
+
+    from tally.web import hitlog as module
+    from tally.web.hitlog import HitLogError
+
+    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    log.start()
+    real_sync = real_os.fdatasync
+    calls = {"n": 0}
+
+    def failing_once(fd: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        real_sync(fd)
+
+    monkeypatch.setattr(module.os, "fdatasync", failing_once)
+
+    async def send() -> list[object]:
+        outcomes: list[object] = []
+        for payload in (b"kept", b"refused", b"after"):
+            try:
+                outcomes.append(await log.append([payload]))
+            except HitLogError as error:
+                outcomes.append(error)
+        return outcomes
+
+    outcomes = asyncio.run(send())
+    log.close()
+    assert isinstance(outcomes[1], HitLogError)
+    first, second = segment_paths(tmp_path)
+    # The refused record was cut from the first segment; the next went to a new one.
+    assert [r.payload for r in read_segment(first, 0, sealed=True).records] == [b"kept"]
+    assert [r.payload for r in read_segment(second, 0, sealed=False).records] == [b"after"]
+    assert outcomes[2] == [f"{second.name.removesuffix('.hitlog')}:0"]

@@ -17,6 +17,7 @@ exists: nothing will ever be appended to it again, so a torn tail there is final
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import struct
@@ -168,9 +169,7 @@ class HitLog:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._close_segment()
 
     def durable(self) -> tuple[str, int]:
         """(active segment file name, bytes of it known to be on disk)."""
@@ -200,28 +199,22 @@ class HitLog:
             self._commit(batch)
 
     def _commit(self, batch: list[_Pending]) -> None:
-        if self._size >= self.segment_bytes:
-            self._rotate()
-        buffer = bytearray()
-        results: list[tuple[_Pending, list[str] | BaseException]] = []
-        stem = self._segment.removesuffix(SUFFIX)
-        for item in batch:
-            ids = []
-            for payload in item.payloads:
-                ids.append(f"{stem}:{self._size + len(buffer)}")
-                buffer += frame(payload)
-            results.append((item, ids))
+        results: list[tuple[_Pending, object]]
         try:
-            self._write_all(bytes(buffer))
-            os.fdatasync(self._fd)
-            self._size += len(buffer)
-            self._durable = (self._segment, self._size)
+            if self._fd < 0 or self._size >= self.segment_bytes:
+                self._rotate()
+            results = self._write_batch(batch)
         except OSError as error:
             logger.error("hit log write failed in %s: %s", self._segment, error)
             failure = HitLogError(f"could not write the hit log: {error}")
-            results = [(item, failure) for item, _ in results]
-            # The segment may now end in a partial record: never append after it.
-            self._rotate()
+            results = [(item, failure) for item in batch]
+            # Cut what this batch wrote (its requests get an error, so it must not be
+            # loaded) and never append to that segment again: the next batch opens a new
+            # one, or fails the same way without stopping the writer thread.
+            if self._fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+            self._close_segment()
         self.batches += 1
         self.records += sum(len(item.payloads) for item in batch)
         # One wake-up per event loop per batch, not one per request.
@@ -230,6 +223,23 @@ class HitLog:
             by_loop.setdefault(item.loop, []).append((item, outcome))
         for loop, settled in by_loop.items():
             loop.call_soon_threadsafe(_settle_all, settled)
+
+    def _write_batch(self, batch: list[_Pending]) -> list[tuple[_Pending, object]]:
+        """Frame, write and sync a batch; each request's outcome is its record ids."""
+        buffer = bytearray()
+        results: list[tuple[_Pending, object]] = []
+        stem = self._segment.removesuffix(SUFFIX)
+        for item in batch:
+            ids = []
+            for payload in item.payloads:
+                ids.append(f"{stem}:{self._size + len(buffer)}")
+                buffer += frame(payload)
+            results.append((item, ids))
+        self._write_all(bytes(buffer))
+        os.fdatasync(self._fd)
+        self._size += len(buffer)
+        self._durable = (self._segment, self._size)
+        return results
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -251,11 +261,14 @@ class HitLog:
         self._durable = (name, 0)
 
     def _rotate(self) -> None:
-        try:
-            os.close(self._fd)
-        except OSError:
-            pass
+        self._close_segment()
         self._open_segment()
+
+    def _close_segment(self) -> None:
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
 
 
 def _settle_all(settled: list[tuple[_Pending, object]]) -> None:
