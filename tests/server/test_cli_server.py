@@ -1,0 +1,43 @@
+"""`tally token add|list|revoke` and `tally serve --help` (src/tally/cli/server.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from tally.cli.server import register
+from tally.warehouse import connect
+
+
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_token_lifecycle(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TALLY_DATA_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # no developer tally.toml
+    runner = CliRunner()
+    added = runner.invoke(cli(), ["token", "add", "reporting-bot"])
+    assert added.exit_code == 0, added.output
+    token = added.output.strip()
+    warehouse = connect(f"duckdb:///{tmp_path}/warehouse.duckdb")
+    stored = warehouse.rows("SELECT token_hash FROM tally_meta.api_tokens")
+    warehouse.close()
+    assert stored == [(hashlib.sha256(token.encode()).hexdigest(),)]
+    listed = runner.invoke(cli(), ["token", "list"])
+    assert "reporting-bot" in listed.output and token not in listed.output
+    revoked = runner.invoke(cli(), ["token", "revoke", "reporting-bot"])
+    assert "revoked 1 token" in revoked.output
+
+
+def test_every_command_has_an_example() -> None:
+    runner = CliRunner()
+    for command in (["serve"], ["token", "add"], ["token", "list"], ["token", "revoke"]):
+        shown = runner.invoke(cli(), [*command, "--help"], terminal_width=200)
+        assert shown.exit_code == 0
+        assert f"Example: tally {' '.join(command)}" in shown.output, command
