@@ -36,6 +36,7 @@
           })
           .catch(function () { /* try again next round */ });
       }
+      reload();
       window.setInterval(reload, seconds * 1000);
     });
   }
