@@ -476,3 +476,44 @@ def test_link_classification_classes_aliases_and_schemes(
             ("link", "https://partner.example.org/offer"),
         ]
     )
+
+
+@pytest.mark.browser
+def test_require_consent_holds_requests_and_cookies_until_given(
+    page: Any, pages: tuple[str, Capture]
+) -> None:
+    base, capture = pages
+    _load_tracker(
+        page,
+        base,
+        "() => { _paq.push(['requireConsent'], ['setTrackerUrl', 'BASE/matomo.php'], "
+        "['setSiteId', 1], ['trackPageView'], ['trackEvent', 'Menu', 'Open']); }",
+    )
+    time.sleep(0.5)  # room for a wrong early request to arrive
+    assert capture.params() == [] and page.context.cookies() == []
+    page.evaluate("() => _paq.push(['rememberConsentGiven'])")
+    wait_until(lambda: len(capture.params()) == 2)  # both waiting requests, in order
+    assert [kind_of(p) for p in capture.params()] == ["pageview", "e_c"]
+    names = {c["name"] for c in page.context.cookies()}
+    assert "mtm_consent" in names and any(n.startswith("_pk_id.1.") for n in names)
+
+
+@pytest.mark.browser
+def test_cookie_consent_tracks_cookieless_until_given_and_function_commands(
+    page: Any, pages: tuple[str, Capture]
+) -> None:
+    base, capture = pages
+    _load_tracker(
+        page,
+        base,
+        "() => { _paq.push(['requireCookieConsent'], ['setTrackerUrl', 'BASE/matomo.php'], "
+        "['setSiteId', 1], ['trackPageView']); }",
+    )
+    wait_until(lambda: len(capture.params()) == 1)
+    page.evaluate(
+        "() => _paq.push(['setCookieConsentGiven'], [function (goal) { this.trackGoal(goal); }, 4])"
+    )
+    wait_until(lambda: len(capture.params()) == 2)
+    before, after = capture.params()
+    assert "_id" not in before and before["cookie"] == "0"  # tracked, but without a cookie
+    assert after["idgoal"] == "4" and after["cookie"] == "1" and len(after["_id"]) == 16

@@ -23,16 +23,15 @@
     "bz2 tgz torrent txt wav wma wmv wpd xls xlsx xml z zip"
   ).split(" ");
 
-  // Commands that configure the tracker run before any tracking command of a queue that
-  // was filled before this script loaded: the standard snippet pushes trackPageView
-  // before setTrackerUrl/setSiteId, and matomo.js behaves the same way.
-  var APPLY_FIRST = [
-    "disableCookies", "setTrackerUrl", "setSiteId", "setUserId", "setVisitorId", "setDomains",
-    "setCookieDomain", "setCookiePath", "setCookieNamePrefix", "setDownloadExtensions",
-    "addDownloadExtensions", "setDownloadClasses", "setIgnoreClasses", "alwaysUseSendBeacon",
-    "disableAlwaysUseSendBeacon", "setRequestMethod", "enableLinkTracking"
-  ];
+  // Commands that configure the tracker (set..., add..., enable..., disable..., require...,
+  // always...) run before the tracking commands of a queue filled before this script
+  // loaded: the standard snippet pushes trackPageView before setTrackerUrl/setSiteId, and
+  // matomo.js likewise applies its configuration first. A name pattern instead of a list
+  // of names keeps the script under 8 KB.
+  var APPLY_FIRST = /^(set|add|enable|disable|require|always)[A-Z]/;
 
+  var CONSENT_COOKIE = "mtm_consent";
+  var COOKIE_CONSENT_COOKIE = "mtm_cookie_consent";
   var VISITOR_COOKIE_SECONDS = 33696000; // 13 months, Matomo's default
   var MAX_GET_URL = 2000; // longer requests go by POST body so no proxy truncates them
 
@@ -120,6 +119,8 @@
       heartbeatSeconds: 0
     };
     var pageViewId = "";
+    var consent = null; // null: not required; false: required and not given yet; true: given
+    var waiting = [];
     var linkTrackingOn = false;
     var heartbeatTimer = null;
     var activeSincePing = false;
@@ -251,7 +252,12 @@
       return true;
     }
 
+    // With requireConsent, requests wait (unsent, no cookie written) until consent is given.
     function track(extra) {
+      if (consent === false) {
+        waiting.push(extra);
+        return false;
+      }
       return send(buildQuery(extra));
     }
 
@@ -355,6 +361,40 @@
         }
       }
     };
+    // Consent, as matomo.js: "remember" stores the answer in a cookie for later page views.
+    self.requireConsent = function () {
+      consent = consent || !!readCookies()[CONSENT_COOKIE];
+    };
+    self.setConsentGiven = function () {
+      consent = true;
+      while (waiting.length) {
+        track(waiting.shift());
+      }
+    };
+    self.rememberConsentGiven = function () {
+      writeCookie(CONSENT_COOKIE, "1", VISITOR_COOKIE_SECONDS);
+      self.setConsentGiven();
+    };
+    self.forgetConsentGiven = function () {
+      writeCookie(CONSENT_COOKIE, "", -1);
+      self.disableCookies();
+      config.cookies = true; // cookies come back only with consent, which is now required
+      consent = false;
+    };
+    self.requireCookieConsent = function () {
+      if (!readCookies()[COOKIE_CONSENT_COOKIE]) {
+        config.cookies = false;
+      }
+    };
+    self.setCookieConsentGiven = function () { config.cookies = true; };
+    self.rememberCookieConsentGiven = function () {
+      writeCookie(COOKIE_CONSENT_COOKIE, "1", VISITOR_COOKIE_SECONDS);
+      config.cookies = true;
+    };
+    self.forgetCookieConsentGiven = function () {
+      writeCookie(COOKIE_CONSENT_COOKIE, "", -1);
+      self.disableCookies();
+    };
     self.setCookieDomain = function (domain) { config.cookieDomain = domain; };
     self.setCookiePath = function (path) { config.cookiePath = path; };
     self.setCookieNamePrefix = function (prefix) { config.cookiePrefix = prefix; };
@@ -440,13 +480,10 @@
   var tracker = new Tracker();
 
   function apply(command) {
-    var call = typeof command === "function" ? command : null;
-    if (call) {
-      call.call(tracker); // matomo.js allows _paq.push([function () { this.method() }])
-      return;
-    }
     var name = command[0];
-    if (typeof tracker[name] === "function") {
+    if (typeof name === "function") {
+      name.apply(tracker, command.slice(1)); // _paq.push([function () { this.trackGoal(1) }])
+    } else if (typeof tracker[name] === "function") {
       tracker[name].apply(tracker, command.slice(1));
     } else if (window.console) {
       window.console.warn("tally.js: unknown command " + name);
@@ -457,7 +494,7 @@
     var rest = [];
     for (var i = 0; i < queue.length; i++) {
       var command = queue[i];
-      if (command && APPLY_FIRST.indexOf(command[0]) >= 0) {
+      if (command && APPLY_FIRST.test(command[0])) {
         apply(command);
       } else if (command) {
         rest.push(command);
