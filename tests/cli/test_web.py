@@ -43,6 +43,13 @@ def test_site_and_goal_commands(data_dir: Path) -> None:
         "Asia/Singapore"
     )
     assert invoke("web", "sessionize") == "0 site-days rebuilt: 0 visits, 0 hits placed"
+    from tally.config import load_settings
+    from tally.warehouse import from_settings
+
+    ledger = from_settings(load_settings()).rows(
+        "SELECT job, status, rows_out FROM tally_meta.runs"
+    )
+    assert ledger == [("web.sessionize", "ok", 0)]
     invoke("goal", "delete", "--site", "1", "--goal", "1")
     assert "Subscribed" not in invoke("goal", "list")
 

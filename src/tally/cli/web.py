@@ -245,14 +245,24 @@ def sessionize_command(
 ) -> None:
     """Build web.visits, web.actions and web.conversions from web.hits (new days only).
 
+    The run is one step of the ledger (job web.sessionize; rows in: hits placed, rows out:
+    visits).
+
     Example: tally web sessionize
     """
+    from tally.pipeline.ledger import Ledger, new_run_id
     from tally.web.sessions import sessionize
 
+    warehouse = _warehouse()
     try:
-        result = sessionize(
-            _warehouse(), full=full, idsite=site, since=since.date() if since else None
-        )
+        with (
+            console.status("placing hits in visits ..."),
+            Ledger(warehouse).step(new_run_id(), "web.sessionize") as step,
+        ):
+            result = sessionize(
+                warehouse, full=full, idsite=site, since=since.date() if since else None
+            )
+            step.rows_in, step.rows_out = result.actions, result.visits
     except TallyError as error:
         raise _fail(error) from None
     console.print(
