@@ -27,7 +27,9 @@ def store(settings: Settings) -> Iterator[Warehouse]:
 
 
 def test_public_routes_need_no_token(settings: Settings, store: Warehouse) -> None:
-    with TestClient(create_app(settings, warehouse=store, run_loader=False)) as client:
+    with TestClient(
+        create_app(settings, warehouse=store, run_loader=False, stream=False)
+    ) as client:
         assert client.get("/health").json() == {"status": "ok"}
         assert client.get("/matomo.php?idsite=1&rec=1").status_code == 200
         assert client.get("/api/tracking/stats").status_code == 401
@@ -38,7 +40,9 @@ def test_the_tracker_script_is_served_or_explained(
 ) -> None:
     script = tmp_path / "tally.js"
     monkeypatch.setattr(app_module, "TRACKER_SCRIPT", script)
-    with TestClient(create_app(settings, warehouse=store, run_loader=False)) as client:
+    with TestClient(
+        create_app(settings, warehouse=store, run_loader=False, stream=False)
+    ) as client:
         missing = client.get("/matomo.js")
         assert missing.status_code == 404 and "tally.js" in missing.text
         script.write_text("var _paq = window._paq || [];")
@@ -51,7 +55,9 @@ def test_the_tracker_script_is_served_or_explained(
 
 def test_loading_through_the_api(settings: Settings, store: Warehouse) -> None:
     token = create_token(store, "ops")
-    with TestClient(create_app(settings, warehouse=store, run_loader=False)) as client:
+    with TestClient(
+        create_app(settings, warehouse=store, run_loader=False, stream=False)
+    ) as client:
         client.get("/matomo.php?idsite=1&rec=1&url=https%3A%2F%2Fshop.example%2F")
         client.get("/matomo.php?idsite=1&rec=1&url=https%3A%2F%2Fshop.example%2Fb")
         answer = client.post("/api/tracking/load", headers={"authorization": f"Bearer {token}"})
@@ -62,6 +68,36 @@ def test_loading_through_the_api(settings: Settings, store: Warehouse) -> None:
 
 
 def test_stopping_the_app_loads_what_is_left(settings: Settings, store: Warehouse) -> None:
-    with TestClient(create_app(settings, warehouse=store)) as client:
+    with TestClient(create_app(settings, warehouse=store, stream=False)) as client:
         client.get("/matomo.php?idsite=1&rec=1&url=https%3A%2F%2Fshop.example%2Flast")
     assert store.rows("SELECT url FROM web.hits") == [("https://shop.example/last",)]
+
+
+def test_stream_routes_are_mounted_behind_the_token_and_stopped_with_the_app(
+    settings: Settings, store: Warehouse, monkeypatch
+) -> None:
+    import sys
+    import types
+
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    class Engine:
+        stopped = False
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    engine = Engine()
+    fake = types.ModuleType("tally.stream.http")
+    fake.build_engine = lambda _settings: engine
+    fake.routes = lambda built: [
+        Route("/events", lambda _request: PlainTextResponse(type(built).__name__))
+    ]
+    monkeypatch.setitem(sys.modules, "tally.stream.http", fake)
+    token = create_token(store, "sensors")
+    with TestClient(create_app(settings, warehouse=store, run_loader=False)) as client:
+        assert client.get("/api/stream/events").status_code == 401
+        answer = client.get("/api/stream/events", headers={"authorization": f"Bearer {token}"})
+        assert answer.text == "Engine"
+    assert engine.stopped is True

@@ -45,7 +45,9 @@ def token(store: Warehouse) -> str:
 
 @pytest.fixture
 def client(settings: Settings, store: Warehouse) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, warehouse=store, run_loader=False)) as test_client:
+    with TestClient(
+        create_app(settings, warehouse=store, run_loader=False, stream=False)
+    ) as test_client:
         yield test_client
 
 

@@ -39,8 +39,12 @@ def create_app(
     *,
     warehouse: Warehouse | None = None,
     run_loader: bool = True,
+    stream: bool = True,
 ) -> Starlette:
-    """Build the app; the hit log opens and the loader starts when the app starts."""
+    """Build the app; the hit log opens and the loader starts when the app starts.
+
+    ``stream=False`` leaves out the real-time routes (and does not start their engine).
+    """
     store = warehouse or connect(settings.warehouse_url, settings.lock_wait_seconds)
     hitlog = HitLog(settings.web.hit_log_dir, settings.web.segment_bytes)
     tokens = TokenStore(store)
@@ -55,10 +59,11 @@ def create_app(
         result = await asyncio.to_thread(load_hits, store, settings, durable=hitlog.durable)
         return JSONResponse(result.as_dict())
 
+    stream_routes, engine = _stream(settings) if stream else ([], None)
     api_routes: list[BaseRoute] = [
         Route("/tracking/stats", tracking_stats),
         Route("/tracking/load", load_now, methods=["POST"]),
-        *_stream_routes(settings),
+        *stream_routes,
     ]
     routes: list[BaseRoute] = [
         *tracking.routes(),
@@ -84,6 +89,8 @@ def create_app(
             hitlog.close()
             if run_loader:
                 await _load_once(store, settings, hitlog)
+            if engine is not None and hasattr(engine, "stop"):
+                await asyncio.to_thread(engine.stop)
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.tracking = tracking
@@ -132,18 +139,17 @@ async def _load_once(warehouse: Warehouse, settings: Settings, hitlog: HitLog) -
         logger.info("hit loader: %s", result.as_dict())
 
 
-def _stream_routes(settings: Settings) -> list[BaseRoute]:
-    """The real-time input routes, when the stream area is installed.
+def _stream(settings: Settings) -> tuple[list[BaseRoute], object | None]:
+    """The real-time input routes and their engine, when the stream area is installed.
 
-    Contract: ``tally.stream.http.routes(engine)`` returns Starlette routes, where the engine
-    comes from ``tally.stream.http.build_engine(settings)`` if the module defines it.
+    Contract: ``tally.stream.http.routes(engine)`` returns Starlette routes; the engine comes
+    from ``tally.stream.http.build_engine(settings)`` and is stopped when the app stops.
     """
     try:
         module = importlib.import_module("tally.stream.http")
     except ModuleNotFoundError as error:
         if error.name not in ("tally.stream.http", "tally.stream"):
             raise
-        return []
-    build = getattr(module, "build_engine", None)
-    engine = build(settings) if build is not None else settings
-    return [Mount("/stream", routes=list(module.routes(engine)))]
+        return [], None
+    engine = module.build_engine(settings)
+    return [Mount("/stream", routes=list(module.routes(engine)))], engine
