@@ -196,3 +196,18 @@ def test_fetch_land_and_load_two_series(ga, warehouse) -> None:
         "SELECT sum(value) FROM staging.google_analytics_web_uv WHERE resolution = 'daily'"
     ) == [(410 + 150,)]
     assert warehouse.rows("SELECT count(*) FROM staging.google_analytics_web_uv_vv") == [(4,)]
+
+
+def test_check_verifies_the_querys_fields(ga, httpserver: HTTPServer) -> None:
+    settings, _ = ga
+    fields = {
+        "dimensions": [{"apiName": "countryId"}, {"apiName": "platform"}],
+        "metrics": [{"apiName": "totalUsers"}],
+    }
+    httpserver.expect_request(f"/v1beta/properties/{PROPERTY}/metadata").respond_with_json(fields)
+    assert "web-uv asks for known fields" in web_uv.check(settings)
+    # eventCount is not in this property's metadata
+    with pytest.raises(
+        ConfigError, match="queries.web-uv-vv: .* no dimension or metric eventCount"
+    ):
+        web_uv_vv.check(settings)

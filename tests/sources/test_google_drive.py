@@ -192,3 +192,21 @@ def test_land_load_and_keep_the_newest_snapshot(sheets, warehouse) -> None:
     assert warehouse.rows(
         "SELECT plan_code FROM staging.iap_plan_map WHERE product_id = 'tally_video_monthly'"
     ) == [("PREMIUM_M",)]
+
+
+def test_check_reads_the_sheet_and_its_header(sheets) -> None:
+    settings, _ = sheets
+    assert plan_map.check(settings) == "sheet 1AbCplanMap range Plans!A1:F: 4 rows, header ok"
+
+
+def test_check_names_a_missing_column(sheets) -> None:
+    settings, _ = sheets
+    # the telco sheet has a Plan Code column but no Product ID or Plan Name
+    settings.sources["google-drive"]["sheets"]["iap-plan-map"] = {
+        "spreadsheet_id": TELCO_SHEET,
+        "range": "Daily!A:I",
+    }
+    with pytest.raises(
+        ConfigError, match="lacks the column.s. Product ID, Plan Name in its first row"
+    ):
+        plan_map.check(settings)

@@ -264,3 +264,24 @@ def test_fetch_land_load_and_keep_the_latest_figures(play, warehouse) -> None:
         "AND country = 'HK') FROM staging.google_play_subscriptions"
     )
     assert latest == [(4, 1050)]
+
+
+def test_check_lists_the_bucket(play, httpserver: HTTPServer) -> None:
+    settings, _ = play
+    httpserver.expect_request(
+        f"/storage/v1/b/{BUCKET}/o", query_string={"prefix": "sales/", "maxResults": "1"}
+    ).respond_with_json(
+        {"kind": "storage#objects", "items": [{"name": "sales/salesreport_201610.zip"}]}
+    )
+    assert sales.check(settings) == (
+        f"gs://{BUCKET} readable (sales/: e.g. sales/salesreport_201610.zip)"
+    )
+
+
+def test_check_names_a_bucket_that_does_not_exist(play, httpserver: HTTPServer) -> None:
+    settings, _ = play
+    httpserver.expect_request(f"/storage/v1/b/{BUCKET}/o").respond_with_json(
+        {"error": {"code": 404, "message": "The specified bucket does not exist."}}, status=404
+    )
+    with pytest.raises(ConfigError, match=f"gs://{BUCKET} does not exist"):
+        statistics.check(settings)

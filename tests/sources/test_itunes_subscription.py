@@ -175,3 +175,10 @@ def test_fetch_land_and_load_into_staging(apple, warehouse) -> None:
         [DAY],
     )
     assert rows == [(3, 1200 + 310 + 97, DAY)]
+
+
+def test_check_says_the_key_is_accepted(apple) -> None:
+    settings, seen = apple
+    # the fixture server answers 404 for any day but DAY: the key was still accepted
+    assert "accepted the key; no Subscription report" in dataset.check(settings)
+    assert seen[0]["filter[reportType]"] == "SUBSCRIPTION"

@@ -152,3 +152,11 @@ def test_missing_column_in_a_landed_file_fails_it() -> None:
     data = gzip.compress(b"series_id,episode_id,country\n1,2,HK\n")
     with pytest.raises(BadInputError, match="'release_date' is missing"):
         dataset.parse(data, NAME)
+
+
+def test_check_runs_the_query_without_reading_rows(cms_url: str, settings: Settings) -> None:
+    settings.sources["viu-cms"] = {"url": cms_url}
+    assert dataset.check(settings) == "CMS query runs and returns 9 columns"
+    settings.sources["viu-cms"]["query"] = "SELECT id AS series_id FROM cms_series"
+    with pytest.raises(ConfigError, match="missing: episode_id, country, release_date"):
+        dataset.check(settings)

@@ -150,8 +150,31 @@ class AnalyticsData:
         url = f"{self.base_url}/v1beta/properties/{self.property_id}:runReport"
         return self.http.post(url, json=body).json()
 
+    def metadata(self) -> dict[str, Any]:
+        """The property's dimensions and metrics (``properties.getMetadata``)."""
+        url = f"{self.base_url}/v1beta/properties/{self.property_id}/metadata"
+        return self.http.get(url).json()
+
     def close(self) -> None:
         self.http.close()
+
+
+def check(settings: Settings, series: str) -> str:
+    """The key may read the property and the series' query names known fields."""
+    client = AnalyticsData(dict(settings.sources.get(SOURCE, {})))
+    try:
+        metadata = client.metadata()
+    finally:
+        client.close()
+    known = {f["apiName"] for kind in ("dimensions", "metrics") for f in metadata.get(kind, [])}
+    query = queries(settings)[series]
+    unknown = [n for n in [*query.get("dimensions", []), *query["metrics"]] if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"sources.{SOURCE}.queries.{series}: property {client.property_id} has no "
+            f"dimension or metric {', '.join(unknown)}"
+        )
+    return f"property {client.property_id} readable; {series} asks for known fields"
 
 
 def queries(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -372,6 +395,9 @@ class AnalyticsSeries(Dataset):
 
     def fetch(self, day: dt.date, settings: Settings) -> dict[str, bytes]:
         return {FILE_NAME: fetch_all(day, settings)}
+
+    def check(self, settings: Settings) -> str:
+        return check(settings, self.name)
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
         return read_series(data, file_name, self.name)

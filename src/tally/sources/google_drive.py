@@ -169,6 +169,27 @@ class SheetDataset(Dataset):
         data = rows_to_csv(rows, f"sheet {spreadsheet_id} range {cell_range}")
         return {self.file_name(day): gzip.compress(data, mtime=0)}
 
+    def check(self, settings: Settings) -> str:
+        """The sheet is shared with the key and its header has the required columns."""
+        config, spreadsheet_id, cell_range = sheet_config(settings, self.name)
+        sheets = Sheets(config)
+        try:
+            rows = sheets.values(spreadsheet_id, cell_range)
+        finally:
+            sheets.close()
+        where = f"sheet {spreadsheet_id} range {cell_range}"
+        header = rows[0] if rows else []
+        missing = [
+            c.header for c in self.columns if c.required and not any(c.matches(h) for h in header)
+        ]
+        if not header or missing:
+            raise ConfigError(
+                f"sources.{SOURCE}.sheets.{self.name}: {where} lacks the column(s) "
+                f"{', '.join(missing or [c.header for c in self.columns if c.required])} "
+                f"in its first row (found: {', '.join(header) or 'nothing'})"
+            )
+        return f"{where}: {len(rows) - 1} rows, header ok"
+
     def parse(self, data: bytes, file_name: str) -> Parsed:
         try:
             text = gunzip_if_needed(data)

@@ -106,8 +106,32 @@ class CloudStorage:
         url = f"{self.base_url}/storage/v1/b/{self.bucket}/o/{quote(name, safe='')}"
         return self.http.get(url, params={"alt": "media"}).content
 
+    def names(self, prefix: str, limit: int = 1) -> list[str]:
+        """Object names under a prefix (``objects.list``); a missing bucket is a setup error."""
+        url = f"{self.base_url}/storage/v1/b/{self.bucket}/o"
+        try:
+            body = self.http.get(url, params={"prefix": prefix, "maxResults": limit}).json()
+        except NotReadyError:
+            raise ConfigError(
+                f"sources.{SOURCE}.bucket: gs://{self.bucket} does not exist (the Play Console "
+                "names it on Download reports → Copy Cloud Storage URI)"
+            ) from None
+        return [item["name"] for item in body.get("items", [])]
+
     def close(self) -> None:
         self.http.close()
+
+
+def check(settings: Settings, prefix: str) -> str:
+    """Whether the key is accepted and may list the reports under ``prefix``; says so."""
+    storage = CloudStorage(_config(settings))
+    try:
+        found = storage.names(prefix)
+    finally:
+        storage.close()
+    if not found:
+        return f"gs://{storage.bucket} readable, but nothing under {prefix} yet"
+    return f"gs://{storage.bucket} readable ({prefix}: e.g. {found[0]})"
 
 
 def _config(settings: Settings) -> dict[str, Any]:
@@ -153,6 +177,10 @@ class SubscriptionStatistics(Dataset):
             }
         finally:
             storage.close()
+
+    def check(self, settings: Settings) -> str:
+        """Credentials and bucket access, without downloading a report."""
+        return check(settings, "financial-stats/subscriptions/")
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
         text = csvtools.to_utf8(data, file_name)
@@ -231,6 +259,10 @@ class SubscriptionSales(Dataset):
         finally:
             storage.close()
         return {sales_file(day): slice_sales(archive, day, f"salesreport_{day:%Y%m}.zip")}
+
+    def check(self, settings: Settings) -> str:
+        """Credentials and bucket access, without downloading a report."""
+        return check(settings, "sales/")
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
         text = csvtools.to_utf8(data, file_name)

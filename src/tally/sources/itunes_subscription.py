@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from tally.errors import BadInputError
+from tally.errors import BadInputError, NotReadyError
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
 from tally.sources.itunes import (
@@ -127,6 +127,15 @@ class ActiveSubscriptions(Dataset):
     def fetch(self, day: dt.date, settings: Settings) -> dict[str, bytes]:
         data = download_sales_report(settings.itunes, "SUBSCRIPTION", "SUMMARY", day)
         return {self.file_names(day, settings)[0]: data}
+
+    def check(self, settings: Settings) -> str:
+        """Apple accepts the key; a report two days back is asked for (404 still proves it)."""
+        day = dt.date.today() - dt.timedelta(days=2)
+        try:
+            download_sales_report(settings.itunes, "SUBSCRIPTION", "SUMMARY", day)
+        except NotReadyError:
+            return f"App Store Connect accepted the key; no Subscription report for {day}"
+        return f"App Store Connect accepted the key; Subscription report for {day} available"
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
         day = report_date(file_name)

@@ -61,9 +61,13 @@ def export_file(day: dt.date) -> str:
     return f"cms-episode-{day:%Y-%m-%d}.csv.gz"
 
 
-def query_rows(url: str, query: str, day: dt.date) -> tuple[list[str], list[tuple[Any, ...]]]:
+def query_rows(
+    url: str, query: str, day: dt.date, limit: int | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of the configured query; database errors say what to fix."""
     engine = sqlalchemy.create_engine(url, pool_pre_ping=False)
+    if limit is not None:
+        query = f"SELECT * FROM ({query.strip().rstrip(';')}) AS configured LIMIT {int(limit)}"
     statement = sqlalchemy.text(query)
     offered = {"day": day, "until": day + dt.timedelta(days=SCHEDULED_AHEAD_DAYS)}
     params = {k: v for k, v in offered.items() if k in statement.compile().params}
@@ -87,8 +91,7 @@ def _first_line(error: Exception) -> str:
     return str(original).strip().splitlines()[0]
 
 
-def to_csv(names: list[str], rows: list[tuple[Any, ...]]) -> bytes:
-    """The query result as CSV: dates ISO, NULL empty; the required columns must be there."""
+def require_columns(names: list[str]) -> None:
     wanted = [c.name for c in EPISODE_COLUMNS if c.required]
     missing = [name for name in wanted if name not in [n.lower() for n in names]]
     if missing:
@@ -96,6 +99,11 @@ def to_csv(names: list[str], rows: list[tuple[Any, ...]]) -> bytes:
             f"sources.{SOURCE}.query must return the columns "
             f"{', '.join(wanted)}; missing: {', '.join(missing)}"
         )
+
+
+def to_csv(names: list[str], rows: list[tuple[Any, ...]]) -> bytes:
+    """The query result as CSV: dates ISO, NULL empty; the required columns must be there."""
+    require_columns(names)
     cells = [["" if value is None else _text(value) for value in row] for row in rows]
     return csvtools.write_csv(names, cells)
 
@@ -106,6 +114,18 @@ def _text(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
+
+
+def _connection(settings: Settings) -> tuple[str, str]:
+    """The configured SQLAlchemy URL and query."""
+    config = settings.sources.get(SOURCE, {})
+    url = config.get("url")
+    if not url:
+        raise ConfigError(
+            f"sources.{SOURCE}.url is required: a SQLAlchemy URL of the CMS "
+            "database (env TALLY_SOURCES__VIU-CMS__URL)"
+        )
+    return str(url), str(config.get("query") or DEFAULT_QUERY)
 
 
 class CmsEpisodes(Dataset):
@@ -119,15 +139,14 @@ class CmsEpisodes(Dataset):
         return [export_file(day)]
 
     def fetch(self, day: dt.date, settings: Settings) -> dict[str, bytes]:
-        config = settings.sources.get(SOURCE, {})
-        url = config.get("url")
-        if not url:
-            raise ConfigError(
-                f"sources.{SOURCE}.url is required: a SQLAlchemy URL of the CMS "
-                "database (env TALLY_SOURCES__VIU-CMS__URL)"
-            )
-        names, rows = query_rows(str(url), str(config.get("query") or DEFAULT_QUERY), day)
+        names, rows = query_rows(*_connection(settings), day)
         return {export_file(day): gzip.compress(to_csv(names, rows), mtime=0)}
+
+    def check(self, settings: Settings) -> str:
+        """The database answers and the query runs and names the required columns."""
+        names, _ = query_rows(*_connection(settings), dt.date.today(), limit=0)
+        require_columns(names)
+        return f"CMS query runs and returns {len(names)} columns"
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
         try:
