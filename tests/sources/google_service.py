@@ -6,6 +6,7 @@ like Google's OAuth endpoint, so the real token flow runs without the network.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -19,9 +20,15 @@ from werkzeug import Request, Response
 ACCESS_TOKEN = "ya29.local-test-token"
 
 
+@functools.cache
+def _private_key() -> rsa.RSAPrivateKey:
+    # one key per test process: generating RSA keys is the slow part of these tests
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 def google_key(httpserver: HTTPServer, folder: Path) -> tuple[Path, list[dict]]:
     """Write a key file and serve its token endpoint; returns the file and the JWT claims seen."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = _private_key()
     pem = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

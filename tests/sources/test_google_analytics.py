@@ -182,9 +182,9 @@ def test_sample_parses_back_for_every_series(world: DemoWorld) -> None:
         assert not parsed.bad_rows and parsed.table.num_rows == 2 * 3 * metrics
 
 
-def test_fetch_land_and_load_two_series(ga, warehouse) -> None:
+def test_fetch_land_and_load_two_series(ga, duckdb_warehouse) -> None:
     settings, _ = ga
-    context = Context(settings, warehouse, Lake(settings.lake_url))
+    context = Context(settings, duckdb_warehouse, Lake(settings.lake_url))
     ingest(context, web_uv, DAY)
     ingest(context, web_uv_vv, DAY)  # the same file again: identical bytes, a no-op
     assert context.lake.list("thirdparty/external/google-analytics/") == [
@@ -192,10 +192,12 @@ def test_fetch_land_and_load_two_series(ga, warehouse) -> None:
     ]
     load(context, web_uv, DAY)
     load(context, web_uv_vv, DAY)
-    assert warehouse.rows(
+    assert duckdb_warehouse.rows(
         "SELECT sum(value) FROM staging.google_analytics_web_uv WHERE resolution = 'daily'"
     ) == [(410 + 150,)]
-    assert warehouse.rows("SELECT count(*) FROM staging.google_analytics_web_uv_vv") == [(4,)]
+    assert duckdb_warehouse.rows("SELECT count(*) FROM staging.google_analytics_web_uv_vv") == [
+        (4,)
+    ]
 
 
 def test_check_verifies_the_querys_fields(ga, httpserver: HTTPServer) -> None:

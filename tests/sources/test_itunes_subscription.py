@@ -163,13 +163,13 @@ def test_sample_agrees_with_the_worlds_ios_subscribers() -> None:
     assert sum(sum(row.values()) for row in day_counts(day, world).values()) >= with_access
 
 
-def test_fetch_land_and_load_into_staging(apple, warehouse) -> None:
+def test_fetch_land_and_load_into_staging(apple, duckdb_warehouse) -> None:
     settings, _ = apple
-    context = Context(settings, warehouse, Lake(settings.lake_url))
+    context = Context(settings, duckdb_warehouse, Lake(settings.lake_url))
     ingest(context, dataset, DAY)
     assert context.lake.exists(f"thirdparty/external/itunes/active-subscription/2016/10/23/{NAME}")
     load(context, dataset, DAY)
-    rows = warehouse.rows(
+    rows = duckdb_warehouse.rows(
         "SELECT count(*), sum(active_standard_price_subscriptions), min(report_date) "
         "FROM staging.itunes_active_subscriptions WHERE _partition_date = ?",
         [DAY],

@@ -136,13 +136,13 @@ def test_demo_releases_sit_on_the_weeks_busiest_sign_up_day() -> None:
         assert sign_ups(release.release_date, release.country) == best
 
 
-def test_fetch_land_and_load(cms_url: str, settings: Settings, warehouse) -> None:
+def test_fetch_land_and_load(cms_url: str, settings: Settings, duckdb_warehouse) -> None:
     settings.sources["viu-cms"] = {"url": cms_url}
-    context = Context(settings, warehouse, Lake(settings.lake_url))
+    context = Context(settings, duckdb_warehouse, Lake(settings.lake_url))
     ingest(context, dataset, DAY)
     assert context.lake.exists(f"thirdparty/internal/viu-cms/2016/10/26/{NAME}")
     load(context, dataset, DAY)
-    assert warehouse.rows(
+    assert duckdb_warehouse.rows(
         "SELECT count(*), count(DISTINCT episode_id), max(release_date) "
         "FROM staging.viu_cms_episodes"
     ) == [(4, 3, dt.date(2016, 10, 29))]
