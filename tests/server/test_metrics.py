@@ -1,0 +1,89 @@
+"""ELT figures and /metrics from a small hand-written ledger, on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tally.server.metrics import dataset_statuses, exposition
+from tally.warehouse import Warehouse
+
+TODAY = dt.date(2026, 3, 3)  # so a daily dataset is expected to have landed 2026-03-02
+
+
+def _ledger(warehouse: Warehouse) -> None:
+    """itunes/subscription-events: 03-01 and 03-02 landed and loaded (100 + 50 rows), one
+    failed first attempt on 03-02, three quarantined rows. google-play/subscription-sales:
+    only 02-25 landed (7 rows), five days behind. Nothing else has ever landed."""
+    files = [
+        ("k1", "itunes", "subscription-events", dt.date(2026, 3, 1), dt.datetime(2026, 3, 2, 9)),
+        ("k2", "itunes", "subscription-events", dt.date(2026, 3, 2), dt.datetime(2026, 3, 3, 9)),
+        ("k3", "google-play", "subscription-sales", dt.date(2026, 2, 25), dt.datetime(2026, 2, 26)),
+    ]
+    for key, source, dataset, day, landed in files:
+        warehouse.execute(
+            "INSERT INTO tally_meta.lake_files (key, sha256, size, source, dataset, "
+            "partition_date, landed_at) VALUES (?, 'x', 10, ?, ?, ?, ?)",
+            [key, source, dataset, day, landed],
+        )
+    runs = [
+        ("r1", "itunes", "subscription-events", dt.date(2026, 3, 1), 9, "ok", 100, None),
+        ("r2", "itunes", "subscription-events", dt.date(2026, 3, 2), 9, "failed", None, "boom"),
+        ("r2", "itunes", "subscription-events", dt.date(2026, 3, 2), 10, "ok", 50, None),
+        ("r0", "google-play", "subscription-sales", dt.date(2026, 2, 25), 8, "ok", 7, None),
+    ]
+    for index, (run, source, dataset, day, hour, status, rows, error) in enumerate(runs):
+        started = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(hour))
+        warehouse.execute(
+            "INSERT INTO tally_meta.runs (run_id, step_id, job, source, dataset, partition_date, "
+            "started_at, ended_at, status, rows_out, error) "
+            "VALUES (?, ?, 'load', ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run, f"s{index}", source, dataset, day, started,
+             started + dt.timedelta(seconds=2), status, rows, error],
+        )  # fmt: skip
+    for line in (3, 7, 9):
+        warehouse.execute(
+            "INSERT INTO tally_meta.quarantine (source, dataset, partition_date, file, line, "
+            "reason, quarantined_at) VALUES ('itunes', 'subscription-events', ?, 'f.txt', ?, "
+            "'bad date', ?)",
+            [dt.date(2026, 3, 2), line, dt.datetime(2026, 3, 3, 10)],
+        )
+
+
+def test_dataset_statuses(warehouse: Warehouse) -> None:
+    _ledger(warehouse)
+    found = {(s.source, s.dataset): s for s in dataset_statuses(warehouse, TODAY)}
+    itunes = found[("itunes", "subscription-events")]
+    assert itunes.last_partition == dt.date(2026, 3, 2)
+    assert itunes.expected_partition == dt.date(2026, 3, 2)
+    assert (itunes.freshness, itunes.days_behind) == ("fresh", 0)
+    assert itunes.rows_loaded == 150  # only successful loads: 100 + 50
+    assert (itunes.failures, itunes.quarantined) == (1, 3)
+    assert itunes.last_load_status == "ok"  # the retry at 10:00 came after the failure
+    play = found[("google-play", "subscription-sales")]
+    assert (play.freshness, play.days_behind) == ("stale", 5)  # 02-25 → 03-02: five days
+    assert found[("viu-cms", "cms-episode")].freshness == "never landed"
+
+
+def test_prometheus_text(warehouse: Warehouse) -> None:
+    _ledger(warehouse)
+    text = exposition(warehouse, TODAY).decode()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    itunes = (("dataset", "subscription-events"), ("source", "itunes"))
+    steps = (("job", "load"), ("status", "ok"))
+    assert samples[("tally_run_steps_total", tuple(sorted(itunes + steps)))] == 2
+    failed = tuple(sorted(itunes + (("job", "load"), ("status", "failed"))))
+    assert samples[("tally_run_steps_total", failed)] == 1
+    assert samples[("tally_rows_loaded_total", itunes)] == 150
+    assert samples[("tally_rows_quarantined_total", itunes)] == 3
+    assert samples[("tally_dataset_days_behind", itunes)] == 0
+    play = (("dataset", "subscription-sales"), ("source", "google-play"))
+    assert samples[("tally_dataset_days_behind", play)] == 5
+    # 2026-02-25T00:00Z as Unix time
+    assert samples[("tally_dataset_last_partition_timestamp_seconds", play)] == 1771977600
+    assert "# TYPE tally_dataset_days_behind gauge" in text
