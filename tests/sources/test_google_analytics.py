@@ -20,7 +20,7 @@ from tally.lake import Lake
 from tally.pipeline.context import Context
 from tally.pipeline.ingest import ingest
 from tally.pipeline.load import load
-from tally.sources import get_dataset
+from tally.sources import get_dataset, google_analytics
 from tally.sources.demo import DemoWorld
 from tally.sources.google_analytics import DEFAULT_QUERIES, date_ranges, series_figures
 
@@ -32,6 +32,12 @@ RESPONSES = json.loads((FIXTURES / "responses.json").read_text(encoding="utf-8")
 web_uv = get_dataset("google-analytics", "web-uv")
 web_uv_vv = get_dataset("google-analytics", "web-uv-vv")
 yahoo_uv_vv = get_dataset("google-analytics", "yahoo-leadin-uv-vv")
+
+
+@pytest.fixture(autouse=True)
+def fresh_fetches() -> None:
+    """Each test talks to GA itself (the module keeps a run's fetch for the other series)."""
+    google_analytics._recent.clear()
 
 
 def series_of(body: dict) -> str:
@@ -183,10 +189,11 @@ def test_sample_parses_back_for_every_series(world: DemoWorld) -> None:
 
 
 def test_fetch_land_and_load_two_series(ga, duckdb_warehouse) -> None:
-    settings, _ = ga
+    settings, bodies = ga
     context = Context(settings, duckdb_warehouse, Lake(settings.lake_url))
     ingest(context, web_uv, DAY)
     ingest(context, web_uv_vv, DAY)  # the same file again: identical bytes, a no-op
+    assert len(bodies) == 4  # one runReport per series, asked once for the four datasets
     assert context.lake.list("thirdparty/external/google-analytics/") == [
         "thirdparty/external/google-analytics/2016/10/26/third-party-data.gz"
     ]

@@ -285,3 +285,11 @@ def test_check_names_a_bucket_that_does_not_exist(play, httpserver: HTTPServer) 
     )
     with pytest.raises(ConfigError, match=f"gs://{BUCKET} does not exist"):
         statistics.check(settings)
+
+
+def test_an_unknown_new_column_is_kept() -> None:
+    header, row = fixture("salesreport_201610.csv").decode().splitlines()[:2]
+    data = f"{header},Promotion ID\n{row},PROMO-7\n".encode()
+    parsed = sales.parse(data, "sales_20161022.csv")
+    assert parsed.unknown_columns == ["Promotion ID"] and not parsed.bad_rows
+    assert parsed.table.column("x_promotion_id").to_pylist() == ["PROMO-7"]
