@@ -73,6 +73,10 @@ class Dataset(ABC):
     def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
         """Realistic demo files for one day, in the real format: file name → bytes."""
 
+    def check(self, settings: Settings) -> str:
+        """Verify credentials and reachability; say what was found, raise TallyError if not."""
+        raise NotImplementedError(f"{self.key} has no reachability check")
+
     @property
     def key(self) -> str:
         return f"{self.source}/{self.name}"

@@ -193,6 +193,15 @@ class SubscriptionEvents(Dataset):
         data = download_sales_report(settings.itunes, "SUBSCRIPTION_EVENT", "SUMMARY", day)
         return {self.file_names(day, settings)[0]: data}
 
+    def check(self, settings: Settings) -> str:
+        """Apple accepts the key: a report two days back is asked for (404 still proves it)."""
+        day = dt.date.today() - dt.timedelta(days=2)
+        try:
+            download_sales_report(settings.itunes, "SUBSCRIPTION_EVENT", "SUMMARY", day)
+        except NotReadyError:
+            return f"App Store Connect accepted the key; no Subscription Event report for {day}"
+        return f"App Store Connect accepted the key; Subscription Event report for {day} available"
+
     def parse(self, data: bytes, file_name: str) -> Parsed:
         try:
             text = gunzip_if_needed(data)
