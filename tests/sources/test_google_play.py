@@ -293,3 +293,10 @@ def test_an_unknown_new_column_is_kept() -> None:
     parsed = sales.parse(data, "sales_20161022.csv")
     assert parsed.unknown_columns == ["Promotion ID"] and not parsed.bad_rows
     assert parsed.table.column("x_promotion_id").to_pylist() == ["PROMO-7"]
+
+
+def test_statistics_need_the_packages_named(play) -> None:
+    settings, _ = play
+    del settings.sources["google-play"]["packages"]
+    with pytest.raises(ConfigError, match="sources.google-play.packages is required"):
+        statistics.fetch(DAY, settings)

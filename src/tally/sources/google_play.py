@@ -169,6 +169,7 @@ class SubscriptionStatistics(Dataset):
         return [statistics_file(p, day) for p in _packages(_config(settings))]
 
     def fetch(self, day: dt.date, settings: Settings) -> dict[str, bytes]:
+        _required(_config(settings), "packages")  # the demo's package is no default for Google
         storage = CloudStorage(_config(settings))
         try:
             return {
