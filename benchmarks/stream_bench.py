@@ -1,0 +1,260 @@
+"""Stream speed, in one run: events/s over HTTP batches and over MQTT into windows and
+rules, and event-to-notification latency (p50/p99) at a steady 10,000 events/s measured
+against a local webhook receiver.
+
+Three processes: the engine (tally.stream routes on uvicorn, the MQTT input, the ticker,
+the raw log to a temporary lake), a webhook receiver that notes when each alert arrives,
+and this one, which generates the load. Every 100 ms the load carries one probe event
+whose rule fires at once; its latency is the receiver's arrival time minus the moment
+the probe was handed to the HTTP client (one clock: same machine).
+
+Usage: python benchmarks/stream_bench.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+MQTT_URL = os.environ.get("TALLY_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+SENSORS = 1000
+
+RULES = [
+    {"name": "sensor_hot", "type": "threshold", "source": "sensors", "field": "temperature",
+     "aggregate": "mean", "window": {"size": "1s", "lateness": "2s"}, "op": ">", "value": 80,
+     "for": "10s"},
+    {"name": "sensor_p99", "type": "threshold", "source": "sensors", "field": "temperature",
+     "aggregate": "p99", "window": {"kind": "sliding", "size": "2s", "hop": "1s"}, "op": ">",
+     "value": 95},
+    {"name": "sensor_dead", "type": "absence", "source": "sensors", "seconds": "5m"},
+    {"name": "probe", "type": "threshold", "source": "bench-probe", "field": "v",
+     "aggregate": "max", "window": {"kind": "each"}, "op": ">", "value": 500},
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def receive(port: int, out: str) -> None:
+    """Child: a webhook receiver writing "<alert key> <arrival time>" per alert."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    log = open(out, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            arrived = time.time()
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            for alert in body["alerts"]:
+                log.write(f"{alert['labels']['key']} {arrived}\n")
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", port), Hook).serve_forever()
+
+
+def serve(port: int, hook_port: int, state: str, topic: str) -> None:
+    """Child: the engine with its HTTP routes, MQTT input and ticker."""
+    import uvicorn
+    from starlette.applications import Starlette
+
+    from tally.lake import Lake
+    from tally.stream.engine import Engine
+    from tally.stream.http import routes
+    from tally.stream.inputs_mqtt import MqttInput
+    from tally.stream.notifiers import build_notifiers
+    from tally.stream.rules import parse_rules
+    from tally.stream.settings import stream_settings
+
+    settings = stream_settings({
+        "state_dir": f"{state}/stream",
+        "evaluate_every": 0.1,
+        "route": {"receivers": ["hook"], "group_by": ["alertname", "key"], "group_wait": 0,
+                  "group_interval": 60},
+        "receivers": [{"name": "hook", "type": "webhook",
+                       "url": f"http://127.0.0.1:{hook_port}/hook"}],
+        "mqtt": {"url": MQTT_URL, "topics": [f"{topic}/+"], "qos": 1},
+        "lake": {"batch_events": 100_000, "flush_seconds": 5},
+    })  # fmt: skip
+    engine = Engine(settings, parse_rules(RULES), lake=Lake(f"{state}/lake"), background=True,
+                    notifiers=build_notifiers(settings.receivers))  # fmt: skip
+    engine.inputs.append(MqttInput(engine, settings.mqtt))
+    engine.start()
+    app = Starlette(routes=routes(engine))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def sensor_batch(size: int, start: float, spread: float) -> list[dict]:
+    return [
+        {"source": "sensors", "key": f"s{random.randrange(SENSORS)}",
+         "time": start + spread * i / size, "values": {"temperature": 20 + random.random() * 5}}
+        for i in range(size)
+    ]  # fmt: skip
+
+
+def received(client: httpx.Client, base: str) -> int:
+    return client.get(f"{base}/api/stream/stats").json()["received"]
+
+
+async def http_throughput(base: str, seconds: float, batch: int = 1000) -> tuple[int, float]:
+    """Post pre-encoded batches on 4 connections for a while; (events, elapsed)."""
+    bodies = [json.dumps(sensor_batch(batch, time.time() + i, 1.0)).encode() for i in range(20)]
+    sent = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient, offset: int) -> None:
+        nonlocal sent
+        index = offset
+        while time.perf_counter() < deadline:
+            answer = await client.post(
+                f"{base}/api/events",
+                content=bodies[index % 20],
+                headers={"content-type": "application/json"},
+            )
+            answer.raise_for_status()
+            sent += batch
+            index += 1
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=30) as client:
+        await asyncio.gather(*(worker(client, n) for n in range(4)))
+    return sent, time.perf_counter() - started
+
+
+def mqtt_throughput(base: str, topic: str, messages: int, per_message: int) -> tuple[float, int]:
+    """Publish messages (QoS 1) and time until the engine has their events; (events/s,
+    events lost). The publisher stays at most 500 messages ahead of the engine, because
+    Mosquitto drops what queues up beyond max_queued_messages (1000) for a slow subscriber."""
+    from urllib.parse import urlparse
+
+    import paho.mqtt.client as mqtt
+
+    address = urlparse(MQTT_URL)
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    publisher.max_inflight_messages_set(1000)
+    publisher.connect(address.hostname, address.port)
+    publisher.loop_start()
+    payloads = []
+    for n in range(200):
+        events = sensor_batch(per_message, time.time() + n * 0.01, 0.01)
+        payloads.append(json.dumps(events[0] if per_message == 1 else events).encode())
+    with httpx.Client() as client:
+        before = received(client, base)
+        target = before + messages * per_message
+        started = time.perf_counter()
+        for n in range(messages):
+            if n % 250 == 0:
+                while (n - 500) * per_message > received(client, base) - before:
+                    time.sleep(0.005)
+            publisher.publish(f"{topic}/s{n % SENSORS}", payloads[n % 200], qos=1)
+        deadline = time.perf_counter() + 30
+        while (count := received(client, base)) < target and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+    publisher.loop_stop()
+    publisher.disconnect()
+    return (count - before) / elapsed, target - count
+
+
+async def latency_run(base: str, seconds: float, rate: int) -> tuple[dict[str, float], float]:
+    """Send `rate` events/s in 100-event batches every 10 ms, one probe every 100 ms."""
+    sent: dict[str, float] = {}
+    batches = int(seconds * rate / 100)
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=30) as client:
+        pending = set()
+        for n in range(batches):
+            due = started + n * 100 / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            events = sensor_batch(100, time.time(), 0.01)
+            if n % 10 == 0:
+                key = f"probe-{n // 10}"
+                events[-1] = {"source": "bench-probe", "key": key, "time": time.time(),
+                              "values": {"v": 1000}}  # fmt: skip
+                sent[key] = time.time()
+            pending.add(asyncio.create_task(client.post(f"{base}/api/events", json=events)))
+            done = {task for task in pending if task.done()}
+            pending -= done
+        await asyncio.gather(*pending)
+    return sent, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (for CI)")
+    args = parser.parse_args()
+    seconds = 3 if args.quick else 10
+    latency_seconds = 5 if args.quick else 20
+    mqtt_messages = 5_000 if args.quick else 20_000
+    state = tempfile.mkdtemp(prefix="tally-stream-bench-")
+    arrivals = Path(state) / "arrivals.txt"
+    port, hook_port = free_port(), free_port()
+    topic = f"tally-bench-{os.getpid()}/sensors"
+    spawn = multiprocessing.get_context("spawn")
+    children = [
+        spawn.Process(target=receive, args=(hook_port, str(arrivals)), daemon=True),
+        spawn.Process(target=serve, args=(port, hook_port, state, topic), daemon=True),
+    ]
+    for child in children:
+        child.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client() as client:
+            for _ in range(200):
+                try:
+                    received(client, base)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+        time.sleep(0.5)  # let the MQTT input subscribe
+        events, elapsed = asyncio.run(http_throughput(base, seconds))
+        http_rate = events / elapsed
+        print(f"HTTP done: {http_rate:,.0f} events/s", flush=True)
+        mqtt_single, lost_single = mqtt_throughput(base, topic, mqtt_messages, 1)
+        mqtt_batched, lost_batched = mqtt_throughput(base, topic, mqtt_messages // 10, 100)
+        sent, run_seconds = asyncio.run(latency_run(base, latency_seconds, 10_000))
+        time.sleep(2)  # the last probes' notifications
+        arrived = {}
+        for line in arrivals.read_text().splitlines():
+            key, moment = line.split()
+            arrived.setdefault(key, float(moment))
+        latencies = sorted(arrived[k] - sent[k] for k in sent if k in arrived)
+        missing = len(sent) - len(latencies)
+        achieved = len(sent) * 1000 / run_seconds
+    finally:
+        for child in children:
+            child.terminate()
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"HTTP batches of 1000, 4 connections, {seconds} s: {http_rate:,.0f} events/s")
+    print(f"MQTT, 1 event per message (QoS 1), {mqtt_messages:,} messages: "
+          f"{mqtt_single:,.0f} events/s ({lost_single} lost)")  # fmt: skip
+    print(f"MQTT, 100 events per message (QoS 1), {mqtt_messages // 10:,} messages: "
+          f"{mqtt_batched:,.0f} events/s ({lost_batched} lost)")  # fmt: skip
+    print(f"latency at {achieved:,.0f} events/s offered over HTTP for {run_seconds:.1f} s, "
+          f"{len(latencies)} probes ({missing} missing): p50 {p50 * 1000:.0f} ms, "
+          f"p99 {p99 * 1000:.0f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
