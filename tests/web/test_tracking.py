@@ -200,3 +200,12 @@ def test_headers_give_user_agent_and_language(client, store, settings) -> None:
     assert loaded(store, settings, "browser_name, os_name, device_type, lang") == [
         ("Chrome", "Windows", "desktop", "zh-HK")
     ]
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(client, monkeypatch) -> None:
+    from tally.web import tracking
+
+    monkeypatch.setattr(tracking, "MAX_BODY_BYTES", 100)
+    body = json.dumps({"requests": ["?idsite=1&rec=1&url=" + "x" * 200]})
+    answer = client.post("/matomo.php", content=body)
+    assert answer.status_code == 400 and answer.json()["field"] == "body"

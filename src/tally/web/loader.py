@@ -206,7 +206,7 @@ def _prepare(
         hit_id = f"{stem}:{record.offset}"
         try:
             row = _row(hit_id, json.loads(record.payload), settings, sites)
-        except (Rejected, ValueError, KeyError, TypeError) as error:
+        except Exception as error:  # one bad record must not stop the log from loading
             reason = error.reason if isinstance(error, Rejected) else f"unreadable record: {error}"
             field = error.field if isinstance(error, Rejected) else None
             batch.quarantine.append(

@@ -205,10 +205,7 @@ async def _read(request: Request) -> tuple[list[Incoming], str | None]:
     query = parse_query(raw_query)
     if request.method != "POST":
         return [Incoming(query, "get", raw_query)], None
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise Rejected(f"body larger than {MAX_BODY_BYTES} bytes", None)
-    text = body.decode("utf-8", errors="replace").strip()
+    text = (await _read_body(request)).decode("utf-8", errors="replace").strip()
     if text.startswith("{"):
         return _bulk_requests(text)
     form = parse_query(text) if text else {}
@@ -216,6 +213,22 @@ async def _read(request: Request) -> tuple[list[Incoming], str | None]:
     # stored text keeps that order, so parsing it again gives the same parameters.
     raw = "&".join(part for part in (raw_query, text if form else "") if part)
     return [Incoming({**query, **form}, "post", raw)], None
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused past MAX_BODY_BYTES before it is all held in memory."""
+    too_large = Rejected(f"body larger than {MAX_BODY_BYTES} bytes", "body")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _bulk_requests(text: str) -> tuple[list[Incoming], str]:
