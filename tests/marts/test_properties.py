@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tally.config import load_settings
@@ -33,6 +33,8 @@ FLOWS = (
     "churn",
     "refunds",
 )
+# a failing example is clear enough; shrinking whole builds would take minutes
+NO_SHRINK = [Phase.explicit, Phase.generate]
 KEY = "country, platform, plan_code, channel, channel_sector, payment_status"
 
 windows = st.tuples(
@@ -67,7 +69,10 @@ def python_point_in_time(world: DemoWorld, day: dt.date) -> Counter:
 
 
 @settings(
-    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=3,
+    deadline=None,
+    phases=NO_SHRINK,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(window=windows)
 def test_period_flows_are_sums_of_daily_flows(window, tmp_path_factory) -> None:
@@ -86,7 +91,10 @@ def test_period_flows_are_sums_of_daily_flows(window, tmp_path_factory) -> None:
 
 
 @settings(
-    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=3,
+    deadline=None,
+    phases=NO_SHRINK,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(window=windows)
 def test_recurring_total_equals_point_in_time_counts(window, tmp_path_factory) -> None:
@@ -110,7 +118,10 @@ def test_recurring_total_equals_point_in_time_counts(window, tmp_path_factory) -
 
 
 @settings(
-    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=3,
+    deadline=None,
+    phases=NO_SHRINK,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(window=windows)
 def test_active_moves_only_by_starts_and_churn(window, tmp_path_factory) -> None:

@@ -7,8 +7,8 @@ A source's schedule is a cron expression in a time zone, from its settings::
     schedule_timezone = "Asia/Hong_Kong" # ... Hong Kong time
     lag_days = 1                         # the job at 06:30 on the 9th loads the 8th
 
-(itunes reads ``[itunes] schedule`` / ``schedule_timezone``: Apple's reports after 8 AM
-Pacific.) A source without a schedule is not started by the scheduler.
+(itunes, once its API key is configured, reads ``[itunes] schedule`` / ``schedule_timezone``:
+Apple's reports after 8 AM Pacific.) A source without a schedule is not started.
 
 Each firing becomes one partition (source, day). On every tick the scheduler looks back
 ``catch_up_days`` for firings whose partition has no successful ``scheduled`` ledger row,
@@ -80,7 +80,7 @@ def schedules(settings: Settings) -> list[Schedule]:
     for source in sorted({dataset.source for dataset in all_datasets().values()}):
         config = settings.sources.get(source) or {}
         cron, zone = config.get("schedule"), config.get("schedule_timezone", "UTC")
-        if source == "itunes" and not cron:
+        if source == "itunes" and not cron and settings.itunes.key_id:
             cron, zone = settings.itunes.schedule, settings.itunes.schedule_timezone
         if not cron:
             continue

@@ -148,13 +148,14 @@ def parse_csv(data: bytes, file_name: str, columns: tuple[Column, ...]) -> Parse
         text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         bad = BadRow(file_name, 0, None, f"not gzip-compressed UTF-8 CSV: {error}")
-        return Parsed(_empty(columns), [bad], rows_read=0)
+        # an unreadable file is one bad row standing for the whole file (counts as read)
+        return Parsed(_empty(columns), [bad], rows_read=1)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [name.strip().lower() for name in next(reader, [])]
     missing = [c.name for c in columns if c.required and c.name not in header]
     if missing:
         reason = f"missing required column(s) {', '.join(missing)}; header has {header}"
-        return Parsed(_empty(columns), [BadRow(file_name, 1, missing[0], reason)])
+        return Parsed(_empty(columns), [BadRow(file_name, 1, missing[0], reason)], rows_read=1)
     known = {c.name for c in columns}
     unknown = [name for name in header if name not in known]
     position = {name: index for index, name in enumerate(header)}

@@ -89,13 +89,15 @@ counts AS (
 ),
 money_rows AS (
     SELECT 'Revenue' AS type, resolution_type, start_date, country, platform, plan_code,
-        channel, channel_sector, currency, sum(customer_price) AS value
+        channel, channel_sector, currency,
+        CAST(CAST(sum(customer_price) AS DECIMAL(18, 2)) AS DOUBLE) AS value
     FROM money
     GROUP BY resolution_type, start_date, country, platform, plan_code, channel,
         channel_sector, currency
     UNION ALL
     SELECT 'Proceeds', resolution_type, start_date, country, platform, plan_code,
-        channel, channel_sector, currency, sum(proceeds)
+        channel, channel_sector, currency,
+        CAST(CAST(sum(proceeds) AS DECIMAL(18, 2)) AS DOUBLE)
     FROM money
     GROUP BY resolution_type, start_date, country, platform, plan_code, channel,
         channel_sector, currency

@@ -4,13 +4,15 @@
 --                   carry negative amounts)
 --   proceeds        what the channel passes on after its share, with refunds likewise netted
 --   refunded        the refunded amount alone (a positive number)
--- Amounts are never converted between currencies: each currency is its own row.
+-- Amounts are never converted between currencies: each currency is its own row. Sums are
+-- rounded to cents, so the order rows are added in never shows in the result.
 SELECT
     CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS day,
     t.country, t.platform, t.plan_code, t.channel, t.channel_sector, t.currency,
-    sum(t.amount) AS customer_price,
-    sum(t.proceeds) AS proceeds,
-    -sum(CASE WHEN t.type = 'refund' THEN t.amount ELSE 0 END) AS refunded,
+    CAST(CAST(sum(t.amount) AS DECIMAL(18, 2)) AS DOUBLE) AS customer_price,
+    CAST(CAST(sum(t.proceeds) AS DECIMAL(18, 2)) AS DOUBLE) AS proceeds,
+    CAST(CAST(-sum(CASE WHEN t.type = 'refund' THEN t.amount ELSE 0 END)
+        AS DECIMAL(18, 2)) AS DOUBLE) AS refunded,
     CAST(count(*) AS BIGINT) AS transactions
 FROM staging.viu_premium_transactions AS t
 JOIN marts.dim_country AS z ON z.code = t.country
