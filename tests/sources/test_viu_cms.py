@@ -160,3 +160,21 @@ def test_check_runs_the_query_without_reading_rows(cms_url: str, settings: Setti
     settings.sources["viu-cms"]["query"] = "SELECT id AS series_id FROM cms_series"
     with pytest.raises(ConfigError, match="missing: episode_id, country, release_date"):
         dataset.check(settings)
+
+
+def test_a_plain_postgresql_url_uses_psycopg(cms_url: str, settings: Settings) -> None:
+    settings.sources["viu-cms"] = {"url": cms_url.replace("postgresql+psycopg://", "postgresql://")}
+    assert "9 columns" in dataset.check(settings)
+
+
+def test_an_unusable_url_names_the_setting(settings: Settings) -> None:
+    settings.sources["viu-cms"] = {"url": "oracle+nodriver://cms"}
+    with pytest.raises(ConfigError, match="sources.viu-cms.url is not a usable SQLAlchemy URL"):
+        dataset.check(settings)
+
+
+def test_an_unparsable_url_does_not_echo_its_password(settings: Settings) -> None:
+    settings.sources["viu-cms"] = {"url": "not a url with hunter2 inside"}
+    with pytest.raises(ConfigError, match="not a usable SQLAlchemy URL") as raised:
+        dataset.check(settings)
+    assert "hunter2" not in str(raised.value)

@@ -65,7 +65,7 @@ def query_rows(
     url: str, query: str, day: dt.date, limit: int | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of the configured query; database errors say what to fix."""
-    engine = sqlalchemy.create_engine(url, pool_pre_ping=False)
+    engine = _engine(url)
     if limit is not None:
         query = f"SELECT * FROM ({query.strip().rstrip(';')}) AS configured LIMIT {int(limit)}"
     statement = sqlalchemy.text(query)
@@ -84,6 +84,22 @@ def query_rows(
         raise ConfigError(f"sources.{SOURCE}.query failed: {_first_line(error)}") from None
     finally:
         engine.dispose()
+
+
+def _engine(url: str) -> sqlalchemy.Engine:
+    """An engine for the URL; plain ``postgresql://`` means psycopg 3, tally's driver."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            url = "postgresql+psycopg://" + url[len(plain) :]
+    try:
+        return sqlalchemy.create_engine(url)
+    except (SQLAlchemyError, ImportError) as error:
+        # the URL may hold a password: it never goes into the message
+        reason = _first_line(error).replace(url, "<url>")
+        raise ConfigError(
+            f"sources.{SOURCE}.url is not a usable SQLAlchemy URL ({type(error).__name__}: "
+            f"{reason})"
+        ) from None
 
 
 def _first_line(error: Exception) -> str:
