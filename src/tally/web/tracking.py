@@ -108,7 +108,7 @@ class TrackingEndpoint:
 
     async def _single(self, request: Request, incoming: Incoming) -> Response:
         try:
-            payload = await self._check(request, incoming, None)
+            payload = await self._check(_Arrival.of(request, self.clock()), incoming, None)
         except Rejected as rejection:
             return self._refuse(rejection)
         try:
@@ -132,9 +132,10 @@ class TrackingEndpoint:
     async def _bulk(self, request: Request, incoming: list[Incoming], token: str) -> Response:
         payloads: list[bytes] = []
         errors: list[dict[str, object]] = []
+        arrival = _Arrival.of(request, self.clock())
         for index, item in enumerate(incoming):
             try:
-                payloads.append(await self._check(request, item, token))
+                payloads.append(await self._check(arrival, item, token))
             except Rejected as rejection:
                 self.stats.rejected[rejection.field or rejection.reason] += 1
                 errors.append(
@@ -160,35 +161,56 @@ class TrackingEndpoint:
 
     # -- checking ----------------------------------------------------------------------
 
-    async def _check(self, request: Request, incoming: Incoming, bulk_token: str | None) -> bytes:
+    async def _check(self, arrival: _Arrival, incoming: Incoming, bulk_token: str | None) -> bytes:
         """The record to log for a valid request; raises ``Rejected`` for anything else."""
         params = incoming.params
         token = params.pop("token_auth", "") or bulk_token or ""
         authenticated = bool(token) and await self.token_valid(token)
-        received_at = self.clock()
-        peer = request.client.host if request.client else None
-        header_ua = request.headers.get("user-agent")
-        header_lang = request.headers.get("accept-language")
         hit = parse_hit(
             params,
-            received_at=received_at,
+            received_at=arrival.received_at,
             authenticated=authenticated,
-            peer_ip=peer,
-            header_ua=header_ua,
-            header_lang=header_lang,
+            peer_ip=arrival.peer,
+            header_ua=arrival.user_agent,
+            header_lang=arrival.language,
         )
-        if not await self.site_exists(hit.idsite):
-            raise Rejected(f"site {hit.idsite} does not exist", "idsite")
+        if hit.idsite not in arrival.known_sites:
+            if not await self.site_exists(hit.idsite):
+                raise Rejected(f"site {hit.idsite} does not exist", "idsite")
+            arrival.known_sites.add(hit.idsite)
         record = {
             "q": _without_token(incoming.raw) if "token_auth" in incoming.raw else incoming.raw,
-            "t": received_at.isoformat(),
-            "ip": peer,
-            "ua": header_ua,
-            "lang": header_lang,
+            "t": arrival.received_text,
+            "ip": arrival.peer,
+            "ua": arrival.user_agent,
+            "lang": arrival.language,
             "auth": authenticated,
             "via": incoming.transport,
         }
         return json.dumps(record, separators=(",", ":")).encode()
+
+
+@dataclass
+class _Arrival:
+    """What one HTTP request tells about all the hits it carries (a bulk has many)."""
+
+    received_at: dt.datetime
+    received_text: str
+    peer: str | None
+    user_agent: str | None
+    language: str | None
+    known_sites: set[int] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, request: Request, received_at: dt.datetime) -> _Arrival:
+        headers = request.headers
+        return cls(
+            received_at,
+            received_at.isoformat(),
+            request.client.host if request.client else None,
+            headers.get("user-agent"),
+            headers.get("accept-language"),
+        )
 
 
 _NO_STORE = {"Cache-Control": "no-cache, no-store, must-revalidate"}
