@@ -1,0 +1,126 @@
+"""The scheduler: firings to partitions, catch-up of missed days, retries and partition locks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from tally.config import load_settings
+from tally.errors import ConfigError
+from tally.pipeline.context import Context, open_context
+from tally.pipeline.scheduler import Schedule, partition_lock, run_due, schedules
+from tally.sources.demo import DemoWorld
+from tally.sources.viu_premium import SubscriberStatus, Transactions
+
+UTC = dt.UTC
+HONG_KONG_0630 = "30 6 * * *"
+
+
+def test_a_firing_loads_the_day_before_in_the_schedules_zone() -> None:
+    schedule = Schedule("viu-premium", HONG_KONG_0630, "Asia/Hong_Kong")
+    # 06:30 in Hong Kong on 9 Nov is 22:30 UTC on 8 Nov: the job loads 8 Nov
+    since = dt.datetime(2026, 11, 8, 22, 0, tzinfo=UTC)
+    assert schedule.partitions(since, dt.datetime(2026, 11, 8, 22, 29, tzinfo=UTC)) == []
+    assert schedule.partitions(since, dt.datetime(2026, 11, 8, 22, 30, tzinfo=UTC)) == [
+        dt.date(2026, 11, 8)
+    ]
+    # three days down: three firings, oldest first
+    since = dt.datetime(2026, 11, 5, 23, 0, tzinfo=UTC)
+    assert schedule.partitions(since, dt.datetime(2026, 11, 8, 23, 0, tzinfo=UTC)) == [
+        dt.date(2026, 11, 6),
+        dt.date(2026, 11, 7),
+        dt.date(2026, 11, 8),
+    ]
+
+
+def test_schedules_come_from_the_settings_and_are_checked() -> None:
+    environ = {
+        "TALLY_SOURCES__VIU-PREMIUM__SCHEDULE": HONG_KONG_0630,
+        "TALLY_SOURCES__VIU-PREMIUM__SCHEDULE_TIMEZONE": "Asia/Hong_Kong",
+    }
+    assert schedules(load_settings(environ=environ)) == [
+        Schedule("viu-premium", HONG_KONG_0630, "Asia/Hong_Kong", 1)
+    ]
+    # itunes, once its key is configured, runs on Apple's time: 09:00 Pacific by default
+    with_key = load_settings(environ={"TALLY_ITUNES__KEY_ID": "ABC123"})
+    assert Schedule("itunes", "0 9 * * *", "America/Los_Angeles", 1) in schedules(with_key)
+    bad = {"TALLY_SOURCES__VIU-PREMIUM__SCHEDULE": "every morning"}
+    with pytest.raises(ConfigError, match="not a cron expression"):
+        schedules(load_settings(environ=bad))
+
+
+def drop_context(tmp_path: Path, days: list[dt.date]) -> Context:
+    """viu-premium scheduled at 06:30 Hong Kong time, its drop folder holding ``days``."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    world = DemoWorld(2, days[0] - dt.timedelta(days=5), days[-1], scale=0.02)
+    for day in days:
+        for dataset in (SubscriberStatus(), Transactions()):
+            for name, data in dataset.sample(day, world).items():
+                (drop / name).write_bytes(data)
+    settings = load_settings(
+        environ={
+            "TALLY_DATA_DIR": str(tmp_path / "data"),
+            "TALLY_SOURCES__VIU-PREMIUM__URL": str(drop),
+            "TALLY_SOURCES__VIU-PREMIUM__SCHEDULE": HONG_KONG_0630,
+            "TALLY_SOURCES__VIU-PREMIUM__SCHEDULE_TIMEZONE": "Asia/Hong_Kong",
+        }
+    )
+    return open_context(settings)
+
+
+def test_missed_days_are_caught_up_then_not_run_again(tmp_path: Path) -> None:
+    days = [dt.date(2026, 11, 6), dt.date(2026, 11, 7)]
+    context = drop_context(tmp_path, days)
+    # 9 Nov 01:00 UTC: firings on 7, 8 and 9 Nov (HK) want 6, 7 and 8 Nov; 8 Nov is not dropped yet
+    now = dt.datetime(2026, 11, 9, 1, 0, tzinfo=UTC)
+    runs = run_due(context, now=now, catch_up_days=3)
+    assert [(r.day, r.status) for r in runs] == [
+        (dt.date(2026, 11, 6), "ok"),
+        (dt.date(2026, 11, 7), "ok"),
+        (dt.date(2026, 11, 8), "not ready"),
+    ]
+    loaded = context.warehouse.rows(
+        "SELECT DISTINCT _partition_date FROM staging.viu_premium_transactions ORDER BY 1"
+    )
+    assert [row[0] for row in loaded] == days
+    # the next tick runs only what is still missing (not ready is tried again, uncounted)
+    again = run_due(context, now=now, catch_up_days=3)
+    assert [(r.day, r.status) for r in again] == [(dt.date(2026, 11, 8), "not ready")]
+    ledger = context.warehouse.rows(
+        "SELECT partition_date, status, count(*) FROM tally_meta.runs WHERE job = 'scheduled' "
+        "GROUP BY ALL ORDER BY 1, 2"
+    )
+    assert ledger == [
+        (dt.date(2026, 11, 6), "ok", 1),
+        (dt.date(2026, 11, 7), "ok", 1),
+        (dt.date(2026, 11, 8), "skipped", 2),
+    ]
+
+
+def test_a_running_partition_is_not_started_twice(tmp_path: Path) -> None:
+    day = dt.date(2026, 11, 8)
+    context = drop_context(tmp_path, [day])
+    now = dt.datetime(2026, 11, 9, 1, 0, tzinfo=UTC)
+    with partition_lock(context.settings, "viu-premium", day) as mine:
+        assert mine
+        runs = run_due(context, now=now, catch_up_days=1)
+        assert [(r.day, r.status) for r in runs] == [(day, "locked")]
+    assert [r.status for r in run_due(context, now=now, catch_up_days=1)] == ["ok"]
+
+
+def test_failed_partitions_stop_after_max_attempts(tmp_path: Path) -> None:
+    day = dt.date(2026, 11, 8)
+    context = drop_context(tmp_path, [day])
+    drop = Path(context.settings.sources["viu-premium"]["url"])
+    (drop / f"viu-premium-{day:%Y%m%d}.csv.gz").write_bytes(b"user_id\nnothing else")
+    now = dt.datetime(2026, 11, 9, 1, 0, tzinfo=UTC)
+    first = run_due(context, now=now, catch_up_days=1, max_attempts=2)
+    assert [r.status for r in first] == ["failed"]
+    assert "missing required column" in first[0].detail
+    assert [r.status for r in run_due(context, now=now, catch_up_days=1, max_attempts=2)] == [
+        "failed"
+    ]
+    assert run_due(context, now=now, catch_up_days=1, max_attempts=2) == []
