@@ -75,6 +75,32 @@ class Warehouse(Protocol):
     def close(self) -> None: ...
 
 
+class InformationSchema:
+    """``table_exists`` and ``columns`` from the SQL-standard catalogue, for any backend
+    whose ``rows`` takes ``?`` parameters."""
+
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def table_exists(self, table: str) -> bool:
+        schema, name = split_table(table)
+        found = self.rows(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        )
+        return found[0][0] > 0
+
+    def columns(self, table: str) -> list[str]:
+        schema, name = split_table(table)
+        found = self.rows(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [schema, name],
+        )
+        return [row[0] for row in found]
+
+
 def split_table(table: str) -> tuple[str, str]:
     """``'staging.x'`` → ``('staging', 'x')``; an unqualified name goes to ``main``."""
     schema, _, name = table.rpartition(".")

@@ -22,7 +22,12 @@ import duckdb
 import pyarrow as pa
 
 from tally.errors import WarehouseBusyError
-from tally.warehouse.base import Capabilities, split_statements, split_table
+from tally.warehouse.base import (
+    Capabilities,
+    InformationSchema,
+    split_statements,
+    split_table,
+)
 from tally.warehouse.migrations import migration_files
 
 CAPABILITIES = Capabilities(
@@ -45,7 +50,7 @@ def _to_arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
     return fetch()
 
 
-class DuckDBWarehouse:
+class DuckDBWarehouse(InformationSchema):
     """A DuckDB file (or ``:memory:``) behind the Warehouse protocol."""
 
     capabilities = CAPABILITIES
@@ -156,24 +161,6 @@ class DuckDBWarehouse:
         self.run_model(Path(path).read_text(encoding="utf-8"))
 
     # -- tables ------------------------------------------------------------------------
-
-    def table_exists(self, table: str) -> bool:
-        schema, name = split_table(table)
-        found = self.rows(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = ? AND table_name = ?",
-            [schema, name],
-        )
-        return found[0][0] > 0
-
-    def columns(self, table: str) -> list[str]:
-        schema, name = split_table(table)
-        found = self.rows(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-            [schema, name],
-        )
-        return [row[0] for row in found]
 
     def _ensure_table(self, con: duckdb.DuckDBPyConnection, table: str, view: str) -> None:
         schema, _ = split_table(table)

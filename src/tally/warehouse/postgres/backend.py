@@ -21,7 +21,12 @@ import pyarrow as pa
 import sqlglot
 
 from tally.errors import ConfigError
-from tally.warehouse.base import Capabilities, split_statements, split_table
+from tally.warehouse.base import (
+    Capabilities,
+    InformationSchema,
+    split_statements,
+    split_table,
+)
 from tally.warehouse.migrations import migration_files
 
 CAPABILITIES = Capabilities(
@@ -63,7 +68,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class PostgresWarehouse:
+class PostgresWarehouse(InformationSchema):
     """A PostgreSQL database (or Redshift) behind the Warehouse protocol."""
 
     def __init__(self, url: str, dialect: str = "postgres") -> None:
@@ -147,24 +152,6 @@ class PostgresWarehouse:
 
     def run_sql_file(self, path: Path) -> None:
         self.run_model(Path(path).read_text(encoding="utf-8"))
-
-    def table_exists(self, table: str) -> bool:
-        schema, name = split_table(table)
-        found = self.rows(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = ? AND table_name = ?",
-            [schema, name],
-        )
-        return found[0][0] > 0
-
-    def columns(self, table: str) -> list[str]:
-        schema, name = split_table(table)
-        found = self.rows(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-            [schema, name],
-        )
-        return [row[0] for row in found]
 
     def _ensure_table(self, con: psycopg.Connection, table: str, schema: pa.Schema) -> None:
         schema_name, _ = split_table(table)
