@@ -22,6 +22,7 @@ from tally.pipeline.load import load
 from tally.sources import get_dataset
 from tally.sources.demo import DemoWorld
 from tally.sources.google_play import CloudStorage, order_number, slice_sales
+from tally.sources.viu_premium import status_row, subscription_transactions
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources" / "google-play"
 BUCKET = "pubsite_prod_rev_01234567890987654321"
@@ -199,36 +200,35 @@ def world() -> DemoWorld:
     return DemoWorld(seed=3, start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 20), scale=0.3)
 
 
-def test_samples_parse_back_cleanly_and_agree_with_the_world(world: DemoWorld) -> None:
-    day = dt.date(2026, 10, 10)
-    ((name, data),) = statistics.sample(day, world).items()
-    assert data[:2] == b"\xff\xfe"  # UTF-16LE with BOM, as Google writes it
-    parsed = statistics.parse(data, name)
-    assert not parsed.bad_rows and parsed.table.num_rows == 10 * 2  # 10 days x HK, SG
-    rows = {(r["date"], r["country"]): r for r in parsed.table.to_pylist()}
-    active_hk = sum(
-        1
-        for s in world.subscriptions
-        if s.plan.channel == "Google Play" and s.country == "HK" and s.active_on(day)
-    )
-    assert rows[(day, "HK")]["active_subscriptions"] == active_hk
-    ((name, data),) = sales.sample(day, world).items()
-    parsed = sales.parse(data, name)
-    charges = sum(
-        1
-        for s in world.subscriptions
-        if s.plan.channel == "Google Play"
-        for p in s.periods
-        if p.kind == "paid" and p.start == day
-    )
-    refunds = sum(
-        1
-        for s in world.subscriptions
-        if s.plan.channel == "Google Play"
-        for p in s.periods
-        if p.refunded_on == day
-    )
-    assert not parsed.bad_rows and parsed.table.num_rows == charges + refunds > 0
+def test_samples_parse_back_cleanly_and_agree_with_the_premium_export(world: DemoWorld) -> None:
+    """Google's figures for the demo are the subscription system's own, seen from Google."""
+    android = [s for s in world.subscriptions if s.plan.channel == "Google Play"]
+    for day in (dt.date(2026, 10, d) for d in range(1, 21)):
+        ((name, data),) = statistics.sample(day, world).items()
+        assert data[:2] == b"\xff\xfe"  # UTF-16LE with BOM, as Google writes it
+        parsed = statistics.parse(data, name)
+        assert not parsed.bad_rows and parsed.table.num_rows == day.day * 2  # days x HK, SG
+        rows = {(r["date"], r["country"]): r for r in parsed.table.to_pylist()}
+        statuses = [status_row(s, day) for s in android if s.country == "HK"]
+        with_access = sum(1 for r in statuses if r and r["status"] in ("active", "grace_period"))
+        assert rows[(day, "HK")]["active_subscriptions"] == with_access
+        ((name, data),) = sales.sample(day, world).items()
+        parsed = sales.parse(data, name)
+        assert not parsed.bad_rows
+        billed = [
+            t
+            for s in android
+            for t in subscription_transactions(s)
+            if t["transaction_time"].date() == day
+        ]
+        statuses = parsed.table.column("financial_status").to_pylist()
+        assert statuses.count("Charged") == sum(
+            1 for t in billed if t["type"] in ("purchase", "renewal")
+        )
+        assert statuses.count("Refund") == sum(1 for t in billed if t["type"] == "refund")
+        assert sum(parsed.table.column("charged_amount").to_pylist()) == pytest.approx(
+            sum(t["amount"] for t in billed)
+        )
 
 
 def test_fetch_land_load_and_keep_the_latest_figures(play, warehouse) -> None:

@@ -25,7 +25,8 @@ from tally.pipeline.ingest import ingest
 from tally.pipeline.load import load
 from tally.sources import get_dataset
 from tally.sources.demo import DemoWorld
-from tally.sources.itunes_subscription import day_counts, report_date
+from tally.sources.itunes_subscription import report_date
+from tally.sources.viu_premium import status_row
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources" / "itunes"
 DAY = dt.date(2016, 10, 23)
@@ -148,19 +149,37 @@ def test_file_name_without_a_date_is_refused() -> None:
         report_date("report.txt")
 
 
-def test_sample_agrees_with_the_worlds_ios_subscribers() -> None:
-    world = DemoWorld(seed=5, start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 10), scale=0.3)
-    day = dt.date(2026, 10, 5)
-    ((name, data),) = dataset.sample(day, world).items()
-    parsed = dataset.parse(data, name)
-    assert not parsed.bad_rows and parsed.table.num_rows > 0
-    with_access = sum(
-        1 for s in world.subscriptions if s.plan.platform == "iOS IAP" and s.active_on(day)
-    )
-    table = parsed.table
-    # standard + free trial + grace are the subscribers with access that day
-    assert sum(table.column("subscribers").to_pylist()) == with_access
-    assert sum(sum(row.values()) for row in day_counts(day, world).values()) >= with_access
+def test_sample_agrees_with_the_premium_status_export() -> None:
+    """Apple's counts for the demo are the subscription system's statuses, seen from Apple."""
+    world = DemoWorld(seed=5, start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 20), scale=0.3)
+    ios = [s for s in world.subscriptions if s.plan.platform == "iOS IAP"]
+    for day in (dt.date(2026, 10, d) for d in range(1, 21)):
+        ((name, data),) = dataset.sample(day, world).items()
+        parsed = dataset.parse(data, name)
+        assert not parsed.bad_rows and parsed.table.num_rows > 0
+        table = parsed.table
+        statuses = [r for r in (status_row(s, day) for s in ios) if r]
+        trial = sum(
+            1 for r in statuses if r["status"] == "active" and r["payment_status"] == "free_trial"
+        )
+        paying = sum(
+            1 for r in statuses if r["status"] == "active" and r["payment_status"] == "paying"
+        )
+        grace = sum(1 for r in statuses if r["status"] == "grace_period")
+        retry = sum(1 for r in statuses if r["status"] == "billing_retry")
+
+        columns = (
+            "active_free_trial_introductory_offer_subscriptions",
+            "active_standard_price_subscriptions",
+            "grace_period",
+            "billing_retry",
+            "subscribers",
+        )
+        total = {column: sum(table.column(column).to_pylist()) for column in columns}
+        assert total["active_free_trial_introductory_offer_subscriptions"] == trial
+        assert total["active_standard_price_subscriptions"] == paying
+        assert total["grace_period"] == grace and total["billing_retry"] == retry
+        assert total["subscribers"] == trial + paying + grace
 
 
 def test_fetch_land_and_load_into_staging(apple, duckdb_warehouse) -> None:

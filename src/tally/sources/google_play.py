@@ -30,10 +30,11 @@ from tally.sources._google import bearer_headers
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
 from tally.sources.http import HttpClient
+from tally.sources.viu_premium import access_end, grace_days
 
 if TYPE_CHECKING:
     from tally.config import Settings
-    from tally.sources.demo import DemoWorld, Subscription
+    from tally.sources.demo import DemoWorld, Period, Subscription
 
 SOURCE = "google-play"
 STORAGE_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
@@ -224,7 +225,7 @@ def _android_stats(world: DemoWorld, day: dt.date) -> dict[tuple[str, str], tupl
             row = counts.setdefault((subscription.plan.product_id, subscription.country), [0, 0, 0])
             row[0] += subscription.start == day
             row[1] += _cancelled_on(subscription, day)
-            row[2] += subscription.active_on(day)
+            row[2] += any(p.start <= day < access_end(p) for p in subscription.periods)
         cache[day] = {
             key: (new, cancelled, active) for key, (new, cancelled, active) in counts.items()
         }
@@ -313,11 +314,19 @@ def sales_rows(world: DemoWorld, day: dt.date) -> list[list[str]]:
         if subscription.plan.channel != "Google Play" or subscription.start > day:
             continue
         for index, period in enumerate(subscription.periods):
-            if period.kind == "paid" and period.start == day:
+            if period.kind == "paid" and charged_on(subscription, period) == day:
                 rows.append(_sale(subscription, index, day, "Charged", period.price))
             if period.refunded_on == day:
                 rows.append(_sale(subscription, index, day, "Refund", -period.price))
     return rows
+
+
+def charged_on(subscription: Subscription, period: Period) -> dt.date:
+    """The charge day: a renewal after a grace period is paid when the card works again
+    (the same day the viu-premium demo export records the renewal)."""
+    if period.grace:
+        return period.start + dt.timedelta(days=grace_days(subscription, period))
+    return period.start
 
 
 def order_number(subscription_id: str, index: int) -> str:

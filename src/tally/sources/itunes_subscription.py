@@ -32,6 +32,7 @@ from tally.sources.itunes import (
     gunzip_if_needed,
     world_vendor,
 )
+from tally.sources.viu_premium import access_end, grace_days
 
 if TYPE_CHECKING:
     from tally.config import Settings
@@ -92,10 +93,6 @@ SUBSCRIPTION_COLUMNS = (
     _count("Subscribers"),  # added in version 1_3
 )
 
-# Demo assumptions where the world does not say: Apple's grace period (6 days) and how long
-# a subscriber lost to failed billing stays in billing retry before the report drops them.
-GRACE_DAYS = 6
-LOST_BILLING_RETRY_DAYS = 10
 PROCEEDS_SHARE = 0.70
 
 _FILE = re.compile(r"Subscription_\d+_(\d{8})\.txt(\.gz)?$")
@@ -169,12 +166,18 @@ def day_counts(day: dt.date, world: DemoWorld) -> dict[tuple[str, str], dict[str
 
 
 def subscription_state(subscription: Subscription, day: dt.date) -> str | None:
-    """How Apple's report counts one subscription on a day: standard, trial, retry, grace."""
+    """How Apple's report counts one subscription on a day: standard, trial, retry, grace.
+
+    The same reading as the viu-premium status export of the demo world: access ends at a
+    refund, a grace-period renewal is in grace until it is paid, and the gap before a
+    recovered renewal is billing retry.
+    """
     for index, period in enumerate(subscription.periods):
-        if period.start <= day < period.end:
+        if period.start <= day < access_end(period):
             if period.kind == "trial":
                 return "trial"
-            if period.grace and day < period.start + dt.timedelta(days=GRACE_DAYS):
+            unpaid = dt.timedelta(days=grace_days(subscription, period))
+            if period.grace and day < period.start + unpaid:
                 return "grace"
             return "standard"
         following = (
@@ -182,9 +185,6 @@ def subscription_state(subscription: Subscription, day: dt.date) -> str | None:
         )
         if following and period.end <= day < following.start and following.billing_retry_days:
             return "retry"
-    lost_for = (day - subscription.end).days
-    if subscription.churn_reason == "billing" and 0 <= lost_for < LOST_BILLING_RETRY_DAYS:
-        return "retry"
     return None
 
 
