@@ -22,6 +22,7 @@ from tally.pipeline.load import load
 from tally.sources import get_dataset
 from tally.sources.demo import PLANS, DemoWorld
 from tally.sources.google_drive import rows_to_csv
+from tally.sources.viu_premium import status_row, subscription_transactions
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources" / "google-drive"
 MODELS = Path(__file__).parents[2] / "src" / "tally" / "models" / "staging"
@@ -138,17 +139,28 @@ def test_demo_plan_map_covers_every_product_the_world_sells() -> None:
     assert sold <= set(parsed.table.column("product_id").to_pylist())
 
 
-def test_demo_telco_and_ad_units_parse_back_cleanly() -> None:
-    world = DemoWorld(seed=1, start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 5), scale=0.2)
-    day = dt.date(2026, 10, 4)
+def test_demo_telco_sheet_agrees_with_the_premium_csl_export() -> None:
+    world = DemoWorld(seed=1, start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 12), scale=0.3)
+    day = dt.date(2026, 10, 12)
     ((name, data),) = telco.sample(day, world).items()
     parsed = telco.parse(data, name)
-    assert not parsed.bad_rows and parsed.table.num_rows == 4  # 4 days x CSL in HK
-    last = parsed.table.slice(3, 1).to_pylist()[0]
-    csl_active = sum(
-        1 for s in world.subscriptions if s.plan.platform == "Telco" and s.active_on(day)
-    )
-    assert last["date"] == day and last["active_subscriptions"] == csl_active
+    assert not parsed.bad_rows and parsed.table.num_rows == 12  # 12 days x CSL in HK
+    csl = [s for s in world.subscriptions if s.plan.platform == "Telco"]
+    for row in parsed.table.to_pylist():
+        date = row["date"]
+        statuses = [status_row(s, date) for s in csl]
+        assert row["active_subscriptions"] == sum(
+            1 for r in statuses if r and r["status"] in ("active", "grace_period")
+        )
+        billed = sum(
+            t["amount"]
+            for s in csl
+            for t in subscription_transactions(s)
+            if t["transaction_time"].date() == date
+            and t["type"] in ("purchase", "renewal", "refund")
+        )
+        assert row["revenue"] == pytest.approx(billed)
+    assert sum(parsed.table.column("revenue").to_pylist()) > 0
     ((name, data),) = ad_units.sample(day, world).items()
     assert not ad_units.parse(data, name).bad_rows
 

@@ -27,6 +27,7 @@ from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
 from tally.sources.http import HttpClient
 from tally.sources.itunes import gunzip_if_needed
+from tally.sources.viu_premium import status_row, subscription_transactions
 
 if TYPE_CHECKING:
     from tally.config import Settings
@@ -250,6 +251,7 @@ def demo_telco(day: dt.date, world: DemoWorld) -> list[list[str]]:
     return rows
 
 
+BILLED = ("purchase", "renewal", "refund")
 _telco_cache: weakref.WeakKeyDictionary[DemoWorld, dict[dt.date, dict]] = (
     weakref.WeakKeyDictionary()
 )
@@ -271,10 +273,17 @@ def _count_telco(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], tuple]
             continue
         key = (plan.plan_code, subscription.country, subscription.currency, plan.channel)
         row = figures.setdefault(key, [0, 0, 0, 0.0])
+        # read as the viu-premium export reads the world, so the telco's sheet and the
+        # subscription system's csl transactions agree
+        status = status_row(subscription, day)
         row[0] += subscription.start == day
         row[1] += subscription.churn_reason != "" and subscription.end == day
-        row[2] += subscription.active_on(day)
-        row[3] += sum(p.price for p in subscription.periods if p.start == day)
+        row[2] += status is not None and status["status"] in ("active", "grace_period")
+        row[3] += sum(
+            t["amount"]
+            for t in subscription_transactions(subscription)
+            if t["transaction_time"].date() == day and t["type"] in BILLED
+        )
     return {key: tuple(values) for key, values in figures.items()}
 
 
