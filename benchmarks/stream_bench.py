@@ -140,8 +140,10 @@ async def http_throughput(base: str, seconds: float, batch: int = 1000) -> tuple
     return sent, time.perf_counter() - started
 
 
-def mqtt_throughput(base: str, topic: str, messages: int, per_message: int) -> tuple[float, int]:
-    """Publish messages (QoS 1) and time until the engine has their events; (events/s,
+def mqtt_throughput(
+    base: str, topic: str, messages: int, per_message: int, qos: int = 1
+) -> tuple[float, int]:
+    """Publish messages and time until the engine has their events; (events/s,
     events lost). The publisher stays at most 500 messages ahead of the engine, because
     Mosquitto drops what queues up beyond max_queued_messages (1000) for a slow subscriber."""
     from urllib.parse import urlparse
@@ -165,7 +167,7 @@ def mqtt_throughput(base: str, topic: str, messages: int, per_message: int) -> t
             if n % 250 == 0:
                 while (n - 500) * per_message > received(client, base) - before:
                     time.sleep(0.005)
-            publisher.publish(f"{topic}/s{n % SENSORS}", payloads[n % 200], qos=1)
+            publisher.publish(f"{topic}/s{n % SENSORS}", payloads[n % 200], qos=qos)
         deadline = time.perf_counter() + 30
         while (count := received(client, base)) < target and time.perf_counter() < deadline:
             time.sleep(0.01)
@@ -175,32 +177,49 @@ def mqtt_throughput(base: str, topic: str, messages: int, per_message: int) -> t
     return (count - before) / elapsed, target - count
 
 
-async def latency_run(base: str, seconds: float, rate: int) -> tuple[dict[str, float], float]:
-    """Send `rate` events/s in 100-event batches every 10 ms, one probe every 100 ms."""
+def percentiles(sent: dict[str, float], arrivals: Path) -> tuple[int, int, float, float]:
+    """(probes arrived, missing, p50, p99) of arrival minus send time."""
+    arrived: dict[str, float] = {}
+    for line in arrivals.read_text().splitlines():
+        key, moment = line.split()
+        arrived.setdefault(key, float(moment))
+    latencies = sorted(arrived[k] - sent[k] for k in sent if k in arrived)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies), len(sent) - len(latencies), statistics.median(latencies), p99
+
+
+async def latency_run(
+    base: str, seconds: float, rate: int, prefix: str
+) -> tuple[dict[str, float], float, int]:
+    """Send `rate` events/s as 10 batches a second, each batch carrying one probe event;
+    returns (probe send times, seconds it took, failed requests)."""
     sent: dict[str, float] = {}
-    batches = int(seconds * rate / 100)
+    size = rate // 10
+    batches = int(seconds * 10)
+    failed = 0
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=30) as client:
-        pending = set()
+        pending: set[asyncio.Task] = set()
         for n in range(batches):
-            due = started + n * 100 / rate
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            events = sensor_batch(100, time.time(), 0.01)
-            if n % 10 == 0:
-                key = f"probe-{n // 10}"
-                events[-1] = {"source": "bench-probe", "key": key, "time": time.time(),
-                              "values": {"v": 1000}}  # fmt: skip
-                sent[key] = time.time()
-            pending.add(asyncio.create_task(client.post(f"{base}/api/events", json=events)))
-            done = {task for task in pending if task.done()}
-            pending -= done
-        await asyncio.gather(*pending)
-    return sent, time.perf_counter() - started
+            await asyncio.sleep(max(0.0, started + n / 10 - time.perf_counter()))
+            events = sensor_batch(size, time.time(), 0.1)
+            key = f"probe-{prefix}{n}"
+            events[-1] = {"source": "bench-probe", "key": key, "time": time.time(),
+                          "values": {"v": 1000}}  # fmt: skip
+            body = json.dumps(events).encode()
+            sent[key] = time.time()
+            pending.add(asyncio.create_task(client.post(f"{base}/api/events", content=body)))
+        for outcome in await asyncio.gather(*pending, return_exceptions=True):
+            failed += isinstance(outcome, Exception) or outcome.status_code != 202
+    return sent, time.perf_counter() - started, failed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs (for CI)")
+    parser.add_argument(
+        "--rates", type=int, nargs="+", default=[10_000, 2_000], help="latency loads, events/s"
+    )
     args = parser.parse_args()
     seconds = 3 if args.quick else 10
     latency_seconds = 5 if args.quick else 20
@@ -230,30 +249,31 @@ def main() -> None:
         http_rate = events / elapsed
         print(f"HTTP done: {http_rate:,.0f} events/s", flush=True)
         mqtt_single, lost_single = mqtt_throughput(base, topic, mqtt_messages, 1)
+        mqtt_zero, lost_zero = mqtt_throughput(base, topic, mqtt_messages, 1, qos=0)
         mqtt_batched, lost_batched = mqtt_throughput(base, topic, mqtt_messages // 10, 100)
-        sent, run_seconds = asyncio.run(latency_run(base, latency_seconds, 10_000))
-        time.sleep(2)  # the last probes' notifications
-        arrived = {}
-        for line in arrivals.read_text().splitlines():
-            key, moment = line.split()
-            arrived.setdefault(key, float(moment))
-        latencies = sorted(arrived[k] - sent[k] for k in sent if k in arrived)
-        missing = len(sent) - len(latencies)
-        achieved = len(sent) * 1000 / run_seconds
+        latency = []
+        for rate in args.rates:
+            sent, run_seconds, failed = asyncio.run(
+                latency_run(base, latency_seconds, rate, f"{rate}-")
+            )
+            time.sleep(3)  # the last probes' notifications
+            latency.append((rate, run_seconds, failed, *percentiles(sent, arrivals)))
     finally:
         for child in children:
             child.terminate()
-    p50 = statistics.median(latencies)
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     print(f"HTTP batches of 1000, 4 connections, {seconds} s: {http_rate:,.0f} events/s")
     print(f"MQTT, 1 event per message (QoS 1), {mqtt_messages:,} messages: "
           f"{mqtt_single:,.0f} events/s ({lost_single} lost)")  # fmt: skip
+    print(f"MQTT, 1 event per message (QoS 0), {mqtt_messages:,} messages: "
+          f"{mqtt_zero:,.0f} events/s ({lost_zero} lost)")  # fmt: skip
     print(f"MQTT, 100 events per message (QoS 1), {mqtt_messages // 10:,} messages: "
           f"{mqtt_batched:,.0f} events/s ({lost_batched} lost)")  # fmt: skip
-    print(f"latency at {achieved:,.0f} events/s offered over HTTP for {run_seconds:.1f} s, "
-          f"{len(latencies)} probes ({missing} missing): p50 {p50 * 1000:.0f} ms, "
-          f"p99 {p99 * 1000:.0f} ms")  # fmt: skip
+    for rate, run_seconds, failed, count, missing, p50, p99 in latency:
+        print(f"event-to-notification at {rate:,} events/s over HTTP, 10 batches/s "
+              f"({run_seconds:.1f} s for {latency_seconds} s of load, {failed} failed requests), "
+              f"{count} probes ({missing} missing): "
+              f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":

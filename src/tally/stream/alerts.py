@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -128,11 +129,15 @@ class AlertBook:
         rule: str,
         wait: float,
         results: dict[str, tuple[bool, float]],
-        labels: dict[str, dict[str, str]],
+        labels: dict[str, dict[str, str]] | Callable[[str], dict[str, str]],
         summary: str,
         now: float,
     ) -> None:
-        """Move one rule's alerts through their states given its latest evaluation."""
+        """Move one rule's alerts through their states given its latest evaluation.
+
+        ``labels`` gives a new alert's labels by key (a mapping, or a function so labels are
+        built only for keys that become alerts)."""
+        label = labels.__getitem__ if isinstance(labels, dict) else labels
         prefix = f"{rule}/"
         for fingerprint, alert in list(self.alerts.items()):
             if not fingerprint.startswith(prefix) or alert.state == "resolved":
@@ -150,7 +155,7 @@ class AlertBook:
             alert = self.alerts.get(prefix + key)
             if alert is None or alert.state == "resolved":
                 alert = Alert(
-                    rule, key, labels[key], _summary(summary, key, value), "pending", now, value
+                    rule, key, label(key), _summary(summary, key, value), "pending", now, value
                 )
                 self.alerts[alert.fingerprint] = alert
             alert.value = value

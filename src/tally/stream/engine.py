@@ -8,6 +8,7 @@ lake writer and the configured inputs on threads; ``stop`` flushes and checkpoin
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import threading
 import time
@@ -139,13 +140,13 @@ class Engine:
                 if idle and rule.store is not None:
                     # nothing arrives: let event time follow the clock so windows still close
                     rule.close(rule.store.advance(now - self.settings.idle_after))
-                labels = {key: self._labels(rule, key) for key in rule.latest or ()}
-                results = rule.evaluate(now)
-                for key in results:
-                    if key not in labels:
-                        labels[key] = self._labels(rule, key)
                 self.book.update(
-                    rule.spec.name, rule.spec.for_, results, labels, rule.spec.summary, now
+                    rule.spec.name,
+                    rule.spec.for_,
+                    rule.evaluate(now),
+                    functools.partial(self._labels, rule),
+                    rule.spec.summary,
+                    now,
                 )
             notifications = self.book.flush(now)
             for notification in notifications:
