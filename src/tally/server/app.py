@@ -25,7 +25,7 @@ from tally.errors import TallyError
 from tally.server.auth import RequireToken, TokenStore
 from tally.warehouse import Warehouse, connect
 from tally.web.hitlog import HitLog
-from tally.web.loader import load_hits
+from tally.web.loader import LoadResult, load_hits
 from tally.web.lookup import CachedSet
 from tally.web.tracking import TrackingEndpoint
 
@@ -50,16 +50,16 @@ def create_app(
     tokens = TokenStore(store)
     sites = CachedSet(lambda: _site_ids(store))
     tracking = TrackingEndpoint(hitlog, site_exists=sites.contains, token_valid=tokens.is_valid)
+    load = _Loader(store, settings, hitlog)
 
     async def tracking_stats(_request: Request) -> Response:
         log = {"synced_batches": hitlog.batches, "synced_records": hitlog.records}
         return JSONResponse({**tracking.stats.as_dict(), "hit_log": log})
 
     async def load_now(_request: Request) -> Response:
-        result = await asyncio.to_thread(load_hits, store, settings, durable=hitlog.durable)
-        return JSONResponse(result.as_dict())
+        return JSONResponse((await load()).as_dict())
 
-    stream_routes, engine = _stream(settings) if stream else ([], None)
+    stream_routes = _stream(settings) if stream else []
     api_routes: list[BaseRoute] = [
         Route("/tracking/stats", tracking_stats),
         Route("/tracking/load", load_now, methods=["POST"]),
@@ -78,19 +78,19 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(store.migrate)
         hitlog.start()
-        loader = asyncio.create_task(_load_forever(store, settings, hitlog)) if run_loader else None
+        stop = asyncio.Event()
+        loader = asyncio.create_task(_load_until(stop, load)) if run_loader else None
         try:
             yield
         finally:
+            # A load in progress finishes (its thread cannot be cancelled); then the log
+            # closes and one last load takes what is left.
+            stop.set()
             if loader is not None:
-                loader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loader
+                await loader
             hitlog.close()
             if run_loader:
-                await _load_once(store, settings, hitlog)
-            if engine is not None and hasattr(engine, "stop"):
-                await asyncio.to_thread(engine.stop)
+                await _logged(load)
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.tracking = tracking
@@ -120,15 +120,36 @@ def _site_ids(warehouse: Warehouse) -> set[object]:
     return {row[0] for row in warehouse.rows("SELECT idsite FROM web.sites")}
 
 
-async def _load_forever(warehouse: Warehouse, settings: Settings, hitlog: HitLog) -> None:
-    while True:
-        await asyncio.sleep(settings.web.load_interval_seconds)
-        await _load_once(warehouse, settings, hitlog)
+class _Loader:
+    """Runs ``load_hits`` in a worker thread, one load at a time (the exactly-once bookkeeping
+    assumes a single loader per hit log)."""
+
+    def __init__(self, warehouse: Warehouse, settings: Settings, hitlog: HitLog) -> None:
+        self.warehouse = warehouse
+        self.settings = settings
+        self.hitlog = hitlog
+        self.lock = asyncio.Lock()
+
+    async def __call__(self) -> LoadResult:
+        async with self.lock:
+            return await asyncio.to_thread(
+                load_hits, self.warehouse, self.settings, durable=self.hitlog.durable
+            )
 
 
-async def _load_once(warehouse: Warehouse, settings: Settings, hitlog: HitLog) -> None:
+async def _load_until(stop: asyncio.Event, load: _Loader) -> None:
+    """Load every ``web.load_interval_seconds`` until ``stop`` is set."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), load.settings.web.load_interval_seconds)
+        if not stop.is_set():
+            await _logged(load)
+
+
+async def _logged(load: _Loader) -> None:
+    """One load; failures are logged and left for the next round."""
     try:
-        result = await asyncio.to_thread(load_hits, warehouse, settings, durable=hitlog.durable)
+        result = await load()
     except TallyError as error:  # a busy warehouse: the next round tries again
         logger.warning("hit loader: %s", error)
         return
@@ -139,17 +160,17 @@ async def _load_once(warehouse: Warehouse, settings: Settings, hitlog: HitLog) -
         logger.info("hit loader: %s", result.as_dict())
 
 
-def _stream(settings: Settings) -> tuple[list[BaseRoute], object | None]:
-    """The real-time input routes and their engine, when the stream area is installed.
+def _stream(settings: Settings) -> list[BaseRoute]:
+    """The real-time input routes, when the stream area is installed.
 
     Contract: ``tally.stream.http.routes(engine)`` returns Starlette routes; the engine comes
-    from ``tally.stream.http.build_engine(settings)`` and is stopped when the app stops.
+    from ``tally.stream.http.build_engine(settings)``, which starts it and arranges its stop
+    at process exit.
     """
     try:
         module = importlib.import_module("tally.stream.http")
     except ModuleNotFoundError as error:
         if error.name not in ("tally.stream.http", "tally.stream"):
             raise
-        return [], None
-    engine = module.build_engine(settings)
-    return [Mount("/stream", routes=list(module.routes(engine)))], engine
+        return []
+    return [Mount("/stream", routes=list(module.routes(module.build_engine(settings))))]
