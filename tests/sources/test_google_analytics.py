@@ -145,14 +145,18 @@ def test_bad_lines_are_reported_by_line_and_good_rows_kept() -> None:
     data = gzip.compress((FIXTURES / "third-party-data-bad.jsonl").read_bytes())
     parsed = web_uv.parse(data, "third-party-data.gz")
     # line 1: SG's value "(other)"; line 2: a date range nobody asked for; line 3: cut JSON;
-    # line 4: no response
+    # line 4: no response; line 5: a relative date ("today") the file cannot place
     assert [(b.line, b.field) for b in parsed.bad_rows] == [
         (1, "totalUsers"),
         (2, "dateRange"),
         (3, None),
         (4, None),
+        (5, "dateRange"),
     ]
-    assert parsed.table.to_pylist()[0]["value"] == 410 and parsed.table.num_rows == 1
+    # line 6 asked for one unnamed range: GA sends no dateRange dimension, the row is its
+    rows = parsed.table.to_pylist()
+    assert [(r["country"], r["value"], r["_line"]) for r in rows] == [("HK", 410, 1), ("SG", 7, 6)]
+    assert rows[1]["resolution"] == "date_range_0" and rows[1]["period_start"] == DAY
 
 
 @pytest.fixture(scope="module")

@@ -280,10 +280,13 @@ def _rows(record: dict[str, Any]) -> Iterator[tuple[tuple | None, tuple | None]]
         except (KeyError, TypeError, ValueError):
             yield None, (None, "a row does not match the response's dimension headers")
             continue
-        resolution = cells.pop("dateRange", next(iter(ranges)))
+        # with one date range GA sends no dateRange dimension: the row is that range's
+        resolution = cells.pop("dateRange", next(iter(ranges), None))
         period = ranges.get(resolution)
-        if period is None:
-            yield None, ("dateRange", f"unknown date range {resolution!r}")
+        try:
+            start, end = (dt.date.fromisoformat(period[k]) for k in ("startDate", "endDate"))
+        except (TypeError, KeyError, ValueError):
+            yield None, ("dateRange", f"unknown or undated date range {resolution!r}")
             continue
         country = cells.pop("countryId", None)
         for metric, cell in zip(metrics, metric_cells, strict=False):
@@ -296,8 +299,8 @@ def _rows(record: dict[str, Any]) -> Iterator[tuple[tuple | None, tuple | None]]
                 (
                     record["series"],
                     resolution,
-                    dt.date.fromisoformat(period["startDate"]),
-                    dt.date.fromisoformat(period["endDate"]),
+                    start,
+                    end,
                     country,
                     json.dumps(cells, sort_keys=True) if cells else None,
                     metric,
