@@ -201,3 +201,10 @@ def test_check_says_the_key_is_accepted(apple) -> None:
     # the fixture server answers 404 for any day but DAY: the key was still accepted
     assert "accepted the key; no Subscription report" in dataset.check(settings)
     assert seen[0]["filter[reportType]"] == "SUBSCRIPTION"
+
+
+def test_the_subscription_report_version_can_differ_from_the_events(apple) -> None:
+    settings, seen = apple
+    settings.sources["itunes"] = {"subscription_report_version": "1_3"}
+    dataset.fetch(DAY, settings)
+    assert seen[0]["filter[version]"] == "1_3" and settings.itunes.report_version == "1_4"

@@ -35,7 +35,7 @@ from tally.sources.itunes import (
 from tally.sources.viu_premium import access_end, grace_days
 
 if TYPE_CHECKING:
-    from tally.config import Settings
+    from tally.config import ItunesSettings, Settings
     from tally.sources.demo import DemoWorld, Subscription
 
 
@@ -112,6 +112,15 @@ def report_date(file_name: str) -> dt.date:
     return dt.datetime.strptime(match[1], "%Y%m%d").date()
 
 
+def _apple(settings: Settings) -> ItunesSettings:
+    """The [itunes] settings, with the Subscription report's own version when configured
+    (``[sources.itunes] subscription_report_version``): Apple versions each report apart."""
+    version = settings.sources.get("itunes", {}).get("subscription_report_version")
+    if not version:
+        return settings.itunes
+    return settings.itunes.model_copy(update={"report_version": str(version)})
+
+
 class ActiveSubscriptions(Dataset):
     source = "itunes"
     name = "active-subscription"
@@ -122,14 +131,14 @@ class ActiveSubscriptions(Dataset):
         return [subscription_file(settings.itunes.vendor_number, day)]
 
     def fetch(self, day: dt.date, settings: Settings) -> dict[str, bytes]:
-        data = download_sales_report(settings.itunes, "SUBSCRIPTION", "SUMMARY", day)
+        data = download_sales_report(_apple(settings), "SUBSCRIPTION", "SUMMARY", day)
         return {self.file_names(day, settings)[0]: data}
 
     def check(self, settings: Settings) -> str:
         """Apple accepts the key; a report two days back is asked for (404 still proves it)."""
         day = dt.date.today() - dt.timedelta(days=2)
         try:
-            download_sales_report(settings.itunes, "SUBSCRIPTION", "SUMMARY", day)
+            download_sales_report(_apple(settings), "SUBSCRIPTION", "SUMMARY", day)
         except NotReadyError:
             return f"App Store Connect accepted the key; no Subscription report for {day}"
         return f"App Store Connect accepted the key; Subscription report for {day} available"
