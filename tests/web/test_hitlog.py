@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tally.web.hitlog import HEADER, HitLog, frame, read_segment, scan, segment_paths
 
 
@@ -122,3 +125,21 @@ def test_a_failed_sync_fails_its_requests_and_the_next_batch_uses_a_new_segment(
     assert [r.payload for r in read_segment(first, 0, sealed=True).records] == [b"kept"]
     assert [r.payload for r in read_segment(second, 0, sealed=False).records] == [b"after"]
     assert outcomes[2] == [f"{second.name.removesuffix('.hitlog')}:0"]
+
+
+@given(
+    payloads=st.lists(st.binary(min_size=0, max_size=40), min_size=1, max_size=8),
+    cut=st.integers(min_value=0, max_value=400),
+)
+def test_any_cut_of_a_log_yields_a_prefix_of_the_records_and_never_a_torn_one(
+    payloads: list[bytes], cut: int
+) -> None:
+    data = b"".join(frame(p) for p in payloads)
+    cut = min(cut, len(data))
+    for sealed in (False, True):
+        found = scan(data[:cut], 0, sealed=sealed)
+        got = [r.payload for r in found.records]
+        # A crash can only lose a suffix: what is read is exactly the first records.
+        assert got == payloads[: len(got)]
+        whole = sum(HEADER.size + len(p) for p in payloads[: len(got)])
+        assert found.end == (cut if sealed else whole)

@@ -7,7 +7,9 @@ requests share one sync (group commit) and the batch interval is simply the sync
 
 Each record is framed as ``MAGIC (2 bytes) | length (u32) | crc32 (u32) | payload`` so a
 reader can tell a complete record from a torn one left by a crash, and skip damaged bytes
-by searching for the next frame that checks out. A record's id is ``<segment>:<offset>``.
+by searching for the next frame that checks out (the tracking endpoint's payloads are
+JSON, where the byte 0x1E of the magic never appears unescaped, so a search cannot stop
+inside a record). A record's id is ``<segment>:<offset>``.
 
 Segments are ``<sequence>-<random>.hitlog``; the writer starts a new one when it starts
 and when the current one passes ``segment_bytes``. A segment is *sealed* once a later one
