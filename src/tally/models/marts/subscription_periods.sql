@@ -15,6 +15,8 @@
 --   spell_end     no access on period_end (no next period starting that day)
 --   user_prev_end end of the user's earlier periods (NULL: the user's first ever start)
 -- horizon is the newest loaded day: a period ending after it may still be renewed.
+-- A renewal whose earlier period ended before the first loaded day gets a one-day stand-in
+-- period the day before it (see "periods" below), so it is not mistaken for a new start.
 WITH transactions AS (
     SELECT
         t.*,
@@ -32,7 +34,8 @@ described AS (
             ELSE 'paid' END AS kind,
         start_date, end_date, transaction_date AS paid_on,
         CASE WHEN type = 'grace_period_start' THEN 2 ELSE 1 END AS priority,
-        transaction_time AS seen_at
+        transaction_time AS seen_at,
+        type IN ('renewal', 'grace_period_start') AS continues
     FROM transactions
     WHERE type IN ('trial_start', 'purchase', 'renewal', 'grace_period_start')
     UNION ALL
@@ -45,7 +48,8 @@ described AS (
         CAST(s.expiry_time AT TIME ZONE z.timezone AS DATE) AS end_date,
         CAST(s.current_period_start AT TIME ZONE z.timezone AS DATE) AS paid_on,
         3 AS priority,
-        s.expiry_time AS seen_at
+        s.expiry_time AS seen_at,
+        s.current_period_start > s.start_time AS continues
     FROM staging.viu_premium_subscriber_status AS s
     JOIN marts.dim_country AS z ON z.code = s.country
 ),
@@ -62,7 +66,7 @@ refunds AS (
     WHERE type = 'refund'
     GROUP BY subscription_id, start_date
 ),
-periods AS (
+known AS (
     SELECT
         c.subscription_id, c.user_id, c.country, c.platform, c.plan_code, c.product_id,
         c.channel, c.channel_sector, c.kind,
@@ -70,10 +74,29 @@ periods AS (
         CASE WHEN r.refunded_on IS NOT NULL AND r.refunded_on < c.end_date
             THEN greatest(r.refunded_on, c.start_date) ELSE c.end_date END AS period_end,
         r.refunded_on,
-        c.paid_on
+        c.paid_on,
+        c.continues
     FROM chosen AS c
     LEFT JOIN refunds AS r
         ON r.subscription_id = c.subscription_id AND r.start_date = c.start_date
+),
+first_known AS (
+    SELECT *
+    FROM known
+    QUALIFY row_number() OVER (PARTITION BY subscription_id ORDER BY period_start) = 1
+),
+periods AS (
+    SELECT subscription_id, user_id, country, platform, plan_code, product_id, channel,
+        channel_sector, kind, period_start, period_end, refunded_on, paid_on
+    FROM known
+    UNION ALL
+    -- a renewal whose earlier period was never loaded (it ended before the first loaded
+    -- day): the subscriber had access the day before, so a one-day stand-in keeps the
+    -- renewal from counting as a new start and the day-before count right
+    SELECT subscription_id, user_id, country, platform, plan_code, product_id, channel,
+        channel_sector, 'paid', period_start - 1, period_start, NULL, period_start - 1
+    FROM first_known
+    WHERE continues
 ),
 bounds AS (
     SELECT min(first_day) AS data_start, max(last_day) AS horizon
