@@ -156,6 +156,16 @@ def test_segment_narrows_an_action_report(site: Warehouse) -> None:
     # Only V3 came from a search engine: its pages are / and /watch/1, once each.
     rows = call(site, "Actions.getPageUrls", {**DAY, "segment": "referrerType==search"})
     assert [(r["label"], r["nb_hits"]) for r in rows] == [("/index", 1), ("/watch/1", 1)]
+    # V3 entered on / and left from /watch/1; the segment keeps its own entries and exits
+    assert [(r["entry_nb_visits"], r["exit_nb_visits"]) for r in rows] == [(1, 0), (0, 1)]
+    # Events and links follow their visits too: direct visits (V1, V4) played nothing,
+    # smartphones (V2, V3) clicked no outlink; in the week, campaign "spring" is V5's Play.
+    assert call(site, "Events.getCategory", {**DAY, "segment": "referrerType==direct"}) == []
+    assert call(site, "Actions.getOutlinks", {**DAY, "segment": "deviceType==smartphone"}) == []
+    week = {**DAY, "period": "week", "segment": "campaignName==spring"}
+    assert [(r["label"], r["nb_events"]) for r in call(site, "Events.getCategory", week)] == [
+        ("Video", 1)
+    ]
 
 
 def test_every_registered_method_answers_on_an_empty_period(site: Warehouse) -> None:

@@ -248,60 +248,80 @@ def countries(query: Query) -> Report:
 
 # -- Actions -----------------------------------------------------------------------------
 
-PAGE_LABEL = (
-    # The URL without scheme, host and fragment: every URL of a site folds into one path.
-    "regexp_replace(regexp_replace(a.url, '#.*$', ''), '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '')"
-)
+
+def page_label(column: str) -> str:
+    """SQL for Matomo's page label of a URL: path and query, without scheme, host and
+    fragment, so every URL of a site folds into one path; the root page is ``/index``."""
+    path = (
+        f"regexp_replace(regexp_replace({column}, '#.*$', ''), "
+        "'^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '')"
+    )
+    return f"CASE WHEN {path} IN ('', '/') THEN '/index' ELSE {path} END"
+
+
+def actions_in_scope(query: Query, alias: str = "a") -> tuple[str, str, list[object]]:
+    """(JOIN, WHERE, parameters) limiting ``web.actions AS alias`` to the query's visits.
+
+    Without a segment the site and local dates alone select exactly the period's visits'
+    actions, so the join to the visits (a hash join on idvisit) is skipped.
+    """
+    where = f"{alias}.idsite = ? AND {alias}.local_date >= ? AND {alias}.local_date <= ?"
+    span: list[object] = [query.idsite, query.span.start, query.span.end]
+    if not query.segment.params and query.segment.sql == "TRUE":
+        return "", where, span
+    visits, params = scoped_visits(query)
+    join = f"JOIN ({visits}) AS sv ON sv.idvisit = {alias}.idvisit"
+    return join, where, [*params, *span]
 
 
 @method("Actions.getPageUrls")
 def page_urls(query: Query) -> Report:
     """Page views by URL path (flat, as Matomo's ``flat=1``), with time, entries and exits."""
-    visits, params = scoped_visits(query)
+    join, where, params = actions_in_scope(query)
+    visits, visit_params = scoped_visits(query)
+    span = [query.idsite, query.span.start, query.span.end]
+    # Time on a page runs to the visit's next hit (pings included), as Matomo counts it:
+    # positions are consecutive within a visit, so the next hit is a hash join away (much
+    # cheaper than a window sorted per visit). Entries and exits come from web.visits.
     sql = f"""
-        WITH v AS ({visits}),
-        timed AS (
-            -- time on a page: until the visit's next hit (pings included), as Matomo counts it
+        WITH views AS (
             SELECT
-                a.idvisit, a.kind, a.url, a.position,
-                date_diff('second', a.hit_time, lead(a.hit_time) OVER (
-                    PARTITION BY a.idvisit ORDER BY a.position
-                )) AS seconds
+                {page_label("a.url")} AS label,
+                count(*) AS nb_hits,
+                count(DISTINCT a.idvisit) AS nb_visits,
+                coalesce(sum(date_diff('second', a.hit_time, n.hit_time)), 0) AS seconds,
+                min(a.url) AS url
             FROM web.actions AS a
-            JOIN v ON v.idvisit = a.idvisit
-            WHERE a.idsite = ? AND a.local_date >= ? AND a.local_date <= ?
+            LEFT JOIN web.actions AS n
+                ON n.idvisit = a.idvisit AND n.position = a.position + 1
+                AND n.idsite = ? AND n.local_date >= ? AND n.local_date <= ?
+            {join}
+            WHERE {where} AND a.kind = 'pageview'
+            GROUP BY 1
         ),
-        pages AS (
+        v AS ({visits}),
+        entries AS (
             SELECT
-                a.idvisit,
-                a.url,
-                {PAGE_LABEL} AS label,
-                coalesce(a.seconds, 0) AS seconds,
-                row_number() OVER (PARTITION BY a.idvisit ORDER BY a.position) AS from_start,
-                row_number() OVER (PARTITION BY a.idvisit ORDER BY a.position DESC) AS from_end
-            FROM timed AS a
-            WHERE a.kind = 'pageview'
+                {page_label("v.entry_url")} AS label,
+                count(*) AS visits,
+                sum(CASE WHEN v.actions <= 1 THEN 1 ELSE 0 END) AS bounces
+            FROM v WHERE v.entry_url IS NOT NULL GROUP BY 1
+        ),
+        exits AS (
+            SELECT {page_label("v.exit_url")} AS label, count(*) AS visits
+            FROM v WHERE v.exit_url IS NOT NULL GROUP BY 1
         )
         SELECT
-            CASE WHEN p.label IN ('', '/') THEN '/index' ELSE p.label END AS label,
-            count(*) AS nb_hits,
-            count(DISTINCT p.idvisit) AS nb_visits,
-            sum(p.seconds) AS sum_time_spent,
-            sum(CASE WHEN p.from_start = 1 THEN 1 ELSE 0 END) AS entry_nb_visits,
-            sum(CASE WHEN p.from_start = 1 AND v.actions <= 1 THEN 1 ELSE 0 END)
-                AS entry_bounce_count,
-            sum(CASE WHEN p.from_end = 1 THEN 1 ELSE 0 END) AS exit_nb_visits,
-            min(p.url) AS url
-        FROM pages AS p
-        JOIN v ON v.idvisit = p.idvisit
-        GROUP BY 1
-        ORDER BY nb_visits DESC, nb_hits DESC, 1
+            w.label, w.nb_hits, w.nb_visits, w.seconds,
+            coalesce(e.visits, 0), coalesce(e.bounces, 0), coalesce(x.visits, 0), w.url
+        FROM views AS w
+        LEFT JOIN entries AS e ON e.label = w.label
+        LEFT JOIN exits AS x ON x.label = w.label
+        ORDER BY w.nb_visits DESC, w.nb_hits DESC, w.label
     """
-    span = [query.idsite, query.span.start, query.span.end]
     rows = []
-    for label, hits, visit_count, seconds, entries, bounces, exits, url in query.warehouse.rows(
-        sql, [*params, *span]
-    ):
+    found = query.warehouse.rows(sql, [*span, *params, *visit_params])
+    for label, hits, visit_count, seconds, entries, bounces, exits, url in found:
         hits, visit_count, seconds = int(hits), int(visit_count), int(seconds or 0)
         entries, bounces, exits = int(entries), int(bounces), int(exits)
         rows.append(
@@ -325,18 +345,16 @@ def page_urls(query: Query) -> Report:
 
 def _links(query: Query, kind: str, segment_name: str) -> Report:
     """Outlinks or downloads: by host, or by full URL with ``flat=1`` (Matomo's two views)."""
-    visits, params = scoped_visits(query)
+    join, where, params = actions_in_scope(query)
     sql = (
-        f"WITH v AS ({visits}) SELECT a.link_url, a.idvisit, count(*) FROM web.actions AS a "
-        "JOIN v ON v.idvisit = a.idvisit WHERE a.idsite = ? AND a.local_date >= ? "
-        "AND a.local_date <= ? AND a.kind = ? AND a.link_url IS NOT NULL GROUP BY 1, 2"
+        f"SELECT a.link_url, a.idvisit, count(*) FROM web.actions AS a {join} "
+        f"WHERE {where} AND a.kind = ? AND a.link_url IS NOT NULL GROUP BY 1, 2"
     )
     flat = query.params.get("flat", "0") == "1"
     hits: dict[str, int] = {}
     visits_of: dict[str, set[str]] = {}
     examples: dict[str, str] = {}
-    span = [query.idsite, query.span.start, query.span.end, kind]
-    for url, idvisit, count in query.warehouse.rows(sql, [*params, *span]):
+    for url, idvisit, count in query.warehouse.rows(sql, [*params, kind]):
         key = str(url) if flat else (urlsplit(str(url)).hostname or str(url))
         hits[key] = hits.get(key, 0) + int(count)
         visits_of.setdefault(key, set()).add(str(idvisit))
@@ -372,9 +390,8 @@ def downloads(query: Query) -> Report:
 @method("Events.getCategory")
 def event_categories(query: Query) -> Report:
     """Events by category: how many, in how many visits, and their values."""
-    visits, params = scoped_visits(query)
+    join, where, params = actions_in_scope(query)
     sql = f"""
-        WITH v AS ({visits})
         SELECT
             a.event_category,
             count(DISTINCT a.idvisit),
@@ -384,15 +401,14 @@ def event_categories(query: Query) -> Report:
             min(a.event_value),
             max(a.event_value)
         FROM web.actions AS a
-        JOIN v ON v.idvisit = a.idvisit
-        WHERE a.idsite = ? AND a.local_date >= ? AND a.local_date <= ? AND a.kind = 'event'
+        {join}
+        WHERE {where} AND a.kind = 'event'
         GROUP BY 1
         ORDER BY 3 DESC, 1
     """
     rows = []
-    span = [query.idsite, query.span.start, query.span.end]
     for category, visit_count, events, valued, total, low, high in query.warehouse.rows(
-        sql, [*params, *span]
+        sql, params
     ):
         label = category if category is not None else "Event category not defined"
         rows.append(
