@@ -17,7 +17,7 @@ from tally.errors import BadInputError, ConfigError, NotReadyError
 from tally.lake import Lake
 from tally.pipeline.build import build, read_model
 from tally.pipeline.context import Context
-from tally.pipeline.ingest import ingest
+from tally.pipeline.ingest import ingest, land
 from tally.pipeline.load import load
 from tally.sources import get_dataset
 from tally.sources.demo import DemoWorld
@@ -27,6 +27,7 @@ from tally.sources.viu_premium import status_row, subscription_transactions
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources" / "google-play"
 BUCKET = "pubsite_prod_rev_01234567890987654321"
 STATISTICS = "subscriptions_com.tally.video_201610_country.csv"
+MODELS = Path(__file__).parents[2] / "src" / "tally" / "models" / "staging"
 DAY = dt.date(2016, 10, 23)
 
 statistics = get_dataset("google-play", "subscription-statistics")
@@ -252,8 +253,6 @@ def test_fetch_land_load_and_keep_the_latest_figures(play, warehouse) -> None:
     assert amounts[0][0] == pytest.approx(68.0 + 1288.0 - 11.98)
     # a later day's copy of the month file revises the 23rd: the model keeps the newest
     revised = fixture(STATISTICS.replace(".csv", ".utf8.csv")).replace(b",1045", b",1050")
-    from tally.pipeline.ingest import land
-
     land(context, statistics, DAY + dt.timedelta(days=1), {STATISTICS: revised})
     load(context, statistics, DAY + dt.timedelta(days=1))
     model = Path(__file__).parents[2] / "src/tally/models/staging/google_play_subscriptions.sql"
@@ -300,3 +299,29 @@ def test_statistics_need_the_packages_named(play) -> None:
     del settings.sources["google-play"]["packages"]
     with pytest.raises(ConfigError, match="sources.google-play.packages is required"):
         statistics.fetch(DAY, settings)
+
+
+def test_sales_are_named_with_the_plan_map(play, warehouse) -> None:
+    settings, _ = play
+    context = Context(settings, warehouse, Lake(settings.lake_url))
+    world = DemoWorld(seed=1, start=DAY, end=DAY, scale=0.05)
+    plan_map = get_dataset("google-drive", "iap-plan-map")
+    land(context, plan_map, DAY, plan_map.sample(DAY, world))
+    load(context, plan_map, DAY)
+    ingest(context, sales, DAY)
+    load(context, sales, DAY)
+    models = [
+        read_model(MODELS / f"{name}.sql", "staging")
+        for name in ("iap_plan_map", "google_play_sales_plans")
+    ]
+    assert set(build(context, models).values()) == {"ok"}
+    rows = warehouse.rows(
+        "SELECT sku_id, plan_code, channel_name FROM staging.google_play_sales_plans "
+        "ORDER BY order_number"
+    )
+    # the yearly SKU of the fixture is not in the demo's map: kept, with no plan
+    assert rows == [
+        ("tally_video_monthly", "PREMIUM_M", "Google Play"),
+        ("tally_video_yearly", None, None),
+        ("tally_video_monthly", "PREMIUM_M", "Google Play"),
+    ]

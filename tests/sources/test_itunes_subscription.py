@@ -20,8 +20,9 @@ from werkzeug import Request, Response
 from tally.config import Settings
 from tally.errors import BadInputError, NotReadyError, RateLimitedError
 from tally.lake import Lake
+from tally.pipeline.build import build, read_model
 from tally.pipeline.context import Context
-from tally.pipeline.ingest import ingest
+from tally.pipeline.ingest import ingest, land
 from tally.pipeline.load import load
 from tally.sources import get_dataset
 from tally.sources.demo import DemoWorld
@@ -31,6 +32,7 @@ from tally.sources.viu_premium import status_row
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources" / "itunes"
 DAY = dt.date(2016, 10, 23)
 NAME = "Subscription_85082573_20161023.txt.gz"
+MODELS = Path(__file__).parents[2] / "src" / "tally" / "models" / "staging"
 dataset = get_dataset("itunes", "active-subscription")
 
 
@@ -208,3 +210,26 @@ def test_the_subscription_report_version_can_differ_from_the_events(apple) -> No
     settings.sources["itunes"] = {"subscription_report_version": "1_3"}
     dataset.fetch(DAY, settings)
     assert seen[0]["filter[version]"] == "1_3" and settings.itunes.report_version == "1_4"
+
+
+def test_active_subscriptions_are_named_with_the_plan_map(settings, warehouse) -> None:
+    context = Context(settings, warehouse, Lake(settings.lake_url))
+    world = DemoWorld(seed=2, start=DAY, end=DAY, scale=0.2)
+    plan_map = get_dataset("google-drive", "iap-plan-map")
+    for source in (plan_map, dataset):
+        land(context, source, DAY, source.sample(DAY, world))
+        load(context, source, DAY)
+    models = [
+        read_model(MODELS / f"{name}.sql", "staging")
+        for name in ("iap_plan_map", "itunes_active_subscription_plans")
+    ]
+    assert set(build(context, models).values()) == {"ok"}
+    rows = warehouse.rows(
+        "SELECT DISTINCT subscription_name, product_id, plan_code "
+        "FROM staging.itunes_active_subscription_plans ORDER BY 1"
+    )
+    # Apple names subscriptions by Apple ID only; the map's Apple ID column finds the plan
+    assert rows == [
+        ("Premium HD Monthly", "com.tally.video.monthly.hd", "PREMIUM_HD_M"),
+        ("Premium Monthly", "com.tally.video.monthly", "PREMIUM_M"),
+    ]

@@ -20,13 +20,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import pyarrow as pa
+
 from tally.errors import BadInputError, ConfigError
 from tally.sources import csvtools
 from tally.sources._google import bearer_headers
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
 from tally.sources.http import HttpClient
-from tally.sources.itunes import gunzip_if_needed
+from tally.sources.itunes import _apple_id, gunzip_if_needed
 from tally.sources.viu_premium import status_row, subscription_transactions
 
 if TYPE_CHECKING:
@@ -43,6 +45,8 @@ PLAN_MAP_COLUMNS = (
     Column("Platform", "platform", "text"),
     Column("Channel Name", "channel_name", "text", aliases=("Channel",)),
     Column("Channel Sector", "channel_sector", "text", aliases=("Sector",)),
+    # App Store reports name a subscription by its Apple ID, not by the product id
+    Column("Apple ID", "apple_id", "int", aliases=("Subscription Apple ID",)),
 )
 
 AD_UNIT_COLUMNS = (
@@ -133,6 +137,25 @@ def rows_to_csv(rows: list[list[str]], where: str) -> bytes:
     return csvtools.write_csv(rows[0], body)
 
 
+def with_every_column(table: pa.Table, columns: tuple[Column, ...]) -> pa.Table:
+    """Optional columns a sheet leaves out added as NULLs, so the staging table and the
+    models that read it always have them."""
+    for column in columns:
+        if column.name not in table.column_names:
+            kind = ARROW_KINDS[column.kind]
+            table = table.append_column(column.name, pa.nulls(table.num_rows, kind))
+    return table
+
+
+ARROW_KINDS = {
+    "text": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "amount": pa.float64(),
+    "date": pa.date32(),
+}
+
+
 # -- the datasets ----------------------------------------------------------------------
 
 
@@ -197,7 +220,9 @@ class SheetDataset(Dataset):
         except (OSError, EOFError) as error:
             raise BadInputError(f"not a readable gzip file: {error}", file=file_name) from None
         text = csvtools.to_utf8(text, file_name)
-        return read_delimited(text, file_name, self.columns, delimiter=",", quoted=True)
+        parsed = read_delimited(text, file_name, self.columns, delimiter=",", quoted=True)
+        parsed.table = with_every_column(parsed.table, self.columns)
+        return parsed
 
     def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
         header = [column.header for column in self.columns]
@@ -208,7 +233,15 @@ class SheetDataset(Dataset):
 def demo_plan_map(day: dt.date, world: DemoWorld) -> list[list[str]]:
     """Every product id the world sells, so both stores' rows find their plan."""
     return [
-        [p.product_id, p.plan_name, p.plan_code, p.platform, p.channel, p.sector]
+        [
+            p.product_id,
+            p.plan_name,
+            p.plan_code,
+            p.platform,
+            p.channel,
+            p.sector,
+            str(_apple_id(p.product_id)) if p.channel == "App Store" else "",
+        ]
         for p in world.plans
     ]
 
