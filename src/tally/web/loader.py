@@ -1,8 +1,8 @@
 """Move hit-log records into ``web.hits`` exactly once, enriching them on the way.
 
 Per batch: read complete records after the segment's loaded offset, parse and enrich them,
-stage them in ``web.hits_incoming``, then in ONE transaction copy them into ``web.hits``
-and advance ``tally_meta.hitlog_segments``. A crash before the commit leaves the offset
+then in ONE transaction insert them into ``web.hits`` and advance
+``tally_meta.hitlog_segments``. A crash before the commit leaves the offset
 where it was (the batch is read again); after it, the offset has moved with the rows.
 ``hit_id`` (segment:offset) is the primary key, so a bug could never double a row silently.
 
@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,8 +31,6 @@ from tally.web.params import Rejected, parse_hit, parse_query
 from tally.web.referrers import classify, hosts_of
 
 logger = logging.getLogger(__name__)
-
-STAGING = "web.hits_incoming"
 
 SCHEMA = pa.schema(
     [
@@ -93,7 +90,6 @@ SCHEMA = pa.schema(
         ("raw_query", pa.string()),
     ]
 )
-COLUMNS = ", ".join(SCHEMA.names)
 
 
 @dataclass
@@ -280,21 +276,12 @@ def _commit(
     known: bool,
 ) -> None:
     """Insert the batch and move the segment's offset in one transaction."""
-    load_id = uuid.uuid4().hex
-    if batch.rows:
-        table = pa.Table.from_pylist(batch.rows, schema=SCHEMA)
-        staged = table.append_column("load_id", pa.array([load_id] * table.num_rows))
-        warehouse.replace_partition(STAGING, staged, {"load_id": load_id})
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with warehouse.transaction():
         if batch.rows:
-            warehouse.execute(
-                f"INSERT INTO web.hits ({COLUMNS}) SELECT {COLUMNS} FROM {STAGING} "
-                "WHERE load_id = ?",
-                [load_id],
-            )
-            # Only one loader runs: anything else staged is a crashed batch's leftover.
-            warehouse.execute(f"DELETE FROM {STAGING}")
+            # append() joins this transaction (DuckDB: same transaction; PostgreSQL: a
+            # savepoint inside it), so the rows and the offset commit or vanish together.
+            warehouse.append("web.hits", pa.Table.from_pylist(batch.rows, schema=SCHEMA))
         if known:
             warehouse.execute(
                 "UPDATE tally_meta.hitlog_segments SET loaded_offset = ?, "
