@@ -64,7 +64,7 @@ def test_alerts_list_silence_and_expire(cli, tmp_path: Path) -> None:
         fired_at=10.0,
     )
     book.alerts[alert.fingerprint] = alert
-    checkpoint.save(tmp_path / "stream" / "state.json", {"saved_at": 1, "book": book.dump()})
+    checkpoint.save(tmp_path / "stream" / "alerts.json", {"saved_at": 1, "book": book.dump()})
     listed = cli("alerts", "--json")
     assert '"fingerprint": "sensor_hot/s1"' in listed.output and '"muted": null' in listed.output
     made = cli("alerts", "silence", "-m", "key=s1", "--for", "2h", "--comment", "fixing")

@@ -112,7 +112,7 @@ def alerts_command(
     if context.invoked_subcommand is not None:
         return
     _, stream = _settings()
-    state_file = Path(stream.state_dir) / "state.json"
+    state_file = Path(stream.state_dir) / "alerts.json"
     saved = checkpoint.load(state_file) or {"book": {}}
     book = AlertBook(stream.route, stream.inhibit_rules)
     book.load(saved["book"])

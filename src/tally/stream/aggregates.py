@@ -73,7 +73,7 @@ class Accumulator:
             "total": self.total,
             "low": None if self.count == 0 else self.low,
             "high": None if self.count == 0 else self.high,
-            "samples": self.samples,
+            "samples": None if self.samples is None else list(self.samples),
             "seen": None if self.seen is None else sorted(map(str, self.seen)),
         }
 

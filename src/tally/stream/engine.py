@@ -62,6 +62,8 @@ class Engine:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._housekeeper: threading.Thread | None = None
+        self._flush_now = threading.Event()
         self._last_event_at = clock()
         self._last_checkpoint = clock()
         self._last_flush = clock()
@@ -124,7 +126,10 @@ class Engine:
             if events:
                 self._last_event_at = now
         if self.rawlog.add(events, late):
-            self.rawlog.flush()
+            if self._housekeeper is not None:
+                self._flush_now.set()  # the housekeeping thread writes it
+            else:
+                self.rawlog.flush()
         return len(events) - len(late), len(late)
 
     # evaluation ------------------------------------------------------------------------
@@ -151,15 +156,13 @@ class Engine:
             notifications = self.book.flush(now)
             for notification in notifications:
                 self.deliverer.deliver(self.settings.route.receivers, notification)
-            state = None
-            if notifications or now - self._last_checkpoint >= self.settings.checkpoint_every:
-                state = self.snapshot()
-                self._last_checkpoint = now
-        if state is not None:  # written outside the lock: inputs keep flowing meanwhile
-            checkpoint.save(self.checkpoint_path, state)
-        if now - self._last_flush >= self.settings.lake.flush_seconds:
-            self._last_flush = now
-            self.rawlog.flush()
+            alerts_state = self._alerts_state() if notifications else None
+        if alerts_state is not None:
+            # who was told what is saved at once (small), so a restart never repeats it;
+            # written outside the lock so inputs keep flowing meanwhile
+            checkpoint.save(self.alerts_path, alerts_state)
+        if self._housekeeper is None:
+            self._housekeeping(now)
         return notifications
 
     def _labels(self, rule: Rule, key: str) -> dict[str, str]:
@@ -202,42 +205,62 @@ class Engine:
     # state -----------------------------------------------------------------------------
 
     @property
-    def checkpoint_path(self) -> Path:
-        return self.state_dir / "state.json"
+    def alerts_path(self) -> Path:
+        return self.state_dir / "alerts.json"
 
-    def snapshot(self) -> dict[str, Any]:
+    @property
+    def windows_path(self) -> Path:
+        return self.state_dir / "windows.json"
+
+    def _alerts_state(self) -> dict[str, Any]:
+        """The alert book, pollers' cursors and counters (call with the lock held)."""
+        return {
+            "saved_at": self.clock(),
+            "book": self.book.dump(),
+            "received": self.received,
+            "cursors": dict(self.cursors),
+        }
+
+    def _windows_state(self) -> dict[str, Any]:
+        """Every rule's windows, baselines and last-seen times (call with the lock held)."""
+        return {
+            "saved_at": self.clock(),
+            "rules": {name: rule.dump() for name, rule in self.rules.items()},
+        }
+
+    def checkpoint(self) -> None:
+        """Save both parts of the state now."""
         with self._lock:
-            return {
-                "saved_at": self.clock(),
-                "rules": {name: rule.dump() for name, rule in self.rules.items()},
-                "specs": {
-                    name: rule.spec.model_dump(by_alias=True) for name, rule in self.rules.items()
-                },
-                "book": self.book.dump(),
-                "received": self.received,
-                "cursors": dict(self.cursors),
-            }
+            alerts, windows = self._alerts_state(), self._windows_state()
+        checkpoint.save(self.windows_path, windows)
+        checkpoint.save(self.alerts_path, alerts)
+        self._last_checkpoint = self.clock()
 
-    def checkpoint(self, now: float | None = None) -> None:
-        checkpoint.save(self.checkpoint_path, self.snapshot())
-        self._last_checkpoint = self.clock() if now is None else now
+    def _housekeeping(self, now: float) -> None:
+        """Periodic writes: window checkpoint and the raw log to the lake."""
+        if now - self._last_checkpoint >= self.settings.checkpoint_every:
+            self.checkpoint()
+        if now - self._last_flush >= self.settings.lake.flush_seconds:
+            self._last_flush = now
+            self.rawlog.flush()
 
     def restore(self) -> bool:
         """Load the last checkpoint; True if there was one."""
-        state = checkpoint.load(self.checkpoint_path)
-        if state is None:
-            return False
+        windows = checkpoint.load(self.windows_path)
+        alerts = checkpoint.load(self.alerts_path)
         with self._lock:
-            for name, data in state["rules"].items():
+            for name, data in (windows or {}).get("rules", {}).items():
                 if name in self.rules:
                     self.rules[name].load(data)
-            self.book.load(state["book"])
-            for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in self.rules]:
-                del self.book.alerts[fingerprint]
-            self.received = state.get("received", 0)
-            self.cursors = dict(state.get("cursors", {}))
+            if alerts is not None:
+                self.book.load(alerts["book"])
+                known = self.rules
+                for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in known]:
+                    del self.book.alerts[fingerprint]
+                self.received = alerts.get("received", 0)
+                self.cursors = dict(alerts.get("cursors", {}))
             self.book.silences = self.silences.read()
-        return True
+        return windows is not None or alerts is not None
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -255,14 +278,18 @@ class Engine:
     # running ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Restore, start the inputs and the ticker thread."""
+        """Restore, start the inputs, the ticker and the housekeeping thread."""
         self.restore()
         self._stop.clear()
         for source in self.inputs:
             source.start()
-        thread = threading.Thread(target=self._run, name="tally-stream-tick", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        self._housekeeper = threading.Thread(
+            target=self._keep_house, name="tally-stream-housekeeping", daemon=True
+        )
+        ticker = threading.Thread(target=self._run, name="tally-stream-tick", daemon=True)
+        self._threads += [ticker, self._housekeeper]
+        for thread in self._threads:
+            thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.settings.evaluate_every):
@@ -271,11 +298,25 @@ class Engine:
             except Exception:  # one bad evaluation must not stop the engine
                 log.exception("stream evaluation failed")
 
+    def _keep_house(self) -> None:
+        """Checkpoints and lake writes off the evaluation thread, so they never delay alerts."""
+        while not self._stop.is_set():
+            full = self._flush_now.wait(min(1.0, self.settings.checkpoint_every))
+            self._flush_now.clear()
+            try:
+                if full:
+                    self.rawlog.flush()
+                self._housekeeping(self.clock())
+            except Exception:  # a full disk or a lake outage must not stop the engine
+                log.exception("stream housekeeping failed")
+
     def stop(self) -> None:
         self._stop.set()
+        self._flush_now.set()
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
+        self._housekeeper = None
         for source in self.inputs:
             source.stop()
         self.rawlog.flush()

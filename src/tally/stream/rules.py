@@ -283,11 +283,11 @@ class Rule:
     def dump(self) -> dict[str, Any]:
         return {
             "store": None if self.store is None else self.store.dump(),
-            "latest": self.latest,
-            "previous": self.previous,
-            "baseline": self.baseline,
-            "last_seen": self.last_seen,
-            "labels": self.labels,
+            "latest": dict(self.latest),
+            "previous": dict(self.previous),
+            "baseline": {k: list(v) for k, v in self.baseline.items()},
+            "last_seen": dict(self.last_seen),
+            "labels": dict(self.labels),
             "started": self._started,
         }
 
