@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from tally.errors import BadInputError, ConfigError
 from tally.sources._google import bearer_headers
+from tally.sources._settings import source_settings
 from tally.sources.base import BadRow, Dataset, Parsed
 from tally.sources.http import HttpClient
 
@@ -132,7 +133,7 @@ class AnalyticsData:
         if not self.property_id:
             raise ConfigError(
                 f"sources.{SOURCE}.property_id is required (the GA4 property's "
-                "number, env TALLY_SOURCES__GOOGLE-ANALYTICS__PROPERTY_ID)"
+                "number, env TALLY_SOURCES__GOOGLE_ANALYTICS__PROPERTY_ID)"
             )
         self.base_url = (config.get("api_url") or "https://analyticsdata.googleapis.com").rstrip(
             "/"
@@ -162,7 +163,7 @@ class AnalyticsData:
 
 def check(settings: Settings, series: str) -> str:
     """The key may read the property and the series' query names known fields."""
-    client = AnalyticsData(dict(settings.sources.get(SOURCE, {})))
+    client = AnalyticsData(source_settings(settings, SOURCE))
     try:
         metadata = client.metadata()
     finally:
@@ -179,7 +180,7 @@ def check(settings: Settings, series: str) -> str:
 
 
 def queries(settings: Settings) -> dict[str, dict[str, Any]]:
-    configured = dict(settings.sources.get(SOURCE, {}).get("queries") or {})
+    configured = dict(source_settings(settings, SOURCE).get("queries") or {})
     return {**DEFAULT_QUERIES, **configured}
 
 
@@ -192,7 +193,7 @@ _recent: dict[tuple[str, str, dt.date], tuple[float, bytes]] = {}
 
 def fetch_all(day: dt.date, settings: Settings) -> bytes:
     """Every named query for one day, as the landed file's gzip'd JSON lines."""
-    config = dict(settings.sources.get(SOURCE, {}))
+    config = source_settings(settings, SOURCE)
     client = AnalyticsData(config)
     key = (client.base_url, client.property_id, day)
     fetched_at, data = _recent.get(key, (0.0, b""))

@@ -25,6 +25,7 @@ import pyarrow as pa
 from tally.errors import BadInputError, ConfigError
 from tally.sources import csvtools
 from tally.sources._google import bearer_headers
+from tally.sources._settings import source_settings
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
 from tally.sources.http import HttpClient
@@ -118,12 +119,12 @@ def _cell(value: Any) -> str:
 
 def sheet_config(settings: Settings, name: str) -> tuple[dict[str, Any], str, str]:
     """The source's config, and the spreadsheet id and range of one sheet."""
-    config = dict(settings.sources.get(SOURCE, {}))
+    config = source_settings(settings, SOURCE)
     sheet = (config.get("sheets") or {}).get(name) or {}
     if not sheet.get("spreadsheet_id"):
         raise ConfigError(
             f"sources.{SOURCE}.sheets.{name}.spreadsheet_id is required (and "
-            f"range, e.g. 'Sheet1!A1:H'); env TALLY_SOURCES__GOOGLE-DRIVE__..."
+            f"range, e.g. 'Sheet1!A1:H'); env TALLY_SOURCES__GOOGLE_DRIVE__..."
         )
     return config, str(sheet["spreadsheet_id"]), str(sheet.get("range") or "A:Z")
 

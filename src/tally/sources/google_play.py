@@ -27,6 +27,7 @@ from urllib.parse import quote
 from tally.errors import BadInputError, ConfigError, NotReadyError
 from tally.sources import csvtools
 from tally.sources._google import bearer_headers
+from tally.sources._settings import source_settings
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
 from tally.sources.http import HttpClient
@@ -136,14 +137,14 @@ def check(settings: Settings, prefix: str) -> str:
 
 
 def _config(settings: Settings) -> dict[str, Any]:
-    return dict(settings.sources.get(SOURCE, {}))
+    return source_settings(settings, SOURCE)
 
 
 def _required(config: dict[str, Any], key: str) -> Any:
     if not config.get(key):
         raise ConfigError(
             f"sources.{SOURCE}.{key} is required (env "
-            f"TALLY_SOURCES__{SOURCE.upper()}__{key.upper()})"
+            f"TALLY_SOURCES__{SOURCE.upper().replace('-', '_')}__{key.upper()})"
         )
     return config[key]
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from tally.errors import BadInputError, ConfigError, TransientError
 from tally.sources import csvtools
+from tally.sources._settings import source_settings
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
 from tally.sources.itunes import gunzip_if_needed
@@ -134,12 +135,12 @@ def _text(value: Any) -> str:
 
 def _connection(settings: Settings) -> tuple[str, str]:
     """The configured SQLAlchemy URL and query."""
-    config = settings.sources.get(SOURCE, {})
+    config = source_settings(settings, SOURCE)
     url = config.get("url")
     if not url:
         raise ConfigError(
             f"sources.{SOURCE}.url is required: a SQLAlchemy URL of the CMS "
-            "database (env TALLY_SOURCES__VIU-CMS__URL)"
+            "database (env TALLY_SOURCES__VIU_CMS__URL)"
         )
     return str(url), str(config.get("query") or DEFAULT_QUERY)
 
