@@ -208,6 +208,44 @@ def referrer_websites(query: Query) -> Report:
     ]
 
 
+def _referrers_of(query: Query, kind: str, column: str, segment_name: str, missing: str) -> Report:
+    """Visits of one referrer type (search, campaign, social) by ``column``."""
+    return [
+        {
+            "label": value if value not in (None, "") else missing,
+            **metrics,
+            "segment": f"{segment_name}=={_segment_value(value or '')}",
+        }
+        for value, metrics in by_visit_dimension(query, column, f"v.referrer_type = '{kind}'")
+    ]
+
+
+@method("Referrers.getSearchEngines")
+def search_engines(query: Query) -> Report:
+    """Visits from search engines, by engine."""
+    return _referrers_of(query, "search", "v.referrer_name", "referrerName", "Unknown")
+
+
+@method("Referrers.getKeywords")
+def search_keywords(query: Query) -> Report:
+    """Visits from search engines, by keyword (most engines hide it now)."""
+    return _referrers_of(
+        query, "search", "v.referrer_keyword", "referrerKeyword", "Keyword not defined"
+    )
+
+
+@method("Referrers.getCampaigns")
+def campaigns(query: Query) -> Report:
+    """Visits from campaigns, by campaign name (lower-cased, as Matomo stores it)."""
+    return _referrers_of(query, "campaign", "lower(v.campaign_name)", "campaignName", "Unknown")
+
+
+@method("Referrers.getSocials")
+def socials(query: Query) -> Report:
+    """Visits from social networks, by network."""
+    return _referrers_of(query, "social", "v.referrer_name", "referrerName", "Unknown")
+
+
 def device_type_label(code: object) -> str:
     """Matomo's label of a device-detector type: ``smartphone`` → ``Smartphone``."""
     if not code:
@@ -246,6 +284,41 @@ def countries(query: Query) -> Report:
     return rows
 
 
+# -- VisitTime ---------------------------------------------------------------------------
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+ADDITIVE = ("nb_visits", "nb_actions", "sum_visit_length", "bounce_count", "nb_visits_converted")
+
+
+@method("VisitTime.getByDayOfWeek")
+def by_day_of_week(query: Query) -> Report:
+    """Visits by the site's local day of the week, all seven days, Monday first."""
+    totals = {day: dict.fromkeys(ADDITIVE, 0) for day in range(7)}
+    most = dict.fromkeys(range(7), 0)
+    for local_date, metrics in by_visit_dimension(query, "v.local_date"):
+        day = _as_date(local_date).weekday()
+        for name in ADDITIVE:
+            totals[day][name] += int(metrics[name])  # type: ignore[call-overload]
+        most[day] = max(most[day], int(metrics["max_actions"]))  # type: ignore[call-overload]
+    return [
+        {
+            "label": WEEKDAYS[day],
+            **totals[day],
+            "max_actions": most[day],
+            "day_of_week": day + 1,
+        }
+        for day in range(7)
+    ]
+
+
+def _as_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
 # -- Actions -----------------------------------------------------------------------------
 
 
@@ -274,19 +347,48 @@ def actions_in_scope(query: Query, alias: str = "a") -> tuple[str, str, list[obj
     return join, where, [*params, *span]
 
 
+def page_title(column: str) -> str:
+    """SQL for Matomo's label of a page title (a page without one is "Page Name not defined")."""
+    return f"coalesce(nullif({column}, ''), 'Page Name not defined')"
+
+
 @method("Actions.getPageUrls")
 def page_urls(query: Query) -> Report:
     """Page views by URL path (flat, as Matomo's ``flat=1``), with time, entries and exits."""
+    return [
+        {**row, "segment": f"pageUrl=={_segment_value(row['url'])}"}
+        for row in _pages(query, page_label, "url")
+    ]
+
+
+@method("Actions.getPageTitles")
+def page_titles(query: Query) -> Report:
+    """Page views by page title (flat), with time, entries and exits."""
+    return [
+        {**{k: v for k, v in row.items() if k != "url"}, "segment": _title_segment(row["label"])}
+        for row in _pages(query, page_title, "action_name")
+    ]
+
+
+def _title_segment(label: object) -> str:
+    return f"pageTitle=={_segment_value(label)}"
+
+
+def _pages(query: Query, label: Callable[[str], str], column: str) -> list[Row]:
+    """Page views grouped by ``label`` of ``column`` (url or action_name) of each view.
+
+    Time on a page runs to the visit's next hit (pings included), as Matomo counts it:
+    positions are consecutive within a visit, so the next hit is a hash join away (much
+    cheaper than a window sorted per visit). Entries and exits come from web.visits.
+    """
     join, where, params = actions_in_scope(query)
     visits, visit_params = scoped_visits(query)
     span = [query.idsite, query.span.start, query.span.end]
-    # Time on a page runs to the visit's next hit (pings included), as Matomo counts it:
-    # positions are consecutive within a visit, so the next hit is a hash join away (much
-    # cheaper than a window sorted per visit). Entries and exits come from web.visits.
+    entry, leaving = ("entry_url", "exit_url") if column == "url" else ("entry_title", "exit_title")
     sql = f"""
         WITH views AS (
             SELECT
-                {page_label("a.url")} AS label,
+                {label(f"a.{column}")} AS label,
                 count(*) AS nb_hits,
                 count(DISTINCT a.idvisit) AS nb_visits,
                 coalesce(sum(date_diff('second', a.hit_time, n.hit_time)), 0) AS seconds,
@@ -302,45 +404,91 @@ def page_urls(query: Query) -> Report:
         v AS ({visits}),
         entries AS (
             SELECT
-                {page_label("v.entry_url")} AS label,
+                {label(f"v.{entry}")} AS label,
                 count(*) AS visits,
+                sum(v.actions) AS actions,
+                sum(v.duration_seconds) AS seconds,
                 sum(CASE WHEN v.actions <= 1 THEN 1 ELSE 0 END) AS bounces
-            FROM v WHERE v.entry_url IS NOT NULL GROUP BY 1
+            FROM v WHERE v.pageviews > 0 GROUP BY 1
         ),
         exits AS (
-            SELECT {page_label("v.exit_url")} AS label, count(*) AS visits
-            FROM v WHERE v.exit_url IS NOT NULL GROUP BY 1
+            SELECT {label(f"v.{leaving}")} AS label, count(*) AS visits
+            FROM v WHERE v.pageviews > 0 GROUP BY 1
         )
         SELECT
-            w.label, w.nb_hits, w.nb_visits, w.seconds,
-            coalesce(e.visits, 0), coalesce(e.bounces, 0), coalesce(x.visits, 0), w.url
+            w.label, w.nb_hits, w.nb_visits, w.seconds, coalesce(e.visits, 0),
+            coalesce(e.actions, 0), coalesce(e.seconds, 0), coalesce(e.bounces, 0),
+            coalesce(x.visits, 0), w.url
         FROM views AS w
         LEFT JOIN entries AS e ON e.label = w.label
         LEFT JOIN exits AS x ON x.label = w.label
         ORDER BY w.nb_visits DESC, w.nb_hits DESC, w.label
     """
     rows = []
-    found = query.warehouse.rows(sql, [*span, *params, *visit_params])
-    for label, hits, visit_count, seconds, entries, bounces, exits, url in found:
-        hits, visit_count, seconds = int(hits), int(visit_count), int(seconds or 0)
-        entries, bounces, exits = int(entries), int(bounces), int(exits)
+    for found in query.warehouse.rows(sql, [*span, *params, *visit_params]):
+        name, url = found[0], found[-1]
+        hits, visit_count, seconds, entries, entry_actions, entry_seconds, bounces, exits = (
+            int(value or 0) for value in found[1:-1]
+        )
         rows.append(
             {
-                "label": label,
+                "label": name,
                 "nb_visits": visit_count,
                 "nb_hits": hits,
                 "sum_time_spent": seconds,
                 "entry_nb_visits": entries,
+                "entry_nb_actions": entry_actions,
+                "entry_sum_visit_length": entry_seconds,
                 "entry_bounce_count": bounces,
                 "exit_nb_visits": exits,
                 "avg_time_on_page": ratio(seconds, hits),
                 "bounce_rate": percent(bounces, entries),
                 "exit_rate": percent(exits, visit_count),
                 "url": url,
-                "segment": f"pageUrl=={_segment_value(url)}",
             }
         )
     return rows
+
+
+@method("Actions.getEntryPageUrls")
+def entry_pages(query: Query) -> Report:
+    """The pages visits started on, with the visits' actions, time and bounces."""
+    return [
+        {
+            "label": row["label"],
+            "entry_nb_visits": row["entry_nb_visits"],
+            "entry_nb_actions": row["entry_nb_actions"],
+            "entry_sum_visit_length": row["entry_sum_visit_length"],
+            "entry_bounce_count": row["entry_bounce_count"],
+            "bounce_rate": row["bounce_rate"],
+            "url": row["url"],
+            "segment": f"entryPageUrl=={_segment_value(row['url'])}",
+        }
+        for row in sorted(_pages(query, page_label, "url"), key=_by("entry_nb_visits"))
+        if row["entry_nb_visits"]
+    ]
+
+
+@method("Actions.getExitPageUrls")
+def exit_pages(query: Query) -> Report:
+    """The pages visits ended on, with the share of the page's visits that left there."""
+    return [
+        {
+            "label": row["label"],
+            "exit_nb_visits": row["exit_nb_visits"],
+            "nb_visits": row["nb_visits"],
+            "exit_rate": row["exit_rate"],
+            "url": row["url"],
+            "segment": f"exitPageUrl=={_segment_value(row['url'])}",
+        }
+        for row in sorted(_pages(query, page_label, "url"), key=_by("exit_nb_visits"))
+        if row["exit_nb_visits"]
+    ]
+
+
+def _by(column: str) -> Callable[[Row], tuple[int, str]]:
+    """Sort key: ``column`` descending, then label."""
+    return lambda row: (-int(row[column]), str(row["label"]))  # type: ignore[call-overload]
 
 
 def _links(query: Query, kind: str, segment_name: str) -> Report:
@@ -390,10 +538,26 @@ def downloads(query: Query) -> Report:
 @method("Events.getCategory")
 def event_categories(query: Query) -> Report:
     """Events by category: how many, in how many visits, and their values."""
+    return _events(query, "event_category", "eventCategory", "Event category not defined")
+
+
+@method("Events.getAction")
+def event_actions(query: Query) -> Report:
+    """Events by action (Play, Pause, ...)."""
+    return _events(query, "event_action", "eventAction", "Event action not defined")
+
+
+@method("Events.getName")
+def event_names(query: Query) -> Report:
+    """Events by name (the optional third part of an event)."""
+    return _events(query, "event_name", "eventName", "Event name not defined")
+
+
+def _events(query: Query, column: str, segment_name: str, missing: str) -> list[Row]:
     join, where, params = actions_in_scope(query)
     sql = f"""
         SELECT
-            a.event_category,
+            a.{column},
             count(DISTINCT a.idvisit),
             count(*),
             count(a.event_value),
@@ -407,10 +571,8 @@ def event_categories(query: Query) -> Report:
         ORDER BY 3 DESC, 1
     """
     rows = []
-    for category, visit_count, events, valued, total, low, high in query.warehouse.rows(
-        sql, params
-    ):
-        label = category if category is not None else "Event category not defined"
+    for value, visit_count, events, valued, total, low, high in query.warehouse.rows(sql, params):
+        label = value if value not in (None, "") else missing
         rows.append(
             {
                 "label": label,
@@ -421,7 +583,7 @@ def event_categories(query: Query) -> Report:
                 "min_event_value": rounded(float(low), 2) if low is not None else 0,
                 "max_event_value": rounded(float(high), 2) if high is not None else 0,
                 "avg_event_value": ratio(float(total), int(valued), 2),
-                "segment": f"eventCategory=={_segment_value(label)}",
+                "segment": f"{segment_name}=={_segment_value(value or '')}",
             }
         )
     return rows

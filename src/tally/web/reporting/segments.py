@@ -49,7 +49,7 @@ DIMENSIONS: dict[str, Dimension] = {
     "referrerType": Dimension("v.referrer_type", lowercase=True),
     "referrerName": Dimension("v.referrer_name"),
     "referrerKeyword": Dimension("v.referrer_keyword"),
-    "campaignName": Dimension("v.campaign_name"),
+    "campaignName": Dimension("v.campaign_name", lowercase=True),
     "campaignKeyword": Dimension("v.campaign_keyword"),
     "campaignSource": Dimension("v.campaign_source"),
     "campaignMedium": Dimension("v.campaign_medium"),
