@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from tally.errors import BadInputError, ConfigError, NotFoundError
-from tally.stream.alerts import Matcher, Silence, iso
+from tally.stream.alerts import Alert, Matcher, Silence, iso
 from tally.stream.durations import parse_duration
 from tally.stream.engine import Engine
 from tally.stream.events import parse_batch
@@ -147,7 +147,7 @@ def silence_from(body: Any, now: float) -> Silence:
     )
 
 
-def alert_json(alert: Any, muted: str | None) -> dict[str, Any]:
+def alert_json(alert: Alert, muted: str | None) -> dict[str, Any]:
     return {
         "fingerprint": alert.fingerprint,
         "rule": alert.rule,

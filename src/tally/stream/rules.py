@@ -148,6 +148,7 @@ class Rule:
         self.baseline: dict[str, list[float]] = {}  # baseline key -> [mean, variance, n]
         self.last_seen: dict[str, float] = {}
         self.labels: dict[str, dict[str, str]] = {}
+        self._started = 0.0
 
     def matches(self, event: Event) -> bool:
         spec = self.spec
@@ -273,8 +274,6 @@ class Rule:
         expected = croniter(cron, reference).get_prev(dt.datetime).timestamp()
         seen = self.last_seen.get(key, -math.inf)
         return seen < expected, now - self.spec.grace - expected
-
-    _started = 0.0
 
     def start(self, now: float) -> None:
         """Absence of a never-seen expected key counts from when the engine started."""
