@@ -1,0 +1,118 @@
+"""Web analytics pages on the hand-made site of tests/web/reporting_site.py (its docstring
+lists the five visits the numbers below are counted from)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+from tests.server.ui_support import cheap_hashes, dashboard_app, log_in
+from tests.web.reporting_site import load_site
+
+from tally.config import Settings
+from tally.server.ui.webpages import REPORTS
+from tally.server.users import add_user, grant
+from tally.warehouse import Warehouse, connect
+from tally.web.reporting import call
+
+SITE = "https://watch.example.com"
+SPAN = {"idSite": "1", "period": "range", "date": "2026-03-02,2026-03-03"}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    monkeypatch = pytest.MonkeyPatch()
+    cheap_hashes(monkeypatch)
+    folder = tmp_path_factory.mktemp("web-ui")
+    settings = Settings(data_dir=str(folder))
+    store = connect(settings.warehouse_url)
+    store.migrate()
+    load_site(store)
+    add_user(store, "viewer", "correct horse battery")
+    grant(store, "viewer", 1, "view")
+    with TestClient(dashboard_app(settings, store)) as client:
+        log_in(client, "viewer", "correct horse battery")
+        client.app.state.test_store = store
+        yield client
+    store.close()
+    monkeypatch.undo()
+
+
+def _csv(client: TestClient, path: str, panel: str, **params: str) -> list[list[str]]:
+    answer = client.get(path, params={**SPAN, **params, "csv": panel})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(answer.text)))
+
+
+def _store(client: TestClient) -> Warehouse:
+    return client.app.state.test_store
+
+
+def test_every_menu_entry_answers(client: TestClient) -> None:
+    for report in REPORTS:
+        answer = client.get(f"/web/{report.key}", params=SPAN)
+        assert answer.status_code == 200, (report.key, answer.text[:500])
+        assert f'class="on" data-report="{report.key}"' in answer.text
+
+
+def test_overview_chart_numbers_equal_the_api(client: TestClient) -> None:
+    rows = _csv(client, "/web/overview", "evolution", period="day", date="2026-03-03")
+    by_day = {row[0]: row for row in rows[1:]}
+    # Hand count: four visits on 03-02 (V1-V4), one on 03-03 (V5); V1 and V4 are visitor A.
+    assert by_day["2026-03-02"][1:3] == ["4", "3"]
+    assert by_day["2026-03-03"][1:3] == ["1", "1"]
+    api = call(_store(client), "VisitsSummary.get", {**SPAN, "period": "day"})
+    for day, summary in api.answers.items():
+        assert int(by_day[day][1]) == summary["nb_visits"]
+        assert int(by_day[day][2]) == summary["nb_uniq_visitors"]
+
+
+def test_pages_table_is_the_apis(client: TestClient) -> None:
+    rows = _csv(client, "/web/pages", "pages")
+    api = call(_store(client), "Actions.getPageUrls", {**SPAN, "flat": "1"})
+    assert [row[0] for row in rows[1:]] == [str(r["label"]) for r in api]
+    assert [int(row[1]) for row in rows[1:]] == [r["nb_hits"] for r in api]
+
+
+def test_users_flow_links(client: TestClient) -> None:
+    rows = _csv(client, "/web/users-flow", "flow")
+    found = {(int(r[0]), r[1], r[2]): int(r[3]) for r in rows[1:]}
+    # Pageviews in order: V1 / → /shows → /#top; V3 / → /watch/1; V5 / → /plans;
+    # V2 and V4 have one pageview each, so no link.
+    assert found == {
+        (1, f"{SITE}/", f"{SITE}/shows?genre=drama"): 1,
+        (1, f"{SITE}/", f"{SITE}/watch/1"): 1,
+        (1, f"{SITE}/", f"{SITE}/plans"): 1,
+        (2, f"{SITE}/shows?genre=drama", f"{SITE}/#top"): 1,
+    }
+
+
+def test_transitions_of_the_home_page(client: TestClient) -> None:
+    rows = _csv(client, "/web/transitions", "transitions", page=f"{SITE}/")
+    found = {(r[0], r[1]): int(r[2]) for r in rows[1:]}
+    # "/" opens V1 (direct), V3 (search) and V5 (campaign); each goes on to one page.
+    assert found == {
+        ("before", "entry: direct"): 1,
+        ("before", "entry: search"): 1,
+        ("before", "entry: campaign"): 1,
+        ("after", f"{SITE}/shows?genre=drama"): 1,
+        ("after", f"{SITE}/watch/1"): 1,
+        ("after", f"{SITE}/plans"): 1,
+    }
+
+
+def test_segment_narrows_every_report(client: TestClient) -> None:
+    rows = _csv(client, "/web/log", "log", segment="countryCode==sg")
+    assert len(rows) == 2 and rows[1][2] == "SG"  # only V2 came from Singapore
+    bad = client.get("/web/overview", params={**SPAN, "segment": "nonsense==1"})
+    assert bad.status_code == 400
+
+
+def test_realtime_widget_counts(client: TestClient) -> None:
+    answer = client.get("/web/realtime/widget", params={"idSite": "1"})
+    assert answer.status_code == 200
+    assert 'data-minutes="30"' in answer.text and 'data-minutes="1440"' in answer.text
