@@ -62,7 +62,7 @@ events AS (
         CASE WHEN spell_end THEN 1 ELSE 0 END,
         0, 0, 0
     FROM status_of
-    WHERE period_end <= horizon
+    WHERE period_end <= (SELECT horizon FROM marts.subscription_bounds)
     UNION ALL
     SELECT CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE), t.country, t.platform,
         t.plan_code, t.channel, t.channel_sector, 'Paying',
@@ -76,8 +76,7 @@ events AS (
     FROM marts.subscriber_total
 ),
 bounds AS (
-    SELECT min(data_start) AS data_start, min(horizon) AS horizon
-    FROM marts.subscription_periods
+    SELECT data_start, horizon FROM marts.subscription_bounds
 ),
 summed AS (
     SELECT day, country, platform, plan_code, channel, channel_sector, payment_status,

@@ -18,12 +18,12 @@ WITH moves AS (
     SELECT country, platform, plan_code, channel, channel_sector, payment_status,
         span_end AS day, 0 AS moved_in, 1 AS moved_out
     FROM marts.subscription_spans
-    WHERE span_end <= horizon
+    WHERE span_end <= (SELECT horizon FROM marts.subscription_bounds)
 ),
 bounds AS (
-    SELECT min(data_start) AS data_start, min(horizon) AS horizon,
-        min(span_start) AS first_span
-    FROM marts.subscription_spans
+    SELECT b.data_start, b.horizon, s.first_span
+    FROM marts.subscription_bounds AS b
+    CROSS JOIN (SELECT min(span_start) AS first_span FROM marts.subscription_spans) AS s
 ),
 calendar AS (
     SELECT CAST(d AS DATE) AS day

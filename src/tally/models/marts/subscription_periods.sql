@@ -14,7 +14,6 @@
 --   spell_start   no access the day before (the subscription's first period, or a gap)
 --   spell_end     no access on period_end (no next period starting that day)
 --   user_prev_end end of the user's earlier periods (NULL: the user's first ever start)
--- horizon is the newest loaded day: a period ending after it may still be renewed.
 -- A renewal whose earlier period ended before the first loaded day gets a one-day stand-in
 -- period the day before it (see "periods" below), so it is not mistaken for a new start.
 WITH transactions AS (
@@ -97,16 +96,6 @@ periods AS (
         channel_sector, 'paid', period_start - 1, period_start, NULL, period_start - 1
     FROM first_known
     WHERE continues
-),
-bounds AS (
-    SELECT min(first_day) AS data_start, max(last_day) AS horizon
-    FROM (
-        SELECT min(_partition_date) AS first_day, max(_partition_date) AS last_day
-        FROM staging.viu_premium_transactions
-        UNION ALL
-        SELECT min(_partition_date), max(_partition_date)
-        FROM staging.viu_premium_subscriber_status
-    ) AS loaded
 )
 SELECT
     p.subscription_id, p.user_id, p.country, p.platform, p.plan_code, p.product_id, p.channel,
@@ -124,9 +113,6 @@ SELECT
     max(p.period_end) OVER (
         PARTITION BY p.user_id ORDER BY p.period_start, p.subscription_id
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS user_prev_end,
-    b.data_start,
-    b.horizon
+    ) AS user_prev_end
 FROM periods AS p
-CROSS JOIN bounds AS b
 WINDOW subscription_order AS (PARTITION BY p.subscription_id ORDER BY p.period_start)

@@ -13,18 +13,14 @@ FROM (
         CASE kind WHEN 'trial' THEN 'Free trial' WHEN 'grace' THEN 'Grace period'
             ELSE 'Grace period' END AS payment_status,
         period_start AS span_start,
-        CASE kind WHEN 'paid' THEN paying_from ELSE period_end END AS span_end,
-        data_start,
-        horizon
+        CASE kind WHEN 'paid' THEN paying_from ELSE period_end END AS span_end
     FROM marts.subscription_periods
     UNION ALL
     SELECT
         subscription_id, user_id, country, platform, plan_code, channel, channel_sector,
         'Paying' AS payment_status,
         paying_from AS span_start,
-        period_end AS span_end,
-        data_start,
-        horizon
+        period_end AS span_end
     FROM marts.subscription_periods
     WHERE kind = 'paid'
 ) AS spans

@@ -1,0 +1,357 @@
+"""Subscriber marts benchmark: full build for two years of a large service, and a daily build.
+
+The viu-premium staging tables are generated directly with numpy (DemoWorld simulates one
+subscriber at a time, far too slow for a million): subscriptions with optional 7-day trials,
+30-day paid periods, late payments in the grace period, billing-retry gaps, refunds,
+redemptions, returning users. The status export is thin: the subscriptions active at the end
+of the first and of the last day, plus each redemption once (on its first day), because
+the marts only need it for periods no transaction describes.
+
+Measured, in one run, each build in a child process (so its peak memory is its own):
+  full   every subscriber mart from staging (the first build, or a rebuild)
+  daily  the build after loading one more day (the daily job), as a ratio of the full build
+
+Usage: .venv/bin/python benchmarks/marts_bench.py [--subscriptions 1000000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from tally.warehouse import connect
+
+DAYS = 730
+FIRST_DAY = dt.date(2025, 1, 1)
+PLANS = (
+    # platform, plan code, product id, channel, sector, HKD, SGD, weight
+    ("iOS IAP", "PREMIUM_M", "com.tally.video.monthly", "App Store", "Store", 68.0, 11.98, 40),
+    (
+        "iOS IAP",
+        "PREMIUM_HD_M",
+        "com.tally.video.monthly.hd",
+        "App Store",
+        "Store",
+        88.0,
+        14.98,
+        10,
+    ),
+    ("Android IAP", "PREMIUM_M", "tally_video_monthly", "Google Play", "Store", 68.0, 11.98, 35),
+    ("Telco", "CSL_M", "csl_premium_monthly", "CSL", "Telco", 58.0, 58.0, 10),
+    (
+        "Redemption",
+        "SAMSUNG_TAB_PROMO",
+        "promo_galaxy_tab",
+        "Redemption Campaign",
+        "Partner",
+        0.0,
+        0.0,
+        5,
+    ),
+)
+SUBSCRIBER_MODELS = (
+    "marts.subscription_bounds",
+    "marts.subscription_periods",
+    "marts.subscription_spans",
+    "marts.subscriber_total",
+    "marts.subscriber_daily",
+    "marts.subscriber_weekly",
+    "marts.subscriber_monthly",
+    "marts.revenue_daily",
+    "marts.report_fact",
+)
+EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def generate(count: int, seed: int = 1) -> tuple[pa.Table, pa.Table]:
+    """(transactions, status) staging tables for ``count`` subscriptions over DAYS days."""
+    rng = np.random.default_rng(seed)
+    first = np.datetime64(FIRST_DAY.isoformat(), "D")
+    start = rng.integers(-30, DAYS, count)
+    hk = rng.random(count) < 0.7
+    weights = np.array([p[-1] for p in PLANS], float)
+    plan = rng.choice(len(PLANS), count, p=weights / weights.sum())
+    plan[(plan == 3) & ~hk] = 2  # no telco partner in SG
+    user = np.arange(count)
+    back = rng.random(count) < 0.1  # returning users start a new subscription
+    user[back] = (rng.random(back.sum()) * np.arange(count)[back]).astype(np.int64)
+    redemption = plan == 4
+    trial = (rng.random(count) < 0.4) & (plan < 3)
+    converts = ~trial | (rng.random(count) < 0.65)
+    paid = np.where(converts & ~redemption, rng.geometric(0.08, count), 0)
+    # periods: one row per (subscription, period); trial first when there is one
+    periods = trial.astype(np.int64) + paid + redemption
+    owner = np.repeat(np.arange(count), periods)
+    index = np.arange(owner.size) - np.repeat(np.cumsum(periods) - periods, periods)
+    is_trial = trial[owner] & (index == 0)
+    length = np.where(is_trial, 7, 30)
+    retry = np.where(rng.random(owner.size) < 0.015, rng.integers(1, 11, owner.size), 0)
+    retry[(index == 0) | (index == 1) & trial[owner]] = 0  # no gap before a first payment
+    gap_sum = np.cumsum(length + retry)
+    group_base = np.repeat(np.cumsum(periods) - periods, periods)
+    before = np.where(group_base > 0, gap_sum[np.maximum(group_base - 1, 0)], 0)
+    offset = gap_sum - before - length  # days from the subscription's start to the period's
+    period_start = start[owner] + offset
+    period_end = period_start + length
+    keep = period_start < DAYS
+    late = np.where(
+        ~is_trial & (index > 0) & (retry == 0) & (rng.random(owner.size) < 0.02),
+        rng.integers(1, 6, owner.size),
+        0,
+    )
+    last = np.r_[owner[1:] != owner[:-1], True]
+    refund = last & ~is_trial & ~redemption[owner] & (rng.random(owner.size) < 0.01)
+    refund_day = period_start + rng.integers(1, 11, owner.size)
+    transactions = _transactions(
+        owner,
+        keep & ~redemption[owner],
+        is_trial,
+        index,
+        retry,
+        late,
+        refund & (refund_day < DAYS),
+        refund_day,
+        period_start,
+        period_end,
+        plan,
+        hk,
+        user,
+        first,
+    )
+    status = _status(
+        owner, period_start, period_end, is_trial, plan, hk, user, start, redemption, first
+    )
+    return transactions, status
+
+
+def _transactions(
+    owner,
+    keep,
+    is_trial,
+    index,
+    retry,
+    late,
+    refund,
+    refund_day,
+    starts,
+    ends,
+    plan,
+    hk,
+    user,
+    first,
+) -> pa.Table:
+    kinds = np.where(is_trial, "trial_start", np.where(index == 0, "purchase", "renewal"))
+    paid_on = starts + late
+    rows = [
+        (keep, kinds, paid_on, starts, ends, 1.0),
+        (
+            keep & (late > 0),
+            np.full(owner.size, "grace_period_start"),
+            starts,
+            starts,
+            starts + 6,
+            0.0,
+        ),
+        (keep & refund, np.full(owner.size, "refund"), refund_day, starts, ends, -1.0),
+    ]
+    parts = []
+    for mask, kind, when, period_start, period_end, sign in rows:
+        chosen = np.nonzero(mask & (when < DAYS))[0]
+        parts.append(
+            _transaction_part(
+                owner[chosen],
+                kind[chosen],
+                when[chosen],
+                period_start[chosen],
+                period_end[chosen],
+                sign,
+                is_trial[chosen],
+                plan,
+                hk,
+                user,
+                first,
+            )
+        )
+    return pa.concat_tables(parts)
+
+
+def _names(prefix: str, numbers: np.ndarray) -> pa.Array:
+    return pa.array(np.char.add(prefix, numbers.astype("U9")))
+
+
+def _plan_columns(plan_index: np.ndarray, hk: np.ndarray) -> dict[str, pa.Array]:
+    columns = {}
+    for position, name in enumerate(
+        ("platform", "plan_code", "product_id", "channel", "channel_sector")
+    ):
+        values = np.array([p[position] for p in PLANS])
+        columns[name] = pa.array(values[plan_index])
+    columns["country"] = pa.array(np.where(hk, "HK", "SG"))
+    return columns
+
+
+def _utc(days: np.ndarray, first: np.datetime64, hour: int) -> pa.Array:
+    # local 10:00 (+08:00) is 02:00 UTC the same day
+    moments = (first + days).astype("datetime64[us]") + np.timedelta64(hour, "h")
+    return pa.array(moments, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+
+
+def _transaction_part(
+    owner, kind, when, period_start, period_end, sign, is_trial, plan, hk, user, first
+) -> pa.Table:
+    plan_index = plan[owner]
+    price = np.where(hk[owner], [p[5] for p in PLANS][0], 0.0)
+    prices_hk = np.array([p[5] for p in PLANS])
+    prices_sg = np.array([p[6] for p in PLANS])
+    price = np.where(hk[owner], prices_hk[plan_index], prices_sg[plan_index])
+    amount = np.where(is_trial | (kind == "grace_period_start"), 0.0, price * sign)
+    share = np.where(plan_index == 3, 0.85, 0.70)
+    columns = {
+        "transaction_id": _names("T", np.arange(owner.size) + int(when.sum() % 997) * 10**8),
+        "subscription_id": _names("S", owner),
+        "user_id": _names("U", user[owner]),
+        **_plan_columns(plan_index, hk[owner]),
+        "type": pa.array(kind),
+        "transaction_time": _utc(when, first, 2),
+        "period_start": _utc(period_start, first, 2),
+        "period_end": _utc(period_end, first, 2),
+        "amount": pa.array(amount),
+        "currency": pa.array(np.where(hk[owner], "HKD", "SGD")),
+        "proceeds": pa.array(np.round(amount * share, 2)),
+        "_partition_date": pa.array((first + when).astype("datetime64[D]"), pa.date32()),
+    }
+    return pa.table(columns)
+
+
+def _status(owner, starts, ends, is_trial, plan, hk, user, start, redemption, first) -> pa.Table:
+    parts = []
+    for day in (0, DAYS - 1):
+        chosen = np.nonzero((starts <= day) & (day < ends))[0]
+        parts.append((chosen, np.full(chosen.size, day)))
+    firsts = np.nonzero(redemption[owner] & (starts >= 0) & (starts < DAYS))[0]
+    parts.append((firsts, starts[firsts]))
+    chosen = np.concatenate([p[0] for p in parts])
+    day = np.concatenate([p[1] for p in parts])
+    subscription = owner[chosen]
+    columns = {
+        "user_id": _names("U", user[subscription]),
+        "subscription_id": _names("S", subscription),
+        **_plan_columns(plan[subscription], hk[subscription]),
+        "status": pa.array(np.full(chosen.size, "active")),
+        "payment_status": pa.array(np.where(is_trial[chosen], "free_trial", "paying")),
+        "start_time": _utc(start[subscription], first, 2),
+        "current_period_start": _utc(starts[chosen], first, 2),
+        "expiry_time": _utc(ends[chosen], first, 2),
+        "auto_renew": pa.array(np.ones(chosen.size, bool)),
+        "_partition_date": pa.array((first + day).astype("datetime64[D]"), pa.date32()),
+    }
+    return pa.table(columns)
+
+
+BUILD = """
+import json, resource, sys, time
+from tally.config import load_settings
+from tally.lake import Lake
+from tally.pipeline.build import build, discover_models
+from tally.pipeline.context import Context
+from tally.warehouse import connect
+url, models, lake = sys.argv[1], set(json.loads(sys.argv[2])), sys.argv[3]
+warehouse = connect(url)
+context = Context(load_settings(environ={}), warehouse, Lake(lake))
+chosen = [m for m in discover_models() if m.table in models]
+began = time.perf_counter()
+outcome = build(context, chosen)
+seconds = time.perf_counter() - began
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"seconds": seconds, "peak_bytes": peak, "outcome": outcome}))
+"""
+
+
+def timed_build(url: str, folder: Path) -> dict:
+    """One build of the subscriber marts in a child process: seconds and peak memory."""
+    done = subprocess.run(
+        [sys.executable, "-c", BUILD, url, json.dumps(SUBSCRIBER_MODELS), str(folder / "lake")],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    failed = {k: v for k, v in result["outcome"].items() if v != "ok"}
+    if failed:
+        raise SystemExit(f"build failed: {failed}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscriptions", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="50,000 subscriptions")
+    args = parser.parse_args()
+    count = 50_000 if args.quick else args.subscriptions
+    began = time.perf_counter()
+    transactions, status = generate(count)
+    generated = time.perf_counter() - began
+    last = FIRST_DAY + dt.timedelta(days=DAYS - 1)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        url = f"duckdb:///{folder}/warehouse.duckdb"
+        warehouse = connect(url)
+        warehouse.migrate()
+        # everything up to the day before the last: the state before the daily job
+        earlier = pa.compute.less(transactions["_partition_date"], pa.scalar(last, pa.date32()))
+        warehouse.append("staging.viu_premium_transactions", transactions.filter(earlier))
+        earlier = pa.compute.less(status["_partition_date"], pa.scalar(last, pa.date32()))
+        warehouse.append("staging.viu_premium_subscriber_status", status.filter(earlier))
+        warehouse.close()
+        full = timed_build(url, folder)
+        # the daily job: the last day's partitions arrive, then the build runs
+        warehouse = connect(url)
+        newest = pa.compute.equal(transactions["_partition_date"], pa.scalar(last, pa.date32()))
+        warehouse.replace_partition(
+            "staging.viu_premium_transactions",
+            transactions.filter(newest),
+            {"_partition_date": last},
+        )
+        newest = pa.compute.equal(status["_partition_date"], pa.scalar(last, pa.date32()))
+        warehouse.replace_partition(
+            "staging.viu_premium_subscriber_status",
+            status.filter(newest),
+            {"_partition_date": last},
+        )
+        sizes = {
+            table: warehouse.rows(f"SELECT count(*) FROM {table}")[0][0]
+            for table in (
+                "staging.viu_premium_transactions",
+                "staging.viu_premium_subscriber_status",
+                "marts.subscription_periods",
+            )
+        }
+        warehouse.close()
+        daily = timed_build(url, folder)
+    print(
+        f"subscriptions: {count:,} over {DAYS} days ({FIRST_DAY} .. {last}); "
+        f"generated in {generated:.1f} s"
+    )
+    for table, rows in sizes.items():
+        print(f"  {table}: {rows:,} rows")
+    print(
+        f"full build:  {full['seconds']:8.2f} s, peak memory {full['peak_bytes'] / 2**20:,.0f} MiB"
+    )
+    print(
+        f"daily build: {daily['seconds']:8.2f} s, peak memory {daily['peak_bytes'] / 2**20:,.0f} MiB"
+    )
+    print(f"daily / full: {daily['seconds'] / full['seconds']:.3f} (target <= 0.05)")
+
+
+if __name__ == "__main__":
+    main()
