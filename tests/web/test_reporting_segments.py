@@ -20,7 +20,9 @@ DAY = {"idSite": "1", "period": "day", "date": "2026-03-02"}
 def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Warehouse]:
-    yield from loaded_site(request.param, tmp_path_factory)
+    for store in loaded_site(request.param, tmp_path_factory):
+        with store.session():  # one connection for the module's many calls
+            yield store
 
 
 def visits(site: Warehouse, segment: str) -> int:
