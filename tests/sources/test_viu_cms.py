@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 
 import psycopg
 import pytest
+from tests.conftest import service_url
 
 from tally.config import Settings
 from tally.errors import BadInputError, ConfigError, TransientError
@@ -28,9 +29,10 @@ NAME = "cms-episode-2016-10-26.csv.gz"
 dataset = get_dataset("viu-cms", "cms-episode")
 
 
-@pytest.fixture
-def cms_url(postgres_url: str) -> Iterator[str]:
-    """A throwaway database holding the fixture CMS; yields its SQLAlchemy URL."""
+@pytest.fixture(scope="module")
+def cms_url() -> Iterator[str]:
+    """A throwaway database holding the fixture CMS (read only, so shared by the module)."""
+    postgres_url = service_url("postgres")
     name = f"tally_cms_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
