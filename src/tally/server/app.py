@@ -1,7 +1,8 @@
 """The one ASGI application ``tally serve`` runs.
 
 Public: ``/matomo.php`` and ``/piwik.php`` (tracking), ``/tally.js`` and ``/matomo.js`` (the
-tracker script), ``/health``. Everything under ``/api`` needs an API token. While the app
+tracker script), ``/health``. Everything under ``/api`` and Matomo's Reporting API at
+``/index.php`` need an API token. While the app
 runs, the hit-log writer is open and a background task loads the log into ``web.hits``
 every ``web.load_interval_seconds``; the warehouse is opened only for each load or lookup.
 """
@@ -27,6 +28,7 @@ from tally.warehouse import Warehouse, connect
 from tally.web.hitlog import HitLog
 from tally.web.loader import LoadResult, load_hits
 from tally.web.lookup import CachedSet
+from tally.web.reporting import routes as reporting_routes
 from tally.web.tracking import TrackingEndpoint
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,9 @@ def create_app(
         Route("/matomo.js", tracker_script),
         Route("/piwik.js", tracker_script),
         Route("/health", health),
+        # Matomo's Reporting API lives at /index.php (where its clients call it); its routes
+        # check token_auth themselves, GET or POST, as Matomo does
+        *reporting_routes(settings, tokens.is_valid, warehouse=store),
         Mount("/api", app=RequireToken(Router(api_routes), tokens)),
     ]
 
