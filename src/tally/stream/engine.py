@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import itertools
 import logging
 import threading
 import time
@@ -64,6 +65,9 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._housekeeper: threading.Thread | None = None
         self._flush_now = threading.Event()
+        self._save_lock = threading.Lock()
+        self._sequence = itertools.count()
+        self._written: dict[Path, int] = {}
         self._last_event_at = clock()
         self._last_checkpoint = clock()
         self._last_flush = clock()
@@ -160,7 +164,7 @@ class Engine:
         if alerts_state is not None:
             # who was told what is saved at once (small), so a restart never repeats it;
             # written outside the lock so inputs keep flowing meanwhile
-            checkpoint.save(self.alerts_path, alerts_state)
+            self._save(self.alerts_path, alerts_state)
         if self._housekeeper is None:
             self._housekeeping(now)
         return notifications
@@ -216,6 +220,7 @@ class Engine:
         """The alert book, pollers' cursors and counters (call with the lock held)."""
         return {
             "saved_at": self.clock(),
+            "sequence": next(self._sequence),
             "book": self.book.dump(),
             "received": self.received,
             "cursors": dict(self.cursors),
@@ -225,6 +230,7 @@ class Engine:
         """Every rule's windows, baselines and last-seen times (call with the lock held)."""
         return {
             "saved_at": self.clock(),
+            "sequence": next(self._sequence),
             "rules": {name: rule.dump() for name, rule in self.rules.items()},
         }
 
@@ -232,9 +238,17 @@ class Engine:
         """Save both parts of the state now."""
         with self._lock:
             alerts, windows = self._alerts_state(), self._windows_state()
-        checkpoint.save(self.windows_path, windows)
-        checkpoint.save(self.alerts_path, alerts)
+        self._save(self.windows_path, windows)
+        self._save(self.alerts_path, alerts)
         self._last_checkpoint = self.clock()
+
+    def _save(self, path: Path, state: dict[str, Any]) -> None:
+        """Write a state file unless a newer snapshot of it was written already (the ticker
+        and the housekeeping thread both save alerts.json)."""
+        with self._save_lock:
+            if state["sequence"] > self._written.get(path, -1):
+                checkpoint.save(path, state)
+                self._written[path] = state["sequence"]
 
     def _housekeeping(self, now: float) -> None:
         """Periodic writes: window checkpoint and the raw log to the lake."""
