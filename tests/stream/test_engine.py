@@ -113,3 +113,14 @@ def test_failed_deliveries_are_retried_and_logged(tmp_path: Path, clock, recorde
     [entry] = engine.log.read()
     assert (entry["outcome"], entry["attempts"]) == ("sent", 3)
     assert len(recorder.sent) == 1
+
+
+def test_an_older_snapshot_never_overwrites_a_newer_one(tmp_path: Path, clock, recorder) -> None:
+    engine = make(tmp_path, clock, recorder)
+    with engine._lock:
+        older = engine._alerts_state()
+        engine.received = 7
+        newer = engine._alerts_state()
+    engine._save(engine.alerts_path, newer)
+    engine._save(engine.alerts_path, older)  # e.g. the housekeeping thread, late
+    assert json.loads(engine.alerts_path.read_text())["received"] == 7
