@@ -1,0 +1,256 @@
+"""The dashboards in Debian's Chromium against the real server on loopback.
+
+Data: two days of the demo pipeline (subscriptions, ELT ledger) and web hits sent by this
+test through the real tracking endpoint, loaded and sessionized as live traffic is. Three
+visitors on site 1 (two from Hong Kong, one from Singapore) make three visits today; site 2
+has no traffic. Screenshots of each area go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.server.ui_support import PASSWORD, cheap_hashes, dashboard_app
+
+from tally.config import Settings
+from tally.pipeline.context import open_context
+from tally.pipeline.demo import run_demo
+from tally.server.auth import create_token
+from tally.server.users import add_user, grant
+from tally.web.sessions import sessionize
+from tally.web.sites import add_site
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
+SITE_URL = "https://video.example.com"
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120"
+# (visitor id, visitor IP, pages in order)
+VISITS = [
+    ("a1a1a1a1a1a1a1a1", "1.36.0.1", ["/", "/pricing", "/subscribe"]),  # Hong Kong
+    ("b2b2b2b2b2b2b2b2", "1.36.0.2", ["/", "/pricing"]),  # Hong Kong
+    ("c3c3c3c3c3c3c3c3", "8.128.0.1", ["/shows"]),  # Singapore
+]
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class Server:
+    url: str
+    token: str
+    settings: Settings
+
+
+def _wait(condition: Any, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met within the wait")
+        time.sleep(0.05)
+
+
+def _track(base: str) -> None:
+    with httpx.Client(base_url=base, headers={"user-agent": USER_AGENT}) as client:
+        for visitor, address, pages in VISITS:
+            for number, path in enumerate(pages):
+                answer = client.get(
+                    "/matomo.php",
+                    params={
+                        "idsite": "1", "rec": "1", "_id": visitor, "url": SITE_URL + path,
+                        "action_name": path, "r": str(number), "send_image": "0",
+                    },
+                    headers={"x-forwarded-for": address},
+                )  # fmt: skip
+                assert answer.status_code in (200, 204)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} missing (apt-get install -y chromium)")
+    import uvicorn
+
+    monkeypatch = pytest.MonkeyPatch()
+    cheap_hashes(monkeypatch)
+    settings = Settings(data_dir=str(tmp_path_factory.mktemp("browser")))
+    context = open_context(settings)
+    store = context.warehouse
+    store.migrate()
+    run_demo(context, days=2)
+    add_site(store, "Video", [SITE_URL], "Asia/Hong_Kong")
+    add_site(store, "Other site", ["https://other.example.com"], "UTC")
+    add_user(store, "ada", PASSWORD, admin=True)
+    add_user(store, "bob", PASSWORD)
+    grant(store, "bob", 1, "view")
+    token = create_token(store, "browser-test")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    app = dashboard_app(settings, store)
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    _wait(lambda: uv.started)
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    _track(base)
+    loaded = httpx.post(f"{base}/api/tracking/load", headers={"authorization": f"Bearer {token}"})
+    assert loaded.json()["loaded"] == 6  # 3 + 2 + 1 page views
+    sessionize(store)
+    ARTIFACTS.mkdir(exist_ok=True)
+    yield Server(base, token, settings)
+    uv.should_exit = True
+    thread.join(timeout=10)
+    listener.close()
+    store.close()
+    monkeypatch.undo()
+
+
+@pytest.fixture(scope="module")
+def browser(server: Server) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _log_in(browser: Any, server: Server, name: str, start: str = "/elt") -> Any:
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(server.url + start)
+    assert "/login?next=" in page.url  # no session: sent to the login page
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.login button[type=submit]")
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+def _ready(page: Any) -> None:
+    page.wait_for_selector("body[data-ready='1']")
+    if page.locator("script.figure").count():
+        page.wait_for_selector(".chart .main-svg")  # plotly has drawn
+
+
+def test_log_in_and_open_each_area(browser: Any, server: Server) -> None:
+    page = _log_in(browser, server, "ada")
+    assert page.url.endswith("/elt")
+    _ready(page)
+    assert page.locator("#panel-datasets tbody tr").count() >= 10  # every demo dataset
+    page.screenshot(path=str(ARTIFACTS / "dashboard-elt.png"), full_page=True)
+    page.click("nav.areas >> text=Subscriptions")
+    _ready(page)
+    assert page.locator(".kpi[data-kpi='Active subscribers'] .value").inner_text() != "–"
+    page.screenshot(path=str(ARTIFACTS / "dashboard-subscriptions.png"), full_page=True)
+    page.click("nav.areas >> text=Web analytics")
+    _ready(page)
+    assert "Visitors overview" in page.locator("h1").inner_text()
+    page.wait_for_selector("#realtime[data-loaded]")  # the real-time widget loaded itself
+    # All three visits started minutes ago, so all are in the last 30 minutes.
+    assert page.locator("#realtime .kpi[data-minutes='30'] .value").inner_text() == "3"
+    page.screenshot(path=str(ARTIFACTS / "dashboard-web.png"), full_page=True)
+    page.context.close()
+
+
+def test_change_period_and_site(browser: Any, server: Server) -> None:
+    page = _log_in(browser, server, "ada", "/web/pages")
+    page.select_option("select[name=period]", "week")
+    page.click("form.filters button[type=submit]")
+    _ready(page)
+    assert "period=week" in page.url
+    assert page.locator("p.note").first.inner_text().startswith("Video · week")
+    # The table sits in a closed <details> under the chart: read its text, not what shows.
+    assert page.locator("#panel-pages tbody td").first.text_content() == "/index"
+    page.select_option("select[name=idSite]", "2")  # submits by itself
+    page.wait_for_url("**idSite=2**")
+    _ready(page)
+    assert "Other site" in page.locator("h1").inner_text()
+    assert page.locator("#panel-pages td.empty").count() == 1  # no traffic on site 2
+    page.context.close()
+
+
+def test_chart_numbers_equal_the_api(browser: Any, server: Server) -> None:
+    page = _log_in(browser, server, "ada", "/web/overview?idSite=1&period=day&date=today")
+    _ready(page)
+    drawn = page.evaluate(
+        "() => { const d = document.getElementById('chart-evolution').data; "
+        "return {x: d[0].x, visits: d[0].y, visitors: d[1].y}; }"
+    )
+    answer = httpx.get(
+        f"{server.url}/index.php",
+        params={
+            "module": "API", "method": "VisitsSummary.get", "idSite": "1", "period": "day",
+            "date": f"{drawn['x'][0]},{drawn['x'][-1]}", "format": "json",
+            "token_auth": server.token,
+        },
+    )  # fmt: skip
+    api = answer.json()
+    assert [api[day]["nb_visits"] for day in drawn["x"]] == drawn["visits"]
+    assert [api[day]["nb_uniq_visitors"] for day in drawn["x"]] == drawn["visitors"]
+    assert drawn["visits"][-1] == 3  # today's three visits
+    page.context.close()
+
+
+def test_api_needs_a_token_even_with_a_session(browser: Any, server: Server) -> None:
+    page = _log_in(browser, server, "ada")
+    # The browser holds a session cookie; the API still wants a token and answers JSON 401.
+    stats = page.request.get(f"{server.url}/api/tracking/stats", max_redirects=0)
+    assert stats.status == 401 and stats.json()["status"] == "error"
+    api = page.request.get(
+        f"{server.url}/index.php?module=API&method=VisitsSummary.get&idSite=1&period=day"
+        "&date=today&format=json",
+        max_redirects=0,
+    )
+    assert api.status == 401
+    page.context.close()
+
+
+def test_a_user_without_rights_to_a_site_gets_403(browser: Any, server: Server) -> None:
+    page = _log_in(browser, server, "bob", "/web?idSite=1")
+    assert "idSite=1" in page.url
+    answer = page.goto(f"{server.url}/web?idSite=2")
+    assert answer.status == 403
+    assert "no rights to site 2" in page.content()
+    options = page.locator("select[name=idSite] option")
+    assert options.count() == 0  # the refusal page offers no site picker
+    page.goto(f"{server.url}/web?idSite=1")
+    assert page.locator("select[name=idSite] option").all_inner_texts() == ["1 · Video"]
+    page.context.close()
+
+
+def test_tables_and_csv_match_the_chart(browser: Any, server: Server) -> None:
+    page = _log_in(browser, server, "ada", "/web/overview?idSite=1&period=day&date=today")
+    _ready(page)
+    with page.expect_download() as download:
+        page.click("#panel-evolution a.csv")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    last = text.strip().splitlines()[-1].split(",")
+    assert last[0] == dt.datetime.now(dt.UTC).astimezone(_hong_kong()).date().isoformat()
+    assert last[1] == "3"
+    summary = json.loads(page.locator("script.figure").first.text_content())
+    assert summary["data"][0]["y"][-1] == 3
+    page.context.close()
+
+
+def _hong_kong() -> dt.tzinfo:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("Asia/Hong_Kong")
