@@ -29,6 +29,7 @@ from tally.web.hitlog import HitLog
 from tally.web.loader import LoadResult, load_hits
 from tally.web.lookup import CachedSet
 from tally.web.reporting import routes as reporting_routes
+from tally.web.sessions import sessionize
 from tally.web.tracking import TrackingEndpoint
 
 logger = logging.getLogger(__name__)
@@ -137,9 +138,15 @@ class _Loader:
 
     async def __call__(self) -> LoadResult:
         async with self.lock:
-            return await asyncio.to_thread(
-                load_hits, self.warehouse, self.settings, durable=self.hitlog.durable
-            )
+            return await asyncio.to_thread(self._load_and_sessionize)
+
+    def _load_and_sessionize(self) -> LoadResult:
+        """Load new hits, then rebuild the visits of the site-days they touched, so the
+        reports and dashboards stay current without a separate job."""
+        result = load_hits(self.warehouse, self.settings, durable=self.hitlog.durable)
+        if result.loaded:
+            sessionize(self.warehouse)
+        return result
 
 
 async def _load_until(stop: asyncio.Event, load: _Loader) -> None:
