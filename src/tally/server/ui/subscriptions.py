@@ -127,7 +127,8 @@ def series(warehouse: Warehouse, filters: Filters) -> dict[tuple[dt.date, str], 
     """(period start, metric) → value over the range and the period before it."""
     where, params = filters.where()
     found = warehouse.rows(
-        "SELECT start_date, CASE WHEN type = 'Revenue' THEN 'Revenue ' || meta_5 ELSE type END, "
+        "SELECT start_date, CASE WHEN type = 'Revenue' "
+        "THEN 'Revenue ' || coalesce(meta_5, '(no currency)') ELSE type END, "
         f"sum(value) FROM marts.report_fact WHERE {where} AND start_date >= ? "
         "AND start_date <= ? AND type IN (?, ?, ?, ?, ?, 'Revenue') GROUP BY 1, 2",
         [*params, step_back(filters.start, filters.resolution), filters.end, *KPI_TYPES],
