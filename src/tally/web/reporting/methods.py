@@ -632,3 +632,9 @@ def counters(query: Query) -> Report:
             "visitsConverted": int(converted),
         }
     ]
+
+
+# -- Methods in their own modules: importing them registers them (they import this module,
+# so the imports come last, once everything above is defined).
+
+from tally.web.reporting import live  # noqa: E402, F401
