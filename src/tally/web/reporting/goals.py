@@ -1,0 +1,97 @@
+"""``Goals.get`` (conversions, conversion rate, revenue; one goal with ``idGoal``) and
+``Goals.getConversions`` (the same per goal, one row each), from web.conversions."""
+
+from __future__ import annotations
+
+from tally.errors import BadInputError, NotFoundError
+from tally.web.reporting.methods import Query, Report, Row, method, ratio, rounded, scoped_visits
+
+
+def conversion_rate(part: float, whole: float) -> str:
+    """Matomo's conversion rate: a percentage with up to two decimals (``"33.33%"``)."""
+    return f"{ratio(100 * part, whole, 2)}%"
+
+
+def _goal_totals(query: Query) -> tuple[int, dict[int, tuple[int, int, float]]]:
+    """(visits of the period, {idgoal: (conversions, converted visits, revenue)})."""
+    visits, params = scoped_visits(query)
+    sql = f"""
+        WITH v AS ({visits})
+        SELECT c.idgoal, count(*), count(DISTINCT c.idvisit), coalesce(sum(c.revenue), 0),
+            (SELECT count(*) FROM v)
+        FROM web.conversions AS c JOIN v ON v.idvisit = c.idvisit
+        GROUP BY c.idgoal
+    """
+    found = query.warehouse.rows(sql, params)
+    if found:
+        count = int(found[0][4])
+    else:
+        count = int(query.warehouse.rows(f"SELECT count(*) FROM ({visits}) AS v", params)[0][0])
+    return count, {int(g): (int(n), int(c), float(r)) for g, n, c, r, _ in found}
+
+
+def _chosen_goal(query: Query) -> int | None:
+    raw = query.params.get("idGoal", "")
+    if raw == "":
+        return None
+    if not raw.isdigit():
+        raise BadInputError(f"idGoal {raw!r} is not a goal id", field="idGoal")
+    idgoal = int(raw)
+    known = query.warehouse.rows(
+        "SELECT 1 FROM web.goals WHERE idsite = ? AND idgoal = ?", [query.idsite, idgoal]
+    )
+    if not known:
+        raise NotFoundError(f"site {query.idsite} has no goal {idgoal} (see: tally goal list)")
+    return idgoal
+
+
+@method("Goals.get", single_row=True)
+def goals_overview(query: Query) -> Report:
+    """Conversions of every goal together, or of goal ``idGoal``; rate over all visits."""
+    idgoal = _chosen_goal(query)
+    count, per_goal = _goal_totals(query)
+    if idgoal is not None:
+        conversions, converted, revenue = per_goal.get(idgoal, (0, 0, 0.0))
+        rate = conversion_rate(conversions, count)  # Matomo: a goal's conversions per visit
+    else:
+        conversions = sum(values[0] for values in per_goal.values())
+        revenue = sum(values[2] for values in per_goal.values())
+        converted = _converted_visits(query)
+        rate = conversion_rate(converted, count)  # any goal: converted visits per visit
+    return {
+        "nb_conversions": conversions,
+        "nb_visits_converted": converted,
+        "revenue": rounded(revenue, 2),
+        "conversion_rate": rate,
+        "nb_visits": count,  # tally adds the denominator of the rate
+    }
+
+
+def _converted_visits(query: Query) -> int:
+    visits, params = scoped_visits(query)
+    sql = f"SELECT count(*) FROM ({visits}) AS v WHERE v.conversions > 0"
+    return int(query.warehouse.rows(sql, params)[0][0])
+
+
+@method("Goals.getConversions")
+def conversions_by_goal(query: Query) -> Report:
+    """One row per goal of the site (goals without conversions too), busiest first."""
+    count, per_goal = _goal_totals(query)
+    goals = query.warehouse.rows(
+        "SELECT idgoal, name FROM web.goals WHERE idsite = ? ORDER BY idgoal", [query.idsite]
+    )
+    rows: list[Row] = []
+    for idgoal, name in goals:
+        conversions, converted, revenue = per_goal.get(int(idgoal), (0, 0, 0.0))
+        rows.append(
+            {
+                "label": name,
+                "idgoal": int(idgoal),
+                "nb_conversions": conversions,
+                "nb_visits_converted": converted,
+                "revenue": rounded(revenue, 2),
+                "conversion_rate": conversion_rate(conversions, count),
+            }
+        )
+    rows.sort(key=lambda row: (-int(row["nb_conversions"]), int(row["idgoal"])))  # type: ignore[call-overload]
+    return rows
