@@ -94,11 +94,14 @@ def run_side(side: str, url: str, out: Path) -> dict:
             timings[f"{country} {period}"] = round(time.perf_counter() - begun, 2)
             rows += sum(written.rows.values())
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 1024  # KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime  # steadier than wall time on a shared machine
     size = sum(p.stat().st_size for p in out.rglob(f"*.{side}"))
     return {
         "side": side,
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
         "rows": rows,
         "peak_mib": round(peak),
         "bytes": size,
@@ -145,15 +148,20 @@ def main() -> None:
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     xlsx, csv = results
     print(f"python {platform.python_version()}, {platform.machine()}")
-    print(f"{'side':6} {'seconds':>8} {'rows':>10} {'rows/s':>9} {'peak MiB':>9} {'MiB out':>8}")
+    print(
+        f"{'side':6} {'seconds':>8} {'CPU s':>8} {'rows':>10} {'rows/s':>9} {'peak MiB':>9} "
+        f"{'MiB out':>8}"
+    )
     for result in results:
         print(
-            f"{result['side']:6} {result['seconds']:8.2f} {result['rows']:10,} "
+            f"{result['side']:6} {result['seconds']:8.2f} {result['cpu_seconds']:8.2f} "
+            f"{result['rows']:10,} "
             f"{result['rows'] / result['seconds']:9,.0f} {result['peak_mib']:9} "
             f"{result['bytes'] / 2**20:8.1f}"
         )
     print(
         f"ratio xlsx/csv: time {xlsx['seconds'] / csv['seconds']:.1f}x, "
+        f"CPU {xlsx['cpu_seconds'] / csv['cpu_seconds']:.1f}x, "
         f"peak memory {xlsx['peak_mib'] / csv['peak_mib']:.1f}x"
     )
     print("per workbook (s):", json.dumps(xlsx["per_report"]))

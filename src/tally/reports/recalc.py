@@ -88,7 +88,7 @@ def render_png(workbook: Path, out_dir: Path, timeout: float = 120) -> Path:
         raise ConfigError("pdftoppm is missing: apt-get install -y poppler-utils")
     stem = out_dir / workbook.stem
     subprocess.run(
-        [pdftoppm, "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(stem)],
+        [pdftoppm, "-png", "-r", "110", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(stem)],
         check=True,
         capture_output=True,
         timeout=timeout,
