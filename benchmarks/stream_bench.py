@@ -111,6 +111,13 @@ def sensor_batch(size: int, start: float, spread: float) -> list[dict]:
     ]  # fmt: skip
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to state a rate per CPU-second:
+    on a shared machine wall-clock rates depend on what else runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def received(client: httpx.Client, base: str) -> int:
     return client.get(f"{base}/api/stream/stats").json()["received"]
 
@@ -250,8 +257,11 @@ def main() -> None:
                 except httpx.TransportError:
                     time.sleep(0.05)
         time.sleep(0.5)  # let the MQTT input subscribe
+        engine_pid = children[1].pid
+        cpu_before = cpu_seconds(engine_pid)
         events, elapsed = asyncio.run(http_throughput(base, seconds))
         http_rate = events / elapsed
+        http_per_cpu = events / (cpu_seconds(engine_pid) - cpu_before)
         print(f"HTTP done: {http_rate:,.0f} events/s", flush=True)
         mqtt_single, lost_single = mqtt_throughput(base, topic, mqtt_messages, 1)
         mqtt_zero, lost_zero = mqtt_throughput(base, topic, mqtt_messages, 1, qos=0)
@@ -266,8 +276,12 @@ def main() -> None:
     finally:
         for child in children:
             child.terminate()
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    print(f"HTTP batches of 1000, 4 connections, {seconds} s: {http_rate:,.0f} events/s")
+    load = os.getloadavg()[0]
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load:.1f}, Python {sys.version.split()[0]}"
+    )
+    print(f"HTTP batches of 1000, 4 connections, {seconds} s: {http_rate:,.0f} events/s "
+          f"({http_per_cpu:,.0f} per CPU-second of the engine process)")  # fmt: skip
     print(f"MQTT, 1 event per message (QoS 1), {mqtt_messages:,} messages: "
           f"{mqtt_single:,.0f} events/s ({lost_single} lost)")  # fmt: skip
     print(f"MQTT, 1 event per message (QoS 0), {mqtt_messages:,} messages: "
