@@ -37,8 +37,8 @@ def test_a_firing_loads_the_day_before_in_the_schedules_zone() -> None:
 
 def test_schedules_come_from_the_settings_and_are_checked() -> None:
     environ = {
-        "TALLY_SOURCES__VIU-PREMIUM__SCHEDULE": HONG_KONG_0630,
-        "TALLY_SOURCES__VIU-PREMIUM__SCHEDULE_TIMEZONE": "Asia/Hong_Kong",
+        "TALLY_SOURCES__VIU_PREMIUM__SCHEDULE": HONG_KONG_0630,
+        "TALLY_SOURCES__VIU_PREMIUM__SCHEDULE_TIMEZONE": "Asia/Hong_Kong",
     }
     assert schedules(load_settings(environ=environ)) == [
         Schedule("viu-premium", HONG_KONG_0630, "Asia/Hong_Kong", 1)
@@ -46,7 +46,7 @@ def test_schedules_come_from_the_settings_and_are_checked() -> None:
     # itunes, once its key is configured, runs on Apple's time: 09:00 Pacific by default
     with_key = load_settings(environ={"TALLY_ITUNES__KEY_ID": "ABC123"})
     assert Schedule("itunes", "0 9 * * *", "America/Los_Angeles", 1) in schedules(with_key)
-    bad = {"TALLY_SOURCES__VIU-PREMIUM__SCHEDULE": "every morning"}
+    bad = {"TALLY_SOURCES__VIU_PREMIUM__SCHEDULE": "every morning"}
     with pytest.raises(ConfigError, match="not a cron expression"):
         schedules(load_settings(environ=bad))
 
@@ -63,9 +63,9 @@ def drop_context(tmp_path: Path, days: list[dt.date]) -> Context:
     settings = load_settings(
         environ={
             "TALLY_DATA_DIR": str(tmp_path / "data"),
-            "TALLY_SOURCES__VIU-PREMIUM__URL": str(drop),
-            "TALLY_SOURCES__VIU-PREMIUM__SCHEDULE": HONG_KONG_0630,
-            "TALLY_SOURCES__VIU-PREMIUM__SCHEDULE_TIMEZONE": "Asia/Hong_Kong",
+            "TALLY_SOURCES__VIU_PREMIUM__URL": str(drop),
+            "TALLY_SOURCES__VIU_PREMIUM__SCHEDULE": HONG_KONG_0630,
+            "TALLY_SOURCES__VIU_PREMIUM__SCHEDULE_TIMEZONE": "Asia/Hong_Kong",
         }
     )
     return open_context(settings)
@@ -114,7 +114,7 @@ def test_a_running_partition_is_not_started_twice(tmp_path: Path) -> None:
 def test_failed_partitions_stop_after_max_attempts(tmp_path: Path) -> None:
     day = dt.date(2026, 11, 8)
     context = drop_context(tmp_path, [day])
-    drop = Path(context.settings.sources["viu-premium"]["url"])
+    drop = Path(context.settings.sources["viu_premium"]["url"])
     (drop / f"viu-premium-{day:%Y%m%d}.csv.gz").write_bytes(b"user_id\nnothing else")
     now = dt.datetime(2026, 11, 9, 1, 0, tzinfo=UTC)
     first = run_due(context, now=now, catch_up_days=1, max_attempts=2)

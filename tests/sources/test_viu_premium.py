@@ -92,9 +92,9 @@ def test_bad_encoding_is_one_clear_bad_row() -> None:
 
 
 def _drop_settings(tmp_path: Path, url: str, **extra: str) -> Settings:
-    environ = {"TALLY_DATA_DIR": str(tmp_path / "data"), "TALLY_SOURCES__VIU-PREMIUM__URL": url}
+    environ = {"TALLY_DATA_DIR": str(tmp_path / "data"), "TALLY_SOURCES__VIU_PREMIUM__URL": url}
     for key, value in extra.items():
-        environ[f"TALLY_SOURCES__VIU-PREMIUM__{key.upper()}"] = value
+        environ[f"TALLY_SOURCES__VIU_PREMIUM__{key.upper()}"] = value
     return load_settings(environ=environ)
 
 
@@ -139,7 +139,7 @@ def test_fetch_from_an_s3_prefix(tmp_path: Path) -> None:
         s3fs.S3FileSystem.clear_instance_cache()
         settings = _drop_settings(tmp_path, "s3://exports/premium")
         settings.s3_endpoint_url = endpoint
-        settings.sources["viu-premium"]["storage_options"] = {"key": "test", "secret": "test"}
+        settings.sources["viu_premium"]["storage_options"] = {"key": "test", "secret": "test"}
         assert STATUS.fetch(dt.date(2026, 11, 8), settings) == {name: b"from s3"}
     finally:
         server.stop()

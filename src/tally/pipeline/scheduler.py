@@ -39,6 +39,7 @@ from tally.pipeline.context import Context
 from tally.pipeline.ledger import Ledger, new_run_id
 from tally.pipeline.run import run_day
 from tally.sources import all_datasets
+from tally.sources._settings import source_settings
 
 JOB = "scheduled"
 DEFAULT_CATCH_UP_DAYS = 7
@@ -78,7 +79,7 @@ def schedules(settings: Settings) -> list[Schedule]:
     """The schedule of every source that has one, checked."""
     found = []
     for source in sorted({dataset.source for dataset in all_datasets().values()}):
-        config = settings.sources.get(source) or {}
+        config = source_settings(settings, source)
         cron, zone = config.get("schedule"), config.get("schedule_timezone", "UTC")
         if source == "itunes" and not cron and settings.itunes.key_id:
             cron, zone = settings.itunes.schedule, settings.itunes.schedule_timezone

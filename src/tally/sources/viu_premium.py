@@ -8,7 +8,8 @@ channel (``ios_iap``, ``android_iap``, ``csl``). The seed keys both under
 value sets are documented in ``docs/sources.md`` (section "viu-premium").
 
 The files come from a drop folder or S3 prefix configured as
-``[sources.viu-premium] url = "s3://bucket/exports"`` (optionally ``path_template`` with
+``[sources.viu-premium] url = "s3://bucket/exports"`` (env ``TALLY_SOURCES__VIU_PREMIUM__URL``;
+optionally ``path_template`` with
 ``{yyyy}``, ``{mm}``, ``{dd}`` and ``{file}``, and ``storage_options`` for fsspec).
 """
 
@@ -27,6 +28,7 @@ import fsspec
 import pyarrow as pa
 
 from tally.errors import ConfigError, NotReadyError
+from tally.sources._settings import source_settings
 from tally.sources.base import BadRow, Dataset, Parsed
 
 if TYPE_CHECKING:
@@ -232,12 +234,12 @@ def _format(value: Any) -> str:
 
 def fetch_files(day: dt.date, names: list[str], settings: Settings) -> dict[str, bytes]:
     """Read one day's export files from the configured folder or S3 prefix."""
-    config = settings.sources.get(SOURCE) or {}
+    config = source_settings(settings, SOURCE)
     url = str(config.get("url", "")).rstrip("/")
     if not url:
         raise ConfigError(
             f"sources.{SOURCE}.url is not set: the drop folder or S3 prefix of the exports "
-            "(env TALLY_SOURCES__VIU-PREMIUM__URL)"
+            "(env TALLY_SOURCES__VIU_PREMIUM__URL)"
         )
     template = str(config.get("path_template", "{file}"))
     protocol = url.split("://", 1)[0] if "://" in url else "file"
