@@ -637,4 +637,4 @@ def counters(query: Query) -> Report:
 # -- Methods in their own modules: importing them registers them (they import this module,
 # so the imports come last, once everything above is defined).
 
-from tally.web.reporting import goals, live, transitions  # noqa: E402, F401
+from tally.web.reporting import goals, live, transitions, usersflow  # noqa: E402, F401
