@@ -242,7 +242,9 @@ def locations(view: View) -> list[Panel]:
 
 
 def devices(view: View) -> list[Panel]:
-    panel = dimension_panel("types", "Device types", _rows(view.api("DevicesDetection.getType")))
+    panel = dimension_panel(
+        "device-types", "Device types", _rows(view.api("DevicesDetection.getType"))
+    )
     if panel.rows:
         panel.chart = pie([r[0] for r in panel.rows], [r[1] for r in panel.rows])
     return [panel]
@@ -532,7 +534,9 @@ def users_flow(view: View, steps: int = 4, per_step: int = 6) -> list[Panel]:
 
 
 def referrer_types(view: View) -> list[Panel]:
-    panel = dimension_panel("types", "Channel types", _rows(view.api("Referrers.getReferrerType")))
+    panel = dimension_panel(
+        "channels", "Channel types", _rows(view.api("Referrers.getReferrerType"))
+    )
     if panel.rows:
         panel.chart = pie([r[0] for r in panel.rows], [r[1] for r in panel.rows])
     return [panel]
@@ -601,7 +605,18 @@ def goals(view: View) -> list[Panel]:
     ]
 
 
+def dashboard(view: View) -> list[Panel]:
+    """Matomo's default dashboard: visits over time and the top of four reports side by side."""
+    panels = [overview(view)[0]]
+    for build in (pages, referrer_types, locations, devices):
+        panel = build(view)[0]
+        panel.wide = False
+        panels.append(panel)
+    return panels
+
+
 REPORTS = [
+    Report("Dashboard", "dashboard", "Dashboard", dashboard),
     Report("Visitors", "overview", "Visitors overview", overview),
     Report("Visitors", "log", "Visitor log", visitor_log),
     Report("Visitors", "realtime", "Real-time", lambda view: []),
