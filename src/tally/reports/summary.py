@@ -16,7 +16,7 @@ from tally.warehouse import Warehouse
 
 PLATFORM_ORDER = ("iOS IAP", "Android IAP", "Telco", "Redemption", "Web")
 DEFAULT_PERIOD_COUNT = {"daily": 14, "weekly": 13, "monthly": 12}
-MONEY_TYPES = frozenset({"Revenue", "Refund"})
+MONEY_TYPES = frozenset({"Revenue", "Proceeds"})  # Refund is a count in the marts
 
 
 @dataclass(frozen=True)
