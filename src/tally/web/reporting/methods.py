@@ -637,4 +637,11 @@ def counters(query: Query) -> Report:
 # -- Methods in their own modules: importing them registers them (they import this module,
 # so the imports come last, once everything above is defined).
 
-from tally.web.reporting import goals, live, transitions, usersflow  # noqa: E402, F401
+from tally.web.reporting import (  # noqa: E402, F401
+    goals,
+    live,
+    transitions,
+    usersflow,
+    visit_time,
+    visitor_interest,
+)
