@@ -160,6 +160,13 @@ def test_log_in_and_open_each_area(browser: Any, server: Server) -> None:
     _ready(page)
     assert page.locator(".kpi[data-kpi='Active subscribers'] .value").inner_text() != "–"
     page.screenshot(path=str(ARTIFACTS / "dashboard-subscriptions.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.reload()
+    _ready(page)
+    # Usable on a phone: nothing wider than the screen (wide tables scroll in their box).
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "dashboard-subscriptions-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.click("nav.areas >> text=Web analytics")
     _ready(page)
     assert "Visitors overview" in page.locator("h1").inner_text()
