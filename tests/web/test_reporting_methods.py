@@ -173,6 +173,7 @@ def test_segment_narrows_an_action_report(site: Warehouse) -> None:
 def test_every_registered_method_answers_on_an_empty_period(site: Warehouse) -> None:
     empty = {"idSite": "1", "period": "day", "date": "2025-01-01", "lastMinutes": "5"}
     empty["pageUrl"] = "https://watch.example.com/"  # Transitions needs a page
+    empty["idDimension"] = "1"  # CustomDimensions needs a dimension
     for name in METHODS:
         answer = call(site, name, empty, now=dt.datetime(2025, 1, 1, 12, 0))
         rows = [answer] if isinstance(answer, dict) else answer

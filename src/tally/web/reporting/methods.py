@@ -638,8 +638,11 @@ def counters(query: Query) -> Report:
 # so the imports come last, once everything above is defined).
 
 from tally.web.reporting import (  # noqa: E402, F401
+    custom,
+    devices,
     goals,
     live,
+    locations,
     transitions,
     usersflow,
     visit_time,

@@ -20,14 +20,21 @@ def visit_groups(
     expressions: Sequence[str],
     where: str = "TRUE",
     params: Sequence[object] = (),
+    expression_params: Sequence[object] = (),
+    aggregates: Sequence[str] = (),
 ) -> list[tuple[tuple[object, ...], Row]]:
     """((values of ``expressions``), visit metrics) per group of the query's visits.
 
     The expressions and ``where`` may use ``v`` (web.visits) and ``h`` (the visit's first hit
-    in web.hits); values for ``where`` travel as parameters.
+    in web.hits); values travel as parameters (``expression_params`` for the expressions'
+    ``?``, in order, then ``params`` for those of ``where``). ``aggregates`` (``avg(...)``)
+    come back after the expressions' values.
     """
     visits, visit_params = scoped_visits(query)
-    keys = ", ".join(f"{expression} AS d{number}" for number, expression in enumerate(expressions))
+    keys = ", ".join(
+        f"{expression} AS d{number}"
+        for number, expression in enumerate([*expressions, *aggregates])
+    )
     positions = ", ".join(str(number + 1) for number in range(len(expressions)))
     sql = (
         f"SELECT {keys}, {VISIT_METRICS} FROM ({visits}) AS v "
@@ -35,8 +42,8 @@ def visit_groups(
         f"WHERE {where} GROUP BY {positions} ORDER BY nb_visits DESC, {positions}"
     )
     found = []
-    width = len(expressions)
-    for row in query.warehouse.rows(sql, [*visit_params, *params]):
+    width = len(expressions) + len(aggregates)
+    for row in query.warehouse.rows(sql, [*expression_params, *visit_params, *params]):
         metrics = {
             name: int(value) for name, value in zip(VISIT_METRIC_NAMES, row[width:], strict=True)
         }
