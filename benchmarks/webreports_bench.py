@@ -1,0 +1,240 @@
+"""Web reports: Reporting API calls on a generated year of traffic, with DuckDB's plain scan
+of web.hits over the same span as the floor, timed in the same run.
+
+One site (Asia/Hong_Kong) over 2025. Visits are generated straight into web.visits,
+web.actions and web.hits with DuckDB SQL (not through sessionize, which would take far
+longer than the reports): about 4.5 hits a visit, mostly page views over 500 pages whose
+popularity is skewed (the busiest page has about an eighth of the views), some searches,
+outlinks, downloads and events. Each call goes through ``tally.web.reporting.call``, which
+opens the warehouse file, runs the report and closes it, as the server does.
+
+Usage: python benchmarks/webreports_bench.py [--quick | --full] [--visits N] [--runs N]
+  default  1,000,000 visits (~4.5M hits)
+  --quick  50,000 visits, 3 runs: under a minute
+  --full   2,250,000 visits (~10M hits): the issue's year
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from tally.warehouse import Warehouse, connect
+from tally.web.reporting import call
+
+SITE_URL = "https://bench.example.com"
+PAGES = 500
+BUSIEST = f"{SITE_URL}/page/0"
+SPANS = {
+    "day": {"period": "day", "date": "2025-06-15"},
+    "month": {"period": "month", "date": "2025-06-15"},
+    "year": {"period": "year", "date": "2025-06-15"},
+}
+SPAN_BOUNDS = {  # local dates, for the floor scan (hits are UTC: Hong Kong is UTC+8)
+    "day": (dt.date(2025, 6, 15), dt.date(2025, 6, 15)),
+    "month": (dt.date(2025, 6, 1), dt.date(2025, 6, 30)),
+    "year": (dt.date(2025, 1, 1), dt.date(2025, 12, 31)),
+}
+METHODS = {
+    "VisitsSummary.get": {},
+    "Actions.getPageUrls": {},
+    "Transitions.getTransitionsForPageUrl": {"pageUrl": BUSIEST},
+    "UsersFlow.getUsersFlow": {},
+}
+
+PLAN = """
+CREATE TEMP TABLE plan AS
+SELECT
+    i,
+    md5(CAST(i AS VARCHAR)) AS idvisit,
+    CAST(DATE '2025-01-01' + CAST(floor(i * 365.0 / {visits}) AS INTEGER) AS DATE) AS local_date,
+    'c:' || CAST(hash(i * 7919) % {visitors} AS VARCHAR) AS visitor_key,
+    1 + CAST(floor(-ln(1 - random()) * 4.0) AS INTEGER) AS hits,
+    CAST(floor(random() * 82800) AS INTEGER) AS start_second,
+    CAST(floor(random() * 100) AS INTEGER) AS draw
+FROM range({visits}) AS t(i)
+"""
+
+ACTIONS = """
+INSERT INTO web.actions
+SELECT
+    s.idvisit || ':' || CAST(s.p AS VARCHAR) AS hit_id,
+    1, s.local_date, s.idvisit, s.visitor_key, s.p + 1,
+    CAST(s.local_date AS TIMESTAMP) + to_seconds(s.start_second + s.p * 45 - 8 * 3600),
+    CAST(s.local_date AS TIMESTAMP) + to_seconds(s.start_second + s.p * 45),
+    s.kind, TRUE,
+    CASE WHEN s.kind IN ('outlink', 'download') THEN s.page_url
+        WHEN s.kind = 'search' THEN '{site}/search?q=' || CAST(s.page AS VARCHAR)
+        ELSE s.page_url END,
+    CASE WHEN s.kind = 'pageview' THEN 'Page ' || CAST(s.page AS VARCHAR) END,
+    CASE WHEN s.kind = 'outlink' THEN 'https://partner.example.org/' || CAST(s.page % 20 AS VARCHAR)
+        WHEN s.kind = 'download' THEN 'https://cdn.example.com/file' || CAST(s.page % 10 AS VARCHAR) || '.pdf'
+    END,
+    CASE WHEN s.kind = 'event' THEN 'Video' END,
+    CASE WHEN s.kind = 'event' THEN 'Play' END,
+    NULL, NULL,
+    CASE WHEN s.kind = 'search' THEN 'show ' || CAST(s.page % 50 AS VARCHAR) END,
+    NULL, NULL, NULL, CASE WHEN s.p = 0 THEN NULL ELSE 45 END
+FROM (
+    SELECT
+        x.*,
+        CASE WHEN x.p = 0 OR x.r < 0.85 THEN 'pageview' WHEN x.r < 0.90 THEN 'search'
+            WHEN x.r < 0.94 THEN 'outlink' WHEN x.r < 0.97 THEN 'download' ELSE 'event' END
+            AS kind,
+        '{site}/page/' || CAST(x.page AS VARCHAR) AS page_url
+    FROM (
+        SELECT plan.*, unnest(range(plan.hits)) AS p, random() AS r,
+            CAST(floor(pow(random(), 3) * {pages}) AS INTEGER) AS page
+        FROM plan
+    ) AS x
+) AS s
+ORDER BY s.local_date, s.idvisit, s.p
+"""
+
+VISITS = """
+INSERT INTO web.visits
+SELECT
+    a.idvisit, 1, min(a.local_date), min(a.visitor_key), min(a.visitor_key), NULL,
+    a.idvisit || ':0', min(a.hit_time), max(a.hit_time),
+    date_diff('second', min(a.hit_time), max(a.hit_time)),
+    count(*), count(*) FILTER (WHERE a.kind = 'pageview'),
+    count(*) FILTER (WHERE a.kind = 'outlink'), count(*) FILTER (WHERE a.kind = 'download'),
+    count(*) FILTER (WHERE a.kind = 'event'), count(*) FILTER (WHERE a.kind = 'search'),
+    arg_min(a.url, a.position) FILTER (WHERE a.kind = 'pageview'),
+    arg_min(a.action_name, a.position) FILTER (WHERE a.kind = 'pageview'),
+    arg_max(a.url, a.position) FILTER (WHERE a.kind = 'pageview'),
+    arg_max(a.action_name, a.position) FILTER (WHERE a.kind = 'pageview'),
+    min(CASE p.draw % 5 WHEN 0 THEN 'search' WHEN 1 THEN 'website' WHEN 2 THEN 'campaign'
+        ELSE 'direct' END),
+    min(CASE p.draw % 5 WHEN 0 THEN 'Google' WHEN 1 THEN 'news.example.org' END),
+    NULL, min(CASE WHEN p.draw % 5 = 2 THEN 'spring' END), NULL, NULL, NULL,
+    min(CASE WHEN p.draw < 60 THEN 'smartphone' WHEN p.draw < 70 THEN 'tablet'
+        ELSE 'desktop' END),
+    min(CASE WHEN p.draw < 60 THEN 'Android' ELSE 'Windows' END),
+    min(CASE WHEN p.draw < 60 THEN 'Chrome Mobile' ELSE 'Chrome' END),
+    min(CASE WHEN p.draw < 70 THEN 'HK' ELSE 'SG' END),
+    0, 0, NULL
+FROM web.actions AS a JOIN plan AS p ON p.idvisit = a.idvisit
+GROUP BY a.idvisit
+ORDER BY min(a.local_date), a.idvisit
+"""
+
+HITS = """
+INSERT INTO web.hits (hit_id, idsite, received_at, hit_time, visitor_id, kind, url,
+    action_name, link_url, new_visit, is_bot, referrer_type, transport, raw_query)
+SELECT hit_id, idsite, hit_time, hit_time, visitor_key, kind, url, action_name, link_url,
+    FALSE, FALSE, 'direct', 'get', 'idsite=1&rec=1'
+FROM web.actions ORDER BY hit_time
+"""
+
+
+def generate(path: Path, visits: int) -> dict[str, int]:
+    """A migrated warehouse at ``path`` holding ``visits`` generated visits of 2025."""
+    warehouse = connect(f"duckdb:///{path}")
+    warehouse.migrate()
+    warehouse.close()
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(
+            "INSERT INTO web.sites VALUES (1, 'Bench', ?, ?, 'Asia/Hong_Kong', now())",
+            [SITE_URL, f'["{SITE_URL}"]'],
+        )
+        con.execute(PLAN.format(visits=visits, visitors=max(1, visits // 3)))
+        con.execute(ACTIONS.format(site=SITE_URL, pages=PAGES))
+        con.execute(VISITS)
+        con.execute(HITS)
+        con.execute("CHECKPOINT")
+        counts = {
+            table: int(con.execute(f"SELECT count(*) FROM web.{table}").fetchone()[0])
+            for table in ("visits", "actions", "hits")
+        }
+    finally:
+        con.close()
+    return counts
+
+
+def timed(function: Callable[[], object], runs: int) -> list[float]:
+    """Seconds of each of ``runs`` calls, after one untimed warm-up call."""
+    function()
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (of a handful of runs, p95 is the slowest or next to it)."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(share * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def floor_scan(warehouse: Warehouse, span: str) -> Callable[[], object]:
+    """DuckDB reading the span's hits of web.hits: every row's time and URL, nothing else."""
+    first, last = SPAN_BOUNDS[span]
+    start = dt.datetime.combine(first, dt.time()) - dt.timedelta(hours=8)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time()) - dt.timedelta(hours=8)
+    sql = (
+        "SELECT count(*), max(length(url)) FROM web.hits "
+        "WHERE idsite = 1 AND hit_time >= ? AND hit_time < ?"
+    )
+    return lambda: warehouse.rows(sql, [start, end])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="50,000 visits, 3 runs")
+    size.add_argument("--full", action="store_true", help="2,250,000 visits (~10M hits)")
+    size.add_argument("--visits", type=int, help="how many visits to generate")
+    parser.add_argument("--runs", type=int, help="timed runs per call (default 5; quick 3)")
+    parser.add_argument("--keep", type=Path, help="write the warehouse here and keep it")
+    args = parser.parse_args()
+    visits = args.visits or (50_000 if args.quick else 2_250_000 if args.full else 1_000_000)
+    runs = args.runs or (3 if args.quick else 5)
+
+    with tempfile.TemporaryDirectory(prefix="webreports-bench-") as folder:
+        path = args.keep or Path(folder) / "warehouse.duckdb"
+        started = time.perf_counter()
+        counts = generate(path, visits)
+        generation = time.perf_counter() - started
+        print(
+            f"generated {counts['visits']:,} visits, {counts['actions']:,} actions, "
+            f"{counts['hits']:,} hits of 2025 in {generation:.1f} s "
+            f"(duckdb {duckdb.__version__}, Python {platform.python_version()}, "
+            f"{platform.machine()})"
+        )
+        warehouse = connect(f"duckdb:///{path}")
+        print(f"{runs} timed runs each after a warm-up; seconds p50 / p95\n")
+        print(f"| {'call':<40} | {'day':>13} | {'month':>13} | {'year':>13} |")
+        print(f"| {'-' * 40} | {'-' * 13} | {'-' * 13} | {'-' * 13} |")
+        for method, extra in METHODS.items():
+            cells = []
+            for span, period in SPANS.items():
+                params = {"idSite": "1", **period, **extra}
+                seconds = timed(lambda: call(warehouse, method, params), runs)  # noqa: B023
+                cells.append(f"{statistics.median(seconds):.2f} / {percentile(seconds, 0.95):.2f}")
+            print(f"| {method:<40} | {cells[0]:>13} | {cells[1]:>13} | {cells[2]:>13} |")
+        cells = []
+        for span in SPANS:
+            seconds = timed(floor_scan(warehouse, span), runs)
+            cells.append(f"{statistics.median(seconds):.2f} / {percentile(seconds, 0.95):.2f}")
+        floor = "floor: DuckDB scan of web.hits"
+        print(f"| {floor:<40} | {cells[0]:>13} | {cells[1]:>13} | {cells[2]:>13} |")
+        warehouse.close()
+        print(f"\ntotal {time.perf_counter() - started:.1f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
