@@ -87,3 +87,17 @@ def test_prometheus_text(warehouse: Warehouse) -> None:
     # 2026-02-25T00:00Z as Unix time
     assert samples[("tally_dataset_last_partition_timestamp_seconds", play)] == 1771977600
     assert "# TYPE tally_dataset_days_behind gauge" in text
+
+
+def test_a_dataset_sharing_a_landed_file_is_fresh_by_its_ingest(warehouse: Warehouse) -> None:
+    # The four GA series land one shared file; the manifest names only the first series, so
+    # the others count as landed when their own ingest step succeeded.
+    warehouse.execute(
+        "INSERT INTO tally_meta.runs (run_id, step_id, job, source, dataset, partition_date, "
+        "started_at, ended_at, status) VALUES ('r', 's', 'ingest', 'google-analytics', "
+        "'web-uv-vv', DATE '2026-03-02', TIMESTAMP '2026-03-03 09:00:00', "
+        "TIMESTAMP '2026-03-03 09:00:01', 'ok')"
+    )
+    found = {(s.source, s.dataset): s for s in dataset_statuses(warehouse, TODAY)}
+    shared = found[("google-analytics", "web-uv-vv")]
+    assert (shared.last_partition, shared.freshness) == (dt.date(2026, 3, 2), "fresh")

@@ -69,6 +69,16 @@ def dataset_statuses(warehouse: Warehouse, today: dt.date | None = None) -> list
             "FROM tally_meta.lake_files WHERE superseded_by IS NULL GROUP BY 1, 2"
         )
     }
+    # Datasets that share one landed file (no dataset folder in the key) have manifest rows
+    # under the first of them only; their own successful ingest steps say when they landed.
+    ingested = {
+        (row[0], row[1]): (row[2], row[3])
+        for row in warehouse.rows(
+            "SELECT source, coalesce(dataset, ''), max(partition_date), max(ended_at) "
+            "FROM tally_meta.runs WHERE job = 'ingest' AND status = 'ok' AND source IS NOT NULL "
+            "GROUP BY 1, 2"
+        )
+    }
     loads = {
         (row[0], row[1]): (int(row[2] or 0), int(row[3] or 0))
         for row in warehouse.rows(
@@ -102,7 +112,7 @@ def dataset_statuses(warehouse: Warehouse, today: dt.date | None = None) -> list
     keys = sorted(set(lags) | set(landed) | set(loads))
     statuses = []
     for key in keys:
-        last_partition, last_landed = landed.get(key, (None, None))
+        last_partition, last_landed = landed.get(key) or ingested.get(key, (None, None))
         rows, failed = loads.get(key, (0, 0))
         status, load_at = latest.get(key, (None, None))
         expected = today - dt.timedelta(days=lags.get(key, DEFAULT_LAG_DAYS))
