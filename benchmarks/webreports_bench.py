@@ -77,7 +77,8 @@ SELECT
         ELSE s.page_url END,
     CASE WHEN s.kind = 'pageview' THEN 'Page ' || CAST(s.page AS VARCHAR) END,
     CASE WHEN s.kind = 'outlink' THEN 'https://partner.example.org/' || CAST(s.page % 20 AS VARCHAR)
-        WHEN s.kind = 'download' THEN 'https://cdn.example.com/file' || CAST(s.page % 10 AS VARCHAR) || '.pdf'
+        WHEN s.kind = 'download'
+            THEN 'https://cdn.example.com/file' || CAST(s.page % 10 AS VARCHAR) || '.pdf'
     END,
     CASE WHEN s.kind = 'event' THEN 'Video' END,
     CASE WHEN s.kind = 'event' THEN 'Play' END,
@@ -221,7 +222,7 @@ def main() -> None:
         print(f"| {'-' * 40} | {'-' * 13} | {'-' * 13} | {'-' * 13} |")
         for method, extra in METHODS.items():
             cells = []
-            for span, period in SPANS.items():
+            for period in SPANS.values():
                 params = {"idSite": "1", **period, **extra}
                 seconds = timed(lambda: call(warehouse, method, params), runs)  # noqa: B023
                 cells.append(f"{statistics.median(seconds):.2f} / {percentile(seconds, 0.95):.2f}")
