@@ -124,3 +124,20 @@ def test_failed_partitions_stop_after_max_attempts(tmp_path: Path) -> None:
         "failed"
     ]
     assert run_due(context, now=now, catch_up_days=1, max_attempts=2) == []
+
+
+def test_cli_scheduler_once_runs_what_is_due(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from tally.cli.main import app
+
+    yesterday = dt.datetime.now(UTC).date() - dt.timedelta(days=1)
+    context = drop_context(tmp_path, [yesterday])
+    monkeypatch.setenv("TALLY_DATA_DIR", context.settings.data_dir)
+    monkeypatch.setenv("TALLY_SOURCES__VIU_PREMIUM__URL", str(tmp_path / "drop"))
+    monkeypatch.setenv("TALLY_SOURCES__VIU_PREMIUM__SCHEDULE", "0 0 * * *")
+    monkeypatch.setenv("TALLY_SOURCES__VIU_PREMIUM__SCHEDULE_TIMEZONE", "UTC")
+    result = CliRunner().invoke(app, ["scheduler", "--once", "--catch-up-days", "1"])
+    assert result.exit_code == 0, result.output
+    assert "viu-premium: '0 0 * * *' UTC" in result.output
+    assert f"ok viu-premium {yesterday}" in result.output
