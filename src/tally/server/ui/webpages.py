@@ -26,7 +26,6 @@ from tally.server.ui.render import SECURITY_HEADERS, Panel, bars, lines, page, p
 from tally.server.users import User
 from tally.warehouse import Warehouse
 from tally.web.reporting import call
-from tally.web.reporting.formats import Keyed
 from tally.web.reporting.methods import Query, scoped_visits
 from tally.web.reporting.periods import PERIODS, Span, resolve, site_today
 from tally.web.reporting.segments import compile_segment
@@ -180,16 +179,44 @@ def _previous_start(period: str, day: dt.date) -> dt.date:
     return day.replace(year=day.year - 1)
 
 
-def overview(view: View) -> list[Panel]:
+TRUNCATE = {"day": "day", "range": "day", "week": "week", "month": "month", "year": "year"}
+
+
+def evolution(view: View) -> dict[str, dict[str, int]]:
+    """VisitsSummary.get's counts for each period of the evolution graph, in one query.
+
+    Asking the API once per period costs one scan of web.visits per point (30 for a daily
+    graph); one grouped query over the whole span gives the same numbers (a test compares
+    them with the API's).
+    """
     params = evolution_params(view)
-    answer = call(view.warehouse, "VisitsSummary.get", params)
-    by_period = answer.answers if isinstance(answer, Keyed) else {params["date"]: answer}
+    spans = resolve(params["period"], params["date"], view.site.timezone).spans
+    whole = Span("range", spans[0].start, spans[-1].end)
+    visits, values = scoped_visits(
+        Query(view.warehouse, view.site.idsite, whole, compile_segment(view.segment))
+    )
+    unit = TRUNCATE[params["period"]]
+    found = view.warehouse.rows(
+        f"SELECT CAST(date_trunc('{unit}', v.local_date) AS DATE), count(*), "
+        "count(DISTINCT v.visitor_key), coalesce(sum(v.actions), 0), "
+        "coalesce(sum(CASE WHEN v.actions <= 1 THEN 1 ELSE 0 END), 0), "
+        "coalesce(sum(CASE WHEN v.conversions > 0 THEN 1 ELSE 0 END), 0) "
+        f"FROM ({visits}) AS v GROUP BY 1",
+        values,
+    )
+    by_start = {row[0]: dict(zip(VISIT_COLUMNS, map(int, row[1:]), strict=True)) for row in found}
+    empty = dict.fromkeys(VISIT_COLUMNS, 0)
+    return {span.label: by_start.get(span.start, empty) for span in spans}
+
+
+def overview(view: View) -> list[Panel]:
+    by_period = evolution(view)
     labels = list(by_period)
     series = {
         "visits": [by_period[p].get("nb_visits", 0) for p in labels],
         "unique visitors": [by_period[p].get("nb_uniq_visitors", 0) for p in labels],
     }
-    evolution = Panel(
+    evolution_panel = Panel(
         "evolution",
         "Visits over time",
         ["period", *VISIT_COLUMNS],
@@ -199,7 +226,7 @@ def overview(view: View) -> list[Panel]:
     summary = view.api("VisitsSummary.get")
     summary = summary if isinstance(summary, dict) else {}
     return [
-        evolution,
+        evolution_panel,
         Panel(
             "summary",
             f"Summary ({view.span.start} – {view.span.end})",
