@@ -64,7 +64,8 @@ class Engine:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._housekeeper: threading.Thread | None = None
-        self._flush_now = threading.Event()
+        self._wake = threading.Event()  # wakes the housekeeping thread
+        self._alerts_changed = False
         self._save_lock = threading.Lock()
         self._sequence = itertools.count()
         self._written: dict[Path, int] = {}
@@ -131,7 +132,7 @@ class Engine:
                 self._last_event_at = now
         if self.rawlog.add(events, late):
             if self._housekeeper is not None:
-                self._flush_now.set()  # the housekeeping thread writes it
+                self._wake.set()  # the housekeeping thread writes it
             else:
                 self.rawlog.flush()
         return len(events) - len(late), len(late)
@@ -160,7 +161,12 @@ class Engine:
             notifications = self.book.flush(now)
             for notification in notifications:
                 self.deliverer.deliver(self.settings.route.receivers, notification)
-            alerts_state = self._alerts_state() if notifications else None
+            alerts_state = None
+            if notifications and self._housekeeper is not None:
+                self._alerts_changed = True  # saved by the housekeeping thread, at once
+                self._wake.set()
+            elif notifications:
+                alerts_state = self._alerts_state()
         if alerts_state is not None:
             # who was told what is saved at once (small), so a restart never repeats it;
             # written outside the lock so inputs keep flowing meanwhile
@@ -313,12 +319,18 @@ class Engine:
                 log.exception("stream evaluation failed")
 
     def _keep_house(self) -> None:
-        """Checkpoints and lake writes off the evaluation thread, so they never delay alerts."""
+        """State files and lake writes off the evaluation thread: an fsync or a gzip never
+        delays the next evaluation."""
         while not self._stop.is_set():
-            full = self._flush_now.wait(min(1.0, self.settings.checkpoint_every))
-            self._flush_now.clear()
+            self._wake.wait(min(1.0, self.settings.checkpoint_every))
+            self._wake.clear()
             try:
-                if full:
+                if self._alerts_changed:
+                    with self._lock:
+                        self._alerts_changed = False
+                        state = self._alerts_state()
+                    self._save(self.alerts_path, state)
+                if self.rawlog.full:
                     self.rawlog.flush()
                 self._housekeeping(self.clock())
             except Exception:  # a full disk or a lake outage must not stop the engine
@@ -326,7 +338,7 @@ class Engine:
 
     def stop(self) -> None:
         self._stop.set()
-        self._flush_now.set()
+        self._wake.set()
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
