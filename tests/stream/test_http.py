@@ -106,3 +106,10 @@ def test_notifications_log_and_stats(client: TestClient, engine: Engine, clock) 
         ("ops", "sent", ["busy/k"])
     ]
     assert client.get("/api/stream/stats").json()["received"] == 4
+
+
+def test_routes_under_another_prefix(engine: Engine) -> None:
+    client = TestClient(Starlette(routes=routes(engine, prefix="")))
+    event = {"source": "app", "key": "k", "time": engine.clock()}
+    assert client.post("/events", json=event).json()["accepted"] == 1
+    assert client.get("/alerts").status_code == 200

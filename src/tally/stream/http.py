@@ -25,8 +25,9 @@ from tally.stream.rules import parse_rules
 MAX_ERRORS_SHOWN = 20
 
 
-def routes(engine: Engine) -> list[BaseRoute]:
-    """The stream's routes, bound to one engine."""
+def routes(engine: Engine, prefix: str = "/api") -> list[BaseRoute]:
+    """The stream's routes, bound to one engine, under ``prefix`` (``POST /api/events``...;
+    a server that mounts them under its own ``/api/stream`` passes ``prefix=""``)."""
 
     async def post_events(request: Request) -> JSONResponse:
         try:
@@ -106,16 +107,16 @@ def routes(engine: Engine) -> list[BaseRoute]:
         return JSONResponse(engine.stats())
 
     return [
-        Route("/api/events", post_events, methods=["POST"]),
-        Route("/api/alerts", get_alerts, methods=["GET"]),
-        Route("/api/silences", get_silences, methods=["GET"]),
-        Route("/api/silences", post_silence, methods=["POST"]),
-        Route("/api/silences/{silence_id}", delete_silence, methods=["DELETE"]),
-        Route("/api/rules", get_rules, methods=["GET"]),
-        Route("/api/rules/{name}", put_rule, methods=["PUT"]),
-        Route("/api/rules/{name}", delete_rule, methods=["DELETE"]),
-        Route("/api/notifications", get_notifications, methods=["GET"]),
-        Route("/api/stream/stats", get_stats, methods=["GET"]),
+        Route(f"{prefix}/events", post_events, methods=["POST"]),
+        Route(f"{prefix}/alerts", get_alerts, methods=["GET"]),
+        Route(f"{prefix}/silences", get_silences, methods=["GET"]),
+        Route(f"{prefix}/silences", post_silence, methods=["POST"]),
+        Route(f"{prefix}/silences/{{silence_id}}", delete_silence, methods=["DELETE"]),
+        Route(f"{prefix}/rules", get_rules, methods=["GET"]),
+        Route(f"{prefix}/rules/{{name}}", put_rule, methods=["PUT"]),
+        Route(f"{prefix}/rules/{{name}}", delete_rule, methods=["DELETE"]),
+        Route(f"{prefix}/notifications", get_notifications, methods=["GET"]),
+        Route(f"{prefix}/stream/stats", get_stats, methods=["GET"]),
     ]
 
 

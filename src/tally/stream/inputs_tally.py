@@ -107,6 +107,8 @@ class RunsPoller(Poller):
 
     def poll(self, warehouse: Warehouse, now: float) -> list[Event]:
         cursor = self.cursor or {"after": now - self.lookback, "steps": []}
+        if not warehouse.table_exists("tally_meta.runs"):
+            return []  # a warehouse not migrated yet: nothing has run
         rows = warehouse.rows(
             f"SELECT {RUN_COLUMNS} FROM tally_meta.runs WHERE ended_at IS NOT NULL "
             "AND ended_at >= ? ORDER BY ended_at, step_id",
