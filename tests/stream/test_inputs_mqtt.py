@@ -7,6 +7,7 @@ the test sets the clock and evaluates: no timed assertions, no sleeps for the ru
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -215,3 +216,14 @@ def test_bad_payloads_are_counted_and_named(rig: Rig) -> None:
     assert rig.input.rejected == 2
     assert "values.temperature" in rig.input.errors[-1]
     assert f"{rig.prefix}/sensors/s9" in rig.input.errors[0]
+
+
+def test_the_input_reconnects_and_resubscribes_by_itself(rig: Rig) -> None:
+    rig.step({"s1": 20.0})
+    rig.input.subscribed.clear()
+    rig.input.client.socket().shutdown(socket.SHUT_RDWR)  # the connection drops under paho
+    # paho waits its reconnect delay (1 s), connects, and our on_connect subscribes again
+    assert rig.input.subscribed.wait(15), "no resubscription after the connection dropped"
+    assert rig.input.connects == 2
+    rig.step({"s1": 21.0})  # a reading published after the reconnect arrives
+    assert rig.engine.received == 2
