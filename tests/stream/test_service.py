@@ -43,3 +43,14 @@ def test_builtins_can_be_turned_off(tmp_path: Path) -> None:
     })  # fmt: skip
     engine = build_engine(settings, background=False)
     assert engine.rules == {} and engine.inputs == []
+
+
+def test_rules_changed_through_the_api_outlive_a_restart(tmp_path: Path) -> None:
+    settings = load_settings(environ={"TALLY_DATA_DIR": str(tmp_path)})
+    engine = build_engine(settings, with_inputs=False, background=False)
+    spec = engine.rules["tally_run_failed"].spec.model_copy(update={"value": 5.0})
+    engine.put_rule(spec)
+    engine.delete_rule("tally_traffic_drop")
+    again = build_engine(settings, with_inputs=False, background=False)
+    assert again.rules["tally_run_failed"].spec.value == 5.0
+    assert "tally_traffic_drop" not in again.rules

@@ -23,7 +23,7 @@ from tally.stream.alerts import Alert, AlertBook, Silence
 from tally.stream.events import Event
 from tally.stream.notifiers import Deliverer, Notification, NotificationLog, Notifier
 from tally.stream.rawlog import RawLog
-from tally.stream.rules import Rule, RuleSpec
+from tally.stream.rules import Rule, RuleSpec, parse_rules
 from tally.stream.settings import StreamSettings
 from tally.stream.silences import SilenceStore
 
@@ -93,6 +93,27 @@ class Engine:
             self._routes: dict[str, tuple[Rule, ...]] = {}
             for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in rules]:
                 del self.book.alerts[fingerprint]
+
+    @property
+    def overrides_path(self) -> Path:
+        return self.state_dir / "rules-api.json"
+
+    def put_rule(self, spec: RuleSpec) -> None:
+        """Add or replace one rule, and remember it across restarts (see apply_overrides)."""
+        with self._lock:
+            keep = [r.spec for r in self.rules.values() if r.spec.name != spec.name]
+            self.set_rules([*keep, spec])
+            self._change_overrides(spec.name, spec.model_dump(by_alias=True))
+
+    def delete_rule(self, name: str) -> None:
+        with self._lock:
+            self.set_rules([r.spec for r in self.rules.values() if r.spec.name != name])
+            self._change_overrides(name, None)
+
+    def _change_overrides(self, name: str, spec: dict[str, Any] | None) -> None:
+        overrides = load_overrides(self.overrides_path)
+        overrides[name] = spec
+        checkpoint.save(self.overrides_path, {"rules": overrides})
 
     # events ----------------------------------------------------------------------------
 
@@ -349,3 +370,20 @@ class Engine:
         self.deliverer.drain()
         self.deliverer.close()
         self.checkpoint()
+
+
+def load_overrides(path: Path) -> dict[str, dict[str, Any] | None]:
+    """Rules put (name -> spec) or deleted (name -> None) through the API."""
+    saved = checkpoint.load(path)
+    return dict(saved["rules"]) if saved else {}
+
+
+def apply_overrides(specs: list[RuleSpec], path: Path) -> list[RuleSpec]:
+    """The configured rules with the API's changes on top (they outlive restarts)."""
+    rules = {spec.name: spec for spec in specs}
+    for name, spec in load_overrides(path).items():
+        if spec is None:
+            rules.pop(name, None)
+        else:
+            rules[name] = parse_rules([spec], where=str(path))[0]
+    return list(rules.values())

@@ -88,15 +88,14 @@ def routes(engine: Engine, prefix: str = "/api") -> list[BaseRoute]:
             spec = parse_rules([dict(body, name=name)], where="body")[0]
         except (json.JSONDecodeError, ConfigError) as error:
             return problem(400, str(error))
-        keep = [r.spec for r in engine.rules.values() if r.spec.name != name]
-        engine.set_rules([*keep, spec])
+        engine.put_rule(spec)
         return JSONResponse(spec.model_dump(by_alias=True, exclude_defaults=True))
 
     async def delete_rule(request: Request) -> JSONResponse:
         name = request.path_params["name"]
         if name not in engine.rules:
             return problem(404, f"no rule named {name!r}")
-        engine.set_rules([r.spec for r in engine.rules.values() if r.spec.name != name])
+        engine.delete_rule(name)
         return JSONResponse({"deleted": name})
 
     async def get_notifications(request: Request) -> JSONResponse:

@@ -4,11 +4,12 @@ the lake, the MQTT input and the warehouse pollers."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from tally.config import Settings
 from tally.lake import Lake
 from tally.stream.builtin_rules import builtin_rules
-from tally.stream.engine import Clock, Engine
+from tally.stream.engine import Clock, Engine, apply_overrides
 from tally.stream.inputs_mqtt import MqttInput
 from tally.stream.inputs_tally import HitsPoller, QueryPoller, RunsPoller, opener
 from tally.stream.notifiers import build_notifiers
@@ -33,9 +34,10 @@ def build_engine(
 ) -> Engine:
     """An engine wired to its receivers, lake and inputs (not started)."""
     stream = stream_settings(settings.stream, settings.data_dir)
+    rules = apply_overrides(load_rules(settings, stream), Path(stream.state_dir) / "rules-api.json")
     engine = Engine(
         stream,
-        load_rules(settings, stream),
+        rules,
         clock=clock,
         notifiers=build_notifiers(stream.receivers),
         lake=Lake(settings.lake_url) if stream.lake.enabled else None,
