@@ -4,8 +4,9 @@ The viu-premium staging tables are generated directly with numpy (DemoWorld simu
 subscriber at a time, far too slow for a million): subscriptions with optional 7-day trials,
 30-day paid periods, late payments in the grace period, billing-retry gaps, refunds,
 redemptions, returning users. The status export is thin: the subscriptions active at the end
-of the first and of the last day, plus each redemption once (on its first day), because
-the marts only need it for periods no transaction describes.
+of the first day and of the last two days, plus each redemption once (on its first day),
+because the marts only need it for periods no transaction describes (and the daily build
+compares a day's export with the day before's).
 
 Measured, in one run, each build in a child process (so its peak memory is its own):
   full   every subscriber mart from staging (the first build, or a rebuild)
@@ -234,7 +235,7 @@ def _transaction_part(
 
 def _status(owner, starts, ends, is_trial, plan, hk, user, start, redemption, first) -> pa.Table:
     parts = []
-    for day in (0, DAYS - 1):
+    for day in (0, DAYS - 2, DAYS - 1):
         chosen = np.nonzero((starts <= day) & (day < ends))[0]
         parts.append((chosen, np.full(chosen.size, day)))
     firsts = np.nonzero(redemption[owner] & (starts >= 0) & (starts < DAYS))[0]

@@ -114,11 +114,7 @@ def _recompute_periods(
 ) -> dt.date:
     """Replace the periods and spans of the day's users; returns the first day that moved."""
     warehouse = context.warehouse
-    users = " UNION ".join(
-        f"SELECT DISTINCT user_id FROM {table} WHERE _partition_date = DATE '{day.isoformat()}'"
-        for table in STAGING
-    )
-    warehouse.materialize("marts.changed_users", users)
+    warehouse.materialize("marts.changed_users", _changed_users_sql(day))
     warehouse.materialize(BOUNDS, models[BOUNDS].sql)
     mine = "user_id IN (SELECT user_id FROM marts.changed_users)"
     warehouse.materialize(
@@ -135,6 +131,32 @@ def _recompute_periods(
     for table in ("marts.changed_users", "marts.changed_periods"):
         warehouse.execute(f"DROP TABLE IF EXISTS {table}")
     return since
+
+
+STATUS_STATE = (
+    "user_id, subscription_id, country, platform, plan_code, product_id, channel, "
+    "channel_sector, status, payment_status, start_time, current_period_start, expiry_time"
+)
+
+
+def _changed_users_sql(day: dt.date) -> str:
+    """Users in the day's transactions, and in its status export where their row changed.
+
+    The status export lists every subscription every day; a row the day before already
+    showed (same state, same period) changes no period, so only new or changed rows count.
+    """
+    today = f"DATE '{day.isoformat()}'"
+    return (
+        f"SELECT DISTINCT user_id FROM staging.viu_premium_transactions "
+        f"WHERE _partition_date = {today} "
+        f"UNION SELECT DISTINCT user_id FROM ("
+        f"SELECT {STATUS_STATE} FROM staging.viu_premium_subscriber_status "
+        f"WHERE _partition_date = {today} "
+        f"EXCEPT SELECT {STATUS_STATE} FROM staging.viu_premium_subscriber_status "
+        f"WHERE _partition_date = (SELECT max(_partition_date) "
+        f"FROM staging.viu_premium_subscriber_status WHERE _partition_date < {today})"
+        f") AS changed"
+    )
 
 
 def _recompute_from(context: Context, models: dict[str, Model], since: dt.date) -> None:
@@ -163,8 +185,12 @@ def _recompute_from(context: Context, models: dict[str, Model], since: dt.date) 
             )
         else:
             where = f"{column} >= DATE '{_period_start(since, resolution)}'"
+        sql = models[table].sql
+        if table == "marts.revenue_daily":
+            # a day's export holds that day's transactions: older partitions cannot hold a
+            # transaction dated on or after `since` (two days' slack for zones and late files)
+            early = since - dt.timedelta(days=2)
+            sql = restricted(sql, {STAGING[0]}, f"_partition_date >= DATE '{early}'")
         with warehouse.transaction():
             warehouse.execute(f"DELETE FROM {table} WHERE {where}")
-            warehouse.execute(
-                f"INSERT INTO {table} SELECT * FROM ({models[table].sql}) AS fresh WHERE {where}"
-            )
+            warehouse.execute(f"INSERT INTO {table} SELECT * FROM ({sql}) AS fresh WHERE {where}")
