@@ -210,7 +210,6 @@ def _transaction_part(
     owner, kind, when, period_start, period_end, sign, is_trial, plan, hk, user, first
 ) -> pa.Table:
     plan_index = plan[owner]
-    price = np.where(hk[owner], [p[5] for p in PLANS][0], 0.0)
     prices_hk = np.array([p[5] for p in PLANS])
     prices_sg = np.array([p[6] for p in PLANS])
     price = np.where(hk[owner], prices_hk[plan_index], prices_sg[plan_index])
