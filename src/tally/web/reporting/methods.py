@@ -643,6 +643,7 @@ from tally.web.reporting import (  # noqa: E402, F401
     goals,
     live,
     locations,
+    site_search,
     transitions,
     usersflow,
     visit_time,
