@@ -117,8 +117,32 @@ def test_apple_errors_map_to_retry_or_not(itunes, key_pair, httpserver, status, 
         apple_error(status, code, f"{code} detail"),
         "application/json",
     )
+    waits = []
     with pytest.raises(error, match=code):
-        download_sales_report(itunes, "SUBSCRIPTION_EVENT", "SUMMARY", DAY)
+        download_sales_report(itunes, "SUBSCRIPTION_EVENT", "SUMMARY", DAY, sleep=waits.append)
+    # only a rate limit is worth retrying (5 attempts, 4 waits); 401/403/404 fail at once
+    assert len(waits) == (4 if status == 429 else 0)
+
+
+def test_rate_limit_then_success_retries_with_a_fresh_token(itunes, key_pair, httpserver):
+    tokens = []
+
+    def limited(request):
+        tokens.append(request.headers["Authorization"])
+        return Response(
+            apple_error(429, "RATE_LIMIT_EXCEEDED", "slow down"),
+            status=429,
+            headers={"Retry-After": "3"},
+            content_type="application/json",
+        )
+
+    httpserver.expect_ordered_request("/v1/salesReports").respond_with_handler(limited)
+    seen = apple(httpserver, key_pair[1], 200, b"report", "application/a-gzip")
+    waits = []
+    data = download_sales_report(itunes, "SUBSCRIPTION_EVENT", "SUMMARY", DAY, sleep=waits.append)
+    assert data == b"report"
+    assert waits == [3.0]  # Apple's Retry-After, honoured
+    assert len(tokens) == 1 and seen["claims"]["aud"] == "appstoreconnect-v1"
 
 
 def test_parse_reads_apple_columns_typed():

@@ -126,6 +126,8 @@ def _read_text(
         return "skip"
 
     names = [f"c{i}" for i in range(width)]
+    if not body.strip():  # a header-only file (a day with no rows) is valid and empty
+        return pa.table({name: pa.array([], pa.string()) for name in names}), skipped
     table = pacsv.read_csv(
         io.BytesIO(body),
         read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=64 << 20),
@@ -153,6 +155,32 @@ def _good_row_lines(count: int, skipped: list[tuple[int, int, str]]) -> np.ndarr
         mask[[line - 2 for line, _, _ in skipped]] = False
         lines = lines[mask]
     return lines
+
+
+# ISO dates and Apple's/Excel's US month/day/year, each checked field by field: pyarrow's
+# strptime rolls impossible dates over (2016-02-30 → 2016-03-01) instead of refusing them.
+_DATE_FORMATS = (
+    (r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$", "%Y-%m-%d"),
+    (r"^(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})$", "%m/%d/%Y"),
+)
+
+
+def _dates(text: pa.Array) -> pa.Array:
+    """Dates from text in any known format; null where the text is no real date."""
+    result = pa.nulls(len(text), pa.date32())
+    for pattern, layout in _DATE_FORMATS:
+        parts = pc.extract_regex(text, pattern)
+        stamp = pc.strptime(text, format=layout, unit="s", error_is_null=True)
+        real = pc.and_(
+            pc.equal(pc.year(stamp), pc.cast(pc.struct_field(parts, "y"), pa.int64())),
+            pc.and_(
+                pc.equal(pc.month(stamp), pc.cast(pc.struct_field(parts, "m"), pa.int64())),
+                pc.equal(pc.day(stamp), pc.cast(pc.struct_field(parts, "d"), pa.int64())),
+            ),
+        )
+        found = pc.if_else(pc.fill_null(real, False), pc.cast(stamp, pa.date32()), None)
+        result = pc.coalesce(result, found)
+    return result
 
 
 def _blank_rows(raw: pa.Table) -> np.ndarray:
@@ -211,9 +239,7 @@ def _convert_column(text: pa.Array, empty: pa.Array, kind: str) -> tuple[pa.Arra
         target = pa.int64() if kind == "int" else pa.float64()
         return pc.cast(pc.utf8_trim_whitespace(usable), target), failed
     if kind == "date":
-        iso = pc.strptime(null_if_empty, format="%Y-%m-%d", unit="s", error_is_null=True)
-        us = pc.strptime(null_if_empty, format="%m/%d/%Y", unit="s", error_is_null=True)
-        parsed = pc.coalesce(iso, us)
+        parsed = _dates(null_if_empty)
         failed = pc.and_(pc.invert(empty), pc.is_null(parsed))
-        return pc.cast(parsed, pa.date32()), failed
+        return parsed, failed
     raise ValueError(f"unknown column kind {kind!r}; expected one of {KINDS}")

@@ -29,7 +29,7 @@ from tally.sources._settings import source_settings
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
 from tally.sources.http import HttpClient
-from tally.sources.itunes import _apple_id, gunzip_if_needed
+from tally.sources.itunes import apple_id, gunzip_if_needed
 from tally.sources.viu_premium import status_row, subscription_transactions
 
 if TYPE_CHECKING:
@@ -241,7 +241,7 @@ def demo_plan_map(day: dt.date, world: DemoWorld) -> list[list[str]]:
             p.platform,
             p.channel,
             p.sector,
-            str(_apple_id(p.product_id)) if p.channel == "App Store" else "",
+            str(apple_id(p.product_id)) if p.channel == "App Store" else "",
         ]
         for p in world.plans
     ]

@@ -12,22 +12,16 @@ import collections
 import datetime as dt
 import gzip
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import jwt
 
-from tally.errors import (
-    BadInputError,
-    ConfigError,
-    NotReadyError,
-    RateLimitedError,
-    TerminalError,
-    TransientError,
-)
+from tally.errors import BadInputError, ConfigError, NotReadyError
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
+from tally.sources.http import HttpClient
 
 if TYPE_CHECKING:
     from tally.config import ItunesSettings, Settings
@@ -123,9 +117,14 @@ def download_sales_report(
     report_type: str,
     report_sub_type: str,
     day: dt.date,
-    client: httpx.Client | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> bytes:
-    """One daily report from ``/v1/salesReports``, gzip bytes as Apple sends them."""
+    """One daily report from ``/v1/salesReports``, gzip bytes as Apple sends them.
+
+    Retried on 429 and 5xx with backoff (a fresh token each attempt); a 404 is Apple's
+    "not available yet" and raises ``NotReadyError``.
+    """
     params = {
         "filter[frequency]": "DAILY",
         "filter[reportDate]": day.isoformat(),
@@ -134,43 +133,15 @@ def download_sales_report(
         "filter[vendorNumber]": settings.vendor_number,
         "filter[version]": settings.report_version,
     }
-    headers = {"Authorization": f"Bearer {make_token(settings)}", "Accept": "application/a-gzip"}
-    owned = client is None
-    client = client or httpx.Client(timeout=60)
+
+    def headers() -> dict[str, str]:
+        return {"Authorization": f"Bearer {make_token(settings)}", "Accept": "application/a-gzip"}
+
+    client = HttpClient(f"App Store Connect {report_type} for {day}", headers=headers, sleep=sleep)
     try:
-        response = client.get(f"{settings.api_url}/v1/salesReports", params=params, headers=headers)
-    except httpx.TransportError as error:
-        raise TransientError(f"App Store Connect unreachable: {error}") from error
+        return client.get(f"{settings.api_url}/v1/salesReports", params=params).content
     finally:
-        if owned:
-            client.close()
-    return _check(response, report_type, day)
-
-
-def _check(response: httpx.Response, report_type: str, day: dt.date) -> bytes:
-    if response.status_code == 200:
-        return response.content
-    detail = _apple_error(response)
-    what = f"App Store Connect {report_type} for {day}"
-    if response.status_code == 404:
-        raise NotReadyError(f"{what}: not available yet or no data ({detail})")
-    if response.status_code == 429:
-        retry_after = response.headers.get("Retry-After")
-        raise RateLimitedError(
-            f"{what}: rate limited ({detail})", float(retry_after) if retry_after else None
-        )
-    if response.status_code >= 500:
-        raise TransientError(f"{what}: Apple answered {response.status_code} ({detail})")
-    raise TerminalError(f"{what}: Apple answered {response.status_code} ({detail})")
-
-
-def _apple_error(response: httpx.Response) -> str:
-    """Apple's JSON error body: ``{"errors": [{"code", "title", "detail"}]}``."""
-    try:
-        errors = response.json().get("errors", [])
-    except ValueError:
-        return response.text[:200]
-    return "; ".join(f"{e.get('code')}: {e.get('detail') or e.get('title')}" for e in errors)
+        client.close()
 
 
 # -- the dataset -----------------------------------------------------------------------
@@ -218,7 +189,8 @@ def world_vendor(world: DemoWorld) -> str:
     return "85082573"
 
 
-def _apple_id(product_id: str) -> int:
+def apple_id(product_id: str) -> int:
+    """The demo's stand-in for the Apple ID App Store Connect gives a product."""
     return 1400000000 + sum(ord(c) * (i + 1) for i, c in enumerate(product_id)) % 99991
 
 
@@ -299,7 +271,7 @@ def render_events(day: dt.date, world: DemoWorld) -> str:
                     APP_NAME,
                     str(APP_APPLE_ID),
                     plan.plan_name,
-                    str(_apple_id(product_id)),
+                    str(apple_id(product_id)),
                     str(GROUP_ID),
                     "1 Month",
                     offer,
