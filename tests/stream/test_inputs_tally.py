@@ -11,7 +11,7 @@ from tally.errors import ConfigError
 from tally.stream.engine import Engine
 from tally.stream.inputs_tally import HitsPoller, RunsPoller, run_event
 from tally.stream.settings import stream_settings
-from tally.warehouse import connect
+from tally.warehouse import Warehouse, connect
 
 
 def test_a_ledger_row_becomes_a_runs_event() -> None:
@@ -54,3 +54,45 @@ def test_hits_poller_refuses_sql_in_identifiers(clock, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="plain SQL identifier"):
         HitsPoller(engine, lambda: None, 60, table="web.hits; DROP TABLE x", site_column="idsite",
                    time_column="received_at")  # fmt: skip
+
+
+class Borrowed:
+    """The fixture's warehouse, lent to a poller (which closes what it opens)."""
+
+    def __init__(self, store: Warehouse) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+    def close(self) -> None:
+        pass
+
+
+def test_pollers_on_every_backend(warehouse: Warehouse, clock, tmp_path: Path) -> None:
+    """The pollers' SQL (date_trunc, CAST, timestamp parameters) on DuckDB and PostgreSQL."""
+    clock.now = dt.datetime(2026, 3, 2, 10, 3, 30, tzinfo=dt.UTC).timestamp()
+    ended = dt.datetime(2026, 3, 2, 9, 59)
+    warehouse.execute(
+        "INSERT INTO tally_meta.runs (run_id, step_id, job, source, dataset, started_at, "
+        "ended_at, status, rows_in, rows_out) VALUES ('r', 's', 'load', 'itunes', 'events', ?, "
+        "?, 'failed', 10, 0)",
+        [ended, ended],
+    )
+    warehouse.execute("CREATE SCHEMA IF NOT EXISTS test_web")
+    warehouse.execute("CREATE TABLE test_web.hits (idsite INTEGER, seen TIMESTAMP)")
+    for minute, count in ((0, 3), (2, 1)):  # 10:00 three hits, 10:01 none, 10:02 one
+        for _ in range(count):
+            warehouse.execute("INSERT INTO test_web.hits VALUES (7, ?)",
+                              [dt.datetime(2026, 3, 2, 10, minute, 15)])  # fmt: skip
+    engine = Engine(stream_settings({"state_dir": str(tmp_path)}), [], clock=clock)
+    runs = RunsPoller(engine, lambda: Borrowed(warehouse), 30).poll(warehouse, clock.now)
+    assert [(e.key, e.values["failed"], e.labels["step_key"]) for e in runs] == [
+        ("itunes", 1.0, "load:itunes/events")
+    ]
+    hits = HitsPoller(engine, lambda: Borrowed(warehouse), 60, table="test_web.hits",
+                      site_column="idsite", time_column="seen")  # fmt: skip
+    hits.cursor = {"after": dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC).timestamp(), "sites": []}
+    events = hits.poll(warehouse, clock.now)
+    # whole minutes 10:00, 10:01, 10:02 (10:03 is not over yet), zeros included
+    assert [(e.key, e.values["hits"]) for e in events] == [("7", 3.0), ("7", 0.0), ("7", 1.0)]

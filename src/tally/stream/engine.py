@@ -158,6 +158,11 @@ class Engine:
                 self.rawlog.flush()
         return len(events) - len(late), len(late)
 
+    def reject(self, count: int) -> None:
+        """Count events an input could not read (they are named in that input's errors)."""
+        with self._lock:
+            self.rejected += count
+
     # evaluation ------------------------------------------------------------------------
 
     def tick(self, now: float | None = None) -> list[Notification]:

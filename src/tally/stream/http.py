@@ -35,7 +35,7 @@ def routes(engine: Engine, prefix: str = "/api") -> list[BaseRoute]:
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             return problem(400, f"request body is not JSON: {error}")
         events, errors = parse_batch(body, where="body", now=engine.clock())
-        engine.rejected += len(errors)
+        engine.reject(len(errors))
         accepted, late = engine.ingest(events) if events else (0, 0)
         status = 400 if errors and not events else 202
         return JSONResponse(

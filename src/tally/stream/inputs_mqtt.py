@@ -103,6 +103,6 @@ class MqttInput:
 
     def _reject(self, count: int, errors: list[str]) -> None:
         self.rejected += count
-        self.engine.rejected += count
+        self.engine.reject(count)
         self.errors.extend(errors)
         log.warning("rejected %d MQTT event(s): %s", count, errors[0])
