@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -173,16 +172,10 @@ async def _logged(load: _Loader) -> None:
 
 
 def _stream(settings: Settings) -> list[BaseRoute]:
-    """The real-time input routes, when the stream area is installed.
+    """The real-time routes (``POST /api/events``, alerts, silences, rules) inside ``/api``.
 
-    Contract: ``tally.stream.http.routes(engine)`` returns Starlette routes; the engine comes
-    from ``tally.stream.http.build_engine(settings)``, which starts it and arranges its stop
-    at process exit.
+    ``build_engine`` starts the engine and arranges its stop at process exit.
     """
-    try:
-        module = importlib.import_module("tally.stream.http")
-    except ModuleNotFoundError as error:
-        if error.name not in ("tally.stream.http", "tally.stream"):
-            raise
-        return []
-    return [Mount("/stream", routes=list(module.routes(module.build_engine(settings))))]
+    from tally.stream.http import build_engine, routes
+
+    return list(routes(build_engine(settings), prefix=""))
