@@ -160,7 +160,7 @@ def app_for(settings: Settings, warehouse: Warehouse):  # noqa: ANN201 (a Starle
     return app
 
 
-def measure(settings: Settings, runs: int) -> list[tuple[str, float, float]]:
+def measure(settings: Settings, runs: int, only: str = "") -> list[tuple[str, float, float]]:
     warehouse = connect(settings.warehouse_url)
     results = []
     with TestClient(app_for(settings, warehouse)) as client:
@@ -168,6 +168,8 @@ def measure(settings: Settings, runs: int) -> list[tuple[str, float, float]]:
         token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
         client.post("/login", data={"csrf_token": token, "username": "bench", "password": PASSWORD})
         for label, path in pages():
+            if only and only.lower() not in label.lower():
+                continue
             answer = client.get(path)
             assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
             samples = []
@@ -187,6 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the web data, 90 days")
     parser.add_argument("--runs", type=int, default=7, help="timed requests per page")
+    parser.add_argument("--only", default="", help="only pages whose label contains this")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tally-dashboard-bench-") as scratch:
         settings = Settings(data_dir=scratch)
@@ -197,7 +200,7 @@ def main() -> None:
             + f" generated in {time.perf_counter() - begun:.0f} s",
             flush=True,
         )
-        results = measure(settings, args.runs)
+        results = measure(settings, args.runs, args.only)
     print("\n| page | p50 ms | p95 ms |\n| --- | --- | --- |")
     for label, p50, p95 in results:
         print(f"| {label} | {p50:,.0f} | {p95:,.0f} |")

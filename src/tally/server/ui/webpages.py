@@ -475,24 +475,29 @@ def site_search(view: View) -> list[Panel]:
 def transitions(view: View, page_url: str) -> list[Panel]:
     """Matomo's Transitions for one page: where its views came from and went next."""
     visits, params = view.visits_sql()
+    # An action's local_date is its visit's: the range lets the scan skip other days.
+    scope = "a.idsite = ? AND a.local_date >= ? AND a.local_date <= ? AND a.is_action"
+    span = [view.site.idsite, view.span.start, view.span.end]
     base = (
-        f"WITH scoped AS ({visits}), steps AS (SELECT a.idvisit, a.position, a.url, a.kind "
-        "FROM web.actions AS a JOIN scoped AS v ON v.idvisit = a.idvisit WHERE a.is_action), "
-        "here AS (SELECT * FROM steps WHERE kind = 'pageview' AND url = ?) "
+        f"WITH scoped AS ({visits}), here AS (SELECT a.idvisit, a.position FROM web.actions AS a "
+        f"JOIN scoped AS v ON v.idvisit = a.idvisit WHERE {scope} AND a.kind = 'pageview' "
+        "AND a.url = ?), near AS (SELECT a.idvisit, a.position, a.url, a.kind "
+        f"FROM web.actions AS a WHERE {scope} AND a.idvisit IN (SELECT idvisit FROM here)) "
     )
+    values = [*params, *span, page_url, *span]
     before = view.warehouse.rows(
         base + "SELECT coalesce(p.url, 'entry: ' || coalesce(v.referrer_type, 'direct')), "
         "count(*) FROM here AS h JOIN scoped AS v ON v.idvisit = h.idvisit "
-        "LEFT JOIN steps AS p ON p.idvisit = h.idvisit AND p.position = h.position - 1 "
+        "LEFT JOIN near AS p ON p.idvisit = h.idvisit AND p.position = h.position - 1 "
         "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12",
-        [*params, page_url],
+        values,
     )
     after = view.warehouse.rows(
         base + "SELECT coalesce(CASE WHEN n.kind = 'pageview' THEN n.url "
         "ELSE n.kind || ': ' || coalesce(n.url, '') END, 'exit'), count(*) FROM here AS h "
-        "LEFT JOIN steps AS n ON n.idvisit = h.idvisit AND n.position = h.position + 1 "
+        "LEFT JOIN near AS n ON n.idvisit = h.idvisit AND n.position = h.position + 1 "
         "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12",
-        [*params, page_url],
+        values,
     )
     labels = (
         [f"← {short_url(r[0])}" for r in before]
@@ -524,14 +529,15 @@ def users_flow(view: View, steps: int = 4, per_step: int = 6) -> list[Panel]:
     found = view.warehouse.rows(
         f"WITH scoped AS ({visits}), seen AS (SELECT a.idvisit, a.url, row_number() OVER "
         "(PARTITION BY a.idvisit ORDER BY a.position) AS step FROM web.actions AS a "
-        "JOIN scoped AS v ON v.idvisit = a.idvisit WHERE a.kind = 'pageview'), "
+        "JOIN scoped AS v ON v.idvisit = a.idvisit WHERE a.kind = 'pageview' "
+        "AND a.idsite = ? AND a.local_date >= ? AND a.local_date <= ?), "
         "ranked AS (SELECT step, url, count(*) AS views, row_number() OVER (PARTITION BY step "
         "ORDER BY count(*) DESC, url) AS place FROM seen WHERE step <= ? GROUP BY 1, 2), "
         "named AS (SELECT s.idvisit, s.step, CASE WHEN r.place <= ? THEN s.url ELSE 'Others' END "
         "AS page FROM seen AS s JOIN ranked AS r ON r.step = s.step AND r.url = s.url) "
         "SELECT a.step, a.page, b.page, count(*) FROM named AS a JOIN named AS b "
         "ON b.idvisit = a.idvisit AND b.step = a.step + 1 GROUP BY 1, 2, 3 ORDER BY 1, 4 DESC",
-        [*params, steps, per_step],
+        [*params, view.site.idsite, view.span.start, view.span.end, steps, per_step],
     )
     nodes: dict[tuple[int, str], int] = {}
 
