@@ -49,8 +49,10 @@ SELECT 'v' || i AS idvisit, 1 AS idsite, DATE '{last}' - CAST(i % {days} AS INTE
     0 AS events, 0 AS searches,
     'https://bench.example/p' || (hash(i) % 40) AS entry_url,
     'https://bench.example/p' || (hash(i * 3) % 40) AS exit_url,
-    ['direct', 'search', 'website', 'campaign'][1 + CAST(hash(i * 5) % 4 AS BIGINT)] AS referrer_type,
-    ['google', 'bing', 'news.example', 'yahoo'][1 + CAST(hash(i * 11) % 4 AS BIGINT)] AS referrer_name,
+    ['direct', 'search', 'website', 'campaign'][1 + CAST(hash(i * 5) % 4 AS BIGINT)]
+        AS referrer_type,
+    ['google', 'bing', 'news.example', 'yahoo'][1 + CAST(hash(i * 11) % 4 AS BIGINT)]
+        AS referrer_name,
     ['smartphone', 'desktop', 'tablet'][1 + CAST(hash(i * 13) % 3 AS BIGINT)] AS device_type,
     ['Android', 'iOS', 'Windows', 'Mac'][1 + CAST(hash(i * 17) % 4 AS BIGINT)] AS os_name,
     ['Chrome', 'Safari', 'Firefox'][1 + CAST(hash(i * 19) % 3 AS BIGINT)] AS browser_name,
