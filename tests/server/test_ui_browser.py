@@ -58,6 +58,7 @@ class Server:
     url: str
     token: str
     settings: Settings
+    store: Any
 
 
 def _wait(condition: Any, seconds: float = 20.0) -> None:
@@ -68,9 +69,9 @@ def _wait(condition: Any, seconds: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def _track(base: str) -> None:
+def _track(base: str, visits: list[tuple[str, str, list[str]]] = VISITS) -> None:
     with httpx.Client(base_url=base, headers={"user-agent": USER_AGENT}) as client:
-        for visitor, address, pages in VISITS:
+        for visitor, address, pages in visits:
             for number, path in enumerate(pages):
                 answer = client.get(
                     "/matomo.php",
@@ -115,7 +116,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     assert loaded.json()["loaded"] == 6  # 3 + 2 + 1 page views
     sessionize(store)
     ARTIFACTS.mkdir(exist_ok=True)
-    yield Server(base, token, settings)
+    yield Server(base, token, settings, store)
     uv.should_exit = True
     thread.join(timeout=10)
     listener.close()
@@ -261,3 +262,24 @@ def _hong_kong() -> dt.tzinfo:
     from zoneinfo import ZoneInfo
 
     return ZoneInfo("Asia/Hong_Kong")
+
+
+def test_the_realtime_widget_refreshes_by_itself(browser: Any, server: Server) -> None:
+    """Runs last: it adds a fourth visit while the page stays open."""
+    page = _log_in(browser, server, "ada", "/web/realtime?idSite=1")
+    widget = page.locator("#realtime")
+    page.wait_for_selector("#realtime[data-loaded]")
+    assert widget.locator(".kpi[data-minutes='30'] .value").inner_text() == "3"
+    first = widget.get_attribute("data-loaded")
+    _track(server.url, [("d4d4d4d4d4d4d4d4", "1.36.0.9", ["/"])])
+    headers = {"authorization": f"Bearer {server.token}"}
+    assert httpx.post(f"{server.url}/api/tracking/load", headers=headers).json()["loaded"] == 1
+    sessionize(server.store)
+    # No reload: the widget fetches its fragment again every 10 s until it shows the visit.
+    page.wait_for_function(
+        "() => document.querySelector(\"#realtime .kpi[data-minutes='30'] .value\")"
+        ".textContent.trim() === '4'",
+        timeout=25_000,
+    )
+    assert widget.get_attribute("data-loaded") != first
+    page.context.close()
