@@ -81,3 +81,27 @@ def test_errors_in_each_format() -> None:
     assert render_error("boom", "csv").body == b"Error: boom"
     with pytest.raises(BadInputError, match="format must be one of"):
         render([], "yaml")
+
+
+def test_nested_reports_nest_in_xml_and_are_json_in_csv() -> None:
+    # a visitor-log row: its actionDetails are rows of their own
+    visit = [{"idVisit": "v1", "actionDetails": [{"type": "action", "url": "/a"}], "tags": []}]
+    assert text(visit, "xml").splitlines()[2:] == [
+        "\t<row>",
+        "\t\t<idVisit>v1</idVisit>",
+        "\t\t<actionDetails>",
+        "\t\t\t<row>",
+        "\t\t\t\t<type>action</type>",
+        "\t\t\t\t<url>/a</url>",
+        "\t\t\t</row>",
+        "\t\t</actionDetails>",
+        "\t\t<tags />",
+        "\t</row>",
+        "</result>",
+    ]
+    # Transitions: a dict of figures nests as elements too
+    assert "\t<pageMetrics>\n\t\t<loops>1</loops>\n\t</pageMetrics>" in text(
+        {"pageMetrics": {"loops": 1}}, "xml"
+    )
+    lines = text(visit, "csv").splitlines()
+    assert lines[1] == 'v1,"[{""type"": ""action"", ""url"": ""/a""}]",[]'

@@ -110,6 +110,8 @@ def _records(answer: object, keys: dict[str, str]) -> list[dict[str, object]]:
 def _cell(value: object) -> str:
     if value is None:
         return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)  # a nested report, readable in one cell
     if isinstance(value, bool):
         return "1" if value else "0"
     text = str(value)
@@ -164,7 +166,11 @@ def _xml_lines(answer: object, depth: int) -> list[str]:
 
 
 def _xml_field(name: str, value: object, tabs: str) -> str:
-    if value is None or value == "":
+    if isinstance(value, dict | list) and value:
+        # a nested report (a visit's actionDetails, a flow's subtable): child elements
+        inner = _xml_lines(value, len(tabs) + 1)
+        return f"{tabs}<{name}>\n" + "\n".join(inner) + f"\n{tabs}</{name}>"
+    if value is None or value == "" or value == [] or value == {}:
         return f"{tabs}<{name} />"
     return f"{tabs}<{name}>{escape(_cell_text(value))}</{name}>"
 
