@@ -77,6 +77,9 @@ def test_visitor_log_pages_and_min_timestamp(site: Warehouse) -> None:
     # segments narrow the log like any report
     search = call(site, "Live.getLastVisitsDetails", {**DAY, "segment": "referrerType==search"})
     assert [v["visitorId"] for v in search] == ["R"]
+    light = call(site, "Live.getLastVisitsDetails", {**DAY, "doNotFetchActions": "1"})
+    assert [v["actionDetails"] for v in light] == [[], [], [], []]
+    assert light[0]["actions"] == 1  # the visit's own figures stay
     with pytest.raises(BadInputError, match="filter_limit"):
         call(site, "Live.getLastVisitsDetails", {**DAY, "filter_limit": "ten"})
 

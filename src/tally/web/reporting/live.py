@@ -101,7 +101,8 @@ def last_visits(query: Query) -> Report:
     """The visitor log: visits newest first, each with its actions and conversions.
 
     ``period``/``date`` are optional (without them: the latest 100 visits); ``minTimestamp``
-    keeps visits whose last action came after it; ``filter_limit``/``filter_offset`` page.
+    keeps visits whose last action came after it; ``filter_limit``/``filter_offset`` page;
+    ``doNotFetchActions=1`` leaves every ``actionDetails`` empty.
     """
     chosen, params = chosen_visits(query)
     visits = query.warehouse.query(
@@ -112,7 +113,10 @@ def last_visits(query: Query) -> Report:
     ).to_pylist()
     if not visits:
         return []
-    details = _action_details(query, chosen, params)
+    if query.params.get("doNotFetchActions", "0") in ("1", "true"):
+        details: dict[str, list[Row]] = {}  # Matomo's switch for a lighter log
+    else:
+        details = _action_details(query, chosen, params)
     return [_visit(query.idsite, visit, details.get(str(visit["idvisit"]), [])) for visit in visits]
 
 
