@@ -62,7 +62,7 @@ def test_invalid_setting_exits_2_naming_the_key(workdir, monkeypatch):
 
 
 def test_demo_then_query_counts_rows(workdir):
-    result = runner.invoke(app, ["demo", "--days", "2", "--end", "2016-10-24", "--seed", "5"])
+    result = runner.invoke(app, ["demo", "--days", "1", "--end", "2016-10-24", "--seed", "5"])
     assert result.exit_code == 0, result.output
     query = runner.invoke(
         app,
