@@ -34,11 +34,12 @@ def landed_context(tmp_path: Path) -> Context:
     settings = load_settings(environ={"TALLY_DATA_DIR": str(tmp_path / "data")})
     context = open_context(settings)
     world = DemoWorld(11, DAYS[0], DAYS[-1], scale=0.03)
-    for day in DAYS:
-        for dataset in DATASETS:
-            land(context, dataset, day, dataset.sample(day, world))
-            load(context, dataset, day)
-    build(context, subscriber_models())
+    with context.warehouse.session():  # one connection (DuckDB reopens per call otherwise)
+        for day in DAYS:
+            for dataset in DATASETS:
+                land(context, dataset, day, dataset.sample(day, world))
+                load(context, dataset, day)
+        build(context, subscriber_models())
     return context
 
 

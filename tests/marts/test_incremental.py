@@ -56,6 +56,13 @@ def test_hand_fixture_last_day_incremental_equals_full(
     # B's expiry shows); the build must move J's churn and trial end into 8 Nov
     last = dt.date(2026, 11, 8)
     context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    with warehouse.session():  # one connection: DuckDB would reopen the file per statement
+        _last_day_incremental_equals_full(context, warehouse, last)
+
+
+def _last_day_incremental_equals_full(
+    context: Context, warehouse: Warehouse, last: dt.date
+) -> None:
     for name, table in (("transactions.csv", TRANSACTIONS_TABLE), ("status.csv", STATUS_TABLE)):
         rows, days = fixture_rows(name, table)
         before = pa.array([d < last for d in days])

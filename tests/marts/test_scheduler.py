@@ -74,6 +74,11 @@ def drop_context(tmp_path: Path, days: list[dt.date]) -> Context:
 def test_missed_days_are_caught_up_then_not_run_again(tmp_path: Path) -> None:
     days = [dt.date(2026, 11, 6), dt.date(2026, 11, 7)]
     context = drop_context(tmp_path, days)
+    with context.warehouse.session():  # one connection for the whole test (faster on DuckDB)
+        _catch_up(context, days)
+
+
+def _catch_up(context: Context, days: list[dt.date]) -> None:
     # 9 Nov 01:00 UTC: firings on 7, 8 and 9 Nov (HK) want 6, 7 and 8 Nov; 8 Nov is not dropped yet
     now = dt.datetime(2026, 11, 9, 1, 0, tzinfo=UTC)
     runs = run_due(context, now=now, catch_up_days=3)
@@ -117,6 +122,11 @@ def test_failed_partitions_stop_after_max_attempts(tmp_path: Path) -> None:
     drop = Path(context.settings.sources["viu_premium"]["url"])
     (drop / f"viu-premium-{day:%Y%m%d}.csv.gz").write_bytes(b"user_id\nnothing else")
     now = dt.datetime(2026, 11, 9, 1, 0, tzinfo=UTC)
+    with context.warehouse.session():
+        _fail_twice(context, now)
+
+
+def _fail_twice(context: Context, now: dt.datetime) -> None:
     first = run_due(context, now=now, catch_up_days=1, max_attempts=2)
     assert [r.status for r in first] == ["failed"]
     assert "missing required column" in first[0].detail
