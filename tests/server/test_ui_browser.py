@@ -70,7 +70,8 @@ def _wait(condition: Any, seconds: float = 20.0) -> None:
 
 
 def _track(base: str, visits: list[tuple[str, str, list[str]]] = VISITS) -> None:
-    with httpx.Client(base_url=base, headers={"user-agent": USER_AGENT}) as client:
+    # Generous timeouts: on a shared 2-core machine a first device lookup can take seconds.
+    with httpx.Client(base_url=base, headers={"user-agent": USER_AGENT}, timeout=60) as client:
         for visitor, address, pages in visits:
             for number, path in enumerate(pages):
                 answer = client.get(
@@ -112,7 +113,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _wait(lambda: uv.started)
     base = f"http://127.0.0.1:{listener.getsockname()[1]}"
     _track(base)
-    loaded = httpx.post(f"{base}/api/tracking/load", headers={"authorization": f"Bearer {token}"})
+    loaded = httpx.post(
+        f"{base}/api/tracking/load", headers={"authorization": f"Bearer {token}"}, timeout=60
+    )
     assert loaded.json()["loaded"] == 6  # 3 + 2 + 1 page views
     sessionize(store)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -209,6 +212,7 @@ def test_chart_numbers_equal_the_api(browser: Any, server: Server) -> None:
             "date": f"{drawn['x'][0]},{drawn['x'][-1]}", "format": "json",
             "token_auth": server.token,
         },
+        timeout=60,
     )  # fmt: skip
     api = answer.json()
     assert [api[day]["nb_visits"] for day in drawn["x"]] == drawn["visits"]
@@ -273,7 +277,8 @@ def test_the_realtime_widget_refreshes_by_itself(browser: Any, server: Server) -
     first = widget.get_attribute("data-loaded")
     _track(server.url, [("d4d4d4d4d4d4d4d4", "1.36.0.9", ["/"])])
     headers = {"authorization": f"Bearer {server.token}"}
-    assert httpx.post(f"{server.url}/api/tracking/load", headers=headers).json()["loaded"] == 1
+    loaded = httpx.post(f"{server.url}/api/tracking/load", headers=headers, timeout=60)
+    assert loaded.json()["loaded"] == 1
     sessionize(server.store)
     # No reload: the widget fetches its fragment again every 10 s until it shows the visit.
     page.wait_for_function(
