@@ -88,9 +88,8 @@ def build_day(
     ):
         return build(context, everything, run_id=run_id)
     old = warehouse.rows(f"SELECT data_start, horizon FROM {BOUNDS}")
-    fresh = warehouse.rows("SELECT min(_partition_date) FROM staging.viu_premium_transactions")[0][
-        0
-    ]
+    first = "SELECT min(_partition_date) FROM staging.viu_premium_transactions"
+    fresh = warehouse.rows(first)[0][0]
     if not old or old[0][1] is None or day <= old[0][1] or (fresh and fresh < old[0][0]):
         return build(context, everything, run_id=run_id)  # a reload inside the range, or no build
     ledger = Ledger(warehouse)
@@ -100,9 +99,8 @@ def build_day(
     with warehouse.session(), ledger.step(run_id, "build", dataset=f"incremental {day}") as step:
         since = _recompute_periods(context, models, day, old[0][1])
         _recompute_from(context, models, since)
-        step.rows_out = warehouse.rows(f"SELECT count(*) FROM {TOTAL} WHERE day >= ?", [since])[0][
-            0
-        ]
+        recomputed = f"SELECT count(*) FROM {TOTAL} WHERE day >= ?"
+        step.rows_out = warehouse.rows(recomputed, [since])[0][0]
     outcome.update(dict.fromkeys(sorted(HANDLED), f"incremental from {since}"))
     rest = [m for m in models.values() if m.table not in HANDLED]
     outcome.update(build(context, rest, run_id=run_id))
@@ -114,7 +112,7 @@ def _recompute_periods(
 ) -> dt.date:
     """Replace the periods and spans of the day's users; returns the first day that moved."""
     warehouse = context.warehouse
-    warehouse.materialize("marts.changed_users", _changed_users_sql(day))
+    warehouse.materialize("marts.changed_users", _changed_users_sql(old_horizon, day))
     warehouse.materialize(BOUNDS, models[BOUNDS].sql)
     mine = "user_id IN (SELECT user_id FROM marts.changed_users)"
     warehouse.materialize(
@@ -139,22 +137,23 @@ STATUS_STATE = (
 )
 
 
-def _changed_users_sql(day: dt.date) -> str:
-    """Users in the day's transactions, and in its status export where their row changed.
+def _changed_users_sql(built: dt.date, day: dt.date) -> str:
+    """Users in the transactions loaded after the last build (days ``built`` + 1 .. ``day``),
+    and in the status exports of those days where their row changed.
 
-    The status export lists every subscription every day; a row the day before already
-    showed (same state, same period) changes no period, so only new or changed rows count.
+    The status export lists every subscription every day; a row the last built export
+    already showed (same state, same period) changes no period, so only new or changed
+    rows count.
     """
-    today = f"DATE '{day.isoformat()}'"
+    new = f"_partition_date > DATE '{built.isoformat()}' AND _partition_date <= DATE '{day}'"
     return (
-        f"SELECT DISTINCT user_id FROM staging.viu_premium_transactions "
-        f"WHERE _partition_date = {today} "
+        f"SELECT DISTINCT user_id FROM staging.viu_premium_transactions WHERE {new} "
         f"UNION SELECT DISTINCT user_id FROM ("
-        f"SELECT {STATUS_STATE} FROM staging.viu_premium_subscriber_status "
-        f"WHERE _partition_date = {today} "
+        f"SELECT {STATUS_STATE} FROM staging.viu_premium_subscriber_status WHERE {new} "
         f"EXCEPT SELECT {STATUS_STATE} FROM staging.viu_premium_subscriber_status "
         f"WHERE _partition_date = (SELECT max(_partition_date) "
-        f"FROM staging.viu_premium_subscriber_status WHERE _partition_date < {today})"
+        f"FROM staging.viu_premium_subscriber_status "
+        f"WHERE _partition_date <= DATE '{built.isoformat()}')"
         f") AS changed"
     )
 
