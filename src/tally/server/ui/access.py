@@ -7,7 +7,7 @@ must send back. A password change ends every session opened before it.
 
 Who gets through without a session: the tracking endpoint, the tracker script, the health
 check, the login page and the dashboards' static files. ``/api`` keeps its own token check
-(401 JSON); ``/metrics`` and ``/stream`` take an API token or a session, else 401 JSON.
+(401 JSON); ``/metrics`` takes an API token or a session, else 401 JSON.
 Every other path sends a browser to the login page.
 """
 
@@ -39,7 +39,7 @@ PUBLIC_PATHS = frozenset(
 )
 STATIC_PREFIX = "/ui/static/"
 API_PREFIXES = ("/api/", "/index.php", STATIC_PREFIX)
-TOKEN_OR_SESSION_PREFIXES = ("/metrics", "/stream")
+TOKEN_OR_SESSION_PREFIXES = ("/metrics",)
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
