@@ -29,8 +29,10 @@ def _panel(panels: list, key: str):
     return next(panel for panel in panels if panel.key == key)
 
 
-def test_panels_count_the_ledger(store: Warehouse) -> None:
-    panels = overview_panels(store, 90 * 400)  # every step of the fixture, whatever today is
+def test_panels_count_the_ledger(warehouse: Warehouse) -> None:
+    """On DuckDB and PostgreSQL (the ledger may live in either)."""
+    _ledger(warehouse)
+    panels = overview_panels(warehouse, 90 * 400)  # every step of the fixture, whatever today is
     runs = _panel(panels, "runs")
     # Steps by partition day: 02-25 one ok; 03-01 one ok; 03-02 one failed and one ok.
     assert runs.columns == ["day", "ok", "failed"]

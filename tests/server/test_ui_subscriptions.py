@@ -120,3 +120,11 @@ def test_page_csv_and_report_download(
         download = client.get(link)
         assert download.status_code == 200 and download.content == b"PK\x03\x04 workbook"
         assert client.get("/subscriptions/reports/daily/..%2F..%2Fserver-secret").status_code == 404
+
+
+def test_the_same_figures_on_each_backend(warehouse: Warehouse) -> None:
+    _facts(warehouse)
+    kpis, panels = all_panels(warehouse, Filters("daily", DAY_ONE, DAY_TWO, "", ""))
+    assert {k.label: k.value for k in kpis}["Active subscribers"] == 158
+    by_platform = next(p for p in panels if p.key == "by-platform")
+    assert by_platform.rows == [["iOS IAP", 110, 15, 5], ["Android IAP", 48, 2, 4]]

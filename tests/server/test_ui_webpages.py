@@ -4,6 +4,7 @@ lists the five visits the numbers below are counted from)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterator
 
@@ -116,3 +117,17 @@ def test_realtime_widget_counts(client: TestClient) -> None:
     answer = client.get("/web/realtime/widget", params={"idSite": "1"})
     assert answer.status_code == 200
     assert 'data-minutes="30"' in answer.text and 'data-minutes="1440"' in answer.text
+
+
+def test_direct_sql_reports_on_each_backend(warehouse: Warehouse) -> None:
+    from tally.server.ui.webpages import Site, View, evolution, transitions, users_flow
+    from tally.web.reporting.periods import Span
+
+    load_site(warehouse)
+    span = Span("range", dt.date(2026, 3, 2), dt.date(2026, 3, 3))
+    view = View(warehouse, Site(1, "Watch", "Asia/Hong_Kong"), "range", "", "", span)
+    assert len(users_flow(view)[0].rows) == 4  # the four links of test_users_flow_links
+    after = [r for r in transitions(view, f"{SITE}/")[0].rows if r[0] == "after"]
+    assert sorted(r[2] for r in after) == [1, 1, 1]
+    counts = evolution(view)
+    assert (counts["2026-03-02"]["nb_visits"], counts["2026-03-03"]["nb_visits"]) == (4, 1)
