@@ -1,5 +1,5 @@
-"""Web analytics pages on the hand-made site of tests/web/reporting_site.py (its docstring
-lists the five visits the numbers below are counted from)."""
+"""Web analytics pages (webpages and the web_* report modules) on the hand-made site of
+tests/web/reporting_site.py (its docstring lists the five visits counted below)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,14 @@ from tests.server.ui_support import cheap_hashes, dashboard_app, log_in
 from tests.web.reporting_site import load_site
 
 from tally.config import Settings
+from tally.server.ui.web_behaviour import transitions, users_flow
+from tally.server.ui.web_view import Site, View
+from tally.server.ui.web_visitors import evolution
 from tally.server.ui.webpages import REPORTS
 from tally.server.users import add_user, grant
 from tally.warehouse import Warehouse, connect
 from tally.web.reporting import call
+from tally.web.reporting.periods import Span
 
 SITE = "https://watch.example.com"
 SPAN = {"idSite": "1", "period": "range", "date": "2026-03-02,2026-03-03"}
@@ -120,9 +124,6 @@ def test_realtime_widget_counts(client: TestClient) -> None:
 
 
 def test_direct_sql_reports_on_each_backend(warehouse: Warehouse) -> None:
-    from tally.server.ui.webpages import Site, View, evolution, transitions, users_flow
-    from tally.web.reporting.periods import Span
-
     load_site(warehouse)
     span = Span("range", dt.date(2026, 3, 2), dt.date(2026, 3, 3))
     view = View(warehouse, Site(1, "Watch", "Asia/Hong_Kong"), "range", "", "", span)

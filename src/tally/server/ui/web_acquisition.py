@@ -1,0 +1,78 @@
+"""Acquisition (channel types, websites, search engines, campaigns) and goals."""
+
+from __future__ import annotations
+
+from tally.server.ui.render import Panel, bars, pie
+from tally.server.ui.web_view import View, dimension_panel, percent_of, report_rows, sql_panel
+
+
+def referrer_types(view: View) -> list[Panel]:
+    panel = dimension_panel(
+        "channels", "Channel types", report_rows(view.api("Referrers.getReferrerType"))
+    )
+    if panel.rows:
+        panel.chart = pie([r[0] for r in panel.rows], [r[1] for r in panel.rows])
+    return [panel]
+
+
+def websites(view: View) -> list[Panel]:
+    return [dimension_panel("websites", "Websites", report_rows(view.api("Referrers.getWebsites")))]
+
+
+def search_engines(view: View) -> list[Panel]:
+    return [
+        sql_panel(
+            view,
+            "engines",
+            "Search engines",
+            ["search engine", "visits", "actions"],
+            "SELECT coalesce(v.referrer_name, 'Unknown'), count(*), sum(v.actions) "
+            "FROM {visits} AS v WHERE v.referrer_type = 'search' GROUP BY 1 ORDER BY 2 DESC, 1",
+        ),
+        sql_panel(
+            view,
+            "keywords",
+            "Search keywords",
+            ["keyword", "visits"],
+            "SELECT coalesce(v.referrer_keyword, 'Keyword not defined'), count(*) "
+            "FROM {visits} AS v WHERE v.referrer_type = 'search' GROUP BY 1 "
+            "ORDER BY 2 DESC, 1 LIMIT 100",
+        ),
+    ]
+
+
+def campaigns(view: View) -> list[Panel]:
+    return [
+        sql_panel(
+            view,
+            "campaigns",
+            "Campaigns",
+            ["campaign", "visits", "actions", "conversions"],
+            "SELECT v.campaign_name, count(*), sum(v.actions), sum(v.conversions) "
+            "FROM {visits} AS v WHERE v.campaign_name IS NOT NULL GROUP BY 1 "
+            "ORDER BY 2 DESC, 1",
+        )
+    ]
+
+
+def goals(view: View) -> list[Panel]:
+    visits, params = view.visits_sql()
+    found = view.warehouse.rows(
+        f"WITH scoped AS ({visits}) SELECT coalesce(g.name, 'goal ' || CAST(c.idgoal AS VARCHAR)), "
+        "count(*), count(DISTINCT c.idvisit), coalesce(sum(c.revenue), 0), "
+        "(SELECT count(*) FROM scoped) FROM web.conversions AS c "
+        "JOIN scoped AS v ON v.idvisit = c.idvisit "
+        "LEFT JOIN web.goals AS g ON g.idsite = c.idsite AND g.idgoal = c.idgoal "
+        "GROUP BY 1 ORDER BY 2 DESC, 1",
+        params,
+    )
+    rows = [[r[0], int(r[1]), int(r[2]), float(r[3]), percent_of(r[2], r[4])] for r in found]
+    return [
+        Panel(
+            "goals",
+            "Goals",
+            ["goal", "conversions", "converted visits", "revenue", "conversion rate %"],
+            rows,
+            bars([r[0] for r in rows], [r[1] for r in rows]) if rows else None,
+        )
+    ]

@@ -1,0 +1,223 @@
+"""Behaviour: pages, entry and exit pages, outlinks, downloads, events, site search,
+transitions and users flow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tally.server.ui.render import Panel, bars, sankey
+from tally.server.ui.web_view import TOP, View, percent_of, report_rows, short_url, sql_panel
+
+
+def pages(view: View) -> list[Panel]:
+    rows = report_rows(view.api("Actions.getPageUrls", flat="1"))
+    table = [
+        [
+            r.get("label"),
+            r.get("nb_hits", 0),
+            r.get("nb_visits", 0),
+            r.get("avg_time_on_page", 0),
+            r.get("bounce_rate", ""),
+            r.get("exit_rate", ""),
+        ]
+        for r in rows
+    ]
+    top = table[:TOP]
+    return [
+        Panel(
+            "pages",
+            "Pages",
+            [
+                "page",
+                "pageviews",
+                "unique pageviews",
+                "avg seconds on page",
+                "bounce rate",
+                "exit rate",
+            ],
+            table,
+            bars([r[0] for r in top], [r[1] for r in top]) if top else None,
+        )
+    ]
+
+
+def entry_exit(kind: str) -> Callable[[View], list[Panel]]:
+    def build(view: View) -> list[Panel]:
+        rows = report_rows(view.api("Actions.getPageUrls", flat="1"))
+        column = f"{kind}_nb_visits"
+        chosen = sorted((r for r in rows if r.get(column)), key=lambda r: -int(r[column]))
+        if kind == "entry":
+            table = [
+                [
+                    r["label"],
+                    r[column],
+                    r.get("entry_bounce_count", 0),
+                    percent_of(r.get("entry_bounce_count", 0), r[column]),
+                ]
+                for r in chosen
+            ]
+            columns = ["page", "entrances", "bounces", "bounce rate %"]
+        else:
+            table = [[r["label"], r[column], r.get("exit_rate", "")] for r in chosen]
+            columns = ["page", "exits", "exit rate"]
+        top = table[:TOP]
+        title = "Entry pages" if kind == "entry" else "Exit pages"
+        return [
+            Panel(
+                kind,
+                title,
+                columns,
+                table,
+                bars([r[0] for r in top], [r[1] for r in top]) if top else None,
+            )
+        ]
+
+    return build
+
+
+def link_report(method: str, key: str, title: str) -> Callable[[View], list[Panel]]:
+    def build(view: View) -> list[Panel]:
+        rows = report_rows(view.api(method, flat="1"))
+        table = [[r.get("label"), r.get("nb_hits", 0), r.get("nb_visits", 0)] for r in rows]
+        top = table[:TOP]
+        return [
+            Panel(
+                key,
+                title,
+                ["link", "clicks", "visits"],
+                table,
+                bars([r[0] for r in top], [r[1] for r in top]) if top else None,
+            )
+        ]
+
+    return build
+
+
+def events(view: View) -> list[Panel]:
+    rows = report_rows(view.api("Events.getCategory"))
+    table = [
+        [r.get("label"), r.get("nb_events", 0), r.get("nb_visits", 0), r.get("sum_event_value", 0)]
+        for r in rows
+    ]
+    categories = Panel(
+        "categories",
+        "Event categories",
+        ["category", "events", "visits", "sum of values"],
+        table,
+        bars([r[0] for r in table[:TOP]], [r[1] for r in table[:TOP]]) if table else None,
+    )
+    actions = sql_panel(
+        view,
+        "actions",
+        "Event actions and names",
+        ["category / action / name", "events"],
+        "SELECT a.event_category || ' / ' || coalesce(a.event_action, '') || ' / ' || "
+        "coalesce(a.event_name, ''), count(*) FROM {visits} AS v JOIN web.actions AS a "
+        "ON a.idvisit = v.idvisit WHERE a.kind = 'event' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100",
+    )
+    return [categories, actions]
+
+
+def site_search(view: View) -> list[Panel]:
+    return [
+        sql_panel(
+            view,
+            "keywords",
+            "Site search keywords",
+            ["keyword", "searches", "visits"],
+            "SELECT a.search_keyword, count(*), count(DISTINCT v.idvisit) FROM {visits} AS v "
+            "JOIN web.actions AS a ON a.idvisit = v.idvisit WHERE a.kind = 'search' "
+            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100",
+        )
+    ]
+
+
+def transitions(view: View, page_url: str) -> list[Panel]:
+    """Matomo's Transitions for one page: where its views came from and went next."""
+    visits, params = view.visits_sql()
+    # An action's local_date is its visit's: the range lets the scan skip other days.
+    scope = "a.idsite = ? AND a.local_date >= ? AND a.local_date <= ? AND a.is_action"
+    span = [view.site.idsite, view.span.start, view.span.end]
+    base = (
+        f"WITH scoped AS ({visits}), here AS (SELECT a.idvisit, a.position FROM web.actions AS a "
+        f"JOIN scoped AS v ON v.idvisit = a.idvisit WHERE {scope} AND a.kind = 'pageview' "
+        "AND a.url = ?), near AS (SELECT a.idvisit, a.position, a.url, a.kind "
+        f"FROM web.actions AS a WHERE {scope} AND a.idvisit IN (SELECT idvisit FROM here)) "
+    )
+    values = [*params, *span, page_url, *span]
+    before = view.warehouse.rows(
+        base + "SELECT coalesce(p.url, 'entry: ' || coalesce(v.referrer_type, 'direct')), "
+        "count(*) FROM here AS h JOIN scoped AS v ON v.idvisit = h.idvisit "
+        "LEFT JOIN near AS p ON p.idvisit = h.idvisit AND p.position = h.position - 1 "
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12",
+        values,
+    )
+    after = view.warehouse.rows(
+        base + "SELECT coalesce(CASE WHEN n.kind = 'pageview' THEN n.url "
+        "ELSE n.kind || ': ' || coalesce(n.url, '') END, 'exit'), count(*) FROM here AS h "
+        "LEFT JOIN near AS n ON n.idvisit = h.idvisit AND n.position = h.position + 1 "
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12",
+        values,
+    )
+    labels = (
+        [f"← {short_url(r[0])}" for r in before]
+        + [short_url(page_url)]
+        + [f"→ {short_url(r[0])}" for r in after]
+    )
+    center = len(before)
+    sources = [*range(len(before)), *[center] * len(after)]
+    targets = [*[center] * len(before), *range(center + 1, center + 1 + len(after))]
+    values = [int(r[1]) for r in before] + [int(r[1]) for r in after]
+    rows = [["before", r[0], int(r[1])] for r in before] + [
+        ["after", r[0], int(r[1])] for r in after
+    ]
+    chart = sankey(labels, sources, targets, values) if values else None
+    return [
+        Panel(
+            "transitions",
+            f"Transitions of {page_url}",
+            ["side", "page or source", "views"],
+            rows,
+            chart,
+        )
+    ]
+
+
+def users_flow(view: View, steps: int = 4, per_step: int = 6) -> list[Panel]:
+    """Pageviews by interaction step; the ``per_step`` busiest pages of a step, others merged."""
+    visits, params = view.visits_sql()
+    found = view.warehouse.rows(
+        f"WITH scoped AS ({visits}), seen AS (SELECT a.idvisit, a.url, row_number() OVER "
+        "(PARTITION BY a.idvisit ORDER BY a.position) AS step FROM web.actions AS a "
+        "JOIN scoped AS v ON v.idvisit = a.idvisit WHERE a.kind = 'pageview' "
+        "AND a.idsite = ? AND a.local_date >= ? AND a.local_date <= ?), "
+        "ranked AS (SELECT step, url, count(*) AS views, row_number() OVER (PARTITION BY step "
+        "ORDER BY count(*) DESC, url) AS place FROM seen WHERE step <= ? GROUP BY 1, 2), "
+        "named AS (SELECT s.idvisit, s.step, CASE WHEN r.place <= ? THEN s.url ELSE 'Others' END "
+        "AS page FROM seen AS s JOIN ranked AS r ON r.step = s.step AND r.url = s.url) "
+        "SELECT a.step, a.page, b.page, count(*) FROM named AS a JOIN named AS b "
+        "ON b.idvisit = a.idvisit AND b.step = a.step + 1 GROUP BY 1, 2, 3 ORDER BY 1, 4 DESC",
+        [*params, view.site.idsite, view.span.start, view.span.end, steps, per_step],
+    )
+    nodes: dict[tuple[int, str], int] = {}
+
+    def node(step: int, name: str) -> int:
+        return nodes.setdefault((step, name), len(nodes))
+
+    sources, targets, values = [], [], []
+    for step, page_from, page_to, count in found:
+        sources.append(node(int(step), page_from))
+        targets.append(node(int(step) + 1, page_to))
+        values.append(int(count))
+    labels = [f"{step}. {short_url(name)}" for (step, name) in nodes]
+    rows = [[int(r[0]), r[1], r[2], int(r[3])] for r in found]
+    chart = sankey(labels, sources, targets, values) if values else None
+    return [
+        Panel(
+            "flow",
+            "Users flow (pageviews by interaction step)",
+            ["step", "from page", "to page", "visits"],
+            rows,
+            chart,
+        )
+    ]

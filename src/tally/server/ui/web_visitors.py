@@ -1,0 +1,209 @@
+"""Visitors: overview and its graph, visitor log, locations, devices, software, times,
+engagement."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tally.server.ui.render import Panel, lines, pie
+from tally.server.ui.web_view import (
+    EVOLUTION_PERIODS,
+    VISIT_COLUMNS,
+    View,
+    dimension_panel,
+    report_rows,
+    sql_panel,
+)
+from tally.web.reporting.methods import Query, scoped_visits
+from tally.web.reporting.periods import Span, resolve
+from tally.web.reporting.segments import compile_segment
+
+
+def evolution_params(view: View) -> dict[str, str]:
+    """The API parameters of the evolution graph: the last N periods up to the chosen one."""
+    if view.period == "range":
+        return view.params(period="day", date=f"{view.span.start},{view.span.end}")
+    count = EVOLUTION_PERIODS[view.period]
+    first = view.span.start
+    for _ in range(count - 1):
+        first = _previous_start(view.period, first)
+    return view.params(date=f"{first},{view.span.end}")
+
+
+def _previous_start(period: str, day: dt.date) -> dt.date:
+    if period == "day":
+        return day - dt.timedelta(days=1)
+    if period == "week":
+        return day - dt.timedelta(weeks=1)
+    if period == "month":
+        return (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    return day.replace(year=day.year - 1)
+
+
+TRUNCATE = {"day": "day", "range": "day", "week": "week", "month": "month", "year": "year"}
+
+
+def evolution(view: View) -> dict[str, dict[str, int]]:
+    """VisitsSummary.get's counts for each period of the evolution graph, in one query.
+
+    Asking the API once per period costs one scan of web.visits per point (30 for a daily
+    graph); one grouped query over the whole span gives the same numbers (a test compares
+    them with the API's).
+    """
+    params = evolution_params(view)
+    spans = resolve(params["period"], params["date"], view.site.timezone).spans
+    whole = Span("range", spans[0].start, spans[-1].end)
+    visits, values = scoped_visits(
+        Query(view.warehouse, view.site.idsite, whole, compile_segment(view.segment))
+    )
+    unit = TRUNCATE[params["period"]]
+    found = view.warehouse.rows(
+        f"SELECT CAST(date_trunc('{unit}', v.local_date) AS DATE), count(*), "
+        "count(DISTINCT v.visitor_key), coalesce(sum(v.actions), 0), "
+        "coalesce(sum(CASE WHEN v.actions <= 1 THEN 1 ELSE 0 END), 0), "
+        "coalesce(sum(CASE WHEN v.conversions > 0 THEN 1 ELSE 0 END), 0) "
+        f"FROM ({visits}) AS v GROUP BY 1",
+        values,
+    )
+    by_start = {row[0]: dict(zip(VISIT_COLUMNS, map(int, row[1:]), strict=True)) for row in found}
+    empty = dict.fromkeys(VISIT_COLUMNS, 0)
+    return {span.label: by_start.get(span.start, empty) for span in spans}
+
+
+def overview(view: View) -> list[Panel]:
+    by_period = evolution(view)
+    labels = list(by_period)
+    series = {
+        "visits": [by_period[p].get("nb_visits", 0) for p in labels],
+        "unique visitors": [by_period[p].get("nb_uniq_visitors", 0) for p in labels],
+    }
+    evolution_panel = Panel(
+        "evolution",
+        "Visits over time",
+        ["period", *VISIT_COLUMNS],
+        [[p, *[by_period[p].get(c, 0) for c in VISIT_COLUMNS]] for p in labels],
+        lines(labels, series),
+    )
+    summary = view.api("VisitsSummary.get")
+    summary = summary if isinstance(summary, dict) else {}
+    return [
+        evolution_panel,
+        Panel(
+            "summary",
+            f"Summary ({view.span.start} – {view.span.end})",
+            ["metric", "value"],
+            [[name, value] for name, value in summary.items()],
+        ),
+    ]
+
+
+def visitor_log(view: View) -> list[Panel]:
+    return [
+        sql_panel(
+            view,
+            "log",
+            "Visitor log (newest 200 visits)",
+            [
+                "started (UTC)",
+                "visitor",
+                "country",
+                "device",
+                "browser",
+                "referrer",
+                "actions",
+                "seconds",
+                "entry page",
+                "exit page",
+                "conversions",
+            ],
+            "SELECT v.started_at, substr(v.visitor_key, 1, 8), v.country, v.device_type, "
+            "v.browser_name, coalesce(v.referrer_name, v.referrer_type), v.actions, "
+            "v.duration_seconds, v.entry_url, v.exit_url, v.conversions FROM {visits} AS v "
+            "ORDER BY v.started_at DESC LIMIT 200",
+            chart="none",
+        )
+    ]
+
+
+def locations(view: View) -> list[Panel]:
+    return [
+        dimension_panel("countries", "Countries", report_rows(view.api("UserCountry.getCountry")))
+    ]
+
+
+def devices(view: View) -> list[Panel]:
+    panel = dimension_panel(
+        "device-types", "Device types", report_rows(view.api("DevicesDetection.getType"))
+    )
+    if panel.rows:
+        panel.chart = pie([r[0] for r in panel.rows], [r[1] for r in panel.rows])
+    return [panel]
+
+
+def software(view: View) -> list[Panel]:
+    return [
+        sql_panel(
+            view,
+            "os",
+            "Operating systems",
+            ["operating system", "visits", "actions"],
+            "SELECT coalesce(v.os_name, 'Unknown'), count(*), sum(v.actions) "
+            "FROM {visits} AS v GROUP BY 1 ORDER BY 2 DESC, 1",
+        ),
+        sql_panel(
+            view,
+            "browsers",
+            "Browsers",
+            ["browser", "visits", "actions"],
+            "SELECT coalesce(v.browser_name, 'Unknown'), count(*), sum(v.actions) "
+            "FROM {visits} AS v GROUP BY 1 ORDER BY 2 DESC, 1",
+        ),
+    ]
+
+
+def times(view: View) -> list[Panel]:
+    hours = sql_panel(
+        view,
+        "hours",
+        "Visits per hour (site's time)",
+        ["hour", "visits"],
+        "SELECT CAST(extract(hour FROM a.local_time) AS INTEGER), count(*) FROM {visits} AS v "
+        "JOIN web.actions AS a ON a.hit_id = v.first_hit_id GROUP BY 1 ORDER BY 1",
+        chart="columns",
+    )
+    weekdays = sql_panel(
+        view,
+        "weekdays",
+        "Visits per day of the week (0 = Sunday)",
+        ["day of week", "visits"],
+        "SELECT CAST(extract(dow FROM v.local_date) AS INTEGER), count(*) FROM {visits} AS v "
+        "GROUP BY 1 ORDER BY 1",
+        chart="columns",
+    )
+    return [hours, weekdays]
+
+
+def engagement(view: View) -> list[Panel]:
+    actions = sql_panel(
+        view,
+        "actions",
+        "Visits by number of actions",
+        ["actions", "visits"],
+        "SELECT CASE WHEN v.actions >= 10 THEN '10+' ELSE CAST(v.actions AS VARCHAR) END, "
+        "count(*), min(v.actions) FROM {visits} AS v GROUP BY 1 ORDER BY 3",
+        chart="columns",
+    )
+    durations = sql_panel(
+        view,
+        "durations",
+        "Visits by duration",
+        ["duration", "visits"],
+        "SELECT CASE WHEN v.duration_seconds < 10 THEN '0-10 s' "
+        "WHEN v.duration_seconds < 60 THEN '10-60 s' WHEN v.duration_seconds < 180 THEN '1-3 min' "
+        "WHEN v.duration_seconds < 600 THEN '3-10 min' ELSE '10+ min' END, count(*), "
+        "min(v.duration_seconds) FROM {visits} AS v GROUP BY 1 ORDER BY 3",
+        chart="columns",
+    )
+    for panel in (actions, durations):
+        panel.rows = [row[:2] for row in panel.rows]
+    return [actions, durations]
