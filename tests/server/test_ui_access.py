@@ -65,8 +65,10 @@ def test_public_paths_need_no_session(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/matomo.php?idsite=1&rec=1").status_code == 200
     assert client.get("/ui/static/tally.css").status_code == 200
-    plotly = client.get("/ui/static/plotly.min.js")
-    assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
+    plotly = client.get("/ui/static/plotly.min.js")  # the client asks for gzip
+    assert plotly.status_code == 200 and plotly.headers["content-encoding"] == "gzip"
+    assert int(plotly.headers["content-length"]) < 2_000_000  # on the wire
+    assert len(plotly.content) > 4_000_000 and b"plotly.js" in plotly.content[:2000]
 
 
 def test_api_without_token_is_401_json_not_a_redirect(client: TestClient, store: Warehouse) -> None:

@@ -7,6 +7,9 @@ from the installed plotly package, so nothing comes from a CDN.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import gzip
 from pathlib import Path
 
 import plotly
@@ -28,8 +31,18 @@ PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.mi
 _LONG_CACHE = {"Cache-Control": "public, max-age=86400"}
 
 
-async def plotly_script(_request: Request) -> Response:
-    return FileResponse(PLOTLY_JS, media_type="application/javascript", headers=_LONG_CACHE)
+@functools.cache
+def _plotly_gzip() -> bytes:
+    """plotly.min.js gzipped once per process: 4.8 MB becomes about 1.4 MB on the wire."""
+    return gzip.compress(PLOTLY_JS.read_bytes(), compresslevel=6)
+
+
+async def plotly_script(request: Request) -> Response:
+    if "gzip" not in request.headers.get("accept-encoding", ""):
+        return FileResponse(PLOTLY_JS, media_type="application/javascript", headers=_LONG_CACHE)
+    body = await asyncio.to_thread(_plotly_gzip)
+    headers = {**_LONG_CACHE, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+    return Response(body, media_type="application/javascript", headers=headers)
 
 
 async def home(_request: Request) -> Response:
