@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tally.server.metrics import dataset_statuses, exposition
+from tally.config import Settings
+from tally.server.metrics import dataset_statuses, exposition, scheduled_partitions
 from tally.warehouse import Warehouse
 
 TODAY = dt.date(2026, 3, 3)  # so a daily dataset is expected to have landed 2026-03-02
@@ -101,3 +103,22 @@ def test_a_dataset_sharing_a_landed_file_is_fresh_by_its_ingest(warehouse: Wareh
     found = {(s.source, s.dataset): s for s in dataset_statuses(warehouse, TODAY)}
     shared = found[("google-analytics", "web-uv-vv")]
     assert (shared.last_partition, shared.freshness) == (dt.date(2026, 3, 2), "fresh")
+
+
+def test_a_scheduled_source_is_expected_by_its_latest_firing(warehouse: Warehouse) -> None:
+    _ledger(warehouse)
+    settings = Settings(
+        sources={"itunes": {"schedule": "0 9 * * *", "schedule_timezone": "America/Los_Angeles"}}
+    )
+    los_angeles = ZoneInfo("America/Los_Angeles")
+    # 2026-03-03 08:00 in Los Angeles: today's 09:00 firing has not happened; the latest,
+    # 03-02 09:00, asked for 03-01 (one day's lag), which has landed.
+    before = scheduled_partitions(settings, dt.datetime(2026, 3, 3, 8, tzinfo=los_angeles))
+    assert before == {"itunes": dt.date(2026, 3, 1)}
+    # A day later at 10:00 the firing of 03-04 asks for 03-03, which has not landed.
+    later = scheduled_partitions(settings, dt.datetime(2026, 3, 4, 10, tzinfo=los_angeles))
+    found = {(s.source, s.dataset): s for s in dataset_statuses(warehouse, TODAY, later)}
+    itunes = found[("itunes", "subscription-events")]
+    assert (itunes.expected_partition, itunes.freshness) == (dt.date(2026, 3, 3), "late")
+    # Sources without a schedule keep the default: yesterday of TODAY.
+    assert found[("google-play", "subscription-sales")].expected_partition == dt.date(2026, 3, 2)

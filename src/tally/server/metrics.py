@@ -1,9 +1,10 @@
 """ELT figures from the run ledger, lake manifest and quarantine; ``/metrics`` for Prometheus.
 
 The same functions feed the ELT monitoring dashboard, so a Grafana panel and tally's own
-page show the same numbers. Freshness: a daily dataset is expected to have landed the
-partition of ``lag_days`` days before today (UTC); the default lag is one day (yesterday's
-files), and a dataset class may set ``expected_lag_days`` to say otherwise.
+page show the same numbers. Freshness: a source with a schedule (``[sources.X] schedule``,
+see tally.pipeline.scheduler) is expected to have landed the partition of its latest firing
+(the firing's day minus its ``lag_days``); any other daily dataset the partition of
+``expected_lag_days`` (default one) days before today, UTC.
 The text format is written by ``prometheus_client`` (escaping, HELP/TYPE lines).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,8 +23,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tally.config import Settings
+from tally.errors import ConfigError
 from tally.sources import all_datasets
 from tally.warehouse import Warehouse
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_LAG_DAYS = 1
 
@@ -59,9 +65,35 @@ class DatasetStatus:
         return "late" if behind <= 2 else "stale"
 
 
-def dataset_statuses(warehouse: Warehouse, today: dt.date | None = None) -> list[DatasetStatus]:
-    """Every known dataset (and any other the ledger or lake names), with its figures."""
+def scheduled_partitions(settings: Settings, now: dt.datetime | None = None) -> dict[str, dt.date]:
+    """Per scheduled source, the partition its latest firing up to ``now`` asked for."""
+    from tally.pipeline.scheduler import schedules
+
+    now = now or dt.datetime.now(dt.UTC)
+    try:
+        found = schedules(settings)
+    except ConfigError as error:  # the scheduler reports it; the dashboard falls back
+        logger.warning("freshness without schedules: %s", error)
+        return {}
+    expected = {}
+    for schedule in found:
+        days = schedule.partitions(now - dt.timedelta(days=8), now)
+        if days:
+            expected[schedule.source] = days[-1]
+    return expected
+
+
+def dataset_statuses(
+    warehouse: Warehouse,
+    today: dt.date | None = None,
+    scheduled: dict[str, dt.date] | None = None,
+) -> list[DatasetStatus]:
+    """Every known dataset (and any other the ledger or lake names), with its figures.
+
+    ``scheduled`` (from ``scheduled_partitions``) overrides the expected partition per source.
+    """
     today = today or dt.datetime.now(dt.UTC).date()
+    scheduled = scheduled or {}
     landed = {
         (row[0], row[1]): (row[2], row[3])
         for row in warehouse.rows(
@@ -115,7 +147,9 @@ def dataset_statuses(warehouse: Warehouse, today: dt.date | None = None) -> list
         last_partition, last_landed = landed.get(key) or ingested.get(key, (None, None))
         rows, failed = loads.get(key, (0, 0))
         status, load_at = latest.get(key, (None, None))
-        expected = today - dt.timedelta(days=lags.get(key, DEFAULT_LAG_DAYS))
+        expected = scheduled.get(key[0]) or today - dt.timedelta(
+            days=lags.get(key, DEFAULT_LAG_DAYS)
+        )
         statuses.append(
             DatasetStatus(
                 key[0],
@@ -155,9 +189,15 @@ def _seconds(value: dt.datetime | dt.date | None) -> float:
 class LedgerCollector(Collector):
     """Reads the figures once per scrape (the warehouse is opened only for that)."""
 
-    def __init__(self, warehouse: Warehouse, today: dt.date | None = None) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        today: dt.date | None = None,
+        scheduled: dict[str, dt.date] | None = None,
+    ) -> None:
         self.warehouse = warehouse
         self.today = today
+        self.scheduled = scheduled
 
     def collect(self) -> Iterator[Metric]:
         runs = CounterMetricFamily(
@@ -193,7 +233,7 @@ class LedgerCollector(Collector):
             "Partitions missing up to the one expected by now (0 = fresh)",
             labels=["source", "dataset"],
         )
-        for status in dataset_statuses(self.warehouse, self.today):
+        for status in dataset_statuses(self.warehouse, self.today, self.scheduled):
             labels = [status.source, status.dataset]
             rows.add_metric(labels, status.rows_loaded)
             quarantined.add_metric(labels, status.quarantined)
@@ -204,18 +244,25 @@ class LedgerCollector(Collector):
         yield from (rows, quarantined, partition, landed, behind)
 
 
-def exposition(warehouse: Warehouse, today: dt.date | None = None) -> bytes:
+def exposition(
+    warehouse: Warehouse,
+    today: dt.date | None = None,
+    scheduled: dict[str, dt.date] | None = None,
+) -> bytes:
     """The figures in Prometheus' text format (version 0.0.4)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LedgerCollector(warehouse, today))
+    registry.register(LedgerCollector(warehouse, today, scheduled))
     return generate_latest(registry)
 
 
-async def metrics(request: Request) -> Response:
-    body = await asyncio.to_thread(exposition, request.app.state.warehouse)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-
-def routes() -> list[Route]:
+def routes(settings: Settings) -> list[Route]:
     """``/metrics``; the login wall lets it through with an API token or a session."""
+
+    async def metrics(request: Request) -> Response:
+        def collect() -> bytes:
+            return exposition(request.app.state.warehouse, scheduled=scheduled_partitions(settings))
+
+        body = await asyncio.to_thread(collect)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     return [Route("/metrics", metrics)]

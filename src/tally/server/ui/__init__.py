@@ -56,10 +56,10 @@ def routes(settings: Settings) -> list[BaseRoute]:
     return [
         Route("/", home),
         *login.routes(),
-        *elt.routes(),
+        *elt.routes(settings),
         *subscriptions.routes(settings),
         *webpages.routes(),
-        *metrics_routes(),
+        *metrics_routes(settings),
         Route(f"{access.STATIC_PREFIX}plotly.min.js", plotly_script),
         Mount(access.STATIC_PREFIX.rstrip("/"), app=StaticFiles(directory=STATIC), name="ui"),
     ]

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tally.server.metrics import DatasetStatus, dataset_statuses
+from tally.config import Settings
+from tally.server.metrics import DatasetStatus, dataset_statuses, scheduled_partitions
 from tally.server.ui.access import warehouse_of
 from tally.server.ui.render import Panel, bars, lines, page
 from tally.warehouse import Warehouse
@@ -34,12 +35,21 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def overview_panels(warehouse: Warehouse, days: int, source: str = "") -> list[Panel]:
+def overview_panels(
+    warehouse: Warehouse,
+    days: int,
+    source: str = "",
+    scheduled: dict[str, dt.date] | None = None,
+) -> list[Panel]:
     """Every panel of the ELT page for the last ``days`` days (UTC start of each step)."""
     since = dt.datetime.combine(_today() - dt.timedelta(days=days - 1), dt.time())
     where = "started_at >= ?" + (" AND source = ?" if source else "")
     params: list[object] = [since, source] if source else [since]
-    statuses = [s for s in dataset_statuses(warehouse) if not source or s.source == source]
+    statuses = [
+        s
+        for s in dataset_statuses(warehouse, scheduled=scheduled)
+        if not source or s.source == source
+    ]
     return [
         _datasets_panel(statuses),
         _runs_per_day(warehouse, where, params),
@@ -85,8 +95,8 @@ def _datasets_panel(statuses: list[DatasetStatus]) -> Panel:
             "failed loads",
         ],
         rows,
-        note="Expected: the partition a daily dataset should have landed by now (yesterday, "
-        "UTC, unless the dataset says otherwise).",
+        note="Expected: the partition the source's schedule asked for last (a source without "
+        "a schedule: yesterday, UTC).",
     )
 
 
@@ -251,23 +261,30 @@ def run_panels(warehouse: Warehouse, run_id: str) -> list[Panel]:
     ]
 
 
-async def elt_page(request: Request) -> Response:
-    days = _days(request)
-    source = request.query_params.get("source", "")
-    warehouse = warehouse_of(request)
-    panels = await asyncio.to_thread(overview_panels, warehouse, days, source)
-    sources = sorted({row[0] for row in panels[0].rows})
-    return page(
-        request,
-        "elt.html",
-        title="ELT monitoring",
-        area="elt",
-        panels=panels,
-        days=days,
-        day_choices=DAY_CHOICES,
-        source=source,
-        sources=sources,
-    )
+def routes(settings: Settings) -> list[Route]:
+    async def elt_page(request: Request) -> Response:
+        days = _days(request)
+        source = request.query_params.get("source", "")
+        warehouse = warehouse_of(request)
+
+        def compute() -> list[Panel]:
+            return overview_panels(warehouse, days, source, scheduled_partitions(settings))
+
+        panels = await asyncio.to_thread(compute)
+        sources = sorted({row[0] for row in panels[0].rows})
+        return page(
+            request,
+            "elt.html",
+            title="ELT monitoring",
+            area="elt",
+            panels=panels,
+            days=days,
+            day_choices=DAY_CHOICES,
+            source=source,
+            sources=sources,
+        )
+
+    return [Route("/elt", elt_page), Route("/elt/runs/{run_id}", run_page)]
 
 
 async def run_page(request: Request) -> Response:
@@ -285,7 +302,3 @@ async def run_page(request: Request) -> Response:
     return page(
         request, "message.html", title=f"Run {run_id}", area="elt", panels=panels, message=""
     )
-
-
-def routes() -> list[Route]:
-    return [Route("/elt", elt_page), Route("/elt/runs/{run_id}", run_page)]
