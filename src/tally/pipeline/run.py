@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from tally.errors import NotReadyError, TallyError
-from tally.pipeline.build import build
+from tally.pipeline.incremental import build_day
 from tally.pipeline.context import Context
 from tally.pipeline.ingest import ingest
 from tally.pipeline.ledger import new_run_id
@@ -44,7 +44,8 @@ def run_day(
             outcome.not_ready.append(f"{dataset.key}: {error}")
         except TallyError as error:
             outcome.failed[dataset.key] = str(error)
-    outcome.models = build(context, run_id=outcome.run_id)
+    # only the day, its week and month, and the running totals from it on, where possible
+    outcome.models = build_day(context, day, run_id=outcome.run_id)
     return outcome
 
 

@@ -90,7 +90,8 @@ class DuckDBWarehouse(InformationSchema):
                         f"{self.lock_wait_seconds:.0f} s (setting lock_wait_seconds)"
                     ) from error
                 time.sleep(delay)
-                delay = min(delay * 2, 0.25)
+                # a short ceiling: a writer releases the lock between steps only briefly
+                delay = min(delay * 2, 0.05)
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
