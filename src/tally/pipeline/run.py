@@ -7,8 +7,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from tally.errors import NotReadyError, TallyError
-from tally.pipeline.incremental import build_day
 from tally.pipeline.context import Context
+from tally.pipeline.incremental import build_day
 from tally.pipeline.ingest import ingest
 from tally.pipeline.ledger import new_run_id
 from tally.pipeline.load import load
