@@ -156,7 +156,7 @@ def read_view(request: Request, warehouse: Warehouse, user: User) -> tuple[View,
 
 
 async def web_page(request: Request) -> Response:
-    key = request.path_params.get("report", "overview")
+    key = request.path_params.get("report", "dashboard")  # Matomo opens on its Dashboard
     report = BY_KEY.get(key)
     if report is None:
         return Response(f"no web report {key!r}", status_code=404)
