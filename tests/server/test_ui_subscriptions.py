@@ -80,6 +80,8 @@ def test_kpis_against_the_day_before(store: tuple[Settings, Warehouse]) -> None:
     change = {k.label: k.change for k in kpis}
     assert change["New subscribers"] == pytest.approx(70.0)  # 17 / 10 - 1
     assert change["Trial conversions"] is None  # nothing to compare with
+    good = {k.label: k.good for k in kpis}
+    assert good["New subscribers"] is True and good["Churn"] is False  # churn went up
 
 
 def test_country_filter_and_breakdowns(store: tuple[Settings, Warehouse]) -> None:

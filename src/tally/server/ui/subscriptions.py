@@ -62,6 +62,12 @@ class Kpi:
     previous: float | None
     unit: str = ""
     percent: bool = False
+    good_when_up: bool = True  # churn going up is shown as bad news
+
+    @property
+    def good(self) -> bool | None:
+        change = self.change
+        return None if change is None else (change >= 0) == self.good_when_up
 
     @property
     def change(self) -> float | None:
@@ -151,8 +157,14 @@ def kpis(values: dict[tuple[dt.date, str], float], filters: Filters) -> list[Kpi
     found = [
         Kpi("Active subscribers", get(last, "Active subscriber"), get(before, "Active subscriber")),
         Kpi("New subscribers", get(last, "New subscriber"), get(before, "New subscriber")),
-        Kpi("Churn", get(last, "Churn"), get(before, "Churn")),
-        Kpi("Churn rate", churn_rate(last, before), churn_rate(before, two_before), percent=True),
+        Kpi("Churn", get(last, "Churn"), get(before, "Churn"), good_when_up=False),
+        Kpi(
+            "Churn rate",
+            churn_rate(last, before),
+            churn_rate(before, two_before),
+            percent=True,
+            good_when_up=False,
+        ),
         Kpi("Trial conversions", get(last, "Trial conversion"), get(before, "Trial conversion")),
     ]
     currencies = sorted({m.removeprefix("Revenue ") for _, m in values if m.startswith("Revenue")})
