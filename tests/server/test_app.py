@@ -88,12 +88,12 @@ def test_stream_routes_are_mounted_behind_the_token(
     engine = Engine()
     fake = types.ModuleType("tally.stream.http")
     fake.build_engine = lambda _settings: engine
-    fake.routes = lambda built: [
-        Route("/events", lambda _request: PlainTextResponse(type(built).__name__))
+    fake.routes = lambda built, prefix="/api": [
+        Route(f"{prefix}/events", lambda _request: PlainTextResponse(type(built).__name__))
     ]
     monkeypatch.setitem(sys.modules, "tally.stream.http", fake)
     token = create_token(store, "sensors")
     with TestClient(create_app(settings, warehouse=store, run_loader=False)) as client:
-        assert client.get("/api/stream/events").status_code == 401
-        answer = client.get("/api/stream/events", headers={"authorization": f"Bearer {token}"})
+        assert client.get("/api/events").status_code == 401
+        answer = client.get("/api/events", headers={"authorization": f"Bearer {token}"})
         assert answer.text == "Engine"

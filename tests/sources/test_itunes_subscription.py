@@ -94,8 +94,16 @@ def test_a_day_apple_has_not_published_is_not_ready(apple) -> None:
         dataset.fetch(DAY + dt.timedelta(days=1), settings)
 
 
-def test_rate_limit_is_transient(httpserver: HTTPServer, apple) -> None:
+def test_rate_limit_is_transient(httpserver: HTTPServer, apple, monkeypatch) -> None:
+    import functools
+
+    from tally.sources.http import HttpClient
+
     settings, _ = apple
+    waits: list[float] = []
+    monkeypatch.setattr(
+        "tally.sources.itunes.HttpClient", functools.partial(HttpClient, sleep=waits.append)
+    )
     httpserver.clear_all_handlers()
     httpserver.expect_request("/v1/salesReports").respond_with_json(
         {"errors": [{"code": "RATE_LIMIT_EXCEEDED", "detail": "too many"}]},
@@ -105,6 +113,7 @@ def test_rate_limit_is_transient(httpserver: HTTPServer, apple) -> None:
     with pytest.raises(RateLimitedError) as raised:
         dataset.fetch(DAY, settings)
     assert raised.value.retry_after == 30.0
+    assert waits == [30.0] * 4  # retried as Apple's Retry-After asks, then given up
 
 
 def test_parse_reads_counts_typed_with_the_report_date() -> None:
