@@ -80,7 +80,7 @@ def test_custom_variables_dimensions_and_timings_are_json() -> None:
     found = hit(
         _cvar='{"1":["plan","gold"]}', dimension3="blue", dimension12="x", pf_net="12", pf_srv="30"
     )
-    assert json.loads(found.custom_variables) == {"cvar": {"1": ["plan", "gold"]}}
+    assert json.loads(found.custom_variables) == {"visit": {"1": ["plan", "gold"]}}
     assert json.loads(found.dimensions) == {"3": "blue", "12": "x"}
     assert json.loads(found.performance) == {"pf_net": 12, "pf_srv": 30}
 
@@ -148,3 +148,12 @@ def test_cdt_formats() -> None:
     assert parse_cdt("2026-03-10 12:00:00") == NOW
     assert parse_cdt("2026-03-10T20:00:00+08:00") == NOW
     assert parse_cdt("2026-03-10T12:00:00.000Z") == NOW
+
+
+def test_visit_and_page_custom_variables_keep_their_scopes() -> None:
+    # both on one hit: slot 1 of the visit scope and slot 1 of the page scope are different
+    found = hit(_cvar='{"1":["plan","gold"]}', cvar='{"1":["section","drama"]}')
+    assert json.loads(found.custom_variables) == {
+        "visit": {"1": ["plan", "gold"]},
+        "page": {"1": ["section", "drama"]},
+    }

@@ -224,9 +224,10 @@ def _location(hit: Hit, params: Mapping[str, str]) -> None:
 
 def _extras(hit: Hit, params: Mapping[str, str]) -> None:
     variables: dict[str, Any] = {}
-    for name in ("_cvar", "cvar"):
+    # Matomo's scopes: _cvar holds the visit's custom variables, cvar the page's
+    for name, scope in (("_cvar", "visit"), ("cvar", "page")):
         if params.get(name):
-            variables[name.lstrip("_")] = _custom_variables(params[name], name)
+            variables[scope] = _custom_variables(params[name], name)
     hit.custom_variables = json.dumps(variables, sort_keys=True) if variables else None
     dimensions = _scan_names(params)
     hit.dimensions = json.dumps(dimensions, sort_keys=True) if dimensions else None
