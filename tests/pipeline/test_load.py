@@ -10,7 +10,7 @@ import pytest
 from tally.errors import LakeConflictError, QuarantineError
 from tally.pipeline.build import build
 from tally.pipeline.context import open_context
-from tally.pipeline.ingest import ingest
+from tally.pipeline.ingest import ingest, land
 from tally.pipeline.load import load
 from tally.sources import get_dataset
 
@@ -135,3 +135,17 @@ def test_ingest_records_a_ledger_row_with_bytes(context, tmp_path):
         "SELECT job, source, dataset, partition_date, status, bytes FROM tally_meta.runs"
     )
     assert runs == [("ingest", "itunes", "subscription-events", DAY, "ok", path.stat().st_size)]
+
+
+def test_datasets_sharing_one_file_each_get_a_manifest_row(context):
+    # Google Analytics' four series land in one file, third-party-data.gz
+    first = get_dataset("google-analytics", "web-uv")
+    second = get_dataset("google-analytics", "web-uv-vv")
+    files = {"third-party-data.gz": b"same bytes"}
+    land_results = [land(context, dataset, DAY, files) for dataset in (first, second, second)]
+    assert [r[0].status for r in land_results] == ["new", "unchanged", "unchanged"]
+    manifest = context.warehouse.rows(
+        "SELECT dataset, key FROM tally_meta.lake_files ORDER BY dataset"
+    )
+    key = "thirdparty/external/google-analytics/2016/10/23/third-party-data.gz"
+    assert manifest == [("web-uv", key), ("web-uv-vv", key)]

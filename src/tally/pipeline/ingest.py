@@ -22,10 +22,20 @@ def land(
     results = []
     for file_name, data in sorted(files.items()):
         result = context.lake.put(dataset_key(dataset, day, file_name), data, force=force)
-        if result.status != "unchanged":
+        # several datasets may share one file (GA's four series): each gets its manifest row
+        if result.status != "unchanged" or not _recorded(context, dataset, result.key):
             _record(context, dataset, day, result)
         results.append(result)
     return results
+
+
+def _recorded(context: Context, dataset: Dataset, key: str) -> bool:
+    found = context.warehouse.rows(
+        "SELECT count(*) FROM tally_meta.lake_files "
+        "WHERE key = ? AND source = ? AND dataset = ? AND superseded_by IS NULL",
+        [key, dataset.source, dataset.name],
+    )
+    return found[0][0] > 0
 
 
 def _record(context: Context, dataset: Dataset, day: dt.date, result: PutResult) -> None:
