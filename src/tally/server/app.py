@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 
 from tally.config import Settings
 from tally.errors import TallyError
+from tally.server import ui
 from tally.server.auth import RequireToken, TokenStore
 from tally.warehouse import Warehouse, connect
 from tally.web.hitlog import HitLog
@@ -77,11 +78,16 @@ def create_app(
         # check token_auth themselves, GET or POST, as Matomo does
         *reporting_routes(settings, tokens.is_valid, warehouse=store),
         Mount("/api", app=RequireToken(Router(api_routes), tokens)),
+        # The dashboards, the login form and their static files (login required)
+        *ui.routes(settings),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(store.migrate)
+        notice = await asyncio.to_thread(ui.startup_notice, store)
+        if notice:  # nobody can log in to the dashboards yet
+            logger.warning(notice)
         hitlog.start()
         stop = asyncio.Event()
         loader = asyncio.create_task(_load_until(stop, load)) if run_loader else None
@@ -97,7 +103,7 @@ def create_app(
             if run_loader:
                 await _logged(load)
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=ui.middleware(settings))
     app.state.tracking = tracking
     app.state.hitlog = hitlog
     app.state.warehouse = store
