@@ -40,11 +40,12 @@ class BadInputError(TerminalError):
     def __init__(
         self, message: str, *, file: str = "", line: int | None = None, field: str | None = None
     ) -> None:
-        where = file
+        parts = [file] if file else []
         if line is not None:
-            where += f", line {line}"
+            parts.append(f"line {line}")
         if field:
-            where += f", field {field!r}"
+            parts.append(f"field {field!r}")
+        where = ", ".join(parts)
         super().__init__(f"{where}: {message}" if where else message)
         self.reason = message
         self.file = file
