@@ -154,7 +154,15 @@ class DemoWorld:
     # -- simulation --------------------------------------------------------------------
 
     def _simulate(self) -> None:
-        lapsed: list[Subscription] = []
+        # churned subscriptions by their last day, so a day's returners are one lookup
+        # rather than a scan of every subscription so far
+        churned_on: dict[dt.date, list[Subscription]] = {}
+
+        def add(subscription: Subscription) -> None:
+            self.subscriptions.append(subscription)
+            if subscription.churn_reason:
+                churned_on.setdefault(subscription.end, []).append(subscription)
+
         # history begins 90 days early so the first demo day already has a base of subscribers
         day = self.start - dt.timedelta(days=90)
         while day <= self.end:
@@ -162,14 +170,13 @@ class DemoWorld:
                 weekend = 1.3 if day.weekday() >= 5 else 1.0
                 arrivals = self._poisson(per_day * weekend * self.scale)
                 for _ in range(arrivals):
-                    self.subscriptions.append(self._new_subscription(day, country, currency))
-            for old in self._returning(lapsed, day):
-                self.subscriptions.append(
+                    add(self._new_subscription(day, country, currency))
+            for old in self._returning(churned_on.get(day - dt.timedelta(days=30), [])):
+                add(
                     self._new_subscription(
                         day, old.country, old.currency, user_id=old.user_id, reactivation=True
                     )
                 )
-            lapsed = [s for s in self.subscriptions if s.churn_reason and s.end <= day]
             day += dt.timedelta(days=1)
 
     def _poisson(self, mean: float) -> int:
@@ -180,13 +187,13 @@ class DemoWorld:
             count += 1
         return count
 
-    def _returning(self, lapsed: list[Subscription], day: dt.date) -> list[Subscription]:
-        back = []
-        for subscription in lapsed:
-            gap = (day - subscription.end).days
-            if gap == 30 and self._random.random() < 0.15 and not subscription.reactivation:
-                back.append(subscription)
-        return back
+    def _returning(self, lapsed_30_days: list[Subscription]) -> list[Subscription]:
+        """Who of those whose subscription ended 30 days ago comes back today."""
+        return [
+            subscription
+            for subscription in lapsed_30_days
+            if self._random.random() < 0.15 and not subscription.reactivation
+        ]
 
     def _new_subscription(
         self,

@@ -182,12 +182,11 @@ class SubscriptionEvents(Dataset):
         return read_delimited(text, file_name, EVENT_COLUMNS, delimiter="\t")
 
     def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
-        name = f"Subscription_Event_{world_vendor(world)}_{day:%Y%m%d}.txt.gz"
+        name = f"Subscription_Event_{DEMO_VENDOR}_{day:%Y%m%d}.txt.gz"
         return {name: gzip.compress(render_events(day, world).encode(), mtime=0)}
 
 
-def world_vendor(world: DemoWorld) -> str:
-    return "85082573"
+DEMO_VENDOR = "85082573"  # the vendor number the seed's file names carry
 
 
 def apple_id(product_id: str) -> int:

@@ -26,11 +26,11 @@ from tally.sources.delimited import Column, read_delimited
 from tally.sources.itunes import (
     APP_APPLE_ID,
     APP_NAME,
+    DEMO_VENDOR,
     GROUP_ID,
     apple_id,
     download_sales_report,
     gunzip_if_needed,
-    world_vendor,
 )
 from tally.sources.viu_premium import access_end, grace_days
 
@@ -156,7 +156,7 @@ class ActiveSubscriptions(Dataset):
 
     def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
         text = render_subscriptions(day, world)
-        return {subscription_file(world_vendor(world), day): gzip.compress(text.encode(), mtime=0)}
+        return {subscription_file(DEMO_VENDOR, day): gzip.compress(text.encode(), mtime=0)}
 
 
 def day_counts(day: dt.date, world: DemoWorld) -> dict[tuple[str, str], dict[str, int]]:
