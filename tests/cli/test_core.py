@@ -35,15 +35,6 @@ def test_every_command_has_help_with_an_example(path):
     assert "Example: tally " in " ".join(result.output.split()), result.output
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for name in list(__import__("os").environ):
-        if name.startswith("TALLY_") and not name.startswith("TALLY_TEST"):
-            monkeypatch.delenv(name)
-    return tmp_path
-
-
 def test_config_prints_effective_settings_with_secrets_masked(workdir, monkeypatch):
     monkeypatch.setenv("TALLY_SERVER__SECRET_KEY", "hunter2-secret")
     result = runner.invoke(app, ["config", "--json"])

@@ -5,7 +5,6 @@ import gzip
 import json
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
@@ -21,15 +20,6 @@ FIXTURE = (
     Path(__file__).parent.parent / "fixtures" / "sources" / "itunes_subscription_event_small.txt"
 )
 runner = CliRunner()
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for name in list(__import__("os").environ):
-        if name.startswith("TALLY_") and not name.startswith("TALLY_TEST"):
-            monkeypatch.delenv(name)
-    return tmp_path
 
 
 def test_sources_lists_last_landed_partition_and_load_status(workdir):

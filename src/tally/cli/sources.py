@@ -10,6 +10,7 @@ from rich.table import Table
 
 from tally.cli.core import console, context, settings
 from tally.errors import TallyError
+from tally.warehouse import Warehouse
 
 sources_app = typer.Typer(
     help="Every source and dataset, what has landed, and whether it is reachable.",
@@ -17,11 +18,10 @@ sources_app = typer.Typer(
 )
 
 
-def dataset_status(ctx_warehouse: object) -> list[dict[str, object]]:
+def dataset_status(warehouse: Warehouse) -> list[dict[str, object]]:
     """Per dataset: last landed partition, files, last load's status and its error."""
     from tally.sources import all_datasets
 
-    warehouse = ctx_warehouse
     landed = {
         (source, dataset): (last, files)
         for source, dataset, last, files in warehouse.rows(
