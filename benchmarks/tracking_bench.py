@@ -35,10 +35,15 @@ def serve(port: int) -> None:
 
     from tally.config import load_settings
     from tally.server.app import create_app
+    from tally.server.ui import access
 
     async def bare(_request: object) -> Response:
         return Response(status_code=204)
 
+    # The bare route is public like the tracking paths, so it passes the session and login
+    # middleware instead of being redirected to /login; tracking requests are dispatched in
+    # front of that middleware (TallyApp), the bare route goes through it.
+    access.PUBLIC_PATHS = access.PUBLIC_PATHS | {"/bench/bare"}
     app = create_app(load_settings())
     app.router.routes.insert(0, Route("/bench/bare", bare))
     uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")

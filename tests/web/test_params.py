@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tally.web.params import Rejected, parse_cdt, parse_hit
+from tally.web.params import Rejected, check_hit, parse_cdt, parse_hit
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, 0)
 
@@ -108,6 +108,42 @@ def test_malformed_values_are_refused_naming_the_field(params: dict[str, str], f
     with pytest.raises(Rejected) as caught:
         hit(**params)
     assert caught.value.field == field
+    # the endpoint's check alone (before anything is acknowledged) refuses the same way
+    with pytest.raises(Rejected) as caught:
+        check_hit({"idsite": "1", "rec": "1", **params}, received_at=NOW, authenticated=False)
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("params", "verdict"),
+    [
+        # cid is the id used, so a bad _id beside it does not matter, and the reverse fails
+        ({"cid": "0123456789abcdef", "_id": "xyz"}, None),
+        ({"cid": "xyz", "_id": "0123456789abcdef"}, "cid"),
+        # link is the target used; download is only checked without it
+        ({"link": "https://a.example/", "download": "bad\x01"}, None),
+        ({"download": "bad\x01"}, "download"),
+        # a heartbeat ping with only e_c is a ping, not a half event
+        ({"ping": "1", "e_c": "Video"}, None),
+        ({"h": "23", "m": "59", "s": "0", "pf_net": "12"}, None),
+        ({"pf_srv": "-1"}, "pf_srv"),
+        ({"search_count": "x"}, "search_count"),
+        ({"country": "hk\n"}, "country"),  # a trailing newline is no country code
+        ({"url": "u" * 8193}, "url"),
+    ],
+)
+def test_check_hit_agrees_with_parse_hit(params: dict[str, str], verdict: str | None) -> None:
+    request = {"idsite": "3", "rec": "1", **params}
+    outcomes = []
+    for check in (
+        lambda: check_hit(request, received_at=NOW, authenticated=True),
+        lambda: parse_hit(request, received_at=NOW, authenticated=True).idsite,
+    ):
+        try:
+            outcomes.append(check())
+        except Rejected as rejection:
+            outcomes.append(rejection.field)
+    assert outcomes == [3, 3] if verdict is None else outcomes == [verdict, verdict]
 
 
 def test_missing_rec_is_refused() -> None:

@@ -1,8 +1,10 @@
 """Matomo HTTP Tracking API parameters: check one request and describe the hit it records.
 
-The same function runs twice: when the request arrives (so a bad request is refused with a
-reason before it is acknowledged) and when the loader reads the hit log (so the stored row
-is derived from exactly the bytes that were made durable). It is pure: no clock, no I/O.
+``check_hit`` holds every rule and runs when the request arrives, so a bad request is
+refused with a reason before it is acknowledged; it only checks (one pass over the
+parameters, precompiled patterns) and builds nothing. ``parse_hit`` runs in the loader: it
+applies the same ``check_hit`` to the bytes that were made durable, then describes the hit.
+Both are pure: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import datetime as dt
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
@@ -28,6 +30,7 @@ RESOLUTION = re.compile(r"^\d{1,5}x\d{1,5}$")
 PAGE_VIEW_ID = re.compile(r"^[0-9A-Za-z]{1,64}$")
 CONTROL = re.compile(r"[\x00-\x1f]")
 DIMENSION = re.compile(r"^dimension(\d{1,3})$")
+COUNTRY = re.compile(r"[A-Za-z]{2}\Z")
 PERFORMANCE = ("pf_net", "pf_srv", "pf_tfr", "pf_dm1", "pf_dm2", "pf_onl")
 
 
@@ -98,15 +101,8 @@ def parse_hit(
     ``received_at`` is naive UTC. ``authenticated`` says whether a valid token_auth came
     with the request (it allows ``cip``, old ``cdt`` and the location parameters).
     """
-    if params.get("rec") != "1":
-        raise Rejected("rec=1 is required to record a hit", "rec")
-    idsite = _integer(params, "idsite", minimum=1)
-    if idsite is None:
-        raise Rejected("idsite is required", "idsite")
-    if not authenticated:
-        for name in AUTHENTICATED_PARAMS:
-            if params.get(name):
-                raise Rejected("needs a valid token_auth", name)
+    idsite = check_hit(params, received_at=received_at, authenticated=authenticated)
+    # Past check_hit every value below converts; the helpers still refuse rather than guess.
     hit = Hit(
         idsite=idsite,
         received_at=received_at,
@@ -121,12 +117,84 @@ def parse_hit(
     return hit
 
 
-def _scan_names(params: Mapping[str, str]) -> dict[str, str]:
-    """One pass over every parameter: length limit, and the custom dimensions."""
-    dimensions = {}
+def check_hit(params: Mapping[str, str], *, received_at: dt.datetime, authenticated: bool) -> int:
+    """Every rule a tracking request must pass; its site id, or ``Rejected`` naming the field.
+
+    The endpoint runs this before acknowledging a hit, and ``parse_hit`` runs it again in the
+    loader. One pass over the parameters with a check per known name, then the few rules
+    that involve two parameters.
+    """
+    if params.get("rec") != "1":
+        raise Rejected("rec=1 is required to record a hit", "rec")
+    idsite = _integer(params, "idsite", minimum=1)
+    if idsite is None:
+        raise Rejected("idsite is required", "idsite")
+    if not authenticated:
+        for name in AUTHENTICATED_PARAMS:
+            if params.get(name):
+                raise Rejected("needs a valid token_auth", name)
     for name, value in params.items():
         if len(value) > MAX_VALUE_LENGTH:
             raise Rejected(f"longer than {MAX_VALUE_LENGTH} characters", name)
+        if value:
+            check = VALUE_CHECKS.get(name)
+            if check is not None:
+                check(value, name)
+    # cid wins over _id, link over download: only the value that is used is checked
+    if not params.get("cid") and params.get("_id"):
+        _hex16(params["_id"], "_id")
+    if not params.get("link") and params.get("download"):
+        _no_control(params["download"], "download")
+    if params.get("ping") != "1" and (params.get("e_c") or params.get("e_a")):
+        if not (params.get("e_c") and params.get("e_a")):
+            raise Rejected("an event needs both e_c and e_a", "e_a" if params.get("e_c") else "e_c")
+    if params.get("cdt"):
+        _hit_time(params["cdt"], received_at, authenticated)
+    return idsite
+
+
+def _hex16(value: str, name: str) -> None:
+    if not HEX16.match(value):
+        raise Rejected("must be 16 hexadecimal characters", name)
+
+
+def _no_control(value: str, name: str) -> None:
+    if CONTROL.search(value):
+        raise Rejected("contains control characters", name)
+
+
+def _matches(pattern: re.Pattern[str], message: str) -> Callable[[str, str], object]:
+    def check(value: str, name: str) -> None:
+        if not pattern.match(value):
+            raise Rejected(message, name)
+
+    return check
+
+
+def _bounded_integer(minimum: int, maximum: int | None = None) -> Callable[[str, str], object]:
+    def check(value: str, name: str) -> None:
+        _integer({name: value}, name, minimum=minimum, maximum=maximum)
+
+    return check
+
+
+def _bounded_number(
+    minimum: float | None = None, maximum: float | None = None
+) -> Callable[[str, str], object]:
+    def check(value: str, name: str) -> None:
+        _number({name: value}, name, minimum=minimum, maximum=maximum)
+
+    return check
+
+
+def _flag_value(value: str, name: str) -> None:
+    _flag({name: value}, name)
+
+
+def _scan_names(params: Mapping[str, str]) -> dict[str, str]:
+    """The custom dimensions (``dimensionN``) that have a value."""
+    dimensions = {}
+    for name, value in params.items():
         if name.startswith("dimension") and value:
             matched = DIMENSION.match(name)
             if matched:
@@ -213,7 +281,7 @@ def _client(
 def _location(hit: Hit, params: Mapping[str, str]) -> None:
     country = params.get("country")
     if country:
-        if not re.fullmatch(r"[A-Za-z]{2}", country):
+        if not COUNTRY.match(country):
             raise Rejected("must be a two-letter country code", "country")
         hit.country = country.upper()
     hit.region = params.get("region") or None
@@ -360,3 +428,31 @@ def _ip(raw: str, name: str) -> str:
         return str(ipaddress.ip_address(raw.strip()))
     except ValueError:
         raise Rejected(f"not an IP address: {raw[:40]!r}", name) from None
+
+
+# The checks of single non-empty values, by parameter name (cross-parameter rules and
+# _id / download, which depend on cid / link, are in check_hit itself).
+VALUE_CHECKS: dict[str, Callable[[str, str], object]] = {
+    "cid": _hex16,
+    "pv_id": _matches(PAGE_VIEW_ID, "must be letters and digits"),
+    "new_visit": _flag_value,
+    "bots": _flag_value,
+    "url": _no_control,
+    "urlref": _no_control,
+    "link": _no_control,
+    "search_count": _bounded_integer(0),
+    "e_v": _bounded_number(),
+    "idgoal": _bounded_integer(0),
+    "revenue": _bounded_number(),
+    "res": _matches(RESOLUTION, "must be WIDTHxHEIGHT, e.g. 1280x720"),
+    "h": _bounded_integer(0, 23),
+    "m": _bounded_integer(0, 59),
+    "s": _bounded_integer(0, 59),
+    "cip": _ip,
+    "country": _matches(COUNTRY, "must be a two-letter country code"),
+    "lat": _bounded_number(-90, 90),
+    "long": _bounded_number(-180, 180),
+    "_cvar": _custom_variables,
+    "cvar": _custom_variables,
+    **{name: _bounded_integer(0) for name in PERFORMANCE},
+}

@@ -2,9 +2,15 @@
 
 Parameters come in the query string, a form body, or both (matomo.js sends ``sendBeacon``
 POSTs with them in the URL); a JSON body ``{"requests": [...], "token_auth": ...}`` is bulk
-tracking. Every request is checked in full (``tally.web.params``) before anything is
-written; a valid one is appended to the hit log and acknowledged only once it is on disk.
+tracking. Every request is checked in full (``tally.web.params.check_hit``) before anything
+is written; a valid one is appended to the hit log and acknowledged only once it is on disk.
 The answer is a 1×1 GIF, or 204 with ``send_image=0``; bulk answers JSON.
+
+The endpoint is a plain ASGI callable, and the app hands it tracking requests before its
+middleware and router (no session, no login wall, no Request or Response objects): a hit is
+most of what the server does, and those layers cost more than checking the hit. The log
+record is the query text as received plus what the HTTP request said (time, peer, user
+agent, language); the loader parses it again into the ``web.hits`` row.
 """
 
 from __future__ import annotations
@@ -16,17 +22,18 @@ import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from urllib.parse import urlencode
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from tally.web.hitlog import HitLog, HitLogError
-from tally.web.params import Rejected, parse_hit, parse_query
+from tally.web.params import Rejected, check_hit, parse_query
 
 logger = logging.getLogger(__name__)
 
+PATHS = frozenset({"/matomo.php", "/piwik.php"})
 # The smallest transparent GIF: what an <img> beacon expects back.
 PIXEL = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00"
@@ -37,6 +44,7 @@ MAX_BULK_REQUESTS = 10_000
 
 TokenCheck = Callable[[str], Awaitable[bool]]
 SiteCheck = Callable[[int], Awaitable[bool]]
+Headers = list[tuple[bytes, bytes]]
 
 
 @dataclass
@@ -69,8 +77,52 @@ class Incoming:
     raw: str  # the query text the params came from (stored as received, minus token_auth)
 
 
+@dataclass
+class _Arrival:
+    """What one HTTP request tells about all the hits it carries (a bulk has many)."""
+
+    received_at: dt.datetime
+    peer: str | None
+    user_agent: str | None
+    language: str | None
+    origin: bytes | None
+    declared_length: bytes | None
+    known_sites: set[int] = field(default_factory=set)
+    tokens: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, scope: Scope, received_at: dt.datetime) -> _Arrival:
+        user_agent = language = None
+        origin = length = None
+        # One pass over the raw header pairs: a Headers object would cost more than this.
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == b"accept-language":
+                language = value.decode("latin-1")
+            elif name == b"origin":
+                origin = value
+            elif name == b"content-length":
+                length = value
+        client = scope.get("client")
+        return cls(received_at, client[0] if client else None, user_agent, language, origin, length)
+
+    def record_tail(self, transport: str, authenticated: bool) -> str:
+        """Everything of a log record after its query text (the same for a whole bulk)."""
+        return (
+            f',"t":"{self.received_at.isoformat()}","ip":{_json(self.peer)}'
+            f',"ua":{_json(self.user_agent)},"lang":{_json(self.language)}'
+            f',"auth":{"true" if authenticated else "false"},"via":"{transport}"}}'
+        )
+
+
+def _json(text: str | None) -> str:
+    # ASCII-only JSON strings: the log's frame magic (0xA7 0x1E) can never occur inside
+    return "null" if text is None else encode_basestring_ascii(text)
+
+
 class TrackingEndpoint:
-    """Checks tracking requests and appends the valid ones to the hit log."""
+    """Checks tracking requests and appends the valid ones to the hit log (an ASGI app)."""
 
     def __init__(
         self,
@@ -87,52 +139,61 @@ class TrackingEndpoint:
         self.stats = TrackingStats()
 
     def routes(self) -> list[Route]:
-        methods = ["GET", "POST", "OPTIONS"]
-        return [
-            Route("/matomo.php", self.handle, methods=methods),
-            Route("/piwik.php", self.handle, methods=methods),
-        ]
+        """The same endpoint as routes, for an app that does not dispatch it in front."""
+        return [Route(path, self) for path in sorted(PATHS)]
 
-    async def handle(self, request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return _cors(request, Response(status_code=204))
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        arrival = _Arrival.of(scope, self.clock())
+        method = scope["method"]
+        if method == "OPTIONS":
+            await _answer(send, arrival, 204, [], b"")
+            return
+        if method not in ("GET", "HEAD", "POST"):
+            await _answer_json(send, arrival, 405, _error("use GET or POST", "method"))
+            return
         try:
-            incoming, bulk_token = await _read(request)
+            incoming, bulk_token = await _read(scope, receive, method, arrival)
         except Rejected as rejection:
-            return _cors(request, self._refuse(rejection))
+            await _answer_json(send, arrival, 400, self._refuse(rejection))
+            return
         if bulk_token is not None:
-            return _cors(request, await self._bulk(request, incoming, bulk_token))
-        return _cors(request, await self._single(request, incoming[0]))
+            status, body = await self._bulk(arrival, incoming, bulk_token)
+            await _answer_json(send, arrival, status, body)
+        else:
+            await self._single(send, arrival, incoming[0])
 
     # -- single ------------------------------------------------------------------------
 
-    async def _single(self, request: Request, incoming: Incoming) -> Response:
+    async def _single(self, send: Send, arrival: _Arrival, incoming: Incoming) -> None:
         try:
-            payload = await self._check(_Arrival.of(request, self.clock()), incoming, None)
+            payload = await self._check(arrival, incoming, "")
         except Rejected as rejection:
-            return self._refuse(rejection)
+            await _answer_json(send, arrival, 400, self._refuse(rejection))
+            return
         try:
             await self.hitlog.append([payload])
         except HitLogError:
             self.stats.failed += 1
-            return JSONResponse({"status": "error", "reason": "hit log unavailable"}, 503)
+            await _answer_json(send, arrival, 503, _error("hit log unavailable"))
+            return
         self.stats.accepted += 1
         if incoming.params.get("send_image") == "0":
-            return Response(status_code=204, headers=_NO_STORE)
-        return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
+            await _answer(send, arrival, 204, _NO_STORE, b"")
+        else:
+            await _answer(send, arrival, 200, _GIF, PIXEL)
 
-    def _refuse(self, rejection: Rejected) -> Response:
+    def _refuse(self, rejection: Rejected) -> bytes:
         self.stats.rejected[rejection.field or rejection.reason] += 1
         logger.info("tracking request rejected: %s", rejection)
-        body = {"status": "error", "reason": rejection.reason, "field": rejection.field}
-        return JSONResponse(body, status_code=400)
+        return _error(rejection.reason, rejection.field)
 
     # -- bulk --------------------------------------------------------------------------
 
-    async def _bulk(self, request: Request, incoming: list[Incoming], token: str) -> Response:
+    async def _bulk(
+        self, arrival: _Arrival, incoming: list[Incoming], token: str
+    ) -> tuple[int, bytes]:
         payloads: list[bytes] = []
         errors: list[dict[str, object]] = []
-        arrival = _Arrival.of(request, self.clock())
         for index, item in enumerate(incoming):
             try:
                 payloads.append(await self._check(arrival, item, token))
@@ -145,10 +206,11 @@ class TrackingEndpoint:
             logger.info("bulk tracking: %d of %d requests rejected", len(errors), len(incoming))
         if payloads:
             try:
+                # one append, so the whole bulk waits for one fsync
                 await self.hitlog.append(payloads)
             except HitLogError:
                 self.stats.failed += len(payloads)
-                return JSONResponse({"status": "error", "reason": "hit log unavailable"}, 503)
+                return 503, _error("hit log unavailable")
         self.stats.accepted += len(payloads)
         body = {
             "status": "success" if payloads or not errors else "error",
@@ -157,63 +219,30 @@ class TrackingEndpoint:
             "invalid_indices": [error["index"] for error in errors],
             "errors": errors,
         }
-        return JSONResponse(body, status_code=200 if payloads or not errors else 400)
+        return (200 if payloads or not errors else 400), json.dumps(body).encode()
 
     # -- checking ----------------------------------------------------------------------
 
-    async def _check(self, arrival: _Arrival, incoming: Incoming, bulk_token: str | None) -> bytes:
+    async def _check(self, arrival: _Arrival, incoming: Incoming, bulk_token: str) -> bytes:
         """The record to log for a valid request; raises ``Rejected`` for anything else."""
         params = incoming.params
-        token = params.pop("token_auth", "") or bulk_token or ""
-        authenticated = bool(token) and await self.token_valid(token)
-        hit = parse_hit(
-            params,
-            received_at=arrival.received_at,
-            authenticated=authenticated,
-            peer_ip=arrival.peer,
-            header_ua=arrival.user_agent,
-            header_lang=arrival.language,
-        )
-        if hit.idsite not in arrival.known_sites:
-            if not await self.site_exists(hit.idsite):
-                raise Rejected(f"site {hit.idsite} does not exist", "idsite")
-            arrival.known_sites.add(hit.idsite)
-        record = {
-            "q": _without_token(incoming.raw) if "token_auth" in incoming.raw else incoming.raw,
-            "t": arrival.received_text,
-            "ip": arrival.peer,
-            "ua": arrival.user_agent,
-            "lang": arrival.language,
-            "auth": authenticated,
-            "via": incoming.transport,
-        }
-        return json.dumps(record, separators=(",", ":")).encode()
+        token = params.pop("token_auth", "") or bulk_token
+        authenticated = bool(token) and await self._token_valid(arrival, token)
+        idsite = check_hit(params, received_at=arrival.received_at, authenticated=authenticated)
+        if idsite not in arrival.known_sites:
+            if not await self.site_exists(idsite):
+                raise Rejected(f"site {idsite} does not exist", "idsite")
+            arrival.known_sites.add(idsite)
+        raw = _without_token(incoming.raw) if "token_auth" in incoming.raw else incoming.raw
+        tail = arrival.record_tail(incoming.transport, authenticated)
+        return f'{{"q":{_json(raw)}{tail}'.encode()
 
-
-@dataclass
-class _Arrival:
-    """What one HTTP request tells about all the hits it carries (a bulk has many)."""
-
-    received_at: dt.datetime
-    received_text: str
-    peer: str | None
-    user_agent: str | None
-    language: str | None
-    known_sites: set[int] = field(default_factory=set)
-
-    @classmethod
-    def of(cls, request: Request, received_at: dt.datetime) -> _Arrival:
-        headers = request.headers
-        return cls(
-            received_at,
-            received_at.isoformat(),
-            request.client.host if request.client else None,
-            headers.get("user-agent"),
-            headers.get("accept-language"),
-        )
-
-
-_NO_STORE = {"Cache-Control": "no-cache, no-store, must-revalidate"}
+    async def _token_valid(self, arrival: _Arrival, token: str) -> bool:
+        """Each distinct token of a request is looked up once (a bulk repeats its own)."""
+        known = arrival.tokens.get(token)
+        if known is None:
+            known = arrival.tokens[token] = await self.token_valid(token)
+        return known
 
 
 def decode_record(payload: bytes) -> dict[str, object]:
@@ -221,13 +250,15 @@ def decode_record(payload: bytes) -> dict[str, object]:
     return json.loads(payload)
 
 
-async def _read(request: Request) -> tuple[list[Incoming], str | None]:
+async def _read(
+    scope: Scope, receive: Receive, method: str, arrival: _Arrival
+) -> tuple[list[Incoming], str | None]:
     """The request's tracking parameters; bulk returns several and the bulk token_auth."""
-    raw_query = request.scope["query_string"].decode("latin-1")
+    raw_query = scope["query_string"].decode("latin-1")
     query = parse_query(raw_query)
-    if request.method != "POST":
+    if method != "POST":
         return [Incoming(query, "get", raw_query)], None
-    text = (await _read_body(request)).decode("utf-8", errors="replace").strip()
+    text = (await _read_body(receive, arrival)).decode("utf-8", errors="replace").strip()
     if text.startswith("{"):
         return _bulk_requests(text)
     form = parse_query(text) if text else {}
@@ -237,20 +268,25 @@ async def _read(request: Request) -> tuple[list[Incoming], str | None]:
     return [Incoming({**query, **form}, "post", raw)], None
 
 
-async def _read_body(request: Request) -> bytes:
+async def _read_body(receive: Receive, arrival: _Arrival) -> bytes:
     """The body, refused past MAX_BODY_BYTES before it is all held in memory."""
     too_large = Rejected(f"body larger than {MAX_BODY_BYTES} bytes", "body")
-    declared = request.headers.get("content-length", "")
+    declared = arrival.declared_length or b""
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise too_large
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Rejected("the client went away before the body was read", "body")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise too_large
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _bulk_requests(text: str) -> tuple[list[Incoming], str]:
@@ -291,23 +327,53 @@ def _without_token(raw: str) -> str:
     return TOKEN_PARAM.sub("", raw).lstrip("&")
 
 
-CORS_ALWAYS = [
+# -- answers -------------------------------------------------------------------------
+
+_NO_STORE: Headers = [(b"cache-control", b"no-cache, no-store, must-revalidate")]
+_GIF: Headers = [
+    *_NO_STORE,
+    (b"content-type", b"image/gif"),
+    (b"content-length", str(len(PIXEL)).encode()),
+]
+_JSON: Headers = [(b"content-type", b"application/json")]
+# Let browsers on any site send hits; with an Origin, echo it and allow credentials
+# (sendBeacon sends cookies).
+_CORS_ALWAYS: Headers = [
     (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
     (b"access-control-allow-headers", b"Content-Type"),
 ]
+_CORS_ANY: Headers = [(b"access-control-allow-origin", b"*"), *_CORS_ALWAYS]
 
 
-def _cors(request: Request, response: Response) -> Response:
-    """Let browsers on any site send hits, with cookies (sendBeacon uses credentials)."""
-    origin = request.headers.get("origin")
-    if origin:
-        response.raw_headers += [
-            (b"access-control-allow-origin", origin.encode("latin-1")),
-            (b"access-control-allow-credentials", b"true"),
-            (b"vary", b"Origin"),
-        ]
-    else:
-        response.raw_headers.append((b"access-control-allow-origin", b"*"))
-    # Raw header pairs: this runs on every hit, and MutableHeaders rescans per assignment.
-    response.raw_headers += CORS_ALWAYS
-    return response
+def _cors(origin: bytes | None) -> Headers:
+    if origin is None:
+        return _CORS_ANY
+    return [
+        (b"access-control-allow-origin", origin),
+        (b"access-control-allow-credentials", b"true"),
+        (b"vary", b"Origin"),
+        *_CORS_ALWAYS,
+    ]
+
+
+async def _answer(
+    send: Send, arrival: _Arrival, status: int, headers: Headers, body: bytes
+) -> None:
+    """Send the answer; ``headers`` carry the content length where there is a body."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": headers + _cors(arrival.origin),
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _answer_json(send: Send, arrival: _Arrival, status: int, body: bytes) -> None:
+    length = (b"content-length", str(len(body)).encode())
+    await _answer(send, arrival, status, [*_JSON, length], body)
+
+
+def _error(reason: str, field: str | None = None) -> bytes:
+    return json.dumps({"status": "error", "reason": reason, "field": field}).encode()
