@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from tally.warehouse import Warehouse
 from tally.web.enrich import anonymise_ip, country_of, detect_device
 from tally.web.hitlog import Record, read_segment, segment_paths
 from tally.web.params import Rejected, parse_hit, parse_query
-from tally.web.referrers import classify, hosts_of
+from tally.web.referrers import Referrer, classify, hosts_of
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class LoadResult:
 
 @dataclass
 class _Batch:
-    rows: list[dict[str, Any]]
+    rows: list[tuple[Any, ...]]
     quarantine: list[tuple[Any, ...]]
     bots: int = 0
 
@@ -167,7 +168,7 @@ def _load_segment(
     warehouse: Warehouse,
     settings: Settings,
     position: _Position,
-    sites: dict[int, set[str]],
+    sites: dict[int, frozenset[str]],
     result: LoadResult,
 ) -> None:
     path, start, sealed, known = position.path, position.start, position.sealed, position.known
@@ -194,7 +195,7 @@ def _load_segment(
 
 
 def _prepare(
-    records: list[Record], segment: str, settings: Settings, sites: dict[int, set[str]]
+    records: list[Record], segment: str, settings: Settings, sites: dict[int, frozenset[str]]
 ) -> _Batch:
     batch = _Batch([], [])
     stem = segment.removesuffix(".hitlog")
@@ -223,13 +224,15 @@ def _prepare(
 
 
 def _row(
-    hit_id: str, record: dict[str, Any], settings: Settings, sites: dict[int, set[str]]
-) -> dict[str, Any] | None:
-    """The web.hits row of one record, or None for a bot hit that did not ask to be kept."""
+    hit_id: str, record: dict[str, Any], settings: Settings, sites: dict[int, frozenset[str]]
+) -> tuple[Any, ...] | None:
+    """The web.hits row of one record (in SCHEMA order), or None for a bot hit that did not
+    ask to be kept."""
+    received_at = _received_at(record["t"])
     params = parse_query(record["q"])
     hit = parse_hit(
         params,
-        received_at=dt.datetime.fromisoformat(record["t"]),
+        received_at=received_at,
         authenticated=bool(record["auth"]),
         peer_ip=record.get("ip"),
         header_ua=record.get("ua"),
@@ -238,10 +241,9 @@ def _row(
     device = detect_device(hit.user_agent)
     if device.is_bot and not hit.keep_bots:
         return None
-    referrer = classify(hit.url, hit.urlref, sites.get(hit.idsite, ()), hit.campaign)
-    facts = vars(hit)
-    row = {name: facts.get(name) for name in SCHEMA.names}
-    row.update(
+    referrer = _referrer(hit.url, hit.urlref, hit.idsite, hit.campaign, sites)
+    facts = vars(hit).copy()
+    facts.update(
         hit_id=hit_id,
         country=hit.country or country_of(hit.client_ip),
         ip=anonymise_ip(hit.client_ip, settings.web.ip_anonymise_bytes),
@@ -263,7 +265,45 @@ def _row(
         transport=record.get("via", "get"),
         raw_query=record["q"],
     )
-    return row
+    return tuple(map(facts.get, COLUMNS))
+
+
+COLUMNS = tuple(SCHEMA.names)
+
+
+# A bulk shares one receive time, and a site's pages repeat their referrers: both are
+# worked out once (the caches are small and bounded).
+@lru_cache(maxsize=1024)
+def _received_at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+_REFERRERS: dict[tuple[Any, ...], Referrer] = {}
+
+
+def _referrer(
+    url: str | None,
+    urlref: str | None,
+    idsite: int,
+    campaign: dict[str, str],
+    sites: dict[int, frozenset[str]],
+) -> Referrer:
+    """``classify``, remembered: it is pure, and the key holds everything it reads."""
+    hosts = sites.get(idsite, frozenset())
+    key = (url, urlref, hosts, tuple(campaign.items()))
+    found = _REFERRERS.get(key)
+    if found is None:
+        if len(_REFERRERS) > 50_000:
+            _REFERRERS.clear()
+        found = _REFERRERS[key] = classify(url, urlref, hosts, campaign)
+    return found
+
+
+def _table(rows: list[tuple[Any, ...]]) -> pa.Table:
+    """Rows in SCHEMA order as one Arrow table, built column by column."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in COLUMNS]
+    arrays = [pa.array(column, type=f.type) for column, f in zip(columns, SCHEMA, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
 def _commit(
@@ -281,7 +321,7 @@ def _commit(
         if batch.rows:
             # append() joins this transaction (DuckDB: same transaction; PostgreSQL: a
             # savepoint inside it), so the rows and the offset commit or vanish together.
-            warehouse.append("web.hits", pa.Table.from_pylist(batch.rows, schema=SCHEMA))
+            warehouse.append("web.hits", _table(batch.rows))
         if known:
             warehouse.execute(
                 "UPDATE tally_meta.hitlog_segments SET loaded_offset = ?, "
@@ -302,14 +342,15 @@ def _commit(
             )
 
 
-def _site_hosts(warehouse: Warehouse) -> dict[int, set[str]]:
-    hosts: dict[int, set[str]] = {}
+def _site_hosts(warehouse: Warehouse) -> dict[int, frozenset[str]]:
+    hosts: dict[int, frozenset[str]] = {}
     for idsite, main_url, urls in warehouse.rows("SELECT idsite, main_url, urls FROM web.sites"):
         try:
             listed = json.loads(urls) if urls else []
         except json.JSONDecodeError:
             listed = []
-        hosts[int(idsite)] = hosts_of([main_url, *[u for u in listed if isinstance(u, str)]])
+        urls = [main_url, *[u for u in listed if isinstance(u, str)]]
+        hosts[int(idsite)] = frozenset(hosts_of(urls))
     return hosts
 
 

@@ -24,6 +24,7 @@ MAX_VALUE_LENGTH = 8192
 
 # Parameters that only a request with a valid token_auth may set.
 AUTHENTICATED_PARAMS = ("cip", "country", "region", "city", "lat", "long")
+AUTHENTICATED_NAMES = frozenset(AUTHENTICATED_PARAMS)
 
 HEX16 = re.compile(r"^[0-9a-fA-F]{16}$")
 RESOLUTION = re.compile(r"^\d{1,5}x\d{1,5}$")
@@ -129,7 +130,7 @@ def check_hit(params: Mapping[str, str], *, received_at: dt.datetime, authentica
     idsite = _integer(params, "idsite", minimum=1)
     if idsite is None:
         raise Rejected("idsite is required", "idsite")
-    if not authenticated:
+    if not authenticated and not AUTHENTICATED_NAMES.isdisjoint(params):
         for name in AUTHENTICATED_PARAMS:
             if params.get(name):
                 raise Rejected("needs a valid token_auth", name)
@@ -141,14 +142,16 @@ def check_hit(params: Mapping[str, str], *, received_at: dt.datetime, authentica
             if check is not None:
                 check(value, name)
     # cid wins over _id, link over download: only the value that is used is checked
-    if not params.get("cid") and params.get("_id"):
+    get = params.get
+    if not get("cid") and get("_id"):
         _hex16(params["_id"], "_id")
-    if not params.get("link") and params.get("download"):
+    if not get("link") and get("download"):
         _no_control(params["download"], "download")
-    if params.get("ping") != "1" and (params.get("e_c") or params.get("e_a")):
-        if not (params.get("e_c") and params.get("e_a")):
-            raise Rejected("an event needs both e_c and e_a", "e_a" if params.get("e_c") else "e_c")
-    if params.get("cdt"):
+    event_category, event_action = get("e_c"), get("e_a")
+    if (event_category or event_action) and get("ping") != "1":
+        if not (event_category and event_action):
+            raise Rejected("an event needs both e_c and e_a", "e_a" if event_category else "e_c")
+    if get("cdt"):
         _hit_time(params["cdt"], received_at, authenticated)
     return idsite
 
@@ -173,6 +176,11 @@ def _matches(pattern: re.Pattern[str], message: str) -> Callable[[str, str], obj
 
 def _bounded_integer(minimum: int, maximum: int | None = None) -> Callable[[str, str], object]:
     def check(value: str, name: str) -> None:
+        # the common case (plain digits in range) without the general conversion's layers
+        if value.isdigit() and value.isascii():
+            number = int(value)
+            if number >= minimum and (maximum is None or number <= maximum):
+                return
         _integer({name: value}, name, minimum=minimum, maximum=maximum)
 
     return check

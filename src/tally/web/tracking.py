@@ -89,6 +89,7 @@ class _Arrival:
     declared_length: bytes | None
     known_sites: set[int] = field(default_factory=set)
     tokens: dict[str, bool] = field(default_factory=dict)
+    tails: dict[tuple[str, bool], str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, scope: Scope, received_at: dt.datetime) -> _Arrival:
@@ -109,11 +110,15 @@ class _Arrival:
 
     def record_tail(self, transport: str, authenticated: bool) -> str:
         """Everything of a log record after its query text (the same for a whole bulk)."""
-        return (
-            f',"t":"{self.received_at.isoformat()}","ip":{_json(self.peer)}'
-            f',"ua":{_json(self.user_agent)},"lang":{_json(self.language)}'
-            f',"auth":{"true" if authenticated else "false"},"via":"{transport}"}}'
-        )
+        key = (transport, authenticated)
+        tail = self.tails.get(key)
+        if tail is None:
+            tail = self.tails[key] = (
+                f',"t":"{self.received_at.isoformat()}","ip":{_json(self.peer)}'
+                f',"ua":{_json(self.user_agent)},"lang":{_json(self.language)}'
+                f',"auth":{"true" if authenticated else "false"},"via":"{transport}"}}'
+            )
+        return tail
 
 
 def _json(text: str | None) -> str:
