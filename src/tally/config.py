@@ -60,6 +60,7 @@ class WebSettings(Strict):
     ip_anonymise_bytes: int = Field(default=2, ge=0, le=4)
     load_interval_seconds: float = Field(default=2.0, gt=0)
     load_batch_records: int = Field(default=10_000, gt=0)
+    salt_days: int = Field(default=2, ge=1)
 
 
 class ServerSettings(Strict):

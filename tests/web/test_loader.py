@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from tally.config import Settings
 from tally.warehouse import Warehouse
 from tally.web.hitlog import frame, segment_paths
-from tally.web.loader import load_hits
+from tally.web.loader import SESSIONIZE_LOCK_KEY, load_hits, sessionize_alone
 
 BOT = "Googlebot/2.1 (+http://www.google.com/bot.html)"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -191,3 +193,42 @@ def test_retention_deletes_only_sealed_loaded_old_segments(
     assert result.segments_deleted == 1
     assert [p.name for p in segment_paths(log_dir)] == ["0000000002-test0002.hitlog"]
     assert load_hits(duckdb_warehouse, settings).loaded == 0
+
+
+def test_sessionize_alone_expires_salts_older_than_salt_days(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    for age in (0, 1, 2, 3, 30):
+        warehouse.execute(
+            "INSERT INTO web.visitor_salts VALUES (?, ?)",
+            [today - dt.timedelta(days=age), f"salt-{age}"],
+        )
+    sessionize_alone(warehouse, settings)  # salt_days = 2: days before today - 2 go
+    kept = warehouse.rows("SELECT salt FROM web.visitor_salts ORDER BY salt")
+    assert kept == [("salt-0",), ("salt-1",), ("salt-2",)]
+
+
+def test_a_second_sessionize_waits_for_the_advisory_lock_on_postgres(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    if warehouse.capabilities.name != "postgres":
+        pytest.skip("DuckDB allows one writing process: no lock to take")
+    import psycopg
+
+    holder = psycopg.connect(warehouse.url, autocommit=True)  # another process's run
+    holder.execute("SELECT pg_advisory_lock(%s)", [SESSIONIZE_LOCK_KEY])
+    finished = threading.Event()
+
+    def second_run() -> None:
+        sessionize_alone(warehouse, settings)
+        finished.set()
+
+    runner = threading.Thread(target=second_run)
+    runner.start()
+    # while the first run holds the lock the second must not get through
+    assert not finished.wait(0.5)
+    holder.execute("SELECT pg_advisory_unlock(%s)", [SESSIONIZE_LOCK_KEY])
+    assert finished.wait(30)
+    runner.join()
+    holder.close()

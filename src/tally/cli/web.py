@@ -251,7 +251,7 @@ def sessionize_command(
     Example: tally web sessionize
     """
     from tally.pipeline.ledger import Ledger, new_run_id
-    from tally.web.sessions import sessionize
+    from tally.web.loader import sessionize_alone
 
     warehouse = _warehouse()
     try:
@@ -259,8 +259,12 @@ def sessionize_command(
             console.status("placing hits in visits ..."),
             Ledger(warehouse).step(new_run_id(), "web.sessionize") as step,
         ):
-            result = sessionize(
-                warehouse, full=full, idsite=site, since=since.date() if since else None
+            result = sessionize_alone(
+                warehouse,
+                load_settings(),
+                full=full,
+                idsite=site,
+                since=since.date() if since else None,
             )
             step.rows_in, step.rows_out = result.actions, result.visits
     except TallyError as error:

@@ -27,10 +27,9 @@ from tally.server import ui
 from tally.server.auth import RequireToken, TokenStore
 from tally.warehouse import Warehouse, connect
 from tally.web.hitlog import HitLog
-from tally.web.loader import LoadResult, load_hits
+from tally.web.loader import LoadResult, load_hits, sessionize_alone
 from tally.web.lookup import CachedSet
 from tally.web.reporting import routes as reporting_routes
-from tally.web.sessions import sessionize
 from tally.web.tracking import PATHS as TRACKING_PATHS
 from tally.web.tracking import TrackingEndpoint
 
@@ -171,7 +170,7 @@ class _Loader:
         reports and dashboards stay current without a separate job."""
         result = load_hits(self.warehouse, self.settings, durable=self.hitlog.durable)
         if result.loaded:
-            sessionize(self.warehouse)
+            sessionize_alone(self.warehouse, self.settings)
         return result
 
 

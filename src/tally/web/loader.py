@@ -30,6 +30,7 @@ from tally.web.enrich import anonymise_ip, country_of, detect_device
 from tally.web.hitlog import Record, read_segment, segment_paths
 from tally.web.params import Rejected, parse_hit, parse_query
 from tally.web.referrers import Referrer, classify, hosts_of
+from tally.web.sessions import SessionizeResult, forget_salts, sessionize
 
 logger = logging.getLogger(__name__)
 
@@ -369,3 +370,33 @@ def _apply_retention(
             path.unlink(missing_ok=True)
             deleted += 1
     return deleted
+
+
+# One key for every tally process on a database: "tally" + "v" (visits) as an integer.
+SESSIONIZE_LOCK_KEY = 0x74616C6C7976
+
+
+def sessionize_alone(
+    warehouse: Warehouse, settings: Settings | None = None, **options: Any
+) -> SessionizeResult:
+    """``sessionize`` as the only run on this warehouse, then cookieless salts expired.
+
+    Runs share ``web.dirty_days``, so two at once (the server's loader and ``tally web
+    sessionize``) would rebuild each other's days. DuckDB allows one writing process; on
+    PostgreSQL a session advisory lock makes the second run wait for the first. With
+    ``settings``, salts of days older than ``web.salt_days`` are deleted afterwards, so a
+    cookieless visitor's hash cannot be linked across days by anyone holding the database.
+    """
+    locking = warehouse.capabilities.name == "postgres"  # pg_advisory_lock is PostgreSQL's
+    with warehouse.session():
+        if locking:
+            warehouse.rows("SELECT pg_advisory_lock(?)", [SESSIONIZE_LOCK_KEY])
+        try:
+            result = sessionize(warehouse, **options)
+            if settings is not None:
+                today = dt.datetime.now(dt.UTC).date()
+                forget_salts(warehouse, today - dt.timedelta(days=settings.web.salt_days))
+        finally:
+            if locking:
+                warehouse.rows("SELECT pg_advisory_unlock(?)", [SESSIONIZE_LOCK_KEY])
+    return result
