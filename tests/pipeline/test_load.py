@@ -47,8 +47,8 @@ def test_local_file_lands_under_apple_name_and_loads(context, tmp_path):
         "SELECT key, size, source, dataset, partition_date FROM tally_meta.lake_files"
     )
     assert manifest == [(result.key, result.size, "itunes", "subscription-events", DAY)]
-    parsed = load(context, EVENTS, DAY)
-    assert parsed.table.num_rows == 4
+    loaded = load(context, EVENTS, DAY)
+    assert loaded.rows == 4
     total = context.warehouse.rows(
         "SELECT sum(quantity), count(*) FROM staging.itunes_subscription_events "
         "WHERE _partition_date = ?",
@@ -115,8 +115,8 @@ def test_bad_rows_past_threshold_fail_and_keep_the_previous_partition(context, t
 def test_bad_rows_under_threshold_load_the_good_ones(context, tmp_path, monkeypatch):
     context.settings.quarantine_threshold = 0.8
     ingest(context, EVENTS, DAY, [local_report(tmp_path, "itunes_subscription_event_bad.txt")])
-    parsed = load(context, EVENTS, DAY)
-    assert len(parsed.bad_rows) == 3
+    loaded = load(context, EVENTS, DAY)
+    assert len(loaded.bad_rows) == 3
     loaded = context.warehouse.rows(
         "SELECT _line, event, _file FROM staging.itunes_subscription_events ORDER BY _line"
     )
@@ -149,3 +149,74 @@ def test_datasets_sharing_one_file_each_get_a_manifest_row(context):
     )
     key = "thirdparty/external/google-analytics/2016/10/23/third-party-data.gz"
     assert manifest == [("web-uv", key), ("web-uv-vv", key)]
+
+
+def _staged_and_quarantined(context):
+    staged = context.warehouse.query(
+        "SELECT * EXCLUDE (_run_id, _loaded_at) FROM staging.itunes_subscription_events "
+        "ORDER BY _file, _line"
+    )
+    quarantined = context.warehouse.rows(
+        "SELECT source, dataset, partition_date, file, line, field, reason, raw "
+        "FROM tally_meta.quarantine ORDER BY file, line"
+    )
+    return staged, quarantined
+
+
+@pytest.mark.parametrize(
+    "fixture", ["itunes_subscription_event_bad.txt", "itunes_subscription_event_small.txt"]
+)
+def test_duckdb_reading_in_place_and_pyarrow_load_the_same(context, tmp_path, monkeypatch, fixture):
+    import tally.pipeline.load as loading
+
+    context.settings.quarantine_threshold = 0.8
+    ingest(context, EVENTS, DAY, [local_report(tmp_path, fixture)])
+    assert loading.reads_in_place(context, EVENTS)  # DuckDB, a local lake, a plain layout
+    in_place = load(context, EVENTS, DAY)
+    staged, quarantined = _staged_and_quarantined(context)
+    monkeypatch.setattr(loading, "reads_in_place", lambda context, dataset: False)
+    in_python = load(context, EVENTS, DAY)
+    assert (in_python.rows, in_python.rows_read) == (in_place.rows, in_place.rows_read)
+    assert in_python.bad_rows == in_place.bad_rows
+    again, quarantined_again = _staged_and_quarantined(context)
+    assert again.equals(staged)
+    assert quarantined_again == quarantined
+    assert staged.num_rows == (2 if fixture.endswith("_bad.txt") else 4)
+
+
+def test_a_file_duckdb_cannot_read_is_parsed_in_python(context, tmp_path):
+    text = (FIXTURES / "itunes_subscription_event_small.txt").read_bytes()
+    broken = tmp_path / "broken.txt.gz"
+    broken.write_bytes(gzip.compress(text + b"2016-10-23\tRenew\t\xff\n", mtime=0))
+    ingest(context, EVENTS, DAY, [broken])
+    with pytest.raises(QuarantineError, match="not valid UTF-8"):
+        load(context, EVENTS, DAY)
+    # pyarrow's verdict, with its line: the whole file is one bad row at the broken line
+    quarantined = context.warehouse.rows("SELECT line, reason FROM tally_meta.quarantine")
+    assert quarantined == [(6, "not valid UTF-8 (invalid start byte)")]
+
+
+def test_both_backends_load_the_malformed_fixture_alike(warehouse, settings, tmp_path):
+    # DuckDB reads the file in place, PostgreSQL gets it parsed by pyarrow: same outcome
+    from tally.lake import Lake
+    from tally.pipeline.context import Context
+
+    settings.quarantine_threshold = 0.8
+    context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    ingest(context, EVENTS, DAY, [local_report(tmp_path, "itunes_subscription_event_bad.txt")])
+    loaded = load(context, EVENTS, DAY)
+    assert (loaded.rows, loaded.rows_read) == (2, 5)
+    staged = warehouse.rows(
+        "SELECT _line, event_date, event, quantity, x_paid_service_days_recovered "
+        "FROM staging.itunes_subscription_events ORDER BY _line"
+    )
+    assert staged == [(2, DAY, "Renew", 12, "0"), (6, DAY, "Refund", 1, "0")]
+    quarantined = warehouse.rows(
+        "SELECT line, field, reason, raw FROM tally_meta.quarantine ORDER BY line"
+    )
+    assert [row[:3] for row in quarantined] == [
+        (3, "Event Date", "not a date: '2016-13-45'"),
+        (4, None, "expected 29 fields, found 5"),
+        (5, "Quantity", "not a int: 'many'"),
+    ]
+    assert quarantined[1][3] == "2016-10-23\tRenew\ttally Video\t1123456789\tPremium Monthly"

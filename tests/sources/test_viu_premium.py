@@ -159,9 +159,9 @@ def test_demo_files_land_and_load_through_the_pipeline(tmp_path: Path, duckdb_wa
     for dataset in (STATUS, TRANSACTIONS):
         results = ingest(context, dataset, day)
         assert all("/viu-premium/2026/11/08/" in r.key for r in results)  # no dataset folder
-        parsed = load(context, dataset, day)
-        assert parsed.bad_rows == []
-        expected[dataset.staging_table] = parsed.table.num_rows
+        loaded = load(context, dataset, day)
+        assert loaded.bad_rows == []
+        expected[dataset.staging_table] = loaded.rows
     for table, count in expected.items():
         assert duckdb_warehouse.rows(f"SELECT count(*) FROM {table}")[0][0] == count
     # the status export lists every subscription with access at the end of the day

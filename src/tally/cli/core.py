@@ -156,13 +156,13 @@ def load_command(
         if source and dataset.source not in source:
             continue
         try:
-            parsed = load(ctx, dataset, day, run_id)
+            loaded = load(ctx, dataset, day, run_id)
         except TallyError as error:
             failed += 1
             errors.print(f"[red]failed[/red] {dataset.key}: {error}")
             continue
-        note = f", {len(parsed.bad_rows)} quarantined" if parsed.bad_rows else ""
-        console.print(f"loaded {dataset.key} {day}: {parsed.table.num_rows} rows{note}")
+        note = f", {len(loaded.bad_rows)} quarantined" if loaded.bad_rows else ""
+        console.print(f"loaded {dataset.key} {day}: {loaded.rows} rows{note}")
     if failed:
         raise typer.Exit(1)
 

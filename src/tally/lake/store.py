@@ -57,6 +57,10 @@ class Lake:
             return f"{self.url}/{key}"
         return self.path(key)
 
+    def local_path(self, key: str) -> str | None:
+        """The object's path on this machine when the lake is on local disk, else None."""
+        return self.path(key) if self.url.split("://", 1)[0] in (self.url, "file") else None
+
     def exists(self, key: str) -> bool:
         return self.fs.exists(self.path(key))
 

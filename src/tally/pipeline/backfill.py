@@ -116,11 +116,11 @@ def _reload(
     context: Context, dataset: Dataset, day: dt.date, outcome: BackfillOutcome, name: str
 ) -> None:
     try:
-        parsed = load(context, dataset, day, outcome.run_id)
+        loaded = load(context, dataset, day, outcome.run_id)
     except TallyError as error:  # one bad partition never stops the others
         outcome.failed[name] = str(error)
         return
-    if parsed.table.num_columns == 0:
+    if loaded.skipped:
         outcome.skipped.append(name)
     else:
-        outcome.loaded[name] = parsed.table.num_rows
+        outcome.loaded[name] = loaded.rows

@@ -63,9 +63,9 @@ def run_demo(
                     step.bytes = sum(r.size for r in results)
                     step.rows_out = len(results)
                 summary.files += len(results)
-                parsed = load(context, dataset, day, run_id)
-                summary.rows[dataset.key] = summary.rows.get(dataset.key, 0) + parsed.table.num_rows
-                summary.quarantined += len(parsed.bad_rows)
+                loaded = load(context, dataset, day, run_id)
+                summary.rows[dataset.key] = summary.rows.get(dataset.key, 0) + loaded.rows
+                summary.quarantined += len(loaded.bad_rows)
         if progress:
             progress(f"{day}")
         day += dt.timedelta(days=1)

@@ -38,8 +38,8 @@ def run_day(
         try:
             if fetch:
                 ingest(context, dataset, day, run_id=outcome.run_id)
-            parsed = load(context, dataset, day, outcome.run_id)
-            outcome.loaded[dataset.key] = parsed.table.num_rows
+            loaded = load(context, dataset, day, outcome.run_id)
+            outcome.loaded[dataset.key] = loaded.rows
         except NotReadyError as error:
             outcome.not_ready.append(f"{dataset.key}: {error}")
         except TallyError as error:

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 if TYPE_CHECKING:
     from tally.config import Settings
+    from tally.sources.delimited import Layout
     from tally.sources.demo import DemoWorld
 
 
@@ -52,6 +53,9 @@ class Dataset(ABC):
     zone: str  # "internal" or "external": the lake key's second folder
     staging_table: str
     in_dataset_folder: bool = True  # False where the seed's key has no dataset folder
+    # Set where ``parse`` is exactly ``read_delimited`` of the (gunzipped) file with this
+    # layout: a warehouse that reads files itself may then parse them in place.
+    layout: Layout | None = None
 
     @property
     def lake_dataset(self) -> str | None:

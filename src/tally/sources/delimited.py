@@ -69,6 +69,47 @@ def _match_headers(
     return matched, unknown
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How a dataset's raw files are laid out: its columns and the delimiter between them.
+
+    A dataset that declares one can be read by ``read_delimited`` or, on DuckDB, by
+    ``delimited_sql.stage_delimited`` with the same result.
+    """
+
+    columns: tuple[Column, ...]
+    delimiter: str = ","
+    quoted: bool = False
+
+
+def read_header(
+    data: bytes, file_name: str, columns: tuple[Column, ...] | list[Column], delimiter: str
+) -> tuple[list[str], list[Column], list[str]]:
+    """The file's headers, the column each one is read as, and the headers we do not know.
+
+    ``data`` is the file (or at least its first line), BOM already removed.
+    """
+    header_end = data.find(b"\n")
+    try:
+        header_line = (data if header_end < 0 else data[:header_end]).decode().rstrip("\r")
+    except UnicodeDecodeError as error:
+        raise BadInputError(f"not valid UTF-8 ({error.reason})", file=file_name, line=1) from None
+    if not header_line.strip():
+        raise BadInputError("the file is empty: no header line", file=file_name, line=1)
+    headers = header_line.split(delimiter)
+    matched, unknown = _match_headers(headers, columns, file_name)
+    return headers, matched, unknown
+
+
+def width_reason(expected: int, found: int) -> str:
+    return f"expected {expected} fields, found {found}"
+
+
+def value_reason(value: str, kind: str) -> str:
+    """Why a (trimmed) value was refused."""
+    return "missing value" if value == "" else f"not a {kind}: {value!r}"
+
+
 def read_delimited(
     data: bytes,
     file_name: str,
@@ -86,17 +127,13 @@ def read_delimited(
         raise BadInputError(
             f"not valid UTF-8 ({error.reason})", file=file_name, line=line
         ) from None
+    headers, matched, unknown = read_header(data, file_name, columns, delimiter)
     header_end = data.find(b"\n")
-    header_line = (data if header_end < 0 else data[:header_end]).decode().rstrip("\r")
-    if not header_line.strip():
-        raise BadInputError("the file is empty: no header line", file=file_name, line=1)
-    headers = header_line.split(delimiter)
-    matched, unknown = _match_headers(headers, columns, file_name)
     body = b"" if header_end < 0 else data[header_end + 1 :]
     raw_table, skipped = _read_text(body, len(headers), delimiter, quoted)
     lines = _good_row_lines(raw_table.num_rows, skipped)
     bad_rows = [
-        BadRow(file_name, line, None, f"expected {len(headers)} fields, found {found}", text)
+        BadRow(file_name, line, None, width_reason(len(headers), found), text)
         for line, found, text in skipped
         if text.strip()
     ]
@@ -213,8 +250,7 @@ def _convert(
             failed = pc.or_(failed, empty)
         failed_np = failed.to_numpy(zero_copy_only=False)
         for row in np.flatnonzero(failed_np & ~invalid):
-            value = text[int(row)].as_py()
-            reason = "missing value" if value == "" else f"not a {column.kind}: {value!r}"
+            reason = value_reason(text[int(row)].as_py(), column.kind)
             raw_line = delimiter.join(
                 str(raw.column(i)[int(row)].as_py()) for i in range(len(columns))
             )

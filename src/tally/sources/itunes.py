@@ -20,7 +20,7 @@ import jwt
 
 from tally.errors import BadInputError, ConfigError, NotReadyError
 from tally.sources.base import Dataset, Parsed
-from tally.sources.delimited import Column, read_delimited
+from tally.sources.delimited import Column, Layout, read_delimited
 from tally.sources.http import HttpClient
 
 if TYPE_CHECKING:
@@ -157,6 +157,7 @@ class SubscriptionEvents(Dataset):
     name = "subscription-events"
     zone = "external"
     staging_table = "staging.itunes_subscription_events"
+    layout = Layout(EVENT_COLUMNS, delimiter="\t")
 
     def file_names(self, day: dt.date, settings: Settings) -> list[str]:
         return [f"Subscription_Event_{settings.itunes.vendor_number}_{day:%Y%m%d}.txt.gz"]

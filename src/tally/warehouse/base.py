@@ -22,6 +22,8 @@ class Capabilities:
     max_identifier_length: int
     single_writer_process: bool  # a second process must wait for the file lock
     param_style: str  # "?" or "%s": how parameters are written in raw SQL
+    # the warehouse opens local files itself (read_csv) and offers replace_partition_from
+    reads_local_files: bool = False
 
 
 @runtime_checkable

@@ -36,6 +36,7 @@ CAPABILITIES = Capabilities(
     max_identifier_length=255,
     single_writer_process=True,
     param_style="?",
+    reads_local_files=True,
 )
 
 
@@ -185,14 +186,39 @@ class DuckDBWarehouse(InformationSchema):
         with self.transaction(), self.session() as con:
             con.register(view, data)
             try:
-                self._ensure_table(con, table, view)
-                if partition:
-                    where = " AND ".join(f'"{column}" = ?' for column in partition)
-                    con.execute(f"DELETE FROM {table} WHERE {where}", list(partition.values()))
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
+                return self._replace(con, table, view, partition)
             finally:
                 con.unregister(view)
-        return data.num_rows
+
+    def replace_partition_from(
+        self, table: str, select_sql: str, partition: Mapping[str, Any]
+    ) -> int:
+        """``replace_partition`` with the rows of a SELECT run here (no copy through Python).
+
+        Only backends whose capabilities say ``reads_local_files`` offer it: the SELECT
+        may read the lake's files or temporary tables of the current session.
+        """
+        view = f"_incoming_{uuid.uuid4().hex}"
+        with self.transaction(), self.session() as con:
+            con.execute(f"CREATE TEMP VIEW {view} AS {select_sql}")
+            try:
+                return self._replace(con, table, view, partition)
+            finally:
+                con.execute(f"DROP VIEW IF EXISTS {view}")
+
+    def _replace(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        view: str,
+        partition: Mapping[str, Any],
+    ) -> int:
+        self._ensure_table(con, table, view)
+        if partition:
+            where = " AND ".join(f'"{column}" = ?' for column in partition)
+            con.execute(f"DELETE FROM {table} WHERE {where}", list(partition.values()))
+        inserted = con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}").fetchone()
+        return int(inserted[0]) if inserted else 0
 
     def append(self, table: str, data: pa.Table) -> int:
         return self.replace_partition(table, data, {})

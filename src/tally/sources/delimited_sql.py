@@ -1,0 +1,269 @@
+"""Reading delimited text inside DuckDB, with the same result as ``delimited.read_delimited``.
+
+A warehouse that can open the lake's files itself (DuckDB) reads them here without the rows
+ever passing through Python: DuckDB decompresses the file and reads it line by line (one
+text column, numbered with ``WITH ORDINALITY``, so every row keeps its file line number),
+splits each line on the delimiter, and validates and converts the values in SQL with the
+same patterns and the same order of checks as the pyarrow reader. The good rows stay in a
+temporary table for the load to insert; only the bad rows (few) come back to Python, where
+their reasons are written by the same functions the pyarrow reader uses.
+
+Only unquoted layouts are read here (a quoted field may hold the delimiter or a line break,
+which a line-by-line reading cannot follow). When DuckDB refuses a file (invalid UTF-8, a
+NUL byte, mixed line endings, an unreadable gzip stream) ``NativeReadError`` says so and
+the caller reads that file with pyarrow, whose messages name the exact fault.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tally.errors import TallyError
+from tally.sources.base import BadRow
+from tally.sources.delimited import (
+    _FLOAT,
+    _INT,
+    Column,
+    Layout,
+    read_header,
+    value_reason,
+    width_reason,
+)
+
+# Every character Python's str.strip() and pyarrow's utf8_trim_whitespace both remove
+# (Unicode White_Space plus the ASCII separators \x1c-\x1f): the same set, checked once
+# against both when this was written.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_ISO_DATE = r"^\d{4}-\d{1,2}-\d{1,2}$"
+_US_DATE = r"^\d{1,2}/\d{1,2}/\d{4}$"
+_BLANK = -1  # a line that is neither a row nor an error (empty, or only delimiters)
+_WRONG_WIDTH = 0  # otherwise _bad is the 1-based index of the first column refused
+
+
+class NativeReadError(TallyError):
+    """DuckDB could not read the file line by line; read it with pyarrow instead."""
+
+
+@dataclass
+class Staged:
+    """One file read into a temporary table: its good rows typed, its bad rows named."""
+
+    table: str  # the temporary table: typed columns, _line and _bad (NULL on good rows)
+    columns: list[Column]  # the columns in header order, as read
+    rows: int  # good rows
+    bad_rows: list[BadRow] = field(default_factory=list)
+    rows_read: int = 0
+    unknown_columns: list[str] = field(default_factory=list)
+
+    def select(self) -> str:
+        """The good rows, typed, in file order."""
+        names = ", ".join(_quote(column.name) for column in self.columns)
+        return f"SELECT {names}, _line FROM {self.table} WHERE _bad IS NULL"
+
+
+def can_stage(layout: Layout) -> bool:
+    """Layouts this module reads exactly like the pyarrow reader does."""
+    return not layout.quoted and len(layout.delimiter) == 1 and layout.delimiter not in "\r\n"
+
+
+def stage_delimited(
+    connection: Any, path: str, file_name: str, layout: Layout, table: str
+) -> Staged:
+    """Read the local (optionally gzip'd) file at ``path`` into the temporary ``table``.
+
+    Raises ``BadInputError`` as ``read_delimited`` does for a bad header, and
+    ``NativeReadError`` when DuckDB cannot read the body.
+    """
+    compressed, head = _head(path)
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    headers, matched, unknown = read_header(head, file_name, layout.columns, layout.delimiter)
+    import duckdb
+
+    lines = f"{table}_lines"
+    try:
+        # numbering the lines is sequential (one gzip stream, one thread), the rest is not:
+        # the lines are kept apart so that DuckDB splits and converts them on every core
+        connection.execute(f"CREATE TEMP TABLE {lines} AS {_lines_sql(path, compressed)}")
+    except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as error:
+        connection.execute(f"DROP TABLE IF EXISTS {lines}")
+        raise NativeReadError(f"{file_name}: {str(error).splitlines()[0]}") from error
+    try:
+        connection.execute(_staging_sql(lines, matched, len(headers), layout.delimiter, table))
+        return _counted(connection, file_name, layout, matched, unknown, table, lines)
+    finally:
+        connection.execute(f"DROP TABLE IF EXISTS {lines}")
+
+
+def _counted(
+    connection: Any,
+    file_name: str,
+    layout: Layout,
+    matched: list[Column],
+    unknown: list[str],
+    table: str,
+    lines: str,
+) -> Staged:
+    counts = connection.execute(
+        f"SELECT count(*) FILTER (WHERE _bad IS NULL), count(*) FILTER (WHERE _bad >= 0), "
+        f"count(*) FILTER (WHERE _bad IS DISTINCT FROM {_BLANK}) FROM {table}"
+    ).fetchone()
+    rows, bad_count, rows_read = counts
+    bad_rows = _bad_rows(connection, file_name, layout, matched, table, lines) if bad_count else []
+    return Staged(table, matched, rows, bad_rows, rows_read, unknown)
+
+
+def _head(path: str) -> tuple[bool, bytes]:
+    """Whether the file is gzip'd, and its first line (at most 1 MiB of it)."""
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+    try:
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as text:
+            head = text.readline(1 << 20)
+    except (OSError, EOFError) as error:
+        raise NativeReadError(f"{Path(path).name}: {error}") from error
+    if len(head) == 1 << 20:
+        raise NativeReadError(f"{Path(path).name}: header line longer than 1 MiB")
+    return compressed, head
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _lines_sql(path: str, compressed: bool) -> str:
+    # one VARCHAR column split on NUL (which a text file does not hold: DuckDB refuses
+    # the file if it does), so every physical line is one row, blank lines included
+    return (
+        f"SELECT ordinality AS _line, coalesce(column0, '') AS _text FROM read_csv("
+        f"{_literal(path)}, columns={{'column0': 'VARCHAR'}}, delim=chr(0), quote='', "
+        f"escape='', comment='', header=false, auto_detect=false, "
+        f"compression='{'gzip' if compressed else 'none'}') WITH ORDINALITY"
+    )
+
+
+# The shape a valid raw field of each kind has (the patterns of delimited.py, without the
+# surrounding whitespace, which lines on the fast path do not have); amounts lose their
+# thousands separators before they are checked, so they are always checked value by value.
+_SHAPES = {
+    "int": r"(-?\d+)?",
+    "float": r"(-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)?",
+    "date": r"(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{4})?",
+}
+
+
+def _line_shape(columns: list[Column], delimiter: str) -> str:
+    """A pattern that a whole line matches when every value in it has its kind's shape and
+    no value has whitespace at either end (so nothing needs trimming)."""
+    separator = f"\\x{{{ord(delimiter):x}}}"
+    edge = f"[^{separator}{WHITESPACE.replace(delimiter, '')}]"
+    text = f"({edge}([^{separator}]*{edge})?)?"
+    return "^" + separator.join(_SHAPES.get(c.kind, text) for c in columns) + "$"
+
+
+def _typed(kind: str, value: str) -> str:
+    """SQL turning a trimmed, non-empty (else NULL) value into its type; NULL if refused.
+
+    DuckDB's casts accept more than tally does ('1.5' as an integer, '+1', '1_000'), so a
+    cast counts only where the value has the shape: on lines whose whole text has the shape
+    (``_fast``, one pattern per line) or, on the others, after a pattern per value.
+    """
+    if kind == "text":
+        return value
+    if kind in ("int", "float"):
+        target = "BIGINT" if kind == "int" else "DOUBLE"
+        pattern = _literal(_INT if kind == "int" else _FLOAT)
+        return (
+            f"CASE WHEN _fast THEN TRY_CAST({value} AS {target}) "
+            f"WHEN regexp_matches({value}, {pattern}) THEN TRY_CAST({value} AS {target}) END"
+        )
+    if kind == "amount":
+        cleaned = f"replace({value}, ',', '')"
+        return (
+            f"CASE WHEN regexp_matches({cleaned}, {_literal(_FLOAT)}) "
+            f"THEN TRY_CAST(trim({cleaned}, {_literal(WHITESPACE)}) AS DOUBLE) END"
+        )
+    if kind == "date":
+        iso = f"TRY_CAST({value} AS DATE)"
+        us = f"CAST(try_strptime({value}, '%m/%d/%Y') AS DATE)"
+        return (
+            f"CASE WHEN _fast THEN CASE WHEN {value}[5] = '-' THEN {iso} ELSE {us} END "
+            f"WHEN regexp_matches({value}, {_literal(_ISO_DATE)}) THEN {iso} "
+            f"WHEN regexp_matches({value}, {_literal(_US_DATE)}) THEN {us} END"
+        )
+    raise ValueError(f"unknown column kind {kind!r}")
+
+
+def _staging_sql(lines: str, columns: list[Column], width: int, delimiter: str, table: str) -> str:
+    space = _literal(WHITESPACE)
+    # trimming with a character list is slow in DuckDB: lines whose shape is right have
+    # nothing to trim, and only the others (rare) are trimmed value by value
+    values = ", ".join(
+        f"nullif(CASE WHEN _fast THEN _f[{i + 1}] ELSE trim(_f[{i + 1}], {space}) END, '') AS _v{i}"
+        for i in range(len(columns))
+    )
+    raw = ", ".join(f"_v{i}" for i in range(len(columns)))
+    typed = ", ".join(f"{_typed(c.kind, f'_v{i}')} AS _t{i}" for i, c in enumerate(columns))
+    checks = []
+    for i, column in enumerate(columns):
+        refused = "false" if column.kind == "text" else f"(_v{i} IS NOT NULL AND _t{i} IS NULL)"
+        if column.required:
+            refused = f"({refused} OR _v{i} IS NULL)"
+        if refused != "false":
+            checks.append(f"WHEN {refused} THEN {i + 1}")
+    outputs = ", ".join(f"_t{i} AS {_quote(c.name)}" for i, c in enumerate(columns))
+    return f"""
+CREATE TEMP TABLE {table} AS
+WITH fields AS (
+    SELECT _line, _text, string_split(_text, {_literal(delimiter)}) AS _f,
+        regexp_matches(_text, {_literal(_line_shape(columns, delimiter))}) AS _fast
+    FROM {lines} WHERE _line > 1
+),
+trimmed AS (SELECT _line, _text, _fast, len(_f) AS _width, {values} FROM fields),
+converted AS (SELECT _line, _text, _width, {raw}, {typed} FROM trimmed)
+SELECT _line,
+    CASE WHEN _width <> {width} THEN
+            CASE WHEN trim(_text, {space}) = '' THEN {_BLANK} ELSE {_WRONG_WIDTH} END
+        WHEN _text = {_literal(delimiter * (width - 1))} THEN {_BLANK}
+        {" ".join(checks)}
+    END AS _bad,
+    {outputs}
+FROM converted
+"""
+
+
+def _bad_rows(
+    connection: Any,
+    file_name: str,
+    layout: Layout,
+    columns: list[Column],
+    table: str,
+    lines: str,
+) -> list[BadRow]:
+    """The refused rows, with their text."""
+    found = connection.execute(
+        f"SELECT bad._line, bad._bad, lines._text FROM {table} AS bad "
+        f"JOIN {lines} AS lines USING (_line) "
+        f"WHERE bad._bad >= 0 ORDER BY bad._line"
+    ).fetchall()
+    rows = []
+    for line, index, text in found:
+        fields = text.split(layout.delimiter)
+        if index == _WRONG_WIDTH:
+            reason = width_reason(len(columns), len(fields))
+            rows.append(BadRow(file_name, line, None, reason, text))
+            continue
+        column = columns[index - 1]
+        reason = value_reason(fields[index - 1].strip(), column.kind)
+        rows.append(BadRow(file_name, line, column.header, reason, text))
+    return rows
