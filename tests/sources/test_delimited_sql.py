@@ -41,7 +41,7 @@ def both(connection, tmp_path, data: bytes, layout: Layout, name="file.txt"):
     plain = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
     reference = read_delimited(plain, name, layout.columns, layout.delimiter)
     staged = stage_delimited(connection, str(path), name, layout, "staged")
-    rows = connection.sql(staged.select()).to_arrow_table()
+    rows = connection.sql(f"{staged.select()} ORDER BY _line").to_arrow_table()
     return reference, staged, rows
 
 

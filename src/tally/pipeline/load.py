@@ -25,7 +25,13 @@ from tally.pipeline.context import Context
 from tally.pipeline.ingest import dataset_key
 from tally.pipeline.ledger import Ledger, new_run_id, utc_now
 from tally.sources import BadRow, Dataset
-from tally.sources.delimited_sql import NativeReadError, can_stage, stage_delimited
+from tally.sources.delimited_sql import (
+    NativeReadError,
+    can_stage,
+    split_work,
+    stage_delimited,
+    unordered,
+)
 
 QUARANTINE_TABLE = "tally_meta.quarantine"
 
@@ -139,7 +145,8 @@ def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch, staged: 
         return True
     staged.append(table)
     batch.size += context.lake.fs.size(path)
-    batch.selects.append(f"SELECT *, {_literal(key)} AS _file FROM ({result.select()})")
+    select = result.select("{part}")  # split_work fills in the part
+    batch.selects.append(f"SELECT *, {_literal(key)} AS _file FROM ({select})")
     batch.bad_rows.extend(BadRow(key, b.line, b.field, b.reason, b.raw) for b in result.bad_rows)
     batch.rows_read += result.rows_read
     return True
@@ -174,13 +181,14 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
         return warehouse.replace_partition(dataset.staging_table, table, partition)
     # files DuckDB could not read, parsed in Python, join as registered Arrow tables
     views = [f"_parsed_{uuid.uuid4().hex}" for _ in batch.tables]
-    parts = batch.selects + [f"SELECT * FROM {view}" for view in views]
+    python = [f"SELECT * FROM {view}" for view in views]
     metadata = (
         f"DATE '{day.isoformat()}' AS _partition_date, {_literal(run_id)} AS _run_id, "
         f"TIMESTAMP '{utc_now().isoformat(sep=' ')}' AS _loaded_at"
     )
-    union = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
-    with warehouse.session() as connection:
+    with warehouse.session() as connection, unordered(connection) as count:
+        parts = [split_work(select, count) for select in batch.selects] + python
+        union = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
         for view, table in zip(views, batch.tables, strict=True):
             connection.register(view, table)
         try:
