@@ -1,13 +1,14 @@
 -- The first day whose marts change when the periods of some users are recomputed (not a
 -- model: the incremental build runs it). Compares the stored periods of those users
--- (marts.subscription_periods) with the recomputed ones (marts.changed_periods), row by
+-- (marts.subscription_periods, those where {changed_users} holds: the build writes the
+-- condition in) with the recomputed ones (marts.changed_periods), row by
 -- row on (subscription, period start), and takes the earliest day an event moves:
 --   start events (new, reactivation, free trial, in moves)  -> period_start
 --   payment events (renewal, conversion, plan change)      -> paying_from
 --   end events (churn, trial ended, out moves)             -> period_end
 WITH old AS (
     SELECT * FROM marts.subscription_periods
-    WHERE user_id IN (SELECT user_id FROM marts.changed_users)
+    WHERE {changed_users}
 ),
 pairs AS (
     SELECT

@@ -1,26 +1,28 @@
 -- The recurring total from one day on, for the incremental build (not a model: the leading
 -- underscore keeps the build from running it). Same definition as subscriber_total.sql:
 --   active(d) = active(d-1) + moved_in(d) - moved_out(d)
--- carried forward from the stored count at the end of the day before `since` (parameter).
+-- carried forward from the stored count at the end of the day before `since`, a date the
+-- build writes in as a literal where it says {since} (a literal, unlike a parameter or a
+-- subquery, lets the scans of the spans skip every older span).
 WITH bounds AS (
-    SELECT CAST(? AS DATE) AS since, horizon FROM marts.subscription_bounds
+    SELECT DATE '{since}' AS since, horizon FROM marts.subscription_bounds
 ),
 moves AS (
     SELECT country, platform, plan_code, channel, channel_sector, payment_status,
         span_start AS day, 1 AS moved_in, 0 AS moved_out
     FROM marts.subscription_spans
-    WHERE span_start >= (SELECT since FROM bounds)
+    WHERE span_start >= DATE '{since}'
     UNION ALL
     SELECT country, platform, plan_code, channel, channel_sector, payment_status,
         span_end AS day, 0 AS moved_in, 1 AS moved_out
     FROM marts.subscription_spans
-    WHERE span_end >= (SELECT since FROM bounds) AND span_end <= (SELECT horizon FROM bounds)
+    WHERE span_end >= DATE '{since}' AND span_end <= (SELECT horizon FROM bounds)
 ),
 opening AS (
     SELECT country, platform, plan_code, channel, channel_sector, payment_status,
         sum(active) AS active
     FROM marts.subscriber_total
-    WHERE day = (SELECT since FROM bounds) - 1
+    WHERE day = DATE '{since}' - 1
     GROUP BY country, platform, plan_code, channel, channel_sector, payment_status
 ),
 segments AS (
