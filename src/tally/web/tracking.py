@@ -200,8 +200,16 @@ class TrackingEndpoint:
         payloads: list[bytes] = []
         errors: list[dict[str, object]] = []
         for index, item in enumerate(incoming):
+            # _check inlined: a bulk awaits only for a token or site it has not seen yet
             try:
-                payloads.append(await self._check(arrival, item, token))
+                item_token = item.params.pop("token_auth", "") or token
+                authenticated = arrival.tokens.get(item_token) if item_token else False
+                if authenticated is None:
+                    authenticated = await self._token_valid(arrival, item_token)
+                idsite, payload = _record(arrival, item, authenticated)
+                if idsite not in arrival.known_sites:
+                    await self._require_site(arrival, idsite)
+                payloads.append(payload)
             except Rejected as rejection:
                 self.stats.rejected[rejection.field or rejection.reason] += 1
                 errors.append(
@@ -230,17 +238,17 @@ class TrackingEndpoint:
 
     async def _check(self, arrival: _Arrival, incoming: Incoming, bulk_token: str) -> bytes:
         """The record to log for a valid request; raises ``Rejected`` for anything else."""
-        params = incoming.params
-        token = params.pop("token_auth", "") or bulk_token
+        token = incoming.params.pop("token_auth", "") or bulk_token
         authenticated = bool(token) and await self._token_valid(arrival, token)
-        idsite = check_hit(params, received_at=arrival.received_at, authenticated=authenticated)
+        idsite, payload = _record(arrival, incoming, authenticated)
         if idsite not in arrival.known_sites:
-            if not await self.site_exists(idsite):
-                raise Rejected(f"site {idsite} does not exist", "idsite")
-            arrival.known_sites.add(idsite)
-        raw = _without_token(incoming.raw) if "token_auth" in incoming.raw else incoming.raw
-        tail = arrival.record_tail(incoming.transport, authenticated)
-        return f'{{"q":{_json(raw)}{tail}'.encode()
+            await self._require_site(arrival, idsite)
+        return payload
+
+    async def _require_site(self, arrival: _Arrival, idsite: int) -> None:
+        if not await self.site_exists(idsite):
+            raise Rejected(f"site {idsite} does not exist", "idsite")
+        arrival.known_sites.add(idsite)
 
     async def _token_valid(self, arrival: _Arrival, token: str) -> bool:
         """Each distinct token of a request is looked up once (a bulk repeats its own)."""
@@ -248,6 +256,16 @@ class TrackingEndpoint:
         if known is None:
             known = arrival.tokens[token] = await self.token_valid(token)
         return known
+
+
+def _record(arrival: _Arrival, incoming: Incoming, authenticated: bool) -> tuple[int, bytes]:
+    """Check a request's parameters; its site id and the log record (before the site check)."""
+    idsite = check_hit(
+        incoming.params, received_at=arrival.received_at, authenticated=authenticated
+    )
+    raw = _without_token(incoming.raw) if "token_auth" in incoming.raw else incoming.raw
+    tail = arrival.record_tail(incoming.transport, authenticated)
+    return idsite, f'{{"q":{_json(raw)}{tail}'.encode()
 
 
 def decode_record(payload: bytes) -> dict[str, object]:
