@@ -127,6 +127,32 @@ def tracking_query(number: int) -> str:
     )
 
 
+ROUNDS = 4
+
+
+def side_by_side(port: int, pid: int, count: int) -> tuple[float, float, float, float]:
+    """Bare and tracking rates (and server CPU seconds), measured in alternating rounds.
+
+    The other work on the machine comes and goes within seconds; alternating the two
+    endpoints ROUNDS times puts both under the same conditions, so their ratio is steadier
+    than that of two runs one after the other.
+    """
+    elapsed = {"bare": 0.0, "tracking": 0.0}
+    cpu = {"bare": 0.0, "tracking": 0.0}
+    per_round = count // ROUNDS
+    for number in range(ROUNDS):
+        first = number * per_round
+        for name, requests in (
+            ("bare", [get("/bench/bare")] * per_round),
+            ("tracking", [tracking_request(i) for i in range(first, first + per_round)]),
+        ):
+            before = cpu_seconds(pid)
+            elapsed[name] += per_round / rate(port, requests)
+            cpu[name] += cpu_seconds(pid) - before
+    total = per_round * ROUNDS
+    return total / elapsed["bare"], cpu["bare"], total / elapsed["tracking"], cpu["tracking"]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -179,11 +205,8 @@ def main() -> None:
         try:
             _wait(port)
             rate(port, [get("/bench/bare")] * 500 + [tracking_request(i) for i in range(500)])
+            bare, bare_cpu, tracking, tracking_cpu = side_by_side(port, server.pid, count)
             cpu = cpu_seconds(server.pid)
-            bare = rate(port, [get("/bench/bare")] * count)
-            cpu, bare_cpu = cpu_seconds(server.pid), cpu_seconds(server.pid) - cpu
-            tracking = rate(port, [tracking_request(i) for i in range(count)])
-            cpu, tracking_cpu = cpu_seconds(server.pid), cpu_seconds(server.pid) - cpu
             bulk_rate = bulk_ingest(port, bulks, bulk_size)
             bulk_cpu = cpu_seconds(server.pid) - cpu
             load_started = time.perf_counter()
@@ -201,10 +224,14 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait()
-    total = count + 500 + bulks * bulk_size
-    per_cpu = (count / bare_cpu, count / tracking_cpu, bulks * bulk_size / bulk_cpu)
+    timed = count // ROUNDS * ROUNDS
+    total = timed + 500 + bulks * bulk_size
+    per_cpu = (timed / bare_cpu, timed / tracking_cpu, bulks * bulk_size / bulk_cpu)
     load = os.getloadavg()[0]
-    print(f"tracking over loopback, {CONNECTIONS} connections, {count} requests each run")
+    print(
+        f"tracking over loopback, {CONNECTIONS} connections, {count} requests to each endpoint"
+        f" in {ROUNDS} alternating rounds"
+    )
     print(f"(load average {load:.1f} on {os.cpu_count()} CPUs; per server CPU-second in brackets)")
     print(f"  bare 204 endpoint      {bare:10,.0f} requests/s  [{per_cpu[0]:8,.0f}]")
     print(f"  /matomo.php            {tracking:10,.0f} requests/s  [{per_cpu[1]:8,.0f}]")
