@@ -11,12 +11,13 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 from tests.server.ui_support import cheap_hashes, dashboard_app, log_in
+from tests.web.reporting_flow_site import shared_site
 from tests.web.reporting_site import load_site
 
 from tally.config import Settings
 from tally.server.ui.web_behaviour import transitions, users_flow
 from tally.server.ui.web_view import Site, View
-from tally.server.ui.web_visitors import evolution
+from tally.server.ui.web_visitors import custom_variables, evolution
 from tally.server.ui.webpages import REPORTS
 from tally.server.users import add_user, grant
 from tally.warehouse import Warehouse, connect
@@ -132,3 +133,19 @@ def test_direct_sql_reports_on_each_backend(warehouse: Warehouse) -> None:
     assert sorted(r[2] for r in after) == [1, 1, 1]
     counts = evolution(view)
     assert (counts["2026-03-02"]["nb_visits"], counts["2026-03-03"]["nb_visits"]) == (4, 1)
+
+
+def test_custom_variables_and_dimensions(request: pytest.FixtureRequest) -> None:
+    # The Flow site (tests/web/reporting_flow_site.py), 10 March: plan=premium on W1 and W4,
+    # plan=free on W2; dimension 1 is gold on W1 and W4 (one hit each), silver on W3.
+    store = shared_site("duckdb", request)
+    day = dt.date(2026, 3, 10)
+    view = View(
+        store, Site(1, "Flow", "Asia/Hong_Kong"), "day", str(day), "", Span("day", day, day)
+    )
+    with store.session():
+        panels = custom_variables(view)
+    assert [panel.key for panel in panels] == ["custom-variables", "dimension-1"]
+    assert panels[0].rows == [["plan", "premium", 2, 2], ["plan", "free", 1, 1]]
+    assert panels[0].chart["data"][0]["x"] == [3]  # three visits carry "plan"
+    assert panels[1].rows == [["gold", 2, 2], ["silver", 1, 1]]

@@ -1,13 +1,14 @@
 """Visitors: overview and its graph, visitor log, locations, devices, software, times,
-engagement."""
+engagement, custom variables and dimensions (the real-time map is in ``web_map``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from tally.server.ui.render import Panel, lines, pie
+from tally.server.ui.render import Panel, bars, lines, pie
 from tally.server.ui.web_view import (
     EVOLUTION_PERIODS,
+    TOP,
     VISIT_COLUMNS,
     View,
     dimension_panel,
@@ -207,3 +208,52 @@ def engagement(view: View) -> list[Panel]:
     for panel in (actions, durations):
         panel.rows = [row[:2] for row in panel.rows]
     return [actions, durations]
+
+
+DIMENSION_IDS = range(1, 11)  # the dimension numbers the page asks about (dimension1..10)
+
+
+def custom_variables(view: View) -> list[Panel]:
+    """Custom variables by name then value, and the values of each custom dimension in use."""
+    named = report_rows(view.api("CustomVariables.getCustomVariables"))
+    rows = []
+    for variable in named:
+        for value in variable.get("subtable", []):
+            rows.append(
+                [variable["label"], value["label"], value["nb_visits"], value["nb_actions"]]
+            )
+    top = named[:TOP]
+    panels = [
+        Panel(
+            "custom-variables",
+            "Custom variables (name, value)",
+            ["name", "value", "visits", "actions"],
+            rows,
+            bars([r["label"] for r in top], [r["nb_visits"] for r in top]) if top else None,
+            note="The chart counts visits per variable name; the table splits them by value.",
+        )
+    ]
+    for number in DIMENSION_IDS:
+        values = report_rows(
+            view.api("CustomDimensions.getCustomDimension", idDimension=str(number))
+        )
+        if not values:
+            continue
+        table = [[r["label"], r["nb_visits"], r["nb_hits"]] for r in values]
+        top_values = table[:TOP]
+        panels.append(
+            Panel(
+                f"dimension-{number}",
+                f"Custom dimension {number}",
+                ["value", "visits", "hits"],
+                table,
+                bars([r[0] for r in top_values], [r[1] for r in top_values]),
+                wide=False,
+            )
+        )
+    if len(panels) == 1:
+        panels[0].note += (
+            f" No custom dimension (dimension{DIMENSION_IDS[0]}…dimension{DIMENSION_IDS[-1]}) "
+            "has a value in this period."
+        )
+    return panels

@@ -35,8 +35,10 @@ from tally.server.ui.web_behaviour import (
     transitions,
     users_flow,
 )
+from tally.server.ui.web_map import REFRESH_SECONDS, WINDOWS, minutes_of, real_time_map
 from tally.server.ui.web_view import Report, Site, View, report_rows
 from tally.server.ui.web_visitors import (
+    custom_variables,
     devices,
     engagement,
     locations,
@@ -67,11 +69,13 @@ REPORTS = [
     Report("Visitors", "overview", "Visitors overview", overview),
     Report("Visitors", "log", "Visitor log", visitor_log),
     Report("Visitors", "realtime", "Real-time", lambda view: []),
+    Report("Visitors", "realtime-map", "Real-time map", real_time_map),
     Report("Visitors", "locations", "Locations", locations),
     Report("Visitors", "devices", "Devices", devices),
     Report("Visitors", "software", "Software", software),
     Report("Visitors", "times", "Times", times),
     Report("Visitors", "engagement", "Engagement", engagement),
+    Report("Visitors", "custom-variables", "Custom variables", custom_variables),
     Report("Behaviour", "pages", "Pages", pages),
     Report("Behaviour", "entry-pages", "Entry pages", entry_exit("entry")),
     Report("Behaviour", "exit-pages", "Exit pages", entry_exit("exit")),
@@ -163,6 +167,7 @@ async def web_page(request: Request) -> Response:
     user: User = request.scope["state"]["user"]
     warehouse = warehouse_of(request)
     page_url = request.query_params.get("page", "")
+    minutes = minutes_of(request.query_params.get("minutes", ""))
 
     def compute() -> tuple[View, list[Site], list[Panel], list[str]]:
         view, sites = read_view(request, warehouse, user)
@@ -175,6 +180,8 @@ async def web_page(request: Request) -> Response:
             ][:30]
             chosen = page_url or (top_pages[0] if top_pages else "")
             return view, sites, transitions(view, chosen) if chosen else [], top_pages
+        if key == "realtime-map":
+            return view, sites, real_time_map(view, minutes), top_pages
         return view, sites, report.build(view), top_pages
 
     try:
@@ -202,7 +209,20 @@ async def web_page(request: Request) -> Response:
         top_pages=top_pages,
         page_url=page_url,
         query=_query(view),
+        minutes=minutes,
+        windows=WINDOWS,
+        refresh_seconds=REFRESH_SECONDS,
+        refresh_source=_map_source(view, minutes) if key == "realtime-map" else "",
     )
+
+
+def _map_source(view: View, minutes: int) -> str:
+    from urllib.parse import urlencode
+
+    params = {"idSite": str(view.site.idsite), "minutes": str(minutes)}
+    if view.segment:
+        params["segment"] = view.segment
+    return f"/web/realtime/map?{urlencode(params)}"
 
 
 def _query(view: View) -> str:
@@ -250,9 +270,27 @@ async def realtime_widget(request: Request) -> Response:
     return HTMLResponse(html, headers=SECURITY_HEADERS)
 
 
+async def realtime_map_fragment(request: Request) -> Response:
+    """The real-time map's panels alone (the page reloads them every REFRESH_SECONDS)."""
+    user: User = request.scope["state"]["user"]
+    warehouse = warehouse_of(request)
+    minutes = minutes_of(request.query_params.get("minutes", ""))
+
+    def compute() -> list[Panel]:
+        view, _sites = read_view(request, warehouse, user)
+        return real_time_map(view, minutes)
+
+    try:
+        panels = await asyncio.to_thread(compute)
+    except Refused as refused:
+        return Response(str(refused), status_code=refused.status)
+    return page(request, "panels_only.html", title="Real-time map", panels=panels)
+
+
 def routes() -> list[Route]:
     return [
         Route("/web", web_page),
         Route("/web/realtime/widget", realtime_widget),
+        Route("/web/realtime/map", realtime_map_fragment),
         Route("/web/{report}", web_page),
     ]

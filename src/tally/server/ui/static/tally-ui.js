@@ -3,6 +3,7 @@
 // Content-Security-Policy allows scripts from this server only.
 (function () {
   "use strict";
+  var TOPOJSON = "/ui/static/topojson/";
 
   function drawCharts(root) {
     if (!window.Plotly) { return; }
@@ -10,7 +11,8 @@
       var target = document.getElementById(block.dataset.target);
       if (!target) { return; }
       var figure = JSON.parse(block.textContent);
-      var config = { responsive: true, displaylogo: false };
+      // Maps read their topojson from this server, never from plotly's CDN.
+      var config = { responsive: true, displaylogo: false, topojsonURL: TOPOJSON };
       window.Plotly.react(target, figure.data, figure.layout, config);
     });
   }
@@ -21,7 +23,8 @@
     });
   }
 
-  // A real-time widget reloads its own fragment every data-refresh seconds.
+  // A real-time widget reloads its own fragment every data-refresh seconds (at once, unless
+  // the server drew it already: data-loaded="server").
   function realtime() {
     document.querySelectorAll("[data-refresh]").forEach(function (widget) {
       var seconds = parseInt(widget.dataset.refresh, 10) || 10;
@@ -36,7 +39,7 @@
           })
           .catch(function () { /* try again next round */ });
       }
-      reload();
+      if (!widget.dataset.loaded) { reload(); }
       window.setInterval(reload, seconds * 1000);
     });
   }
