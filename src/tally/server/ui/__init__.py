@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tally.config import Settings
-from tally.server.ui import access, elt, login, subscriptions, webpages
+from tally.server.ui import access, admin, elt, login, subscriptions, webpages
 from tally.server.users import FIRST_ADMIN_HINT, has_users
 from tally.warehouse import Warehouse
 
@@ -59,6 +59,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         *elt.routes(settings),
         *subscriptions.routes(settings),
         *webpages.routes(),
+        *admin.routes(),
         *metrics_routes(settings),
         Route(f"{access.STATIC_PREFIX}plotly.min.js", plotly_script),
         Mount(access.STATIC_PREFIX.rstrip("/"), app=StaticFiles(directory=STATIC), name="ui"),
