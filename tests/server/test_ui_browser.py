@@ -1,15 +1,18 @@
 """The dashboards in Debian's Chromium against the real server on loopback.
 
-Data: two days of the demo pipeline (subscriptions, ELT ledger) and web hits sent by this
+Data: one day of the demo pipeline (subscriptions, ELT ledger) and web hits sent by this
 test through the real tracking endpoint, loaded and sessionized as live traffic is. Three
 visitors on site 1 (two from Hong Kong, one from Singapore) make three visits today; site 2
 has no traffic. Screenshots of each area go to test-artifacts/.
+
+Speed: one server, one browser and one logged-in context for the admin for the whole module
+(bob, who has fewer rights, gets a second one); the refresh tests move the page's clock
+instead of waiting for it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import socket
 import threading
 import time
@@ -17,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -26,7 +30,8 @@ from tally.config import Settings
 from tally.pipeline.context import open_context
 from tally.pipeline.demo import run_demo
 from tally.server.auth import create_token
-from tally.server.users import add_user, grant
+from tally.server.ui.web_map import REFRESH_SECONDS
+from tally.server.users import add_user, get_user, grant
 from tally.web.sessions import sessionize
 from tally.web.sites import add_site
 
@@ -97,7 +102,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     context = open_context(settings)
     store = context.warehouse
     store.migrate()
-    run_demo(context, days=2)
+    run_demo(context, days=1)  # the build, not the days, is most of its cost
     add_site(store, "Video", [SITE_URL], "Asia/Hong_Kong")
     add_site(store, "Other site", ["https://other.example.com"], "UTC")
     add_user(store, "ada", PASSWORD, admin=True)
@@ -137,8 +142,33 @@ def browser(server: Server) -> Iterator[Any]:
         chromium.close()
 
 
-def _log_in(browser: Any, server: Server, name: str, start: str = "/elt") -> Any:
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+@dataclass
+class Admin:
+    """ada's one browser context, and every URL it asked for."""
+
+    context: Any
+    requested: list[str]
+    url: str
+
+    def open(self, path: str) -> Any:
+        page = self.context.new_page()
+        page.goto(self.url + path)
+        _ready(page)
+        return page
+
+
+@pytest.fixture(scope="module")
+def admin(browser: Any, server: Server) -> Iterator[Admin]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    requested: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+    _log_in(context, server, "ada").close()
+    yield Admin(context, requested, server.url)
+    context.close()
+
+
+def _log_in(context: Any, server: Server, name: str, start: str = "/elt") -> Any:
+    page = context.new_page()
     page.goto(server.url + start)
     assert "/login?next=" in page.url  # no session: sent to the login page
     page.fill("input[name=username]", name)
@@ -154,10 +184,9 @@ def _ready(page: Any) -> None:
         page.wait_for_selector(".chart .main-svg")  # plotly has drawn
 
 
-def test_log_in_and_open_each_area(browser: Any, server: Server) -> None:
-    page = _log_in(browser, server, "ada")
-    assert page.url.endswith("/elt")
-    _ready(page)
+def test_log_in_and_open_each_area(admin: Admin) -> None:
+    # The admin fixture logged in from /elt (no session: sent to the login page first).
+    page = admin.open("/elt")
     assert page.locator("#panel-datasets tbody tr").count() >= 10  # every demo dataset
     page.screenshot(path=str(ARTIFACTS / "dashboard-elt.png"), full_page=True)
     page.click("nav.areas >> text=Subscriptions")
@@ -178,11 +207,11 @@ def test_log_in_and_open_each_area(browser: Any, server: Server) -> None:
     # All three visits started minutes ago, so all are in the last 30 minutes.
     assert page.locator("#realtime .kpi[data-minutes='30'] .value").inner_text() == "3"
     page.screenshot(path=str(ARTIFACTS / "dashboard-web.png"), full_page=True)
-    page.context.close()
+    page.close()
 
 
-def test_change_period_and_site(browser: Any, server: Server) -> None:
-    page = _log_in(browser, server, "ada", "/web/pages")
+def test_change_period_and_site(admin: Admin) -> None:
+    page = admin.open("/web/pages")
     page.select_option("select[name=period]", "week")
     page.click("form.filters button[type=submit]")
     _ready(page)
@@ -195,12 +224,11 @@ def test_change_period_and_site(browser: Any, server: Server) -> None:
     _ready(page)
     assert "Other site" in page.locator("h1").inner_text()
     assert page.locator("#panel-pages td.empty").count() == 1  # no traffic on site 2
-    page.context.close()
+    page.close()
 
 
-def test_chart_numbers_equal_the_api(browser: Any, server: Server) -> None:
-    page = _log_in(browser, server, "ada", "/web/overview?idSite=1&period=day&date=today")
-    _ready(page)
+def test_chart_numbers_equal_the_api_and_the_csv(admin: Admin, server: Server) -> None:
+    page = admin.open("/web/overview?idSite=1&period=day&date=today")
     drawn = page.evaluate(
         "() => { const d = document.getElementById('chart-evolution').data; "
         "return {x: d[0].x, visits: d[0].y, visitors: d[1].y}; }"
@@ -218,25 +246,30 @@ def test_chart_numbers_equal_the_api(browser: Any, server: Server) -> None:
     assert [api[day]["nb_visits"] for day in drawn["x"]] == drawn["visits"]
     assert [api[day]["nb_uniq_visitors"] for day in drawn["x"]] == drawn["visitors"]
     assert drawn["visits"][-1] == 3  # today's three visits
-    page.context.close()
+    with page.expect_download() as download:
+        page.click("#panel-evolution a.csv")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    last = text.strip().splitlines()[-1].split(",")
+    assert last[0] == dt.datetime.now(dt.UTC).astimezone(_hong_kong()).date().isoformat()
+    assert last[1] == "3"
+    page.close()
 
 
-def test_api_needs_a_token_even_with_a_session(browser: Any, server: Server) -> None:
-    page = _log_in(browser, server, "ada")
-    # The browser holds a session cookie; the API still wants a token and answers JSON 401.
-    stats = page.request.get(f"{server.url}/api/tracking/stats", max_redirects=0)
+def test_api_needs_a_token_even_with_a_session(admin: Admin, server: Server) -> None:
+    # The context holds a session cookie; the API still wants a token and answers JSON 401.
+    stats = admin.context.request.get(f"{server.url}/api/tracking/stats", max_redirects=0)
     assert stats.status == 401 and stats.json()["status"] == "error"
-    api = page.request.get(
+    api = admin.context.request.get(
         f"{server.url}/index.php?module=API&method=VisitsSummary.get&idSite=1&period=day"
         "&date=today&format=json",
         max_redirects=0,
     )
     assert api.status == 401
-    page.context.close()
 
 
-def test_a_user_without_rights_to_a_site_gets_403(browser: Any, server: Server) -> None:
-    page = _log_in(browser, server, "bob", "/web?idSite=1")
+def test_a_user_without_rights_gets_403(browser: Any, server: Server) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = _log_in(context, server, "bob", "/web?idSite=1")
     assert "idSite=1" in page.url
     answer = page.goto(f"{server.url}/web?idSite=2")
     assert answer.status == 403
@@ -245,21 +278,42 @@ def test_a_user_without_rights_to_a_site_gets_403(browser: Any, server: Server) 
     assert options.count() == 0  # the refusal page offers no site picker
     page.goto(f"{server.url}/web?idSite=1")
     assert page.locator("select[name=idSite] option").all_inner_texts() == ["1 · Video"]
-    page.context.close()
+    assert page.goto(f"{server.url}/admin/users").status == 403  # not an admin
+    assert page.locator("nav.areas a[href='/admin/users']").count() == 0
+    context.close()
 
 
-def test_tables_and_csv_match_the_chart(browser: Any, server: Server) -> None:
-    page = _log_in(browser, server, "ada", "/web/overview?idSite=1&period=day&date=today")
-    _ready(page)
-    with page.expect_download() as download:
-        page.click("#panel-evolution a.csv")
-    text = Path(download.value.path()).read_text(encoding="utf-8")
-    last = text.strip().splitlines()[-1].split(",")
-    assert last[0] == dt.datetime.now(dt.UTC).astimezone(_hong_kong()).date().isoformat()
-    assert last[1] == "3"
-    summary = json.loads(page.locator("script.figure").first.text_content())
-    assert summary["data"][0]["y"][-1] == 3
-    page.context.close()
+def test_the_real_time_map_is_drawn_from_this_server_only(admin: Admin) -> None:
+    page = admin.open("/web/realtime-map?idSite=1&minutes=30")
+    # plotly fetched the bundled topojson and shaded Hong Kong and Singapore.
+    page.wait_for_selector("#chart-map path.choroplethlocation")
+    shaded = page.evaluate("() => document.getElementById('chart-map').data[0].locations")
+    assert sorted(shaded) == ["HKG", "SGP"]
+    cells = page.locator("#panel-map tbody tr td:nth-child(4)").all_text_contents()
+    assert sorted(cells) == ["1", "2"]  # two visits from Hong Kong, one from Singapore
+    page.screenshot(path=str(ARTIFACTS / "dashboard-web-map.png"), full_page=True)
+    page.close()
+    hosts = {urlsplit(url).hostname for url in admin.requested if url.startswith("http")}
+    assert hosts == {"127.0.0.1"}, hosts  # no CDN, no font, no tile server
+    assert any(url.endswith("/ui/static/topojson/world_50m.json") for url in admin.requested)
+
+
+def test_the_user_page_adds_and_grants(admin: Admin, server: Server) -> None:
+    page = admin.open("/admin/users")
+    page.fill("#add-user input[name=name]", "cy")
+    page.fill("#add-user input[name=password]", PASSWORD)
+    page.click("#add-user button[type=submit]")
+    page.wait_for_selector("p.done")
+    row = page.locator("tr[data-user='cy']")
+    row.locator("form.grant select[name=idsite]").select_option("2")
+    row.locator("form.grant button").click()
+    page.wait_for_selector("tr[data-user='cy'] button.revoke")
+    assert get_user(server.store, "cy").sites == {2: "view"}
+    page.screenshot(path=str(ARTIFACTS / "dashboard-users.png"), full_page=True)
+    page.locator("tr[data-user='cy'] button.delete").click()
+    page.wait_for_selector("p.done")
+    assert page.locator("tr[data-user='cy']").count() == 0
+    page.close()
 
 
 def _hong_kong() -> dt.tzinfo:
@@ -268,23 +322,37 @@ def _hong_kong() -> dt.tzinfo:
     return ZoneInfo("Asia/Hong_Kong")
 
 
-def test_the_realtime_widget_refreshes_by_itself(browser: Any, server: Server) -> None:
-    """Runs last: it adds a fourth visit while the page stays open."""
-    page = _log_in(browser, server, "ada", "/web/realtime?idSite=1")
-    widget = page.locator("#realtime")
-    page.wait_for_selector("#realtime[data-loaded]")
-    assert widget.locator(".kpi[data-minutes='30'] .value").inner_text() == "3"
-    first = widget.get_attribute("data-loaded")
+def _refreshed(page: Any, selector: str, expected: str, seconds: int) -> None:
+    """Move the page's clock past its refresh until ``selector`` shows ``expected``."""
+    for _ in range(40):
+        page.clock.run_for(seconds * 1000)
+        time.sleep(0.25)  # the fetch itself runs on the real clock
+        if page.locator(selector).first.text_content().strip() == expected:
+            return
+    raise AssertionError(f"{selector} never showed {expected}")
+
+
+def test_real_time_views_refresh_by_themselves(admin: Admin, server: Server) -> None:
+    """Runs last: it adds a fourth visit while the pages stay open."""
+    widget_page = admin.context.new_page()
+    widget_page.clock.install()
+    widget_page.goto(f"{server.url}/web/realtime?idSite=1")
+    widget_page.clock.run_for(1000)
+    widget_page.wait_for_selector("#realtime[data-loaded]")
+    counter = "#realtime .kpi[data-minutes='30'] .value"
+    assert widget_page.locator(counter).inner_text() == "3"
+    map_page = admin.context.new_page()
+    map_page.clock.install()
+    map_page.goto(f"{server.url}/web/realtime-map?idSite=1&minutes=30")
+    assert map_page.get_attribute("#refreshing", "data-loaded") == "server"
     _track(server.url, [("d4d4d4d4d4d4d4d4", "1.36.0.9", ["/"])])
     headers = {"authorization": f"Bearer {server.token}"}
     loaded = httpx.post(f"{server.url}/api/tracking/load", headers=headers, timeout=60)
     assert loaded.json()["loaded"] == 1
     sessionize(server.store)
-    # No reload: the widget fetches its fragment again every 10 s until it shows the visit.
-    page.wait_for_function(
-        "() => document.querySelector(\"#realtime .kpi[data-minutes='30'] .value\")"
-        ".textContent.trim() === '4'",
-        timeout=25_000,
-    )
-    assert widget.get_attribute("data-loaded") != first
-    page.context.close()
+    # No reload: each fetches its fragment again on its timer until it shows the visit.
+    _refreshed(widget_page, counter, "4", 10)
+    _refreshed(map_page, "#panel-map tbody tr td:nth-child(4)", "3", REFRESH_SECONDS)
+    assert map_page.get_attribute("#refreshing", "data-loaded") != "server"
+    widget_page.close()
+    map_page.close()

@@ -53,7 +53,7 @@ def test_last_24_hours_by_place_and_country(site: Warehouse) -> None:
     # Countries by ISO alpha-3: Hong Kong 2 + 1 visits, Singapore 1.
     assert dict(zip(shaded["locations"], shaded["z"], strict=True)) == {"HKG": 3, "SGP": 1}
     assert len(bubbles["lat"]) == 3  # every city has coordinates in the fixture
-    assert panel.chart["layout"]["geo"]["resolution"] == 110  # the bundled world_110m.json
+    assert panel.chart["layout"]["geo"]["resolution"] == 50  # the bundled world_50m.json
 
 
 def test_last_30_minutes_and_segment(site: Warehouse) -> None:
@@ -83,7 +83,7 @@ def test_page_fragment_csv_and_topojson(
     add_site(store, "Empty", ["https://empty.example.com"], "UTC")
     add_user(store, "mapper", PASSWORD, admin=True)
     with TestClient(dashboard_app(settings, store)) as client:
-        topojson = client.get("/ui/static/topojson/world_110m.json")  # no login needed
+        topojson = client.get("/ui/static/topojson/world_50m.json")  # no login needed
         assert topojson.status_code == 200
         assert "countries" in json.loads(topojson.content)["objects"]
         log_in(client, "mapper")

