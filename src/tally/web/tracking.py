@@ -29,7 +29,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from tally.web.hitlog import HitLog, HitLogError
-from tally.web.params import Rejected, check_hit, parse_query
+from tally.web.params import Rejected, check_hit, parse_query, quick_site
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +72,30 @@ def utc_now() -> dt.datetime:
 class Incoming:
     """One tracking request as received, before it is checked."""
 
-    params: dict[str, str]
+    params: dict[str, str] | None  # None: not parsed (yet) from raw
     transport: str  # get, post, bulk
     raw: str  # the query text the params came from (stored as received, minus token_auth)
+    site: int | None = None  # set when quick_site vouched for raw: no parsing needed
+
+    def take_token(self) -> str:
+        """Its token_auth, removed from the parameters. A plain text that ``quick_site``
+        accepts is never parsed (and has no token_auth: that name is not a quick one)."""
+        if self.params is None:
+            self.site = quick_site(self.raw)
+            if self.site is not None:
+                return ""
+            self.params = parse_query(self.raw)
+        return self.params.pop("token_auth", "")
+
+    def sends_image(self) -> bool:
+        if self.params is not None:
+            return self.params.get("send_image") != "0"
+        # quick-checked text: literal names, send_image values only "", "0" or "1"
+        found = SEND_IMAGE.findall(self.raw)
+        return not found or found[-1] != "0"
+
+
+SEND_IMAGE = re.compile(r"(?:^|&)send_image=([^&]*)")
 
 
 @dataclass
@@ -182,7 +203,7 @@ class TrackingEndpoint:
             await _answer_json(send, arrival, 503, _error("hit log unavailable"))
             return
         self.stats.accepted += 1
-        if incoming.params.get("send_image") == "0":
+        if not incoming.sends_image():
             await _answer(send, arrival, 204, _NO_STORE, b"")
         else:
             await _answer(send, arrival, 200, _GIF, PIXEL)
@@ -202,7 +223,7 @@ class TrackingEndpoint:
         for index, item in enumerate(incoming):
             # _check inlined: a bulk awaits only for a token or site it has not seen yet
             try:
-                item_token = item.params.pop("token_auth", "") or token
+                item_token = item.take_token() or token
                 authenticated = arrival.tokens.get(item_token) if item_token else False
                 if authenticated is None:
                     authenticated = await self._token_valid(arrival, item_token)
@@ -238,7 +259,7 @@ class TrackingEndpoint:
 
     async def _check(self, arrival: _Arrival, incoming: Incoming, bulk_token: str) -> bytes:
         """The record to log for a valid request; raises ``Rejected`` for anything else."""
-        token = incoming.params.pop("token_auth", "") or bulk_token
+        token = incoming.take_token() or bulk_token
         authenticated = bool(token) and await self._token_valid(arrival, token)
         idsite, payload = _record(arrival, incoming, authenticated)
         if idsite not in arrival.known_sites:
@@ -260,9 +281,13 @@ class TrackingEndpoint:
 
 def _record(arrival: _Arrival, incoming: Incoming, authenticated: bool) -> tuple[int, bytes]:
     """Check a request's parameters; its site id and the log record (before the site check)."""
-    idsite = check_hit(
-        incoming.params, received_at=arrival.received_at, authenticated=authenticated
-    )
+    if incoming.site is not None:
+        idsite = incoming.site
+    else:
+        assert incoming.params is not None  # take_token parsed it
+        idsite = check_hit(
+            incoming.params, received_at=arrival.received_at, authenticated=authenticated
+        )
     raw = _without_token(incoming.raw) if "token_auth" in incoming.raw else incoming.raw
     tail = arrival.record_tail(incoming.transport, authenticated)
     return idsite, f'{{"q":{_json(raw)}{tail}'.encode()
@@ -278,9 +303,9 @@ async def _read(
 ) -> tuple[list[Incoming], str | None]:
     """The request's tracking parameters; bulk returns several and the bulk token_auth."""
     raw_query = scope["query_string"].decode("latin-1")
-    query = parse_query(raw_query)
     if method != "POST":
-        return [Incoming(query, "get", raw_query)], None
+        return [Incoming(None, "get", raw_query)], None
+    query = parse_query(raw_query)
     text = (await _read_body(receive, arrival)).decode("utf-8", errors="replace").strip()
     if text.startswith("{"):
         return _bulk_requests(text)
@@ -330,11 +355,11 @@ def _bulk_requests(text: str) -> tuple[list[Incoming], str]:
     return incoming, str(token)
 
 
-def _bulk_item(item: object) -> tuple[dict[str, str], str]:
+def _bulk_item(item: object) -> tuple[dict[str, str] | None, str]:
     """Parameters and query text of one bulk entry (a query string, or an object)."""
     if isinstance(item, str):
         raw = item.split("?", 1)[-1]
-        return parse_query(raw), raw
+        return None, raw
     if isinstance(item, Mapping):
         params = {str(k): str(v) for k, v in item.items() if v is not None}
         return params, urlencode(params)
