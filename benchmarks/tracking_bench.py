@@ -2,8 +2,9 @@
 server, bulk ingest in hits/s, loader throughput, and the server's peak memory.
 
 The server is the real one (``create_app`` on uvicorn, in its own process) with one extra
-route, ``/bench/bare``, that only answers 204: the ratio of the two rates is what the
-tracking work costs (parsing, checking, the group-committed fsync). The periodic loader is
+route, ``/bench/bare``, that only answers 204 (a public Starlette route, so it passes the
+session and login middleware that tracking requests skip): the ratio of the two rates is
+what the tracking work costs (parsing, checking, the group-committed fsync). The periodic loader is
 paused while requests are timed and measured separately afterwards.
 
 Usage: python benchmarks/tracking_bench.py [--quick]
