@@ -243,7 +243,7 @@ VALUES = [
 ]
 
 
-@examples(max_examples=400, deadline=None)
+@examples(max_examples=200, deadline=None)
 @given(
     st.lists(
         st.tuples(
