@@ -3,7 +3,8 @@ of web.hits over the same span as the floor, timed in the same run.
 
 One site (Asia/Hong_Kong) over 2025. Visits are generated straight into web.visits,
 web.actions and web.hits with DuckDB SQL (not through sessionize, which would take far
-longer than the reports): about 4.5 hits a visit, mostly page views over 500 pages whose
+longer than the reports; only sessionize's steps model runs, to number each action in its
+visit as sessionize stores it): about 4.5 hits a visit, mostly page views over 500 pages whose
 popularity is skewed (the busiest page has about an eighth of the views), some searches,
 outlinks, downloads and events. Each call goes through ``tally.web.reporting.call``, which
 opens the warehouse file, runs the report and closes it, as the server does.
@@ -30,6 +31,7 @@ import duckdb
 
 from tally.warehouse import Warehouse, connect
 from tally.web.reporting import call
+from tally.web.sessions import model_sql
 
 SITE_URL = "https://bench.example.com"
 PAGES = 500
@@ -65,7 +67,9 @@ FROM range({visits}) AS t(i)
 """
 
 ACTIONS = """
-INSERT INTO web.actions
+INSERT INTO web.actions (hit_id, idsite, local_date, idvisit, visitor_key, position, hit_time,
+    local_time, kind, is_action, url, action_name, link_url, event_category, event_action,
+    event_name, event_value, search_keyword, idgoal, revenue, pv_id, seconds_since_previous)
 SELECT
     s.idvisit || ':' || CAST(s.p AS VARCHAR) AS hit_id,
     1, s.local_date, s.idvisit, s.visitor_key, s.p + 1,
@@ -123,10 +127,19 @@ SELECT
     min(CASE WHEN p.draw < 60 THEN 'Android' ELSE 'Windows' END),
     min(CASE WHEN p.draw < 60 THEN 'Chrome Mobile' ELSE 'Chrome' END),
     min(CASE WHEN p.draw < 70 THEN 'HK' ELSE 'SG' END),
-    0, 0, NULL
+    0, 0, NULL, min(a.visit_key),
+    arg_min(a.page_label, a.position) FILTER (WHERE a.kind = 'pageview'),
+    arg_max(a.page_label, a.position) FILTER (WHERE a.kind = 'pageview')
 FROM web.actions AS a JOIN plan AS p ON p.idvisit = a.idvisit
 GROUP BY a.idvisit
 ORDER BY min(a.local_date), a.idvisit
+"""
+
+# Every day is "dirty", so sessionize's own steps model numbers each action in its visit.
+DIRTY = """
+INSERT INTO web.dirty_days
+SELECT 1, CAST(d AS DATE), d - INTERVAL 8 HOUR, d + INTERVAL 16 HOUR
+FROM range(TIMESTAMP '2025-01-01', TIMESTAMP '2026-01-01', INTERVAL 1 DAY) AS t(d)
 """
 
 HITS = """
@@ -151,6 +164,9 @@ def generate(path: Path, visits: int) -> dict[str, int]:
         )
         con.execute(PLAN.format(visits=visits, visitors=max(1, visits // 3)))
         con.execute(ACTIONS.format(site=SITE_URL, pages=PAGES))
+        con.execute(DIRTY)
+        con.execute(model_sql("steps.sql"))
+        con.execute("DELETE FROM web.dirty_days")
         con.execute(VISITS)
         con.execute(HITS)
         con.execute("CHECKPOINT")

@@ -19,7 +19,8 @@ import pyarrow as pa
 from tally.warehouse import Warehouse
 
 MODELS = "tally.web.models"
-REBUILD_ORDER = ("actions.sql", "conversions.sql", "visits.sql")
+# steps.sql numbers what actions.sql placed; visits.sql reads both.
+REBUILD_ORDER = ("actions.sql", "steps.sql", "conversions.sql", "visits.sql")
 
 
 @dataclass(frozen=True)

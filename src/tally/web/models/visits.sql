@@ -13,7 +13,8 @@ INSERT INTO web.visits (
     ended_at, duration_seconds, actions, pageviews, outlinks, downloads, events, searches,
     entry_url, entry_title, exit_url, exit_title, referrer_type, referrer_name,
     referrer_keyword, campaign_name, campaign_keyword, campaign_source, campaign_medium,
-    device_type, os_name, browser_name, country, conversions, revenue, goals
+    device_type, os_name, browser_name, country, conversions, revenue, goals, visit_key,
+    entry_label, exit_label
 )
 WITH scoped AS (
     SELECT a.*
@@ -27,6 +28,7 @@ totals AS (
         min(s.idsite) AS idsite,
         min(s.local_date) AS local_date,
         min(s.visitor_key) AS visitor_key,
+        min(s.visit_key) AS visit_key,
         min(s.hit_time) AS started_at,
         max(s.hit_time) AS ended_at,
         count(*) FILTER (WHERE s.is_action) AS actions,
@@ -43,6 +45,7 @@ pages AS (
         s.idvisit,
         s.url,
         s.action_name,
+        s.page_label,
         row_number() OVER (PARTITION BY s.idvisit ORDER BY s.position) AS from_start,
         row_number() OVER (PARTITION BY s.idvisit ORDER BY s.position DESC) AS from_end
     FROM scoped AS s
@@ -102,7 +105,10 @@ SELECT
     h.country,
     coalesce(g.conversions, 0),
     coalesce(g.revenue, 0),
-    g.goals
+    g.goals,
+    t.visit_key,
+    entry.page_label,
+    leaving.page_label
 FROM totals AS t
 JOIN scoped AS f ON f.idvisit = t.idvisit AND f.position = 1
 JOIN web.hits AS h ON h.hit_id = f.hit_id

@@ -322,28 +322,19 @@ def _as_date(value: object) -> dt.date:
 # -- Actions -----------------------------------------------------------------------------
 
 
-def page_label(column: str) -> str:
-    """SQL for Matomo's page label of a URL: path and query, without scheme, host and
-    fragment, so every URL of a site folds into one path; the root page is ``/index``."""
-    path = (
-        f"regexp_replace(regexp_replace({column}, '#.*$', ''), "
-        "'^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '')"
-    )
-    return f"CASE WHEN {path} IN ('', '/') THEN '/index' ELSE {path} END"
-
-
 def actions_in_scope(query: Query, alias: str = "a") -> tuple[str, str, list[object]]:
     """(JOIN, WHERE, parameters) limiting ``web.actions AS alias`` to the query's visits.
 
     Without a segment the site and local dates alone select exactly the period's visits'
-    actions, so the join to the visits (a hash join on idvisit) is skipped.
+    actions, so the join to the visits is skipped; with one, the join is on the integer
+    visit key (much cheaper to hash than the 32-character visit id).
     """
     where = f"{alias}.idsite = ? AND {alias}.local_date >= ? AND {alias}.local_date <= ?"
     span: list[object] = [query.idsite, query.span.start, query.span.end]
     if not query.segment.params and query.segment.sql == "TRUE":
         return "", where, span
     visits, params = scoped_visits(query)
-    join = f"JOIN ({visits}) AS sv ON sv.idvisit = {alias}.idvisit"
+    join = f"JOIN ({visits}) AS sv ON sv.visit_key = {alias}.visit_key"
     return join, where, [*params, *span]
 
 
@@ -357,7 +348,7 @@ def page_urls(query: Query) -> Report:
     """Page views by URL path (flat, as Matomo's ``flat=1``), with time, entries and exits."""
     return [
         {**row, "segment": f"pageUrl=={_segment_value(row['url'])}"}
-        for row in _pages(query, page_label, "url")
+        for row in _pages(query, titles=False)
     ]
 
 
@@ -366,7 +357,7 @@ def page_titles(query: Query) -> Report:
     """Page views by page title (flat), with time, entries and exits."""
     return [
         {**{k: v for k, v in row.items() if k != "url"}, "segment": _title_segment(row["label"])}
-        for row in _pages(query, page_title, "action_name")
+        for row in _pages(query, titles=True)
     ]
 
 
@@ -374,29 +365,29 @@ def _title_segment(label: object) -> str:
     return f"pageTitle=={_segment_value(label)}"
 
 
-def _pages(query: Query, label: Callable[[str], str], column: str) -> list[Row]:
-    """Page views grouped by ``label`` of ``column`` (url or action_name) of each view.
+def _pages(query: Query, *, titles: bool) -> list[Row]:
+    """Page views grouped by their URL's label (or their title), with entries and exits.
 
-    Time on a page runs to the visit's next hit (pings included), as Matomo counts it:
-    positions are consecutive within a visit, so the next hit is a hash join away (much
-    cheaper than a window sorted per visit). Entries and exits come from web.visits.
+    Everything comes from columns sessionize stored: the label of each view and of each
+    visit's entry and exit page, and each hit's time to the visit's next hit (pings
+    included: Matomo's time on page), so this is two aggregates and a join of their results.
     """
     join, where, params = actions_in_scope(query)
     visits, visit_params = scoped_visits(query)
-    span = [query.idsite, query.span.start, query.span.end]
-    entry, leaving = ("entry_url", "exit_url") if column == "url" else ("entry_title", "exit_title")
+    if titles:
+        label = page_title("a.action_name")
+        entry, leaving = page_title("v.entry_title"), page_title("v.exit_title")
+    else:
+        label, entry, leaving = "a.page_label", "v.entry_label", "v.exit_label"
     sql = f"""
         WITH views AS (
             SELECT
-                {label(f"a.{column}")} AS label,
+                {label} AS label,
                 count(*) AS nb_hits,
-                count(DISTINCT a.idvisit) AS nb_visits,
-                coalesce(sum(date_diff('second', a.hit_time, n.hit_time)), 0) AS seconds,
+                count(DISTINCT a.visit_key) AS nb_visits,
+                coalesce(sum(a.time_spent), 0) AS seconds,
                 min(a.url) AS url
             FROM web.actions AS a
-            LEFT JOIN web.actions AS n
-                ON n.idvisit = a.idvisit AND n.position = a.position + 1
-                AND n.idsite = ? AND n.local_date >= ? AND n.local_date <= ?
             {join}
             WHERE {where} AND a.kind = 'pageview'
             GROUP BY 1
@@ -404,7 +395,7 @@ def _pages(query: Query, label: Callable[[str], str], column: str) -> list[Row]:
         v AS ({visits}),
         entries AS (
             SELECT
-                {label(f"v.{entry}")} AS label,
+                {entry} AS label,
                 count(*) AS visits,
                 sum(v.actions) AS actions,
                 sum(v.duration_seconds) AS seconds,
@@ -412,7 +403,7 @@ def _pages(query: Query, label: Callable[[str], str], column: str) -> list[Row]:
             FROM v WHERE v.pageviews > 0 GROUP BY 1
         ),
         exits AS (
-            SELECT {label(f"v.{leaving}")} AS label, count(*) AS visits
+            SELECT {leaving} AS label, count(*) AS visits
             FROM v WHERE v.pageviews > 0 GROUP BY 1
         )
         SELECT
@@ -425,7 +416,7 @@ def _pages(query: Query, label: Callable[[str], str], column: str) -> list[Row]:
         ORDER BY w.nb_visits DESC, w.nb_hits DESC, w.label
     """
     rows = []
-    for found in query.warehouse.rows(sql, [*span, *params, *visit_params]):
+    for found in query.warehouse.rows(sql, [*params, *visit_params]):
         name, url = found[0], found[-1]
         hits, visit_count, seconds, entries, entry_actions, entry_seconds, bounces, exits = (
             int(value or 0) for value in found[1:-1]
@@ -464,7 +455,7 @@ def entry_pages(query: Query) -> Report:
             "url": row["url"],
             "segment": f"entryPageUrl=={_segment_value(row['url'])}",
         }
-        for row in sorted(_pages(query, page_label, "url"), key=_by("entry_nb_visits"))
+        for row in sorted(_pages(query, titles=False), key=_by("entry_nb_visits"))
         if row["entry_nb_visits"]
     ]
 
@@ -481,7 +472,7 @@ def exit_pages(query: Query) -> Report:
             "url": row["url"],
             "segment": f"exitPageUrl=={_segment_value(row['url'])}",
         }
-        for row in sorted(_pages(query, page_label, "url"), key=_by("exit_nb_visits"))
+        for row in sorted(_pages(query, titles=False), key=_by("exit_nb_visits"))
         if row["exit_nb_visits"]
     ]
 

@@ -25,99 +25,61 @@ from tally.web.reporting.methods import (
     Row,
     actions_in_scope,
     method,
-    page_label,
     scoped_visits,
 )
 
-STEP_KINDS = "('pageview', 'search', 'outlink', 'download')"
 _FRAGMENT = re.compile(r"#.*$", re.S)
 _ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
 
 
 def label_of(url: str) -> str:
-    """The report label of a URL, as ``methods.page_label`` computes it in SQL."""
+    """The report label of a URL, as sessionize stores it (``web.actions.page_label``,
+    computed in ``tally/web/models/steps.sql``)."""
     path = _ORIGIN.sub("", _FRAGMENT.sub("", url.strip()))
     return "/index" if path in ("", "/") else path
 
 
-def _narrowing(label: str) -> tuple[str, list[object]]:
-    """A cheap test every URL of the page passes, run before the regular expressions."""
-    if label == "/index":
-        return "TRUE", []
-    return "strpos(a.url, ?) > 0", [label]
-
-
-def _visit_key(query: Query) -> str:
-    """What the window partitions by: on DuckDB a 64-bit hash of the visit id (sorts faster
-    than the 32-character id; a shared hash between two visits is a one-in-ten-million
-    chance in a year), the id itself elsewhere."""
-    return "hash(a.idvisit)" if query.warehouse.capabilities.name == "duckdb" else "a.idvisit"
-
-
 def _transitions_sql(query: Query) -> tuple[str, list[object]]:
+    """Counts of what came before and after each view of the page, of the links clicked on
+    it and of the referrers of the visits it opened. Sessionize stored each hit's previous
+    and next interaction (``web.actions.previous_*``, ``next_*``), so every part is a filter
+    and a count over one scan: no window and no join of actions at query time."""
     join, where, params = actions_in_scope(query)
     visits, visit_params = scoped_visits(query)
-    span = [query.idsite, query.span.start, query.span.end]
     target = label_of(query.params["pageUrl"])
-    narrow, narrow_params = _narrowing(target)
     sql = f"""
-        WITH chosen AS (
-            SELECT DISTINCT a.idvisit FROM web.actions AS a {join}
-            WHERE {where} AND a.kind = 'pageview' AND {narrow}
-                AND {page_label("a.url")} = ?
-        ),
-        steps AS (
-            SELECT a.idvisit, {_visit_key(query)} AS visit, a.position, a.kind, a.link_url,
-                a.search_keyword,
-                CASE WHEN a.kind = 'pageview' THEN {page_label("a.url")} END AS page
-            FROM web.actions AS a JOIN chosen AS c ON c.idvisit = a.idvisit
-            WHERE a.idsite = ? AND a.local_date >= ? AND a.local_date <= ?
-                AND a.kind IN {STEP_KINDS}
-        ),
-        interactions AS (
-            SELECT s.*,
-                lag(s.kind) OVER w AS before_kind, lag(s.page) OVER w AS before_page,
-                lag(s.search_keyword) OVER w AS before_keyword,
-                lead(s.kind) OVER w AS after_kind, lead(s.page) OVER w AS after_page,
-                lead(s.search_keyword) OVER w AS after_keyword
-            FROM steps AS s WHERE s.kind IN ('pageview', 'search')
-            WINDOW w AS (PARTITION BY s.visit ORDER BY s.position)
-        ),
-        views AS (SELECT * FROM interactions WHERE page = ?),
-        links AS (
-            SELECT l.kind, l.link_url,
-                (SELECT max(p.position) FROM steps AS p WHERE p.idvisit = l.idvisit
-                    AND p.position < l.position AND p.kind IN ('pageview', 'search')) AS on_step,
-                l.idvisit
-            FROM steps AS l WHERE l.kind IN ('outlink', 'download')
+        WITH views AS (
+            SELECT a.visit_key, a.previous_kind, a.previous_label, a.next_kind, a.next_label
+            FROM web.actions AS a {join}
+            WHERE {where} AND a.kind = 'pageview' AND a.page_label = ?
         ),
         v AS ({visits})
-        SELECT 'before', CASE WHEN w.before_kind IS NULL THEN 'entry'
-                WHEN w.before_kind = 'search' THEN 'search'
-                WHEN w.before_page = w.page THEN 'loop' ELSE 'page' END,
-            CASE WHEN w.before_kind = 'search' THEN w.before_keyword ELSE w.before_page END,
-            count(*)
+        SELECT 'before', CASE WHEN w.previous_kind IS NULL THEN 'entry'
+                WHEN w.previous_kind = 'search' THEN 'search'
+                WHEN w.previous_label = ? THEN 'loop' ELSE 'page' END,
+            w.previous_label, count(*)
         FROM views AS w GROUP BY 1, 2, 3
         UNION ALL
-        SELECT 'after', CASE WHEN w.after_kind IS NULL THEN 'exit'
-                WHEN w.after_kind = 'search' THEN 'search'
-                WHEN w.after_page = w.page THEN 'loop' ELSE 'page' END,
-            CASE WHEN w.after_kind = 'search' THEN w.after_keyword ELSE w.after_page END,
-            count(*)
+        SELECT 'after', CASE WHEN w.next_kind IS NULL THEN 'exit'
+                WHEN w.next_kind = 'search' THEN 'search'
+                WHEN w.next_label = ? THEN 'loop' ELSE 'page' END,
+            w.next_label, count(*)
         FROM views AS w GROUP BY 1, 2, 3
         UNION ALL
-        SELECT 'link', l.kind, l.link_url, count(*)
-        FROM links AS l JOIN views AS w ON w.idvisit = l.idvisit AND w.position = l.on_step
+        SELECT 'link', a.kind, a.link_url, count(*)
+        FROM web.actions AS a {join}
+        WHERE {where} AND a.kind IN ('outlink', 'download')
+            AND a.previous_kind = 'pageview' AND a.previous_label = ?
         GROUP BY 1, 2, 3
         UNION ALL
         SELECT 'referrer', coalesce(v.referrer_type, 'direct'),
             CASE WHEN v.referrer_type = 'campaign' THEN lower(v.campaign_name)
                 ELSE v.referrer_name END,
             count(*)
-        FROM views AS w JOIN v ON v.idvisit = w.idvisit
-        WHERE w.before_kind IS NULL GROUP BY 1, 2, 3
+        FROM views AS w JOIN v ON v.visit_key = w.visit_key
+        WHERE w.previous_kind IS NULL GROUP BY 1, 2, 3
     """
-    return sql, [*params, *narrow_params, target, *span, target, *visit_params]
+    return sql, [*params, target, *visit_params, target, target, *params, target]
 
 
 def _listed(counts: dict[str, int]) -> list[Row]:

@@ -9,45 +9,38 @@ and folds the rest into "Others"; tally lists every page unless ``limitActionsPe
 from __future__ import annotations
 
 from tally.errors import BadInputError
-from tally.web.reporting.methods import Query, Report, Row, actions_in_scope, method, page_label
+from tally.web.reporting.methods import Query, Report, Row, actions_in_scope, method
 
 OTHERS = "Others"
-# step -> page -> next page (None: the visit left) -> visits
-Flows = dict[int, dict[str, dict[str | None, int]]]
-
-
-def _visit_key(query: Query) -> str:
-    """What the window partitions by: on DuckDB a 64-bit hash of the visit id, which sorts
-    about a third faster than the 32-character id (two of a year's visits sharing a hash is
-    about a one-in-ten-million chance); the id itself elsewhere."""
-    return "hash(a.idvisit)" if query.warehouse.capabilities.name == "duckdb" else "a.idvisit"
+# step -> page -> (visits that left there, [{"label": next page, "nb_visits": n}] busiest
+# first, ties by label)
+Flows = dict[int, dict[str, tuple[int, list[Row]]]]
 
 
 def _flows(query: Query) -> Flows:
+    """Each step's pages with their exits and next pages. Sessionize stored each page
+    view's number in its visit and the next view's label, so this is one aggregate; what
+    remains is building the answer, a Python object per (step, page, next page)."""
     join, where, params = actions_in_scope(query)
-    # One window numbers the views and finds the next one (cheaper than joining the
-    # numbered views to themselves); the label is computed once per view, before it.
     sql = f"""
-        WITH views AS (
-            SELECT {_visit_key(query)} AS visit, a.position, {page_label("a.url")} AS page
-            FROM web.actions AS a {join}
-            WHERE {where} AND a.kind = 'pageview'
-        ),
-        seen AS (
-            SELECT page,
-                row_number() OVER w AS step,
-                lead(page) OVER w AS following
-            FROM views
-            WINDOW w AS (PARTITION BY visit ORDER BY position)
-        )
-        SELECT step, page, following, count(*) FROM seen GROUP BY 1, 2, 3
+        SELECT a.pageview_number, a.page_label, a.next_page_label, count(*)
+        FROM web.actions AS a {join}
+        WHERE {where} AND a.kind = 'pageview'
+        GROUP BY 1, 2, 3
     """
     flows: Flows = {}
     for step, page, following, count in query.warehouse.rows(sql, params):
         pages = flows.setdefault(int(step), {})
-        targets = pages.setdefault(str(page), {})
-        key = None if following is None else str(following)
-        targets[key] = targets.get(key, 0) + int(count)
+        found = pages.get(str(page))
+        if found is None:
+            found = pages[str(page)] = (0, [])
+        if following is None:
+            pages[str(page)] = (found[0] + int(count), found[1])
+        else:
+            found[1].append({"label": str(following), "nb_visits": int(count)})
+    for pages in flows.values():
+        for _, targets in pages.values():
+            targets.sort(key=lambda row: (-int(row["nb_visits"]), str(row["label"])))  # type: ignore[call-overload]
     return flows
 
 
@@ -63,9 +56,13 @@ def _limit(query: Query) -> int | None:
     return int(raw)
 
 
-def _kept(pages: dict[str, dict[str | None, int]], limit: int | None) -> set[str]:
+def _visits(exits: int, targets: list[Row]) -> int:
+    return exits + sum(int(row["nb_visits"]) for row in targets)  # type: ignore[call-overload]
+
+
+def _kept(pages: dict[str, tuple[int, list[Row]]], limit: int | None) -> set[str]:
     """The pages of a step shown by name: the ``limit`` busiest (ties by name), or all."""
-    ranked = sorted(pages, key=lambda page: (-sum(pages[page].values()), page))
+    ranked = sorted(pages, key=lambda page: (-_visits(*pages[page]), page))
     return set(ranked if limit is None else ranked[:limit])
 
 
@@ -74,18 +71,13 @@ def users_flow(query: Query) -> Report:
     """Per interaction step: visits, proceeded and exits, and each page's next pages."""
     limit = _limit(query)
     flows = _flows(query)
-    kept = {step: _kept(pages, limit) for step, pages in flows.items()}
     steps: list[Row] = []
     for step in sorted(flows):
-        grouped: dict[str, dict[str | None, int]] = {}
-        for page, targets in flows[step].items():
-            name = page if page in kept[step] else OTHERS
-            merged = grouped.setdefault(name, {})
-            for target, count in targets.items():
-                if target is not None and target not in kept.get(step + 1, set()):
-                    target = OTHERS
-                merged[target] = merged.get(target, 0) + count
-        rows = [_page_row(page, targets) for page, targets in grouped.items()]
+        pages = flows[step]
+        if limit is None:  # every page by name: nothing to fold into "Others"
+            rows = [_page_row(page, exits, targets) for page, (exits, targets) in pages.items()]
+        else:
+            rows = _folded(pages, _kept(pages, limit), _kept(flows.get(step + 1, {}), limit))
         # busiest first, "Others" always last (Matomo's order)
         rows.sort(key=lambda r: (r["label"] == OTHERS, -int(r["nb_visits"]), str(r["label"])))  # type: ignore[call-overload]
         steps.append(
@@ -101,17 +93,33 @@ def users_flow(query: Query) -> Report:
     return steps
 
 
-def _page_row(page: str, targets: dict[str | None, int]) -> Row:
-    exits = targets.get(None, 0)
-    visits = sum(targets.values())
-    following = sorted(
-        ((target, count) for target, count in targets.items() if target is not None),
-        key=lambda item: (item[0] == OTHERS, -item[1], item[0]),
-    )
+def _folded(
+    pages: dict[str, tuple[int, list[Row]]], kept: set[str], kept_next: set[str]
+) -> list[Row]:
+    """The step's rows with pages (and next pages) outside the kept ones as "Others"."""
+    grouped: dict[str, tuple[int, dict[str, int]]] = {}
+    for page, (exits, targets) in pages.items():
+        name = page if page in kept else OTHERS
+        left, merged = grouped.get(name, (0, {}))
+        for row in targets:
+            target = str(row["label"])
+            target = target if target in kept_next else OTHERS
+            merged[target] = merged.get(target, 0) + int(row["nb_visits"])  # type: ignore[call-overload]
+        grouped[name] = (left + exits, merged)
+    rows = []
+    for name, (exits, merged) in grouped.items():
+        following = sorted(merged.items(), key=lambda item: (item[0] == OTHERS, -item[1], item[0]))
+        targets = [{"label": target, "nb_visits": count} for target, count in following]
+        rows.append(_page_row(name, exits, targets))
+    return rows
+
+
+def _page_row(page: str, exits: int, targets: list[Row]) -> Row:
+    visits = _visits(exits, targets)
     return {
         "label": page,
         "nb_visits": visits,
         "nb_proceeded": visits - exits,
         "nb_exits": exits,
-        "subtable": [{"label": target, "nb_visits": count} for target, count in following],
+        "subtable": targets,
     }

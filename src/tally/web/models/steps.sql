@@ -1,0 +1,95 @@
+-- Each action's place in its visit, for the dirty site-days (after actions.sql), so reports
+-- join and aggregate narrow stored columns instead of numbering hits at query time:
+-- an integer visit key, running counts of interactions (page views and site searches) and
+-- page views, a page view's report label and the next page view's, and the seconds to the
+-- visit's next hit (time on page). The label rule is also in
+-- tally.web.reporting.transitions.label_of (for a pageUrl asked about): keep the two alike.
+UPDATE web.actions
+SET
+    visit_key = s.visit_key,
+    interaction = s.interaction,
+    pageview_number = s.pageview_number,
+    page_label = s.page_label,
+    next_page_label = s.next_page_label,
+    time_spent = s.time_spent,
+    previous_kind = s.previous_kind,
+    previous_label = s.previous_label,
+    next_kind = s.next_kind,
+    next_label = s.next_label
+FROM (
+    WITH scoped AS (
+        SELECT a.hit_id, a.idsite, a.local_date, a.idvisit, a.position, a.kind, a.hit_time, a.url,
+            a.search_keyword
+        FROM web.actions AS a
+        JOIN web.dirty_days AS d ON d.idsite = a.idsite AND d.local_date = a.local_date
+        WHERE a.idvisit IS NOT NULL
+    ),
+    placed AS (
+        SELECT
+            sc.hit_id,
+            sc.idvisit,
+            sc.position,
+            sc.kind,
+            sc.search_keyword,
+            (CAST(sc.idsite AS BIGINT) * 100000 + (sc.local_date - DATE '1970-01-01'))
+                * 10000000
+                + dense_rank() OVER (PARTITION BY sc.idsite, sc.local_date ORDER BY sc.idvisit)
+                AS visit_key,
+            CAST(sum(CASE WHEN sc.kind IN ('pageview', 'search') THEN 1 ELSE 0 END) OVER (
+                PARTITION BY sc.idvisit ORDER BY sc.position
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS INTEGER) AS interaction,
+            CAST(sum(CASE WHEN sc.kind = 'pageview' THEN 1 ELSE 0 END) OVER (
+                PARTITION BY sc.idvisit ORDER BY sc.position
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS INTEGER) AS pageview_number,
+            CASE WHEN sc.kind = 'pageview' THEN CASE
+                WHEN regexp_replace(regexp_replace(sc.url, '#.*$', ''),
+                    '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '') IN ('', '/') THEN '/index'
+                ELSE regexp_replace(regexp_replace(sc.url, '#.*$', ''),
+                    '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '')
+            END END AS page_label,
+            date_diff(
+                'second',
+                sc.hit_time,
+                lead(sc.hit_time) OVER (PARTITION BY sc.idvisit ORDER BY sc.position)
+            ) AS time_spent
+        FROM scoped AS sc
+    ),
+    following AS (
+        SELECT
+            p.hit_id,
+            lead(p.page_label) OVER (PARTITION BY p.idvisit ORDER BY p.position)
+                AS next_page_label
+        FROM placed AS p
+        WHERE p.kind = 'pageview'
+    ),
+    -- The number of a page view or search counts itself; any other hit carries the number
+    -- of the interaction before it.
+    interactions AS (
+        SELECT
+            p.visit_key,
+            p.interaction,
+            p.kind,
+            CASE WHEN p.kind = 'pageview' THEN p.page_label ELSE p.search_keyword END AS label
+        FROM placed AS p
+        WHERE p.kind IN ('pageview', 'search')
+    )
+    SELECT
+        p.*,
+        f.next_page_label,
+        b.kind AS previous_kind,
+        b.label AS previous_label,
+        n.kind AS next_kind,
+        n.label AS next_label
+    FROM placed AS p
+    LEFT JOIN following AS f ON f.hit_id = p.hit_id
+    LEFT JOIN interactions AS b
+        ON b.visit_key = p.visit_key
+        AND b.interaction = CASE
+            WHEN p.kind IN ('pageview', 'search') THEN p.interaction - 1 ELSE p.interaction
+        END
+    LEFT JOIN interactions AS n
+        ON n.visit_key = p.visit_key AND n.interaction = p.interaction + 1
+) AS s
+WHERE s.hit_id = web.actions.hit_id;
