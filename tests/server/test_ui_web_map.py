@@ -49,10 +49,11 @@ def test_last_24_hours_by_place_and_country(site: Warehouse) -> None:
         site, "UserCountryMap.getRealTimeVisits", {"idSite": "1", "lastMinutes": "1440"}, now=NOW
     )
     assert [row[3] for row in panel.rows] == [r["nb_visits"] for r in api]
-    shaded, bubbles = panel.chart["data"]
+    shaded, countries, cities = panel.chart["data"]
     # Countries by ISO alpha-3: Hong Kong 2 + 1 visits, Singapore 1.
     assert dict(zip(shaded["locations"], shaded["z"], strict=True)) == {"HKG": 3, "SGP": 1}
-    assert len(bubbles["lat"]) == 3  # every city has coordinates in the fixture
+    assert countries["locations"] == ["HKG", "SGP"]  # a bubble each: small on a world map
+    assert len(cities["lat"]) == 3  # every city has coordinates in the fixture
     assert panel.chart["layout"]["geo"]["resolution"] == 50  # the bundled world_50m.json
 
 

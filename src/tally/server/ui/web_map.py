@@ -93,6 +93,11 @@ def by_country(rows: list[dict]) -> dict[str, int]:
     return found
 
 
+def _size(visits: object) -> float:
+    """Marker diameter: the area, not the radius, grows with the visits."""
+    return 6 + 4 * math.sqrt(float(visits or 0))
+
+
 def world_map(rows: list[dict]) -> dict[str, Any]:
     """A plotly figure: countries shaded by visits, cities with coordinates as bubbles.
 
@@ -108,12 +113,25 @@ def world_map(rows: list[dict]) -> dict[str, Any]:
             "z": list(shaded.values()),
             "text": names,
             "hovertemplate": "%{text}: %{z} visits<extra></extra>",
-            "colorscale": "Blues",
+            "colorscale": [[0, "#dbe7f7"], [1, "#1f4e9c"]],
             "zmin": 0,
             "marker": {"line": {"color": "#ffffff", "width": 0.5}},
             "colorbar": {"title": {"text": "visits"}, "thickness": 12},
         }
     ]
+    # Bubbles too: Hong Kong or Singapore are a few pixels wide on a world map.
+    traces.append(
+        {
+            "type": "scattergeo",
+            "locationmode": "ISO-3",
+            "locations": list(shaded),
+            "text": names,
+            "customdata": list(shaded.values()),
+            "hovertemplate": "%{text}: %{customdata} visits<extra></extra>",
+            "marker": {"size": [_size(v) for v in shaded.values()], "color": "#2864c8"},
+            "showlegend": False,
+        }
+    )
     placed = [row for row in rows if row.get("latitude") is not None and row.get("city")]
     if placed:
         traces.append(
@@ -124,11 +142,10 @@ def world_map(rows: list[dict]) -> dict[str, Any]:
                 "text": [row.get("label") for row in placed],
                 "customdata": [row.get("nb_visits", 0) for row in placed],
                 "hovertemplate": "%{text}: %{customdata} visits<extra></extra>",
-                # area, not radius, grows with visits
                 "marker": {
-                    "size": [6 + 4 * math.sqrt(row.get("nb_visits", 0)) for row in placed],
+                    "size": [_size(row.get("nb_visits", 0)) for row in placed],
                     "color": "#c0392b",
-                    "opacity": 0.75,
+                    "opacity": 0.8,
                 },
                 "showlegend": False,
             }
@@ -139,6 +156,9 @@ def world_map(rows: list[dict]) -> dict[str, Any]:
         "paper_bgcolor": "rgba(0,0,0,0)",
         "geo": {
             "projection": {"type": "natural earth"},
+            "fitbounds": False,  # the whole world, wherever the visits are
+            "lataxis": {"range": [-58, 85]},
+            "lonaxis": {"range": [-180, 180]},
             "resolution": 50,
             "showframe": False,
             "showcoastlines": False,
