@@ -128,7 +128,11 @@ def world_map(rows: list[dict]) -> dict[str, Any]:
             "text": names,
             "customdata": list(shaded.values()),
             "hovertemplate": "%{text}: %{customdata} visits<extra></extra>",
-            "marker": {"size": [_size(v) for v in shaded.values()], "color": "#2864c8"},
+            "marker": {
+                "size": [_size(v) for v in shaded.values()],
+                "color": "#2864c8",
+                "opacity": 0.6,
+            },
             "showlegend": False,
         }
     )
