@@ -63,10 +63,19 @@ class WebSettings(Strict):
     salt_days: int = Field(default=2, ge=1)
 
 
+class MartsSettings(Strict):
+    # the content-window report compares new subscribers in the N days from a release with
+    # the N days before it
+    content_window_days: int = Field(default=7, ge=1, le=366)
+
+
 class ServerSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     secret_key: SecretStr | None = None
+    # run the daily-job scheduler (tally scheduler) inside tally serve
+    scheduler: bool = False
+    scheduler_poll_seconds: float = Field(default=60.0, gt=0)
 
 
 class Settings(Strict):
@@ -84,6 +93,7 @@ class Settings(Strict):
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     itunes: ItunesSettings = Field(default_factory=ItunesSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    marts: MartsSettings = Field(default_factory=MartsSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     stream: dict[str, Any] = Field(default_factory=dict)  # parsed by tally.stream.settings
     s3_endpoint_url: str = ""

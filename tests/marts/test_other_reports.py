@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -139,6 +140,25 @@ def test_content_window_counts_the_week_before_and_after(reports: Warehouse) -> 
         "SELECT days, episodes_released FROM marts.content_correlation WHERE country = 'HK'"
     )[0]
     assert tuple(int(v) for v in correlation) == (14, 1)
+
+
+def test_content_window_of_three_days(
+    reports: Warehouse, module_settings: Settings, tmp_path: Path
+) -> None:
+    # marts.content_window_days = 3: before 30 Oct .. 1 Nov = 0 + 0 + 1 = 1;
+    # after 2 .. 4 Nov = 1 + 0 + 0 = 1; uplift 0, three days each side
+    settings = module_settings.model_copy(deep=True)
+    settings.marts.content_window_days = 3
+    window = [m for m in discover_models() if m.table == "marts.content_window"]
+    try:
+        build(Context(settings, reports, Lake(str(tmp_path / "lake"))), window)
+        row = reports.rows(
+            "SELECT subscribers_before, subscribers_after, uplift, days_before, days_after "
+            "FROM marts.content_window WHERE episode_id = 701"
+        )[0]
+        assert tuple(int(v) for v in row) == (1, 1, 0, 3, 3)
+    finally:  # the module's other tests read the default window
+        build(Context(module_settings, reports, Lake(str(tmp_path / "lake"))), window)
 
 
 def test_telco_sheet_beside_tallys_numbers(reports: Warehouse) -> None:

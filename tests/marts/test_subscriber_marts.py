@@ -34,9 +34,11 @@ HK active at the end of each day (who):
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from collections.abc import Iterator
 
+import pyarrow as pa
 import pytest
 
 from tally.config import Settings
@@ -55,9 +57,31 @@ def marts(
     warehouse = module_warehouse
     load_fixture_csv(warehouse, FIXTURES / "transactions.csv", TRANSACTIONS_TABLE)
     load_fixture_csv(warehouse, FIXTURES / "status.csv", STATUS_TABLE)
+    load_plan_map(warehouse)
     build_marts(warehouse, module_settings, tmp_path_factory.mktemp("lake"))
     with warehouse.session():  # one connection for all the reads (DuckDB opens per call)
         yield warehouse
+
+
+def load_plan_map(warehouse: Warehouse) -> None:
+    """Two snapshots of the IAP plan map (tests/fixtures/marts/iap_plan_map.csv): on 26 Oct
+    iOS PREMIUM_M was called "Premium"; the 1 Nov sheet renames it "Premium Monthly", adds
+    the HD, Android and Redemption plans, and does not list the telco's CSL_M."""
+    path = FIXTURES / "iap_plan_map.csv"
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    columns = {name: [r[name] or None for r in rows] for name in rows[0] if name != "apple_id"}
+    table = pa.table(
+        {
+            **{name: pa.array(values, pa.string()) for name, values in columns.items()},
+            "apple_id": pa.array([int(r["apple_id"]) if r["apple_id"] else None for r in rows]),
+        }
+    ).set_column(
+        list(columns).index("_partition_date"),
+        "_partition_date",
+        pa.array([dt.date.fromisoformat(r["_partition_date"]) for r in rows], pa.date32()),
+    )
+    warehouse.append("staging.google_drive_iap_plan_map", table)
 
 
 def fact(
@@ -250,6 +274,38 @@ def test_rates_in_the_period_marts(marts: Warehouse) -> None:
     assert rate == [(1.0,)]
 
 
+def test_rates_at_daily_resolution(marts: Warehouse) -> None:
+    # churn rate = churn / active at the end of the day before (the daily period's start).
+    # 4 Nov, HK: E's refund is the day's one churn; 9 were active at the end of 3 Nov
+    # (A B C D E G H I K), so 1/9 for the country
+    day = marts.rows(
+        "SELECT sum(churn), sum(active_opening) FROM marts.subscriber_daily "
+        "WHERE country = 'HK' AND day = ?",
+        [D(2026, 11, 4)],
+    )[0]
+    assert [int(v) for v in day] == [1, 9]
+    # per row: E left the iOS PREMIUM_M Paying row, which held A (paid since 3 Nov), B, C
+    # (paid since 2 Nov), E and K at the end of 3 Nov: 1/5
+    row = (
+        "SELECT {} FROM marts.subscriber_daily WHERE country = ? AND day = ? "
+        "AND platform = ? AND plan_code = 'PREMIUM_M' AND payment_status = ?"
+    )
+    ios = [D(2026, 11, 4), "iOS IAP", "Paying"]
+    assert marts.rows(row.format("churn_rate"), ["HK", *ios]) == [(0.2,)]
+    # trial conversion rate = conversions / trials ending that day: A's trial ended on 3 Nov
+    # and A paid that day (1/1); J's SG trial ended on 8 Nov unpaid (0/1); no trial ended on
+    # 2 Nov, so no rate (NULL), not 0
+    trial = row.format("trial_conversion_rate")
+    assert marts.rows(trial, ["HK", D(2026, 11, 3), "iOS IAP", "Free trial"]) == [(1.0,)]
+    assert marts.rows(trial, ["SG", D(2026, 11, 8), "Android IAP", "Free trial"]) == [(0.0,)]
+    nothing = marts.rows(
+        "SELECT count(*) FROM marts.subscriber_daily WHERE day = ? "
+        "AND trial_conversion_rate IS NOT NULL",
+        [D(2026, 11, 2)],
+    )
+    assert nothing == [(0,)]
+
+
 def test_report_fact_columns(marts: Warehouse) -> None:
     assert marts.columns("marts.report_fact") == [
         "type",
@@ -266,3 +322,22 @@ def test_report_fact_columns(marts: Warehouse) -> None:
     assert resolutions == {"daily", "weekly", "monthly"}
     zero = marts.rows("SELECT count(*) FROM marts.report_fact WHERE value = 0")[0][0]
     assert zero == 0
+
+
+def test_plan_names_from_the_newest_plan_map(marts: Warehouse) -> None:
+    # meta_6 is the plan name the newest map (1 Nov) gives the row's platform and plan code.
+    # HK active at the end of 2 Nov (9, see the top): A B C E K on iOS PREMIUM_M and D on
+    # Android PREMIUM_M are all "Premium Monthly" (6); G on PREMIUM_HD_M "Premium HD
+    # Monthly" (1); H "Samsung Galaxy Tablet Promotion" (1); I's CSL_M is not in the map (1)
+    day = D(2026, 11, 2)
+    assert fact(marts, "Active subscriber", "daily", day, meta_6="Premium Monthly") == 6
+    assert fact(marts, "Active subscriber", "daily", day, meta_6="Premium HD Monthly") == 1
+    redemption = "Samsung Galaxy Tablet Promotion"
+    assert fact(marts, "Active subscriber", "daily", day, meta_6=redemption) == 1
+    assert fact(marts, "Active subscriber", "daily", day, meta_6="Premium") == 0  # old name
+    unnamed = marts.rows(
+        "SELECT DISTINCT meta_1 FROM marts.report_fact WHERE meta_6 IS NULL AND country = 'HK'"
+    )
+    assert unnamed == [("CSL_M",)]
+    # money rows carry the name too: 2 Nov revenue 68 (C) + 68 (D) on Premium Monthly
+    assert fact(marts, "Revenue", "daily", day, meta_6="Premium Monthly") == 136

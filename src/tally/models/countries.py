@@ -1,7 +1,8 @@
 """The configured countries as a table the models join to: ``marts.dim_country``.
 
 A country's business day is in its own time zone, and the zones live in the settings, not
-in SQL; so this small table is written from the settings before the models run.
+in SQL; so this small table is written from the settings before the models run. It also
+carries the mart settings a model needs (``marts.content_window_days``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ def country_table(settings: Settings) -> pa.Table:
             "code": pa.array([c.code.upper() for c in settings.countries], pa.string()),
             "name": pa.array([c.name for c in settings.countries], pa.string()),
             "timezone": pa.array([c.timezone for c in settings.countries], pa.string()),
+            # settings the marts read, carried on each country's row so a model joins once
+            "content_window_days": pa.array(
+                [settings.marts.content_window_days] * len(settings.countries), pa.int32()
+            ),
         }
     )
 

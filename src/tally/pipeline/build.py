@@ -17,6 +17,7 @@ import sqlglot
 from sqlglot import exp
 
 from tally.models.countries import write_countries
+from tally.models.plans import write_plans
 from tally.pipeline.context import Context
 from tally.pipeline.ledger import Ledger, new_run_id
 
@@ -71,8 +72,10 @@ def build(
     run_id = run_id or new_run_id()
     ledger = Ledger(context.warehouse)
     outcome: dict[str, str] = {}
-    # tables written from settings rather than SQL (country time zones) come first
+    # tables written from settings or optional sources rather than SQL (country time
+    # zones, plan names) come first
     write_countries(context.warehouse, context.settings)
+    write_plans(context.warehouse)
     for model in ordered(models if models is not None else discover_models()):
         # one warehouse session per model: the lock is held for one model, not the build
         with context.warehouse.session(), ledger.step(run_id, "build", dataset=model.table) as step:

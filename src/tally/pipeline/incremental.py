@@ -47,6 +47,8 @@ BY_DATE = {
     "marts.report_fact": ("start_date", "resolution_type"),
 }
 HANDLED = {BOUNDS, PERIODS, SPANS, TOTAL, *BY_DATE}
+# tables the full build writes before the models (countries, plan names)
+WRITTEN = {"marts.dim_country", "marts.dim_plan"}
 
 
 def _sql_file(name: str) -> str:
@@ -135,7 +137,7 @@ def _built_range(warehouse: Warehouse, models: dict[str, Model]) -> tuple[dt.dat
     """(first day, horizon) of the stored build when the incremental build can extend it:
     every handled mart and staging table exists and no partition before the first built
     day was loaded since; otherwise ``None``."""
-    if not HANDLED <= set(models) or not HANDLED | set(STAGING) <= _tables(warehouse):
+    if not HANDLED <= set(models) or not HANDLED | set(STAGING) | WRITTEN <= _tables(warehouse):
         return None
     old = warehouse.rows(f"SELECT data_start, horizon FROM {BOUNDS}")
     first = "SELECT min(_partition_date) FROM staging.viu_premium_transactions"

@@ -25,6 +25,7 @@ from tally.config import Settings
 from tally.errors import TallyError
 from tally.server import ui
 from tally.server.auth import RequireToken, TokenStore
+from tally.server.scheduling import start_scheduler
 from tally.warehouse import Warehouse, connect
 from tally.web.hitlog import HitLog
 from tally.web.loader import LoadResult, load_hits, sessionize_alone
@@ -92,9 +93,12 @@ def create_app(
         hitlog.start()
         stop = asyncio.Event()
         loader = asyncio.create_task(_load_until(stop, load)) if run_loader else None
+        scheduler = start_scheduler(settings, store)  # None unless server.scheduler is on
         try:
             yield
         finally:
+            if scheduler is not None:  # a job in progress finishes its step first
+                await asyncio.to_thread(scheduler.stop)
             # A load in progress finishes (its thread cannot be cancelled); then the log
             # closes and one last load takes what is left.
             stop.set()

@@ -13,7 +13,9 @@
 --                   (start_date the 1st)
 --   country, platform; meta_1 plan code, meta_2 channel name, meta_3 channel sector,
 --   meta_4 payment status ('Paying', 'Free trial', 'Grace period'; money rows: NULL),
---   meta_5 currency (money rows only); meta_6 .. meta_8 unused (NULL).
+--   meta_5 currency (money rows only), meta_6 plan name from the IAP plan map's newest
+--   snapshot (marts.dim_plan, by platform and plan code; NULL for a plan the map does not
+--   list, or without a map); meta_7, meta_8 unused (NULL).
 -- Rows whose value is 0 are left out: a missing row reads as 0 in the reports.
 WITH resolved AS (
     SELECT 'daily' AS resolution_type, day AS start_date, country, platform, plan_code,
@@ -101,28 +103,37 @@ money_rows AS (
     FROM money
     GROUP BY resolution_type, start_date, country, platform, plan_code, channel,
         channel_sector, currency
+),
+facts AS (
+    SELECT
+        CAST(type AS VARCHAR) AS type,
+        CAST(resolution_type AS VARCHAR) AS resolution_type,
+        CAST(country AS VARCHAR) AS country,
+        CAST(platform AS VARCHAR) AS platform,
+        CAST(start_date AS DATE) AS start_date,
+        CAST(plan_code AS VARCHAR) AS meta_1,
+        CAST(channel AS VARCHAR) AS meta_2,
+        CAST(channel_sector AS VARCHAR) AS meta_3,
+        CAST(payment_status AS VARCHAR) AS meta_4,
+        CAST(NULL AS VARCHAR) AS meta_5,
+        CAST(NULL AS VARCHAR) AS meta_6,
+        CAST(NULL AS VARCHAR) AS meta_7,
+        CAST(NULL AS VARCHAR) AS meta_8,
+        CAST(value AS DOUBLE) AS value
+    FROM counts
+    WHERE value <> 0
+    UNION ALL
+    SELECT
+        type, resolution_type, country, platform, CAST(start_date AS DATE), plan_code, channel,
+        channel_sector, CAST(NULL AS VARCHAR), currency, CAST(NULL AS VARCHAR),
+        CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(value AS DOUBLE)
+    FROM money_rows
+    WHERE value <> 0
 )
 SELECT
-    CAST(type AS VARCHAR) AS type,
-    CAST(resolution_type AS VARCHAR) AS resolution_type,
-    CAST(country AS VARCHAR) AS country,
-    CAST(platform AS VARCHAR) AS platform,
-    CAST(start_date AS DATE) AS start_date,
-    CAST(plan_code AS VARCHAR) AS meta_1,
-    CAST(channel AS VARCHAR) AS meta_2,
-    CAST(channel_sector AS VARCHAR) AS meta_3,
-    CAST(payment_status AS VARCHAR) AS meta_4,
-    CAST(NULL AS VARCHAR) AS meta_5,
-    CAST(NULL AS VARCHAR) AS meta_6,
-    CAST(NULL AS VARCHAR) AS meta_7,
-    CAST(NULL AS VARCHAR) AS meta_8,
-    CAST(value AS DOUBLE) AS value
-FROM counts
-WHERE value <> 0
-UNION ALL
-SELECT
-    type, resolution_type, country, platform, CAST(start_date AS DATE), plan_code, channel,
-    channel_sector, CAST(NULL AS VARCHAR), currency, CAST(NULL AS VARCHAR),
-    CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(value AS DOUBLE)
-FROM money_rows
-WHERE value <> 0
+    f.type, f.resolution_type, f.country, f.platform, f.start_date, f.meta_1, f.meta_2,
+    f.meta_3, f.meta_4, f.meta_5,
+    CAST(p.plan_name AS VARCHAR) AS meta_6,
+    f.meta_7, f.meta_8, f.value
+FROM facts AS f
+LEFT JOIN marts.dim_plan AS p ON p.platform = f.platform AND p.plan_code = f.meta_1

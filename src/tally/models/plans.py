@@ -1,0 +1,48 @@
+"""Plan names from the IAP plan map as a table the marts join to: ``marts.dim_plan``.
+
+The plan map (a Google Drive sheet, ``staging.google_drive_iap_plan_map``) is an optional
+source: where it is not loaded the subscriber marts must still build, with no plan names.
+A SQL model reading it would be skipped, and every mart joined to it with it; so, like the
+countries, this small table is written before the models run, empty when there is no map.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from tally.warehouse import Warehouse
+
+TABLE = "marts.dim_plan"
+SOURCE = "staging.google_drive_iap_plan_map"
+SCHEMA = pa.schema(
+    [("platform", pa.string()), ("plan_code", pa.string()), ("plan_name", pa.string())]
+)
+# the newest snapshot is the map; one name per (platform, plan code): several store
+# products can share a plan code, and their names may differ, so the first name in
+# alphabetical order is taken, which is stable from build to build
+NEWEST = f"""
+SELECT platform, plan_code, min(plan_name) AS plan_name
+FROM {SOURCE}
+WHERE _partition_date = (SELECT max(_partition_date) FROM {SOURCE})
+    AND plan_code IS NOT NULL AND plan_name IS NOT NULL
+GROUP BY platform, plan_code
+"""
+
+
+def plan_table(warehouse: Warehouse) -> pa.Table:
+    """(platform, plan code, plan name) from the newest plan map; empty without a map."""
+    if not warehouse.table_exists(SOURCE):
+        return SCHEMA.empty_table()
+    rows = warehouse.rows(NEWEST)
+    return pa.Table.from_pylist(
+        [dict(zip(SCHEMA.names, row, strict=True)) for row in rows], schema=SCHEMA
+    )
+
+
+def write_plans(warehouse: Warehouse) -> int:
+    """Replace ``marts.dim_plan`` with the newest plan map; returns the count."""
+    table = plan_table(warehouse)
+    with warehouse.transaction():
+        if warehouse.table_exists(TABLE):
+            warehouse.execute(f"DELETE FROM {TABLE}")
+        return warehouse.append(TABLE, table)
