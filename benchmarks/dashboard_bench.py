@@ -30,6 +30,7 @@ from tally.server import ui
 from tally.server.app import create_app
 from tally.server.users import add_user
 from tally.warehouse import Warehouse, connect
+from tally.web.sessions import model_sql
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reports_bench import generate as generate_report_fact  # noqa: E402
@@ -71,6 +72,21 @@ SELECT 'h' || v_i || '-' || p AS hit_id, 1 AS idsite, local_date, idvisit, visit
     'Page ' || (hash(v_i * 31 + p) % 40) AS action_name
 FROM (SELECT CAST(substr(idvisit, 2) AS BIGINT) AS v_i, local_date, idvisit, visitor_key,
              started_at, unnest(range(1, actions + 1)) AS p FROM web.visits)
+"""
+# Each action's place in its visit, as sessionize stores it (its own steps model), and the
+# visits' integer key and entry/exit page labels.
+DIRTY = """
+INSERT INTO web.dirty_days
+SELECT DISTINCT idsite, local_date, CAST(local_date AS TIMESTAMP), CAST(local_date AS TIMESTAMP)
+FROM web.visits
+"""
+VISIT_STEPS = """
+UPDATE web.visits
+SET visit_key = a.visit_key,
+    entry_label = regexp_replace(web.visits.entry_url, '^https://bench.example', ''),
+    exit_label = regexp_replace(web.visits.exit_url, '^https://bench.example', '')
+FROM (SELECT idvisit, min(visit_key) AS visit_key FROM web.actions GROUP BY 1) AS a
+WHERE a.idvisit = web.visits.idvisit
 """
 LEDGER = """
 INSERT INTO tally_meta.runs BY NAME
@@ -114,6 +130,10 @@ def generate(url: str, quick: bool) -> dict[str, int]:
     visits = 333_334 if quick else 3_333_334  # 1..5 actions each, 3 on average
     warehouse.run_model(VISITS.format(last=LAST_DAY, days=60, visitors=visits // 2, count=visits))
     warehouse.run_model(ACTIONS)
+    warehouse.run_model(DIRTY)
+    warehouse.run_model(model_sql("steps.sql"))
+    warehouse.execute("DELETE FROM web.dirty_days")
+    warehouse.run_model(VISIT_STEPS)
     warehouse.run_model(LEDGER.format(last=LAST_DAY))
     counts = {
         table: warehouse.rows(f"SELECT count(*) FROM {table}")[0][0]
