@@ -2,7 +2,7 @@
 -- join and aggregate narrow stored columns instead of numbering hits at query time:
 -- an integer visit key, running counts of interactions (page views and site searches) and
 -- page views, a page view's report label and the next page view's, and the seconds to the
--- visit's next hit (time on page). The label rule is also in
+-- visit's next hit (time on page), and whether a view is the visit's first of its page. The label rule is also in
 -- tally.web.reporting.transitions.label_of (for a pageUrl asked about): keep the two alike.
 UPDATE web.actions
 SET
@@ -15,7 +15,8 @@ SET
     previous_kind = s.previous_kind,
     previous_label = s.previous_label,
     next_kind = s.next_kind,
-    next_label = s.next_label
+    next_label = s.next_label,
+    first_view_of_page = s.first_view_of_page
 FROM (
     WITH scoped AS (
         SELECT a.hit_id, a.idsite, a.local_date, a.idvisit, a.position, a.kind, a.hit_time, a.url,
@@ -60,7 +61,9 @@ FROM (
         SELECT
             p.hit_id,
             lead(p.page_label) OVER (PARTITION BY p.idvisit ORDER BY p.position)
-                AS next_page_label
+                AS next_page_label,
+            row_number() OVER (PARTITION BY p.idvisit, p.page_label ORDER BY p.position) = 1
+                AS first_view_of_page
         FROM placed AS p
         WHERE p.kind = 'pageview'
     ),
@@ -78,6 +81,7 @@ FROM (
     SELECT
         p.*,
         f.next_page_label,
+        f.first_view_of_page,
         b.kind AS previous_kind,
         b.label AS previous_label,
         n.kind AS next_kind,

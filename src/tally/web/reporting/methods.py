@@ -375,16 +375,17 @@ def _pages(query: Query, *, titles: bool) -> list[Row]:
     join, where, params = actions_in_scope(query)
     visits, visit_params = scoped_visits(query)
     if titles:
-        label = page_title("a.action_name")
+        label, visit_count = page_title("a.action_name"), "count(DISTINCT a.visit_key)"
         entry, leaving = page_title("v.entry_title"), page_title("v.exit_title")
-    else:
-        label, entry, leaving = "a.page_label", "v.entry_label", "v.exit_label"
+    else:  # each visit's first view of a page is flagged: no distinct count needed
+        label, visit_count = "a.page_label", "count(*) FILTER (WHERE a.first_view_of_page)"
+        entry, leaving = "v.entry_label", "v.exit_label"
     sql = f"""
         WITH views AS (
             SELECT
                 {label} AS label,
                 count(*) AS nb_hits,
-                count(DISTINCT a.visit_key) AS nb_visits,
+                {visit_count} AS nb_visits,
                 coalesce(sum(a.time_spent), 0) AS seconds,
                 min(a.url) AS url
             FROM web.actions AS a
