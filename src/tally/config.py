@@ -61,6 +61,8 @@ class WebSettings(Strict):
     load_interval_seconds: float = Field(default=2.0, gt=0)
     load_batch_records: int = Field(default=10_000, gt=0)
     salt_days: int = Field(default=2, ge=1)
+    # reports of closed periods the server keeps in memory (0: none); see reporting-api.md
+    report_cache_entries: int = Field(default=0, ge=0)
 
 
 class MartsSettings(Strict):

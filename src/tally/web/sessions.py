@@ -79,6 +79,7 @@ def _sessionize(
             warehouse.run_model(model_sql(name))
         visits = _count(warehouse, "web.visits")
         actions = _count(warehouse, "web.actions")
+        _stamp_versions(warehouse)
         warehouse.execute("DELETE FROM web.dirty_days")
     return SessionizeResult(days=[(s, d) for s, d, _ in days], visits=visits, actions=actions)
 
@@ -123,6 +124,22 @@ def _ensure_salts(warehouse: Warehouse, days: list[dt.date]) -> None:
             }
         )
         warehouse.append("web.visitor_salts", salts)
+
+
+def _stamp_versions(warehouse: Warehouse) -> None:
+    """Give every rebuilt site-day one new version, above any so far (report caches compare
+    the versions of a period's days to know when an answer is stale)."""
+    newest = warehouse.rows("SELECT coalesce(max(version), 0) FROM web.day_versions")
+    version = int(newest[0][0]) + 1
+    warehouse.execute(
+        "DELETE FROM web.day_versions WHERE EXISTS (SELECT 1 FROM web.dirty_days AS d "
+        "WHERE d.idsite = web.day_versions.idsite AND d.local_date = web.day_versions.local_date)"
+    )
+    warehouse.execute(
+        "INSERT INTO web.day_versions (idsite, local_date, version) "
+        "SELECT idsite, local_date, ? FROM web.dirty_days",
+        [version],
+    )
 
 
 def _count(warehouse: Warehouse, table: str) -> int:

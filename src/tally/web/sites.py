@@ -160,7 +160,8 @@ def edit_site(
 
 def invalidate_visits(warehouse: Warehouse, idsite: int) -> None:
     """Drop a site's computed visits so the next sessionize run rebuilds them all."""
-    for table in ("web.conversions", "web.visits", "web.actions"):
+    # day_versions too: report caches see the site's days change
+    for table in ("web.conversions", "web.visits", "web.actions", "web.day_versions"):
         warehouse.execute(f"DELETE FROM {table} WHERE idsite = ?", [idsite])
 
 

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from tally.config import Settings
 from tally.errors import BadInputError, NotFoundError, TallyError, TransientError
 from tally.warehouse import Warehouse, from_settings
+from tally.web.reporting.cache import ReportCache
 from tally.web.reporting.filters import apply_filters
 from tally.web.reporting.formats import Keyed, Rendered, plain, render, render_error
 from tally.web.reporting.methods import Method, Query, find
@@ -36,16 +37,18 @@ def call(
     params: Mapping[str, str],
     *,
     now: dt.datetime | None = None,
+    cache: ReportCache | None = None,
 ) -> object:
     """The answer of one Reporting API method; ``params`` as Matomo's query string has them.
 
     One site and one period give the method's report (a row dict or a list of rows);
-    several periods or sites give a ``Keyed`` answer holding one report per key.
+    several periods or sites give a ``Keyed`` answer holding one report per key. With a
+    ``cache``, reports of closed periods come from it while their days are unchanged.
     """
     chosen = find(method)
     segment = compile_segment(params.get("segment"))
     with warehouse.session():  # one connection for every query of the call, then released
-        return _answer(warehouse, chosen, segment, params, now)
+        return _answer(warehouse, chosen, segment, params, now, cache)
 
 
 def _answer(
@@ -54,6 +57,7 @@ def _answer(
     segment: Compiled,
     params: Mapping[str, str],
     now: dt.datetime | None,
+    cache: ReportCache | None = None,
 ) -> object:
     sites = _sites(warehouse, params.get("idSite", ""))
     answers: dict[str, object] = {}
@@ -67,7 +71,10 @@ def _answer(
         reports: dict[str, object] = {}
         for span in periods.spans:
             query = Query(warehouse, idsite, span, segment, params, now)
-            report = chosen.function(query)
+            if cache is None:
+                report = chosen.function(query)
+            else:
+                report = cache.answer(chosen.name, query, timezone, chosen.function)
             reports[span.label] = (
                 apply_filters(report, params) if isinstance(report, list) else report
             )
@@ -150,6 +157,8 @@ def routes(
     comes as ``token_auth`` in the query string or form body, or ``Authorization: Bearer``.
     """
     opened: list[Warehouse] = [warehouse] if warehouse is not None else []
+    entries = settings.web.report_cache_entries
+    cache = ReportCache(entries) if entries else None
 
     def store() -> Warehouse:
         if not opened:
@@ -169,7 +178,9 @@ def routes(
             if params.get("method") == BULK:
                 answers = await asyncio.to_thread(bulk, store(), params)
                 return _respond(render(answers, "json"))
-            answer = await asyncio.to_thread(call, store(), params.get("method", ""), params)
+            answer = await asyncio.to_thread(
+                call, store(), params.get("method", ""), params, cache=cache
+            )
             unicode_bom = params.get("convertToUnicode", "1") != "0"
             return _respond(render(answer, output, unicode_bom=unicode_bom))
         except NotFoundError as error:
