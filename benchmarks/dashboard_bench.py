@@ -28,6 +28,7 @@ from starlette.testclient import TestClient
 from tally.config import Settings
 from tally.server import ui
 from tally.server.app import create_app
+from tally.server.ui.webpages import REPORTS
 from tally.server.users import add_user
 from tally.warehouse import Warehouse, connect
 from tally.web.sessions import model_sql
@@ -155,20 +156,21 @@ def pages() -> list[tuple[str, str]]:
         ("ELT monitoring (90 days)", "/elt?days=90"),
         ("ELT run detail", "/elt/runs/run-3"),
         ("Visitors overview, day", f"/web/overview?{web}"),
-        ("Visitors overview, month", f"/web/overview?{month}"),
-        ("Visitor log, month", f"/web/log?{month}"),
-        ("Locations, month", f"/web/locations?{month}"),
-        ("Devices, month", f"/web/devices?{month}"),
-        ("Times, month", f"/web/times?{month}"),
-        ("Pages, month", f"/web/pages?{month}"),
-        ("Entry pages, month", f"/web/entry-pages?{month}"),
-        ("Channel types, month", f"/web/referrer-types?{month}"),
-        ("Goals, month", f"/web/goals?{month}"),
-        ("Transitions, month", f"/web/transitions?{month}"),
-        ("Users flow, month", f"/web/users-flow?{month}"),
+        *web_report_pages(month),
         ("Users flow, day", f"/web/users-flow?{web}"),
+        ("Real-time map, last 30 minutes", "/web/realtime-map?idSite=1"),
         ("Real-time widget", "/web/realtime/widget?idSite=1"),
+        ("Users (admin)", "/admin/users"),
         ("/metrics", "/metrics"),
+    ]
+
+
+def web_report_pages(query: str) -> list[tuple[str, str]]:
+    """Every page of the web analytics menu for one period (the real-time ones aside)."""
+    return [
+        (f"{report.title}, month", f"/web/{report.key}?{query}")
+        for report in REPORTS
+        if not report.key.startswith("realtime")
     ]
 
 
