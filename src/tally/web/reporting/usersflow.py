@@ -8,43 +8,87 @@ and folds the rest into "Others"; tally lists every page unless ``limitActionsPe
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from tally.errors import BadInputError
 from tally.web.reporting.methods import Query, Report, Row, actions_in_scope, method
 
 OTHERS = "Others"
-# step -> page -> (visits that left there, [{"label": next page, "nb_visits": n}] busiest
-# first, ties by label)
-Flows = dict[int, dict[str, tuple[int, list[Row]]]]
+# step -> page -> (visits, visits that left there, [{"label": next page, "nb_visits": n}]
+# busiest first, ties by label)
+Flows = dict[int, dict[str, tuple[int, int, list[Row]]]]
 
 
 def _flows(query: Query) -> Flows:
-    """Each step's pages with their exits and next pages. Sessionize stored each page
-    view's number in its visit and the next view's label, so this is one aggregate; what
-    remains is building the answer, a Python object per (step, page, next page)."""
+    """Each step's pages with their visits, exits and next pages.
+
+    Sessionize stored each page view's number in its visit and the next view's label, so
+    this is one aggregate, with each page's visits, exits and count of next pages added by
+    windows over it. A year without a limit is about a million (step, page, next page)
+    rows, so the answer is built column-wise from Arrow: the rows are sorted there (the
+    same byte order on every backend), each next-page dict is made once in one
+    comprehension, and each page's list is a slice of those at offsets summed from the
+    counts; nothing is looked up or summed per row in Python.
+    """
     join, where, params = actions_in_scope(query)
     sql = f"""
-        SELECT a.pageview_number, a.page_label, a.next_page_label, count(*)
-        FROM web.actions AS a {join}
-        WHERE {where} AND a.kind = 'pageview'
-        GROUP BY 1, 2, 3
+        WITH flows AS (
+            SELECT a.pageview_number AS step, a.page_label AS page,
+                a.next_page_label AS following, count(*) AS visits
+            FROM web.actions AS a {join}
+            WHERE {where} AND a.kind = 'pageview'
+            GROUP BY 1, 2, 3
+        )
+        SELECT step, page, following, visits,
+            CAST(sum(visits) OVER pages AS BIGINT) AS page_visits,
+            CAST(sum(CASE WHEN following IS NULL THEN visits ELSE 0 END) OVER pages AS BIGINT)
+                AS exits,
+            count(following) OVER pages AS targets,
+            row_number() OVER pages AS place
+        FROM flows
+        WINDOW pages AS (PARTITION BY step, page)
     """
-    # A year without a limit is about a million rows: the loop touches each once, and the
-    # next pages are sorted as (-visits, label) tuples (compared in C, no key function).
-    found: dict[tuple[int, object], tuple[list[int], list[tuple[int, str]]]] = {}
-    for step, page, following, count in query.warehouse.rows(sql, params):
-        entry = found.get((step, page))
-        if entry is None:
-            entry = found[(step, page)] = ([0], [])
-        if following is None:
-            entry[0][0] += count
-        else:
-            entry[1].append((-count, following))
+    table = query.warehouse.query(sql, params)
+    page_order = [("step", "ascending"), ("page_visits", "descending"), ("page", "ascending")]
+    heads = _sorted(table.filter(pc.equal(table["place"], 1)), page_order)
+    nexts = _sorted(
+        table.filter(pc.is_valid(table["following"])),
+        [*page_order, ("visits", "descending"), ("following", "ascending")],
+    )
+    labels = _strings(nexts["following"])
+    counts = nexts["visits"].to_pylist()
+    targets: list[Row] = [
+        {"label": label, "nb_visits": count} for label, count in zip(labels, counts, strict=True)
+    ]
     flows: Flows = {}
-    for (step, page), (exits, targets) in found.items():
-        targets.sort()
-        rows: list[Row] = [{"label": str(label), "nb_visits": -count} for count, label in targets]
-        flows.setdefault(int(step), {})[str(page)] = (int(exits[0]), rows)
+    offset = 0
+    for step, page, visits, exits, width in zip(
+        heads["step"].to_pylist(),
+        _strings(heads["page"]),
+        heads["page_visits"].to_pylist(),
+        heads["exits"].to_pylist(),
+        heads["targets"].to_pylist(),
+        strict=True,
+    ):
+        found = flows.get(step)
+        if found is None:
+            found = flows[step] = {}
+        found[page] = (int(visits), int(exits), targets[offset : offset + width])
+        offset += width
     return flows
+
+
+def _sorted(table: pa.Table, keys: list[tuple[str, str]]) -> pa.Table:
+    return table.take(pc.sort_indices(table, sort_keys=keys))
+
+
+def _strings(column: pa.ChunkedArray) -> list[str]:
+    """A text column as Python strings, each distinct label made once (there are few pages
+    and many rows)."""
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    names = [str(name) for name in encoded.dictionary.to_pylist()]
+    return [names[index] for index in encoded.indices.to_numpy(zero_copy_only=False).tolist()]
 
 
 def _limit(query: Query) -> int | None:
@@ -59,13 +103,9 @@ def _limit(query: Query) -> int | None:
     return int(raw)
 
 
-def _visits(exits: int, targets: list[Row]) -> int:
-    return exits + sum(int(row["nb_visits"]) for row in targets)  # type: ignore[call-overload]
-
-
-def _kept(pages: dict[str, tuple[int, list[Row]]], limit: int | None) -> set[str]:
+def _kept(pages: dict[str, tuple[int, int, list[Row]]], limit: int | None) -> set[str]:
     """The pages of a step shown by name: the ``limit`` busiest (ties by name), or all."""
-    ranked = sorted(pages, key=lambda page: (-_visits(*pages[page]), page))
+    ranked = sorted(pages, key=lambda page: (-pages[page][0], page))
     return set(ranked if limit is None else ranked[:limit])
 
 
@@ -78,7 +118,7 @@ def users_flow(query: Query) -> Report:
     for step in sorted(flows):
         pages = flows[step]
         if limit is None:  # every page by name: nothing to fold into "Others"
-            rows = [_page_row(page, exits, targets) for page, (exits, targets) in pages.items()]
+            rows = [_page_row(page, *counted) for page, counted in pages.items()]
         else:
             rows = _folded(pages, _kept(pages, limit), _kept(flows.get(step + 1, {}), limit))
         # busiest first, "Others" always last (Matomo's order)
@@ -97,28 +137,27 @@ def users_flow(query: Query) -> Report:
 
 
 def _folded(
-    pages: dict[str, tuple[int, list[Row]]], kept: set[str], kept_next: set[str]
+    pages: dict[str, tuple[int, int, list[Row]]], kept: set[str], kept_next: set[str]
 ) -> list[Row]:
     """The step's rows with pages (and next pages) outside the kept ones as "Others"."""
-    grouped: dict[str, tuple[int, dict[str, int]]] = {}
-    for page, (exits, targets) in pages.items():
+    grouped: dict[str, tuple[int, int, dict[str, int]]] = {}
+    for page, (visits, exits, targets) in pages.items():
         name = page if page in kept else OTHERS
-        left, merged = grouped.get(name, (0, {}))
+        seen, left, merged = grouped.get(name, (0, 0, {}))
         for row in targets:
             target = str(row["label"])
             target = target if target in kept_next else OTHERS
             merged[target] = merged.get(target, 0) + int(row["nb_visits"])  # type: ignore[call-overload]
-        grouped[name] = (left + exits, merged)
+        grouped[name] = (seen + visits, left + exits, merged)
     rows = []
-    for name, (exits, merged) in grouped.items():
+    for name, (visits, exits, merged) in grouped.items():
         following = sorted(merged.items(), key=lambda item: (item[0] == OTHERS, -item[1], item[0]))
         targets = [{"label": target, "nb_visits": count} for target, count in following]
-        rows.append(_page_row(name, exits, targets))
+        rows.append(_page_row(name, visits, exits, targets))
     return rows
 
 
-def _page_row(page: str, exits: int, targets: list[Row]) -> Row:
-    visits = _visits(exits, targets)
+def _page_row(page: str, visits: int, exits: int, targets: list[Row]) -> Row:
     return {
         "label": page,
         "nb_visits": visits,
