@@ -83,3 +83,11 @@ def test_others_only_when_a_limit_is_given(site: Warehouse) -> None:
     ]
     with pytest.raises(BadInputError, match="limitActionsPerStep"):
         call(site, "UsersFlow.getUsersFlow", {**DAY, "limitActionsPerStep": "0"})
+
+
+def test_a_day_without_page_views_has_no_steps(site: Warehouse) -> None:
+    # 11 March has no visits, and no visit of the 10th came from a campaign: both are empty
+    # (on PostgreSQL an empty result's columns have no type, which the building must allow)
+    assert call(site, "UsersFlow.getUsersFlow", {**DAY, "date": "2026-03-11"}) == []
+    campaign = {**DAY, "segment": "referrerType==campaign"}
+    assert call(site, "UsersFlow.getUsersFlow", campaign) == []

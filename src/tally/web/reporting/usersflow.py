@@ -45,42 +45,71 @@ def _flows(query: Query) -> Flows:
             CAST(sum(CASE WHEN following IS NULL THEN visits ELSE 0 END) OVER pages AS BIGINT)
                 AS exits,
             count(following) OVER pages AS targets,
+            count(*) OVER pages AS width,
             row_number() OVER pages AS place
         FROM flows
         WINDOW pages AS (PARTITION BY step, page)
     """
     table = query.warehouse.query(sql, params)
+    if table.num_rows == 0:  # PostgreSQL types an empty answer's columns as null
+        return {}
     page_order = [("step", "ascending"), ("page_visits", "descending"), ("page", "ascending")]
-    heads = _sorted(table.filter(pc.equal(table["place"], 1)), page_order)
-    nexts = _sorted(
-        table.filter(pc.is_valid(table["following"])),
-        [*page_order, ("visits", "descending"), ("following", "ascending")],
-    )
-    labels = _strings(nexts["following"])
-    counts = nexts["visits"].to_pylist()
-    targets: list[Row] = [
-        {"label": label, "nb_visits": count} for label, count in zip(labels, counts, strict=True)
-    ]
+    columns = ["step", "page", "page_visits", "exits", "targets", "width", "place"]
+    heads = _sorted(table.select(columns).filter(pc.equal(table["place"], 1)), page_order)
+    targets = _next_pages(table, page_order)
     flows: Flows = {}
     offset = 0
-    for step, page, visits, exits, width in zip(
+    for step, page, visits, exits, shown, width in zip(
         heads["step"].to_pylist(),
         _strings(heads["page"]),
         heads["page_visits"].to_pylist(),
         heads["exits"].to_pylist(),
         heads["targets"].to_pylist(),
+        heads["width"].to_pylist(),
         strict=True,
     ):
         found = flows.get(step)
         if found is None:
             found = flows[step] = {}
-        found[page] = (int(visits), int(exits), targets[offset : offset + width])
-        offset += width
+        found[page] = (int(visits), int(exits), targets[offset : offset + shown])
+        offset += width  # past the page's exit row too
     return flows
+
+
+def _next_pages(table: pa.Table, page_order: list[tuple[str, str]]) -> list[Row]:
+    """One ``{"label", "nb_visits"}`` row per result row, in the pages' order, each page's
+    next pages busiest first (ties by label) and its exits (no next page) last; the text is
+    never copied, only dictionary indices are."""
+    following = pc.dictionary_encode(table["following"].combine_chunks())
+    keys = table.select(["step", "page_visits", "page", "visits"]).append_column(
+        "left", pc.is_null(following)
+    )
+    order = pc.sort_indices(
+        keys.append_column("following", _ranks(following)),
+        sort_keys=[
+            *page_order,
+            ("left", "ascending"),
+            ("visits", "descending"),
+            ("following", "ascending"),
+        ],
+    )
+    names = [*following.dictionary.to_pylist(), None]  # a missing index (-1) is the exit
+    labels = pc.fill_null(pc.take(following.indices, order), -1).to_numpy().tolist()
+    counts = pc.take(table["visits"], order).to_pylist()
+    return [
+        {"label": names[label], "nb_visits": count}
+        for label, count in zip(labels, counts, strict=True)
+    ]
 
 
 def _sorted(table: pa.Table, keys: list[tuple[str, str]]) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=keys))
+
+
+def _ranks(encoded: pa.DictionaryArray) -> pa.Array:
+    """Each entry's place in the byte order of the distinct labels (Arrow sorts numbers,
+    not dictionaries)."""
+    return pc.take(pc.rank(encoded.dictionary, sort_keys="ascending"), encoded.indices)
 
 
 def _strings(column: pa.ChunkedArray) -> list[str]:
