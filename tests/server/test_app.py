@@ -83,7 +83,10 @@ def test_stream_routes_are_mounted_behind_the_token(
     from starlette.routing import Route
 
     class Engine:
-        pass
+        stops = 0
+
+        def stop(self) -> None:
+            self.stops += 1
 
     engine = Engine()
     fake = types.ModuleType("tally.stream.http")
@@ -97,3 +100,5 @@ def test_stream_routes_are_mounted_behind_the_token(
         assert client.get("/api/events").status_code == 401
         answer = client.get("/api/events", headers={"authorization": f"Bearer {token}"})
         assert answer.text == "Engine"
+        assert engine.stops == 0
+    assert engine.stops == 1  # the app's shutdown stops the engine, not only the process exit

@@ -124,3 +124,16 @@ def test_an_older_snapshot_never_overwrites_a_newer_one(tmp_path: Path, clock, r
     engine._save(engine.alerts_path, newer)
     engine._save(engine.alerts_path, older)  # e.g. the housekeeping thread, late
     assert json.loads(engine.alerts_path.read_text())["received"] == 7
+
+
+def test_a_second_stop_writes_nothing(tmp_path: Path, clock, recorder) -> None:
+    engine = make(tmp_path, clock, recorder)
+    engine.start()
+    engine.ingest([Event("sensors", "a", DAY + 1, {"v": 80})])
+    engine.stop()
+    checkpoints = sorted(Path(engine.state_dir).iterdir())
+    assert checkpoints  # the first stop wrote the last checkpoint
+    for checkpoint in checkpoints:
+        checkpoint.unlink()
+    engine.stop()  # the process-exit hook after the app's shutdown: nothing to do
+    assert list(Path(engine.state_dir).iterdir()) == []

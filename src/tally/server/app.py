@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,6 +31,9 @@ from tally.warehouse import Warehouse, connect
 from tally.web.hitlog import HitLog
 from tally.web.loader import LoadResult, load_hits, sessionize_alone
 from tally.web.lookup import CachedSet
+
+if TYPE_CHECKING:
+    from tally.stream.engine import Engine
 from tally.web.reporting import routes as reporting_routes
 from tally.web.tracking import PATHS as TRACKING_PATHS
 from tally.web.tracking import TrackingEndpoint
@@ -64,7 +68,7 @@ def create_app(
     async def load_now(_request: Request) -> Response:
         return JSONResponse((await load()).as_dict())
 
-    stream_routes = _stream(settings) if stream else []
+    engine, stream_routes = _stream(settings) if stream else (None, [])
     api_routes: list[BaseRoute] = [
         Route("/tracking/stats", tracking_stats),
         Route("/tracking/load", load_now, methods=["POST"]),
@@ -107,6 +111,8 @@ def create_app(
             hitlog.close()
             if run_loader:
                 await _logged(load)
+            if engine is not None:  # its last checkpoint, before the data dir may go away
+                await asyncio.to_thread(engine.stop)
 
     app = TallyApp(routes=routes, lifespan=lifespan, middleware=ui.middleware(settings))
     app.tracking = tracking
@@ -201,11 +207,14 @@ async def _logged(load: _Loader) -> None:
         logger.info("hit loader: %s", result.as_dict())
 
 
-def _stream(settings: Settings) -> list[BaseRoute]:
-    """The real-time routes (``POST /api/events``, alerts, silences, rules) inside ``/api``.
+def _stream(settings: Settings) -> tuple[Engine, list[BaseRoute]]:
+    """The real-time engine, started, and its routes (``POST /api/events``, alerts, silences,
+    rules) inside ``/api``.
 
-    ``build_engine`` starts the engine and arranges its stop at process exit.
+    The app's shutdown stops the engine; ``build_engine`` also arranges a stop at process
+    exit for an app that never ran its lifespan.
     """
     from tally.stream.http import build_engine, routes
 
-    return list(routes(build_engine(settings), prefix=""))
+    engine = build_engine(settings)
+    return engine, list(routes(engine, prefix=""))

@@ -62,6 +62,7 @@ class Engine:
         self.rejected = 0
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self._stopped = False
         self._threads: list[threading.Thread] = []
         self._housekeeper: threading.Thread | None = None
         self._wake = threading.Event()  # wakes the housekeeping thread
@@ -326,6 +327,7 @@ class Engine:
     def start(self) -> None:
         """Restore, start the inputs, the ticker and the housekeeping thread."""
         self.restore()
+        self._stopped = False
         self._stop.clear()
         for source in self.inputs:
             source.start()
@@ -363,6 +365,11 @@ class Engine:
                 log.exception("stream housekeeping failed")
 
     def stop(self) -> None:
+        """Stop the threads and inputs and write the last checkpoint; a second call does nothing
+        (the app's shutdown and the process-exit hook both call it)."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
