@@ -6,27 +6,27 @@ from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
-from tests.server.ui_support import PASSWORD, cheap_hashes, csrf_of, dashboard_app, log_in
+from tests.server.ui_support import (
+    PASSWORD,
+    cheap_hashes,
+    csrf_of,
+    dashboard_app,
+    log_in,
+    shop_sites,
+)
 
 from tally.config import Settings
 from tally.server.auth import create_token
 from tally.server.ui import access, login, startup_notice
 from tally.server.users import add_user, grant, set_password
-from tally.warehouse import Warehouse, connect
+from tally.warehouse import Warehouse
 
 
 @pytest.fixture
 def store(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Warehouse]:
     cheap_hashes(monkeypatch)
     monkeypatch.setattr(login, "failures", login.FailedLogins())
-    warehouse = connect(settings.warehouse_url)
-    warehouse.migrate()
-    for idsite in (1, 2):
-        warehouse.execute(
-            "INSERT INTO web.sites VALUES (?, ?, 'https://shop.example', '[]', 'UTC', "
-            "TIMESTAMP '2026-01-01 00:00:00')",
-            [idsite, f"Shop {idsite}"],
-        )
+    warehouse = shop_sites(settings)
     yield warehouse
     warehouse.close()
 

@@ -6,24 +6,24 @@ from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
-from tests.server.ui_support import PASSWORD, cheap_hashes, csrf_of, dashboard_app, log_in
+from tests.server.ui_support import (
+    PASSWORD,
+    cheap_hashes,
+    csrf_of,
+    dashboard_app,
+    log_in,
+    shop_sites,
+)
 
 from tally.config import Settings
 from tally.server.users import add_user, get_user, grant
-from tally.warehouse import Warehouse, connect
+from tally.warehouse import Warehouse
 
 
 @pytest.fixture
 def store(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Warehouse]:
     cheap_hashes(monkeypatch)
-    warehouse = connect(settings.warehouse_url)
-    warehouse.migrate()
-    for idsite in (1, 2):
-        warehouse.execute(
-            "INSERT INTO web.sites VALUES (?, ?, 'https://shop.example', '[]', 'UTC', "
-            "TIMESTAMP '2026-01-01 00:00:00')",
-            [idsite, f"Shop {idsite}"],
-        )
+    warehouse = shop_sites(settings)
     add_user(warehouse, "ada", PASSWORD, admin=True)
     add_user(warehouse, "bob", PASSWORD)
     grant(warehouse, "bob", 1, "view")

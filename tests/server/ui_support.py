@@ -14,7 +14,7 @@ from tally.config import Settings
 from tally.server import ui, users
 from tally.server.app import create_app
 from tally.server.auth import TokenStore
-from tally.warehouse import Warehouse
+from tally.warehouse import Warehouse, connect
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -23,6 +23,19 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2 at its smallest cost: the tests check logic, test_users checks the real cost."""
     monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+def shop_sites(settings: Settings) -> Warehouse:
+    """A migrated warehouse holding sites 1 and 2 ("Shop 1", "Shop 2"), the rights tests' sites."""
+    warehouse = connect(settings.warehouse_url)
+    warehouse.migrate()
+    for idsite in (1, 2):
+        warehouse.execute(
+            "INSERT INTO web.sites VALUES (?, ?, 'https://shop.example', '[]', 'UTC', "
+            "TIMESTAMP '2026-01-01 00:00:00')",
+            [idsite, f"Shop {idsite}"],
+        )
+    return warehouse
 
 
 def dashboard_app(settings: Settings, warehouse: Warehouse) -> Starlette:
