@@ -285,7 +285,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Warehou
     token = create_token(store, "replay")
     app = create_app(settings, warehouse=store, run_loader=False)
     clock = [dt.datetime(2026, 3, 2)]
-    app.state.tracking.clock = lambda: clock[0]  # the server's "now" is each line's time
+    app.tracking.clock = lambda: clock[0]  # the server's "now" is each line's time
     answers = []
     with TestClient(app, client=("203.0.113.77", 50000)) as client:
         for when, form, payload, agent in replay_lines():

@@ -116,7 +116,6 @@ def create_app(
 
     app = TallyApp(routes=routes, lifespan=lifespan, middleware=ui.middleware(settings))
     app.tracking = tracking
-    app.state.tracking = tracking
     app.state.hitlog = hitlog
     app.state.warehouse = store
     return app
