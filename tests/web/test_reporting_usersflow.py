@@ -8,14 +8,22 @@ Page views of 10 March, in order (the site search is not a page view):
 
 from __future__ import annotations
 
+import datetime as dt
+import random
+from collections import Counter
 from collections.abc import Iterator
 
+import numpy as np
+import pyarrow as pa
 import pytest
 from tests.web.reporting_flow_site import site_fixture
 
 from tally.errors import BadInputError
 from tally.warehouse import Warehouse
 from tally.web.reporting.api import call
+from tally.web.reporting.usersflow import _order
+from tally.web.sessions import sessionize
+from tally.web.sites import add_site
 
 DAY = {"idSite": "1", "period": "day", "date": "2026-03-10"}
 
@@ -91,3 +99,97 @@ def test_a_day_without_page_views_has_no_steps(site: Warehouse) -> None:
     assert call(site, "UsersFlow.getUsersFlow", {**DAY, "date": "2026-03-11"}) == []
     campaign = {**DAY, "segment": "referrerType==campaign"}
     assert call(site, "UsersFlow.getUsersFlow", campaign) == []
+
+
+# -- a generated site against a straightforward count ---------------------------------------
+
+# Labels chosen so byte order matters for ties: upper case sorts before lower case, and an
+# accented letter (two UTF-8 bytes) after both; "/" is reported as /index.
+GENERATED_PAGES = ["/", "/Zoo", "/a", "/b", "/b/1", "/é", "/shop?x=1"]
+
+
+def generated_visits(count: int) -> list[list[str]]:
+    """``count`` visits, each a list of 1-6 page paths, from a fixed seed."""
+    chooser = random.Random(7)
+    return [
+        [chooser.choice(GENERATED_PAGES) for _ in range(chooser.randint(1, 6))]
+        for _ in range(count)
+    ]
+
+
+def load_generated(warehouse: Warehouse, visits: list[list[str]]) -> None:
+    """One visitor per visit, its page views a minute apart on 2026-03-10 (Hong Kong)."""
+    add_site(warehouse, "Generated", ["https://gen.example.com"], "Asia/Hong_Kong")
+    times, visitors, urls = [], [], []
+    for number, paths in enumerate(visits):
+        start = dt.datetime(2026, 3, 10, 1, 0) + dt.timedelta(seconds=number)
+        for place, path in enumerate(paths):
+            times.append(start + dt.timedelta(minutes=place))
+            visitors.append(f"{number:016x}")
+            urls.append(f"https://gen.example.com{path}")
+    count = len(times)
+    table = {
+        "hit_id": pa.array([f"gen-0001:{number:06d}" for number in range(count)]),
+        "idsite": pa.array([1] * count, pa.int32()),
+        "received_at": pa.array(times, pa.timestamp("us")),
+        "hit_time": pa.array(times, pa.timestamp("us")),
+        "new_visit": pa.array([False] * count),
+        "is_bot": pa.array([False] * count),
+        "transport": pa.array(["get"] * count),
+        "raw_query": pa.array(["idsite=1&rec=1"] * count),
+        "visitor_id": pa.array(visitors),
+        "kind": pa.array(["pageview"] * count),
+        "url": pa.array(urls),
+        "referrer_type": pa.array(["direct"] * count),
+    }
+    warehouse.append("web.hits", pa.table(table))
+    sessionize(warehouse)
+
+
+def reference_flow(visits: list[list[str]]) -> list[tuple[object, ...]]:
+    """The flow counted visit by visit: per step, pages by visits then name, each with its
+    next pages by visits then name (Python compares text by code point, which is UTF-8's
+    byte order)."""
+    pages: dict[int, dict[str, tuple[int, int, Counter[str]]]] = {}
+    for paths in visits:
+        labels = ["/index" if path == "/" else path for path in paths]
+        for step, label in enumerate(labels, start=1):
+            visited, exits, following = pages.setdefault(step, {}).get(label, (0, 0, Counter()))
+            if step < len(labels):
+                following[labels[step]] += 1
+            else:
+                exits += 1
+            pages[step][label] = (visited + 1, exits, following)
+    flow = []
+    for step in sorted(pages):
+        rows = []
+        for label, (visited, exits, following) in sorted(
+            pages[step].items(), key=lambda item: (-item[1][0], item[0])
+        ):
+            nexts = sorted(following.items(), key=lambda item: (-item[1], item[0]))
+            rows.append((label, visited, visited - exits, exits, nexts))
+        flow.append((str(step), rows))
+    return flow
+
+
+def test_a_generated_site_matches_a_visit_by_visit_count(warehouse: Warehouse) -> None:
+    visits = generated_visits(400)
+    load_generated(warehouse, visits)
+    flow = call(warehouse, "UsersFlow.getUsersFlow", DAY)
+    expected = reference_flow(visits)
+    assert [(step["label"], pages(step)) for step in flow] == expected
+    # every visit has a first step, and each step's visits either proceed or exit
+    assert flow[0]["nb_visits"] == 400
+    for step, after in zip(flow, flow[1:], strict=False):
+        assert step["nb_proceeded"] == after["nb_visits"]
+    assert flow[-1]["nb_proceeded"] == 0
+
+
+def test_row_order_is_the_same_packed_or_key_by_key() -> None:
+    # Three rows sorted by (a, b): (1, 5) < (2, 0) < (2, 3), so the order is rows 2, 0, 1.
+    small = [np.array([2, 2, 1]), np.array([0, 3, 5])]
+    assert _order(small).tolist() == [2, 0, 1]
+    # Keys 40 bits wide each do not fit one 64-bit number together: sorted key by key, the
+    # same order comes out.
+    wide = [key << 40 for key in small]
+    assert _order(wide).tolist() == [2, 0, 1]
