@@ -10,7 +10,6 @@ from tests.server.ui_support import (
     PASSWORD,
     cheap_hashes,
     csrf_of,
-    dashboard_app,
     log_in,
     shop_sites,
 )
@@ -29,12 +28,6 @@ def store(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wareh
     warehouse = shop_sites(settings)
     yield warehouse
     warehouse.close()
-
-
-@pytest.fixture
-def client(settings: Settings, store: Warehouse) -> Iterator[TestClient]:
-    with TestClient(dashboard_app(settings, store), base_url="http://testserver") as client:
-        yield client
 
 
 def test_first_run_explains_how_to_create_an_admin(client: TestClient, store: Warehouse) -> None:

@@ -109,8 +109,9 @@ def rig(mqtt_url: str, tmp_path: Path, clock, recorder) -> Iterator[Rig]:
     made = Rig(mqtt_url, tmp_path / "state", clock, recorder, RULES)
     yield made
     made.shutdown()
-    made.publisher.loop_stop()
+    # Disconnect first: paho's loop thread then ends at once instead of at its 1 s select.
     made.publisher.disconnect()
+    made.publisher.loop_stop()
 
 
 def test_threshold_for_10s_fires_once_after_10s_and_resolves(rig: Rig) -> None:
