@@ -5,6 +5,7 @@ daily job has just loaded a day after the newest one built, only a few things ca
 
 1. the periods of the users who appear in that day's viu-premium files (their
    subscriptions, all of them, because a user's earlier periods decide new vs reactivation);
+   of those, only the periods and spans that differ from the stored ones are replaced;
 2. from the first day one of their events moved (``_changed_since.sql``; at the latest the
    new day itself, where periods of untouched users may now end as churn), the recurring
    total (carried from the stored day before, ``_subscriber_total_since.sql``), the daily
@@ -150,26 +151,75 @@ def _built_range(warehouse: Warehouse, models: dict[str, Model]) -> tuple[dt.dat
 def _recompute_periods(
     context: Context, models: dict[str, Model], day: dt.date, old_horizon: dt.date
 ) -> dt.date:
-    """Replace the periods and spans of the day's users; returns the first day that moved."""
+    """Replace the periods and spans of the day's users that moved; returns the first day
+    that moved."""
     warehouse = context.warehouse
-    warehouse.materialize("marts.changed_users", _changed_users_sql(old_horizon, day))
+    # the working tables are temporary: the session's own, never written to the warehouse
+    # file (DuckDB would write them to its log, then checkpoint them on closing)
+    _temporary(warehouse, "changed_users", _changed_users_sql(old_horizon, day))
     warehouse.materialize(BOUNDS, models[BOUNDS].sql)
-    mine = "user_id IN (SELECT user_id FROM marts.changed_users)"
-    warehouse.materialize(
-        "marts.changed_periods", restricted(models[PERIODS].sql, set(STAGING), mine)
-    )
-    moved = warehouse.rows(_sql_file("_changed_since.sql").replace("{changed_users}", mine))[0][0]
+    mine = "user_id IN (SELECT user_id FROM changed_users)"
+    _temporary(warehouse, "changed_periods", restricted(models[PERIODS].sql, set(STAGING), mine))
+    _temporary(warehouse, "old_periods", f"SELECT * FROM {PERIODS} WHERE {mine}")
+    moved = warehouse.rows(_sql_file("_changed_since.sql"))[0][0]
     since = min(d for d in (moved, old_horizon + dt.timedelta(days=1), day) if d is not None)
-    with warehouse.transaction():
-        warehouse.execute(f"DELETE FROM {PERIODS} WHERE {mine}")
-        warehouse.execute(f"INSERT INTO {PERIODS} SELECT * FROM marts.changed_periods")
-        warehouse.execute(f"DELETE FROM {SPANS} WHERE {mine}")
-        # the users' spans from their recomputed periods alone, not from a scan of all periods
-        spans = substituted(models[SPANS].sql, {PERIODS: ("marts.changed_periods", None)})
-        warehouse.execute(f"INSERT INTO {SPANS} {spans}")
-    for table in ("marts.changed_users", "marts.changed_periods"):
+    _replace_moved(warehouse, models)
+    for table in ("changed_users", "changed_periods", "old_periods", "moved_periods"):
         warehouse.execute(f"DROP TABLE IF EXISTS {table}")
     return since
+
+
+def _replace_moved(warehouse: Warehouse, models: dict[str, Model]) -> None:
+    """Replace only the stored periods and spans that differ from the recomputed ones.
+
+    Most of a user's periods come back unchanged (a renewal adds one period and closes the
+    one before); deleting and inserting all of them made DuckDB rewrite the deleted rows'
+    row groups on its checkpoint. A period (and each span, a function of one period) is
+    replaced by its key, (subscription, start day): every stored row whose key belongs to a
+    period that went or came is deleted, and every recomputed row with such a key inserted,
+    so rows under any other key came from unchanged periods and are equal in both.
+    """
+    moved = (
+        "(SELECT * FROM old_periods EXCEPT SELECT * FROM changed_periods) "
+        "UNION ALL (SELECT * FROM changed_periods EXCEPT SELECT * FROM old_periods)"
+    )
+    _temporary(warehouse, "moved_periods", f"SELECT * FROM ({moved}) AS moved")
+    spans = models[SPANS].sql
+    moved_spans = substituted(spans, {PERIODS: ("moved_periods", None)})
+    new_spans = substituted(spans, {PERIODS: ("changed_periods", None)})
+    span_keys = f"SELECT DISTINCT subscription_id, span_start FROM ({moved_spans}) AS keys"
+    with warehouse.transaction():
+        _replace_keyed(
+            warehouse,
+            PERIODS,
+            "SELECT DISTINCT subscription_id, period_start FROM moved_periods",
+            "SELECT * FROM changed_periods",
+            ("subscription_id", "period_start"),
+        )
+        _replace_keyed(warehouse, SPANS, span_keys, new_spans, ("subscription_id", "span_start"))
+
+
+def _replace_keyed(
+    warehouse: Warehouse, table: str, keys_sql: str, rows_sql: str, key: tuple[str, str]
+) -> None:
+    """Delete ``table``'s rows whose ``key`` is among ``keys_sql``'s, and insert
+    ``rows_sql``'s rows with those keys (the key columns are never NULL: staging requires
+    the subscription and the period's start)."""
+    _temporary(warehouse, "moved_keys", keys_sql)
+    matched = " AND ".join(f"{table}.{column} = moved_keys.{column}" for column in key)
+    warehouse.execute(f"DELETE FROM {table} USING moved_keys WHERE {matched}")
+    fresh = " AND ".join(f"fresh.{column} = moved_keys.{column}" for column in key)
+    warehouse.execute(
+        f"INSERT INTO {table} SELECT fresh.* FROM ({rows_sql}) AS fresh "
+        f"WHERE EXISTS (SELECT 1 FROM moved_keys WHERE {fresh})"
+    )
+    warehouse.execute("DROP TABLE moved_keys")
+
+
+def _temporary(warehouse: Warehouse, table: str, select_sql: str) -> None:
+    """(Re)create the session's temporary ``table`` from a SELECT."""
+    warehouse.execute(f"DROP TABLE IF EXISTS {table}")
+    warehouse.execute(f"CREATE TEMPORARY TABLE {table} AS {select_sql}")
 
 
 STATUS_STATE = (
@@ -205,11 +255,10 @@ def _recompute_from(context: Context, models: dict[str, Model], since: dt.date) 
     with warehouse.transaction():
         # read the carried total before deleting: it starts from the stored day before
         total = _sql_file("_subscriber_total_since.sql").replace("{since}", since.isoformat())
-        warehouse.execute("DROP TABLE IF EXISTS marts.changed_total")
-        warehouse.execute(f"CREATE TABLE marts.changed_total AS {total}")
+        _temporary(warehouse, "changed_total", total)
         warehouse.execute(f"DELETE FROM {TOTAL} WHERE day >= ?", [since])
-        warehouse.execute(f"INSERT INTO {TOTAL} SELECT * FROM marts.changed_total")
-        warehouse.execute("DROP TABLE marts.changed_total")
+        warehouse.execute(f"INSERT INTO {TOTAL} SELECT * FROM changed_total")
+        warehouse.execute("DROP TABLE changed_total")
     for table in (
         "marts.subscriber_daily",
         "marts.revenue_daily",

@@ -1,16 +1,12 @@
 -- The first day whose marts change when the periods of some users are recomputed (not a
 -- model: the incremental build runs it). Compares the stored periods of those users
--- (marts.subscription_periods, those where {changed_users} holds: the build writes the
--- condition in) with the recomputed ones (marts.changed_periods), row by
--- row on (subscription, period start), and takes the earliest day an event moves:
+-- (old_periods, a temporary table the build copies from marts.subscription_periods) with
+-- the recomputed ones (changed_periods, likewise temporary), row by row on (subscription,
+-- period start), and takes the earliest day an event moves:
 --   start events (new, reactivation, free trial, in moves)  -> period_start
 --   payment events (renewal, conversion, plan change)      -> paying_from
 --   end events (churn, trial ended, out moves)             -> period_end
-WITH old AS (
-    SELECT * FROM marts.subscription_periods
-    WHERE {changed_users}
-),
-pairs AS (
+WITH pairs AS (
     SELECT
         CASE
             WHEN o.subscription_id IS NULL
@@ -32,8 +28,8 @@ pairs AS (
                     THEN least(o.period_end, n.period_end) END
             )
         END AS changed_on
-    FROM old AS o
-    FULL OUTER JOIN marts.changed_periods AS n
+    FROM old_periods AS o
+    FULL OUTER JOIN changed_periods AS n
         ON o.subscription_id = n.subscription_id AND o.period_start = n.period_start
 )
 SELECT min(changed_on) FROM pairs
