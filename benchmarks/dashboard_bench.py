@@ -133,6 +133,7 @@ def generate(url: str, quick: bool) -> dict[str, int]:
     warehouse.run_model(ACTIONS)
     warehouse.run_model(DIRTY)
     warehouse.run_model(model_sql("steps.sql"))
+    warehouse.run_model(model_sql("pages.sql"))
     warehouse.execute("DELETE FROM web.dirty_days")
     warehouse.run_model(VISIT_STEPS)
     warehouse.run_model(LEDGER.format(last=LAST_DAY))

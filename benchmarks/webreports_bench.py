@@ -166,6 +166,7 @@ def generate(path: Path, visits: int) -> dict[str, int]:
         con.execute(ACTIONS.format(site=SITE_URL, pages=PAGES))
         con.execute(DIRTY)
         con.execute(model_sql("steps.sql"))
+        con.execute(model_sql("pages.sql"))
         con.execute("DELETE FROM web.dirty_days")
         con.execute(VISITS)
         con.execute(HITS)
@@ -246,8 +247,8 @@ def main() -> None:
         counts = migrated(path) if args.reuse else generate(path, visits)
         generation = time.perf_counter() - started
         print(
-            f"generated {counts['visits']:,} visits, {counts['actions']:,} actions, "
-            f"{counts['hits']:,} hits of 2025 in {generation:.1f} s "
+            f"{'reused' if args.reuse else 'generated'} {counts['visits']:,} visits, "
+            f"{counts['actions']:,} actions, {counts['hits']:,} hits of 2025 in {generation:.1f} s "
             f"(duckdb {duckdb.__version__}, Python {platform.python_version()}, "
             f"{platform.machine()})"
         )

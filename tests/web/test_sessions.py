@@ -254,6 +254,75 @@ def test_only_days_with_new_hits_are_recomputed(site: Warehouse) -> None:
     assert len(sessionize(site, full=True).days) == 2
 
 
+def page_ids(warehouse: Warehouse) -> dict[str, int]:
+    return {label: page for page, label in warehouse.rows("SELECT page_id, label FROM web.pages")}
+
+
+def page_views(warehouse: Warehouse) -> list[tuple[object, ...]]:
+    """(day, page id, next page id) of each page view in time order."""
+    return [
+        (str(day), page, following)
+        for day, page, following in warehouse.rows(
+            "SELECT local_date, page_id, next_page_id FROM web.actions "
+            "WHERE kind = 'pageview' ORDER BY hit_time"
+        )
+    ]
+
+
+def pages_hits() -> list[dict[str, Any]]:
+    """2 March: A views /shows then the root (reported as /index) and searches; 3 March: B
+    views /shows then /watch/1."""
+    url = "https://watch.example.com"
+    return [
+        hit(hkt(2, "09:00"), visitor_id=A, url=f"{url}/shows"),
+        hit(hkt(2, "09:01"), visitor_id=A, url=f"{url}/"),
+        hit(hkt(2, "09:02"), "search", visitor_id=A, url=f"{url}/search?q=x"),
+        hit(hkt(3, "09:00"), visitor_id=B, url=f"{url}/shows"),
+        hit(hkt(3, "09:01"), visitor_id=B, url=f"{url}/watch/1"),
+    ]
+
+
+def test_page_ids_are_given_once_per_label_and_kept(site: Warehouse) -> None:
+    day_two, day_three = pages_hits()[:3], pages_hits()[3:]
+    insert_hits(site, day_two)
+    sessionize(site)
+    # the first run's two labels get ids 1 and 2 in label order
+    assert page_ids(site) == {"/index": 1, "/shows": 2}
+    insert_hits(site, day_three, start=100)
+    sessionize(site)
+    # /shows keeps its id; /watch/1, new, gets the site's next one
+    assert page_ids(site) == {"/index": 1, "/shows": 2, "/watch/1": 3}
+    # each page view carries its page's id and the next view's (none after a visit's last;
+    # the search is no page view)
+    expected = [("2026-03-02", 2, 1), ("2026-03-02", 1, None), ("2026-03-03", 2, 3),
+                ("2026-03-03", 3, None)]  # fmt: skip
+    assert page_views(site) == expected
+    # rebuilding every day gives no label a new id
+    sessionize(site, full=True)
+    assert page_ids(site) == {"/index": 1, "/shows": 2, "/watch/1": 3}
+    assert page_views(site) == expected
+
+
+def test_migration_gives_page_views_stored_before_it_their_ids(site: Warehouse) -> None:
+    insert_hits(site, pages_hits())
+    sessionize(site)
+    # back to the schema before migration 009, the stored page views kept
+    for statement in (
+        "DROP TABLE web.pages",
+        "ALTER TABLE web.actions DROP COLUMN page_id",
+        "ALTER TABLE web.actions DROP COLUMN next_page_id",
+        "DELETE FROM tally_meta.migrations WHERE name = '009_web_page_ids.sql'",
+    ):
+        site.execute(statement)
+    assert site.migrate() == ["009_web_page_ids.sql"]
+    # ids in label order over every stored label at once: /index, /shows, /watch/1
+    assert page_ids(site) == {"/index": 1, "/shows": 2, "/watch/1": 3}
+    assert page_views(site) == [
+        ("2026-03-02", 2, 1), ("2026-03-02", 1, None), ("2026-03-03", 2, 3),
+        ("2026-03-03", 3, None),
+    ]  # fmt: skip
+
+
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0"
 
 

@@ -19,8 +19,9 @@ import pyarrow as pa
 from tally.warehouse import Warehouse
 
 MODELS = "tally.web.models"
-# steps.sql numbers what actions.sql placed; visits.sql reads both.
-REBUILD_ORDER = ("actions.sql", "steps.sql", "conversions.sql", "visits.sql")
+# steps.sql numbers what actions.sql placed, pages.sql gives its page labels ids; visits.sql
+# reads actions and steps.
+REBUILD_ORDER = ("actions.sql", "steps.sql", "pages.sql", "conversions.sql", "visits.sql")
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,6 @@ and folds the rest into "Others"; tally lists every page unless ``limitActionsPe
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from tally.errors import BadInputError
 from tally.web.reporting.methods import Query, Report, Row, actions_in_scope, method
@@ -24,28 +22,31 @@ Flows = dict[int, dict[str, tuple[int, int, list[Row]]]]
 def _flows(query: Query) -> Flows:
     """Each step's pages with their visits, exits and next pages.
 
-    Sessionize stored each page view's number in its visit and the next view's label, so
-    this is one aggregate of (step, page, next page). A year without a limit is over a
-    million such rows, so the rest is column-wise: labels become their places in byte order
-    (the same order on every backend), one numpy sort puts each page's rows together with
-    its next pages busiest first and its exits last, page totals are sums over those runs,
-    and each next-page dict is made once in one comprehension.
+    Sessionize stored each page view's number in its visit and its page's and next page's
+    ids (``web.pages``), so this is one aggregate of (step, page, next page) on integers. A
+    year without a limit is over a million such rows, so the rest is column-wise: ids
+    become their labels' places in byte order (the same order on every backend), one numpy
+    sort puts each page's rows together with its next pages busiest first and its exits
+    last, page totals are sums over those runs, and each next-page dict is made once in one
+    comprehension.
     """
     join, where, params = actions_in_scope(query)
     sql = f"""
-        SELECT a.pageview_number AS step, a.page_label AS page,
-            a.next_page_label AS following, count(*) AS visits
+        SELECT a.pageview_number AS step, a.page_id AS page, a.next_page_id AS following,
+            count(*) AS visits
         FROM web.actions AS a {join}
-        WHERE {where} AND a.kind = 'pageview'
+        WHERE {where} AND a.page_id IS NOT NULL -- a page view (cheaper than testing kind)
         GROUP BY 1, 2, 3
     """
     table = query.warehouse.query(sql, params)
     if table.num_rows == 0:  # PostgreSQL types an empty answer's columns as null
         return {}
-    names, page, following = _ranked(table["page"], table["following"])
+    names, place = _labels(query)
     step = table["step"].to_numpy().astype(np.int64)
+    page = place[table["page"].to_numpy().astype(np.int64)]
+    following = place[table["following"].fill_null(0).to_numpy().astype(np.int64)]
     visits = table["visits"].to_numpy().astype(np.int64)
-    left = following < 0  # no next page: the visit ended there
+    left = following < 0  # no next page (id 0 is no page's): the visit ended there
     # by step and page; in a page, next pages before the exits, busiest first, ties by label
     order = _order([step, page, left.astype(np.int64), visits.max() - visits, following + 1])
     step, page, following, visits, left = (
@@ -70,6 +71,19 @@ def _flows(query: Query) -> Flows:
     return flows
 
 
+def _labels(query: Query) -> tuple[list[str], np.ndarray]:
+    """The site's page labels in byte order, and for each page id its label's place in
+    them (-1 for id 0, which no page has). Python orders text by code point, which is the
+    byte order of its UTF-8."""
+    rows = query.warehouse.rows(
+        "SELECT page_id, label FROM web.pages WHERE idsite = ?", [query.idsite]
+    )
+    rows.sort(key=lambda row: row[1])
+    place = np.full(max((int(row[0]) for row in rows), default=0) + 1, -1, dtype=np.int64)
+    place[[int(row[0]) for row in rows]] = np.arange(len(rows), dtype=np.int64)
+    return [str(row[1]) for row in rows], place
+
+
 def _order(keys: list[np.ndarray]) -> np.ndarray:
     """The row order sorting by ``keys`` (first key first; none negative, rows unique).
 
@@ -82,22 +96,6 @@ def _order(keys: list[np.ndarray]) -> np.ndarray:
     for key, width in zip(keys, widths, strict=True):
         packed = (packed << width) | key
     return np.argsort(packed)  # rows differ in (step, page, next page): no ties to keep
-
-
-def _ranked(
-    pages: pa.ChunkedArray, following: pa.ChunkedArray
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The distinct labels in byte order, and each row's page and next page as its place
-    in them (-1: no next page); each label becomes a Python string once."""
-    both = pa.concat_arrays([pages.combine_chunks(), following.combine_chunks().cast(pages.type)])
-    encoded = pc.dictionary_encode(both)
-    order = pc.sort_indices(encoded.dictionary)  # Arrow compares text byte by byte
-    place = np.empty(len(order), dtype=np.int64)
-    place[order.to_numpy()] = np.arange(len(order), dtype=np.int64)
-    names = [str(name) for name in pc.take(encoded.dictionary, order).to_pylist()]
-    indices = encoded.indices.fill_null(-1).to_numpy()
-    places = np.where(indices >= 0, place[indices], -1)
-    return names, places[: len(pages)], places[len(pages) :]
 
 
 def _limit(query: Query) -> int | None:
