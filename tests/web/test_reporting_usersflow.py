@@ -21,7 +21,7 @@ from tests.web.reporting_flow_site import site_fixture
 from tally.errors import BadInputError
 from tally.warehouse import Warehouse
 from tally.web.reporting.api import call
-from tally.web.reporting.usersflow import _order
+from tally.web.reporting.usersflow import _sorted
 from tally.web.sessions import sessionize
 from tally.web.sites import add_site
 
@@ -185,11 +185,11 @@ def test_a_generated_site_matches_a_visit_by_visit_count(warehouse: Warehouse) -
     assert flow[-1]["nb_proceeded"] == 0
 
 
-def test_row_order_is_the_same_packed_or_key_by_key() -> None:
-    # Three rows sorted by (a, b): (1, 5) < (2, 0) < (2, 3), so the order is rows 2, 0, 1.
+def test_rows_sort_the_same_packed_or_key_by_key() -> None:
+    # Three rows sorted by (a, b): (1, 5) < (2, 0) < (2, 3).
     small = [np.array([2, 2, 1]), np.array([0, 3, 5])]
-    assert _order(small).tolist() == [2, 0, 1]
+    assert [key.tolist() for key in _sorted(small)] == [[1, 2, 2], [5, 0, 3]]
     # Keys 40 bits wide each do not fit one 64-bit number together: sorted key by key, the
     # same order comes out.
     wide = [key << 40 for key in small]
-    assert _order(wide).tolist() == [2, 0, 1]
+    assert [(key >> 40).tolist() for key in _sorted(wide)] == [[1, 2, 2], [5, 0, 3]]

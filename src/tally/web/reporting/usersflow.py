@@ -47,11 +47,12 @@ def _flows(query: Query) -> Flows:
     following = place[table["following"].fill_null(0).to_numpy().astype(np.int64)]
     visits = table["visits"].to_numpy().astype(np.int64)
     left = following < 0  # no next page (id 0 is no page's): the visit ended there
+    busiest = visits.max()
     # by step and page; in a page, next pages before the exits, busiest first, ties by label
-    order = _order([step, page, left.astype(np.int64), visits.max() - visits, following + 1])
-    step, page, following, visits, left = (
-        column[order] for column in (step, page, following, visits, left)
+    step, page, left, fewer, following = _sorted(
+        [step, page, left.astype(np.int64), busiest - visits, following + 1]
     )
+    visits, following, left = busiest - fewer, following - 1, left.astype(bool)
     starts = np.flatnonzero(
         np.concatenate(([True], (step[1:] != step[:-1]) | (page[1:] != page[:-1])))
     )
@@ -64,9 +65,12 @@ def _flows(query: Query) -> Flows:
     ]
     flows: Flows = {}
     offset = 0
-    for at, visited, exited, width in zip(starts.tolist(), page_visits, exits, shown, strict=True):
-        found = flows.setdefault(int(step[at]), {})
-        found[names[page[at]]] = (visited, exited, targets[offset : offset + width])
+    heads = zip(step[starts].tolist(), page[starts].tolist(), strict=True)
+    for (number, label), visited, exited, width in zip(
+        heads, page_visits, exits, shown, strict=True
+    ):
+        found = flows.setdefault(number, {})
+        found[names[label]] = (visited, exited, targets[offset : offset + width])
         offset += width
     return flows
 
@@ -84,18 +88,26 @@ def _labels(query: Query) -> tuple[list[str], np.ndarray]:
     return [str(row[1]) for row in rows], place
 
 
-def _order(keys: list[np.ndarray]) -> np.ndarray:
-    """The row order sorting by ``keys`` (first key first; none negative, rows unique).
+def _sorted(keys: list[np.ndarray]) -> list[np.ndarray]:
+    """The key columns with their rows sorted by them (first key first; none negative, no
+    two rows alike).
 
     Packed into one 64-bit number per row when their widths fit, which numpy sorts several
-    times faster than it sorts the keys one after another (``lexsort``)."""
+    times faster than it sorts the keys one after another (``lexsort``), and which gives
+    the sorted columns back by shifting, without taking each column in the new order."""
     widths = [max(int(key.max()), 1).bit_length() for key in keys]
     if sum(widths) > 62:
-        return np.lexsort(keys[::-1])
+        order = np.lexsort(keys[::-1])
+        return [key[order] for key in keys]
     packed = np.zeros(len(keys[0]), dtype=np.int64)
     for key, width in zip(keys, widths, strict=True):
         packed = (packed << width) | key
-    return np.argsort(packed)  # rows differ in (step, page, next page): no ties to keep
+    packed.sort()
+    columns = []
+    for width in reversed(widths):
+        columns.append(packed & ((1 << width) - 1))
+        packed = packed >> width
+    return columns[::-1]
 
 
 def _limit(query: Query) -> int | None:
