@@ -184,19 +184,22 @@ def transitions(view: View, page_url: str) -> list[Panel]:
 
 
 def users_flow(view: View, steps: int = 4, per_step: int = 6) -> list[Panel]:
-    """Pageviews by interaction step; the ``per_step`` busiest pages of a step, others merged."""
+    """Pageviews by interaction step; the ``per_step`` busiest pages of a step, others merged.
+
+    The step is the page view's number in its visit as sessionize stored it, and visits are
+    matched on the integer ``visit_key``, so no window numbers the visits' actions here."""
     visits, params = view.visits_sql()
     found = view.warehouse.rows(
-        f"WITH scoped AS ({visits}), seen AS (SELECT a.idvisit, a.url, row_number() OVER "
-        "(PARTITION BY a.idvisit ORDER BY a.position) AS step FROM web.actions AS a "
-        "JOIN scoped AS v ON v.idvisit = a.idvisit WHERE a.kind = 'pageview' "
+        f"WITH scoped AS ({visits}), seen AS (SELECT a.visit_key, a.url, "
+        "a.pageview_number AS step FROM web.actions AS a "
+        "JOIN scoped AS v ON v.visit_key = a.visit_key WHERE a.kind = 'pageview' "
         "AND a.idsite = ? AND a.local_date >= ? AND a.local_date <= ?), "
         "ranked AS (SELECT step, url, count(*) AS views, row_number() OVER (PARTITION BY step "
         "ORDER BY count(*) DESC, url) AS place FROM seen WHERE step <= ? GROUP BY 1, 2), "
-        "named AS (SELECT s.idvisit, s.step, CASE WHEN r.place <= ? THEN s.url ELSE 'Others' END "
+        "named AS (SELECT s.visit_key, s.step, CASE WHEN r.place <= ? THEN s.url ELSE 'Others' END "
         "AS page FROM seen AS s JOIN ranked AS r ON r.step = s.step AND r.url = s.url) "
         "SELECT a.step, a.page, b.page, count(*) FROM named AS a JOIN named AS b "
-        "ON b.idvisit = a.idvisit AND b.step = a.step + 1 GROUP BY 1, 2, 3 ORDER BY 1, 4 DESC",
+        "ON b.visit_key = a.visit_key AND b.step = a.step + 1 GROUP BY 1, 2, 3 ORDER BY 1, 4 DESC",
         [*params, view.site.idsite, view.span.start, view.span.end, steps, per_step],
     )
     nodes: dict[tuple[int, str], int] = {}
