@@ -60,6 +60,53 @@ def test_hand_fixture_last_day_incremental_equals_full(
         _last_day_incremental_equals_full(context, warehouse, last)
 
 
+@pytest.mark.parametrize(
+    "last",
+    [
+        dt.date(2026, 10, 31),  # C's renewal fails: a grace-period notice, no payment yet
+        dt.date(2026, 11, 2),  # C paid in grace, D back from billing retry, G changes plan
+        dt.date(2026, 11, 4),  # E's purchase refunded: the period ends on the refund's day
+        dt.date(2026, 11, 6),  # F comes back on a new subscription: a reactivation
+    ],
+)
+def test_each_kind_of_change_incremental_equals_full(
+    warehouse: Warehouse, settings: Settings, tmp_path: Path, last: dt.date
+) -> None:
+    # the daily build replaces only the periods (and spans) that moved: on each of these
+    # days an earlier period changes too (closed by the renewal, cut by the refund, ...)
+    context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    with warehouse.session():
+        _last_day_incremental_equals_full(context, warehouse, last)
+
+
+def test_a_backdated_transaction_incremental_equals_full(
+    warehouse: Warehouse, settings: Settings, tmp_path: Path
+) -> None:
+    # 9 Nov's file brings a purchase by H from 27 to 29 Oct, on a subscription never seen:
+    # H's status-export period from 29 Oct, a new subscriber's start until now, becomes a
+    # continuation of H's access, so the marts move from 27 Oct on, not from 9 Nov
+    context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    late = (
+        ",".join(column.name for column in Transactions.columns)
+        + "\nTH0,SH0,UH,HK,iOS IAP,PREMIUM_M,com.tally.video.monthly,App Store,Store,purchase,"
+        "2026-10-27T10:00:00+08:00,2026-10-27T10:00:00+08:00,2026-10-29T10:00:00+08:00,"
+        "68.00,HKD,47.60\n"
+    )
+    parsed = parse_csv(late.encode(), "late.csv", Transactions.columns)
+    assert not parsed.bad_rows, parsed.bad_rows
+    with warehouse.session():
+        for name, table in (("transactions.csv", TRANSACTIONS_TABLE), ("status.csv", STATUS_TABLE)):
+            rows, days = fixture_rows(name, table)
+            load_rows(warehouse, table, rows, days)
+        build(context, subscriber_models())
+        load_rows(warehouse, TRANSACTIONS_TABLE, parsed.table, [dt.date(2026, 11, 9)])
+        outcome = build_day(context, dt.date(2026, 11, 9))
+        assert outcome["marts.subscriber_total"] == "incremental from 2026-10-27"
+        incremental = snapshot(warehouse)
+        build(context, subscriber_models())
+        assert incremental == snapshot(warehouse)
+
+
 def _last_day_incremental_equals_full(
     context: Context, warehouse: Warehouse, last: dt.date
 ) -> None:
