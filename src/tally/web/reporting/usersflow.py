@@ -41,10 +41,11 @@ def _flows(query: Query) -> Flows:
     table = query.warehouse.query(sql, params)
     if table.num_rows == 0:  # PostgreSQL types an empty answer's columns as null
         return {}
-    names, place = _labels(query)
+    page = table["page"].to_numpy().astype(np.int64)
+    following = table["following"].fill_null(0).to_numpy().astype(np.int64)
+    names, place = _labels(query, page)
     step = table["step"].to_numpy().astype(np.int64)
-    page = place[table["page"].to_numpy().astype(np.int64)]
-    following = place[table["following"].fill_null(0).to_numpy().astype(np.int64)]
+    page, following = place[page], place[following]
     visits = table["visits"].to_numpy().astype(np.int64)
     left = following < 0  # no next page (id 0 is no page's): the visit ended there
     busiest = visits.max()
@@ -75,15 +76,20 @@ def _flows(query: Query) -> Flows:
     return flows
 
 
-def _labels(query: Query) -> tuple[list[str], np.ndarray]:
-    """The site's page labels in byte order, and for each page id its label's place in
-    them (-1 for id 0, which no page has). Python orders text by code point, which is the
-    byte order of its UTF-8."""
+def _labels(query: Query, pages: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The labels of the ``pages`` ids in byte order, and for each id up to the largest its
+    label's place in them (-1 for any other id, such as 0, which no page has).
+
+    Only the ids the answer holds are read (a site with many one-off URLs has far more);
+    every next page is some visit's page at the following step, so it is among them. Python
+    orders text by code point, which is the byte order of its UTF-8."""
+    present = np.flatnonzero(np.bincount(pages)).tolist()
     rows = query.warehouse.rows(
-        "SELECT page_id, label FROM web.pages WHERE idsite = ?", [query.idsite]
+        "SELECT page_id, label FROM web.pages WHERE idsite = ? AND page_id IN (SELECT unnest(?))",
+        [query.idsite, present],
     )
     rows.sort(key=lambda row: row[1])
-    place = np.full(max((int(row[0]) for row in rows), default=0) + 1, -1, dtype=np.int64)
+    place = np.full(present[-1] + 1, -1, dtype=np.int64)
     place[[int(row[0]) for row in rows]] = np.arange(len(rows), dtype=np.int64)
     return [str(row[1]) for row in rows], place
 
