@@ -276,7 +276,13 @@ if day == "full":
 else:  # the daily job's build of the same models
     outcome = build_day(context, dt.date.fromisoformat(day), chosen=chosen)
 seconds = time.perf_counter() - began
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# the child's own high-water mark: ru_maxrss keeps the parent's size from before the exec
+# (the parent holds the generated tables), /proc's VmHWM starts again at the exec
+try:
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) * 1024
+except OSError:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"seconds": seconds, "peak_bytes": peak, "outcome": outcome}))
 """
 
