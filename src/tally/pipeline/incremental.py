@@ -179,11 +179,7 @@ def _recompute_periods(
     warehouse = context.warehouse
     # the working tables are temporary: the session's own, never written to the warehouse
     # file (DuckDB would write them to its log, then checkpoint them on closing)
-    # the newest export the stored build saw, as a literal: DuckDB skips the row groups of
-    # other days only for a literal, not for a subquery
-    newest = f"SELECT max(_partition_date) FROM {STAGING[1]} WHERE _partition_date <= ?"
-    seen = warehouse.rows(newest, [old_horizon])[0][0]
-    _temporary(warehouse, "changed_users", _changed_users_sql(old_horizon, day, seen))
+    _temporary(warehouse, "changed_users", _changed_users_sql(old_horizon, day))
     warehouse.materialize(BOUNDS, models[BOUNDS].sql)
     mine = "user_id IN (SELECT user_id FROM changed_users)"
     _temporary(warehouse, "changed_periods", restricted(models[PERIODS].sql, set(STAGING), mine))
@@ -261,23 +257,23 @@ STATUS_STATE = (
 )
 
 
-def _changed_users_sql(built: dt.date, day: dt.date, seen: dt.date | None) -> str:
+def _changed_users_sql(built: dt.date, day: dt.date) -> str:
     """Users in the transactions loaded after the last build (days ``built`` + 1 .. ``day``),
-    and in the status exports of those days where their row changed since the export of
-    ``seen`` (the newest the last build read; ``None``: none, every row counts).
+    and in the status exports of those days where their row changed.
 
     The status export lists every subscription every day; a row the last built export
     already showed (same state, same period) changes no period, so only new or changed
     rows count.
     """
     new = f"_partition_date > DATE '{built.isoformat()}' AND _partition_date <= DATE '{day}'"
-    shown = "FALSE" if seen is None else f"_partition_date = DATE '{seen.isoformat()}'"
     return (
         f"SELECT DISTINCT user_id FROM staging.viu_premium_transactions WHERE {new} "
         f"UNION SELECT DISTINCT user_id FROM ("
         f"SELECT {STATUS_STATE} FROM staging.viu_premium_subscriber_status WHERE {new} "
         f"EXCEPT SELECT {STATUS_STATE} FROM staging.viu_premium_subscriber_status "
-        f"WHERE {shown}"
+        f"WHERE _partition_date = (SELECT max(_partition_date) "
+        f"FROM staging.viu_premium_subscriber_status "
+        f"WHERE _partition_date <= DATE '{built.isoformat()}')"
         f") AS changed"
     )
 
