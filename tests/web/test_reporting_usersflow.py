@@ -146,27 +146,46 @@ def load_generated(warehouse: Warehouse, visits: list[list[str]]) -> None:
     sessionize(warehouse)
 
 
-def reference_flow(visits: list[list[str]]) -> list[tuple[object, ...]]:
+def reference_flow(visits: list[list[str]], limit: int | None = None) -> list[tuple[object, ...]]:
     """The flow counted visit by visit: per step, pages by visits then name, each with its
     next pages by visits then name (Python compares text by code point, which is UTF-8's
-    byte order)."""
+    byte order); with a ``limit``, pages outside a step's ``limit`` busiest are "Others",
+    listed last, as a page and as a next page."""
+    walks = [["/index" if path == "/" else path for path in paths] for paths in visits]
+    seen: Counter[tuple[int, str]] = Counter(
+        (step, label) for labels in walks for step, label in enumerate(labels, start=1)
+    )
+    kept = {
+        (step, label)
+        for step in {step for step, _ in seen}
+        for label in sorted(
+            (label for number, label in seen if number == step),
+            key=lambda label: (-seen[step, label], label),
+        )[:limit]
+    }
+
+    def named(step: int, label: str) -> str:
+        return label if limit is None or (step, label) in kept else "Others"
+
     pages: dict[int, dict[str, tuple[int, int, Counter[str]]]] = {}
-    for paths in visits:
-        labels = ["/index" if path == "/" else path for path in paths]
+    for labels in walks:
         for step, label in enumerate(labels, start=1):
-            visited, exits, following = pages.setdefault(step, {}).get(label, (0, 0, Counter()))
+            name = named(step, label)
+            visited, exits, following = pages.setdefault(step, {}).get(name, (0, 0, Counter()))
             if step < len(labels):
-                following[labels[step]] += 1
+                following[named(step + 1, labels[step])] += 1
             else:
                 exits += 1
-            pages[step][label] = (visited + 1, exits, following)
+            pages[step][name] = (visited + 1, exits, following)
     flow = []
     for step in sorted(pages):
         rows = []
         for label, (visited, exits, following) in sorted(
-            pages[step].items(), key=lambda item: (-item[1][0], item[0])
+            pages[step].items(), key=lambda item: (item[0] == "Others", -item[1][0], item[0])
         ):
-            nexts = sorted(following.items(), key=lambda item: (-item[1], item[0]))
+            nexts = sorted(
+                following.items(), key=lambda item: (item[0] == "Others", -item[1], item[0])
+            )
             rows.append((label, visited, visited - exits, exits, nexts))
         flow.append((str(step), rows))
     return flow
@@ -183,6 +202,12 @@ def test_a_generated_site_matches_a_visit_by_visit_count(warehouse: Warehouse) -
     for step, after in zip(flow, flow[1:], strict=False):
         assert step["nb_proceeded"] == after["nb_visits"]
     assert flow[-1]["nb_proceeded"] == 0
+    # with a limit: each step's 2 busiest pages by name, the rest "Others"
+    folded = call(warehouse, "UsersFlow.getUsersFlow", {**DAY, "limitActionsPerStep": "2"})
+    assert [(step["label"], pages(step)) for step in folded] == reference_flow(visits, 2)
+    # 7 labels over the first step's 400 visits: some are folded, and the totals stay
+    assert [row[0] for row in pages(folded[0])][-1] == "Others"
+    assert [step["nb_visits"] for step in folded] == [step["nb_visits"] for step in flow]
 
 
 def test_rows_sort_the_same_packed_or_key_by_key() -> None:

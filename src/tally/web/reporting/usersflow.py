@@ -19,16 +19,17 @@ OTHERS = "Others"
 Flows = dict[int, dict[str, tuple[int, int, list[Row]]]]
 
 
-def _flows(query: Query) -> Flows:
-    """Each step's pages with their visits, exits and next pages.
+def _flows(query: Query, limit: int | None) -> Flows:
+    """Each step's pages with their visits, exits and next pages; with a ``limit``, pages
+    (and next pages) outside each step's ``limit`` busiest are one "Others" page.
 
     Sessionize stored each page view's number in its visit and its page's and next page's
     ids (``web.pages``), so this is one aggregate of (step, page, next page) on integers. A
     year without a limit is over a million such rows, so the rest is column-wise: ids
     become their labels' places in byte order (the same order on every backend), one numpy
-    sort puts each page's rows together with its next pages busiest first and its exits
-    last, page totals are sums over those runs, and each next-page dict is made once in one
-    comprehension.
+    sort puts each page's rows together with its next pages busiest first ("Others" last)
+    and its exits last, page totals are sums over those runs, and each next-page dict is
+    made once in one comprehension.
     """
     join, where, params = actions_in_scope(query)
     sql = f"""
@@ -45,14 +46,27 @@ def _flows(query: Query) -> Flows:
     following = table["following"].fill_null(0).to_numpy().astype(np.int64)
     names, place = _labels(query, page)
     step = table["step"].to_numpy().astype(np.int64)
-    page, following = place[page], place[following]
+    page, following = place[page], place[following]  # -1: no next page (id 0 is no page's)
     visits = table["visits"].to_numpy().astype(np.int64)
-    left = following < 0  # no next page (id 0 is no page's): the visit ended there
+    if limit is not None:
+        step, page, following, visits = _folded(step, page, following, visits, limit, names)
+    return _built(step, page, following, visits, [*names, OTHERS])
+
+
+def _built(
+    step: np.ndarray, page: np.ndarray, following: np.ndarray, visits: np.ndarray, names: list[str]
+) -> Flows:
+    """The flows of unique (step, page, next page) rows, pages and next pages as places in
+    ``names`` (-1: the visit left); the last name is "Others"."""
+    left = following < 0
+    others = following == len(names) - 1
     busiest = visits.max()
-    # by step and page; in a page, next pages before the exits, busiest first, ties by label
-    step, page, left, fewer, following = _sorted(
-        [step, page, left.astype(np.int64), busiest - visits, following + 1]
-    )
+    # by step and page; in a page, next pages before the exits and "Others", busiest first,
+    # ties by label
+    step, page, left, _, fewer, following = _sorted(
+        [step, page, left.astype(np.int64), others.astype(np.int64), busiest - visits,
+         following + 1]
+    )  # fmt: skip
     visits, following, left = busiest - fewer, following - 1, left.astype(bool)
     starts = np.flatnonzero(
         np.concatenate(([True], (step[1:] != step[:-1]) | (page[1:] != page[:-1])))
@@ -74,6 +88,42 @@ def _flows(query: Query) -> Flows:
         found[names[label]] = (visited, exited, targets[offset : offset + width])
         offset += width
     return flows
+
+
+def _folded(
+    step: np.ndarray,
+    page: np.ndarray,
+    following: np.ndarray,
+    visits: np.ndarray,
+    limit: int,
+    names: list[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rows with every page outside its step's ``limit`` busiest (ties by label), as a
+    page and as a next page, made "Others" (place ``len(names)``), and rows made alike by
+    that summed. A page really labelled "Others" joins them, as it would by name."""
+    others = len(names)
+    width = others + 1
+    # each (step, page)'s visits, busiest first in its step, ties by label
+    pairs, inverse = np.unique(step * width + page, return_inverse=True)
+    totals = np.bincount(inverse, weights=visits).astype(np.int64)
+    pair_step, pair_page = pairs // width, pairs % width
+    order = np.lexsort((pair_page, -totals, pair_step))
+    first = np.searchsorted(pair_step[order], pair_step[order], side="left")
+    kept = pairs[order][np.arange(len(order)) - first < limit]
+    if OTHERS in names:
+        kept = kept[kept % width != names.index(OTHERS)]
+    page = np.where(np.isin(step * width + page, kept), page, others)
+    going = following >= 0
+    following = np.where(going & ~np.isin((step + 1) * width + following, kept), others, following)
+    key = (step * width + page) * (width + 1) + (following + 1)
+    merged, inverse = np.unique(key, return_inverse=True)
+    summed = np.bincount(inverse, weights=visits).astype(np.int64)
+    return (
+        merged // (width * (width + 1)),
+        (merged // (width + 1)) % width,
+        merged % (width + 1) - 1,
+        summed,
+    )
 
 
 def _labels(query: Query, pages: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -128,24 +178,13 @@ def _limit(query: Query) -> int | None:
     return int(raw)
 
 
-def _kept(pages: dict[str, tuple[int, int, list[Row]]], limit: int | None) -> set[str]:
-    """The pages of a step shown by name: the ``limit`` busiest (ties by name), or all."""
-    ranked = sorted(pages, key=lambda page: (-pages[page][0], page))
-    return set(ranked if limit is None else ranked[:limit])
-
-
 @method("UsersFlow.getUsersFlow")
 def users_flow(query: Query) -> Report:
     """Per interaction step: visits, proceeded and exits, and each page's next pages."""
-    limit = _limit(query)
-    flows = _flows(query)
+    flows = _flows(query, _limit(query))
     steps: list[Row] = []
     for step in sorted(flows):
-        pages = flows[step]
-        if limit is None:  # every page by name: nothing to fold into "Others"
-            rows = [_page_row(page, *counted) for page, counted in pages.items()]
-        else:
-            rows = _folded(pages, _kept(pages, limit), _kept(flows.get(step + 1, {}), limit))
+        rows = [_page_row(page, *counted) for page, counted in flows[step].items()]
         # busiest first, "Others" always last (Matomo's order)
         rows.sort(key=lambda r: (r["label"] == OTHERS, -int(r["nb_visits"]), str(r["label"])))  # type: ignore[call-overload]
         steps.append(
@@ -159,27 +198,6 @@ def users_flow(query: Query) -> Report:
             }
         )
     return steps
-
-
-def _folded(
-    pages: dict[str, tuple[int, int, list[Row]]], kept: set[str], kept_next: set[str]
-) -> list[Row]:
-    """The step's rows with pages (and next pages) outside the kept ones as "Others"."""
-    grouped: dict[str, tuple[int, int, dict[str, int]]] = {}
-    for page, (visits, exits, targets) in pages.items():
-        name = page if page in kept else OTHERS
-        seen, left, merged = grouped.get(name, (0, 0, {}))
-        for row in targets:
-            target = str(row["label"])
-            target = target if target in kept_next else OTHERS
-            merged[target] = merged.get(target, 0) + int(row["nb_visits"])  # type: ignore[call-overload]
-        grouped[name] = (seen + visits, left + exits, merged)
-    rows = []
-    for name, (visits, exits, merged) in grouped.items():
-        following = sorted(merged.items(), key=lambda item: (item[0] == OTHERS, -item[1], item[0]))
-        targets = [{"label": target, "nb_visits": count} for target, count in following]
-        rows.append(_page_row(name, visits, exits, targets))
-    return rows
 
 
 def _page_row(page: str, visits: int, exits: int, targets: list[Row]) -> Row:
