@@ -17,6 +17,11 @@ from tally.warehouse import Warehouse, connect
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+# pytest-xdist starts its workers with COLUMNS=80; rich consoles made when tally.cli is imported
+# would keep that width for good, so a test's own COLUMNS (as in `tally lake ls`) would not apply.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+
 SERVICE_DEFAULTS = {
     "postgres": ("TALLY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
     "mqtt": ("TALLY_TEST_MQTT_URL", "mqtt://127.0.0.1:1883"),

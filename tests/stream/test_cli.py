@@ -21,6 +21,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     register(app)
     monkeypatch.setenv("TALLY_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TALLY_CONFIG", str(tmp_path / "tally.toml"))
+    monkeypatch.setenv("COLUMNS", "250")  # a long temporary path must not be folded mid-word
     (tmp_path / "tally.toml").write_text("")
     runner = CliRunner()
     return lambda *args: runner.invoke(app, list(args), catch_exceptions=False)
