@@ -34,8 +34,10 @@ system-packages:
 	  else echo "missing system packages:$$missing (tests that need them will skip)"; fi; \
 	fi
 
+# Two pytest-xdist workers, one test file each at a time (a file's module fixtures are built once):
+# every test has its own PostgreSQL database, MQTT topics, ports and temporary directory.
 test: $(STAMP) system-packages  ## the whole test suite
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)  ## speed figures; see benchmarks/README.md
 	@for script in benchmarks/*_bench.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
