@@ -21,7 +21,7 @@ from tests.web.reporting_flow_site import site_fixture
 from tally.errors import BadInputError
 from tally.warehouse import Warehouse
 from tally.web.reporting.api import call
-from tally.web.reporting.usersflow import _sorted
+from tally.web.reporting.usersflow import _sorted, _summed
 from tally.web.sessions import sessionize
 from tally.web.sites import add_site
 
@@ -218,3 +218,12 @@ def test_rows_sort_the_same_packed_or_key_by_key() -> None:
     # same order comes out.
     wide = [key << 40 for key in small]
     assert [(key >> 40).tolist() for key in _sorted(wide)] == [[1, 2, 2], [5, 0, 3]]
+
+
+def test_sums_per_key_the_same_counted_or_sorted() -> None:
+    # keys 3, 1, 3 with values 10, 20, 5: key 1 sums to 20, key 3 to 10 + 5 = 15
+    few = _summed(np.array([3, 1, 3]), np.array([10, 20, 5]))
+    assert [part.tolist() for part in few] == [[1, 3], [20, 15]]
+    # keys far apart (past 4 slots a row) are sorted, not counted: the same sums come out
+    far = _summed(np.array([3, 1, 3]) << 40, np.array([10, 20, 5]))
+    assert [(far[0] >> 40).tolist(), far[1].tolist()] == [[1, 3], [20, 15]]

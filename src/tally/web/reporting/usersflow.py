@@ -104,8 +104,7 @@ def _folded(
     others = len(names)
     width = others + 1
     # each (step, page)'s visits, busiest first in its step, ties by label
-    pairs, inverse = np.unique(step * width + page, return_inverse=True)
-    totals = np.bincount(inverse, weights=visits).astype(np.int64)
+    pairs, totals = _summed(step * width + page, visits)
     pair_step, pair_page = pairs // width, pairs % width
     order = np.lexsort((pair_page, -totals, pair_step))
     first = np.searchsorted(pair_step[order], pair_step[order], side="left")
@@ -116,14 +115,24 @@ def _folded(
     going = following >= 0
     following = np.where(going & ~np.isin((step + 1) * width + following, kept), others, following)
     key = (step * width + page) * (width + 1) + (following + 1)
-    merged, inverse = np.unique(key, return_inverse=True)
-    summed = np.bincount(inverse, weights=visits).astype(np.int64)
+    merged, summed = _summed(key, visits)
     return (
         merged // (width * (width + 1)),
         (merged // (width + 1)) % width,
         merged % (width + 1) - 1,
         summed,
     )
+
+
+def _summed(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``keys`` (none negative) in order and the sum of ``values`` for each:
+    counted into one slot per possible key when there are few (no sort), else by sorting."""
+    if int(keys.max()) < 4 * len(keys):
+        sums = np.bincount(keys, weights=values)
+        found = np.flatnonzero(np.bincount(keys))
+        return found, sums[found].astype(np.int64)
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    return distinct, np.bincount(inverse, weights=values).astype(np.int64)
 
 
 def _labels(query: Query, pages: np.ndarray) -> tuple[list[str], np.ndarray]:
