@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 from collections.abc import Iterator
 from urllib.parse import urlencode
@@ -16,6 +17,7 @@ from tests.web.reporting_site import hong_kong, insert_hits, loaded_site
 from tally.config import Settings
 from tally.errors import NotFoundError
 from tally.warehouse import Warehouse
+from tally.web.reporting import api
 from tally.web.reporting.api import call, routes
 from tally.web.reporting.formats import Keyed
 from tally.web.sessions import sessionize
@@ -158,3 +160,37 @@ def test_json_of_several_periods_is_keyed_by_date(client: TestClient) -> None:
     query = {**DAY, "method": "VisitsSummary.get", "format": "json", "token_auth": TOKEN}
     answer = client.get("/index.php", params={**query, "date": "2026-03-02,2026-03-03"})
     assert json.loads(answer.text).keys() == {"2026-03-02", "2026-03-03"}
+
+
+def test_the_collector_is_held_during_a_call_and_given_back(
+    monkeypatch: pytest.MonkeyPatch, site: Warehouse
+) -> None:
+    seen: list[bool] = []
+    real = api._answer
+
+    def watched(*args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "_answer", watched)
+    assert gc.isenabled()
+    call(site, "VisitsSummary.get", DAY)
+    assert seen == [False] and gc.isenabled()
+    # a failing call gives it back too
+    with pytest.raises(NotFoundError):
+        call(site, "VisitsSummary.get", {**DAY, "idSite": "99"})
+    assert gc.isenabled()
+    # nested holds (a bulk request's calls, or two threads' calls) give it back once the
+    # last one ends; a collector that was off stays off
+    with api._collector_paused():
+        with api._collector_paused():
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with api._collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -20,8 +20,9 @@ from tests.web.reporting_flow_site import site_fixture
 
 from tally.errors import BadInputError
 from tally.warehouse import Warehouse
+from tally.web.reporting import usersflow
 from tally.web.reporting.api import call
-from tally.web.reporting.usersflow import _sorted, _summed
+from tally.web.reporting.usersflow import _sorted, _summed, _tallied
 from tally.web.sessions import sessionize
 from tally.web.sites import add_site
 
@@ -210,6 +211,21 @@ def test_a_generated_site_matches_a_visit_by_visit_count(warehouse: Warehouse) -
     assert [step["nb_visits"] for step in folded] == [step["nb_visits"] for step in flow]
 
 
+def test_packed_tally_and_grouping_give_the_same_flow(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On DuckDB the flow is counted from packed (step, page, next page) numbers in numpy;
+    # with no site small enough for packing, DuckDB groups the triples itself (as
+    # PostgreSQL always does). Both must give the visit-by-visit answer.
+    visits = generated_visits(300)
+    load_generated(warehouse, visits)
+    packed = call(warehouse, "UsersFlow.getUsersFlow", DAY)
+    monkeypatch.setattr(usersflow, "MOST_PACKED_PAGES", 0)
+    grouped = call(warehouse, "UsersFlow.getUsersFlow", DAY)
+    assert packed == grouped
+    assert [(step["label"], pages(step)) for step in grouped] == reference_flow(visits)
+
+
 def test_rows_sort_the_same_packed_or_key_by_key() -> None:
     # Three rows sorted by (a, b): (1, 5) < (2, 0) < (2, 3).
     small = [np.array([2, 2, 1]), np.array([0, 3, 5])]
@@ -227,3 +243,12 @@ def test_sums_per_key_the_same_counted_or_sorted() -> None:
     # keys far apart (past 4 slots a row) are sorted, not counted: the same sums come out
     far = _summed(np.array([3, 1, 3]) << 40, np.array([10, 20, 5]))
     assert [(far[0] >> 40).tolist(), far[1].tolist()] == [[1, 3], [20, 15]]
+
+
+def test_keys_tally_the_same_counted_or_sorted() -> None:
+    # keys 3, 1, 3, 3: key 1 occurs once, key 3 three times
+    few = _tallied(np.array([3, 1, 3, 3]))
+    assert [part.tolist() for part in few] == [[1, 3], [1, 3]]
+    # keys far apart (past 4 slots a key) are sorted, not counted: the same tally comes out
+    far = _tallied(np.array([3, 1, 3, 3]) << 40)
+    assert [(far[0] >> 40).tolist(), far[1].tolist()] == [[1, 3], [1, 3]]

@@ -17,6 +17,10 @@ OTHERS = "Others"
 # step -> page -> (visits, visits that left there, [{"label": next page, "nb_visits": n}]
 # busiest first, ties by label)
 Flows = dict[int, dict[str, tuple[int, int, list[Row]]]]
+# (step, page id, next page id, visits) column by column
+Counted = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+# page ids up to this are packed with their step and next page into one 64-bit number
+MOST_PACKED_PAGES = 1 << 20
 
 
 def _flows(query: Query, limit: int | None) -> Flows:
@@ -31,26 +35,76 @@ def _flows(query: Query, limit: int | None) -> Flows:
     and its exits last, page totals are sums over those runs, and each next-page dict is
     made once in one comprehension.
     """
-    join, where, params = actions_in_scope(query)
-    sql = f"""
-        SELECT a.pageview_number AS step, a.page_id AS page, a.next_page_id AS following,
-            count(*) AS visits
-        FROM web.actions AS a {join}
-        WHERE {where} AND a.page_id IS NOT NULL -- a page view (cheaper than testing kind)
-        GROUP BY 1, 2, 3
-    """
-    table = query.warehouse.query(sql, params)
-    if table.num_rows == 0:  # PostgreSQL types an empty answer's columns as null
+    step, page, following, visits = _counted(query)
+    if len(step) == 0:
         return {}
-    page = table["page"].to_numpy().astype(np.int64)
-    following = table["following"].fill_null(0).to_numpy().astype(np.int64)
     names, place = _labels(query, page)
-    step = table["step"].to_numpy().astype(np.int64)
     page, following = place[page], place[following]  # -1: no next page (id 0 is no page's)
-    visits = table["visits"].to_numpy().astype(np.int64)
     if limit is not None:
         step, page, following, visits = _folded(step, page, following, visits, limit, names)
     return _built(step, page, following, visits, [*names, OTHERS])
+
+
+def _counted(query: Query) -> Counted:
+    """Each distinct (step, page id, next page id) of the query's page views, with how
+    many visits made it (next page 0: the visit left)."""
+    join, where, params = actions_in_scope(query)
+    scope = f"FROM web.actions AS a {join} WHERE {where} AND a.page_id IS NOT NULL"
+    if query.warehouse.capabilities.name == "duckdb":
+        found = _counted_here(query, scope, params)
+        if found is not None:
+            return found
+    table = query.warehouse.query(
+        "SELECT a.pageview_number AS step, a.page_id AS page, "
+        f"coalesce(a.next_page_id, 0) AS following, count(*) AS visits {scope} GROUP BY 1, 2, 3",
+        params,
+    )
+    if table.num_rows == 0:  # PostgreSQL types an empty answer's columns as null
+        return _nothing()
+    step, page, following, visits = (
+        table[c].to_numpy().astype(np.int64) for c in table.column_names
+    )
+    return step, page, following, visits
+
+
+def _counted_here(query: Query, scope: str, params: list[object]) -> Counted | None:
+    """``_counted`` by tallying each page view's (step, page, next page) packed into one
+    number in numpy; ``None`` when a site has too many pages for the packing.
+
+    DuckDB hands over a year's 9M packed numbers in under 0.1 s and numpy counts them into
+    one slot per possible number in about as long; DuckDB's own GROUP BY of the 1.6M
+    distinct triples takes 0.37 s (hashing, where slots need none).
+    """
+    width = query.warehouse.rows(
+        "SELECT coalesce(max(page_id), 0) + 1 FROM web.pages WHERE idsite = ?", [query.idsite]
+    )[0][0]
+    if width > MOST_PACKED_PAGES:
+        return None
+    table = query.warehouse.query(
+        f"SELECT (a.pageview_number::BIGINT * {width} + a.page_id) * {width} "
+        f"+ coalesce(a.next_page_id, 0) AS packed {scope}",
+        params,
+    )
+    if table.num_rows == 0:
+        return _nothing()
+    keys, visits = _tallied(table["packed"].to_numpy())
+    return keys // (width * width), (keys // width) % width, keys % width, visits
+
+
+def _tallied(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``keys`` (none negative) in order and how often each occurs: counted into
+    one slot per possible key when there are few, else by sorting."""
+    if int(keys.max()) < 4 * len(keys):
+        counts = np.bincount(keys)
+        found = np.flatnonzero(counts)
+        return found, counts[found]
+    found, counts = np.unique(keys, return_counts=True)
+    return found, counts.astype(np.int64)
+
+
+def _nothing() -> Counted:
+    empty = np.zeros(0, dtype=np.int64)
+    return empty, empty, empty, empty
 
 
 def _built(
