@@ -71,9 +71,8 @@ def _counted_here(query: Query, scope: str, params: list[object]) -> Counted | N
     """``_counted`` by tallying each page view's (step, page, next page) packed into one
     number in numpy; ``None`` when a site has too many pages for the packing.
 
-    DuckDB hands over a year's 9M packed numbers in under 0.1 s and numpy counts them into
-    one slot per possible number in about as long; DuckDB's own GROUP BY of the 1.6M
-    distinct triples takes 0.37 s (hashing, where slots need none).
+    DuckDB hands over a year's 9M packed numbers in about 0.1 s and numpy sorts and counts
+    them in about as long; DuckDB's own GROUP BY of the 1.6M distinct triples takes 0.37 s.
     """
     width = query.warehouse.rows(
         "SELECT coalesce(max(page_id), 0) + 1 FROM web.pages WHERE idsite = ?", [query.idsite]
@@ -92,14 +91,15 @@ def _counted_here(query: Query, scope: str, params: list[object]) -> Counted | N
 
 
 def _tallied(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct ``keys`` (none negative) in order and how often each occurs: counted into
-    one slot per possible key when there are few, else by sorting."""
-    if int(keys.max()) < 4 * len(keys):
-        counts = np.bincount(keys)
-        found = np.flatnonzero(counts)
-        return found, counts[found]
+    """The distinct ``keys`` (none negative) in order and how often each occurs.
+
+    By sorting, as 32-bit numbers when they fit (numpy's vectorised sort takes about half
+    the time of 64-bit ones): a year's 9M keys in ~0.09 s, where counting them into one
+    slot per possible key took 0.16 s (a 100 MB array of slots to clear and scan)."""
+    if int(keys.max()) < 2**31:
+        keys = keys.astype(np.int32)
     found, counts = np.unique(keys, return_counts=True)
-    return found, counts.astype(np.int64)
+    return found.astype(np.int64), counts.astype(np.int64)
 
 
 def _nothing() -> Counted:
