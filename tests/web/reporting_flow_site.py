@@ -94,16 +94,8 @@ def load_site(warehouse: Warehouse) -> None:
             text = record[source] or None
             columns[column].append(NUMBERS[kind](text) if text and kind in NUMBERS else text)
     columns["referrer_type"] = [value or "direct" for value in columns["referrer_type"]]
-    count = len(records)
     table = {
-        "hit_id": pa.array([f"seg-0001:{number:06d}" for number in range(count)]),
-        "idsite": pa.array([1] * count, pa.int32()),
-        "received_at": pa.array(times, pa.timestamp("us")),
-        "hit_time": pa.array(times, pa.timestamp("us")),
-        "new_visit": pa.array([False] * count),
-        "is_bot": pa.array([False] * count),
-        "transport": pa.array(["get"] * count),
-        "raw_query": pa.array(["idsite=1&rec=1"] * count),
+        **plain_hits("seg-0001", times),
         **{name: pa.array(values, COLUMNS[name][1]) for name, values in columns.items()},
     }
     warehouse.append("web.hits", pa.table(table))
@@ -139,3 +131,19 @@ def site_fixture(request: pytest.FixtureRequest) -> Iterator[Warehouse]:
     store = shared_site(request.param, request)
     with store.session():
         yield store
+
+
+def plain_hits(prefix: str, times: list[dt.datetime]) -> dict[str, pa.Array]:
+    """The columns every fixture hit of site 1 shares: an id under ``prefix``, its time
+    (also its arrival), a GET of no particular kind from no bot."""
+    count = len(times)
+    return {
+        "hit_id": pa.array([f"{prefix}:{number:06d}" for number in range(count)]),
+        "idsite": pa.array([1] * count, pa.int32()),
+        "received_at": pa.array(times, pa.timestamp("us")),
+        "hit_time": pa.array(times, pa.timestamp("us")),
+        "new_visit": pa.array([False] * count),
+        "is_bot": pa.array([False] * count),
+        "transport": pa.array(["get"] * count),
+        "raw_query": pa.array(["idsite=1&rec=1"] * count),
+    }

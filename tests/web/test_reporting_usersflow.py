@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 import pytest
-from tests.web.reporting_flow_site import site_fixture
+from tests.web.reporting_flow_site import plain_hits, site_fixture
 
 from tally.errors import BadInputError
 from tally.warehouse import Warehouse
@@ -130,14 +130,7 @@ def load_generated(warehouse: Warehouse, visits: list[list[str]]) -> None:
             urls.append(f"https://gen.example.com{path}")
     count = len(times)
     table = {
-        "hit_id": pa.array([f"gen-0001:{number:06d}" for number in range(count)]),
-        "idsite": pa.array([1] * count, pa.int32()),
-        "received_at": pa.array(times, pa.timestamp("us")),
-        "hit_time": pa.array(times, pa.timestamp("us")),
-        "new_visit": pa.array([False] * count),
-        "is_bot": pa.array([False] * count),
-        "transport": pa.array(["get"] * count),
-        "raw_query": pa.array(["idsite=1&rec=1"] * count),
+        **plain_hits("gen-0001", times),
         "visitor_id": pa.array(visitors),
         "kind": pa.array(["pageview"] * count),
         "url": pa.array(urls),
