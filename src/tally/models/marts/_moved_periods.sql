@@ -4,14 +4,13 @@
 -- marts.subscription_periods) with the recomputed ones (changed_periods, likewise
 -- temporary) on (subscription, period start), which is unique (one period per subscription
 -- and start day; the stand-in period starts before the first), and keeps the pairs where
--- a period went, came or differs in any column ({differs}: the build writes the column by
--- column test in). changed_on is the earliest day an event of the pair moves (NULL when
--- only a column no event reads changed):
+-- a period went, came or differs in any column (the build writes that column by column
+-- test into the WHERE clause). changed_on is the earliest day an event of the pair moves
+-- (NULL when only a column no event reads changed):
 --   start events (new, reactivation, free trial, in moves)  -> period_start
 --   payment events (renewal, conversion, plan change)      -> paying_from
 --   end events (churn, trial ended, out moves)             -> period_end
 SELECT
-    o.user_id AS old_user_id, n.user_id AS new_user_id,
     coalesce(o.subscription_id, n.subscription_id) AS subscription_id,
     coalesce(o.period_start, n.period_start) AS period_start,
     o.paying_from AS old_paying_from, n.paying_from AS new_paying_from,
