@@ -62,6 +62,7 @@ PLANS = (
 SUBSCRIBER_MODELS = (
     "marts.subscription_bounds",
     "marts.subscription_periods",
+    "marts.subscription_last_periods",
     "marts.subscription_spans",
     "marts.subscriber_total",
     "marts.subscriber_daily",

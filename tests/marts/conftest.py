@@ -36,6 +36,7 @@ TRANSACTIONS_TABLE = "staging.viu_premium_transactions"
 SUBSCRIBER_MODELS = (
     "marts.subscription_bounds",
     "marts.subscription_periods",
+    "marts.subscription_last_periods",
     "marts.subscription_spans",
     "marts.subscriber_total",
     "marts.subscriber_daily",

@@ -33,6 +33,7 @@ from importlib import resources
 
 from tally.pipeline.build import Model, build, discover_models
 from tally.pipeline.context import Context
+from tally.pipeline.extension import LAST_PERIODS, extended_sql, new_keys_sql
 from tally.pipeline.ledger import Ledger, new_run_id
 from tally.warehouse import Warehouse
 
@@ -49,7 +50,7 @@ BY_DATE = {
     "marts.subscriber_monthly": ("period_start", "monthly"),
     "marts.report_fact": ("start_date", "resolution_type"),
 }
-HANDLED = {BOUNDS, PERIODS, SPANS, TOTAL, *BY_DATE}
+HANDLED = {BOUNDS, PERIODS, LAST_PERIODS, SPANS, TOTAL, *BY_DATE}
 # tables the full build writes before the models (countries, plan names)
 WRITTEN = {"marts.dim_country", "marts.dim_plan"}
 
@@ -175,26 +176,120 @@ def _recompute_periods(
     context: Context, models: dict[str, Model], day: dt.date, old_horizon: dt.date
 ) -> dt.date:
     """Replace the periods and spans of the day's users that moved; returns the first day
-    that moved."""
+    that moved.
+
+    A user whose new rows extend their latest period is extended from the stored latest
+    period (``extension.py``); the others are recomputed from their whole history.
+    """
     warehouse = context.warehouse
     # the working tables are temporary: the session's own, never written to the warehouse
     # file (DuckDB would write them to its log, then checkpoint them on closing)
-    _temporary(warehouse, "changed_users", _changed_users_sql(old_horizon, day))
+    new = f"_partition_date > DATE '{old_horizon.isoformat()}'"
+    _temporary(warehouse, "new_status", _new_status_sql(old_horizon))
+    _temporary(
+        warehouse,
+        "changed_users",
+        f"SELECT user_id FROM {STAGING[0]} WHERE {new} UNION SELECT user_id FROM new_status",
+    )
     warehouse.materialize(BOUNDS, models[BOUNDS].sql)
-    mine = "user_id IN (SELECT user_id FROM changed_users)"
-    _temporary(warehouse, "changed_periods", restricted(models[PERIODS].sql, set(STAGING), mine))
-    _temporary(warehouse, "old_periods", f"SELECT * FROM {PERIODS} WHERE {mine}")
-    columns = warehouse.query("SELECT * FROM changed_periods LIMIT 0").column_names
+    _temporary(
+        warehouse,
+        "tails",
+        f"SELECT * FROM {LAST_PERIODS} WHERE user_id IN (SELECT user_id FROM changed_users)",
+    )
+    model = models[PERIODS].sql
+    day_rows = {STAGING[0]: (STAGING[0], new), STAGING[1]: ("new_status", None)}
+    _temporary(warehouse, "new_keys", substituted(new_keys_sql(model), day_rows))
+    _temporary(warehouse, "recomputed_users", _sql_file("_recomputed_users.sql"))
+    _extend(warehouse, model, new)
+    _recompute_whole(warehouse, model)
+    columns = warehouse.columns(PERIODS)
     differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in columns)
     _temporary(
         warehouse, "moved_periods", _sql_file("_moved_periods.sql").replace("{differs}", differs)
     )
     moved = warehouse.rows("SELECT min(changed_on) FROM moved_periods")[0][0]
     since = min(d for d in (moved, old_horizon + dt.timedelta(days=1), day) if d is not None)
-    _replace_moved(warehouse, models)
-    for table in ("changed_users", "changed_periods", "old_periods", "moved_periods"):
+    with warehouse.transaction():
+        _replace_moved(warehouse, models)
+        _replace_last_periods(warehouse, models, columns)
+    for table in WORKING_TABLES:
         warehouse.execute(f"DROP TABLE IF EXISTS {table}")
     return since
+
+
+WORKING_TABLES = (
+    "new_status",
+    "changed_users",
+    "tails",
+    "new_keys",
+    "recomputed_users",
+    "touched",
+    "extended",
+    "changed_periods",
+    "old_periods",
+    "moved_periods",
+)
+
+
+def _extend(warehouse: Warehouse, model: str, new: str) -> None:
+    """``extended``: the periods of the day's subscriptions that extend their latest stored
+    period (``extension.py``), and ``touched``, those subscriptions. Users the extension
+    cannot take join ``recomputed_users``."""
+    _temporary(
+        warehouse,
+        "touched",
+        "SELECT DISTINCT subscription_id FROM new_keys "
+        "WHERE user_id NOT IN (SELECT user_id FROM recomputed_users)",
+    )
+    touched = "subscription_id IN (SELECT subscription_id FROM touched)"
+    # the touched subscriptions' new rows, and all their refunds (a refund may come before
+    # the period it cuts is known); two narrow reads, not one OR that reads every row
+    transactions = (
+        f"(SELECT * FROM {STAGING[0]} WHERE {new} UNION ALL "
+        f"SELECT * FROM {STAGING[0]} WHERE type = 'refund' AND NOT ({new})) AS day_rows"
+    )
+    sources = {STAGING[0]: (transactions, touched), STAGING[1]: ("new_status", touched)}
+    _temporary(warehouse, "extended", substituted(extended_sql(model), sources))
+    warehouse.execute(f"INSERT INTO recomputed_users {_sql_file('_unextended_users.sql')}")
+    warehouse.execute(
+        "DELETE FROM extended WHERE user_id IN (SELECT user_id FROM recomputed_users)"
+    )
+    _temporary(warehouse, "touched", "SELECT DISTINCT subscription_id FROM extended")
+
+
+def _recompute_whole(warehouse: Warehouse, model: str) -> None:
+    """``changed_periods`` (the periods as they are now) and ``old_periods`` (as stored) of
+    the extended subscriptions and of the users recomputed from their whole history."""
+    listed = ", ".join(warehouse.columns(PERIODS))
+    touched = "subscription_id IN (SELECT subscription_id FROM touched)"
+    _temporary(warehouse, "changed_periods", f"SELECT {listed} FROM extended")
+    _temporary(warehouse, "old_periods", f"SELECT {listed} FROM tails WHERE {touched}")
+    if warehouse.rows("SELECT count(*) FROM recomputed_users")[0][0]:
+        whole = "user_id IN (SELECT user_id FROM recomputed_users)"
+        recomputed = restricted(model, set(STAGING), whole)
+        warehouse.execute(f"INSERT INTO changed_periods SELECT * FROM ({recomputed}) AS r")
+        warehouse.execute(f"INSERT INTO old_periods SELECT * FROM {PERIODS} WHERE {whole}")
+
+
+def _replace_last_periods(
+    warehouse: Warehouse, models: dict[str, Model], columns: list[str]
+) -> None:
+    """Replace the stored latest periods of the touched subscriptions and of the users
+    recomputed whole."""
+    warehouse.execute(
+        f"DELETE FROM {LAST_PERIODS} "
+        "WHERE subscription_id IN (SELECT subscription_id FROM touched) "
+        "OR user_id IN (SELECT user_id FROM recomputed_users)"
+    )
+    listed = ", ".join(columns)
+    warehouse.execute(
+        f"INSERT INTO {LAST_PERIODS} "
+        f"SELECT {listed}, earlier_max_end, first_known_start FROM extended WHERE is_last"
+    )
+    whole = "user_id IN (SELECT user_id FROM recomputed_users)"
+    recomputed = substituted(models[LAST_PERIODS].sql, {PERIODS: ("changed_periods", whole)})
+    warehouse.execute(f"INSERT INTO {LAST_PERIODS} SELECT * FROM ({recomputed}) AS r")
 
 
 # the keys the stored rows of moved periods, and of their spans, are found by: a period's
@@ -220,11 +315,10 @@ def _replace_moved(warehouse: Warehouse, models: dict[str, Model]) -> None:
     periods and are equal in both.
     """
     spans = substituted(models[SPANS].sql, {PERIODS: ("changed_periods", None)})
-    with warehouse.transaction():
-        _replace_keyed(
-            warehouse, PERIODS, MOVED_KEYS[PERIODS], "SELECT * FROM changed_periods", "period_start"
-        )
-        _replace_keyed(warehouse, SPANS, MOVED_KEYS[SPANS], spans, "span_start")
+    _replace_keyed(
+        warehouse, PERIODS, MOVED_KEYS[PERIODS], "SELECT * FROM changed_periods", "period_start"
+    )
+    _replace_keyed(warehouse, SPANS, MOVED_KEYS[SPANS], spans, "span_start")
 
 
 def _replace_keyed(
@@ -257,24 +351,20 @@ STATUS_STATE = (
 )
 
 
-def _changed_users_sql(built: dt.date, day: dt.date) -> str:
-    """Users in the transactions loaded after the last build (days ``built`` + 1 .. ``day``),
-    and in the status exports of those days where their row changed.
+def _new_status_sql(built: dt.date) -> str:
+    """The status-export rows loaded after the last build (days after ``built``) that the
+    last built export did not already show.
 
     The status export lists every subscription every day; a row the last built export
     already showed (same state, same period) changes no period, so only new or changed
     rows count.
     """
-    new = f"_partition_date > DATE '{built.isoformat()}' AND _partition_date <= DATE '{day}'"
+    table = STAGING[1]
     return (
-        f"SELECT DISTINCT user_id FROM staging.viu_premium_transactions WHERE {new} "
-        f"UNION SELECT DISTINCT user_id FROM ("
-        f"SELECT {STATUS_STATE} FROM staging.viu_premium_subscriber_status WHERE {new} "
-        f"EXCEPT SELECT {STATUS_STATE} FROM staging.viu_premium_subscriber_status "
-        f"WHERE _partition_date = (SELECT max(_partition_date) "
-        f"FROM staging.viu_premium_subscriber_status "
-        f"WHERE _partition_date <= DATE '{built.isoformat()}')"
-        f") AS changed"
+        f"SELECT {STATUS_STATE} FROM {table} WHERE _partition_date > DATE '{built}' "
+        f"EXCEPT SELECT {STATUS_STATE} FROM {table} "
+        f"WHERE _partition_date = (SELECT max(_partition_date) FROM {table} "
+        f"WHERE _partition_date <= DATE '{built}')"
     )
 
 

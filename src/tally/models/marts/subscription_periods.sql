@@ -14,8 +14,15 @@
 --   spell_start   no access the day before (the subscription's first period, or a gap)
 --   spell_end     no access on period_end (no next period starting that day)
 --   user_prev_end end of the user's earlier periods (NULL: the user's first ever start)
+-- The last five columns say which row described the period, so the daily build can extend
+-- a subscription's latest period from a new day's rows alone (pipeline/incremental.py):
+--   source_rank   1 billed transaction, 2 grace-period notice, 3 status export, NULL stand-in
+--   source_time   that row's transaction time (status export: its expiry time)
+--   billed_end    the period's end as billed, before a refund cut it
+--   paid_on       that row's day (status export: its period's start)
+--   continues     the row renews an earlier period (a renewal, a grace notice)
 -- A renewal whose earlier period ended before the first loaded day gets a one-day stand-in
--- period the day before it (see "periods" below), so it is not mistaken for a new start.
+-- period the day before it (see "stand_ins" below), so it is not mistaken for a new start.
 WITH transactions AS (
     SELECT
         t.*,
@@ -74,6 +81,9 @@ known AS (
             THEN greatest(r.refunded_on, c.start_date) ELSE c.end_date END AS period_end,
         r.refunded_on,
         c.paid_on,
+        c.priority AS source_rank,
+        c.seen_at AS source_time,
+        c.end_date AS billed_end,
         c.continues
     FROM chosen AS c
     LEFT JOIN refunds AS r
@@ -84,18 +94,26 @@ first_known AS (
     FROM known
     QUALIFY row_number() OVER (PARTITION BY subscription_id ORDER BY period_start) = 1
 ),
-periods AS (
+-- a renewal whose earlier period was never loaded (it ended before the first loaded day):
+-- the subscriber had access the day before, so a one-day stand-in keeps the renewal from
+-- counting as a new start and the day-before count right
+stand_ins AS (
     SELECT subscription_id, user_id, country, platform, plan_code, product_id, channel,
-        channel_sector, kind, period_start, period_end, refunded_on, paid_on
-    FROM known
-    UNION ALL
-    -- a renewal whose earlier period was never loaded (it ended before the first loaded
-    -- day): the subscriber had access the day before, so a one-day stand-in keeps the
-    -- renewal from counting as a new start and the day-before count right
-    SELECT subscription_id, user_id, country, platform, plan_code, product_id, channel,
-        channel_sector, 'paid', period_start - 1, period_start, NULL, period_start - 1
+        channel_sector, 'paid' AS kind, period_start - 1 AS period_start,
+        period_start AS period_end, CAST(NULL AS DATE) AS refunded_on,
+        period_start - 1 AS paid_on, CAST(NULL AS INTEGER) AS source_rank,
+        CAST(NULL AS TIMESTAMPTZ) AS source_time, period_start AS billed_end,
+        CAST(NULL AS BOOLEAN) AS continues
     FROM first_known
     WHERE continues
+),
+periods AS (
+    SELECT subscription_id, user_id, country, platform, plan_code, product_id, channel,
+        channel_sector, kind, period_start, period_end, refunded_on, paid_on, source_rank,
+        source_time, billed_end, continues
+    FROM known
+    UNION ALL
+    SELECT * FROM stand_ins
 )
 SELECT
     p.subscription_id, p.user_id, p.country, p.platform, p.plan_code, p.product_id, p.channel,
@@ -113,6 +131,7 @@ SELECT
     max(p.period_end) OVER (
         PARTITION BY p.user_id ORDER BY p.period_start, p.subscription_id
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS user_prev_end
+    ) AS user_prev_end,
+    p.source_rank, p.source_time, p.billed_end, p.paid_on, p.continues
 FROM periods AS p
 WINDOW subscription_order AS (PARTITION BY p.subscription_id ORDER BY p.period_start)

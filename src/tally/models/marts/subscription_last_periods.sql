@@ -1,0 +1,24 @@
+-- Each subscription's latest period, with what the daily build needs to extend it from a
+-- new day's rows without reading the subscription's earlier periods or transactions (see
+-- pipeline/extension.py). Working state of the incremental build; no report reads it.
+--   earlier_max_end    latest end among the subscription's earlier periods (NULL: none)
+--   first_known_start  start of its first period a row described (a stand-in is not one)
+WITH latest AS (
+    SELECT
+        subscription_id,
+        max(period_start) AS period_start,
+        min(CASE WHEN source_rank IS NOT NULL THEN period_start END) AS first_known_start
+    FROM marts.subscription_periods
+    GROUP BY subscription_id
+),
+earlier AS (
+    SELECT p.subscription_id, max(p.period_end) AS earlier_max_end
+    FROM marts.subscription_periods AS p
+    JOIN latest AS l
+        ON l.subscription_id = p.subscription_id AND p.period_start < l.period_start
+    GROUP BY p.subscription_id
+)
+SELECT p.*, e.earlier_max_end, l.first_known_start
+FROM marts.subscription_periods AS p
+JOIN latest AS l ON l.subscription_id = p.subscription_id AND l.period_start = p.period_start
+LEFT JOIN earlier AS e ON e.subscription_id = p.subscription_id
