@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from tally.warehouse import connect
+from tally.warehouse import Warehouse, connect
 
 DAYS = 730
 FIRST_DAY = dt.date(2025, 1, 1)
@@ -61,6 +61,7 @@ PLANS = (
 )
 SUBSCRIBER_MODELS = (
     "marts.subscription_bounds",
+    "marts.refund_transactions",
     "marts.subscription_periods",
     "marts.subscription_last_periods",
     "marts.subscription_spans",
@@ -266,7 +267,7 @@ import datetime as dt
 from tally.pipeline.build import build, discover_models
 from tally.pipeline.context import Context
 from tally.pipeline.incremental import build_day
-from tally.warehouse import connect
+from tally.warehouse import Warehouse, connect
 url, models, lake, day = sys.argv[1], set(json.loads(sys.argv[2])), sys.argv[3], sys.argv[4]
 warehouse = connect(url)
 context = Context(load_settings(environ={}), warehouse, Lake(lake))
@@ -286,6 +287,20 @@ except OSError:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"seconds": seconds, "peak_bytes": peak, "outcome": outcome}))
 """
+
+
+def _load_in_day_order(warehouse: Warehouse, table: str, rows: pa.Table) -> None:
+    """Append ``rows`` as the daily loads leave them: each day's partition after the day
+    before's. Generated subscription by subscription, every row group would hold every day,
+    and the daily build's reads of the newest days could skip none; DuckDB's parallel append
+    of one large table does not keep its order, so it is sorted in SQL."""
+    with warehouse.session():
+        warehouse.append(table, rows)
+        ordered = f"SELECT * FROM {table} ORDER BY _partition_date"
+        warehouse.execute(f"CREATE TEMPORARY TABLE ordered AS {ordered}")
+        warehouse.execute(f"DELETE FROM {table}")
+        warehouse.execute(f"INSERT INTO {table} SELECT * FROM ordered ORDER BY _partition_date")
+        warehouse.execute("DROP TABLE ordered")
 
 
 def timed_build(url: str, folder: Path, day: dt.date | None = None) -> dict:
@@ -326,9 +341,13 @@ def main() -> None:
         warehouse.migrate()
         # everything up to the day before the last: the state before the daily job
         earlier = pa.compute.less(transactions["_partition_date"], pa.scalar(last, pa.date32()))
-        warehouse.append("staging.viu_premium_transactions", transactions.filter(earlier))
+        _load_in_day_order(
+            warehouse, "staging.viu_premium_transactions", transactions.filter(earlier)
+        )
         earlier = pa.compute.less(status["_partition_date"], pa.scalar(last, pa.date32()))
-        warehouse.append("staging.viu_premium_subscriber_status", status.filter(earlier))
+        _load_in_day_order(
+            warehouse, "staging.viu_premium_subscriber_status", status.filter(earlier)
+        )
         warehouse.close()
         full = timed_build(url, folder)
         # the daily job: the last day's partitions arrive, then the build runs

@@ -35,6 +35,7 @@ TRANSACTIONS_TABLE = "staging.viu_premium_transactions"
 # the subscriber marts and what they read; other marts (other sources) are left out
 SUBSCRIBER_MODELS = (
     "marts.subscription_bounds",
+    "marts.refund_transactions",
     "marts.subscription_periods",
     "marts.subscription_last_periods",
     "marts.subscription_spans",

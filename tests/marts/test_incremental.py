@@ -13,7 +13,7 @@ from tally.config import Settings, load_settings
 from tally.lake import Lake
 from tally.pipeline.build import build, discover_models
 from tally.pipeline.context import Context
-from tally.pipeline.incremental import build_day, restricted
+from tally.pipeline.incremental import build_day, substituted
 from tally.sources.demo import DemoWorld
 from tally.sources.viu_premium import SubscriberStatus, Transactions, parse_csv
 from tally.warehouse import Warehouse
@@ -162,8 +162,50 @@ def test_a_reloaded_day_inside_the_built_range_takes_the_full_build(tmp_path: Pa
     assert outcome["marts.subscriber_total"] == "ok"  # the full build's answer
 
 
-def test_restricted_reads_only_the_chosen_rows() -> None:
-    sql = "SELECT t.a FROM staging.x AS t JOIN marts.y AS y ON y.a = t.a"
-    narrowed = restricted(sql, {"staging.x"}, "user_id = 'U1'")
+def test_substituted_reads_only_the_chosen_rows() -> None:
+    sql = "SELECT t.a FROM staging.x AS t JOIN marts.y AS y ON y.a = t.a -- staging.x AS t"
+    narrowed = substituted(sql, {"staging.x": ("staging.x", "user_id = 'U1'")})
     assert "(SELECT * FROM staging.x WHERE user_id = 'U1') AS t" in narrowed
     assert "marts.y AS y" in narrowed
+    assert narrowed.count("staging.x") == 1  # the comment's name was dropped, not replaced
+
+
+def test_a_daily_build_stopped_half_way_leaves_the_stored_build_as_it_was(
+    warehouse: Warehouse, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the periods of 2 Nov are replaced, then the build stops before the marts: had the
+    # periods and the new horizon stayed, the next day's build would take 2 Nov as built
+    # and its marts would never move
+    from tally.pipeline import incremental
+
+    context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    last = dt.date(2026, 11, 2)
+
+    def stopped(*arguments: object) -> None:
+        raise RuntimeError("stopped")
+
+    with warehouse.session():
+        for name, table in (("transactions.csv", TRANSACTIONS_TABLE), ("status.csv", STATUS_TABLE)):
+            rows, days = fixture_rows(name, table)
+            before = pa.array([d < last for d in days])
+            load_rows(warehouse, table, rows.filter(before), [d for d in days if d < last])
+        build(context, subscriber_models())
+        stored = snapshot(warehouse)
+        for name, table in (("transactions.csv", TRANSACTIONS_TABLE), ("status.csv", STATUS_TABLE)):
+            rows, days = fixture_rows(name, table)
+            newest = pa.array([d == last for d in days])
+            load_rows(warehouse, table, rows.filter(newest), [d for d in days if d == last])
+        with monkeypatch.context() as patched:
+            patched.setattr(incremental, "_recompute_from", stopped)
+            with pytest.raises(RuntimeError, match="stopped"):
+                build_day(context, last)
+        assert snapshot(warehouse) == stored
+        ledger = "SELECT status, error FROM tally_meta.runs WHERE dataset = ?"
+        assert warehouse.rows(ledger, [f"incremental {last}"]) == [
+            ("failed", "RuntimeError: stopped")
+        ]
+        # run again, the day builds as if the first try had not happened
+        assert build_day(context, last)["marts.subscriber_total"].startswith("incremental")
+        retried = snapshot(warehouse)
+        build(context, subscriber_models())
+        assert retried == snapshot(warehouse)

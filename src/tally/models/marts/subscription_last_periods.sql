@@ -22,3 +22,6 @@ SELECT p.*, e.earlier_max_end, l.first_known_start
 FROM marts.subscription_periods AS p
 JOIN latest AS l ON l.subscription_id = p.subscription_id AND l.period_start = p.period_start
 LEFT JOIN earlier AS e ON e.subscription_id = p.subscription_id
+-- in order of end, like subscription_periods.sql: the day's subscriptions are mostly those
+-- whose latest period ends about then, so their rows sit together
+ORDER BY p.period_end

@@ -135,3 +135,7 @@ SELECT
     p.source_rank, p.source_time, p.billed_end, p.paid_on, p.continues
 FROM periods AS p
 WINDOW subscription_order AS (PARTITION BY p.subscription_id ORDER BY p.period_start)
+-- stored in order of end: the daily build reads and replaces the periods still open near the
+-- newest day, which then sit in the last row groups (the others are skipped by their
+-- min/max; a delete spread over every row group makes DuckDB rewrite them all on checkpoint)
+ORDER BY p.period_end

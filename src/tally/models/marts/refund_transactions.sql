@@ -1,0 +1,13 @@
+-- Every refund row of the premium transactions, as staged. Working state of the daily build
+-- (pipeline/incremental.py), which reads the refunds of the subscriptions it extends from
+-- here: a refund may be loaded before the period it cuts, so the extension needs all of a
+-- subscription's refunds, and finding them in the whole staging table means decompressing
+-- nearly every row group (refunds are few but spread over every day). No report reads it.
+-- The export's columns and the partition day; not the load's (file, line, run), which a
+-- reload changes while the refunds stay the same.
+SELECT
+    transaction_id, subscription_id, user_id, country, platform, plan_code, product_id,
+    channel, channel_sector, type, transaction_time, period_start, period_end, amount,
+    currency, proceeds, _partition_date
+FROM staging.viu_premium_transactions
+WHERE type = 'refund'
