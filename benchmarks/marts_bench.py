@@ -11,6 +11,8 @@ compares a day's export with the day before's).
 Measured, in one run, each build in a child process (so its peak memory is its own):
   full   every subscriber mart from staging (the first build, or a rebuild)
   daily  the build after loading one more day (the daily job), as a ratio of the full build
+The full build is then run again on the same data, and every mart's rows are compared (by
+count and a sum of row hashes) with what the daily build left: they must be the same.
 
 Usage: .venv/bin/python benchmarks/marts_bench.py [--subscriptions 1000000] [--quick]
 """
@@ -303,6 +305,26 @@ def _load_in_day_order(warehouse: Warehouse, table: str, rows: pa.Table) -> None
         warehouse.execute("DROP TABLE ordered")
 
 
+def _fingerprints(url: str) -> dict[str, tuple]:
+    """(rows, sum of row hashes) of each subscriber mart, doubles rounded to 6 places (a sum
+    of doubles may differ in its last bit with the order it was added in)."""
+    warehouse = connect(url)
+    found = {}
+    for table in SUBSCRIBER_MODELS:
+        schema, name = table.split(".")
+        columns = warehouse.rows(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [schema, name],
+        )
+        values = ", ".join(f"round({c}, 6)" if kind == "DOUBLE" else c for c, kind in columns)
+        found[table] = warehouse.rows(
+            f"SELECT count(*), sum(hash({values})::HUGEINT) FROM {table}"
+        )[0]
+    warehouse.close()
+    return found
+
+
 def timed_build(url: str, folder: Path, day: dt.date | None = None) -> dict:
     """One build in a child process (full, or the daily build of ``day``): time and memory."""
     mode = day.isoformat() if day else "full"
@@ -374,7 +396,9 @@ def main() -> None:
         }
         warehouse.close()
         daily = timed_build(url, folder, last)
+        after_daily = _fingerprints(url)
         check = timed_build(url, folder)  # the full build again, to compare the daily build with
+        differing = sorted(t for t, f in _fingerprints(url).items() if after_daily[t] != f)
         warehouse = connect(url)
         sizes["marts.subscriber_daily"] = warehouse.rows(
             "SELECT count(*) FROM marts.subscriber_daily"
@@ -396,6 +420,9 @@ def main() -> None:
     print(f"full again:  {check['seconds']:8.2f} s (after the daily build, same data)")
     print(f"daily / full: {daily['seconds'] / full['seconds']:.3f} (target <= 0.05)")
     print(f"daily build: {daily['outcome'].get('marts.subscriber_total')}")
+    if differing:
+        raise SystemExit(f"the daily build's tables differ from the full build's: {differing}")
+    print(f"daily build == full build: all {len(after_daily)} tables")
 
 
 if __name__ == "__main__":

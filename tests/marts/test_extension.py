@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from tally.config import Settings
@@ -17,8 +16,8 @@ from tally.pipeline.extension import REUSED, extended_sql, model_ctes
 from tally.sources.viu_premium import Transactions, parse_csv
 from tally.warehouse import Warehouse
 
-from .conftest import STATUS_TABLE, TRANSACTIONS_TABLE, load_rows
-from .test_incremental import fixture_rows, snapshot, subscriber_models
+from .conftest import TRANSACTIONS_TABLE, load_rows
+from .test_incremental import backdated_purchase, build_until, snapshot, subscriber_models
 
 
 def periods_model() -> str:
@@ -54,19 +53,6 @@ def paths(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     return seen
 
 
-def _build_through(context: Context, warehouse: Warehouse, last: dt.date) -> None:
-    """The fixture's days before ``last`` built, then ``last`` loaded (not built)."""
-    for name, table in (("transactions.csv", TRANSACTIONS_TABLE), ("status.csv", STATUS_TABLE)):
-        rows, days = fixture_rows(name, table)
-        before = pa.array([d < last for d in days])
-        load_rows(warehouse, table, rows.filter(before), [d for d in days if d < last])
-    build(context, subscriber_models())
-    for name, table in (("transactions.csv", TRANSACTIONS_TABLE), ("status.csv", STATUS_TABLE)):
-        rows, days = fixture_rows(name, table)
-        newest = pa.array([d == last for d in days])
-        load_rows(warehouse, table, rows.filter(newest), [d for d in days if d == last])
-
-
 def test_renewals_after_grace_retry_and_a_plan_change_are_extended(
     warehouse: Warehouse, settings: Settings, tmp_path: Path, paths: dict[str, object]
 ) -> None:
@@ -75,13 +61,11 @@ def test_renewals_after_grace_retry_and_a_plan_change_are_extended(
     # are extended, nobody is recomputed from their whole history
     context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
     with warehouse.session():
-        _build_through(context, warehouse, dt.date(2026, 11, 2))
+        build_until(context, warehouse, dt.date(2026, 11, 2))
         incremental.build_day(context, dt.date(2026, 11, 2))
         assert paths["whole"] == set()
         assert {"SC", "SD", "SG1"} <= paths["extended"]
-        incremental_tables = snapshot(warehouse)
-        build(context, subscriber_models())
-        assert incremental_tables == snapshot(warehouse)
+        # that the result equals the full build's: test_incremental.py, on the same day
 
 
 def test_a_backdated_purchase_sends_its_user_to_the_whole_recomputation(
@@ -91,16 +75,41 @@ def test_a_backdated_purchase_sends_its_user_to_the_whole_recomputation(
     # subscription starts on 29 Oct, after it, so SH0's period would change that one's
     # windows (new start or continuation): H is recomputed whole, nobody else
     context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
-    late = (
-        ",".join(column.name for column in Transactions.columns)
-        + "\nTH0,SH0,UH,HK,iOS IAP,PREMIUM_M,com.tally.video.monthly,App Store,Store,purchase,"
-        "2026-10-27T10:00:00+08:00,2026-10-27T10:00:00+08:00,2026-10-29T10:00:00+08:00,"
-        "68.00,HKD,47.60\n"
-    )
-    parsed = parse_csv(late.encode(), "late.csv", Transactions.columns)
     with warehouse.session():
-        _build_through(context, warehouse, dt.date(2026, 11, 9))
-        load_rows(warehouse, TRANSACTIONS_TABLE, parsed.table, [dt.date(2026, 11, 9)])
+        build_until(context, warehouse, dt.date(2026, 11, 9))
+        load_rows(warehouse, TRANSACTIONS_TABLE, backdated_purchase(), [dt.date(2026, 11, 9)])
         incremental.build_day(context, dt.date(2026, 11, 9))
         assert paths["whole"] == {"UH"}
         assert "SH0" not in paths["extended"]
+
+
+def test_two_subscriptions_of_one_user_on_one_day_are_extended_together(
+    warehouse: Warehouse, settings: Settings, tmp_path: Path, paths: dict[str, object]
+) -> None:
+    # 9 Nov: C's period of 31 Oct - 30 Nov is refunded (it now ends on 9 Nov) and C buys a
+    # second subscription SK2 the same day. SK2's period comes after SC's latest period
+    # (31 Oct), so it reads SC's new end (9 Nov), not the stored one (30 Nov), as the end of
+    # C's earlier access: both are extended, and the tables equal the full build's
+    context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    day = (
+        ",".join(column.name for column in Transactions.columns)
+        + "\nTC4,SC,UC,HK,iOS IAP,PREMIUM_M,com.tally.video.monthly,App Store,Store,refund,"
+        "2026-11-09T09:00:00+08:00,2026-10-31T11:00:00+08:00,2026-11-30T11:00:00+08:00,"
+        "-68.00,HKD,-47.60"
+        "\nTK1,SK2,UC,HK,Android IAP,PREMIUM_M,tally_video_monthly,Google Play,Store,purchase,"
+        "2026-11-09T10:00:00+08:00,2026-11-09T10:00:00+08:00,2026-12-09T10:00:00+08:00,"
+        "68.00,HKD,47.60\n"
+    )
+    parsed = parse_csv(day.encode(), "day.csv", Transactions.columns)
+    assert not parsed.bad_rows, parsed.bad_rows
+    with warehouse.session():
+        build_until(context, warehouse, dt.date(2026, 11, 9))
+        load_rows(warehouse, TRANSACTIONS_TABLE, parsed.table, [dt.date(2026, 11, 9)] * 2)
+        incremental.build_day(context, dt.date(2026, 11, 9))
+        assert paths["whole"] == set()
+        assert {"SC", "SK2"} <= paths["extended"]
+        sk2 = "SELECT user_prev_end FROM marts.subscription_periods WHERE subscription_id = 'SK2'"
+        assert warehouse.rows(sk2) == [(dt.date(2026, 11, 9),)]
+        incremental_tables = snapshot(warehouse)
+        build(context, subscriber_models())
+        assert incremental_tables == snapshot(warehouse)

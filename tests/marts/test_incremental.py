@@ -86,6 +86,18 @@ def test_a_backdated_transaction_incremental_equals_full(
     # H's status-export period from 29 Oct, a new subscriber's start until now, becomes a
     # continuation of H's access, so the marts move from 27 Oct on, not from 9 Nov
     context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    with warehouse.session():
+        build_until(context, warehouse, dt.date(2026, 11, 9))
+        load_rows(warehouse, TRANSACTIONS_TABLE, backdated_purchase(), [dt.date(2026, 11, 9)])
+        outcome = build_day(context, dt.date(2026, 11, 9))
+        assert outcome["marts.subscriber_total"] == "incremental from 2026-10-27"
+        incremental = snapshot(warehouse)
+        build(context, subscriber_models())
+        assert incremental == snapshot(warehouse)
+
+
+def backdated_purchase() -> pa.Table:
+    """H's purchase of 27-29 Oct on a subscription never seen, as 9 Nov's file brings it."""
     late = (
         ",".join(column.name for column in Transactions.columns)
         + "\nTH0,SH0,UH,HK,iOS IAP,PREMIUM_M,com.tally.video.monthly,App Store,Store,purchase,"
@@ -94,22 +106,11 @@ def test_a_backdated_transaction_incremental_equals_full(
     )
     parsed = parse_csv(late.encode(), "late.csv", Transactions.columns)
     assert not parsed.bad_rows, parsed.bad_rows
-    with warehouse.session():
-        for name, table in (("transactions.csv", TRANSACTIONS_TABLE), ("status.csv", STATUS_TABLE)):
-            rows, days = fixture_rows(name, table)
-            load_rows(warehouse, table, rows, days)
-        build(context, subscriber_models())
-        load_rows(warehouse, TRANSACTIONS_TABLE, parsed.table, [dt.date(2026, 11, 9)])
-        outcome = build_day(context, dt.date(2026, 11, 9))
-        assert outcome["marts.subscriber_total"] == "incremental from 2026-10-27"
-        incremental = snapshot(warehouse)
-        build(context, subscriber_models())
-        assert incremental == snapshot(warehouse)
+    return parsed.table
 
 
-def _last_day_incremental_equals_full(
-    context: Context, warehouse: Warehouse, last: dt.date
-) -> None:
+def build_until(context: Context, warehouse: Warehouse, last: dt.date) -> None:
+    """The fixture's days before ``last`` loaded and built, then ``last``'s rows loaded."""
     for name, table in (("transactions.csv", TRANSACTIONS_TABLE), ("status.csv", STATUS_TABLE)):
         rows, days = fixture_rows(name, table)
         before = pa.array([d < last for d in days])
@@ -119,6 +120,12 @@ def _last_day_incremental_equals_full(
         rows, days = fixture_rows(name, table)
         newest = pa.array([d == last for d in days])
         load_rows(warehouse, table, rows.filter(newest), [d for d in days if d == last])
+
+
+def _last_day_incremental_equals_full(
+    context: Context, warehouse: Warehouse, last: dt.date
+) -> None:
+    build_until(context, warehouse, last)
     outcome = build_day(context, last)
     assert outcome["marts.subscriber_total"].startswith("incremental from")
     incremental = snapshot(warehouse)
@@ -185,16 +192,8 @@ def test_a_daily_build_stopped_half_way_leaves_the_stored_build_as_it_was(
         raise RuntimeError("stopped")
 
     with warehouse.session():
-        for name, table in (("transactions.csv", TRANSACTIONS_TABLE), ("status.csv", STATUS_TABLE)):
-            rows, days = fixture_rows(name, table)
-            before = pa.array([d < last for d in days])
-            load_rows(warehouse, table, rows.filter(before), [d for d in days if d < last])
-        build(context, subscriber_models())
-        stored = snapshot(warehouse)
-        for name, table in (("transactions.csv", TRANSACTIONS_TABLE), ("status.csv", STATUS_TABLE)):
-            rows, days = fixture_rows(name, table)
-            newest = pa.array([d == last for d in days])
-            load_rows(warehouse, table, rows.filter(newest), [d for d in days if d == last])
+        build_until(context, warehouse, last)
+        stored = snapshot(warehouse)  # the day's rows are in staging, not yet in the marts
         with monkeypatch.context() as patched:
             patched.setattr(incremental, "_recompute_from", stopped)
             with pytest.raises(RuntimeError, match="stopped"):

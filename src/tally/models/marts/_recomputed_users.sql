@@ -3,9 +3,7 @@
 -- periods (not a model: see pipeline/extension.py). Reads new_keys (the subscription and
 -- period start of every described row and refund the day brought) and tails (the stored
 -- latest periods of the day's users). Known before extending: a user is recomputed when the
--- day's rows
---   touch more than one subscription (each would need the other's new periods first), or
---   reach before a subscription's latest period (a backdated purchase or refund).
+-- day's rows reach before a subscription's latest period (a backdated purchase or refund).
 -- _unextended_users.sql finds the rest once the extension is made.
 WITH touched AS (
     SELECT k.user_id, k.subscription_id, min(k.start_date) AS first_start
@@ -16,4 +14,4 @@ SELECT t.user_id
 FROM touched AS t
 LEFT JOIN tails AS l ON l.subscription_id = t.subscription_id
 GROUP BY t.user_id
-HAVING count(*) > 1 OR bool_or(t.first_start < l.period_start)
+HAVING bool_or(t.first_start < l.period_start)
