@@ -5,10 +5,11 @@ notice, the payment that ends it, a refund of the latest period, a new subscript
 those, the subscription's latest stored period (``marts.subscription_last_periods``) and the
 day's rows give the same periods the model gives from the user's whole history, because
 every window of the model (previous period, access before, the user's earlier ends) only
-looks back, and what it finds before the latest period is kept in that row. A user whose
-day reaches further back takes the whole recomputation (``incremental.py``); so does one
-whose day touches two subscriptions, or lands before another subscription's latest period
-(that one's windows would move too).
+looks back, and what it finds before the latest period is kept in that row. A user's
+subscriptions touched on the same day are extended together (a new period reads the
+others' extended ends). A user whose day reaches further back takes the whole
+recomputation (``incremental.py``); so does one whose day moves a period that comes before
+another of their subscriptions' latest periods (that one's windows would move too).
 
 The SQL reuses the model's own steps (``subscription_periods.sql``: time zones, which row
 describes a period, refunds, stand-ins) by their CTE names, with the latest stored period fed
