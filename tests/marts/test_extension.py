@@ -113,3 +113,32 @@ def test_two_subscriptions_of_one_user_on_one_day_are_extended_together(
         incremental_tables = snapshot(warehouse)
         build(context, subscriber_models())
         assert incremental_tables == snapshot(warehouse)
+
+
+def test_a_latest_period_after_one_that_grew_gets_the_grown_end(
+    warehouse: Warehouse, settings: Settings, tmp_path: Path, paths: dict[str, object]
+) -> None:
+    # C also bought SK3 on 1 Nov (1 Nov - 1 Dec). On 2 Nov C pays SC's renewal in grace:
+    # SC's latest period (from 31 Oct, before SK3's) grows from ending 6 Nov to 30 Nov. SK3
+    # has no other period, so only its user_prev_end moves, from 6 Nov to 30 Nov: C is not
+    # recomputed whole, SK3 is raised in place, and the tables equal the full build's
+    context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    purchase = (
+        ",".join(column.name for column in Transactions.columns)
+        + "\nTK3,SK3,UC,HK,Android IAP,PREMIUM_M,tally_video_monthly,Google Play,Store,"
+        "purchase,2026-11-01T10:00:00+08:00,2026-11-01T10:00:00+08:00,"
+        "2026-12-01T10:00:00+08:00,68.00,HKD,47.60\n"
+    )
+    parsed = parse_csv(purchase.encode(), "purchase.csv", Transactions.columns)
+    assert not parsed.bad_rows, parsed.bad_rows
+    sk3 = "SELECT user_prev_end FROM marts.subscription_periods WHERE subscription_id = 'SK3'"
+    with warehouse.session():
+        build_until(context, warehouse, dt.date(2026, 11, 2), earlier=parsed.table)
+        assert warehouse.rows(sk3) == [(dt.date(2026, 11, 6),)]
+        incremental.build_day(context, dt.date(2026, 11, 2))
+        assert paths["whole"] == set()
+        assert {"SC", "SK3"} <= paths["extended"]
+        assert warehouse.rows(sk3) == [(dt.date(2026, 11, 30),)]
+        incremental_tables = snapshot(warehouse)
+        build(context, subscriber_models())
+        assert incremental_tables == snapshot(warehouse)

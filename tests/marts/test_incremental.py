@@ -109,12 +109,18 @@ def backdated_purchase() -> pa.Table:
     return parsed.table
 
 
-def build_until(context: Context, warehouse: Warehouse, last: dt.date) -> None:
-    """The fixture's days before ``last`` loaded and built, then ``last``'s rows loaded."""
+def build_until(
+    context: Context, warehouse: Warehouse, last: dt.date, earlier: pa.Table | None = None
+) -> None:
+    """The fixture's days before ``last`` loaded (and ``earlier``'s transactions, on the
+    day before ``last``) and built, then ``last``'s rows loaded."""
     for name, table in (("transactions.csv", TRANSACTIONS_TABLE), ("status.csv", STATUS_TABLE)):
         rows, days = fixture_rows(name, table)
         before = pa.array([d < last for d in days])
         load_rows(warehouse, table, rows.filter(before), [d for d in days if d < last])
+    if earlier is not None:
+        day_before = last - dt.timedelta(days=1)
+        load_rows(warehouse, TRANSACTIONS_TABLE, earlier, [day_before] * earlier.num_rows)
     build(context, subscriber_models())
     for name, table in (("transactions.csv", TRANSACTIONS_TABLE), ("status.csv", STATUS_TABLE)):
         rows, days = fixture_rows(name, table)

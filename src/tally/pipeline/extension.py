@@ -67,8 +67,8 @@ def new_keys_sql(model_sql: str) -> str:
 def extended_sql(model_sql: str) -> str:
     """The periods of the touched subscriptions, from their latest stored period (``tails``)
     and the new rows; one row per period from that latest one on, with the model's columns
-    and, for ``marts.subscription_last_periods``, ``earlier_max_end``, ``first_known_start``
-    and ``is_last``."""
+    and, for ``marts.subscription_last_periods``, ``earlier_max_end``, ``first_known_start``,
+    ``previous_start`` and ``is_last``."""
     ctes = model_ctes(model_sql)
     missing = [name for name in (*REUSED, "periods") if name not in ctes]
     if missing:

@@ -242,7 +242,8 @@ WORKING_TABLES = (
 
 def _extend(warehouse: Warehouse, model: str, new: str) -> None:
     """``extended``: the periods of the day's subscriptions that extend their latest stored
-    period (``extension.py``), and ``touched``, those subscriptions. Users the extension
+    period (``extension.py``), with the latest periods whose user_prev_end only grows
+    (``_raised_periods.sql``), and ``touched``, those subscriptions. Users the extension
     cannot take join ``recomputed_users``."""
     _temporary(
         warehouse,
@@ -264,6 +265,12 @@ def _extend(warehouse: Warehouse, model: str, new: str) -> None:
     warehouse.execute(
         "DELETE FROM extended WHERE user_id IN (SELECT user_id FROM recomputed_users)"
     )
+    raised = ", ".join(
+        "greatest(o.user_prev_end, g.grown_end)" if c == "user_prev_end" else f"o.{c}"
+        for c in warehouse.columns(PERIODS)
+    )
+    raised_sql = _sql_file("_raised_periods.sql").replace("{columns}", raised)
+    warehouse.execute(f"INSERT INTO extended {raised_sql}")
     _temporary(warehouse, "touched", "SELECT DISTINCT subscription_id FROM extended")
 
 
@@ -308,7 +315,8 @@ def _replace_last_periods(
     listed = ", ".join(columns)
     warehouse.execute(
         f"INSERT INTO {LAST_PERIODS} "
-        f"SELECT {listed}, earlier_max_end, first_known_start FROM extended WHERE is_last"
+        f"SELECT {listed}, earlier_max_end, first_known_start, previous_start "
+        "FROM extended WHERE is_last"
     )
     whole = "user_id IN (SELECT user_id FROM recomputed_users)"
     recomputed = substituted(models[LAST_PERIODS].sql, {PERIODS: ("changed_periods", whole)})

@@ -42,6 +42,8 @@ SELECT
     )) AS earlier_max_end,
     coalesce(l.first_known_start, min(CASE WHEN p.source_rank IS NOT NULL THEN p.period_start END)
         OVER (PARTITION BY p.subscription_id)) AS first_known_start,
+    CASE WHEN p.period_start = l.period_start THEN l.previous_start
+        ELSE lag(p.period_start) OVER subscription_order END AS previous_start,
     row_number() OVER (PARTITION BY p.subscription_id ORDER BY p.period_start DESC) = 1
         AS is_last
 FROM periods AS p

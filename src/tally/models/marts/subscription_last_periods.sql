@@ -3,6 +3,7 @@
 -- pipeline/extension.py). Working state of the incremental build; no report reads it.
 --   earlier_max_end    latest end among the subscription's earlier periods (NULL: none)
 --   first_known_start  start of its first period a row described (a stand-in is not one)
+--   previous_start     start of the period before it (NULL: none)
 WITH latest AS (
     SELECT
         subscription_id,
@@ -12,13 +13,14 @@ WITH latest AS (
     GROUP BY subscription_id
 ),
 earlier AS (
-    SELECT p.subscription_id, max(p.period_end) AS earlier_max_end
+    SELECT p.subscription_id, max(p.period_end) AS earlier_max_end,
+        max(p.period_start) AS previous_start
     FROM marts.subscription_periods AS p
     JOIN latest AS l
         ON l.subscription_id = p.subscription_id AND p.period_start < l.period_start
     GROUP BY p.subscription_id
 )
-SELECT p.*, e.earlier_max_end, l.first_known_start
+SELECT p.*, e.earlier_max_end, l.first_known_start, e.previous_start
 FROM marts.subscription_periods AS p
 JOIN latest AS l ON l.subscription_id = p.subscription_id AND l.period_start = p.period_start
 LEFT JOIN earlier AS e ON e.subscription_id = p.subscription_id
