@@ -10,14 +10,18 @@ import pytest
 from tally.config import Settings
 from tally.lake import Lake
 from tally.pipeline import incremental
-from tally.pipeline.build import build, discover_models
+from tally.pipeline.build import discover_models
 from tally.pipeline.context import Context
 from tally.pipeline.extension import REUSED, extended_sql, model_ctes
-from tally.sources.viu_premium import Transactions, parse_csv
 from tally.warehouse import Warehouse
 
 from .conftest import TRANSACTIONS_TABLE, load_rows
-from .test_incremental import backdated_purchase, build_until, snapshot, subscriber_models
+from .test_incremental import (
+    assert_equals_full_build,
+    backdated_purchase,
+    build_until,
+    transactions,
+)
 
 
 def periods_model() -> str:
@@ -91,28 +95,23 @@ def test_two_subscriptions_of_one_user_on_one_day_are_extended_together(
     # (31 Oct), so it reads SC's new end (9 Nov), not the stored one (30 Nov), as the end of
     # C's earlier access: both are extended, and the tables equal the full build's
     context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
-    day = (
-        ",".join(column.name for column in Transactions.columns)
-        + "\nTC4,SC,UC,HK,iOS IAP,PREMIUM_M,com.tally.video.monthly,App Store,Store,refund,"
+    day = transactions(
+        "TC4,SC,UC,HK,iOS IAP,PREMIUM_M,com.tally.video.monthly,App Store,Store,refund,"
         "2026-11-09T09:00:00+08:00,2026-10-31T11:00:00+08:00,2026-11-30T11:00:00+08:00,"
-        "-68.00,HKD,-47.60"
-        "\nTK1,SK2,UC,HK,Android IAP,PREMIUM_M,tally_video_monthly,Google Play,Store,purchase,"
+        "-68.00,HKD,-47.60",
+        "TK1,SK2,UC,HK,Android IAP,PREMIUM_M,tally_video_monthly,Google Play,Store,purchase,"
         "2026-11-09T10:00:00+08:00,2026-11-09T10:00:00+08:00,2026-12-09T10:00:00+08:00,"
-        "68.00,HKD,47.60\n"
+        "68.00,HKD,47.60",
     )
-    parsed = parse_csv(day.encode(), "day.csv", Transactions.columns)
-    assert not parsed.bad_rows, parsed.bad_rows
     with warehouse.session():
         build_until(context, warehouse, dt.date(2026, 11, 9))
-        load_rows(warehouse, TRANSACTIONS_TABLE, parsed.table, [dt.date(2026, 11, 9)] * 2)
+        load_rows(warehouse, TRANSACTIONS_TABLE, day, [dt.date(2026, 11, 9)] * 2)
         incremental.build_day(context, dt.date(2026, 11, 9))
         assert paths["whole"] == set()
         assert {"SC", "SK2"} <= paths["extended"]
         sk2 = "SELECT user_prev_end FROM marts.subscription_periods WHERE subscription_id = 'SK2'"
         assert warehouse.rows(sk2) == [(dt.date(2026, 11, 9),)]
-        incremental_tables = snapshot(warehouse)
-        build(context, subscriber_models())
-        assert incremental_tables == snapshot(warehouse)
+        assert_equals_full_build(context, warehouse)
 
 
 def test_a_latest_period_after_one_that_grew_gets_the_grown_end(
@@ -123,22 +122,17 @@ def test_a_latest_period_after_one_that_grew_gets_the_grown_end(
     # has no other period, so only its user_prev_end moves, from 6 Nov to 30 Nov: C is not
     # recomputed whole, SK3 is raised in place, and the tables equal the full build's
     context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
-    purchase = (
-        ",".join(column.name for column in Transactions.columns)
-        + "\nTK3,SK3,UC,HK,Android IAP,PREMIUM_M,tally_video_monthly,Google Play,Store,"
-        "purchase,2026-11-01T10:00:00+08:00,2026-11-01T10:00:00+08:00,"
-        "2026-12-01T10:00:00+08:00,68.00,HKD,47.60\n"
+    purchase = transactions(
+        "TK3,SK3,UC,HK,Android IAP,PREMIUM_M,tally_video_monthly,Google Play,Store,purchase,"
+        "2026-11-01T10:00:00+08:00,2026-11-01T10:00:00+08:00,2026-12-01T10:00:00+08:00,"
+        "68.00,HKD,47.60"
     )
-    parsed = parse_csv(purchase.encode(), "purchase.csv", Transactions.columns)
-    assert not parsed.bad_rows, parsed.bad_rows
     sk3 = "SELECT user_prev_end FROM marts.subscription_periods WHERE subscription_id = 'SK3'"
     with warehouse.session():
-        build_until(context, warehouse, dt.date(2026, 11, 2), earlier=parsed.table)
+        build_until(context, warehouse, dt.date(2026, 11, 2), earlier=purchase)
         assert warehouse.rows(sk3) == [(dt.date(2026, 11, 6),)]
         incremental.build_day(context, dt.date(2026, 11, 2))
         assert paths["whole"] == set()
         assert {"SC", "SK3"} <= paths["extended"]
         assert warehouse.rows(sk3) == [(dt.date(2026, 11, 30),)]
-        incremental_tables = snapshot(warehouse)
-        build(context, subscriber_models())
-        assert incremental_tables == snapshot(warehouse)
+        assert_equals_full_build(context, warehouse)
