@@ -48,10 +48,10 @@ def paths(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     seen: dict[str, object] = {}
     whole = incremental._recompute_whole
 
-    def spy(warehouse: Warehouse, model: str) -> None:
+    def spy(warehouse: Warehouse, *arguments: object) -> None:
         seen["extended"] = {r[0] for r in warehouse.rows("SELECT subscription_id FROM touched")}
         seen["whole"] = {r[0] for r in warehouse.rows("SELECT user_id FROM recomputed_users")}
-        whole(warehouse, model)
+        whole(warehouse, *arguments)
 
     monkeypatch.setattr(incremental, "_recompute_whole", spy)
     return seen

@@ -33,7 +33,8 @@ CARRIED = (
 )
 
 
-def _sql_file(name: str) -> str:
+def marts_sql(name: str) -> str:
+    """The text of a SQL file in ``models/marts`` (a model, or a step of the daily build)."""
     return resources.files("tally.models").joinpath("marts", name).read_text(encoding="utf-8")
 
 
@@ -86,4 +87,4 @@ def extended_sql(model_sql: str) -> str:
     steps["periods"] = ctes["periods"]
     order = ("transactions", "new_described", "described", *REUSED[2:], "periods")
     prefix = ",\n".join(f"{name} AS ({steps[name]})" for name in order)
-    return f"WITH {prefix}\n{_sql_file('_extended_periods.sql')}"
+    return f"WITH {prefix}\n{marts_sql('_extended_periods.sql')}"

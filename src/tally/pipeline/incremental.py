@@ -5,10 +5,10 @@ daily job has just loaded a day after the newest one built, only a few things ca
 
 1. the periods of the subscriptions in that day's viu-premium files: most are extended from
    their latest stored period (``extension.py``, ``marts.subscription_last_periods``, with
-   earlier refunds from ``marts.refund_transactions``); a user whose day touches two
-   subscriptions or reaches back before a latest period is recomputed from their whole
-   history (a user's earlier periods decide new vs reactivation). Only the periods and
-   spans that differ from the stored ones are replaced;
+   earlier refunds from ``marts.refund_transactions``); a user whose day reaches back
+   before a latest period, or moves a period in front of another of their latest periods,
+   is recomputed from their whole history (a user's earlier periods decide new vs
+   reactivation). Only the periods and spans that differ from the stored ones are replaced;
 2. from the first day one of their events moved (``_moved_periods.sql``; at the latest the
    new day itself, where periods of untouched users may now end as churn), the recurring
    total (carried from the stored day before, ``_subscriber_total_since.sql``), the daily
@@ -37,11 +37,10 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 
 from tally.pipeline.build import Model, build, discover_models
 from tally.pipeline.context import Context
-from tally.pipeline.extension import LAST_PERIODS, extended_sql, new_keys_sql
+from tally.pipeline.extension import LAST_PERIODS, extended_sql, marts_sql, new_keys_sql
 from tally.pipeline.ledger import Ledger, new_run_id
 from tally.warehouse import Warehouse
 
@@ -62,10 +61,6 @@ BY_DATE = {
 HANDLED = {BOUNDS, REFUNDS, PERIODS, LAST_PERIODS, SPANS, TOTAL, *BY_DATE}
 # tables the full build writes before the models (countries, plan names)
 WRITTEN = {"marts.dim_country", "marts.dim_plan"}
-
-
-def _sql_file(name: str) -> str:
-    return resources.files("tally.models").joinpath("marts", name).read_text(encoding="utf-8")
 
 
 def substituted(sql: str, sources: dict[str, tuple[str, str | None]]) -> str:
@@ -207,13 +202,13 @@ def _recompute_periods(
     model = models[PERIODS].sql
     day_rows = {STAGING[0]: (STAGING[0], new), STAGING[1]: ("new_status", None)}
     _temporary(warehouse, "new_keys", substituted(new_keys_sql(model), day_rows))
-    _temporary(warehouse, "recomputed_users", _sql_file("_recomputed_users.sql"))
-    _extend(warehouse, model, new)
-    _recompute_whole(warehouse, model)
+    _temporary(warehouse, "recomputed_users", marts_sql("_recomputed_users.sql"))
     columns = warehouse.columns(PERIODS)
+    _extend(warehouse, model, new, columns)
+    _recompute_whole(warehouse, model, columns)
     differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in columns)
     _temporary(
-        warehouse, "moved_periods", _sql_file("_moved_periods.sql").replace("{differs}", differs)
+        warehouse, "moved_periods", marts_sql("_moved_periods.sql").replace("{differs}", differs)
     )
     moved = warehouse.rows("SELECT min(changed_on) FROM moved_periods")[0][0]
     since = min(d for d in (moved, old_horizon + dt.timedelta(days=1), day) if d is not None)
@@ -240,7 +235,7 @@ WORKING_TABLES = (
 )
 
 
-def _extend(warehouse: Warehouse, model: str, new: str) -> None:
+def _extend(warehouse: Warehouse, model: str, new: str, columns: list[str]) -> None:
     """``extended``: the periods of the day's subscriptions that extend their latest stored
     period (``extension.py``), with the latest periods whose user_prev_end only grows
     (``_raised_periods.sql``), and ``touched``, those subscriptions. Users the extension
@@ -261,23 +256,23 @@ def _extend(warehouse: Warehouse, model: str, new: str) -> None:
     )
     sources = {STAGING[0]: (transactions, touched), STAGING[1]: ("new_status", touched)}
     _temporary(warehouse, "extended", substituted(extended_sql(model), sources))
-    warehouse.execute(f"INSERT INTO recomputed_users {_sql_file('_unextended_users.sql')}")
+    warehouse.execute(f"INSERT INTO recomputed_users {marts_sql('_unextended_users.sql')}")
     warehouse.execute(
         "DELETE FROM extended WHERE user_id IN (SELECT user_id FROM recomputed_users)"
     )
     raised = ", ".join(
         "greatest(o.user_prev_end, g.grown_end)" if c == "user_prev_end" else f"o.{c}"
-        for c in warehouse.columns(PERIODS)
+        for c in columns
     )
-    raised_sql = _sql_file("_raised_periods.sql").replace("{columns}", raised)
+    raised_sql = marts_sql("_raised_periods.sql").replace("{columns}", raised)
     warehouse.execute(f"INSERT INTO extended {raised_sql}")
     _temporary(warehouse, "touched", "SELECT DISTINCT subscription_id FROM extended")
 
 
-def _recompute_whole(warehouse: Warehouse, model: str) -> None:
+def _recompute_whole(warehouse: Warehouse, model: str, columns: list[str]) -> None:
     """``changed_periods`` (the periods as they are now) and ``old_periods`` (as stored) of
     the extended subscriptions and of the users recomputed from their whole history."""
-    listed = ", ".join(warehouse.columns(PERIODS))
+    listed = ", ".join(columns)
     touched = "subscription_id IN (SELECT subscription_id FROM touched)"
     _temporary(warehouse, "changed_periods", f"SELECT {listed} FROM extended")
     _temporary(warehouse, "old_periods", f"SELECT {listed} FROM tails WHERE {touched}")
@@ -404,7 +399,7 @@ def _recompute_from(context: Context, models: dict[str, Model], since: dt.date) 
     warehouse = context.warehouse
     with warehouse.transaction():
         # read the carried total before deleting: it starts from the stored day before
-        total = _sql_file("_subscriber_total_since.sql").replace("{since}", since.isoformat())
+        total = marts_sql("_subscriber_total_since.sql").replace("{since}", since.isoformat())
         _temporary(warehouse, "changed_total", total)
         warehouse.execute(f"DELETE FROM {TOTAL} WHERE day >= ?", [since])
         warehouse.execute(f"INSERT INTO {TOTAL} SELECT * FROM changed_total")
