@@ -62,6 +62,10 @@ KNOWN_TYPES: tuple[str, ...] = (
 )
 
 
+# Types whose value is an amount of money (currency in meta_5); the rest are counts.
+MONEY_TYPES = frozenset({"Revenue", "Proceeds"})
+
+
 def column_for(header: str) -> str | None:
     """The column behind a header, case- and spacing-insensitive (``Meta 1`` → ``meta_1``)."""
     key = " ".join(header.replace("_", " ").split()).lower()

@@ -11,12 +11,11 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from tally.reports.fact import TABLE, last_periods, order_types
+from tally.reports.fact import MONEY_TYPES, TABLE, last_periods, order_types
 from tally.warehouse import Warehouse
 
 PLATFORM_ORDER = ("iOS IAP", "Android IAP", "Telco", "Redemption", "Web")
 DEFAULT_PERIOD_COUNT = {"daily": 14, "weekly": 13, "monthly": 12}
-MONEY_TYPES = frozenset({"Revenue", "Proceeds"})  # Refund is a count in the marts
 
 
 @dataclass(frozen=True)
