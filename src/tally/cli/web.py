@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tally.pipeline.ledger import abandon_dead_steps
 from tally.config import load_settings
 from tally.errors import TallyError
+from tally.pipeline.ledger import abandon_dead_steps
 from tally.warehouse import Warehouse, from_settings
 
 console = Console()
