@@ -118,6 +118,7 @@ def create_app(
     app.tracking = tracking
     app.state.hitlog = hitlog
     app.state.warehouse = store
+    app.state.stream_engine = engine  # its input counters go to /metrics
     return app
 
 

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from tally.config import Settings
 from tally.warehouse import Warehouse
-from tally.web.enrich import anonymise_ip, country_of, detect_device
+from tally.web.enrich import Network, anonymise_ip, detect_device, network_of
 from tally.web.hitlog import Record, read_segment, segment_paths
 from tally.web.params import Rejected, parse_hit, parse_query
 from tally.web.referrers import Referrer, classify, hosts_of
@@ -70,6 +70,7 @@ SCHEMA = pa.schema(
         ("city", pa.string()),
         ("latitude", pa.float64()),
         ("longitude", pa.float64()),
+        ("provider", pa.string()),
         ("device_type", pa.string()),
         ("device_brand", pa.string()),
         ("device_model", pa.string()),
@@ -243,10 +244,16 @@ def _row(
     if device.is_bot and not hit.keep_bots:
         return None
     referrer = _referrer(hit.url, hit.urlref, hit.idsite, hit.campaign, sites)
+    # The full address, before it is anonymised below (Matomo's default too); &dp=1 is
+    # Matomo's switch to skip the provider (its log importer sends it).
+    network = network_of(hit.client_ip)
+    if not settings.web.provider_lookup or params.get("dp", "0") not in ("", "0"):
+        network = Network(country=network.country)
     facts = vars(hit).copy()
     facts.update(
         hit_id=hit_id,
-        country=hit.country or country_of(hit.client_ip),
+        country=hit.country or network.country,
+        provider=network.provider,
         ip=anonymise_ip(hit.client_ip, settings.web.ip_anonymise_bytes),
         device_type=device.type,
         device_brand=device.brand,

@@ -1,7 +1,7 @@
 -- One row per visit of the dirty site-days, from web.actions (placed by actions.sql) and
 -- web.conversions. Duration runs from the first to the last hit, pings included, so time
 -- spent on the last page counts when heartbeats were on; actions exclude pings and goals.
--- Referrer, campaign, device and country are those of the visit's first hit.
+-- Referrer, campaign, device, country and provider are those of the visit's first hit.
 DELETE FROM web.visits
 WHERE EXISTS (
     SELECT 1 FROM web.dirty_days AS d
@@ -14,7 +14,7 @@ INSERT INTO web.visits (
     entry_url, entry_title, exit_url, exit_title, referrer_type, referrer_name,
     referrer_keyword, campaign_name, campaign_keyword, campaign_source, campaign_medium,
     device_type, os_name, browser_name, country, conversions, revenue, goals, visit_key,
-    entry_label, exit_label
+    entry_label, exit_label, provider
 )
 WITH scoped AS (
     SELECT a.*
@@ -108,7 +108,8 @@ SELECT
     g.goals,
     t.visit_key,
     entry.page_label,
-    leaving.page_label
+    leaving.page_label,
+    h.provider
 FROM totals AS t
 JOIN scoped AS f ON f.idvisit = t.idvisit AND f.position = 1
 JOIN web.hits AS h ON h.hit_id = f.hit_id

@@ -92,7 +92,7 @@ VISIT_COLUMNS = (
     "v.ended_at, v.duration_seconds, v.actions, v.pageviews, v.searches, v.referrer_type, "
     "v.referrer_name, v.referrer_keyword, v.campaign_name, v.campaign_keyword, v.device_type, "
     "h.device_brand, h.device_model, v.os_name, v.browser_name, v.country, h.region, h.city, "
-    "h.latitude, h.longitude, h.local_hour, v.conversions, v.revenue"
+    "h.latitude, h.longitude, h.local_hour, v.conversions, v.revenue, v.provider"
 )
 
 
@@ -147,6 +147,9 @@ def _visit(idsite: int, visit: Row, actions: list[Row]) -> Row:
         "city": visit["city"],
         "latitude": visit["latitude"],
         "longitude": visit["longitude"],
+        # Matomo's raw value and display name (its "Unknown" when the network is not known)
+        "provider": visit["provider"],
+        "providerName": visit["provider"] or "Unknown",
         "visitLocalHour": visit["local_hour"],
         "visitConverted": 1 if int(visit["conversions"]) else 0,  # type: ignore[call-overload]
         "goalConversions": int(visit["conversions"]),  # type: ignore[call-overload]
