@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from tally.config import Settings
 from tally.errors import TallyError
+from tally.pipeline.ledger import abandon_dead_steps
 from tally.server import ui
 from tally.server.auth import RequireToken, TokenStore
 from tally.server.scheduling import start_scheduler
@@ -91,6 +92,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(store.migrate)
+        await asyncio.to_thread(abandon_dead_steps, store)  # steps of killed processes
         notice = await asyncio.to_thread(ui.startup_notice, store)
         if notice:  # nobody can log in to the dashboards yet
             logger.warning(notice)
