@@ -222,7 +222,8 @@ def status_command(
         return
     table = Table("started", "job", "source/dataset", "date", "status", "in", "out", "bad", "error")
     for s in steps:
-        colour = {"ok": "green", "failed": "red", "skipped": "yellow"}.get(s["status"], "white")
+        colours = {"ok": "green", "failed": "red", "skipped": "yellow", "abandoned": "magenta"}
+        colour = colours.get(s["status"], "white")
         table.add_row(
             str(s["started_at"])[:19],
             s["job"],
