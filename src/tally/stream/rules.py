@@ -290,6 +290,16 @@ class Rule:
             "started": self._started,
         }
 
+    def repair(self, ceiling: float) -> bool:
+        """Forget state from event times past ``ceiling``; True if there was any."""
+        repaired = self.store is not None and self.store.repair(ceiling)
+        for table in (self.latest, self.last_seen):
+            for key in [k for k, v in table.items() if (v[0] if type(v) is tuple else v) > ceiling]:
+                del table[key]
+                self.previous.pop(key, None)
+                repaired = True
+        return repaired
+
     def load(self, data: dict[str, Any]) -> None:
         if self.store is not None and data.get("store"):
             self.store.load(data["store"])

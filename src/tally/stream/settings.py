@@ -21,13 +21,32 @@ class MqttSettings(Strict):
     url: str = ""
     topics: list[str] = Field(default_factory=lambda: ["sensors/#"])
     qos: int = Field(default=1, ge=0, le=2)
-    client_id: str = ""
+    client_id: str = Field(
+        default="",
+        description="fixed id of the persistent session; default tally-stream-<host name>",
+    )
+    persistent: bool = Field(
+        default=True, description="clean_session false: the broker keeps QoS 1 messages for us"
+    )
     source: str = Field(default="sensors", description="source of events that name none")
     key_from_topic: int | None = Field(
         default=-1, description="topic segment used as key when the payload has none"
     )
     username: str = ""
     password: str = ""
+
+
+class InputLimits(Strict):
+    """What an outside input (MQTT, ``POST /api/events``) may send; see docs/stream.md."""
+
+    max_ahead: Seconds = Field(
+        default=300.0, ge=0, description="events later than the clock plus this are rejected"
+    )
+    max_age: Seconds = Field(
+        default=3600.0, gt=0, description="events older than the clock minus this are rejected"
+    )
+    max_payload_bytes: int = Field(default=1_048_576, gt=0, description="one message or body")
+    max_depth: int = Field(default=32, gt=0, description="JSON nesting of one message or body")
 
 
 class LakeSinkSettings(Strict):
@@ -75,6 +94,7 @@ class StreamSettings(Strict):
         ]
     )
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    inputs: InputLimits = Field(default_factory=InputLimits)
     lake: LakeSinkSettings = Field(default_factory=LakeSinkSettings)
     runs: RunsPollerSettings = Field(default_factory=RunsPollerSettings)
     hits: HitsPollerSettings = Field(default_factory=HitsPollerSettings)

@@ -28,6 +28,7 @@ from tally.web.reporting.formats import Keyed, Rendered, plain, render, render_e
 from tally.web.reporting.methods import Method, Query, find
 from tally.web.reporting.periods import Span, resolve, site_today
 from tally.web.reporting.segments import Compiled, compile_segment
+from tally.web.reporting.sites_api import SITE_METHODS
 
 TokenCheck = Callable[[str], Awaitable[bool]]
 BULK = "API.getBulkRequest"
@@ -48,6 +49,10 @@ def call(
     several periods or sites give a ``Keyed`` answer holding one report per key. With a
     ``cache``, reports of closed periods come from it while their days are unchanged.
     """
+    about_sites = SITE_METHODS.get(method)
+    if about_sites is not None:
+        with warehouse.session():
+            return about_sites(warehouse, params)
     chosen = find(method)
     segment = compile_segment(params.get("segment"))
     # one connection for every query of the call, then released
@@ -224,6 +229,8 @@ def routes(
         except TallyError as error:
             return _respond(render_error(str(error), output), 400)
 
+    # Matomo answers at / as well as /index.php (its index.php is the directory's default);
+    # the server sends API requests for / here (tally.server.app).
     return [Route("/index.php", endpoint, methods=["GET", "POST"])]
 
 
