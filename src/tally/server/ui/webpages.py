@@ -249,8 +249,9 @@ def realtime_figures(view: View, now: dt.datetime | None = None) -> dict[str, ob
         counters[minutes] = rows[0] if rows else {}
     since = (now or dt.datetime.now(dt.UTC).replace(tzinfo=None)) - dt.timedelta(hours=24)
     latest = view.warehouse.rows(
-        "SELECT ended_at, country, device_type, coalesce(referrer_name, referrer_type), actions, "
-        "exit_url FROM web.visits WHERE idsite = ? AND ended_at >= ? "
+        "SELECT ended_at, country, provider, device_type, "
+        "coalesce(referrer_name, referrer_type), actions, exit_url FROM web.visits "
+        "WHERE idsite = ? AND ended_at >= ? "
         "ORDER BY ended_at DESC LIMIT 10",
         [view.site.idsite, since],
     )
