@@ -56,6 +56,7 @@ class Pivot:
     total_row: bool = True
     cache_id: int = 0
     grid: list[list[object]] = field(default_factory=list)
+    page: tuple[str, str] | None = None  # a page (filter) field and its one shown item
 
     @property
     def ref(self) -> str:
@@ -75,12 +76,17 @@ def build(
     *,
     money: bool,
     stock: bool,
+    page: tuple[str, str] | None = None,
 ) -> Pivot:
     """A pivot of ``part`` (one metric's rows): sums of value by ``rows`` × ``column``.
 
     Stocks get no grand-total column (active subscribers summed over weeks mean nothing);
     money has its currency on the row axis and no grand-total row (currencies do not add).
     """
+    if page is not None:  # the pivot shows only the rows holding the page item
+        page_values = part.column(column_for(page[0])).to_pylist()
+        page_items = sorted({v for v in page_values if v not in (None, "")}, key=_order)
+        part = part.filter([v == page[1] for v in page_values])
     names = [column_for(h) for h in (*rows, column)]
     values = part.column("value").to_pylist()
     keys = list(zip(*(part.column(n).to_pylist() for n in names), strict=True)) if names else []
@@ -114,7 +120,10 @@ def build(
         number_format_id=4 if money else 3,
         total_column=not stock,
         total_row=not money,
+        page=page,
     )
+    if page is not None:
+        pivot.items[page[0]] = page_items
     pivot.grid = _grid(pivot)
     return pivot
 
@@ -214,6 +223,8 @@ def cache_definition(pivot: Pivot) -> str:
 
 def table_definition(pivot: Pivot) -> str:
     axes = {header: "axisRow" for header in pivot.rows} | {pivot.column: "axisCol"}
+    if pivot.page is not None:
+        axes[pivot.page[0]] = "axisPage"
     fields = []
     for header in HEADERS:
         if header in axes:
@@ -252,17 +263,33 @@ def table_definition(pivot: Pivot) -> str:
         'outlineData="1" gridDropZones="1" multipleFieldFilters="0" '
         f'rowGrandTotals="{int(pivot.total_row)}" colGrandTotals="{int(pivot.total_column)}">'
         f'<location ref="{pivot.ref}" firstHeaderRow="1" firstDataRow="2" '
-        f'firstDataCol="{len(pivot.rows)}"/>'
+        f'firstDataCol="{len(pivot.rows)}"{_page_count(pivot)}/>'
         f'<pivotFields count="{len(HEADERS)}">{"".join(fields)}</pivotFields>'
         f'<rowFields count="{len(pivot.rows)}">{row_fields}</rowFields>'
         f'<rowItems count="{len(row_items)}">{"".join(row_items)}</rowItems>'
         f'<colFields count="1"><field x="{index[pivot.column]}"/></colFields>'
         f'<colItems count="{len(col_items)}">{"".join(col_items)}</colItems>'
-        f'<dataFields count="1"><dataField name="Sum of value" fld="{index["value"]}" '
+        + _page_fields(pivot)
+        + f'<dataFields count="1"><dataField name="Sum of value" fld="{index["value"]}" '
         f'baseField="0" baseItem="0" numFmtId="{pivot.number_format_id}"/></dataFields>'
         '<pivotTableStyleInfo name="PivotStyleLight16" showRowHeaders="1" '
         'showColHeaders="1" showRowStripes="0" showColStripes="0" showLastColumn="1"/>'
         "</pivotTableDefinition>"
+    )
+
+
+def _page_count(pivot: Pivot) -> str:
+    return ' rowPageCount="1" colPageCount="1"' if pivot.page else ""
+
+
+def _page_fields(pivot: Pivot) -> str:
+    if pivot.page is None:
+        return ""
+    header, item = pivot.page
+    position = pivot.items[header].index(item)
+    return (
+        f'<pageFields count="1"><pageField fld="{HEADERS.index(header)}" item="{position}" '
+        'hier="-1"/></pageFields>'
     )
 
 
