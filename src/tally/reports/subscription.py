@@ -93,7 +93,7 @@ def write_subscription_report(
                 period,
                 day,
                 pc.unique(rows["type"]).to_pylist(),
-                freshness(warehouse, configured.code, period),
+                freshness(warehouse, configured.code),
                 period_count,
             )
             write_workbook(local, rows, summary, now or dt.datetime.now(dt.UTC))

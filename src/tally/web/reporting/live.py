@@ -11,7 +11,7 @@ import calendar
 import datetime as dt
 
 from tally.errors import BadInputError
-from tally.web.reporting.methods import Query, Report, Row, method, rounded
+from tally.web.reporting.methods import Query, Report, Row, device_type_label, method, rounded
 from tally.web.reporting.periods import resolve
 
 # Without a period, the log shows this many visits unless filter_limit says otherwise.
@@ -137,7 +137,8 @@ def _visit(idsite: int, visit: Row, actions: list[Row]) -> Row:
         "referrerKeyword": visit["referrer_keyword"],
         "campaignName": visit["campaign_name"],
         "campaignKeyword": visit["campaign_keyword"],
-        "deviceType": visit["device_type"],
+        # Matomo names the type as its reports do ("Desktop", "Smartphone", "Unknown")
+        "deviceType": device_type_label(visit["device_type"]),
         "deviceBrand": visit["device_brand"],
         "deviceModel": visit["device_model"],
         "operatingSystemName": visit["os_name"],
@@ -209,7 +210,8 @@ def _visit_actions(hits: list[tuple], conversions: dict[str, list[Row]]) -> list
                 detail.update(eventCategory=category, eventAction=action, eventName=name)
                 detail["eventValue"] = rounded(float(value), 2) if value is not None else None
             if kind == "search":
-                detail["siteSearchKeyword"] = keyword
+                # lower-cased, as the keywords report and Transitions show it
+                detail["siteSearchKeyword"] = keyword.lower() if keyword else keyword
             detail["timestamp"] = unix(at)
             detail["timeSpent"] = unix(following) - unix(at)  # to the next hit, pings included
             details.append(detail)
