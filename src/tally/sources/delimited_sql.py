@@ -218,8 +218,7 @@ def _typed(kind: str, value: str) -> str:
         if kind == "float":  # '1e999' casts to infinity: refused, as the pyarrow reader does
             cast = f"CASE WHEN NOT isinf({cast}) THEN {cast} END"
         return (
-            f"CASE WHEN _fast THEN {cast} "
-            f"WHEN regexp_matches({value}, {pattern}) THEN {cast} END"
+            f"CASE WHEN _fast THEN {cast} WHEN regexp_matches({value}, {pattern}) THEN {cast} END"
         )
     if kind == "amount":
         cleaned = f"replace({value}, ',', '')"
