@@ -124,6 +124,18 @@ def test_a_user_token_reads_only_that_users_sites(settings, store) -> None:
         every = client.get("/index.php", params={**REPORT, "idSite": "all", "token_auth": service})
         assert list(every.json()) == ["1", "2"]
 
+        def site_method(method: str, token: str, **params: str):
+            query = {"module": "API", "method": method, "format": "json", "token_auth": token}
+            return client.get("/index.php", params={**query, **params})
+
+        # the sites API too: bob's list holds site 1 only, site 2 and addSite are refused
+        assert list(site_method("SitesManager.getAllSites", bob).json()) == ["1"]
+        assert list(site_method("SitesManager.getAllSites", service).json()) == ["1", "2"]
+        assert site_method("SitesManager.getSiteFromId", bob, idSite="2").status_code == 403
+        assert site_method("SitesManager.getSiteFromId", bob, idSite="1").status_code == 200
+        added = site_method("SitesManager.addSite", bob, siteName="Mine", urls="mine.example")
+        assert added.status_code == 403 and "admin" in added.json()["message"]
+
 
 def test_admin_apis_need_an_admin_token(settings, store) -> None:
     tokens = {

@@ -29,11 +29,13 @@ from tally.errors import (
 )
 from tally.warehouse import Warehouse, from_settings
 from tally.web.reporting.cache import ReportCache
+from tally.web.reporting.default_date import default_date
 from tally.web.reporting.filters import apply_filters
 from tally.web.reporting.formats import Keyed, Rendered, plain, render, render_error
 from tally.web.reporting.methods import Method, Query, find
-from tally.web.reporting.periods import Span, resolve, site_today
+from tally.web.reporting.periods import PERIODS, Span, resolve, site_today
 from tally.web.reporting.segments import Compiled, compile_segment
+from tally.web.reporting.sites_api import SITE_METHODS
 
 # A token's rights: falsy refuses it; an object with ``can_view(idsite)`` limits the sites
 # (the server's ``Access``); plain True allows every site.
@@ -64,6 +66,14 @@ def call(
     several periods or sites give a ``Keyed`` answer holding one report per key. With a
     ``cache``, reports of closed periods come from it while their days are unchanged.
     """
+    about_sites = SITE_METHODS.get(method)
+    if about_sites is not None:
+        with warehouse.session():
+            if can_view is None:
+                return about_sites(warehouse, params)
+            return _within_rights(
+                method, about_sites(warehouse, _viewable(method, params, can_view)), can_view
+            )
     chosen = find(method)
     segment = compile_segment(params.get("segment"))
     # one connection for every query of the call, then released
@@ -118,7 +128,10 @@ def _answer(
             query = Query(warehouse, idsite, Span("day", today, today), segment, params, now)
             answers[str(idsite)] = chosen.function(query)
             continue
-        periods = resolve(params.get("period", ""), params.get("date", ""), timezone, now)
+        period, date = params.get("period", ""), params.get("date", "")
+        if not date.strip() and period in PERIODS:  # no date: yesterday, or the newest data
+            date = default_date(warehouse, idsite, timezone, period, now).date
+        periods = resolve(period, date, timezone, now)
         reports: dict[str, object] = {}
         for span in periods.spans:
             query = Query(warehouse, idsite, span, segment, params, now)
@@ -135,6 +148,25 @@ def _answer(
     if len(answers) == 1 and not _asks_many_sites(params.get("idSite", "")):
         return next(iter(answers.values()))
     return Keyed("idSite", answers)
+
+
+def _viewable(method: str, params: Mapping[str, str], can_view: SiteCheck) -> Mapping[str, str]:
+    """Refuse, for a caller limited to some sites, what only an admin may ask."""
+    if method == "SitesManager.addSite":
+        raise AccessDeniedError("SitesManager.addSite needs an admin's token")
+    text = params.get("idSite", "").strip()
+    if method == "SitesManager.getSiteFromId" and text.isdigit() and not can_view(int(text)):
+        raise AccessDeniedError(f"this token has no 'view' access to idSite {int(text)}")
+    return params
+
+
+def _within_rights(method: str, answer: object, can_view: SiteCheck) -> object:
+    """The sites-listing answers cut to the caller's sites."""
+    if method == "SitesManager.getAllSites" and isinstance(answer, dict):
+        return {key: row for key, row in answer.items() if can_view(int(key))}
+    if method == "SitesManager.getSitesIdFromSiteUrl" and isinstance(answer, list):
+        return [row for row in answer if can_view(int(row["idsite"]))]
+    return answer
 
 
 def bulk(
@@ -239,7 +271,8 @@ def routes(
         params = await _request_params(request)
         output = params.get("format", "xml")  # Matomo's default format
         rights = await token_valid(_token(request, params))
-        can_view = getattr(rights, "can_view", None)
+        # an admin's (or a service) token sees every site; another user's, only theirs
+        can_view = None if getattr(rights, "is_admin", True) else rights.can_view
         if not rights:
             return _respond(
                 render_error("a valid token_auth is required for the Reporting API", output), 401
@@ -268,6 +301,8 @@ def routes(
         except TallyError as error:
             return _respond(render_error(str(error), output), 400)
 
+    # Matomo answers at / as well as /index.php (its index.php is the directory's default);
+    # the server sends API requests for / here (tally.server.app).
     return [Route("/index.php", endpoint, methods=["GET", "POST"])]
 
 

@@ -65,6 +65,7 @@ DIMENSIONS: dict[str, Dimension] = {
     "operatingSystemName": Dimension("v.os_name"),
     "browserName": Dimension("v.browser_name"),
     "countryCode": Dimension("v.country", lowercase=True),
+    "provider": Dimension("v.provider"),
     "entryPageUrl": Dimension("v.entry_url"),
     "entryPageTitle": Dimension("v.entry_title"),
     "exitPageUrl": Dimension("v.exit_url"),
