@@ -68,3 +68,9 @@ def test_country_from_the_shipped_database() -> None:
 )
 def test_provider_from_the_shipped_asn_database(ip: str | None, expected: Network) -> None:
     assert network_of(ip) == expected
+
+
+def test_without_providers_the_country_only_database_answers() -> None:
+    # web.provider_lookup = false: the country-only file, the same countries, no provider
+    assert network_of("116.86.0.1", with_provider=False) == Network("SG", None)
+    assert network_of("2001:4860:4860::8888", with_provider=False) == Network("US", None)

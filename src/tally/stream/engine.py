@@ -187,7 +187,7 @@ class Engine:
                     rules = self._route(event.source)
                 sources.add(event.source)
                 for rule in rules:
-                    if rule.spec.match and not rule.matches(event):
+                    if (rule.spec.match or rule.spec.unless) and not rule.matches(event):
                         continue
                     if not rule.observe(event, now):
                         late.add(index)

@@ -46,6 +46,9 @@ class RuleSpec(BaseModel):
     type: Kind
     source: str | None = Field(default=None, description="event source to watch; none = all")
     match: dict[str, str] = Field(default_factory=dict, description="event labels that must equal")
+    unless: dict[str, list[str]] = Field(
+        default_factory=dict, description="event labels whose listed values skip the event"
+    )
     field: str | None = Field(default=None, description="value to fold; none = 1 per event")
     distinct_label: str | None = Field(default=None, description="label counted by 'distinct'")
     key_from: str | None = Field(default=None, description="event label used as key instead")
@@ -154,9 +157,9 @@ class Rule:
         spec = self.spec
         if spec.source is not None and event.source != spec.source:
             return False
-        if not spec.match:
-            return True
         labels = event.labels
+        if any(labels.get(k) in values for k, values in spec.unless.items()):
+            return False
         return all(labels.get(k) == v for k, v in spec.match.items())
 
     def observe(self, event: Event, now: float) -> bool:

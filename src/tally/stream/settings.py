@@ -106,6 +106,17 @@ class StreamSettings(Strict):
         default=None, ge=0, le=1, description="default: tally's quarantine_threshold"
     )
     subscriber_gap_tolerance: float = Field(default=0.02, ge=0)
+    # Month-to-date datasets: each day's file holds every day of its month so far, so its row
+    # count climbs through the month and falls at the next month's first day. The sources
+    # declare them (``Dataset.cumulative``); the stream layer cannot import sources, so the
+    # list is here and a test keeps it equal to the sources' own.
+    cumulative_datasets: list[str] = Field(
+        default_factory=lambda: [
+            "google-drive/telco-performance",
+            "google-play/subscription-statistics",
+        ],
+        description="source/dataset keys whose daily file is the month so far",
+    )
     mqtt_enabled: bool = Field(default=False, description="subscribe to stream.mqtt topics")
 
 

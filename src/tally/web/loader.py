@@ -258,8 +258,8 @@ def _row(
     referrer = _referrer(hit.url, hit.urlref, hit.idsite, hit.campaign, sites)
     # The full address, before it is anonymised below (Matomo's default too); &dp=1 is
     # Matomo's switch to skip the provider (its log importer sends it).
-    network = network_of(hit.client_ip)
-    if not settings.web.provider_lookup or params.get("dp", "0") not in ("", "0"):
+    network = network_of(hit.client_ip, settings.web.provider_lookup)
+    if params.get("dp", "0") not in ("", "0"):
         network = Network(country=network.country)
     facts = vars(hit).copy()
     facts.update(

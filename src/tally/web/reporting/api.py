@@ -23,10 +23,11 @@ from tally.config import Settings
 from tally.errors import BadInputError, NotFoundError, TallyError, TransientError
 from tally.warehouse import Warehouse, from_settings
 from tally.web.reporting.cache import ReportCache
+from tally.web.reporting.default_date import default_date
 from tally.web.reporting.filters import apply_filters
 from tally.web.reporting.formats import Keyed, Rendered, plain, render, render_error
 from tally.web.reporting.methods import Method, Query, find
-from tally.web.reporting.periods import Span, resolve, site_today
+from tally.web.reporting.periods import PERIODS, Span, resolve, site_today
 from tally.web.reporting.segments import Compiled, compile_segment
 from tally.web.reporting.sites_api import SITE_METHODS
 
@@ -106,7 +107,10 @@ def _answer(
             query = Query(warehouse, idsite, Span("day", today, today), segment, params, now)
             answers[str(idsite)] = chosen.function(query)
             continue
-        periods = resolve(params.get("period", ""), params.get("date", ""), timezone, now)
+        period, date = params.get("period", ""), params.get("date", "")
+        if not date.strip() and period in PERIODS:  # no date: yesterday, or the newest data
+            date = default_date(warehouse, idsite, timezone, period, now).date
+        periods = resolve(period, date, timezone, now)
         reports: dict[str, object] = {}
         for span in periods.spans:
             query = Query(warehouse, idsite, span, segment, params, now)
