@@ -25,6 +25,7 @@ from typing import Any
 
 from tally.errors import TallyError
 from tally.sources.base import BadRow
+from tally.sources.csvtools import GZIP_ERRORS
 from tally.sources.delimited import (
     _FLOAT,
     _INT,
@@ -119,7 +120,7 @@ def stage_delimited(
         # numbering the lines is sequential (one gzip stream, one thread), the rest is not:
         # the lines are kept apart so that DuckDB splits and converts them on every core
         connection.execute(f"CREATE TEMP TABLE {lines} AS {_lines_sql(path, compressed)}")
-    except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as error:
+    except duckdb.Error as error:  # invalid UTF-8, NUL, mixed line ends, a damaged gzip...
         connection.execute(f"DROP TABLE IF EXISTS {lines}")
         raise NativeReadError(f"{file_name}: {str(error).splitlines()[0]}") from error
     try:
@@ -156,7 +157,7 @@ def _head(path: str) -> tuple[bool, bytes]:
     try:
         with gzip.open(path, "rb") if compressed else open(path, "rb") as text:
             head = text.readline(1 << 20)
-    except (OSError, EOFError) as error:
+    except GZIP_ERRORS as error:
         raise NativeReadError(f"{Path(path).name}: {error}") from error
     if len(head) == 1 << 20:
         raise NativeReadError(f"{Path(path).name}: header line longer than 1 MiB")
@@ -213,15 +214,18 @@ def _typed(kind: str, value: str) -> str:
     if kind in ("int", "float"):
         target = "BIGINT" if kind == "int" else "DOUBLE"
         pattern = _literal(_INT if kind == "int" else _FLOAT)
+        cast = f"TRY_CAST({value} AS {target})"
+        if kind == "float":  # '1e999' casts to infinity: refused, as the pyarrow reader does
+            cast = f"CASE WHEN NOT isinf({cast}) THEN {cast} END"
         return (
-            f"CASE WHEN _fast THEN TRY_CAST({value} AS {target}) "
-            f"WHEN regexp_matches({value}, {pattern}) THEN TRY_CAST({value} AS {target}) END"
+            f"CASE WHEN _fast THEN {cast} WHEN regexp_matches({value}, {pattern}) THEN {cast} END"
         )
     if kind == "amount":
         cleaned = f"replace({value}, ',', '')"
+        cast = f"TRY_CAST(trim({cleaned}, {_literal(WHITESPACE)}) AS DOUBLE)"
         return (
-            f"CASE WHEN regexp_matches({cleaned}, {_literal(_FLOAT)}) "
-            f"THEN TRY_CAST(trim({cleaned}, {_literal(WHITESPACE)}) AS DOUBLE) END"
+            f"CASE WHEN regexp_matches({cleaned}, {_literal(_FLOAT)}) AND NOT isinf({cast}) "
+            f"THEN {cast} END"
         )
     if kind == "date":
         iso = f"TRY_CAST({value} AS DATE)"
