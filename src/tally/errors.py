@@ -6,11 +6,13 @@
     │   ├── BadInputError        a file cannot be read at all (names file, line, field)
     │   ├── LakeConflictError    same lake key, other bytes, without --force
     │   ├── QuarantineError      too many bad rows: the step fails, the partition is kept
-    │   └── NotFoundError        an asked-for thing does not exist (site, partition, ...)
+    │   ├── NotFoundError        an asked-for thing does not exist (site, partition, ...)
+    │   └── QueryTimeoutError    an interactive read ran past its time limit (narrow it)
     └── TransientError           retry with backoff: the same call may work later
         ├── NotReadyError        a remote report is not published yet (App Store 404)
         ├── RateLimitedError     HTTP 429
-        └── WarehouseBusyError   another process holds the warehouse lock too long
+        ├── WarehouseBusyError   another process holds the warehouse lock too long
+        └── WarehouseUnreachableError  the warehouse server does not answer (names the host)
 
 Callers decide whether to retry by class alone (``isinstance(e, TransientError)``).
 """
@@ -65,6 +67,18 @@ class NotFoundError(TerminalError):
     """The thing asked for does not exist."""
 
 
+class QueryTimeoutError(TerminalError):
+    """A statement inside ``Warehouse.interactive()`` ran past its limit and was stopped.
+
+    Terminal: the same read would run as long again; the caller narrows it (a shorter
+    period, a segment) or runs it as a batch job, which has no limit.
+    """
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
 class NotReadyError(TransientError):
     """A remote report is not available yet."""
 
@@ -79,3 +93,7 @@ class RateLimitedError(TransientError):
 
 class WarehouseBusyError(TransientError):
     """The warehouse stayed locked by another process past the bounded wait."""
+
+
+class WarehouseUnreachableError(TransientError):
+    """The warehouse server could not be reached; the message names host and port."""

@@ -27,7 +27,7 @@ from tally.errors import TallyError
 from tally.server import ui
 from tally.server.auth import RequireToken, TokenStore
 from tally.server.scheduling import start_scheduler
-from tally.warehouse import Warehouse, connect
+from tally.warehouse import Warehouse, from_settings
 from tally.web.hitlog import HitLog
 from tally.web.loader import LoadResult, load_hits, sessionize_alone
 from tally.web.lookup import CachedSet
@@ -54,7 +54,7 @@ def create_app(
 
     ``stream=False`` leaves out the real-time routes (and does not start their engine).
     """
-    store = warehouse or connect(settings.warehouse_url, settings.lock_wait_seconds)
+    store = warehouse or from_settings(settings, migrate=False)  # migrated at start-up
     hitlog = HitLog(settings.web.hit_log_dir, settings.web.segment_bytes)
     tokens = TokenStore(store)
     sites = CachedSet(lambda: _site_ids(store))
