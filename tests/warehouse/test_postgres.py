@@ -27,9 +27,9 @@ def numbers(count: int) -> pa.Table:
 
 def estimated_rows(store: Warehouse, table: str) -> float:
     """pg_class.reltuples: what the planner believes; -1 until the first ANALYZE."""
-    return store.rows("SELECT reltuples FROM pg_class WHERE oid = CAST(? AS regclass)", [table])[
+    return store.rows("SELECT reltuples FROM pg_class WHERE oid = CAST(? AS regclass)", [table])[0][
         0
-    ][0]
+    ]
 
 
 def test_a_load_analyzes_the_tables_it_changed(postgres):
@@ -86,9 +86,7 @@ def test_a_connection_goes_back_without_temporary_tables_or_settings(postgres):
         postgres.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS x")
         postgres.execute("SET statement_timeout = 1234")
     with postgres.session():  # most likely the same connection, borrowed again
-        assert postgres.rows("SELECT count(*) FROM pg_tables WHERE tablename = 'scratch'") == [
-            (0,)
-        ]
+        assert postgres.rows("SELECT count(*) FROM pg_tables WHERE tablename = 'scratch'") == [(0,)]
         assert postgres.rows("SHOW statement_timeout") == [("0",)]
 
 

@@ -27,7 +27,6 @@ def test_a_slow_query_does_not_delay_login_or_tracking(
     warehouse: Warehouse, settings: Settings, monkeypatch
 ) -> None:
     from argon2 import PasswordHasher
-
     from tests.server.ui_support import dashboard_app, log_in  # the real app with the UI
 
     monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))

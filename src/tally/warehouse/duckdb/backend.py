@@ -9,7 +9,9 @@ reader waits at most for one partition, never for the whole job.
 
 Inside one process, each thread works on its own connection to the one open database
 (``cursor()``), so a slow dashboard query never holds up a tracking request or the hit
-loader; the file stays open while any thread holds a session. An interactive block
+loader; the file stays open while any thread holds a session. Writes still go one at a
+time (a transaction, or a writing statement outside one, holds the process's writer lock):
+DuckDB would fail, not wait, when two transactions touch the same rows. An interactive block
 (``interactive()``) stops a statement past its time limit with ``interrupt()`` from a timer.
 """
 
@@ -19,7 +21,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,32 @@ CAPABILITIES = Capabilities(
     row_ids=True,
     columnar_results=True,
 )
+# One writer at a time per database file in this process. DuckDB lets several connections
+# of one process write, but two transactions touching the same rows fail ("Conflict on
+# tuple deletion") instead of waiting; readers never conflict and are not held up.
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def _writer_lock(path: str) -> threading.RLock:
+    key = str(Path(path).resolve()) if path not in (":memory:", "") else f":memory:{id(path)}"
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(key, threading.RLock())
+
+
+@lru_cache(maxsize=4096)
+def _reads_only(sql: str) -> bool:
+    """Whether a statement only reads (a query, SHOW, DESCRIBE, SET): those run at once."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        statement = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.ParseError:
+        return False  # unknown: treated as a write, which is only ever slower
+    return isinstance(statement, (exp.Query, exp.Describe, exp.Show, exp.Set))
+
+
 # what DuckDB raises when a file it reads itself is not readable text
 _FILE_ERRORS = (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException)
 
@@ -80,6 +109,9 @@ class DuckDBWarehouse(InformationSchema):
         self._lock = threading.Lock()
         self._state = ThreadState()
         self._named = NamedLocks()
+        self._writer = (
+            threading.RLock() if self.path in (":memory:", "") else _writer_lock(self.path)
+        )
         if self.path not in (":memory:", ""):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
 
@@ -149,17 +181,18 @@ class DuckDBWarehouse(InformationSchema):
                 finally:
                     state.in_transaction -= 1
                 return
-            con.execute("BEGIN TRANSACTION")
-            state.in_transaction = 1
-            try:
-                yield
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            else:
-                con.execute("COMMIT")
-            finally:
-                state.in_transaction = 0
+            with self._writer:  # a transaction is assumed to write: one at a time
+                con.execute("BEGIN TRANSACTION")
+                state.in_transaction = 1
+                try:
+                    yield
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                else:
+                    con.execute("COMMIT")
+                finally:
+                    state.in_transaction = 0
 
     @contextmanager
     def interactive(self, seconds: float | None = None) -> Iterator[None]:
@@ -230,24 +263,31 @@ class DuckDBWarehouse(InformationSchema):
 
     # -- statements --------------------------------------------------------------------
 
+    def _writing(self, sql: str) -> Any:
+        """The writer lock for a statement that writes outside a transaction (a transaction
+        already holds it); nothing for a read."""
+        if self._state.in_transaction or _reads_only(sql):
+            return nullcontext()
+        return self._writer
+
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> None:
-        with self.session() as con, self._bounded(con):
+        with self.session() as con, self._writing(sql), self._bounded(con):
             con.execute(sql, params) if params is not None else con.execute(sql)
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
-        with self.session() as con, self._bounded(con):
+        with self.session() as con, self._writing(sql), self._bounded(con):
             relation = con.sql(sql, params=params) if params is not None else con.sql(sql)
             return _to_arrow(relation)
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        with self.session() as con, self._bounded(con):
+        with self.session() as con, self._writing(sql), self._bounded(con):
             cursor = con.execute(sql, params) if params is not None else con.execute(sql)
             return cursor.fetchall()
 
     def run_model(self, sql: str) -> None:
         with self.session() as con:
             for statement in split_statements(sql):
-                with self._bounded(con):
+                with self._writing(statement), self._bounded(con):
                     con.execute(statement)
 
     def read_into(self, table: str, select_sql: str) -> None:
@@ -338,7 +378,7 @@ class DuckDBWarehouse(InformationSchema):
     def materialize(self, table: str, select_sql: str) -> None:
         """(Re)create ``table`` from a DuckDB-dialect SELECT, atomically."""
         schema, _ = split_table(table)
-        with self.session() as con:
+        with self.session() as con, self._writer:
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}")
 
@@ -346,7 +386,7 @@ class DuckDBWarehouse(InformationSchema):
 
     def migrate(self) -> list[str]:
         applied: list[str] = []
-        with self.session() as con:
+        with self.session() as con, self._writer:
             con.execute("CREATE SCHEMA IF NOT EXISTS tally_meta")
             con.execute(
                 "CREATE TABLE IF NOT EXISTS tally_meta.migrations "
