@@ -58,6 +58,8 @@ class WebSettings(Strict):
     segment_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     retention_days: int = Field(default=7, ge=0)
     ip_anonymise_bytes: int = Field(default=2, ge=0, le=4)
+    # name each visit's provider (the network's registered owner) from the bundled data
+    provider_lookup: bool = True
     load_interval_seconds: float = Field(default=2.0, gt=0)
     load_batch_records: int = Field(default=10_000, gt=0)
     salt_days: int = Field(default=2, ge=1)

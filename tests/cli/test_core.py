@@ -55,6 +55,13 @@ def test_invalid_setting_exits_2_naming_the_key(workdir, monkeypatch):
 def test_demo_then_query_counts_rows(workdir):
     result = runner.invoke(app, ["demo", "--days", "1", "--end", "2016-10-24", "--seed", "5"])
     assert result.exit_code == 0, result.output
+    # not a terminal: each long step is a plain start line and a done line, no redrawn bar
+    lines = result.output.splitlines()
+    for step in ("generate itunes", "load", "build", "reports", "web traffic"):
+        assert any(line.startswith(f"{step}: started") for line in lines), step
+        assert any(line.startswith(f"{step}: done in ") for line in lines), step
+    assert "\x1b[" not in result.output
+    assert "where to look" in result.output and "make serve PORT=8090" in result.output
     query = runner.invoke(
         app,
         [

@@ -92,6 +92,7 @@ def test_libreoffice_recalculation_equals_cached_values(loaded_duckdb, settings,
                 f"tally cached {value}"
             )
             checked += 1
+        assert_same_cells(source, result)  # and every other cell, every sheet
     # The SG monthly sheet has one plan row per tricky name, each exactly its own value
     # (January: 20 + index), not a wildcard or comparison match.
     sg = openpyxl.load_workbook(recalculated[2], data_only=True)["Summary"]
@@ -101,6 +102,43 @@ def test_libreoffice_recalculation_equals_cached_values(loaded_duckdb, settings,
     for index, plan in enumerate(TRICKY_PLANS):
         assert plan_values[plan] == 20 + index
     assert checked > 100
+
+
+def test_partial_period_workbook_recalculates_to_cached(
+    duckdb_warehouse, partial_rows, settings, tmp_path
+) -> None:
+    # Blanks before the data, the same-days column, per-currency SUMIFS, rates: all as cached.
+    duckdb_warehouse.replace_partition(TABLE, partial_rows, {})
+    written = write_subscription_report(
+        duckdb_warehouse,
+        settings,
+        "SG",
+        "monthly",
+        dt.date(2017, 1, 3),
+        root=str(tmp_path / "out"),
+        period_count=4,
+    )
+    source = Path(written.location)
+    (result,) = recalculate([source], tmp_path / "recalc")
+    assert_same_cells(source, result)
+
+
+def assert_same_cells(source: Path, result: Path) -> int:
+    """Every cell of every sheet: LibreOffice's recalculated value equals tally's cached one."""
+    cached = openpyxl.load_workbook(source, data_only=True)
+    fresh = openpyxl.load_workbook(result, data_only=True)
+    checked = 0
+    for sheet in cached.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                got = fresh[sheet.title][cell.coordinate].value
+                want = cell.value
+                if isinstance(want, float) or isinstance(got, float):
+                    assert got == pytest.approx(want, abs=1e-9), (sheet.title, cell.coordinate)
+                else:
+                    assert got == want, (sheet.title, cell.coordinate, got, want)
+                checked += 1
+    return checked
 
 
 def test_summary_renders_to_png(loaded_duckdb, settings, tmp_path) -> None:

@@ -51,6 +51,11 @@ FORMULAS = {
     "D5": '=GETPIVOTDATA("value",Report!$A$3,"Platform","Telco")',
     "D6": "=D3*2",
     "D7": '=IFERROR(GETPIVOTDATA("value",Report!$A$3,"Platform","iOS IAP"),0)',
+    # Bad arguments: each cell gets its own error value, the others are still filled.
+    "E1": '=GETPIVOTDATA("value",Report!$A$3,"Start Date",2958466)',
+    "E2": '=GETPIVOTDATA("value",Report!$A$3,"Start Date",1e300)',
+    "E3": '=GETPIVOTDATA("value",Report!$A$3,"Meta 9","x")',
+    "E4": "=GETPIVOTDATA(value,Report!$A$3)",
 }
 
 
@@ -143,6 +148,31 @@ def test_getpivotdata_cells_carry_warehouse_values(filled: Path) -> None:
     assert cached["D4"].value == "#REF!"
     assert cached["D5"].value == "#REF!"
     assert cached["D7"].value is None  # nested: left to Excel's recalculation
+    # Beyond 9999-12-31 (serial 2,958,465) is #NUM!; an unknown field #REF!; a data field
+    # not in quotes #VALUE!.
+    assert [cached[c].value for c in ("E1", "E2", "E3", "E4")] == [
+        "#NUM!",
+        "#NUM!",
+        "#REF!",
+        "#VALUE!",
+    ]
+
+
+def test_bad_cells_are_reported_with_their_reason(loaded_duckdb, settings, tmp_path) -> None:
+    template = build_template(tmp_path / "subscription-hk.xlsx")
+    written = write_subscription_report(
+        loaded_duckdb,
+        settings,
+        "HK",
+        "weekly",
+        dt.date(2017, 1, 25),
+        root=str(tmp_path / "out"),
+        template=template,
+    )
+    notes = "\n".join(written.notes)
+    assert "Report!E1: #NUM! 2958466 is outside Excel's dates" in notes
+    assert "Report!E3: #REF! field 'Meta 9'" in notes
+    assert "Report!D4" in notes and "Report!D1" not in notes
 
 
 @pytest.mark.slow

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
+from tally.cli._steps import Steps
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
 from tally.pipeline.context import Context, open_context
@@ -222,7 +222,8 @@ def status_command(
         return
     table = Table("started", "job", "source/dataset", "date", "status", "in", "out", "bad", "error")
     for s in steps:
-        colour = {"ok": "green", "failed": "red", "skipped": "yellow"}.get(s["status"], "white")
+        colours = {"ok": "green", "failed": "red", "skipped": "yellow", "abandoned": "magenta"}
+        colour = colours.get(s["status"], "white")
         table.add_row(
             str(s["started_at"])[:19],
             s["job"],
@@ -255,45 +256,43 @@ def demo_command(
     from tally.pipeline.demo import run_demo
 
     ctx = context()
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("demo", total=days)
-
-        def advance(label: str) -> None:
-            progress.update(task, advance=1, description=f"day {label}")
-
+    with Steps(console) as steps:
         summary = run_demo(
-            ctx, days=days, seed=seed, end=end.date() if end else None, progress=advance
+            ctx, days=days, seed=seed, end=end.date() if end else None, progress=steps
         )
-    _print_summary(ctx, summary)
-    write_reports(ctx, summary.end)
-    _demo_traffic(ctx, seed, summary.start, summary.end)
+        steps.start("reports")
+        written = write_reports(ctx, summary.end, quiet=True)
+        steps.finish("reports", f"{len(written)} workbooks")
+        traffic = _demo_traffic(ctx, seed, summary.start, summary.end, steps)
+    _print_summary(ctx, summary, written, traffic)
 
 
-def _demo_traffic(ctx: Context, seed: int, start: dt.date, end: dt.date) -> None:
+def _demo_traffic(ctx: Context, seed: int, start: dt.date, end: dt.date, steps: Steps) -> str:
     from tally.web.demo import generate_traffic
 
-    with console.status("web traffic: logging, loading, sessionizing"):
-        traffic = generate_traffic(ctx.warehouse, ctx.settings, seed, start, end)
-    console.print(
-        f"web: {traffic.requests:,} tracking requests → {traffic.loaded.loaded:,} hits in "
-        f"web.hits ({traffic.loaded.bots_dropped} bot hits dropped), "
-        f"{traffic.sessions.visits:,} visits"
+    steps.start("web traffic")
+    traffic = generate_traffic(ctx.warehouse, ctx.settings, seed, start, end)
+    steps.finish("web traffic", f"{traffic.sessions.visits:,} visits")
+    return (
+        f"{traffic.requests:,} tracking requests → {traffic.loaded.loaded:,} hits "
+        f"({traffic.loaded.bots_dropped} bot hits dropped), {traffic.sessions.visits:,} visits"
     )
-    console.print("serve the dashboards and the tracker with: make serve")
 
 
-def write_reports(ctx: Context, day: dt.date) -> None:
+def write_reports(ctx: Context, day: dt.date, quiet: bool = False) -> list[str]:
     """Write every configured country × period workbook for the period holding ``day``."""
     if not ctx.warehouse.table_exists("marts.report_fact"):
         console.print("reports: skipped (marts.report_fact was not built)")
-        return
+        return []
     from tally.reports.subscription import write_all_reports
 
     written, skipped = write_all_reports(ctx.warehouse, ctx.settings, day)
-    for report in written:
-        console.print(f"report: {report.location}")
     for reason in skipped:
         console.print(f"report skipped: {reason}")
+    if not quiet:
+        for report in written:
+            console.print(f"report: {report.location}")
+    return [str(report.location) for report in written]
 
 
 def run_command(
@@ -327,21 +326,30 @@ def run_command(
         raise typer.Exit(1)
 
 
-def _print_summary(ctx: Context, summary: object) -> None:
+def _print_summary(ctx: Context, summary: object, reports: list[str], traffic: str) -> None:
+    """What the demo made and where to look at it."""
     console.print(f"[bold]demo data {summary.start} → {summary.end}[/bold]")
-    console.print(f"lake:      {ctx.lake.url} ({summary.files} files)")
-    console.print(f"warehouse: {ctx.settings.warehouse_url}")
     table = Table("dataset", "rows loaded")
     for key, rows in sorted(summary.rows.items()):
         table.add_row(key, f"{rows:,}")
     console.print(table)
-    for model, outcome in summary.models.items():
+    skipped = {m: o for m, o in summary.models.items() if o != "ok"}
+    console.print(f"models built: {len(summary.models) - len(skipped)} of {len(summary.models)}")
+    for model, outcome in skipped.items():
         console.print(f"model {model}: {outcome}")
     console.print(f"quarantined rows: {summary.quarantined}")
-    console.print(
-        'try: tally query "select * from marts.itunes_daily_subscription_events '
-        'order by event_date desc, events desc limit 10"'
-    )
+    console.print(f"web: {traffic}")
+    folders = sorted({str(Path(r).parent.parent) for r in reports})
+    console.print("[bold]where to look[/bold]")
+    looks = [
+        ("raw files", f"{ctx.lake.url} ({summary.files} files; tally lake ls)"),
+        ("warehouse", f"{ctx.settings.warehouse_url} (tally query, tally status)"),
+        ("reports", f"{', '.join(folders) or 'none'} ({len(reports)} workbooks)"),
+        ("dashboards", "make serve, then http://127.0.0.1:8080 (make serve PORT=8090)"),
+        ("first login", ".venv/bin/tally user add NAME --admin (tally is in .venv/bin)"),
+    ]
+    for name, where in looks:
+        console.print(f"  {name:<12}{where}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -30,7 +30,14 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from tally.errors import BadInputError, ConfigError, NotFoundError
 from tally.reports.fact import HEADERS, KNOWN_TYPES, column_for, order_types, period_start
-from tally.reports.pivot import PivotError, PivotRequest, parse, run_query, to_query
+from tally.reports.pivot import (
+    NotOneCall,
+    PivotError,
+    PivotRequest,
+    parse,
+    run_query,
+    to_query,
+)
 from tally.reports.workbook import sheet_name
 from tally.warehouse import Warehouse
 
@@ -47,6 +54,7 @@ class TemplateResult:
     pivots_widened: int = 0
     cached: dict[tuple[str, str], Cached] = field(default_factory=dict)
     not_evaluated: list[str] = field(default_factory=list)  # formulas Excel will compute
+    errors: dict[str, str] = field(default_factory=dict)  # 'Sheet!A1' → why it is an error
 
 
 def check_template(template: Path) -> None:
@@ -200,29 +208,20 @@ def _evaluate_sheet(
                 continue
             if "GETPIVOTDATA" not in formula.upper():
                 continue
+            where = f"{sheet.title}!{cell.coordinate}"
             try:
                 request = parse(formula)
-            except PivotError:
+                query = to_query(request, _metric_of(request, placed), scope, until=until)
+                value: Cached = run_query(warehouse, query)
+            except NotOneCall:
                 # Nested in a larger expression: left to Excel's recalculation on open.
-                result.not_evaluated.append(f"{sheet.title}!{cell.coordinate}")
+                result.not_evaluated.append(where)
                 continue
-            result.cached[(sheet.title, cell.coordinate)] = _value(
-                warehouse, request, placed, scope, until
-            )
-
-
-def _value(
-    warehouse: Warehouse,
-    request: PivotRequest,
-    placed: dict[str, list[tuple[CellRange, str]]],
-    scope: dict[str, str],
-    until: dt.date,
-) -> Cached:
-    try:
-        query = to_query(request, _metric_of(request, placed), scope, until=until)
-        return run_query(warehouse, query)
-    except PivotError as error:
-        return error.code
+            except PivotError as error:
+                # This cell's answer is Excel's error value; the other cells go on.
+                result.errors[where] = f"{error.code} {error.message}"
+                value = error.code
+            result.cached[(sheet.title, cell.coordinate)] = value
 
 
 # -- cached results in the saved XML ------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Public: ``/matomo.php`` and ``/piwik.php`` (tracking), ``/tally.js`` and ``/matomo.js`` (the
 tracker script), ``/health``. Everything under ``/api`` and Matomo's Reporting API at
-``/index.php`` need an API token. While the app
+``/index.php`` (and at ``/``, as Matomo serves it) need an API token. While the app
 runs, the hit-log writer is open and a background task loads the log into ``web.hits``
 every ``web.load_interval_seconds``; the warehouse is opened only for each load or lookup.
 """
@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from tally.config import Settings
 from tally.errors import TallyError
+from tally.pipeline.ledger import abandon_dead_steps
 from tally.server import ui
 from tally.server.auth import RequireToken, TokenStore
 from tally.server.scheduling import start_scheduler
@@ -91,6 +92,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(store.migrate)
+        await asyncio.to_thread(abandon_dead_steps, store)  # steps of killed processes
         notice = await asyncio.to_thread(ui.startup_notice, store)
         if notice:  # nobody can log in to the dashboards yet
             logger.warning(notice)
@@ -118,6 +120,7 @@ def create_app(
     app.tracking = tracking
     app.state.hitlog = hitlog
     app.state.warehouse = store
+    app.state.stream_engine = engine  # its input counters go to /metrics
     return app
 
 
@@ -132,11 +135,32 @@ class TallyApp(Starlette):
     tracking: TrackingEndpoint | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.tracking is not None and scope["type"] == "http":
-            if scope["path"] in TRACKING_PATHS:
+        if scope["type"] == "http":
+            scope = matomo_path(scope)
+            if self.tracking is not None and scope["path"] in TRACKING_PATHS:
                 await self.tracking(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+def matomo_path(scope: Scope) -> Scope:
+    """The request as Matomo's server would route it.
+
+    A client configured with a trailing slash (``import_logs.py --url=http://host/``) asks
+    for ``//piwik.php`` and ``//``: leading slashes count as one. Matomo serves its Reporting
+    API at ``/`` as well as ``/index.php`` (index.php is the directory's default page), so
+    ``/`` with ``module=API`` in the query, or any POST to ``/`` (how the log importer
+    calls it, parameters in the form body), goes to the Reporting API; a plain GET of ``/``
+    stays the dashboard's home page.
+    """
+    path = scope["path"]
+    if path.startswith("//"):
+        path = "/" + path.lstrip("/")
+    if path == "/" and (scope.get("method") == "POST" or b"module=API" in scope["query_string"]):
+        path = "/index.php"
+    if path == scope["path"]:
+        return scope
+    return {**scope, "path": path, "raw_path": path.encode()}
 
 
 async def tracker_script(_request: Request) -> Response:

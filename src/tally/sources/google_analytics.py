@@ -196,10 +196,13 @@ def fetch_all(day: dt.date, settings: Settings) -> bytes:
     config = source_settings(settings, SOURCE)
     client = AnalyticsData(config)
     key = (client.base_url, client.property_id, day)
-    fetched_at, data = _recent.get(key, (0.0, b""))
-    if time.monotonic() - fetched_at < REUSE_SECONDS:
-        client.close()
-        return data
+    # Only a fetch actually made counts: the monotonic clock starts near 0 at boot, so a
+    # default "fetched at 0" would look recent for a machine's first 15 minutes.
+    if key in _recent:
+        fetched_at, data = _recent[key]
+        if time.monotonic() - fetched_at < REUSE_SECONDS:
+            client.close()
+            return data
     lines = []
     try:
         for name, query in sorted(queries(settings).items()):

@@ -172,8 +172,10 @@ class SheetDataset(Dataset):
         name: str,
         columns: tuple[Column, ...],
         demo: Callable[[dt.date, DemoWorld], list[list[str]]],
+        cumulative: bool = False,
     ) -> None:
         self.name = name
+        self.cumulative = cumulative
         self.columns = columns
         self.demo = demo
         self.staging_table = f"staging.google_drive_{name.replace('-', '_')}"
@@ -323,6 +325,6 @@ def _count_telco(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], tuple]
 
 DATASETS = [
     SheetDataset("ad-unit-id-mapping", AD_UNIT_COLUMNS, demo_ad_units),
-    SheetDataset("telco-performance", TELCO_COLUMNS, demo_telco),
+    SheetDataset("telco-performance", TELCO_COLUMNS, demo_telco, cumulative=True),  # month so far
     SheetDataset("iap-plan-map", PLAN_MAP_COLUMNS, demo_plan_map),
 ]

@@ -23,11 +23,13 @@ from tally.config import Settings
 from tally.errors import BadInputError, NotFoundError, TallyError, TransientError
 from tally.warehouse import Warehouse, from_settings
 from tally.web.reporting.cache import ReportCache
+from tally.web.reporting.default_date import default_date
 from tally.web.reporting.filters import apply_filters
 from tally.web.reporting.formats import Keyed, Rendered, plain, render, render_error
 from tally.web.reporting.methods import Method, Query, find
-from tally.web.reporting.periods import Span, resolve, site_today
+from tally.web.reporting.periods import PERIODS, Span, resolve, site_today
 from tally.web.reporting.segments import Compiled, compile_segment
+from tally.web.reporting.sites_api import SITE_METHODS
 
 TokenCheck = Callable[[str], Awaitable[bool]]
 BULK = "API.getBulkRequest"
@@ -48,6 +50,10 @@ def call(
     several periods or sites give a ``Keyed`` answer holding one report per key. With a
     ``cache``, reports of closed periods come from it while their days are unchanged.
     """
+    about_sites = SITE_METHODS.get(method)
+    if about_sites is not None:
+        with warehouse.session():
+            return about_sites(warehouse, params)
     chosen = find(method)
     segment = compile_segment(params.get("segment"))
     # one connection for every query of the call, then released
@@ -101,7 +107,10 @@ def _answer(
             query = Query(warehouse, idsite, Span("day", today, today), segment, params, now)
             answers[str(idsite)] = chosen.function(query)
             continue
-        periods = resolve(params.get("period", ""), params.get("date", ""), timezone, now)
+        period, date = params.get("period", ""), params.get("date", "")
+        if not date.strip() and period in PERIODS:  # no date: yesterday, or the newest data
+            date = default_date(warehouse, idsite, timezone, period, now).date
+        periods = resolve(period, date, timezone, now)
         reports: dict[str, object] = {}
         for span in periods.spans:
             query = Query(warehouse, idsite, span, segment, params, now)
@@ -224,6 +233,8 @@ def routes(
         except TallyError as error:
             return _respond(render_error(str(error), output), 400)
 
+    # Matomo answers at / as well as /index.php (its index.php is the directory's default);
+    # the server sends API requests for / here (tally.server.app).
     return [Route("/index.php", endpoint, methods=["GET", "POST"])]
 
 
