@@ -222,7 +222,13 @@ def status_command(
         return
     table = Table("started", "job", "source/dataset", "date", "status", "in", "out", "bad", "error")
     for s in steps:
-        colours = {"ok": "green", "failed": "red", "skipped": "yellow", "abandoned": "magenta"}
+        colours = {
+            "ok": "green",
+            "failed": "red",
+            "skipped": "yellow",
+            "not_ready": "yellow",
+            "abandoned": "magenta",
+        }
         colour = colours.get(s["status"], "white")
         table.add_row(
             str(s["started_at"])[:19],
@@ -302,6 +308,9 @@ def run_command(
         bool, typer.Option("--no-fetch", help="Load what is already in the lake.")
     ] = False,
     reports: Annotated[bool, typer.Option(help="Write the Excel reports after the build.")] = True,
+    refetch: Annotated[
+        bool, typer.Option("--refetch", help="Download partitions already in the lake again.")
+    ] = False,
 ) -> None:
     """The daily job: ingest every source, load, build, write the reports.
 
@@ -311,11 +320,13 @@ def run_command(
     from tally.pipeline.run import run_day
 
     ctx = context()
-    outcome = run_day(ctx, _day(date), source, fetch=not no_fetch)
+    outcome = run_day(ctx, _day(date), source, fetch=not no_fetch, refetch=refetch)
+    for key in outcome.already_landed:
+        console.print(f"[dim]landed[/dim]    {key}: already in the lake (--refetch to download)")
     for key, rows in outcome.loaded.items():
         console.print(f"[green]ok[/green]        {key}: {rows:,} rows")
     for note in outcome.not_ready:
-        console.print(f"[yellow]not ready[/yellow] {note}")
+        console.print(f"[yellow]not_ready[/yellow] {note}")
     for key, error in outcome.failed.items():
         errors.print(f"[red]failed[/red]    {key}: {error}")
     for model, state in outcome.models.items():

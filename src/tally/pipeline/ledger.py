@@ -21,9 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from tally.errors import NotReadyError
 from tally.warehouse import Warehouse
 
-STATUSES = ("running", "ok", "failed", "skipped", "abandoned")
+# not_ready: the origin has not published the partition yet (NotReadyError); retried on
+# schedule, and an alert only once the dataset's deadline has passed (pipeline.run)
+STATUSES = ("running", "ok", "failed", "skipped", "abandoned", "not_ready")
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ class Ledger:
         try:
             yield step
         except BaseException as error:
-            step.status = "failed"
+            step.status = "not_ready" if isinstance(error, NotReadyError) else "failed"
             step.error = f"{type(error).__name__}: {error}"
             if not isinstance(error, Exception):
                 step.error += "\n" + traceback.format_exc(limit=3)

@@ -23,6 +23,7 @@ from typing import Any
 
 from tally.errors import TallyError
 from tally.sources.base import BadRow
+from tally.sources.csvtools import GZIP_ERRORS
 from tally.sources.delimited import (
     _FLOAT,
     _INT,
@@ -142,7 +143,7 @@ def _head(path: str) -> tuple[bool, bytes]:
     try:
         with gzip.open(path, "rb") if compressed else open(path, "rb") as text:
             head = text.readline(1 << 20)
-    except (OSError, EOFError) as error:
+    except GZIP_ERRORS as error:
         raise NativeReadError(f"{Path(path).name}: {error}") from error
     if len(head) == 1 << 20:
         raise NativeReadError(f"{Path(path).name}: header line longer than 1 MiB")

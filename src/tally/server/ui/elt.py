@@ -17,7 +17,7 @@ from tally.warehouse import Warehouse
 
 DAY_CHOICES = (7, 14, 30, 90)
 # abandoned: the step's process died mid-step (tally.pipeline.ledger.abandon_dead_steps)
-STATUS_ORDER = ("ok", "failed", "abandoned", "running", "skipped")
+STATUS_ORDER = ("ok", "failed", "abandoned", "not_ready", "running", "skipped")
 # A step's day: its partition's day, or the day it ran for steps without one (builds).
 DAY = "coalesce(partition_date, CAST(started_at AS DATE))"
 # Seconds between start and end, in a form both DuckDB and PostgreSQL (via sqlglot) accept.

@@ -76,8 +76,9 @@ def _reads_only(sql: str) -> bool:
     return isinstance(statement, (exp.Query, exp.Describe, exp.Show, exp.Set))
 
 
-# what DuckDB raises when a file it reads itself is not readable text
-_FILE_ERRORS = (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException)
+# what DuckDB raises when a file it reads itself is not readable text: invalid UTF-8, a NUL
+# byte, mixed line ends, a damaged gzip stream... (each under its own class)
+_FILE_ERRORS = (duckdb.Error,)
 
 
 def _is_lock_error(error: Exception) -> bool:
