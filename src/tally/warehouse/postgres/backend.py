@@ -91,8 +91,10 @@ class PostgresWarehouse(InformationSchema):
         pool_size: int = 8,
         wait_seconds: float = 60.0,
         interactive_seconds: float = 30.0,
+        conninfo: str = "",
     ) -> None:
-        self.url = url
+        self.url = url  # as configured (its scheme names the backend again)
+        self.conninfo = conninfo or url  # what the driver connects with
         self.pool_size = pool_size
         self.wait_seconds = wait_seconds
         self.interactive_seconds = interactive_seconds
@@ -109,7 +111,7 @@ class PostgresWarehouse(InformationSchema):
         """One direct connection first, so an unreachable server is named at once (the pool
         would keep retrying in the background until its timeout)."""
         try:
-            psycopg.connect(self.url, connect_timeout=10).close()
+            psycopg.connect(self.conninfo, connect_timeout=10).close()
         except psycopg.OperationalError as error:
             raise WarehouseUnreachableError(
                 f"cannot connect to the warehouse at {self.address()}: "
@@ -120,7 +122,7 @@ class PostgresWarehouse(InformationSchema):
         if self._pool is None:
             self._connect_once()
             self._pool = psycopg_pool.ConnectionPool(
-                self.url,
+                self.conninfo,
                 min_size=0,
                 max_size=self.pool_size,
                 kwargs={"autocommit": True},
@@ -133,7 +135,7 @@ class PostgresWarehouse(InformationSchema):
 
     def address(self) -> str:
         """host:port/database of the URL, without user or password (for messages)."""
-        info = psycopg.conninfo.conninfo_to_dict(self.url)
+        info = psycopg.conninfo.conninfo_to_dict(self.conninfo)
         host = info.get("host") or "localhost"
         return f"{host}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
 

@@ -27,7 +27,8 @@ def open_warehouse(url: str, options: ConnectOptions) -> RedshiftWarehouse:
     """The registry's factory for ``redshift://`` and ``postgresql+redshift://`` URLs."""
     plain = "postgresql://" + url.split("://", 1)[1]
     return RedshiftWarehouse(
-        plain,
+        url,
+        conninfo=plain,
         pool_size=options.pool_size,
         wait_seconds=options.lock_wait_seconds,
         interactive_seconds=options.interactive_timeout_seconds,
