@@ -112,6 +112,11 @@ class Warehouse(Protocol):
         """Let the statements of the block write rows in any order; yields how many parts
         a scan may be split into to use every core (1 where it does not matter)."""
 
+    def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
+        """A person's statement (``tally query``): on a connection that can change nothing
+        unless ``write`` and reach no file or network unless ``external_access``; a
+        statement without rows gives an empty table."""
+
     def analyze(self, tables: Sequence[str]) -> None:
         """Refresh the planner's statistics of these tables (where the backend keeps any
         that a write does not already update)."""

@@ -253,6 +253,31 @@ class DuckDBWarehouse(InformationSchema):
             finally:
                 con.execute(f"SET preserve_insertion_order = {before}")
 
+    def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
+        """A read-only connection with ``enable_external_access`` off unless asked (read_csv,
+        COPY TO, ATTACH of a file and extension installs are then refused)."""
+        if not write and not self._memory and not Path(self.path).exists():
+            raise FileNotFoundError(
+                f"no warehouse at {self.path} yet (tally demo or tally load make it)"
+            )
+        config = {} if external_access else {"enable_external_access": False}
+        deadline = time.monotonic() + self.lock_wait_seconds
+        while True:
+            try:
+                connection = duckdb.connect(self.path, read_only=not write, config=config)
+                break
+            except duckdb.IOException as error:  # another process writes: wait as _open does
+                if not _is_lock_error(error):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusyError(f"{self.path} stayed locked: {error}") from error
+                time.sleep(0.05)
+        try:
+            relation = connection.sql(sql)
+            return pa.table({}) if relation is None else _to_arrow(relation)
+        finally:
+            connection.close()
+
     def analyze(self, tables: Sequence[str]) -> None:
         """Nothing to do: DuckDB updates a table's statistics with every write."""
 

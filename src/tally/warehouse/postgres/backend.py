@@ -206,6 +206,26 @@ class PostgresWarehouse(InformationSchema):
     def unordered(self) -> Iterator[int]:
         yield 1  # PostgreSQL keeps no insertion order worth giving up
 
+    def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
+        """A READ ONLY transaction, rolled back, unless ``write``. File access on the server
+        is the role's (``pg_read_server_files``), which tally's role should not hold."""
+        with self.session() as con:
+            if write:
+                return self._console_result(sql)
+            con.execute("BEGIN READ ONLY")
+            try:
+                return self._console_result(sql)
+            finally:
+                con.execute("ROLLBACK")
+
+    def _console_result(self, sql: str) -> pa.Table:
+        try:
+            return self.query(sql)
+        except psycopg.ProgrammingError as error:
+            if "didn't produce records" in str(error):  # the statement ran, no rows
+                return pa.table({})
+            raise
+
     def analyze(self, tables: Sequence[str]) -> None:
         with self.session() as con:
             for table in dict.fromkeys(tables):
