@@ -448,9 +448,14 @@ def _new_status_sql(built: dt.date) -> str:
 def _recompute_from(context: Context, models: dict[str, Model], since: dt.date) -> None:
     """Replace the recurring total from ``since`` on, and the date-keyed marts after it."""
     warehouse = context.warehouse
+    data_start = warehouse.rows(f"SELECT data_start FROM {BOUNDS}")[0][0]
     with warehouse.transaction():
-        # read the carried total before deleting: it starts from the stored day before
+        # read the carried total before deleting: it starts from the stored day before;
+        # from the first loaded day, there is none (the full model carries the spans that
+        # began before it), so the model runs whole
         total = marts_sql("_subscriber_total_since.sql").replace("{since}", since.isoformat())
+        if since <= data_start:
+            since, total = data_start, models[TOTAL].sql
         _temporary(warehouse, "changed_total", total)
         warehouse.execute(f"DELETE FROM {TOTAL} WHERE day >= ?", [since])
         warehouse.execute(f"INSERT INTO {TOTAL} SELECT * FROM changed_total")

@@ -301,6 +301,7 @@ class Transactions(Dataset):
     zone = "internal"
     staging_table = "staging.viu_premium_transactions"
     in_dataset_folder = False
+    event_key = ("transaction_id",)
     columns = TRANSACTION_COLUMNS
 
     def file_names(self, day: dt.date, settings: Settings) -> list[str]:

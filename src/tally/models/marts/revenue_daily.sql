@@ -23,4 +23,8 @@ SELECT
 FROM staging.viu_premium_transactions_latest AS t
 JOIN marts.dim_country AS z ON z.code = t.country
 WHERE t.type IN ('purchase', 'renewal', 'refund')
+    -- from the first loaded day, like every mart (a backdated row from before it counts
+    -- nowhere: the days before are only partly known)
+    AND CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE)
+        >= (SELECT data_start FROM marts.subscription_bounds)
 GROUP BY 1, t.country, t.platform, t.plan_code, t.channel, t.channel_sector, t.currency
