@@ -2,23 +2,37 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: `make demo` installs only what tally needs to run; `make test` adds the dev extra
+# (pytest, Playwright, moto, ruff, ...) on top, so either order works.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+PORT ?=
+# --no-compile: Python compiles a module the first time it is imported; compiling every file
+# of every wheel at install time (plotly alone has thousands) only makes the first run slower.
+PIP_INSTALL := $(BIN)/pip install --no-compile --disable-pip-version-check
 
-.PHONY: demo serve test bench lint format system-packages clean
+.PHONY: demo serve test bench fuzz lint format system-packages clean
 
 $(BIN)/python:
+	@echo "==> creating $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+# pip shows its own progress (one line per package, a bar per download on a terminal).
+$(RUN_STAMP): $(BIN)/python pyproject.toml
+	@echo "==> installing tally and what it needs to run (the test tools come with make test)"
+	$(PIP_INSTALL) --progress-bar on -e .
+	touch $(RUN_STAMP)
 
-demo: $(STAMP)  ## generate demo data for every source, run the pipeline, write the reports
+$(DEV_STAMP): $(RUN_STAMP) pyproject.toml
+	@echo "==> installing the test tools (the dev extra)"
+	$(PIP_INSTALL) --quiet -e '.[dev]'
+	touch $(DEV_STAMP)
+
+demo: $(RUN_STAMP)  ## generate demo data for every source, run the pipeline, write the reports
 	$(BIN)/tally demo
 
-serve: $(STAMP)  ## serve tracking, the API and the dashboards on http://127.0.0.1:8080
-	$(BIN)/tally serve
+serve: $(RUN_STAMP)  ## serve tracking, the API and the dashboards (PORT=8090 to choose the port)
+	$(BIN)/tally serve $(if $(PORT),--port $(PORT))
 
 # Debian packages the tests drive: a real browser, LibreOffice to recalculate workbooks,
 # pdftoppm to render them. Installed only when missing, and only where apt-get is ours.
@@ -36,17 +50,21 @@ system-packages:
 
 # Two pytest-xdist workers, one test file each at a time (a file's module fixtures are built once):
 # every test has its own PostgreSQL database, MQTT topics, ports and temporary directory.
-test: $(STAMP) system-packages  ## the whole test suite
+test: $(DEV_STAMP) system-packages  ## the whole test suite
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
-bench: $(STAMP)  ## speed figures; see benchmarks/README.md
+# make bench runs it too (benchmarks/fuzz_bench.py); make test runs a short version
+fuzz: $(DEV_STAMP)  ## 10,000 mutated files per source parser, zero escapes from the error tree
+	$(BIN)/python benchmarks/fuzz_bench.py --count 10000
+
+bench: $(DEV_STAMP)  ## speed figures; see benchmarks/README.md
 	@for script in benchmarks/*_bench.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check src tests benchmarks
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix .
 

@@ -19,14 +19,13 @@ import json
 import multiprocessing
 import os
 import random
-import socket
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from hygiene import LoadWatch, free_port, temporary_folder
 
 MQTT_URL = os.environ.get("TALLY_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 SENSORS = 1000
@@ -42,12 +41,6 @@ RULES = [
     {"name": "probe", "type": "threshold", "source": "bench-probe", "field": "v",
      "aggregate": "max", "window": {"kind": "each"}, "op": ">", "value": 500},
 ]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def receive(port: int, out: str) -> None:
@@ -277,51 +270,55 @@ def main() -> None:
     seconds = 3 if args.quick else 10
     latency_seconds = 5 if args.quick else 20
     mqtt_messages = 5_000 if args.quick else 20_000
-    state = tempfile.mkdtemp(prefix="tally-stream-bench-")
-    arrivals = Path(state) / "arrivals.txt"
-    port, hook_port = free_port(), free_port()
-    topic = f"tally-bench-{os.getpid()}/sensors"
-    spawn = multiprocessing.get_context("spawn")
-    children = [
-        spawn.Process(target=receive, args=(hook_port, str(arrivals)), daemon=True),
-        spawn.Process(target=serve, args=(port, hook_port, state, topic), daemon=True),
-    ]
-    for child in children:
-        child.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client() as client:
-            for _ in range(200):
-                try:
-                    received(client, base)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
-        time.sleep(0.5)  # let the MQTT input subscribe
-        engine_pid = children[1].pid
-        cpu_before = cpu_seconds(engine_pid)
-        events, elapsed = asyncio.run(http_throughput(base, seconds))
-        http_rate = events / elapsed
-        http_per_cpu = events / (cpu_seconds(engine_pid) - cpu_before)
-        print(f"HTTP done: {http_rate:,.0f} events/s", flush=True)
-        mqtt_single, lost_single = mqtt_throughput(base, topic, mqtt_messages, 1)
-        mqtt_zero, lost_zero = mqtt_throughput(base, topic, mqtt_messages, 1, qos=0)
-        mqtt_batched, lost_batched = mqtt_throughput(base, topic, mqtt_messages // 10, 100)
-        latency = []
-        for rate in args.rates:
-            sent, run_seconds, failed = asyncio.run(
-                latency_run(base, latency_seconds, rate, f"{rate}-")
-            )
-            time.sleep(3)  # the last probes' notifications
-            latency.append((rate, run_seconds, failed, *percentiles(sent, arrivals)))
-    finally:
+    watch = LoadWatch()
+    # Every file of the run (engine state, raw-event lake, arrivals) lives in one folder that
+    # is removed at the end: runs used to leave 17-24 MB behind in the temporary directory.
+    with temporary_folder("tally-stream-bench-") as folder:
+        state = str(folder)
+        arrivals = Path(state) / "arrivals.txt"
+        port, hook_port = free_port(), free_port()
+        topic = f"tally-bench-{os.getpid()}/sensors"
+        spawn = multiprocessing.get_context("spawn")
+        children = [
+            spawn.Process(target=receive, args=(hook_port, str(arrivals)), daemon=True),
+            spawn.Process(target=serve, args=(port, hook_port, state, topic), daemon=True),
+        ]
         for child in children:
-            child.terminate()
-    alone = in_process_latency(state, latency_seconds, 10_000)
-    load = os.getloadavg()[0]
-    print(
-        f"machine: {os.cpu_count()} cores, load average {load:.1f}, Python {sys.version.split()[0]}"
-    )
+            child.start()
+        base = f"http://127.0.0.1:{port}"
+        try:
+            with httpx.Client() as client:
+                for _ in range(200):
+                    try:
+                        received(client, base)
+                        break
+                    except httpx.TransportError:
+                        time.sleep(0.05)
+            time.sleep(0.5)  # let the MQTT input subscribe
+            engine_pid = children[1].pid
+            cpu_before = cpu_seconds(engine_pid)
+            events, elapsed = asyncio.run(http_throughput(base, seconds))
+            http_rate = events / elapsed
+            http_per_cpu = events / (cpu_seconds(engine_pid) - cpu_before)
+            print(f"HTTP done: {http_rate:,.0f} events/s", flush=True)
+            mqtt_single, lost_single = mqtt_throughput(base, topic, mqtt_messages, 1)
+            mqtt_zero, lost_zero = mqtt_throughput(base, topic, mqtt_messages, 1, qos=0)
+            mqtt_batched, lost_batched = mqtt_throughput(base, topic, mqtt_messages // 10, 100)
+            latency = []
+            for rate in args.rates:
+                sent, run_seconds, failed = asyncio.run(
+                    latency_run(base, latency_seconds, rate, f"{rate}-")
+                )
+                time.sleep(3)  # the last probes' notifications
+                latency.append((rate, run_seconds, failed, *percentiles(sent, arrivals)))
+        finally:
+            for child in children:
+                child.terminate()
+            for child in children:
+                child.join()  # nothing may write into the folder once it is removed
+        alone = in_process_latency(state, latency_seconds, 10_000)
+    watch.finish()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     print(f"HTTP batches of 1000, 4 connections, {seconds} s: {http_rate:,.0f} events/s "
           f"({http_per_cpu:,.0f} per CPU-second of the engine process)")  # fmt: skip
     print(f"MQTT, 1 event per message (QoS 1), {mqtt_messages:,} messages: "

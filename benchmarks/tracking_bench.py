@@ -1,13 +1,27 @@
-"""Tracking speed: requests/s at 64 connections against a bare 204 endpoint on the same
-server, bulk ingest in hits/s, loader throughput, and the server's peak memory.
+"""Tracking speed: /matomo.php against bare 204 endpoints on the same uvicorn settings, bulk
+ingest in hits/s, loader throughput, and the server's peak memory (issues 6 and 27).
 
-The server is the real one (``create_app`` on uvicorn, in its own process) with one extra
-route, ``/bench/bare``, that only answers 204 (a public Starlette route, so it passes the
-session and login middleware that tracking requests skip): the ratio of the two rates is
-what the tracking work costs (parsing, checking, the group-committed fsync). The periodic loader is
-paused while requests are timed and measured separately afterwards.
+Four endpoints, each timed in the same alternating rounds so all see the same machine load:
 
-Usage: python benchmarks/tracking_bench.py [--quick]
+- **raw ASGI 204** (the floor): a bare ASGI callable that answers 204 to every request, on
+  uvicorn with the same settings as tally's server (httptools, no access log), its own
+  process. Tracking requests reach tally's endpoint the same way: a raw ASGI callable
+  dispatched first (``TallyApp``), so this is what a tracking request costs with no
+  tracking work at all;
+- **Starlette 204**: a stock Starlette app with one route answering 204 (a second
+  reference: what a framework route costs);
+- **tally /bench/bare** (the old floor of issue 6): a 204 route added to tally's own app; it
+  passes the session and login middleware that tracking requests skip, so it is slower than
+  the others and made the tracking ratio look better than it is;
+- **tally /matomo.php**: a page view as matomo.js sends it, acknowledged after its
+  group-committed ``fdatasync``.
+
+The load generator is ``wrk`` (Debian's package, C, epoll; ``apt-get install -y wrk``) with
+one thread and 64 connections, each tracking request a different query (a Lua script);
+without ``wrk`` it falls back to several Python client processes (said in the output). The
+periodic loader is paused while requests are timed and measured separately afterwards.
+
+Usage: python benchmarks/tracking_bench.py [--quick] [--seconds S] [--rounds N]
 """
 
 from __future__ import annotations
@@ -15,39 +29,68 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+from hygiene import LoadWatch, temporary_folder
 
 CONNECTIONS = 64
 
 
-def serve(port: int) -> None:
-    """Child process: the tally app plus the bare endpoint, on uvicorn."""
+ENDPOINTS = ("raw ASGI 204", "Starlette 204", "tally /bench/bare", "tally /matomo.php")
+
+
+async def raw_asgi(scope: dict, receive: object, send: object) -> None:
+    """The floor: answer 204 to every request, and nothing else (lifespan acknowledged)."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()  # type: ignore[operator]
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})  # type: ignore[operator]
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})  # type: ignore[operator]
+                return
+    await send({"type": "http.response.start", "status": 204, "headers": []})  # type: ignore[operator]
+    await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+
+def serve(kind: str, descriptor: int) -> None:
+    """Child process: one of the apps on uvicorn, on the listening socket the parent opened
+    (port 0: the OS chose the port, so no two benches can collide)."""
     import uvicorn
+    from starlette.applications import Starlette
     from starlette.responses import Response
     from starlette.routing import Route
-
-    from tally.config import load_settings
-    from tally.server.app import create_app
-    from tally.server.ui import access
 
     async def bare(_request: object) -> Response:
         return Response(status_code=204)
 
-    # The bare route is public like the tracking paths, so it passes the session and login
-    # middleware instead of being redirected to /login; tracking requests are dispatched in
-    # front of that middleware (TallyApp), the bare route goes through it.
-    access.PUBLIC_PATHS = access.PUBLIC_PATHS | {"/bench/bare"}
-    app = create_app(load_settings())
-    app.router.routes.insert(0, Route("/bench/bare", bare))
-    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+    if kind == "raw":
+        app: object = raw_asgi
+    elif kind == "starlette":
+        app = Starlette(routes=[Route("/", bare)])
+    else:
+        from tally.config import load_settings
+        from tally.server.app import create_app
+        from tally.server.ui import access
+
+        # The old floor: a public 204 route inside tally's app, behind its middleware.
+        access.PUBLIC_PATHS = access.PUBLIC_PATHS | {"/bench/bare"}
+        app = create_app(load_settings())
+        app.router.routes.insert(0, Route("/bench/bare", bare))  # type: ignore[attr-defined]
+    listening = socket.socket(fileno=descriptor)
+    # tally serve's settings (runner.py): httptools when installed, no access log, lifespan.
+    config = uvicorn.Config(app, access_log=False, log_level="warning", lifespan="on")
+    uvicorn.Server(config).run(sockets=[listening])
 
 
 # A hand-written HTTP/1.1 keep-alive client: a Python HTTP library would spend more CPU
@@ -129,29 +172,133 @@ def tracking_query(number: int) -> str:
 
 
 ROUNDS = 4
+CLIENT_PROCESSES = 4  # the fallback load generator's processes (without wrk)
+
+# wrk's request for tracking: a different page view each time, as tracking_query builds it.
+WRK_TRACKING = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local path = string.format("/matomo.php?idsite=1&rec=1&url=https%%3A%%2F%%2Fshop.example"
+    .. "%%2Fpage%%2F%d&action_name=Page&_id=%016x&res=1920x1080&h=12&m=30&s=5&pv_id=abc123"
+    .. "&send_image=0&r=%d", counter % 500, counter % 4096, counter)
+  return wrk.format("GET", path, {["User-Agent"] = "bench/1.0"})
+end
+"""
 
 
-def side_by_side(port: int, pid: int, count: int) -> tuple[float, float, float, float]:
-    """Bare and tracking rates (and server CPU seconds), measured in alternating rounds.
+class Measured:
+    """Requests, wall-clock seconds and server CPU seconds summed over the rounds."""
 
-    The other work on the machine comes and goes within seconds; alternating the two
-    endpoints ROUNDS times puts both under the same conditions, so their ratio is steadier
-    than that of two runs one after the other.
-    """
-    elapsed = {"bare": 0.0, "tracking": 0.0}
-    cpu = {"bare": 0.0, "tracking": 0.0}
-    per_round = count // ROUNDS
-    for number in range(ROUNDS):
-        first = number * per_round
-        for name, requests in (
-            ("bare", [get("/bench/bare")] * per_round),
-            ("tracking", [tracking_request(i) for i in range(first, first + per_round)]),
-        ):
-            before = cpu_seconds(pid)
-            elapsed[name] += per_round / rate(port, requests)
-            cpu[name] += cpu_seconds(pid) - before
-    total = per_round * ROUNDS
-    return total / elapsed["bare"], cpu["bare"], total / elapsed["tracking"], cpu["tracking"]
+    def __init__(self) -> None:
+        self.requests = 0
+        self.seconds = 0.0
+        self.cpu = 0.0
+        self.client_cpu = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def per_cpu(self) -> float:
+        return self.requests / self.cpu
+
+
+def wrk_round(port: int, path: str, seconds: float, script: Path | None) -> tuple[int, float]:
+    """One wrk run: (requests answered 2xx, elapsed seconds); any other answer stops the bench."""
+    command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{round(seconds)}s"]
+    if script is not None:
+        command += ["-s", str(script)]
+    output = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True
+    ).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise SystemExit(f"wrk saw failures:\n{output}")
+    found = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", output)
+    if not found:
+        raise SystemExit(f"unexpected wrk output:\n{output}")
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0}[found.group(3)]
+    return int(found.group(1)), float(found.group(2)) * scale
+
+
+def _client_process(job: tuple[int, list[bytes]]) -> list[int]:
+    port, requests = job
+    connections = CONNECTIONS // CLIENT_PROCESSES
+
+    async def run() -> list[int]:
+        statuses: list[int] = []
+        chunks = [requests[i::connections] for i in range(connections)]
+        await asyncio.gather(*(_connection(port, chunk, statuses) for chunk in chunks))
+        return statuses
+
+    return asyncio.run(run())
+
+
+def python_round(port: int, requests: list[bytes], pool: object) -> tuple[int, float]:
+    """The fallback: CLIENT_PROCESSES processes of asyncio clients, 64 connections in all."""
+    jobs = [(port, requests[i::CLIENT_PROCESSES]) for i in range(CLIENT_PROCESSES)]
+    started = time.perf_counter()
+    statuses = [s for part in pool.map(_client_process, jobs) for s in part]  # type: ignore[attr-defined]
+    elapsed = time.perf_counter() - started
+    if any(not 200 <= s < 300 for s in statuses):
+        raise SystemExit("requests failed")
+    return len(statuses), elapsed
+
+
+def children_cpu() -> float:
+    usage = os.times()
+    return usage.children_user + usage.children_system
+
+
+def side_by_side(
+    servers: dict[str, tuple[int, int]], rounds: int, seconds: float, folder: Path
+) -> tuple[dict[str, Measured], str]:
+    """Every endpoint timed in each of ``rounds`` rounds, one after the other, so the other
+    work on the machine (which comes and goes within seconds) falls on all of them alike."""
+    measured = {name: Measured() for name in ENDPOINTS}
+    targets = {
+        "raw ASGI 204": ("raw", "/"),
+        "Starlette 204": ("starlette", "/"),
+        "tally /bench/bare": ("tally", "/bench/bare"),
+        "tally /matomo.php": ("tally", "/matomo.php"),
+    }
+    use_wrk = shutil.which("wrk") is not None
+    script = folder / "tracking.lua"
+    script.write_text(WRK_TRACKING)
+    pool = None if use_wrk else multiprocessing.get_context("fork").Pool(CLIENT_PROCESSES)
+    count = int(seconds * 2_000)  # the fallback sends a fixed count (about `seconds` at 2k/s)
+    number = 0
+    try:
+        for _ in range(rounds):
+            for name in ENDPOINTS:
+                kind, path = targets[name]
+                port, pid = servers[kind]
+                tracking = path == "/matomo.php"
+                before, client_before = cpu_seconds(pid), children_cpu()
+                if use_wrk:
+                    done, elapsed = wrk_round(port, path, seconds, script if tracking else None)
+                else:
+                    if tracking:
+                        requests = [tracking_request(number + i) for i in range(count)]
+                        number += count
+                    else:
+                        requests = [get(path)] * count
+                    done, elapsed = python_round(port, requests, pool)
+                entry = measured[name]
+                entry.requests += done
+                entry.seconds += elapsed
+                entry.cpu += cpu_seconds(pid) - before
+                entry.client_cpu += children_cpu() - client_before
+    finally:
+        if pool is not None:
+            pool.close()  # type: ignore[attr-defined]
+    generator = (
+        "wrk (1 thread, 64 connections)"
+        if use_wrk
+        else f"{CLIENT_PROCESSES} Python client processes (asyncio, 64 connections in all)"
+    )
+    return measured, generator
 
 
 def cpu_seconds(pid: int) -> float:
@@ -182,81 +329,120 @@ def prepare(data_dir: Path) -> str:
     return token
 
 
+def start_server(kind: str, environment: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    """A server process on a port the OS picked (its listening socket is handed over)."""
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(1024)
+    port = listening.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind, str(listening.fileno())],
+        env=environment,
+        pass_fds=[listening.fileno()],
+    )
+    listening.close()  # the child holds its own copy
+    return server, port
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="short rounds (a smoke run)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per endpoint a round")
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve:
-        serve(arguments.serve)
+        serve(arguments.serve[0], int(arguments.serve[1]))
         return
-    count = 3_000 if arguments.quick else 20_000
+    seconds = 1.0 if arguments.quick else arguments.seconds
+    rounds = 2 if arguments.quick else arguments.rounds
     bulks, bulk_size = (8, 1_000) if arguments.quick else (40, 2_500)
 
-    with tempfile.TemporaryDirectory() as folder:
-        data_dir = Path(folder)
-        token = prepare(data_dir)
-        port = 18_000 + os.getpid() % 1000
+    watch = LoadWatch()
+    with temporary_folder("tally-tracking-bench-") as folder:
+        token = prepare(folder)
         environment = {
             **os.environ,
-            "TALLY_DATA_DIR": str(data_dir),
+            "TALLY_DATA_DIR": str(folder),
             "TALLY_WEB__LOAD_INTERVAL_SECONDS": "86400",
         }
-        server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=environment)
+        started = {kind: start_server(kind, environment) for kind in ("raw", "starlette", "tally")}
+        servers = {kind: (port, server.pid) for kind, (server, port) in started.items()}
         try:
-            _wait(port)
-            rate(port, [get("/bench/bare")] * 500 + [tracking_request(i) for i in range(500)])
-            bare, bare_cpu, tracking, tracking_cpu = side_by_side(port, server.pid, count)
-            cpu = cpu_seconds(server.pid)
-            bulk_rate = bulk_ingest(port, bulks, bulk_size)
-            bulk_cpu = cpu_seconds(server.pid) - cpu
+            for port, _ in servers.values():
+                _wait(port)
+            tally_port, tally_pid = servers["tally"]
+            rate(tally_port, [get("/bench/bare")] * 500 + [tracking_request(i) for i in range(500)])
+            measured, generator = side_by_side(servers, rounds, seconds, folder)
+            cpu = cpu_seconds(tally_pid)
+            bulk_rate = bulk_ingest(tally_port, bulks, bulk_size)
+            bulk_cpu = cpu_seconds(tally_pid) - cpu
             load_started = time.perf_counter()
             loaded = httpx.post(
-                f"http://127.0.0.1:{port}/api/tracking/load",
+                f"http://127.0.0.1:{tally_port}/api/tracking/load",
                 headers={"authorization": f"Bearer {token}"},
-                timeout=600,
+                timeout=3600,
             ).json()["loaded"]
             load_rate = loaded / (time.perf_counter() - load_started)
-            memory = peak_memory_mb(server.pid)
+            memory = peak_memory_mb(tally_pid)
             log = httpx.get(
-                f"http://127.0.0.1:{port}/api/tracking/stats",
+                f"http://127.0.0.1:{tally_port}/api/tracking/stats",
                 headers={"authorization": f"Bearer {token}"},
             ).json()["hit_log"]
         finally:
-            server.terminate()
-            server.wait()
-    timed = count // ROUNDS * ROUNDS
-    total = timed + 500 + bulks * bulk_size
-    per_cpu = (timed / bare_cpu, timed / tracking_cpu, bulks * bulk_size / bulk_cpu)
-    load = os.getloadavg()[0]
+            for server, _ in started.values():
+                server.terminate()
+                server.wait()
+    watch.finish()
+    report(measured, generator, rounds, seconds, watch)
+    bulk_per_cpu = bulks * bulk_size / bulk_cpu
     print(
-        f"tracking over loopback, {CONNECTIONS} connections, {count} requests to each endpoint"
-        f" in {ROUNDS} alternating rounds"
+        f"bulk ingest ({bulks} x {bulk_size:,}): {bulk_rate:,.0f} hits/s "
+        f"[{bulk_per_cpu:,.0f} per server CPU-second] (target >= 100,000: "
+        f"wall {watch.verdict(bulk_rate >= 100_000)}, per CPU "
+        f"{watch.verdict(bulk_per_cpu >= 100_000)})"
     )
-    print(f"(load average {load:.1f} on {os.cpu_count()} CPUs; per server CPU-second in brackets)")
-    print(f"  bare 204 endpoint      {bare:10,.0f} requests/s  [{per_cpu[0]:8,.0f}]")
-    print(f"  /matomo.php            {tracking:10,.0f} requests/s  [{per_cpu[1]:8,.0f}]")
-    print(
-        f"  ratio                  {tracking / bare:10.2f}   (target >= 0.6)"
-        f"  [{per_cpu[1] / per_cpu[0]:.2f}]"
-    )
-    print(
-        f"bulk ingest ({bulks} x {bulk_size})  {bulk_rate:10,.0f} hits/s      [{per_cpu[2]:8,.0f}]"
-        "  (target >= 50,000)"
-    )
-    print(f"loader into DuckDB       {load_rate:10,.0f} hits/s   ({loaded} of {total} hits)")
-    print(f"server peak memory       {memory:10,.0f} MB")
+    print(f"loader into DuckDB: {load_rate:,.0f} hits/s ({loaded:,} hits)")
+    print(f"tally server peak memory: {memory:,.0f} MB")
     group = log["synced_records"] / max(1, log["synced_batches"])
-    syncs = log["synced_batches"]
-    print(f"group commit             {group:10.1f} records per fdatasync ({syncs} syncs)")
+    print(f"group commit: {group:.1f} records per fdatasync ({log['synced_batches']} syncs)")
+
+
+def report(
+    measured: dict[str, Measured], generator: str, rounds: int, seconds: float, watch: LoadWatch
+) -> None:
+    """The side-by-side table (markdown, as benchmarks/README.md holds it)."""
+    floor = measured["raw ASGI 204"]
+    tracking = measured["tally /matomo.php"]
+    print(f"\nload generator: {generator}; {rounds} rounds of {seconds:g} s per endpoint")
+    print("| endpoint | requests/s | per server CPU-second | server CPU use | client CPU use |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in ENDPOINTS:
+        entry = measured[name]
+        print(
+            f"| {name} | {entry.rate:,.0f} | {entry.per_cpu:,.0f} | "
+            f"{entry.cpu / entry.seconds:.2f} cores | "
+            f"{entry.client_cpu / entry.seconds:.2f} cores |"
+        )
+    for name in ("raw ASGI 204", "Starlette 204", "tally /bench/bare"):
+        entry = measured[name]
+        wall, per_cpu = tracking.rate / entry.rate, tracking.per_cpu / entry.per_cpu
+        line = f"| /matomo.php ÷ {name} | {wall:.2f} | {per_cpu:.2f} | | |"
+        if entry is floor:
+            line = (
+                f"| **/matomo.php ÷ raw ASGI 204 (the floor)** | **{wall:.2f}** "
+                f"({watch.verdict(wall >= 0.6)}) | **{per_cpu:.2f}** "
+                f"({watch.verdict(per_cpu >= 0.6)}) | target ≥ 0.6 | |"
+            )
+        print(line)
 
 
 def _wait(port: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return  # any HTTP answer: the server is up
         except httpx.TransportError:
             time.sleep(0.1)
     raise SystemExit("the server did not start")

@@ -22,12 +22,12 @@ import datetime as dt
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+from hygiene import LoadWatch, temporary_folder
 
 from tally.warehouse import Warehouse, connect
 from tally.web.reporting import call
@@ -129,7 +129,8 @@ SELECT
     min(CASE WHEN p.draw < 70 THEN 'HK' ELSE 'SG' END),
     0, 0, NULL, min(a.visit_key),
     arg_min(a.page_label, a.position) FILTER (WHERE a.kind = 'pageview'),
-    arg_max(a.page_label, a.position) FILTER (WHERE a.kind = 'pageview')
+    arg_max(a.page_label, a.position) FILTER (WHERE a.kind = 'pageview'),
+    min(CASE WHEN p.draw < 70 THEN 'HKT Limited' ELSE 'Starhub Ltd' END)
 FROM web.actions AS a JOIN plan AS p ON p.idvisit = a.idvisit
 GROUP BY a.idvisit
 ORDER BY min(a.local_date), a.idvisit
@@ -226,6 +227,22 @@ def floor_scan(warehouse: Warehouse, span: str) -> Callable[[], object]:
     return lambda: warehouse.rows(sql, [start, end])
 
 
+def floor_visits(warehouse: Warehouse, span: str) -> Callable[[], object]:
+    """The like-for-like floor of VisitsSummary.get: its aggregates as one plain SQL over
+    the span's web.visits (no segment, no API, no formatting)."""
+    first, last = SPAN_BOUNDS[span]
+    sql = (
+        "SELECT count(*), count(DISTINCT visitor_key), count(DISTINCT user_id), sum(actions), "
+        "max(actions), sum(duration_seconds), count(*) FILTER (WHERE actions <= 1), "
+        "count(*) FILTER (WHERE conversions > 0) FROM web.visits "
+        "WHERE idsite = 1 AND local_date >= ? AND local_date <= ?"
+    )
+    return lambda: warehouse.rows(sql, [first, last])
+
+
+USERS_FLOW_YEAR_TARGET = 1.0  # seconds, p50 (issue 27)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
@@ -241,8 +258,10 @@ def main() -> None:
     visits = args.visits or (50_000 if args.quick else 2_250_000 if args.full else 1_000_000)
     runs = args.runs or (3 if args.quick else 5)
 
-    with tempfile.TemporaryDirectory(prefix="webreports-bench-") as folder:
-        path = args.reuse or args.keep or Path(folder) / "warehouse.duckdb"
+    watch = LoadWatch()
+    medians: dict[tuple[str, str], float] = {}
+    with temporary_folder("tally-webreports-bench-") as folder:
+        path = args.reuse or args.keep or folder / "warehouse.duckdb"
         started = time.perf_counter()
         counts = migrated(path) if args.reuse else generate(path, visits)
         generation = time.perf_counter() - started
@@ -261,6 +280,7 @@ def main() -> None:
             for period in SPANS.values():
                 params = {"idSite": "1", **period, **extra}
                 seconds = timed(lambda: call(warehouse, method, params), runs)  # noqa: B023
+                medians[method, params["period"]] = statistics.median(seconds)
                 cells.append(f"{statistics.median(seconds):.2f} / {percentile(seconds, 0.95):.2f}")
             print(f"| {method:<40} | {cells[0]:>13} | {cells[1]:>13} | {cells[2]:>13} |")
         cells = []
@@ -269,8 +289,20 @@ def main() -> None:
             cells.append(f"{statistics.median(seconds):.2f} / {percentile(seconds, 0.95):.2f}")
         floor = "floor: DuckDB scan of web.hits"
         print(f"| {floor:<40} | {cells[0]:>13} | {cells[1]:>13} | {cells[2]:>13} |")
+        cells = []
+        for span in SPANS:
+            seconds = timed(floor_visits(warehouse, span), runs)
+            cells.append(f"{statistics.median(seconds):.2f} / {percentile(seconds, 0.95):.2f}")
+        floor = "floor: VisitsSummary's SQL on web.visits"
+        print(f"| {floor:<40} | {cells[0]:>13} | {cells[1]:>13} | {cells[2]:>13} |")
         warehouse.close()
         print(f"\ntotal {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    watch.finish()
+    year = medians["UsersFlow.getUsersFlow", "year"]
+    print(
+        f"UsersFlow.getUsersFlow, the year: p50 {year:.2f} s (target < {USERS_FLOW_YEAR_TARGET:g} s"
+        f" with the year's ~10M hits, --full): {watch.verdict(year < USERS_FLOW_YEAR_TARGET)}"
+    )
 
 
 if __name__ == "__main__":

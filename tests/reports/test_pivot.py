@@ -36,12 +36,55 @@ def seed_sql_rows_sum(rows: pa.Table, country: str | None) -> float:
     return pc.sum(rows.filter(mask)["value"]).as_py()
 
 
-def test_seed_example_sums_exactly_the_seed_rows(loaded, fact_rows) -> None:
-    # Matching rows: HK Promotion 10 + HK Retail 5 (meta_3 is not asked, so both count)
-    # + SG 50000 (the seed's SQL names no country). Not matching: Free trial 100, 1/24 1000,
-    # Telco 10000, Other Campaign 100000, and the New subscriber sheet's 3.
+def test_seed_example_spanning_two_countries_names_the_field_to_add(loaded, fact_rows) -> None:
+    # The seed's SQL names no country, so literally it adds HK Promotion 10 + HK Retail 5
+    # + SG 50000 = 50015: a figure of no country. tally refuses and names the field.
     assert seed_sql_rows_sum(fact_rows, None) == 50015
-    assert evaluate(loaded, SEED) == 50015
+    with pytest.raises(PivotError) as caught:
+        evaluate(loaded, SEED)
+    assert caught.value.code == "#VALUE!"
+    assert '"Country" (or --country): the items match HK, SG' in caught.value.message
+    with_country = SEED[:-1] + ',"Country","SG")'
+    assert evaluate(loaded, with_country) == 50000
+
+
+def test_rows_of_several_resolutions_are_refused(loaded) -> None:
+    # HK Redemption Active subscriber: weekly rows (2017-01-09/16/23) and daily rows
+    # (2017-01-24/25) both match when neither the date nor the resolution is given.
+    formula = (
+        '=GETPIVOTDATA("value",\'Active subscriber\'!$A$5,"Platform","Redemption","Country","HK")'
+    )
+    with pytest.raises(PivotError, match=r'"Resolution Type" \(or --resolution\): .*daily, weekly'):
+        evaluate(loaded, formula)
+    # Scoped to weekly: 2017-01-09 10 + 01-16 12 + 01-23 15 (the fixture's three weeks).
+    weekly = evaluate(loaded, formula, scope={"resolution_type": "weekly"})
+    assert weekly == pytest.approx(sum(HK_REDEMPTION_WEEKLY))
+
+
+@pytest.mark.parametrize(
+    ("item", "code"),
+    [
+        ("2958466", "#NUM!"),
+        ("1e300", "#NUM!"),
+        ('"2958466"', "#NUM!"),
+        ("0", "#NUM!"),
+        ('"1e300"', "#NUM!"),
+        ("DATE(10000,1,1)", "#NUM!"),
+        ("1e999", "#NUM!"),
+        ('"13/45/2017"', "#REF!"),
+        ("42760.5", "#REF!"),
+    ],
+    ids=str,
+)
+def test_bad_date_items_are_excel_errors_not_tracebacks(loaded, item: str, code: str) -> None:
+    formula = f'=GETPIVOTDATA("value",Churn!$A$1,"Start Date",{item})'
+    with pytest.raises(PivotError) as caught:
+        evaluate(loaded, formula)
+    assert caught.value.code == code, caught.value.message
+
+
+def test_last_excel_day_is_a_date() -> None:
+    assert read_date(2958465.0) == dt.date(9999, 12, 31)
 
 
 def test_country_scope_keeps_one_country(loaded, fact_rows) -> None:
@@ -95,6 +138,8 @@ def test_day_month_order_is_a_setting() -> None:
     with pytest.raises(PivotError, match="#REF!"):
         read_date("25/1/2017")  # month 25 in M/D/YYYY
 
+
+HK_REDEMPTION_WEEKLY = (10.0, 12.0, 15.0)
 
 HOSTILE = 'O\'Brien "Gold"; DROP TABLE marts.report_fact; --'
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zipfile
 from pathlib import Path
 
@@ -34,8 +35,9 @@ def weekly_hk(loaded, settings, tmp_path) -> Path:
 
 def test_sheets_tables_and_headers(weekly_hk: Path) -> None:
     book = openpyxl.load_workbook(weekly_hk)
-    assert book.sheetnames == ["Summary", "Active subscriber", "New subscriber", "Churn", "Revenue"]
-    for name in book.sheetnames[1:]:
+    data = ["Active subscriber", "New subscriber", "Churn", "Revenue"]
+    assert book.sheetnames == ["Summary", *data, *(f"Pivot {name}" for name in data)]
+    for name in data:
         sheet = book[name]
         assert [cell.value for cell in sheet[1]] == list(HEADERS)
         assert sheet.freeze_panes == "A2"
@@ -47,7 +49,7 @@ def test_sheets_tables_and_headers(weekly_hk: Path) -> None:
 
 def test_data_rows_equal_the_warehouse(loaded, weekly_hk: Path) -> None:
     book = openpyxl.load_workbook(weekly_hk)
-    for name in book.sheetnames[1:]:
+    for name in book.sheetnames[1:5]:
         expected = loaded.rows(
             f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE type = ? AND country = 'HK' "
             "AND resolution_type = 'weekly' "
@@ -71,10 +73,12 @@ def test_summary_formulas_with_cached_values(weekly_hk: Path) -> None:
     formulas = openpyxl.load_workbook(weekly_hk)["Summary"]
     cached = openpyxl.load_workbook(weekly_hk, data_only=True)["Summary"]
     assert "Hong Kong (HK), weekly, week of 2017-01-23" in cached["A1"].value
+    # The newest loaded day (HK's newest daily row), not the newest week's Monday.
     assert (
-        "Data fresh to 2017-01-23" in cached["A2"].value
+        "Data loaded to 2017-01-25" in cached["A2"].value
         and "2026-11-27 08:30" in cached["A2"].value
     )
+    assert "week of 2017-01-23 is partial: 3 day(s), to 2017-01-25" in cached["A4"].value
     assert formulas.freeze_panes == "B6"
     assert [cached.cell(5, c).value.date() for c in (2, 3, 4)] == [
         dt.date(2017, 1, 9),
@@ -88,20 +92,85 @@ def test_summary_formulas_with_cached_values(weekly_hk: Path) -> None:
         "=SUMIFS('Active subscriber'!$N$2:$N$12,'Active subscriber'!$E$2:$E$12,B$5,"
         "'Active subscriber'!$D$2:$D$12,\"=iOS IAP\",'Active subscriber'!$F$2:$F$12,\"=P1\")"
     )
-    # Hand numbers (see test_summary): P1 120, 135, 120; total 180, 192, 175; change -17.
+    # Hand numbers (see test_summary): P1 120, 135, 120; total 180, 192, 175.
     assert [cached.cell(8, c).value for c in (2, 3, 4)] == [120, 135, 120]
-    assert [cached.cell(12, c).value for c in (2, 3, 4, 5)] == [180, 192, 175, -17]
-    assert cached.cell(12, 6).value == pytest.approx(175 / 192 - 1)
-    assert formulas.cell(12, 6).value == "=IF(C12=0,0,D12/C12-1)"
+    assert [cached.cell(12, c).value for c in (2, 3, 4)] == [180, 192, 175]
+    # The week of 1/23 holds 3 days: its header says so and its cells are marked; the same
+    # days of the week before (1/16-1/18) have no daily rows, so no base: Change is empty
+    # rather than a comparison of 3 days with 7.
+    assert formulas.cell(5, 4).number_format == 'yyyy-mm-dd" (partial)"'
+    assert formulas.cell(12, 4).font.i and formulas.cell(12, 4).fill.fgColor.rgb == "FFFFF2CC"
+    assert [cached.cell(5, c).value for c in (5, 6, 7)] == [
+        "Same days before",
+        "Change",
+        "Change %",
+    ]
+    assert [cached.cell(12, c).value for c in (5, 6, 7)] == [None, None, None]
     assert cached.cell(12, 2).number_format == "#,##0"
 
 
-def test_charts_are_in_the_package(weekly_hk: Path) -> None:
+def test_charts_carry_cached_series(weekly_hk: Path) -> None:
     with zipfile.ZipFile(weekly_hk) as package:
         charts = sorted(n for n in package.namelist() if n.startswith("xl/charts/chart"))
         assert charts == ["xl/charts/chart1.xml", "xl/charts/chart2.xml"]
         line = package.read("xl/charts/chart1.xml").decode()
         assert "<c:lineChart>" in line and "Summary!$B$12:$D$12" in line
+        # Viewers that never recalculate draw the cached points: 180, 192, 175.
+        points = re.findall(r"<c:pt idx=\"\d\"><c:v>([^<]*)</c:v>", line)
+        assert [float(p) for p in points[-3:]] == [180, 192, 175]
+
+
+def test_print_setup_and_integer_formats_on_every_sheet(weekly_hk: Path) -> None:
+    book = openpyxl.load_workbook(weekly_hk)
+    for sheet in book.worksheets:
+        assert sheet.page_setup.orientation == "landscape", sheet.title
+        # One page wide (fitToWidth's default, 1), as many pages down as it takes.
+        assert sheet.page_setup.fitToHeight == 0 and sheet.sheet_properties.pageSetUpPr.fitToPage
+        assert "Page &P of &N" in sheet.oddFooter.center.text
+    assert book["Active subscriber"].print_title_rows == "$1:$1"
+    with zipfile.ZipFile(weekly_hk) as package:
+        styles = package.read("xl/styles.xml").decode()
+    assert "#,##0.##" not in styles  # shows 4488 as "4,488." in Excel
+
+
+def test_partial_month_currency_and_blanks(
+    duckdb_warehouse, partial_rows, settings, tmp_path
+) -> None:
+    duckdb_warehouse.replace_partition(TABLE, partial_rows, {})
+    written = write_subscription_report(
+        duckdb_warehouse,
+        settings,
+        "SG",
+        "monthly",
+        dt.date(2017, 1, 3),
+        root=str(tmp_path),
+        period_count=4,
+        now=NOW,
+    )
+    formulas = openpyxl.load_workbook(written.location)["Summary"]
+    cached = openpyxl.load_workbook(written.location, data_only=True)["Summary"]
+    labels = [cached.cell(r, 1).value for r in range(6, cached.max_row + 1)]
+    row = 6 + labels.index("New subscriber") + 3  # section, Web, W1, Total
+    # Columns: B Oct (before the data: blank), C Nov, D Dec, E Jan (partial), F same days,
+    # G Change, H Change %. Numbers from test_summary's hand working.
+    assert [cached.cell(row, c).value for c in range(2, 9)] == [
+        None,
+        50,
+        109,
+        7,
+        9,
+        -2,
+        pytest.approx(7 / 9 - 1),
+    ]
+    assert formulas.cell(row, 2).value is None
+    assert formulas.cell(row, 7).value == f"=E{row}-F{row}"
+    assert formulas.cell(row, 8).value == f"=E{row}/F{row}-1"
+    sgd = 6 + labels.index("Revenue (SGD)")
+    assert labels[sgd - 6 + 3] == "Total" and cached.cell(sgd + 3, 5).value == 10.5
+    assert cached.cell(sgd + 3, 5).number_format == '#,##0.00 "SGD"'
+    assert "'Revenue'!$J$2:$J$3,\"=SGD\"" in formulas.cell(sgd + 3, 5).value
+    assert cached.cell(sgd + 3, 8).value is None  # base 0: Change % empty
+    assert "Revenue (USD)" in labels
 
 
 def test_formula_looking_text_stays_text(duckdb_warehouse, settings, tmp_path) -> None:

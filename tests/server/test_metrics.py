@@ -122,3 +122,30 @@ def test_a_scheduled_source_is_expected_by_its_latest_firing(warehouse: Warehous
     assert (itunes.expected_partition, itunes.freshness) == (dt.date(2026, 3, 3), "late")
     # Sources without a schedule keep the default: yesterday of TODAY.
     assert found[("google-play", "subscription-sales")].expected_partition == dt.date(2026, 3, 2)
+
+
+def test_stream_input_counters(warehouse: Warehouse, tmp_path) -> None:
+    from tally.stream.engine import Engine
+    from tally.stream.events import Event
+    from tally.stream.settings import stream_settings
+
+    settings = stream_settings({"state_dir": str(tmp_path), "lake": {"enabled": False}})
+    engine = Engine(settings, [], clock=lambda: 1_700_000_000.0)
+    kept, refused = engine.screen(
+        [Event("s", "k", 1_700_000_000.0), Event("s", "k", 1e27), Event("s", "k", 0.0)]
+    )
+    engine.ingest(kept)
+    engine.reject(2, "payload_too_deep")
+    engine.input_restarts["mqtt"] += 1
+    text = exposition(warehouse, TODAY, stream=engine.stats).decode()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    # one event in the window; 1e27 is ahead, 0 (1970) too old; two payloads too deep
+    assert samples[("tally_stream_events_received_total", ())] == 1
+    assert samples[("tally_stream_events_rejected_total", (("reason", "time_ahead"),))] == 1
+    assert samples[("tally_stream_events_rejected_total", (("reason", "time_too_old"),))] == 1
+    assert samples[("tally_stream_events_rejected_total", (("reason", "payload_too_deep"),))] == 2
+    assert samples[("tally_stream_input_restarts_total", (("input", "mqtt"),))] == 1

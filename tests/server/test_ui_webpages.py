@@ -18,7 +18,7 @@ from tally.config import Settings
 from tally.server.ui.web_behaviour import transitions, users_flow
 from tally.server.ui.web_view import Site, View
 from tally.server.ui.web_visitors import custom_variables, evolution
-from tally.server.ui.webpages import REPORTS
+from tally.server.ui.webpages import REPORTS, realtime_figures
 from tally.server.users import add_user, grant
 from tally.warehouse import Warehouse, connect
 from tally.web.reporting import call
@@ -122,6 +122,38 @@ def test_realtime_widget_counts(client: TestClient) -> None:
     answer = client.get("/web/realtime/widget", params={"idSite": "1"})
     assert answer.status_code == 200
     assert 'data-minutes="30"' in answer.text and 'data-minutes="1440"' in answer.text
+
+
+def test_locations_show_countries_and_providers_side_by_side(client: TestClient) -> None:
+    store = _store(client)
+    # The fixture's hits carry no provider; give the Hong Kong and Singapore visits the
+    # providers their addresses would have (the loader's part is tested in
+    # tests/web/test_reporting_provider.py). V1, V3, V4 are HK; V2 is SG; V5 has no country.
+    store.execute(
+        "UPDATE web.visits SET provider = CASE country WHEN 'HK' THEN 'HKT Limited' "
+        "WHEN 'SG' THEN 'Starhub Ltd' END"
+    )
+    page = client.get("/web/locations", params=SPAN)
+    assert page.status_code == 200
+    # countries and providers share a row (half-width panels); no city is known: no panel
+    assert 'class="panel" id="panel-countries"' in page.text
+    assert 'class="panel" id="panel-providers"' in page.text
+    assert 'data-panel="cities"' not in page.text
+    rows = _csv(client, "/web/locations", "providers")
+    assert [(r[0], int(r[1])) for r in rows[1:]] == [
+        ("HKT Limited", 3),
+        ("Starhub Ltd", 1),
+        ("Unknown", 1),
+    ]
+    log = _csv(client, "/web/log", "log")
+    assert log[0][3] == "provider" and {r[3] for r in log[1:]} == {"HKT Limited", "Starhub Ltd", ""}
+    # the real-time list at 09:30 in Hong Kong on 3 March (01:30 UTC), newest first: V5 (no
+    # provider, ended 09:06), V4 (14:00 the day before), V3 (11:20), V2 (10:01); V1 ended at
+    # 09:06 on 2 March, more than 24 hours before
+    day = Span("day", dt.date(2026, 3, 3), dt.date(2026, 3, 3))
+    view = View(store, Site(1, "Watch", "Asia/Hong_Kong"), "day", "2026-03-03", "", day)
+    latest = realtime_figures(view, now=dt.datetime(2026, 3, 3, 1, 30))["latest"]
+    assert [row[2] for row in latest] == [None, "HKT Limited", "HKT Limited", "Starhub Ltd"]
 
 
 def test_direct_sql_reports_on_each_backend(warehouse: Warehouse) -> None:

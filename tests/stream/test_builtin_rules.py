@@ -204,3 +204,55 @@ def test_schedules_default_to_each_sources_own() -> None:
     settings = load_settings(environ={"TALLY_SOURCES__PLAY__SCHEDULE": "30 6 * * *"})
     found = schedules(settings, stream_settings({}))
     assert found == {"itunes": "CRON_TZ=America/Los_Angeles 0 9 * * *", "play": "30 6 * * *"}
+
+
+def test_cumulative_datasets_are_the_ones_the_sources_declare() -> None:
+    from tally.sources import all_datasets
+
+    declared = {d.key for d in all_datasets().values() if d.cumulative}
+    assert declared == set(stream_settings({}).cumulative_datasets)
+    assert "google-play/subscription-statistics" in declared
+
+
+@pytest.fixture(scope="module")
+def month_start_demo(tmp_path_factory):
+    """The demo's ledger for eight days ending 3 December, on two month-to-date datasets and
+    a daily one (run once for the module: the demo's build is most of its cost)."""
+    from tally.pipeline.context import open_context
+    from tally.pipeline.demo import run_demo
+    from tally.sources import get_dataset
+
+    folder = tmp_path_factory.mktemp("month-start-demo")
+    settings = load_settings(environ={"TALLY_DATA_DIR": str(folder)})
+    chosen = [
+        get_dataset("google-play", "subscription-statistics"),
+        get_dataset("google-drive", "telco-performance"),
+        get_dataset("itunes", "subscription-events"),
+    ]
+    context = open_context(settings)
+    run_demo(context, days=8, seed=7, end=dt.date(2026, 12, 3), datasets=chosen)
+    context.warehouse.close()
+    return settings, folder
+
+
+@pytest.mark.parametrize("knows_cumulative", [True, False])
+def test_no_alert_after_a_demo_across_a_month_start(month_start_demo, clock, knows_cumulative):
+    """The demo's month-to-date files (Google Play statistics, the telco sheet) grow a day's
+    rows each day and restart on the 1st; a daily dataset stays about level. The EWMA
+    baseline warms up on 26-30 November, then on 1 December the month-to-date counts fall to
+    a thirtieth. Knowing them, the rules stay quiet; not knowing them (the list emptied) the
+    drop fires, so this test can fail."""
+    settings, folder = month_start_demo
+    raw = {"state_dir": str(folder / f"state-{knows_cumulative}"), "lake": {"enabled": False}}
+    if not knows_cumulative:
+        raw["cumulative_datasets"] = []
+    stream = stream_settings(raw)
+    engine = Engine(stream, builtin_rules(settings, stream), clock=clock, notifiers={})
+    url = settings.warehouse_url
+    clock.now = dt.datetime.now(dt.UTC).timestamp()
+    assert RunsPoller(engine, lambda: connect(url), 30).run_once() > 0
+    engine.tick()
+    if knows_cumulative:
+        assert firing(engine) == set()
+    else:
+        assert "tally_load_rows_unusual/google-play/subscription-statistics" in firing(engine)

@@ -35,6 +35,8 @@ def make(tmp_path: Path, clock, recorder, lake: Lake | None = None, **extra) -> 
             "state_dir": str(tmp_path / "state"),
             "route": {"receivers": ["ops"], "group_wait": 0},
             "lake": {"batch_events": 1000},
+            # events here are stamped from DAY, 6,400 s past the fake clock's start
+            "inputs": {"max_ahead": 7200},
             **extra,
         }
     )

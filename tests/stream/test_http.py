@@ -113,3 +113,30 @@ def test_routes_under_another_prefix(engine: Engine) -> None:
     event = {"source": "app", "key": "k", "time": engine.clock()}
     assert client.post("/events", json=event).json()["accepted"] == 1
     assert client.get("/alerts").status_code == 200
+
+
+def test_event_times_outside_the_window_are_refused_one_by_one(
+    client: TestClient, engine: Engine
+) -> None:
+    now = engine.clock()
+    good = {"source": "app", "key": "k", "time": now}
+    ahead = dict(good, time=now + 301)  # max_ahead is 300 s by default
+    old = dict(good, time=now - 3601)  # max_age is 3600 s by default
+    answer = client.post("/api/events", json=[good, ahead, {**good, "time": 1e30}, old])
+    body = answer.json()
+    assert answer.status_code == 202 and (body["accepted"], body["rejected"]) == (1, 3)
+    assert "is 301 s ahead of the engine's clock" in body["errors"][0]
+    assert "is 3601 s older than the engine's clock" in body["errors"][2]
+    assert engine.stats()["rejected_by_kind"] == {"time_ahead": 2, "time_too_old": 1}
+    assert engine.rules["busy"].store.watermark == now  # the good event's time, no further
+
+
+def test_oversized_or_deeply_nested_bodies_are_refused_before_parsing(
+    client: TestClient, engine: Engine
+) -> None:
+    deep = client.post("/api/events", content=b"[" * 50_000 + b"]" * 50_000)
+    assert deep.status_code == 400 and "over the limit of 32" in deep.json()["error"]
+    engine.settings.inputs.max_payload_bytes = 1000
+    large = client.post("/api/events", content=b" " * 1001)
+    assert large.status_code == 413 and "over the limit of 1,000 bytes" in large.json()["error"]
+    assert engine.stats()["rejected_by_kind"] == {"payload_too_deep": 1, "payload_too_large": 1}

@@ -60,7 +60,11 @@ class Rig:
             {
                 "state_dir": str(state_dir),
                 "route": {"receivers": ["ops"], "group_wait": 0, "group_interval": 1},
-                "mqtt": {"url": url, "topics": [f"{self.prefix}/sensors/+"]},
+                "mqtt": {
+                    "url": url,
+                    "topics": [f"{self.prefix}/sensors/+"],
+                    "client_id": f"{self.prefix}-engine",  # its own persistent session
+                },
                 "inhibit_rules": [],
                 "lake": {"enabled": False},
             }
@@ -85,6 +89,34 @@ class Rig:
     def shutdown(self) -> None:
         self.input.stop()
         self.engine.stop()
+
+    def forget_session(self) -> None:
+        """A clean-session connect under the engine's client id ends its persistent session,
+        so the broker keeps nothing for it after the test."""
+        address = urlparse(self.url)
+        cleaner = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self.settings.mqtt.client_id
+        )
+        cleaner.connect(address.hostname, address.port)
+        cleaner.disconnect()
+
+    def wait_for(self, condition, what: str) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.005)
+
+    def send_raw(self, sensor: str, payload: bytes) -> None:
+        self.publisher.publish(f"{self.prefix}/sensors/{sensor}", payload, 1).wait_for_publish(5)
+
+    def hot_until_firing(self, sensor: str) -> int:
+        """Hot readings each second until hot/<sensor> fires; returns how many it took."""
+        for count in range(1, 20):
+            self.step({sensor: 45.0})
+            alert = self.engine.book.alerts.get(f"hot/{sensor}")
+            if alert is not None and alert.state == "firing":
+                return count
+        raise AssertionError(f"hot/{sensor} never fired")
 
     def publish(self, readings: dict[str, float]) -> None:
         """One reading per sensor at the clock's time; returns once the engine has them."""
@@ -112,6 +144,7 @@ def rig(mqtt_url: str, tmp_path: Path, clock, recorder) -> Iterator[Rig]:
     # Disconnect first: paho's loop thread then ends at once instead of at its 1 s select.
     made.publisher.disconnect()
     made.publisher.loop_stop()
+    made.forget_session()
 
 
 def test_threshold_for_10s_fires_once_after_10s_and_resolves(rig: Rig) -> None:
@@ -228,3 +261,109 @@ def test_the_input_reconnects_and_resubscribes_by_itself(rig: Rig) -> None:
     assert rig.input.connects == 2
     rig.step({"s1": 21.0})  # a reading published after the reconnect arrives
     assert rig.engine.received == 2
+
+
+# -- inputs that cannot be poisoned (issue 24) ---------------------------------------------
+# In each test the `hot` rule (mean > 30 for 10 s, 1 s windows) must still fire after the
+# hostile input, as it does on a fresh engine: the first hot window closes one reading
+# later, then 10 s must pass, so it fires on the 12th reading (11 s after the first).
+
+
+def test_a_far_future_event_is_refused_and_the_rule_still_fires(rig: Rig) -> None:
+    rig.step({"s1": 20.0})
+    rig.send_raw("s1", json.dumps({"time": 1e30, "values": {"temperature": 99.0}}).encode())
+    rig.wait_for(lambda: rig.engine.rejected_by_kind["time_ahead"] == 1, "not refused")
+    assert "field 'time'" in rig.input.errors[-1] and "ahead" in rig.input.errors[-1]
+    store = rig.engine.rules["hot"].store
+    assert store.watermark <= rig.clock.now  # it never saw the event
+    # the watermark survives a restart unpoisoned, and readings keep closing windows
+    rig.shutdown()
+    rig.boot()
+    assert rig.engine.rules["hot"].store.watermark <= rig.clock.now
+    assert rig.hot_until_firing("s1") == 12
+
+
+def test_a_poisoned_checkpoint_is_repaired_on_load(rig: Rig) -> None:
+    rig.step({"s1": 20.0})
+    rig.shutdown()
+    # what an engine without the time check saved after {"time": 1e30} (ms → 1e27 s)
+    windows = json.loads((rig.engine.windows_path).read_text())
+    hot = windows["rules"]["hot"]
+    hot["store"]["watermark"] = 1e27
+    hot["store"]["slots"].append(["s1", 1e27, 1e27 + 1, False, False, hot["store"]["slots"][0][5]])
+    hot["latest"]["s1"] = [1e27 + 1, 99.0]
+    rig.engine.windows_path.write_text(json.dumps(windows))
+    rig.boot()
+    store = rig.engine.rules["hot"].store
+    assert store.watermark <= rig.clock.now and all(
+        b[0] < 1e27 for w in store.slots.values() for b in w
+    )
+    assert "s1" not in rig.engine.rules["hot"].latest
+    assert rig.hot_until_firing("s1") == 12
+
+
+def test_a_deeply_nested_payload_is_refused_and_the_input_keeps_listening(rig: Rig) -> None:
+    rig.step({"s1": 20.0})
+    # 100,000 nested arrays: json.loads would raise RecursionError in paho's thread
+    rig.send_raw("s1", b"[" * 100_000 + b"]" * 100_000)
+    rig.send_raw("s1", b"0" * (rig.settings.inputs.max_payload_bytes + 1))
+    rig.wait_for(lambda: rig.engine.rejected == 2, "payloads not refused")
+    assert rig.engine.rejected_by_kind == {"payload_too_deep": 1, "payload_too_large": 1}
+    assert "100000 levels deep, over the limit of 32" in rig.input.errors[0]
+    assert rig.input.alive()
+    assert rig.hot_until_firing("s1") == 12
+
+
+def test_messages_published_while_the_engine_is_down_arrive_after_it_starts(rig: Rig) -> None:
+    rig.step({"s1": 20.0})
+    rig.shutdown()  # the broker keeps the session: fixed client id, clean_session false
+    for _ in range(12):  # the engine is down: these go to the broker only
+        rig.clock.advance(1)
+        body = {"time": rig.clock.now, "values": {"temperature": 45.0}}
+        rig.send_raw("s1", json.dumps(body).encode())
+    rig.boot()  # 1 reading before the stop, restored from the checkpoint, + 12 queued
+    rig.wait_for(lambda: rig.engine.received == 13, "queued messages not delivered")
+    rig.engine.tick()
+    # the windows of the twelve hot readings from downtime closed: mean 45 > 30 holds now;
+    # `for` counts on the engine's clock, from this first evaluation after the start
+    assert rig.engine.book.alerts["hot/s1"].state == "pending"
+    assert rig.engine.rules["hot"].latest["s1"][1] == 45.0
+    rig.clock.advance(10)  # no reading after the start: what fires is the downtime's
+    rig.engine.tick()
+    assert rig.engine.book.alerts["hot/s1"].state == "firing"
+    assert [n["status"] for n in rig.receiver.sent] == ["firing"]
+
+
+class Crash(BaseException):
+    """Stands for a failure no handler catches (paho's thread ends with it)."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_input_that_dies_is_restarted_and_alerts_on_itself(rig: Rig) -> None:
+    rig.engine.inputs.append(rig.input)
+    handle, crashes = rig.input._handle, []
+
+    def crash_once(message, where):
+        if not crashes:
+            crashes.append(message.topic)
+            raise Crash
+        handle(message, where)
+
+    rig.input._handle = crash_once
+    rig.send_raw("s1", json.dumps({"values": {"temperature": 20.0}}).encode())
+    rig.wait_for(lambda: not rig.input.alive(), "the thread did not die")
+    rig.input.subscribed.clear()
+    sent = rig.engine.tick()  # sees the dead input, starts it again and alerts
+    assert rig.engine.input_restarts == {"mqtt": 1}
+    alert = rig.engine.book.alerts["tally_stream_input_down/mqtt"]
+    assert alert.state == "firing" and alert.labels["severity"] == "critical"
+    assert [a["labels"]["alertname"] for n in sent for a in n["alerts"]] == [
+        "tally_stream_input_down"
+    ]
+    assert rig.input.subscribed.wait(10) and rig.input.alive()
+    # the message it died on was never acknowledged: the broker delivers it again
+    rig.wait_for(lambda: rig.engine.received == 1, "the unacknowledged message was lost")
+    assert rig.hot_until_firing("s1") == 12
+    rig.clock.advance(600)  # ten minutes without another death: resolved
+    rig.engine.tick()
+    assert rig.engine.book.alerts["tally_stream_input_down/mqtt"].state == "resolved"

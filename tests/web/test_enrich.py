@@ -1,10 +1,10 @@
-"""Device detection, country lookup and IP anonymisation."""
+"""Device detection, country and provider lookup, and IP anonymisation."""
 
 from __future__ import annotations
 
 import pytest
 
-from tally.web.enrich import anonymise_ip, country_of, detect_device
+from tally.web.enrich import Network, anonymise_ip, country_of, detect_device, network_of
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -46,3 +46,31 @@ def test_country_from_the_shipped_database() -> None:
     assert country_of("2001:4860:4860::8888") == "US"  # its IPv6 address
     assert country_of("127.0.0.1") is None  # private: no country
     assert country_of(None) is None
+
+
+@pytest.mark.parametrize(
+    ("ip", "expected"),
+    [
+        # owners as the bundled GeoLite2 ASN data names them
+        ("203.198.1.1", Network("HK", "HKT Limited")),
+        ("210.6.0.1", Network("HK", "Hong Kong Broadband Network Ltd.")),
+        ("116.86.0.1", Network("SG", "Starhub Ltd")),
+        ("8.8.8.8", Network("US", "GOOGLE")),
+        ("2001:4860:4860::8888", Network("US", "GOOGLE")),  # IPv6 from the same file
+        # private, loopback and documentation ranges belong to no provider (the data names
+        # IANA as their owner) and no country
+        ("10.1.2.3", Network()),
+        ("::1", Network()),
+        ("192.168.0.10", Network()),
+        ("not an ip", Network()),
+        (None, Network()),
+    ],
+)
+def test_provider_from_the_shipped_asn_database(ip: str | None, expected: Network) -> None:
+    assert network_of(ip) == expected
+
+
+def test_without_providers_the_country_only_database_answers() -> None:
+    # web.provider_lookup = false: the country-only file, the same countries, no provider
+    assert network_of("116.86.0.1", with_provider=False) == Network("SG", None)
+    assert network_of("2001:4860:4860::8888", with_provider=False) == Network("US", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tally.web.referrers import classify, hosts_of
+from tally.web.referrers import classify, hosts_of, without_excluded_params
 
 SITE = hosts_of(["https://shop.example", "https://www.shop.example/store"])
 
@@ -66,3 +66,35 @@ def test_campaign_source_medium_and_the_remembered_campaign() -> None:
         "spring",
         "k",
     )
+
+
+def test_the_remembered_campaign_comes_first_and_keeps_the_landing_keyword() -> None:
+    # Matomo reads _rcn/_rck before the landing URL (plugins/Referrers/Columns/Base.php).
+    other = classify("https://shop.example/?pk_campaign=summer", None, SITE, {"_rcn": "spring"})
+    assert (other.campaign_name, other.campaign_keyword) == ("spring", None)
+    # matomo.js has no _rck for pk_keyword: the URL's keyword of the same campaign stays.
+    landing = classify(
+        "https://shop.example/?pk_campaign=Spring&pk_keyword=TV", None, SITE, {"_rcn": "Spring"}
+    )
+    assert (landing.campaign_name, landing.campaign_keyword) == ("spring", "tv")
+    # utm_source names a campaign when utm_campaign is absent (config/global.ini.php)
+    assert classify("https://shop.example/?utm_source=news", None, SITE).campaign_name == "news"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # campaign name and keyword parameters leave the page URL (core/Tracker/PageUrl.php)
+        ("https://shop.example/p?pk_campaign=x&pk_kwd=y", "https://shop.example/p"),
+        ("https://shop.example/p?a=1&mtm_campaign=x&b=2", "https://shop.example/p?a=1&b=2"),
+        ("https://shop.example/p?utm_campaign=x&utm_term=y&id=3", "https://shop.example/p?id=3"),
+        ("https://shop.example/p?GCLID=abc&PHPSESSID=1", "https://shop.example/p"),
+        # with no query, the fragment's parameters
+        ("https://shop.example/p#pk_campaign=x&tab=2", "https://shop.example/p#tab=2"),
+        # nothing to remove: unchanged
+        ("https://shop.example/p?q=shoes#top", "https://shop.example/p?q=shoes#top"),
+        ("https://shop.example/p", "https://shop.example/p"),
+    ],
+)
+def test_excluded_parameters_leave_the_url(url: str, expected: str) -> None:
+    assert without_excluded_params(url) == expected

@@ -44,6 +44,8 @@ def test_visitor_log_lists_visits_newest_first_with_their_actions(site: Warehous
         2,
     )
     assert (w2["visitConverted"], w2["goalConversions"]) == (1, 1)
+    # Matomo names the device type as its DevicesDetection report does, never lower-case
+    assert w2["deviceType"] == "Smartphone"
     # page 10:00 (120 s to the outlink), outlink 10:02 (60 s), page 10:03 (120 s to the
     # event), the event 10:05 (last hit: 0 s), then goal 2 converted by that event
     assert [(a["type"], a.get("url"), a.get("timeSpent")) for a in w2["actionDetails"]] == [

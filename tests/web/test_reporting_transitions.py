@@ -34,7 +34,8 @@ def test_transitions_of_a_page_with_a_loop_a_search_and_an_exit(site: Warehouse)
     # Views of /shows on 10 March: W1 09:01, 09:02, 09:05; W2 10:00; W3 14:00; W4 16:00.
     answer = call(site, "Transitions.getTransitionsForPageUrl", SHOWS)
     # before them: /index (W1 09:01), /shows itself (09:02, the reload: a loop), the search
-    # "drama" (09:05), and nothing for W2, W3, W4, which entered there.
+    # "Drama" (09:05), and nothing for W2, W3, W4, which entered there. The keyword comes
+    # lower-cased on both sides, as Actions.getSiteSearchKeywords shows it.
     # after them: /shows (09:01, the same loop), the search (09:02), /signup/done (09:05),
     # /watch/1 (W2), /index (W3) and nothing for W4, which left: 1 exit.
     assert answer["pageMetrics"] == {"pageviews": 6, "entries": 3, "exits": 1, "loops": 1}

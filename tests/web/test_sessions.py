@@ -49,7 +49,7 @@ def insert_hits(warehouse: Warehouse, hits: list[dict[str, Any]], start: int = 0
             "hit_id", "idsite", "received_at", "hit_time", "visitor_id", "user_id", "kind",
             "url", "action_name", "event_category", "event_action", "idgoal", "revenue",
             "new_visit", "user_agent", "ip", "is_bot", "referrer_type", "campaign_name",
-            "transport", "raw_query",
+            "campaign_keyword", "transport", "raw_query", "ip_key",
         )
     }  # fmt: skip
     for number, row in enumerate(hits, start=start):
@@ -139,14 +139,79 @@ def test_campaign_change_and_new_visit_flag_split_visits(site: Warehouse) -> Non
             hit(hkt(2, "11:05"), visitor_id=B, campaign_name="Spring"),  # same campaign
             hit(hkt(2, "11:10"), visitor_id=B, campaign_name="summer"),  # changed: visit 2
             hit(hkt(2, "11:12"), visitor_id=B),  # no campaign: stays in visit 2
-            hit(hkt(2, "11:15"), visitor_id=B, new_visit=True),  # forced: visit 3
-            hit(hkt(2, "11:20"), visitor_id=B, campaign_name="spring"),  # visit 3 had none: 4
+            hit(hkt(2, "11:15"), visitor_id=B, new_visit=True),  # forced: visit 3 (direct)
+            # visit 3 came in directly: Matomo gives it the campaign, no new visit
+            # (plugins/Referrers/Columns/Campaign.php, isCurrentReferrerDirectEntry)
+            hit(hkt(2, "11:20"), visitor_id=B, campaign_name="spring"),
+            hit(hkt(2, "11:25"), visitor_id=B, campaign_name="autumn"),  # now a change: 4
         ],
     )
     sessionize(site)
-    assert [row[1] for row in visits_by_key(site)["c:" + B]] == [2, 2, 1, 1]
-    campaigns = site.rows("SELECT campaign_name FROM web.visits ORDER BY started_at")
-    assert [row[0] for row in campaigns] == ["spring", "summer", None, "spring"]
+    assert [row[1] for row in visits_by_key(site)["c:" + B]] == [2, 2, 2, 1]
+    campaigns = site.rows("SELECT referrer_type, campaign_name FROM web.visits ORDER BY started_at")
+    assert [tuple(row) for row in campaigns] == [
+        ("campaign", "spring"),
+        ("campaign", "summer"),
+        ("campaign", "spring"),  # the direct visit took the campaign of its second hit
+        ("campaign", "autumn"),
+    ]
+
+
+def test_campaign_pages_without_keyword_stay_in_the_visit(site: Warehouse) -> None:
+    """matomo.js sends _rcn on every later page but _rck only for the keyword parameters it
+    knows; a campaign hit without keyword and with the visit's campaign name keeps the
+    visit's keyword (plugins/Referrers/Columns/Base.php, detectReferrerCampaign)."""
+    insert_hits(
+        site,
+        [
+            # landed with pk_keyword: name and keyword
+            hit(hkt(2, "11:00"), visitor_id=B, campaign_name="spring", campaign_keyword="tv"),
+            hit(hkt(2, "11:01"), visitor_id=B, campaign_name="spring"),  # _rcn only
+            hit(hkt(2, "11:02"), visitor_id=B, campaign_name="spring"),  # _rcn only
+            hit(hkt(2, "11:03"), visitor_id=B, campaign_name="spring", campaign_keyword="tv"),
+            # another keyword of the same campaign is another campaign: visit 2
+            hit(hkt(2, "11:04"), visitor_id=B, campaign_name="spring", campaign_keyword="web"),
+            hit(hkt(2, "11:05"), visitor_id=B, campaign_name="spring"),  # stays in visit 2
+        ],
+    )
+    sessionize(site)
+    assert [row[1] for row in visits_by_key(site)["c:" + B]] == [4, 2]
+    keywords = site.rows("SELECT campaign_keyword FROM web.visits ORDER BY started_at")
+    assert [row[0] for row in keywords] == ["tv", "web"]
+
+
+def test_a_campaign_after_a_website_referrer_opens_a_visit(site: Warehouse) -> None:
+    """Only a direct visit takes a later campaign; one from another website is left as it
+    was and the campaign opens a new visit."""
+    insert_hits(
+        site,
+        [
+            hit(hkt(2, "11:00"), visitor_id=B, referrer_type="website"),
+            hit(hkt(2, "11:01"), visitor_id=B),
+            hit(hkt(2, "11:02"), visitor_id=B, campaign_name="spring"),  # visit 2
+        ],
+    )
+    sessionize(site)
+    assert [row[1] for row in visits_by_key(site)["c:" + B]] == [2, 1]
+    types = site.rows("SELECT referrer_type FROM web.visits ORDER BY started_at")
+    assert [row[0] for row in types] == ["website", "campaign"]
+
+
+def test_cookieless_visitors_are_keyed_by_the_full_ip_hash(site: Warehouse) -> None:
+    """Two people behind one anonymised /16 with the same browser: the loader's ip_key
+    (salted hash of the full IP) keeps them apart (plugins/PrivacyManager/Config.php)."""
+    agent = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"
+    insert_hits(
+        site,
+        [
+            hit(hkt(2, "09:00"), user_agent=agent, ip="10.1.0.0", ip_key="k1"),
+            hit(hkt(2, "09:01"), user_agent=agent, ip="10.1.0.0", ip_key="k2"),
+            hit(hkt(2, "09:02"), user_agent=agent, ip="10.1.0.0", ip_key="k1"),
+        ],
+    )
+    sessionize(site)
+    counts = site.rows("SELECT actions FROM web.visits ORDER BY actions DESC")
+    assert [row[0] for row in counts] == [2, 1]
 
 
 def test_user_id_ties_devices_and_the_hits_before_login(site: Warehouse) -> None:

@@ -151,9 +151,10 @@ def kind_of(params: dict[str, str]) -> str:
     return "pageview" if "action_name" in params else "other"
 
 
-def test_minified_tracker_is_under_8_kb() -> None:
+def test_minified_tracker_is_under_10_kb() -> None:
+    # 8 KB until custom variables and ecommerce came in (issue 20); matomo.js is ~66 KB
     size = len((STATIC / "tally.js").read_bytes())
-    assert 0 < size < 8 * 1024, size
+    assert 0 < size < 10 * 1024, size
 
 
 def test_minified_build_comes_from_the_readable_source() -> None:

@@ -6,16 +6,21 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
+from tally.cli._steps import Steps
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
 from tally.pipeline.context import Context, open_context
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from tally.warehouse import Warehouse
 
 console = Console()
 errors = Console(stderr=True)
@@ -181,8 +186,19 @@ def build_command(date: DateOption = None) -> None:
 def query_command(
     sql: Annotated[str, typer.Argument(help="SQL in DuckDB's dialect; - reads standard input.")],
     output: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    write: Annotated[
+        bool, typer.Option("--write", help="Allow changes (INSERT, UPDATE, CREATE, ...).")
+    ] = False,
+    external: Annotated[
+        bool,
+        typer.Option(
+            "--external-access", help="Allow SQL to read and write files and the network."
+        ),
+    ] = False,
 ) -> None:
-    """Run a query on the warehouse.
+    """Run a query on the warehouse, for administrators: it reads every table, password and
+    token hashes included. Read-only unless --write; no file or network access from SQL
+    (read_csv, COPY ... TO, ATTACH of a file) unless --external-access.
 
     Example: tally query "select count(*) from staging.itunes_subscription_events"
     """
@@ -190,7 +206,7 @@ def query_command(
 
     text = sys.stdin.read() if sql == "-" else sql
     try:
-        result = context().warehouse.query(text)
+        result = console_query(settings(), text, write=write, external_access=external)
     except Exception as error:  # the database's own message is the useful one
         raise fail(error) from None
     if output == "csv":
@@ -204,6 +220,86 @@ def query_command(
         console.print(table)
     else:
         raise typer.BadParameter("--format must be table, csv or json")
+
+
+def console_query(
+    settings: Settings, sql: str, *, write: bool = False, external_access: bool = False
+) -> pa.Table:
+    """``sql``'s result, on a connection that can change nothing unless ``write`` and reach
+    no file or network unless ``external_access``.
+
+    DuckDB: a read-only connection with ``enable_external_access`` off (read_csv, COPY TO,
+    ATTACH of a file and extension installs are refused). PostgreSQL: a READ ONLY
+    transaction, rolled back; file access there is the role's (``pg_read_server_files``),
+    which tally's role should not hold.
+    """
+    from tally.warehouse import connect
+
+    url = settings.warehouse_url
+    if url.startswith("duckdb://"):
+        return _duckdb_console(url, sql, write, external_access, settings.lock_wait_seconds)
+    warehouse = connect(url, settings.lock_wait_seconds)
+    try:
+        with warehouse.session() as connection:
+            if write:
+                return _result_of(warehouse, sql)
+            connection.execute("BEGIN READ ONLY")
+            try:
+                return _result_of(warehouse, sql)
+            finally:
+                connection.execute("ROLLBACK")
+    finally:
+        warehouse.close()
+
+
+def _result_of(warehouse: Warehouse, sql: str) -> pa.Table:
+    """The statement's rows; an empty table for one that returns none (CREATE, INSERT)."""
+    import pyarrow as pa
+
+    try:
+        return warehouse.query(sql)
+    except Exception as error:
+        if "didn't produce records" in str(error):  # psycopg: the statement ran, no rows
+            return pa.table({})
+        raise
+
+
+def _duckdb_console(
+    url: str, sql: str, write: bool, external_access: bool, lock_wait: float
+) -> pa.Table:
+    import time
+
+    import duckdb
+    import pyarrow as pa
+
+    from tally.errors import WarehouseBusyError
+
+    path = url[len("duckdb:///") :] if url.startswith("duckdb:///") else url[len("duckdb://") :]
+    if not write and not Path(path).exists():
+        raise FileNotFoundError(f"no warehouse at {path} yet (tally demo or tally load make it)")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    config = {} if external_access else {"enable_external_access": False}
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            connection = duckdb.connect(path, read_only=not write, config=config)
+            break
+        except duckdb.IOException as error:  # another process writes: wait as the backend does
+            text = str(error).lower()
+            locked = "could not set lock" in text or "conflicting lock" in text
+            if not locked:
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusyError(f"{path} stayed locked: {error}") from error
+            time.sleep(0.05)
+    try:
+        relation = connection.sql(sql)
+        if relation is None:  # a statement without a result (with --write)
+            return pa.table({})
+        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+        return fetch()
+    finally:
+        connection.close()
 
 
 def status_command(
@@ -222,7 +318,14 @@ def status_command(
         return
     table = Table("started", "job", "source/dataset", "date", "status", "in", "out", "bad", "error")
     for s in steps:
-        colour = {"ok": "green", "failed": "red", "skipped": "yellow"}.get(s["status"], "white")
+        colours = {
+            "ok": "green",
+            "failed": "red",
+            "skipped": "yellow",
+            "not_ready": "yellow",
+            "abandoned": "magenta",
+        }
+        colour = colours.get(s["status"], "white")
         table.add_row(
             str(s["started_at"])[:19],
             s["job"],
@@ -255,45 +358,43 @@ def demo_command(
     from tally.pipeline.demo import run_demo
 
     ctx = context()
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("demo", total=days)
-
-        def advance(label: str) -> None:
-            progress.update(task, advance=1, description=f"day {label}")
-
+    with Steps(console) as steps:
         summary = run_demo(
-            ctx, days=days, seed=seed, end=end.date() if end else None, progress=advance
+            ctx, days=days, seed=seed, end=end.date() if end else None, progress=steps
         )
-    _print_summary(ctx, summary)
-    write_reports(ctx, summary.end)
-    _demo_traffic(ctx, seed, summary.start, summary.end)
+        steps.start("reports")
+        written = write_reports(ctx, summary.end, quiet=True)
+        steps.finish("reports", f"{len(written)} workbooks")
+        traffic = _demo_traffic(ctx, seed, summary.start, summary.end, steps)
+    _print_summary(ctx, summary, written, traffic)
 
 
-def _demo_traffic(ctx: Context, seed: int, start: dt.date, end: dt.date) -> None:
+def _demo_traffic(ctx: Context, seed: int, start: dt.date, end: dt.date, steps: Steps) -> str:
     from tally.web.demo import generate_traffic
 
-    with console.status("web traffic: logging, loading, sessionizing"):
-        traffic = generate_traffic(ctx.warehouse, ctx.settings, seed, start, end)
-    console.print(
-        f"web: {traffic.requests:,} tracking requests → {traffic.loaded.loaded:,} hits in "
-        f"web.hits ({traffic.loaded.bots_dropped} bot hits dropped), "
-        f"{traffic.sessions.visits:,} visits"
+    steps.start("web traffic")
+    traffic = generate_traffic(ctx.warehouse, ctx.settings, seed, start, end)
+    steps.finish("web traffic", f"{traffic.sessions.visits:,} visits")
+    return (
+        f"{traffic.requests:,} tracking requests → {traffic.loaded.loaded:,} hits "
+        f"({traffic.loaded.bots_dropped} bot hits dropped), {traffic.sessions.visits:,} visits"
     )
-    console.print("serve the dashboards and the tracker with: make serve")
 
 
-def write_reports(ctx: Context, day: dt.date) -> None:
+def write_reports(ctx: Context, day: dt.date, quiet: bool = False) -> list[str]:
     """Write every configured country × period workbook for the period holding ``day``."""
     if not ctx.warehouse.table_exists("marts.report_fact"):
         console.print("reports: skipped (marts.report_fact was not built)")
-        return
+        return []
     from tally.reports.subscription import write_all_reports
 
     written, skipped = write_all_reports(ctx.warehouse, ctx.settings, day)
-    for report in written:
-        console.print(f"report: {report.location}")
     for reason in skipped:
         console.print(f"report skipped: {reason}")
+    if not quiet:
+        for report in written:
+            console.print(f"report: {report.location}")
+    return [str(report.location) for report in written]
 
 
 def run_command(
@@ -303,6 +404,9 @@ def run_command(
         bool, typer.Option("--no-fetch", help="Load what is already in the lake.")
     ] = False,
     reports: Annotated[bool, typer.Option(help="Write the Excel reports after the build.")] = True,
+    refetch: Annotated[
+        bool, typer.Option("--refetch", help="Download partitions already in the lake again.")
+    ] = False,
 ) -> None:
     """The daily job: ingest every source, load, build, write the reports.
 
@@ -312,11 +416,13 @@ def run_command(
     from tally.pipeline.run import run_day
 
     ctx = context()
-    outcome = run_day(ctx, _day(date), source, fetch=not no_fetch)
+    outcome = run_day(ctx, _day(date), source, fetch=not no_fetch, refetch=refetch)
+    for key in outcome.already_landed:
+        console.print(f"[dim]landed[/dim]    {key}: already in the lake (--refetch to download)")
     for key, rows in outcome.loaded.items():
         console.print(f"[green]ok[/green]        {key}: {rows:,} rows")
     for note in outcome.not_ready:
-        console.print(f"[yellow]not ready[/yellow] {note}")
+        console.print(f"[yellow]not_ready[/yellow] {note}")
     for key, error in outcome.failed.items():
         errors.print(f"[red]failed[/red]    {key}: {error}")
     for model, state in outcome.models.items():
@@ -327,21 +433,30 @@ def run_command(
         raise typer.Exit(1)
 
 
-def _print_summary(ctx: Context, summary: object) -> None:
+def _print_summary(ctx: Context, summary: object, reports: list[str], traffic: str) -> None:
+    """What the demo made and where to look at it."""
     console.print(f"[bold]demo data {summary.start} → {summary.end}[/bold]")
-    console.print(f"lake:      {ctx.lake.url} ({summary.files} files)")
-    console.print(f"warehouse: {ctx.settings.warehouse_url}")
     table = Table("dataset", "rows loaded")
     for key, rows in sorted(summary.rows.items()):
         table.add_row(key, f"{rows:,}")
     console.print(table)
-    for model, outcome in summary.models.items():
+    skipped = {m: o for m, o in summary.models.items() if o != "ok"}
+    console.print(f"models built: {len(summary.models) - len(skipped)} of {len(summary.models)}")
+    for model, outcome in skipped.items():
         console.print(f"model {model}: {outcome}")
     console.print(f"quarantined rows: {summary.quarantined}")
-    console.print(
-        'try: tally query "select * from marts.itunes_daily_subscription_events '
-        'order by event_date desc, events desc limit 10"'
-    )
+    console.print(f"web: {traffic}")
+    folders = sorted({str(Path(r).parent.parent) for r in reports})
+    console.print("[bold]where to look[/bold]")
+    looks = [
+        ("raw files", f"{ctx.lake.url} ({summary.files} files; tally lake ls)"),
+        ("warehouse", f"{ctx.settings.warehouse_url} (tally query, tally status)"),
+        ("reports", f"{', '.join(folders) or 'none'} ({len(reports)} workbooks)"),
+        ("dashboards", "make serve, then http://127.0.0.1:8080 (make serve PORT=8090)"),
+        ("first login", ".venv/bin/tally user add NAME --admin (tally is in .venv/bin)"),
+    ]
+    for name, where in looks:
+        console.print(f"  {name:<12}{where}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,10 +17,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Every other module of this package is an area exposing ``register(app)``: adding a group of
-# commands is adding a module, never editing a list here. ``core`` goes first.
+# Every other public module of this package is an area exposing ``register(app)``: adding a
+# group of commands is adding a module, never editing a list here. ``core`` goes first;
+# ``_`` modules are helpers the areas share.
 _AREAS = sorted(
-    (m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name != "main"),
+    (
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if m.name != "main" and not m.name.startswith("_")
+    ),
     key=lambda name: (name != "core", name),
 )
 for _name in _AREAS:
@@ -28,11 +33,18 @@ for _name in _AREAS:
 
 
 def main() -> None:
-    """Entry point: tally's own errors end in one clear line, not a traceback."""
+    """Entry point: tally's own errors end in one clear line, not a traceback.
+
+    Everything the command creates is private to its user (files 0600, directories 0700):
+    the warehouse holds password and token hashes, the lake and hit log personal data.
+    """
+    import os
+
     from rich.console import Console
 
     from tally.errors import TallyError, TerminalError
 
+    os.umask(0o077)
     try:
         app()
     except TallyError as error:

@@ -50,7 +50,9 @@ def subscription_command(
     out: OutOption = None,
     template: Annotated[
         Path | None,
-        typer.Option("--template", "-t", help="Analyst workbook (.xlsx) with pivots to refill."),
+        typer.Option(
+            "--template", "-t", help="Analyst workbook (.xlsx, .xlsb, .xls) with pivots to refill."
+        ),
     ] = None,
     output_format: FormatOption = "xlsx",
     periods: Annotated[
@@ -82,6 +84,8 @@ def subscription_command(
     finally:
         warehouse.close()
     total = sum(written.rows.values())
+    for note in written.notes:
+        errors.print(f"[yellow]cell:[/yellow] {note}", soft_wrap=True, highlight=False)
     console.print(
         f"wrote {written.location} ({total:,} rows, {len(written.rows)} metric types)",
         soft_wrap=True,
@@ -122,6 +126,10 @@ def pivot_command(
     country: Annotated[
         str | None, typer.Option("--country", "-c", help="Only this country's rows.")
     ] = None,
+    resolution: Annotated[
+        str | None,
+        typer.Option("--resolution", "-r", help="Only daily, weekly or monthly rows."),
+    ] = None,
     date_order: Annotated[
         str, typer.Option("--date-order", help="How text dates are written: MDY, DMY or YMD.")
     ] = "MDY",
@@ -132,13 +140,18 @@ def pivot_command(
 
     Or from a file: tally pivot --sql - < formula.txt
     """
+    from tally.reports.fact import check_period
     from tally.reports.pivot import PivotError, parse, resolve_type, run_query, to_query
 
     text = sys.stdin.read() if formula == "-" else formula
     settings, warehouse = _open()
     try:
         request = parse(text.strip(), date_order)
-        scope = {"country": settings.country(country).code} if country else None
+        scope = {}
+        if country:
+            scope["country"] = settings.country(country).code
+        if resolution:
+            scope["resolution_type"] = check_period(resolution)
         query = to_query(request, resolve_type(warehouse, request.sheet, None), scope, date_order)
         if sql:
             console.print(query.display(), highlight=False, markup=False)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from tally.config import load_settings
 from tally.errors import TallyError
+from tally.pipeline.ledger import abandon_dead_steps
 from tally.warehouse import Warehouse, from_settings
 
 console = Console()
@@ -26,7 +27,9 @@ SiteOption = Annotated[int, typer.Option("--site", help="Site id (see: tally sit
 
 def _warehouse() -> Warehouse:
     try:
-        return from_settings(load_settings())
+        warehouse = from_settings(load_settings())
+        abandon_dead_steps(warehouse)  # web.sessionize writes ledger steps too
+        return warehouse
     except TallyError as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(2) from None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tally.config import Settings
 from tally.lake import Lake
+from tally.pipeline.ledger import abandon_dead_steps
 from tally.warehouse import Warehouse, from_settings
 
 
@@ -17,8 +18,11 @@ class Context:
 
 
 def open_context(settings: Settings) -> Context:
-    """Connect to the configured warehouse (migrated) and lake."""
+    """Connect to the configured warehouse (migrated; steps of dead processes marked
+    abandoned) and lake."""
     options = {}
     if settings.lake_url.startswith("s3://") and settings.s3_endpoint_url:
         options["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
-    return Context(settings, from_settings(settings), Lake(settings.lake_url, options))
+    warehouse = from_settings(settings)
+    abandon_dead_steps(warehouse)
+    return Context(settings, warehouse, Lake(settings.lake_url, options))

@@ -7,8 +7,8 @@ tables (apart from load-time columns whose names start with ``_``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from tally.pipeline.build import build
 from tally.pipeline.context import Context
@@ -32,6 +32,27 @@ class DemoSummary:
     models: dict[str, str] = field(default_factory=dict)
 
 
+class Progress(Protocol):
+    """Where the demo reports its long steps (the CLI draws them; tests pass nothing)."""
+
+    def start(self, step: str, total: int | None = None) -> None: ...
+
+    def advance(self, step: str) -> None: ...
+
+    def finish(self, step: str, detail: str = "") -> None: ...
+
+
+class _Silent:
+    def start(self, step: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, step: str) -> None:
+        pass
+
+    def finish(self, step: str, detail: str = "") -> None:
+        pass
+
+
 def default_end() -> dt.date:
     return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 
@@ -42,32 +63,75 @@ def run_demo(
     seed: int = DEFAULT_SEED,
     end: dt.date | None = None,
     datasets: list[Dataset] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> DemoSummary:
-    """Generate ``days`` days ending ``end`` and run the pipeline over them."""
+    """Generate ``days`` days ending ``end`` and run the pipeline over them.
+
+    Three passes, each its own progress step: generate and land every source's files, load
+    them, build the models.
+    """
     end = end or default_end()
     start = end - dt.timedelta(days=days - 1)
-    world = DemoWorld(seed, start, end)
+    shown = progress or _Silent()
     chosen = datasets if datasets is not None else list(all_datasets().values())
     summary = DemoSummary(start, end)
     run_id = new_run_id()
-    ledger = Ledger(context.warehouse)
-    day = start
-    while day <= end:
-        with context.warehouse.session():
-            for dataset in chosen:
-                with ledger.step(run_id, "ingest", dataset.source, dataset.name, day) as step:
-                    files = dataset.sample(day, world)
-                    # force: a demo with another seed replaces the files (old ones are kept)
-                    results = land(context, dataset, day, files, force=True)
-                    step.bytes = sum(r.size for r in results)
-                    step.rows_out = len(results)
-                summary.files += len(results)
-                loaded = load(context, dataset, day, run_id)
-                summary.rows[dataset.key] = summary.rows.get(dataset.key, 0) + loaded.rows
-                summary.quarantined += len(loaded.bad_rows)
-        if progress:
-            progress(f"{day}")
-        day += dt.timedelta(days=1)
+    # one session for both passes: closing DuckDB checkpoints it, once is enough
+    with context.warehouse.session():
+        _generate(context, DemoWorld(seed, start, end), chosen, summary, run_id, shown)
+        _load(context, chosen, summary, run_id, shown)
+    shown.start("build")
     summary.models = build(context, run_id=run_id)
+    built = sum(1 for outcome in summary.models.values() if outcome == "ok")
+    shown.finish("build", f"{built} of {len(summary.models)} models")
     return summary
+
+
+def _days(summary: DemoSummary) -> list[dt.date]:
+    count = (summary.end - summary.start).days + 1
+    return [summary.start + dt.timedelta(days=offset) for offset in range(count)]
+
+
+def _generate(
+    context: Context,
+    world: DemoWorld,
+    chosen: list[Dataset],
+    summary: DemoSummary,
+    run_id: str,
+    shown: Progress,
+) -> None:
+    """Sample each day of each dataset in the real file format and land it in the lake."""
+    days = _days(summary)
+    per_source: dict[str, int] = {}
+    for dataset in chosen:
+        per_source[dataset.source] = per_source.get(dataset.source, 0) + len(days)
+    for source, total in per_source.items():
+        shown.start(f"generate {source}", total)
+    ledger = Ledger(context.warehouse)
+    # day by day, as the world unfolds (the sampler's order is part of the determinism)
+    for day in days:
+        for dataset in chosen:
+            with ledger.step(run_id, "ingest", dataset.source, dataset.name, day) as step:
+                files = dataset.sample(day, world)
+                # force: a demo with another seed replaces the files (old ones are kept)
+                results = land(context, dataset, day, files, force=True)
+                step.bytes = sum(r.size for r in results)
+                step.rows_out = len(results)
+            summary.files += len(results)
+            shown.advance(f"generate {dataset.source}")
+    for source in per_source:
+        shown.finish(f"generate {source}")
+
+
+def _load(
+    context: Context, chosen: list[Dataset], summary: DemoSummary, run_id: str, shown: Progress
+) -> None:
+    days = _days(summary)
+    shown.start("load", len(days) * len(chosen))
+    for day in days:
+        for dataset in chosen:
+            loaded = load(context, dataset, day, run_id)
+            summary.rows[dataset.key] = summary.rows.get(dataset.key, 0) + loaded.rows
+            summary.quarantined += len(loaded.bad_rows)
+            shown.advance("load")
+    shown.finish("load", f"{sum(summary.rows.values()):,} rows")

@@ -1,21 +1,34 @@
 """The run ledger: one row per pipeline step in ``tally_meta.runs``.
 
-A step is written as ``running`` when it starts and updated when it ends, so a crashed
-step stays visible as ``running`` with no end time.
+A step is written as ``running`` when it starts and updated when it ends. It also names
+its owner: host, process id and the process's start time (from ``/proc``, so a process id
+used again by another program is not taken for the owner). A process killed mid-step
+(SIGKILL, power loss) never writes its end; ``abandon_dead_steps``, run when any tally
+command opens the warehouse, marks such a step ``abandoned`` when its owner on this host
+is gone. A step owned by another host is left ``running``: its process cannot be seen
+from here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
+import socket
 import traceback
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from tally.errors import NotReadyError
 from tally.warehouse import Warehouse
 
-STATUSES = ("running", "ok", "failed", "skipped")
+# not_ready: the origin has not published the partition yet (NotReadyError); retried on
+# schedule, and an alert only once the dataset's deadline has passed (pipeline.run)
+STATUSES = ("running", "ok", "failed", "skipped", "abandoned", "not_ready")
+
+log = logging.getLogger(__name__)
 
 
 def new_run_id() -> str:
@@ -68,7 +81,7 @@ class Ledger:
         try:
             yield step
         except BaseException as error:
-            step.status = "failed"
+            step.status = "not_ready" if isinstance(error, NotReadyError) else "failed"
             step.error = f"{type(error).__name__}: {error}"
             if not isinstance(error, Exception):
                 step.error += "\n" + traceback.format_exc(limit=3)
@@ -79,9 +92,11 @@ class Ledger:
         self._finish(step)
 
     def _insert(self, step: Step) -> None:
+        host, pid, started = owner()
         self.warehouse.execute(
             "INSERT INTO tally_meta.runs (run_id, step_id, job, source, dataset, partition_date, "
-            "started_at, status, attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "started_at, status, attempt, owner_host, owner_pid, owner_started) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 step.run_id,
                 step.step_id,
@@ -92,6 +107,9 @@ class Ledger:
                 step.started_at,
                 step.status,
                 step.attempt,
+                host,
+                pid,
+                started,
             ],
         )
 
@@ -122,3 +140,60 @@ class Ledger:
             [limit],
         )
         return table.to_pylist()
+
+
+def process_started(pid: int) -> int | None:
+    """When a process started (clock ticks since boot, ``/proc/<pid>/stat`` field 22);
+    None if it does not exist, is a zombie, or there is no ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name in (...) may hold spaces
+    if fields[0] in ("Z", "X"):  # dead, waiting to be reaped
+        return None
+    return int(fields[19])
+
+
+def owner() -> tuple[str, int, int | None]:
+    """This process as a step's owner: host name, process id, start time."""
+    pid = os.getpid()
+    return socket.gethostname(), pid, process_started(pid)
+
+
+def owner_alive(host: str | None, pid: int | None, started: int | None) -> bool:
+    """False only when the owner is known to be gone: on this host, and no process with
+    its id (or one started at another time) exists."""
+    if host != socket.gethostname() or pid is None:
+        return True
+    if started is not None and os.path.exists("/proc"):
+        return process_started(pid) == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def abandon_dead_steps(warehouse: Warehouse) -> int:
+    """Mark ``abandoned`` every ``running`` step whose owning process has died; returns how
+    many. Rows written before steps named their owner are left as they are."""
+    found = warehouse.rows(
+        "SELECT step_id, owner_host, owner_pid, owner_started FROM tally_meta.runs "
+        "WHERE status = 'running' AND owner_pid IS NOT NULL"
+    )
+    dead = [row for row in found if not owner_alive(row[1], row[2], row[3])]
+    noticed = utc_now().isoformat(timespec="seconds")
+    for step_id, host, pid, _started in dead:
+        warehouse.execute(
+            "UPDATE tally_meta.runs SET status = 'abandoned', error = ? "
+            "WHERE step_id = ? AND status = 'running'",
+            [f"process {pid} on {host} ended without finishing this step "
+             f"(found at {noticed} UTC)", step_id],
+        )  # fmt: skip
+    if dead:
+        log.warning("marked %d ledger step(s) of dead processes abandoned", len(dead))
+    return len(dead)

@@ -1,9 +1,10 @@
 """Excel subscription reports per country × period, and GETPIVOTDATA ↔ SQL.
 
 Modules: ``fact`` (the report_fact table, headers, periods), ``summary`` (the Summary
-sheet's numbers), ``workbook`` (XlsxWriter), ``template`` (refill an analyst's workbook),
-``pivot`` (GETPIVOTDATA → parameterised SQL), ``export`` (CSV/Parquet), ``recalc``
-(LibreOffice headless), ``subscription`` (one report end to end).
+sheet's numbers), ``workbook`` (XlsxWriter), ``pivottable`` (pivot tables as OOXML parts),
+``template`` (refill an analyst's workbook), ``pivot`` (GETPIVOTDATA → parameterised SQL),
+``export`` (CSV/Parquet), ``recalc`` (LibreOffice headless), ``subscription`` (one report
+end to end).
 """
 
 from __future__ import annotations

@@ -51,15 +51,31 @@ PERIODS: tuple[str, ...] = ("daily", "weekly", "monthly")
 # The order metric sheets appear in a workbook; types the marts add later follow, sorted.
 KNOWN_TYPES: tuple[str, ...] = (
     "Active subscriber",
+    "Active subscriber (average)",
     "New subscriber",
     "Churn",
     "Renewal",
     "Free trial",
     "Trial conversion",
+    "Plan change",
     "Reactivation",
     "Refund",
     "Revenue",
+    "Proceeds",
 )
+
+
+# Types whose value is an amount of money (currency in meta_5); the rest are counts.
+MONEY_TYPES = frozenset({"Revenue", "Proceeds"})
+
+
+def is_stock(metric: str) -> bool:
+    """A point-in-time count (Active …: the stock at the period's end), not a flow."""
+    return metric.startswith("Active") and not is_average(metric)
+
+
+def is_average(metric: str) -> bool:
+    return metric.endswith("(average)")
 
 
 def column_for(header: str) -> str | None:
@@ -82,6 +98,15 @@ def period_start(day: dt.date, period: str) -> dt.date:
     if period == "monthly":
         return day.replace(day=1)
     return day
+
+
+def period_end(start: dt.date, period: str) -> dt.date:
+    """Last day of the period starting on ``start``."""
+    if period == "weekly":
+        return start + dt.timedelta(days=6)
+    if period == "monthly":
+        return (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(1)
+    return start
 
 
 def previous_start(start: dt.date, period: str) -> dt.date:
@@ -123,10 +148,12 @@ def conform(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in SCHEMA], schema=SCHEMA)
 
 
-def freshness(warehouse: Warehouse, country: str, period: str) -> dt.date | None:
-    """The newest period start the marts hold for a country and resolution."""
+def freshness(warehouse: Warehouse, country: str) -> dt.date | None:
+    """The newest day loaded for a country: the start of its newest daily row (a week or a
+    month may hold only some of its days). None without daily rows."""
     found = warehouse.rows(
-        f"SELECT max(start_date) FROM {TABLE} WHERE country = ? AND resolution_type = ?",
-        [country, period],
+        f"SELECT max(start_date) FROM {TABLE} WHERE country = ? AND resolution_type = 'daily'",
+        [country],
     )
-    return found[0][0] if found else None
+    newest = found[0][0] if found else None
+    return newest.date() if isinstance(newest, dt.datetime) else newest

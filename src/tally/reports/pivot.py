@@ -6,13 +6,17 @@ semicolons inside strings are handled by it, not by us). The sheet names the met
 field/item pair becomes one ``column = ?`` condition, and the query is always parameterised:
 item text reaches the warehouse only as a bound value, never as SQL.
 
-Errors follow Excel: an unknown sheet, field or item answers ``#REF!`` and a malformed call
-``#VALUE!``, with a message saying which part is wrong.
+Errors follow Excel: an unknown sheet, field or item answers ``#REF!``, a malformed call
+``#VALUE!`` and a date serial outside Excel's calendar ``#NUM!``, with a message saying which
+part is wrong. Unlike Excel, items that leave several countries, resolutions or currencies in
+the answer are an error too (``#VALUE!`` naming the fields to add): a sum of HKD and SGD, or
+of daily and monthly rows, is never a figure anybody wants.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,10 +26,17 @@ from openpyxl.formula import Tokenizer
 from openpyxl.formula.tokenizer import Token, TokenizerError
 
 from tally.errors import TerminalError
-from tally.reports.fact import COLUMNS, HEADERS, TABLE, column_for
+from tally.reports.fact import COLUMNS, HEADERS, MONEY_TYPES, TABLE, column_for
 from tally.warehouse import Warehouse
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 1 is 1900-01-01 (Excel's 1900 leap-year bug)
+LAST_SERIAL = 2_958_465  # 9999-12-31, the last day Excel's calendar holds
+# Fields whose items must leave one value in the answer: (column, header, CLI option).
+SINGLE_VALUED = (
+    ("country", "Country", "--country"),
+    ("resolution_type", "Resolution Type", "--resolution"),
+)
+CURRENCY = ("meta_5", "Meta 5", None)  # the currency of money rows (see report_fact.sql)
 DATE_ORDERS = ("MDY", "DMY", "YMD")
 _LEADING_CALL = re.compile(r"^\s*=?\s*GETPIVOTDATA\s*\(", re.IGNORECASE)
 
@@ -37,6 +48,13 @@ class PivotError(TerminalError):
         super().__init__(f"{code} {message}")
         self.code = code
         self.message = message
+
+
+class NotOneCall(PivotError):
+    """The formula is more than one GETPIVOTDATA call (e.g. ``=IFERROR(GETPIVOTDATA(…),0)``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("#VALUE!", message)
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,7 @@ class PivotQuery:
     sql: str
     params: tuple[Any, ...]
     labels: tuple[str, ...]  # the condition each parameter belongs to, for display
+    where: str = ""  # the WHERE clause of ``sql``, reused by the ambiguity check
 
     def display(self) -> str:
         """The SQL with each bound value shown in a comment (display only, never executed)."""
@@ -74,12 +93,27 @@ def _literal(value: Any) -> str:
 # -- parsing ----------------------------------------------------------------------------
 
 
+def normalise(formula: str) -> str:
+    """The formula as Excel's grammar has it: ``=GETPIVOTDATA(`` with no space (the seed
+    writes ``GETPIVOTDATA (``)."""
+    return _LEADING_CALL.sub("=GETPIVOTDATA(", formula, count=1).strip()
+
+
 def parse(formula: str, date_order: str = "MDY") -> PivotRequest:
     """Read a GETPIVOTDATA formula (with or without ``=``) into a request."""
     if date_order not in DATE_ORDERS:
         raise PivotError("#VALUE!", f"date order {date_order!r} is not one of {DATE_ORDERS}")
     if not _LEADING_CALL.match(formula):
-        raise PivotError("#VALUE!", "the formula is not a GETPIVOTDATA(...) call")
+        raise NotOneCall("the formula is not a GETPIVOTDATA(...) call")
+    try:
+        return _parse(formula, date_order)
+    except (ValueError, OverflowError, IndexError, TypeError, AttributeError) as error:
+        # The tokenizer or a number's conversion tripped on something odd: still Excel's
+        # answer for a formula it cannot read, never a traceback.
+        raise PivotError("#VALUE!", f"cannot read the formula: {error}") from error
+
+
+def _parse(formula: str, date_order: str) -> PivotRequest:
     # The seed writes "GETPIVOTDATA (" with a space, which Excel's grammar does not allow.
     text = _LEADING_CALL.sub("=GETPIVOTDATA(", formula, count=1).strip()
     try:
@@ -113,7 +147,7 @@ def _arguments(tokens: list[Token]) -> list[list[Token]]:
         closes = token.subtype == Token.CLOSE and token.type in (Token.FUNC, Token.PAREN)
         if closes and depth == 0:
             if position != len(tokens) - 1:
-                raise PivotError("#VALUE!", "text after the closing parenthesis of GETPIVOTDATA")
+                raise NotOneCall("text after the closing parenthesis of GETPIVOTDATA")
             return arguments if arguments != [[]] else []
         if token.type == Token.SEP and token.subtype == Token.ARG and depth == 0:
             arguments.append([])
@@ -147,7 +181,10 @@ def _item(argument: list[Token], name: str, date_order: str) -> Any:
     if len(argument) == 1 and argument[0].subtype == Token.TEXT:
         return argument[0].value[1:-1].replace('""', '"')
     if len(argument) == 1 and argument[0].subtype == Token.NUMBER:
-        return float(argument[0].value)
+        number = float(argument[0].value)
+        if not math.isfinite(number):
+            raise PivotError("#NUM!", f"item of {name!r}: {argument[0].value} is not a number")
+        return number
     values = [t.value for t in argument]
     if (
         len(argument) == 7
@@ -157,8 +194,8 @@ def _item(argument: list[Token], name: str, date_order: str) -> Any:
     ):
         try:
             return dt.date(int(values[1]), int(values[3]), int(values[5]))
-        except ValueError as error:
-            raise PivotError("#VALUE!", f"item of {name!r}: {error}") from error
+        except (ValueError, OverflowError) as error:
+            raise PivotError("#NUM!", f"item of {name!r}: {''.join(values)}: {error}") from error
     raise PivotError(
         "#VALUE!",
         f"the item of {name!r} must be a text, a number or DATE(y,m,d); got {''.join(values)}",
@@ -175,7 +212,7 @@ def read_date(item: Any, date_order: str = "MDY") -> dt.date:
     if isinstance(item, float):
         return _serial(item)
     text = str(item).strip()
-    if re.fullmatch(r"\d+(\.0+)?", text):
+    if re.fullmatch(r"\d+(\.\d*)?([eE][+-]?\d+)?", text):
         return _serial(float(text))
     iso = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text)
     parts = re.fullmatch(r"(\d{1,4})[/.-](\d{1,2})[/.-](\d{1,4})", text)
@@ -198,7 +235,13 @@ def read_date(item: Any, date_order: str = "MDY") -> dt.date:
 
 
 def _serial(number: float) -> dt.date:
-    if number < 1 or number != int(number):
+    if not math.isfinite(number) or not 1 <= number <= LAST_SERIAL:
+        raise PivotError(
+            "#NUM!",
+            f"{number:.15g} is outside Excel's dates (serials 1 to {LAST_SERIAL:,}, "
+            "1900-01-01 to 9999-12-31)",
+        )
+    if number != int(number):
         raise PivotError("#REF!", f"{number:g} is not a whole Excel date serial")
     return EXCEL_EPOCH + dt.timedelta(days=int(number))
 
@@ -243,7 +286,7 @@ def to_query(
         where += "\n  AND start_date <= ?"
         conditions.append(("start_date<=", until))  # a range, not an item: see _explain_empty
     sql = f"SELECT SUM(value) AS value\nFROM {TABLE}\nWHERE {where}"
-    return PivotQuery(sql, tuple(v for _, v in conditions), tuple(c for c, _ in conditions))
+    return PivotQuery(sql, tuple(v for _, v in conditions), tuple(c for c, _ in conditions), where)
 
 
 def resolve_type(warehouse: Warehouse, sheet: str, sheet_types: Mapping[str, str] | None) -> str:
@@ -273,11 +316,44 @@ def evaluate(
 
 
 def run_query(warehouse: Warehouse, query: PivotQuery) -> float:
-    """Evaluate a query built by ``to_query``; no matching rows is Excel's #REF!."""
-    total = warehouse.rows(query.sql, list(query.params))[0][0]
+    """Evaluate a query built by ``to_query``; no matching rows is Excel's #REF!, and rows
+    of several countries, resolutions or currencies a #VALUE! naming the fields to add."""
+    if not query.where:
+        total = warehouse.rows(query.sql, list(query.params))[0][0]
+    else:
+        checked = [*SINGLE_VALUED]
+        if query.params[0] in MONEY_TYPES:
+            checked.append(CURRENCY)
+        counts = ", ".join(f"COUNT(DISTINCT {column})" for column, _, _ in checked)
+        total, *distinct = warehouse.rows(
+            f"SELECT SUM(value), {counts} FROM {TABLE} WHERE {query.where}", list(query.params)
+        )[0]
+        spread = [field for field, count in zip(checked, distinct, strict=True) if count > 1]
+        if spread:
+            _explain_spread(warehouse, query, spread)
     if total is None:
         _explain_empty(warehouse, query)
     return float(total)
+
+
+def _explain_spread(
+    warehouse: Warehouse, query: PivotQuery, spread: list[tuple[str, str, str | None]]
+) -> None:
+    """Raise #VALUE! naming each field whose values the answer would add together."""
+    parts = []
+    for column, header, option in spread:
+        found = warehouse.rows(
+            f"SELECT DISTINCT {column} FROM {TABLE} WHERE {query.where} ORDER BY 1",
+            list(query.params),
+        )
+        values = ", ".join("(blank)" if row[0] is None else str(row[0]) for row in found)
+        hint = f" (or {option})" if option else ""
+        parts.append(f'"{header}"{hint}: the items match {values}')
+    raise PivotError(
+        "#VALUE!",
+        "the answer would add up rows that must not be added; add the field "
+        + "; add the field ".join(parts),
+    )
 
 
 def _explain_empty(warehouse: Warehouse, query: PivotQuery) -> None:

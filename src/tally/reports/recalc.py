@@ -71,6 +71,12 @@ def _convert(sources: list[Path], out_dir: Path, target: str, timeout: float) ->
     return results
 
 
+def convert(source: Path, out_dir: Path, target: str, timeout: float = 180) -> Path:
+    """One workbook converted by LibreOffice (e.g. an .xlsb template to .xlsx)."""
+    (result,) = _convert([source], out_dir, target, timeout)
+    return result
+
+
 def recalculate(workbooks: list[Path], out_dir: Path, timeout: float = 180) -> list[Path]:
     """Copies of the workbooks in ``out_dir``, every formula recalculated by LibreOffice."""
     if any(out_dir.resolve() == book.parent.resolve() for book in workbooks):

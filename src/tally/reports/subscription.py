@@ -32,6 +32,7 @@ class Written:
     country: str
     period: str
     rows: dict[str, int]
+    notes: tuple[str, ...] = ()  # e.g. template cells answered with an Excel error, and why
 
 
 def report_location(root: str, period: str, country: str, day: dt.date, suffix: str) -> str:
@@ -72,6 +73,7 @@ def write_subscription_report(
     location = report_location(
         root or default_root(settings), period, configured.code, day, output_format
     )
+    notes: tuple[str, ...] = ()
     with tempfile.TemporaryDirectory(prefix="tally-report-") as scratch:
         local = Path(scratch) / Path(location).name
         if output_format == "csv":
@@ -81,7 +83,8 @@ def write_subscription_report(
         elif template is not None:
             from tally.reports.template import fill_template
 
-            fill_template(template, local, warehouse, rows, configured.code, period, day)
+            filled = fill_template(template, local, warehouse, rows, configured.code, period, day)
+            notes = tuple(f"{cell}: {reason}" for cell, reason in filled.errors.items())
         else:
             summary = build_summary(
                 warehouse,
@@ -90,13 +93,19 @@ def write_subscription_report(
                 period,
                 day,
                 pc.unique(rows["type"]).to_pylist(),
-                freshness(warehouse, configured.code, period),
+                freshness(warehouse, configured.code),
                 period_count,
             )
             write_workbook(local, rows, summary, now or dt.datetime.now(dt.UTC))
         _publish(local, location, settings)
     counts = rows.group_by("type").aggregate([("value", "count")]).to_pylist()
-    return Written(location, configured.code, period, {c["type"]: c["value_count"] for c in counts})
+    return Written(
+        location,
+        configured.code,
+        period,
+        {c["type"]: c["value_count"] for c in counts},
+        notes,
+    )
 
 
 def write_all_reports(

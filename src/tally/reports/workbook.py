@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,17 +24,19 @@ from xlsxwriter.workbook import Format
 from xlsxwriter.worksheet import Worksheet
 
 from tally.errors import TerminalError
-from tally.reports.fact import COLUMNS, HEADERS, order_types
-from tally.reports.summary import Line, Section, Summary
+from tally.reports.fact import COLUMNS, HEADERS, MONEY_TYPES, is_average, is_stock, order_types
+from tally.reports.pivottable import ANCHOR_ROW, Pivot, add_pivots, build
+from tally.reports.summary import NO_CURRENCY, Line, Section, Summary
 
 MAX_DATA_ROWS = 1_048_575  # Excel's row limit, less the header row
 SUMMARY = "Summary"
 HEADER_ROW = 4  # zero-based row of the Summary's period headers
 FIRST_PERIOD_COLUMN = 1
-PLATFORM, START_DATE, PLAN, VALUE = (
+PLATFORM, START_DATE, PLAN, CURRENCY, VALUE = (
     COLUMNS.index("platform"),
     COLUMNS.index("start_date"),
     COLUMNS.index("meta_1"),
+    COLUMNS.index("meta_5"),
     COLUMNS.index("value"),
 )
 DATA_WIDTHS = [18, 14, 8, 14, 12, 30, 22, 16, 14, 10, 10, 10, 10, 14]
@@ -69,57 +72,77 @@ def write_workbook(
     book.set_properties(
         {"title": _title(summary), "subject": "Subscription report", "author": "tally"}
     )
-    styles = _styles(book)
+    styles = Styles(book)
     counts = {metric: part.num_rows for metric, part in parts.items()}
     summary_sheet = book.add_worksheet(SUMMARY)
+    # The Summary is small: kept in memory so that XlsxWriter can give the charts cached
+    # series (in constant_memory mode it has nothing to read them from).
+    summary_sheet.constant_memory = False
     for metric, part in parts.items():
         _write_data_sheet(book, metric, part, styles)
+    pivots = [_write_pivot_sheet(book, metric, part, styles) for metric, part in parts.items()]
     _write_summary(book, summary_sheet, summary, counts, styles, generated_at)
     book.close()
+    add_pivots(path, pivots)
     return counts
 
 
 # -- styles -----------------------------------------------------------------------------
 
+BLUE, PALE, AMBER = "#1F4E78", "#DDEBF7", "#FFF2CC"
+COUNT_FORMAT = "#,##0"  # "#,##0.##" would show 4488 as "4,488." in Excel
+AVERAGE_FORMAT = "#,##0.0"
+MONEY_FORMAT = "#,##0.00"
 
-def _styles(book: xlsxwriter.Workbook) -> dict[str, Format]:
-    return {
-        "title": book.add_format({"bold": True, "font_size": 16}),
-        "note": book.add_format({"italic": True, "font_color": "#595959"}),
-        "header": book.add_format(
-            {"bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "align": "center"}
-        ),
-        "header_date": book.add_format(
-            {
-                "bold": True,
-                "bg_color": "#1F4E78",
-                "font_color": "#FFFFFF",
-                "num_format": "yyyy-mm-dd",
-                "align": "center",
-            }
-        ),
-        "section": book.add_format({"bold": True, "bg_color": "#DDEBF7"}),
-        "platform": book.add_format({"bold": True}),
-        "plan": book.add_format({"indent": 2}),
-        "total": book.add_format({"bold": True, "top": 1}),
-        "count": book.add_format({"num_format": "#,##0"}),
-        "count_bold": book.add_format({"num_format": "#,##0", "bold": True}),
-        "count_total": book.add_format({"num_format": "#,##0", "bold": True, "top": 1}),
-        "money": book.add_format({"num_format": "#,##0.00"}),
-        "money_bold": book.add_format({"num_format": "#,##0.00", "bold": True}),
-        "money_total": book.add_format({"num_format": "#,##0.00", "bold": True, "top": 1}),
-        "ratio": book.add_format({"num_format": "0.0%"}),
-        "ratio_total": book.add_format({"num_format": "0.0%", "bold": True, "top": 1}),
-        "date": book.add_format({"num_format": "yyyy-mm-dd"}),
-        "value": book.add_format({"num_format": "#,##0.##"}),
+
+def number_format(metric: str, currency: str | None = None) -> str:
+    """Integers as integers, money with two decimals and its currency."""
+    if metric in MONEY_TYPES:
+        return MONEY_FORMAT + (f' "{currency}"' if currency else "")
+    return AVERAGE_FORMAT if is_average(metric) else COUNT_FORMAT
+
+
+class Styles:
+    """Cell formats made once per distinct look (XlsxWriter wants each format added once)."""
+
+    LOOKS = {
+        "title": {"bold": True, "font_size": 16},
+        "note": {"italic": True, "font_color": "#595959"},
+        "warning": {"italic": True, "font_color": "#7F6000", "bg_color": AMBER},
+        "header": {"bold": True, "bg_color": BLUE, "font_color": "#FFFFFF", "align": "center"},
+        "section": {"bold": True, "bg_color": PALE},
+        "platform": {"bold": True},
+        "plan": {"indent": 2},
+        "total": {"bold": True, "top": 1},
+        "date": {"num_format": "yyyy-mm-dd"},
     }
+
+    def __init__(self, book: xlsxwriter.Workbook) -> None:
+        self.book = book
+        self.made: dict[tuple, Format] = {}
+
+    def __getitem__(self, look: str) -> Format:
+        return self.get(look)
+
+    def get(self, look: str, num_format: str | None = None, partial: bool = False) -> Format:
+        key = (look, num_format, partial)
+        if key not in self.made:
+            properties = dict(self.LOOKS.get(look, {}))
+            if num_format:
+                properties["num_format"] = num_format
+            if partial:  # the newest period holds only some of its days
+                properties.update({"italic": True, "bg_color": AMBER})
+                if look == "header":
+                    properties["font_color"] = "#7F6000"
+            self.made[key] = self.book.add_format(properties)
+        return self.made[key]
 
 
 # -- data sheets ------------------------------------------------------------------------
 
 
 def _write_data_sheet(
-    book: xlsxwriter.Workbook, metric: str, part: pa.Table, styles: dict[str, Format]
+    book: xlsxwriter.Workbook, metric: str, part: pa.Table, styles: Styles
 ) -> None:
     sheet = book.add_worksheet(sheet_name(metric))
     # XlsxWriter refuses add_table() in constant_memory mode only because the table writes
@@ -145,9 +168,15 @@ def _write_data_sheet(
     sheet.table_cells.clear()
     sheet.write_row(0, 0, HEADERS)
     sheet.freeze_panes(1, 0)
+    _print_setup(sheet, metric)
+    sheet.repeat_rows(0)  # the headers on every printed page
     for column, width in enumerate(DATA_WIDTHS):
         style = (
-            styles["date"] if column == START_DATE else styles["value"] if column == VALUE else None
+            styles["date"]
+            if column == START_DATE
+            else styles.get("value", number_format(metric))
+            if column == VALUE
+            else None
         )
         sheet.set_column(column, column, width, style)
     for number, values in enumerate(_records(part), start=1):
@@ -159,7 +188,65 @@ def _records(table: pa.Table) -> Iterator[tuple]:
         yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
 
-# -- summary ----------------------------------------------------------------------------
+def pivot_sheet_name(metric: str) -> str:
+    return sheet_name("Pivot " + metric)
+
+
+def _write_pivot_sheet(
+    book: xlsxwriter.Workbook, metric: str, part: pa.Table, styles: Styles
+) -> Pivot:
+    """A sheet holding a real pivot table of the metric's data sheet (platform and plan down,
+    start dates across; money by currency first), with its cells written as values too."""
+    money = metric in MONEY_TYPES
+    rows = ("Meta 5", "Platform", "Meta 1") if money else ("Platform", "Meta 1")
+    name = pivot_sheet_name(metric)
+    pivot = build(
+        "Pivot_" + re.sub(r"\W", "_", metric),
+        name,
+        sheet_name(metric),
+        part,
+        rows,
+        "Start Date",
+        money=money,
+        stock=is_stock(metric),
+    )
+    sheet = book.add_worksheet(name)
+    _print_setup(sheet, name)
+    sheet.write(
+        0, 0, f"Pivot table of '{sheet_name(metric)}' (refreshed when opened)", styles["note"]
+    )
+    sheet.set_column(0, 0, 36)
+    sheet.set_column(1, len(pivot.grid[1]), 12)
+    shown = styles.get("value", number_format(metric))
+    for offset, cells in enumerate(pivot.grid):
+        for column, value in enumerate(cells):
+            if value is None:
+                continue
+            if isinstance(value, dt.date):
+                sheet.write_datetime(
+                    ANCHOR_ROW + offset,
+                    column,
+                    dt.datetime.combine(value, dt.time()),
+                    styles["date"],
+                )
+            elif isinstance(value, float):
+                sheet.write_number(ANCHOR_ROW + offset, column, value, shown)
+            else:
+                sheet.write_string(ANCHOR_ROW + offset, column, str(value))
+    return pivot
+
+
+def _print_setup(sheet: Worksheet, title: str) -> None:
+    """Landscape A4, one page wide, the sheet's name and page numbers in header/footer."""
+    sheet.set_landscape()
+    sheet.set_paper(9)
+    sheet.fit_to_pages(1, 0)
+    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    sheet.set_header('&L&"-,Bold"' + title.replace("&", "&&") + "&R&D")
+    sheet.set_footer("&CPage &P of &N")
+
+
+# -- summary ----
 
 
 def _title(summary: Summary) -> str:
@@ -170,54 +257,114 @@ def _title(summary: Summary) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Columns:
+    """Where the Summary's columns are: periods, the like-for-like base, change, change %."""
+
+    first: int
+    last: int  # the newest period
+    same_days: int | None  # only when the newest period is partial
+    change: int
+    ratio: int
+
+    @classmethod
+    def of(cls, summary: Summary) -> Columns:
+        last = FIRST_PERIOD_COLUMN + len(summary.periods) - 1
+        same = last + 1 if summary.partial else None
+        change = (same or last) + 1
+        return cls(FIRST_PERIOD_COLUMN, last, same, change, change + 1)
+
+
 def _write_summary(
     book: xlsxwriter.Workbook,
     sheet: Worksheet,
     summary: Summary,
     counts: dict[str, int],
-    styles: dict[str, Format],
+    styles: Styles,
     generated_at: dt.datetime,
 ) -> None:
-    fresh = summary.fresh_until.isoformat() if summary.fresh_until else "no data"
+    columns = Columns.of(summary)
+    _write_heading(sheet, summary, columns, styles, generated_at)
+    row = HEADER_ROW + 1
+    totals: dict[str, int] = {}
+    for section in summary.sections:
+        row = _write_section_title(sheet, row, section.title, columns, styles)
+        rows_in_sheet = counts.get(section.metric, 0)
+        for line in section.lines:
+            _write_line(sheet, row, section, line, rows_in_sheet, columns, styles)
+            row += 1
+        if section.currency is None:
+            totals[section.metric] = row - 1
+        row += 1
+    row = _write_rates(sheet, row, summary, totals, columns, styles)
+    _add_charts(book, sheet, summary, totals, row + 1)
+
+
+def _write_heading(
+    sheet: Worksheet,
+    summary: Summary,
+    columns: Columns,
+    styles: Styles,
+    generated_at: dt.datetime,
+) -> None:
+    fresh = summary.fresh_until.isoformat() if summary.fresh_until else "no daily rows"
     sheet.write(0, 0, _title(summary), styles["title"])
     sheet.write(
         1,
         0,
-        f"Data fresh to {fresh} (newest {summary.period} period in the warehouse); "
+        f"Data loaded to {fresh} (the newest day in the warehouse for {summary.country}); "
         f"generated {generated_at:%Y-%m-%d %H:%M} UTC",
         styles["note"],
     )
-    sheet.write(2, 0, "Every number is a SUMIFS over the metric's data sheet.", styles["note"])
-    last = FIRST_PERIOD_COLUMN + len(summary.periods) - 1
+    sheet.write(
+        2,
+        0,
+        "Every number is a SUMIFS over the metric's data sheet; blank: before the data starts.",
+        styles["note"],
+    )
+    partial = summary.partial
+    if partial:
+        word = PERIOD_WORDS[summary.period]
+        sheet.write(
+            3,
+            0,
+            f"The {word} of {summary.periods[-1]:%Y-%m-%d} is partial: {partial.days} day(s), "
+            f"to {partial.newest_day:%Y-%m-%d}. 'Same days before' is "
+            f"{partial.base_first:%Y-%m-%d} to {partial.base_last:%Y-%m-%d} (from the daily "
+            "rows); Change compares with it.",
+            styles["warning"],
+        )
     sheet.write(HEADER_ROW, 0, "Metric / platform / plan", styles["header"])
     for offset, start in enumerate(summary.periods):
+        column = columns.first + offset
+        newest = partial is not None and column == columns.last
+        date_format = 'yyyy-mm-dd" (partial)"' if newest else "yyyy-mm-dd"
         sheet.write_datetime(
             HEADER_ROW,
-            FIRST_PERIOD_COLUMN + offset,
+            column,
             dt.datetime.combine(start, dt.time()),
-            styles["header_date"],
+            styles.get("header", date_format, newest),
         )
-    sheet.write(HEADER_ROW, last + 1, "Change", styles["header"])
-    sheet.write(HEADER_ROW, last + 2, "Change %", styles["header"])
+    if columns.same_days is not None:
+        sheet.write(HEADER_ROW, columns.same_days, "Same days before", styles["header"])
+    sheet.write(HEADER_ROW, columns.change, "Change", styles["header"])
+    sheet.write(HEADER_ROW, columns.ratio, "Change %", styles["header"])
     sheet.freeze_panes(HEADER_ROW + 1, 1)
-    sheet.set_landscape()
-    sheet.fit_to_pages(1, 0)  # printed (and rendered to PDF) one page wide
+    _print_setup(sheet, _title(summary))
     sheet.set_column(0, 0, 40)
-    sheet.set_column(FIRST_PERIOD_COLUMN, last + 2, 12)
-    row = HEADER_ROW + 1
-    totals: dict[str, int] = {}
-    for section in summary.sections:
-        sheet.write(row, 0, section.metric, styles["section"])
-        for column in range(FIRST_PERIOD_COLUMN, last + 3):
-            sheet.write_blank(row, column, None, styles["section"])
-        row += 1
-        rows_in_sheet = counts.get(section.metric, 0)
-        for line in section.lines:
-            _write_line(sheet, row, section, line, rows_in_sheet, len(summary.periods), styles)
-            row += 1
-        totals[section.metric] = row - 1
-        row += 1
-    _add_charts(book, sheet, summary, totals, row + 1)
+    sheet.set_column(columns.first, columns.ratio, 12)
+    sheet.set_column(columns.last, columns.last, 18)
+    if columns.same_days is not None:
+        sheet.set_column(columns.same_days, columns.same_days, 16)
+
+
+def _write_section_title(
+    sheet: Worksheet, row: int, title: str, columns: Columns, styles: Styles
+) -> int:
+    sheet.write(row, 0, title, styles["section"])
+    for column in range(columns.first, columns.ratio + 1):
+        sheet.write_blank(row, column, None, styles["section"])
+    return row + 1
 
 
 def _write_line(
@@ -226,37 +373,107 @@ def _write_line(
     section: Section,
     line: Line,
     rows_in_sheet: int,
-    period_count: int,
-    styles: dict[str, Format],
+    columns: Columns,
+    styles: Styles,
 ) -> None:
     kind = "total" if line.platform is None else "plan" if line.plan is not None else "platform"
     label = "Total" if kind == "total" else line.plan if kind == "plan" else line.platform
     sheet.write_string(row, 0, label or "(blank)", styles[kind])
-    number = ("money" if section.money else "count") + {
-        "total": "_total",
-        "platform": "_bold",
-        "plan": "",
-    }[kind]
+    shown = number_format(section.metric, section.currency)
     for offset, value in enumerate(line.values):
-        column = FIRST_PERIOD_COLUMN + offset
-        formula = sumifs(section.metric, rows_in_sheet, column, line.platform, line.plan)
-        sheet.write_formula(row, column, formula, styles[number], value)
-    last = xl_rowcol_to_cell(row, FIRST_PERIOD_COLUMN + period_count - 1)
-    before = xl_rowcol_to_cell(row, FIRST_PERIOD_COLUMN + period_count - 2)
-    change = FIRST_PERIOD_COLUMN + period_count
-    if period_count > 1:
-        sheet.write_formula(row, change, f"={last}-{before}", styles[number], line.change)
+        column = columns.first + offset
+        style = styles.get(kind, shown, line.partial and column == columns.last)
+        if value is None:  # before the metric's data starts: blank, not 0
+            sheet.write_blank(row, column, None, style)
+            continue
+        formula = sumifs(
+            section.metric, rows_in_sheet, column, line.platform, line.plan, section.currency
+        )
+        sheet.write_formula(row, column, formula, style, value)
+    base = xl_rowcol_to_cell(row, columns.last - 1)
+    if columns.same_days is not None:
+        base = xl_rowcol_to_cell(row, columns.same_days)
+        if line.same_days is None:
+            sheet.write_blank(row, columns.same_days, None, styles.get(kind, shown))
+        else:
+            sheet.write_number(row, columns.same_days, line.same_days, styles.get(kind, shown))
+    newest = xl_rowcol_to_cell(row, columns.last)
+    if line.change is None:
+        sheet.write_blank(row, columns.change, None, styles.get(kind, shown))
+    else:
+        sheet.write_formula(
+            row, columns.change, f"={newest}-{base}", styles.get(kind, shown), line.change
+        )
+    if line.change_ratio is None:  # no base, or a base of 0: no percentage means anything
+        sheet.write_blank(row, columns.ratio, None, styles.get(kind, "0.0%"))
+    else:
         sheet.write_formula(
             row,
-            change + 1,
-            f"=IF({before}=0,0,{last}/{before}-1)",
-            styles["ratio_total" if kind == "total" else "ratio"],
+            columns.ratio,
+            f"={newest}/{base}-1",
+            styles.get(kind, "0.0%"),
             line.change_ratio,
         )
 
 
+RATES = (
+    # (title, numerator, denominator, denominator from the period before)
+    (
+        "Churn rate (churn / active at the end of the period before)",
+        "Churn",
+        "Active subscriber",
+        True,
+    ),
+    (
+        "Trial conversion rate (conversions / free trials started)",
+        "Trial conversion",
+        "Free trial",
+        False,
+    ),
+)
+
+
+def _write_rates(
+    sheet: Worksheet,
+    row: int,
+    summary: Summary,
+    totals: dict[str, int],
+    columns: Columns,
+    styles: Styles,
+) -> int:
+    """Rate sections as formulas over the Summary's own total rows."""
+    for title, numerator, denominator, shifted in RATES:
+        if numerator not in totals or denominator not in totals:
+            continue
+        top = summary.section(numerator).total.values
+        bottom = summary.section(denominator).total.values
+        row = _write_section_title(sheet, row, title, columns, styles)
+        sheet.write_string(row, 0, "Total", styles["total"])
+        for offset in range(len(summary.periods)):
+            column = columns.first + offset
+            below = offset - 1 if shifted else offset
+            style = styles.get(
+                "total", "0.0%", summary.partial is not None and column == columns.last
+            )
+            if below < 0 or top[offset] is None or not bottom[below]:
+                sheet.write_blank(row, column, None, style)
+                continue
+            formula = (
+                f"={xl_rowcol_to_cell(totals[numerator], column)}"
+                f"/{xl_rowcol_to_cell(totals[denominator], columns.first + below)}"
+            )
+            sheet.write_formula(row, column, formula, style, top[offset] / bottom[below])
+        row += 2
+    return row
+
+
 def sumifs(
-    metric: str, rows_in_sheet: int, column: int, platform: str | None, plan: str | None
+    metric: str,
+    rows_in_sheet: int,
+    column: int,
+    platform: str | None,
+    plan: str | None,
+    currency: str | None = None,
 ) -> str:
     """The SUMIFS of one Summary cell over its metric's data sheet."""
     sheet = "'" + sheet_name(metric).replace("'", "''") + "'!"
@@ -268,6 +485,8 @@ def sumifs(
 
     header = xl_rowcol_to_cell(HEADER_ROW, column, row_abs=True)
     parts = [span(VALUE), span(START_DATE), header]
+    if currency is not None:
+        parts += [span(CURRENCY), criterion("" if currency == NO_CURRENCY else currency)]
     if platform is not None:
         parts += [span(PLATFORM), criterion(platform)]
     if plan is not None:
@@ -306,6 +525,7 @@ def _add_charts(
         active.set_title({"name": "Active subscribers"})
         active.set_x_axis({"num_format": "yyyy-mm-dd", "text_axis": True})  # one tick a period
         active.set_legend({"none": True})
+        active.show_blanks_as("gap")  # no line from zero where the data has not started
         sheet.insert_chart(row, 0, active, {"x_scale": 1.4})
     flows = [m for m in ("New subscriber", "Churn") if m in totals]
     if flows:

@@ -2,9 +2,14 @@
 
 Public: ``/matomo.php`` and ``/piwik.php`` (tracking), ``/tally.js`` and ``/matomo.js`` (the
 tracker script), ``/health``. Everything under ``/api`` and Matomo's Reporting API at
-``/index.php`` need an API token. While the app
+``/index.php`` (and at ``/``, as Matomo serves it) need an API token. While the app
 runs, the hit-log writer is open and a background task loads the log into ``web.hits``
 every ``web.load_interval_seconds``; the warehouse is opened only for each load or lookup.
+
+Three kinds of work never wait for each other: tracking's site and token lookups and the
+login's account checks use a warehouse object of their own (``accounts``), Reporting API
+calls run on their own threads and connections (``tally.server.reports``), and the
+dashboards and the hit loader share the main one.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from starlette.types import Receive, Scope, Send
 
 from tally.config import Settings
 from tally.errors import TallyError
+from tally.pipeline.ledger import abandon_dead_steps
 from tally.server import ui
 from tally.server.auth import RequireToken, TokenStore
+from tally.server.reports import ReportRunner
 from tally.server.scheduling import start_scheduler
 from tally.warehouse import Warehouse, connect
 from tally.web.hitlog import HitLog
@@ -55,10 +62,12 @@ def create_app(
     ``stream=False`` leaves out the real-time routes (and does not start their engine).
     """
     store = warehouse or connect(settings.warehouse_url, settings.lock_wait_seconds)
+    accounts = sibling(store)
     hitlog = HitLog(settings.web.hit_log_dir, settings.web.segment_bytes)
-    tokens = TokenStore(store)
-    sites = CachedSet(lambda: _site_ids(store))
-    tracking = TrackingEndpoint(hitlog, site_exists=sites.contains, token_valid=tokens.is_valid)
+    tokens = TokenStore(accounts)
+    sites = CachedSet(lambda: _site_ids(accounts))
+    tracking = TrackingEndpoint(hitlog, site_exists=sites.contains, token_valid=tokens.may_track)
+    reports = ReportRunner(settings, lambda: sibling(store))
     load = _Loader(store, settings, hitlog)
 
     async def tracking_stats(_request: Request) -> Response:
@@ -82,8 +91,8 @@ def create_app(
         Route("/health", health),
         # Matomo's Reporting API lives at /index.php (where its clients call it); its routes
         # check token_auth themselves, GET or POST, as Matomo does
-        *reporting_routes(settings, tokens.is_valid, warehouse=store),
-        Mount("/api", app=RequireToken(Router(api_routes), tokens)),
+        *reporting_routes(settings, tokens.access, warehouse=store, run=reports),
+        Mount("/api", app=RequireToken(Router(api_routes), tokens, admin=True)),
         # The dashboards, the login form and their static files (login required)
         *ui.routes(settings),
     ]
@@ -91,6 +100,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(store.migrate)
+        await asyncio.to_thread(abandon_dead_steps, store)  # steps of killed processes
         notice = await asyncio.to_thread(ui.startup_notice, store)
         if notice:  # nobody can log in to the dashboards yet
             logger.warning(notice)
@@ -101,6 +111,7 @@ def create_app(
         try:
             yield
         finally:
+            reports.close()  # running reports are interrupted, not waited for
             if scheduler is not None:  # a job in progress finishes its step first
                 await asyncio.to_thread(scheduler.stop)
             # A load in progress finishes (its thread cannot be cancelled); then the log
@@ -118,7 +129,23 @@ def create_app(
     app.tracking = tracking
     app.state.hitlog = hitlog
     app.state.warehouse = store
+    app.state.accounts = accounts
+    app.state.ui_tokens = tokens
+    app.state.reports = reports
+    app.state.stream_engine = engine  # its input counters go to /metrics
     return app
+
+
+def sibling(store: Warehouse) -> Warehouse:
+    """Another warehouse object on the same database, with its own connection and lock, so
+    that work on it never queues behind work on ``store`` (an in-memory DuckDB has no
+    second view: ``store`` itself)."""
+    path = getattr(store, "path", None)
+    if path is not None:  # DuckDB
+        if path in ("", ":memory:"):
+            return store
+        return connect(store.url, getattr(store, "lock_wait_seconds", 60.0))
+    return type(store)(store.url, dialect=getattr(store, "dialect", "postgres"))  # type: ignore[call-arg]
 
 
 class TallyApp(Starlette):
@@ -132,11 +159,32 @@ class TallyApp(Starlette):
     tracking: TrackingEndpoint | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.tracking is not None and scope["type"] == "http":
-            if scope["path"] in TRACKING_PATHS:
+        if scope["type"] == "http":
+            scope = matomo_path(scope)
+            if self.tracking is not None and scope["path"] in TRACKING_PATHS:
                 await self.tracking(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+def matomo_path(scope: Scope) -> Scope:
+    """The request as Matomo's server would route it.
+
+    A client configured with a trailing slash (``import_logs.py --url=http://host/``) asks
+    for ``//piwik.php`` and ``//``: leading slashes count as one. Matomo serves its Reporting
+    API at ``/`` as well as ``/index.php`` (index.php is the directory's default page), so
+    ``/`` with ``module=API`` in the query, or any POST to ``/`` (how the log importer
+    calls it, parameters in the form body), goes to the Reporting API; a plain GET of ``/``
+    stays the dashboard's home page.
+    """
+    path = scope["path"]
+    if path.startswith("//"):
+        path = "/" + path.lstrip("/")
+    if path == "/" and (scope.get("method") == "POST" or b"module=API" in scope["query_string"]):
+        path = "/index.php"
+    if path == scope["path"]:
+        return scope
+    return {**scope, "path": path, "raw_path": path.encode()}
 
 
 async def tracker_script(_request: Request) -> Response:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -244,14 +245,48 @@ class LedgerCollector(Collector):
         yield from (rows, quarantined, partition, landed, behind)
 
 
+class StreamCollector(Collector):
+    """The stream engine's input counters (``Engine.stats()``), when the server runs one."""
+
+    def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.stats()
+        received = CounterMetricFamily(
+            "tally_stream_events_received", "Events the stream engine took in"
+        )
+        received.add_metric([], stats["received"])
+        rejected = CounterMetricFamily(
+            "tally_stream_events_rejected",
+            "Events or payloads the stream inputs refused, by reason (time_ahead, "
+            "time_too_old, payload_too_large, payload_too_deep, not_json, invalid, internal)",
+            labels=["reason"],
+        )
+        for reason, count in sorted(stats["rejected_by_kind"].items()):
+            rejected.add_metric([reason], count)
+        restarts = CounterMetricFamily(
+            "tally_stream_input_restarts",
+            "Times a stream input's thread died and was started again",
+            labels=["input"],
+        )
+        for name, count in sorted(stats["input_restarts"].items()):
+            restarts.add_metric([name], count)
+        yield from (received, rejected, restarts)
+
+
 def exposition(
     warehouse: Warehouse,
     today: dt.date | None = None,
     scheduled: dict[str, dt.date] | None = None,
+    stream: Callable[[], dict[str, Any]] | None = None,
 ) -> bytes:
-    """The figures in Prometheus' text format (version 0.0.4)."""
+    """The figures in Prometheus' text format (version 0.0.4); ``stream`` is a running
+    engine's ``stats``."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LedgerCollector(warehouse, today, scheduled))
+    if stream is not None:
+        registry.register(StreamCollector(stream))
     return generate_latest(registry)
 
 
@@ -260,7 +295,12 @@ def routes(settings: Settings) -> list[Route]:
 
     async def metrics(request: Request) -> Response:
         def collect() -> bytes:
-            return exposition(request.app.state.warehouse, scheduled=scheduled_partitions(settings))
+            engine = getattr(request.app.state, "stream_engine", None)
+            return exposition(
+                request.app.state.warehouse,
+                scheduled=scheduled_partitions(settings),
+                stream=None if engine is None else engine.stats,
+            )
 
         body = await asyncio.to_thread(collect)
         return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -53,6 +53,13 @@ class Dataset(ABC):
     zone: str  # "internal" or "external": the lake key's second folder
     staging_table: str
     in_dataset_folder: bool = True  # False where the seed's key has no dataset folder
+    # True where each day's file holds every day of its month so far (Google's monthly files
+    # that grow daily): its row count climbs all month and drops on the 1st by design.
+    cumulative: bool = False
+    # Hours after the partition day ends (UTC) by which the origin should have published it:
+    # before then "not ready" is expected and retried quietly, after it the day fails (and
+    # alerts). ``[sources.<name>] deadline_hours`` overrides it: a number, or dataset → hours.
+    deadline_hours: float = 36.0
     # Set where ``parse`` is exactly ``read_delimited`` of the (gunzipped) file with this
     # layout: a warehouse that reads files itself may then parse them in place.
     layout: Layout | None = None

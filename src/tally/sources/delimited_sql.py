@@ -25,6 +25,7 @@ from typing import Any
 
 from tally.errors import TallyError
 from tally.sources.base import BadRow
+from tally.sources.csvtools import GZIP_ERRORS
 from tally.sources.delimited import (
     _FLOAT,
     _INT,
@@ -119,7 +120,7 @@ def stage_delimited(
         # numbering the lines is sequential (one gzip stream, one thread), the rest is not:
         # the lines are kept apart so that DuckDB splits and converts them on every core
         connection.execute(f"CREATE TEMP TABLE {lines} AS {_lines_sql(path, compressed)}")
-    except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as error:
+    except duckdb.Error as error:  # invalid UTF-8, NUL, mixed line ends, a damaged gzip...
         connection.execute(f"DROP TABLE IF EXISTS {lines}")
         raise NativeReadError(f"{file_name}: {str(error).splitlines()[0]}") from error
     try:
@@ -156,7 +157,7 @@ def _head(path: str) -> tuple[bool, bytes]:
     try:
         with gzip.open(path, "rb") if compressed else open(path, "rb") as text:
             head = text.readline(1 << 20)
-    except (OSError, EOFError) as error:
+    except GZIP_ERRORS as error:
         raise NativeReadError(f"{Path(path).name}: {error}") from error
     if len(head) == 1 << 20:
         raise NativeReadError(f"{Path(path).name}: header line longer than 1 MiB")

@@ -29,7 +29,7 @@ from tally.sources._settings import source_settings
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
 from tally.sources.http import HttpClient
-from tally.sources.itunes import apple_id, gunzip_if_needed
+from tally.sources.itunes import apple_id
 from tally.sources.viu_premium import status_row, subscription_transactions
 
 if TYPE_CHECKING:
@@ -172,8 +172,10 @@ class SheetDataset(Dataset):
         name: str,
         columns: tuple[Column, ...],
         demo: Callable[[dt.date, DemoWorld], list[list[str]]],
+        cumulative: bool = False,
     ) -> None:
         self.name = name
+        self.cumulative = cumulative
         self.columns = columns
         self.demo = demo
         self.staging_table = f"staging.google_drive_{name.replace('-', '_')}"
@@ -216,10 +218,7 @@ class SheetDataset(Dataset):
         return f"{where}: {len(rows) - 1} rows, header ok"
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
-        try:
-            text = gunzip_if_needed(data)
-        except (OSError, EOFError) as error:
-            raise BadInputError(f"not a readable gzip file: {error}", file=file_name) from None
+        text = csvtools.gunzip(data, file_name)
         text = csvtools.to_utf8(text, file_name)
         parsed = read_delimited(text, file_name, self.columns, delimiter=",", quoted=True)
         parsed.table = with_every_column(parsed.table, self.columns)
@@ -323,6 +322,6 @@ def _count_telco(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], tuple]
 
 DATASETS = [
     SheetDataset("ad-unit-id-mapping", AD_UNIT_COLUMNS, demo_ad_units),
-    SheetDataset("telco-performance", TELCO_COLUMNS, demo_telco),
+    SheetDataset("telco-performance", TELCO_COLUMNS, demo_telco, cumulative=True),  # month so far
     SheetDataset("iap-plan-map", PLAN_MAP_COLUMNS, demo_plan_map),
 ]

@@ -166,6 +166,7 @@ class SubscriptionStatistics(Dataset):
     name = "subscription-statistics"
     zone = "external"
     staging_table = "staging.google_play_subscription_statistics"
+    cumulative = True  # the month's file, rewritten every day with the month so far
 
     def file_names(self, day: dt.date, settings: Settings) -> list[str]:
         return [statistics_file(p, day) for p in _packages(_config(settings))]

@@ -5,10 +5,13 @@ a rules file may redefine any of them by name).
 | --- | --- |
 | tally_run_failed | the latest run of a job/source/dataset failed (resolves on its next success) |
 | tally_source_stale | a source has not landed since its last scheduled time plus grace |
-| tally_load_rows_unusual | a load's rows_out is far from that dataset's own EWMA baseline |
+| tally_load_rows_unusual | a load's rows_out is far from its dataset's EWMA baseline (*) |
 | tally_quarantine_share | a load quarantined more than the allowed share of its rows |
 | tally_traffic_drop | a site's hits in 15 minutes fall far below its usual for that hour |
 | tally_subscriber_gap | tally's subscriber count and a store's own differ beyond tolerance |
+
+(*) Not for the month-to-date datasets of ``stream.cumulative_datasets``: their count climbs
+all month and drops on the 1st by design.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ def builtin_rules(settings: Settings, stream: StreamSettings) -> list[RuleSpec]:
             "type": "anomaly",
             "source": "tally.runs",
             "match": {"job": "load", "status": "ok"},
+            # a month-to-date file's rows are the month so far: no daily baseline fits them
+            "unless": {"dataset_key": list(stream.cumulative_datasets)},
             "key_from": "dataset_key",
             "field": "rows_out",
             "aggregate": "max",

@@ -3,6 +3,14 @@
 Inputs (HTTP, MQTT, pollers) call ``ingest`` from any thread; ``tick`` evaluates rules on
 the engine's clock (injectable: tests pass a fake one). ``start`` runs the ticker, the
 lake writer and the configured inputs on threads; ``stop`` flushes and checkpoints.
+
+Event time is trusted only inside a range around the engine's clock (``stream.inputs``):
+outside inputs (MQTT, ``POST /api/events``) pass their events through ``screen``, which
+refuses each one that is too far ahead or too old, so no watermark can move past the clock
+plus ``max_ahead`` (one event at 1e30 once silenced every rule for good). tally's own
+pollers read its warehouse and are trusted. A checkpoint saved with such a watermark is
+repaired when it is loaded. Every tick also looks at the inputs: one whose thread has died
+is started again and raises the ``tally_stream_input_down`` alert about itself.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from tally.lake import Lake
 from tally.stream import checkpoint
@@ -32,9 +40,16 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 
 
+INPUT_RULE = "tally_stream_input_down"
+INPUT_ALERT_SECONDS = 600.0  # the alert stays firing this long after the last restart
+
+
 class Input(Protocol):
+    name: ClassVar[str]
+
     def start(self) -> None: ...
     def stop(self) -> None: ...
+    def alive(self) -> bool: ...
 
 
 class Engine:
@@ -60,6 +75,9 @@ class Engine:
         self.cursors: dict[str, Any] = {}  # pollers' positions, saved with the checkpoint
         self.received = 0
         self.rejected = 0
+        self.rejected_by_kind: collections.Counter[str] = collections.Counter()
+        self.input_restarts: collections.Counter[str] = collections.Counter()
+        self._input_died_at: dict[str, float] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._stopped = False
@@ -92,7 +110,8 @@ class Engine:
                     rules[spec.name].start(now)
             self.rules = rules
             self._routes: dict[str, tuple[Rule, ...]] = {}
-            for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in rules]:
+            kept = {*rules, INPUT_RULE}
+            for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in kept]:
                 del self.book.alerts[fingerprint]
 
     @property
@@ -126,8 +145,37 @@ class Engine:
             self._routes[source] = rules
         return rules
 
+    def screen(self, events: list[Event]) -> tuple[list[Event], list[str]]:
+        """The events whose time is inside ``stream.inputs``' range around the clock, and
+        why each other one is refused (counted as ``time_ahead`` or ``time_too_old``)."""
+        now = self.clock()
+        limits = self.settings.inputs
+        latest, earliest = now + limits.max_ahead, now - limits.max_age
+        if all(earliest <= e.time <= latest for e in events):
+            return events, []
+        kept, refused = [], []
+        for event in events:
+            if event.time > latest:
+                kind = "time_ahead"
+                reason = f"{event.time - now:.6g} s ahead of the engine's clock (max_ahead "
+                reason += f"{limits.max_ahead:g} s)"
+            elif event.time < earliest:
+                kind = "time_too_old"
+                reason = f"{now - event.time:.6g} s older than the engine's clock (max_age "
+                reason += f"{limits.max_age:g} s)"
+            else:
+                kept.append(event)
+                continue
+            refused.append(
+                f"source {event.source!r}, key {event.key!r}, field 'time': {event.time:.6g} "
+                f"is {reason}; event refused"
+            )
+            self.reject(1, kind)
+        return kept, refused
+
     def ingest(self, events: list[Event]) -> tuple[int, int]:
-        """Feed events; returns (accepted, late beyond the allowed lateness)."""
+        """Feed events; returns (accepted, late beyond the allowed lateness). Outside inputs
+        ``screen`` them first; tally's own pollers read the warehouse and are trusted."""
         late: set[int] = set()
         with self._lock:
             now = self.clock()
@@ -139,7 +187,7 @@ class Engine:
                     rules = self._route(event.source)
                 sources.add(event.source)
                 for rule in rules:
-                    if rule.spec.match and not rule.matches(event):
+                    if (rule.spec.match or rule.spec.unless) and not rule.matches(event):
                         continue
                     if not rule.observe(event, now):
                         late.add(index)
@@ -159,19 +207,54 @@ class Engine:
                 self.rawlog.flush()
         return len(events) - len(late), len(late)
 
-    def reject(self, count: int) -> None:
-        """Count events an input could not read (they are named in that input's errors)."""
+    def reject(self, count: int, kind: str = "invalid") -> None:
+        """Count events an input could not read or refused (they are named in that input's
+        errors); ``kind`` is the reason's label in /metrics."""
+        if not count:
+            return
         with self._lock:
             self.rejected += count
+            self.rejected_by_kind[kind] += count
+
+    # inputs ----------------------------------------------------------------------------
+
+    def supervise(self, now: float) -> dict[str, tuple[bool, float]]:
+        """Start again every input whose thread has died; the result is the evaluation of
+        the ``tally_stream_input_down`` alert (by input name: firing, restarts so far)."""
+        for source in list(self.inputs):
+            if source.alive():
+                continue
+            log.error("stream input %s has stopped; starting it again", source.name)
+            self.input_restarts[source.name] += 1
+            self._input_died_at[source.name] = now
+            try:
+                source.start()
+            except Exception:  # it is tried again on the next tick
+                log.exception("stream input %s could not be started", source.name)
+        return {
+            name: (now - died < INPUT_ALERT_SECONDS, float(self.input_restarts[name]))
+            for name, died in self._input_died_at.items()
+        }
 
     # evaluation ------------------------------------------------------------------------
 
     def tick(self, now: float | None = None) -> list[Notification]:
         """Evaluate every rule, move alerts, send what is due; returns the notifications."""
+        now = self.clock() if now is None else now
+        inputs = self.supervise(now)
         with self._lock:
-            now = self.clock() if now is None else now
             if self.silences.changed():
                 self.book.silences = self.silences.read()
+            if inputs or any(a.rule == INPUT_RULE for a in self.book.alerts.values()):
+                self.book.update(
+                    INPUT_RULE,
+                    0.0,
+                    inputs,
+                    lambda name: {"alertname": INPUT_RULE, "key": name, "input": name,
+                                  "stream": "tally.stream", "severity": "critical"},
+                    "stream input {key} died and was started again ({value:.0f} restarts)",
+                    now,
+                )  # fmt: skip
             idle = now - self._last_event_at >= self.settings.idle_after
             for rule in self.rules.values():
                 if idle and rule.store is not None:
@@ -299,9 +382,10 @@ class Engine:
             for name, data in (windows or {}).get("rules", {}).items():
                 if name in self.rules:
                     self.rules[name].load(data)
+            self._repair(self.clock())
             if alerts is not None:
                 self.book.load(alerts["book"])
-                known = self.rules
+                known = {*self.rules, INPUT_RULE}
                 for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in known]:
                     del self.book.alerts[fingerprint]
                 self.received = alerts.get("received", 0)
@@ -309,11 +393,22 @@ class Engine:
             self.book.silences = self.silences.read()
         return windows is not None or alerts is not None
 
+    def _repair(self, now: float) -> None:
+        """Undo what an event from the future left in a checkpoint (saved before event
+        times were checked): watermarks, windows and last-seen times past the clock plus
+        ``max_ahead``."""
+        ceiling = now + self.settings.inputs.max_ahead
+        for name, rule in self.rules.items():
+            if rule.repair(ceiling):
+                log.warning("checkpoint of rule %s held event times past the clock; repaired", name)
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "received": self.received,
                 "rejected": self.rejected,
+                "rejected_by_kind": dict(self.rejected_by_kind),
+                "input_restarts": dict(self.input_restarts),
                 "late": {n: r.store.late for n, r in self.rules.items() if r.store is not None},
                 "open_windows": {
                     n: r.store.open_windows() for n, r in self.rules.items() if r.store is not None

@@ -7,7 +7,10 @@ An event has a source (``sensors``, ``tally.runs``), an event time (epoch second
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +33,46 @@ class Event:
             "values": self.values,
             "labels": self.labels,
         }
+
+
+class RejectedInput(BadInputError):
+    """A payload or one event refused, with a short ``kind`` for the counters
+    (``payload_too_large``, ``payload_too_deep``, ``not_json``)."""
+
+    def __init__(self, kind: str, message: str, *, file: str = "", field: str | None = None):
+        super().__init__(message, file=file, field=field)
+        self.kind = kind
+
+
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def nesting(data: bytes) -> int:
+    """How deep arrays and objects nest in JSON text, counted without parsing it (the
+    parser itself recurses, and a deep enough payload raises RecursionError inside it)."""
+    if data.count(b"[") + data.count(b"{") == 0:
+        return 0
+    brackets = _STRINGS.sub(b"", data).translate(None, _NOT_BRACKETS)
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+def decode_payload(data: bytes, max_bytes: int, max_depth: int, where: str = "") -> Any:
+    """JSON from one message or body, refused before parsing when it is over the size or
+    nesting limits (``stream.inputs``); every refusal is a RejectedInput."""
+    if len(data) > max_bytes:
+        message = f"payload is over the limit of {max_bytes:,} bytes"
+        raise RejectedInput("payload_too_large", message, file=where)
+    if data.count(b"[") + data.count(b"{") > max_depth:  # only then can it be too deep
+        depth = nesting(data)
+        if depth > max_depth:
+            message = f"JSON nests {depth} levels deep, over the limit of {max_depth}"
+            raise RejectedInput("payload_too_deep", message, file=where)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError
+        raise RejectedInput("not_json", f"payload is not JSON: {error}", file=where) from None
 
 
 def parse_time(raw: Any, where: str = "") -> float:

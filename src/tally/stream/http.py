@@ -19,10 +19,21 @@ from tally.errors import BadInputError, ConfigError, NotFoundError
 from tally.stream.alerts import Alert, Matcher, Silence, iso
 from tally.stream.durations import parse_duration
 from tally.stream.engine import Engine
-from tally.stream.events import parse_batch
+from tally.stream.events import RejectedInput, decode_payload, parse_batch
 from tally.stream.rules import parse_rules
 
 MAX_ERRORS_SHOWN = 20
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The body, but no more than ``limit`` + 1 bytes of it held (enough to refuse it)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
 
 
 def routes(engine: Engine, prefix: str = "/api") -> list[BaseRoute]:
@@ -30,12 +41,17 @@ def routes(engine: Engine, prefix: str = "/api") -> list[BaseRoute]:
     a server that mounts them under its own ``/api/stream`` passes ``prefix=""``)."""
 
     async def post_events(request: Request) -> JSONResponse:
+        limits = engine.settings.inputs
         try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            return problem(400, f"request body is not JSON: {error}")
+            data = await read_capped(request, limits.max_payload_bytes)
+            body = decode_payload(data, limits.max_payload_bytes, limits.max_depth, "body")
+        except RejectedInput as error:
+            engine.reject(1, error.kind)
+            return problem(413 if error.kind == "payload_too_large" else 400, str(error))
         events, errors = parse_batch(body, where="body", now=engine.clock())
         engine.reject(len(errors))
+        events, refused = engine.screen(events)
+        errors += refused
         accepted, late = engine.ingest(events) if events else (0, 0)
         status = 400 if errors and not events else 202
         return JSONResponse(

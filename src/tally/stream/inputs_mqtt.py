@@ -1,61 +1,99 @@
 """MQTT input: subscribe to topics on a broker and feed JSON payloads to the engine.
 
-paho-mqtt 2 runs its own network thread (``loop_start``) and reconnects by itself with a
-growing delay; on every (re)connect we subscribe again, because a broker may have lost our
-session. A payload is one event or a batch (array or ``{"events": [...]}``); when it has
-no key, the key is a segment of the topic (``sensors/<key>`` by default).
+paho-mqtt 2's network loop runs on a thread of ours (``loop_forever``, which reconnects by
+itself with a growing delay), so the engine can see when it has died and start it again
+(``alive``). The session is persistent: a fixed client id and ``clean_session`` false, with
+QoS 1 subscriptions, so the broker keeps what is published while the engine is down and
+delivers it on the next connect. On every (re)connect we subscribe again, because a broker
+may have lost our session. A payload is refused before it is parsed when it is over the
+size or nesting limits (``stream.inputs``); an exception in our handler is caught there,
+since one escaping into paho's loop would end it and leave the message unacknowledged, to
+be redelivered (and fail again) on every reconnect. A payload is one event or a batch
+(array or ``{"events": [...]}``); when it has no key, the key is a segment of the topic
+(``sensors/<key>`` by default).
 """
 
 from __future__ import annotations
 
 import collections
-import json
 import logging
+import socket
 import threading
-import uuid
 from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 
 from tally.stream.engine import Engine
-from tally.stream.events import parse_batch
+from tally.stream.events import RejectedInput, decode_payload, parse_batch
 from tally.stream.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
 
+def default_client_id() -> str:
+    """One session per machine unless stream.mqtt.client_id says otherwise."""
+    return f"tally-stream-{socket.gethostname()}"[:64]
+
+
 class MqttInput:
+    name = "mqtt"
+
     def __init__(self, engine: Engine, settings: MqttSettings) -> None:
         self.engine = engine
         self.settings = settings
         address = urlparse(settings.url or "mqtt://127.0.0.1:1883")
         self.host = address.hostname or "127.0.0.1"
         self.port = address.port or 1883
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id or f"tally-stream-{uuid.uuid4().hex[:8]}",
-        )
-        if settings.username:
-            self.client.username_pw_set(settings.username, settings.password or None)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_subscribe = self._on_subscribe
+        self.client_id = settings.client_id or default_client_id()
         self.subscribed = threading.Event()
         self.messages = 0
         self.rejected = 0
         self.connects = 0
         self.errors: collections.deque[str] = collections.deque(maxlen=100)
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self.client = self._client()
+
+    def _client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=not self.settings.persistent,
+        )
+        if self.settings.username:
+            client.username_pw_set(self.settings.username, self.settings.password or None)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        return client
 
     def start(self) -> None:
+        """Connect and run the network loop on a thread; after a death, with a new client
+        (the old one's state is unknown) on the same persistent session."""
+        if self._thread is not None:
+            self.client = self._client()
+        self._running = True
         self.client.connect_async(self.host, self.port, keepalive=30)
-        self.client.loop_start()
+        self._thread = threading.Thread(
+            target=self.client.loop_forever,
+            kwargs={"retry_first_connection": True},
+            name="tally-stream-mqtt",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def alive(self) -> bool:
+        """False when the input should run but its thread has ended."""
+        return not self._running or (self._thread is not None and self._thread.is_alive())
 
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self._running = False
+        self.client.disconnect()  # loop_forever returns after a clean disconnect
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
     def _on_connect(self, client: mqtt.Client, _data: Any, _flags: Any, code: Any, _p: Any) -> None:
         if code.is_failure:
@@ -76,9 +114,19 @@ class MqttInput:
         self.messages += 1
         where = f"mqtt topic {message.topic}"
         try:
-            body = json.loads(message.payload)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            self._reject(1, [f"{where}: payload is not JSON: {error}"])
+            self._handle(message, where)
+        except Exception as error:  # noqa: BLE001 - see the module docstring
+            log.exception("MQTT message on %s could not be handled", message.topic)
+            self._reject(1, [f"{where}: could not be handled: {error!r}"], "internal")
+
+    def _handle(self, message: mqtt.MQTTMessage, where: str) -> None:
+        limits = self.engine.settings.inputs
+        try:
+            body = decode_payload(
+                message.payload, limits.max_payload_bytes, limits.max_depth, where
+            )
+        except RejectedInput as error:
+            self._reject(1, [str(error)], error.kind)
             return
         events, errors = parse_batch(
             body,
@@ -88,7 +136,12 @@ class MqttInput:
             default_key=self._key(message.topic),
         )
         if errors:
-            self._reject(len(errors), errors)
+            self._reject(len(errors), errors, "invalid")
+        events, refused = self.engine.screen(events)
+        if refused:
+            self.rejected += len(refused)
+            self.errors.extend(refused)
+            log.warning("rejected %d MQTT event(s): %s", len(refused), refused[0])
         if events:
             self.engine.ingest(events)
 
@@ -101,8 +154,8 @@ class MqttInput:
         except IndexError:
             return ""
 
-    def _reject(self, count: int, errors: list[str]) -> None:
+    def _reject(self, count: int, errors: list[str], kind: str) -> None:
         self.rejected += count
-        self.engine.reject(count)
+        self.engine.reject(count, kind)
         self.errors.extend(errors)
         log.warning("rejected %d MQTT event(s): %s", count, errors[0])

@@ -79,6 +79,10 @@ class Poller:
         self._thread = threading.Thread(target=self._loop, name=f"tally-{self.name}", daemon=True)
         self._thread.start()
 
+    def alive(self) -> bool:
+        """False when the poller should run but its thread has ended."""
+        return self._stop.is_set() or self._thread is None or self._thread.is_alive()
+
     def _loop(self) -> None:
         while True:
             try:

@@ -46,6 +46,9 @@ class RuleSpec(BaseModel):
     type: Kind
     source: str | None = Field(default=None, description="event source to watch; none = all")
     match: dict[str, str] = Field(default_factory=dict, description="event labels that must equal")
+    unless: dict[str, list[str]] = Field(
+        default_factory=dict, description="event labels whose listed values skip the event"
+    )
     field: str | None = Field(default=None, description="value to fold; none = 1 per event")
     distinct_label: str | None = Field(default=None, description="label counted by 'distinct'")
     key_from: str | None = Field(default=None, description="event label used as key instead")
@@ -154,9 +157,9 @@ class Rule:
         spec = self.spec
         if spec.source is not None and event.source != spec.source:
             return False
-        if not spec.match:
-            return True
         labels = event.labels
+        if any(labels.get(k) in values for k, values in spec.unless.items()):
+            return False
         return all(labels.get(k) == v for k, v in spec.match.items())
 
     def observe(self, event: Event, now: float) -> bool:
@@ -289,6 +292,16 @@ class Rule:
             "labels": dict(self.labels),
             "started": self._started,
         }
+
+    def repair(self, ceiling: float) -> bool:
+        """Forget state from event times past ``ceiling``; True if there was any."""
+        repaired = self.store is not None and self.store.repair(ceiling)
+        for table in (self.latest, self.last_seen):
+            for key in [k for k, v in table.items() if (v[0] if type(v) is tuple else v) > ceiling]:
+                del table[key]
+                self.previous.pop(key, None)
+                repaired = True
+        return repaired
 
     def load(self, data: dict[str, Any]) -> None:
         if self.store is not None and data.get("store"):

@@ -21,13 +21,32 @@ class MqttSettings(Strict):
     url: str = ""
     topics: list[str] = Field(default_factory=lambda: ["sensors/#"])
     qos: int = Field(default=1, ge=0, le=2)
-    client_id: str = ""
+    client_id: str = Field(
+        default="",
+        description="fixed id of the persistent session; default tally-stream-<host name>",
+    )
+    persistent: bool = Field(
+        default=True, description="clean_session false: the broker keeps QoS 1 messages for us"
+    )
     source: str = Field(default="sensors", description="source of events that name none")
     key_from_topic: int | None = Field(
         default=-1, description="topic segment used as key when the payload has none"
     )
     username: str = ""
     password: str = ""
+
+
+class InputLimits(Strict):
+    """What an outside input (MQTT, ``POST /api/events``) may send; see docs/stream.md."""
+
+    max_ahead: Seconds = Field(
+        default=300.0, ge=0, description="events later than the clock plus this are rejected"
+    )
+    max_age: Seconds = Field(
+        default=3600.0, gt=0, description="events older than the clock minus this are rejected"
+    )
+    max_payload_bytes: int = Field(default=1_048_576, gt=0, description="one message or body")
+    max_depth: int = Field(default=32, gt=0, description="JSON nesting of one message or body")
 
 
 class LakeSinkSettings(Strict):
@@ -75,6 +94,7 @@ class StreamSettings(Strict):
         ]
     )
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    inputs: InputLimits = Field(default_factory=InputLimits)
     lake: LakeSinkSettings = Field(default_factory=LakeSinkSettings)
     runs: RunsPollerSettings = Field(default_factory=RunsPollerSettings)
     hits: HitsPollerSettings = Field(default_factory=HitsPollerSettings)
@@ -86,6 +106,17 @@ class StreamSettings(Strict):
         default=None, ge=0, le=1, description="default: tally's quarantine_threshold"
     )
     subscriber_gap_tolerance: float = Field(default=0.02, ge=0)
+    # Month-to-date datasets: each day's file holds every day of its month so far, so its row
+    # count climbs through the month and falls at the next month's first day. The sources
+    # declare them (``Dataset.cumulative``); the stream layer cannot import sources, so the
+    # list is here and a test keeps it equal to the sources' own.
+    cumulative_datasets: list[str] = Field(
+        default_factory=lambda: [
+            "google-drive/telco-performance",
+            "google-play/subscription-statistics",
+        ],
+        description="source/dataset keys whose daily file is the month so far",
+    )
     mqtt_enabled: bool = Field(default=False, description="subscribe to stream.mqtt topics")
 
 

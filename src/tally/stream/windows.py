@@ -178,6 +178,23 @@ class WindowStore:
         closed.sort(key=lambda c: (c.end, c.key))
         return closed
 
+    def repair(self, ceiling: float) -> bool:
+        """Drop windows that start past ``ceiling`` and, if the watermark is past it, take
+        the newest remaining window start as the watermark; True if anything changed."""
+        repaired = False
+        for key, windows in list(self.slots.items()):
+            for bounds in [b for b in windows if b[0] > ceiling]:
+                del windows[bounds]
+                repaired = True
+            if not windows:
+                del self.slots[key]
+        if self.watermark > ceiling:
+            starts = [b[0] for windows in self.slots.values() for b in windows]
+            self.watermark = max(starts, default=-math.inf)
+            repaired = True
+        self._due = -math.inf
+        return repaired
+
     def open_windows(self) -> int:
         return sum(len(w) for w in self.slots.values())
 

@@ -26,11 +26,11 @@ import pyarrow as pa
 
 from tally.config import Settings
 from tally.warehouse import Warehouse
-from tally.web.enrich import anonymise_ip, country_of, detect_device
+from tally.web.enrich import Network, anonymise_ip, detect_device, network_of
 from tally.web.hitlog import Record, read_segment, segment_paths
 from tally.web.params import Rejected, parse_hit, parse_query
-from tally.web.referrers import Referrer, classify, hosts_of
-from tally.web.sessions import SessionizeResult, forget_salts, sessionize
+from tally.web.referrers import Referrer, classify, hosts_of, without_excluded_params
+from tally.web.sessions import DaySalts, SessionizeResult, forget_salts, sessionize
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ SCHEMA = pa.schema(
         ("city", pa.string()),
         ("latitude", pa.float64()),
         ("longitude", pa.float64()),
+        ("provider", pa.string()),
         ("device_type", pa.string()),
         ("device_brand", pa.string()),
         ("device_model", pa.string()),
@@ -90,6 +91,8 @@ SCHEMA = pa.schema(
         ("performance", pa.string()),
         ("transport", pa.string()),
         ("raw_query", pa.string()),
+        ("ip_key", pa.string()),
+        ("ecommerce", pa.string()),
     ]
 )
 
@@ -138,6 +141,7 @@ def load_hits(
         )
     }
     sites = _site_hosts(warehouse)
+    salts = DaySalts(warehouse)
     for index, path in enumerate(paths):
         sealed = index < len(paths) - 1
         start, was_sealed = progress.get(path.name, (0, False))
@@ -150,7 +154,7 @@ def load_hits(
             continue
         result.segments_read += 1
         position = _Position(path, start, sealed, limit, path.name in progress, was_sealed)
-        _load_segment(warehouse, settings, position, sites, result)
+        _load_segment(warehouse, settings, position, sites, salts, result)
     result.segments_deleted = _apply_retention(warehouse, directory, settings, now)
     return result
 
@@ -170,6 +174,7 @@ def _load_segment(
     settings: Settings,
     position: _Position,
     sites: dict[int, frozenset[str]],
+    salts: DaySalts,
     result: LoadResult,
 ) -> None:
     path, start, sealed, known = position.path, position.start, position.sealed, position.known
@@ -180,7 +185,7 @@ def _load_segment(
         )
         if not found.records and found.end == start and (position.complete or not sealed):
             return
-        batch = _prepare(found.records, path.name, settings, sites)
+        batch = _prepare(found.records, path.name, settings, sites, salts)
         complete = sealed and len(found.records) < batch_size
         _commit(warehouse, path.name, batch, found.end, found.skipped_bytes, complete, known)
         known = True
@@ -196,14 +201,18 @@ def _load_segment(
 
 
 def _prepare(
-    records: list[Record], segment: str, settings: Settings, sites: dict[int, frozenset[str]]
+    records: list[Record],
+    segment: str,
+    settings: Settings,
+    sites: dict[int, frozenset[str]],
+    salts: DaySalts,
 ) -> _Batch:
     batch = _Batch([], [])
     stem = segment.removesuffix(".hitlog")
     for record in records:
         hit_id = f"{stem}:{record.offset}"
         try:
-            row = _row(hit_id, json.loads(record.payload), settings, sites)
+            row = _row(hit_id, json.loads(record.payload), settings, sites, salts)
         except Exception as error:  # one bad record must not stop the log from loading
             reason = error.reason if isinstance(error, Rejected) else f"unreadable record: {error}"
             field = error.field if isinstance(error, Rejected) else None
@@ -225,7 +234,11 @@ def _prepare(
 
 
 def _row(
-    hit_id: str, record: dict[str, Any], settings: Settings, sites: dict[int, frozenset[str]]
+    hit_id: str,
+    record: dict[str, Any],
+    settings: Settings,
+    sites: dict[int, frozenset[str]],
+    salts: DaySalts,
 ) -> tuple[Any, ...] | None:
     """The web.hits row of one record (in SCHEMA order), or None for a bot hit that did not
     ask to be kept."""
@@ -243,10 +256,18 @@ def _row(
     if device.is_bot and not hit.keep_bots:
         return None
     referrer = _referrer(hit.url, hit.urlref, hit.idsite, hit.campaign, sites)
+    # The full address, before it is anonymised below (Matomo's default too); &dp=1 is
+    # Matomo's switch to skip the provider (its log importer sends it).
+    network = network_of(hit.client_ip, settings.web.provider_lookup)
+    if params.get("dp", "0") not in ("", "0"):
+        network = Network(country=network.country)
     facts = vars(hit).copy()
     facts.update(
         hit_id=hit_id,
-        country=hit.country or country_of(hit.client_ip),
+        url=without_excluded_params(hit.url),
+        ip_key=salts.ip_key(hit.idsite, hit.hit_time, hit.client_ip),
+        country=hit.country or network.country,
+        provider=network.provider,
         ip=anonymise_ip(hit.client_ip, settings.web.ip_anonymise_bytes),
         device_type=device.type,
         device_brand=device.brand,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 # (host pattern, engine name, query parameters that carry the keyword)
 SEARCH_ENGINES: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = tuple(
@@ -49,7 +49,9 @@ SOCIAL_NETWORKS = {
     "whatsapp.com": "WhatsApp",
 }
 
-# Campaign parameters of Matomo (mtm_, pk_, piwik_, matomo_) and Google Analytics (utm_).
+# Campaign parameters of Matomo (mtm_, pk_, piwik_, matomo_) and Google Analytics (utm_):
+# Matomo's defaults (config/global.ini.php, campaign_var_name and campaign_keyword_var_name;
+# utm_source and utm_medium name a campaign when utm_campaign is absent), plus mtm_cpn.
 CAMPAIGN_NAME = (
     "mtm_campaign",
     "mtm_cpn",
@@ -58,7 +60,8 @@ CAMPAIGN_NAME = (
     "pk_cpn",
     "piwik_campaign",
     "utm_campaign",
-    "_rcn",
+    "utm_source",
+    "utm_medium",
 )
 CAMPAIGN_KEYWORD = (
     "mtm_keyword",
@@ -68,7 +71,23 @@ CAMPAIGN_KEYWORD = (
     "pk_kwd",
     "piwik_kwd",
     "utm_term",
-    "_rck",
+)
+# Removed from every tracked URL (core/Tracker/PageUrl.php, getQueryParametersToExclude):
+# the campaign name and keyword parameters and a few session/click ids, so a campaign
+# landing page is one page in the reports, not one per campaign link.
+EXCLUDED_URL_PARAMS = frozenset(
+    (
+        *CAMPAIGN_NAME,
+        *CAMPAIGN_KEYWORD,
+        "gclid",
+        "fb_xd_fragment",
+        "fb_comment_id",
+        "phpsessid",
+        "jsessionid",
+        "sessionid",
+        "aspsessionid",
+        "doing_wp_cron",
+    )
 )
 CAMPAIGN_SOURCE = ("mtm_source", "pk_source", "utm_source")
 CAMPAIGN_MEDIUM = ("mtm_medium", "pk_medium", "utm_medium")
@@ -91,13 +110,26 @@ def classify(
     site_hosts: Iterable[str] = (),
     remembered: Mapping[str, str] | None = None,
 ) -> Referrer:
-    """Classify a hit's referrer; ``remembered`` holds matomo.js's ``_rcn``/``_rck``."""
-    # Every campaign-name parameter contains "campaign" or "cpn": most URLs skip parsing.
+    """Classify a hit's referrer; ``remembered`` holds matomo.js's ``_rcn``/``_rck``.
+
+    As in Matomo (plugins/Referrers/Columns/Base.php, detectReferrerCampaign), the
+    remembered campaign comes first and the landing URL's parameters second.
+    """
+    campaign = _remembered(remembered or {})
+    # Every campaign-name parameter holds "campaign", "cpn" or "utm_": most URLs skip parsing.
     lowered = (url or "").lower()
-    if remembered or "campaign" in lowered or "cpn" in lowered:
-        campaign = _campaign({**_url_params(url), **(remembered or {})})
-        if campaign is not None:
-            return campaign
+    landing = None
+    if "campaign" in lowered or "cpn" in lowered or "utm_" in lowered:
+        landing = _campaign(_url_params(url))
+    if campaign is not None and campaign.keyword is None and landing is not None:
+        # matomo.js sends _rck only for the keyword parameters it knows (not pk_keyword or
+        # mtm_keyword); the landing URL's own keyword for the same campaign is kept.
+        if landing.name == campaign.name:
+            return landing
+    if campaign is not None:
+        return campaign
+    if landing is not None:
+        return landing
     host = _host(urlref)
     if not host or _is_own(host, site_hosts):
         return Referrer("direct")
@@ -112,12 +144,20 @@ def classify(
     return Referrer("website", host.removeprefix("www."))
 
 
-def _campaign(params: Mapping[str, str]) -> Referrer | None:
-    name = _first(params, CAMPAIGN_NAME)
+def _remembered(params: Mapping[str, str]) -> Referrer | None:
+    return _campaign(params, ("_rcn",), ("_rck",))
+
+
+def _campaign(
+    params: Mapping[str, str],
+    names: tuple[str, ...] = CAMPAIGN_NAME,
+    keywords: tuple[str, ...] = CAMPAIGN_KEYWORD,
+) -> Referrer | None:
+    name = _first(params, names)
     if not name:
         return None
     # Matomo lowercases campaign names and keywords so "Spring" and "spring" are one.
-    keyword = _first(params, CAMPAIGN_KEYWORD)
+    keyword = _first(params, keywords)
     return Referrer(
         "campaign",
         name.lower(),
@@ -171,3 +211,30 @@ def _social(host: str) -> str | None:
 def hosts_of(urls: Iterable[str]) -> set[str]:
     """Host names of a site's URLs (its own pages are not referrers)."""
     return {host for host in (_host(url) for url in urls) if host}
+
+
+def without_excluded_params(url: str | None) -> str | None:
+    """``url`` without Matomo's excluded query parameters (EXCLUDED_URL_PARAMS), in the
+    query or, when there is no query, in the fragment (as core/Tracker/PageUrl.php)."""
+    if not url or ("?" not in url and "#" not in url):
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.query:
+        kept = _kept_params(parts.query)
+        return url if kept is None else urlunsplit(parts._replace(query=kept))
+    if parts.fragment and "=" in parts.fragment:
+        kept = _kept_params(parts.fragment)
+        return url if kept is None else urlunsplit(parts._replace(fragment=kept))
+    return url
+
+
+def _kept_params(text: str) -> str | None:
+    """``text`` (a query string) without excluded parameters; None when nothing is excluded."""
+    pairs = text.split("&")
+    kept = [
+        pair for pair in pairs if unquote(pair.split("=", 1)[0]).lower() not in EXCLUDED_URL_PARAMS
+    ]
+    return None if len(kept) == len(pairs) else "&".join(kept)

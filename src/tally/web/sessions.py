@@ -9,6 +9,7 @@ rules themselves are SQL, in ``tally/web/models/*.sql``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from dataclasses import dataclass
 from importlib import resources
@@ -125,6 +126,48 @@ def _ensure_salts(warehouse: Warehouse, days: list[dt.date]) -> None:
             }
         )
         warehouse.append("web.visitor_salts", salts)
+
+
+class DaySalts:
+    """The cookieless salt of a site's local day, drawn when missing, and the IP keys made
+    with it (the loader's side of cookieless visitor keys).
+
+    Matomo builds a cookieless visitor's id from the full IP unless told to use the
+    anonymised one (plugins/PrivacyManager/Config.php, useAnonymizedIpForVisitEnrichment,
+    off by default): people behind one anonymised /16 with the same browser stay apart. The
+    full IP is never stored: only this hash, with a salt that ``forget_salts`` deletes.
+    """
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self.zones = {
+            int(site): ZoneInfo(str(zone))
+            for site, zone in warehouse.rows("SELECT idsite, timezone FROM web.sites")
+        }
+        self.salts: dict[dt.date, str] = {}
+
+    def ip_key(self, idsite: int, hit_time: dt.datetime, ip: str | None) -> str | None:
+        """A hash of ``ip`` with the salt of the hit's day in the site's time zone."""
+        zone = self.zones.get(idsite)
+        if not ip or zone is None:
+            return None
+        day = hit_time.replace(tzinfo=dt.UTC).astimezone(zone).date()
+        salt = self.salts.get(day) or self._salt(day)
+        return hashlib.sha256(f"{salt}|{ip}".encode()).hexdigest()[:32]
+
+    def _salt(self, day: dt.date) -> str:
+        found = self.warehouse.rows("SELECT salt FROM web.visitor_salts WHERE salt_date = ?", [day])
+        if not found:
+            self.warehouse.execute(
+                "INSERT INTO web.visitor_salts (salt_date, salt) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [day, secrets.token_hex(16)],
+            )
+            found = self.warehouse.rows(
+                "SELECT salt FROM web.visitor_salts WHERE salt_date = ?", [day]
+            )
+        self.salts[day] = str(found[0][0])
+        return self.salts[day]
 
 
 def _stamp_versions(warehouse: Warehouse) -> None:

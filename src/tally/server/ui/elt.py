@@ -16,7 +16,8 @@ from tally.server.ui.render import Panel, bars, lines, page
 from tally.warehouse import Warehouse
 
 DAY_CHOICES = (7, 14, 30, 90)
-STATUS_ORDER = ("ok", "failed", "running", "skipped")
+# abandoned: the step's process died mid-step (tally.pipeline.ledger.abandon_dead_steps)
+STATUS_ORDER = ("ok", "failed", "abandoned", "not_ready", "running", "skipped")
 # A step's day: its partition's day, or the day it ran for steps without one (builds).
 DAY = "coalesce(partition_date, CAST(started_at AS DATE))"
 # Seconds between start and end, in a form both DuckDB and PostgreSQL (via sqlglot) accept.
@@ -186,15 +187,25 @@ def _quarantine_panel(warehouse: Warehouse, since: dt.datetime, source: str) -> 
 
 def _failures_panel(warehouse: Warehouse, where: str, params: list[object]) -> Panel:
     found = warehouse.rows(
-        "SELECT run_id, started_at, job, source, dataset, partition_date, attempt, error "
-        f"FROM tally_meta.runs WHERE {where} AND status = 'failed' "
+        "SELECT run_id, started_at, job, source, dataset, partition_date, attempt, status, "
+        f"error FROM tally_meta.runs WHERE {where} AND status IN ('failed', 'abandoned') "
         "ORDER BY started_at DESC LIMIT 50",
         params,
     )
     return Panel(
         "failures",
-        "Failures",
-        ["run", "started (UTC)", "job", "source", "dataset", "partition", "attempt", "error"],
+        "Failures and abandoned steps",
+        [
+            "run",
+            "started (UTC)",
+            "job",
+            "source",
+            "dataset",
+            "partition",
+            "attempt",
+            "status",
+            "error",
+        ],  # fmt: skip
         [list(r) for r in found],
         links={0: "/elt/runs/{}"},
     )
@@ -204,6 +215,7 @@ def _recent_runs(warehouse: Warehouse, where: str, params: list[object]) -> Pane
     found = warehouse.rows(
         "SELECT run_id, min(started_at), max(ended_at), count(*), "
         "sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN status = 'abandoned' THEN 1 ELSE 0 END), "
         "sum(CASE WHEN status = 'running' THEN 1 ELSE 0 END), sum(coalesce(rows_out, 0)) "
         f"FROM tally_meta.runs WHERE {where} GROUP BY run_id ORDER BY 2 DESC LIMIT 30",
         params,
@@ -211,8 +223,17 @@ def _recent_runs(warehouse: Warehouse, where: str, params: list[object]) -> Pane
     return Panel(
         "recent",
         "Recent runs",
-        ["run", "started (UTC)", "ended (UTC)", "steps", "failed", "running", "rows out"],
-        [[r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6])] for r in found],
+        [
+            "run",
+            "started (UTC)",
+            "ended (UTC)",
+            "steps",
+            "failed",
+            "abandoned",
+            "running",
+            "rows out",
+        ],  # fmt: skip
+        [[r[0], r[1], r[2], *(int(v) for v in r[3:8])] for r in found],
         links={0: "/elt/runs/{}"},
     )
 

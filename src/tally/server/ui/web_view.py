@@ -46,6 +46,7 @@ class View:
     date: str
     segment: str
     span: Span
+    note: str = ""  # why the page shows another day than the one asked (default_date)
 
     def params(self, **extra: str) -> dict[str, str]:
         found = {"idSite": str(self.site.idsite), "period": self.period, "date": self.date}

@@ -108,6 +108,7 @@ def visitor_log(view: View) -> list[Panel]:
                 "started (UTC)",
                 "visitor",
                 "country",
+                "provider",
                 "device",
                 "browser",
                 "referrer",
@@ -117,7 +118,8 @@ def visitor_log(view: View) -> list[Panel]:
                 "exit page",
                 "conversions",
             ],
-            "SELECT v.started_at, substr(v.visitor_key, 1, 8), v.country, v.device_type, "
+            "SELECT v.started_at, substr(v.visitor_key, 1, 8), v.country, v.provider, "
+            "v.device_type, "
             "v.browser_name, coalesce(v.referrer_name, v.referrer_type), v.actions, "
             "v.duration_seconds, v.entry_url, v.exit_url, v.conversions FROM {visits} AS v "
             "ORDER BY v.started_at DESC LIMIT 200",
@@ -127,9 +129,22 @@ def visitor_log(view: View) -> list[Panel]:
 
 
 def locations(view: View) -> list[Panel]:
-    return [
+    """Matomo's "Locations & provider": countries, cities and providers side by side."""
+    panels = [
         dimension_panel("countries", "Countries", report_rows(view.api("UserCountry.getCountry")))
     ]
+    cities = report_rows(view.api("UserCountry.getCity"))
+    # A city is known only when a tracking request sent one (the bundled data has none), so
+    # the panel is left out when every visit's city is unknown.
+    if any(row.get("city_name") not in (None, "Unknown") for row in cities):
+        panels.append(dimension_panel("cities", "Cities", cities))
+    panels.append(
+        dimension_panel("providers", "Providers", report_rows(view.api("Provider.getProvider")))
+    )
+    for panel in panels:
+        panel.wide = False
+    panels[-1].note = "the organisation the visitor's network is registered to (see docs/web.md)"
+    return panels
 
 
 def devices(view: View) -> list[Panel]:

@@ -50,6 +50,7 @@ from tally.server.ui.web_visitors import (
 from tally.server.users import User
 from tally.warehouse import Warehouse
 from tally.web.reporting import call
+from tally.web.reporting.default_date import default_date
 from tally.web.reporting.periods import PERIODS, resolve, site_today
 from tally.web.reporting.segments import compile_segment
 
@@ -140,7 +141,10 @@ def read_view(request: Request, warehouse: Warehouse, user: User) -> tuple[View,
     period = request.query_params.get("period", "day")
     if period not in PERIODS:
         raise Refused(400, f"period is one of {', '.join(PERIODS)}; got {period!r}")
-    date = request.query_params.get("date", "") or ("yesterday" if period != "range" else "last7")
+    date, note = request.query_params.get("date", ""), ""
+    if not date:  # yesterday, or the newest day with data when yesterday has none
+        chosen = default_date(warehouse, site.idsite, site.timezone, period)
+        date, note = chosen.date, chosen.note
     try:
         spans = resolve(period, date, site.timezone).spans
         segment = request.query_params.get("segment", "").strip()
@@ -156,7 +160,7 @@ def read_view(request: Request, warehouse: Warehouse, user: User) -> tuple[View,
     resolved_date = (
         spans[0].start.isoformat() if period != "range" else (f"{spans[0].start},{spans[0].end}")
     )
-    return View(warehouse, site, period, resolved_date, segment, spans[0]), sites
+    return View(warehouse, site, period, resolved_date, segment, spans[0], note), sites
 
 
 async def web_page(request: Request) -> Response:
@@ -245,8 +249,9 @@ def realtime_figures(view: View, now: dt.datetime | None = None) -> dict[str, ob
         counters[minutes] = rows[0] if rows else {}
     since = (now or dt.datetime.now(dt.UTC).replace(tzinfo=None)) - dt.timedelta(hours=24)
     latest = view.warehouse.rows(
-        "SELECT ended_at, country, device_type, coalesce(referrer_name, referrer_type), actions, "
-        "exit_url FROM web.visits WHERE idsite = ? AND ended_at >= ? "
+        "SELECT ended_at, country, provider, device_type, "
+        "coalesce(referrer_name, referrer_type), actions, exit_url FROM web.visits "
+        "WHERE idsite = ? AND ended_at >= ? "
         "ORDER BY ended_at DESC LIMIT 10",
         [view.site.idsite, since],
     )

@@ -1,7 +1,8 @@
 -- Place every hit of the dirty site-days (web.dirty_days) in a visit, as Matomo does:
 -- a hit opens a new visit when it is the visitor's first of the site's day, comes more than
 -- 30 minutes (1800 s) after the visitor's previous hit, carries new_visit=1, or brings a
--- campaign other than the one of the visit it would join. Pings never open a visit.
+-- campaign other than the one of the visit it would join (a direct visit takes the campaign
+-- instead: see "marked" below). Pings never open a visit.
 DELETE FROM web.actions
 WHERE EXISTS (
     SELECT 1 FROM web.dirty_days AS d
@@ -27,7 +28,8 @@ WITH scoped AS (
         h.kind,
         h.new_visit,
         h.user_agent,
-        h.ip,
+        coalesce(h.ip_key, h.ip) AS ip,
+        h.referrer_type,
         h.campaign_name,
         h.campaign_keyword
     FROM web.hits AS h
@@ -48,7 +50,8 @@ day_users AS (
     FROM scoped AS sc
 ),
 keyed AS (
-    -- Cookieless hits: a hash of the day's secret salt, the user agent and the stored IP.
+    -- Cookieless hits: a hash of the day's secret salt, the user agent and the IP key (the
+    -- loader's salted hash of the full IP; the anonymised IP for hits stored before it).
     SELECT
         du.*,
         CASE
@@ -139,12 +142,25 @@ segmented AS (
     FROM timed AS t
 ),
 marked AS (
-    -- The campaign of the visit a hit would join is the last "mark" before it: the segment's
-    -- first hit (its campaign, or none) or a later hit bringing a campaign. A differing mark
-    -- opened a new visit, so the current visit's campaign is always the latest mark.
+    -- Matomo's campaign rules (plugins/Referrers/Columns/Campaign.php and Base.php,
+    -- detectReferrerCampaign): a hit bringing a campaign other than the visit's opens a new
+    -- visit, except in a visit that came in directly, which takes the campaign instead; a
+    -- campaign hit with no keyword and the visit's campaign name keeps the visit's keyword
+    -- (matomo.js sends _rcn on later pages, and _rck only for some keyword parameters).
+    -- A "mark" is the segment's first hit (its campaign, '=direct' or '=other') or a later
+    -- hit bringing a campaign; keyword-less marks repeating the previous mark's name change
+    -- nothing and are dropped; a kept mark differing from the previous kept one breaks the
+    -- visit unless that one was '=direct'.
     SELECT
         sg.hit_id,
-        CASE WHEN sg.time_break = 1 THEN coalesce(sg.campaign, '') ELSE sg.campaign END AS mark,
+        CASE
+            WHEN sg.time_break = 1 THEN coalesce(
+                sg.campaign, CASE WHEN sg.referrer_type = 'direct' THEN '=direct' ELSE '=other' END
+            )
+            ELSE sg.campaign
+        END AS mark,
+        lower(sg.campaign_name) AS campaign_name,
+        sg.campaign_name IS NOT NULL AND coalesce(sg.campaign_keyword, '') = '' AS keywordless,
         sg.idsite,
         sg.local_date,
         sg.visitor_key,
@@ -152,23 +168,34 @@ marked AS (
         sg.hit_time
     FROM segmented AS sg
 ),
-marks AS (
+named AS (
     SELECT
-        m.hit_id,
-        m.mark,
-        lag(m.mark) OVER (
+        m.*,
+        lag(m.campaign_name) OVER (
             PARTITION BY m.idsite, m.local_date, m.visitor_key, m.segment
             ORDER BY m.hit_time, m.hit_id
-        ) AS previous_mark
+        ) AS previous_name
     FROM marked AS m
     WHERE m.mark IS NOT NULL
+),
+marks AS (
+    SELECT
+        n.hit_id,
+        n.mark,
+        lag(n.mark) OVER (
+            PARTITION BY n.idsite, n.local_date, n.visitor_key, n.segment
+            ORDER BY n.hit_time, n.hit_id
+        ) AS previous_mark
+    FROM named AS n
+    WHERE NOT (n.keywordless AND n.campaign_name = coalesce(n.previous_name, ''))
 ),
 broken AS (
     SELECT
         sg.*,
         CASE
             WHEN sg.time_break = 1 THEN 1
-            WHEN mk.previous_mark IS NOT NULL AND mk.mark <> mk.previous_mark THEN 1
+            WHEN mk.previous_mark IS NOT NULL AND mk.previous_mark <> '=direct'
+                AND mk.mark <> mk.previous_mark THEN 1
             ELSE 0
         END AS visit_break
     FROM segmented AS sg

@@ -1,7 +1,8 @@
 -- One row per visit of the dirty site-days, from web.actions (placed by actions.sql) and
 -- web.conversions. Duration runs from the first to the last hit, pings included, so time
 -- spent on the last page counts when heartbeats were on; actions exclude pings and goals.
--- Referrer, campaign, device and country are those of the visit's first hit.
+-- Device, country and provider are those of the visit's first hit; referrer and campaign
+-- too, unless a direct visit took a later hit's campaign.
 DELETE FROM web.visits
 WHERE EXISTS (
     SELECT 1 FROM web.dirty_days AS d
@@ -14,7 +15,7 @@ INSERT INTO web.visits (
     entry_url, entry_title, exit_url, exit_title, referrer_type, referrer_name,
     referrer_keyword, campaign_name, campaign_keyword, campaign_source, campaign_medium,
     device_type, os_name, browser_name, country, conversions, revenue, goals, visit_key,
-    entry_label, exit_label
+    entry_label, exit_label, provider
 )
 WITH scoped AS (
     SELECT a.*
@@ -60,6 +61,15 @@ identities AS (
     JOIN web.hits AS h ON h.hit_id = s.hit_id
     GROUP BY s.idvisit
 ),
+referred AS (
+    -- A visit that came in directly takes the campaign a later hit brings (Matomo's
+    -- plugins/Referrers/Columns/Campaign.php): its referrer is the first campaign hit's.
+    SELECT s.idvisit, min(s.position) AS position
+    FROM scoped AS s
+    JOIN web.hits AS h ON h.hit_id = s.hit_id
+    WHERE h.referrer_type = 'campaign'
+    GROUP BY s.idvisit
+),
 goals AS (
     SELECT
         c.idvisit,
@@ -92,13 +102,13 @@ SELECT
     entry.action_name,
     leaving.url,
     leaving.action_name,
-    h.referrer_type,
-    h.referrer_name,
-    h.referrer_keyword,
-    h.campaign_name,
-    h.campaign_keyword,
-    h.campaign_source,
-    h.campaign_medium,
+    r.referrer_type,
+    r.referrer_name,
+    r.referrer_keyword,
+    r.campaign_name,
+    r.campaign_keyword,
+    r.campaign_source,
+    r.campaign_medium,
     h.device_type,
     h.os_name,
     h.browser_name,
@@ -108,10 +118,14 @@ SELECT
     g.goals,
     t.visit_key,
     entry.page_label,
-    leaving.page_label
+    leaving.page_label,
+    h.provider
 FROM totals AS t
 JOIN scoped AS f ON f.idvisit = t.idvisit AND f.position = 1
 JOIN web.hits AS h ON h.hit_id = f.hit_id
+LEFT JOIN referred AS rf ON rf.idvisit = t.idvisit
+JOIN scoped AS rs ON rs.idvisit = t.idvisit AND rs.position = coalesce(rf.position, 1)
+JOIN web.hits AS r ON r.hit_id = rs.hit_id
 JOIN identities AS i ON i.idvisit = t.idvisit
 LEFT JOIN pages AS entry ON entry.idvisit = t.idvisit AND entry.from_start = 1
 LEFT JOIN pages AS leaving ON leaving.idvisit = t.idvisit AND leaving.from_end = 1

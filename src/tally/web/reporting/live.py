@@ -11,7 +11,7 @@ import calendar
 import datetime as dt
 
 from tally.errors import BadInputError
-from tally.web.reporting.methods import Query, Report, Row, method, rounded
+from tally.web.reporting.methods import Query, Report, Row, device_type_label, method, rounded
 from tally.web.reporting.periods import resolve
 
 # Without a period, the log shows this many visits unless filter_limit says otherwise.
@@ -92,7 +92,7 @@ VISIT_COLUMNS = (
     "v.ended_at, v.duration_seconds, v.actions, v.pageviews, v.searches, v.referrer_type, "
     "v.referrer_name, v.referrer_keyword, v.campaign_name, v.campaign_keyword, v.device_type, "
     "h.device_brand, h.device_model, v.os_name, v.browser_name, v.country, h.region, h.city, "
-    "h.latitude, h.longitude, h.local_hour, v.conversions, v.revenue"
+    "h.latitude, h.longitude, h.local_hour, v.conversions, v.revenue, v.provider"
 )
 
 
@@ -137,7 +137,8 @@ def _visit(idsite: int, visit: Row, actions: list[Row]) -> Row:
         "referrerKeyword": visit["referrer_keyword"],
         "campaignName": visit["campaign_name"],
         "campaignKeyword": visit["campaign_keyword"],
-        "deviceType": visit["device_type"],
+        # Matomo names the type as its reports do ("Desktop", "Smartphone", "Unknown")
+        "deviceType": device_type_label(visit["device_type"]),
         "deviceBrand": visit["device_brand"],
         "deviceModel": visit["device_model"],
         "operatingSystemName": visit["os_name"],
@@ -147,6 +148,9 @@ def _visit(idsite: int, visit: Row, actions: list[Row]) -> Row:
         "city": visit["city"],
         "latitude": visit["latitude"],
         "longitude": visit["longitude"],
+        # Matomo's raw value and display name (its "Unknown" when the network is not known)
+        "provider": visit["provider"],
+        "providerName": visit["provider"] or "Unknown",
         "visitLocalHour": visit["local_hour"],
         "visitConverted": 1 if int(visit["conversions"]) else 0,  # type: ignore[call-overload]
         "goalConversions": int(visit["conversions"]),  # type: ignore[call-overload]
@@ -206,7 +210,8 @@ def _visit_actions(hits: list[tuple], conversions: dict[str, list[Row]]) -> list
                 detail.update(eventCategory=category, eventAction=action, eventName=name)
                 detail["eventValue"] = rounded(float(value), 2) if value is not None else None
             if kind == "search":
-                detail["siteSearchKeyword"] = keyword
+                # lower-cased, as the keywords report and Transitions show it
+                detail["siteSearchKeyword"] = keyword.lower() if keyword else keyword
             detail["timestamp"] = unix(at)
             detail["timeSpent"] = unix(following) - unix(at)  # to the next hit, pings included
             details.append(detail)

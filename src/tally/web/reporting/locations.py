@@ -1,8 +1,8 @@
 """UserCountry.getCity: visits by city, as the tracker (or a GeoIP lookup) gave it.
 
-The bundled geoip2fast database knows countries only, so a city is known when the tracking
-request carried it (``city``, with a token) or a city database is configured upstream. There
-is no provider (ISP/network) report: no provider database ships with tally.
+The bundled geoip2fast databases know countries and providers (provider.py), not cities, so
+a city is known when the tracking request carried it (``city``, with a token) or a city
+database is configured upstream.
 """
 
 from __future__ import annotations

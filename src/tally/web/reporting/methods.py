@@ -635,6 +635,7 @@ from tally.web.reporting import (  # noqa: E402, F401
     goals,
     live,
     locations,
+    provider,
     site_search,
     transitions,
     usersflow,

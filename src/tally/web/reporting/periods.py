@@ -51,9 +51,14 @@ class Periods:
     multiple: bool
 
 
+def utc_now() -> dt.datetime:
+    """The clock every default date reads (one function, so a test can set the time)."""
+    return dt.datetime.now(dt.UTC)
+
+
 def site_today(timezone: str, now: dt.datetime | None = None) -> dt.date:
     """The calendar date in ``timezone`` at ``now`` (an aware instant; default: now)."""
-    instant = now or dt.datetime.now(dt.UTC)
+    instant = now or utc_now()
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=dt.UTC)
     return instant.astimezone(ZoneInfo(timezone)).date()

@@ -11,6 +11,12 @@ every value travels as a ``?`` parameter, never as text of the query. The SQL ap
 ``web.visits`` aliased ``v``. Action dimensions (``pageUrl``, ``eventCategory``, ...) select
 visits that hold a matching action; their negative operators (``!=``, ``!@``) select visits
 that hold no such action.
+
+A segment has at most ``MOST_CONDITIONS`` conditions and ``MOST_CHARACTERS`` characters:
+each condition adds a clause (an action one a correlated subquery) and DuckDB's planning
+time grows faster than the count (64 conditions 0.34 s, 128 over 1 s on an empty table;
+12.8 s on a demo's visits), so an unbounded segment could hold a report worker for minutes.
+Matomo's own segment editor builds a handful of conditions.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ _CONDITION = re.compile(r"^([A-Za-z][A-Za-z0-9_.]*)(==|!=|>=|<=|=@|!@|=\^|=\$|>|
 _NEGATIVE = {"!=": "==", "!@": "=@"}
 _ORDERING = (">=", "<=", ">", "<")
 _TEXTUAL = ("=@", "!@", "=^", "=$")
+MOST_CONDITIONS = 32
+MOST_CHARACTERS = 8192
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ DIMENSIONS: dict[str, Dimension] = {
     "operatingSystemName": Dimension("v.os_name"),
     "browserName": Dimension("v.browser_name"),
     "countryCode": Dimension("v.country", lowercase=True),
+    "provider": Dimension("v.provider"),
     "entryPageUrl": Dimension("v.entry_url"),
     "entryPageTitle": Dimension("v.entry_title"),
     "exitPageUrl": Dimension("v.exit_url"),
@@ -90,6 +99,7 @@ class Compiled:
 
 def parse(segment: str) -> list[list[Condition]]:
     """The AND-list of OR-lists of conditions in ``segment`` (values decoded)."""
+    _check_size(segment)
     groups: list[list[Condition]] = []
     for part in segment.split(";"):
         alternatives = []
@@ -110,6 +120,23 @@ def parse(segment: str) -> list[list[Condition]]:
             alternatives.append(Condition(name, operator, unquote_plus(value)))
         groups.append(alternatives)
     return groups
+
+
+def _check_size(segment: str) -> None:
+    """Refuse a segment past the limits before any of it is parsed or planned."""
+    if len(segment) > MOST_CHARACTERS:
+        raise BadInputError(
+            f"segment is {len(segment)} characters long; the limit is {MOST_CHARACTERS} "
+            "(segment length limit)",
+            field="segment",
+        )
+    conditions = segment.count(";") + segment.count(",") + 1
+    if conditions > MOST_CONDITIONS:
+        raise BadInputError(
+            f"segment has {conditions} conditions; the limit is {MOST_CONDITIONS} "
+            "(segment condition limit)",
+            field="segment",
+        )
 
 
 def compile_segment(segment: str | None) -> Compiled:

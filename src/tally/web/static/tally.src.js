@@ -112,6 +112,8 @@
       userId: "",
       visitorId: "",
       dimensions: {},
+      variables: { visit: {}, page: {} },
+      cart: {},
       customUrl: "",
       referrerUrl: document.referrer,
       title: "",
@@ -194,6 +196,15 @@
       }
       for (var id in config.dimensions) {
         params["dimension" + id] = config.dimensions[id];
+      }
+      // custom variables as matomo.js sends them, on every request of the page: the
+      // visit's (_cvar) and the page's (cvar)
+      var scopes = { _cvar: config.variables.visit, cvar: config.variables.page };
+      for (var scope in scopes) {
+        var text = window.JSON.stringify(scopes[scope]);
+        if (text !== "{}") {
+          params[scope] = text;
+        }
       }
       for (var key in extra) {
         if (extra[key] !== undefined && extra[key] !== null && extra[key] !== "") {
@@ -424,6 +435,54 @@
     self.setCustomDimension = function (id, value) { config.dimensions[id] = value; };
     self.getCustomDimension = function (id) { return config.dimensions[id]; };
     self.deleteCustomDimension = function (id) { delete config.dimensions[id]; };
+    // Matomo's custom variables: index 1-5 (or more), scope "visit" (the default) or "page"
+    self.setCustomVariable = function (index, name, value, scope) {
+      var variables = config.variables[scope === "page" ? "page" : "visit"];
+      if (name) {
+        variables[String(index)] = [String(name), value === undefined ? "" : String(value)];
+      }
+    };
+    self.getCustomVariable = function (index, scope) {
+      var found = config.variables[scope === "page" ? "page" : "visit"][String(index)];
+      return found || false;
+    };
+    self.deleteCustomVariable = function (index, scope) {
+      delete config.variables[scope === "page" ? "page" : "visit"][String(index)];
+    };
+    self.deleteCustomVariables = function (scope) {
+      config.variables[scope === "page" ? "page" : "visit"] = {};
+    };
+
+    // -- ecommerce: the cart, cart updates and orders, as matomo.js sends them ------------
+    self.addEcommerceItem = function (sku, name, category, price, quantity) {
+      if (sku) {
+        config.cart[sku] = [String(sku), name || "", category || "", price || 0, quantity || 1];
+      }
+    };
+    self.removeEcommerceItem = function (sku) { delete config.cart[sku]; };
+    self.clearEcommerceCart = function () { config.cart = {}; };
+    self.getEcommerceItems = function () { return cartItems(); };
+    function cartItems() {
+      var items = [];
+      for (var sku in config.cart) {
+        items.push(config.cart[sku]);
+      }
+      return items;
+    }
+    self.trackEcommerceCartUpdate = function (grandTotal) {
+      return track({ idgoal: 0, revenue: grandTotal, ec_items: window.JSON.stringify(cartItems()) });
+    };
+    self.trackEcommerceOrder = function (orderId, grandTotal, subTotal, tax, shipping, discount) {
+      if (!orderId) {
+        return false;
+      }
+      var sent = track({
+        idgoal: 0, ec_id: orderId, revenue: grandTotal, ec_st: subTotal, ec_tx: tax,
+        ec_sh: shipping, ec_dt: discount, ec_items: window.JSON.stringify(cartItems())
+      });
+      config.cart = {};
+      return sent;
+    };
 
     self.trackPageView = function (title) {
       pageViewId = randomId(6);

@@ -1,0 +1,284 @@
+"""Turning tracked hits into visits, through the real path, stage by stage (issues 27, 28).
+
+A year (2025) of matomo.js page views, events, outlinks and downloads for one site
+(Asia/Hong_Kong), drawn by tally's demo generator (``tally.web.demo.records``) with one public
+address per visitor drawn from the whole IPv4 space (so the provider and country caches
+see as many addresses as visitors, not the demo's dozen), is written into a hit log the way
+the endpoint writes it. Then, each stage timed alone:
+
+1. **loader**: ``load_hits`` reads the log, parses and enriches every hit (device, country,
+   provider, referrer, IP anonymised) and inserts it into ``web.hits`` exactly once; run in
+   fresh warehouses alternately with the provider lookup on (the country + ASN database)
+   and off (``web.provider_lookup = false``: the country-only database, as before issue 28),
+   caches emptied before each run;
+2. **sessionize**: ``sessionize`` over the loaded hits (visits, actions, conversions);
+   floor: a plain DuckDB SQL sessionization of the same ``web.hits`` (30-minute gap, split at
+   the site's midnight: one window pass numbering visits per visitor and local day, then
+   one row per visit), timed alternately with it;
+3. **incremental**: one more day's hits logged, loaded and sessionized, against the year's
+   sessionize.
+
+Usage: python benchmarks/sessionize_bench.py [--hits N] [--rounds N] [--full]
+  default  about 150,000 hits, 3 rounds of the loader each way
+  --full   about 10,000,000 hits (the issue's year; the loader alone takes most of an hour)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+from hygiene import LoadWatch, temporary_folder
+
+from tally.config import Settings, load_settings
+from tally.warehouse import Warehouse, connect
+from tally.web import enrich
+from tally.web.demo import USER_AGENTS, records, write_records
+from tally.web.loader import load_hits
+from tally.web.sessions import sessionize
+from tally.web.sites import add_site
+
+YEAR = (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+NEXT_DAY = dt.date(2026, 1, 1)
+HITS_PER_VISIT = 2.9  # the demo generator's mean, measured: used only to size the year
+LOADER_TARGET = 50_000  # hits/s (issue 27)
+SESSIONIZE_TARGET = 1_000_000  # hits/s (issue 27)
+INCREMENTAL_TARGET = 0.05  # one day's sessionize / the year's (issue 27)
+VISITOR = re.compile(rb"_id=([0-9a-f]{16})")
+
+FLOOR_SQL = """
+CREATE OR REPLACE TABLE floor_visits AS
+WITH local AS (
+    SELECT idsite, coalesce(user_id, visitor_id) AS visitor, hit_time,
+           CAST(hit_time + INTERVAL 8 HOUR AS DATE) AS local_date  -- Hong Kong: UTC+8
+    FROM web.hits
+),
+marked AS (
+    SELECT *,
+        CASE WHEN hit_time - lag(hit_time) OVER w <= INTERVAL 30 MINUTE THEN 0 ELSE 1 END
+            AS opens
+    FROM local
+    WINDOW w AS (PARTITION BY idsite, visitor, local_date ORDER BY hit_time)
+),
+numbered AS (
+    SELECT *, sum(opens) OVER (
+        PARTITION BY idsite, visitor, local_date ORDER BY hit_time
+        ROWS UNBOUNDED PRECEDING) AS visit_number
+    FROM marked
+)
+SELECT idsite, visitor, local_date, visit_number, min(hit_time) AS started_at,
+       max(hit_time) AS ended_at, count(*) AS hits
+FROM numbered
+GROUP BY ALL
+"""
+
+
+def traffic(day_from: dt.date, day_to: dt.date, hits: int, seed: int) -> list[bytes]:
+    """Demo hit-log records for the days, each visitor given its own public address."""
+    days = (day_to - day_from).days + 1
+    per_day = max(1, round(hits / days / HITS_PER_VISIT / 1.11))  # weekends are 1.4×
+    found = records(1, seed, day_from, day_to, visits_per_day=per_day)
+    rng = random.Random(seed)
+    addresses: dict[bytes, str] = {}
+    out = []
+    for payload in found:
+        record = json.loads(payload)
+        visitor = VISITOR.search(record["q"].encode())
+        key = visitor.group(1) if visitor else b""
+        if key not in addresses:
+            addresses[key] = public_address(rng)
+        record["ip"] = addresses[key]
+        out.append(json.dumps(record, separators=(",", ":")).encode())
+    return out
+
+
+def public_address(rng: random.Random) -> str:
+    """A random IPv4 address that is not private or reserved."""
+    while True:
+        text = ".".join(str(rng.randrange(256)) for _ in range(4))
+        if enrich.network_of(text).country:
+            return text
+
+
+def fresh_warehouse(folder: Path, name: str) -> Warehouse:
+    store = connect(f"duckdb:///{folder / name}.duckdb")
+    store.migrate()
+    add_site(store, "Bench", ["https://watch.example.com"], "Asia/Hong_Kong")
+    return store
+
+
+def timed_load(store: Warehouse, settings: Settings) -> tuple[float, float, int]:
+    """Wall-clock seconds, CPU seconds (this process, all threads) and hits of one load of
+    the whole log, with cold lookup caches."""
+    enrich.network_of.cache_clear()
+    enrich.detect_device.cache_clear()
+    started, cpu = time.perf_counter(), time.process_time()
+    result = load_hits(store, settings)
+    return time.perf_counter() - started, time.process_time() - cpu, result.loaded
+
+
+def lookup_cost(addresses: list[str], with_provider: bool) -> float:
+    """Microseconds of CPU per address looked up for the first time (no cache)."""
+    enrich.network_of.cache_clear()
+    started = time.process_time()
+    for address in addresses:
+        enrich.network_of(address, with_provider)
+    return (time.process_time() - started) / len(addresses) * 1e6
+
+
+def timed_sessionize(store: Warehouse) -> float:
+    started = time.perf_counter()
+    sessionize(store)
+    return time.perf_counter() - started
+
+
+def timed_floor(path: Path) -> tuple[float, int]:
+    import duckdb
+
+    with duckdb.connect(str(path)) as connection:
+        started = time.perf_counter()
+        connection.execute(FLOOR_SQL)
+        seconds = time.perf_counter() - started
+        visits = connection.execute("SELECT count(*) FROM floor_visits").fetchone()[0]
+        connection.execute("DROP TABLE floor_visits")
+    return seconds, visits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--hits", type=int, default=150_000, help="about this many hits")
+    parser.add_argument("--rounds", type=int, default=3, help="loader runs each way")
+    parser.add_argument("--full", action="store_true", help="about 10M hits")
+    options = parser.parse_args()
+    hits = 10_000_000 if options.full else options.hits
+    print(f"{platform.node()}: {platform.machine()}, Python {sys.version.split()[0]}")
+    watch = LoadWatch()
+    with temporary_folder("tally-sessionize-bench-") as folder:
+        settings = load_settings(environ={"TALLY_DATA_DIR": str(folder / "data")})
+        started = time.perf_counter()
+        payloads = traffic(*YEAR, hits, seed=27)
+        write_records(settings, payloads)
+        print(
+            f"generated and logged {len(payloads):,} hits in {time.perf_counter() - started:.1f} s"
+        )
+        # Start-up costs are not per hit: the databases load once a process, and
+        # device-detector compiles its patterns on the first agents it sees.
+        for with_provider in (True, False):
+            enrich._geo(with_provider)
+        for agent in USER_AGENTS:
+            enrich.detect_device(agent)
+        # ... and the first load of a process pays for imports and DuckDB's first plans:
+        # a small log of its own is loaded once each way before anything is timed.
+        warm = settings.model_copy(deep=True)
+        warm.web.hit_log_dir = str(folder / "warm-up-log")
+        write_records(warm, payloads[:3000])
+        for with_provider in (True, False):
+            warm.web.provider_lookup = with_provider
+            store = fresh_warehouse(folder, f"warm-up-{with_provider}")
+            timed_load(store, warm)
+            store.close()
+
+        loads: dict[bool, list[float]] = {True: [], False: []}
+        load_cpu: dict[bool, list[float]] = {True: [], False: []}
+        kept: Warehouse | None = None
+        for round_number in range(options.rounds):
+            # alternate which goes first, so neither always meets the quieter moment
+            for with_provider in (True, False) if round_number % 2 == 0 else (False, True):
+                settings.web.provider_lookup = with_provider
+                name = f"load-{round_number}-{'provider' if with_provider else 'country'}"
+                store = fresh_warehouse(folder, name)
+                seconds, cpu, loaded = timed_load(store, settings)
+                loads[with_provider].append(loaded / seconds)
+                load_cpu[with_provider].append(loaded / cpu)
+                print(
+                    f"loader, provider {'on ' if with_provider else 'off'}: "
+                    f"{loaded:,} hits in {seconds:.1f} s = {loaded / seconds:,.0f} hits/s "
+                    f"[{loaded / cpu:,.0f} per CPU-second]"
+                )
+                if with_provider and kept is None:
+                    kept, kept_name = store, name
+                else:
+                    store.close()
+        settings.web.provider_lookup = True
+        # The lookup alone, on the log's own addresses: what the provider adds per address
+        addresses = sorted({json.loads(p)["ip"] for p in payloads})
+        costs = {
+            flag: min(lookup_cost(addresses, flag) for _ in range(3)) for flag in (True, False)
+        }
+        print(
+            f"lookup of {len(addresses):,} distinct addresses: {costs[True]:.1f} µs each with "
+            f"the provider, {costs[False]:.1f} µs country only"
+        )
+
+        assert kept is not None
+        loaded_hits = kept.rows("SELECT count(*) FROM web.hits")[0][0]
+        kept.close()
+        path = folder / f"{kept_name}.duckdb"
+        floor_seconds, floor_visits = timed_floor(path)
+        store = connect(f"duckdb:///{path}")
+        year_seconds = timed_sessionize(store)
+        visits = store.rows("SELECT count(*) FROM web.visits")[0][0]
+        store.close()
+        floor_again, _ = timed_floor(path)
+        print(
+            f"sessionize: {loaded_hits:,} hits → {visits:,} visits in {year_seconds:.2f} s; "
+            f"floor (plain SQL): {floor_visits:,} visits in {floor_seconds:.2f} s and "
+            f"{floor_again:.2f} s"
+        )
+
+        # one more day: logged after the year, loaded, sessionized alone
+        day = traffic(NEXT_DAY, NEXT_DAY, max(1, loaded_hits // 365), seed=28)
+        write_records(settings, day)
+        store = connect(f"duckdb:///{path}")
+        day_load, _, day_loaded = timed_load(store, settings)
+        day_seconds = timed_sessionize(store)
+        store.close()
+        print(
+            f"one more day: {day_loaded:,} hits loaded in {day_load:.2f} s, "
+            f"sessionized in {day_seconds:.2f} s"
+        )
+    watch.finish()
+
+    with_rate, without_rate = max(loads[True]), max(loads[False])
+    with_cpu, without_cpu = max(load_cpu[True]), max(load_cpu[False])
+    extra = (costs[True] - costs[False]) * len(addresses) / len(payloads)
+    session_rate = loaded_hits / year_seconds
+    floor_rate = loaded_hits / min(floor_seconds, floor_again)
+    share = day_seconds / year_seconds
+    print()
+    print("| stage | figure | floor / reference | ratio | target |")
+    print("| --- | --- | --- | --- | --- |")
+    print(
+        f"| loader, provider on (best of {options.rounds}) | {with_rate:,.0f} hits/s "
+        f"[{with_cpu:,.0f} per CPU-s] | provider off: {without_rate:,.0f} hits/s "
+        f"[{without_cpu:,.0f}] | {with_rate / without_rate:.2f} [{with_cpu / without_cpu:.2f}] | "
+        f"≥ 0.90 of off — wall {watch.verdict(with_rate >= 0.9 * without_rate)}, per CPU "
+        f"{watch.verdict(with_cpu >= 0.9 * without_cpu)}; "
+        f"≥ {LOADER_TARGET:,} hits/s — {watch.verdict(with_rate >= LOADER_TARGET)} |"
+    )
+    print(
+        f"| the provider's own cost | {extra:.2f} µs CPU per hit ({costs[True]:.1f} − "
+        f"{costs[False]:.1f} µs per distinct address, {len(addresses):,} addresses) | a hit's "
+        f"loader CPU with the provider: {1e6 / with_cpu:.0f} µs | "
+        f"{extra / (1e6 / with_cpu):.3f} | |"
+    )
+    print(
+        f"| sessionize ({loaded_hits:,} hits) | {session_rate:,.0f} hits/s | plain DuckDB SQL: "
+        f"{floor_rate:,.0f} hits/s | {session_rate / floor_rate:.2f} | "
+        f"≥ {SESSIONIZE_TARGET:,} hits/s — {watch.verdict(session_rate >= SESSIONIZE_TARGET)} |"
+    )
+    print(
+        f"| incremental, one day | {day_seconds:.2f} s | the year: {year_seconds:.2f} s | "
+        f"{share:.3f} | ≤ {INCREMENTAL_TARGET} — {watch.verdict(share <= INCREMENTAL_TARGET)} |"
+    )
+
+
+if __name__ == "__main__":
+    main()
