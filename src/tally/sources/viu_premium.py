@@ -194,7 +194,7 @@ def parse_csv(data: bytes, file_name: str, columns: tuple[Column, ...]) -> Parse
             continue
         for name, value in row.items():
             values[name].append(value)
-        lines.append(line)
+        lines.append(reader.line_num)
     table = pa.table({c.name: pa.array(values[c.name], type=c.type) for c in columns})
     table = table.append_column("_line", pa.array(lines, pa.int64()))
     return Parsed(table, bad_rows, rows_read=rows_read, unknown_columns=unknown)
