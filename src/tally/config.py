@@ -7,6 +7,7 @@ The file is ``./tally.toml`` unless ``TALLY_CONFIG`` names another.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -80,6 +81,33 @@ class ServerSettings(Strict):
     # run the daily-job scheduler (tally scheduler) inside tally serve
     scheduler: bool = False
     scheduler_poll_seconds: float = Field(default=60.0, gt=0)
+    # addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; none by default, so no client can claim an address
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Reporting API: worker threads of its own (tracking and login never queue behind them),
+    # and how long one call may run before its query is interrupted (answer 503)
+    report_workers: int = Field(default=2, ge=1, le=64)
+    report_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        # from the environment: TALLY_SERVER__TRUSTED_PROXIES=10.0.0.1,10.1.0.0/16
+        return (
+            [part.strip() for part in value.split(",") if part.strip()]
+            if isinstance(value, str)
+            else value
+        )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address or network (CIDR)") from None
+        return values
 
 
 class Settings(Strict):

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,11 @@ from tally.cli._steps import Steps
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
 from tally.pipeline.context import Context, open_context
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from tally.warehouse import Warehouse
 
 console = Console()
 errors = Console(stderr=True)
@@ -181,8 +186,19 @@ def build_command(date: DateOption = None) -> None:
 def query_command(
     sql: Annotated[str, typer.Argument(help="SQL in DuckDB's dialect; - reads standard input.")],
     output: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    write: Annotated[
+        bool, typer.Option("--write", help="Allow changes (INSERT, UPDATE, CREATE, ...).")
+    ] = False,
+    external: Annotated[
+        bool,
+        typer.Option(
+            "--external-access", help="Allow SQL to read and write files and the network."
+        ),
+    ] = False,
 ) -> None:
-    """Run a query on the warehouse.
+    """Run a query on the warehouse, for administrators: it reads every table, password and
+    token hashes included. Read-only unless --write; no file or network access from SQL
+    (read_csv, COPY ... TO, ATTACH of a file) unless --external-access.
 
     Example: tally query "select count(*) from staging.itunes_subscription_events"
     """
@@ -190,7 +206,7 @@ def query_command(
 
     text = sys.stdin.read() if sql == "-" else sql
     try:
-        result = context().warehouse.query(text)
+        result = console_query(settings(), text, write=write, external_access=external)
     except Exception as error:  # the database's own message is the useful one
         raise fail(error) from None
     if output == "csv":
@@ -204,6 +220,86 @@ def query_command(
         console.print(table)
     else:
         raise typer.BadParameter("--format must be table, csv or json")
+
+
+def console_query(
+    settings: Settings, sql: str, *, write: bool = False, external_access: bool = False
+) -> pa.Table:
+    """``sql``'s result, on a connection that can change nothing unless ``write`` and reach
+    no file or network unless ``external_access``.
+
+    DuckDB: a read-only connection with ``enable_external_access`` off (read_csv, COPY TO,
+    ATTACH of a file and extension installs are refused). PostgreSQL: a READ ONLY
+    transaction, rolled back; file access there is the role's (``pg_read_server_files``),
+    which tally's role should not hold.
+    """
+    from tally.warehouse import connect
+
+    url = settings.warehouse_url
+    if url.startswith("duckdb://"):
+        return _duckdb_console(url, sql, write, external_access, settings.lock_wait_seconds)
+    warehouse = connect(url, settings.lock_wait_seconds)
+    try:
+        with warehouse.session() as connection:
+            if write:
+                return _result_of(warehouse, sql)
+            connection.execute("BEGIN READ ONLY")
+            try:
+                return _result_of(warehouse, sql)
+            finally:
+                connection.execute("ROLLBACK")
+    finally:
+        warehouse.close()
+
+
+def _result_of(warehouse: Warehouse, sql: str) -> pa.Table:
+    """The statement's rows; an empty table for one that returns none (CREATE, INSERT)."""
+    import pyarrow as pa
+
+    try:
+        return warehouse.query(sql)
+    except Exception as error:
+        if "didn't produce records" in str(error):  # psycopg: the statement ran, no rows
+            return pa.table({})
+        raise
+
+
+def _duckdb_console(
+    url: str, sql: str, write: bool, external_access: bool, lock_wait: float
+) -> pa.Table:
+    import time
+
+    import duckdb
+    import pyarrow as pa
+
+    from tally.errors import WarehouseBusyError
+
+    path = url[len("duckdb:///") :] if url.startswith("duckdb:///") else url[len("duckdb://") :]
+    if not write and not Path(path).exists():
+        raise FileNotFoundError(f"no warehouse at {path} yet (tally demo or tally load make it)")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    config = {} if external_access else {"enable_external_access": False}
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            connection = duckdb.connect(path, read_only=not write, config=config)
+            break
+        except duckdb.IOException as error:  # another process writes: wait as the backend does
+            text = str(error).lower()
+            locked = "could not set lock" in text or "conflicting lock" in text
+            if not locked:
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusyError(f"{path} stayed locked: {error}") from error
+            time.sleep(0.05)
+    try:
+        relation = connection.sql(sql)
+        if relation is None:  # a statement without a result (with --write)
+            return pa.table({})
+        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+        return fetch()
+    finally:
+        connection.close()
 
 
 def status_command(
