@@ -188,7 +188,7 @@ def parse_csv(data: bytes, file_name: str, columns: tuple[Column, ...]) -> Parse
         rows_read += 1
         row = _screened(record, file_name, reader.line_num)
         if row is None:
-            row = _read_row(record, columns, position, file_name, reader.line_num)
+            row = _read_row(record, columns, position, len(header), file_name, reader.line_num)
         if isinstance(row, BadRow):
             bad_rows.append(row)
             continue
@@ -220,11 +220,12 @@ def _read_row(
     record: list[str],
     columns: tuple[Column, ...],
     position: dict[str, int],
+    width: int,
     file_name: str,
     line: int,
 ) -> dict[str, Any] | BadRow:
-    if len(record) != len(position):
-        reason = f"{len(record)} fields, header has {len(position)}"
+    if len(record) != width:  # the header's width: a name may be repeated in it
+        reason = f"{len(record)} fields, header has {width}"
         return BadRow(file_name, line, None, reason, ",".join(record))
     row: dict[str, Any] = {}
     for column in columns:
