@@ -11,7 +11,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -72,6 +72,12 @@ class MartsSettings(Strict):
     # the content-window report compares new subscribers in the N days from a release with
     # the N days before it
     content_window_days: int = Field(default=7, ge=1, le=366)
+    # trials in the Active subscriber stock, or apart as 'Active trial' (the default, as
+    # RevenueCat's Active Subscriptions and ChartMogul's Subscribers count paid ones only)
+    trials_in_active: bool = False
+    # a subscription started while another of the user's has access: a new subscription
+    # ('new', the default) or a Reactivation; see docs/metrics.md
+    concurrent_subscription: Literal["new", "reactivation"] = "new"
 
 
 class ServerSettings(Strict):

@@ -163,3 +163,23 @@ def test_only_unquoted_single_character_layouts_are_read_in_place():
     assert can_stage(Layout(COLUMNS, "\t"))
     assert not can_stage(Layout(COLUMNS, ",", quoted=True))
     assert not can_stage(Layout(COLUMNS, "||"))
+
+
+def test_out_of_range_numbers_are_refused_alike(connection, tmp_path):
+    lines = [
+        "2016-10-23\tP1\t1\t" + "9" * 50 + "\t1\tx",  # 2: past 64 bits
+        "2016-10-23\tP1\t1\t9223372036854775807\t1\tx",  # 3: 2**63 - 1, the largest: kept
+        "2016-10-23\tP1\t1\t-9223372036854775809\t1\tx",  # 4: -2**63 - 1: past 64 bits
+        "2016-10-23\tP1\t1e999\t1\t1\tx",  # 5: amount past a double: infinity
+        "2016-10-23\tP1\t1\t1\t-1e999\tx",  # 6: float past a double
+    ]
+    data = (HEADER + "\n".join(lines) + "\n").encode()
+    reference, staged, rows = both(connection, tmp_path, data, Layout(COLUMNS, "\t"))
+    assert_same(reference, staged, rows)
+    assert rows.column("_line").to_pylist() == [3]
+    assert [(b.line, b.field, b.reason[:34]) for b in staged.bad_rows] == [
+        (2, "Count", "out of range for a 64-bit integer:"),
+        (4, "Count", "out of range for a 64-bit integer:"),
+        (5, "Amount", "out of range for a 64-bit float: '"),
+        (6, "Ratio", "out of range for a 64-bit float: '"),
+    ]

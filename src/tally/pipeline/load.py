@@ -31,6 +31,7 @@ from tally.sources.delimited_sql import (
     split_work,
     stage_delimited,
 )
+from tally.warehouse import Warehouse
 
 QUARANTINE_TABLE = "tally_meta.quarantine"
 
@@ -97,6 +98,8 @@ def load(context: Context, dataset: Dataset, day: dt.date, run_id: str | None = 
                 loaded.rows = _replace(context, dataset, day, run_id, batch)
                 _write_quarantine(context, dataset, day, batch.bad_rows, run_id)
             step.rows_out = loaded.rows
+            if dataset.event_key:
+                step.rows_duplicate = duplicates(context.warehouse, dataset, day)
     return loaded
 
 
@@ -239,3 +242,20 @@ def _describe(row: BadRow) -> str:
     if row.field:
         where += f", field {row.field!r}"
     return f"{where}: {row.reason}"
+
+
+def duplicates(warehouse: Warehouse, dataset: Dataset, day: dt.date) -> int:
+    """Rows of the day's partition whose event key came before: in an earlier partition,
+    or earlier in the day's files (file name, then line). The staging model of the
+    dataset keeps one copy of each key; this counts the copies a load brought again."""
+    key = ", ".join(dataset.event_key)
+    table = dataset.staging_table
+    order = "_partition_date, _file" + (", _line" if "_line" in warehouse.columns(table) else "")
+    found = warehouse.rows(
+        f"SELECT count(*) FROM (SELECT _partition_date, row_number() OVER ("
+        f"PARTITION BY {key} ORDER BY {order}) AS copy FROM {table} "
+        f"WHERE ({key}) IN (SELECT {key} FROM {table} WHERE _partition_date = ?) "
+        f"AND _partition_date <= ?) AS copies WHERE _partition_date = ? AND copy > 1",
+        [day, day, day],
+    )
+    return int(found[0][0])

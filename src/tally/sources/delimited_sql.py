@@ -200,15 +200,18 @@ def _typed(kind: str, value: str) -> str:
     if kind in ("int", "float"):
         target = "BIGINT" if kind == "int" else "DOUBLE"
         pattern = _literal(_INT if kind == "int" else _FLOAT)
+        cast = f"TRY_CAST({value} AS {target})"
+        if kind == "float":  # '1e999' casts to infinity: refused, as the pyarrow reader does
+            cast = f"CASE WHEN NOT isinf({cast}) THEN {cast} END"
         return (
-            f"CASE WHEN _fast THEN TRY_CAST({value} AS {target}) "
-            f"WHEN regexp_matches({value}, {pattern}) THEN TRY_CAST({value} AS {target}) END"
+            f"CASE WHEN _fast THEN {cast} WHEN regexp_matches({value}, {pattern}) THEN {cast} END"
         )
     if kind == "amount":
         cleaned = f"replace({value}, ',', '')"
+        cast = f"TRY_CAST(trim({cleaned}, {_literal(WHITESPACE)}) AS DOUBLE)"
         return (
-            f"CASE WHEN regexp_matches({cleaned}, {_literal(_FLOAT)}) "
-            f"THEN TRY_CAST(trim({cleaned}, {_literal(WHITESPACE)}) AS DOUBLE) END"
+            f"CASE WHEN regexp_matches({cleaned}, {_literal(_FLOAT)}) AND NOT isinf({cast}) "
+            f"THEN {cast} END"
         )
     if kind == "date":
         iso = f"TRY_CAST({value} AS DATE)"
