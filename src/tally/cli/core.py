@@ -22,7 +22,6 @@ from tally.pipeline.context import Context, open_context
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from tally.warehouse import Warehouse
 
 console = Console()
 errors = Console(stderr=True)
@@ -242,71 +241,11 @@ def console_query(
     """
     from tally.warehouse import connect
 
-    url = settings.warehouse_url
-    if url.startswith("duckdb://"):
-        return _duckdb_console(url, sql, write, external_access, settings.lock_wait_seconds)
-    warehouse = connect(url, settings.lock_wait_seconds)
+    warehouse = connect(settings.warehouse_url, settings.lock_wait_seconds)
     try:
-        with warehouse.session() as connection:
-            if write:
-                return _result_of(warehouse, sql)
-            connection.execute("BEGIN READ ONLY")
-            try:
-                return _result_of(warehouse, sql)
-            finally:
-                connection.execute("ROLLBACK")
+        return warehouse.console(sql, write=write, external_access=external_access)
     finally:
         warehouse.close()
-
-
-def _result_of(warehouse: Warehouse, sql: str) -> pa.Table:
-    """The statement's rows; an empty table for one that returns none (CREATE, INSERT)."""
-    import pyarrow as pa
-
-    try:
-        return warehouse.query(sql)
-    except Exception as error:
-        if "didn't produce records" in str(error):  # psycopg: the statement ran, no rows
-            return pa.table({})
-        raise
-
-
-def _duckdb_console(
-    url: str, sql: str, write: bool, external_access: bool, lock_wait: float
-) -> pa.Table:
-    import time
-
-    import duckdb
-    import pyarrow as pa
-
-    from tally.errors import WarehouseBusyError
-
-    path = url[len("duckdb:///") :] if url.startswith("duckdb:///") else url[len("duckdb://") :]
-    if not write and not Path(path).exists():
-        raise FileNotFoundError(f"no warehouse at {path} yet (tally demo or tally load make it)")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    config = {} if external_access else {"enable_external_access": False}
-    deadline = time.monotonic() + lock_wait
-    while True:
-        try:
-            connection = duckdb.connect(path, read_only=not write, config=config)
-            break
-        except duckdb.IOException as error:  # another process writes: wait as the backend does
-            text = str(error).lower()
-            locked = "could not set lock" in text or "conflicting lock" in text
-            if not locked:
-                raise
-            if time.monotonic() >= deadline:
-                raise WarehouseBusyError(f"{path} stayed locked: {error}") from error
-            time.sleep(0.05)
-    try:
-        relation = connection.sql(sql)
-        if relation is None:  # a statement without a result (with --write)
-            return pa.table({})
-        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
-        return fetch()
-    finally:
-        connection.close()
 
 
 def status_command(
