@@ -11,7 +11,7 @@ PORT ?=
 # of every wheel at install time (plotly alone has thousands) only makes the first run slower.
 PIP_INSTALL := $(BIN)/pip install --no-compile --disable-pip-version-check
 
-.PHONY: demo serve test bench lint format system-packages clean
+.PHONY: demo serve test bench fuzz lint format system-packages clean
 
 $(BIN)/python:
 	@echo "==> creating $(VENV)"
@@ -52,6 +52,10 @@ system-packages:
 # every test has its own PostgreSQL database, MQTT topics, ports and temporary directory.
 test: $(DEV_STAMP) system-packages  ## the whole test suite
 	$(BIN)/pytest -q -n 2 --dist loadfile
+
+# make bench runs it too (benchmarks/fuzz_bench.py); make test runs a short version
+fuzz: $(DEV_STAMP)  ## 10,000 mutated files per source parser, zero escapes from the error tree
+	$(BIN)/python benchmarks/fuzz_bench.py --count 10000
 
 bench: $(DEV_STAMP)  ## speed figures; see benchmarks/README.md
 	@for script in benchmarks/*_bench.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -1,6 +1,8 @@
 """The command line: every command documents an example; core verbs work end to end."""
 
+import gzip
 import json
+from pathlib import Path
 
 import pytest
 import typer
@@ -86,3 +88,48 @@ def test_demo_then_query_counts_rows(workdir):
         listing.output
     )
     assert "2016/10/23" not in listing.output
+
+
+# -- hostile files through the command line (issue 24) -------------------------------------
+
+EVENTS_FIXTURE = (
+    Path(__file__).parents[1] / "fixtures" / "sources" / ("itunes_subscription_event_small.txt")
+)
+
+
+def _load_itunes(workdir, data: bytes) -> typer.testing.Result:
+    report = workdir / "Subscription_Event_85082573_20161023.txt.gz"
+    report.write_bytes(data)
+    landed = runner.invoke(
+        app, ["ingest", "itunes", "subscription-events", "-d", "2016-10-23", "--file", str(report)]
+    )
+    assert landed.exit_code == 0, landed.output
+    return runner.invoke(app, ["load", "-d", "2016-10-23", "--source", "itunes"])
+
+
+def test_a_truncated_gzip_is_quarantined_with_its_reason_not_aborted(workdir) -> None:
+    data = gzip.compress(EVENTS_FIXTURE.read_bytes(), mtime=0)
+    result = _load_itunes(workdir, data[: len(data) // 2])
+    assert result.exit_code == 1
+    assert "not a readable gzip file: Compressed file ended" in result.output
+    assert "Aborted" not in result.output and isinstance(result.exception, SystemExit)
+    quarantined = runner.invoke(app, ["query", "SELECT line, reason FROM tally_meta.quarantine"])
+    assert "not a readable gzip file" in quarantined.output
+
+
+def test_a_huge_line_and_a_50_digit_number_cost_their_rows_only(workdir, monkeypatch) -> None:
+    monkeypatch.setenv("TALLY_QUARANTINE_THRESHOLD", "0.5")
+    header, first, *rest = EVENTS_FIXTURE.read_bytes().splitlines(keepends=True)
+    fifty = first.rsplit(b"\t", 1)[0] + b"\t" + b"9" * 50 + b"\n"  # Quantity: 50 digits
+    huge = first.replace(b"tally Video", b"x" * 10_000_000)  # a 10 MB line
+    result = _load_itunes(workdir, gzip.compress(header + fifty + huge + first + b"".join(rest)))
+    assert result.exit_code == 0, result.output
+    # four good rows land; the two hostile ones are quarantined
+    assert "loaded itunes/subscription-events 2016-10-23: 4 rows, 2 quarantined" in result.output
+    quarantined = runner.invoke(
+        app, ["query", "SELECT line, field FROM tally_meta.quarantine ORDER BY line", "-f", "json"]
+    )
+    assert json.loads(quarantined.output) == [
+        {"line": 2, "field": "Quantity"},
+        {"line": 3, "field": None},
+    ]

@@ -79,3 +79,43 @@ def test_list_by_prefix(lake):
 def test_missing_key_is_a_clear_error(lake):
     with pytest.raises(NotFoundError, match="no object"):
         lake.get("thirdparty/external/none/2016/01/01/x.csv")
+
+
+def test_the_same_report_in_a_new_gzip_wrapper_is_the_same_file(lake):
+    import gzip
+
+    report = b"Event Date\tEvent\tQuantity\n2016-10-23\tRenew\t3\n"
+    first = gzip.compress(report, mtime=1_700_000_000)
+    later = gzip.compress(report, mtime=1_700_086_400)  # the header's time differs
+    assert first != later
+    assert lake.put(KEY, first).status == "new"
+    again = lake.put(KEY, later)
+    assert again.status == "unchanged" and lake.get(KEY) == first  # the first download stays
+    # other content in a gzip is still a conflict
+    with pytest.raises(LakeConflictError, match="other content"):
+        lake.put(KEY, gzip.compress(report + b"2016-10-23\tCancel\t1\n"))
+
+
+def test_content_digest_reads_through_gzip_and_zip():
+    import gzip
+    import io
+    import zipfile
+
+    from tally.lake.content import content_digest
+
+    def zipped(data: bytes, when: tuple[int, ...]) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr(zipfile.ZipInfo("sales.csv", date_time=when), data)
+        return buffer.getvalue()
+
+    assert content_digest(gzip.compress(b"a", mtime=1)) == content_digest(gzip.compress(b"a"))
+    assert zipped(b"a", (2026, 1, 1, 0, 0, 0)) != zipped(b"a", (2026, 1, 2, 0, 0, 0))
+    assert content_digest(zipped(b"a", (2026, 1, 1, 0, 0, 0))) == content_digest(
+        zipped(b"a", (2026, 1, 2, 0, 0, 0))
+    )
+    assert content_digest(zipped(b"a", (2026, 1, 1, 0, 0, 0))) != content_digest(
+        zipped(b"b", (2026, 1, 1, 0, 0, 0))
+    )
+    # a damaged gzip is compared by its bytes, never taken for another file's content
+    assert content_digest(b"\x1f\x8bnot really") != content_digest(b"\x1f\x8bnot really!")

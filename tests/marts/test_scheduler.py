@@ -10,6 +10,7 @@ import pytest
 from tally.config import load_settings
 from tally.errors import ConfigError
 from tally.pipeline.context import Context, open_context
+from tally.pipeline.run import run_day
 from tally.pipeline.scheduler import Schedule, partition_lock, run_due, schedules
 from tally.sources.demo import DemoWorld
 from tally.sources.viu_premium import SubscriberStatus, Transactions
@@ -85,7 +86,7 @@ def _catch_up(context: Context, days: list[dt.date]) -> None:
     assert [(r.day, r.status) for r in runs] == [
         (dt.date(2026, 11, 6), "ok"),
         (dt.date(2026, 11, 7), "ok"),
-        (dt.date(2026, 11, 8), "not ready"),
+        (dt.date(2026, 11, 8), "not_ready"),
     ]
     loaded = context.warehouse.rows(
         "SELECT DISTINCT _partition_date FROM staging.viu_premium_transactions ORDER BY 1"
@@ -93,7 +94,7 @@ def _catch_up(context: Context, days: list[dt.date]) -> None:
     assert [row[0] for row in loaded] == days
     # the next tick runs only what is still missing (not ready is tried again, uncounted)
     again = run_due(context, now=now, catch_up_days=3)
-    assert [(r.day, r.status) for r in again] == [(dt.date(2026, 11, 8), "not ready")]
+    assert [(r.day, r.status) for r in again] == [(dt.date(2026, 11, 8), "not_ready")]
     ledger = context.warehouse.rows(
         "SELECT partition_date, status, count(*) FROM tally_meta.runs WHERE job = 'scheduled' "
         "GROUP BY ALL ORDER BY 1, 2"
@@ -101,7 +102,7 @@ def _catch_up(context: Context, days: list[dt.date]) -> None:
     assert ledger == [
         (dt.date(2026, 11, 6), "ok", 1),
         (dt.date(2026, 11, 7), "ok", 1),
-        (dt.date(2026, 11, 8), "skipped", 2),
+        (dt.date(2026, 11, 8), "not_ready", 2),
     ]
 
 
@@ -151,3 +152,109 @@ def test_cli_scheduler_once_runs_what_is_due(tmp_path: Path, monkeypatch) -> Non
     assert result.exit_code == 0, result.output
     assert "viu-premium: '0 0 * * *' UTC" in result.output
     assert f"ok viu-premium {yesterday}" in result.output
+
+
+# -- a sibling not ready, and a re-download in a new gzip wrapper (issue 25) -----------------
+
+APPLE_DAY = dt.date(2026, 11, 8)
+# 9 Nov 18:00 UTC is 10:00 in Los Angeles: iTunes' 09:00 Pacific firing for 8 Nov is due
+AFTER_FIRING = dt.datetime(2026, 11, 9, 18, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def apple_store(tmp_path: Path, httpserver):
+    """A stand-in for App Store Connect's salesReports: the Subscription Event report comes
+    back in a new gzip each time (the gzip header's time changes, the report does not); the
+    Subscription report answers 404 (Apple's "not available yet") until published."""
+    import gzip
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from werkzeug import Response
+
+    from tally.sources.itunes import SubscriptionEvents
+    from tally.sources.itunes_subscription import ActiveSubscriptions
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    world = DemoWorld(3, APPLE_DAY - dt.timedelta(days=5), APPLE_DAY, scale=0.02)
+    reports = {
+        "SUBSCRIPTION_EVENT": gzip.decompress(
+            next(iter(SubscriptionEvents().sample(APPLE_DAY, world).values()))
+        ),
+        "SUBSCRIPTION": gzip.decompress(
+            next(iter(ActiveSubscriptions().sample(APPLE_DAY, world).values()))
+        ),
+    }
+    state = {"published": {"SUBSCRIPTION_EVENT"}, "asked": {}}
+
+    def handler(request):
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        jwt.decode(token, private.public_key(), algorithms=["ES256"], audience="appstoreconnect-v1")
+        kind = request.args["filter[reportType]"]
+        asked = state["asked"][kind] = state["asked"].get(kind, 0) + 1
+        if kind not in state["published"]:
+            return Response('{"errors": [{"status": "404", "code": "NOT_FOUND"}]}', status=404)
+        wrapper = gzip.compress(reports[kind], mtime=1_700_000_000 + asked)  # a new wrapper
+        return Response(wrapper, status=200, content_type="application/a-gzip")
+
+    httpserver.expect_request("/v1/salesReports").respond_with_handler(handler)
+    settings = load_settings(
+        environ={
+            "TALLY_DATA_DIR": str(tmp_path / "data"),
+            "TALLY_ITUNES__API_URL": httpserver.url_for("").rstrip("/"),
+            "TALLY_ITUNES__ISSUER_ID": "57246542-96fe-1a63-e053-0824d011072a",
+            "TALLY_ITUNES__KEY_ID": "2X9R4HXF34",
+            "TALLY_ITUNES__PRIVATE_KEY": pem,
+        }
+    )
+    return open_context(settings), state
+
+
+def test_a_sibling_not_ready_never_refetches_what_landed(apple_store) -> None:
+    from tally.pipeline.ingest import ingest
+    from tally.sources import get_dataset
+
+    context, apple = apple_store
+    first = run_due(context, now=AFTER_FIRING, catch_up_days=1)
+    assert [(r.day, r.status) for r in first] == [(APPLE_DAY, "not_ready")]
+    assert "itunes/active-subscription" in first[0].detail
+    # an hour later the scheduler tries again: the landed sibling is not downloaded again
+    again = run_due(context, now=AFTER_FIRING + dt.timedelta(hours=1), catch_up_days=1)
+    assert [r.status for r in again] == ["not_ready"]
+    assert apple["asked"] == {"SUBSCRIPTION_EVENT": 1, "SUBSCRIPTION": 2}
+    # asked for anyway (tally ingest), the same report in a new gzip is the same file
+    events = get_dataset("itunes", "subscription-events")
+    [result] = ingest(context, events, APPLE_DAY)
+    assert apple["asked"]["SUBSCRIPTION_EVENT"] == 2 and result.status == "unchanged"
+    # not ready is its own status, never failed, so no alert fires before the deadline
+    statuses = context.warehouse.rows(
+        "SELECT job, coalesce(dataset, ''), status, count(*) FROM tally_meta.runs "
+        "GROUP BY ALL ORDER BY ALL"
+    )
+    assert ("ingest", "active-subscription", "not_ready", 2) in statuses
+    assert ("scheduled", "", "not_ready", 2) in statuses
+    assert not [row for row in statuses if row[2] == "failed"], statuses
+    # Apple publishes: the next tick lands the sibling and the day is done
+    apple["published"].add("SUBSCRIPTION")
+    done = run_due(context, now=AFTER_FIRING + dt.timedelta(hours=2), catch_up_days=1)
+    assert [r.status for r in done] == ["ok"]
+    assert apple["asked"] == {"SUBSCRIPTION_EVENT": 2, "SUBSCRIPTION": 3}
+
+
+def test_not_ready_past_the_deadline_fails(apple_store) -> None:
+    context, _ = apple_store
+    # 8 Nov ended at midnight UTC; 11 Nov 01:00 is 49 h later, past the default 36 h
+    late = dt.datetime(2026, 11, 11, 1, 0, tzinfo=UTC)
+    outcome = run_day(context, APPLE_DAY, sources=["itunes"], now=late)
+    assert outcome.not_ready == []
+    assert outcome.failed["itunes/active-subscription"].startswith(
+        "not ready 49 h after the day ended (deadline 36 h)"
+    )
+    # a per-dataset deadline in the settings moves it
+    context.settings.sources["itunes"] = {"deadline_hours": {"active-subscription": 72}}
+    outcome = run_day(context, APPLE_DAY, sources=["itunes"], now=late)
+    assert outcome.failed == {} and len(outcome.not_ready) == 1

@@ -157,3 +157,49 @@ def test_summary_renders_to_png(loaded_duckdb, settings, tmp_path) -> None:
     shutil.copy(png, kept)
     data = kept.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+USER_QUESTIONS = [
+    # Churn, HK weekly (fixture): iOS 6 + 30 = 36; iOS on 1/23: 25 + 5 = 30; P2 6 + 5 = 11.
+    '=GETPIVOTDATA("value",\'Pivot Churn\'!$A$3,"Platform","iOS IAP")',
+    '=GETPIVOTDATA("value",\'Pivot Churn\'!$A$3,"Platform","iOS IAP","Start Date","2017-01-23")',
+    '=GETPIVOTDATA("value",\'Pivot Churn\'!$A$3,"Meta 1","P2")',
+    "=GETPIVOTDATA(\"Sum of value\",'Pivot Churn'!$A$5)",
+    # Active on 1/16: iOS 180 + Redemption 12 = 192.
+    '=GETPIVOTDATA("value",\'Pivot Active subscriber\'!$B$6,"Start Date","2017-01-16")',
+    # No Telco rows: #REF! in both.
+    '=GETPIVOTDATA("value",\'Pivot Churn\'!$A$3,"Platform","Telco")',
+]
+
+
+def test_user_getpivotdata_on_default_pivots_recalculates_to_cached(
+    loaded_duckdb, settings, tmp_path
+) -> None:
+    # An analyst adds GETPIVOTDATA cells to a default workbook and uses it as the template
+    # of the next report: tally caches each answer, LibreOffice refreshes the pivots and
+    # computes the cells itself, and the two agree.
+    day = dt.date(2017, 1, 25)
+    first = write_subscription_report(
+        loaded_duckdb, settings, "HK", "weekly", day, root=str(tmp_path / "first")
+    )
+    template = tmp_path / "analyst.xlsx"
+    book = openpyxl.load_workbook(first.location)
+    questions = book.create_sheet("Questions")
+    for row, formula in enumerate(USER_QUESTIONS, start=1):
+        questions.cell(row, 1, formula)
+    book.save(template)
+    second = write_subscription_report(
+        loaded_duckdb,
+        settings,
+        "HK",
+        "weekly",
+        day,
+        root=str(tmp_path / "second"),
+        template=template,
+    )
+    (result,) = recalculate([Path(second.location)], tmp_path / "recalc")
+    cached = openpyxl.load_workbook(second.location, data_only=True)["Questions"]
+    fresh = openpyxl.load_workbook(result, data_only=True)["Questions"]
+    assert [cached.cell(r, 1).value for r in range(1, 7)] == [36, 30, 11, 37, 192, "#REF!"]
+    for row in range(1, len(USER_QUESTIONS) + 1):
+        assert fresh.cell(row, 1).value == cached.cell(row, 1).value, USER_QUESTIONS[row - 1]

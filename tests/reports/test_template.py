@@ -11,7 +11,9 @@ import shutil
 from pathlib import Path
 
 import openpyxl
+import pyarrow as pa
 import pytest
+import xlsxwriter
 from openpyxl.pivot.cache import (
     CacheDefinition,
     CacheField,
@@ -32,8 +34,9 @@ from openpyxl.pivot.table import (
 from openpyxl.worksheet.table import Table
 
 from tally.errors import BadInputError, ConfigError
-from tally.reports.fact import HEADERS
-from tally.reports.recalc import recalculate
+from tally.reports.fact import COLUMNS, HEADERS
+from tally.reports.pivottable import add_pivots, build
+from tally.reports.recalc import convert, recalculate
 from tally.reports.subscription import write_subscription_report
 from tally.reports.template import check_template
 
@@ -189,9 +192,33 @@ def test_libreoffice_pivot_agrees_with_cached_values(filled: Path, tmp_path: Pat
     assert fresh["D7"].value == 170 + 180 + 160  # iOS IAP over the three weeks
 
 
-def test_xlsb_gets_save_as_instructions(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"File > Save As.*Excel Workbook \(\*\.xlsx\)"):
+def test_xlsb_without_libreoffice_gets_instructions(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ConfigError, match=r"LibreOffice.*File > Save As.*Excel Workbook"):
         check_template(tmp_path / "subscription-hk.xlsb")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("soffice"), reason="LibreOffice missing")
+def test_binary_template_is_converted_with_libreoffice(
+    loaded_duckdb, settings, tmp_path: Path
+) -> None:
+    # LibreOffice writes .xls but not .xlsb; both go through the same conversion.
+    template = build_template(tmp_path / "subscription-hk.xlsx")
+    (binary,) = [convert(template, tmp_path / "binary", "xls:MS Excel 97")]
+    written = write_subscription_report(
+        loaded_duckdb,
+        settings,
+        "HK",
+        "weekly",
+        dt.date(2017, 1, 25),
+        root=str(tmp_path / "out"),
+        template=binary,
+    )
+    assert written.location.endswith(".xlsx")
+    cached = openpyxl.load_workbook(written.location, data_only=True)["Report"]
+    assert cached["D1"].value == 375  # as from the .xlsx template (see above)
+    assert openpyxl.load_workbook(written.location)["Active subscriber"].max_row == 12
 
 
 def test_unknown_header_names_sheet_and_cell(loaded_duckdb, settings, tmp_path) -> None:
@@ -209,3 +236,108 @@ def test_unknown_header_names_sheet_and_cell(loaded_duckdb, settings, tmp_path) 
             root=str(tmp_path),
             template=template,
         )
+
+
+# -- the seed's layout: one long data sheet, pivots on sheets named after the metrics -------
+
+SEED_FORMULAS = {
+    # The seed's own cell, space after GETPIVOTDATA included. HK daily on 1/25: Redemption,
+    # Samsung Galaxy Tablet Promotion, Redemption Campaign, Paying: Promotion 10 + Retail 5
+    # (Meta 3 is not asked) = 15; Free trial 100, 1/24 1000 and Other Campaign stay out.
+    "B1": (
+        'GETPIVOTDATA ("value",\'Active subscriber\'!$A$5,"Resolution Type","daily",'
+        '"Platform","Redemption","Start Date","1/25/2017","Meta 1",'
+        '"Samsung Galaxy Tablet Promotion","Meta 2","Redemption Campaign","Meta 4","Paying")'
+    ),
+    # New subscriber, HK daily 1/25: the one Redemption row, 3.
+    "B2": '=GETPIVOTDATA("value",\'New subscriber\'!$A$5,"Platform","Redemption")',
+    # Active, every HK daily row up to 1/25: 10 + 5 + 100 + 1000 + 10000 + 100000 + Web 7.
+    "B3": "=GETPIVOTDATA(\"value\",'Active subscriber'!$A$5)",
+}
+SEED_FIELDS = ("Resolution Type", "Platform", "Start Date", "Meta 1", "Meta 2", "Meta 4")
+
+
+def build_seed_template(path: Path) -> Path:
+    """'Data' (every type, dates shown M/D/YYYY as in the seed), a pivot per metric on a
+    sheet named after it filtered by Type, and a 'Report' sheet of GETPIVOTDATA cells."""
+    stale = pa.table(
+        {column: [row[i] for row in STALE_SEED_ROWS] for i, column in enumerate(COLUMNS)}
+    )
+    book = xlsxwriter.Workbook(str(path))
+    report = book.add_worksheet("Report")
+    for cell, formula in SEED_FORMULAS.items():
+        report.write_formula(cell, formula)
+    pivots = []
+    for metric in ("Active subscriber", "New subscriber"):
+        sheet = book.add_worksheet(metric)
+        sheet.write_row(0, 0, ["Type", metric])
+        pivots.append(
+            build(
+                "Seed_" + metric.replace(" ", "_"),
+                metric,
+                "Data",
+                stale,
+                SEED_FIELDS,
+                "Country",
+                money=False,
+                stock=False,
+                page=("Type", metric),
+            )
+        )
+    data = book.add_worksheet("Data")
+    data.write_row(0, 0, HEADERS)
+    shown = book.add_format({"num_format": "m/d/yyyy"})
+    for number, row in enumerate(STALE_SEED_ROWS, start=1):
+        data.write_row(number, 0, row)
+        data.write_datetime(number, 4, dt.datetime.combine(row[4], dt.time()), shown)
+    book.close()
+    add_pivots(path, pivots)
+    return path
+
+
+STALE_SEED_ROWS = [
+    ["Active subscriber", "daily", "HK", "Web", dt.date(2016, 12, 26), "W1"]
+    + ["Web", "Direct", "Paying", "", "", "", "", 2.0],
+    ["New subscriber", "daily", "HK", "Web", dt.date(2016, 12, 26), "W1"]
+    + ["Web", "Direct", "Paying", "", "", "", "", 1.0],
+]
+
+
+@pytest.fixture
+def seed_filled(loaded_duckdb, settings, tmp_path) -> tuple[Path, tuple[str, ...]]:
+    template = build_seed_template(tmp_path / "seed-hk.xlsx")
+    written = write_subscription_report(
+        loaded_duckdb,
+        settings,
+        "HK",
+        "daily",
+        dt.date(2017, 1, 25),
+        root=str(tmp_path / "out"),
+        template=template,
+    )
+    return Path(written.location), written.notes
+
+
+def test_seed_layout_is_accepted_and_cached(seed_filled) -> None:
+    filled, notes = seed_filled
+    assert notes == ()
+    book = openpyxl.load_workbook(filled)
+    # The long sheet got every HK daily row (7 active + 1 new), the metric sheets kept
+    # their pivots and got no data rows of their own.
+    assert book["Data"].max_row == 1 + 8
+    assert book["Data"]["E2"].number_format == "m/d/yyyy"
+    assert [len(book[m]._pivots) for m in ("Active subscriber", "New subscriber")] == [1, 1]
+    assert book["Report"]["B1"].value.startswith("=GETPIVOTDATA(")  # the seed's space gone
+    cached = openpyxl.load_workbook(filled, data_only=True)["Report"]
+    assert [cached[c].value for c in ("B1", "B2", "B3")] == [15, 3, 111122]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("soffice"), reason="LibreOffice missing")
+def test_seed_layout_recalculates_to_the_cached_values(seed_filled, tmp_path: Path) -> None:
+    filled, _notes = seed_filled
+    (result,) = recalculate([filled], tmp_path / "recalc")
+    fresh = openpyxl.load_workbook(result, data_only=True)["Report"]
+    cached = openpyxl.load_workbook(filled, data_only=True)["Report"]
+    for cell in SEED_FORMULAS:
+        assert fresh[cell].value == cached[cell].value, cell

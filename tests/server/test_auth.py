@@ -20,7 +20,7 @@ def test_only_the_hash_is_stored(warehouse: Warehouse) -> None:
     token = create_token(warehouse, "reporting")
     stored = warehouse.rows("SELECT token_hash, name FROM tally_meta.api_tokens")
     assert stored == [(hashlib.sha256(token.encode()).hexdigest(), "reporting")]
-    assert [name for name, _, revoked in list_tokens(warehouse) if revoked is None] == ["reporting"]
+    assert [t.name for t in list_tokens(warehouse) if t.revoked_at is None] == ["reporting"]
 
 
 def test_tokens_check_and_revoke(duckdb_warehouse: Warehouse) -> None:

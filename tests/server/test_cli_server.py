@@ -24,7 +24,7 @@ def test_token_lifecycle(tmp_path: Path, monkeypatch) -> None:
     runner = CliRunner()
     added = runner.invoke(cli(), ["token", "add", "reporting-bot"])
     assert added.exit_code == 0, added.output
-    token = added.output.strip()
+    token = added.stdout.strip()
     warehouse = connect(f"duckdb:///{tmp_path}/warehouse.duckdb")
     stored = warehouse.rows("SELECT token_hash FROM tally_meta.api_tokens")
     warehouse.close()

@@ -234,3 +234,21 @@ def test_a_machine_booted_minutes_ago_still_fetches(ga, monkeypatch) -> None:
     files = web_uv.fetch(DAY, settings)
     lines = gzip.decompress(files["third-party-data.gz"]).splitlines()
     assert len(lines) == len(DEFAULT_QUERIES) and len(bodies) == len(DEFAULT_QUERIES)
+
+
+def test_an_invalid_byte_or_deep_nesting_costs_that_line_only(world: DemoWorld) -> None:
+    day = dt.date(2026, 10, 14)
+    ((name, data),) = web_uv.sample(day, world).items()
+    lines = gzip.decompress(data).split(b"\n")
+    mine = [i for i, line in enumerate(lines) if b'"web-uv"' in line]
+    broken = list(lines)
+    broken[mine[0]] = broken[mine[0]].replace(b"{", b"{\xff", 1)  # not UTF-8
+    broken.insert(0, b"[" * 100_000 + b"]" * 100_000)  # json.loads: RecursionError
+    parsed = web_uv.parse(gzip.compress(b"\n".join(broken)), name)
+    assert [b.line for b in parsed.bad_rows] == [1, mine[0] + 2]  # one line inserted above
+    assert parsed.bad_rows[1].reason.startswith("not JSON: 'utf-8' codec can't decode")
+    assert parsed.table.num_rows == 0  # web-uv's one report was on the broken line
+    # the other series in the same file land whole (the file once failed for all four)
+    other = get_dataset("google-analytics", "web-uv-vv")
+    kept = other.parse(gzip.compress(b"\n".join(broken)), name).table.drop_columns("_line")
+    assert kept.num_rows > 0 and kept == other.parse(data, name).table.drop_columns("_line")

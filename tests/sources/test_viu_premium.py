@@ -85,10 +85,30 @@ def test_missing_column_fails_the_file_naming_it() -> None:
     assert "missing required column(s) expiry_time" in parsed.bad_rows[0].reason
 
 
-def test_bad_encoding_is_one_clear_bad_row() -> None:
-    parsed = STATUS.parse(gzip.compress(b"user_id\n\xff\xfe\xfa"), "viu-premium-20261108.csv.gz")
-    assert parsed.table.num_rows == 0
-    assert "UTF-8" in parsed.bad_rows[0].reason
+def test_an_invalid_byte_quarantines_its_row_only() -> None:
+    header, *rows = (FIXTURES / "viu_premium_status.csv").read_bytes().splitlines(keepends=True)
+    broken = rows[0].replace(b",", b"\xff,", 1)  # one byte that is not UTF-8 in line 2
+    parsed = STATUS.parse(gzip.compress(header + broken + b"".join(rows[1:])), "s.csv.gz")
+    assert parsed.table.num_rows == len(rows) - 1 and parsed.rows_read == len(rows)
+    assert [(b.line, b.reason) for b in parsed.bad_rows] == [
+        (2, "not valid UTF-8 (byte 0xff in the record)")
+    ]
+
+
+def test_a_truncated_gzip_is_one_clear_bad_row() -> None:
+    data = gzip.compress((FIXTURES / "viu_premium_status.csv").read_bytes())
+    parsed = STATUS.parse(data[:-12], "s.csv.gz")  # cut before the end-of-stream marker
+    assert parsed.table.num_rows == 0 and parsed.rows_read == 1
+    assert parsed.bad_rows[0].reason.startswith("not a readable gzip file: Compressed file ended")
+
+
+def test_a_field_over_the_csv_limit_quarantines_its_row_only() -> None:
+    header, *rows = (FIXTURES / "viu_premium_status.csv").read_bytes().splitlines(keepends=True)
+    huge = rows[0].replace(b",", b"," + b"x" * 200_000, 1)  # csv's field limit is 131,072
+    parsed = STATUS.parse(header + huge + b"".join(rows[1:]), "s.csv")
+    assert parsed.table.num_rows == len(rows) - 1
+    assert [b.line for b in parsed.bad_rows] == [2]
+    assert "field larger than field limit" in parsed.bad_rows[0].reason
 
 
 def _drop_settings(tmp_path: Path, url: str, **extra: str) -> Settings:
@@ -188,3 +208,12 @@ def test_demo_is_deterministic_and_every_billed_platform_has_a_file() -> None:
     assert TRANSACTIONS.sample(day, first) == TRANSACTIONS.sample(day, second)
     assert STATUS.sample(day, first) == STATUS.sample(day, second)
     assert len(TRANSACTIONS.sample(day, first)) == 3
+
+
+def test_a_column_named_twice_in_the_header_is_no_crash() -> None:
+    # found by make fuzz: the header's width, not its distinct names, is a row's width
+    header, *rows = (FIXTURES / "viu_premium_status.csv").read_bytes().splitlines(keepends=True)
+    doubled = header.rstrip(b"\n") + b",country\n"
+    parsed = STATUS.parse(doubled + b"".join(rows), "s.csv")  # rows one field short
+    assert parsed.table.num_rows == 0 and len(parsed.bad_rows) == len(rows)
+    assert parsed.bad_rows[0].reason.endswith("fields, header has 15")

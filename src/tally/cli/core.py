@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,10 @@ from tally.cli._steps import Steps
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
 from tally.pipeline.context import Context, open_context
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 
 console = Console()
 errors = Console(stderr=True)
@@ -181,8 +185,19 @@ def build_command(date: DateOption = None) -> None:
 def query_command(
     sql: Annotated[str, typer.Argument(help="SQL in DuckDB's dialect; - reads standard input.")],
     output: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    write: Annotated[
+        bool, typer.Option("--write", help="Allow changes (INSERT, UPDATE, CREATE, ...).")
+    ] = False,
+    external: Annotated[
+        bool,
+        typer.Option(
+            "--external-access", help="Allow SQL to read and write files and the network."
+        ),
+    ] = False,
 ) -> None:
-    """Run a query on the warehouse.
+    """Run a query on the warehouse, for administrators: it reads every table, password and
+    token hashes included. Read-only unless --write; no file or network access from SQL
+    (read_csv, COPY ... TO, ATTACH of a file) unless --external-access.
 
     Example: tally query "select count(*) from staging.itunes_subscription_events"
     """
@@ -190,7 +205,7 @@ def query_command(
 
     text = sys.stdin.read() if sql == "-" else sql
     try:
-        result = context().warehouse.query(text)
+        result = console_query(settings(), text, write=write, external_access=external)
     except Exception as error:  # the database's own message is the useful one
         raise fail(error) from None
     if output == "csv":
@@ -204,6 +219,26 @@ def query_command(
         console.print(table)
     else:
         raise typer.BadParameter("--format must be table, csv or json")
+
+
+def console_query(
+    settings: Settings, sql: str, *, write: bool = False, external_access: bool = False
+) -> pa.Table:
+    """``sql``'s result, on a connection that can change nothing unless ``write`` and reach
+    no file or network unless ``external_access``.
+
+    DuckDB: a read-only connection with ``enable_external_access`` off (read_csv, COPY TO,
+    ATTACH of a file and extension installs are refused). PostgreSQL: a READ ONLY
+    transaction, rolled back; file access there is the role's (``pg_read_server_files``),
+    which tally's role should not hold.
+    """
+    from tally.warehouse import connect
+
+    warehouse = connect(settings.warehouse_url, settings.lock_wait_seconds)
+    try:
+        return warehouse.console(sql, write=write, external_access=external_access)
+    finally:
+        warehouse.close()
 
 
 def status_command(
@@ -222,7 +257,13 @@ def status_command(
         return
     table = Table("started", "job", "source/dataset", "date", "status", "in", "out", "bad", "error")
     for s in steps:
-        colours = {"ok": "green", "failed": "red", "skipped": "yellow", "abandoned": "magenta"}
+        colours = {
+            "ok": "green",
+            "failed": "red",
+            "skipped": "yellow",
+            "not_ready": "yellow",
+            "abandoned": "magenta",
+        }
         colour = colours.get(s["status"], "white")
         table.add_row(
             str(s["started_at"])[:19],
@@ -302,6 +343,9 @@ def run_command(
         bool, typer.Option("--no-fetch", help="Load what is already in the lake.")
     ] = False,
     reports: Annotated[bool, typer.Option(help="Write the Excel reports after the build.")] = True,
+    refetch: Annotated[
+        bool, typer.Option("--refetch", help="Download partitions already in the lake again.")
+    ] = False,
 ) -> None:
     """The daily job: ingest every source, load, build, write the reports.
 
@@ -311,11 +355,13 @@ def run_command(
     from tally.pipeline.run import run_day
 
     ctx = context()
-    outcome = run_day(ctx, _day(date), source, fetch=not no_fetch)
+    outcome = run_day(ctx, _day(date), source, fetch=not no_fetch, refetch=refetch)
+    for key in outcome.already_landed:
+        console.print(f"[dim]landed[/dim]    {key}: already in the lake (--refetch to download)")
     for key, rows in outcome.loaded.items():
         console.print(f"[green]ok[/green]        {key}: {rows:,} rows")
     for note in outcome.not_ready:
-        console.print(f"[yellow]not ready[/yellow] {note}")
+        console.print(f"[yellow]not_ready[/yellow] {note}")
     for key, error in outcome.failed.items():
         errors.print(f"[red]failed[/red]    {key}: {error}")
     for model, state in outcome.models.items():

@@ -33,11 +33,18 @@ for _name in _AREAS:
 
 
 def main() -> None:
-    """Entry point: tally's own errors end in one clear line, not a traceback."""
+    """Entry point: tally's own errors end in one clear line, not a traceback.
+
+    Everything the command creates is private to its user (files 0600, directories 0700):
+    the warehouse holds password and token hashes, the lake and hit log personal data.
+    """
+    import os
+
     from rich.console import Console
 
     from tally.errors import TallyError, TerminalError
 
+    os.umask(0o077)
     try:
         app()
     except TallyError as error:

@@ -50,7 +50,9 @@ def subscription_command(
     out: OutOption = None,
     template: Annotated[
         Path | None,
-        typer.Option("--template", "-t", help="Analyst workbook (.xlsx) with pivots to refill."),
+        typer.Option(
+            "--template", "-t", help="Analyst workbook (.xlsx, .xlsb, .xls) with pivots to refill."
+        ),
     ] = None,
     output_format: FormatOption = "xlsx",
     periods: Annotated[

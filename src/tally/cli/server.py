@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated
 
 import typer
@@ -12,6 +14,7 @@ from tally.config import load_settings
 from tally.warehouse import from_settings
 
 console = Console()
+notes = Console(stderr=True)
 token_app = typer.Typer(
     help="API tokens for the server's authenticated endpoints.", no_args_is_help=True
 )
@@ -32,34 +35,80 @@ def serve_command(
     serve(load_settings(), host, port)
 
 
+_DURATION = re.compile(r"^(\d+)([dh])$")
+
+
+def parse_expiry(text: str, now: dt.datetime | None = None) -> dt.datetime:
+    """``30d``, ``12h``, a date (``2027-01-31``, its 00:00 UTC) or ``2027-01-31T18:00``."""
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    found = _DURATION.match(text.strip())
+    if found:
+        amount, unit = int(found.group(1)), found.group(2)
+        return now + (dt.timedelta(days=amount) if unit == "d" else dt.timedelta(hours=amount))
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"--expires {text!r}: give 30d, 12h, 2027-01-31 or 2027-01-31T18:00 (UTC)"
+        ) from None
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 @token_app.command("add")
 def add_command(
     name: Annotated[str, typer.Argument(help="Who or what the token is for.")],
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="The token acts with this user's sites and rights."),
+    ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option("--expires", help="30d, 12h, 2027-01-31 or 2027-01-31T18:00 (UTC)."),
+    ] = None,
 ) -> None:
     """Create an API token and print it once (only its SHA-256 is stored).
 
-    Example: tally token add reporting-bot
+    With --user the token reads only that user's sites, with that user's rights; without
+    it the token is a service token with admin rights (every site, the admin APIs).
+
+    Example: tally token add reporting-bot --user bob --expires 90d
     """
     from tally.server.auth import create_token
 
-    token = create_token(from_settings(load_settings()), name)
+    expires_at = parse_expiry(expires) if expires else None
+    token = create_token(from_settings(load_settings()), name, user=user, expires_at=expires_at)
     console.print(token, highlight=False, soft_wrap=True)
+    if user is None:
+        notes.print(
+            "note: a service token, with admin rights; --user NAME limits a token to a user's "
+            "sites",
+            style="yellow",
+            highlight=False,
+        )
 
 
 @token_app.command("list")
 def list_command() -> None:
-    """List API tokens by name, with when they were created and revoked.
+    """List API tokens by name: owner (or service), created, expires and revoked.
 
     Example: tally token list
     """
     from tally.server.auth import list_tokens
 
-    table = Table("name", "created (UTC)", "revoked (UTC)")
-    for name, created, revoked in list_tokens(from_settings(load_settings())):
+    table = Table("name", "user", "created (UTC)", "expires (UTC)", "revoked (UTC)")
+    for token in list_tokens(from_settings(load_settings())):
         table.add_row(
-            name, f"{created:%Y-%m-%d %H:%M}", f"{revoked:%Y-%m-%d %H:%M}" if revoked else ""
+            token.name,
+            token.user or "(service: admin)",
+            _moment(token.created_at),
+            _moment(token.expires_at),
+            _moment(token.revoked_at),
         )
     console.print(table)
+
+
+def _moment(value: dt.datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else ""
 
 
 @token_app.command("revoke")

@@ -1,8 +1,9 @@
 """Immutable object storage over fsspec.
 
-Writing a key that holds the same bytes is a no-op; other bytes are refused unless forced,
-and a forced rewrite first copies the old object under ``_versions/<key>/`` so nothing
-raw is ever lost.
+Writing a key that holds the same content is a no-op: the same bytes, or the same report in
+a new gzip/zip wrapper (``content.content_digest``; the first download stays). Other content
+is refused unless forced, and a forced rewrite first copies the old object under
+``_versions/<key>/`` so nothing raw is ever lost.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import fsspec
 
 from tally.errors import LakeConflictError, NotFoundError
+from tally.lake.content import content_digest
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,11 @@ class Lake:
             old = self.get(key)
             if sha256_hex(old) == digest:
                 return PutResult(key, digest, len(data), "unchanged")
+            if content_digest(old) == content_digest(data):  # a new wrapper, same report
+                return PutResult(key, sha256_hex(old), len(old), "unchanged")
             if not force:
                 raise LakeConflictError(
-                    f"{key} already holds other bytes (sha256 {sha256_hex(old)[:12]}…, new "
+                    f"{key} already holds other content (sha256 {sha256_hex(old)[:12]}…, new "
                     f"{digest[:12]}…); raw files are immutable: use --force to replace it "
                     "(the old version is kept under _versions/)"
                 )

@@ -21,9 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from tally.errors import NotReadyError
 from tally.warehouse import Warehouse
 
-STATUSES = ("running", "ok", "failed", "skipped", "abandoned")
+# not_ready: the origin has not published the partition yet (NotReadyError); retried on
+# schedule, and an alert only once the dataset's deadline has passed (pipeline.run)
+STATUSES = ("running", "ok", "failed", "skipped", "abandoned", "not_ready")
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ class Step:
     rows_in: int | None = None
     rows_out: int | None = None
     rows_quarantined: int | None = None
+    # rows repeating an event key loaded before (datasets with event ids; docs/metrics.md)
+    rows_duplicate: int | None = None
     bytes: int | None = None
     attempt: int = 1
     error: str | None = None
@@ -76,7 +81,7 @@ class Ledger:
         try:
             yield step
         except BaseException as error:
-            step.status = "failed"
+            step.status = "not_ready" if isinstance(error, NotReadyError) else "failed"
             step.error = f"{type(error).__name__}: {error}"
             if not isinstance(error, Exception):
                 step.error += "\n" + traceback.format_exc(limit=3)
@@ -112,13 +117,14 @@ class Ledger:
         step.ended_at = utc_now()
         self.warehouse.execute(
             "UPDATE tally_meta.runs SET ended_at = ?, status = ?, rows_in = ?, rows_out = ?, "
-            "rows_quarantined = ?, bytes = ?, error = ? WHERE step_id = ?",
+            "rows_quarantined = ?, rows_duplicate = ?, bytes = ?, error = ? WHERE step_id = ?",
             [
                 step.ended_at,
                 step.status,
                 step.rows_in,
                 step.rows_out,
                 step.rows_quarantined,
+                step.rows_duplicate,
                 step.bytes,
                 step.error,
                 step.step_id,
@@ -128,7 +134,8 @@ class Ledger:
     def recent(self, limit: int = 20) -> list[dict[str, object]]:
         table = self.warehouse.query(
             "SELECT run_id, job, source, dataset, partition_date, started_at, ended_at, status, "
-            "rows_in, rows_out, rows_quarantined, bytes, error FROM tally_meta.runs "
+            "rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, error "
+            "FROM tally_meta.runs "
             "ORDER BY started_at DESC, step_id LIMIT ?",
             [limit],
         )

@@ -16,7 +16,9 @@ so the days it missed while down are run, oldest first. A partition is locked wi
 file lock under ``<data_dir>/locks`` while it runs, so two schedulers (or a scheduler and a
 ``tally serve``) never run the same partition at once; the lock dies with its process.
 A partition that failed ``max_attempts`` times waits for a person (``tally backfill``);
-one whose files are not published yet is tried again on the next tick without counting.
+one whose files are not published yet is ``not_ready`` in the ledger and tried again on the
+next tick without counting, until its dataset's deadline passes (then it fails, and alerts).
+Datasets that already landed are not downloaded again on those retries (``run_day``).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class Schedule:
 class ScheduledRun:
     source: str
     day: dt.date
-    status: str  # "ok", "failed", "not ready", "locked"
+    status: str  # "ok", "failed", "not_ready", "locked"
     detail: str = ""
 
 
@@ -150,26 +152,28 @@ def run_due(
         for day in days:
             if day in done or failed.get(day, 0) >= max_attempts:
                 continue
-            runs.append(_run_one(context, schedule.source, day, fetch))
+            runs.append(_run_one(context, schedule.source, day, fetch, now))
     return runs
 
 
-def _run_one(context: Context, source: str, day: dt.date, fetch: bool) -> ScheduledRun:
+def _run_one(
+    context: Context, source: str, day: dt.date, fetch: bool, now: dt.datetime | None = None
+) -> ScheduledRun:
     with partition_lock(context.settings, source, day) as locked:
         if not locked:
             return ScheduledRun(source, day, "locked", "another process is running it")
         run_id = new_run_id()
         with Ledger(context.warehouse).step(run_id, JOB, source, partition_date=day) as step:
-            outcome = run_day(context, day, sources=[source], fetch=fetch)
+            outcome = run_day(context, day, sources=[source], fetch=fetch, now=now)
             step.rows_out = sum(outcome.loaded.values())
             if outcome.failed:
                 step.status = "failed"
                 step.error = "; ".join(f"{k}: {v}" for k, v in outcome.failed.items())
                 return ScheduledRun(source, day, "failed", step.error)
             if outcome.not_ready:
-                step.status = "skipped"  # tried again next tick, not counted as an attempt
+                step.status = "not_ready"  # tried again next tick, not counted as an attempt
                 step.error = "; ".join(outcome.not_ready)
-                return ScheduledRun(source, day, "not ready", step.error)
+                return ScheduledRun(source, day, "not_ready", step.error)
         return ScheduledRun(source, day, "ok")
 
 

@@ -93,6 +93,12 @@ def _literal(value: Any) -> str:
 # -- parsing ----------------------------------------------------------------------------
 
 
+def normalise(formula: str) -> str:
+    """The formula as Excel's grammar has it: ``=GETPIVOTDATA(`` with no space (the seed
+    writes ``GETPIVOTDATA (``)."""
+    return _LEADING_CALL.sub("=GETPIVOTDATA(", formula, count=1).strip()
+
+
 def parse(formula: str, date_order: str = "MDY") -> PivotRequest:
     """Read a GETPIVOTDATA formula (with or without ``=``) into a request."""
     if date_order not in DATE_ORDERS:

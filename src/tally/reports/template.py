@@ -34,6 +34,7 @@ from tally.reports.pivot import (
     NotOneCall,
     PivotError,
     PivotRequest,
+    normalise,
     parse,
     run_query,
     to_query,
@@ -58,18 +59,32 @@ class TemplateResult:
 
 
 def check_template(template: Path) -> None:
-    """Refuse what openpyxl cannot read, saying how to make it readable."""
+    """Refuse what cannot be read, saying how to make it readable."""
     suffix = template.suffix.lower()
-    if suffix in (".xlsb", ".xls"):
+    if suffix in CONVERTED and not shutil.which("soffice"):
         raise ConfigError(
-            f"{template}: a {suffix} workbook cannot be read. Open it in Excel, choose "
-            "File > Save As, pick 'Excel Workbook (*.xlsx)' as the type (pivot tables and "
-            f"formulas are kept), and pass the .xlsx file to --template."
+            f"{template}: a {suffix} workbook is read by converting it with LibreOffice, "
+            "which is not installed (apt-get install -y --no-install-recommends "
+            "libreoffice-calc). Or open it in Excel, choose File > Save As, pick 'Excel "
+            "Workbook (*.xlsx)' as the type (pivot tables and formulas are kept), and pass "
+            "the .xlsx file to --template."
         )
-    if suffix != ".xlsx":
-        raise ConfigError(f"{template}: --template needs an .xlsx workbook")
+    if suffix not in (".xlsx", *CONVERTED):
+        raise ConfigError(f"{template}: --template needs an .xlsx, .xlsb or .xls workbook")
     if not template.is_file():
         raise NotFoundError(f"template {template} does not exist")
+
+
+CONVERTED = (".xlsb", ".xls")  # binary formats openpyxl cannot read: LibreOffice converts
+
+
+def _as_xlsx(template: Path, scratch: Path) -> Path:
+    """The template itself, or its .xlsx conversion by LibreOffice (.xlsb, .xls)."""
+    if template.suffix.lower() not in CONVERTED:
+        return template
+    from tally.reports.recalc import convert
+
+    return convert(template, scratch, "xlsx:Calc MS Excel 2007 XML")
 
 
 def fill_template(
@@ -83,7 +98,8 @@ def fill_template(
 ) -> TemplateResult:
     """Write ``target``: the template with fresh data rows, pivots and cached results."""
     check_template(template)
-    book = openpyxl.load_workbook(template)
+    with tempfile.TemporaryDirectory(prefix="tally-template-") as scratch:
+        book = openpyxl.load_workbook(_as_xlsx(template, Path(scratch)))
     result = TemplateResult()
     ranges = _replace_data(book, rows, template, result)
     types = _widen_pivots(book, ranges, result)
@@ -107,35 +123,70 @@ def _find_sheet(book: openpyxl.Workbook, title: str) -> Worksheet | None:
     return next((s for s in book.worksheets if s.title.lower() == title.lower()), None)
 
 
+def _headers(sheet: Worksheet) -> list[str | None]:
+    """Row 1's report columns (None for a cell that is not one), up to the first blank."""
+    found = []
+    for cell in sheet[1]:
+        if cell.value is None:
+            break
+        found.append(column_for(str(cell.value)))
+    return found
+
+
+def _is_long_sheet(sheet: Worksheet) -> bool:
+    """The seed's layout: one data sheet holding every type (a Type column, all headers
+    known), whatever its name, under pivots that sit on sheets named after the metrics."""
+    if sheet._pivots or _named_type(sheet.title) is not None:
+        return False
+    columns = _headers(sheet)
+    return bool(columns) and None not in columns and {"type", "value"} <= set(columns)
+
+
+def _named_type(title: str, metrics: list[str] | None = None) -> str | None:
+    """The metric type a sheet's title names (Excel compares sheet names case-insensitively)."""
+    for metric in [*(metrics or []), *KNOWN_TYPES]:
+        if sheet_name(metric).lower() == title.lower():
+            return metric
+    return None
+
+
 def _replace_data(
     book: openpyxl.Workbook, rows: pa.Table, template: Path, result: TemplateResult
-) -> dict[str, tuple[str, str]]:
-    """Refill every metric sheet; returns {sheet title: (metric type, new A1 range)}."""
+) -> dict[str, tuple[str | None, str]]:
+    """Refill every data sheet; returns {sheet title: (metric type or None for a sheet of
+    every type, new A1 range)}. A sheet named after a type that holds pivots is a pivot
+    sheet (the seed's layout), not a data sheet."""
     metrics = order_types(pc.unique(rows["type"]).to_pylist())
-    ranges = {}
+    ranges: dict[str, tuple[str | None, str]] = {}
+    for sheet in book.worksheets:
+        if _is_long_sheet(sheet):
+            ranges[sheet.title] = (None, _refill(sheet, rows, template))
+    has_long_sheet = bool(ranges)
     for metric in metrics:
+        part = rows.filter(pc.equal(rows["type"], metric))
+        result.data_rows[metric] = part.num_rows
         sheet = _find_sheet(book, sheet_name(metric))
+        if sheet is not None and sheet._pivots:
+            continue
         if sheet is None:
+            if has_long_sheet:  # it holds this type's rows
+                continue
             sheet = book.create_sheet(sheet_name(metric))
             sheet.append(list(HEADERS))
-        part = rows.filter(pc.equal(rows["type"], metric))
         ranges[sheet.title] = (metric, _refill(sheet, part, template))
-        result.data_rows[metric] = part.num_rows
     for metric in KNOWN_TYPES:  # a template's sheet for a type with no rows now: emptied
         sheet = _find_sheet(book, sheet_name(metric))
-        if sheet is not None and sheet.title not in ranges:
+        if sheet is not None and sheet.title not in ranges and not sheet._pivots:
             ranges[sheet.title] = (metric, _refill(sheet, rows.slice(0, 0), template))
-            result.data_rows[metric] = 0
+            result.data_rows.setdefault(metric, 0)
     return ranges
 
 
 def _refill(sheet: Worksheet, part: pa.Table, template: Path) -> str:
-    """Replace the rows under the header; returns the data range with its header."""
+    """Replace the rows under the header; returns the data range with its header. New
+    cells take the number format of the template's first data row (its date format)."""
     columns = []
-    for cell in sheet[1]:
-        if cell.value is None:
-            break
-        column = column_for(str(cell.value))
+    for cell, column in zip(sheet[1], _headers(sheet), strict=False):
         if column is None:
             raise BadInputError(
                 f"header {cell.value!r} is not a report column (Type, Resolution Type, ...)",
@@ -145,10 +196,22 @@ def _refill(sheet: Worksheet, part: pa.Table, template: Path) -> str:
         columns.append(column)
     if not columns:
         raise BadInputError("no headers in row 1", file=str(template), field=sheet.title)
+    formats = [
+        sheet.cell(2, index + 1).number_format
+        if sheet.max_row > 1 and sheet.cell(2, index + 1).value is not None
+        else "yyyy-mm-dd"
+        if column == "start_date"
+        else None
+        for index, column in enumerate(columns)
+    ]
     if sheet.max_row > 1:
         sheet.delete_rows(2, sheet.max_row - 1)
     for values in zip(*(part.column(c).to_pylist() for c in columns), strict=True):
         sheet.append([None if v == "" else v for v in values])
+    for index, number_format in enumerate(formats):
+        if number_format and number_format != "General" and part.num_rows:
+            for (cell,) in sheet.iter_rows(2, part.num_rows + 1, index + 1, index + 1):
+                cell.number_format = number_format
     last_row = max(part.num_rows, 1) + 1  # a Table needs at least one body row
     ref = f"A1:{get_column_letter(len(columns))}{last_row}"
     for table in sheet.tables.values():
@@ -160,13 +223,16 @@ def _refill(sheet: Worksheet, part: pa.Table, template: Path) -> str:
 
 # -- pivots -----------------------------------------------------------------------------
 
+Placed = dict[str, list[tuple[CellRange, str | None]]]
+
 
 def _widen_pivots(
-    book: openpyxl.Workbook, ranges: dict[str, tuple[str, str]], result: TemplateResult
-) -> dict[str, list[tuple[CellRange, str]]]:
+    book: openpyxl.Workbook, ranges: dict[str, tuple[str | None, str]], result: TemplateResult
+) -> Placed:
     """Point each pivot cache at its data sheet's new range, refreshed on open; returns,
-    per sheet holding pivots, where each pivot sits and which metric type it shows."""
-    placed: dict[str, list[tuple[CellRange, str]]] = {}
+    per sheet holding pivots, where each pivot sits and which metric type it shows (over a
+    sheet of every type: its Type page filter, else the type its sheet is named after)."""
+    placed: Placed = {}
     for sheet in book.worksheets:
         for pivot in sheet._pivots:  # openpyxl's list of the sheet's pivot tables
             source = pivot.cache.cacheSource.worksheetSource
@@ -176,27 +242,53 @@ def _widen_pivots(
             source.ref = ref
             pivot.cache.refreshOnLoad = True
             result.pivots_widened += 1
+            if metric is None:
+                metric = _page_type(pivot) or _named_type(sheet.title)
             placed.setdefault(sheet.title, []).append((CellRange(pivot.location.ref), metric))
     return placed
 
 
-def _metric_of(request: PivotRequest, placed: dict[str, list[tuple[CellRange, str]]]) -> str:
-    """A pivot on the referenced sheet containing the referenced cell names the type;
-    otherwise the sheet itself is the data sheet (as in the seed's example)."""
-    cell = request.cell.replace("$", "")
+def _page_type(pivot: object) -> str | None:
+    """The item a pivot's ``Type`` page field shows, if it has one."""
+    try:
+        for page in pivot.pageFields or []:
+            field = pivot.cache.cacheFields[page.fld]
+            if column_for(field.name) == "type" and page.item is not None:
+                shared = pivot.pivotFields[page.fld].items[page.item].x
+                return str(field.sharedItems._fields[shared].v)
+    except (AttributeError, IndexError, TypeError):
+        return None  # a page field laid out otherwise: the sheet's name decides
+    return None
+
+
+def _metric_of(request: PivotRequest, placed: Placed) -> str:
+    """The type the pivot holding the referenced cell shows. A reference outside every
+    pivot is Excel's #REF! (a data sheet is not a pivot, whatever its name)."""
+    cell = request.cell.replace("$", "").split(":")[0]
     pivots = next((p for title, p in placed.items() if title.lower() == request.sheet.lower()), [])
     for where, metric in pivots:
         if cell in where:
+            if metric is None:
+                named = [item for name, item in request.items if column_for(name) == "type"]
+                if not named:
+                    raise PivotError(
+                        "#VALUE!",
+                        f"the pivot at {request.sheet}!{request.cell} holds every type: "
+                        'add the field "Type"',
+                    )
+                return str(named[0])
             return metric
-    if len(pivots) == 1:
-        return pivots[0][1]
-    return next((m for m in KNOWN_TYPES if m.lower() == request.sheet.lower()), request.sheet)
+    raise PivotError(
+        "#REF!",
+        f"no pivot table at {request.sheet}!{request.cell} (GETPIVOTDATA needs a cell of a "
+        "pivot; Excel answers #REF!)",
+    )
 
 
 def _evaluate_sheet(
     sheet: Worksheet,
     warehouse: Warehouse,
-    placed: dict[str, list[tuple[CellRange, str]]],
+    placed: Placed,
     scope: dict[str, str],
     until: dt.date,
     result: TemplateResult,
@@ -211,6 +303,7 @@ def _evaluate_sheet(
             where = f"{sheet.title}!{cell.coordinate}"
             try:
                 request = parse(formula)
+                cell.value = normalise(formula)  # "GETPIVOTDATA (" is not Excel's grammar
                 query = to_query(request, _metric_of(request, placed), scope, until=until)
                 value: Cached = run_query(warehouse, query)
             except NotOneCall:

@@ -24,7 +24,8 @@ from xlsxwriter.workbook import Format
 from xlsxwriter.worksheet import Worksheet
 
 from tally.errors import TerminalError
-from tally.reports.fact import COLUMNS, HEADERS, MONEY_TYPES, is_average, order_types
+from tally.reports.fact import COLUMNS, HEADERS, MONEY_TYPES, is_average, is_stock, order_types
+from tally.reports.pivottable import ANCHOR_ROW, Pivot, add_pivots, build
 from tally.reports.summary import NO_CURRENCY, Line, Section, Summary
 
 MAX_DATA_ROWS = 1_048_575  # Excel's row limit, less the header row
@@ -79,8 +80,10 @@ def write_workbook(
     summary_sheet.constant_memory = False
     for metric, part in parts.items():
         _write_data_sheet(book, metric, part, styles)
+    pivots = [_write_pivot_sheet(book, metric, part, styles) for metric, part in parts.items()]
     _write_summary(book, summary_sheet, summary, counts, styles, generated_at)
     book.close()
+    add_pivots(path, pivots)
     return counts
 
 
@@ -183,6 +186,54 @@ def _write_data_sheet(
 def _records(table: pa.Table) -> Iterator[tuple]:
     for batch in table.to_batches(max_chunksize=20_000):
         yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
+
+
+def pivot_sheet_name(metric: str) -> str:
+    return sheet_name("Pivot " + metric)
+
+
+def _write_pivot_sheet(
+    book: xlsxwriter.Workbook, metric: str, part: pa.Table, styles: Styles
+) -> Pivot:
+    """A sheet holding a real pivot table of the metric's data sheet (platform and plan down,
+    start dates across; money by currency first), with its cells written as values too."""
+    money = metric in MONEY_TYPES
+    rows = ("Meta 5", "Platform", "Meta 1") if money else ("Platform", "Meta 1")
+    name = pivot_sheet_name(metric)
+    pivot = build(
+        "Pivot_" + re.sub(r"\W", "_", metric),
+        name,
+        sheet_name(metric),
+        part,
+        rows,
+        "Start Date",
+        money=money,
+        stock=is_stock(metric),
+    )
+    sheet = book.add_worksheet(name)
+    _print_setup(sheet, name)
+    sheet.write(
+        0, 0, f"Pivot table of '{sheet_name(metric)}' (refreshed when opened)", styles["note"]
+    )
+    sheet.set_column(0, 0, 36)
+    sheet.set_column(1, len(pivot.grid[1]), 12)
+    shown = styles.get("value", number_format(metric))
+    for offset, cells in enumerate(pivot.grid):
+        for column, value in enumerate(cells):
+            if value is None:
+                continue
+            if isinstance(value, dt.date):
+                sheet.write_datetime(
+                    ANCHOR_ROW + offset,
+                    column,
+                    dt.datetime.combine(value, dt.time()),
+                    styles["date"],
+                )
+            elif isinstance(value, float):
+                sheet.write_number(ANCHOR_ROW + offset, column, value, shown)
+            else:
+                sheet.write_string(ANCHOR_ROW + offset, column, str(value))
+    return pivot
 
 
 def _print_setup(sheet: Worksheet, title: str) -> None:

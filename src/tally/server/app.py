@@ -5,6 +5,11 @@ tracker script), ``/health``. Everything under ``/api`` and Matomo's Reporting A
 ``/index.php`` (and at ``/``, as Matomo serves it) need an API token. While the app
 runs, the hit-log writer is open and a background task loads the log into ``web.hits``
 every ``web.load_interval_seconds``; the warehouse is opened only for each load or lookup.
+
+Three kinds of work never wait for each other: tracking's site and token lookups and the
+login's account checks use a warehouse object of their own (``accounts``), Reporting API
+calls run on their own threads and connections (``tally.server.reports``), and the
+dashboards and the hit loader share the main one.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from tally.errors import TallyError
 from tally.pipeline.ledger import abandon_dead_steps
 from tally.server import ui
 from tally.server.auth import RequireToken, TokenStore
+from tally.server.reports import ReportRunner
 from tally.server.scheduling import start_scheduler
-from tally.warehouse import Warehouse, connect
+from tally.warehouse import Warehouse, connect, from_settings
 from tally.web.hitlog import HitLog
 from tally.web.loader import LoadResult, load_hits, sessionize_alone
 from tally.web.lookup import CachedSet
@@ -55,11 +61,13 @@ def create_app(
 
     ``stream=False`` leaves out the real-time routes (and does not start their engine).
     """
-    store = warehouse or connect(settings.warehouse_url, settings.lock_wait_seconds)
+    store = warehouse or from_settings(settings, migrate=False)  # migrated at start-up
+    accounts = sibling(store)
     hitlog = HitLog(settings.web.hit_log_dir, settings.web.segment_bytes)
-    tokens = TokenStore(store)
-    sites = CachedSet(lambda: _site_ids(store))
-    tracking = TrackingEndpoint(hitlog, site_exists=sites.contains, token_valid=tokens.is_valid)
+    tokens = TokenStore(accounts)
+    sites = CachedSet(lambda: _site_ids(accounts))
+    tracking = TrackingEndpoint(hitlog, site_exists=sites.contains, token_valid=tokens.may_track)
+    reports = ReportRunner(settings, lambda: sibling(store))
     load = _Loader(store, settings, hitlog)
 
     async def tracking_stats(_request: Request) -> Response:
@@ -83,8 +91,8 @@ def create_app(
         Route("/health", health),
         # Matomo's Reporting API lives at /index.php (where its clients call it); its routes
         # check token_auth themselves, GET or POST, as Matomo does
-        *reporting_routes(settings, tokens.is_valid, warehouse=store),
-        Mount("/api", app=RequireToken(Router(api_routes), tokens)),
+        *reporting_routes(settings, tokens.access, warehouse=store, run=reports),
+        Mount("/api", app=RequireToken(Router(api_routes), tokens, admin=True)),
         # The dashboards, the login form and their static files (login required)
         *ui.routes(settings),
     ]
@@ -103,6 +111,7 @@ def create_app(
         try:
             yield
         finally:
+            reports.close()  # running reports are interrupted, not waited for
             if scheduler is not None:  # a job in progress finishes its step first
                 await asyncio.to_thread(scheduler.stop)
             # A load in progress finishes (its thread cannot be cancelled); then the log
@@ -120,8 +129,21 @@ def create_app(
     app.tracking = tracking
     app.state.hitlog = hitlog
     app.state.warehouse = store
+    app.state.accounts = accounts
+    app.state.ui_tokens = tokens
+    app.state.reports = reports
     app.state.stream_engine = engine  # its input counters go to /metrics
     return app
+
+
+def sibling(store: Warehouse) -> Warehouse:
+    """Another warehouse object on the same database, with its own connection and lock, so
+    that work on it never queues behind work on ``store`` (an in-memory DuckDB has no
+    second view: ``store`` itself)."""
+    if getattr(store, "path", None) in ("", ":memory:"):
+        return store
+    # the registry opens the same backend again from the URL (Redshift stays Redshift)
+    return connect(store.url, getattr(store, "lock_wait_seconds", 60.0))
 
 
 class TallyApp(Starlette):

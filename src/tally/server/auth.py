@@ -3,6 +3,13 @@
 A request authenticates with ``Authorization: Bearer <token>`` or, as Matomo clients do,
 ``token_auth=<token>`` in the query string or a form body. Everything the server offers
 except tracking, the tracker script and the health check requires a valid token.
+
+A token belongs to a user (``tally token add NAME --user U``) and carries that user's
+rights, read afresh as they change: the Reporting API answers only for the user's sites,
+and the admin APIs (``/api``, ``/metrics``, tracking with ``token_auth``) need an admin.
+A token made without a user is a *service* token with admin rights (every token made
+before tokens had owners is one). A token may expire (``--expires``); an expired token,
+a revoked one, or one whose user is gone is refused.
 """
 
 from __future__ import annotations
@@ -10,13 +17,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tally.errors import NotFoundError
+from tally.errors import BadInputError, NotFoundError
 from tally.warehouse import Warehouse
 from tally.web.lookup import CachedSet
 
@@ -25,25 +34,102 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(warehouse: Warehouse, name: str) -> str:
-    """Store a new token under ``name`` and return it (the only time it is visible)."""
+@dataclass(frozen=True)
+class Access:
+    """What one token may do: a user's rights, or every right for admins and services."""
+
+    token_name: str
+    user: str | None  # None: a service token
+    is_admin: bool
+    sites: Mapping[int, str] = field(default_factory=dict)  # idsite -> 'view' | 'admin'
+    expires_at: dt.datetime | None = None
+
+    def can_view(self, idsite: int) -> bool:
+        return self.is_admin or idsite in self.sites
+
+    def can_admin(self, idsite: int) -> bool:
+        return self.is_admin or self.sites.get(idsite) == "admin"
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    name: str
+    user: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def create_token(
+    warehouse: Warehouse,
+    name: str,
+    *,
+    user: str | None = None,
+    expires_at: dt.datetime | None = None,
+) -> str:
+    """Store a new token under ``name`` and return it (the only time it is visible).
+
+    ``user``: the token acts with that user's rights; None makes a service token (admin).
+    ``expires_at`` (UTC, naive): refused from then on.
+    """
+    if (
+        user is not None
+        and not warehouse.rows("SELECT count(*) FROM tally_meta.users WHERE name = ?", [user])[0][0]
+    ):
+        raise NotFoundError(f"no user {user!r} (see: tally user list)")
+    now = _now()
+    if expires_at is not None and expires_at <= now:
+        raise BadInputError(f"the expiry {expires_at:%Y-%m-%d %H:%M} is already past")
     token = secrets.token_urlsafe(32)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     warehouse.execute(
-        "INSERT INTO tally_meta.api_tokens (token_hash, name, created_at) VALUES (?, ?, ?)",
-        [hash_token(token), name, now],
+        "INSERT INTO tally_meta.api_tokens (token_hash, name, created_at, user_name, expires_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [hash_token(token), name, now, user, expires_at],
     )
     return token
 
 
-def list_tokens(warehouse: Warehouse) -> list[tuple[str, dt.datetime, dt.datetime | None]]:
-    """(name, created_at, revoked_at) of every token; never the token itself."""
+def list_tokens(warehouse: Warehouse) -> list[TokenInfo]:
+    """Every token's name, owner and dates; never the token itself."""
     return [
-        (row[0], row[1], row[2])
+        TokenInfo(*row)
         for row in warehouse.rows(
-            "SELECT name, created_at, revoked_at FROM tally_meta.api_tokens ORDER BY created_at"
+            "SELECT name, user_name, created_at, expires_at, revoked_at "
+            "FROM tally_meta.api_tokens ORDER BY created_at"
         )
     ]
+
+
+def token_access(warehouse: Warehouse) -> dict[str, Access]:
+    """Access of every live token by its hash (revoked ones and those of deleted users left
+    out; expiry is checked at use, since it passes while the map is cached)."""
+    rows = warehouse.rows(
+        "SELECT t.token_hash, t.name, t.user_name, t.expires_at, u.is_admin "
+        "FROM tally_meta.api_tokens AS t LEFT JOIN tally_meta.users AS u ON u.name = t.user_name "
+        "WHERE t.revoked_at IS NULL AND (t.user_name IS NULL OR u.name IS NOT NULL)"
+    )
+    rights: dict[str, dict[int, str]] = {}
+    for name, idsite, right in warehouse.rows(
+        "SELECT name, idsite, rights FROM tally_meta.user_sites"
+    ):
+        rights.setdefault(name, {})[int(idsite)] = str(right)
+    return {
+        digest: Access(
+            token_name=name,
+            user=user,
+            is_admin=user is None or bool(is_admin),
+            sites=rights.get(user, {}) if user is not None else {},
+            expires_at=expires_at,
+        )
+        for digest, name, user, expires_at, is_admin in rows
+    }
 
 
 def revoke_tokens(warehouse: Warehouse, name: str) -> int:
@@ -63,20 +149,41 @@ def revoke_tokens(warehouse: Warehouse, name: str) -> int:
 
 
 class TokenStore:
-    """Checks tokens against the hashes in the warehouse, kept in memory."""
+    """Checks tokens against the hashes in the warehouse, kept in memory (with the rights of
+    their users) for ``max_age`` seconds: a revoked token or a changed right counts within
+    that time."""
 
     def __init__(self, warehouse: Warehouse, max_age: float = 30.0) -> None:
         self.warehouse = warehouse
+        self._access: dict[str, Access] = {}
         self._hashes = CachedSet(self._load, max_age=max_age)
 
     def _load(self) -> set[object]:
-        rows = self.warehouse.rows(
-            "SELECT token_hash FROM tally_meta.api_tokens WHERE revoked_at IS NULL"
-        )
-        return {row[0] for row in rows}
+        self._access = token_access(self.warehouse)
+        return set(self._access)
+
+    async def access(self, token: str) -> Access | None:
+        """The token's rights, or None when it is unknown, revoked, expired or orphaned."""
+        if not token:
+            return None
+        digest = hash_token(token)
+        if not await self._hashes.contains(digest):
+            return None
+        found = self._access.get(digest)
+        return None if found is None or found.expired(_now()) else found
 
     async def is_valid(self, token: str) -> bool:
-        return bool(token) and await self._hashes.contains(hash_token(token))
+        return await self.access(token) is not None
+
+    async def is_admin(self, token: str) -> bool:
+        found = await self.access(token)
+        return found is not None and found.is_admin
+
+    async def may_track(self, token: str) -> bool:
+        """Whether ``token_auth`` may set a hit's IP, time or place (``cip``, ``cdt``, ...):
+        admins, and users with admin rights on a site (Matomo asks write access)."""
+        found = await self.access(token)
+        return found is not None and (found.is_admin or "admin" in found.sites.values())
 
 
 async def request_token(request: Request) -> str:
@@ -94,18 +201,28 @@ async def request_token(request: Request) -> str:
 
 
 class RequireToken:
-    """ASGI middleware: answer 401 unless the request carries a valid API token."""
+    """ASGI middleware: answer 401 unless the request carries a valid API token (with
+    ``admin=True``, the token of an admin or a service; else 403)."""
 
-    def __init__(self, app: ASGIApp, tokens: TokenStore) -> None:
+    def __init__(self, app: ASGIApp, tokens: TokenStore, *, admin: bool = False) -> None:
         self.app = app
         self.tokens = tokens
+        self.admin = admin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        if not await self.tokens.is_valid(await request_token(request)):
+        access = await self.tokens.access(await request_token(request))
+        if access is not None and self.admin and not access.is_admin:
+            response = JSONResponse(
+                {"status": "error", "reason": "this API needs an admin's token"},
+                status_code=403,
+            )
+            await response(scope, receive, send)
+            return
+        if access is None:
             response = JSONResponse(
                 {
                     "status": "error",

@@ -1,8 +1,18 @@
-"""Run the app on uvicorn (``tally serve`` and ``python -m tally.server``)."""
+"""Run the app on uvicorn (``tally serve`` and ``python -m tally.server``).
+
+Files the server creates are private to its user (umask 077: files 0600, directories
+0700), and the data directory and warehouse file are narrowed to that at start when an
+older install left them readable by others (they hold password and token hashes).
+``X-Forwarded-For``/``-Proto`` are believed only from ``[server] trusted_proxies``.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
+from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -15,6 +25,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    private_files()
+    narrow_data_permissions(settings)
     app = create_app(settings)
     uvicorn.run(
         app,
@@ -24,4 +36,50 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         access_log=False,
         log_level="info",
         lifespan="on",
+        # reports finish or are interrupted by their own timeout; shutdown waits no longer
+        timeout_graceful_shutdown=5,
+        **proxy_options(settings),
     )
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header options: off unless proxies are listed in settings.
+
+    uvicorn trusts 127.0.0.1 by default, so anything on the machine (or a proxy that passes
+    a client's header through) could claim any client address, and with it reset a
+    per-address login count or pose as another visitor's IP.
+    """
+    proxies = settings.server.trusted_proxies
+    if not proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(proxies)}
+
+
+def private_files() -> None:
+    """New files 0600 and directories 0700 for the rest of the process."""
+    os.umask(0o077)
+
+
+def narrow_data_permissions(settings: Settings) -> list[Path]:
+    """Take group and other access off the data directory and the DuckDB warehouse files.
+
+    Returns what was changed (an install made before files were private).
+    """
+    changed = []
+    data = Path(settings.data_dir)
+    candidates = [data]
+    if settings.warehouse_url.startswith("duckdb:///"):
+        warehouse = Path(settings.warehouse_url.removeprefix("duckdb:///"))
+        candidates += [warehouse, warehouse.with_name(warehouse.name + ".wal")]
+    for path in candidates:
+        if not path.exists() or path.is_symlink() or path.stat().st_uid != os.geteuid():
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+            changed.append(path)
+    if changed:
+        logging.getLogger(__name__).warning(
+            "made private (were readable by others): %s", ", ".join(map(str, changed))
+        )
+    return changed

@@ -4,12 +4,18 @@ Only the argon2id hash of a password is stored (``tally_meta.users``). An admin 
 manages everything; any other user sees the subscription and ELT dashboards and the web
 analytics of the sites granted in ``tally_meta.user_sites`` ('view' or 'admin'). There is no
 default user and no default password: ``tally user add NAME --admin`` creates the first one.
+
+Sessions live on the server (``tally_meta.sessions``): the cookie carries a random id and
+the table its SHA-256, so logging out, a password change or deleting the user ends them at
+once, whoever holds a copy of the cookie.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import secrets
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
@@ -19,6 +25,7 @@ from tally.errors import BadInputError, NotFoundError
 from tally.warehouse import Warehouse
 
 RIGHTS = ("view", "admin")
+SESSION_SECONDS = 12 * 3600
 MIN_PASSWORD_LENGTH = 10
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 _hasher = PasswordHasher()  # argon2id with the library's current recommended cost
@@ -85,10 +92,12 @@ def set_password(warehouse: Warehouse, name: str, password: str) -> None:
     """Replace a user's password (sessions opened before the change stop working)."""
     _require(warehouse, name)
     check_password(password)
-    warehouse.execute(
-        "UPDATE tally_meta.users SET password_hash = ?, password_changed_at = ? WHERE name = ?",
-        [_hasher.hash(password), _now(), name],
-    )
+    with warehouse.transaction():
+        warehouse.execute(
+            "UPDATE tally_meta.users SET password_hash = ?, password_changed_at = ? WHERE name = ?",
+            [_hasher.hash(password), _now(), name],
+        )
+        end_sessions_of(warehouse, name)
 
 
 def grant(warehouse: Warehouse, name: str, idsite: int, rights: str) -> None:
@@ -120,6 +129,7 @@ def delete_user(warehouse: Warehouse, name: str) -> None:
     with warehouse.transaction():
         warehouse.execute("DELETE FROM tally_meta.user_sites WHERE name = ?", [name])
         warehouse.execute("DELETE FROM tally_meta.users WHERE name = ?", [name])
+        end_sessions_of(warehouse, name)
 
 
 def get_user(warehouse: Warehouse, name: str) -> User | None:
@@ -160,6 +170,49 @@ def authenticate(warehouse: Warehouse, name: str, password: str) -> User | None:
             [_hasher.hash(password), name],
         )
     return get_user(warehouse, name)
+
+
+def open_session(warehouse: Warehouse, name: str, seconds: float = SESSION_SECONDS) -> str:
+    """A new session of ``name``; returns its id (for the cookie; only its hash is kept)."""
+    session_id = secrets.token_urlsafe(32)
+    now = _now()
+    warehouse.execute(
+        "INSERT INTO tally_meta.sessions (session_hash, name, created_at, expires_at) "
+        "VALUES (?, ?, ?, ?)",
+        [_digest(session_id), name, now, now + dt.timedelta(seconds=seconds)],
+    )
+    return session_id
+
+
+def session_user(warehouse: Warehouse, session_id: str) -> User | None:
+    """The user of a live session, or None (ended, expired, unknown, user gone)."""
+    if not session_id:
+        return None
+    found = warehouse.rows(
+        "SELECT name FROM tally_meta.sessions WHERE session_hash = ? AND expires_at > ?",
+        [_digest(session_id), _now()],
+    )
+    return get_user(warehouse, found[0][0]) if found else None
+
+
+def end_session(warehouse: Warehouse, session_id: str) -> None:
+    """Log one session out; expired sessions are swept on the way."""
+    with warehouse.transaction():
+        warehouse.execute(
+            "DELETE FROM tally_meta.sessions WHERE session_hash = ?", [_digest(session_id)]
+        )
+        warehouse.execute("DELETE FROM tally_meta.sessions WHERE expires_at <= ?", [_now()])
+
+
+def end_sessions_of(warehouse: Warehouse, name: str) -> int:
+    """End every session of ``name``; returns how many there were."""
+    live = warehouse.rows("SELECT count(*) FROM tally_meta.sessions WHERE name = ?", [name])
+    warehouse.execute("DELETE FROM tally_meta.sessions WHERE name = ?", [name])
+    return int(live[0][0])
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 def _require(warehouse: Warehouse, name: str) -> None:

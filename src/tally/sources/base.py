@@ -56,9 +56,18 @@ class Dataset(ABC):
     # True where each day's file holds every day of its month so far (Google's monthly files
     # that grow daily): its row count climbs all month and drops on the 1st by design.
     cumulative: bool = False
+    # Hours after the partition day ends (UTC) by which the origin should have published it:
+    # before then "not ready" is expected and retried quietly, after it the day fails (and
+    # alerts). ``[sources.<name>] deadline_hours`` overrides it: a number, or dataset → hours.
+    deadline_hours: float = 36.0
     # Set where ``parse`` is exactly ``read_delimited`` of the (gunzipped) file with this
     # layout: a warehouse that reads files itself may then parse them in place.
     layout: Layout | None = None
+    # the columns that name one event (a billing transaction, an order): a row repeating a
+    # key already loaded is a duplicate or a revision, counted in the ledger's
+    # rows_duplicate; which copy counts is the dataset's staging model's rule
+    # (docs/metrics.md, "Duplicates and revisions"). Empty: the rows have no event ids.
+    event_key: tuple[str, ...] = ()
 
     @property
     def lake_dataset(self) -> str | None:

@@ -9,11 +9,28 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tally.errors import BadInputError
+
+# What a damaged gzip stream raises: BadGzipFile (an OSError), EOFError when it is cut
+# short, zlib.error when its deflate data is corrupt.
+GZIP_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def gunzip(data: bytes, file: str) -> bytes:
+    """The file unpacked if it is gzip'd (by its magic bytes), else as it is; a damaged
+    stream is a BadInputError naming the file, so the load quarantines the file."""
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except GZIP_ERRORS as error:
+        raise BadInputError(f"not a readable gzip file: {error}", file=file) from None
 
 
 def detect_encoding(data: bytes) -> str:

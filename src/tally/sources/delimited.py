@@ -6,6 +6,11 @@ value that does not convert, become ``BadRow``s naming the file, line and field;
 row is kept. Headers match case-insensitively and by known older spellings; a header we do
 not know is kept as a text column named ``x_<header>``; a missing required header fails the
 whole file with a message naming it.
+
+Before pyarrow sees the body, a line that is not valid UTF-8 or is longer than
+``MAX_LINE_BYTES`` becomes a bad row of its own (and a blank line in the text handed on, so
+line numbers stay right): one bad byte once failed the whole file. A UTF-16 file (by its
+BOM, or NULs in every other byte) is decoded as UTF-16 first, never read as garbage.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from tally.errors import BadInputError
+from tally.sources import csvtools
 from tally.sources.base import BadRow, Parsed
 
 KINDS = ("text", "int", "float", "amount", "date")
+# A line longer than this is quarantined unread (a 10 MB line once ended a load in a traceback)
+MAX_LINE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,46 @@ def width_reason(expected: int, found: int) -> str:
 
 def value_reason(value: str, kind: str) -> str:
     """Why a (trimmed) value was refused."""
-    return "missing value" if value == "" else f"not a {kind}: {value!r}"
+    if value == "":
+        return "missing value"
+    if kind == "int" and re.fullmatch(_INT, value):
+        return f"out of range for a 64-bit integer: {value[:40]!r}"
+    if kind in ("float", "amount") and re.fullmatch(_FLOAT, value.replace(",", "")):
+        return f"out of range for a 64-bit float: {value[:40]!r}"
+    return f"not a {kind}: {value[:200]!r}"
+
+
+def screen_lines(data: bytes, file_name: str, first: int = 2) -> tuple[bytes, list[BadRow]]:
+    """The body with every line that is not UTF-8 or is over ``MAX_LINE_BYTES`` emptied, and
+    a bad row for each (``first`` is the file line number of the body's first line)."""
+    long_line = len(data) > MAX_LINE_BYTES and _longest_line(data) > MAX_LINE_BYTES
+    try:
+        data.decode("utf-8")
+        if not long_line:
+            return data, []
+    except UnicodeDecodeError:
+        pass
+    lines = data.split(b"\n")
+    bad: list[BadRow] = []
+    for index, line in enumerate(lines):
+        if len(line) > MAX_LINE_BYTES:
+            reason = f"line of {len(line):,} bytes, over the limit of {MAX_LINE_BYTES:,}"
+        else:
+            try:
+                line.decode("utf-8")
+                continue
+            except UnicodeDecodeError as error:
+                reason = f"not valid UTF-8 ({error.reason} at byte {error.start} of the line)"
+        raw = line[:2000].decode("utf-8", errors="replace")
+        bad.append(BadRow(file_name, first + index, None, reason, raw))
+        lines[index] = b""
+    return b"\n".join(lines), bad
+
+
+def _longest_line(data: bytes) -> int:
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    bounds = np.concatenate(([-1], ends, [len(data)]))
+    return int(np.diff(bounds).max()) - 1
 
 
 def read_delimited(
@@ -117,26 +164,28 @@ def read_delimited(
     delimiter: str = ",",
     quoted: bool = False,
 ) -> Parsed:
-    """Parse one file whose first line is a header (UTF-8; a BOM is dropped)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise BadInputError(
-            f"not valid UTF-8 ({error.reason})", file=file_name, line=line
-        ) from None
-    headers, matched, unknown = read_header(data, file_name, columns, delimiter)
+    """Parse one file whose first line is a header (UTF-8, or UTF-16 by its bytes; a BOM is
+    dropped)."""
+    data = csvtools.to_utf8(data, file_name)
     header_end = data.find(b"\n")
+    if (header_end < 0 and len(data) > MAX_LINE_BYTES) or header_end > MAX_LINE_BYTES:
+        message = f"header line over the limit of {MAX_LINE_BYTES:,} bytes"
+        raise BadInputError(message, file=file_name, line=1)
+    headers, matched, unknown = read_header(data, file_name, columns, delimiter)
     body = b"" if header_end < 0 else data[header_end + 1 :]
-    raw_table, skipped = _read_text(body, len(headers), delimiter, quoted)
+    body, unreadable = screen_lines(body, file_name)
+    try:
+        raw_table, skipped = _read_text(body, len(headers), delimiter, quoted)
+    except pa.ArrowInvalid as error:  # e.g. a quote left open to the end of the file
+        message = f"not readable as delimited text: {str(error).splitlines()[0]}"
+        raise BadInputError(message, file=file_name) from None
     lines = _good_row_lines(raw_table.num_rows, skipped)
     bad_rows = [
         BadRow(file_name, line, None, width_reason(len(headers), found), text)
         for line, found, text in skipped
         if text.strip()
     ]
+    bad_rows += unreadable
     typed, invalid = _convert(raw_table, matched, file_name, lines, bad_rows, delimiter)
     blank_count = int(_blank_rows(raw_table).sum())
     keep = pa.array(~invalid) if invalid.any() else None
@@ -147,7 +196,7 @@ def read_delimited(
     if keep is not None:
         table = table.filter(keep)
     bad_rows.sort(key=lambda row: row.line)
-    real_skips = sum(1 for _, _, text in skipped if text.strip())
+    real_skips = sum(1 for _, _, text in skipped if text.strip()) + len(unreadable)
     return Parsed(table, bad_rows, raw_table.num_rows - blank_count + real_skips, unknown)
 
 
@@ -260,6 +309,18 @@ def _convert(
     return arrays, invalid
 
 
+def _fits_int64(text: pa.Array) -> pa.Array:
+    """False where an integer's text is out of the 64-bit range (only values of 19 digits
+    or more are looked at one by one)."""
+    long = pc.fill_null(pc.greater_equal(pc.utf8_length(pc.utf8_trim_whitespace(text)), 19), False)
+    fits = np.ones(len(text), dtype=bool)
+    for row in np.flatnonzero(long.to_numpy(zero_copy_only=False)):
+        value = text[int(row)].as_py().strip()
+        if re.fullmatch(_INT, value):  # int() of thousands of digits is refused, hence len
+            fits[row] = len(value) <= 20 and -(2**63) <= int(value) < 2**63
+    return pa.array(fits)
+
+
 def _convert_column(text: pa.Array, empty: pa.Array, kind: str) -> tuple[pa.Array, pa.Array]:
     null_if_empty = pc.if_else(empty, pa.scalar(None, pa.string()), text)
     if kind == "text":
@@ -270,10 +331,16 @@ def _convert_column(text: pa.Array, empty: pa.Array, kind: str) -> tuple[pa.Arra
         )
         pattern = _INT if kind == "int" else _FLOAT
         ok = pc.match_substring_regex(cleaned, pattern)
+        if kind == "int":
+            ok = pc.and_(ok, _fits_int64(cleaned))
         failed = pc.and_(pc.invert(empty), pc.invert(pc.fill_null(ok, False)))
         usable = pc.if_else(ok, cleaned, pa.scalar(None, pa.string()))
-        target = pa.int64() if kind == "int" else pa.float64()
-        return pc.cast(pc.utf8_trim_whitespace(usable), target), failed
+        if kind == "int":
+            return pc.cast(pc.utf8_trim_whitespace(usable), pa.int64()), failed
+        numbers = pc.cast(pc.utf8_trim_whitespace(usable), pa.float64())
+        infinite = pc.fill_null(pc.is_inf(numbers), False)  # "1e999": past a double's range
+        numbers = pc.if_else(infinite, pa.scalar(None, pa.float64()), numbers)
+        return numbers, pc.or_(failed, infinite)
     if kind == "date":
         parsed = _dates(null_if_empty)
         failed = pc.and_(pc.invert(empty), pc.is_null(parsed))

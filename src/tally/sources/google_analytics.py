@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from tally.errors import BadInputError, ConfigError
+from tally.sources import csvtools
 from tally.sources._google import bearer_headers
 from tally.sources._settings import source_settings
 from tally.sources.base import BadRow, Dataset, Parsed
@@ -234,22 +235,27 @@ def _pack(lines: list[dict[str, Any]]) -> bytes:
 def read_series(data: bytes, file_name: str, series: str) -> Parsed:
     """The rows of one series from the landed file, one row per metric value."""
     try:
-        text = gzip.decompress(data).decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError) as error:
-        raise BadInputError(f"not gzip'd UTF-8 JSON lines: {error}", file=file_name) from None
+        text = gzip.decompress(data)
+    except csvtools.GZIP_ERRORS as error:
+        raise BadInputError(f"not a readable gzip file: {error}", file=file_name) from None
     columns: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
     bad: list[BadRow] = []
     read = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    # one line, one report: a line that is not UTF-8 or not JSON is a bad row of its own
+    for number, raw_line in enumerate(text.split(b"\n"), start=1):
+        if not raw_line.strip():
             continue
+        line = raw_line.decode("utf-8", errors="replace")
         try:
-            record = json.loads(line)
-        except ValueError as error:
+            record = json.loads(raw_line.decode("utf-8"))
+        except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
             read += 1
             bad.append(BadRow(file_name, number, None, f"not JSON: {error}", line[:500]))
             continue
-        if record.get("series") != series:
+        if not isinstance(record, dict) or record.get("series") != series:
+            if not isinstance(record, dict):
+                read += 1
+                bad.append(BadRow(file_name, number, None, "not a JSON object", line[:500]))
             continue
         for values, problem in _rows(record):
             read += 1

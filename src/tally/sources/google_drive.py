@@ -29,7 +29,7 @@ from tally.sources._settings import source_settings
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
 from tally.sources.http import HttpClient
-from tally.sources.itunes import apple_id, gunzip_if_needed
+from tally.sources.itunes import apple_id
 from tally.sources.viu_premium import status_row, subscription_transactions
 
 if TYPE_CHECKING:
@@ -218,10 +218,7 @@ class SheetDataset(Dataset):
         return f"{where}: {len(rows) - 1} rows, header ok"
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
-        try:
-            text = gunzip_if_needed(data)
-        except (OSError, EOFError) as error:
-            raise BadInputError(f"not a readable gzip file: {error}", file=file_name) from None
+        text = csvtools.gunzip(data, file_name)
         text = csvtools.to_utf8(text, file_name)
         parsed = read_delimited(text, file_name, self.columns, delimiter=",", quoted=True)
         parsed.table = with_every_column(parsed.table, self.columns)

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import jwt
 
-from tally.errors import BadInputError, ConfigError, NotReadyError
+from tally.errors import ConfigError, NotReadyError
+from tally.sources import csvtools
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, Layout, read_delimited
 from tally.sources.http import HttpClient
@@ -149,6 +150,7 @@ def download_sales_report(
 
 
 def gunzip_if_needed(data: bytes) -> bytes:
+    """Unpacked if gzip'd; raises what gzip raises (see csvtools.GZIP_ERRORS)."""
     return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
 
 
@@ -176,10 +178,7 @@ class SubscriptionEvents(Dataset):
         return f"App Store Connect accepted the key; Subscription Event report for {day} available"
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
-        try:
-            text = gunzip_if_needed(data)
-        except (OSError, EOFError) as error:
-            raise BadInputError(f"not a readable gzip file: {error}", file=file_name) from error
+        text = csvtools.gunzip(data, file_name)
         return read_delimited(text, file_name, EVENT_COLUMNS, delimiter="\t")
 
     def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:

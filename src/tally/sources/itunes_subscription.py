@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from tally.errors import BadInputError, NotReadyError
+from tally.sources import csvtools
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
 from tally.sources.itunes import (
@@ -30,7 +31,6 @@ from tally.sources.itunes import (
     GROUP_ID,
     apple_id,
     download_sales_report,
-    gunzip_if_needed,
 )
 from tally.sources.viu_premium import access_end, grace_days
 
@@ -145,10 +145,7 @@ class ActiveSubscriptions(Dataset):
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
         day = report_date(file_name)
-        try:
-            text = gunzip_if_needed(data)
-        except (OSError, EOFError) as error:
-            raise BadInputError(f"not a readable gzip file: {error}", file=file_name) from None
+        text = csvtools.gunzip(data, file_name)
         parsed = read_delimited(text, file_name, SUBSCRIPTION_COLUMNS, delimiter="\t")
         dates = pa.array([day] * parsed.table.num_rows, pa.date32())
         parsed.table = parsed.table.add_column(0, "report_date", dates)

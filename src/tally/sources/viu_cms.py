@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from tally.errors import BadInputError, ConfigError, TransientError
+from tally.errors import ConfigError, TransientError
 from tally.sources import csvtools
 from tally.sources._settings import source_settings
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
-from tally.sources.itunes import gunzip_if_needed
 
 if TYPE_CHECKING:
     from tally.config import Settings
@@ -166,10 +165,7 @@ class CmsEpisodes(Dataset):
         return f"CMS query runs and returns {len(names)} columns"
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
-        try:
-            text = gunzip_if_needed(data)
-        except (OSError, EOFError) as error:
-            raise BadInputError(f"not a readable gzip file: {error}", file=file_name) from None
+        text = csvtools.gunzip(data, file_name)
         text = csvtools.to_utf8(text, file_name)
         return read_delimited(text, file_name, EPISODE_COLUMNS, delimiter=",", quoted=True)
 

@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 import fsspec
 import pyarrow as pa
 
-from tally.errors import ConfigError, NotReadyError
+from tally.errors import BadInputError, ConfigError, NotReadyError
+from tally.sources import csvtools
 from tally.sources._settings import source_settings
 from tally.sources.base import BadRow, Dataset, Parsed
+from tally.sources.delimited import MAX_LINE_BYTES
 
 if TYPE_CHECKING:
     from tally.config import Settings
@@ -147,13 +149,18 @@ TRANSACTION_COLUMNS = (
 def parse_csv(data: bytes, file_name: str, columns: tuple[Column, ...]) -> Parsed:
     """Typed rows of a (gzipped) export; bad rows named by file, line and field."""
     try:
-        text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        bad = BadRow(file_name, 0, None, f"not gzip-compressed UTF-8 CSV: {error}")
+        data = csvtools.gunzip(data, file_name)
+    except BadInputError as error:
         # an unreadable file is one bad row standing for the whole file (counts as read)
-        return Parsed(_empty(columns), [bad], rows_read=1)
+        return Parsed(_empty(columns), [BadRow(file_name, 0, None, error.reason)], rows_read=1)
+    # bytes that are not UTF-8 survive decoding as lone surrogates, found again per record
+    # (its row quarantined, the others kept)
+    text = data.decode("utf-8-sig", errors="surrogateescape")
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = [name.strip().lower() for name in next(reader, [])]
+    try:
+        header = [name.strip().lower() for name in next(reader, [])]
+    except csv.Error as error:
+        return Parsed(_empty(columns), [BadRow(file_name, 1, None, f"header: {error}")], 1)
     missing = [c.name for c in columns if c.required and c.name not in header]
     if missing:
         reason = f"missing required column(s) {', '.join(missing)}; header has {header}"
@@ -162,31 +169,63 @@ def parse_csv(data: bytes, file_name: str, columns: tuple[Column, ...]) -> Parse
     unknown = [name for name in header if name not in known]
     position = {name: index for index, name in enumerate(header)}
     values: dict[str, list[Any]] = {c.name: [] for c in columns}
+    # each good row's line in the file: which copy of a repeated transaction_id came last
+    # (staging/viu_premium_transactions_latest.sql)
+    lines: list[int] = []
     bad_rows: list[BadRow] = []
     rows_read = 0
-    for line, record in enumerate(reader, start=2):
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:  # e.g. a field over csv.field_size_limit(): that row only
+            rows_read += 1
+            bad_rows.append(BadRow(file_name, reader.line_num, None, f"not CSV: {error}"))
+            continue
         if not record:
             continue
         rows_read += 1
-        row = _read_row(record, columns, position, file_name, line)
+        row = _screened(record, file_name, reader.line_num)
+        if row is None:
+            row = _read_row(record, columns, position, len(header), file_name, reader.line_num)
         if isinstance(row, BadRow):
             bad_rows.append(row)
             continue
         for name, value in row.items():
             values[name].append(value)
+        lines.append(reader.line_num)
     table = pa.table({c.name: pa.array(values[c.name], type=c.type) for c in columns})
+    table = table.append_column("_line", pa.array(lines, pa.int64()))
     return Parsed(table, bad_rows, rows_read=rows_read, unknown_columns=unknown)
+
+
+def _screened(record: list[str], file_name: str, line: int) -> BadRow | None:
+    """A bad row for a record over the line limit or holding bytes that are not UTF-8."""
+    size = sum(len(value) for value in record)
+    if size > MAX_LINE_BYTES:
+        reason = f"record of {size:,} characters, over the limit of {MAX_LINE_BYTES:,}"
+        return BadRow(file_name, line, None, reason)
+    text = ",".join(record)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        byte = ord(error.object[error.start]) - 0xDC00  # surrogateescape kept it as U+DCxx
+        reason = f"not valid UTF-8 (byte 0x{byte:02x} in the record)"
+        return BadRow(file_name, line, None, reason, text.encode("utf-8", "replace").decode())
+    return None
 
 
 def _read_row(
     record: list[str],
     columns: tuple[Column, ...],
     position: dict[str, int],
+    width: int,
     file_name: str,
     line: int,
 ) -> dict[str, Any] | BadRow:
-    if len(record) != len(position):
-        reason = f"{len(record)} fields, header has {len(position)}"
+    if len(record) != width:  # the header's width: a name may be repeated in it
+        reason = f"{len(record)} fields, header has {width}"
         return BadRow(file_name, line, None, reason, ",".join(record))
     row: dict[str, Any] = {}
     for column in columns:
@@ -205,7 +244,8 @@ def _read_row(
 
 
 def _empty(columns: tuple[Column, ...]) -> pa.Table:
-    return pa.schema([pa.field(c.name, c.type) for c in columns]).empty_table()
+    fields = [pa.field(c.name, c.type) for c in columns] + [pa.field("_line", pa.int64())]
+    return pa.schema(fields).empty_table()
 
 
 def write_csv(rows: Iterable[dict[str, Any]], columns: tuple[Column, ...]) -> bytes:
@@ -295,6 +335,7 @@ class Transactions(Dataset):
     zone = "internal"
     staging_table = "staging.viu_premium_transactions"
     in_dataset_folder = False
+    event_key = ("transaction_id",)
     columns = TRANSACTION_COLUMNS
 
     def file_names(self, day: dt.date, settings: Settings) -> list[str]:

@@ -1,20 +1,21 @@
 """Sessions, the login wall and CSRF tokens for the dashboards.
 
-The session is a cookie signed with the server's secret (Starlette's ``SessionMiddleware``,
+The session cookie is signed with the server's secret (Starlette's ``SessionMiddleware``,
 itsdangerous underneath): HttpOnly, SameSite=Lax, and Secure whenever the request came over
-HTTPS. It holds the user's name, when they logged in, and the CSRF token that every form
-must send back. A password change ends every session opened before it.
+HTTPS. It holds a random session id and the CSRF token that every form must send back; who
+is logged in is only on the server (``tally_meta.sessions``, see ``users.open_session``), so
+logging out, a password change or deleting the user ends the session for every copy of
+the cookie.
 
 Who gets through without a session: the tracking endpoint, the tracker script, the health
 check, the login page and the dashboards' static files. ``/api`` keeps its own token check
-(401 JSON); ``/metrics`` takes an API token or a session, else 401 JSON.
+(401 JSON); ``/metrics`` takes an admin's API token or a session, else 401 JSON.
 Every other path sends a browser to the login page.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hmac
 import os
 import secrets
@@ -29,11 +30,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tally.config import Settings
 from tally.server.auth import TokenStore
-from tally.server.users import User, get_user
+from tally.server.users import SESSION_SECONDS, User, end_session, open_session, session_user
 from tally.warehouse import Warehouse
 
 SESSION_COOKIE = "tally_session"
-SESSION_SECONDS = 12 * 3600
 PUBLIC_PATHS = frozenset(
     {"/matomo.php", "/piwik.php", "/tally.js", "/matomo.js", "/piwik.js", "/health", "/login"}
 )
@@ -122,7 +122,7 @@ class LoginRequired:
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
         token = token or connection.query_params.get("token_auth", "")
         store = self.tokens or _token_store(connection)
-        return store is not None and await store.is_valid(token)
+        return store is not None and await store.is_admin(token)
 
 
 def _public(path: str) -> bool:
@@ -153,29 +153,37 @@ def warehouse_of(connection: HTTPConnection) -> Warehouse:
     return connection.app.state.warehouse
 
 
+def accounts_of(connection: HTTPConnection) -> Warehouse:
+    """The warehouse object for logins and sessions (``app.state.accounts``): its own
+    connection, so a login never queues behind a dashboard's queries."""
+    return getattr(connection.app.state, "accounts", None) or warehouse_of(connection)
+
+
 async def current_user(connection: HTTPConnection) -> User | None:
     """The logged-in user of this request, or None (no session, user gone, password changed)."""
     cached = connection.scope.get("state", {}).get("user")
     if cached is not None:
         return cached
     session = connection.scope.get("session")
-    if not session or "user" not in session:
+    if not session or "sid" not in session:
         return None
-    user = await asyncio.to_thread(get_user, warehouse_of(connection), session["user"])
-    if user is None:
-        return None
-    since = dt.datetime.fromisoformat(session.get("since", "1970-01-01T00:00:00"))
-    if user.password_changed_at is not None and user.password_changed_at > since:
-        return None
-    return user
+    return await asyncio.to_thread(session_user, accounts_of(connection), session["sid"])
 
 
-def start_session(request: Request, user: User) -> None:
+async def start_session(request: Request, user: User) -> None:
     """Log ``user`` in: a fresh session (no fixation) with a new CSRF token."""
+    session_id = await asyncio.to_thread(open_session, accounts_of(request), user.name)
     request.session.clear()
-    request.session["user"] = user.name
-    request.session["since"] = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat()
+    request.session["sid"] = session_id
     request.session["csrf"] = secrets.token_urlsafe(32)
+
+
+async def stop_session(request: Request) -> None:
+    """Log out: the server forgets the session, so a copy of the cookie is worth nothing."""
+    session_id = request.session.get("sid", "")
+    if session_id:
+        await asyncio.to_thread(end_session, accounts_of(request), session_id)
+    request.session.clear()
 
 
 def csrf_token(request: Request) -> str:

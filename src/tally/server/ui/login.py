@@ -1,8 +1,13 @@
 """The login and logout forms.
 
-Failed logins are counted per user name and client address; after ``MAX_FAILURES`` within
-``FAILURE_WINDOW`` seconds that pair gets 429 until the window passes, which turns password
-guessing from thousands of tries a minute into a handful.
+Failed logins are counted per user name, whatever address they come from: after
+``MAX_FAILURES`` within ``FAILURE_WINDOW`` seconds the name gets 429 until the window
+passes, which turns password guessing from thousands of tries a minute into a handful.
+They are also counted per client address (``MAX_ADDRESS_FAILURES``, against one address
+trying many names). The address is the TCP peer; ``X-Forwarded-For`` replaces it only when
+the peer is one of ``[server] trusted_proxies`` (``tally.server.runner``), and even then
+rotating the header cannot reset the count of a name. The price: anyone can lock a name
+out for 15 minutes by failing five times; the owner waits, nobody gets in.
 """
 
 from __future__ import annotations
@@ -15,31 +20,42 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from tally.server.ui.access import csrf_valid, start_session, warehouse_of
+from tally.server.ui.access import accounts_of, csrf_valid, start_session, stop_session
 from tally.server.ui.render import page
 from tally.server.users import FIRST_ADMIN_HINT, authenticate, has_users
 
 MAX_FAILURES = 5
+MAX_ADDRESS_FAILURES = 20
 FAILURE_WINDOW = 15 * 60.0
 
 
 class FailedLogins:
-    """Recent failures per (name, address), kept in memory."""
+    """Recent failures per user name and per client address, kept in memory."""
 
     def __init__(self) -> None:
-        self._times: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._times: dict[str, deque[float]] = defaultdict(deque)
 
-    def blocked(self, key: tuple[str, str], now: float) -> bool:
+    def blocked(self, name: str, address: str, now: float) -> bool:
+        return (
+            self._count(f"name:{name.casefold()}", now) >= MAX_FAILURES
+            or self._count(f"address:{address}", now) >= MAX_ADDRESS_FAILURES
+        )
+
+    def record(self, name: str, address: str, now: float) -> None:
+        self._times[f"name:{name.casefold()}"].append(now)
+        self._times[f"address:{address}"].append(now)
+
+    def clear(self, name: str) -> None:
+        """A right password ends the name's count (not the address's: it may be guessing)."""
+        self._times.pop(f"name:{name.casefold()}", None)
+
+    def _count(self, key: str, now: float) -> int:
         times = self._times.get(key)
         while times and now - times[0] > FAILURE_WINDOW:
             times.popleft()
-        return bool(times) and len(times) >= MAX_FAILURES
-
-    def record(self, key: tuple[str, str], now: float) -> None:
-        self._times[key].append(now)
-
-    def clear(self, key: tuple[str, str]) -> None:
-        self._times.pop(key, None)
+        if key in self._times and not times:
+            del self._times[key]  # so a flood of made-up names does not grow the dict
+        return len(times) if times else 0
 
 
 failures = FailedLogins()
@@ -64,7 +80,7 @@ async def _form(
     username: str = "",
     status_code: int = 200,
 ) -> Response:
-    users_exist = await asyncio.to_thread(has_users, warehouse_of(request))
+    users_exist = await asyncio.to_thread(has_users, accounts_of(request))
     return page(
         request,
         "login.html",
@@ -89,9 +105,9 @@ async def login(request: Request) -> Response:
             error="The form expired; please log in again.",
             status_code=403,
         )
-    key = (username, request.client.host if request.client else "")
+    address = request.client.host if request.client else ""
     now = time.monotonic()
-    if failures.blocked(key, now):
+    if failures.blocked(username, address, now):
         return await _form(
             request,
             next_path=next_path,
@@ -100,9 +116,9 @@ async def login(request: Request) -> Response:
             status_code=429,
         )
     password = str(form.get("password", ""))
-    user = await asyncio.to_thread(authenticate, warehouse_of(request), username, password)
+    user = await asyncio.to_thread(authenticate, accounts_of(request), username, password)
     if user is None:
-        failures.record(key, now)
+        failures.record(username, address, now)
         return await _form(
             request,
             next_path=next_path,
@@ -110,15 +126,15 @@ async def login(request: Request) -> Response:
             error="Wrong user name or password.",
             status_code=401,
         )
-    failures.clear(key)
-    start_session(request, user)
+    failures.clear(username)
+    await start_session(request, user)
     return RedirectResponse(next_path, status_code=303)
 
 
 async def logout(request: Request) -> Response:
     if not await csrf_valid(request):
         return Response("missing or wrong CSRF token", status_code=403)
-    request.session.clear()
+    await stop_session(request)
     return RedirectResponse("/login", status_code=303)
 
 

@@ -20,7 +20,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tally.config import Settings
-from tally.errors import BadInputError, NotFoundError, TallyError, TransientError
+from tally.errors import (
+    AccessDeniedError,
+    BadInputError,
+    NotFoundError,
+    TallyError,
+    TransientError,
+)
 from tally.warehouse import Warehouse, from_settings
 from tally.web.reporting.cache import ReportCache
 from tally.web.reporting.default_date import default_date
@@ -31,7 +37,13 @@ from tally.web.reporting.periods import PERIODS, Span, resolve, site_today
 from tally.web.reporting.segments import Compiled, compile_segment
 from tally.web.reporting.sites_api import SITE_METHODS
 
-TokenCheck = Callable[[str], Awaitable[bool]]
+# A token's rights: falsy refuses it; an object with ``can_view(idsite)`` limits the sites
+# (the server's ``Access``); plain True allows every site.
+TokenCheck = Callable[[str], Awaitable[object]]
+SiteCheck = Callable[[int], bool]
+# Runs a blocking report function (given a warehouse) for a request; the server's runner
+# adds its own threads, a time limit and cancellation when the client leaves.
+Runner = Callable[[Request, Callable[[Warehouse], object]], Awaitable[object]]
 BULK = "API.getBulkRequest"
 MOST_BULK_REQUESTS = 100
 
@@ -43,8 +55,12 @@ def call(
     *,
     now: dt.datetime | None = None,
     cache: ReportCache | None = None,
+    can_view: SiteCheck | None = None,
 ) -> object:
     """The answer of one Reporting API method; ``params`` as Matomo's query string has them.
+
+    ``can_view`` limits the sites to those of the caller: ``idSite=all`` means all of its
+    sites, and a site outside them is refused (AccessDeniedError).
 
     One site and one period give the method's report (a row dict or a list of rows);
     several periods or sites give a ``Keyed`` answer holding one report per key. With a
@@ -53,12 +69,16 @@ def call(
     about_sites = SITE_METHODS.get(method)
     if about_sites is not None:
         with warehouse.session():
-            return about_sites(warehouse, params)
+            if can_view is None:
+                return about_sites(warehouse, params)
+            return _within_rights(
+                method, about_sites(warehouse, _viewable(method, params, can_view)), can_view
+            )
     chosen = find(method)
     segment = compile_segment(params.get("segment"))
     # one connection for every query of the call, then released
     with warehouse.session(), _collector_paused():
-        return _answer(warehouse, chosen, segment, params, now, cache)
+        return _answer(warehouse, chosen, segment, params, now, cache, can_view)
 
 
 _pauses = 0  # calls now running with the collector held (across threads)
@@ -98,8 +118,9 @@ def _answer(
     params: Mapping[str, str],
     now: dt.datetime | None,
     cache: ReportCache | None = None,
+    can_view: SiteCheck | None = None,
 ) -> object:
-    sites = _sites(warehouse, params.get("idSite", ""))
+    sites = _sites(warehouse, params.get("idSite", ""), can_view)
     answers: dict[str, object] = {}
     for idsite, timezone in sites:
         if chosen.periodless:
@@ -129,8 +150,31 @@ def _answer(
     return Keyed("idSite", answers)
 
 
+def _viewable(method: str, params: Mapping[str, str], can_view: SiteCheck) -> Mapping[str, str]:
+    """Refuse, for a caller limited to some sites, what only an admin may ask."""
+    if method == "SitesManager.addSite":
+        raise AccessDeniedError("SitesManager.addSite needs an admin's token")
+    text = params.get("idSite", "").strip()
+    if method == "SitesManager.getSiteFromId" and text.isdigit() and not can_view(int(text)):
+        raise AccessDeniedError(f"this token has no 'view' access to idSite {int(text)}")
+    return params
+
+
+def _within_rights(method: str, answer: object, can_view: SiteCheck) -> object:
+    """The sites-listing answers cut to the caller's sites."""
+    if method == "SitesManager.getAllSites" and isinstance(answer, dict):
+        return {key: row for key, row in answer.items() if can_view(int(key))}
+    if method == "SitesManager.getSitesIdFromSiteUrl" and isinstance(answer, list):
+        return [row for row in answer if can_view(int(row["idsite"]))]
+    return answer
+
+
 def bulk(
-    warehouse: Warehouse, params: Mapping[str, str], *, now: dt.datetime | None = None
+    warehouse: Warehouse,
+    params: Mapping[str, str],
+    *,
+    now: dt.datetime | None = None,
+    can_view: SiteCheck | None = None,
 ) -> list[object]:
     """``API.getBulkRequest``: each ``urls[i]`` is a query string; errors answer in place."""
     requests = [
@@ -146,7 +190,8 @@ def bulk(
         try:
             if inner.get("method", "") == BULK:
                 raise BadInputError("a bulk request cannot hold another", field="method")
-            answers.append(plain(call(warehouse, inner.get("method", ""), inner, now=now)))
+            answer = call(warehouse, inner.get("method", ""), inner, now=now, can_view=can_view)
+            answers.append(plain(answer))
         except TallyError as error:
             if isinstance(error, TransientError):
                 raise
@@ -164,11 +209,19 @@ def _asks_many_sites(text: str) -> bool:
     return "," in text or text.strip().lower() == "all"
 
 
-def _sites(warehouse: Warehouse, text: str) -> list[tuple[int, str]]:
+def _sites(
+    warehouse: Warehouse, text: str, can_view: SiteCheck | None = None
+) -> list[tuple[int, str]]:
     """(idsite, time zone) of each site ``idSite`` names: ``1``, ``1,3`` or ``all``."""
     known = {
         int(row[0]): str(row[1]) for row in warehouse.rows("SELECT idsite, timezone FROM web.sites")
     }
+    if can_view is not None:
+        allowed = {idsite: zone for idsite, zone in known.items() if can_view(idsite)}
+        for part in text.split(","):  # a site outside the caller's rights: refused by name
+            if part.strip().isdigit() and int(part) in known and int(part) not in allowed:
+                raise AccessDeniedError(f"this token has no 'view' access to idSite {int(part)}")
+        known = allowed
     text = text.strip().lower()
     if text == "all":
         return sorted(known.items())
@@ -193,10 +246,11 @@ def routes(
     token_valid: TokenCheck,
     *,
     warehouse: Warehouse | None = None,
+    run: Runner | None = None,
 ) -> list[BaseRoute]:
     """``/index.php`` (GET and POST) serving the Reporting API; every call needs a token.
 
-    ``token_valid`` checks a token (the server passes ``TokenStore.is_valid``); the token
+    ``token_valid`` gives a token's rights (the server passes ``TokenStore.access``); the token
     comes as ``token_auth`` in the query string or form body, or ``Authorization: Bearer``.
     """
     opened: list[Warehouse] = [warehouse] if warehouse is not None else []
@@ -208,10 +262,18 @@ def routes(
             opened.append(from_settings(settings))
         return opened[0]
 
+    async def in_thread(_request: Request, function: Callable[[Warehouse], object]) -> object:
+        return await asyncio.to_thread(function, store())
+
+    runner = run or in_thread
+
     async def endpoint(request: Request) -> Response:
         params = await _request_params(request)
         output = params.get("format", "xml")  # Matomo's default format
-        if not await token_valid(_token(request, params)):
+        rights = await token_valid(_token(request, params))
+        # an admin's (or a service) token sees every site; another user's, only theirs
+        can_view = None if getattr(rights, "is_admin", True) else rights.can_view
+        if not rights:
             return _respond(
                 render_error("a valid token_auth is required for the Reporting API", output), 401
             )
@@ -219,15 +281,21 @@ def routes(
             return _respond(render_error("only module=API is served here", output), 400)
         try:
             if params.get("method") == BULK:
-                answers = await asyncio.to_thread(bulk, store(), params)
+                answers = await runner(
+                    request, lambda store: bulk(store, params, can_view=can_view)
+                )
                 return _respond(render(answers, "json"))
-            answer = await asyncio.to_thread(
-                call, store(), params.get("method", ""), params, cache=cache
+            method = params.get("method", "")
+            answer = await runner(
+                request,
+                lambda store: call(store, method, params, cache=cache, can_view=can_view),
             )
             unicode_bom = params.get("convertToUnicode", "1") != "0"
             return _respond(render(answer, output, unicode_bom=unicode_bom))
         except NotFoundError as error:
             return _respond(render_error(str(error), output), 404)
+        except AccessDeniedError as error:
+            return _respond(render_error(str(error), output), 403)
         except TransientError as error:
             return _respond(render_error(str(error), output), 503)
         except TallyError as error:

@@ -197,16 +197,13 @@
       for (var id in config.dimensions) {
         params["dimension" + id] = config.dimensions[id];
       }
-      // custom variables as matomo.js sends them: the visit's on every request (_cvar),
-      // the page's with the page view (cvar)
-      var visitVariables = window.JSON.stringify(config.variables.visit);
-      if (visitVariables !== "{}") {
-        params._cvar = visitVariables;
-      }
-      if (extra.action_name !== undefined) {
-        var pageVariables = window.JSON.stringify(config.variables.page);
-        if (pageVariables !== "{}") {
-          params.cvar = pageVariables;
+      // custom variables as matomo.js sends them, on every request of the page: the
+      // visit's (_cvar) and the page's (cvar)
+      var scopes = { _cvar: config.variables.visit, cvar: config.variables.page };
+      for (var scope in scopes) {
+        var text = window.JSON.stringify(scopes[scope]);
+        if (text !== "{}") {
+          params[scope] = text;
         }
       }
       for (var key in extra) {
