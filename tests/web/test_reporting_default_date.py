@@ -44,6 +44,9 @@ def visits_on(store, day: dt.date) -> int:
 
 def test_yesterday_with_no_visits_falls_back_to_the_newest_day(demo) -> None:
     _, store = demo
+    # the demo's last day is complete in the site's zone: no visit runs past its midnight
+    newest = store.rows("SELECT max(local_date) FROM web.visits")[0][0]
+    assert newest == DEMO_END
     chosen = default_date(store, 1, SITE_TIMEZONE, "day", CLOCK)
     assert chosen.date == "2026-03-03"
     assert "2026-03-04" in chosen.note and "2026-03-03" in chosen.note

@@ -90,7 +90,8 @@ def status_lines(
                 line = describe()
             except Exception as error:  # a status line must never stop the command
                 line = f"status unavailable: {error}"
-            console.print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}", highlight=False)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+            console.print(f"{stamp} {line}", highlight=False, soft_wrap=True)
 
     thread = threading.Thread(target=loop, name="tally-status", daemon=True)
     thread.start()

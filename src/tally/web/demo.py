@@ -112,7 +112,7 @@ def records(
             else:
                 visitor = _new_visitor(rng)
                 visitors.append(visitor)
-            out.extend(_visit(rng, idsite, day, visitor))
+            out.extend(_visit(rng, idsite, day, visitor, last_day=day == end))
         day += dt.timedelta(days=1)
     return out
 
@@ -127,7 +127,11 @@ def _new_visitor(rng: random.Random) -> tuple[str, str, str, str]:
 
 
 def _visit(
-    rng: random.Random, idsite: int, day: dt.date, visitor: tuple[str, str, str, str]
+    rng: random.Random,
+    idsite: int,
+    day: dt.date,
+    visitor: tuple[str, str, str, str],
+    last_day: bool = False,
 ) -> list[bytes]:
     visitor_id, ua, ip, lang = visitor
     hour = rng.choices(
@@ -163,6 +167,10 @@ def _visit(
         hits.append({"action_name": "Subscribed", "url": f"{SITE_URL}/subscribe/thanks"})
     out = []
     for hit in hits:
+        if last_day and local.date() > day:
+            # the demo ends with its last day, complete in the site's zone: a visit running
+            # past midnight would start a day of one visit that "yesterday" would open on
+            break
         params = {
             "idsite": str(idsite),
             "rec": "1",
