@@ -126,7 +126,7 @@ class PostgresWarehouse(InformationSchema):
                 min_size=0,
                 max_size=self.pool_size,
                 kwargs={"autocommit": True},
-                reset=_reset,
+                reset=type(self)._reset_connection,
                 max_idle=60.0,
                 open=True,
                 name="tally-warehouse",
@@ -244,6 +244,13 @@ class PostgresWarehouse(InformationSchema):
         for table, tuples in found:
             if written[table] >= ANALYZE_ROWS + ANALYZE_SHARE * max(tuples, 0):
                 con.execute(f"ANALYZE {table}")
+
+    @staticmethod
+    def _reset_connection(connection: psycopg.Connection) -> None:
+        """A connection goes back to the pool as a new one would be: no temporary tables,
+        no settings left from its last borrower (an interactive time limit, a search path)."""
+        connection.execute("DISCARD TEMP")
+        connection.execute("RESET ALL")
 
     def _wrote(self, table: str | None, rows: int) -> None:
         if table is not None:
@@ -363,13 +370,6 @@ class PostgresWarehouse(InformationSchema):
                     con.execute("INSERT INTO tally_meta.migrations VALUES (%s, now())", [name])
                 applied.append(name)
         return applied
-
-
-def _reset(connection: psycopg.Connection) -> None:
-    """A connection goes back to the pool as a new one would be: no temporary tables, no
-    settings left from its last borrower (an interactive time limit, a search path)."""
-    connection.execute("DISCARD TEMP")
-    connection.execute("RESET ALL")
 
 
 def _qualified(table: str) -> str:
