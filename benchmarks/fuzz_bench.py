@@ -126,7 +126,7 @@ def mutate_text(data: bytes, rng: random.Random) -> bytes:
             bom = rng.choice((b"\xff\xfe", b""))
             data = bom + text.encode("utf-16-le")
         elif kind == 9:  # random bytes
-            data = data[:at] + os.urandom(rng.randrange(1, 16)) + data[at:]
+            data = data[:at] + rng.randbytes(rng.randrange(1, 16)) + data[at:]
         elif kind == 10:  # drop the first line
             data = data[data.find(b"\n") + 1 :]
         elif kind == 11 and size:  # swap two lines
