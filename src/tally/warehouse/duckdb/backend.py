@@ -40,6 +40,14 @@ CAPABILITIES = Capabilities(
 )
 
 
+# DuckDB shares one database instance among a process's connections to a file, creating it
+# on the first connect and destroying it on the last close. A connect racing a close in
+# another thread can get an instance without the Python scans registered ("Table Function
+# with name python_arrow_scan does not exist"), so connects and closes take turns. Seen
+# once the server opened connections from several threads (reports, logins, the loader).
+_OPEN_CLOSE = threading.Lock()
+
+
 def _is_lock_error(error: Exception) -> bool:
     text = str(error).lower()
     return "lock" in text and ("could not set lock" in text or "conflicting lock" in text)
@@ -81,7 +89,8 @@ class DuckDBWarehouse(InformationSchema):
         delay = 0.01
         while True:
             try:
-                return duckdb.connect(self.path or ":memory:")
+                with _OPEN_CLOSE:
+                    return duckdb.connect(self.path or ":memory:")
             except duckdb.IOException as error:
                 if not _is_lock_error(error):
                     raise
@@ -105,7 +114,8 @@ class DuckDBWarehouse(InformationSchema):
             finally:
                 self._depth -= 1
                 if self._depth == 0 and self.path != ":memory:":
-                    self._connection.close()
+                    with _OPEN_CLOSE:
+                        self._connection.close()
                     self._connection = None
 
     @contextmanager
@@ -134,7 +144,8 @@ class DuckDBWarehouse(InformationSchema):
     def close(self) -> None:
         with self._lock:
             if self._connection is not None:
-                self._connection.close()
+                with _OPEN_CLOSE:
+                    self._connection.close()
                 self._connection = None
                 self._depth = 0
 
