@@ -34,6 +34,7 @@ TRANSACTIONS_TABLE = "staging.viu_premium_transactions"
 
 # the subscriber marts and what they read; other marts (other sources) are left out
 SUBSCRIBER_MODELS = (
+    "staging.viu_premium_transactions_latest",
     "marts.subscription_bounds",
     "marts.refund_transactions",
     "marts.subscription_periods",
@@ -58,9 +59,29 @@ def load_fixture_csv(warehouse: Warehouse, path: Path, table: str) -> int:
     return load_rows(warehouse, table, parsed.table, days)
 
 
-def load_rows(warehouse: Warehouse, table: str, rows: pa.Table, days: list[dt.date]) -> int:
-    """Rows of one staging table, each with its partition day, as the loader would."""
+def load_rows(
+    warehouse: Warehouse,
+    table: str,
+    rows: pa.Table,
+    days: list[dt.date],
+    lines: list[int] | None = None,
+) -> int:
+    """Rows of one staging table, each with its partition day, as the loader would: a file
+    per day (``<table>-<day>.csv``) and each row's line in it (default: in the given order,
+    from line 2, after the header)."""
+    if "_line" in rows.column_names:  # parsed from a file: its own lines
+        lines = rows.column("_line").to_pylist()
+        rows = rows.drop_columns(["_line"])
+    if lines is None:
+        seen: dict[dt.date, int] = {}
+        lines = []
+        for day in days:
+            seen[day] = seen.get(day, 1) + 1
+            lines.append(seen[day])
+    files = [f"{table.split('.')[-1]}-{day.isoformat()}.csv" for day in days]
     rows = rows.append_column("_partition_date", pa.array(days, pa.date32()))
+    rows = rows.append_column("_file", pa.array(files, pa.string()))
+    rows = rows.append_column("_line", pa.array(lines, pa.int64()))
     return warehouse.append(table, rows)
 
 

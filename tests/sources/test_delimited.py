@@ -114,3 +114,12 @@ def test_a_quote_left_open_is_one_bad_row_to_the_end_of_the_file():
     # nothing says where the quoted field ends: the rest of the file is its text
     assert parsed.table.num_rows == 0
     assert [(b.line, b.reason) for b in parsed.bad_rows] == [(2, "expected 4 fields, found 2")]
+
+
+def test_a_float_past_a_doubles_range_quarantines_its_row():
+    parsed = parse("Day,Plan,Amount,Count\n2016-10-23,P1,1e999,1\n2016-10-23,P2,-1e999,1\n")
+    assert parsed.table.num_rows == 0  # infinity would poison every sum it joins
+    assert [b.reason for b in parsed.bad_rows] == [
+        "out of range for a 64-bit float: '1e999'",
+        "out of range for a 64-bit float: '-1e999'",
+    ]

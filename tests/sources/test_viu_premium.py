@@ -208,3 +208,12 @@ def test_demo_is_deterministic_and_every_billed_platform_has_a_file() -> None:
     assert TRANSACTIONS.sample(day, first) == TRANSACTIONS.sample(day, second)
     assert STATUS.sample(day, first) == STATUS.sample(day, second)
     assert len(TRANSACTIONS.sample(day, first)) == 3
+
+
+def test_a_column_named_twice_in_the_header_is_no_crash() -> None:
+    # found by make fuzz: the header's width, not its distinct names, is a row's width
+    header, *rows = (FIXTURES / "viu_premium_status.csv").read_bytes().splitlines(keepends=True)
+    doubled = header.rstrip(b"\n") + b",country\n"
+    parsed = STATUS.parse(doubled + b"".join(rows), "s.csv")  # rows one field short
+    assert parsed.table.num_rows == 0 and len(parsed.bad_rows) == len(rows)
+    assert parsed.bad_rows[0].reason.endswith("fields, header has 15")

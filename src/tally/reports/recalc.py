@@ -86,17 +86,35 @@ def recalculate(workbooks: list[Path], out_dir: Path, timeout: float = 180) -> l
     return _convert(workbooks, out_dir, "xlsx:Calc MS Excel 2007 XML", timeout)
 
 
-def render_png(workbook: Path, out_dir: Path, timeout: float = 120) -> Path:
-    """The first page of the workbook (its first sheet) as a PNG, via PDF and pdftoppm."""
+def render_png(
+    workbook: Path, out_dir: Path, timeout: float = 120, showing: str | None = None
+) -> Path:
+    """One page of the workbook as a PNG, via PDF and pdftoppm: the first page, or the
+    first page whose text holds ``showing`` (e.g. a sheet's title line)."""
     (pdf,) = _convert([workbook], out_dir, "pdf", timeout)
     pdftoppm = shutil.which("pdftoppm")
     if not pdftoppm:
         raise ConfigError("pdftoppm is missing: apt-get install -y poppler-utils")
-    stem = out_dir / workbook.stem
+    page = _page_showing(pdf, showing, timeout) if showing else 1
+    stem = out_dir / f"{workbook.stem}-{page}"
     subprocess.run(
-        [pdftoppm, "-png", "-r", "110", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(stem)],
+        [pdftoppm, "-png", "-r", "110", "-f", str(page), "-l", str(page), "-singlefile"]
+        + [str(pdf), str(stem)],
         check=True,
         capture_output=True,
         timeout=timeout,
     )
     return stem.with_suffix(".png")
+
+
+def _page_showing(pdf: Path, text: str, timeout: float) -> int:
+    pdftotext = shutil.which("pdftotext")
+    if not pdftotext:
+        raise ConfigError("pdftotext is missing: apt-get install -y poppler-utils")
+    done = subprocess.run(
+        [pdftotext, "-layout", str(pdf), "-"], capture_output=True, text=True, timeout=timeout
+    )
+    for number, page in enumerate(done.stdout.split("\f"), start=1):
+        if text in page:
+            return number
+    raise TallyError(f"no page of {pdf.name} shows {text!r}")

@@ -119,6 +119,8 @@ def value_reason(value: str, kind: str) -> str:
         return "missing value"
     if kind == "int" and re.fullmatch(_INT, value):
         return f"out of range for a 64-bit integer: {value[:40]!r}"
+    if kind in ("float", "amount") and re.fullmatch(_FLOAT, value.replace(",", "")):
+        return f"out of range for a 64-bit float: {value[:40]!r}"
     return f"not a {kind}: {value[:200]!r}"
 
 
@@ -333,8 +335,12 @@ def _convert_column(text: pa.Array, empty: pa.Array, kind: str) -> tuple[pa.Arra
             ok = pc.and_(ok, _fits_int64(cleaned))
         failed = pc.and_(pc.invert(empty), pc.invert(pc.fill_null(ok, False)))
         usable = pc.if_else(ok, cleaned, pa.scalar(None, pa.string()))
-        target = pa.int64() if kind == "int" else pa.float64()
-        return pc.cast(pc.utf8_trim_whitespace(usable), target), failed
+        if kind == "int":
+            return pc.cast(pc.utf8_trim_whitespace(usable), pa.int64()), failed
+        numbers = pc.cast(pc.utf8_trim_whitespace(usable), pa.float64())
+        infinite = pc.fill_null(pc.is_inf(numbers), False)  # "1e999": past a double's range
+        numbers = pc.if_else(infinite, pa.scalar(None, pa.float64()), numbers)
+        return numbers, pc.or_(failed, infinite)
     if kind == "date":
         parsed = _dates(null_if_empty)
         failed = pc.and_(pc.invert(empty), pc.is_null(parsed))

@@ -169,6 +169,9 @@ def parse_csv(data: bytes, file_name: str, columns: tuple[Column, ...]) -> Parse
     unknown = [name for name in header if name not in known]
     position = {name: index for index, name in enumerate(header)}
     values: dict[str, list[Any]] = {c.name: [] for c in columns}
+    # each good row's line in the file: which copy of a repeated transaction_id came last
+    # (staging/viu_premium_transactions_latest.sql)
+    lines: list[int] = []
     bad_rows: list[BadRow] = []
     rows_read = 0
     while True:
@@ -185,13 +188,15 @@ def parse_csv(data: bytes, file_name: str, columns: tuple[Column, ...]) -> Parse
         rows_read += 1
         row = _screened(record, file_name, reader.line_num)
         if row is None:
-            row = _read_row(record, columns, position, file_name, reader.line_num)
+            row = _read_row(record, columns, position, len(header), file_name, reader.line_num)
         if isinstance(row, BadRow):
             bad_rows.append(row)
             continue
         for name, value in row.items():
             values[name].append(value)
+        lines.append(reader.line_num)
     table = pa.table({c.name: pa.array(values[c.name], type=c.type) for c in columns})
+    table = table.append_column("_line", pa.array(lines, pa.int64()))
     return Parsed(table, bad_rows, rows_read=rows_read, unknown_columns=unknown)
 
 
@@ -215,11 +220,12 @@ def _read_row(
     record: list[str],
     columns: tuple[Column, ...],
     position: dict[str, int],
+    width: int,
     file_name: str,
     line: int,
 ) -> dict[str, Any] | BadRow:
-    if len(record) != len(position):
-        reason = f"{len(record)} fields, header has {len(position)}"
+    if len(record) != width:  # the header's width: a name may be repeated in it
+        reason = f"{len(record)} fields, header has {width}"
         return BadRow(file_name, line, None, reason, ",".join(record))
     row: dict[str, Any] = {}
     for column in columns:
@@ -238,7 +244,8 @@ def _read_row(
 
 
 def _empty(columns: tuple[Column, ...]) -> pa.Table:
-    return pa.schema([pa.field(c.name, c.type) for c in columns]).empty_table()
+    fields = [pa.field(c.name, c.type) for c in columns] + [pa.field("_line", pa.int64())]
+    return pa.schema(fields).empty_table()
 
 
 def write_csv(rows: Iterable[dict[str, Any]], columns: tuple[Column, ...]) -> bytes:
@@ -328,6 +335,7 @@ class Transactions(Dataset):
     zone = "internal"
     staging_table = "staging.viu_premium_transactions"
     in_dataset_folder = False
+    event_key = ("transaction_id",)
     columns = TRANSACTION_COLUMNS
 
     def file_names(self, day: dt.date, settings: Settings) -> list[str]:

@@ -148,7 +148,8 @@ def _duration_per_day(warehouse: Warehouse, where: str, params: list[object]) ->
 def _rows_per_day(warehouse: Warehouse, where: str, params: list[object]) -> Panel:
     found = warehouse.rows(
         f"SELECT {DAY}, source, sum(coalesce(rows_out, 0)), "
-        "sum(coalesce(rows_quarantined, 0)) FROM tally_meta.runs "
+        "sum(coalesce(rows_quarantined, 0)), sum(coalesce(rows_duplicate, 0)) "
+        "FROM tally_meta.runs "
         f"WHERE {where} AND job = 'load' GROUP BY 1, 2 ORDER BY 1, 2",
         params,
     )
@@ -159,8 +160,8 @@ def _rows_per_day(warehouse: Warehouse, where: str, params: list[object]) -> Pan
     return Panel(
         "rows",
         "Rows loaded per day by source",
-        ["day", "source", "rows loaded", "rows quarantined"],
-        [[r[0], r[1], int(r[2]), int(r[3])] for r in found],
+        ["day", "source", "rows loaded", "rows quarantined", "duplicates"],
+        [[r[0], r[1], int(r[2]), int(r[3]), int(r[4])] for r in found],
         lines([d.isoformat() for d in days], series),
     )
 
@@ -240,7 +241,8 @@ def _recent_runs(warehouse: Warehouse, where: str, params: list[object]) -> Pane
 def run_panels(warehouse: Warehouse, run_id: str) -> list[Panel]:
     steps = warehouse.rows(
         "SELECT job, source, dataset, partition_date, started_at, "
-        f"{DURATION}, status, rows_in, rows_out, rows_quarantined, bytes, attempt, error "
+        f"{DURATION}, status, rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, "
+        "attempt, error "
         "FROM tally_meta.runs WHERE run_id = ? ORDER BY started_at, step_id",
         [run_id],
     )
@@ -266,6 +268,7 @@ def run_panels(warehouse: Warehouse, run_id: str) -> list[Panel]:
                 "rows in",
                 "rows out",
                 "quarantined",
+                "duplicates",
                 "bytes",
                 "attempt",
                 "error",

@@ -139,10 +139,12 @@ def _visit(idsite: int, visit: Row, actions: list[Row]) -> Row:
         "campaignKeyword": visit["campaign_keyword"],
         # Matomo names the type as its reports do ("Desktop", "Smartphone", "Unknown")
         "deviceType": device_type_label(visit["device_type"]),
-        "deviceBrand": visit["device_brand"],
-        "deviceModel": visit["device_model"],
+        # Matomo names what detection left empty (plugins/DevicesDetection/functions.php):
+        # "Unknown" brand and browser, "Generic <type>" model of a known type
+        "deviceBrand": visit["device_brand"] or "Unknown",
+        "deviceModel": visit["device_model"] or _generic_model(visit["device_type"]),
         "operatingSystemName": visit["os_name"],
-        "browserName": visit["browser_name"],
+        "browserName": visit["browser_name"] or "Unknown",
         "countryCode": str(visit["country"]).lower() if visit["country"] else "xx",
         "region": visit["region"],
         "city": visit["city"],
@@ -261,3 +263,10 @@ def real_time_map(query: Query) -> Report:
             }
         )
     return rows
+
+
+def _generic_model(device_type: object) -> str:
+    """Matomo's model label when the detection found none."""
+    if not device_type or device_type == "bot":
+        return "Unknown"
+    return "Generic " + device_type_label(device_type)
