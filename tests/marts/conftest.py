@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
 
-import psycopg
 import pyarrow as pa
 import pytest
+from tests.conftest import backend_names, scratch_warehouse
 
 from tally.config import Settings, load_settings
 from tally.lake import Lake
@@ -34,6 +32,7 @@ TRANSACTIONS_TABLE = "staging.viu_premium_transactions"
 
 # the subscriber marts and what they read; other marts (other sources) are left out
 SUBSCRIBER_MODELS = (
+    "staging.viu_premium_transactions_latest",
     "marts.subscription_bounds",
     "marts.refund_transactions",
     "marts.subscription_periods",
@@ -58,9 +57,29 @@ def load_fixture_csv(warehouse: Warehouse, path: Path, table: str) -> int:
     return load_rows(warehouse, table, parsed.table, days)
 
 
-def load_rows(warehouse: Warehouse, table: str, rows: pa.Table, days: list[dt.date]) -> int:
-    """Rows of one staging table, each with its partition day, as the loader would."""
+def load_rows(
+    warehouse: Warehouse,
+    table: str,
+    rows: pa.Table,
+    days: list[dt.date],
+    lines: list[int] | None = None,
+) -> int:
+    """Rows of one staging table, each with its partition day, as the loader would: a file
+    per day (``<table>-<day>.csv``) and each row's line in it (default: in the given order,
+    from line 2, after the header)."""
+    if "_line" in rows.column_names:  # parsed from a file: its own lines
+        lines = rows.column("_line").to_pylist()
+        rows = rows.drop_columns(["_line"])
+    if lines is None:
+        seen: dict[dt.date, int] = {}
+        lines = []
+        for day in days:
+            seen[day] = seen.get(day, 1) + 1
+            lines.append(seen[day])
+    files = [f"{table.split('.')[-1]}-{day.isoformat()}.csv" for day in days]
     rows = rows.append_column("_partition_date", pa.array(days, pa.date32()))
+    rows = rows.append_column("_file", pa.array(files, pa.string()))
+    rows = rows.append_column("_line", pa.array(lines, pa.int64()))
     return warehouse.append(table, rows)
 
 
@@ -74,38 +93,14 @@ def build_marts(warehouse: Warehouse, settings: Settings, tmp_path: Path) -> dic
     return outcome
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+@pytest.fixture(scope="module", params=backend_names())
 def module_warehouse(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Warehouse]:
-    """Like the ``warehouse`` fixture, but shared by one module's tests (builds are slow)."""
+    """Like the ``warehouse`` fixture (every registered backend), but shared by one
+    module's tests (builds are slow)."""
     folder = tmp_path_factory.mktemp(f"marts-{request.param}")
-    if request.param == "duckdb":
-        store = connect(f"duckdb:///{folder}/warehouse.duckdb")
-        store.migrate()
-        yield store
-        store.close()
-        return
-    base = _postgres_url(request)
-    name = f"tally_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    store = connect(urlparse(base)._replace(path=f"/{name}").geturl())
-    store.migrate()
-    try:
-        yield store
-    finally:
-        store.close()
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _postgres_url(request: pytest.FixtureRequest) -> str:
-    # the root conftest's service_url(): skip, or fail under TALLY_REQUIRE_SERVICES=1
-    root = request.config.pluginmanager.get_plugin(
-        str(Path(__file__).parent.parent / "conftest.py")
-    )
-    return root.service_url("postgres")
+    yield from scratch_warehouse(request.param, folder)
 
 
 @pytest.fixture(scope="module")

@@ -41,12 +41,22 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pytest
 
-from tally.config import Settings
+from tally.config import Settings, load_settings
 from tally.warehouse import Warehouse
 
 from .conftest import FIXTURES, STATUS_TABLE, TRANSACTIONS_TABLE, build_marts, load_fixture_csv
 
 D = dt.date
+
+
+@pytest.fixture(scope="module")
+def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The figures below count trials in Active subscriber: the setting
+    marts.trials_in_active on (its default, trials apart as Active trial, is checked in
+    test_real_exports.py)."""
+    folder = tmp_path_factory.mktemp("settings")
+    environ = {"TALLY_DATA_DIR": str(folder / "data"), "TALLY_MARTS__TRIALS_IN_ACTIVE": "true"}
+    return load_settings(environ=environ)
 
 
 @pytest.fixture(scope="module")

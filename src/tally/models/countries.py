@@ -2,7 +2,8 @@
 
 A country's business day is in its own time zone, and the zones live in the settings, not
 in SQL; so this small table is written from the settings before the models run. It also
-carries the mart settings a model needs (``marts.content_window_days``).
+carries the mart settings a model needs (``marts.content_window_days``,
+``trials_in_active``, ``concurrent_subscription``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ def country_table(settings: Settings) -> pa.Table:
             # settings the marts read, carried on each country's row so a model joins once
             "content_window_days": pa.array(
                 [settings.marts.content_window_days] * len(settings.countries), pa.int32()
+            ),
+            "trials_in_active": pa.array(
+                [settings.marts.trials_in_active] * len(settings.countries), pa.bool_()
+            ),
+            "concurrent_subscription": pa.array(
+                [settings.marts.concurrent_subscription] * len(settings.countries), pa.string()
             ),
         }
     )

@@ -53,6 +53,8 @@ class Step:
     rows_in: int | None = None
     rows_out: int | None = None
     rows_quarantined: int | None = None
+    # rows repeating an event key loaded before (datasets with event ids; docs/metrics.md)
+    rows_duplicate: int | None = None
     bytes: int | None = None
     attempt: int = 1
     error: str | None = None
@@ -115,13 +117,14 @@ class Ledger:
         step.ended_at = utc_now()
         self.warehouse.execute(
             "UPDATE tally_meta.runs SET ended_at = ?, status = ?, rows_in = ?, rows_out = ?, "
-            "rows_quarantined = ?, bytes = ?, error = ? WHERE step_id = ?",
+            "rows_quarantined = ?, rows_duplicate = ?, bytes = ?, error = ? WHERE step_id = ?",
             [
                 step.ended_at,
                 step.status,
                 step.rows_in,
                 step.rows_out,
                 step.rows_quarantined,
+                step.rows_duplicate,
                 step.bytes,
                 step.error,
                 step.step_id,
@@ -131,7 +134,8 @@ class Ledger:
     def recent(self, limit: int = 20) -> list[dict[str, object]]:
         table = self.warehouse.query(
             "SELECT run_id, job, source, dataset, partition_date, started_at, ended_at, status, "
-            "rows_in, rows_out, rows_quarantined, bytes, error FROM tally_meta.runs "
+            "rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, error "
+            "FROM tally_meta.runs "
             "ORDER BY started_at DESC, step_id LIMIT ?",
             [limit],
         )

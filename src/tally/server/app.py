@@ -6,10 +6,10 @@ tracker script), ``/health``. Everything under ``/api`` and Matomo's Reporting A
 runs, the hit-log writer is open and a background task loads the log into ``web.hits``
 every ``web.load_interval_seconds``; the warehouse is opened only for each load or lookup.
 
-Three kinds of work never wait for each other: tracking's site and token lookups and the
-login's account checks use a warehouse object of their own (``accounts``), Reporting API
-calls run on their own threads and connections (``tally.server.reports``), and the
-dashboards and the hit loader share the main one.
+Reporting API calls run on threads of their own (``tally.server.reports``), so tracking's
+site and token lookups and the login's checks, which run in asyncio's default threads,
+never queue behind them; every thread has its own warehouse connection (the backends'
+sessions), so neither waits for another's lock.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tally.server import ui
 from tally.server.auth import RequireToken, TokenStore
 from tally.server.reports import ReportRunner
 from tally.server.scheduling import start_scheduler
-from tally.warehouse import Warehouse, connect
+from tally.warehouse import Warehouse, connect, from_settings
 from tally.web.hitlog import HitLog
 from tally.web.loader import LoadResult, load_hits, sessionize_alone
 from tally.web.lookup import CachedSet
@@ -61,13 +61,12 @@ def create_app(
 
     ``stream=False`` leaves out the real-time routes (and does not start their engine).
     """
-    store = warehouse or connect(settings.warehouse_url, settings.lock_wait_seconds)
-    accounts = sibling(store)
+    store = warehouse or from_settings(settings, migrate=False)  # migrated at start-up
     hitlog = HitLog(settings.web.hit_log_dir, settings.web.segment_bytes)
-    tokens = TokenStore(accounts)
-    sites = CachedSet(lambda: _site_ids(accounts))
+    tokens = TokenStore(store)
+    sites = CachedSet(lambda: _site_ids(store))
     tracking = TrackingEndpoint(hitlog, site_exists=sites.contains, token_valid=tokens.may_track)
-    reports = ReportRunner(settings, lambda: sibling(store))
+    reports = ReportRunner(settings, store)
     load = _Loader(store, settings, hitlog)
 
     async def tracking_stats(_request: Request) -> Response:
@@ -129,7 +128,6 @@ def create_app(
     app.tracking = tracking
     app.state.hitlog = hitlog
     app.state.warehouse = store
-    app.state.accounts = accounts
     app.state.ui_tokens = tokens
     app.state.reports = reports
     app.state.stream_engine = engine  # its input counters go to /metrics
@@ -140,12 +138,10 @@ def sibling(store: Warehouse) -> Warehouse:
     """Another warehouse object on the same database, with its own connection and lock, so
     that work on it never queues behind work on ``store`` (an in-memory DuckDB has no
     second view: ``store`` itself)."""
-    path = getattr(store, "path", None)
-    if path is not None:  # DuckDB
-        if path in ("", ":memory:"):
-            return store
-        return connect(store.url, getattr(store, "lock_wait_seconds", 60.0))
-    return type(store)(store.url, dialect=getattr(store, "dialect", "postgres"))  # type: ignore[call-arg]
+    if getattr(store, "path", None) in ("", ":memory:"):
+        return store
+    # the registry opens the same backend again from the URL (Redshift stays Redshift)
+    return connect(store.url, getattr(store, "lock_wait_seconds", 60.0))
 
 
 class TallyApp(Starlette):

@@ -63,6 +63,11 @@ class Dataset(ABC):
     # Set where ``parse`` is exactly ``read_delimited`` of the (gunzipped) file with this
     # layout: a warehouse that reads files itself may then parse them in place.
     layout: Layout | None = None
+    # the columns that name one event (a billing transaction, an order): a row repeating a
+    # key already loaded is a duplicate or a revision, counted in the ledger's
+    # rows_duplicate; which copy counts is the dataset's staging model's rule
+    # (docs/metrics.md, "Duplicates and revisions"). Empty: the rows have no event ids.
+    event_key: tuple[str, ...] = ()
 
     @property
     def lake_dataset(self) -> str | None:

@@ -252,6 +252,8 @@ class SubscriptionSales(Dataset):
     name = "subscription-sales"
     zone = "external"
     staging_table = "staging.google_play_subscription_sales"
+    # an order's charge and its refund share the order number
+    event_key = ("order_number", "financial_status")
 
     def file_names(self, day: dt.date, settings: Settings) -> list[str]:
         return [sales_file(day)]

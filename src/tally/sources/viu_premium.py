@@ -169,6 +169,9 @@ def parse_csv(data: bytes, file_name: str, columns: tuple[Column, ...]) -> Parse
     unknown = [name for name in header if name not in known]
     position = {name: index for index, name in enumerate(header)}
     values: dict[str, list[Any]] = {c.name: [] for c in columns}
+    # each good row's line in the file: which copy of a repeated transaction_id came last
+    # (staging/viu_premium_transactions_latest.sql)
+    lines: list[int] = []
     bad_rows: list[BadRow] = []
     rows_read = 0
     while True:
@@ -191,7 +194,9 @@ def parse_csv(data: bytes, file_name: str, columns: tuple[Column, ...]) -> Parse
             continue
         for name, value in row.items():
             values[name].append(value)
+        lines.append(reader.line_num)
     table = pa.table({c.name: pa.array(values[c.name], type=c.type) for c in columns})
+    table = table.append_column("_line", pa.array(lines, pa.int64()))
     return Parsed(table, bad_rows, rows_read=rows_read, unknown_columns=unknown)
 
 
@@ -239,7 +244,8 @@ def _read_row(
 
 
 def _empty(columns: tuple[Column, ...]) -> pa.Table:
-    return pa.schema([pa.field(c.name, c.type) for c in columns]).empty_table()
+    fields = [pa.field(c.name, c.type) for c in columns] + [pa.field("_line", pa.int64())]
+    return pa.schema(fields).empty_table()
 
 
 def write_csv(rows: Iterable[dict[str, Any]], columns: tuple[Column, ...]) -> bytes:
@@ -329,6 +335,7 @@ class Transactions(Dataset):
     zone = "internal"
     staging_table = "staging.viu_premium_transactions"
     in_dataset_folder = False
+    event_key = ("transaction_id",)
     columns = TRANSACTION_COLUMNS
 
     def file_names(self, day: dt.date, settings: Settings) -> list[str]:

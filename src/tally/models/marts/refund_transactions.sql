@@ -1,4 +1,5 @@
--- Every refund row of the premium transactions, as staged. Working state of the daily build
+-- Every refund row of the premium transactions (one copy of each, with its scope and
+-- whether it ends access: staging/viu_premium_transactions_latest.sql). Working state of the daily build
 -- (pipeline/incremental.py), which reads the refunds of the subscriptions it extends from
 -- here: a refund may be loaded before the period it cuts, so the extension needs all of a
 -- subscription's refunds, and finding them in the whole staging table means decompressing
@@ -8,6 +9,6 @@
 SELECT
     transaction_id, subscription_id, user_id, country, platform, plan_code, product_id,
     channel, channel_sector, type, transaction_time, period_start, period_end, amount,
-    currency, proceeds, _partition_date
-FROM staging.viu_premium_transactions
+    currency, proceeds, refund_scope, ends_access, _partition_date
+FROM staging.viu_premium_transactions_latest
 WHERE type = 'refund'

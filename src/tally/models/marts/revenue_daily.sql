@@ -4,6 +4,10 @@
 --                   carry negative amounts)
 --   proceeds        what the channel passes on after its share, with refunds likewise netted
 --   refunded        the refunded amount alone (a positive number)
+--   refunded_partial  the part of it given back by partial refunds (refunds of less than
+--                   the period's price, which keep access)
+-- One copy of each transaction (staging/viu_premium_transactions_latest.sql): a duplicate
+-- or revised event counts once, as its latest copy.
 -- Amounts are never converted between currencies: each currency is its own row. Sums are
 -- rounded to cents, so the order rows are added in never shows in the result.
 SELECT
@@ -13,8 +17,14 @@ SELECT
     CAST(CAST(sum(t.proceeds) AS DECIMAL(18, 2)) AS DOUBLE) AS proceeds,
     CAST(CAST(-sum(CASE WHEN t.type = 'refund' THEN t.amount ELSE 0 END)
         AS DECIMAL(18, 2)) AS DOUBLE) AS refunded,
+    CAST(CAST(-sum(CASE WHEN t.refund_scope = 'partial' THEN t.amount ELSE 0 END)
+        AS DECIMAL(18, 2)) AS DOUBLE) AS refunded_partial,
     CAST(count(*) AS BIGINT) AS transactions
-FROM staging.viu_premium_transactions AS t
+FROM staging.viu_premium_transactions_latest AS t
 JOIN marts.dim_country AS z ON z.code = t.country
 WHERE t.type IN ('purchase', 'renewal', 'refund')
+    -- from the first loaded day, like every mart (a backdated row from before it counts
+    -- nowhere: the days before are only partly known)
+    AND CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE)
+        >= (SELECT data_start FROM marts.subscription_bounds)
 GROUP BY 1, t.country, t.platform, t.plan_code, t.channel, t.channel_sector, t.currency

@@ -1,6 +1,6 @@
 -- Subscriber monthly: calendar months of business days.
 -- Flows (new subscribers, reactivations, free trials, renewals, trial conversions, trials
--- ended, plan changes, churn, refunds) are the sums of the daily flows in the month.
+-- ended, plan changes, churn, refunds, partial refunds) are the sums of the daily flows in the month.
 -- Stocks: active_end is the active count on the month's last day (the newest loaded day
 -- while the month is still running); active_average is the mean of the daily counts over
 -- the month's days loaded so far; active_opening is the count at the end of the day before
@@ -35,7 +35,8 @@ summed AS (
         CAST(sum(trials_ended) AS BIGINT) AS trials_ended,
         CAST(sum(plan_changes) AS BIGINT) AS plan_changes,
         CAST(sum(churn) AS BIGINT) AS churn,
-        CAST(sum(refunds) AS BIGINT) AS refunds
+        CAST(sum(refunds) AS BIGINT) AS refunds,
+        CAST(sum(partial_refunds) AS BIGINT) AS partial_refunds
     FROM dated
     GROUP BY period_start, country, platform, plan_code, channel, channel_sector, payment_status
 )

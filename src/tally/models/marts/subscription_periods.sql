@@ -4,7 +4,9 @@
 -- no transaction describes: redemptions, and periods begun before the first loaded day).
 -- All dates are business days in the subscriber's country (time zone from marts.dim_country):
 --   period_start  first day with access
---   period_end    first day without access (exclusive); a refund ends access on its day
+--   period_end    first day without access (exclusive); a refund that ends access (a full
+--                 one, or one the source says cut access) ends it on its day; a plan
+--                 change taking effect at once ends it on the change's day
 --   paying_from   first day the period was paid; later than period_start when the store only
 --                 recovered the renewal during the grace period (those days are Grace period)
 --   kind          'trial', 'paid' or 'grace' (a grace-period notice not yet paid)
@@ -29,7 +31,7 @@ WITH transactions AS (
         CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS transaction_date,
         CAST(t.period_start AT TIME ZONE z.timezone AS DATE) AS start_date,
         CAST(t.period_end AT TIME ZONE z.timezone AS DATE) AS end_date
-    FROM staging.viu_premium_transactions AS t
+    FROM staging.viu_premium_transactions_latest AS t
     JOIN marts.dim_country AS z ON z.code = t.country
 ),
 described AS (
@@ -59,17 +61,27 @@ described AS (
     FROM staging.viu_premium_subscriber_status AS s
     JOIN marts.dim_country AS z ON z.code = s.country
 ),
+-- a plan change (upgrade, downgrade, crossgrade) that takes effect at once is a period of
+-- the same subscription starting before the one it replaces ends: the old period closes
+-- on the change's day (closed_end), so a subscription is never active twice
 chosen AS (
-    SELECT *
-    FROM described
-    QUALIFY row_number() OVER (
-        PARTITION BY subscription_id, start_date ORDER BY priority, seen_at DESC
-    ) = 1
+    SELECT *,
+        least(end_date, coalesce(lead(start_date) OVER (
+            PARTITION BY subscription_id ORDER BY start_date
+        ), end_date)) AS closed_end
+    FROM (
+        SELECT *
+        FROM described
+        QUALIFY row_number() OVER (
+            PARTITION BY subscription_id, start_date ORDER BY priority, seen_at DESC
+        ) = 1
+    ) AS one_row_per_period
 ),
+-- only refunds that end access cut a period (a partial refund keeps it)
 refunds AS (
     SELECT subscription_id, start_date, min(transaction_date) AS refunded_on
     FROM transactions
-    WHERE type = 'refund'
+    WHERE type = 'refund' AND ends_access
     GROUP BY subscription_id, start_date
 ),
 known AS (
@@ -77,8 +89,8 @@ known AS (
         c.subscription_id, c.user_id, c.country, c.platform, c.plan_code, c.product_id,
         c.channel, c.channel_sector, c.kind,
         c.start_date AS period_start,
-        CASE WHEN r.refunded_on IS NOT NULL AND r.refunded_on < c.end_date
-            THEN greatest(r.refunded_on, c.start_date) ELSE c.end_date END AS period_end,
+        CASE WHEN r.refunded_on IS NOT NULL AND r.refunded_on < c.closed_end
+            THEN greatest(r.refunded_on, c.start_date) ELSE c.closed_end END AS period_end,
         r.refunded_on,
         c.paid_on,
         c.priority AS source_rank,

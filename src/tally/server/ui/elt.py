@@ -42,20 +42,24 @@ def overview_panels(
     source: str = "",
     scheduled: dict[str, dt.date] | None = None,
 ) -> list[Panel]:
-    """Every panel of the ELT page for the last ``days`` days (UTC start of each step)."""
+    """Every panel of the ELT page for the last ``days`` days: a step counts on its partition's
+    day (its start's UTC day when it has none), the day the charts draw it on."""
     since = dt.datetime.combine(_today() - dt.timedelta(days=days - 1), dt.time())
-    where = "started_at >= ?" + (" AND source = ?" if source else "")
-    params: list[object] = [since, source] if source else [since]
+    where = f"{DAY} >= ?" + (" AND source = ?" if source else "")
+    params: list[object] = [since.date(), source] if source else [since.date()]
     statuses = [
         s
         for s in dataset_statuses(warehouse, scheduled=scheduled)
         if not source or s.source == source
     ]
+    # every day of the window on the x axis, quiet days too: "last 14 days" draws 14 days,
+    # not the span plotly picks around the few days that have steps
+    window = [since.date() + dt.timedelta(days=offset) for offset in range(days)]
     return [
         _datasets_panel(statuses),
-        _runs_per_day(warehouse, where, params),
-        _duration_per_day(warehouse, where, params),
-        _rows_per_day(warehouse, where, params),
+        _runs_per_day(warehouse, where, params, window),
+        _duration_per_day(warehouse, where, params, window),
+        _rows_per_day(warehouse, where, params, window),
         _quarantine_panel(warehouse, since, source),
         _failures_panel(warehouse, where, params),
         _recent_runs(warehouse, where, params),
@@ -101,17 +105,19 @@ def _datasets_panel(statuses: list[DatasetStatus]) -> Panel:
     )
 
 
-def _runs_per_day(warehouse: Warehouse, where: str, params: list[object]) -> Panel:
+def _runs_per_day(
+    warehouse: Warehouse, where: str, params: list[object], window: list[dt.date]
+) -> Panel:
     found = warehouse.rows(
         f"SELECT {DAY} AS day, status, count(*) FROM tally_meta.runs "
         f"WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2",
         params,
     )
-    days = sorted({row[0] for row in found})
+    days = window
     counts = {(row[0], row[1]): int(row[2]) for row in found}
     statuses = [s for s in STATUS_ORDER if any(row[1] == s for row in found)]
     series = {s: [counts.get((d, s), 0) for d in days] for s in statuses}
-    rows = [[d, *[counts.get((d, s), 0) for s in statuses]] for d in days]
+    rows = [[d, *[counts.get((d, s), 0) for s in statuses]] for d in sorted({r[0] for r in found})]
     return Panel(
         "runs",
         "Steps per day by status",
@@ -121,14 +127,16 @@ def _runs_per_day(warehouse: Warehouse, where: str, params: list[object]) -> Pan
     )
 
 
-def _duration_per_day(warehouse: Warehouse, where: str, params: list[object]) -> Panel:
+def _duration_per_day(
+    warehouse: Warehouse, where: str, params: list[object], window: list[dt.date]
+) -> Panel:
     found = warehouse.rows(
         f"SELECT {DAY}, job, count(*), avg({DURATION}), max({DURATION}) "
         f"FROM tally_meta.runs WHERE {where} AND ended_at IS NOT NULL "
         "GROUP BY 1, 2 ORDER BY 1, 2",
         params,
     )
-    days = sorted({row[0] for row in found})
+    days = window
     jobs = sorted({row[1] for row in found})
     worst = {(row[0], row[1]): float(row[4] or 0) for row in found}
     series = {f"{job} (max s)": [worst.get((d, job)) for d in days] for job in jobs}
@@ -145,22 +153,25 @@ def _duration_per_day(warehouse: Warehouse, where: str, params: list[object]) ->
     )
 
 
-def _rows_per_day(warehouse: Warehouse, where: str, params: list[object]) -> Panel:
+def _rows_per_day(
+    warehouse: Warehouse, where: str, params: list[object], window: list[dt.date]
+) -> Panel:
     found = warehouse.rows(
         f"SELECT {DAY}, source, sum(coalesce(rows_out, 0)), "
-        "sum(coalesce(rows_quarantined, 0)) FROM tally_meta.runs "
+        "sum(coalesce(rows_quarantined, 0)), sum(coalesce(rows_duplicate, 0)) "
+        "FROM tally_meta.runs "
         f"WHERE {where} AND job = 'load' GROUP BY 1, 2 ORDER BY 1, 2",
         params,
     )
-    days = sorted({row[0] for row in found})
+    days = window
     sources = sorted({row[1] for row in found})
     loaded = {(row[0], row[1]): int(row[2]) for row in found}
     series = {s: [loaded.get((d, s), 0) for d in days] for s in sources}
     return Panel(
         "rows",
         "Rows loaded per day by source",
-        ["day", "source", "rows loaded", "rows quarantined"],
-        [[r[0], r[1], int(r[2]), int(r[3])] for r in found],
+        ["day", "source", "rows loaded", "rows quarantined", "duplicates"],
+        [[r[0], r[1], int(r[2]), int(r[3]), int(r[4])] for r in found],
         lines([d.isoformat() for d in days], series),
     )
 
@@ -240,7 +251,8 @@ def _recent_runs(warehouse: Warehouse, where: str, params: list[object]) -> Pane
 def run_panels(warehouse: Warehouse, run_id: str) -> list[Panel]:
     steps = warehouse.rows(
         "SELECT job, source, dataset, partition_date, started_at, "
-        f"{DURATION}, status, rows_in, rows_out, rows_quarantined, bytes, attempt, error "
+        f"{DURATION}, status, rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, "
+        "attempt, error "
         "FROM tally_meta.runs WHERE run_id = ? ORDER BY started_at, step_id",
         [run_id],
     )
@@ -266,6 +278,7 @@ def run_panels(warehouse: Warehouse, run_id: str) -> list[Panel]:
                 "rows in",
                 "rows out",
                 "quarantined",
+                "duplicates",
                 "bytes",
                 "attempt",
                 "error",

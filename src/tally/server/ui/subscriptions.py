@@ -254,34 +254,25 @@ def breakdown_panels(warehouse: Warehouse, filters: Filters) -> list[Panel]:
 
 
 def reconciliation_panel(warehouse: Warehouse, filters: Filters) -> Panel | None:
-    """tally's daily active counts beside the stores' own, per day, platform and country."""
-    pieces = []
-    if warehouse.table_exists("staging.itunes_active_subscriptions"):
-        pieces.append(
-            "SELECT report_date AS day, 'iOS IAP' AS platform, country, "
-            "sum(subscribers) AS store FROM staging.itunes_active_subscriptions GROUP BY 1, 2, 3"
+    """tally's daily active counts beside the stores' own, per day, platform and country:
+    the reconciliation marts as built (the comparison is defined once, in
+    models/marts/reconciliation_app_store.sql and reconciliation_google_play.sql)."""
+    pieces = [
+        f"SELECT day, platform, country, {store} AS store, tally_active FROM marts.{mart}"
+        for mart, store in (
+            ("reconciliation_app_store", "apple_active"),
+            ("reconciliation_google_play", "google_active"),
         )
-    if warehouse.table_exists("staging.google_play_subscriptions"):
-        pieces.append(
-            "SELECT date AS day, 'Android IAP' AS platform, country, "
-            "sum(active_subscriptions) AS store FROM staging.google_play_subscriptions "
-            "GROUP BY 1, 2, 3"
-        )
+        if warehouse.table_exists(f"marts.{mart}")
+    ]
     if not pieces:
         return None
     start = filters.start if filters.resolution == "daily" else step_back(filters.end, "daily", 29)
     end = filters.end if filters.resolution == "daily" else dt.date.max
-    country = " AND s.country = ?" if filters.country else ""
+    country = " AND country = ?" if filters.country else ""
     found = warehouse.rows(
-        f"WITH store AS ({' UNION ALL '.join(pieces)}), "
-        "tally AS (SELECT start_date AS day, platform, country, sum(value) AS counted "
-        "FROM marts.report_fact WHERE type = 'Active subscriber' AND resolution_type = 'daily' "
-        "GROUP BY 1, 2, 3) "
-        "SELECT s.day, s.platform, s.country, s.store, coalesce(t.counted, 0) "
-        "FROM store AS s LEFT JOIN tally AS t ON t.day = s.day AND t.platform = s.platform "
-        f"AND t.country = s.country WHERE s.day >= ? AND s.day <= ?{country} "
-        "AND s.day >= (SELECT min(start_date) FROM marts.report_fact "
-        "WHERE resolution_type = 'daily') "
+        f"SELECT day, platform, country, store, tally_active FROM ("
+        f"{' UNION ALL '.join(pieces)}) AS marts WHERE day >= ? AND day <= ?{country} "
         "ORDER BY 1, 2, 3",
         [start, end, *([filters.country] if filters.country else [])],
     )
@@ -305,8 +296,10 @@ def reconciliation_panel(warehouse: Warehouse, filters: Filters) -> Panel | None
         ["day", "platform", "country", "store count", "tally count", "difference", "difference %"],
         rows,
         lines([d.isoformat() for d in days], chart),
-        note="Store counts: Apple's SUBSCRIPTION report (subscribers) and Google Play's "
-        "subscription statistics (active subscriptions), newest copy of each day.",
+        note="From marts.reconciliation_app_store and marts.reconciliation_google_play: "
+        "Apple's SUBSCRIPTION report (active standard price + introductory offers + grace "
+        "period) and Google Play's Active Subscriptions (newest copy of each day) beside "
+        "tally's recurring total, trials and grace included (docs/metrics.md).",
     )
 
 
