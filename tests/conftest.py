@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -13,7 +12,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tally.config import Settings, load_settings
-from tally.warehouse import Warehouse, connect
+from tally.warehouse import Warehouse, connect, registry
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -58,34 +57,41 @@ def mqtt_url() -> str:
 
 def _fresh_postgres_schema_url(base: str) -> Iterator[str]:
     """A throwaway database so tests never see each other's tables."""
-    import psycopg
-
-    name = f"tally_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    parsed = urlparse(base)
-    url = parsed._replace(path=f"/{name}").geturl()
-    try:
+    with registry.backend_for(base).scratch_url(Path("."), base) as url:
         yield url
-    finally:
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    """A migrated, empty warehouse on each backend."""
-    if request.param == "duckdb":
-        store = connect(f"duckdb:///{tmp_path}/warehouse.duckdb")
-        store.migrate()
-        yield store
-        store.close()
-        return
-    for url in _fresh_postgres_schema_url(service_url("postgres")):
+def backend_names() -> list[str]:
+    """The registered backends the shared suite runs on: those that can make a scratch
+    database here (a test plugin, ``pytest -p MODULE``, may register another)."""
+    return [backend.name for backend in registry.backends() if backend.scratch is not None]
+
+
+def scratch_warehouse(name: str, folder: Path) -> Iterator[Warehouse]:
+    """A migrated, empty warehouse of the registered backend ``name``, dropped afterwards;
+    skips (or fails under TALLY_REQUIRE_SERVICES=1) when its service is down."""
+    backend = next(b for b in registry.backends() if b.name == name)
+    server = service_url(backend.service) if backend.service else ""
+    with backend.scratch_url(folder, server) as url:
         store = connect(url)
-        store.migrate()
-        yield store
-        store.close()
+        try:
+            store.migrate()
+            yield store
+        finally:
+            store.close()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # every test that uses ``warehouse`` (directly or through another fixture) runs once
+    # per registered backend, read from the registry at collection time
+    if "warehouse" in metafunc.fixturenames:
+        metafunc.parametrize("warehouse", backend_names(), indirect=True)
+
+
+@pytest.fixture
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    """A migrated, empty warehouse on each registered backend."""
+    yield from scratch_warehouse(request.param, tmp_path)
 
 
 @pytest.fixture

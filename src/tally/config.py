@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -116,10 +117,24 @@ class ServerSettings(Strict):
         return values
 
 
+class WarehouseSettings(Strict):
+    # connections a server backend (PostgreSQL, Redshift) keeps for concurrent callers: the
+    # server's request threads, the hit loader and the scheduler each borrow their own
+    pool_size: int = Field(default=8, ge=1, le=1000)
+    # the longest a dashboard or Reporting API statement may run (Warehouse.interactive())
+    interactive_timeout_seconds: float = Field(default=30.0, gt=0)
+    # the backend's own settings, read by its folder under tally/warehouse/ (Redshift:
+    # iam_role or access_key_id/secret_access_key, staging_url, region); see scale-out.md
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class Settings(Strict):
     data_dir: str = "./tally-data"
     lake_url: str = Field(default="", description="file path, file:// or s3://bucket/prefix")
-    warehouse_url: str = Field(default="", description="duckdb:///path or postgresql://...")
+    warehouse_url: str = Field(
+        default="", description="duckdb:///path, postgresql://... or redshift://..."
+    )
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     lock_wait_seconds: float = Field(default=60.0, gt=0)
     quarantine_threshold: float = Field(default=0.05, ge=0, le=1)
     countries: list[Country] = Field(
@@ -139,8 +154,15 @@ class Settings(Strict):
     @field_validator("warehouse_url")
     @classmethod
     def _known_warehouse(cls, value: str) -> str:
-        if value and not value.startswith(("duckdb://", "postgresql://", "postgres://")):
-            raise ValueError("expected duckdb:///PATH or postgresql://USER@HOST/DB")
+        # the registry of backends is the one place that knows the schemes; it imports
+        # nothing of tally but its errors, so reading it here keeps config the lowest layer
+        from tally.warehouse.registry import backend_for
+
+        if value:
+            try:
+                backend_for(value)
+            except ConfigError as error:
+                raise ValueError(str(error)) from None
         return value
 
     def model_post_init(self, _context: Any) -> None:
@@ -177,10 +199,16 @@ def _mask(value: Any) -> Any:
 SECRET_WORDS = ("password", "secret", "token", "private_key", "credentials")
 
 
+# the password of a URL (postgresql://user:PASSWORD@host/db)
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]+)(@)")
+
+
 def _mask_named(key: str, value: Any) -> Any:
     if value and isinstance(value, str) and any(w in key.lower() for w in SECRET_WORDS):
         if not key.lower().endswith("_path"):
             return "********"
+    if isinstance(value, str) and "://" in value:
+        return _URL_PASSWORD.sub(r"\1********\3", value)
     return _mask(value)
 
 

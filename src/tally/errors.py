@@ -12,6 +12,7 @@
         ├── NotReadyError        a remote report is not published yet (App Store 404)
         ├── RateLimitedError     HTTP 429
         ├── WarehouseBusyError   another process holds the warehouse lock too long
+        ├── WarehouseUnreachableError  the warehouse server does not answer (names the host)
         └── QueryTimeoutError    a query ran past its time limit and was interrupted
 
 Callers decide whether to retry by class alone (``isinstance(e, TransientError)``).
@@ -83,9 +84,21 @@ class WarehouseBusyError(TransientError):
     """The warehouse stayed locked by another process past the bounded wait."""
 
 
+class WarehouseUnreachableError(TransientError):
+    """The warehouse server could not be reached; the message names host and port."""
+
+
 class AccessDeniedError(TerminalError):
     """The caller's user or token has no rights on what it asked for."""
 
 
 class QueryTimeoutError(TransientError):
-    """A query ran past its time limit (or its client left) and was interrupted."""
+    """A query ran past its time limit (or its client left) and was interrupted.
+
+    ``seconds`` is the limit, when one was set (``Warehouse.interactive()``). Transient by
+    class, but the same read usually runs as long again: narrow it rather than retry.
+    """
+
+    def __init__(self, message: str, seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.seconds = seconds

@@ -8,13 +8,13 @@ line, field, reason, raw text), the count of rows read and the unknown headers m
 import gzip
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from tally.errors import BadInputError
 from tally.sources.delimited import Column, Layout, read_delimited
 from tally.sources.delimited_sql import NativeReadError, can_stage, stage_delimited
 from tally.sources.itunes import EVENT_COLUMNS
+from tally.warehouse import connect
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources"
 COLUMNS = (
@@ -28,20 +28,22 @@ HEADER = "Day\tplan code\tAmount\tCount\tRatio\tRegion\n"
 
 
 @pytest.fixture
-def connection():
-    con = duckdb.connect()
-    yield con
-    con.close()
+def store():
+    """An in-memory DuckDB warehouse, held open (its temporary tables live as long)."""
+    warehouse = connect("duckdb:///:memory:")
+    with warehouse.session():
+        yield warehouse
+    warehouse.close()
 
 
-def both(connection, tmp_path, data: bytes, layout: Layout, name="file.txt"):
+def both(store, tmp_path, data: bytes, layout: Layout, name="file.txt"):
     """The reference Parsed and the staged result (with its rows) for the same bytes."""
     path = tmp_path / name
     path.write_bytes(data)
     plain = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
     reference = read_delimited(plain, name, layout.columns, layout.delimiter)
-    staged = stage_delimited(connection, str(path), name, layout, "staged")
-    rows = connection.sql(f"{staged.select()} ORDER BY _line").to_arrow_table()
+    staged = stage_delimited(store, str(path), name, layout, "staged")
+    rows = store.query(f"{staged.select()} ORDER BY _line")
     return reference, staged, rows
 
 
@@ -57,10 +59,10 @@ def assert_same(reference, staged, rows):
     "name", ["itunes_subscription_event_bad.txt", "itunes_subscription_event_small.txt"]
 )
 @pytest.mark.parametrize("gzipped", [False, True])
-def test_apple_fixtures_read_the_same(connection, tmp_path, name, gzipped):
+def test_apple_fixtures_read_the_same(store, tmp_path, name, gzipped):
     data = (FIXTURES / name).read_bytes()
     data = gzip.compress(data, mtime=0) if gzipped else data
-    reference, staged, rows = both(connection, tmp_path, data, Layout(EVENT_COLUMNS, "\t"))
+    reference, staged, rows = both(store, tmp_path, data, Layout(EVENT_COLUMNS, "\t"))
     assert_same(reference, staged, rows)
     if name.endswith("_bad.txt"):
         # the fixture's bad lines: an impossible date, a short row, a non-numeric quantity
@@ -72,7 +74,7 @@ def test_apple_fixtures_read_the_same(connection, tmp_path, name, gzipped):
         assert staged.bad_rows[1].reason == "expected 29 fields, found 5"
 
 
-def test_every_rule_of_the_reader_holds_in_sql(connection, tmp_path):
+def test_every_rule_of_the_reader_holds_in_sql(store, tmp_path):
     lines = [
         "2016-10-23\tP1\t1,000.50\t3\t0.5\tNorth",  # 2: good, thousands separator
         "",  # 3: blank line: neither a row nor an error
@@ -93,7 +95,7 @@ def test_every_rule_of_the_reader_holds_in_sql(connection, tmp_path):
         "2016-10-24\tP'5\"\t1\t99999999999\t-1.25E-2\tz",  # 18: quotes are plain text
     ]
     data = (HEADER + "\n".join(lines) + "\n").encode()
-    reference, staged, rows = both(connection, tmp_path, data, Layout(COLUMNS, "\t"))
+    reference, staged, rows = both(store, tmp_path, data, Layout(COLUMNS, "\t"))
     assert_same(reference, staged, rows)
     # the expectations, worked out by hand from the lines above
     assert rows.column("_line").to_pylist() == [2, 4, 14, 17, 18]
@@ -113,26 +115,26 @@ def test_every_rule_of_the_reader_holds_in_sql(connection, tmp_path):
     assert staged.rows_read == 14  # 17 lines less the blank, whitespace and delimiter lines
 
 
-def test_windows_line_endings_and_a_byte_order_mark(connection, tmp_path):
+def test_windows_line_endings_and_a_byte_order_mark(store, tmp_path):
     text = "\ufeff" + HEADER + "2016-10-23\tP1\t1\t2\t3\tx\n2016-10-24\tP2\t1\tx\t3\ty\n"
     data = text.replace("\n", "\r\n").encode()
-    reference, staged, rows = both(connection, tmp_path, data, Layout(COLUMNS, "\t"))
+    reference, staged, rows = both(store, tmp_path, data, Layout(COLUMNS, "\t"))
     assert_same(reference, staged, rows)
     assert rows.column("plan").to_pylist() == ["P1"]
     assert staged.bad_rows[0].raw == "2016-10-24\tP2\t1\tx\t3\ty"  # no \r kept
 
 
-def test_header_only_file_is_empty_not_bad(connection, tmp_path):
-    reference, staged, rows = both(connection, tmp_path, HEADER.encode(), Layout(COLUMNS, "\t"))
+def test_header_only_file_is_empty_not_bad(store, tmp_path):
+    reference, staged, rows = both(store, tmp_path, HEADER.encode(), Layout(COLUMNS, "\t"))
     assert_same(reference, staged, rows)
     assert rows.num_rows == 0 and staged.rows_read == 0
 
 
-def test_missing_required_header_fails_the_file_the_same_way(connection, tmp_path):
+def test_missing_required_header_fails_the_file_the_same_way(store, tmp_path):
     path = tmp_path / "file.txt"
     path.write_bytes(b"Plan\tAmount\nP1\t1\n")
     with pytest.raises(BadInputError) as native:
-        stage_delimited(connection, str(path), "file.txt", Layout(COLUMNS, "\t"), "staged")
+        stage_delimited(store, str(path), "file.txt", Layout(COLUMNS, "\t"), "staged")
     with pytest.raises(BadInputError) as reference:
         read_delimited(path.read_bytes(), "file.txt", COLUMNS, "\t")
     assert str(native.value) == str(reference.value)
@@ -147,14 +149,14 @@ def test_missing_required_header_fails_the_file_the_same_way(connection, tmp_pat
         b"2016-10-23\tP1\t1\t1\t1\tx\r\n2016-10-23\tP1\t1\t1\t1\tx\n",  # mixed line endings
     ],
 )
-def test_what_duckdb_cannot_read_is_left_to_pyarrow(connection, tmp_path, body):
+def test_what_duckdb_cannot_read_is_left_to_pyarrow(store, tmp_path, body):
     path = tmp_path / "file.txt"
     path.write_bytes(HEADER.encode() + body)
     with pytest.raises(NativeReadError):
-        stage_delimited(connection, str(path), "file.txt", Layout(COLUMNS, "\t"), "staged")
+        stage_delimited(store, str(path), "file.txt", Layout(COLUMNS, "\t"), "staged")
     # and the staging tables are gone, so the load can go on with the next file
-    temporary = connection.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary")
-    assert temporary.fetchone() == (0,)
+    temporary = store.rows("SELECT count(*) FROM duckdb_tables() WHERE temporary")
+    assert temporary == [(0,)]
 
 
 def test_only_unquoted_single_character_layouts_are_read_in_place():

@@ -1,10 +1,13 @@
 """One warehouse suite, run on DuckDB and on PostgreSQL."""
 
 import datetime as dt
+import threading
+import time
 
 import pyarrow as pa
 import pytest
 
+from tally.errors import QueryTimeoutError, TallyError
 from tally.pipeline.build import discover_models
 
 DAY1, DAY2 = dt.date(2016, 10, 23), dt.date(2016, 10, 24)
@@ -99,3 +102,66 @@ def test_every_model_transpiles(dialect):
             model.sql, read="duckdb", write=dialect, unsupported_level=ErrorLevel.RAISE
         )
         assert out and out[0].strip(), model.path
+
+
+# ten billion rows: runs for minutes on either backend, so only a time limit ends it soon
+ENDLESS = (
+    "SELECT count(*) FROM range(100000) AS a(x), range(100000) AS b(y) WHERE a.x * b.y % 7 = 3"
+)
+
+
+def test_an_interactive_read_past_its_limit_is_stopped_with_a_clear_error(warehouse):
+    with pytest.raises(QueryTimeoutError) as stopped, warehouse.interactive(0.5):
+        warehouse.rows(ENDLESS)
+    assert stopped.value.seconds == 0.5
+    assert "interactive limit of 0.5 s" in str(stopped.value)
+    assert isinstance(stopped.value, TallyError)
+    # the limit ends with the block: the same thread's next statements run unbounded
+    with warehouse.session():
+        assert warehouse.rows("SELECT 1") == [(1,)]
+
+
+def test_a_slow_statement_in_one_thread_does_not_hold_up_another(warehouse):
+    """While one thread's statement runs (stopped by its 6 s limit at the latest), another
+    thread opens its own session, reads and writes, and finishes first."""
+    warehouse.replace_partition("staging.events", rows(DAY1, [("Renew", 3)]), {})
+    started, slow_done = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def slow() -> None:
+        with warehouse.interactive(6):
+            started.set()
+            try:
+                warehouse.rows(ENDLESS)
+            except QueryTimeoutError:
+                outcome.append("slow stopped")
+        slow_done.set()
+
+    worker = threading.Thread(target=slow)
+    worker.start()
+    started.wait(10)
+    time.sleep(0.2)  # let the slow statement get going
+    warehouse.replace_partition("staging.events", rows(DAY2, [("Cancel", 1)]), {})
+    found = warehouse.rows("SELECT count(*) FROM staging.events")
+    quick_first = not slow_done.is_set()
+    worker.join(60)
+    assert found == [(2,)]
+    assert quick_first, "the quick thread waited for the slow one"
+    assert outcome == ["slow stopped"]
+
+
+def test_exclusive_lets_one_holder_in_at_a_time(warehouse):
+    order: list[str] = []
+    holding = threading.Event()
+
+    def second() -> None:
+        with warehouse.exclusive(7):
+            order.append("second in")
+
+    with warehouse.exclusive(7):
+        other = threading.Thread(target=second)
+        other.start()
+        holding.wait(0.5)  # the second thread is now waiting for the lock
+        order.append("first out")
+    other.join(30)
+    assert order == ["first out", "second in"]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from tally.config import Settings
@@ -16,7 +19,7 @@ from tally.server.app import create_app
 from tally.server.auth import create_token
 from tally.warehouse import Warehouse, connect
 from tally.web.loader import load_hits
-from tally.web.tracking import PIXEL
+from tally.web.tracking import PIXEL, last_value
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "web"
 VISITOR = "0123456789abcdef"
@@ -209,3 +212,18 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(client, monkeypatch)
     body = json.dumps({"requests": ["?idsite=1&rec=1&url=" + "x" * 200]})
     answer = client.post("/matomo.php", content=body)
     assert answer.status_code == 400 and answer.json()["field"] == "body"
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["send_image", "xsend_image", "a", ""]), st.text("01&=x", max_size=3)
+        ),
+        max_size=5,
+    )
+)
+def test_last_value_is_the_last_parameter_of_that_name(pairs: list[tuple[str, str]]) -> None:
+    raw = "&".join(f"{name}={value}" for name, value in pairs)
+    # the reference: the last match of the pattern the endpoint used before (one regex pass)
+    found = re.findall(r"(?:^|&)send_image=([^&]*)", raw)
+    assert last_value(raw, "send_image") == (found[-1] if found else None)

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from tally.cli._errors import exit_code, one_line
+from tally.cli._grammar import DatasetArgument, OldSourceOption, SourceArgument, chosen_datasets
 from tally.cli._steps import Steps
+from tally.cli._tables import print_json, wide_table
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
 from tally.pipeline.context import Context, open_context
@@ -20,7 +22,6 @@ from tally.pipeline.context import Context, open_context
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from tally.warehouse import Warehouse
 
 console = Console()
 errors = Console(stderr=True)
@@ -47,9 +48,10 @@ def context() -> Context:
         raise typer.Exit(2) from None
 
 
-def fail(error: Exception, code: int = 1) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {error}")
-    return typer.Exit(code)
+def fail(error: Exception, code: int | None = None) -> typer.Exit:
+    """One line and the exit code of the error's kind (2 bad input, 3 transient)."""
+    errors.print(f"[red]error:[/red] {one_line(error)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code if code is not None else exit_code(error))
 
 
 def _day(value: dt.datetime | None, name: str = "--date") -> dt.date:
@@ -69,7 +71,7 @@ def config_command(
     if as_json:
         console.print_json(json.dumps(values, default=str))
         return
-    table = Table("setting", "value")
+    table = wide_table("setting", "value")
     for key, value in _flatten(values):
         table.add_row(key, str(value))
     console.print(table)
@@ -91,27 +93,35 @@ lake_app = typer.Typer(help="Look at the raw lake.", no_args_is_help=True)
 
 @lake_app.command("ls")
 def lake_ls(
-    source: Annotated[str | None, typer.Option(help="Only this source, e.g. itunes.")] = None,
+    source: SourceArgument = None,
+    dataset: DatasetArgument = None,
     date: DateOption = None,
+    old_source: OldSourceOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List landed raw files from the manifest.
 
-    Example: tally lake ls --source itunes --date 2016-10-23
+    Example: tally lake ls itunes subscription-events --date 2016-10-23
     """
+    chosen = chosen_datasets(source, dataset, old_source)
     ctx = context()
     sql = (
         "SELECT key, size, sha256, source, dataset, partition_date, landed_at "
         "FROM tally_meta.lake_files WHERE superseded_by IS NULL"
     )
     params: list[object] = []
-    if source:
-        sql += " AND source = ?"
-        params.append(source)
+    if source or dataset or old_source:
+        sql += " AND source || '/' || dataset IN (SELECT unnest(?))"
+        params.append([d.key for d in chosen])
     if date:
         sql += " AND partition_date = ?"
         params.append(date.date())
     rows = ctx.warehouse.rows(sql + " ORDER BY key", params)
-    table = Table("key", "bytes", "sha256", "landed at")
+    if as_json:
+        names = ("key", "size", "sha256", "source", "dataset", "partition_date", "landed_at")
+        print_json([dict(zip(names, row, strict=True)) for row in rows])
+        return
+    table = wide_table("key", "bytes", "sha256", "landed at")
     for key, size, digest, *_rest, landed in rows:
         table.add_row(key, f"{size:,}", digest[:12], str(landed)[:19])
     console.print(table)
@@ -144,22 +154,23 @@ def ingest_command(
 
 
 def load_command(
+    source: SourceArgument = None,
+    dataset: DatasetArgument = None,
     date: DateOption = None,
-    source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
+    old_source: OldSourceOption = None,
 ) -> None:
     """Load the landed files of a day into staging tables.
 
-    Example: tally load --date 2016-10-23 --source itunes
+    Example: tally load itunes --date 2016-10-23
     """
     from tally.pipeline.ledger import new_run_id
     from tally.pipeline.load import load
-    from tally.sources import all_datasets
 
+    chosen = chosen_datasets(source, dataset, old_source)
+    day = _day(date)
     ctx = context()
-    day, run_id, failed = _day(date), new_run_id(), 0
-    for dataset in all_datasets().values():
-        if source and dataset.source not in source:
-            continue
+    run_id, failed = new_run_id(), 0
+    for dataset in chosen:
         try:
             loaded = load(ctx, dataset, day, run_id)
         except TallyError as error:
@@ -214,7 +225,7 @@ def query_command(
     elif output == "json":
         print(json.dumps(result.to_pylist(), default=str, indent=1))
     elif output == "table":
-        table = Table(*result.column_names)
+        table = wide_table(*result.column_names)
         for row in result.to_pylist():
             table.add_row(*(("" if v is None else str(v)) for v in row.values()))
         console.print(table)
@@ -235,71 +246,11 @@ def console_query(
     """
     from tally.warehouse import connect
 
-    url = settings.warehouse_url
-    if url.startswith("duckdb://"):
-        return _duckdb_console(url, sql, write, external_access, settings.lock_wait_seconds)
-    warehouse = connect(url, settings.lock_wait_seconds)
+    warehouse = connect(settings.warehouse_url, settings.lock_wait_seconds)
     try:
-        with warehouse.session() as connection:
-            if write:
-                return _result_of(warehouse, sql)
-            connection.execute("BEGIN READ ONLY")
-            try:
-                return _result_of(warehouse, sql)
-            finally:
-                connection.execute("ROLLBACK")
+        return warehouse.console(sql, write=write, external_access=external_access)
     finally:
         warehouse.close()
-
-
-def _result_of(warehouse: Warehouse, sql: str) -> pa.Table:
-    """The statement's rows; an empty table for one that returns none (CREATE, INSERT)."""
-    import pyarrow as pa
-
-    try:
-        return warehouse.query(sql)
-    except Exception as error:
-        if "didn't produce records" in str(error):  # psycopg: the statement ran, no rows
-            return pa.table({})
-        raise
-
-
-def _duckdb_console(
-    url: str, sql: str, write: bool, external_access: bool, lock_wait: float
-) -> pa.Table:
-    import time
-
-    import duckdb
-    import pyarrow as pa
-
-    from tally.errors import WarehouseBusyError
-
-    path = url[len("duckdb:///") :] if url.startswith("duckdb:///") else url[len("duckdb://") :]
-    if not write and not Path(path).exists():
-        raise FileNotFoundError(f"no warehouse at {path} yet (tally demo or tally load make it)")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    config = {} if external_access else {"enable_external_access": False}
-    deadline = time.monotonic() + lock_wait
-    while True:
-        try:
-            connection = duckdb.connect(path, read_only=not write, config=config)
-            break
-        except duckdb.IOException as error:  # another process writes: wait as the backend does
-            text = str(error).lower()
-            locked = "could not set lock" in text or "conflicting lock" in text
-            if not locked:
-                raise
-            if time.monotonic() >= deadline:
-                raise WarehouseBusyError(f"{path} stayed locked: {error}") from error
-            time.sleep(0.05)
-    try:
-        relation = connection.sql(sql)
-        if relation is None:  # a statement without a result (with --write)
-            return pa.table({})
-        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
-        return fetch()
-    finally:
-        connection.close()
 
 
 def status_command(
@@ -316,7 +267,9 @@ def status_command(
     if as_json:
         print(json.dumps(steps, default=str, indent=1))
         return
-    table = Table("started", "job", "source/dataset", "date", "status", "in", "out", "bad", "error")
+    table = wide_table(
+        "started", "job", "source/dataset", "date", "status", "in", "out", "bad", "error"
+    )
     for s in steps:
         colours = {
             "ok": "green",
@@ -398,8 +351,10 @@ def write_reports(ctx: Context, day: dt.date, quiet: bool = False) -> list[str]:
 
 
 def run_command(
+    source: SourceArgument = None,
+    dataset: DatasetArgument = None,
     date: DateOption = None,
-    source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
+    old_source: OldSourceOption = None,
     no_fetch: Annotated[
         bool, typer.Option("--no-fetch", help="Load what is already in the lake.")
     ] = False,
@@ -411,12 +366,14 @@ def run_command(
     """The daily job: ingest every source, load, build, write the reports.
 
     One failed source does not stop the others; the exit code is 1 if any failed.
-    Example: tally run --date 2016-10-23
+    Example: tally run --date 2016-10-23   (or: tally run itunes --date 2016-10-23)
     """
     from tally.pipeline.run import run_day
 
+    chosen = chosen_datasets(source, dataset, old_source)
+    day = _day(date)
     ctx = context()
-    outcome = run_day(ctx, _day(date), source, fetch=not no_fetch, refetch=refetch)
+    outcome = run_day(ctx, day, fetch=not no_fetch, refetch=refetch, datasets=chosen)
     for key in outcome.already_landed:
         console.print(f"[dim]landed[/dim]    {key}: already in the lake (--refetch to download)")
     for key, rows in outcome.loaded.items():
@@ -436,7 +393,7 @@ def run_command(
 def _print_summary(ctx: Context, summary: object, reports: list[str], traffic: str) -> None:
     """What the demo made and where to look at it."""
     console.print(f"[bold]demo data {summary.start} → {summary.end}[/bold]")
-    table = Table("dataset", "rows loaded")
+    table = wide_table("dataset", "rows loaded")
     for key, rows in sorted(summary.rows.items()):
         table.add_row(key, f"{rows:,}")
     console.print(table)

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import typer
 
+from tally.cli._errors import TallyGroup
+
 app = typer.Typer(
+    cls=TallyGroup,  # every failure: one line and exit code 2 or 3 (see _errors)
     name="tally",
     help="A data platform for subscription businesses.",
     no_args_is_help=True,

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tally.cli._grammar import DatasetArgument, OldSourceOption, SourceArgument, chosen_datasets
 from tally.cli.core import console, context, errors, fail
 from tally.errors import TallyError
 
@@ -23,19 +24,19 @@ def backfill_command(
         dt.datetime,
         typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (included), YYYY-MM-DD."),
     ],
-    source: Annotated[
-        list[str] | None,
-        typer.Option("--source", "-s", help="Only this source; repeat for several."),
-    ] = None,
+    source: SourceArgument = None,
+    dataset: DatasetArgument = None,
+    old_source: OldSourceOption = None,
 ) -> None:
     """Reload days from the lake into staging and rebuild every model that depends on them.
 
     Raw files are kept forever, so nothing is fetched: each landed partition is parsed and
     replaced again, then the marts downstream are rebuilt. Exit code 1 if any partition failed.
-    Example: tally backfill --from 2016-10-01 --to 2016-10-31 --source viu-premium
+    Example: tally backfill viu-premium --from 2016-10-01 --to 2016-10-31
     """
     from tally.pipeline.backfill import backfill
 
+    chosen = chosen_datasets(source, dataset, old_source)
     ctx = context()
     columns = (
         TextColumn("{task.description}"),
@@ -50,7 +51,7 @@ def backfill_command(
             bar.update(task, description=what, completed=done, total=total)
 
         try:
-            outcome = backfill(ctx, start.date(), end.date(), source, progress)
+            outcome = backfill(ctx, start.date(), end.date(), None, progress, chosen)
         except TallyError as error:
             raise fail(error, 2) from None
     console.print(

@@ -6,8 +6,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from tally.cli._grammar import DatasetArgument, OldSourceOption, SourceArgument, chosen_datasets
+from tally.cli._tables import wide_table
 from tally.cli.core import console, context, settings
 from tally.errors import TallyError
 from tally.warehouse import Warehouse
@@ -74,7 +75,7 @@ def sources_command(
     if as_json:
         print(json.dumps(rows, default=str, indent=1))
         return
-    table = Table("source", "dataset", "last landed", "files", "last load", "staging table")
+    table = wide_table("source", "dataset", "last landed", "files", "last load", "staging table")
     for row in rows:
         state = row["last_load"] or "never"
         colour = {"ok": "green", "failed": "red"}.get(str(state), "yellow")
@@ -91,18 +92,17 @@ def sources_command(
 
 @sources_app.command("check")
 def check_command(
-    source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
+    source: SourceArgument = None,
+    dataset: DatasetArgument = None,
+    old_source: OldSourceOption = None,
 ) -> None:
     """Verify each configured source's credentials and reachability, and say what is wrong.
 
-    Example: tally sources check --source itunes
+    Example: tally sources check itunes
     """
-    from tally.sources import all_datasets
-
+    chosen = chosen_datasets(source, dataset, old_source)
     current, failed = settings(), 0
-    for dataset in all_datasets().values():
-        if source and dataset.source not in source:
-            continue
+    for dataset in chosen:
         try:
             message = dataset.check(current)
         except NotImplementedError as error:

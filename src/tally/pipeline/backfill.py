@@ -82,10 +82,12 @@ def backfill(
     end: dt.date,
     sources: Iterable[str] | None = None,
     progress: Progress | None = None,
+    datasets: list[Dataset] | None = None,
 ) -> BackfillOutcome:
-    """Reload every partition of the chosen sources in ``start..end``, then rebuild downstream."""
+    """Reload every partition of the chosen sources (or exactly ``datasets``) in
+    ``start..end``, then rebuild downstream."""
     days = days_between(start, end)
-    datasets = chosen_datasets(sources)
+    datasets = datasets if datasets is not None else chosen_datasets(sources)
     outcome = BackfillOutcome(start, end, new_run_id())
     ledger = Ledger(context.warehouse)
     total = len(days) * len(datasets) + 1

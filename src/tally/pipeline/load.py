@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -30,7 +30,6 @@ from tally.sources.delimited_sql import (
     can_stage,
     split_work,
     stage_delimited,
-    unordered,
 )
 from tally.warehouse import Warehouse
 
@@ -138,8 +137,8 @@ def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch, staged: 
     assert path is not None and dataset.layout is not None
     table = f"_staged_{uuid.uuid4().hex}"
     try:
-        with context.warehouse.session() as connection:
-            result = stage_delimited(connection, path, key.rsplit("/", 1)[1], dataset.layout, table)
+        name = key.rsplit("/", 1)[1]
+        result = stage_delimited(context.warehouse, path, name, dataset.layout, table)
     except NativeReadError:
         return False
     except BadInputError as error:
@@ -182,25 +181,21 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
         tables = batch.tables or [pa.table({})]
         table = _with_metadata(pa.concat_tables(tables, promote_options="default"), day, run_id)
         return warehouse.replace_partition(dataset.staging_table, table, partition)
-    # files DuckDB could not read, parsed in Python, join as registered Arrow tables
-    views = [f"_parsed_{uuid.uuid4().hex}" for _ in batch.tables]
-    python = [f"SELECT * FROM {view}" for view in views]
+    # files DuckDB could not read, parsed in Python, join as Arrow tables read in place
     metadata = (
         f"DATE '{day.isoformat()}' AS _partition_date, {_literal(run_id)} AS _run_id, "
         f"TIMESTAMP '{utc_now().isoformat(sep=' ')}' AS _loaded_at"
     )
-    with warehouse.session() as connection, unordered(connection) as count:
+    with warehouse.session(), warehouse.unordered() as count, ExitStack() as views:
+        python = [
+            f"SELECT * FROM {views.enter_context(warehouse.arrow_view(table))}"  # type: ignore[attr-defined]
+            for table in batch.tables
+        ]
         parts = [split_work(select, count) for select in batch.selects] + python
         union = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
-        for view, table in zip(views, batch.tables, strict=True):
-            connection.register(view, table)
-        try:
-            return warehouse.replace_partition_from(  # type: ignore[attr-defined]
-                dataset.staging_table, f"SELECT *, {metadata} FROM ({union})", partition
-            )
-        finally:
-            for view in views:
-                connection.unregister(view)
+        return warehouse.replace_partition_from(  # type: ignore[attr-defined]
+            dataset.staging_table, f"SELECT *, {metadata} FROM ({union})", partition
+        )
 
 
 def _literal(text: str) -> str:

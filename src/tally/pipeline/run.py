@@ -45,11 +45,12 @@ def run_day(
     fetch: bool = True,
     refetch: bool = False,
     now: dt.datetime | None = None,
+    datasets: list[Dataset] | None = None,
 ) -> DayOutcome:
     """Ingest (when ``fetch``; landed partitions only with ``refetch``), load and build one
     day, recording every step."""
     outcome = DayOutcome(day, new_run_id())
-    for dataset in _chosen(sources):
+    for dataset in datasets if datasets is not None else _chosen(sources):
         try:
             if fetch and (refetch or not landed(context, dataset, day)):
                 ingest(context, dataset, day, run_id=outcome.run_id)

@@ -17,6 +17,7 @@ import posixpath
 import re
 import zipfile
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -296,9 +297,17 @@ def _page_fields(pivot: Pivot) -> str:
 # -- putting the parts into a package -------------------------------------------------------
 
 
-def add_pivots(path: Path, pivots: list[Pivot]) -> None:
-    """Rewrite the .xlsx at ``path`` with the pivots' parts added."""
-    if not pivots:
+Body = Callable[[], Iterator[bytes]]
+
+
+def add_pivots(
+    path: Path, pivots: list[Pivot], bodies: dict[str, tuple[int, Body]] | None = None
+) -> None:
+    """Rewrite the .xlsx at ``path`` with the pivots' parts added, and the rows of the
+    sheets in ``bodies`` (title → (row count, chunks of ``<row>`` elements)) streamed into
+    their sheet parts after the header row XlsxWriter wrote."""
+    bodies = bodies or {}
+    if not pivots and not bodies:
         return
     with zipfile.ZipFile(path) as source:
         names = source.namelist()
@@ -335,16 +344,38 @@ def add_pivots(path: Path, pivots: list[Pivot]) -> None:
         parts["[Content_Types].xml"] = _with_types(
             parts["[Content_Types].xml"].decode(), len(pivots)
         )
+        streamed = {sheets[title]: body for title, body in bodies.items()}
         temporary = path.with_suffix(".pivots.xlsx")
-        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as out:
             for info in source.infolist():
                 data = parts.get(info.filename)
                 if info.filename in added:
+                    continue
+                if info.filename in streamed:
+                    _stream_sheet(out, info, data or b"", *streamed[info.filename])
                     continue
                 out.writestr(info, data if data is not None else source.read(info.filename))
             for name, data in added.items():
                 out.writestr(name, data)
     temporary.replace(path)
+
+
+def _stream_sheet(
+    out: zipfile.ZipFile, info: zipfile.ZipInfo, header: bytes, count: int, body: Body
+) -> None:
+    """The sheet part with ``count`` body rows after its header row, written in chunks."""
+    text = header.decode("utf-8")
+    text = re.sub(
+        r'<dimension ref="A1:([A-Z]+)1"/>', rf'<dimension ref="A1:\g<1>{count + 1}"/>', text
+    )
+    head, _, tail = text.partition("</sheetData>")
+    part = zipfile.ZipInfo(info.filename, info.date_time)
+    part.compress_type = zipfile.ZIP_DEFLATED
+    with out.open(part, "w", force_zip64=True) as handle:
+        handle.write(head.encode("utf-8"))
+        for chunk in body():
+            handle.write(chunk)
+        handle.write(("</sheetData>" + tail).encode("utf-8"))
 
 
 def _is_large(name: str, package: zipfile.ZipFile) -> bool:

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import xlsxwriter
-from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.utility import xl_col_to_name, xl_range, xl_rowcol_to_cell
 from xlsxwriter.workbook import Format
 from xlsxwriter.worksheet import Worksheet
 
 from tally.errors import TerminalError
 from tally.reports.fact import COLUMNS, HEADERS, MONEY_TYPES, is_average, is_stock, order_types
-from tally.reports.pivottable import ANCHOR_ROW, Pivot, add_pivots, build
+from tally.reports.pivottable import ANCHOR_ROW, Body, Pivot, add_pivots, build
+from tally.reports.sheetxml import rows_xml
 from tally.reports.summary import NO_CURRENCY, Line, Section, Summary
 
 MAX_DATA_ROWS = 1_048_575  # Excel's row limit, less the header row
@@ -83,8 +83,20 @@ def write_workbook(
     pivots = [_write_pivot_sheet(book, metric, part, styles) for metric, part in parts.items()]
     _write_summary(book, summary_sheet, summary, counts, styles, generated_at)
     book.close()
-    add_pivots(path, pivots)
+    # The data rows go straight into the package (see sheetxml.py), with the styles
+    # XlsxWriter numbered when it closed the book.
+    date_style = styles["date"].xf_index
+    bodies = {
+        sheet_name(metric): (part.num_rows, _body(part, date_style, styles, metric))
+        for metric, part in parts.items()
+    }
+    add_pivots(path, pivots, bodies)
     return counts
+
+
+def _body(part: pa.Table, date_style: int, styles: Styles, metric: str) -> Body:
+    value_style = styles.get("value", number_format(metric)).xf_index
+    return lambda: rows_xml(part, 2, {START_DATE: date_style, VALUE: value_style})
 
 
 # -- styles -----------------------------------------------------------------------------
@@ -150,11 +162,12 @@ def _write_data_sheet(
     # to add the table with the mode off for this one call and then write the headers as
     # in-line strings ourselves (the shared-string cells the table wrote are replaced).
     sheet.constant_memory = False
+    last_column = len(HEADERS) - 1
     sheet.add_table(
         0,
         0,
-        max(part.num_rows, 1),
-        len(HEADERS) - 1,
+        1,
+        last_column,
         {
             "name": "Data_" + re.sub(r"\W", "_", metric),
             "columns": [{"header": header} for header in HEADERS],
@@ -162,10 +175,14 @@ def _write_data_sheet(
         },
     )
     sheet.constant_memory = True
-    # add_table() also remembers every cell of its range (~90 bytes each) to refuse later
-    # overlapping tables or merges; this sheet gets neither, and for a million cells that
-    # memory would be the largest part of the report's footprint.
+    # add_table() walks every cell of its range to refuse later overlapping tables (about
+    # a second for 500,000 cells); this sheet gets no other table, so the table is added
+    # over one body row and its ranges widened to the real rows afterwards.
+    table = sheet.tables[-1]
+    whole = xl_range(0, 0, max(part.num_rows, 1), last_column)
+    table["range"] = table["a_range"] = table["autofilter"] = whole
     sheet.table_cells.clear()
+    # The body rows are streamed into the package after close (sheetxml.py).
     sheet.write_row(0, 0, HEADERS)
     sheet.freeze_panes(1, 0)
     _print_setup(sheet, metric)
@@ -179,13 +196,6 @@ def _write_data_sheet(
             else None
         )
         sheet.set_column(column, column, width, style)
-    for number, values in enumerate(_records(part), start=1):
-        sheet.write_row(number, 0, values)
-
-
-def _records(table: pa.Table) -> Iterator[tuple]:
-    for batch in table.to_batches(max_chunksize=20_000):
-        yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
 
 def pivot_sheet_name(metric: str) -> str:

@@ -34,7 +34,7 @@ from tally.server import ui
 from tally.server.auth import RequireToken, TokenStore
 from tally.server.reports import ReportRunner
 from tally.server.scheduling import start_scheduler
-from tally.warehouse import Warehouse, connect
+from tally.warehouse import Warehouse, connect, from_settings
 from tally.web.hitlog import HitLog
 from tally.web.loader import LoadResult, load_hits, sessionize_alone
 from tally.web.lookup import CachedSet
@@ -61,7 +61,7 @@ def create_app(
 
     ``stream=False`` leaves out the real-time routes (and does not start their engine).
     """
-    store = warehouse or connect(settings.warehouse_url, settings.lock_wait_seconds)
+    store = warehouse or from_settings(settings, migrate=False)  # migrated at start-up
     accounts = sibling(store)
     hitlog = HitLog(settings.web.hit_log_dir, settings.web.segment_bytes)
     tokens = TokenStore(accounts)
@@ -140,12 +140,10 @@ def sibling(store: Warehouse) -> Warehouse:
     """Another warehouse object on the same database, with its own connection and lock, so
     that work on it never queues behind work on ``store`` (an in-memory DuckDB has no
     second view: ``store`` itself)."""
-    path = getattr(store, "path", None)
-    if path is not None:  # DuckDB
-        if path in ("", ":memory:"):
-            return store
-        return connect(store.url, getattr(store, "lock_wait_seconds", 60.0))
-    return type(store)(store.url, dialect=getattr(store, "dialect", "postgres"))  # type: ignore[call-arg]
+    if getattr(store, "path", None) in ("", ":memory:"):
+        return store
+    # the registry opens the same backend again from the URL (Redshift stays Redshift)
+    return connect(store.url, getattr(store, "lock_wait_seconds", 60.0))
 
 
 class TallyApp(Starlette):

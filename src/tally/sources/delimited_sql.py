@@ -17,8 +17,6 @@ the caller reads that file with pyarrow, whose messages name the exact fault.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from tally.sources.delimited import (
     value_reason,
     width_reason,
 )
+from tally.warehouse import FileReadError
 
 # Every character Python's str.strip() and pyarrow's utf8_trim_whitespace both remove
 # (Unicode White_Space plus the ASCII separators \x1c-\x1f): the same set, checked once
@@ -49,25 +48,13 @@ _BLANK = -1  # a line that is neither a row nor an error (empty, or only delimit
 _WRONG_WIDTH = 0  # otherwise _bad is the 1-based index of the first column refused
 
 
-@contextmanager
-def unordered(connection: Any) -> Iterator[int]:
-    """Let DuckDB work on a query's parts at once; yields how many parts to make.
+def split_work(select: str, parts: int) -> str:
+    """The SELECT (whose filter holds ``{part}``) as a UNION ALL of ``parts`` line ranges.
 
     A file's 100,000 lines fit in one row group, which DuckDB scans on one thread; a UNION
-    ALL of parts (``split_work``) runs on every core, but only when the result's order
-    need not follow the input's. Rows carry their line number, so order is not needed.
+    ALL of parts runs on every core inside ``Warehouse.unordered()`` (which says how many
+    parts). Rows carry their line number, so their order is not needed.
     """
-    threads = int(connection.execute("SELECT current_setting('threads')").fetchone()[0])
-    before = connection.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
-    connection.execute("SET preserve_insertion_order = false")
-    try:
-        yield max(1, min(threads, 8))
-    finally:
-        connection.execute(f"SET preserve_insertion_order = {bool(before[0])}")
-
-
-def split_work(select: str, parts: int) -> str:
-    """The SELECT (whose filter holds ``{part}``) as a UNION ALL of ``parts`` line ranges."""
     if parts == 1:
         return select.replace("{part}", "true")
     return " UNION ALL ".join(
@@ -102,34 +89,33 @@ def can_stage(layout: Layout) -> bool:
 
 
 def stage_delimited(
-    connection: Any, path: str, file_name: str, layout: Layout, table: str
+    warehouse: Any, path: str, file_name: str, layout: Layout, table: str
 ) -> Staged:
-    """Read the local (optionally gzip'd) file at ``path`` into the temporary ``table``.
+    """Read the local (optionally gzip'd) file at ``path`` into the temporary ``table`` of
+    a warehouse that reads local files (``capabilities.reads_local_files``).
 
     Raises ``BadInputError`` as ``read_delimited`` does for a bad header, and
-    ``NativeReadError`` when DuckDB cannot read the body.
+    ``NativeReadError`` when the warehouse cannot read the body.
     """
     compressed, head = _head(path)
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     headers, matched, unknown = read_header(head, file_name, layout.columns, layout.delimiter)
-    import duckdb
-
     lines = f"{table}_lines"
-    try:
-        # numbering the lines is sequential (one gzip stream, one thread), the rest is not:
-        # the lines are kept apart so that DuckDB splits and converts them on every core
-        connection.execute(f"CREATE TEMP TABLE {lines} AS {_lines_sql(path, compressed)}")
-    except duckdb.Error as error:  # invalid UTF-8, NUL, mixed line ends, a damaged gzip...
-        connection.execute(f"DROP TABLE IF EXISTS {lines}")
-        raise NativeReadError(f"{file_name}: {str(error).splitlines()[0]}") from error
-    try:
-        with unordered(connection) as parts:
-            select = _staging_sql(lines, matched, len(headers), layout.delimiter)
-            connection.execute(f"CREATE TEMP TABLE {table} AS {split_work(select, parts)}")
-        return _counted(connection, file_name, layout, matched, unknown, table, lines)
-    finally:
-        connection.execute(f"DROP TABLE IF EXISTS {lines}")
+    with warehouse.session() as connection:
+        try:
+            # numbering the lines is sequential (one gzip stream, one thread), the rest is
+            # not: the lines are kept apart so that DuckDB splits and converts them on every core
+            warehouse.read_into(lines, _lines_sql(path, compressed))
+        except FileReadError as error:
+            raise NativeReadError(f"{file_name}: {error}") from error
+        try:
+            with warehouse.unordered() as parts:
+                select = _staging_sql(lines, matched, len(headers), layout.delimiter)
+                connection.execute(f"CREATE TEMP TABLE {table} AS {split_work(select, parts)}")
+            return _counted(connection, file_name, layout, matched, unknown, table, lines)
+        finally:
+            connection.execute(f"DROP TABLE IF EXISTS {lines}")
 
 
 def _counted(

@@ -1,42 +1,54 @@
 """The warehouse: one protocol, backends registered by URL scheme.
 
-``connect("duckdb:///./tally-data/warehouse.duckdb")`` or
-``connect("postgresql://user@host/db")``; ``postgresql+redshift://`` selects Redshift's
-SQL dialect on the same driver.
+``connect("duckdb:///./tally-data/warehouse.duckdb")``, ``connect("postgresql://user@host/db")``
+or ``connect("redshift://user@cluster:5439/db")``: ``tally.warehouse.registry`` maps each
+scheme to its backend's folder, imported only when used.
 """
 
 from __future__ import annotations
 
-from tally.config import Settings
-from tally.errors import ConfigError
-from tally.warehouse.base import Capabilities, Warehouse
+from typing import TYPE_CHECKING
 
-__all__ = ["Capabilities", "Warehouse", "connect", "from_settings"]
+from tally.warehouse.base import Capabilities, FileReadError, Warehouse
+from tally.warehouse.registry import ConnectOptions, backend_for
+
+if TYPE_CHECKING:
+    from tally.config import Settings
+
+__all__ = [
+    "Capabilities",
+    "ConnectOptions",
+    "FileReadError",
+    "Warehouse",
+    "connect",
+    "from_settings",
+    "options_from",
+]
 
 
-def connect(url: str, lock_wait_seconds: float = 60.0) -> Warehouse:
-    """Open the warehouse a URL names (backends are imported only when used)."""
-    if url.startswith("duckdb://"):
-        from tally.warehouse.duckdb import DuckDBWarehouse
+def connect(
+    url: str, lock_wait_seconds: float = 60.0, *, options: ConnectOptions | None = None
+) -> Warehouse:
+    """Open the warehouse a URL names (ConfigError listing the registered schemes if none)."""
+    backend = backend_for(url)
+    return backend.open(url, options or ConnectOptions(lock_wait_seconds=lock_wait_seconds))
 
-        return DuckDBWarehouse(url, lock_wait_seconds=lock_wait_seconds)
-    if url.startswith(("postgresql+redshift://", "redshift://")):
-        from tally.warehouse.postgres import PostgresWarehouse
 
-        plain = "postgresql://" + url.split("://", 1)[1]
-        return PostgresWarehouse(plain, dialect="redshift")
-    if url.startswith(("postgresql://", "postgres://")):
-        from tally.warehouse.postgres import PostgresWarehouse
-
-        return PostgresWarehouse(url)
-    raise ConfigError(
-        f"warehouse_url {url!r}: expected duckdb:///PATH, postgresql://... "
-        "or postgresql+redshift://..."
+def options_from(settings: Settings) -> ConnectOptions:
+    """What the settings say about opening the warehouse."""
+    return ConnectOptions(
+        lock_wait_seconds=settings.lock_wait_seconds,
+        pool_size=settings.warehouse.pool_size,
+        interactive_timeout_seconds=settings.warehouse.interactive_timeout_seconds,
+        options=dict(settings.warehouse.options),
+        lake_url=settings.lake_url,
+        s3_endpoint_url=settings.s3_endpoint_url,
     )
 
 
-def from_settings(settings: Settings) -> Warehouse:
-    """The configured warehouse, migrated to tally's current schema."""
-    warehouse = connect(settings.warehouse_url, settings.lock_wait_seconds)
-    warehouse.migrate()
+def from_settings(settings: Settings, *, migrate: bool = True) -> Warehouse:
+    """The configured warehouse, migrated to tally's current schema (unless told not to)."""
+    warehouse = connect(settings.warehouse_url, options=options_from(settings))
+    if migrate:
+        warehouse.migrate()
     return warehouse

@@ -6,24 +6,48 @@ The core reads ``Capabilities`` flags instead of asking which backend it has
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from tally.errors import TallyError
+
 
 @dataclass(frozen=True)
 class Capabilities:
-    name: str  # "duckdb", "postgres"
-    sqlglot_dialect: str  # dialect the models are transpiled to
+    """What a backend allows, each flag named for what it lets the core do.
+
+    There is deliberately no backend name here: code outside ``warehouse/<backend>/``
+    decides by these flags (tests/test_layers.py fails when it asks for a name).
+    """
+
+    sqlglot_dialect: str  # dialect the models (DuckDB SQL) are transpiled to
     max_identifier_length: int
     single_writer_process: bool  # a second process must wait for the file lock
     param_style: str  # "?" or "%s": how parameters are written in raw SQL
-    # the warehouse opens local files itself (read_csv) and offers replace_partition_from
+    # the warehouse opens local files itself (read_csv) and offers replace_partition_from,
+    # stage_file and arrow_view
     reads_local_files: bool = False
+    # a ``rowid`` pseudo-column picks a table's rows without decompressing every column
+    row_ids: bool = False
+    # query() hands millions of rows to Python column-wise at little cost per row
+    columnar_results: bool = False
+    # exclusive() holds a lock other processes see; without it a single writer process
+    # (the file lock) is what keeps other processes out
+    locks_across_processes: bool = False
+    # loads stream rows over the connection (COPY FROM STDIN); without it they are staged
+    # as files in the lake and copied from there (Redshift's COPY FROM S3)
+    copies_from_client: bool = True
+    # columns may hold arrays, structs and maps (else nested values are stored as JSON text)
+    nested_columns: bool = True
+    # the longest text a column holds, in bytes (None: no limit worth stating)
+    max_text_bytes: int | None = None
 
 
 @runtime_checkable
@@ -74,6 +98,29 @@ class Warehouse(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """Group several calls into one all-or-nothing transaction."""
 
+    def interactive(self, seconds: float | None = None) -> AbstractContextManager[None]:
+        """Bound every statement this thread runs inside the block to ``seconds`` (default
+        the ``warehouse.interactive_timeout_seconds`` setting); one past it is stopped and
+        raises ``QueryTimeoutError``. For reads a person waits for (dashboards, Reporting
+        API); batch steps run without it."""
+
+    def exclusive(self, key: int) -> AbstractContextManager[None]:
+        """Hold a named lock (an integer key) for the block, across every process using
+        this warehouse: only one holder at a time, the others wait."""
+
+    def unordered(self) -> AbstractContextManager[int]:
+        """Let the statements of the block write rows in any order; yields how many parts
+        a scan may be split into to use every core (1 where it does not matter)."""
+
+    def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
+        """A person's statement (``tally query``): on a connection that can change nothing
+        unless ``write`` and reach no file or network unless ``external_access``; a
+        statement without rows gives an empty table."""
+
+    def analyze(self, tables: Sequence[str]) -> None:
+        """Refresh the planner's statistics of these tables (where the backend keeps any
+        that a write does not already update)."""
+
     def close(self) -> None: ...
 
 
@@ -103,10 +150,67 @@ class InformationSchema:
         return [row[0] for row in found]
 
 
+class ThreadState(threading.local):
+    """One thread's hold on a warehouse: its connection, how deeply it nests sessions and
+    transactions, and the time limit of its interactive block. Each thread has its own, so
+    a slow statement in one thread never holds up another's."""
+
+    connection: Any = None
+    depth: int = 0
+    in_transaction: int = 0
+    timeout: float | None = None
+    written: dict[str, int]
+
+    def __init__(self) -> None:
+        self.written = {}
+
+
+class NamedLocks:
+    """In-process locks by integer key, for backends whose writer is a single process."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[int, threading.Lock] = {}
+
+    @contextmanager
+    def hold(self, key: int) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            yield
+
+
 def split_table(table: str) -> tuple[str, str]:
     """``'staging.x'`` → ``('staging', 'x')``; an unqualified name goes to ``main``."""
     schema, _, name = table.rpartition(".")
     return (schema or "main", name)
+
+
+class FileReadError(TallyError):
+    """The warehouse could not read a local file itself (invalid UTF-8, a NUL byte, a
+    broken gzip stream); the caller reads it another way, whose message names the fault."""
+
+
+@lru_cache(maxsize=2048)
+def written_table(sql: str) -> str | None:
+    """The schema-qualified table a DuckDB-dialect statement writes (INSERT, UPDATE,
+    DELETE, CREATE TABLE … AS), or None: what a backend re-analyzes after a step."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        statement = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.ParseError:
+        return None
+    if not isinstance(statement, (exp.Insert, exp.Update, exp.Delete, exp.Create)):
+        return None
+    if isinstance(statement, exp.Create) and statement.kind != "TABLE":
+        return None
+    target = statement.this
+    table = target if isinstance(target, exp.Table) else target.find(exp.Table)
+    if table is None or not table.db:
+        return None  # temporary tables are unqualified and gone at the session's end
+    return f"{table.db}.{table.name}"
 
 
 def split_statements(sql: str) -> Iterator[str]:

@@ -93,6 +93,7 @@ SCHEMA = pa.schema(
         ("raw_query", pa.string()),
         ("ip_key", pa.string()),
         ("ecommerce", pa.string()),
+        ("order_id", pa.string()),
     ]
 )
 
@@ -403,21 +404,15 @@ def sessionize_alone(
     """``sessionize`` as the only run on this warehouse, then cookieless salts expired.
 
     Runs share ``web.dirty_days``, so two at once (the server's loader and ``tally web
-    sessionize``) would rebuild each other's days. DuckDB allows one writing process; on
-    PostgreSQL a session advisory lock makes the second run wait for the first. With
+    sessionize``) would rebuild each other's days: ``exclusive`` makes the second run wait
+    for the first (across processes where the warehouse has such locks; where it allows
+    one writing process, that process's own lock is enough). With
     ``settings``, salts of days older than ``web.salt_days`` are deleted afterwards, so a
     cookieless visitor's hash cannot be linked across days by anyone holding the database.
     """
-    locking = warehouse.capabilities.name == "postgres"  # pg_advisory_lock is PostgreSQL's
-    with warehouse.session():
-        if locking:
-            warehouse.rows("SELECT pg_advisory_lock(?)", [SESSIONIZE_LOCK_KEY])
-        try:
-            result = sessionize(warehouse, **options)
-            if settings is not None:
-                today = dt.datetime.now(dt.UTC).date()
-                forget_salts(warehouse, today - dt.timedelta(days=settings.web.salt_days))
-        finally:
-            if locking:
-                warehouse.rows("SELECT pg_advisory_unlock(?)", [SESSIONIZE_LOCK_KEY])
+    with warehouse.session(), warehouse.exclusive(SESSIONIZE_LOCK_KEY):
+        result = sessionize(warehouse, **options)
+        if settings is not None:
+            today = dt.datetime.now(dt.UTC).date()
+            forget_salts(warehouse, today - dt.timedelta(days=settings.web.salt_days))
     return result

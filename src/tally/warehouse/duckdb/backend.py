@@ -6,6 +6,13 @@ while work is being done. A process that finds the file locked waits, retrying w
 short backoff, up to ``lock_wait_seconds``; past that it raises ``WarehouseBusyError``.
 Long jobs (a backfill, the demo) are made of many short partition transactions, so a
 reader waits at most for one partition, never for the whole job.
+
+Inside one process, each thread works on its own connection to the one open database
+(``cursor()``), so a slow dashboard query never holds up a tracking request or the hit
+loader; the file stays open while any thread holds a session. Writes still go one at a
+time (a transaction, or a writing statement outside one, holds the process's writer lock):
+DuckDB would fail, not wait, when two transactions touch the same rows. An interactive block
+(``interactive()``) stops a statement past its time limit with ``interrupt()`` from a timer.
 """
 
 from __future__ import annotations
@@ -14,30 +21,64 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from tally.errors import WarehouseBusyError
+from tally.errors import QueryTimeoutError, WarehouseBusyError
 from tally.warehouse.base import (
     Capabilities,
+    FileReadError,
     InformationSchema,
+    NamedLocks,
+    ThreadState,
     split_statements,
     split_table,
 )
 from tally.warehouse.migrations import migration_files
 
 CAPABILITIES = Capabilities(
-    name="duckdb",
     sqlglot_dialect="duckdb",
     max_identifier_length=255,
     single_writer_process=True,
     param_style="?",
     reads_local_files=True,
+    row_ids=True,
+    columnar_results=True,
 )
+# One writer at a time per database file in this process. DuckDB lets several connections
+# of one process write, but two transactions touching the same rows fail ("Conflict on
+# tuple deletion") instead of waiting; readers never conflict and are not held up.
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def _writer_lock(path: str) -> threading.RLock:
+    key = str(Path(path).resolve()) if path not in (":memory:", "") else f":memory:{id(path)}"
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(key, threading.RLock())
+
+
+@lru_cache(maxsize=4096)
+def _reads_only(sql: str) -> bool:
+    """Whether a statement only reads (a query, SHOW, DESCRIBE, SET): those run at once."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        statement = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.ParseError:
+        return False  # unknown: treated as a write, which is only ever slower
+    return isinstance(statement, (exp.Query, exp.Describe, exp.Show, exp.Set))
+
+
+# what DuckDB raises when a file it reads itself is not readable text: invalid UTF-8, a NUL
+# byte, mixed line ends, a damaged gzip stream... (each under its own class)
+_FILE_ERRORS = (duckdb.Error,)
 
 
 def _is_lock_error(error: Exception) -> bool:
@@ -56,23 +97,28 @@ class DuckDBWarehouse(InformationSchema):
 
     capabilities = CAPABILITIES
 
-    def __init__(self, url: str, lock_wait_seconds: float = 60.0) -> None:
+    def __init__(
+        self, url: str, lock_wait_seconds: float = 60.0, interactive_seconds: float = 30.0
+    ) -> None:
         self.url = url
-        self.path = (
-            url.removeprefix("duckdb://").removeprefix("/")
-            if url.startswith("duckdb:///")
-            else url.removeprefix("duckdb://")
-        )
-        if url.startswith("duckdb:///"):
-            # duckdb:///./x.duckdb → ./x.duckdb ; duckdb:////abs/x.duckdb → /abs/x.duckdb
-            self.path = url[len("duckdb:///") :]
+        # duckdb:///./x.duckdb → ./x.duckdb ; duckdb:////abs/x.duckdb → /abs/x.duckdb
+        self.path = url[len("duckdb:///") :] if url.startswith("duckdb:///") else url[9:]
         self.lock_wait_seconds = lock_wait_seconds
-        self._connection: duckdb.DuckDBPyConnection | None = None
-        self._depth = 0
-        self._in_transaction = 0
-        self._lock = threading.RLock()
+        self.interactive_seconds = interactive_seconds
+        self._database: duckdb.DuckDBPyConnection | None = None  # the open file
+        self._holders = 0  # threads in a session on it
+        self._lock = threading.Lock()
+        self._state = ThreadState()
+        self._named = NamedLocks()
+        self._writer = (
+            threading.RLock() if self.path in (":memory:", "") else _writer_lock(self.path)
+        )
         if self.path not in (":memory:", ""):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def _memory(self) -> bool:
+        return self.path in (":memory:", "")
 
     # -- connections -------------------------------------------------------------------
 
@@ -94,70 +140,202 @@ class DuckDBWarehouse(InformationSchema):
                 # a short ceiling: a writer releases the lock between steps only briefly
                 delay = min(delay * 2, 0.05)
 
+    def _attach(self) -> duckdb.DuckDBPyConnection:
+        """This thread's own connection to the database, opening the file if need be."""
+        with self._lock:
+            if self._database is None:
+                self._database = self._open()
+            self._holders += 1
+            return self._database.cursor()
+
+    def _detach(self, connection: duckdb.DuckDBPyConnection) -> None:
+        connection.close()
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0 and not self._memory and self._database is not None:
+                self._database.close()
+                self._database = None
+
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock:
-            if self._connection is None:
-                self._connection = self._open()
-            self._depth += 1
-            try:
-                yield self._connection
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self.path != ":memory:":
-                    self._connection.close()
-                    self._connection = None
+        state = self._state
+        if state.depth == 0:
+            state.connection = self._attach()
+        state.depth += 1
+        try:
+            yield state.connection
+        finally:
+            state.depth -= 1
+            if state.depth == 0:
+                connection, state.connection = state.connection, None
+                self._detach(connection)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All-or-nothing; a nested call joins the outer transaction."""
+        state = self._state
         with self.session() as con:
-            if self._in_transaction:
-                self._in_transaction += 1
+            if state.in_transaction:
+                state.in_transaction += 1
                 try:
                     yield
                 finally:
-                    self._in_transaction -= 1
+                    state.in_transaction -= 1
                 return
-            con.execute("BEGIN TRANSACTION")
-            self._in_transaction = 1
-            try:
+            with self._writer:  # a transaction is assumed to write: one at a time
+                con.execute("BEGIN TRANSACTION")
+                state.in_transaction = 1
+                try:
+                    yield
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                else:
+                    con.execute("COMMIT")
+                finally:
+                    state.in_transaction = 0
+
+    @contextmanager
+    def interactive(self, seconds: float | None = None) -> Iterator[None]:
+        state = self._state
+        before = state.timeout
+        state.timeout = self.interactive_seconds if seconds is None else seconds
+        try:
+            with self.session():
                 yield
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            else:
-                con.execute("COMMIT")
+        finally:
+            state.timeout = before
+
+    @contextmanager
+    def _bounded(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """Interrupt the statement run in the block when this thread's time limit passes."""
+        seconds = self._state.timeout
+        if seconds is None:
+            yield
+            return
+        timer = threading.Timer(seconds, con.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except duckdb.InterruptException as error:
+            raise QueryTimeoutError(
+                f"the query ran past the interactive limit of {seconds:g} s and was stopped "
+                "(setting warehouse.interactive_timeout_seconds)",
+                seconds,
+            ) from error
+        finally:
+            timer.cancel()
+
+    @contextmanager
+    def exclusive(self, key: int) -> Iterator[None]:
+        # the file lock keeps every other process out while this one writes, so a lock
+        # inside this process is enough
+        with self._named.hold(key):
+            yield
+
+    @contextmanager
+    def unordered(self) -> Iterator[int]:
+        """Let DuckDB write a statement's rows in any order (this connection's setting,
+        put back afterwards); yields how many parts a scan may be split into.
+
+        Keeping the order of the rows read makes DuckDB finish each CREATE TABLE AS and
+        INSERT on one thread; a UNION ALL of parts runs on every core only when the result's
+        order need not follow the input's.
+        """
+        with self.session() as con:
+            threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+            setting = "SELECT current_setting('preserve_insertion_order')"
+            before = bool(con.execute(setting).fetchone()[0])
+            con.execute("SET preserve_insertion_order = false")
+            try:
+                yield max(1, min(threads, 8))
             finally:
-                self._in_transaction = 0
+                con.execute(f"SET preserve_insertion_order = {before}")
+
+    def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
+        """A read-only connection with ``enable_external_access`` off unless asked (read_csv,
+        COPY TO, ATTACH of a file and extension installs are then refused)."""
+        if not write and not self._memory and not Path(self.path).exists():
+            raise FileNotFoundError(
+                f"no warehouse at {self.path} yet (tally demo or tally load make it)"
+            )
+        config = {} if external_access else {"enable_external_access": False}
+        deadline = time.monotonic() + self.lock_wait_seconds
+        while True:
+            try:
+                connection = duckdb.connect(self.path, read_only=not write, config=config)
+                break
+            except duckdb.IOException as error:  # another process writes: wait as _open does
+                if not _is_lock_error(error):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusyError(f"{self.path} stayed locked: {error}") from error
+                time.sleep(0.05)
+        try:
+            relation = connection.sql(sql)
+            return pa.table({}) if relation is None else _to_arrow(relation)
+        finally:
+            connection.close()
+
+    def analyze(self, tables: Sequence[str]) -> None:
+        """Nothing to do: DuckDB updates a table's statistics with every write."""
 
     def close(self) -> None:
         with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-                self._depth = 0
+            if self._database is not None and self._holders == 0:
+                self._database.close()
+                self._database = None
 
     # -- statements --------------------------------------------------------------------
 
+    def _writing(self, sql: str) -> Any:
+        """The writer lock for a statement that writes outside a transaction (a transaction
+        already holds it); nothing for a read."""
+        if self._state.in_transaction or _reads_only(sql):
+            return nullcontext()
+        return self._writer
+
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> None:
-        with self.session() as con:
+        with self.session() as con, self._writing(sql), self._bounded(con):
             con.execute(sql, params) if params is not None else con.execute(sql)
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
-        with self.session() as con:
+        with self.session() as con, self._writing(sql), self._bounded(con):
             relation = con.sql(sql, params=params) if params is not None else con.sql(sql)
             return _to_arrow(relation)
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        with self.session() as con:
+        with self.session() as con, self._writing(sql), self._bounded(con):
             cursor = con.execute(sql, params) if params is not None else con.execute(sql)
             return cursor.fetchall()
 
     def run_model(self, sql: str) -> None:
         with self.session() as con:
             for statement in split_statements(sql):
-                con.execute(statement)
+                with self._writing(statement), self._bounded(con):
+                    con.execute(statement)
+
+    def read_into(self, table: str, select_sql: str) -> None:
+        """``CREATE TEMP TABLE table AS select_sql`` for a SELECT that reads local files;
+        ``FileReadError`` (nothing left behind) when DuckDB cannot read one."""
+        with self.session() as con:
+            try:
+                con.execute(f"CREATE TEMP TABLE {table} AS {select_sql}")
+            except _FILE_ERRORS as error:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+                raise FileReadError(str(error).splitlines()[0]) from error
+
+    @contextmanager
+    def arrow_view(self, data: pa.Table) -> Iterator[str]:
+        """An Arrow table readable by name in this thread's session, for the block."""
+        view = f"_arrow_{uuid.uuid4().hex}"
+        with self.session() as con:
+            con.register(view, data)
+            try:
+                yield view
+            finally:
+                con.unregister(view)
 
     def run_sql_file(self, path: Path) -> None:
         self.run_model(Path(path).read_text(encoding="utf-8"))
@@ -226,7 +404,7 @@ class DuckDBWarehouse(InformationSchema):
     def materialize(self, table: str, select_sql: str) -> None:
         """(Re)create ``table`` from a DuckDB-dialect SELECT, atomically."""
         schema, _ = split_table(table)
-        with self.session() as con:
+        with self.session() as con, self._writer:
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}")
 
@@ -234,7 +412,7 @@ class DuckDBWarehouse(InformationSchema):
 
     def migrate(self) -> list[str]:
         applied: list[str] = []
-        with self.session() as con:
+        with self.session() as con, self._writer:
             con.execute("CREATE SCHEMA IF NOT EXISTS tally_meta")
             con.execute(
                 "CREATE TABLE IF NOT EXISTS tally_meta.migrations "

@@ -1,7 +1,15 @@
-"""PostgreSQL backend over psycopg 3.
+"""PostgreSQL backend over psycopg 3 and its connection pool.
 
 SQL reaches it in DuckDB's dialect (the models, tally's own statements with ``?``
 parameters) and is transpiled by sqlglot. Loads go through ``COPY ... FROM STDIN``.
+
+Each thread borrows its own connection from a pool (``warehouse.pool_size``) for the
+length of its session, so the server's request handlers, the hit loader and the scheduler
+never wait on each other's connection. A connection goes back with its temporary tables
+dropped and its settings reset. At the end of a session, every table its statements
+changed by more than autovacuum's default threshold (50 rows + 10 %) is ANALYZEd, so the
+planner never plans a load's or a build's tables from empty statistics (a server may run
+without autovacuum, and CREATE TABLE AS leaves none).
 """
 
 from __future__ import annotations
@@ -9,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -17,25 +24,30 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg_pool
 import pyarrow as pa
 import sqlglot
 
-from tally.errors import ConfigError
+from tally.errors import QueryTimeoutError, WarehouseBusyError, WarehouseUnreachableError
 from tally.warehouse.base import (
     Capabilities,
     InformationSchema,
+    ThreadState,
     split_statements,
     split_table,
+    written_table,
 )
 from tally.warehouse.migrations import migration_files
 
 CAPABILITIES = Capabilities(
-    name="postgres",
     sqlglot_dialect="postgres",
     max_identifier_length=63,
     single_writer_process=False,
     param_style="%s",
+    locks_across_processes=True,
 )
+# autovacuum's defaults: analyze a table once this many rows plus this share changed
+ANALYZE_ROWS, ANALYZE_SHARE = 50, 0.1
 
 
 @lru_cache(maxsize=512)
@@ -69,76 +81,224 @@ def _plain(value: Any) -> Any:
 
 
 class PostgresWarehouse(InformationSchema):
-    """A PostgreSQL database (or Redshift) behind the Warehouse protocol."""
+    """A PostgreSQL database behind the Warehouse protocol."""
 
-    def __init__(self, url: str, dialect: str = "postgres") -> None:
-        self.url = url
-        self.dialect = dialect
-        self.capabilities = (
-            CAPABILITIES
-            if dialect == "postgres"
-            else Capabilities(
-                name=dialect,
-                sqlglot_dialect=dialect,
-                max_identifier_length=127,
-                single_writer_process=False,
-                param_style="%s",
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        url: str,
+        pool_size: int = 8,
+        wait_seconds: float = 60.0,
+        interactive_seconds: float = 30.0,
+        conninfo: str = "",
+    ) -> None:
+        self.url = url  # as configured (its scheme names the backend again)
+        self.conninfo = conninfo or url  # what the driver connects with
+        self.pool_size = pool_size
+        self.wait_seconds = wait_seconds
+        self.interactive_seconds = interactive_seconds
+        self._pool: psycopg_pool.ConnectionPool | None = None
+        self._state = ThreadState()
+
+    @property
+    def dialect(self) -> str:
+        return self.capabilities.sqlglot_dialect
+
+    # -- connections -------------------------------------------------------------------
+
+    def _connect_once(self) -> None:
+        """One direct connection first, so an unreachable server is named at once (the pool
+        would keep retrying in the background until its timeout)."""
+        try:
+            psycopg.connect(self.conninfo, connect_timeout=10).close()
+        except psycopg.OperationalError as error:
+            raise WarehouseUnreachableError(
+                f"cannot connect to the warehouse at {self.address()}: "
+                f"{str(error).strip().splitlines()[-1]}"
+            ) from None
+
+    def _opened_pool(self) -> psycopg_pool.ConnectionPool:
+        if self._pool is None:
+            self._connect_once()
+            self._pool = psycopg_pool.ConnectionPool(
+                self.conninfo,
+                min_size=0,
+                max_size=self.pool_size,
+                kwargs={"autocommit": True},
+                reset=type(self)._reset_connection,
+                max_idle=60.0,
+                open=True,
+                name="tally-warehouse",
             )
-        )
-        self._connection: psycopg.Connection | None = None
-        self._depth = 0
-        self._in_transaction = 0
-        self._lock = threading.RLock()
+        return self._pool
+
+    def address(self) -> str:
+        """host:port/database of the URL, without user or password (for messages)."""
+        info = psycopg.conninfo.conninfo_to_dict(self.conninfo)
+        host = info.get("host") or "localhost"
+        return f"{host}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
 
     @contextmanager
     def session(self) -> Iterator[psycopg.Connection]:
-        with self._lock:
-            if self._connection is None:
-                try:
-                    self._connection = psycopg.connect(self.url, autocommit=True)
-                except psycopg.OperationalError as error:
-                    raise ConfigError(f"cannot connect to {self._safe_url()}: {error}") from error
-            self._depth += 1
+        state = self._state
+        if state.depth == 0:
+            pool = self._opened_pool()
             try:
-                yield self._connection
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._connection.close()
-                    self._connection = None
-
-    def _safe_url(self) -> str:
-        info = psycopg.conninfo.conninfo_to_dict(self.url)
-        info.pop("password", None)
-        return " ".join(f"{k}={v}" for k, v in info.items())
+                state.connection = pool.getconn(timeout=self.wait_seconds)
+            except psycopg_pool.PoolTimeout as error:
+                raise WarehouseBusyError(
+                    f"all {self.pool_size} warehouse connections stayed busy for "
+                    f"{self.wait_seconds:.0f} s (setting warehouse.pool_size)"
+                ) from error
+            state.written = {}
+        state.depth += 1
+        failed = False
+        try:
+            yield state.connection
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            state.depth -= 1
+            if state.depth == 0:
+                connection, state.connection = state.connection, None
+                try:
+                    if not failed and state.written:
+                        self._analyze_changed(connection, state.written)
+                finally:
+                    state.written = {}
+                    self._opened_pool().putconn(connection)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self.session() as con, con.transaction():
             yield
 
+    @contextmanager
+    def interactive(self, seconds: float | None = None) -> Iterator[None]:
+        state = self._state
+        before = state.timeout
+        limit = self.interactive_seconds if seconds is None else seconds
+        with self.session() as con:
+            state.timeout = limit
+            con.execute(f"SET statement_timeout = {max(1, round(limit * 1000))}")
+            try:
+                yield
+            finally:
+                state.timeout = before
+                if before is None:
+                    con.execute("SET statement_timeout = 0")
+                else:
+                    con.execute(f"SET statement_timeout = {max(1, round(before * 1000))}")
+
+    @contextmanager
+    def exclusive(self, key: int) -> Iterator[None]:
+        """A session advisory lock: every process on this database waits for the holder."""
+        with self.session() as con:
+            con.execute("SELECT pg_advisory_lock(%s)", [key])
+            try:
+                yield
+            finally:
+                con.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+    @contextmanager
+    def unordered(self) -> Iterator[int]:
+        yield 1  # PostgreSQL keeps no insertion order worth giving up
+
+    def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
+        """A READ ONLY transaction, rolled back, unless ``write``. File access on the server
+        is the role's (``pg_read_server_files``), which tally's role should not hold."""
+        with self.session() as con:
+            if write:
+                return self._console_result(sql)
+            con.execute("BEGIN READ ONLY")
+            try:
+                return self._console_result(sql)
+            finally:
+                con.execute("ROLLBACK")
+
+    def _console_result(self, sql: str) -> pa.Table:
+        try:
+            return self.query(sql)
+        except psycopg.ProgrammingError as error:
+            if "didn't produce records" in str(error):  # the statement ran, no rows
+                return pa.table({})
+            raise
+
+    def analyze(self, tables: Sequence[str]) -> None:
+        with self.session() as con:
+            for table in dict.fromkeys(tables):
+                con.execute(f"ANALYZE {table}")
+
+    def _analyze_changed(self, con: psycopg.Connection, written: Mapping[str, int]) -> None:
+        """ANALYZE each table changed by more than 50 rows + 10 % of its size (a table
+        never analyzed counts as empty)."""
+        names = list(written)
+        found = con.execute(
+            "SELECT n.nspname || '.' || c.relname, c.reltuples FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname || '.' || c.relname = ANY(%s) AND c.relkind = 'r'",
+            [names],
+        ).fetchall()
+        for table, tuples in found:
+            if written[table] >= ANALYZE_ROWS + ANALYZE_SHARE * max(tuples, 0):
+                con.execute(f"ANALYZE {table}")
+
+    @staticmethod
+    def _reset_connection(connection: psycopg.Connection) -> None:
+        """A connection goes back to the pool as a new one would be: no temporary tables,
+        no settings left from its last borrower (an interactive time limit, a search path)."""
+        connection.execute("DISCARD TEMP")
+        connection.execute("RESET ALL")
+
+    def _wrote(self, table: str | None, rows: int) -> None:
+        if table is not None:
+            self._state.written[table] = self._state.written.get(table, 0) + max(rows, 0)
+
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-                self._depth = 0
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    # -- statements --------------------------------------------------------------------
 
     def _sql(self, sql: str) -> str:
         return to_postgres(sql, self.dialect)
 
+    def _run(
+        self,
+        con: psycopg.Connection,
+        sql: str,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+    ) -> psycopg.Cursor:
+        """One DuckDB-dialect statement: transpiled, run, its written table counted."""
+        try:
+            cursor = con.execute(self._sql(sql), params)
+        except psycopg.errors.QueryCanceled as error:
+            seconds = self._state.timeout
+            if seconds is None:
+                raise
+            raise QueryTimeoutError(
+                f"the query ran past the interactive limit of {seconds:g} s and was stopped "
+                "(setting warehouse.interactive_timeout_seconds)",
+                seconds,
+            ) from error
+        self._wrote(written_table(sql), cursor.rowcount)
+        return cursor
+
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> None:
         with self.session() as con:
-            con.execute(self._sql(sql), params)
+            self._run(con, sql, params)
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         with self.session() as con:
-            cursor = con.execute(self._sql(sql), params)
+            cursor = self._run(con, sql, params)
             return cursor.fetchall() if cursor.description else []
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         with self.session() as con:
-            cursor = con.execute(self._sql(sql), params)
+            cursor = self._run(con, sql, params)
             names = [column.name for column in cursor.description or []]
             records = cursor.fetchall()
         columns = list(zip(*records, strict=True)) if records else [[] for _ in names]
@@ -148,7 +308,7 @@ class PostgresWarehouse(InformationSchema):
     def run_model(self, sql: str) -> None:
         with self.session() as con:
             for statement in split_statements(sql):
-                con.execute(self._sql(statement))
+                self._run(con, statement)
 
     def run_sql_file(self, path: Path) -> None:
         self.run_model(Path(path).read_text(encoding="utf-8"))
@@ -176,6 +336,7 @@ class PostgresWarehouse(InformationSchema):
                 for batch in data.to_batches(max_chunksize=10_000):
                     for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
                         copy.write_row([_plain(v) for v in row])
+            self._wrote(_qualified(table), data.num_rows)
         return data.num_rows
 
     def append(self, table: str, data: pa.Table) -> int:
@@ -187,7 +348,9 @@ class PostgresWarehouse(InformationSchema):
         with self.transaction(), self.session() as con:
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             con.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
-            con.execute(f"CREATE TABLE {table} AS {self._sql(select_sql)}")
+            created = con.execute(f"CREATE TABLE {table} AS {self._sql(select_sql)}")
+            # a new table has no statistics at all, however few rows it has
+            self._wrote(_qualified(table), created.rowcount + ANALYZE_ROWS)
 
     def migrate(self) -> list[str]:
         applied: list[str] = []
@@ -207,6 +370,11 @@ class PostgresWarehouse(InformationSchema):
                     con.execute("INSERT INTO tally_meta.migrations VALUES (%s, now())", [name])
                 applied.append(name)
         return applied
+
+
+def _qualified(table: str) -> str:
+    schema, name = split_table(table)
+    return f"{schema}.{name}".replace('"', "")
 
 
 def _arrow_value(value: Any) -> Any:

@@ -50,7 +50,7 @@ def _counted(query: Query) -> Counted:
     many visits made it (next page 0: the visit left)."""
     join, where, params = actions_in_scope(query)
     scope = f"FROM web.actions AS a {join} WHERE {where} AND a.page_id IS NOT NULL"
-    if query.warehouse.capabilities.name == "duckdb":
+    if query.warehouse.capabilities.columnar_results:
         found = _counted_here(query, scope, params)
         if found is not None:
             return found
