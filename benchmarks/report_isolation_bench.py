@@ -65,7 +65,7 @@ def prepare(data: Path) -> str:
     return token
 
 
-def start_server(data: Path, port: int, code: Path) -> subprocess.Popen[bytes]:
+def start_server(data: Path, port: int, code: Path, workers: int | None) -> subprocess.Popen[bytes]:
     script = (
         "import uvicorn\n"
         "from tally.config import load_settings\n"
@@ -74,6 +74,8 @@ def start_server(data: Path, port: int, code: Path) -> subprocess.Popen[bytes]:
         f"uvicorn.run(app, host='127.0.0.1', port={port}, access_log=False, log_level='error')\n"
     )
     environment = {**os.environ, "TALLY_DATA_DIR": str(data), "PYTHONPATH": str(code)}
+    if workers is not None:  # older code has no such setting
+        environment["TALLY_SERVER__REPORT_WORKERS"] = str(workers)
     server = subprocess.Popen([sys.executable, "-c", script], env=environment)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -183,13 +185,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--code", type=Path, default=SOURCES, help="source tree to serve")
     parser.add_argument("--port", type=int, default=18474)
+    parser.add_argument("--report-workers", type=int, help="[server] report_workers (2)")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "data"
         token = prepare(data)
-        server = start_server(data, arguments.port, arguments.code)
+        server = start_server(data, arguments.port, arguments.code, arguments.report_workers)
         try:
-            print(f"code: {arguments.code}; load average at start: {os.getloadavg()[0]:.1f}")
+            print(
+                f"code: {arguments.code}; report_workers {arguments.report_workers}; "
+                f"load average at start: {os.getloadavg()[0]:.1f}"
+            )
             for heavy in (False, True):
                 figures = asyncio.run(phase(arguments.port, token, arguments.seconds, heavy))
                 label = f"with {HEAVY_CALLS} worst-case reports" if heavy else "tracking alone"
