@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -198,10 +199,16 @@ def _mask(value: Any) -> Any:
 SECRET_WORDS = ("password", "secret", "token", "private_key", "credentials")
 
 
+# the password of a URL (postgresql://user:PASSWORD@host/db)
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]+)(@)")
+
+
 def _mask_named(key: str, value: Any) -> Any:
     if value and isinstance(value, str) and any(w in key.lower() for w in SECRET_WORDS):
         if not key.lower().endswith("_path"):
             return "********"
+    if isinstance(value, str) and "://" in value:
+        return _URL_PASSWORD.sub(r"\1********\3", value)
     return _mask(value)
 
 

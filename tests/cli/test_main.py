@@ -3,6 +3,8 @@ exit code 2 (bad input, nothing to work on yet) or 3 (transient), never a traceb
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -88,3 +90,32 @@ def test_source_and_dataset_are_positional_and_the_old_option_still_works(workdi
     assert unknown.exit_code == 2 and "unknown source 'itunez'; known: " in unknown.stderr
     wrong = runner.invoke(app, ["lake", "ls", "itunes", "no-such-thing"])
     assert wrong.exit_code == 2 and "itunes has no dataset 'no-such-thing'" in wrong.stderr
+    # 80 columns (a pipe's width for rich): long keys wrap, none is cut with an ellipsis
+    narrow = runner.invoke(app, ["lake", "ls", "itunes"], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0 and "…" not in narrow.stdout, narrow.stdout
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    listed = runner.invoke(app, ["lake", "ls", "itunes", "subscription-events", "--json"])
+    [entry] = json.loads(listed.stdout)
+    assert entry["key"].endswith("2016/10/24/Subscription_Event_85082573_20161024.txt.gz")
+    flat = "".join(narrow.stdout.replace("│", " ").split())
+    assert "Subscription_Event_85082573_20161024.txt.gz" in flat
+
+
+def test_status_lines_when_not_on_a_terminal() -> None:
+    import io
+    import threading
+    import time
+
+    from rich.console import Console
+
+    from tally.cli._steps import status_lines
+
+    out = io.StringIO()
+    stop = threading.Event()
+    counter = iter(range(1000))
+    thread = status_lines(Console(file=out), lambda: f"events {next(counter)}", 0.05, stop)
+    time.sleep(0.3)
+    stop.set()
+    thread.join(timeout=2)
+    lines = out.getvalue().splitlines()
+    assert len(lines) >= 2 and lines[0].endswith("events 0") and lines[1].endswith("events 1")

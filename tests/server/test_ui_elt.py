@@ -64,3 +64,21 @@ def test_pages_through_the_app(
         assert client.get("/elt/runs/nope").status_code == 404
         csv_text = client.get("/elt", params={"csv": "datasets"}).text
         assert csv_text.splitlines()[0].startswith("source,dataset,last partition")
+
+
+def test_last_14_days_draws_14_days(store: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tally.server.ui import elt
+
+    monkeypatch.setattr(elt, "_today", lambda: dt.date(2026, 3, 3))
+    runs = _panel(overview_panels(store, 14), "runs")
+    # 18 Feb .. 3 Mar is 14 days, whichever of them have steps (02-25, 03-01, 03-02)
+    x = runs.chart["data"][0]["x"]
+    assert len(x) == 14 and x[0] == "2026-02-18" and x[-1] == "2026-03-03"
+    week = _panel(overview_panels(store, 7), "runs")
+    # 25 Feb .. 3 Mar: the 02-25 step is the window's first day, still counted
+    assert week.chart["data"][0]["x"][0] == "2026-02-25" and len(week.chart["data"][0]["x"]) == 7
+    assert [row[0] for row in week.rows] == [
+        dt.date(2026, 2, 25),
+        dt.date(2026, 3, 1),
+        dt.date(2026, 3, 2),
+    ]

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from tests.server.ui_support import cheap_hashes, dashboard_app, log_in
 from tests.web.reporting_flow_site import shared_site
 from tests.web.reporting_site import load_site
+from tests.web.test_reporting_ecommerce import shop  # noqa: F401, F811 (a fixture)
 
 from tally.config import Settings
 from tally.server.ui.web_behaviour import transitions, users_flow
@@ -181,3 +182,18 @@ def test_custom_variables_and_dimensions(request: pytest.FixtureRequest) -> None
     assert panels[0].rows == [["plan", "premium", 2, 2], ["plan", "free", 1, 1]]
     assert panels[0].chart["data"][0]["x"] == [3]  # three visits carry "plan"
     assert panels[1].rows == [["gold", 2, 2], ["silver", 1, 1]]
+
+
+def test_goals_page_names_ecommerce_and_lists_the_products(shop: Warehouse) -> None:  # noqa: F811
+    """The shop of tests/web/test_reporting_ecommerce.py: orders O-1 (115) and O-2 (20), an
+    abandoned cart (15); SKU1 100 (2 ordered), SKU2 30 (6 in 2 orders)."""
+    from tally.server.ui.web_acquisition import goals
+
+    span = Span("day", dt.date(2026, 3, 10), dt.date(2026, 3, 10))
+    view = View(shop, Site(1, "Shop", "UTC"), "day", "2026-03-10", "", span)
+    overview, products = goals(view)
+    assert [row[:4] for row in overview.rows] == [
+        ["Ecommerce orders", 2, 2, 135.0],
+        ["Abandoned carts", 1, 1, 15.0],
+    ]
+    assert products.rows == [["SKU1", 2, 1, 100, 50], ["SKU2", 6, 2, 30, 5]]

@@ -28,6 +28,16 @@ def test_pending_then_firing_after_for_then_resolved() -> None:
     assert alerts.alerts["hot/a"].state == "firing"
     alerts.update("hot", 10, {"a": (False, 20.0)}, labels("hot", "a"), "", now=11)
     assert alerts.alerts["hot/a"].state == "resolved"
+    assert alerts.alerts["hot/a"].summary == "resolved: a is back to normal (20)"
+
+
+def test_a_resolved_alert_shows_its_resolved_summary() -> None:
+    alerts = book()
+    firing, resolved = "{key} runs hot: {value:g} °C", "{key} is cool again: {value:g} °C"
+    alerts.update("hot", 0, {"a": (True, 31.0)}, labels("hot", "a"), firing, 0, resolved)
+    assert alerts.alerts["hot/a"].summary == "a runs hot: 31 °C"
+    alerts.update("hot", 0, {"a": (False, 20.0)}, labels("hot", "a"), firing, 5, resolved)
+    assert alerts.alerts["hot/a"].summary == "a is cool again: 20 °C"
 
 
 def test_pending_that_clears_is_forgotten_and_starts_over() -> None:

@@ -100,7 +100,9 @@ def test_a_failed_run_fires_and_its_next_success_resolves(rig) -> None:
     add_run(opener, "load", "ok", at(0, 9.5))
     poller.run_once()
     engine.tick()
-    assert engine.book.alerts["tally_run_failed/load:itunes/events"].state == "resolved"
+    resolved = engine.book.alerts["tally_run_failed/load:itunes/events"]
+    assert resolved.state == "resolved"
+    assert resolved.summary == "load:itunes/events: the latest run succeeded again"
 
 
 def test_a_stale_source_fires_after_its_schedule_and_grace(rig) -> None:

@@ -52,3 +52,12 @@ def test_checking_a_url_imports_no_driver():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_the_password_of_a_warehouse_url_is_masked():
+    url = "redshift://tally:s3cret-pw@x.eu-west-1.redshift.amazonaws.com:5439/dev"
+    masked = load_settings(environ={"TALLY_WAREHOUSE_URL": url}).masked()
+    assert masked["warehouse_url"] == (
+        "redshift://tally:********@x.eu-west-1.redshift.amazonaws.com:5439/dev"
+    )
+    assert "s3cret-pw" not in repr(masked)

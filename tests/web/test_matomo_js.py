@@ -259,6 +259,9 @@ COMPARED: list[tuple[str, dict[str, object]]] = [
     ("CustomDimensions.getCustomDimension", {"idDimension": 1}),
     ("Goals.get", {}),
     ("Goals.getConversions", {}),
+    ("Goals.get", {"idGoal": "ecommerceOrder"}),
+    ("Goals.getItemsSku", {}),
+    ("Goals.getItemsCategory", {}),
     ("DevicesDetection.getType", {}),
     ("DevicesDetection.getBrowsers", {}),
 ]
@@ -311,6 +314,9 @@ def test_the_reports_hold_the_hand_counts(
     assert [(row["label"], row["nb_visits"]) for row in searches] == [("shoes", 1)]
     goals = served.api("Goals.getConversions", idSite=sites["matomo.js"], **DAY)
     assert {row["label"]: row["nb_conversions"] for row in goals} == {"Signup": 1, "Manual": 1}
+    order = served.api("Goals.get", idSite=sites["matomo.js"], idGoal="ecommerceOrder", **DAY)
+    # O-1: 110 = subtotal 100 + tax 5 + shipping 5, two SKU1 at 50
+    assert (order["nb_conversions"], order["revenue"], order["items"]) == (1, 110, 2)
     pages = served.api("Actions.getPageUrls", idSite=sites["matomo.js"], flat=1, **DAY)
     views = {row["label"]: row["nb_hits"] for row in pages}
     # the campaign parameters left the landing URLs: one /landing.html row

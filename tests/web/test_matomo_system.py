@@ -69,6 +69,17 @@ DELIBERATE: dict[tuple[str, str, str], str] = {
         "tally's visit ids are hashes of the visit's first hit, not an auto-increment"
     ),
 }
+EVENT_VISITS = (
+    "Matomo's Events rows add up the visits of their sub-rows (a visit with events of 14 "
+    "names counts 14 times in its category); tally counts each visit once per label"
+)
+PLUS_SEGMENT = (
+    "tally percent-encodes a space in a row's segment as %20, Matomo writes '+'; both select "
+    "the same visits"
+)
+for _method in ("Events.getCategory", "Events.getAction", "Events.getName"):
+    DELIBERATE[("ThreeVisitsWithCustomEvents", _method, "nb_visits")] = EVENT_VISITS
+    DELIBERATE[("ThreeVisitsWithCustomEvents", _method, "segment")] = PLUS_SEGMENT
 # Differences found and not explained or fixed yet: listed in docs/reporting-api.md as open.
 OPEN: dict[tuple[str, str, str], str] = {
     ("TwoVisitsNoKeywordWithBot", "Live.getLastVisitsDetails", "visitDuration"): (

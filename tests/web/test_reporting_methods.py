@@ -241,7 +241,7 @@ def test_event_actions_and_names(site: Warehouse) -> None:
         (r["label"], r["nb_events"], r["nb_visits"], r["sum_event_value"]) for r in actions
     ] == [("Play", 2, 2, 12.5)]
     names = call(site, "Events.getName", DAY)
-    assert [(r["label"], r["nb_events"]) for r in names] == [("Event name not defined", 1)]
+    assert [(r["label"], r["nb_events"]) for r in names] == [("Event Name not defined", 1)]
 
 
 def test_visits_by_day_of_week(site: Warehouse) -> None:

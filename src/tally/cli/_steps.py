@@ -6,7 +6,9 @@ never the escape codes of a redrawn bar.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from rich.console import Console
@@ -74,3 +76,22 @@ class Steps:
             self.progress.update(task, description=f"{step}{note}")
         else:
             self.console.print(f"{step}: done in {seconds:.1f} s{note}", highlight=False)
+
+
+def status_lines(
+    console: Console, describe: Callable[[], str], every: float, stop: threading.Event
+) -> threading.Thread:
+    """A daemon thread printing ``describe()`` every ``every`` seconds until ``stop`` is set:
+    the status a long-running command gives a log or a pipe, where no live line redraws."""
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                line = describe()
+            except Exception as error:  # a status line must never stop the command
+                line = f"status unavailable: {error}"
+            console.print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}", highlight=False)
+
+    thread = threading.Thread(target=loop, name="tally-status", daemon=True)
+    thread.start()
+    return thread

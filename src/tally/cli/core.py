@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from tally.cli._errors import exit_code, one_line
 from tally.cli._grammar import DatasetArgument, OldSourceOption, SourceArgument, chosen_datasets
 from tally.cli._steps import Steps
+from tally.cli._tables import print_json, wide_table
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
 from tally.pipeline.context import Context, open_context
@@ -71,7 +71,7 @@ def config_command(
     if as_json:
         console.print_json(json.dumps(values, default=str))
         return
-    table = Table("setting", "value")
+    table = wide_table("setting", "value")
     for key, value in _flatten(values):
         table.add_row(key, str(value))
     console.print(table)
@@ -97,6 +97,7 @@ def lake_ls(
     dataset: DatasetArgument = None,
     date: DateOption = None,
     old_source: OldSourceOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List landed raw files from the manifest.
 
@@ -116,7 +117,11 @@ def lake_ls(
         sql += " AND partition_date = ?"
         params.append(date.date())
     rows = ctx.warehouse.rows(sql + " ORDER BY key", params)
-    table = Table("key", "bytes", "sha256", "landed at")
+    if as_json:
+        names = ("key", "size", "sha256", "source", "dataset", "partition_date", "landed_at")
+        print_json([dict(zip(names, row, strict=True)) for row in rows])
+        return
+    table = wide_table("key", "bytes", "sha256", "landed at")
     for key, size, digest, *_rest, landed in rows:
         table.add_row(key, f"{size:,}", digest[:12], str(landed)[:19])
     console.print(table)
@@ -220,7 +225,7 @@ def query_command(
     elif output == "json":
         print(json.dumps(result.to_pylist(), default=str, indent=1))
     elif output == "table":
-        table = Table(*result.column_names)
+        table = wide_table(*result.column_names)
         for row in result.to_pylist():
             table.add_row(*(("" if v is None else str(v)) for v in row.values()))
         console.print(table)
@@ -262,7 +267,9 @@ def status_command(
     if as_json:
         print(json.dumps(steps, default=str, indent=1))
         return
-    table = Table("started", "job", "source/dataset", "date", "status", "in", "out", "bad", "error")
+    table = wide_table(
+        "started", "job", "source/dataset", "date", "status", "in", "out", "bad", "error"
+    )
     for s in steps:
         colours = {
             "ok": "green",
@@ -386,7 +393,7 @@ def run_command(
 def _print_summary(ctx: Context, summary: object, reports: list[str], traffic: str) -> None:
     """What the demo made and where to look at it."""
     console.print(f"[bold]demo data {summary.start} → {summary.end}[/bold]")
-    table = Table("dataset", "rows loaded")
+    table = wide_table("dataset", "rows loaded")
     for key, rows in sorted(summary.rows.items()):
         table.add_row(key, f"{rows:,}")
     console.print(table)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from tally.cli._steps import status_lines
 from tally.config import load_settings
 from tally.warehouse import from_settings
 
@@ -23,6 +27,9 @@ token_app = typer.Typer(
 def serve_command(
     host: Annotated[str | None, typer.Option("--host", help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port to listen on.")] = None,
+    status_every: Annotated[
+        float, typer.Option(help="Seconds between status lines when not on a terminal.", min=1)
+    ] = 60.0,
 ) -> None:
     """Serve tracking (/matomo.php), tally.js, the API and the hit loader.
 
@@ -32,7 +39,26 @@ def serve_command(
     """
     from tally.server.runner import serve
 
-    serve(load_settings(), host, port)
+    settings = load_settings()
+    stop = threading.Event()
+    if not console.is_terminal:  # a log or a pipe: say every so often that it is alive
+        started = time.monotonic()
+        hit_log = Path(settings.web.hit_log_dir or Path(settings.data_dir) / "hitlog")
+
+        def describe() -> str:
+            files = [p for p in hit_log.glob("*") if p.is_file()] if hit_log.exists() else []
+            size = sum(p.stat().st_size for p in files)
+            return (
+                f"tally serve: up {time.monotonic() - started:,.0f} s on "
+                f"{host or settings.server.host}:{port or settings.server.port}; "
+                f"hit log {len(files)} file(s), {size:,} bytes"
+            )
+
+        status_lines(console, describe, status_every, stop)
+    try:
+        serve(settings, host, port)
+    finally:
+        stop.set()
 
 
 _DURATION = re.compile(r"^(\d+)([dh])$")

@@ -6,9 +6,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from tally.cli._grammar import DatasetArgument, OldSourceOption, SourceArgument, chosen_datasets
+from tally.cli._tables import wide_table
 from tally.cli.core import console, context, settings
 from tally.errors import TallyError
 from tally.warehouse import Warehouse
@@ -75,7 +75,7 @@ def sources_command(
     if as_json:
         print(json.dumps(rows, default=str, indent=1))
         return
-    table = Table("source", "dataset", "last landed", "files", "last load", "staging table")
+    table = wide_table("source", "dataset", "last landed", "files", "last load", "staging table")
     for row in rows:
         state = row["last_load"] or "never"
         colour = {"ok": "green", "failed": "red"}.get(str(state), "yellow")

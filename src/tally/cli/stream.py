@@ -11,8 +11,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from tally.cli._steps import status_lines
+from tally.cli._tables import print_json, wide_table
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
 from tally.stream import checkpoint
@@ -47,6 +48,12 @@ def stream_command(
     check: Annotated[
         bool, typer.Option("--check", help="Validate the rules and settings, print, exit.")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --check: the rules as JSON.")
+    ] = False,
+    status_every: Annotated[
+        float, typer.Option(help="Seconds between status lines when not on a terminal.", min=1)
+    ] = 60.0,
 ) -> None:
     """Run the real-time engine: MQTT and tally's own streams in, alerts out, until Ctrl-C.
 
@@ -66,8 +73,11 @@ def stream_command(
     except TallyError as error:
         errors.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
+    if check and as_json:
+        print_json([rule.spec.model_dump(by_alias=True) for rule in engine.rules.values()])
+        return
     if check:
-        table = Table("rule", "type", "source", "for (s)", "labels")
+        table = wide_table("rule", "type", "source", "for (s)", "labels")
         for rule in engine.rules.values():
             spec = rule.spec
             labels = ", ".join(f"{k}={v}" for k, v in spec.labels.items())
@@ -82,14 +92,23 @@ def stream_command(
         f"tally stream: {len(engine.rules)} rules, inputs: "
         f"{', '.join(type(i).__name__ for i in engine.inputs) or 'none'}; Ctrl-C stops"
     )
+
+    def describe() -> str:
+        stats = engine.stats()
+        return (
+            f"events {stats['received']:,} · late {sum(stats['late'].values()):,} · "
+            f"rejected {stats['rejected']:,} · alerts {dict(stats['alerts'])}"
+        )
+
     try:
-        with console.status("") as status:
+        if console.is_terminal:
+            with console.status("") as status:
+                while not stop.wait(1.0):
+                    status.update(describe())
+        else:  # a log or a pipe: one plain line every status_every seconds
+            status_lines(console, lambda: f"tally stream: {describe()}", status_every, stop)
             while not stop.wait(1.0):
-                stats = engine.stats()
-                status.update(
-                    f"events {stats['received']:,} · late {sum(stats['late'].values()):,} · "
-                    f"rejected {stats['rejected']:,} · alerts {dict(stats['alerts'])}"
-                )
+                pass
     except KeyboardInterrupt:
         pass
     finally:
@@ -124,9 +143,10 @@ def alerts_command(
         if state is None or alert.state == state
     ]
     if as_json:
-        print(json.dumps([_alert_row(a, m) for a, m in rows], indent=1))
+        silences = [silence.model_dump(mode="json") for silence in book.silences]
+        print_json({"alerts": [_alert_row(a, m) for a, m in rows], "silences": silences})
         return
-    table = Table("alert", "state", "since", "value", "muted", "summary")
+    table = wide_table("alert", "state", "since", "value", "muted", "summary")
     for alert, muted in sorted(rows, key=lambda r: (r[0].state, r[0].fingerprint)):
         table.add_row(alert.fingerprint, alert.state, iso(alert.active_since),
                       f"{alert.value:g}", muted or "", alert.summary)  # fmt: skip
@@ -149,7 +169,7 @@ def _alert_row(alert: Any, muted: str | None) -> dict[str, Any]:
 
 
 def _print_silences(silences: list, now: float) -> None:
-    table = Table("silence", "matchers", "ends", "active", "by", "comment")
+    table = wide_table("silence", "matchers", "ends", "active", "by", "comment")
     for silence in silences:
         matchers = ", ".join(f"{m.name}{m.op}{m.value}" for m in silence.matchers)
         table.add_row(silence.id, matchers, iso(silence.ends_at),
@@ -203,6 +223,7 @@ def expire_command(silence_id: Annotated[str, typer.Argument(help="The silence's
 @alerts_app.command("notifications")
 def notifications_command(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many, newest last.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the notification log: every delivery and its outcome.
 
@@ -213,7 +234,10 @@ def notifications_command(
     entries = []
     if path.exists():
         entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    table = Table("at", "receiver", "status", "alerts", "outcome", "attempts", "error")
+    if as_json:
+        print_json(entries[-limit:])
+        return
+    table = wide_table("at", "receiver", "status", "alerts", "outcome", "attempts", "error")
     for entry in entries[-limit:]:
         table.add_row(iso(entry["at"]), entry["receiver"], entry["status"],
                       str(len(entry["alerts"])), entry["outcome"], str(entry["attempts"]),

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from tally.cli._tables import print_json, wide_table
 from tally.config import load_settings
 from tally.errors import TallyError
 from tally.pipeline.ledger import abandon_dead_steps
@@ -66,14 +67,19 @@ def site_add(
 
 
 @site_app.command("list")
-def site_list() -> None:
+def site_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """List the tracked sites.
 
-    Example: tally site list
+    Example: tally site list --json
     """
     from tally.web.sites import list_sites
 
-    table = Table("idsite", "name", "urls", "timezone")
+    if as_json:
+        print_json([dataclasses.asdict(site) for site in list_sites(_warehouse())])
+        return
+    table = wide_table("idsite", "name", "urls", "timezone")
     for site in list_sites(_warehouse()):
         table.add_row(str(site.idsite), site.name, "\n".join(site.urls), site.timezone)
     console.print(table)
@@ -161,14 +167,18 @@ def goal_add(
 @goal_app.command("list")
 def goal_list(
     site: Annotated[int | None, typer.Option("--site", help="Only this site.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List goals.
 
-    Example: tally goal list --site 1
+    Example: tally goal list --site 1 --json
     """
     from tally.web.sites import list_goals
 
-    table = Table("idsite", "idgoal", "name", "match", "pattern", "revenue")
+    if as_json:
+        print_json([dataclasses.asdict(goal) for goal in list_goals(_warehouse(), site)])
+        return
+    table = wide_table("idsite", "idgoal", "name", "match", "pattern", "revenue")
     for goal in list_goals(_warehouse(), site):
         rule = f"{goal.pattern_type} {goal.pattern!r}" if goal.pattern else "manual"
         table.add_row(

@@ -132,11 +132,13 @@ class AlertBook:
         labels: dict[str, dict[str, str]] | Callable[[str], dict[str, str]],
         summary: str,
         now: float,
+        resolved_summary: str = "",
     ) -> None:
         """Move one rule's alerts through their states given its latest evaluation.
 
         ``labels`` gives a new alert's labels by key (a mapping, or a function so labels are
-        built only for keys that become alerts)."""
+        built only for keys that become alerts). A resolved alert's summary says so: the
+        rule's ``resolved_summary``, or "resolved: ..." with the value that cleared it."""
         label = labels.__getitem__ if isinstance(labels, dict) else labels
         prefix = f"{rule}/"
         for fingerprint, alert in list(self.alerts.items()):
@@ -149,6 +151,11 @@ class AlertBook:
                 del self.alerts[fingerprint]
             else:
                 alert.state, alert.resolved_at, alert.value = "resolved", now, value
+                alert.summary = (
+                    _summary(resolved_summary, alert.key, value)
+                    if resolved_summary
+                    else f"resolved: {alert.key} is back to normal ({value:g})"
+                )
         for key, (active, value) in results.items():
             if not active:
                 continue

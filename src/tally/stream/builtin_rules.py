@@ -51,6 +51,7 @@ def builtin_rules(settings: Settings, stream: StreamSettings) -> list[RuleSpec]:
             "labels": {"severity": "critical", "team": "data"},
             "copy_labels": ["job", "source", "dataset", "partition_date", "run_id", "error"],
             "summary": "{key}: the latest run failed",
+            "resolved_summary": "{key}: the latest run succeeded again",
         },
         {
             "name": "tally_source_stale",
@@ -62,6 +63,7 @@ def builtin_rules(settings: Settings, stream: StreamSettings) -> list[RuleSpec]:
             "key_label": "source",
             "labels": {"severity": "warning", "team": "data"},
             "summary": "{key} has not landed for {value:.0f} s past its schedule and grace",
+            "resolved_summary": "{key} has landed again",
         },
         {
             "name": "tally_load_rows_unusual",
@@ -81,6 +83,7 @@ def builtin_rules(settings: Settings, stream: StreamSettings) -> list[RuleSpec]:
             "copy_labels": ["source", "dataset", "partition_date"],
             "labels": {"severity": "warning", "team": "data"},
             "summary": "{key}: rows loaded are {value:.1f} standard deviations from usual",
+            "resolved_summary": "{key}: rows loaded are back within the usual ({value:.1f} σ)",
         },
         {
             "name": "tally_quarantine_share",
@@ -96,6 +99,7 @@ def builtin_rules(settings: Settings, stream: StreamSettings) -> list[RuleSpec]:
             "copy_labels": ["source", "dataset", "partition_date"],
             "labels": {"severity": "warning", "team": "data"},
             "summary": "{key}: {value:.1%} of rows quarantined",
+            "resolved_summary": "{key}: quarantine back under the threshold ({value:.1%})",
         },
         {
             "name": "tally_traffic_drop",
@@ -113,6 +117,7 @@ def builtin_rules(settings: Settings, stream: StreamSettings) -> list[RuleSpec]:
             "key_label": "idsite",
             "labels": {"severity": "warning", "team": "web"},
             "summary": "site {key}: traffic {value:.1f} standard deviations below usual",
+            "resolved_summary": "site {key}: traffic back to usual ({value:.1f} σ)",
         },
         {
             "name": "tally_subscriber_gap",
@@ -126,6 +131,7 @@ def builtin_rules(settings: Settings, stream: StreamSettings) -> list[RuleSpec]:
             "key_label": "store",
             "labels": {"severity": "warning", "team": "data"},
             "summary": "{key}: tally and the store's own count differ by {value:.1%}",
+            "resolved_summary": "{key}: tally and the store's own count agree again ({value:.1%})",
         },
     ]
     return parse_rules(rules, where="built-in rules")

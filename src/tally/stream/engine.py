@@ -267,6 +267,7 @@ class Engine:
                     functools.partial(self._labels, rule),
                     rule.spec.summary,
                     now,
+                    rule.spec.resolved_summary,
                 )
             notifications = self.book.flush(now)
             for notification in notifications:

@@ -61,6 +61,7 @@ class RuleSpec(BaseModel):
     copy_labels: list[str] = Field(default_factory=list, description="event labels onto alerts")
     key_label: str | None = Field(default=None, description="alert label that also holds the key")
     summary: str = ""
+    resolved_summary: str = Field(default="", description="the summary once it clears")
     stale_after: Seconds | None = Field(default=None, gt=0)
     # absence
     seconds: Seconds = Field(default=300.0, gt=0)

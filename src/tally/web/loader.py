@@ -93,6 +93,7 @@ SCHEMA = pa.schema(
         ("raw_query", pa.string()),
         ("ip_key", pa.string()),
         ("ecommerce", pa.string()),
+        ("order_id", pa.string()),
     ]
 )
 

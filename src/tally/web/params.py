@@ -87,6 +87,8 @@ class Hit:
     dimensions: str | None = None
     performance: str | None = None
     campaign: dict[str, str] = field(default_factory=dict)
+    ecommerce: str | None = None  # JSON: order id, subtotal, tax, shipping, discount, items
+    order_id: str | None = None  # ec_id of an ecommerce order
 
 
 def parse_hit(
@@ -160,6 +162,8 @@ def check_hit(params: Mapping[str, str], *, received_at: dt.datetime, authentica
             raise Rejected("an event needs both e_c and e_a", "e_a" if event_category else "e_c")
     if get("cdt"):
         _hit_time(params["cdt"], received_at, authenticated)
+    if get("ec_items") and get("idgoal") == "0":
+        _items(params["ec_items"])
     return idsite
 
 
@@ -229,6 +233,9 @@ def _kind(params: Mapping[str, str]) -> str:
         return "download"
     if params.get("search"):
         return "search"
+    if params.get("idgoal") == "0":
+        # Matomo's ecommerce requests: an order (with ec_id) or a cart update (without)
+        return "order" if params.get("ec_id") else "cart"
     if params.get("idgoal"):
         return "goal"
     if params.get("ca") == "1":
@@ -262,9 +269,10 @@ def _action(hit: Hit, params: Mapping[str, str]) -> None:
     hit.search_keyword = params.get("search") or None
     hit.search_category = params.get("search_cat") or None
     hit.search_count = _integer(params, "search_count", minimum=0)
-    hit.event_category = params.get("e_c") or None
-    hit.event_action = params.get("e_a") or None
-    hit.event_name = params.get("e_n") or None
+    # trimmed, as Matomo stores an event's parts (a trailing space makes no new label)
+    hit.event_category = (params.get("e_c") or "").strip() or None
+    hit.event_action = (params.get("e_a") or "").strip() or None
+    hit.event_name = (params.get("e_n") or "").strip() or None
     hit.event_value = _number(params, "e_v")
     if hit.kind == "event" and not (hit.event_category and hit.event_action):
         raise Rejected("an event needs both e_c and e_a", "e_a" if hit.event_category else "e_c")
@@ -312,6 +320,9 @@ def _extras(hit: Hit, params: Mapping[str, str]) -> None:
         if params.get(name):
             variables[scope] = _custom_variables(params[name], name)
     hit.custom_variables = json.dumps(variables, sort_keys=True) if variables else None
+    if hit.kind in ("order", "cart"):
+        hit.ecommerce = json.dumps(_ecommerce(params), sort_keys=True)
+        hit.order_id = params.get("ec_id") or None
     dimensions = _scan_names(params)
     hit.dimensions = json.dumps(dimensions, sort_keys=True) if dimensions else None
     timings = {name: _integer(params, name, minimum=0) for name in PERFORMANCE if params.get(name)}
@@ -320,6 +331,41 @@ def _extras(hit: Hit, params: Mapping[str, str]) -> None:
     for name in ("_rcn", "_rck"):
         if params.get(name):
             hit.campaign[name] = params[name]
+
+
+ECOMMERCE_AMOUNTS = {"ec_st": "subtotal", "ec_tx": "tax", "ec_sh": "shipping", "ec_dt": "discount"}
+
+
+def _ecommerce(params: Mapping[str, str]) -> dict[str, Any]:
+    """An order's or a cart's facts: ``ec_id``, the amounts and ``ec_items``, a JSON list of
+    [sku, name, category, price, quantity] (category: a text or a list of up to five)."""
+    found: dict[str, Any] = {"order_id": params.get("ec_id") or None}
+    for name, key in ECOMMERCE_AMOUNTS.items():
+        found[key] = _number(params, name)
+    found["items"] = _items(params["ec_items"]) if params.get("ec_items") else []
+    return found
+
+
+def _items(raw: str) -> list[list[Any]]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise Rejected(f"not valid JSON ({error.msg})", "ec_items") from None
+    if isinstance(value, dict):  # older trackers sent an object keyed by sku
+        value = list(value.values())
+    if not isinstance(value, list):
+        raise Rejected("must be a JSON list of [sku, name, category, price, quantity]", "ec_items")
+    items = []
+    for item in value:
+        if not isinstance(item, list) or not item or not str(item[0]).strip():
+            raise Rejected("each item is [sku, name, category, price, quantity]", "ec_items")
+        sku, name, category, price, quantity = (list(item) + ["", "", 0, 1])[:5]
+        try:
+            price_value, quantity_value = float(price or 0), float(quantity or 1)
+        except (TypeError, ValueError):
+            raise Rejected("an item's price and quantity must be numbers", "ec_items") from None
+        items.append([str(sku), str(name or ""), category or "", price_value, quantity_value])
+    return items
 
 
 def _custom_variables(raw: str, name: str) -> dict[str, list[str]]:
@@ -469,6 +515,10 @@ VALUE_CHECKS: dict[str, Callable[[str, str], object]] = {
     "e_v": _bounded_number(),
     "idgoal": _bounded_integer(0),
     "revenue": _bounded_number(),
+    "ec_st": _bounded_number(),
+    "ec_tx": _bounded_number(),
+    "ec_sh": _bounded_number(),
+    "ec_dt": _bounded_number(),
     "res": _matches(RESOLUTION, "must be WIDTHxHEIGHT, e.g. 1280x720"),
     "h": _bounded_integer(0, 23),
     "m": _bounded_integer(0, 59),

@@ -42,20 +42,24 @@ def overview_panels(
     source: str = "",
     scheduled: dict[str, dt.date] | None = None,
 ) -> list[Panel]:
-    """Every panel of the ELT page for the last ``days`` days (UTC start of each step)."""
+    """Every panel of the ELT page for the last ``days`` days: a step counts on its partition's
+    day (its start's UTC day when it has none), the day the charts draw it on."""
     since = dt.datetime.combine(_today() - dt.timedelta(days=days - 1), dt.time())
-    where = "started_at >= ?" + (" AND source = ?" if source else "")
-    params: list[object] = [since, source] if source else [since]
+    where = f"{DAY} >= ?" + (" AND source = ?" if source else "")
+    params: list[object] = [since.date(), source] if source else [since.date()]
     statuses = [
         s
         for s in dataset_statuses(warehouse, scheduled=scheduled)
         if not source or s.source == source
     ]
+    # every day of the window on the x axis, quiet days too: "last 14 days" draws 14 days,
+    # not the span plotly picks around the few days that have steps
+    window = [since.date() + dt.timedelta(days=offset) for offset in range(days)]
     return [
         _datasets_panel(statuses),
-        _runs_per_day(warehouse, where, params),
-        _duration_per_day(warehouse, where, params),
-        _rows_per_day(warehouse, where, params),
+        _runs_per_day(warehouse, where, params, window),
+        _duration_per_day(warehouse, where, params, window),
+        _rows_per_day(warehouse, where, params, window),
         _quarantine_panel(warehouse, since, source),
         _failures_panel(warehouse, where, params),
         _recent_runs(warehouse, where, params),
@@ -101,17 +105,19 @@ def _datasets_panel(statuses: list[DatasetStatus]) -> Panel:
     )
 
 
-def _runs_per_day(warehouse: Warehouse, where: str, params: list[object]) -> Panel:
+def _runs_per_day(
+    warehouse: Warehouse, where: str, params: list[object], window: list[dt.date]
+) -> Panel:
     found = warehouse.rows(
         f"SELECT {DAY} AS day, status, count(*) FROM tally_meta.runs "
         f"WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2",
         params,
     )
-    days = sorted({row[0] for row in found})
+    days = window
     counts = {(row[0], row[1]): int(row[2]) for row in found}
     statuses = [s for s in STATUS_ORDER if any(row[1] == s for row in found)]
     series = {s: [counts.get((d, s), 0) for d in days] for s in statuses}
-    rows = [[d, *[counts.get((d, s), 0) for s in statuses]] for d in days]
+    rows = [[d, *[counts.get((d, s), 0) for s in statuses]] for d in sorted({r[0] for r in found})]
     return Panel(
         "runs",
         "Steps per day by status",
@@ -121,14 +127,16 @@ def _runs_per_day(warehouse: Warehouse, where: str, params: list[object]) -> Pan
     )
 
 
-def _duration_per_day(warehouse: Warehouse, where: str, params: list[object]) -> Panel:
+def _duration_per_day(
+    warehouse: Warehouse, where: str, params: list[object], window: list[dt.date]
+) -> Panel:
     found = warehouse.rows(
         f"SELECT {DAY}, job, count(*), avg({DURATION}), max({DURATION}) "
         f"FROM tally_meta.runs WHERE {where} AND ended_at IS NOT NULL "
         "GROUP BY 1, 2 ORDER BY 1, 2",
         params,
     )
-    days = sorted({row[0] for row in found})
+    days = window
     jobs = sorted({row[1] for row in found})
     worst = {(row[0], row[1]): float(row[4] or 0) for row in found}
     series = {f"{job} (max s)": [worst.get((d, job)) for d in days] for job in jobs}
@@ -145,7 +153,9 @@ def _duration_per_day(warehouse: Warehouse, where: str, params: list[object]) ->
     )
 
 
-def _rows_per_day(warehouse: Warehouse, where: str, params: list[object]) -> Panel:
+def _rows_per_day(
+    warehouse: Warehouse, where: str, params: list[object], window: list[dt.date]
+) -> Panel:
     found = warehouse.rows(
         f"SELECT {DAY}, source, sum(coalesce(rows_out, 0)), "
         "sum(coalesce(rows_quarantined, 0)), sum(coalesce(rows_duplicate, 0)) "
@@ -153,7 +163,7 @@ def _rows_per_day(warehouse: Warehouse, where: str, params: list[object]) -> Pan
         f"WHERE {where} AND job = 'load' GROUP BY 1, 2 ORDER BY 1, 2",
         params,
     )
-    days = sorted({row[0] for row in found})
+    days = window
     sources = sorted({row[1] for row in found})
     loaded = {(row[0], row[1]): int(row[2]) for row in found}
     series = {s: [loaded.get((d, s), 0) for d in days] for s in sources}

@@ -58,7 +58,9 @@ def campaigns(view: View) -> list[Panel]:
 def goals(view: View) -> list[Panel]:
     visits, params = view.visits_sql()
     found = view.warehouse.rows(
-        f"WITH scoped AS ({visits}) SELECT coalesce(g.name, 'goal ' || CAST(c.idgoal AS VARCHAR)), "
+        f"WITH scoped AS ({visits}) SELECT CASE WHEN c.idgoal = 0 THEN 'Ecommerce orders' "
+        "WHEN c.idgoal = -1 THEN 'Abandoned carts' "
+        "ELSE coalesce(g.name, 'goal ' || CAST(c.idgoal AS VARCHAR)) END, "
         "count(*), count(DISTINCT c.idvisit), coalesce(sum(c.revenue), 0), "
         "(SELECT count(*) FROM scoped) FROM web.conversions AS c "
         "JOIN scoped AS v ON v.idvisit = c.idvisit "
@@ -74,5 +76,23 @@ def goals(view: View) -> list[Panel]:
             ["goal", "conversions", "converted visits", "revenue", "conversion rate %"],
             rows,
             bars([r[0] for r in rows], [r[1] for r in rows]) if rows else None,
+        ),
+        *ecommerce(view),
+    ]
+
+
+def ecommerce(view: View) -> list[Panel]:
+    """The ordered products by SKU (Goals.getItemsSku), when the period has orders."""
+    items = view.api("Goals.getItemsSku")
+    if not isinstance(items, list) or not items:
+        return []
+    rows = [[r["label"], r["quantity"], r["orders"], r["revenue"], r["avg_price"]] for r in items]
+    return [
+        Panel(
+            "ecommerce",
+            "Ecommerce: products ordered",
+            ["SKU", "quantity", "orders", "revenue", "average price"],
+            rows,
+            bars([r[0] for r in rows], [r[3] for r in rows]),
         )
     ]

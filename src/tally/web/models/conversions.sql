@@ -4,6 +4,9 @@
 --   * the goal matches an event's category, action or name and it is such an event.
 -- Matching is 'exact', 'contains' or 'regex', case-insensitive unless the goal says so.
 -- A goal converts once per visit (the first matching hit) unless it allows several.
+-- Ecommerce, with Matomo's goal ids (core/Tracker/GoalManager.php): an order is idgoal 0,
+-- counted once per order id of the site-day (a repeated order id is ignored); a visit's
+-- last cart update is an abandoned cart, idgoal -1, unless an order came after it.
 DELETE FROM web.conversions
 WHERE EXISTS (
     SELECT 1 FROM web.dirty_days AS d
@@ -65,6 +68,33 @@ ranked AS (
             PARTITION BY m.idvisit, m.idgoal ORDER BY m.hit_time, m.hit_id
         ) AS nth
     FROM matched AS m
+),
+ecommerce AS (
+    SELECT
+        a.idsite,
+        a.local_date,
+        a.idvisit,
+        a.hit_id,
+        a.hit_time,
+        a.kind,
+        a.revenue,
+        h.order_id,
+        row_number() OVER (
+            PARTITION BY a.idvisit, a.kind ORDER BY a.hit_time DESC, a.hit_id DESC
+        ) AS from_last,
+        max(CASE WHEN a.kind = 'order' THEN a.hit_time END) OVER (PARTITION BY a.idvisit)
+            AS last_order
+    FROM web.actions AS a
+    JOIN web.dirty_days AS d ON d.idsite = a.idsite AND d.local_date = a.local_date
+    JOIN web.hits AS h ON h.hit_id = a.hit_id
+    WHERE a.idvisit IS NOT NULL AND a.kind IN ('order', 'cart')
+),
+orders AS (
+    SELECT e.*, row_number() OVER (
+        PARTITION BY e.idsite, e.local_date, e.order_id ORDER BY e.hit_time, e.hit_id
+    ) AS nth_order
+    FROM ecommerce AS e
+    WHERE e.kind = 'order'
 )
 SELECT
     r.idsite,
@@ -75,4 +105,13 @@ SELECT
     r.hit_time,
     CASE WHEN r.kind = 'goal' AND r.hit_revenue IS NOT NULL THEN r.hit_revenue ELSE r.goal_revenue END
 FROM ranked AS r
-WHERE r.allow_multiple OR r.nth = 1;
+WHERE r.allow_multiple OR r.nth = 1
+UNION ALL
+SELECT o.idsite, o.local_date, o.idvisit, 0, o.hit_id, o.hit_time, coalesce(o.revenue, 0)
+FROM orders AS o
+WHERE o.nth_order = 1
+UNION ALL
+SELECT e.idsite, e.local_date, e.idvisit, -1, e.hit_id, e.hit_time, coalesce(e.revenue, 0)
+FROM ecommerce AS e
+WHERE e.kind = 'cart' AND e.from_last = 1
+    AND (e.last_order IS NULL OR e.last_order < e.hit_time);

@@ -79,6 +79,7 @@ goals AS (
             AS goals
     FROM web.conversions AS c
     JOIN web.dirty_days AS d ON d.idsite = c.idsite AND d.local_date = c.local_date
+    WHERE c.idgoal >= 0  -- an abandoned cart (-1) converts nothing
     GROUP BY c.idvisit
 )
 SELECT

@@ -542,7 +542,8 @@ def event_actions(query: Query) -> Report:
 @method("Events.getName")
 def event_names(query: Query) -> Report:
     """Events by name (the optional third part of an event)."""
-    return _events(query, "event_name", "eventName", "Event name not defined")
+    # Matomo's label, capital N (its Events_NameNotDefined)
+    return _events(query, "event_name", "eventName", "Event Name not defined")
 
 
 def _events(query: Query, column: str, segment_name: str, missing: str) -> list[Row]:
@@ -572,8 +573,9 @@ def _events(query: Query, column: str, segment_name: str, missing: str) -> list[
                 "nb_events": int(events),
                 "nb_events_with_value": int(valued),
                 "sum_event_value": rounded(float(total), 2),
-                "min_event_value": rounded(float(low), 2) if low is not None else 0,
-                "max_event_value": rounded(float(high), 2) if high is not None else 0,
+                # no event with a value: no minimum or maximum (Matomo leaves them empty)
+                "min_event_value": rounded(float(low), 2) if low is not None else None,
+                "max_event_value": rounded(float(high), 2) if high is not None else None,
                 "avg_event_value": ratio(float(total), int(valued), 2),
                 "segment": f"{segment_name}=={_segment_value(value or '')}",
             }
@@ -632,6 +634,7 @@ def counters(query: Query) -> Report:
 from tally.web.reporting import (  # noqa: E402, F401
     custom,
     devices,
+    ecommerce,
     goals,
     live,
     locations,
