@@ -62,6 +62,7 @@ PLANS = (
     ),
 )
 SUBSCRIBER_MODELS = (
+    "staging.viu_premium_transactions_latest",
     "marts.subscription_bounds",
     "marts.refund_transactions",
     "marts.subscription_periods",
@@ -186,7 +187,11 @@ def _transactions(
                 first,
             )
         )
-    return pa.concat_tables(parts)
+    table = pa.concat_tables(parts)
+    # one id per billing event over the three parts (the staging model keeps one row per
+    # id); the numbers fit the 9 characters _names keeps
+    ids = _names("T", np.arange(table.num_rows))
+    return table.set_column(table.column_names.index("transaction_id"), "transaction_id", ids)
 
 
 def _names(prefix: str, numbers: np.ndarray) -> pa.Array:
@@ -220,7 +225,7 @@ def _transaction_part(
     amount = np.where(is_trial | (kind == "grace_period_start"), 0.0, price * sign)
     share = np.where(plan_index == 3, 0.85, 0.70)
     columns = {
-        "transaction_id": _names("T", np.arange(owner.size) + int(when.sum() % 997) * 10**8),
+        "transaction_id": _names("T", np.arange(owner.size)),  # made unique by the caller
         "subscription_id": _names("S", owner),
         "user_id": _names("U", user[owner]),
         **_plan_columns(plan_index, hk[owner]),

@@ -8,6 +8,9 @@ its peak memory (ru_maxrss) is its own; wall time includes reading the rows from
 warehouse on both sides.
 
 Usage: python benchmarks/reports_bench.py [--quick]
+       python benchmarks/reports_bench.py --pivot duckdb:///PATH/warehouse.duckdb
+The second form times `tally pivot` end to end (a fresh process each run, as a user types
+it) against the Python start-up floor and the import of the CLI alone.
 """
 
 from __future__ import annotations
@@ -109,13 +112,44 @@ def run_side(side: str, url: str, out: Path) -> dict:
     }
 
 
+PIVOT_FORMULA = 'GETPIVOTDATA("value",Churn!$A$5,"Platform","iOS IAP")'
+
+
+def time_pivot(url: str, runs: int = 5) -> None:
+    """Median wall seconds of `tally pivot`, of importing the CLI, and of bare Python."""
+    import os
+    import statistics
+
+    environment = {**os.environ, "TALLY_WAREHOUSE_URL": url}
+    environment.setdefault("TALLY_DATA_DIR", tempfile.mkdtemp(prefix="tally-pivot-bench-"))
+    cli = "from tally.cli.main import main; main()"
+    commands = {
+        "python -c pass (floor)": [sys.executable, "-c", "pass"],
+        "import tally.cli.main": [sys.executable, "-c", "import tally.cli.main"],
+        "import tally.reports.pivot": [sys.executable, "-c", "import tally.reports.pivot"],
+        "tally pivot": [sys.executable, "-c", cli, "pivot", "--country", "HK"]
+        + ["--resolution", "monthly", PIVOT_FORMULA],
+    }
+    for name, command in commands.items():
+        times = []
+        for _ in range(runs):
+            begun = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env=environment)
+            times.append(time.perf_counter() - begun)
+        print(f"{name:30} median {statistics.median(times):6.2f} s  min {min(times):6.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="90 days instead of two years")
+    parser.add_argument("--pivot", metavar="URL", help="time `tally pivot` on this warehouse")
     parser.add_argument("--side", choices=["xlsx", "csv"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pivot:
+        time_pivot(args.pivot)
+        return
     if args.side:  # child process: one side, result as JSON on stdout
         print(json.dumps(run_side(args.side, args.url, Path(args.out))))
         return

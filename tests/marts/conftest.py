@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
 
-import psycopg
 import pyarrow as pa
 import pytest
+from tests.conftest import backend_names, scratch_warehouse
 
 from tally.config import Settings, load_settings
 from tally.lake import Lake
@@ -95,38 +93,14 @@ def build_marts(warehouse: Warehouse, settings: Settings, tmp_path: Path) -> dic
     return outcome
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+@pytest.fixture(scope="module", params=backend_names())
 def module_warehouse(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Warehouse]:
-    """Like the ``warehouse`` fixture, but shared by one module's tests (builds are slow)."""
+    """Like the ``warehouse`` fixture (every registered backend), but shared by one
+    module's tests (builds are slow)."""
     folder = tmp_path_factory.mktemp(f"marts-{request.param}")
-    if request.param == "duckdb":
-        store = connect(f"duckdb:///{folder}/warehouse.duckdb")
-        store.migrate()
-        yield store
-        store.close()
-        return
-    base = _postgres_url(request)
-    name = f"tally_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    store = connect(urlparse(base)._replace(path=f"/{name}").geturl())
-    store.migrate()
-    try:
-        yield store
-    finally:
-        store.close()
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _postgres_url(request: pytest.FixtureRequest) -> str:
-    # the root conftest's service_url(): skip, or fail under TALLY_REQUIRE_SERVICES=1
-    root = request.config.pluginmanager.get_plugin(
-        str(Path(__file__).parent.parent / "conftest.py")
-    )
-    return root.service_url("postgres")
+    yield from scratch_warehouse(request.param, folder)
 
 
 @pytest.fixture(scope="module")

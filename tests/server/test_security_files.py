@@ -81,7 +81,7 @@ def console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_query_is_read_only_unless_write(console) -> None:
     assert "42" in console("select answer from main.notes").output
     refused = console("insert into main.notes values (7)")
-    assert refused.exit_code == 1 and "read-only" in refused.output
+    assert refused.exit_code != 0 and "read-only" in refused.output
     assert console("--write", "insert into main.notes values (7)").exit_code == 0
     assert "2" in console("select count(*) from main.notes").output
 
@@ -96,7 +96,7 @@ def test_query_reaches_no_file_unless_asked(console, tmp_path: Path) -> None:
     ):
         for flags in ((), ("--write",)):
             answer = console(*flags, sql)
-            assert answer.exit_code == 1, (flags, sql)
+            assert answer.exit_code != 0, (flags, sql)
             assert "disabled by configuration" in answer.output or "read-only" in answer.output
             assert "swordfish" not in answer.output
     assert not (tmp_path / "out.csv").exists()

@@ -103,3 +103,25 @@ def test_the_day_type_round_trips(postgres):
     day = dt.date(2016, 10, 23)
     postgres.replace_partition("staging.days", pa.table({"d": pa.array([day])}), {})
     assert postgres.rows("SELECT d FROM staging.days") == [(day,)]
+
+
+def test_a_load_keeps_nulls_empty_strings_and_awkward_text_apart(postgres):
+    """The CSV a load streams: NULL and '' stay different, and a comma, a quote and a line
+    break inside a value survive; nested values arrive as JSON text."""
+    text = ["plain", None, "", 'a, "quoted"\nline']
+    rows = pa.table(
+        {
+            "text": pa.array(text),
+            "number": pa.array([1.5, None, float("inf"), -0.0]),
+            "flag": pa.array([True, None, False, True]),
+            "at": pa.array([dt.datetime(2016, 10, 23, 1, 2, 3, 456789)] * 4, pa.timestamp("us")),
+            "tags": pa.array([["x"], None, [], ["y", "z"]], pa.list_(pa.string())),
+        }
+    )
+    postgres.replace_partition("staging.awkward", rows, {})
+    found = postgres.rows("SELECT text, number, flag, at, tags FROM staging.awkward")
+    assert [row[0] for row in found] == text
+    assert [row[1] for row in found] == [1.5, None, float("inf"), -0.0]
+    assert [row[2] for row in found] == [True, None, False, True]
+    assert {row[3] for row in found} == {dt.datetime(2016, 10, 23, 1, 2, 3, 456789)}
+    assert [row[4] for row in found] == [["x"], None, [], ["y", "z"]]  # JSONB

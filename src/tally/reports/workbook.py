@@ -11,6 +11,7 @@ the number of rows.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from tally.errors import TerminalError
 from tally.reports.fact import COLUMNS, HEADERS, MONEY_TYPES, is_average, is_stock, order_types
-from tally.reports.pivottable import ANCHOR_ROW, Body, Pivot, add_pivots, build
+from tally.reports.pivottable import Body, Pivot, add_pivots, build, grid_xml
 from tally.reports.sheetxml import rows_xml
 from tally.reports.summary import NO_CURRENCY, Line, Section, Summary
 
@@ -87,9 +88,15 @@ def write_workbook(
     # XlsxWriter numbered when it closed the book.
     date_style = styles["date"].xf_index
     bodies = {
-        sheet_name(metric): (part.num_rows, _body(part, date_style, styles, metric))
+        sheet_name(metric): (f"A1:N{part.num_rows + 1}", _body(part, date_style, styles, metric))
         for metric, part in parts.items()
     }
+    for pivot, metric in zip(pivots, parts, strict=True):
+        value_style = styles.get("value", number_format(metric)).xf_index
+        bodies[pivot.sheet] = (
+            f"A1:{pivot.ref.split(':')[1]}",
+            functools.partial(grid_xml, pivot, date_style, value_style),
+        )
     add_pivots(path, pivots, bodies)
     return counts
 
@@ -222,27 +229,11 @@ def _write_pivot_sheet(
     )
     sheet = book.add_worksheet(name)
     _print_setup(sheet, name)
-    sheet.write(
-        0, 0, f"Pivot table of '{sheet_name(metric)}' (refreshed when opened)", styles["note"]
-    )
-    sheet.set_column(0, 0, 36)
-    sheet.set_column(1, len(pivot.grid[1]), 12)
-    shown = styles.get("value", number_format(metric))
-    for offset, cells in enumerate(pivot.grid):
-        for column, value in enumerate(cells):
-            if value is None:
-                continue
-            if isinstance(value, dt.date):
-                sheet.write_datetime(
-                    ANCHOR_ROW + offset,
-                    column,
-                    dt.datetime.combine(value, dt.time()),
-                    styles["date"],
-                )
-            elif isinstance(value, float):
-                sheet.write_number(ANCHOR_ROW + offset, column, value, shown)
-            else:
-                sheet.write_string(ANCHOR_ROW + offset, column, str(value))
+    note = f"Pivot table of '{sheet_name(metric)}' (refreshed when opened)"
+    sheet.write(0, 0, note, styles["note"])
+    sheet.set_column(0, len(rows) - 1, 24)
+    sheet.set_column(len(rows), len(pivot.grid[1]), 12)
+    # The drawn cells are streamed into the package after close (pivottable.grid_xml).
     return pivot
 
 

@@ -6,10 +6,10 @@ tracker script), ``/health``. Everything under ``/api`` and Matomo's Reporting A
 runs, the hit-log writer is open and a background task loads the log into ``web.hits``
 every ``web.load_interval_seconds``; the warehouse is opened only for each load or lookup.
 
-Three kinds of work never wait for each other: tracking's site and token lookups and the
-login's account checks use a warehouse object of their own (``accounts``), Reporting API
-calls run on their own threads and connections (``tally.server.reports``), and the
-dashboards and the hit loader share the main one.
+Reporting API calls run on threads of their own (``tally.server.reports``), so tracking's
+site and token lookups and the login's checks, which run in asyncio's default threads,
+never queue behind them; every thread has its own warehouse connection (the backends'
+sessions), so neither waits for another's lock.
 """
 
 from __future__ import annotations
@@ -62,12 +62,11 @@ def create_app(
     ``stream=False`` leaves out the real-time routes (and does not start their engine).
     """
     store = warehouse or from_settings(settings, migrate=False)  # migrated at start-up
-    accounts = sibling(store)
     hitlog = HitLog(settings.web.hit_log_dir, settings.web.segment_bytes)
-    tokens = TokenStore(accounts)
-    sites = CachedSet(lambda: _site_ids(accounts))
+    tokens = TokenStore(store)
+    sites = CachedSet(lambda: _site_ids(store))
     tracking = TrackingEndpoint(hitlog, site_exists=sites.contains, token_valid=tokens.may_track)
-    reports = ReportRunner(settings, lambda: sibling(store))
+    reports = ReportRunner(settings, store)
     load = _Loader(store, settings, hitlog)
 
     async def tracking_stats(_request: Request) -> Response:
@@ -129,7 +128,6 @@ def create_app(
     app.tracking = tracking
     app.state.hitlog = hitlog
     app.state.warehouse = store
-    app.state.accounts = accounts
     app.state.ui_tokens = tokens
     app.state.reports = reports
     app.state.stream_engine = engine  # its input counters go to /metrics

@@ -6,18 +6,24 @@ site-list refresh of tracking and the password check of login also run: eight he
 left ``/matomo.php`` unanswered for 10 s. Now:
 
 - calls run in ``[server] report_workers`` threads of their own; more calls wait for one;
-- each call opens its own warehouse connection, so it holds no lock that tracking, login
-  or the hit loader take;
-- a call still running ``report_timeout_seconds`` after it arrived, or whose client has
-  disconnected, has its query interrupted (DuckDB ``interrupt()``, PostgreSQL's cancel
-  request) and answers 503; the thread is free again at once;
+- each thread has its own warehouse connection (a DuckDB cursor, a pooled PostgreSQL
+  connection: the backends' sessions), so a report holds no lock tracking or login takes;
+- each statement runs under the warehouse's interactive limit
+  (``warehouse.interactive_timeout_seconds``: PostgreSQL's statement_timeout, a DuckDB
+  interrupt), and the whole call under ``[server] report_timeout_seconds`` counted from its
+  arrival: a call past it, or whose client has disconnected, has its query interrupted
+  (DuckDB ``interrupt()``, PostgreSQL's cancel request) and answers 503; the thread is
+  free again at once;
 - shutdown interrupts every running call instead of waiting for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,22 +38,29 @@ from tally.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
 INTERRUPT_EVERY = 0.05  # seconds between interrupts until the call's thread gives up
+SWITCH_INTERVAL = 0.001
+REPORT_NICENESS = 10  # report threads yield the CPU to tracking under load
 
 
 class ReportRunner:
     """``await runner(request, function)``: ``function(warehouse)`` on a report thread."""
 
-    def __init__(self, settings: Settings, open_warehouse: Callable[[], Warehouse]) -> None:
+    def __init__(self, settings: Settings, warehouse: Warehouse) -> None:
         self.timeout = settings.server.report_timeout_seconds
-        self.open_warehouse = open_warehouse
+        self.warehouse = warehouse
         self.executor = ThreadPoolExecutor(
-            max_workers=settings.server.report_workers, thread_name_prefix="tally-report"
+            max_workers=settings.server.report_workers,
+            thread_name_prefix="tally-report",
+            initializer=_lower_priority,
         )
+        # A report thread busy in Python holds the GIL for up to the switch interval before
+        # the event loop (every tracking request) may run; 5 ms by default, 1 ms here.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self.running: set[ReportCall] = set()
         self.interrupted = 0  # calls stopped by the time limit, a disconnect or shutdown
 
     async def __call__(self, request: Request, function: Callable[[Warehouse], object]) -> object:
-        call = ReportCall(self.open_warehouse)
+        call = ReportCall(self.warehouse)
         self.running.add(call)
         work = asyncio.wrap_future(self.executor.submit(call.run, function))
         left = asyncio.create_task(_client_left(request))
@@ -85,8 +98,8 @@ class ReportRunner:
 class ReportCall:
     """One call's warehouse connection, so that another thread can interrupt its query."""
 
-    def __init__(self, open_warehouse: Callable[[], Warehouse]) -> None:
-        self.open_warehouse = open_warehouse
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
         self.connection: Any = None
         self.cancelled = False
         self.finished = threading.Event()
@@ -95,10 +108,11 @@ class ReportCall:
         try:
             if self.cancelled:  # it waited for a thread past its time
                 raise QueryTimeoutError("the report was cancelled before it started")
-            warehouse = self.open_warehouse()
+            warehouse = self.warehouse
             try:
-                with warehouse.session() as connection:
+                with warehouse.session() as connection, warehouse.interactive():
                     self.connection = connection
+                    _quiet_progress(connection)
                     if self.cancelled:
                         raise QueryTimeoutError("the report was cancelled")
                     return function(warehouse)
@@ -108,7 +122,6 @@ class ReportCall:
                 raise
             finally:
                 self.connection = None
-                warehouse.close()
         finally:
             self.finished.set()
 
@@ -143,6 +156,20 @@ async def _client_left(request: Request) -> None:
         message = await request.receive()
         if message["type"] == "http.disconnect":
             return
+
+
+def _quiet_progress(connection: Any) -> None:
+    """No progress bar: DuckDB draws one on the server's terminal for a query past 2 s."""
+    if hasattr(connection, "interrupt"):  # DuckDB; the setting is this connection's own
+        with contextlib.suppress(Exception):
+            connection.execute("SET enable_progress_bar = false")
+
+
+def _lower_priority() -> None:
+    """Make this report thread nicer than the event loop (Linux schedules threads one by
+    one, so this leaves the rest of the process alone)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), REPORT_NICENESS)
 
 
 def _quiet(future: asyncio.Future[object]) -> None:

@@ -154,9 +154,9 @@ def warehouse_of(connection: HTTPConnection) -> Warehouse:
 
 
 def accounts_of(connection: HTTPConnection) -> Warehouse:
-    """The warehouse object for logins and sessions (``app.state.accounts``): its own
-    connection, so a login never queues behind a dashboard's queries."""
-    return getattr(connection.app.state, "accounts", None) or warehouse_of(connection)
+    """The warehouse for logins and sessions: the app's (each thread has its own connection,
+    so a login never queues behind a dashboard's or a report's queries)."""
+    return warehouse_of(connection)
 
 
 async def current_user(connection: HTTPConnection) -> User | None:

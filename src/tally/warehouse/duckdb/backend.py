@@ -81,6 +81,14 @@ def _reads_only(sql: str) -> bool:
 _FILE_ERRORS = (duckdb.Error,)
 
 
+# DuckDB shares one database instance among a process's connections to a file, creating it
+# on the first connect and destroying it on the last close. A connect racing a close in
+# another thread can get an instance without the Python scans registered ("Table Function
+# with name python_arrow_scan does not exist"), so connects and closes take turns. Seen
+# once the server opened the file from several warehouse objects (reports, logins, loader).
+_OPEN_CLOSE = threading.Lock()
+
+
 def _is_lock_error(error: Exception) -> bool:
     text = str(error).lower()
     return "lock" in text and ("could not set lock" in text or "conflicting lock" in text)
@@ -127,7 +135,8 @@ class DuckDBWarehouse(InformationSchema):
         delay = 0.01
         while True:
             try:
-                return duckdb.connect(self.path or ":memory:")
+                with _OPEN_CLOSE:
+                    return duckdb.connect(self.path or ":memory:")
             except duckdb.IOException as error:
                 if not _is_lock_error(error):
                     raise
@@ -153,7 +162,8 @@ class DuckDBWarehouse(InformationSchema):
         with self._lock:
             self._holders -= 1
             if self._holders == 0 and not self._memory and self._database is not None:
-                self._database.close()
+                with _OPEN_CLOSE:
+                    self._database.close()
                 self._database = None
 
     @contextmanager
@@ -284,7 +294,8 @@ class DuckDBWarehouse(InformationSchema):
     def close(self) -> None:
         with self._lock:
             if self._database is not None and self._holders == 0:
-                self._database.close()
+                with _OPEN_CLOSE:
+                    self._database.close()
                 self._database = None
 
     # -- statements --------------------------------------------------------------------

@@ -332,10 +332,17 @@ class PostgresWarehouse(InformationSchema):
             if partition:
                 where = " AND ".join(f'"{column}" = %s' for column in partition)
                 con.execute(f"DELETE FROM {table} WHERE {where}", list(partition.values()))
-            with con.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for batch in data.to_batches(max_chunksize=10_000):
-                    for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-                        copy.write_row([_plain(v) for v in row])
+            csv = _as_csv(data)
+            if csv is not None:  # written by Arrow in C: about 10 times faster than rows
+                statement = f"COPY {table} ({names}) FROM STDIN (FORMAT csv)"
+                with con.cursor().copy(statement) as copy:
+                    for batch in csv:
+                        copy.write(batch)
+            else:
+                with con.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for batch in data.to_batches(max_chunksize=10_000):
+                        for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                            copy.write_row([_plain(v) for v in row])
             self._wrote(_qualified(table), data.num_rows)
         return data.num_rows
 
@@ -370,6 +377,47 @@ class PostgresWarehouse(InformationSchema):
                     con.execute("INSERT INTO tally_meta.migrations VALUES (%s, now())", [name])
                 applied.append(name)
         return applied
+
+
+def _as_csv(data: pa.Table) -> Iterator[bytes] | None:
+    """The rows as CSV chunks for ``COPY … (FORMAT csv)``, or None when a column is of a
+    kind Arrow's CSV writer cannot render as PostgreSQL reads it (binary, durations).
+
+    In PostgreSQL's CSV, an unquoted empty field is NULL and a quoted one ("") the empty
+    string; Arrow writes nulls empty and quotes every string, so both survive. Nested
+    values go as their JSON text, as the row-by-row path sends them.
+    """
+    import pyarrow.csv as pacsv
+
+    columns = []
+    for column in data.columns:
+        kind = column.type
+        if pa.types.is_nested(kind):
+            texts = [None if v is None else json.dumps(v, default=str) for v in column.to_pylist()]
+            column = pa.chunked_array([pa.array(texts, pa.string())])
+        elif not (
+            pa.types.is_boolean(kind)
+            or pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_decimal(kind)
+            or pa.types.is_date(kind)
+            or pa.types.is_timestamp(kind)
+            or pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_null(kind)
+        ):
+            return None
+        columns.append(column)
+    table = pa.Table.from_arrays(columns, names=data.column_names)
+    options = pacsv.WriteOptions(include_header=False)
+
+    def chunks() -> Iterator[bytes]:
+        for batch in table.to_batches(max_chunksize=50_000):
+            buffer = pa.BufferOutputStream()
+            pacsv.write_csv(pa.Table.from_batches([batch]), buffer, options)
+            yield buffer.getvalue().to_pybytes()
+
+    return chunks()
 
 
 def _qualified(table: str) -> str:

@@ -280,18 +280,24 @@ def routes(
         if params.get("module") != "API":
             return _respond(render_error("only module=API is served here", output), 400)
         try:
+            # rendered in the runner's thread too: a big answer's JSON or XML would otherwise
+            # hold the event loop (and every tracking request) while it is written
             if params.get("method") == BULK:
-                answers = await runner(
-                    request, lambda store: bulk(store, params, can_view=can_view)
+                rendered = await runner(
+                    request, lambda store: render(bulk(store, params, can_view=can_view), "json")
                 )
-                return _respond(render(answers, "json"))
+                return _respond(rendered)  # type: ignore[arg-type]
             method = params.get("method", "")
-            answer = await runner(
-                request,
-                lambda store: call(store, method, params, cache=cache, can_view=can_view),
-            )
             unicode_bom = params.get("convertToUnicode", "1") != "0"
-            return _respond(render(answer, output, unicode_bom=unicode_bom))
+            rendered = await runner(
+                request,
+                lambda store: render(
+                    call(store, method, params, cache=cache, can_view=can_view),
+                    output,
+                    unicode_bom=unicode_bom,
+                ),
+            )
+            return _respond(rendered)  # type: ignore[arg-type]
         except NotFoundError as error:
             return _respond(render_error(str(error), output), 404)
         except AccessDeniedError as error:
