@@ -126,7 +126,7 @@ def mutate_text(data: bytes, rng: random.Random) -> bytes:
             bom = rng.choice((b"\xff\xfe", b""))
             data = bom + text.encode("utf-16-le")
         elif kind == 9:  # random bytes
-            data = data[:at] + os.urandom(rng.randrange(1, 16)) + data[at:]
+            data = data[:at] + rng.randbytes(rng.randrange(1, 16)) + data[at:]
         elif kind == 10:  # drop the first line
             data = data[data.find(b"\n") + 1 :]
         elif kind == 11 and size:  # swap two lines
@@ -197,23 +197,24 @@ def python_parser(dataset: Dataset) -> Callable[[bytes, str], int]:
 
 def sql_parser(dataset: Dataset, folder: Path) -> Callable[[bytes, str], int] | None:
     """The in-warehouse reader on DuckDB, for datasets it reads; falls back as the load does."""
-    import duckdb
-
     from tally.sources.delimited_sql import NativeReadError, can_stage, stage_delimited
+    from tally.warehouse import connect
 
     layout = dataset.layout
     if layout is None or not can_stage(layout):
         return None
-    connection = duckdb.connect()
     path = folder / "mutant"
 
     def parse(data: bytes, file_name: str) -> int:
         path.write_bytes(data)
+        warehouse = connect("duckdb:///:memory:")
         try:
-            staged = stage_delimited(connection, str(path), file_name, layout, "fuzzed")
+            with warehouse.session():  # its temporary tables live as long as the session
+                staged = stage_delimited(warehouse, str(path), file_name, layout, "fuzzed")
         except NativeReadError:
             return len(dataset.parse(data, file_name).bad_rows)
-        connection.execute("DROP TABLE IF EXISTS fuzzed")
+        finally:
+            warehouse.close()
         return len(staged.bad_rows)
 
     return parse

@@ -195,3 +195,34 @@ def test_criteria_match_exactly() -> None:
     assert criterion('<5*"x"?') == '"=<5~*""x""~?"'
     assert sumifs("Churn", 0, 1, None, None) == "=SUMIFS('Churn'!$N$2:$N$2,'Churn'!$E$2:$E$2,B$5)"
     assert sheet_name("Refund: web/app") == "Refund_ web_app"
+
+
+def test_plan_change_has_its_sheet_pivot_and_section(duckdb_warehouse, settings, tmp_path) -> None:
+    # Two flows of one SG month: 4 new subscribers, 2 plan changes (W1 → W2 counted on W2).
+    records = [
+        ["New subscriber", "monthly", "SG", "Web", dt.date(2017, 1, 1), "W1"] + [""] * 7 + [4.0],
+        ["Plan change", "monthly", "SG", "Web", dt.date(2017, 1, 1), "W2"] + [""] * 7 + [2.0],
+    ]
+    rows = pa.table({c: [r[i] for r in records] for i, c in enumerate(COLUMNS)})
+    duckdb_warehouse.replace_partition(TABLE, rows, {})
+    written = write_subscription_report(
+        duckdb_warehouse,
+        settings,
+        "SG",
+        "monthly",
+        dt.date(2017, 1, 31),
+        root=str(tmp_path),
+        period_count=2,
+    )
+    book = openpyxl.load_workbook(written.location)
+    assert book.sheetnames == [
+        "Summary",
+        "New subscriber",
+        "Plan change",
+        "Pivot New subscriber",
+        "Pivot Plan change",
+    ]
+    cached = openpyxl.load_workbook(written.location, data_only=True)["Summary"]
+    labels = [cached.cell(r, 1).value for r in range(6, cached.max_row + 1)]
+    total = 6 + labels.index("Plan change") + 3  # section, Web, W2, Total
+    assert cached.cell(total, 1).value == "Total" and cached.cell(total, 3).value == 2

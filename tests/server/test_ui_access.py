@@ -72,6 +72,7 @@ def test_api_without_token_is_401_json_not_a_redirect(client: TestClient, store:
     token = create_token(store, "prometheus")
     scraped = client.get("/metrics", headers={"authorization": f"Bearer {token}"})
     assert scraped.status_code == 200 and "tally_run_steps" in scraped.text
+    assert "tally_stream_events_received_total 0.0" in scraped.text  # the app's stream engine
     assert client.get("/metrics", headers={"authorization": "Bearer wrong"}).status_code == 401
 
 

@@ -165,7 +165,7 @@ def test_only_unquoted_single_character_layouts_are_read_in_place():
     assert not can_stage(Layout(COLUMNS, "||"))
 
 
-def test_out_of_range_numbers_are_refused_alike(connection, tmp_path):
+def test_out_of_range_numbers_are_refused_alike(store, tmp_path):
     lines = [
         "2016-10-23\tP1\t1\t" + "9" * 50 + "\t1\tx",  # 2: past 64 bits
         "2016-10-23\tP1\t1\t9223372036854775807\t1\tx",  # 3: 2**63 - 1, the largest: kept
@@ -174,7 +174,7 @@ def test_out_of_range_numbers_are_refused_alike(connection, tmp_path):
         "2016-10-23\tP1\t1\t1\t-1e999\tx",  # 6: float past a double
     ]
     data = (HEADER + "\n".join(lines) + "\n").encode()
-    reference, staged, rows = both(connection, tmp_path, data, Layout(COLUMNS, "\t"))
+    reference, staged, rows = both(store, tmp_path, data, Layout(COLUMNS, "\t"))
     assert_same(reference, staged, rows)
     assert rows.column("_line").to_pylist() == [3]
     assert [(b.line, b.field, b.reason[:34]) for b in staged.bad_rows] == [

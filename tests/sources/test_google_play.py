@@ -325,3 +325,11 @@ def test_sales_are_named_with_the_plan_map(play, warehouse) -> None:
         ("tally_video_yearly", None, None),
         ("tally_video_monthly", "PREMIUM_M", "Google Play"),
     ]
+
+
+def test_a_damaged_month_zip_is_a_clear_error() -> None:
+    archive = bytearray(month_zip())
+    start = archive.index(b"salesreport_201610.csv") + len("salesreport_201610.csv")
+    archive[start + 5 : start + 40] = b"\x00" * 35  # the deflate data of the member, zeroed
+    with pytest.raises(BadInputError, match="salesreport_201610.zip: not a readable zip file"):
+        slice_sales(bytes(archive), DAY, "salesreport_201610.zip")

@@ -290,8 +290,9 @@ def slice_sales(archive: bytes, day: dt.date, archive_name: str) -> bytes:
             if not members:
                 raise BadInputError("the zip holds no .csv file", file=archive_name)
             data = bundle.read(members[0])
-    except zipfile.BadZipFile as error:
-        raise BadInputError(f"not a zip file: {error}", file=archive_name) from None
+    except (zipfile.BadZipFile, *csvtools.GZIP_ERRORS, NotImplementedError, RuntimeError) as error:
+        # a damaged member (zlib.error, EOFError), an unknown method or an encrypted one
+        raise BadInputError(f"not a readable zip file: {error}", file=archive_name) from None
     header, rows = csvtools.rows_of(data, archive_name)
     folded = [h.strip().lower() for h in header]
     if "order charged date" not in folded:
