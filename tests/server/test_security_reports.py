@@ -200,3 +200,21 @@ def test_tracking_answers_while_every_report_thread_is_busy(tmp_path) -> None:
         assert hit.status_code == 200
         assert not busy.done()  # the report was running all along
     assert busy.result(timeout=30) is None  # shutdown interrupted it
+
+
+def test_a_stop_interrupts_reports_and_refuses_new_ones(tmp_path) -> None:
+    """What `tally serve` does on SIGTERM before uvicorn waits for open requests."""
+    runner = runner_for(tmp_path, timeout=600)
+
+    async def scenario() -> None:
+        running = asyncio.create_task(runner(Client(), endless))
+        while not runner.running or next(iter(runner.running)).connection is None:
+            await asyncio.sleep(0.01)
+        runner.stop_all()
+        with pytest.raises(QueryTimeoutError, match="interrupted"):
+            await running
+        with pytest.raises(QueryTimeoutError, match="stopping"):
+            await runner(Client(), lambda w: w.rows("SELECT 1"))
+
+    asyncio.run(scenario())
+    runner.close()

@@ -266,7 +266,13 @@ COMPARED: list[tuple[str, dict[str, object]]] = [
     ("DevicesDetection.getBrowsers", {}),
 ]
 # Fields that depend on the browser's clock, not on what was tracked.
-TIMED = ("sum_visit_length", "avg_time_on_page", "sum_time_spent", "avg_time_generation")
+TIMED = (
+    "sum_visit_length",
+    "avg_time_on_site",
+    "avg_time_on_page",
+    "sum_time_spent",
+    "avg_time_generation",
+)
 
 
 def _comparable(answer: object, base: str) -> object:

@@ -58,11 +58,15 @@ class ReportRunner:
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self.running: set[ReportCall] = set()
         self.interrupted = 0  # calls stopped by the time limit, a disconnect or shutdown
+        self.stopping = False
 
     async def __call__(self, request: Request, function: Callable[[Warehouse], object]) -> object:
+        if self.stopping:
+            raise QueryTimeoutError("the server is stopping; try again shortly")
         call = ReportCall(self.warehouse)
         self.running.add(call)
         work = asyncio.wrap_future(self.executor.submit(call.run, function))
+        work.add_done_callback(lambda _done: self.running.discard(call))
         left = asyncio.create_task(_client_left(request))
         try:
             done, _ = await asyncio.wait(
@@ -88,10 +92,17 @@ class ReportRunner:
         work.add_done_callback(_quiet)  # its InterruptException is expected, not news
         asyncio.get_running_loop().run_in_executor(None, call.cancel_until_done)
 
+    def stop_all(self) -> None:
+        """Interrupt every running call (each answers 503 at once); the server calls this
+        when a stop is asked, before it waits for open requests; new calls answer 503."""
+        self.stopping = True
+        for call in list(self.running):
+            call.cancelled = True
+            threading.Thread(target=call.cancel_until_done, daemon=True).start()
+
     def close(self) -> None:
         """Interrupt every running call and let the threads go (no waiting for reports)."""
-        for call in list(self.running):
-            call.cancel()
+        self.stop_all()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -28,7 +30,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     private_files()
     narrow_data_permissions(settings)
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host or settings.server.host,
         port=port or settings.server.port,
@@ -36,10 +38,25 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         access_log=False,
         log_level="info",
         lifespan="on",
-        # reports finish or are interrupted by their own timeout; shutdown waits no longer
+        # open requests get this long to finish once a stop is asked
         timeout_graceful_shutdown=5,
         **proxy_options(settings),
     )
+    StoppingServer(config, app.state.reports.stop_all).run()
+
+
+class StoppingServer(uvicorn.Server):
+    """uvicorn, except that a stop (SIGTERM, Ctrl-C) first interrupts the running reports:
+    uvicorn waits for open requests before the app's shutdown runs, and a report may hold
+    one for as long as its time limit."""
+
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_stop = on_stop
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self.on_stop()
 
 
 def proxy_options(settings: Settings) -> dict[str, Any]:
