@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from tests.browser import launch_chromium, require_chromium
 from tests.server.ui_support import PASSWORD, cheap_hashes, dashboard_app
 
 from tally.config import Settings
@@ -35,16 +36,6 @@ from tally.server.users import add_user, get_user, grant
 from tally.web.sessions import sessionize
 from tally.web.sites import add_site
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 SITE_URL = "https://video.example.com"
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120"
@@ -92,8 +83,7 @@ def _track(base: str, visits: list[tuple[str, str, list[str]]] = VISITS) -> None
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} missing (apt-get install -y chromium)")
+    require_chromium()
     import uvicorn
 
     monkeypatch = pytest.MonkeyPatch()
@@ -137,7 +127,7 @@ def browser(server: Server) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 

@@ -36,6 +36,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
+from tests.browser import launch_chromium, require_chromium
 from tests.web.served import Served, matomo_clients, serve
 
 from tally.warehouse import Warehouse
@@ -44,16 +45,6 @@ from tally.web.sites import add_goal, add_site
 pytestmark = pytest.mark.browser
 
 PAGE = (Path(__file__).parents[1] / "fixtures" / "web" / "trackers" / "page.html").read_text()
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 # (campaign name parameter, keyword parameter): each keyword parameter Matomo reads
 # (config/global.ini.php campaign_keyword_var_name), with a name parameter of each family
 CAMPAIGN_PARAMETERS = [
@@ -121,8 +112,7 @@ def reports(
     clients = matomo_clients()
     if clients is None or not (clients / "matomo-js" / "matomo.js").exists():
         pytest.skip("Matomo's matomo.js not found (../shared/clients, see its README)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} missing (apt-get install -y chromium)")
+    require_chromium()
     tracker: list[str] = [""]
     sites = {"matomo.js": 1, "tally.js": 2}
     pages = {name: _page_server(name, str(idsite), tracker) for name, idsite in sites.items()}
@@ -143,7 +133,7 @@ def reports(
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             for name in sites:
                 _scenario(browser, bases[name], served)
             browser.close()

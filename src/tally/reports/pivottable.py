@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from xlsxwriter.utility import xl_col_to_name
 
 from tally.reports.fact import HEADERS, column_for
 
@@ -65,7 +66,7 @@ class Pivot:
         """The pivot's range on its sheet."""
         height = 2 + len(self.lines) + (1 if self.total_row else 0)
         width = len(self.rows) + len(self.items[self.column]) + (1 if self.total_column else 0)
-        return f"A{ANCHOR_ROW + 1}:{_letter(width - 1)}{ANCHOR_ROW + height}"
+        return f"A{ANCHOR_ROW + 1}:{xl_col_to_name(width - 1)}{ANCHOR_ROW + height}"
 
 
 def build(
@@ -160,15 +161,6 @@ def _order(item: Item) -> tuple:
     return (1, str(item).lower(), str(item))
 
 
-def _letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 def _grid(pivot: Pivot) -> list[list[object]]:
     """The pivot's cells in outline form (each row field in its own column, subtotals on
     the item's own line), as Excel and LibreOffice draw it, row by row from A3."""
@@ -208,7 +200,7 @@ def grid_xml(pivot: Pivot, date_style: int, value_style: int) -> Iterator[bytes]
         for column, value in enumerate(cells):
             if value is None:
                 continue
-            where = f"{_letter(column)}{number}"
+            where = f"{xl_col_to_name(column)}{number}"
             if isinstance(value, dt.date):
                 serial = (value - EXCEL_EPOCH).days
                 parts.append(f'<c r="{where}" s="{date_style}"><v>{serial}</v></c>')

@@ -18,21 +18,13 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from xlsxwriter.utility import xl_col_to_name
 
 EXCEL_DAY_OF_EPOCH = 25569  # serial of 1970-01-01 (days since 1899-12-30)
 BATCH_ROWS = 20_000
 # Characters XML 1.0 cannot hold, and text Excel would read as one of its _xHHHH_ escapes.
 _NEEDS_ESCAPE = r"[\x00-\x08\x0b\x0c\x0e-\x1f]|_x[0-9A-Fa-f]{4}_"
 _ESCAPE = re.compile(_NEEDS_ESCAPE)
-
-
-def _letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 def _escape_text(column: pa.Array) -> pa.Array:
@@ -93,7 +85,7 @@ def rows_xml(
     """``<row>`` elements for every row of ``table``, the first numbered ``first_row``
     (1-based); ``styles`` maps a column index to its cell style (xf) index."""
     styles = styles or {}
-    letters = [_letter(index) for index in range(table.num_columns)]
+    letters = [xl_col_to_name(index) for index in range(table.num_columns)]
     start = first_row
     for batch in table.to_batches(max_chunksize=BATCH_ROWS):
         if batch.num_rows == 0:
