@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import typer
@@ -31,6 +32,11 @@ def test_token_lifecycle(tmp_path: Path, monkeypatch) -> None:
     assert stored == [(hashlib.sha256(token.encode()).hexdigest(),)]
     listed = runner.invoke(cli(), ["token", "list"])
     assert "reporting-bot" in listed.output and token not in listed.output
+    as_json = json.loads(runner.invoke(cli(), ["token", "list", "--json"]).stdout)
+    assert [(t["name"], t["user"], t["revoked_at"]) for t in as_json] == [
+        ("reporting-bot", None, None)
+    ]
+    assert token not in json.dumps(as_json)
     revoked = runner.invoke(cli(), ["token", "revoke", "reporting-bot"])
     assert "revoked 1 token" in revoked.output
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,11 @@ def test_add_grant_list_and_password(data_dir: Path) -> None:
     assert added == "user bob added, view on site(s) 1"
     listed = invoke("user", "list")
     assert "ada │ yes" in listed and "bob │ │ 1:view" in listed
+    as_json = json.loads(runner.invoke(app, ["user", "list", "--json"]).stdout)
+    assert as_json == [
+        {"name": "ada", "is_admin": True, "sites": {}},
+        {"name": "bob", "is_admin": False, "sites": {"1": "view"}},
+    ]
     invoke("user", "grant", "bob", "--site", "1", "--rights", "admin")
     invoke("user", "password", "bob", stdin="a third long password\n")
     warehouse = from_settings(load_settings())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import threading
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tally.cli._steps import status_lines
+from tally.cli._tables import print_json
 from tally.config import load_settings
 from tally.warehouse import from_settings
 
@@ -114,15 +116,21 @@ def add_command(
 
 
 @token_app.command("list")
-def list_command() -> None:
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """List API tokens by name: owner (or service), created, expires and revoked.
 
-    Example: tally token list
+    Example: tally token list --json
     """
     from tally.server.auth import list_tokens
 
+    tokens = list_tokens(from_settings(load_settings()))
+    if as_json:
+        print_json([dataclasses.asdict(token) for token in tokens])
+        return
     table = Table("name", "user", "created (UTC)", "expires (UTC)", "revoked (UTC)")
-    for token in list_tokens(from_settings(load_settings())):
+    for token in tokens:
         table.add_row(
             token.name,
             token.user or "(service: admin)",

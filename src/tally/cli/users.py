@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tally.cli._tables import print_json
 from tally.config import load_settings
 from tally.warehouse import Warehouse, from_settings
 
@@ -59,15 +60,21 @@ def add_command(
 
 
 @user_app.command("list")
-def list_command() -> None:
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """List users, whether they are admins, and their site rights.
 
-    Example: tally user list
+    Example: tally user list --json
     """
     from tally.server.users import list_users
 
+    found = list_users(_warehouse())
+    if as_json:
+        print_json([{"name": u.name, "is_admin": u.is_admin, "sites": u.sites} for u in found])
+        return
     table = Table("name", "admin", "sites")
-    for user in list_users(_warehouse()):
+    for user in found:
         sites = ", ".join(f"{idsite}:{right}" for idsite, right in sorted(user.sites.items()))
         table.add_row(user.name, "yes" if user.is_admin else "", sites)
     console.print(table)
