@@ -23,9 +23,9 @@ from tally.warehouse import Warehouse, connect
 def matomo_clients() -> Path | None:
     """Matomo's own clients (matomo.js, import_logs.py), kept unmodified beside the
     checkout in ``../shared/clients`` (not in the repository: other licences), or where
-    ``TALLY_MATOMO_CLIENTS`` points."""
-    if os.environ.get("TALLY_MATOMO_CLIENTS"):
-        return Path(os.environ["TALLY_MATOMO_CLIENTS"])
+    ``TALLY_TEST_MATOMO_CLIENTS`` points."""
+    if os.environ.get("TALLY_TEST_MATOMO_CLIENTS"):
+        return Path(os.environ["TALLY_TEST_MATOMO_CLIENTS"])
     for parent in Path(__file__).resolve().parents:
         candidate = parent / "shared" / "clients"
         if candidate.is_dir():
