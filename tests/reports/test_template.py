@@ -109,18 +109,23 @@ def build_template(path: Path) -> Path:
     return path
 
 
+def fill(warehouse, settings, template: Path, out: Path, resolution: str = "weekly"):
+    """HK's report of 25 Jan 2017 written into ``template`` (the fixture day of these tests)."""
+    return write_subscription_report(
+        warehouse,
+        settings,
+        "HK",
+        resolution,
+        dt.date(2017, 1, 25),
+        root=str(out),
+        template=template,
+    )
+
+
 @pytest.fixture
 def filled(loaded_duckdb, settings, tmp_path) -> Path:
     template = build_template(tmp_path / "subscription-hk.xlsx")
-    written = write_subscription_report(
-        loaded_duckdb,
-        settings,
-        "HK",
-        "weekly",
-        dt.date(2017, 1, 25),
-        root=str(tmp_path / "out"),
-        template=template,
-    )
+    written = fill(loaded_duckdb, settings, template, tmp_path / "out")
     return Path(written.location)
 
 
@@ -163,15 +168,7 @@ def test_getpivotdata_cells_carry_warehouse_values(filled: Path) -> None:
 
 def test_bad_cells_are_reported_with_their_reason(loaded_duckdb, settings, tmp_path) -> None:
     template = build_template(tmp_path / "subscription-hk.xlsx")
-    written = write_subscription_report(
-        loaded_duckdb,
-        settings,
-        "HK",
-        "weekly",
-        dt.date(2017, 1, 25),
-        root=str(tmp_path / "out"),
-        template=template,
-    )
+    written = fill(loaded_duckdb, settings, template, tmp_path / "out")
     notes = "\n".join(written.notes)
     assert "Report!E1: #NUM! 2958466 is outside Excel's dates" in notes
     assert "Report!E3: #REF! field 'Meta 9'" in notes
@@ -206,15 +203,7 @@ def test_binary_template_is_converted_with_libreoffice(
     # LibreOffice writes .xls but not .xlsb; both go through the same conversion.
     template = build_template(tmp_path / "subscription-hk.xlsx")
     (binary,) = [convert(template, tmp_path / "binary", "xls:MS Excel 97")]
-    written = write_subscription_report(
-        loaded_duckdb,
-        settings,
-        "HK",
-        "weekly",
-        dt.date(2017, 1, 25),
-        root=str(tmp_path / "out"),
-        template=binary,
-    )
+    written = fill(loaded_duckdb, settings, binary, tmp_path / "out")
     assert written.location.endswith(".xlsx")
     cached = openpyxl.load_workbook(written.location, data_only=True)["Report"]
     assert cached["D1"].value == 375  # as from the .xlsx template (see above)
@@ -227,15 +216,7 @@ def test_unknown_header_names_sheet_and_cell(loaded_duckdb, settings, tmp_path) 
     book["Active subscriber"]["C1"] = "Region"
     book.save(template)
     with pytest.raises(BadInputError, match=r"Active subscriber!C1.*'Region'"):
-        write_subscription_report(
-            loaded_duckdb,
-            settings,
-            "HK",
-            "weekly",
-            dt.date(2017, 1, 25),
-            root=str(tmp_path),
-            template=template,
-        )
+        fill(loaded_duckdb, settings, template, tmp_path)
 
 
 # -- the seed's layout: one long data sheet, pivots on sheets named after the metrics -------
@@ -306,15 +287,7 @@ STALE_SEED_ROWS = [
 @pytest.fixture
 def seed_filled(loaded_duckdb, settings, tmp_path) -> tuple[Path, tuple[str, ...]]:
     template = build_seed_template(tmp_path / "seed-hk.xlsx")
-    written = write_subscription_report(
-        loaded_duckdb,
-        settings,
-        "HK",
-        "daily",
-        dt.date(2017, 1, 25),
-        root=str(tmp_path / "out"),
-        template=template,
-    )
+    written = fill(loaded_duckdb, settings, template, tmp_path / "out", "daily")
     return Path(written.location), written.notes
 
 
