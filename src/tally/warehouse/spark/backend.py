@@ -68,6 +68,7 @@ SESSION_CONF = {
     "spark.sql.ansi.enabled": "false",  # DuckDB's NULL on a failed cast, not an error
     "spark.sql.shuffle.partitions": "8",
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     "spark.driver.memory": "512m",
     "spark.executor.memory": "512m",
     "spark.driver.host": "127.0.0.1",
@@ -139,7 +140,7 @@ def spark_session(options: SparkOptions) -> Any:
         for key, value in {**SESSION_CONF, **options.conf}.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
-        session.sparkContext.setLogLevel("ERROR")
+        session.sparkContext.setLogLevel("OFF")  # errors reach tally as exceptions
         return session
 
 
@@ -157,7 +158,7 @@ class SparkWarehouse(DuckDBWarehouse):
         )
         self.url = url
         self._spark: Any = None
-        self._registered: set[str] = set()
+        self._registered: dict[str, tuple[str, str, tuple[str, ...]]] = {}
         self._spark_lock = threading.RLock()
         self._pending = threading.local()
         if "://" not in self.spark_options.location:
@@ -196,6 +197,10 @@ class SparkWarehouse(DuckDBWarehouse):
         return self.spark.sql(self.to_spark_sql(sql)).toArrow()
 
     def _register(self, session: Any, info: TableInfo) -> None:
+        """Put the table in Spark's catalog as ``info`` says (nothing if it already is)."""
+        known = (info.path, info.ddl(), tuple(info.partition_by))
+        if self._registered.get(info.name) == known:
+            return
         schema, name = split_table(info.name)
         session.sql(f"CREATE DATABASE IF NOT EXISTS `{self.database(schema)}`")
         session.sql(f"DROP TABLE IF EXISTS {self.spark_name(info.name)}")
@@ -208,6 +213,7 @@ class SparkWarehouse(DuckDBWarehouse):
             f"CREATE TABLE {self.spark_name(info.name)} ({info.ddl()}) USING parquet"
             f"{partitioned} LOCATION '{info.path}'"
         )
+        self._registered[info.name] = known
 
     # -- the table list (in the serving file) ------------------------------------------
 
@@ -259,6 +265,7 @@ class SparkWarehouse(DuckDBWarehouse):
         if info is None:
             return
         self.spark.sql(f"DROP TABLE IF EXISTS {self.spark_name(table)}")
+        self._registered.pop(table, None)
         with self.transaction(), self.session() as con:
             con.execute("DELETE FROM tally_meta.spark_tables WHERE name = ?", [table])
             con.execute(f"DROP VIEW IF EXISTS {table}")
@@ -312,11 +319,14 @@ class SparkWarehouse(DuckDBWarehouse):
                 from pyspark.sql import functions
 
                 frame = frame.withColumn(column, functions.lit(value))
-        self.replace_partition_with(table, frame, partition)
+        self.replace_partition_with(table, frame, partition, empty=data.num_rows == 0)
 
-    def replace_partition_with(self, table: str, frame: Any, partition: dict[str, Any]) -> None:
-        """Replace ``partition`` of ``table`` (``{}``: append) with a Spark DataFrame's rows;
-        creates the table, partitioned by the partition's columns, or widens it."""
+    def replace_partition_with(
+        self, table: str, frame: Any, partition: dict[str, Any], *, empty: bool = False
+    ) -> None:
+        """Replace ``partition`` of ``table`` (``{}``: append) with a Spark DataFrame's rows
+        (``empty``: it has none); creates the table, partitioned by the partition's
+        columns, or widens it."""
         info = self._table(table)
         if info is None:
             if frame is None:
@@ -325,21 +335,23 @@ class SparkWarehouse(DuckDBWarehouse):
         info.schema = _widened(info.schema, frame.schema if frame is not None else None)
         info.schema = _partition_last(info.schema, info.partition_by)
         self._register(self.spark, info)
-        view = f"_incoming_{uuid.uuid4().hex}"
-        names = [f.name for f in info.schema.fields]
         if frame is None:
             frame = self.spark.createDataFrame([], info.schema)
-        frame.createOrReplaceTempView(view)
+        static = bool(partition) and empty
         selected = ", ".join(
-            f"`{n}`" if n in frame.columns else f"CAST(NULL AS {_type_of(info.schema, n)})"
-            for n in names
-            if not (partition and n in partition and frame.isEmpty())
+            f"`{f.name}`"
+            if f.name in frame.columns
+            else f"CAST(NULL AS {f.dataType.simpleString()})"
+            for f in info.schema.fields
+            if not (static and f.name in partition)
         )
+        view = f"_incoming_{uuid.uuid4().hex}"
+        frame.createOrReplaceTempView(view)
         target = self.spark_name(table)
         try:
             if not partition:
                 self.spark.sql(f"INSERT INTO {target} SELECT {selected} FROM `{view}`")
-            elif frame.isEmpty():
+            elif static:
                 # no row carries the partition: a static overwrite empties its folder
                 spec = ", ".join(f"`{c}` = {_spark_literal(v)}" for c, v in partition.items())
                 self.spark.sql(
@@ -449,12 +461,31 @@ def _spark_write(sql: str) -> tuple[str, str | None]:
 @lru_cache(maxsize=1024)
 def _transpiled(sql: str, prefix: str) -> str:
     tree = sqlglot.parse_one(sql, read="duckdb")
+    for select in tree.find_all(exp.Select):
+        _series_as_lateral_view(select)
     if prefix:
         ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
         for table in tree.find_all(exp.Table):
             if table.db in SPARK_SCHEMAS and table.name not in ctes:
                 table.set("db", exp.to_identifier(f"{prefix}{table.db}"))
     return tree.sql(dialect="spark")
+
+
+def _series_as_lateral_view(select: exp.Select) -> None:
+    """``FROM t, generate_series(a, b, step) AS days(d)`` (DuckDB) as Spark's
+    ``FROM t LATERAL VIEW explode(sequence(a, b, step)) days AS d``: sqlglot would write a
+    call Spark does not have."""
+    for join in list(select.args.get("joins") or []):
+        table = join.this
+        if not (isinstance(table, exp.Table) and isinstance(table.this, exp.GenerateSeries)):
+            continue
+        if join.args.get("on") is not None:
+            continue
+        join.pop()
+        lateral = exp.Lateral(
+            this=exp.Explode(this=table.this.copy()), view=True, alias=table.args.get("alias")
+        )
+        select.append("laterals", lateral)
 
 
 def _serving_select(info: TableInfo) -> str:
