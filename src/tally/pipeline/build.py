@@ -220,7 +220,8 @@ def narrowed(sql: str, inputs: Mapping[str, str]) -> str:
     it instead (an input narrowed to the rows that can reach a range).
 
     Done on the parsed SQL: each schema-qualified reference to the table (a CTE of the
-    same name is never qualified) becomes a subquery under the reference's alias (or the table's name)."""
+    same name is never qualified) becomes a subquery under the reference's alias (or the
+    table's name)."""
     if not inputs:
         return sql
     tree = _parsed(sql).copy()
