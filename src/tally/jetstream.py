@@ -67,6 +67,7 @@ class Link:
         self._thread = threading.Thread(target=self._run, name=f"nats-{name}", daemon=True)
         self.connection: nats.NATS | None = None
         self.js: JetStreamContext | None = None
+        self.closing = False
 
     def start(self) -> Link:
         """Start the loop and connect; raise ``JetStreamUnavailable`` if no server answers."""
@@ -91,6 +92,8 @@ class Link:
 
     async def _connect(self) -> None:
         async def disconnected() -> None:
+            if self.closing:
+                return
             logger.warning("%s: NATS connection lost, reconnecting", self.name)
 
         async def reconnected() -> None:
@@ -149,10 +152,14 @@ class Link:
         self._thread.join(10)
 
     async def _close_connection(self, connection: nats.NATS) -> None:
+        # flush what was sent (acknowledgements), then close: a drain would wait for pull
+        # subscriptions' queues that fetch() empties without marking them done
+        self.closing = True
         try:
-            await asyncio.wait_for(connection.drain(), 3)
-        except Exception:  # no server to drain to: close without it
-            await connection.close()
+            await asyncio.wait_for(connection.flush(), 3)
+        except Exception as problem:  # no server to flush to
+            logger.debug("%s: NATS flush: %s", self.name, problem)
+        await connection.close()
 
     # -- streams and buckets -------------------------------------------------------------
 

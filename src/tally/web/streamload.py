@@ -16,6 +16,7 @@ the commit, so neither can insert what the other just did.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -122,8 +123,10 @@ class StreamLoader:
     async def _fetch(self, size: int, wait_seconds: float) -> list[Msg]:
         assert self._subscription is not None, "start() the loader first"
         try:
-            return await self._subscription.fetch(size, timeout=wait_seconds)
-        except nats.errors.TimeoutError:
+            # bounded here too: a fetch cut short by a reconnect can wait past its own expiry
+            fetching = self._subscription.fetch(size, timeout=wait_seconds)
+            return await asyncio.wait_for(fetching, wait_seconds + 5)
+        except (nats.errors.TimeoutError, TimeoutError):
             return []
 
     def store(self, messages: list[Msg]) -> StreamLoadResult:
