@@ -19,7 +19,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from tally.config import Settings
-from tally.server.ui.access import warehouse_of
+from tally.server.ui.access import page_queries, warehouse_of
 from tally.server.ui.render import Panel, bars, lines, page
 from tally.warehouse import Warehouse
 
@@ -394,7 +394,7 @@ def routes(settings: Settings) -> list[Route]:
                 _choices(warehouse, "platform"),
             )
 
-        filters, found_kpis, panels, countries, platforms = await asyncio.to_thread(compute)
+        filters, found_kpis, panels, countries, platforms = await page_queries(request, compute)
         return page(
             request,
             "subscriptions.html",
