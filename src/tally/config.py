@@ -79,6 +79,11 @@ class MartsSettings(Strict):
     # a subscription started while another of the user's has access: a new subscription
     # ('new', the default) or a Reactivation; see docs/metrics.md
     concurrent_subscription: Literal["new", "reactivation"] = "new"
+    # money is shown in its own currency and converted to this one at the day's rate (the
+    # exchange-rate sheet); see docs/metrics.md, "Currencies"
+    reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    # campaign attribution looks this many days back from a subscription's first start
+    attribution_window_days: int = Field(default=30, ge=1, le=366)
 
 
 class ServerSettings(Strict):
