@@ -35,8 +35,9 @@ from tally.pipeline.ledger import Ledger, new_run_id
 from tally.warehouse import Warehouse
 
 MODELS_PACKAGE = "tally.models"
-# tables the build writes from settings and code before the models (countries, plan names)
-WRITTEN = frozenset({"marts.dim_country", "marts.dim_plan"})
+# tables the build writes from settings and code before the models (countries, plan
+# names, exchange rates)
+WRITTEN = frozenset({"marts.dim_country", "marts.dim_plan", "marts.dim_exchange_rate"})
 GRAINS = ("day", "week", "month", "resolution", "key", "all")
 RESOLUTIONS = {"daily": "day", "weekly": "week", "monthly": "month"}
 DECLARATION = re.compile(r"^--\s*@(\w+)\b\s*(.*?)\s*$")
