@@ -154,6 +154,17 @@ class MartsSettings(Strict):
         default="new",
         description="a subscription started while another has access (see docs/metrics.md)",
     )
+    reporting_currency: str = Field(
+        default="USD",
+        pattern=r"^[A-Z]{3}$",
+        description="money converted to this currency at the day's rate (docs/metrics.md)",
+    )
+    attribution_window_days: int = Field(
+        default=30,
+        ge=1,
+        le=366,
+        description="campaign attribution looks back this many days from a first start",
+    )
 
 
 class WarehouseSettings(Strict):

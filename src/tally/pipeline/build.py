@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from tally.models.countries import write_countries
 from tally.models.plans import write_plans
+from tally.models.rates import write_rates
 from tally.pipeline.context import Context
 from tally.pipeline.ledger import Ledger, new_run_id
 
@@ -73,9 +74,10 @@ def build(
     ledger = Ledger(context.warehouse)
     outcome: dict[str, str] = {}
     # tables written from settings or optional sources rather than SQL (country time
-    # zones, plan names) come first
+    # zones, plan names, exchange rates) come first
     write_countries(context.warehouse, context.settings)
     write_plans(context.warehouse)
+    write_rates(context.warehouse, context.settings)
     for model in ordered(models if models is not None else discover_models()):
         # one warehouse session per model: the lock is held for one model, not the build
         with context.warehouse.session(), ledger.step(run_id, "build", dataset=model.table) as step:

@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from tally.config import Settings
-from tally.errors import TallyError
+from tally.errors import QueryTimeoutError, TallyError
 from tally.pipeline.ledger import abandon_dead_steps
 from tally.server import ui
 from tally.server.auth import RequireToken, TokenStore
@@ -124,7 +124,12 @@ def create_app(
             if engine is not None:  # its last checkpoint, before the data dir may go away
                 await asyncio.to_thread(engine.stop)
 
-    app = TallyApp(routes=routes, lifespan=lifespan, middleware=ui.middleware(settings))
+    app = TallyApp(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=ui.middleware(settings),
+        exception_handlers={QueryTimeoutError: ui.busy_page},
+    )
     app.tracking = tracking
     app.state.hitlog = hitlog
     app.state.warehouse = store
