@@ -79,7 +79,7 @@ def parsed(raw: str, value: Any) -> bool:
 def test_every_documented_variable_reaches_its_key(variable: str) -> None:
     entries = {entry.variable: entry for entry in reference_entries()}
     entry = entries[variable]
-    for raw in probes(entry):
+    for raw in [*probes(entry), entry.default]:
         try:
             settings = load_settings(environ={variable: raw})
         except ConfigError:

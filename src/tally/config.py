@@ -540,6 +540,8 @@ def _form(info: FieldInfo) -> str:
     if isinstance(extra, dict) and isinstance(extra.get("form"), str):
         return str(extra["form"])
     form = _type_form(info.annotation)
+    patterns = [getattr(item, "pattern", None) for item in info.metadata]
+    form += "".join(f" matching {pattern}" for pattern in patterns if pattern)
     bounds = [
         f"{sign} {getattr(item, attribute)}"
         for item in info.metadata
