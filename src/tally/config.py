@@ -137,6 +137,28 @@ class WebSettings(Strict):
         default=0, ge=0, description="reports of closed periods kept in memory (0: none)"
     )
 
+    # "" keeps the hit log on local disk (hit_log_dir); NATS URLs publish every hit to a
+    # JetStream stream instead (docs/scale-out.md, NATS part)
+    hit_log_url: str = Field(
+        default="",
+        description="nats://host:4222[,nats://host2:4222]: hits go to JetStream",
+    )
+    hit_stream: str = Field(default="TALLY_HITS", pattern=r"^[A-Za-z0-9_-]+$")
+    hit_stream_replicas: int = Field(default=1, ge=1, le=5)
+    # a leader election takes ~5 s
+    publish_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="how long a hit may wait for JetStream's ack"
+    )
+    serve_loads: bool = Field(
+        default=True,
+        description="tally serve also loads hits into the warehouse; off on tracking-only nodes",
+    )
+
+    @field_validator("hit_log_url")
+    @classmethod
+    def _nats_servers(cls, value: str) -> str:
+        return nats_servers(value)
+
 
 class MartsSettings(Strict):
     content_window_days: int = Field(
@@ -165,6 +187,14 @@ class MartsSettings(Strict):
         le=366,
         description="campaign attribution looks back this many days from a first start",
     )
+
+
+def nats_servers(value: str) -> str:
+    """Empty, or comma-separated nats:// (or tls://) server URLs."""
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        if not re.match(r"^(nats|tls)://[^/\s]+$", part):
+            raise ValueError(f"{part!r} is not a NATS server URL (nats://host:4222)")
+    return value.strip()
 
 
 class WarehouseSettings(Strict):

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from tally.config import Settings
 from tally.errors import ConfigError, NotFoundError
+from tally.reports.analytics import analytics_sheets
 from tally.reports.export import FORMATS, write_csv, write_parquet
 from tally.reports.fact import PERIODS, check_period, freshness, report_rows
 from tally.reports.summary import build_summary
@@ -96,7 +97,8 @@ def write_subscription_report(
                 freshness(warehouse, configured.code),
                 period_count,
             )
-            write_workbook(local, rows, summary, now or dt.datetime.now(dt.UTC))
+            extra = analytics_sheets(warehouse, configured.code, period, day)
+            write_workbook(local, rows, summary, now or dt.datetime.now(dt.UTC), extra)
         _publish(local, location, settings)
     counts = rows.group_by("type").aggregate([("value", "count")]).to_pylist()
     return Written(

@@ -24,6 +24,7 @@ from xlsxwriter.workbook import Format
 from xlsxwriter.worksheet import Worksheet
 
 from tally.errors import TerminalError
+from tally.reports.analytics import Sheet, write_sheets
 from tally.reports.fact import COLUMNS, HEADERS, MONEY_TYPES, is_average, is_stock, order_types
 from tally.reports.pivottable import Body, Pivot, add_pivots, build, grid_xml
 from tally.reports.sheetxml import rows_xml
@@ -50,9 +51,14 @@ def sheet_name(metric: str) -> str:
 
 
 def write_workbook(
-    path: Path, rows: pa.Table, summary: Summary, generated_at: dt.datetime
+    path: Path,
+    rows: pa.Table,
+    summary: Summary,
+    generated_at: dt.datetime,
+    extra: list[Sheet] | None = None,
 ) -> dict[str, int]:
-    """Write the workbook to ``path``; returns the number of data rows per sheet."""
+    """Write the workbook to ``path``; returns the number of data rows per sheet.
+    ``extra``: the analytics sheets (``analytics.py``), after the data and pivot sheets."""
     metrics = order_types(pc.unique(rows["type"]).to_pylist()) if rows.num_rows else []
     parts = {metric: rows.filter(pc.equal(rows["type"], metric)) for metric in metrics}
     for metric, part in parts.items():
@@ -82,6 +88,7 @@ def write_workbook(
     for metric, part in parts.items():
         _write_data_sheet(book, metric, part, styles)
     pivots = [_write_pivot_sheet(book, metric, part, styles) for metric, part in parts.items()]
+    write_sheets(book, extra or [], styles)
     _write_summary(book, summary_sheet, summary, counts, styles, generated_at)
     book.close()
     # The data rows go straight into the package (see sheetxml.py), with the styles

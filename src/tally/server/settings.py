@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
-from tally.config import Section
+from tally.config import Section, nats_servers
 
 
 class ServerSettings(Section):
@@ -26,6 +26,11 @@ class ServerSettings(Section):
         default=False, description="run the daily-job scheduler inside tally serve"
     )
     scheduler_poll_seconds: float = Field(default=60.0, gt=0)
+    # several schedulers may run; one leads by a lease in JetStream key-value
+    scheduler_lease_url: str = Field(
+        default="", description="nats://…: the scheduler's leadership lease (scale-out.md)"
+    )
+    scheduler_lease_seconds: float = Field(default=15.0, ge=3)
     # none by default, so no client can claim an address
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -39,6 +44,11 @@ class ServerSettings(Section):
     report_timeout_seconds: float = Field(
         default=30.0, gt=0, description="a Reporting API call past this answers 503"
     )
+
+    @field_validator("scheduler_lease_url")
+    @classmethod
+    def _nats_servers(cls, value: str) -> str:
+        return nats_servers(value)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
