@@ -25,6 +25,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from tally.errors import TerminalError
 from tally.reports.fact import COLUMNS, HEADERS, MONEY_TYPES, is_average, is_stock, order_types
+from tally.reports.fingerprint import PROPERTY
 from tally.reports.pivottable import Body, Pivot, add_pivots, build, grid_xml
 from tally.reports.sheetxml import rows_xml
 from tally.reports.summary import NO_CURRENCY, Line, Section, Summary
@@ -50,9 +51,16 @@ def sheet_name(metric: str) -> str:
 
 
 def write_workbook(
-    path: Path, rows: pa.Table, summary: Summary, generated_at: dt.datetime
+    path: Path,
+    rows: pa.Table,
+    summary: Summary,
+    generated_at: dt.datetime,
+    figures: str | None = None,
 ) -> dict[str, int]:
-    """Write the workbook to ``path``; returns the number of data rows per sheet."""
+    """Write the workbook to ``path``; returns the number of data rows per sheet.
+
+    ``figures``, the digest of what it shows (fingerprint.py), is kept as a custom document
+    property so that a later run can tell whether the file needs writing again."""
     metrics = order_types(pc.unique(rows["type"]).to_pylist()) if rows.num_rows else []
     parts = {metric: rows.filter(pc.equal(rows["type"], metric)) for metric in metrics}
     for metric, part in parts.items():
@@ -73,6 +81,8 @@ def write_workbook(
     book.set_properties(
         {"title": _title(summary), "subject": "Subscription report", "author": "tally"}
     )
+    if figures is not None:
+        book.set_custom_property(PROPERTY, figures)
     styles = Styles(book)
     counts = {metric: part.num_rows for metric, part in parts.items()}
     summary_sheet = book.add_worksheet(SUMMARY)
