@@ -8,10 +8,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.marts.conftest import STATUS_TABLE, TRANSACTIONS_TABLE, load_fixture_csv
+from tests.marts.test_cohort_marts import FIXTURES as COHORT_FIXTURES
+from tests.marts.test_cohort_marts import MODELS as COHORT_MODELS
 from tests.marts.test_revenue_marts import build_analytics, load_analytics_fixture
 
 from tally.config import load_settings
-from tally.server.ui.subscription_analytics import converted_revenue_panel, mrr_panels
+from tally.lake import Lake
+from tally.pipeline.build import build, discover_models
+from tally.pipeline.context import Context
+from tally.server.ui.subscription_analytics import (
+    converted_revenue_panel,
+    ltv_panel,
+    mrr_panels,
+    retention_panel,
+)
 from tally.server.ui.subscriptions import Filters
 from tally.warehouse import Warehouse, connect
 
@@ -54,3 +65,47 @@ def test_mrr_and_movements(built: Warehouse) -> None:
     assert row["Exchange rate MRR"] == 0.87
     assert row["net"] == 20.67
     assert movements.chart is not None and movements.chart["layout"]["barmode"] == "relative"
+
+
+@pytest.fixture(scope="module")
+def cohorts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """The cohort fixture (tests/marts/test_cohort_marts.py), reported in HKD: its own
+    currency converts at 1, so the LTV panel has figures without a rate sheet."""
+    folder: Path = tmp_path_factory.mktemp("cohorts-ui")
+    environ = {"TALLY_DATA_DIR": str(folder / "data"), "TALLY_MARTS__REPORTING_CURRENCY": "HKD"}
+    settings = load_settings(environ=environ)
+    warehouse = connect(f"duckdb:///{folder / 'warehouse.duckdb'}")
+    warehouse.migrate()
+    load_fixture_csv(warehouse, COHORT_FIXTURES / "transactions.csv", TRANSACTIONS_TABLE)
+    load_fixture_csv(warehouse, COHORT_FIXTURES / "status.csv", STATUS_TABLE)
+    models = [m for m in discover_models() if m.table in COHORT_MODELS]
+    build(Context(settings, warehouse, Lake(str(folder / "lake"))), models)
+    yield warehouse
+    warehouse.close()
+
+
+def test_retention_heat_map(cohorts: Warehouse) -> None:
+    """August: 3 of 3, 2, 1, 1 paying at ages 0..3; September 1 of 1 through age 2;
+    October lost its one member at age 1; unknown cells are empty."""
+    filters = Filters("monthly", dt.date(2026, 8, 1), dt.date(2026, 11, 1), "", "")
+    panel = retention_panel(cohorts, filters)
+    assert panel is not None
+    assert panel.columns == ["cohort", "subscriptions", "month 0", "month 1", "month 2", "month 3"]
+    assert panel.rows == [
+        [dt.date(2026, 8, 1), 3, 100.0, 66.7, 33.3, 33.3],
+        [dt.date(2026, 9, 1), 1, 100.0, 100.0, 100.0, None],
+        [dt.date(2026, 10, 1), 1, 100.0, 0.0, None, None],
+    ]
+    assert panel.chart is not None and panel.chart["data"][0]["type"] == "heatmap"
+    assert panel.chart["data"][0]["z"][2] == [100.0, 0.0, None, None]
+
+
+def test_ltv_by_cohort(cohorts: Warehouse) -> None:
+    filters = Filters("monthly", dt.date(2026, 8, 1), dt.date(2026, 11, 1), "", "")
+    panel = ltv_panel(cohorts, filters)
+    assert panel is not None and "HKD" in panel.title
+    assert panel.rows == [
+        [dt.date(2026, 8, 1), 3, 233.33, 308.71],
+        [dt.date(2026, 9, 1), 1, 350.0, 5450.0],
+        [dt.date(2026, 10, 1), 1, 100.0, 100.0],
+    ]

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from tally.config import Country, Settings
 from tally.errors import ConfigError, NotFoundError
+from tally.reports.analytics import analytics_sheets
 from tally.reports.export import FORMATS, write_csv, write_parquet
 from tally.reports.fact import (
     PERIODS,
@@ -105,12 +106,14 @@ def write_subscription_report(
             notes = tuple(f"{cell}: {reason}" for cell, reason in filled.errors.items())
         else:
             summary = _summary(warehouse, configured, period, day, rows, period_count)
-            digest = figures(rows, summary)
+            extra = analytics_sheets(warehouse, configured.code, period, day)
+            digest = figures(rows, summary, extra)
             if only_changed:
                 before = _read(location, settings)
                 changed = before is None or stored(before) != digest
             if changed:
-                write_workbook(local, rows, summary, now or dt.datetime.now(dt.UTC), digest)
+                generated = now or dt.datetime.now(dt.UTC)
+                write_workbook(local, rows, summary, generated, extra, digest)
         if changed:
             _publish(local, location, settings)
     counts = rows.group_by("type").aggregate([("value", "count")]).to_pylist()

@@ -121,3 +121,112 @@ def mrr_panels(warehouse: Warehouse, filters: Any) -> list[Panel]:
             "Definitions: docs/metrics.md, 'Recurring revenue'.",
         ),
     ]
+
+
+def _dims(filters: Any, alias: str = "") -> tuple[str, list[object]]:
+    sql, params = "", []
+    for column in ("country", "platform"):
+        value = getattr(filters, column)
+        if value:
+            sql += f" AND {alias}{column} = ?"
+            params.append(value)
+    return sql, params
+
+
+COHORTS_SHOWN = 12
+
+
+def retention_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
+    """The retention triangle as a heat map: share of each cohort's subscriptions with paid
+    access at each age (weekly cohorts at weekly resolution, else monthly)."""
+    if not warehouse.table_exists("marts.cohort_retention"):
+        return None
+    resolution = "weekly" if filters.resolution == "weekly" else "monthly"
+    dims, params = _dims(filters)
+    found = warehouse.rows(
+        "SELECT cohort_start, age, sum(eligible), sum(retained), sum(mrr_start), "
+        "sum(mrr_retained) FROM marts.cohort_retention WHERE cohort_resolution = ? "
+        f"AND cohort_start <= ?{dims} GROUP BY 1, 2 ORDER BY 1, 2",
+        [resolution, filters.end, *params],
+    )
+    cohorts = sorted({row[0] for row in found})[-COHORTS_SHOWN:]
+    cells = {(row[0], row[1]): row[2:] for row in found if row[0] in cohorts}
+    ages = sorted({age for _, age in cells})
+    share = {key: _percent(value[1], value[0]) for key, value in cells.items()}
+    sizes = {c: int(cells[(c, 0)][0]) if (c, 0) in cells else 0 for c in cohorts}
+    unit = "week" if resolution == "weekly" else "month"
+    chart = {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": [f"{unit} {age}" for age in ages],
+                "y": [c.isoformat() for c in cohorts],
+                "z": [[share.get((c, age)) for age in ages] for c in cohorts],
+                "colorscale": "Blues",
+                "zmin": 0,
+                "zmax": 100,
+                "hovertemplate": "cohort %{y}, %{x}: %{z:.1f}%<extra></extra>",
+            }
+        ],
+        "layout": {
+            "margin": {"l": 90, "r": 20, "t": 10, "b": 40},
+            "height": max(240, 26 * len(cohorts) + 80),
+            "yaxis": {"type": "category", "autorange": "reversed"},
+            "xaxis": {"type": "category"},
+        },
+    }
+    return Panel(
+        "retention",
+        f"Subscriber retention by {resolution} cohort (% of the cohort paying at each age)",
+        ["cohort", "subscriptions", *[f"{unit} {age}" for age in ages]],
+        [[c, sizes[c], *[share.get((c, age)) for age in ages]] for c in cohorts],
+        chart,
+        note="A cohort is the subscriptions whose first payment fell in the "
+        f"{unit}; a cell counts the members whose anniversary has passed (young cohorts "
+        "fill in as they age). Revenue retention and trial-to-paid by cohort: "
+        "marts.cohort_retention, marts.trial_cohorts; definitions in docs/metrics.md.",
+    )
+
+
+def _percent(part: Any, whole: Any) -> float | None:
+    return round(float(part) / float(whole) * 100, 1) if whole else None
+
+
+def ltv_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
+    """Realised and projected (36-month) LTV per monthly cohort, in the reporting currency."""
+    if not warehouse.table_exists("marts.cohort_ltv"):
+        return None
+    dims, params = _dims(filters)
+    currency = reporting_currency(warehouse)
+    found = warehouse.rows(
+        "SELECT cohort_start, sum(cohort_size), "
+        "CASE WHEN count(*) = count(revenue_to_date_reporting) "
+        "THEN sum(revenue_to_date_reporting) END, "
+        "CASE WHEN count(*) = count(projected_ltv_reporting) "
+        "THEN sum(projected_ltv_reporting * cohort_size) END "
+        f"FROM marts.cohort_ltv WHERE cohort_start <= ?{dims} GROUP BY 1 ORDER BY 1",
+        [filters.end, *params],
+    )
+    rows = []
+    for cohort, size, revenue, projected in found[-COHORTS_SHOWN:]:
+        realised = round(float(revenue) / size, 2) if revenue is not None and size else None
+        ahead = round(float(projected) / size, 2) if projected is not None and size else None
+        rows.append([cohort, int(size), realised, ahead])
+    labels = [r[0].isoformat() for r in rows]
+    chart = lines(
+        labels,
+        {"realised": [r[2] for r in rows], "projected (36 months)": [r[3] for r in rows]},
+        kind="bar",
+    )
+    chart["layout"] = {**chart["layout"], "barmode": "group"}
+    return Panel(
+        "ltv",
+        f"LTV per subscription by monthly cohort, in {currency}",
+        ["cohort", "subscriptions", "realised LTV", "projected LTV (36 months)"],
+        rows,
+        chart,
+        note="Realised: what the cohort paid so far (net of refunds) per subscription. "
+        "Projected: realised plus the current MRR per member for the months up to 36, "
+        "decaying at the cohort's average monthly retention so far (docs/metrics.md); "
+        "empty while no member is a month old, or where a rate is missing.",
+    )
