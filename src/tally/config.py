@@ -67,6 +67,20 @@ class WebSettings(Strict):
     salt_days: int = Field(default=2, ge=1)
     # reports of closed periods the server keeps in memory (0: none); see reporting-api.md
     report_cache_entries: int = Field(default=0, ge=0)
+    # "" keeps the hit log on local disk (hit_log_dir); "nats://host:4222[,nats://host2:4222]"
+    # publishes every hit to a JetStream stream instead (docs/scale-out.md, NATS part)
+    hit_log_url: str = ""
+    hit_stream: str = Field(default="TALLY_HITS", pattern=r"^[A-Za-z0-9_-]+$")
+    hit_stream_replicas: int = Field(default=1, ge=1, le=5)
+    # how long a hit may wait for JetStream's acknowledgement (a leader election takes ~5 s)
+    publish_timeout_seconds: float = Field(default=15.0, gt=0)
+    # tally serve also loads hits into the warehouse; off on tracking-only nodes
+    serve_loads: bool = True
+
+    @field_validator("hit_log_url")
+    @classmethod
+    def _nats_servers(cls, value: str) -> str:
+        return _nats_url(value)
 
 
 class MartsSettings(Strict):
@@ -86,6 +100,14 @@ class MartsSettings(Strict):
     attribution_window_days: int = Field(default=30, ge=1, le=366)
 
 
+def _nats_url(value: str) -> str:
+    """Empty, or comma-separated nats:// (or tls://) server URLs."""
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        if not re.match(r"^(nats|tls)://[^/\s]+$", part):
+            raise ValueError(f"{part!r} is not a NATS server URL (nats://host:4222)")
+    return value.strip()
+
+
 class ServerSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -93,6 +115,15 @@ class ServerSettings(Strict):
     # run the daily-job scheduler (tally scheduler) inside tally serve
     scheduler: bool = False
     scheduler_poll_seconds: float = Field(default=60.0, gt=0)
+    # "nats://…": several schedulers may run, one leads by a lease in JetStream key-value
+    scheduler_lease_url: str = ""
+    scheduler_lease_seconds: float = Field(default=15.0, ge=3)
+
+    @field_validator("scheduler_lease_url")
+    @classmethod
+    def _nats_servers(cls, value: str) -> str:
+        return _nats_url(value)
+
     # addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and
     # X-Forwarded-Proto are believed; none by default, so no client can claim an address
     trusted_proxies: list[str] = Field(default_factory=list)
