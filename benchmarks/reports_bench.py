@@ -10,7 +10,7 @@ warehouse on both sides.
 Usage: python benchmarks/reports_bench.py [--quick]
        python benchmarks/reports_bench.py --pivot duckdb:///PATH/warehouse.duckdb
 The second form times `tally pivot` end to end (a fresh process each run, as a user types
-it) against the Python start-up floor and the import of the CLI alone.
+it) against the Python start-up floor, the import of the CLI alone and `tally --help`.
 """
 
 from __future__ import annotations
@@ -115,28 +115,47 @@ def run_side(side: str, url: str, out: Path) -> dict:
 PIVOT_FORMULA = 'GETPIVOTDATA("value",Churn!$A$5,"Platform","iOS IAP")'
 
 
-def time_pivot(url: str, runs: int = 5) -> None:
-    """Median wall seconds of `tally pivot`, of importing the CLI, and of bare Python."""
+def time_pivot(url: str, runs: int = 7) -> None:
+    """Median wall and CPU seconds of `tally pivot`, of the CLI's import, of bare Python.
+
+    Twice: with a bytecode cache (as pip installs tally and its dependencies: compiled once)
+    and without one (PYTHONDONTWRITEBYTECODE, a `--no-compile` install: every import
+    compiles its source again). The cache lives in a temporary folder (PYTHONPYCACHEPREFIX),
+    warmed by one unmeasured run, so nothing is written beside the installed files.
+    """
     import os
     import statistics
 
-    environment = {**os.environ, "TALLY_WAREHOUSE_URL": url}
-    environment.setdefault("TALLY_DATA_DIR", tempfile.mkdtemp(prefix="tally-pivot-bench-"))
+    base = {**os.environ, "TALLY_WAREHOUSE_URL": url}
+    base.setdefault("TALLY_DATA_DIR", tempfile.mkdtemp(prefix="tally-pivot-bench-"))
+    cached = {k: v for k, v in base.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="tally-pivot-pyc-")
+    uncached = {**base, "PYTHONDONTWRITEBYTECODE": "1"}
+    uncached.pop("PYTHONPYCACHEPREFIX", None)
     cli = "from tally.cli.main import main; main()"
     commands = {
         "python -c pass (floor)": [sys.executable, "-c", "pass"],
         "import tally.cli.main": [sys.executable, "-c", "import tally.cli.main"],
-        "import tally.reports.pivot": [sys.executable, "-c", "import tally.reports.pivot"],
         "tally pivot": [sys.executable, "-c", cli, "pivot", "--country", "HK"]
         + ["--resolution", "monthly", PIVOT_FORMULA],
+        "tally --help (every area)": [sys.executable, "-c", cli, "--help"],
     }
-    for name, command in commands.items():
-        times = []
-        for _ in range(runs):
-            begun = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True, env=environment)
-            times.append(time.perf_counter() - begun)
-        print(f"{name:30} median {statistics.median(times):6.2f} s  min {min(times):6.2f} s")
+    for label, environment in (("bytecode cache", cached), ("no bytecode", uncached)):
+        print(f"{label}:")
+        for name, command in commands.items():
+            subprocess.run(command, check=True, capture_output=True, env=environment)  # warm
+            walls, cpus = [], []
+            for _ in range(runs):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                begun = time.perf_counter()
+                subprocess.run(command, check=True, capture_output=True, env=environment)
+                walls.append(time.perf_counter() - begun)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            print(
+                f"  {name:28} wall median {statistics.median(walls):5.2f} s "
+                f"min {min(walls):5.2f} s   CPU median {statistics.median(cpus):5.2f} s"
+            )
 
 
 def main() -> None:

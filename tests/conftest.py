@@ -55,6 +55,23 @@ def mqtt_url() -> str:
     return service_url("mqtt")
 
 
+@pytest.fixture
+def nats_url() -> str:
+    return service_url("nats")
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[object]:
+    """Three nats-server processes with JetStream and cluster routes (tests/nats_cluster.py)."""
+    from tests.nats_cluster import nats_cluster_or_skip
+
+    cluster = nats_cluster_or_skip(tmp_path / "nats")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 def _fresh_postgres_schema_url(base: str) -> Iterator[str]:
     """A throwaway database so tests never see each other's tables."""
     with registry.backend_for(base).scratch_url(Path("."), base) as url:

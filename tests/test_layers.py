@@ -13,15 +13,19 @@ WAREHOUSE = SOURCE / "warehouse"
 # package → tally packages it may import (besides itself and the shared leaf modules)
 ALLOWED = {
     "config": set(),
+    "jetstream": {"config"},
     "lake": {"config"},
     "warehouse": {"config"},
     "sources": {"config", "lake", "warehouse"},
     "models": {"config", "warehouse"},
-    "pipeline": {"config", "lake", "warehouse", "sources", "models"},
+    "pipeline": {"config", "lake", "warehouse", "sources", "models", "jetstream"},
     "reports": {"config", "warehouse"},
-    "web": {"config", "lake", "warehouse"},
-    "stream": {"config", "lake", "warehouse"},
-    "server": {"config", "lake", "warehouse", "web", "stream", "reports", "pipeline", "sources"},
+    "web": {"config", "lake", "warehouse", "jetstream"},
+    "stream": {"config", "lake", "warehouse", "jetstream"},
+    "server": {
+        *("config", "lake", "warehouse", "web", "stream", "reports", "pipeline", "sources"),
+        "jetstream",
+    },
 }
 LEAVES = {"errors", "__init__"}  # tally.errors and tally itself are importable from anywhere
 # config validates warehouse_url against the registry, which imports nothing of tally but

@@ -119,3 +119,32 @@ def test_status_lines_when_not_on_a_terminal() -> None:
     thread.join(timeout=2)
     lines = out.getvalue().splitlines()
     assert len(lines) >= 2 and lines[0].endswith("events 0") and lines[1].endswith("events 1")
+
+
+def test_commands_names_the_area_of_every_top_level_command() -> None:
+    """`tally NAME` imports only COMMANDS[NAME]'s area, so the index must be complete and
+    right: each area's commands are exactly the names COMMANDS gives that area."""
+    import typer
+
+    from tally.cli.main import COMMANDS, areas, build_app
+
+    for area in areas():
+        group = typer.main.get_command(build_app([area]))
+        registered = set(group.commands)
+        indexed = {name for name, owner in COMMANDS.items() if owner == area}
+        assert registered == indexed, (
+            f"tally.cli.{area} registers {sorted(registered)}; COMMANDS in cli/main.py "
+            f"names {sorted(indexed)} for it"
+        )
+
+
+def test_a_known_command_builds_its_area_alone_and_anything_else_every_area() -> None:
+    import typer
+
+    from tally.cli.main import app_for
+
+    alone = typer.main.get_command(app_for(["pivot", "--help"]))
+    assert set(alone.commands) == {"pivot", "report"}
+    for arguments in ([], ["--help"], ["no-such-command"]):
+        every = typer.main.get_command(app_for(arguments))
+        assert {"pivot", "serve", "stream", "demo", "web-report"} <= set(every.commands)

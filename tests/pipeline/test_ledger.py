@@ -3,12 +3,14 @@ next tally command; steps of live processes, of other hosts and of old rows are 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -107,3 +109,48 @@ def test_only_owners_known_to_be_gone_count_as_dead(tmp_path: Path) -> None:
         assert abandon_dead_steps(warehouse) == 0  # our own step, in progress
     row = warehouse.rows("SELECT status, owner_host, owner_pid FROM tally_meta.runs")
     assert row == [("ok", host, pid)]
+
+
+def test_steps_of_other_hosts_are_judged_by_their_heartbeat(warehouse, monkeypatch) -> None:
+    """Another host's process cannot be looked up, so its step counts as dead once its
+    heartbeat is older than STALE_SECONDS (300 s): 301 s old -> abandoned; 60 s old, or a
+    row with no heartbeat (written before heartbeats), -> left running."""
+    from tally.pipeline import ledger
+
+    now = ledger.utc_now()
+    rows = [
+        ("stale", now - dt.timedelta(seconds=ledger.STALE_SECONDS + 1)),
+        ("beating", now - dt.timedelta(seconds=60)),
+        ("old-row", None),
+    ]
+    for step_id, heartbeat_at in rows:
+        warehouse.execute(
+            "INSERT INTO tally_meta.runs (run_id, step_id, job, started_at, status, "
+            "owner_host, owner_pid, owner_started, heartbeat_at) "
+            "VALUES ('r', ?, 'build', ?, 'running', 'another-host', 4242, 1, ?)",
+            [step_id, now - dt.timedelta(hours=1), heartbeat_at],
+        )
+    assert abandon_dead_steps(warehouse) == 1
+    found = dict(warehouse.rows("SELECT step_id, status FROM tally_meta.runs"))
+    assert found == {"stale": "abandoned", "beating": "running", "old-row": "running"}
+    error = warehouse.rows("SELECT error FROM tally_meta.runs WHERE step_id = 'stale'")[0][0]
+    assert "another-host" in error and "heartbeat" in error
+
+
+def test_a_running_step_beats_where_hosts_share_the_warehouse(warehouse, monkeypatch) -> None:
+    """With a beat every 50 ms, a step that runs 0.4 s has moved its heartbeat past its
+    start on a warehouse several hosts can share; a DuckDB file (one writing process) has
+    no heartbeat thread, so there the heartbeat stays at the start."""
+    import time
+
+    from tally.pipeline import ledger
+
+    monkeypatch.setattr(ledger, "HEARTBEAT_SECONDS", 0.05)
+    with Ledger(warehouse).step(new_run_id(), "build"):
+        time.sleep(0.4)
+    started, beat = warehouse.rows("SELECT started_at, heartbeat_at FROM tally_meta.runs")[0]
+    if warehouse.capabilities.single_writer_process:
+        assert beat == started
+    else:
+        assert beat - started >= dt.timedelta(seconds=0.1)
+    assert not any(t.name == "tally-heartbeat" for t in threading.enumerate())

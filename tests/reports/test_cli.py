@@ -63,3 +63,35 @@ def test_every_command_has_an_example() -> None:
     for args in (["report", "subscription"], ["report", "all"], ["pivot"]):
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0 and "Example: tally " in result.output
+
+
+def test_pivot_in_a_fresh_process_loads_no_other_area_and_no_heavy_library(environment) -> None:
+    """`tally pivot` answers within half a second only while it imports little: not
+    openpyxl's package (only its tokenizer file), pyarrow, sqlglot, rich, nor the other
+    command areas (server, stream, pipeline). A later import at module level in one of
+    these paths fails here, naming the module."""
+    import json
+    import subprocess
+    import sys
+
+    formula = (
+        'GETPIVOTDATA("value",\'Active subscriber\'!$A$5,"Platform","Redemption",'
+        '"Start Date","1/25/2017","Meta 4","Paying","Meta 2","Redemption Campaign")'
+    )
+    script = (
+        "import json, sys\n"
+        f"sys.argv = ['tally', 'pivot', '--country', 'HK', {formula!r}]\n"
+        "from tally.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    answer, loaded = done.stdout.splitlines()
+    assert answer == "15", done.stdout + done.stderr  # as in test_pivot_prints_sql_and_value
+    heavy = ("openpyxl", "pyarrow", "sqlglot", "rich", "numpy", "xlsxwriter", "pandas")
+    areas = ("tally.server", "tally.stream", "tally.pipeline", "tally.web", "tally.cli.core")
+    found = [name for name in json.loads(loaded) if name.split(".")[0] in heavy]
+    found += [name for name in json.loads(loaded) if name.startswith(areas)]
+    assert found == [], f"tally pivot imported {found}"

@@ -23,7 +23,12 @@ def test_token_lifecycle(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("TALLY_DATA_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)  # no developer tally.toml
     runner = CliRunner()
-    added = runner.invoke(cli(), ["token", "add", "reporting-bot"])
+    # Admin rights are never the default: without --user or --admin nothing is made.
+    refused = runner.invoke(cli(), ["token", "add", "reporting-bot"])
+    assert refused.exit_code == 2 and "--admin" in refused.output
+    both = runner.invoke(cli(), ["token", "add", "x", "--user", "ada", "--admin"])
+    assert both.exit_code == 2 and "not both" in both.output
+    added = runner.invoke(cli(), ["token", "add", "reporting-bot", "--admin"])
     assert added.exit_code == 0, added.output
     token = added.stdout.strip()
     warehouse = connect(f"duckdb:///{tmp_path}/warehouse.duckdb")

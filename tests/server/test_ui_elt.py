@@ -82,3 +82,35 @@ def test_last_14_days_draws_14_days(store: Warehouse, monkeypatch: pytest.Monkey
         dt.date(2026, 3, 1),
         dt.date(2026, 3, 2),
     ]
+
+
+def test_page_queries_run_on_report_threads_and_time_out_as_503(
+    settings: Settings, store: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dashboard page's queries run on the server's report threads (not asyncio's default
+    pool, which login and tracking's site-list refresh use), and a page past the interactive
+    limit answers 503 with the reason instead of a stack trace."""
+    import threading
+
+    from tally.errors import QueryTimeoutError
+    from tally.server.ui import elt
+
+    threads: list[str] = []
+    real = elt.overview_panels
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        if len(threads) > 1:
+            raise QueryTimeoutError("statement ran past 5 s")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(elt, "overview_panels", recording)
+    cheap_hashes(monkeypatch)
+    add_user(store, "ada", "correct horse battery", admin=True)
+    with TestClient(dashboard_app(settings, store)) as client:
+        log_in(client, "ada", "correct horse battery")
+        assert client.get("/elt").status_code == 200
+        slow = client.get("/elt")
+    assert [name.startswith("tally-report") for name in threads] == [True, True]
+    assert slow.status_code == 503
+    assert "statement ran past 5 s" in slow.text and "Traceback" not in slow.text

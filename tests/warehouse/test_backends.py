@@ -165,3 +165,19 @@ def test_exclusive_lets_one_holder_in_at_a_time(warehouse):
         order.append("first out")
     other.join(30)
     assert order == ["first out", "second in"]
+
+
+def test_duckdb_tells_a_read_from_a_write_with_or_without_parsing() -> None:
+    """One plain SELECT is a read without sqlglot (its import costs `tally pivot` ~0.3 s);
+    anything else is parsed, so a SELECT followed by a DELETE is still a write."""
+    from tally.warehouse.duckdb.backend import _reads_only
+
+    for read in (
+        "SELECT 1",
+        "  select * from marts.report_fact",
+        "SHOW TABLES",
+        "WITH a AS (SELECT 1) SELECT * FROM a",
+    ):
+        assert _reads_only(read), read
+    for write in ("SELECT 1; DELETE FROM t", "INSERT INTO t SELECT 1", "selected", "DELETE FROM t"):
+        assert not _reads_only(write), write

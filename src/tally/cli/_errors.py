@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from rich.console import Console
 from typer.core import TyperGroup
 
 from tally.errors import TallyError, TransientError
@@ -54,6 +53,8 @@ def one_line(error: BaseException) -> str:
 
 
 def show(message: str) -> None:
+    from rich.console import Console  # only on failure: rich costs start-up time
+
     Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {message}", highlight=False)
 
 

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
 from tally.warehouse import Warehouse, from_settings
 
-console = Console()
-errors = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@functools.cache
+def _console(stderr: bool = False) -> Console:
+    """Standard output (or error) through rich, imported on first use: `tally pivot`
+    prints one number and does without it."""
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
 
 report_app = typer.Typer(help="Excel (or CSV/Parquet) subscription reports.", no_args_is_help=True)
 
@@ -33,12 +43,12 @@ OutOption = Annotated[
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="xlsx, csv or parquet.")]
 
 
-def _open() -> tuple[Settings, Warehouse]:
+def _open(migrate: bool = True) -> tuple[Settings, Warehouse]:
     try:
         settings = load_settings()
-        return settings, from_settings(settings)
+        return settings, from_settings(settings, migrate=migrate)
     except TallyError as error:
-        errors.print(f"[red]error:[/red] {error}")
+        _console(stderr=True).print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
 
 
@@ -79,14 +89,16 @@ def subscription_command(
             period_count=periods,
         )
     except TallyError as error:
-        errors.print(f"[red]error:[/red] {error}")
+        _console(stderr=True).print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
     finally:
         warehouse.close()
     total = sum(written.rows.values())
     for note in written.notes:
-        errors.print(f"[yellow]cell:[/yellow] {note}", soft_wrap=True, highlight=False)
-    console.print(
+        _console(stderr=True).print(
+            f"[yellow]cell:[/yellow] {note}", soft_wrap=True, highlight=False
+        )
+    _console().print(
         f"wrote {written.location} ({total:,} rows, {len(written.rows)} metric types)",
         soft_wrap=True,
     )
@@ -108,14 +120,14 @@ def all_command(
             warehouse, settings, date.date(), root=out, output_format=output_format
         )
     except TallyError as error:
-        errors.print(f"[red]error:[/red] {error}")
+        _console(stderr=True).print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
     finally:
         warehouse.close()
     for report in written:
-        console.print(f"wrote {report.location}", soft_wrap=True)
+        _console().print(f"wrote {report.location}", soft_wrap=True)
     for reason in skipped:
-        errors.print(f"[yellow]skipped:[/yellow] {reason}", soft_wrap=True)
+        _console(stderr=True).print(f"[yellow]skipped:[/yellow] {reason}", soft_wrap=True)
     if not written:
         raise typer.Exit(1)
 
@@ -144,7 +156,7 @@ def pivot_command(
     from tally.reports.pivot import PivotError, parse, resolve_type, run_query, to_query
 
     text = sys.stdin.read() if formula == "-" else formula
-    settings, warehouse = _open()
+    settings, warehouse = _open(migrate=False)  # reads report_fact only: no schema change
     try:
         request = parse(text.strip(), date_order)
         scope = {}
@@ -152,19 +164,21 @@ def pivot_command(
             scope["country"] = settings.country(country).code
         if resolution:
             scope["resolution_type"] = check_period(resolution)
-        query = to_query(request, resolve_type(warehouse, request.sheet, None), scope, date_order)
-        if sql:
-            console.print(query.display(), highlight=False, markup=False)
-        value = run_query(warehouse, query)
+        with warehouse.interactive():  # one open of the file for both queries, time-bounded
+            sheet_type = resolve_type(warehouse, request.sheet, None)
+            query = to_query(request, sheet_type, scope, date_order)
+            if sql:
+                typer.echo(query.display())
+            value = run_query(warehouse, query)
     except PivotError as error:
-        errors.print(f"{error.code} {error.message}", highlight=False, markup=False)
+        typer.echo(f"{error.code} {error.message}", err=True)
         raise typer.Exit(1) from None
     except TallyError as error:
-        errors.print(f"[red]error:[/red] {error}")
+        _console(stderr=True).print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
     finally:
         warehouse.close()
-    console.print(f"{value:g}", highlight=False)
+    typer.echo(f"{value:g}")
 
 
 def register(app: typer.Typer) -> None:

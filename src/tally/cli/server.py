@@ -17,6 +17,7 @@ from rich.table import Table
 from tally.cli._steps import status_lines
 from tally.cli._tables import print_json
 from tally.config import load_settings
+from tally.server.settings import ServerSettings
 from tally.warehouse import from_settings
 
 console = Console()
@@ -47,12 +48,14 @@ def serve_command(
         started = time.monotonic()
         hit_log = Path(settings.web.hit_log_dir or Path(settings.data_dir) / "hitlog")
 
+        server = settings.section(ServerSettings)
+
         def describe() -> str:
             files = [p for p in hit_log.glob("*") if p.is_file()] if hit_log.exists() else []
             size = sum(p.stat().st_size for p in files)
             return (
                 f"tally serve: up {time.monotonic() - started:,.0f} s on "
-                f"{host or settings.server.host}:{port or settings.server.port}; "
+                f"{host or server.host}:{port or server.port}; "
                 f"hit log {len(files)} file(s), {size:,} bytes"
             )
 
@@ -89,6 +92,10 @@ def add_command(
         str | None,
         typer.Option("--user", help="The token acts with this user's sites and rights."),
     ] = None,
+    admin: Annotated[
+        bool,
+        typer.Option("--admin", help="A service token with admin rights (no user)."),
+    ] = False,
     expires: Annotated[
         str | None,
         typer.Option("--expires", help="30d, 12h, 2027-01-31 or 2027-01-31T18:00 (UTC)."),
@@ -96,20 +103,27 @@ def add_command(
 ) -> None:
     """Create an API token and print it once (only its SHA-256 is stored).
 
-    With --user the token reads only that user's sites, with that user's rights; without
-    it the token is a service token with admin rights (every site, the admin APIs).
+    With --user the token reads only that user's sites, with that user's rights; --admin
+    makes a service token with admin rights (every site, the admin APIs). One of the two is
+    required, so admin rights are never given by leaving an option out.
 
     Example: tally token add reporting-bot --user bob --expires 90d
     """
     from tally.server.auth import create_token
 
+    if user is not None and admin:
+        raise typer.BadParameter("give --user NAME or --admin, not both")
+    if user is None and not admin:
+        raise typer.BadParameter(
+            "give --user NAME (the token acts with that user's sites and rights) "
+            "or --admin (a service token with admin rights on every site)"
+        )
     expires_at = parse_expiry(expires) if expires else None
     token = create_token(from_settings(load_settings()), name, user=user, expires_at=expires_at)
     console.print(token, highlight=False, soft_wrap=True)
-    if user is None:
+    if admin:
         notes.print(
-            "note: a service token, with admin rights; --user NAME limits a token to a user's "
-            "sites",
+            "note: a service token, with admin rights on every site and the admin APIs",
             style="yellow",
             highlight=False,
         )

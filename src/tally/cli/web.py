@@ -1,4 +1,5 @@
-"""Web analytics commands: ``tally site``, ``tally goal`` and ``tally web sessionize``."""
+"""Web analytics commands: ``tally site``, ``tally goal``, ``tally web sessionize`` and
+``tally web load``."""
 
 from __future__ import annotations
 
@@ -121,8 +122,8 @@ def goal_add(
         str,
         typer.Option(
             "--match",
-            help="What to compare: url, event_category, event_action, event_name, or manual "
-            "(converted only by trackGoal).",
+            help="What to compare: url, title, event_category, event_action, event_name, or "
+            "manual (converted only by trackGoal).",
         ),
     ],
     pattern: Annotated[
@@ -286,6 +287,38 @@ def sessionize_command(
         f"{len(result.days)} site-days rebuilt: {result.visits} visits, "
         f"{result.actions} hits placed"
     )
+
+
+@web_app.command("load")
+def load_command(
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep loading as hits arrive, until Ctrl-C.")
+    ] = False,
+) -> None:
+    """Load the hit log into web.hits, then rebuild the visits of the days it touched.
+
+    With web.hit_log_url = "nats://..." this is a loader on the JetStream hit stream: any
+    number may run at once, on any machines. A local hit log has one loader at a time: run
+    this only where no tally serve loads it.
+
+    Example: tally web load --follow
+    """
+    import threading
+
+    from tally.web.streamload import load_until
+
+    warehouse = _warehouse()
+    stop = threading.Event()
+
+    def report(result: dict[str, int]) -> None:
+        console.print(", ".join(f"{key} {value:,}" for key, value in result.items()))
+
+    try:
+        load_until(warehouse, load_settings(), stop, report, follow=follow)
+    except KeyboardInterrupt:
+        stop.set()
+    except TallyError as error:
+        raise _fail(error) from None
 
 
 def register(app: typer.Typer) -> None:

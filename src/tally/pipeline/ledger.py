@@ -5,8 +5,14 @@ its owner: host, process id and the process's start time (from ``/proc``, so a p
 used again by another program is not taken for the owner). A process killed mid-step
 (SIGKILL, power loss) never writes its end; ``abandon_dead_steps``, run when any tally
 command opens the warehouse, marks such a step ``abandoned`` when its owner on this host
-is gone. A step owned by another host is left ``running``: its process cannot be seen
-from here.
+is gone.
+
+A step owned by another host cannot be seen from here. On a warehouse that several hosts
+share (one without ``single_writer_process``: PostgreSQL, Redshift), a running step
+refreshes its ``heartbeat_at`` every ``HEARTBEAT_SECONDS`` from a thread of its own, and a
+step of another host whose heartbeat is older than ``STALE_SECONDS`` counts as dead. The
+two hosts' clocks are compared, so they must agree to well within ``STALE_SECONDS`` (NTP
+does). A DuckDB file has one writing process, on one host: no heartbeat is needed there.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import threading
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -29,6 +36,8 @@ from tally.warehouse import Warehouse
 STATUSES = ("running", "ok", "failed", "skipped", "abandoned", "not_ready")
 
 log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 60.0
+STALE_SECONDS = 5 * HEARTBEAT_SECONDS  # five missed beats
 
 
 def new_run_id() -> str:
@@ -78,6 +87,9 @@ class Ledger:
         """Record one step; an exception marks it failed (with its text) and propagates."""
         step = Step(run_id, job, source, dataset, partition_date, attempt=attempt)
         self._insert(step)
+        heartbeat = None
+        if not self.warehouse.capabilities.single_writer_process:
+            heartbeat = Heartbeat(self.warehouse, step.step_id)
         try:
             yield step
         except BaseException as error:
@@ -85,18 +97,18 @@ class Ledger:
             step.error = f"{type(error).__name__}: {error}"
             if not isinstance(error, Exception):
                 step.error += "\n" + traceback.format_exc(limit=3)
-            self._finish(step)
+            self._finish(step, heartbeat)
             raise
         if step.status == "running":
             step.status = "ok"
-        self._finish(step)
+        self._finish(step, heartbeat)
 
     def _insert(self, step: Step) -> None:
         host, pid, started = owner()
         self.warehouse.execute(
             "INSERT INTO tally_meta.runs (run_id, step_id, job, source, dataset, partition_date, "
-            "started_at, status, attempt, owner_host, owner_pid, owner_started) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "started_at, status, attempt, owner_host, owner_pid, owner_started, heartbeat_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 step.run_id,
                 step.step_id,
@@ -110,10 +122,13 @@ class Ledger:
                 host,
                 pid,
                 started,
+                step.started_at,
             ],
         )
 
-    def _finish(self, step: Step) -> None:
+    def _finish(self, step: Step, heartbeat: Heartbeat | None) -> None:
+        if heartbeat is not None:
+            heartbeat.stop()
         step.ended_at = utc_now()
         self.warehouse.execute(
             "UPDATE tally_meta.runs SET ended_at = ?, status = ?, rows_in = ?, rows_out = ?, "
@@ -140,6 +155,36 @@ class Ledger:
             [limit],
         )
         return table.to_pylist()
+
+
+class Heartbeat:
+    """Refreshes one running step's ``heartbeat_at`` every ``HEARTBEAT_SECONDS`` until
+    stopped. A beat that fails (a busy or unreachable warehouse) is skipped, not fatal: the
+    step's own work decides its outcome."""
+
+    def __init__(self, warehouse: Warehouse, step_id: str) -> None:
+        self.warehouse = warehouse
+        self.step_id = step_id
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="tally-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(HEARTBEAT_SECONDS):
+            try:
+                self.warehouse.execute(
+                    "UPDATE tally_meta.runs SET heartbeat_at = ? "
+                    "WHERE step_id = ? AND status = 'running'",
+                    [utc_now(), self.step_id],
+                )
+            except Exception as error:  # noqa: BLE001 - a missed beat is only logged
+                log.debug("heartbeat of step %s skipped: %s", self.step_id, error)
+
+    def stop(self) -> None:
+        # A beat waiting for a lock the step's own transaction holds must not hold up the
+        # step's end, so the wait is short; a late beat only touches a running row.
+        self.stopped.set()
+        self.thread.join(timeout=1.0)
 
 
 def process_started(pid: int) -> int | None:
@@ -178,22 +223,37 @@ def owner_alive(host: str | None, pid: int | None, started: int | None) -> bool:
     return True
 
 
+def heartbeat_stopped(host: str | None, heartbeat_at: dt.datetime | None) -> bool:
+    """True when a step of another host has not refreshed its heartbeat for STALE_SECONDS
+    (steps of this host are judged by their process; rows without a heartbeat are not)."""
+    if host == socket.gethostname() or heartbeat_at is None:
+        return False
+    return utc_now() - heartbeat_at > dt.timedelta(seconds=STALE_SECONDS)
+
+
 def abandon_dead_steps(warehouse: Warehouse) -> int:
-    """Mark ``abandoned`` every ``running`` step whose owning process has died; returns how
-    many. Rows written before steps named their owner are left as they are."""
+    """Mark ``abandoned`` every ``running`` step whose owning process has died (this host)
+    or whose heartbeat stopped (another host); returns how many. Rows written before steps
+    named their owner are left as they are."""
     found = warehouse.rows(
-        "SELECT step_id, owner_host, owner_pid, owner_started FROM tally_meta.runs "
-        "WHERE status = 'running' AND owner_pid IS NOT NULL"
+        "SELECT step_id, owner_host, owner_pid, owner_started, heartbeat_at "
+        "FROM tally_meta.runs WHERE status = 'running' AND owner_pid IS NOT NULL"
     )
-    dead = [row for row in found if not owner_alive(row[1], row[2], row[3])]
     noticed = utc_now().isoformat(timespec="seconds")
-    for step_id, host, pid, _started in dead:
+    dead = 0
+    for step_id, host, pid, started, heartbeat_at in found:
+        if not owner_alive(host, pid, started):
+            reason = f"process {pid} on {host} ended without finishing this step"
+        elif heartbeat_stopped(host, heartbeat_at):
+            reason = f"process {pid} on {host} stopped its heartbeat at {heartbeat_at} UTC"
+        else:
+            continue
+        dead += 1
         warehouse.execute(
             "UPDATE tally_meta.runs SET status = 'abandoned', error = ? "
             "WHERE step_id = ? AND status = 'running'",
-            [f"process {pid} on {host} ended without finishing this step "
-             f"(found at {noticed} UTC)", step_id],
-        )  # fmt: skip
+            [f"{reason} (found at {noticed} UTC)", step_id],
+        )
     if dead:
-        log.warning("marked %d ledger step(s) of dead processes abandoned", len(dead))
-    return len(dead)
+        log.warning("marked %d ledger step(s) of dead processes abandoned", dead)
+    return dead

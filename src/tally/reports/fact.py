@@ -7,12 +7,15 @@ Type, Country, Platform, Start Date, Meta 1 … Meta 8, value).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from tally.errors import ConfigError
 from tally.warehouse import Warehouse
+
+if TYPE_CHECKING:  # pyarrow is imported where rows are read: `tally pivot` needs none
+    import pyarrow as pa
 
 TABLE = "marts.report_fact"
 
@@ -38,13 +41,27 @@ HEADERS: tuple[str, ...] = (
 
 COLUMN_OF_HEADER = {header.lower(): column for header, column in zip(HEADERS, COLUMNS, strict=True)}
 
-SCHEMA = pa.schema(
-    [
-        pa.field(column, pa.date32() if column == "start_date" else pa.string())
-        for column in COLUMNS[:-1]
-    ]
-    + [pa.field("value", pa.float64())]
-)
+
+@functools.cache
+def schema() -> pa.Schema:
+    """The Arrow schema of ``COLUMNS``: dates for start_date, numbers for value, else text."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field(column, pa.date32() if column == "start_date" else pa.string())
+            for column in COLUMNS[:-1]
+        ]
+        + [pa.field("value", pa.float64())]
+    )
+
+
+def __getattr__(name: str) -> object:
+    """``SCHEMA``: the Arrow schema, built (and pyarrow imported) on first use."""
+    if name == "SCHEMA":
+        return schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 PERIODS: tuple[str, ...] = ("daily", "weekly", "monthly")
 
@@ -142,10 +159,13 @@ def report_rows(warehouse: Warehouse, country: str, period: str, day: dt.date) -
 
 
 def conform(table: pa.Table) -> pa.Table:
-    """The table in ``SCHEMA`` (PostgreSQL answers an empty result with untyped columns)."""
+    """The table in ``schema()`` (PostgreSQL answers an empty result with untyped columns)."""
+    import pyarrow as pa
+
+    wanted = schema()
     if table.num_rows == 0:
-        return SCHEMA.empty_table()
-    return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in SCHEMA], schema=SCHEMA)
+        return wanted.empty_table()
+    return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in wanted], schema=wanted)
 
 
 def freshness(warehouse: Warehouse, country: str) -> dt.date | None:

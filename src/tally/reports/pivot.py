@@ -22,11 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from openpyxl.formula import Tokenizer
-from openpyxl.formula.tokenizer import Token, TokenizerError
-
 from tally.errors import TerminalError
 from tally.reports.fact import COLUMNS, HEADERS, MONEY_TYPES, TABLE, column_for
+from tally.reports.formula import Token, Tokenizer, TokenizerError
 from tally.warehouse import Warehouse
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 1 is 1900-01-01 (Excel's 1900 leap-year bug)

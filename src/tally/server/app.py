@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from tally.config import Settings
-from tally.errors import TallyError
+from tally.errors import QueryTimeoutError, TallyError
 from tally.pipeline.ledger import abandon_dead_steps
 from tally.server import ui
 from tally.server.auth import RequireToken, TokenStore
@@ -36,8 +36,10 @@ from tally.server.reports import ReportRunner
 from tally.server.scheduling import start_scheduler
 from tally.warehouse import Warehouse, connect, from_settings
 from tally.web.hitlog import HitLog
+from tally.web.hitstream import HitStream
 from tally.web.loader import LoadResult, load_hits, sessionize_alone
 from tally.web.lookup import CachedSet
+from tally.web.streamload import StreamLoader, StreamLoadResult
 
 if TYPE_CHECKING:
     from tally.stream.engine import Engine
@@ -62,7 +64,12 @@ def create_app(
     ``stream=False`` leaves out the real-time routes (and does not start their engine).
     """
     store = warehouse or from_settings(settings, migrate=False)  # migrated at start-up
-    hitlog = HitLog(settings.web.hit_log_dir, settings.web.segment_bytes)
+    hitlog: HitLog | HitStream = (
+        HitStream(settings.web)
+        if settings.web.hit_log_url
+        else HitLog(settings.web.hit_log_dir, settings.web.segment_bytes)
+    )
+    run_loader = run_loader and settings.web.serve_loads
     tokens = TokenStore(store)
     sites = CachedSet(lambda: _site_ids(store))
     tracking = TrackingEndpoint(hitlog, site_exists=sites.contains, token_valid=tokens.may_track)
@@ -121,10 +128,16 @@ def create_app(
             hitlog.close()
             if run_loader:
                 await _logged(load)
+            load.close()
             if engine is not None:  # its last checkpoint, before the data dir may go away
                 await asyncio.to_thread(engine.stop)
 
-    app = TallyApp(routes=routes, lifespan=lifespan, middleware=ui.middleware(settings))
+    app = TallyApp(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=ui.middleware(settings),
+        exception_handlers={QueryTimeoutError: ui.busy_page},
+    )
     app.tracking = tracking
     app.state.hitlog = hitlog
     app.state.warehouse = store
@@ -206,22 +219,38 @@ def _site_ids(warehouse: Warehouse) -> set[object]:
 
 class _Loader:
     """Runs ``load_hits`` in a worker thread, one load at a time (the exactly-once bookkeeping
-    assumes a single loader per hit log)."""
+    assumes a single loader per hit log); with a JetStream hit log, a ``StreamLoader``
+    (any number of them may run, in any processes)."""
 
-    def __init__(self, warehouse: Warehouse, settings: Settings, hitlog: HitLog) -> None:
+    def __init__(
+        self, warehouse: Warehouse, settings: Settings, hitlog: HitLog | HitStream
+    ) -> None:
         self.warehouse = warehouse
         self.settings = settings
         self.hitlog = hitlog
         self.lock = asyncio.Lock()
+        self.stream: StreamLoader | None = None
 
-    async def __call__(self) -> LoadResult:
+    async def __call__(self) -> LoadResult | StreamLoadResult:
         async with self.lock:
             return await asyncio.to_thread(self._load_and_sessionize)
 
-    def _load_and_sessionize(self) -> LoadResult:
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+
+    def _load(self) -> LoadResult | StreamLoadResult:
+        if not self.settings.web.hit_log_url:
+            return load_hits(self.warehouse, self.settings, durable=self.hitlog.durable)
+        if self.stream is None:
+            self.stream = StreamLoader(self.warehouse, self.settings).start()
+        return self.stream.load()
+
+    def _load_and_sessionize(self) -> LoadResult | StreamLoadResult:
         """Load new hits, then rebuild the visits of the site-days they touched, so the
         reports and dashboards stay current without a separate job."""
-        result = load_hits(self.warehouse, self.settings, durable=self.hitlog.durable)
+        result = self._load()
         if result.loaded:
             sessionize_alone(self.warehouse, self.settings)
         return result

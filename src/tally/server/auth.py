@@ -7,8 +7,8 @@ except tracking, the tracker script and the health check requires a valid token.
 A token belongs to a user (``tally token add NAME --user U``) and carries that user's
 rights, read afresh as they change: the Reporting API answers only for the user's sites,
 and the admin APIs (``/api``, ``/metrics``, tracking with ``token_auth``) need an admin.
-A token made without a user is a *service* token with admin rights (every token made
-before tokens had owners is one). A token may expire (``--expires``); an expired token,
+A token made with ``--admin`` and no user is a *service* token with admin rights (every
+token made before tokens had owners is one). A token may expire (``--expires``); an expired token,
 a revoked one, or one whose user is gone is refused.
 """
 

@@ -9,6 +9,9 @@ gzip'd, one file per sheet: ``<name>-YYYY-MM-DD.csv.gz`` in one folder for the s
   both stores' data use it to name plans.
 - ``ad-unit-id-mapping``: ad unit id → name, platform, position, country.
 - ``telco-performance``: telco partners' daily figures, typed in by the partnership team.
+- ``exchange-rates``: units of each currency per US dollar, one row per day and currency
+  (finance keeps it, e.g. with ``=GOOGLEFINANCE("CURRENCY:USDHKD")``); the marts convert
+  money to the reporting currency with it (``tally/models/rates.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from tally.errors import BadInputError, ConfigError
 from tally.sources import csvtools
 from tally.sources._google import bearer_headers
 from tally.sources._settings import source_settings
-from tally.sources.base import Dataset, Parsed
+from tally.sources.base import BadRow, Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
 from tally.sources.http import HttpClient
 from tally.sources.itunes import apple_id
@@ -68,6 +71,12 @@ TELCO_COLUMNS = (
     Column("Active Subscriptions", "active_subscriptions", "int"),
     Column("Revenue", "revenue", "amount"),
     Column("Currency", "currency", "text"),
+)
+
+EXCHANGE_RATE_COLUMNS = (
+    Column("Date", "date", "date", required=True),
+    Column("Currency", "currency", "text", required=True, aliases=("Currency Code",)),
+    Column("Per USD", "per_usd", "float", required=True, aliases=("Units per USD", "Rate")),
 )
 
 
@@ -120,11 +129,14 @@ def _cell(value: Any) -> str:
 def sheet_config(settings: Settings, name: str) -> tuple[dict[str, Any], str, str]:
     """The source's config, and the spreadsheet id and range of one sheet."""
     config = source_settings(settings, SOURCE)
-    sheet = (config.get("sheets") or {}).get(name) or {}
+    sheets = config.get("sheets") or {}
+    # a variable spells the name with underscores (TALLY_..._SHEETS__IAP_PLAN_MAP__...)
+    sheet = sheets.get(name) or sheets.get(name.replace("-", "_")) or {}
     if not sheet.get("spreadsheet_id"):
+        variable = f"TALLY_SOURCES__GOOGLE_DRIVE__SHEETS__{name.replace('-', '_').upper()}"
         raise ConfigError(
             f"sources.{SOURCE}.sheets.{name}.spreadsheet_id is required (and "
-            f"range, e.g. 'Sheet1!A1:H'); env TALLY_SOURCES__GOOGLE_DRIVE__..."
+            f"range, e.g. 'Sheet1!A1:H'); env {variable}__SPREADSHEET_ID"
         )
     return config, str(sheet["spreadsheet_id"]), str(sheet.get("range") or "A:Z")
 
@@ -320,8 +332,66 @@ def _count_telco(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], tuple]
     return {key: tuple(values) for key, values in figures.items()}
 
 
+class ExchangeRateSheet(SheetDataset):
+    """The exchange-rate sheet: a rate that is not a positive number, or a currency that is
+    not a three-letter ISO 4217 code, is a bad row (a zero rate would divide by zero)."""
+
+    def parse(self, data: bytes, file_name: str) -> Parsed:
+        parsed = super().parse(data, file_name)
+        table = parsed.table
+        codes = table.column("currency").to_pylist()
+        rates = table.column("per_usd").to_pylist()
+        lines = table.column("_line").to_pylist()
+        keep = []
+        for code, rate, line in zip(codes, rates, lines, strict=True):
+            reason, column = rate_problem(code, rate)
+            keep.append(reason is None)
+            if reason is not None:
+                parsed.bad_rows.append(BadRow(file_name, line, column, reason))
+        if not all(keep):
+            parsed.table = table.filter(pa.array(keep))
+            parsed.bad_rows.sort(key=lambda row: row.line)
+        return parsed
+
+
+def rate_problem(code: str | None, rate: float | None) -> tuple[str | None, str | None]:
+    """Why a rate row cannot be used (reason, column), or (None, None)."""
+    if not code or len(code) != 3 or not code.isalpha() or not code.isupper():
+        return f"{code!r} is not a three-letter ISO 4217 currency code", "Currency"
+    if rate is None or not rate > 0:
+        return f"{rate!r} is not a positive rate", "Per USD"
+    return None, None
+
+
+# units per US dollar the demo's rates start from, and how far they drift a day
+# the world simulates subscriptions from 90 days before its first day: rates cover them
+DEMO_RATE_HISTORY_DAYS = 120
+DEMO_RATES = {"USD": (1.0, 0.0), "HKD": (7.80, 0.002), "SGD": (1.34, 0.003)}
+
+
+def demo_rate(currency: str, day: dt.date) -> float:
+    """A deterministic rate wandering a little around its start (a 29-day cycle)."""
+    base, step = DEMO_RATES[currency]
+    wobble = ((day.toordinal() * 7) % 29 - 14) / 14
+    return round(base * (1 + step * wobble), 6)
+
+
+def demo_exchange_rates(day: dt.date, world: DemoWorld) -> list[list[str]]:
+    """Every day of the world so far (finance's sheet keeps the history), one row per
+    currency; weekends repeat Friday's rate, as the markets are closed."""
+    rows = []
+    date = world.start - dt.timedelta(days=DEMO_RATE_HISTORY_DAYS)
+    while date <= day:
+        quoted = date - dt.timedelta(days=max(0, date.weekday() - 4))
+        for currency in DEMO_RATES:
+            rows.append([date.isoformat(), currency, f"{demo_rate(currency, quoted):.6f}"])
+        date += dt.timedelta(days=1)
+    return rows
+
+
 DATASETS = [
     SheetDataset("ad-unit-id-mapping", AD_UNIT_COLUMNS, demo_ad_units),
     SheetDataset("telco-performance", TELCO_COLUMNS, demo_telco, cumulative=True),  # month so far
     SheetDataset("iap-plan-map", PLAN_MAP_COLUMNS, demo_plan_map),
+    ExchangeRateSheet("exchange-rates", EXCHANGE_RATE_COLUMNS, demo_exchange_rates),
 ]

@@ -12,11 +12,12 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tally.errors import TallyError
+
+if TYPE_CHECKING:  # only in annotations: a caller of rows() never loads pyarrow
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)

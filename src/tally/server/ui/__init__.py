@@ -24,7 +24,7 @@ from tally.server.ui import access, admin, elt, login, subscriptions, webpages
 from tally.server.users import FIRST_ADMIN_HINT, has_users
 from tally.warehouse import Warehouse
 
-__all__ = ["middleware", "routes", "startup_notice"]
+__all__ = ["busy_page", "middleware", "routes", "startup_notice"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
@@ -64,6 +64,21 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route(f"{access.STATIC_PREFIX}plotly.min.js", plotly_script),
         Mount(access.STATIC_PREFIX.rstrip("/"), app=StaticFiles(directory=STATIC), name="ui"),
     ]
+
+
+async def busy_page(request: Request, error: Exception) -> Response:
+    """A dashboard page whose queries ran past the interactive limit (or the server is
+    stopping): 503 with the reason, never a stack trace. The Reporting API answers its own
+    timeouts in Matomo's error format before they get here."""
+    from tally.server.ui.render import page
+
+    return page(
+        request,
+        "message.html",
+        title="This page took too long",
+        message=f"{error} Try a shorter period or a simpler segment.",
+        status_code=503,
+    )
 
 
 def middleware(settings: Settings) -> list[Middleware]:

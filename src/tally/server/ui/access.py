@@ -19,7 +19,9 @@ import asyncio
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar, cast
 from urllib.parse import quote
 
 from starlette.middleware import Middleware
@@ -30,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tally.config import Settings
 from tally.server.auth import TokenStore
+from tally.server.settings import ServerSettings
 from tally.server.users import SESSION_SECONDS, User, end_session, open_session, session_user
 from tally.warehouse import Warehouse
 
@@ -38,6 +41,7 @@ PUBLIC_PATHS = frozenset(
     {"/matomo.php", "/piwik.php", "/tally.js", "/matomo.js", "/piwik.js", "/health", "/login"}
 )
 STATIC_PREFIX = "/ui/static/"
+T = TypeVar("T")
 API_PREFIXES = ("/api/", "/index.php", STATIC_PREFIX)
 TOKEN_OR_SESSION_PREFIXES = ("/metrics",)
 CSRF_FIELD = "csrf_token"
@@ -46,8 +50,8 @@ CSRF_HEADER = "x-csrf-token"
 
 def secret_key(settings: Settings) -> str:
     """``[server] secret_key``, or a random key kept in ``<data_dir>/server-secret`` (0600)."""
-    if settings.server.secret_key is not None:
-        return settings.server.secret_key.get_secret_value()
+    if settings.section(ServerSettings).secret_key is not None:
+        return settings.section(ServerSettings).secret_key.get_secret_value()
     path = Path(settings.data_dir) / "server-secret"
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
@@ -151,6 +155,18 @@ def _token_store(connection: HTTPConnection) -> TokenStore | None:
 def warehouse_of(connection: HTTPConnection) -> Warehouse:
     """The app's warehouse (``app.state.warehouse``, set by ``create_app``)."""
     return connection.app.state.warehouse
+
+
+async def page_queries(request: Request, compute: Callable[[], T]) -> T:
+    """Run a dashboard page's queries on the server's report threads (``server/reports.py``),
+    as the Reporting API's calls run: with their own connections, the interactive time limit,
+    and an interrupt when the browser leaves. In asyncio's default pool they would share
+    threads with login and the tracking site-list refresh, which a few heavy pages could
+    then hold up. Past the limit, ``QueryTimeoutError`` (the app answers 503)."""
+    runner = getattr(request.app.state, "reports", None)
+    if runner is None:  # an app of dashboard routes alone (no server around it)
+        return await asyncio.to_thread(compute)
+    return cast(T, await runner(request, lambda _warehouse: compute()))
 
 
 def accounts_of(connection: HTTPConnection) -> Warehouse:

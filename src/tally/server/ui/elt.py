@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 from starlette.requests import Request
@@ -11,7 +10,7 @@ from starlette.routing import Route
 
 from tally.config import Settings
 from tally.server.metrics import DatasetStatus, dataset_statuses, scheduled_partitions
-from tally.server.ui.access import warehouse_of
+from tally.server.ui.access import page_queries, warehouse_of
 from tally.server.ui.render import Panel, bars, lines, page
 from tally.warehouse import Warehouse
 
@@ -304,7 +303,7 @@ def routes(settings: Settings) -> list[Route]:
         def compute() -> list[Panel]:
             return overview_panels(warehouse, days, source, scheduled_partitions(settings))
 
-        panels = await asyncio.to_thread(compute)
+        panels = await page_queries(request, compute)
         sources = sorted({row[0] for row in panels[0].rows})
         return page(
             request,
@@ -323,7 +322,8 @@ def routes(settings: Settings) -> list[Route]:
 
 async def run_page(request: Request) -> Response:
     run_id = request.path_params["run_id"]
-    panels = await asyncio.to_thread(run_panels, warehouse_of(request), run_id)
+    warehouse = warehouse_of(request)
+    panels = await page_queries(request, lambda: run_panels(warehouse, run_id))
     if not panels[0].rows:
         return page(
             request,

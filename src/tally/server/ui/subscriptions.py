@@ -2,9 +2,11 @@
 
 KPIs compare the newest period of the chosen range with the one before it. Churn rate is
 the period's churn over the active subscribers at the end of the previous period (the
-stock the churn came out of). Revenue is customer price net of refunds, per currency (the
-mart never converts currencies). Reconciliation sets tally's iOS and Android active counts
-beside what Apple's SUBSCRIPTION report and Google Play's statistics say for the same day.
+stock the churn came out of). Revenue is customer price net of refunds, per currency, one
+line each (never stacked or added across currencies); the analytics panels
+(``subscription_analytics.py``) add it up only after converting it to the reporting
+currency. Reconciliation sets tally's iOS and Android active counts beside what Apple's
+SUBSCRIPTION report and Google Play's statistics say for the same day.
 """
 
 from __future__ import annotations
@@ -19,8 +21,15 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from tally.config import Settings
-from tally.server.ui.access import warehouse_of
+from tally.server.ui.access import page_queries, warehouse_of
 from tally.server.ui.render import Panel, bars, lines, page
+from tally.server.ui.subscription_analytics import (
+    attribution_panel,
+    converted_revenue_panel,
+    ltv_panel,
+    mrr_panels,
+    retention_panel,
+)
 from tally.warehouse import Warehouse
 
 RESOLUTIONS = ("daily", "weekly", "monthly")
@@ -207,10 +216,10 @@ def trend_panels(values: dict[tuple[dt.date, str], float], filters: Filters) -> 
         ),
         Panel(
             "revenue",
-            "Revenue by currency (net of refunds)",
+            "Revenue by currency (net of refunds, each in its own currency)",
             ["period", *revenue],
             [[d, *[values.get((d, m), 0.0) for m in revenue]] for d in days],
-            lines(labels, {m: column(m) for m in revenue}, kind="bar"),
+            lines(labels, {m: column(m) for m in revenue}),
         ),
     ]
 
@@ -364,6 +373,15 @@ def report_files(settings: Settings) -> list[tuple[str, str, int]]:
 def all_panels(warehouse: Warehouse, filters: Filters) -> tuple[list[Kpi], list[Panel]]:
     values = series(warehouse, filters)
     panels = trend_panels(values, filters)
+    converted = converted_revenue_panel(warehouse, filters)
+    panels += [converted] if converted is not None else []
+    panels += mrr_panels(warehouse, filters)
+    cohorts = [
+        retention_panel(warehouse, filters),
+        ltv_panel(warehouse, filters),
+        attribution_panel(warehouse, filters),
+    ]
+    panels += [p for p in cohorts if p is not None]
     extra = [reconciliation_panel(warehouse, filters), releases_panel(warehouse, filters)]
     panels += [p for p in extra if p is not None]
     panels += breakdown_panels(warehouse, filters)
@@ -394,7 +412,7 @@ def routes(settings: Settings) -> list[Route]:
                 _choices(warehouse, "platform"),
             )
 
-        filters, found_kpis, panels, countries, platforms = await asyncio.to_thread(compute)
+        filters, found_kpis, panels, countries, platforms = await page_queries(request, compute)
         return page(
             request,
             "subscriptions.html",

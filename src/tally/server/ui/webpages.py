@@ -9,7 +9,6 @@ API's segment-scoped visits so the segment box applies to them too.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 from starlette.requests import Request
@@ -17,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from tally.errors import TallyError
-from tally.server.ui.access import warehouse_of
+from tally.server.ui.access import page_queries, warehouse_of
 from tally.server.ui.render import SECURITY_HEADERS, Panel, page
 from tally.server.ui.web_acquisition import (
     campaigns,
@@ -189,7 +188,7 @@ async def web_page(request: Request) -> Response:
         return view, sites, report.build(view), top_pages
 
     try:
-        view, sites, panels, top_pages = await asyncio.to_thread(compute)
+        view, sites, panels, top_pages = await page_queries(request, compute)
     except Refused as refused:
         return page(
             request,
@@ -262,11 +261,15 @@ async def realtime_widget(request: Request) -> Response:
     """The real-time widget's HTML fragment (the page reloads it every 10 seconds)."""
     user: User = request.scope["state"]["user"]
     warehouse = warehouse_of(request)
+
+    def compute() -> tuple[View, dict[str, object]]:
+        view, _sites = read_view(request, warehouse, user)
+        return view, realtime_figures(view)
+
     try:
-        view, _sites = await asyncio.to_thread(read_view, request, warehouse, user)
+        view, figures = await page_queries(request, compute)
     except Refused as refused:
         return Response(str(refused), status_code=refused.status)
-    figures = await asyncio.to_thread(realtime_figures, view)
     from tally.server.ui.render import templates
 
     html = templates.get_template("realtime.html").render(
@@ -286,7 +289,7 @@ async def realtime_map_fragment(request: Request) -> Response:
         return real_time_map(view, minutes)
 
     try:
-        panels = await asyncio.to_thread(compute)
+        panels = await page_queries(request, compute)
     except Refused as refused:
         return Response(str(refused), status_code=refused.status)
     return page(request, "panels_only.html", title="Real-time map", panels=panels)

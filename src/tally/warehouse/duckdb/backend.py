@@ -17,6 +17,7 @@ DuckDB would fail, not wait, when two transactions touch the same rows. An inter
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -24,10 +25,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from tally.errors import QueryTimeoutError, WarehouseBusyError
 from tally.warehouse.base import (
@@ -40,6 +40,9 @@ from tally.warehouse.base import (
     split_table,
 )
 from tally.warehouse.migrations import migration_files
+
+if TYPE_CHECKING:  # Arrow is loaded by DuckDB when a result is fetched as Arrow
+    import pyarrow as pa
 
 CAPABILITIES = Capabilities(
     sqlglot_dialect="duckdb",
@@ -63,9 +66,14 @@ def _writer_lock(path: str) -> threading.RLock:
         return _WRITERS.setdefault(key, threading.RLock())
 
 
+_PLAIN_SELECT = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+
+
 @lru_cache(maxsize=4096)
 def _reads_only(sql: str) -> bool:
     """Whether a statement only reads (a query, SHOW, DESCRIBE, SET): those run at once."""
+    if _PLAIN_SELECT.match(sql) and ";" not in sql:
+        return True  # one SELECT: known without parsing (sqlglot's import alone is ~0.3 s)
     import sqlglot
     from sqlglot import exp
 
@@ -284,7 +292,11 @@ class DuckDBWarehouse(InformationSchema):
                 time.sleep(0.05)
         try:
             relation = connection.sql(sql)
-            return pa.table({}) if relation is None else _to_arrow(relation)
+            if relation is None:
+                import pyarrow as pa
+
+                return pa.table({})
+            return _to_arrow(relation)
         finally:
             connection.close()
 

@@ -1,0 +1,104 @@
+-- Cohort lifetime value, per monthly cohort (as in cohort_retention: first paid month,
+-- country, platform, first plan, billing channel, currency).
+--   revenue_to_date   what the cohort's subscriptions paid from their first paid day to the
+--                     newest loaded day: purchases and renewals net of refunds, each
+--                     transaction once (staging's latest copy); *_reporting converted at
+--                     each transaction's day's rate (NULL where one lacks a rate)
+--   realised_ltv      revenue_to_date / cohort_size
+--   known_age         the oldest age (months) every member has reached
+--   monthly_retention (retained / cohort_size at known_age) ^ (1 / known_age): the
+--                     cohort's average month-on-month subscriber retention so far
+--   mrr_per_member    the cohort's MRR at known_age / cohort_size
+--   projected_ltv     the 36-month LTV: realised_ltv plus, for each month from known_age + 1
+--                     to 36, mrr_per_member * monthly_retention ^ (months after
+--                     known_age): the cohort keeps losing subscribers at its average rate so
+--                     far and the ones left keep paying their current MRR (a geometric
+--                     curve; NULL while known_age is 0). Reporting-currency columns alike.
+WITH bounds AS (
+    SELECT data_start, horizon FROM marts.subscription_bounds
+),
+cohorts AS (
+    SELECT cohort_start, country, platform, plan_code, channel, currency,
+        max(cohort_size) AS cohort_size,
+        max(CASE WHEN eligible = cohort_size THEN age END) AS known_age
+    FROM marts.cohort_retention
+    WHERE cohort_resolution = 'monthly'
+    GROUP BY cohort_start, country, platform, plan_code, channel, currency
+),
+at_known_age AS (
+    SELECT c.*, r.retained, r.mrr_retained, r.mrr_retained_reporting
+    FROM cohorts AS c
+    JOIN marts.cohort_retention AS r
+        ON r.cohort_resolution = 'monthly' AND r.cohort_start = c.cohort_start
+        AND r.country = c.country AND r.platform = c.platform
+        AND r.plan_code = c.plan_code AND r.channel = c.channel
+        AND r.currency = c.currency AND r.age = c.known_age
+),
+firsts AS (
+    SELECT subscription_id, country, platform, plan_code, channel, currency,
+        period_start AS first_day
+    FROM marts.subscription_mrr
+    QUALIFY row_number() OVER (PARTITION BY subscription_id ORDER BY period_start) = 1
+),
+paid AS (
+    SELECT t.subscription_id, t.amount,
+        t.amount * x.to_reporting AS amount_reporting
+    FROM staging.viu_premium_transactions_latest AS t
+    JOIN marts.dim_country AS z ON z.code = t.country
+    LEFT JOIN marts.dim_exchange_rate AS x
+        ON x.currency = t.currency
+        AND CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) >= x.valid_from
+        AND CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) < x.valid_to
+    WHERE t.type IN ('purchase', 'renewal', 'refund')
+),
+revenue AS (
+    SELECT CAST(date_trunc('month', f.first_day) AS DATE) AS cohort_start, f.country,
+        f.platform, f.plan_code, f.channel, f.currency,
+        sum(p.amount) AS revenue,
+        CASE WHEN count(*) = count(p.amount_reporting) THEN sum(p.amount_reporting) END
+            AS revenue_reporting
+    FROM firsts AS f
+    JOIN paid AS p ON p.subscription_id = f.subscription_id
+    CROSS JOIN bounds AS b
+    WHERE f.first_day >= b.data_start
+    GROUP BY 1, f.country, f.platform, f.plan_code, f.channel, f.currency
+),
+curve AS (
+    SELECT k.*, v.revenue, v.revenue_reporting,
+        CASE WHEN k.known_age > 0
+            THEN power(CAST(k.retained AS DOUBLE) / k.cohort_size, 1.0 / k.known_age)
+            END AS monthly_retention,
+        greatest(36 - k.known_age, 0) AS months_left
+    FROM at_known_age AS k
+    LEFT JOIN revenue AS v
+        ON v.cohort_start = k.cohort_start AND v.country = k.country
+        AND v.platform = k.platform AND v.plan_code = k.plan_code
+        AND v.channel = k.channel AND v.currency = k.currency
+),
+projected AS (
+    SELECT *,
+        CASE WHEN monthly_retention IS NULL THEN NULL
+            WHEN monthly_retention >= 1 THEN CAST(months_left AS DOUBLE)
+            ELSE monthly_retention * (1 - power(monthly_retention, months_left))
+                / (1 - monthly_retention)
+        END AS months_ahead
+    FROM curve
+)
+SELECT
+    cohort_start, country, platform, plan_code, channel, currency,
+    CAST(cohort_size AS BIGINT) AS cohort_size,
+    CAST(known_age AS INTEGER) AS known_age,
+    CAST(CAST(coalesce(revenue, 0) AS DECIMAL(18, 2)) AS DOUBLE) AS revenue_to_date,
+    CAST(CAST(revenue_reporting AS DECIMAL(18, 2)) AS DOUBLE) AS revenue_to_date_reporting,
+    CAST(CAST(coalesce(revenue, 0) / cohort_size AS DECIMAL(18, 2)) AS DOUBLE)
+        AS realised_ltv,
+    CAST(CAST(revenue_reporting / cohort_size AS DECIMAL(18, 2)) AS DOUBLE)
+        AS realised_ltv_reporting,
+    CAST(monthly_retention AS DOUBLE) AS monthly_retention,
+    CAST(CAST(mrr_retained / cohort_size AS DECIMAL(18, 2)) AS DOUBLE) AS mrr_per_member,
+    CAST(CAST(coalesce(revenue, 0) / cohort_size + mrr_retained / cohort_size * months_ahead
+        AS DECIMAL(18, 2)) AS DOUBLE) AS projected_ltv,
+    CAST(CAST(revenue_reporting / cohort_size
+        + mrr_retained_reporting / cohort_size * months_ahead AS DECIMAL(18, 2)) AS DOUBLE)
+        AS projected_ltv_reporting
+FROM projected

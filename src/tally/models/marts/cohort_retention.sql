@@ -1,0 +1,134 @@
+-- Cohort retention: the classic triangle. A cohort is the subscriptions whose first paid
+-- (MRR) period began in one month (cohort_resolution 'monthly': age in months) or one ISO
+-- week ('weekly': age in weeks, up to 52), per country, platform, first paid plan, billing
+-- channel and currency. A subscription's age-k anniversary is its first paid day plus k
+-- months (a 31 Jan start has 28 Feb) or k weeks.
+--   cohort_size     subscriptions in the cohort
+--   eligible        those whose age-k anniversary is on or before the newest loaded day (the
+--                   others are not known yet: a cell of a young cohort counts only them)
+--   retained        eligible subscriptions with paid access (an MRR period: paid or grace,
+--                   not a trial, not billing retry) on their anniversary
+--   mrr_start       the eligible subscriptions' MRR on their first paid day
+--   mrr_retained    their MRR on the anniversary (expansion and contraction included)
+--   *_reporting     the same in the reporting currency (NULL where a rate is missing)
+-- Subscriber retention = retained / eligible; revenue (net MRR) retention = mrr_retained /
+-- mrr_start. Cohorts from the first loaded day on (an earlier first payment is only partly
+-- known). Read by the dashboard's heat map and the workbook's Cohorts sheet.
+WITH bounds AS (
+    SELECT data_start, horizon FROM marts.subscription_bounds
+),
+firsts AS (
+    SELECT subscription_id, country, platform, plan_code, channel, currency,
+        period_start AS first_day, mrr, mrr_reporting
+    FROM marts.subscription_mrr
+    QUALIFY row_number() OVER (PARTITION BY subscription_id ORDER BY period_start) = 1
+),
+members AS (
+    SELECT f.*
+    FROM firsts AS f
+    CROSS JOIN bounds AS b
+    WHERE f.first_day >= b.data_start AND f.first_day <= b.horizon
+),
+resolutions AS (
+    SELECT 'monthly' AS cohort_resolution, 120 AS last_age
+    UNION ALL
+    SELECT 'weekly', 52
+),
+ages AS (
+    SELECT r.cohort_resolution, CAST(a.age AS INTEGER) AS age
+    FROM resolutions AS r
+    JOIN generate_series(0, 120) AS a(age) ON a.age <= r.last_age
+),
+-- members by first day: the eligible counts and starting MRR per cell come from these
+first_days AS (
+    SELECT country, platform, plan_code, channel, currency, first_day,
+        count(*) AS members, sum(mrr) AS mrr, sum(mrr_reporting) AS mrr_reporting,
+        count(mrr_reporting) AS converted
+    FROM members
+    GROUP BY country, platform, plan_code, channel, currency, first_day
+),
+dated AS (
+    SELECT d.*, a.cohort_resolution, a.age,
+        CASE a.cohort_resolution WHEN 'monthly'
+            THEN CAST(date_trunc('month', d.first_day) AS DATE)
+            ELSE CAST(date_trunc('week', d.first_day) AS DATE) END AS cohort_start,
+        CASE a.cohort_resolution WHEN 'monthly'
+            THEN CAST(d.first_day + a.age * INTERVAL 1 MONTH AS DATE)
+            ELSE d.first_day + 7 * a.age END AS anniversary
+    FROM first_days AS d
+    CROSS JOIN ages AS a
+),
+cells AS (
+    SELECT cohort_resolution, cohort_start, country, platform, plan_code, channel, currency,
+        age,
+        sum(CASE WHEN anniversary <= b.horizon THEN members ELSE 0 END) AS eligible,
+        sum(CASE WHEN anniversary <= b.horizon THEN mrr ELSE 0 END) AS mrr_start,
+        CASE WHEN sum(CASE WHEN anniversary <= b.horizon THEN members - converted ELSE 0 END)
+            = 0 THEN sum(CASE WHEN anniversary <= b.horizon THEN mrr_reporting ELSE 0 END)
+            END AS mrr_start_reporting
+    FROM dated
+    CROSS JOIN bounds AS b
+    GROUP BY cohort_resolution, cohort_start, country, platform, plan_code, channel, currency,
+        age
+),
+sizes AS (
+    SELECT country, platform, plan_code, channel, currency, cohort_resolution, cohort_start,
+        max(eligible) AS cohort_size
+    FROM cells
+    GROUP BY country, platform, plan_code, channel, currency, cohort_resolution, cohort_start
+),
+-- each MRR period holds the anniversaries that fall inside it
+kept AS (
+    SELECT m.country, m.platform, m.plan_code, m.channel, m.currency, a.cohort_resolution,
+        CASE a.cohort_resolution WHEN 'monthly'
+            THEN CAST(date_trunc('month', m.first_day) AS DATE)
+            ELSE CAST(date_trunc('week', m.first_day) AS DATE) END AS cohort_start,
+        a.age, p.mrr, p.mrr_reporting,
+        CASE a.cohort_resolution WHEN 'monthly'
+            THEN CAST(m.first_day + a.age * INTERVAL 1 MONTH AS DATE)
+            ELSE m.first_day + 7 * a.age END AS anniversary,
+        p.period_start, p.period_end
+    FROM members AS m
+    JOIN marts.subscription_mrr AS p ON p.subscription_id = m.subscription_id
+    JOIN ages AS a
+        ON a.age >= CASE a.cohort_resolution WHEN 'monthly'
+            THEN date_diff('month', m.first_day, p.period_start) - 1
+            ELSE (p.period_start - m.first_day) / 7 - 1 END
+        AND a.age <= CASE a.cohort_resolution WHEN 'monthly'
+            THEN date_diff('month', m.first_day, p.period_end)
+            ELSE (p.period_end - m.first_day) / 7 END
+),
+retained AS (
+    SELECT k.cohort_resolution, k.cohort_start, k.country, k.platform, k.plan_code,
+        k.channel, k.currency, k.age,
+        count(*) AS retained, sum(k.mrr) AS mrr_retained,
+        CASE WHEN count(*) = count(k.mrr_reporting) THEN sum(k.mrr_reporting) END
+            AS mrr_retained_reporting
+    FROM kept AS k
+    CROSS JOIN bounds AS b
+    WHERE k.anniversary >= k.period_start AND k.anniversary < k.period_end
+        AND k.anniversary <= b.horizon
+    GROUP BY k.cohort_resolution, k.cohort_start, k.country, k.platform, k.plan_code,
+        k.channel, k.currency, k.age
+)
+SELECT
+    c.cohort_resolution, c.cohort_start, c.country, c.platform, c.plan_code, c.channel,
+    c.currency, c.age,
+    CAST(s.cohort_size AS BIGINT) AS cohort_size,
+    CAST(c.eligible AS BIGINT) AS eligible,
+    CAST(coalesce(r.retained, 0) AS BIGINT) AS retained,
+    CAST(CAST(c.mrr_start AS DECIMAL(18, 2)) AS DOUBLE) AS mrr_start,
+    CAST(CAST(coalesce(r.mrr_retained, 0) AS DECIMAL(18, 2)) AS DOUBLE) AS mrr_retained,
+    CAST(CAST(c.mrr_start_reporting AS DECIMAL(18, 2)) AS DOUBLE) AS mrr_start_reporting,
+    CAST(CAST(CASE WHEN r.retained IS NULL THEN 0 ELSE r.mrr_retained_reporting END
+        AS DECIMAL(18, 2)) AS DOUBLE) AS mrr_retained_reporting
+FROM cells AS c
+JOIN sizes AS s
+    ON s.cohort_resolution = c.cohort_resolution AND s.cohort_start = c.cohort_start
+    AND s.country = c.country AND s.platform = c.platform AND s.plan_code = c.plan_code
+    AND s.channel = c.channel AND s.currency = c.currency
+LEFT JOIN retained AS r
+    ON r.cohort_resolution = c.cohort_resolution AND r.cohort_start = c.cohort_start
+    AND r.country = c.country AND r.platform = c.platform AND r.plan_code = c.plan_code
+    AND r.channel = c.channel AND r.currency = c.currency AND r.age = c.age
+WHERE c.eligible > 0

@@ -1,0 +1,74 @@
+-- MRR daily: the monthly recurring revenue stock at the end of each business day, per
+-- country, platform, plan, channel, sector and currency: the sum of the MRR of the MRR
+-- periods (subscription_mrr) with access at the day's end, carried forward like
+-- subscriber_total (plus at a period's start, minus at its end).
+--   mrr, mrr_reporting  in `currency` / in reporting_currency (NULL while any period
+--                       counted lacks a rate); ARR is 12 * MRR
+--   paying             subscriptions with MRR at the day's end (ARPPU = mrr / paying)
+-- Days from the first loaded day to the newest; rows with nothing paying left out.
+WITH moves AS (
+    SELECT country, platform, plan_code, channel, channel_sector, currency,
+        reporting_currency, period_start AS day, mrr, mrr_reporting,
+        CASE WHEN mrr_reporting IS NULL THEN 1 ELSE 0 END AS unconverted, 1 AS paying
+    FROM marts.subscription_mrr
+    UNION ALL
+    SELECT country, platform, plan_code, channel, channel_sector, currency,
+        reporting_currency, period_end, -mrr, -coalesce(mrr_reporting, 0),
+        CASE WHEN mrr_reporting IS NULL THEN -1 ELSE 0 END, -1
+    FROM marts.subscription_mrr
+    WHERE period_end <= (SELECT horizon FROM marts.subscription_bounds)
+),
+bounds AS (
+    SELECT b.data_start, b.horizon, m.first_day
+    FROM marts.subscription_bounds AS b
+    CROSS JOIN (SELECT min(period_start) AS first_day FROM marts.subscription_mrr) AS m
+),
+calendar AS (
+    SELECT CAST(d AS DATE) AS day
+    FROM bounds,
+        generate_series(
+            CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.horizon AS TIMESTAMP),
+            INTERVAL 1 DAY
+        ) AS days(d)
+),
+segments AS (
+    SELECT DISTINCT country, platform, plan_code, channel, channel_sector, currency,
+        reporting_currency
+    FROM moves
+),
+daily_moves AS (
+    SELECT country, platform, plan_code, channel, channel_sector, currency, day,
+        sum(mrr) AS mrr, sum(coalesce(mrr_reporting, 0)) AS mrr_reporting,
+        sum(unconverted) AS unconverted, sum(paying) AS paying
+    FROM moves
+    GROUP BY country, platform, plan_code, channel, channel_sector, currency, day
+),
+carried AS (
+    SELECT
+        c.day, s.country, s.platform, s.plan_code, s.channel, s.channel_sector, s.currency,
+        s.reporting_currency,
+        sum(coalesce(m.mrr, 0)) OVER running AS mrr,
+        sum(coalesce(m.mrr_reporting, 0)) OVER running AS mrr_reporting,
+        sum(coalesce(m.unconverted, 0)) OVER running AS unconverted,
+        sum(coalesce(m.paying, 0)) OVER running AS paying
+    FROM calendar AS c
+    CROSS JOIN segments AS s
+    LEFT JOIN daily_moves AS m
+        ON m.day = c.day AND m.country = s.country AND m.platform = s.platform
+        AND m.plan_code = s.plan_code AND m.channel = s.channel
+        AND m.channel_sector = s.channel_sector AND m.currency = s.currency
+    WINDOW running AS (
+        PARTITION BY s.country, s.platform, s.plan_code, s.channel, s.channel_sector,
+            s.currency
+        ORDER BY c.day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    )
+)
+SELECT
+    day, country, platform, plan_code, channel, channel_sector, currency, reporting_currency,
+    CAST(CAST(mrr AS DECIMAL(18, 2)) AS DOUBLE) AS mrr,
+    CAST(CASE WHEN unconverted = 0 THEN CAST(mrr_reporting AS DECIMAL(18, 2)) END AS DOUBLE)
+        AS mrr_reporting,
+    CAST(paying AS BIGINT) AS paying
+FROM carried
+CROSS JOIN bounds AS b
+WHERE day >= b.data_start AND paying <> 0

@@ -1,0 +1,111 @@
+-- Subscription MRR: one row per paid or grace-period access period with monthly recurring
+-- revenue (MRR), the grain the MRR marts add up.
+--   amount, currency  the period's price: its purchase or renewal (the latest copy, as
+--                     staging keeps it); a period no billed row describes (status export,
+--                     grace-period notice, the stand-in before the first loaded day) takes
+--                     the plan's latest billed price in its country (platform, plan code,
+--                     country)
+--   billed_days       the length the price pays for (the billed period, before a refund or
+--                     a plan change cut it)
+--   mrr               the price normalised to a month from the billed length: 28 days or
+--                     more is round(days / 30.4375) months (monthly 1, quarterly 3, yearly
+--                     12: price / months); whole weeks are price * 52 / 12 per week; any
+--                     other length price * 30.4375 / days
+--   to_reporting      the reporting-currency factor on the period's first day (the rate is
+--                     fixed when the period is billed, as an invoice's is); mrr_reporting
+--                     = mrr * to_reporting (NULL without a rate)
+--   previous_end, previous_mrr, previous_to_reporting  the same subscription's MRR
+--                     period before (contiguous when previous_end = period_start)
+--   next_start        the same subscription's next MRR period's start
+--   user_prev_end     latest end of the user's earlier MRR periods (any subscription)
+-- Trials have no MRR (ChartMogul's leads; RevenueCat's MRR counts paid subscriptions);
+-- a grace period keeps the MRR of the period it renews; billing retry (no access) has
+-- none; a partial refund keeps it; periods priced 0 (redemptions) are not here.
+WITH transactions AS (
+    SELECT t.*,
+        CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS transaction_day,
+        CAST(t.period_start AT TIME ZONE z.timezone AS DATE) AS start_date,
+        CAST(t.period_end AT TIME ZONE z.timezone AS DATE) AS end_date
+    FROM staging.viu_premium_transactions_latest AS t
+    JOIN marts.dim_country AS z ON z.code = t.country
+    WHERE t.type IN ('purchase', 'renewal') AND t.amount > 0
+),
+billed AS (
+    SELECT subscription_id, start_date, amount, currency,
+        end_date - start_date AS billed_days
+    FROM transactions
+    QUALIFY row_number() OVER (
+        PARTITION BY subscription_id, start_date ORDER BY transaction_time DESC, transaction_id
+    ) = 1
+),
+list_prices AS (
+    SELECT platform, plan_code, country, amount, currency, end_date - start_date AS billed_days
+    FROM transactions
+    QUALIFY row_number() OVER (
+        PARTITION BY platform, plan_code, country
+        ORDER BY transaction_time DESC, transaction_id
+    ) = 1
+),
+priced AS (
+    SELECT p.subscription_id, p.user_id, p.country, p.platform, p.plan_code, p.channel,
+        p.channel_sector, p.kind, p.period_start, p.period_end,
+        coalesce(b.amount, l.amount) AS amount,
+        coalesce(b.currency, l.currency) AS currency,
+        CASE WHEN b.amount IS NOT NULL THEN b.billed_days ELSE l.billed_days END
+            AS billed_days
+    FROM marts.subscription_periods AS p
+    LEFT JOIN billed AS b
+        ON b.subscription_id = p.subscription_id AND b.start_date = p.period_start
+        AND p.kind = 'paid'
+    LEFT JOIN list_prices AS l
+        ON l.platform = p.platform AND l.plan_code = p.plan_code AND l.country = p.country
+    WHERE p.kind IN ('paid', 'grace') AND p.period_end > p.period_start
+),
+normalised AS (
+    SELECT *,
+        CASE
+            WHEN billed_days >= 28
+                THEN amount / greatest(1, round(CAST(billed_days AS DOUBLE) / 30.4375))
+            WHEN billed_days > 0 AND billed_days % 7 = 0
+                THEN amount * 52 / 12 / (billed_days / 7)
+            WHEN billed_days > 0 THEN amount * 30.4375 / billed_days
+        END AS list_mrr
+    FROM priced
+    WHERE amount > 0
+),
+-- a grace period keeps the MRR of the period it follows
+carried AS (
+    SELECT *,
+        CASE WHEN kind = 'grace'
+            THEN coalesce(lag(list_mrr) OVER (
+                PARTITION BY subscription_id ORDER BY period_start
+            ), list_mrr)
+            ELSE list_mrr END AS mrr
+    FROM normalised
+),
+converted AS (
+    SELECT c.*, x.to_reporting, c.mrr * x.to_reporting AS mrr_reporting
+    FROM carried AS c
+    LEFT JOIN marts.dim_exchange_rate AS x
+        ON x.currency = c.currency AND c.period_start >= x.valid_from
+        AND c.period_start < x.valid_to
+    WHERE c.mrr > 0
+)
+SELECT
+    subscription_id, user_id, country, platform, plan_code, channel, channel_sector, kind,
+    period_start, period_end, CAST(amount AS DOUBLE) AS amount, currency,
+    CAST(billed_days AS INTEGER) AS billed_days,
+    CAST(mrr AS DOUBLE) AS mrr,
+    (SELECT max(reporting_currency) FROM marts.dim_exchange_rate) AS reporting_currency,
+    CAST(to_reporting AS DOUBLE) AS to_reporting,
+    CAST(mrr_reporting AS DOUBLE) AS mrr_reporting,
+    lag(period_end) OVER subscription_order AS previous_end,
+    CAST(lag(mrr) OVER subscription_order AS DOUBLE) AS previous_mrr,
+    CAST(lag(to_reporting) OVER subscription_order AS DOUBLE) AS previous_to_reporting,
+    lead(period_start) OVER subscription_order AS next_start,
+    max(period_end) OVER (
+        PARTITION BY user_id ORDER BY period_start, subscription_id
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ) AS user_prev_end
+FROM converted
+WINDOW subscription_order AS (PARTITION BY subscription_id ORDER BY period_start)

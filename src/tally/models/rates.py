@@ -1,0 +1,115 @@
+"""Exchange rates as a table the money marts join to: ``marts.dim_exchange_rate``.
+
+The rates come from the exchange-rate sheet (``google-drive / exchange-rates``: units of each
+currency per US dollar, a row per day and currency), an optional source; the reporting
+currency from the setting ``marts.reporting_currency``. Like the countries and plan names,
+the table is written before the models run, so the money marts build without a sheet (then
+only money already in the reporting currency converts).
+
+One row per currency and stretch of days with one factor:
+
+    currency, valid_from, valid_to (exclusive), reporting_currency, to_reporting
+
+so that ``amount * to_reporting`` is the amount in the reporting currency on any day in
+``[valid_from, valid_to)``. The factor is ``per_usd(reporting) / per_usd(currency)``, each
+rate the newest one quoted on or before the day (a weekend or holiday keeps the last
+rate). A day before a currency's (or the reporting currency's) first rate has no row: the
+marts leave its converted figure empty rather than guess. The reporting currency itself
+converts at 1 on every day. The newest snapshot of the sheet is the rate history; a rate
+revised for a past day reaches the days the daily build does not recompute with the next
+full build (as plan names do).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_right
+
+import pyarrow as pa
+
+from tally.config import Settings
+from tally.warehouse import Warehouse
+
+TABLE = "marts.dim_exchange_rate"
+SOURCE = "staging.google_drive_exchange_rates"
+FIRST_DAY = dt.date(1, 1, 1)
+LAST_DAY = dt.date(9999, 12, 31)
+SCHEMA = pa.schema(
+    [
+        ("currency", pa.string()),
+        ("valid_from", pa.date32()),
+        ("valid_to", pa.date32()),
+        ("reporting_currency", pa.string()),
+        ("to_reporting", pa.float64()),
+    ]
+)
+# the newest snapshot; a day and currency listed twice: the lower row of the sheet wins
+NEWEST = f"""
+SELECT date, currency, per_usd
+FROM {SOURCE}
+WHERE _partition_date = (SELECT max(_partition_date) FROM {SOURCE})
+ORDER BY currency, date, _line
+"""
+
+Quotes = dict[str, tuple[list[dt.date], list[float]]]  # currency → (days, per USD), by day
+
+
+def read_quotes(warehouse: Warehouse) -> Quotes:
+    """currency → its quoted days and rates (per US dollar) from the newest sheet."""
+    quotes: dict[str, dict[dt.date, float]] = {}
+    if warehouse.table_exists(SOURCE):
+        for day, currency, per_usd in warehouse.rows(NEWEST):
+            quotes.setdefault(currency, {})[day] = float(per_usd)
+    quotes.setdefault("USD", {}).setdefault(FIRST_DAY, 1.0)  # the base is 1 on every day
+    return {
+        currency: (sorted(rates), [rates[day] for day in sorted(rates)])
+        for currency, rates in quotes.items()
+    }
+
+
+def rate_on(quotes: Quotes, currency: str, day: dt.date) -> float | None:
+    """Units of ``currency`` per US dollar on ``day`` (the newest quote on or before it)."""
+    if currency not in quotes:
+        return None
+    days, rates = quotes[currency]
+    index = bisect_right(days, day) - 1
+    return rates[index] if index >= 0 else None
+
+
+def factor_rows(quotes: Quotes, reporting: str) -> list[dict[str, object]]:
+    """The table's rows: per currency, one row per stretch of days with one factor."""
+    rows: list[dict[str, object]] = [
+        {"currency": reporting, "valid_from": FIRST_DAY, "valid_to": LAST_DAY, "factor": 1.0}
+    ]
+    for currency in sorted(quotes):
+        if currency == reporting or reporting not in quotes:
+            continue
+        changes = sorted({*quotes[currency][0], *quotes[reporting][0]})
+        for index, day in enumerate(changes):
+            own, target = rate_on(quotes, currency, day), rate_on(quotes, reporting, day)
+            if own is None or target is None:
+                continue
+            until = changes[index + 1] if index + 1 < len(changes) else LAST_DAY
+            rows.append(
+                {"currency": currency, "valid_from": day, "valid_to": until, "factor": target / own}
+            )
+    return [
+        {
+            "currency": row["currency"],
+            "valid_from": row["valid_from"],
+            "valid_to": row["valid_to"],
+            "reporting_currency": reporting,
+            "to_reporting": row["factor"],
+        }
+        for row in rows
+    ]
+
+
+def write_rates(warehouse: Warehouse, settings: Settings) -> int:
+    """Replace ``marts.dim_exchange_rate``; returns its row count."""
+    rows = factor_rows(read_quotes(warehouse), settings.marts.reporting_currency)
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    with warehouse.transaction():
+        if warehouse.table_exists(TABLE):
+            warehouse.execute(f"DELETE FROM {TABLE}")
+        return warehouse.append(TABLE, table)
