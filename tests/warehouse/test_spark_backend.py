@@ -98,9 +98,7 @@ def test_staging_is_partitioned_parquet_in_the_catalog_and_read_back_as_arrow(sp
     store = spark_warehouse
     store.replace_partition("staging.events", events([("Renew", 3)]), {"_partition_date": DAY})
     folder = Path(store.spark_options.location) / "staging" / "events"
-    assert [p.name for p in folder.iterdir() if "=" in p.name] == [
-        "_partition_date=2016-10-23"
-    ]
+    assert [p.name for p in folder.iterdir() if "=" in p.name] == ["_partition_date=2016-10-23"]
     # Spark's own catalog knows the table, and the cluster reads it
     assert store.spark.catalog.tableExists(f"{store.database('staging')}.events")
     on_spark = store.spark_query("SELECT event, quantity FROM staging.events")
