@@ -76,6 +76,9 @@ class WebSettings(Strict):
     publish_timeout_seconds: float = Field(default=15.0, gt=0)
     # tally serve also loads hits into the warehouse; off on tracking-only nodes
     serve_loads: bool = True
+    # a hit a loader took from the stream and did not acknowledge (it died) goes to another
+    # loader after this long
+    load_ack_wait_seconds: float = Field(default=60.0, ge=1)
 
     @field_validator("hit_log_url")
     @classmethod
