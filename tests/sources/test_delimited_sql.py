@@ -12,7 +12,13 @@ import pytest
 
 from tally.errors import BadInputError
 from tally.sources.delimited import Column, Layout, read_delimited
-from tally.sources.delimited_sql import NativeReadError, can_stage, stage_delimited
+from tally.sources.delimited_sql import (
+    NativeReadError,
+    can_stage,
+    read_lines,
+    split_work,
+    stage_delimited,
+)
 from tally.sources.itunes import EVENT_COLUMNS
 from tally.warehouse import connect
 
@@ -113,6 +119,28 @@ def test_every_rule_of_the_reader_holds_in_sql(store, tmp_path):
     assert staged.bad_rows[2].reason == "not a int: '1.5'"
     assert staged.bad_rows[4].reason == "missing value"
     assert staged.rows_read == 14  # 17 lines less the blank, whitespace and delimiter lines
+
+
+def test_lines_checked_as_inserted_then_refused_match_the_reader(store, tmp_path):
+    # the load's way: the good rows go straight from the numbered lines into a table, and
+    # only the lines that did not land are checked again, to say why
+    data = (HEADER + "2016-10-23\tP1\t1\t1\t1\tx\n\n2016-10-23\tP1\t1\t1.5\t1\tx\n").encode()
+    data += b"\t\t\t\t\t\n2016-1-5\tP4\t\t\t\t\n2016-10-23\tP1\n"
+    path = tmp_path / "file.txt"
+    path.write_bytes(data)
+    reference = read_delimited(data, "file.txt", COLUMNS, "\t")
+    lines = read_lines(store, str(path), "file.txt", Layout(COLUMNS, "\t"), "lines")
+    assert lines.rows == 6  # every line after the header, the blank ones too
+    store.execute(f"CREATE TEMP TABLE landed AS {split_work(lines.select(), 2)}")
+    rows = store.query("SELECT * FROM landed ORDER BY _line")
+    assert rows.cast(reference.table.schema).to_pylist() == reference.table.to_pylist()
+    assert rows.column("_line").to_pylist() == [2, 6]
+    missing = "_line IN (SELECT _line FROM lines WHERE _line > 1 EXCEPT SELECT _line FROM landed)"
+    bad_rows, blank = lines.refused(store, missing)
+    assert bad_rows == reference.bad_rows
+    assert [(b.line, b.field) for b in bad_rows] == [(4, "Count"), (7, None)]
+    assert blank == 2  # line 3 (empty) and line 5 (only delimiters)
+    assert lines.rows - blank == reference.rows_read == 4
 
 
 def test_windows_line_endings_and_a_byte_order_mark(store, tmp_path):

@@ -7,7 +7,9 @@ Two ways to read the files, with the same rows and the same quarantine as the ou
 the dataset's own ``parse`` (pyarrow, in this process; every backend), or, where the
 warehouse reads local files itself (DuckDB) and the dataset declares a plain delimited
 ``layout``, ``delimited_sql`` inside the warehouse, so the rows never pass through Python.
-A file the warehouse cannot read that way is parsed in Python instead.
+A file the warehouse cannot read that way is parsed in Python instead. Read in place, each
+line is checked and converted as it is inserted; the lines that did not land are looked at
+again afterwards, inside the same transaction, which is rolled back when too many are bad.
 """
 
 from __future__ import annotations
@@ -25,12 +27,7 @@ from tally.pipeline.context import Context
 from tally.pipeline.ingest import dataset_key
 from tally.pipeline.ledger import Ledger, new_run_id, utc_now
 from tally.sources import BadRow, Dataset
-from tally.sources.delimited_sql import (
-    NativeReadError,
-    can_stage,
-    split_work,
-    stage_delimited,
-)
+from tally.sources.delimited_sql import Lines, NativeReadError, can_stage, read_lines, split_work
 from tally.warehouse import Warehouse
 
 QUARANTINE_TABLE = "tally_meta.quarantine"
@@ -54,11 +51,12 @@ class Loaded:
 class _Batch:
     """One day's files, read: where the good rows are, and the bad ones."""
 
-    selects: list[str] = field(default_factory=list)  # SQL over temporary tables
+    lines: dict[str, Lines] = field(default_factory=dict)  # by key: files read in place
     tables: list[pa.Table] = field(default_factory=list)  # rows parsed in Python
     bad_rows: list[BadRow] = field(default_factory=list)
     rows_read: int = 0
     size: int = 0
+    keys: list[str] = field(default_factory=list)  # the day's files, in order
 
 
 def landed_keys(context: Context, dataset: Dataset, day: dt.date) -> list[str]:
@@ -68,6 +66,10 @@ def landed_keys(context: Context, dataset: Dataset, day: dt.date) -> list[str]:
     keys = context.lake.list(folder)
     mine = [key for key in keys if key.rsplit("/", 1)[1] in owned]
     return mine if owned else keys
+
+
+class _TooManyBad(Exception):
+    """Raised inside the partition's transaction to roll it back."""
 
 
 def load(context: Context, dataset: Dataset, day: dt.date, run_id: str | None = None) -> Loaded:
@@ -83,20 +85,25 @@ def load(context: Context, dataset: Dataset, day: dt.date, run_id: str | None = 
             step.status, step.error = "skipped", "no landed files for this day"
             return Loaded(skipped=True)
         with _read(context, dataset, keys) as batch:
-            step.bytes, step.rows_in = batch.size, batch.rows_read
-            step.rows_quarantined = len(batch.bad_rows)
-            loaded = Loaded(0, batch.bad_rows, batch.rows_read)
+            step.bytes = batch.size
+            loaded = Loaded()
             threshold = context.settings.quarantine_threshold
-            if loaded.bad_share > threshold:
+            try:
+                with context.warehouse.transaction():
+                    loaded.rows = _replace(context, dataset, day, run_id, batch)
+                    _refused(context, dataset, day, batch, loaded.rows)
+                    loaded.bad_rows, loaded.rows_read = batch.bad_rows, batch.rows_read
+                    step.rows_in, step.rows_quarantined = batch.rows_read, len(batch.bad_rows)
+                    if loaded.bad_share > threshold:
+                        raise _TooManyBad
+                    _write_quarantine(context, dataset, day, batch.bad_rows, run_id)
+            except _TooManyBad:
                 _write_quarantine(context, dataset, day, batch.bad_rows, run_id)
                 raise QuarantineError(
                     f"{dataset.key} {day}: {len(batch.bad_rows)} of {batch.rows_read} rows are "
                     f"bad ({loaded.bad_share:.1%} > threshold {threshold:.0%}); the partition "
                     f"keeps its previous contents. First: {_describe(batch.bad_rows[0])}"
-                )
-            with context.warehouse.transaction():
-                loaded.rows = _replace(context, dataset, day, run_id, batch)
-                _write_quarantine(context, dataset, day, batch.bad_rows, run_id)
+                ) from None
             step.rows_out = loaded.rows
             if dataset.event_key:
                 step.rows_duplicate = duplicates(context.warehouse, dataset, day)
@@ -116,42 +123,69 @@ def reads_in_place(context: Context, dataset: Dataset) -> bool:
 @contextmanager
 def _read(context: Context, dataset: Dataset, keys: list[str]) -> Iterator[_Batch]:
     """Every file of the day read into one batch; temporary tables dropped afterwards."""
-    batch = _Batch()
-    staged: list[str] = []
+    batch = _Batch(keys=keys)
     in_place = reads_in_place(context, dataset)
     try:
         for key in keys:
-            if in_place and _stage(context, dataset, key, batch, staged):
+            if in_place and _stage(context, dataset, key, batch):
                 continue
             _parse(context, dataset, key, batch)
         yield batch
     finally:
-        if staged:
-            for table in staged:
-                context.warehouse.execute(f"DROP TABLE IF EXISTS {table}")
+        for lines in batch.lines.values():
+            context.warehouse.execute(f"DROP TABLE IF EXISTS {lines.table}")
 
 
-def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch, staged: list[str]) -> bool:
-    """Read one file inside the warehouse; False when it must be parsed in Python."""
+def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch) -> bool:
+    """Number the lines of one file inside the warehouse; False when it must be parsed in
+    Python. Its rows are checked as they are inserted (``_replace``)."""
     path = context.lake.local_path(key)
     assert path is not None and dataset.layout is not None
-    table = f"_staged_{uuid.uuid4().hex}"
+    table = f"_lines_{uuid.uuid4().hex}"
     try:
         name = key.rsplit("/", 1)[1]
-        result = stage_delimited(context.warehouse, path, name, dataset.layout, table)
+        batch.lines[key] = read_lines(context.warehouse, path, name, dataset.layout, table)
     except NativeReadError:
         return False
     except BadInputError as error:
         _unreadable(key, error, batch)
-        batch.size += context.lake.fs.size(path)
-        return True
-    staged.append(table)
     batch.size += context.lake.fs.size(path)
-    select = result.select("{part}")  # split_work fills in the part
-    batch.selects.append(f"SELECT *, {_literal(key)} AS _file FROM ({select})")
-    batch.bad_rows.extend(BadRow(key, b.line, b.field, b.reason, b.raw) for b in result.bad_rows)
-    batch.rows_read += result.rows_read
     return True
+
+
+def _refused(context: Context, dataset: Dataset, day: dt.date, batch: _Batch, rows: int) -> None:
+    """Count the lines read in place, and name the bad ones among those that did not land
+    in the partition (``rows`` landed in all); the batch's bad rows end in file order."""
+    expected = sum(lines.rows for lines in batch.lines.values())
+    batch.rows_read += expected
+    in_python = sum(table.num_rows for table in batch.tables)
+    if rows - in_python != expected:  # some lines were blank or bad: find them
+        landed = dict(
+            context.warehouse.rows(
+                f"SELECT _file, count(*) FROM {dataset.staging_table} "
+                "WHERE _partition_date = ? GROUP BY _file",
+                [day],
+            )
+        )
+        for key, lines in batch.lines.items():
+            if landed.get(key, 0) != lines.rows:
+                _refused_lines(context.warehouse, dataset, day, key, lines, batch)
+    order = {key: index for index, key in enumerate(batch.keys)}
+    batch.bad_rows.sort(key=lambda row: order.get(row.file, len(order)))
+
+
+def _refused_lines(
+    warehouse: Warehouse, dataset: Dataset, day: dt.date, key: str, lines: Lines, batch: _Batch
+) -> None:
+    """The blank and bad lines of one file: those of its lines not in the partition."""
+    missing = (
+        f"_line IN (SELECT _line FROM {lines.table} WHERE _line > 1 EXCEPT "
+        f"SELECT _line FROM {dataset.staging_table} WHERE _partition_date = "
+        f"DATE '{day.isoformat()}' AND _file = {_literal(key)})"
+    )
+    bad_rows, blank = lines.refused(warehouse, missing)
+    batch.rows_read -= blank
+    batch.bad_rows.extend(BadRow(key, b.line, b.field, b.reason, b.raw) for b in bad_rows)
 
 
 def _parse(context: Context, dataset: Dataset, key: str, batch: _Batch) -> None:
@@ -177,7 +211,7 @@ def _unreadable(key: str, error: BadInputError, batch: _Batch) -> None:
 def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch) -> int:
     """Replace the partition with the batch's good rows; returns how many landed."""
     warehouse, partition = context.warehouse, {"_partition_date": day}
-    if not batch.selects:
+    if not batch.lines:
         tables = batch.tables or [pa.table({})]
         table = _with_metadata(pa.concat_tables(tables, promote_options="default"), day, run_id)
         return warehouse.replace_partition(dataset.staging_table, table, partition)
@@ -191,7 +225,11 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
             f"SELECT * FROM {views.enter_context(warehouse.arrow_view(table))}"  # type: ignore[attr-defined]
             for table in batch.tables
         ]
-        parts = [split_work(select, count) for select in batch.selects] + python
+        staged = [
+            f"SELECT *, {_literal(key)} AS _file FROM ({lines.select()})"
+            for key, lines in batch.lines.items()
+        ]
+        parts = [split_work(select, count) for select in staged] + python
         union = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
         return warehouse.replace_partition_from(  # type: ignore[attr-defined]
             dataset.staging_table, f"SELECT *, {metadata} FROM ({union})", partition

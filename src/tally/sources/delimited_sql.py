@@ -4,9 +4,12 @@ A warehouse that can open the lake's files itself (DuckDB) reads them here witho
 ever passing through Python: DuckDB decompresses the file and reads it line by line (one
 text column, numbered with ``WITH ORDINALITY``, so every row keeps its file line number),
 splits each line on the delimiter, and validates and converts the values in SQL with the
-same patterns and the same order of checks as the pyarrow reader. The good rows stay in a
-temporary table for the load to insert; only the bad rows (few) come back to Python, where
-their reasons are written by the same functions the pyarrow reader uses.
+same patterns and the same order of checks as the pyarrow reader. A load (``read_lines``)
+inserts the good rows straight from the numbered lines into their partition, so each line is
+split, checked and converted once; the lines that did not land are then few, and only those
+are checked again to say why (``Lines.refused``). ``stage_delimited`` keeps every checked
+row in a temporary table instead. Only the bad rows come back to Python, where their reasons
+are written by the same functions the pyarrow reader uses.
 
 Only unquoted layouts are read here (a quoted field may hold the delimiter or a line break,
 which a line-by-line reading cannot follow). When DuckDB refuses a file (invalid UTF-8, a
@@ -97,43 +100,87 @@ def stage_delimited(
     Raises ``BadInputError`` as ``read_delimited`` does for a bad header, and
     ``NativeReadError`` when the warehouse cannot read the body.
     """
+    with warehouse.session() as connection:  # the temporary tables live as long
+        lines = read_lines(warehouse, path, file_name, layout, f"{table}_lines")
+        try:
+            with warehouse.unordered() as parts:
+                select = _staging_sql(lines.table, lines.columns, lines.width, layout.delimiter)
+                connection.execute(f"CREATE TEMP TABLE {table} AS {split_work(select, parts)}")
+            return _counted(connection, lines, table)
+        finally:
+            connection.execute(f"DROP TABLE IF EXISTS {lines.table}")
+
+
+@dataclass
+class Lines:
+    """One file's lines in a temporary table, numbered but not yet split or checked.
+
+    A load inserts ``select()``'s good rows straight into their partition (splitting,
+    checking and converting each line once, as it is inserted); the lines that did not
+    land are then few, and ``refused`` says why for those alone.
+    """
+
+    table: str  # the temporary table: _line (1 = the header) and _text
+    file_name: str
+    layout: Layout
+    columns: list[Column]  # the columns in header order, as read
+    width: int  # fields in the header
+    rows: int  # lines after the header, blank ones included
+    unknown_columns: list[str] = field(default_factory=list)
+
+    def select(self) -> str:
+        """The good rows, typed, with their ``_line`` (the lines filter holds ``{part}``,
+        for ``split_work``)."""
+        names = ", ".join(_quote(column.name) for column in self.columns)
+        typed = _staging_sql(self.table, self.columns, self.width, self.layout.delimiter)
+        return f"SELECT {names}, _line FROM ({typed}) WHERE _bad IS NULL"
+
+    def refused(self, warehouse: Any, where: str) -> tuple[list[BadRow], int]:
+        """The bad rows among the lines that ``where`` (a condition on ``_line``) picks,
+        and how many of those lines are blank (neither a row nor an error); in the
+        session that read the lines."""
+        typed = _staging_sql(self.table, self.columns, self.width, self.layout.delimiter)
+        found = warehouse.rows(
+            f"SELECT refused._line, refused._bad, lines._text FROM "
+            f"({typed.replace('{part}', where)}) AS refused "
+            f"JOIN {self.table} AS lines USING (_line) "
+            f"WHERE refused._bad IS NOT NULL ORDER BY refused._line"
+        )
+        bad = [(line, index, text) for line, index, text in found if index != _BLANK]
+        blank = len(found) - len(bad)
+        return _reasons(self.file_name, self.layout, self.columns, bad), blank
+
+
+def read_lines(warehouse: Any, path: str, file_name: str, layout: Layout, table: str) -> Lines:
+    """Read the local (optionally gzip'd) file at ``path`` into the temporary ``table``, one
+    numbered line a row, in a warehouse that reads local files.
+
+    Raises ``BadInputError`` as ``read_delimited`` does for a bad header, and
+    ``NativeReadError`` (nothing left behind) when the warehouse cannot read the body. The
+    table lives as long as the caller's ``session()``.
+    """
     compressed, head = _head(path)
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     headers, matched, unknown = read_header(head, file_name, layout.columns, layout.delimiter)
-    lines = f"{table}_lines"
-    with warehouse.session() as connection:
-        try:
-            # numbering the lines is sequential (one gzip stream, one thread), the rest is
-            # not: the lines are kept apart so that DuckDB splits and converts them on every core
-            warehouse.read_into(lines, _lines_sql(path, compressed))
-        except FileReadError as error:
-            raise NativeReadError(f"{file_name}: {error}") from error
-        try:
-            with warehouse.unordered() as parts:
-                select = _staging_sql(lines, matched, len(headers), layout.delimiter)
-                connection.execute(f"CREATE TEMP TABLE {table} AS {split_work(select, parts)}")
-            return _counted(connection, file_name, layout, matched, unknown, table, lines)
-        finally:
-            connection.execute(f"DROP TABLE IF EXISTS {lines}")
+    # numbering the lines is sequential (one gzip stream, one thread), the rest is not:
+    # the lines are kept apart so that DuckDB splits and converts them on every core
+    try:
+        warehouse.read_into(table, _lines_sql(path, compressed))
+    except FileReadError as error:
+        raise NativeReadError(f"{file_name}: {error}") from error
+    counted = warehouse.rows(f"SELECT count(*) FILTER (WHERE _line > 1) FROM {table}")
+    return Lines(table, file_name, layout, matched, len(headers), int(counted[0][0]), unknown)
 
 
-def _counted(
-    connection: Any,
-    file_name: str,
-    layout: Layout,
-    matched: list[Column],
-    unknown: list[str],
-    table: str,
-    lines: str,
-) -> Staged:
+def _counted(connection: Any, lines: Lines, table: str) -> Staged:
     counts = connection.execute(
         f"SELECT count(*) FILTER (WHERE _bad IS NULL), count(*) FILTER (WHERE _bad >= 0), "
         f"count(*) FILTER (WHERE _bad IS DISTINCT FROM {_BLANK}) FROM {table}"
     ).fetchone()
     rows, bad_count, rows_read = counts
-    bad_rows = _bad_rows(connection, file_name, layout, matched, table, lines) if bad_count else []
-    return Staged(table, matched, rows, bad_rows, rows_read, unknown)
+    bad_rows = _bad_rows(connection, lines, table) if bad_count else []
+    return Staged(table, lines.columns, rows, bad_rows, rows_read, lines.unknown_columns)
 
 
 def _head(path: str) -> tuple[bool, bytes]:
@@ -261,20 +308,20 @@ FROM converted
 """
 
 
-def _bad_rows(
-    connection: Any,
-    file_name: str,
-    layout: Layout,
-    columns: list[Column],
-    table: str,
-    lines: str,
-) -> list[BadRow]:
-    """The refused rows, with their text."""
+def _bad_rows(connection: Any, lines: Lines, table: str) -> list[BadRow]:
+    """The refused rows of a staged table, with their text."""
     found = connection.execute(
         f"SELECT bad._line, bad._bad, lines._text FROM {table} AS bad "
-        f"JOIN {lines} AS lines USING (_line) "
+        f"JOIN {lines.table} AS lines USING (_line) "
         f"WHERE bad._bad >= 0 ORDER BY bad._line"
     ).fetchall()
+    return _reasons(lines.file_name, lines.layout, lines.columns, found)
+
+
+def _reasons(
+    file_name: str, layout: Layout, columns: list[Column], found: list[tuple[int, int, str]]
+) -> list[BadRow]:
+    """Bad rows from (line, index of the refused column or _WRONG_WIDTH, text)."""
     rows = []
     for line, index, text in found:
         fields = text.split(layout.delimiter)
