@@ -7,16 +7,15 @@ root is ``<data_dir>/reports`` unless another (a directory or an ``s3://`` URL) 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import fsspec
 import pyarrow.compute as pc
 
 from tally.config import Settings
 from tally.errors import ConfigError, NotFoundError
+from tally.lake.publish import publish
 from tally.reports.analytics import analytics_sheets
 from tally.reports.export import FORMATS, write_csv, write_parquet
 from tally.reports.fact import PERIODS, check_period, freshness, report_rows
@@ -99,7 +98,7 @@ def write_subscription_report(
             )
             extra = analytics_sheets(warehouse, configured.code, period, day)
             write_workbook(local, rows, summary, now or dt.datetime.now(dt.UTC), extra)
-        _publish(local, location, settings)
+        publish(local, location, s3_endpoint_url=settings.s3_endpoint_url)
     counts = rows.group_by("type").aggregate([("value", "count")]).to_pylist()
     return Written(
         location,
@@ -138,17 +137,3 @@ def write_all_reports(
             except NotFoundError as error:
                 skipped.append(str(error))
     return written, skipped
-
-
-def _publish(local: Path, location: str, settings: Settings) -> None:
-    """Move the finished file into place: a local rename, or an upload for s3:// roots."""
-    if "://" not in location or location.startswith("file://"):
-        target = Path(location.removeprefix("file://"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(local, target)
-        return
-    options = {}
-    if location.startswith("s3://") and settings.s3_endpoint_url:
-        options["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
-    with local.open("rb") as source, fsspec.open(location, "wb", **options) as target:
-        shutil.copyfileobj(source, target, length=1024 * 1024)
