@@ -34,3 +34,21 @@ def publish(local: Path, location: str, *, s3_endpoint_url: str = "") -> None:
     with local.open("rb") as source, fsspec.open(location, "wb", **options) as target:
         shutil.copyfileobj(source, target, length=CHUNK_BYTES)
     local.unlink()
+
+
+def read_published(location: str, *, s3_endpoint_url: str = "") -> bytes | None:
+    """The bytes of the file already published at ``location``, or None when there is none."""
+    options = storage_options(location, s3_endpoint_url)
+    try:
+        with fsspec.open(location, "rb", **options) as source:
+            data: bytes = source.read()
+            return data
+    except FileNotFoundError:
+        return None
+
+
+def published(base: str, pattern: str, *, s3_endpoint_url: str = "") -> list[str]:
+    """The paths under ``base`` matching the glob ``pattern`` (``reports/*/x-*.xlsx``),
+    sorted; each is the storage's own path, without the URL's scheme."""
+    filesystem, folder = fsspec.core.url_to_fs(base, **storage_options(base, s3_endpoint_url))
+    return sorted(filesystem.glob(f"{folder.rstrip('/')}/{pattern}"))
