@@ -648,6 +648,7 @@ def counters(query: Query) -> Report:
 # so the imports come last, once everything above is defined).
 
 from tally.web.reporting import (  # noqa: E402, F401
+    attribution,
     custom,
     devices,
     ecommerce,
