@@ -147,6 +147,8 @@ def _built_range(
     """(first day, horizon) of the stored build when the incremental build can extend it:
     every handled mart and staging table exists and no partition before the first built
     day was loaded since; otherwise ``None``."""
+    if not warehouse.capabilities.rewrites_rows:
+        return None  # its tables are only replaced whole (Spark): the full build it is
     needed = handled | {RAW, *STAGING} | WRITTEN
     if not HANDLED <= set(models) or not needed <= _tables(warehouse):
         return None

@@ -67,6 +67,8 @@ SESSION_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.ansi.enabled": "false",  # DuckDB's NULL on a failed cast, not an error
     "spark.sql.shuffle.partitions": "8",
+    # the commit moves each task's files once, not twice
+    "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.driver.memory": "512m",
