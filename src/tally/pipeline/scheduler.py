@@ -129,12 +129,7 @@ def partition_lock(settings: Settings, source: str, day: dt.date) -> Iterator[bo
 def _running(context: Context, source: str, since: dt.date) -> set[dt.date]:
     """Partitions whose scheduled step is running now, by any process on any host (a dead
     one's step is marked abandoned by ``abandon_dead_steps``)."""
-    rows = context.warehouse.rows(
-        "SELECT DISTINCT partition_date FROM tally_meta.runs "
-        "WHERE job = ? AND source = ? AND partition_date >= ? AND status = 'running'",
-        [JOB, source, since],
-    )
-    return {row[0] for row in rows}
+    return ledger.running_partitions(context.warehouse, JOB, source, since)
 
 
 def _attempts(context: Context, source: str, since: dt.date) -> tuple[set[dt.date], dict]:

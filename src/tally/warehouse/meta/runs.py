@@ -35,6 +35,16 @@ def attempts(warehouse: Warehouse, job: str, source: str, since: dt.date) -> lis
     )
 
 
+def running_partitions(warehouse: Warehouse, job: str, source: str, since: dt.date) -> set[dt.date]:
+    """Partitions of one job and source, from a day on, with a step running now."""
+    rows = warehouse.rows(
+        f"SELECT DISTINCT partition_date FROM {TABLE} "
+        "WHERE job = ? AND source = ? AND partition_date >= ? AND status = 'running'",
+        [job, source, since],
+    )
+    return {row[0] for row in rows}
+
+
 def latest_ingests(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     """(source, dataset or '', newest partition, newest end) of successful ingest steps."""
     return warehouse.rows(
