@@ -8,12 +8,16 @@ from pathlib import Path
 
 SOURCE = Path(__file__).parent.parent / "src" / "tally"
 READ_LAYER = SOURCE / "warehouse" / "meta"
-# tally's migrations and each backend's record of the ones applied
-MIGRATIONS = {
-    SOURCE / "warehouse" / "migrations.py",
-    SOURCE / "warehouse" / "duckdb" / "backend.py",
-    SOURCE / "warehouse" / "postgres" / "backend.py",
-}
+MIGRATIONS = SOURCE / "warehouse" / "migrations.py"
+
+
+def in_a_backend(path: Path) -> bool:
+    """A backend's folder keeps its own bookkeeping (the migrations it applied, Spark's
+    tables): state of the backend, not tally's data, read nowhere else."""
+    folder = path.relative_to(SOURCE).parts
+    return len(folder) > 2 and folder[0] == "warehouse" and folder[1] != "meta"
+
+
 # Still to move into the read layer (issue 26): the ledger's writes, the ELT dashboard's
 # panels, the hit log's segments and quarantine writes, and the accounts family
 # (users, user_sites, sessions, api_tokens). Remove a file here once it is moved.
@@ -30,7 +34,7 @@ NOT_YET = {
 def offenders() -> list[str]:
     found = []
     for path in sorted(SOURCE.rglob("*.py")):
-        if path.is_relative_to(READ_LAYER) or path in MIGRATIONS:
+        if path.is_relative_to(READ_LAYER) or path == MIGRATIONS or in_a_backend(path):
             continue
         name = str(path.relative_to(SOURCE))
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
