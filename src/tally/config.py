@@ -153,6 +153,11 @@ class WebSettings(Strict):
         default=True,
         description="tally serve also loads hits into the warehouse; off on tracking-only nodes",
     )
+    load_ack_wait_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="a batch a loader took and did not acknowledge goes to another after this",
+    )
 
     @field_validator("hit_log_url")
     @classmethod
@@ -307,7 +312,8 @@ class Settings(Strict):
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, every secret shown as '********'."""
-        return _mask(self.model_dump(mode="python"))
+        masked: dict[str, Any] = _mask(self.model_dump(mode="python"))
+        return masked
 
 
 # ---- composition -------------------------------------------------------------------------
@@ -348,7 +354,7 @@ def settings_model() -> type[Settings]:
 
 def _field(name: str, value: type[Section] | dict[str, Any]) -> tuple[type[BaseModel], Any]:
     if isinstance(value, dict):
-        inner = {key: _field(key, child) for key, child in value.items()}
+        inner: dict[str, Any] = {key: _field(key, child) for key, child in value.items()}
         model: type[BaseModel] = create_model(
             f"{name.title()}Settings", __base__=Strict, __module__=__name__, **inner
         )

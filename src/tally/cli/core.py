@@ -18,6 +18,7 @@ from tally.cli._tables import print_json, wide_table
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
 from tally.pipeline.context import Context, open_context
+from tally.warehouse.meta import lake_files
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -105,18 +106,8 @@ def lake_ls(
     """
     chosen = chosen_datasets(source, dataset, old_source)
     ctx = context()
-    sql = (
-        "SELECT key, size, sha256, source, dataset, partition_date, landed_at "
-        "FROM tally_meta.lake_files WHERE superseded_by IS NULL"
-    )
-    params: list[object] = []
-    if source or dataset or old_source:
-        sql += " AND source || '/' || dataset IN (SELECT unnest(?))"
-        params.append([d.key for d in chosen])
-    if date:
-        sql += " AND partition_date = ?"
-        params.append(date.date())
-    rows = ctx.warehouse.rows(sql + " ORDER BY key", params)
+    keys = [d.key for d in chosen] if source or dataset or old_source else None
+    rows = lake_files.current_files(ctx.warehouse, keys, date.date() if date else None)
     if as_json:
         names = ("key", "size", "sha256", "source", "dataset", "partition_date", "landed_at")
         print_json([dict(zip(names, row, strict=True)) for row in rows])
@@ -315,18 +306,23 @@ def demo_command(
         summary = run_demo(
             ctx, days=days, seed=seed, end=end.date() if end else None, progress=steps
         )
+        # the traffic comes before the reports: its subscribers' visits feed the
+        # attribution, which the workbooks show
+        traffic = _demo_traffic(ctx, seed, summary.start, summary.end, steps)
         steps.start("reports")
         written = write_reports(ctx, summary.end, quiet=True)
         steps.finish("reports", f"{len(written)} workbooks")
-        traffic = _demo_traffic(ctx, seed, summary.start, summary.end, steps)
     _print_summary(ctx, summary, written, traffic)
 
 
 def _demo_traffic(ctx: Context, seed: int, start: dt.date, end: dt.date, steps: Steps) -> str:
+    from tally.pipeline.demo import demo_signups, rebuild_web_marts
     from tally.web.demo import generate_traffic
 
     steps.start("web traffic")
-    traffic = generate_traffic(ctx.warehouse, ctx.settings, seed, start, end)
+    signups = demo_signups(seed, start, end)  # the same people as the subscription exports
+    traffic = generate_traffic(ctx.warehouse, ctx.settings, seed, start, end, signups=signups)
+    rebuild_web_marts(ctx)
     steps.finish("web traffic", f"{traffic.sessions.visits:,} visits")
     return (
         f"{traffic.requests:,} tracking requests → {traffic.loaded.loaded:,} hits "
