@@ -2,6 +2,7 @@ import pytest
 
 from tally.config import load_settings
 from tally.errors import ConfigError
+from tally.sources.settings import ItunesSettings
 
 
 def test_embedded_defaults_point_into_the_data_dir(tmp_path):
@@ -20,7 +21,9 @@ def test_toml_file_then_environment_nested_with_double_underscore(tmp_path):
     )
     assert settings.data_dir == "/srv/tally"
     assert settings.lake_url == "/srv/tally/lake"
-    assert settings.itunes.vendor_number == "222"  # the environment wins over the file
+    assert (
+        settings.section(ItunesSettings).vendor_number == "222"
+    )  # the environment wins over the file
     assert settings.quarantine_threshold == 0.1
 
 
@@ -53,7 +56,7 @@ def test_masked_settings_hide_secrets():
         }
     )
     masked = settings.masked()
-    assert masked["itunes"]["private_key"] == "********"
+    assert masked["sources"]["itunes"]["private_key"] == "********"
     assert masked["server"]["secret_key"] == "********"
     assert "s3cret" not in repr(masked) and "BEGIN PRIVATE" not in repr(masked)
 

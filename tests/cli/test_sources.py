@@ -42,7 +42,7 @@ def test_sources_lists_last_landed_partition_and_load_status(workdir):
 def test_check_says_exactly_what_is_wrong(workdir):
     result = runner.invoke(app, ["sources", "check", "--source", "itunes"])
     assert result.exit_code == 1
-    assert "itunes.issuer_id and itunes.key_id are required" in " ".join(result.output.split())
+    assert "sources.itunes.issuer_id and key_id are required" in " ".join(result.output.split())
 
 
 def test_check_passes_when_apple_accepts_the_key(workdir, httpserver, monkeypatch):

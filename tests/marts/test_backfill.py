@@ -129,8 +129,14 @@ def test_bad_ranges_and_sources_are_config_errors(settings: Settings) -> None:
 
 
 def test_cli_backfill(full, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same raw files reloaded give the same figures: the reports on record dated from
+    --from on are checked and none is written again."""
+    from tally.reports.subscription import write_all_reports
+
     context, expected = full
     monkeypatch.setenv("TALLY_DATA_DIR", context.settings.data_dir)
+    reports, _ = write_all_reports(context.warehouse, context.settings, DAYS[3], only_changed=True)
+    before = {r.location: Path(r.location).read_bytes() for r in reports}
     result = CliRunner().invoke(
         app, ["backfill", "--from", "2026-10-21", "--to", "2026-10-22", "--source", "viu-premium"]
     )
@@ -138,6 +144,9 @@ def test_cli_backfill(full, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "reloaded 4 partition(s)" in result.output
     assert "marts.report_fact: ok" in result.output
     assert snapshot(context) == expected
+    assert "report written" not in result.output
+    assert f"reports unchanged: {len(before)} " in result.output, result.output
+    assert {location: Path(location).read_bytes() for location in before} == before
 
 
 def test_a_failing_partition_does_not_stop_the_others(full) -> None:

@@ -13,6 +13,7 @@ from tally.pipeline.context import Context, open_context
 from tally.pipeline.run import run_day
 from tally.pipeline.scheduler import Schedule, partition_lock, run_due, schedules
 from tally.sources.demo import DemoWorld
+from tally.sources.settings import ViuPremiumSettings
 from tally.sources.viu_premium import SubscriberStatus, Transactions
 
 UTC = dt.UTC
@@ -120,7 +121,7 @@ def test_a_running_partition_is_not_started_twice(tmp_path: Path) -> None:
 def test_failed_partitions_stop_after_max_attempts(tmp_path: Path) -> None:
     day = dt.date(2026, 11, 8)
     context = drop_context(tmp_path, [day])
-    drop = Path(context.settings.sources["viu_premium"]["url"])
+    drop = Path(context.settings.section(ViuPremiumSettings).url)
     (drop / f"viu-premium-{day:%Y%m%d}.csv.gz").write_bytes(b"user_id\nnothing else")
     now = dt.datetime(2026, 11, 9, 1, 0, tzinfo=UTC)
     with context.warehouse.session():
@@ -255,6 +256,6 @@ def test_not_ready_past_the_deadline_fails(apple_store) -> None:
         "not ready 49 h after the day ended (deadline 36 h)"
     )
     # a per-dataset deadline in the settings moves it
-    context.settings.sources["itunes"] = {"deadline_hours": {"active-subscription": 72}}
+    context.settings.configure("sources.itunes", {"deadline_hours": {"active-subscription": 72}})
     outcome = run_day(context, APPLE_DAY, sources=["itunes"], now=late)
     assert outcome.failed == {} and len(outcome.not_ready) == 1

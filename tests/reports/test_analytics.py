@@ -11,13 +11,15 @@ import openpyxl
 import pytest
 import xlsxwriter
 from tests.marts.conftest import STATUS_TABLE, TRANSACTIONS_TABLE, load_fixture_csv
+from tests.marts.test_attribution_marts import build_attribution, load_visits
 from tests.marts.test_cohort_marts import FIXTURES, MODELS
+from tests.marts.test_revenue_marts import load_analytics_fixture
 
 from tally.config import load_settings
 from tally.lake import Lake
 from tally.pipeline.build import build, discover_models
 from tally.pipeline.context import Context
-from tally.reports.analytics import analytics_sheets, write_sheets
+from tally.reports.analytics import analytics_sheets, attribution_sheet, write_sheets
 from tally.reports.workbook import Styles
 from tally.warehouse import Warehouse, connect
 
@@ -79,3 +81,22 @@ def test_sheets_written_to_a_workbook(built: Warehouse, tmp_path: Path) -> None:
     ]
     assert [c.value for c in ltv[5]][1:] == [3, 3, 233.33, 308.71]
     assert ltv["A5"].value.date() == D(2026, 8, 1)
+
+
+def test_attribution_sheet(tmp_path: Path) -> None:
+    """The attribution fixture (tests/marts/test_attribution_marts.py), HK, November: the
+    last touch first, then the first touch; B's 7.80 USD under its campaign, then under
+    its Google search."""
+    warehouse = connect(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    warehouse.migrate()
+    load_analytics_fixture(warehouse)
+    load_visits(warehouse)
+    build_attribution(warehouse, load_settings(environ={}), tmp_path / "lake")
+    sheet = attribution_sheet(warehouse, "HK", "monthly", D(2026, 11, 30))
+    assert sheet.rows[:3] == [
+        ["Last touch", "(no linked visit)", "", 3, 0, 3, 0, None, None],
+        ["Last touch", "Campaigns", "autumn-drama", 1, 1, 1, 1, 7.8, 7.8],
+        ["Last touch", "Social Networks", "", 1, 1, 1, 1, 10.0, 10.0],
+    ]
+    assert ["First touch", "Search Engines", "", 1, 1, 1, 1, 7.8, 7.8] in sheet.rows
+    warehouse.close()

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import pytest
 from tests.marts.conftest import STATUS_TABLE, TRANSACTIONS_TABLE, load_fixture_csv
+from tests.marts.test_attribution_marts import build_attribution, load_visits
 from tests.marts.test_cohort_marts import FIXTURES as COHORT_FIXTURES
 from tests.marts.test_cohort_marts import MODELS as COHORT_MODELS
-from tests.marts.test_revenue_marts import build_analytics, load_analytics_fixture
+from tests.marts.test_revenue_marts import load_analytics_fixture
 
 from tally.config import load_settings
 from tally.lake import Lake
 from tally.pipeline.build import build, discover_models
 from tally.pipeline.context import Context
 from tally.server.ui.subscription_analytics import (
+    attribution_panel,
     converted_revenue_panel,
     ltv_panel,
     mrr_panels,
@@ -36,7 +38,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     warehouse = connect(f"duckdb:///{folder / 'warehouse.duckdb'}")
     warehouse.migrate()
     load_analytics_fixture(warehouse)
-    build_analytics(warehouse, settings, folder / "lake")
+    load_visits(warehouse)
+    build_attribution(warehouse, settings, folder / "lake")
     yield warehouse
     warehouse.close()
 
@@ -109,3 +112,18 @@ def test_ltv_by_cohort(cohorts: Warehouse) -> None:
         [dt.date(2026, 9, 1), 1, 350.0, 5450.0],
         [dt.date(2026, 10, 1), 1, 100.0, 100.0],
     ]
+
+
+def test_revenue_by_channel_and_campaign(built: Warehouse) -> None:
+    """Last touch, November (tests/marts/test_attribution_marts.py): B's campaign brought
+    7.80 USD, A's Facebook visit 10 USD; the five unlinked subscriptions include E's EUR,
+    which has no USD figure, so their USD revenue is empty rather than short."""
+    panel = attribution_panel(built, NOVEMBER)
+    assert panel is not None
+    assert panel.rows == [
+        ["(no linked visit)", "", 5, 0, 5, 0, None, None],
+        ["Campaigns", "autumn-drama", 1, 1, 1, 1, 7.8, 7.8],
+        ["Social Networks", "", 1, 1, 1, 1, 10.0, 10.0],
+    ]
+    assert panel.chart is not None
+    assert panel.chart["data"][0]["x"][1] == "Campaigns: autumn-drama"

@@ -21,8 +21,10 @@ from tally.pipeline.context import Context
 from tally.pipeline.ingest import ingest
 from tally.pipeline.load import load
 from tally.sources import get_dataset, google_analytics
+from tally.sources._settings import source_settings
 from tally.sources.demo import DemoWorld
 from tally.sources.google_analytics import DEFAULT_QUERIES, date_ranges, series_figures
+from tally.sources.settings import GoogleAnalyticsSettings
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources" / "google-analytics"
 DAY = dt.date(2016, 10, 26)  # a Wednesday
@@ -52,11 +54,14 @@ def series_of(body: dict) -> str:
 @pytest.fixture
 def ga(httpserver: HTTPServer, settings: Settings, tmp_path: Path) -> tuple[Settings, list]:
     key, _ = google_key(httpserver, tmp_path)
-    settings.sources["google-analytics"] = {
-        "property_id": PROPERTY,
-        "credentials_file": str(key),
-        "api_url": httpserver.url_for("").rstrip("/"),
-    }
+    settings.configure(
+        "sources.google-analytics",
+        {
+            "property_id": PROPERTY,
+            "credentials_file": str(key),
+            "api_url": httpserver.url_for("").rstrip("/"),
+        },
+    )
     bodies: list[dict] = []
 
     def run_report(request: Request) -> Response:
@@ -117,7 +122,7 @@ def test_each_series_reads_its_own_rows(ga) -> None:
 def test_quota_exhausted_is_rate_limited(ga, httpserver: HTTPServer) -> None:
     settings, _ = ga
     httpserver.clear_all_handlers()
-    google_key(httpserver, Path(settings.sources["google-analytics"]["credentials_file"]).parent)
+    google_key(httpserver, Path(settings.section(GoogleAnalyticsSettings).credentials_file).parent)
     httpserver.expect_request(f"/v1beta/properties/{PROPERTY}:runReport").respond_with_json(
         {
             "error": {
@@ -130,13 +135,15 @@ def test_quota_exhausted_is_rate_limited(ga, httpserver: HTTPServer) -> None:
     )
     from tally.sources.google_analytics import AnalyticsData
 
-    client = AnalyticsData(settings.sources["google-analytics"], attempts=2, sleep=lambda s: None)
+    client = AnalyticsData(
+        source_settings(settings, "google-analytics"), attempts=2, sleep=lambda s: None
+    )
     with pytest.raises(RateLimitedError, match="Exhausted property tokens"):
         client.run_report({"metrics": [{"name": "totalUsers"}]})
 
 
 def test_property_is_required(settings: Settings) -> None:
-    settings.sources["google-analytics"] = {}
+    settings.configure("sources.google-analytics", {})
     with pytest.raises(ConfigError, match="property_id"):
         web_uv.fetch(DAY, settings)
 

@@ -22,6 +22,7 @@ from tally.pipeline.load import load
 from tally.sources import get_dataset
 from tally.sources.demo import PLANS, DemoWorld
 from tally.sources.google_drive import rows_to_csv
+from tally.sources.settings import GoogleDriveSettings, Sheet
 from tally.sources.viu_premium import status_row, subscription_transactions
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources" / "google-drive"
@@ -41,15 +42,18 @@ def values(name: str) -> dict:
 @pytest.fixture
 def sheets(httpserver: HTTPServer, settings: Settings, tmp_path: Path) -> tuple[Settings, list]:
     key, claims = google_key(httpserver, tmp_path)
-    settings.sources["google-drive"] = {
-        "credentials_file": str(key),
-        "api_url": httpserver.url_for("").rstrip("/"),
-        "sheets": {
-            "iap-plan-map": {"spreadsheet_id": PLAN_SHEET, "range": "Plans!A1:F"},
-            "telco-performance": {"spreadsheet_id": TELCO_SHEET, "range": "Daily!A:I"},
-            "ad-unit-id-mapping": {"spreadsheet_id": "1Gone", "range": "A:E"},
+    settings.configure(
+        "sources.google-drive",
+        {
+            "credentials_file": str(key),
+            "api_url": httpserver.url_for("").rstrip("/"),
+            "sheets": {
+                "iap-plan-map": {"spreadsheet_id": PLAN_SHEET, "range": "Plans!A1:F"},
+                "telco-performance": {"spreadsheet_id": TELCO_SHEET, "range": "Daily!A:I"},
+                "ad-unit-id-mapping": {"spreadsheet_id": "1Gone", "range": "A:E"},
+            },
         },
-    }
+    )
     for sheet, cells, name in [
         (PLAN_SHEET, "Plans!A1:F", "iap-plan-map"),
         (TELCO_SHEET, "Daily!A:I", "telco-performance"),
@@ -94,7 +98,7 @@ def test_a_wrong_spreadsheet_id_is_terminal_not_not_ready(sheets) -> None:
 
 
 def test_a_sheet_without_an_id_names_the_setting(settings: Settings) -> None:
-    settings.sources["google-drive"] = {"sheets": {}}
+    settings.configure("sources.google-drive", {"sheets": {}})
     with pytest.raises(ConfigError, match="sheets.iap-plan-map.spreadsheet_id"):
         plan_map.fetch(DAY, settings)
 
@@ -214,10 +218,9 @@ def test_check_reads_the_sheet_and_its_header(sheets) -> None:
 def test_check_names_a_missing_column(sheets) -> None:
     settings, _ = sheets
     # the telco sheet has a Plan Code column but no Product ID or Plan Name
-    settings.sources["google-drive"]["sheets"]["iap-plan-map"] = {
-        "spreadsheet_id": TELCO_SHEET,
-        "range": "Daily!A:I",
-    }
+    settings.section(GoogleDriveSettings).sheets["iap-plan-map"] = Sheet(
+        spreadsheet_id=TELCO_SHEET, range="Daily!A:I"
+    )
     with pytest.raises(
         ConfigError, match="lacks the column.s. Product ID, Plan Name in its first row"
     ):

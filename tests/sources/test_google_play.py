@@ -22,6 +22,7 @@ from tally.pipeline.load import load
 from tally.sources import get_dataset
 from tally.sources.demo import DemoWorld
 from tally.sources.google_play import CloudStorage, order_number, slice_sales
+from tally.sources.settings import GooglePlaySettings
 from tally.sources.viu_premium import status_row, subscription_transactions
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources" / "google-play"
@@ -49,12 +50,15 @@ def month_zip() -> bytes:
 def play(httpserver: HTTPServer, settings: Settings, tmp_path: Path) -> tuple[Settings, list]:
     """Settings pointing at the local server, holding the month's two reports."""
     key, claims = google_key(httpserver, tmp_path)
-    settings.sources["google-play"] = {
-        "bucket": BUCKET,
-        "packages": ["com.tally.video"],
-        "credentials_file": str(key),
-        "storage_url": httpserver.url_for("").rstrip("/"),
-    }
+    settings.configure(
+        "sources.google-play",
+        {
+            "bucket": BUCKET,
+            "packages": ["com.tally.video"],
+            "credentials_file": str(key),
+            "storage_url": httpserver.url_for("").rstrip("/"),
+        },
+    )
     objects = {
         f"financial-stats/subscriptions/{STATISTICS}": fixture(STATISTICS),
         "sales/salesreport_201610.zip": month_zip(),
@@ -296,7 +300,7 @@ def test_an_unknown_new_column_is_kept() -> None:
 
 def test_statistics_need_the_packages_named(play) -> None:
     settings, _ = play
-    del settings.sources["google-play"]["packages"]
+    settings.section(GooglePlaySettings).packages = []
     with pytest.raises(ConfigError, match="sources.google-play.packages is required"):
         statistics.fetch(DAY, settings)
 

@@ -11,10 +11,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from werkzeug import Response
 
-from tally.config import ItunesSettings, load_settings
+from tally.config import load_settings
 from tally.errors import BadInputError, NotReadyError, RateLimitedError, TerminalError
 from tally.sources.demo import DemoWorld
 from tally.sources.itunes import SubscriptionEvents, download_sales_report, make_token
+from tally.sources.settings import ItunesSettings
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources"
 DAY = dt.date(2016, 10, 23)
@@ -218,6 +219,6 @@ def test_demo_files_are_deterministic_and_parse_cleanly():
 def test_fetch_uses_configured_vendor_in_the_file_name(itunes, key_pair, httpserver):
     apple(httpserver, key_pair[1], 200, gzip.compress(b"Event\tQuantity\n"), "application/a-gzip")
     settings = load_settings(environ={})
-    settings.itunes = itunes
+    settings.sources.itunes = itunes
     files = SubscriptionEvents().fetch(DAY, settings)
     assert list(files) == ["Subscription_Event_85082573_20161023.txt.gz"]

@@ -27,6 +27,7 @@ from tally.pipeline.load import load
 from tally.sources import get_dataset
 from tally.sources.demo import DemoWorld
 from tally.sources.itunes_subscription import report_date
+from tally.sources.settings import ItunesSettings
 from tally.sources.viu_premium import status_row
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources" / "itunes"
@@ -44,10 +45,10 @@ def fixture(name: str) -> bytes:
 def apple(httpserver: HTTPServer, settings: Settings) -> tuple[Settings, list[dict]]:
     """Settings for a local App Store Connect that checks the token and answers the report."""
     private = ec.generate_private_key(ec.SECP256R1())
-    settings.itunes.api_url = httpserver.url_for("").rstrip("/")
-    settings.itunes.issuer_id = "57246542-96fe-1a63-e053-0824d011072a"
-    settings.itunes.key_id = "2X9R4HXF34"
-    settings.itunes.private_key = SecretStr(
+    settings.section(ItunesSettings).api_url = httpserver.url_for("").rstrip("/")
+    settings.section(ItunesSettings).issuer_id = "57246542-96fe-1a63-e053-0824d011072a"
+    settings.section(ItunesSettings).key_id = "2X9R4HXF34"
+    settings.section(ItunesSettings).private_key = SecretStr(
         private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -216,9 +217,12 @@ def test_check_says_the_key_is_accepted(apple) -> None:
 
 def test_the_subscription_report_version_can_differ_from_the_events(apple) -> None:
     settings, seen = apple
-    settings.sources["itunes"] = {"subscription_report_version": "1_3"}
+    settings.configure("sources.itunes", {"subscription_report_version": "1_3"})
     dataset.fetch(DAY, settings)
-    assert seen[0]["filter[version]"] == "1_3" and settings.itunes.report_version == "1_4"
+    assert (
+        seen[0]["filter[version]"] == "1_3"
+        and settings.section(ItunesSettings).report_version == "1_4"
+    )
 
 
 def test_active_subscriptions_are_named_with_the_plan_map(settings, warehouse) -> None:

@@ -17,8 +17,6 @@ def test_environment_spelling_is_read_and_overrides_the_file(tmp_path) -> None:
             "TALLY_SOURCES__GOOGLE_PLAY__PACKAGES": "com.example.app",
         },
     )
-    assert source_settings(settings, "google-play") == {
-        "bucket": "from-env",
-        "packages": "com.example.app",
-    }
-    assert source_settings(settings, "viu-cms") == {}
+    play = source_settings(settings, "google-play")
+    assert (play["bucket"], play["packages"]) == ("from-env", ["com.example.app"])
+    assert source_settings(settings, "viu-cms")["url"] is None  # not configured: defaults

@@ -22,6 +22,7 @@ from tally.pipeline.ingest import ingest
 from tally.pipeline.load import load
 from tally.sources import get_dataset
 from tally.sources.demo import DemoWorld
+from tally.sources.settings import ViuCmsSettings
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources" / "viu-cms"
 DAY = dt.date(2016, 10, 26)
@@ -47,7 +48,7 @@ def cms_url() -> Iterator[str]:
 
 
 def test_fetch_exports_released_and_scheduled_episodes(cms_url: str, settings: Settings) -> None:
-    settings.sources["viu-cms"] = {"url": cms_url}
+    settings.configure("sources.viu-cms", {"url": cms_url})
     ((name, data),) = dataset.fetch(DAY, settings).items()
     assert name == NAME
     lines = gzip.decompress(data).decode().splitlines()
@@ -74,29 +75,32 @@ def test_a_configured_query_binds_the_day(cms_url: str, settings: Settings) -> N
         "FROM cms_series s JOIN cms_episodes e ON e.series_id = s.id "
         "JOIN cms_licences l ON l.episode_id = e.id WHERE l.release_date = :day"
     )
-    settings.sources["viu-cms"] = {"url": cms_url, "query": query}
+    settings.configure("sources.viu-cms", {"url": cms_url, "query": query})
     ((name, data),) = dataset.fetch(dt.date(2016, 10, 22), settings).items()
     rows = dataset.parse(data, name).table.to_pylist()
     assert [(r["episode_id"], r["country"]) for r in rows] == [(101002, "HK")]
 
 
 def test_a_query_without_required_columns_names_them(cms_url: str, settings: Settings) -> None:
-    settings.sources["viu-cms"] = {
-        "url": cms_url,
-        "query": "SELECT id AS series_id FROM cms_series",
-    }
+    settings.configure(
+        "sources.viu-cms",
+        {
+            "url": cms_url,
+            "query": "SELECT id AS series_id FROM cms_series",
+        },
+    )
     with pytest.raises(ConfigError, match="missing: episode_id, country, release_date"):
         dataset.fetch(DAY, settings)
 
 
 def test_a_broken_query_is_a_config_error(cms_url: str, settings: Settings) -> None:
-    settings.sources["viu-cms"] = {"url": cms_url, "query": "SELECT * FROM cms_shows"}
+    settings.configure("sources.viu-cms", {"url": cms_url, "query": "SELECT * FROM cms_shows"})
     with pytest.raises(ConfigError, match='relation "cms_shows" does not exist'):
         dataset.fetch(DAY, settings)
 
 
 def test_an_unreachable_database_is_transient(settings: Settings) -> None:
-    settings.sources["viu-cms"] = {"url": "postgresql+psycopg://reader@127.0.0.1:9/cms"}
+    settings.configure("sources.viu-cms", {"url": "postgresql+psycopg://reader@127.0.0.1:9/cms"})
     with pytest.raises(TransientError, match="cannot query the CMS database"):
         dataset.fetch(DAY, settings)
 
@@ -139,7 +143,7 @@ def test_demo_releases_sit_on_the_weeks_busiest_sign_up_day() -> None:
 
 
 def test_fetch_land_and_load(cms_url: str, settings: Settings, duckdb_warehouse) -> None:
-    settings.sources["viu-cms"] = {"url": cms_url}
+    settings.configure("sources.viu-cms", {"url": cms_url})
     context = Context(settings, duckdb_warehouse, Lake(settings.lake_url))
     ingest(context, dataset, DAY)
     assert context.lake.exists(f"thirdparty/internal/viu-cms/2016/10/26/{NAME}")
@@ -157,26 +161,28 @@ def test_missing_column_in_a_landed_file_fails_it() -> None:
 
 
 def test_check_runs_the_query_without_reading_rows(cms_url: str, settings: Settings) -> None:
-    settings.sources["viu-cms"] = {"url": cms_url}
+    settings.configure("sources.viu-cms", {"url": cms_url})
     assert dataset.check(settings) == "CMS query runs and returns 9 columns"
-    settings.sources["viu-cms"]["query"] = "SELECT id AS series_id FROM cms_series"
+    settings.section(ViuCmsSettings).query = "SELECT id AS series_id FROM cms_series"
     with pytest.raises(ConfigError, match="missing: episode_id, country, release_date"):
         dataset.check(settings)
 
 
 def test_a_plain_postgresql_url_uses_psycopg(cms_url: str, settings: Settings) -> None:
-    settings.sources["viu-cms"] = {"url": cms_url.replace("postgresql+psycopg://", "postgresql://")}
+    settings.configure(
+        "sources.viu-cms", {"url": cms_url.replace("postgresql+psycopg://", "postgresql://")}
+    )
     assert "9 columns" in dataset.check(settings)
 
 
 def test_an_unusable_url_names_the_setting(settings: Settings) -> None:
-    settings.sources["viu-cms"] = {"url": "oracle+nodriver://cms"}
+    settings.configure("sources.viu-cms", {"url": "oracle+nodriver://cms"})
     with pytest.raises(ConfigError, match="sources.viu-cms.url is not a usable SQLAlchemy URL"):
         dataset.check(settings)
 
 
 def test_an_unparsable_url_does_not_echo_its_password(settings: Settings) -> None:
-    settings.sources["viu-cms"] = {"url": "not a url with hunter2 inside"}
+    settings.configure("sources.viu-cms", {"url": "not a url with hunter2 inside"})
     with pytest.raises(ConfigError, match="not a usable SQLAlchemy URL") as raised:
         dataset.check(settings)
     assert "hunter2" not in str(raised.value)

@@ -16,6 +16,7 @@ from tally.pipeline.ingest import ingest
 from tally.pipeline.load import load
 from tally.sources import get_dataset
 from tally.sources.demo import DemoWorld
+from tally.sources.settings import ViuPremiumSettings
 from tally.sources.viu_premium import SubscriberStatus, Transactions
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources"
@@ -159,7 +160,7 @@ def test_fetch_from_an_s3_prefix(tmp_path: Path) -> None:
         s3fs.S3FileSystem.clear_instance_cache()
         settings = _drop_settings(tmp_path, "s3://exports/premium")
         settings.s3_endpoint_url = endpoint
-        settings.sources["viu_premium"]["storage_options"] = {"key": "test", "secret": "test"}
+        settings.section(ViuPremiumSettings).storage_options = {"key": "test", "secret": "test"}
         assert STATUS.fetch(dt.date(2026, 11, 8), settings) == {name: b"from s3"}
     finally:
         server.stop()

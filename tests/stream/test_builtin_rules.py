@@ -203,9 +203,9 @@ def test_a_subscriber_gap_beyond_tolerance_fires(rig) -> None:
 
 
 def test_schedules_default_to_each_sources_own() -> None:
-    settings = load_settings(environ={"TALLY_SOURCES__PLAY__SCHEDULE": "30 6 * * *"})
+    settings = load_settings(environ={"TALLY_SOURCES__GOOGLE_PLAY__SCHEDULE": "30 6 * * *"})
     found = schedules(settings, stream_settings({}))
-    assert found == {"itunes": "CRON_TZ=America/Los_Angeles 0 9 * * *", "play": "30 6 * * *"}
+    assert found == {"itunes": "CRON_TZ=America/Los_Angeles 0 9 * * *", "google-play": "30 6 * * *"}
 
 
 def test_cumulative_datasets_are_the_ones_the_sources_declare() -> None:

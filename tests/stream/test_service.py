@@ -26,7 +26,9 @@ def test_build_engine_from_settings(tmp_path: Path) -> None:
         "TALLY_STREAM__MQTT_ENABLED": "true",
         "TALLY_STREAM__SUBSCRIBERS__SQL": "SELECT 1, 2, 3, 4",
     })  # fmt: skip
-    settings.stream["receivers"] = [{"name": "ops", "type": "webhook", "url": "http://x/h"}]
+    settings.configure(
+        "stream", {"receivers": [{"name": "ops", "type": "webhook", "url": "http://x/h"}]}
+    )
     engine = build_engine(settings, background=False)
     assert set(engine.rules) >= {"sensor_hot", "sensor_dead", "tally_source_stale"}
     assert engine.rules["tally_run_failed"].spec.type == "absence"

@@ -88,6 +88,24 @@ def test_custom_variables_dimensions_and_timings_are_json() -> None:
     assert json.loads(found.performance) == {"pf_net": 12, "pf_srv": 30}
 
 
+def test_custom_variable_entries_matomo_ignores_are_skipped_not_fatal() -> None:
+    # slot 0, -2 and 6 (Matomo has 5), a lone value and a list as name are dropped; the rest
+    # is trimmed and cut to 200 characters, as Matomo's CustomVariables plugin does
+    found = hit(
+        _cvar=json.dumps(
+            {
+                "0": ["a", "b"],
+                "-2": ["c", "d"],
+                "6": ["e", "f"],
+                "3": "only-one",
+                "4": [["list"], "x"],
+                "1": ["  plan ", "g" * 250],
+            }
+        )
+    )
+    assert json.loads(found.custom_variables) == {"visit": {"1": ["plan", "g" * 200]}}
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
@@ -100,7 +118,7 @@ def test_custom_variables_dimensions_and_timings_are_json() -> None:
         ({"e_c": "Video"}, "e_a"),
         ({"e_v": "NaN"}, "e_v"),
         ({"_cvar": "{not json"}, "_cvar"),
-        ({"_cvar": '{"1":"only-one"}'}, "_cvar"),
+        ({"_cvar": '["plan"]'}, "_cvar"),
         ({"new_visit": "yes"}, "new_visit"),
         ({"url": "https://s/\x00"}, "url"),
         ({"cdt": "yesterday"}, "cdt"),

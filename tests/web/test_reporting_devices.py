@@ -41,7 +41,7 @@ def test_brands_and_models(site: Warehouse) -> None:
     assert table(site, "DevicesDetection.getModel") == [
         ("Apple - iPhone", 2, 1, 7),
         ("Samsung - Galaxy S23", 1, 1, 4),
-        ("Unknown", 1, 1, 3),
+        ("Generic Desktop", 1, 1, 3),  # no brand, no model: Matomo's "Generic <type>"
     ]
 
 

@@ -29,14 +29,14 @@ def busy(rows: list[dict]) -> list[tuple]:
 
 def test_visits_by_hour_on_the_sites_clock(site: Warehouse) -> None:
     rows = call(site, "VisitTime.getVisitInformationPerServerTime", DAY)
-    assert [r["label"] for r in rows] == [f"{hour}h" for hour in range(24)]
+    assert [r["label"] for r in rows] == [f"{hour:02d}" for hour in range(24)]
     # Hong Kong time: W1 09:00 (6 actions, 420 s), W2 10:00 (4, 300 s), W3 14:00 (3, 660 s),
     # W4 16:00 (1, 0 s: a bounce)
     assert busy(rows) == [
-        ("9h", 1, 6, 420),
-        ("10h", 1, 4, 300),
-        ("14h", 1, 3, 660),
-        ("16h", 1, 1, 0),
+        ("09", 1, 6, 420),
+        ("10", 1, 4, 300),
+        ("14", 1, 3, 660),
+        ("16", 1, 1, 0),
     ]
     assert rows[16]["bounce_count"] == 1
 
@@ -45,8 +45,8 @@ def test_visits_by_hour_on_the_visitors_clock(site: Warehouse) -> None:
     # the tracker's local hours: W2's visitor was at 2 o'clock; the others match Hong Kong
     rows = call(site, "VisitTime.getVisitInformationPerLocalTime", DAY)
     assert busy(rows) == [
-        ("2h", 1, 4, 300),
-        ("9h", 1, 6, 420),
-        ("14h", 1, 3, 660),
-        ("16h", 1, 1, 0),
+        ("02", 1, 4, 300),
+        ("09", 1, 6, 420),
+        ("14", 1, 3, 660),
+        ("16", 1, 1, 0),
     ]

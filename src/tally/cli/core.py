@@ -315,18 +315,23 @@ def demo_command(
         summary = run_demo(
             ctx, days=days, seed=seed, end=end.date() if end else None, progress=steps
         )
+        # the traffic comes before the reports: its subscribers' visits feed the
+        # attribution, which the workbooks show
+        traffic = _demo_traffic(ctx, seed, summary.start, summary.end, steps)
         steps.start("reports")
         written = write_reports(ctx, summary.end, quiet=True)
         steps.finish("reports", f"{len(written)} workbooks")
-        traffic = _demo_traffic(ctx, seed, summary.start, summary.end, steps)
     _print_summary(ctx, summary, written, traffic)
 
 
 def _demo_traffic(ctx: Context, seed: int, start: dt.date, end: dt.date, steps: Steps) -> str:
+    from tally.pipeline.demo import demo_signups, rebuild_web_marts
     from tally.web.demo import generate_traffic
 
     steps.start("web traffic")
-    traffic = generate_traffic(ctx.warehouse, ctx.settings, seed, start, end)
+    signups = demo_signups(seed, start, end)  # the same people as the subscription exports
+    traffic = generate_traffic(ctx.warehouse, ctx.settings, seed, start, end, signups=signups)
+    rebuild_web_marts(ctx)
     steps.finish("web traffic", f"{traffic.sessions.visits:,} visits")
     return (
         f"{traffic.requests:,} tracking requests → {traffic.loaded.loaded:,} hits "
@@ -335,19 +340,31 @@ def _demo_traffic(ctx: Context, seed: int, start: dt.date, end: dt.date, steps: 
 
 
 def write_reports(ctx: Context, day: dt.date, quiet: bool = False) -> list[str]:
-    """Write every configured country × period workbook for the period holding ``day``."""
+    """Every configured country × period workbook for the period holding ``day``, and every
+    later one on record (a rerun of an earlier day): only those whose figures changed are
+    written, and they are named. Returns the workbooks checked."""
     if not ctx.warehouse.table_exists("marts.report_fact"):
         console.print("reports: skipped (marts.report_fact was not built)")
         return []
-    from tally.reports.subscription import write_all_reports
+    from tally.reports.subscription import rewrite_changed, write_all_reports
 
-    written, skipped = write_all_reports(ctx.warehouse, ctx.settings, day)
-    for reason in skipped:
-        console.print(f"report skipped: {reason}")
+    written, skipped = write_all_reports(ctx.warehouse, ctx.settings, day, only_changed=True)
+    later, left = rewrite_changed(ctx.warehouse, ctx.settings, day + dt.timedelta(days=1))
+    say_reports([*written, *later], [*skipped, *left], quiet)
+    return [str(report.location) for report in [*written, *later]]
+
+
+def say_reports(reports: list, notes: list[str], quiet: bool = False) -> None:
+    """Name the reports written (their figures changed) and count the ones left alone."""
+    for note in notes:
+        console.print(f"report skipped: {note}", soft_wrap=True)
+    unchanged = [report for report in reports if not report.changed]
     if not quiet:
-        for report in written:
-            console.print(f"report: {report.location}")
-    return [str(report.location) for report in written]
+        for report in reports:
+            if report.changed:
+                console.print(f"report written: {report.location}", soft_wrap=True)
+    if unchanged:
+        console.print(f"reports unchanged: {len(unchanged)} (same figures, files left alone)")
 
 
 def run_command(

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tally.cli._grammar import DatasetArgument, OldSourceOption, SourceArgument, chosen_datasets
-from tally.cli.core import console, context, errors, fail
+from tally.cli.core import console, context, errors, fail, say_reports
 from tally.errors import TallyError
 
 
@@ -27,11 +27,16 @@ def backfill_command(
     source: SourceArgument = None,
     dataset: DatasetArgument = None,
     old_source: OldSourceOption = None,
+    reports: Annotated[
+        bool, typer.Option(help="Rewrite the reports on record whose figures changed.")
+    ] = True,
 ) -> None:
     """Reload days from the lake into staging and rebuild every model that depends on them.
 
     Raw files are kept forever, so nothing is fetched: each landed partition is parsed and
-    replaced again, then the marts downstream are rebuilt. Exit code 1 if any partition failed.
+    replaced again, then the marts downstream are rebuilt, and every report on record dated
+    --from or later whose figures changed is written again (named; the others are left
+    alone). Exit code 1 if any partition failed.
     Example: tally backfill viu-premium --from 2016-10-01 --to 2016-10-31
     """
     from tally.pipeline.backfill import backfill
@@ -62,6 +67,11 @@ def backfill_command(
         errors.print(f"[red]failed[/red] {name}: {error}")
     for model, state in outcome.models.items():
         console.print(f"model {model}: {state}")
+    if reports and outcome.loaded and ctx.warehouse.table_exists("marts.report_fact"):
+        from tally.reports.subscription import rewrite_changed
+
+        checked, left = rewrite_changed(ctx.warehouse, ctx.settings, start.date())
+        say_reports(checked, left)
     if not outcome.ok:
         raise typer.Exit(1)
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from tally.cli._steps import status_lines
 from tally.cli._tables import print_json
 from tally.config import load_settings
+from tally.server.settings import ServerSettings
 from tally.warehouse import from_settings
 
 console = Console()
@@ -47,12 +48,14 @@ def serve_command(
         started = time.monotonic()
         hit_log = Path(settings.web.hit_log_dir or Path(settings.data_dir) / "hitlog")
 
+        server = settings.section(ServerSettings)
+
         def describe() -> str:
             files = [p for p in hit_log.glob("*") if p.is_file()] if hit_log.exists() else []
             size = sum(p.stat().st_size for p in files)
             return (
                 f"tally serve: up {time.monotonic() - started:,.0f} s on "
-                f"{host or settings.server.host}:{port or settings.server.port}; "
+                f"{host or server.host}:{port or server.port}; "
                 f"hit log {len(files)} file(s), {size:,} bytes"
             )
 

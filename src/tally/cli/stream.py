@@ -32,7 +32,7 @@ alerts_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
 def _settings() -> tuple[Settings, StreamSettings]:
     try:
         settings = load_settings()
-        return settings, stream_settings(settings.stream, settings.data_dir)
+        return settings, stream_settings(settings)
     except TallyError as error:
         errors.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
@@ -64,10 +64,11 @@ def stream_command(
     from tally.stream.service import build_engine
 
     settings, _ = _settings()
+    stream = settings.section(StreamSettings)
     if rules is not None:
-        settings.stream = dict(settings.stream, rules_file=str(rules))
+        stream.rules_file = str(rules)
     if mqtt is not None:
-        settings.stream = dict(settings.stream, mqtt_enabled=mqtt)
+        stream.mqtt_enabled = mqtt
     try:
         engine = build_engine(settings, with_inputs=not check)
     except TallyError as error:

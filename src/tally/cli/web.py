@@ -122,8 +122,8 @@ def goal_add(
         str,
         typer.Option(
             "--match",
-            help="What to compare: url, event_category, event_action, event_name, or manual "
-            "(converted only by trackGoal).",
+            help="What to compare: url, title, event_category, event_action, event_name, or "
+            "manual (converted only by trackGoal).",
         ),
     ],
     pattern: Annotated[

@@ -3,7 +3,7 @@
 A country's business day is in its own time zone, and the zones live in the settings, not
 in SQL; so this small table is written from the settings before the models run. It also
 carries the mart settings a model needs (``marts.content_window_days``,
-``trials_in_active``, ``concurrent_subscription``).
+``trials_in_active``, ``concurrent_subscription``, ``attribution_window_days``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ def country_table(settings: Settings) -> pa.Table:
             ),
             "concurrent_subscription": pa.array(
                 [settings.marts.concurrent_subscription] * len(settings.countries), pa.string()
+            ),
+            "attribution_window_days": pa.array(
+                [settings.marts.attribution_window_days] * len(settings.countries), pa.int32()
             ),
         }
     )

@@ -7,8 +7,8 @@ A source's schedule is a cron expression in a time zone, from its settings::
     schedule_timezone = "Asia/Hong_Kong" # ... Hong Kong time
     lag_days = 1                         # the job at 06:30 on the 9th loads the 8th
 
-(itunes, once its API key is configured, reads ``[itunes] schedule`` / ``schedule_timezone``:
-Apple's reports after 8 AM Pacific.) A source without a schedule is not started.
+(itunes has a default ``schedule`` and ``schedule_timezone``, Apple's reports after 8 AM
+Pacific, used once its API key is configured.) A source without a schedule is not started.
 
 Each firing becomes one partition (source, day). On every tick the scheduler looks back
 ``catch_up_days`` for firings whose partition has no successful ``scheduled`` ledger row,
@@ -42,6 +42,7 @@ from tally.pipeline.ledger import Ledger, new_run_id
 from tally.pipeline.run import run_day
 from tally.sources import all_datasets
 from tally.sources._settings import source_settings
+from tally.sources.settings import ItunesSettings
 
 JOB = "scheduled"
 DEFAULT_CATCH_UP_DAYS = 7
@@ -83,8 +84,9 @@ def schedules(settings: Settings) -> list[Schedule]:
     for source in sorted({dataset.source for dataset in all_datasets().values()}):
         config = source_settings(settings, source)
         cron, zone = config.get("schedule"), config.get("schedule_timezone", "UTC")
-        if source == "itunes" and not cron and settings.itunes.key_id:
-            cron, zone = settings.itunes.schedule, settings.itunes.schedule_timezone
+        itunes = settings.section(ItunesSettings)
+        if source == "itunes" and not itunes.key_id and "schedule" not in itunes.model_fields_set:
+            continue  # Apple's default time, once there is a key to call Apple with
         if not cron:
             continue
         if not croniter.is_valid(str(cron)):

@@ -40,6 +40,8 @@ def analytics_sheets(warehouse: Warehouse, country: str, period: str, day: dt.da
         found.append(ltv_sheet(warehouse, country, day))
     if warehouse.table_exists("marts.trial_cohorts"):
         found.append(trial_sheet(warehouse, country, day))
+    if warehouse.table_exists("marts.attribution_channel"):
+        found.append(attribution_sheet(warehouse, country, period, day))
     return found
 
 
@@ -165,3 +167,38 @@ def write_sheets(book: Any, sheets: list[Sheet], styles: Any) -> None:
         page.set_column(0, 0, 12)
         page.set_column(1, len(sheet.header), 14)
         page.freeze_panes(4, 1)
+
+
+def period_start(period: str, day: dt.date) -> dt.date:
+    if period == "weekly":
+        return day - dt.timedelta(days=day.weekday())
+    if period == "monthly":
+        return day.replace(day=1)
+    return day
+
+
+def attribution_sheet(warehouse: Warehouse, country: str, period: str, day: dt.date) -> Sheet:
+    first = period_start(period, day)
+    found = warehouse.rows(
+        "SELECT model, channel, coalesce(campaign, ''), sum(subscriptions), sum(trials), "
+        "sum(paid), sum(trial_conversions), CASE WHEN count(*) = count(revenue_reporting) "
+        "THEN sum(revenue_reporting) END FROM marts.attribution_channel "
+        "WHERE country = ? AND start_day >= ? AND start_day <= ? "
+        "GROUP BY 1, 2, 3 ORDER BY 1 DESC, 4 DESC, 2, 3",
+        [country, first, day],
+    )
+    rows = [
+        [model, channel, campaign, int(n), int(t), int(p), int(c)]
+        + [None if r is None else round(float(r), 2)]
+        + [None if r is None else round(float(r) / int(n), 2)]
+        for model, channel, campaign, n, t, p, c, r in found
+    ]
+    currency = _currency(warehouse)
+    return Sheet(
+        "Attribution",
+        f"New subscriptions from {first} to {day} by the channel and campaign of the visit "
+        f"that brought them (last and first touch), with what they paid so far in {currency}",
+        ["model", "channel", "campaign", "subscriptions", "trials", "paid"]
+        + ["trial conversions", f"revenue ({currency})", f"realised LTV ({currency})"],
+        rows,
+    )

@@ -7,20 +7,29 @@ root is ``<data_dir>/reports`` unless another (a directory or an ``s3://`` URL) 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import fsspec
+import pyarrow as pa
 import pyarrow.compute as pc
 
-from tally.config import Settings
+from tally.config import Country, Settings
 from tally.errors import ConfigError, NotFoundError
+from tally.lake.publish import publish, published, read_published
 from tally.reports.analytics import analytics_sheets
 from tally.reports.export import FORMATS, write_csv, write_parquet
-from tally.reports.fact import PERIODS, check_period, freshness, report_rows
-from tally.reports.summary import build_summary
+from tally.reports.fact import (
+    PERIODS,
+    check_period,
+    freshness,
+    period_end,
+    period_start,
+    report_rows,
+)
+from tally.reports.fingerprint import figures, of_bytes, stored
+from tally.reports.summary import Summary, build_summary
 from tally.reports.workbook import write_workbook
 from tally.warehouse import Warehouse
 
@@ -34,6 +43,7 @@ class Written:
     period: str
     rows: dict[str, int]
     notes: tuple[str, ...] = ()  # e.g. template cells answered with an Excel error, and why
+    changed: bool = True  # False: the file there already showed these figures, left alone
 
 
 def report_location(root: str, period: str, country: str, day: dt.date, suffix: str) -> str:
@@ -57,8 +67,13 @@ def write_subscription_report(
     output_format: str = "xlsx",
     period_count: int | None = None,
     now: dt.datetime | None = None,
+    only_changed: bool = False,
 ) -> Written:
-    """Write one country's report for the period holding ``day``; returns where it went."""
+    """Write one country's report for the period holding ``day``; returns where it went.
+
+    With ``only_changed`` a file already there that shows the same figures is left alone
+    (``Written.changed`` False; see fingerprint.py). Template workbooks are always written.
+    """
     configured = settings.country(country)
     check_period(period)
     if output_format not in FORMATS:
@@ -75,31 +90,31 @@ def write_subscription_report(
         root or default_root(settings), period, configured.code, day, output_format
     )
     notes: tuple[str, ...] = ()
+    changed = True
     with tempfile.TemporaryDirectory(prefix="tally-report-") as scratch:
         local = Path(scratch) / Path(location).name
-        if output_format == "csv":
-            write_csv(local, rows)
-        elif output_format == "parquet":
-            write_parquet(local, rows)
+        if output_format in ("csv", "parquet"):
+            (write_csv if output_format == "csv" else write_parquet)(local, rows)
+            if only_changed:
+                before = _read(location, settings)
+                changed = before is None or of_bytes(before) != of_bytes(local.read_bytes())
         elif template is not None:
             from tally.reports.template import fill_template
 
             filled = fill_template(template, local, warehouse, rows, configured.code, period, day)
             notes = tuple(f"{cell}: {reason}" for cell, reason in filled.errors.items())
         else:
-            summary = build_summary(
-                warehouse,
-                configured.code,
-                configured.name,
-                period,
-                day,
-                pc.unique(rows["type"]).to_pylist(),
-                freshness(warehouse, configured.code),
-                period_count,
-            )
+            summary = _summary(warehouse, configured, period, day, rows, period_count)
             extra = analytics_sheets(warehouse, configured.code, period, day)
-            write_workbook(local, rows, summary, now or dt.datetime.now(dt.UTC), extra)
-        _publish(local, location, settings)
+            digest = figures(rows, summary, extra)
+            if only_changed:
+                before = _read(location, settings)
+                changed = before is None or stored(before) != digest
+            if changed:
+                generated = now or dt.datetime.now(dt.UTC)
+                write_workbook(local, rows, summary, generated, extra, digest)
+        if changed:
+            publish(local, location, s3_endpoint_url=settings.s3_endpoint_url)
     counts = rows.group_by("type").aggregate([("value", "count")]).to_pylist()
     return Written(
         location,
@@ -107,6 +122,26 @@ def write_subscription_report(
         period,
         {c["type"]: c["value_count"] for c in counts},
         notes,
+        changed,
+    )
+
+
+def _summary(
+    warehouse: Warehouse,
+    country: Country,
+    period: str,
+    day: dt.date,
+    rows: pa.Table,
+    period_count: int | None,
+) -> Summary:
+    """The Summary of the report. Its freshness is the newest loaded day, but never past the
+    report's own period: a report written again later shows the same complete period."""
+    newest = freshness(warehouse, country.code)
+    last_day = period_end(period_start(day, period), period)
+    fresh = min(newest, last_day) if newest is not None else None
+    types = pc.unique(rows["type"]).to_pylist()
+    return build_summary(
+        warehouse, country.code, country.name, period, day, types, fresh, period_count
     )
 
 
@@ -117,9 +152,10 @@ def write_all_reports(
     *,
     root: str | None = None,
     output_format: str = "xlsx",
+    only_changed: bool = False,
 ) -> tuple[list[Written], list[str]]:
-    """Every configured country × period; returns the reports written and the ones skipped
-    for lack of data (with the reason)."""
+    """Every configured country × period; returns the reports written (or, with
+    ``only_changed``, found unchanged) and the ones skipped for lack of data (the reason)."""
     written, skipped = [], []
     for country in settings.countries:
         for period in PERIODS:
@@ -133,6 +169,7 @@ def write_all_reports(
                         day,
                         root=root,
                         output_format=output_format,
+                        only_changed=only_changed,
                     )
                 )
             except NotFoundError as error:
@@ -140,15 +177,80 @@ def write_all_reports(
     return written, skipped
 
 
-def _publish(local: Path, location: str, settings: Settings) -> None:
-    """Move the finished file into place: a local rename, or an upload for s3:// roots."""
-    if "://" not in location or location.startswith("file://"):
-        target = Path(location.removeprefix("file://"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(local, target)
-        return
-    options = {}
-    if location.startswith("s3://") and settings.s3_endpoint_url:
-        options["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
-    with local.open("rb") as source, fsspec.open(location, "wb", **options) as target:
-        shutil.copyfileobj(source, target, length=1024 * 1024)
+@dataclass(frozen=True)
+class OnRecord:
+    """A report file found under the reports root, named as ``report_location`` names it."""
+
+    location: str
+    period: str
+    country: str
+    day: dt.date
+    output_format: str
+
+
+_NAME = re.compile(r"subscription-([a-z]{2})-(\d{4}-\d{2}-\d{2})\.(xlsx|csv|parquet)$")
+
+
+def reports_on_record(settings: Settings, root: str | None = None) -> list[OnRecord]:
+    """Every subscription report file under the root, oldest day first."""
+    base = (root or default_root(settings)).rstrip("/")
+    endpoint = settings.s3_endpoint_url
+    found = []
+    for period in PERIODS:
+        for path in published(base, f"subscription-report/{period}/*", s3_endpoint_url=endpoint):
+            name = _NAME.search(path)
+            if name:
+                country, day, suffix = name.groups()
+                location = report_location(base, period, country.upper(), _date(day), suffix)
+                found.append(OnRecord(location, period, country.upper(), _date(day), suffix))
+    return sorted(found, key=lambda r: (r.day, r.country, PERIODS.index(r.period)))
+
+
+def rewrite_changed(
+    warehouse: Warehouse, settings: Settings, since: dt.date, *, root: str | None = None
+) -> tuple[list[Written], list[str]]:
+    """Write again each report on record dated ``since`` or later whose figures changed (a
+    backfill corrected days it shows); returns every one checked (``changed`` says which
+    were written) and the ones left alone, with the reason.
+
+    A week's or month's workbook written before its period ended is rewritten with the
+    period as the marts hold it now (they keep no earlier state of it)."""
+    checked, left = [], []
+    known = {c.code for c in settings.countries}
+    for record in reports_on_record(settings, root):
+        if record.day < since or record.country not in known:
+            continue
+        if (
+            record.output_format == "xlsx"
+            and stored(_read(record.location, settings) or b"") is None
+        ):
+            left.append(
+                f"{record.location}: no figures digest (a template's workbook, or one "
+                "written before digests were kept); tally report subscription rewrites it"
+            )
+            continue
+        try:
+            checked.append(
+                write_subscription_report(
+                    warehouse,
+                    settings,
+                    record.country,
+                    record.period,
+                    record.day,
+                    root=root,
+                    output_format=record.output_format,
+                    only_changed=True,
+                )
+            )
+        except NotFoundError as error:
+            left.append(f"{record.location}: {error}")
+    return checked, left
+
+
+def _date(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+def _read(location: str, settings: Settings) -> bytes | None:
+    """The bytes of the report already at ``location``, or None when there is none."""
+    return read_published(location, s3_endpoint_url=settings.s3_endpoint_url)

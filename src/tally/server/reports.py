@@ -34,6 +34,7 @@ from starlette.requests import Request
 
 from tally.config import Settings
 from tally.errors import QueryTimeoutError
+from tally.server.settings import ServerSettings
 from tally.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
@@ -46,10 +47,10 @@ class ReportRunner:
     """``await runner(request, function)``: ``function(warehouse)`` on a report thread."""
 
     def __init__(self, settings: Settings, warehouse: Warehouse) -> None:
-        self.timeout = settings.server.report_timeout_seconds
+        self.timeout = settings.section(ServerSettings).report_timeout_seconds
         self.warehouse = warehouse
         self.executor = ThreadPoolExecutor(
-            max_workers=settings.server.report_workers,
+            max_workers=settings.section(ServerSettings).report_workers,
             thread_name_prefix="tally-report",
             initializer=_lower_priority,
         )

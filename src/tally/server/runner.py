@@ -20,6 +20,7 @@ import uvicorn
 
 from tally.config import Settings
 from tally.server.app import create_app
+from tally.server.settings import ServerSettings
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
@@ -30,10 +31,11 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     private_files()
     narrow_data_permissions(settings)
     app = create_app(settings)
+    server = settings.section(ServerSettings)
     config = uvicorn.Config(
         app,
-        host=host or settings.server.host,
-        port=port or settings.server.port,
+        host=host or server.host,
+        port=port or server.port,
         # Every hit is already recorded durably; a per-request access log would only cost.
         access_log=False,
         log_level="info",
@@ -66,7 +68,7 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     a client's header through) could claim any client address, and with it reset a
     per-address login count or pose as another visitor's IP.
     """
-    proxies = settings.server.trusted_proxies
+    proxies = settings.section(ServerSettings).trusted_proxies
     if not proxies:
         return {"proxy_headers": False}
     return {"proxy_headers": True, "forwarded_allow_ips": list(proxies)}

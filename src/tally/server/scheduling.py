@@ -15,6 +15,7 @@ from tally.config import Settings
 from tally.lake import Lake
 from tally.pipeline.context import Context
 from tally.pipeline.scheduler import ScheduledRun, run_forever
+from tally.server.settings import ServerSettings
 from tally.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
@@ -50,10 +51,10 @@ def _log(run: ScheduledRun) -> None:
 
 def start_scheduler(settings: Settings, warehouse: Warehouse) -> SchedulerThread | None:
     """Start the scheduler when ``server.scheduler`` is on; ``None`` when it is off."""
-    if not settings.server.scheduler:
+    if not settings.section(ServerSettings).scheduler:
         return None
     options = {}
     if settings.lake_url.startswith("s3://") and settings.s3_endpoint_url:
         options["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
     context = Context(settings, warehouse, Lake(settings.lake_url, options))
-    return SchedulerThread(context, settings.server.scheduler_poll_seconds).start()
+    return SchedulerThread(context, settings.section(ServerSettings).scheduler_poll_seconds).start()

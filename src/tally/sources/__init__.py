@@ -9,13 +9,26 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from tally.errors import NotFoundError
-from tally.sources.base import BadRow, Dataset, Parsed
+
+if TYPE_CHECKING:
+    from tally.sources.base import BadRow, Dataset, Parsed
 
 __all__ = ["BadRow", "Dataset", "Parsed", "all_datasets", "get_dataset"]
 
-_NOT_SOURCES = {"base", "demo", "http", "csvtools", "delimited"}
+_NOT_SOURCES = {"base", "demo", "http", "csvtools", "delimited", "settings"}
+
+
+def __getattr__(name: str) -> Any:
+    # base (and pyarrow with it) is imported on first use, so loading settings, which
+    # imports tally.sources.settings, stays light
+    if name in ("BadRow", "Dataset", "Parsed"):
+        from tally.sources import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @cache

@@ -1,21 +1,29 @@
-"""One source's block of ``settings.sources``, whichever way its name was spelled.
-
-Source names have hyphens (``google-play``) and TOML keeps them, but an environment variable
-cannot: ``TALLY_SOURCES__GOOGLE_PLAY__BUCKET`` arrives as ``sources.google_play``. Both
-spellings are read; the underscored one wins key by key, so the environment overrides the
-file as it does for every other setting.
-"""
+"""One source's block of the settings, as plain data (secrets revealed: callers pass them
+to clients, never to a log)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, SecretStr
+
+from tally.sources.settings import BY_SOURCE
 
 if TYPE_CHECKING:
     from tally.config import Settings
 
 
 def source_settings(settings: Settings, source: str) -> dict[str, Any]:
-    """The merged settings of one source (a copy: callers may change it freely)."""
-    underscored = settings.sources.get(source.replace("-", "_")) or {}
-    hyphenated = settings.sources.get(source) or {}
-    return {**hyphenated, **underscored}
+    """The settings of one source (a copy: callers may change it freely); empty for a
+    source that declares none."""
+    model = BY_SOURCE.get(source)
+    if model is None:
+        return {}
+    return _revealed(settings.section(model))
+
+
+def _revealed(block: BaseModel) -> dict[str, Any]:
+    return {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else value
+        for name, value in block.model_dump().items()
+    }

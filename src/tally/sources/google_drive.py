@@ -129,11 +129,14 @@ def _cell(value: Any) -> str:
 def sheet_config(settings: Settings, name: str) -> tuple[dict[str, Any], str, str]:
     """The source's config, and the spreadsheet id and range of one sheet."""
     config = source_settings(settings, SOURCE)
-    sheet = (config.get("sheets") or {}).get(name) or {}
+    sheets = config.get("sheets") or {}
+    # a variable spells the name with underscores (TALLY_..._SHEETS__IAP_PLAN_MAP__...)
+    sheet = sheets.get(name) or sheets.get(name.replace("-", "_")) or {}
     if not sheet.get("spreadsheet_id"):
+        variable = f"TALLY_SOURCES__GOOGLE_DRIVE__SHEETS__{name.replace('-', '_').upper()}"
         raise ConfigError(
             f"sources.{SOURCE}.sheets.{name}.spreadsheet_id is required (and "
-            f"range, e.g. 'Sheet1!A1:H'); env TALLY_SOURCES__GOOGLE_DRIVE__..."
+            f"range, e.g. 'Sheet1!A1:H'); env {variable}__SPREADSHEET_ID"
         )
     return config, str(sheet["spreadsheet_id"]), str(sheet.get("range") or "A:Z")
 

@@ -23,9 +23,10 @@ from tally.sources import csvtools
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, Layout, read_delimited
 from tally.sources.http import HttpClient
+from tally.sources.settings import ItunesSettings
 
 if TYPE_CHECKING:
-    from tally.config import ItunesSettings, Settings
+    from tally.config import Settings
     from tally.sources.demo import DemoWorld, Subscription
 
 TOKEN_LIFETIME_SECONDS = 19 * 60  # Apple refuses tokens that live longer than 20 minutes
@@ -88,7 +89,7 @@ GROUP_ID = 20345678
 def make_token(settings: ItunesSettings, now: float | None = None) -> str:
     """An App Store Connect API token: ES256, ``kid`` header, at most 20 minutes' life."""
     if not settings.issuer_id or not settings.key_id:
-        raise ConfigError("itunes.issuer_id and itunes.key_id are required to call Apple")
+        raise ConfigError("sources.itunes.issuer_id and key_id are required to call Apple")
     key = _private_key(settings)
     issued = int(now if now is not None else time.time())
     claims = {
@@ -108,9 +109,12 @@ def _private_key(settings: ItunesSettings) -> str:
     if settings.private_key_path:
         path = Path(settings.private_key_path)
         if not path.exists():
-            raise ConfigError(f"itunes.private_key_path {path} does not exist")
+            raise ConfigError(f"sources.itunes.private_key_path {path} does not exist")
         return path.read_text(encoding="utf-8")
-    raise ConfigError("set itunes.private_key (env TALLY_ITUNES__PRIVATE_KEY) or private_key_path")
+    raise ConfigError(
+        "set sources.itunes.private_key (env TALLY_SOURCES__ITUNES__PRIVATE_KEY) "
+        "or private_key_path"
+    )
 
 
 def download_sales_report(
@@ -162,17 +166,23 @@ class SubscriptionEvents(Dataset):
     layout = Layout(EVENT_COLUMNS, delimiter="\t")
 
     def file_names(self, day: dt.date, settings: Settings) -> list[str]:
-        return [f"Subscription_Event_{settings.itunes.vendor_number}_{day:%Y%m%d}.txt.gz"]
+        return [
+            f"Subscription_Event_{settings.section(ItunesSettings).vendor_number}_{day:%Y%m%d}.txt.gz"
+        ]
 
     def fetch(self, day: dt.date, settings: Settings) -> dict[str, bytes]:
-        data = download_sales_report(settings.itunes, "SUBSCRIPTION_EVENT", "SUMMARY", day)
+        data = download_sales_report(
+            settings.section(ItunesSettings), "SUBSCRIPTION_EVENT", "SUMMARY", day
+        )
         return {self.file_names(day, settings)[0]: data}
 
     def check(self, settings: Settings) -> str:
         """Apple accepts the key: a report two days back is asked for (404 still proves it)."""
         day = dt.date.today() - dt.timedelta(days=2)
         try:
-            download_sales_report(settings.itunes, "SUBSCRIPTION_EVENT", "SUMMARY", day)
+            download_sales_report(
+                settings.section(ItunesSettings), "SUBSCRIPTION_EVENT", "SUMMARY", day
+            )
         except NotReadyError:
             return f"App Store Connect accepted the key; no Subscription Event report for {day}"
         return f"App Store Connect accepted the key; Subscription Event report for {day} available"

@@ -32,10 +32,11 @@ from tally.sources.itunes import (
     apple_id,
     download_sales_report,
 )
+from tally.sources.settings import ItunesSettings
 from tally.sources.viu_premium import access_end, grace_days
 
 if TYPE_CHECKING:
-    from tally.config import ItunesSettings, Settings
+    from tally.config import Settings
     from tally.sources.demo import DemoWorld, Subscription
 
 
@@ -115,10 +116,11 @@ def report_date(file_name: str) -> dt.date:
 def _apple(settings: Settings) -> ItunesSettings:
     """The [itunes] settings, with the Subscription report's own version when configured
     (``[sources.itunes] subscription_report_version``): Apple versions each report apart."""
-    version = settings.sources.get("itunes", {}).get("subscription_report_version")
+    itunes = settings.section(ItunesSettings)
+    version = itunes.subscription_report_version
     if not version:
-        return settings.itunes
-    return settings.itunes.model_copy(update={"report_version": str(version)})
+        return itunes
+    return itunes.model_copy(update={"report_version": version})
 
 
 class ActiveSubscriptions(Dataset):
@@ -128,7 +130,7 @@ class ActiveSubscriptions(Dataset):
     staging_table = "staging.itunes_active_subscriptions"
 
     def file_names(self, day: dt.date, settings: Settings) -> list[str]:
-        return [subscription_file(settings.itunes.vendor_number, day)]
+        return [subscription_file(settings.section(ItunesSettings).vendor_number, day)]
 
     def fetch(self, day: dt.date, settings: Settings) -> dict[str, bytes]:
         data = download_sales_report(_apple(settings), "SUBSCRIPTION", "SUMMARY", day)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tally.errors import BadInputError
-from tally.stream.durations import Seconds
+from tally.stream.settings import InhibitRule, Route
 
 State = Literal["pending", "firing", "resolved"]
 
@@ -84,26 +84,6 @@ class Silence(BaseModel):
 
     def matches(self, labels: dict[str, str]) -> bool:
         return all(m.matches(labels) for m in self.matchers)
-
-
-class InhibitRule(BaseModel):
-    """While a firing alert matches ``source_match``, mute ``target_match`` alerts sharing
-    the ``equal`` labels (a source down mutes that source's volume alerts)."""
-
-    model_config = ConfigDict(extra="forbid")
-    source_match: dict[str, str]
-    target_match: dict[str, str]
-    equal: list[str] = Field(default_factory=list)
-
-
-class Route(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    receivers: list[str] = Field(default_factory=list)
-    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
-    group_wait: Seconds = Field(default=30.0, ge=0)
-    group_interval: Seconds = Field(default=300.0, ge=0)
-    repeat_interval: Seconds = Field(default=4 * 3600.0, ge=0)
-    resolve_retention: Seconds = Field(default=900.0, ge=0)
 
 
 @dataclass

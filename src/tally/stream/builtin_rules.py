@@ -26,11 +26,14 @@ from tally.stream.settings import StreamSettings
 def schedules(settings: Settings, stream: StreamSettings) -> dict[str, str]:
     """Expected landing per source: ``stream.schedules``, else each source's ``schedule``,
     and iTunes' own ``itunes.schedule`` (in its time zone)."""
-    found = {"itunes": f"CRON_TZ={settings.itunes.schedule_timezone} {settings.itunes.schedule}"}
-    for name, options in settings.sources.items():
-        if isinstance(options, dict) and options.get("schedule"):
-            zone = options.get("schedule_timezone")
-            found[name] = f"CRON_TZ={zone} {options['schedule']}" if zone else options["schedule"]
+    found: dict[str, str] = {}
+    for name, options in settings.source_sections().items():
+        # iTunes always has one (Apple's 09:00 Pacific); another source once it sets one,
+        # in its own zone when it names one
+        zoned = name == "itunes" or "schedule_timezone" in options.model_fields_set
+        if options.schedule:
+            zone = options.schedule_timezone
+            found[name] = f"CRON_TZ={zone} {options.schedule}" if zoned else options.schedule
     found.update(stream.schedules)
     return found
 

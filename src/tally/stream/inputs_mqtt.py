@@ -62,7 +62,10 @@ class MqttInput:
             clean_session=not self.settings.persistent,
         )
         if self.settings.username:
-            client.username_pw_set(self.settings.username, self.settings.password or None)
+            client.username_pw_set(
+                self.settings.username,
+                self.settings.password.get_secret_value() if self.settings.password else None,
+            )
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_message = self._on_message

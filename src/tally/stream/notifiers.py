@@ -14,30 +14,15 @@ import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from tally.errors import ConfigError
+from tally.stream.settings import ReceiverSpec
 
 Notification = dict[str, Any]
-
-
-class ReceiverSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    type: Literal["webhook", "slack", "email"]
-    url: str = ""
-    timeout: float = Field(default=5.0, gt=0)
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    smtp_user: str = ""
-    smtp_password: SecretStr | None = None
-    starttls: bool = False
-    sender: str = "tally@localhost"
-    to: list[str] = Field(default_factory=list)
 
 
 class Notifier:

@@ -33,7 +33,7 @@ def build_engine(
     background: bool = True,
 ) -> Engine:
     """An engine wired to its receivers, lake and inputs (not started)."""
-    stream = stream_settings(settings.stream, settings.data_dir)
+    stream = stream_settings(settings)
     rules = apply_overrides(load_rules(settings, stream), Path(stream.state_dir) / "rules-api.json")
     engine = Engine(
         stream,

@@ -1,20 +1,55 @@
-"""The ``[stream]`` section of tally's settings, parsed here (config.py keeps it free-form)."""
+"""``[stream]``: the stream engine's block of the settings tree (see ``tally.config``).
+
+Light on purpose: loading settings imports this module, so it imports only pydantic,
+``tally.config`` and ``durations``; the alert route, inhibit rules and receivers are
+declared here and used by ``alerts`` and ``notifiers``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from tally.config import Section, Settings, Strict
 from tally.errors import ConfigError
-from tally.stream.alerts import InhibitRule, Route
 from tally.stream.durations import Seconds
-from tally.stream.notifiers import ReceiverSpec
 
 
-class Strict(BaseModel):
+class ReceiverSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    name: str
+    type: Literal["webhook", "slack", "email"]
+    url: str = ""
+    timeout: float = Field(default=5.0, gt=0)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: SecretStr | None = None
+    starttls: bool = False
+    sender: str = "tally@localhost"
+    to: list[str] = Field(default_factory=list)
+
+
+class InhibitRule(BaseModel):
+    """While a firing alert matches ``source_match``, mute ``target_match`` alerts sharing
+    the ``equal`` labels (a source down mutes that source's volume alerts)."""
+
+    model_config = ConfigDict(extra="forbid")
+    source_match: dict[str, str]
+    target_match: dict[str, str]
+    equal: list[str] = Field(default_factory=list)
+
+
+class Route(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    receivers: list[str] = Field(default_factory=list)
+    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
+    group_wait: Seconds = Field(default=30.0, ge=0)
+    group_interval: Seconds = Field(default=300.0, ge=0)
+    repeat_interval: Seconds = Field(default=4 * 3600.0, ge=0)
+    resolve_retention: Seconds = Field(default=900.0, ge=0)
 
 
 class MqttSettings(Strict):
@@ -33,7 +68,7 @@ class MqttSettings(Strict):
         default=-1, description="topic segment used as key when the payload has none"
     )
     username: str = ""
-    password: str = ""
+    password: SecretStr | None = None
 
 
 class InputLimits(Strict):
@@ -73,7 +108,9 @@ class SubscribersPollerSettings(Strict):
     every: Seconds = Field(default=300.0, gt=0)
 
 
-class StreamSettings(Strict):
+class StreamSettings(Section):
+    section = "stream"
+
     rules_file: str = Field(default="", description="YAML or TOML rules; empty = built-ins")
     builtin_rules: bool = True
     state_dir: str = Field(default="", description="checkpoints; default <data_dir>/stream")
@@ -120,16 +157,26 @@ class StreamSettings(Strict):
     mqtt_enabled: bool = Field(default=False, description="subscribe to stream.mqtt topics")
 
 
-def stream_settings(raw: dict[str, Any] | None, data_dir: str = "./tally-data") -> StreamSettings:
-    """Validate the free-form section; ConfigError names the bad key as ``stream.<key>``."""
-    try:
-        parsed = StreamSettings.model_validate(raw or {})
-    except ValidationError as error:
-        problems = [
-            f"  stream.{'.'.join(map(str, p['loc']))}: {p['msg']}; got {p.get('input')!r}"
-            for p in error.errors()
-        ]
-        raise ConfigError("invalid [stream] settings:\n" + "\n".join(problems)) from None
+def stream_settings(
+    source: Settings | dict[str, Any] | None, data_dir: str = "./tally-data"
+) -> StreamSettings:
+    """The ``[stream]`` block of the settings (or a raw block, validated: ConfigError names
+    the bad key as ``stream.<key>``), its ``state_dir`` defaulting to ``<data_dir>/stream``."""
+    if isinstance(source, Settings):
+        data_dir = source.data_dir
+        parsed = source.section(StreamSettings)
+    else:
+        try:
+            parsed = StreamSettings.model_validate(source or {})
+        except ValidationError as error:
+            problems = [
+                f"  stream.{'.'.join(map(str, p['loc']))}: {p['msg']}; got {p.get('input')!r}"
+                for p in error.errors()
+            ]
+            raise ConfigError("invalid [stream] settings:\n" + "\n".join(problems)) from None
     if not parsed.state_dir:
-        parsed.state_dir = str(Path(data_dir) / "stream")
+        parsed = parsed.model_copy(update={"state_dir": str(Path(data_dir) / "stream")})
     return parsed
+
+
+SECTIONS = [StreamSettings]

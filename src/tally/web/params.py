@@ -22,6 +22,8 @@ from urllib.parse import unquote_plus
 # A custom timestamp older than this needs a valid token_auth (as in Matomo).
 CDT_WITHOUT_TOKEN = dt.timedelta(hours=24)
 MAX_VALUE_LENGTH = 8192
+CUSTOM_VARIABLE_SLOTS = 5  # Matomo's default number of custom variable slots
+CUSTOM_VARIABLE_LENGTH = 200  # and its longest name or value
 
 # Parameters that only a request with a valid token_auth may set.
 AUTHENTICATED_PARAMS = ("cip", "country", "region", "city", "lat", "long")
@@ -369,21 +371,24 @@ def _items(raw: str) -> list[list[Any]]:
 
 
 def _custom_variables(raw: str, name: str) -> dict[str, list[str]]:
+    """Matomo's rules (plugin CustomVariables, Tracker/CustomVariablesRequestProcessor.php):
+    slots 1 to 5 only, each a [name, value] pair of scalars; other entries are skipped, not
+    fatal; names and values are trimmed and cut to 200 characters."""
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as error:
         raise Rejected(f"not valid JSON ({error.msg})", name) from None
     if not isinstance(value, dict):
         raise Rejected('must be a JSON object like {"1":["name","value"]}', name)
-    for index, pair in value.items():
-        if not (
-            str(index).isdigit()
-            and isinstance(pair, list)
-            and len(pair) == 2
-            and all(isinstance(p, str | int | float) for p in pair)
-        ):
-            raise Rejected(f"entry {index!r} must be an index and a [name, value] pair", name)
-    return {str(k): [str(p) for p in v] for k, v in value.items()}
+    return {
+        str(int(index)): [str(part).strip()[:CUSTOM_VARIABLE_LENGTH] for part in pair]
+        for index, pair in value.items()
+        if str(index).isdigit()
+        and 1 <= int(index) <= CUSTOM_VARIABLE_SLOTS
+        and isinstance(pair, list)
+        and len(pair) == 2
+        and all(isinstance(part, str | int | float) for part in pair)
+    }
 
 
 def _hit_time(raw: str | None, received_at: dt.datetime, authenticated: bool) -> dt.datetime:

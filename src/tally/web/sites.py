@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tally.errors import BadInputError, NotFoundError
 from tally.warehouse import Warehouse
 
-MATCH_ATTRIBUTES = ("url", "event_category", "event_action", "event_name", "manual")
+MATCH_ATTRIBUTES = ("url", "title", "event_category", "event_action", "event_name", "manual")
 PATTERN_TYPES = ("contains", "exact", "regex")
 
 

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tally.config import Settings
 from tally.server.auth import TokenStore
+from tally.server.settings import ServerSettings
 from tally.server.users import SESSION_SECONDS, User, end_session, open_session, session_user
 from tally.warehouse import Warehouse
 
@@ -49,8 +50,8 @@ CSRF_HEADER = "x-csrf-token"
 
 def secret_key(settings: Settings) -> str:
     """``[server] secret_key``, or a random key kept in ``<data_dir>/server-secret`` (0600)."""
-    if settings.server.secret_key is not None:
-        return settings.server.secret_key.get_secret_value()
+    if settings.section(ServerSettings).secret_key is not None:
+        return settings.section(ServerSettings).secret_key.get_secret_value()
     path = Path(settings.data_dir) / "server-secret"
     if path.exists():
         return path.read_text(encoding="utf-8").strip()

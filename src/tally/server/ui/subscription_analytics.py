@@ -230,3 +230,53 @@ def ltv_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
         "decaying at the cohort's average monthly retention so far (docs/metrics.md); "
         "empty while no member is a month old, or where a rate is missing.",
     )
+
+
+def _period_end(filters: Any) -> dt.date:
+    """The last day of the filters' newest period."""
+    if filters.resolution == "weekly":
+        return filters.end + dt.timedelta(days=6)
+    if filters.resolution == "monthly":
+        following = (filters.end.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        return following - dt.timedelta(days=1)
+    return filters.end
+
+
+def attribution_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
+    """New subscriptions of the range by the channel and campaign of their last non-direct
+    visit, with trials, paid conversions, revenue and realised LTV (reporting currency)."""
+    if not warehouse.table_exists("marts.attribution_channel"):
+        return None
+    dims, params = _dims(filters)
+    currency = reporting_currency(warehouse)
+    found = warehouse.rows(
+        "SELECT channel, coalesce(campaign, ''), sum(subscriptions), sum(trials), sum(paid), "
+        "sum(trial_conversions), CASE WHEN count(*) = count(revenue_reporting) "
+        "THEN sum(revenue_reporting) END FROM marts.attribution_channel "
+        f"WHERE model = 'Last touch' AND start_day >= ? AND start_day <= ?{dims} "
+        "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+        [filters.start, _period_end(filters), *params],
+    )
+    rows = []
+    for channel, campaign, subscriptions, trials, paid, converted, revenue in found:
+        money = None if revenue is None else round(float(revenue), 2)
+        ltv = None if money is None else round(money / int(subscriptions), 2)
+        rows.append(
+            [channel, campaign, int(subscriptions), int(trials), int(paid), int(converted)]
+            + [money, ltv]
+        )
+    labels = [f"{r[0]}: {r[1]}" if r[1] else r[0] for r in rows]
+    chart = lines(labels, {f"revenue ({currency})": [r[6] or 0.0 for r in rows]}, kind="bar")
+    return Panel(
+        "attribution",
+        f"New subscriptions and revenue by channel and campaign (last touch, {currency})",
+        ["channel", "campaign", "subscriptions", "trials", "paid", "trial conversions"]
+        + [f"revenue ({currency})", f"realised LTV ({currency})"],
+        rows,
+        chart,
+        note="Each new subscription of the range is tied to the subscriber's last non-direct "
+        "visit in the attribution window before it started (Matomo User ID, or the "
+        "visitor id the site passed at sign-up); revenue is what those subscriptions paid "
+        "so far. First-touch figures: SubscriptionAttribution.getChannels with "
+        "attributionModel=first_touch.",
+    )

@@ -24,6 +24,7 @@ from tally.config import Settings
 from tally.server.ui.access import page_queries, warehouse_of
 from tally.server.ui.render import Panel, bars, lines, page
 from tally.server.ui.subscription_analytics import (
+    attribution_panel,
     converted_revenue_panel,
     ltv_panel,
     mrr_panels,
@@ -375,7 +376,11 @@ def all_panels(warehouse: Warehouse, filters: Filters) -> tuple[list[Kpi], list[
     converted = converted_revenue_panel(warehouse, filters)
     panels += [converted] if converted is not None else []
     panels += mrr_panels(warehouse, filters)
-    cohorts = [retention_panel(warehouse, filters), ltv_panel(warehouse, filters)]
+    cohorts = [
+        retention_panel(warehouse, filters),
+        ltv_panel(warehouse, filters),
+        attribution_panel(warehouse, filters),
+    ]
     panels += [p for p in cohorts if p is not None]
     extra = [reconciliation_panel(warehouse, filters), releases_panel(warehouse, filters)]
     panels += [p for p in extra if p is not None]

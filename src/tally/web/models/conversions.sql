@@ -1,6 +1,6 @@
 -- Goal conversions of the dirty site-days. A hit converts a goal when:
 --   * it is trackGoal(idgoal) for that goal (any goal can be converted by hand), or
---   * the goal matches page URLs and it is a page view whose URL matches, or
+--   * the goal matches page URLs (titles) and it is a page view whose URL (title) matches, or
 --   * the goal matches an event's category, action or name and it is such an event.
 -- Matching is 'exact', 'contains' or 'regex', case-insensitive unless the goal says so.
 -- A goal converts once per visit (the first matching hit) unless it allows several.
@@ -34,6 +34,7 @@ WITH candidates AS (
         CASE WHEN g.case_sensitive THEN g.pattern ELSE '(?i)' || g.pattern END AS regex,
         CASE
             WHEN g.match_attribute = 'url' AND a.kind = 'pageview' THEN a.url
+            WHEN g.match_attribute = 'title' AND a.kind = 'pageview' THEN a.action_name
             WHEN g.match_attribute = 'event_category' AND a.kind = 'event' THEN a.event_category
             WHEN g.match_attribute = 'event_action' AND a.kind = 'event' THEN a.event_action
             WHEN g.match_attribute = 'event_name' AND a.kind = 'event' THEN a.event_name

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from device_detector.parser.settings import FAMILY_FROM_OS, OS_TO_ABBREV
 
-from tally.web.reporting.methods import Query, Report, Row, method
+from tally.web.reporting.methods import Query, Report, Row, device_type_label, method
 from tally.web.reporting.visit_groups import visit_groups
 
 UNKNOWN = "Unknown"
@@ -28,12 +28,30 @@ def brands(query: Query) -> Report:
 
 @method("DevicesDetection.getModel")
 def models(query: Query) -> Report:
-    """Visits by device model, labelled ``Brand - Model`` as Matomo does."""
+    """Visits by device model, labelled ``Brand - Model`` as Matomo does; a device with
+    neither brand nor model is Matomo's "Generic <type>" ("Generic Desktop")."""
     rows: list[Row] = []
-    for (brand, model), metrics in visit_groups(query, ["h.device_brand", "h.device_model"]):
-        label = UNKNOWN if not brand and not model else f"{brand or UNKNOWN} - {model or UNKNOWN}"
+    bare_type = (
+        "CASE WHEN coalesce(h.device_brand, '') = '' AND coalesce(h.device_model, '') = '' "
+        "THEN v.device_type END"
+    )
+    for (brand, model, device_type), metrics in visit_groups(
+        query, ["h.device_brand", "h.device_model", bare_type]
+    ):
+        if not brand and not model:
+            label = generic_model(device_type)
+        else:
+            label = f"{brand or UNKNOWN} - {model or UNKNOWN}"
         rows.append({"label": label, **metrics})
     return rows
+
+
+def generic_model(device_type: object) -> str:
+    """Matomo's model label when the detection found neither brand nor model
+    (plugins/DevicesDetection/functions.php)."""
+    if not device_type or device_type == "bot":
+        return UNKNOWN
+    return "Generic " + device_type_label(device_type)
 
 
 def os_family(name: object) -> str:

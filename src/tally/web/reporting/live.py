@@ -11,6 +11,7 @@ import calendar
 import datetime as dt
 
 from tally.errors import BadInputError
+from tally.web.reporting.devices import generic_model
 from tally.web.reporting.methods import Query, Report, Row, device_type_label, method, rounded
 from tally.web.reporting.periods import resolve
 
@@ -142,7 +143,7 @@ def _visit(idsite: int, visit: Row, actions: list[Row]) -> Row:
         # Matomo names what detection left empty (plugins/DevicesDetection/functions.php):
         # "Unknown" brand and browser, "Generic <type>" model of a known type
         "deviceBrand": visit["device_brand"] or "Unknown",
-        "deviceModel": visit["device_model"] or _generic_model(visit["device_type"]),
+        "deviceModel": visit["device_model"] or generic_model(visit["device_type"]),
         "operatingSystemName": visit["os_name"],
         "browserName": visit["browser_name"] or "Unknown",
         "countryCode": str(visit["country"]).lower() if visit["country"] else "xx",
@@ -263,10 +264,3 @@ def real_time_map(query: Query) -> Report:
             }
         )
     return rows
-
-
-def _generic_model(device_type: object) -> str:
-    """Matomo's model label when the detection found none."""
-    if not device_type or device_type == "bot":
-        return "Unknown"
-    return "Generic " + device_type_label(device_type)

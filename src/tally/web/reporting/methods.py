@@ -209,12 +209,13 @@ def referrer_websites(query: Query) -> Report:
 
 
 def _referrers_of(query: Query, kind: str, column: str, segment_name: str, missing: str) -> Report:
-    """Visits of one referrer type (search, campaign, social) by ``column``."""
+    """Visits of one referrer type (search, campaign, social) by ``column``; a row's segment
+    names the type too, as Matomo's does (``referrerType==search;referrerKeyword==...``)."""
     return [
         {
             "label": value if value not in (None, "") else missing,
             **metrics,
-            "segment": f"{segment_name}=={_segment_value(value or '')}",
+            "segment": f"referrerType=={kind};{segment_name}=={_segment_value(value or '')}",
         }
         for value, metrics in by_visit_dimension(query, column, f"v.referrer_type = '{kind}'")
     ]
@@ -247,23 +248,36 @@ def socials(query: Query) -> Report:
 
 
 def device_type_label(code: object) -> str:
-    """Matomo's label of a device-detector type: ``smartphone`` → ``Smartphone``."""
+    """Matomo's label of a device-detector type: ``smartphone`` → ``Smartphone``, ``tv`` →
+    ``Tv`` (its English translation)."""
     if not code:
         return "Unknown"
     text = str(code)
-    return "TV" if text.lower() == "tv" else text[:1].upper() + text[1:]
+    return text[:1].upper() + text[1:]
+
+
+# Matomo lists every device type it knows, visited or not (DevicesDetection.getType)
+DEVICE_TYPES = (
+    "desktop", "smartphone", "tablet", "feature phone", "console", "tv", "car browser",
+    "smart display", "camera", "portable media player", "phablet", "smart speaker", "wearable",
+    "peripheral",
+)  # fmt: skip
 
 
 @method("DevicesDetection.getType")
 def device_types(query: Query) -> Report:
-    """Visits by device type (desktop, smartphone, tablet, ...)."""
+    """Visits by device type (desktop, smartphone, tablet, ...); types without visits are
+    listed with zeros, after the visited ones, as Matomo does."""
+    found = dict(by_visit_dimension(query, "v.device_type"))
+    zeros: Row = dict.fromkeys(VISIT_METRIC_NAMES, 0)
+    codes = list(found) + [code for code in DEVICE_TYPES if code not in found]
     return [
         {
             "label": device_type_label(code),
-            **metrics,
+            **found.get(code, zeros),
             "segment": f"deviceType=={_segment_value(code or '')}",
         }
-        for code, metrics in by_visit_dimension(query, "v.device_type")
+        for code in codes
     ]
 
 
@@ -632,6 +646,7 @@ def counters(query: Query) -> Report:
 # so the imports come last, once everything above is defined).
 
 from tally.web.reporting import (  # noqa: E402, F401
+    attribution,
     custom,
     devices,
     ecommerce,

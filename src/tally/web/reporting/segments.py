@@ -51,6 +51,12 @@ DIMENSIONS: dict[str, Dimension] = {
     "visitorId": Dimension("v.visitor_id", lowercase=True),
     "userId": Dimension("v.user_id"),
     "actions": Dimension("v.actions", numeric=True),
+    # which visit of its visitor this is (1st, 2nd, ...), as VisitorInterest counts it
+    "visitCount": Dimension(
+        "(SELECT count(*) FROM web.visits AS p WHERE p.idsite = v.idsite "
+        "AND p.visitor_key = v.visitor_key AND p.started_at <= v.started_at)",
+        numeric=True,
+    ),
     "visitDuration": Dimension("v.duration_seconds", numeric=True),
     "visitConverted": Dimension("CASE WHEN v.conversions > 0 THEN 1 ELSE 0 END", numeric=True),
     "revenue": Dimension("v.revenue", numeric=True),

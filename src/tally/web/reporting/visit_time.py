@@ -8,12 +8,13 @@ from tally.web.reporting.visit_groups import add_into, empty_metrics, visit_grou
 
 
 def _by_hour(query: Query, expression: str) -> Report:
-    """All 24 hours, 0h first, each with the visits that started in it."""
+    """All 24 hours ("00" to "23", Matomo 5's labels), each with the visits that started
+    in it."""
     hours: list[Row] = [empty_metrics() for _ in range(24)]
     for (hour,), metrics in visit_groups(query, [expression]):
         if hour is not None and 0 <= int(hour) <= 23:
             add_into(hours[int(hour)], metrics)
-    return [{"label": f"{hour}h", **hours[hour]} for hour in range(24)]
+    return [{"label": f"{hour:02d}", **hours[hour]} for hour in range(24)]
 
 
 @method("VisitTime.getVisitInformationPerServerTime")

@@ -29,10 +29,12 @@ def _ranges(bounds: Sequence[tuple[int, int | None]], one: str, many: str) -> li
     return ranges
 
 
+# The ranges are Matomo's (plugins/VisitorInterest/Archiver.php).
 DURATIONS: list[Range] = [
-    (0, 10, "0-10s"),
-    (11, 30, "11-30s"),
-    (31, 60, "31-60s"),
+    # Matomo writes the seconds ranges with an en dash, the minutes ones with a hyphen
+    (0, 10, "0\u201310s"),
+    (11, 30, "11\u201330s"),
+    (31, 60, "31\u201360s"),
     (61, 120, "1-2 min"),
     (121, 240, "2-4 min"),
     (241, 420, "4-7 min"),
@@ -42,14 +44,13 @@ DURATIONS: list[Range] = [
     (1801, None, "30+ min"),
 ]
 PAGES = _ranges(
-    [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 7), (8, 10), (11, 14), (15, 20), (21, 30),
-     (31, 50), (51, None)],
+    [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 7), (8, 10), (11, 14), (15, 20), (21, None)],
     "page",
     "pages",
 )  # fmt: skip
 VISIT_COUNTS = _ranges(
-    [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 8), (9, 14), (15, 25), (26, 50), (51, 100),
-     (101, 200), (201, None)],
+    [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6), (7, 7), (8, 8), (9, 14), (15, 25),
+     (26, 50), (51, 100), (101, 200), (201, None)],
     "visit",
     "visits",
 )  # fmt: skip
@@ -117,13 +118,14 @@ def by_visit_count(query: Query) -> Report:
 @method("VisitorInterest.getNumberOfVisitsByDaysSinceLast")
 def by_days_since_last(query: Query) -> Report:
     """Returning visits by whole days from the visitor's previous visit's last hit to this
-    visit's first (a first visit has no previous one and is not counted)."""
+    visit's first, after a "New visits" row of the visits with no previous one (Matomo's
+    first row)."""
     visits, params = scoped_visits(query)
     sql = f"""
         WITH v AS ({visits}),
         previous AS (
             SELECT v.idvisit, min(v.started_at) AS started_at, max(p.ended_at) AS last_seen
-            FROM v JOIN web.visits AS p
+            FROM v LEFT JOIN web.visits AS p
                 ON p.idsite = v.idsite AND p.visitor_key = v.visitor_key
                 AND p.local_date <= v.local_date AND p.started_at < v.started_at
             GROUP BY v.idvisit
@@ -131,4 +133,6 @@ def by_days_since_last(query: Query) -> Report:
         SELECT floor(date_diff('second', last_seen, started_at) / 86400.0), count(*)
         FROM previous GROUP BY 1
     """
-    return _bucketed(query.warehouse.rows(sql, params), DAYS)
+    counts = query.warehouse.rows(sql, params)
+    new = sum(int(visits) for days, visits in counts if days is None)
+    return [{"label": "New visits", "nb_visits": new}, *_bucketed(counts, DAYS)]

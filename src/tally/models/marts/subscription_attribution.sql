@@ -1,0 +1,113 @@
+-- Subscription attribution: each new subscription (its first period, trial or paid, from
+-- the first loaded day) tied to the web/app visits that led to it, under two models.
+-- A subscriber's visits are found two ways (linked_by):
+--   'user id'     visits whose Matomo User ID (uid, setUserId) is the subscriber's user id
+--                 in the subscription exports
+--   'visitor id'  failing that, visits without a User ID by a visitor (the first-party id
+--                 the tracker keeps, _id) that the site passed with the user id at sign-up,
+--                 i.e. seen in a visit with that User ID: the anonymous visits before it
+-- A visit counts when its day (the site's time zone) is from `attribution_window_days`
+-- (setting marts.attribution_window_days, default 30, carried in marts.dim_country) before
+-- the subscription's start day to that day itself (the sign-up visit).
+--   model 'First touch'  the earliest such visit
+--   model 'Last touch'   the latest one that is not a direct entry (the latest direct one
+--                        when all are direct), as analytics tools attribute by default
+-- channel: Matomo's referrer type ('Campaigns', 'Search Engines', 'Websites', 'Social
+-- Networks', 'Direct Entry') or '(no linked visit)'; campaign: the campaign name
+-- (lower-cased, as Matomo keeps it) for campaigns; source: the referrer's name.
+WITH bounds AS (
+    SELECT data_start FROM marts.subscription_bounds
+),
+firsts AS (
+    SELECT subscription_id, user_id, country, platform, plan_code, channel, kind,
+        period_start, source_rank
+    FROM marts.subscription_periods
+    QUALIFY row_number() OVER (PARTITION BY subscription_id ORDER BY period_start) = 1
+),
+acquired AS (
+    SELECT f.subscription_id, f.user_id, f.country, f.platform, f.plan_code,
+        f.channel AS billing_channel, f.kind AS first_kind, f.period_start AS start_day,
+        z.attribution_window_days
+    FROM firsts AS f
+    CROSS JOIN bounds AS b
+    JOIN marts.dim_country AS z ON z.code = f.country
+    -- a stand-in (source_rank NULL) or an earlier start: begun before the first loaded day
+    WHERE f.source_rank IS NOT NULL AND f.period_start >= b.data_start
+),
+linked_visitors AS (
+    SELECT DISTINCT user_id, idsite, visitor_id
+    FROM web.visits
+    WHERE user_id IS NOT NULL AND visitor_id IS NOT NULL
+),
+user_visits AS (
+    SELECT v.user_id AS linked_user, 'user id' AS linked_by, v.idvisit, v.idsite,
+        v.local_date, v.started_at, v.referrer_type, v.referrer_name, v.campaign_name
+    FROM web.visits AS v
+    WHERE v.user_id IS NOT NULL
+    UNION ALL
+    SELECT l.user_id, 'visitor id', v.idvisit, v.idsite, v.local_date, v.started_at,
+        v.referrer_type, v.referrer_name, v.campaign_name
+    FROM web.visits AS v
+    JOIN linked_visitors AS l ON l.idsite = v.idsite AND l.visitor_id = v.visitor_id
+    WHERE v.user_id IS NULL
+),
+touches AS (
+    SELECT a.subscription_id, u.idvisit, u.idsite, u.local_date, u.started_at,
+        coalesce(u.referrer_type, 'direct') AS referrer_type, u.referrer_name,
+        lower(u.campaign_name) AS campaign, u.linked_by
+    FROM acquired AS a
+    JOIN user_visits AS u
+        ON u.linked_user = a.user_id AND u.local_date <= a.start_day
+        AND u.local_date >= a.start_day - CAST(a.attribution_window_days AS INTEGER)
+),
+counted AS (
+    SELECT subscription_id, count(*) AS touches FROM touches GROUP BY subscription_id
+),
+ranked AS (
+    SELECT t.*,
+        row_number() OVER (
+            PARTITION BY t.subscription_id ORDER BY t.started_at, t.idvisit
+        ) AS first_rank,
+        row_number() OVER (
+            PARTITION BY t.subscription_id
+            ORDER BY CASE WHEN t.referrer_type = 'direct' THEN 1 ELSE 0 END,
+                t.started_at DESC, t.idvisit DESC
+        ) AS last_rank
+    FROM touches AS t
+),
+chosen AS (
+    SELECT 'First touch' AS model, subscription_id, idvisit, idsite, local_date,
+        referrer_type, referrer_name, campaign, linked_by
+    FROM ranked WHERE first_rank = 1
+    UNION ALL
+    SELECT 'Last touch', subscription_id, idvisit, idsite, local_date, referrer_type,
+        referrer_name, campaign, linked_by
+    FROM ranked WHERE last_rank = 1
+),
+models AS (
+    SELECT 'First touch' AS model
+    UNION ALL
+    SELECT 'Last touch'
+)
+SELECT
+    a.subscription_id, a.user_id, a.country, a.platform, a.plan_code, a.billing_channel,
+    a.first_kind, a.start_day, m.model,
+    c.idsite,
+    CASE c.referrer_type
+        WHEN 'campaign' THEN 'Campaigns'
+        WHEN 'search' THEN 'Search Engines'
+        WHEN 'website' THEN 'Websites'
+        WHEN 'social' THEN 'Social Networks'
+        WHEN 'direct' THEN 'Direct Entry'
+        ELSE coalesce(c.referrer_type, '(no linked visit)')
+    END AS channel,
+    CASE WHEN c.referrer_type = 'campaign' THEN c.campaign END AS campaign,
+    c.referrer_name AS source,
+    c.local_date AS touch_day,
+    c.idvisit AS touch_visit,
+    c.linked_by,
+    CAST(coalesce(n.touches, 0) AS BIGINT) AS touches
+FROM acquired AS a
+CROSS JOIN models AS m
+LEFT JOIN chosen AS c ON c.subscription_id = a.subscription_id AND c.model = m.model
+LEFT JOIN counted AS n ON n.subscription_id = a.subscription_id

@@ -1,0 +1,24 @@
+-- Subscription revenue: per subscription, what it paid to the newest loaded day
+-- (purchases and renewals net of refunds, each transaction once: staging's latest copy),
+-- in its currency and converted to the reporting currency at each transaction's day's
+-- rate (revenue_reporting NULL when any of its transactions lacks a rate).
+--   first_paid_day  the business day of its first purchase or renewal (NULL: never paid)
+--   currency        the currency of its transactions (a subscription bills in one)
+SELECT
+    t.subscription_id,
+    min(t.currency) AS currency,
+    min(CASE WHEN t.type IN ('purchase', 'renewal') AND t.amount > 0
+        THEN CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) END) AS first_paid_day,
+    CAST(CAST(sum(t.amount) AS DECIMAL(18, 2)) AS DOUBLE) AS revenue,
+    CAST(CASE WHEN count(*) = count(x.to_reporting)
+        THEN CAST(sum(t.amount * x.to_reporting) AS DECIMAL(18, 2)) END AS DOUBLE)
+        AS revenue_reporting,
+    CAST(count(*) AS BIGINT) AS transactions
+FROM staging.viu_premium_transactions_latest AS t
+JOIN marts.dim_country AS z ON z.code = t.country
+LEFT JOIN marts.dim_exchange_rate AS x
+    ON x.currency = t.currency
+    AND CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) >= x.valid_from
+    AND CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) < x.valid_to
+WHERE t.type IN ('purchase', 'renewal', 'refund')
+GROUP BY t.subscription_id

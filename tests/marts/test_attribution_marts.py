@@ -1,0 +1,178 @@
+"""Campaign to revenue: the analytics fixture's subscribers (tests/marts/test_revenue_marts.py)
+with web visits (tests/fixtures/analytics/visits.csv), attributed by hand, on every backend.
+
+Window: 30 days (the default), so visits from 3 Oct to the start day count for B (trial
+started 2 Nov) and from 2 Oct for A (trial started 1 Nov). Times are UTC; days are the
+site's (Hong Kong).
+
+B's journey (UB; the story of a campaign visit that ends in a churn):
+    v0 20 Sep  campaign old-promo, visitor b0b0..., no User ID     outside the window
+    v1 28 Oct  search (Google), visitor b0b0..., no User ID        first touch
+    v2  1 Nov  campaign autumn-drama, visitor b0b0..., no User ID  last touch (latest
+                                                                   non-direct)
+    v3  2 Nov  direct, visitor b0b0..., User ID UB: the sign-up; it links visitor b0b0...
+               to UB, so v1 and v2 (anonymous) are UB's too ("visitor id")
+    v4 10 Nov  campaign late-promo, User ID UB                     after the start: ignored
+    then: trial 2 Nov, paid 9 Nov 24 HKD (3.00 USD), upgraded 15 Nov 36 HKD (4.80 USD at
+    7.5), churned 22 Nov. So under both models: 1 subscription, 1 trial, 1 paid, 1 trial
+    conversion, revenue 60 HKD = 7.80 USD, realised LTV 7.80 USD, MRR now 0.
+A (UA): v5 30 Oct social (Facebook) with User ID UA: first and last touch; trial 1 Nov,
+    paid 8 Nov 80 HKD = 10 USD, MRR on 30 Nov 10 USD.
+v6 (another visitor, the same campaign, no User ID, never linked) brings nobody.
+C, SD1, SD2, E and G have no visit: '(no linked visit)'. F began before the first loaded
+day: not a new subscription here.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tally.config import Settings
+from tally.lake import Lake
+from tally.pipeline.build import build, discover_models
+from tally.pipeline.context import Context
+from tally.warehouse import Warehouse
+
+from .test_revenue_marts import FIXTURES, MODELS, load_analytics_fixture
+
+D = dt.date
+ATTRIBUTION_MODELS = (
+    *MODELS,
+    "marts.subscription_revenue",
+    "marts.subscription_attribution",
+    "marts.attribution_channel",
+)
+
+
+def load_visits(warehouse: Warehouse, path: Path = FIXTURES / "visits.csv") -> None:
+    """The fixture's visits as web.visits rows (the sessionizer's output), other columns
+    at neutral values."""
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            started = dt.datetime.fromisoformat(row["started_at"])
+            warehouse.execute(
+                "INSERT INTO web.visits (idvisit, idsite, local_date, visitor_key, visitor_id, "
+                "user_id, first_hit_id, started_at, ended_at, duration_seconds, actions, "
+                "pageviews, outlinks, downloads, events, searches, referrer_type, "
+                "referrer_name, campaign_name, conversions, revenue) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 60, 2, 2, 0, 0, 0, 0, ?, ?, ?, 0, 0)",
+                [
+                    row["idvisit"],
+                    int(row["idsite"]),
+                    dt.date.fromisoformat(row["local_date"]),
+                    row["visitor_id"],
+                    row["visitor_id"] or None,
+                    row["user_id"] or None,
+                    f"hit-{row['idvisit']}",
+                    started,
+                    started + dt.timedelta(minutes=1),
+                    row["referrer_type"],
+                    row["referrer_name"] or None,
+                    row["campaign_name"] or None,
+                ],
+            )
+
+
+def build_attribution(warehouse: Warehouse, settings: Settings, lake: Path) -> None:
+    models = [m for m in discover_models() if m.table in ATTRIBUTION_MODELS]
+    outcome = build(Context(settings, warehouse, Lake(str(lake))), models)
+    assert all(status == "ok" for status in outcome.values()), outcome
+
+
+@pytest.fixture(scope="module")
+def marts(
+    module_warehouse: Warehouse, module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Warehouse]:
+    load_analytics_fixture(module_warehouse)
+    load_visits(module_warehouse)
+    build_attribution(module_warehouse, module_settings, tmp_path_factory.mktemp("lake"))
+    with module_warehouse.session():
+        yield module_warehouse
+
+
+def touches(warehouse: Warehouse, subscription: str) -> dict[str, tuple]:
+    found = warehouse.rows(
+        "SELECT model, channel, campaign, source, touch_day, touch_visit, linked_by, touches "
+        "FROM marts.subscription_attribution WHERE subscription_id = ?",
+        [subscription],
+    )
+    return {row[0]: tuple(row[1:]) for row in found}
+
+
+def test_first_and_last_touch_of_the_campaign_journey(marts: Warehouse) -> None:
+    found = touches(marts, "SB")
+    assert found["First touch"] == (
+        "Search Engines",
+        None,
+        "Google",
+        D(2026, 10, 28),
+        "v1",
+        "visitor id",
+        3,
+    )
+    assert found["Last touch"] == (
+        "Campaigns",
+        "autumn-drama",
+        "yahoo",
+        D(2026, 11, 1),
+        "v2",
+        "visitor id",
+        3,
+    )
+
+
+def test_user_id_link_and_no_link(marts: Warehouse) -> None:
+    found = touches(marts, "SA")
+    social = ("Social Networks", None, "Facebook", D(2026, 10, 30), "v5", "user id", 1)
+    assert found == {"First touch": social, "Last touch": social}
+    assert touches(marts, "SC")["Last touch"][0] == "(no linked visit)"
+    assert touches(marts, "SF") == {}  # began before the first loaded day
+
+
+def channel_rows(warehouse: Warehouse, model: str, channel: str) -> tuple:
+    found = warehouse.rows(
+        "SELECT sum(subscriptions), sum(trials), sum(paid), sum(trial_conversions), "
+        "sum(revenue_reporting), sum(mrr_reporting) FROM marts.attribution_channel "
+        "WHERE model = ? AND channel = ?",
+        [model, channel],
+    )
+    return tuple(float(v) if v is not None else None for v in found[0])
+
+
+def test_campaign_to_revenue(marts: Warehouse) -> None:
+    """B under the last touch: 1 subscription, 1 trial, 1 paid, 1 conversion, 7.80 USD
+    (24 HKD at 8 + 36 HKD at 7.5, the upgrade included), no MRR left after the churn."""
+    assert channel_rows(marts, "Last touch", "Campaigns") == (1, 1, 1, 1, 7.8, 0.0)
+    assert channel_rows(marts, "First touch", "Search Engines") == (1, 1, 1, 1, 7.8, 0.0)
+    assert channel_rows(marts, "First touch", "Campaigns") == (None,) * 6
+    own = marts.rows(
+        "SELECT campaign, currency, revenue FROM marts.attribution_channel "
+        "WHERE model = 'Last touch' AND channel = 'Campaigns'"
+    )
+    assert [tuple(r) for r in own] == [("autumn-drama", "HKD", 60.0)]
+    # A: paid 80 HKD = 10 USD and still pays 10 USD a month
+    assert channel_rows(marts, "Last touch", "Social Networks") == (1, 1, 1, 1, 10.0, 10.0)
+
+
+def test_unlinked_subscriptions(marts: Warehouse) -> None:
+    """C, SD1, SD2, E, G: 5, none a trial, all paid; E's EUR has no USD figure, so the
+    channel's USD revenue is left empty rather than summed without it."""
+    found = channel_rows(marts, "Last touch", "(no linked visit)")
+    assert found[:4] == (5, 0, 5, 0)
+    by_currency = {
+        r[0]: r[1:]
+        for r in marts.rows(
+            "SELECT currency, sum(subscriptions), sum(revenue), sum(revenue_reporting) "
+            "FROM marts.attribution_channel WHERE model = 'Last touch' "
+            "AND channel = '(no linked visit)' GROUP BY 1"
+        )
+    }
+    # C 150 - 150 = 0 and G 10 SGD (8 USD); SD1 24 + SD2 80 HKD (3 + 10.67 USD); E 10 EUR
+    assert by_currency["SGD"] == (2, 10.0, 8.0)
+    assert by_currency["HKD"] == (2, 104.0, 13.67)
+    assert by_currency["EUR"] == (1, 10.0, None)

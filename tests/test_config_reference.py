@@ -1,0 +1,174 @@
+"""The settings tree as a whole: the generated reference (docs/settings.md) is current, every
+variable it lists reaches its key, and a misspelt key in any block fails naming it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from tally.config import (
+    Entry,
+    load_settings,
+    reference_entries,
+    settings_reference,
+)
+from tally.errors import ConfigError
+
+REFERENCE = Path(__file__).parent.parent / "docs" / "settings.md"
+
+
+def test_the_reference_is_generated_from_the_models() -> None:
+    assert REFERENCE.read_text(encoding="utf-8") == settings_reference(), (
+        "docs/settings.md is stale: PYTHONPATH=src python -m tally.config > docs/settings.md"
+    )
+
+
+def documented_variables() -> list[str]:
+    """The variable column of docs/settings.md, as a reader sees it."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    return re.findall(r"^\| `[^`]+` \| `(TALLY_[A-Z0-9_]+)` \|", text, flags=re.MULTILINE)
+
+
+def value_at(settings: Any, key: str) -> Any:
+    node = settings
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node.get_secret_value() if isinstance(node, SecretStr) else node
+
+
+# Values to try, by the form the reference states; the first one the model accepts is used
+# and must be read back at the key. Lists and tables are JSON, as the reference says.
+PROBES: dict[str, list[str]] = {
+    "true or false": ["true", "false"],
+    "integer": ["3", "1", "0"],
+    "number": ["2.5", "0.5", "1"],
+    "text": ["probe-value", "0 3 * * *", "Asia/Singapore", "duckdb:///tmp/probe.duckdb"],
+    "secret text": ["probe-secret"],
+}
+
+
+def probes(entry: Entry) -> list[str]:
+    for form, values in PROBES.items():
+        if entry.form == form or entry.form.startswith((form + " ", form + ",")):
+            return values
+    if entry.form.startswith("one of "):
+        return [choice.strip() for choice in entry.form[len("one of ") :].split(",")]
+    if entry.form.startswith("JSON"):
+        return [entry.default or "[]", "{}", "[]"]
+    if "or empty" in entry.form:  # number or text with nothing set
+        return ["4", "probe-value"]
+    return [entry.default]
+
+
+def parsed(raw: str, value: Any) -> bool:
+    """Did the raw text arrive as ``value`` (as pydantic reads it)?"""
+    if isinstance(value, bool):
+        return value == (raw == "true")
+    if isinstance(value, int | float):
+        return float(raw) == value
+    if isinstance(value, str):
+        return raw == value
+    return value is not None  # a list or table given as JSON
+
+
+@pytest.mark.parametrize("variable", documented_variables())
+def test_every_documented_variable_reaches_its_key(variable: str) -> None:
+    entries = {entry.variable: entry for entry in reference_entries()}
+    entry = entries[variable]
+    for raw in [*probes(entry), entry.default]:
+        try:
+            settings = load_settings(environ={variable: raw})
+        except ConfigError:
+            continue
+        assert parsed(raw, value_at(settings, entry.key)), (variable, raw)
+        return
+    pytest.fail(f"no probe value accepted for {variable} ({entry.form})")
+
+
+def test_every_block_and_every_setting_is_documented() -> None:
+    variables = documented_variables()
+    assert len(variables) == len(set(variables)) == len(reference_entries())
+    blocks = {entry.key.rsplit(".", 1)[0] for entry in reference_entries() if "." in entry.key}
+    assert {"server", "stream", "stream.mqtt", "sources.itunes", "sources.google_play"} <= blocks
+
+
+@pytest.mark.parametrize(
+    "block", sorted({e.key.rsplit(".", 1)[0] for e in reference_entries() if "." in e.key})
+)
+def test_a_misspelt_key_in_any_block_fails_naming_it(block: str) -> None:
+    variable = "TALLY_" + block.upper().replace(".", "__") + "__BUCKETT"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={variable: "x"})
+    message = str(caught.value)
+    assert f"{block}.buckett" in message and variable in message and "unknown key" in message
+
+
+def test_a_misspelt_key_in_the_file_names_its_section(tmp_path: Path) -> None:
+    file = tmp_path / "tally.toml"
+    file.write_text('[sources.google-play]\nbuckett = "pubsite"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"sources\.google_play\.buckett .*known here: .*bucket"):
+        load_settings(file, environ={})
+
+
+def test_a_wrong_type_names_the_key_its_variable_and_the_form() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"TALLY_STREAM__MQTT__QOS": "often"})
+    message = str(caught.value)
+    assert "stream.mqtt.qos (env TALLY_STREAM__MQTT__QOS)" in message
+    assert "expected integer >= 0, <= 2" in message
+
+
+def test_a_bad_secret_is_never_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"TALLY_SOURCES__ITUNES__PRIVATE_KEY": '{"not": "text"}'})
+    assert "not" not in str(caught.value).split("got", 1)[1].replace("'********'", "")
+
+
+def test_secrets_are_masked_at_every_depth() -> None:
+    settings = load_settings(
+        environ={
+            "TALLY_STREAM__MQTT__PASSWORD": "mqtt-pass",
+            "TALLY_SOURCES__GOOGLE_PLAY__CREDENTIALS_JSON": '"{}"',
+            "TALLY_SOURCES__VIU_CMS__URL": "postgresql://reader:hunter2@db/cms",
+            "TALLY_STREAM__RECEIVERS": (
+                '[{"name": "ops", "type": "email", "smtp_password": "smtp-pass"}]'
+            ),
+        }
+    )
+    masked = repr(settings.masked())
+    for secret in ("mqtt-pass", "hunter2", "smtp-pass"):
+        assert secret not in masked
+    assert settings.masked()["stream"]["mqtt"]["password"] == "********"
+
+
+def test_the_older_itunes_block_is_read_as_sources_itunes(tmp_path: Path) -> None:
+    file = tmp_path / "tally.toml"
+    file.write_text('[itunes]\nvendor_number = "111"\nkey_id = "K"\n', encoding="utf-8")
+    settings = load_settings(file, environ={"TALLY_SOURCES__ITUNES__VENDOR_NUMBER": "222"})
+    assert (settings.sources.itunes.vendor_number, settings.sources.itunes.key_id) == ("222", "K")
+
+
+def test_test_variables_and_the_config_variable_are_not_settings(tmp_path: Path) -> None:
+    file = tmp_path / "tally.toml"
+    file.write_text("", encoding="utf-8")
+    environ = {"TALLY_CONFIG": str(file), "TALLY_TEST_ANYTHING": "1", "TALLY_REQUIRE_SERVICES": "1"}
+    assert load_settings(environ=environ).data_dir == "./tally-data"
+
+
+def test_loading_settings_imports_no_client_or_driver() -> None:
+    """The declaring modules are light: settings load without pyarrow, httpx or a driver."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tally.config import load_settings; load_settings(environ={}); "
+        "print(sorted({'pyarrow', 'httpx', 'duckdb', 'psycopg', 'jwt'} & set(sys.modules)))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert found.strip() == "[]"
