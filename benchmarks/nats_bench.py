@@ -155,7 +155,7 @@ def engine_figures(directory: Path, total: int) -> tuple[float, float]:
 
     from tally.jetstream import Link
     from tally.stream.events import Event
-    from tally.stream.partitions import PartitionedEngine, publish_events
+    from tally.stream.partitions import PartitionedEngine, publish_events, stream_config
     from tally.stream.rules import parse_rules
     from tally.stream.settings import stream_settings
 
@@ -170,6 +170,7 @@ def engine_figures(directory: Path, total: int) -> tuple[float, float]:
 
     try:
         link = Link(cluster.url, name="bench").start()
+        link.call(link.ensure_stream(stream_config()), timeout=60)
         now = time.time()
         events = [
             Event("sensors", f"s{n % 50}", now + n / total, {"v": n % 100}) for n in range(total)
