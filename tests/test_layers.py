@@ -19,7 +19,7 @@ ALLOWED = {
     "sources": {"config", "lake", "warehouse"},
     "models": {"config", "warehouse"},
     "pipeline": {"config", "lake", "warehouse", "sources", "models", "jetstream"},
-    "reports": {"config", "warehouse"},
+    "reports": {"config", "lake", "warehouse"},
     "web": {"config", "lake", "warehouse", "jetstream"},
     "stream": {"config", "lake", "warehouse", "jetstream"},
     "server": {

@@ -153,6 +153,11 @@ class WebSettings(Strict):
         default=True,
         description="tally serve also loads hits into the warehouse; off on tracking-only nodes",
     )
+    load_ack_wait_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="a batch a loader took and did not acknowledge goes to another after this",
+    )
 
     @field_validator("hit_log_url")
     @classmethod

@@ -209,7 +209,7 @@ def test_a_daily_build_stopped_half_way_leaves_the_stored_build_as_it_was(
         build_until(context, warehouse, last)
         stored = snapshot(warehouse)  # the day's rows are in staging, not yet in the marts
         with monkeypatch.context() as patched:
-            patched.setattr(incremental, "_recompute_from", stopped)
+            patched.setattr(incremental, "rebuild_days", stopped)
             with pytest.raises(RuntimeError, match="stopped"):
                 build_day(context, last)
         assert snapshot(warehouse) == stored

@@ -30,3 +30,16 @@ def test_demo_twice_gives_identical_tables(settings):
         "SELECT DISTINCT _partition_date FROM staging.itunes_subscription_events ORDER BY 1"
     )
     assert [d for (d,) in dates] == [dt.date(2016, 10, 29), dt.date(2016, 10, 30), END]
+
+
+def test_demo_signups_are_the_worlds_new_subscriptions() -> None:
+    from tally.pipeline.demo import demo_signups
+    from tally.sources.demo import DemoWorld
+
+    start, end = dt.date(2026, 11, 1), dt.date(2026, 11, 3)
+    signups = demo_signups(7, start, end)
+    world = DemoWorld(7, start, end)
+    assert signups and all(start <= day <= end for _, _, day in signups)
+    starts = {(s.user_id, s.country, s.start) for s in world.subscriptions}
+    assert set(signups) <= starts
+    assert len(signups) == sum(1 for s in world.subscriptions if start <= s.start <= end)

@@ -37,3 +37,26 @@ def test_generated_traffic_lands_once_in_hits_and_visits(duckdb_warehouse, setti
     again = generate_traffic(duckdb_warehouse, settings, 3, DAY, DAY, visits_per_day=40)
     assert again.requests == 0
     assert duckdb_warehouse.rows("SELECT count(*) FROM web.hits")[0][0] == hits
+
+
+def test_subscribers_journeys_share_a_browser_and_sign_up_with_their_user_id() -> None:
+    """Each journey's visits carry one _id; the sign-up visit (on the start day) also has
+    uid = the subscriber's user id; earlier visits are anonymous and within 20 days."""
+    import json
+    from urllib.parse import parse_qs
+
+    from tally.web.demo import journeys
+
+    start, end = dt.date(2026, 11, 1), dt.date(2026, 11, 30)
+    signups = [(f"U{n:08d}", "HK", dt.date(2026, 11, 10 + n % 15)) for n in range(200)]
+    found: dict[str, list[dict]] = {}
+    for record in journeys(1, 7, start, end, signups):
+        params = {k: v[0] for k, v in parse_qs(json.loads(record)["q"]).items()}
+        found.setdefault(params["_id"], []).append(params)
+    users = {p["uid"] for hits in found.values() for p in hits if "uid" in p}
+    assert 100 < len(users) < 180  # about 70 % came through the site
+    for hits in found.values():
+        uids = {p.get("uid") for p in hits} - {None}
+        assert len(uids) == 1  # one subscriber per browser, who signs up on it
+    assert any(len({p.get("uid") for p in hits}) == 2 for hits in found.values())  # anonymous first
+    assert journeys(1, 7, start, end, signups) == journeys(1, 7, start, end, signups)

@@ -126,6 +126,21 @@ EVENT_VISITS = (
 for _method in ("Events.getCategory", "Events.getAction", "Events.getName"):
     DELIBERATE[("ThreeVisitsWithCustomEvents", _method, "nb_visits")] = EVENT_VISITS
     DELIBERATE[("ThreeVisitsWithCustomEvents", _method, "segment")] = PLUS_SEGMENT
+CATEGORY_SLOTS = (
+    "Matomo archives each of a product's five category slots apart and adds them up, so a "
+    "visit that viewed 'Electronics & Cameras' as first and as third category counts twice; "
+    "tally counts each visit (and visitor) once per category"
+)
+for _suffix in ("", "_AbandonedCarts"):
+    for _field in ("nb_visits", "nb_uniq_visitors", "conversion_rate"):
+        DELIBERATE[("TwoSitesEcommerceOrderWithItems", "Goals.getItemsCategory", _field)] = (
+            CATEGORY_SLOTS
+        )
+DELIBERATE[("TwoSitesEcommerceOrderWithItems", "Goals.getItemsName", "avg_price")] = (
+    "week only: for a product never ordered Matomo's week adds up the days' average viewed "
+    "prices (666 + 666 = 1332); tally averages the week's views (666), as Matomo's day does"
+)
+DELIBERATE[("*", "UserCountry.getCountry", "rows")] = GEO + " (one row per guessed language)"
 RECOMPUTED = (
     "tally recomputes conversions from the raw hits with the goal's current definition; the "
     "fixture switches goal 1 to allow several conversions after its 4th request, and sends "
@@ -170,6 +185,14 @@ OPEN: dict[tuple[str, str, str], str] = {
     ),
     ("OneVisitorTwoVisits", "Actions.getPageUrls", "avg_time_on_page"): "as sum_time_spent",
 }
+OPEN[("TwoSitesEcommerceOrderWithItems", "CustomVariables.getCustomVariables", "nb_actions")] = (
+    "Matomo 9, tally 13: Matomo counts fewer actions for the visit-scope variables of "
+    "the day; not explained yet"
+)
+OPEN[("TwoSitesEcommerceOrderWithItems", "UserCountry.getCity", "nb_uniq_visitors")] = (
+    "Matomo 2, tally 1 for the one visitor whose browser language changed (fr, then pl); "
+    "not explained yet"
+)
 # SomeVisitsCustomVariablesCampaignsNotHeuristics splits visits otherwise: (1) REFERRER_CHANGE
 # (deliberate, 2 visits); (2) Matomo classifies googleads.g.doubleclick.net and google
 # /aclk referrers as AdWords campaigns and names a campaign without keyword by the referrer's
@@ -209,6 +232,7 @@ for _method, _fields_of in {
         "referrerName",
         "referrerType",
         "visitConverted",
+        "visitEcommerceStatus",
     ),
 }.items():
     for _field in _fields_of:

@@ -162,9 +162,11 @@ def test_json_of_several_periods_is_keyed_by_date(client: TestClient) -> None:
     assert json.loads(answer.text).keys() == {"2026-03-02", "2026-03-03"}
 
 
-def test_the_collector_is_held_during_a_call_and_given_back(
+def test_a_call_leaves_the_garbage_collector_alone(
     monkeypatch: pytest.MonkeyPatch, site: Warehouse
 ) -> None:
+    """The tracking threads share the server's process: no call switches the collector off
+    (it cost ~0.1 CPU s per 1.6M-dict answer to leave it on; benchmarks/gc_bench.py)."""
     seen: list[bool] = []
     real = api._answer
 
@@ -173,24 +175,5 @@ def test_the_collector_is_held_during_a_call_and_given_back(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(api, "_answer", watched)
-    assert gc.isenabled()
     call(site, "VisitsSummary.get", DAY)
-    assert seen == [False] and gc.isenabled()
-    # a failing call gives it back too
-    with pytest.raises(NotFoundError):
-        call(site, "VisitsSummary.get", {**DAY, "idSite": "99"})
-    assert gc.isenabled()
-    # nested holds (a bulk request's calls, or two threads' calls) give it back once the
-    # last one ends; a collector that was off stays off
-    with api._collector_paused():
-        with api._collector_paused():
-            pass
-        assert not gc.isenabled()
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with api._collector_paused():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
+    assert seen == [True] and gc.isenabled()

@@ -7,9 +7,11 @@ Site "Shop" (UTC), 2026-03-10, bulk requests with a token (cdt in the past):
       SKU1 "Shoe" [Shoes, Sale] 50 x 2, SKU2 "Sock" Socks 5 x 2; revenue 115 = subtotal 110
       + tax 5 + shipping 5 - discount 5; then order O-1 again 10:03 (a repeat: ignored).
       The cart was followed by an order: no abandoned cart.
-  V2  visitor bbbb: page 11:00; cart update 11:01 (SKU2 x1 at 5 = 5); cart update 11:02
-      (SKU2 x3 at 5 = 15): the last one is the visit's abandoned cart, 15.
-  V3  visitor cccc: page 12:00; order O-2 12:01: SKU2 "Sock" Socks 5 x 4, revenue 20.
+  V2  visitor bbbb: product page 11:00 (SKU2 "Sock" Socks at 5); cart update 11:01 (SKU2
+      x1 at 5 = 5); cart update 11:02 (SKU2 x3 at 5 = 15): the last one is the visit's
+      abandoned cart, 15.
+  V3  visitor cccc: product page 12:00 (SKU2, as V2's); order O-2 12:01: SKU2 "Sock" Socks
+      5 x 4, revenue 20.
 Orders: O-1 (115) and O-2 (20) = 2 conversions in 2 of 3 visits, revenue 135.
 """
 
@@ -71,10 +73,10 @@ REQUESTS = [
         )
         for clock in ("10:02:00", "10:03:00")
     ],
-    hit("bbbb", "11:00:00", action_name="Home"),
+    hit("bbbb", "11:00:00", action_name="Sock", _pks="SKU2", _pkn="Sock", _pkc="Socks", _pkp=5),
     hit("bbbb", "11:01:00", idgoal=0, revenue=5, ec_items=items(["SKU2", "Sock", "Socks", 5, 1])),
     hit("bbbb", "11:02:00", idgoal=0, revenue=15, ec_items=items(["SKU2", "Sock", "Socks", 5, 3])),
-    hit("cccc", "12:00:00", action_name="Home"),
+    hit("cccc", "12:00:00", action_name="Sock", _pks="SKU2", _pkn="Sock", _pkc="Socks", _pkp=5),
     hit(
         "cccc",
         "12:01:00",
@@ -140,8 +142,10 @@ def test_items_by_sku_name_and_category(shop: Warehouse) -> None:
         rows = call(shop, method, {**DAY, **extra})
         assert isinstance(rows, list)
         return [
-            (r["label"], r["revenue"], r["quantity"], r["orders"], r["avg_price"]) for r in rows
-        ]
+            (r["label"], r["revenue"], r["quantity"], r.get("orders", r.get("abandoned_carts")),
+             r["avg_price"])
+            for r in rows
+        ]  # fmt: skip
 
     # SKU1: O-1 50 x 2 = 100; SKU2: O-1 5 x 2 + O-2 5 x 4 = 30, 6 items in 2 orders
     assert table("Goals.getItemsSku") == [("SKU1", 100, 2, 1, 50), ("SKU2", 30, 6, 2, 5)]
@@ -154,3 +158,33 @@ def test_items_by_sku_name_and_category(shop: Warehouse) -> None:
     ]
     # abandonedCarts=1: the items of V2's abandoned cart, 5 x 3
     assert table("Goals.getItemsSku", abandonedCarts="1") == [("SKU2", 15, 3, 1, 5)]
+
+
+def test_product_pages_give_items_visits_and_conversion_rate(shop: Warehouse) -> None:
+    # Matomo's rule: nb_visits = visits that viewed the product (setEcommerceView), nb_actions
+    # the views, conversion_rate = orders (or carts) per viewing visit. SKU2 was viewed in V2
+    # and V3 and ordered in O-1 (V1, not viewed) and O-2 (V3): 2 orders / 2 visits = 100%;
+    # SKU1 was never viewed: no visits, 0%. Carts: V2's abandoned cart / 2 visits = 50%.
+    rows = {r["label"]: r for r in call(shop, "Goals.getItemsSku", DAY)}  # type: ignore[union-attr]
+    sock = rows["SKU2"]
+    assert (sock["nb_visits"], sock["nb_actions"], sock["conversion_rate"]) == (2, 2, "100%")
+    assert (rows["SKU1"]["nb_visits"], rows["SKU1"]["conversion_rate"]) == (0, "0%")
+    carts = call(shop, "Goals.getItemsSku", {**DAY, "abandonedCarts": "1"})
+    assert [(r["label"], r["abandoned_carts"], r["conversion_rate"]) for r in carts] == [
+        ("SKU2", 1, "50%")
+    ]
+    # a product page without orders in the period still has its row
+    names = {r["label"] for r in call(shop, "Goals.getItemsName", DAY)}  # type: ignore[union-attr]
+    assert names == {"Shoe", "Sock"}
+
+
+def test_visitor_log_shows_orders_and_abandoned_carts(shop: Warehouse) -> None:
+    # Matomo's visitor log: orders and abandoned carts are actions of their own type, not
+    # goal conversions (goalConversions counts goals only); the visit's ecommerce status
+    log = call(shop, "Live.getLastVisitsDetails", DAY)
+    by_start = {r["firstActionTimestamp"] % 86400 // 3600: r for r in log}  # type: ignore[union-attr]
+    first, second = by_start[10], by_start[11]
+    assert [a["type"] for a in first["actionDetails"]] == ["action", "ecommerceOrder"]
+    assert (first["goalConversions"], first["visitEcommerceStatus"]) == (0, "ordered")
+    assert second["actionDetails"][-1]["type"] == "ecommerceAbandonedCart"
+    assert second["visitEcommerceStatus"] == "abandonedCart"

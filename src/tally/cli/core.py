@@ -315,18 +315,23 @@ def demo_command(
         summary = run_demo(
             ctx, days=days, seed=seed, end=end.date() if end else None, progress=steps
         )
+        # the traffic comes before the reports: its subscribers' visits feed the
+        # attribution, which the workbooks show
+        traffic = _demo_traffic(ctx, seed, summary.start, summary.end, steps)
         steps.start("reports")
         written = write_reports(ctx, summary.end, quiet=True)
         steps.finish("reports", f"{len(written)} workbooks")
-        traffic = _demo_traffic(ctx, seed, summary.start, summary.end, steps)
     _print_summary(ctx, summary, written, traffic)
 
 
 def _demo_traffic(ctx: Context, seed: int, start: dt.date, end: dt.date, steps: Steps) -> str:
+    from tally.pipeline.demo import demo_signups, rebuild_web_marts
     from tally.web.demo import generate_traffic
 
     steps.start("web traffic")
-    traffic = generate_traffic(ctx.warehouse, ctx.settings, seed, start, end)
+    signups = demo_signups(seed, start, end)  # the same people as the subscription exports
+    traffic = generate_traffic(ctx.warehouse, ctx.settings, seed, start, end, signups=signups)
+    rebuild_web_marts(ctx)
     steps.finish("web traffic", f"{traffic.sessions.visits:,} visits")
     return (
         f"{traffic.requests:,} tracking requests → {traffic.loaded.loaded:,} hits "

@@ -90,7 +90,8 @@ def scheduler_command(
     """Start each source's daily job when its schedule (cron + time zone) says.
 
     Days missed while the scheduler was down are run first; a partition is never run twice
-    at once (an OS lock per partition). Stop with Ctrl-C.
+    at once (an OS lock per partition; with server.scheduler_lease_url, one scheduler of
+    several leads by a lease in JetStream). Stop with Ctrl-C.
     Example: tally scheduler --catch-up-days 3
     """
     from tally.pipeline.scheduler import ScheduledRun, run_due, run_forever, schedules

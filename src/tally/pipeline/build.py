@@ -4,25 +4,77 @@ A model is one SELECT in DuckDB's dialect in ``tally/models/<schema>/<table>.sql
 becomes the table ``<schema>.<table>``. sqlglot finds the tables each model reads, so a
 model that reads another runs after it, and a model whose inputs are not in the warehouse
 yet (a source not configured) is skipped and said so, not failed.
+
+A model may also declare how it is rebuilt for a range of days (``Range``, read from its
+``-- @`` comment lines; docs/ARCHITECTURE.md, "How a model declares its range"): the
+daily build (``incremental.py``) then rebuilds only that range, with the model's own SQL
+(``rebuild_days``, ``rebuild_keys``), its inputs narrowed to the rows that can reach the
+range (``narrowed``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import graphlib
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
 
+from tally.errors import ConfigError
 from tally.models.countries import write_countries
 from tally.models.plans import write_plans
 from tally.models.rates import write_rates
 from tally.pipeline.context import Context
 from tally.pipeline.ledger import Ledger, new_run_id
+from tally.warehouse import Warehouse
 
 MODELS_PACKAGE = "tally.models"
+# tables the build writes from settings and code before the models (countries, plan
+# names, exchange rates)
+WRITTEN = frozenset({"marts.dim_country", "marts.dim_plan", "marts.dim_exchange_rate"})
+GRAINS = ("day", "week", "month", "resolution", "key", "all")
+RESOLUTIONS = {"daily": "day", "weekly": "week", "monthly": "month"}
+DECLARATION = re.compile(r"^--\s*@(\w+)\b\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Moves:
+    """A change of a row in ``columns`` (``("*",)``: any column; a row that came or went
+    counts as every column) moves the models downstream from the day ``day`` gives, an
+    SQL expression over the row."""
+
+    day: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Range:
+    """How a model is rebuilt for a range of days (declared in its SQL, see module doc).
+
+    ``grain``: "day", "week", "month" (rows whose ``column`` is on or after the first
+    changed day, or its week's or month's first day), "resolution" (the same per row,
+    by the grain its ``resolution`` column names: daily / weekly / monthly), "key" (rows
+    whose ``column`` is among the keys the inputs' changed rows name) or "all" (rebuilt
+    whole, but only rows that differ replaced). ``unique`` names one row (key and all);
+    ``reads`` the rows of each input that can reach the range (an SQL condition with
+    ``{since}`` and ``{keys}``; inputs not named are read whole); ``moves`` the days a
+    changed row moves downstream; ``snapshots`` the loaded inputs whose every partition
+    restates the whole table (a change is a row the newest built partition did not have).
+    """
+
+    grain: str
+    column: str | None = None
+    resolution: str | None = None
+    unique: tuple[str, ...] = ()
+    reads: tuple[tuple[str, str], ...] = ()
+    moves: tuple[Moves, ...] = ()
+    snapshots: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -31,13 +83,78 @@ class Model:
     sql: str
     path: str
     reads: frozenset[str]
+    range: Range | None = field(default=None)
 
 
 def read_model(path: Path, schema: str) -> Model:
     sql = path.read_text(encoding="utf-8")
-    return Model(f"{schema}.{path.stem}", sql.strip().rstrip(";"), str(path), tables_read(sql))
+    text = sql.strip().rstrip(";")
+    return Model(
+        f"{schema}.{path.stem}", text, str(path), tables_read(sql), declared_range(sql, str(path))
+    )
 
 
+def declared_range(sql: str, path: str = "<model>") -> Range | None:
+    """The ``Range`` a model's ``-- @...`` comment lines declare (None: none declared)::
+
+    -- @range day|week|month <column>   /  resolution <column> <resolution column>
+    -- @range key <column>   /  all
+    -- @unique <column>, ...
+    -- @reads <schema.table> WHERE <condition with {since} or {keys}>
+    -- @moves <day expression>: <column>, ... | *
+    -- @snapshot <schema.table>
+    """
+    found: dict[str, list[tuple[int, str]]] = {}
+    for number, line in enumerate(sql.splitlines(), start=1):
+        matched = DECLARATION.match(line.strip())
+        if matched:
+            found.setdefault(matched.group(1), []).append((number, matched.group(2)))
+    if not found:
+        return None
+    unknown = set(found) - {"range", "unique", "reads", "moves", "snapshot"}
+    if unknown or len(found.get("range", ())) != 1:
+        wrong = [found[w] for w in unknown] or list(found.values())
+        line = min(n for entries in wrong for n, _ in entries)
+        what = f"unknown @{sorted(unknown)[0]}" if unknown else "exactly one @range needed"
+        raise ConfigError(f"{path}, line {line}: {what} in the range declaration")
+    range_line, text = found["range"][0]
+    words = text.split()
+    if not words or words[0] not in GRAINS or len(words) != _arity(words[0]):
+        raise ConfigError(
+            f"{path}, line {range_line}: @range {text!r}: expected day|week|month <column>, "
+            "resolution <column> <resolution column>, key <column> or all"
+        )
+    reads = []
+    for number, text in found.get("reads", []):
+        table, where, condition = text.partition(" WHERE ")
+        if not where or "." not in table:
+            raise ConfigError(f"{path}, line {number}: @reads {text!r}: <schema.table> WHERE ...")
+        reads.append((table.strip(), condition.strip()))
+    moves = []
+    for number, text in found.get("moves", []):
+        day, colon, columns = text.rpartition(":")
+        if not colon or not day.strip():
+            raise ConfigError(f"{path}, line {number}: @moves {text!r}: <day>: <columns>")
+        moves.append(Moves(day.strip(), tuple(c.strip() for c in columns.split(","))))
+    unique = tuple(c.strip() for _, t in found.get("unique", []) for c in t.split(","))
+    if words[0] == "key" and not unique:
+        raise ConfigError(f"{path}, line {range_line}: @range key needs @unique (one row's key)")
+    return Range(
+        grain=words[0],
+        column=words[1] if len(words) > 1 else None,
+        resolution=words[2] if len(words) > 2 else None,
+        unique=unique,
+        reads=tuple(reads),
+        moves=tuple(moves),
+        snapshots=tuple(t for _, t in found.get("snapshot", [])),
+    )
+
+
+def _arity(grain: str) -> int:
+    return {"resolution": 3, "all": 1}.get(grain, 2)
+
+
+@lru_cache(maxsize=256)
 def tables_read(sql: str) -> frozenset[str]:
     """Schema-qualified tables a SELECT reads (its own CTE names excluded)."""
     tree = sqlglot.parse_one(sql, read="duckdb")
@@ -91,3 +208,173 @@ def build(
             step.rows_out = count
             outcome[model.table] = "ok"
     return outcome
+
+
+# -- rebuilding a declared range (the daily build's one step per model) ------------------
+
+
+@lru_cache(maxsize=64)
+def _parsed(sql: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
+def narrowed(sql: str, inputs: Mapping[str, str]) -> str:
+    """``sql`` reading, for each table ``inputs`` names, the rows of the SELECT given with
+    it instead (an input narrowed to the rows that can reach a range).
+
+    Done on the parsed SQL: each schema-qualified reference to the table (a CTE of the
+    same name is never qualified) becomes a subquery under the reference's alias (or the
+    table's name)."""
+    if not inputs:
+        return sql
+    tree = _parsed(sql).copy()
+    for table in list(tree.find_all(exp.Table)):
+        name = f"{table.db}.{table.name}"
+        if not table.db or name not in inputs:  # a CTE is never schema-qualified
+            continue
+        select = sqlglot.parse_one(inputs[name], read="duckdb")
+        alias = exp.TableAlias(this=exp.to_identifier(table.alias or table.name))
+        table.replace(exp.Subquery(this=select, alias=alias))
+    return tree.sql(dialect="duckdb")
+
+
+def period_start(day: dt.date, grain: str) -> dt.date:
+    """The first day of ``day``'s week (ISO, Monday) or month; the day itself for days."""
+    if grain == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    return day
+
+
+def range_condition(declared: Range, since: dt.date) -> str:
+    """The rows of a date-ranged model a change from ``since`` on reaches."""
+    if declared.grain == "resolution":
+        return " OR ".join(
+            f"({declared.resolution} = '{name}' "
+            f"AND {declared.column} >= DATE '{period_start(since, grain)}')"
+            for name, grain in RESOLUTIONS.items()
+        )
+    return f"{declared.column} >= DATE '{period_start(since, declared.grain)}'"
+
+
+def input_rows(
+    warehouse: Warehouse, declared: Range, since: dt.date | None = None, keys: str | None = None
+) -> dict[str, str]:
+    """Each declared input as the SELECT of the rows that can reach the range from
+    ``since`` on (or of the keys in the temporary table ``keys``, one column named as the
+    range's). Where the warehouse has row ids (DuckDB), a keyed read goes in two steps:
+    the row ids from the key column alone, then those rows (a few keys' rows sit in every
+    row group, and a plain semi-join decompresses every column of every row)."""
+    found = {}
+    for table, condition in declared.reads:
+        where = condition.replace("{since}", f"DATE '{since}'" if since else "NULL")
+        where = where.replace("{keys}", f"(SELECT {declared.column} FROM {keys})")
+        if keys is not None and "{keys}" in condition and warehouse.capabilities.row_ids:
+            where = f"rowid IN (SELECT rowid FROM {table} WHERE {where})"
+        found[table] = f"SELECT * FROM {table} WHERE {where}"
+    return found
+
+
+def rebuild_days(warehouse: Warehouse, model: Model, since: dt.date) -> None:
+    """Replace the rows of a date-ranged model from ``since`` on with its own SQL's, its
+    inputs narrowed to the rows that can reach them."""
+    assert model.range is not None
+    where = range_condition(model.range, since)
+    sql = narrowed(model.sql, input_rows(warehouse, model.range, since=since))
+    with warehouse.transaction():
+        warehouse.execute(f"DELETE FROM {model.table} WHERE {where}")
+        warehouse.execute(f"INSERT INTO {model.table} SELECT * FROM ({sql}) AS fresh WHERE {where}")
+
+
+def temporary(warehouse: Warehouse, table: str, select_sql: str) -> None:
+    """(Re)create the session's temporary ``table`` from a SELECT (never written to the
+    warehouse file: DuckDB would log it, then checkpoint it on closing)."""
+    warehouse.execute(f"DROP TABLE IF EXISTS {table}")
+    warehouse.execute(f"CREATE TEMPORARY TABLE {table} AS {select_sql}")
+
+
+def rebuild_keys(warehouse: Warehouse, model: Model, keys: str, delta: str) -> None:
+    """Rebuild a key-ranged model for the keys in the temporary table ``keys`` (one
+    column, named as the range's) with its own SQL, its inputs narrowed to those keys;
+    only rows that differ are replaced (``replace_changed``)."""
+    assert model.range is not None
+    column = model.range.column
+    where = f"{column} IN (SELECT {column} FROM {keys})"
+    if warehouse.capabilities.row_ids:
+        where = f"rowid IN (SELECT rowid FROM {model.table} WHERE {where})"
+    stored = f"SELECT * FROM {model.table} WHERE {where}"
+    fresh = narrowed(model.sql, input_rows(warehouse, model.range, keys=keys))
+    replace_changed(warehouse, model, stored, fresh, delta)
+
+
+def replace_changed(
+    warehouse: Warehouse, model: Model, stored_sql: str, fresh_sql: str, delta: str
+) -> None:
+    """Make the rows ``stored_sql`` picks from the model's table the rows of
+    ``fresh_sql``, replacing only those that differ, by the declared unique key (deleting
+    and inserting rows that did not change made DuckDB rewrite their row groups on its
+    checkpoint). Leaves the temporary table ``delta``: every row that went (``_old``
+    true) or came (``_old`` false)."""
+    assert model.range is not None
+    temporary(warehouse, "fresh_rows", fresh_sql)
+    temporary(warehouse, "stored_rows", stored_sql)
+    temporary(
+        warehouse,
+        delta,
+        "SELECT *, true AS _old FROM "
+        "(SELECT * FROM stored_rows EXCEPT SELECT * FROM fresh_rows) AS went "
+        "UNION ALL SELECT *, false AS _old FROM "
+        "(SELECT * FROM fresh_rows EXCEPT SELECT * FROM stored_rows) AS came",
+    )
+    unique = model.range.unique
+    table = model.table
+    if not unique:  # one row or a few: replaced whole when anything differs
+        if warehouse.rows(f"SELECT count(*) FROM {delta}")[0][0]:
+            warehouse.execute(f"DELETE FROM {table}")
+            warehouse.execute(f"INSERT INTO {table} SELECT * FROM fresh_rows")
+    else:
+        listed = ", ".join(unique)
+        matched = " AND ".join(f"{table}.{column} = went.{column}" for column in unique)
+        warehouse.execute(
+            f"DELETE FROM {table} USING "
+            f"(SELECT DISTINCT {listed} FROM {delta} WHERE _old) AS went WHERE {matched}"
+        )
+        columns = ", ".join(warehouse.columns(table))
+        warehouse.execute(f"INSERT INTO {table} SELECT {columns} FROM {delta} WHERE NOT _old")
+    warehouse.execute("DROP TABLE fresh_rows")
+    warehouse.execute("DROP TABLE stored_rows")
+
+
+def _on_side(expression: str, side: str) -> str:
+    """An SQL expression over a row, its columns read from the table alias ``side``."""
+    tree = sqlglot.parse_one(expression, read="duckdb")
+    for column in tree.find_all(exp.Column):
+        column.set("table", exp.to_identifier(side))
+    return tree.sql(dialect="duckdb")
+
+
+def moved_since(warehouse: Warehouse, model: Model, delta: str) -> dt.date | None:
+    """The first day the rows in ``delta`` (``replace_changed``) move downstream, by the
+    model's ``@moves``: a row that came or went moves every day its declarations give; a
+    row that changed (the same unique key on both sides), the days of the declarations
+    whose columns differ. None: no day moved."""
+    assert model.range is not None
+    columns = warehouse.columns(model.table)
+    old = [_on_side(m.day, "o") for m in model.range.moves]
+    new = [_on_side(m.day, "n") for m in model.range.moves]
+    changed = []
+    for move, before, after in zip(model.range.moves, old, new, strict=True):
+        listed = columns if move.columns == ("*",) else move.columns
+        differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in listed)
+        changed.append(f"CASE WHEN {differs} THEN least({before}, {after}) END")
+    on = " AND ".join(f"o.{c} = n.{c}" for c in model.range.unique) or "true"
+    sql = (
+        f"SELECT min(CASE WHEN o._old IS NULL THEN least({', '.join(new)}) "
+        f"WHEN n._old IS NULL THEN least({', '.join(old)}) "
+        f"ELSE least({', '.join(changed)}) END) "
+        f"FROM (SELECT * FROM {delta} WHERE _old) AS o "
+        f"FULL OUTER JOIN (SELECT * FROM {delta} WHERE NOT _old) AS n ON {on}"
+    )
+    day = warehouse.rows(sql)[0][0]
+    return day.date() if isinstance(day, dt.datetime) else day

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tally.pipeline.build import build
+from tally.pipeline.build import build, discover_models
 from tally.pipeline.context import Context
 from tally.pipeline.ingest import land
 from tally.pipeline.ledger import Ledger, new_run_id
@@ -135,3 +135,24 @@ def _load(
             summary.quarantined += len(loaded.bad_rows)
             shown.advance("load")
     shown.finish("load", f"{sum(summary.rows.values()):,} rows")
+
+
+def demo_signups(seed: int, start: dt.date, end: dt.date) -> list[tuple[str, str, dt.date]]:
+    """(user id, country, start day) of every subscription the demo world (the one
+    ``run_demo`` draws the exports from) starts in the range: the people the demo's web
+    traffic (``tally.web.demo``) sends through the site before they subscribe."""
+    world = DemoWorld(seed, start, end)
+    return [(s.user_id, s.country, s.start) for s in world.subscriptions if start <= s.start <= end]
+
+
+def rebuild_web_marts(context: Context) -> dict[str, str]:
+    """Build the models that read the web tables (and those downstream of them) again,
+    after the demo's web traffic is loaded: the campaign attribution."""
+    models = discover_models()
+    chosen = {m.table for m in models if any(t.startswith("web.") for t in m.reads)}
+    grown = True
+    while grown:
+        found = {m.table for m in models if m.reads & chosen} - chosen
+        grown = bool(found)
+        chosen |= found
+    return build(context, [m for m in models if m.table in chosen])

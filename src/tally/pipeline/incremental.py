@@ -10,9 +10,9 @@ daily job has just loaded a day after the newest one built, only a few things ca
    is recomputed from their whole history (a user's earlier periods decide new vs
    reactivation). Only the periods and spans that differ from the stored ones are replaced;
 2. from the first day one of their events moved (``_moved_periods.sql``; at the latest the
-   new day itself, where periods of untouched users may now end as churn), the recurring
-   total (carried from the stored day before, ``_subscriber_total_since.sql``), the daily
-   marts, and the weeks and months holding those days;
+   new day itself, where periods of untouched users may now end as churn), every model
+   that declares a date range (``build.Range``: the recurring total, the daily marts, the
+   weeks and months holding those days), by ``build.rebuild_days`` with its own SQL;
 3. the small marts downstream (reconciliation, content, telco, ...) are rebuilt whole.
 
 Each recomputation reads only what can reach the days it replaces: the spans come from the
@@ -36,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from tally.pipeline.build import Model, build, discover_models
+from tally.pipeline.build import WRITTEN, Model, build, discover_models, ordered, rebuild_days
 from tally.pipeline.context import Context
 from tally.pipeline.extension import LAST_PERIODS, extended_sql, marts_sql, new_keys_sql
 from tally.pipeline.ledger import Ledger, new_run_id
@@ -48,20 +48,10 @@ LATEST = "staging.viu_premium_transactions_latest"
 STAGING = (LATEST, "staging.viu_premium_subscriber_status")
 PERIODS = "marts.subscription_periods"
 SPANS = "marts.subscription_spans"
-TOTAL = "marts.subscriber_total"
 BOUNDS = "marts.subscription_bounds"
 REFUNDS = "marts.refund_transactions"
-# mart → (date column, resolution of its rows: "daily", "weekly", "monthly" or a column)
-BY_DATE = {
-    "marts.subscriber_daily": ("day", "daily"),
-    "marts.revenue_daily": ("day", "daily"),
-    "marts.subscriber_weekly": ("period_start", "weekly"),
-    "marts.subscriber_monthly": ("period_start", "monthly"),
-    "marts.report_fact": ("start_date", "resolution_type"),
-}
-HANDLED = {LATEST, BOUNDS, REFUNDS, PERIODS, LAST_PERIODS, SPANS, TOTAL, *BY_DATE}
-# tables the full build writes before the models (countries, plan names)
-WRITTEN = {"marts.dim_country", "marts.dim_plan"}
+DATE_GRAINS = ("day", "week", "month", "resolution")
+HANDLED = {LATEST, BOUNDS, REFUNDS, PERIODS, LAST_PERIODS, SPANS}
 
 
 def substituted(sql: str, sources: dict[str, tuple[str, str | None]]) -> str:
@@ -93,14 +83,6 @@ def _tables(warehouse: Warehouse) -> set[str]:
     return {f"{schema}.{name}" for schema, name in found}
 
 
-def _period_start(day: dt.date, resolution: str) -> dt.date:
-    if resolution == "weekly":
-        return day - dt.timedelta(days=day.weekday())
-    if resolution == "monthly":
-        return day.replace(day=1)
-    return day
-
-
 def build_day(
     context: Context,
     day: dt.date,
@@ -119,8 +101,10 @@ def build_day(
     # one connection for the whole step: DuckDB would otherwise reopen (and checkpoint) the
     # file for every statement; no mart's rows have an order (every reader sorts or groups),
     # and keeping the order read halves DuckDB's speed on two cores
+    ranged = _ranged(models)
+    handled = HANDLED | {m.table for m in ranged}
     with warehouse.session(), warehouse.unordered():
-        built = _built_range(warehouse, models)
+        built = _built_range(warehouse, models, handled)
         if built is not None and day > built[1]:
             ledger = Ledger(warehouse)
             with ledger.step(run_id, "build", dataset=f"incremental {day}") as step:
@@ -128,25 +112,42 @@ def build_day(
                 # the old marts, and the next day's build would take the day as done
                 with warehouse.transaction():
                     since = _recompute_periods(context, models, day, built[1])
-                    _recompute_from(context, models, since)
-                recomputed = f"SELECT count(*) FROM {TOTAL} WHERE day >= ?"
-                step.rows_out = warehouse.rows(recomputed, [since])[0][0]
+                    # every date-ranged model, by its declared range (build.rebuild_days)
+                    for model in ranged:
+                        rebuild_days(warehouse, model, since)
+                step.rows_out = len(ranged)
     if built is None or day <= built[1]:
         # no build yet, or a reload inside the built range: outside the session, so the full
         # build holds the warehouse one model at a time
         return build(context, everything, run_id=run_id)
-    outcome.update(dict.fromkeys(sorted(HANDLED), f"incremental from {since}"))
-    rest = [m for m in models.values() if m.table not in HANDLED]
+    outcome.update(dict.fromkeys(sorted(handled), f"incremental from {since}"))
+    rest = [m for m in models.values() if m.table not in handled]
     if rest:  # else nothing is left to build: not even the countries and plans to rewrite
         outcome.update(build(context, rest, run_id=run_id))
     return outcome
 
 
-def _built_range(warehouse: Warehouse, models: dict[str, Model]) -> tuple[dt.date, dt.date] | None:
+def _ranged(models: dict[str, Model]) -> list[Model]:
+    """The models with a declared date range, in dependency order, whose inputs are all
+    rebuilt here before them (or written, or loaded tables this build tracks); a model
+    reading another model that is rebuilt whole is rebuilt whole too."""
+    ranged: list[Model] = []
+    known = HANDLED | WRITTEN | {RAW, *STAGING}
+    for model in ordered(list(models.values())):
+        declared = model.range
+        if declared is not None and declared.grain in DATE_GRAINS and model.reads <= known:
+            ranged.append(model)
+            known.add(model.table)
+    return ranged
+
+
+def _built_range(
+    warehouse: Warehouse, models: dict[str, Model], handled: set[str]
+) -> tuple[dt.date, dt.date] | None:
     """(first day, horizon) of the stored build when the incremental build can extend it:
     every handled mart and staging table exists and no partition before the first built
     day was loaded since; otherwise ``None``."""
-    needed = HANDLED | {RAW, *STAGING} | WRITTEN
+    needed = handled | {RAW, *STAGING} | WRITTEN
     if not HANDLED <= set(models) or not needed <= _tables(warehouse):
         return None
     old = warehouse.rows(f"SELECT data_start, horizon FROM {BOUNDS}")
@@ -423,52 +424,3 @@ def _new_status_sql(built: dt.date) -> str:
         f"WHERE _partition_date = (SELECT max(_partition_date) FROM {table} "
         f"WHERE _partition_date <= DATE '{built}')"
     )
-
-
-def _recompute_from(context: Context, models: dict[str, Model], since: dt.date) -> None:
-    """Replace the recurring total from ``since`` on, and the date-keyed marts after it."""
-    warehouse = context.warehouse
-    data_start = warehouse.rows(f"SELECT data_start FROM {BOUNDS}")[0][0]
-    with warehouse.transaction():
-        # read the carried total before deleting: it starts from the stored day before;
-        # from the first loaded day, there is none (the full model carries the spans that
-        # began before it), so the model runs whole
-        total = marts_sql("_subscriber_total_since.sql").replace("{since}", since.isoformat())
-        if since <= data_start:
-            since, total = data_start, models[TOTAL].sql
-        _temporary(warehouse, "changed_total", total)
-        warehouse.execute(f"DELETE FROM {TOTAL} WHERE day >= ?", [since])
-        warehouse.execute(f"INSERT INTO {TOTAL} SELECT * FROM changed_total")
-        warehouse.execute("DROP TABLE changed_total")
-    for table in (
-        "marts.subscriber_daily",
-        "marts.revenue_daily",
-        "marts.subscriber_weekly",
-        "marts.subscriber_monthly",
-        "marts.report_fact",
-    ):
-        column, resolution = BY_DATE[table]
-        if resolution == "resolution_type":
-            where = " OR ".join(
-                f"(resolution_type = '{r}' AND {column} >= DATE '{_period_start(since, r)}')"
-                for r in ("daily", "weekly", "monthly")
-            )
-        else:
-            where = f"{column} >= DATE '{_period_start(since, resolution)}'"
-        sql = substituted(models[table].sql, _inputs_from(since))
-        with warehouse.transaction():
-            warehouse.execute(f"DELETE FROM {table} WHERE {where}")
-            warehouse.execute(f"INSERT INTO {table} SELECT * FROM ({sql}) AS fresh WHERE {where}")
-
-
-def _inputs_from(since: dt.date) -> dict[str, tuple[str, str | None]]:
-    """The rows of each input that can reach a daily mart's days from ``since`` on."""
-    # a day's export holds that day's transactions: older partitions cannot hold a
-    # transaction dated on or after `since` (two days' slack for zones and late files)
-    early = since - dt.timedelta(days=2)
-    return {
-        STAGING[0]: (STAGING[0], f"_partition_date >= DATE '{early}'"),
-        # every event of a period (start, payment, end) falls on or before its end
-        PERIODS: (PERIODS, f"period_end >= DATE '{since}'"),
-        TOTAL: (TOTAL, f"day >= DATE '{since}'"),
-    }

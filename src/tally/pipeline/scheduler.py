@@ -19,6 +19,8 @@ A partition that failed ``max_attempts`` times waits for a person (``tally backf
 one whose files are not published yet is ``not_ready`` in the ledger and tried again on the
 next tick without counting, until its dataset's deadline passes (then it fails, and alerts).
 Datasets that already landed are not downloaded again on those retries (``run_day``).
+The OS lock covers one machine; with ``server.scheduler_lease_url`` schedulers on several
+machines elect one leader by a lease in JetStream (``tally.pipeline.leadership``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from croniter import croniter
 from tally.config import Settings
 from tally.errors import ConfigError
 from tally.pipeline.context import Context
-from tally.pipeline.ledger import Ledger, new_run_id
+from tally.pipeline.leadership import Leadership
+from tally.pipeline.ledger import Ledger, abandon_dead_steps, new_run_id
 from tally.pipeline.run import run_day
 from tally.sources import all_datasets
 from tally.sources._settings import source_settings
@@ -122,6 +125,17 @@ def partition_lock(settings: Settings, source: str, day: dt.date) -> Iterator[bo
         os.close(handle)
 
 
+def _running(context: Context, source: str, since: dt.date) -> set[dt.date]:
+    """Partitions whose scheduled step is running now, by any process on any host (a dead
+    one's step is marked abandoned by ``abandon_dead_steps``)."""
+    rows = context.warehouse.rows(
+        "SELECT DISTINCT partition_date FROM tally_meta.runs "
+        "WHERE job = ? AND source = ? AND partition_date >= ? AND status = 'running'",
+        [JOB, source, since],
+    )
+    return {row[0] for row in rows}
+
+
 def _attempts(context: Context, source: str, since: dt.date) -> tuple[set[dt.date], dict]:
     """Partitions already done, and failed-attempt counts, for one source since a day."""
     rows = context.warehouse.rows(
@@ -141,8 +155,13 @@ def run_due(
     catch_up_days: int = DEFAULT_CATCH_UP_DAYS,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     fetch: bool = True,
+    may_start: Callable[[], bool] | None = None,
 ) -> list[ScheduledRun]:
-    """Run every partition that is due and not done yet, oldest first; returns what happened."""
+    """Run every partition that is due and not done yet, oldest first; returns what happened.
+
+    With ``may_start`` (one scheduler among several: ``Leadership.may_start``) a partition
+    starts only while it answers True, and not while the ledger shows it running elsewhere.
+    """
     now = now or dt.datetime.now(dt.UTC)
     since = now - dt.timedelta(days=catch_up_days)
     runs: list[ScheduledRun] = []
@@ -151,9 +170,12 @@ def run_due(
         if not days:
             continue
         done, failed = _attempts(context, schedule.source, min(days))
+        running = _running(context, schedule.source, min(days)) if may_start else set()
         for day in days:
-            if day in done or failed.get(day, 0) >= max_attempts:
+            if day in done or day in running or failed.get(day, 0) >= max_attempts:
                 continue
+            if may_start is not None and not may_start():
+                return runs  # no longer leading: the new leader runs the rest
             runs.append(_run_one(context, schedule.source, day, fetch, now))
     return runs
 
@@ -199,14 +221,44 @@ def run_forever(
 
     ``poll_seconds`` bounds the sleep so failed and not-yet-published partitions are
     retried. ``tally serve`` runs this in a thread; ``tally scheduler`` in the foreground.
+    With ``server.scheduler_lease_url`` only the scheduler holding the lease runs steps
+    (``tally.pipeline.leadership``); the others wait for it.
     """
-    while not stop.is_set():
-        for run in run_due(context, catch_up_days=catch_up_days):
-            if report:
-                report(run)
-        now = dt.datetime.now(dt.UTC)
-        upcoming = next_firing(context.settings, now)
-        wait = poll_seconds
-        if upcoming is not None:
-            wait = min(poll_seconds, max(1.0, (upcoming - now).total_seconds()))
-        stop.wait(wait)
+    leadership = None
+    if context.settings.server.scheduler_lease_url:
+        leadership = Leadership(
+            context.settings.server.scheduler_lease_url,
+            context.settings.server.scheduler_lease_seconds,
+        ).start()
+    try:
+        while not stop.is_set():
+            _tick(context, leadership, report, catch_up_days)
+            now = dt.datetime.now(dt.UTC)
+            upcoming = next_firing(context.settings, now)
+            wait = poll_seconds
+            if upcoming is not None:
+                wait = min(poll_seconds, max(1.0, (upcoming - now).total_seconds()))
+            if leadership is not None and not leadership.leads():
+                wait = min(wait, leadership.seconds / 3)  # try again soon: the lease may free
+            stop.wait(wait)
+    finally:
+        if leadership is not None:
+            leadership.stop()
+
+
+def _tick(
+    context: Context,
+    leadership: Leadership | None,
+    report: Callable[[ScheduledRun], None] | None,
+    catch_up_days: int,
+) -> None:
+    if leadership is None:
+        runs = run_due(context, catch_up_days=catch_up_days)
+    elif leadership.may_start():
+        abandon_dead_steps(context.warehouse)  # steps of schedulers that died, on any host
+        runs = run_due(context, catch_up_days=catch_up_days, may_start=leadership.may_start)
+    else:
+        return
+    for run in runs:
+        if report:
+            report(run)

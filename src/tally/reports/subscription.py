@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tally.config import Country, Settings
 from tally.errors import ConfigError, NotFoundError
+from tally.lake.publish import publish, published, read_published
 from tally.reports.analytics import analytics_sheets
 from tally.reports.export import FORMATS, write_csv, write_parquet
 from tally.reports.fact import (
@@ -117,7 +116,7 @@ def write_subscription_report(
                 generated = now or dt.datetime.now(dt.UTC)
                 write_workbook(local, rows, summary, generated, extra, digest)
         if changed:
-            _publish(local, location, settings)
+            publish(local, location, s3_endpoint_url=settings.s3_endpoint_url)
     counts = rows.group_by("type").aggregate([("value", "count")]).to_pylist()
     return Written(
         location,
@@ -197,10 +196,10 @@ _NAME = re.compile(r"subscription-([a-z]{2})-(\d{4}-\d{2}-\d{2})\.(xlsx|csv|parq
 def reports_on_record(settings: Settings, root: str | None = None) -> list[OnRecord]:
     """Every subscription report file under the root, oldest day first."""
     base = (root or default_root(settings)).rstrip("/")
-    filesystem, folder = fsspec.core.url_to_fs(base, **_options(base, settings))
+    endpoint = settings.s3_endpoint_url
     found = []
     for period in PERIODS:
-        for path in sorted(filesystem.glob(f"{folder}/subscription-report/{period}/*")):
+        for path in published(base, f"subscription-report/{period}/*", s3_endpoint_url=endpoint):
             name = _NAME.search(path)
             if name:
                 country, day, suffix = name.groups()
@@ -254,28 +253,6 @@ def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
-def _options(location: str, settings: Settings) -> dict:
-    if location.startswith("s3://") and settings.s3_endpoint_url:
-        return {"client_kwargs": {"endpoint_url": settings.s3_endpoint_url}}
-    return {}
-
-
 def _read(location: str, settings: Settings) -> bytes | None:
     """The bytes of the report already at ``location``, or None when there is none."""
-    try:
-        with fsspec.open(location, "rb", **_options(location, settings)) as source:
-            return source.read()
-    except FileNotFoundError:
-        return None
-
-
-def _publish(local: Path, location: str, settings: Settings) -> None:
-    """Move the finished file into place: a local rename, or an upload for s3:// roots."""
-    if "://" not in location or location.startswith("file://"):
-        target = Path(location.removeprefix("file://"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(local, target)
-        return
-    options = _options(location, settings)
-    with local.open("rb") as source, fsspec.open(location, "wb", **options) as target:
-        shutil.copyfileobj(source, target, length=1024 * 1024)
+    return read_published(location, s3_endpoint_url=settings.s3_endpoint_url)

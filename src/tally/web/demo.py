@@ -6,6 +6,13 @@ they read pages, play episodes (events), leave through outbound links (the seed'
 report), download the app, search, and sometimes subscribe (goal 1). Requests are written
 in matomo.js's own form to the durable hit log, then loaded and sessionized exactly as live
 traffic is. Deterministic for a seed.
+
+The subscribers of the demo's subscription world (``signups``: user id, country, start day,
+given by the caller, who draws them from the same world as the subscription exports) visit
+too: most arrive anonymously once or more in the weeks before (a campaign, a search, a
+social post), then sign up on their start day with ``uid`` set to their user id on the same
+browser, so the subscription marts can attribute them (docs/metrics.md, "From campaign to
+revenue").
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import asyncio
 import datetime as dt
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -96,10 +104,24 @@ def ensure_demo_site(warehouse: Warehouse) -> int:
     return site.idsite
 
 
+Signup = tuple[str, str, dt.date]  # user id, country, the day the subscription started
+CAMPAIGNS = (  # name, source, medium, weight: the campaigns that bring subscribers
+    ("autumn-drama", "facebook", "paid-social", 5),
+    ("yahoo-leadin", "yahoo", "leadin", 3),
+    ("newsletter-weekly", "newsletter", "email", 2),
+)
+
+
 def records(
-    idsite: int, seed: int, start: dt.date, end: dt.date, visits_per_day: int = 300
+    idsite: int,
+    seed: int,
+    start: dt.date,
+    end: dt.date,
+    visits_per_day: int = 300,
+    signups: Sequence[Signup] = (),
 ) -> list[bytes]:
-    """Hit-log records (matomo.js requests as the endpoint stores them) for every day."""
+    """Hit-log records (matomo.js requests as the endpoint stores them) for every day, and
+    the subscribers' journeys (``journeys``)."""
     rng = random.Random(seed)
     visitors: list[tuple[str, str, str, str]] = []  # id, ua, ip, lang
     out: list[bytes] = []
@@ -114,7 +136,43 @@ def records(
                 visitors.append(visitor)
             out.extend(_visit(rng, idsite, day, visitor, last_day=day == end))
         day += dt.timedelta(days=1)
+    return out + journeys(idsite, seed, start, end, signups)
+
+
+def journeys(
+    idsite: int, seed: int, start: dt.date, end: dt.date, signups: Sequence[Signup]
+) -> list[bytes]:
+    """Each subscriber's visits: 70 % came through the site, of whom most visited
+    anonymously one to three times in the 1..20 days before (from a campaign, a search, a
+    social post or another site), then signed up on the start day with ``uid`` = their user
+    id (setUserId on the sign-up page), on the same browser (the same ``_id``)."""
+    rng = random.Random(seed * 7919 + 1)
+    out: list[bytes] = []
+    for user_id, country, day in signups:
+        if rng.random() >= 0.7:
+            continue  # came through an app store or a telco, never through the site
+        visitor = _new_visitor(rng)
+        visitor = (visitor[0], visitor[1], rng.choice(IPS.get(country, IPS["HK"])), visitor[3])
+        for before in sorted(rng.sample(range(1, 21), k=rng.choice((0, 1, 1, 2, 3))), reverse=True):
+            earlier = day - dt.timedelta(days=before)
+            if earlier >= start:
+                landing = _acquisition(rng)
+                out.extend(_visit(rng, idsite, earlier, visitor, landing=landing))
+        if start <= day <= end:
+            landing = (f"{SITE_URL}/subscribe", "")
+            out.extend(
+                _visit(rng, idsite, day, visitor, last_day=day == end, landing=landing, uid=user_id)
+            )
     return out
+
+
+def _acquisition(rng: random.Random) -> tuple[str, str]:
+    """Where a future subscriber came from: campaigns weigh more than in the general traffic."""
+    if rng.random() < 0.45:
+        name, source, medium, _ = rng.choices(CAMPAIGNS, weights=[c[3] for c in CAMPAIGNS])[0]
+        query = f"mtm_campaign={name}&mtm_source={source}&mtm_medium={medium}"
+        return f"{SITE_URL}/?{query}", ""
+    return _landing(rng)
 
 
 def _new_visitor(rng: random.Random) -> tuple[str, str, str, str]:
@@ -132,7 +190,11 @@ def _visit(
     day: dt.date,
     visitor: tuple[str, str, str, str],
     last_day: bool = False,
+    landing: tuple[str, str] | None = None,
+    uid: str | None = None,
 ) -> list[bytes]:
+    """One visit's requests; ``landing`` (url, referrer) instead of a random one, ``uid``
+    (the User ID) on every request when the visitor is logged in."""
     visitor_id, ua, ip, lang = visitor
     hour = rng.choices(
         range(24),
@@ -140,7 +202,7 @@ def _visit(
     )[0]
     local = dt.datetime.combine(day, dt.time(hour, rng.randrange(60), rng.randrange(60)))
     moment = local.replace(tzinfo=ZoneInfo(SITE_TIMEZONE)).astimezone(dt.UTC)
-    url, referrer = _landing(rng)
+    url, referrer = landing or _landing(rng)
     hits: list[dict[str, str]] = []
     pages = min(1 + int(rng.expovariate(0.55)), 9)
     for number in range(pages):
@@ -163,7 +225,7 @@ def _visit(
                     "url": f"{SITE_URL}/search?q={keyword.replace(' ', '+')}",
                 }
             )
-    if rng.random() < 0.04:
+    if uid is not None or rng.random() < 0.04:
         hits.append({"action_name": "Subscribed", "url": f"{SITE_URL}/subscribe/thanks"})
     out = []
     for hit in hits:
@@ -180,6 +242,7 @@ def _visit(
             "m": str(local.minute),
             "s": str(local.second),
             "r": f"{rng.randrange(10**6):06d}",
+            **({"uid": uid} if uid else {}),
             **{k: v for k, v in hit.items() if v},
         }
         record = {
@@ -252,12 +315,14 @@ def generate_traffic(
     start: dt.date,
     end: dt.date,
     visits_per_day: int = 300,
+    signups: Sequence[Signup] = (),
 ) -> DemoTraffic:
-    """Demo traffic for ``start``..``end``: logged, loaded into web.hits, sessionized."""
+    """Demo traffic for ``start``..``end`` (and the ``signups``' journeys): logged, loaded
+    into web.hits, sessionized."""
     idsite = ensure_demo_site(warehouse)
     if _already_loaded(warehouse, idsite, start, end):
         return DemoTraffic(0, LoadResult(), sessionize(warehouse))
-    payloads = records(idsite, seed, start, end, visits_per_day)
+    payloads = records(idsite, seed, start, end, visits_per_day, signups)
     write_records(settings, payloads)
     loaded = load_hits(warehouse, settings)
     return DemoTraffic(len(payloads), loaded, sessionize(warehouse))

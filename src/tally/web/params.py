@@ -325,6 +325,8 @@ def _extras(hit: Hit, params: Mapping[str, str]) -> None:
     if hit.kind in ("order", "cart"):
         hit.ecommerce = json.dumps(_ecommerce(params), sort_keys=True)
         hit.order_id = params.get("ec_id") or None
+    elif hit.kind == "pageview" and any(params.get(name) for name in PRODUCT_VIEW):
+        hit.ecommerce = json.dumps(_product_view(params), sort_keys=True)
     dimensions = _scan_names(params)
     hit.dimensions = json.dumps(dimensions, sort_keys=True) if dimensions else None
     timings = {name: _integer(params, name, minimum=0) for name in PERFORMANCE if params.get(name)}
@@ -333,6 +335,29 @@ def _extras(hit: Hit, params: Mapping[str, str]) -> None:
     for name in ("_rcn", "_rck"):
         if params.get(name):
             hit.campaign[name] = params[name]
+
+
+# setEcommerceView: a product (or category) page, sent with its page view
+PRODUCT_VIEW = ("_pks", "_pkn", "_pkc", "_pkp")
+
+
+def _product_view(params: Mapping[str, str]) -> dict[str, Any]:
+    """A product page's facts: {"view": [sku, name, category, price]}, the category a text
+    or (``_pkc`` a JSON list, as matomo.js sends several) a list."""
+    category: Any = params.get("_pkc") or ""
+    if category.startswith("["):
+        try:
+            category = json.loads(category)
+        except json.JSONDecodeError:
+            pass  # a category that only looks like a list stays text
+    return {
+        "view": [
+            params.get("_pks") or "",
+            params.get("_pkn") or "",
+            category,
+            _number(params, "_pkp") or 0,
+        ]
+    }
 
 
 ECOMMERCE_AMOUNTS = {"ec_st": "subtotal", "ec_tx": "tax", "ec_sh": "shipping", "ec_dt": "discount"}

@@ -2,7 +2,7 @@
 
 A loader reads the stream through one durable pull consumer (``tally-loader``), which
 every loader shares: JetStream hands each message to one of them at a time, and hands it
-again, maybe to another, when it was not acknowledged within ``ACK_WAIT_SECONDS``.
+again, maybe to another, when it was not acknowledged within ``web.load_ack_wait_seconds``.
 
 Per batch: parse and enrich the records (as ``tally.web.loader`` does for the local log);
 then, holding the warehouse's exclusive lock for stream loads, in ONE transaction: find
@@ -32,7 +32,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from tally.config import Settings
-from tally.jetstream import Link
+from tally.errors import TransientError
+from tally.jetstream import Link, retrying
 from tally.warehouse import Warehouse
 from tally.web.hitstream import hit_id, stream_config, subject
 from tally.web.loader import _row, _site_hosts, _table, load_hits, sessionize_alone
@@ -42,7 +43,6 @@ from tally.web.sessions import DaySalts
 logger = logging.getLogger(__name__)
 
 CONSUMER = "tally-loader"
-ACK_WAIT_SECONDS = 60.0
 # "tally" + "J" (JetStream) as an integer: one lock for every stream loader on a database
 LOAD_LOCK_KEY = 0x74616C6C794A
 
@@ -73,19 +73,29 @@ class StreamLoader:
     """A loader on the hit stream (``web.hit_log_url``); ``load()`` drains what is there."""
 
     def __init__(
-        self, warehouse: Warehouse, settings: Settings, *, ack_wait: float = ACK_WAIT_SECONDS
+        self, warehouse: Warehouse, settings: Settings, *, ack_wait: float | None = None
     ) -> None:
         self.warehouse = warehouse
-        self.ack_wait = ack_wait
+        self.ack_wait = ack_wait or settings.web.load_ack_wait_seconds
         self.settings = settings
         self.stream = settings.web.hit_stream
         self.link = Link(settings.web.hit_log_url, name="tally-loader")
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._lock = threading.Lock()
 
-    def start(self) -> StreamLoader:
+    def start(self, seconds: float = 120.0) -> StreamLoader:
+        """Connect and bind to the durable consumer (creating stream and consumer when
+        missing), retrying for ``seconds``: a cluster that is starting or electing takes a
+        while to answer."""
         self.link.start()
-        self.link.call(self._subscribe(), timeout=30)
+        try:
+            self.link.call(
+                retrying(self._subscribe, seconds=seconds, what="binding the hit loader"),
+                timeout=seconds + 30,
+            )
+        except BaseException:
+            self.link.close()
+            raise
         return self
 
     async def _subscribe(self) -> None:
@@ -232,11 +242,17 @@ def load_until(
     stream = StreamLoader(warehouse, settings).start() if settings.web.hit_log_url else None
     try:
         while True:
-            result = stream.load() if stream is not None else load_hits(warehouse, settings)
-            if result.loaded:
-                sessionize_alone(warehouse, settings)
-            if result.loaded or result.quarantined or not follow:
-                report(result.as_dict())
+            try:
+                result = stream.load() if stream is not None else load_hits(warehouse, settings)
+                if result.loaded:
+                    sessionize_alone(warehouse, settings)
+            except TransientError as problem:  # following: a busy warehouse, a NATS election
+                if not follow:
+                    raise
+                logger.warning("hit loader: %s; trying again", problem)
+            else:
+                if result.loaded or result.quarantined or not follow:
+                    report(result.as_dict())
             if not follow or stop.wait(settings.web.load_interval_seconds):
                 return
     finally:

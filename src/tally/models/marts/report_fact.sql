@@ -26,6 +26,14 @@
 --   list, or without a map); meta_7 'Full' / 'Partial' on Refund and Refund amount rows
 --   (NULL elsewhere); meta_8 unused (NULL).
 -- Rows whose value is 0 are left out: a missing row reads as 0 in the reports.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
+--   each resolution's rows from the period holding the first changed day; the days from
+--   the earlier of that week's and that month's first day
+-- @range resolution start_date resolution_type
+-- @reads marts.subscriber_daily WHERE day >= least(CAST(date_trunc('week', {since}) AS DATE), CAST(date_trunc('month', {since}) AS DATE))
+-- @reads marts.subscriber_weekly WHERE period_start >= CAST(date_trunc('week', {since}) AS DATE)
+-- @reads marts.subscriber_monthly WHERE period_start >= CAST(date_trunc('month', {since}) AS DATE)
+-- @reads marts.revenue_daily WHERE day >= least(CAST(date_trunc('week', {since}) AS DATE), CAST(date_trunc('month', {since}) AS DATE))
 WITH resolved AS (
     SELECT 'daily' AS resolution_type, day AS start_date, country, platform, plan_code,
         channel, channel_sector, payment_status, active,

@@ -10,6 +10,10 @@
 -- or revised event counts once, as its latest copy.
 -- Amounts are never converted between currencies: each currency is its own row. Sums are
 -- rounded to cents, so the order rows are added in never shows in the result.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
+--   a day's transactions come in its own partition or later (two days' slack)
+-- @range day day
+-- @reads staging.viu_premium_transactions_latest WHERE _partition_date >= {since} - 2
 SELECT
     CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS day,
     t.country, t.platform, t.plan_code, t.channel, t.channel_sector, t.currency,

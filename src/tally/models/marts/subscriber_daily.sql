@@ -29,6 +29,13 @@
 -- Stocks come from marts.subscriber_total: active (end of day) and active_opening (end of
 -- the day before); rates: churn_rate = churn / active_opening,
 -- trial_conversion_rate = trial_conversions / trials_ended.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
+--   every event of a period falls on or before its end; a day's transactions come in
+--   its own partition or later (two days' slack for time zones and late files)
+-- @range day day
+-- @reads marts.subscription_periods WHERE period_end >= {since}
+-- @reads staging.viu_premium_transactions_latest WHERE _partition_date >= {since} - 2
+-- @reads marts.subscriber_total WHERE day >= {since}
 WITH status_of AS (
     SELECT p.*,
         CASE p.kind WHEN 'trial' THEN 'Free trial' WHEN 'grace' THEN 'Grace period'

@@ -10,6 +10,11 @@
 -- 'Grace period'); billing retry does not (it is the gap between periods).
 -- Rows run from the first loaded day to the newest (data_start .. horizon); days before the
 -- first load are only partly known and are left out. Rows where everything is 0 are left out.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
+--   a day's stock counts every span still open on it: the spans ending on or after the
+--   first changed day give the same counts from that day on
+-- @range day day
+-- @reads marts.subscription_spans WHERE span_end >= {since}
 WITH moves AS (
     SELECT country, platform, plan_code, channel, channel_sector, payment_status,
         span_start AS day, 1 AS moved_in, 0 AS moved_out

@@ -6,6 +6,8 @@
 -- the week's days loaded so far; active_opening is the count at the end of the day before
 -- the week (or before the first loaded day). churn_rate = churn / active_opening;
 -- trial_conversion_rate = trial_conversions / trials_ended.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
+-- @range week period_start
 WITH bounds AS (
     SELECT min(day) AS data_start, max(day) AS horizon FROM marts.subscriber_daily
 ),

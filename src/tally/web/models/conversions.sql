@@ -5,7 +5,7 @@
 -- Matching is 'exact', 'contains' or 'regex', case-insensitive unless the goal says so.
 -- A goal converts once per visit (the first matching hit) unless it allows several.
 -- Ecommerce, with Matomo's goal ids (core/Tracker/GoalManager.php): an order is idgoal 0,
--- counted once per order id of the site-day (a repeated order id is ignored); a visit's
+-- counted once per order id of the site, across days (a repeated order id is ignored); a visit's
 -- last cart update is an abandoned cart, idgoal -1, unless an order came after it.
 DELETE FROM web.conversions
 WHERE EXISTS (
@@ -92,7 +92,7 @@ ecommerce AS (
 ),
 orders AS (
     SELECT e.*, row_number() OVER (
-        PARTITION BY e.idsite, e.local_date, e.order_id ORDER BY e.hit_time, e.hit_id
+        PARTITION BY e.idsite, e.order_id ORDER BY e.hit_time, e.hit_id
     ) AS nth_order
     FROM ecommerce AS e
     WHERE e.kind = 'order'
@@ -111,6 +111,14 @@ UNION ALL
 SELECT o.idsite, o.local_date, o.idvisit, 0, o.hit_id, o.hit_time, coalesce(o.revenue, 0)
 FROM orders AS o
 WHERE o.nth_order = 1
+    -- an order id counts once per site, ever: Matomo refuses a repeated one (log_conversion
+    -- is unique on idsite and idorder), so an earlier day's order wins
+    AND NOT EXISTS (
+        SELECT 1 FROM web.conversions AS earlier
+        JOIN web.hits AS first ON first.hit_id = earlier.hit_id
+        WHERE earlier.idsite = o.idsite AND earlier.idgoal = 0
+            AND first.order_id = o.order_id AND earlier.converted_at < o.hit_time
+    )
 UNION ALL
 SELECT e.idsite, e.local_date, e.idvisit, -1, e.hit_id, e.hit_time, coalesce(e.revenue, 0)
 FROM ecommerce AS e

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import gc
-import threading
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -77,38 +74,8 @@ def call(
     chosen = find(method)
     segment = compile_segment(params.get("segment"))
     # one connection for every query of the call, then released
-    with warehouse.session(), _collector_paused():
+    with warehouse.session():
         return _answer(warehouse, chosen, segment, params, now, cache, can_view)
-
-
-_pauses = 0  # calls now running with the collector held (across threads)
-_pauses_lock = threading.Lock()
-_was_enabled = True  # whether the collector was on when the first of them began
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Hold Python's cyclic garbage collector while an answer is built.
-
-    A big answer is a million or more small dicts (a year's UsersFlow holds 1.6M next
-    pages); each allocation counts towards a collection, and every full collection walks all
-    the dicts made so far: about 0.2 s of a 1.1 s answer. The dicts hold numbers and text and
-    make no cycles, so nothing is left for the collector to find. A count shared by the
-    server's threads turns it back on when the last call ends, and only if it was on.
-    """
-    global _pauses, _was_enabled
-    with _pauses_lock:
-        if _pauses == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
-        with _pauses_lock:
-            _pauses -= 1
-            if _pauses == 0 and _was_enabled:
-                gc.enable()
 
 
 def _answer(

@@ -34,54 +34,128 @@ def conversions_of(query: Query, idgoal: int) -> list[dict]:
     return found
 
 
+def product_views(query: Query) -> list[tuple[str, str, list]]:
+    """(visit key, visitor key, [sku, name, category, price]) of each product page view
+    (``setEcommerceView``) of the query's visits."""
+    visits, params = scoped_visits(query)
+    sql = f"""
+        SELECT v.idvisit, v.visitor_key, h.ecommerce FROM ({visits}) AS v
+        JOIN web.actions AS a ON a.idvisit = v.idvisit AND a.kind = 'pageview'
+        JOIN web.hits AS h ON h.hit_id = a.hit_id
+        WHERE h.ecommerce IS NOT NULL
+    """
+    found = []
+    for idvisit, visitor, text in query.warehouse.rows(sql, params):
+        try:
+            view = json.loads(text).get("view")
+        except json.JSONDecodeError:
+            continue
+        if isinstance(view, list) and len(view) == 4:
+            found.append((str(idvisit), str(visitor), view))
+    return found
+
+
+class _Label:
+    """One row's running figures: items ordered (or left in carts) and product views."""
+
+    def __init__(self) -> None:
+        self.revenue = self.quantity = self.prices = 0.0
+        self.conversions = 0
+        self.visits: set[str] = set()
+        self.visitors: set[str] = set()
+        self.views = 0
+        self.viewed_prices: list[float] = []
+
+    def row(self, label: str, segment: str, carts: bool) -> Row:
+        # Matomo (plugins/Goals/API.php, Ecommerce Archiver): avg_price is the mean line
+        # price per order, or the mean price of the priced views of a product never ordered;
+        # conversion_rate the orders (carts) per visit that viewed the product
+        if self.conversions:
+            average_price = ratio(self.prices, self.conversions, 2)
+        elif self.viewed_prices:
+            average_price = ratio(sum(self.viewed_prices), len(self.viewed_prices), 2)
+        else:
+            average_price = 0
+        visits = len(self.visits)
+        rate = rounded(100 * self.conversions / visits, 2) if visits else 0
+        return {
+            "label": label,
+            "revenue": rounded(self.revenue, 2),
+            "quantity": rounded(self.quantity, 2),
+            "abandoned_carts" if carts else "orders": self.conversions,
+            "nb_visits": visits,
+            "nb_uniq_visitors": len(self.visitors),
+            "nb_actions": self.views,
+            "avg_price": average_price,
+            "avg_quantity": ratio(self.quantity, self.conversions, 2),
+            "conversion_rate": f"{rate}%",
+            "segment": f"{segment}=={quote_plus(label)}",
+        }
+
+
 def _items_by(query: Query, key: Callable[[list], list[str]], segment: str) -> Report:
-    """Per label: revenue (price x quantity), quantity, orders, average price and quantity."""
+    """Per label: the ordered items' revenue (price x quantity), quantity and orders, and
+    the product page views: visits, visitors, views (Matomo's nb_actions)."""
     carts = query.params.get("abandonedCarts", "0") not in ("", "0")
-    totals: dict[str, list[float]] = {}  # label: [revenue, quantity, orders]
+    labels: dict[str, _Label] = {}
     for facts in conversions_of(query, -1 if carts else 0):
         seen: set[str] = set()
         for item in facts.get("items", []):
             for label in key(item):
-                row = totals.setdefault(label, [0.0, 0.0, 0.0])
-                row[0] += float(item[3]) * float(item[4])
-                row[1] += float(item[4])
+                found = labels.setdefault(label, _Label())
+                found.revenue += float(item[3]) * float(item[4])
+                found.quantity += float(item[4])
+                found.prices += float(item[3])
                 if label not in seen:  # an order counts once per label
-                    row[2] += 1
+                    found.conversions += 1
                     seen.add(label)
-    rows: list[Row] = [
-        {
-            "label": label,
-            "revenue": rounded(revenue, 2),
-            "quantity": rounded(quantity, 2),
-            "orders": int(orders),
-            "avg_price": ratio(revenue, quantity, 2),
-            "avg_quantity": ratio(quantity, orders, 2),
-            "segment": f"{segment}=={quote_plus(label)}",
-        }
-        for label, (revenue, quantity, orders) in totals.items()
-    ]
-    rows.sort(key=lambda row: (-float(row["revenue"]), str(row["label"])))  # type: ignore[arg-type]
+    for idvisit, visitor, view in product_views(query):
+        for label in key(view):
+            found = labels.setdefault(label, _Label())
+            found.visits.add(idvisit)
+            found.visitors.add(visitor)
+            found.views += 1
+            if float(view[3] or 0) > 0:
+                found.viewed_prices.append(float(view[3]))
+    rows = [found.row(label, segment, carts) for label, found in labels.items()]
+    rows.sort(key=lambda row: (-float(row["revenue"]), -int(row["nb_visits"]), str(row["label"])))  # type: ignore[arg-type]
     return rows
 
 
 def _categories(item: list) -> list[str]:
-    """An item's categories: one text, or a list of up to five (Matomo keeps five)."""
+    """An item's categories: one text, or a list whose first five non-empty entries count
+    (Matomo keeps five); none is Matomo's "Product Category not defined"."""
     category = item[2]
-    if isinstance(category, list):
-        return [str(c) for c in category[:5] if str(c).strip()]
-    return [str(category)] if str(category).strip() else []
+    values = category if isinstance(category, list) else [category]
+    kept = [str(c).strip() for c in values if str(c).strip() not in ("", "0")][:5]
+    return kept or [NO_CATEGORY]
+
+
+def _names(item: list) -> list[str]:
+    """An item's (or viewed product's) name; none is Matomo's "Product Name not defined"."""
+    if not str(item[0]).strip() and not str(item[1]).strip():
+        return []  # a category page: no product
+    return [str(item[1]).strip() or NO_NAME]
+
+
+def _skus(item: list) -> list[str]:
+    return [str(item[0])] if str(item[0]).strip() else []
+
+
+NO_CATEGORY = "Product Category not defined"
+NO_NAME = "Product Name not defined"
 
 
 @method("Goals.getItemsSku")
 def items_by_sku(query: Query) -> Report:
     """Ordered (or, with abandonedCarts=1, abandoned) items by SKU."""
-    return _items_by(query, lambda item: [str(item[0])], "productSku")
+    return _items_by(query, _skus, "productSku")
 
 
 @method("Goals.getItemsName")
 def items_by_name(query: Query) -> Report:
     """Ordered (or abandoned) items by product name."""
-    return _items_by(query, lambda item: [str(item[1])] if str(item[1]) else [], "productName")
+    return _items_by(query, _names, "productName")
 
 
 @method("Goals.getItemsCategory")

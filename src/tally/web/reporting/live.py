@@ -93,8 +93,22 @@ VISIT_COLUMNS = (
     "v.ended_at, v.duration_seconds, v.actions, v.pageviews, v.searches, v.referrer_type, "
     "v.referrer_name, v.referrer_keyword, v.campaign_name, v.campaign_keyword, v.device_type, "
     "h.device_brand, h.device_model, v.os_name, v.browser_name, v.country, h.region, h.city, "
-    "h.latitude, h.longitude, h.local_hour, v.conversions, v.revenue, v.provider"
+    "h.latitude, h.longitude, h.local_hour, v.conversions, v.revenue, v.provider, "
+    # goals apart from orders (0) and abandoned carts (-1), as Matomo counts goalConversions
+    "(SELECT count(*) FROM web.conversions AS c WHERE c.idvisit = v.idvisit AND c.idgoal > 0) "
+    "AS goal_count, "
+    "(SELECT count(*) FROM web.conversions AS c WHERE c.idvisit = v.idvisit AND c.idgoal = 0) "
+    "AS order_count, "
+    "(SELECT count(*) FROM web.conversions AS c WHERE c.idvisit = v.idvisit AND c.idgoal = -1) "
+    "AS cart_count"
 )
+# Matomo's visitEcommerceStatus by (orders, abandoned cart) of the visit
+ECOMMERCE_STATUS = {
+    (False, False): "none",
+    (True, False): "ordered",
+    (False, True): "abandonedCart",
+    (True, True): "orderedThenAbandonedCart",
+}
 
 
 @method("Live.getLastVisitsDetails", periodless=True)
@@ -156,10 +170,17 @@ def _visit(idsite: int, visit: Row, actions: list[Row]) -> Row:
         "providerName": visit["provider"] or "Unknown",
         "visitLocalHour": visit["local_hour"],
         "visitConverted": 1 if int(visit["conversions"]) else 0,  # type: ignore[call-overload]
-        "goalConversions": int(visit["conversions"]),  # type: ignore[call-overload]
+        "goalConversions": int(visit["goal_count"]),  # type: ignore[call-overload]
+        "visitEcommerceStatus": ECOMMERCE_STATUS[
+            (bool(visit["order_count"]), bool(visit["cart_count"]))
+        ],
         "revenue": rounded(float(visit["revenue"] or 0), 2),  # type: ignore[arg-type]
         "actionDetails": actions,
     }
+
+
+# Matomo's action types of ecommerce conversions in the visitor log
+CONVERSION_TYPES = {0: "ecommerceOrder", -1: "ecommerceAbandonedCart"}
 
 
 def _action_details(query: Query, chosen: str, params: list[object]) -> dict[str, list[Row]]:
@@ -183,15 +204,11 @@ def _action_details(query: Query, chosen: str, params: list[object]) -> dict[str
         "ORDER BY c.converted_at, c.idgoal",
         params,
     ):
-        conversions.setdefault(str(hit_id), []).append(
-            {
-                "type": "goal",
-                "goalId": int(idgoal),
-                "goalName": name,
-                "revenue": rounded(float(revenue or 0), 2),
-                "timestamp": unix(converted_at),
-            }
-        )
+        detail: Row = {"type": CONVERSION_TYPES.get(int(idgoal), "goal")}
+        if detail["type"] == "goal":
+            detail.update(goalId=int(idgoal), goalName=name)
+        detail.update(revenue=rounded(float(revenue or 0), 2), timestamp=unix(converted_at))
+        conversions.setdefault(str(hit_id), []).append(detail)
     by_visit: dict[str, list[tuple]] = {}
     for hit in hits:
         by_visit.setdefault(str(hit[0]), []).append(hit)

@@ -103,9 +103,11 @@ VISIT_METRIC_NAMES = (
 
 
 def rounded(value: float, digits: int = 0) -> int | float:
-    """PHP's round() (half away from zero), as Matomo rounds; whole numbers come back int."""
+    """PHP's round() (half away from zero), as Matomo rounds; whole numbers come back int.
+    Like PHP, the value is first taken to 15 significant digits, so 3111.11 / 2 (held as
+    1555.5549999...) rounds to 1555.56."""
     step = Decimal(1).scaleb(-digits)
-    result = Decimal(str(value)).quantize(step, rounding=ROUND_HALF_UP)
+    result = Decimal(format(value, ".15g")).quantize(step, rounding=ROUND_HALF_UP)
     return int(result) if result == result.to_integral_value() else float(result)
 
 

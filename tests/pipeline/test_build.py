@@ -1,0 +1,110 @@
+"""The build's model files: their declared ranges, and the SQL that rebuilds a range."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tally.errors import ConfigError
+from tally.pipeline.build import (
+    Moves,
+    Range,
+    declared_range,
+    discover_models,
+    narrowed,
+    range_condition,
+)
+from tally.warehouse import connect
+
+REVENUE = """-- money per day
+-- @range day day
+-- @reads staging.x WHERE _partition_date >= {since} - 2
+SELECT day, sum(amount) AS amount FROM staging.x GROUP BY day
+"""
+
+
+def test_a_declaration_is_read_from_the_comment_lines() -> None:
+    assert declared_range(REVENUE) == Range(
+        grain="day", column="day", reads=(("staging.x", "_partition_date >= {since} - 2"),)
+    )
+
+
+def test_a_keyed_declaration_with_its_moves() -> None:
+    sql = (
+        "-- @range key user_id\n-- @unique subscription_id, period_start\n"
+        "-- @moves period_end: period_end, spell_end\n-- @moves period_start: *\nSELECT 1"
+    )
+    declared = declared_range(sql)
+    assert declared is not None
+    assert declared.unique == ("subscription_id", "period_start")
+    assert declared.moves == (
+        Moves("period_end", ("period_end", "spell_end")),
+        Moves("period_start", ("*",)),
+    )
+
+
+def test_no_declaration_is_none() -> None:
+    assert declared_range("-- a mart\nSELECT 1") is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "said"),
+    [
+        ("-- one\n-- @range fortnight day\nSELECT 1", "x.sql, line 2: @range 'fortnight day'"),
+        ("-- @range day day\n-- @rows staging.x\nSELECT 1", "x.sql, line 2: unknown @rows"),
+        ("-- @reads staging.x WHERE a = 1\nSELECT 1", "x.sql, line 1: exactly one @range"),
+        ("-- @range key user_id\nSELECT 1", "x.sql, line 1: @range key needs @unique"),
+        ("-- @range day day\n-- @reads staging.x\nSELECT 1", "x.sql, line 2: @reads"),
+    ],
+)
+def test_a_wrong_declaration_names_its_file_and_line(sql: str, said: str) -> None:
+    with pytest.raises(ConfigError, match=said.replace("(", r"\(")):
+        declared_range(sql, "x.sql")
+
+
+def test_every_shipped_model_declaration_parses_and_names_its_inputs() -> None:
+    for model in discover_models():
+        if model.range is not None:
+            assert {table for table, _ in model.range.reads} <= model.reads, model.table
+
+
+def test_narrowed_swaps_the_input_not_a_cte_of_the_same_name() -> None:
+    sql = (
+        "WITH x AS (SELECT a FROM staging.x AS t) "
+        "SELECT x.a, y.b FROM x JOIN marts.y ON marts.y.a = x.a"
+    )
+    got = narrowed(sql, {"staging.x": "SELECT * FROM staging.x WHERE a > 1"})
+    assert "(SELECT * FROM staging.x WHERE a > 1) AS t" in got
+    assert "marts.y" in got and "FROM x JOIN" in got
+
+
+def test_narrowed_gives_the_rows_of_the_range() -> None:
+    warehouse = connect("duckdb:///:memory:")
+    warehouse.execute("CREATE SCHEMA staging")
+    warehouse.execute(
+        "CREATE TABLE staging.x AS SELECT * FROM (VALUES "
+        "(DATE '2026-11-01', DATE '2026-11-01', 5.0), (DATE '2026-11-02', DATE '2026-11-03', 7.0),"
+        " (DATE '2026-11-03', DATE '2026-11-03', 1.0)) AS v(_partition_date, day, amount)"
+    )
+    declared = declared_range(REVENUE)
+    assert declared is not None
+    since = dt.date(2026, 11, 3)
+    where = declared.reads[0][1].replace("{since}", f"DATE '{since}'")
+    sql = narrowed(REVENUE, {"staging.x": f"SELECT * FROM staging.x WHERE {where}"})
+    rows = warehouse.rows(f"SELECT * FROM ({sql}) AS f WHERE {range_condition(declared, since)}")
+    # 3 Nov: 7.0 (a day-late row, in 2 Nov's partition) + 1.0; 1 Nov is outside the range
+    assert rows == [(since, 8.0)]
+
+
+def test_range_conditions_start_at_the_period_holding_the_day() -> None:
+    day = dt.date(2026, 11, 4)  # a Wednesday
+    assert range_condition(Range("week", "period_start"), day) == (
+        "period_start >= DATE '2026-11-02'"
+    )
+    assert range_condition(Range("month", "period_start"), day) == (
+        "period_start >= DATE '2026-11-01'"
+    )
+    resolution = range_condition(Range("resolution", "start_date", "resolution_type"), day)
+    assert "(resolution_type = 'daily' AND start_date >= DATE '2026-11-04')" in resolution
+    assert "(resolution_type = 'weekly' AND start_date >= DATE '2026-11-02')" in resolution
