@@ -437,7 +437,8 @@ def write_seed_report(
     a file already there showing the same figures is left alone."""
     import tempfile
 
-    from tally.reports.subscription import Written, _publish, _read, default_root
+    from tally.lake.publish import publish
+    from tally.reports.subscription import Written, _read, default_root
 
     kind = kind_of(kind_name)
     configured = settings.country(country)
@@ -453,7 +454,7 @@ def write_seed_report(
                 f", {period}" if kind.periodic else ""
             )
             write_tables(local, f"{title}, {day.isoformat()}", tables, figures)
-            _publish(local, location, settings)
+            publish(local, location, s3_endpoint_url=settings.s3_endpoint_url)
     rows = {table.sheet: len(table.rows) for table in tables}
     return Written(location, configured.code, period, rows, (), changed)
 
