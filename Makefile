@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 # (pytest, Playwright, moto, ruff, ...) on top, so either order works.
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+SPARK_STAMP := $(VENV)/.installed-spark
 PORT ?=
 # --no-compile: Python compiles a module the first time it is imported; compiling every file
 # of every wheel at install time (plotly alone has thousands) only makes the first run slower.
 PIP_INSTALL := $(BIN)/pip install --no-compile --disable-pip-version-check
 
-.PHONY: demo serve test bench fuzz lint format system-packages clean
+.PHONY: demo serve test test-spark bench fuzz lint typecheck format system-packages clean
 
 $(BIN)/python:
 	@echo "==> creating $(VENV)"
@@ -28,6 +29,11 @@ $(DEV_STAMP): $(RUN_STAMP) pyproject.toml
 	$(PIP_INSTALL) --quiet -e '.[dev]'
 	touch $(DEV_STAMP)
 
+$(SPARK_STAMP): $(DEV_STAMP) pyproject.toml
+	@echo "==> installing pyspark (the spark extra: a whole Spark distribution, about 450 MB)"
+	$(PIP_INSTALL) --quiet -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
+
 demo: $(RUN_STAMP)  ## generate demo data for every source, run the pipeline, write the reports
 	$(BIN)/tally demo
 
@@ -41,6 +47,7 @@ system-packages:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v soffice >/dev/null || missing="$$missing libreoffice-calc"; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
@@ -53,6 +60,12 @@ system-packages:
 test: $(DEV_STAMP) system-packages  ## the whole test suite
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
+# The Spark backend's tests on a real standalone cluster (one master, two workers, started
+# once from the pyspark wheel): apart from `make test`, whose 10 minutes they would overrun.
+test-spark: $(SPARK_STAMP) system-packages  ## the Spark backend on a local cluster
+	$(BIN)/pytest -q -p tests.warehouse.spark_cluster -k spark \
+	  tests/warehouse/test_backends.py tests/warehouse/test_spark_backend.py
+
 # make bench runs it too (benchmarks/fuzz_bench.py); make test runs a short version
 fuzz: $(DEV_STAMP)  ## 10,000 mutated files per source parser, zero escapes from the error tree
 	$(BIN)/python benchmarks/fuzz_bench.py --count 10000
@@ -60,9 +73,13 @@ fuzz: $(DEV_STAMP)  ## 10,000 mutated files per source parser, zero escapes from
 bench: $(DEV_STAMP)  ## speed figures; see benchmarks/README.md
 	@for script in benchmarks/*_bench.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-lint: $(DEV_STAMP)
+lint: $(DEV_STAMP) typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check src tests benchmarks
+
+# mypy, strict on tally.* ([tool.mypy] in pyproject.toml; the modules not there yet are listed)
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff format src tests benchmarks

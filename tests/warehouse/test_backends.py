@@ -90,7 +90,7 @@ def test_materialize_replaces_a_model_table(warehouse):
     assert warehouse.rows("SELECT event, n FROM marts.totals") == [("Renew", 5)]
 
 
-@pytest.mark.parametrize("dialect", ["postgres", "redshift"])
+@pytest.mark.parametrize("dialect", ["postgres", "redshift", "spark"])
 def test_every_model_transpiles(dialect):
     import sqlglot
     from sqlglot.errors import ErrorLevel

@@ -18,6 +18,7 @@ from tally.cli._tables import print_json, wide_table
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
 from tally.pipeline.context import Context, open_context
+from tally.warehouse.meta import lake_files
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -105,18 +106,8 @@ def lake_ls(
     """
     chosen = chosen_datasets(source, dataset, old_source)
     ctx = context()
-    sql = (
-        "SELECT key, size, sha256, source, dataset, partition_date, landed_at "
-        "FROM tally_meta.lake_files WHERE superseded_by IS NULL"
-    )
-    params: list[object] = []
-    if source or dataset or old_source:
-        sql += " AND source || '/' || dataset IN (SELECT unnest(?))"
-        params.append([d.key for d in chosen])
-    if date:
-        sql += " AND partition_date = ?"
-        params.append(date.date())
-    rows = ctx.warehouse.rows(sql + " ORDER BY key", params)
+    keys = [d.key for d in chosen] if source or dataset or old_source else None
+    rows = lake_files.current_files(ctx.warehouse, keys, date.date() if date else None)
     if as_json:
         names = ("key", "size", "sha256", "source", "dataset", "partition_date", "landed_at")
         print_json([dict(zip(names, row, strict=True)) for row in rows])

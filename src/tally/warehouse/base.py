@@ -49,6 +49,9 @@ class Capabilities:
     nested_columns: bool = True
     # the longest text a column holds, in bytes (None: no limit worth stating)
     max_text_bytes: int | None = None
+    # DELETE and UPDATE may change some rows of a staging or mart table in place (else those
+    # tables are only replaced by partition or whole, and the daily build is the full build)
+    rewrites_rows: bool = True
 
 
 @runtime_checkable

@@ -138,3 +138,13 @@ register(
         example="redshift://USER@CLUSTER.REGION.redshift.amazonaws.com:5439/DB",
     )
 )
+register(
+    Backend(
+        name="spark",
+        schemes=("spark",),
+        factory="tally.warehouse.spark:open_warehouse",
+        example="spark://MASTER:7077",
+        # no scratch here: the shared suite runs on Spark only with a cluster, which the
+        # plugin tests/warehouse/spark_cluster starts (make test-spark)
+    )
+)

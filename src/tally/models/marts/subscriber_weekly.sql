@@ -22,7 +22,7 @@ dated AS (
 summed AS (
     SELECT period_start, country, platform, plan_code, channel, channel_sector, payment_status,
         CAST(coalesce(sum(CASE WHEN day = last_day THEN active END), 0) AS BIGINT) AS active_end,
-        CAST(sum(active) AS DOUBLE) / (min(last_day) - min(first_day) + 1) AS active_average,
+        CAST(sum(active) AS DOUBLE) / (date_diff('day', min(first_day), min(last_day)) + 1) AS active_average,
         CAST(coalesce(sum(CASE WHEN day = first_day THEN active_opening END), 0) AS BIGINT)
             AS active_opening,
         CAST(sum(new_subscribers) AS BIGINT) AS new_subscribers,
