@@ -106,10 +106,10 @@ def test_monthly_triangle(marts: Warehouse) -> None:
 
 def test_weekly_triangle(marts: Warehouse) -> None:
     """X2 (week of Monday 10 Aug): its anniversaries 17 Aug .. 7 Sep fall in its one paid
-    month, 14 Sep does not; 30 Nov is week 16, the last known."""
+    month, 14 Sep does not; weekly cohorts keep their first 12 weeks (to 2 Nov)."""
     rows = triangle(marts, "weekly", D(2026, 8, 10))
     assert [r[3] for r in rows[:6]] == [1, 1, 1, 1, 1, 0]
-    assert rows[-1][0] == 16
+    assert rows[-1][0] == 12  # weekly cohorts keep their first 12 weeks
     assert sum(r[3] for r in rows) == 5
 
 

@@ -169,21 +169,6 @@ OPEN: dict[tuple[str, str, str], str] = {
         "site search detected from page URL parameters (?q=) is not implemented: only "
         "trackSiteSearch counts"
     ),
-    ("ThreeGoalsOnePageview", "Actions.getPageTitles", "sum_time_spent"): (
-        "Matomo credits a page only with the time until the next action; a goal request "
-        "after the page ends its time (tally counts time to the next hit)"
-    ),
-    ("ThreeGoalsOnePageview", "Actions.getPageTitles", "avg_time_on_page"): "as sum_time_spent",
-    ("OneVisitorTwoVisits", "Actions.getPageTitles", "sum_time_spent"): (
-        "Matomo credits a page with the time of every action after it up to the next page, "
-        "less the time before goal requests; tally with the time to the next hit"
-    ),
-    ("OneVisitorTwoVisits", "Actions.getPageTitles", "avg_time_on_page"): "as sum_time_spent",
-    ("OneVisitorTwoVisits", "Actions.getPageUrls", "sum_time_spent"): (
-        "as Actions.getPageTitles: Matomo's '/' page has the time of the outlinks and the "
-        "download after it (792 s), tally's the time to the next hit (180 s)"
-    ),
-    ("OneVisitorTwoVisits", "Actions.getPageUrls", "avg_time_on_page"): "as sum_time_spent",
 }
 OPEN[("TwoSitesEcommerceOrderWithItems", "CustomVariables.getCustomVariables", "nb_actions")] = (
     "Matomo 9, tally 13: Matomo counts fewer actions for the visit-scope variables of "

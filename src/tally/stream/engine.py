@@ -379,6 +379,17 @@ class Engine:
         """Load the last checkpoint; True if there was one."""
         windows = checkpoint.load(self.windows_path)
         alerts = checkpoint.load(self.alerts_path)
+        self.restore_snapshot({"windows": windows, "alerts": alerts})
+        return windows is not None or alerts is not None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Windows and alerts as one document (a checkpoint kept elsewhere than the
+        state directory: ``tally.stream.partitions`` keeps it in JetStream)."""
+        with self._lock:
+            return {"windows": self._windows_state(), "alerts": self._alerts_state()}
+
+    def restore_snapshot(self, snapshot: dict[str, Any]) -> None:
+        windows, alerts = snapshot.get("windows"), snapshot.get("alerts")
         with self._lock:
             for name, data in (windows or {}).get("rules", {}).items():
                 if name in self.rules:
@@ -392,7 +403,6 @@ class Engine:
                 self.received = alerts.get("received", 0)
                 self.cursors = dict(alerts.get("cursors", {}))
             self.book.silences = self.silences.read()
-        return windows is not None or alerts is not None
 
     def _repair(self, now: float) -> None:
         """Undo what an event from the future left in a checkpoint (saved before event

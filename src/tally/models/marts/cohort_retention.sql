@@ -32,7 +32,7 @@ members AS (
 resolutions AS (
     SELECT 'monthly' AS cohort_resolution, 120 AS last_age
     UNION ALL
-    SELECT 'weekly', 52
+    SELECT 'weekly', 12
 ),
 ages AS (
     SELECT r.cohort_resolution, CAST(a.age AS INTEGER) AS age
@@ -77,26 +77,34 @@ sizes AS (
     FROM cells
     GROUP BY country, platform, plan_code, channel, currency, cohort_resolution, cohort_start
 ),
--- each MRR period holds the anniversaries that fall inside it
+-- each MRR period holds the anniversaries that fall inside it: monthly, the ages from the
+-- months between the first day and the period's start to those to its end (the filter
+-- below keeps the ones inside); weekly, exactly the whole weeks inside [start, end)
 kept AS (
-    SELECT m.country, m.platform, m.plan_code, m.channel, m.currency, a.cohort_resolution,
-        CASE a.cohort_resolution WHEN 'monthly'
-            THEN CAST(date_trunc('month', m.first_day) AS DATE)
-            ELSE CAST(date_trunc('week', m.first_day) AS DATE) END AS cohort_start,
+    SELECT m.country, m.platform, m.plan_code, m.channel, m.currency,
+        'monthly' AS cohort_resolution, CAST(date_trunc('month', m.first_day) AS DATE)
+            AS cohort_start,
         a.age, p.mrr, p.mrr_reporting,
-        CASE a.cohort_resolution WHEN 'monthly'
-            THEN CAST(m.first_day + a.age * INTERVAL 1 MONTH AS DATE)
-            ELSE m.first_day + 7 * a.age END AS anniversary,
+        CAST(m.first_day + a.age * INTERVAL 1 MONTH AS DATE) AS anniversary,
         p.period_start, p.period_end
     FROM members AS m
     JOIN marts.subscription_mrr AS p ON p.subscription_id = m.subscription_id
     JOIN ages AS a
-        ON a.age >= CASE a.cohort_resolution WHEN 'monthly'
-            THEN date_diff('month', m.first_day, p.period_start) - 1
-            ELSE (p.period_start - m.first_day) / 7 - 1 END
-        AND a.age <= CASE a.cohort_resolution WHEN 'monthly'
-            THEN date_diff('month', m.first_day, p.period_end)
-            ELSE (p.period_end - m.first_day) / 7 END
+        ON a.cohort_resolution = 'monthly'
+        AND a.age >= date_diff('month', m.first_day, p.period_start)
+        AND a.age <= date_diff('month', m.first_day, p.period_end)
+    UNION ALL
+    SELECT m.country, m.platform, m.plan_code, m.channel, m.currency, 'weekly',
+        CAST(date_trunc('week', m.first_day) AS DATE), a.age, p.mrr, p.mrr_reporting,
+        m.first_day + 7 * a.age, p.period_start, p.period_end
+    FROM members AS m
+    JOIN marts.subscription_mrr AS p
+        ON p.subscription_id = m.subscription_id
+        AND p.period_start <= m.first_day + 7 * 12
+    JOIN ages AS a
+        ON a.cohort_resolution = 'weekly'
+        AND a.age >= ceil(CAST(p.period_start - m.first_day AS DOUBLE) / 7)
+        AND a.age <= floor(CAST(p.period_end - 1 - m.first_day AS DOUBLE) / 7)
 ),
 retained AS (
     SELECT k.cohort_resolution, k.cohort_start, k.country, k.platform, k.plan_code,

@@ -3,8 +3,8 @@
 --   amount, currency  the period's price: its purchase or renewal (the latest copy, as
 --                     staging keeps it); a period no billed row describes (status export,
 --                     grace-period notice, the stand-in before the first loaded day) takes
---                     the plan's latest billed price in its country (platform, plan code,
---                     country)
+--                     the plan's price in its country (platform, plan code, country) of the
+--                     latest billed period (the highest if several began that day)
 --   billed_days       the length the price pays for (the billed period, before a refund or
 --                     a plan change cut it)
 --   mrr               the price normalised to a month from the billed length: 28 days or
@@ -31,20 +31,26 @@ WITH transactions AS (
     WHERE t.type IN ('purchase', 'renewal') AND t.amount > 0
 ),
 billed AS (
-    SELECT subscription_id, start_date, amount, currency,
+    SELECT subscription_id, platform, plan_code, country, start_date, amount, currency,
         end_date - start_date AS billed_days
     FROM transactions
     QUALIFY row_number() OVER (
         PARTITION BY subscription_id, start_date ORDER BY transaction_time DESC, transaction_id
     ) = 1
 ),
+latest_billed AS (
+    SELECT platform, plan_code, country, max(start_date) AS start_date
+    FROM billed
+    GROUP BY platform, plan_code, country
+),
 list_prices AS (
-    SELECT platform, plan_code, country, amount, currency, end_date - start_date AS billed_days
-    FROM transactions
-    QUALIFY row_number() OVER (
-        PARTITION BY platform, plan_code, country
-        ORDER BY transaction_time DESC, transaction_id
-    ) = 1
+    SELECT b.platform, b.plan_code, b.country, max(b.amount) AS amount,
+        min(b.currency) AS currency, max(b.billed_days) AS billed_days
+    FROM billed AS b
+    JOIN latest_billed AS l
+        ON l.platform = b.platform AND l.plan_code = b.plan_code AND l.country = b.country
+        AND l.start_date = b.start_date
+    GROUP BY b.platform, b.plan_code, b.country
 ),
 priced AS (
     SELECT p.subscription_id, p.user_id, p.country, p.platform, p.plan_code, p.channel,

@@ -1,0 +1,128 @@
+"""Stream engines sharing partitions through JetStream: one owner per partition, state
+checkpointed in key-value, a dead owner's partitions taken over, nothing notified twice."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from tests.stream.conftest import Recorder
+
+from tally.jetstream import Link
+from tally.stream.events import Event
+from tally.stream.partitions import PartitionedEngine, notification_id, partition_of, publish_events
+from tally.stream.rules import parse_rules
+from tally.stream.settings import stream_settings
+
+pytestmark = pytest.mark.services
+
+PARTITIONS = 4
+LEASE = 3.0
+# the stated take-over time: the dead owner's lease runs out, then the next balancing round
+TAKE_OVER_SECONDS = LEASE + LEASE / 3 + 1.0
+
+RULES = [
+    {
+        "name": "hot",
+        "type": "threshold",
+        "source": "sensors",
+        "field": "v",
+        "aggregate": "max",
+        "window": {"size": 1, "lateness": 0},
+        "op": ">",
+        "value": 50,
+    }
+]
+
+
+def test_a_key_always_lands_in_one_partition_and_ids_follow_the_state_change() -> None:
+    assert partition_of("sensor-7", 8) == partition_of("sensor-7", 8)
+    assert {partition_of(f"s{n}", 4) for n in range(100)} == {0, 1, 2, 3}
+    firing = {
+        "groupKey": "{}",
+        "status": "firing",
+        "alerts": [{"fingerprint": "hot/s1", "status": "firing", "startsAt": "t0"}],
+    }
+    resolved = {
+        **firing,
+        "status": "resolved",
+        "alerts": [{**firing["alerts"][0], "status": "resolved"}],
+    }
+    assert notification_id(firing) == notification_id({**firing, "id": "other", "sentAt": 9})
+    assert notification_id(firing) != notification_id(resolved)
+
+
+def engine(url: str, tmp_path: Path, name: str) -> tuple[PartitionedEngine, Recorder]:
+    settings = stream_settings(
+        {
+            "state_dir": str(tmp_path / name),
+            "route": {"receivers": ["ops"], "group_wait": 0, "group_interval": 0},
+        }
+    )
+    recorder = Recorder()
+    running = PartitionedEngine(
+        url,
+        settings,
+        parse_rules(RULES),
+        {"ops": recorder},
+        partitions=PARTITIONS,
+        lease_seconds=LEASE,
+        replicas=3,
+    )
+    return running.start(), recorder
+
+
+def wait_until(check, seconds: float, tick=None) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "did not happen in time"
+        if tick:
+            tick()
+        time.sleep(0.1)
+
+
+def kill(running: PartitionedEngine) -> None:
+    """As kill -9 would leave it: no last checkpoint, no lease handed back."""
+    running._stop.set()
+    running._thread.join(30)
+    running.link.close()
+
+
+def test_the_survivor_takes_a_dead_engines_firing_alert_and_notifies_its_resolve_once(
+    nats_cluster, tmp_path: Path
+) -> None:
+    first, first_sent = engine(nats_cluster.url, tmp_path, "a")
+    second, second_sent = engine(nats_cluster.url, tmp_path, "b")
+    publisher = Link(nats_cluster.url, name="sensor").start()
+
+    def send(value: float) -> None:
+        event = Event("sensors", "s1", time.time(), {"v": value})
+        publisher.call(publish_events(publisher, [event], PARTITIONS), timeout=30)
+
+    partition = partition_of("s1", PARTITIONS)
+    try:
+        wait_until(lambda: len(first.owned()) == len(second.owned()) == PARTITIONS // 2, 30)
+        owner, survivor = (first, second) if partition in first.owned() else (second, first)
+        owner_sent, survivor_sent = (
+            (first_sent, second_sent) if owner is first else (second_sent, first_sent)
+        )
+        wait_until(lambda: len(owner_sent.sent) == 1, 30, tick=lambda: send(90))
+        assert owner_sent.sent[0]["status"] == "firing"
+        killed_at = time.monotonic()
+        kill(owner)
+        wait_until(lambda: partition in survivor.owned(), 30, tick=lambda: send(90))
+        took = survivor.took_over[partition] - killed_at
+        assert took <= TAKE_OVER_SECONDS
+        alerts = survivor.engine(partition).book.alerts
+        assert alerts["hot/s1"].state == "firing"  # restored from the checkpoint
+        wait_until(lambda: survivor_sent.sent, 30, tick=lambda: send(1))
+        time.sleep(LEASE)  # room for a second notification, were there one
+        survivor_sent_statuses = [n["status"] for n in survivor_sent.sent]
+    finally:
+        publisher.close()
+        first.stop() if first is not owner else None
+        second.stop() if second is not owner else None
+    assert survivor_sent_statuses == ["resolved"]  # by the survivor, once
+    assert [n["status"] for n in owner_sent.sent] == ["firing"]  # the firing, once
+    print(f"take-over: {took:.2f} s (stated: {TAKE_OVER_SECONDS:.1f} s)")
