@@ -136,11 +136,13 @@ def loader_rate(directory: Path, total: int, database: str) -> float:
         store.migrate()
         loader = StreamLoader(store, settings).start()
         started = time.monotonic()
-        result = loader.load()
+        loaded = 0
+        while loaded < total and time.monotonic() - started < 1800:
+            loaded += loader.load().loaded
         seconds = time.monotonic() - started
         loader.close()
         store.close()
-        assert result.loaded == total, result
+        assert loaded == total, loaded
         return total / seconds
     finally:
         cluster.stop()
@@ -153,7 +155,7 @@ def engine_figures(directory: Path, total: int) -> tuple[float, float]:
 
     from tally.jetstream import Link
     from tally.stream.events import Event
-    from tally.stream.partitions import PartitionedEngine, publish_events
+    from tally.stream.partitions import PartitionedEngine, publish_events, stream_config
     from tally.stream.rules import parse_rules
     from tally.stream.settings import stream_settings
 
@@ -168,6 +170,7 @@ def engine_figures(directory: Path, total: int) -> tuple[float, float]:
 
     try:
         link = Link(cluster.url, name="bench").start()
+        link.call(link.ensure_stream(stream_config()), timeout=60)
         now = time.time()
         events = [
             Event("sensors", f"s{n % 50}", now + n / total, {"v": n % 100}) for n in range(total)
@@ -238,6 +241,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--failures", type=int, default=0, help="hits for the kill -9 run")
     parser.add_argument("--hits", type=int, default=3000, help="hits per throughput run")
+    parser.add_argument(
+        "--parts", default="tracking,loader,engine", help="which throughput parts to run"
+    )
     arguments = parser.parse_args()
     print(f"load average before: {load_average()}")
     with (
@@ -248,23 +254,27 @@ def main() -> None:
         if arguments.failures:
             failures(directory, arguments.failures, database)
         else:
-            hits = arguments.hits
-            local = local_log(directory, hits)
-            print(f"local hit log, 1 node: {local[0]:,.0f} hits/s, {local[1]:,.0f} per CPU-s")
-            for nodes in (1, 2):
-                with registry.backend_for(POSTGRES).scratch_url(Path("."), POSTGRES) as base:
-                    rate, per_cpu = jetstream(directory, nodes, hits, base)
-                print(
-                    f"JetStream R3, {nodes} node(s): {rate:,.0f} hits/s "
-                    f"({rate / local[0]:.2f} x local), {per_cpu:,.0f} per CPU-s "
-                    "(nodes + 3 NATS servers)"
-                )
-            print(f"loader into PostgreSQL: {loader_rate(directory, hits, database):,.0f} hits/s")
-            rate, took = engine_figures(directory, 20_000)
-            print(
-                f"engine from JetStream: {rate:,.0f} events/s; take-over {took:.1f} s (lease 3 s)"
-            )
+            throughput(directory, arguments.hits, database, arguments.parts.split(","))
     print(f"load average after: {load_average()}")
+
+
+def throughput(directory: Path, hits: int, database: str, parts: list[str]) -> None:
+    if "tracking" in parts:
+        local = local_log(directory, hits)
+        print(f"local hit log, 1 node: {local[0]:,.0f} hits/s, {local[1]:,.0f} per CPU-s")
+        for nodes in (1, 2):
+            with registry.backend_for(POSTGRES).scratch_url(Path("."), POSTGRES) as base:
+                rate, per_cpu = jetstream(directory, nodes, hits, base)
+            print(
+                f"JetStream R3, {nodes} node(s): {rate:,.0f} hits/s "
+                f"({rate / local[0]:.2f} x local), {per_cpu:,.0f} per CPU-s "
+                "(nodes + 3 NATS servers)"
+            )
+    if "loader" in parts:
+        print(f"loader into PostgreSQL: {loader_rate(directory, hits, database):,.0f} hits/s")
+    if "engine" in parts:
+        rate, took = engine_figures(directory, 10_000)
+        print(f"engine from JetStream: {rate:,.0f} events/s; take-over {took:.1f} s (lease 3)")
 
 
 if __name__ == "__main__":

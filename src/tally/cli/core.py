@@ -331,16 +331,20 @@ def _demo_traffic(ctx: Context, seed: int, start: dt.date, end: dt.date, steps: 
 
 
 def write_reports(ctx: Context, day: dt.date, quiet: bool = False) -> list[str]:
-    """Every configured country × period workbook for the period holding ``day``, and every
-    later one on record (a rerun of an earlier day): only those whose figures changed are
-    written, and they are named. Returns the workbooks checked."""
+    """Every configured country × period workbook for the period holding ``day``, every
+    later one on record (a rerun of an earlier day) and the seed's other reports for ``day``:
+    only those whose figures changed are written, and they are named. Returns the
+    workbooks checked."""
     if not ctx.warehouse.table_exists("marts.report_fact"):
         console.print("reports: skipped (marts.report_fact was not built)")
         return []
+    from tally.reports.seedreports import write_seed_reports
     from tally.reports.subscription import rewrite_changed, write_all_reports
 
     written, skipped = write_all_reports(ctx.warehouse, ctx.settings, day, only_changed=True)
     later, left = rewrite_changed(ctx.warehouse, ctx.settings, day + dt.timedelta(days=1))
+    seed, _ = write_seed_reports(ctx.warehouse, ctx.settings, day, only_changed=True)
+    later += seed  # a seed report whose marts are not built is not a deliverable yet
     say_reports([*written, *later], [*skipped, *left], quiet)
     return [str(report.location) for report in [*written, *later]]
 
