@@ -55,6 +55,7 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(180_000)  # a busy machine answers slowly
         page = context.new_page()
         page.goto(f"{args.url}/login")
         page.fill("input[name=username]", args.user)
