@@ -19,7 +19,6 @@ import datetime as dt
 import gzip
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from hygiene import LoadWatch, temporary_folder
 
 from tally.config import load_settings
 from tally.pipeline.context import open_context
@@ -76,9 +76,10 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
-    print(f"load average before: {os.getloadavg()}")
+    watch = LoadWatch()
     dataset = get_dataset("itunes", "subscription-events")
-    with tempfile.TemporaryDirectory() as folder:
+    with temporary_folder("tally-load-bench-") as path:
+        folder = str(path)
         settings = load_settings(environ={"TALLY_DATA_DIR": folder})
         context = open_context(settings)
         days = [dt.date(2016, 10, 1) + dt.timedelta(days=i) for i in range(args.files)]
@@ -136,8 +137,13 @@ def main() -> None:
         f"duckdb own load (CTAS):           {own_seconds:.2f} s = {total / own_seconds:,.0f}/s"
         f" ({own_cpu:.2f} CPU s)"
     )
-    print(f"ratio tally load/CTAS: {load_seconds / own_seconds:.2f} (target <= 1.5)")
-    print(f"ratio tally load/CTAS in CPU seconds of this process: {load_cpu / own_cpu:.2f}")
+    watch.finish()
+    ratio, cpu_ratio = load_seconds / own_seconds, load_cpu / own_cpu
+    print(f"ratio tally load/CTAS: {ratio:.2f} (target <= 1.5: {watch.verdict(ratio <= 1.5)})")
+    print(
+        f"ratio tally load/CTAS in CPU seconds of this process: {cpu_ratio:.2f} "
+        f"(target <= 1.5: {watch.verdict(cpu_ratio <= 1.5)})"
+    )
     print(f"ratio load/read: {load_seconds / read_seconds:.2f} (old target <= 2)")
     print(f"ratio duckdb's own load/read: {own_seconds / read_seconds:.2f}")
     if postgres is not None:
@@ -145,7 +151,6 @@ def main() -> None:
         print(f"postgres tally load:  {tally_pg:.2f} s = {total / tally_pg:,.0f}/s")
         print(f"postgres COPY:        {copy_pg:.2f} s = {total / copy_pg:,.0f}/s")
         print(f"ratio postgres tally load/COPY: {tally_pg / copy_pg:.2f}")
-    print(f"load average after: {os.getloadavg()}")
 
 
 def postgres_figures(

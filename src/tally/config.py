@@ -312,7 +312,8 @@ class Settings(Strict):
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, every secret shown as '********'."""
-        return _mask(self.model_dump(mode="python"))
+        masked: dict[str, Any] = _mask(self.model_dump(mode="python"))
+        return masked
 
 
 # ---- composition -------------------------------------------------------------------------
@@ -353,7 +354,7 @@ def settings_model() -> type[Settings]:
 
 def _field(name: str, value: type[Section] | dict[str, Any]) -> tuple[type[BaseModel], Any]:
     if isinstance(value, dict):
-        inner = {key: _field(key, child) for key, child in value.items()}
+        inner: dict[str, Any] = {key: _field(key, child) for key, child in value.items()}
         model: type[BaseModel] = create_model(
             f"{name.title()}Settings", __base__=Strict, __module__=__name__, **inner
         )

@@ -166,6 +166,10 @@ def test_direct_sql_reports_on_each_backend(warehouse: Warehouse) -> None:
     assert sorted(r[2] for r in after) == [1, 1, 1]
     counts = evolution(view)
     assert (counts["2026-03-02"]["nb_visits"], counts["2026-03-03"]["nb_visits"]) == (4, 1)
+    # the Reporting API's own rows (summary_by_period), equal to asking it day by day
+    for day in ("2026-03-02", "2026-03-03"):
+        asked = call(warehouse, "VisitsSummary.get", {"idSite": "1", "period": "day", "date": day})
+        assert counts[day] == asked
 
 
 def test_custom_variables_and_dimensions(request: pytest.FixtureRequest) -> None:

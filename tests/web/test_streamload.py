@@ -82,7 +82,10 @@ def test_a_batch_committed_again_after_a_crash_is_skipped(
     again = commit(warehouse, js_settings, "S", messages)
     assert (first.loaded, first.quarantined, first.already_loaded) == (2, 1, 0)
     assert (again.loaded, again.quarantined, again.already_loaded) == (0, 0, 3)
-    assert warehouse.rows("SELECT count(*) FROM web.hits") == [(2,)]
+    # a batch holding one message twice (redelivered while the first copy waited)
+    twice = commit(warehouse, js_settings, "S", [Message(4, record("d"))] * 2)
+    assert (twice.fetched, twice.loaded) == (2, 1)
+    assert warehouse.rows("SELECT count(*) FROM web.hits") == [(3,)]
     assert warehouse.rows("SELECT count(*) FROM tally_meta.quarantine") == [(1,)]
 
 

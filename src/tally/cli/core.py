@@ -18,6 +18,7 @@ from tally.cli._tables import print_json, wide_table
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
 from tally.pipeline.context import Context, open_context
+from tally.warehouse.meta import lake_files
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -105,18 +106,8 @@ def lake_ls(
     """
     chosen = chosen_datasets(source, dataset, old_source)
     ctx = context()
-    sql = (
-        "SELECT key, size, sha256, source, dataset, partition_date, landed_at "
-        "FROM tally_meta.lake_files WHERE superseded_by IS NULL"
-    )
-    params: list[object] = []
-    if source or dataset or old_source:
-        sql += " AND source || '/' || dataset IN (SELECT unnest(?))"
-        params.append([d.key for d in chosen])
-    if date:
-        sql += " AND partition_date = ?"
-        params.append(date.date())
-    rows = ctx.warehouse.rows(sql + " ORDER BY key", params)
+    keys = [d.key for d in chosen] if source or dataset or old_source else None
+    rows = lake_files.current_files(ctx.warehouse, keys, date.date() if date else None)
     if as_json:
         names = ("key", "size", "sha256", "source", "dataset", "partition_date", "landed_at")
         print_json([dict(zip(names, row, strict=True)) for row in rows])
@@ -340,16 +331,20 @@ def _demo_traffic(ctx: Context, seed: int, start: dt.date, end: dt.date, steps: 
 
 
 def write_reports(ctx: Context, day: dt.date, quiet: bool = False) -> list[str]:
-    """Every configured country × period workbook for the period holding ``day``, and every
-    later one on record (a rerun of an earlier day): only those whose figures changed are
-    written, and they are named. Returns the workbooks checked."""
+    """Every configured country × period workbook for the period holding ``day``, every
+    later one on record (a rerun of an earlier day) and the seed's other reports for ``day``:
+    only those whose figures changed are written, and they are named. Returns the
+    workbooks checked."""
     if not ctx.warehouse.table_exists("marts.report_fact"):
         console.print("reports: skipped (marts.report_fact was not built)")
         return []
+    from tally.reports.seedreports import write_seed_reports
     from tally.reports.subscription import rewrite_changed, write_all_reports
 
     written, skipped = write_all_reports(ctx.warehouse, ctx.settings, day, only_changed=True)
     later, left = rewrite_changed(ctx.warehouse, ctx.settings, day + dt.timedelta(days=1))
+    seed, _ = write_seed_reports(ctx.warehouse, ctx.settings, day, only_changed=True)
+    later += seed  # a seed report whose marts are not built is not a deliverable yet
     say_reports([*written, *later], [*skipped, *left], quiet)
     return [str(report.location) for report in [*written, *later]]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -108,10 +109,12 @@ def subscription_command(
 def all_command(
     date: DateOption, out: OutOption = None, output_format: FormatOption = "xlsx"
 ) -> None:
-    """Write every configured country × period (daily, weekly, monthly) for --date.
+    """Write every configured country × period (daily, weekly, monthly) for --date, and
+    (as xlsx) the seed's yellow, AD, telco and content window reports.
 
     Example: tally report all --date 2017-01-25
     """
+    from tally.reports.seedreports import write_seed_reports
     from tally.reports.subscription import write_all_reports
 
     settings, warehouse = _open()
@@ -119,6 +122,9 @@ def all_command(
         written, skipped = write_all_reports(
             warehouse, settings, date.date(), root=out, output_format=output_format
         )
+        if output_format == "xlsx":
+            seed, seed_skipped = write_seed_reports(warehouse, settings, date.date(), root=out)
+            written, skipped = [*written, *seed], [*skipped, *seed_skipped]
     except TallyError as error:
         _console(stderr=True).print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
@@ -181,6 +187,57 @@ def pivot_command(
     typer.echo(f"{value:g}")
 
 
+CountryOption = Annotated[str, typer.Option("--country", "-c", help="Country code, e.g. HK.")]
+# The seed's other reports (reports/seedreports.py); named here so that registering them
+# imports nothing of the reports package.
+SEED_REPORTS = {
+    "yellow": ("Daily/Weekly/Monthly yellow report (Google Analytics UV)", True),
+    "ad": ("Report related to AD (the ad unit & position map)", False),
+    "telco": ("Telco performance beside tally's Telco figures", True),
+    "content-window": ("Correlation between content window and subscription", False),
+}
+
+
+def _write_seed(kind: str, country: str, period: str, day: dt.date, out: str | None) -> None:
+    from tally.reports.seedreports import write_seed_report
+
+    settings, warehouse = _open()
+    try:
+        written = write_seed_report(warehouse, settings, kind, country, period, day, root=out)
+    except TallyError as error:
+        _console(stderr=True).print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+    finally:
+        warehouse.close()
+    _console().print(f"wrote {written.location}", soft_wrap=True)
+
+
+def _seed_command(kind: str, title: str, periodic: bool) -> Callable[..., None]:
+    example = f"Example: tally report {kind} --country HK --date 2026-12-03"
+    if periodic:
+
+        def command(
+            country: CountryOption,
+            date: DateOption,
+            period: Annotated[
+                str, typer.Option("--period", "-p", help="daily, weekly or monthly.")
+            ] = "daily",
+            out: OutOption = None,
+        ) -> None:
+            _write_seed(kind, country, period, date.date(), out)
+
+        command.__doc__ = f"Write the {title} for the period holding --date.\n\n{example} -p weekly"
+    else:
+
+        def command(country: CountryOption, date: DateOption, out: OutOption = None) -> None:
+            _write_seed(kind, country, "daily", date.date(), out)
+
+        command.__doc__ = f"Write the {title} as of --date.\n\n{example}"
+    return command
+
+
 def register(app: typer.Typer) -> None:
+    for kind, (title, periodic) in SEED_REPORTS.items():
+        report_app.command(kind)(_seed_command(kind, title, periodic))
     app.add_typer(report_app, name="report")
     app.command("pivot")(pivot_command)

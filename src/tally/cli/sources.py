@@ -12,6 +12,7 @@ from tally.cli._tables import wide_table
 from tally.cli.core import console, context, settings
 from tally.errors import TallyError
 from tally.warehouse import Warehouse
+from tally.warehouse.meta import lake_files, runs
 
 sources_app = typer.Typer(
     help="Every source and dataset, what has landed, and whether it is reachable.",
@@ -25,19 +26,11 @@ def dataset_status(warehouse: Warehouse) -> list[dict[str, object]]:
 
     landed = {
         (source, dataset): (last, files)
-        for source, dataset, last, files in warehouse.rows(
-            "SELECT source, dataset, max(partition_date), count(*) FROM tally_meta.lake_files "
-            "WHERE superseded_by IS NULL GROUP BY source, dataset"
-        )
+        for source, dataset, last, files in lake_files.partitions_per_dataset(warehouse)
     }
     loads = {
         (source, dataset): (status, day, error)
-        for source, dataset, status, day, error in warehouse.rows(
-            "SELECT source, dataset, status, partition_date, error FROM tally_meta.runs "
-            "WHERE job = 'load' AND status <> 'running' "
-            "QUALIFY row_number() OVER (PARTITION BY source, dataset "
-            "ORDER BY started_at DESC) = 1"
-        )
+        for source, dataset, status, day, error in runs.latest_finished_loads(warehouse)
     }
     found = []
     for dataset in all_datasets().values():

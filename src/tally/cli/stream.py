@@ -54,10 +54,22 @@ def stream_command(
     status_every: Annotated[
         float, typer.Option(help="Seconds between status lines when not on a terminal.", min=1)
     ] = 60.0,
+    jetstream: Annotated[
+        str | None,
+        typer.Option(
+            "--jetstream",
+            help="nats://… servers: one of several engines sharing partitions of the events "
+            "published to JetStream (docs/scale-out.md).",
+        ),
+    ] = None,
+    partitions: Annotated[
+        int, typer.Option(help="With --jetstream: partitions of the events.", min=1)
+    ] = 8,
 ) -> None:
     """Run the real-time engine: MQTT and tally's own streams in, alerts out, until Ctrl-C.
 
     HTTP events arrive through `tally serve` (POST /api/events behind its token auth).
+    With --jetstream, events come from JetStream and the state is kept there.
 
     Example: tally stream --rules rules.yaml --mqtt
     """
@@ -69,6 +81,9 @@ def stream_command(
         stream.rules_file = str(rules)
     if mqtt is not None:
         stream.mqtt_enabled = mqtt
+    if jetstream and not check:
+        _run_partitioned(settings, stream, jetstream, partitions)
+        return
     try:
         engine = build_engine(settings, with_inputs=not check)
     except TallyError as error:
@@ -115,6 +130,38 @@ def stream_command(
     finally:
         engine.stop()
         console.print("stopped; state checkpointed")
+
+
+def _run_partitioned(settings: Settings, stream: StreamSettings, url: str, partitions: int) -> None:
+    """One engine of several on JetStream, until Ctrl-C or SIGTERM."""
+    from tally.stream.notifiers import build_notifiers
+    from tally.stream.partitions import PartitionedEngine
+    from tally.stream.service import load_rules
+
+    try:
+        engine = PartitionedEngine(
+            url,
+            stream,
+            load_rules(settings, stream),
+            build_notifiers(stream.receivers),
+            partitions=partitions,
+        ).start()
+    except TallyError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print(f"tally stream: engine {engine.member} on JetStream; Ctrl-C stops")
+    status_lines(console, lambda: f"tally stream: partitions {sorted(engine.owned())}", 60.0, stop)
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        engine.stop()
+        console.print("stopped; partitions checkpointed and handed back")
 
 
 @alerts_app.callback()

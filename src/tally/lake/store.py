@@ -64,11 +64,12 @@ class Lake:
         return self.path(key) if self.url.split("://", 1)[0] in (self.url, "file") else None
 
     def exists(self, key: str) -> bool:
-        return self.fs.exists(self.path(key))
+        return bool(self.fs.exists(self.path(key)))
 
     def get(self, key: str) -> bytes:
         try:
-            return self.fs.cat_file(self.path(key))
+            data: bytes = self.fs.cat_file(self.path(key))
+            return data
         except FileNotFoundError as error:
             raise NotFoundError(f"lake has no object {key!r} under {self.url}") from error
 

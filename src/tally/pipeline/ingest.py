@@ -9,6 +9,7 @@ from tally.lake import PutResult, lake_key
 from tally.pipeline.context import Context
 from tally.pipeline.ledger import Ledger, new_run_id, utc_now
 from tally.sources import Dataset
+from tally.warehouse.meta import lake_files
 
 
 def dataset_key(dataset: Dataset, day: dt.date, file_name: str) -> str:
@@ -18,7 +19,7 @@ def dataset_key(dataset: Dataset, day: dt.date, file_name: str) -> str:
 def land(
     context: Context, dataset: Dataset, day: dt.date, files: dict[str, bytes], force: bool = False
 ) -> list[PutResult]:
-    """Put raw files in the lake and record each in ``tally_meta.lake_files``."""
+    """Put raw files in the lake and record each in the manifest (``meta.lake_files``)."""
     results = []
     for file_name, data in sorted(files.items()):
         result = context.lake.put(dataset_key(dataset, day, file_name), data, force=force)
@@ -30,26 +31,21 @@ def land(
 
 
 def _recorded(context: Context, dataset: Dataset, key: str) -> bool:
-    found = context.warehouse.rows(
-        "SELECT count(*) FROM tally_meta.lake_files "
-        "WHERE key = ? AND source = ? AND dataset = ? AND superseded_by IS NULL",
-        [key, dataset.source, dataset.name],
-    )
-    return found[0][0] > 0
+    return lake_files.is_recorded(context.warehouse, key, dataset.source, dataset.name)
 
 
 def _record(context: Context, dataset: Dataset, day: dt.date, result: PutResult) -> None:
-    with context.warehouse.transaction():
-        context.warehouse.execute(
-            "UPDATE tally_meta.lake_files SET superseded_by = ? "
-            "WHERE key = ? AND superseded_by IS NULL",
-            [result.previous_version, result.key],
-        )
-        context.warehouse.execute(
-            "INSERT INTO tally_meta.lake_files (key, sha256, size, source, dataset, "
-            "partition_date, landed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [result.key, result.sha256, result.size, dataset.source, dataset.name, day, utc_now()],
-        )
+    lake_files.record(
+        context.warehouse,
+        result.key,
+        result.sha256,
+        result.size,
+        dataset.source,
+        dataset.name,
+        day,
+        utc_now(),
+        result.previous_version,
+    )
 
 
 def ingest(

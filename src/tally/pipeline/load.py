@@ -29,8 +29,7 @@ from tally.pipeline.ledger import Ledger, new_run_id, utc_now
 from tally.sources import BadRow, Dataset
 from tally.sources.delimited_sql import Lines, NativeReadError, can_stage, read_lines, split_work
 from tally.warehouse import Warehouse
-
-QUARANTINE_TABLE = "tally_meta.quarantine"
+from tally.warehouse.meta import quarantine
 
 
 @dataclass
@@ -265,14 +264,9 @@ def _write_quarantine(
             "quarantined_at": pa.array([now] * len(bad_rows), pa.timestamp("us")),
         }
     )
-    with context.warehouse.transaction():
-        context.warehouse.execute(
-            f"DELETE FROM {QUARANTINE_TABLE} WHERE source = ? AND dataset = ? "
-            "AND partition_date = ?",
-            [dataset.source, dataset.name, day],
-        )
-        if bad_rows:
-            context.warehouse.append(QUARANTINE_TABLE, rows)
+    quarantine.replace_partition(
+        context.warehouse, dataset.source, dataset.name, day, rows if bad_rows else None
+    )
 
 
 def _describe(row: BadRow) -> str:

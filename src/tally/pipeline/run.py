@@ -21,6 +21,7 @@ from tally.pipeline.ledger import new_run_id
 from tally.pipeline.load import load
 from tally.sources import Dataset, all_datasets
 from tally.sources._settings import source_settings
+from tally.warehouse.meta import lake_files
 
 
 @dataclass
@@ -73,12 +74,7 @@ def run_day(
 
 def landed(context: Context, dataset: Dataset, day: dt.date) -> bool:
     """Whether the lake's manifest holds a current file of this partition."""
-    found = context.warehouse.rows(
-        "SELECT count(*) FROM tally_meta.lake_files WHERE source = ? AND dataset = ? "
-        "AND partition_date = ? AND superseded_by IS NULL",
-        [dataset.source, dataset.name, day],
-    )
-    return found[0][0] > 0
+    return lake_files.has_partition(context.warehouse, dataset.source, dataset.name, day)
 
 
 def deadline_hours(context: Context, dataset: Dataset) -> float:

@@ -46,6 +46,7 @@ from tally.pipeline.run import run_day
 from tally.sources import all_datasets
 from tally.sources._settings import source_settings
 from tally.sources.settings import ItunesSettings
+from tally.warehouse.meta import runs as ledger
 
 JOB = "scheduled"
 DEFAULT_CATCH_UP_DAYS = 7
@@ -128,22 +129,12 @@ def partition_lock(settings: Settings, source: str, day: dt.date) -> Iterator[bo
 def _running(context: Context, source: str, since: dt.date) -> set[dt.date]:
     """Partitions whose scheduled step is running now, by any process on any host (a dead
     one's step is marked abandoned by ``abandon_dead_steps``)."""
-    rows = context.warehouse.rows(
-        "SELECT DISTINCT partition_date FROM tally_meta.runs "
-        "WHERE job = ? AND source = ? AND partition_date >= ? AND status = 'running'",
-        [JOB, source, since],
-    )
-    return {row[0] for row in rows}
+    return ledger.running_partitions(context.warehouse, JOB, source, since)
 
 
 def _attempts(context: Context, source: str, since: dt.date) -> tuple[set[dt.date], dict]:
     """Partitions already done, and failed-attempt counts, for one source since a day."""
-    rows = context.warehouse.rows(
-        "SELECT partition_date, status, count(*) FROM tally_meta.runs "
-        "WHERE job = ? AND source = ? AND partition_date >= ? "
-        "GROUP BY partition_date, status",
-        [JOB, source, since],
-    )
+    rows = ledger.attempts(context.warehouse, JOB, source, since)
     done = {day for day, status, _ in rows if status == "ok"}
     failed = {day: count for day, status, count in rows if status == "failed"}
     return done, failed

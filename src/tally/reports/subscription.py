@@ -29,6 +29,7 @@ from tally.reports.fact import (
     report_rows,
 )
 from tally.reports.fingerprint import figures, of_bytes, stored
+from tally.reports.stores import store_sheets
 from tally.reports.summary import Summary, build_summary
 from tally.reports.workbook import write_workbook
 from tally.warehouse import Warehouse
@@ -106,6 +107,7 @@ def write_subscription_report(
         else:
             summary = _summary(warehouse, configured, period, day, rows, period_count)
             extra = analytics_sheets(warehouse, configured.code, period, day)
+            extra += store_sheets(warehouse, configured.code, period, day)
             digest = figures(rows, summary, extra)
             if only_changed:
                 before = _read(location, settings)

@@ -28,6 +28,8 @@ from tally.config import Settings
 from tally.errors import ConfigError
 from tally.sources import all_datasets
 from tally.warehouse import Warehouse
+from tally.warehouse.meta import lake_files, quarantine
+from tally.warehouse.meta import runs as ledger
 
 logger = logging.getLogger(__name__)
 
@@ -96,48 +98,17 @@ def dataset_statuses(
     today = today or dt.datetime.now(dt.UTC).date()
     scheduled = scheduled or {}
     landed = {
-        (row[0], row[1]): (row[2], row[3])
-        for row in warehouse.rows(
-            "SELECT source, coalesce(dataset, ''), max(partition_date), max(landed_at) "
-            "FROM tally_meta.lake_files WHERE superseded_by IS NULL GROUP BY 1, 2"
-        )
+        (row[0], row[1]): (row[2], row[3]) for row in lake_files.latest_per_dataset(warehouse)
     }
     # Datasets that share one landed file (no dataset folder in the key) have manifest rows
     # under the first of them only; their own successful ingest steps say when they landed.
-    ingested = {
-        (row[0], row[1]): (row[2], row[3])
-        for row in warehouse.rows(
-            "SELECT source, coalesce(dataset, ''), max(partition_date), max(ended_at) "
-            "FROM tally_meta.runs WHERE job = 'ingest' AND status = 'ok' AND source IS NOT NULL "
-            "GROUP BY 1, 2"
-        )
-    }
+    ingested = {(row[0], row[1]): (row[2], row[3]) for row in ledger.latest_ingests(warehouse)}
     loads = {
         (row[0], row[1]): (int(row[2] or 0), int(row[3] or 0))
-        for row in warehouse.rows(
-            "SELECT source, coalesce(dataset, ''), "
-            "sum(CASE WHEN status = 'ok' THEN rows_out ELSE 0 END), "
-            "sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) "
-            "FROM tally_meta.runs WHERE job = 'load' AND source IS NOT NULL GROUP BY 1, 2"
-        )
+        for row in ledger.load_totals(warehouse)
     }
-    latest = {
-        (row[0], row[1]): (row[2], row[3])
-        for row in warehouse.rows(
-            "SELECT r.source, coalesce(r.dataset, ''), r.status, r.started_at "
-            "FROM tally_meta.runs AS r WHERE r.job = 'load' AND r.source IS NOT NULL "
-            "AND r.started_at = (SELECT max(l.started_at) FROM tally_meta.runs AS l "
-            "WHERE l.job = 'load' AND l.source = r.source "
-            "AND coalesce(l.dataset, '') = coalesce(r.dataset, ''))"
-        )
-    }
-    quarantined = {
-        (row[0], row[1]): int(row[2])
-        for row in warehouse.rows(
-            "SELECT source, coalesce(dataset, ''), count(*) FROM tally_meta.quarantine "
-            "GROUP BY 1, 2"
-        )
-    }
+    latest = {(row[0], row[1]): (row[2], row[3]) for row in ledger.latest_load_status(warehouse)}
+    quarantined = {(row[0], row[1]): int(row[2]) for row in quarantine.rows_per_dataset(warehouse)}
     lags = {
         (d.source, d.name): int(getattr(d, "expected_lag_days", DEFAULT_LAG_DAYS))
         for d in all_datasets().values()
@@ -172,10 +143,7 @@ def run_counts(warehouse: Warehouse) -> list[tuple[str, str, str, str, int]]:
     """(job, source, dataset, status, steps) over the whole ledger."""
     return [
         (row[0], row[1] or "", row[2] or "", row[3], int(row[4]))
-        for row in warehouse.rows(
-            "SELECT job, source, dataset, status, count(*) FROM tally_meta.runs "
-            "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-        )
+        for row in ledger.step_counts(warehouse)
     ]
 
 
@@ -216,7 +184,7 @@ class LedgerCollector(Collector):
         )
         quarantined = CounterMetricFamily(
             "tally_rows_quarantined",
-            "Rows set aside in tally_meta.quarantine",
+            "Rows set aside in quarantine",
             labels=["source", "dataset"],
         )
         partition = GaugeMetricFamily(

@@ -18,6 +18,7 @@ from tally.errors import ConfigError, TallyError
 from tally.stream.engine import Engine
 from tally.stream.events import Event
 from tally.warehouse import Warehouse, connect
+from tally.warehouse.meta import runs
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +112,9 @@ class RunsPoller(Poller):
 
     def poll(self, warehouse: Warehouse, now: float) -> list[Event]:
         cursor = self.cursor or {"after": now - self.lookback, "steps": []}
-        if not warehouse.table_exists("tally_meta.runs"):
+        if not runs.exists(warehouse):
             return []  # a warehouse not migrated yet: nothing has run
-        rows = warehouse.rows(
-            f"SELECT {RUN_COLUMNS} FROM tally_meta.runs WHERE ended_at IS NOT NULL "
-            "AND ended_at >= ? ORDER BY ended_at, step_id",
-            [naive(cursor["after"])],
-        )
+        rows = runs.finished_since(warehouse, RUN_COLUMNS, naive(cursor["after"]))
         events = []
         done = set(cursor["steps"])
         for row in rows:

@@ -61,6 +61,7 @@ MEMBERS = "tally_stream_members"
 STATE = "tally_stream_state"
 NOTIFIED = "tally_stream_notified"
 NOTIFIED_DAYS = 7
+IDLE_SECONDS = 0.25  # with no events, a partition is polled and ticked this often
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -125,6 +126,7 @@ class _Owned:
     engine: Engine
     subscription: JetStreamContext.PullSubscription
     sequence: int  # the last stream sequence the engine's state includes
+    ticked_at: float = 0.0
 
 
 class PartitionedEngine:
@@ -200,11 +202,13 @@ class PartitionedEngine:
                 if time.monotonic() - self._last_balance >= self.lease_seconds / 3:
                     self._balance()
                     self._last_balance = time.monotonic()
+                busy = False
                 for partition in list(self._owned):
-                    self._process(partition)
+                    busy = self._process(partition) or busy
             except Exception:  # one bad round must not end the engine
                 logger.exception("partitioned engine %s", self.member)
-            self._stop.wait(0.05)
+                busy = False
+            self._stop.wait(0.02 if busy else IDLE_SECONDS)
 
     def _balance(self) -> None:
         """Renew owned leases, then take free partitions (or give back extra ones) until
@@ -278,24 +282,30 @@ class PartitionedEngine:
             f"{SUBJECT}.{partition}", durable=durable, stream=STREAM, config=config
         )
 
-    def _process(self, partition: int) -> None:
+    def _process(self, partition: int) -> bool:
+        """Feed the partition's new events to its engine and tick it (at least every
+        ``IDLE_SECONDS``); checkpoint, then acknowledge. True when there were events."""
         owned = self._owned[partition]
         messages = self.link.call(self._fetch(owned), timeout=30)
         fresh = [m for m in messages if m.metadata.sequence.stream > owned.sequence]
         events = [Event(**json.loads(m.data)) for m in fresh]
         if events:
             owned.engine.ingest(events)
-        notifications = owned.engine.tick()
+        notifications = []
+        if events or time.monotonic() - owned.ticked_at >= IDLE_SECONDS:
+            notifications = owned.engine.tick()
+            owned.ticked_at = time.monotonic()
         if not messages and not notifications:
-            return
+            return False
         if messages:
             owned.sequence = max(owned.sequence, *(m.metadata.sequence.stream for m in messages))
         if not owned.lease.held():  # cut off past the lease: another process may own it
             self._drop(partition)
-            return
+            return False
         self._checkpoint(owned)
         if messages:
             self.link.call(_acknowledge(messages, self.link), timeout=30)
+        return bool(messages)
 
     async def _fetch(self, owned: _Owned) -> list[Msg]:
         try:

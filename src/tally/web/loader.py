@@ -186,9 +186,12 @@ def _load_segment(
         )
         if not found.records and found.end == start and (position.complete or not sealed):
             return
-        batch = _prepare(found.records, path.name, settings, sites, salts)
         complete = sealed and len(found.records) < batch_size
-        _commit(warehouse, path.name, batch, found.end, found.skipped_bytes, complete, known)
+        # one transaction a batch: the day salts it draws commit with the hits hashed
+        # with them (not one commit, and one reopening of the file, per new day)
+        with warehouse.transaction():
+            batch = _prepare(found.records, path.name, settings, sites, salts)
+            _commit(warehouse, path.name, batch, found.end, found.skipped_bytes, complete, known)
         known = True
         result.loaded += len(batch.rows)
         result.bots_dropped += batch.bots

@@ -128,6 +128,9 @@ def _ensure_salts(warehouse: Warehouse, days: list[dt.date]) -> None:
         warehouse.append("web.visitor_salts", salts)
 
 
+SALTS_AHEAD = 31  # days of salts a loader draws at once past the one it needs
+
+
 class DaySalts:
     """The cookieless salt of a site's local day, drawn when missing, and the IP keys made
     with it (the loader's side of cookieless visitor keys).
@@ -144,7 +147,7 @@ class DaySalts:
             int(site): ZoneInfo(str(zone))
             for site, zone in warehouse.rows("SELECT idsite, timezone FROM web.sites")
         }
-        self.salts: dict[dt.date, str] = {}
+        self.salts: dict[dt.date, str] | None = None  # read on first use, all at once
 
     def ip_key(self, idsite: int, hit_time: dt.datetime, ip: str | None) -> str | None:
         """A hash of ``ip`` with the salt of the hit's day in the site's time zone."""
@@ -152,21 +155,30 @@ class DaySalts:
         if not ip or zone is None:
             return None
         day = hit_time.replace(tzinfo=dt.UTC).astimezone(zone).date()
+        if self.salts is None:  # one query for every day drawn so far, not one per day
+            found = self.warehouse.rows("SELECT salt_date, salt FROM web.visitor_salts")
+            self.salts = {_as_date(salt_date): str(salt) for salt_date, salt in found}
         salt = self.salts.get(day) or self._salt(day)
         return hashlib.sha256(f"{salt}|{ip}".encode()).hexdigest()[:32]
 
     def _salt(self, day: dt.date) -> str:
-        found = self.warehouse.rows("SELECT salt FROM web.visitor_salts WHERE salt_date = ?", [day])
-        if not found:
-            self.warehouse.execute(
-                "INSERT INTO web.visitor_salts (salt_date, salt) VALUES (?, ?) "
-                "ON CONFLICT DO NOTHING",
-                [day, secrets.token_hex(16)],
-            )
-            found = self.warehouse.rows(
-                "SELECT salt FROM web.visitor_salts WHERE salt_date = ?", [day]
-            )
-        self.salts[day] = str(found[0][0])
+        """Draw the salts of the day and of the missing days of the month after it (up to
+        tomorrow): a backfill meets its days in order, so one statement serves ~31 of them."""
+        assert self.salts is not None
+        last = min(day + dt.timedelta(days=SALTS_AHEAD), dt.datetime.now(dt.UTC).date())
+        days = [day + dt.timedelta(days=n) for n in range(max(0, (last - day).days) + 1)]
+        drawn = [(d, secrets.token_hex(16)) for d in days if d not in self.salts]
+        values = ", ".join("(?, ?)" for _ in drawn)
+        self.warehouse.execute(
+            f"INSERT INTO web.visitor_salts (salt_date, salt) VALUES {values} "
+            "ON CONFLICT DO NOTHING",
+            [value for pair in drawn for value in pair],
+        )
+        found = self.warehouse.rows(
+            "SELECT salt_date, salt FROM web.visitor_salts WHERE salt_date >= ? AND salt_date <= ?",
+            [day, max(day, last)],
+        )
+        self.salts.update({_as_date(salt_date): str(salt) for salt_date, salt in found})
         return self.salts[day]
 
 

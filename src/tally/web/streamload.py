@@ -32,7 +32,6 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from tally.config import Settings
-from tally.errors import TransientError
 from tally.jetstream import Link, retrying
 from tally.warehouse import Warehouse
 from tally.web.hitstream import hit_id, stream_config, subject
@@ -162,6 +161,9 @@ def commit(
     result = StreamLoadResult(fetched=len(messages))
     if not messages:
         return result
+    # one fetch can hold a message twice: redelivered (its ack wait ran out) while the
+    # first copy still waited in this loader's queue
+    messages = list({message.sequence: message for message in messages}.values())
     rows, quarantine, result.bots_dropped = _prepare(warehouse, settings, stream, messages)
     low, high = min(m.sequence for m in messages), max(m.sequence for m in messages)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -246,10 +248,11 @@ def load_until(
                 result = stream.load() if stream is not None else load_hits(warehouse, settings)
                 if result.loaded:
                     sessionize_alone(warehouse, settings)
-            except TransientError as problem:  # following: a busy warehouse, a NATS election
+            except Exception as problem:  # following: a busy warehouse, a NATS election...
                 if not follow:
                     raise
-                logger.warning("hit loader: %s; trying again", problem)
+                # nothing was acknowledged: the batch comes again after the ack wait
+                logger.warning("hit loader: %s; trying again", problem, exc_info=True)
             else:
                 if result.loaded or result.quarantined or not follow:
                     report(result.as_dict())

@@ -3,7 +3,7 @@
 The session cookie is signed with the server's secret (Starlette's ``SessionMiddleware``,
 itsdangerous underneath): HttpOnly, SameSite=Lax, and Secure whenever the request came over
 HTTPS. It holds a random session id and the CSRF token that every form must send back; who
-is logged in is only on the server (``tally_meta.sessions``, see ``users.open_session``), so
+is logged in is only on the server (the sessions table, see ``users.open_session``), so
 logging out, a password change or deleting the user ends the session for every copy of
 the cookie.
 

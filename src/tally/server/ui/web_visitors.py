@@ -15,7 +15,13 @@ from tally.server.ui.web_view import (
     report_rows,
     sql_panel,
 )
-from tally.web.reporting.methods import Query, scoped_visits
+from tally.web.reporting.methods import (
+    VISIT_METRIC_NAMES,
+    Query,
+    Row,
+    summary_by_period,
+    summary_row,
+)
 from tally.web.reporting.periods import Span, resolve
 from tally.web.reporting.segments import compile_segment
 
@@ -44,30 +50,19 @@ def _previous_start(period: str, day: dt.date) -> dt.date:
 TRUNCATE = {"day": "day", "range": "day", "week": "week", "month": "month", "year": "year"}
 
 
-def evolution(view: View) -> dict[str, dict[str, int]]:
-    """VisitsSummary.get's counts for each period of the evolution graph, in one query.
+def evolution(view: View) -> dict[str, Row]:
+    """VisitsSummary.get's answer for each period of the evolution graph, in one query.
 
     Asking the API once per period costs one scan of web.visits per point (30 for a daily
-    graph); one grouped query over the whole span gives the same numbers (a test compares
-    them with the API's).
+    graph); the Reporting API's ``summary_by_period`` gives the same rows from one grouped
+    query over the whole span (a test compares them with the API's).
     """
     params = evolution_params(view)
     spans = resolve(params["period"], params["date"], view.site.timezone).spans
     whole = Span("range", spans[0].start, spans[-1].end)
-    visits, values = scoped_visits(
-        Query(view.warehouse, view.site.idsite, whole, compile_segment(view.segment))
-    )
-    unit = TRUNCATE[params["period"]]
-    found = view.warehouse.rows(
-        f"SELECT CAST(date_trunc('{unit}', v.local_date) AS DATE), count(*), "
-        "count(DISTINCT v.visitor_key), coalesce(sum(v.actions), 0), "
-        "coalesce(sum(CASE WHEN v.actions <= 1 THEN 1 ELSE 0 END), 0), "
-        "coalesce(sum(CASE WHEN v.conversions > 0 THEN 1 ELSE 0 END), 0) "
-        f"FROM ({visits}) AS v GROUP BY 1",
-        values,
-    )
-    by_start = {row[0]: dict(zip(VISIT_COLUMNS, map(int, row[1:]), strict=True)) for row in found}
-    empty = dict.fromkeys(VISIT_COLUMNS, 0)
+    query = Query(view.warehouse, view.site.idsite, whole, compile_segment(view.segment))
+    by_start = summary_by_period(query, TRUNCATE[params["period"]])
+    empty = summary_row(dict.fromkeys(VISIT_METRIC_NAMES, 0))
     return {span.label: by_start.get(span.start, empty) for span in spans}
 
 

@@ -1,8 +1,9 @@
 -- Each action's place in its visit, for the dirty site-days (after actions.sql), so reports
 -- join and aggregate narrow stored columns instead of numbering hits at query time:
 -- an integer visit key, running counts of interactions (page views and site searches) and
--- page views, a page view's report label and the next page view's, and the seconds to the
--- visit's next hit (time on page), and whether a view is the visit's first of its page. The label rule is also in
+-- page views, a page view's report label and the next page view's, a page view's time on
+-- page (Matomo's rule, below), and whether a view is the visit's first of its page. The label
+-- rule is also in
 -- tally.web.reporting.transitions.label_of (for a pageUrl asked about): keep the two alike.
 UPDATE web.actions
 SET
@@ -52,10 +53,26 @@ FROM (
             END END AS page_label,
             date_diff(
                 'second',
-                sc.hit_time,
-                lead(sc.hit_time) OVER (PARTITION BY sc.idvisit ORDER BY sc.position)
-            ) AS time_spent
+                lag(sc.hit_time) OVER (PARTITION BY sc.idvisit ORDER BY sc.position),
+                sc.hit_time
+            ) AS gap
         FROM scoped AS sc
+    ),
+    -- Time on page, Matomo's rule (core/Tracker/Visit.php getTimeSpentReferrerAction, summed
+    -- per idaction_url_ref by the Actions archiver): each action after a page view, up to and
+    -- including the next page view, credits that page with its time since the previous
+    -- request; a goal, order or cart request is no action (its time is credited to no page),
+    -- but the next action's time counts from it. Pings count as actions here, so time on the
+    -- last page counts when heartbeats were on.
+    page_times AS (
+        SELECT
+            pl.idvisit,
+            CASE WHEN pl.kind = 'pageview' THEN pl.pageview_number - 1 ELSE pl.pageview_number END
+                AS credited_page,
+            sum(pl.gap) AS time_spent
+        FROM placed AS pl
+        WHERE pl.gap IS NOT NULL AND pl.kind NOT IN ('goal', 'order', 'cart')
+        GROUP BY 1, 2
     ),
     following AS (
         SELECT
@@ -80,6 +97,7 @@ FROM (
     )
     SELECT
         p.*,
+        CASE WHEN p.kind = 'pageview' THEN coalesce(t.time_spent, 0) END AS time_spent,
         f.next_page_label,
         f.first_view_of_page,
         b.kind AS previous_kind,
@@ -88,6 +106,8 @@ FROM (
         n.label AS next_label
     FROM placed AS p
     LEFT JOIN following AS f ON f.hit_id = p.hit_id
+    LEFT JOIN page_times AS t
+        ON t.idvisit = p.idvisit AND t.credited_page = p.pageview_number AND p.kind = 'pageview'
     LEFT JOIN interactions AS b
         ON b.visit_key = p.visit_key
         AND b.interaction = CASE

@@ -156,6 +156,24 @@ def visits_summary(query: Query) -> Report:
     totals = {
         name: int(value or 0) for name, value in zip(VISIT_METRIC_NAMES, names_values, strict=True)
     }
+    return summary_row(totals)
+
+
+def summary_by_period(query: Query, unit: str) -> dict[dt.date, Row]:
+    """VisitsSummary.get's row for each ``unit`` (day, week, month, year) of the query's
+    span, by the period's first day, in one query (a dashboard's evolution graph)."""
+    if unit not in ("day", "week", "month", "year"):
+        raise BadInputError(f"no period unit {unit!r}", field="period")
+    start = f"CAST(date_trunc('{unit}', v.local_date) AS DATE)"
+    return {
+        day: summary_row(totals)
+        for day, totals in by_visit_dimension(query, start)
+        if isinstance(day, dt.date)
+    }
+
+
+def summary_row(totals: Mapping[str, int]) -> Row:
+    """VisitsSummary.get's answer from the visit metrics (``VISIT_METRIC_NAMES``)."""
     count = totals["nb_visits"]
     return {
         "nb_uniq_visitors": totals["nb_uniq_visitors"],
@@ -251,8 +269,8 @@ def socials(query: Query) -> Report:
 
 def device_type_label(code: object) -> str:
     """Matomo's label of a device-detector type: ``smartphone`` → ``Smartphone``, ``tv`` →
-    ``Tv`` (its English translation)."""
-    if not code:
+    ``Tv`` (its English translation); a bot has no device type in Matomo: ``Unknown``."""
+    if not code or code == "bot":
         return "Unknown"
     text = str(code)
     return text[:1].upper() + text[1:]

@@ -1,0 +1,33 @@
+"""``tally_meta.quarantine``: rows a load set aside, each with its file, line and reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from tally.warehouse.base import Warehouse
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+TABLE = "tally_meta.quarantine"
+
+
+def rows_per_dataset(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    """(source, dataset or '', quarantined rows) over the whole table."""
+    return warehouse.rows(
+        f"SELECT source, coalesce(dataset, ''), count(*) FROM {TABLE} GROUP BY 1, 2"
+    )
+
+
+def replace_partition(
+    warehouse: Warehouse, source: str, dataset: str, day: dt.date, rows: pa.Table | None
+) -> None:
+    """One load's bad rows of a partition, in place of the ones an earlier load set aside."""
+    with warehouse.transaction():
+        warehouse.execute(
+            f"DELETE FROM {TABLE} WHERE source = ? AND dataset = ? AND partition_date = ?",
+            [source, dataset, day],
+        )
+        if rows is not None and rows.num_rows:
+            warehouse.append(TABLE, rows)

@@ -1,0 +1,93 @@
+"""``tally_meta.runs``: the run ledger, one row per pipeline step (written by
+``pipeline.ledger``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from tally.warehouse.base import Warehouse
+
+TABLE = "tally_meta.runs"
+
+
+def exists(warehouse: Warehouse) -> bool:
+    """Whether the ledger is there (a warehouse not migrated yet has none)."""
+    return warehouse.table_exists(TABLE)
+
+
+def finished_since(warehouse: Warehouse, columns: str, after: dt.datetime) -> list[tuple[Any, ...]]:
+    """``columns`` of the steps that ended at or after ``after``, in the order they ended."""
+    return warehouse.rows(
+        f"SELECT {columns} FROM {TABLE} WHERE ended_at IS NOT NULL "
+        "AND ended_at >= ? ORDER BY ended_at, step_id",
+        [after],
+    )
+
+
+def attempts(warehouse: Warehouse, job: str, source: str, since: dt.date) -> list[tuple[Any, ...]]:
+    """(partition, status, steps) of one job and source from a day on."""
+    return warehouse.rows(
+        f"SELECT partition_date, status, count(*) FROM {TABLE} "
+        "WHERE job = ? AND source = ? AND partition_date >= ? "
+        "GROUP BY partition_date, status",
+        [job, source, since],
+    )
+
+
+def running_partitions(warehouse: Warehouse, job: str, source: str, since: dt.date) -> set[dt.date]:
+    """Partitions of one job and source, from a day on, with a step running now."""
+    rows = warehouse.rows(
+        f"SELECT DISTINCT partition_date FROM {TABLE} "
+        "WHERE job = ? AND source = ? AND partition_date >= ? AND status = 'running'",
+        [job, source, since],
+    )
+    return {row[0] for row in rows}
+
+
+def latest_ingests(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    """(source, dataset or '', newest partition, newest end) of successful ingest steps."""
+    return warehouse.rows(
+        "SELECT source, coalesce(dataset, ''), max(partition_date), max(ended_at) "
+        f"FROM {TABLE} WHERE job = 'ingest' AND status = 'ok' AND source IS NOT NULL "
+        "GROUP BY 1, 2"
+    )
+
+
+def load_totals(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    """(source, dataset or '', rows loaded by good loads, failed loads) per dataset."""
+    return warehouse.rows(
+        "SELECT source, coalesce(dataset, ''), "
+        "sum(CASE WHEN status = 'ok' THEN rows_out ELSE 0 END), "
+        "sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) "
+        f"FROM {TABLE} WHERE job = 'load' AND source IS NOT NULL GROUP BY 1, 2"
+    )
+
+
+def latest_load_status(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    """(source, dataset or '', status, started_at) of each dataset's newest load step."""
+    return warehouse.rows(
+        "SELECT r.source, coalesce(r.dataset, ''), r.status, r.started_at "
+        f"FROM {TABLE} AS r WHERE r.job = 'load' AND r.source IS NOT NULL "
+        f"AND r.started_at = (SELECT max(l.started_at) FROM {TABLE} AS l "
+        "WHERE l.job = 'load' AND l.source = r.source "
+        "AND coalesce(l.dataset, '') = coalesce(r.dataset, ''))"
+    )
+
+
+def latest_finished_loads(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    """(source, dataset, status, partition, error) of each dataset's newest finished load."""
+    return warehouse.rows(
+        f"SELECT source, dataset, status, partition_date, error FROM {TABLE} "
+        "WHERE job = 'load' AND status <> 'running' "
+        "QUALIFY row_number() OVER (PARTITION BY source, dataset "
+        "ORDER BY started_at DESC) = 1"
+    )
+
+
+def step_counts(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    """(job, source, dataset, status, steps) over the whole ledger."""
+    return warehouse.rows(
+        f"SELECT job, source, dataset, status, count(*) FROM {TABLE} "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    )
