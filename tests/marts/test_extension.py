@@ -9,7 +9,7 @@ import pytest
 
 from tally.config import Settings
 from tally.lake import Lake
-from tally.pipeline import incremental
+from tally.pipeline import extension, incremental
 from tally.pipeline.build import discover_models
 from tally.pipeline.context import Context
 from tally.pipeline.extension import REUSED, extended_sql, model_ctes
@@ -25,7 +25,7 @@ from .test_incremental import (
 
 
 def periods_model() -> str:
-    return next(m.sql for m in discover_models() if m.table == incremental.PERIODS)
+    return next(m.sql for m in discover_models() if m.table == extension.PERIODS)
 
 
 def test_model_ctes_finds_every_step_the_extension_reuses_in_order() -> None:
@@ -46,14 +46,14 @@ def paths(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     """What the daily build sent down each path, read when it starts the whole recomputation
     (the working tables are dropped by the time it returns)."""
     seen: dict[str, object] = {}
-    whole = incremental._recompute_whole
+    whole = extension._recompute_whole
 
     def spy(warehouse: Warehouse, *arguments: object) -> None:
         seen["extended"] = {r[0] for r in warehouse.rows("SELECT subscription_id FROM touched")}
         seen["whole"] = {r[0] for r in warehouse.rows("SELECT user_id FROM recomputed_users")}
         whole(warehouse, *arguments)
 
-    monkeypatch.setattr(incremental, "_recompute_whole", spy)
+    monkeypatch.setattr(extension, "_recompute_whole", spy)
     return seen
 
 

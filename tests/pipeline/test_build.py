@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -12,8 +14,12 @@ from tally.pipeline.build import (
     Range,
     declared_range,
     discover_models,
+    moved_since,
     narrowed,
     range_condition,
+    read_model,
+    rebuild_keys,
+    temporary,
 )
 from tally.warehouse import connect
 
@@ -108,3 +114,50 @@ def test_range_conditions_start_at_the_period_holding_the_day() -> None:
     resolution = range_condition(Range("resolution", "start_date", "resolution_type"), day)
     assert "(resolution_type = 'daily' AND start_date >= DATE '2026-11-04')" in resolution
     assert "(resolution_type = 'weekly' AND start_date >= DATE '2026-11-02')" in resolution
+
+
+PERIODS = """-- @range key user_id
+-- @unique subscription_id, period_start
+-- @reads staging.events WHERE user_id IN {keys}
+-- @moves period_start: kind
+-- @moves period_end: period_end
+SELECT user_id, subscription_id, min(day) AS period_start, max(day) + 1 AS period_end,
+    max(kind) AS kind
+FROM staging.events
+GROUP BY user_id, subscription_id
+"""
+
+
+def test_a_keyed_rebuild_replaces_only_what_differs_and_says_from_when() -> None:
+    warehouse = connect("duckdb:///:memory:")
+    warehouse.execute("CREATE SCHEMA staging")
+    warehouse.execute("CREATE SCHEMA marts")
+    warehouse.execute(
+        "CREATE TABLE staging.events AS SELECT * FROM (VALUES "
+        "('U1', 'S1', DATE '2026-11-01', 'paid'), ('U2', 'S2', DATE '2026-10-01', 'paid'), "
+        "('U3', 'S3', DATE '2026-09-01', 'paid')) AS v(user_id, subscription_id, day, kind)"
+    )
+    with warehouse.session():
+        path = Path(tempfile.mkdtemp()) / "periods.sql"
+        path.write_text(PERIODS, encoding="utf-8")
+        model = read_model(path, "marts")
+        warehouse.materialize(model.table, model.sql)
+        # U1 renews (its period now ends on 3 Dec, not 2 Nov), U3's rows go to another user
+        # (U4), U2 is named but unchanged
+        warehouse.execute("INSERT INTO staging.events VALUES ('U1', 'S1', '2026-12-02', 'paid')")
+        warehouse.execute("UPDATE staging.events SET user_id = 'U4' WHERE user_id = 'U3'")
+        named = "SELECT * FROM (VALUES ('U1'), ('U2'), ('U3'), ('U4')) AS k(user_id)"
+        temporary(warehouse, "keys", named)
+        rebuild_keys(warehouse, model, "keys", "delta")
+        changed = warehouse.rows("SELECT user_id, _old FROM delta ORDER BY user_id, _old")
+        # U1's row went and came back changed; U3's went, U4's came; U2's stayed as it was
+        assert changed == [("U1", False), ("U1", True), ("U3", True), ("U4", False)]
+        assert sorted(warehouse.rows("SELECT user_id, period_end FROM marts.periods")) == [
+            ("U1", dt.date(2026, 12, 3)),
+            ("U2", dt.date(2026, 10, 2)),
+            ("U4", dt.date(2026, 9, 2)),
+        ]
+        # U1's period only changed its end: it moves from the earlier end, 2 Nov; S3's
+        # period (same key, another user) changed no declared column: nothing from it.
+        # Had U1's kind changed, its start (1 Nov) would have moved first
+        assert moved_since(warehouse, model, "delta") == dt.date(2026, 11, 2)

@@ -38,7 +38,7 @@ MODELS_PACKAGE = "tally.models"
 # tables the build writes from settings and code before the models (countries, plan
 # names, exchange rates)
 WRITTEN = frozenset({"marts.dim_country", "marts.dim_plan", "marts.dim_exchange_rate"})
-GRAINS = ("day", "week", "month", "resolution", "key", "all")
+GRAINS = ("day", "week", "month", "resolution", "key", "each", "all")
 RESOLUTIONS = {"daily": "day", "weekly": "week", "monthly": "month"}
 DECLARATION = re.compile(r"^--\s*@(\w+)\b\s*(.*?)\s*$")
 
@@ -60,8 +60,10 @@ class Range:
     ``grain``: "day", "week", "month" (rows whose ``column`` is on or after the first
     changed day, or its week's or month's first day), "resolution" (the same per row,
     by the grain its ``resolution`` column names: daily / weekly / monthly), "key" (rows
-    whose ``column`` is among the keys the inputs' changed rows name) or "all" (rebuilt
-    whole, but only rows that differ replaced). ``unique`` names one row (key and all);
+    whose ``column`` is among the keys the inputs' changed rows name), "each" (a model
+    whose rows each come from one row of the input ``column`` names: rebuilt from that
+    input's changed rows alone) or "all" (rebuilt whole, but only rows that differ
+    replaced). ``unique`` names one row (key and all);
     ``reads`` the rows of each input that can reach the range (an SQL condition with
     ``{since}`` and ``{keys}``; inputs not named are read whole); ``moves`` the days a
     changed row moves downstream; ``snapshots`` the loaded inputs whose every partition
@@ -122,7 +124,8 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     if not words or words[0] not in GRAINS or len(words) != _arity(words[0]):
         raise ConfigError(
             f"{path}, line {range_line}: @range {text!r}: expected day|week|month <column>, "
-            "resolution <column> <resolution column>, key <column> or all"
+            "resolution <column> <resolution column>, key <column>, each <schema.table> "
+            "or all"
         )
     reads = []
     for number, text in found.get("reads", []):
@@ -137,8 +140,10 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             raise ConfigError(f"{path}, line {number}: @moves {text!r}: <day>: <columns>")
         moves.append(Moves(day.strip(), tuple(c.strip() for c in columns.split(","))))
     unique = tuple(c.strip() for _, t in found.get("unique", []) for c in t.split(","))
-    if words[0] == "key" and not unique:
-        raise ConfigError(f"{path}, line {range_line}: @range key needs @unique (one row's key)")
+    if words[0] in ("key", "each") and not unique:
+        raise ConfigError(
+            f"{path}, line {range_line}: @range {words[0]} needs @unique (one row's key)"
+        )
     return Range(
         grain=words[0],
         column=words[1] if len(words) > 1 else None,
@@ -281,10 +286,30 @@ def rebuild_days(warehouse: Warehouse, model: Model, since: dt.date) -> None:
     inputs narrowed to the rows that can reach them."""
     assert model.range is not None
     where = range_condition(model.range, since)
-    sql = narrowed(model.sql, input_rows(warehouse, model.range, since=since))
+    sql = _narrowed_model(warehouse, model, input_rows(warehouse, model.range, since=since))
     with warehouse.transaction():
         warehouse.execute(f"DELETE FROM {model.table} WHERE {where}")
         warehouse.execute(f"INSERT INTO {model.table} SELECT * FROM ({sql}) AS fresh WHERE {where}")
+    _drop_inputs(warehouse, model)
+
+
+def _narrowed_model(warehouse: Warehouse, model: Model, inputs: Mapping[str, str]) -> str:
+    """The model's SQL reading its narrowed inputs; an input it reads more than once is
+    narrowed once, into a temporary table (``input_<n>``), not once for each reading."""
+    tree = _parsed(model.sql)
+    read = [f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db]
+    swapped = dict(inputs)
+    for number, (table, select) in enumerate(inputs.items()):
+        if read.count(table) > 1:
+            temporary(warehouse, f"input_{number}", select)
+            swapped[table] = f"SELECT * FROM input_{number}"
+    return narrowed(model.sql, swapped)
+
+
+def _drop_inputs(warehouse: Warehouse, model: Model) -> None:
+    assert model.range is not None
+    for number in range(len(model.range.reads)):
+        warehouse.execute(f"DROP TABLE IF EXISTS input_{number}")
 
 
 def temporary(warehouse: Warehouse, table: str, select_sql: str) -> None:
@@ -304,7 +329,20 @@ def rebuild_keys(warehouse: Warehouse, model: Model, keys: str, delta: str) -> N
     if warehouse.capabilities.row_ids:
         where = f"rowid IN (SELECT rowid FROM {model.table} WHERE {where})"
     stored = f"SELECT * FROM {model.table} WHERE {where}"
-    fresh = narrowed(model.sql, input_rows(warehouse, model.range, keys=keys))
+    fresh = _narrowed_model(warehouse, model, input_rows(warehouse, model.range, keys=keys))
+    replace_changed(warehouse, model, stored, fresh, delta)
+    _drop_inputs(warehouse, model)
+
+
+def rebuild_each(warehouse: Warehouse, model: Model, source_delta: str, delta: str) -> None:
+    """Rebuild a model whose rows each come from one row of its input (``@range each``)
+    from that input's changed rows alone (``source_delta``, as ``replace_changed`` leaves
+    it): the rows the old versions gave went, those the new ones give came."""
+    assert model.range is not None and model.range.column is not None
+    source = model.range.column
+    listed = ", ".join(warehouse.columns(source))
+    stored = narrowed(model.sql, {source: f"SELECT {listed} FROM {source_delta} WHERE _old"})
+    fresh = narrowed(model.sql, {source: f"SELECT {listed} FROM {source_delta} WHERE NOT _old"})
     replace_changed(warehouse, model, stored, fresh, delta)
 
 

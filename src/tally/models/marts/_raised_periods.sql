@@ -1,6 +1,6 @@
 -- The latest periods of subscriptions the day left alone whose user_prev_end grows, as rows
 -- for the "extended" table (not a model: the daily build runs it after
--- _unextended_users.sql, see pipeline/incremental.py). When the end of another of the
+-- _unextended_users.sql, see pipeline/extension.py). When the end of another of the
 -- user's latest periods grows (a renewal paid in grace) and that period comes before this
 -- one, whose own earlier periods all start before it, the end of the user's access before
 -- this period is the greater of what it was and the grown end: nothing else before it

@@ -4,6 +4,11 @@
 --   earlier_max_end    latest end among the subscription's earlier periods (NULL: none)
 --   first_known_start  start of its first period a row described (a stand-in is not one)
 --   previous_start     start of the period before it (NULL: none)
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
+--   by subscription, through the periods' fast path (pipeline/extension.py)
+-- @range key subscription_id
+-- @unique subscription_id
+-- @reads marts.subscription_periods WHERE subscription_id IN {keys}
 WITH latest AS (
     SELECT
         subscription_id,

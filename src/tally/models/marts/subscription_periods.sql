@@ -17,7 +17,7 @@
 --   spell_end     no access on period_end (no next period starting that day)
 --   user_prev_end end of the user's earlier periods (NULL: the user's first ever start)
 -- The last five columns say which row described the period, so the daily build can extend
--- a subscription's latest period from a new day's rows alone (pipeline/incremental.py):
+-- a subscription's latest period from a new day's rows alone (pipeline/extension.py):
 --   source_rank   1 billed transaction, 2 grace-period notice, 3 status export, NULL stand-in
 --   source_time   that row's transaction time (status export: its expiry time)
 --   billed_end    the period's end as billed, before a refund cut it
@@ -25,6 +25,20 @@
 --   continues     the row renews an earlier period (a renewal, a grace notice)
 -- A renewal whose earlier period ended before the first loaded day gets a one-day stand-in
 -- period the day before it (see "stand_ins" below), so it is not mistaken for a new start.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
+--   by user (a period reads the user's earlier periods), through its own fast path
+--   (pipeline/extension.py); the status export restates every subscription each day. A
+--   changed period moves the marts from the day of the event its changed columns
+--   decide (every column is in one line, so any reader is covered):
+-- @range key user_id
+-- @unique subscription_id, period_start
+-- @reads staging.viu_premium_transactions_latest WHERE user_id IN {keys}
+-- @reads staging.viu_premium_subscriber_status WHERE user_id IN {keys}
+-- @snapshot staging.viu_premium_subscriber_status
+-- @moves period_start: user_id, country, platform, plan_code, product_id, channel, channel_sector, kind, spell_start, user_prev_end, source_rank, source_time
+-- @moves paying_from: paying_from, previous_kind, previous_plan_code, paid_on, continues
+-- @moves period_end: period_end, spell_end, billed_end
+-- @moves refunded_on: refunded_on
 WITH transactions AS (
     SELECT
         t.*,

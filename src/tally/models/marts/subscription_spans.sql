@@ -6,6 +6,12 @@
 --   paid period           -> 'Grace period' [period_start, paying_from), 'Paying' [paying_from, period_end)
 -- Billing retry is the gap between two periods: no span, so it is never active.
 -- Empty spans (a refund on the first day) are dropped: they never hold access at a day's end.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
+--   each span comes from one period: rebuilt from the periods that changed
+-- @range each marts.subscription_periods
+-- @unique subscription_id, span_start
+-- @moves span_start: user_id, country, platform, plan_code, channel, channel_sector, payment_status
+-- @moves span_end: span_end
 SELECT *
 FROM (
     SELECT

@@ -16,6 +16,13 @@
 --   ends_access   a full refund, or one whose period_end is at or before its own time (the
 --                 subscription system cut access at the refund); a partial refund that
 --                 does not say so keeps access
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
+--   by subscription: every copy of its events decides its rows; a changed row moves the
+--   money from its day (the day in UTC less one: no time zone's day starts earlier)
+-- @range key subscription_id
+-- @unique transaction_id
+-- @reads staging.viu_premium_transactions WHERE subscription_id IN {keys}
+-- @moves CAST(transaction_time AT TIME ZONE 'UTC' AS DATE) - 1: *
 WITH latest AS (
     SELECT
         transaction_id, subscription_id, user_id, country, platform, plan_code, product_id,

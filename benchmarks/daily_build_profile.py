@@ -1,0 +1,103 @@
+"""The daily build statement by statement: CPU and wall time of each, on a copy of one warehouse.
+
+Builds (once, kept in ``--folder``) the marts bench's data up to the day before its last
+day, then loads the last day; each run copies that warehouse and runs the daily build
+(``build_day``) on the copy, printing its wall and CPU time, what each model did and the
+slowest statements. Run it with ``PYTHONPATH`` pointing at two trees, one after the other,
+to compare them on the same data (CPU time is what a busy machine disturbs least).
+
+Usage: PYTHONPATH=$PWD/src .venv/bin/python benchmarks/daily_build_profile.py \\
+    --subscriptions 1000000 --folder /tmp/daily-profile --copy new.duckdb
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import marts_bench  # noqa: E402
+
+from tally.config import load_settings  # noqa: E402
+from tally.lake import Lake  # noqa: E402
+from tally.pipeline.build import build, discover_models  # noqa: E402
+from tally.pipeline.context import Context  # noqa: E402
+from tally.pipeline.incremental import build_day  # noqa: E402
+from tally.warehouse import Warehouse, connect  # noqa: E402
+
+TABLES = ("staging.viu_premium_transactions", "staging.viu_premium_subscriber_status")
+
+
+def prepared(count: int, folder: Path, last: dt.date) -> Path:
+    """The warehouse with every day but the last built and the last day loaded."""
+    base = folder / "base.duckdb"
+    if base.exists():
+        return base
+    generated = dict(zip(TABLES, marts_bench.generate(count), strict=True))
+    warehouse = connect(f"duckdb:///{base}")
+    warehouse.migrate()
+    for table, rows in generated.items():
+        earlier = pa.compute.less(rows["_partition_date"], pa.scalar(last, pa.date32()))
+        marts_bench._load_in_day_order(warehouse, table, rows.filter(earlier))
+    context = Context(load_settings(environ={}), warehouse, Lake(str(folder / "lake")))
+    build(context, [m for m in discover_models() if m.table in marts_bench.SUBSCRIBER_MODELS])
+    for table, rows in generated.items():
+        newest = pa.compute.equal(rows["_partition_date"], pa.scalar(last, pa.date32()))
+        warehouse.replace_partition(table, rows.filter(newest), {"_partition_date": last})
+    warehouse.close()
+    return base
+
+
+def timing(warehouse: Warehouse, found: list[tuple[float, float, str]]) -> None:
+    """Record each statement's wall and CPU seconds in ``found``."""
+    kind = type(warehouse)
+    for name in ("execute", "rows"):
+        original = getattr(kind, name)
+
+        def timed(self: Any, sql: str, *args: Any, _original: Any = original, **kw: Any) -> Any:
+            began, cpu = time.perf_counter(), time.process_time()
+            result = _original(self, sql, *args, **kw)
+            spent = (time.perf_counter() - began, time.process_time() - cpu)
+            found.append((*spent, " ".join(sql.split())[:140]))
+            return result
+
+        setattr(kind, name, timed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscriptions", type=int, default=1_000_000)
+    parser.add_argument("--folder", type=Path, required=True)
+    parser.add_argument("--copy", default="work.duckdb", help="the copy's file name")
+    args = parser.parse_args()
+    args.folder.mkdir(parents=True, exist_ok=True)
+    last = marts_bench.FIRST_DAY + dt.timedelta(days=marts_bench.DAYS - 1)
+    copy = args.folder / args.copy
+    shutil.copy(prepared(args.subscriptions, args.folder, last), copy)
+    warehouse = connect(f"duckdb:///{copy}")
+    warehouse.migrate()
+    found: list[tuple[float, float, str]] = []
+    timing(warehouse, found)
+    context = Context(load_settings(environ={}), warehouse, Lake(str(args.folder / "lake")))
+    chosen = [m for m in discover_models() if m.table in marts_bench.SUBSCRIBER_MODELS]
+    began, cpu = time.perf_counter(), time.process_time()
+    outcome = build_day(context, last, chosen=chosen)
+    wall, cpu = time.perf_counter() - began, time.process_time() - cpu
+    print(f"build_day: {wall:.2f} s wall, {cpu:.2f} s CPU")
+    for table, what in outcome.items():
+        print(f"  {table}: {what}")
+    print("slowest statements (wall s, CPU s):")
+    for spent, spent_cpu, sql in sorted(found, reverse=True)[:20]:
+        print(f"  {spent:7.3f} {spent_cpu:7.3f}  {sql}")
+
+
+if __name__ == "__main__":
+    main()
