@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from hygiene import LoadWatch
 from starlette.testclient import TestClient
 
 from tally.config import Settings
@@ -232,4 +233,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    watch = LoadWatch()  # load average before, after and its peak (issue 27)
     main()
+    watch.finish()

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from hygiene import LoadWatch
 
 from tally.warehouse import Warehouse, connect
 
@@ -481,4 +482,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    watch = LoadWatch()  # load average before, after and its peak (issue 27)
     main()
+    watch.finish()

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from hygiene import LoadWatch
+
 from tally.config import load_settings
 from tally.warehouse import connect
 
@@ -234,4 +236,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    watch = LoadWatch()  # load average before, after and its peak (issue 27)
     main()
+    watch.finish()

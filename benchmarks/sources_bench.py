@@ -24,6 +24,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from hygiene import LoadWatch
 
 from tally.config import load_settings
 from tally.pipeline.context import open_context
@@ -145,4 +146,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    watch = LoadWatch()  # load average before, after and its peak (issue 27)
     main()
+    watch.finish()

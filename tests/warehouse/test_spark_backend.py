@@ -70,6 +70,12 @@ def test_the_prefix_goes_before_each_spark_schema_but_not_before_a_cte():
     assert "tally_meta.runs" in spark and "t9_tally_meta" not in spark
 
 
+def test_a_serving_table_a_model_reads_is_read_from_its_temporary_view():
+    sql = "SELECT visits.site FROM web.visits JOIN marts.a AS a ON true"
+    spark = _transpiled(sql, "p_", (("web.visits", "_serving_web_visits_1"),))
+    assert "FROM _serving_web_visits_1 AS visits JOIN p_marts.a AS a" in spark
+
+
 # -- on the cluster ----------------------------------------------------------------------
 
 

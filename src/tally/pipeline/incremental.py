@@ -162,6 +162,8 @@ def _built_range(
     """(first day, horizon) of the stored build when the incremental build can extend it:
     every ranged model's table exists and no partition before the first built day was
     loaded since; otherwise ``None``."""
+    if not warehouse.capabilities.rewrites_rows:
+        return None  # its tables are only replaced whole (Spark): the full build it is
     needed = {BOUNDS} | {t for m in ranged for t in (m.table, *m.reads)}
     if not ranged or not needed <= tables:
         return None

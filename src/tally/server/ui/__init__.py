@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tally.config import Settings
-from tally.server.ui import access, admin, elt, login, subscriptions, webpages
+from tally.server.ui import access, admin, elt, login, seed_reports, subscriptions, webpages
 from tally.server.users import FIRST_ADMIN_HINT, has_users
 from tally.warehouse import Warehouse
 
@@ -58,6 +58,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         *login.routes(),
         *elt.routes(settings),
         *subscriptions.routes(settings),
+        *seed_reports.routes(settings),
         *webpages.routes(),
         *admin.routes(),
         *metrics_routes(settings),

@@ -67,6 +67,8 @@ SESSION_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.ansi.enabled": "false",  # DuckDB's NULL on a failed cast, not an error
     "spark.sql.shuffle.partitions": "8",
+    # the commit moves each task's files once, not twice
+    "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.driver.memory": "512m",
@@ -194,7 +196,22 @@ class SparkWarehouse(DuckDBWarehouse):
 
     def spark_query(self, sql: str) -> pa.Table:
         """Run a DuckDB-dialect query on the cluster; the rows as Arrow."""
-        return self.spark.sql(self.to_spark_sql(sql)).toArrow()
+        return self.spark_frame(sql).toArrow()
+
+    def spark_frame(self, select_sql: str) -> Any:
+        """A DuckDB-dialect SELECT as a Spark DataFrame. A table it reads that lives in the
+        serving file (a web table, say) is handed to Spark as a temporary view of its rows:
+        the only rows of the batch that pass through the driver."""
+        borrowed = {}
+        for table in _tables_read(select_sql):
+            if self.is_spark_table(table) or not DuckDBWarehouse.table_exists(self, table):
+                continue
+            view = f"_serving_{table.replace('.', '_')}_{uuid.uuid4().hex[:8]}"
+            rows = DuckDBWarehouse.query(self, f"SELECT * FROM {table}")
+            self.spark.createDataFrame(_spark_ready(rows)).createOrReplaceTempView(view)
+            borrowed[table] = view
+        sql = _transpiled(select_sql, self.spark_options.prefix, tuple(borrowed.items()))
+        return self.spark.sql(sql)
 
     def _register(self, session: Any, info: TableInfo) -> None:
         """Put the table in Spark's catalog as ``info`` says (nothing if it already is)."""
@@ -368,7 +385,7 @@ class SparkWarehouse(DuckDBWarehouse):
         if not self.is_spark_table(table):
             super().materialize(table, select_sql)
             return
-        self._write(lambda: self._materialize(table, self.spark.sql(self.to_spark_sql(select_sql))))
+        self._write(lambda: self._materialize(table, self.spark_frame(select_sql)))
 
     def _materialize(self, table: str, frame: Any) -> None:
         """Write the rows into a new version folder, then point the table at it."""
@@ -459,15 +476,35 @@ def _spark_write(sql: str) -> tuple[str, str | None]:
 
 
 @lru_cache(maxsize=1024)
-def _transpiled(sql: str, prefix: str) -> str:
+def _tables_read(sql: str) -> frozenset[str]:
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return frozenset(
+        f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db and t.name not in ctes
+    )
+
+
+@lru_cache(maxsize=1024)
+def _transpiled(sql: str, prefix: str, views: tuple[tuple[str, str], ...] = ()) -> str:
+    """Spark SQL for a DuckDB-dialect statement: Spark schemas get the prefix, and each
+    table named in ``views`` (schema.table → view) is read from that temporary view."""
     tree = sqlglot.parse_one(sql, read="duckdb")
     for select in tree.find_all(exp.Select):
         _series_as_lateral_view(select)
-    if prefix:
-        ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-        for table in tree.find_all(exp.Table):
-            if table.db in SPARK_SCHEMAS and table.name not in ctes:
-                table.set("db", exp.to_identifier(f"{prefix}{table.db}"))
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    renamed = dict(views)
+    for table in tree.find_all(exp.Table):
+        if not table.db or table.name in ctes:
+            continue
+        view = renamed.get(f"{table.db}.{table.name}")
+        if view is not None:
+            name = table.name
+            table.set("db", None)
+            table.set("this", exp.to_identifier(view))
+            if not table.alias:  # columns written visits.x still find it
+                table.set("alias", exp.TableAlias(this=exp.to_identifier(name)))
+        elif prefix and table.db in SPARK_SCHEMAS:
+            table.set("db", exp.to_identifier(f"{prefix}{table.db}"))
     return tree.sql(dialect="spark")
 
 

@@ -158,7 +158,9 @@ def _visit(idsite: int, visit: Row, actions: list[Row]) -> Row:
         # "Unknown" brand and browser, "Generic <type>" model of a known type
         "deviceBrand": visit["device_brand"] or "Unknown",
         "deviceModel": visit["device_model"] or generic_model(visit["device_type"]),
-        "operatingSystemName": visit["os_name"],
+        # a bot's operating system is Matomo's "Bot" (plugins/DevicesDetection/Columns/Os.php)
+        "operatingSystemName": visit["os_name"]
+        or ("Bot" if visit["device_type"] == "bot" else None),
         "browserName": visit["browser_name"] or "Unknown",
         "countryCode": str(visit["country"]).lower() if visit["country"] else "xx",
         "region": visit["region"],

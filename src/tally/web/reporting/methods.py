@@ -269,8 +269,8 @@ def socials(query: Query) -> Report:
 
 def device_type_label(code: object) -> str:
     """Matomo's label of a device-detector type: ``smartphone`` → ``Smartphone``, ``tv`` →
-    ``Tv`` (its English translation)."""
-    if not code:
+    ``Tv`` (its English translation); a bot has no device type in Matomo: ``Unknown``."""
+    if not code or code == "bot":
         return "Unknown"
     text = str(code)
     return text[:1].upper() + text[1:]
