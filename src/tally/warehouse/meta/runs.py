@@ -171,3 +171,70 @@ def steps_of_run(warehouse: Warehouse, run_id: str) -> list[tuple[Any, ...]]:
         f"FROM {TABLE} WHERE run_id = ? ORDER BY started_at, step_id",
         [run_id],
     )
+
+
+# -- the ledger's own writes (pipeline.ledger)
+
+STEP_COLUMNS = (
+    "run_id, step_id, job, source, dataset, partition_date, started_at, status, attempt, "
+    "owner_host, owner_pid, owner_started, heartbeat_at"
+)
+RESULT_COLUMNS = (
+    "ended_at",
+    "status",
+    "rows_in",
+    "rows_out",
+    "rows_quarantined",
+    "rows_duplicate",
+    "bytes",
+    "error",
+)
+
+
+def insert_step(warehouse: Warehouse, values: list[object]) -> None:
+    """A step that starts: ``values`` in the order of ``STEP_COLUMNS``."""
+    marks = ", ".join("?" * len(values))
+    warehouse.execute(f"INSERT INTO {TABLE} ({STEP_COLUMNS}) VALUES ({marks})", values)
+
+
+def finish_step(warehouse: Warehouse, step_id: str, values: list[object]) -> None:
+    """A step's end: ``values`` in the order of ``RESULT_COLUMNS``."""
+    assignments = ", ".join(f"{column} = ?" for column in RESULT_COLUMNS)
+    warehouse.execute(f"UPDATE {TABLE} SET {assignments} WHERE step_id = ?", [*values, step_id])
+
+
+def beat(warehouse: Warehouse, step_id: str, at: dt.datetime) -> None:
+    """A running step's heartbeat."""
+    warehouse.execute(
+        f"UPDATE {TABLE} SET heartbeat_at = ? WHERE step_id = ? AND status = 'running'",
+        [at, step_id],
+    )
+
+
+def recent_steps(warehouse: Warehouse, limit: int) -> list[dict[str, object]]:
+    """The newest steps, as dicts."""
+    table = warehouse.query(
+        "SELECT run_id, job, source, dataset, partition_date, started_at, ended_at, status, "
+        "rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, error "
+        f"FROM {TABLE} ORDER BY started_at DESC, step_id LIMIT ?",
+        [limit],
+    )
+    steps: list[dict[str, object]] = table.to_pylist()
+    return steps
+
+
+def running_steps(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    """(step, owner host, owner pid, owner start, heartbeat) of steps running with an owner."""
+    return warehouse.rows(
+        "SELECT step_id, owner_host, owner_pid, owner_started, heartbeat_at "
+        f"FROM {TABLE} WHERE status = 'running' AND owner_pid IS NOT NULL"
+    )
+
+
+def abandon(warehouse: Warehouse, step_id: str, reason: str) -> None:
+    """Mark a step still running abandoned, with the reason."""
+    warehouse.execute(
+        f"UPDATE {TABLE} SET status = 'abandoned', error = ? "
+        "WHERE step_id = ? AND status = 'running'",
+        [reason, step_id],
+    )
