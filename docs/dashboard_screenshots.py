@@ -5,7 +5,9 @@ Usage (Debian's Chromium, the dev extra's Playwright; an admin made with `tally 
     .venv/bin/python docs/dashboard_screenshots.py --url http://127.0.0.1:8090 \
         --user shots --password-file PATH
 Writes docs/dashboard-{subscriptions,web,web-map,elt}.png, each page as a newcomer first
-sees it (no date chosen: the dashboards' own default).
+sees it (no date chosen: the dashboards' own default), and the subscriptions dashboard's
+analytics panels one by one (``PANELS``: MRR movements, retention heat map, LTV by cohort,
+revenue by channel and campaign) as docs/dashboard-<panel>.png.
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ PAGES = [
     ("/web/realtime-map", "dashboard-web-map.png"),
     ("/elt", "dashboard-elt.png"),
 ]
+# (page, panel key): the analytics panels (docs/metrics.md), weekly so the demo's few
+# months give a triangle and several periods of movements
+PANELS = [
+    ("/subscriptions?resolution=weekly", "mrr-movements"),
+    ("/subscriptions?resolution=weekly", "retention"),
+    ("/subscriptions?resolution=monthly", "ltv"),
+    ("/subscriptions?resolution=monthly", "attribution"),
+    ("/subscriptions?resolution=weekly", "revenue-converted"),
+]
 
 
 def main() -> None:
@@ -44,6 +55,7 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(180_000)  # a busy machine answers slowly
         page = context.new_page()
         page.goto(f"{args.url}/login")
         page.fill("input[name=username]", args.user)
@@ -58,6 +70,13 @@ def main() -> None:
             if page.locator("#realtime").count():
                 page.wait_for_selector("#realtime[data-loaded]")  # the widget loaded itself
             page.screenshot(path=str(HERE / name), full_page=True)
+        for path, key in PANELS:
+            page.goto(args.url + path)
+            page.wait_for_selector("body[data-ready='1']")
+            panel = page.locator(f"#panel-{key}")
+            if panel.locator("script.figure").count():
+                panel.locator(".chart .main-svg").first.wait_for()
+            panel.screenshot(path=str(HERE / f"dashboard-{key}.png"))
             print(f"{name}: {path}")
         browser.close()
 

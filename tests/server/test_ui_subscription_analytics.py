@@ -126,4 +126,5 @@ def test_revenue_by_channel_and_campaign(built: Warehouse) -> None:
         ["Social Networks", "", 1, 1, 1, 1, 10.0, 10.0],
     ]
     assert panel.chart is not None
-    assert panel.chart["data"][0]["x"][1] == "Campaigns: autumn-drama"
+    assert panel.chart["data"][0]["y"][1] == "Campaigns: autumn-drama"
+    assert panel.chart["data"][0]["x"] == [0.0, 7.8, 10.0]

@@ -63,7 +63,7 @@ def _shown(value: object, look: str) -> object:
 def _newest_day(warehouse: Warehouse) -> dt.date:
     if warehouse.table_exists("marts.report_fact"):
         found = warehouse.rows("SELECT max(start_date) FROM marts.report_fact")[0][0]
-        if found is not None:
+        if isinstance(found, dt.date):
             return found
     return dt.date.today()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tally.server.ui.render import Panel, lines
+from tally.server.ui.render import Panel, bars, lines
 from tally.warehouse import Warehouse
 
 FACT = "marts.subscription_fact"
@@ -266,7 +266,7 @@ def attribution_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
             + [money, ltv]
         )
     labels = [f"{r[0]}: {r[1]}" if r[1] else r[0] for r in rows]
-    chart = lines(labels, {f"revenue ({currency})": [r[6] or 0.0 for r in rows]}, kind="bar")
+    chart = bars(labels, [r[6] or 0.0 for r in rows])
     return Panel(
         "attribution",
         f"New subscriptions and revenue by channel and campaign (last touch, {currency})",
