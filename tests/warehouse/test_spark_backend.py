@@ -63,6 +63,14 @@ def test_duckdb_series_become_a_lateral_view_spark_can_run():
     assert "_u(" not in spark  # what sqlglot alone writes, which Spark cannot resolve
 
 
+def test_a_joined_series_of_constants_becomes_a_subquery():
+    sql = (
+        "SELECT r.x, a.age FROM marts.r AS r JOIN generate_series(0, 120) AS a(age) ON a.age <= r.x"
+    )
+    spark = _transpiled(sql, "")
+    assert "JOIN (SELECT EXPLODE(SEQUENCE(0, 120)) AS age) AS a ON a.age <= r.x" in spark
+
+
 def test_the_prefix_goes_before_each_spark_schema_but_not_before_a_cte():
     sql = "WITH marts AS (SELECT 1 AS x) SELECT * FROM staging.events, marts, tally_meta.runs"
     spark = _transpiled(sql, "t9_")

@@ -571,6 +571,14 @@ def _series_as_lateral_view(select: exp.Select) -> None:
         if not (isinstance(table, exp.Table) and isinstance(table.this, exp.GenerateSeries)):
             continue
         if join.args.get("on") is not None:
+            # JOIN generate_series(0, 120) AS a(age) ON …: a series of constants, read from
+            # a subquery that explodes it
+            alias = table.args.get("alias")
+            column = alias.columns[0].name if alias is not None and alias.columns else "value"
+            series = exp.select(exp.alias_(exp.Explode(this=table.this.copy()), column)).subquery(
+                alias.name if alias is not None else "series"
+            )
+            table.replace(series)
             continue
         join.pop()
         lateral = exp.Lateral(
