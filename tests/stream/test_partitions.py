@@ -11,7 +11,13 @@ from tests.stream.conftest import Recorder
 
 from tally.jetstream import Link
 from tally.stream.events import Event
-from tally.stream.partitions import PartitionedEngine, notification_id, partition_of, publish_events
+from tally.stream.partitions import (
+    JetStreamSink,
+    PartitionedEngine,
+    notification_id,
+    partition_of,
+    publish_events,
+)
 from tally.stream.rules import parse_rules
 from tally.stream.settings import stream_settings
 
@@ -126,3 +132,26 @@ def test_the_survivor_takes_a_dead_engines_firing_alert_and_notifies_its_resolve
     assert survivor_sent_statuses == ["resolved"]  # by the survivor, once
     assert [n["status"] for n in owner_sent.sent] == ["firing"]  # the firing, once
     print(f"take-over: {took:.2f} s (stated: {TAKE_OVER_SECONDS:.1f} s)")
+
+
+def test_events_handed_to_the_sink_reach_the_engine_owning_their_key(
+    nats_cluster, tmp_path: Path
+) -> None:
+    """What MQTT (tally stream --jetstream --mqtt) feeds: screened events published to their
+    partitions, evaluated by whichever engine owns each."""
+    running, _ = engine(nats_cluster.url, tmp_path, "a")
+    settings = stream_settings({"state_dir": str(tmp_path / "sink")})
+    sink = JetStreamSink(running.link, settings, PARTITIONS)
+    try:
+        wait_until(lambda: len(running.owned()) == PARTITIONS, 30)
+        now = time.time()
+        events = [Event("sensors", f"s{n}", now, {"v": 1.0}) for n in range(6)]
+        assert sink.ingest(events) == (6, 0)
+        wait_until(lambda: sum(running.engine(p).received for p in range(PARTITIONS)) == 6, 30)
+        # each engine received exactly the events whose key hashes to its partition
+        expected = [0] * PARTITIONS
+        for n in range(6):
+            expected[partition_of(f"s{n}", PARTITIONS)] += 1
+        assert [running.engine(p).received for p in range(PARTITIONS)] == expected
+    finally:
+        running.stop()

@@ -70,6 +70,17 @@ def test_the_prefix_goes_before_each_spark_schema_but_not_before_a_cte():
     assert "tally_meta.runs" in spark and "t9_tally_meta" not in spark
 
 
+def test_a_date_minus_a_date_is_a_day_count_on_spark_too():
+    # DuckDB counts days; Spark would give an interval, which a comparison with 28 refuses
+    sql = "SELECT a.d - b.e AS days, a.d - 1 AS before FROM staging.x AS a, staging.y AS b"
+    types = (("staging.x", (("d", "date"),)), ("staging.y", (("e", "date"),)))
+    spark = _transpiled(sql, "", (), types)
+    assert "DATEDIFF(DAY, `b`.`e`, `a`.`d`) AS `days`" in spark
+    assert "`a`.`d` - 1 AS `before`" in spark  # a date minus days stays a date
+    # without the types nothing is guessed
+    assert "DATEDIFF" not in _transpiled(sql, "")
+
+
 def test_a_serving_table_a_model_reads_is_read_from_its_temporary_view():
     sql = "SELECT visits.site FROM web.visits JOIN marts.a AS a ON true"
     spark = _transpiled(sql, "p_", (("web.visits", "_serving_web_visits_1"),))

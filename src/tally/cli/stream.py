@@ -149,6 +149,13 @@ def _run_partitioned(settings: Settings, stream: StreamSettings, url: str, parti
     except TallyError as error:
         errors.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
+    mqtt = None
+    if stream.mqtt_enabled:  # MQTT readings go to JetStream, for every engine to share
+        from tally.stream.inputs_mqtt import MqttInput
+        from tally.stream.partitions import JetStreamSink
+
+        mqtt = MqttInput(JetStreamSink(engine.link, stream, partitions), stream.mqtt)
+        mqtt.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     console.print(f"tally stream: engine {engine.member} on JetStream; Ctrl-C stops")
@@ -160,6 +167,8 @@ def _run_partitioned(settings: Settings, stream: StreamSettings, url: str, parti
         pass
     finally:
         stop.set()
+        if mqtt is not None:
+            mqtt.stop()
         engine.stop()
         console.print("stopped; partitions checkpointed and handed back")
 

@@ -1,4 +1,4 @@
-"""The run ledger: one row per pipeline step in ``tally_meta.runs``.
+"""The run ledger: one row per pipeline step (the table's SQL: ``warehouse.meta.runs``).
 
 A step is written as ``running`` when it starts and updated when it ends. It also names
 its owner: host, process id and the process's start time (from ``/proc``, so a process id
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from tally.errors import NotReadyError
 from tally.warehouse import Warehouse
+from tally.warehouse.meta import runs
 
 # not_ready: the origin has not published the partition yet (NotReadyError); retried on
 # schedule, and an alert only once the dataset's deadline has passed (pipeline.run)
@@ -105,10 +106,8 @@ class Ledger:
 
     def _insert(self, step: Step) -> None:
         host, pid, started = owner()
-        self.warehouse.execute(
-            "INSERT INTO tally_meta.runs (run_id, step_id, job, source, dataset, partition_date, "
-            "started_at, status, attempt, owner_host, owner_pid, owner_started, heartbeat_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        runs.insert_step(
+            self.warehouse,
             [
                 step.run_id,
                 step.step_id,
@@ -130,9 +129,9 @@ class Ledger:
         if heartbeat is not None:
             heartbeat.stop()
         step.ended_at = utc_now()
-        self.warehouse.execute(
-            "UPDATE tally_meta.runs SET ended_at = ?, status = ?, rows_in = ?, rows_out = ?, "
-            "rows_quarantined = ?, rows_duplicate = ?, bytes = ?, error = ? WHERE step_id = ?",
+        runs.finish_step(
+            self.warehouse,
+            step.step_id,
             [
                 step.ended_at,
                 step.status,
@@ -142,19 +141,11 @@ class Ledger:
                 step.rows_duplicate,
                 step.bytes,
                 step.error,
-                step.step_id,
             ],
         )
 
     def recent(self, limit: int = 20) -> list[dict[str, object]]:
-        table = self.warehouse.query(
-            "SELECT run_id, job, source, dataset, partition_date, started_at, ended_at, status, "
-            "rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, error "
-            "FROM tally_meta.runs "
-            "ORDER BY started_at DESC, step_id LIMIT ?",
-            [limit],
-        )
-        return table.to_pylist()
+        return runs.recent_steps(self.warehouse, limit)
 
 
 class Heartbeat:
@@ -172,11 +163,7 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self.stopped.wait(HEARTBEAT_SECONDS):
             try:
-                self.warehouse.execute(
-                    "UPDATE tally_meta.runs SET heartbeat_at = ? "
-                    "WHERE step_id = ? AND status = 'running'",
-                    [utc_now(), self.step_id],
-                )
+                runs.beat(self.warehouse, self.step_id, utc_now())
             except Exception as error:  # noqa: BLE001 - a missed beat is only logged
                 log.debug("heartbeat of step %s skipped: %s", self.step_id, error)
 
@@ -235,10 +222,7 @@ def abandon_dead_steps(warehouse: Warehouse) -> int:
     """Mark ``abandoned`` every ``running`` step whose owning process has died (this host)
     or whose heartbeat stopped (another host); returns how many. Rows written before steps
     named their owner are left as they are."""
-    found = warehouse.rows(
-        "SELECT step_id, owner_host, owner_pid, owner_started, heartbeat_at "
-        "FROM tally_meta.runs WHERE status = 'running' AND owner_pid IS NOT NULL"
-    )
+    found = runs.running_steps(warehouse)
     noticed = utc_now().isoformat(timespec="seconds")
     dead = 0
     for step_id, host, pid, started, heartbeat_at in found:
@@ -249,11 +233,7 @@ def abandon_dead_steps(warehouse: Warehouse) -> int:
         else:
             continue
         dead += 1
-        warehouse.execute(
-            "UPDATE tally_meta.runs SET status = 'abandoned', error = ? "
-            "WHERE step_id = ? AND status = 'running'",
-            [f"{reason} (found at {noticed} UTC)", step_id],
-        )
+        runs.abandon(warehouse, step_id, f"{reason} (found at {noticed} UTC)")
     if dead:
         log.warning("marked %d ledger step(s) of dead processes abandoned", dead)
     return dead

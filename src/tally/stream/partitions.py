@@ -360,3 +360,26 @@ async def _acknowledge(messages: list[Msg], link: Link) -> None:
         await message.ack()
     if link.connection is not None:
         await link.connection.flush(timeout=10)
+
+
+class JetStreamSink(Engine):
+    """What the MQTT and HTTP inputs feed when engines run on JetStream: it evaluates
+    nothing; events it is handed, after the inputs' usual screening, are published to their
+    partitions for the ``PartitionedEngine`` processes."""
+
+    def __init__(
+        self,
+        link: Link,
+        settings: StreamSettings,
+        partitions: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        folder = Path(settings.state_dir) / "jetstream-sink"
+        super().__init__(settings.model_copy(update={"state_dir": str(folder)}), [], clock=clock)
+        self.link = link
+        self.partitions = partitions
+
+    def ingest(self, events: list[Event]) -> tuple[int, int]:
+        self.link.call(publish_events(self.link, events, self.partitions), timeout=120)
+        self.received += len(events)
+        return len(events), 0

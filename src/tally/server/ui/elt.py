@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,14 +14,14 @@ from tally.server.metrics import DatasetStatus, dataset_statuses, scheduled_part
 from tally.server.ui.access import page_queries, warehouse_of
 from tally.server.ui.render import Panel, bars, lines, page
 from tally.warehouse import Warehouse
+from tally.warehouse.meta import quarantine
+from tally.warehouse.meta import runs as ledger
 
 DAY_CHOICES = (7, 14, 30, 90)
 # abandoned: the step's process died mid-step (tally.pipeline.ledger.abandon_dead_steps)
 STATUS_ORDER = ("ok", "failed", "abandoned", "not_ready", "running", "skipped")
 # A step's day: its partition's day, or the day it ran for steps without one (builds).
-DAY = "coalesce(partition_date, CAST(started_at AS DATE))"
 # Seconds between start and end, in a form both DuckDB and PostgreSQL (via sqlglot) accept.
-DURATION = "date_diff('millisecond', started_at, ended_at) / 1000.0"
 
 
 def _days(request: Request) -> int:
@@ -44,8 +45,6 @@ def overview_panels(
     """Every panel of the ELT page for the last ``days`` days: a step counts on its partition's
     day (its start's UTC day when it has none), the day the charts draw it on."""
     since = dt.datetime.combine(_today() - dt.timedelta(days=days - 1), dt.time())
-    where = f"{DAY} >= ?" + (" AND source = ?" if source else "")
-    params: list[object] = [since.date(), source] if source else [since.date()]
     statuses = [
         s
         for s in dataset_statuses(warehouse, scheduled=scheduled)
@@ -56,12 +55,12 @@ def overview_panels(
     window = [since.date() + dt.timedelta(days=offset) for offset in range(days)]
     return [
         _datasets_panel(statuses),
-        _runs_per_day(warehouse, where, params, window),
-        _duration_per_day(warehouse, where, params, window),
-        _rows_per_day(warehouse, where, params, window),
-        _quarantine_panel(warehouse, since, source),
-        _failures_panel(warehouse, where, params),
-        _recent_runs(warehouse, where, params),
+        _runs_per_day(ledger.steps_per_day(warehouse, since.date(), source), window),
+        _duration_per_day(ledger.durations_per_day(warehouse, since.date(), source), window),
+        _rows_per_day(ledger.rows_per_day(warehouse, since.date(), source), window),
+        _quarantine_panel(quarantine.reasons_since(warehouse, since, source)),
+        _failures_panel(ledger.failures(warehouse, since.date(), source)),
+        _recent_runs(ledger.recent_runs(warehouse, since.date(), source)),
     ]
 
 
@@ -104,14 +103,7 @@ def _datasets_panel(statuses: list[DatasetStatus]) -> Panel:
     )
 
 
-def _runs_per_day(
-    warehouse: Warehouse, where: str, params: list[object], window: list[dt.date]
-) -> Panel:
-    found = warehouse.rows(
-        f"SELECT {DAY} AS day, status, count(*) FROM tally_meta.runs "
-        f"WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2",
-        params,
-    )
+def _runs_per_day(found: list[tuple[Any, ...]], window: list[dt.date]) -> Panel:
     days = window
     counts = {(row[0], row[1]): int(row[2]) for row in found}
     statuses = [s for s in STATUS_ORDER if any(row[1] == s for row in found)]
@@ -126,15 +118,7 @@ def _runs_per_day(
     )
 
 
-def _duration_per_day(
-    warehouse: Warehouse, where: str, params: list[object], window: list[dt.date]
-) -> Panel:
-    found = warehouse.rows(
-        f"SELECT {DAY}, job, count(*), avg({DURATION}), max({DURATION}) "
-        f"FROM tally_meta.runs WHERE {where} AND ended_at IS NOT NULL "
-        "GROUP BY 1, 2 ORDER BY 1, 2",
-        params,
-    )
+def _duration_per_day(found: list[tuple[Any, ...]], window: list[dt.date]) -> Panel:
     days = window
     jobs = sorted({row[1] for row in found})
     worst = {(row[0], row[1]): float(row[4] or 0) for row in found}
@@ -152,16 +136,7 @@ def _duration_per_day(
     )
 
 
-def _rows_per_day(
-    warehouse: Warehouse, where: str, params: list[object], window: list[dt.date]
-) -> Panel:
-    found = warehouse.rows(
-        f"SELECT {DAY}, source, sum(coalesce(rows_out, 0)), "
-        "sum(coalesce(rows_quarantined, 0)), sum(coalesce(rows_duplicate, 0)) "
-        "FROM tally_meta.runs "
-        f"WHERE {where} AND job = 'load' GROUP BY 1, 2 ORDER BY 1, 2",
-        params,
-    )
+def _rows_per_day(found: list[tuple[Any, ...]], window: list[dt.date]) -> Panel:
     days = window
     sources = sorted({row[1] for row in found})
     loaded = {(row[0], row[1]): int(row[2]) for row in found}
@@ -175,15 +150,7 @@ def _rows_per_day(
     )
 
 
-def _quarantine_panel(warehouse: Warehouse, since: dt.datetime, source: str) -> Panel:
-    where = "quarantined_at >= ?" + (" AND source = ?" if source else "")
-    params: list[object] = [since, source] if source else [since]
-    found = warehouse.rows(
-        "SELECT source, coalesce(dataset, ''), reason, count(*), min(file), min(line) "
-        f"FROM tally_meta.quarantine WHERE {where} GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2 "
-        "LIMIT 50",
-        params,
-    )
+def _quarantine_panel(found: list[tuple[Any, ...]]) -> Panel:
     labels = [f"{r[0]}/{r[1]}: {r[2][:40]}" for r in found]
     return Panel(
         "quarantine",
@@ -194,13 +161,7 @@ def _quarantine_panel(warehouse: Warehouse, since: dt.datetime, source: str) -> 
     )
 
 
-def _failures_panel(warehouse: Warehouse, where: str, params: list[object]) -> Panel:
-    found = warehouse.rows(
-        "SELECT run_id, started_at, job, source, dataset, partition_date, attempt, status, "
-        f"error FROM tally_meta.runs WHERE {where} AND status IN ('failed', 'abandoned') "
-        "ORDER BY started_at DESC LIMIT 50",
-        params,
-    )
+def _failures_panel(found: list[tuple[Any, ...]]) -> Panel:
     return Panel(
         "failures",
         "Failures and abandoned steps",
@@ -220,15 +181,7 @@ def _failures_panel(warehouse: Warehouse, where: str, params: list[object]) -> P
     )
 
 
-def _recent_runs(warehouse: Warehouse, where: str, params: list[object]) -> Panel:
-    found = warehouse.rows(
-        "SELECT run_id, min(started_at), max(ended_at), count(*), "
-        "sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN status = 'abandoned' THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN status = 'running' THEN 1 ELSE 0 END), sum(coalesce(rows_out, 0)) "
-        f"FROM tally_meta.runs WHERE {where} GROUP BY run_id ORDER BY 2 DESC LIMIT 30",
-        params,
-    )
+def _recent_runs(found: list[tuple[Any, ...]]) -> Panel:
     return Panel(
         "recent",
         "Recent runs",
@@ -248,18 +201,8 @@ def _recent_runs(warehouse: Warehouse, where: str, params: list[object]) -> Pane
 
 
 def run_panels(warehouse: Warehouse, run_id: str) -> list[Panel]:
-    steps = warehouse.rows(
-        "SELECT job, source, dataset, partition_date, started_at, "
-        f"{DURATION}, status, rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, "
-        "attempt, error "
-        "FROM tally_meta.runs WHERE run_id = ? ORDER BY started_at, step_id",
-        [run_id],
-    )
-    quarantined = warehouse.rows(
-        "SELECT source, dataset, file, line, field, reason, raw FROM tally_meta.quarantine "
-        "WHERE run_id = ? ORDER BY file, line LIMIT 500",
-        [run_id],
-    )
+    steps = ledger.steps_of_run(warehouse, run_id)
+    quarantined = quarantine.rows_of_run(warehouse, run_id)
     timed = [s for s in steps if s[5] is not None]
     labels = [f"{s[0]} {s[1] or ''}/{s[2] or ''} {s[3] or ''}".strip() for s in timed]
     return [

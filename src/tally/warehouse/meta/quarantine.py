@@ -31,3 +31,25 @@ def replace_partition(
         )
         if rows is not None and rows.num_rows:
             warehouse.append(TABLE, rows)
+
+
+def reasons_since(warehouse: Warehouse, since: dt.datetime, source: str) -> list[tuple[Any, ...]]:
+    """The 50 commonest (source, dataset, reason, rows, first file, first line) since a
+    time, of one source or all."""
+    where = "quarantined_at >= ?" + (" AND source = ?" if source else "")
+    params: list[object] = [since, source] if source else [since]
+    return warehouse.rows(
+        "SELECT source, coalesce(dataset, ''), reason, count(*), min(file), min(line) "
+        f"FROM {TABLE} WHERE {where} GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2 LIMIT 50",
+        params,
+    )
+
+
+def rows_of_run(warehouse: Warehouse, run_id: str) -> list[tuple[Any, ...]]:
+    """The first 500 rows one run set aside: (source, dataset, file, line, field, reason,
+    raw)."""
+    return warehouse.rows(
+        f"SELECT source, dataset, file, line, field, reason, raw FROM {TABLE} "
+        "WHERE run_id = ? ORDER BY file, line LIMIT 500",
+        [run_id],
+    )

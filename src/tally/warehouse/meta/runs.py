@@ -91,3 +91,150 @@ def step_counts(warehouse: Warehouse) -> list[tuple[Any, ...]]:
         f"SELECT job, source, dataset, status, count(*) FROM {TABLE} "
         "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     )
+
+
+# -- the ELT dashboard: steps counted on their partition's day (the start's UTC day when
+# they have none), from a day on, of one source or all
+
+DAY = "coalesce(partition_date, CAST(started_at AS DATE))"
+DURATION = "date_diff('millisecond', started_at, ended_at) / 1000.0"
+
+
+def _window(since: dt.date, source: str) -> tuple[str, list[object]]:
+    where = f"{DAY} >= ?" + (" AND source = ?" if source else "")
+    return where, [since, source] if source else [since]
+
+
+def steps_per_day(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[Any, ...]]:
+    """(day, status, steps)."""
+    where, params = _window(since, source)
+    return warehouse.rows(
+        f"SELECT {DAY} AS day, status, count(*) FROM {TABLE} "
+        f"WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2",
+        params,
+    )
+
+
+def durations_per_day(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[Any, ...]]:
+    """(day, job, finished steps, mean seconds, max seconds)."""
+    where, params = _window(since, source)
+    return warehouse.rows(
+        f"SELECT {DAY}, job, count(*), avg({DURATION}), max({DURATION}) "
+        f"FROM {TABLE} WHERE {where} AND ended_at IS NOT NULL "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        params,
+    )
+
+
+def rows_per_day(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[Any, ...]]:
+    """(day, source, rows loaded, rows quarantined, duplicates) of load steps."""
+    where, params = _window(since, source)
+    return warehouse.rows(
+        f"SELECT {DAY}, source, sum(coalesce(rows_out, 0)), "
+        "sum(coalesce(rows_quarantined, 0)), sum(coalesce(rows_duplicate, 0)) "
+        f"FROM {TABLE} WHERE {where} AND job = 'load' GROUP BY 1, 2 ORDER BY 1, 2",
+        params,
+    )
+
+
+def failures(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[Any, ...]]:
+    """The newest 50 failed or abandoned steps: (run, started, job, source, dataset,
+    partition, attempt, status, error)."""
+    where, params = _window(since, source)
+    return warehouse.rows(
+        "SELECT run_id, started_at, job, source, dataset, partition_date, attempt, status, "
+        f"error FROM {TABLE} WHERE {where} AND status IN ('failed', 'abandoned') "
+        "ORDER BY started_at DESC LIMIT 50",
+        params,
+    )
+
+
+def recent_runs(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[Any, ...]]:
+    """The newest 30 runs: (run, started, ended, steps, failed, abandoned, running, rows)."""
+    where, params = _window(since, source)
+    return warehouse.rows(
+        "SELECT run_id, min(started_at), max(ended_at), count(*), "
+        "sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN status = 'abandoned' THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN status = 'running' THEN 1 ELSE 0 END), sum(coalesce(rows_out, 0)) "
+        f"FROM {TABLE} WHERE {where} GROUP BY run_id ORDER BY 2 DESC LIMIT 30",
+        params,
+    )
+
+
+def steps_of_run(warehouse: Warehouse, run_id: str) -> list[tuple[Any, ...]]:
+    """Every step of one run, in the order they started."""
+    return warehouse.rows(
+        "SELECT job, source, dataset, partition_date, started_at, "
+        f"{DURATION}, status, rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, "
+        "attempt, error "
+        f"FROM {TABLE} WHERE run_id = ? ORDER BY started_at, step_id",
+        [run_id],
+    )
+
+
+# -- the ledger's own writes (pipeline.ledger)
+
+STEP_COLUMNS = (
+    "run_id, step_id, job, source, dataset, partition_date, started_at, status, attempt, "
+    "owner_host, owner_pid, owner_started, heartbeat_at"
+)
+RESULT_COLUMNS = (
+    "ended_at",
+    "status",
+    "rows_in",
+    "rows_out",
+    "rows_quarantined",
+    "rows_duplicate",
+    "bytes",
+    "error",
+)
+
+
+def insert_step(warehouse: Warehouse, values: list[object]) -> None:
+    """A step that starts: ``values`` in the order of ``STEP_COLUMNS``."""
+    marks = ", ".join("?" * len(values))
+    warehouse.execute(f"INSERT INTO {TABLE} ({STEP_COLUMNS}) VALUES ({marks})", values)
+
+
+def finish_step(warehouse: Warehouse, step_id: str, values: list[object]) -> None:
+    """A step's end: ``values`` in the order of ``RESULT_COLUMNS``."""
+    assignments = ", ".join(f"{column} = ?" for column in RESULT_COLUMNS)
+    warehouse.execute(f"UPDATE {TABLE} SET {assignments} WHERE step_id = ?", [*values, step_id])
+
+
+def beat(warehouse: Warehouse, step_id: str, at: dt.datetime) -> None:
+    """A running step's heartbeat."""
+    warehouse.execute(
+        f"UPDATE {TABLE} SET heartbeat_at = ? WHERE step_id = ? AND status = 'running'",
+        [at, step_id],
+    )
+
+
+def recent_steps(warehouse: Warehouse, limit: int) -> list[dict[str, object]]:
+    """The newest steps, as dicts."""
+    table = warehouse.query(
+        "SELECT run_id, job, source, dataset, partition_date, started_at, ended_at, status, "
+        "rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, error "
+        f"FROM {TABLE} ORDER BY started_at DESC, step_id LIMIT ?",
+        [limit],
+    )
+    steps: list[dict[str, object]] = table.to_pylist()
+    return steps
+
+
+def running_steps(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    """(step, owner host, owner pid, owner start, heartbeat) of steps running with an owner."""
+    return warehouse.rows(
+        "SELECT step_id, owner_host, owner_pid, owner_started, heartbeat_at "
+        f"FROM {TABLE} WHERE status = 'running' AND owner_pid IS NOT NULL"
+    )
+
+
+def abandon(warehouse: Warehouse, step_id: str, reason: str) -> None:
+    """Mark a step still running abandoned, with the reason."""
+    warehouse.execute(
+        f"UPDATE {TABLE} SET status = 'abandoned', error = ? "
+        "WHERE step_id = ? AND status = 'running'",
+        [reason, step_id],
+    )

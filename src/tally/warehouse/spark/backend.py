@@ -210,7 +210,13 @@ class SparkWarehouse(DuckDBWarehouse):
             rows = DuckDBWarehouse.query(self, f"SELECT * FROM {table}")
             self.spark.createDataFrame(_spark_ready(rows)).createOrReplaceTempView(view)
             borrowed[table] = view
-        sql = _transpiled(select_sql, self.spark_options.prefix, tuple(borrowed.items()))
+        known = self._tables()
+        types = tuple(
+            (table, tuple((f.name, f.dataType.simpleString()) for f in known[table].schema.fields))
+            for table in sorted(_tables_read(select_sql))
+            if table in known
+        )
+        sql = _transpiled(select_sql, self.spark_options.prefix, tuple(borrowed.items()), types)
         return self.spark.sql(sql)
 
     def _register(self, session: Any, info: TableInfo) -> None:
@@ -485,10 +491,17 @@ def _tables_read(sql: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=1024)
-def _transpiled(sql: str, prefix: str, views: tuple[tuple[str, str], ...] = ()) -> str:
-    """Spark SQL for a DuckDB-dialect statement: Spark schemas get the prefix, and each
-    table named in ``views`` (schema.table → view) is read from that temporary view."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
+def _transpiled(
+    sql: str,
+    prefix: str,
+    views: tuple[tuple[str, str], ...] = (),
+    types: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (),
+) -> str:
+    """Spark SQL for a DuckDB-dialect statement: Spark schemas get the prefix, each table
+    named in ``views`` (schema.table → view) is read from that temporary view, and a date
+    minus a date (days in DuckDB, an interval in Spark) becomes ``DATEDIFF`` where the
+    column types (``types``: table → (column, Spark type)) show both sides are dates."""
+    tree = _dates_subtracted(sqlglot.parse_one(sql, read="duckdb"), types)
     for select in tree.find_all(exp.Select):
         _series_as_lateral_view(select)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
@@ -506,6 +519,47 @@ def _transpiled(sql: str, prefix: str, views: tuple[tuple[str, str], ...] = ()) 
         elif prefix and table.db in SPARK_SCHEMAS:
             table.set("db", exp.to_identifier(f"{prefix}{table.db}"))
     return tree.sql(dialect="spark")
+
+
+def _dates_subtracted(
+    tree: exp.Expression, types: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+) -> exp.Expression:
+    """The statement with each ``date - date`` as ``date_diff('day', …)``; the statement as
+    it was when there is none, or its columns' types cannot be worked out."""
+    from sqlglot.optimizer.annotate_types import annotate_types
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.schema import MappingSchema
+
+    if not types or not tree.find(exp.Sub):
+        return tree
+    nested: dict[str, dict[str, dict[str, str]]] = {}
+    for table, columns in types:
+        schema, name = split_table(table)
+        nested.setdefault(schema, {})[name] = dict(columns)
+    try:
+        mapping = MappingSchema(nested, dialect="spark")
+        typed = annotate_types(
+            qualify(tree.copy(), schema=mapping, dialect="duckdb", validate_qualify_columns=False),
+            schema=mapping,
+        )
+    except Exception:  # noqa: BLE001 (any failure: keep the statement as written)
+        return tree
+    date = exp.DataType.Type.DATE
+    found = [
+        sub
+        for sub in typed.find_all(exp.Sub)
+        if sub.left.type is not None
+        and sub.right.type is not None
+        and sub.left.type.this == date
+        and sub.right.type.this == date
+    ]
+    if not found:
+        return tree
+    for sub in found:
+        sub.replace(
+            exp.DateDiff(this=sub.left.copy(), expression=sub.right.copy(), unit=exp.var("DAY"))
+        )
+    return typed
 
 
 def _series_as_lateral_view(select: exp.Select) -> None:
