@@ -329,13 +329,13 @@ class SparkWarehouse(DuckDBWarehouse):
     def replace_partition(self, table: str, data: pa.Table, partition: Mapping[str, Any]) -> int:
         if not self.is_spark_table(table):
             return super().replace_partition(table, data, partition)
-        self._write(lambda: self._replace(table, data, dict(partition)))
+        self._write(lambda: self._replace_on_spark(table, data, dict(partition)))
         return data.num_rows
 
     def append(self, table: str, data: pa.Table) -> int:
         return self.replace_partition(table, data, {})
 
-    def _replace(self, table: str, data: pa.Table, partition: dict[str, Any]) -> None:
+    def _replace_on_spark(self, table: str, data: pa.Table, partition: dict[str, Any]) -> None:
         frame = self.spark.createDataFrame(_spark_ready(data)) if data.num_columns else None
         for column, value in partition.items():
             if frame is not None and column not in frame.columns:
