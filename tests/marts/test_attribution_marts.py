@@ -33,12 +33,9 @@ from pathlib import Path
 import pytest
 
 from tally.config import Settings
-from tally.lake import Lake
-from tally.pipeline.build import build, discover_models
-from tally.pipeline.context import Context
 from tally.warehouse import Warehouse
 
-from .test_revenue_marts import FIXTURES, MODELS, load_analytics_fixture
+from .test_revenue_marts import FIXTURES, MODELS, build_analytics, load_analytics_fixture
 
 D = dt.date
 ATTRIBUTION_MODELS = (
@@ -78,19 +75,14 @@ def load_visits(warehouse: Warehouse, path: Path = FIXTURES / "visits.csv") -> N
             )
 
 
-def build_attribution(warehouse: Warehouse, settings: Settings, lake: Path) -> None:
-    models = [m for m in discover_models() if m.table in ATTRIBUTION_MODELS]
-    outcome = build(Context(settings, warehouse, Lake(str(lake))), models)
-    assert all(status == "ok" for status in outcome.values()), outcome
-
-
 @pytest.fixture(scope="module")
 def marts(
     module_warehouse: Warehouse, module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Warehouse]:
     load_analytics_fixture(module_warehouse)
     load_visits(module_warehouse)
-    build_attribution(module_warehouse, module_settings, tmp_path_factory.mktemp("lake"))
+    lake = tmp_path_factory.mktemp("lake")
+    build_analytics(module_warehouse, module_settings, lake, ATTRIBUTION_MODELS)
     with module_warehouse.session():
         yield module_warehouse
 

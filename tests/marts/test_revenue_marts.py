@@ -90,8 +90,11 @@ def load_analytics_fixture(warehouse: Warehouse) -> None:
     load_rows(warehouse, RATES_TABLE, parsed.table, [D(2026, 11, 30)] * parsed.table.num_rows)
 
 
-def build_analytics(warehouse: Warehouse, settings: Settings, lake: Path) -> None:
-    models = [m for m in discover_models() if m.table in MODELS]
+def build_analytics(
+    warehouse: Warehouse, settings: Settings, lake: Path, tables: tuple[str, ...] = MODELS
+) -> None:
+    """Build the marts named in ``tables`` (this module's by default) and check each is ok."""
+    models = [m for m in discover_models() if m.table in tables]
     outcome = build(Context(settings, warehouse, Lake(str(lake))), models)
     assert all(status == "ok" for status in outcome.values()), outcome
 
