@@ -75,14 +75,18 @@ def load_visits(warehouse: Warehouse, path: Path = FIXTURES / "visits.csv") -> N
             )
 
 
+def build_attribution(warehouse: Warehouse, settings: Settings, lake: Path) -> None:
+    """The attribution marts and what they read (other test modules build them this way)."""
+    build_analytics(warehouse, settings, lake, ATTRIBUTION_MODELS)
+
+
 @pytest.fixture(scope="module")
 def marts(
     module_warehouse: Warehouse, module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Warehouse]:
     load_analytics_fixture(module_warehouse)
     load_visits(module_warehouse)
-    lake = tmp_path_factory.mktemp("lake")
-    build_analytics(module_warehouse, module_settings, lake, ATTRIBUTION_MODELS)
+    build_attribution(module_warehouse, module_settings, tmp_path_factory.mktemp("lake"))
     with module_warehouse.session():
         yield module_warehouse
 
