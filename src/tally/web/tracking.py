@@ -308,7 +308,8 @@ def _record(arrival: _Arrival, incoming: Incoming, authenticated: bool) -> tuple
 
 def decode_record(payload: bytes) -> dict[str, object]:
     """A hit-log record back as the dict ``_check`` wrote."""
-    return json.loads(payload)
+    record: dict[str, object] = json.loads(payload)
+    return record
 
 
 async def _read(
