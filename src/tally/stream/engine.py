@@ -53,6 +53,10 @@ class Input(Protocol):
 
 
 class Engine:
+    # ``ingest`` waits on the network (``partitions.JetStreamSink``): async callers run it
+    # in a thread
+    blocking_ingest = False
+
     def __init__(
         self,
         settings: StreamSettings,
