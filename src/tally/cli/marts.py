@@ -63,8 +63,8 @@ def backfill_command(
         f"reloaded {len(outcome.loaded)} partition(s), {sum(outcome.loaded.values()):,} rows; "
         f"{len(outcome.skipped)} had nothing landed (run {outcome.run_id})"
     )
-    for name, error in outcome.failed.items():
-        errors.print(f"[red]failed[/red] {name}: {error}")
+    for name, reason in outcome.failed.items():
+        errors.print(f"[red]failed[/red] {name}: {reason}")
     for model, state in outcome.models.items():
         console.print(f"model {model}: {state}")
     if reports and outcome.loaded and ctx.warehouse.table_exists("marts.report_fact"):

@@ -28,6 +28,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,14 @@ SUFFIX = ".hitlog"
 def frame(payload: bytes) -> bytes:
     """One record as it is stored."""
     return HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+class RecordLog(Protocol):
+    """Where the tracking endpoint appends records: ``HitLog`` (local disk) or
+    ``tally.web.hitstream.HitStream`` (JetStream). Returns the records' ids once durable;
+    raises ``HitLogError`` when they cannot be stored."""
+
+    async def append(self, payloads: list[bytes]) -> list[str]: ...
 
 
 @dataclass(frozen=True)
