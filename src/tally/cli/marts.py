@@ -95,6 +95,7 @@ def scheduler_command(
     Example: tally scheduler --catch-up-days 3
     """
     from tally.pipeline.scheduler import ScheduledRun, run_due, run_forever, schedules
+    from tally.server.settings import ServerSettings
 
     ctx = context()
     try:
@@ -120,7 +121,8 @@ def scheduler_command(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        run_forever(ctx, stop, poll_seconds, report, catch_up_days)
+        lease = ctx.settings.section(ServerSettings).scheduler_lease()
+        run_forever(ctx, stop, poll_seconds, report, catch_up_days, lease)
     except KeyboardInterrupt:
         stop.set()
 
