@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from tally.cli._steps import status_lines
 from tally.cli._tables import print_json, wide_table
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
+
+if TYPE_CHECKING:
+    from tally.stream.alerts import Silence
 from tally.stream import checkpoint
 from tally.stream.alerts import AlertBook, iso
 from tally.stream.durations import parse_duration
@@ -239,7 +242,7 @@ def _alert_row(alert: Any, muted: str | None) -> dict[str, Any]:
     }
 
 
-def _print_silences(silences: list, now: float) -> None:
+def _print_silences(silences: list[Silence], now: float) -> None:
     table = wide_table("silence", "matchers", "ends", "active", "by", "comment")
     for silence in silences:
         matchers = ", ".join(f"{m.name}{m.op}{m.value}" for m in silence.matchers)
