@@ -43,16 +43,11 @@ def main(url: str, bucket: str, lease: float, log: str, name: str) -> None:
     scheduler.run_due = run_due  # type: ignore[assignment]
     scheduler.abandon_dead_steps = lambda _warehouse: 0  # type: ignore[assignment]
     scheduler.next_firing = lambda _settings, _now: None  # type: ignore[assignment]
-    settings = load_settings(
-        environ={
-            "TALLY_SERVER__SCHEDULER_LEASE_URL": url,
-            "TALLY_SERVER__SCHEDULER_LEASE_SECONDS": str(lease),
-        }
-    )
+    settings = load_settings(environ={})
     context = type("Context", (), {"settings": settings, "warehouse": None})()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    scheduler.run_forever(context, stop, 0.05)  # type: ignore[arg-type]
+    scheduler.run_forever(context, stop, 0.05, lease=(url, lease))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
