@@ -277,9 +277,9 @@ class DuckDBWarehouse(InformationSchema):
             with _SETTINGS:
                 held = _HELD.get(self._settings_key)
                 if held is None:  # the first block in: note the settings, then change them
-                    threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+                    threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
                     setting = "SELECT current_setting('preserve_insertion_order')"
-                    order = bool(con.execute(setting).fetchone()[0])
+                    order = bool(con.execute(setting).fetchall()[0][0])
                     used = max(1, min(threads, streams or threads, 8))
                     con.execute("SET preserve_insertion_order = false")
                     if used != threads:
@@ -304,7 +304,9 @@ class DuckDBWarehouse(InformationSchema):
             raise FileNotFoundError(
                 f"no warehouse at {self.path} yet (tally demo or tally load make it)"
             )
-        config = {} if external_access else {"enable_external_access": False}
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {} if external_access else {"enable_external_access": False}
+        )
         deadline = time.monotonic() + self.lock_wait_seconds
         while True:
             try:
