@@ -15,7 +15,11 @@ INSERT INTO web.actions (
     event_value, search_keyword, idgoal, revenue, pv_id, seconds_since_previous
 )
 WITH scoped AS (
-    -- The UTC bounds make this a range scan of web.hits, not a time zone cast of every hit.
+    -- A hit's local day is its UTC date or the day before or after (no offset reaches a
+    -- day), so each hit meets at most three dirty days by an equality join on the date and
+    -- keeps the one whose UTC bounds hold it: no time zone cast of every hit, and no join of
+    -- every hit with every dirty day of its site (a year is 365 of them). The outer bounds
+    -- keep one day's run to a range scan of web.hits.
     -- Only the columns the rules need travel through the windows (the rest is joined at
     -- the end): sorting narrow rows is several times faster than sorting whole hits.
     SELECT
@@ -33,54 +37,85 @@ WITH scoped AS (
         h.campaign_name,
         h.campaign_keyword
     FROM web.hits AS h
+    CROSS JOIN (VALUES (-1), (0), (1)) AS shifted (shift)
     JOIN web.dirty_days AS d
-        ON d.idsite = h.idsite AND h.hit_time >= d.utc_start AND h.hit_time < d.utc_end
+        ON d.idsite = h.idsite AND d.local_date = CAST(h.hit_time AS DATE) + shifted.shift
+    WHERE h.hit_time >= d.utc_start AND h.hit_time < d.utc_end
+        AND h.hit_time >= (SELECT min(utc_start) FROM web.dirty_days)
+        AND h.hit_time < (SELECT max(utc_end) FROM web.dirty_days)
 ),
 day_users AS (
-    -- uid ties a visitor: hits of a cookie that logged in that day belong to the user.
-    SELECT
-        sc.*,
-        CASE
-            WHEN sc.visitor_id IS NULL THEN sc.user_id
-            ELSE coalesce(
-                sc.user_id,
-                max(sc.user_id) OVER (PARTITION BY sc.idsite, sc.local_date, sc.visitor_id)
-            )
-        END AS day_user_id
+    -- uid ties a visitor: hits of a cookie that logged in that day belong to the user
+    -- (the cookie's greatest uid of the day, for its hits without one).
+    SELECT sc.idsite, sc.local_date, sc.visitor_id, max(sc.user_id) AS user_id
     FROM scoped AS sc
+    WHERE sc.visitor_id IS NOT NULL AND sc.user_id IS NOT NULL
+    GROUP BY sc.idsite, sc.local_date, sc.visitor_id
 ),
 keyed AS (
     -- Cookieless hits: a hash of the day's secret salt, the user agent and the IP key (the
     -- loader's salted hash of the full IP; the anonymised IP for hits stored before it).
     SELECT
-        du.*,
+        sc.hit_id,
+        sc.idsite,
+        sc.local_date,
+        sc.hit_time,
+        sc.kind,
+        sc.new_visit,
+        sc.referrer_type,
+        sc.campaign_name,
+        sc.campaign_keyword,
         CASE
-            WHEN du.day_user_id IS NOT NULL THEN 'u:' || du.day_user_id
-            WHEN du.visitor_id IS NOT NULL THEN 'c:' || du.visitor_id
+            WHEN coalesce(sc.user_id, du.user_id) IS NOT NULL
+                THEN 'u:' || coalesce(sc.user_id, du.user_id)
+            WHEN sc.visitor_id IS NOT NULL THEN 'c:' || sc.visitor_id
             ELSE 'h:' || md5(
-                salt.salt || '|' || coalesce(du.user_agent, '') || '|' || coalesce(du.ip, '')
+                salt.salt || '|' || coalesce(sc.user_agent, '') || '|' || coalesce(sc.ip, '')
             )
         END AS visitor_key
-    FROM day_users AS du
-    JOIN web.visitor_salts AS salt ON salt.salt_date = du.local_date
+    FROM scoped AS sc
+    LEFT JOIN day_users AS du
+        ON du.idsite = sc.idsite AND du.local_date = sc.local_date
+        AND du.visitor_id = sc.visitor_id
+    JOIN web.visitor_salts AS salt ON salt.salt_date = sc.local_date
+),
+visitor_days AS (
+    -- An integer per visitor and day: every later window partitions and orders on integers
+    -- (vd, seq), much cheaper to sort than the text key, the time and the hit id.
+    SELECT
+        k.idsite,
+        k.local_date,
+        k.visitor_key,
+        row_number() OVER () AS vd
+    FROM (SELECT DISTINCT idsite, local_date, visitor_key FROM keyed) AS k
 ),
 gaps AS (
     SELECT
-        k.*,
+        k.hit_id,
+        k.idsite,
+        k.local_date,
+        k.visitor_key,
+        k.hit_time,
+        k.kind,
+        k.new_visit,
+        k.referrer_type,
+        k.campaign_name,
+        k.campaign_keyword,
+        v.vd,
+        row_number() OVER (PARTITION BY v.vd ORDER BY k.hit_time, k.hit_id) AS seq,
         date_diff(
             'second',
-            lag(k.hit_time) OVER (
-                PARTITION BY k.idsite, k.local_date, k.visitor_key ORDER BY k.hit_time, k.hit_id
-            ),
+            lag(k.hit_time) OVER (PARTITION BY v.vd ORDER BY k.hit_time, k.hit_id),
             k.hit_time
         ) AS seconds_since_previous,
         -- run: how many non-ping hits so far; a run is one hit and the pings after it
         sum(CASE WHEN k.kind = 'ping' THEN 0 ELSE 1 END) OVER (
-            PARTITION BY k.idsite, k.local_date, k.visitor_key
-            ORDER BY k.hit_time, k.hit_id
+            PARTITION BY v.vd ORDER BY k.hit_time, k.hit_id
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS run
     FROM keyed AS k
+    JOIN visitor_days AS v
+        ON v.idsite = k.idsite AND v.local_date = k.local_date AND v.visitor_key = k.visitor_key
 ),
 orphaned AS (
     -- A ping is ignored (orphan) when it would open a visit: nothing before it that day, or
@@ -97,8 +132,8 @@ orphaned AS (
                     ELSE 0
                 END
             ) OVER (
-                PARTITION BY g.idsite, g.local_date, g.visitor_key, g.run
-                ORDER BY g.hit_time, g.hit_id
+                PARTITION BY g.vd, g.run
+                ORDER BY g.seq
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
             ) = 1 THEN 1
             ELSE 0
@@ -109,8 +144,8 @@ accepted AS (
     SELECT
         o.*,
         max(CASE WHEN o.orphan = 0 THEN o.hit_time END) OVER (
-            PARTITION BY o.idsite, o.local_date, o.visitor_key
-            ORDER BY o.hit_time, o.hit_id
+            PARTITION BY o.vd
+            ORDER BY o.seq
             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
         ) AS last_accepted_time
     FROM orphaned AS o
@@ -135,8 +170,8 @@ segmented AS (
     SELECT
         t.*,
         sum(t.time_break) OVER (
-            PARTITION BY t.idsite, t.local_date, t.visitor_key
-            ORDER BY t.hit_time, t.hit_id
+            PARTITION BY t.vd
+            ORDER BY t.seq
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS segment
     FROM timed AS t
@@ -152,7 +187,8 @@ marked AS (
     -- nothing and are dropped; a kept mark differing from the previous kept one breaks the
     -- visit unless that one was '=direct'.
     SELECT
-        sg.hit_id,
+        sg.vd,
+        sg.seq,
         CASE
             WHEN sg.time_break = 1 THEN coalesce(
                 sg.campaign, CASE WHEN sg.referrer_type = 'direct' THEN '=direct' ELSE '=other' END
@@ -161,31 +197,22 @@ marked AS (
         END AS mark,
         lower(sg.campaign_name) AS campaign_name,
         sg.campaign_name IS NOT NULL AND coalesce(sg.campaign_keyword, '') = '' AS keywordless,
-        sg.idsite,
-        sg.local_date,
-        sg.visitor_key,
-        sg.segment,
-        sg.hit_time
+        sg.segment
     FROM segmented AS sg
 ),
 named AS (
     SELECT
         m.*,
-        lag(m.campaign_name) OVER (
-            PARTITION BY m.idsite, m.local_date, m.visitor_key, m.segment
-            ORDER BY m.hit_time, m.hit_id
-        ) AS previous_name
+        lag(m.campaign_name) OVER (PARTITION BY m.vd, m.segment ORDER BY m.seq) AS previous_name
     FROM marked AS m
     WHERE m.mark IS NOT NULL
 ),
 marks AS (
     SELECT
-        n.hit_id,
+        n.vd,
+        n.seq,
         n.mark,
-        lag(n.mark) OVER (
-            PARTITION BY n.idsite, n.local_date, n.visitor_key, n.segment
-            ORDER BY n.hit_time, n.hit_id
-        ) AS previous_mark
+        lag(n.mark) OVER (PARTITION BY n.vd, n.segment ORDER BY n.seq) AS previous_mark
     FROM named AS n
     WHERE NOT (n.keywordless AND n.campaign_name = coalesce(n.previous_name, ''))
 ),
@@ -199,44 +226,38 @@ broken AS (
             ELSE 0
         END AS visit_break
     FROM segmented AS sg
-    LEFT JOIN marks AS mk ON mk.hit_id = sg.hit_id
+    LEFT JOIN marks AS mk ON mk.vd = sg.vd AND mk.seq = sg.seq
 ),
 numbered AS (
     SELECT
         b.*,
         sum(b.visit_break) OVER (
-            PARTITION BY b.idsite, b.local_date, b.visitor_key
-            ORDER BY b.hit_time, b.hit_id
+            PARTITION BY b.vd
+            ORDER BY b.seq
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS visit_number
     FROM broken AS b
 ),
 visited AS (
+    -- A visit's hits are its visitor-day's accepted hits of one visit number, in order:
+    -- the first names the visit, and each hit's place among them is its position.
     SELECT
         n.*,
-        CASE
-            WHEN n.orphan = 0 THEN first_value(n.hit_id) OVER (
-                PARTITION BY n.idsite, n.local_date, n.visitor_key, n.visit_number, n.orphan
-                ORDER BY n.hit_time, n.hit_id
-            )
-        END AS first_hit_id
+        first_value(n.hit_id) OVER (
+            PARTITION BY n.vd, n.visit_number, n.orphan ORDER BY n.seq
+        ) AS first_hit_id,
+        row_number() OVER (
+            PARTITION BY n.vd, n.visit_number, n.orphan ORDER BY n.seq
+        ) AS place
     FROM numbered AS n
 )
 SELECT
     v.hit_id,
     v.idsite,
     v.local_date,
-    CASE
-        WHEN v.first_hit_id IS NOT NULL
-            THEN md5(CAST(v.idsite AS VARCHAR) || '|' || v.first_hit_id)
-    END,
+    CASE WHEN v.orphan = 0 THEN md5(CAST(v.idsite AS VARCHAR) || '|' || v.first_hit_id) END,
     v.visitor_key,
-    CASE
-        WHEN v.first_hit_id IS NOT NULL THEN CAST(
-            row_number() OVER (PARTITION BY v.first_hit_id ORDER BY v.hit_time, v.hit_id)
-            AS INTEGER
-        )
-    END,
+    CASE WHEN v.orphan = 0 THEN CAST(v.place AS INTEGER) END,
     v.hit_time,
     CAST((v.hit_time AT TIME ZONE 'UTC') AT TIME ZONE s.timezone AS TIMESTAMP),
     v.kind,
