@@ -91,6 +91,8 @@ visitor_days AS (
 ),
 gaps AS (
     SELECT
+        v.vd,
+        row_number() OVER (PARTITION BY v.vd ORDER BY k.hit_time, k.hit_id) AS seq,
         k.hit_id,
         k.idsite,
         k.local_date,
@@ -101,70 +103,70 @@ gaps AS (
         k.referrer_type,
         k.campaign_name,
         k.campaign_keyword,
-        v.vd,
-        row_number() OVER (PARTITION BY v.vd ORDER BY k.hit_time, k.hit_id) AS seq,
         date_diff(
             'second',
             lag(k.hit_time) OVER (PARTITION BY v.vd ORDER BY k.hit_time, k.hit_id),
             k.hit_time
-        ) AS seconds_since_previous,
-        -- run: how many non-ping hits so far; a run is one hit and the pings after it
-        sum(CASE WHEN k.kind = 'ping' THEN 0 ELSE 1 END) OVER (
-            PARTITION BY v.vd ORDER BY k.hit_time, k.hit_id
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS run
+        ) AS seconds_since_previous
     FROM keyed AS k
     JOIN visitor_days AS v
         ON v.idsite = k.idsite AND v.local_date = k.local_date AND v.visitor_key = k.visitor_key
 ),
-orphaned AS (
-    -- A ping is ignored (orphan) when it would open a visit: nothing before it that day, or
-    -- 30 idle minutes before it. Every later ping of the same run is then ignored too, as
-    -- each is even further from the last accepted hit.
+idle AS (
+    -- The rules below only need, at each hit, the last non-ping hit before it and the last
+    -- "idle" ping up to it (a ping with nothing before it that day, or 30 idle minutes
+    -- before it); from here on only narrow rows travel through the windows.
     SELECT
-        g.*,
-        CASE
-            WHEN g.kind = 'ping' AND max(
-                CASE
-                    WHEN g.kind = 'ping'
-                        AND (g.seconds_since_previous IS NULL OR g.seconds_since_previous > 1800)
-                        THEN 1
-                    ELSE 0
-                END
-            ) OVER (
-                PARTITION BY g.vd, g.run
-                ORDER BY g.seq
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) = 1 THEN 1
-            ELSE 0
-        END AS orphan
+        g.vd,
+        g.seq,
+        g.hit_time,
+        g.kind,
+        g.new_visit,
+        g.referrer_type,
+        g.campaign_name,
+        g.campaign_keyword,
+        g.seconds_since_previous,
+        max(
+            CASE
+                WHEN g.kind = 'ping'
+                    AND (g.seconds_since_previous IS NULL OR g.seconds_since_previous > 1800)
+                    THEN g.seq
+            END
+        ) OVER (
+            PARTITION BY g.vd ORDER BY g.seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS idle_ping,
+        coalesce(max(CASE WHEN g.kind <> 'ping' THEN g.seq END) OVER (
+            PARTITION BY g.vd ORDER BY g.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ), 0) AS previous_hit
     FROM gaps AS g
 ),
-accepted AS (
-    SELECT
-        o.*,
-        max(CASE WHEN o.orphan = 0 THEN o.hit_time END) OVER (
-            PARTITION BY o.vd
-            ORDER BY o.seq
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-        ) AS last_accepted_time
-    FROM orphaned AS o
-),
 timed AS (
+    -- A ping is ignored (orphan) when it would open a visit: an idle ping since the last
+    -- non-ping hit (every later ping of that run is then ignored too, as each is even further
+    -- from the last accepted hit). A hit that is not a ping opens a visit (time_break) when
+    -- it is the visitor's first of the day, comes more than 30 minutes after the last
+    -- accepted hit, or carries new_visit=1. The last accepted hit is the hit before it
+    -- unless an idle ping came since the last non-ping hit: then it lies before that ping,
+    -- more than 30 minutes back (or there is none), and the hit opens a visit.
     SELECT
-        a.*,
+        i.*,
         CASE
-            WHEN a.kind = 'ping' THEN 0
-            WHEN a.last_accepted_time IS NULL THEN 1
-            WHEN date_diff('second', a.last_accepted_time, a.hit_time) > 1800 THEN 1
-            WHEN a.new_visit THEN 1
+            WHEN i.kind = 'ping' AND coalesce(i.idle_ping, 0) > i.previous_hit THEN 1
+            ELSE 0
+        END AS orphan,
+        CASE
+            WHEN i.kind = 'ping' THEN 0
+            WHEN i.seconds_since_previous IS NULL THEN 1
+            WHEN coalesce(i.idle_ping, 0) > i.previous_hit THEN 1
+            WHEN i.seconds_since_previous > 1800 THEN 1
+            WHEN i.new_visit THEN 1
             ELSE 0
         END AS time_break,
         CASE
-            WHEN a.campaign_name IS NOT NULL
-                THEN lower(a.campaign_name) || '|' || lower(coalesce(a.campaign_keyword, ''))
+            WHEN i.campaign_name IS NOT NULL
+                THEN lower(i.campaign_name) || '|' || lower(coalesce(i.campaign_keyword, ''))
         END AS campaign
-    FROM accepted AS a
+    FROM idle AS i
 ),
 segmented AS (
     SELECT
@@ -218,7 +220,9 @@ marks AS (
 ),
 broken AS (
     SELECT
-        sg.*,
+        sg.vd,
+        sg.seq,
+        sg.orphan,
         CASE
             WHEN sg.time_break = 1 THEN 1
             WHEN mk.previous_mark IS NOT NULL AND mk.previous_mark <> '=direct'
@@ -228,40 +232,31 @@ broken AS (
     FROM segmented AS sg
     LEFT JOIN marks AS mk ON mk.vd = sg.vd AND mk.seq = sg.seq
 ),
-numbered AS (
-    SELECT
-        b.*,
-        sum(b.visit_break) OVER (
-            PARTITION BY b.vd
-            ORDER BY b.seq
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS visit_number
-    FROM broken AS b
-),
 visited AS (
-    -- A visit's hits are its visitor-day's accepted hits of one visit number, in order:
-    -- the first names the visit, and each hit's place among them is its position.
+    -- A visit starts at a break and holds the accepted hits up to the next break: the last
+    -- break so far is the visit's first hit (it is never an ignored ping, except in a "visit"
+    -- of ignored pings only), and a hit's position is its distance from it (ignored pings
+    -- only ever come after a visit's accepted hits: the next hit that is no ping breaks).
     SELECT
-        n.*,
-        first_value(n.hit_id) OVER (
-            PARTITION BY n.vd, n.visit_number, n.orphan ORDER BY n.seq
-        ) AS first_hit_id,
-        row_number() OVER (
-            PARTITION BY n.vd, n.visit_number, n.orphan ORDER BY n.seq
-        ) AS place
-    FROM numbered AS n
+        b.vd,
+        b.seq,
+        b.orphan,
+        max(CASE WHEN b.visit_break = 1 THEN b.seq END) OVER (
+            PARTITION BY b.vd ORDER BY b.seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS first_seq
+    FROM broken AS b
 )
 SELECT
-    v.hit_id,
-    v.idsite,
-    v.local_date,
-    CASE WHEN v.orphan = 0 THEN md5(CAST(v.idsite AS VARCHAR) || '|' || v.first_hit_id) END,
-    v.visitor_key,
-    CASE WHEN v.orphan = 0 THEN CAST(v.place AS INTEGER) END,
-    v.hit_time,
-    CAST((v.hit_time AT TIME ZONE 'UTC') AT TIME ZONE s.timezone AS TIMESTAMP),
-    v.kind,
-    v.kind IN ('pageview', 'outlink', 'download', 'event', 'search'),
+    g.hit_id,
+    g.idsite,
+    g.local_date,
+    CASE WHEN v.orphan = 0 THEN md5(CAST(g.idsite AS VARCHAR) || '|' || f.hit_id) END,
+    g.visitor_key,
+    CASE WHEN v.orphan = 0 THEN CAST(v.seq - v.first_seq + 1 AS INTEGER) END,
+    g.hit_time,
+    CAST((g.hit_time AT TIME ZONE 'UTC') AT TIME ZONE s.timezone AS TIMESTAMP),
+    g.kind,
+    g.kind IN ('pageview', 'outlink', 'download', 'event', 'search'),
     h.url,
     h.action_name,
     h.link_url,
@@ -273,7 +268,9 @@ SELECT
     h.idgoal,
     h.revenue,
     h.pv_id,
-    v.seconds_since_previous
+    g.seconds_since_previous
 FROM visited AS v
-JOIN web.hits AS h ON h.hit_id = v.hit_id
-JOIN web.sites AS s ON s.idsite = v.idsite;
+JOIN gaps AS g ON g.vd = v.vd AND g.seq = v.seq
+LEFT JOIN gaps AS f ON f.vd = v.vd AND f.seq = v.first_seq
+JOIN web.hits AS h ON h.hit_id = g.hit_id
+JOIN web.sites AS s ON s.idsite = g.idsite;
