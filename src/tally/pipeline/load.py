@@ -323,13 +323,14 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
         names = {"_line", "_file", "_partition_date", "_run_id", "_loaded_at"}
         names.update(column.name for lines in batch.lines.values() for column in lines.columns)
         names.update(name for table in batch.tables for name in table.column_names)
-        return warehouse.replace_partition_from(  # type: ignore[attr-defined]
+        replaced = warehouse.replace_partition_from(  # type: ignore[attr-defined]
             dataset.staging_table,
             f"SELECT * EXCLUDE (_bad), {metadata} FROM ({union})",
             partition,
             reads_files=not all(lines.temporary for lines in batch.lines.values()),
             columns=sorted(names),
         )
+        return int(replaced)
 
 
 def _replace_on_cluster(
@@ -350,7 +351,7 @@ def _replace_on_cluster(
         functions.lit(run_id).alias("_run_id"),
         functions.expr(f"TIMESTAMP_NTZ '{utc_now().isoformat(sep=' ')}'").alias("_loaded_at"),
     )
-    rows = batch.cluster_rows + sum(table.num_rows for table in batch.tables)
+    rows = batch.cluster_rows + sum(int(table.num_rows) for table in batch.tables)
     partition = {"_partition_date": day}
     warehouse.replace_partition_frame(dataset.staging_table, union, partition, empty=not rows)
     return rows
