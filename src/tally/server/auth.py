@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tally.errors import BadInputError, NotFoundError
 from tally.warehouse import Warehouse
@@ -216,7 +216,7 @@ def _replay(request: Request) -> Receive:
         return request.receive
     sent = False
 
-    async def receive() -> dict[str, object]:
+    async def receive() -> Message:
         nonlocal sent
         if not sent:
             sent = True

@@ -52,6 +52,9 @@ class Capabilities:
     # DELETE and UPDATE may change some rows of a staging or mart table in place (else those
     # tables are only replaced by partition or whole, and the daily build is the full build)
     rewrites_rows: bool = True
+    # a cluster (Spark) reads the lake's files itself: loads of plain delimited layouts run
+    # there (``cluster_url``, ``frame_of``, ``replace_partition_frame``)
+    cluster_reads_lake: bool = False
 
 
 @runtime_checkable
@@ -142,7 +145,7 @@ class InformationSchema:
             "WHERE table_schema = ? AND table_name = ?",
             [schema, name],
         )
-        return found[0][0] > 0
+        return int(found[0][0]) > 0
 
     def columns(self, table: str) -> list[str]:
         schema, name = split_table(table)

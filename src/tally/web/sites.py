@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -203,7 +204,7 @@ def get_site(warehouse: Warehouse, idsite: int) -> Site:
     return _site(found[0])
 
 
-def _site(row: tuple) -> Site:
+def _site(row: tuple[Any, ...]) -> Site:
     idsite, name, main_url, urls, timezone, created_at = row[:6]
     excluded, search, keywords, categories, referrer_change = row[6:]
     listed = [u for u in json.loads(urls or "[]") if isinstance(u, str)]
@@ -254,13 +255,20 @@ def edit_site(
         if new_visit_on_referrer_change is None
         else new_visit_on_referrer_change,
     )
-    for attribute, given in (
-        ("excluded_parameters", excluded_parameters),
-        ("search_keyword_parameters", search_keyword_parameters),
-        ("search_category_parameters", search_category_parameters),
-    ):
-        if given is not None:
-            changed = replace(changed, **{attribute: check_parameters(given, attribute)})
+    if excluded_parameters is not None:
+        changed = replace(
+            changed, excluded_parameters=check_parameters(excluded_parameters, "excluded")
+        )
+    if search_keyword_parameters is not None:
+        changed = replace(
+            changed,
+            search_keyword_parameters=check_parameters(search_keyword_parameters, "search"),
+        )
+    if search_category_parameters is not None:
+        changed = replace(
+            changed,
+            search_category_parameters=check_parameters(search_category_parameters, "category"),
+        )
     with warehouse.transaction():
         warehouse.execute(
             "UPDATE web.sites SET name = ?, main_url = ?, urls = ?, timezone = ? WHERE idsite = ?",

@@ -27,6 +27,7 @@ from typing import Any
 
 import nats
 import nats.errors
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
@@ -147,7 +148,7 @@ class StreamLoader:
         return result
 
 
-async def _acknowledge(messages: list[Msg], connection: nats.NATS | None) -> None:
+async def _acknowledge(messages: list[Msg], connection: NATS | None) -> None:
     for message in messages:
         await message.ack()
     # a lost acknowledgement only means a redelivery, which the next commit skips

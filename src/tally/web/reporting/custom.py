@@ -75,7 +75,8 @@ def custom_variables(query: Query) -> Report:
         scopes = _scopes(text)
         last.setdefault(idvisit, {}).update(scopes.get("visit", {}))
         for name, value in set(scopes.get("page", {}).values()):
-            for key in ((name, None), (name, value)):
+            keys: tuple[tuple[str, str | None], ...] = ((name, None), (name, value))
+            for key in keys:
                 page_visits.setdefault(key, set()).add(idvisit)
                 page_actions[key] = page_actions.get(key, 0) + 1
     metrics = _visit_metrics(query, [idvisit for idvisit, slots in last.items() if slots])
@@ -85,7 +86,8 @@ def custom_variables(query: Query) -> Report:
             continue
         actions, seconds, converted = metrics[idvisit]
         for name, value in set(slots.values()):
-            for key in ((name, None), (name, value)):
+            visit_keys: tuple[tuple[str, str | None], ...] = ((name, None), (name, value))
+            for key in visit_keys:
                 row = visit_rows.setdefault(key, dict.fromkeys(_VISIT_FIELDS, 0))
                 row["nb_visits"] += 1
                 row["nb_actions"] += actions
@@ -98,16 +100,16 @@ def custom_variables(query: Query) -> Report:
         row["nb_visits"] += len(seen)
         row["nb_actions"] += page_actions[key]
     rows: list[Row] = []
-    for (name, value), row in visit_rows.items():
-        if value is not None:
+    for (label, variant), totals in visit_rows.items():
+        if variant is not None:
             continue
-        values = [
+        values: list[Row] = [
             {"label": v, **found}
             for (n, v), found in visit_rows.items()
-            if n == name and v is not None
+            if n == label and v is not None
         ]
         values.sort(key=lambda r: (-int(r["nb_visits"]), str(r["label"])))  # type: ignore[call-overload]
-        rows.append({"label": name, **row, "subtable": values})
+        rows.append({"label": label, **totals, "subtable": values})
     rows.sort(key=lambda r: (-int(r["nb_visits"]), str(r["label"])))  # type: ignore[call-overload]
     return rows
 

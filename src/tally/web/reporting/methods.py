@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from tally.errors import BadInputError
@@ -47,7 +48,9 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def method(name: str, *, single_row: bool = False, periodless: bool = False) -> Callable:
+def method(
+    name: str, *, single_row: bool = False, periodless: bool = False
+) -> Callable[[Callable[[Query], Report]], Callable[[Query], Report]]:
     """Register the decorated function under Matomo's method ``name``."""
 
     def register(function: Callable[[Query], Report]) -> Callable[[Query], Report]:
@@ -123,7 +126,7 @@ def percent(part: float, whole: float) -> str:
 
 def by_visit_dimension(
     query: Query, expression: str, where: str = "TRUE"
-) -> list[tuple[object, Row]]:
+) -> list[tuple[Any, dict[str, int]]]:
     """(dimension value, visit metrics) for each value of ``expression`` over the visits."""
     visits, params = scoped_visits(query)
     sql = (
@@ -334,8 +337,8 @@ def by_day_of_week(query: Query) -> Report:
     for local_date, metrics in by_visit_dimension(query, "v.local_date"):
         day = _as_date(local_date).weekday()
         for name in ADDITIVE:
-            totals[day][name] += int(metrics[name])  # type: ignore[call-overload]
-        most[day] = max(most[day], int(metrics["max_actions"]))  # type: ignore[call-overload]
+            totals[day][name] += metrics[name]
+        most[day] = max(most[day], metrics["max_actions"])
     return [
         {
             "label": WEEKDAYS[day],
@@ -411,17 +414,17 @@ def _pages(query: Query, *, titles: bool) -> list[Row]:
     join, where, params = actions_in_scope(query)
     visits, visit_params = scoped_visits(query)
     if titles:
-        label, visit_count = page_title("a.action_name"), "count(DISTINCT a.visit_key)"
+        label, visits_sql = page_title("a.action_name"), "count(DISTINCT a.visit_key)"
         entry, leaving = page_title("v.entry_title"), page_title("v.exit_title")
     else:  # each visit's first view of a page is flagged: no distinct count needed
-        label, visit_count = "a.page_label", "count(*) FILTER (WHERE a.first_view_of_page)"
+        label, visits_sql = "a.page_label", "count(*) FILTER (WHERE a.first_view_of_page)"
         entry, leaving = "v.entry_label", "v.exit_label"
     sql = f"""
         WITH views AS (
             SELECT
                 {label} AS label,
                 count(*) AS nb_hits,
-                {visit_count} AS nb_visits,
+                {visits_sql} AS nb_visits,
                 coalesce(sum(a.time_spent), 0) AS seconds,
                 min(a.url) AS url
             FROM web.actions AS a
@@ -536,7 +539,7 @@ def _links(query: Query, kind: str, segment_name: str) -> Report:
         visits_of.setdefault(key, set()).add(str(idvisit))
         examples.setdefault(key, str(url))
     rows: list[Row] = []
-    for key in hits:
+    for key in sorted(hits, key=lambda key: (-len(visits_of[key]), -hits[key], key)):
         row: Row = {"label": key, "nb_visits": len(visits_of[key]), "nb_hits": hits[key]}
         if flat:
             row["url"] = key
@@ -544,7 +547,6 @@ def _links(query: Query, kind: str, segment_name: str) -> Report:
         else:
             row["segment"] = f"{segment_name}=@{_segment_value(key)}"
         rows.append(row)
-    rows.sort(key=lambda row: (-int(row["nb_visits"]), -int(row["nb_hits"]), str(row["label"])))
     return rows
 
 
