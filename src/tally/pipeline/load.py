@@ -12,6 +12,8 @@ keep the rows out of Python (only the bad ones come back, to be named). A file t
 warehouse cannot read that way is parsed in Python instead. Read in place, each
 line is checked and converted as it is inserted; the lines that did not land are looked at
 again afterwards, inside the same transaction, which is rolled back when too many are bad.
+The day's files are read and inserted side by side, each on one thread of its own (a long
+file's lines by row groups), never more threads than inputs (``Warehouse.unordered``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +73,9 @@ def landed_keys(context: Context, dataset: Dataset, day: dt.date) -> list[str]:
     keys = context.lake.list(folder)
     mine = [key for key in keys if key.rsplit("/", 1)[1] in owned]
     return mine if owned else keys
+
+
+_ROW_GROUP = 122_880  # rows of a DuckDB row group, the unit its scans share among threads
 
 
 class _TooManyBad(Exception):
@@ -141,12 +146,14 @@ def _read(context: Context, dataset: Dataset, keys: list[str]) -> Iterator[_Batc
     in_place = reads_in_place(context, dataset)
     on_cluster = reads_on_cluster(context, dataset)
     try:
-        for key in keys:
-            if in_place and _stage(context, dataset, key, batch):
-                continue
-            if on_cluster and _read_on_cluster(context, dataset, key, batch):
-                continue
-            _parse(context, dataset, key, batch)
+        # a gzip stream is read on one thread: no more threads than files
+        with context.warehouse.unordered(len(keys)) if in_place else nullcontext():
+            for key in keys:
+                if in_place and _stage(context, dataset, key, batch):
+                    continue
+                if on_cluster and _read_on_cluster(context, dataset, key, batch):
+                    continue
+                _parse(context, dataset, key, batch)
         yield batch
     finally:
         for lines in batch.lines.values():
@@ -263,7 +270,12 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
         f"DATE '{day.isoformat()}' AS _partition_date, {_literal(run_id)} AS _run_id, "
         f"TIMESTAMP '{utc_now().isoformat(sep=' ')}' AS _loaded_at"
     )
-    with warehouse.session(), warehouse.unordered() as count, ExitStack() as views:
+    # one input per file, or per row group of a long file's lines: a file's lines are not
+    # split among threads (a UNION ALL of line ranges, tried, cost more CPU than it saved
+    # time), and no thread is started without an input of its own
+    groups = sum(-(-lines.rows // _ROW_GROUP) for lines in batch.lines.values())
+    streams = len(batch.tables) + groups
+    with warehouse.session(), warehouse.unordered(streams), ExitStack() as views:
         python = [
             f"SELECT * FROM {views.enter_context(warehouse.arrow_view(table))}"  # type: ignore[attr-defined]
             for table in batch.tables
@@ -272,7 +284,7 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
             f"SELECT *, {_literal(key)} AS _file FROM ({lines.select()})"
             for key, lines in batch.lines.items()
         ]
-        parts = [split_work(select, count) for select in staged] + python
+        parts = [split_work(select, 1) for select in staged] + python
         union = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
         return warehouse.replace_partition_from(  # type: ignore[attr-defined]
             dataset.staging_table, f"SELECT *, {metadata} FROM ({union})", partition
