@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 from tally.errors import BadInputError
 from tally.warehouse import Warehouse
 from tally.web.reporting.periods import Span
+from tally.web.reporting.queries import report_sql
 from tally.web.reporting.segments import Compiled
 
 Row = dict[str, object]
@@ -419,42 +420,16 @@ def _pages(query: Query, *, titles: bool) -> list[Row]:
     else:  # each visit's first view of a page is flagged: no distinct count needed
         label, visits_sql = "a.page_label", "count(*) FILTER (WHERE a.first_view_of_page)"
         entry, leaving = "v.entry_label", "v.exit_label"
-    sql = f"""
-        WITH views AS (
-            SELECT
-                {label} AS label,
-                count(*) AS nb_hits,
-                {visits_sql} AS nb_visits,
-                coalesce(sum(a.time_spent), 0) AS seconds,
-                min(a.url) AS url
-            FROM web.actions AS a
-            {join}
-            WHERE {where} AND a.kind = 'pageview'
-            GROUP BY 1
-        ),
-        v AS ({visits}),
-        entries AS (
-            SELECT
-                {entry} AS label,
-                count(*) AS visits,
-                sum(v.actions) AS actions,
-                sum(v.duration_seconds) AS seconds,
-                sum(CASE WHEN v.actions <= 1 THEN 1 ELSE 0 END) AS bounces
-            FROM v WHERE v.pageviews > 0 GROUP BY 1
-        ),
-        exits AS (
-            SELECT {leaving} AS label, count(*) AS visits
-            FROM v WHERE v.pageviews > 0 GROUP BY 1
-        )
-        SELECT
-            w.label, w.nb_hits, w.nb_visits, w.seconds, coalesce(e.visits, 0),
-            coalesce(e.actions, 0), coalesce(e.seconds, 0), coalesce(e.bounces, 0),
-            coalesce(x.visits, 0), w.url
-        FROM views AS w
-        LEFT JOIN entries AS e ON e.label = w.label
-        LEFT JOIN exits AS x ON x.label = w.label
-        ORDER BY w.nb_visits DESC, w.nb_hits DESC, w.label
-    """
+    sql = report_sql(
+        "pages",
+        label=label,
+        visits_sql=visits_sql,
+        entry=entry,
+        leaving=leaving,
+        join=join,
+        where=where,
+        visits=visits,
+    )
     rows = []
     for found in query.warehouse.rows(sql, [*params, *visit_params]):
         name, url = found[0], found[-1]
@@ -586,21 +561,7 @@ def event_names(query: Query) -> Report:
 
 def _events(query: Query, column: str, segment_name: str, missing: str) -> list[Row]:
     join, where, params = actions_in_scope(query)
-    sql = f"""
-        SELECT
-            a.{column},
-            count(DISTINCT a.idvisit),
-            count(*),
-            count(a.event_value),
-            coalesce(sum(a.event_value), 0),
-            min(a.event_value),
-            max(a.event_value)
-        FROM web.actions AS a
-        {join}
-        WHERE {where} AND a.kind = 'event'
-        GROUP BY 1
-        ORDER BY 3 DESC, 1
-    """
+    sql = report_sql("events", column=column, join=join, where=where)
     rows = []
     for value, visit_count, events, valued, total, low, high in query.warehouse.rows(sql, params):
         label = value if value not in (None, "") else missing
@@ -641,19 +602,7 @@ def counters(query: Query) -> Report:
     since = now - dt.timedelta(minutes=int(minutes))
     # The two local dates around ``since`` hold every visit that can have ended after it.
     first_day = (since - dt.timedelta(days=2)).date()
-    sql = f"""
-        WITH v AS (
-            SELECT v.* FROM web.visits AS v
-            WHERE v.idsite = ? AND v.local_date >= ? AND v.ended_at >= ?
-                AND v.started_at <= ? AND ({query.segment.sql})
-        )
-        SELECT
-            (SELECT count(*) FROM v),
-            (SELECT count(*) FROM web.actions AS a JOIN v ON v.idvisit = a.idvisit
-             WHERE a.is_action AND a.hit_time >= ? AND a.hit_time <= ?),
-            (SELECT count(DISTINCT visitor_key) FROM v),
-            (SELECT count(*) FROM v WHERE v.conversions > 0)
-    """
+    sql = report_sql("counters", segment=query.segment.sql)
     params = [query.idsite, first_day, since, now, *query.segment.params, since, now]
     visit_count, actions, visitors, converted = query.warehouse.rows(sql, params)[0]
     return [
