@@ -286,9 +286,10 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
         ]
         parts = [split_work(select, 1) for select in staged] + python
         union = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
-        return warehouse.replace_partition_from(  # type: ignore[attr-defined]
+        replaced = warehouse.replace_partition_from(  # type: ignore[attr-defined]
             dataset.staging_table, f"SELECT *, {metadata} FROM ({union})", partition
         )
+        return int(replaced)
 
 
 def _replace_on_cluster(
@@ -309,7 +310,7 @@ def _replace_on_cluster(
         functions.lit(run_id).alias("_run_id"),
         functions.expr(f"TIMESTAMP_NTZ '{utc_now().isoformat(sep=' ')}'").alias("_loaded_at"),
     )
-    rows = batch.cluster_rows + sum(table.num_rows for table in batch.tables)
+    rows = batch.cluster_rows + sum(int(table.num_rows) for table in batch.tables)
     partition = {"_partition_date": day}
     warehouse.replace_partition_frame(dataset.staging_table, union, partition, empty=not rows)
     return rows

@@ -33,7 +33,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from tally.config import Settings
-from tally.jetstream import Link, retrying
+from tally.jetstream import Link, retrying, stream_sequence
 from tally.warehouse import Warehouse
 from tally.warehouse.meta import quarantine as meta_quarantine
 from tally.web.hitstream import hit_id, stream_config, subject
@@ -142,7 +142,7 @@ class StreamLoader:
 
     def store(self, messages: list[Msg]) -> StreamLoadResult:
         """Commit the messages' rows (those not stored yet), then acknowledge them all."""
-        found = [Message(m.metadata.sequence.stream, m.data) for m in messages]
+        found = [Message(stream_sequence(m), m.data) for m in messages]
         result = commit(self.warehouse, self.settings, self.stream, found)
         self.link.call(_acknowledge(messages, self.link.connection), timeout=30)
         return result
