@@ -197,6 +197,23 @@ def list_sites(warehouse: Warehouse) -> list[Site]:
     return [_site(row) for row in found]
 
 
+def site_exists(warehouse: Warehouse, idsite: int) -> bool:
+    found = warehouse.rows("SELECT count(*) FROM web.sites WHERE idsite = ?", [idsite])
+    return int(found[0][0]) > 0
+
+
+def site_names(warehouse: Warehouse) -> dict[int, str]:
+    """Every site's name by id, in id order."""
+    found = warehouse.rows("SELECT idsite, name FROM web.sites ORDER BY idsite")
+    return {int(idsite): str(name) for idsite, name in found}
+
+
+def site_timezones(warehouse: Warehouse) -> dict[int, str]:
+    """Every site's IANA time zone by id, in id order."""
+    found = warehouse.rows("SELECT idsite, timezone FROM web.sites ORDER BY idsite")
+    return {int(idsite): str(zone) for idsite, zone in found}
+
+
 def get_site(warehouse: Warehouse, idsite: int) -> Site:
     found = warehouse.rows(f"{_SELECT} WHERE s.idsite = ?", [idsite])
     if not found:
@@ -375,6 +392,21 @@ def add_goal(
         )
         invalidate_visits(warehouse, idsite)  # past visits may now convert
     return Goal(**{**goal.__dict__, "idgoal": idgoal})
+
+
+def goal_exists(warehouse: Warehouse, idsite: int, idgoal: int) -> bool:
+    found = warehouse.rows(
+        "SELECT count(*) FROM web.goals WHERE idsite = ? AND idgoal = ?", [idsite, idgoal]
+    )
+    return int(found[0][0]) > 0
+
+
+def goal_names(warehouse: Warehouse, idsite: int) -> dict[int, str]:
+    """A site's goal names by id, in id order."""
+    found = warehouse.rows(
+        "SELECT idgoal, name FROM web.goals WHERE idsite = ? ORDER BY idgoal", [idsite]
+    )
+    return {int(idgoal): str(name) for idgoal, name in found}
 
 
 def list_goals(warehouse: Warehouse, idsite: int | None = None) -> list[Goal]:
