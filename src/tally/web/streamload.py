@@ -37,7 +37,7 @@ from tally.jetstream import Link, retrying, stream_sequence
 from tally.warehouse import Warehouse
 from tally.warehouse.meta import quarantine as meta_quarantine
 from tally.web.hitstream import hit_id, stream_config, subject
-from tally.web.loader import _row, _site_hosts, _table, load_hits, sessionize_alone
+from tally.web.loader import _row, _site_rules, _table, load_hits, sessionize_alone
 from tally.web.params import Rejected
 from tally.web.sessions import DaySalts
 
@@ -193,7 +193,7 @@ def _prepare(
     warehouse: Warehouse, settings: Settings, stream: str, messages: list[Message]
 ) -> tuple[list[tuple[Any, ...]], list[tuple[int, str | None, str, str]], int]:
     """Rows for web.hits, quarantined records, and how many bot hits were dropped."""
-    sites = _site_hosts(warehouse)
+    sites = _site_rules(warehouse)
     salts = DaySalts(warehouse)
     rows: list[tuple[Any, ...]] = []
     quarantine: list[tuple[int, str | None, str, str]] = []

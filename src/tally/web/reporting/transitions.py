@@ -104,11 +104,8 @@ def transitions(query: Query) -> Report:
             details[key] = details.get(key, 0) + int(count)
             continue
         bucket = found.setdefault((str(side), str(category)), {})
+        # a site search keyword as typed, as in Actions.getSiteSearchKeywords
         key = "" if label is None else str(label)
-        if category == "search":
-            # Matomo stores site search keywords lower-cased (Actions.getSiteSearchKeywords
-            # shows them so): "Shoes" and "shoes" are one search here too.
-            key = key.lower()
         bucket[key] = bucket.get(key, 0) + int(count)
 
     def total(side: str, category: str) -> int:
