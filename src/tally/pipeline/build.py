@@ -102,7 +102,7 @@ def read_model(path: Path, schema: str) -> Model:
     sql = path.read_text(encoding="utf-8")
     text = sql.strip().rstrip(";")
     return Model(
-        f"{schema}.{path.stem}", text, str(path), tables_read(sql), declared_range(sql, str(path))
+        f"{schema}.{path.stem}", text, str(path), tables_read(text), declared_range(sql, str(path))
     )
 
 
@@ -180,9 +180,14 @@ def _arity(grain: str) -> int:
 
 
 @lru_cache(maxsize=256)
+def _parsed(sql: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
+@lru_cache(maxsize=256)
 def tables_read(sql: str) -> frozenset[str]:
     """Schema-qualified tables a SELECT reads (its own CTE names excluded)."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
+    tree = _parsed(sql)  # the parse the daily build's narrowing reuses
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     return frozenset(
         f"{table.db}.{table.name}"
@@ -236,11 +241,6 @@ def build(
 
 
 # -- rebuilding a declared range (the daily build's one step per model) ------------------
-
-
-@lru_cache(maxsize=64)
-def _parsed(sql: str) -> exp.Expression:
-    return sqlglot.parse_one(sql, read="duckdb")
 
 
 def narrowed(sql: str, inputs: Mapping[str, str]) -> str:

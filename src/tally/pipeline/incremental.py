@@ -250,10 +250,11 @@ def _loaded_change(
         temporary(warehouse, delta, f"SELECT *, false AS _old FROM {table} WHERE {new}")
         return Change(delta, None, False)
     listed = ", ".join(c for c in warehouse.columns(table) if not c.startswith("_"))
-    newest_built = (
-        f"_partition_date = (SELECT max(_partition_date) FROM {table} "
-        f"WHERE _partition_date <= DATE '{horizon}')"
-    )
+    # the newest built partition's day as a literal, so the scan skips the other partitions
+    built = warehouse.rows(
+        f"SELECT max(_partition_date) FROM {table} WHERE _partition_date <= DATE '{horizon}'"
+    )[0][0]
+    newest_built = f"_partition_date = DATE '{built}'" if built is not None else "false"
     temporary(
         warehouse,
         delta,
