@@ -368,7 +368,8 @@ def rebuild_keys(
     range's columns) with its own SQL, its inputs narrowed to those keys; only rows that
     differ are replaced (``replace_changed``). A model that ``stores`` its input reads, in
     place of it, its stored rows of the keys and the input's new rows of the keys (the
-    temporary table ``new_rows``, rows marked ``_old`` left out)."""
+    temporary table ``new_rows``, rows marked ``_old`` left out). Keys match by ``=``: a
+    key column is one that is never NULL."""
     assert model.range is not None
     column = model.range.column
     where = f"({column}) IN (SELECT {column} FROM {keys})"
@@ -379,9 +380,10 @@ def rebuild_keys(
         temporary(warehouse, "stored_rows", stored)
         mine = set(warehouse.columns(model.table))
         listed = ", ".join(c for c in warehouse.columns(model.range.stores) if c in mine)
+        # every new row's key is among the keys (incremental.py names them)
         inputs[model.range.stores] = (
-            f"SELECT {listed} FROM stored_rows UNION ALL SELECT {listed} FROM {new_rows} "
-            f"WHERE NOT _old AND {where}"
+            f"SELECT {listed} FROM stored_rows UNION ALL "
+            f"SELECT {listed} FROM {new_rows} WHERE NOT _old"
         )
         stored_sql = None
     else:
