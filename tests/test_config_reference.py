@@ -172,3 +172,39 @@ def test_loading_settings_imports_no_client_or_driver() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert found.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "url", ["duckdb:///w.duckdb", "postgresql://u@h/d", "redshift://u@h:5439/d", "spark://h:7077"]
+)
+def test_a_misspelt_backend_option_fails_naming_it(url: str) -> None:
+    """``[warehouse.options]`` holds the backend's own keys: one it does not declare fails
+    when the settings load (``tally config``), not only when the warehouse opens."""
+    environ = {"TALLY_WAREHOUSE_URL": url, "TALLY_WAREHOUSE__OPTIONS__BUCKETT": "x"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=environ)
+    message = str(caught.value)
+    assert "warehouse.options.buckett (env TALLY_WAREHOUSE__OPTIONS__BUCKETT)" in message
+    assert "unknown key" in message
+
+
+def test_the_declared_backend_options_are_the_ones_each_backend_reads() -> None:
+    """The registry's lists (checked at load) and the backends' own checks (at connect)
+    accept the same keys; DuckDB and PostgreSQL take none."""
+    from tally.warehouse.redshift.backend import RedshiftOptions
+    from tally.warehouse.registry import ConnectOptions, backend_for
+    from tally.warehouse.spark.backend import KNOWN_OPTIONS
+
+    assert backend_for("duckdb:///w.duckdb").options == frozenset()
+    assert backend_for("postgresql://u@h/d").options == frozenset()
+    assert backend_for("spark://h:7077").options == KNOWN_OPTIONS
+    redshift = backend_for("redshift://u@h:5439/d").options
+    assert redshift is not None
+    RedshiftOptions.read(ConnectOptions(options=dict.fromkeys(redshift, "x")))
+    with pytest.raises(ConfigError):
+        RedshiftOptions.read(ConnectOptions(options={"buckett": "x"}))
+    settings = load_settings(
+        environ={"TALLY_WAREHOUSE_URL": "redshift://u@h:5439/d"}
+        | {f"TALLY_WAREHOUSE__OPTIONS__{key.upper()}": "x" for key in redshift}
+    )
+    assert set(settings.warehouse.options) == redshift

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import nats
 import nats.errors
 import nats.js.errors
+from nats.aio.client import Client as NATS
 from nats.js.api import KeyValueConfig, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
@@ -65,7 +66,7 @@ class Link:
         self.connect_seconds = connect_seconds
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name=f"nats-{name}", daemon=True)
-        self.connection: nats.NATS | None = None
+        self.connection: NATS | None = None
         self.js: JetStreamContext | None = None
         self.closing = False
 
@@ -151,7 +152,7 @@ class Link:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
 
-    async def _close_connection(self, connection: nats.NATS) -> None:
+    async def _close_connection(self, connection: NATS) -> None:
         # flush what was sent (acknowledgements), then close: a drain would wait for pull
         # subscriptions' queues that fetch() empties without marking them done
         self.closing = True
@@ -220,12 +221,14 @@ class Lease:
     the cluster learns on its next renewal that it lost it.
     """
 
-    def __init__(self, link: Link, bucket: str, key: str, seconds: float) -> None:
+    def __init__(
+        self, link: Link, bucket: str, key: str, seconds: float, *, holder: str = ""
+    ) -> None:
         self.link = link
         self.bucket_name = bucket
         self.key = key
         self.seconds = seconds
-        self.owner = uuid.uuid4().hex
+        self.owner = holder or uuid.uuid4().hex  # the key's value: who holds it
         self.revision: int | None = None
         self.renewed_at = 0.0
 

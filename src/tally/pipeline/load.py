@@ -3,13 +3,17 @@
 The partition (``_partition_date``) is replaced in one transaction together with its
 quarantine rows, so a rerun is idempotent and a failed load leaves the previous contents.
 
-Two ways to read the files, with the same rows and the same quarantine as the outcome:
-the dataset's own ``parse`` (pyarrow, in this process; every backend), or, where the
+Three ways to read the files, with the same rows and the same quarantine as the outcome:
+the dataset's own ``parse`` (pyarrow, in this process; every backend); where the
 warehouse reads local files itself (DuckDB) and the dataset declares a plain delimited
-``layout``, ``delimited_sql`` inside the warehouse, so the rows never pass through Python.
-A file the warehouse cannot read that way is parsed in Python instead. Read in place, each
+``layout``, ``delimited_sql`` inside the warehouse; where the warehouse's cluster reads the
+lake itself (Spark, ``cluster_reads_lake``), ``delimited_spark`` on the cluster. The last two
+keep the rows out of Python (only the bad ones come back, to be named). A file the
+warehouse cannot read that way is parsed in Python instead. Read in place, each
 line is checked and converted as it is inserted; the lines that did not land are looked at
 again afterwards, inside the same transaction, which is rolled back when too many are bad.
+The day's files are read and inserted side by side, each on one thread of its own (a long
+file's lines by row groups), never more threads than inputs (``Warehouse.unordered``).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -27,6 +32,7 @@ from tally.pipeline.context import Context
 from tally.pipeline.ingest import dataset_key
 from tally.pipeline.ledger import Ledger, new_run_id, utc_now
 from tally.sources import BadRow, Dataset
+from tally.sources.delimited_spark import read_head, read_on_cluster
 from tally.sources.delimited_sql import Lines, NativeReadError, can_stage, read_lines, split_work
 from tally.warehouse import Warehouse
 from tally.warehouse.meta import quarantine
@@ -52,6 +58,8 @@ class _Batch:
 
     lines: dict[str, Lines] = field(default_factory=dict)  # by key: files read in place
     tables: list[pa.Table] = field(default_factory=list)  # rows parsed in Python
+    frames: list[Any] = field(default_factory=list)  # files read on the cluster (Spark)
+    cluster_rows: int = 0  # the good rows of ``frames``
     bad_rows: list[BadRow] = field(default_factory=list)
     rows_read: int = 0
     size: int = 0
@@ -65,6 +73,9 @@ def landed_keys(context: Context, dataset: Dataset, day: dt.date) -> list[str]:
     keys = context.lake.list(folder)
     mine = [key for key in keys if key.rsplit("/", 1)[1] in owned]
     return mine if owned else keys
+
+
+_ROW_GROUP = 122_880  # rows of a DuckDB row group, the unit its scans share among threads
 
 
 class _TooManyBad(Exception):
@@ -119,16 +130,30 @@ def reads_in_place(context: Context, dataset: Dataset) -> bool:
     )
 
 
+def reads_on_cluster(context: Context, dataset: Dataset) -> bool:
+    """Whether this load lets the warehouse's cluster read the dataset's files."""
+    return bool(
+        context.warehouse.capabilities.cluster_reads_lake
+        and dataset.layout is not None
+        and can_stage(dataset.layout)
+    )
+
+
 @contextmanager
 def _read(context: Context, dataset: Dataset, keys: list[str]) -> Iterator[_Batch]:
     """Every file of the day read into one batch; temporary tables dropped afterwards."""
     batch = _Batch(keys=keys)
     in_place = reads_in_place(context, dataset)
+    on_cluster = reads_on_cluster(context, dataset)
     try:
-        for key in keys:
-            if in_place and _stage(context, dataset, key, batch):
-                continue
-            _parse(context, dataset, key, batch)
+        # a gzip stream is read on one thread: no more threads than files
+        with context.warehouse.unordered(len(keys)) if in_place else nullcontext():
+            for key in keys:
+                if in_place and _stage(context, dataset, key, batch):
+                    continue
+                if on_cluster and _read_on_cluster(context, dataset, key, batch):
+                    continue
+                _parse(context, dataset, key, batch)
         yield batch
     finally:
         for lines in batch.lines.values():
@@ -152,12 +177,36 @@ def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch) -> bool:
     return True
 
 
+def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch) -> bool:
+    """Let the cluster read one file (its good rows stay there until the partition is
+    replaced; its bad rows come back now); False when it must be parsed in Python."""
+    assert dataset.layout is not None
+    warehouse: Any = context.warehouse
+    path = context.lake.path(key)
+    try:
+        with context.lake.fs.open(path, "rb") as opened:
+            compressed, head = read_head(opened)
+        url = warehouse.cluster_url(context.lake.uri(key))
+        read = read_on_cluster(warehouse.spark, url, key, dataset.layout, compressed, head)
+    except NativeReadError:
+        return False
+    except BadInputError as error:
+        _unreadable(key, error, batch)
+    else:
+        batch.frames.append(read.frame)
+        batch.cluster_rows += read.rows
+        batch.rows_read += read.rows_read
+        batch.bad_rows.extend(read.bad_rows)
+    batch.size += context.lake.fs.size(path)
+    return True
+
+
 def _refused(context: Context, dataset: Dataset, day: dt.date, batch: _Batch, rows: int) -> None:
     """Count the lines read in place, and name the bad ones among those that did not land
     in the partition (``rows`` landed in all); the batch's bad rows end in file order."""
     expected = sum(lines.rows for lines in batch.lines.values())
     batch.rows_read += expected
-    in_python = sum(table.num_rows for table in batch.tables)
+    in_python = sum(table.num_rows for table in batch.tables) + batch.cluster_rows
     if rows - in_python != expected:  # some lines were blank or bad: find them
         landed = dict(
             context.warehouse.rows(
@@ -210,6 +259,8 @@ def _unreadable(key: str, error: BadInputError, batch: _Batch) -> None:
 def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch) -> int:
     """Replace the partition with the batch's good rows; returns how many landed."""
     warehouse, partition = context.warehouse, {"_partition_date": day}
+    if batch.frames:
+        return _replace_on_cluster(context, dataset, day, run_id, batch)
     if not batch.lines:
         tables = batch.tables or [pa.table({})]
         table = _with_metadata(pa.concat_tables(tables, promote_options="default"), day, run_id)
@@ -219,7 +270,12 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
         f"DATE '{day.isoformat()}' AS _partition_date, {_literal(run_id)} AS _run_id, "
         f"TIMESTAMP '{utc_now().isoformat(sep=' ')}' AS _loaded_at"
     )
-    with warehouse.session(), warehouse.unordered() as count, ExitStack() as views:
+    # one input per file, or per row group of a long file's lines: a file's lines are not
+    # split among threads (a UNION ALL of line ranges, tried, cost more CPU than it saved
+    # time), and no thread is started without an input of its own
+    groups = sum(-(-lines.rows // _ROW_GROUP) for lines in batch.lines.values())
+    streams = len(batch.tables) + groups
+    with warehouse.session(), warehouse.unordered(streams), ExitStack() as views:
         python = [
             f"SELECT * FROM {views.enter_context(warehouse.arrow_view(table))}"  # type: ignore[attr-defined]
             for table in batch.tables
@@ -228,11 +284,35 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
             f"SELECT *, {_literal(key)} AS _file FROM ({lines.select()})"
             for key, lines in batch.lines.items()
         ]
-        parts = [split_work(select, count) for select in staged] + python
+        parts = [split_work(select, 1) for select in staged] + python
         union = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
         return warehouse.replace_partition_from(  # type: ignore[attr-defined]
             dataset.staging_table, f"SELECT *, {metadata} FROM ({union})", partition
         )
+
+
+def _replace_on_cluster(
+    context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch
+) -> int:
+    """Replace the partition with the rows the cluster read (and those parsed in Python,
+    handed to it); the cluster writes them when the transaction ends."""
+    from pyspark.sql import functions
+
+    warehouse: Any = context.warehouse
+    frames = batch.frames + [warehouse.frame_of(table) for table in batch.tables]
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame, allowMissingColumns=True)
+    union = union.select(
+        "*",
+        functions.lit(day).alias("_partition_date"),
+        functions.lit(run_id).alias("_run_id"),
+        functions.expr(f"TIMESTAMP_NTZ '{utc_now().isoformat(sep=' ')}'").alias("_loaded_at"),
+    )
+    rows = batch.cluster_rows + sum(table.num_rows for table in batch.tables)
+    partition = {"_partition_date": day}
+    warehouse.replace_partition_frame(dataset.staging_table, union, partition, empty=not rows)
+    return rows
 
 
 def _literal(text: str) -> str:

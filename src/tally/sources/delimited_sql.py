@@ -56,7 +56,8 @@ def split_work(select: str, parts: int) -> str:
 
     A file's 100,000 lines fit in one row group, which DuckDB scans on one thread; a UNION
     ALL of parts runs on every core inside ``Warehouse.unordered()`` (which says how many
-    parts). Rows carry their line number, so their order is not needed.
+    parts). Rows carry their line number, so their order is not needed. A load does not
+    split its files (one part each): the parts cost more CPU than they saved time (issue 17).
     """
     if parts == 1:
         return select.replace("{part}", "true")
@@ -166,11 +167,10 @@ def read_lines(warehouse: Any, path: str, file_name: str, layout: Layout, table:
     # numbering the lines is sequential (one gzip stream, one thread), the rest is not:
     # the lines are kept apart so that DuckDB splits and converts them on every core
     try:
-        warehouse.read_into(table, _lines_sql(path, compressed))
+        lines = warehouse.read_into(table, _lines_sql(path, compressed))
     except FileReadError as error:
         raise NativeReadError(f"{file_name}: {error}") from error
-    counted = warehouse.rows(f"SELECT count(*) FILTER (WHERE _line > 1) FROM {table}")
-    return Lines(table, file_name, layout, matched, len(headers), int(counted[0][0]), unknown)
+    return Lines(table, file_name, layout, matched, len(headers), max(lines - 1, 0), unknown)
 
 
 def _counted(connection: Any, lines: Lines, table: str) -> Staged:

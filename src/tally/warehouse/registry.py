@@ -50,6 +50,9 @@ class Backend:
     # test suite (None: no server to test against here, e.g. Redshift)
     scratch: str | Scratch | None = None
     service: str | None = None  # the test service scratch needs ("postgres"), if any
+    # the keys ``[warehouse.options]`` may hold for this backend (empty: it takes none),
+    # checked when the settings load; None: not declared, the backend checks them itself
+    options: frozenset[str] | None = None
 
     def open(self, url: str, options: ConnectOptions) -> Any:
         return _resolve(self.factory)(url, options)
@@ -57,7 +60,8 @@ class Backend:
     def scratch_url(self, folder: Path, service_url: str = "") -> AbstractContextManager[str]:
         if self.scratch is None:
             raise ConfigError(f"backend {self.name!r} has no scratch databases")
-        return _resolve(self.scratch)(folder, service_url)
+        scratch: AbstractContextManager[str] = _resolve(self.scratch)(folder, service_url)
+        return scratch
 
 
 _BACKENDS: dict[str, Backend] = {}
@@ -103,11 +107,29 @@ def backend_for(url: str) -> Backend:
     )
 
 
+def check_options(url: str, options: Mapping[str, Any]) -> None:
+    """ConfigError naming each key of ``[warehouse.options]`` the URL's backend does not
+    declare, with its environment variable and the keys it takes."""
+    backend = backend_for(url)
+    if backend.options is None:
+        return
+    unknown = sorted(set(options) - backend.options)
+    if not unknown:
+        return
+    known = ", ".join(sorted(backend.options)) or "none (this backend takes no options)"
+    lines = [f"invalid settings: warehouse.options of the {backend.name} backend:"]
+    for key in unknown:
+        env = f"TALLY_WAREHOUSE__OPTIONS__{key.upper()}"
+        lines.append(f"  warehouse.options.{key} (env {env}): unknown key; known here: {known}")
+    raise ConfigError("\n".join(lines))
+
+
 def _resolve(target: str | Callable[..., Any]) -> Callable[..., Any]:
     if not isinstance(target, str):
         return target
     module, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    resolved: Callable[..., Any] = getattr(importlib.import_module(module), attribute)
+    return resolved
 
 
 # The built-in backends (each a folder under tally/warehouse/).
@@ -118,6 +140,7 @@ register(
         factory="tally.warehouse.duckdb:open_warehouse",
         example="duckdb:///PATH",
         scratch="tally.warehouse.duckdb:scratch_url",
+        options=frozenset(),
     )
 )
 register(
@@ -128,6 +151,7 @@ register(
         example="postgresql://USER@HOST/DB",
         scratch="tally.warehouse.postgres:scratch_url",
         service="postgres",
+        options=frozenset(),
     )
 )
 register(
@@ -136,6 +160,9 @@ register(
         schemes=("postgresql+redshift", "redshift"),
         factory="tally.warehouse.redshift:open_warehouse",
         example="redshift://USER@CLUSTER.REGION.redshift.amazonaws.com:5439/DB",
+        options=frozenset(
+            {"staging_url", "iam_role", "access_key_id", "secret_access_key", "region"}
+        ),
     )
 )
 register(
@@ -144,6 +171,7 @@ register(
         schemes=("spark",),
         factory="tally.warehouse.spark:open_warehouse",
         example="spark://MASTER:7077",
+        options=frozenset({"master", "location", "serving", "prefix", "conf"}),
         # no scratch here: the shared suite runs on Spark only with a cluster, which the
         # plugin tests/warehouse/spark_cluster starts (make test-spark)
     )

@@ -53,6 +53,7 @@ CAPABILITIES = Capabilities(
     param_style="?",
     columnar_results=True,
     rewrites_rows=False,
+    cluster_reads_lake=True,
 )
 SPARK_SCHEMAS = ("staging", "marts")
 KNOWN_OPTIONS = {"master", "location", "serving", "prefix", "conf"}
@@ -66,6 +67,7 @@ SESSION_CONF = {
     "spark.sql.hive.manageFilesourcePartitions": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.ansi.enabled": "false",  # DuckDB's NULL on a failed cast, not an error
+    "spark.sql.legacy.timeParserPolicy": "CORRECTED",  # to_date: NULL on 2/30, no warning
     "spark.sql.shuffle.partitions": "8",
     # the commit moves each task's files once, not twice
     "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
@@ -331,6 +333,24 @@ class SparkWarehouse(DuckDBWarehouse):
             return super().replace_partition(table, data, partition)
         self._write(lambda: self._replace_on_spark(table, data, dict(partition)))
         return data.num_rows
+
+    def cluster_url(self, uri: str) -> str:
+        """A lake object's URL (``Lake.uri``) as the cluster opens it: a local path as
+        ``file://``, ``s3://`` as Hadoop's ``s3a://``."""
+        if uri.startswith("s3://"):
+            return "s3a://" + uri.removeprefix("s3://")
+        return uri if "://" in uri else f"file://{Path(uri).absolute()}"
+
+    def frame_of(self, data: pa.Table) -> Any:
+        """Arrow rows (parsed in the driver) as a Spark DataFrame."""
+        return self.spark.createDataFrame(_spark_ready(data))
+
+    def replace_partition_frame(
+        self, table: str, frame: Any, partition: Mapping[str, Any], *, empty: bool = False
+    ) -> None:
+        """``replace_partition`` with a Spark DataFrame's rows (written by the cluster, at
+        the end of the transaction); ``empty``: the frame has no rows."""
+        self._write(lambda: self.replace_partition_with(table, frame, dict(partition), empty=empty))
 
     def append(self, table: str, data: pa.Table) -> int:
         return self.replace_partition(table, data, {})

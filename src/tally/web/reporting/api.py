@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -34,9 +35,20 @@ from tally.web.reporting.periods import PERIODS, Span, resolve, site_today
 from tally.web.reporting.segments import Compiled, compile_segment
 from tally.web.reporting.sites_api import SITE_METHODS
 
-# A token's rights: falsy refuses it; an object with ``can_view(idsite)`` limits the sites
-# (the server's ``Access``); plain True allows every site.
-TokenCheck = Callable[[str], Awaitable[object]]
+
+@runtime_checkable
+class Rights(Protocol):
+    """A token's rights as the server's ``Access`` gives them."""
+
+    @property
+    def is_admin(self) -> bool: ...
+
+    def can_view(self, idsite: int) -> bool: ...
+
+
+# A token's rights: falsy refuses it; ``Rights`` of a user limit the sites (an admin's or a
+# service's see all); plain True allows every site.
+TokenCheck = Callable[[str], Awaitable[Rights | bool | None]]
 SiteCheck = Callable[[int], bool]
 # Runs a blocking report function (given a warehouse) for a request; the server's runner
 # adds its own threads, a time limit and cancellation when the client leaves.
@@ -239,7 +251,7 @@ def routes(
         output = params.get("format", "xml")  # Matomo's default format
         rights = await token_valid(_token(request, params))
         # an admin's (or a service) token sees every site; another user's, only theirs
-        can_view = None if getattr(rights, "is_admin", True) else rights.can_view
+        can_view = rights.can_view if isinstance(rights, Rights) and not rights.is_admin else None
         if not rights:
             return _respond(
                 render_error("a valid token_auth is required for the Reporting API", output), 401

@@ -11,6 +11,7 @@ currency (``revenue_currency`` says which); a segment (it selects visits) is ref
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from tally.errors import BadInputError
@@ -29,7 +30,7 @@ def _model(query: Query) -> str:
     return MODELS[raw]
 
 
-def _rows(query: Query, dimension: str, where: str = "TRUE") -> list[tuple]:
+def _rows(query: Query, dimension: str, where: str = "TRUE") -> list[tuple[Any, ...]]:
     if query.segment.sql != "TRUE":
         raise BadInputError(
             "SubscriptionAttribution reports subscriptions, not visits: a segment does not apply",
@@ -50,7 +51,7 @@ def _rows(query: Query, dimension: str, where: str = "TRUE") -> list[tuple]:
     return query.warehouse.rows(sql, params)
 
 
-def _metrics(row: tuple) -> Row:
+def _metrics(row: tuple[Any, ...]) -> Row:
     _, subscriptions, trials, paid, converted, revenue, mrr, currency = row
     subscriptions, paid = int(subscriptions), int(paid)
     money = None if revenue is None else rounded(float(revenue), 2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from typing import Any
 
 from tally.errors import BadInputError
 from tally.web.reporting.devices import generic_model
@@ -211,7 +212,7 @@ def _action_details(query: Query, chosen: str, params: list[object]) -> dict[str
             detail.update(goalId=int(idgoal), goalName=name)
         detail.update(revenue=rounded(float(revenue or 0), 2), timestamp=unix(converted_at))
         conversions.setdefault(str(hit_id), []).append(detail)
-    by_visit: dict[str, list[tuple]] = {}
+    by_visit: dict[str, list[tuple[Any, ...]]] = {}
     for hit in hits:
         by_visit.setdefault(str(hit[0]), []).append(hit)
     return {
@@ -219,7 +220,7 @@ def _action_details(query: Query, chosen: str, params: list[object]) -> dict[str
     }
 
 
-def _visit_actions(hits: list[tuple], conversions: dict[str, list[Row]]) -> list[Row]:
+def _visit_actions(hits: list[tuple[Any, ...]], conversions: dict[str, list[Row]]) -> list[Row]:
     details: list[Row] = []
     for index, hit in enumerate(hits):
         (_, hit_id, kind, url, title, link, category, action, name, value, keyword, at, *_) = hit
