@@ -188,18 +188,30 @@ def test_a_misspelt_backend_option_fails_naming_it(url: str) -> None:
     assert "unknown key" in message
 
 
+def test_a_backend_option_of_the_wrong_type_names_the_form() -> None:
+    environ = {"TALLY_WAREHOUSE_URL": "spark://h:7077", "TALLY_WAREHOUSE__OPTIONS__CONF": "x"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=environ)
+    message = str(caught.value)
+    assert "warehouse.options.conf (env TALLY_WAREHOUSE__OPTIONS__CONF)" in message
+    assert "expected dict[str, str]; got 'x'" in message
+
+
 def test_the_declared_backend_options_are_the_ones_each_backend_reads() -> None:
-    """The registry's lists (checked at load) and the backends' own checks (at connect)
-    accept the same keys; DuckDB and PostgreSQL take none."""
+    """The models checked at load (tally.warehouse.options) and the backends' own checks
+    at connect accept the same keys; DuckDB and PostgreSQL take none."""
     from tally.warehouse.redshift.backend import RedshiftOptions
-    from tally.warehouse.registry import ConnectOptions, backend_for
+    from tally.warehouse.registry import ConnectOptions, options_model
     from tally.warehouse.spark.backend import KNOWN_OPTIONS
 
-    assert backend_for("duckdb:///w.duckdb").options == frozenset()
-    assert backend_for("postgresql://u@h/d").options == frozenset()
-    assert backend_for("spark://h:7077").options == KNOWN_OPTIONS
-    redshift = backend_for("redshift://u@h:5439/d").options
-    assert redshift is not None
+    def keys(url: str) -> set[str]:
+        model = options_model(url)
+        assert model is not None
+        return set(model.model_fields)
+
+    assert keys("duckdb:///w.duckdb") == keys("postgresql://u@h/d") == set()
+    assert keys("spark://h:7077") == KNOWN_OPTIONS
+    redshift = keys("redshift://u@h:5439/d")
     RedshiftOptions.read(ConnectOptions(options=dict.fromkeys(redshift, "x")))
     with pytest.raises(ConfigError):
         RedshiftOptions.read(ConnectOptions(options={"buckett": "x"}))

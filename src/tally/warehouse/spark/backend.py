@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlparse
 
 import pyarrow as pa
@@ -330,9 +330,9 @@ class SparkWarehouse(DuckDBWarehouse):
 
     def replace_partition(self, table: str, data: pa.Table, partition: Mapping[str, Any]) -> int:
         if not self.is_spark_table(table):
-            return super().replace_partition(table, data, partition)
+            return int(super().replace_partition(table, data, partition))
         self._write(lambda: self._replace_on_spark(table, data, dict(partition)))
-        return data.num_rows
+        return int(data.num_rows)
 
     def cluster_url(self, uri: str) -> str:
         """A lake object's URL (``Lake.uri``) as the cluster opens it: a local path as
@@ -521,7 +521,8 @@ def _transpiled(
     named in ``views`` (schema.table → view) is read from that temporary view, and a date
     minus a date (days in DuckDB, an interval in Spark) becomes ``DATEDIFF`` where the
     column types (``types``: table → (column, Spark type)) show both sides are dates."""
-    tree = _dates_subtracted(sqlglot.parse_one(sql, read="duckdb"), types)
+    parsed = cast(exp.Expression, sqlglot.parse_one(sql, read="duckdb"))
+    tree = _dates_subtracted(parsed, types)
     for select in tree.find_all(exp.Select):
         _series_as_lateral_view(select)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
@@ -552,7 +553,7 @@ def _dates_subtracted(
 
     if not types or not tree.find(exp.Sub):
         return tree
-    nested: dict[str, dict[str, dict[str, str]]] = {}
+    nested: dict[str, Any] = {}
     for table, columns in types:
         schema, name = split_table(table)
         nested.setdefault(schema, {})[name] = dict(columns)
@@ -680,7 +681,7 @@ def _duckdb_type(kind: Any) -> str:
 
 
 def _type_of(schema: Any, name: str) -> str:
-    return next(f.dataType.simpleString() for f in schema.fields if f.name == name)
+    return str(next(f.dataType.simpleString() for f in schema.fields if f.name == name))
 
 
 def _widened(known: Any, incoming: Any) -> Any:
