@@ -28,6 +28,7 @@ import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js.api import KeyValueConfig, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
@@ -50,6 +51,20 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 class JetStreamUnavailable(TransientError):
     """JetStream did not answer (no server, or a leader election in progress)."""
+
+
+def stream_sequence(message: Msg) -> int:
+    """The stream sequence of a message a JetStream consumer delivered, read from its reply
+    subject (``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.…``, or with a domain
+    and account hash before the stream name): nats-py's ``metadata`` builds a dataclass
+    with a timestamp for every message, a fifth of a loader's CPU (profiled)."""
+    tokens = (message.reply or "").split(".")
+    if tokens[:2] == ["$JS", "ACK"]:
+        if len(tokens) == 9:
+            return int(tokens[5])
+        if len(tokens) >= 11:
+            return int(tokens[7])
+    return int(message.metadata.sequence.stream)  # raises: not a JetStream message
 
 
 def servers(url: str) -> list[str]:

@@ -35,11 +35,19 @@ WITH scoped AS (
         coalesce(h.ip_key, h.ip) AS ip,
         h.referrer_type,
         h.campaign_name,
-        h.campaign_keyword
+        h.campaign_keyword,
+        h.referrer_keyword,
+        -- with the site's new_visit_on_referrer_change, a hit from another website is a
+        -- mark too (below)
+        CASE
+            WHEN h.referrer_type = 'website' AND u.new_visit_on_referrer_change
+                THEN '=website|' || lower(coalesce(h.referrer_name, ''))
+        END AS website_mark
     FROM web.hits AS h
     CROSS JOIN (VALUES (-1), (0), (1)) AS shifted (shift)
     JOIN web.dirty_days AS d
         ON d.idsite = h.idsite AND d.local_date = CAST(h.hit_time AS DATE) + shifted.shift
+    LEFT JOIN web.site_url_settings AS u ON u.idsite = h.idsite
     WHERE h.hit_time >= d.utc_start AND h.hit_time < d.utc_end
         AND h.hit_time >= (SELECT min(utc_start) FROM web.dirty_days)
         AND h.hit_time < (SELECT max(utc_end) FROM web.dirty_days)
@@ -65,6 +73,8 @@ keyed AS (
         sc.referrer_type,
         sc.campaign_name,
         sc.campaign_keyword,
+        sc.referrer_keyword,
+        sc.website_mark,
         CASE
             WHEN coalesce(sc.user_id, du.user_id) IS NOT NULL
                 THEN 'u:' || coalesce(sc.user_id, du.user_id)
@@ -103,6 +113,8 @@ gaps AS (
         k.referrer_type,
         k.campaign_name,
         k.campaign_keyword,
+        k.referrer_keyword,
+        k.website_mark,
         date_diff(
             'second',
             lag(k.hit_time) OVER (PARTITION BY v.vd ORDER BY k.hit_time, k.hit_id),
@@ -125,6 +137,8 @@ idle AS (
         g.referrer_type,
         g.campaign_name,
         g.campaign_keyword,
+        g.referrer_keyword,
+        g.website_mark,
         g.seconds_since_previous,
         max(
             CASE
@@ -164,7 +178,8 @@ timed AS (
         END AS time_break,
         CASE
             WHEN i.campaign_name IS NOT NULL
-                THEN lower(i.campaign_name) || '|' || lower(coalesce(i.campaign_keyword, ''))
+                THEN lower(i.campaign_name) || '|'
+                    || lower(coalesce(i.campaign_keyword, i.referrer_keyword, ''))
         END AS campaign
     FROM idle AS i
 ),
@@ -181,21 +196,28 @@ segmented AS (
 marked AS (
     -- Matomo's campaign rules (plugins/Referrers/Columns/Campaign.php and Base.php,
     -- detectReferrerCampaign): a hit bringing a campaign other than the visit's opens a new
-    -- visit, except in a visit that came in directly, which takes the campaign instead; a
-    -- campaign hit with no keyword and the visit's campaign name keeps the visit's keyword
-    -- (matomo.js sends _rcn on later pages, and _rck only for some keyword parameters).
-    -- A "mark" is the segment's first hit (its campaign, '=direct' or '=other') or a later
-    -- hit bringing a campaign; keyword-less marks repeating the previous mark's name change
-    -- nothing and are dropped; a kept mark differing from the previous kept one breaks the
-    -- visit unless that one was '=direct'.
+    -- visit, except in a visit that came in directly, which takes the campaign instead. A
+    -- campaign hit whose URL and referrer gave no keyword keeps the visit's keyword when
+    -- the visit is a campaign of the same name; otherwise its keyword is the referrer's
+    -- host (the loader's referrer_keyword). With the site's new_visit_on_referrer_change
+    -- (Matomo's create_new_visit_when_website_referrer_changes, Referrers/Columns/
+    -- Website.php), a hit from a website other than the visit's referrer opens a new
+    -- visit, a direct one included.
+    -- A "mark" is the segment's first hit (its campaign, website mark, '=direct' or
+    -- '=other') or a later hit bringing a campaign (or a website mark); keyword-less marks
+    -- repeating the previous mark's name change nothing and are dropped; a kept mark
+    -- differing from the previous kept one breaks the visit unless that one was '=direct'
+    -- and this one a campaign.
     SELECT
         sg.vd,
         sg.seq,
         CASE
             WHEN sg.time_break = 1 THEN coalesce(
-                sg.campaign, CASE WHEN sg.referrer_type = 'direct' THEN '=direct' ELSE '=other' END
+                sg.campaign,
+                sg.website_mark,
+                CASE WHEN sg.referrer_type = 'direct' THEN '=direct' ELSE '=other' END
             )
-            ELSE sg.campaign
+            ELSE coalesce(sg.campaign, sg.website_mark)
         END AS mark,
         lower(sg.campaign_name) AS campaign_name,
         sg.campaign_name IS NOT NULL AND coalesce(sg.campaign_keyword, '') = '' AS keywordless,
@@ -225,7 +247,8 @@ broken AS (
         sg.orphan,
         CASE
             WHEN sg.time_break = 1 THEN 1
-            WHEN mk.previous_mark IS NOT NULL AND mk.previous_mark <> '=direct'
+            WHEN mk.previous_mark IS NOT NULL
+                AND (mk.previous_mark <> '=direct' OR mk.mark LIKE '=website|%')
                 AND mk.mark <> mk.previous_mark THEN 1
             ELSE 0
         END AS visit_break

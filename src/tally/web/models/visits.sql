@@ -110,7 +110,11 @@ SELECT
     r.referrer_name,
     r.referrer_keyword,
     r.campaign_name,
-    r.campaign_keyword,
+    -- a campaign without keyword of its own is known by its referrer's host (Base.php)
+    CASE
+        WHEN r.referrer_type = 'campaign' THEN coalesce(r.campaign_keyword, r.referrer_keyword)
+        ELSE r.campaign_keyword
+    END,
     r.campaign_source,
     r.campaign_medium,
     h.device_type,

@@ -34,6 +34,7 @@ from tally.web.reporting.methods import Method, Query, find
 from tally.web.reporting.periods import PERIODS, Span, resolve, site_today
 from tally.web.reporting.segments import Compiled, compile_segment
 from tally.web.reporting.sites_api import SITE_METHODS
+from tally.web.sites import site_timezones
 
 
 @runtime_checkable
@@ -192,9 +193,7 @@ def _sites(
     warehouse: Warehouse, text: str, can_view: SiteCheck | None = None
 ) -> list[tuple[int, str]]:
     """(idsite, time zone) of each site ``idSite`` names: ``1``, ``1,3`` or ``all``."""
-    known = {
-        int(row[0]): str(row[1]) for row in warehouse.rows("SELECT idsite, timezone FROM web.sites")
-    }
+    known = site_timezones(warehouse)
     if can_view is not None:
         allowed = {idsite: zone for idsite, zone in known.items() if can_view(idsite)}
         for part in text.split(","):  # a site outside the caller's rights: refused by name

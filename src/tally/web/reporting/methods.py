@@ -261,8 +261,10 @@ def search_keywords(query: Query) -> Report:
 
 @method("Referrers.getCampaigns")
 def campaigns(query: Query) -> Report:
-    """Visits from campaigns, by campaign name (lower-cased, as Matomo stores it)."""
-    return _referrers_of(query, "campaign", "lower(v.campaign_name)", "campaignName", "Unknown")
+    """Visits from campaigns, by campaign name (lower-cased, as Matomo stores it); a row's
+    segment names it as Matomo's does (``referrerName==``: a campaign visit's referrer name
+    is its campaign's)."""
+    return _referrers_of(query, "campaign", "lower(v.campaign_name)", "referrerName", "Unknown")
 
 
 @method("Referrers.getSocials")
