@@ -228,8 +228,8 @@ def _rebuild(
                 fast_path(warehouse, model, keys, {**deltas, model.table: delta}, horizon)
             else:
                 rebuild_keys(warehouse, model, keys, delta, stored_input)
-        since = moved_since(warehouse, model, delta) if declared.moves else None
-        changes[model.table] = Change(delta, since, bool(declared.moves))
+        moved_from = moved_since(warehouse, model, delta) if declared.moves else None
+        changes[model.table] = Change(delta, moved_from, bool(declared.moves))
         count = warehouse.rows(f"SELECT count(*) FROM {delta}")[0][0]
         outcome[model.table] = f"incremental: {count} rows came or went"
     for name in [c.delta for c in changes.values() if c.delta] + [
