@@ -92,6 +92,27 @@ def test_a_connection_goes_back_without_temporary_tables_or_settings(postgres):
             assert postgres.rows("SELECT current_setting('statement_timeout')") == [("0",)]
 
 
+def planner_settings(store: Warehouse) -> list[tuple[str, str]]:
+    return store.rows("SELECT current_setting('enable_nestloop'), current_setting('jit')")
+
+
+def test_models_plan_with_hash_joins_and_no_jit_and_reads_keep_the_defaults(postgres):
+    """A model (a batch transform) runs with nested loops and JIT off; the session's own
+    settings are back afterwards, also when a model fails inside a transaction."""
+    with postgres.session():
+        defaults = planner_settings(postgres)
+        postgres.run_model(
+            "CREATE TABLE marts.planned AS SELECT current_setting('enable_nestloop') AS nestloop,"
+            " current_setting('jit') AS jit"
+        )
+        assert postgres.rows("SELECT nestloop, jit FROM marts.planned") == [("off", "off")]
+        assert planner_settings(postgres) == defaults
+        with pytest.raises(Exception, match="missing_table"):
+            with postgres.transaction():
+                postgres.run_model("INSERT INTO marts.planned SELECT * FROM missing_table")
+        assert planner_settings(postgres) == defaults
+
+
 def test_an_unreachable_server_is_named_not_traced():
     store = connect("postgresql://tally@127.0.0.1:9/warehouse")  # port 9: nothing listens
     with pytest.raises(WarehouseUnreachableError) as refused:
