@@ -53,6 +53,8 @@ MODELS = (
     "staging.viu_premium_transactions_latest",
     "marts.subscription_bounds",
     "marts.subscription_periods",
+    "marts.plan_list_prices",
+    "marts.subscription_list_prices",
     "marts.subscription_mrr",
     "marts.cohort_retention",
     "marts.cohort_ltv",

@@ -3,8 +3,8 @@
 --   amount, currency  the period's price: its purchase or renewal (the latest copy, as
 --                     staging keeps it); a period no billed row describes (status export,
 --                     grace-period notice, the stand-in before the first loaded day) takes
---                     the plan's price in its country (platform, plan code, country) of the
---                     latest billed period (the highest if several began that day)
+--                     the plan's list price in its country (subscription_list_prices: the
+--                     price billed on the plan's latest billed day, the highest if several)
 --   billed_days       the length the price pays for (the billed period, before a refund or
 --                     a plan change cut it)
 --   mrr               the price normalised to a month from the billed length: 28 days or
@@ -18,9 +18,21 @@
 --                     period before (contiguous when previous_end = period_start)
 --   next_start        the same subscription's next MRR period's start
 --   user_prev_end     latest end of the user's earlier MRR periods (any subscription)
+--   first_start       the subscription's first MRR period's start (its cohort's first day)
 -- Trials have no MRR (ChartMogul's leads; RevenueCat's MRR counts paid subscriptions);
 -- a grace period keeps the MRR of the period it renews; billing retry (no access) has
--- none; a partial refund keeps it; periods priced 0 (redemptions) are not here.
+-- none; a partial refund keeps it; periods priced 0 (redemptions, a purchase billed at 0)
+-- are not here.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by user (a period
+-- reads the user's earlier periods); a changed period moves the MRR marts from its start,
+-- or from its end when only its end or its successor changed:
+-- @range key user_id
+-- @unique subscription_id, period_start
+-- @reads staging.viu_premium_transactions_latest WHERE user_id IN {keys}
+-- @reads marts.subscription_periods WHERE user_id IN {keys}
+-- @reads marts.subscription_list_prices WHERE user_id IN {keys}
+-- @moves period_start: user_id, country, platform, plan_code, channel, channel_sector, kind, amount, currency, billed_days, mrr, reporting_currency, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, user_prev_end, first_start
+-- @moves period_end: period_end, next_start
 WITH transactions AS (
     SELECT t.*,
         CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS transaction_day,
@@ -38,33 +50,18 @@ billed AS (
         PARTITION BY subscription_id, start_date ORDER BY transaction_time DESC, transaction_id
     ) = 1
 ),
-latest_billed AS (
-    SELECT platform, plan_code, country, max(start_date) AS start_date
-    FROM billed
-    GROUP BY platform, plan_code, country
-),
-list_prices AS (
-    SELECT b.platform, b.plan_code, b.country, max(b.amount) AS amount,
-        min(b.currency) AS currency, max(b.billed_days) AS billed_days
-    FROM billed AS b
-    JOIN latest_billed AS l
-        ON l.platform = b.platform AND l.plan_code = b.plan_code AND l.country = b.country
-        AND l.start_date = b.start_date
-    GROUP BY b.platform, b.plan_code, b.country
-),
 priced AS (
     SELECT p.subscription_id, p.user_id, p.country, p.platform, p.plan_code, p.channel,
         p.channel_sector, p.kind, p.period_start, p.period_end,
         coalesce(b.amount, l.amount) AS amount,
         coalesce(b.currency, l.currency) AS currency,
-        CASE WHEN b.amount IS NOT NULL THEN b.billed_days ELSE l.billed_days END
-            AS billed_days
+        coalesce(b.billed_days, l.billed_days) AS billed_days
     FROM marts.subscription_periods AS p
     LEFT JOIN billed AS b
         ON b.subscription_id = p.subscription_id AND b.start_date = p.period_start
         AND p.kind = 'paid'
-    LEFT JOIN list_prices AS l
-        ON l.platform = p.platform AND l.plan_code = p.plan_code AND l.country = p.country
+    LEFT JOIN marts.subscription_list_prices AS l
+        ON l.subscription_id = p.subscription_id AND l.period_start = p.period_start
     WHERE p.kind IN ('paid', 'grace') AND p.period_end > p.period_start
 ),
 normalised AS (
@@ -112,6 +109,7 @@ SELECT
     max(period_end) OVER (
         PARTITION BY user_id ORDER BY period_start, subscription_id
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS user_prev_end
+    ) AS user_prev_end,
+    min(period_start) OVER (PARTITION BY subscription_id) AS first_start
 FROM converted
 WINDOW subscription_order AS (PARTITION BY subscription_id ORDER BY period_start)
