@@ -56,6 +56,8 @@ MODELS = (
     "marts.plan_list_prices",
     "marts.subscription_list_prices",
     "marts.subscription_mrr",
+    "marts.subscription_revenue",
+    "marts.subscription_attribution",
     "marts.cohort_retention",
     "marts.cohort_ltv",
     "marts.trial_cohorts",

@@ -1,8 +1,12 @@
 -- Cohort retention: the classic triangle. A cohort is the subscriptions whose first paid
 -- (MRR) period began in one month (cohort_resolution 'monthly': age in months) or one ISO
--- week ('weekly': age in weeks, up to 52), per country, platform, first paid plan, billing
--- channel and currency. A subscription's age-k anniversary is its first paid day plus k
--- months (a 31 Jan start has 28 Feb) or k weeks.
+-- week ('weekly': age in weeks, up to 12), per country, platform, first paid plan, billing
+-- channel, currency and acquisition channel. A subscription's age-k anniversary is its
+-- first paid day plus k months (a 31 Jan start has 28 Feb) or k weeks.
+--   acquisition_channel  the web/app channel that brought the subscription: its first
+--                   touch (subscription_attribution: 'Campaigns', 'Search Engines',
+--                   'Websites', 'Social Networks', 'Direct Entry'), 'unattributed' when no
+--                   visit is linked to it
 --   cohort_size     subscriptions in the cohort
 --   eligible        those whose age-k anniversary is on or before the newest loaded day (the
 --                   others are not known yet: a cell of a young cohort counts only them)
@@ -13,21 +17,28 @@
 --   *_reporting     the same in the reporting currency (NULL where a rate is missing)
 -- Subscriber retention = retained / eligible; revenue (net MRR) retention = mrr_retained /
 -- mrr_start. Cohorts from the first loaded day on (an earlier first payment is only partly
--- known). Read by the dashboard's heat map and the workbook's Cohorts sheet.
+-- known). Read by the dashboard's heat map and the workbook's Cohorts sheet. Money is added
+-- up as decimals (6 places): a sum never depends on the order its rows are read in.
+-- Rebuilt whole by the daily build: each new day is an anniversary of cohorts of every age.
 WITH bounds AS (
     SELECT data_start, horizon FROM marts.subscription_bounds
 ),
-firsts AS (
-    SELECT subscription_id, country, platform, plan_code, channel, currency,
-        period_start AS first_day, mrr, mrr_reporting
-    FROM marts.subscription_mrr
-    QUALIFY row_number() OVER (PARTITION BY subscription_id ORDER BY period_start) = 1
+acquired AS (
+    SELECT subscription_id, channel AS acquisition_channel
+    FROM marts.subscription_attribution
+    WHERE model = 'First touch' AND channel <> '(no linked visit)'
 ),
+-- each subscription's first MRR period (first_start: no window needed)
 members AS (
-    SELECT f.*
-    FROM firsts AS f
+    SELECT m.subscription_id, m.country, m.platform, m.plan_code, m.channel, m.currency,
+        coalesce(a.acquisition_channel, 'unattributed') AS acquisition_channel,
+        m.period_start AS first_day, CAST(m.mrr AS DECIMAL(18, 6)) AS mrr,
+        CAST(m.mrr_reporting AS DECIMAL(18, 6)) AS mrr_reporting
+    FROM marts.subscription_mrr AS m
     CROSS JOIN bounds AS b
-    WHERE f.first_day >= b.data_start AND f.first_day <= b.horizon
+    LEFT JOIN acquired AS a ON a.subscription_id = m.subscription_id
+    WHERE m.period_start = m.first_start
+        AND m.first_start >= b.data_start AND m.first_start <= b.horizon
 ),
 resolutions AS (
     SELECT 'monthly' AS cohort_resolution, 120 AS last_age
@@ -41,11 +52,11 @@ ages AS (
 ),
 -- members by first day: the eligible counts and starting MRR per cell come from these
 first_days AS (
-    SELECT country, platform, plan_code, channel, currency, first_day,
+    SELECT country, platform, plan_code, channel, currency, acquisition_channel, first_day,
         count(*) AS members, sum(mrr) AS mrr, sum(mrr_reporting) AS mrr_reporting,
         count(mrr_reporting) AS converted
     FROM members
-    GROUP BY country, platform, plan_code, channel, currency, first_day
+    GROUP BY country, platform, plan_code, channel, currency, acquisition_channel, first_day
 ),
 dated AS (
     SELECT d.*, a.cohort_resolution, a.age,
@@ -60,7 +71,7 @@ dated AS (
 ),
 cells AS (
     SELECT cohort_resolution, cohort_start, country, platform, plan_code, channel, currency,
-        age,
+        acquisition_channel, age,
         sum(CASE WHEN anniversary <= b.horizon THEN members ELSE 0 END) AS eligible,
         sum(CASE WHEN anniversary <= b.horizon THEN mrr ELSE 0 END) AS mrr_start,
         CASE WHEN sum(CASE WHEN anniversary <= b.horizon THEN members - converted ELSE 0 END)
@@ -69,22 +80,24 @@ cells AS (
     FROM dated
     CROSS JOIN bounds AS b
     GROUP BY cohort_resolution, cohort_start, country, platform, plan_code, channel, currency,
-        age
+        acquisition_channel, age
 ),
 sizes AS (
-    SELECT country, platform, plan_code, channel, currency, cohort_resolution, cohort_start,
-        max(eligible) AS cohort_size
+    SELECT country, platform, plan_code, channel, currency, acquisition_channel,
+        cohort_resolution, cohort_start, max(eligible) AS cohort_size
     FROM cells
-    GROUP BY country, platform, plan_code, channel, currency, cohort_resolution, cohort_start
+    GROUP BY country, platform, plan_code, channel, currency, acquisition_channel,
+        cohort_resolution, cohort_start
 ),
 -- each MRR period holds the anniversaries that fall inside it: monthly, the ages from the
 -- months between the first day and the period's start to those to its end (the filter
 -- below keeps the ones inside); weekly, exactly the whole weeks inside [start, end)
 kept AS (
-    SELECT m.country, m.platform, m.plan_code, m.channel, m.currency,
+    SELECT m.country, m.platform, m.plan_code, m.channel, m.currency, m.acquisition_channel,
         'monthly' AS cohort_resolution, CAST(date_trunc('month', m.first_day) AS DATE)
             AS cohort_start,
-        a.age, p.mrr, p.mrr_reporting,
+        a.age, CAST(p.mrr AS DECIMAL(18, 6)) AS mrr,
+        CAST(p.mrr_reporting AS DECIMAL(18, 6)) AS mrr_reporting,
         CAST(m.first_day + a.age * INTERVAL 1 MONTH AS DATE) AS anniversary,
         p.period_start, p.period_end
     FROM members AS m
@@ -94,8 +107,9 @@ kept AS (
         AND a.age >= date_diff('month', m.first_day, p.period_start)
         AND a.age <= date_diff('month', m.first_day, p.period_end)
     UNION ALL
-    SELECT m.country, m.platform, m.plan_code, m.channel, m.currency, 'weekly',
-        CAST(date_trunc('week', m.first_day) AS DATE), a.age, p.mrr, p.mrr_reporting,
+    SELECT m.country, m.platform, m.plan_code, m.channel, m.currency, m.acquisition_channel,
+        'weekly', CAST(date_trunc('week', m.first_day) AS DATE), a.age,
+        CAST(p.mrr AS DECIMAL(18, 6)), CAST(p.mrr_reporting AS DECIMAL(18, 6)),
         m.first_day + 7 * a.age, p.period_start, p.period_end
     FROM members AS m
     JOIN marts.subscription_mrr AS p
@@ -108,7 +122,7 @@ kept AS (
 ),
 retained AS (
     SELECT k.cohort_resolution, k.cohort_start, k.country, k.platform, k.plan_code,
-        k.channel, k.currency, k.age,
+        k.channel, k.currency, k.acquisition_channel, k.age,
         count(*) AS retained, sum(k.mrr) AS mrr_retained,
         CASE WHEN count(*) = count(k.mrr_reporting) THEN sum(k.mrr_reporting) END
             AS mrr_retained_reporting
@@ -117,11 +131,11 @@ retained AS (
     WHERE k.anniversary >= k.period_start AND k.anniversary < k.period_end
         AND k.anniversary <= b.horizon
     GROUP BY k.cohort_resolution, k.cohort_start, k.country, k.platform, k.plan_code,
-        k.channel, k.currency, k.age
+        k.channel, k.currency, k.acquisition_channel, k.age
 )
 SELECT
     c.cohort_resolution, c.cohort_start, c.country, c.platform, c.plan_code, c.channel,
-    c.currency, c.age,
+    c.currency, c.acquisition_channel, c.age,
     CAST(s.cohort_size AS BIGINT) AS cohort_size,
     CAST(c.eligible AS BIGINT) AS eligible,
     CAST(coalesce(r.retained, 0) AS BIGINT) AS retained,
@@ -135,8 +149,10 @@ JOIN sizes AS s
     ON s.cohort_resolution = c.cohort_resolution AND s.cohort_start = c.cohort_start
     AND s.country = c.country AND s.platform = c.platform AND s.plan_code = c.plan_code
     AND s.channel = c.channel AND s.currency = c.currency
+    AND s.acquisition_channel = c.acquisition_channel
 LEFT JOIN retained AS r
     ON r.cohort_resolution = c.cohort_resolution AND r.cohort_start = c.cohort_start
     AND r.country = c.country AND r.platform = c.platform AND r.plan_code = c.plan_code
-    AND r.channel = c.channel AND r.currency = c.currency AND r.age = c.age
+    AND r.channel = c.channel AND r.currency = c.currency
+    AND r.acquisition_channel = c.acquisition_channel AND r.age = c.age
 WHERE c.eligible > 0
