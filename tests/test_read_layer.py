@@ -1,6 +1,6 @@
 """tally's own tables are read and written through one module per family
 (``tally.warehouse.meta``): no other Python file names a ``tally_meta.`` table, except the
-migrations and the files still listed in ``NOT_YET`` (a list that may only shrink)."""
+migrations and a backend's own bookkeeping."""
 
 from __future__ import annotations
 
@@ -18,17 +18,6 @@ def in_a_backend(path: Path) -> bool:
     return len(folder) > 2 and folder[0] == "warehouse" and folder[1] != "meta"
 
 
-# Still to move into the read layer (issue 26): the hit log's segments
-# and quarantine writes, and the accounts family (users, user_sites, sessions, api_tokens).
-# Remove a file here once it is moved.
-NOT_YET = {
-    "web/loader.py",
-    "web/streamload.py",
-    "server/users.py",
-    "server/auth.py",
-}
-
-
 def offenders() -> list[str]:
     found = []
     for path in sorted(SOURCE.rglob("*.py")):
@@ -36,20 +25,10 @@ def offenders() -> list[str]:
             continue
         name = str(path.relative_to(SOURCE))
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if "tally_meta." in line and name not in NOT_YET:
+            if "tally_meta." in line:
                 found.append(f"{name}:{number}: {line.strip()}")
     return found
 
 
 def test_only_the_read_layer_names_tally_meta_tables() -> None:
     assert offenders() == []
-
-
-def test_the_list_of_files_not_moved_yet_only_shrinks() -> None:
-    """A file in NOT_YET that no longer names a table must leave the list."""
-    stale = [
-        name
-        for name in sorted(NOT_YET)
-        if "tally_meta." not in (SOURCE / name).read_text(encoding="utf-8")
-    ]
-    assert stale == []

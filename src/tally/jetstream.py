@@ -220,12 +220,14 @@ class Lease:
     the cluster learns on its next renewal that it lost it.
     """
 
-    def __init__(self, link: Link, bucket: str, key: str, seconds: float) -> None:
+    def __init__(
+        self, link: Link, bucket: str, key: str, seconds: float, *, holder: str = ""
+    ) -> None:
         self.link = link
         self.bucket_name = bucket
         self.key = key
         self.seconds = seconds
-        self.owner = uuid.uuid4().hex
+        self.owner = holder or uuid.uuid4().hex  # the key's value: who holds it
         self.revision: int | None = None
         self.renewed_at = 0.0
 

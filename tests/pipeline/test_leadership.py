@@ -67,13 +67,6 @@ def test_two_schedulers_never_run_a_step_at_once(
 ) -> None:
     """Each scheduler "runs a step" of 0.3 s whenever due; the steps of the two never
     overlap, and when the leader dies the other carries on."""
-    settings = settings.model_copy(
-        update={
-            "server": settings.server.model_copy(
-                update={"scheduler_lease_url": nats_url, "scheduler_lease_seconds": LEASE}
-            )
-        }
-    )
     monkeypatch.setattr(scheduler, "Leadership", _bucketed(bucket))
     monkeypatch.setattr(scheduler, "abandon_dead_steps", lambda _warehouse: 0)
     monkeypatch.setattr(scheduler, "next_firing", lambda _settings, _now: None)
@@ -91,7 +84,12 @@ def test_two_schedulers_never_run_a_step_at_once(
     context = type("Context", (), {"settings": settings, "warehouse": None})()
     stops = {name: threading.Event() for name in ("a", "b")}
     threads = [
-        threading.Thread(target=scheduler.run_forever, args=(context, stops[name], 0.05), name=name)
+        threading.Thread(
+            target=scheduler.run_forever,
+            args=(context, stops[name], 0.05),
+            kwargs={"lease": (nats_url, LEASE)},
+            name=name,
+        )
         for name in stops
     ]
     for thread in threads:

@@ -59,7 +59,9 @@ def test_a_key_always_lands_in_one_partition_and_ids_follow_the_state_change() -
     assert notification_id(firing) != notification_id(resolved)
 
 
-def engine(url: str, tmp_path: Path, name: str) -> tuple[PartitionedEngine, Recorder]:
+def engine(
+    url: str, tmp_path: Path, name: str, lease: float = LEASE
+) -> tuple[PartitionedEngine, Recorder]:
     settings = stream_settings(
         {
             "state_dir": str(tmp_path / name),
@@ -73,7 +75,7 @@ def engine(url: str, tmp_path: Path, name: str) -> tuple[PartitionedEngine, Reco
         parse_rules(RULES),
         {"ops": recorder},
         partitions=PARTITIONS,
-        lease_seconds=LEASE,
+        lease_seconds=lease,
         replicas=3,
     )
     return running.start(), recorder
@@ -139,7 +141,7 @@ def test_events_handed_to_the_sink_reach_the_engine_owning_their_key(
 ) -> None:
     """What MQTT (tally stream --jetstream --mqtt) feeds: screened events published to their
     partitions, evaluated by whichever engine owns each."""
-    running, _ = engine(nats_cluster.url, tmp_path, "a")
+    running, _ = engine(nats_cluster.url, tmp_path, "a", lease=10.0)  # one engine: no hurry
     settings = stream_settings({"state_dir": str(tmp_path / "sink")})
     sink = JetStreamSink(running.link, settings, PARTITIONS)
     try:
@@ -153,5 +155,60 @@ def test_events_handed_to_the_sink_reach_the_engine_owning_their_key(
         for n in range(6):
             expected[partition_of(f"s{n}", PARTITIONS)] += 1
         assert [running.engine(p).received for p in range(PARTITIONS)] == expected
+    finally:
+        running.stop()
+
+
+def test_events_posted_to_tally_serve_go_to_jetstream_for_the_engines(
+    nats_cluster, tmp_path: Path
+) -> None:
+    """With stream.jetstream.url set, POST /api/events publishes (202 after JetStream's
+    acknowledgement); the engine owning each key's partition evaluates it."""
+    from starlette.testclient import TestClient
+
+    from tally.config import load_settings
+    from tally.server.app import create_app
+    from tally.server.auth import create_token
+    from tally.stream.partitions import JetStreamSink
+    from tally.warehouse import connect
+
+    running, _ = engine(nats_cluster.url, tmp_path, "a", lease=10.0)
+    settings = load_settings(
+        environ={
+            "TALLY_DATA_DIR": str(tmp_path / "serve"),
+            "TALLY_STREAM__JETSTREAM__URL": nats_cluster.url,
+            "TALLY_STREAM__JETSTREAM__PARTITIONS": str(PARTITIONS),
+        }
+    )
+    warehouse = connect(settings.warehouse_url)
+    warehouse.migrate()
+    token = create_token(warehouse, "sensors")
+    warehouse.close()
+    now = time.time()
+    batch = [
+        {"source": "sensors", "key": f"s{n}", "time": now, "values": {"v": 1.0}} for n in range(6)
+    ]
+    try:
+        wait_until(lambda: len(running.owned()) == PARTITIONS, 30)
+        app = create_app(settings, run_loader=False, stream=True)
+        assert isinstance(app.state.stream_engine, JetStreamSink)
+        with TestClient(app) as client:
+            answer = client.post(
+                "/api/events", json=batch, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert answer.status_code == 202, answer.text
+            assert answer.json()["accepted"] == 6
+            late = client.post(
+                "/api/events",
+                json=[dict(batch[0], time=now - 86_400)],
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert late.status_code == 400  # screened here, as without JetStream
+        received = lambda: [running.engine(p).received for p in range(PARTITIONS)]  # noqa: E731
+        wait_until(lambda: sum(received()) == 6, 30)
+        expected = [0] * PARTITIONS
+        for n in range(6):
+            expected[partition_of(f"s{n}", PARTITIONS)] += 1
+        assert received() == expected
     finally:
         running.stop()

@@ -78,7 +78,8 @@ class TallyGroup(TyperGroup):
             show("aborted")
             code = 1
         except click.ClickException as error:  # usage: a missing or unknown argument
-            name = error.ctx.command_path if getattr(error, "ctx", None) else "tally"
+            ctx: click.Context | None = getattr(error, "ctx", None)  # UsageError has one
+            name = ctx.command_path if ctx is not None else "tally"
             show(f"{error.format_message()} (see {name} --help)")
             code = error.exit_code
         except Exception as error:

@@ -23,6 +23,9 @@ from tally.warehouse.meta import lake_files
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from tally.pipeline.demo import DemoSummary
+    from tally.reports.subscription import Written
+
 
 console = Console()
 errors = Console(stderr=True)
@@ -78,7 +81,7 @@ def config_command(
     console.print(table)
 
 
-def _flatten(values: dict, prefix: str = "") -> list[tuple[str, object]]:
+def _flatten(values: dict[str, object], prefix: str = "") -> list[tuple[str, object]]:
     flat: list[tuple[str, object]] = []
     for key, value in values.items():
         name = f"{prefix}{key}"
@@ -161,15 +164,15 @@ def load_command(
     day = _day(date)
     ctx = context()
     run_id, failed = new_run_id(), 0
-    for dataset in chosen:
+    for each in chosen:
         try:
-            loaded = load(ctx, dataset, day, run_id)
+            loaded = load(ctx, each, day, run_id)
         except TallyError as error:
             failed += 1
-            errors.print(f"[red]failed[/red] {dataset.key}: {error}")
+            errors.print(f"[red]failed[/red] {each.key}: {error}")
             continue
         note = f", {len(loaded.bad_rows)} quarantined" if loaded.bad_rows else ""
-        console.print(f"loaded {dataset.key} {day}: {loaded.rows} rows{note}")
+        console.print(f"loaded {each.key} {day}: {loaded.rows} rows{note}")
     if failed:
         raise typer.Exit(1)
 
@@ -269,17 +272,17 @@ def status_command(
             "not_ready": "yellow",
             "abandoned": "magenta",
         }
-        colour = colours.get(s["status"], "white")
+        colour = colours.get(str(s["status"]), "white")
         table.add_row(
             str(s["started_at"])[:19],
-            s["job"],
-            "/".join(x for x in (s["source"], s["dataset"]) if x),
+            str(s["job"]),
+            "/".join(str(x) for x in (s["source"], s["dataset"]) if x),
             str(s["partition_date"] or ""),
             f"[{colour}]{s['status']}[/{colour}]",
             _count(s["rows_in"]),
             _count(s["rows_out"]),
             _count(s["rows_quarantined"]),
-            (s["error"] or "")[:60],
+            str(s["error"] or "")[:60],
         )
     console.print(table)
 
@@ -349,7 +352,7 @@ def write_reports(ctx: Context, day: dt.date, quiet: bool = False) -> list[str]:
     return [str(report.location) for report in [*written, *later]]
 
 
-def say_reports(reports: list, notes: list[str], quiet: bool = False) -> None:
+def say_reports(reports: list[Written], notes: list[str], quiet: bool = False) -> None:
     """Name the reports written (their figures changed) and count the ones left alone."""
     for note in notes:
         console.print(f"report skipped: {note}", soft_wrap=True)
@@ -402,7 +405,7 @@ def run_command(
         raise typer.Exit(1)
 
 
-def _print_summary(ctx: Context, summary: object, reports: list[str], traffic: str) -> None:
+def _print_summary(ctx: Context, summary: DemoSummary, reports: list[str], traffic: str) -> None:
     """What the demo made and where to look at it."""
     console.print(f"[bold]demo data {summary.start} → {summary.end}[/bold]")
     table = wide_table("dataset", "rows loaded")

@@ -63,8 +63,8 @@ def backfill_command(
         f"reloaded {len(outcome.loaded)} partition(s), {sum(outcome.loaded.values()):,} rows; "
         f"{len(outcome.skipped)} had nothing landed (run {outcome.run_id})"
     )
-    for name, error in outcome.failed.items():
-        errors.print(f"[red]failed[/red] {name}: {error}")
+    for name, reason in outcome.failed.items():
+        errors.print(f"[red]failed[/red] {name}: {reason}")
     for model, state in outcome.models.items():
         console.print(f"model {model}: {state}")
     if reports and outcome.loaded and ctx.warehouse.table_exists("marts.report_fact"):
@@ -95,6 +95,7 @@ def scheduler_command(
     Example: tally scheduler --catch-up-days 3
     """
     from tally.pipeline.scheduler import ScheduledRun, run_due, run_forever, schedules
+    from tally.server.settings import ServerSettings
 
     ctx = context()
     try:
@@ -120,7 +121,8 @@ def scheduler_command(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        run_forever(ctx, stop, poll_seconds, report, catch_up_days)
+        lease = ctx.settings.section(ServerSettings).scheduler_lease()
+        run_forever(ctx, stop, poll_seconds, report, catch_up_days, lease)
     except KeyboardInterrupt:
         stop.set()
 

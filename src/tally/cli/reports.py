@@ -216,7 +216,7 @@ def _seed_command(kind: str, title: str, periodic: bool) -> Callable[..., None]:
     example = f"Example: tally report {kind} --country HK --date 2026-12-03"
     if periodic:
 
-        def command(
+        def by_period(
             country: CountryOption,
             date: DateOption,
             period: Annotated[
@@ -226,14 +226,16 @@ def _seed_command(kind: str, title: str, periodic: bool) -> Callable[..., None]:
         ) -> None:
             _write_seed(kind, country, period, date.date(), out)
 
-        command.__doc__ = f"Write the {title} for the period holding --date.\n\n{example} -p weekly"
-    else:
+        by_period.__doc__ = (
+            f"Write the {title} for the period holding --date.\n\n{example} -p weekly"
+        )
+        return by_period
 
-        def command(country: CountryOption, date: DateOption, out: OutOption = None) -> None:
-            _write_seed(kind, country, "daily", date.date(), out)
+    def as_of(country: CountryOption, date: DateOption, out: OutOption = None) -> None:
+        _write_seed(kind, country, "daily", date.date(), out)
 
-        command.__doc__ = f"Write the {title} as of --date.\n\n{example}"
-    return command
+    as_of.__doc__ = f"Write the {title} as of --date.\n\n{example}"
+    return as_of
 
 
 def register(app: typer.Typer) -> None:

@@ -73,12 +73,12 @@ def sources_command(
         state = row["last_load"] or "never"
         colour = {"ok": "green", "failed": "red"}.get(str(state), "yellow")
         table.add_row(
-            row["source"],
-            row["dataset"],
+            str(row["source"]),
+            str(row["dataset"]),
             str(row["last_landed"] or "—"),
             str(row["files"]),
             f"[{colour}]{state}[/{colour}]",
-            row["staging_table"],
+            str(row["staging_table"]),
         )
     console.print(table)
 
@@ -95,17 +95,17 @@ def check_command(
     """
     chosen = chosen_datasets(source, dataset, old_source)
     current, failed = settings(), 0
-    for dataset in chosen:
+    for each in chosen:
         try:
-            message = dataset.check(current)
+            message = each.check(current)
         except NotImplementedError as error:
-            console.print(f"[yellow]skip[/yellow] {dataset.key}: {error}")
+            console.print(f"[yellow]skip[/yellow] {each.key}: {error}")
             continue
         except TallyError as error:
             failed += 1
-            console.print(f"[red]fail[/red] {dataset.key}: {error}")
+            console.print(f"[red]fail[/red] {each.key}: {error}")
             continue
-        console.print(f"[green]ok[/green]   {dataset.key}: {message}")
+        console.print(f"[green]ok[/green]   {each.key}: {message}")
     if failed:
         raise typer.Exit(1)
 

@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from tally.cli._steps import status_lines
 from tally.cli._tables import print_json, wide_table
 from tally.config import Settings, load_settings
 from tally.errors import TallyError
+
+if TYPE_CHECKING:
+    from tally.stream.alerts import Silence
 from tally.stream import checkpoint
 from tally.stream.alerts import AlertBook, iso
 from tally.stream.durations import parse_duration
@@ -59,17 +62,22 @@ def stream_command(
         typer.Option(
             "--jetstream",
             help="nats://… servers: one of several engines sharing partitions of the events "
-            "published to JetStream (docs/scale-out.md).",
+            "published to JetStream (default: stream.jetstream.url; docs/scale-out.md).",
         ),
     ] = None,
     partitions: Annotated[
-        int, typer.Option(help="With --jetstream: partitions of the events.", min=1)
-    ] = 8,
+        int | None,
+        typer.Option(
+            help="With JetStream: partitions of the events (default: stream.jetstream.partitions).",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
     """Run the real-time engine: MQTT and tally's own streams in, alerts out, until Ctrl-C.
 
     HTTP events arrive through `tally serve` (POST /api/events behind its token auth).
-    With --jetstream, events come from JetStream and the state is kept there.
+    With --jetstream (or stream.jetstream.url), events come from JetStream and the state
+    is kept there.
 
     Example: tally stream --rules rules.yaml --mqtt
     """
@@ -81,8 +89,12 @@ def stream_command(
         stream.rules_file = str(rules)
     if mqtt is not None:
         stream.mqtt_enabled = mqtt
-    if jetstream and not check:
-        _run_partitioned(settings, stream, jetstream, partitions)
+    if jetstream:
+        stream.jetstream.url = jetstream
+    if partitions is not None:
+        stream.jetstream.partitions = partitions
+    if stream.jetstream.url and not check:
+        _run_partitioned(settings, stream, status_every)
         return
     try:
         engine = build_engine(settings, with_inputs=not check)
@@ -132,19 +144,22 @@ def stream_command(
         console.print("stopped; state checkpointed")
 
 
-def _run_partitioned(settings: Settings, stream: StreamSettings, url: str, partitions: int) -> None:
+def _run_partitioned(settings: Settings, stream: StreamSettings, status_every: float) -> None:
     """One engine of several on JetStream, until Ctrl-C or SIGTERM."""
     from tally.stream.notifiers import build_notifiers
     from tally.stream.partitions import PartitionedEngine
     from tally.stream.service import load_rules
 
+    jetstream = stream.jetstream
     try:
         engine = PartitionedEngine(
-            url,
+            jetstream.url,
             stream,
             load_rules(settings, stream),
             build_notifiers(stream.receivers),
-            partitions=partitions,
+            partitions=jetstream.partitions,
+            lease_seconds=jetstream.lease_seconds,
+            replicas=jetstream.replicas,
         ).start()
     except TallyError as error:
         errors.print(f"[red]error:[/red] {error}")
@@ -154,12 +169,14 @@ def _run_partitioned(settings: Settings, stream: StreamSettings, url: str, parti
         from tally.stream.inputs_mqtt import MqttInput
         from tally.stream.partitions import JetStreamSink
 
-        mqtt = MqttInput(JetStreamSink(engine.link, stream, partitions), stream.mqtt)
+        mqtt = MqttInput(JetStreamSink(engine.link, stream, jetstream.partitions), stream.mqtt)
         mqtt.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     console.print(f"tally stream: engine {engine.member} on JetStream; Ctrl-C stops")
-    status_lines(console, lambda: f"tally stream: partitions {sorted(engine.owned())}", 60.0, stop)
+    status_lines(
+        console, lambda: f"tally stream: partitions {sorted(engine.owned())}", status_every, stop
+    )
     try:
         while not stop.wait(1.0):
             pass
@@ -225,7 +242,7 @@ def _alert_row(alert: Any, muted: str | None) -> dict[str, Any]:
     }
 
 
-def _print_silences(silences: list, now: float) -> None:
+def _print_silences(silences: list[Silence], now: float) -> None:
     table = wide_table("silence", "matchers", "ends", "active", "by", "comment")
     for silence in silences:
         matchers = ", ".join(f"{m.name}{m.op}{m.value}" for m in silence.matchers)

@@ -26,7 +26,7 @@ def _warehouse() -> Warehouse:
 def read_password() -> str:
     """From the prompt (asked twice) on a terminal, else the first line of stdin."""
     if sys.stdin.isatty():
-        return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
     line = sys.stdin.readline()
     if not line:
         raise typer.BadParameter("no password on stdin (pipe it in, or run on a terminal)")

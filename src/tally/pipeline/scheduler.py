@@ -132,7 +132,9 @@ def _running(context: Context, source: str, since: dt.date) -> set[dt.date]:
     return ledger.running_partitions(context.warehouse, JOB, source, since)
 
 
-def _attempts(context: Context, source: str, since: dt.date) -> tuple[set[dt.date], dict]:
+def _attempts(
+    context: Context, source: str, since: dt.date
+) -> tuple[set[dt.date], dict[dt.date, int]]:
     """Partitions already done, and failed-attempt counts, for one source since a day."""
     rows = ledger.attempts(context.warehouse, JOB, source, since)
     done = {day for day, status, _ in rows if status == "ok"}
@@ -207,20 +209,19 @@ def run_forever(
     poll_seconds: float = 60.0,
     report: Callable[[ScheduledRun], None] | None = None,
     catch_up_days: int = DEFAULT_CATCH_UP_DAYS,
+    lease: tuple[str, float] | None = None,
 ) -> None:
     """Tick until ``stop`` is set: run what is due, then sleep until the next firing.
 
     ``poll_seconds`` bounds the sleep so failed and not-yet-published partitions are
     retried. ``tally serve`` runs this in a thread; ``tally scheduler`` in the foreground.
-    With ``server.scheduler_lease_url`` only the scheduler holding the lease runs steps
-    (``tally.pipeline.leadership``); the others wait for it.
+    With a ``lease`` (url, seconds: ``server.scheduler_lease_url`` and
+    ``scheduler_lease_seconds``, which the caller reads) only the scheduler holding the lease
+    runs steps (``tally.pipeline.leadership``); the others wait for it.
     """
     leadership = None
-    if context.settings.server.scheduler_lease_url:
-        leadership = Leadership(
-            context.settings.server.scheduler_lease_url,
-            context.settings.server.scheduler_lease_seconds,
-        ).start()
+    if lease is not None:
+        leadership = Leadership(*lease).start()
     try:
         while not stop.is_set():
             _tick(context, leadership, report, catch_up_days)

@@ -16,10 +16,10 @@ FORMATS = ("xlsx", "csv", "parquet")
 def write_csv(path: Path, rows: pa.Table) -> int:
     """CSV with the workbook's headers (Type, Resolution Type, ...), dates as ISO text."""
     csv.write_csv(rows.rename_columns(list(HEADERS)), str(path))
-    return rows.num_rows
+    return int(rows.num_rows)
 
 
 def write_parquet(path: Path, rows: pa.Table) -> int:
     """Parquet with the warehouse's column names and types (``start_date`` a DATE)."""
     parquet.write_table(rows, str(path), compression="zstd")
-    return rows.num_rows
+    return int(rows.num_rows)

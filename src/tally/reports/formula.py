@@ -21,14 +21,21 @@ def _tokenizer_module() -> ModuleType:
     already = sys.modules.get("openpyxl.formula.tokenizer") or sys.modules.get(OWN_NAME)
     if already is not None:
         return already
+    module: ModuleType
     try:
         package = importlib.util.find_spec("openpyxl")  # finds, does not run __init__
+        if package is None:
+            raise ImportError("openpyxl")
         folder = Path(next(iter(package.submodule_search_locations or ())))
         spec = importlib.util.spec_from_file_location(OWN_NAME, folder / "formula" / "tokenizer.py")
+        if spec is None or spec.loader is None:
+            raise ImportError(OWN_NAME)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     except (ImportError, AttributeError, StopIteration, OSError, TypeError):
-        import openpyxl.formula.tokenizer as module
+        import openpyxl.formula.tokenizer
+
+        module = openpyxl.formula.tokenizer
     sys.modules.setdefault(OWN_NAME, module)
     return module
 

@@ -157,7 +157,7 @@ def _arguments(tokens: list[Token]) -> list[list[Token]]:
 
 def _text(argument: list[Token], what: str) -> str:
     if len(argument) == 1 and argument[0].subtype == Token.TEXT:
-        return argument[0].value[1:-1].replace('""', '"')
+        return str(argument[0].value)[1:-1].replace('""', '"')
     raise PivotError("#VALUE!", f"the {what} must be a text in double quotes")
 
 
@@ -264,7 +264,7 @@ def to_query(
         raise PivotError(
             "#REF!", f'data field {request.data_field!r} is not in the pivot (use "value")'
         )
-    conditions = [("type", metric_type)]
+    conditions: list[tuple[str, object]] = [("type", metric_type)]
     conditions += [(column, value) for column, value in (scope or {}).items()]
     for name, item in request.items:
         column = column_for(name)
@@ -290,7 +290,7 @@ def to_query(
 def resolve_type(warehouse: Warehouse, sheet: str, sheet_types: Mapping[str, str] | None) -> str:
     """The metric type a sheet stands for: a mapping's answer, else the sheet's own name."""
     wanted = (sheet_types or {}).get(sheet, sheet)
-    types = [row[0] for row in warehouse.rows(f"SELECT DISTINCT type FROM {TABLE}")]
+    types = [str(row[0]) for row in warehouse.rows(f"SELECT DISTINCT type FROM {TABLE}")]
     for known in types:
         if known.lower() == wanted.lower():  # Excel compares sheet names case-insensitively
             return known
@@ -319,7 +319,7 @@ def run_query(warehouse: Warehouse, query: PivotQuery) -> float:
     if not query.where:
         total = warehouse.rows(query.sql, list(query.params))[0][0]
     else:
-        checked = [*SINGLE_VALUED]
+        checked: list[tuple[str, str, str | None]] = [*SINGLE_VALUED]
         if query.params[0] in MONEY_TYPES:
             checked.append(CURRENCY)
         counts = ", ".join(f"COUNT(DISTINCT {column})" for column, _, _ in checked)

@@ -16,9 +16,10 @@ import datetime as dt
 import posixpath
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import pyarrow as pa
@@ -115,7 +116,7 @@ def build(
         for by, with_column in ((prefix + [keys[-1]], True), (prefix, False)):
             if by:
                 grouped = keyed.group_by(by, use_threads=False).aggregate([("value", "sum")])
-                found = zip(
+                found: Iterable[tuple[Any, ...]] = zip(
                     *(grouped.column(k).to_pylist() for k in by),
                     grouped.column("value_sum").to_pylist(),
                     strict=True,
@@ -152,7 +153,7 @@ def build(
     return pivot
 
 
-def _order(item: Item) -> tuple:
+def _order(item: Item) -> tuple[Any, ...]:
     """Items sort as Excel lists them: dates, then text (case-insensitive), blank last."""
     if item is None:
         return (2, "")
@@ -166,7 +167,7 @@ def _grid(pivot: Pivot) -> list[list[object]]:
     the item's own line), as Excel and LibreOffice draw it, row by row from A3."""
     columns = pivot.items[pivot.column]
     width = len(pivot.rows)
-    top: list[object] = ["Sum of value"] + [None] * (width - 1) + [pivot.column]
+    top: list[object] = ["Sum of value", *[None] * (width - 1), pivot.column]
     top += [None] * (len(columns) - 1)
     header: list[object] = [*pivot.rows, *columns]
     if pivot.total_column:
@@ -349,7 +350,7 @@ Body = Callable[[], Iterator[bytes]]
 
 
 def add_pivots(
-    path: Path, pivots: list[Pivot], bodies: dict[str, tuple[int, Body]] | None = None
+    path: Path, pivots: list[Pivot], bodies: dict[str, tuple[str, Body]] | None = None
 ) -> None:
     """Rewrite the .xlsx at ``path`` with the pivots' parts added, and the rows of the
     sheets in ``bodies`` (title → (the sheet's dimension such as ``A1:N9``, chunks of
@@ -388,10 +389,10 @@ def add_pivots(
             target = f"../pivotTables/pivotTable{number}.xml"
             added[rels_name] = _add_relation(existing, "pivotTable", target, number).encode()
         parts["xl/_rels/workbook.xml.rels"] = workbook_rels.encode()
-        parts["xl/workbook.xml"] = _with_caches(parts["xl/workbook.xml"].decode(), caches)
+        parts["xl/workbook.xml"] = _with_caches(parts["xl/workbook.xml"].decode(), caches).encode()
         parts["[Content_Types].xml"] = _with_types(
             parts["[Content_Types].xml"].decode(), len(pivots)
-        )
+        ).encode()
         streamed = {sheets[title]: body for title, body in bodies.items()}
         temporary = path.with_suffix(".pivots.xlsx")
         # Level 1: the streamed sheets are most of the bytes and level 6 cost three times
@@ -479,12 +480,14 @@ def sheet_parts(package: zipfile.ZipFile) -> dict[str, str]:
 
     workbook = ET.fromstring(package.read("xl/workbook.xml"))
     relations = ET.fromstring(package.read("xl/_rels/workbook.xml.rels"))
-    targets = {r.get("Id"): r.get("Target") for r in relations.iter(f"{{{PACKAGE}}}Relationship")}
+    targets = {
+        r.get("Id"): r.get("Target", "") for r in relations.iter(f"{{{PACKAGE}}}Relationship")
+    }
     parts = {}
     for sheet in workbook.iter(f"{{{MAIN}}}sheet"):
         target = targets[sheet.get(f"{{{RELATIONSHIPS}}}id")]
         path = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
-        parts[sheet.get("name")] = posixpath.normpath(path)
+        parts[sheet.get("name", "")] = posixpath.normpath(path)
     return parts
 
 

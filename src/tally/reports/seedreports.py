@@ -18,6 +18,7 @@ Files go to ``<root>/<kind>-report/[<period>/]<kind>-<cc>-<date>.xlsx``.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import hashlib
 import math
 import numbers
@@ -194,7 +195,7 @@ def telco_tables(warehouse: Warehouse, country: str, period: str, day: dt.date) 
             + [s_act, t_act, (t_act or 0) - (s_act or 0)]
             + [s_rev, t_rev, (t_rev or 0) - (s_rev or 0)]
         )
-    columns = (
+    columns: tuple[Column, ...] = (
         Column("Day", "date"),
         Column("Telco", "text"),
         Column("Plan", "text"),
@@ -370,7 +371,9 @@ def write_tables(path: Path, title: str, tables: list[Table], figures: str) -> N
     book.close()
 
 
-def _write_row(sheet: Any, index: int, columns: tuple[Column, ...], row: list, looks: dict) -> None:
+def _write_row(
+    sheet: Any, index: int, columns: tuple[Column, ...], row: list[Any], looks: dict[str, Any]
+) -> None:
     for number, (column, value) in enumerate(zip(columns, row, strict=True)):
         look = looks[column.look]
         if column.formula:
@@ -388,7 +391,7 @@ def _write_row(sheet: Any, index: int, columns: tuple[Column, ...], row: list, l
             sheet.write_string(index, number, str(value), look)
 
 
-def _write_totals(sheet: Any, index: int, table: Table, bold: dict) -> None:
+def _write_totals(sheet: Any, index: int, table: Table, bold: dict[str, Any]) -> None:
     from xlsxwriter.utility import xl_col_to_name
 
     sheet.write_string(index, 0, "Total", bold["text"])
@@ -403,7 +406,7 @@ def _write_totals(sheet: Any, index: int, table: Table, bold: dict) -> None:
 
 def _is_number(value: Any) -> bool:
     """A finite number (NaN, e.g. a correlation over one day, is left blank)."""
-    if not isinstance(value, numbers.Number) or isinstance(value, bool | complex):
+    if not isinstance(value, numbers.Real | decimal.Decimal) or isinstance(value, bool):
         return False
     return math.isfinite(float(value))
 

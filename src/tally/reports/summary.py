@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from tally.reports.fact import (
     MONEY_TYPES,
@@ -68,9 +69,10 @@ class Line:
     @property
     def change_ratio(self) -> float | None:
         """Newest over its base, minus one; None (an empty cell) when the base is 0 or unknown."""
-        if self.change is None or not self.base:
+        newest, base = self.values[-1], self.base
+        if newest is None or not base:
             return None
-        return self.values[-1] / self.base - 1
+        return newest / base - 1
 
 
 @dataclass
@@ -176,7 +178,7 @@ def build_summary(
     return Summary(country, country_name, period, day, periods, sections, fresh_until, partial)
 
 
-def _group(found: list[tuple]) -> dict[str, dict[str | None, Cells]]:
+def _group(found: list[tuple[Any, ...]]) -> dict[str, dict[str | None, Cells]]:
     """Rows of (type, meta_5, platform, plan, start, sum) → type → currency → cells; the
     currency is meta_5 for money types only (other types may use meta_5 otherwise)."""
     sums: dict[str, dict[str | None, Cells]] = defaultdict(

@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import openpyxl
 import pyarrow as pa
@@ -248,7 +249,7 @@ def _widen_pivots(
     return placed
 
 
-def _page_type(pivot: object) -> str | None:
+def _page_type(pivot: Any) -> str | None:  # openpyxl's TableDefinition, untyped
     """The item a pivot's ``Type`` page field shows, if it has one."""
     try:
         for page in pivot.pageFields or []:
@@ -343,14 +344,14 @@ def _sheet_parts(package: zipfile.ZipFile) -> dict[str, str]:
     workbook = ET.fromstring(package.read("xl/workbook.xml"))
     relations = ET.fromstring(package.read("xl/_rels/workbook.xml.rels"))
     targets = {
-        r.get("Id"): r.get("Target")
+        r.get("Id"): r.get("Target", "")
         for r in relations.iter(f"{{{PACKAGE_RELATIONSHIPS}}}Relationship")
     }
     parts = {}
     for sheet in workbook.iter(f"{{{MAIN}}}sheet"):
         target = targets[sheet.get(f"{{{RELATIONSHIPS}}}id")]
         path = target.lstrip("/") if target.startswith("/") else str(PurePosixPath("xl") / target)
-        parts[sheet.get("name")] = path
+        parts[sheet.get("name", "")] = path
     return parts
 
 
@@ -371,7 +372,8 @@ def _with_values(xml: bytes, values: dict[str, Cached]) -> bytes:
         else:
             cell.attrib.pop("t", None)
             found.text = repr(float(value))
-    return ET.tostring(root, xml_declaration=True, encoding="UTF-8")
+    written: bytes = ET.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return written
 
 
 def _namespaces(xml: bytes) -> list[tuple[str, str]]:

@@ -137,7 +137,7 @@ def number_format(metric: str, currency: str | None = None) -> str:
 class Styles:
     """Cell formats made once per distinct look (XlsxWriter wants each format added once)."""
 
-    LOOKS = {
+    LOOKS: dict[str, dict[str, object]] = {
         "title": {"bold": True, "font_size": 16},
         "note": {"italic": True, "font_color": "#595959"},
         "warning": {"italic": True, "font_color": "#7F6000", "bg_color": AMBER},
@@ -151,7 +151,7 @@ class Styles:
 
     def __init__(self, book: xlsxwriter.Workbook) -> None:
         self.book = book
-        self.made: dict[tuple, Format] = {}
+        self.made: dict[tuple[str, str | None, bool], Format] = {}
 
     def __getitem__(self, look: str) -> Format:
         return self.get(look)
@@ -457,10 +457,12 @@ def _write_rates(
 ) -> int:
     """Rate sections as formulas over the Summary's own total rows."""
     for title, numerator, denominator, shifted in RATES:
+        top_section, bottom_section = summary.section(numerator), summary.section(denominator)
         if numerator not in totals or denominator not in totals:
             continue
-        top = summary.section(numerator).total.values
-        bottom = summary.section(denominator).total.values
+        if top_section is None or bottom_section is None:
+            continue
+        top, bottom = top_section.total.values, bottom_section.total.values
         row = _write_section_title(sheet, row, title, columns, styles)
         sheet.write_string(row, 0, "Total", styles["total"])
         for offset in range(len(summary.periods)):
@@ -469,14 +471,15 @@ def _write_rates(
             style = styles.get(
                 "total", "0.0%", summary.partial is not None and column == columns.last
             )
-            if below < 0 or top[offset] is None or not bottom[below]:
+            value, base = top[offset], bottom[below] if below >= 0 else None
+            if value is None or not base:
                 sheet.write_blank(row, column, None, style)
                 continue
             formula = (
                 f"={xl_rowcol_to_cell(totals[numerator], column)}"
                 f"/{xl_rowcol_to_cell(totals[denominator], columns.first + below)}"
             )
-            sheet.write_formula(row, column, formula, style, top[offset] / bottom[below])
+            sheet.write_formula(row, column, formula, style, value / base)
         row += 2
     return row
 

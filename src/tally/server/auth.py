@@ -23,10 +23,11 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tally.errors import BadInputError, NotFoundError
 from tally.warehouse import Warehouse
+from tally.warehouse.meta import accounts
 from tally.web.lookup import CachedSet
 
 
@@ -79,47 +80,26 @@ def create_token(
     ``user``: the token acts with that user's rights; None makes a service token (admin).
     ``expires_at`` (UTC, naive): refused from then on.
     """
-    if (
-        user is not None
-        and not warehouse.rows("SELECT count(*) FROM tally_meta.users WHERE name = ?", [user])[0][0]
-    ):
+    if user is not None and not accounts.user_exists(warehouse, user):
         raise NotFoundError(f"no user {user!r} (see: tally user list)")
     now = _now()
     if expires_at is not None and expires_at <= now:
         raise BadInputError(f"the expiry {expires_at:%Y-%m-%d %H:%M} is already past")
     token = secrets.token_urlsafe(32)
-    warehouse.execute(
-        "INSERT INTO tally_meta.api_tokens (token_hash, name, created_at, user_name, expires_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [hash_token(token), name, now, user, expires_at],
-    )
+    accounts.insert_token(warehouse, hash_token(token), name, now, user, expires_at)
     return token
 
 
 def list_tokens(warehouse: Warehouse) -> list[TokenInfo]:
     """Every token's name, owner and dates; never the token itself."""
-    return [
-        TokenInfo(*row)
-        for row in warehouse.rows(
-            "SELECT name, user_name, created_at, expires_at, revoked_at "
-            "FROM tally_meta.api_tokens ORDER BY created_at"
-        )
-    ]
+    return [TokenInfo(*row) for row in accounts.token_rows(warehouse)]
 
 
 def token_access(warehouse: Warehouse) -> dict[str, Access]:
     """Access of every live token by its hash (revoked ones and those of deleted users left
     out; expiry is checked at use, since it passes while the map is cached)."""
-    rows = warehouse.rows(
-        "SELECT t.token_hash, t.name, t.user_name, t.expires_at, u.is_admin "
-        "FROM tally_meta.api_tokens AS t LEFT JOIN tally_meta.users AS u ON u.name = t.user_name "
-        "WHERE t.revoked_at IS NULL AND (t.user_name IS NULL OR u.name IS NOT NULL)"
-    )
-    rights: dict[str, dict[int, str]] = {}
-    for name, idsite, right in warehouse.rows(
-        "SELECT name, idsite, rights FROM tally_meta.user_sites"
-    ):
-        rights.setdefault(name, {})[int(idsite)] = str(right)
+    rows = accounts.live_tokens(warehouse)
+    rights = accounts.all_sites(warehouse)
     return {
         digest: Access(
             token_name=name,
@@ -134,18 +114,10 @@ def token_access(warehouse: Warehouse) -> dict[str, Access]:
 
 def revoke_tokens(warehouse: Warehouse, name: str) -> int:
     """Revoke every live token called ``name``; returns how many."""
-    live = warehouse.rows(
-        "SELECT count(*) FROM tally_meta.api_tokens WHERE name = ? AND revoked_at IS NULL",
-        [name],
-    )[0][0]
+    live = accounts.revoke_tokens(warehouse, name, _now())
     if not live:
         raise NotFoundError(f"no live API token named {name!r} (see: tally token list)")
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    warehouse.execute(
-        "UPDATE tally_meta.api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-        [now, name],
-    )
-    return int(live)
+    return live
 
 
 class TokenStore:
@@ -244,7 +216,7 @@ def _replay(request: Request) -> Receive:
         return request.receive
     sent = False
 
-    async def receive() -> dict[str, object]:
+    async def receive() -> Message:
         nonlocal sent
         if not sent:
             sent = True

@@ -202,13 +202,13 @@ class LedgerCollector(Collector):
             "Partitions missing up to the one expected by now (0 = fresh)",
             labels=["source", "dataset"],
         )
-        for status in dataset_statuses(self.warehouse, self.today, self.scheduled):
-            labels = [status.source, status.dataset]
-            rows.add_metric(labels, status.rows_loaded)
-            quarantined.add_metric(labels, status.quarantined)
-            partition.add_metric(labels, _seconds(status.last_partition))
-            landed.add_metric(labels, _seconds(status.last_landed_at))
-            days = status.days_behind
+        for state in dataset_statuses(self.warehouse, self.today, self.scheduled):
+            labels = [state.source, state.dataset]
+            rows.add_metric(labels, state.rows_loaded)
+            quarantined.add_metric(labels, state.quarantined)
+            partition.add_metric(labels, _seconds(state.last_partition))
+            landed.add_metric(labels, _seconds(state.last_landed_at))
+            days = state.days_behind
             behind.add_metric(labels, float("nan") if days is None else days)
         yield from (rows, quarantined, partition, landed, behind)
 

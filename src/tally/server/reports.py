@@ -70,8 +70,9 @@ class ReportRunner:
         work.add_done_callback(lambda _done: self.running.discard(call))
         left = asyncio.create_task(_client_left(request))
         try:
+            waited: set[asyncio.Future[Any]] = {work, left}
             done, _ = await asyncio.wait(
-                {work, left}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+                waited, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
             )
             if work in done:
                 return work.result()

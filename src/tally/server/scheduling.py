@@ -24,15 +24,23 @@ logger = logging.getLogger(__name__)
 class SchedulerThread:
     """``run_forever`` in a daemon thread; ``stop`` asks it to end and waits for it."""
 
-    def __init__(self, context: Context, poll_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        context: Context,
+        poll_seconds: float = 60.0,
+        lease: tuple[str, float] | None = None,
+    ) -> None:
         self.stopping = threading.Event()
         self.thread = threading.Thread(
-            target=self._run, args=(context, poll_seconds), name="tally-scheduler", daemon=True
+            target=self._run,
+            args=(context, poll_seconds, lease),
+            name="tally-scheduler",
+            daemon=True,
         )
 
-    def _run(self, context: Context, poll_seconds: float) -> None:
+    def _run(self, context: Context, poll_seconds: float, lease: tuple[str, float] | None) -> None:
         try:
-            run_forever(context, self.stopping, poll_seconds, _log)
+            run_forever(context, self.stopping, poll_seconds, _log, lease=lease)
         except Exception:  # the server keeps serving; the log says why jobs stopped
             logger.exception("the scheduler stopped")
 
@@ -57,4 +65,5 @@ def start_scheduler(settings: Settings, warehouse: Warehouse) -> SchedulerThread
     if settings.lake_url.startswith("s3://") and settings.s3_endpoint_url:
         options["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
     context = Context(settings, warehouse, Lake(settings.lake_url, options))
-    return SchedulerThread(context, settings.section(ServerSettings).scheduler_poll_seconds).start()
+    server = settings.section(ServerSettings)
+    return SchedulerThread(context, server.scheduler_poll_seconds, server.scheduler_lease()).start()

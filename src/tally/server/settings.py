@@ -45,6 +45,12 @@ class ServerSettings(Section):
         default=30.0, gt=0, description="a Reporting API call past this answers 503"
     )
 
+    def scheduler_lease(self) -> tuple[str, float] | None:
+        """(url, seconds) of the schedulers' leadership lease, or None (no lease)."""
+        if not self.scheduler_lease_url:
+            return None
+        return self.scheduler_lease_url, self.scheduler_lease_seconds
+
     @field_validator("scheduler_lease_url")
     @classmethod
     def _nats_servers(cls, value: str) -> str:

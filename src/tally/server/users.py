@@ -1,11 +1,12 @@
 """Dashboard users: argon2-hashed passwords and per-site rights.
 
-Only the argon2id hash of a password is stored (``tally_meta.users``). An admin sees and
-manages everything; any other user sees the subscription and ELT dashboards and the web
-analytics of the sites granted in ``tally_meta.user_sites`` ('view' or 'admin'). There is no
-default user and no default password: ``tally user add NAME --admin`` creates the first one.
+Only the argon2id hash of a password is stored (the users table of
+``tally.warehouse.meta.accounts``, which holds every read and write of these tables). An
+admin sees and manages everything; any other user sees the subscription and ELT dashboards
+and the web analytics of the sites granted to them ('view' or 'admin'). There is no default
+user and no default password: ``tally user add NAME --admin`` creates the first one.
 
-Sessions live on the server (``tally_meta.sessions``): the cookie carries a random id and
+Sessions live on the server (the sessions table): the cookie carries a random id and
 the table its SHA-256, so logging out, a password change or deleting the user ends them at
 once, whoever holds a copy of the cookie.
 """
@@ -23,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from tally.errors import BadInputError, NotFoundError
 from tally.warehouse import Warehouse
+from tally.warehouse.meta import accounts
 
 RIGHTS = ("view", "admin")
 SESSION_SECONDS = 12 * 3600
@@ -77,14 +79,10 @@ def add_user(warehouse: Warehouse, name: str, password: str, *, admin: bool = Fa
     """Create a user; the name must be new."""
     check_name(name)
     check_password(password)
-    if warehouse.rows("SELECT count(*) FROM tally_meta.users WHERE name = ?", [name])[0][0]:
+    if accounts.user_exists(warehouse, name):
         raise BadInputError(f"user {name!r} exists already")
     now = _now()
-    warehouse.execute(
-        "INSERT INTO tally_meta.users (name, password_hash, is_admin, created_at, "
-        "password_changed_at) VALUES (?, ?, ?, ?, ?)",
-        [name, _hasher.hash(password), admin, now, now],
-    )
+    accounts.insert_user(warehouse, name, _hasher.hash(password), admin, now)
     return User(name, admin, {}, now)
 
 
@@ -93,10 +91,7 @@ def set_password(warehouse: Warehouse, name: str, password: str) -> None:
     _require(warehouse, name)
     check_password(password)
     with warehouse.transaction():
-        warehouse.execute(
-            "UPDATE tally_meta.users SET password_hash = ?, password_changed_at = ? WHERE name = ?",
-            [_hasher.hash(password), _now(), name],
-        )
+        accounts.set_password_hash(warehouse, name, _hasher.hash(password), _now())
         end_sessions_of(warehouse, name)
 
 
@@ -108,67 +103,49 @@ def grant(warehouse: Warehouse, name: str, idsite: int, rights: str) -> None:
     if not warehouse.rows("SELECT count(*) FROM web.sites WHERE idsite = ?", [idsite])[0][0]:
         raise NotFoundError(f"no site {idsite} (see: tally site list)")
     with warehouse.transaction():
-        warehouse.execute(
-            "DELETE FROM tally_meta.user_sites WHERE name = ? AND idsite = ?", [name, idsite]
-        )
-        warehouse.execute(
-            "INSERT INTO tally_meta.user_sites (name, idsite, rights) VALUES (?, ?, ?)",
-            [name, idsite, rights],
-        )
+        accounts.set_site_rights(warehouse, name, idsite, rights)
 
 
 def revoke(warehouse: Warehouse, name: str, idsite: int) -> None:
     _require(warehouse, name)
-    warehouse.execute(
-        "DELETE FROM tally_meta.user_sites WHERE name = ? AND idsite = ?", [name, idsite]
-    )
+    accounts.set_site_rights(warehouse, name, idsite, None)
 
 
 def delete_user(warehouse: Warehouse, name: str) -> None:
     _require(warehouse, name)
     with warehouse.transaction():
-        warehouse.execute("DELETE FROM tally_meta.user_sites WHERE name = ?", [name])
-        warehouse.execute("DELETE FROM tally_meta.users WHERE name = ?", [name])
+        accounts.delete_user(warehouse, name)
         end_sessions_of(warehouse, name)
 
 
 def get_user(warehouse: Warehouse, name: str) -> User | None:
-    found = warehouse.rows(
-        "SELECT name, is_admin, password_changed_at FROM tally_meta.users WHERE name = ?", [name]
-    )
-    if not found:
+    row = accounts.user_row(warehouse, name)
+    if row is None:
         return None
-    sites = warehouse.rows(
-        "SELECT idsite, rights FROM tally_meta.user_sites WHERE name = ?", [name]
-    )
-    row = found[0]
-    return User(row[0], bool(row[1]), {int(s): str(r) for s, r in sites}, row[2])
+    return User(row[0], bool(row[1]), accounts.sites_of(warehouse, name), row[2])
 
 
 def list_users(warehouse: Warehouse) -> list[User]:
-    names = [row[0] for row in warehouse.rows("SELECT name FROM tally_meta.users ORDER BY name")]
+    names = accounts.user_names(warehouse)
     return [user for name in names if (user := get_user(warehouse, name)) is not None]
 
 
 def has_users(warehouse: Warehouse) -> bool:
-    return bool(warehouse.rows("SELECT count(*) FROM tally_meta.users")[0][0])
+    return accounts.has_users(warehouse)
 
 
 def authenticate(warehouse: Warehouse, name: str, password: str) -> User | None:
     """The user if ``password`` is theirs, else None (same cost for unknown names)."""
-    found = warehouse.rows("SELECT password_hash FROM tally_meta.users WHERE name = ?", [name])
-    stored = found[0][0] if found else _DUMMY_HASH
+    found = accounts.password_hash(warehouse, name)
+    stored = found if found is not None else _DUMMY_HASH
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
-    if not found:
+    if found is None:
         return None
     if _hasher.check_needs_rehash(stored):  # the library's cost went up since: store anew
-        warehouse.execute(
-            "UPDATE tally_meta.users SET password_hash = ? WHERE name = ?",
-            [_hasher.hash(password), name],
-        )
+        accounts.set_password_hash(warehouse, name, _hasher.hash(password))
     return get_user(warehouse, name)
 
 
@@ -176,10 +153,8 @@ def open_session(warehouse: Warehouse, name: str, seconds: float = SESSION_SECON
     """A new session of ``name``; returns its id (for the cookie; only its hash is kept)."""
     session_id = secrets.token_urlsafe(32)
     now = _now()
-    warehouse.execute(
-        "INSERT INTO tally_meta.sessions (session_hash, name, created_at, expires_at) "
-        "VALUES (?, ?, ?, ?)",
-        [_digest(session_id), name, now, now + dt.timedelta(seconds=seconds)],
+    accounts.insert_session(
+        warehouse, _digest(session_id), name, now, now + dt.timedelta(seconds=seconds)
     )
     return session_id
 
@@ -188,27 +163,19 @@ def session_user(warehouse: Warehouse, session_id: str) -> User | None:
     """The user of a live session, or None (ended, expired, unknown, user gone)."""
     if not session_id:
         return None
-    found = warehouse.rows(
-        "SELECT name FROM tally_meta.sessions WHERE session_hash = ? AND expires_at > ?",
-        [_digest(session_id), _now()],
-    )
-    return get_user(warehouse, found[0][0]) if found else None
+    name = accounts.session_name(warehouse, _digest(session_id), _now())
+    return get_user(warehouse, name) if name is not None else None
 
 
 def end_session(warehouse: Warehouse, session_id: str) -> None:
     """Log one session out; expired sessions are swept on the way."""
     with warehouse.transaction():
-        warehouse.execute(
-            "DELETE FROM tally_meta.sessions WHERE session_hash = ?", [_digest(session_id)]
-        )
-        warehouse.execute("DELETE FROM tally_meta.sessions WHERE expires_at <= ?", [_now()])
+        accounts.delete_session(warehouse, _digest(session_id), _now())
 
 
 def end_sessions_of(warehouse: Warehouse, name: str) -> int:
     """End every session of ``name``; returns how many there were."""
-    live = warehouse.rows("SELECT count(*) FROM tally_meta.sessions WHERE name = ?", [name])
-    warehouse.execute("DELETE FROM tally_meta.sessions WHERE name = ?", [name])
-    return int(live[0][0])
+    return accounts.delete_sessions_of(warehouse, name)
 
 
 def _digest(secret: str) -> str:
@@ -216,5 +183,5 @@ def _digest(secret: str) -> str:
 
 
 def _require(warehouse: Warehouse, name: str) -> None:
-    if not warehouse.rows("SELECT count(*) FROM tally_meta.users WHERE name = ?", [name])[0][0]:
+    if not accounts.user_exists(warehouse, name):
         raise NotFoundError(f"no user {name!r} (see: tally user list)")

@@ -71,18 +71,19 @@ def key_info(config: Mapping[str, Any], source: str) -> dict[str, Any] | None:
     """The service-account key as a dict, or None when none is configured."""
     inline = config.get("credentials_json")
     path = config.get("credentials_file") or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    info: dict[str, Any] | None = None
     try:
         if inline:
-            return json.loads(str(inline))
-        if path:
-            return json.loads(Path(path).read_text(encoding="utf-8"))
+            info = json.loads(str(inline))
+        elif path:
+            info = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         where = "credentials_json" if inline else f"credentials_file {path}"
         raise ConfigError(
             f"sources.{source}.{where}: not a readable service-account JSON key "
             f"({type(error).__name__})"
         ) from None
-    return None
+    return info
 
 
 def bearer_headers(

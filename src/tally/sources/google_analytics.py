@@ -151,12 +151,14 @@ class AnalyticsData:
 
     def run_report(self, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base_url}/v1beta/properties/{self.property_id}:runReport"
-        return self.http.post(url, json=body).json()
+        answer: dict[str, Any] = self.http.post(url, json=body).json()
+        return answer
 
     def metadata(self) -> dict[str, Any]:
         """The property's dimensions and metrics (``properties.getMetadata``)."""
         url = f"{self.base_url}/v1beta/properties/{self.property_id}/metadata"
-        return self.http.get(url).json()
+        answer: dict[str, Any] = self.http.get(url).json()
+        return answer
 
     def close(self) -> None:
         self.http.close()
@@ -259,8 +261,9 @@ def read_series(data: bytes, file_name: str, series: str) -> Parsed:
             continue
         for values, problem in _rows(record):
             read += 1
-            if problem:
-                bad.append(BadRow(file_name, number, problem[0], problem[1], line[:500]))
+            if values is None:
+                field, reason = problem or (None, "no values")
+                bad.append(BadRow(file_name, number, field, reason, line[:500]))
                 continue
             for name, value in zip(SCHEMA.names, [*values, number], strict=True):
                 columns[name].append(value)
@@ -270,7 +273,9 @@ def read_series(data: bytes, file_name: str, series: str) -> Parsed:
     return Parsed(table, bad, read)
 
 
-def _rows(record: dict[str, Any]) -> Iterator[tuple[tuple | None, tuple | None]]:
+def _rows(
+    record: dict[str, Any],
+) -> Iterator[tuple[tuple[Any, ...] | None, tuple[str | None, str] | None]]:
     """(values, None) per metric value of a report, or (None, (field, reason)) when bad."""
     try:
         ranges = {
@@ -292,7 +297,7 @@ def _rows(record: dict[str, Any]) -> Iterator[tuple[tuple | None, tuple | None]]
             continue
         # with one date range GA sends no dateRange dimension: the row is that range's
         resolution = cells.pop("dateRange", next(iter(ranges), None))
-        period = ranges.get(resolution)
+        period = ranges.get(resolution) or {}
         try:
             start, end = (dt.date.fromisoformat(period[k]) for k in ("startDate", "endDate"))
         except (TypeError, KeyError, ValueError):
@@ -327,9 +332,9 @@ DAILY_VISIT_SHARE = 0.12
 YAHOO_SHARE = 0.15
 WATCH_SHARE = 0.40
 
-_visits_cache: weakref.WeakKeyDictionary[DemoWorld, dict[tuple[dt.date, str], list]] = (
-    weakref.WeakKeyDictionary()
-)
+_visits_cache: weakref.WeakKeyDictionary[
+    DemoWorld, dict[tuple[dt.date, str], list[tuple[int, bool, int]]]
+] = weakref.WeakKeyDictionary()
 
 
 def visits(world: DemoWorld, day: dt.date, country: str) -> list[tuple[int, bool, int]]:

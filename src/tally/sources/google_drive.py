@@ -297,12 +297,14 @@ def demo_telco(day: dt.date, world: DemoWorld) -> list[list[str]]:
 
 
 BILLED = ("purchase", "renewal", "refund")
-_telco_cache: weakref.WeakKeyDictionary[DemoWorld, dict[dt.date, dict]] = (
-    weakref.WeakKeyDictionary()
-)
+# (new, cancelled, active, revenue) of a telco plan on a day
+TelcoFigures = tuple[int, int, int, float]
+_telco_cache: weakref.WeakKeyDictionary[
+    DemoWorld, dict[dt.date, dict[tuple[str, ...], TelcoFigures]]
+] = weakref.WeakKeyDictionary()
 
 
-def telco_figures(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], tuple]:
+def telco_figures(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], TelcoFigures]:
     """(plan code, country, currency, telco) → (new, cancelled, active, revenue) on a day."""
     cache = _telco_cache.setdefault(world, {})
     if day not in cache:
@@ -310,8 +312,8 @@ def telco_figures(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], tuple
     return cache[day]
 
 
-def _count_telco(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], tuple]:
-    figures: dict[tuple[str, ...], list] = {}
+def _count_telco(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], TelcoFigures]:
+    figures: dict[tuple[str, ...], list[float]] = {}
     for subscription in world.subscriptions:
         plan = subscription.plan
         if plan.platform != "Telco" or subscription.start > day:
@@ -329,7 +331,10 @@ def _count_telco(world: DemoWorld, day: dt.date) -> dict[tuple[str, ...], tuple]
             for t in subscription_transactions(subscription)
             if t["transaction_time"].date() == day and t["type"] in BILLED
         )
-    return {key: tuple(values) for key, values in figures.items()}
+    return {
+        key: (int(new), int(cancelled), int(active), revenue)
+        for key, (new, cancelled, active, revenue) in figures.items()
+    }
 
 
 class ExchangeRateSheet(SheetDataset):

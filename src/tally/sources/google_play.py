@@ -208,7 +208,9 @@ def _month_to_day(day: dt.date) -> list[dt.date]:
     return [day.replace(day=d) for d in range(1, day.day + 1)]
 
 
-_stats_cache: weakref.WeakKeyDictionary[DemoWorld, dict[dt.date, Any]] = weakref.WeakKeyDictionary()
+_stats_cache: weakref.WeakKeyDictionary[
+    DemoWorld, dict[dt.date, dict[tuple[str, str], tuple[int, int, int]]]
+] = weakref.WeakKeyDictionary()
 
 
 def _android_stats(world: DemoWorld, day: dt.date) -> dict[tuple[str, str], tuple[int, int, int]]:

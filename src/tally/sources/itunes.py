@@ -142,8 +142,11 @@ def download_sales_report(
     def headers() -> dict[str, str]:
         return {"Authorization": f"Bearer {make_token(settings)}", "Accept": "application/a-gzip"}
 
-    waiting = {"sleep": sleep} if sleep else {}  # tests wait on a list, not the clock
-    client = HttpClient(f"App Store Connect {report_type} for {day}", headers=headers, **waiting)
+    client = HttpClient(
+        f"App Store Connect {report_type} for {day}",
+        headers=headers,
+        sleep=sleep or time.sleep,  # tests wait on a list, not the clock
+    )
     try:
         return client.get(f"{settings.api_url}/v1/salesReports", params=params).content
     finally:

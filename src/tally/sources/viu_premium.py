@@ -186,9 +186,12 @@ def parse_csv(data: bytes, file_name: str, columns: tuple[Column, ...]) -> Parse
         if not record:
             continue
         rows_read += 1
-        row = _screened(record, file_name, reader.line_num)
-        if row is None:
-            row = _read_row(record, columns, position, len(header), file_name, reader.line_num)
+        screened = _screened(record, file_name, reader.line_num)
+        row = (
+            screened
+            if screened is not None
+            else _read_row(record, columns, position, len(header), file_name, reader.line_num)
+        )
         if isinstance(row, BadRow):
             bad_rows.append(row)
             continue

@@ -58,7 +58,7 @@ class Matcher(BaseModel):
         if not found:
             raise BadInputError(f"matcher {text!r}: expected name=value, !=, =~ or !~")
         name, op, value = found.groups()
-        return cls(name=name, op=op, value=value.strip('"'))
+        return cls.model_validate({"name": name, "op": op, "value": value.strip('"')})
 
     def matches(self, labels: dict[str, str]) -> bool:
         actual = labels.get(self.name, "")
@@ -139,12 +139,14 @@ class AlertBook:
         for key, (active, value) in results.items():
             if not active:
                 continue
-            alert = self.alerts.get(prefix + key)
-            if alert is None or alert.state == "resolved":
+            found = self.alerts.get(prefix + key)
+            if found is None or found.state == "resolved":
                 alert = Alert(
                     rule, key, label(key), _summary(summary, key, value), "pending", now, value
                 )
                 self.alerts[alert.fingerprint] = alert
+            else:
+                alert = found
             alert.value = value
             alert.summary = _summary(summary, key, value)
             if alert.state == "pending" and now - alert.active_since >= wait:

@@ -28,7 +28,7 @@ def load(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise BadInputError(
             f"checkpoint is not valid JSON ({error}); move it away to start fresh",

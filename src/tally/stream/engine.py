@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from tally.lake import Lake
 from tally.stream import checkpoint
@@ -45,7 +45,7 @@ INPUT_ALERT_SECONDS = 600.0  # the alert stays firing this long after the last r
 
 
 class Input(Protocol):
-    name: ClassVar[str]
+    name: str
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -53,6 +53,10 @@ class Input(Protocol):
 
 
 class Engine:
+    # ``ingest`` waits on the network (``partitions.JetStreamSink``): async callers run it
+    # in a thread
+    blocking_ingest = False
+
     def __init__(
         self,
         settings: StreamSettings,
@@ -110,8 +114,8 @@ class Engine:
                     rules[spec.name].start(now)
             self.rules = rules
             self._routes: dict[str, tuple[Rule, ...]] = {}
-            kept = {*rules, INPUT_RULE}
-            for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in kept]:
+            names = {*rules, INPUT_RULE}
+            for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in names]:
                 del self.book.alerts[fingerprint]
 
     @property

@@ -6,6 +6,7 @@ auth, as it does for every API route.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from tally.errors import BadInputError, ConfigError, NotFoundError
+from tally.errors import BadInputError, ConfigError, NotFoundError, TransientError
 from tally.stream.alerts import Alert, Matcher, Silence, iso
 from tally.stream.durations import parse_duration
 from tally.stream.engine import Engine
@@ -52,7 +53,14 @@ def routes(engine: Engine, prefix: str = "/api") -> list[BaseRoute]:
         engine.reject(len(errors))
         events, refused = engine.screen(events)
         errors += refused
-        accepted, late = engine.ingest(events) if events else (0, 0)
+        accepted, late = 0, 0
+        if events and engine.blocking_ingest:  # published to JetStream: waits for the acks
+            try:
+                accepted, late = await asyncio.to_thread(engine.ingest, events)
+            except TransientError as error:
+                return problem(503, f"events not stored, send them again: {error}")
+        elif events:
+            accepted, late = engine.ingest(events)
         status = 400 if errors and not events else 202
         return JSONResponse(
             {
@@ -181,11 +189,23 @@ def alert_json(alert: Alert, muted: str | None) -> dict[str, Any]:
 
 def build_engine(settings: Any) -> Engine:
     """For ``tally serve``: the configured engine, started (its threads are daemons; the
-    last checkpoint is at most ``stream.checkpoint_every`` old when the process ends)."""
+    last checkpoint is at most ``stream.checkpoint_every`` old when the process ends).
+
+    With ``stream.jetstream.url`` set, the engines are ``tally stream`` processes sharing
+    partitions through JetStream: ``POST /api/events`` then publishes the events there
+    (answering 202 after JetStream's acknowledgement) instead of evaluating them here."""
     import atexit
 
     from tally.stream.service import build_engine as assemble
+    from tally.stream.settings import stream_settings
 
+    stream = stream_settings(settings)
+    if stream.jetstream.url:
+        from tally.stream.partitions import JetStreamSink
+
+        sink = JetStreamSink.connect(stream)
+        atexit.register(sink.stop)
+        return sink
     engine = assemble(settings)
     engine.start()
     atexit.register(engine.stop)

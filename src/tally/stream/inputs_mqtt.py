@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tally.stream.engine import Engine
 from tally.stream.events import RejectedInput, decode_payload, parse_batch
@@ -57,7 +58,7 @@ class MqttInput:
 
     def _client(self) -> mqtt.Client:
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             clean_session=not self.settings.persistent,
         )
@@ -126,7 +127,7 @@ class MqttInput:
         limits = self.engine.settings.inputs
         try:
             body = decode_payload(
-                message.payload, limits.max_payload_bytes, limits.max_depth, where
+                bytes(message.payload), limits.max_payload_bytes, limits.max_depth, where
             )
         except RejectedInput as error:
             self._reject(1, [str(error)], error.kind)

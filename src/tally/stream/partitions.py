@@ -26,6 +26,7 @@ this prevents).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -79,17 +80,30 @@ def stream_config(replicas: int = 1) -> StreamConfig:
     )
 
 
-async def publish_events(link: Link, events: list[Event], partitions: int) -> None:
-    """Publish events to their partitions' subjects, waiting for JetStream's acks."""
+async def publish_events(
+    link: Link, events: list[Event], partitions: int, *, seconds: float = 30.0
+) -> None:
+    """Publish events to their partitions' subjects, waiting for JetStream's acks: one
+    partition's events one after another (so a key's events stay in order), the partitions
+    at once. An event not acknowledged within ``seconds`` raises ``JetStreamUnavailable``
+    (the caller's client sends again: a retried event may then be counted twice, as with
+    MQTT's at-least-once)."""
     js = link.context()
+    batches: dict[int, list[bytes]] = {}
     for event in events:
-        subject = f"{SUBJECT}.{partition_of(event.key, partitions)}"
         payload = json.dumps(event.as_json()).encode()
+        batches.setdefault(partition_of(event.key, partitions), []).append(payload)
 
-        async def attempt(subject: str = subject, payload: bytes = payload) -> None:
-            await js.publish(subject, payload, timeout=2)
+    async def publish(partition: int, payloads: list[bytes]) -> None:
+        subject = f"{SUBJECT}.{partition}"
+        for payload in payloads:
 
-        await retrying(attempt, seconds=30, what="publishing an event")
+            async def attempt(payload: bytes = payload) -> None:
+                await js.publish(subject, payload, timeout=2)
+
+            await retrying(attempt, seconds=seconds, what="publishing an event")
+
+    await asyncio.gather(*(publish(p, payloads) for p, payloads in batches.items()))
 
 
 def notification_id(notification: Notification) -> str:
@@ -240,7 +254,7 @@ class PartitionedEngine:
             return 0
 
     def _take(self, partition: int) -> None:
-        lease = Lease(self.link, OWNERS, f"p{partition}", self.lease_seconds)
+        lease = Lease(self.link, OWNERS, f"p{partition}", self.lease_seconds, holder=self.member)
         if not lease.acquire():
             return
         snapshot = self.link.call(self._load(partition), timeout=self.lease_seconds)
@@ -365,7 +379,10 @@ async def _acknowledge(messages: list[Msg], link: Link) -> None:
 class JetStreamSink(Engine):
     """What the MQTT and HTTP inputs feed when engines run on JetStream: it evaluates
     nothing; events it is handed, after the inputs' usual screening, are published to their
-    partitions for the ``PartitionedEngine`` processes."""
+    partitions for the ``PartitionedEngine`` processes (``ingest`` returns once JetStream
+    has acknowledged them all, or raises ``JetStreamUnavailable``)."""
+
+    blocking_ingest = True
 
     def __init__(
         self,
@@ -373,13 +390,41 @@ class JetStreamSink(Engine):
         settings: StreamSettings,
         partitions: int,
         clock: Callable[[], float] = time.time,
+        *,
+        owns_link: bool = False,
     ) -> None:
         folder = Path(settings.state_dir) / "jetstream-sink"
         super().__init__(settings.model_copy(update={"state_dir": str(folder)}), [], clock=clock)
         self.link = link
         self.partitions = partitions
+        self.owns_link = owns_link
+        self.publish_seconds = 30.0
+
+    @classmethod
+    def connect(cls, settings: StreamSettings) -> JetStreamSink:
+        """A sink with its own connection to ``stream.jetstream.url`` (what ``tally serve``
+        uses); the event stream is created if no engine has created it yet."""
+        jetstream = settings.jetstream
+        link = Link(jetstream.url, name="tally-events").start()
+        try:
+            link.call(link.ensure_stream(stream_config(jetstream.replicas)), timeout=60)
+        except BaseException:
+            link.close()
+            raise
+        return cls(link, settings, jetstream.partitions, owns_link=True)
 
     def ingest(self, events: list[Event]) -> tuple[int, int]:
-        self.link.call(publish_events(self.link, events, self.partitions), timeout=120)
-        self.received += len(events)
+        self.link.call(
+            publish_events(self.link, events, self.partitions, seconds=self.publish_seconds),
+            timeout=self.publish_seconds + 5,
+        )
+        with self._lock:
+            self.received += len(events)
         return len(events), 0
+
+    def start(self) -> None:
+        """Nothing runs here: the engines are elsewhere."""
+
+    def stop(self) -> None:
+        if self.owns_link:
+            self.link.close()

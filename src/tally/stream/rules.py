@@ -176,13 +176,11 @@ class Rule:
             elif event.time > self.last_seen.get(key, -math.inf):  # freshness
                 self.last_seen[key] = event.time
             return True
-        if spec.field is None:
-            value = 1.0
-        else:
-            value = event.values.get(spec.field)
-            if value is None:
-                store.see(event.time)  # no value to fold, but event time still moved on
-                return True
+        found = 1.0 if spec.field is None else event.values.get(spec.field)
+        if found is None:
+            store.see(event.time)  # no value to fold, but event time still moved on
+            return True
+        value = found
         distinct = event.labels.get(spec.distinct_label) if spec.distinct_label else value
         return store.add(key, event.time, value, distinct)
 
@@ -298,7 +296,9 @@ class Rule:
         """Forget state from event times past ``ceiling``; True if there was any."""
         repaired = self.store is not None and self.store.repair(ceiling)
         for table in (self.latest, self.last_seen):
-            for key in [k for k, v in table.items() if (v[0] if type(v) is tuple else v) > ceiling]:
+            for key in [
+                k for k, v in table.items() if (v[0] if isinstance(v, tuple) else v) > ceiling
+            ]:
                 del table[key]
                 self.previous.pop(key, None)
                 repaired = True

@@ -108,6 +108,25 @@ class SubscribersPollerSettings(Strict):
     every: Seconds = Field(default=300.0, gt=0)
 
 
+class JetStreamSettings(Strict):
+    """Several engines sharing partitions of the events through JetStream (scale-out.md)."""
+
+    url: str = Field(
+        default="",
+        description="nats://host:port[,nats://…]: events and engine state in JetStream; "
+        "empty = one engine, local state",
+    )
+    partitions: int = Field(
+        default=8, ge=1, le=1024, description="of the events, by key (fixed once engines run)"
+    )
+    lease_seconds: Seconds = Field(
+        default=10.0, gt=0, description="a dead engine's partitions are taken over after this"
+    )
+    replicas: int = Field(
+        default=1, ge=1, le=5, description="copies of the event stream and state buckets"
+    )
+
+
 class StreamSettings(Section):
     section = "stream"
 
@@ -131,6 +150,7 @@ class StreamSettings(Section):
         ]
     )
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    jetstream: JetStreamSettings = Field(default_factory=JetStreamSettings)
     inputs: InputLimits = Field(default_factory=InputLimits)
     lake: LakeSinkSettings = Field(default_factory=LakeSinkSettings)
     runs: RunsPollerSettings = Field(default_factory=RunsPollerSettings)

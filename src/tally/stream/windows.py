@@ -124,7 +124,9 @@ class WindowStore:
             self.watermark = time - spec.delay
         return True
 
-    def _add_session(self, key: str, time: float, value: float, distinct: Any, expiry: float):
+    def _add_session(
+        self, key: str, time: float, value: float, distinct: Any, expiry: float
+    ) -> bool:
         gap = self.spec.gap or 0.0
         windows = self.slots.setdefault(key, {})
         start, end = time, time + gap

@@ -31,7 +31,10 @@ def connect(
 ) -> Warehouse:
     """Open the warehouse a URL names (ConfigError listing the registered schemes if none)."""
     backend = backend_for(url)
-    return backend.open(url, options or ConnectOptions(lock_wait_seconds=lock_wait_seconds))
+    warehouse: Warehouse = backend.open(
+        url, options or ConnectOptions(lock_wait_seconds=lock_wait_seconds)
+    )
+    return warehouse
 
 
 def options_from(settings: Settings) -> ConnectOptions:

@@ -142,7 +142,7 @@ class InformationSchema:
             "WHERE table_schema = ? AND table_name = ?",
             [schema, name],
         )
-        return found[0][0] > 0
+        return int(found[0][0]) > 0
 
     def columns(self, table: str) -> list[str]:
         schema, name = split_table(table)

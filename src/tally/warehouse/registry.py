@@ -57,7 +57,8 @@ class Backend:
     def scratch_url(self, folder: Path, service_url: str = "") -> AbstractContextManager[str]:
         if self.scratch is None:
             raise ConfigError(f"backend {self.name!r} has no scratch databases")
-        return _resolve(self.scratch)(folder, service_url)
+        scratch: AbstractContextManager[str] = _resolve(self.scratch)(folder, service_url)
+        return scratch
 
 
 _BACKENDS: dict[str, Backend] = {}
@@ -107,7 +108,8 @@ def _resolve(target: str | Callable[..., Any]) -> Callable[..., Any]:
     if not isinstance(target, str):
         return target
     module, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    resolved: Callable[..., Any] = getattr(importlib.import_module(module), attribute)
+    return resolved
 
 
 # The built-in backends (each a folder under tally/warehouse/).

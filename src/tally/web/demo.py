@@ -340,4 +340,4 @@ def _already_loaded(warehouse: Warehouse, idsite: int, start: dt.date, end: dt.d
             dt.datetime.combine(end + dt.timedelta(days=1), dt.time()),
         ],
     )
-    return found[0][0] > 0
+    return int(found[0][0]) > 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ def _device_detector() -> type:
     lazy_regex.regex = CompiledOnce
     from device_detector import DeviceDetector
 
-    return DeviceDetector
+    detector: type = DeviceDetector
+    return detector
 
 
 # Traffic repeats a few thousand agents, so each is parsed once.
@@ -68,7 +70,7 @@ def _text(value: object) -> str | None:
 
 
 @cache
-def _geo(with_provider: bool = True):  # noqa: ANN202 - geoip2fast has no public type
+def _geo(with_provider: bool = True) -> Any:  # geoip2fast has no public type
     from geoip2fast import GeoIP2Fast
 
     # The wheel's "asn-ipv6" file holds the IPv4 and IPv6 networks with their countries (the

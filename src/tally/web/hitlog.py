@@ -28,6 +28,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,14 @@ SUFFIX = ".hitlog"
 def frame(payload: bytes) -> bytes:
     """One record as it is stored."""
     return HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+class RecordLog(Protocol):
+    """Where the tracking endpoint appends records: ``HitLog`` (local disk) or
+    ``tally.web.hitstream.HitStream`` (JetStream). Returns the records' ids once durable;
+    raises ``HitLogError`` when they cannot be stored."""
+
+    async def append(self, payloads: list[bytes]) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ def _valid_at(data: bytes | memoryview, position: int) -> int | None:
     if position + HEADER.size > len(data):
         return None
     magic, length, checksum = HEADER.unpack_from(data, position)
-    end = position + HEADER.size + length
+    end: int = position + HEADER.size + length
     if magic != MAGIC or end > len(data):
         return None
     if zlib.crc32(data[position + HEADER.size : end]) != checksum:
@@ -138,6 +147,10 @@ class _Pending:
     loop: asyncio.AbstractEventLoop
 
 
+# what a request's future gets: the ids of its records, or the error that stopped them
+_Outcome = list[str] | BaseException
+
+
 class HitLog:
     """Appends records durably; ``await append([...])`` returns their ids once synced."""
 
@@ -201,7 +214,7 @@ class HitLog:
             self._commit(batch)
 
     def _commit(self, batch: list[_Pending]) -> None:
-        results: list[tuple[_Pending, object]]
+        results: list[tuple[_Pending, _Outcome]]
         try:
             if self._fd < 0 or self._size >= self.segment_bytes:
                 self._rotate()
@@ -220,16 +233,16 @@ class HitLog:
         self.batches += 1
         self.records += sum(len(item.payloads) for item in batch)
         # One wake-up per event loop per batch, not one per request.
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, object]]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, _Outcome]]] = {}
         for item, outcome in results:
             by_loop.setdefault(item.loop, []).append((item, outcome))
         for loop, settled in by_loop.items():
             loop.call_soon_threadsafe(_settle_all, settled)
 
-    def _write_batch(self, batch: list[_Pending]) -> list[tuple[_Pending, object]]:
+    def _write_batch(self, batch: list[_Pending]) -> list[tuple[_Pending, _Outcome]]:
         """Frame, write and sync a batch; each request's outcome is its record ids."""
         buffer = bytearray()
-        results: list[tuple[_Pending, object]] = []
+        results: list[tuple[_Pending, _Outcome]] = []
         stem = self._segment.removesuffix(SUFFIX)
         for item in batch:
             ids = []
@@ -273,7 +286,7 @@ class HitLog:
             self._fd = -1
 
 
-def _settle_all(settled: list[tuple[_Pending, object]]) -> None:
+def _settle_all(settled: list[tuple[_Pending, _Outcome]]) -> None:
     for item, outcome in settled:
         if item.future.done():  # the request was cancelled (client went away)
             continue

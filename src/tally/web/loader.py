@@ -1,8 +1,8 @@
 """Move hit-log records into ``web.hits`` exactly once, enriching them on the way.
 
 Per batch: read complete records after the segment's loaded offset, parse and enrich them,
-then in ONE transaction insert them into ``web.hits`` and advance
-``tally_meta.hitlog_segments``. A crash before the commit leaves the offset
+then in ONE transaction insert them into ``web.hits`` and advance the segment's row
+(``warehouse.meta.hitlog``). A crash before the commit leaves the offset
 where it was (the batch is read again); after it, the offset has moved with the rows.
 ``hit_id`` (segment:offset) is the primary key, so a bug could never double a row silently.
 
@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from tally.config import Settings
 from tally.warehouse import Warehouse
+from tally.warehouse.meta import hitlog, quarantine
 from tally.web.enrich import Network, anonymise_ip, detect_device, network_of
 from tally.web.hitlog import Record, read_segment, segment_paths
 from tally.web.params import Rejected, parse_hit, parse_query
@@ -114,7 +115,7 @@ class LoadResult:
 @dataclass
 class _Batch:
     rows: list[tuple[Any, ...]]
-    quarantine: list[tuple[Any, ...]]
+    quarantine: list[tuple[int, str | None, str, str]]
     bots: int = 0
 
 
@@ -135,12 +136,7 @@ def load_hits(
     paths = segment_paths(directory) if directory.exists() else []
     if not paths:
         return result
-    progress = {
-        row[0]: (int(row[1]), bool(row[2]))
-        for row in warehouse.rows(
-            "SELECT segment, loaded_offset, sealed FROM tally_meta.hitlog_segments"
-        )
-    }
+    progress = hitlog.progress(warehouse)
     sites = _site_hosts(warehouse)
     salts = DaySalts(warehouse)
     for index, path in enumerate(paths):
@@ -166,7 +162,7 @@ class _Position:
     start: int
     sealed: bool  # a later segment exists: this one will not grow
     limit: int | None  # synced bytes of the active segment, when a writer runs
-    known: bool  # the segment has a row in tally_meta.hitlog_segments
+    known: bool  # the segment has a row in the hit log's progress (meta.hitlog)
     complete: bool  # that row says the segment was read to its end after it was sealed
 
 
@@ -222,7 +218,6 @@ def _prepare(
             field = error.field if isinstance(error, Rejected) else None
             batch.quarantine.append(
                 (
-                    segment,
                     record.offset,
                     field,
                     reason,
@@ -348,24 +343,8 @@ def _commit(
             # append() joins this transaction (DuckDB: same transaction; PostgreSQL: a
             # savepoint inside it), so the rows and the offset commit or vanish together.
             warehouse.append("web.hits", _table(batch.rows))
-        if known:
-            warehouse.execute(
-                "UPDATE tally_meta.hitlog_segments SET loaded_offset = ?, "
-                "hits = hits + ?, skipped_bytes = skipped_bytes + ?, sealed = ?, "
-                "updated_at = ? WHERE segment = ?",
-                [end, len(batch.rows), skipped, sealed, now, segment],
-            )
-        else:
-            warehouse.execute(
-                "INSERT INTO tally_meta.hitlog_segments VALUES (?, ?, ?, ?, ?, ?)",
-                [segment, end, len(batch.rows), skipped, sealed, now],
-            )
-        for segment_name, offset, field, reason, raw in batch.quarantine:
-            warehouse.execute(
-                "INSERT INTO tally_meta.quarantine (source, dataset, file, line, field, reason, "
-                "raw, quarantined_at) VALUES ('web', 'hits', ?, ?, ?, ?, ?, ?)",
-                [segment_name, offset, field, reason, raw, now],
-            )
+        hitlog.advance(warehouse, segment, end, len(batch.rows), skipped, sealed, now, known=known)
+        quarantine.add_hits(warehouse, segment, batch.quarantine, now)
 
 
 def _site_hosts(warehouse: Warehouse) -> dict[int, frozenset[str]]:
@@ -385,10 +364,7 @@ def _apply_retention(
 ) -> int:
     """Delete sealed, fully loaded segments older than ``web.retention_days``."""
     cutoff = (now if now is not None else time.time()) - settings.web.retention_days * 86400
-    done = {
-        row[0]
-        for row in warehouse.rows("SELECT segment FROM tally_meta.hitlog_segments WHERE sealed")
-    }
+    done = hitlog.sealed_segments(warehouse)
     deleted = 0
     for path in segment_paths(directory)[:-1]:
         if path.name in done and path.stat().st_mtime <= cutoff:

@@ -137,9 +137,10 @@ def check_hit(params: Mapping[str, str], *, received_at: dt.datetime, authentica
     if site_text.isdigit() and site_text.isascii() and site_text[0] != "0":
         idsite = int(site_text)  # the usual form, without the general conversion
     else:
-        idsite = _integer(params, "idsite", minimum=1)
-        if idsite is None:
+        converted = _integer(params, "idsite", minimum=1)
+        if converted is None:
             raise Rejected("idsite is required", "idsite")
+        idsite = converted
     if not authenticated and not AUTHENTICATED_NAMES.isdisjoint(params):
         for name in AUTHENTICATED_PARAMS:
             if get(name):
@@ -299,7 +300,7 @@ def _client(
     hit.local_second = _integer(params, "s", minimum=0, maximum=59)
     hit.user_agent = params.get("ua") or header_ua or None
     hit.lang = params.get("lang") or header_lang or None
-    hit.client_ip = _ip(params.get("cip"), "cip") if params.get("cip") else peer_ip
+    hit.client_ip = _ip(cip, "cip") if (cip := params.get("cip")) else peer_ip
     hit.keep_bots = _flag(params, "bots")
 
 

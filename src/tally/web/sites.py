@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -129,7 +130,7 @@ def get_site(warehouse: Warehouse, idsite: int) -> Site:
     return _site(found[0])
 
 
-def _site(row: tuple) -> Site:
+def _site(row: tuple[Any, ...]) -> Site:
     idsite, name, main_url, urls, timezone, created_at = row
     listed = [u for u in json.loads(urls or "[]") if isinstance(u, str)]
     return Site(int(idsite), name, list(dict.fromkeys([main_url, *listed])), timezone, created_at)

@@ -34,6 +34,7 @@ from nats.js.client import JetStreamContext
 from tally.config import Settings
 from tally.jetstream import Link, retrying
 from tally.warehouse import Warehouse
+from tally.warehouse.meta import quarantine as meta_quarantine
 from tally.web.hitstream import hit_id, stream_config, subject
 from tally.web.loader import _row, _site_hosts, _table, load_hits, sessionize_alone
 from tally.web.params import Rejected
@@ -175,24 +176,12 @@ def commit(
                 [hit_id(stream, low), hit_id(stream, high)],
             )
         }
-        stored_bad = {
-            int(row[0])
-            for row in warehouse.rows(
-                "SELECT line FROM tally_meta.quarantine WHERE source = 'web' AND dataset = "
-                "'hits' AND file = ? AND line BETWEEN ? AND ?",
-                [stream, low, high],
-            )
-        }
+        stored_bad = meta_quarantine.hit_lines(warehouse, stream, low, high)
         new_rows = [row for row in rows if row[0] not in stored]
         new_bad = [item for item in quarantine if item[0] not in stored_bad]
         if new_rows:
             warehouse.append("web.hits", _table(new_rows))
-        for sequence, field, reason, raw in new_bad:
-            warehouse.execute(
-                "INSERT INTO tally_meta.quarantine (source, dataset, file, line, field, reason, "
-                "raw, quarantined_at) VALUES ('web', 'hits', ?, ?, ?, ?, ?, ?)",
-                [stream, sequence, field, reason, raw, now],
-            )
+        meta_quarantine.add_hits(warehouse, stream, new_bad, now)
     result.loaded = len(new_rows)
     result.quarantined = len(new_bad)
     result.already_loaded = len(rows) - len(new_rows) + len(quarantine) - len(new_bad)

@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from tally.web.hitlog import HitLog, HitLogError
+from tally.web.hitlog import HitLogError, RecordLog
 from tally.web.params import Rejected, check_hit, parse_query, quick_site
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class TrackingEndpoint:
 
     def __init__(
         self,
-        hitlog: HitLog,
+        hitlog: RecordLog,
         *,
         site_exists: SiteCheck,
         token_valid: TokenCheck,
@@ -308,7 +308,8 @@ def _record(arrival: _Arrival, incoming: Incoming, authenticated: bool) -> tuple
 
 def decode_record(payload: bytes) -> dict[str, object]:
     """A hit-log record back as the dict ``_check`` wrote."""
-    return json.loads(payload)
+    record: dict[str, object] = json.loads(payload)
+    return record
 
 
 async def _read(

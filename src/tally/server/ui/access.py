@@ -50,8 +50,9 @@ CSRF_HEADER = "x-csrf-token"
 
 def secret_key(settings: Settings) -> str:
     """``[server] secret_key``, or a random key kept in ``<data_dir>/server-secret`` (0600)."""
-    if settings.section(ServerSettings).secret_key is not None:
-        return settings.section(ServerSettings).secret_key.get_secret_value()
+    configured = settings.section(ServerSettings).secret_key
+    if configured is not None:
+        return configured.get_secret_value()
     path = Path(settings.data_dir) / "server-secret"
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
@@ -75,14 +76,18 @@ class Sessions:
     """
 
     def __init__(self, app: ASGIApp, secret: str) -> None:
-        options = {
-            "secret_key": secret,
-            "session_cookie": SESSION_COOKIE,
-            "max_age": SESSION_SECONDS,
-            "same_site": "lax",
-        }
-        self.plain = SessionMiddleware(app, https_only=False, **options)
-        self.secure = SessionMiddleware(app, https_only=True, **options)
+        def middleware(https_only: bool) -> SessionMiddleware:
+            return SessionMiddleware(
+                app,
+                secret_key=secret,
+                session_cookie=SESSION_COOKIE,
+                max_age=SESSION_SECONDS,
+                same_site="lax",
+                https_only=https_only,
+            )
+
+        self.plain = middleware(https_only=False)
+        self.secure = middleware(https_only=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         chosen = self.secure if scope.get("scheme") in ("https", "wss") else self.plain
@@ -154,7 +159,8 @@ def _token_store(connection: HTTPConnection) -> TokenStore | None:
 
 def warehouse_of(connection: HTTPConnection) -> Warehouse:
     """The app's warehouse (``app.state.warehouse``, set by ``create_app``)."""
-    return connection.app.state.warehouse
+    warehouse: Warehouse = connection.app.state.warehouse
+    return warehouse
 
 
 async def page_queries(request: Request, compute: Callable[[], T]) -> T:
@@ -177,7 +183,7 @@ def accounts_of(connection: HTTPConnection) -> Warehouse:
 
 async def current_user(connection: HTTPConnection) -> User | None:
     """The logged-in user of this request, or None (no session, user gone, password changed)."""
-    cached = connection.scope.get("state", {}).get("user")
+    cached: User | None = connection.scope.get("state", {}).get("user")
     if cached is not None:
         return cached
     session = connection.scope.get("session")
@@ -206,7 +212,7 @@ def csrf_token(request: Request) -> str:
     """This session's CSRF token (created on first use, e.g. by the login form)."""
     if "csrf" not in request.session:
         request.session["csrf"] = secrets.token_urlsafe(32)
-    return request.session["csrf"]
+    return str(request.session["csrf"])
 
 
 async def csrf_valid(request: Request) -> bool:

@@ -164,7 +164,7 @@ _LAYOUT = {
 }
 
 
-def lines(x: list[Any], series: dict[str, list[Any]], *, kind: str = "scatter") -> dict:
+def lines(x: list[Any], series: dict[str, list[Any]], *, kind: str = "scatter") -> dict[str, Any]:
     """One line (or bar group with ``kind='bar'``) per series over the same x values."""
     traces = []
     for name, values in series.items():
@@ -178,7 +178,7 @@ def lines(x: list[Any], series: dict[str, list[Any]], *, kind: str = "scatter") 
     return {"data": traces, "layout": layout}
 
 
-def bars(labels: list[Any], values: list[Any], *, horizontal: bool = True) -> dict:
+def bars(labels: list[Any], values: list[Any], *, horizontal: bool = True) -> dict[str, Any]:
     trace: dict[str, Any] = (
         {"type": "bar", "orientation": "h", "y": labels, "x": values}
         if horizontal
@@ -191,14 +191,16 @@ def bars(labels: list[Any], values: list[Any], *, horizontal: bool = True) -> di
     return {"data": [trace], "layout": layout}
 
 
-def pie(labels: list[Any], values: list[Any]) -> dict:
+def pie(labels: list[Any], values: list[Any]) -> dict[str, Any]:
     return {
         "data": [{"type": "pie", "labels": labels, "values": values, "hole": 0.45}],
         "layout": {**_LAYOUT, "height": 280},
     }
 
 
-def sankey(labels: list[str], sources: list[int], targets: list[int], values: list[Any]) -> dict:
+def sankey(
+    labels: list[str], sources: list[int], targets: list[int], values: list[Any]
+) -> dict[str, Any]:
     trace = {
         "type": "sankey",
         "arrangement": "snap",

@@ -10,10 +10,13 @@ panel, one line per currency, never stacked.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tally.server.ui.render import Panel, bars, lines
 from tally.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from tally.server.ui.subscriptions import Filters
 
 FACT = "marts.subscription_fact"
 MOVEMENTS = (
@@ -252,7 +255,7 @@ def ltv_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
     )
 
 
-def _period_end(filters: Any) -> dt.date:
+def _period_end(filters: Filters) -> dt.date:
     """The last day of the filters' newest period."""
     if filters.resolution == "weekly":
         return filters.end + dt.timedelta(days=6)

@@ -254,9 +254,8 @@ def breakdown_panels(warehouse: Warehouse, filters: Filters) -> list[Panel]:
         for row in found:
             label = row[index] if row[index] is not None else "(none)"
             sums.setdefault(label, [0.0, 0.0, 0.0])[metrics.index(row[-2])] += float(row[-1])
-        rows = sorted(
-            ([label, *values] for label, values in sums.items()), key=lambda r: (-r[1], r[0])
-        )
+        ranked = sorted(sums.items(), key=lambda item: (-item[1][0], item[0]))
+        rows = [[label, *values] for label, values in ranked]
         panels.append(
             Panel(
                 f"by-{key}",

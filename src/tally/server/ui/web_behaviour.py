@@ -167,11 +167,11 @@ def transitions(view: View, page_url: str) -> list[Panel]:
     center = len(before)
     sources = [*range(len(before)), *[center] * len(after)]
     targets = [*[center] * len(before), *range(center + 1, center + 1 + len(after))]
-    values = [int(r[1]) for r in before] + [int(r[1]) for r in after]
+    flows = [int(r[1]) for r in before] + [int(r[1]) for r in after]
     rows = [["before", r[0], int(r[1])] for r in before] + [
         ["after", r[0], int(r[1])] for r in after
     ]
-    chart = sankey(labels, sources, targets, values) if values else None
+    chart = sankey(labels, sources, targets, flows) if flows else None
     return [
         Panel(
             "transitions",

@@ -41,7 +41,9 @@ def minutes_of(text: str) -> int:
     return int(text) if text.isdigit() and int(text) in WINDOWS else 30
 
 
-def real_time_rows(view: View, minutes: int, now: dt.datetime | None = None) -> list[dict]:
+def real_time_rows(
+    view: View, minutes: int, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
     params = {"idSite": str(view.site.idsite), "lastMinutes": str(minutes)}
     if view.segment:
         params["segment"] = view.segment
@@ -83,7 +85,7 @@ def _utc(timestamp: object) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None)
 
 
-def by_country(rows: list[dict]) -> dict[str, int]:
+def by_country(rows: list[dict[str, Any]]) -> dict[str, int]:
     """Visits per ISO alpha-3 country code; unknown countries ("xx") cannot be placed."""
     found: dict[str, int] = {}
     for row in rows:
@@ -93,12 +95,12 @@ def by_country(rows: list[dict]) -> dict[str, int]:
     return found
 
 
-def _size(visits: object) -> float:
+def _size(visits: Any) -> float:
     """Marker diameter: the area, not the radius, grows with the visits."""
     return 6 + 4 * math.sqrt(float(visits or 0))
 
 
-def world_map(rows: list[dict]) -> dict[str, Any]:
+def world_map(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A plotly figure: countries shaded by visits, cities with coordinates as bubbles.
 
     Drawn even without visits, so the page keeps its shape while it waits for the next one.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from tally.server.ui.render import Panel, bars, pie
@@ -74,7 +75,9 @@ class Report:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def dimension_panel(key: str, title: str, rows: list[dict], label: str = "label") -> Panel:
+def dimension_panel(
+    key: str, title: str, rows: list[dict[str, Any]], label: str = "label"
+) -> Panel:
     """A Matomo visit-dimension report (label + visit metrics) as bars and a table."""
     table = [
         [
@@ -114,15 +117,15 @@ def short_url(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def percent_of(part: object, whole: object) -> float:
+def percent_of(part: Any, whole: Any) -> float:
     return round(float(part or 0) / float(whole) * 100, 1) if whole else 0.0
 
 
-def per(part: object, whole: object) -> float:
+def per(part: Any, whole: Any) -> float:
     return round(float(part or 0) / float(whole), 1) if whole else 0.0
 
 
-def report_rows(answer: object) -> list[dict]:
+def report_rows(answer: object) -> list[dict[str, Any]]:
     return answer if isinstance(answer, list) else []
 
 

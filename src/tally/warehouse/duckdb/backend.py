@@ -262,9 +262,9 @@ class DuckDBWarehouse(InformationSchema):
         order need not follow the input's.
         """
         with self.session() as con:
-            threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+            threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
             setting = "SELECT current_setting('preserve_insertion_order')"
-            before = bool(con.execute(setting).fetchone()[0])
+            before = bool(con.execute(setting).fetchall()[0][0])
             con.execute("SET preserve_insertion_order = false")
             try:
                 yield max(1, min(threads, 8))
@@ -278,7 +278,9 @@ class DuckDBWarehouse(InformationSchema):
             raise FileNotFoundError(
                 f"no warehouse at {self.path} yet (tally demo or tally load make it)"
             )
-        config = {} if external_access else {"enable_external_access": False}
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {} if external_access else {"enable_external_access": False}
+        )
         deadline = time.monotonic() + self.lock_wait_seconds
         while True:
             try:

@@ -53,3 +53,33 @@ def rows_of_run(warehouse: Warehouse, run_id: str) -> list[tuple[Any, ...]]:
         "WHERE run_id = ? ORDER BY file, line LIMIT 500",
         [run_id],
     )
+
+
+def add_hits(
+    warehouse: Warehouse,
+    file: str,
+    rows: list[tuple[int, str | None, str, str]],
+    at: dt.datetime,
+) -> None:
+    """Hit records set aside (source 'web', dataset 'hits'): (line or offset, field,
+    reason, raw) of one file (a hit-log segment or a stream). Runs inside the caller's
+    transaction."""
+    for line, field, reason, raw in rows:
+        warehouse.execute(
+            f"INSERT INTO {TABLE} (source, dataset, file, line, field, reason, raw, "
+            "quarantined_at) VALUES ('web', 'hits', ?, ?, ?, ?, ?, ?)",
+            [file, line, field, reason, raw, at],
+        )
+
+
+def hit_lines(warehouse: Warehouse, file: str, low: int, high: int) -> set[int]:
+    """Lines (stream sequences) of one file's hit records already set aside, in
+    ``low..high``."""
+    return {
+        int(row[0])
+        for row in warehouse.rows(
+            f"SELECT line FROM {TABLE} WHERE source = 'web' AND dataset = 'hits' AND file = ? "
+            "AND line BETWEEN ? AND ?",
+            [file, low, high],
+        )
+    }

@@ -301,7 +301,9 @@ class PostgresWarehouse(InformationSchema):
             cursor = self._run(con, sql, params)
             names = [column.name for column in cursor.description or []]
             records = cursor.fetchall()
-        columns = list(zip(*records, strict=True)) if records else [[] for _ in names]
+        columns: list[tuple[Any, ...]] = (
+            list(zip(*records, strict=True)) if records else [() for _ in names]
+        )
         arrays = [pa.array([_arrow_value(v) for v in column]) for column in columns]
         return pa.Table.from_arrays(arrays, names=names)
 
@@ -344,7 +346,7 @@ class PostgresWarehouse(InformationSchema):
                         for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
                             copy.write_row([_plain(v) for v in row])
             self._wrote(_qualified(table), data.num_rows)
-        return data.num_rows
+        return int(data.num_rows)
 
     def append(self, table: str, data: pa.Table) -> int:
         return self.replace_partition(table, data, {})

@@ -317,7 +317,7 @@ class RedshiftWarehouse(PostgresWarehouse):
         finally:
             if staged:
                 self._filesystem().rm(staged)
-        return data.num_rows
+        return int(data.num_rows)
 
     def append(self, table: str, data: pa.Table) -> int:
         return self.replace_partition(table, data, {})
