@@ -8,7 +8,12 @@ target is tally/CTAS <= 1.5. The run also times DuckDB's ``read_csv`` count, the
 PostgreSQL (unless --no-postgres): tally's load of the same files into a fresh database
 against ``COPY ... FROM STDIN`` of the same decompressed files into a table of text columns.
 
-Usage: python benchmarks/load_bench.py [--rows 1000000] [--files 10] [--no-postgres]
+With ``--rounds N`` the two DuckDB loads alternate N times (each round in fresh folders) and
+the ratios are the medians of the rounds' own ratios: on a shared machine one pair of runs
+moves by ±20 %.
+
+Usage: python benchmarks/load_bench.py [--rows 1000000] [--files 10] [--rounds 1]
+[--no-postgres]
 (PostgreSQL: TALLY_TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test)
 """
 
@@ -19,6 +24,7 @@ import datetime as dt
 import gzip
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -74,60 +80,79 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1, help="tally load and CTAS, alternating")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     watch = LoadWatch()
     dataset = get_dataset("itunes", "subscription-events")
-    with temporary_folder("tally-load-bench-") as path:
-        folder = str(path)
-        settings = load_settings(environ={"TALLY_DATA_DIR": folder})
-        context = open_context(settings)
-        days = [dt.date(2016, 10, 1) + dt.timedelta(days=i) for i in range(args.files)]
-        per_file = args.rows // args.files
-        for index, day in enumerate(days):
-            name = dataset.file_names(day, settings)[0]
-            land(context, dataset, day, {name: report_bytes(per_file, day, index)})
-        total = per_file * len(days)
+    days = [dt.date(2016, 10, 1) + dt.timedelta(days=i) for i in range(args.files)]
+    per_file = args.rows // args.files
+    reports = [report_bytes(per_file, day, index) for index, day in enumerate(days)]
+    total = per_file * len(days)
+    rounds: list[tuple[float, float, float, float]] = []  # tally wall, CPU; CTAS wall, CPU
+    postgres = None
+    for number in range(args.rounds):
+        with temporary_folder("tally-load-bench-") as path:
+            folder = str(path)
+            settings = load_settings(environ={"TALLY_DATA_DIR": folder})
+            context = open_context(settings)
+            for day, data in zip(days, reports, strict=True):
+                land(context, dataset, day, {dataset.file_names(day, settings)[0]: data})
 
-        started, cpu = time.perf_counter(), time.process_time()
-        for day in days:
-            load(context, dataset, day)
-        load_seconds = time.perf_counter() - started
-        load_cpu = time.process_time() - cpu
-        loaded = context.warehouse.rows("SELECT count(*) FROM staging.itunes_subscription_events")
-        assert loaded[0][0] == total, loaded
-        context.warehouse.close()
+            started, cpu = time.perf_counter(), time.process_time()
+            for day in days:
+                load(context, dataset, day)
+            load_seconds = time.perf_counter() - started
+            load_cpu = time.process_time() - cpu
+            table = "staging.itunes_subscription_events"
+            loaded = context.warehouse.rows(f"SELECT count(*) FROM {table}")
+            assert loaded[0][0] == total, loaded
+            context.warehouse.close()
 
-        files = sorted(str(p) for p in Path(context.lake.root).rglob("*.txt.gz"))
-        started = time.perf_counter()
-        counted = (
-            duckdb.connect()
-            .execute(
-                "SELECT count(*) FROM read_csv(?, delim='\t', header=true, quote='', "
-                "all_varchar=true)",
+            files = sorted(str(p) for p in Path(context.lake.root).rglob("*.txt.gz"))
+            started, cpu = time.perf_counter(), time.process_time()
+            plain = duckdb.connect(str(Path(folder) / "plain.duckdb"))
+            plain.execute(
+                "CREATE TABLE events AS SELECT * FROM read_csv(?, delim='\t', header=true, "
+                "quote='')",
                 [files],
             )
-            .fetchone()[0]
-        )
-        read_seconds = time.perf_counter() - started
-        assert counted == total, counted
+            plain.close()
+            own_seconds = time.perf_counter() - started
+            own_cpu = time.process_time() - cpu
+            rounds.append((load_seconds, load_cpu, own_seconds, own_cpu))
+            print(
+                f"round {number + 1}: tally {load_seconds:.2f} s ({load_cpu:.2f} CPU s), "
+                f"CTAS {own_seconds:.2f} s ({own_cpu:.2f} CPU s): "
+                f"{load_seconds / own_seconds:.2f} wall, {load_cpu / own_cpu:.2f} CPU",
+                flush=True,
+            )
+            if number == args.rounds - 1:
+                started = time.perf_counter()
+                counted = (
+                    duckdb.connect()
+                    .execute(
+                        "SELECT count(*) FROM read_csv(?, delim='\t', header=true, quote='', "
+                        "all_varchar=true)",
+                        [files],
+                    )
+                    .fetchone()[0]
+                )
+                read_seconds = time.perf_counter() - started
+                assert counted == total, counted
+                if not args.no_postgres:
+                    postgres = postgres_figures(folder, days, files, total)
 
-        started, cpu = time.perf_counter(), time.process_time()
-        plain = duckdb.connect(str(Path(folder) / "plain.duckdb"))
-        plain.execute(
-            "CREATE TABLE events AS SELECT * FROM read_csv(?, delim='\t', header=true, quote='')",
-            [files],
-        )
-        plain.close()
-        own_seconds = time.perf_counter() - started
-        own_cpu = time.process_time() - cpu
-        postgres = None if args.no_postgres else postgres_figures(folder, days, files, total)
-
+    load_seconds, load_cpu, own_seconds, own_cpu = (
+        statistics.median(r[i] for r in rounds) for i in range(4)
+    )
+    ratio = statistics.median(r[0] / r[2] for r in rounds)
+    cpu_ratio = statistics.median(r[1] / r[3] for r in rounds)
     print(
-        f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores, "
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"python {platform.python_version()}, duckdb {duckdb.__version__}"
     )
-    print(f"rows: {total:,} in {len(days)} gzip files")
+    print(f"rows: {total:,} in {len(days)} gzip files; {len(rounds)} round(s), medians below")
     print(
         f"tally load (parse+validate+load): {load_seconds:.2f} s = {total / load_seconds:,.0f}/s"
         f" ({load_cpu:.2f} CPU s)"
@@ -138,7 +163,6 @@ def main() -> None:
         f" ({own_cpu:.2f} CPU s)"
     )
     watch.finish()
-    ratio, cpu_ratio = load_seconds / own_seconds, load_cpu / own_cpu
     print(f"ratio tally load/CTAS: {ratio:.2f} (target <= 1.5: {watch.verdict(ratio <= 1.5)})")
     print(
         f"ratio tally load/CTAS in CPU seconds of this process: {cpu_ratio:.2f} "

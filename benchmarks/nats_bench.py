@@ -7,8 +7,10 @@ Throughput: the same flood of single GET hits (16 clients at once) through one `
 on the local hit log, then through 1 and 2 tracking nodes publishing to an R3 stream on a
 three-server cluster; hits per second and hits per CPU-second of the serving processes
 (tally serve(s), plus the NATS servers where they take part), side by side in one run.
-Then: how fast one loader moves the stream into PostgreSQL, events per second through one
-partitioned stream engine, and how long a dead engine's partitions take to be taken over.
+Then: how fast one loader moves the stream into PostgreSQL (its one-off start-up, the load
+warm, and the visit rebuild that follows a load), events per second through one partitioned
+stream engine, and how long a killed (kill -9) `tally stream` process's partitions take to
+be taken over by the other.
 
 --failures N: three NATS servers, two tracking nodes and one loader; N hits while tracking
 node 1, the loader and the NATS server leading the stream are each killed once (kill -9, at
@@ -106,13 +108,39 @@ def jetstream(directory: Path, nodes: int, total: int, database: str) -> tuple[f
         deployment.stop()
 
 
-def loader_rate(directory: Path, total: int, database: str) -> float:
-    """Hits/s one loader moves from the stream into web.hits (PostgreSQL)."""
+def visitor_record(number: int) -> bytes:
+    """A hit of one of 2,000 visitors (by address) on one of 50 pages, one a second."""
+    import json
+
+    from tests.web.test_streamload import FIREFOX
+
+    query = f"idsite=1&rec=1&url=https%3A%2F%2Fshop.example%2Fp{number % 50}"
+    minute, second = divmod(number % 3600, 60)
+    record = {
+        "q": query,
+        "t": f"2026-03-10T12:{minute:02d}:{second:02d}",
+        "ip": f"10.0.{(number % 2000) // 250}.{number % 250}",
+        "ua": FIREFOX,
+        "lang": "en",
+        "auth": False,
+        "via": "get",
+    }
+    return json.dumps(record).encode()
+
+
+def loader_figures(directory: Path, total: int, database: str) -> dict[str, float]:
+    """One loader moving ``total`` hits from the stream into web.hits (PostgreSQL): the
+    device detector's first user agent (its patterns compiled once per process), then the
+    load itself, warm (hits/s, hits per CPU-second of this process), then one rebuild of
+    the visits of the day loaded (what ``tally web load --follow`` does after a load)."""
     from tests.nats_cluster import NatsCluster
-    from tests.web.test_streamload import record
+    from tests.web.test_streamload import FIREFOX
 
     from tally.config import load_settings
+    from tally.web import sites
+    from tally.web.enrich import detect_device
     from tally.web.hitstream import HitStream
+    from tally.web.loader import sessionize_alone
     from tally.web.streamload import StreamLoader
 
     cluster = NatsCluster(directory / "loader-nats").start()
@@ -128,29 +156,42 @@ def loader_rate(directory: Path, total: int, database: str) -> float:
         settings = load_settings(environ=environ)
         log = HitStream(settings.web)
         log.start()
-        payloads = [record(f"p{n}") for n in range(total)]
+        payloads = [visitor_record(n) for n in range(total)]
         for start in range(0, total, 5000):
             asyncio.run(log.append(payloads[start : start + 5000]))
         log.close()
         store = connect(database)
         store.migrate()
+        sites.add_site(store, "Shop", ["https://shop.example"], "UTC")
+        figures: dict[str, float] = {}
+        started, cpu = time.monotonic(), time.process_time()
+        detect_device(FIREFOX)
+        figures["first_agent_s"] = time.monotonic() - started
+        figures["first_agent_cpu_s"] = time.process_time() - cpu
         loader = StreamLoader(store, settings).start()
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         loaded = 0
         while loaded < total and time.monotonic() - started < 1800:
             loaded += loader.load().loaded
-        seconds = time.monotonic() - started
+        figures["hits_per_s"] = total / (time.monotonic() - started)
+        figures["hits_per_cpu_s"] = total / (time.process_time() - cpu)
         loader.close()
-        store.close()
         assert loaded == total, loaded
-        return total / seconds
+        started = time.monotonic()
+        sessionize_alone(store, settings)
+        figures["sessionize_s"] = time.monotonic() - started
+        store.close()
+        return figures
     finally:
         cluster.stop()
 
 
 def engine_figures(directory: Path, total: int) -> tuple[float, float]:
-    """(events/s through one partitioned engine from JetStream, take-over seconds)."""
+    """(events/s through one partitioned engine from JetStream, take-over seconds: two
+    ``tally stream`` processes, one killed with kill -9, until the other holds every
+    partition)."""
     from tests.nats_cluster import NatsCluster
+    from tests.stream.engine_cluster import EngineCluster, Webhook
     from tests.stream.test_partitions import RULES
 
     from tally.jetstream import Link
@@ -160,14 +201,6 @@ def engine_figures(directory: Path, total: int) -> tuple[float, float]:
     from tally.stream.settings import stream_settings
 
     cluster = NatsCluster(directory / "engine-nats").start()
-    lease = 3.0
-
-    def engine(name: str) -> PartitionedEngine:
-        settings = stream_settings({"state_dir": str(directory / name)})
-        return PartitionedEngine(
-            cluster.url, settings, parse_rules(RULES), {}, partitions=4, lease_seconds=lease
-        ).start()
-
     try:
         link = Link(cluster.url, name="bench").start()
         link.call(link.ensure_stream(stream_config()), timeout=60)
@@ -176,23 +209,40 @@ def engine_figures(directory: Path, total: int) -> tuple[float, float]:
             Event("sensors", f"s{n % 50}", now + n / total, {"v": n % 100}) for n in range(total)
         ]
         link.call(publish_events(link, events, 4), timeout=600)
-        first = engine("a")
+        settings = stream_settings({"state_dir": str(directory / "engine")})
+        running = PartitionedEngine(
+            cluster.url, settings, parse_rules(RULES), {}, partitions=4, lease_seconds=10
+        ).start()
         started = time.monotonic()
-        wait_for(lambda: sum(e.received for e in _engines(first)) >= total, 600, "slow engine")
+        wait_for(lambda: sum(e.received for e in _engines(running)) >= total, 600, "slow engine")
         rate = total / (time.monotonic() - started)
-        second = engine("b")
-        wait_for(lambda: len(second.owned()) == 2, 60, "no share")
-        # kill -9 as far as NATS can tell: no more renewals, nothing handed back
-        first._stop.set()
-        first._thread.join(30)
-        first.link.close()
-        killed = time.monotonic()
-        wait_for(lambda: len(second.owned()) == 4, 60, "no take-over")
-        took = max(second.took_over.values()) - killed
-        second.stop()
+        running.stop()
         link.close()
-        return rate, took
     finally:
+        cluster.stop()
+    cluster = NatsCluster(directory / "takeover-nats").start()
+    webhook = Webhook().start()
+    engines = EngineCluster(directory / "takeover", cluster.url, webhook, lease_seconds=3.0)
+    (directory / "takeover").mkdir()
+    try:
+        engines.start("a", "b")
+
+        def shared() -> bool:
+            owners = engines.owners()
+            return len(owners) == 4 and len(set(owners.values())) == 2
+
+        def taken_over() -> bool:
+            owners = engines.owners()
+            return len(owners) == 4 and len(set(owners.values())) == 1
+
+        wait_for(shared, 120, "no share")
+        engines.engines["a"].kill()  # kill -9 of one engine, holding two partitions
+        killed = time.monotonic()
+        wait_for(taken_over, 60, "no take-over")
+        return rate, time.monotonic() - killed
+    finally:
+        engines.stop()
+        webhook.stop()
         cluster.stop()
 
 
@@ -271,10 +321,19 @@ def throughput(directory: Path, hits: int, database: str, parts: list[str]) -> N
                 "(nodes + 3 NATS servers)"
             )
     if "loader" in parts:
-        print(f"loader into PostgreSQL: {loader_rate(directory, hits, database):,.0f} hits/s")
+        loads = loader_figures(directory, hits, database)
+        print(
+            f"loader into PostgreSQL: first user agent {loads['first_agent_s']:.1f} s "
+            f"({loads['first_agent_cpu_s']:.1f} CPU-s, once per process); then "
+            f"{loads['hits_per_s']:,.0f} hits/s, {loads['hits_per_cpu_s']:,.0f} per CPU-s; "
+            f"rebuilding the visits of those {hits:,} hits: {loads['sessionize_s']:.1f} s"
+        )
     if "engine" in parts:
         rate, took = engine_figures(directory, 10_000)
-        print(f"engine from JetStream: {rate:,.0f} events/s; take-over {took:.1f} s (lease 3)")
+        print(
+            f"engine from JetStream: {rate:,.0f} events/s; take-over after kill -9 of a "
+            f"tally stream process: {took:.1f} s (lease 3 s)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,19 +1,29 @@
-"""Spark benchmark: the subscriber marts' builds on a local Spark cluster and on DuckDB.
+"""Spark benchmark: the subscriber marts' builds and the App Store load, on a local Spark
+cluster and on DuckDB, side by side in one run.
 
 The staging tables come from the marts benchmark's generator (benchmarks/marts_bench.py)
-at 1x, 2x and 4x ``--subscriptions``; for each size, in one run and side by side:
+at each of ``--scales`` times ``--subscriptions``; for each size:
 
-  load    the two staging tables written into the warehouse (Spark: one dynamic partition
-          overwrite of every day's partition; DuckDB: one insert)
+  load    the two staging tables written into the warehouse (Spark: read by the cluster from
+          Parquet files, one dynamic partition overwrite of every day's partition; DuckDB:
+          one insert of the Arrow tables)
   full    every subscriber mart built from staging (tally.pipeline.build)
   daily   the daily job's build after one more day (Spark: the full build again, since
           its Parquet tables are replaced, never updated in place; DuckDB: incremental)
 
-Spark runs on a standalone cluster of one master and ``--workers`` one-core workers started
-from the pyspark wheel (tally.warehouse.spark.cluster). On a two-core machine Spark cannot
-beat DuckDB; what the figures show is how Spark's time grows with the data.
+Then the App Store load: ``--load-rows`` Subscription Event rows in ``--load-files`` gzip'd
+files of the lake, loaded by tally (parse, check every value, quarantine, replace the
+partition) into each warehouse: DuckDB reads them in place, Spark's executors read them.
 
-Usage: .venv/bin/python benchmarks/spark_bench.py [--subscriptions 20000] [--scales 1,2,4]
+Each step gives wall seconds and CPU seconds: DuckDB's are this process's; Spark's are this
+process's plus every process under it (the driver JVM, the master, the workers and their
+executors), read from /proc. Spark runs on a standalone cluster of one master and
+``--workers`` one-core workers started from the pyspark wheel
+(tally.warehouse.spark.cluster). On a two-core machine Spark cannot beat DuckDB; what the
+figures show is how Spark's time grows with the data.
+
+Usage: .venv/bin/python benchmarks/spark_bench.py [--subscriptions 5000] [--scales 1,4]
+       [--load-rows 1000000] [--load-files 10] [--workers 2]
 """
 
 from __future__ import annotations
@@ -25,13 +35,18 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from hygiene import LoadWatch  # noqa: E402
+from load_bench import report_bytes  # noqa: E402
 from marts_bench import DAYS, FIRST_DAY, SUBSCRIBER_MODELS, generate  # noqa: E402
 
 from tally.config import load_settings  # noqa: E402
@@ -39,31 +54,78 @@ from tally.lake import Lake  # noqa: E402
 from tally.pipeline.build import build, discover_models  # noqa: E402
 from tally.pipeline.context import Context  # noqa: E402
 from tally.pipeline.incremental import build_day  # noqa: E402
+from tally.pipeline.ingest import land  # noqa: E402
+from tally.pipeline.load import load as tally_load  # noqa: E402
+from tally.sources import get_dataset  # noqa: E402
 from tally.warehouse import Warehouse, connect  # noqa: E402
 from tally.warehouse.spark.cluster import LocalCluster  # noqa: E402
 
 STAGING = ("staging.viu_premium_transactions", "staging.viu_premium_subscriber_status")
 LAST = FIRST_DAY + dt.timedelta(days=DAYS - 1)
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def load(warehouse: Warehouse, tables: dict[str, pa.Table], newest: bool) -> float:
-    """Write each staging table's days before the last (or the last day alone)."""
-    began = time.perf_counter()
+def tree_cpu() -> float:
+    """CPU seconds (user + system) of this process and every live process under it."""
+    parents: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        spent[int(entry)] = (int(fields[11]) + int(fields[12])) / TICK
+    mine, total = {os.getpid()}, 0.0
+    changed = True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if parent in mine and pid not in mine:
+                mine.add(pid)
+                changed = True
+    for pid in mine:
+        total += spent.get(pid, 0.0)
+    return total
+
+
+class Clock:
+    """Wall and CPU seconds of one step (CPU: this process, or its whole tree)."""
+
+    def __init__(self, tree: bool) -> None:
+        self.cpu: Callable[[], float] = tree_cpu if tree else time.process_time
+
+    def __call__(self, action: Callable[[], Any]) -> tuple[float, float, Any]:
+        wall, cpu = time.perf_counter(), self.cpu()
+        outcome = action()
+        return time.perf_counter() - wall, self.cpu() - cpu, outcome
+
+
+def staged(warehouse: Warehouse, tables: dict[str, str | pa.Table], newest: bool) -> None:
+    """Write each staging table's days before the last (or the last day alone); Spark reads
+    them from Parquet files (``tables`` holds their paths), DuckDB gets the Arrow tables."""
     for name, rows in tables.items():
         last = pa.scalar(LAST, pa.date32())
-        chosen = pc.equal if newest else pc.less
-        part = rows.filter(chosen(rows["_partition_date"], last))
-        warehouse.replace_partition(name, part, {"_partition_date": LAST})
-    return time.perf_counter() - began
+        if isinstance(rows, str):
+            spark: Any = warehouse
+            frame = spark.spark.read.parquet(rows)
+            frame = frame.where(
+                frame["_partition_date"] == LAST if newest else frame["_partition_date"] < LAST
+            )
+            spark.replace_partition_frame(name, frame, {"_partition_date": LAST})
+        else:
+            chosen = pc.equal if newest else pc.less
+            part = rows.filter(chosen(rows["_partition_date"], last))
+            warehouse.replace_partition(name, part, {"_partition_date": LAST})
 
 
-def timed(action) -> float:
-    began = time.perf_counter()
-    outcome = action()
+def built(outcome: dict[str, str]) -> None:
     failed = {k: v for k, v in outcome.items() if k in SUBSCRIBER_MODELS and "skipped" in v}
     if failed:
         raise SystemExit(f"build failed: {failed}")
-    return time.perf_counter() - began
 
 
 READ = (
@@ -86,64 +148,105 @@ def reads_during(url: str, running: threading.Event) -> list[float]:
     return times
 
 
-def measure(url: str, folder: Path, tables: dict[str, pa.Table]) -> dict[str, float]:
+def measure(url: str, folder: Path, tables: dict[str, Any]) -> dict[str, Any]:
     warehouse = connect(url)
     warehouse.migrate()
+    clock = Clock(tree=url.startswith("spark"))
     context = Context(load_settings(environ={}), warehouse, Lake(str(folder / "lake")))
     chosen = [m for m in discover_models() if m.table in SUBSCRIBER_MODELS]
-    figures = {"load": load(warehouse, tables, newest=False)}
+    figures: dict[str, Any] = {}
+    figures["load"] = clock(lambda: staged(warehouse, tables, newest=False))[:2]
     running, latencies = threading.Event(), []
     running.set()
     reader = threading.Thread(target=lambda: latencies.extend(reads_during(url, running)))
     reader.start()
-    figures["full"] = timed(lambda: build(context, chosen))
+    *figures["full"], outcome = clock(lambda: build(context, chosen))
     running.clear()
     reader.join()
+    built(outcome)
     latencies.sort()
     figures["read_p50"] = latencies[len(latencies) // 2] if latencies else float("nan")
     figures["read_max"] = latencies[-1] if latencies else float("nan")
     figures["reads"] = len(latencies)
-    load(warehouse, tables, newest=True)
-    figures["daily"] = timed(lambda: build_day(context, LAST, chosen=chosen))
+    staged(warehouse, tables, newest=True)
+    *figures["daily"], outcome = clock(lambda: build_day(context, LAST, chosen=chosen))
+    built(outcome)
     figures["rows"] = warehouse.rows("SELECT count(*) FROM marts.subscription_periods")[0][0]
     warehouse.close()
     return figures
 
 
+def app_store_load(urls: dict[str, str], folder: Path, rows: int, files: int) -> dict[str, Any]:
+    """tally's load of the same App Store files on each warehouse: (wall, CPU) seconds."""
+    dataset = get_dataset("itunes", "subscription-events")
+    days = [dt.date(2016, 10, 1) + dt.timedelta(days=i) for i in range(files)]
+    reports = [report_bytes(rows // files, day, index) for index, day in enumerate(days)]
+    figures: dict[str, Any] = {}
+    for name, url in urls.items():
+        warehouse = connect(url)
+        warehouse.migrate()
+        settings = load_settings(environ={"TALLY_DATA_DIR": str(folder / name)})
+        context = Context(settings, warehouse, Lake(str(folder / name / "lake")))
+        for day, report in zip(days, reports, strict=True):
+            land(context, dataset, day, {dataset.file_names(day, settings)[0]: report})
+
+        def loads(context: Context = context) -> list[Any]:
+            return [tally_load(context, dataset, day) for day in days]
+
+        figures[name] = Clock(tree=name == "spark")(loads)[:2]
+        count = warehouse.rows(f"SELECT count(*) FROM {dataset.staging_table}")[0][0]
+        assert count == rows // files * files, count
+        warehouse.close()
+    return figures
+
+
+def side_by_side(step: str, spark: tuple[float, float], duck: tuple[float, float]) -> str:
+    return (
+        f"  {step:5}  spark {spark[0]:7.1f} s ({spark[1]:7.1f} CPU s)   "
+        f"duckdb {duck[0]:6.1f} s ({duck[1]:6.1f} CPU s)   "
+        f"ratio {spark[0] / max(duck[0], 1e-9):5.1f} wall, {spark[1] / max(duck[1], 1e-9):5.1f} CPU"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subscriptions", type=int, default=20_000)
-    parser.add_argument("--scales", default="1,2,4")
+    parser.add_argument("--subscriptions", type=int, default=5_000)
+    parser.add_argument("--scales", default="1,4")
+    parser.add_argument("--load-rows", type=int, default=1_000_000)
+    parser.add_argument("--load-files", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    print(f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
+    watch = LoadWatch()
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
         cluster = LocalCluster(root / "cluster")
         cluster.start(workers=args.workers)
+        master = cluster.master_url
+
+        def spark_url(folder: Path) -> str:
+            return f"{master}/?location={folder}/spark/tables&serving={folder}/spark/serving.duckdb"
+
         try:
-            for scale in (int(s) for s in args.scales.split(",")):
+            for scale in [int(s) for s in args.scales.split(",") if s]:
                 count = args.subscriptions * scale
                 transactions, status = generate(count)
                 tables = dict(zip(STAGING, (transactions, status), strict=True))
                 folder = root / f"x{scale}"
-                spark_url = (
-                    f"{cluster.master_url}/?location={folder}/spark/tables"
-                    f"&serving={folder}/spark/serving.duckdb"
-                )
+                files: dict[str, Any] = {}
+                for name, rows in tables.items():
+                    path = folder / "generated" / f"{name}.parquet"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    pq.write_table(rows, path)
+                    files[name] = f"file://{path}"
                 duck = measure(f"duckdb:///{folder}/warehouse.duckdb", folder, tables)
-                spark = measure(spark_url, folder / "spark", tables)
+                spark = measure(spark_url(folder), folder / "spark", files)
                 print(
                     f"{scale}x ({count:,} subscriptions, {transactions.num_rows:,} transactions,"
-                    f" {duck['rows']:,} periods):",
+                    f" {duck['rows']:,} periods), load average now {os.getloadavg()[0]:.1f}:",
                     flush=True,
                 )
                 for step in ("load", "full", "daily"):
-                    print(
-                        f"  {step:5}  spark {spark[step]:7.1f} s   duckdb {duck[step]:6.1f} s"
-                        f"   ratio {spark[step] / max(duck[step], 1e-9):5.1f}",
-                        flush=True,
-                    )
+                    print(side_by_side(step, spark[step], duck[step]), flush=True)
                 for name, figures in (("spark", spark), ("duckdb", duck)):
                     print(
                         f"  reads during the full build on {name}: {figures['reads']}, "
@@ -152,9 +255,21 @@ def main() -> None:
                         flush=True,
                     )
                 assert spark["rows"] == duck["rows"], (spark["rows"], duck["rows"])
+            if args.load_rows:
+                folder = root / "app-store"
+                urls = {
+                    "duckdb": f"duckdb:///{folder}/warehouse.duckdb",
+                    "spark": spark_url(folder),
+                }
+                loads = app_store_load(urls, folder, args.load_rows, args.load_files)
+                print(
+                    f"App Store load, {args.load_rows:,} rows in {args.load_files} gzip files, "
+                    f"load average now {os.getloadavg()[0]:.1f}:"
+                )
+                print(side_by_side("load", loads["spark"], loads["duckdb"]), flush=True)
         finally:
             cluster.stop()
-    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    watch.finish()
 
 
 if __name__ == "__main__":

@@ -172,3 +172,51 @@ def test_loading_settings_imports_no_client_or_driver() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert found.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "url", ["duckdb:///w.duckdb", "postgresql://u@h/d", "redshift://u@h:5439/d", "spark://h:7077"]
+)
+def test_a_misspelt_backend_option_fails_naming_it(url: str) -> None:
+    """``[warehouse.options]`` holds the backend's own keys: one it does not declare fails
+    when the settings load (``tally config``), not only when the warehouse opens."""
+    environ = {"TALLY_WAREHOUSE_URL": url, "TALLY_WAREHOUSE__OPTIONS__BUCKETT": "x"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=environ)
+    message = str(caught.value)
+    assert "warehouse.options.buckett (env TALLY_WAREHOUSE__OPTIONS__BUCKETT)" in message
+    assert "unknown key" in message
+
+
+def test_a_backend_option_of_the_wrong_type_names_the_form() -> None:
+    environ = {"TALLY_WAREHOUSE_URL": "spark://h:7077", "TALLY_WAREHOUSE__OPTIONS__CONF": "x"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=environ)
+    message = str(caught.value)
+    assert "warehouse.options.conf (env TALLY_WAREHOUSE__OPTIONS__CONF)" in message
+    assert "expected dict[str, str]; got 'x'" in message
+
+
+def test_the_declared_backend_options_are_the_ones_each_backend_reads() -> None:
+    """The models checked at load (tally.warehouse.options) and the backends' own checks
+    at connect accept the same keys; DuckDB and PostgreSQL take none."""
+    from tally.warehouse.redshift.backend import RedshiftOptions
+    from tally.warehouse.registry import ConnectOptions, options_model
+    from tally.warehouse.spark.backend import KNOWN_OPTIONS
+
+    def keys(url: str) -> set[str]:
+        model = options_model(url)
+        assert model is not None
+        return set(model.model_fields)
+
+    assert keys("duckdb:///w.duckdb") == keys("postgresql://u@h/d") == set()
+    assert keys("spark://h:7077") == KNOWN_OPTIONS
+    redshift = keys("redshift://u@h:5439/d")
+    RedshiftOptions.read(ConnectOptions(options=dict.fromkeys(redshift, "x")))
+    with pytest.raises(ConfigError):
+        RedshiftOptions.read(ConnectOptions(options={"buckett": "x"}))
+    settings = load_settings(
+        environ={"TALLY_WAREHOUSE_URL": "redshift://u@h:5439/d"}
+        | {f"TALLY_WAREHOUSE__OPTIONS__{key.upper()}": "x" for key in redshift}
+    )
+    assert set(settings.warehouse.options) == redshift

@@ -269,6 +269,9 @@ class Settings(Strict):
             self.lake_url = f"{data}/lake"
         if not self.warehouse_url:
             self.warehouse_url = f"duckdb:///{data}/warehouse.duckdb"
+        from tally.warehouse.registry import check_options
+
+        check_options(self.warehouse_url, self.warehouse.options)  # the backend's own keys
         if not self.web.hit_log_dir:
             self.web.hit_log_dir = f"{data}/hitlog"
 

@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 import nats
 import nats.errors
 import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js.api import KeyValueConfig, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
@@ -51,6 +53,20 @@ class JetStreamUnavailable(TransientError):
     """JetStream did not answer (no server, or a leader election in progress)."""
 
 
+def stream_sequence(message: Msg) -> int:
+    """The stream sequence of a message a JetStream consumer delivered, read from its reply
+    subject (``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.…``, or with a domain
+    and account hash before the stream name): nats-py's ``metadata`` builds a dataclass
+    with a timestamp for every message, a fifth of a loader's CPU (profiled)."""
+    tokens = (message.reply or "").split(".")
+    if tokens[:2] == ["$JS", "ACK"]:
+        if len(tokens) == 9:
+            return int(tokens[5])
+        if len(tokens) >= 11:
+            return int(tokens[7])
+    return int(message.metadata.sequence.stream)  # raises: not a JetStream message
+
+
 def servers(url: str) -> list[str]:
     """The server URLs of a setting such as ``nats://a:4222,nats://b:4222``."""
     return [part.strip() for part in url.split(",") if part.strip()]
@@ -65,7 +81,7 @@ class Link:
         self.connect_seconds = connect_seconds
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name=f"nats-{name}", daemon=True)
-        self.connection: nats.NATS | None = None
+        self.connection: NATS | None = None
         self.js: JetStreamContext | None = None
         self.closing = False
 
@@ -151,7 +167,7 @@ class Link:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
 
-    async def _close_connection(self, connection: nats.NATS) -> None:
+    async def _close_connection(self, connection: NATS) -> None:
         # flush what was sent (acknowledgements), then close: a drain would wait for pull
         # subscriptions' queues that fetch() empties without marking them done
         self.closing = True

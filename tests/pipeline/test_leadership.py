@@ -114,3 +114,71 @@ def _bucketed(bucket: str):
             super().__init__(url, seconds, bucket=bucket)
 
     return InBucket
+
+
+def test_kill_9_of_the_leading_scheduler_process_mid_step(
+    nats_url: str, bucket: str, tmp_path
+) -> None:
+    """Two scheduler processes (tests/pipeline/lease_scheduler.py: the real loop and lease,
+    a 0.3 s stand-in step); the leader is killed with kill -9 in the middle of a step. No
+    two steps ever overlap (the killed one counted as running until the kill), and the
+    other process leads within the lease + a third + 1 s of the kill."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    log = tmp_path / "steps.log"
+    root = Path(__file__).resolve().parents[2]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_")}
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [str(root / "src"), str(root), environment.get("PYTHONPATH", "")]
+    )
+    command = [sys.executable, "-m", "tests.pipeline.lease_scheduler", nats_url, bucket]
+    processes = {
+        name: subprocess.Popen(
+            [*command, str(LEASE), str(log), name], env=environment, cwd=tmp_path
+        )
+        for name in ("a", "b")
+    }
+
+    def lines() -> list[tuple[str, str, float]]:
+        if not log.exists():
+            return []
+        return [(w, n, float(t)) for w, n, t in (x.split() for x in log.read_text().splitlines())]
+
+    try:
+        wait_until(lambda: len(lines()) >= 6, 60)  # the leader has run a few steps
+        leader = lines()[0][1]
+        survivor = "b" if leader == "a" else "a"
+        # kill it in the middle of a step: just after one of its starts
+        seen = len(lines())
+        wait_until(lambda: lines()[-1][0] == "start" and len(lines()) > seen, 10)
+        os.kill(processes[leader].pid, signal.SIGKILL)
+        killed_at = time.time()
+        processes[leader].wait()
+        took = wait_until(lambda: any(n == survivor for _, n, _ in lines()), 30)
+        time.sleep(2)
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(30)
+    steps: list[tuple[str, float, float]] = []
+    open_steps: dict[str, float] = {}
+    for what, name, at in lines():
+        if what == "start":
+            assert name not in open_steps
+            open_steps[name] = at
+        else:
+            steps.append((name, open_steps.pop(name), at))
+    assert list(open_steps) == [leader]  # the step the kill cut short
+    steps.append((leader, open_steps[leader], killed_at))
+    ordered = sorted(steps, key=lambda step: step[1])
+    overlaps = [(a, b) for a, b in zip(ordered, ordered[1:], strict=False) if b[1] < a[2]]
+    assert not overlaps
+    names = [name for name, _, _ in ordered]
+    assert names == sorted(names, key=lambda name: name == survivor)  # then only the survivor
+    print(f"take-over {took:.2f} s after kill -9 (lease {LEASE} s)")
+    assert took <= LEASE + LEASE / 3 + 1.0

@@ -20,7 +20,7 @@ from tally.stream.partitions import partition_of
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-LEASE = 3.0
+LEASE = 4.0  # 3 s in the benchmark; a little more room here for a machine under load
 # the owner's lease runs out (LEASE after its last renewal), then the survivor's next
 # balancing round (every LEASE / 3) takes the partition; 1 s for the processes' own delays
 TAKE_OVER_SECONDS = LEASE + LEASE / 3 + 1.0
@@ -31,6 +31,7 @@ def test_kill_9_of_the_engine_owning_a_firing_alert(nats_cluster, tmp_path: Path
     engines = EngineCluster(tmp_path, nats_cluster.url, webhook, lease_seconds=LEASE)
     engines.start("a", "b")
     partition = partition_of("s1", engines.partitions)
+    failed = True
     try:
         # both processes up, each holding its share: two members, two partitions each
         wait_until(
@@ -82,9 +83,14 @@ def test_kill_9_of_the_engine_owning_a_firing_alert(nats_cluster, tmp_path: Path
         )
         resolved_after = webhook.received[-1].at - calm_from
         time.sleep(2 * LEASE)  # room for a second notification, were there one
+        failed = False
     finally:
         engines.stop()
         webhook.stop()
+        if failed:  # what the engines said, for the report
+            for name in engines.engines:
+                print(f"--- engine {name}:\n{(tmp_path / name / 'engine.log').read_text()}")
+            print("--- notifications:", [(r.path, r.body.get("status")) for r in webhook.received])
     assert webhook.statuses(owner) == ["firing"]  # sent once, by the owner
     assert webhook.statuses(survivor) == ["resolved"]  # sent once, by the survivor
     print(

@@ -181,3 +181,28 @@ def test_duckdb_tells_a_read_from_a_write_with_or_without_parsing() -> None:
         assert _reads_only(read), read
     for write in ("SELECT 1; DELETE FROM t", "INSERT INTO t SELECT 1", "selected", "DELETE FROM t"):
         assert not _reads_only(write), write
+
+
+def test_unordered_runs_on_no_more_threads_than_inputs_and_puts_settings_back(tmp_path) -> None:
+    """DuckDB's ``threads`` and insertion order are the database's settings: a block with one
+    input runs on one thread, a block entered meanwhile keeps the first one's settings, and
+    the last one out puts both back (a load's INSERT of one file cost ~20 % more CPU with a
+    second, idle thread)."""
+    from tally.warehouse.duckdb.backend import DuckDBWarehouse
+
+    warehouse = DuckDBWarehouse(f"duckdb:///{tmp_path}/w.duckdb")
+    setting = "SELECT current_setting('threads'), current_setting('preserve_insertion_order')"
+    with warehouse.session():
+        warehouse.execute("SET threads = 2")
+        assert warehouse.rows(setting) == [(2, True)]
+        with warehouse.unordered(1) as parts:
+            assert parts == 1
+            assert warehouse.rows(setting) == [(1, False)]
+            with warehouse.unordered(4) as inner:  # joins the outer block's settings
+                assert inner == 1
+            assert warehouse.rows(setting) == [(1, False)]
+        assert warehouse.rows(setting) == [(2, True)]
+        with warehouse.unordered() as parts:
+            assert parts == 2
+            assert warehouse.rows(setting) == [(2, False)]
+        assert warehouse.rows(setting) == [(2, True)]

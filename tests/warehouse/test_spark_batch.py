@@ -8,6 +8,7 @@ is the reference. ``TALLY_TEST_SPARK_DEMO_DAYS`` (default 10) sets its length.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import time
@@ -105,3 +106,32 @@ def test_a_build_survives_losing_a_worker(demos):
     )
     assert dict(statuses).get("failed", 0) == 0, statuses
     assert cluster().workers[0].poll() is not None  # the killed worker is really gone
+
+
+def test_run_and_backfill_on_spark_leave_duckdbs_report_fact(demos):
+    # the daily job for the last day and a reload of it from the lake, on the cluster:
+    # the same files loaded again give the same marts (a daily build on Spark is the full
+    # build: its Parquet tables are replaced, never updated in place)
+    duck, spark = demos
+    run = runner.invoke(app, ["run", "--date", END, "--no-fetch", "--no-reports"], env=spark)
+    assert run.exit_code == 0, run.output
+    backfill = runner.invoke(
+        app, ["backfill", "--from", END, "--to", END, "--no-reports"], env=spark
+    )
+    assert backfill.exit_code == 0, backfill.output
+    assert "failed" not in run.output + backfill.output
+    store = connect(spark["TALLY_WAREHOUSE_URL"])
+    steps = store.rows(
+        "SELECT job, status, count(*) FROM tally_meta.runs WHERE partition_date = ? "
+        "AND job IN ('load', 'backfill') GROUP BY ALL ORDER BY ALL",
+        [dt.date.fromisoformat(END)],
+    )
+    assert {(job, status) for job, status, _ in steps} <= {
+        ("load", "ok"),
+        ("load", "skipped"),
+        ("backfill", "ok"),
+    }, steps
+    reference = connect(f"duckdb:///{duck['TALLY_DATA_DIR']}/warehouse.duckdb")
+    columns = ", ".join(reference.columns("marts.report_fact"))
+    select = f"SELECT {columns} FROM marts.report_fact ORDER BY ALL"
+    assert store.rows(select) == reference.rows(select)

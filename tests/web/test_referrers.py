@@ -56,29 +56,72 @@ def test_classify(url: str, urlref: str | None, expected: tuple) -> None:
     assert (found.type, found.name, found.keyword) == expected
 
 
-def test_campaign_source_medium_and_the_remembered_campaign() -> None:
+def test_campaign_source_medium_and_tracking_parameters() -> None:
     found = classify("https://shop.example/?utm_campaign=a&utm_source=news&utm_medium=email", None)
     assert (found.campaign_source, found.campaign_medium) == ("news", "email")
-    # matomo.js sends a campaign it remembered from an earlier page as _rcn/_rck.
-    remembered = classify("https://shop.example/p2", None, SITE, {"_rcn": "Spring", "_rck": "K"})
-    assert (remembered.type, remembered.campaign_name, remembered.campaign_keyword) == (
-        "campaign",
-        "spring",
-        "k",
+    # campaign parameters sent as tracking parameters (an image tracker) win over the URL's
+    # (plugins/Referrers/Columns/Base.php, detectReferrerCampaignFromTrackerParams)
+    tracked = classify(
+        "https://shop.example/?pk_campaign=summer", None, SITE, {"pk_campaign": "Spring"}
     )
-
-
-def test_the_remembered_campaign_comes_first_and_keeps_the_landing_keyword() -> None:
-    # Matomo reads _rcn/_rck before the landing URL (plugins/Referrers/Columns/Base.php).
-    other = classify("https://shop.example/?pk_campaign=summer", None, SITE, {"_rcn": "spring"})
-    assert (other.campaign_name, other.campaign_keyword) == ("spring", None)
-    # matomo.js has no _rck for pk_keyword: the URL's keyword of the same campaign stays.
-    landing = classify(
-        "https://shop.example/?pk_campaign=Spring&pk_keyword=TV", None, SITE, {"_rcn": "Spring"}
-    )
-    assert (landing.campaign_name, landing.campaign_keyword) == ("spring", "tv")
+    assert (tracked.campaign_name, tracked.campaign_keyword) == ("spring", None)
     # utm_source names a campaign when utm_campaign is absent (config/global.ini.php)
     assert classify("https://shop.example/?utm_source=news", None, SITE).campaign_name == "news"
+
+
+def test_matomo_js_attribution_parameters_do_not_make_a_campaign() -> None:
+    # matomo.js sends its attribution cookie as _rcn/_rck on every request; Matomo credits
+    # only goal conversions with it (Base.php, getValueForRecordGoal), not the visit.
+    later = classify("https://shop.example/p2", "https://shop.example/", SITE, {})
+    assert later.type == "direct"
+
+
+@pytest.mark.parametrize(
+    ("url", "urlref", "expected"),
+    [
+        # keyword order of global.ini.php: piwik_kwd before utm_term
+        (
+            "http://example.org/?utm_campaign=GA&piwik_kwd=Piwik kwd&utm_term=no",
+            None,
+            ("ga", "piwik kwd", "piwik kwd"),
+        ),
+        # no keyword: the search keyword of the referrer URL
+        (
+            "http://example.org/?utm_campaign=GA+Campaign",
+            "http://bing.com/search?q=whatever",
+            ("ga campaign", "whatever", "whatever"),
+        ),
+        # no keyword at all: the referrer's host, as the visit's keyword only
+        (
+            "http://example.org/?utm_campaign=GA+Campaign",
+            "http://thing1.com/a/b/c.html?a=b",
+            ("ga campaign", "thing1.com", None),
+        ),
+        ("http://example.org/?utm_campaign=GA+Campaign", None, ("ga campaign", None, None)),
+        # the query gave no keyword: the fragment's campaign counts
+        (
+            "http://example.org/?pk_campaign=A#pk_campaign=B&pk_kwd=K",
+            None,
+            ("b", "k", "k"),
+        ),
+        # an AdWords referrer: the publisher's host, and a name when the URL has none
+        (
+            "http://example.org/?utm_campaign=Adwords campaign",
+            "http://googleads.g.doubleclick.net/pagead/ads?client=x&url=http%3A%2F%2Fwww.pub.org%2F",
+            ("adwords campaign", "(adwords) www.pub.org", "(adwords) www.pub.org"),
+        ),
+        (
+            "http://example.org/",
+            "http://googleads.g.doubleclick.net/pagead/ads?url=http%3A%2F%2Fex.com%2F&ad_type=text",
+            ("adwords (text)", "(adwords) ex.com", "(adwords) ex.com"),
+        ),
+    ],
+)
+def test_campaign_keyword_rules_of_matomo(url: str, urlref: str | None, expected: tuple) -> None:
+    """Base.php, detectReferrerCampaign and detectCampaignKeywordFromReferrerUrl."""
+    found = classify(url, urlref, SITE)
+    assert found.type == "campaign"
+    assert (found.name, found.keyword, found.campaign_keyword) == expected
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,7 @@ def test_visitor_log_lists_visits_newest_first_with_their_actions(site: Warehous
     # five pages and the search, then goal 1 (10 in revenue) after /signup/done
     kinds = [a["type"] for a in w1["actionDetails"]]
     assert kinds == ["action", "action", "action", "search", "action", "action", "goal"]
-    assert w1["actionDetails"][3]["siteSearchKeyword"] == "drama"
+    assert w1["actionDetails"][3]["siteSearchKeyword"] == "Drama"  # as typed
     assert (w1["revenue"], w1["actionDetails"][-1]["revenue"]) == (10, 10)
 
 

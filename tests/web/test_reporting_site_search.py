@@ -20,9 +20,17 @@ def site(request: pytest.FixtureRequest) -> Iterator[Warehouse]:
 
 
 def test_search_keywords(site: Warehouse) -> None:
-    # one search, "drama", by W1 at 09:04
+    # one search, "Drama" (kept as typed, as Matomo does), by W1 at 09:04; its time on page
+    # runs to W1's next page view at 09:05
     assert call(site, "Actions.getSiteSearchKeywords", DAY) == [
-        {"label": "drama", "nb_visits": 1, "nb_hits": 1, "segment": "siteSearchKeyword==drama"}
+        {
+            "label": "Drama",
+            "nb_visits": 1,
+            "nb_hits": 1,
+            "sum_time_spent": 60,
+            "avg_time_on_page": 60,
+            "segment": "siteSearchKeyword==Drama",
+        }
     ]
     # the visits from Google (W3) searched nothing; 7 March had no search either
     segment = {**DAY, "segment": "referrerType==search"}

@@ -35,14 +35,14 @@ def test_transitions_of_a_page_with_a_loop_a_search_and_an_exit(site: Warehouse)
     answer = call(site, "Transitions.getTransitionsForPageUrl", SHOWS)
     # before them: /index (W1 09:01), /shows itself (09:02, the reload: a loop), the search
     # "Drama" (09:05), and nothing for W2, W3, W4, which entered there. The keyword comes
-    # lower-cased on both sides, as Actions.getSiteSearchKeywords shows it.
+    # as typed on both sides, as Actions.getSiteSearchKeywords shows it.
     # after them: /shows (09:01, the same loop), the search (09:02), /signup/done (09:05),
     # /watch/1 (W2), /index (W3) and nothing for W4, which left: 1 exit.
     assert answer["pageMetrics"] == {"pageviews": 6, "entries": 3, "exits": 1, "loops": 1}
     assert pairs(answer["previousPages"]) == [("/index", 1)]
-    assert pairs(answer["previousSiteSearches"]) == [("drama", 1)]
+    assert pairs(answer["previousSiteSearches"]) == [("Drama", 1)]
     assert pairs(answer["followingPages"]) == [("/index", 1), ("/signup/done", 1), ("/watch/1", 1)]
-    assert pairs(answer["followingSiteSearches"]) == [("drama", 1)]
+    assert pairs(answer["followingSiteSearches"]) == [("Drama", 1)]
     # clicked on /shows: W2's outlink (10:02) and W3's download (14:10)
     assert pairs(answer["outlinks"]) == [("https://www.imdb.com/title/tt1", 1)]
     assert pairs(answer["downloads"]) == [("https://cdn.example.com/guide.pdf", 1)]

@@ -18,7 +18,7 @@ import pytest
 from tally.config import load_settings
 from tally.warehouse import Warehouse
 from tally.web.sessions import day_bounds, forget_salts, sessionize
-from tally.web.sites import add_goal, add_site
+from tally.web.sites import add_goal, add_site, edit_site
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "web"
 HKT = dt.timezone(dt.timedelta(hours=8))  # Asia/Hong_Kong has no daylight saving time
@@ -48,8 +48,9 @@ def insert_hits(warehouse: Warehouse, hits: list[dict[str, Any]], start: int = 0
         for name in (
             "hit_id", "idsite", "received_at", "hit_time", "visitor_id", "user_id", "kind",
             "url", "action_name", "event_category", "event_action", "idgoal", "revenue",
-            "new_visit", "user_agent", "ip", "is_bot", "referrer_type", "campaign_name",
-            "campaign_keyword", "transport", "raw_query", "ip_key",
+            "new_visit", "user_agent", "ip", "is_bot", "referrer_type", "referrer_name",
+            "referrer_keyword", "campaign_name", "campaign_keyword", "transport", "raw_query",
+            "ip_key",
         )
     }  # fmt: skip
     for number, row in enumerate(hits, start=start):
@@ -59,7 +60,11 @@ def insert_hits(warehouse: Warehouse, hits: list[dict[str, Any]], start: int = 0
             "received_at": row["hit_time"],
             "new_visit": False,
             "is_bot": False,
-            "referrer_type": "campaign" if row.get("campaign_name") else "direct",
+            "referrer_type": "campaign"
+            if row.get("campaign_name")
+            else "website"
+            if row.get("referrer_name")
+            else "direct",
             "transport": "get",
             "raw_query": "idsite=1&rec=1",
             "url": "https://watch.example.com/",
@@ -155,6 +160,27 @@ def test_campaign_change_and_new_visit_flag_split_visits(site: Warehouse) -> Non
         ("campaign", "spring"),  # the direct visit took the campaign of its second hit
         ("campaign", "autumn"),
     ]
+
+
+def test_a_new_website_referrer_opens_a_visit_where_the_site_says_so(site: Warehouse) -> None:
+    """Matomo's create_new_visit_when_website_referrer_changes (Referrers/Columns/
+    Website.php): off, one visit; on, a hit from another website opens a visit, even after a
+    direct entry, and a hit from the same website does not."""
+    hits = [
+        hit(hkt(2, "11:00"), visitor_id=B),  # direct
+        hit(hkt(2, "11:06"), visitor_id=B, referrer_name="one.example"),
+        hit(hkt(2, "11:12"), visitor_id=B, referrer_name="one.example"),
+        hit(hkt(2, "11:18"), visitor_id=B, referrer_name="two.example"),
+        hit(hkt(2, "11:19"), visitor_id=B),  # an internal page: direct
+    ]
+    insert_hits(site, hits)
+    sessionize(site)
+    assert [row[1] for row in visits_by_key(site)["c:" + B]] == [5]
+    edit_site(site, 1, new_visit_on_referrer_change=True)  # rebuilds the site's visits
+    sessionize(site)
+    assert [row[1] for row in visits_by_key(site)["c:" + B]] == [1, 2, 2]
+    names = site.rows("SELECT referrer_name FROM web.visits ORDER BY started_at")
+    assert [row[0] for row in names] == [None, "one.example", "two.example"]
 
 
 def test_campaign_pages_without_keyword_stay_in_the_visit(site: Warehouse) -> None:

@@ -147,3 +147,28 @@ def test_goals_need_an_existing_site_and_known_fields(duckdb_warehouse: Warehous
     with pytest.raises(BadInputError) as raised:
         edit_goal(duckdb_warehouse, 1, 1, colour="red")
     assert raised.value.field == "colour"
+
+
+def test_matomo_url_settings_of_a_site(warehouse: Warehouse) -> None:
+    """Excluded parameters and site search parameters (Matomo's SitesManager settings)."""
+    plain = add_site(warehouse, "Plain", ["https://plain.example"], "UTC")
+    assert (plain.sitesearch, plain.excluded_parameters) == (True, [])
+    assert plain.keyword_parameters[:2] == ["q", "query"]  # Matomo's defaults
+    shop = add_site(
+        warehouse,
+        "Shop",
+        ["https://shop.example"],
+        "UTC",
+        excluded_parameters=["sessiontoken", "a, b", "a"],
+        search_category_parameters=["cat"],
+    )
+    assert get_site(warehouse, shop.idsite).excluded_parameters == ["sessiontoken", "a", "b"]
+    assert get_site(warehouse, shop.idsite).search_category_parameters == ["cat"]
+    edit_site(warehouse, shop.idsite, sitesearch=False, search_keyword_parameters=["term"])
+    changed = get_site(warehouse, shop.idsite)
+    assert (changed.sitesearch, changed.keyword_parameters) == (False, ["term"])
+    assert changed.excluded_parameters == ["sessiontoken", "a", "b"]  # not given: kept
+    edit_site(warehouse, shop.idsite, excluded_parameters=[""], sitesearch=True)
+    assert get_site(warehouse, shop.idsite).excluded_parameters == []
+    with pytest.raises(BadInputError, match="not a URL parameter name"):
+        edit_site(warehouse, shop.idsite, excluded_parameters=["a=b"])

@@ -169,3 +169,18 @@ def test_load_until_follows_the_stream_and_builds_visits(
         follower.join(60)
     assert sum(report["loaded"] for report in reports) == 2
     assert duckdb_warehouse.rows("SELECT count(*) FROM web.hits") == [(2,)]
+
+
+def test_the_stream_sequence_is_read_from_the_reply_subject_as_nats_py_reads_it() -> None:
+    from nats.aio.msg import Msg
+
+    from tally.jetstream import stream_sequence
+
+    for reply in (
+        "$JS.ACK.TALLY_HITS.tally-loader.1.4242.17.1764979200000000000.3",
+        "$JS.ACK.hub.ACCHASH.TALLY_HITS.tally-loader.2.4242.17.1764979200000000000.3.x1",
+    ):
+        message = Msg(None, subject="web.hits", reply=reply)  # type: ignore[arg-type]
+        assert stream_sequence(message) == message.metadata.sequence.stream == 4242
+    with pytest.raises(Exception):  # noqa: B017,PT011 (nats-py's NotJSMessageError)
+        stream_sequence(Msg(None, subject="web.hits", reply="_INBOX.abc"))  # type: ignore[arg-type]

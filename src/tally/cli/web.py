@@ -44,6 +44,46 @@ def _fail(error: TallyError) -> typer.Exit:
 
 # -- sites ---------------------------------------------------------------------------------
 
+# Matomo's per-site URL settings (tally.web.sites.Site)
+ExcludeParamOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude-param",
+        help="A query parameter to drop from tracked page URLs (besides Matomo's list); "
+        "repeat for several.",
+    ),
+]
+SiteSearchOption = Annotated[
+    bool,
+    typer.Option(
+        "--site-search/--no-site-search",
+        help="Read site searches from page URLs (?q=...), as Matomo does by default.",
+    ),
+]
+SearchParamOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--search-param",
+        help="A URL parameter holding a site search keyword (default: Matomo's q, query, s, "
+        "search, searchword, k, keyword, keywords); repeat for several.",
+    ),
+]
+ReferrerChangeOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--new-visit-on-referrer-change/--same-visit-on-referrer-change",
+        help="A hit from another website than the visit's referrer opens a new visit "
+        "(Matomo's create_new_visit_when_website_referrer_changes; off by default).",
+    ),
+]
+SearchCategoryParamOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--search-category-param",
+        help="A URL parameter holding a site search category; repeat for several.",
+    ),
+]
+
 
 @site_app.command("add")
 def site_add(
@@ -52,16 +92,31 @@ def site_add(
     timezone: Annotated[
         str, typer.Option("--timezone", help="IANA zone of the site's day.")
     ] = "UTC",
+    exclude_param: ExcludeParamOption = None,
+    site_search: SiteSearchOption = True,
+    search_param: SearchParamOption = None,
+    search_category_param: SearchCategoryParamOption = None,
+    referrer_change: ReferrerChangeOption = None,
 ) -> None:
     """Add a site (or app) to track and print its id, the idsite its tracker sends.
 
     Example: tally site add --name "Watch HK" --url https://watch.example.com
-    --url https://m.watch.example.com --timezone Asia/Hong_Kong
+    --url https://m.watch.example.com --timezone Asia/Hong_Kong --exclude-param sessiontoken
     """
     from tally.web.sites import add_site
 
     try:
-        site = add_site(_warehouse(), name, url, timezone)
+        site = add_site(
+            _warehouse(),
+            name,
+            url,
+            timezone,
+            excluded_parameters=exclude_param,
+            sitesearch=site_search,
+            search_keyword_parameters=search_param,
+            search_category_parameters=search_category_param,
+            new_visit_on_referrer_change=bool(referrer_change),
+        )
     except TallyError as error:
         raise _fail(error) from None
     console.print(f"site {site.idsite} added: {site.name} ({', '.join(site.urls)})")
@@ -97,15 +152,36 @@ def site_edit(
     timezone: Annotated[
         str | None, typer.Option("--timezone", help="New IANA zone (visits are rebuilt).")
     ] = None,
+    exclude_param: ExcludeParamOption = None,
+    site_search: Annotated[
+        bool | None,
+        typer.Option("--site-search/--no-site-search", help="Read site searches from page URLs."),
+    ] = None,
+    search_param: SearchParamOption = None,
+    search_category_param: SearchCategoryParamOption = None,
+    referrer_change: ReferrerChangeOption = None,
 ) -> None:
-    """Change a site's name, URLs or time zone.
+    """Change a site's name, URLs, time zone or URL settings (a list option given replaces
+    the old list; pass it once with "" to clear it). URL settings apply to hits loaded from
+    then on.
 
-    Example: tally site edit --site 1 --timezone Asia/Singapore
+    Example: tally site edit --site 1 --timezone Asia/Singapore --search-param term
     """
     from tally.web.sites import edit_site
 
     try:
-        changed = edit_site(_warehouse(), site, name=name, urls=url, timezone=timezone)
+        changed = edit_site(
+            _warehouse(),
+            site,
+            name=name,
+            urls=url,
+            timezone=timezone,
+            excluded_parameters=exclude_param,
+            sitesearch=site_search,
+            search_keyword_parameters=search_param,
+            search_category_parameters=search_category_param,
+            new_visit_on_referrer_change=referrer_change,
+        )
     except TallyError as error:
         raise _fail(error) from None
     console.print(f"site {changed.idsite}: {changed.name}, {changed.timezone}")

@@ -3,13 +3,17 @@
 The partition (``_partition_date``) is replaced in one transaction together with its
 quarantine rows, so a rerun is idempotent and a failed load leaves the previous contents.
 
-Two ways to read the files, with the same rows and the same quarantine as the outcome:
-the dataset's own ``parse`` (pyarrow, in this process; every backend), or, where the
+Three ways to read the files, with the same rows and the same quarantine as the outcome:
+the dataset's own ``parse`` (pyarrow, in this process; every backend); where the
 warehouse reads local files itself (DuckDB) and the dataset declares a plain delimited
-``layout``, ``delimited_sql`` inside the warehouse, so the rows never pass through Python.
-A file the warehouse cannot read that way is parsed in Python instead. Read in place, each
+``layout``, ``delimited_sql`` inside the warehouse; where the warehouse's cluster reads the
+lake itself (Spark, ``cluster_reads_lake``), ``delimited_spark`` on the cluster. The last two
+keep the rows out of Python (only the bad ones come back, to be named). A file the
+warehouse cannot read that way is parsed in Python instead. Read in place, each
 line is checked and converted as it is inserted; the lines that did not land are looked at
 again afterwards, inside the same transaction, which is rolled back when too many are bad.
+The day's files are read and inserted side by side, each on one thread of its own (a long
+file's lines by row groups), never more threads than inputs (``Warehouse.unordered``).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -27,8 +32,9 @@ from tally.pipeline.context import Context
 from tally.pipeline.ingest import dataset_key
 from tally.pipeline.ledger import Ledger, new_run_id, utc_now
 from tally.sources import BadRow, Dataset
-from tally.sources.delimited_sql import Lines, NativeReadError, can_stage, read_lines, split_work
-from tally.warehouse import Warehouse
+from tally.sources.delimited_spark import read_head, read_on_cluster
+from tally.sources.delimited_sql import Lines, NativeReadError, can_stage, read_lines
+from tally.warehouse import FileReadError, Warehouse
 from tally.warehouse.meta import quarantine
 
 
@@ -52,6 +58,8 @@ class _Batch:
 
     lines: dict[str, Lines] = field(default_factory=dict)  # by key: files read in place
     tables: list[pa.Table] = field(default_factory=list)  # rows parsed in Python
+    frames: list[Any] = field(default_factory=list)  # files read on the cluster (Spark)
+    cluster_rows: int = 0  # the good rows of ``frames``
     bad_rows: list[BadRow] = field(default_factory=list)
     rows_read: int = 0
     size: int = 0
@@ -65,6 +73,9 @@ def landed_keys(context: Context, dataset: Dataset, day: dt.date) -> list[str]:
     keys = context.lake.list(folder)
     mine = [key for key in keys if key.rsplit("/", 1)[1] in owned]
     return mine if owned else keys
+
+
+_ROW_GROUP = 122_880  # rows of a DuckDB row group, the unit its scans share among threads
 
 
 class _TooManyBad(Exception):
@@ -83,29 +94,44 @@ def load(context: Context, dataset: Dataset, day: dt.date, run_id: str | None = 
         if not keys:
             step.status, step.error = "skipped", "no landed files for this day"
             return Loaded(skipped=True)
-        with _read(context, dataset, keys) as batch:
-            step.bytes = batch.size
-            loaded = Loaded()
-            threshold = context.settings.quarantine_threshold
-            try:
-                with context.warehouse.transaction():
-                    loaded.rows = _replace(context, dataset, day, run_id, batch)
-                    _refused(context, dataset, day, batch, loaded.rows)
-                    loaded.bad_rows, loaded.rows_read = batch.bad_rows, batch.rows_read
-                    step.rows_in, step.rows_quarantined = batch.rows_read, len(batch.bad_rows)
-                    if loaded.bad_share > threshold:
-                        raise _TooManyBad
-                    _write_quarantine(context, dataset, day, batch.bad_rows, run_id)
-            except _TooManyBad:
-                _write_quarantine(context, dataset, day, batch.bad_rows, run_id)
-                raise QuarantineError(
-                    f"{dataset.key} {day}: {len(batch.bad_rows)} of {batch.rows_read} rows are "
-                    f"bad ({loaded.bad_share:.1%} > threshold {threshold:.0%}); the partition "
-                    f"keeps its previous contents. First: {_describe(batch.bad_rows[0])}"
-                ) from None
-            step.rows_out = loaded.rows
-            if dataset.event_key:
-                step.rows_duplicate = duplicates(context.warehouse, dataset, day)
+        try:
+            with _read(context, dataset, keys, keep_lines=False) as batch:
+                loaded = _load_batch(context, dataset, day, run_id, batch, step)
+        except FileReadError:
+            # DuckDB could not read a file in the one pass (invalid UTF-8, a NUL byte...):
+            # rolled back; read each file's lines first, which names the file to parse in
+            # Python instead
+            with _read(context, dataset, keys, keep_lines=True) as batch:
+                loaded = _load_batch(context, dataset, day, run_id, batch, step)
+    return loaded
+
+
+def _load_batch(
+    context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch, step: Any
+) -> Loaded:
+    """Replace the partition with the batch, in one transaction with its quarantine."""
+    step.bytes = batch.size
+    loaded = Loaded()
+    threshold = context.settings.quarantine_threshold
+    try:
+        with context.warehouse.transaction():
+            inserted = _replace(context, dataset, day, run_id, batch)
+            loaded.rows = _refused(context, dataset, day, batch, inserted)
+            loaded.bad_rows, loaded.rows_read = batch.bad_rows, batch.rows_read
+            step.rows_in, step.rows_quarantined = batch.rows_read, len(batch.bad_rows)
+            if loaded.bad_share > threshold:
+                raise _TooManyBad
+            _write_quarantine(context, dataset, day, batch.bad_rows, run_id)
+    except _TooManyBad:
+        _write_quarantine(context, dataset, day, batch.bad_rows, run_id)
+        raise QuarantineError(
+            f"{dataset.key} {day}: {len(batch.bad_rows)} of {batch.rows_read} rows are "
+            f"bad ({loaded.bad_share:.1%} > threshold {threshold:.0%}); the partition "
+            f"keeps its previous contents. First: {_describe(batch.bad_rows[0])}"
+        ) from None
+    step.rows_out = loaded.rows
+    if dataset.event_key:
+        step.rows_duplicate = duplicates(context.warehouse, dataset, day)
     return loaded
 
 
@@ -119,28 +145,47 @@ def reads_in_place(context: Context, dataset: Dataset) -> bool:
     )
 
 
+def reads_on_cluster(context: Context, dataset: Dataset) -> bool:
+    """Whether this load lets the warehouse's cluster read the dataset's files."""
+    return bool(
+        context.warehouse.capabilities.cluster_reads_lake
+        and dataset.layout is not None
+        and can_stage(dataset.layout)
+    )
+
+
 @contextmanager
-def _read(context: Context, dataset: Dataset, keys: list[str]) -> Iterator[_Batch]:
-    """Every file of the day read into one batch; temporary tables dropped afterwards."""
+def _read(
+    context: Context, dataset: Dataset, keys: list[str], keep_lines: bool
+) -> Iterator[_Batch]:
+    """Every file of the day read into one batch (files read in place: their headers, or
+    with ``keep_lines`` their lines too); temporary tables dropped afterwards."""
     batch = _Batch(keys=keys)
     in_place = reads_in_place(context, dataset)
+    on_cluster = reads_on_cluster(context, dataset)
     try:
-        for key in keys:
-            if in_place and _stage(context, dataset, key, batch):
-                continue
-            _parse(context, dataset, key, batch)
+        # a gzip stream is read on one thread: no more threads than files
+        with context.warehouse.unordered(len(keys)) if keep_lines else nullcontext():
+            for key in keys:
+                if in_place and _stage(context, dataset, key, batch, keep_lines):
+                    continue
+                if on_cluster and _read_on_cluster(context, dataset, key, batch):
+                    continue
+                _parse(context, dataset, key, batch)
         yield batch
     finally:
         for lines in batch.lines.values():
-            context.warehouse.execute(f"DROP TABLE IF EXISTS {lines.table}")
+            if lines.temporary:
+                context.warehouse.execute(f"DROP TABLE IF EXISTS {lines.table}")
 
 
-def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch) -> bool:
-    """Number the lines of one file inside the warehouse; False when it must be parsed in
-    Python. Its rows are checked as they are inserted (``_replace``)."""
+def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch, keep: bool) -> bool:
+    """Read one file's header (and with ``keep`` number its lines inside the warehouse);
+    False when it must be parsed in Python. Its rows are checked as they are inserted
+    (``_replace``)."""
     path = context.lake.local_path(key)
     assert path is not None and dataset.layout is not None
-    table = f"_lines_{uuid.uuid4().hex}"
+    table = f"_lines_{uuid.uuid4().hex}" if keep else None
     try:
         name = key.rsplit("/", 1)[1]
         batch.lines[key] = read_lines(context.warehouse, path, name, dataset.layout, table)
@@ -152,35 +197,70 @@ def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch) -> bool:
     return True
 
 
-def _refused(context: Context, dataset: Dataset, day: dt.date, batch: _Batch, rows: int) -> None:
-    """Count the lines read in place, and name the bad ones among those that did not land
-    in the partition (``rows`` landed in all); the batch's bad rows end in file order."""
-    expected = sum(lines.rows for lines in batch.lines.values())
-    batch.rows_read += expected
-    in_python = sum(table.num_rows for table in batch.tables)
-    if rows - in_python != expected:  # some lines were blank or bad: find them
-        landed = dict(
-            context.warehouse.rows(
-                f"SELECT _file, count(*) FROM {dataset.staging_table} "
-                "WHERE _partition_date = ? GROUP BY _file",
+def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch) -> bool:
+    """Let the cluster read one file (its good rows stay there until the partition is
+    replaced; its bad rows come back now); False when it must be parsed in Python."""
+    assert dataset.layout is not None
+    warehouse: Any = context.warehouse
+    path = context.lake.path(key)
+    try:
+        with context.lake.fs.open(path, "rb") as opened:
+            compressed, head = read_head(opened)
+        url = warehouse.cluster_url(context.lake.uri(key))
+        read = read_on_cluster(warehouse.spark, url, key, dataset.layout, compressed, head)
+    except NativeReadError:
+        return False
+    except BadInputError as error:
+        _unreadable(key, error, batch)
+    else:
+        batch.frames.append(read.frame)
+        batch.cluster_rows += read.rows
+        batch.rows_read += read.rows_read
+        batch.bad_rows.extend(read.bad_rows)
+    batch.size += context.lake.fs.size(path)
+    return True
+
+
+def _refused(context: Context, dataset: Dataset, day: dt.date, batch: _Batch, inserted: int) -> int:
+    """Count the lines read in place, name the bad ones among them and take them (and the
+    blank ones) out of the partition again; returns the rows that landed (of ``inserted``).
+    The batch's bad rows end in file order."""
+    if batch.lines:
+        table, warehouse = dataset.staging_table, context.warehouse
+        counts = {
+            key: (int(lines), int(refused))
+            for key, lines, refused in warehouse.rows(
+                f"SELECT _file, count(*), count(*) FILTER (WHERE _loaded_at IS NULL) "
+                f"FROM {table} WHERE _partition_date = ? GROUP BY _file",
                 [day],
             )
-        )
+        }
+        marked = 0
         for key, lines in batch.lines.items():
-            if landed.get(key, 0) != lines.rows:
-                _refused_lines(context.warehouse, dataset, day, key, lines, batch)
+            read, refused = counts.get(key, (0, 0))
+            batch.rows_read += read
+            if refused:
+                _refused_lines(warehouse, dataset, day, key, lines, batch)
+                marked += refused
+        if marked:
+            warehouse.execute(
+                f"DELETE FROM {table} WHERE _partition_date = ? AND _loaded_at IS NULL", [day]
+            )
+        inserted -= marked
     order = {key: index for index, key in enumerate(batch.keys)}
     batch.bad_rows.sort(key=lambda row: order.get(row.file, len(order)))
+    return inserted
 
 
 def _refused_lines(
     warehouse: Warehouse, dataset: Dataset, day: dt.date, key: str, lines: Lines, batch: _Batch
 ) -> None:
-    """The blank and bad lines of one file: those of its lines not in the partition."""
+    """The blank and bad lines of one file: those inserted marked as refused (no
+    ``_loaded_at``); the file's lines are read again for their text."""
+    lines = batch.lines[key] = lines.keep(warehouse, f"_lines_{uuid.uuid4().hex}")
     missing = (
-        f"_line IN (SELECT _line FROM {lines.table} WHERE _line > 1 EXCEPT "
-        f"SELECT _line FROM {dataset.staging_table} WHERE _partition_date = "
-        f"DATE '{day.isoformat()}' AND _file = {_literal(key)})"
+        f"_line IN (SELECT _line FROM {dataset.staging_table} WHERE _partition_date = "
+        f"DATE '{day.isoformat()}' AND _file = {_literal(key)} AND _loaded_at IS NULL)"
     )
     bad_rows, blank = lines.refused(warehouse, missing)
     batch.rows_read -= blank
@@ -210,29 +290,71 @@ def _unreadable(key: str, error: BadInputError, batch: _Batch) -> None:
 def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch) -> int:
     """Replace the partition with the batch's good rows; returns how many landed."""
     warehouse, partition = context.warehouse, {"_partition_date": day}
+    if batch.frames:
+        return _replace_on_cluster(context, dataset, day, run_id, batch)
     if not batch.lines:
         tables = batch.tables or [pa.table({})]
         table = _with_metadata(pa.concat_tables(tables, promote_options="default"), day, run_id)
         return warehouse.replace_partition(dataset.staging_table, table, partition)
-    # files DuckDB could not read, parsed in Python, join as Arrow tables read in place
+    # Every line read in place is inserted, one pass over its file: a refused or blank
+    # one without ``_loaded_at``, which ``_refused`` looks at and deletes again in the same
+    # transaction (rare; the file's count of lines comes with the rows). Files DuckDB
+    # could not read, parsed in Python, join as Arrow tables.
     metadata = (
         f"DATE '{day.isoformat()}' AS _partition_date, {_literal(run_id)} AS _run_id, "
-        f"TIMESTAMP '{utc_now().isoformat(sep=' ')}' AS _loaded_at"
+        f"CASE WHEN _bad IS NULL THEN TIMESTAMP '{utc_now().isoformat(sep=' ')}' END "
+        "AS _loaded_at"
     )
-    with warehouse.session(), warehouse.unordered() as count, ExitStack() as views:
+    # one thread per input: a file (a gzip stream is read on one thread), or a row group of
+    # a long file's lines held in a table; a file's lines are not split among threads (a
+    # UNION ALL of line ranges, tried, cost more CPU than it saved time)
+    groups = sum(max(1, -(-lines.rows // _ROW_GROUP)) for lines in batch.lines.values())
+    streams = len(batch.tables) + groups
+    with warehouse.session(), warehouse.unordered(streams), ExitStack() as views:
         python = [
             f"SELECT * FROM {views.enter_context(warehouse.arrow_view(table))}"  # type: ignore[attr-defined]
             for table in batch.tables
         ]
         staged = [
-            f"SELECT *, {_literal(key)} AS _file FROM ({lines.select()})"
+            f"SELECT *, {_literal(key)} AS _file FROM ({lines.every_line()})"
             for key, lines in batch.lines.items()
         ]
-        parts = [split_work(select, count) for select in staged] + python
-        union = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
-        return warehouse.replace_partition_from(  # type: ignore[attr-defined]
-            dataset.staging_table, f"SELECT *, {metadata} FROM ({union})", partition
+        union = " UNION ALL BY NAME ".join(f"({part})" for part in staged + python)
+        names = {"_line", "_file", "_partition_date", "_run_id", "_loaded_at"}
+        names.update(column.name for lines in batch.lines.values() for column in lines.columns)
+        names.update(name for table in batch.tables for name in table.column_names)
+        replaced = warehouse.replace_partition_from(  # type: ignore[attr-defined]
+            dataset.staging_table,
+            f"SELECT * EXCLUDE (_bad), {metadata} FROM ({union})",
+            partition,
+            reads_files=not all(lines.temporary for lines in batch.lines.values()),
+            columns=sorted(names),
         )
+        return int(replaced)
+
+
+def _replace_on_cluster(
+    context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch
+) -> int:
+    """Replace the partition with the rows the cluster read (and those parsed in Python,
+    handed to it); the cluster writes them when the transaction ends."""
+    from pyspark.sql import functions
+
+    warehouse: Any = context.warehouse
+    frames = batch.frames + [warehouse.frame_of(table) for table in batch.tables]
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame, allowMissingColumns=True)
+    union = union.select(
+        "*",
+        functions.lit(day).alias("_partition_date"),
+        functions.lit(run_id).alias("_run_id"),
+        functions.expr(f"TIMESTAMP_NTZ '{utc_now().isoformat(sep=' ')}'").alias("_loaded_at"),
+    )
+    rows = batch.cluster_rows + sum(int(table.num_rows) for table in batch.tables)
+    partition = {"_partition_date": day}
+    warehouse.replace_partition_frame(dataset.staging_table, union, partition, empty=not rows)
+    return rows
 
 
 def _literal(text: str) -> str:

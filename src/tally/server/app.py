@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,7 @@ from tally.web.streamload import StreamLoader, StreamLoadResult
 if TYPE_CHECKING:
     from tally.stream.engine import Engine
 from tally.web.reporting import routes as reporting_routes
+from tally.web.sites import site_timezones
 from tally.web.tracking import PATHS as TRACKING_PATHS
 from tally.web.tracking import TrackingEndpoint
 
@@ -213,8 +214,9 @@ async def health(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def _site_ids(warehouse: Warehouse) -> set[object]:
-    return {row[0] for row in warehouse.rows("SELECT idsite FROM web.sites")}
+def _site_ids(warehouse: Warehouse) -> set[Hashable]:
+    ids: set[Hashable] = set(site_timezones(warehouse))
+    return ids
 
 
 class _Loader:

@@ -25,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from tally.errors import BadInputError, NotFoundError
 from tally.warehouse import Warehouse
 from tally.warehouse.meta import accounts
+from tally.web.sites import site_exists
 
 RIGHTS = ("view", "admin")
 SESSION_SECONDS = 12 * 3600
@@ -100,7 +101,7 @@ def grant(warehouse: Warehouse, name: str, idsite: int, rights: str) -> None:
     _require(warehouse, name)
     if rights not in RIGHTS:
         raise BadInputError(f"rights are one of {', '.join(RIGHTS)}; got {rights!r}")
-    if not warehouse.rows("SELECT count(*) FROM web.sites WHERE idsite = ?", [idsite])[0][0]:
+    if not site_exists(warehouse, idsite):
         raise NotFoundError(f"no site {idsite} (see: tally site list)")
     with warehouse.transaction():
         accounts.set_site_rights(warehouse, name, idsite, rights)

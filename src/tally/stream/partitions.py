@@ -46,7 +46,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 
-from tally.jetstream import Lease, Link, retrying
+from tally.jetstream import Lease, Link, retrying, stream_sequence
 from tally.stream.engine import Engine
 from tally.stream.events import Event
 from tally.stream.notifiers import Notification, Notifier
@@ -301,7 +301,7 @@ class PartitionedEngine:
         ``IDLE_SECONDS``); checkpoint, then acknowledge. True when there were events."""
         owned = self._owned[partition]
         messages = self.link.call(self._fetch(owned), timeout=30)
-        fresh = [m for m in messages if m.metadata.sequence.stream > owned.sequence]
+        fresh = [m for m in messages if stream_sequence(m) > owned.sequence]
         events = [Event(**json.loads(m.data)) for m in fresh]
         if events:
             owned.engine.ingest(events)
@@ -312,7 +312,7 @@ class PartitionedEngine:
         if not messages and not notifications:
             return False
         if messages:
-            owned.sequence = max(owned.sequence, *(m.metadata.sequence.stream for m in messages))
+            owned.sequence = max(owned.sequence, *(stream_sequence(m) for m in messages))
         if not owned.lease.held():  # cut off past the lease: another process may own it
             self._drop(partition)
             return False

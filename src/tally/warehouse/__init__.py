@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tally.warehouse.base import Capabilities, FileReadError, Warehouse
-from tally.warehouse.registry import ConnectOptions, backend_for
+from tally.warehouse.registry import ConnectOptions, backend_for, check_options
 
 if TYPE_CHECKING:
     from tally.config import Settings
@@ -31,9 +31,9 @@ def connect(
 ) -> Warehouse:
     """Open the warehouse a URL names (ConfigError listing the registered schemes if none)."""
     backend = backend_for(url)
-    warehouse: Warehouse = backend.open(
-        url, options or ConnectOptions(lock_wait_seconds=lock_wait_seconds)
-    )
+    options = options or ConnectOptions(lock_wait_seconds=lock_wait_seconds)
+    check_options(url, options.options)
+    warehouse: Warehouse = backend.open(url, options)
     return warehouse
 
 

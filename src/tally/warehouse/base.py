@@ -52,6 +52,9 @@ class Capabilities:
     # DELETE and UPDATE may change some rows of a staging or mart table in place (else those
     # tables are only replaced by partition or whole, and the daily build is the full build)
     rewrites_rows: bool = True
+    # a cluster (Spark) reads the lake's files itself: loads of plain delimited layouts run
+    # there (``cluster_url``, ``frame_of``, ``replace_partition_frame``)
+    cluster_reads_lake: bool = False
 
 
 @runtime_checkable
@@ -112,9 +115,11 @@ class Warehouse(Protocol):
         """Hold a named lock (an integer key) for the block, across every process using
         this warehouse: only one holder at a time, the others wait."""
 
-    def unordered(self) -> AbstractContextManager[int]:
-        """Let the statements of the block write rows in any order; yields how many parts
-        a scan may be split into to use every core (1 where it does not matter)."""
+    def unordered(self, streams: int | None = None) -> AbstractContextManager[int]:
+        """Let the statements of the block write rows in any order, on no more threads than
+        ``streams`` (how many inputs they read each on its own, e.g. files) where given;
+        yields how many parts a scan may be split into to use every core (1 where it does
+        not matter)."""
 
     def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
         """A person's statement (``tally query``): on a connection that can change nothing

@@ -50,6 +50,10 @@ class Backend:
     # test suite (None: no server to test against here, e.g. Redshift)
     scratch: str | Scratch | None = None
     service: str | None = None  # the test service scratch needs ("postgres"), if any
+    # the pydantic model of ``[warehouse.options]`` for this backend ("module:Class" in
+    # tally.warehouse.options, or the class), checked when the settings load; None: not
+    # declared, the backend checks them itself
+    options: str | type[Any] | None = None
 
     def open(self, url: str, options: ConnectOptions) -> Any:
         return _resolve(self.factory)(url, options)
@@ -104,6 +108,46 @@ def backend_for(url: str) -> Backend:
     )
 
 
+def options_model(url: str) -> type[Any] | None:
+    """The pydantic model of the URL's backend's ``[warehouse.options]`` (None: undeclared)."""
+    declared = backend_for(url).options
+    if isinstance(declared, str):
+        module, _, attribute = declared.partition(":")
+        model: type[Any] = getattr(importlib.import_module(module), attribute)
+        return model
+    return declared
+
+
+def check_options(url: str, options: Mapping[str, Any]) -> None:
+    """ConfigError naming each key of ``[warehouse.options]`` the URL's backend does not
+    take, or whose value is of the wrong type, with its environment variable and what is
+    expected."""
+    model = options_model(url)
+    if model is None:
+        return
+    from pydantic import ValidationError
+
+    try:
+        model.model_validate(dict(options))
+    except ValidationError as error:
+        known = ", ".join(model.model_fields) or "none (this backend takes no options)"
+        lines = [f"invalid settings: warehouse.options of the {backend_for(url).name} backend:"]
+        for problem in error.errors():
+            path = [str(part) for part in problem["loc"]]
+            key = ".".join(["warehouse", "options", *path])
+            env = "TALLY_WAREHOUSE__OPTIONS__" + "__".join(path).upper()
+            if problem["type"] == "extra_forbidden" and len(path) == 1:
+                lines.append(f"  {key} (env {env}): unknown key; known here: {known}")
+                continue
+            field = model.model_fields.get(path[0])
+            form = field.annotation if field is not None else None
+            expected = form.__name__ if isinstance(form, type) else str(form)
+            secret = "secret" in key or "password" in key
+            shown = "********" if secret else repr(problem.get("input"))
+            lines.append(f"  {key} (env {env}): {problem['msg']}; expected {expected}; got {shown}")
+        raise ConfigError("\n".join(lines)) from None
+
+
 def _resolve(target: str | Callable[..., Any]) -> Callable[..., Any]:
     if not isinstance(target, str):
         return target
@@ -120,6 +164,7 @@ register(
         factory="tally.warehouse.duckdb:open_warehouse",
         example="duckdb:///PATH",
         scratch="tally.warehouse.duckdb:scratch_url",
+        options="tally.warehouse.options:NoOptions",
     )
 )
 register(
@@ -130,6 +175,7 @@ register(
         example="postgresql://USER@HOST/DB",
         scratch="tally.warehouse.postgres:scratch_url",
         service="postgres",
+        options="tally.warehouse.options:NoOptions",
     )
 )
 register(
@@ -138,6 +184,7 @@ register(
         schemes=("postgresql+redshift", "redshift"),
         factory="tally.warehouse.redshift:open_warehouse",
         example="redshift://USER@CLUSTER.REGION.redshift.amazonaws.com:5439/DB",
+        options="tally.warehouse.options:Redshift",
     )
 )
 register(
@@ -146,6 +193,7 @@ register(
         schemes=("spark",),
         factory="tally.warehouse.spark:open_warehouse",
         example="spark://MASTER:7077",
+        options="tally.warehouse.options:Spark",
         # no scratch here: the shared suite runs on Spark only with a cluster, which the
         # plugin tests/warehouse/spark_cluster starts (make test-spark)
     )

@@ -29,9 +29,11 @@ from tally.warehouse import Warehouse
 from tally.warehouse.meta import hitlog, quarantine
 from tally.web.enrich import Network, anonymise_ip, detect_device, network_of
 from tally.web.hitlog import Record, read_segment, segment_paths
+from tally.web.pageurl import search_in_url
 from tally.web.params import Rejected, parse_hit, parse_query
 from tally.web.referrers import Referrer, classify, hosts_of, without_excluded_params
 from tally.web.sessions import DaySalts, SessionizeResult, forget_salts, sessionize
+from tally.web.sites import SEARCH_KEYWORD_PARAMETERS, list_sites
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +139,7 @@ def load_hits(
     if not paths:
         return result
     progress = hitlog.progress(warehouse)
-    sites = _site_hosts(warehouse)
+    sites = _site_rules(warehouse)
     salts = DaySalts(warehouse)
     for index, path in enumerate(paths):
         sealed = index < len(paths) - 1
@@ -170,7 +172,7 @@ def _load_segment(
     warehouse: Warehouse,
     settings: Settings,
     position: _Position,
-    sites: dict[int, frozenset[str]],
+    sites: dict[int, _SiteRules],
     salts: DaySalts,
     result: LoadResult,
 ) -> None:
@@ -204,7 +206,7 @@ def _prepare(
     records: list[Record],
     segment: str,
     settings: Settings,
-    sites: dict[int, frozenset[str]],
+    sites: dict[int, _SiteRules],
     salts: DaySalts,
 ) -> _Batch:
     batch = _Batch([], [])
@@ -236,7 +238,7 @@ def _row(
     hit_id: str,
     record: dict[str, Any],
     settings: Settings,
-    sites: dict[int, frozenset[str]],
+    sites: dict[int, _SiteRules],
     salts: DaySalts,
 ) -> tuple[Any, ...] | None:
     """The web.hits row of one record (in SCHEMA order), or None for a bot hit that did not
@@ -254,7 +256,18 @@ def _row(
     device = detect_device(hit.user_agent)
     if device.is_bot and not hit.keep_bots:
         return None
-    referrer = _referrer(hit.url, hit.urlref, hit.idsite, hit.campaign, sites)
+    rules = sites.get(hit.idsite) or _SiteRules(frozenset())
+    url = hit.url
+    if hit.kind == "pageview" and rules.sitesearch:
+        # a page URL with a site search keyword parameter is a site search (Matomo's
+        # plugins/Actions/Actions/ActionSiteSearch.php; tally.web.pageurl)
+        found = search_in_url(hit.url, rules.keyword_parameters, rules.category_parameters)
+        if found is not None:
+            hit.kind = "search"
+            hit.search_keyword, hit.search_category = found.keyword, found.category
+            hit.search_count = found.count
+            url = found.url
+    referrer = _referrer(hit.url, hit.urlref, hit.campaign, rules.hosts)
     # The full address, before it is anonymised below (Matomo's default too); &dp=1 is
     # Matomo's switch to skip the provider (its log importer sends it).
     network = network_of(hit.client_ip, settings.web.provider_lookup)
@@ -263,7 +276,7 @@ def _row(
     facts = vars(hit).copy()
     facts.update(
         hit_id=hit_id,
-        url=without_excluded_params(hit.url),
+        url=without_excluded_params(url, rules.excluded),
         ip_key=salts.ip_key(hit.idsite, hit.hit_time, hit.client_ip),
         country=hit.country or network.country,
         provider=network.provider,
@@ -305,12 +318,10 @@ _REFERRERS: dict[tuple[Any, ...], Referrer] = {}
 def _referrer(
     url: str | None,
     urlref: str | None,
-    idsite: int,
     campaign: dict[str, str],
-    sites: dict[int, frozenset[str]],
+    hosts: frozenset[str],
 ) -> Referrer:
     """``classify``, remembered: it is pure, and the key holds everything it reads."""
-    hosts = sites.get(idsite, frozenset())
     key = (url, urlref, hosts, tuple(campaign.items()))
     found = _REFERRERS.get(key)
     if found is None:
@@ -347,16 +358,29 @@ def _commit(
         quarantine.add_hits(warehouse, segment, batch.quarantine, now)
 
 
-def _site_hosts(warehouse: Warehouse) -> dict[int, frozenset[str]]:
-    hosts: dict[int, frozenset[str]] = {}
-    for idsite, main_url, urls in warehouse.rows("SELECT idsite, main_url, urls FROM web.sites"):
-        try:
-            listed = json.loads(urls) if urls else []
-        except json.JSONDecodeError:
-            listed = []
-        urls = [main_url, *[u for u in listed if isinstance(u, str)]]
-        hosts[int(idsite)] = frozenset(hosts_of(urls))
-    return hosts
+@dataclass(frozen=True)
+class _SiteRules:
+    """What the loader needs of a site: its hosts (referrers from them are internal) and
+    Matomo's URL settings (excluded parameters, site search read from page URLs)."""
+
+    hosts: frozenset[str]
+    excluded: frozenset[str] = frozenset()
+    sitesearch: bool = True
+    keyword_parameters: tuple[str, ...] = SEARCH_KEYWORD_PARAMETERS
+    category_parameters: tuple[str, ...] = ()
+
+
+def _site_rules(warehouse: Warehouse) -> dict[int, _SiteRules]:
+    return {
+        site.idsite: _SiteRules(
+            hosts=frozenset(hosts_of(site.urls)),
+            excluded=frozenset(name.lower() for name in site.excluded_parameters),
+            sitesearch=site.sitesearch,
+            keyword_parameters=tuple(site.keyword_parameters),
+            category_parameters=tuple(site.search_category_parameters),
+        )
+        for site in list_sites(warehouse)
+    }
 
 
 def _apply_retention(

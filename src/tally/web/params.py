@@ -19,6 +19,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
+from tally.web.referrers import CAMPAIGN_KEYWORD, CAMPAIGN_MEDIUM, CAMPAIGN_NAME, CAMPAIGN_SOURCE
+
 # A custom timestamp older than this needs a valid token_auth (as in Matomo).
 CDT_WITHOUT_TOKEN = dt.timedelta(hours=24)
 MAX_VALUE_LENGTH = 8192
@@ -332,10 +334,16 @@ def _extras(hit: Hit, params: Mapping[str, str]) -> None:
     hit.dimensions = json.dumps(dimensions, sort_keys=True) if dimensions else None
     timings = {name: _integer(params, name, minimum=0) for name in PERFORMANCE if params.get(name)}
     hit.performance = json.dumps(timings, sort_keys=True) if timings else None
-    # matomo.js reports a campaign remembered in its cookie as _rcn / _rck.
-    for name in ("_rcn", "_rck"):
+    # Campaign parameters sent as tracking parameters (an image tracker's pk_campaign=...)
+    # name the visit's campaign (Referrers/Columns/Base.php,
+    # detectReferrerCampaignFromTrackerParams). matomo.js's _rcn/_rck (its attribution
+    # cookie) are not among them: Matomo credits only goal conversions with those.
+    for name in TRACKER_CAMPAIGN_PARAMS:
         if params.get(name):
             hit.campaign[name] = params[name]
+
+
+TRACKER_CAMPAIGN_PARAMS = (*CAMPAIGN_NAME, *CAMPAIGN_KEYWORD, *CAMPAIGN_SOURCE, *CAMPAIGN_MEDIUM)
 
 
 # setEcommerceView: a product (or category) page, sent with its page view

@@ -49,37 +49,48 @@ SOCIAL_NETWORKS = {
     "whatsapp.com": "WhatsApp",
 }
 
-# Campaign parameters of Matomo (mtm_, pk_, piwik_, matomo_) and Google Analytics (utm_):
-# Matomo's defaults (config/global.ini.php, campaign_var_name and campaign_keyword_var_name;
-# utm_source and utm_medium name a campaign when utm_campaign is absent), plus mtm_cpn.
+# Campaign parameters of Matomo (mtm_, pk_, piwik_, matomo_) and Google Analytics (utm_),
+# in the order Matomo tries them: config/global.ini.php, campaign_var_name and
+# campaign_keyword_var_name (utm_source and utm_medium name a campaign when utm_campaign is
+# absent); mtm_cpn, which matomo.js also reads, last.
 CAMPAIGN_NAME = (
-    "mtm_campaign",
-    "mtm_cpn",
-    "matomo_campaign",
-    "pk_campaign",
     "pk_cpn",
+    "pk_campaign",
     "piwik_campaign",
+    "mtm_campaign",
+    "matomo_campaign",
     "utm_campaign",
     "utm_source",
     "utm_medium",
+    "mtm_cpn",
 )
 CAMPAIGN_KEYWORD = (
-    "mtm_keyword",
-    "mtm_kwd",
-    "matomo_kwd",
-    "pk_keyword",
     "pk_kwd",
+    "pk_keyword",
     "piwik_kwd",
+    "mtm_kwd",
+    "mtm_keyword",
+    "matomo_kwd",
     "utm_term",
 )
 # Removed from every tracked URL (core/Tracker/PageUrl.php, getQueryParametersToExclude):
-# the campaign name and keyword parameters and a few session/click ids, so a campaign
-# landing page is one page in the reports, not one per campaign link.
+# ignore_referrer, the campaign name and keyword parameters and the click and session ids
+# of global.ini.php's url_query_parameter_to_exclude_from_url, so a campaign landing page is
+# one page in the reports, not one per campaign link. A site adds its own (excluded
+# parameters, see tally.web.sites).
 EXCLUDED_URL_PARAMS = frozenset(
     (
+        "ignore_referrer",
+        "ignore_referer",
         *CAMPAIGN_NAME,
         *CAMPAIGN_KEYWORD,
         "gclid",
+        "fbclid",
+        "msclkid",
+        "twclid",
+        "wbraid",
+        "gbraid",
+        "yclid",
         "fb_xd_fragment",
         "fb_comment_id",
         "phpsessid",
@@ -87,6 +98,8 @@ EXCLUDED_URL_PARAMS = frozenset(
         "sessionid",
         "aspsessionid",
         "doing_wp_cron",
+        "sid",
+        "pk_vid",
     )
 )
 CAMPAIGN_SOURCE = ("mtm_source", "pk_source", "utm_source")
@@ -97,76 +110,129 @@ CAMPAIGN_MEDIUM = ("mtm_medium", "pk_medium", "utm_medium")
 class Referrer:
     type: str  # direct, website, search, social, campaign
     name: str | None = None
-    keyword: str | None = None
+    keyword: str | None = None  # a campaign's: Matomo's final keyword (see classify)
     campaign_name: str | None = None
-    campaign_keyword: str | None = None
+    campaign_keyword: str | None = None  # a campaign's keyword as found, None when none was
     campaign_source: str | None = None
     campaign_medium: str | None = None
+
+
+ADWORDS_NAME = "AdWords"  # Base.php: LABEL_ADWORDS_NAME, LABEL_PREFIX_ADWORDS_KEYWORD
+ADWORDS_KEYWORD_PREFIX = "(adwords) "
 
 
 def classify(
     url: str | None,
     urlref: str | None,
     site_hosts: Iterable[str] = (),
-    remembered: Mapping[str, str] | None = None,
+    tracker_params: Mapping[str, str] | None = None,
 ) -> Referrer:
-    """Classify a hit's referrer; ``remembered`` holds matomo.js's ``_rcn``/``_rck``.
+    """Classify a hit's referrer as Matomo does for a visit (plugins/Referrers/Columns/
+    Base.php, getReferrerInformation): a campaign first, then direct entry, search engine,
+    social network, website.
 
-    As in Matomo (plugins/Referrers/Columns/Base.php, detectReferrerCampaign), the
-    remembered campaign comes first and the landing URL's parameters second.
+    The campaign (detectReferrerCampaign): its name and keyword from the landing URL's
+    query, else its fragment; a missing keyword from the referrer URL's search keyword; an
+    AdWords referrer (googleads/doubleclick with a ``url`` parameter) names its publisher's
+    host as keyword, and names the campaign "AdWords (ad_type)" when the URL named none;
+    campaign parameters sent as tracking parameters (``tracker_params``, e.g. by an image
+    tracker) come last and win. A campaign still without keyword gets the referrer's host
+    (``keyword``); ``campaign_keyword`` stays None then, so the visit rules can keep a
+    running campaign visit's own keyword instead (actions.sql). matomo.js's ``_rcn``/``_rck``
+    are not read here: Matomo uses them only to credit a goal conversion.
     """
-    campaign = _remembered(remembered or {})
-    # Every campaign-name parameter holds "campaign", "cpn" or "utm_": most URLs skip parsing.
     lowered = (url or "").lower()
-    landing = None
+    name = keyword = None
+    landing: dict[str, str] = {}
     if "campaign" in lowered or "cpn" in lowered or "utm_" in lowered:
-        landing = _campaign(_url_params(url))
-    if campaign is not None and campaign.keyword is None and landing is not None:
-        # matomo.js sends _rck only for the keyword parameters it knows (not pk_keyword or
-        # mtm_keyword); the landing URL's own keyword for the same campaign is kept.
-        if landing.name == campaign.name:
-            return landing
-    if campaign is not None:
-        return campaign
-    if landing is not None:
-        return landing
-    host = _host(urlref)
+        name, keyword, landing = _landing_campaign(url)
+    ref_host = _host(urlref)
+    if name and not keyword and ref_host:
+        keyword = _search_keyword(ref_host, urlref)
+    if not keyword and ref_host and ("googleads" in ref_host or "doubleclick" in ref_host):
+        query = _query_params(urlref)
+        publisher = _host(query.get("url", "").strip())
+        if publisher:
+            if not name:
+                ad_type = query.get("ad_type", "").strip()
+                name = ADWORDS_NAME + (f" ({ad_type})" if ad_type else "")
+            keyword = ADWORDS_KEYWORD_PREFIX + publisher
+    tracked = _campaign_params(tracker_params or {})
+    if tracked[0]:
+        name, landing = tracked[0], dict(tracker_params or {})
+        keyword = tracked[1] or keyword
+    if name:
+        found = keyword.lower() if keyword else None
+        final = found or ref_host or None
+        return Referrer(
+            "campaign",
+            name.lower(),
+            final,
+            campaign_name=name.lower(),
+            campaign_keyword=found,
+            campaign_source=_first(landing, CAMPAIGN_SOURCE),
+            campaign_medium=_first(landing, CAMPAIGN_MEDIUM),
+        )
+    host = ref_host
     if not host or _is_own(host, site_hosts):
         return Referrer("direct")
-    for pattern, name, params in SEARCH_ENGINES:
-        if pattern.search(host):
-            query = _url_params(urlref)
-            keyword = next((query[p] for p in params if query.get(p)), None)
-            return Referrer("search", name, keyword)
+    engine = _search_engine(host)
+    if engine is not None:
+        return Referrer("search", engine, _search_keyword(host, urlref))
     social = _social(host)
     if social:
         return Referrer("social", social)
     return Referrer("website", host.removeprefix("www."))
 
 
-def _remembered(params: Mapping[str, str]) -> Referrer | None:
-    return _campaign(params, ("_rcn",), ("_rck",))
+def _landing_campaign(url: str | None) -> tuple[str | None, str | None, dict[str, str]]:
+    """(name, keyword, params) of the landing URL: the query's, and when the query gave no
+    keyword, the fragment's over it (Base.php, detectReferrerCampaignFromLandingUrl)."""
+    try:
+        parts = urlsplit(url or "")
+    except ValueError:
+        return None, None, {}
+    query = _lowered(parse_qsl(parts.query))
+    name, keyword = _campaign_params(query)
+    if keyword or "=" not in parts.fragment:
+        return name, keyword, query
+    fragment = _lowered(parse_qsl(parts.fragment))
+    fragment_name, fragment_keyword = _campaign_params(fragment)
+    if fragment_name:
+        return fragment_name, fragment_keyword, fragment
+    return name, keyword, query
 
 
-def _campaign(
-    params: Mapping[str, str],
-    names: tuple[str, ...] = CAMPAIGN_NAME,
-    keywords: tuple[str, ...] = CAMPAIGN_KEYWORD,
-) -> Referrer | None:
-    name = _first(params, names)
-    if not name:
-        return None
-    # Matomo lowercases campaign names and keywords so "Spring" and "spring" are one.
-    keyword = _first(params, keywords)
-    return Referrer(
-        "campaign",
-        name.lower(),
-        keyword.lower() if keyword else None,
-        campaign_name=name.lower(),
-        campaign_keyword=keyword.lower() if keyword else None,
-        campaign_source=_first(params, CAMPAIGN_SOURCE),
-        campaign_medium=_first(params, CAMPAIGN_MEDIUM),
-    )
+def _campaign_params(params: Mapping[str, str]) -> tuple[str | None, str | None]:
+    name = _first(params, CAMPAIGN_NAME)
+    return (name, _first(params, CAMPAIGN_KEYWORD)) if name else (None, None)
+
+
+def _lowered(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, value in pairs:
+        found.setdefault(key.lower(), value)
+    return found
+
+
+def _search_engine(host: str) -> str | None:
+    return next((name for pattern, name, _ in SEARCH_ENGINES if pattern.search(host)), None)
+
+
+def _search_keyword(host: str, urlref: str | None) -> str | None:
+    """The search keyword of a search engine's referrer URL, if it is one."""
+    for pattern, _name, params in SEARCH_ENGINES:
+        if pattern.search(host):
+            query = _url_params(urlref)
+            return next((query[p] for p in params if query.get(p)), None)
+    return None
+
+
+def _query_params(url: str | None) -> dict[str, str]:
+    try:
+        return _lowered(parse_qsl(urlsplit(url or "").query))
+    except ValueError:
+        return {}
 
 
 def _first(params: Mapping[str, str], names: tuple[str, ...]) -> str | None:
@@ -213,28 +279,28 @@ def hosts_of(urls: Iterable[str]) -> set[str]:
     return {host for host in (_host(url) for url in urls) if host}
 
 
-def without_excluded_params(url: str | None) -> str | None:
-    """``url`` without Matomo's excluded query parameters (EXCLUDED_URL_PARAMS), in the
-    query or, when there is no query, in the fragment (as core/Tracker/PageUrl.php)."""
+def without_excluded_params(url: str | None, also: frozenset[str] = frozenset()) -> str | None:
+    """``url`` without Matomo's excluded query parameters (EXCLUDED_URL_PARAMS, and the
+    site's own, ``also``, lower-case), in the query or, when there is no query, in the
+    fragment (as core/Tracker/PageUrl.php, excludeQueryParametersFromUrl)."""
     if not url or ("?" not in url and "#" not in url):
         return url
     try:
         parts = urlsplit(url)
     except ValueError:
         return url
+    excluded = EXCLUDED_URL_PARAMS | also if also else EXCLUDED_URL_PARAMS
     if parts.query:
-        kept = _kept_params(parts.query)
+        kept = _kept_params(parts.query, excluded)
         return url if kept is None else urlunsplit(parts._replace(query=kept))
     if parts.fragment and "=" in parts.fragment:
-        kept = _kept_params(parts.fragment)
+        kept = _kept_params(parts.fragment, excluded)
         return url if kept is None else urlunsplit(parts._replace(fragment=kept))
     return url
 
 
-def _kept_params(text: str) -> str | None:
+def _kept_params(text: str, excluded: frozenset[str]) -> str | None:
     """``text`` (a query string) without excluded parameters; None when nothing is excluded."""
     pairs = text.split("&")
-    kept = [
-        pair for pair in pairs if unquote(pair.split("=", 1)[0]).lower() not in EXCLUDED_URL_PARAMS
-    ]
+    kept = [pair for pair in pairs if unquote(pair.split("=", 1)[0]).lower() not in excluded]
     return None if len(kept) == len(pairs) else "&".join(kept)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from tally.warehouse import Warehouse
+from tally.web.sites import site_timezones
 
 MODELS = "tally.web.models"
 # steps.sql numbers what actions.sql placed, pages.sql gives its page labels ids; visits.sql
@@ -143,10 +144,7 @@ class DaySalts:
 
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
-        self.zones = {
-            int(site): ZoneInfo(str(zone))
-            for site, zone in warehouse.rows("SELECT idsite, timezone FROM web.sites")
-        }
+        self.zones = {site: ZoneInfo(zone) for site, zone in site_timezones(warehouse).items()}
         self.salts: dict[dt.date, str] | None = None  # read on first use, all at once
 
     def ip_key(self, idsite: int, hit_time: dt.datetime, ip: str | None) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,10 +28,29 @@ class Site:
     urls: list[str]  # the first is the main URL
     timezone: str
     created_at: dt.datetime
+    # Matomo's per-site URL settings (plugins/SitesManager): parameters dropped from page
+    # URLs besides Matomo's own list; site search read from page URLs (sitesearch) with
+    # these keyword / category parameters (empty: SEARCH_KEYWORD_PARAMETERS, none).
+    excluded_parameters: list[str] = field(default_factory=list)
+    sitesearch: bool = True
+    search_keyword_parameters: list[str] = field(default_factory=list)
+    search_category_parameters: list[str] = field(default_factory=list)
+    # Matomo's create_new_visit_when_website_referrer_changes (off by default)
+    new_visit_on_referrer_change: bool = False
 
     @property
     def main_url(self) -> str:
         return self.urls[0]
+
+    @property
+    def keyword_parameters(self) -> list[str]:
+        """The parameters that carry a site search keyword in this site's page URLs."""
+        return self.search_keyword_parameters or list(SEARCH_KEYWORD_PARAMETERS)
+
+
+# Matomo's default site search keyword parameters (plugins/SitesManager/API.php,
+# DEFAULT_SEARCH_KEYWORD_PARAMETERS); it has no default category parameter.
+SEARCH_KEYWORD_PARAMETERS = ("q", "query", "s", "search", "searchword", "k", "keyword", "keywords")
 
 
 @dataclass(frozen=True)
@@ -84,7 +103,35 @@ def _check_name(name: str, thing: str = "site") -> str:
     return name.strip()
 
 
-def add_site(warehouse: Warehouse, name: str, urls: list[str], timezone: str) -> Site:
+def check_parameters(names: list[str] | None, what: str) -> list[str]:
+    """URL parameter names: trimmed, empty ones dropped, each once; no commas or spaces."""
+    checked: list[str] = []
+    for name in names or []:
+        for part in name.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if any(c.isspace() or c in "&=#?" for c in part):
+                raise BadInputError(
+                    f"{part!r} is not a URL parameter name", file="site", field=what
+                )
+            if part not in checked:
+                checked.append(part)
+    return checked
+
+
+def add_site(
+    warehouse: Warehouse,
+    name: str,
+    urls: list[str],
+    timezone: str,
+    *,
+    excluded_parameters: list[str] | None = None,
+    sitesearch: bool = True,
+    search_keyword_parameters: list[str] | None = None,
+    search_category_parameters: list[str] | None = None,
+    new_visit_on_referrer_change: bool = False,
+) -> Site:
     """Create a site with the next free id; ``urls[0]`` becomes its main URL."""
     if not urls:
         raise BadInputError("a site needs at least one URL", file="site", field="url")
@@ -95,6 +142,11 @@ def add_site(warehouse: Warehouse, name: str, urls: list[str], timezone: str) ->
         urls=list(dict.fromkeys(checked)),
         timezone=check_timezone(timezone),
         created_at=_now(),
+        excluded_parameters=check_parameters(excluded_parameters, "excluded_parameters"),
+        sitesearch=sitesearch,
+        search_keyword_parameters=check_parameters(search_keyword_parameters, "search_keyword"),
+        search_category_parameters=check_parameters(search_category_parameters, "search_category"),
+        new_visit_on_referrer_change=new_visit_on_referrer_change,
     )
     with warehouse.transaction():
         idsite = int(warehouse.rows("SELECT coalesce(max(idsite), 0) + 1 FROM web.sites")[0][0])
@@ -110,30 +162,85 @@ def add_site(warehouse: Warehouse, name: str, urls: list[str], timezone: str) ->
                 site.created_at,
             ],
         )
-    return Site(idsite, site.name, site.urls, site.timezone, site.created_at)
+        site = replace(site, idsite=idsite)
+        _store_settings(warehouse, site)
+    return site
+
+
+_SELECT = (
+    "SELECT s.idsite, s.name, s.main_url, s.urls, s.timezone, s.created_at, "
+    "u.excluded_parameters, u.sitesearch, u.sitesearch_keyword_parameters, "
+    "u.sitesearch_category_parameters, u.new_visit_on_referrer_change "
+    "FROM web.sites AS s LEFT JOIN web.site_url_settings AS u ON u.idsite = s.idsite"
+)
+
+
+def _store_settings(warehouse: Warehouse, site: Site) -> None:
+    """The site's URL settings row (lists stored comma-separated, as Matomo does); a site
+    with Matomo's defaults needs none."""
+    warehouse.execute("DELETE FROM web.site_url_settings WHERE idsite = ?", [site.idsite])
+    values = [
+        ",".join(site.excluded_parameters) or None,
+        site.sitesearch,
+        ",".join(site.search_keyword_parameters) or None,
+        ",".join(site.search_category_parameters) or None,
+        site.new_visit_on_referrer_change,
+    ]
+    if values != [None, True, None, None, False]:
+        warehouse.execute(
+            "INSERT INTO web.site_url_settings VALUES (?, ?, ?, ?, ?, ?)", [site.idsite, *values]
+        )
 
 
 def list_sites(warehouse: Warehouse) -> list[Site]:
-    found = warehouse.rows(
-        "SELECT idsite, name, main_url, urls, timezone, created_at FROM web.sites ORDER BY idsite"
-    )
+    found = warehouse.rows(f"{_SELECT} ORDER BY s.idsite")
     return [_site(row) for row in found]
 
 
+def site_exists(warehouse: Warehouse, idsite: int) -> bool:
+    found = warehouse.rows("SELECT count(*) FROM web.sites WHERE idsite = ?", [idsite])
+    return int(found[0][0]) > 0
+
+
+def site_names(warehouse: Warehouse) -> dict[int, str]:
+    """Every site's name by id, in id order."""
+    found = warehouse.rows("SELECT idsite, name FROM web.sites ORDER BY idsite")
+    return {int(idsite): str(name) for idsite, name in found}
+
+
+def site_timezones(warehouse: Warehouse) -> dict[int, str]:
+    """Every site's IANA time zone by id, in id order."""
+    found = warehouse.rows("SELECT idsite, timezone FROM web.sites ORDER BY idsite")
+    return {int(idsite): str(zone) for idsite, zone in found}
+
+
 def get_site(warehouse: Warehouse, idsite: int) -> Site:
-    found = warehouse.rows(
-        "SELECT idsite, name, main_url, urls, timezone, created_at FROM web.sites WHERE idsite = ?",
-        [idsite],
-    )
+    found = warehouse.rows(f"{_SELECT} WHERE s.idsite = ?", [idsite])
     if not found:
         raise NotFoundError(f"site {idsite} does not exist (see: tally site list)")
     return _site(found[0])
 
 
 def _site(row: tuple[Any, ...]) -> Site:
-    idsite, name, main_url, urls, timezone, created_at = row
+    idsite, name, main_url, urls, timezone, created_at = row[:6]
+    excluded, search, keywords, categories, referrer_change = row[6:]
     listed = [u for u in json.loads(urls or "[]") if isinstance(u, str)]
-    return Site(int(idsite), name, list(dict.fromkeys([main_url, *listed])), timezone, created_at)
+    return Site(
+        int(idsite),
+        name,
+        list(dict.fromkeys([main_url, *listed])),
+        timezone,
+        created_at,
+        excluded_parameters=_split(excluded),
+        sitesearch=search is None or bool(search),
+        search_keyword_parameters=_split(keywords),
+        search_category_parameters=_split(categories),
+        new_visit_on_referrer_change=bool(referrer_change),
+    )
+
+
+def _split(text: str | None) -> list[str]:
+    return [part for part in (text or "").split(",") if part]
 
 
 def edit_site(
@@ -143,20 +250,53 @@ def edit_site(
     name: str | None = None,
     urls: list[str] | None = None,
     timezone: str | None = None,
+    excluded_parameters: list[str] | None = None,
+    sitesearch: bool | None = None,
+    search_keyword_parameters: list[str] | None = None,
+    search_category_parameters: list[str] | None = None,
+    new_visit_on_referrer_change: bool | None = None,
 ) -> Site:
-    """Change a site's name, URLs (all of them, main first) or time zone."""
+    """Change a site's name, URLs (all of them, main first), time zone or URL settings (a
+    list given replaces the old one; an empty list clears it). URL settings apply to hits
+    loaded from then on, as Matomo's apply to requests tracked after a change, except
+    ``new_visit_on_referrer_change``, a rule of visits: the site's visits are rebuilt."""
     site = get_site(warehouse, idsite)
-    new_name = _check_name(name) if name is not None else site.name
-    new_urls = list(dict.fromkeys(check_url(u) for u in urls)) if urls else site.urls
     new_zone = check_timezone(timezone) if timezone is not None else site.timezone
+    changed = replace(
+        site,
+        name=_check_name(name) if name is not None else site.name,
+        urls=list(dict.fromkeys(check_url(u) for u in urls)) if urls else site.urls,
+        timezone=new_zone,
+        sitesearch=site.sitesearch if sitesearch is None else sitesearch,
+        new_visit_on_referrer_change=site.new_visit_on_referrer_change
+        if new_visit_on_referrer_change is None
+        else new_visit_on_referrer_change,
+    )
+    if excluded_parameters is not None:
+        changed = replace(
+            changed, excluded_parameters=check_parameters(excluded_parameters, "excluded")
+        )
+    if search_keyword_parameters is not None:
+        changed = replace(
+            changed,
+            search_keyword_parameters=check_parameters(search_keyword_parameters, "search"),
+        )
+    if search_category_parameters is not None:
+        changed = replace(
+            changed,
+            search_category_parameters=check_parameters(search_category_parameters, "category"),
+        )
     with warehouse.transaction():
         warehouse.execute(
             "UPDATE web.sites SET name = ?, main_url = ?, urls = ?, timezone = ? WHERE idsite = ?",
-            [new_name, new_urls[0], json.dumps(new_urls), new_zone, idsite],
+            [changed.name, changed.main_url, json.dumps(changed.urls), new_zone, idsite],
         )
+        _store_settings(warehouse, changed)
         if new_zone != site.timezone:
             invalidate_visits(warehouse, idsite)  # every local day moved
-    return Site(idsite, new_name, new_urls, new_zone, site.created_at)
+        elif changed.new_visit_on_referrer_change != site.new_visit_on_referrer_change:
+            invalidate_visits(warehouse, idsite)  # visits split otherwise
+    return changed
 
 
 def invalidate_visits(warehouse: Warehouse, idsite: int) -> None:
@@ -252,6 +392,21 @@ def add_goal(
         )
         invalidate_visits(warehouse, idsite)  # past visits may now convert
     return Goal(**{**goal.__dict__, "idgoal": idgoal})
+
+
+def goal_exists(warehouse: Warehouse, idsite: int, idgoal: int) -> bool:
+    found = warehouse.rows(
+        "SELECT count(*) FROM web.goals WHERE idsite = ? AND idgoal = ?", [idsite, idgoal]
+    )
+    return int(found[0][0]) > 0
+
+
+def goal_names(warehouse: Warehouse, idsite: int) -> dict[int, str]:
+    """A site's goal names by id, in id order."""
+    found = warehouse.rows(
+        "SELECT idgoal, name FROM web.goals WHERE idsite = ? ORDER BY idgoal", [idsite]
+    )
+    return {int(idgoal): str(name) for idgoal, name in found}
 
 
 def list_goals(warehouse: Warehouse, idsite: int | None = None) -> list[Goal]:

@@ -27,16 +27,17 @@ from typing import Any
 
 import nats
 import nats.errors
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from tally.config import Settings
-from tally.jetstream import Link, retrying
+from tally.jetstream import Link, retrying, stream_sequence
 from tally.warehouse import Warehouse
 from tally.warehouse.meta import quarantine as meta_quarantine
 from tally.web.hitstream import hit_id, stream_config, subject
-from tally.web.loader import _row, _site_hosts, _table, load_hits, sessionize_alone
+from tally.web.loader import _row, _site_rules, _table, load_hits, sessionize_alone
 from tally.web.params import Rejected
 from tally.web.sessions import DaySalts
 
@@ -141,13 +142,13 @@ class StreamLoader:
 
     def store(self, messages: list[Msg]) -> StreamLoadResult:
         """Commit the messages' rows (those not stored yet), then acknowledge them all."""
-        found = [Message(m.metadata.sequence.stream, m.data) for m in messages]
+        found = [Message(stream_sequence(m), m.data) for m in messages]
         result = commit(self.warehouse, self.settings, self.stream, found)
         self.link.call(_acknowledge(messages, self.link.connection), timeout=30)
         return result
 
 
-async def _acknowledge(messages: list[Msg], connection: nats.NATS | None) -> None:
+async def _acknowledge(messages: list[Msg], connection: NATS | None) -> None:
     for message in messages:
         await message.ack()
     # a lost acknowledgement only means a redelivery, which the next commit skips
@@ -192,7 +193,7 @@ def _prepare(
     warehouse: Warehouse, settings: Settings, stream: str, messages: list[Message]
 ) -> tuple[list[tuple[Any, ...]], list[tuple[int, str | None, str, str]], int]:
     """Rows for web.hits, quarantined records, and how many bot hits were dropped."""
-    sites = _site_hosts(warehouse)
+    sites = _site_rules(warehouse)
     salts = DaySalts(warehouse)
     rows: list[tuple[Any, ...]] = []
     quarantine: list[tuple[int, str | None, str, str]] = []

@@ -20,16 +20,14 @@ from tally.server.ui.access import csrf_valid, warehouse_of
 from tally.server.ui.render import page
 from tally.server.users import RIGHTS, User, add_user, delete_user, grant, list_users, revoke
 from tally.warehouse import Warehouse
+from tally.web.sites import site_names
 
 PATH = "/admin/users"
 FLASH = "users_flash"
 
 
 def _site_names(warehouse: Warehouse) -> dict[int, str]:
-    return {
-        int(idsite): str(name)
-        for idsite, name in warehouse.rows("SELECT idsite, name FROM web.sites ORDER BY idsite")
-    }
+    return site_names(warehouse)
 
 
 def _refused(request: Request) -> Response:

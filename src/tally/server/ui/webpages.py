@@ -52,6 +52,7 @@ from tally.web.reporting import call
 from tally.web.reporting.default_date import default_date
 from tally.web.reporting.periods import PERIODS, resolve, site_today
 from tally.web.reporting.segments import compile_segment
+from tally.web.sites import site_exists, site_names, site_timezones
 
 
 def dashboard(view: View) -> list[Panel]:
@@ -108,8 +109,12 @@ BY_KEY = {report.key: report for report in REPORTS}
 
 
 def visible_sites(warehouse: Warehouse, user: User) -> list[Site]:
-    found = warehouse.rows("SELECT idsite, name, timezone FROM web.sites ORDER BY idsite")
-    return [Site(int(r[0]), str(r[1]), str(r[2])) for r in found if user.can_view(int(r[0]))]
+    zones = site_timezones(warehouse)
+    return [
+        Site(idsite, name, zones[idsite])
+        for idsite, name in site_names(warehouse).items()
+        if user.can_view(idsite)
+    ]
 
 
 class Refused(Exception):
@@ -127,8 +132,7 @@ def read_view(request: Request, warehouse: Warehouse, user: User) -> tuple[View,
         if not wanted.isdigit():
             raise Refused(400, f"idSite {wanted!r} is not a site id")
         idsite = int(wanted)
-        exists = warehouse.rows("SELECT count(*) FROM web.sites WHERE idsite = ?", [idsite])[0][0]
-        if not exists:
+        if not site_exists(warehouse, idsite):
             raise Refused(404, f"no site {idsite}")
         if not user.can_view(idsite):
             raise Refused(403, f"you have no rights to site {idsite}")

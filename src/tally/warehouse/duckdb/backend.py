@@ -95,6 +95,11 @@ _FILE_ERRORS = (duckdb.Error,)
 # with name python_arrow_scan does not exist"), so connects and closes take turns. Seen
 # once the server opened the file from several warehouse objects (reports, logins, loader).
 _OPEN_CLOSE = threading.Lock()
+# ``threads`` and ``preserve_insertion_order`` are settings of the whole database, not of
+# one connection: the first ``unordered()`` block of a database changes them, the last one
+# out puts them back (a block entered meanwhile runs with the first one's thread count).
+_SETTINGS = threading.Lock()
+_HELD: dict[str, list[Any]] = {}  # database → [blocks inside, threads, insertion order, used]
 
 
 def _is_lock_error(error: Exception) -> bool:
@@ -128,6 +133,9 @@ class DuckDBWarehouse(InformationSchema):
         self._named = NamedLocks()
         self._writer = (
             threading.RLock() if self.path in (":memory:", "") else _writer_lock(self.path)
+        )
+        self._settings_key = (
+            f":memory:{id(self)}" if self._memory else str(Path(self.path).resolve())
         )
         if self.path not in (":memory:", ""):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -253,23 +261,57 @@ class DuckDBWarehouse(InformationSchema):
             yield
 
     @contextmanager
-    def unordered(self) -> Iterator[int]:
-        """Let DuckDB write a statement's rows in any order (this connection's setting,
-        put back afterwards); yields how many parts a scan may be split into.
+    def unordered(self, streams: int | None = None) -> Iterator[int]:
+        """Let DuckDB write a statement's rows in any order; with ``streams`` (how many
+        inputs the block reads each on its own: files, row groups), on no more threads than
+        that. Both settings are the database's, put back afterwards; yields how many parts
+        a scan may be split into.
 
         Keeping the order of the rows read makes DuckDB finish each CREATE TABLE AS and
         INSERT on one thread; a UNION ALL of parts runs on every core only when the result's
-        order need not follow the input's.
+        order need not follow the input's. A thread with no input of its own does not make
+        a statement faster: a one-file INSERT … SELECT with a second thread idle cost about
+        20 % more CPU (issue 17, measured), hence ``streams``.
         """
         with self.session() as con:
-            threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
-            setting = "SELECT current_setting('preserve_insertion_order')"
-            before = bool(con.execute(setting).fetchall()[0][0])
-            con.execute("SET preserve_insertion_order = false")
+            with _SETTINGS:
+                held = _HELD.get(self._settings_key)
+                if held is None:  # the first block in: note the settings, then change them
+                    threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+                    setting = "SELECT current_setting('preserve_insertion_order')"
+                    order = bool(con.execute(setting).fetchall()[0][0])
+                    used = max(1, min(threads, streams or threads, 8))
+                    con.execute("SET preserve_insertion_order = false")
+                    if used != threads:
+                        con.execute(f"SET threads = {used}")
+                    held = _HELD[self._settings_key] = [0, threads, order, used]
+                held[0] += 1
             try:
-                yield max(1, min(threads, 8))
+                yield held[3]
             finally:
-                con.execute(f"SET preserve_insertion_order = {before}")
+                with _SETTINGS:
+                    held[0] -= 1
+                    if held[0] == 0:  # the last block out puts them back
+                        del _HELD[self._settings_key]
+                        settings = [f"SET preserve_insertion_order = {held[2]}"]
+                        if held[3] != held[1]:
+                            settings.append(f"SET threads = {held[1]}")
+                        self._set_globally(con, settings)
+
+    def _set_globally(self, con: duckdb.DuckDBPyConnection, statements: list[str]) -> None:
+        """Run SETs of database-wide settings; on another connection of the database when
+        this one's transaction has failed (a SET is refused until it is rolled back)."""
+        try:
+            for statement in statements:
+                con.execute(statement)
+        except duckdb.TransactionException:
+            assert self._database is not None  # the session that holds ``con`` keeps it open
+            other = self._database.cursor()
+            try:
+                for statement in statements:
+                    other.execute(statement)
+            finally:
+                other.close()
 
     def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
         """A read-only connection with ``enable_external_access`` off unless asked (read_csv,
@@ -341,15 +383,17 @@ class DuckDBWarehouse(InformationSchema):
                 with self._writing(statement), self._bounded(con):
                     con.execute(statement)
 
-    def read_into(self, table: str, select_sql: str) -> None:
+    def read_into(self, table: str, select_sql: str) -> int:
         """``CREATE TEMP TABLE table AS select_sql`` for a SELECT that reads local files;
-        ``FileReadError`` (nothing left behind) when DuckDB cannot read one."""
+        returns how many rows it holds. ``FileReadError`` (nothing left behind) when DuckDB
+        cannot read one."""
         with self.session() as con:
             try:
-                con.execute(f"CREATE TEMP TABLE {table} AS {select_sql}")
+                created = con.execute(f"CREATE TEMP TABLE {table} AS {select_sql}").fetchone()
             except _FILE_ERRORS as error:
                 con.execute(f"DROP TABLE IF EXISTS {table}")
                 raise FileReadError(str(error).splitlines()[0]) from error
+            return int(created[0]) if created else 0
 
     @contextmanager
     def arrow_view(self, data: pa.Table) -> Iterator[str]:
@@ -367,18 +411,27 @@ class DuckDBWarehouse(InformationSchema):
 
     # -- tables ------------------------------------------------------------------------
 
-    def _ensure_table(self, con: duckdb.DuckDBPyConnection, table: str, view: str) -> None:
-        schema, _ = split_table(table)
-        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {view} LIMIT 0")
+    def _ensure_table(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        view: str,
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        schema, name = split_table(table)
         existing = {
             row[0]
             for row in con.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = ? AND table_name = ?",
-                list(split_table(table)),
+                "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
+                [schema, name],
             ).fetchall()
         }
+        if not existing:  # (each look at the view plans its SELECT again: only what is needed)
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {view} LIMIT 0")
+            return
+        if columns is not None and existing.issuperset(columns):
+            return  # the caller knows the SELECT's columns: all there, nothing to plan
         described = con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
         for column, column_type, *_ in described:
             if column not in existing:
@@ -394,29 +447,41 @@ class DuckDBWarehouse(InformationSchema):
                 con.unregister(view)
 
     def replace_partition_from(
-        self, table: str, select_sql: str, partition: Mapping[str, Any]
+        self,
+        table: str,
+        select_sql: str,
+        partition: Mapping[str, Any],
+        *,
+        reads_files: bool = False,
+        columns: Sequence[str] | None = None,
     ) -> int:
         """``replace_partition`` with the rows of a SELECT run here (no copy through Python).
 
         Only backends whose capabilities say ``reads_local_files`` offer it: the SELECT
-        may read the lake's files or temporary tables of the current session.
+        may read the lake's files or temporary tables of the current session. With
+        ``reads_files``, an error of the statement is raised as ``FileReadError`` (a file
+        DuckDB cannot read; the caller reads it another way). ``columns``, the names the
+        SELECT yields where the caller knows them, spares planning it to compare.
         """
-        view = f"_incoming_{uuid.uuid4().hex}"
+        # the SELECT is written into each statement rather than kept as a view: planning
+        # a load's SELECT (one CASE per column) costs as much each time either way
         with self.transaction(), self.session() as con:
-            con.execute(f"CREATE TEMP VIEW {view} AS {select_sql}")
+            if not reads_files:
+                return self._replace(con, table, f"({select_sql})", partition, columns)
             try:
-                return self._replace(con, table, view, partition)
-            finally:
-                con.execute(f"DROP VIEW IF EXISTS {view}")
+                return self._replace(con, table, f"({select_sql})", partition, columns)
+            except _FILE_ERRORS as error:
+                raise FileReadError(str(error).splitlines()[0]) from error
 
     def _replace(
         self,
         con: duckdb.DuckDBPyConnection,
         table: str,
-        view: str,
+        view: str,  # a view's name, or a parenthesised SELECT
         partition: Mapping[str, Any],
+        columns: Sequence[str] | None = None,
     ) -> int:
-        self._ensure_table(con, table, view)
+        self._ensure_table(con, table, view, columns)
         if partition:
             where = " AND ".join(f'"{column}" = ?' for column in partition)
             con.execute(f"DELETE FROM {table} WHERE {where}", list(partition.values()))

@@ -203,7 +203,7 @@ class PostgresWarehouse(InformationSchema):
                 con.execute("SELECT pg_advisory_unlock(%s)", [key])
 
     @contextmanager
-    def unordered(self) -> Iterator[int]:
+    def unordered(self, streams: int | None = None) -> Iterator[int]:
         yield 1  # PostgreSQL keeps no insertion order worth giving up
 
     def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:

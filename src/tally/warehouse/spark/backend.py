@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlparse
 
 import pyarrow as pa
@@ -53,6 +53,7 @@ CAPABILITIES = Capabilities(
     param_style="?",
     columnar_results=True,
     rewrites_rows=False,
+    cluster_reads_lake=True,
 )
 SPARK_SCHEMAS = ("staging", "marts")
 KNOWN_OPTIONS = {"master", "location", "serving", "prefix", "conf"}
@@ -66,6 +67,7 @@ SESSION_CONF = {
     "spark.sql.hive.manageFilesourcePartitions": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.ansi.enabled": "false",  # DuckDB's NULL on a failed cast, not an error
+    "spark.sql.legacy.timeParserPolicy": "CORRECTED",  # to_date: NULL on 2/30, no warning
     "spark.sql.shuffle.partitions": "8",
     # the commit moves each task's files once, not twice
     "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
@@ -328,9 +330,27 @@ class SparkWarehouse(DuckDBWarehouse):
 
     def replace_partition(self, table: str, data: pa.Table, partition: Mapping[str, Any]) -> int:
         if not self.is_spark_table(table):
-            return super().replace_partition(table, data, partition)
+            return int(super().replace_partition(table, data, partition))
         self._write(lambda: self._replace_on_spark(table, data, dict(partition)))
-        return data.num_rows
+        return int(data.num_rows)
+
+    def cluster_url(self, uri: str) -> str:
+        """A lake object's URL (``Lake.uri``) as the cluster opens it: a local path as
+        ``file://``, ``s3://`` as Hadoop's ``s3a://``."""
+        if uri.startswith("s3://"):
+            return "s3a://" + uri.removeprefix("s3://")
+        return uri if "://" in uri else f"file://{Path(uri).absolute()}"
+
+    def frame_of(self, data: pa.Table) -> Any:
+        """Arrow rows (parsed in the driver) as a Spark DataFrame."""
+        return self.spark.createDataFrame(_spark_ready(data))
+
+    def replace_partition_frame(
+        self, table: str, frame: Any, partition: Mapping[str, Any], *, empty: bool = False
+    ) -> None:
+        """``replace_partition`` with a Spark DataFrame's rows (written by the cluster, at
+        the end of the transaction); ``empty``: the frame has no rows."""
+        self._write(lambda: self.replace_partition_with(table, frame, dict(partition), empty=empty))
 
     def append(self, table: str, data: pa.Table) -> int:
         return self.replace_partition(table, data, {})
@@ -501,7 +521,8 @@ def _transpiled(
     named in ``views`` (schema.table → view) is read from that temporary view, and a date
     minus a date (days in DuckDB, an interval in Spark) becomes ``DATEDIFF`` where the
     column types (``types``: table → (column, Spark type)) show both sides are dates."""
-    tree = _dates_subtracted(sqlglot.parse_one(sql, read="duckdb"), types)
+    parsed = cast(exp.Expression, sqlglot.parse_one(sql, read="duckdb"))
+    tree = _dates_subtracted(parsed, types)
     for select in tree.find_all(exp.Select):
         _series_as_lateral_view(select)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
@@ -532,7 +553,7 @@ def _dates_subtracted(
 
     if not types or not tree.find(exp.Sub):
         return tree
-    nested: dict[str, dict[str, dict[str, str]]] = {}
+    nested: dict[str, Any] = {}
     for table, columns in types:
         schema, name = split_table(table)
         nested.setdefault(schema, {})[name] = dict(columns)
@@ -660,7 +681,7 @@ def _duckdb_type(kind: Any) -> str:
 
 
 def _type_of(schema: Any, name: str) -> str:
-    return next(f.dataType.simpleString() for f in schema.fields if f.name == name)
+    return str(next(f.dataType.simpleString() for f in schema.fields if f.name == name))
 
 
 def _widened(known: Any, incoming: Any) -> Any:

@@ -15,7 +15,11 @@ INSERT INTO web.actions (
     event_value, search_keyword, idgoal, revenue, pv_id, seconds_since_previous
 )
 WITH scoped AS (
-    -- The UTC bounds make this a range scan of web.hits, not a time zone cast of every hit.
+    -- A hit's local day is its UTC date or the day before or after (no offset reaches a
+    -- day), so each hit meets at most three dirty days by an equality join on the date and
+    -- keeps the one whose UTC bounds hold it: no time zone cast of every hit, and no join of
+    -- every hit with every dirty day of its site (a year is 365 of them). The outer bounds
+    -- keep one day's run to a range scan of web.hits.
     -- Only the columns the rules need travel through the windows (the rest is joined at
     -- the end): sorting narrow rows is several times faster than sorting whole hits.
     SELECT
@@ -31,112 +35,160 @@ WITH scoped AS (
         coalesce(h.ip_key, h.ip) AS ip,
         h.referrer_type,
         h.campaign_name,
-        h.campaign_keyword
+        h.campaign_keyword,
+        h.referrer_keyword,
+        -- with the site's new_visit_on_referrer_change, a hit from another website is a
+        -- mark too (below)
+        CASE
+            WHEN h.referrer_type = 'website' AND u.new_visit_on_referrer_change
+                THEN '=website|' || lower(coalesce(h.referrer_name, ''))
+        END AS website_mark
     FROM web.hits AS h
+    CROSS JOIN (VALUES (-1), (0), (1)) AS shifted (shift)
     JOIN web.dirty_days AS d
-        ON d.idsite = h.idsite AND h.hit_time >= d.utc_start AND h.hit_time < d.utc_end
+        ON d.idsite = h.idsite AND d.local_date = CAST(h.hit_time AS DATE) + shifted.shift
+    LEFT JOIN web.site_url_settings AS u ON u.idsite = h.idsite
+    WHERE h.hit_time >= d.utc_start AND h.hit_time < d.utc_end
+        AND h.hit_time >= (SELECT min(utc_start) FROM web.dirty_days)
+        AND h.hit_time < (SELECT max(utc_end) FROM web.dirty_days)
 ),
 day_users AS (
-    -- uid ties a visitor: hits of a cookie that logged in that day belong to the user.
-    SELECT
-        sc.*,
-        CASE
-            WHEN sc.visitor_id IS NULL THEN sc.user_id
-            ELSE coalesce(
-                sc.user_id,
-                max(sc.user_id) OVER (PARTITION BY sc.idsite, sc.local_date, sc.visitor_id)
-            )
-        END AS day_user_id
+    -- uid ties a visitor: hits of a cookie that logged in that day belong to the user
+    -- (the cookie's greatest uid of the day, for its hits without one).
+    SELECT sc.idsite, sc.local_date, sc.visitor_id, max(sc.user_id) AS user_id
     FROM scoped AS sc
+    WHERE sc.visitor_id IS NOT NULL AND sc.user_id IS NOT NULL
+    GROUP BY sc.idsite, sc.local_date, sc.visitor_id
 ),
 keyed AS (
     -- Cookieless hits: a hash of the day's secret salt, the user agent and the IP key (the
     -- loader's salted hash of the full IP; the anonymised IP for hits stored before it).
     SELECT
-        du.*,
+        sc.hit_id,
+        sc.idsite,
+        sc.local_date,
+        sc.hit_time,
+        sc.kind,
+        sc.new_visit,
+        sc.referrer_type,
+        sc.campaign_name,
+        sc.campaign_keyword,
+        sc.referrer_keyword,
+        sc.website_mark,
         CASE
-            WHEN du.day_user_id IS NOT NULL THEN 'u:' || du.day_user_id
-            WHEN du.visitor_id IS NOT NULL THEN 'c:' || du.visitor_id
+            WHEN coalesce(sc.user_id, du.user_id) IS NOT NULL
+                THEN 'u:' || coalesce(sc.user_id, du.user_id)
+            WHEN sc.visitor_id IS NOT NULL THEN 'c:' || sc.visitor_id
             ELSE 'h:' || md5(
-                salt.salt || '|' || coalesce(du.user_agent, '') || '|' || coalesce(du.ip, '')
+                salt.salt || '|' || coalesce(sc.user_agent, '') || '|' || coalesce(sc.ip, '')
             )
         END AS visitor_key
-    FROM day_users AS du
-    JOIN web.visitor_salts AS salt ON salt.salt_date = du.local_date
+    FROM scoped AS sc
+    LEFT JOIN day_users AS du
+        ON du.idsite = sc.idsite AND du.local_date = sc.local_date
+        AND du.visitor_id = sc.visitor_id
+    JOIN web.visitor_salts AS salt ON salt.salt_date = sc.local_date
+),
+visitor_days AS (
+    -- An integer per visitor and day: every later window partitions and orders on integers
+    -- (vd, seq), much cheaper to sort than the text key, the time and the hit id.
+    SELECT
+        k.idsite,
+        k.local_date,
+        k.visitor_key,
+        row_number() OVER () AS vd
+    FROM (SELECT DISTINCT idsite, local_date, visitor_key FROM keyed) AS k
 ),
 gaps AS (
     SELECT
-        k.*,
+        v.vd,
+        row_number() OVER (PARTITION BY v.vd ORDER BY k.hit_time, k.hit_id) AS seq,
+        k.hit_id,
+        k.idsite,
+        k.local_date,
+        k.visitor_key,
+        k.hit_time,
+        k.kind,
+        k.new_visit,
+        k.referrer_type,
+        k.campaign_name,
+        k.campaign_keyword,
+        k.referrer_keyword,
+        k.website_mark,
         date_diff(
             'second',
-            lag(k.hit_time) OVER (
-                PARTITION BY k.idsite, k.local_date, k.visitor_key ORDER BY k.hit_time, k.hit_id
-            ),
+            lag(k.hit_time) OVER (PARTITION BY v.vd ORDER BY k.hit_time, k.hit_id),
             k.hit_time
-        ) AS seconds_since_previous,
-        -- run: how many non-ping hits so far; a run is one hit and the pings after it
-        sum(CASE WHEN k.kind = 'ping' THEN 0 ELSE 1 END) OVER (
-            PARTITION BY k.idsite, k.local_date, k.visitor_key
-            ORDER BY k.hit_time, k.hit_id
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS run
+        ) AS seconds_since_previous
     FROM keyed AS k
+    JOIN visitor_days AS v
+        ON v.idsite = k.idsite AND v.local_date = k.local_date AND v.visitor_key = k.visitor_key
 ),
-orphaned AS (
-    -- A ping is ignored (orphan) when it would open a visit: nothing before it that day, or
-    -- 30 idle minutes before it. Every later ping of the same run is then ignored too, as
-    -- each is even further from the last accepted hit.
+idle AS (
+    -- The rules below only need, at each hit, the last non-ping hit before it and the last
+    -- "idle" ping up to it (a ping with nothing before it that day, or 30 idle minutes
+    -- before it); from here on only narrow rows travel through the windows.
     SELECT
-        g.*,
-        CASE
-            WHEN g.kind = 'ping' AND max(
-                CASE
-                    WHEN g.kind = 'ping'
-                        AND (g.seconds_since_previous IS NULL OR g.seconds_since_previous > 1800)
-                        THEN 1
-                    ELSE 0
-                END
-            ) OVER (
-                PARTITION BY g.idsite, g.local_date, g.visitor_key, g.run
-                ORDER BY g.hit_time, g.hit_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) = 1 THEN 1
-            ELSE 0
-        END AS orphan
+        g.vd,
+        g.seq,
+        g.hit_time,
+        g.kind,
+        g.new_visit,
+        g.referrer_type,
+        g.campaign_name,
+        g.campaign_keyword,
+        g.referrer_keyword,
+        g.website_mark,
+        g.seconds_since_previous,
+        max(
+            CASE
+                WHEN g.kind = 'ping'
+                    AND (g.seconds_since_previous IS NULL OR g.seconds_since_previous > 1800)
+                    THEN g.seq
+            END
+        ) OVER (
+            PARTITION BY g.vd ORDER BY g.seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS idle_ping,
+        coalesce(max(CASE WHEN g.kind <> 'ping' THEN g.seq END) OVER (
+            PARTITION BY g.vd ORDER BY g.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ), 0) AS previous_hit
     FROM gaps AS g
 ),
-accepted AS (
-    SELECT
-        o.*,
-        max(CASE WHEN o.orphan = 0 THEN o.hit_time END) OVER (
-            PARTITION BY o.idsite, o.local_date, o.visitor_key
-            ORDER BY o.hit_time, o.hit_id
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-        ) AS last_accepted_time
-    FROM orphaned AS o
-),
 timed AS (
+    -- A ping is ignored (orphan) when it would open a visit: an idle ping since the last
+    -- non-ping hit (every later ping of that run is then ignored too, as each is even further
+    -- from the last accepted hit). A hit that is not a ping opens a visit (time_break) when
+    -- it is the visitor's first of the day, comes more than 30 minutes after the last
+    -- accepted hit, or carries new_visit=1. The last accepted hit is the hit before it
+    -- unless an idle ping came since the last non-ping hit: then it lies before that ping,
+    -- more than 30 minutes back (or there is none), and the hit opens a visit.
     SELECT
-        a.*,
+        i.*,
         CASE
-            WHEN a.kind = 'ping' THEN 0
-            WHEN a.last_accepted_time IS NULL THEN 1
-            WHEN date_diff('second', a.last_accepted_time, a.hit_time) > 1800 THEN 1
-            WHEN a.new_visit THEN 1
+            WHEN i.kind = 'ping' AND coalesce(i.idle_ping, 0) > i.previous_hit THEN 1
+            ELSE 0
+        END AS orphan,
+        CASE
+            WHEN i.kind = 'ping' THEN 0
+            WHEN i.seconds_since_previous IS NULL THEN 1
+            WHEN coalesce(i.idle_ping, 0) > i.previous_hit THEN 1
+            WHEN i.seconds_since_previous > 1800 THEN 1
+            WHEN i.new_visit THEN 1
             ELSE 0
         END AS time_break,
         CASE
-            WHEN a.campaign_name IS NOT NULL
-                THEN lower(a.campaign_name) || '|' || lower(coalesce(a.campaign_keyword, ''))
+            WHEN i.campaign_name IS NOT NULL
+                THEN lower(i.campaign_name) || '|'
+                    || lower(coalesce(i.campaign_keyword, i.referrer_keyword, ''))
         END AS campaign
-    FROM accepted AS a
+    FROM idle AS i
 ),
 segmented AS (
     SELECT
         t.*,
         sum(t.time_break) OVER (
-            PARTITION BY t.idsite, t.local_date, t.visitor_key
-            ORDER BY t.hit_time, t.hit_id
+            PARTITION BY t.vd
+            ORDER BY t.seq
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS segment
     FROM timed AS t
@@ -144,103 +196,90 @@ segmented AS (
 marked AS (
     -- Matomo's campaign rules (plugins/Referrers/Columns/Campaign.php and Base.php,
     -- detectReferrerCampaign): a hit bringing a campaign other than the visit's opens a new
-    -- visit, except in a visit that came in directly, which takes the campaign instead; a
-    -- campaign hit with no keyword and the visit's campaign name keeps the visit's keyword
-    -- (matomo.js sends _rcn on later pages, and _rck only for some keyword parameters).
-    -- A "mark" is the segment's first hit (its campaign, '=direct' or '=other') or a later
-    -- hit bringing a campaign; keyword-less marks repeating the previous mark's name change
-    -- nothing and are dropped; a kept mark differing from the previous kept one breaks the
-    -- visit unless that one was '=direct'.
+    -- visit, except in a visit that came in directly, which takes the campaign instead. A
+    -- campaign hit whose URL and referrer gave no keyword keeps the visit's keyword when
+    -- the visit is a campaign of the same name; otherwise its keyword is the referrer's
+    -- host (the loader's referrer_keyword). With the site's new_visit_on_referrer_change
+    -- (Matomo's create_new_visit_when_website_referrer_changes, Referrers/Columns/
+    -- Website.php), a hit from a website other than the visit's referrer opens a new
+    -- visit, a direct one included.
+    -- A "mark" is the segment's first hit (its campaign, website mark, '=direct' or
+    -- '=other') or a later hit bringing a campaign (or a website mark); keyword-less marks
+    -- repeating the previous mark's name change nothing and are dropped; a kept mark
+    -- differing from the previous kept one breaks the visit unless that one was '=direct'
+    -- and this one a campaign.
     SELECT
-        sg.hit_id,
+        sg.vd,
+        sg.seq,
         CASE
             WHEN sg.time_break = 1 THEN coalesce(
-                sg.campaign, CASE WHEN sg.referrer_type = 'direct' THEN '=direct' ELSE '=other' END
+                sg.campaign,
+                sg.website_mark,
+                CASE WHEN sg.referrer_type = 'direct' THEN '=direct' ELSE '=other' END
             )
-            ELSE sg.campaign
+            ELSE coalesce(sg.campaign, sg.website_mark)
         END AS mark,
         lower(sg.campaign_name) AS campaign_name,
         sg.campaign_name IS NOT NULL AND coalesce(sg.campaign_keyword, '') = '' AS keywordless,
-        sg.idsite,
-        sg.local_date,
-        sg.visitor_key,
-        sg.segment,
-        sg.hit_time
+        sg.segment
     FROM segmented AS sg
 ),
 named AS (
     SELECT
         m.*,
-        lag(m.campaign_name) OVER (
-            PARTITION BY m.idsite, m.local_date, m.visitor_key, m.segment
-            ORDER BY m.hit_time, m.hit_id
-        ) AS previous_name
+        lag(m.campaign_name) OVER (PARTITION BY m.vd, m.segment ORDER BY m.seq) AS previous_name
     FROM marked AS m
     WHERE m.mark IS NOT NULL
 ),
 marks AS (
     SELECT
-        n.hit_id,
+        n.vd,
+        n.seq,
         n.mark,
-        lag(n.mark) OVER (
-            PARTITION BY n.idsite, n.local_date, n.visitor_key, n.segment
-            ORDER BY n.hit_time, n.hit_id
-        ) AS previous_mark
+        lag(n.mark) OVER (PARTITION BY n.vd, n.segment ORDER BY n.seq) AS previous_mark
     FROM named AS n
     WHERE NOT (n.keywordless AND n.campaign_name = coalesce(n.previous_name, ''))
 ),
 broken AS (
     SELECT
-        sg.*,
+        sg.vd,
+        sg.seq,
+        sg.orphan,
         CASE
             WHEN sg.time_break = 1 THEN 1
-            WHEN mk.previous_mark IS NOT NULL AND mk.previous_mark <> '=direct'
+            WHEN mk.previous_mark IS NOT NULL
+                AND (mk.previous_mark <> '=direct' OR mk.mark LIKE '=website|%')
                 AND mk.mark <> mk.previous_mark THEN 1
             ELSE 0
         END AS visit_break
     FROM segmented AS sg
-    LEFT JOIN marks AS mk ON mk.hit_id = sg.hit_id
-),
-numbered AS (
-    SELECT
-        b.*,
-        sum(b.visit_break) OVER (
-            PARTITION BY b.idsite, b.local_date, b.visitor_key
-            ORDER BY b.hit_time, b.hit_id
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS visit_number
-    FROM broken AS b
+    LEFT JOIN marks AS mk ON mk.vd = sg.vd AND mk.seq = sg.seq
 ),
 visited AS (
+    -- A visit starts at a break and holds the accepted hits up to the next break: the last
+    -- break so far is the visit's first hit (it is never an ignored ping, except in a "visit"
+    -- of ignored pings only), and a hit's position is its distance from it (ignored pings
+    -- only ever come after a visit's accepted hits: the next hit that is no ping breaks).
     SELECT
-        n.*,
-        CASE
-            WHEN n.orphan = 0 THEN first_value(n.hit_id) OVER (
-                PARTITION BY n.idsite, n.local_date, n.visitor_key, n.visit_number, n.orphan
-                ORDER BY n.hit_time, n.hit_id
-            )
-        END AS first_hit_id
-    FROM numbered AS n
+        b.vd,
+        b.seq,
+        b.orphan,
+        max(CASE WHEN b.visit_break = 1 THEN b.seq END) OVER (
+            PARTITION BY b.vd ORDER BY b.seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS first_seq
+    FROM broken AS b
 )
 SELECT
-    v.hit_id,
-    v.idsite,
-    v.local_date,
-    CASE
-        WHEN v.first_hit_id IS NOT NULL
-            THEN md5(CAST(v.idsite AS VARCHAR) || '|' || v.first_hit_id)
-    END,
-    v.visitor_key,
-    CASE
-        WHEN v.first_hit_id IS NOT NULL THEN CAST(
-            row_number() OVER (PARTITION BY v.first_hit_id ORDER BY v.hit_time, v.hit_id)
-            AS INTEGER
-        )
-    END,
-    v.hit_time,
-    CAST((v.hit_time AT TIME ZONE 'UTC') AT TIME ZONE s.timezone AS TIMESTAMP),
-    v.kind,
-    v.kind IN ('pageview', 'outlink', 'download', 'event', 'search'),
+    g.hit_id,
+    g.idsite,
+    g.local_date,
+    CASE WHEN v.orphan = 0 THEN md5(CAST(g.idsite AS VARCHAR) || '|' || f.hit_id) END,
+    g.visitor_key,
+    CASE WHEN v.orphan = 0 THEN CAST(v.seq - v.first_seq + 1 AS INTEGER) END,
+    g.hit_time,
+    CAST((g.hit_time AT TIME ZONE 'UTC') AT TIME ZONE s.timezone AS TIMESTAMP),
+    g.kind,
+    g.kind IN ('pageview', 'outlink', 'download', 'event', 'search'),
     h.url,
     h.action_name,
     h.link_url,
@@ -252,7 +291,9 @@ SELECT
     h.idgoal,
     h.revenue,
     h.pv_id,
-    v.seconds_since_previous
+    g.seconds_since_previous
 FROM visited AS v
-JOIN web.hits AS h ON h.hit_id = v.hit_id
-JOIN web.sites AS s ON s.idsite = v.idsite;
+JOIN gaps AS g ON g.vd = v.vd AND g.seq = v.seq
+LEFT JOIN gaps AS f ON f.vd = v.vd AND f.seq = v.first_seq
+JOIN web.hits AS h ON h.hit_id = g.hit_id
+JOIN web.sites AS s ON s.idsite = g.idsite;

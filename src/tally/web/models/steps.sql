@@ -59,16 +59,16 @@ FROM (
         FROM scoped AS sc
     ),
     -- Time on page, Matomo's rule (core/Tracker/Visit.php getTimeSpentReferrerAction, summed
-    -- per idaction_url_ref by the Actions archiver): each action after a page view, up to and
-    -- including the next page view, credits that page with its time since the previous
-    -- request; a goal, order or cart request is no action (its time is credited to no page),
-    -- but the next action's time counts from it. Pings count as actions here, so time on the
-    -- last page counts when heartbeats were on.
+    -- per idaction_url_ref / idaction_name_ref by the Actions archiver): each action after a
+    -- page view or site search, up to and including the next one, credits it with its time
+    -- since the previous request; a goal, order or cart request is no action (its time is
+    -- credited to nothing), but the next action's time counts from it. Pings count as
+    -- actions here, so time on the last page counts when heartbeats were on.
     page_times AS (
         SELECT
             pl.idvisit,
-            CASE WHEN pl.kind = 'pageview' THEN pl.pageview_number - 1 ELSE pl.pageview_number END
-                AS credited_page,
+            CASE WHEN pl.kind IN ('pageview', 'search') THEN pl.interaction - 1
+                ELSE pl.interaction END AS credited_page,
             sum(pl.gap) AS time_spent
         FROM placed AS pl
         WHERE pl.gap IS NOT NULL AND pl.kind NOT IN ('goal', 'order', 'cart')
@@ -97,7 +97,8 @@ FROM (
     )
     SELECT
         p.*,
-        CASE WHEN p.kind = 'pageview' THEN coalesce(t.time_spent, 0) END AS time_spent,
+        CASE WHEN p.kind IN ('pageview', 'search') THEN coalesce(t.time_spent, 0) END
+            AS time_spent,
         f.next_page_label,
         f.first_view_of_page,
         b.kind AS previous_kind,
@@ -107,7 +108,8 @@ FROM (
     FROM placed AS p
     LEFT JOIN following AS f ON f.hit_id = p.hit_id
     LEFT JOIN page_times AS t
-        ON t.idvisit = p.idvisit AND t.credited_page = p.pageview_number AND p.kind = 'pageview'
+        ON t.idvisit = p.idvisit AND t.credited_page = p.interaction
+        AND p.kind IN ('pageview', 'search')
     LEFT JOIN interactions AS b
         ON b.visit_key = p.visit_key
         AND b.interaction = CASE

@@ -18,18 +18,34 @@ INSERT INTO web.visits (
     entry_label, exit_label, provider
 )
 WITH scoped AS (
-    SELECT a.*
+    -- Only the columns used below, and the visit by its integer key (visit_key, one per
+    -- idvisit, from steps.sql): grouping and joining on integers is much cheaper than on
+    -- the 32-character idvisit.
+    SELECT
+        a.visit_key,
+        a.idvisit,
+        a.hit_id,
+        a.position,
+        a.hit_time,
+        a.idsite,
+        a.local_date,
+        a.visitor_key,
+        a.is_action,
+        a.kind,
+        a.url,
+        a.action_name,
+        a.page_label
     FROM web.actions AS a
     JOIN web.dirty_days AS d ON d.idsite = a.idsite AND d.local_date = a.local_date
     WHERE a.idvisit IS NOT NULL
 ),
 totals AS (
     SELECT
-        s.idvisit,
+        s.visit_key,
+        min(s.idvisit) AS idvisit,
         min(s.idsite) AS idsite,
         min(s.local_date) AS local_date,
         min(s.visitor_key) AS visitor_key,
-        min(s.visit_key) AS visit_key,
         min(s.hit_time) AS started_at,
         max(s.hit_time) AS ended_at,
         count(*) FILTER (WHERE s.is_action) AS actions,
@@ -37,38 +53,25 @@ totals AS (
         count(*) FILTER (WHERE s.kind = 'outlink') AS outlinks,
         count(*) FILTER (WHERE s.kind = 'download') AS downloads,
         count(*) FILTER (WHERE s.kind = 'event') AS events,
-        count(*) FILTER (WHERE s.kind = 'search') AS searches
+        count(*) FILTER (WHERE s.kind = 'search') AS searches,
+        -- the visit's first and last page views
+        min(s.position) FILTER (WHERE s.kind = 'pageview') AS entry_position,
+        max(s.position) FILTER (WHERE s.kind = 'pageview') AS exit_position
     FROM scoped AS s
-    GROUP BY s.idvisit
-),
-pages AS (
-    SELECT
-        s.idvisit,
-        s.url,
-        s.action_name,
-        s.page_label,
-        row_number() OVER (PARTITION BY s.idvisit ORDER BY s.position) AS from_start,
-        row_number() OVER (PARTITION BY s.idvisit ORDER BY s.position DESC) AS from_end
-    FROM scoped AS s
-    WHERE s.kind = 'pageview'
+    GROUP BY s.visit_key
 ),
 identities AS (
-    SELECT
-        s.idvisit,
-        max(h.visitor_id) AS visitor_id,
-        max(h.user_id) AS user_id
-    FROM scoped AS s
-    JOIN web.hits AS h ON h.hit_id = s.hit_id
-    GROUP BY s.idvisit
-),
-referred AS (
     -- A visit that came in directly takes the campaign a later hit brings (Matomo's
     -- plugins/Referrers/Columns/Campaign.php): its referrer is the first campaign hit's.
-    SELECT s.idvisit, min(s.position) AS position
+    SELECT
+        s.visit_key,
+        max(h.visitor_id) AS visitor_id,
+        max(h.user_id) AS user_id,
+        coalesce(min(CASE WHEN h.referrer_type = 'campaign' THEN s.position END), 1)
+            AS referrer_position
     FROM scoped AS s
     JOIN web.hits AS h ON h.hit_id = s.hit_id
-    WHERE h.referrer_type = 'campaign'
-    GROUP BY s.idvisit
+    GROUP BY s.visit_key
 ),
 goals AS (
     SELECT
@@ -107,7 +110,11 @@ SELECT
     r.referrer_name,
     r.referrer_keyword,
     r.campaign_name,
-    r.campaign_keyword,
+    -- a campaign without keyword of its own is known by its referrer's host (Base.php)
+    CASE
+        WHEN r.referrer_type = 'campaign' THEN coalesce(r.campaign_keyword, r.referrer_keyword)
+        ELSE r.campaign_keyword
+    END,
     r.campaign_source,
     r.campaign_medium,
     h.device_type,
@@ -122,12 +129,12 @@ SELECT
     leaving.page_label,
     h.provider
 FROM totals AS t
-JOIN scoped AS f ON f.idvisit = t.idvisit AND f.position = 1
+JOIN identities AS i ON i.visit_key = t.visit_key
+JOIN scoped AS f ON f.visit_key = t.visit_key AND f.position = 1
 JOIN web.hits AS h ON h.hit_id = f.hit_id
-LEFT JOIN referred AS rf ON rf.idvisit = t.idvisit
-JOIN scoped AS rs ON rs.idvisit = t.idvisit AND rs.position = coalesce(rf.position, 1)
+JOIN scoped AS rs ON rs.visit_key = t.visit_key AND rs.position = i.referrer_position
 JOIN web.hits AS r ON r.hit_id = rs.hit_id
-JOIN identities AS i ON i.idvisit = t.idvisit
-LEFT JOIN pages AS entry ON entry.idvisit = t.idvisit AND entry.from_start = 1
-LEFT JOIN pages AS leaving ON leaving.idvisit = t.idvisit AND leaving.from_end = 1
+LEFT JOIN scoped AS entry ON entry.visit_key = t.visit_key AND entry.position = t.entry_position
+LEFT JOIN scoped AS leaving
+    ON leaving.visit_key = t.visit_key AND leaving.position = t.exit_position
 LEFT JOIN goals AS g ON g.idvisit = t.idvisit;

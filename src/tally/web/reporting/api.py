@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -33,10 +34,22 @@ from tally.web.reporting.methods import Method, Query, find
 from tally.web.reporting.periods import PERIODS, Span, resolve, site_today
 from tally.web.reporting.segments import Compiled, compile_segment
 from tally.web.reporting.sites_api import SITE_METHODS
+from tally.web.sites import site_timezones
 
-# A token's rights: falsy refuses it; an object with ``can_view(idsite)`` limits the sites
-# (the server's ``Access``); plain True allows every site.
-TokenCheck = Callable[[str], Awaitable[object]]
+
+@runtime_checkable
+class Rights(Protocol):
+    """A token's rights as the server's ``Access`` gives them."""
+
+    @property
+    def is_admin(self) -> bool: ...
+
+    def can_view(self, idsite: int) -> bool: ...
+
+
+# A token's rights: falsy refuses it; ``Rights`` of a user limit the sites (an admin's or a
+# service's see all); plain True allows every site.
+TokenCheck = Callable[[str], Awaitable[Rights | bool | None]]
 SiteCheck = Callable[[int], bool]
 # Runs a blocking report function (given a warehouse) for a request; the server's runner
 # adds its own threads, a time limit and cancellation when the client leaves.
@@ -180,9 +193,7 @@ def _sites(
     warehouse: Warehouse, text: str, can_view: SiteCheck | None = None
 ) -> list[tuple[int, str]]:
     """(idsite, time zone) of each site ``idSite`` names: ``1``, ``1,3`` or ``all``."""
-    known = {
-        int(row[0]): str(row[1]) for row in warehouse.rows("SELECT idsite, timezone FROM web.sites")
-    }
+    known = site_timezones(warehouse)
     if can_view is not None:
         allowed = {idsite: zone for idsite, zone in known.items() if can_view(idsite)}
         for part in text.split(","):  # a site outside the caller's rights: refused by name
@@ -239,7 +250,7 @@ def routes(
         output = params.get("format", "xml")  # Matomo's default format
         rights = await token_valid(_token(request, params))
         # an admin's (or a service) token sees every site; another user's, only theirs
-        can_view = None if getattr(rights, "is_admin", True) else rights.can_view
+        can_view = rights.can_view if isinstance(rights, Rights) and not rights.is_admin else None
         if not rights:
             return _respond(
                 render_error("a valid token_auth is required for the Reporting API", output), 401

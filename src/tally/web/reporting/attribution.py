@@ -11,10 +11,12 @@ currency (``revenue_currency`` says which); a segment (it selects visits) is ref
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from tally.errors import BadInputError
 from tally.web.reporting.methods import Query, Report, Row, method, ratio, rounded
+from tally.web.reporting.queries import report_sql
 
 MART = "marts.attribution_channel"
 MODELS = {"last_touch": "Last touch", "first_touch": "First touch"}
@@ -29,7 +31,7 @@ def _model(query: Query) -> str:
     return MODELS[raw]
 
 
-def _rows(query: Query, dimension: str, where: str = "TRUE") -> list[tuple]:
+def _rows(query: Query, dimension: str, where: str = "TRUE") -> list[tuple[Any, ...]]:
     if query.segment.sql != "TRUE":
         raise BadInputError(
             "SubscriptionAttribution reports subscriptions, not visits: a segment does not apply",
@@ -37,20 +39,12 @@ def _rows(query: Query, dimension: str, where: str = "TRUE") -> list[tuple]:
         )
     if not query.warehouse.table_exists(MART):
         return []  # no subscription data (a web-only install), or not built yet: no rows
-    sql = (
-        f"SELECT {dimension}, sum(subscriptions), sum(trials), sum(paid), "
-        "sum(trial_conversions), CASE WHEN count(*) = count(revenue_reporting) "
-        "THEN sum(revenue_reporting) END, CASE WHEN count(*) = count(mrr_reporting) "
-        "THEN sum(mrr_reporting) END, (SELECT max(reporting_currency) FROM "
-        f"marts.dim_exchange_rate) FROM {MART} WHERE model = ? AND idsite = ? "
-        f"AND start_day >= ? AND start_day <= ? AND {where} GROUP BY 1 "
-        "ORDER BY 2 DESC, 1"
-    )
+    sql = report_sql("attribution", dimension=dimension, mart=MART, where=where)
     params = [_model(query), query.idsite, query.span.start, query.span.end]
     return query.warehouse.rows(sql, params)
 
 
-def _metrics(row: tuple) -> Row:
+def _metrics(row: tuple[Any, ...]) -> Row:
     _, subscriptions, trials, paid, converted, revenue, mrr, currency = row
     subscriptions, paid = int(subscriptions), int(paid)
     money = None if revenue is None else rounded(float(revenue), 2)

@@ -57,7 +57,8 @@ class ReportCache:
         if entry is not None and entry.versions == versions:
             self._entries.move_to_end(key)
             self.hits += 1
-            return pickle.loads(entry.answer)
+            kept: Report = pickle.loads(entry.answer)
+            return kept
         report = compute(query)
         self._entries[key] = _Entry(versions, pickle.dumps(report))
         self._entries.move_to_end(key)
@@ -97,7 +98,7 @@ def _closed(query: Query, timezone: str) -> bool:
     )[0][0]
     if newest is None:
         return False
-    day = newest.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone)).date()
+    day: dt.date = newest.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone)).date()
     return query.span.end < day
 
 

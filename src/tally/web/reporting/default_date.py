@@ -54,4 +54,4 @@ def _has_visits(warehouse: Warehouse, idsite: int, day: dt.date) -> bool:
     found = warehouse.rows(
         "SELECT count(*) FROM web.visits WHERE idsite = ? AND local_date = ?", [idsite, day]
     )
-    return found[0][0] > 0
+    return int(found[0][0]) > 0

@@ -58,7 +58,7 @@ def os_family(name: object) -> str:
     """device-detector's family of an operating system name: Ubuntu → GNU/Linux."""
     if not name:
         return UNKNOWN
-    return FAMILY_FROM_OS.get(OS_TO_ABBREV.get(str(name).lower(), ""), str(name))
+    return str(FAMILY_FROM_OS.get(OS_TO_ABBREV.get(str(name).lower(), ""), str(name)))
 
 
 @method("DevicesDetection.getOsFamilies")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote_plus
 
 from tally.web.reporting.methods import Query, Report, Row, method, ratio, rounded, scoped_visits
 
 
-def conversions_of(query: Query, idgoal: int) -> list[dict]:
+def conversions_of(query: Query, idgoal: int) -> list[dict[str, Any]]:
     """The order (0) or cart (-1) facts of the query's visits, one dict each."""
     visits, params = scoped_visits(query)
     sql = f"""
@@ -34,7 +35,7 @@ def conversions_of(query: Query, idgoal: int) -> list[dict]:
     return found
 
 
-def product_views(query: Query) -> list[tuple[str, str, list]]:
+def product_views(query: Query) -> list[tuple[str, str, list[Any]]]:
     """(visit key, visitor key, [sku, name, category, price]) of each product page view
     (``setEcommerceView``) of the query's visits."""
     visits, params = scoped_visits(query)
@@ -93,7 +94,7 @@ class _Label:
         }
 
 
-def _items_by(query: Query, key: Callable[[list], list[str]], segment: str) -> Report:
+def _items_by(query: Query, key: Callable[[list[Any]], list[str]], segment: str) -> Report:
     """Per label: the ordered items' revenue (price x quantity), quantity and orders, and
     the product page views: visits, visitors, views (Matomo's nb_actions)."""
     carts = query.params.get("abandonedCarts", "0") not in ("", "0")
@@ -117,12 +118,14 @@ def _items_by(query: Query, key: Callable[[list], list[str]], segment: str) -> R
             found.views += 1
             if float(view[3] or 0) > 0:
                 found.viewed_prices.append(float(view[3]))
-    rows = [found.row(label, segment, carts) for label, found in labels.items()]
-    rows.sort(key=lambda row: (-float(row["revenue"]), -int(row["nb_visits"]), str(row["label"])))  # type: ignore[arg-type]
-    return rows
+    ranked = sorted(
+        labels.items(),
+        key=lambda item: (-float(rounded(item[1].revenue, 2)), -len(item[1].visits), item[0]),
+    )
+    return [found.row(label, segment, carts) for label, found in ranked]
 
 
-def _categories(item: list) -> list[str]:
+def _categories(item: list[Any]) -> list[str]:
     """An item's categories: one text, or a list whose first five non-empty entries count
     (Matomo keeps five); none is Matomo's "Product Category not defined"."""
     category = item[2]
@@ -131,14 +134,14 @@ def _categories(item: list) -> list[str]:
     return kept or [NO_CATEGORY]
 
 
-def _names(item: list) -> list[str]:
+def _names(item: list[Any]) -> list[str]:
     """An item's (or viewed product's) name; none is Matomo's "Product Name not defined"."""
     if not str(item[0]).strip() and not str(item[1]).strip():
         return []  # a category page: no product
     return [str(item[1]).strip() or NO_NAME]
 
 
-def _skus(item: list) -> list[str]:
+def _skus(item: list[Any]) -> list[str]:
     return [str(item[0])] if str(item[0]).strip() else []
 
 

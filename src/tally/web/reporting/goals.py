@@ -6,6 +6,7 @@ from __future__ import annotations
 from tally.errors import BadInputError, NotFoundError
 from tally.web.reporting.ecommerce import conversions_of
 from tally.web.reporting.methods import Query, Report, Row, method, ratio, rounded, scoped_visits
+from tally.web.sites import goal_exists, goal_names
 
 
 def conversion_rate(part: float, whole: float) -> str:
@@ -45,10 +46,7 @@ def _chosen_goal(query: Query) -> int | None:
     if not raw.isdigit():
         raise BadInputError(f"idGoal {raw!r} is not a goal id", field="idGoal")
     idgoal = int(raw)
-    known = query.warehouse.rows(
-        "SELECT 1 FROM web.goals WHERE idsite = ? AND idgoal = ?", [query.idsite, idgoal]
-    )
-    if not known:
+    if not goal_exists(query.warehouse, query.idsite, idgoal):
         raise NotFoundError(f"site {query.idsite} has no goal {idgoal} (see: tally goal list)")
     return idgoal
 
@@ -110,11 +108,9 @@ def ecommerce_overview(
 def conversions_by_goal(query: Query) -> Report:
     """One row per goal of the site (goals without conversions too), busiest first."""
     count, per_goal = _goal_totals(query)
-    goals = query.warehouse.rows(
-        "SELECT idgoal, name FROM web.goals WHERE idsite = ? ORDER BY idgoal", [query.idsite]
-    )
+    goals = goal_names(query.warehouse, query.idsite)
     rows: list[Row] = []
-    for idgoal, name in goals:
+    for idgoal, name in goals.items():
         conversions, converted, revenue = per_goal.get(int(idgoal), (0, 0, 0.0))
         rows.append(
             {

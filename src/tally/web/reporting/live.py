@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from typing import Any
 
 from tally.errors import BadInputError
 from tally.web.reporting.devices import generic_model
 from tally.web.reporting.methods import Query, Report, Row, device_type_label, method, rounded
 from tally.web.reporting.periods import resolve
+from tally.web.sites import get_site
 
-# Without a period, the log shows this many visits unless filter_limit says otherwise.
-LATEST_VISITS = 100
+# The log shows this many visits unless filter_limit says otherwise (-1: all), with or
+# without a period: Matomo's default (plugins/Live/API.php, getLastVisitsDetails).
+LATEST_VISITS = 10
 ACTION_TYPES = {
     "pageview": "action",
     "outlink": "outlink",
@@ -49,10 +52,8 @@ def _local_dates(query: Query) -> tuple[dt.date, dt.date] | None:
     period, date = query.params.get("period", ""), query.params.get("date", "")
     if not period and not date:
         return None
-    timezone = query.warehouse.rows(
-        "SELECT timezone FROM web.sites WHERE idsite = ?", [query.idsite]
-    )[0][0]
-    spans = resolve(period, date, str(timezone), query.now).spans
+    timezone = get_site(query.warehouse, query.idsite).timezone
+    spans = resolve(period, date, timezone, query.now).spans
     return min(span.start for span in spans), max(span.end for span in spans)
 
 
@@ -63,7 +64,7 @@ def chosen_visits(query: Query) -> tuple[str, list[object]]:
     if limit < -1 or offset < 0:
         raise BadInputError("filter_limit must be -1 or more, filter_offset 0 or more")
     dates = _local_dates(query)
-    if dates is None and limit == -1 and "filter_limit" not in query.params:
+    if "filter_limit" not in query.params:
         limit = LATEST_VISITS
     where = ["v.idsite = ?"]
     params: list[object] = [query.idsite]
@@ -211,7 +212,7 @@ def _action_details(query: Query, chosen: str, params: list[object]) -> dict[str
             detail.update(goalId=int(idgoal), goalName=name)
         detail.update(revenue=rounded(float(revenue or 0), 2), timestamp=unix(converted_at))
         conversions.setdefault(str(hit_id), []).append(detail)
-    by_visit: dict[str, list[tuple]] = {}
+    by_visit: dict[str, list[tuple[Any, ...]]] = {}
     for hit in hits:
         by_visit.setdefault(str(hit[0]), []).append(hit)
     return {
@@ -219,7 +220,7 @@ def _action_details(query: Query, chosen: str, params: list[object]) -> dict[str
     }
 
 
-def _visit_actions(hits: list[tuple], conversions: dict[str, list[Row]]) -> list[Row]:
+def _visit_actions(hits: list[tuple[Any, ...]], conversions: dict[str, list[Row]]) -> list[Row]:
     details: list[Row] = []
     for index, hit in enumerate(hits):
         (_, hit_id, kind, url, title, link, category, action, name, value, keyword, at, *_) = hit
@@ -232,8 +233,8 @@ def _visit_actions(hits: list[tuple], conversions: dict[str, list[Row]]) -> list
                 detail.update(eventCategory=category, eventAction=action, eventName=name)
                 detail["eventValue"] = rounded(float(value), 2) if value is not None else None
             if kind == "search":
-                # lower-cased, as the keywords report and Transitions show it
-                detail["siteSearchKeyword"] = keyword.lower() if keyword else keyword
+                # as typed, as the keywords report and Transitions show it
+                detail["siteSearchKeyword"] = keyword
             detail["timestamp"] = unix(at)
             detail["timeSpent"] = unix(following) - unix(at)  # to the next hit, pings included
             details.append(detail)

@@ -13,11 +13,13 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from tally.errors import BadInputError
 from tally.warehouse import Warehouse
 from tally.web.reporting.periods import Span
+from tally.web.reporting.queries import report_sql
 from tally.web.reporting.segments import Compiled
 
 Row = dict[str, object]
@@ -47,7 +49,9 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def method(name: str, *, single_row: bool = False, periodless: bool = False) -> Callable:
+def method(
+    name: str, *, single_row: bool = False, periodless: bool = False
+) -> Callable[[Callable[[Query], Report]], Callable[[Query], Report]]:
     """Register the decorated function under Matomo's method ``name``."""
 
     def register(function: Callable[[Query], Report]) -> Callable[[Query], Report]:
@@ -123,7 +127,7 @@ def percent(part: float, whole: float) -> str:
 
 def by_visit_dimension(
     query: Query, expression: str, where: str = "TRUE"
-) -> list[tuple[object, Row]]:
+) -> list[tuple[Any, dict[str, int]]]:
     """(dimension value, visit metrics) for each value of ``expression`` over the visits."""
     visits, params = scoped_visits(query)
     sql = (
@@ -257,8 +261,10 @@ def search_keywords(query: Query) -> Report:
 
 @method("Referrers.getCampaigns")
 def campaigns(query: Query) -> Report:
-    """Visits from campaigns, by campaign name (lower-cased, as Matomo stores it)."""
-    return _referrers_of(query, "campaign", "lower(v.campaign_name)", "campaignName", "Unknown")
+    """Visits from campaigns, by campaign name (lower-cased, as Matomo stores it); a row's
+    segment names it as Matomo's does (``referrerName==``: a campaign visit's referrer name
+    is its campaign's)."""
+    return _referrers_of(query, "campaign", "lower(v.campaign_name)", "referrerName", "Unknown")
 
 
 @method("Referrers.getSocials")
@@ -332,8 +338,8 @@ def by_day_of_week(query: Query) -> Report:
     for local_date, metrics in by_visit_dimension(query, "v.local_date"):
         day = _as_date(local_date).weekday()
         for name in ADDITIVE:
-            totals[day][name] += int(metrics[name])  # type: ignore[call-overload]
-        most[day] = max(most[day], int(metrics["max_actions"]))  # type: ignore[call-overload]
+            totals[day][name] += metrics[name]
+        most[day] = max(most[day], metrics["max_actions"])
     return [
         {
             "label": WEEKDAYS[day],
@@ -409,47 +415,21 @@ def _pages(query: Query, *, titles: bool) -> list[Row]:
     join, where, params = actions_in_scope(query)
     visits, visit_params = scoped_visits(query)
     if titles:
-        label, visit_count = page_title("a.action_name"), "count(DISTINCT a.visit_key)"
+        label, visits_sql = page_title("a.action_name"), "count(DISTINCT a.visit_key)"
         entry, leaving = page_title("v.entry_title"), page_title("v.exit_title")
     else:  # each visit's first view of a page is flagged: no distinct count needed
-        label, visit_count = "a.page_label", "count(*) FILTER (WHERE a.first_view_of_page)"
+        label, visits_sql = "a.page_label", "count(*) FILTER (WHERE a.first_view_of_page)"
         entry, leaving = "v.entry_label", "v.exit_label"
-    sql = f"""
-        WITH views AS (
-            SELECT
-                {label} AS label,
-                count(*) AS nb_hits,
-                {visit_count} AS nb_visits,
-                coalesce(sum(a.time_spent), 0) AS seconds,
-                min(a.url) AS url
-            FROM web.actions AS a
-            {join}
-            WHERE {where} AND a.kind = 'pageview'
-            GROUP BY 1
-        ),
-        v AS ({visits}),
-        entries AS (
-            SELECT
-                {entry} AS label,
-                count(*) AS visits,
-                sum(v.actions) AS actions,
-                sum(v.duration_seconds) AS seconds,
-                sum(CASE WHEN v.actions <= 1 THEN 1 ELSE 0 END) AS bounces
-            FROM v WHERE v.pageviews > 0 GROUP BY 1
-        ),
-        exits AS (
-            SELECT {leaving} AS label, count(*) AS visits
-            FROM v WHERE v.pageviews > 0 GROUP BY 1
-        )
-        SELECT
-            w.label, w.nb_hits, w.nb_visits, w.seconds, coalesce(e.visits, 0),
-            coalesce(e.actions, 0), coalesce(e.seconds, 0), coalesce(e.bounces, 0),
-            coalesce(x.visits, 0), w.url
-        FROM views AS w
-        LEFT JOIN entries AS e ON e.label = w.label
-        LEFT JOIN exits AS x ON x.label = w.label
-        ORDER BY w.nb_visits DESC, w.nb_hits DESC, w.label
-    """
+    sql = report_sql(
+        "pages",
+        label=label,
+        visits_sql=visits_sql,
+        entry=entry,
+        leaving=leaving,
+        join=join,
+        where=where,
+        visits=visits,
+    )
     rows = []
     for found in query.warehouse.rows(sql, [*params, *visit_params]):
         name, url = found[0], found[-1]
@@ -534,7 +514,7 @@ def _links(query: Query, kind: str, segment_name: str) -> Report:
         visits_of.setdefault(key, set()).add(str(idvisit))
         examples.setdefault(key, str(url))
     rows: list[Row] = []
-    for key in hits:
+    for key in sorted(hits, key=lambda key: (-len(visits_of[key]), -hits[key], key)):
         row: Row = {"label": key, "nb_visits": len(visits_of[key]), "nb_hits": hits[key]}
         if flat:
             row["url"] = key
@@ -542,7 +522,6 @@ def _links(query: Query, kind: str, segment_name: str) -> Report:
         else:
             row["segment"] = f"{segment_name}=@{_segment_value(key)}"
         rows.append(row)
-    rows.sort(key=lambda row: (-int(row["nb_visits"]), -int(row["nb_hits"]), str(row["label"])))
     return rows
 
 
@@ -582,21 +561,7 @@ def event_names(query: Query) -> Report:
 
 def _events(query: Query, column: str, segment_name: str, missing: str) -> list[Row]:
     join, where, params = actions_in_scope(query)
-    sql = f"""
-        SELECT
-            a.{column},
-            count(DISTINCT a.idvisit),
-            count(*),
-            count(a.event_value),
-            coalesce(sum(a.event_value), 0),
-            min(a.event_value),
-            max(a.event_value)
-        FROM web.actions AS a
-        {join}
-        WHERE {where} AND a.kind = 'event'
-        GROUP BY 1
-        ORDER BY 3 DESC, 1
-    """
+    sql = report_sql("events", column=column, join=join, where=where)
     rows = []
     for value, visit_count, events, valued, total, low, high in query.warehouse.rows(sql, params):
         label = value if value not in (None, "") else missing
@@ -637,19 +602,7 @@ def counters(query: Query) -> Report:
     since = now - dt.timedelta(minutes=int(minutes))
     # The two local dates around ``since`` hold every visit that can have ended after it.
     first_day = (since - dt.timedelta(days=2)).date()
-    sql = f"""
-        WITH v AS (
-            SELECT v.* FROM web.visits AS v
-            WHERE v.idsite = ? AND v.local_date >= ? AND v.ended_at >= ?
-                AND v.started_at <= ? AND ({query.segment.sql})
-        )
-        SELECT
-            (SELECT count(*) FROM v),
-            (SELECT count(*) FROM web.actions AS a JOIN v ON v.idvisit = a.idvisit
-             WHERE a.is_action AND a.hit_time >= ? AND a.hit_time <= ?),
-            (SELECT count(DISTINCT visitor_key) FROM v),
-            (SELECT count(*) FROM v WHERE v.conversions > 0)
-    """
+    sql = report_sql("counters", segment=query.segment.sql)
     params = [query.idsite, first_day, since, now, *query.segment.params, since, now]
     visit_count, actions, visitors, converted = query.warehouse.rows(sql, params)[0]
     return [

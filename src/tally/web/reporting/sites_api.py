@@ -34,6 +34,11 @@ def _site_row(site: Site) -> dict[str, object]:
         "timezone": site.timezone,
         "currency": "USD",
         "type": "website",
+        # Matomo's URL settings, comma-separated as its API writes them
+        "excluded_parameters": ",".join(site.excluded_parameters),
+        "sitesearch": 1 if site.sitesearch else 0,
+        "sitesearch_keyword_parameters": ",".join(site.search_keyword_parameters),
+        "sitesearch_category_parameters": ",".join(site.search_category_parameters),
     }
 
 
@@ -72,13 +77,22 @@ def _with_scheme(url: str) -> str:
 
 
 def new_site(warehouse: Warehouse, params: Mapping[str, str]) -> object:
-    """``addSite``: ``siteName``, ``urls[0..n]`` (or ``urls``), optional ``timezone``."""
+    """``addSite``: ``siteName``, ``urls[0..n]`` (or ``urls``), optional ``timezone`` and
+    Matomo's URL settings ``excludedQueryParameters``, ``siteSearch`` (default on),
+    ``searchKeywordParameters``, ``searchCategoryParameters`` (comma-separated)."""
     urls = [value for key, value in sorted(params.items()) if key.startswith("urls[")]
     if not urls and params.get("urls"):
         urls = [part for part in params["urls"].split(",") if part.strip()]
     timezone = params.get("timezone") or "UTC"  # Matomo's default time zone
     site = add_site(
-        warehouse, params.get("siteName", ""), [_with_scheme(u) for u in urls], timezone
+        warehouse,
+        params.get("siteName", ""),
+        [_with_scheme(u) for u in urls],
+        timezone,
+        excluded_parameters=[params.get("excludedQueryParameters", "")],
+        sitesearch=params.get("siteSearch", "1").strip() not in ("0", "false"),
+        search_keyword_parameters=[params.get("searchKeywordParameters", "")],
+        search_category_parameters=[params.get("searchCategoryParameters", "")],
     )
     return {"value": site.idsite}
 

@@ -3,16 +3,19 @@ dimension lives in web.hits: brand, model, city, the visitor's local hour)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tally.web.reporting.methods import (
     ADDITIVE,
     VISIT_METRIC_NAMES,
     VISIT_METRICS,
     Query,
-    Row,
     scoped_visits,
 )
+
+# additive visit metrics (VISIT_METRIC_NAMES) of a group of visits
+Metrics = dict[str, int]
 
 
 def visit_groups(
@@ -22,7 +25,7 @@ def visit_groups(
     params: Sequence[object] = (),
     expression_params: Sequence[object] = (),
     aggregates: Sequence[str] = (),
-) -> list[tuple[tuple[object, ...], Row]]:
+) -> list[tuple[tuple[Any, ...], Metrics]]:
     """((values of ``expressions``), visit metrics) per group of the query's visits.
 
     The expressions and ``where`` may use ``v`` (web.visits) and ``h`` (the visit's first hit
@@ -51,13 +54,13 @@ def visit_groups(
     return found
 
 
-def empty_metrics() -> Row:
+def empty_metrics() -> Metrics:
     """The additive visit metrics of no visits, and max_actions 0."""
     return {**dict.fromkeys(ADDITIVE, 0), "max_actions": 0}
 
 
-def add_into(total: Row, metrics: Row) -> None:
+def add_into(total: Metrics, metrics: Mapping[str, int]) -> None:
     """Add one group's additive metrics into ``total`` (max_actions: the larger)."""
     for name in ADDITIVE:
-        total[name] = int(total[name]) + int(metrics[name])  # type: ignore[call-overload]
-    total["max_actions"] = max(int(total["max_actions"]), int(metrics["max_actions"]))  # type: ignore[call-overload]
+        total[name] += metrics[name]
+    total["max_actions"] = max(total["max_actions"], metrics["max_actions"])

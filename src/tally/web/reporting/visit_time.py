@@ -3,14 +3,14 @@ shows it) and in the visitor's own clock (the tracker's ``h`` parameter)."""
 
 from __future__ import annotations
 
-from tally.web.reporting.methods import Query, Report, Row, method
+from tally.web.reporting.methods import Query, Report, method
 from tally.web.reporting.visit_groups import add_into, empty_metrics, visit_groups
 
 
 def _by_hour(query: Query, expression: str) -> Report:
     """All 24 hours ("00" to "23", Matomo 5's labels), each with the visits that started
     in it."""
-    hours: list[Row] = [empty_metrics() for _ in range(24)]
+    hours = [empty_metrics() for _ in range(24)]
     for (hour,), metrics in visit_groups(query, [expression]):
         if hour is not None and 0 <= int(hour) <= 23:
             add_into(hours[int(hour)], metrics)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tally.web.reporting.methods import Query, Report, method, scoped_visits
+from tally.web.reporting.queries import report_sql
 
 Range = tuple[int, int | None, str]  # low, high (None: no upper end), label
 
@@ -101,17 +102,7 @@ def per_page(query: Query) -> Report:
 def by_visit_count(query: Query) -> Report:
     """Visits by which visit of its visitor each was (1st, 2nd, ...), over all held days."""
     visits, params = scoped_visits(query)
-    sql = f"""
-        WITH v AS ({visits}),
-        numbered AS (
-            SELECT v.idvisit, count(*) AS nth
-            FROM v JOIN web.visits AS p
-                ON p.idsite = v.idsite AND p.visitor_key = v.visitor_key
-                AND p.local_date <= v.local_date AND p.started_at <= v.started_at
-            GROUP BY v.idvisit
-        )
-        SELECT nth, count(*) FROM numbered GROUP BY 1
-    """
+    sql = report_sql("visit_count", visits=visits)
     return _bucketed(query.warehouse.rows(sql, params), VISIT_COUNTS)
 
 
@@ -121,18 +112,7 @@ def by_days_since_last(query: Query) -> Report:
     visit's first, after a "New visits" row of the visits with no previous one (Matomo's
     first row)."""
     visits, params = scoped_visits(query)
-    sql = f"""
-        WITH v AS ({visits}),
-        previous AS (
-            SELECT v.idvisit, min(v.started_at) AS started_at, max(p.ended_at) AS last_seen
-            FROM v LEFT JOIN web.visits AS p
-                ON p.idsite = v.idsite AND p.visitor_key = v.visitor_key
-                AND p.local_date <= v.local_date AND p.started_at < v.started_at
-            GROUP BY v.idvisit
-        )
-        SELECT floor(date_diff('second', last_seen, started_at) / 86400.0), count(*)
-        FROM previous GROUP BY 1
-    """
+    sql = report_sql("days_since_last", visits=visits)
     counts = query.warehouse.rows(sql, params)
     new = sum(int(visits) for days, visits in counts if days is None)
     return [{"label": "New visits", "nb_visits": new}, *_bucketed(counts, DAYS)]
