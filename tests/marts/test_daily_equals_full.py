@@ -8,7 +8,8 @@ full and partial refunds, plan changes that take effect at once, auto-renew turn
 moves to another country; some subscriptions appear in the status export too, and some
 only there (redemptions). Each transaction is delivered on its day, or days late (a
 backdated row), sometimes twice (in the same file, or again days later), sometimes
-revised in a later day's file (another amount, or another time). Several histories share
+revised in a later day's file (another amount, another time, another period, or another
+subscription of the same user). Several histories share
 one warehouse: each example loads 4 days, builds in full, then loads and builds the other
 days one by one (the last two together, as a scheduler catching up), and compares every
 subscriber model with a full build of the same staging tables.
@@ -163,7 +164,11 @@ def deliveries(draw: st.DrawFn) -> list[tuple[int, str]]:
     """How one row arrives: (days late, what) for each copy sent."""
     late = draw(st.sampled_from([0, 0, 0, 0, 1, 3]))
     copies = [(late, "as is")]
-    extra = draw(st.sampled_from(["none"] * 6 + ["same file", "later", "revised", "moved"]))
+    extra = draw(
+        st.sampled_from(
+            ["none"] * 7 + ["same file", "later", "revised", "moved", "period", "subscription"]
+        )
+    )
     if extra == "same file":
         copies.append((late, "as is"))
     elif extra == "later":
@@ -172,6 +177,10 @@ def deliveries(draw: st.DrawFn) -> list[tuple[int, str]]:
         copies.append((late + draw(st.integers(1, 3)), "amount"))
     elif extra == "moved":  # another time: the day before
         copies.append((late + draw(st.integers(1, 3)), "time"))
+    elif extra == "period":  # another period: a day later
+        copies.append((late + draw(st.integers(1, 3)), "period"))
+    elif extra == "subscription":  # another subscription of the same user
+        copies.append((late + draw(st.integers(1, 3)), "subscription"))
     return copies
 
 
@@ -213,17 +222,21 @@ def export_rows(drawn: list) -> tuple[dict[int, list[dict]], dict[int, list[dict
                 for late, what in copies:
                     day = row.day - 1 if what == "time" else row.day
                     amount = row.amount * 2 if what == "amount" else row.amount
+                    shift = 1 if what == "period" else 0
+                    moved = {"subscription_id": f"{subscription}b"}
+                    moved = moved if what == "subscription" else {}
                     transactions.setdefault(row.day + late, []).append(
                         {
                             **ids,
+                            **moved,
                             "transaction_id": f"T{number}-{index}-{position}",
                             "country": row.country,
                             "plan_code": row.plan,
                             "product_id": row.plan.lower(),
                             "type": row.type,
                             "transaction_time": moment(day, row.hour),
-                            "period_start": moment(row.period[0]),
-                            "period_end": moment(row.period[1]),
+                            "period_start": moment(row.period[0] + shift),
+                            "period_end": moment(row.period[1] + shift),
                             "amount": amount,
                             "currency": "HKD" if row.country == "HK" else "SGD",
                             "proceeds": round(amount * 0.7, 2),

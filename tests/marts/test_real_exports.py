@@ -62,6 +62,7 @@ from tally.pipeline.context import Context
 from tally.pipeline.incremental import build_day
 from tally.pipeline.ingest import land
 from tally.pipeline.load import load
+from tally.server.ui.elt import overview_panels
 from tally.sources.viu_premium import SubscriberStatus, Transactions, transaction_file
 from tally.warehouse import Warehouse
 
@@ -226,6 +227,11 @@ def test_the_ledger_counts_the_duplicates_each_load_brought(context: Context) ->
         "ORDER BY partition_date"
     )
     assert found == [(D(2026, 10, 27), 1), (D(2026, 10, 28), 1), (D(2026, 10, 30), 1)]
+    # the ELT page's rows panel shows them (day, source, loaded, quarantined, duplicates)
+    days = (dt.date.today() - DAYS[0]).days + 1
+    panels = overview_panels(context.warehouse, days, source="viu-premium")
+    shown = next(panel for panel in panels if panel.key == "rows")
+    assert [(row[0], row[4]) for row in shown.rows if row[4]] == found
     # every copy is staged; one per transaction_id reaches the marts (16 rows, 13 ids)
     staged = "SELECT count(*) FROM staging.viu_premium_transactions"
     kept = "SELECT count(*) FROM staging.viu_premium_transactions_latest"

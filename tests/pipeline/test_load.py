@@ -221,3 +221,20 @@ def test_both_backends_load_the_malformed_fixture_alike(warehouse, settings, tmp
         (5, "Quantity", "not a int: 'many'"),
     ]
     assert quarantined[1][3] == "2016-10-23\tRenew\ttally Video\t1123456789\tPremium Monthly"
+
+
+def test_refused_lines_inserted_in_the_one_pass_are_gone_before_the_commit(context, tmp_path):
+    """Read in place, every line is inserted in one pass over the file, the refused and
+    blank ones without ``_loaded_at``; they are named and deleted in the same transaction,
+    on a first load as on a reload over the partition's earlier rows."""
+    context.settings.quarantine_threshold = 0.8
+    ingest(context, EVENTS, DAY, [local_report(tmp_path, "itunes_subscription_event_bad.txt")])
+    for _ in range(2):
+        loaded = load(context, EVENTS, DAY)
+        assert (loaded.rows, loaded.rows_read, len(loaded.bad_rows)) == (2, 5, 3)
+        counts = context.warehouse.rows(
+            "SELECT count(*), count(*) FILTER (WHERE _loaded_at IS NULL) "
+            "FROM staging.itunes_subscription_events"
+        )
+        assert counts == [(2, 0)]
+        assert context.warehouse.rows("SELECT count(*) FROM tally_meta.quarantine") == [(3,)]

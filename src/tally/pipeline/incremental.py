@@ -148,6 +148,8 @@ def _ranged(models: dict[str, Model], loaded: dict[str, bool]) -> list[Model]:
             needed = days_known | rows_known
         if not tracked <= needed:
             continue
+        if declared.stores is not None and loaded.get(declared.stores) is not False:
+            continue  # its stored rows stand for the built partitions of a loaded input only
         ranged.append(model)
         if declared.grain in DATE_GRAINS or declared.moves:
             days_known.add(model.table)
@@ -209,15 +211,25 @@ def _rebuild(
             keys = f"keys_{n}"
             column = declared.column
             named = [f"SELECT {column} FROM {c.delta}" for c in inputs if c.delta is not None]
-            temporary(warehouse, keys, " UNION ".join(named) or f"SELECT NULL AS {column}")
+            stored_input = changes[declared.stores].delta if declared.stores else None
+            # (a stored input is a loaded one, not a snapshot: _ranged)
+            if stored_input is not None:
+                # a changed row of the stored input reaches the key its stored row had
+                unique = ", ".join(declared.unique)
+                named.append(
+                    f"SELECT {column} FROM {model.table} "
+                    f"WHERE ({unique}) IN (SELECT {unique} FROM {stored_input})"
+                )
+            nothing = ", ".join(f"NULL AS {c}" for c in declared.keys)
+            temporary(warehouse, keys, " UNION ".join(named) or f"SELECT {nothing}")
             fast_path = FAST_PATHS.get(model.table)
             if fast_path is not None:
                 deltas = {t: c.delta for t, c in changes.items() if c.delta is not None}
                 fast_path(warehouse, model, keys, {**deltas, model.table: delta}, horizon)
             else:
-                rebuild_keys(warehouse, model, keys, delta)
-        since = moved_since(warehouse, model, delta) if declared.moves else None
-        changes[model.table] = Change(delta, since, bool(declared.moves))
+                rebuild_keys(warehouse, model, keys, delta, stored_input)
+        moved_from = moved_since(warehouse, model, delta) if declared.moves else None
+        changes[model.table] = Change(delta, moved_from, bool(declared.moves))
         count = warehouse.rows(f"SELECT count(*) FROM {delta}")[0][0]
         outcome[model.table] = f"incremental: {count} rows came or went"
     for name in [c.delta for c in changes.values() if c.delta] + [
@@ -238,10 +250,11 @@ def _loaded_change(
         temporary(warehouse, delta, f"SELECT *, false AS _old FROM {table} WHERE {new}")
         return Change(delta, None, False)
     listed = ", ".join(c for c in warehouse.columns(table) if not c.startswith("_"))
-    newest_built = (
-        f"_partition_date = (SELECT max(_partition_date) FROM {table} "
-        f"WHERE _partition_date <= DATE '{horizon}')"
-    )
+    # the newest built partition's day as a literal, so the scan skips the other partitions
+    built = warehouse.rows(
+        f"SELECT max(_partition_date) FROM {table} WHERE _partition_date <= DATE '{horizon}'"
+    )[0][0]
+    newest_built = f"_partition_date = DATE '{built}'" if built is not None else "false"
     temporary(
         warehouse,
         delta,

@@ -33,8 +33,8 @@ from tally.pipeline.ingest import dataset_key
 from tally.pipeline.ledger import Ledger, new_run_id, utc_now
 from tally.sources import BadRow, Dataset
 from tally.sources.delimited_spark import read_head, read_on_cluster
-from tally.sources.delimited_sql import Lines, NativeReadError, can_stage, read_lines, split_work
-from tally.warehouse import Warehouse
+from tally.sources.delimited_sql import Lines, NativeReadError, can_stage, read_lines
+from tally.warehouse import FileReadError, Warehouse
 from tally.warehouse.meta import quarantine
 
 
@@ -94,29 +94,44 @@ def load(context: Context, dataset: Dataset, day: dt.date, run_id: str | None = 
         if not keys:
             step.status, step.error = "skipped", "no landed files for this day"
             return Loaded(skipped=True)
-        with _read(context, dataset, keys) as batch:
-            step.bytes = batch.size
-            loaded = Loaded()
-            threshold = context.settings.quarantine_threshold
-            try:
-                with context.warehouse.transaction():
-                    loaded.rows = _replace(context, dataset, day, run_id, batch)
-                    _refused(context, dataset, day, batch, loaded.rows)
-                    loaded.bad_rows, loaded.rows_read = batch.bad_rows, batch.rows_read
-                    step.rows_in, step.rows_quarantined = batch.rows_read, len(batch.bad_rows)
-                    if loaded.bad_share > threshold:
-                        raise _TooManyBad
-                    _write_quarantine(context, dataset, day, batch.bad_rows, run_id)
-            except _TooManyBad:
-                _write_quarantine(context, dataset, day, batch.bad_rows, run_id)
-                raise QuarantineError(
-                    f"{dataset.key} {day}: {len(batch.bad_rows)} of {batch.rows_read} rows are "
-                    f"bad ({loaded.bad_share:.1%} > threshold {threshold:.0%}); the partition "
-                    f"keeps its previous contents. First: {_describe(batch.bad_rows[0])}"
-                ) from None
-            step.rows_out = loaded.rows
-            if dataset.event_key:
-                step.rows_duplicate = duplicates(context.warehouse, dataset, day)
+        try:
+            with _read(context, dataset, keys, keep_lines=False) as batch:
+                loaded = _load_batch(context, dataset, day, run_id, batch, step)
+        except FileReadError:
+            # DuckDB could not read a file in the one pass (invalid UTF-8, a NUL byte...):
+            # rolled back; read each file's lines first, which names the file to parse in
+            # Python instead
+            with _read(context, dataset, keys, keep_lines=True) as batch:
+                loaded = _load_batch(context, dataset, day, run_id, batch, step)
+    return loaded
+
+
+def _load_batch(
+    context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch, step: Any
+) -> Loaded:
+    """Replace the partition with the batch, in one transaction with its quarantine."""
+    step.bytes = batch.size
+    loaded = Loaded()
+    threshold = context.settings.quarantine_threshold
+    try:
+        with context.warehouse.transaction():
+            inserted = _replace(context, dataset, day, run_id, batch)
+            loaded.rows = _refused(context, dataset, day, batch, inserted)
+            loaded.bad_rows, loaded.rows_read = batch.bad_rows, batch.rows_read
+            step.rows_in, step.rows_quarantined = batch.rows_read, len(batch.bad_rows)
+            if loaded.bad_share > threshold:
+                raise _TooManyBad
+            _write_quarantine(context, dataset, day, batch.bad_rows, run_id)
+    except _TooManyBad:
+        _write_quarantine(context, dataset, day, batch.bad_rows, run_id)
+        raise QuarantineError(
+            f"{dataset.key} {day}: {len(batch.bad_rows)} of {batch.rows_read} rows are "
+            f"bad ({loaded.bad_share:.1%} > threshold {threshold:.0%}); the partition "
+            f"keeps its previous contents. First: {_describe(batch.bad_rows[0])}"
+        ) from None
+    step.rows_out = loaded.rows
+    if dataset.event_key:
+        step.rows_duplicate = duplicates(context.warehouse, dataset, day)
     return loaded
 
 
@@ -140,16 +155,19 @@ def reads_on_cluster(context: Context, dataset: Dataset) -> bool:
 
 
 @contextmanager
-def _read(context: Context, dataset: Dataset, keys: list[str]) -> Iterator[_Batch]:
-    """Every file of the day read into one batch; temporary tables dropped afterwards."""
+def _read(
+    context: Context, dataset: Dataset, keys: list[str], keep_lines: bool
+) -> Iterator[_Batch]:
+    """Every file of the day read into one batch (files read in place: their headers, or
+    with ``keep_lines`` their lines too); temporary tables dropped afterwards."""
     batch = _Batch(keys=keys)
     in_place = reads_in_place(context, dataset)
     on_cluster = reads_on_cluster(context, dataset)
     try:
         # a gzip stream is read on one thread: no more threads than files
-        with context.warehouse.unordered(len(keys)) if in_place else nullcontext():
+        with context.warehouse.unordered(len(keys)) if keep_lines else nullcontext():
             for key in keys:
-                if in_place and _stage(context, dataset, key, batch):
+                if in_place and _stage(context, dataset, key, batch, keep_lines):
                     continue
                 if on_cluster and _read_on_cluster(context, dataset, key, batch):
                     continue
@@ -157,15 +175,17 @@ def _read(context: Context, dataset: Dataset, keys: list[str]) -> Iterator[_Batc
         yield batch
     finally:
         for lines in batch.lines.values():
-            context.warehouse.execute(f"DROP TABLE IF EXISTS {lines.table}")
+            if lines.temporary:
+                context.warehouse.execute(f"DROP TABLE IF EXISTS {lines.table}")
 
 
-def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch) -> bool:
-    """Number the lines of one file inside the warehouse; False when it must be parsed in
-    Python. Its rows are checked as they are inserted (``_replace``)."""
+def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch, keep: bool) -> bool:
+    """Read one file's header (and with ``keep`` number its lines inside the warehouse);
+    False when it must be parsed in Python. Its rows are checked as they are inserted
+    (``_replace``)."""
     path = context.lake.local_path(key)
     assert path is not None and dataset.layout is not None
-    table = f"_lines_{uuid.uuid4().hex}"
+    table = f"_lines_{uuid.uuid4().hex}" if keep else None
     try:
         name = key.rsplit("/", 1)[1]
         batch.lines[key] = read_lines(context.warehouse, path, name, dataset.layout, table)
@@ -201,35 +221,46 @@ def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch
     return True
 
 
-def _refused(context: Context, dataset: Dataset, day: dt.date, batch: _Batch, rows: int) -> None:
-    """Count the lines read in place, and name the bad ones among those that did not land
-    in the partition (``rows`` landed in all); the batch's bad rows end in file order."""
-    expected = sum(lines.rows for lines in batch.lines.values())
-    batch.rows_read += expected
-    in_python = sum(table.num_rows for table in batch.tables) + batch.cluster_rows
-    if rows - in_python != expected:  # some lines were blank or bad: find them
-        landed = dict(
-            context.warehouse.rows(
-                f"SELECT _file, count(*) FROM {dataset.staging_table} "
-                "WHERE _partition_date = ? GROUP BY _file",
+def _refused(context: Context, dataset: Dataset, day: dt.date, batch: _Batch, inserted: int) -> int:
+    """Count the lines read in place, name the bad ones among them and take them (and the
+    blank ones) out of the partition again; returns the rows that landed (of ``inserted``).
+    The batch's bad rows end in file order."""
+    if batch.lines:
+        table, warehouse = dataset.staging_table, context.warehouse
+        counts = {
+            key: (int(lines), int(refused))
+            for key, lines, refused in warehouse.rows(
+                f"SELECT _file, count(*), count(*) FILTER (WHERE _loaded_at IS NULL) "
+                f"FROM {table} WHERE _partition_date = ? GROUP BY _file",
                 [day],
             )
-        )
+        }
+        marked = 0
         for key, lines in batch.lines.items():
-            if landed.get(key, 0) != lines.rows:
-                _refused_lines(context.warehouse, dataset, day, key, lines, batch)
+            read, refused = counts.get(key, (0, 0))
+            batch.rows_read += read
+            if refused:
+                _refused_lines(warehouse, dataset, day, key, lines, batch)
+                marked += refused
+        if marked:
+            warehouse.execute(
+                f"DELETE FROM {table} WHERE _partition_date = ? AND _loaded_at IS NULL", [day]
+            )
+        inserted -= marked
     order = {key: index for index, key in enumerate(batch.keys)}
     batch.bad_rows.sort(key=lambda row: order.get(row.file, len(order)))
+    return inserted
 
 
 def _refused_lines(
     warehouse: Warehouse, dataset: Dataset, day: dt.date, key: str, lines: Lines, batch: _Batch
 ) -> None:
-    """The blank and bad lines of one file: those of its lines not in the partition."""
+    """The blank and bad lines of one file: those inserted marked as refused (no
+    ``_loaded_at``); the file's lines are read again for their text."""
+    lines = batch.lines[key] = lines.keep(warehouse, f"_lines_{uuid.uuid4().hex}")
     missing = (
-        f"_line IN (SELECT _line FROM {lines.table} WHERE _line > 1 EXCEPT "
-        f"SELECT _line FROM {dataset.staging_table} WHERE _partition_date = "
-        f"DATE '{day.isoformat()}' AND _file = {_literal(key)})"
+        f"_line IN (SELECT _line FROM {dataset.staging_table} WHERE _partition_date = "
+        f"DATE '{day.isoformat()}' AND _file = {_literal(key)} AND _loaded_at IS NULL)"
     )
     bad_rows, blank = lines.refused(warehouse, missing)
     batch.rows_read -= blank
@@ -265,15 +296,19 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
         tables = batch.tables or [pa.table({})]
         table = _with_metadata(pa.concat_tables(tables, promote_options="default"), day, run_id)
         return warehouse.replace_partition(dataset.staging_table, table, partition)
-    # files DuckDB could not read, parsed in Python, join as Arrow tables read in place
+    # Every line read in place is inserted, one pass over its file: a refused or blank
+    # one without ``_loaded_at``, which ``_refused`` looks at and deletes again in the same
+    # transaction (rare; the file's count of lines comes with the rows). Files DuckDB
+    # could not read, parsed in Python, join as Arrow tables.
     metadata = (
         f"DATE '{day.isoformat()}' AS _partition_date, {_literal(run_id)} AS _run_id, "
-        f"TIMESTAMP '{utc_now().isoformat(sep=' ')}' AS _loaded_at"
+        f"CASE WHEN _bad IS NULL THEN TIMESTAMP '{utc_now().isoformat(sep=' ')}' END "
+        "AS _loaded_at"
     )
-    # one input per file, or per row group of a long file's lines: a file's lines are not
-    # split among threads (a UNION ALL of line ranges, tried, cost more CPU than it saved
-    # time), and no thread is started without an input of its own
-    groups = sum(-(-lines.rows // _ROW_GROUP) for lines in batch.lines.values())
+    # one thread per input: a file (a gzip stream is read on one thread), or a row group of
+    # a long file's lines held in a table; a file's lines are not split among threads (a
+    # UNION ALL of line ranges, tried, cost more CPU than it saved time)
+    groups = sum(max(1, -(-lines.rows // _ROW_GROUP)) for lines in batch.lines.values())
     streams = len(batch.tables) + groups
     with warehouse.session(), warehouse.unordered(streams), ExitStack() as views:
         python = [
@@ -281,13 +316,19 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
             for table in batch.tables
         ]
         staged = [
-            f"SELECT *, {_literal(key)} AS _file FROM ({lines.select()})"
+            f"SELECT *, {_literal(key)} AS _file FROM ({lines.every_line()})"
             for key, lines in batch.lines.items()
         ]
-        parts = [split_work(select, 1) for select in staged] + python
-        union = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
+        union = " UNION ALL BY NAME ".join(f"({part})" for part in staged + python)
+        names = {"_line", "_file", "_partition_date", "_run_id", "_loaded_at"}
+        names.update(column.name for lines in batch.lines.values() for column in lines.columns)
+        names.update(name for table in batch.tables for name in table.column_names)
         replaced = warehouse.replace_partition_from(  # type: ignore[attr-defined]
-            dataset.staging_table, f"SELECT *, {metadata} FROM ({union})", partition
+            dataset.staging_table,
+            f"SELECT * EXCLUDE (_bad), {metadata} FROM ({union})",
+            partition,
+            reads_files=not all(lines.temporary for lines in batch.lines.values()),
+            columns=sorted(names),
         )
         return int(replaced)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +47,7 @@ class Column:
         return wanted == _fold(self.header) or any(wanted == _fold(a) for a in self.aliases)
 
 
+@lru_cache(maxsize=4096)
 def _fold(header: str) -> str:
     return " ".join(header.strip().lower().split())
 

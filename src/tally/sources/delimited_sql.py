@@ -114,20 +114,43 @@ def stage_delimited(
 
 @dataclass
 class Lines:
-    """One file's lines in a temporary table, numbered but not yet split or checked.
+    """One file's lines, numbered but not yet split or checked: in a temporary table, or
+    read from the file by the statement that uses them (``read_lines`` without a table).
 
-    A load inserts ``select()``'s good rows straight into their partition (splitting,
-    checking and converting each line once, as it is inserted); the lines that did not
-    land are then few, and ``refused`` says why for those alone.
+    A load inserts ``every_line()`` straight into the partition (splitting, checking and
+    converting each line once, as it is inserted, the refused ones marked); the lines that
+    did not land are then few, and ``refused`` says why for those alone.
     """
 
-    table: str  # the temporary table: _line (1 = the header) and _text
+    table: str  # the temporary table (_line, 1 = the header, and _text), or a subquery
     file_name: str
     layout: Layout
     columns: list[Column]  # the columns in header order, as read
     width: int  # fields in the header
-    rows: int  # lines after the header, blank ones included
+    rows: int  # lines after the header, blank ones included (0: not read yet)
     unknown_columns: list[str] = field(default_factory=list)
+    path: str = ""
+    compressed: bool = False
+
+    @property
+    def temporary(self) -> bool:
+        """Whether the lines are held in a temporary table (to drop when done)."""
+        return not self.table.startswith("(")
+
+    def keep(self, warehouse: Any, table: str) -> Lines:
+        """These lines read into the temporary ``table`` (the same lines if already held)."""
+        if self.temporary:
+            return self
+        rows = warehouse.read_into(table, _lines_sql(self.path, self.compressed))
+        fields = {**self.__dict__, "table": table, "rows": max(rows - 1, 0)}
+        return Lines(**fields)
+
+    def every_line(self) -> str:
+        """Every line after the header, typed, with its ``_line`` and ``_bad`` (NULL on a
+        good row; a refused or blank line has NULL or partial values)."""
+        names = ", ".join(_quote(column.name) for column in self.columns)
+        typed = _staging_sql(self.table, self.columns, self.width, self.layout.delimiter)
+        return f"SELECT {names}, _line, _bad FROM ({typed.replace('{part}', 'true')})"
 
     def select(self) -> str:
         """The good rows, typed, with their ``_line`` (the lines filter holds ``{part}``,
@@ -152,9 +175,12 @@ class Lines:
         return _reasons(self.file_name, self.layout, self.columns, bad), blank
 
 
-def read_lines(warehouse: Any, path: str, file_name: str, layout: Layout, table: str) -> Lines:
+def read_lines(
+    warehouse: Any, path: str, file_name: str, layout: Layout, table: str | None
+) -> Lines:
     """Read the local (optionally gzip'd) file at ``path`` into the temporary ``table``, one
-    numbered line a row, in a warehouse that reads local files.
+    numbered line a row, in a warehouse that reads local files; without a table, only its
+    header now (the statement that uses the lines reads the file: one pass over it).
 
     Raises ``BadInputError`` as ``read_delimited`` does for a bad header, and
     ``NativeReadError`` (nothing left behind) when the warehouse cannot read the body. The
@@ -164,13 +190,23 @@ def read_lines(warehouse: Any, path: str, file_name: str, layout: Layout, table:
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     headers, matched, unknown = read_header(head, file_name, layout.columns, layout.delimiter)
-    # numbering the lines is sequential (one gzip stream, one thread), the rest is not:
-    # the lines are kept apart so that DuckDB splits and converts them on every core
+    lines = Lines(
+        f"({_lines_sql(path, compressed)})",
+        file_name,
+        layout,
+        matched,
+        len(headers),
+        0,
+        unknown,
+        path,
+        compressed,
+    )
+    if table is None:
+        return lines
     try:
-        lines = warehouse.read_into(table, _lines_sql(path, compressed))
+        return lines.keep(warehouse, table)
     except FileReadError as error:
         raise NativeReadError(f"{file_name}: {error}") from error
-    return Lines(table, file_name, layout, matched, len(headers), max(lines - 1, 0), unknown)
 
 
 def _counted(connection: Any, lines: Lines, table: str) -> Staged:

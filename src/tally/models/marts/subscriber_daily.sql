@@ -30,10 +30,12 @@
 -- the day before); rates: churn_rate = churn / active_opening,
 -- trial_conversion_rate = trial_conversions / trials_ended.
 -- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
---   every event of a period falls on or before its end; a day's transactions come in
---   its own partition or later (two days' slack for time zones and late files)
+--   a period's events fall on its start, the day it was paid or its end (counted only up
+--   to the horizon): a period still open after the horizon that began before the range
+--   has none in it; a day's transactions come in its own partition or later (two days'
+--   slack for time zones and late files)
 -- @range day day
--- @reads marts.subscription_periods WHERE period_end >= {since}
+-- @reads marts.subscription_periods WHERE period_end >= {since} AND (period_start >= {since} OR paying_from >= {since} OR period_end <= (SELECT horizon FROM marts.subscription_bounds))
 -- @reads staging.viu_premium_transactions_latest WHERE _partition_date >= {since} - 2
 -- @reads marts.subscriber_total WHERE day >= {since}
 WITH status_of AS (

@@ -11,7 +11,10 @@
 --                 recovered the renewal during the grace period (those days are Grace period)
 --   kind          'trial', 'paid' or 'grace' (a grace-period notice not yet paid)
 -- Where several rows describe one period (same subscription and start day), a billed
--- transaction wins over a grace-period notice, which wins over the status export (latest).
+-- transaction wins over a grace-period notice, which wins over the status export (latest);
+-- two rows of the same rank and time (two purchases of one period at one moment) are
+-- ordered by what they say (latest end first, then plan, product, ...), so the choice never
+-- depends on the order the rows were read in (the daily build reads them in another).
 -- The window columns say how a period links to its neighbours:
 --   spell_start   no access the day before (the subscription's first period, or a gap)
 --   spell_end     no access on period_end (no next period starting that day)
@@ -87,7 +90,9 @@ chosen AS (
         SELECT *
         FROM described
         QUALIFY row_number() OVER (
-            PARTITION BY subscription_id, start_date ORDER BY priority, seen_at DESC
+            PARTITION BY subscription_id, start_date ORDER BY priority, seen_at DESC,
+                end_date DESC, paid_on DESC, plan_code, product_id, kind, continues, country,
+                platform, channel, channel_sector, user_id
         ) = 1
     ) AS one_row_per_period
 ),

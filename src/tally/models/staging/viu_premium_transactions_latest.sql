@@ -17,21 +17,32 @@
 --                 subscription system cut access at the refund); a partial refund that
 --                 does not say so keeps access
 -- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
---   by subscription: every copy of its events decides its rows; a changed row moves the
---   money from its day (the day in UTC less one: no time zone's day starts earlier)
--- @range key subscription_id
+--   by subscription and period start: a row is the latest copy of its event, and a
+--   refund's scope reads the prices of its own subscription and period; the rows it keeps
+--   are rows of the input (one per transaction_id), so the stored ones stand for the
+--   built partitions' copies, and a new copy of a stored event reaches the key that event
+--   had (a revision that moves it to another period or subscription); a changed row moves
+--   the money from its day (the day in UTC less one: no time zone's day starts earlier)
+-- @range key subscription_id, period_start
 -- @unique transaction_id
--- @reads staging.viu_premium_transactions WHERE subscription_id IN {keys}
+-- @stores staging.viu_premium_transactions
 -- @moves CAST(transaction_time AT TIME ZONE 'UTC' AS DATE) - 1: *
 WITH latest AS (
     SELECT
         transaction_id, subscription_id, user_id, country, platform, plan_code, product_id,
         channel, channel_sector, type, transaction_time, period_start, period_end, amount,
         currency, proceeds, _partition_date, _file, _line
-    FROM staging.viu_premium_transactions
-    QUALIFY row_number() OVER (
-        PARTITION BY transaction_id ORDER BY _partition_date DESC, _file DESC, _line DESC
-    ) = 1
+    FROM staging.viu_premium_transactions AS t
+    -- no later copy of the same event: written as an anti-join, not a window, so that the
+    -- rows keep the loaded order (by day), which lets a read of a few days skip the rest
+    WHERE NOT EXISTS (
+        SELECT 1
+        FROM staging.viu_premium_transactions AS later
+        WHERE later.transaction_id = t.transaction_id
+            AND (later._partition_date > t._partition_date
+                OR (later._partition_date = t._partition_date AND (later._file > t._file
+                    OR (later._file = t._file AND later._line > t._line))))
+    )
 ),
 prices AS (
     SELECT subscription_id, period_start, max(amount) AS price

@@ -293,9 +293,25 @@ class DuckDBWarehouse(InformationSchema):
                     held[0] -= 1
                     if held[0] == 0:  # the last block out puts them back
                         del _HELD[self._settings_key]
+                        settings = [f"SET preserve_insertion_order = {held[2]}"]
                         if held[3] != held[1]:
-                            con.execute(f"SET threads = {held[1]}")
-                        con.execute(f"SET preserve_insertion_order = {held[2]}")
+                            settings.append(f"SET threads = {held[1]}")
+                        self._set_globally(con, settings)
+
+    def _set_globally(self, con: duckdb.DuckDBPyConnection, statements: list[str]) -> None:
+        """Run SETs of database-wide settings; on another connection of the database when
+        this one's transaction has failed (a SET is refused until it is rolled back)."""
+        try:
+            for statement in statements:
+                con.execute(statement)
+        except duckdb.TransactionException:
+            assert self._database is not None  # the session that holds ``con`` keeps it open
+            other = self._database.cursor()
+            try:
+                for statement in statements:
+                    other.execute(statement)
+            finally:
+                other.close()
 
     def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
         """A read-only connection with ``enable_external_access`` off unless asked (read_csv,
@@ -395,7 +411,13 @@ class DuckDBWarehouse(InformationSchema):
 
     # -- tables ------------------------------------------------------------------------
 
-    def _ensure_table(self, con: duckdb.DuckDBPyConnection, table: str, view: str) -> None:
+    def _ensure_table(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        view: str,
+        columns: Sequence[str] | None = None,
+    ) -> None:
         schema, name = split_table(table)
         existing = {
             row[0]
@@ -408,6 +430,8 @@ class DuckDBWarehouse(InformationSchema):
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {view} LIMIT 0")
             return
+        if columns is not None and existing.issuperset(columns):
+            return  # the caller knows the SELECT's columns: all there, nothing to plan
         described = con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
         for column, column_type, *_ in described:
             if column not in existing:
@@ -423,17 +447,31 @@ class DuckDBWarehouse(InformationSchema):
                 con.unregister(view)
 
     def replace_partition_from(
-        self, table: str, select_sql: str, partition: Mapping[str, Any]
+        self,
+        table: str,
+        select_sql: str,
+        partition: Mapping[str, Any],
+        *,
+        reads_files: bool = False,
+        columns: Sequence[str] | None = None,
     ) -> int:
         """``replace_partition`` with the rows of a SELECT run here (no copy through Python).
 
         Only backends whose capabilities say ``reads_local_files`` offer it: the SELECT
-        may read the lake's files or temporary tables of the current session.
+        may read the lake's files or temporary tables of the current session. With
+        ``reads_files``, an error of the statement is raised as ``FileReadError`` (a file
+        DuckDB cannot read; the caller reads it another way). ``columns``, the names the
+        SELECT yields where the caller knows them, spares planning it to compare.
         """
         # the SELECT is written into each statement rather than kept as a view: planning
         # a load's SELECT (one CASE per column) costs as much each time either way
         with self.transaction(), self.session() as con:
-            return self._replace(con, table, f"({select_sql})", partition)
+            if not reads_files:
+                return self._replace(con, table, f"({select_sql})", partition, columns)
+            try:
+                return self._replace(con, table, f"({select_sql})", partition, columns)
+            except _FILE_ERRORS as error:
+                raise FileReadError(str(error).splitlines()[0]) from error
 
     def _replace(
         self,
@@ -441,8 +479,9 @@ class DuckDBWarehouse(InformationSchema):
         table: str,
         view: str,  # a view's name, or a parenthesised SELECT
         partition: Mapping[str, Any],
+        columns: Sequence[str] | None = None,
     ) -> int:
-        self._ensure_table(con, table, view)
+        self._ensure_table(con, table, view, columns)
         if partition:
             where = " AND ".join(f'"{column}" = ?' for column in partition)
             con.execute(f"DELETE FROM {table} WHERE {where}", list(partition.values()))

@@ -15,6 +15,7 @@ from tally.errors import BadInputError
 from tally.web.reporting.devices import generic_model
 from tally.web.reporting.methods import Query, Report, Row, device_type_label, method, rounded
 from tally.web.reporting.periods import resolve
+from tally.web.sites import get_site
 
 # The log shows this many visits unless filter_limit says otherwise (-1: all), with or
 # without a period: Matomo's default (plugins/Live/API.php, getLastVisitsDetails).
@@ -51,10 +52,8 @@ def _local_dates(query: Query) -> tuple[dt.date, dt.date] | None:
     period, date = query.params.get("period", ""), query.params.get("date", "")
     if not period and not date:
         return None
-    timezone = query.warehouse.rows(
-        "SELECT timezone FROM web.sites WHERE idsite = ?", [query.idsite]
-    )[0][0]
-    spans = resolve(period, date, str(timezone), query.now).spans
+    timezone = get_site(query.warehouse, query.idsite).timezone
+    spans = resolve(period, date, timezone, query.now).spans
     return min(span.start for span in spans), max(span.end for span in spans)
 
 

@@ -27,6 +27,7 @@ from tally.web.reporting.methods import (
     method,
     scoped_visits,
 )
+from tally.web.reporting.queries import report_sql
 
 _FRAGMENT = re.compile(r"#.*$", re.S)
 _ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
@@ -47,38 +48,7 @@ def _transitions_sql(query: Query) -> tuple[str, list[object]]:
     join, where, params = actions_in_scope(query)
     visits, visit_params = scoped_visits(query)
     target = label_of(query.params["pageUrl"])
-    sql = f"""
-        WITH views AS (
-            SELECT a.visit_key, a.previous_kind, a.previous_label, a.next_kind, a.next_label
-            FROM web.actions AS a {join}
-            WHERE {where} AND a.kind = 'pageview' AND a.page_label = ?
-        ),
-        v AS ({visits})
-        SELECT 'before', CASE WHEN w.previous_kind IS NULL THEN 'entry'
-                WHEN w.previous_kind = 'search' THEN 'search'
-                WHEN w.previous_label = ? THEN 'loop' ELSE 'page' END,
-            w.previous_label, count(*)
-        FROM views AS w GROUP BY 1, 2, 3
-        UNION ALL
-        SELECT 'after', CASE WHEN w.next_kind IS NULL THEN 'exit'
-                WHEN w.next_kind = 'search' THEN 'search'
-                WHEN w.next_label = ? THEN 'loop' ELSE 'page' END,
-            w.next_label, count(*)
-        FROM views AS w GROUP BY 1, 2, 3
-        UNION ALL
-        SELECT 'link', a.kind, a.link_url, count(*)
-        FROM web.actions AS a {join}
-        WHERE {where} AND a.kind IN ('outlink', 'download')
-            AND a.previous_kind = 'pageview' AND a.previous_label = ?
-        GROUP BY 1, 2, 3
-        UNION ALL
-        SELECT 'referrer', coalesce(v.referrer_type, 'direct'),
-            CASE WHEN v.referrer_type = 'campaign' THEN lower(v.campaign_name)
-                ELSE v.referrer_name END,
-            count(*)
-        FROM views AS w JOIN v ON v.visit_key = w.visit_key
-        WHERE w.previous_kind IS NULL GROUP BY 1, 2, 3
-    """
+    sql = report_sql("transitions", join=join, where=where, visits=visits)
     return sql, [*params, target, *visit_params, target, target, *params, target]
 
 
