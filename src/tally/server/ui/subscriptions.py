@@ -32,6 +32,7 @@ from tally.server.ui.subscription_analytics import (
     retention_panel,
 )
 from tally.warehouse import Warehouse
+from tally.warehouse.sqlfiles import sql_file
 
 RESOLUTIONS = ("daily", "weekly", "monthly")
 DEFAULT_SPAN = {"daily": 30, "weekly": 12, "monthly": 12}  # periods shown by default
@@ -327,15 +328,7 @@ def releases_panel(warehouse: Warehouse, filters: Filters) -> Panel | None:
     country = " AND country = ?" if filters.country else ""
     start = filters.start if filters.resolution == "daily" else step_back(filters.end, "daily", 29)
     found = warehouse.rows(
-        "WITH latest AS (SELECT * FROM staging.viu_cms_episodes WHERE _partition_date = "
-        "(SELECT max(_partition_date) FROM staging.viu_cms_episodes)), "
-        "released AS (SELECT release_date AS day, count(DISTINCT episode_id) AS episodes "
-        f"FROM latest WHERE release_date >= ?{country} GROUP BY 1), "
-        "joined AS (SELECT start_date AS day, sum(value) AS new_subscribers "
-        f"FROM marts.report_fact WHERE {where} AND type = 'New subscriber' AND start_date >= ? "
-        "GROUP BY 1) "
-        "SELECT coalesce(r.day, j.day), coalesce(r.episodes, 0), coalesce(j.new_subscribers, 0) "
-        "FROM released AS r FULL OUTER JOIN joined AS j ON r.day = j.day ORDER BY 1",
+        sql_file("tally.models", "marts/_dashboard_episodes.sql", country=country, where=where),
         [start, *([filters.country] if filters.country else []), *params, start],
     )
     rows = [[r[0], int(r[1]), float(r[2])] for r in found]
