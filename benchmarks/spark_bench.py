@@ -227,6 +227,10 @@ def main() -> None:
             return f"{master}/?location={folder}/spark/tables&serving={folder}/spark/serving.duckdb"
 
         try:
+            # the session (driver JVM, executors) starts before any step is timed, and runs
+            # one small job, so that the first size does not pay for it
+            warm: Any = connect(spark_url(root / "warm-up"))
+            warm.spark.range(100_000).selectExpr("sum(id)").collect()
             for scale in [int(s) for s in args.scales.split(",") if s]:
                 count = args.subscriptions * scale
                 transactions, status = generate(count)

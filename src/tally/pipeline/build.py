@@ -127,9 +127,9 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     unknown = set(found) - {"range", "unique", "reads", "moves", "snapshot", "stores"}
     if unknown or len(found.get("range", ())) != 1:
         wrong = [found[w] for w in unknown] or list(found.values())
-        line = min(n for entries in wrong for n, _ in entries)
+        first = min(n for entries in wrong for n, _ in entries)
         what = f"unknown @{sorted(unknown)[0]}" if unknown else "exactly one @range needed"
-        raise ConfigError(f"{path}, line {line}: {what} in the range declaration")
+        raise ConfigError(f"{path}, line {first}: {what} in the range declaration")
     range_line, text = found["range"][0]
     words = text.split()
     if words and words[0] == "key" and len(words) > 2:  # key a, b: one column list
@@ -180,7 +180,7 @@ def _arity(grain: str) -> int:
 
 
 @lru_cache(maxsize=256)
-def _parsed(sql: str) -> exp.Expression:
+def _parsed(sql: str) -> exp.Expr:
     return sqlglot.parse_one(sql, read="duckdb")
 
 

@@ -24,6 +24,7 @@ from tally.config import Settings
 from tally.server.ui.access import page_queries, warehouse_of
 from tally.server.ui.render import Panel, bars, lines, page
 from tally.server.ui.subscription_analytics import (
+    acquisition_channels,
     attribution_panel,
     converted_revenue_panel,
     ltv_panel,
@@ -31,6 +32,7 @@ from tally.server.ui.subscription_analytics import (
     retention_panel,
 )
 from tally.warehouse import Warehouse
+from tally.warehouse.sqlfiles import sql_file
 
 RESOLUTIONS = ("daily", "weekly", "monthly")
 DEFAULT_SPAN = {"daily": 30, "weekly": 12, "monthly": 12}  # periods shown by default
@@ -51,6 +53,8 @@ class Filters:
     end: dt.date
     country: str
     platform: str
+    # the web/app channel that brought a subscription: filters the cohort panels only
+    acquisition: str = ""
 
     def where(self) -> tuple[str, list[object]]:
         sql = "resolution_type = ?"
@@ -125,7 +129,12 @@ def read_filters(request: Request, warehouse: Warehouse) -> Filters:
         else step_back(end, resolution, DEFAULT_SPAN[resolution] - 1)
     )
     return Filters(
-        resolution, min(start, end), end, params.get("country", ""), params.get("platform", "")
+        resolution,
+        min(start, end),
+        end,
+        params.get("country", ""),
+        params.get("platform", ""),
+        params.get("acquisition", ""),
     )
 
 
@@ -319,15 +328,7 @@ def releases_panel(warehouse: Warehouse, filters: Filters) -> Panel | None:
     country = " AND country = ?" if filters.country else ""
     start = filters.start if filters.resolution == "daily" else step_back(filters.end, "daily", 29)
     found = warehouse.rows(
-        "WITH latest AS (SELECT * FROM staging.viu_cms_episodes WHERE _partition_date = "
-        "(SELECT max(_partition_date) FROM staging.viu_cms_episodes)), "
-        "released AS (SELECT release_date AS day, count(DISTINCT episode_id) AS episodes "
-        f"FROM latest WHERE release_date >= ?{country} GROUP BY 1), "
-        "joined AS (SELECT start_date AS day, sum(value) AS new_subscribers "
-        f"FROM marts.report_fact WHERE {where} AND type = 'New subscriber' AND start_date >= ? "
-        "GROUP BY 1) "
-        "SELECT coalesce(r.day, j.day), coalesce(r.episodes, 0), coalesce(j.new_subscribers, 0) "
-        "FROM released AS r FULL OUTER JOIN joined AS j ON r.day = j.day ORDER BY 1",
+        sql_file("tally.models", "marts/_dashboard_episodes.sql", country=country, where=where),
         [start, *([filters.country] if filters.country else []), *params, start],
     )
     rows = [[r[0], int(r[1]), float(r[2])] for r in found]
@@ -400,7 +401,7 @@ def routes(settings: Settings) -> list[Route]:
                 "`tally run` (the daily job), then reload.",
             )
 
-        def compute() -> tuple[Filters, list[Kpi], list[Panel], list[str], list[str]]:
+        def compute() -> tuple[Filters, list[Kpi], list[Panel], list[str], list[str], list[str]]:
             filters = read_filters(request, warehouse)
             found_kpis, panels = all_panels(warehouse, filters)
             return (
@@ -409,9 +410,12 @@ def routes(settings: Settings) -> list[Route]:
                 panels,
                 _choices(warehouse, "country"),
                 _choices(warehouse, "platform"),
+                acquisition_channels(warehouse),
             )
 
-        filters, found_kpis, panels, countries, platforms = await page_queries(request, compute)
+        filters, found_kpis, panels, countries, platforms, acquisitions = await page_queries(
+            request, compute
+        )
         return page(
             request,
             "subscriptions.html",
@@ -423,6 +427,7 @@ def routes(settings: Settings) -> list[Route]:
             resolutions=RESOLUTIONS,
             countries=countries,
             platforms=platforms,
+            acquisitions=acquisitions,
             reports=report_files(settings)[:24],
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tally.server.ui.render import Panel, bars, pie
 from tally.server.ui.web_view import View, dimension_panel, percent_of, report_rows, sql_panel
+from tally.web.reporting.queries import dashboard_sql
 
 
 def referrer_types(view: View) -> list[Panel]:
@@ -57,17 +58,7 @@ def campaigns(view: View) -> list[Panel]:
 
 def goals(view: View) -> list[Panel]:
     visits, params = view.visits_sql()
-    found = view.warehouse.rows(
-        f"WITH scoped AS ({visits}) SELECT CASE WHEN c.idgoal = 0 THEN 'Ecommerce orders' "
-        "WHEN c.idgoal = -1 THEN 'Abandoned carts' "
-        "ELSE coalesce(g.name, 'goal ' || CAST(c.idgoal AS VARCHAR)) END, "
-        "count(*), count(DISTINCT c.idvisit), coalesce(sum(c.revenue), 0), "
-        "(SELECT count(*) FROM scoped) FROM web.conversions AS c "
-        "JOIN scoped AS v ON v.idvisit = c.idvisit "
-        "LEFT JOIN web.goals AS g ON g.idsite = c.idsite AND g.idgoal = c.idgoal "
-        "GROUP BY 1 ORDER BY 2 DESC, 1",
-        params,
-    )
+    found = view.warehouse.rows(dashboard_sql("goals", visits=visits), params)
     rows = [[r[0], int(r[1]), int(r[2]), float(r[3]), percent_of(r[2], r[4])] for r in found]
     return [
         Panel(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from tally.server.ui.render import Panel, bars, sankey
 from tally.server.ui.web_view import TOP, View, percent_of, report_rows, short_url, sql_panel
+from tally.web.reporting.queries import dashboard_sql
 
 
 def pages(view: View) -> list[Panel]:
@@ -190,16 +191,7 @@ def users_flow(view: View, steps: int = 4, per_step: int = 6) -> list[Panel]:
     matched on the integer ``visit_key``, so no window numbers the visits' actions here."""
     visits, params = view.visits_sql()
     found = view.warehouse.rows(
-        f"WITH scoped AS ({visits}), seen AS (SELECT a.visit_key, a.url, "
-        "a.pageview_number AS step FROM web.actions AS a "
-        "JOIN scoped AS v ON v.visit_key = a.visit_key WHERE a.kind = 'pageview' "
-        "AND a.idsite = ? AND a.local_date >= ? AND a.local_date <= ?), "
-        "ranked AS (SELECT step, url, count(*) AS views, row_number() OVER (PARTITION BY step "
-        "ORDER BY count(*) DESC, url) AS place FROM seen WHERE step <= ? GROUP BY 1, 2), "
-        "named AS (SELECT s.visit_key, s.step, CASE WHEN r.place <= ? THEN s.url ELSE 'Others' END "
-        "AS page FROM seen AS s JOIN ranked AS r ON r.step = s.step AND r.url = s.url) "
-        "SELECT a.step, a.page, b.page, count(*) FROM named AS a JOIN named AS b "
-        "ON b.visit_key = a.visit_key AND b.step = a.step + 1 GROUP BY 1, 2, 3 ORDER BY 1, 4 DESC",
+        dashboard_sql("users_flow", visits=visits),
         [*params, view.site.idsite, view.span.start, view.span.end, steps, per_step],
     )
     nodes: dict[tuple[int, str], int] = {}

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from tally.errors import BadInputError
 from tally.web.reporting.methods import Query, Report, Row, method, ratio, rounded
+from tally.web.reporting.queries import report_sql
 
 MART = "marts.attribution_channel"
 MODELS = {"last_touch": "Last touch", "first_touch": "First touch"}
@@ -38,15 +39,7 @@ def _rows(query: Query, dimension: str, where: str = "TRUE") -> list[tuple[Any, 
         )
     if not query.warehouse.table_exists(MART):
         return []  # no subscription data (a web-only install), or not built yet: no rows
-    sql = (
-        f"SELECT {dimension}, sum(subscriptions), sum(trials), sum(paid), "
-        "sum(trial_conversions), CASE WHEN count(*) = count(revenue_reporting) "
-        "THEN sum(revenue_reporting) END, CASE WHEN count(*) = count(mrr_reporting) "
-        "THEN sum(mrr_reporting) END, (SELECT max(reporting_currency) FROM "
-        f"marts.dim_exchange_rate) FROM {MART} WHERE model = ? AND idsite = ? "
-        f"AND start_day >= ? AND start_day <= ? AND {where} GROUP BY 1 "
-        "ORDER BY 2 DESC, 1"
-    )
+    sql = report_sql("attribution", dimension=dimension, mart=MART, where=where)
     params = [_model(query), query.idsite, query.span.start, query.span.end]
     return query.warehouse.rows(sql, params)
 

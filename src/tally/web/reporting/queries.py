@@ -1,5 +1,6 @@
 """The Reporting API's longer queries, kept as SQL files in ``tally/web/models/reports/``
-beside the web models (``tests/test_sql_files.py`` keeps long SQL out of Python).
+beside the web models (``tests/test_sql_files.py`` keeps long SQL out of Python); the web
+dashboards' are in ``tally/web/models/dashboards/``.
 
 A file marks each fragment the Python side composes (the scoped visits, the actions' join
 and WHERE, a label expression) as ``{name}``; values still travel as ``?`` parameters.
@@ -7,23 +8,14 @@ and WHERE, a label expression) as ``{name}``; values still travel as ``?`` param
 
 from __future__ import annotations
 
-import re
-from functools import cache
-from importlib import resources
-
-PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+from tally.warehouse.sqlfiles import sql_file
 
 
-@cache
-def _text(name: str) -> str:
-    folder = resources.files("tally.web.models").joinpath("reports")
-    return folder.joinpath(f"{name}.sql").read_text(encoding="utf-8")
-
-
-def report_sql(name: str, **parts: str) -> str:
+def report_sql(name: str, **fragments: str) -> str:
     """``reports/<name>.sql`` with its ``{fragments}`` filled; every one must be given."""
-    text = _text(name)
-    wanted = set(PLACEHOLDER.findall(text))
-    if wanted != set(parts):
-        raise ValueError(f"{name}.sql takes {sorted(wanted)}; given {sorted(parts)}")
-    return PLACEHOLDER.sub(lambda found: parts[found.group(1)], text)
+    return sql_file("tally.web.models", f"reports/{name}.sql", **fragments)
+
+
+def dashboard_sql(name: str, **fragments: str) -> str:
+    """``dashboards/<name>.sql`` of the web models, filled the same way."""
+    return sql_file("tally.web.models", f"dashboards/{name}.sql", **fragments)
