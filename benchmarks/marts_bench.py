@@ -86,6 +86,8 @@ SUBSCRIBER_MODELS = (
 # marts: measured apart (what they add to the full build) and with them in the daily build
 ANALYTICS_MODELS = (
     "marts.revenue_converted",
+    "marts.plan_list_prices",
+    "marts.subscription_list_prices",
     "marts.subscription_mrr",
     "marts.mrr_movements",
     "marts.mrr_daily",

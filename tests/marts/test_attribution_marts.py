@@ -43,6 +43,7 @@ ATTRIBUTION_MODELS = (
     "marts.subscription_revenue",
     "marts.subscription_attribution",
     "marts.attribution_channel",
+    "marts.cohort_retention",
 )
 
 
@@ -172,3 +173,37 @@ def test_unlinked_subscriptions(marts: Warehouse) -> None:
     assert by_currency["SGD"] == (2, 10.0, 8.0)
     assert by_currency["HKD"] == (2, 104.0, 13.67)
     assert by_currency["EUR"] == (1, 10.0, None)
+
+
+def test_cohorts_by_acquisition_channel(marts: Warehouse) -> None:
+    """cohort_retention's acquisition channel is the first touch's channel, 'unattributed'
+    without a linked visit. November's monthly cohort: B (first touch Search Engines, first
+    paid 9 Nov), A (Social Networks, 8 Nov) and five unattributed (C, SD1, SD2, E, G1; F
+    began before the first loaded day: no cohort).
+    B's weekly cohort (week of 9 Nov): 24 HKD a week is 24 * 52 / 12 = 104 HKD MRR (13 USD
+    at 8.0 on 9 Nov); the anniversary of 16 Nov falls in the upgraded period (36 HKD a
+    week: 156 HKD, 20.80 USD at 7.5 on 15 Nov); 23 and 30 Nov come after the churn of
+    22 Nov: 0 of 1. A's (week of 2 Nov): 8, 15, 22 and 29 Nov all inside the month paid on
+    8 Nov, 80 HKD = 10 USD each."""
+    sizes = marts.rows(
+        "SELECT acquisition_channel, sum(cohort_size) FROM marts.cohort_retention "
+        "WHERE cohort_resolution = 'monthly' AND age = 0 GROUP BY 1 ORDER BY 1"
+    )
+    assert [(c, int(n)) for c, n in sizes] == [
+        ("Search Engines", 1),
+        ("Social Networks", 1),
+        ("unattributed", 5),
+    ]
+    weekly = marts.rows(
+        "SELECT acquisition_channel, cohort_start, age, eligible, retained, mrr_retained, "
+        "mrr_retained_reporting FROM marts.cohort_retention WHERE cohort_resolution = "
+        "'weekly' AND acquisition_channel <> 'unattributed' ORDER BY 1, 2, 3"
+    )
+    search, social = "Search Engines", "Social Networks"
+    assert [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in weekly] == [
+        (search, D(2026, 11, 9), 0, 1, 1, 104.0, 13.0),
+        (search, D(2026, 11, 9), 1, 1, 1, 156.0, 20.8),
+        (search, D(2026, 11, 9), 2, 1, 0, 0.0, 0.0),
+        (search, D(2026, 11, 9), 3, 1, 0, 0.0, 0.0),
+        *[(social, D(2026, 11, 2), age, 1, 1, 80.0, 10.0) for age in range(4)],
+    ]

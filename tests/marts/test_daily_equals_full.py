@@ -14,6 +14,11 @@ one warehouse: each example loads 4 days, builds in full, then loads and builds 
 days one by one (the last two together, as a scheduler catching up), and compares every
 subscriber model with a full build of the same staging tables.
 
+Issue 23's marts (MRR, its movements and stock, the subscription fact, cohorts, LTV,
+revenue per subscription, attribution) are built and compared with them, money included:
+an exchange-rate sheet restated each day with that day's quotes (HKD and SGD moving, so
+continuing MRR has exchange-rate movements) converts it to US dollars.
+
 The number of histories per run is ``EXAMPLES * HISTORIES`` per backend (see
 benchmarks/README.md for the time it takes); ``TALLY_PROPERTY_EXAMPLES`` raises it for a
 longer search.
@@ -22,6 +27,7 @@ longer search.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,10 +42,30 @@ from tally.lake import Lake
 from tally.pipeline.build import build, discover_models
 from tally.pipeline.context import Context
 from tally.pipeline.incremental import build_day
+from tally.sources import get_dataset
 from tally.sources.viu_premium import STATUS_COLUMNS, TRANSACTION_COLUMNS, parse_csv, write_csv
 from tally.warehouse import Warehouse
 
 from .conftest import STATUS_TABLE, SUBSCRIBER_MODELS, TRANSACTIONS_TABLE, load_rows
+
+# issue 23's marts: compared like the subscriber marts
+ANALYTICS_MODELS = (
+    "marts.revenue_converted",
+    "marts.plan_list_prices",
+    "marts.subscription_list_prices",
+    "marts.subscription_mrr",
+    "marts.mrr_movements",
+    "marts.mrr_daily",
+    "marts.subscription_fact",
+    "marts.cohort_retention",
+    "marts.cohort_ltv",
+    "marts.trial_cohorts",
+    "marts.subscription_revenue",
+    "marts.subscription_attribution",
+    "marts.attribution_channel",
+)
+COMPARED = SUBSCRIBER_MODELS + ANALYTICS_MODELS
+RATES_TABLE = "staging.google_drive_exchange_rates"
 
 BASE = dt.date(2026, 3, 23)  # a Monday; the loaded days cross into April
 LOADED = 12  # days loaded: BASE .. BASE + 11
@@ -273,8 +299,25 @@ def _status_row(story: Story, day: int) -> dict | None:
     }
 
 
+def rate_sheet(day: int) -> str:
+    """The exchange-rate sheet as restated on ``day``: a quote per currency for each day
+    from a week before BASE to ``day``, moving by a cent now and then."""
+    lines = ["Date,Currency,Per USD"]
+    for quoted in range(-7, day + 1):
+        date = (BASE + dt.timedelta(days=quoted)).isoformat()
+        lines.append(f"{date},HKD,{7.80 + 0.01 * (quoted % 3):.2f}")
+        lines.append(f"{date},SGD,{1.30 + 0.01 * (quoted % 4 == 0):.2f}")
+    return "\n".join(lines) + "\n"
+
+
 def load_day(warehouse: Warehouse, day: int, exports: tuple[dict, dict]) -> None:
     partition = BASE + dt.timedelta(days=day)
+    sheet = get_dataset("google-drive", "exchange-rates")
+    name = f"exchange-rates-{partition.isoformat()}.csv.gz"
+    parsed_sheet = sheet.parse(gzip.compress(rate_sheet(day).encode()), name)
+    assert not parsed_sheet.bad_rows
+    rows = parsed_sheet.table
+    load_rows(warehouse, RATES_TABLE, rows, [partition] * rows.num_rows)
     for rows_of, table, columns in (
         (exports[0], TRANSACTIONS_TABLE, TRANSACTION_COLUMNS),
         (exports[1], STATUS_TABLE, STATUS_COLUMNS),
@@ -286,10 +329,7 @@ def load_day(warehouse: Warehouse, day: int, exports: tuple[dict, dict]) -> None
 
 
 def snapshot(warehouse: Warehouse) -> dict[str, list[tuple]]:
-    return {
-        table: sorted(warehouse.rows(f"SELECT * FROM {table}"), key=repr)
-        for table in SUBSCRIBER_MODELS
-    }
+    return {table: sorted(warehouse.rows(f"SELECT * FROM {table}"), key=repr) for table in COMPARED}
 
 
 def reset(warehouse: Warehouse) -> None:
@@ -326,7 +366,7 @@ def context(warehouse: Warehouse, tmp_path: Path) -> Iterator[Context]:
 def test_day_by_day_equals_the_full_build(context: Context, drawn: list) -> None:
     warehouse = context.warehouse
     reset(warehouse)
-    models = [m for m in discover_models() if m.table in SUBSCRIBER_MODELS]
+    models = [m for m in discover_models() if m.table in COMPARED]
     exports = export_rows(drawn)
     for day in range(FIRST_BUILD):
         load_day(warehouse, day, exports)
@@ -340,13 +380,15 @@ def test_day_by_day_equals_the_full_build(context: Context, drawn: list) -> None
     outcomes.append(build_day(context, BASE + dt.timedelta(days=LOADED - 1), chosen=models))
     # every daily build took the incremental path (else this test would prove nothing)
     assert all(o[PERIODS].startswith("incremental") for o in outcomes), outcomes
+    assert all(o[MRR].startswith("incremental") for o in outcomes), outcomes
     daily = snapshot(warehouse)
     build(context, models)
     full = snapshot(warehouse)
-    for table in SUBSCRIBER_MODELS:
+    for table in COMPARED:
         only_daily = [r for r in daily[table] if r not in full[table]]
         only_full = [r for r in full[table] if r not in daily[table]]
         assert daily[table] == full[table], (table, only_daily[:5], only_full[:5])
 
 
 PERIODS = "marts.subscription_periods"
+MRR = "marts.subscription_mrr"

@@ -43,7 +43,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
 
 def test_sheets_from_the_marts(built: Warehouse) -> None:
     sheets = {s.name: s for s in analytics_sheets(built, "HK", "monthly", D(2026, 11, 30))}
-    assert list(sheets) == ["Cohorts", "LTV", "Trials"]  # no subscription_fact built here
+    assert list(sheets) == [
+        "Cohorts",
+        "Cohorts by channel",
+        "LTV",
+        "Trials",
+    ]  # no subscription_fact built here
     cohorts = sheets["Cohorts"]
     assert cohorts.header == [
         "cohort",
@@ -56,6 +61,16 @@ def test_sheets_from_the_marts(built: Warehouse) -> None:
     assert cohorts.rows[1] == [D(2026, 8, 1), "revenue (MRR)", 3, 100.0, 66.7, 33.3, 33.3]
     # September: the new price at age 2 is 150 % of the first MRR
     assert cohorts.rows[3] == [D(2026, 9, 1), "revenue (MRR)", 1, 100.0, 100.0, 150.0, None]
+    # no web visits in this fixture: every cohort is 'unattributed'
+    assert sheets["Cohorts by channel"].rows[0] == [
+        D(2026, 8, 1),
+        "unattributed",
+        3,
+        100.0,
+        66.7,
+        33.3,
+        33.3,
+    ]
     assert sheets["LTV"].rows[0] == [D(2026, 8, 1), 3, 3, 233.33, 308.71]
     assert sheets["Trials"].rows == [[D(2026, 10, 1), 2, 2, 1, 50.0]]
     assert (
@@ -70,7 +85,7 @@ def test_sheets_written_to_a_workbook(built: Warehouse, tmp_path: Path) -> None:
     write_sheets(book, analytics_sheets(built, "HK", "monthly", D(2026, 11, 30)), Styles(book))
     book.close()
     read = openpyxl.load_workbook(path)
-    assert read.sheetnames == ["Cohorts", "LTV", "Trials"]
+    assert read.sheetnames == ["Cohorts", "Cohorts by channel", "LTV", "Trials"]
     ltv = read["LTV"]
     assert [c.value for c in ltv[4]] == [
         "cohort",

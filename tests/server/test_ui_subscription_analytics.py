@@ -19,6 +19,7 @@ from tally.lake import Lake
 from tally.pipeline.build import build, discover_models
 from tally.pipeline.context import Context
 from tally.server.ui.subscription_analytics import (
+    acquisition_channels,
     attribution_panel,
     converted_revenue_panel,
     ltv_panel,
@@ -101,6 +102,21 @@ def test_retention_heat_map(cohorts: Warehouse) -> None:
     ]
     assert panel.chart is not None and panel.chart["data"][0]["type"] == "heatmap"
     assert panel.chart["data"][0]["z"][2] == [100.0, 0.0, None, None]
+
+
+def test_retention_heat_map_by_acquisition_channel(built: Warehouse) -> None:
+    """The attribution fixture (tests/marts/test_attribution_marts.py), weekly cohorts: B,
+    brought by a Google search, paid from 9 Nov, upgraded 15 Nov and churned 22 Nov: paying
+    at weeks 0 and 1, not at 2 and 3. A (Facebook) pays all month."""
+    assert acquisition_channels(built) == ["Search Engines", "Social Networks", "unattributed"]
+    day = dt.date(2026, 11, 30)
+    filters = Filters("weekly", dt.date(2026, 11, 2), day, "", "", "Search Engines")
+    panel = retention_panel(built, filters)
+    assert panel is not None and "acquired through Search Engines" in panel.title
+    assert panel.rows == [[dt.date(2026, 11, 9), 1, 100.0, 100.0, 0.0, 0.0]]
+    social = retention_panel(built, Filters("weekly", day, day, "", "", "Social Networks"))
+    assert social is not None
+    assert social.rows == [[dt.date(2026, 11, 2), 1, 100.0, 100.0, 100.0, 100.0]]
 
 
 def test_ltv_by_cohort(cohorts: Warehouse) -> None:

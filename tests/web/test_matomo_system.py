@@ -203,11 +203,6 @@ for _method, _fields_of in {
 }.items():
     for _field in _fields_of:
         OPEN[("SomeVisitsCustomVariablesCampaignsNotHeuristics", _method, _field)] = ORDER_VISITS
-OPEN[("SomeVisitsCustomVariablesCampaignsNotHeuristics", "Referrers.getCampaigns", "rows")] = (
-    "Matomo lists the campaigns 'gifted search' and 'recruiting drive' with 0 visits: it "
-    "credits goal conversions to the campaign in matomo.js's attribution cookie (_rcn, "
-    "Base.php getValueForRecordGoal); tally credits a conversion to its visit's referrer"
-)
 
 
 def explained(fixture: str, method: str, name: str) -> str | None:

@@ -141,3 +141,19 @@ def test_campaign_keyword_rules_of_matomo(url: str, urlref: str | None, expected
 )
 def test_excluded_parameters_leave_the_url(url: str, expected: str) -> None:
     assert without_excluded_params(url) == expected
+
+
+def test_the_referrer_a_conversion_is_credited_with() -> None:
+    """Base.php, getValueForRecordGoal: _rcn (and _rck) name a campaign; else _ref counts
+    when it is a search engine, website or social network; else the visit's (None)."""
+    from tally.web.referrers import attribution
+
+    campaign = attribution({"_rcn": "Gifted Search", "_ref": "http://x.example/"}, SITE)
+    assert campaign is not None
+    assert (campaign.type, campaign.name, campaign.keyword) == ("campaign", "gifted search", None)
+    keyed = attribution({"_rcn": "Drive", "_rck": "Am I?"}, SITE)
+    assert keyed is not None and keyed.keyword == "am i?"
+    website = attribution({"_ref": "http://sentinelwatch.org/page"}, SITE)
+    assert website is not None and (website.type, website.name) == ("website", "sentinelwatch.org")
+    assert attribution({"_ref": "https://shop.example/cart"}, SITE) is None  # the site itself
+    assert attribution({}, SITE) is None

@@ -29,6 +29,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from tally.models.countries import write_countries
+from tally.models.plans import write_plans
+from tally.models.rates import write_rates
 from tally.pipeline.build import (
     WRITTEN,
     Model,
@@ -85,7 +88,7 @@ def build_day(
     with warehouse.session(), warehouse.unordered():
         tables = _tables(warehouse)
         loaded = _loaded(warehouse, models, tables)
-        ranged = _ranged(models, loaded)
+        ranged = _ranged(models, loaded, tables)
         built = _built_range(warehouse, ranged, loaded, tables)
         if built is not None and day > built[1]:
             ledger = Ledger(warehouse)
@@ -93,6 +96,12 @@ def build_day(
                 # all or nothing: a build stopped half way would leave the new horizon with
                 # the old marts, and the next day's build would take the day as done
                 with warehouse.transaction():
+                    # the tables written from settings and optional sources (countries,
+                    # plan names, exchange rates) first, as the full build does: the new
+                    # days' rows convert at their own day's rate
+                    write_countries(warehouse, context.settings)
+                    write_plans(warehouse)
+                    write_rates(warehouse, context.settings)
                     outcome = _rebuild(warehouse, ranged, loaded, built[1])
                 step.rows_out = len(outcome)
     if built is None or day <= built[1]:
@@ -123,19 +132,20 @@ def _loaded(warehouse: Warehouse, models: dict[str, Model], tables: set[str]) ->
     }
 
 
-def _ranged(models: dict[str, Model], loaded: dict[str, bool]) -> list[Model]:
+def _ranged(models: dict[str, Model], loaded: dict[str, bool], tables: set[str]) -> list[Model]:
     """The models rebuilt here, in dependency order: those with a declared range whose
     inputs are all rebuilt here before them, written by the build, loaded, or not models
     of this build, and whose inputs' changes say what they need: a date-ranged model needs
     the days (not a loaded table, not a keyed model without ``@moves``), a keyed one the
     rows (not a date-ranged model). A model reading a model rebuilt whole is rebuilt whole
-    too, after the others."""
+    too, after the others, as is a model whose table is not there yet (a mart added since
+    the last build)."""
     ranged: list[Model] = []
     days_known: set[str] = set()  # rebuilt here, with the first day their change moves
     rows_known: set[str] = set(loaded)  # loaded or rebuilt here, with their changed rows
     for model in ordered(list(models.values())):
         declared = model.range
-        if declared is None:
+        if declared is None or model.table not in tables:
             continue
         tracked = {t for t in model.reads if t in models or t in loaded}
         if declared.grain in DATE_GRAINS:
@@ -216,10 +226,10 @@ def _rebuild(
             if stored_input is not None:
                 # a changed row of the stored input reaches the key its stored row had
                 unique = ", ".join(declared.unique)
-                named.append(
-                    f"SELECT {column} FROM {model.table} "
-                    f"WHERE ({unique}) IN (SELECT {unique} FROM {stored_input})"
-                )
+                probe = f"({unique}) IN (SELECT {unique} FROM {stored_input})"
+                if warehouse.capabilities.row_ids:  # the unique column alone, then the rows
+                    probe = f"rowid IN (SELECT rowid FROM {model.table} WHERE {probe})"
+                named.append(f"SELECT {column} FROM {model.table} WHERE {probe}")
             nothing = ", ".join(f"NULL AS {c}" for c in declared.keys)
             temporary(warehouse, keys, " UNION ".join(named) or f"SELECT {nothing}")
             fast_path = FAST_PATHS.get(model.table)

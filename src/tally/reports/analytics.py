@@ -36,6 +36,7 @@ def analytics_sheets(warehouse: Warehouse, country: str, period: str, day: dt.da
         found.append(mrr_sheet(warehouse, country, period, day))
     if warehouse.table_exists("marts.cohort_retention"):
         found.append(cohort_sheet(warehouse, country, day))
+        found.append(cohort_channel_sheet(warehouse, country, day))
     if warehouse.table_exists("marts.cohort_ltv"):
         found.append(ltv_sheet(warehouse, country, day))
     if warehouse.table_exists("marts.trial_cohorts"):
@@ -93,6 +94,34 @@ def cohort_sheet(warehouse: Warehouse, country: str, day: dt.date) -> Sheet:
         "paying at each age, and their MRR as % of the cohort's first MRR; empty: not "
         "known yet",
         ["cohort", "retention", "subscriptions", *[f"month {a}" for a in ages]],
+        rows,
+    )
+
+
+def cohort_channel_sheet(warehouse: Warehouse, country: str, day: dt.date) -> Sheet:
+    """Subscriber retention by monthly cohort and acquisition channel (the first web/app
+    touch's channel, 'unattributed' without one)."""
+    found = warehouse.rows(
+        "SELECT cohort_start, acquisition_channel, age, sum(eligible), sum(retained) "
+        "FROM marts.cohort_retention WHERE cohort_resolution = 'monthly' "
+        "AND country = ? AND cohort_start <= ? GROUP BY 1, 2, 3",
+        [country, day],
+    )
+    cohorts = sorted({row[0] for row in found})[-COHORTS_SHOWN:]
+    cells = {(row[0], row[1], row[2]): row[3:] for row in found}
+    ages = sorted({row[2] for row in found if row[0] in cohorts})
+    rows = []
+    for cohort in cohorts:
+        for channel in sorted({row[1] for row in found if row[0] == cohort}):
+            size = cells[(cohort, channel, 0)][0] if (cohort, channel, 0) in cells else 0
+            shares = [_share(cells.get((cohort, channel, a)), 1, 0) for a in ages]
+            rows.append([cohort, channel, int(size), *shares])
+    return Sheet(
+        "Cohorts by channel",
+        "Subscriber retention by monthly cohort and acquisition channel (the first web/app "
+        "visit linked to the subscription; 'unattributed': none): % of the cohort's "
+        "subscriptions paying at each age; empty: not known yet",
+        ["cohort", "acquisition channel", "subscriptions", *[f"month {a}" for a in ages]],
         rows,
     )
 

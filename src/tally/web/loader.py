@@ -31,7 +31,13 @@ from tally.web.enrich import Network, anonymise_ip, detect_device, network_of
 from tally.web.hitlog import Record, read_segment, segment_paths
 from tally.web.pageurl import search_in_url
 from tally.web.params import Rejected, parse_hit, parse_query
-from tally.web.referrers import Referrer, classify, hosts_of, without_excluded_params
+from tally.web.referrers import (
+    Referrer,
+    attribution,
+    classify,
+    hosts_of,
+    without_excluded_params,
+)
 from tally.web.sessions import DaySalts, SessionizeResult, forget_salts, sessionize
 from tally.web.sites import SEARCH_KEYWORD_PARAMETERS, list_sites
 
@@ -97,6 +103,9 @@ SCHEMA = pa.schema(
         ("ip_key", pa.string()),
         ("ecommerce", pa.string()),
         ("order_id", pa.string()),
+        ("attributed_type", pa.string()),
+        ("attributed_name", pa.string()),
+        ("attributed_keyword", pa.string()),
     ]
 )
 
@@ -268,6 +277,7 @@ def _row(
             hit.search_count = found.count
             url = found.url
     referrer = _referrer(hit.url, hit.urlref, hit.campaign, rules.hosts)
+    credited = attribution(hit.attribution, rules.hosts) if hit.attribution else None
     # The full address, before it is anonymised below (Matomo's default too); &dp=1 is
     # Matomo's switch to skip the provider (its log importer sends it).
     network = network_of(hit.client_ip, settings.web.provider_lookup)
@@ -296,6 +306,9 @@ def _row(
         campaign_keyword=referrer.campaign_keyword,
         campaign_source=referrer.campaign_source,
         campaign_medium=referrer.campaign_medium,
+        attributed_type=credited.type if credited else None,
+        attributed_name=credited.name if credited else None,
+        attributed_keyword=credited.keyword if credited else None,
         transport=record.get("via", "get"),
         raw_query=record["q"],
     )

@@ -91,6 +91,7 @@ class Hit:
     dimensions: str | None = None
     performance: str | None = None
     campaign: dict[str, str] = field(default_factory=dict)
+    attribution: dict[str, str] = field(default_factory=dict)  # _rcn, _rck, _ref
     ecommerce: str | None = None  # JSON: order id, subtotal, tax, shipping, discount, items
     order_id: str | None = None  # ec_id of an ecommerce order
 
@@ -341,6 +342,10 @@ def _extras(hit: Hit, params: Mapping[str, str]) -> None:
     for name in TRACKER_CAMPAIGN_PARAMS:
         if params.get(name):
             hit.campaign[name] = params[name]
+    # matomo.js's attribution cookie: the referrer a goal conversion is credited with
+    for name in ("_rcn", "_rck", "_ref"):
+        if params.get(name, "").strip():
+            hit.attribution[name] = params[name].strip()
 
 
 TRACKER_CAMPAIGN_PARAMS = (*CAMPAIGN_NAME, *CAMPAIGN_KEYWORD, *CAMPAIGN_SOURCE, *CAMPAIGN_MEDIUM)

@@ -185,6 +185,25 @@ def classify(
     return Referrer("website", host.removeprefix("www."))
 
 
+def attribution(remembered: Mapping[str, str], site_hosts: Iterable[str] = ()) -> Referrer | None:
+    """The referrer a goal conversion on a request is credited with when the request names
+    one (Base.php, getValueForRecordGoal): matomo.js's ``_rcn`` (and ``_rck``) as a
+    campaign; else the ``_ref`` URL when it is a search engine, website or social network.
+    None: the conversion takes the visit's referrer. (When the visit came from a campaign
+    and the request has no ``_rcn``, the visit's campaign wins over ``_ref``: the report
+    applies that rule, knowing the visit.)"""
+    name = remembered.get("_rcn", "").strip()
+    if name:
+        keyword = remembered.get("_rck", "").strip().lower() or None
+        return Referrer("campaign", name.lower(), keyword, name.lower(), keyword)
+    ref = remembered.get("_ref", "").strip()
+    if ref:
+        found = classify(None, ref, site_hosts)
+        if found.type in ("search", "website", "social"):
+            return found
+    return None
+
+
 def _landing_campaign(url: str | None) -> tuple[str | None, str | None, dict[str, str]]:
     """(name, keyword, params) of the landing URL: the query's, and when the query gave no
     keyword, the fragment's over it (Base.php, detectReferrerCampaignFromLandingUrl)."""

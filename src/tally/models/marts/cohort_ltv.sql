@@ -1,9 +1,10 @@
 -- Cohort lifetime value, per monthly cohort (as in cohort_retention: first paid month,
--- country, platform, first plan, billing channel, currency).
+-- country, platform, first plan, billing channel, currency, acquisition channel).
 --   revenue_to_date   what the cohort's subscriptions paid from their first paid day to the
 --                     newest loaded day: purchases and renewals net of refunds, each
---                     transaction once (staging's latest copy); *_reporting converted at
---                     each transaction's day's rate (NULL where one lacks a rate)
+--                     transaction once (subscription_revenue, from staging's latest copy);
+--                     *_reporting converted at each transaction's day's rate (NULL where
+--                     one lacks a rate)
 --   realised_ltv      revenue_to_date / cohort_size
 --   known_age         the oldest age (months) every member has reached
 --   monthly_retention (retained / cohort_size at known_age) ^ (1 / known_age): the
@@ -19,11 +20,12 @@ WITH bounds AS (
 ),
 cohorts AS (
     SELECT cohort_start, country, platform, plan_code, channel, currency,
-        max(cohort_size) AS cohort_size,
+        acquisition_channel, max(cohort_size) AS cohort_size,
         max(CASE WHEN eligible = cohort_size THEN age END) AS known_age
     FROM marts.cohort_retention
     WHERE cohort_resolution = 'monthly'
-    GROUP BY cohort_start, country, platform, plan_code, channel, currency
+    GROUP BY cohort_start, country, platform, plan_code, channel, currency,
+        acquisition_channel
 ),
 at_known_age AS (
     SELECT c.*, r.retained, r.mrr_retained, r.mrr_retained_reporting
@@ -32,36 +34,36 @@ at_known_age AS (
         ON r.cohort_resolution = 'monthly' AND r.cohort_start = c.cohort_start
         AND r.country = c.country AND r.platform = c.platform
         AND r.plan_code = c.plan_code AND r.channel = c.channel
-        AND r.currency = c.currency AND r.age = c.known_age
+        AND r.currency = c.currency AND r.acquisition_channel = c.acquisition_channel
+        AND r.age = c.known_age
 ),
+acquired AS (
+    SELECT subscription_id, channel AS acquisition_channel
+    FROM marts.subscription_attribution
+    WHERE model = 'First touch' AND channel <> '(no linked visit)'
+),
+-- each subscription's first MRR period (first_start: no window needed)
 firsts AS (
-    SELECT subscription_id, country, platform, plan_code, channel, currency,
-        period_start AS first_day
-    FROM marts.subscription_mrr
-    QUALIFY row_number() OVER (PARTITION BY subscription_id ORDER BY period_start) = 1
-),
-paid AS (
-    SELECT t.subscription_id, t.amount,
-        t.amount * x.to_reporting AS amount_reporting
-    FROM staging.viu_premium_transactions_latest AS t
-    JOIN marts.dim_country AS z ON z.code = t.country
-    LEFT JOIN marts.dim_exchange_rate AS x
-        ON x.currency = t.currency
-        AND CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) >= x.valid_from
-        AND CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) < x.valid_to
-    WHERE t.type IN ('purchase', 'renewal', 'refund')
+    SELECT m.subscription_id, m.country, m.platform, m.plan_code, m.channel, m.currency,
+        coalesce(a.acquisition_channel, 'unattributed') AS acquisition_channel,
+        m.period_start AS first_day
+    FROM marts.subscription_mrr AS m
+    LEFT JOIN acquired AS a ON a.subscription_id = m.subscription_id
+    WHERE m.period_start = m.first_start
 ),
 revenue AS (
     SELECT CAST(date_trunc('month', f.first_day) AS DATE) AS cohort_start, f.country,
-        f.platform, f.plan_code, f.channel, f.currency,
-        sum(p.amount) AS revenue,
-        CASE WHEN count(*) = count(p.amount_reporting) THEN sum(p.amount_reporting) END
+        f.platform, f.plan_code, f.channel, f.currency, f.acquisition_channel,
+        CAST(sum(CAST(p.revenue AS DECIMAL(18, 2))) AS DOUBLE) AS revenue,
+        CAST(CASE WHEN count(*) = count(p.revenue_reporting)
+            THEN sum(CAST(p.revenue_reporting AS DECIMAL(18, 2))) END AS DOUBLE)
             AS revenue_reporting
     FROM firsts AS f
-    JOIN paid AS p ON p.subscription_id = f.subscription_id
+    JOIN marts.subscription_revenue AS p ON p.subscription_id = f.subscription_id
     CROSS JOIN bounds AS b
     WHERE f.first_day >= b.data_start
-    GROUP BY 1, f.country, f.platform, f.plan_code, f.channel, f.currency
+    GROUP BY 1, f.country, f.platform, f.plan_code, f.channel, f.currency,
+        f.acquisition_channel
 ),
 curve AS (
     SELECT k.*, v.revenue, v.revenue_reporting,
@@ -74,6 +76,7 @@ curve AS (
         ON v.cohort_start = k.cohort_start AND v.country = k.country
         AND v.platform = k.platform AND v.plan_code = k.plan_code
         AND v.channel = k.channel AND v.currency = k.currency
+        AND v.acquisition_channel = k.acquisition_channel
 ),
 projected AS (
     SELECT *,
@@ -85,7 +88,7 @@ projected AS (
     FROM curve
 )
 SELECT
-    cohort_start, country, platform, plan_code, channel, currency,
+    cohort_start, country, platform, plan_code, channel, currency, acquisition_channel,
     CAST(cohort_size AS BIGINT) AS cohort_size,
     CAST(known_age AS INTEGER) AS known_age,
     CAST(CAST(coalesce(revenue, 0) AS DECIMAL(18, 2)) AS DOUBLE) AS revenue_to_date,

@@ -5,15 +5,24 @@
 --   mrr, mrr_reporting  in `currency` / in reporting_currency (NULL while any period
 --                       counted lacks a rate); ARR is 12 * MRR
 --   paying             subscriptions with MRR at the day's end (ARPPU = mrr / paying)
--- Days from the first loaded day to the newest; rows with nothing paying left out.
+-- Days from the first loaded day to the newest; rows with nothing paying left out. Amounts
+-- are added up as decimals (6 places): a day's stock never depends on the order (or on
+-- the periods ended before it) the sum went through.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by day; the stock
+-- on a day and after is the periods ending after it (a period ended before adds and takes
+-- away its MRR before that day):
+-- @range day day
+-- @reads marts.subscription_mrr WHERE period_end > {since}
 WITH moves AS (
     SELECT country, platform, plan_code, channel, channel_sector, currency,
-        reporting_currency, period_start AS day, mrr, mrr_reporting,
+        reporting_currency, period_start AS day, CAST(mrr AS DECIMAL(18, 6)) AS mrr,
+        CAST(mrr_reporting AS DECIMAL(18, 6)) AS mrr_reporting,
         CASE WHEN mrr_reporting IS NULL THEN 1 ELSE 0 END AS unconverted, 1 AS paying
     FROM marts.subscription_mrr
     UNION ALL
     SELECT country, platform, plan_code, channel, channel_sector, currency,
-        reporting_currency, period_end, -mrr, -coalesce(mrr_reporting, 0),
+        reporting_currency, period_end, -CAST(mrr AS DECIMAL(18, 6)),
+        -coalesce(CAST(mrr_reporting AS DECIMAL(18, 6)), 0),
         CASE WHEN mrr_reporting IS NULL THEN -1 ELSE 0 END, -1
     FROM marts.subscription_mrr
     WHERE period_end <= (SELECT horizon FROM marts.subscription_bounds)
@@ -38,7 +47,8 @@ segments AS (
 ),
 daily_moves AS (
     SELECT country, platform, plan_code, channel, channel_sector, currency, day,
-        sum(mrr) AS mrr, sum(coalesce(mrr_reporting, 0)) AS mrr_reporting,
+        sum(mrr) AS mrr, sum(coalesce(mrr_reporting, CAST(0 AS DECIMAL(18, 6))))
+            AS mrr_reporting,
         sum(unconverted) AS unconverted, sum(paying) AS paying
     FROM moves
     GROUP BY country, platform, plan_code, channel, channel_sector, currency, day
@@ -47,8 +57,9 @@ carried AS (
     SELECT
         c.day, s.country, s.platform, s.plan_code, s.channel, s.channel_sector, s.currency,
         s.reporting_currency,
-        sum(coalesce(m.mrr, 0)) OVER running AS mrr,
-        sum(coalesce(m.mrr_reporting, 0)) OVER running AS mrr_reporting,
+        sum(coalesce(m.mrr, CAST(0 AS DECIMAL(18, 6)))) OVER running AS mrr,
+        sum(coalesce(m.mrr_reporting, CAST(0 AS DECIMAL(18, 6)))) OVER running
+            AS mrr_reporting,
         sum(coalesce(m.unconverted, 0)) OVER running AS unconverted,
         sum(coalesce(m.paying, 0)) OVER running AS paying
     FROM calendar AS c

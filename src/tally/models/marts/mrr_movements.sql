@@ -17,7 +17,12 @@
 --   Exchange rate (reporting currency only) a continuing period converted at a newer rate:
 --                 previous MRR * (new factor - previous factor)
 -- mrr is in `currency`; mrr_reporting in reporting_currency, NULL where any row summed
--- lacked a rate. Days from the first loaded day to the newest.
+-- lacked a rate. Days from the first loaded day to the newest. Amounts are added up as
+-- decimals (6 places), so a day's sum never depends on the order its rows are read in.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by day; a day's rows
+-- come from the MRR periods starting or ending on it:
+-- @range day day
+-- @reads marts.subscription_mrr WHERE period_end >= {since}
 WITH bounds AS (
     SELECT data_start, horizon FROM marts.subscription_bounds
 ),
@@ -33,17 +38,17 @@ starts AS (
                 THEN 'Reactivation'
             ELSE 'New'
         END AS movement,
-        CASE WHEN m.previous_end = m.period_start THEN m.mrr - m.previous_mrr ELSE m.mrr END
-            AS mrr,
-        CASE WHEN m.previous_end = m.period_start
+        CAST(CASE WHEN m.previous_end = m.period_start THEN m.mrr - m.previous_mrr
+            ELSE m.mrr END AS DECIMAL(18, 6)) AS mrr,
+        CAST(CASE WHEN m.previous_end = m.period_start
             THEN (m.mrr - m.previous_mrr) * m.to_reporting ELSE m.mrr_reporting END
-            AS mrr_reporting
+            AS DECIMAL(18, 6)) AS mrr_reporting
     FROM marts.subscription_mrr AS m
     UNION ALL
     SELECT
         m.period_start, m.country, m.platform, m.plan_code, m.channel, m.channel_sector,
-        m.currency, m.reporting_currency, 'Exchange rate', 0,
-        m.previous_mrr * (m.to_reporting - m.previous_to_reporting)
+        m.currency, m.reporting_currency, 'Exchange rate', CAST(0 AS DECIMAL(18, 6)),
+        CAST(m.previous_mrr * (m.to_reporting - m.previous_to_reporting) AS DECIMAL(18, 6))
     FROM marts.subscription_mrr AS m
     WHERE m.previous_end = m.period_start
         AND (m.to_reporting <> m.previous_to_reporting
@@ -51,7 +56,8 @@ starts AS (
     UNION ALL
     SELECT
         m.period_end, m.country, m.platform, m.plan_code, m.channel, m.channel_sector,
-        m.currency, m.reporting_currency, 'Churn', -m.mrr, -m.mrr_reporting
+        m.currency, m.reporting_currency, 'Churn', -CAST(m.mrr AS DECIMAL(18, 6)),
+        -CAST(m.mrr_reporting AS DECIMAL(18, 6))
     FROM marts.subscription_mrr AS m
     CROSS JOIN bounds AS b
     WHERE (m.next_start IS NULL OR m.next_start <> m.period_end)

@@ -7,6 +7,10 @@
 --                     a guess, and every sum over them says so by being NULL)
 --   *_reporting       the amount times to_reporting, rounded to cents
 -- One row per revenue_daily row: day, country, platform, plan, channel, sector, currency.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by day, from
+-- revenue_daily's rows of those days:
+-- @range day day
+-- @reads marts.revenue_daily WHERE day >= {since}
 SELECT
     r.day, r.country, r.platform, r.plan_code, r.channel, r.channel_sector, r.currency,
     r.customer_price, r.proceeds, r.refunded, r.refunded_partial,

@@ -18,6 +18,13 @@
 --   meta_8          NULL: meta_5 is the money's own currency; 'Converted': converted to the
 --                   reporting currency (meta_5) at the day's rate. Sum one meta_5 and one
 --                   meta_8 at a time; a figure whose rate is missing is left out.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): per resolution, from
+-- the day, week or month holding the first day that moved, as report_fact:
+-- @range resolution start_date resolution_type
+-- @reads marts.mrr_daily WHERE day >= least(CAST(date_trunc('week', {since}) AS DATE), CAST(date_trunc('month', {since}) AS DATE))
+-- @reads marts.mrr_movements WHERE day >= least(CAST(date_trunc('week', {since}) AS DATE), CAST(date_trunc('month', {since}) AS DATE))
+-- @reads marts.revenue_converted WHERE day >= least(CAST(date_trunc('week', {since}) AS DATE), CAST(date_trunc('month', {since}) AS DATE))
+-- @reads marts.subscriber_total WHERE day >= least(CAST(date_trunc('week', {since}) AS DATE), CAST(date_trunc('month', {since}) AS DATE))
 WITH bounds AS (
     SELECT data_start, horizon FROM marts.subscription_bounds
 ),

@@ -3,8 +3,8 @@
 --   amount, currency  the period's price: its purchase or renewal (the latest copy, as
 --                     staging keeps it); a period no billed row describes (status export,
 --                     grace-period notice, the stand-in before the first loaded day) takes
---                     the plan's price in its country (platform, plan code, country) of the
---                     latest billed period (the highest if several began that day)
+--                     the plan's list price in its country (subscription_list_prices: the
+--                     price billed on the plan's latest billed day, the highest if several)
 --   billed_days       the length the price pays for (the billed period, before a refund or
 --                     a plan change cut it)
 --   mrr               the price normalised to a month from the billed length: 28 days or
@@ -18,9 +18,21 @@
 --                     period before (contiguous when previous_end = period_start)
 --   next_start        the same subscription's next MRR period's start
 --   user_prev_end     latest end of the user's earlier MRR periods (any subscription)
+--   first_start       the subscription's first MRR period's start (its cohort's first day)
 -- Trials have no MRR (ChartMogul's leads; RevenueCat's MRR counts paid subscriptions);
 -- a grace period keeps the MRR of the period it renews; billing retry (no access) has
--- none; a partial refund keeps it; periods priced 0 (redemptions) are not here.
+-- none; a partial refund keeps it; periods priced 0 (redemptions, a purchase billed at 0)
+-- or paying for no days are not here.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by user (a period
+-- reads the user's earlier periods); a changed period moves the MRR marts from its start,
+-- or from its end when only its end or its successor changed:
+-- @range key user_id
+-- @unique subscription_id, period_start
+-- @reads staging.viu_premium_transactions_latest WHERE user_id IN {keys}
+-- @reads marts.subscription_periods WHERE user_id IN {keys}
+-- @reads marts.subscription_list_prices WHERE user_id IN {keys}
+-- @moves period_start: user_id, country, platform, plan_code, channel, channel_sector, kind, amount, currency, billed_days, mrr, reporting_currency, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, user_prev_end, first_start
+-- @moves period_end: period_end, next_start
 WITH transactions AS (
     SELECT t.*,
         CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS transaction_day,
@@ -38,33 +50,18 @@ billed AS (
         PARTITION BY subscription_id, start_date ORDER BY transaction_time DESC, transaction_id
     ) = 1
 ),
-latest_billed AS (
-    SELECT platform, plan_code, country, max(start_date) AS start_date
-    FROM billed
-    GROUP BY platform, plan_code, country
-),
-list_prices AS (
-    SELECT b.platform, b.plan_code, b.country, max(b.amount) AS amount,
-        min(b.currency) AS currency, max(b.billed_days) AS billed_days
-    FROM billed AS b
-    JOIN latest_billed AS l
-        ON l.platform = b.platform AND l.plan_code = b.plan_code AND l.country = b.country
-        AND l.start_date = b.start_date
-    GROUP BY b.platform, b.plan_code, b.country
-),
 priced AS (
     SELECT p.subscription_id, p.user_id, p.country, p.platform, p.plan_code, p.channel,
         p.channel_sector, p.kind, p.period_start, p.period_end,
         coalesce(b.amount, l.amount) AS amount,
         coalesce(b.currency, l.currency) AS currency,
-        CASE WHEN b.amount IS NOT NULL THEN b.billed_days ELSE l.billed_days END
-            AS billed_days
+        coalesce(b.billed_days, l.billed_days) AS billed_days
     FROM marts.subscription_periods AS p
     LEFT JOIN billed AS b
         ON b.subscription_id = p.subscription_id AND b.start_date = p.period_start
         AND p.kind = 'paid'
-    LEFT JOIN list_prices AS l
-        ON l.platform = p.platform AND l.plan_code = p.plan_code AND l.country = p.country
+    LEFT JOIN marts.subscription_list_prices AS l
+        ON l.subscription_id = p.subscription_id AND l.period_start = p.period_start
     WHERE p.kind IN ('paid', 'grace') AND p.period_end > p.period_start
 ),
 normalised AS (
@@ -72,46 +69,66 @@ normalised AS (
         CASE
             WHEN billed_days >= 28
                 THEN amount / greatest(1, round(CAST(billed_days AS DOUBLE) / 30.4375))
-            WHEN billed_days > 0 AND billed_days % 7 = 0
-                THEN amount * 52 / 12 / (billed_days / 7)
-            WHEN billed_days > 0 THEN amount * 30.4375 / billed_days
+            WHEN billed_days % 7 = 0 THEN amount * 52 / 12 / (billed_days / 7)
+            ELSE amount * 30.4375 / billed_days
         END AS list_mrr
     FROM priced
-    WHERE amount > 0
-),
--- a grace period keeps the MRR of the period it follows
-carried AS (
-    SELECT *,
-        CASE WHEN kind = 'grace'
-            THEN coalesce(lag(list_mrr) OVER (
-                PARTITION BY subscription_id ORDER BY period_start
-            ), list_mrr)
-            ELSE list_mrr END AS mrr
-    FROM normalised
+    WHERE amount > 0 AND billed_days > 0
 ),
 converted AS (
-    SELECT c.*, x.to_reporting, c.mrr * x.to_reporting AS mrr_reporting
-    FROM carried AS c
+    SELECT n.*, x.to_reporting
+    FROM normalised AS n
     LEFT JOIN marts.dim_exchange_rate AS x
-        ON x.currency = c.currency AND c.period_start >= x.valid_from
-        AND c.period_start < x.valid_to
-    WHERE c.mrr > 0
+        ON x.currency = n.currency AND n.period_start >= x.valid_from
+        AND n.period_start < x.valid_to
+),
+-- the subscription's neighbours, in one pass (one sort) over its periods; a grace period
+-- keeps the MRR of the period it follows (so does the period after it, as its previous)
+neighbours AS (
+    SELECT *,
+        CASE WHEN kind = 'grace'
+            THEN coalesce(lag(list_mrr) OVER subscription_order, list_mrr)
+            ELSE list_mrr END AS mrr,
+        lag(period_end) OVER subscription_order AS previous_end,
+        CASE WHEN lag(kind) OVER subscription_order = 'grace'
+            THEN coalesce(lag(list_mrr, 2) OVER subscription_order,
+                lag(list_mrr) OVER subscription_order)
+            ELSE lag(list_mrr) OVER subscription_order END AS previous_mrr,
+        lag(to_reporting) OVER subscription_order AS previous_to_reporting,
+        lead(period_start) OVER subscription_order AS next_start,
+        first_value(period_start) OVER subscription_order AS first_start
+    FROM converted
+    WINDOW subscription_order AS (PARTITION BY subscription_id ORDER BY period_start)
+),
+-- a user's earlier MRR periods: within one subscription they end in order (a period ends
+-- before the next begins), so only users with several subscriptions need the user's window
+several AS (
+    SELECT user_id FROM converted GROUP BY user_id HAVING count(DISTINCT subscription_id) > 1
+),
+across AS (
+    SELECT subscription_id, period_start,
+        max(period_end) OVER (
+            PARTITION BY user_id ORDER BY period_start, subscription_id
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS user_prev_end
+    FROM converted
+    WHERE user_id IN (SELECT user_id FROM several)
 )
 SELECT
-    subscription_id, user_id, country, platform, plan_code, channel, channel_sector, kind,
-    period_start, period_end, CAST(amount AS DOUBLE) AS amount, currency,
-    CAST(billed_days AS INTEGER) AS billed_days,
-    CAST(mrr AS DOUBLE) AS mrr,
+    n.subscription_id, n.user_id, n.country, n.platform, n.plan_code, n.channel,
+    n.channel_sector, n.kind, n.period_start, n.period_end, CAST(n.amount AS DOUBLE) AS amount,
+    n.currency, CAST(n.billed_days AS INTEGER) AS billed_days,
+    CAST(n.mrr AS DOUBLE) AS mrr,
     (SELECT max(reporting_currency) FROM marts.dim_exchange_rate) AS reporting_currency,
-    CAST(to_reporting AS DOUBLE) AS to_reporting,
-    CAST(mrr_reporting AS DOUBLE) AS mrr_reporting,
-    lag(period_end) OVER subscription_order AS previous_end,
-    CAST(lag(mrr) OVER subscription_order AS DOUBLE) AS previous_mrr,
-    CAST(lag(to_reporting) OVER subscription_order AS DOUBLE) AS previous_to_reporting,
-    lead(period_start) OVER subscription_order AS next_start,
-    max(period_end) OVER (
-        PARTITION BY user_id ORDER BY period_start, subscription_id
-        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS user_prev_end
-FROM converted
-WINDOW subscription_order AS (PARTITION BY subscription_id ORDER BY period_start)
+    CAST(n.to_reporting AS DOUBLE) AS to_reporting,
+    CAST(n.mrr * n.to_reporting AS DOUBLE) AS mrr_reporting,
+    n.previous_end,
+    CAST(n.previous_mrr AS DOUBLE) AS previous_mrr,
+    CAST(n.previous_to_reporting AS DOUBLE) AS previous_to_reporting,
+    n.next_start,
+    CASE WHEN a.subscription_id IS NULL THEN n.previous_end ELSE a.user_prev_end END
+        AS user_prev_end,
+    n.first_start
+FROM neighbours AS n
+LEFT JOIN across AS a
+    ON a.subscription_id = n.subscription_id AND a.period_start = n.period_start

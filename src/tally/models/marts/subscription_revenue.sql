@@ -4,6 +4,10 @@
 -- rate (revenue_reporting NULL when any of its transactions lacks a rate).
 --   first_paid_day  the business day of its first purchase or renewal (NULL: never paid)
 --   currency        the currency of its transactions (a subscription bills in one)
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by subscription:
+-- @range key subscription_id
+-- @unique subscription_id
+-- @reads staging.viu_premium_transactions_latest WHERE subscription_id IN {keys}
 SELECT
     t.subscription_id,
     min(t.currency) AS currency,

@@ -126,14 +126,30 @@ def mrr_panels(warehouse: Warehouse, filters: Any) -> list[Panel]:
     ]
 
 
-def _dims(filters: Any, alias: str = "") -> tuple[str, list[object]]:
+def _dims(filters: Any, alias: str = "", cohorts: bool = False) -> tuple[str, list[object]]:
+    """The country and platform filters (and, for the cohort marts, the acquisition
+    channel's) as SQL conditions and their parameters."""
     sql, params = "", []
     for column in ("country", "platform"):
         value = getattr(filters, column)
         if value:
             sql += f" AND {alias}{column} = ?"
             params.append(value)
+    acquisition = getattr(filters, "acquisition", "")
+    if cohorts and acquisition:
+        sql += f" AND {alias}acquisition_channel = ?"
+        params.append(acquisition)
     return sql, params
+
+
+def acquisition_channels(warehouse: Warehouse) -> list[str]:
+    """The acquisition channels the cohorts have (the cohort panels' filter)."""
+    if not warehouse.table_exists("marts.cohort_retention"):
+        return []
+    found = warehouse.rows(
+        "SELECT DISTINCT acquisition_channel FROM marts.cohort_retention ORDER BY 1"
+    )
+    return [str(row[0]) for row in found]
 
 
 COHORTS_SHOWN = 12
@@ -145,7 +161,7 @@ def retention_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
     if not warehouse.table_exists("marts.cohort_retention"):
         return None
     resolution = "weekly" if filters.resolution == "weekly" else "monthly"
-    dims, params = _dims(filters)
+    dims, params = _dims(filters, cohorts=True)
     found = warehouse.rows(
         "SELECT cohort_start, age, sum(eligible), sum(retained), sum(mrr_start), "
         "sum(mrr_retained) FROM marts.cohort_retention WHERE cohort_resolution = ? "
@@ -158,6 +174,7 @@ def retention_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
     share = {key: _percent(value[1], value[0]) for key, value in cells.items()}
     sizes = {c: int(cells[(c, 0)][0]) if (c, 0) in cells else 0 for c in cohorts}
     unit = "week" if resolution == "weekly" else "month"
+    acquired = f" acquired through {filters.acquisition}" if filters.acquisition else ""
     chart = {
         "data": [
             {
@@ -180,13 +197,16 @@ def retention_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
     }
     return Panel(
         "retention",
-        f"Subscriber retention by {resolution} cohort (% of the cohort paying at each age)",
+        f"Subscriber retention by {resolution} cohort{acquired} "
+        "(% of the cohort paying at each age)",
         ["cohort", "subscriptions", *[f"{unit} {age}" for age in ages]],
         [[c, sizes[c], *[share.get((c, age)) for age in ages]] for c in cohorts],
         chart,
         note="A cohort is the subscriptions whose first payment fell in the "
         f"{unit}; a cell counts the members whose anniversary has passed (young cohorts "
-        "fill in as they age). Revenue retention and trial-to-paid by cohort: "
+        "fill in as they age). Acquisition channel: the first web/app visit's channel "
+        "linked to the subscription (docs/metrics.md, 'From campaign to revenue'), "
+        "'unattributed' when none. Revenue retention and trial-to-paid by cohort: "
         "marts.cohort_retention, marts.trial_cohorts; definitions in docs/metrics.md.",
     )
 
@@ -199,7 +219,7 @@ def ltv_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
     """Realised and projected (36-month) LTV per monthly cohort, in the reporting currency."""
     if not warehouse.table_exists("marts.cohort_ltv"):
         return None
-    dims, params = _dims(filters)
+    dims, params = _dims(filters, cohorts=True)
     currency = reporting_currency(warehouse)
     found = warehouse.rows(
         "SELECT cohort_start, sum(cohort_size), "

@@ -24,6 +24,7 @@ from tally.config import Settings
 from tally.server.ui.access import page_queries, warehouse_of
 from tally.server.ui.render import Panel, bars, lines, page
 from tally.server.ui.subscription_analytics import (
+    acquisition_channels,
     attribution_panel,
     converted_revenue_panel,
     ltv_panel,
@@ -52,6 +53,8 @@ class Filters:
     end: dt.date
     country: str
     platform: str
+    # the web/app channel that brought a subscription: filters the cohort panels only
+    acquisition: str = ""
 
     def where(self) -> tuple[str, list[object]]:
         sql = "resolution_type = ?"
@@ -126,7 +129,12 @@ def read_filters(request: Request, warehouse: Warehouse) -> Filters:
         else step_back(end, resolution, DEFAULT_SPAN[resolution] - 1)
     )
     return Filters(
-        resolution, min(start, end), end, params.get("country", ""), params.get("platform", "")
+        resolution,
+        min(start, end),
+        end,
+        params.get("country", ""),
+        params.get("platform", ""),
+        params.get("acquisition", ""),
     )
 
 
@@ -393,7 +401,7 @@ def routes(settings: Settings) -> list[Route]:
                 "`tally run` (the daily job), then reload.",
             )
 
-        def compute() -> tuple[Filters, list[Kpi], list[Panel], list[str], list[str]]:
+        def compute() -> tuple[Filters, list[Kpi], list[Panel], list[str], list[str], list[str]]:
             filters = read_filters(request, warehouse)
             found_kpis, panels = all_panels(warehouse, filters)
             return (
@@ -402,9 +410,12 @@ def routes(settings: Settings) -> list[Route]:
                 panels,
                 _choices(warehouse, "country"),
                 _choices(warehouse, "platform"),
+                acquisition_channels(warehouse),
             )
 
-        filters, found_kpis, panels, countries, platforms = await page_queries(request, compute)
+        filters, found_kpis, panels, countries, platforms, acquisitions = await page_queries(
+            request, compute
+        )
         return page(
             request,
             "subscriptions.html",
@@ -416,6 +427,7 @@ def routes(settings: Settings) -> list[Route]:
             resolutions=RESOLUTIONS,
             countries=countries,
             platforms=platforms,
+            acquisitions=acquisitions,
             reports=report_files(settings)[:24],
         )
 

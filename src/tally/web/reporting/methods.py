@@ -10,7 +10,7 @@ narrows action reports too (an action counts when its visit is in the segment).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -205,15 +205,55 @@ REFERRER_TYPES = {
 }
 
 
+# The referrer a conversion is credited with (Matomo's log_conversion referer_*, from
+# plugins/Referrers/Columns/Base.php getValueForRecordGoal): the campaign of the request's
+# _rcn; else the visit's campaign; else the request's _ref (search engine, website, social
+# network); else the visit's referrer. The loader stored the request's part on the hit.
+def _conversions_by(query: Query, kind: str | None, part: str) -> dict[object, tuple[int, float]]:
+    """{type / name / keyword: (conversions, revenue)} of the conversions credited to a
+    referrer of ``kind`` (any kind when None); an abandoned cart converts nothing."""
+    visits, params = scoped_visits(query)
+    # kind and part are the callers' constants, never request text
+    where = f"a.type = '{kind}'" if kind is not None else "TRUE"
+    sql = report_sql("conversion_referrers", visits=visits, part=f"a.{part}", where=where)
+    return {
+        value: (int(count), float(revenue or 0))
+        for value, count, revenue in query.warehouse.rows(sql, params)
+    }
+
+
+def _with_conversions(
+    rows: Sequence[tuple[object, Mapping[str, object]]], credited: dict[object, tuple[int, float]]
+) -> list[tuple[object, Row]]:
+    """Each row's nb_conversions and revenue (Matomo shows them on rows with conversions),
+    and a row with no visits for a referrer that only conversions were credited to."""
+    found: list[tuple[object, Row]] = []
+    for value, metrics in rows:
+        count, revenue = credited.pop(value, (0, 0.0))
+        row: Row = dict(metrics)
+        if count:
+            row.update(nb_conversions=count, revenue=rounded(revenue, 2))
+        found.append((value, row))
+    for value, (count, revenue) in sorted(credited.items(), key=lambda item: str(item[0])):
+        found.append(
+            (value, {"nb_visits": 0, "nb_conversions": count, "revenue": rounded(revenue, 2)})
+        )
+    return found
+
+
 @method("Referrers.getReferrerType")
 def referrer_types(query: Query) -> Report:
-    """Visits by channel: direct entry, search engines, websites, campaigns, social."""
+    """Visits by channel: direct entry, search engines, websites, campaigns, social; with the
+    conversions credited to each."""
     rows = []
-    for kind, metrics in by_visit_dimension(query, "v.referrer_type"):
-        code = str(kind or "direct")
+    visits = [
+        (str(kind or "direct"), metrics)
+        for kind, metrics in by_visit_dimension(query, "v.referrer_type")
+    ]
+    for code, metrics in _with_conversions(visits, _conversions_by(query, None, "type")):
         rows.append(
             {
-                "label": REFERRER_TYPES.get(code, code),
+                "label": REFERRER_TYPES.get(str(code), str(code)),
                 **metrics,
                 "segment": f"referrerType=={_segment_value(code)}",
             }
@@ -224,24 +264,25 @@ def referrer_types(query: Query) -> Report:
 @method("Referrers.getWebsites")
 def referrer_websites(query: Query) -> Report:
     """Visits that came from a link on another website, by that site's host."""
+    visits = by_visit_dimension(query, "v.referrer_name", "v.referrer_type = 'website'")
     return [
         {"label": name, **metrics, "segment": f"referrerName=={_segment_value(name)}"}
-        for name, metrics in by_visit_dimension(
-            query, "v.referrer_name", "v.referrer_type = 'website'"
-        )
+        for name, metrics in _with_conversions(visits, _conversions_by(query, "website", "name"))
     ]
 
 
 def _referrers_of(query: Query, kind: str, column: str, segment_name: str, missing: str) -> Report:
     """Visits of one referrer type (search, campaign, social) by ``column``; a row's segment
     names the type too, as Matomo's does (``referrerType==search;referrerKeyword==...``)."""
+    part = "keyword" if "keyword" in column else "name"
+    visits = by_visit_dimension(query, column, f"v.referrer_type = '{kind}'")
     return [
         {
             "label": value if value not in (None, "") else missing,
             **metrics,
             "segment": f"referrerType=={kind};{segment_name}=={_segment_value(value or '')}",
         }
-        for value, metrics in by_visit_dimension(query, column, f"v.referrer_type = '{kind}'")
+        for value, metrics in _with_conversions(visits, _conversions_by(query, kind, part))
     ]
 
 
