@@ -142,10 +142,13 @@ def download_sales_report(
     def headers() -> dict[str, str]:
         return {"Authorization": f"Bearer {make_token(settings)}", "Accept": "application/a-gzip"}
 
-    client = HttpClient(
-        f"App Store Connect {report_type} for {day}",
-        headers=headers,
-        sleep=sleep or time.sleep,  # tests wait on a list, not the clock
+    label = f"App Store Connect {report_type} for {day}"
+    # Without ``sleep`` the client keeps its own default, which a test may have replaced
+    # (tests wait on a list, not the clock).
+    client = (
+        HttpClient(label, headers=headers)
+        if sleep is None
+        else HttpClient(label, headers=headers, sleep=sleep)
     )
     try:
         return client.get(f"{settings.api_url}/v1/salesReports", params=params).content
