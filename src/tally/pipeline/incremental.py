@@ -226,10 +226,10 @@ def _rebuild(
             if stored_input is not None:
                 # a changed row of the stored input reaches the key its stored row had
                 unique = ", ".join(declared.unique)
-                named.append(
-                    f"SELECT {column} FROM {model.table} "
-                    f"WHERE ({unique}) IN (SELECT {unique} FROM {stored_input})"
-                )
+                probe = f"({unique}) IN (SELECT {unique} FROM {stored_input})"
+                if warehouse.capabilities.row_ids:  # the unique column alone, then the rows
+                    probe = f"rowid IN (SELECT rowid FROM {model.table} WHERE {probe})"
+                named.append(f"SELECT {column} FROM {model.table} WHERE {probe}")
             nothing = ", ".join(f"NULL AS {c}" for c in declared.keys)
             temporary(warehouse, keys, " UNION ".join(named) or f"SELECT {nothing}")
             fast_path = FAST_PATHS.get(model.table)
