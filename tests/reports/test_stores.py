@@ -9,6 +9,7 @@ import openpyxl
 from tally.reports.fact import TABLE
 from tally.reports.stores import HEADER, store_sheets
 from tally.reports.subscription import write_subscription_report
+from tally.server.ui.subscriptions import Filters, reconciliation_panel
 
 MARTS = """
 CREATE TABLE marts.reconciliation_app_store AS SELECT * FROM (VALUES
@@ -51,3 +52,21 @@ def test_no_store_marts_no_sheet_and_the_workbook_shows_them(loaded_duckdb, sett
     )
     book = openpyxl.load_workbook(written.location, read_only=True)
     assert {"Store figures", "Apple events"} <= set(book.sheetnames)
+
+
+def test_the_dashboard_reads_the_reconciliation_mart(loaded_duckdb) -> None:
+    """The subscriptions dashboard's reconciliation panel shows the mart's rows and its
+    difference as the mart says it (the comparison is defined once, in the mart)."""
+    for statement in MARTS.split(";"):
+        loaded_duckdb.execute(statement)
+    loaded_duckdb.execute(
+        "UPDATE marts.reconciliation_app_store SET difference = 5 WHERE day = DATE '2017-01-17'"
+    )
+    filters = Filters("daily", dt.date(2017, 1, 9), dt.date(2017, 1, 17), "HK", "")
+    panel = reconciliation_panel(loaded_duckdb, filters)
+    assert panel is not None
+    assert [row[:6] for row in panel.rows] == [
+        [dt.date(2017, 1, 9), "iOS IAP", "HK", 98.0, 100.0, 2.0],
+        [dt.date(2017, 1, 10), "iOS IAP", "HK", 104.0, 103.0, -1.0],
+        [dt.date(2017, 1, 17), "iOS IAP", "HK", 110.0, 110.0, 5.0],  # the mart's figure
+    ]

@@ -275,7 +275,8 @@ def reconciliation_panel(warehouse: Warehouse, filters: Filters) -> Panel | None
     the reconciliation marts as built (the comparison is defined once, in
     models/marts/reconciliation_app_store.sql and reconciliation_google_play.sql)."""
     pieces = [
-        f"SELECT day, platform, country, {store} AS store, tally_active FROM marts.{mart}"
+        f"SELECT day, platform, country, {store} AS store, tally_active, difference "
+        f"FROM marts.{mart}"
         for mart, store in (
             ("reconciliation_app_store", "apple_active"),
             ("reconciliation_google_play", "google_active"),
@@ -288,15 +289,15 @@ def reconciliation_panel(warehouse: Warehouse, filters: Filters) -> Panel | None
     end = filters.end if filters.resolution == "daily" else dt.date.max
     country = " AND country = ?" if filters.country else ""
     found = warehouse.rows(
-        f"SELECT day, platform, country, store, tally_active FROM ("
+        f"SELECT day, platform, country, store, tally_active, difference FROM ("
         f"{' UNION ALL '.join(pieces)}) AS marts WHERE day >= ? AND day <= ?{country} "
         "ORDER BY 1, 2, 3",
         [start, end, *([filters.country] if filters.country else [])],
     )
     rows = []
-    for day, platform, place, store, counted in found:
-        store, counted = float(store or 0), float(counted or 0)
-        gap = counted - store
+    for day, platform, place, store, counted, difference in found:
+        # the difference as the mart defines it; only its share of the store's count here
+        store, counted, gap = float(store or 0), float(counted or 0), float(difference or 0)
         rows.append(
             [day, platform, place, store, counted, gap, gap / store * 100 if store else None]
         )
