@@ -71,7 +71,9 @@ class Range:
     restates the whole table (a change is a row the newest built partition did not have);
     ``stores`` the input whose rows a keyed model keeps (one per ``unique`` key, with the
     input's columns): its stored rows stand for the input's built partitions, and a changed
-    input row also reaches the key its stored row had.
+    input row also reaches the key its stored row had; ``probe`` (column, expression), with
+    ``stores``: a stored column that equals the expression over the input row it came from
+    (a hash of the unique key), read first when looking for a changed row's stored row.
     """
 
     grain: str
@@ -82,6 +84,7 @@ class Range:
     moves: tuple[Moves, ...] = ()
     snapshots: tuple[str, ...] = ()
     stores: str | None = None
+    probe: tuple[str, str] | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -116,6 +119,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     -- @moves <day expression>: <column>, ... | *
     -- @snapshot <schema.table>
     -- @stores <schema.table>
+    -- @probe <column> = <expression over the stored input's row>
     """
     found: dict[str, list[tuple[int, str]]] = {}
     for number, line in enumerate(sql.splitlines(), start=1):
@@ -124,7 +128,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             found.setdefault(matched.group(1), []).append((number, matched.group(2)))
     if not found:
         return None
-    unknown = set(found) - {"range", "unique", "reads", "moves", "snapshot", "stores"}
+    unknown = set(found) - {"range", "unique", "reads", "moves", "snapshot", "stores", "probe"}
     if unknown or len(found.get("range", ())) != 1:
         wrong = [found[w] for w in unknown] or list(found.values())
         first = min(n for entries in wrong for n, _ in entries)
@@ -163,6 +167,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             f"{path}, line {stores[0][0]}: @stores {stores[0][1]!r}: one <schema.table>, "
             "with @range key"
         )
+    probe = _probe(found.get("probe", []), bool(stores), path)
     return Range(
         grain=words[0],
         column=words[1] if len(words) > 1 else None,
@@ -172,7 +177,21 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
         moves=tuple(moves),
         snapshots=tuple(t for _, t in found.get("snapshot", [])),
         stores=stores[0][1] if stores else None,
+        probe=probe,
     )
+
+
+def _probe(lines: list[tuple[int, str]], stores: bool, path: str) -> tuple[str, str] | None:
+    """The ``@probe <column> = <expression>`` line (at most one, with ``@stores``)."""
+    if not lines:
+        return None
+    number, text = lines[0]
+    column, equals, expression = text.partition("=")
+    if len(lines) > 1 or not stores or not equals or not column.strip().isidentifier():
+        raise ConfigError(
+            f"{path}, line {number}: @probe {text!r}: one <column> = <expression>, with @stores"
+        )
+    return column.strip(), expression.strip()
 
 
 def _arity(grain: str) -> int:
