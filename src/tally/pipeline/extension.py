@@ -116,11 +116,7 @@ def rebuild_periods(
     have; ``horizon`` is the newest day built before."""
     latest, status = deltas[LATEST], deltas[STATUS]
     temporary(warehouse, "new_status", f"SELECT * FROM {status}")
-    temporary(
-        warehouse,
-        "tails",
-        f"SELECT * FROM {LAST_PERIODS} WHERE user_id IN (SELECT user_id FROM {users})",
-    )
+    temporary(warehouse, "tails", _users_rows(warehouse, LAST_PERIODS, users))
     new_rows = {
         LATEST: f"SELECT * FROM {latest} WHERE NOT _old",
         STATUS: "SELECT * FROM new_status",
@@ -246,19 +242,22 @@ def _recompute_whole(warehouse: Warehouse, model: Model, columns: list[str]) -> 
     temporary(warehouse, "changed_periods", f"SELECT {listed} FROM extended")
     temporary(warehouse, "old_periods", f"SELECT {listed} FROM tails WHERE {touched}")
     if warehouse.rows("SELECT count(*) FROM recomputed_users")[0][0]:
-        sources = {table: _users_rows(warehouse, table) for table in (LATEST, STATUS)}
+        sources = {
+            table: _users_rows(warehouse, table, "recomputed_users") for table in (LATEST, STATUS)
+        }
         recomputed = narrowed(model.sql, sources)
         warehouse.execute(f"INSERT INTO changed_periods SELECT * FROM ({recomputed}) AS r")
-        whole = _users_rows(warehouse, PERIODS)
+        whole = _users_rows(warehouse, PERIODS, "recomputed_users")
         warehouse.execute(f"INSERT INTO old_periods {whole}")
 
 
-def _users_rows(warehouse: Warehouse, table: str) -> str:
-    """The rows of ``recomputed_users`` in ``table``: where the warehouse has row ids
-    (DuckDB), in two steps, the row ids from the user column alone, then those rows (a
-    handful of users' rows sit in every row group, and a plain semi-join decompresses
-    every column of every row: 0.34 -> 0.19 s over 6.6M transactions for 20 users)."""
-    users = "user_id IN (SELECT user_id FROM recomputed_users)"
+def _users_rows(warehouse: Warehouse, table: str, users_table: str) -> str:
+    """The rows in ``table`` of the users in the temporary table ``users_table``: where the
+    warehouse has row ids (DuckDB), in two steps, the row ids from the user column alone,
+    then those rows (a handful of users' rows sit in every row group, and a plain semi-join
+    decompresses every column of every row: 0.34 -> 0.19 s over 6.6M transactions for 20
+    users; the day's 12,900 users' latest periods, 0.13 -> 0.10 s)."""
+    users = f"user_id IN (SELECT user_id FROM {users_table})"
     if warehouse.capabilities.row_ids:
         users = f"rowid IN (SELECT rowid FROM {table} WHERE {users})"
     return f"SELECT * FROM {table} WHERE {users}"
