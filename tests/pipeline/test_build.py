@@ -89,6 +89,15 @@ def test_every_shipped_model_declaration_parses_and_names_its_inputs() -> None:
             assert {table for table, _ in model.range.reads} <= model.reads, model.table
 
 
+def test_the_named_sets_of_models_name_shipped_models_once() -> None:
+    from tally.models.sets import ANALYTICS_MODELS, SUBSCRIBER_MODELS
+
+    shipped = {model.table for model in discover_models()}
+    named = SUBSCRIBER_MODELS + ANALYTICS_MODELS
+    assert set(named) <= shipped
+    assert len(set(named)) == len(named)
+
+
 def test_narrowed_swaps_the_input_not_a_cte_of_the_same_name() -> None:
     sql = (
         "WITH x AS (SELECT a FROM staging.x AS t) "
