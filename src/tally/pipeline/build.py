@@ -412,6 +412,8 @@ def rebuild_keys(
         stored_sql = stored
     fresh = _narrowed_model(warehouse, model, inputs)
     replace_changed(warehouse, model, stored_sql, fresh, delta)
+    if stored_sql is None:
+        warehouse.execute("DROP TABLE stored_rows")
     _drop_inputs(warehouse, model)
 
 
@@ -428,44 +430,54 @@ def rebuild_each(warehouse: Warehouse, model: Model, source_delta: str, delta: s
 
 
 def replace_changed(
-    warehouse: Warehouse, model: Model, stored_sql: str | None, fresh_sql: str, delta: str
+    warehouse: Warehouse,
+    model: Model,
+    stored_sql: str | None,
+    fresh_sql: str | None,
+    delta: str,
+    stored: str = "stored_rows",
+    fresh: str = "fresh_rows",
 ) -> None:
-    """Make the rows ``stored_sql`` picks from the model's table (None: the temporary
-    table ``stored_rows`` holds them already) the rows of ``fresh_sql``, replacing only
-    those that differ, by the declared unique key (deleting and inserting rows that did not
-    change made DuckDB rewrite their row groups on its checkpoint). Leaves the temporary
-    table ``delta``: every row that went (``_old`` true) or came (``_old`` false)."""
+    """Make the rows ``stored_sql`` picks from the model's table the rows of ``fresh_sql``,
+    replacing only those that differ, by the declared unique key (deleting and inserting
+    rows that did not change made DuckDB rewrite their row groups on its checkpoint).
+    Either SQL None: the temporary table ``stored`` (``fresh``) holds those rows already,
+    and stays (a copy of a temporary table costs as much as a small rebuild step). Leaves the
+    temporary table ``delta``: every row that went (``_old`` true) or came (``_old``
+    false)."""
     assert model.range is not None
-    if stored_sql is not None:
-        temporary(warehouse, "stored_rows", stored_sql)
-    temporary(warehouse, "fresh_rows", fresh_sql)
-    table = model.table
-    columns = ", ".join(warehouse.columns(table))
+    made = [
+        (table, sql) for table, sql in ((stored, stored_sql), (fresh, fresh_sql)) if sql is not None
+    ]
+    for table, sql in made:
+        temporary(warehouse, table, sql)
+    name = model.table
+    columns = ", ".join(warehouse.columns(name))
     # the rows on one side only (as the two EXCEPTs would give them, in one grouping: half
     # the work of two set differences)
     temporary(
         warehouse,
         delta,
         f"SELECT {columns}, min(_side) = 1 AS _old FROM ("
-        f"SELECT {columns}, 1 AS _side FROM stored_rows "
-        f"UNION ALL SELECT {columns}, 0 AS _side FROM fresh_rows) AS both_sides "
+        f"SELECT {columns}, 1 AS _side FROM {stored} "
+        f"UNION ALL SELECT {columns}, 0 AS _side FROM {fresh}) AS both_sides "
         f"GROUP BY {columns} HAVING min(_side) = max(_side)",
     )
     unique = model.range.unique
     if not unique:  # one row or a few: replaced whole when anything differs
         if warehouse.rows(f"SELECT count(*) FROM {delta}")[0][0]:
-            warehouse.execute(f"DELETE FROM {table}")
-            warehouse.execute(f"INSERT INTO {table} SELECT * FROM fresh_rows")
+            warehouse.execute(f"DELETE FROM {name}")
+            warehouse.execute(f"INSERT INTO {name} SELECT {columns} FROM {fresh}")
     else:
         listed = ", ".join(unique)
-        matched = " AND ".join(f"{table}.{column} = went.{column}" for column in unique)
+        matched = " AND ".join(f"{name}.{column} = went.{column}" for column in unique)
         warehouse.execute(
-            f"DELETE FROM {table} USING "
+            f"DELETE FROM {name} USING "
             f"(SELECT DISTINCT {listed} FROM {delta} WHERE _old) AS went WHERE {matched}"
         )
-        warehouse.execute(f"INSERT INTO {table} SELECT {columns} FROM {delta} WHERE NOT _old")
-    warehouse.execute("DROP TABLE fresh_rows")
-    warehouse.execute("DROP TABLE stored_rows")
+        warehouse.execute(f"INSERT INTO {name} SELECT {columns} FROM {delta} WHERE NOT _old")
+    for table, _ in made:
+        warehouse.execute(f"DROP TABLE {table}")
 
 
 @lru_cache(maxsize=64)

@@ -65,7 +65,7 @@ def model_ctes(sql: str) -> dict[str, str]:
 def new_keys_sql(model_sql: str) -> str:
     """(user, subscription, period start) of every described row and refund the day brought.
 
-    Reads ``transactions`` and ``new_status`` as the caller narrowed them (see
+    Reads ``transactions`` and the status export as the caller narrowed them (see
     ``build.narrowed``): the new rows only.
     """
     ctes = model_ctes(model_sql)
@@ -115,11 +115,10 @@ def rebuild_periods(
     that came or went (``_old``) and the status-export rows the newest built export did not
     have; ``horizon`` is the newest day built before."""
     latest, status = deltas[LATEST], deltas[STATUS]
-    temporary(warehouse, "new_status", f"SELECT * FROM {status}")
     temporary(warehouse, "tails", _users_rows(warehouse, LAST_PERIODS, users))
     new_rows = {
         LATEST: f"SELECT * FROM {latest} WHERE NOT _old",
-        STATUS: "SELECT * FROM new_status",
+        STATUS: f"SELECT * FROM {status}",
     }
     temporary(warehouse, "new_keys", narrowed(new_keys_sql(model.sql), new_rows))
     temporary(warehouse, "recomputed_users", marts_sql("_recomputed_users.sql"))
@@ -129,15 +128,9 @@ def rebuild_periods(
         f"WHERE transaction_id IN (SELECT transaction_id FROM {latest} WHERE _old)"
     )
     columns = warehouse.columns(PERIODS)
-    _extend(warehouse, model, latest, horizon, columns)
+    _extend(warehouse, model, latest, status, horizon, columns)
     _recompute_whole(warehouse, model, columns)
-    replace_changed(
-        warehouse,
-        model,
-        "SELECT * FROM old_periods",
-        "SELECT * FROM changed_periods",
-        deltas[PERIODS],
-    )
+    replace_changed(warehouse, model, None, None, deltas[PERIODS], "old_periods", "changed_periods")
     _latest_periods(warehouse)
     for table in WORKING_TABLES:
         warehouse.execute(f"DROP TABLE IF EXISTS {table}")
@@ -173,19 +166,12 @@ def rebuild_last_periods(
     if PERIODS not in deltas:
         rebuild_keys(warehouse, model, keys, deltas[model.table])
         return
-    replace_changed(
-        warehouse,
-        model,
-        "SELECT * FROM last_stored",
-        "SELECT * FROM last_fresh",
-        deltas[model.table],
-    )
+    replace_changed(warehouse, model, None, None, deltas[model.table], "last_stored", "last_fresh")
     warehouse.execute("DROP TABLE last_stored")
     warehouse.execute("DROP TABLE last_fresh")
 
 
 WORKING_TABLES = (
-    "new_status",
     "tails",
     "new_keys",
     "recomputed_users",
@@ -197,7 +183,12 @@ WORKING_TABLES = (
 
 
 def _extend(
-    warehouse: Warehouse, model: Model, latest: str, horizon: dt.date, columns: list[str]
+    warehouse: Warehouse,
+    model: Model,
+    latest: str,
+    status: str,
+    horizon: dt.date,
+    columns: list[str],
 ) -> None:
     """``extended``: the periods of the day's subscriptions that extend their latest stored
     period, with the latest periods whose user_prev_end only grows
@@ -218,7 +209,7 @@ def _extend(
         f"SELECT {listed} FROM {REFUNDS} WHERE _partition_date <= DATE '{horizon}') AS day_rows "
         f"WHERE {touched}"
     )
-    sources = {LATEST: day_rows, STATUS: f"SELECT * FROM new_status WHERE {touched}"}
+    sources = {LATEST: day_rows, STATUS: f"SELECT * FROM {status} WHERE {touched}"}
     temporary(warehouse, "extended", narrowed(extended_sql(model.sql), sources))
     warehouse.execute(f"INSERT INTO recomputed_users {marts_sql('_unextended_users.sql')}")
     warehouse.execute(
