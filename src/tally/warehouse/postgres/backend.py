@@ -216,6 +216,10 @@ class PostgresWarehouse(InformationSchema):
     def unordered(self, streams: int | None = None) -> Iterator[int]:
         yield 1  # PostgreSQL keeps no insertion order worth giving up
 
+    @contextmanager
+    def shared_writes(self, shared: bool = True) -> Iterator[None]:
+        yield  # parallel_partition_writes is off: loads of several days run in turn
+
     def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
         """A READ ONLY transaction, rolled back, unless ``write``. File access on the server
         is the role's (``pg_read_server_files``), which tally's role should not hold."""
