@@ -160,22 +160,47 @@ def test_a_day_given_twice_is_refused(contexts):
         list(load_days(contexts[0], EVENTS, [DAYS[0], DAYS[0]]))
 
 
-def test_every_backend_loads_days_alike(warehouse, settings, tmp_path):
-    """PostgreSQL (no parallel partition writes) loads the days in turn, DuckDB side by
-    side: the same rows and quarantine either way."""
+def test_every_backend_loads_days_alike(warehouse, settings, tmp_path, monkeypatch):
+    """Where the backend allows parallel partition writes (DuckDB, PostgreSQL) the days
+    meet inside their transactions; elsewhere they load in turn: the same rows and
+    quarantine either way."""
     from tally.lake import Lake
     from tally.pipeline.context import Context
 
     settings.quarantine_threshold = 0.8
     context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
-    for day in DAYS[:3]:
+    for day in DAYS[:4]:
         ingest(context, EVENTS, day, [local_report(tmp_path, FILES[day])])
-    results = dict(load_days(context, EVENTS, DAYS[:3], workers=2))
-    assert [results[day].rows for day in DAYS[:3]] == [4, 2, 4]
+    load(context, EVENTS, DAYS[1])  # the table made, with the bad file's extra column
+    if warehouse.capabilities.parallel_partition_writes:
+        _rendezvous(monkeypatch, 2)  # waves of two days
+    results = dict(load_days(context, EVENTS, DAYS[:4], workers=2))
+    assert [results[day].rows for day in DAYS[:4]] == [4, 2, 4, 4]
     sums = warehouse.rows(
         "SELECT _partition_date, sum(quantity) FROM staging.itunes_subscription_events "
         "GROUP BY 1 ORDER BY 1"
     )
-    assert sums == [(DAYS[0], 22), (DAYS[1], 13), (DAYS[2], 22)]
+    assert sums == [(DAYS[0], 22), (DAYS[1], 13), (DAYS[2], 22), (DAYS[3], 22)]
     lines = warehouse.rows("SELECT partition_date, line FROM tally_meta.quarantine ORDER BY line")
     assert lines == [(DAYS[1], 3), (DAYS[1], 4), (DAYS[1], 5)]
+
+
+def test_every_backend_creates_and_widens_the_table_alone(warehouse, settings, tmp_path):
+    """No table yet: the first wave's days must create it (and the bad file's day widen
+    it); side by side they are refused and loaded again alone, with no failed step."""
+    from tally.lake import Lake
+    from tally.pipeline.context import Context
+
+    settings.quarantine_threshold = 0.8
+    context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    for day in DAYS[:4]:
+        ingest(context, EVENTS, day, [local_report(tmp_path, FILES[day])])
+    results = dict(load_days(context, EVENTS, DAYS[:4], workers=2))
+    assert [results[day].rows for day in DAYS[:4]] == [4, 2, 4, 4]
+    steps = warehouse.rows(
+        "SELECT status, count(*) FROM tally_meta.runs WHERE job = 'load' GROUP BY status"
+    )
+    assert steps == [("ok", 4)]
+    assert "x_paid_service_days_recovered" in warehouse.columns(
+        "staging.itunes_subscription_events"
+    )

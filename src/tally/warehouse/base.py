@@ -180,7 +180,8 @@ class ThreadState(threading.local):
     depth: int = 0
     in_transaction: int = 0
     timeout: float | None = None
-    shared: bool = False  # inside shared_writes(): writes share the writer lock
+    # inside shared_writes(): True, writes share the writer lock; False, a write is alone
+    shared: bool | None = None
     written: dict[str, int]
 
     def __init__(self) -> None:

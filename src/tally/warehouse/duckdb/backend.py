@@ -233,7 +233,7 @@ class DuckDBWarehouse(InformationSchema):
     def shared_writes(self, shared: bool = True) -> Iterator[None]:
         state = self._state
         before = state.shared
-        state.shared = shared and self.capabilities.parallel_partition_writes
+        state.shared = shared if self.capabilities.parallel_partition_writes else None
         try:
             yield
         finally:
