@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 import time
 import uuid
@@ -273,9 +274,12 @@ class SparkWarehouse(DuckDBWarehouse):
         self._register(self.spark, info)
         self._publish(info)
 
-    def _publish(self, info: TableInfo) -> None:
-        """The table list and the serving view, in one DuckDB transaction (after a write:
-        the view is an empty row set while the table has no file)."""
+    def _publish(
+        self, info: TableInfo, partitions: Sequence[Mapping[str, Any]] | None = None
+    ) -> None:
+        """The table list and the serving copy, in one DuckDB transaction: a reader sees the
+        rows from before the write or after it. ``partitions``: only these were rewritten
+        (their rows are copied again); None: the whole table is copied again."""
         with self.transaction(), self.session() as con:
             con.execute(
                 "INSERT OR REPLACE INTO tally_meta.spark_tables VALUES (?, ?, ?, ?, now())",
@@ -283,7 +287,7 @@ class SparkWarehouse(DuckDBWarehouse):
             )
             schema, _ = split_table(info.name)
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            con.execute(f"CREATE OR REPLACE VIEW {info.name} AS {_serving_select(info)}")
+            _refresh_copy(con, info, partitions)
 
     def _forget(self, table: str) -> None:
         info = self._table(table)
@@ -293,7 +297,9 @@ class SparkWarehouse(DuckDBWarehouse):
         self._registered.pop(table, None)
         with self.transaction(), self.session() as con:
             con.execute("DELETE FROM tally_meta.spark_tables WHERE name = ?", [table])
-            con.execute(f"DROP VIEW IF EXISTS {table}")
+            kind = _serving_kind(con, table)
+            if kind is not None:
+                con.execute(f"DROP {kind} {table}")
         _remove(self._folder(table))
 
     def _folder(self, table: str) -> str:
@@ -405,7 +411,8 @@ class SparkWarehouse(DuckDBWarehouse):
                 self.spark.sql(f"INSERT OVERWRITE TABLE {target} SELECT {selected} FROM `{view}`")
         finally:
             self.spark.catalog.dropTempView(view)
-        self._publish(info)
+        # the rows are the named partition's (as with DuckDB's replace): only it is copied
+        self._publish(info, [partition] if partition else None)
 
     def materialize(self, table: str, select_sql: str) -> None:
         if not self.is_spark_table(table):
@@ -608,12 +615,58 @@ def _series_as_lateral_view(select: exp.Select) -> None:
         select.append("laterals", lateral)
 
 
-def _serving_select(info: TableInfo) -> str:
-    """DuckDB's SELECT over the table's Parquet files (an empty typed row set if none)."""
+def _refresh_copy(con: Any, info: TableInfo, partitions: Any) -> None:
+    """Copy the table's Parquet rows into the serving file's table of the same name (the
+    rewritten partitions only, when the copy has the same columns already). Reads then
+    never open the Parquet files: a DuckDB view over them opened every file of every
+    partition at each query (0.9 s for 760 files at rest, 1.3-3.4 s during a build)."""
+    kind = _serving_kind(con, info.name)
+    if kind == "VIEW":  # a serving file from before the copies
+        con.execute(f"DROP VIEW {info.name}")
+        kind = None
+    names = [f.name for f in info.schema.fields]
+    plain = partitions is not None and all(map(_plain_partition, partitions))
+    if plain and kind == "TABLE" and _serving_columns(con, info.name) == names:
+        for partition in partitions:
+            where = " AND ".join(f'"{column}" = ?' for column in partition)
+            con.execute(f"DELETE FROM {info.name} WHERE {where}", list(partition.values()))
+            con.execute(f"INSERT INTO {info.name} {_serving_select(info, partition)}")
+        return
+    con.execute(f"CREATE OR REPLACE TABLE {info.name} AS {_serving_select(info)}")
+
+
+def _serving_kind(con: Any, table: str) -> str | None:
+    """ "TABLE" or "VIEW" for what the serving file holds under that name, or None."""
+    schema, name = split_table(table)
+    found = con.execute(
+        "SELECT 'TABLE' FROM duckdb_tables() WHERE schema_name = ? AND table_name = ? "
+        "UNION ALL SELECT 'VIEW' FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
+        [schema, name, schema, name],
+    ).fetchall()
+    return str(found[0][0]) if found else None
+
+
+def _serving_columns(con: Any, table: str) -> list[str]:
+    schema, name = split_table(table)
+    found = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+        "ORDER BY column_index",
+        [schema, name],
+    ).fetchall()
+    return [str(row[0]) for row in found]
+
+
+def _serving_select(info: TableInfo, partition: Mapping[str, Any] | None = None) -> str:
+    """DuckDB's SELECT over the table's Parquet files, or one partition's (an empty typed
+    row set if there are none)."""
     columns = [(f.name, _duckdb_type(f.dataType)) for f in info.schema.fields]
     folder = info.path.rstrip("/")
     if info.partition_by:
-        glob = f"{folder}/{'/'.join(f'{c}=*' for c in info.partition_by)}/*.parquet"
+        inside = "/".join(
+            f"{c}={_partition_folder(partition[c])}" if partition and c in partition else f"{c}=*"
+            for c in info.partition_by
+        )
+        glob = f"{folder}/{inside}/*.parquet"
         types = ", ".join(f"'{c}': '{t}'" for c, t in columns if c in info.partition_by)
         reader = f"hive_partitioning = true, hive_types = {{{types}}}, "
     else:
@@ -623,6 +676,21 @@ def _serving_select(info: TableInfo) -> str:
         nulls = ", ".join(f'CAST(NULL AS {kind}) AS "{name}"' for name, kind in columns)
         return f"SELECT {nulls} WHERE false"
     return f"SELECT {listed} FROM read_parquet('{glob}', {reader}union_by_name = true)"
+
+
+def _plain_partition(partition: Mapping[str, Any]) -> bool:
+    """Whether each value names its folder as written (a date, a number, a plain word):
+    Spark escapes other characters in folder names, and those are copied whole."""
+    return all(
+        (isinstance(value, dt.date) and not isinstance(value, dt.datetime))
+        or (isinstance(value, int) and not isinstance(value, bool))
+        or (isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_.-]+", value) is not None)
+        for value in partition.values()
+    )
+
+
+def _partition_folder(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
 def _has_files(glob: str) -> bool:
