@@ -46,6 +46,7 @@ from tally.errors import ConfigError, TallyError
 from tally.warehouse.base import Capabilities, split_statements, split_table
 from tally.warehouse.duckdb.backend import DuckDBWarehouse
 from tally.warehouse.registry import ConnectOptions
+from tally.warehouse.spark.statements import rewrite, table_written
 
 CAPABILITIES = Capabilities(
     sqlglot_dialect="spark",
@@ -55,6 +56,7 @@ CAPABILITIES = Capabilities(
     columnar_results=True,
     rewrites_rows=False,
     cluster_reads_lake=True,
+    cluster_runs_statements=True,
 )
 SPARK_SCHEMAS = ("staging", "marts")
 KNOWN_OPTIONS = {"master", "location", "serving", "prefix", "conf"}
@@ -432,6 +434,98 @@ class SparkWarehouse(DuckDBWarehouse):
                 if old not in (folder, before.path):
                     _remove(old)
 
+    # -- serving tables rewritten by the cluster (the web models) ----------------------
+
+    def run_on_cluster(self, sql: Sequence[str], scopes: Mapping[str, str]) -> None:
+        """Run DuckDB-dialect DELETE/INSERT/UPDATE statements (``sql``: texts of one or more
+        statements, in order) on the cluster, over working copies of serving tables.
+
+        ``scopes`` names every serving table the statements read or change, each with a
+        condition on its rows (written against the alias ``t``): DuckDB writes those rows to
+        Parquet (no row passes through Python), the cluster reads them, runs each statement
+        as the query giving the rows it leaves (``statements.rewrite``), and the rows a
+        changed table ends with replace its rows of the scope in the serving file, in the
+        caller's transaction. A statement may only need, and change, rows of the scopes."""
+        run = f"run{time.time_ns()}"
+        folder = f"{self.spark_options.location.rstrip('/')}/_runs/{run}"
+        views: dict[str, str] = {}
+        try:
+            self._hand_over(scopes, folder, views)
+            changed: dict[str, str] = {}
+            texts = [statement for text in sql for statement in split_statements(text)]
+            for step, statement in enumerate(texts):
+                table = table_written(statement)
+                if table not in views:
+                    raise SparkWriteError(f"{table} is written but not in the cluster's scopes")
+                current = self.spark.table(views[table])
+                change = rewrite(statement, list(current.columns))
+                frame = self.spark.sql(self._over_views(change.select, views))
+                if change.kind == "add":
+                    added = _aligned(frame, change.columns or tuple(current.columns), current)
+                    frame = current.unionByName(added)
+                # each step's rows are written out: the next reads files, not a plan that
+                # grows with every statement (and a lost executor redoes one step only)
+                changed[table] = f"{folder}/steps/{step}"
+                frame.write.parquet(self.cluster_url(changed[table]))
+                self._as_view(changed[table], table, views)
+            self._take_back(changed, scopes)
+        finally:
+            for view in views.values():
+                self.spark.catalog.dropTempView(view)
+            _remove(folder)
+
+    def _as_view(self, path: str, table: str, views: dict[str, str]) -> None:
+        """The Parquet rows at ``path`` as the run's view of ``table`` (its old view dropped)."""
+        if table in views:
+            self.spark.catalog.dropTempView(views[table])
+        views[table] = f"_run_{uuid.uuid4().hex[:12]}_{table.replace('.', '_')}"
+        self.spark.read.parquet(self.cluster_url(path)).createOrReplaceTempView(views[table])
+
+    def _hand_over(self, scopes: Mapping[str, str], folder: str, views: dict[str, str]) -> None:
+        """Each table's rows of its scope, written to Parquet by DuckDB (in the caller's
+        transaction: rows it wrote are seen) and read by the cluster as a temporary view."""
+        with self.session() as con:
+            for table, condition in scopes.items():
+                path = f"{folder}/in/{table}.parquet"
+                if "://" not in path:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                con.execute(
+                    f"COPY (SELECT * FROM {table} AS t WHERE {condition}) "
+                    f"TO '{path.replace('s3a://', 's3://', 1)}' (FORMAT parquet)"
+                )
+                self._as_view(path, table, views)
+
+    def _over_views(self, select_sql: str, views: Mapping[str, str]) -> str:
+        """Spark SQL for a DuckDB-dialect query reading the run's views, with their column
+        types known (a date minus a date needs them)."""
+        read = _tables_read(select_sql)
+        types = tuple(
+            (
+                table,
+                tuple(
+                    (f.name, f.dataType.simpleString())
+                    for f in self.spark.table(views[table]).schema.fields
+                ),
+            )
+            for table in sorted(read)
+            if table in views
+        )
+        missing = sorted(t for t in read if t not in views and not self.is_spark_table(t))
+        if missing:
+            raise SparkWriteError(f"read but not in the cluster's scopes: {missing}")
+        return _transpiled(
+            select_sql, self.spark_options.prefix, tuple(sorted(views.items())), types
+        )
+
+    def _take_back(self, changed: Mapping[str, str], scopes: Mapping[str, str]) -> None:
+        """Each changed table's rows of its scope replaced by those the cluster left."""
+        with self.transaction(), self.session() as con:
+            for table, output in changed.items():
+                con.execute(f"DELETE FROM {table} AS t WHERE {scopes[table]}")
+                glob = f"{output.replace('s3a://', 's3://', 1)}/*.parquet"
+                if _has_files(glob):
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet('{glob}')")
+
     # -- statements: each goes to Spark or to DuckDB -----------------------------------
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> None:
@@ -532,6 +626,7 @@ def _transpiled(
     tree = _dates_subtracted(parsed, types)
     for select in tree.find_all(exp.Select):
         _series_as_lateral_view(select)
+    _numbered_in_some_order(tree)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     renamed = dict(views)
     for table in tree.find_all(exp.Table):
@@ -588,6 +683,14 @@ def _dates_subtracted(
             exp.DateDiff(this=sub.left.copy(), expression=sub.right.copy(), unit=exp.var("DAY"))
         )
     return typed
+
+
+def _numbered_in_some_order(tree: exp.Expression) -> None:
+    """``row_number() OVER ()`` (DuckDB numbers rows in any order) with an ORDER BY of a
+    constant: Spark refuses a row number without one."""
+    for window in tree.find_all(exp.Window):
+        if isinstance(window.this, exp.RowNumber) and not window.args.get("order"):
+            window.set("order", exp.Order(expressions=[exp.Ordered(this=exp.Literal.number(0))]))
 
 
 def _series_as_lateral_view(select: exp.Select) -> None:
@@ -783,6 +886,22 @@ def _spark_literal(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _aligned(frame: Any, columns: Sequence[str], table: Any) -> Any:
+    """An INSERT's rows (``frame``, its columns in the order of ``columns``) as rows of
+    ``table``: named and typed as its columns, NULL in those the INSERT does not give."""
+    from pyspark.sql import functions
+
+    named = frame.toDF(*columns)
+    return named.select(
+        *[
+            (named[f.name] if f.name in columns else functions.lit(None))
+            .cast(f.dataType)
+            .alias(f.name)
+            for f in table.schema.fields
+        ]
+    )
 
 
 def _spark_ready(data: pa.Table) -> pa.Table:
