@@ -189,12 +189,8 @@ def _store_settings(warehouse: Warehouse, site: Site) -> None:
         site.keep_url_fragment,
     ]
     if values != [None, True, None, None, False, False]:
-        warehouse.execute(
-            "INSERT INTO web.site_url_settings (idsite, excluded_parameters, sitesearch, "
-            "sitesearch_keyword_parameters, sitesearch_category_parameters, "
-            "new_visit_on_referrer_change, keep_url_fragment) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [site.idsite, *values],
-        )
+        insert = sql_file("tally.web.models", "sites/store_settings.sql")
+        warehouse.execute(insert, [site.idsite, *values])
 
 
 def list_sites(warehouse: Warehouse) -> list[Site]:
