@@ -59,6 +59,9 @@ class Capabilities:
     # same time, each in its own transaction (``shared_writes``); else loads of several days
     # run one after another
     parallel_partition_writes: bool = False
+    # a cluster (Spark) runs DELETE/INSERT/UPDATE statements over copies of chosen rows of
+    # the serving tables and hands the rows back (``run_on_cluster``): the web models do
+    cluster_runs_statements: bool = False
 
 
 @runtime_checkable
