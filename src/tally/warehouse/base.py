@@ -55,6 +55,9 @@ class Capabilities:
     # a cluster (Spark) reads the lake's files itself: loads of plain delimited layouts run
     # there (``cluster_url``, ``frame_of``, ``replace_partition_frame``)
     cluster_reads_lake: bool = False
+    # a cluster (Spark) runs DELETE/INSERT/UPDATE statements over copies of chosen rows of
+    # the serving tables and hands the rows back (``run_on_cluster``): the web models do
+    cluster_runs_statements: bool = False
 
 
 @runtime_checkable

@@ -28,16 +28,21 @@ from tally.web.reporting.methods import (
     scoped_visits,
 )
 from tally.web.reporting.queries import report_sql
+from tally.web.sites import get_site
 
 _FRAGMENT = re.compile(r"#.*$", re.S)
 _ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
 
 
-def label_of(url: str) -> str:
+def label_of(url: str, keep_fragment: bool = False) -> str:
     """The report label of a URL, as sessionize stores it (``web.actions.page_label``,
-    computed in ``tally/web/models/steps.sql``)."""
-    path = _ORIGIN.sub("", _FRAGMENT.sub("", url.strip()))
-    return "/index" if path in ("", "/") else path
+    computed in ``tally/web/models/steps.sql``): with the fragment, less one trailing '#',
+    on a site that keeps URL fragments."""
+    url = url.strip()
+    path = _ORIGIN.sub("", _FRAGMENT.sub("", url))
+    label = "/index" if path in ("", "/") else path
+    fragment = url.partition("#")[2].removesuffix("#") if keep_fragment else ""
+    return f"{label}#{fragment}" if fragment else label
 
 
 def _transitions_sql(query: Query) -> tuple[str, list[object]]:
@@ -47,7 +52,8 @@ def _transitions_sql(query: Query) -> tuple[str, list[object]]:
     and a count over one scan: no window and no join of actions at query time."""
     join, where, params = actions_in_scope(query)
     visits, visit_params = scoped_visits(query)
-    target = label_of(query.params["pageUrl"])
+    keep = get_site(query.warehouse, query.idsite).keep_url_fragment
+    target = label_of(query.params["pageUrl"], keep)
     sql = report_sql("transitions", join=join, where=where, visits=visits)
     return sql, [*params, target, *visit_params, target, target, *params, target]
 
