@@ -2,9 +2,12 @@
 against its own plainest load of the same files, side by side in one run.
 
 DuckDB: tally's load (parse + validate every value + quarantine with line numbers + replace
-the partition) against DuckDB's own ``CREATE TABLE AS SELECT * FROM read_csv(...)`` of the
-same files into a new database file (no validation, no line numbers, no quarantine); the
-target is tally/CTAS <= 1.5. The run also times DuckDB's ``read_csv`` count, the old floor.
+the partition), the ten days loaded by ``load_days`` as ``tally backfill`` and the demo do
+(side by side, one day per core, each day its own transaction; ``--one-by-one``: one day
+after another, as before), against DuckDB's own ``CREATE TABLE AS SELECT * FROM
+read_csv(...)`` of the same files into a new database file (no validation, no line numbers,
+no quarantine); the target is tally/CTAS <= 1.5. The run also times DuckDB's ``read_csv``
+count, the old floor.
 PostgreSQL (unless --no-postgres): tally's load of the same files into a fresh database
 against ``COPY ... FROM STDIN`` of the same decompressed files into a table of text columns.
 
@@ -13,7 +16,7 @@ the ratios are the medians of the rounds' own ratios: on a shared machine one pa
 moves by ±20 %.
 
 Usage: python benchmarks/load_bench.py [--rows 1000000] [--files 10] [--rounds 1]
-[--no-postgres]
+[--no-postgres] [--one-by-one]
 (PostgreSQL: TALLY_TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test)
 """
 
@@ -27,6 +30,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -37,7 +41,7 @@ from hygiene import LoadWatch, temporary_folder
 from tally.config import load_settings
 from tally.pipeline.context import open_context
 from tally.pipeline.ingest import land
-from tally.pipeline.load import load
+from tally.pipeline.load import load, load_days
 from tally.sources import get_dataset
 from tally.sources.itunes import EVENT_COLUMNS
 from tally.warehouse import registry
@@ -82,6 +86,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=1, help="tally load and CTAS, alternating")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--one-by-one", action="store_true", help="tally loads one day after another"
+    )
     args = parser.parse_args()
     watch = LoadWatch()
     dataset = get_dataset("itunes", "subscription-events")
@@ -100,8 +107,7 @@ def main() -> None:
                 land(context, dataset, day, {dataset.file_names(day, settings)[0]: data})
 
             started, cpu = time.perf_counter(), time.process_time()
-            for day in days:
-                load(context, dataset, day)
+            load_all(context, dataset, days, args.one_by_one)
             load_seconds = time.perf_counter() - started
             load_cpu = time.process_time() - cpu
             table = "staging.itunes_subscription_events"
@@ -141,7 +147,7 @@ def main() -> None:
                 read_seconds = time.perf_counter() - started
                 assert counted == total, counted
                 if not args.no_postgres:
-                    postgres = postgres_figures(folder, days, files, total)
+                    postgres = postgres_figures(folder, days, files, total, args.one_by_one)
 
     load_seconds, load_cpu, own_seconds, own_cpu = (
         statistics.median(r[i] for r in rounds) for i in range(4)
@@ -177,8 +183,19 @@ def main() -> None:
         print(f"ratio postgres tally load/COPY: {tally_pg / copy_pg:.2f}")
 
 
+def load_all(context: Any, dataset: Any, days: list[dt.date], one_by_one: bool) -> None:
+    """tally's load of every day; a day that fails stops the bench."""
+    if one_by_one:
+        for day in days:
+            load(context, dataset, day)
+        return
+    for day, loaded in load_days(context, dataset, days):
+        if isinstance(loaded, Exception):
+            raise RuntimeError(f"{day}: {loaded}") from loaded
+
+
 def postgres_figures(
-    folder: str, days: list[dt.date], files: list[str], total: int
+    folder: str, days: list[dt.date], files: list[str], total: int, one_by_one: bool
 ) -> tuple[float, float]:
     """(tally's load, COPY of the same files) on fresh PostgreSQL databases, in seconds."""
     import psycopg
@@ -190,8 +207,7 @@ def postgres_figures(
         environ = {"TALLY_DATA_DIR": folder, "TALLY_WAREHOUSE_URL": url}
         context = open_context(load_settings(environ=environ))
         started = time.perf_counter()
-        for day in days:
-            load(context, dataset, day)
+        load_all(context, dataset, days, one_by_one)
         tally_seconds = time.perf_counter() - started
         loaded = context.warehouse.rows("SELECT count(*) FROM staging.itunes_subscription_events")
         assert loaded[0][0] == total, loaded

@@ -14,20 +14,28 @@ line is checked and converted as it is inserted; the lines that did not land are
 again afterwards, inside the same transaction, which is rolled back when too many are bad.
 The day's files are read and inserted side by side, each on one thread of its own (a long
 file's lines by row groups), never more threads than inputs (``Warehouse.unordered``).
+
+``load_days`` loads several days of a dataset, side by side where the warehouse lets
+threads replace different partitions of one table at once
+(``capabilities.parallel_partition_writes``): one day a thread, each day still ``load``
+(its own transaction, quarantine, threshold and ledger step). A day that must create or
+widen the staging table (``SchemaChangeError``) is loaded again alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
-from tally.errors import BadInputError, QuarantineError
+from tally.errors import BadInputError, QuarantineError, TallyError
 from tally.pipeline.context import Context
 from tally.pipeline.ingest import dataset_key
 from tally.pipeline.ledger import Ledger, new_run_id, utc_now
@@ -35,7 +43,7 @@ from tally.pipeline.statements import pipeline_sql
 from tally.sources import BadRow, Dataset
 from tally.sources.delimited_spark import read_head, read_on_cluster
 from tally.sources.delimited_sql import Lines, NativeReadError, can_stage, read_lines
-from tally.warehouse import FileReadError, Warehouse
+from tally.warehouse import FileReadError, SchemaChangeError, Warehouse
 from tally.warehouse.meta import quarantine
 
 
@@ -98,15 +106,73 @@ def load(context: Context, dataset: Dataset, day: dt.date, run_id: str | None = 
             step.status, step.error = "skipped", "no landed files for this day"
             return Loaded(skipped=True)
         try:
-            with _read(context, dataset, keys, keep_lines=False) as batch:
-                loaded = _load_batch(context, dataset, day, run_id, batch, step)
-        except FileReadError:
-            # DuckDB could not read a file in the one pass (invalid UTF-8, a NUL byte...):
-            # rolled back; read each file's lines first, which names the file to parse in
-            # Python instead
-            with _read(context, dataset, keys, keep_lines=True) as batch:
-                loaded = _load_batch(context, dataset, day, run_id, batch, step)
+            loaded = _load_files(context, dataset, day, run_id, keys, step)
+        except SchemaChangeError:
+            # side by side with other days (load_days), this day must create or widen the
+            # staging table: nothing was written; again alone, once the others are done
+            with context.warehouse.shared_writes(False):
+                loaded = _load_files(context, dataset, day, run_id, keys, step)
     return loaded
+
+
+def load_days(
+    context: Context,
+    dataset: Dataset,
+    days: Sequence[dt.date],
+    run_id: str | None = None,
+    workers: int | None = None,
+) -> Iterator[tuple[dt.date, Loaded | TallyError]]:
+    """``load`` each day, yielding (day, what its load did or the error that failed it) in
+    the days' order; a failed day never stops the others.
+
+    Where the warehouse allows parallel partition writes, ``workers`` days (default: one
+    per core) load side by side, each on one thread of its own, in waves: between two
+    waves every connection is closed, so another process waiting for a DuckDB file waits
+    for one wave at most, as it waits for one step of a sequential job.
+    """
+    if len(set(days)) != len(days):  # two loads of one partition would delete each other's rows
+        raise ValueError("load_days: a day given twice")
+    run_id = run_id or new_run_id()
+    width = min(workers or os.cpu_count() or 1, len(days))
+    if width <= 1 or not context.warehouse.capabilities.parallel_partition_writes:
+        for day in days:
+            yield day, _load_or_error(context, dataset, day, run_id)
+        return
+
+    def side_by_side(day: dt.date) -> Loaded | TallyError:
+        # one DuckDB thread a day: each load's statements run on the thread that sends
+        # them, the days on as many cores as there are workers
+        warehouse = context.warehouse
+        with warehouse.shared_writes(), warehouse.unordered(1):
+            return _load_or_error(context, dataset, day, run_id)
+
+    with ThreadPoolExecutor(width, thread_name_prefix="tally-load") as pool:
+        for start in range(0, len(days), width):
+            wave = days[start : start + width]
+            yield from zip(wave, pool.map(side_by_side, wave), strict=True)
+
+
+def _load_or_error(
+    context: Context, dataset: Dataset, day: dt.date, run_id: str
+) -> Loaded | TallyError:
+    try:
+        return load(context, dataset, day, run_id)
+    except TallyError as error:
+        return error
+
+
+def _load_files(
+    context: Context, dataset: Dataset, day: dt.date, run_id: str, keys: list[str], step: Any
+) -> Loaded:
+    try:
+        with _read(context, dataset, keys, keep_lines=False) as batch:
+            return _load_batch(context, dataset, day, run_id, batch, step)
+    except FileReadError:
+        # DuckDB could not read a file in the one pass (invalid UTF-8, a NUL byte...):
+        # rolled back; read each file's lines first, which names the file to parse in
+        # Python instead
+        with _read(context, dataset, keys, keep_lines=True) as batch:
+            return _load_batch(context, dataset, day, run_id, batch, step)
 
 
 def _load_batch(
