@@ -66,6 +66,8 @@ class _Batch:
     """One day's files, read: where the good rows are, and the bad ones."""
 
     lines: dict[str, Lines] = field(default_factory=dict)  # by key: files read in place
+    # by key: the columns a file read in place or on the cluster gets from its name
+    named: dict[str, dict[str, Any]] = field(default_factory=dict)
     tables: list[pa.Table] = field(default_factory=list)  # rows parsed in Python
     frames: list[Any] = field(default_factory=list)  # files read on the cluster (Spark)
     cluster_rows: int = 0  # the good rows of ``frames``
@@ -255,6 +257,7 @@ def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch, keep: bo
     table = f"_lines_{uuid.uuid4().hex}" if keep else None
     try:
         name = key.rsplit("/", 1)[1]
+        batch.named[key] = dataset.file_columns(name)
         batch.lines[key] = read_lines(context.warehouse, path, name, dataset.layout, table)
     except NativeReadError:
         return False
@@ -271,6 +274,7 @@ def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch
     warehouse: Any = context.warehouse
     path = context.lake.path(key)
     try:
+        named = dataset.file_columns(key.rsplit("/", 1)[1])
         with context.lake.fs.open(path, "rb") as opened:
             compressed, head = read_head(opened)
         url = warehouse.cluster_url(context.lake.uri(key))
@@ -280,7 +284,7 @@ def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch
     except BadInputError as error:
         _unreadable(key, error, batch)
     else:
-        batch.frames.append(read.frame)
+        batch.frames.append(_with_constants(read.frame, named))
         batch.cluster_rows += read.rows
         batch.rows_read += read.rows_read
         batch.bad_rows.extend(read.bad_rows)
@@ -383,12 +387,14 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
             for table in batch.tables
         ]
         staged = [
-            f"SELECT *, {_literal(key)} AS _file FROM ({lines.every_line()})"
+            f"SELECT *, {_literal(key)} AS _file{_constants(batch.named.get(key, {}))} "
+            f"FROM ({lines.every_line()})"
             for key, lines in batch.lines.items()
         ]
         union = " UNION ALL BY NAME ".join(f"({part})" for part in staged + python)
         names = {"_line", "_file", "_partition_date", "_run_id", "_loaded_at"}
         names.update(column.name for lines in batch.lines.values() for column in lines.columns)
+        names.update(name for key in batch.lines for name in batch.named.get(key, {}))
         names.update(name for table in batch.tables for name in table.column_names)
         replaced = warehouse.replace_partition_from(  # type: ignore[attr-defined]
             dataset.staging_table,
@@ -422,6 +428,32 @@ def _replace_on_cluster(
     partition = {"_partition_date": day}
     warehouse.replace_partition_frame(dataset.staging_table, union, partition, empty=not rows)
     return rows
+
+
+def _constants(named: dict[str, Any]) -> str:
+    """``, <value> AS <column>`` for each column a file gets from its name (DuckDB SQL)."""
+    return "".join(f", {_sql_value(value)} AS {_quoted(name)}" for name, value in named.items())
+
+
+def _with_constants(frame: Any, named: dict[str, Any]) -> Any:
+    """A cluster's frame of a file's rows with the columns it gets from its name."""
+    from pyspark.sql import functions
+
+    for name, value in named.items():
+        frame = frame.withColumn(name, functions.lit(value))
+    return frame
+
+
+def _sql_value(value: Any) -> str:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _literal(str(value))
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _literal(text: str) -> str:
