@@ -209,3 +209,37 @@ def test_every_backend_creates_and_widens_the_table_alone(warehouse, settings, t
     assert "x_paid_service_days_recovered" in warehouse.columns(
         "staging.itunes_subscription_events"
     )
+
+
+def test_a_file_duckdb_cannot_read_beside_another_day_is_parsed_in_python(
+    contexts, tmp_path, monkeypatch
+):
+    """A day whose file DuckDB refuses (invalid UTF-8) rolls its one pass back and reads
+    the file's lines first, naming it for pyarrow, while the other day of its wave loads."""
+    import gzip
+
+    from tests.pipeline.test_load import FIXTURES
+
+    side, _ = contexts
+    load(side, EVENTS, DAYS[0])
+    load(side, EVENTS, DAYS[1])  # the table made and widened
+    text = (FIXTURES / SMALL).read_bytes()
+    broken = tmp_path / "broken.txt.gz"
+    broken.write_bytes(gzip.compress(text + b"2016-10-23\tRenew\t\xff\n", mtime=0))
+    ingest(side, EVENTS, DAYS[2], [broken], force=True)
+    # both loads start together (each looks for its files once), so they run at once
+    barrier, landed = threading.Barrier(2, timeout=60), loading.landed_keys
+
+    def together(*args):
+        barrier.wait()
+        return landed(*args)
+
+    monkeypatch.setattr(loading, "landed_keys", together)
+    results = dict(load_days(side, EVENTS, [DAYS[2], DAYS[3]], workers=2))
+    # pyarrow's verdict on the broken day: line 6 alone quarantined, its four others land
+    assert (results[DAYS[2]].rows, results[DAYS[2]].rows_read) == (4, 5)
+    assert results[DAYS[3]].rows == 4
+    quarantined = side.warehouse.rows(
+        "SELECT line, reason FROM tally_meta.quarantine WHERE partition_date = ?", [DAYS[2]]
+    )
+    assert quarantined == [(6, "not valid UTF-8 (invalid start byte at byte 17 of the line)")]
