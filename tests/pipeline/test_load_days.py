@@ -243,3 +243,25 @@ def test_a_file_duckdb_cannot_read_beside_another_day_is_parsed_in_python(
         "SELECT line, reason FROM tally_meta.quarantine WHERE partition_date = ?", [DAYS[2]]
     )
     assert quarantined == [(6, "not valid UTF-8 (invalid start byte at byte 17 of the line)")]
+
+
+@pytest.mark.parametrize(("pool_size", "threads"), [(2, 0), (8, 2)])
+def test_days_at_once_are_at_most_half_the_pool(contexts, monkeypatch, pool_size, threads):
+    """Each day side by side holds a connection for its whole load: by default never more
+    days at once than half of ``warehouse.pool_size`` (a pool of 2: one, so in turn on the
+    calling thread; of 8: up to 4, here the 2 days of each wave on 2 loading threads)."""
+    side, _ = contexts
+    load(side, EVENTS, DAYS[1])  # the table made and widened
+    side.settings.warehouse.pool_size = pool_size
+    monkeypatch.setattr(loading.os, "cpu_count", lambda: 16)
+    seen, original = set(), loading.load
+
+    def recording(*args):
+        seen.add(threading.current_thread().name)
+        return original(*args)
+
+    monkeypatch.setattr(loading, "load", recording)
+    results = dict(load_days(side, EVENTS, DAYS[2:4]))
+    assert [results[day].rows for day in DAYS[2:4]] == [4, 4]
+    loading_threads = {name for name in seen if name.startswith("tally-load")}
+    assert len(loading_threads) == threads
