@@ -88,13 +88,45 @@ def test_a_notifier_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(notifiers.KINDS) - kinds == {"list"}
 
 
-def test_a_report_format(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The recipe's guard: docs/reports.md's usage line lists every format of
-    ``export.FORMATS`` (as the guard read it at import)."""
+def test_a_report_format(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report recipe for a new format: a writer in reports/export.py named in
+    ``WRITERS`` (so ``FORMATS`` lists it); write_subscription_report writes the rows with it
+    and publishes the file. The recipe's guard: docs/reports.md's usage line lists every
+    format of ``FORMATS``."""
     from tests import test_docs_reference
+    from tests.reports.conftest import fixture_rows
 
+    from tally.reports import export
+    from tally.reports.fact import TABLE
+    from tally.reports.subscription import write_subscription_report
+
+    def write_tsv(path: Path, rows: typing.Any) -> int:
+        lines = ["\t".join(export.HEADERS)]
+        lines += [
+            "\t".join("" if v is None else str(v) for v in row.values()) for row in rows.to_pylist()
+        ]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return int(rows.num_rows)
+
+    monkeypatch.setitem(export.WRITERS, "tsv", write_tsv)
+    monkeypatch.setattr(export, "FORMATS", ("xlsx", *export.WRITERS))
+    warehouse.replace_partition(TABLE, fixture_rows(), {})
+    settings = load_settings(environ={"TALLY_DATA_DIR": str(tmp_path / "data")})
+    day = dt.date(2017, 1, 25)
+    written = write_subscription_report(
+        warehouse, settings, "HK", "weekly", day, output_format="tsv"
+    )
+    published = Path(written.location)
+    assert published.name == "subscription-hk-2017-01-25.tsv"
+    lines = published.read_text(encoding="utf-8").splitlines()
+    # the fixture's weekly HK rows: Active subscriber 4 + 4 + 3, New subscriber 2 + 2 + 2,
+    # Churn 2 + 2, Revenue 1 = 22, under the workbook's headers
+    assert lines[0].split("\t")[:3] == ["Type", "Resolution Type", "Country"]
+    assert len(lines) == 1 + 22
     test_docs_reference.test_report_periods_and_formats_and_the_docs_agree()
-    monkeypatch.setattr(test_docs_reference, "FORMATS", (*test_docs_reference.FORMATS, "tsv"))
+    monkeypatch.setattr(test_docs_reference, "FORMATS", export.FORMATS)
     with pytest.raises(AssertionError):
         test_docs_reference.test_report_periods_and_formats_and_the_docs_agree()
 
