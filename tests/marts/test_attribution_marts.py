@@ -43,6 +43,7 @@ ATTRIBUTION_MODELS = (
     "marts.subscription_revenue",
     "marts.subscription_attribution",
     "marts.attribution_channel",
+    "marts.cohort_members",
     "marts.cohort_retention",
 )
 
