@@ -112,6 +112,56 @@ def test_transitions_of_the_home_page(client: TestClient) -> None:
     }
 
 
+def test_engagement_is_the_apis_visitor_interest(client: TestClient) -> None:
+    # Hand count (reporting_site's docstring): actions V1 4, V2 1, V3 4, V4 1, V5 3;
+    # lengths V1 360 s, V2 60 s, V3 1200 s, V4 0 s, V5 360 s, in Matomo's ranges.
+    actions = {r[0]: int(r[1]) for r in _csv(client, "/web/engagement", "actions")[1:]}
+    assert {label: n for label, n in actions.items() if n} == {
+        "1 page": 2,
+        "3 pages": 1,
+        "4 pages": 2,
+    }
+    lengths = {r[0]: int(r[1]) for r in _csv(client, "/web/engagement", "durations")[1:]}
+    assert {label: n for label, n in lengths.items() if n} == {
+        "0\u201310s": 1,
+        "31\u201360s": 1,
+        "4-7 min": 2,
+        "15-30 min": 1,
+    }
+    api = call(_store(client), "VisitorInterest.getNumberOfVisitsPerPage", SPAN)
+    assert [r[0] for r in _csv(client, "/web/engagement", "actions")[1:]] == [
+        r["label"] for r in api
+    ]
+
+
+def test_api_backed_panels_show_the_apis_rows(client: TestClient) -> None:
+    # site search, software, times, search engines and campaigns ask the Reporting API
+    # (web_view's rule: the API wherever it has the method); each panel's labels and first
+    # figure are the API's rows in its order.
+    panels = [
+        ("/web/site-search", "keywords", "Actions.getSiteSearchKeywords", "nb_hits"),
+        ("/web/software", "os", "DevicesDetection.getOsFamilies", "nb_visits"),
+        ("/web/software", "browsers", "DevicesDetection.getBrowsers", "nb_visits"),
+        ("/web/times", "hours", "VisitTime.getVisitInformationPerServerTime", "nb_visits"),
+        ("/web/times", "weekdays", "VisitTime.getByDayOfWeek", "nb_visits"),
+        ("/web/search-engines", "engines", "Referrers.getSearchEngines", "nb_visits"),
+        ("/web/search-engines", "keywords", "Referrers.getKeywords", "nb_visits"),
+        ("/web/campaigns", "campaigns", "Referrers.getCampaigns", "nb_visits"),
+    ]
+    for path, panel, method, figure in panels:
+        rows = _csv(client, path, panel)[1:]
+        api = call(_store(client), method, SPAN)
+        assert [(r[0], int(r[1])) for r in rows] == [(str(a["label"]), a[figure]) for a in api]
+    # V3 came from a Google search and V5 from the campaign "spring"; no site searches
+    engines = _csv(client, "/web/search-engines", "engines")[1:]
+    assert [(r[0], r[1]) for r in engines] == [("Google", "1")]
+    campaigns = _csv(client, "/web/campaigns", "campaigns")[1:]
+    assert [(r[0], r[1]) for r in campaigns] == [("spring", "1")]
+    # 2026-03-02 is a Monday (V1-V4) and 03-03 a Tuesday (V5)
+    weekdays = {r[0]: int(r[1]) for r in _csv(client, "/web/times", "weekdays")[1:]}
+    assert (weekdays["Monday"], weekdays["Tuesday"]) == (4, 1)
+
+
 def test_segment_narrows_every_report(client: TestClient) -> None:
     rows = _csv(client, "/web/log", "log", segment="countryCode==sg")
     assert len(rows) == 2 and rows[1][2] == "SG"  # only V2 came from Singapore

@@ -11,29 +11,21 @@ from __future__ import annotations
 import pyarrow as pa
 
 from tally.warehouse import Warehouse
+from tally.warehouse.sqlfiles import sql_file
 
 TABLE = "marts.dim_plan"
 SOURCE = "staging.google_drive_iap_plan_map"
 SCHEMA = pa.schema(
     [("platform", pa.string()), ("plan_code", pa.string()), ("plan_name", pa.string())]
 )
-# the newest snapshot is the map; one name per (platform, plan code): several store
-# products can share a plan code, and their names may differ, so the first name in
-# alphabetical order is taken, which is stable from build to build
-NEWEST = f"""
-SELECT platform, plan_code, min(plan_name) AS plan_name
-FROM {SOURCE}
-WHERE _partition_date = (SELECT max(_partition_date) FROM {SOURCE})
-    AND plan_code IS NOT NULL AND plan_name IS NOT NULL
-GROUP BY platform, plan_code
-"""
 
 
 def plan_table(warehouse: Warehouse) -> pa.Table:
     """(platform, plan code, plan name) from the newest plan map; empty without a map."""
     if not warehouse.table_exists(SOURCE):
         return SCHEMA.empty_table()
-    rows = warehouse.rows(NEWEST)
+    # the newest snapshot of the map, one name per (platform, plan code)
+    rows = warehouse.rows(sql_file("tally.models", "marts/_plan_names.sql"))
     return pa.Table.from_pylist(
         [dict(zip(SCHEMA.names, row, strict=True)) for row in rows], schema=SCHEMA
     )

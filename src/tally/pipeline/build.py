@@ -32,6 +32,7 @@ from tally.models.plans import write_plans
 from tally.models.rates import write_rates
 from tally.pipeline.context import Context
 from tally.pipeline.ledger import Ledger, new_run_id
+from tally.pipeline.statements import pipeline_sql
 from tally.warehouse import Warehouse
 
 MODELS_PACKAGE = "tally.models"
@@ -473,12 +474,13 @@ def moved_since(warehouse: Warehouse, model: Model, delta: str) -> dt.date | Non
         differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in listed)
         changed.append(f"CASE WHEN {differs} THEN least({before}, {after}) END")
     on = " AND ".join(f"o.{c} = n.{c}" for c in model.range.unique) or "true"
-    sql = (
-        f"SELECT min(CASE WHEN o._old IS NULL THEN least({', '.join(new)}) "
-        f"WHEN n._old IS NULL THEN least({', '.join(old)}) "
-        f"ELSE least({', '.join(changed)}) END) "
-        f"FROM (SELECT * FROM {delta} WHERE _old) AS o "
-        f"FULL OUTER JOIN (SELECT * FROM {delta} WHERE NOT _old) AS n ON {on}"
+    sql = pipeline_sql(
+        "first_moved_day",
+        new=", ".join(new),
+        old=", ".join(old),
+        changed=", ".join(changed),
+        delta=delta,
+        on=on,
     )
     day = warehouse.rows(sql)[0][0]
     return day.date() if isinstance(day, dt.datetime) else day

@@ -36,13 +36,6 @@ LATEST = "staging.viu_premium_transactions_latest"
 STATUS = "staging.viu_premium_subscriber_status"
 # the model's CTEs the extension runs unchanged, in the model's order
 REUSED = ("transactions", "described", "chosen", "refunds", "known", "first_known", "stand_ins")
-# a stored latest period, as the described row it came from (the model's `described` columns)
-CARRIED = (
-    "SELECT subscription_id, user_id, country, platform, plan_code, product_id, channel, "
-    "channel_sector, kind, period_start AS start_date, billed_end AS end_date, paid_on, "
-    "source_rank AS priority, source_time AS seen_at, continues FROM tails "
-    "WHERE subscription_id IN (SELECT subscription_id FROM touched)"
-)
 
 
 def marts_sql(name: str) -> str:
@@ -90,7 +83,9 @@ def extended_sql(model_sql: str) -> str:
         )
     steps = {name: ctes[name] for name in REUSED}
     steps["new_described"] = steps.pop("described")
-    steps["described"] = f"SELECT * FROM new_described UNION ALL {CARRIED}"
+    # a stored latest period, as the described row it came from
+    carried = marts_sql("_carried_periods.sql")
+    steps["described"] = f"SELECT * FROM new_described UNION ALL ({carried})"
     # a stand-in goes before a subscription's first period: only new subscriptions get one
     steps["first_known"] = (
         f"SELECT * FROM ({ctes['first_known']}) AS f "

@@ -31,6 +31,7 @@ from tally.errors import BadInputError, QuarantineError
 from tally.pipeline.context import Context
 from tally.pipeline.ingest import dataset_key
 from tally.pipeline.ledger import Ledger, new_run_id, utc_now
+from tally.pipeline.statements import pipeline_sql
 from tally.sources import BadRow, Dataset
 from tally.sources.delimited_spark import read_head, read_on_cluster
 from tally.sources.delimited_sql import Lines, NativeReadError, can_stage, read_lines
@@ -405,11 +406,6 @@ def duplicates(warehouse: Warehouse, dataset: Dataset, day: dt.date) -> int:
     key = ", ".join(dataset.event_key)
     table = dataset.staging_table
     order = "_partition_date, _file" + (", _line" if "_line" in warehouse.columns(table) else "")
-    found = warehouse.rows(
-        f"SELECT count(*) FROM (SELECT _partition_date, row_number() OVER ("
-        f"PARTITION BY {key} ORDER BY {order}) AS copy FROM {table} "
-        f"WHERE ({key}) IN (SELECT {key} FROM {table} WHERE _partition_date = ?) "
-        f"AND _partition_date <= ?) AS copies WHERE _partition_date = ? AND copy > 1",
-        [day, day, day],
-    )
+    sql = pipeline_sql("duplicates", key=key, order=order, table=table)
+    found = warehouse.rows(sql, [day, day, day])
     return int(found[0][0])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tally.warehouse import Warehouse
+from tally.warehouse.sqlfiles import sql_file
 
 RESOLUTION = {"daily": "daily", "weekly": "weekly", "monthly": "monthly"}
 COHORTS_SHOWN = 24
@@ -53,10 +54,7 @@ def _currency(warehouse: Warehouse) -> str:
 
 def mrr_sheet(warehouse: Warehouse, country: str, period: str, day: dt.date) -> Sheet:
     found = warehouse.rows(
-        "SELECT start_date, type, sum(value) FROM marts.subscription_fact "
-        "WHERE country = ? AND resolution_type = ? AND start_date <= ? "
-        "AND meta_8 = 'Converted' AND (type LIKE '% MRR' OR type IN ('MRR', 'ARR')) "
-        "GROUP BY 1, 2",
+        sql_file("tally.reports", "queries/mrr.sql"),
         [country, RESOLUTION[period], day],
     )
     values = {(row[0], row[1]): round(float(row[2]), 2) for row in found}
@@ -73,9 +71,7 @@ def mrr_sheet(warehouse: Warehouse, country: str, period: str, day: dt.date) -> 
 
 def cohort_sheet(warehouse: Warehouse, country: str, day: dt.date) -> Sheet:
     found = warehouse.rows(
-        "SELECT cohort_start, age, sum(eligible), sum(retained), sum(mrr_start), "
-        "sum(mrr_retained) FROM marts.cohort_retention WHERE cohort_resolution = 'monthly' "
-        "AND country = ? AND cohort_start <= ? GROUP BY 1, 2",
+        sql_file("tally.reports", "queries/cohorts.sql"),
         [country, day],
     )
     cohorts = sorted({row[0] for row in found})[-COHORTS_SHOWN:]
@@ -134,12 +130,7 @@ def _share(cell: Any, part: int, whole: int) -> float | None:
 
 def ltv_sheet(warehouse: Warehouse, country: str, day: dt.date) -> Sheet:
     found = warehouse.rows(
-        "SELECT cohort_start, sum(cohort_size), "
-        "CASE WHEN count(*) = count(revenue_to_date_reporting) "
-        "THEN sum(revenue_to_date_reporting) END, "
-        "CASE WHEN count(*) = count(projected_ltv_reporting) "
-        "THEN sum(projected_ltv_reporting * cohort_size) END, min(known_age) "
-        "FROM marts.cohort_ltv WHERE country = ? AND cohort_start <= ? GROUP BY 1 ORDER BY 1",
+        sql_file("tally.reports", "queries/ltv.sql"),
         [country, day],
     )
     rows = [
@@ -209,11 +200,7 @@ def period_start(period: str, day: dt.date) -> dt.date:
 def attribution_sheet(warehouse: Warehouse, country: str, period: str, day: dt.date) -> Sheet:
     first = period_start(period, day)
     found = warehouse.rows(
-        "SELECT model, channel, coalesce(campaign, ''), sum(subscriptions), sum(trials), "
-        "sum(paid), sum(trial_conversions), CASE WHEN count(*) = count(revenue_reporting) "
-        "THEN sum(revenue_reporting) END FROM marts.attribution_channel "
-        "WHERE country = ? AND start_day >= ? AND start_day <= ? "
-        "GROUP BY 1, 2, 3 ORDER BY 1 DESC, 4 DESC, 2, 3",
+        sql_file("tally.reports", "queries/attribution.sql"),
         [country, first, day],
     )
     rows = [

@@ -31,6 +31,7 @@ from tally.errors import NotFoundError
 from tally.reports.fact import PERIODS, check_period, last_periods, period_end
 from tally.reports.fingerprint import LAYOUT_VERSION, PROPERTY, canonical, stored
 from tally.warehouse import Warehouse
+from tally.warehouse.sqlfiles import sql_file
 
 if TYPE_CHECKING:
     from tally.config import Settings
@@ -92,9 +93,7 @@ def yellow_tables(warehouse: Warehouse, country: str, period: str, day: dt.date)
     _need(warehouse, "marts.yellow_report", "the google-analytics source")
     starts = last_periods(day, period, PERIODS_SHOWN[period])
     found = warehouse.rows(
-        "SELECT start_date, period_end, complete, web_uv, web_uv_with_vv, yahoo_leadin_uv, "
-        "yahoo_leadin_uv_with_vv FROM marts.yellow_report WHERE country = ? "
-        "AND resolution_type = ? AND start_date >= ? AND start_date <= ? ORDER BY start_date",
+        sql_file("tally.reports", "queries/yellow.sql"),
         [country, period, starts[0], starts[-1]],
     )
     if not found:
@@ -177,10 +176,7 @@ def telco_tables(warehouse: Warehouse, country: str, period: str, day: dt.date) 
     _need(warehouse, "marts.telco_performance", "the google-drive telco-performance sheet")
     first = last_periods(day, period, 1)[0]
     found = warehouse.rows(
-        "SELECT day, telco, plan_code, currency, sheet_new, tally_new, sheet_cancelled, "
-        "tally_churn, sheet_active, tally_active, sheet_revenue, tally_revenue "
-        "FROM marts.telco_performance WHERE country = ? AND day >= ? AND day <= ? "
-        "ORDER BY day, telco, plan_code, currency",
+        sql_file("tally.reports", "queries/telco.sql"),
         [country, first, min(day, period_end(first, period))],
     )
     if not found:
@@ -234,10 +230,7 @@ def content_tables(warehouse: Warehouse, country: str, period: str, day: dt.date
     between releases and new subscribers."""
     _need(warehouse, "marts.content_window", "the viu-cms source")
     found = warehouse.rows(
-        "SELECT series_title, episode_number, release_date, subscribers_before, "
-        "subscribers_after, days_before, days_after FROM marts.content_window "
-        "WHERE country = ? AND release_date <= ? ORDER BY release_date, series_title, "
-        "episode_number",
+        sql_file("tally.reports", "queries/content_window.sql"),
         [country, day],
     )
     if not found:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import datetime as dt
 
 from tally.reports.analytics import Sheet
-from tally.reports.fact import TABLE, last_periods, period_end, period_start
+from tally.reports.fact import last_periods, period_end, period_start
 from tally.warehouse import Warehouse
+from tally.warehouse.sqlfiles import sql_file
 
 PERIODS_SHOWN = {"daily": 14, "weekly": 13, "monthly": 12}
 HEADER = [
@@ -138,10 +139,7 @@ def _tally_android(
     warehouse: Warehouse, country: str, period: str, first: dt.date, last: dt.date
 ) -> dict[tuple[dt.date, str], int]:
     found = warehouse.rows(
-        f"SELECT start_date, type, sum(value) FROM {TABLE} WHERE country = ? "
-        "AND resolution_type = ? AND platform = 'Android IAP' "
-        "AND type IN ('New subscriber', 'Churn') AND start_date >= ? AND start_date <= ? "
-        "GROUP BY 1, 2",
+        sql_file("tally.reports", "queries/android_counts.sql"),
         [country, period, first, last],
     )
     return {(start, metric): int(value) for start, metric, value in found}

@@ -31,6 +31,7 @@ from tally.reports.fact import (
     previous_start,
 )
 from tally.warehouse import Warehouse
+from tally.warehouse.sqlfiles import sql_file
 
 PLATFORM_ORDER = ("iOS IAP", "Android IAP", "Telco", "Redemption", "Web")
 DEFAULT_PERIOD_COUNT = {"daily": 14, "weekly": 13, "monthly": 12}
@@ -152,9 +153,7 @@ def build_summary(
     """Sections for every metric type, over the last N periods up to ``day``."""
     periods = last_periods(day, period, period_count or DEFAULT_PERIOD_COUNT[period])
     found = warehouse.rows(
-        f"SELECT type, meta_5, platform, meta_1, start_date, SUM(value) FROM {TABLE} "
-        "WHERE country = ? AND resolution_type = ? AND start_date >= ? AND start_date <= ? "
-        "GROUP BY type, meta_5, platform, meta_1, start_date",
+        sql_file("tally.reports", "queries/summary_cells.sql"),
         [country, period, periods[0], periods[-1]],
     )
     # Where the data starts: the country's first period of this resolution, any type (a
@@ -198,10 +197,8 @@ def _same_days(
     days, stocks (Active …) as on the last of them; averages are left unknown. When the daily
     rows start after the base's first day, no base is known (None in the lines)."""
     found = warehouse.rows(
-        f"SELECT type, meta_5, platform, meta_1, start_date, SUM(value) FROM {TABLE} "
-        "WHERE country = ? AND resolution_type = 'daily' AND start_date >= ? "
-        "AND start_date <= ? GROUP BY type, meta_5, platform, meta_1, start_date",
-        [country, partial.base_first, partial.base_last],
+        sql_file("tally.reports", "queries/summary_cells.sql"),
+        [country, "daily", partial.base_first, partial.base_last],
     )
     begins = warehouse.rows(
         f"SELECT MIN(start_date) FROM {TABLE} WHERE country = ? AND resolution_type = 'daily'",

@@ -37,6 +37,7 @@ from tally.sources.delimited import (
     width_reason,
 )
 from tally.warehouse import FileReadError
+from tally.warehouse.sqlfiles import sql_file
 
 # Every character Python's str.strip() and pyarrow's utf8_trim_whitespace both remove
 # (Unicode White_Space plus the ASCII separators \x1c-\x1f): the same set, checked once
@@ -242,14 +243,8 @@ def _literal(text: str) -> str:
 
 
 def _lines_sql(path: str, compressed: bool) -> str:
-    # one VARCHAR column split on NUL (which a text file does not hold: DuckDB refuses
-    # the file if it does), so every physical line is one row, blank lines included
-    return (
-        f"SELECT ordinality AS _line, coalesce(column0, '') AS _text FROM read_csv("
-        f"{_literal(path)}, columns={{'column0': 'VARCHAR'}}, delim=chr(0), quote='', "
-        f"escape='', comment='', header=false, auto_detect=false, "
-        f"compression='{'gzip' if compressed else 'none'}') WITH ORDINALITY"
-    )
+    compression = _literal("gzip" if compressed else "none")
+    return _query("delimited_lines", file=_literal(path), compression=compression)
 
 
 # The shape a valid raw field of each kind has (the patterns of delimited.py, without the
@@ -309,8 +304,6 @@ def _typed(kind: str, value: str) -> str:
 
 def _staging_sql(lines: str, columns: list[Column], width: int, delimiter: str) -> str:
     space = _literal(WHITESPACE)
-    # trimming with a character list is slow in DuckDB: lines whose shape is right have
-    # nothing to trim, and only the others (rare) are trimmed value by value
     values = ", ".join(
         f"nullif(CASE WHEN _fast THEN _f[{i + 1}] ELSE trim(_f[{i + 1}], {space}) END, '') AS _v{i}"
         for i in range(len(columns))
@@ -325,23 +318,28 @@ def _staging_sql(lines: str, columns: list[Column], width: int, delimiter: str) 
         if refused != "false":
             checks.append(f"WHEN {refused} THEN {i + 1}")
     outputs = ", ".join(f"_t{i} AS {_quote(c.name)}" for i, c in enumerate(columns))
-    return f"""
-WITH fields AS (
-    SELECT _line, _text, string_split(_text, {_literal(delimiter)}) AS _f,
-        regexp_matches(_text, {_literal(_line_shape(columns, delimiter))}) AS _fast
-    FROM {lines} WHERE _line > 1 AND {{part}}
-),
-trimmed AS (SELECT _line, _text, _fast, len(_f) AS _width, {values} FROM fields),
-converted AS (SELECT _line, _text, _width, {raw}, {typed} FROM trimmed)
-SELECT _line,
-    CASE WHEN _width <> {width} THEN
-            CASE WHEN trim(_text, {space}) = '' THEN {_BLANK} ELSE {_WRONG_WIDTH} END
-        WHEN _text = {_literal(delimiter * (width - 1))} THEN {_BLANK}
-        {" ".join(checks)}
-    END AS _bad,
-    {outputs}
-FROM converted
-"""
+    return _query(
+        "delimited_staging",
+        lines=lines,
+        delimiter=_literal(delimiter),
+        shape=_literal(_line_shape(columns, delimiter)),
+        space=space,
+        only_delimiters=_literal(delimiter * (width - 1)),
+        width=str(width),
+        blank=str(_BLANK),
+        wrong_width=str(_WRONG_WIDTH),
+        values=values,
+        raw=raw,
+        typed=typed,
+        checks=" ".join(checks),
+        outputs=outputs,
+        part="{part}",
+    )
+
+
+def _query(name: str, **fragments: str) -> str:
+    """``sources/queries/<name>.sql`` with its fragments filled."""
+    return sql_file("tally.sources", f"queries/{name}.sql", **fragments)
 
 
 def _bad_rows(connection: Any, lines: Lines, table: str) -> list[BadRow]:

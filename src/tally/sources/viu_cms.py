@@ -22,6 +22,7 @@ from tally.sources import csvtools
 from tally.sources._settings import source_settings
 from tally.sources.base import Dataset, Parsed
 from tally.sources.delimited import Column, read_delimited
+from tally.warehouse.sqlfiles import sql_file
 
 if TYPE_CHECKING:
     from tally.config import Settings
@@ -40,19 +41,6 @@ EPISODE_COLUMNS = (
     Column("licence_end", "licence_end", "date", aliases=("license_end",)),
     Column("release_date", "release_date", "date", required=True),
 )
-
-# The query for the CMS schema documented in docs/sources.md; configure another for yours,
-# naming its columns as above.
-DEFAULT_QUERY = """
-SELECT s.id AS series_id, s.title AS series_title, e.id AS episode_id,
-       e.number AS episode_number, e.title AS episode_title, l.country,
-       l.window_start AS licence_start, l.window_end AS licence_end, l.release_date
-FROM cms_series s
-JOIN cms_episodes e ON e.series_id = s.id
-JOIN cms_licences l ON l.episode_id = e.id
-WHERE l.release_date <= :until
-ORDER BY l.release_date, s.id, e.number, l.country
-"""
 
 SCHEDULED_AHEAD_DAYS = 7  # the export shows releases scheduled up to a week ahead
 
@@ -141,7 +129,9 @@ def _connection(settings: Settings) -> tuple[str, str]:
             f"sources.{SOURCE}.url is required: a SQLAlchemy URL of the CMS "
             "database (env TALLY_SOURCES__VIU_CMS__URL)"
         )
-    return str(url), str(config.get("query") or DEFAULT_QUERY)
+    # the default is for the CMS schema documented in docs/sources.md
+    default = sql_file("tally.sources", "queries/viu_cms.sql")
+    return str(url), str(config.get("query") or default)
 
 
 class CmsEpisodes(Dataset):

@@ -5,10 +5,15 @@ itself with a growing delay), so the engine can see when it has died and start i
 (``alive``). The session is persistent: a fixed client id and ``clean_session`` false, with
 QoS 1 subscriptions, so the broker keeps what is published while the engine is down and
 delivers it on the next connect. On every (re)connect we subscribe again, because a broker
-may have lost our session. A payload is refused before it is parsed when it is over the
-size or nesting limits (``stream.inputs``); an exception in our handler is caught there,
-since one escaping into paho's loop would end it and leave the message unacknowledged, to
-be redelivered (and fail again) on every reconnect. A payload is one event or a batch
+may have lost our session. A message is acknowledged by us (paho's manual ack), after the
+engine has it and under a lock that ``stop`` takes too: paho's own ack would go out after our
+callback returns, so a stop in between disconnected first and the broker delivered the message
+again to the next engine, which had it already from the checkpoint.
+
+A payload is refused before it is parsed when it is over the size or nesting limits
+(``stream.inputs``); an exception in our handler is caught there, since one escaping into
+paho's loop would end it and leave the message unacknowledged, to be redelivered (and fail
+again) on every reconnect. A payload is one event or a batch
 (array or ``{"events": [...]}``); when it has no key, the key is a segment of the topic
 (``sensors/<key>`` by default).
 """
@@ -54,6 +59,7 @@ class MqttInput:
         self.errors: collections.deque[str] = collections.deque(maxlen=100)
         self._running = False
         self._thread: threading.Thread | None = None
+        self._handling = threading.Lock()  # a message's handling and its ack, or the stop
         self.client = self._client()
 
     def _client(self) -> mqtt.Client:
@@ -61,6 +67,7 @@ class MqttInput:
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             clean_session=not self.settings.persistent,
+            manual_ack=True,
         )
         if self.settings.username:
             client.username_pw_set(
@@ -94,8 +101,9 @@ class MqttInput:
         return not self._running or (self._thread is not None and self._thread.is_alive())
 
     def stop(self) -> None:
-        self._running = False
-        self.client.disconnect()  # loop_forever returns after a clean disconnect
+        with self._handling:  # the message being handled is acknowledged before we leave
+            self._running = False
+            self.client.disconnect()  # loop_forever returns after a clean disconnect
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -114,14 +122,19 @@ class MqttInput:
         if code.is_failure:
             log.warning("MQTT connection lost (%s); paho reconnects by itself", code)
 
-    def _on_message(self, _client: mqtt.Client, _data: Any, message: mqtt.MQTTMessage) -> None:
-        self.messages += 1
-        where = f"mqtt topic {message.topic}"
-        try:
-            self._handle(message, where)
-        except Exception as error:  # noqa: BLE001 - see the module docstring
-            log.exception("MQTT message on %s could not be handled", message.topic)
-            self._reject(1, [f"{where}: could not be handled: {error!r}"], "internal")
+    def _on_message(self, client: mqtt.Client, _data: Any, message: mqtt.MQTTMessage) -> None:
+        with self._handling:
+            if not self._running:
+                return  # stopping: not acknowledged, so the broker keeps it for the next start
+            self.messages += 1
+            where = f"mqtt topic {message.topic}"
+            try:
+                self._handle(message, where)
+            except Exception as error:  # noqa: BLE001 - see the module docstring
+                log.exception("MQTT message on %s could not be handled", message.topic)
+                self._reject(1, [f"{where}: could not be handled: {error!r}"], "internal")
+            # a BaseException (the thread dies) skips this: the message comes again
+            client.ack(message.mid, message.qos)
 
     def _handle(self, message: mqtt.MQTTMessage, where: str) -> None:
         limits = self.engine.settings.inputs

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tally.errors import BadInputError, NotFoundError
 from tally.warehouse import Warehouse
+from tally.warehouse.sqlfiles import sql_file
 
 MATCH_ATTRIBUTES = ("url", "title", "event_category", "event_action", "event_name", "manual")
 PATTERN_TYPES = ("contains", "exact", "regex")
@@ -167,12 +168,8 @@ def add_site(
     return site
 
 
-_SELECT = (
-    "SELECT s.idsite, s.name, s.main_url, s.urls, s.timezone, s.created_at, "
-    "u.excluded_parameters, u.sitesearch, u.sitesearch_keyword_parameters, "
-    "u.sitesearch_category_parameters, u.new_visit_on_referrer_change "
-    "FROM web.sites AS s LEFT JOIN web.site_url_settings AS u ON u.idsite = s.idsite"
-)
+def _select() -> str:
+    return sql_file("tally.web.models", "sites/site_rows.sql").rstrip()
 
 
 def _store_settings(warehouse: Warehouse, site: Site) -> None:
@@ -193,7 +190,7 @@ def _store_settings(warehouse: Warehouse, site: Site) -> None:
 
 
 def list_sites(warehouse: Warehouse) -> list[Site]:
-    found = warehouse.rows(f"{_SELECT} ORDER BY s.idsite")
+    found = warehouse.rows(f"{_select()} ORDER BY s.idsite")
     return [_site(row) for row in found]
 
 
@@ -215,7 +212,7 @@ def site_timezones(warehouse: Warehouse) -> dict[int, str]:
 
 
 def get_site(warehouse: Warehouse, idsite: int) -> Site:
-    found = warehouse.rows(f"{_SELECT} WHERE s.idsite = ?", [idsite])
+    found = warehouse.rows(f"{_select()} WHERE s.idsite = ?", [idsite])
     if not found:
         raise NotFoundError(f"site {idsite} does not exist (see: tally site list)")
     return _site(found[0])

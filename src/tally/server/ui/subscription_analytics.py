@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tally.server.ui.render import Panel, bars, lines
 from tally.warehouse import Warehouse
+from tally.warehouse.sqlfiles import sql_file
 
 if TYPE_CHECKING:
     from tally.server.ui.subscriptions import Filters
@@ -222,13 +223,7 @@ def ltv_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
     dims, params = _dims(filters, cohorts=True)
     currency = reporting_currency(warehouse)
     found = warehouse.rows(
-        "SELECT cohort_start, sum(cohort_size), "
-        "CASE WHEN count(*) = count(revenue_to_date_reporting) "
-        "THEN sum(revenue_to_date_reporting) END, "
-        "CASE WHEN count(*) = count(projected_ltv_reporting) "
-        "THEN sum(projected_ltv_reporting * cohort_size) END "
-        f"FROM marts.cohort_ltv WHERE cohort_start <= ?{dims} GROUP BY 1 ORDER BY 1",
-        [filters.end, *params],
+        sql_file("tally.models", "marts/_dashboard_ltv.sql", dims=dims), [filters.end, *params]
     )
     rows = []
     for cohort, size, revenue, projected in found[-COHORTS_SHOWN:]:
@@ -273,11 +268,7 @@ def attribution_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
     dims, params = _dims(filters)
     currency = reporting_currency(warehouse)
     found = warehouse.rows(
-        "SELECT channel, coalesce(campaign, ''), sum(subscriptions), sum(trials), sum(paid), "
-        "sum(trial_conversions), CASE WHEN count(*) = count(revenue_reporting) "
-        "THEN sum(revenue_reporting) END FROM marts.attribution_channel "
-        f"WHERE model = 'Last touch' AND start_day >= ? AND start_day <= ?{dims} "
-        "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+        sql_file("tally.models", "marts/_dashboard_attribution.sql", dims=dims),
         [filters.start, _period_end(filters), *params],
     )
     rows = []

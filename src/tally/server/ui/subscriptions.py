@@ -151,10 +151,7 @@ def series(warehouse: Warehouse, filters: Filters) -> dict[tuple[dt.date, str], 
     """(period start, metric) → value over the range and the period before it."""
     where, params = filters.where()
     found = warehouse.rows(
-        "SELECT start_date, CASE WHEN type = 'Revenue' "
-        "THEN 'Revenue ' || coalesce(meta_5, '(no currency)') ELSE type END, "
-        f"sum(value) FROM marts.report_fact WHERE {where} AND start_date >= ? "
-        "AND start_date <= ? AND type IN (?, ?, ?, ?, ?, 'Revenue') GROUP BY 1, 2",
+        sql_file("tally.models", "marts/_dashboard_kpis.sql", where=where),
         [*params, step_back(filters.start, filters.resolution), filters.end, *KPI_TYPES],
     )
     return {(row[0], row[1]): float(row[2]) for row in found}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tally.server.ui.render import Panel, bars, pie
-from tally.server.ui.web_view import View, dimension_panel, percent_of, report_rows, sql_panel
+from tally.server.ui.web_view import View, dimension_panel, percent_of, report_rows
 from tally.web.reporting.queries import dashboard_sql
 
 
@@ -22,37 +22,18 @@ def websites(view: View) -> list[Panel]:
 
 def search_engines(view: View) -> list[Panel]:
     return [
-        sql_panel(
-            view,
-            "engines",
-            "Search engines",
-            ["search engine", "visits", "actions"],
-            "SELECT coalesce(v.referrer_name, 'Unknown'), count(*), sum(v.actions) "
-            "FROM {visits} AS v WHERE v.referrer_type = 'search' GROUP BY 1 ORDER BY 2 DESC, 1",
+        dimension_panel(
+            "engines", "Search engines", report_rows(view.api("Referrers.getSearchEngines"))
         ),
-        sql_panel(
-            view,
-            "keywords",
-            "Search keywords",
-            ["keyword", "visits"],
-            "SELECT coalesce(v.referrer_keyword, 'Keyword not defined'), count(*) "
-            "FROM {visits} AS v WHERE v.referrer_type = 'search' GROUP BY 1 "
-            "ORDER BY 2 DESC, 1 LIMIT 100",
+        dimension_panel(
+            "keywords", "Search keywords", report_rows(view.api("Referrers.getKeywords"))
         ),
     ]
 
 
 def campaigns(view: View) -> list[Panel]:
     return [
-        sql_panel(
-            view,
-            "campaigns",
-            "Campaigns",
-            ["campaign", "visits", "actions", "conversions"],
-            "SELECT v.campaign_name, count(*), sum(v.actions), sum(v.conversions) "
-            "FROM {visits} AS v WHERE v.campaign_name IS NOT NULL GROUP BY 1 "
-            "ORDER BY 2 DESC, 1",
-        )
+        dimension_panel("campaigns", "Campaigns", report_rows(view.api("Referrers.getCampaigns")))
     ]
 
 

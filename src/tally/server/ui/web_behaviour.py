@@ -112,23 +112,23 @@ def events(view: View) -> list[Panel]:
         "actions",
         "Event actions and names",
         ["category / action / name", "events"],
-        "SELECT a.event_category || ' / ' || coalesce(a.event_action, '') || ' / ' || "
-        "coalesce(a.event_name, ''), count(*) FROM {visits} AS v JOIN web.actions AS a "
-        "ON a.idvisit = v.idvisit WHERE a.kind = 'event' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100",
+        "event_actions",
     )
     return [categories, actions]
 
 
 def site_search(view: View) -> list[Panel]:
+    """The Reporting API's Actions.getSiteSearchKeywords (keywords as typed)."""
+    rows = report_rows(view.api("Actions.getSiteSearchKeywords"))
+    table = [[r.get("label"), r.get("nb_hits", 0), r.get("nb_visits", 0)] for r in rows]
+    top = table[:TOP]
     return [
-        sql_panel(
-            view,
+        Panel(
             "keywords",
             "Site search keywords",
             ["keyword", "searches", "visits"],
-            "SELECT a.search_keyword, count(*), count(DISTINCT v.idvisit) FROM {visits} AS v "
-            "JOIN web.actions AS a ON a.idvisit = v.idvisit WHERE a.kind = 'search' "
-            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100",
+            table,
+            bars([r[0] for r in top], [r[1] for r in top]) if top else None,
         )
     ]
 
@@ -136,30 +136,13 @@ def site_search(view: View) -> list[Panel]:
 def transitions(view: View, page_url: str) -> list[Panel]:
     """Matomo's Transitions for one page: where its views came from and went next."""
     visits, params = view.visits_sql()
-    # An action's local_date is its visit's: the range lets the scan skip other days.
-    scope = "a.idsite = ? AND a.local_date >= ? AND a.local_date <= ? AND a.is_action"
     span = [view.site.idsite, view.span.start, view.span.end]
-    base = (
-        f"WITH scoped AS ({visits}), here AS (SELECT a.idvisit, a.position FROM web.actions AS a "
-        f"JOIN scoped AS v ON v.idvisit = a.idvisit WHERE {scope} AND a.kind = 'pageview' "
-        "AND a.url = ?), near AS (SELECT a.idvisit, a.position, a.url, a.kind "
-        f"FROM web.actions AS a WHERE {scope} AND a.idvisit IN (SELECT idvisit FROM here)) "
+    found = view.warehouse.rows(
+        dashboard_sql("transitions", visits=visits), [*params, *span, page_url, *span]
     )
-    values = [*params, *span, page_url, *span]
-    before = view.warehouse.rows(
-        base + "SELECT coalesce(p.url, 'entry: ' || coalesce(v.referrer_type, 'direct')), "
-        "count(*) FROM here AS h JOIN scoped AS v ON v.idvisit = h.idvisit "
-        "LEFT JOIN near AS p ON p.idvisit = h.idvisit AND p.position = h.position - 1 "
-        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12",
-        values,
-    )
-    after = view.warehouse.rows(
-        base + "SELECT coalesce(CASE WHEN n.kind = 'pageview' THEN n.url "
-        "ELSE n.kind || ': ' || coalesce(n.url, '') END, 'exit'), count(*) FROM here AS h "
-        "LEFT JOIN near AS n ON n.idvisit = h.idvisit AND n.position = h.position + 1 "
-        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12",
-        values,
-    )
+    # each side comes back in its CTE's order, which a UNION ALL does not keep
+    before = sorted(((r[1], r[2]) for r in found if r[0] == "before"), key=_busiest)
+    after = sorted(((r[1], r[2]) for r in found if r[0] == "after"), key=_busiest)
     labels = (
         [f"← {short_url(r[0])}" for r in before]
         + [short_url(page_url)]
@@ -182,6 +165,10 @@ def transitions(view: View, page_url: str) -> list[Panel]:
             chart,
         )
     ]
+
+
+def _busiest(row: tuple[str, int]) -> tuple[int, str]:
+    return -int(row[1]), row[0]
 
 
 def users_flow(view: View, steps: int = 4, per_step: int = 6) -> list[Panel]:

@@ -1,8 +1,8 @@
 """What a web analytics report gets (one site, period and segment) and the shared helpers.
 
 A report asks the Reporting API through ``View.api`` wherever the API has the method, and
-otherwise writes SQL over ``View.visits_sql()`` (the API's own segment-scoped visits), so
-the segment box narrows every report.
+otherwise runs a query of ``web/models/dashboards/`` over ``View.visits_sql()`` (the API's
+own segment-scoped visits), so the segment box narrows every report.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tally.warehouse import Warehouse
 from tally.web.reporting import call
 from tally.web.reporting.methods import Query, scoped_visits
 from tally.web.reporting.periods import Span
+from tally.web.reporting.queries import dashboard_sql
 from tally.web.reporting.segments import compile_segment
 
 TOP = 15  # rows drawn in a chart; the table and CSV keep every row
@@ -130,11 +131,12 @@ def report_rows(answer: object) -> list[dict[str, Any]]:
 
 
 def sql_panel(
-    view: View, key: str, title: str, columns: list[str], select: str, *, chart: str = "bars"
+    view: View, key: str, title: str, columns: list[str], name: str, *, chart: str = "bars"
 ) -> Panel:
-    """A report from SQL over ``v`` (scoped visits); the first two columns are label, value."""
+    """A report from ``web/models/dashboards/<name>.sql`` over the scoped visits; the first
+    two columns are label, value."""
     visits, params = view.visits_sql()
-    found = view.warehouse.rows(select.replace("{visits}", f"({visits})"), params)
+    found = view.warehouse.rows(dashboard_sql(name, visits=visits), params)
     rows = [list(r) for r in found]
     top = rows[:TOP]
     figure = None
@@ -145,3 +147,14 @@ def sql_panel(
             figure = bars(labels, values, horizontal=False)
             figure["layout"]["xaxis"] = {"type": "category"}
     return Panel(key, title, columns, rows, figure)
+
+
+def column_panel(view: View, key: str, title: str, label: str, method: str) -> Panel:
+    """A Reporting API report of buckets in their own order (hours, days, lengths) as
+    columns: label and visits."""
+    table = [[r.get("label"), r.get("nb_visits", 0)] for r in report_rows(view.api(method))]
+    chart = None
+    if table:
+        chart = bars([r[0] for r in table], [r[1] for r in table], horizontal=False)
+        chart["layout"]["xaxis"] = {"type": "category"}
+    return Panel(key, title, [label, "visits"], table, chart)

@@ -11,6 +11,7 @@ from tally.server.ui.web_view import (
     TOP,
     VISIT_COLUMNS,
     View,
+    column_panel,
     dimension_panel,
     report_rows,
     sql_panel,
@@ -113,11 +114,7 @@ def visitor_log(view: View) -> list[Panel]:
                 "exit page",
                 "conversions",
             ],
-            "SELECT v.started_at, substr(v.visitor_key, 1, 8), v.country, v.provider, "
-            "v.device_type, "
-            "v.browser_name, coalesce(v.referrer_name, v.referrer_type), v.actions, "
-            "v.duration_seconds, v.entry_url, v.exit_url, v.conversions FROM {visits} AS v "
-            "ORDER BY v.started_at DESC LIMIT 200",
+            "visitor_log",
             chart="none",
         )
     ]
@@ -153,71 +150,49 @@ def devices(view: View) -> list[Panel]:
 
 def software(view: View) -> list[Panel]:
     return [
-        sql_panel(
-            view,
-            "os",
-            "Operating systems",
-            ["operating system", "visits", "actions"],
-            "SELECT coalesce(v.os_name, 'Unknown'), count(*), sum(v.actions) "
-            "FROM {visits} AS v GROUP BY 1 ORDER BY 2 DESC, 1",
+        dimension_panel(
+            "os", "Operating systems", report_rows(view.api("DevicesDetection.getOsFamilies"))
         ),
-        sql_panel(
-            view,
-            "browsers",
-            "Browsers",
-            ["browser", "visits", "actions"],
-            "SELECT coalesce(v.browser_name, 'Unknown'), count(*), sum(v.actions) "
-            "FROM {visits} AS v GROUP BY 1 ORDER BY 2 DESC, 1",
+        dimension_panel(
+            "browsers", "Browsers", report_rows(view.api("DevicesDetection.getBrowsers"))
         ),
     ]
 
 
 def times(view: View) -> list[Panel]:
-    hours = sql_panel(
-        view,
-        "hours",
-        "Visits per hour (site's time)",
-        ["hour", "visits"],
-        "SELECT CAST(extract(hour FROM a.local_time) AS INTEGER), count(*) FROM {visits} AS v "
-        "JOIN web.actions AS a ON a.hit_id = v.first_hit_id GROUP BY 1 ORDER BY 1",
-        chart="columns",
-    )
-    weekdays = sql_panel(
-        view,
-        "weekdays",
-        "Visits per day of the week (0 = Sunday)",
-        ["day of week", "visits"],
-        "SELECT CAST(extract(dow FROM v.local_date) AS INTEGER), count(*) FROM {visits} AS v "
-        "GROUP BY 1 ORDER BY 1",
-        chart="columns",
-    )
-    return [hours, weekdays]
+    return [
+        column_panel(
+            view,
+            "hours",
+            "Visits per hour (site's time)",
+            "hour",
+            "VisitTime.getVisitInformationPerServerTime",
+        ),
+        column_panel(
+            view, "weekdays", "Visits per day of the week", "day", "VisitTime.getByDayOfWeek"
+        ),
+    ]
 
 
 def engagement(view: View) -> list[Panel]:
-    actions = sql_panel(
-        view,
-        "actions",
-        "Visits by number of actions",
-        ["actions", "visits"],
-        "SELECT CASE WHEN v.actions >= 10 THEN '10+' ELSE CAST(v.actions AS VARCHAR) END, "
-        "count(*), min(v.actions) FROM {visits} AS v GROUP BY 1 ORDER BY 3",
-        chart="columns",
-    )
-    durations = sql_panel(
-        view,
-        "durations",
-        "Visits by duration",
-        ["duration", "visits"],
-        "SELECT CASE WHEN v.duration_seconds < 10 THEN '0-10 s' "
-        "WHEN v.duration_seconds < 60 THEN '10-60 s' WHEN v.duration_seconds < 180 THEN '1-3 min' "
-        "WHEN v.duration_seconds < 600 THEN '3-10 min' ELSE '10+ min' END, count(*), "
-        "min(v.duration_seconds) FROM {visits} AS v GROUP BY 1 ORDER BY 3",
-        chart="columns",
-    )
-    for panel in (actions, durations):
-        panel.rows = [row[:2] for row in panel.rows]
-    return [actions, durations]
+    """Visits by number of actions and by length: the Reporting API's VisitorInterest
+    reports (Matomo's buckets)."""
+    return [
+        column_panel(
+            view,
+            "actions",
+            "Visits by number of actions",
+            "actions",
+            "VisitorInterest.getNumberOfVisitsPerPage",
+        ),
+        column_panel(
+            view,
+            "durations",
+            "Visits by duration",
+            "duration",
+            "VisitorInterest.getNumberOfVisitsPerVisitDuration",
+        ),
+    ]
 
 
 DIMENSION_IDS = range(1, 11)  # the dimension numbers the page asks about (dimension1..10)

@@ -7,5 +7,6 @@ Dashboards, the CLI, ``/metrics``, the scheduler, the pipeline, the hit loaders,
 server's auth and the stream's ledger input call these functions instead of writing SQL
 against the tables; ``tests/test_read_layer.py`` fails when ``tally_meta.`` appears in
 Python outside this package and the migrations. It sits in the warehouse package, the
-lowest one every reader may import, and imports only the ``Warehouse`` protocol.
+lowest one every reader may import, and imports only the ``Warehouse`` protocol and
+``sql_file`` (the longer queries are files in ``meta/queries/``).
 """

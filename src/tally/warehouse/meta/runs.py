@@ -7,8 +7,14 @@ import datetime as dt
 from typing import Any
 
 from tally.warehouse.base import Warehouse
+from tally.warehouse.sqlfiles import sql_file
 
 TABLE = "tally_meta.runs"
+
+
+def _query(name: str, **fragments: str) -> str:
+    """A longer query of the ledger, kept in ``meta/queries/<name>.sql``."""
+    return sql_file("tally.warehouse.meta", f"queries/{name}.sql", **fragments)
 
 
 def exists(warehouse: Warehouse) -> bool:
@@ -56,23 +62,12 @@ def latest_ingests(warehouse: Warehouse) -> list[tuple[Any, ...]]:
 
 def load_totals(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     """(source, dataset or '', rows loaded by good loads, failed loads) per dataset."""
-    return warehouse.rows(
-        "SELECT source, coalesce(dataset, ''), "
-        "sum(CASE WHEN status = 'ok' THEN rows_out ELSE 0 END), "
-        "sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) "
-        f"FROM {TABLE} WHERE job = 'load' AND source IS NOT NULL GROUP BY 1, 2"
-    )
+    return warehouse.rows(_query("load_totals"))
 
 
 def latest_load_status(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     """(source, dataset or '', status, started_at) of each dataset's newest load step."""
-    return warehouse.rows(
-        "SELECT r.source, coalesce(r.dataset, ''), r.status, r.started_at "
-        f"FROM {TABLE} AS r WHERE r.job = 'load' AND r.source IS NOT NULL "
-        f"AND r.started_at = (SELECT max(l.started_at) FROM {TABLE} AS l "
-        "WHERE l.job = 'load' AND l.source = r.source "
-        "AND coalesce(l.dataset, '') = coalesce(r.dataset, ''))"
-    )
+    return warehouse.rows(_query("latest_load_status"))
 
 
 def latest_finished_loads(warehouse: Warehouse) -> list[tuple[Any, ...]]:
@@ -152,14 +147,7 @@ def failures(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[An
 def recent_runs(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[Any, ...]]:
     """The newest 30 runs: (run, started, ended, steps, failed, abandoned, running, rows)."""
     where, params = _window(since, source)
-    return warehouse.rows(
-        "SELECT run_id, min(started_at), max(ended_at), count(*), "
-        "sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN status = 'abandoned' THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN status = 'running' THEN 1 ELSE 0 END), sum(coalesce(rows_out, 0)) "
-        f"FROM {TABLE} WHERE {where} GROUP BY run_id ORDER BY 2 DESC LIMIT 30",
-        params,
-    )
+    return warehouse.rows(_query("recent_runs", where=where), params)
 
 
 def steps_of_run(warehouse: Warehouse, run_id: str) -> list[tuple[Any, ...]]:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from tally.web.reporting.methods import Query, Report, Row, method, ratio, rounded, scoped_visits
+from tally.web.reporting.queries import report_sql
 
 
 def conversions_of(query: Query, idgoal: int) -> list[dict[str, Any]]:
@@ -39,12 +40,7 @@ def product_views(query: Query) -> list[tuple[str, str, list[Any]]]:
     """(visit key, visitor key, [sku, name, category, price]) of each product page view
     (``setEcommerceView``) of the query's visits."""
     visits, params = scoped_visits(query)
-    sql = f"""
-        SELECT v.idvisit, v.visitor_key, h.ecommerce FROM ({visits}) AS v
-        JOIN web.actions AS a ON a.idvisit = v.idvisit AND a.kind = 'pageview'
-        JOIN web.hits AS h ON h.hit_id = a.hit_id
-        WHERE h.ecommerce IS NOT NULL
-    """
+    sql = report_sql("product_views", visits=visits)
     found = []
     for idvisit, visitor, text in query.warehouse.rows(sql, params):
         try:

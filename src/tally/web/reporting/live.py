@@ -15,6 +15,7 @@ from tally.errors import BadInputError
 from tally.web.reporting.devices import generic_model
 from tally.web.reporting.methods import Query, Report, Row, device_type_label, method, rounded
 from tally.web.reporting.periods import resolve
+from tally.web.reporting.queries import report_sql
 from tally.web.sites import get_site
 
 # The log shows this many visits unless filter_limit says otherwise (-1: all), with or
@@ -89,20 +90,6 @@ def chosen_visits(query: Query) -> tuple[str, list[object]]:
     return sql, params
 
 
-VISIT_COLUMNS = (
-    "v.idvisit, v.local_date, v.visitor_id, v.user_id, v.visitor_key, v.started_at, "
-    "v.ended_at, v.duration_seconds, v.actions, v.pageviews, v.searches, v.referrer_type, "
-    "v.referrer_name, v.referrer_keyword, v.campaign_name, v.campaign_keyword, v.device_type, "
-    "h.device_brand, h.device_model, v.os_name, v.browser_name, v.country, h.region, h.city, "
-    "h.latitude, h.longitude, h.local_hour, v.conversions, v.revenue, v.provider, "
-    # goals apart from orders (0) and abandoned carts (-1), as Matomo counts goalConversions
-    "(SELECT count(*) FROM web.conversions AS c WHERE c.idvisit = v.idvisit AND c.idgoal > 0) "
-    "AS goal_count, "
-    "(SELECT count(*) FROM web.conversions AS c WHERE c.idvisit = v.idvisit AND c.idgoal = 0) "
-    "AS order_count, "
-    "(SELECT count(*) FROM web.conversions AS c WHERE c.idvisit = v.idvisit AND c.idgoal = -1) "
-    "AS cart_count"
-)
 # Matomo's visitEcommerceStatus by (orders, abandoned cart) of the visit
 ECOMMERCE_STATUS = {
     (False, False): "none",
@@ -121,12 +108,7 @@ def last_visits(query: Query) -> Report:
     ``doNotFetchActions=1`` leaves every ``actionDetails`` empty.
     """
     chosen, params = chosen_visits(query)
-    visits = query.warehouse.query(
-        f"WITH chosen AS ({chosen}) SELECT {VISIT_COLUMNS} FROM chosen AS v "
-        "LEFT JOIN web.hits AS h ON h.hit_id = v.first_hit_id "
-        "ORDER BY v.started_at DESC, v.idvisit",
-        params,
-    ).to_pylist()
+    visits = query.warehouse.query(report_sql("visitor_log", chosen=chosen), params).to_pylist()
     if not visits:
         return []
     if query.params.get("doNotFetchActions", "0") in ("1", "true"):
@@ -188,24 +170,10 @@ CONVERSION_TYPES = {0: "ecommerceOrder", -1: "ecommerceAbandonedCart"}
 
 def _action_details(query: Query, chosen: str, params: list[object]) -> dict[str, list[Row]]:
     """Each chosen visit's actions in order, with the goals converted after their hit."""
-    hits = query.warehouse.rows(
-        f"WITH chosen AS ({chosen}) "
-        "SELECT a.idvisit, a.hit_id, a.kind, a.url, a.action_name, a.link_url, "
-        "a.event_category, a.event_action, a.event_name, a.event_value, a.search_keyword, "
-        "a.hit_time, a.position, a.idgoal "
-        "FROM web.actions AS a JOIN chosen AS v ON v.idvisit = a.idvisit "
-        "AND a.idsite = v.idsite AND a.local_date = v.local_date "
-        "ORDER BY a.idvisit, a.position",
-        params,
-    )
+    hits = query.warehouse.rows(report_sql("visit_actions", chosen=chosen), params)
     conversions: dict[str, list[Row]] = {}
     for hit_id, idgoal, name, converted_at, revenue in query.warehouse.rows(
-        f"WITH chosen AS ({chosen}) "
-        "SELECT c.hit_id, c.idgoal, g.name, c.converted_at, c.revenue "
-        "FROM web.conversions AS c JOIN chosen AS v ON v.idvisit = c.idvisit "
-        "LEFT JOIN web.goals AS g ON g.idsite = c.idsite AND g.idgoal = c.idgoal "
-        "ORDER BY c.converted_at, c.idgoal",
-        params,
+        report_sql("visit_conversions", chosen=chosen), params
     ):
         detail: Row = {"type": CONVERSION_TYPES.get(int(idgoal), "goal")}
         if detail["type"] == "goal":
@@ -258,14 +226,7 @@ def real_time_map(query: Query) -> Report:
     if now.tzinfo is not None:
         now = now.astimezone(dt.UTC).replace(tzinfo=None)
     since = now - dt.timedelta(minutes=int(minutes))
-    sql = f"""
-        SELECT upper(v.country), h.city, count(*), coalesce(sum(v.actions), 0),
-            avg(h.latitude), avg(h.longitude), max(v.ended_at)
-        FROM web.visits AS v LEFT JOIN web.hits AS h ON h.hit_id = v.first_hit_id
-        WHERE v.idsite = ? AND v.local_date >= ? AND v.ended_at >= ? AND v.started_at <= ?
-            AND ({query.segment.sql})
-        GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
-    """
+    sql = report_sql("real_time_map", segment=query.segment.sql)
     params = [query.idsite, (since - dt.timedelta(days=2)).date(), since, now]
     rows = []
     for country, city, visits, actions, latitude, longitude, last in query.warehouse.rows(

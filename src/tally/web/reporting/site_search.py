@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from tally.web.reporting.methods import Query, Report, actions_in_scope, method, ratio
+from tally.web.reporting.queries import report_sql
 
 
 @method("Actions.getSiteSearchKeywords")
@@ -12,13 +13,7 @@ def search_keywords(query: Query) -> Report:
     """Searches by keyword, in how many visits. The keyword as typed: Matomo keeps its case
     (its OneVisitorTwoVisits system test expects "Banks Own The World")."""
     join, where, params = actions_in_scope(query)
-    sql = (
-        "SELECT a.search_keyword, count(DISTINCT a.idvisit), count(*), "
-        "coalesce(sum(a.time_spent), 0) "
-        f"FROM web.actions AS a {join} "
-        f"WHERE {where} AND a.kind = 'search' AND a.search_keyword IS NOT NULL "
-        "GROUP BY 1 ORDER BY 2 DESC, 3 DESC, 1"
-    )
+    sql = report_sql("site_search_keywords", join=join, where=where)
     return [
         {
             "label": keyword,
