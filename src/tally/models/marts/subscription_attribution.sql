@@ -15,16 +15,16 @@
 -- channel: Matomo's referrer type ('Campaigns', 'Search Engines', 'Websites', 'Social
 -- Networks', 'Direct Entry') or '(no linked visit)'; campaign: the campaign name
 -- (lower-cased, as Matomo keeps it) for campaigns; source: the referrer's name.
--- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by subscription (its
--- first period and its user's visits); the first loaded day is read from the loads (as
--- subscription_bounds has it), so its rebuild needs no day range. A visit sessionized for
--- a day before the newest one (a late hit), or a User ID that links a visitor only after
--- the subscription started, reaches a subscription already built on the next full build,
--- as a revised exchange rate does (docs/metrics.md):
--- @range key subscription_id
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by user (a user's
+-- subscriptions' first periods and visits); the first loaded day is read from the loads
+-- (as subscription_bounds has it), so its rebuild needs no day range. A visit sessionized
+-- for a day before the newest one (a late hit), or a User ID that links a visitor only
+-- after the subscription started, reaches a subscription already built on the next full
+-- build, as a revised exchange rate does (docs/metrics.md):
+-- @range key user_id
 -- @unique subscription_id, model
--- @reads marts.subscription_periods WHERE subscription_id IN {keys}
--- @reads web.visits WHERE user_id IN (SELECT user_id FROM marts.subscription_periods WHERE subscription_id IN {keys}) OR (user_id IS NULL AND (idsite, visitor_id) IN (SELECT idsite, visitor_id FROM web.visits WHERE user_id IN (SELECT user_id FROM marts.subscription_periods WHERE subscription_id IN {keys})))
+-- @reads marts.subscription_periods WHERE user_id IN {keys}
+-- @reads web.visits WHERE user_id IN {keys} OR (user_id IS NULL AND (idsite, visitor_id) IN (SELECT idsite, visitor_id FROM web.visits WHERE user_id IN {keys}))
 -- @moves start_day: *
 WITH bounds AS (
     SELECT min(first_day) AS data_start
