@@ -65,7 +65,8 @@ test: $(DEV_STAMP) system-packages  ## the whole test suite
 test-spark: $(SPARK_STAMP) system-packages  ## the Spark backend on a local cluster
 	$(BIN)/pytest -q -p tests.warehouse.spark_cluster -k spark \
 	  tests/warehouse/test_backends.py tests/warehouse/test_spark_backend.py \
-	  tests/warehouse/test_spark_load.py tests/warehouse/test_spark_batch.py
+	  tests/warehouse/test_spark_load.py tests/warehouse/test_spark_sessions.py \
+	  tests/warehouse/test_spark_batch.py
 
 # make bench runs it too (benchmarks/fuzz_bench.py); make test runs a short version
 fuzz: $(DEV_STAMP)  ## 10,000 mutated files per source parser, zero escapes from the error tree

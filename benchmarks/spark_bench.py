@@ -22,8 +22,11 @@ executors), read from /proc. Spark runs on a standalone cluster of one master an
 (tally.warehouse.spark.cluster). On a two-core machine Spark cannot beat DuckDB; what the
 figures show is how Spark's time grows with the data.
 
+With several ``--scales``, a least-squares line through the full build's times (fixed
+seconds + seconds per million transactions) shows how each engine's cost grows.
+
 Usage: .venv/bin/python benchmarks/spark_bench.py [--subscriptions 5000] [--scales 1,4]
-       [--load-rows 1000000] [--load-files 10] [--workers 2]
+       [--load-rows 1000000] [--load-files 10] [--workers 2] [--no-daily] [--warm]
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -148,7 +152,7 @@ def reads_during(url: str, running: threading.Event) -> list[float]:
     return times
 
 
-def measure(url: str, folder: Path, tables: dict[str, Any]) -> dict[str, Any]:
+def measure(url: str, folder: Path, tables: dict[str, Any], daily: bool = True) -> dict[str, Any]:
     warehouse = connect(url)
     warehouse.migrate()
     clock = Clock(tree=url.startswith("spark"))
@@ -168,9 +172,10 @@ def measure(url: str, folder: Path, tables: dict[str, Any]) -> dict[str, Any]:
     figures["read_p50"] = latencies[len(latencies) // 2] if latencies else float("nan")
     figures["read_max"] = latencies[-1] if latencies else float("nan")
     figures["reads"] = len(latencies)
-    staged(warehouse, tables, newest=True)
-    *figures["daily"], outcome = clock(lambda: build_day(context, LAST, chosen=chosen))
-    built(outcome)
+    if daily:
+        staged(warehouse, tables, newest=True)
+        *figures["daily"], outcome = clock(lambda: build_day(context, LAST, chosen=chosen))
+        built(outcome)
     figures["rows"] = warehouse.rows("SELECT count(*) FROM marts.subscription_periods")[0][0]
     warehouse.close()
     return figures
@@ -208,6 +213,29 @@ def side_by_side(step: str, spark: tuple[float, float], duck: tuple[float, float
     )
 
 
+def linear_fit(growth: list[tuple[int, tuple[float, float], tuple[float, float]]]) -> str:
+    """How the full build's time grows with the rows: a least-squares line, time = fixed +
+    per million rows × rows, for wall and CPU seconds on each engine, and each size's
+    distance from it (a linear cost leaves small distances)."""
+    rows = np.array([float(n) for n, _, _ in growth]) / 1e6
+    lines = ["full build against transactions (least-squares line: fixed + per 1M rows):"]
+    for name in ("spark", "duckdb"):
+        for measure_index, what in ((0, "wall"), (1, "CPU")):
+            seconds = np.array(
+                [(spark if name == "spark" else duck)[measure_index] for _, spark, duck in growth]
+            )
+            slope, fixed = np.polyfit(rows, seconds, 1)
+            fitted = fixed + slope * rows
+            away = ", ".join(
+                f"{n:,}: {s:.1f} s (line {f:.1f})"
+                for n, s, f in zip((n for n, _, _ in growth), seconds, fitted, strict=True)
+            )
+            lines.append(
+                f"  {name:6} {what:4}  fixed {fixed:7.1f} s + {slope:7.1f} s per 1M rows;  {away}"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=5_000)
@@ -215,7 +243,17 @@ def main() -> None:
     parser.add_argument("--load-rows", type=int, default=1_000_000)
     parser.add_argument("--load-files", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--no-daily", action="store_true", help="skip the daily build (on Spark: the full again)"
+    )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="build the first size once on Spark before timing (its code generation and JIT "
+        "are then not in the first size's figures)",
+    )
     args = parser.parse_args()
+    growth: list[tuple[int, tuple[float, float], tuple[float, float]]] = []
     watch = LoadWatch()
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
@@ -231,8 +269,9 @@ def main() -> None:
             # one small job, so that the first size does not pay for it
             warm: Any = connect(spark_url(root / "warm-up"))
             warm.spark.range(100_000).selectExpr("sum(id)").collect()
-            for scale in [int(s) for s in args.scales.split(",") if s]:
-                count = args.subscriptions * scale
+            scales = [int(s) for s in args.scales.split(",") if s]
+            for scale in ([-scales[0]] if args.warm else []) + scales:
+                count = args.subscriptions * abs(scale)
                 transactions, status = generate(count)
                 tables = dict(zip(STAGING, (transactions, status), strict=True))
                 folder = root / f"x{scale}"
@@ -242,14 +281,20 @@ def main() -> None:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     pq.write_table(rows, path)
                     files[name] = f"file://{path}"
-                duck = measure(f"duckdb:///{folder}/warehouse.duckdb", folder, tables)
-                spark = measure(spark_url(folder), folder / "spark", files)
+                if scale < 0:  # the warm-up: Spark only, nothing reported
+                    measure(spark_url(folder), folder / "spark", files, daily=False)
+                    print(f"warm-up build of {count:,} subscriptions done", flush=True)
+                    continue
+                daily = not args.no_daily
+                duck = measure(f"duckdb:///{folder}/warehouse.duckdb", folder, tables, daily)
+                spark = measure(spark_url(folder), folder / "spark", files, daily)
+                growth.append((transactions.num_rows, spark["full"], duck["full"]))
                 print(
                     f"{scale}x ({count:,} subscriptions, {transactions.num_rows:,} transactions,"
                     f" {duck['rows']:,} periods), load average now {os.getloadavg()[0]:.1f}:",
                     flush=True,
                 )
-                for step in ("load", "full", "daily"):
+                for step in ("load", "full", "daily") if daily else ("load", "full"):
                     print(side_by_side(step, spark[step], duck[step]), flush=True)
                 for name, figures in (("spark", spark), ("duckdb", duck)):
                     print(
@@ -259,6 +304,8 @@ def main() -> None:
                         flush=True,
                     )
                 assert spark["rows"] == duck["rows"], (spark["rows"], duck["rows"])
+            if len(growth) >= 2:
+                print(linear_fit(growth), flush=True)
             if args.load_rows:
                 folder = root / "app-store"
                 urls = {

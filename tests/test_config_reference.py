@@ -3,15 +3,17 @@ variable it lists reaches its key, and a misspelt key in any block fails naming 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from tally.config import (
     Entry,
+    backend_option_entries,
     load_settings,
     reference_entries,
     settings_reference,
@@ -40,28 +42,89 @@ def value_at(settings: Any, key: str) -> Any:
     return node.get_secret_value() if isinstance(node, SecretStr) else node
 
 
-# Values to try, by the form the reference states; the first one the model accepts is used
-# and must be read back at the key. Lists and tables are JSON, as the reference says.
+# Values to try, by the form the reference states; the first one the model accepts that
+# differs from the default is used and must be read back at the key (a value equal to the
+# default would pass without the variable ever arriving). Lists and tables are JSON.
 PROBES: dict[str, list[str]] = {
     "true or false": ["true", "false"],
     "integer": ["3", "1", "0"],
-    "number": ["2.5", "0.5", "1"],
-    "text": ["probe-value", "0 3 * * *", "Asia/Singapore", "duckdb:///tmp/probe.duckdb"],
+    "number": ["2.5", "0.5", "1", "20"],
+    "text": [
+        "probe-value",
+        "0 3 * * *",
+        "Asia/Singapore",
+        "duckdb:///tmp/probe.duckdb",
+        "nats://127.0.0.1:4222",
+        "EUR",
+    ],
     "secret text": ["probe-secret"],
+}
+# JSON values by key where the form alone does not say what the model accepts (a list of
+# blocks, a table of blocks, network addresses); compared as they were given
+JSON_PROBES: dict[str, str] = {
+    "warehouse.options": '{"master": "local[2]"}',  # with a Spark URL (NEEDS)
+    "countries": '[{"code": "TH", "name": "Thailand", "timezone": "Asia/Bangkok"}]',
+    "server.trusted_proxies": '["10.1.0.0/16"]',
+    "sources.google_drive.sheets": '{"plan-map": {"spreadsheet_id": "probe", "range": "A:C"}}',
+    "sources.google_analytics.queries": '{"web-uv": {"metrics": ["activeUsers"]}}',
+    "stream.receivers": '[{"name": "ops", "type": "webhook", "url": "http://127.0.0.1:9/hook"}]',
+    "stream.inhibit_rules": (
+        '[{"source_match": {"alertname": "a"}, "target_match": {"alertname": "b"}, '
+        '"equal": ["source"]}]'
+    ),
 }
 
 
+# other variables a key's probe needs: the table of backend options is checked against the
+# URL's backend, and DuckDB (the default) takes none
+NEEDS: dict[str, dict[str, str]] = {"warehouse.options": {"TALLY_WAREHOUSE_URL": "spark://h:7077"}}
+
+
 def probes(entry: Entry) -> list[str]:
+    if entry.key in JSON_PROBES:
+        return [JSON_PROBES[entry.key]]
     for form, values in PROBES.items():
         if entry.form == form or entry.form.startswith((form + " ", form + ",")):
             return values
     if entry.form.startswith("one of "):
         return [choice.strip() for choice in entry.form[len("one of ") :].split(",")]
-    if entry.form.startswith("JSON"):
-        return [entry.default or "[]", "{}", "[]"]
+    if entry.form.startswith("JSON table"):
+        return ['{"probe": "probe-value"}']
+    if entry.form.startswith("JSON list"):
+        return ['["probe-a", "probe-b"]']
     if "or empty" in entry.form:  # number or text with nothing set
         return ["4", "probe-value"]
-    return [entry.default]
+    return []
+
+
+def plain(value: Any) -> Any:
+    """A setting's value as JSON would give it (models, secrets and networks as text)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel):
+        return {name: plain(item) for name, item in value}
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def given(expected: Any, found: Any) -> bool:
+    """Is every part of ``expected`` (a JSON value as given) in ``found`` (as read)?"""
+    if isinstance(expected, dict):
+        return isinstance(found, dict) and all(
+            key in found and given(item, found[key]) for key, item in expected.items()
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(found, list)
+            and len(found) == len(expected)
+            and all(given(e, f) for e, f in zip(expected, found, strict=True))
+        )
+    return bool(expected == found)
 
 
 def parsed(raw: str, value: Any) -> bool:
@@ -72,26 +135,50 @@ def parsed(raw: str, value: Any) -> bool:
         return float(raw) == value
     if isinstance(value, str):
         return raw == value
-    return value is not None  # a list or table given as JSON
+    return given(json.loads(raw), plain(value))
 
 
-@pytest.mark.parametrize("variable", documented_variables())
-def test_every_documented_variable_reaches_its_key(variable: str) -> None:
-    entries = {entry.variable: entry for entry in reference_entries()}
-    entry = entries[variable]
-    for raw in [*probes(entry), entry.default]:
-        try:
-            settings = load_settings(environ={variable: raw})
-        except ConfigError:
+def variable_cases() -> list[tuple[str, dict[str, str], Entry]]:
+    """(variable, the other variables it needs, entry) of every documented key: a backend's
+    option is set with a warehouse URL of that backend."""
+    cases = [(entry.variable, NEEDS.get(entry.key, {}), entry) for entry in reference_entries()]
+    cases += [
+        (entry.variable, {"TALLY_WAREHOUSE_URL": example}, entry)
+        for _, example, entry in backend_option_entries()
+    ]
+    return cases
+
+
+def value_read(settings: Any, entry: Entry) -> Any:
+    if entry.key.startswith("warehouse.options."):  # one table: the backend's keys in it
+        return settings.warehouse.options.get(entry.key.rsplit(".", 1)[1])
+    return value_at(settings, entry.key)
+
+
+@pytest.mark.parametrize(
+    "variable, needed, entry", variable_cases(), ids=[case[0] for case in variable_cases()]
+)
+def test_every_documented_variable_reaches_its_key(
+    variable: str, needed: dict[str, str], entry: Entry
+) -> None:
+    assert variable in documented_variables()
+    tried = []
+    for raw in probes(entry):
+        if raw == entry.default:
             continue
-        assert parsed(raw, value_at(settings, entry.key)), (variable, raw)
+        try:
+            settings = load_settings(environ={**needed, variable: raw})
+        except ConfigError as error:
+            tried.append(f"{raw!r}: {error}")
+            continue
+        assert parsed(raw, value_read(settings, entry)), (variable, raw)
         return
-    pytest.fail(f"no probe value accepted for {variable} ({entry.form})")
+    pytest.fail(f"no probe value other than the default accepted for {variable}: {tried}")
 
 
 def test_every_block_and_every_setting_is_documented() -> None:
     variables = documented_variables()
-    assert len(variables) == len(set(variables)) == len(reference_entries())
+    assert len(variables) == len(set(variables)) == len(variable_cases())
     blocks = {entry.key.rsplit(".", 1)[0] for entry in reference_entries() if "." in entry.key}
     assert {"server", "stream", "stream.mqtt", "sources.itunes", "sources.google_play"} <= blocks
 

@@ -208,7 +208,10 @@ class WarehouseSettings(Strict):
         default=8,
         ge=1,
         le=1000,
-        description="connections a server backend (PostgreSQL, Redshift) keeps open",
+        description=(
+            "connections a server backend (PostgreSQL, Redshift) keeps open; a backfill loads "
+            "at most half as many days at once"
+        ),
     )
     interactive_timeout_seconds: float = Field(
         default=30.0,
@@ -216,9 +219,9 @@ class WarehouseSettings(Strict):
         description="the longest a dashboard or Reporting API statement may run",
     )
     # read by the backend's folder under tally/warehouse/ (Redshift: iam_role or
-    # access_key_id/secret_access_key, staging_url, region); see scale-out.md
+    # access_key_id/secret_access_key, staging_url, region), declared in warehouse/options.py
     options: dict[str, Any] = Field(
-        default_factory=dict, description="the backend's own settings (see scale-out.md)"
+        default_factory=dict, description="the backend's own keys: below, per backend"
     )
 
 
@@ -545,6 +548,21 @@ def reference_entries() -> list[Entry]:
     return list(_entries(model, [], model()))
 
 
+def backend_option_entries() -> list[tuple[str, str, Entry]]:
+    """(backend, an example URL of it, entry) for each key of each registered backend's
+    ``[warehouse.options]`` model: keys the tree holds as one table, checked at load
+    against the URL's backend."""
+    from tally.warehouse.registry import backends, options_model
+
+    found = []
+    for backend in backends():
+        model = options_model(backend.example)
+        if model is not None:
+            for entry in _entries(model, ["warehouse", "options"], model()):
+                found.append((backend.name, backend.example, entry))
+    return found
+
+
 def _entries(model: type[BaseModel], path: list[str], value: Any) -> Iterator[Entry]:
     for name, info in model.model_fields.items():
         inner = _model_in(info.annotation)
@@ -650,6 +668,20 @@ def settings_reference() -> str:
     for parent, entries in groups.items():
         lines += ["", f"## {parent}", "", "| key | variable | form | default | meaning |"]
         lines.append("| --- | --- | --- | --- | --- |")
+        lines += [_row(entry) for entry in entries]
+    by_backend: dict[tuple[str, str], list[Entry]] = {}
+    for backend, example, entry in backend_option_entries():
+        by_backend.setdefault((backend, example), []).append(entry)
+    for (backend, example), entries in by_backend.items():
+        lines += [
+            "",
+            f"## warehouse.options of the {backend} backend",
+            "",
+            f"Taken with a warehouse URL of this backend (`{example}`); another refuses them.",
+            "",
+            "| key | variable | form | default | meaning |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         lines += [_row(entry) for entry in entries]
     return "\n".join(lines) + "\n"
 

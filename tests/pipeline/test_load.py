@@ -238,3 +238,60 @@ def test_refused_lines_inserted_in_the_one_pass_are_gone_before_the_commit(conte
         )
         assert counts == [(2, 0)]
         assert context.warehouse.rows("SELECT count(*) FROM tally_meta.quarantine") == [(3,)]
+
+
+ACTIVE = get_dataset("itunes", "active-subscription")
+
+
+def subscription_report(tmp_path: Path) -> Path:
+    """An App Store SUBSCRIPTION report of DAY: two good rows, a count that is no number
+    (line 3) and a row without its required Country (line 5)."""
+    from tally.sources.itunes_subscription import SUBSCRIPTION_COLUMNS, subscription_file
+
+    sample = {"int": "12", "amount": "1,299.00", "text": "Premium"}
+
+    def row(**changed: str) -> str:
+        values = {c.name: sample.get(c.kind, "x") for c in SUBSCRIPTION_COLUMNS}
+        values.update(changed)
+        return "\t".join(values[c.name] for c in SUBSCRIPTION_COLUMNS)
+
+    lines = [
+        "\t".join(c.header for c in SUBSCRIPTION_COLUMNS),
+        row(country="HK"),
+        row(country="SG", active_standard_price_subscriptions="many"),
+        row(country="SG"),
+        row(country=""),
+    ]
+    path = tmp_path / subscription_file("85082573", DAY)
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+    return path
+
+
+def test_the_subscription_report_read_in_place_gets_its_day_from_the_name_as_parse_does(
+    context, tmp_path, monkeypatch
+):
+    import tally.pipeline.load as loading
+
+    context.settings.quarantine_threshold = 0.8
+    ingest(context, ACTIVE, DAY, [subscription_report(tmp_path)])
+    assert loading.reads_in_place(context, ACTIVE)  # a plain layout, plus its file's day
+    in_place = load(context, ACTIVE, DAY)
+    query = (
+        "SELECT * EXCLUDE (_run_id, _loaded_at) FROM staging.itunes_active_subscriptions "
+        "ORDER BY _line"
+    )
+    staged = context.warehouse.query(query)
+    monkeypatch.setattr(loading, "reads_in_place", lambda context, dataset: False)
+    in_python = load(context, ACTIVE, DAY)
+    assert context.warehouse.query(query).equals(staged)
+    assert in_python.bad_rows == in_place.bad_rows
+    # lines 2 and 4 land, each with the report's day from the file name
+    assert (in_place.rows, in_place.rows_read) == (2, 4)
+    assert staged.select(["report_date", "country", "_line"]).to_pylist() == [
+        {"report_date": DAY, "country": "HK", "_line": 2},
+        {"report_date": DAY, "country": "SG", "_line": 4},
+    ]
+    assert [(b.line, b.field) for b in in_place.bad_rows] == [
+        (3, "Active Standard Price Subscriptions"),
+        (5, "Country"),
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -133,6 +134,40 @@ def test_staging_is_partitioned_parquet_in_the_catalog_and_read_back_as_arrow(sp
     # an empty replacement empties the partition (a dynamic overwrite alone would keep it)
     store.replace_partition("staging.events", events([]), {"_partition_date": DAY})
     assert store.rows("SELECT count(*) FROM staging.events") == [(0,)]
+
+
+@cluster
+def test_reads_come_from_a_copy_in_the_serving_file_refreshed_one_partition_at_a_time(
+    spark_warehouse,
+):
+    store = spark_warehouse
+    before = DAY - dt.timedelta(days=1)
+    store.replace_partition(
+        "staging.events", events([("Renew", 3)], before), {"_partition_date": before}
+    )
+    store.replace_partition("staging.events", events([("Cancel", 1)]), {"_partition_date": DAY})
+    # the serving file holds a table of its own (a view would open the Parquet files)
+    kinds = store.rows(
+        "SELECT table_type FROM information_schema.tables "
+        "WHERE table_schema = 'staging' AND table_name = 'events'"
+    )
+    assert kinds == [("BASE TABLE",)]
+    # the day before's Parquet folder is taken away: if replacing DAY copied the whole
+    # table again, its row (Renew 3) would vanish from the copy; it stays, so only the
+    # replaced partition was copied
+    folder = Path(store.spark_options.location) / "staging/events"
+    shutil.rmtree(folder / "_partition_date=2016-10-22")
+    store.replace_partition(
+        "staging.events", events([("Refund", 2), ("Renew", 1)]), {"_partition_date": DAY}
+    )
+    assert sorted(store.rows("SELECT _partition_date, event, quantity FROM staging.events")) == [
+        (before, "Renew", 3),
+        (DAY, "Refund", 2),
+        (DAY, "Renew", 1),
+    ]
+    # an empty replacement empties the day in the copy too
+    store.replace_partition("staging.events", events([]), {"_partition_date": DAY})
+    assert store.rows("SELECT _partition_date, quantity FROM staging.events") == [(before, 3)]
 
 
 @cluster

@@ -175,7 +175,9 @@ def local_report(tmp_path: Path, name: str, extra: bytes = b"") -> Path:
     return target
 
 
-def loaded_both_ways(settings, tmp_path: Path, report: Path, threshold: float = 0.8):
+def loaded_both_ways(
+    settings, tmp_path: Path, report: Path, threshold: float = 0.8, dataset=EVENTS
+):
     """The same file loaded by a Spark warehouse (read on the cluster) and by a DuckDB one
     reading it with pyarrow: (outcome, staging rows, quarantine rows) for each."""
     from tests.warehouse.spark_cluster import warehouse_url
@@ -188,21 +190,21 @@ def loaded_both_ways(settings, tmp_path: Path, report: Path, threshold: float = 
         store = connect(url)
         store.migrate()
         context = Context(settings, store, Lake(str(tmp_path / "lake")))
-        ingest(context, EVENTS, DAY, [report])
-        assert loading.reads_on_cluster(context, EVENTS) == url.startswith("spark")
+        ingest(context, dataset, DAY, [report])
+        assert loading.reads_on_cluster(context, dataset) == url.startswith("spark")
         try:
             outcome = (
-                loading.load(context, EVENTS, DAY)
+                loading.load(context, dataset, DAY)
                 if url.startswith("spark")
-                else _in_python(loading, context)
+                else _in_python(loading, context, dataset)
             )
         except QuarantineError as error:
             outcome = error
         columns, staged = [], []
-        if store.table_exists(EVENTS.staging_table):
-            columns = [c for c in store.columns(EVENTS.staging_table) if c != "_loaded_at"]
+        if store.table_exists(dataset.staging_table):
+            columns = [c for c in store.columns(dataset.staging_table) if c != "_loaded_at"]
             staged = store.rows(
-                f"SELECT {', '.join(columns)} FROM {EVENTS.staging_table} ORDER BY _file, _line"
+                f"SELECT {', '.join(columns)} FROM {dataset.staging_table} ORDER BY _file, _line"
             )
         quarantined = store.rows(
             "SELECT source, dataset, partition_date, file, line, field, reason, raw "
@@ -217,11 +219,11 @@ def loaded_both_ways(settings, tmp_path: Path, report: Path, threshold: float = 
     return found
 
 
-def _in_python(loading, context):
+def _in_python(loading, context, dataset=EVENTS):
     reads_in_place = loading.reads_in_place
     loading.reads_in_place = lambda context, dataset: False
     try:
-        return loading.load(context, EVENTS, DAY)
+        return loading.load(context, dataset, DAY)
     finally:
         loading.reads_in_place = reads_in_place
 
@@ -269,3 +271,21 @@ def test_a_file_spark_cannot_read_exactly_is_parsed_in_python(settings, tmp_path
         (6, None, "not valid UTF-8 (invalid start byte at byte 17 of the line)")
     ]
     assert len(staged) == 4
+
+
+def test_the_subscription_report_is_read_on_the_cluster_with_its_day_from_the_name(
+    settings, tmp_path
+):
+    from tests.pipeline.test_load import ACTIVE, subscription_report
+
+    report = subscription_report(tmp_path)
+    (spark, spark_columns, *on_spark), (duck, duck_columns, *on_duckdb) = loaded_both_ways(
+        settings, tmp_path, report, dataset=ACTIVE
+    )
+    # lines 2 and 4 land; 3 (a count that is no number) and 5 (no Country) are quarantined
+    assert (spark.rows, spark.rows_read, spark.bad_rows) == (2, 4, duck.bad_rows)
+    assert sorted(spark_columns) == sorted(duck_columns)
+    assert _by_name(spark_columns, on_spark[0]) == _by_name(duck_columns, on_duckdb[0])
+    assert {row["report_date"] for row in _by_name(spark_columns, on_spark[0])} == {DAY}
+    assert on_spark[1] == on_duckdb[1]
+    assert [row[4] for row in on_spark[1]] == [3, 5]

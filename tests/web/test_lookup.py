@@ -42,3 +42,12 @@ def test_a_failing_load_keeps_the_last_known_set() -> None:
     assert asyncio.run(cache.contains("a")) is True
     assert asyncio.run(cache.contains("a")) is True  # reload failed; old set still answers
     assert calls["n"] == 2
+
+
+def test_known_answers_only_from_a_loaded_set_that_is_not_stale() -> None:
+    cache = CachedSet(lambda: {1}, max_age=3600)
+    assert cache.known(1) is False  # nothing loaded yet: contains would have to load first
+    assert asyncio.run(cache.contains(1)) is True
+    assert (cache.known(1), cache.known(2)) == (True, False)  # 2 would need a reload
+    cache.max_age = 0  # the set is now older than allowed: contains would reload
+    assert cache.known(1) is False

@@ -18,9 +18,14 @@ The scenario, run once per tracker, one browser context per visitor:
      parameters it knows): one visit of 2 page views each, campaign spring<i> / kw<i>.
   K  consent: /consent.html requires consent; nothing is sent until the visitor agrees,
      then the page view: 1 visit, 1 action.
+  H  the heartbeat: /heartbeat.html with enableHeartBeatTimer(5), a mouse move, 6 s, then
+     the window loses focus. matomo.js pings when the page is left (blur, hidden, unload)
+     and 5 s passed since its last request; tally.js pings on its 5 s timer after activity.
+     Either way one ping=1 request: no action (1 visit, 1 action, a bounce), but the visit
+     lasts until it (>= 5 s instead of 0).
 
-Hand counts per site: 8 visits (J, C0-C5, K), 7 + 6 * 2 + 1 = 20 actions; K is the only
-one-action visit: 1 bounce. Visit lengths depend on the browser's clock and are not
+Hand counts per site: 9 visits (J, C0-C5, K, H), 7 + 6 * 2 + 1 + 1 = 21 actions; K and H
+are the one-action visits: 2 bounces. Visit lengths depend on the browser's clock and are not
 compared; the sites' own addresses (two loopback ports) are written as BASE.
 """
 
@@ -63,6 +68,7 @@ SETUP = {
         "_paq.push(['enableHeartBeatTimer', 5]);"
     ),
     "/consent.html": "_paq.push(['requireConsent']);",
+    "/heartbeat.html": "_paq.push(['enableHeartBeatTimer', 5]);",
 }
 DAY = {"period": "day", "date": "today"}
 
@@ -233,6 +239,19 @@ def _scenario(browser: Any, base: str, served: Served) -> None:
     page.click("#agree")
     _wait_for(served, before + 1)
     context.close()
+    # H: one heartbeat ping, whichever tracker (see the module's docstring)
+    context = browser.new_context()
+    page = context.new_page()
+    count = _accepted(served)
+    page.goto(base + "/heartbeat.html")
+    _wait_for(served, count + 1)
+    page.mouse.move(20, 20)  # activity: tally.js pings at its next tick
+    time.sleep(6)  # past the 5 s matomo.js waits after its last request
+    page.evaluate("() => window.dispatchEvent(new Event('blur'))")  # leaving: matomo.js
+    _wait_for(served, count + 2)
+    _settle(served, QUIET)
+    assert _accepted(served) == count + 2, "one page view and one ping, nothing else"
+    context.close()
 
 
 # Methods compared between the two sites, with the parameters each needs.
@@ -303,7 +322,7 @@ def test_the_reports_hold_the_hand_counts(
 ) -> None:
     served, sites, _ = reports
     summary = served.api("VisitsSummary.get", idSite=sites["matomo.js"], **DAY)
-    assert (summary["nb_visits"], summary["nb_actions"], summary["bounce_count"]) == (8, 20, 1)
+    assert (summary["nb_visits"], summary["nb_actions"], summary["bounce_count"]) == (9, 21, 2)
     campaigns = served.api("Referrers.getCampaigns", idSite=sites["matomo.js"], **DAY)
     found = {row["label"]: row["nb_visits"] for row in campaigns}
     # six campaign visits not cut in two at their second page, and the journey's direct
@@ -322,4 +341,28 @@ def test_the_reports_hold_the_hand_counts(
     pages = served.api("Actions.getPageUrls", idSite=sites["matomo.js"], flat=1, **DAY)
     views = {row["label"]: row["nb_hits"] for row in pages}
     # the campaign parameters left the landing URLs: one /landing.html row
-    assert views == {"/landing.html": 7, "/next.html": 7, "/signup.html": 1, "/consent.html": 1}
+    assert views == {
+        "/landing.html": 7,
+        "/next.html": 7,
+        "/signup.html": 1,
+        "/consent.html": 1,
+        "/heartbeat.html": 1,
+    }
+
+
+@pytest.mark.parametrize("tracker", ["matomo.js", "tally.js"])
+def test_the_heartbeat_ping_lengthens_the_visit_and_is_no_page_view(
+    reports: tuple[Served, dict[str, int], dict[str, str]], tracker: str
+) -> None:
+    served, sites, _ = reports
+    visits = served.api("Live.getLastVisitsDetails", idSite=sites[tracker], filter_limit=-1, **DAY)
+    (visit,) = [
+        v for v in visits if v["actionDetails"][0].get("url", "").endswith("/heartbeat.html")
+    ]
+    # the page view is the visit's one action: the ping added none
+    assert visit["actions"] == 1
+    assert [detail["type"] for detail in visit["actionDetails"]] == ["action"]
+    # the ping came >= 5 s after the page view (tally.js: its 5 s tick; matomo.js: the blur
+    # 6 s in) and the visit lasts until it; without it the visit would last 0 s
+    assert visit["visitDuration"] >= 5
+    assert visit["actionDetails"][0]["timeSpent"] == visit["visitDuration"]

@@ -157,3 +157,39 @@ def test_the_referrer_a_conversion_is_credited_with() -> None:
     assert website is not None and (website.type, website.name) == ("website", "sentinelwatch.org")
     assert attribution({"_ref": "https://shop.example/cart"}, SITE) is None  # the site itself
     assert attribution({}, SITE) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "urlref", "expected"),
+    [
+        # Matomo names a website by its host as sent, lower-case, with "www." (Base.php
+        # getReferrerInformation: mb_strtolower of the host; Matomo's expected
+        # test_FlattenReports__Referrers.getWebsites_day.xml has label1 www.referrer1.com)
+        ("https://shop.example/", "https://WWW.Blog.example.org/post", "www.blog.example.org"),
+        ("https://shop.example/", "https://blog.example.org/post", "blog.example.org"),
+        # two hosts, two rows: www.a.org and a.org are different websites to Matomo
+        ("https://shop.example/", "http://a.org/", "a.org"),
+        ("https://shop.example/", "http://www.a.org/", "www.a.org"),
+    ],
+)
+def test_a_website_is_named_by_its_host_with_www(url: str, urlref: str, expected: str) -> None:
+    found = classify(url, urlref, SITE)
+    assert (found.type, found.name) == ("website", expected)
+
+
+@pytest.mark.parametrize(
+    "urlref",
+    [
+        # the page's own host, www. or not: Matomo adds the tracked URL's host to the site's
+        # URLs (plugins/SitesManager/SiteUrls.php addRequestUrlToSiteUrls) -> direct entry
+        "http://staging.shop.example/cart",
+        "http://www.staging.shop.example/cart",
+    ],
+)
+def test_a_referrer_on_the_pages_own_host_is_direct_entry(urlref: str) -> None:
+    # staging.shop.example is none of SITE's URLs, but it is the page's host
+    found = classify("http://staging.shop.example/checkout", urlref, SITE)
+    assert found.type == "direct"
+    # from another page host it stays a website (named as sent)
+    other = classify("http://shop.example/checkout", urlref, SITE)
+    assert (other.type, other.name) == ("website", urlref.split("/")[2])

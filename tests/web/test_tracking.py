@@ -227,3 +227,82 @@ def test_last_value_is_the_last_parameter_of_that_name(pairs: list[tuple[str, st
     # the reference: the last match of the pattern the endpoint used before (one regex pass)
     found = re.findall(r"(?:^|&)send_image=([^&]*)", raw)
     assert last_value(raw, "send_image") == (found[-1] if found else None)
+
+
+def test_a_plain_hit_of_a_known_site_logs_what_the_full_check_logs(tmp_path) -> None:
+    """The shortcut for plain GETs (quick_site + a cached site) must write the very record
+    the full path writes for the same request: same query text, time, peer, agent, flags."""
+    import asyncio
+
+    from tally.web.tracking import TrackingEndpoint
+
+    class Recorded:
+        def __init__(self) -> None:
+            self.payloads: list[bytes] = []
+
+        async def append(self, payloads: list[bytes]) -> list[str]:
+            self.payloads += payloads
+            return [str(len(self.payloads))]
+
+    sites_asked: list[int] = []
+
+    async def site_exists(idsite: int) -> bool:
+        sites_asked.append(idsite)
+        return idsite == 1
+
+    async def no_token(_token: str) -> bool:
+        return False
+
+    when = dt.datetime(2026, 3, 1, 12, 0, 0, 250000)
+    query = urlencode(
+        {
+            "idsite": "1",
+            "rec": "1",
+            "_id": VISITOR,
+            "url": "https://shop.example/a b",
+            "action_name": "Ä",
+            "send_image": "0",
+        }
+    )
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/matomo.php",
+        "query_string": query.encode(),
+        "client": ("10.0.0.7", 5000),
+        "headers": [(b"user-agent", CHROME.encode()), (b"accept-language", b"de")],
+    }
+    answers: dict[str, list[dict]] = {}
+
+    def run(name: str, site_known) -> bytes:
+        log = Recorded()
+        endpoint = TrackingEndpoint(
+            log,
+            site_exists=site_exists,
+            token_valid=no_token,
+            site_known=site_known,
+            clock=lambda: when,
+        )
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        asyncio.run(endpoint(scope, receive, send))
+        answers[name] = sent
+        (payload,) = log.payloads
+        return payload
+
+    full = run("full", None)
+    assert sites_asked == [1]  # the full path looked the site up
+    quick = run("quick", lambda idsite: idsite == 1)
+    assert sites_asked == [1]  # the shortcut did not
+    assert quick == full
+    assert json.loads(quick)["q"] == query and json.loads(quick)["ip"] == "10.0.0.7"
+    assert answers["quick"] == answers["full"] and answers["quick"][0]["status"] == 204
+    # a site the cache does not know (yet) goes the full way and is looked up
+    run("unknown", lambda idsite: False)
+    assert sites_asked == [1, 1]

@@ -76,6 +76,14 @@ ReferrerChangeOption = Annotated[
         "(Matomo's create_new_visit_when_website_referrer_changes; off by default).",
     ),
 ]
+KeepFragmentOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--keep-url-fragment/--drop-url-fragment",
+        help="Keep the part after '#' of page URLs, so /app#/cart is a page of its own "
+        "(Matomo's keep_url_fragment; dropped by default).",
+    ),
+]
 SearchCategoryParamOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -97,6 +105,7 @@ def site_add(
     search_param: SearchParamOption = None,
     search_category_param: SearchCategoryParamOption = None,
     referrer_change: ReferrerChangeOption = None,
+    keep_fragment: KeepFragmentOption = None,
 ) -> None:
     """Add a site (or app) to track and print its id, the idsite its tracker sends.
 
@@ -116,6 +125,7 @@ def site_add(
             search_keyword_parameters=search_param,
             search_category_parameters=search_category_param,
             new_visit_on_referrer_change=bool(referrer_change),
+            keep_url_fragment=bool(keep_fragment),
         )
     except TallyError as error:
         raise _fail(error) from None
@@ -160,6 +170,7 @@ def site_edit(
     search_param: SearchParamOption = None,
     search_category_param: SearchCategoryParamOption = None,
     referrer_change: ReferrerChangeOption = None,
+    keep_fragment: KeepFragmentOption = None,
 ) -> None:
     """Change a site's name, URLs, time zone or URL settings (a list option given replaces
     the old list; pass it once with "" to clear it). URL settings apply to hits loaded from
@@ -181,6 +192,7 @@ def site_edit(
             search_keyword_parameters=search_param,
             search_category_parameters=search_category_param,
             new_visit_on_referrer_change=referrer_change,
+            keep_url_fragment=keep_fragment,
         )
     except TallyError as error:
         raise _fail(error) from None

@@ -10,11 +10,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tally.errors import TallyError
 from tally.pipeline.build import build, discover_models
 from tally.pipeline.context import Context
 from tally.pipeline.ingest import land
 from tally.pipeline.ledger import Ledger, new_run_id
-from tally.pipeline.load import load
+from tally.pipeline.load import load_days
 from tally.sources import Dataset, all_datasets
 from tally.sources.demo import DemoWorld
 
@@ -128,9 +129,10 @@ def _load(
 ) -> None:
     days = _days(summary)
     shown.start("load", len(days) * len(chosen))
-    for day in days:
-        for dataset in chosen:
-            loaded = load(context, dataset, day, run_id)
+    for dataset in chosen:  # a dataset's days side by side where the warehouse allows
+        for _, loaded in load_days(context, dataset, days, run_id):
+            if isinstance(loaded, TallyError):
+                raise loaded
             summary.rows[dataset.key] = summary.rows.get(dataset.key, 0) + loaded.rows
             summary.quarantined += len(loaded.bad_rows)
             shown.advance("load")

@@ -14,20 +14,28 @@ line is checked and converted as it is inserted; the lines that did not land are
 again afterwards, inside the same transaction, which is rolled back when too many are bad.
 The day's files are read and inserted side by side, each on one thread of its own (a long
 file's lines by row groups), never more threads than inputs (``Warehouse.unordered``).
+
+``load_days`` loads several days of a dataset, side by side where the warehouse lets
+threads replace different partitions of one table at once
+(``capabilities.parallel_partition_writes``): one day a thread, each day still ``load``
+(its own transaction, quarantine, threshold and ledger step). A day that must create or
+widen the staging table (``SchemaChangeError``) is loaded again alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
-from tally.errors import BadInputError, QuarantineError
+from tally.errors import BadInputError, QuarantineError, TallyError
 from tally.pipeline.context import Context
 from tally.pipeline.ingest import dataset_key
 from tally.pipeline.ledger import Ledger, new_run_id, utc_now
@@ -35,7 +43,7 @@ from tally.pipeline.statements import pipeline_sql
 from tally.sources import BadRow, Dataset
 from tally.sources.delimited_spark import read_head, read_on_cluster
 from tally.sources.delimited_sql import Lines, NativeReadError, can_stage, read_lines
-from tally.warehouse import FileReadError, Warehouse
+from tally.warehouse import FileReadError, SchemaChangeError, Warehouse
 from tally.warehouse.meta import quarantine
 
 
@@ -58,6 +66,8 @@ class _Batch:
     """One day's files, read: where the good rows are, and the bad ones."""
 
     lines: dict[str, Lines] = field(default_factory=dict)  # by key: files read in place
+    # by key: the columns a file read in place or on the cluster gets from its name
+    named: dict[str, dict[str, Any]] = field(default_factory=dict)
     tables: list[pa.Table] = field(default_factory=list)  # rows parsed in Python
     frames: list[Any] = field(default_factory=list)  # files read on the cluster (Spark)
     cluster_rows: int = 0  # the good rows of ``frames``
@@ -96,15 +106,75 @@ def load(context: Context, dataset: Dataset, day: dt.date, run_id: str | None = 
             step.status, step.error = "skipped", "no landed files for this day"
             return Loaded(skipped=True)
         try:
-            with _read(context, dataset, keys, keep_lines=False) as batch:
-                loaded = _load_batch(context, dataset, day, run_id, batch, step)
-        except FileReadError:
-            # DuckDB could not read a file in the one pass (invalid UTF-8, a NUL byte...):
-            # rolled back; read each file's lines first, which names the file to parse in
-            # Python instead
-            with _read(context, dataset, keys, keep_lines=True) as batch:
-                loaded = _load_batch(context, dataset, day, run_id, batch, step)
+            loaded = _load_files(context, dataset, day, run_id, keys, step)
+        except SchemaChangeError:
+            # side by side with other days (load_days), this day must create or widen the
+            # staging table: nothing was written; again alone, once the others are done
+            with context.warehouse.shared_writes(False):
+                loaded = _load_files(context, dataset, day, run_id, keys, step)
     return loaded
+
+
+def load_days(
+    context: Context,
+    dataset: Dataset,
+    days: Sequence[dt.date],
+    run_id: str | None = None,
+    workers: int | None = None,
+) -> Iterator[tuple[dt.date, Loaded | TallyError]]:
+    """``load`` each day, yielding (day, what its load did or the error that failed it) in
+    the days' order; a failed day never stops the others.
+
+    Where the warehouse allows parallel partition writes, ``workers`` days (default: one
+    per core, at most half of ``warehouse.pool_size``: each day holds a connection for its
+    whole load, the rest stay for the server's requests) load side by side, each on one thread of its own, in waves: between two
+    waves every connection is closed, so another process waiting for a DuckDB file waits
+    for one wave at most, as it waits for one step of a sequential job.
+    """
+    if len(set(days)) != len(days):  # two loads of one partition would delete each other's rows
+        raise ValueError("load_days: a day given twice")
+    run_id = run_id or new_run_id()
+    pool_share = max(1, context.settings.warehouse.pool_size // 2)
+    width = min(workers or min(os.cpu_count() or 1, pool_share), len(days))
+    if width <= 1 or not context.warehouse.capabilities.parallel_partition_writes:
+        for day in days:
+            yield day, _load_or_error(context, dataset, day, run_id)
+        return
+
+    def side_by_side(day: dt.date) -> Loaded | TallyError:
+        # one DuckDB thread a day: each load's statements run on the thread that sends
+        # them, the days on as many cores as there are workers
+        warehouse = context.warehouse
+        with warehouse.shared_writes(), warehouse.unordered(1):
+            return _load_or_error(context, dataset, day, run_id)
+
+    with ThreadPoolExecutor(width, thread_name_prefix="tally-load") as pool:
+        for start in range(0, len(days), width):
+            wave = days[start : start + width]
+            yield from zip(wave, pool.map(side_by_side, wave), strict=True)
+
+
+def _load_or_error(
+    context: Context, dataset: Dataset, day: dt.date, run_id: str
+) -> Loaded | TallyError:
+    try:
+        return load(context, dataset, day, run_id)
+    except TallyError as error:
+        return error
+
+
+def _load_files(
+    context: Context, dataset: Dataset, day: dt.date, run_id: str, keys: list[str], step: Any
+) -> Loaded:
+    try:
+        with _read(context, dataset, keys, keep_lines=False) as batch:
+            return _load_batch(context, dataset, day, run_id, batch, step)
+    except FileReadError:
+        # DuckDB could not read a file in the one pass (invalid UTF-8, a NUL byte...):
+        # rolled back; read each file's lines first, which names the file to parse in
+        # Python instead
+        with _read(context, dataset, keys, keep_lines=True) as batch:
+            return _load_batch(context, dataset, day, run_id, batch, step)
 
 
 def _load_batch(
@@ -189,6 +259,7 @@ def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch, keep: bo
     table = f"_lines_{uuid.uuid4().hex}" if keep else None
     try:
         name = key.rsplit("/", 1)[1]
+        batch.named[key] = dataset.file_columns(name)
         batch.lines[key] = read_lines(context.warehouse, path, name, dataset.layout, table)
     except NativeReadError:
         return False
@@ -205,6 +276,7 @@ def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch
     warehouse: Any = context.warehouse
     path = context.lake.path(key)
     try:
+        named = dataset.file_columns(key.rsplit("/", 1)[1])
         with context.lake.fs.open(path, "rb") as opened:
             compressed, head = read_head(opened)
         url = warehouse.cluster_url(context.lake.uri(key))
@@ -214,7 +286,7 @@ def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch
     except BadInputError as error:
         _unreadable(key, error, batch)
     else:
-        batch.frames.append(read.frame)
+        batch.frames.append(_with_constants(read.frame, named))
         batch.cluster_rows += read.rows
         batch.rows_read += read.rows_read
         batch.bad_rows.extend(read.bad_rows)
@@ -317,12 +389,14 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
             for table in batch.tables
         ]
         staged = [
-            f"SELECT *, {_literal(key)} AS _file FROM ({lines.every_line()})"
+            f"SELECT *, {_literal(key)} AS _file{_constants(batch.named.get(key, {}))} "
+            f"FROM ({lines.every_line()})"
             for key, lines in batch.lines.items()
         ]
         union = " UNION ALL BY NAME ".join(f"({part})" for part in staged + python)
         names = {"_line", "_file", "_partition_date", "_run_id", "_loaded_at"}
         names.update(column.name for lines in batch.lines.values() for column in lines.columns)
+        names.update(name for key in batch.lines for name in batch.named.get(key, {}))
         names.update(name for table in batch.tables for name in table.column_names)
         replaced = warehouse.replace_partition_from(  # type: ignore[attr-defined]
             dataset.staging_table,
@@ -356,6 +430,32 @@ def _replace_on_cluster(
     partition = {"_partition_date": day}
     warehouse.replace_partition_frame(dataset.staging_table, union, partition, empty=not rows)
     return rows
+
+
+def _constants(named: dict[str, Any]) -> str:
+    """``, <value> AS <column>`` for each column a file gets from its name (DuckDB SQL)."""
+    return "".join(f", {_sql_value(value)} AS {_quoted(name)}" for name, value in named.items())
+
+
+def _with_constants(frame: Any, named: dict[str, Any]) -> Any:
+    """A cluster's frame of a file's rows with the columns it gets from its name."""
+    from pyspark.sql import functions
+
+    for name, value in named.items():
+        frame = frame.withColumn(name, functions.lit(value))
+    return frame
+
+
+def _sql_value(value: Any) -> str:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _literal(str(value))
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _literal(text: str) -> str:

@@ -73,7 +73,9 @@ def create_app(
     run_loader = run_loader and settings.web.serve_loads
     tokens = TokenStore(store)
     sites = CachedSet(lambda: _site_ids(store))
-    tracking = TrackingEndpoint(hitlog, site_exists=sites.contains, token_valid=tokens.may_track)
+    tracking = TrackingEndpoint(
+        hitlog, site_exists=sites.contains, token_valid=tokens.may_track, site_known=sites.known
+    )
     reports = ReportRunner(settings, store)
     load = _Loader(store, settings, hitlog)
 

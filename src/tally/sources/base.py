@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -61,7 +61,8 @@ class Dataset(ABC):
     # alerts). ``[sources.<name>] deadline_hours`` overrides it: a number, or dataset → hours.
     deadline_hours: float = 36.0
     # Set where ``parse`` is exactly ``read_delimited`` of the (gunzipped) file with this
-    # layout: a warehouse that reads files itself may then parse them in place.
+    # layout (plus the constant columns of ``file_columns``): a warehouse that reads files
+    # itself, or its cluster, may then parse them in place.
     layout: Layout | None = None
     # the columns that name one event (a billing transaction, an order): a row repeating a
     # key already loaded is a duplicate or a revision, counted in the ledger's
@@ -88,6 +89,12 @@ class Dataset(ABC):
     @abstractmethod
     def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
         """Realistic demo files for one day, in the real format: file name → bytes."""
+
+    def file_columns(self, file_name: str) -> dict[str, Any]:
+        """Columns every row of a file gets from its name (a report's day, say): what
+        ``parse`` adds to ``read_delimited``'s rows, added by the in-place readers too.
+        Raises ``BadInputError`` for a name that does not say them."""
+        return {}
 
     def check(self, settings: Settings) -> str:
         """Verify credentials and reachability; say what was found, raise TallyError if not."""

@@ -16,14 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from tally.errors import BadInputError, NotReadyError
 from tally.sources import csvtools
 from tally.sources.base import Dataset, Parsed
-from tally.sources.delimited import Column, read_delimited
+from tally.sources.delimited import Column, Layout, read_delimited
 from tally.sources.itunes import (
     APP_APPLE_ID,
     APP_NAME,
@@ -128,6 +128,7 @@ class ActiveSubscriptions(Dataset):
     name = "active-subscription"
     zone = "external"
     staging_table = "staging.itunes_active_subscriptions"
+    layout = Layout(SUBSCRIPTION_COLUMNS, delimiter="\t")
 
     def file_names(self, day: dt.date, settings: Settings) -> list[str]:
         return [subscription_file(settings.section(ItunesSettings).vendor_number, day)]
@@ -144,6 +145,9 @@ class ActiveSubscriptions(Dataset):
         except NotReadyError:
             return f"App Store Connect accepted the key; no Subscription report for {day}"
         return f"App Store Connect accepted the key; Subscription report for {day} available"
+
+    def file_columns(self, file_name: str) -> dict[str, Any]:
+        return {"report_date": report_date(file_name)}
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
         day = report_date(file_name)

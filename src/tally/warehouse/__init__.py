@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tally.warehouse.base import Capabilities, FileReadError, Warehouse
+from tally.warehouse.base import Capabilities, FileReadError, SchemaChangeError, Warehouse
 from tally.warehouse.registry import ConnectOptions, backend_for, check_options
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ __all__ = [
     "Capabilities",
     "ConnectOptions",
     "FileReadError",
+    "SchemaChangeError",
     "Warehouse",
     "connect",
     "from_settings",

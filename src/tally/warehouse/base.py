@@ -55,6 +55,13 @@ class Capabilities:
     # a cluster (Spark) reads the lake's files itself: loads of plain delimited layouts run
     # there (``cluster_url``, ``frame_of``, ``replace_partition_frame``)
     cluster_reads_lake: bool = False
+    # threads of one process may each replace a different partition of one table at the
+    # same time, each in its own transaction (``shared_writes``); else loads of several days
+    # run one after another
+    parallel_partition_writes: bool = False
+    # a cluster (Spark) runs DELETE/INSERT/UPDATE statements over copies of chosen rows of
+    # the serving tables and hands the rows back (``run_on_cluster``): the web models do
+    cluster_runs_statements: bool = False
 
 
 @runtime_checkable
@@ -121,6 +128,14 @@ class Warehouse(Protocol):
         yields how many parts a scan may be split into to use every core (1 where it does
         not matter)."""
 
+    def shared_writes(self, shared: bool = True) -> AbstractContextManager[None]:
+        """Let this thread's writes in the block run at the same time as those of other
+        threads inside such a block (``shared``), each writing rows no other one touches
+        (its own partition); one that must change a table's schema then raises
+        ``SchemaChangeError``, to be run again with ``shared=False``: alone, once the
+        others are done. Where ``capabilities.parallel_partition_writes`` is off, a block
+        that changes nothing."""
+
     def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
         """A person's statement (``tally query``): on a connection that can change nothing
         unless ``write`` and reach no file or network unless ``external_access``; a
@@ -168,6 +183,8 @@ class ThreadState(threading.local):
     depth: int = 0
     in_transaction: int = 0
     timeout: float | None = None
+    # inside shared_writes(): True, writes share the writer lock; False, a write is alone
+    shared: bool | None = None
     written: dict[str, int]
 
     def __init__(self) -> None:
@@ -193,6 +210,71 @@ def split_table(table: str) -> tuple[str, str]:
     """``'staging.x'`` → ``('staging', 'x')``; an unqualified name goes to ``main``."""
     schema, _, name = table.rpartition(".")
     return (schema or "main", name)
+
+
+class SchemaChangeError(TallyError):
+    """A write inside ``shared_writes()`` would create or alter a table, which two
+    transactions cannot do side by side; nothing was written, run it again alone."""
+
+
+class WriterLock:
+    """Who may write to one database in this process: one writer alone (``with lock:``,
+    re-entrant in its thread), or any number of shared writers together (``shared()``),
+    never both. A writer waiting to be alone holds back new shared ones, so it is not
+    starved. Written here because the standard library has no shared/exclusive lock and
+    none of the small packages that offer one is re-entrant for the lone writer, which
+    nested transactions need."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._owner: int | None = None  # the thread writing alone
+        self._depth = 0  # how deeply it holds the lock
+        self._shared = 0  # shared holds, every thread
+        self._waiting = 0  # threads waiting to write alone
+        self._mine = threading.local()  # this thread's shared holds
+
+    def __enter__(self) -> None:
+        me = threading.get_ident()
+        with self._condition:
+            if self._owner == me:
+                self._depth += 1
+                return
+            if getattr(self._mine, "count", 0):
+                raise RuntimeError("a shared writer cannot write alone: it would wait on itself")
+            self._waiting += 1
+            try:
+                self._condition.wait_for(lambda: self._owner is None and self._shared == 0)
+            finally:
+                self._waiting -= 1
+            self._owner, self._depth = me, 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._condition:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._condition.notify_all()
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        """Hold the lock together with other shared writers (inside the lone writer's
+        own hold: that hold)."""
+        if self._owner == threading.get_ident():
+            with self:
+                yield
+            return
+        with self._condition:
+            if not getattr(self._mine, "count", 0):  # a nested hold never waits
+                self._condition.wait_for(lambda: self._owner is None and self._waiting == 0)
+            self._shared += 1
+            self._mine.count = getattr(self._mine, "count", 0) + 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._shared -= 1
+                self._mine.count -= 1
+                self._condition.notify_all()
 
 
 class FileReadError(TallyError):

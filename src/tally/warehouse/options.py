@@ -6,7 +6,7 @@ variable and the expected form), and the backend's factory reads the values at c
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class BackendOptions(BaseModel):
@@ -26,7 +26,7 @@ class Redshift(BackendOptions):
     )
     iam_role: str = Field(default="", description="the role COPY and UNLOAD assume")
     access_key_id: str = Field(default="", description="instead of iam_role, with the secret")
-    secret_access_key: str = Field(default="", description="never logged nor shown")
+    secret_access_key: SecretStr | None = Field(default=None, description="never logged nor shown")
     region: str = Field(default="", description="the staging bucket's region")
 
 

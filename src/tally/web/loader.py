@@ -106,6 +106,7 @@ SCHEMA = pa.schema(
         ("attributed_type", pa.string()),
         ("attributed_name", pa.string()),
         ("attributed_keyword", pa.string()),
+        ("url_fragment", pa.string()),
     ]
 )
 
@@ -276,6 +277,13 @@ def _row(
             hit.search_keyword, hit.search_category = found.keyword, found.category
             hit.search_count = found.count
             url = found.url
+    fragment = None
+    if not rules.keep_fragment and url and "#" in url:
+        # Matomo stores page URLs without the fragment unless the site keeps them
+        # (core/Tracker/PageUrl.php); the raw URL (hit.url) still gave the site search above
+        # and gives the campaign below, the fragment kept apart gives URL goals theirs.
+        # Outlink and download URLs (link_url) keep theirs.
+        url, fragment = url.split("#", 1)
     referrer = _referrer(hit.url, hit.urlref, hit.campaign, rules.hosts)
     credited = attribution(hit.attribution, rules.hosts) if hit.attribution else None
     # The full address, before it is anonymised below (Matomo's default too); &dp=1 is
@@ -309,6 +317,7 @@ def _row(
         attributed_type=credited.type if credited else None,
         attributed_name=credited.name if credited else None,
         attributed_keyword=credited.keyword if credited else None,
+        url_fragment=fragment,
         transport=record.get("via", "get"),
         raw_query=record["q"],
     )
@@ -381,6 +390,7 @@ class _SiteRules:
     sitesearch: bool = True
     keyword_parameters: tuple[str, ...] = SEARCH_KEYWORD_PARAMETERS
     category_parameters: tuple[str, ...] = ()
+    keep_fragment: bool = False
 
 
 def _site_rules(warehouse: Warehouse) -> dict[int, _SiteRules]:
@@ -391,6 +401,7 @@ def _site_rules(warehouse: Warehouse) -> dict[int, _SiteRules]:
             sitesearch=site.sitesearch,
             keyword_parameters=tuple(site.keyword_parameters),
             category_parameters=tuple(site.search_category_parameters),
+            keep_fragment=site.keep_url_fragment,
         )
         for site in list_sites(warehouse)
     }

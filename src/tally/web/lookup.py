@@ -40,6 +40,11 @@ class CachedSet:
             await self.refresh()
         return value in self._values
 
+    def known(self, value: Hashable) -> bool:
+        """True when ``contains`` would answer True at once, without reloading: the value
+        is in a set younger than ``max_age`` (a synchronous check for hot paths)."""
+        return value in self._values and time.monotonic() - self._loaded_at <= self.max_age
+
     async def refresh(self) -> None:
         started = time.monotonic()
         async with self._lock:

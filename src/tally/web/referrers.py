@@ -128,8 +128,9 @@ def classify(
     tracker_params: Mapping[str, str] | None = None,
 ) -> Referrer:
     """Classify a hit's referrer as Matomo does for a visit (plugins/Referrers/Columns/
-    Base.php, getReferrerInformation): a campaign first, then direct entry, search engine,
-    social network, website.
+    Base.php, getReferrerInformation): a campaign first, then direct entry (a referrer on
+    one of the site's hosts or on the page's own host, "www." aside), search engine, social
+    network, website (named by its host, lower-case, "www." kept).
 
     The campaign (detectReferrerCampaign): its name and keyword from the landing URL's
     query, else its fragment; a missing keyword from the referrer URL's search keyword; an
@@ -174,7 +175,9 @@ def classify(
             campaign_medium=_first(landing, CAMPAIGN_MEDIUM),
         )
     host = ref_host
-    if not host or _is_own(host, site_hosts):
+    if not host or _is_own(host, site_hosts) or _is_own(host, (_host(url) or "",)):
+        # the page's own host counts as one of the site's (plugins/SitesManager/SiteUrls.php,
+        # addRequestUrlToSiteUrls): moving between its pages is no referrer
         return Referrer("direct")
     engine = _search_engine(host)
     if engine is not None:
@@ -182,7 +185,9 @@ def classify(
     social = _social(host)
     if social:
         return Referrer("social", social)
-    return Referrer("website", host.removeprefix("www."))
+    # the host as the browser sent it, lower-case, "www." kept (Base.php,
+    # getReferrerInformation: the name is mb_strtolower of the referrer's host)
+    return Referrer("website", host)
 
 
 def attribution(remembered: Mapping[str, str], site_hosts: Iterable[str] = ()) -> Referrer | None:

@@ -13,6 +13,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -24,6 +25,30 @@ MODELS = "tally.web.models"
 # steps.sql numbers what actions.sql placed, pages.sql gives its page labels ids; visits.sql
 # reads actions and steps.
 REBUILD_ORDER = ("actions.sql", "steps.sql", "pages.sql", "conversions.sql", "visits.sql")
+# On a cluster (``capabilities.cluster_runs_statements``) the models read and change only
+# these rows of each table (conditions on the alias t): a dirty site-day's hits, actions,
+# conversions and visits; the site-wide tables whole; orders of any day (an order id counts
+# once per site, ever) and their hits.
+DIRTY = (
+    "EXISTS (SELECT 1 FROM web.dirty_days AS d "
+    "WHERE d.idsite = t.idsite AND d.local_date = t.local_date)"
+)
+CLUSTER_SCOPES = {
+    "web.dirty_days": "true",
+    "web.sites": "true",
+    "web.site_url_settings": "true",
+    "web.goals": "true",
+    "web.pages": "true",
+    "web.visitor_salts": "t.salt_date IN (SELECT local_date FROM web.dirty_days)",
+    "web.hits": (
+        "(t.hit_time >= (SELECT min(utc_start) FROM web.dirty_days) "
+        "AND t.hit_time < (SELECT max(utc_end) FROM web.dirty_days)) "
+        "OR t.hit_id IN (SELECT hit_id FROM web.conversions WHERE idgoal = 0)"
+    ),
+    "web.actions": DIRTY,
+    "web.conversions": f"{DIRTY} OR t.idgoal = 0",
+    "web.visits": DIRTY,
+}
 
 
 @dataclass(frozen=True)
@@ -78,8 +103,12 @@ def _sessionize(
     with warehouse.transaction():
         _mark_dirty(warehouse, days)
         _ensure_salts(warehouse, sorted({day for _, day, _ in days}))
-        for name in REBUILD_ORDER:
-            warehouse.run_model(model_sql(name))
+        if warehouse.capabilities.cluster_runs_statements:
+            cluster: Any = warehouse
+            cluster.run_on_cluster([model_sql(name) for name in REBUILD_ORDER], CLUSTER_SCOPES)
+        else:
+            for name in REBUILD_ORDER:
+                warehouse.run_model(model_sql(name))
         visits = _count(warehouse, "web.visits")
         actions = _count(warehouse, "web.actions")
         _stamp_versions(warehouse)

@@ -38,6 +38,8 @@ class Site:
     search_category_parameters: list[str] = field(default_factory=list)
     # Matomo's create_new_visit_when_website_referrer_changes (off by default)
     new_visit_on_referrer_change: bool = False
+    # Matomo's keep_url_fragment: page URLs keep the part after '#' (off by default)
+    keep_url_fragment: bool = False
 
     @property
     def main_url(self) -> str:
@@ -132,6 +134,7 @@ def add_site(
     search_keyword_parameters: list[str] | None = None,
     search_category_parameters: list[str] | None = None,
     new_visit_on_referrer_change: bool = False,
+    keep_url_fragment: bool = False,
 ) -> Site:
     """Create a site with the next free id; ``urls[0]`` becomes its main URL."""
     if not urls:
@@ -148,6 +151,7 @@ def add_site(
         search_keyword_parameters=check_parameters(search_keyword_parameters, "search_keyword"),
         search_category_parameters=check_parameters(search_category_parameters, "search_category"),
         new_visit_on_referrer_change=new_visit_on_referrer_change,
+        keep_url_fragment=keep_url_fragment,
     )
     with warehouse.transaction():
         idsite = int(warehouse.rows("SELECT coalesce(max(idsite), 0) + 1 FROM web.sites")[0][0])
@@ -182,11 +186,11 @@ def _store_settings(warehouse: Warehouse, site: Site) -> None:
         ",".join(site.search_keyword_parameters) or None,
         ",".join(site.search_category_parameters) or None,
         site.new_visit_on_referrer_change,
+        site.keep_url_fragment,
     ]
-    if values != [None, True, None, None, False]:
-        warehouse.execute(
-            "INSERT INTO web.site_url_settings VALUES (?, ?, ?, ?, ?, ?)", [site.idsite, *values]
-        )
+    if values != [None, True, None, None, False, False]:
+        insert = sql_file("tally.web.models", "sites/store_settings.sql")
+        warehouse.execute(insert, [site.idsite, *values])
 
 
 def list_sites(warehouse: Warehouse) -> list[Site]:
@@ -220,7 +224,7 @@ def get_site(warehouse: Warehouse, idsite: int) -> Site:
 
 def _site(row: tuple[Any, ...]) -> Site:
     idsite, name, main_url, urls, timezone, created_at = row[:6]
-    excluded, search, keywords, categories, referrer_change = row[6:]
+    excluded, search, keywords, categories, referrer_change, keep_fragment = row[6:]
     listed = [u for u in json.loads(urls or "[]") if isinstance(u, str)]
     return Site(
         int(idsite),
@@ -233,6 +237,7 @@ def _site(row: tuple[Any, ...]) -> Site:
         search_keyword_parameters=_split(keywords),
         search_category_parameters=_split(categories),
         new_visit_on_referrer_change=bool(referrer_change),
+        keep_url_fragment=bool(keep_fragment),
     )
 
 
@@ -252,11 +257,14 @@ def edit_site(
     search_keyword_parameters: list[str] | None = None,
     search_category_parameters: list[str] | None = None,
     new_visit_on_referrer_change: bool | None = None,
+    keep_url_fragment: bool | None = None,
 ) -> Site:
     """Change a site's name, URLs (all of them, main first), time zone or URL settings (a
     list given replaces the old one; an empty list clears it). URL settings apply to hits
     loaded from then on, as Matomo's apply to requests tracked after a change, except
-    ``new_visit_on_referrer_change``, a rule of visits: the site's visits are rebuilt."""
+    ``new_visit_on_referrer_change``, a rule of visits, and ``keep_url_fragment``, which
+    page labels follow: the site's visits are rebuilt (fragments the loader dropped while
+    it was off stay dropped, as in Matomo)."""
     site = get_site(warehouse, idsite)
     new_zone = check_timezone(timezone) if timezone is not None else site.timezone
     changed = replace(
@@ -268,6 +276,9 @@ def edit_site(
         new_visit_on_referrer_change=site.new_visit_on_referrer_change
         if new_visit_on_referrer_change is None
         else new_visit_on_referrer_change,
+        keep_url_fragment=site.keep_url_fragment
+        if keep_url_fragment is None
+        else keep_url_fragment,
     )
     if excluded_parameters is not None:
         changed = replace(
@@ -293,6 +304,8 @@ def edit_site(
             invalidate_visits(warehouse, idsite)  # every local day moved
         elif changed.new_visit_on_referrer_change != site.new_visit_on_referrer_change:
             invalidate_visits(warehouse, idsite)  # visits split otherwise
+        elif changed.keep_url_fragment != site.keep_url_fragment:
+            invalidate_visits(warehouse, idsite)  # page labels show fragments or not
     return changed
 
 

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,9 @@ from tally.warehouse.base import (
     FileReadError,
     InformationSchema,
     NamedLocks,
+    SchemaChangeError,
     ThreadState,
+    WriterLock,
     split_statements,
     split_table,
 )
@@ -52,18 +54,21 @@ CAPABILITIES = Capabilities(
     reads_local_files=True,
     row_ids=True,
     columnar_results=True,
+    parallel_partition_writes=True,
 )
 # One writer at a time per database file in this process. DuckDB lets several connections
 # of one process write, but two transactions touching the same rows fail ("Conflict on
-# tuple deletion") instead of waiting; readers never conflict and are not held up.
-_WRITERS: dict[str, threading.RLock] = {}
+# tuple deletion") instead of waiting; readers never conflict and are not held up. Threads
+# inside ``shared_writes()`` write together (each its own partition: no row of theirs is
+# the same, measured to commit without conflict), never alongside a writer alone.
+_WRITERS: dict[str, WriterLock] = {}
 _WRITERS_GUARD = threading.Lock()
 
 
-def _writer_lock(path: str) -> threading.RLock:
+def _writer_lock(path: str) -> WriterLock:
     key = str(Path(path).resolve()) if path not in (":memory:", "") else f":memory:{id(path)}"
     with _WRITERS_GUARD:
-        return _WRITERS.setdefault(key, threading.RLock())
+        return _WRITERS.setdefault(key, WriterLock())
 
 
 _PLAIN_SELECT = re.compile(r"\s*SELECT\b", re.IGNORECASE)
@@ -131,9 +136,7 @@ class DuckDBWarehouse(InformationSchema):
         self._lock = threading.Lock()
         self._state = ThreadState()
         self._named = NamedLocks()
-        self._writer = (
-            threading.RLock() if self.path in (":memory:", "") else _writer_lock(self.path)
-        )
+        self._writer = WriterLock() if self.path in (":memory:", "") else _writer_lock(self.path)
         self._settings_key = (
             f":memory:{id(self)}" if self._memory else str(Path(self.path).resolve())
         )
@@ -208,7 +211,7 @@ class DuckDBWarehouse(InformationSchema):
                 finally:
                     state.in_transaction -= 1
                 return
-            with self._writer:  # a transaction is assumed to write: one at a time
+            with self._hold_writer():  # a transaction is assumed to write
                 con.execute("BEGIN TRANSACTION")
                 state.in_transaction = 1
                 try:
@@ -220,6 +223,21 @@ class DuckDBWarehouse(InformationSchema):
                     con.execute("COMMIT")
                 finally:
                     state.in_transaction = 0
+
+    def _hold_writer(self) -> AbstractContextManager[None]:
+        """The writer lock as this thread writes: shared inside ``shared_writes()``,
+        else alone."""
+        return self._writer.shared() if self._state.shared else self._writer
+
+    @contextmanager
+    def shared_writes(self, shared: bool = True) -> Iterator[None]:
+        state = self._state
+        before = state.shared
+        state.shared = shared if self.capabilities.parallel_partition_writes else None
+        try:
+            yield
+        finally:
+            state.shared = before
 
     @contextmanager
     def interactive(self, seconds: float | None = None) -> Iterator[None]:
@@ -361,7 +379,7 @@ class DuckDBWarehouse(InformationSchema):
         already holds it); nothing for a read."""
         if self._state.in_transaction or _reads_only(sql):
             return nullcontext()
-        return self._writer
+        return self._hold_writer()
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> None:
         with self.session() as con, self._writing(sql), self._bounded(con):
@@ -427,6 +445,7 @@ class DuckDBWarehouse(InformationSchema):
             ).fetchall()
         }
         if not existing:  # (each look at the view plans its SELECT again: only what is needed)
+            self._refuse_schema_change(table)
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {view} LIMIT 0")
             return
@@ -435,7 +454,14 @@ class DuckDBWarehouse(InformationSchema):
         described = con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
         for column, column_type, *_ in described:
             if column not in existing:
+                self._refuse_schema_change(table)
                 con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {column_type}')
+
+    def _refuse_schema_change(self, table: str) -> None:
+        # two transactions side by side cannot both change the catalogue (DuckDB: "Catalog
+        # write-write conflict"), nor one alter a table the other inserts into
+        if self._state.shared:
+            raise SchemaChangeError(f"{table} must be created or altered by a writer alone")
 
     def replace_partition(self, table: str, data: pa.Table, partition: Mapping[str, Any]) -> int:
         view = f"_incoming_{uuid.uuid4().hex}"

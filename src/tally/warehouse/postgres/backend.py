@@ -18,7 +18,7 @@ import datetime as dt
 import decimal
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,9 @@ from tally.errors import QueryTimeoutError, WarehouseBusyError, WarehouseUnreach
 from tally.warehouse.base import (
     Capabilities,
     InformationSchema,
+    SchemaChangeError,
     ThreadState,
+    WriterLock,
     split_statements,
     split_table,
     written_table,
@@ -45,6 +47,9 @@ CAPABILITIES = Capabilities(
     single_writer_process=False,
     param_style="%s",
     locks_across_processes=True,
+    # rows of different partitions: two transactions' DELETE and COPY never wait on each
+    # other (a table's creation or new column is done alone: _ensure_table)
+    parallel_partition_writes=True,
 )
 # autovacuum's defaults: analyze a table once this many rows plus this share changed
 ANALYZE_ROWS, ANALYZE_SHARE = 50, 0.1
@@ -110,6 +115,10 @@ class PostgresWarehouse(InformationSchema):
         self.interactive_seconds = interactive_seconds
         self._pool: psycopg_pool.ConnectionPool | None = None
         self._state = ThreadState()
+        # taken only inside shared_writes() blocks (other transactions run as before): the
+        # loads side by side share it, a day that must change its table's schema holds it
+        # alone, so two threads never create or widen one table at once
+        self._writer = WriterLock()
 
     @property
     def dialect(self) -> str:
@@ -182,8 +191,14 @@ class PostgresWarehouse(InformationSchema):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.session() as con, con.transaction():
+        with self.session() as con, self._write_turn(), con.transaction():
             yield
+
+    def _write_turn(self) -> AbstractContextManager[None]:
+        shared = self._state.shared
+        if shared is None:
+            return nullcontext()
+        return self._writer.shared() if shared else self._writer
 
     @contextmanager
     def interactive(self, seconds: float | None = None) -> Iterator[None]:
@@ -215,6 +230,17 @@ class PostgresWarehouse(InformationSchema):
     @contextmanager
     def unordered(self, streams: int | None = None) -> Iterator[int]:
         yield 1  # PostgreSQL keeps no insertion order worth giving up
+
+    @contextmanager
+    def shared_writes(self, shared: bool = True) -> Iterator[None]:
+        state = self._state
+        before = state.shared
+        if self.capabilities.parallel_partition_writes:
+            state.shared = shared
+        try:
+            yield
+        finally:
+            state.shared = before
 
     def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
         """A READ ONLY transaction, rolled back, unless ``write``. File access on the server
@@ -335,16 +361,22 @@ class PostgresWarehouse(InformationSchema):
         self.run_model(Path(path).read_text(encoding="utf-8"))
 
     def _ensure_table(self, con: psycopg.Connection, table: str, schema: pa.Schema) -> None:
-        schema_name, _ = split_table(table)
-        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema_name}"')
-        definition = ", ".join(f'"{f.name}" {_postgres_type(f.type)}' for f in schema)
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({definition})")
         existing = set(self.columns(table))
-        for field in schema:
-            if field.name not in existing:
-                con.execute(
-                    f'ALTER TABLE {table} ADD COLUMN "{field.name}" {_postgres_type(field.type)}'
-                )
+        missing = [field for field in schema if field.name not in existing]
+        if (missing or not existing) and self._state.shared:
+            # two transactions creating one table at once fail (a unique violation in
+            # pg_type); widening it beside other writers could deadlock them
+            raise SchemaChangeError(f"{table} must be created or altered by a writer alone")
+        if not existing:
+            schema_name, _ = split_table(table)
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema_name}"')
+            definition = ", ".join(f'"{f.name}" {_postgres_type(f.type)}' for f in schema)
+            con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({definition})")
+            return
+        for field in missing:
+            con.execute(
+                f'ALTER TABLE {table} ADD COLUMN "{field.name}" {_postgres_type(field.type)}'
+            )
 
     def replace_partition(self, table: str, data: pa.Table, partition: Mapping[str, Any]) -> int:
         names = ", ".join(f'"{name}"' for name in data.column_names)

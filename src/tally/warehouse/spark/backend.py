@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 import time
 import uuid
@@ -45,6 +46,7 @@ from tally.errors import ConfigError, TallyError
 from tally.warehouse.base import Capabilities, split_statements, split_table
 from tally.warehouse.duckdb.backend import DuckDBWarehouse
 from tally.warehouse.registry import ConnectOptions
+from tally.warehouse.spark.statements import rewrite, table_written
 
 CAPABILITIES = Capabilities(
     sqlglot_dialect="spark",
@@ -54,6 +56,7 @@ CAPABILITIES = Capabilities(
     columnar_results=True,
     rewrites_rows=False,
     cluster_reads_lake=True,
+    cluster_runs_statements=True,
 )
 SPARK_SCHEMAS = ("staging", "marts")
 KNOWN_OPTIONS = {"master", "location", "serving", "prefix", "conf"}
@@ -273,9 +276,12 @@ class SparkWarehouse(DuckDBWarehouse):
         self._register(self.spark, info)
         self._publish(info)
 
-    def _publish(self, info: TableInfo) -> None:
-        """The table list and the serving view, in one DuckDB transaction (after a write:
-        the view is an empty row set while the table has no file)."""
+    def _publish(
+        self, info: TableInfo, partitions: Sequence[Mapping[str, Any]] | None = None
+    ) -> None:
+        """The table list and the serving copy, in one DuckDB transaction: a reader sees the
+        rows from before the write or after it. ``partitions``: only these were rewritten
+        (their rows are copied again); None: the whole table is copied again."""
         with self.transaction(), self.session() as con:
             con.execute(
                 "INSERT OR REPLACE INTO tally_meta.spark_tables VALUES (?, ?, ?, ?, now())",
@@ -283,7 +289,7 @@ class SparkWarehouse(DuckDBWarehouse):
             )
             schema, _ = split_table(info.name)
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            con.execute(f"CREATE OR REPLACE VIEW {info.name} AS {_serving_select(info)}")
+            _refresh_copy(con, info, partitions)
 
     def _forget(self, table: str) -> None:
         info = self._table(table)
@@ -293,7 +299,9 @@ class SparkWarehouse(DuckDBWarehouse):
         self._registered.pop(table, None)
         with self.transaction(), self.session() as con:
             con.execute("DELETE FROM tally_meta.spark_tables WHERE name = ?", [table])
-            con.execute(f"DROP VIEW IF EXISTS {table}")
+            kind = _serving_kind(con, table)
+            if kind is not None:
+                con.execute(f"DROP {kind} {table}")
         _remove(self._folder(table))
 
     def _folder(self, table: str) -> str:
@@ -405,7 +413,8 @@ class SparkWarehouse(DuckDBWarehouse):
                 self.spark.sql(f"INSERT OVERWRITE TABLE {target} SELECT {selected} FROM `{view}`")
         finally:
             self.spark.catalog.dropTempView(view)
-        self._publish(info)
+        # the rows are the named partition's (as with DuckDB's replace): only it is copied
+        self._publish(info, [partition] if partition else None)
 
     def materialize(self, table: str, select_sql: str) -> None:
         if not self.is_spark_table(table):
@@ -424,6 +433,98 @@ class SparkWarehouse(DuckDBWarehouse):
             for old in _versions(self._folder(table)):
                 if old not in (folder, before.path):
                     _remove(old)
+
+    # -- serving tables rewritten by the cluster (the web models) ----------------------
+
+    def run_on_cluster(self, sql: Sequence[str], scopes: Mapping[str, str]) -> None:
+        """Run DuckDB-dialect DELETE/INSERT/UPDATE statements (``sql``: texts of one or more
+        statements, in order) on the cluster, over working copies of serving tables.
+
+        ``scopes`` names every serving table the statements read or change, each with a
+        condition on its rows (written against the alias ``t``): DuckDB writes those rows to
+        Parquet (no row passes through Python), the cluster reads them, runs each statement
+        as the query giving the rows it leaves (``statements.rewrite``), and the rows a
+        changed table ends with replace its rows of the scope in the serving file, in the
+        caller's transaction. A statement may only need, and change, rows of the scopes."""
+        run = f"run{time.time_ns()}"
+        folder = f"{self.spark_options.location.rstrip('/')}/_runs/{run}"
+        views: dict[str, str] = {}
+        try:
+            self._hand_over(scopes, folder, views)
+            changed: dict[str, str] = {}
+            texts = [statement for text in sql for statement in split_statements(text)]
+            for step, statement in enumerate(texts):
+                table = table_written(statement)
+                if table not in views:
+                    raise SparkWriteError(f"{table} is written but not in the cluster's scopes")
+                current = self.spark.table(views[table])
+                change = rewrite(statement, list(current.columns))
+                frame = self.spark.sql(self._over_views(change.select, views))
+                if change.kind == "add":
+                    added = _aligned(frame, change.columns or tuple(current.columns), current)
+                    frame = current.unionByName(added)
+                # each step's rows are written out: the next reads files, not a plan that
+                # grows with every statement (and a lost executor redoes one step only)
+                changed[table] = f"{folder}/steps/{step}"
+                frame.write.parquet(self.cluster_url(changed[table]))
+                self._as_view(changed[table], table, views)
+            self._take_back(changed, scopes)
+        finally:
+            for view in views.values():
+                self.spark.catalog.dropTempView(view)
+            _remove(folder)
+
+    def _as_view(self, path: str, table: str, views: dict[str, str]) -> None:
+        """The Parquet rows at ``path`` as the run's view of ``table`` (its old view dropped)."""
+        if table in views:
+            self.spark.catalog.dropTempView(views[table])
+        views[table] = f"_run_{uuid.uuid4().hex[:12]}_{table.replace('.', '_')}"
+        self.spark.read.parquet(self.cluster_url(path)).createOrReplaceTempView(views[table])
+
+    def _hand_over(self, scopes: Mapping[str, str], folder: str, views: dict[str, str]) -> None:
+        """Each table's rows of its scope, written to Parquet by DuckDB (in the caller's
+        transaction: rows it wrote are seen) and read by the cluster as a temporary view."""
+        with self.session() as con:
+            for table, condition in scopes.items():
+                path = f"{folder}/in/{table}.parquet"
+                if "://" not in path:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                con.execute(
+                    f"COPY (SELECT * FROM {table} AS t WHERE {condition}) "
+                    f"TO '{path.replace('s3a://', 's3://', 1)}' (FORMAT parquet)"
+                )
+                self._as_view(path, table, views)
+
+    def _over_views(self, select_sql: str, views: Mapping[str, str]) -> str:
+        """Spark SQL for a DuckDB-dialect query reading the run's views, with their column
+        types known (a date minus a date needs them)."""
+        read = _tables_read(select_sql)
+        types = tuple(
+            (
+                table,
+                tuple(
+                    (f.name, f.dataType.simpleString())
+                    for f in self.spark.table(views[table]).schema.fields
+                ),
+            )
+            for table in sorted(read)
+            if table in views
+        )
+        missing = sorted(t for t in read if t not in views and not self.is_spark_table(t))
+        if missing:
+            raise SparkWriteError(f"read but not in the cluster's scopes: {missing}")
+        return _transpiled(
+            select_sql, self.spark_options.prefix, tuple(sorted(views.items())), types
+        )
+
+    def _take_back(self, changed: Mapping[str, str], scopes: Mapping[str, str]) -> None:
+        """Each changed table's rows of its scope replaced by those the cluster left."""
+        with self.transaction(), self.session() as con:
+            for table, output in changed.items():
+                con.execute(f"DELETE FROM {table} AS t WHERE {scopes[table]}")
+                glob = f"{output.replace('s3a://', 's3://', 1)}/*.parquet"
+                if _has_files(glob):
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet('{glob}')")
 
     # -- statements: each goes to Spark or to DuckDB -----------------------------------
 
@@ -525,6 +626,7 @@ def _transpiled(
     tree = _dates_subtracted(parsed, types)
     for select in tree.find_all(exp.Select):
         _series_as_lateral_view(select)
+    _numbered_in_some_order(tree)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     renamed = dict(views)
     for table in tree.find_all(exp.Table):
@@ -583,6 +685,14 @@ def _dates_subtracted(
     return typed
 
 
+def _numbered_in_some_order(tree: exp.Expression) -> None:
+    """``row_number() OVER ()`` (DuckDB numbers rows in any order) with an ORDER BY of a
+    constant: Spark refuses a row number without one."""
+    for window in tree.find_all(exp.Window):
+        if isinstance(window.this, exp.RowNumber) and not window.args.get("order"):
+            window.set("order", exp.Order(expressions=[exp.Ordered(this=exp.Literal.number(0))]))
+
+
 def _series_as_lateral_view(select: exp.Select) -> None:
     """``FROM t, generate_series(a, b, step) AS days(d)`` (DuckDB) as Spark's
     ``FROM t LATERAL VIEW explode(sequence(a, b, step)) days AS d``: sqlglot would write a
@@ -608,12 +718,58 @@ def _series_as_lateral_view(select: exp.Select) -> None:
         select.append("laterals", lateral)
 
 
-def _serving_select(info: TableInfo) -> str:
-    """DuckDB's SELECT over the table's Parquet files (an empty typed row set if none)."""
+def _refresh_copy(con: Any, info: TableInfo, partitions: Any) -> None:
+    """Copy the table's Parquet rows into the serving file's table of the same name (the
+    rewritten partitions only, when the copy has the same columns already). Reads then
+    never open the Parquet files: a DuckDB view over them opened every file of every
+    partition at each query (0.9 s for 760 files at rest, 1.3-3.4 s during a build)."""
+    kind = _serving_kind(con, info.name)
+    if kind == "VIEW":  # a serving file from before the copies
+        con.execute(f"DROP VIEW {info.name}")
+        kind = None
+    names = [f.name for f in info.schema.fields]
+    plain = partitions is not None and all(map(_plain_partition, partitions))
+    if plain and kind == "TABLE" and _serving_columns(con, info.name) == names:
+        for partition in partitions:
+            where = " AND ".join(f'"{column}" = ?' for column in partition)
+            con.execute(f"DELETE FROM {info.name} WHERE {where}", list(partition.values()))
+            con.execute(f"INSERT INTO {info.name} {_serving_select(info, partition)}")
+        return
+    con.execute(f"CREATE OR REPLACE TABLE {info.name} AS {_serving_select(info)}")
+
+
+def _serving_kind(con: Any, table: str) -> str | None:
+    """ "TABLE" or "VIEW" for what the serving file holds under that name, or None."""
+    schema, name = split_table(table)
+    found = con.execute(
+        "SELECT 'TABLE' FROM duckdb_tables() WHERE schema_name = ? AND table_name = ? "
+        "UNION ALL SELECT 'VIEW' FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
+        [schema, name, schema, name],
+    ).fetchall()
+    return str(found[0][0]) if found else None
+
+
+def _serving_columns(con: Any, table: str) -> list[str]:
+    schema, name = split_table(table)
+    found = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+        "ORDER BY column_index",
+        [schema, name],
+    ).fetchall()
+    return [str(row[0]) for row in found]
+
+
+def _serving_select(info: TableInfo, partition: Mapping[str, Any] | None = None) -> str:
+    """DuckDB's SELECT over the table's Parquet files, or one partition's (an empty typed
+    row set if there are none)."""
     columns = [(f.name, _duckdb_type(f.dataType)) for f in info.schema.fields]
     folder = info.path.rstrip("/")
     if info.partition_by:
-        glob = f"{folder}/{'/'.join(f'{c}=*' for c in info.partition_by)}/*.parquet"
+        inside = "/".join(
+            f"{c}={_partition_folder(partition[c])}" if partition and c in partition else f"{c}=*"
+            for c in info.partition_by
+        )
+        glob = f"{folder}/{inside}/*.parquet"
         types = ", ".join(f"'{c}': '{t}'" for c, t in columns if c in info.partition_by)
         reader = f"hive_partitioning = true, hive_types = {{{types}}}, "
     else:
@@ -623,6 +779,21 @@ def _serving_select(info: TableInfo) -> str:
         nulls = ", ".join(f'CAST(NULL AS {kind}) AS "{name}"' for name, kind in columns)
         return f"SELECT {nulls} WHERE false"
     return f"SELECT {listed} FROM read_parquet('{glob}', {reader}union_by_name = true)"
+
+
+def _plain_partition(partition: Mapping[str, Any]) -> bool:
+    """Whether each value names its folder as written (a date, a number, a plain word):
+    Spark escapes other characters in folder names, and those are copied whole."""
+    return all(
+        (isinstance(value, dt.date) and not isinstance(value, dt.datetime))
+        or (isinstance(value, int) and not isinstance(value, bool))
+        or (isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_.-]+", value) is not None)
+        for value in partition.values()
+    )
+
+
+def _partition_folder(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
 def _has_files(glob: str) -> bool:
@@ -715,6 +886,22 @@ def _spark_literal(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _aligned(frame: Any, columns: Sequence[str], table: Any) -> Any:
+    """An INSERT's rows (``frame``, its columns in the order of ``columns``) as rows of
+    ``table``: named and typed as its columns, NULL in those the INSERT does not give."""
+    from pyspark.sql import functions
+
+    named = frame.toDF(*columns)
+    return named.select(
+        *[
+            (named[f.name] if f.name in columns else functions.lit(None))
+            .cast(f.dataType)
+            .alias(f.name)
+            for f in table.schema.fields
+        ]
+    )
 
 
 def _spark_ready(data: pa.Table) -> pa.Table:

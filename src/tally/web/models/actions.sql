@@ -12,7 +12,7 @@ WHERE EXISTS (
 INSERT INTO web.actions (
     hit_id, idsite, local_date, idvisit, visitor_key, position, hit_time, local_time, kind,
     is_action, url, action_name, link_url, event_category, event_action, event_name,
-    event_value, search_keyword, idgoal, revenue, pv_id, seconds_since_previous
+    event_value, search_keyword, idgoal, revenue, pv_id, seconds_since_previous, url_fragment
 )
 WITH scoped AS (
     -- A hit's local day is its UTC date or the day before or after (no offset reaches a
@@ -291,7 +291,8 @@ SELECT
     h.idgoal,
     h.revenue,
     h.pv_id,
-    g.seconds_since_previous
+    g.seconds_since_previous,
+    h.url_fragment
 FROM visited AS v
 JOIN gaps AS g ON g.vd = v.vd AND g.seq = v.seq
 LEFT JOIN gaps AS f ON f.vd = v.vd AND f.seq = v.first_seq

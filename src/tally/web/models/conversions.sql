@@ -33,7 +33,10 @@ WITH candidates AS (
         g.revenue AS goal_revenue,
         CASE WHEN g.case_sensitive THEN g.pattern ELSE '(?i)' || g.pattern END AS regex,
         CASE
+            -- the URL as sent, with the fragment the loader kept apart (Matomo matches the
+            -- raw URL: core/Tracker/GoalManager.php, detectGoalMatch)
             WHEN g.match_attribute = 'url' AND a.kind = 'pageview' THEN a.url
+                || CASE WHEN a.url_fragment IS NOT NULL THEN '#' || a.url_fragment ELSE '' END
             WHEN g.match_attribute = 'title' AND a.kind = 'pageview' THEN a.action_name
             WHEN g.match_attribute = 'event_category' AND a.kind = 'event' THEN a.event_category
             WHEN g.match_attribute = 'event_action' AND a.kind = 'event' THEN a.event_action

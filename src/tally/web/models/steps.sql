@@ -2,8 +2,11 @@
 -- join and aggregate narrow stored columns instead of numbering hits at query time:
 -- an integer visit key, running counts of interactions (page views and site searches) and
 -- page views, a page view's report label and the next page view's, a page view's time on
--- page (Matomo's rule, below), and whether a view is the visit's first of its page. The label
--- rule is also in
+-- page (Matomo's rule, below), and whether a view is the visit's first of its page. A page
+-- label is the URL's path and query ('' or '/': /index), and, on a site that keeps URL
+-- fragments (Matomo's keep_url_fragment; the loader dropped them elsewhere), '#' and the
+-- fragment without one trailing '#' (plugins/Actions/ArchivingHelper.php,
+-- parseNameFromPageUrl). The label rule is also in
 -- tally.web.reporting.transitions.label_of (for a pageUrl asked about): keep the two alike.
 UPDATE web.actions
 SET
@@ -21,9 +24,13 @@ SET
 FROM (
     WITH scoped AS (
         SELECT a.hit_id, a.idsite, a.local_date, a.idvisit, a.position, a.kind, a.hit_time, a.url,
-            a.search_keyword
+            a.search_keyword,
+            CASE WHEN coalesce(u.keep_url_fragment, FALSE) AND strpos(a.url, '#') > 0
+                THEN regexp_replace(regexp_replace(a.url, '^[^#]*#', ''), '#$', '')
+                ELSE '' END AS fragment
         FROM web.actions AS a
         JOIN web.dirty_days AS d ON d.idsite = a.idsite AND d.local_date = a.local_date
+        LEFT JOIN web.site_url_settings AS u ON u.idsite = a.idsite
         WHERE a.idvisit IS NOT NULL
     ),
     placed AS (
@@ -50,7 +57,8 @@ FROM (
                     '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '') IN ('', '/') THEN '/index'
                 ELSE regexp_replace(regexp_replace(sc.url, '#.*$', ''),
                     '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '')
-            END END AS page_label,
+            END || CASE WHEN sc.fragment <> '' THEN '#' || sc.fragment ELSE '' END
+            END AS page_label,
             date_diff(
                 'second',
                 lag(sc.hit_time) OVER (PARTITION BY sc.idvisit ORDER BY sc.position),

@@ -39,6 +39,9 @@ def _site_row(site: Site) -> dict[str, object]:
         "sitesearch": 1 if site.sitesearch else 0,
         "sitesearch_keyword_parameters": ",".join(site.search_keyword_parameters),
         "sitesearch_category_parameters": ",".join(site.search_category_parameters),
+        # Matomo's values: 1 keeps page URL fragments, 2 drops them (tally: 0, Matomo's
+        # global default, drops them too)
+        "keep_url_fragment": 1 if site.keep_url_fragment else 0,
     }
 
 
@@ -79,7 +82,8 @@ def _with_scheme(url: str) -> str:
 def new_site(warehouse: Warehouse, params: Mapping[str, str]) -> object:
     """``addSite``: ``siteName``, ``urls[0..n]`` (or ``urls``), optional ``timezone`` and
     Matomo's URL settings ``excludedQueryParameters``, ``siteSearch`` (default on),
-    ``searchKeywordParameters``, ``searchCategoryParameters`` (comma-separated)."""
+    ``searchKeywordParameters``, ``searchCategoryParameters`` (comma-separated),
+    ``keepURLFragments`` (1: keep page URL fragments; 0, the global default, or 2: drop)."""
     urls = [value for key, value in sorted(params.items()) if key.startswith("urls[")]
     if not urls and params.get("urls"):
         urls = [part for part in params["urls"].split(",") if part.strip()]
@@ -93,6 +97,7 @@ def new_site(warehouse: Warehouse, params: Mapping[str, str]) -> object:
         sitesearch=params.get("siteSearch", "1").strip() not in ("0", "false"),
         search_keyword_parameters=[params.get("searchKeywordParameters", "")],
         search_category_parameters=[params.get("searchCategoryParameters", "")],
+        keep_url_fragment=params.get("keepURLFragments", "0").strip() == "1",
     )
     return {"value": site.idsite}
 
