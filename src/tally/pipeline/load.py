@@ -127,9 +127,10 @@ def load_days(
 
     Where the warehouse allows parallel partition writes, ``workers`` days (default: one
     per core, at most half of ``warehouse.pool_size``: each day holds a connection for its
-    whole load, the rest stay for the server's requests) load side by side, each on one thread of its own, in waves: between two
-    waves every connection is closed, so another process waiting for a DuckDB file waits
-    for one wave at most, as it waits for one step of a sequential job.
+    whole load, the rest stay for the server's requests) load side by side, each on one
+    thread of its own, in waves: between two waves every connection is closed, so another
+    process waiting for a DuckDB file waits for one wave at most, as it waits for one step
+    of a sequential job.
     """
     if len(set(days)) != len(days):  # two loads of one partition would delete each other's rows
         raise ValueError("load_days: a day given twice")
