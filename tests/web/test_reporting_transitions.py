@@ -82,3 +82,16 @@ def test_labels_fold_like_the_page_report() -> None:
     assert label_of("https://flow.example.com/") == "/index"
     assert label_of("http://m.flow.example.com/watch/1#t=5") == "/watch/1"
     assert label_of("/shows?genre=drama") == "/shows?genre=drama"
+
+
+def test_limit_before_grouping_folds_the_rest_into_others(site: Warehouse) -> None:
+    # /shows' three following pages have one referral each (see the first test); with
+    # limitBeforeGrouping=2 the first two (by referrals, then label) stay and the third is
+    # "Others" (Matomo's RankingQuery); the lists shorter than the limit are untouched
+    folded = call(
+        site, "Transitions.getTransitionsForPageUrl", {**SHOWS, "limitBeforeGrouping": "2"}
+    )
+    assert pairs(folded["followingPages"]) == [("/index", 1), ("/signup/done", 1), ("Others", 1)]
+    assert pairs(folded["previousPages"]) == [("/index", 1)]
+    with pytest.raises(BadInputError, match="integer"):
+        call(site, "Transitions.getTransitionsForPageUrl", {**SHOWS, "limitBeforeGrouping": "x"})

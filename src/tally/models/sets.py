@@ -34,6 +34,7 @@ ANALYTICS_MODELS = (
     "marts.mrr_movements",
     "marts.mrr_daily",
     "marts.subscription_fact",
+    "marts.cohort_members",
     "marts.cohort_retention",
     "marts.cohort_ltv",
     "marts.trial_cohorts",

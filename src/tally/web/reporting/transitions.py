@@ -19,6 +19,7 @@ So pageviews = loops + previous pages + previous searches + entries
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from tally.errors import BadInputError
 from tally.web.reporting.methods import (
@@ -61,10 +62,28 @@ def _transitions_sql(query: Query) -> tuple[str, list[object]]:
     return sql, [*params, target, *visit_params, target, target, *params, target]
 
 
-def _listed(counts: dict[str, int]) -> list[Row]:
-    """``{"label", "referrals"}`` rows, most referrals first."""
+def _listed(counts: dict[str, int], limit: int = 0) -> list[Row]:
+    """``{"label", "referrals"}`` rows, most referrals first; with a ``limit``, the rows past
+    it are summed into one "Others" row, as Matomo's RankingQuery does."""
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return [{"label": label, "referrals": count} for label, count in ordered]
+    rows: list[Row] = [{"label": label, "referrals": count} for label, count in ordered]
+    if limit and len(rows) > limit:
+        others = sum(count for _, count in ordered[limit:])
+        rows = [*rows[:limit], {"label": "Others", "referrals": others}]
+    return rows
+
+
+def _limit(params: Mapping[str, str]) -> int:
+    """``limitBeforeGrouping``: rows kept per list before "Others" (0: all of them; Matomo's
+    own default, 5, is not applied: tally folds rows only when asked)."""
+    text = params.get("limitBeforeGrouping", "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise BadInputError(
+            "limitBeforeGrouping has to be an integer.", field="limitBeforeGrouping"
+        )
+    return int(text)
 
 
 @method("Transitions.getTransitionsForPageUrl", single_row=True)
@@ -73,6 +92,7 @@ def transitions(query: Query) -> Report:
     loops of the page ``pageUrl`` (any URL of it: its report label is what is matched)."""
     if not query.params.get("pageUrl", "").strip():
         raise BadInputError("Transitions need pageUrl=<the page's URL>", field="pageUrl")
+    limit = _limit(query.params)
     sql, params = _transitions_sql(query)
     found: dict[tuple[str, str], dict[str, int]] = {}
     referrers: dict[str, dict[str, int]] = {}
@@ -100,13 +120,13 @@ def transitions(query: Query) -> Report:
             "exits": total("after", "exit"),
             "loops": total("after", "loop"),
         },
-        "previousPages": _listed(found.get(("before", "page"), {})),
-        "previousSiteSearches": _listed(found.get(("before", "search"), {})),
-        "followingPages": _listed(found.get(("after", "page"), {})),
-        "followingSiteSearches": _listed(found.get(("after", "search"), {})),
-        "outlinks": _listed(found.get(("link", "outlink"), {})),
-        "downloads": _listed(found.get(("link", "download"), {})),
-        "referrers": _referrer_rows(referrers),
+        "previousPages": _listed(found.get(("before", "page"), {}), limit),
+        "previousSiteSearches": _listed(found.get(("before", "search"), {}), limit),
+        "followingPages": _listed(found.get(("after", "page"), {}), limit),
+        "followingSiteSearches": _listed(found.get(("after", "search"), {}), limit),
+        "outlinks": _listed(found.get(("link", "outlink"), {}), limit),
+        "downloads": _listed(found.get(("link", "download"), {}), limit),
+        "referrers": _referrer_rows(referrers, limit),
     }
 
 
@@ -121,7 +141,7 @@ TRANSITION_REFERRERS = {
 }
 
 
-def _referrer_rows(referrers: dict[str, dict[str, int]]) -> list[Row]:
+def _referrer_rows(referrers: dict[str, dict[str, int]], limit: int = 0) -> list[Row]:
     """One row per referrer type that brought entries (``visits``, and the ``details`` by
     name), in Matomo's order; with no entry at all, Matomo's one row of 0 direct entries."""
     rows: list[Row] = []
@@ -135,7 +155,7 @@ def _referrer_rows(referrers: dict[str, dict[str, int]]) -> list[Row]:
                 "label": TRANSITION_REFERRERS.get(kind, kind),
                 "shortName": kind,
                 "visits": sum(details.values()),
-                "details": _listed(named),
+                "details": _listed(named, limit),
             }
         )
     if not rows:
