@@ -16,7 +16,7 @@ the ratios are the medians of the rounds' own ratios: on a shared machine one pa
 moves by ±20 %.
 
 Usage: python benchmarks/load_bench.py [--rows 1000000] [--files 10] [--rounds 1]
-[--no-postgres] [--one-by-one]
+[--no-postgres] [--one-by-one] [--both]
 (PostgreSQL: TALLY_TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test)
 """
 
@@ -89,33 +89,26 @@ def main() -> None:
     parser.add_argument(
         "--one-by-one", action="store_true", help="tally loads one day after another"
     )
+    parser.add_argument(
+        "--both", action="store_true", help="also time tally's load one day after another"
+    )
     args = parser.parse_args()
     watch = LoadWatch()
-    dataset = get_dataset("itunes", "subscription-events")
     days = [dt.date(2016, 10, 1) + dt.timedelta(days=i) for i in range(args.files)]
     per_file = args.rows // args.files
     reports = [report_bytes(per_file, day, index) for index, day in enumerate(days)]
     total = per_file * len(days)
     rounds: list[tuple[float, float, float, float]] = []  # tally wall, CPU; CTAS wall, CPU
+    in_turn: list[tuple[float, float]] = []  # --both: tally one day after another, wall, CPU
     postgres = None
     for number in range(args.rounds):
         with temporary_folder("tally-load-bench-") as path:
             folder = str(path)
-            settings = load_settings(environ={"TALLY_DATA_DIR": folder})
-            context = open_context(settings)
-            for day, data in zip(days, reports, strict=True):
-                land(context, dataset, day, {dataset.file_names(day, settings)[0]: data})
-
-            started, cpu = time.perf_counter(), time.process_time()
-            load_all(context, dataset, days, args.one_by_one)
-            load_seconds = time.perf_counter() - started
-            load_cpu = time.process_time() - cpu
-            table = "staging.itunes_subscription_events"
-            loaded = context.warehouse.rows(f"SELECT count(*) FROM {table}")
-            assert loaded[0][0] == total, loaded
-            context.warehouse.close()
-
-            files = sorted(str(p) for p in Path(context.lake.root).rglob("*.txt.gz"))
+            load_seconds, load_cpu, files = tally_figures(
+                folder, days, reports, total, args.one_by_one
+            )
+            if args.both:
+                in_turn.append(tally_figures(f"{folder}/in-turn", days, reports, total, True)[:2])
             started, cpu = time.perf_counter(), time.process_time()
             plain = duckdb.connect(str(Path(folder) / "plain.duckdb"))
             plain.execute(
@@ -133,6 +126,14 @@ def main() -> None:
                 f"{load_seconds / own_seconds:.2f} wall, {load_cpu / own_cpu:.2f} CPU",
                 flush=True,
             )
+            if args.both:
+                seconds, cpu_seconds = in_turn[-1]
+                print(
+                    f"round {number + 1}: tally one day after another {seconds:.2f} s "
+                    f"({cpu_seconds:.2f} CPU s): {seconds / own_seconds:.2f} wall, "
+                    f"{cpu_seconds / own_cpu:.2f} CPU",
+                    flush=True,
+                )
             if number == args.rounds - 1:
                 started = time.perf_counter()
                 counted = (
@@ -147,7 +148,9 @@ def main() -> None:
                 read_seconds = time.perf_counter() - started
                 assert counted == total, counted
                 if not args.no_postgres:
-                    postgres = postgres_figures(folder, days, files, total, args.one_by_one)
+                    postgres = postgres_figures(
+                        folder, days, files, total, args.one_by_one, args.both
+                    )
 
     load_seconds, load_cpu, own_seconds, own_cpu = (
         statistics.median(r[i] for r in rounds) for i in range(4)
@@ -176,11 +179,40 @@ def main() -> None:
     )
     print(f"ratio load/read: {load_seconds / read_seconds:.2f} (old target <= 2)")
     print(f"ratio duckdb's own load/read: {own_seconds / read_seconds:.2f}")
+    if in_turn:
+        ratio = statistics.median(t[0] / r[2] for t, r in zip(in_turn, rounds, strict=True))
+        cpu_ratio = statistics.median(t[1] / r[3] for t, r in zip(in_turn, rounds, strict=True))
+        print(f"ratio tally load one day after another/CTAS: {ratio:.2f} wall, {cpu_ratio:.2f} CPU")
     if postgres is not None:
-        tally_pg, copy_pg = postgres
+        tally_pg, copy_pg, turn_pg = postgres
         print(f"postgres tally load:  {tally_pg:.2f} s = {total / tally_pg:,.0f}/s")
         print(f"postgres COPY:        {copy_pg:.2f} s = {total / copy_pg:,.0f}/s")
         print(f"ratio postgres tally load/COPY: {tally_pg / copy_pg:.2f}")
+        if turn_pg is not None:
+            print(
+                f"postgres tally load one day after another: {turn_pg:.2f} s, "
+                f"ratio/COPY {turn_pg / copy_pg:.2f}"
+            )
+
+
+def tally_figures(
+    folder: str, days: list[dt.date], reports: list[bytes], total: int, one_by_one: bool
+) -> tuple[float, float, list[str]]:
+    """tally's DuckDB load of the reports landed in a fresh data folder: wall and CPU
+    seconds, and the lake's files."""
+    dataset = get_dataset("itunes", "subscription-events")
+    settings = load_settings(environ={"TALLY_DATA_DIR": folder})
+    context = open_context(settings)
+    for day, data in zip(days, reports, strict=True):
+        land(context, dataset, day, {dataset.file_names(day, settings)[0]: data})
+    started, cpu = time.perf_counter(), time.process_time()
+    load_all(context, dataset, days, one_by_one)
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    loaded = context.warehouse.rows("SELECT count(*) FROM staging.itunes_subscription_events")
+    assert loaded[0][0] == total, loaded
+    context.warehouse.close()
+    files = sorted(str(p) for p in Path(context.lake.root).rglob("*.txt.gz"))
+    return seconds, cpu_seconds, files
 
 
 def load_all(context: Any, dataset: Any, days: list[dt.date], one_by_one: bool) -> None:
@@ -195,23 +227,16 @@ def load_all(context: Any, dataset: Any, days: list[dt.date], one_by_one: bool) 
 
 
 def postgres_figures(
-    folder: str, days: list[dt.date], files: list[str], total: int, one_by_one: bool
-) -> tuple[float, float]:
-    """(tally's load, COPY of the same files) on fresh PostgreSQL databases, in seconds."""
+    folder: str, days: list[dt.date], files: list[str], total: int, one_by_one: bool, both: bool
+) -> tuple[float, float, float | None]:
+    """(tally's load, COPY of the same files, with ``both`` tally's load one day after
+    another) on fresh PostgreSQL databases, in seconds."""
     import psycopg
 
     server = os.environ.get("TALLY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    dataset = get_dataset("itunes", "subscription-events")
     backend = registry.backend_for(server)
-    with backend.scratch_url(Path(folder), server) as url:
-        environ = {"TALLY_DATA_DIR": folder, "TALLY_WAREHOUSE_URL": url}
-        context = open_context(load_settings(environ=environ))
-        started = time.perf_counter()
-        load_all(context, dataset, days, one_by_one)
-        tally_seconds = time.perf_counter() - started
-        loaded = context.warehouse.rows("SELECT count(*) FROM staging.itunes_subscription_events")
-        assert loaded[0][0] == total, loaded
-        context.warehouse.close()
+    tally_seconds = postgres_load(folder, days, total, one_by_one)
+    in_turn = postgres_load(folder, days, total, True) if both else None
     with backend.scratch_url(Path(folder), server) as url, psycopg.connect(url) as con:
         header = gzip.open(files[0], "rt").readline().rstrip("\n").split("\t")
         columns = ", ".join(f'"{name}" TEXT' for name in header)
@@ -225,7 +250,23 @@ def postgres_figures(
         con.commit()
         copy_seconds = time.perf_counter() - started
         assert con.execute("SELECT count(*) FROM events").fetchone()[0] == total
-    return tally_seconds, copy_seconds
+    return tally_seconds, copy_seconds, in_turn
+
+
+def postgres_load(folder: str, days: list[dt.date], total: int, one_by_one: bool) -> float:
+    """Seconds of tally's load of the landed files into a fresh PostgreSQL database."""
+    server = os.environ.get("TALLY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    dataset = get_dataset("itunes", "subscription-events")
+    with registry.backend_for(server).scratch_url(Path(folder), server) as url:
+        environ = {"TALLY_DATA_DIR": folder, "TALLY_WAREHOUSE_URL": url}
+        context = open_context(load_settings(environ=environ))
+        started = time.perf_counter()
+        load_all(context, dataset, days, one_by_one)
+        seconds = time.perf_counter() - started
+        loaded = context.warehouse.rows("SELECT count(*) FROM staging.itunes_subscription_events")
+        assert loaded[0][0] == total, loaded
+        context.warehouse.close()
+    return seconds
 
 
 if __name__ == "__main__":

@@ -13,18 +13,15 @@ revenue by channel and campaign) as docs/dashboard-<panel>.png.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
+# the browser tests' Chromium and the flags that keep it off the closed network, one list
+# for both (tests/browser.py; the dev extra that brings Playwright brings pytest too)
+sys.path.insert(0, str(HERE.parent))
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 PAGES = [
     ("/subscriptions", "dashboard-subscriptions.png"),
     ("/web", "dashboard-web.png"),
@@ -49,7 +46,7 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8080")
     parser.add_argument("--user", required=True)
     parser.add_argument("--password-file", required=True, type=Path)
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args()
     password = args.password_file.read_text().strip()
     with sync_playwright() as playwright:

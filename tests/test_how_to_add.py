@@ -25,6 +25,7 @@ from tally import config
 from tally.config import Section, SourceSettings, load_settings, settings_reference
 from tally.pipeline.build import build, discover_models
 from tally.pipeline.context import open_context
+from tally.pipeline.incremental import build_day
 from tally.pipeline.ingest import ingest
 from tally.pipeline.load import load
 from tally.sources import all_datasets, get_dataset
@@ -88,13 +89,45 @@ def test_a_notifier_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(notifiers.KINDS) - kinds == {"list"}
 
 
-def test_a_report_format(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The recipe's guard: docs/reports.md's usage line lists every format of
-    ``export.FORMATS`` (as the guard read it at import)."""
+def test_a_report_format(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report recipe for a new format: a writer in reports/export.py named in
+    ``WRITERS`` (so ``FORMATS`` lists it); write_subscription_report writes the rows with it
+    and publishes the file. The recipe's guard: docs/reports.md's usage line lists every
+    format of ``FORMATS``."""
     from tests import test_docs_reference
+    from tests.reports.conftest import fixture_rows
 
+    from tally.reports import export
+    from tally.reports.fact import TABLE
+    from tally.reports.subscription import write_subscription_report
+
+    def write_tsv(path: Path, rows: typing.Any) -> int:
+        lines = ["\t".join(export.HEADERS)]
+        lines += [
+            "\t".join("" if v is None else str(v) for v in row.values()) for row in rows.to_pylist()
+        ]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return int(rows.num_rows)
+
+    monkeypatch.setitem(export.WRITERS, "tsv", write_tsv)
+    monkeypatch.setattr(export, "FORMATS", ("xlsx", *export.WRITERS))
+    warehouse.replace_partition(TABLE, fixture_rows(), {})
+    settings = load_settings(environ={"TALLY_DATA_DIR": str(tmp_path / "data")})
+    day = dt.date(2017, 1, 25)
+    written = write_subscription_report(
+        warehouse, settings, "HK", "weekly", day, output_format="tsv"
+    )
+    published = Path(written.location)
+    assert published.name == "subscription-hk-2017-01-25.tsv"
+    lines = published.read_text(encoding="utf-8").splitlines()
+    # the fixture's weekly HK rows: Active subscriber 4 + 4 + 3, New subscriber 2 + 2 + 2,
+    # Churn 2 + 2, Revenue 1 = 22, under the workbook's headers
+    assert lines[0].split("\t")[:3] == ["Type", "Resolution Type", "Country"]
+    assert len(lines) == 1 + 22
     test_docs_reference.test_report_periods_and_formats_and_the_docs_agree()
-    monkeypatch.setattr(test_docs_reference, "FORMATS", (*test_docs_reference.FORMATS, "tsv"))
+    monkeypatch.setattr(test_docs_reference, "FORMATS", export.FORMATS)
     with pytest.raises(AssertionError):
         test_docs_reference.test_report_periods_and_formats_and_the_docs_agree()
 
@@ -196,9 +229,14 @@ class Orders(Dataset):
 DATASETS = [Orders()]
 '''
 
-# The recipe's model, models/marts/<name>.sql: one SELECT, its definition in a comment on top.
+# The recipe's model, models/marts/<name>.sql: one SELECT, its definition in a comment on
+# top; its rows are keyed by a day and a new day's orders reach only that day, so it
+# declares its range and the rows of its input that can reach it ("How a model declares
+# its range").
 MODEL = """-- Orders and sales per day and country of the example shop: a flow, each order counted
 -- on the day of the export that listed it.
+-- @range day day
+-- @reads staging.example_shop_orders WHERE _partition_date >= {since}
 SELECT _partition_date AS day, country, count(*) AS orders, sum(amount) AS sales
 FROM staging.example_shop_orders
 GROUP BY 1, 2
@@ -237,6 +275,7 @@ def example_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 DAY = dt.date(2026, 12, 1)
+NEXT_DAY = dt.date(2026, 12, 2)
 
 
 def test_a_source_and_a_model(example_source: Path) -> None:
@@ -275,6 +314,28 @@ def test_a_source_and_a_model(example_source: Path) -> None:
         )
         # HK: o-1 100.00 + o-3 12.25 = 112.25 in 2 orders; SG: o-2 25.50
         assert [(c, int(n), float(v)) for c, n, v in sales] == [("HK", 2, 112.25), ("SG", 1, 25.5)]
+        # the next day, by the daily build: the declared range rebuilds the new day alone
+        (exports / "orders_20261202.csv").write_text(
+            "Order,Country,Amount\no-4,SG,10.00\n", encoding="utf-8"
+        )
+        ingest(context, orders, NEXT_DAY)
+        load(context, orders, NEXT_DAY)
+        daily = build_day(context, NEXT_DAY, chosen=discover_models(models))
+        # rebuilt whole ("ok", not "incremental from …"): the daily build extends the
+        # range up to marts.subscription_bounds' horizon, which a warehouse without the
+        # subscriber marts has not (ARCHITECTURE, "How a model declares its range")
+        assert daily == {"marts.example_shop_daily_sales": "ok"}
+        by_day = (
+            "SELECT day, country, orders, sales FROM marts.example_shop_daily_sales ORDER BY 1, 2"
+        )
+        after_daily = context.warehouse.rows(by_day)
+        build(context, discover_models(models))  # the full build gives the same rows
+        assert context.warehouse.rows(by_day) == after_daily
+        assert [(str(d), c, int(n), float(v)) for d, c, n, v in after_daily] == [
+            ("2026-12-01", "HK", 2, 112.25),
+            ("2026-12-01", "SG", 1, 25.5),
+            ("2026-12-02", "SG", 1, 10.0),
+        ]
     finally:
         context.warehouse.close()
     # sample: demo files in the real format, read back by parse without a bad row

@@ -208,7 +208,10 @@ class WarehouseSettings(Strict):
         default=8,
         ge=1,
         le=1000,
-        description="connections a server backend (PostgreSQL, Redshift) keeps open",
+        description=(
+            "connections a server backend (PostgreSQL, Redshift) keeps open; a backfill loads "
+            "at most half as many days at once"
+        ),
     )
     interactive_timeout_seconds: float = Field(
         default=30.0,

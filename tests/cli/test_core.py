@@ -133,3 +133,23 @@ def test_a_huge_line_and_a_50_digit_number_cost_their_rows_only(workdir, monkeyp
         {"line": 2, "field": "Quantity"},
         {"line": 3, "field": None},
     ]
+
+
+def _blocks() -> list[str]:
+    from tally.config import reference_entries
+
+    return sorted({e.key.rsplit(".", 1)[0] for e in reference_entries() if "." in e.key})
+
+
+@pytest.mark.parametrize("block", ["", *_blocks()])
+def test_config_with_a_misspelt_key_in_any_section_fails_naming_it(workdir, block):
+    """The issue's must-show, as a user meets it: ``tally config`` on a tally.toml with a
+    misspelt key in one section (or at the top) exits 2 naming the key and its variable."""
+    header = f"[{block}]\n" if block else ""
+    (workdir / "tally.toml").write_text(f'{header}buckett = "x"\n', encoding="utf-8")
+    result = runner.invoke(app, ["config"])
+    key = f"{block}.buckett" if block else "buckett"
+    variable = "TALLY_" + key.upper().replace(".", "__")
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert f"{key} (env {variable}): unknown key" in said

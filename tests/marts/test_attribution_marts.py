@@ -33,8 +33,13 @@ from pathlib import Path
 import pytest
 
 from tally.config import Settings
+from tally.lake import Lake
+from tally.pipeline.build import build, discover_models
+from tally.pipeline.context import Context
+from tally.pipeline.incremental import build_day
 from tally.warehouse import Warehouse
 
+from .conftest import STATUS_TABLE, SUBSCRIBER_MODELS, TRANSACTIONS_TABLE, load_fixture_csv
 from .test_revenue_marts import FIXTURES, MODELS, build_analytics, load_analytics_fixture
 
 D = dt.date
@@ -43,6 +48,7 @@ ATTRIBUTION_MODELS = (
     "marts.subscription_revenue",
     "marts.subscription_attribution",
     "marts.attribution_channel",
+    "marts.cohort_members",
     "marts.cohort_retention",
 )
 
@@ -207,3 +213,79 @@ def test_cohorts_by_acquisition_channel(marts: Warehouse) -> None:
         (search, D(2026, 11, 9), 3, 1, 0, 0.0, 0.0),
         *[(social, D(2026, 11, 2), age, 1, 1, 80.0, 10.0) for age in range(4)],
     ]
+
+
+def _arrived(path: Path, column: str, after: dt.date, until: dt.date, folder: Path) -> Path:
+    """A copy of a fixture CSV with the rows whose ``column`` day is after ``after`` and on
+    or before ``until`` (what arrived between two builds)."""
+    with path.open(encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        kept = [r for r in reader if after < dt.date.fromisoformat(r[column][:10]) <= until]
+        fields = reader.fieldnames or []
+    copy = folder / f"{path.stem}-{until}.csv"
+    with copy.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fields)
+        writer.writeheader()
+        writer.writerows(kept)
+    return copy
+
+
+# the days a daily build runs on (after a full build on 1 Nov): B's start and the sign-up
+# visit that links its earlier anonymous visits (2 Nov), the first payments, B's upgrade
+# and churn, the month's end
+DAILY_DAYS = (
+    D(2026, 11, 2),
+    D(2026, 11, 3),
+    D(2026, 11, 9),
+    D(2026, 11, 15),
+    D(2026, 11, 22),
+    D(2026, 11, 30),
+)
+# with every subscriber mart: the daily build's fast path for the periods reads some
+COMPARED = tuple(
+    dict.fromkeys(
+        (*SUBSCRIBER_MODELS, *ATTRIBUTION_MODELS, "marts.cohort_ltv", "marts.trial_cohorts")
+    )
+)
+
+
+def test_daily_builds_with_visits_equal_the_full_build(
+    warehouse: Warehouse, settings: Settings, tmp_path: Path
+) -> None:
+    """The fixture's exports and visits arriving day by day (each day's partitions, and the
+    visits of that day, sessionized by then), built by the daily build from 2 Nov on, give
+    the full build's attribution and cohort marts. On 2 Nov the daily build attributes B
+    through the visitor its sign-up visit links (v1, v2: anonymous, loaded days before),
+    from its user's visits alone (subscription_attribution is rebuilt by user)."""
+    context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    models = [m for m in discover_models() if m.table in COMPARED]
+    with warehouse.session():
+        load_analytics_fixture(warehouse)  # for its exchange rates: the exports arrive below
+        for table in (TRANSACTIONS_TABLE, STATUS_TABLE):
+            warehouse.execute(f"DELETE FROM {table}")
+        loaded = D(2026, 9, 1)
+        for day in (D(2026, 11, 1), *DAILY_DAYS):
+            for name, table in (("transactions", TRANSACTIONS_TABLE), ("status", STATUS_TABLE)):
+                rows = _arrived(FIXTURES / f"{name}.csv", "_partition_date", loaded, day, tmp_path)
+                load_fixture_csv(warehouse, rows, table)
+            load_visits(
+                warehouse, _arrived(FIXTURES / "visits.csv", "local_date", loaded, day, tmp_path)
+            )
+            if loaded == D(2026, 9, 1):
+                build(context, models)
+            else:
+                outcome = build_day(context, day, chosen=models)
+                assert outcome["marts.subscription_attribution"].startswith("incremental")
+                assert outcome["marts.cohort_retention"].startswith("incremental")
+            loaded = day
+        daily = {t: sorted(warehouse.rows(f"SELECT * FROM {t}"), key=repr) for t in COMPARED}
+        build(context, models)
+        for table in COMPARED:
+            full = sorted(warehouse.rows(f"SELECT * FROM {table}"), key=repr)
+            assert daily[table] == full, table
+        # B attributed to its first touch (v1, search) by the daily build of 2 Nov
+        first = warehouse.rows(
+            "SELECT channel, touch_visit, linked_by FROM marts.subscription_attribution "
+            "WHERE subscription_id = 'SB' AND model = 'First touch'"
+        )
+        assert first == [("Search Engines", "v1", "visitor id")]

@@ -58,6 +58,7 @@ MODELS = (
     "marts.subscription_mrr",
     "marts.subscription_revenue",
     "marts.subscription_attribution",
+    "marts.cohort_members",
     "marts.cohort_retention",
     "marts.cohort_ltv",
     "marts.trial_cohorts",

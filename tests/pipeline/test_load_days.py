@@ -174,15 +174,20 @@ def test_every_backend_loads_days_alike(warehouse, settings, tmp_path, monkeypat
     load(context, EVENTS, DAYS[1])  # the table made, with the bad file's extra column
     if warehouse.capabilities.parallel_partition_writes:
         _rendezvous(monkeypatch, 2)  # waves of two days
-    results = dict(load_days(context, EVENTS, DAYS[:4], workers=2))
-    assert [results[day].rows for day in DAYS[:4]] == [4, 2, 4, 4]
-    sums = warehouse.rows(
-        "SELECT _partition_date, sum(quantity) FROM staging.itunes_subscription_events "
-        "GROUP BY 1 ORDER BY 1"
-    )
-    assert sums == [(DAYS[0], 22), (DAYS[1], 13), (DAYS[2], 22), (DAYS[3], 22)]
-    lines = warehouse.rows("SELECT partition_date, line FROM tally_meta.quarantine ORDER BY line")
-    assert lines == [(DAYS[1], 3), (DAYS[1], 4), (DAYS[1], 5)]
+    for _ in range(2):  # and again: each day's partition and quarantine replaced, not added
+        results = dict(load_days(context, EVENTS, DAYS[:4], workers=2))
+        assert [results[day].rows for day in DAYS[:4]] == [4, 2, 4, 4]
+        sums = warehouse.rows(
+            "SELECT _partition_date, sum(quantity) FROM staging.itunes_subscription_events "
+            "GROUP BY 1 ORDER BY 1"
+        )
+        assert sums == [(DAYS[0], 22), (DAYS[1], 13), (DAYS[2], 22), (DAYS[3], 22)]
+        lines = warehouse.rows(
+            "SELECT partition_date, line FROM tally_meta.quarantine ORDER BY line"
+        )
+        assert lines == [(DAYS[1], 3), (DAYS[1], 4), (DAYS[1], 5)]
+    # the lake's manifest still holds one row per landed file (a load never writes it)
+    assert warehouse.rows("SELECT count(*) FROM tally_meta.lake_files") == [(4,)]
 
 
 def test_every_backend_creates_and_widens_the_table_alone(warehouse, settings, tmp_path):
@@ -204,3 +209,59 @@ def test_every_backend_creates_and_widens_the_table_alone(warehouse, settings, t
     assert "x_paid_service_days_recovered" in warehouse.columns(
         "staging.itunes_subscription_events"
     )
+
+
+def test_a_file_duckdb_cannot_read_beside_another_day_is_parsed_in_python(
+    contexts, tmp_path, monkeypatch
+):
+    """A day whose file DuckDB refuses (invalid UTF-8) rolls its one pass back and reads
+    the file's lines first, naming it for pyarrow, while the other day of its wave loads."""
+    import gzip
+
+    from tests.pipeline.test_load import FIXTURES
+
+    side, _ = contexts
+    load(side, EVENTS, DAYS[0])
+    load(side, EVENTS, DAYS[1])  # the table made and widened
+    text = (FIXTURES / SMALL).read_bytes()
+    broken = tmp_path / "broken.txt.gz"
+    broken.write_bytes(gzip.compress(text + b"2016-10-23\tRenew\t\xff\n", mtime=0))
+    ingest(side, EVENTS, DAYS[2], [broken], force=True)
+    # both loads start together (each looks for its files once), so they run at once
+    barrier, landed = threading.Barrier(2, timeout=60), loading.landed_keys
+
+    def together(*args):
+        barrier.wait()
+        return landed(*args)
+
+    monkeypatch.setattr(loading, "landed_keys", together)
+    results = dict(load_days(side, EVENTS, [DAYS[2], DAYS[3]], workers=2))
+    # pyarrow's verdict on the broken day: line 6 alone quarantined, its four others land
+    assert (results[DAYS[2]].rows, results[DAYS[2]].rows_read) == (4, 5)
+    assert results[DAYS[3]].rows == 4
+    quarantined = side.warehouse.rows(
+        "SELECT line, reason FROM tally_meta.quarantine WHERE partition_date = ?", [DAYS[2]]
+    )
+    assert quarantined == [(6, "not valid UTF-8 (invalid start byte at byte 17 of the line)")]
+
+
+@pytest.mark.parametrize(("pool_size", "threads"), [(2, 0), (8, 2)])
+def test_days_at_once_are_at_most_half_the_pool(contexts, monkeypatch, pool_size, threads):
+    """Each day side by side holds a connection for its whole load: by default never more
+    days at once than half of ``warehouse.pool_size`` (a pool of 2: one, so in turn on the
+    calling thread; of 8: up to 4, here the 2 days of each wave on 2 loading threads)."""
+    side, _ = contexts
+    load(side, EVENTS, DAYS[1])  # the table made and widened
+    side.settings.warehouse.pool_size = pool_size
+    monkeypatch.setattr(loading.os, "cpu_count", lambda: 16)
+    seen, original = set(), loading.load
+
+    def recording(*args):
+        seen.add(threading.current_thread().name)
+        return original(*args)
+
+    monkeypatch.setattr(loading, "load", recording)
+    results = dict(load_days(side, EVENTS, DAYS[2:4]))
+    assert [results[day].rows for day in DAYS[2:4]] == [4, 4]
+    loading_threads = {name for name in seen if name.startswith("tally-load")}
+    assert len(loading_threads) == threads

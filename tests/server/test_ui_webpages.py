@@ -162,6 +162,25 @@ def test_api_backed_panels_show_the_apis_rows(client: TestClient) -> None:
     assert (weekdays["Monday"], weekdays["Tuesday"]) == (4, 1)
 
 
+def test_visitor_log_is_the_apis_live_log(client: TestClient) -> None:
+    rows = _csv(client, "/web/log", "log")
+    # Newest first (reporting_site's docstring, Hong Kong times = UTC + 8): V5 03-03 09:00,
+    # V4 03-02 14:00, V3 11:00, V2 10:00, V1 09:00; started, country, actions, seconds,
+    # entry and exit page (a visit with one page view enters and leaves on it)
+    found = [(r[0], r[2], int(r[7]), int(r[8]), r[9], r[10]) for r in rows[1:]]
+    assert found == [
+        ("2026-03-03T01:00:00", "", 3, 360, f"{SITE}/", f"{SITE}/plans"),
+        ("2026-03-02T06:00:00", "HK", 1, 0, "http://m.watch.example.com/watch/1",
+         "http://m.watch.example.com/watch/1"),
+        ("2026-03-02T03:00:00", "HK", 4, 1200, f"{SITE}/", f"{SITE}/watch/1"),
+        ("2026-03-02T02:00:00", "SG", 1, 60, f"{SITE}/shows?genre=drama",
+         f"{SITE}/shows?genre=drama"),
+        ("2026-03-02T01:00:00", "HK", 4, 360, f"{SITE}/", f"{SITE}/#top"),
+    ]  # fmt: skip
+    api = call(_store(client), "Live.getLastVisitsDetails", {**SPAN, "filter_limit": "200"})
+    assert [int(r[8]) for r in rows[1:]] == [visit["visitDuration"] for visit in api]
+
+
 def test_segment_narrows_every_report(client: TestClient) -> None:
     rows = _csv(client, "/web/log", "log", segment="countryCode==sg")
     assert len(rows) == 2 and rows[1][2] == "SG"  # only V2 came from Singapore

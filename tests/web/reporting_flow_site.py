@@ -13,9 +13,10 @@ exactly Play, no revenue. Sessionized with tally's own code, the hits make these
       variable plan=premium, dimension 1 = gold: /index 09:00, /shows 09:01, /shows 09:02
       (a reload), site search "drama" 09:04, /shows 09:05, /signup/done 09:07 (goal 1,
       revenue 10). 6 actions (5 page views and a search), 420 s.
-  W2  visitor Q, from news.example.org, Samsung Galaxy S23, Android/Chrome Mobile, Singapore
-      SG, local hour 2, plan=free: /shows 10:00, outlink www.imdb.com 10:02, /watch/1 10:03,
-      event Video/Play 10:05 (goal 2). 4 actions, 300 s.
+  W2  visitor Q, from news.example.org (referrer URL https://news.example.org/today), Samsung
+      Galaxy S23, Android/Chrome Mobile, Singapore SG, local hour 2, plan=free: /shows 10:00,
+      outlink www.imdb.com 10:02, /watch/1 10:03, event Video/Play 10:05 (goal 2). 4 actions,
+      300 s.
   W3  visitor R again (3 days after W0), Google, desktop without a brand, Windows/Chrome,
       Kowloon HK, local hour 14, dimension 1 = silver: /shows 14:00, download
       cdn.example.com/guide.pdf 14:10, /index 14:11. 3 actions, 660 s.
@@ -52,6 +53,7 @@ COLUMNS = {
     "search_keyword": ("search", pa.string()),
     "referrer_type": ("referrer_type", pa.string()),
     "referrer_name": ("referrer_name", pa.string()),
+    "urlref": ("urlref", pa.string()),
     "device_type": ("device", pa.string()),
     "device_brand": ("brand", pa.string()),
     "device_model": ("model", pa.string()),

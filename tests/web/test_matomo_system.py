@@ -309,7 +309,9 @@ def _replay(served: Served, fixture: dict[str, Any], sites: dict[int, int]) -> N
 def _expected(name: str) -> object:
     """Matomo's XML answer as a dict (one row) or a list of row dicts. Nested elements of a
     one-row answer (Transitions' sections) become ``section.field`` entries, compared like
-    top-level fields; those of table rows (subtables, goals, action details) are left out."""
+    top-level fields, and so do the rows of their rows' tables (``section.label.table.
+    label.field``: Transitions' referrer details); those of a list's rows (subtables, goals,
+    action details) are left out."""
     root = ElementTree.parse(FIXTURES / "expected" / name).getroot()
     children = list(root)
     if not children:
@@ -322,9 +324,20 @@ def _expected(name: str) -> object:
         if rows:  # a table: its rows by label
             for row in rows:
                 found = _fields(row)
+                prefix = f"{section.tag}.{found.get('label', '')}"
                 for key, value in found.items():
                     if key != "label":
-                        fields[f"{section.tag}.{found.get('label', '')}.{key}"] = value
+                        fields[f"{prefix}.{key}"] = value
+                for table in (child for child in row if len(child)):
+                    for inner in (_fields(r) for r in table if r.tag == "row"):
+                        label = inner.get("label", "")
+                        fields.update(
+                            {
+                                f"{prefix}.{table.tag}.{label}.{k}": v
+                                for k, v in inner.items()
+                                if k != "label"
+                            }
+                        )
         else:
             fields.update({f"{section.tag}.{k}": v for k, v in _fields(section).items()})
     return fields
@@ -344,9 +357,20 @@ def _flatten(answer: object) -> object:
             flat.update({f"{key}.{k}": v for k, v in value.items()})
         elif isinstance(value, list) and all(isinstance(row, dict) for row in value):
             for row in value:
-                flat.update(
-                    {f"{key}.{row.get('label', '')}.{k}": v for k, v in row.items() if k != "label"}
-                )
+                prefix = f"{key}.{row.get('label', '')}"
+                for name, field_value in row.items():
+                    if name == "label":
+                        continue
+                    flat[f"{prefix}.{name}"] = field_value
+                    if isinstance(field_value, list) and field_value:  # a row's table
+                        for inner in field_value:
+                            flat.update(
+                                {
+                                    f"{prefix}.{name}.{inner.get('label', '')}.{k}": v
+                                    for k, v in inner.items()
+                                    if k != "label"
+                                }
+                            )
             flat.setdefault(key, value)
         else:
             flat[key] = value

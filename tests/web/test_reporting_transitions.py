@@ -13,6 +13,7 @@ from tally.warehouse import Warehouse
 from tally.web.reporting.api import call
 from tally.web.reporting.transitions import label_of
 
+NEWS_URL = "https://news.example.org/today"  # W2's referrer URL (reporting_flow_hits.csv)
 SHOWS = {
     "idSite": "1",
     "period": "day",
@@ -46,15 +47,16 @@ def test_transitions_of_a_page_with_a_loop_a_search_and_an_exit(site: Warehouse)
     # clicked on /shows: W2's outlink (10:02) and W3's download (14:10)
     assert pairs(answer["outlinks"]) == [("https://www.imdb.com/title/tt1", 1)]
     assert pairs(answer["downloads"]) == [("https://cdn.example.com/guide.pdf", 1)]
-    # the three entries by the visit's referrer: W4 direct, W3 Google, W2 news.example.org
+    # the three entries by the visit's referrer, in Matomo's order and words: W4 direct, W3
+    # Google, W2 from a website, named by its referrer URL (plugins/Transitions/API.php)
     assert [
-        (r["label"], r["shortName"], r["referrals"], pairs(r["details"]))
-        for r in answer["referrers"]
+        (r["label"], r["shortName"], r["visits"], pairs(r["details"])) for r in answer["referrers"]
     ] == [
-        ("Direct Entry", "direct", 1, []),
-        ("Search Engines", "search", 1, [("Google", 1)]),
-        ("Websites", "website", 1, [("news.example.org", 1)]),
+        ("Direct entries", "direct", 1, []),
+        ("From search engines", "search", 1, [("Google", 1)]),
+        ("From websites", "website", 1, [(NEWS_URL, 1)]),
     ]
+    assert answer["date"] == "Tue, Mar 10"  # Matomo's short name of the day
 
 
 def test_any_url_of_the_page_matches_and_segments_narrow(site: Warehouse) -> None:
@@ -80,3 +82,16 @@ def test_labels_fold_like_the_page_report() -> None:
     assert label_of("https://flow.example.com/") == "/index"
     assert label_of("http://m.flow.example.com/watch/1#t=5") == "/watch/1"
     assert label_of("/shows?genre=drama") == "/shows?genre=drama"
+
+
+def test_limit_before_grouping_folds_the_rest_into_others(site: Warehouse) -> None:
+    # /shows' three following pages have one referral each (see the first test); with
+    # limitBeforeGrouping=2 the first two (by referrals, then label) stay and the third is
+    # "Others" (Matomo's RankingQuery); the lists shorter than the limit are untouched
+    folded = call(
+        site, "Transitions.getTransitionsForPageUrl", {**SHOWS, "limitBeforeGrouping": "2"}
+    )
+    assert pairs(folded["followingPages"]) == [("/index", 1), ("/signup/done", 1), ("Others", 1)]
+    assert pairs(folded["previousPages"]) == [("/index", 1)]
+    with pytest.raises(BadInputError, match="integer"):
+        call(site, "Transitions.getTransitionsForPageUrl", {**SHOWS, "limitBeforeGrouping": "x"})

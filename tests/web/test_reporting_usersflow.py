@@ -219,6 +219,22 @@ def test_packed_tally_and_grouping_give_the_same_flow(
     assert [(step["label"], pages(step)) for step in grouped] == reference_flow(visits)
 
 
+def test_packed_numbers_past_32_bits_are_asked_again_in_64(warehouse: Warehouse) -> None:
+    # The packed numbers come over as 32-bit integers when they fit. A page id of 60,000
+    # makes every number (step * 60,001 + page) * 60,001 + next page at least 60,001² =
+    # 3.6e9, past 2^31: they come back null, are asked again as 64-bit numbers, and the
+    # flow is the visit-by-visit one all the same.
+    visits = generated_visits(200)
+    load_generated(warehouse, visits)
+    before = call(warehouse, "UsersFlow.getUsersFlow", DAY)
+    warehouse.execute(
+        "INSERT INTO web.pages (idsite, page_id, label) VALUES (1, 60000, '/never-viewed')"
+    )
+    after = call(warehouse, "UsersFlow.getUsersFlow", DAY)
+    assert after == before
+    assert [(step["label"], pages(step)) for step in after] == reference_flow(visits)
+
+
 def test_rows_sort_the_same_packed_or_key_by_key() -> None:
     # Three rows sorted by (a, b): (1, 5) < (2, 0) < (2, 3).
     small = [np.array([2, 2, 1]), np.array([0, 3, 5])]

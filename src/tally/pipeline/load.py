@@ -126,14 +126,17 @@ def load_days(
     the days' order; a failed day never stops the others.
 
     Where the warehouse allows parallel partition writes, ``workers`` days (default: one
-    per core) load side by side, each on one thread of its own, in waves: between two
-    waves every connection is closed, so another process waiting for a DuckDB file waits
-    for one wave at most, as it waits for one step of a sequential job.
+    per core, at most half of ``warehouse.pool_size``: each day holds a connection for its
+    whole load, the rest stay for the server's requests) load side by side, each on one
+    thread of its own, in waves: between two waves every connection is closed, so another
+    process waiting for a DuckDB file waits for one wave at most, as it waits for one step
+    of a sequential job.
     """
     if len(set(days)) != len(days):  # two loads of one partition would delete each other's rows
         raise ValueError("load_days: a day given twice")
     run_id = run_id or new_run_id()
-    width = min(workers or os.cpu_count() or 1, len(days))
+    pool_share = max(1, context.settings.warehouse.pool_size // 2)
+    width = min(workers or min(os.cpu_count() or 1, pool_share), len(days))
     if width <= 1 or not context.warehouse.capabilities.parallel_partition_writes:
         for day in days:
             yield day, _load_or_error(context, dataset, day, run_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -9,8 +10,6 @@ import pyarrow.csv as csv
 import pyarrow.parquet as parquet
 
 from tally.reports.fact import HEADERS
-
-FORMATS = ("xlsx", "csv", "parquet")
 
 
 def write_csv(path: Path, rows: pa.Table) -> int:
@@ -23,3 +22,9 @@ def write_parquet(path: Path, rows: pa.Table) -> int:
     """Parquet with the warehouse's column names and types (``start_date`` a DATE)."""
     parquet.write_table(rows, str(path), compression="zstd")
     return int(rows.num_rows)
+
+
+# A format besides the workbook: a writer of the report's rows to a local file, which the
+# caller publishes (write_subscription_report). A new format is one writer named here.
+WRITERS: dict[str, Callable[[Path, pa.Table], int]] = {"csv": write_csv, "parquet": write_parquet}
+FORMATS = ("xlsx", *WRITERS)

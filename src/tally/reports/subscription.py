@@ -19,7 +19,7 @@ from tally.config import Country, Settings
 from tally.errors import ConfigError, NotFoundError
 from tally.lake.publish import publish, published, read_published
 from tally.reports.analytics import analytics_sheets
-from tally.reports.export import FORMATS, write_csv, write_parquet
+from tally.reports.export import WRITERS
 from tally.reports.fact import (
     PERIODS,
     check_period,
@@ -77,8 +77,9 @@ def write_subscription_report(
     """
     configured = settings.country(country)
     check_period(period)
-    if output_format not in FORMATS:
-        raise ConfigError(f"format {output_format!r} is not one of {', '.join(FORMATS)}")
+    if output_format != "xlsx" and output_format not in WRITERS:
+        known = ", ".join(["xlsx", *WRITERS])
+        raise ConfigError(f"format {output_format!r} is not one of {known}")
     if template is not None and output_format != "xlsx":
         raise ConfigError("a template gives an .xlsx workbook; leave --format at xlsx")
     rows = report_rows(warehouse, configured.code, period, day)
@@ -94,8 +95,8 @@ def write_subscription_report(
     changed = True
     with tempfile.TemporaryDirectory(prefix="tally-report-") as scratch:
         local = Path(scratch) / Path(location).name
-        if output_format in ("csv", "parquet"):
-            (write_csv if output_format == "csv" else write_parquet)(local, rows)
+        if output_format in WRITERS:
+            WRITERS[output_format](local, rows)
             if only_changed:
                 before = _read(location, settings)
                 changed = before is None or of_bytes(before) != of_bytes(local.read_bytes())

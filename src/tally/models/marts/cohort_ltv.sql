@@ -15,6 +15,9 @@
 --                     known_age): the cohort keeps losing subscribers at its average rate so
 --                     far and the ones left keep paying their current MRR (a geometric
 --                     curve; NULL while known_age is 0). Reporting-currency columns alike.
+-- The members are cohort_members' (read once for this and cohort_retention).
+-- Rebuilt whole by the daily build, after the ranged models: every day's payments reach
+-- every cohort (a few rows each).
 WITH bounds AS (
     SELECT data_start, horizon FROM marts.subscription_bounds
 ),
@@ -37,20 +40,6 @@ at_known_age AS (
         AND r.currency = c.currency AND r.acquisition_channel = c.acquisition_channel
         AND r.age = c.known_age
 ),
-acquired AS (
-    SELECT subscription_id, channel AS acquisition_channel
-    FROM marts.subscription_attribution
-    WHERE model = 'First touch' AND channel <> '(no linked visit)'
-),
--- each subscription's first MRR period (first_start: no window needed)
-firsts AS (
-    SELECT m.subscription_id, m.country, m.platform, m.plan_code, m.channel, m.currency,
-        coalesce(a.acquisition_channel, 'unattributed') AS acquisition_channel,
-        m.period_start AS first_day
-    FROM marts.subscription_mrr AS m
-    LEFT JOIN acquired AS a ON a.subscription_id = m.subscription_id
-    WHERE m.period_start = m.first_start
-),
 revenue AS (
     SELECT CAST(date_trunc('month', f.first_day) AS DATE) AS cohort_start, f.country,
         f.platform, f.plan_code, f.channel, f.currency, f.acquisition_channel,
@@ -58,7 +47,7 @@ revenue AS (
         CAST(CASE WHEN count(*) = count(p.revenue_reporting)
             THEN sum(CAST(p.revenue_reporting AS DECIMAL(18, 2))) END AS DOUBLE)
             AS revenue_reporting
-    FROM firsts AS f
+    FROM marts.cohort_members AS f
     JOIN marts.subscription_revenue AS p ON p.subscription_id = f.subscription_id
     CROSS JOIN bounds AS b
     WHERE f.first_day >= b.data_start

@@ -19,26 +19,27 @@
 -- mrr_start. Cohorts from the first loaded day on (an earlier first payment is only partly
 -- known). Read by the dashboard's heat map and the workbook's Cohorts sheet. Money is added
 -- up as decimals (6 places): a sum never depends on the order its rows are read in.
--- Rebuilt whole by the daily build: each new day is an anniversary of cohorts of every age.
+--   anniversary_start  the first day of the month (monthly) or week (weekly) the cell's
+--                   anniversaries fall in: cohort_start plus age months or weeks
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by the anniversary's
+-- month or week. A cell counts its members (cohort_members: a member that changed moves
+-- the cells from its first day) and the MRR periods holding its anniversaries (a changed
+-- period moves them from the day it changed), and a new newest day is an anniversary of
+-- the cells of its own month or week only: the rebuild reads the periods that end after
+-- the first rebuilt month's or week's first day.
+-- @range resolution anniversary_start cohort_resolution
+-- @reads marts.subscription_mrr WHERE period_end > {since} - 31
 WITH bounds AS (
     SELECT data_start, horizon FROM marts.subscription_bounds
 ),
-acquired AS (
-    SELECT subscription_id, channel AS acquisition_channel
-    FROM marts.subscription_attribution
-    WHERE model = 'First touch' AND channel <> '(no linked visit)'
-),
--- each subscription's first MRR period (first_start: no window needed)
+-- the members from the first loaded day to the newest
 firsts AS (
-    SELECT m.subscription_id, m.country, m.platform, m.plan_code, m.channel, m.currency,
-        coalesce(a.acquisition_channel, 'unattributed') AS acquisition_channel,
-        m.period_start AS first_day, CAST(m.mrr AS DECIMAL(18, 6)) AS mrr,
-        CAST(m.mrr_reporting AS DECIMAL(18, 6)) AS mrr_reporting
-    FROM marts.subscription_mrr AS m
+    SELECT c.subscription_id, c.country, c.platform, c.plan_code, c.channel, c.currency,
+        c.acquisition_channel, c.first_day, CAST(c.mrr AS DECIMAL(18, 6)) AS mrr,
+        CAST(c.mrr_reporting AS DECIMAL(18, 6)) AS mrr_reporting
+    FROM marts.cohort_members AS c
     CROSS JOIN bounds AS b
-    LEFT JOIN acquired AS a ON a.subscription_id = m.subscription_id
-    WHERE m.period_start = m.first_start
-        AND m.first_start >= b.data_start AND m.first_start <= b.horizon
+    WHERE c.first_day >= b.data_start AND c.first_day <= b.horizon
 ),
 -- the segments (country, platform, plan, channel, currency, acquisition channel) as
 -- numbers: the large joins and groupings below key on one integer, not six strings
@@ -104,61 +105,73 @@ sizes AS (
     FROM cells
     GROUP BY segment, cohort_resolution, cohort_start
 ),
--- each member's MRR periods with the ages whose anniversaries can fall inside them (the
--- range as plain columns: the join below is a range join on two columns)
+-- each member's MRR periods with the ages whose anniversaries can fall inside them: from
+-- age_from to age_from + width (monthly: the months between the first day and the
+-- period's start to those to its end, the test below keeps the ones inside; weekly:
+-- exactly the whole weeks inside [start, end)), ages 0-120 months and 0-12 weeks
 spans AS (
     SELECT m.segment, m.first_day, CAST(p.mrr AS DECIMAL(18, 6)) AS mrr,
         CAST(p.mrr_reporting AS DECIMAL(18, 6)) AS mrr_reporting, p.period_start,
         p.period_end,
-        date_diff('month', m.first_day, p.period_start) AS month_from,
-        date_diff('month', m.first_day, p.period_end) AS month_to,
-        CAST(ceil(CAST(p.period_start - m.first_day AS DOUBLE) / 7) AS INTEGER) AS week_from,
-        CAST(floor(CAST(p.period_end - 1 - m.first_day AS DOUBLE) / 7) AS INTEGER) AS week_to
+        greatest(date_diff('month', m.first_day, p.period_start), 0) AS month_from,
+        least(date_diff('month', m.first_day, p.period_end), 120) AS month_to,
+        greatest(CAST(ceil(CAST(p.period_start - m.first_day AS DOUBLE) / 7) AS INTEGER), 0)
+            AS week_from,
+        least(CAST(floor(CAST(p.period_end - 1 - m.first_day AS DOUBLE) / 7) AS INTEGER), 12)
+            AS week_to
     FROM members AS m
     JOIN marts.subscription_mrr AS p ON p.subscription_id = m.subscription_id
 ),
--- each MRR period holds the anniversaries that fall inside it: monthly, the ages from the
--- months between the first day and the period's start to those to its end (the test
--- below keeps the ones inside); weekly, exactly the whole weeks inside [start, end)
+-- (width, step) for each width 0-120 and step 0..width: a period spanning ages
+-- from..from + width meets each of them by an equality join (a range join of every
+-- period with the ages sorted them all and cost most of this model)
+steps AS (
+    SELECT age AS step FROM ages WHERE cohort_resolution = 'monthly'
+),
+widths AS (
+    SELECT w.step AS width, s.step
+    FROM steps AS w
+    JOIN steps AS s ON s.step <= w.step
+),
 kept AS (
     SELECT s.segment, 'monthly' AS cohort_resolution,
         CAST(date_trunc('month', s.first_day) AS DATE) AS cohort_start,
-        a.age, s.mrr, s.mrr_reporting,
-        CAST(s.first_day + a.age * INTERVAL 1 MONTH AS DATE) AS anniversary,
+        s.month_from + w.step AS age, s.mrr, s.mrr_reporting,
+        CAST(s.first_day + (s.month_from + w.step) * INTERVAL 1 MONTH AS DATE) AS anniversary,
         s.period_start, s.period_end
     FROM spans AS s
-    JOIN ages AS a
-        ON a.cohort_resolution = 'monthly' AND a.age >= s.month_from AND a.age <= s.month_to
+    JOIN widths AS w ON w.width = s.month_to - s.month_from
     UNION ALL
-    SELECT s.segment, 'weekly', CAST(date_trunc('week', s.first_day) AS DATE), a.age, s.mrr,
-        s.mrr_reporting, s.first_day + 7 * a.age, s.period_start, s.period_end
+    SELECT s.segment, 'weekly', CAST(date_trunc('week', s.first_day) AS DATE),
+        s.week_from + w.step, s.mrr, s.mrr_reporting, s.first_day + 7 * (s.week_from + w.step),
+        s.period_start, s.period_end
     FROM spans AS s
-    JOIN ages AS a
-        ON a.cohort_resolution = 'weekly' AND a.age >= s.week_from AND a.age <= s.week_to
+    JOIN widths AS w ON w.width = s.week_to - s.week_from
     WHERE s.period_start <= s.first_day + 7 * 12
 ),
--- counted in the aggregate rather than filtered before it: a filter would be checked
--- inside the range join above, for every age of every period
-inside AS (
-    SELECT k.*,
-        CASE WHEN k.anniversary >= k.period_start AND k.anniversary < k.period_end
-            AND k.anniversary <= b.horizon THEN 1 ELSE 0 END AS held
+-- the anniversaries held: on or after the period's start, before its end, known
+held AS (
+    SELECT k.cohort_resolution, k.cohort_start, k.segment, k.age, k.mrr, k.mrr_reporting
     FROM kept AS k
     CROSS JOIN bounds AS b
+    WHERE k.anniversary >= k.period_start AND k.anniversary < k.period_end
+        AND k.anniversary <= b.horizon
 ),
 retained AS (
-    SELECT k.cohort_resolution, k.cohort_start, k.segment, k.age,
-        sum(k.held) AS retained,
-        sum(CASE WHEN k.held = 1 THEN k.mrr END) AS mrr_retained,
-        CASE WHEN sum(k.held) = sum(CASE WHEN k.mrr_reporting IS NULL THEN 0 ELSE k.held END)
-            THEN sum(CASE WHEN k.held = 1 THEN k.mrr_reporting END) END
+    SELECT cohort_resolution, cohort_start, segment, age,
+        count(*) AS retained,
+        sum(mrr) AS mrr_retained,
+        CASE WHEN count(*) = count(mrr_reporting) THEN sum(mrr_reporting) END
             AS mrr_retained_reporting
-    FROM inside AS k
-    GROUP BY k.cohort_resolution, k.cohort_start, k.segment, k.age
+    FROM held
+    GROUP BY cohort_resolution, cohort_start, segment, age
 )
 SELECT
     c.cohort_resolution, c.cohort_start, g.country, g.platform, g.plan_code, g.channel,
     g.currency, g.acquisition_channel, c.age,
+    CASE c.cohort_resolution WHEN 'monthly'
+        THEN CAST(c.cohort_start + c.age * INTERVAL 1 MONTH AS DATE)
+        ELSE c.cohort_start + 7 * c.age END AS anniversary_start,
     CAST(s.cohort_size AS BIGINT) AS cohort_size,
     CAST(c.eligible AS BIGINT) AS eligible,
     CAST(coalesce(r.retained, 0) AS BIGINT) AS retained,

@@ -15,13 +15,32 @@
 -- channel: Matomo's referrer type ('Campaigns', 'Search Engines', 'Websites', 'Social
 -- Networks', 'Direct Entry') or '(no linked visit)'; campaign: the campaign name
 -- (lower-cased, as Matomo keeps it) for campaigns; source: the referrer's name.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by user (a user's
+-- subscriptions' first periods and visits); the first loaded day is read from the loads
+-- (as subscription_bounds has it), so its rebuild needs no day range. A visit sessionized
+-- for a day before the newest one (a late hit), or a User ID that links a visitor only
+-- after the subscription started, reaches a subscription already built on the next full
+-- build, as a revised exchange rate does (docs/metrics.md):
+-- @range key user_id
+-- @unique subscription_id, model
+-- @reads marts.subscription_periods WHERE user_id IN {keys}
+-- @reads web.visits WHERE user_id IN {keys} OR (user_id IS NULL AND (idsite, visitor_id) IN (SELECT idsite, visitor_id FROM web.visits WHERE user_id IN {keys}))
+-- @moves start_day: *
 WITH bounds AS (
-    SELECT data_start FROM marts.subscription_bounds
+    SELECT min(first_day) AS data_start
+    FROM (
+        SELECT min(_partition_date) AS first_day FROM staging.viu_premium_transactions
+        UNION ALL
+        SELECT min(_partition_date) FROM staging.viu_premium_subscriber_status
+    ) AS loaded
 ),
+-- a subscription's first period opens a spell (no access the day before): only those are
+-- ranked
 firsts AS (
     SELECT subscription_id, user_id, country, platform, plan_code, channel, kind,
         period_start, source_rank
     FROM marts.subscription_periods
+    WHERE spell_start
     QUALIFY row_number() OVER (PARTITION BY subscription_id ORDER BY period_start) = 1
 ),
 acquired AS (

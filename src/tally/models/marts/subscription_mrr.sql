@@ -25,10 +25,13 @@
 -- or paying for no days are not here.
 -- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by user (a period
 -- reads the user's earlier periods); a changed period moves the MRR marts from its start,
--- or from its end when only its end or its successor changed:
+-- or from its end when only its end or its successor changed. Its transactions are read
+-- with the filter below as well (the rows it prices, nothing more): DuckDB then finds the
+-- keys' rows first and reads only them (0.48 against 0.86 s of CPU for 3,000 users at
+-- 200,000 subscriptions), where it read every billed transaction before:
 -- @range key user_id
 -- @unique subscription_id, period_start
--- @reads staging.viu_premium_transactions_latest WHERE user_id IN {keys}
+-- @reads staging.viu_premium_transactions_latest WHERE user_id IN {keys} AND type IN ('purchase', 'renewal') AND amount > 0
 -- @reads marts.subscription_periods WHERE user_id IN {keys}
 -- @reads marts.subscription_list_prices WHERE user_id IN {keys}
 -- @moves period_start: user_id, country, platform, plan_code, channel, channel_sector, kind, amount, currency, billed_days, mrr, reporting_currency, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, user_prev_end, first_start

@@ -4,6 +4,7 @@ engagement, custom variables and dimensions (the real-time map is in ``web_map``
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from tally.server.ui.render import Panel, bars, lines, pie
 from tally.server.ui.web_view import (
@@ -14,7 +15,6 @@ from tally.server.ui.web_view import (
     column_panel,
     dimension_panel,
     report_rows,
-    sql_panel,
 )
 from tally.web.reporting.methods import (
     VISIT_METRIC_NAMES,
@@ -94,29 +94,50 @@ def overview(view: View) -> list[Panel]:
     ]
 
 
+LOG_COLUMNS = [
+    "started (UTC)",
+    "visitor",
+    "country",
+    "provider",
+    "device",
+    "browser",
+    "referrer",
+    "actions",
+    "seconds",
+    "entry page",
+    "exit page",
+    "conversions",
+]
+LOG_VISITS = 200
+# the visitor log's details that are conversions (Live's goals, orders and abandoned carts)
+CONVERTED = ("goal", "ecommerceOrder", "ecommerceAbandonedCart")
+
+
 def visitor_log(view: View) -> list[Panel]:
+    """The newest visits as the Reporting API's Live.getLastVisitsDetails gives them."""
+    visits = report_rows(view.api("Live.getLastVisitsDetails", filter_limit=str(LOG_VISITS)))
+    rows = [_log_row(visit) for visit in visits]
+    return [Panel("log", f"Visitor log (newest {LOG_VISITS} visits)", LOG_COLUMNS, rows)]
+
+
+def _log_row(visit: dict[str, Any]) -> list[object]:
+    details = visit.get("actionDetails") or []
+    pages = [d.get("url") for d in details if d.get("type") == "action"]
+    started = dt.datetime.fromtimestamp(int(visit["firstActionTimestamp"]), dt.UTC)
+    country = str(visit.get("countryCode") or "xx")
     return [
-        sql_panel(
-            view,
-            "log",
-            "Visitor log (newest 200 visits)",
-            [
-                "started (UTC)",
-                "visitor",
-                "country",
-                "provider",
-                "device",
-                "browser",
-                "referrer",
-                "actions",
-                "seconds",
-                "entry page",
-                "exit page",
-                "conversions",
-            ],
-            "visitor_log",
-            chart="none",
-        )
+        started.replace(tzinfo=None),
+        str(visit.get("visitorId") or "")[:8],
+        "" if country == "xx" else country.upper(),
+        visit.get("provider"),
+        visit.get("deviceType"),
+        visit.get("browserName"),
+        visit.get("referrerName") or visit.get("referrerType"),
+        visit.get("actions"),
+        visit.get("visitDuration"),
+        pages[0] if pages else None,
+        pages[-1] if pages else None,
+        sum(1 for d in details if d.get("type") in CONVERTED),
     ]
 
 

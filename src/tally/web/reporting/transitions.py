@@ -1,10 +1,13 @@
 """``Transitions.getTransitionsForPageUrl``: where a page's views came from and went next.
 
 A visit's interactions are its page views and site searches, in order. For each view of the
-page (matched by its report label, so hosts and fragments fold as in Actions.getPageUrls):
+page (matched by its report label, so hosts fold as in Actions.getPageUrls, and fragments
+unless the site keeps them):
 
 * before it: the previous interaction (a page, a site search), or none: an entry, counted by
-  the visit's referrer (Direct Entry, Search Engines, Websites, Campaigns, Social Networks);
+  the visit's referrer as Matomo's rows do ("Direct entries", "From search engines", "From
+  social networks", "From websites", "From campaigns": ``visits``, and ``details`` naming
+  the engine or network, the referrer URL of a website, "name keyword" of a campaign);
 * after it: the next interaction (a page, a site search), or none: an exit;
 * a loop: the page itself before or after it (a reload), counted once, in neither list;
 * outlinks and downloads clicked on the page (after the view, before the next interaction).
@@ -16,10 +19,10 @@ So pageviews = loops + previous pages + previous searches + entries
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from tally.errors import BadInputError
 from tally.web.reporting.methods import (
-    REFERRER_TYPES,
     Query,
     Report,
     Row,
@@ -27,6 +30,7 @@ from tally.web.reporting.methods import (
     method,
     scoped_visits,
 )
+from tally.web.reporting.periods import Span
 from tally.web.reporting.queries import report_sql
 from tally.web.sites import get_site
 
@@ -58,10 +62,28 @@ def _transitions_sql(query: Query) -> tuple[str, list[object]]:
     return sql, [*params, target, *visit_params, target, target, *params, target]
 
 
-def _listed(counts: dict[str, int]) -> list[Row]:
-    """``{"label", "referrals"}`` rows, most referrals first."""
+def _listed(counts: dict[str, int], limit: int = 0) -> list[Row]:
+    """``{"label", "referrals"}`` rows, most referrals first; with a ``limit``, the rows past
+    it are summed into one "Others" row, as Matomo's RankingQuery does."""
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return [{"label": label, "referrals": count} for label, count in ordered]
+    rows: list[Row] = [{"label": label, "referrals": count} for label, count in ordered]
+    if limit and len(rows) > limit:
+        others = sum(count for _, count in ordered[limit:])
+        rows = [*rows[:limit], {"label": "Others", "referrals": others}]
+    return rows
+
+
+def _limit(params: Mapping[str, str]) -> int:
+    """``limitBeforeGrouping``: rows kept per list before "Others" (0: all of them; Matomo's
+    own default, 5, is not applied: tally folds rows only when asked)."""
+    text = params.get("limitBeforeGrouping", "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise BadInputError(
+            "limitBeforeGrouping has to be an integer.", field="limitBeforeGrouping"
+        )
+    return int(text)
 
 
 @method("Transitions.getTransitionsForPageUrl", single_row=True)
@@ -70,6 +92,7 @@ def transitions(query: Query) -> Report:
     loops of the page ``pageUrl`` (any URL of it: its report label is what is matched)."""
     if not query.params.get("pageUrl", "").strip():
         raise BadInputError("Transitions need pageUrl=<the page's URL>", field="pageUrl")
+    limit = _limit(query.params)
     sql, params = _transitions_sql(query)
     found: dict[tuple[str, str], dict[str, int]] = {}
     referrers: dict[str, dict[str, int]] = {}
@@ -88,34 +111,71 @@ def transitions(query: Query) -> Report:
         return sum(found.get((side, category), {}).values())
 
     entries = total("before", "entry")
+    short_date = _short_date(query.span)
     return {
+        **({"date": short_date} if short_date else {}),
         "pageMetrics": {
             "pageviews": entries + sum(total("before", c) for c in ("search", "loop", "page")),
             "entries": entries,
             "exits": total("after", "exit"),
             "loops": total("after", "loop"),
         },
-        "previousPages": _listed(found.get(("before", "page"), {})),
-        "previousSiteSearches": _listed(found.get(("before", "search"), {})),
-        "followingPages": _listed(found.get(("after", "page"), {})),
-        "followingSiteSearches": _listed(found.get(("after", "search"), {})),
-        "outlinks": _listed(found.get(("link", "outlink"), {})),
-        "downloads": _listed(found.get(("link", "download"), {})),
-        "referrers": _referrer_rows(referrers),
+        "previousPages": _listed(found.get(("before", "page"), {}), limit),
+        "previousSiteSearches": _listed(found.get(("before", "search"), {}), limit),
+        "followingPages": _listed(found.get(("after", "page"), {}), limit),
+        "followingSiteSearches": _listed(found.get(("after", "search"), {}), limit),
+        "outlinks": _listed(found.get(("link", "outlink"), {}), limit),
+        "downloads": _listed(found.get(("link", "download"), {}), limit),
+        "referrers": _referrer_rows(referrers, limit),
     }
 
 
-def _referrer_rows(referrers: dict[str, dict[str, int]]) -> list[Row]:
+# Matomo's referrer rows, in its order (plugins/Transitions/API.php addExternalReferrers,
+# with the labels of its Transitions translations)
+TRANSITION_REFERRERS = {
+    "direct": "Direct entries",
+    "search": "From search engines",
+    "social": "From social networks",
+    "website": "From websites",
+    "campaign": "From campaigns",
+}
+
+
+def _referrer_rows(referrers: dict[str, dict[str, int]], limit: int = 0) -> list[Row]:
+    """One row per referrer type that brought entries (``visits``, and the ``details`` by
+    name), in Matomo's order; with no entry at all, Matomo's one row of 0 direct entries."""
     rows: list[Row] = []
-    for kind, details in referrers.items():
+    for kind in [*TRANSITION_REFERRERS, *sorted(set(referrers) - set(TRANSITION_REFERRERS))]:
+        details = referrers.get(kind, {})
+        if not details:
+            continue
         named = {label: count for label, count in details.items() if label}
         rows.append(
             {
-                "label": REFERRER_TYPES.get(kind, kind),
+                "label": TRANSITION_REFERRERS.get(kind, kind),
                 "shortName": kind,
-                "referrals": sum(details.values()),
-                "details": _listed(named),
+                "visits": sum(details.values()),
+                "details": _listed(named, limit),
             }
         )
-    rows.sort(key=lambda row: (-int(row["referrals"]), str(row["label"])))  # type: ignore[call-overload]
+    if not rows:
+        rows.append({"label": TRANSITION_REFERRERS["direct"], "shortName": "direct", "visits": 0})
     return rows
+
+
+# English names, whatever the process's locale (strftime's %a and %b follow it)
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _short_date(span: Span) -> str | None:
+    """Matomo's short name of the period (Period::getLocalizedShortString, English): a
+    day "Sat, Mar 6", a month "Mar 2010", a year "2010"; None for weeks and ranges."""
+    month = MONTHS[span.start.month - 1]
+    if span.period == "day":
+        return f"{WEEKDAYS[span.start.weekday()]}, {month} {span.start.day}"
+    if span.period == "month":
+        return f"{month} {span.start.year}"
+    if span.period == "year":
+        return str(span.start.year)
+    return None

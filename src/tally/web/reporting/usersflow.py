@@ -79,11 +79,15 @@ def _counted_here(query: Query, scope: str, params: list[object]) -> Counted | N
     )[0][0]
     if width > MOST_PACKED_PAGES:
         return None
-    table = query.warehouse.query(
-        f"SELECT (a.pageview_number::BIGINT * {width} + a.page_id) * {width} "
-        f"+ coalesce(a.next_page_id, 0) AS packed {scope}",
-        params,
+    packed = (
+        f"(a.pageview_number::BIGINT * {width} + a.page_id) * {width} + coalesce(a.next_page_id, 0)"
     )
+    # As 32-bit numbers when they fit (nearly always: 500 pages leave room for 8,500
+    # steps): half the bytes to hand over, and numpy sorts them about twice as fast. A
+    # number that does not fit comes back null, and the query is asked again in 64 bits.
+    table = query.warehouse.query(f"SELECT TRY_CAST({packed} AS INTEGER) AS packed {scope}", params)
+    if table["packed"].null_count:
+        table = query.warehouse.query(f"SELECT {packed} AS packed {scope}", params)
     if table.num_rows == 0:
         return _nothing()
     keys, visits = _tallied(table["packed"].to_numpy())
@@ -95,11 +99,14 @@ def _tallied(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     By sorting, as 32-bit numbers when they fit (numpy's vectorised sort takes about half
     the time of 64-bit ones): a year's 9M keys in ~0.09 s, where counting them into one
-    slot per possible key took 0.16 s (a 100 MB array of slots to clear and scan)."""
-    if int(keys.max()) < 2**31:
+    slot per possible key took 0.16 s (a 100 MB array of slots to clear and scan). One
+    sorted copy, then the runs' starts: ``np.unique`` would copy the keys once more."""
+    if keys.dtype != np.int32 and int(keys.max()) < 2**31:
         keys = keys.astype(np.int32)
-    found, counts = np.unique(keys, return_counts=True)
-    return found.astype(np.int64), counts.astype(np.int64)
+    ordered = np.sort(keys)
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    counts = np.diff(np.append(starts, len(ordered)))
+    return ordered[starts].astype(np.int64), counts.astype(np.int64)
 
 
 def _nothing() -> Counted:

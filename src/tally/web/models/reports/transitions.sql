@@ -26,9 +26,16 @@ WHERE {where} AND a.kind IN ('outlink', 'download')
     AND a.previous_kind = 'pageview' AND a.previous_label = ?
 GROUP BY 1, 2, 3
 UNION ALL
+-- a referrer's detail as Matomo names it (plugins/Transitions/API.php,
+-- queryExternalReferrers): a campaign by its name and keyword (none without a keyword), a
+-- website by the referrer URL of the visit's first hit, others by their name
 SELECT 'referrer', coalesce(v.referrer_type, 'direct'),
-    CASE WHEN v.referrer_type = 'campaign' THEN lower(v.campaign_name)
+    CASE WHEN v.referrer_type = 'campaign' THEN
+            CASE WHEN v.campaign_keyword IS NOT NULL
+                THEN lower(v.campaign_name) || ' ' || v.campaign_keyword END
+        WHEN v.referrer_type = 'website' THEN h.urlref
         ELSE v.referrer_name END,
     count(*)
 FROM views AS w JOIN v ON v.visit_key = w.visit_key
+LEFT JOIN web.hits AS h ON h.hit_id = v.first_hit_id AND v.referrer_type = 'website'
 WHERE w.previous_kind IS NULL GROUP BY 1, 2, 3

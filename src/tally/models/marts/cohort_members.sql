@@ -1,0 +1,29 @@
+-- Cohort members: one row per subscription with an MRR period, as the cohort marts
+-- (cohort_retention, cohort_ltv) group it, read once for both:
+--   first_day          the start of its first MRR period (subscription_mrr's first_start):
+--                      the day it joined its cohort
+--   country, platform, plan_code, channel, currency  those of that first period
+--   mrr, mrr_reporting its MRR on the first day (in currency / in the reporting currency,
+--                      NULL without a rate)
+--   acquisition_channel  the web/app channel that brought it: its first touch
+--                      (subscription_attribution: 'Campaigns', 'Search Engines',
+--                      'Websites', 'Social Networks', 'Direct Entry'), 'unattributed' when
+--                      no visit is linked to it
+-- Every first day is kept (the cohort marts keep the first loaded day to the newest).
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by subscription;
+-- a member that came, went or changed moves the cohort marts from its first day (its
+-- anniversaries are all on or after it):
+-- @range key subscription_id
+-- @unique subscription_id
+-- @reads marts.subscription_mrr WHERE subscription_id IN {keys}
+-- @reads marts.subscription_attribution WHERE subscription_id IN {keys}
+-- @moves first_day: *
+SELECT
+    m.subscription_id, m.country, m.platform, m.plan_code, m.channel, m.currency,
+    coalesce(a.channel, 'unattributed') AS acquisition_channel,
+    m.period_start AS first_day, m.mrr, m.mrr_reporting
+FROM marts.subscription_mrr AS m
+LEFT JOIN marts.subscription_attribution AS a
+    ON a.subscription_id = m.subscription_id AND a.model = 'First touch'
+    AND a.channel <> '(no linked visit)'
+WHERE m.period_start = m.first_start
