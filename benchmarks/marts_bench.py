@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 from hygiene import LoadWatch
 
+from tally.models.sets import ANALYTICS_MODELS, SUBSCRIBER_MODELS
 from tally.warehouse import Warehouse, connect
 
 DAYS = 730
@@ -67,38 +68,6 @@ PLANS = (
         0.0,
         5,
     ),
-)
-SUBSCRIBER_MODELS = (
-    "staging.viu_premium_transactions_latest",
-    "marts.subscription_bounds",
-    "marts.refund_transactions",
-    "marts.subscription_periods",
-    "marts.subscription_last_periods",
-    "marts.subscription_spans",
-    "marts.subscriber_total",
-    "marts.subscriber_daily",
-    "marts.subscriber_weekly",
-    "marts.subscriber_monthly",
-    "marts.revenue_daily",
-    "marts.report_fact",
-)
-# issue 23's marts (currencies, MRR, cohorts, LTV, attribution), built on the subscriber
-# marts: measured apart (what they add to the full build) and with them in the daily build
-ANALYTICS_MODELS = (
-    "marts.revenue_converted",
-    "marts.plan_list_prices",
-    "marts.subscription_list_prices",
-    "marts.subscription_mrr",
-    "marts.mrr_movements",
-    "marts.mrr_daily",
-    "marts.subscription_fact",
-    "marts.cohort_members",
-    "marts.cohort_retention",
-    "marts.cohort_ltv",
-    "marts.trial_cohorts",
-    "marts.subscription_revenue",
-    "marts.subscription_attribution",
-    "marts.attribution_channel",
 )
 EPOCH = np.datetime64("1970-01-01", "D")
 

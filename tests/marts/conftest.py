@@ -14,6 +14,7 @@ from tests.conftest import backend_names, scratch_warehouse
 from tally.config import Settings, load_settings
 from tally.lake import Lake
 from tally.models.countries import write_countries
+from tally.models.sets import SUBSCRIBER_MODELS
 from tally.pipeline.build import build, discover_models
 from tally.pipeline.context import Context
 from tally.sources.demo import DemoWorld
@@ -29,22 +30,6 @@ from tally.warehouse import Warehouse, connect
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "marts"
 STATUS_TABLE = "staging.viu_premium_subscriber_status"
 TRANSACTIONS_TABLE = "staging.viu_premium_transactions"
-
-# the subscriber marts and what they read; other marts (other sources) are left out
-SUBSCRIBER_MODELS = (
-    "staging.viu_premium_transactions_latest",
-    "marts.subscription_bounds",
-    "marts.refund_transactions",
-    "marts.subscription_periods",
-    "marts.subscription_last_periods",
-    "marts.subscription_spans",
-    "marts.subscriber_total",
-    "marts.subscriber_daily",
-    "marts.subscriber_weekly",
-    "marts.subscriber_monthly",
-    "marts.revenue_daily",
-    "marts.report_fact",
-)
 
 
 def load_fixture_csv(warehouse: Warehouse, path: Path, table: str) -> int:

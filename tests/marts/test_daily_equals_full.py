@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 
 from tally.config import load_settings
 from tally.lake import Lake
+from tally.models.sets import ANALYTICS_MODELS
 from tally.pipeline.build import build, discover_models
 from tally.pipeline.context import Context
 from tally.pipeline.incremental import build_day
@@ -48,23 +49,7 @@ from tally.warehouse import Warehouse
 
 from .conftest import STATUS_TABLE, SUBSCRIBER_MODELS, TRANSACTIONS_TABLE, load_rows
 
-# issue 23's marts: compared like the subscriber marts
-ANALYTICS_MODELS = (
-    "marts.revenue_converted",
-    "marts.plan_list_prices",
-    "marts.subscription_list_prices",
-    "marts.subscription_mrr",
-    "marts.mrr_movements",
-    "marts.mrr_daily",
-    "marts.subscription_fact",
-    "marts.cohort_members",
-    "marts.cohort_retention",
-    "marts.cohort_ltv",
-    "marts.trial_cohorts",
-    "marts.subscription_revenue",
-    "marts.subscription_attribution",
-    "marts.attribution_channel",
-)
+# issue 23's marts (tally.models.sets): compared like the subscriber marts
 COMPARED = SUBSCRIBER_MODELS + ANALYTICS_MODELS
 RATES_TABLE = "staging.google_drive_exchange_rates"
 

@@ -50,6 +50,16 @@ def test_a_keyed_declaration_with_its_moves() -> None:
     )
 
 
+def test_a_probe_is_read_with_its_stored_input() -> None:
+    sql = (
+        "-- @range key subscription_id\n-- @unique transaction_id\n"
+        "-- @stores staging.x\n-- @probe _hash = hash(transaction_id)\nSELECT 1"
+    )
+    declared = declared_range(sql)
+    assert declared is not None
+    assert declared.probe == ("_hash", "hash(transaction_id)")
+
+
 def test_no_declaration_is_none() -> None:
     assert declared_range("-- a mart\nSELECT 1") is None
 
@@ -62,6 +72,10 @@ def test_no_declaration_is_none() -> None:
         ("-- @reads staging.x WHERE a = 1\nSELECT 1", "x.sql, line 1: exactly one @range"),
         ("-- @range key user_id\nSELECT 1", "x.sql, line 1: @range key needs @unique"),
         ("-- @range day day\n-- @reads staging.x\nSELECT 1", "x.sql, line 2: @reads"),
+        (
+            "-- @range key a\n-- @unique a\n-- @probe _h = a\nSELECT 1",
+            "x.sql, line 3: @probe '_h = a': one <column> = <expression>, with @stores",
+        ),
     ],
 )
 def test_a_wrong_declaration_names_its_file_and_line(sql: str, said: str) -> None:
@@ -73,6 +87,15 @@ def test_every_shipped_model_declaration_parses_and_names_its_inputs() -> None:
     for model in discover_models():
         if model.range is not None:
             assert {table for table, _ in model.range.reads} <= model.reads, model.table
+
+
+def test_the_named_sets_of_models_name_shipped_models_once() -> None:
+    from tally.models.sets import ANALYTICS_MODELS, SUBSCRIBER_MODELS
+
+    shipped = {model.table for model in discover_models()}
+    named = SUBSCRIBER_MODELS + ANALYTICS_MODELS
+    assert set(named) <= shipped
+    assert len(set(named)) == len(named)
 
 
 def test_narrowed_swaps_the_input_not_a_cte_of_the_same_name() -> None:

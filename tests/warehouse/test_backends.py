@@ -90,6 +90,23 @@ def test_materialize_replaces_a_model_table(warehouse):
     assert warehouse.rows("SELECT event, n FROM marts.totals") == [("Renew", 5)]
 
 
+def test_a_hash_of_a_key_runs_on_every_backend(warehouse):
+    # a model's @probe column is DuckDB's hash(value); PostgreSQL has no hash() of its own, so
+    # the statement is given its 64-bit text hash: the same text, the same number; another
+    # text, another number (for these two, as for nearly every pair)
+    warehouse.replace_partition("staging.events", rows(DAY1, [("Renew", 3), ("Cancel", 2)]), {})
+    found = warehouse.rows(
+        "SELECT a.event, b.event, hash(a.event) = hash(b.event) FROM staging.events AS a "
+        "CROSS JOIN staging.events AS b ORDER BY a.event, b.event"
+    )
+    assert found == [
+        ("Cancel", "Cancel", True),
+        ("Cancel", "Renew", False),
+        ("Renew", "Cancel", False),
+        ("Renew", "Renew", True),
+    ]
+
+
 @pytest.mark.parametrize("dialect", ["postgres", "redshift", "spark"])
 def test_every_model_transpiles(dialect):
     import sqlglot

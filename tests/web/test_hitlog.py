@@ -68,6 +68,45 @@ def test_appends_are_durable_and_ids_name_segment_and_offset(tmp_path: Path) -> 
     assert log.durable() == (segment.name, segment.stat().st_size)
 
 
+def test_the_writer_waits_for_more_records_only_after_a_sync_several_requests_shared(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # After a sync that served several requests the writer sleeps commit_delay before the
+    # next batch (the clients just answered are about to send more); after a sync that
+    # served one request (a lone client) it takes the next batch at once.
+    from tally.web import hitlog as module
+
+    slept: list[float] = []
+    real_sleep = module.time.sleep
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(module.time, "sleep", sleep)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, commit_delay=0.002)
+    log.start()
+
+    async def one_by_one(count: int) -> None:
+        for i in range(count):
+            await log.append([f"alone {i}".encode()])
+
+    async def together() -> None:
+        await asyncio.gather(*(log.append([f"hit {i}".encode()]) for i in range(50)))
+
+    asyncio.run(one_by_one(3))
+    assert slept == []  # each sync served one request
+    asyncio.run(together())
+    asyncio.run(one_by_one(1))  # its batch follows a shared one: the writer slept first
+    after_shared = len(slept)
+    assert after_shared >= 1 and set(slept) == {0.002}
+    asyncio.run(one_by_one(2))  # these follow syncs of one request each: no more sleeps
+    log.close()
+    assert len(slept) == after_shared
+    (segment,) = segment_paths(tmp_path)
+    assert len(read_segment(segment, 0, sealed=False).records) == 56
+
+
 def test_segments_rotate_and_a_restart_starts_a_new_segment(tmp_path: Path) -> None:
     log = HitLog(tmp_path, segment_bytes=100)
     log.start()

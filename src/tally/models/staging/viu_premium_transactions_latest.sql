@@ -22,10 +22,13 @@
 --   are rows of the input (one per transaction_id), so the stored ones stand for the
 --   built partitions' copies, and a new copy of a stored event reaches the key that event
 --   had (a revision that moves it to another period or subscription); a changed row moves
---   the money from its day (the day in UTC less one: no time zone's day starts earlier)
+--   the money from its day (the day in UTC less one: no time zone's day starts earlier);
+--   that stored event is found by _transaction_hash, a hash of its id (one number to scan
+--   per stored row instead of the id's text), then by the id itself
 -- @range key subscription_id, period_start
 -- @unique transaction_id
 -- @stores staging.viu_premium_transactions
+-- @probe _transaction_hash = hash(transaction_id)
 -- @moves CAST(transaction_time AT TIME ZONE 'UTC' AS DATE) - 1: *
 WITH latest AS (
     SELECT
@@ -62,5 +65,6 @@ scoped AS (
 )
 SELECT *,
     CASE WHEN type = 'refund'
-        THEN refund_scope = 'full' OR period_end <= transaction_time END AS ends_access
+        THEN refund_scope = 'full' OR period_end <= transaction_time END AS ends_access,
+    hash(transaction_id) AS _transaction_hash
 FROM scoped

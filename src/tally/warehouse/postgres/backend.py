@@ -27,6 +27,7 @@ import psycopg
 import psycopg_pool
 import pyarrow as pa
 import sqlglot
+from sqlglot import exp
 
 from tally.errors import QueryTimeoutError, WarehouseBusyError, WarehouseUnreachableError
 from tally.warehouse.base import (
@@ -58,7 +59,21 @@ ANALYZE_ROWS, ANALYZE_SHARE = 50, 0.1
 @lru_cache(maxsize=512)
 def to_postgres(sql: str, dialect: str = "postgres") -> str:
     """One DuckDB-dialect statement in PostgreSQL's (or Redshift's) dialect."""
-    return ";\n".join(sqlglot.transpile(sql, read="duckdb", write=dialect))
+    statements = sqlglot.parse(sql, read="duckdb")
+    return ";\n".join(
+        s.transform(_hashed).sql(dialect=dialect) for s in statements if s is not None
+    )
+
+
+def _hashed(node: exp.Expr) -> exp.Expr:
+    """DuckDB's ``hash(value)`` (a model's hash of a key, see ``@probe`` in
+    docs/ARCHITECTURE.md) as PostgreSQL's 64-bit hash of the value's text, which sqlglot
+    leaves as an unknown ``HASH``: any hash will do, the same one on both sides of a match."""
+    if isinstance(node, exp.Anonymous) and str(node.this).lower() == "hash":
+        if len(node.expressions) == 1:
+            text = exp.cast(node.expressions[0], "TEXT")
+            return exp.func("hashtextextended", text, exp.Literal.number(0))
+    return node
 
 
 def _postgres_type(arrow_type: pa.DataType) -> str:

@@ -171,6 +171,9 @@ def to_redshift(sql: str) -> str:
         text = (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR)
         if isinstance(node, exp.DataType) and node.this in text and not node.expressions:
             return exp.DataType.build(f"VARCHAR({MAX_VARCHAR})", dialect="redshift")
+        # DuckDB's hash(value) (a model's hash of a key, ``@probe``): Redshift's own 64-bit one
+        if isinstance(node, exp.Anonymous) and str(node.this).lower() == "hash":
+            return exp.Anonymous(this="fnv_hash", expressions=node.expressions)
         return node
 
     statements = sqlglot.parse(sql, read="duckdb")
