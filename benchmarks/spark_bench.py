@@ -249,8 +249,8 @@ def main() -> None:
     parser.add_argument(
         "--warm",
         action="store_true",
-        help="build the first size once on Spark before timing (its code generation and JIT "
-        "are then not in the first size's figures)",
+        help="build 1x once on Spark before timing (its code generation and JIT are then "
+        "not in the first size's figures)",
     )
     args = parser.parse_args()
     growth: list[tuple[int, tuple[float, float], tuple[float, float]]] = []
@@ -270,7 +270,8 @@ def main() -> None:
             warm: Any = connect(spark_url(root / "warm-up"))
             warm.spark.range(100_000).selectExpr("sum(id)").collect()
             scales = [int(s) for s in args.scales.split(",") if s]
-            for scale in ([-scales[0]] if args.warm else []) + scales:
+            # the warm-up builds 1x (code generation and JIT do not depend on the rows)
+            for scale in ([-1] if args.warm else []) + scales:
                 count = args.subscriptions * abs(scale)
                 transactions, status = generate(count)
                 tables = dict(zip(STAGING, (transactions, status), strict=True))

@@ -9,7 +9,8 @@ import pytest
 
 from tally.errors import ConfigError
 from tally.stream.engine import Engine
-from tally.stream.inputs_tally import HitsPoller, RunsPoller, run_event
+from tally.stream.events import Event
+from tally.stream.inputs_tally import HitsPoller, RunsPoller, in_partition_order, run_event
 from tally.stream.settings import stream_settings
 from tally.warehouse import Warehouse, connect
 
@@ -96,3 +97,26 @@ def test_pollers_on_every_backend(warehouse: Warehouse, clock, tmp_path: Path) -
     events = hits.poll(warehouse, clock.now)
     # whole minutes 10:00, 10:01, 10:02 (10:03 is not over yet), zeros included
     assert [(e.key, e.values["hits"]) for e in events] == [("7", 3.0), ("7", 0.0), ("7", 1.0)]
+
+
+def test_days_loaded_side_by_side_reach_the_rules_in_partition_order() -> None:
+    """Two days of one dataset loaded side by side ended 30 November after 1 December; a
+    build step between them belongs to another key and keeps its place and time."""
+
+    def step(key: str, day: str, time: float) -> Event:
+        return Event("tally.runs", "s", time, {}, {"step_key": key, "partition_date": day})
+
+    ended = [
+        step("load:s/d", "2026-12-01", 10.0),
+        step("build:-/-", "2026-12-01", 10.5),
+        step("load:s/d", "2026-11-30", 11.0),
+        step("load:s/d", "2026-12-02", 12.0),
+    ]
+    ordered = in_partition_order(ended)
+    assert [(e.labels["step_key"], e.labels["partition_date"], e.time) for e in ordered] == [
+        ("load:s/d", "2026-11-30", 10.0),  # takes the first place's time: times keep rising
+        ("build:-/-", "2026-12-01", 10.5),
+        ("load:s/d", "2026-12-01", 11.0),
+        ("load:s/d", "2026-12-02", 12.0),
+    ]
+    assert [e.time for e in ended] == [10.0, 10.5, 11.0, 12.0]  # the poll's own list untouched

@@ -210,12 +210,18 @@ def _scenario(browser: Any, base: str, served: Served) -> None:
     _push(page, "ping")
     page.click("#download")
     page.click("#outlink")
+    # the landing page view, then one hit each: event, search, goal, cart, order, ping,
+    # download, outlink (the item rides on the cart and the order); a quiet second was not
+    # enough to know they were all in on a machine at load 25
+    _wait_for(served, count + 9)
     _settle(served, QUIET)
     page.click("#signup")
     page.wait_for_url("**/signup.html")
-    _settle(served, QUIET)
+    _wait_for(served, count + 10)
     page.goto(base + "/next.html?mtm_campaign=Late")
+    _wait_for(served, count + 11)
     _settle(served, QUIET)
+    assert _accepted(served) == count + 11, "the journey sent more hits than counted"
     context.close()
     # C0-C5: one visitor per campaign keyword parameter
     for number, (name, keyword) in enumerate(CAMPAIGN_PARAMETERS):

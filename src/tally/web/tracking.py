@@ -219,17 +219,7 @@ class TrackingEndpoint:
         Most hits are these; the layers skipped cost more than the rest of the request."""
         arrival = _Arrival.of(scope, self.clock())
         payload = f'{{"q":{_json(raw)}{arrival.record_tail("get", False)}'.encode()
-        try:
-            await self.hitlog.append([payload])
-        except HitLogError:
-            self.stats.failed += 1
-            await _answer_json(send, arrival, 503, _error("hit log unavailable"))
-            return
-        self.stats.accepted += 1
-        if last_value(raw, "send_image") == "0":
-            await _answer(send, arrival, 204, _NO_STORE, b"")
-        else:
-            await _answer(send, arrival, 200, _GIF, PIXEL)
+        await self._log_and_answer(send, arrival, payload, last_value(raw, "send_image") != "0")
 
     async def _single(self, send: Send, arrival: _Arrival, incoming: Incoming) -> None:
         try:
@@ -237,6 +227,12 @@ class TrackingEndpoint:
         except Rejected as rejection:
             await _answer_json(send, arrival, 400, self._refuse(rejection))
             return
+        await self._log_and_answer(send, arrival, payload, incoming.sends_image())
+
+    async def _log_and_answer(
+        self, send: Send, arrival: _Arrival, payload: bytes, image: bool
+    ) -> None:
+        """Append one hit's record and answer once it is durable: the pixel, or 204."""
         try:
             await self.hitlog.append([payload])
         except HitLogError:
@@ -244,10 +240,10 @@ class TrackingEndpoint:
             await _answer_json(send, arrival, 503, _error("hit log unavailable"))
             return
         self.stats.accepted += 1
-        if not incoming.sends_image():
-            await _answer(send, arrival, 204, _NO_STORE, b"")
-        else:
+        if image:
             await _answer(send, arrival, 200, _GIF, PIXEL)
+        else:
+            await _answer(send, arrival, 204, _NO_STORE, b"")
 
     def _refuse(self, rejection: Rejected) -> bytes:
         self.stats.rejected[rejection.field or rejection.reason] += 1

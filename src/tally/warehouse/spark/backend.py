@@ -12,9 +12,12 @@ another, e.g. ``yarn`` on EMR or Dataproc) runs the batch on the cluster:
   cluster into a new folder of the table (``v<time>``); the table is then pointed at it,
   so a reader sees the old rows or the new ones, never half of them;
 - everything else (tally's own tables: runs, lake files, users, the web tables) and every
-  read lives in a DuckDB file, ``serving``: there each Spark table is a view over its
-  Parquet files (``read_parquet``), so dashboards, the Reporting API and ``tally query``
-  answer at DuckDB's speed while the cluster works, and Spark is only started by a write.
+  read lives in a DuckDB file, ``serving``: there each Spark table has a copy, a DuckDB
+  table refreshed from its Parquet files in the transaction that records each write, so
+  dashboards, the Reporting API and ``tally query`` answer at DuckDB's speed while the
+  cluster works, and Spark is only started by a write;
+- the web models (sessionizing) run on the cluster over Parquet copies of the rows they
+  need, their results handed back to the serving file (``run_on_cluster``).
 
 Spark's Parquet tables have no DELETE or UPDATE of rows (``rewrites_rows`` is off): the
 daily build runs the full build, and a ``DELETE`` without a condition (emptying a table
@@ -722,7 +725,7 @@ def _refresh_copy(con: Any, info: TableInfo, partitions: Any) -> None:
     """Copy the table's Parquet rows into the serving file's table of the same name (the
     rewritten partitions only, when the copy has the same columns already). Reads then
     never open the Parquet files: a DuckDB view over them opened every file of every
-    partition at each query (0.9 s for 760 files at rest, 1.3-3.4 s during a build)."""
+    partition at each query (seconds during a build, benchmarks/README.md)."""
     kind = _serving_kind(con, info.name)
     if kind == "VIEW":  # a serving file from before the copies
         con.execute(f"DROP VIEW {info.name}")
