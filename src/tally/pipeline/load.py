@@ -41,8 +41,14 @@ from tally.pipeline.ingest import dataset_key
 from tally.pipeline.ledger import Ledger, new_run_id, utc_now
 from tally.pipeline.statements import pipeline_sql
 from tally.sources import BadRow, Dataset
-from tally.sources.delimited_spark import read_head, read_on_cluster
-from tally.sources.delimited_sql import Lines, NativeReadError, can_stage, read_lines
+from tally.sources.delimited_spark import read_head, read_on_cluster, with_constants
+from tally.sources.delimited_sql import (
+    Lines,
+    NativeReadError,
+    can_stage,
+    constant_columns,
+    read_lines,
+)
 from tally.warehouse import FileReadError, SchemaChangeError, Warehouse
 from tally.warehouse.meta import quarantine
 
@@ -287,7 +293,7 @@ def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch
     except BadInputError as error:
         _unreadable(key, error, batch)
     else:
-        batch.frames.append(_with_constants(read.frame, named))
+        batch.frames.append(with_constants(read.frame, named))
         batch.cluster_rows += read.rows
         batch.rows_read += read.rows_read
         batch.bad_rows.extend(read.bad_rows)
@@ -390,7 +396,7 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
             for table in batch.tables
         ]
         staged = [
-            f"SELECT *, {_literal(key)} AS _file{_constants(batch.named.get(key, {}))} "
+            f"SELECT *, {_literal(key)} AS _file{constant_columns(batch.named.get(key, {}))} "
             f"FROM ({lines.every_line()})"
             for key, lines in batch.lines.items()
         ]
@@ -431,32 +437,6 @@ def _replace_on_cluster(
     partition = {"_partition_date": day}
     warehouse.replace_partition_frame(dataset.staging_table, union, partition, empty=not rows)
     return rows
-
-
-def _constants(named: dict[str, Any]) -> str:
-    """``, <value> AS <column>`` for each column a file gets from its name (DuckDB SQL)."""
-    return "".join(f", {_sql_value(value)} AS {_quoted(name)}" for name, value in named.items())
-
-
-def _with_constants(frame: Any, named: dict[str, Any]) -> Any:
-    """A cluster's frame of a file's rows with the columns it gets from its name."""
-    from pyspark.sql import functions
-
-    for name, value in named.items():
-        frame = frame.withColumn(name, functions.lit(value))
-    return frame
-
-
-def _sql_value(value: Any) -> str:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return f"DATE '{value.isoformat()}'"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return _literal(str(value))
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _literal(text: str) -> str:

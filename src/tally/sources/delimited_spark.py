@@ -110,6 +110,15 @@ def read_on_cluster(
     return ClusterRead(good, counts["good"], counts["read"], bad_rows, unknown)
 
 
+def with_constants(frame: Any, named: dict[str, Any]) -> Any:
+    """A cluster's frame of a file's rows with the columns it gets from its name."""
+    from pyspark.sql import functions
+
+    for name, value in named.items():
+        frame = frame.withColumn(name, functions.lit(value))
+    return frame
+
+
 def _numbered_lines(spark: Any, url: str) -> Any:
     """The file's lines as rows of (``_line``, ``_text``, ``_odd``), numbered from 1 (the
     header); ``_odd``: a line the reader reads otherwise (checked on the raw bytes: a

@@ -19,6 +19,7 @@ the caller reads that file with pyarrow, whose messages name the exact fault.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,6 +233,20 @@ def _head(path: str) -> tuple[bool, bytes]:
     if len(head) == 1 << 20:
         raise NativeReadError(f"{Path(path).name}: header line longer than 1 MiB")
     return compressed, head
+
+
+def constant_columns(named: dict[str, Any]) -> str:
+    """``, <value> AS <column>`` for each column a file gets from its name, to follow a
+    select list of the file's lines."""
+    return "".join(f", {_value(value)} AS {_quote(name)}" for name, value in named.items())
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _literal(str(value))
 
 
 def _quote(name: str) -> str:

@@ -190,6 +190,17 @@ class ThreadState(threading.local):
     def __init__(self) -> None:
         self.written = {}
 
+    @contextmanager
+    def sharing(self, shared: bool, allowed: bool) -> Iterator[None]:
+        """A backend's ``shared_writes`` block: ``shared`` for its length where the backend
+        allows parallel partition writes, else no say (``None``)."""
+        before = self.shared
+        self.shared = shared if allowed else None
+        try:
+            yield
+        finally:
+            self.shared = before
+
 
 class NamedLocks:
     """In-process locks by integer key, for backends whose writer is a single process."""

@@ -229,15 +229,8 @@ class DuckDBWarehouse(InformationSchema):
         else alone."""
         return self._writer.shared() if self._state.shared else self._writer
 
-    @contextmanager
-    def shared_writes(self, shared: bool = True) -> Iterator[None]:
-        state = self._state
-        before = state.shared
-        state.shared = shared if self.capabilities.parallel_partition_writes else None
-        try:
-            yield
-        finally:
-            state.shared = before
+    def shared_writes(self, shared: bool = True) -> AbstractContextManager[None]:
+        return self._state.sharing(shared, self.capabilities.parallel_partition_writes)
 
     @contextmanager
     def interactive(self, seconds: float | None = None) -> Iterator[None]:

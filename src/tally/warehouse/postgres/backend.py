@@ -246,16 +246,8 @@ class PostgresWarehouse(InformationSchema):
     def unordered(self, streams: int | None = None) -> Iterator[int]:
         yield 1  # PostgreSQL keeps no insertion order worth giving up
 
-    @contextmanager
-    def shared_writes(self, shared: bool = True) -> Iterator[None]:
-        state = self._state
-        before = state.shared
-        if self.capabilities.parallel_partition_writes:
-            state.shared = shared
-        try:
-            yield
-        finally:
-            state.shared = before
+    def shared_writes(self, shared: bool = True) -> AbstractContextManager[None]:
+        return self._state.sharing(shared, self.capabilities.parallel_partition_writes)
 
     def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
         """A READ ONLY transaction, rolled back, unless ``write``. File access on the server
