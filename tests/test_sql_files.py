@@ -1,6 +1,6 @@
 """SQL that is more than a lookup lives in .sql files (beside the models: tally/models,
 tally/web/models; or in a ``queries/`` folder of its package: warehouse/meta, pipeline,
-reports, sources), read through ``warehouse.sqlfiles.sql_file`` (e.g.
+reports, sources, stream, server/ui), read through ``warehouse.sqlfiles.sql_file`` (e.g.
 ``web.reporting.queries.report_sql``), not in Python strings: no string (or f-string, or
 implicitly joined literals) in tally's Python holds a query of more than ``LONGEST`` lines
 or ``LONGEST_TEXT`` characters (white space collapsed), and none holds a query shaped as
