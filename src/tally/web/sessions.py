@@ -190,12 +190,12 @@ class DaySalts:
         salt = self.salts.get(day) or self._salt(day)
         # a visitor sends most of a day's hits from one address: each (day, address) is
         # hashed once in this object's life (one load), and forgotten with it
-        found = self.keys.get((day, ip))
-        if found is None:
+        key = self.keys.get((day, ip))
+        if key is None:
             if len(self.keys) >= KEYS_KEPT:
                 self.keys.clear()
-            found = self.keys[day, ip] = hashlib.sha256(f"{salt}|{ip}".encode()).hexdigest()[:32]
-        return found
+            key = self.keys[day, ip] = hashlib.sha256(f"{salt}|{ip}".encode()).hexdigest()[:32]
+        return key
 
     def _salt(self, day: dt.date) -> str:
         """Draw the salts of the day and of the missing days of the month after it (up to
