@@ -451,39 +451,50 @@ def quoted_loads(tmp_path_factory):
     settings.quarantine_threshold = 0.8
     reports = _quoted_reports()
     found: dict[str, list] = {key: [] for key in reports}
-    for url in (warehouse_url(tmp_path / "spark"), f"duckdb:///{tmp_path}/duck.duckdb"):
-        store = connect(url)
-        store.migrate()
-        lake = Lake(str(tmp_path / "lake"))
-        context = Context(settings, store, lake)
-        for key, (name, data) in reports.items():
-            source, name_of_set = key.split("/")
-            dataset = get_dataset(source, name_of_set)
-            path = tmp_path / name
-            path.write_bytes(data)
-            ingest(context, dataset, DAY, [path])
-            assert loading.reads_on_cluster(context, dataset) == url.startswith("spark")
-            parsed_in_python = []
-            parse = loading._parse
-            loading._parse = lambda *given: parsed_in_python.append(given[2]) or parse(*given)
-            try:
-                outcome = loading.load(context, dataset, DAY)
-            finally:
-                loading._parse = parse
-            # on Spark every file is read on the cluster: none parsed in Python
-            assert bool(parsed_in_python) != url.startswith("spark")
-            columns = [c for c in store.columns(dataset.staging_table) if c != "_loaded_at"]
-            staged = store.rows(
-                f"SELECT {', '.join(columns)} FROM {dataset.staging_table} ORDER BY _file, _line"
-            )
-            quarantined = store.rows(
-                "SELECT source, dataset, partition_date, file, line, field, reason, raw "
-                "FROM tally_meta.quarantine WHERE source = ? AND dataset = ? ORDER BY file, line",
-                [dataset.source, dataset.name],
-            )
-            found[key].append((outcome, columns, staged, quarantined))
-        store.close()
+    parsed_in_python: list[str] = []  # the keys of the files the load parsed in Python
+    parse = loading._parse
+
+    def spied(*given):
+        parsed_in_python.append(given[2])
+        return parse(*given)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loading, "_parse", spied)
+        for url in (warehouse_url(tmp_path / "spark"), f"duckdb:///{tmp_path}/duck.duckdb"):
+            _load_quoted(url, tmp_path, settings, reports, found, parsed_in_python)
     return found
+
+
+def _load_quoted(url, tmp_path, settings, reports, found, parsed_in_python) -> None:
+    """Load each report into the warehouse at ``url``; what it did added to ``found``."""
+    import tally.pipeline.load as loading
+
+    store = connect(url)
+    store.migrate()
+    lake = Lake(str(tmp_path / "lake"))
+    context = Context(settings, store, lake)
+    for key, (name, data) in reports.items():
+        source, name_of_set = key.split("/")
+        dataset = get_dataset(source, name_of_set)
+        path = tmp_path / name
+        path.write_bytes(data)
+        ingest(context, dataset, DAY, [path])
+        assert loading.reads_on_cluster(context, dataset) == url.startswith("spark")
+        parsed_in_python.clear()
+        outcome = loading.load(context, dataset, DAY)
+        # on Spark every file is read on the cluster: none parsed in Python
+        assert bool(parsed_in_python) != url.startswith("spark")
+        columns = [c for c in store.columns(dataset.staging_table) if c != "_loaded_at"]
+        staged = store.rows(
+            f"SELECT {', '.join(columns)} FROM {dataset.staging_table} ORDER BY _file, _line"
+        )
+        quarantined = store.rows(
+            "SELECT source, dataset, partition_date, file, line, field, reason, raw "
+            "FROM tally_meta.quarantine WHERE source = ? AND dataset = ? ORDER BY file, line",
+            [dataset.source, dataset.name],
+        )
+        found[key].append((outcome, columns, staged, quarantined))
+    store.close()
 
 
 @pytest.mark.parametrize(
