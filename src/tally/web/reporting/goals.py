@@ -6,6 +6,7 @@ from __future__ import annotations
 from tally.errors import BadInputError, NotFoundError
 from tally.web.reporting.ecommerce import conversions_of
 from tally.web.reporting.methods import Query, Report, Row, method, ratio, rounded, scoped_visits
+from tally.web.reporting.queries import report_sql
 from tally.web.sites import goal_exists, goal_names
 
 
@@ -17,14 +18,7 @@ def conversion_rate(part: float, whole: float) -> str:
 def _goal_totals(query: Query) -> tuple[int, dict[int, tuple[int, int, float]]]:
     """(visits of the period, {idgoal: (conversions, converted visits, revenue)})."""
     visits, params = scoped_visits(query)
-    sql = f"""
-        WITH v AS ({visits})
-        SELECT c.idgoal, count(*), count(DISTINCT c.idvisit), coalesce(sum(c.revenue), 0),
-            (SELECT count(*) FROM v)
-        FROM web.conversions AS c JOIN v ON v.idvisit = c.idvisit
-        GROUP BY c.idgoal
-    """
-    found = query.warehouse.rows(sql, params)
+    found = query.warehouse.rows(report_sql("goal_totals", visits=visits), params)
     if found:
         count = int(found[0][4])
     else:
