@@ -19,11 +19,8 @@ def _goal_totals(query: Query) -> tuple[int, dict[int, tuple[int, int, float]]]:
     """(visits of the period, {idgoal: (conversions, converted visits, revenue)})."""
     visits, params = scoped_visits(query)
     found = query.warehouse.rows(report_sql("goal_totals", visits=visits), params)
-    if found:
-        count = int(found[0][4])
-    else:
-        count = int(query.warehouse.rows(f"SELECT count(*) FROM ({visits}) AS v", params)[0][0])
-    return count, {int(g): (int(n), int(c), float(r)) for g, n, c, r, _ in found}
+    per_goal = {int(g): (int(n), int(c), float(r)) for _, g, n, c, r in found if g is not None}
+    return int(found[0][0]), per_goal
 
 
 # Matomo's names of the ecommerce "goals" (core/Piwik.php LABEL_ID_GOAL_IS_ECOMMERCE_*) and
