@@ -10,7 +10,8 @@ the endpoint writes it. Then, each stage timed alone:
    provider, referrer, IP anonymised) and inserts it into ``web.hits`` exactly once; run in
    fresh warehouses alternately with the provider lookup on (the country + ASN database)
    and off (``web.provider_lookup = false``: the country-only database, as before issue 28),
-   caches emptied before each run;
+   caches emptied before each run; then the loader's work before DuckDB (read, parse,
+   check, enrich, Arrow table) alone, so a hit's CPU splits into that and writing;
 2. **sessionize**: ``sessionize`` over the loaded hits (visits, actions, conversions);
    floor: a plain DuckDB SQL sessionization of the same ``web.hits`` (30-minute gap, split at
    the site's midnight: one window pass numbering visits per visitor and local day, then
