@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from hygiene import LoadWatch
 
 from tally.models.sets import ANALYTICS_MODELS, SUBSCRIBER_MODELS
@@ -329,6 +330,33 @@ def _fingerprints(url: str, tables: tuple[str, ...] = SUBSCRIBER_MODELS) -> dict
     return found
 
 
+STAGED = ("staging.viu_premium_transactions", "staging.viu_premium_subscriber_status")
+
+
+def staged(count: int, folder: Path) -> tuple[Path, dict[str, pa.Table]]:
+    """The warehouse as the daily job finds it before the last day (staging loaded, no
+    marts) and the last day's partitions, generated once into ``folder`` and read back
+    from there on later runs (``staged.duckdb`` and one Parquet file per table)."""
+    path = folder / f"staged-{count}.duckdb"
+    files = {table: folder / f"last-day-{count}-{table}.parquet" for table in STAGED}
+    if not (path.exists() and all(f.exists() for f in files.values())):
+        folder.mkdir(parents=True, exist_ok=True)
+        last = pa.scalar(FIRST_DAY + dt.timedelta(days=DAYS - 1), pa.date32())
+        writing = folder / "staging-in-progress.duckdb"
+        writing.unlink(missing_ok=True)
+        warehouse = connect(f"duckdb:///{writing}")
+        warehouse.migrate()
+        for table, rows in zip(STAGED, generate(count), strict=True):
+            earlier = pa.compute.less(rows["_partition_date"], last)
+            _load_in_day_order(warehouse, table, rows.filter(earlier))
+            newest = rows.filter(pa.compute.equal(rows["_partition_date"], last))
+            pq.write_table(newest, files[table])
+        warehouse.close()
+        assert not Path(f"{writing}.wal").exists()  # closed: everything is in the file
+        writing.rename(path)
+    return path, {table: pq.read_table(f) for table, f in files.items()}
+
+
 def timed_build(
     url: str, folder: Path, day: dt.date | None = None, chosen: tuple[str, ...] = SUBSCRIBER_MODELS
 ) -> dict:
@@ -365,44 +393,32 @@ def main() -> None:
     parser.add_argument(
         "--daily-runs", type=int, default=3, help="daily builds on the same day (median)"
     )
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        help="keep the generated staging tables here and reuse them on the next run "
+        "(the file is copied; the builds never touch it)",
+    )
     args = parser.parse_args()
     everything = SUBSCRIBER_MODELS + (ANALYTICS_MODELS if args.analytics else ())
     count = 50_000 if args.quick else args.subscriptions
-    began = time.perf_counter()
-    transactions, status = generate(count)
-    generated = time.perf_counter() - began
     last = FIRST_DAY + dt.timedelta(days=DAYS - 1)
-    with tempfile.TemporaryDirectory() as temporary:
+    if args.folder:
+        args.folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.folder) as temporary:
         folder = Path(temporary)
+        began = time.perf_counter()
+        staged_file, newest = staged(count, args.folder or folder)
+        generated = time.perf_counter() - began
         url = f"duckdb:///{folder}/warehouse.duckdb"
-        warehouse = connect(url)
-        warehouse.migrate()
-        # everything up to the day before the last: the state before the daily job
-        earlier = pa.compute.less(transactions["_partition_date"], pa.scalar(last, pa.date32()))
-        _load_in_day_order(
-            warehouse, "staging.viu_premium_transactions", transactions.filter(earlier)
-        )
-        earlier = pa.compute.less(status["_partition_date"], pa.scalar(last, pa.date32()))
-        _load_in_day_order(
-            warehouse, "staging.viu_premium_subscriber_status", status.filter(earlier)
-        )
-        warehouse.close()
+        # a kept file is copied (the builds write to the copy), a temporary one moved
+        (shutil.copy if args.folder else shutil.move)(staged_file, folder / "warehouse.duckdb")
         full = timed_build(url, folder)
         added = timed_build(url, folder, chosen=ANALYTICS_MODELS) if args.analytics else None
         # the daily job: the last day's partitions arrive, then the build runs
         warehouse = connect(url)
-        newest = pa.compute.equal(transactions["_partition_date"], pa.scalar(last, pa.date32()))
-        warehouse.replace_partition(
-            "staging.viu_premium_transactions",
-            transactions.filter(newest),
-            {"_partition_date": last},
-        )
-        newest = pa.compute.equal(status["_partition_date"], pa.scalar(last, pa.date32()))
-        warehouse.replace_partition(
-            "staging.viu_premium_subscriber_status",
-            status.filter(newest),
-            {"_partition_date": last},
-        )
+        for table, rows in newest.items():
+            warehouse.replace_partition(table, rows, {"_partition_date": last})
         sizes = {
             table: warehouse.rows(f"SELECT count(*) FROM {table}")[0][0]
             for table in (
@@ -438,7 +454,8 @@ def main() -> None:
         warehouse.close()
     print(
         f"subscriptions: {count:,} over {DAYS} days ({FIRST_DAY} .. {last}); "
-        f"generated in {generated:.1f} s"
+        f"generated and staged in {generated:.1f} s"
+        + (f" (kept in {args.folder})" if args.folder else "")
     )
     for table, rows in sizes.items():
         print(f"  {table}: {rows:,} rows")
