@@ -67,9 +67,10 @@ def _rendezvous(monkeypatch, parties):
     barrier = threading.Barrier(parties, timeout=60)
     replace = loading._replace
 
-    def meeting(*args):
-        barrier.wait()
-        return replace(*args)
+    def meeting(*args, **options):
+        if options.get("rows", True):  # a table's change without rows is made alone
+            barrier.wait()
+        return replace(*args, **options)
 
     monkeypatch.setattr(loading, "_replace", meeting)
 
@@ -113,12 +114,21 @@ def test_days_side_by_side_equal_days_in_turn(contexts, monkeypatch):
     ]
 
 
-def test_days_that_create_or_widen_the_table_load_alone(contexts):
+def test_days_that_create_or_widen_the_table_change_it_alone(contexts, monkeypatch):
     side, turn = contexts
     # no staging table yet: both days of the first wave must create it, and the second
     # day's file has a column more; each is refused side by side (SchemaChangeError,
-    # nothing written) and loaded again alone
+    # nothing written), changes the table alone with no rows, then loads side by side
+    shapes, replace = [], loading._replace
+
+    def recording(*args, **options):
+        if not options.get("rows", True):
+            shapes.append(args[2])
+        return replace(*args, **options)
+
+    monkeypatch.setattr(loading, "_replace", recording)
     results = dict(load_days(side, EVENTS, DAYS, workers=2))
+    assert sorted(shapes) == DAYS[:2]  # the first wave's days; later ones find the table
     for day in DAYS:
         load(turn, EVENTS, day)
     assert [results[day].rows for day in DAYS] == [4, 2, 4, 4, 2]
@@ -190,9 +200,12 @@ def test_every_backend_loads_days_alike(warehouse, settings, tmp_path, monkeypat
     assert warehouse.rows("SELECT count(*) FROM tally_meta.lake_files") == [(4,)]
 
 
-def test_every_backend_creates_and_widens_the_table_alone(warehouse, settings, tmp_path):
+def test_every_backend_creates_and_widens_the_table_alone(
+    warehouse, settings, tmp_path, monkeypatch
+):
     """No table yet: the first wave's days must create it (and the bad file's day widen
-    it); side by side they are refused and loaded again alone, with no failed step."""
+    it); side by side they are refused, change the table alone and then still load side
+    by side (where the backend allows it), with no failed step."""
     from tally.lake import Lake
     from tally.pipeline.context import Context
 
@@ -200,6 +213,8 @@ def test_every_backend_creates_and_widens_the_table_alone(warehouse, settings, t
     context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
     for day in DAYS[:4]:
         ingest(context, EVENTS, day, [local_report(tmp_path, FILES[day])])
+    if warehouse.capabilities.parallel_partition_writes:
+        _rendezvous(monkeypatch, 2)  # both waves meet, the first one too
     results = dict(load_days(context, EVENTS, DAYS[:4], workers=2))
     assert [results[day].rows for day in DAYS[:4]] == [4, 2, 4, 4]
     steps = warehouse.rows(

@@ -19,7 +19,8 @@ file's lines by row groups), never more threads than inputs (``Warehouse.unorder
 threads replace different partitions of one table at once
 (``capabilities.parallel_partition_writes``): one day a thread, each day still ``load``
 (its own transaction, quarantine, threshold and ledger step). A day that must create or
-widen the staging table (``SchemaChangeError``) is loaded again alone.
+widen the staging table (``SchemaChangeError``) makes that change alone, with no rows, and
+then loads side by side again.
 """
 
 from __future__ import annotations
@@ -114,8 +115,8 @@ def load(context: Context, dataset: Dataset, day: dt.date, run_id: str | None = 
         try:
             loaded = _load_files(context, dataset, day, run_id, keys, step)
         except SchemaChangeError:
-            # side by side with other days (load_days), this day must create or widen the
-            # staging table: nothing was written; again alone, once the others are done
+            # the table changed again between this day's change and its load (another
+            # day widened it): nothing was written; again alone, once the others are done
             with context.warehouse.shared_writes(False):
                 loaded = _load_files(context, dataset, day, run_id, keys, step)
     return loaded
@@ -175,13 +176,29 @@ def _load_files(
 ) -> Loaded:
     try:
         with _read(context, dataset, keys, keep_lines=False) as batch:
-            return _load_batch(context, dataset, day, run_id, batch, step)
+            return _load_sharing(context, dataset, day, run_id, batch, step)
     except FileReadError:
         # DuckDB could not read a file in the one pass (invalid UTF-8, a NUL byte...):
         # rolled back; read each file's lines first, which names the file to parse in
         # Python instead
         with _read(context, dataset, keys, keep_lines=True) as batch:
-            return _load_batch(context, dataset, day, run_id, batch, step)
+            return _load_sharing(context, dataset, day, run_id, batch, step)
+
+
+def _load_sharing(
+    context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch, step: Any
+) -> Loaded:
+    """``_load_batch``; side by side with other days (``load_days``), a day that must create
+    or widen the staging table (``SchemaChangeError``: refused before anything was
+    written) makes that change alone, with no rows, then loads side by side again: only
+    the brief change waits for the other days, not the whole load."""
+    try:
+        return _load_batch(context, dataset, day, run_id, batch, step)
+    except SchemaChangeError:
+        warehouse = context.warehouse
+        with warehouse.shared_writes(False), warehouse.transaction():
+            _replace(context, dataset, day, run_id, batch, rows=False)
+    return _load_batch(context, dataset, day, run_id, batch, step)
 
 
 def _load_batch(
@@ -367,14 +384,20 @@ def _unreadable(key: str, error: BadInputError, batch: _Batch) -> None:
     batch.rows_read += 1
 
 
-def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch) -> int:
-    """Replace the partition with the batch's good rows; returns how many landed."""
-    warehouse, partition = context.warehouse, {"_partition_date": day}
+def _replace(
+    context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch, rows: bool = True
+) -> int:
+    """Replace the partition with the batch's good rows; returns how many landed. Without
+    ``rows``: only create or widen the staging table for them, the partition untouched."""
+    warehouse = context.warehouse
+    partition: dict[str, Any] = {"_partition_date": day} if rows else {}
     if batch.frames:
+        assert rows, "a cluster's warehouse never writes partitions side by side"
         return _replace_on_cluster(context, dataset, day, run_id, batch)
     if not batch.lines:
         tables = batch.tables or [pa.table({})]
         table = _with_metadata(pa.concat_tables(tables, promote_options="default"), day, run_id)
+        table = table if rows else table.slice(0, 0)
         return warehouse.replace_partition(dataset.staging_table, table, partition)
     # Every line read in place is inserted, one pass over its file: a refused or blank
     # one without ``_loaded_at``, which ``_refused`` looks at and deletes again in the same
@@ -407,7 +430,7 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
         names.update(name for table in batch.tables for name in table.column_names)
         replaced = warehouse.replace_partition_from(  # type: ignore[attr-defined]
             dataset.staging_table,
-            f"SELECT * EXCLUDE (_bad), {metadata} FROM ({union})",
+            f"SELECT * EXCLUDE (_bad), {metadata} FROM ({union})" + ("" if rows else " LIMIT 0"),
             partition,
             reads_files=not all(lines.temporary for lines in batch.lines.values()),
             columns=sorted(names),
