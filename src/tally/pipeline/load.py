@@ -128,6 +128,7 @@ def load_days(
     days: Sequence[dt.date],
     run_id: str | None = None,
     workers: int | None = None,
+    days_a_thread: int = 4,
 ) -> Iterator[tuple[dt.date, Loaded | TallyError]]:
     """``load`` each day, yielding (day, what its load did or the error that failed it) in
     the days' order; a failed day never stops the others.
@@ -135,9 +136,15 @@ def load_days(
     Where the warehouse allows parallel partition writes, ``workers`` days (default: one
     per core, at most half of ``warehouse.pool_size``: each day holds a connection for its
     whole load, the rest stay for the server's requests) load side by side, each on one
-    thread of its own, in waves: between two waves every connection is closed, so another
-    process waiting for a DuckDB file waits for one wave at most, as it waits for one step
-    of a sequential job.
+    thread of its own; a thread that is done takes the next day at once, so the days'
+    commits (DuckDB writes a day's rows out as it commits, one commit at a time) fall
+    while the other threads still read. Where one process holds the whole database (a
+    DuckDB file, ``single_writer_process``) the days go in windows of about
+    ``days_a_thread`` days a thread, and between two windows every connection is closed:
+    another process waiting for the file waits for one window at most, about as long as
+    ``days_a_thread`` days loaded one after another (more days a window let the threads'
+    commits fall apart more often; 1 gives waves of one day a thread, each wave waiting for
+    its slowest day).
     """
     if len(set(days)) != len(days):  # two loads of one partition would delete each other's rows
         raise ValueError("load_days: a day given twice")
@@ -156,10 +163,14 @@ def load_days(
         with warehouse.shared_writes(), warehouse.unordered(1):
             return _load_or_error(context, dataset, day, run_id)
 
+    size = len(days)
+    if context.warehouse.capabilities.single_writer_process:
+        windows = -(-len(days) // (width * max(1, days_a_thread)))
+        size = -(-len(days) // windows)  # windows of about equal length
     with ThreadPoolExecutor(width, thread_name_prefix="tally-load") as pool:
-        for start in range(0, len(days), width):
-            wave = days[start : start + width]
-            yield from zip(wave, pool.map(side_by_side, wave), strict=True)
+        for start in range(0, len(days), size):
+            window = days[start : start + size]
+            yield from zip(window, pool.map(side_by_side, window), strict=True)
 
 
 def _load_or_error(
