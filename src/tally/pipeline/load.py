@@ -42,7 +42,12 @@ from tally.pipeline.ingest import dataset_key
 from tally.pipeline.ledger import Ledger, new_run_id, utc_now
 from tally.pipeline.statements import pipeline_sql
 from tally.sources import BadRow, Dataset
-from tally.sources.delimited_spark import read_head, read_on_cluster, with_constants
+from tally.sources.delimited_spark import (
+    can_read_on_cluster,
+    read_head,
+    read_on_cluster,
+    with_constants,
+)
 from tally.sources.delimited_sql import (
     Lines,
     NativeReadError,
@@ -256,7 +261,7 @@ def reads_on_cluster(context: Context, dataset: Dataset) -> bool:
     return bool(
         context.warehouse.capabilities.cluster_reads_lake
         and dataset.layout is not None
-        and can_stage(dataset.layout)
+        and can_read_on_cluster(dataset.layout)
     )
 
 
