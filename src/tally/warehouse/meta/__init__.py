@@ -12,3 +12,10 @@ Python or SQL outside this package and the migrations. It sits in the warehouse 
 lowest one every reader may import, and imports only the ``Warehouse`` protocol and
 ``sql_file`` (the longer queries are files in ``meta/queries/``).
 """
+
+from tally.warehouse.sqlfiles import sql_file
+
+
+def meta_sql(name: str, **fragments: str) -> str:
+    """A longer query of the family modules, kept in ``meta/queries/<name>.sql``."""
+    return sql_file("tally.warehouse.meta", f"queries/{name}.sql", **fragments)

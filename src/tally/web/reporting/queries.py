@@ -14,3 +14,12 @@ from tally.warehouse.sqlfiles import sql_file
 def report_sql(name: str, **fragments: str) -> str:
     """``reports/<name>.sql`` with its ``{fragments}`` filled; every one must be given."""
     return sql_file("tally.web.models", f"reports/{name}.sql", **fragments)
+
+
+def report_expression(name: str, **fragments: str) -> str:
+    """``reports/<name>.sql`` as one line without its comments: an expression or condition
+    that other queries (and messages) embed."""
+    text = report_sql(name, **fragments)
+    return " ".join(
+        " ".join(line.split()) for line in text.splitlines() if not line.lstrip().startswith("--")
+    ).strip()
