@@ -40,7 +40,7 @@ calendar AS (
             INTERVAL 1 DAY
         ) AS days(d)
 ),
--- the moves are read once (kept, two readers would make DuckDB write them all down): per
+-- the moves have one reader (with two, DuckDB would write them all down first): per
 -- day and reporting currency, then the segments from those groups and the days' sums over
 -- the reporting currencies (decimal sums: the same whichever way they are added)
 by_currency AS (
