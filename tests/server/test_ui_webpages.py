@@ -310,7 +310,17 @@ def test_goals_page_names_ecommerce_and_lists_the_products(shop: Warehouse) -> N
         ["Ecommerce orders", 2, 2, 135.0],
         ["Abandoned carts", 1, 1, 15.0],
     ]
+    for row, goal in zip(overview.rows, ("ecommerceOrder", "ecommerceAbandonedCart"), strict=True):
+        api = call(shop, "Goals.get", {**view.params(), "idGoal": goal})
+        assert row[1:] == [
+            api["nb_conversions"], api["nb_visits_converted"], api["revenue"],
+            api["conversion_rate"],
+        ]  # fmt: skip
     assert products.rows == [["SKU1", 2, 1, 100, 50], ["SKU2", 6, 2, 30, 5]]
+    api = call(shop, "Goals.getItemsSku", view.params())
+    assert products.rows == [
+        [r["label"], r["quantity"], r["orders"], r["revenue"], r["avg_price"]] for r in api
+    ]
 
 
 def test_goals_panel_is_the_apis(request: pytest.FixtureRequest) -> None:
