@@ -262,8 +262,10 @@ def reads_on_cluster(context: Context, dataset: Dataset) -> bool:
     """Whether this load lets the warehouse's cluster read the dataset's files."""
     return bool(
         context.warehouse.capabilities.cluster_reads_lake
-        and dataset.layout is not None
-        and can_read_on_cluster(dataset.layout)
+        and (
+            dataset.cluster_reader
+            or (dataset.layout is not None and can_read_on_cluster(dataset.layout))
+        )
     )
 
 
@@ -314,7 +316,6 @@ def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch, keep: bo
 def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch) -> bool:
     """Let the cluster read one file (its good rows stay there until the partition is
     replaced; its bad rows come back now); False when it must be parsed in Python."""
-    assert dataset.layout is not None
     warehouse: Any = context.warehouse
     path = context.lake.path(key)
     try:
@@ -322,7 +323,11 @@ def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch
         with context.lake.fs.open(path, "rb") as opened:
             compressed, head = read_head(opened)
         url = warehouse.cluster_url(context.lake.uri(key))
-        read = read_on_cluster(warehouse.spark, url, key, dataset.layout, compressed, head)
+        if dataset.cluster_reader:  # a source's own reading (viu-premium's checks)
+            read = dataset.read_on_cluster(warehouse.spark, url, key, compressed, head)
+        else:
+            assert dataset.layout is not None
+            read = read_on_cluster(warehouse.spark, url, key, dataset.layout, compressed, head)
     except NativeReadError:
         return False
     except BadInputError as error:
