@@ -229,8 +229,17 @@ def _in_python(loading, context, dataset=EVENTS):
 
 
 def _by_name(columns: list[str], rows: list[tuple]) -> list[dict]:
-    """Rows as dicts (the column order may differ), without the run id."""
-    return [{c: v for c, v in zip(columns, row, strict=True) if c != "_run_id"} for row in rows]
+    """Rows as dicts (the column order may differ), without the run id; a moment as UTC
+    without its zone (DuckDB gives it zoned, Spark in its session's zone, UTC)."""
+    return [
+        {c: _utc(v) for c, v in zip(columns, row, strict=True) if c != "_run_id"} for row in rows
+    ]
+
+
+def _utc(value):
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
 
 
 def test_a_spark_load_quarantines_bad_rows_like_the_pyarrow_load(settings, tmp_path):
@@ -371,9 +380,47 @@ def _csv(header: list[str], rows: list[list[str]], gzipped: bool, utf16: bool = 
     return gzip.compress(data, mtime=0) if gzipped else data
 
 
+MOMENT = "2016-10-01T10:00:00+08:00"
+STATUS_EXPORT = (
+    "\n".join(
+        [
+            "user_id,subscription_id,country,platform,plan_code,product_id,channel,"
+            "channel_sector,status,payment_status,start_time,current_period_start,expiry_time,"
+            "auto_renew",
+            f'U1,S1,HK,iOS IAP,M1,p1,App Store,"Sector, A",active,paying,{MOMENT},{MOMENT},'
+            f"{MOMENT},true",
+            f"U2,S2,HK,iOS IAP,M1,p1,App Store,A,sleeping,paying,{MOMENT},{MOMENT},{MOMENT},true",
+            f"U3,S3,hk,iOS IAP,M1,p1,App Store,A,active,paying,{MOMENT},{MOMENT},{MOMENT},true",
+            "U4,S4,SG,iOS IAP,M1,p1,App Store,A,expired,none,2016-10-02T00:00:00.123Z,"
+            f"{MOMENT},{MOMENT}, FALSE ",
+            "",
+            f'U5,S5,SG,Telco,T1,t1,CSL,"two\nlines",active,free_trial,{MOMENT},{MOMENT},'
+            f"{MOMENT},yes",
+            f"U6,S6,SG,Telco,T1,t1,CSL,A,active,paying,2016-10-01T10:00:00,{MOMENT},{MOMENT},1",
+            "U7,S7,SG",
+        ]
+    )
+    + "\n"
+)  # lines 3 (status), 4 (country), 9 (no offset), 10 (3 fields) are bad
+TRANSACTION_EXPORT = (
+    "\n".join(
+        [
+            "transaction_id,subscription_id,user_id,country,platform,plan_code,product_id,"
+            "channel,channel_sector,type,transaction_time,period_start,period_end,amount,"
+            "currency,proceeds",
+            f"T1,S1,U1,HK,Telco,T1,t1,CSL,A,purchase,{MOMENT},{MOMENT},{MOMENT},48.00,HKD,40.80",
+            f"T2,S2,U2,HK,Telco,T1,t1,CSL,A,purchase,{MOMENT},{MOMENT},{MOMENT},abc,HKD,1",
+            f'T3,S3,U3,HK,Telco,T1,t1,CSL,A,renewal,{MOMENT},{MOMENT},{MOMENT},"1,000.00",HKD,850',
+            f"T4,S4,U4,HK,Telco,T1,t1,CSL,A,gift,{MOMENT},{MOMENT},{MOMENT},1,HKD,1",
+        ]
+    )
+    + "\n"
+)  # lines 3 (amount) and 5 (type) are bad
+
+
 def _quoted_reports() -> dict[str, tuple[str, bytes]]:
     """A small file of each quoted dataset, each with bad rows: dataset key → (name, bytes)."""
-    from tally.sources import google_play, viu_cms
+    from tally.sources import google_play, viu_cms, viu_premium
 
     package, amount = google_play.DEMO_PACKAGE, "1,000.00"
     sale = ["GPA.1", "2016-10-23", "1477180800", "Charged", "Pixel", "Monthly", package]
@@ -411,6 +458,14 @@ def _quoted_reports() -> dict[str, tuple[str, bytes]]:
                 ],
                 gzipped=True,
             ),
+        ),
+        "viu-premium/subscriber-status": (
+            "viu-premium-20161023.csv.gz",
+            gzip.compress(STATUS_EXPORT.encode(), mtime=0),
+        ),
+        "viu-premium/transactions": (
+            viu_premium.transaction_file(DAY, "csl"),
+            gzip.compress(TRANSACTION_EXPORT.encode(), mtime=0),
         ),
         "google-drive/iap-plan-map": (
             "iap-plan-map-2016-10-23.csv.gz",
@@ -504,6 +559,12 @@ def _load_quoted(url, tmp_path, settings, reports, found, parsed_in_python) -> N
         ("google-play/subscription-sales", 1, [(3, "Charged Amount"), (4, "Currency of Sale")]),
         ("viu-cms/cms-episode", 2, [(3, "series_id")]),
         ("google-drive/iap-plan-map", 1, [(3, "Plan Code")]),
+        (
+            "viu-premium/subscriber-status",
+            3,
+            [(3, "status"), (4, "country"), (9, "start_time"), (10, None)],
+        ),
+        ("viu-premium/transactions", 2, [(3, "amount"), (5, "type")]),
         ("google-drive/exchange-rates", 2, [(3, "Currency"), (4, "Per USD"), (5, "Per USD")]),
     ],
 )
