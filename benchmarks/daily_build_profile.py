@@ -34,13 +34,12 @@ from tally.warehouse import Warehouse, connect  # noqa: E402
 
 def prepared(count: int, folder: Path, last: dt.date) -> Path:
     """The warehouse with every day but the last built and the last day loaded (from the
-    marts bench's staging tables, kept in the same folder: ``marts_bench.staged``)."""
+    marts bench's loaded warehouse, kept in the same folder: ``marts_bench.staged``)."""
     base = folder / f"base-{count}.duckdb"
     if base.exists():
         return base
-    staged, newest = marts_bench.staged(count, folder)
     building = folder / "base-in-progress.duckdb"
-    shutil.copy(staged, building)
+    newest = marts_bench.staged(count, last, building, folder)
     warehouse = connect(f"duckdb:///{building}")
     context = Context(load_settings(environ={}), warehouse, Lake(str(folder / "lake")))
     build(context, [m for m in discover_models() if m.table in marts_bench.SUBSCRIBER_MODELS])

@@ -16,7 +16,14 @@ from tests.web.reporting_site import load_site
 from tests.web.test_reporting_ecommerce import shop  # noqa: F401, F811 (a fixture)
 
 from tally.config import Settings
-from tally.server.ui.web_behaviour import transitions, users_flow
+from tally.server.ui.web_acquisition import goals
+from tally.server.ui.web_behaviour import (
+    FLOW_STEPS,
+    flow_links,
+    transition_rows,
+    transitions,
+    users_flow,
+)
 from tally.server.ui.web_view import Site, View
 from tally.server.ui.web_visitors import custom_variables, evolution
 from tally.server.ui.webpages import REPORTS, realtime_figures
@@ -85,31 +92,65 @@ def test_pages_table_is_the_apis(client: TestClient) -> None:
     assert [int(row[1]) for row in rows[1:]] == [r["nb_hits"] for r in api]
 
 
-def test_users_flow_links(client: TestClient) -> None:
-    rows = _csv(client, "/web/users-flow", "flow")
-    found = {(int(r[0]), r[1], r[2]): int(r[3]) for r in rows[1:]}
-    # Pageviews in order: V1 / → /shows → /#top; V3 / → /watch/1; V5 / → /plans;
-    # V2 and V4 have one pageview each, so no link.
-    assert found == {
-        (1, f"{SITE}/", f"{SITE}/shows?genre=drama"): 1,
-        (1, f"{SITE}/", f"{SITE}/watch/1"): 1,
-        (1, f"{SITE}/", f"{SITE}/plans"): 1,
-        (2, f"{SITE}/shows?genre=drama", f"{SITE}/#top"): 1,
-    }
+def test_users_flow_is_the_apis(client: TestClient) -> None:
+    rows = [[int(r[0]), r[1], r[2], int(r[3])] for r in _csv(client, "/web/users-flow", "flow")[1:]]
+    # Pageviews in order, by report label (/ and /#top are /index): V1 /index → /shows →
+    # /index; V3 /index → /watch/1; V5 /index → /plans. V2 and V4 have one pageview each,
+    # so no link. A step's next pages busiest first, ties by label.
+    assert rows == [
+        [1, "/index", "/plans", 1],
+        [1, "/index", "/shows?genre=drama", 1],
+        [1, "/index", "/watch/1", 1],
+        [2, "/shows?genre=drama", "/index", 1],
+    ]
+    api = call(_store(client), "UsersFlow.getUsersFlow", {**SPAN, "limitActionsPerStep": "6"})
+    assert rows == flow_links(api, FLOW_STEPS)
 
 
-def test_transitions_of_the_home_page(client: TestClient) -> None:
+def test_transitions_of_the_home_page_are_the_apis(client: TestClient) -> None:
     rows = _csv(client, "/web/transitions", "transitions", page=f"{SITE}/")
-    found = {(r[0], r[1]): int(r[2]) for r in rows[1:]}
-    # "/" opens V1 (direct), V3 (search) and V5 (campaign); each goes on to one page.
-    assert found == {
-        ("before", "entry: direct"): 1,
-        ("before", "entry: search"): 1,
-        ("before", "entry: campaign"): 1,
-        ("after", f"{SITE}/shows?genre=drama"): 1,
-        ("after", f"{SITE}/watch/1"): 1,
-        ("after", f"{SITE}/plans"): 1,
+    found = [[r[0], r[1], r[2], int(r[3])] for r in rows[1:]]
+    # The page is matched by its report label, /index, so / and /#top are both its views:
+    # V1 09:00 (entered directly), V1 09:05 (after /shows), V3 (from Google), V5 (from the
+    # campaign). After them: /shows, /watch/1, /plans, and the end of V1 (its outlink to
+    # IMDb was clicked on /#top, after the view and before no further interaction).
+    assert found == [
+        ["before", "entry", "Direct entries", 1],
+        ["before", "entry", "From search engines", 1],
+        ["before", "entry", "From campaigns", 1],
+        ["before", "page", "/shows?genre=drama", 1],
+        ["after", "page", "/plans", 1],
+        ["after", "page", "/shows?genre=drama", 1],
+        ["after", "page", "/watch/1", 1],
+        ["after", "outlink", "https://www.imdb.com/title/tt1", 1],
+        ["after", "exit", "Exits", 1],
+    ]
+    api = call(
+        _store(client),
+        "Transitions.getTransitionsForPageUrl",
+        {**SPAN, "pageUrl": f"{SITE}/", "limitBeforeGrouping": "12"},
+    )
+    assert found == transition_rows(api)
+    assert api["pageMetrics"]["pageviews"] == 4
+
+
+def test_event_panels_are_the_apis(client: TestClient) -> None:
+    # V3 and V5 each sent Video/Play, with a value of 12.5 and without one; neither a name
+    expected = {
+        "categories": ("Events.getCategory", [["Video", 2, 2, 12.5]]),
+        "actions": ("Events.getAction", [["Play", 2, 2, 12.5]]),
+        "names": ("Events.getName", [["Event Name not defined", 2, 2, 12.5]]),
     }
+    for panel, (method, hand) in expected.items():
+        rows = [
+            [r[0], int(r[1]), int(r[2]), float(r[3])]
+            for r in _csv(client, "/web/events", panel)[1:]
+        ]
+        assert rows == hand
+        api = call(_store(client), method, SPAN)
+        assert rows == [
+            [a["label"], a["nb_events"], a["nb_visits"], a["sum_event_value"]] for a in api
+        ]
 
 
 def test_engagement_is_the_apis_visitor_interest(client: TestClient) -> None:
@@ -226,13 +267,15 @@ def test_locations_show_countries_and_providers_side_by_side(client: TestClient)
     assert [row[2] for row in latest] == [None, "HKT Limited", "HKT Limited", "Starhub Ltd"]
 
 
-def test_direct_sql_reports_on_each_backend(warehouse: Warehouse) -> None:
+def test_behaviour_panels_on_each_backend(warehouse: Warehouse) -> None:
     load_site(warehouse)
     span = Span("range", dt.date(2026, 3, 2), dt.date(2026, 3, 3))
-    view = View(warehouse, Site(1, "Watch", "Asia/Hong_Kong"), "range", "", "", span)
-    assert len(users_flow(view)[0].rows) == 4  # the four links of test_users_flow_links
+    view = View(
+        warehouse, Site(1, "Watch", "Asia/Hong_Kong"), "range", "2026-03-02,2026-03-03", "", span
+    )
+    assert len(users_flow(view)[0].rows) == 4  # the four links of test_users_flow_is_the_apis
     after = [r for r in transitions(view, f"{SITE}/")[0].rows if r[0] == "after"]
-    assert sorted(r[2] for r in after) == [1, 1, 1]
+    assert [r[3] for r in after] == [1, 1, 1, 1, 1]  # three pages, the outlink, the exit
     counts = evolution(view)
     assert (counts["2026-03-02"]["nb_visits"], counts["2026-03-03"]["nb_visits"]) == (4, 1)
     # the Reporting API's own rows (summary_by_period), equal to asking it day by day
@@ -260,8 +303,6 @@ def test_custom_variables_and_dimensions(request: pytest.FixtureRequest) -> None
 def test_goals_page_names_ecommerce_and_lists_the_products(shop: Warehouse) -> None:  # noqa: F811
     """The shop of tests/web/test_reporting_ecommerce.py: orders O-1 (115) and O-2 (20), an
     abandoned cart (15); SKU1 100 (2 ordered), SKU2 30 (6 in 2 orders)."""
-    from tally.server.ui.web_acquisition import goals
-
     span = Span("day", dt.date(2026, 3, 10), dt.date(2026, 3, 10))
     view = View(shop, Site(1, "Shop", "UTC"), "day", "2026-03-10", "", span)
     overview, products = goals(view)
@@ -269,4 +310,34 @@ def test_goals_page_names_ecommerce_and_lists_the_products(shop: Warehouse) -> N
         ["Ecommerce orders", 2, 2, 135.0],
         ["Abandoned carts", 1, 1, 15.0],
     ]
+    for row, goal in zip(overview.rows, ("ecommerceOrder", "ecommerceAbandonedCart"), strict=True):
+        api = call(shop, "Goals.get", {**view.params(), "idGoal": goal})
+        assert row[1:] == [
+            api["nb_conversions"], api["nb_visits_converted"], api["revenue"],
+            api["conversion_rate"],
+        ]  # fmt: skip
     assert products.rows == [["SKU1", 2, 1, 100, 50], ["SKU2", 6, 2, 30, 5]]
+    api = call(shop, "Goals.getItemsSku", view.params())
+    assert products.rows == [
+        [r["label"], r["quantity"], r["orders"], r["revenue"], r["avg_price"]] for r in api
+    ]
+
+
+def test_goals_panel_is_the_apis(request: pytest.FixtureRequest) -> None:
+    # The Flow site, 10 March: four visits (W1-W4); W1 reached /signup/done (goal 1
+    # "Signup", revenue 10), W2 played a video (goal 2 "Play", no revenue). A goal's rate
+    # is its conversions per visit: 1 / 4 = 25 %. No order and no cart: no ecommerce rows.
+    store = shared_site("duckdb", request)
+    day = dt.date(2026, 3, 10)
+    view = View(
+        store, Site(1, "Flow", "Asia/Hong_Kong"), "day", str(day), "", Span("day", day, day)
+    )
+    with store.session():
+        panel = goals(view)[0]
+        api = call(store, "Goals.getConversions", view.params())
+    assert panel.rows == [["Signup", 1, 1, 10, "25%"], ["Play", 1, 1, 0, "25%"]]
+    assert panel.rows == [
+        [r["label"], r["nb_conversions"], r["nb_visits_converted"], r["revenue"],
+         r["conversion_rate"]]
+        for r in api
+    ]  # fmt: skip

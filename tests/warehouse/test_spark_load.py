@@ -229,8 +229,17 @@ def _in_python(loading, context, dataset=EVENTS):
 
 
 def _by_name(columns: list[str], rows: list[tuple]) -> list[dict]:
-    """Rows as dicts (the column order may differ), without the run id."""
-    return [{c: v for c, v in zip(columns, row, strict=True) if c != "_run_id"} for row in rows]
+    """Rows as dicts (the column order may differ), without the run id; a moment as UTC
+    without its zone (DuckDB gives it zoned, Spark in its session's zone, UTC)."""
+    return [
+        {c: _utc(v) for c, v in zip(columns, row, strict=True) if c != "_run_id"} for row in rows
+    ]
+
+
+def _utc(value):
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
 
 
 def test_a_spark_load_quarantines_bad_rows_like_the_pyarrow_load(settings, tmp_path):
@@ -289,3 +298,284 @@ def test_the_subscription_report_is_read_on_the_cluster_with_its_day_from_the_na
     assert {row["report_date"] for row in _by_name(spark_columns, on_spark[0])} == {DAY}
     assert on_spark[1] == on_duckdb[1]
     assert [row[4] for row in on_spark[1]] == [3, 5]
+
+
+# -- quoted text, UTF-16: Google Play, the CMS export, Google Drive's sheets ----------------
+
+QUOTED = Layout(COLUMNS, ",", quoted=True)
+QUOTED_HEADER = "Day,plan code,Amount,Count,Ratio,Region\n"
+QUOTED_RECORDS = [
+    '2016-10-23,"P1, the first","1,000.50",3,0.5,North',  # 2: delimiter in quotes: good
+    "",  # 3: blank
+    '2016-10-24,"multi\nline ""plan""",7,1,1,x',  # 4: a line break and quotes in a value
+    "2016-10-24,P2,abc,1,1,x",  # 5: amount not a number
+    '"2016-10-25","P3",1,"x",1,"y"',  # 6: a quoted count that is no number
+    "2016-10-25,P4,1",  # 7: too few fields
+    '"","","","","",""',  # 8: only empty values: not a row
+    ",,,,,",  # 9: only delimiters: not a row
+    '2016-10-26,"a\nb",1,2,3,"z",extra',  # 10: too many fields, over two lines
+    "   ",  # 11: whitespace only
+    ' 2016-10-27 ," P5 ",2,2,2,w',  # 12: trimmed
+]
+
+
+def both_quoted(spark, tmp_path: Path, data: bytes, name: str):
+    path = tmp_path / name
+    path.write_bytes(data)
+    plain = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    reference = read_delimited(plain, name, COLUMNS, ",", quoted=True)
+    with open(path, "rb") as opened:
+        compressed, head = read_head(opened)
+    read = read_on_cluster(spark, f"file://{path}", name, QUOTED, compressed, head)
+    rows = read.frame.orderBy("_line").toArrow()
+    return reference, read, rows.drop_columns(["_file"])
+
+
+@pytest.mark.parametrize("form", ["utf-8", "gzip", "utf-16"])
+def test_spark_reads_quoted_text_like_the_reader(spark, tmp_path, form):
+    text = QUOTED_HEADER + "\n".join(QUOTED_RECORDS) + "\n"
+    data = text.encode()
+    name = "file.csv"
+    if form == "gzip":
+        data, name = gzip.compress(data, mtime=0), "file.csv.gz"
+    if form == "utf-16":  # Google's form: a byte order mark, lines ending in \r\n
+        text = "\r\n".join([QUOTED_HEADER.strip(), *QUOTED_RECORDS]) + "\r\n"
+        data = b"\xff\xfe" + text.encode("utf-16-le")
+    reference, read, rows = both_quoted(spark, tmp_path, data, name)
+    assert_same(reference, read, rows)
+    assert rows.column("_line").to_pylist() == [2, 4, 12]
+    assert rows.column("plan").to_pylist() == ["P1, the first", 'multi\nline "plan"', "P5"]
+    assert [(b.line, b.field) for b in read.bad_rows] == [
+        (5, "Amount"),
+        (6, "Count"),
+        (7, None),
+        (10, None),
+    ]
+    assert read.bad_rows[1].raw == "2016-10-25,P3,1,x,1,y"  # the values, quotes taken off
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '2016-10-23,P"1,1,1,1,x\n',  # a stray quote: pyarrow's rule, not ours
+        '2016-10-23,"P1,1,1,1,x\n',  # a quote never closed
+        '2016-10-23,"P\r\n1",1,1,1,x\r\n',  # \r\n inside a value
+    ],
+)
+def test_quoted_text_spark_cannot_read_exactly_is_left_to_pyarrow(spark, tmp_path, body):
+    path = tmp_path / "file.csv"
+    path.write_bytes((QUOTED_HEADER + body).encode())
+    with open(path, "rb") as opened:
+        compressed, head = read_head(opened)
+    with pytest.raises(NativeReadError):
+        read_on_cluster(spark, f"file://{path}", "file.csv", QUOTED, compressed, head)
+
+
+def _csv(header: list[str], rows: list[list[str]], gzipped: bool, utf16: bool = False) -> bytes:
+    from tally.sources.csvtools import write_csv
+
+    data = write_csv(
+        header, rows, encoding="utf-16" if utf16 else "utf-8", line_end="\r\n" if utf16 else "\n"
+    )
+    return gzip.compress(data, mtime=0) if gzipped else data
+
+
+MOMENT = "2016-10-01T10:00:00+08:00"
+STATUS_EXPORT = (
+    "\n".join(
+        [
+            "user_id,subscription_id,country,platform,plan_code,product_id,channel,"
+            "channel_sector,status,payment_status,start_time,current_period_start,expiry_time,"
+            "auto_renew",
+            f'U1,S1,HK,iOS IAP,M1,p1,App Store,"Sector, A",active,paying,{MOMENT},{MOMENT},'
+            f"{MOMENT},true",
+            f"U2,S2,HK,iOS IAP,M1,p1,App Store,A,sleeping,paying,{MOMENT},{MOMENT},{MOMENT},true",
+            f"U3,S3,hk,iOS IAP,M1,p1,App Store,A,active,paying,{MOMENT},{MOMENT},{MOMENT},true",
+            "U4,S4,SG,iOS IAP,M1,p1,App Store,A,expired,none,2016-10-02T00:00:00.123Z,"
+            f"{MOMENT},{MOMENT}, FALSE ",
+            "",
+            f'U5,S5,SG,Telco,T1,t1,CSL,"two\nlines",active,free_trial,{MOMENT},{MOMENT},'
+            f"{MOMENT},yes",
+            f"U6,S6,SG,Telco,T1,t1,CSL,A,active,paying,2016-10-01T10:00:00,{MOMENT},{MOMENT},1",
+            "U7,S7,SG",
+        ]
+    )
+    + "\n"
+)  # lines 3 (status), 4 (country), 9 (no offset), 10 (3 fields) are bad
+TRANSACTION_EXPORT = (
+    "\n".join(
+        [
+            "transaction_id,subscription_id,user_id,country,platform,plan_code,product_id,"
+            "channel,channel_sector,type,transaction_time,period_start,period_end,amount,"
+            "currency,proceeds",
+            f"T1,S1,U1,HK,Telco,T1,t1,CSL,A,purchase,{MOMENT},{MOMENT},{MOMENT},48.00,HKD,40.80",
+            f"T2,S2,U2,HK,Telco,T1,t1,CSL,A,purchase,{MOMENT},{MOMENT},{MOMENT},abc,HKD,1",
+            f'T3,S3,U3,HK,Telco,T1,t1,CSL,A,renewal,{MOMENT},{MOMENT},{MOMENT},"1,000.00",HKD,850',
+            f"T4,S4,U4,HK,Telco,T1,t1,CSL,A,gift,{MOMENT},{MOMENT},{MOMENT},1,HKD,1",
+        ]
+    )
+    + "\n"
+)  # lines 3 (amount) and 5 (type) are bad
+
+
+def _quoted_reports() -> dict[str, tuple[str, bytes]]:
+    """A small file of each quoted dataset, each with bad rows: dataset key → (name, bytes)."""
+    from tally.sources import google_play, viu_cms, viu_premium
+
+    package, amount = google_play.DEMO_PACKAGE, "1,000.00"
+    sale = ["GPA.1", "2016-10-23", "1477180800", "Charged", "Pixel", "Monthly", package]
+    sale += ["subscription", "plan.m", "HKD", amount, "0.00", amount, "", "", "", "HK", "m", ""]
+    return {
+        "google-play/subscription-statistics": (
+            google_play.statistics_file(package, DAY),
+            _csv(
+                [c.header for c in google_play.STATISTICS_COLUMNS],
+                [
+                    ["2016-10-22", package, "plan.m", "HK", "1", "0", "10"],
+                    ["2016-10-23", package, "plan.m", "HK", "x", "0", "11"],  # 3: not an int
+                    ["2016-10-23", package, "plan, yearly", "SG", "2", "1", "12"],
+                ],
+                gzipped=False,
+                utf16=True,
+            ),
+        ),
+        "google-play/subscription-sales": (
+            google_play.sales_file(DAY),
+            _csv(
+                [c.header for c in google_play.SALES_COLUMNS],
+                [sale, sale[:12] + ["abc"] + sale[13:], [*sale[:9], "", *sale[10:]]],
+                gzipped=False,
+            ),  # 3: Charged Amount no number; 4: no Currency
+        ),
+        "viu-cms/cms-episode": (
+            viu_cms.export_file(DAY),
+            _csv(
+                [c.name for c in viu_cms.EPISODE_COLUMNS],
+                [
+                    ["1", "Title, with comma", "11", "1", "One\nTwo", "HK", "", "", "2016-10-20"],
+                    ["S2", "T", "12", "1", "E", "HK", "", "", "2016-10-20"],  # 4: series_id
+                    ["3", "T", "13", "2", "E", "SG", "2016-10-01", "2017-10-01", "2016-10-21"],
+                ],
+                gzipped=True,
+            ),
+        ),
+        "viu-premium/subscriber-status": (
+            "viu-premium-20161023.csv.gz",
+            gzip.compress(STATUS_EXPORT.encode(), mtime=0),
+        ),
+        "viu-premium/transactions": (
+            viu_premium.transaction_file(DAY, "csl"),
+            gzip.compress(TRANSACTION_EXPORT.encode(), mtime=0),
+        ),
+        "google-drive/iap-plan-map": (
+            "iap-plan-map-2016-10-23.csv.gz",
+            _csv(  # no Apple ID, no Channel Sector column: both NULL
+                ["Product ID", "Plan Name", "Plan Code", "Platform", "Channel"],
+                [["p1", "Monthly", "M1", "iOS", "App Store"], ["p2", "Yearly", "", "iOS", "x"]],
+                gzipped=True,
+            ),  # 3: no Plan Code
+        ),
+        "google-drive/exchange-rates": (
+            "exchange-rates-2016-10-23.csv.gz",
+            _csv(
+                ["Date", "Currency", "Per USD"],
+                [
+                    ["2016-10-23", "USD", "1"],
+                    ["2016-10-23", "hkd", "7.8"],  # 3: not an ISO code
+                    ["2016-10-23", "SGD", "0"],  # 4: not a positive rate
+                    ["2016-10-23", "SGD", "x"],  # 5: not a float
+                    ["2016-10-23", "HKD", "7.75"],
+                ],
+                gzipped=True,
+            ),
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def quoted_loads(tmp_path_factory):
+    """Every quoted dataset's file loaded by a Spark warehouse (read on the cluster) and by
+    a DuckDB one (pyarrow): dataset key → [(outcome, columns, staged, quarantined)] × 2."""
+    from tests.warehouse.spark_cluster import warehouse_url
+
+    import tally.pipeline.load as loading
+    from tally.config import load_settings
+
+    tmp_path = tmp_path_factory.mktemp("quoted")
+    settings = load_settings(environ={"TALLY_DATA_DIR": str(tmp_path / "data")})
+    settings.quarantine_threshold = 0.8
+    reports = _quoted_reports()
+    found: dict[str, list] = {key: [] for key in reports}
+    parsed_in_python: list[str] = []  # the keys of the files the load parsed in Python
+    parse = loading._parse
+
+    def spied(*given):
+        parsed_in_python.append(given[2])
+        return parse(*given)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loading, "_parse", spied)
+        for url in (warehouse_url(tmp_path / "spark"), f"duckdb:///{tmp_path}/duck.duckdb"):
+            _load_quoted(url, tmp_path, settings, reports, found, parsed_in_python)
+    return found
+
+
+def _load_quoted(url, tmp_path, settings, reports, found, parsed_in_python) -> None:
+    """Load each report into the warehouse at ``url``; what it did added to ``found``."""
+    import tally.pipeline.load as loading
+
+    store = connect(url)
+    store.migrate()
+    lake = Lake(str(tmp_path / "lake"))
+    context = Context(settings, store, lake)
+    for key, (name, data) in reports.items():
+        source, name_of_set = key.split("/")
+        dataset = get_dataset(source, name_of_set)
+        path = tmp_path / name
+        path.write_bytes(data)
+        ingest(context, dataset, DAY, [path])
+        assert loading.reads_on_cluster(context, dataset) == url.startswith("spark")
+        parsed_in_python.clear()
+        outcome = loading.load(context, dataset, DAY)
+        # on Spark every file is read on the cluster: none parsed in Python
+        assert bool(parsed_in_python) != url.startswith("spark")
+        columns = [c for c in store.columns(dataset.staging_table) if c != "_loaded_at"]
+        staged = store.rows(
+            f"SELECT {', '.join(columns)} FROM {dataset.staging_table} ORDER BY _file, _line"
+        )
+        quarantined = store.rows(
+            "SELECT source, dataset, partition_date, file, line, field, reason, raw "
+            "FROM tally_meta.quarantine WHERE source = ? AND dataset = ? ORDER BY file, line",
+            [dataset.source, dataset.name],
+        )
+        found[key].append((outcome, columns, staged, quarantined))
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("key", "good", "bad"),
+    [
+        ("google-play/subscription-statistics", 2, [(3, "New Subscriptions")]),
+        ("google-play/subscription-sales", 1, [(3, "Charged Amount"), (4, "Currency of Sale")]),
+        ("viu-cms/cms-episode", 2, [(3, "series_id")]),
+        ("google-drive/iap-plan-map", 1, [(3, "Plan Code")]),
+        (
+            "viu-premium/subscriber-status",
+            3,
+            [(3, "status"), (4, "country"), (9, "start_time"), (10, None)],
+        ),
+        ("viu-premium/transactions", 2, [(3, "amount"), (5, "type")]),
+        ("google-drive/exchange-rates", 2, [(3, "Currency"), (4, "Per USD"), (5, "Per USD")]),
+    ],
+)
+def test_a_quoted_dataset_loads_on_spark_as_on_duckdb(quoted_loads, key, good, bad):
+    (spark, spark_columns, spark_staged, spark_quarantine), duck = quoted_loads[key]
+    assert (spark.rows, spark.rows_read, spark.bad_rows) == (
+        good,
+        good + len(bad),
+        duck[0].bad_rows,
+    )
+    assert sorted(spark_columns) == sorted(duck[1])
+    assert _by_name(spark_columns, spark_staged) == _by_name(duck[1], duck[2])
+    assert spark_quarantine == duck[3]
+    assert [row[4:6] for row in spark_quarantine] == bad

@@ -34,6 +34,9 @@ def test_goals_overview_of_a_day(site: Warehouse) -> None:
     # a day without visits converts nothing, at a rate of 0% (not a division by zero)
     empty = call(site, "Goals.get", {**DAY, "date": "2026-03-09"})
     assert (empty["nb_conversions"], empty["conversion_rate"]) == (0, "0%")
+    # 7 March: W0 alone, a bounce that converted nothing, still counts as the day's visit
+    quiet = call(site, "Goals.get", {**DAY, "date": "2026-03-07"})
+    assert (quiet["nb_visits"], quiet["nb_conversions"], quiet["conversion_rate"]) == (1, 0, "0%")
 
 
 def test_one_goal_and_conversions_per_goal(site: Warehouse) -> None:

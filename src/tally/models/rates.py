@@ -29,9 +29,11 @@ import pyarrow as pa
 
 from tally.config import Settings
 from tally.warehouse import Warehouse
+from tally.warehouse.sqlfiles import sql_file
 
 TABLE = "marts.dim_exchange_rate"
 SOURCE = "staging.google_drive_exchange_rates"
+MODELS = "tally.models"  # the newest snapshot: staging/_exchange_rates_newest.sql
 FIRST_DAY = dt.date(1, 1, 1)
 LAST_DAY = dt.date(9999, 12, 31)
 SCHEMA = pa.schema(
@@ -43,13 +45,6 @@ SCHEMA = pa.schema(
         ("to_reporting", pa.float64()),
     ]
 )
-# the newest snapshot; a day and currency listed twice: the lower row of the sheet wins
-NEWEST = f"""
-SELECT date, currency, per_usd
-FROM {SOURCE}
-WHERE _partition_date = (SELECT max(_partition_date) FROM {SOURCE})
-ORDER BY currency, date, _line
-"""
 
 Quotes = dict[str, tuple[list[dt.date], list[float]]]  # currency → (days, per USD), by day
 
@@ -58,7 +53,8 @@ def read_quotes(warehouse: Warehouse) -> Quotes:
     """currency → its quoted days and rates (per US dollar) from the newest sheet."""
     quotes: dict[str, dict[dt.date, float]] = {}
     if warehouse.table_exists(SOURCE):
-        for day, currency, per_usd in warehouse.rows(NEWEST):
+        newest = sql_file(MODELS, "staging/_exchange_rates_newest.sql")
+        for day, currency, per_usd in warehouse.rows(newest):
             quotes.setdefault(currency, {})[day] = float(per_usd)
     quotes.setdefault("USD", {}).setdefault(FIRST_DAY, 1.0)  # the base is 1 on every day
     return {

@@ -97,12 +97,7 @@ def cohort_sheet(warehouse: Warehouse, country: str, day: dt.date) -> Sheet:
 def cohort_channel_sheet(warehouse: Warehouse, country: str, day: dt.date) -> Sheet:
     """Subscriber retention by monthly cohort and acquisition channel (the first web/app
     touch's channel, 'unattributed' without one)."""
-    found = warehouse.rows(
-        "SELECT cohort_start, acquisition_channel, age, sum(eligible), sum(retained) "
-        "FROM marts.cohort_retention WHERE cohort_resolution = 'monthly' "
-        "AND country = ? AND cohort_start <= ? GROUP BY 1, 2, 3",
-        [country, day],
-    )
+    found = warehouse.rows(sql_file("tally.reports", "queries/cohort_channels.sql"), [country, day])
     cohorts = sorted({row[0] for row in found})[-COHORTS_SHOWN:]
     cells = {(row[0], row[1], row[2]): row[3:] for row in found}
     ages = sorted({row[2] for row in found if row[0] in cohorts})
@@ -153,12 +148,7 @@ def ltv_sheet(warehouse: Warehouse, country: str, day: dt.date) -> Sheet:
 
 
 def trial_sheet(warehouse: Warehouse, country: str, day: dt.date) -> Sheet:
-    found = warehouse.rows(
-        "SELECT cohort_start, sum(trials), sum(ended), sum(converted) "
-        "FROM marts.trial_cohorts WHERE cohort_resolution = 'monthly' AND country = ? "
-        "AND cohort_start <= ? GROUP BY 1 ORDER BY 1",
-        [country, day],
-    )
+    found = warehouse.rows(sql_file("tally.reports", "queries/trials.sql"), [country, day])
     rows = [
         [c, int(t), int(e), int(v), round(float(v) / float(e) * 100, 1) if e else None]
         for c, t, e, v in found[-COHORTS_SHOWN:]

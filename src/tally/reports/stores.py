@@ -125,8 +125,7 @@ def _events(
     if not warehouse.table_exists(f"marts.{table}"):
         return {}
     found = warehouse.rows(
-        f"SELECT start_date, {key}, sum(value) FROM marts.{table} WHERE country = ? "
-        "AND resolution_type = ? AND start_date >= ? AND start_date <= ? GROUP BY 1, 2",
+        sql_file("tally.reports", "queries/store_counts.sql", table=table, key=key),
         [country, period, first, last],
     )
     counts: dict[dt.date, dict[str, float]] = {}

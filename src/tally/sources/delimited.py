@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -80,16 +81,52 @@ def _match_headers(
 
 
 @dataclass(frozen=True)
+class RowRule:
+    """A check of a dataset's typed rows beyond its columns' kinds (``apply_rule``).
+
+    ``problem`` takes the values of ``columns`` and says (reason, header) or (None, None);
+    ``passes`` is a Spark SQL condition on those columns that holds only where ``problem``
+    finds nothing (it may refuse more: those rows are named by ``problem``).
+    """
+
+    columns: tuple[str, ...]
+    problem: Callable[..., tuple[str | None, str | None]]
+    passes: str
+
+
+@dataclass(frozen=True)
 class Layout:
     """How a dataset's raw files are laid out: its columns and the delimiter between them.
 
     A dataset that declares one can be read by ``read_delimited`` or, on DuckDB, by
-    ``delimited_sql.stage_delimited`` with the same result.
+    ``delimited_sql.stage_delimited`` (unquoted layouts) or, on Spark, by
+    ``delimited_spark.read_on_cluster`` with the same result. ``every_column``: the columns
+    a file's header lacks are added as NULLs; ``rule``: a further check of the rows.
     """
 
     columns: tuple[Column, ...]
     delimiter: str = ","
     quoted: bool = False
+    every_column: bool = False
+    rule: RowRule | None = None
+
+
+def apply_rule(parsed: Parsed, rule: RowRule, file_name: str) -> Parsed:
+    """The parsed rows without those the rule refuses, which become bad rows (no raw text),
+    all bad rows in line order."""
+    table = parsed.table
+    values = [table.column(name).to_pylist() for name in rule.columns]
+    lines = table.column("_line").to_pylist()
+    keep = []
+    for line, *row in zip(lines, *values, strict=True):
+        reason, header = rule.problem(*row)
+        keep.append(reason is None)
+        if reason is not None:
+            parsed.bad_rows.append(BadRow(file_name, line, header, reason))
+    if not all(keep):
+        parsed.table = table.filter(pa.array(keep))
+        parsed.bad_rows.sort(key=lambda row: row.line)
+    return parsed
 
 
 def read_header(

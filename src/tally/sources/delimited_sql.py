@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,50 +282,76 @@ def _line_shape(columns: list[Column], delimiter: str) -> str:
     return "^" + separator.join(_SHAPES.get(c.kind, text) for c in columns) + "$"
 
 
-def _typed(kind: str, value: str) -> str:
+@dataclass(frozen=True)
+class Dialect:
+    """How one engine spells what the checks need; the checks themselves (``typed``,
+    ``refusals``) are written once, for DuckDB here and for Spark in ``delimited_spark``."""
+
+    literal: Callable[[str], str]  # a string literal
+    pattern: Callable[[str], str]  # an RE2 pattern of delimited.py in the engine's flavour
+    matches: str  # "{value}" matches "{pattern}" (a literal)
+    cast: str  # "{value}" as "{type}", NULL if it does not cast
+    finite: str  # the DOUBLE "{value}" is not infinite
+    trim: str  # "{value}" without the characters of the literal "{chars}" at either end
+    iso_date: str  # "{value}" (YYYY-M-D) as a DATE
+    us_date: str  # "{value}" (M/D/YYYY) as a DATE, NULL if no such day
+    fifth: str  # the fifth character of "{value}"
+    first_field: int  # the index of a split line's first field
+
+
+DUCKDB = Dialect(
+    literal=lambda text: "'" + text.replace("'", "''") + "'",
+    pattern=lambda pattern: pattern,
+    matches="regexp_matches({value}, {pattern})",
+    cast="TRY_CAST({value} AS {type})",
+    finite="NOT isinf({value})",
+    trim="trim({value}, {chars})",
+    iso_date="TRY_CAST({value} AS DATE)",
+    us_date="CAST(try_strptime({value}, '%m/%d/%Y') AS DATE)",
+    fifth="{value}[5]",
+    first_field=1,
+)
+
+
+def typed(kind: str, value: str, dialect: Dialect = DUCKDB) -> str:
     """SQL turning a trimmed, non-empty (else NULL) value into its type; NULL if refused.
 
-    DuckDB's casts accept more than tally does ('1.5' as an integer, '+1', '1_000'), so a
-    cast counts only where the value has the shape: on lines whose whole text has the shape
-    (``_fast``, one pattern per line) or, on the others, after a pattern per value.
+    Casts accept more than tally does (DuckDB takes '1.5' as an integer, '+1', '1_000'),
+    so a cast counts only where the value has the shape: on lines whose whole text has the
+    shape (``_fast``, one pattern per line) or, on the others, after a pattern per value.
     """
     if kind == "text":
         return value
+    d = dialect
+
+    def matches(pattern: str) -> str:
+        return d.matches.format(value=value, pattern=d.literal(d.pattern(pattern)))
+
     if kind in ("int", "float"):
-        target = "BIGINT" if kind == "int" else "DOUBLE"
-        pattern = _literal(_INT if kind == "int" else _FLOAT)
-        cast = f"TRY_CAST({value} AS {target})"
+        cast = d.cast.format(value=value, type="BIGINT" if kind == "int" else "DOUBLE")
         if kind == "float":  # '1e999' casts to infinity: refused, as the pyarrow reader does
-            cast = f"CASE WHEN NOT isinf({cast}) THEN {cast} END"
-        return (
-            f"CASE WHEN _fast THEN {cast} WHEN regexp_matches({value}, {pattern}) THEN {cast} END"
-        )
+            cast = f"CASE WHEN {d.finite.format(value=cast)} THEN {cast} END"
+        shape = matches(_INT if kind == "int" else _FLOAT)
+        return f"CASE WHEN _fast THEN {cast} WHEN {shape} THEN {cast} END"
     if kind == "amount":
         cleaned = f"replace({value}, ',', '')"
-        cast = f"TRY_CAST(trim({cleaned}, {_literal(WHITESPACE)}) AS DOUBLE)"
-        return (
-            f"CASE WHEN regexp_matches({cleaned}, {_literal(_FLOAT)}) AND NOT isinf({cast}) "
-            f"THEN {cast} END"
-        )
+        trimmed = d.trim.format(value=cleaned, chars=d.literal(WHITESPACE))
+        cast = d.cast.format(value=trimmed, type="DOUBLE")
+        shape = d.matches.format(value=cleaned, pattern=d.literal(d.pattern(_FLOAT)))
+        return f"CASE WHEN {shape} AND {d.finite.format(value=cast)} THEN {cast} END"
     if kind == "date":
-        iso = f"TRY_CAST({value} AS DATE)"
-        us = f"CAST(try_strptime({value}, '%m/%d/%Y') AS DATE)"
+        iso, us = d.iso_date.format(value=value), d.us_date.format(value=value)
         return (
-            f"CASE WHEN _fast THEN CASE WHEN {value}[5] = '-' THEN {iso} ELSE {us} END "
-            f"WHEN regexp_matches({value}, {_literal(_ISO_DATE)}) THEN {iso} "
-            f"WHEN regexp_matches({value}, {_literal(_US_DATE)}) THEN {us} END"
+            f"CASE WHEN _fast THEN CASE WHEN {d.fifth.format(value=value)} = '-' THEN {iso} "
+            f"ELSE {us} END WHEN {matches(_ISO_DATE)} THEN {iso} "
+            f"WHEN {matches(_US_DATE)} THEN {us} END"
         )
     raise ValueError(f"unknown column kind {kind!r}")
 
 
-def _staging_sql(lines: str, columns: list[Column], width: int, delimiter: str) -> str:
-    space = _literal(WHITESPACE)
-    values = ", ".join(
-        f"nullif(CASE WHEN _fast THEN _f[{i + 1}] ELSE trim(_f[{i + 1}], {space}) END, '') AS _v{i}"
-        for i in range(len(columns))
-    )
-    raw = ", ".join(f"_v{i}" for i in range(len(columns)))
-    typed = ", ".join(f"{_typed(c.kind, f'_v{i}')} AS _t{i}" for i, c in enumerate(columns))
+def refusals(columns: list[Column]) -> str:
+    """``WHEN <the value of column i is refused> THEN i`` (1-based) for every column that
+    can be refused, in order, over ``_v<i>`` (the trimmed value) and ``_t<i>`` (typed)."""
     checks = []
     for i, column in enumerate(columns):
         refused = "false" if column.kind == "text" else f"(_v{i} IS NOT NULL AND _t{i} IS NULL)"
@@ -332,6 +359,24 @@ def _staging_sql(lines: str, columns: list[Column], width: int, delimiter: str) 
             refused = f"({refused} OR _v{i} IS NULL)"
         if refused != "false":
             checks.append(f"WHEN {refused} THEN {i + 1}")
+    return " ".join(checks)
+
+
+def trimmed_values(count: int, dialect: Dialect = DUCKDB) -> list[str]:
+    """``_v<i>``: each field of ``_f`` trimmed (unless the line is ``_fast``), '' as NULL."""
+    space = dialect.literal(WHITESPACE)
+    values = []
+    for i in range(count):
+        field = f"_f[{i + dialect.first_field}]"
+        trimmed = dialect.trim.format(value=field, chars=space)
+        values.append(f"nullif(CASE WHEN _fast THEN {field} ELSE {trimmed} END, '') AS _v{i}")
+    return values
+
+
+def _staging_sql(lines: str, columns: list[Column], width: int, delimiter: str) -> str:
+    space = _literal(WHITESPACE)
+    raw = ", ".join(f"_v{i}" for i in range(len(columns)))
+    typed_values = ", ".join(f"{typed(c.kind, f'_v{i}')} AS _t{i}" for i, c in enumerate(columns))
     outputs = ", ".join(f"_t{i} AS {_quote(c.name)}" for i, c in enumerate(columns))
     return _query(
         "delimited_staging",
@@ -343,10 +388,10 @@ def _staging_sql(lines: str, columns: list[Column], width: int, delimiter: str) 
         width=str(width),
         blank=str(_BLANK),
         wrong_width=str(_WRONG_WIDTH),
-        values=values,
+        values=", ".join(trimmed_values(len(columns))),
         raw=raw,
-        typed=typed,
-        checks=" ".join(checks),
+        typed=typed_values,
+        checks=refusals(columns),
         outputs=outputs,
         part="{part}",
     )
@@ -368,17 +413,21 @@ def _bad_rows(connection: Any, lines: Lines, table: str) -> list[BadRow]:
 
 
 def _reasons(
-    file_name: str, layout: Layout, columns: list[Column], found: list[tuple[int, int, str]]
+    file_name: str, layout: Layout, columns: list[Column], found: list[tuple[Any, ...]]
 ) -> list[BadRow]:
-    """Bad rows from (line, index of the refused column or _WRONG_WIDTH, text)."""
+    """Bad rows from (line, index of the refused column or _WRONG_WIDTH, text[, values]):
+    a quoted reader gives the values with their quotes taken off, else they are the text
+    split on the delimiter."""
     rows = []
-    for line, index, text in found:
-        fields = text.split(layout.delimiter)
+    for line, index, text, *values in found:
         if index == _WRONG_WIDTH:
-            reason = width_reason(len(columns), len(fields))
+            reason = width_reason(
+                len(columns), len(values[0] if values else text.split(layout.delimiter))
+            )
             rows.append(BadRow(file_name, line, None, reason, text))
             continue
+        fields = list(values[0]) if values else text.split(layout.delimiter)
         column = columns[index - 1]
         reason = value_reason(fields[index - 1].strip(), column.kind)
-        rows.append(BadRow(file_name, line, column.header, reason, text))
+        rows.append(BadRow(file_name, line, column.header, reason, layout.delimiter.join(fields)))
     return rows

@@ -29,8 +29,8 @@ from tally.errors import BadInputError, ConfigError
 from tally.sources import csvtools
 from tally.sources._google import bearer_headers
 from tally.sources._settings import source_settings
-from tally.sources.base import BadRow, Dataset, Parsed
-from tally.sources.delimited import Column, read_delimited
+from tally.sources.base import Dataset, Parsed
+from tally.sources.delimited import Column, Layout, RowRule, apply_rule, read_delimited
 from tally.sources.http import HttpClient
 from tally.sources.itunes import apple_id
 from tally.sources.viu_premium import status_row, subscription_transactions
@@ -191,6 +191,7 @@ class SheetDataset(Dataset):
         self.columns = columns
         self.demo = demo
         self.staging_table = f"staging.google_drive_{name.replace('-', '_')}"
+        self.layout = Layout(columns, ",", quoted=True, every_column=True)
 
     def file_name(self, day: dt.date) -> str:
         return f"{self.name}-{day:%Y-%m-%d}.csv.gz"
@@ -341,22 +342,18 @@ class ExchangeRateSheet(SheetDataset):
     """The exchange-rate sheet: a rate that is not a positive number, or a currency that is
     not a three-letter ISO 4217 code, is a bad row (a zero rate would divide by zero)."""
 
+    def __init__(self, *arguments: Any, **options: Any) -> None:
+        super().__init__(*arguments, **options)
+        # on Spark, plain A-Z codes and positive rates pass; any other row is named by
+        # rate_problem (and a file with a row it takes, a non-ASCII upper-case code, is
+        # read in Python)
+        passes = "currency RLIKE '^[A-Z]{3}$' AND per_usd > 0"
+        rule = RowRule(("currency", "per_usd"), rate_problem, passes)
+        self.layout = Layout(self.columns, ",", quoted=True, every_column=True, rule=rule)
+
     def parse(self, data: bytes, file_name: str) -> Parsed:
-        parsed = super().parse(data, file_name)
-        table = parsed.table
-        codes = table.column("currency").to_pylist()
-        rates = table.column("per_usd").to_pylist()
-        lines = table.column("_line").to_pylist()
-        keep = []
-        for code, rate, line in zip(codes, rates, lines, strict=True):
-            reason, column = rate_problem(code, rate)
-            keep.append(reason is None)
-            if reason is not None:
-                parsed.bad_rows.append(BadRow(file_name, line, column, reason))
-        if not all(keep):
-            parsed.table = table.filter(pa.array(keep))
-            parsed.bad_rows.sort(key=lambda row: row.line)
-        return parsed
+        assert self.layout is not None and self.layout.rule is not None
+        return apply_rule(super().parse(data, file_name), self.layout.rule, file_name)
 
 
 def rate_problem(code: str | None, rate: float | None) -> tuple[str | None, str | None]:

@@ -29,7 +29,7 @@ from tally.sources import csvtools
 from tally.sources._google import bearer_headers
 from tally.sources._settings import source_settings
 from tally.sources.base import Dataset, Parsed
-from tally.sources.delimited import Column, read_delimited
+from tally.sources.delimited import Column, Layout, read_delimited
 from tally.sources.http import HttpClient
 from tally.sources.viu_premium import access_end, grace_days
 
@@ -166,6 +166,7 @@ class SubscriptionStatistics(Dataset):
     name = "subscription-statistics"
     zone = "external"
     staging_table = "staging.google_play_subscription_statistics"
+    layout = Layout(STATISTICS_COLUMNS, ",", quoted=True)
     cumulative = True  # the month's file, rewritten every day with the month so far
 
     def file_names(self, day: dt.date, settings: Settings) -> list[str]:
@@ -254,6 +255,7 @@ class SubscriptionSales(Dataset):
     name = "subscription-sales"
     zone = "external"
     staging_table = "staging.google_play_subscription_sales"
+    layout = Layout(SALES_COLUMNS, ",", quoted=True)
     # an order's charge and its refund share the order number
     event_key = ("order_number", "financial_status")
 

@@ -21,7 +21,7 @@ from tally.errors import ConfigError, TransientError
 from tally.sources import csvtools
 from tally.sources._settings import source_settings
 from tally.sources.base import Dataset, Parsed
-from tally.sources.delimited import Column, read_delimited
+from tally.sources.delimited import Column, Layout, read_delimited
 from tally.warehouse.sqlfiles import sql_file
 
 if TYPE_CHECKING:
@@ -139,6 +139,7 @@ class CmsEpisodes(Dataset):
     name = "cms-episode"
     zone = "internal"
     staging_table = "staging.viu_cms_episodes"
+    layout = Layout(EPISODE_COLUMNS, ",", quoted=True)
     in_dataset_folder = False
 
     def file_names(self, day: dt.date, settings: Settings) -> list[str]:

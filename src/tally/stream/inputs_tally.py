@@ -20,6 +20,7 @@ from tally.stream.engine import Engine
 from tally.stream.events import Event
 from tally.warehouse import Warehouse, connect
 from tally.warehouse.meta import runs
+from tally.warehouse.sqlfiles import sql_file
 
 log = logging.getLogger(__name__)
 
@@ -200,11 +201,11 @@ class HitsPoller(Poller):
         cursor = self.cursor or {"after": until - 3600, "sites": []}
         if until <= cursor["after"] or not warehouse.table_exists(self.table):
             return []
-        rows = warehouse.rows(
-            f"SELECT CAST({self.site} AS VARCHAR), date_trunc('minute', {self.time}), count(*) "
-            f"FROM {self.table} WHERE {self.time} >= ? AND {self.time} < ? GROUP BY 1, 2",
-            [naive(cursor["after"]), naive(until)],
-        )
+        sql = sql_file(
+            "tally.stream", "queries/hits_per_minute.sql", site=self.site, time=self.time,
+            table=self.table,
+        )  # fmt: skip
+        rows = warehouse.rows(sql, [naive(cursor["after"]), naive(until)])
         counts = {(site, epoch(minute)): hits for site, minute, hits in rows}
         sites = sorted(set(cursor["sites"]) | {site for site, _ in counts})
         events = []

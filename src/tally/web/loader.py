@@ -271,7 +271,7 @@ def _row(
     if hit.kind == "pageview" and rules.sitesearch:
         # a page URL with a site search keyword parameter is a site search (Matomo's
         # plugins/Actions/Actions/ActionSiteSearch.php; tally.web.pageurl)
-        found = search_in_url(hit.url, rules.keyword_parameters, rules.category_parameters)
+        found = _site_search(hit.url, rules.keyword_parameters, rules.category_parameters)
         if found is not None:
             hit.kind = "search"
             hit.search_keyword, hit.search_category = found.keyword, found.category
@@ -291,10 +291,10 @@ def _row(
     network = network_of(hit.client_ip, settings.web.provider_lookup)
     if params.get("dp", "0") not in ("", "0"):
         network = Network(country=network.country)
-    facts = vars(hit).copy()
+    facts = vars(hit)  # the hit is this row's alone: its attributes become the row's facts
     facts.update(
         hit_id=hit_id,
-        url=without_excluded_params(url, rules.excluded),
+        url=_without_excluded(url, rules.excluded),
         ip_key=salts.ip_key(hit.idsite, hit.hit_time, hit.client_ip),
         country=hit.country or network.country,
         provider=network.provider,
@@ -351,6 +351,11 @@ def _referrer(
             _REFERRERS.clear()
         found = _REFERRERS[key] = classify(url, urlref, hosts, campaign)
     return found
+
+
+# Pure functions of a page URL and the site's settings; a site's pages repeat.
+_site_search = lru_cache(maxsize=16_384)(search_in_url)
+_without_excluded = lru_cache(maxsize=16_384)(without_excluded_params)
 
 
 def _table(rows: list[tuple[Any, ...]]) -> pa.Table:

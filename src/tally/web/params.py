@@ -320,11 +320,15 @@ def _location(hit: Hit, params: Mapping[str, str]) -> None:
 
 
 def _extras(hit: Hit, params: Mapping[str, str]) -> None:
+    # Each group is looked for only when one of its names was sent (one C-level set test
+    # per group: most hits send none of them)
+    names = params.keys()
     variables: dict[str, Any] = {}
-    # Matomo's scopes: _cvar holds the visit's custom variables, cvar the page's
-    for name, scope in (("_cvar", "visit"), ("cvar", "page")):
-        if params.get(name):
-            variables[scope] = _custom_variables(params[name], name)
+    if not CUSTOM_VARIABLE_NAMES.isdisjoint(names):
+        # Matomo's scopes: _cvar holds the visit's custom variables, cvar the page's
+        for name, scope in (("_cvar", "visit"), ("cvar", "page")):
+            if params.get(name):
+                variables[scope] = _custom_variables(params[name], name)
     hit.custom_variables = json.dumps(variables, sort_keys=True) if variables else None
     if hit.kind in ("order", "cart"):
         hit.ecommerce = json.dumps(_ecommerce(params), sort_keys=True)
@@ -333,22 +337,32 @@ def _extras(hit: Hit, params: Mapping[str, str]) -> None:
         hit.ecommerce = json.dumps(_product_view(params), sort_keys=True)
     dimensions = _scan_names(params)
     hit.dimensions = json.dumps(dimensions, sort_keys=True) if dimensions else None
-    timings = {name: _integer(params, name, minimum=0) for name in PERFORMANCE if params.get(name)}
-    hit.performance = json.dumps(timings, sort_keys=True) if timings else None
+    if not PERFORMANCE_NAMES.isdisjoint(names):
+        timings = {
+            name: _integer(params, name, minimum=0) for name in PERFORMANCE if params.get(name)
+        }
+        hit.performance = json.dumps(timings, sort_keys=True) if timings else None
     # Campaign parameters sent as tracking parameters (an image tracker's pk_campaign=...)
     # name the visit's campaign (Referrers/Columns/Base.php,
     # detectReferrerCampaignFromTrackerParams). matomo.js's _rcn/_rck (its attribution
     # cookie) are not among them: Matomo credits only goal conversions with those.
-    for name in TRACKER_CAMPAIGN_PARAMS:
-        if params.get(name):
-            hit.campaign[name] = params[name]
+    if not TRACKER_CAMPAIGN_NAMES.isdisjoint(names):
+        for name in TRACKER_CAMPAIGN_PARAMS:
+            if params.get(name):
+                hit.campaign[name] = params[name]
     # matomo.js's attribution cookie: the referrer a goal conversion is credited with
-    for name in ("_rcn", "_rck", "_ref"):
-        if params.get(name, "").strip():
-            hit.attribution[name] = params[name].strip()
+    if not ATTRIBUTION_NAMES.isdisjoint(names):
+        for name in ATTRIBUTION_PARAMS:
+            if params.get(name, "").strip():
+                hit.attribution[name] = params[name].strip()
 
 
 TRACKER_CAMPAIGN_PARAMS = (*CAMPAIGN_NAME, *CAMPAIGN_KEYWORD, *CAMPAIGN_SOURCE, *CAMPAIGN_MEDIUM)
+TRACKER_CAMPAIGN_NAMES = frozenset(TRACKER_CAMPAIGN_PARAMS)
+ATTRIBUTION_PARAMS = ("_rcn", "_rck", "_ref")
+ATTRIBUTION_NAMES = frozenset(ATTRIBUTION_PARAMS)
+CUSTOM_VARIABLE_NAMES = frozenset(("_cvar", "cvar"))
+PERFORMANCE_NAMES = frozenset(PERFORMANCE)
 
 
 # setEcommerceView: a product (or category) page, sent with its page view

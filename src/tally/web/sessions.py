@@ -159,6 +159,7 @@ def _ensure_salts(warehouse: Warehouse, days: list[dt.date]) -> None:
 
 
 SALTS_AHEAD = 31  # days of salts a loader draws at once past the one it needs
+KEYS_KEPT = 65_536  # IP keys a loader remembers
 
 
 class DaySalts:
@@ -175,6 +176,7 @@ class DaySalts:
         self.warehouse = warehouse
         self.zones = {site: ZoneInfo(zone) for site, zone in site_timezones(warehouse).items()}
         self.salts: dict[dt.date, str] | None = None  # read on first use, all at once
+        self.keys: dict[tuple[dt.date, str], str] = {}
 
     def ip_key(self, idsite: int, hit_time: dt.datetime, ip: str | None) -> str | None:
         """A hash of ``ip`` with the salt of the hit's day in the site's time zone."""
@@ -186,7 +188,14 @@ class DaySalts:
             found = self.warehouse.rows("SELECT salt_date, salt FROM web.visitor_salts")
             self.salts = {_as_date(salt_date): str(salt) for salt_date, salt in found}
         salt = self.salts.get(day) or self._salt(day)
-        return hashlib.sha256(f"{salt}|{ip}".encode()).hexdigest()[:32]
+        # a visitor sends most of a day's hits from one address: each (day, address) is
+        # hashed once in this object's life (one load), and forgotten with it
+        key = self.keys.get((day, ip))
+        if key is None:
+            if len(self.keys) >= KEYS_KEPT:
+                self.keys.clear()
+            key = self.keys[day, ip] = hashlib.sha256(f"{salt}|{ip}".encode()).hexdigest()[:32]
+        return key
 
     def _salt(self, day: dt.date) -> str:
         """Draw the salts of the day and of the missing days of the month after it (up to

@@ -30,6 +30,11 @@ MOVEMENTS = (
 )
 
 
+def _query(name: str, **fragments: str) -> str:
+    """A dashboard query beyond a lookup, kept in ``server/ui/queries/<name>.sql``."""
+    return sql_file("tally.server.ui", f"queries/{name}.sql", **fragments)
+
+
 def _where(filters: Any) -> tuple[str, list[object]]:
     sql = "resolution_type = ? AND start_date >= ? AND start_date <= ?"
     params: list[object] = [filters.resolution, filters.start, filters.end]
@@ -54,11 +59,7 @@ def converted_revenue_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
         return None
     where, params = _where(filters)
     currency = reporting_currency(warehouse)
-    found = warehouse.rows(
-        f"SELECT start_date, country, sum(value) FROM {FACT} WHERE {where} "
-        "AND type = 'Revenue' AND meta_8 = 'Converted' GROUP BY 1, 2 ORDER BY 1, 2",
-        params,
-    )
+    found = warehouse.rows(_query("revenue_by_country", where=where), params)
     days = sorted({row[0] for row in found})
     countries = sorted({row[1] for row in found})
     values = {(row[0], row[1]): round(float(row[2]), 2) for row in found}
@@ -85,12 +86,7 @@ def mrr_panels(warehouse: Warehouse, filters: Any) -> list[Panel]:
         return []
     where, params = _where(filters)
     currency = reporting_currency(warehouse)
-    found = warehouse.rows(
-        f"SELECT start_date, type, sum(value) FROM {FACT} WHERE {where} "
-        "AND meta_8 = 'Converted' AND (type LIKE '% MRR' OR type IN ('MRR', 'ARR')) "
-        "GROUP BY 1, 2",
-        params,
-    )
+    found = warehouse.rows(_query("mrr", where=where), params)
     values = {(row[0], row[1]): round(float(row[2]), 2) for row in found}
     days = sorted({row[0] for row in found})
     labels = [d.isoformat() for d in days]
@@ -163,12 +159,7 @@ def retention_panel(warehouse: Warehouse, filters: Any) -> Panel | None:
         return None
     resolution = "weekly" if filters.resolution == "weekly" else "monthly"
     dims, params = _dims(filters, cohorts=True)
-    found = warehouse.rows(
-        "SELECT cohort_start, age, sum(eligible), sum(retained), sum(mrr_start), "
-        "sum(mrr_retained) FROM marts.cohort_retention WHERE cohort_resolution = ? "
-        f"AND cohort_start <= ?{dims} GROUP BY 1, 2 ORDER BY 1, 2",
-        [resolution, filters.end, *params],
-    )
+    found = warehouse.rows(_query("retention", dims=dims), [resolution, filters.end, *params])
     cohorts = sorted({row[0] for row in found})[-COHORTS_SHOWN:]
     cells = {(row[0], row[1]): row[2:] for row in found if row[0] in cohorts}
     ages = sorted({age for _, age in cells})

@@ -238,13 +238,10 @@ def breakdown_panels(warehouse: Warehouse, filters: Filters) -> list[Panel]:
     """
     where, params = filters.where()
     columns = [column for _, column, _ in BREAKDOWNS]
-    found = warehouse.rows(
-        f"SELECT {', '.join(columns)}, type, sum(value) FROM marts.report_fact "
-        f"WHERE {where} AND start_date = ? "
-        "AND type IN ('Active subscriber', 'New subscriber', 'Churn') "
-        f"GROUP BY {', '.join(columns)}, type",
-        [*params, filters.end],
+    sql = sql_file(
+        "tally.server.ui", "queries/breakdowns.sql", columns=", ".join(columns), where=where
     )
+    found = warehouse.rows(sql, [*params, filters.end])
     metrics = ("Active subscriber", "New subscriber", "Churn")
     panels = []
     for index, (key, _column, title) in enumerate(BREAKDOWNS):

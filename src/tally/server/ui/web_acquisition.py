@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from tally.server.ui.render import Panel, bars, pie
-from tally.server.ui.web_view import View, dimension_panel, percent_of, report_rows
-from tally.web.reporting.queries import dashboard_sql
+from tally.server.ui.web_view import View, dimension_panel, report_rows
 
 
 def referrer_types(view: View) -> list[Panel]:
@@ -37,15 +36,31 @@ def campaigns(view: View) -> list[Panel]:
     ]
 
 
+# Matomo's ecommerce "goals" (Goals.get idGoal=...), shown when the period has any
+ECOMMERCE_ROWS = {"ecommerceOrder": "Ecommerce orders", "ecommerceAbandonedCart": "Abandoned carts"}
+
+
 def goals(view: View) -> list[Panel]:
-    visits, params = view.visits_sql()
-    found = view.warehouse.rows(dashboard_sql("goals", visits=visits), params)
-    rows = [[r[0], int(r[1]), int(r[2]), float(r[3]), percent_of(r[2], r[4])] for r in found]
+    """Every goal of the site as ``Goals.getConversions`` answers (a goal's conversion rate
+    is its conversions per visit, as Matomo's), then ecommerce orders and abandoned carts as
+    ``Goals.get`` answers for them (converted visits per visit) when there are any."""
+    rows = [
+        [r["label"], r["nb_conversions"], r["nb_visits_converted"], r["revenue"],
+         r["conversion_rate"]]
+        for r in report_rows(view.api("Goals.getConversions"))
+    ]  # fmt: skip
+    for idgoal, name in ECOMMERCE_ROWS.items():
+        found = view.api("Goals.get", idGoal=idgoal)
+        if isinstance(found, dict) and found.get("nb_conversions"):
+            rows.append(
+                [name, found["nb_conversions"], found["nb_visits_converted"], found["revenue"],
+                 found["conversion_rate"]]
+            )  # fmt: skip
     return [
         Panel(
             "goals",
             "Goals",
-            ["goal", "conversions", "converted visits", "revenue", "conversion rate %"],
+            ["goal", "conversions", "converted visits", "revenue", "conversion rate"],
             rows,
             bars([r[0] for r in rows], [r[1] for r in rows]) if rows else None,
         ),

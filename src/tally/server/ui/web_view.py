@@ -1,8 +1,8 @@
 """What a web analytics report gets (one site, period and segment) and the shared helpers.
 
-A report asks the Reporting API through ``View.api`` wherever the API has the method, and
-otherwise runs a query of ``web/models/dashboards/`` over ``View.visits_sql()`` (the API's
-own segment-scoped visits), so the segment box narrows every report.
+Every report asks the Reporting API through ``View.api``, with the parameters an HTTP
+client would send, so a panel shows what ``/index.php?module=API`` answers and the segment
+box narrows every report.
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from tally.server.ui.render import Panel, bars, pie
+from tally.server.ui.render import Panel, bars
 from tally.warehouse import Warehouse
 from tally.web.reporting import call
-from tally.web.reporting.methods import Query, scoped_visits
 from tally.web.reporting.periods import Span
-from tally.web.reporting.queries import dashboard_sql
-from tally.web.reporting.segments import compile_segment
 
 TOP = 15  # rows drawn in a chart; the table and CSV keep every row
 EVOLUTION_PERIODS = {"day": 30, "week": 12, "month": 12, "year": 5}
@@ -58,11 +55,6 @@ class View:
 
     def api(self, method: str, **extra: str) -> object:
         return call(self.warehouse, method, self.params(**extra))
-
-    def visits_sql(self) -> tuple[str, list[object]]:
-        """The segment-scoped visits of the span (the Reporting API's own SQL)."""
-        query = Query(self.warehouse, self.site.idsite, self.span, compile_segment(self.segment))
-        return scoped_visits(query)
 
 
 @dataclass(frozen=True)
@@ -128,25 +120,6 @@ def per(part: Any, whole: Any) -> float:
 
 def report_rows(answer: object) -> list[dict[str, Any]]:
     return answer if isinstance(answer, list) else []
-
-
-def sql_panel(
-    view: View, key: str, title: str, columns: list[str], name: str, *, chart: str = "bars"
-) -> Panel:
-    """A report from ``web/models/dashboards/<name>.sql`` over the scoped visits; the first
-    two columns are label, value."""
-    visits, params = view.visits_sql()
-    found = view.warehouse.rows(dashboard_sql(name, visits=visits), params)
-    rows = [list(r) for r in found]
-    top = rows[:TOP]
-    figure = None
-    if top:
-        labels, values = [r[0] for r in top], [r[1] for r in top]
-        figure = pie(labels, values) if chart == "pie" else bars(labels, values)
-        if chart == "columns":
-            figure = bars(labels, values, horizontal=False)
-            figure["layout"]["xaxis"] = {"type": "category"}
-    return Panel(key, title, columns, rows, figure)
 
 
 def column_panel(view: View, key: str, title: str, label: str, method: str) -> Panel:

@@ -1,10 +1,9 @@
 """Web analytics pages with Matomo's menu: the pickers, the menu and the real-time widget.
 
 The reports live in ``web_visitors``, ``web_behaviour`` and ``web_acquisition``. Every report
-that ``tally.web.reporting`` has a method for is asked through ``call`` with the parameters
-an HTTP client would send, so a chart shows exactly what the API answers. Reports it has no
-method for yet query ``web.visits``/``web.actions`` directly, always through the Reporting
-API's segment-scoped visits so the segment box applies to them too.
+is asked through ``call`` with the parameters an HTTP client would send, so a chart shows
+exactly what the API answers. The one read of its own is the real-time widget's list of the
+newest visits: a lookup of ``web.visits`` by their last action.
 """
 
 from __future__ import annotations

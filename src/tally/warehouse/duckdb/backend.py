@@ -41,6 +41,7 @@ from tally.warehouse.base import (
     split_statements,
     split_table,
 )
+from tally.warehouse.meta import bookkeeping
 from tally.warehouse.migrations import migration_files
 
 if TYPE_CHECKING:  # Arrow is loaded by DuckDB when a result is fetched as Arrow
@@ -523,21 +524,14 @@ class DuckDBWarehouse(InformationSchema):
         applied: list[str] = []
         with self.session() as con, self._writer:
             con.execute("CREATE SCHEMA IF NOT EXISTS tally_meta")
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS tally_meta.migrations "
-                "(name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"
-            )
-            done = {
-                row[0] for row in con.execute("SELECT name FROM tally_meta.migrations").fetchall()
-            }
+            con.execute(bookkeeping.migrations_table())
+            done = {row[0] for row in con.execute(bookkeeping.APPLIED_MIGRATIONS).fetchall()}
             for name, sql in migration_files():
                 if name in done:
                     continue
                 with self.transaction():
                     for statement in split_statements(sql):
                         con.execute(statement)
-                    con.execute(
-                        "INSERT INTO tally_meta.migrations VALUES (?, now()::TIMESTAMP)", [name]
-                    )
+                    con.execute(bookkeeping.record_migration(now="now()::TIMESTAMP"), [name])
                 applied.append(name)
         return applied

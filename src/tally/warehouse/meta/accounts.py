@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any
 
 from tally.warehouse.base import Warehouse
+from tally.warehouse.meta import meta_sql
 
 USERS = "tally_meta.users"
 USER_SITES = "tally_meta.user_sites"
@@ -165,11 +166,7 @@ def token_rows(warehouse: Warehouse) -> list[tuple[Any, ...]]:
 def live_tokens(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     """(token_hash, name, user_name, expires_at, the user's is_admin) of tokens not revoked
     whose user (if any) still exists."""
-    return warehouse.rows(
-        "SELECT t.token_hash, t.name, t.user_name, t.expires_at, u.is_admin "
-        f"FROM {API_TOKENS} AS t LEFT JOIN {USERS} AS u ON u.name = t.user_name "
-        "WHERE t.revoked_at IS NULL AND (t.user_name IS NULL OR u.name IS NOT NULL)"
-    )
+    return warehouse.rows(meta_sql("live_tokens"))
 
 
 def revoke_tokens(warehouse: Warehouse, name: str, at: dt.datetime) -> int:

@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from tally.warehouse.base import Warehouse
+from tally.warehouse.meta import meta_sql
 
 TABLE = "tally_meta.lake_files"
 
@@ -57,18 +58,12 @@ def has_partition(warehouse: Warehouse, source: str, dataset: str, day: dt.date)
 
 def latest_per_dataset(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     """(source, dataset or '', newest partition, newest landing) of current files."""
-    return warehouse.rows(
-        "SELECT source, coalesce(dataset, ''), max(partition_date), max(landed_at) "
-        f"FROM {TABLE} WHERE superseded_by IS NULL GROUP BY 1, 2"
-    )
+    return warehouse.rows(meta_sql("landed_per_dataset"))
 
 
 def partitions_per_dataset(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     """(source, dataset, newest partition, current files) per dataset."""
-    return warehouse.rows(
-        f"SELECT source, dataset, max(partition_date), count(*) FROM {TABLE} "
-        "WHERE superseded_by IS NULL GROUP BY source, dataset"
-    )
+    return warehouse.rows(meta_sql("partitions_per_dataset"))
 
 
 def current_files(

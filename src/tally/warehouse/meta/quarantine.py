@@ -6,6 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from tally.warehouse.base import Warehouse
+from tally.warehouse.meta import meta_sql
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -15,9 +16,7 @@ TABLE = "tally_meta.quarantine"
 
 def rows_per_dataset(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     """(source, dataset or '', quarantined rows) over the whole table."""
-    return warehouse.rows(
-        f"SELECT source, coalesce(dataset, ''), count(*) FROM {TABLE} GROUP BY 1, 2"
-    )
+    return warehouse.rows(meta_sql("quarantined_per_dataset"))
 
 
 def replace_partition(
@@ -38,11 +37,7 @@ def reasons_since(warehouse: Warehouse, since: dt.datetime, source: str) -> list
     time, of one source or all."""
     where = "quarantined_at >= ?" + (" AND source = ?" if source else "")
     params: list[object] = [since, source] if source else [since]
-    return warehouse.rows(
-        "SELECT source, coalesce(dataset, ''), reason, count(*), min(file), min(line) "
-        f"FROM {TABLE} WHERE {where} GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2 LIMIT 50",
-        params,
-    )
+    return warehouse.rows(meta_sql("quarantine_reasons", where=where), params)
 
 
 def rows_of_run(warehouse: Warehouse, run_id: str) -> list[tuple[Any, ...]]:

@@ -7,14 +7,9 @@ import datetime as dt
 from typing import Any
 
 from tally.warehouse.base import Warehouse
-from tally.warehouse.sqlfiles import sql_file
+from tally.warehouse.meta import meta_sql
 
 TABLE = "tally_meta.runs"
-
-
-def _query(name: str, **fragments: str) -> str:
-    """A longer query of the ledger, kept in ``meta/queries/<name>.sql``."""
-    return sql_file("tally.warehouse.meta", f"queries/{name}.sql", **fragments)
 
 
 def exists(warehouse: Warehouse) -> bool:
@@ -33,12 +28,7 @@ def finished_since(warehouse: Warehouse, columns: str, after: dt.datetime) -> li
 
 def attempts(warehouse: Warehouse, job: str, source: str, since: dt.date) -> list[tuple[Any, ...]]:
     """(partition, status, steps) of one job and source from a day on."""
-    return warehouse.rows(
-        f"SELECT partition_date, status, count(*) FROM {TABLE} "
-        "WHERE job = ? AND source = ? AND partition_date >= ? "
-        "GROUP BY partition_date, status",
-        [job, source, since],
-    )
+    return warehouse.rows(meta_sql("run_attempts"), [job, source, since])
 
 
 def running_partitions(warehouse: Warehouse, job: str, source: str, since: dt.date) -> set[dt.date]:
@@ -53,39 +43,27 @@ def running_partitions(warehouse: Warehouse, job: str, source: str, since: dt.da
 
 def latest_ingests(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     """(source, dataset or '', newest partition, newest end) of successful ingest steps."""
-    return warehouse.rows(
-        "SELECT source, coalesce(dataset, ''), max(partition_date), max(ended_at) "
-        f"FROM {TABLE} WHERE job = 'ingest' AND status = 'ok' AND source IS NOT NULL "
-        "GROUP BY 1, 2"
-    )
+    return warehouse.rows(meta_sql("latest_ingests"))
 
 
 def load_totals(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     """(source, dataset or '', rows loaded by good loads, failed loads) per dataset."""
-    return warehouse.rows(_query("load_totals"))
+    return warehouse.rows(meta_sql("load_totals"))
 
 
 def latest_load_status(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     """(source, dataset or '', status, started_at) of each dataset's newest load step."""
-    return warehouse.rows(_query("latest_load_status"))
+    return warehouse.rows(meta_sql("latest_load_status"))
 
 
 def latest_finished_loads(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     """(source, dataset, status, partition, error) of each dataset's newest finished load."""
-    return warehouse.rows(
-        f"SELECT source, dataset, status, partition_date, error FROM {TABLE} "
-        "WHERE job = 'load' AND status <> 'running' "
-        "QUALIFY row_number() OVER (PARTITION BY source, dataset "
-        "ORDER BY started_at DESC) = 1"
-    )
+    return warehouse.rows(meta_sql("latest_finished_loads"))
 
 
 def step_counts(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     """(job, source, dataset, status, steps) over the whole ledger."""
-    return warehouse.rows(
-        f"SELECT job, source, dataset, status, count(*) FROM {TABLE} "
-        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-    )
+    return warehouse.rows(meta_sql("step_counts"))
 
 
 # -- the ELT dashboard: steps counted on their partition's day (the start's UTC day when
@@ -103,33 +81,20 @@ def _window(since: dt.date, source: str) -> tuple[str, list[object]]:
 def steps_per_day(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[Any, ...]]:
     """(day, status, steps)."""
     where, params = _window(since, source)
-    return warehouse.rows(
-        f"SELECT {DAY} AS day, status, count(*) FROM {TABLE} "
-        f"WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2",
-        params,
-    )
+    return warehouse.rows(meta_sql("steps_per_day", day=DAY, where=where), params)
 
 
 def durations_per_day(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[Any, ...]]:
     """(day, job, finished steps, mean seconds, max seconds)."""
     where, params = _window(since, source)
-    return warehouse.rows(
-        f"SELECT {DAY}, job, count(*), avg({DURATION}), max({DURATION}) "
-        f"FROM {TABLE} WHERE {where} AND ended_at IS NOT NULL "
-        "GROUP BY 1, 2 ORDER BY 1, 2",
-        params,
-    )
+    sql = meta_sql("durations_per_day", day=DAY, duration=DURATION, where=where)
+    return warehouse.rows(sql, params)
 
 
 def rows_per_day(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[Any, ...]]:
     """(day, source, rows loaded, rows quarantined, duplicates) of load steps."""
     where, params = _window(since, source)
-    return warehouse.rows(
-        f"SELECT {DAY}, source, sum(coalesce(rows_out, 0)), "
-        "sum(coalesce(rows_quarantined, 0)), sum(coalesce(rows_duplicate, 0)) "
-        f"FROM {TABLE} WHERE {where} AND job = 'load' GROUP BY 1, 2 ORDER BY 1, 2",
-        params,
-    )
+    return warehouse.rows(meta_sql("rows_per_day", day=DAY, where=where), params)
 
 
 def failures(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[Any, ...]]:
@@ -147,7 +112,7 @@ def failures(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[An
 def recent_runs(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple[Any, ...]]:
     """The newest 30 runs: (run, started, ended, steps, failed, abandoned, running, rows)."""
     where, params = _window(since, source)
-    return warehouse.rows(_query("recent_runs", where=where), params)
+    return warehouse.rows(meta_sql("recent_runs", where=where), params)
 
 
 def steps_of_run(warehouse: Warehouse, run_id: str) -> list[tuple[Any, ...]]:

@@ -40,6 +40,7 @@ from tally.warehouse.base import (
     split_table,
     written_table,
 )
+from tally.warehouse.meta import bookkeeping
 from tally.warehouse.migrations import migration_files
 
 CAPABILITIES = Capabilities(
@@ -447,18 +448,15 @@ class PostgresWarehouse(InformationSchema):
         applied: list[str] = []
         with self.session() as con:
             con.execute("CREATE SCHEMA IF NOT EXISTS tally_meta")
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS tally_meta.migrations "
-                "(name TEXT PRIMARY KEY, applied_at TIMESTAMP)"
-            )
-            done = {r[0] for r in con.execute("SELECT name FROM tally_meta.migrations").fetchall()}
+            con.execute(bookkeeping.migrations_table("TEXT"))
+            done = {r[0] for r in con.execute(bookkeeping.APPLIED_MIGRATIONS).fetchall()}
             for name, sql in migration_files():
                 if name in done:
                     continue
                 with con.transaction():
                     for statement in split_statements(sql):
                         con.execute(self._sql(statement))
-                    con.execute("INSERT INTO tally_meta.migrations VALUES (%s, now())", [name])
+                    con.execute(bookkeeping.record_migration("%s"), [name])
                 applied.append(name)
         return applied
 

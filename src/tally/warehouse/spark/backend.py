@@ -48,6 +48,7 @@ from sqlglot import exp
 from tally.errors import ConfigError, TallyError
 from tally.warehouse.base import Capabilities, split_statements, split_table
 from tally.warehouse.duckdb.backend import DuckDBWarehouse
+from tally.warehouse.meta import bookkeeping
 from tally.warehouse.registry import ConnectOptions
 from tally.warehouse.spark.statements import rewrite, table_written
 
@@ -251,21 +252,15 @@ class SparkWarehouse(DuckDBWarehouse):
     def migrate(self) -> list[str]:
         applied = super().migrate()
         with self.session() as con, self._writer:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS tally_meta.spark_tables (name VARCHAR PRIMARY KEY, "
-                "path VARCHAR, partition_by VARCHAR, schema_json VARCHAR, "
-                "updated_at TIMESTAMP)"
-            )
+            con.execute(bookkeeping.SPARK_TABLES_TABLE)
         return applied
 
     def _tables(self) -> dict[str, TableInfo]:
         from pyspark.sql.types import StructType
 
-        if not DuckDBWarehouse.table_exists(self, "tally_meta.spark_tables"):
+        if not DuckDBWarehouse.table_exists(self, bookkeeping.SPARK_TABLES):
             return {}
-        found = DuckDBWarehouse.rows(
-            self, "SELECT name, path, partition_by, schema_json FROM tally_meta.spark_tables"
-        )
+        found = DuckDBWarehouse.rows(self, bookkeeping.SPARK_TABLES_LISTED)
         return {
             name: TableInfo(name, path, json.loads(parts), StructType.fromJson(json.loads(text)))
             for name, path, parts, text in found
@@ -287,7 +282,7 @@ class SparkWarehouse(DuckDBWarehouse):
         (their rows are copied again); None: the whole table is copied again."""
         with self.transaction(), self.session() as con:
             con.execute(
-                "INSERT OR REPLACE INTO tally_meta.spark_tables VALUES (?, ?, ?, ?, now())",
+                bookkeeping.SPARK_TABLE_RECORDED,
                 [info.name, info.path, json.dumps(info.partition_by), info.schema.json()],
             )
             schema, _ = split_table(info.name)
@@ -301,7 +296,7 @@ class SparkWarehouse(DuckDBWarehouse):
         self.spark.sql(f"DROP TABLE IF EXISTS {self.spark_name(table)}")
         self._registered.pop(table, None)
         with self.transaction(), self.session() as con:
-            con.execute("DELETE FROM tally_meta.spark_tables WHERE name = ?", [table])
+            con.execute(bookkeeping.SPARK_TABLE_FORGOTTEN, [table])
             kind = _serving_kind(con, table)
             if kind is not None:
                 con.execute(f"DROP {kind} {table}")

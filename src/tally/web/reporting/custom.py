@@ -18,18 +18,14 @@ from tally.web.reporting.methods import (
     method,
     scoped_visits,
 )
+from tally.web.reporting.queries import report_sql
 
 
 def _hit_values(query: Query, column: str) -> list[tuple[str, str]]:
     """(idvisit, JSON text) of every hit of the query's visits carrying ``column``, in each
     visit's order."""
     join, where, params = actions_in_scope(query)
-    sql = (
-        f"SELECT a.idvisit, h.{column} FROM web.actions AS a {join} "
-        "JOIN web.hits AS h ON h.hit_id = a.hit_id "
-        f"WHERE {where} AND a.idvisit IS NOT NULL AND h.{column} IS NOT NULL "
-        "ORDER BY a.idvisit, a.position"
-    )
+    sql = report_sql("hit_values", column=column, join=join, where=where)
     return [(str(idvisit), str(text)) for idvisit, text in query.warehouse.rows(sql, params)]
 
 

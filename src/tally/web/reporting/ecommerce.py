@@ -21,12 +21,7 @@ from tally.web.reporting.queries import report_sql
 def conversions_of(query: Query, idgoal: int) -> list[dict[str, Any]]:
     """The order (0) or cart (-1) facts of the query's visits, one dict each."""
     visits, params = scoped_visits(query)
-    sql = f"""
-        SELECT h.ecommerce FROM web.conversions AS c
-        JOIN ({visits}) AS v ON v.idvisit = c.idvisit
-        JOIN web.hits AS h ON h.hit_id = c.hit_id
-        WHERE c.idgoal = ? AND h.ecommerce IS NOT NULL
-    """
+    sql = report_sql("ecommerce_facts", visits=visits)
     found = []
     for (text,) in query.warehouse.rows(sql, [*params, idgoal]):
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from tally.errors import BadInputError, NotFoundError
 from tally.web.reporting.ecommerce import conversions_of
 from tally.web.reporting.methods import Query, Report, Row, method, ratio, rounded, scoped_visits
+from tally.web.reporting.queries import report_sql
 from tally.web.sites import goal_exists, goal_names
 
 
@@ -17,19 +18,9 @@ def conversion_rate(part: float, whole: float) -> str:
 def _goal_totals(query: Query) -> tuple[int, dict[int, tuple[int, int, float]]]:
     """(visits of the period, {idgoal: (conversions, converted visits, revenue)})."""
     visits, params = scoped_visits(query)
-    sql = f"""
-        WITH v AS ({visits})
-        SELECT c.idgoal, count(*), count(DISTINCT c.idvisit), coalesce(sum(c.revenue), 0),
-            (SELECT count(*) FROM v)
-        FROM web.conversions AS c JOIN v ON v.idvisit = c.idvisit
-        GROUP BY c.idgoal
-    """
-    found = query.warehouse.rows(sql, params)
-    if found:
-        count = int(found[0][4])
-    else:
-        count = int(query.warehouse.rows(f"SELECT count(*) FROM ({visits}) AS v", params)[0][0])
-    return count, {int(g): (int(n), int(c), float(r)) for g, n, c, r, _ in found}
+    found = query.warehouse.rows(report_sql("goal_totals", visits=visits), params)
+    per_goal = {int(g): (int(n), int(c), float(r)) for _, g, n, c, r in found if g is not None}
+    return int(found[0][0]), per_goal
 
 
 # Matomo's names of the ecommerce "goals" (core/Piwik.php LABEL_ID_GOAL_IS_ECOMMERCE_*) and

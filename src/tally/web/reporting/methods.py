@@ -130,9 +130,8 @@ def by_visit_dimension(
 ) -> list[tuple[Any, dict[str, int]]]:
     """(dimension value, visit metrics) for each value of ``expression`` over the visits."""
     visits, params = scoped_visits(query)
-    sql = (
-        f"SELECT {expression} AS dimension, {VISIT_METRICS} FROM ({visits}) AS v "
-        f"WHERE {where} GROUP BY 1 ORDER BY nb_visits DESC, 1"
+    sql = report_sql(
+        "visit_dimension", expression=expression, metrics=VISIT_METRICS, visits=visits, where=where
     )
     found = []
     for dimension, *metrics in query.warehouse.rows(sql, params):
@@ -541,10 +540,7 @@ def _by(column: str) -> Callable[[Row], tuple[int, str]]:
 def _links(query: Query, kind: str, segment_name: str) -> Report:
     """Outlinks or downloads: by host, or by full URL with ``flat=1`` (Matomo's two views)."""
     join, where, params = actions_in_scope(query)
-    sql = (
-        f"SELECT a.link_url, a.idvisit, count(*) FROM web.actions AS a {join} "
-        f"WHERE {where} AND a.kind = ? AND a.link_url IS NOT NULL GROUP BY 1, 2"
-    )
+    sql = report_sql("links", join=join, where=where)
     flat = query.params.get("flat", "0") == "1"
     hits: dict[str, int] = {}
     visits_of: dict[str, set[str]] = {}

@@ -1,6 +1,6 @@
 """The Reporting API's longer queries, kept as SQL files in ``tally/web/models/reports/``
-beside the web models (``tests/test_sql_files.py`` keeps long SQL out of Python); the web
-dashboards' are in ``tally/web/models/dashboards/``.
+beside the web models (``tests/test_sql_files.py`` keeps long SQL out of Python). The web
+dashboards run none of their own: they ask the API.
 
 A file marks each fragment the Python side composes (the scoped visits, the actions' join
 and WHERE, a label expression) as ``{name}``; values still travel as ``?`` parameters.
@@ -16,6 +16,10 @@ def report_sql(name: str, **fragments: str) -> str:
     return sql_file("tally.web.models", f"reports/{name}.sql", **fragments)
 
 
-def dashboard_sql(name: str, **fragments: str) -> str:
-    """``dashboards/<name>.sql`` of the web models, filled the same way."""
-    return sql_file("tally.web.models", f"dashboards/{name}.sql", **fragments)
+def report_expression(name: str, **fragments: str) -> str:
+    """``reports/<name>.sql`` as one line without its comments: an expression or condition
+    that other queries (and messages) embed."""
+    text = report_sql(name, **fragments)
+    return " ".join(
+        " ".join(line.split()) for line in text.splitlines() if not line.lstrip().startswith("--")
+    ).strip()

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
 from tally.errors import BadInputError
+from tally.web.reporting.queries import report_expression
 
 _CONDITION = re.compile(r"^([A-Za-z][A-Za-z0-9_.]*)(==|!=|>=|<=|=@|!@|=\^|=\$|>|<)(.*)$", re.S)
 _NEGATIVE = {"!=": "==", "!@": "=@"}
@@ -52,11 +53,7 @@ DIMENSIONS: dict[str, Dimension] = {
     "userId": Dimension("v.user_id"),
     "actions": Dimension("v.actions", numeric=True),
     # which visit of its visitor this is (1st, 2nd, ...), as VisitorInterest counts it
-    "visitCount": Dimension(
-        "(SELECT count(*) FROM web.visits AS p WHERE p.idsite = v.idsite "
-        "AND p.visitor_key = v.visitor_key AND p.started_at <= v.started_at)",
-        numeric=True,
-    ),
+    "visitCount": Dimension(report_expression("segment_visit_count"), numeric=True),
     "visitDuration": Dimension("v.duration_seconds", numeric=True),
     "visitConverted": Dimension("CASE WHEN v.conversions > 0 THEN 1 ELSE 0 END", numeric=True),
     "revenue": Dimension("v.revenue", numeric=True),
@@ -169,10 +166,7 @@ def _condition_sql(condition: Condition) -> tuple[str, list[object]]:
     negative = condition.operator in _NEGATIVE
     operator = _NEGATIVE.get(condition.operator, condition.operator)
     test, values = _compare(dimension, operator, condition.value)
-    exists = (
-        "EXISTS (SELECT 1 FROM web.actions AS a WHERE a.idvisit = v.idvisit "
-        f"AND a.idsite = v.idsite AND a.local_date = v.local_date AND a.kind = ? AND {test})"
-    )
+    exists = report_expression("segment_action", test=test)
     return ("NOT " if negative else "") + exists, [dimension.action_kind, *values]
 
 

@@ -13,6 +13,7 @@ from tally.web.reporting.methods import (
     Query,
     scoped_visits,
 )
+from tally.web.reporting.queries import report_sql
 
 # additive visit metrics (VISIT_METRIC_NAMES) of a group of visits
 Metrics = dict[str, int]
@@ -39,10 +40,13 @@ def visit_groups(
         for number, expression in enumerate([*expressions, *aggregates])
     )
     positions = ", ".join(str(number + 1) for number in range(len(expressions)))
-    sql = (
-        f"SELECT {keys}, {VISIT_METRICS} FROM ({visits}) AS v "
-        "LEFT JOIN web.hits AS h ON h.hit_id = v.first_hit_id "
-        f"WHERE {where} GROUP BY {positions} ORDER BY nb_visits DESC, {positions}"
+    sql = report_sql(
+        "visit_groups",
+        keys=keys,
+        metrics=VISIT_METRICS,
+        visits=visits,
+        where=where,
+        positions=positions,
     )
     found = []
     width = len(expressions) + len(aggregates)

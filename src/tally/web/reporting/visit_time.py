@@ -4,6 +4,7 @@ shows it) and in the visitor's own clock (the tracker's ``h`` parameter)."""
 from __future__ import annotations
 
 from tally.web.reporting.methods import Query, Report, method
+from tally.web.reporting.queries import report_expression
 from tally.web.reporting.visit_groups import add_into, empty_metrics, visit_groups
 
 
@@ -20,11 +21,7 @@ def _by_hour(query: Query, expression: str) -> Report:
 @method("VisitTime.getVisitInformationPerServerTime")
 def per_site_time(query: Query) -> Report:
     """Visits by the hour they started, on the site's clock (web.actions.local_time)."""
-    return _by_hour(
-        query,
-        "(SELECT CAST(extract(hour FROM a.local_time) AS INTEGER) FROM web.actions AS a "
-        "WHERE a.hit_id = v.first_hit_id)",
-    )
+    return _by_hour(query, report_expression("first_hit_hour"))
 
 
 @method("VisitTime.getVisitInformationPerLocalTime")

@@ -82,7 +82,7 @@ def _bucketed(counts: Sequence[tuple[object, object]], ranges: list[Range]) -> R
 
 def _per_visit(query: Query, expression: str) -> list[tuple[object, object]]:
     visits, params = scoped_visits(query)
-    sql = f"SELECT {expression}, count(*) FROM ({visits}) AS v GROUP BY 1"
+    sql = report_sql("per_visit", expression=expression, visits=visits)
     return query.warehouse.rows(sql, params)
 
 
