@@ -171,7 +171,9 @@ def load_days(
     size = len(days)
     if context.warehouse.capabilities.single_writer_process:
         windows = -(-len(days) // (width * max(1, days_a_thread)))
-        size = -(-len(days) // windows)  # windows of about equal length
+        # windows of about equal length, each a whole number of days a thread (no thread
+        # idle for a whole day at a window's end while another loads its last one)
+        size = width * -(-len(days) // (windows * width))
     with ThreadPoolExecutor(width, thread_name_prefix="tally-load") as pool:
         for start in range(0, len(days), size):
             window = days[start : start + size]
