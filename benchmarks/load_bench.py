@@ -3,20 +3,24 @@ against its own plainest load of the same files, side by side in one run.
 
 DuckDB: tally's load (parse + validate every value + quarantine with line numbers + replace
 the partition), the ten days loaded by ``load_days`` as ``tally backfill`` and the demo do
-(side by side, one day per core, each day its own transaction; ``--one-by-one``: one day
-after another, as before), against DuckDB's own ``CREATE TABLE AS SELECT * FROM
-read_csv(...)`` of the same files into a new database file (no validation, no line numbers,
-no quarantine); the target is tally/CTAS <= 1.5. The run also times DuckDB's ``read_csv``
-count, the old floor.
+(side by side, one day per core, each day its own transaction, a thread that is done
+taking the next day; ``--one-by-one``: one day after another, as before), against DuckDB's
+own ``CREATE TABLE AS SELECT * FROM read_csv(...)`` of the same files into a new database
+file (no validation, no line numbers, no quarantine); the target is tally/CTAS <= 1.5.
+The run also times DuckDB's ``read_csv`` count, the old floor.
 PostgreSQL (unless --no-postgres): tally's load of the same files into a fresh database
 against ``COPY ... FROM STDIN`` of the same decompressed files into a table of text columns.
+
+``--waves`` also times, in the same rounds, the side-by-side load in waves of one day a
+thread (``load_days(days_a_thread=1)``: every thread waits for the wave's slowest day and
+the file is closed between waves), the way of issue 17's fourth session.
 
 With ``--rounds N`` the two DuckDB loads alternate N times (each round in fresh folders) and
 the ratios are the medians of the rounds' own ratios: on a shared machine one pair of runs
 moves by ±20 %.
 
 Usage: python benchmarks/load_bench.py [--rows 1000000] [--files 10] [--rounds 1]
-[--no-postgres] [--one-by-one] [--both]
+[--no-postgres] [--one-by-one] [--both] [--waves]
 (PostgreSQL: TALLY_TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test)
 """
 
@@ -92,6 +96,9 @@ def main() -> None:
     parser.add_argument(
         "--both", action="store_true", help="also time tally's load one day after another"
     )
+    parser.add_argument(
+        "--waves", action="store_true", help="also time tally's load in waves of one day a thread"
+    )
     args = parser.parse_args()
     watch = LoadWatch()
     days = [dt.date(2016, 10, 1) + dt.timedelta(days=i) for i in range(args.files)]
@@ -100,6 +107,7 @@ def main() -> None:
     total = per_file * len(days)
     rounds: list[tuple[float, float, float, float]] = []  # tally wall, CPU; CTAS wall, CPU
     in_turn: list[tuple[float, float]] = []  # --both: tally one day after another, wall, CPU
+    in_waves: list[tuple[float, float]] = []  # --waves: tally in waves, wall, CPU
     postgres = None
     for number in range(args.rounds):
         with temporary_folder("tally-load-bench-") as path:
@@ -109,6 +117,9 @@ def main() -> None:
             )
             if args.both:
                 in_turn.append(tally_figures(f"{folder}/in-turn", days, reports, total, True)[:2])
+            if args.waves:
+                waves = tally_figures(f"{folder}/waves", days, reports, total, False, 1)
+                in_waves.append(waves[:2])
             started, cpu = time.perf_counter(), time.process_time()
             plain = duckdb.connect(str(Path(folder) / "plain.duckdb"))
             plain.execute(
@@ -130,6 +141,14 @@ def main() -> None:
                 seconds, cpu_seconds = in_turn[-1]
                 print(
                     f"round {number + 1}: tally one day after another {seconds:.2f} s "
+                    f"({cpu_seconds:.2f} CPU s): {seconds / own_seconds:.2f} wall, "
+                    f"{cpu_seconds / own_cpu:.2f} CPU",
+                    flush=True,
+                )
+            if args.waves:
+                seconds, cpu_seconds = in_waves[-1]
+                print(
+                    f"round {number + 1}: tally in waves {seconds:.2f} s "
                     f"({cpu_seconds:.2f} CPU s): {seconds / own_seconds:.2f} wall, "
                     f"{cpu_seconds / own_cpu:.2f} CPU",
                     flush=True,
@@ -183,6 +202,10 @@ def main() -> None:
         ratio = statistics.median(t[0] / r[2] for t, r in zip(in_turn, rounds, strict=True))
         cpu_ratio = statistics.median(t[1] / r[3] for t, r in zip(in_turn, rounds, strict=True))
         print(f"ratio tally load one day after another/CTAS: {ratio:.2f} wall, {cpu_ratio:.2f} CPU")
+    if in_waves:
+        ratio = statistics.median(t[0] / r[2] for t, r in zip(in_waves, rounds, strict=True))
+        cpu_ratio = statistics.median(t[1] / r[3] for t, r in zip(in_waves, rounds, strict=True))
+        print(f"ratio tally load in waves/CTAS: {ratio:.2f} wall, {cpu_ratio:.2f} CPU")
     if postgres is not None:
         tally_pg, copy_pg, turn_pg = postgres
         print(f"postgres tally load:  {tally_pg:.2f} s = {total / tally_pg:,.0f}/s")
@@ -196,7 +219,12 @@ def main() -> None:
 
 
 def tally_figures(
-    folder: str, days: list[dt.date], reports: list[bytes], total: int, one_by_one: bool
+    folder: str,
+    days: list[dt.date],
+    reports: list[bytes],
+    total: int,
+    one_by_one: bool,
+    days_a_thread: int = 4,
 ) -> tuple[float, float, list[str]]:
     """tally's DuckDB load of the reports landed in a fresh data folder: wall and CPU
     seconds, and the lake's files."""
@@ -206,7 +234,7 @@ def tally_figures(
     for day, data in zip(days, reports, strict=True):
         land(context, dataset, day, {dataset.file_names(day, settings)[0]: data})
     started, cpu = time.perf_counter(), time.process_time()
-    load_all(context, dataset, days, one_by_one)
+    load_all(context, dataset, days, one_by_one, days_a_thread)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     loaded = context.warehouse.rows("SELECT count(*) FROM staging.itunes_subscription_events")
     assert loaded[0][0] == total, loaded
@@ -215,13 +243,15 @@ def tally_figures(
     return seconds, cpu_seconds, files
 
 
-def load_all(context: Any, dataset: Any, days: list[dt.date], one_by_one: bool) -> None:
+def load_all(
+    context: Any, dataset: Any, days: list[dt.date], one_by_one: bool, days_a_thread: int = 4
+) -> None:
     """tally's load of every day; a day that fails stops the bench."""
     if one_by_one:
         for day in days:
             load(context, dataset, day)
         return
-    for day, loaded in load_days(context, dataset, days):
+    for day, loaded in load_days(context, dataset, days, days_a_thread=days_a_thread):
         if isinstance(loaded, Exception):
             raise RuntimeError(f"{day}: {loaded}") from loaded
 

@@ -10,6 +10,9 @@ Four endpoints, each timed in the same alternating rounds so all see the same ma
   tracking work at all. Timed twice: with wrk's plain ``GET /`` (the strict floor the
   targets are judged against) and with the very page-view requests tally gets (a
   270-byte request line and a User-Agent: what uvicorn's parsing of them costs);
+- **raw ASGI 204 after a shared 4 ms wait**: the same raw app, answering the page views
+  only when a timer shared by all waiting requests fires (about one fdatasync): what the
+  durable log's wait costs by itself, with no work and no thread;
 - **Starlette 204**: a stock Starlette app with one route answering 204 (a second
   reference: what a framework route costs);
 - **tally /bench/bare** (the old floor of issue 6): a 204 route added to tally's own app; it
@@ -51,6 +54,7 @@ CONNECTIONS = 64
 ENDPOINTS = (
     "raw ASGI 204",
     "raw ASGI 204, page-view requests",
+    "raw ASGI 204 after a shared 4 ms wait",
     "Starlette 204",
     "tally /bench/bare",
     "tally /matomo.php",
@@ -71,6 +75,32 @@ async def raw_asgi(scope: dict, receive: object, send: object) -> None:
     await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
 
 
+SHARED_WAIT = 0.004  # about one fdatasync on this machine (the profile prints its median)
+_waiting: list[asyncio.Future[None]] = []
+
+
+def _release_waiting() -> None:
+    batch = list(_waiting)
+    _waiting.clear()
+    for future in batch:
+        if not future.done():
+            future.set_result(None)
+
+
+async def raw_after_wait(scope: dict, receive: object, send: object) -> None:
+    """The raw 204, answered only when a shared 4 ms timer fires, as a hit is answered only
+    when the fdatasync of its batch ends: what waiting for a sync costs with no work and
+    no thread (requests come in bursts, the event loop wakes more often for fewer)."""
+    if scope["type"] == "http":
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if not _waiting:
+            loop.call_later(SHARED_WAIT, _release_waiting)
+        _waiting.append(future)
+        await future
+    await raw_asgi(scope, receive, send)
+
+
 def serve(kind: str, descriptor: int) -> None:
     """Child process: one of the apps on uvicorn, on the listening socket the parent opened
     (port 0: the OS chose the port, so no two benches can collide)."""
@@ -84,6 +114,8 @@ def serve(kind: str, descriptor: int) -> None:
 
     if kind == "raw":
         app: object = raw_asgi
+    elif kind == "wait":
+        app = raw_after_wait
     elif kind == "starlette":
         app = Starlette(routes=[Route("/", bare)])
     else:
@@ -275,6 +307,7 @@ def side_by_side(
     targets = {
         "raw ASGI 204": ("raw", "/"),
         "raw ASGI 204, page-view requests": ("raw", "/matomo.php"),
+        "raw ASGI 204 after a shared 4 ms wait": ("wait", "/matomo.php"),
         "Starlette 204": ("starlette", "/"),
         "tally /bench/bare": ("tally", "/bench/bare"),
         "tally /matomo.php": ("tally", "/matomo.php"),
@@ -512,7 +545,8 @@ def main() -> None:
             "TALLY_DATA_DIR": str(folder),
             "TALLY_WEB__LOAD_INTERVAL_SECONDS": "86400",
         }
-        started = {kind: start_server(kind, environment) for kind in ("raw", "starlette", "tally")}
+        kinds = ("raw", "wait", "starlette", "tally")
+        started = {kind: start_server(kind, environment) for kind in kinds}
         servers = {kind: (port, server.pid) for kind, (server, port) in started.items()}
         try:
             for port, _ in servers.values():

@@ -50,3 +50,38 @@ def test_every_one_off_figure_says_how_to_take_it_again() -> None:
         if "`" not in paragraph:
             missing.append(README[max(0, found.start() - 80) : found.end()])
     assert missing == []
+
+
+# Words that say a figure came from something no one can run again: a harness or script
+# that was not kept, a throwaway or scratch copy, a timing by hand, a script under /tmp.
+UNKEPT = re.compile(r"not kept|throwaway|scratch (?:script|copy|version)|by hand|/tmp/\w+\.py")
+
+
+def unkept_paragraphs_without_a_command(readme: str) -> list[str]:
+    """Paragraphs whose figures came from something not kept, and which are not marked
+    **one-off** with a command in backticks naming a script of benchmarks/ that exists."""
+    scripts = {p.name for p in BENCHMARKS.glob("*.py")}
+    failing = []
+    for paragraph in readme.split("\n\n"):
+        if not UNKEPT.search(paragraph):
+            continue
+        commands = re.findall(r"`([^`]+)`", paragraph)
+        runnable = any(set(re.findall(r"\b\w+\.py\b", c)) & scripts for c in commands)
+        if "**one-off**" not in paragraph or not runnable:
+            failing.append(paragraph[:160])
+    return failing
+
+
+def test_a_figure_from_a_harness_not_kept_is_a_one_off_with_a_command_to_take_it_again() -> None:
+    assert unkept_paragraphs_without_a_command(README) == []
+
+
+def test_the_unkept_check_finds_a_figure_quoted_from_a_throwaway_harness() -> None:
+    bad = "Where the time goes (a throwaway harness, not kept): parsing 25 µs."
+    marked = (
+        "Where the time goes (**one-off**, a harness not kept; again:\n"
+        "`python benchmarks/tracking_bench.py`): parsing 25 µs."
+    )
+    unnamed = "Timed by hand (**one-off**, `time python -c pass`): 0.01 s."
+    readme = "\n\n".join([bad, marked, unnamed])
+    assert unkept_paragraphs_without_a_command(readme) == [bad, unnamed]

@@ -67,9 +67,10 @@ def _rendezvous(monkeypatch, parties):
     barrier = threading.Barrier(parties, timeout=60)
     replace = loading._replace
 
-    def meeting(*args):
-        barrier.wait()
-        return replace(*args)
+    def meeting(*args, **options):
+        if options.get("rows", True):  # a table's change without rows is made alone
+            barrier.wait()
+        return replace(*args, **options)
 
     monkeypatch.setattr(loading, "_replace", meeting)
 
@@ -81,7 +82,7 @@ def test_days_side_by_side_equal_days_in_turn(contexts, monkeypatch):
         load(context, EVENTS, DAYS[1])
     for day in DAYS[1:]:
         load(turn, EVENTS, day)
-    _rendezvous(monkeypatch, 2)  # two waves of two days, each pair inside at once
+    _rendezvous(monkeypatch, 2)  # two threads: each pair of days inside at once
     results = list(load_days(side, EVENTS, DAYS[1:], workers=2))
     assert [day for day, _ in results] == DAYS[1:]
     assert all(isinstance(loaded, Loaded) for _, loaded in results)
@@ -113,19 +114,74 @@ def test_days_side_by_side_equal_days_in_turn(contexts, monkeypatch):
     ]
 
 
-def test_days_that_create_or_widen_the_table_load_alone(contexts):
+def test_days_that_create_or_widen_the_table_change_it_alone(contexts, monkeypatch):
     side, turn = contexts
-    # no staging table yet: both days of the first wave must create it, and the second
+    # no staging table yet: both first days must create it, and the second
     # day's file has a column more; each is refused side by side (SchemaChangeError,
-    # nothing written) and loaded again alone
-    results = dict(load_days(side, EVENTS, DAYS, workers=2))
-    for day in DAYS:
+    # nothing written), changes the table alone with no rows, then loads side by side
+    for day in DAYS[:4]:
         load(turn, EVENTS, day)
-    assert [results[day].rows for day in DAYS] == [4, 2, 4, 4, 2]
+    shapes, replace = [], loading._replace
+
+    def recording(*args, **options):
+        if not options.get("rows", True):
+            shapes.append(args[2])
+        return replace(*args, **options)
+
+    monkeypatch.setattr(loading, "_replace", recording)
+    _rendezvous(monkeypatch, 2)  # the first two days meet: neither finds the table
+    results = dict(load_days(side, EVENTS, DAYS[:4], workers=2))
+    assert sorted(shapes) == DAYS[:2]  # later days find the table as they need it
+    assert [results[day].rows for day in DAYS[:4]] == [4, 2, 4, 4]
     assert _everything(side) == _everything(turn)
     # the refusals left no trace: one ok step a day, no failed one
     steps = side.warehouse.rows("SELECT status, count(*) FROM tally_meta.runs GROUP BY status")
-    assert dict(steps) == {"ok": 5 + len(FILES)}  # 5 ingest steps and 5 loads
+    assert dict(steps) == {"ok": len(FILES) + 4}  # 5 ingest steps and 4 loads
+
+
+def _timed_loads(monkeypatch, hold=None):
+    """Record when each day's load starts and ends; with ``hold`` (day, day), the first
+    day's load waits (up to 60 s) until the second one has started."""
+    events, original = [], loading.load
+    started = threading.Event()
+
+    def timed(context, dataset, day, run_id=None):
+        events.append(("start", day))
+        if hold and day == hold[1]:
+            started.set()
+        if hold and day == hold[0]:
+            assert started.wait(60), f"{hold[1]} never started while {hold[0]} was loading"
+        try:
+            return original(context, dataset, day, run_id)
+        finally:
+            events.append(("end", day))
+
+    monkeypatch.setattr(loading, "load", timed)
+    return events
+
+
+def test_a_thread_done_with_its_day_takes_the_next_at_once(contexts, monkeypatch):
+    side, _ = contexts
+    load(side, EVENTS, DAYS[1])  # the table made and widened
+    # two threads, three days: the third starts while the first is still loading (in
+    # waves it would wait for the first, which waits for it: the wait would fail)
+    _timed_loads(monkeypatch, hold=(DAYS[2], DAYS[4]))
+    results = dict(load_days(side, EVENTS, DAYS[2:], workers=2))
+    assert [results[day].rows for day in DAYS[2:]] == [4, 4, 2]
+
+
+def test_a_single_writer_file_is_let_go_between_windows(contexts, monkeypatch):
+    side, _ = contexts
+    load(side, EVENTS, DAYS[1])
+    events = _timed_loads(monkeypatch)
+    # windows of 2 days on 2 threads
+    results = dict(load_days(side, EVENTS, DAYS[1:], workers=2, days_a_thread=1))
+    assert [results[day].rows for day in DAYS[1:]] == [2, 4, 4, 2]
+    first, second = {DAYS[1], DAYS[2]}, {DAYS[3], DAYS[4]}
+    # every load of the first window ended (its connections closed) before the next began
+    last_end = max(index for index, (what, day) in enumerate(events) if day in first)
+    first_start = min(index for index, (what, day) in enumerate(events) if day in second)
+    assert events[last_end][0] == "end" and last_end < first_start
 
 
 def test_a_day_past_the_threshold_fails_alone_and_keeps_its_partition(contexts, monkeypatch):
@@ -173,7 +229,7 @@ def test_every_backend_loads_days_alike(warehouse, settings, tmp_path, monkeypat
         ingest(context, EVENTS, day, [local_report(tmp_path, FILES[day])])
     load(context, EVENTS, DAYS[1])  # the table made, with the bad file's extra column
     if warehouse.capabilities.parallel_partition_writes:
-        _rendezvous(monkeypatch, 2)  # waves of two days
+        _rendezvous(monkeypatch, 2)  # two threads, two days at a time
     for _ in range(2):  # and again: each day's partition and quarantine replaced, not added
         results = dict(load_days(context, EVENTS, DAYS[:4], workers=2))
         assert [results[day].rows for day in DAYS[:4]] == [4, 2, 4, 4]
@@ -190,9 +246,12 @@ def test_every_backend_loads_days_alike(warehouse, settings, tmp_path, monkeypat
     assert warehouse.rows("SELECT count(*) FROM tally_meta.lake_files") == [(4,)]
 
 
-def test_every_backend_creates_and_widens_the_table_alone(warehouse, settings, tmp_path):
-    """No table yet: the first wave's days must create it (and the bad file's day widen
-    it); side by side they are refused and loaded again alone, with no failed step."""
+def test_every_backend_creates_and_widens_the_table_alone(
+    warehouse, settings, tmp_path, monkeypatch
+):
+    """No table yet: the first two days must create it (and the bad file's day widen
+    it); side by side they are refused, change the table alone and then still load side
+    by side (where the backend allows it), with no failed step."""
     from tally.lake import Lake
     from tally.pipeline.context import Context
 
@@ -200,6 +259,8 @@ def test_every_backend_creates_and_widens_the_table_alone(warehouse, settings, t
     context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
     for day in DAYS[:4]:
         ingest(context, EVENTS, day, [local_report(tmp_path, FILES[day])])
+    if warehouse.capabilities.parallel_partition_writes:
+        _rendezvous(monkeypatch, 2)  # two days at a time meet, the first two too
     results = dict(load_days(context, EVENTS, DAYS[:4], workers=2))
     assert [results[day].rows for day in DAYS[:4]] == [4, 2, 4, 4]
     steps = warehouse.rows(
@@ -215,7 +276,7 @@ def test_a_file_duckdb_cannot_read_beside_another_day_is_parsed_in_python(
     contexts, tmp_path, monkeypatch
 ):
     """A day whose file DuckDB refuses (invalid UTF-8) rolls its one pass back and reads
-    the file's lines first, naming it for pyarrow, while the other day of its wave loads."""
+    the file's lines first, naming it for pyarrow, while the other day loads."""
     import gzip
 
     from tests.pipeline.test_load import FIXTURES
@@ -249,7 +310,7 @@ def test_a_file_duckdb_cannot_read_beside_another_day_is_parsed_in_python(
 def test_days_at_once_are_at_most_half_the_pool(contexts, monkeypatch, pool_size, threads):
     """Each day side by side holds a connection for its whole load: by default never more
     days at once than half of ``warehouse.pool_size`` (a pool of 2: one, so in turn on the
-    calling thread; of 8: up to 4, here the 2 days of each wave on 2 loading threads)."""
+    calling thread; of 8: up to 4, here the 2 days on 2 loading threads)."""
     side, _ = contexts
     load(side, EVENTS, DAYS[1])  # the table made and widened
     side.settings.warehouse.pool_size = pool_size

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -182,3 +184,105 @@ def test_any_cut_of_a_log_yields_a_prefix_of_the_records_and_never_a_torn_one(
         assert got == payloads[: len(got)]
         whole = sum(HEADER.size + len(p) for p in payloads[: len(got)])
         assert found.end == (cut if sealed else whole)
+
+
+def test_two_event_loops_share_batches_and_each_request_gets_its_own_ids(
+    tmp_path: Path,
+) -> None:
+    # Each thread runs its own event loop (as a test client's does) and appends bulks of
+    # 1 or 2 records into the same batches; the writer wakes each loop for its own.
+    import threading
+
+    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    log.start()
+    results: dict[str, list[list[str]]] = {}
+
+    def run(name: str) -> None:
+        async def send() -> list[list[str]]:
+            return await asyncio.gather(
+                *(
+                    log.append([f"{name}{i}a".encode(), f"{name}{i}b".encode()][: 1 + i % 2])
+                    for i in range(40)
+                )
+            )
+
+        results[name] = asyncio.run(send())
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("x", "y")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    log.close()
+    (segment,) = segment_paths(tmp_path)
+    by_offset = {r.offset: r.payload for r in read_segment(segment, 0, sealed=True).records}
+    assert len(by_offset) == 2 * (20 + 20 * 2)  # nothing lost, nothing twice
+    for name in ("x", "y"):
+        for i, ids in enumerate(results[name]):
+            expected = [f"{name}{i}a".encode(), f"{name}{i}b".encode()][: 1 + i % 2]
+            assert [by_offset[int(hit_id.split(":")[1])] for hit_id in ids] == expected
+    assert log.records == 120 and 1 <= log.batches <= 80
+
+
+def test_a_closed_log_refuses_appends_and_a_restart_loses_nothing(tmp_path: Path) -> None:
+    from tally.web.hitlog import HitLogError
+
+    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    log.start()
+
+    async def send(target: HitLog, count: int) -> list[list[str]]:
+        return await asyncio.gather(*(target.append([b"r%d" % i]) for i in range(count)))
+
+    asyncio.run(send(log, 30))
+    log.close()
+    with pytest.raises(HitLogError):
+        asyncio.run(send(log, 1))
+    again = HitLog(tmp_path, segment_bytes=1 << 20)
+    again.start()
+    asyncio.run(send(again, 5))
+    again.close()
+    first, second = segment_paths(tmp_path)
+    assert [r.payload for r in read_segment(first, 0, sealed=True).records] == [
+        b"r%d" % i for i in range(30)
+    ]
+    assert [r.payload for r in read_segment(second, 0, sealed=False).records] == [
+        b"r%d" % i for i in range(5)
+    ]
+
+
+def test_a_request_whose_event_loop_closed_does_not_stop_the_writer(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # A loop that ends while its request waits (a client torn down mid-request) cannot be
+    # woken; the writer must go on serving everyone else.
+    from tally.web import hitlog as module
+
+    real_sync = module.os.fdatasync
+
+    def slow_sync(fd: int) -> None:
+        time.sleep(0.05)  # a slow disk: the abandoned request's loop is closed by the end
+        real_sync(fd)
+
+    monkeypatch.setattr(module.os, "fdatasync", slow_sync)
+    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    log.start()
+
+    async def send(payload: bytes) -> list[str]:
+        return await log.append([payload])
+
+    async def abandon() -> None:
+        # the append's future is left waiting when this loop closes
+        waiting = asyncio.ensure_future(send(b"abandoned"))
+        await asyncio.sleep(0)
+        waiting.cancel()
+
+    asyncio.run(send(b"first"))
+    asyncio.run(send(b"second"))  # follows a sync of one: no delay
+    asyncio.run(abandon())
+    # a dead writer would leave this waiting for ever: a generous guard, not a speed check
+    ids = asyncio.run(asyncio.wait_for(send(b"after"), 30))
+    log.close()
+    (segment,) = segment_paths(tmp_path)
+    payloads = [r.payload for r in read_segment(segment, 0, sealed=True).records]
+    assert payloads == [b"first", b"second", b"abandoned", b"after"]
+    assert ids == [f"{segment.name.removesuffix('.hitlog')}:{sum(10 + n for n in (5, 6, 9))}"]

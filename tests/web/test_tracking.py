@@ -306,3 +306,84 @@ def test_a_plain_hit_of_a_known_site_logs_what_the_full_check_logs(tmp_path) -> 
     # a site the cache does not know (yet) goes the full way and is looked up
     run("unknown", lambda idsite: False)
     assert sites_asked == [1, 1]
+
+
+def test_hits_answer_cors_without_the_preflight_headers(client) -> None:
+    # A hit's answer allows any origin (or echoes its Origin, with credentials); the
+    # methods and headers allowed are on the preflight only, where browsers read them.
+    plain = client.get(track(url="https://shop.example/", send_image="0"))
+    assert plain.headers["access-control-allow-origin"] == "*"
+    assert plain.headers["cache-control"] == "no-cache, no-store, must-revalidate"
+    assert "access-control-allow-methods" not in plain.headers
+    from_page = client.get(
+        track(url="https://shop.example/"), headers={"origin": "https://shop.example"}
+    )
+    assert from_page.headers["access-control-allow-origin"] == "https://shop.example"
+    assert from_page.headers["access-control-allow-credentials"] == "true"
+    assert from_page.headers["vary"] == "Origin"
+    assert from_page.headers["content-type"] == "image/gif"
+    assert "access-control-allow-headers" not in from_page.headers
+    preflight = client.options("/matomo.php")
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert preflight.headers["access-control-allow-headers"] == "Content-Type"
+
+
+def test_plain_hits_keep_each_peer_and_agent_in_their_records(monkeypatch) -> None:
+    """A plain GET's record tail (peer, agent, language) is kept per peer and headers:
+    each request still gets its own, also when the kept ones are dropped (cache full)."""
+    import asyncio
+
+    from tally.web import tracking
+
+    class Recorded:
+        def __init__(self) -> None:
+            self.payloads: list[bytes] = []
+
+        async def append(self, payloads: list[bytes]) -> list[str]:
+            self.payloads += payloads
+            return ["0"]
+
+    async def yes(_value: object) -> bool:
+        return True
+
+    times = iter(dt.datetime(2026, 3, 1, 12, 0, second) for second in range(10))
+    log = Recorded()
+    endpoint = tracking.TrackingEndpoint(
+        log, site_exists=yes, token_valid=yes, site_known=lambda _s: True, clock=lambda: next(times)
+    )
+    monkeypatch.setattr(tracking, "TAIL_CACHE_SIZE", 2)
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    async def send(_message: dict) -> None:
+        return None
+
+    visits = [
+        ("10.0.0.1", b"agent A", None),
+        ("10.0.0.2", b"agent A", None),
+        ("10.0.0.1", b"agent A", None),  # kept from the first
+        ("10.0.0.1", b"agent B", b"fr"),  # the third tail: the kept ones are dropped
+        ("10.0.0.2", b"agent A", None),
+    ]
+    for peer, agent, language in visits:
+        headers = [(b"user-agent", agent)] + ([(b"accept-language", language)] if language else [])
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/matomo.php",
+            "query_string": b"idsite=1&rec=1&r=7",
+            "client": (peer, 5000),
+            "headers": headers,
+        }
+        asyncio.run(endpoint(scope, receive, send))
+    records = [json.loads(payload) for payload in log.payloads]
+    assert [(r["ip"], r["ua"], r["lang"], r["t"]) for r in records] == [
+        ("10.0.0.1", "agent A", None, "2026-03-01T12:00:00"),
+        ("10.0.0.2", "agent A", None, "2026-03-01T12:00:01"),
+        ("10.0.0.1", "agent A", None, "2026-03-01T12:00:02"),
+        ("10.0.0.1", "agent B", "fr", "2026-03-01T12:00:03"),
+        ("10.0.0.2", "agent A", None, "2026-03-01T12:00:04"),
+    ]
+    assert all(r["q"] == "idsite=1&rec=1&r=7" and r["via"] == "get" for r in records)
+    assert len(endpoint._tails) == 2  # emptied once at the third, then two again

@@ -19,7 +19,8 @@ file's lines by row groups), never more threads than inputs (``Warehouse.unorder
 threads replace different partitions of one table at once
 (``capabilities.parallel_partition_writes``): one day a thread, each day still ``load``
 (its own transaction, quarantine, threshold and ledger step). A day that must create or
-widen the staging table (``SchemaChangeError``) is loaded again alone.
+widen the staging table (``SchemaChangeError``) makes that change alone, with no rows, and
+then loads side by side again.
 """
 
 from __future__ import annotations
@@ -119,8 +120,8 @@ def load(context: Context, dataset: Dataset, day: dt.date, run_id: str | None = 
         try:
             loaded = _load_files(context, dataset, day, run_id, keys, step)
         except SchemaChangeError:
-            # side by side with other days (load_days), this day must create or widen the
-            # staging table: nothing was written; again alone, once the others are done
+            # the table changed again between this day's change and its load (another
+            # day widened it): nothing was written; again alone, once the others are done
             with context.warehouse.shared_writes(False):
                 loaded = _load_files(context, dataset, day, run_id, keys, step)
     return loaded
@@ -132,6 +133,7 @@ def load_days(
     days: Sequence[dt.date],
     run_id: str | None = None,
     workers: int | None = None,
+    days_a_thread: int = 4,
 ) -> Iterator[tuple[dt.date, Loaded | TallyError]]:
     """``load`` each day, yielding (day, what its load did or the error that failed it) in
     the days' order; a failed day never stops the others.
@@ -139,9 +141,15 @@ def load_days(
     Where the warehouse allows parallel partition writes, ``workers`` days (default: one
     per core, at most half of ``warehouse.pool_size``: each day holds a connection for its
     whole load, the rest stay for the server's requests) load side by side, each on one
-    thread of its own, in waves: between two waves every connection is closed, so another
-    process waiting for a DuckDB file waits for one wave at most, as it waits for one step
-    of a sequential job.
+    thread of its own; a thread that is done takes the next day at once, so the days'
+    commits (DuckDB writes a day's rows out as it commits, one commit at a time) fall
+    while the other threads still read. Where one process holds the whole database (a
+    DuckDB file, ``single_writer_process``) the days go in windows of about
+    ``days_a_thread`` days a thread, and between two windows every connection is closed:
+    another process waiting for the file waits for one window at most, about as long as
+    ``days_a_thread`` days loaded one after another (more days a window let the threads'
+    commits fall apart more often; 1 gives waves of one day a thread, each wave waiting for
+    its slowest day).
     """
     if len(set(days)) != len(days):  # two loads of one partition would delete each other's rows
         raise ValueError("load_days: a day given twice")
@@ -160,10 +168,16 @@ def load_days(
         with warehouse.shared_writes(), warehouse.unordered(1):
             return _load_or_error(context, dataset, day, run_id)
 
+    size = len(days)
+    if context.warehouse.capabilities.single_writer_process:
+        windows = -(-len(days) // (width * max(1, days_a_thread)))
+        # windows of about equal length, each a whole number of days a thread (no thread
+        # idle for a whole day at a window's end while another loads its last one)
+        size = width * -(-len(days) // (windows * width))
     with ThreadPoolExecutor(width, thread_name_prefix="tally-load") as pool:
-        for start in range(0, len(days), width):
-            wave = days[start : start + width]
-            yield from zip(wave, pool.map(side_by_side, wave), strict=True)
+        for start in range(0, len(days), size):
+            window = days[start : start + size]
+            yield from zip(window, pool.map(side_by_side, window), strict=True)
 
 
 def _load_or_error(
@@ -180,13 +194,29 @@ def _load_files(
 ) -> Loaded:
     try:
         with _read(context, dataset, keys, keep_lines=False) as batch:
-            return _load_batch(context, dataset, day, run_id, batch, step)
+            return _load_sharing(context, dataset, day, run_id, batch, step)
     except FileReadError:
         # DuckDB could not read a file in the one pass (invalid UTF-8, a NUL byte...):
         # rolled back; read each file's lines first, which names the file to parse in
         # Python instead
         with _read(context, dataset, keys, keep_lines=True) as batch:
-            return _load_batch(context, dataset, day, run_id, batch, step)
+            return _load_sharing(context, dataset, day, run_id, batch, step)
+
+
+def _load_sharing(
+    context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch, step: Any
+) -> Loaded:
+    """``_load_batch``; side by side with other days (``load_days``), a day that must create
+    or widen the staging table (``SchemaChangeError``: refused before anything was
+    written) makes that change alone, with no rows, then loads side by side again: only
+    the brief change waits for the other days, not the whole load."""
+    try:
+        return _load_batch(context, dataset, day, run_id, batch, step)
+    except SchemaChangeError:
+        warehouse = context.warehouse
+        with warehouse.shared_writes(False), warehouse.transaction():
+            _replace(context, dataset, day, run_id, batch, rows=False)
+    return _load_batch(context, dataset, day, run_id, batch, step)
 
 
 def _load_batch(
@@ -232,8 +262,10 @@ def reads_on_cluster(context: Context, dataset: Dataset) -> bool:
     """Whether this load lets the warehouse's cluster read the dataset's files."""
     return bool(
         context.warehouse.capabilities.cluster_reads_lake
-        and dataset.layout is not None
-        and can_read_on_cluster(dataset.layout)
+        and (
+            dataset.cluster_reader
+            or (dataset.layout is not None and can_read_on_cluster(dataset.layout))
+        )
     )
 
 
@@ -284,7 +316,6 @@ def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch, keep: bo
 def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch) -> bool:
     """Let the cluster read one file (its good rows stay there until the partition is
     replaced; its bad rows come back now); False when it must be parsed in Python."""
-    assert dataset.layout is not None
     warehouse: Any = context.warehouse
     path = context.lake.path(key)
     try:
@@ -292,7 +323,11 @@ def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch
         with context.lake.fs.open(path, "rb") as opened:
             compressed, head = read_head(opened)
         url = warehouse.cluster_url(context.lake.uri(key))
-        read = read_on_cluster(warehouse.spark, url, key, dataset.layout, compressed, head)
+        if dataset.cluster_reader:  # a source's own reading (viu-premium's checks)
+            read = dataset.read_on_cluster(warehouse.spark, url, key, compressed, head)
+        else:
+            assert dataset.layout is not None
+            read = read_on_cluster(warehouse.spark, url, key, dataset.layout, compressed, head)
     except NativeReadError:
         return False
     except BadInputError as error:
@@ -372,14 +407,20 @@ def _unreadable(key: str, error: BadInputError, batch: _Batch) -> None:
     batch.rows_read += 1
 
 
-def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch) -> int:
-    """Replace the partition with the batch's good rows; returns how many landed."""
-    warehouse, partition = context.warehouse, {"_partition_date": day}
+def _replace(
+    context: Context, dataset: Dataset, day: dt.date, run_id: str, batch: _Batch, rows: bool = True
+) -> int:
+    """Replace the partition with the batch's good rows; returns how many landed. Without
+    ``rows``: only create or widen the staging table for them, the partition untouched."""
+    warehouse = context.warehouse
+    partition: dict[str, Any] = {"_partition_date": day} if rows else {}
     if batch.frames:
+        assert rows, "a cluster's warehouse never writes partitions side by side"
         return _replace_on_cluster(context, dataset, day, run_id, batch)
     if not batch.lines:
         tables = batch.tables or [pa.table({})]
         table = _with_metadata(pa.concat_tables(tables, promote_options="default"), day, run_id)
+        table = table if rows else table.slice(0, 0)
         return warehouse.replace_partition(dataset.staging_table, table, partition)
     # Every line read in place is inserted, one pass over its file: a refused or blank
     # one without ``_loaded_at``, which ``_refused`` looks at and deletes again in the same
@@ -412,7 +453,7 @@ def _replace(context: Context, dataset: Dataset, day: dt.date, run_id: str, batc
         names.update(name for table in batch.tables for name in table.column_names)
         replaced = warehouse.replace_partition_from(  # type: ignore[attr-defined]
             dataset.staging_table,
-            f"SELECT * EXCLUDE (_bad), {metadata} FROM ({union})",
+            f"SELECT * EXCLUDE (_bad), {metadata} FROM ({union})" + ("" if rows else " LIMIT 0"),
             partition,
             reads_files=not all(lines.temporary for lines in batch.lines.values()),
             columns=sorted(names),

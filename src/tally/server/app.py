@@ -172,7 +172,10 @@ class TallyApp(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            scope = matomo_path(scope)
+            # /matomo.php and /piwik.php are what matomo_path leaves as they are: checked
+            # first, they skip it
+            if scope["path"] not in TRACKING_PATHS:
+                scope = matomo_path(scope)
             if self.tracking is not None and scope["path"] in TRACKING_PATHS:
                 await self.tracking(scope, receive, send)
                 return

@@ -1,9 +1,11 @@
 """The durable hit log: append-only segment files written with group commit.
 
-A tracking request is acknowledged only after its record is on disk. Requests hand their
-records to one writer thread and wait; the writer takes everything that queued up while
-the previous ``fdatasync`` ran, writes it with one ``write`` and syncs once, so many
-requests share one sync (group commit) and the batch interval is simply the sync time.
+A tracking request is acknowledged only after its record is on disk. A request frames
+its records on the event loop into the batch being gathered (one shared buffer) and waits;
+one writer thread takes the whole buffer that gathered while the previous ``fdatasync``
+ran, writes it with one ``write`` and syncs once, so many requests share one sync (group
+commit) and the batch interval is simply the sync time. The writer wakes the event loop
+once per batch, not once per request, and is itself woken only when it sleeps.
 After a sync that several requests shared, the writer waits ``commit_delay`` (1 ms) before
 taking the next batch: the clients just answered send their next hits within about that,
 and would otherwise miss this batch and wait a whole sync more (with 64 busy connections,
@@ -146,15 +148,10 @@ class HitLogError(OSError):
     """The log could not make a batch durable; its requests must not be acknowledged."""
 
 
-@dataclass
-class _Pending:
-    payloads: list[bytes]
-    future: asyncio.Future[list[str]]
-    loop: asyncio.AbstractEventLoop
-
-
-# what a request's future gets: the ids of its records, or the error that stopped them
-_Outcome = list[str] | BaseException
+# A batch's outcome as each waiting request gets it: (segment stem, the batch's first
+# byte in it), or the error that stopped the batch.
+_Outcome = tuple[str, int] | BaseException
+_Waiter = asyncio.Future[_Outcome]  # one waiting request
 
 
 class HitLog:
@@ -166,8 +163,18 @@ class HitLog:
         self.directory = Path(directory)
         self.segment_bytes = segment_bytes
         self.commit_delay = commit_delay
-        self._pending: list[_Pending] = []
-        self._condition = threading.Condition()
+        # The batch being gathered: framed records and who waits for them, by event loop.
+        # The event loops append under _mutex; the writer takes both whole.
+        self._buffer = bytearray()
+        self._waiters: dict[asyncio.AbstractEventLoop, list[_Waiter]] = {}
+        self._count = 0  # requests in the batch being gathered
+        self._framed = 0  # records in it
+        self._mutex = threading.Lock()
+        # The writer sleeps on _wake (held while it is not signalled); whoever finds
+        # _asleep set clears it and releases _wake once, so each sleep is woken once.
+        self._wake = threading.Lock()
+        self._wake.acquire()
+        self._asleep = False
         self._closing = False
         self._thread: threading.Thread | None = None
         self._fd = -1
@@ -187,9 +194,9 @@ class HitLog:
 
     def close(self) -> None:
         """Write what is queued, then stop the writer and close the segment."""
-        with self._condition:
+        with self._mutex:
             self._closing = True
-            self._condition.notify()
+            self._signal()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -202,44 +209,81 @@ class HitLog:
     # -- appending ---------------------------------------------------------------------
 
     async def append(self, payloads: list[bytes]) -> list[str]:
-        """Make the records durable and return their ids (``<segment>:<offset>``)."""
+        """Make the records durable and return their ids (``<segment>:<offset>``).
+
+        The records are framed here, on the event loop, into the batch the writer takes
+        next; the request then waits for that batch's sync (one wake-up per batch).
+        """
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[str]] = loop.create_future()
-        with self._condition:
+        future: asyncio.Future[_Outcome] = loop.create_future()
+        starts = []
+        with self._mutex:
             if self._closing or self._thread is None:
                 raise HitLogError("the hit log is not accepting records")
-            self._pending.append(_Pending(payloads, future, loop))
-            self._condition.notify()
-        return await future
+            buffer = self._buffer
+            for payload in payloads:
+                starts.append(len(buffer))
+                buffer += HEADER.pack(MAGIC, len(payload), zlib.crc32(payload))
+                buffer += payload
+            waiting = self._waiters.get(loop)
+            if waiting is None:
+                waiting = self._waiters[loop] = []
+            waiting.append(future)
+            self._count += 1
+            self._framed += len(payloads)
+            if self._asleep:
+                self._signal()
+        outcome = await future
+        if isinstance(outcome, BaseException):
+            raise outcome
+        stem, base = outcome
+        return [f"{stem}:{base + start}" for start in starts]
+
+    def _signal(self) -> None:
+        """Wake the writer if it sleeps (called with _mutex held)."""
+        if self._asleep:
+            self._asleep = False
+            self._wake.release()
 
     def _run(self) -> None:
         shared = False  # whether the last sync served several requests
         while True:
-            with self._condition:
-                while not self._pending and not self._closing:
-                    self._condition.wait()
-                if not self._pending and self._closing:
+            with self._mutex:
+                idle = not self._count
+                if idle and self._closing:
                     return
-                wait = shared and not self._closing
-            if wait and self.commit_delay > 0:
-                # the requests just answered come back with their next hits (a sleep, not
-                # a wait on the condition: every append notifies it)
+                self._asleep = idle
+            if idle:
+                self._wake.acquire()  # until an append or close signals
+                continue
+            if shared and self.commit_delay > 0 and not self._closing:
+                # the requests just answered come back with their next hits (a sleep:
+                # waking on every append would defeat the point)
                 time.sleep(self.commit_delay)
-            with self._condition:
-                batch, self._pending = self._pending, []
-            shared = len(batch) > 1
-            self._commit(batch)
+            with self._mutex:
+                data, self._buffer = self._buffer, bytearray()
+                waiters, self._waiters = self._waiters, {}
+                count, self._count = self._count, 0
+                framed, self._framed = self._framed, 0
+            shared = count > 1
+            self._commit(data, waiters)
+            self.records += framed
 
-    def _commit(self, batch: list[_Pending]) -> None:
-        results: list[tuple[_Pending, _Outcome]]
+    def _commit(
+        self, data: bytearray, waiters: dict[asyncio.AbstractEventLoop, list[_Waiter]]
+    ) -> None:
+        outcome: _Outcome
         try:
             if self._fd < 0 or self._size >= self.segment_bytes:
                 self._rotate()
-            results = self._write_batch(batch)
+            outcome = (self._segment.removesuffix(SUFFIX), self._size)
+            self._write_all(data)
+            os.fdatasync(self._fd)
+            self._size += len(data)
+            self._durable = (self._segment, self._size)
         except OSError as error:
             logger.error("hit log write failed in %s: %s", self._segment, error)
-            failure = HitLogError(f"could not write the hit log: {error}")
-            results = [(item, failure) for item in batch]
+            outcome = HitLogError(f"could not write the hit log: {error}")
             # Cut what this batch wrote (its requests get an error, so it must not be
             # loaded) and never append to that segment again: the next batch opens a new
             # one, or fails the same way without stopping the writer thread.
@@ -248,32 +292,13 @@ class HitLog:
                     os.ftruncate(self._fd, self._size)
             self._close_segment()
         self.batches += 1
-        self.records += sum(len(item.payloads) for item in batch)
         # One wake-up per event loop per batch, not one per request.
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, _Outcome]]] = {}
-        for item, outcome in results:
-            by_loop.setdefault(item.loop, []).append((item, outcome))
-        for loop, settled in by_loop.items():
-            loop.call_soon_threadsafe(_settle_all, settled)
+        for loop, settled in waiters.items():
+            # a loop closed meanwhile has no request left to answer; the writer goes on
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle_all, settled, outcome)
 
-    def _write_batch(self, batch: list[_Pending]) -> list[tuple[_Pending, _Outcome]]:
-        """Frame, write and sync a batch; each request's outcome is its record ids."""
-        buffer = bytearray()
-        results: list[tuple[_Pending, _Outcome]] = []
-        stem = self._segment.removesuffix(SUFFIX)
-        for item in batch:
-            ids = []
-            for payload in item.payloads:
-                ids.append(f"{stem}:{self._size + len(buffer)}")
-                buffer += frame(payload)
-            results.append((item, ids))
-        self._write_all(bytes(buffer))
-        os.fdatasync(self._fd)
-        self._size += len(buffer)
-        self._durable = (self._segment, self._size)
-        return results
-
-    def _write_all(self, data: bytes) -> None:
+    def _write_all(self, data: bytearray) -> None:
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
@@ -303,14 +328,10 @@ class HitLog:
             self._fd = -1
 
 
-def _settle_all(settled: list[tuple[_Pending, _Outcome]]) -> None:
-    for item, outcome in settled:
-        if item.future.done():  # the request was cancelled (client went away)
-            continue
-        if isinstance(outcome, BaseException):
-            item.future.set_exception(outcome)
-        else:
-            item.future.set_result(outcome)
+def _settle_all(settled: list[_Waiter], outcome: _Outcome) -> None:
+    for future in settled:
+        if not future.done():  # done: the request was cancelled (client went away)
+            future.set_result(outcome)
 
 
 def _sync_directory(directory: Path) -> None:

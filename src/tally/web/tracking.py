@@ -47,6 +47,9 @@ SiteCheck = Callable[[int], Awaitable[bool]]
 # True when a site is known to exist without waiting for anything (a cache hit)
 SiteKnown = Callable[[int], bool]
 Headers = list[tuple[bytes, bytes]]
+# a plain GET's peer, user agent and language: what its record's tail is made of
+_TailKey = tuple[str | None, bytes | None, bytes | None]
+TAIL_CACHE_SIZE = 4096  # distinct tails kept (the cache is emptied when full)
 
 
 @dataclass
@@ -180,6 +183,7 @@ class TrackingEndpoint:
         self.token_valid = token_valid
         self.clock = clock
         self.stats = TrackingStats()
+        self._tails: dict[_TailKey, str] = {}
 
     def routes(self) -> list[Route]:
         """The same endpoint as routes, for an app that does not dispatch it in front."""
@@ -195,7 +199,7 @@ class TrackingEndpoint:
                 return
         arrival = _Arrival.of(scope, self.clock())
         if method == "OPTIONS":
-            await _answer(send, arrival, 204, [], b"")
+            await _answer(send, arrival, 204, _PREFLIGHT, b"")
             return
         if method not in ("GET", "HEAD", "POST"):
             await _answer_json(send, arrival, 405, _error("use GET or POST", "method"))
@@ -217,9 +221,50 @@ class TrackingEndpoint:
         """A GET that ``quick_site`` vouched for, of a site known to exist: what ``_single``
         does for it, with nothing left to check (no token, no parsing, no site lookup).
         Most hits are these; the layers skipped cost more than the rest of the request."""
-        arrival = _Arrival.of(scope, self.clock())
-        payload = f'{{"q":{_json(raw)}{arrival.record_tail("get", False)}'.encode()
-        await self._log_and_answer(send, arrival, payload, last_value(raw, "send_image") != "0")
+        received_at = self.clock()
+        user_agent = language = origin = None
+        for name, value in scope["headers"]:  # what _Arrival.of reads, without the object
+            if name == b"user-agent":
+                user_agent = value
+            elif name == b"accept-language":
+                language = value
+            elif name == b"origin":
+                origin = value
+        client = scope.get("client")
+        key = (client[0] if client else None, user_agent, language)
+        tail = self._tails.get(key)
+        if tail is None:
+            tail = self._plain_tail(scope, key)
+        payload = f'{{"q":{_json(raw)},"t":"{received_at.isoformat()}"{tail}'.encode()
+        try:
+            await self.hitlog.append([payload])
+        except HitLogError:
+            self.stats.failed += 1
+            await _answer_json(
+                send, _Arrival.of(scope, received_at), 503, _error("hit log unavailable")
+            )
+            return
+        self.stats.accepted += 1
+        image = last_value(raw, "send_image") != "0"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200 if image else 204,
+                "headers": _with_cors(_GIF if image else _NO_STORE, origin),
+            }
+        )
+        await send({"type": "http.response.body", "body": PIXEL if image else b""})
+
+    def _plain_tail(self, scope: Scope, key: _TailKey) -> str:
+        """What a plain GET's record holds after its time (peer, user agent, language: the
+        same as ``_Arrival.record_tail``), kept for the next request from the same peer
+        with the same headers."""
+        tail = _Arrival.of(scope, dt.datetime.min).record_tail("get", False)
+        tail = tail[tail.index(',"ip":') :]
+        if len(self._tails) >= TAIL_CACHE_SIZE:
+            self._tails.clear()
+        self._tails[key] = tail
+        return tail
 
     async def _single(self, send: Send, arrival: _Arrival, incoming: Incoming) -> None:
         try:
@@ -423,22 +468,28 @@ _GIF: Headers = [
 ]
 _JSON: Headers = [(b"content-type", b"application/json")]
 # Let browsers on any site send hits; with an Origin, echo it and allow credentials
-# (sendBeacon sends cookies).
-_CORS_ALWAYS: Headers = [
+# (sendBeacon sends cookies). The methods and headers allowed go only on the preflight
+# (OPTIONS) answer: that is the only answer browsers read them from (the Fetch standard's
+# CORS protocol), and each header costs the server time on every hit.
+_PREFLIGHT: Headers = [
     (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
     (b"access-control-allow-headers", b"Content-Type"),
 ]
-_CORS_ANY: Headers = [(b"access-control-allow-origin", b"*"), *_CORS_ALWAYS]
+_ANY_ORIGIN: Headers = [(b"access-control-allow-origin", b"*")]
+# the whole header lists of the common answers, built once (no Origin header)
+_ANY_ORIGIN_ANSWERS = {id(headers): headers + _ANY_ORIGIN for headers in (_GIF, _NO_STORE)}
 
 
-def _cors(origin: bytes | None) -> Headers:
+def _with_cors(headers: Headers, origin: bytes | None) -> Headers:
+    """``headers`` and the CORS headers for a request from ``origin``."""
     if origin is None:
-        return _CORS_ANY
+        built = _ANY_ORIGIN_ANSWERS.get(id(headers))
+        return headers + _ANY_ORIGIN if built is None else built
     return [
+        *headers,
         (b"access-control-allow-origin", origin),
         (b"access-control-allow-credentials", b"true"),
         (b"vary", b"Origin"),
-        *_CORS_ALWAYS,
     ]
 
 
@@ -450,7 +501,7 @@ async def _answer(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": headers + _cors(arrival.origin),
+            "headers": _with_cors(headers, arrival.origin),
         }
     )
     await send({"type": "http.response.body", "body": body})

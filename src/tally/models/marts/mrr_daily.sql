@@ -40,17 +40,29 @@ calendar AS (
             INTERVAL 1 DAY
         ) AS days(d)
 ),
-segments AS (
-    SELECT DISTINCT country, platform, plan_code, channel, channel_sector, currency,
-        reporting_currency
-    FROM moves
-),
-daily_moves AS (
-    SELECT country, platform, plan_code, channel, channel_sector, currency, day,
+-- the moves have one reader (with two, DuckDB would write them all down first): per
+-- day and reporting currency, then the segments from those groups and the days' sums over
+-- the reporting currencies (decimal sums: the same whichever way they are added)
+by_currency AS (
+    SELECT country, platform, plan_code, channel, channel_sector, currency,
+        reporting_currency, day,
         sum(mrr) AS mrr, sum(coalesce(mrr_reporting, CAST(0 AS DECIMAL(18, 6))))
             AS mrr_reporting,
         sum(unconverted) AS unconverted, sum(paying) AS paying
     FROM moves
+    GROUP BY country, platform, plan_code, channel, channel_sector, currency,
+        reporting_currency, day
+),
+segments AS (
+    SELECT DISTINCT country, platform, plan_code, channel, channel_sector, currency,
+        reporting_currency
+    FROM by_currency
+),
+daily_moves AS (
+    SELECT country, platform, plan_code, channel, channel_sector, currency, day,
+        sum(mrr) AS mrr, sum(mrr_reporting) AS mrr_reporting,
+        sum(unconverted) AS unconverted, sum(paying) AS paying
+    FROM by_currency
     GROUP BY country, platform, plan_code, channel, channel_sector, currency, day
 ),
 carried AS (
