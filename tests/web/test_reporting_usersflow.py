@@ -261,3 +261,12 @@ def test_keys_tally_the_same_as_32_or_64_bit_numbers() -> None:
     # keys past 32 bits stay 64-bit numbers: the same tally comes out, nothing cut off
     wide = _tallied(np.array([3, 1, 3, 3]) << 40)
     assert [wide[0].tolist(), wide[1].tolist()] == [[1 << 40, 3 << 40], [1, 3]]
+
+
+def test_packed_numbers_are_tallied_the_same_dense_or_sparse() -> None:
+    # dense (the largest key under twice their number): counted one slot per key
+    dense = _tallied(np.array([3, 1, 3, 0, 1, 3], dtype=np.int32))
+    assert [part.tolist() for part in dense] == [[0, 1, 3], [1, 2, 3]]
+    # sparse: sorted, the runs counted
+    sparse = _tallied(np.array([100, 5, 100], dtype=np.int64))
+    assert [part.tolist() for part in sparse] == [[5, 100], [1, 2]]

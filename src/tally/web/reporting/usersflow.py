@@ -71,8 +71,8 @@ def _counted_here(query: Query, scope: str, params: list[object]) -> Counted | N
     """``_counted`` by tallying each page view's (step, page, next page) packed into one
     number in numpy; ``None`` when a site has too many pages for the packing.
 
-    DuckDB hands over a year's 9M packed numbers in about 0.1 s and numpy sorts and counts
-    them in about as long; DuckDB's own GROUP BY of the 1.6M distinct triples takes 0.37 s.
+    DuckDB hands over a year's 9M packed numbers in about 0.1 s and numpy counts them in
+    less; DuckDB's own GROUP BY of the 1.6M distinct triples takes 0.37 s.
     """
     width = query.warehouse.rows(
         "SELECT coalesce(max(page_id), 0) + 1 FROM web.pages WHERE idsite = ?", [query.idsite]
@@ -97,11 +97,17 @@ def _counted_here(query: Query, scope: str, params: list[object]) -> Counted | N
 def _tallied(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct ``keys`` (none negative) in order and how often each occurs.
 
-    By sorting, as 32-bit numbers when they fit (numpy's vectorised sort takes about half
-    the time of 64-bit ones): a year's 9M keys in ~0.09 s, where counting them into one
-    slot per possible key took 0.16 s (a 100 MB array of slots to clear and scan). One
-    sorted copy, then the runs' starts: ``np.unique`` would copy the keys once more."""
-    if keys.dtype != np.int32 and int(keys.max()) < 2**31:
+    Counted into one slot per possible key when the keys are dense (the largest under
+    twice their number, as a year's are: 9M keys below 12M): a year's keys in ~0.08 s CPU
+    where sorting them took ~0.35 s on this machine (numpy 2.4; measured side by side,
+    2026-12-06). Sparse keys are sorted instead, as 32-bit numbers when they fit, and the
+    runs' starts give the counts."""
+    largest = int(keys.max())
+    if largest < 2 * len(keys):
+        slots = np.bincount(keys)
+        found = np.flatnonzero(slots)
+        return found.astype(np.int64), slots[found].astype(np.int64)
+    if keys.dtype != np.int32 and largest < 2**31:
         keys = keys.astype(np.int32)
     ordered = np.sort(keys)
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
