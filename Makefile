@@ -12,7 +12,7 @@ PORT ?=
 # of every wheel at install time (plotly alone has thousands) only makes the first run slower.
 PIP_INSTALL := $(BIN)/pip install --no-compile --disable-pip-version-check
 
-.PHONY: demo serve test test-spark bench fuzz lint typecheck format system-packages clean
+.PHONY: demo serve test test-spark bench fuzz lint typecheck format system-packages bench-packages clean
 
 $(BIN)/python:
 	@echo "==> creating $(VENV)"
@@ -72,7 +72,17 @@ test-spark: $(SPARK_STAMP) system-packages  ## the Spark backend on a local clus
 fuzz: $(DEV_STAMP)  ## 10,000 mutated files per source parser, zero escapes from the error tree
 	$(BIN)/python benchmarks/fuzz_bench.py --count 10000
 
-bench: $(DEV_STAMP)  ## speed figures; see benchmarks/README.md
+# wrk, the tracking bench's load generator (C, so the client is not the bottleneck); without
+# it tracking_bench.py falls back to Python client processes and says so.
+bench-packages:
+	@if ! command -v wrk >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing: wrk"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; \
+	  else echo "missing system package: wrk (tracking_bench.py uses Python clients instead)"; fi; \
+	fi
+
+bench: $(DEV_STAMP) bench-packages  ## speed figures; see benchmarks/README.md
 	@for script in benchmarks/*_bench.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lint: $(DEV_STAMP) typecheck

@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 sys.path.insert(0, str(Path(__file__).parent))
 
 import marts_bench  # noqa: E402
@@ -33,26 +31,22 @@ from tally.pipeline.context import Context  # noqa: E402
 from tally.pipeline.incremental import build_day  # noqa: E402
 from tally.warehouse import Warehouse, connect  # noqa: E402
 
-TABLES = ("staging.viu_premium_transactions", "staging.viu_premium_subscriber_status")
-
 
 def prepared(count: int, folder: Path, last: dt.date) -> Path:
-    """The warehouse with every day but the last built and the last day loaded."""
-    base = folder / "base.duckdb"
+    """The warehouse with every day but the last built and the last day loaded (from the
+    marts bench's loaded warehouse, kept in the same folder: ``marts_bench.staged``)."""
+    base = folder / f"base-{count}.duckdb"
     if base.exists():
         return base
-    generated = dict(zip(TABLES, marts_bench.generate(count), strict=True))
-    warehouse = connect(f"duckdb:///{base}")
-    warehouse.migrate()
-    for table, rows in generated.items():
-        earlier = pa.compute.less(rows["_partition_date"], pa.scalar(last, pa.date32()))
-        marts_bench._load_in_day_order(warehouse, table, rows.filter(earlier))
+    building = folder / "base-in-progress.duckdb"
+    newest = marts_bench.staged(count, last, building, folder)
+    warehouse = connect(f"duckdb:///{building}")
     context = Context(load_settings(environ={}), warehouse, Lake(str(folder / "lake")))
     build(context, [m for m in discover_models() if m.table in marts_bench.SUBSCRIBER_MODELS])
-    for table, rows in generated.items():
-        newest = pa.compute.equal(rows["_partition_date"], pa.scalar(last, pa.date32()))
-        warehouse.replace_partition(table, rows.filter(newest), {"_partition_date": last})
+    for table, rows in newest.items():
+        warehouse.replace_partition(table, rows, {"_partition_date": last})
     warehouse.close()
+    building.rename(base)
     return base
 
 

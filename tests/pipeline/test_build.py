@@ -108,6 +108,30 @@ def test_narrowed_swaps_the_input_not_a_cte_of_the_same_name() -> None:
     assert "marts.y" in got and "FROM x JOIN" in got
 
 
+def test_narrowed_keeps_the_text_around_each_reference() -> None:
+    # each reference is replaced where the parser read it: an alias written after it stays
+    # (with or without AS), one without an alias gets the table's name, a quoted one is
+    # found, and comments (one on the last line too) stay where they were
+    sql = (
+        "-- daily: é → ü\n"
+        'SELECT t.a, x.b, u.c FROM staging.x t JOIN "staging"."x" AS u ON u.a = t.a\n'
+        "JOIN staging.x ON x.a = t.a -- the last line's comment"
+    )
+    got = narrowed(sql, {"staging.x": "SELECT * FROM staging.x WHERE a > 1"})
+    rows = "(SELECT * FROM staging.x WHERE a > 1)"
+    assert got == (
+        "-- daily: é → ü\n"
+        f"SELECT t.a, x.b, u.c FROM {rows} t JOIN {rows} AS u ON u.a = t.a\n"
+        f"JOIN {rows} AS x ON x.a = t.a -- the last line's comment\n"
+    )
+    warehouse = connect("duckdb:///:memory:")
+    warehouse.execute("CREATE SCHEMA staging")
+    warehouse.execute(
+        "CREATE TABLE staging.x AS SELECT * FROM (VALUES (1, 2, 3), (2, 4, 6)) AS v(a, b, c)"
+    )
+    assert warehouse.rows(f"SELECT * FROM ({got}) AS f") == [(2, 4, 6)]
+
+
 def test_narrowed_gives_the_rows_of_the_range() -> None:
     warehouse = connect("duckdb:///:memory:")
     warehouse.execute("CREATE SCHEMA staging")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,41 @@ def test_a_closed_log_refuses_appends_and_a_restart_loses_nothing(tmp_path: Path
     assert [r.payload for r in read_segment(second, 0, sealed=False).records] == [
         b"r%d" % i for i in range(5)
     ]
+
+
+def test_a_request_whose_event_loop_closed_does_not_stop_the_writer(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # A loop that ends while its request waits (a client torn down mid-request) cannot be
+    # woken; the writer must go on serving everyone else.
+    from tally.web import hitlog as module
+
+    real_sync = module.os.fdatasync
+
+    def slow_sync(fd: int) -> None:
+        time.sleep(0.05)  # a slow disk: the abandoned request's loop is closed by the end
+        real_sync(fd)
+
+    monkeypatch.setattr(module.os, "fdatasync", slow_sync)
+    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    log.start()
+
+    async def send(payload: bytes) -> list[str]:
+        return await log.append([payload])
+
+    async def abandon() -> None:
+        # the append's future is left waiting when this loop closes
+        waiting = asyncio.ensure_future(send(b"abandoned"))
+        await asyncio.sleep(0)
+        waiting.cancel()
+
+    asyncio.run(send(b"first"))
+    asyncio.run(send(b"second"))  # follows a sync of one: no delay
+    asyncio.run(abandon())
+    # a dead writer would leave this waiting for ever: a generous guard, not a speed check
+    ids = asyncio.run(asyncio.wait_for(send(b"after"), 30))
+    log.close()
+    (segment,) = segment_paths(tmp_path)
+    payloads = [r.payload for r in read_segment(segment, 0, sealed=True).records]
+    assert payloads == [b"first", b"second", b"abandoned", b"after"]
+    assert ids == [f"{segment.name.removesuffix('.hitlog')}:{sum(10 + n for n in (5, 6, 9))}"]

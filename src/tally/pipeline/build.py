@@ -287,17 +287,41 @@ def _stand_in(number: int) -> str:
 
 @lru_cache(maxsize=128)
 def _narrowing(sql: str, tables: tuple[str, ...]) -> str:
-    """``sql`` with each reference to one of ``tables`` a subquery of its stand-in."""
+    """``sql`` with each reference to one of ``tables`` a subquery of its stand-in.
+
+    The parser finds the references; each is then replaced in the text itself, at the
+    characters the parser read it from (its identifiers' positions), so the rest of the
+    model's text is kept as it is. Copying the parsed tree and writing it back as SQL cost
+    about 0.1 s of CPU in a daily build, whose process rewrites each model once."""
+    spans = []
+    for table in _parsed(sql).find_all(exp.Table):
+        name = f"{table.db}.{table.name}"
+        if not table.db or name not in tables:  # a CTE is never schema-qualified
+            continue
+        first, last = table.args["db"].meta.get("start"), table.this.meta.get("end")
+        if first is None or last is None or table.args.get("catalog"):
+            return _narrowing_written(sql, tables)
+        stand_in = _stand_in(tables.index(name))
+        # an alias written after the name stays where it is
+        spans.append((first, last + 1, stand_in if table.alias else f"{stand_in} AS {table.name}"))
+    text = sql
+    for first, end, replacement in sorted(spans, reverse=True):
+        text = text[:first] + replacement + text[end:]
+    return text + "\n"  # a comment on its last line ends there, not in a caller's SQL
+
+
+def _narrowing_written(sql: str, tables: tuple[str, ...]) -> str:
+    """``_narrowing`` by rewriting the parsed tree, for a reference whose place in the text
+    the parser did not record."""
     tree = _parsed(sql).copy()
     for table in list(tree.find_all(exp.Table)):
         name = f"{table.db}.{table.name}"
-        if not table.db or name not in tables:  # a CTE is never schema-qualified
+        if not table.db or name not in tables:
             continue
         stand_in = exp.select("*").from_(exp.to_table(f"__narrowed_{tables.index(name)}__"))
         alias = exp.TableAlias(this=exp.to_identifier(table.alias or table.name))
         table.replace(exp.Subquery(this=stand_in, alias=alias))
-    text = tree.sql(dialect="duckdb")
-    return text
+    return tree.sql(dialect="duckdb")
 
 
 def period_start(day: dt.date, grain: str) -> dt.date:

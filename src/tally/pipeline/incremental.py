@@ -20,7 +20,7 @@ Models without a declaration, or reading one rebuilt whole, are then rebuilt who
 ``build``. The stored build's loaded range is ``marts.subscription_bounds``; anything else
 than a new newest day after it (a day reloaded inside the built range, a partition loaded
 before its first day, a ranged table missing) falls back to the full build, so the result is
-always the full build's; the tests check it (tests/marts/test_daily_equals_full.py). The
+always the full build's; the tests check it (tests/marts/daily_property.py). The
 whole daily build is one transaction: stopped half way, it leaves the stored build as it was.
 """
 

@@ -171,7 +171,9 @@ def load_days(
     size = len(days)
     if context.warehouse.capabilities.single_writer_process:
         windows = -(-len(days) // (width * max(1, days_a_thread)))
-        size = -(-len(days) // windows)  # windows of about equal length
+        # windows of about equal length, each a whole number of days a thread (no thread
+        # idle for a whole day at a window's end while another loads its last one)
+        size = width * -(-len(days) // (windows * width))
     with ThreadPoolExecutor(width, thread_name_prefix="tally-load") as pool:
         for start in range(0, len(days), size):
             window = days[start : start + size]
@@ -260,8 +262,10 @@ def reads_on_cluster(context: Context, dataset: Dataset) -> bool:
     """Whether this load lets the warehouse's cluster read the dataset's files."""
     return bool(
         context.warehouse.capabilities.cluster_reads_lake
-        and dataset.layout is not None
-        and can_read_on_cluster(dataset.layout)
+        and (
+            dataset.cluster_reader
+            or (dataset.layout is not None and can_read_on_cluster(dataset.layout))
+        )
     )
 
 
@@ -312,7 +316,6 @@ def _stage(context: Context, dataset: Dataset, key: str, batch: _Batch, keep: bo
 def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch) -> bool:
     """Let the cluster read one file (its good rows stay there until the partition is
     replaced; its bad rows come back now); False when it must be parsed in Python."""
-    assert dataset.layout is not None
     warehouse: Any = context.warehouse
     path = context.lake.path(key)
     try:
@@ -320,7 +323,11 @@ def _read_on_cluster(context: Context, dataset: Dataset, key: str, batch: _Batch
         with context.lake.fs.open(path, "rb") as opened:
             compressed, head = read_head(opened)
         url = warehouse.cluster_url(context.lake.uri(key))
-        read = read_on_cluster(warehouse.spark, url, key, dataset.layout, compressed, head)
+        if dataset.cluster_reader:  # a source's own reading (viu-premium's checks)
+            read = dataset.read_on_cluster(warehouse.spark, url, key, compressed, head)
+        else:
+            assert dataset.layout is not None
+            read = read_on_cluster(warehouse.spark, url, key, dataset.layout, compressed, head)
     except NativeReadError:
         return False
     except BadInputError as error:

@@ -96,6 +96,15 @@ class Dataset(ABC):
         Raises ``BadInputError`` for a name that does not say them."""
         return {}
 
+    # True where the dataset reads its files on a cluster itself (``read_on_cluster``)
+    # rather than by a ``layout``
+    cluster_reader: bool = False
+
+    def read_on_cluster(self, spark: Any, url: str, key: str, compressed: bool, head: bytes) -> Any:
+        """The file at ``url`` read by the cluster (a ``delimited_spark.ClusterRead``), with
+        the result of ``parse``; raises ``delimited_sql.NativeReadError`` where it cannot."""
+        raise NotImplementedError(f"{self.key} is read on a cluster by its layout")
+
     def check(self, settings: Settings) -> str:
         """Verify credentials and reachability; say what was found, raise TallyError if not."""
         raise NotImplementedError(f"{self.key} has no reachability check")

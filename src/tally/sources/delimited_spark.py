@@ -37,6 +37,7 @@ messages name the exact fault.
 
 from __future__ import annotations
 
+import csv
 import gzip
 from dataclasses import dataclass, field
 from typing import Any
@@ -296,7 +297,7 @@ def _split(lines: Any, columns: list[Column], delimiter: str) -> Any:
     )
 
 
-def _records(lines: Any, delimiter: str) -> Any:
+def _records(lines: Any, delimiter: str, numbered_by_last_line: bool = False) -> Any:
     """Quoted text: the lines after the header joined into records (a quoted value may hold
     a line break: a line whose quotes before it are odd in number continues the record),
     numbered as the pyarrow reader numbers them (the header is 1, each record one more,
@@ -333,8 +334,10 @@ def _records(lines: Any, delimiter: str) -> Any:
     # a line break kept in a quoted value was \r\n where a line before the record's last
     # ended in \r: the reader keeps the \r, these lines lost it
     kept_cr = "exists(slice(_parts, 1, size(_parts) - 1), part -> part._cr)"
+    # the csv module numbers a record by its last line
+    number = "element_at(_parts, -1)._line" if numbered_by_last_line else "_record + 1"
     records = joined.selectExpr(
-        "_record + 1 AS _line", f"{text} AS _text", f"_odd OR {kept_cr} AS _odd"
+        f"{number} AS _line", f"{text} AS _text", f"_odd OR {kept_cr} AS _odd"
     )
     return records.selectExpr(
         "_line",
@@ -379,3 +382,102 @@ def _checked(fields: Any, columns: list[Column], width: int) -> Any:
         bad,
         *[f"_t{i} AS {_quote(c.name)}" for i, c in enumerate(columns)],
     )
+
+
+# -- CSV records checked by a source's own functions (viu-premium) ---------------------------
+
+
+@dataclass(frozen=True)
+class RecordColumn:
+    """A column of a CSV read the ``csv`` module's way, for ``read_records_on_cluster``."""
+
+    name: str
+    sql_type: str  # its Spark type
+    sure: str  # Spark SQL over ``{value}`` (trimmed, non-empty): the typed value where the
+    # source's own function surely gives the same, else NULL
+    empty_ok: bool  # an empty value is NULL, not an error
+
+
+def read_records_on_cluster(
+    spark: Any,
+    url: str,
+    key: str,
+    head: bytes,
+    columns: list[RecordColumn],
+    name_record: Any,
+) -> ClusterRead:
+    """Read a quoted CSV (UTF-8) whose rows the ``csv`` module numbers by their last line
+    and checks with a source's functions: the cluster keeps the rows every ``sure`` types;
+    the others come back as values and ``name_record(values, line)`` (the source's own
+    check) gives their ``BadRow``, or the row, which leaves the file to Python.
+
+    ``head``'s header names are stripped and lower-cased, as the source reads them.
+    """
+    text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    try:
+        header = next(csv.reader([text.decode().rstrip("\r\n")]))
+    except (UnicodeDecodeError, csv.Error, StopIteration) as error:
+        raise NativeReadError(f"{key}: header: {error}") from error
+    names = [name.strip().lower() for name in header]
+    position = {name: index for index, name in enumerate(names)}
+    if b"\x00" in head or head.count(b'"') % 2:
+        raise NativeReadError(f"{key}: a header Spark would read otherwise")
+    records = _records(_numbered_lines(spark, url), ",", numbered_by_last_line=True)
+    space = _literal(WHITESPACE)
+    values = [
+        f"nullif(trim(BOTH {space} FROM _f[{position[c.name]}]), '') AS _v{i}"
+        if c.name in position
+        else f"CAST(NULL AS STRING) AS _v{i}"
+        for i, c in enumerate(columns)
+    ]
+    typed_values = [
+        f"CASE WHEN _v{i} IS NOT NULL THEN {c.sure.replace('{value}', f'_v{i}')} END AS _t{i}"
+        for i, c in enumerate(columns)
+    ]
+    fine = [
+        f"(_t{i} IS NOT NULL OR (_v{i} IS NULL AND {str(c.empty_ok).lower()}))"
+        for i, c in enumerate(columns)
+    ]
+    short = f"aggregate(_f, 0L, (total, x) -> total + length(x)) <= {MAX_LINE_BYTES}"
+    checked = (
+        records.where("_text <> ''")  # an empty line: no record
+        .selectExpr("_line", "_odd", "_f", *values)
+        .selectExpr(
+            "_line",
+            "_odd",
+            "_f",
+            *[f"_v{i}" for i in range(len(columns))],
+            *typed_values,
+            f"size(_f) = {len(names)} AS _wide",
+        )
+        .selectExpr(
+            "_line",
+            "_odd",
+            "_f",
+            f"_wide AND {short} AND {' AND '.join(fine)} AS _good",
+            *[f"_t{i} AS {_quote(c.name)}" for i, c in enumerate(columns)],
+        )
+    )
+    try:
+        counts = checked.selectExpr(
+            "count_if(_good) AS good", "count(*) AS read", "count_if(_odd) AS unreadable"
+        ).first()
+    except Exception as error:  # noqa: BLE001 (a gzip stream Spark cannot read, say)
+        raise NativeReadError(f"{key}: {str(error).splitlines()[0][:300]}") from error
+    if counts["unreadable"]:
+        raise NativeReadError(f"{key}: {counts['unreadable']} line(s) Spark reads otherwise")
+    bad_rows = []
+    if counts["read"] > counts["good"]:
+        for line, fields in checked.where("NOT _good").select("_line", "_f").collect():
+            named = name_record(list(fields), line)
+            if not isinstance(named, BadRow):
+                raise NativeReadError(f"{key}: line {line} is good in Python only")
+            bad_rows.append(named)
+        bad_rows.sort(key=lambda row: row.line)
+    good = checked.where("_good").selectExpr(
+        *[f"CAST({_quote(c.name)} AS {c.sql_type}) AS {_quote(c.name)}" for c in columns],
+        "_line",
+        f"{_literal(key)} AS _file",
+    )
+    unknown = [name for name in names if name not in {c.name for c in columns}]
+    return ClusterRead(good, counts["good"], counts["read"], bad_rows, unknown)

@@ -245,32 +245,177 @@ def read_series(data: bytes, file_name: str, series: str) -> Parsed:
     read = 0
     # one line, one report: a line that is not UTF-8 or not JSON is a bad row of its own
     for number, raw_line in enumerate(text.split(b"\n"), start=1):
-        if not raw_line.strip():
-            continue
-        line = raw_line.decode("utf-8", errors="replace")
-        try:
-            record = json.loads(raw_line.decode("utf-8"))
-        except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
-            read += 1
-            bad.append(BadRow(file_name, number, None, f"not JSON: {error}", line[:500]))
-            continue
-        if not isinstance(record, dict) or record.get("series") != series:
-            if not isinstance(record, dict):
-                read += 1
-                bad.append(BadRow(file_name, number, None, "not a JSON object", line[:500]))
-            continue
-        for values, problem in _rows(record):
-            read += 1
-            if values is None:
-                field, reason = problem or (None, "no values")
-                bad.append(BadRow(file_name, number, field, reason, line[:500]))
-                continue
-            for name, value in zip(SCHEMA.names, [*values, number], strict=True):
+        rows, line_bad, line_read = line_rows(raw_line, number, file_name, series)
+        for values in rows:
+            for name, value in zip(SCHEMA.names, values, strict=True):
                 columns[name].append(value)
+        bad += line_bad
+        read += line_read
     table = pa.table(
         {name: pa.array(columns[name], SCHEMA.field(name).type) for name in SCHEMA.names}
     )
     return Parsed(table, bad, read)
+
+
+def line_rows(
+    raw_line: bytes, number: int, file_name: str, series: str
+) -> tuple[list[tuple[Any, ...]], list[BadRow], int]:
+    """One line's rows of the series (values in ``SCHEMA``'s order), its bad rows, and
+    how many rows it holds (good and bad)."""
+    rows: list[tuple[Any, ...]] = []
+    bad: list[BadRow] = []
+    if not raw_line.strip():
+        return rows, bad, 0
+    line = raw_line.decode("utf-8", errors="replace")
+    try:
+        record = json.loads(raw_line.decode("utf-8"))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        return rows, [BadRow(file_name, number, None, f"not JSON: {error}", line[:500])], 1
+    if not isinstance(record, dict):
+        return rows, [BadRow(file_name, number, None, "not a JSON object", line[:500])], 1
+    if record.get("series") != series:
+        return rows, bad, 0
+    read = 0
+    for values, problem in _rows(record):
+        read += 1
+        if values is None:
+            field, reason = problem or (None, "no values")
+            bad.append(BadRow(file_name, number, field, reason, line[:500]))
+            continue
+        rows.append((*values, number))
+    return rows, bad, read
+
+
+# the part of a landed line the cluster reads (Spark's from_json; other fields ignored, as
+# ``_rows`` ignores them)
+_LINE_SCHEMA = (
+    "series STRING, request STRUCT<dateRanges: ARRAY<STRUCT<name: STRING, startDate: STRING, "
+    "endDate: STRING>>>, response STRUCT<dimensionHeaders: ARRAY<STRUCT<name: STRING>>, "
+    "metricHeaders: ARRAY<STRUCT<name: STRING>>, rows: ARRAY<STRUCT<dimensionValues: "
+    "ARRAY<STRUCT<value: STRING>>, metricValues: ARRAY<STRUCT<value: STRING>>>>>"
+)
+# a line whose report ``_rows`` surely reads as the cluster does: every range named (once)
+# and dated, dimensions only countryId and dateRange, every value present and a plain number
+_SURE_REPORT = [
+    "size(r.request.dateRanges) > 0",
+    "forall(r.request.dateRanges, d -> d.name IS NOT NULL AND TRY_CAST(d.startDate AS DATE) "
+    "IS NOT NULL AND TRY_CAST(d.endDate AS DATE) IS NOT NULL AND d.startDate RLIKE "
+    "'^[0-9]{4}-[0-9]{2}-[0-9]{2}$' AND d.endDate RLIKE '^[0-9]{4}-[0-9]{2}-[0-9]{2}$')",
+    "size(array_distinct(r.request.dateRanges.name)) = size(r.request.dateRanges)",
+    "forall(r.response.metricHeaders, h -> h.name IS NOT NULL)",
+    "forall(r.response.dimensionHeaders, h -> h.name IN ('countryId', 'dateRange'))",
+    "size(array_distinct(r.response.dimensionHeaders.name)) = size(r.response.dimensionHeaders)",
+    "r.response.rows IS NOT NULL",
+    "forall(r.response.rows, w -> size(w.dimensionValues) = size(r.response.dimensionHeaders) "
+    "AND forall(w.dimensionValues, v -> v.value IS NOT NULL) AND w.metricValues IS NOT NULL "
+    "AND forall(w.metricValues, m -> m.value RLIKE '^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$'))",
+    "forall(r.response.rows, w -> NOT array_contains(r.response.dimensionHeaders.name, "
+    "'dateRange') OR array_contains(r.request.dateRanges.name, "
+    "w.dimensionValues[array_position(r.response.dimensionHeaders.name, 'dateRange') - 1].value))",
+]
+
+
+def read_on_cluster(spark: Any, url: str, key: str, compressed: bool, series: str) -> Any:
+    """The series' rows of a landed file read by a Spark cluster, as ``read_series`` reads
+    them: the lines whose report is surely read alike (``_SURE_REPORT``) are exploded into
+    rows there; the other lines (few: none in what GA sends) come back and ``line_rows``
+    names their bad rows (a line it finds good rows in leaves the file to Python).
+
+    Known gap: Spark's JSON reader may take a line with text after its object, which
+    ``json.loads`` refuses (a bad row in Python); tally's own fetch never writes one.
+    """
+    from pyspark.sql import functions as f
+
+    from tally.sources.delimited_spark import ClusterRead, _numbered_lines
+    from tally.sources.delimited_sql import NativeReadError
+
+    if not (compressed and key.endswith(".gz")):
+        raise NativeReadError(f"{key}: Spark reads the file only gzip'd and named .gz")
+    options = {"allowSingleQuotes": "false", "mode": "PERMISSIVE"}
+    lines = _numbered_lines(spark, url).where("trim(BOTH ' \t\n\r\u000b\f' FROM _text) <> ''")
+    parsed = lines.select(
+        "_line", "_text", "_odd", f.from_json("_text", _LINE_SCHEMA, options).alias("r")
+    )
+    shaped = "_text RLIKE '^[ \t\r]*[{](?s:.*)[}][ \t\r]*$' AND r.series IS NOT NULL"
+    sure = " AND ".join(f"coalesce({check}, false)" for check in _SURE_REPORT)
+    classified = parsed.selectExpr(
+        "_line",
+        "_text",
+        "_odd",
+        "r",
+        f"{shaped} AND r.series <> {_spark_literal(series)} AS _other",
+        f"{shaped} AND r.series = {_spark_literal(series)} AND {sure} AS _sure",
+    )
+    try:
+        counts = classified.selectExpr(
+            "count_if(_odd) AS unreadable",
+            "count_if(NOT _other AND NOT _sure) AS back",
+            "sum(CASE WHEN _sure THEN aggregate(r.response.rows, 0L, (n, w) -> n + "
+            "least(size(w.metricValues), size(r.response.metricHeaders))) END) AS good",
+        ).first()
+    except Exception as error:  # noqa: BLE001 (a gzip stream Spark cannot read, say)
+        raise NativeReadError(f"{key}: {str(error).splitlines()[0][:300]}") from error
+    if counts["unreadable"]:
+        raise NativeReadError(f"{key}: {counts['unreadable']} line(s) Spark reads otherwise")
+    bad_rows: list[BadRow] = []
+    read = int(counts["good"] or 0)
+    for number, text in (
+        classified.where("NOT _other AND NOT _sure").select("_line", "_text").collect()
+    ):
+        rows, bad, line_read = line_rows(text.encode(), number, key, series)
+        if rows:
+            raise NativeReadError(f"{key}: line {number} is read in Python only")
+        bad_rows += bad
+        read += line_read
+    return ClusterRead(
+        _exploded(classified.where("_sure"), key), int(counts["good"] or 0), read, bad_rows
+    )
+
+
+def _exploded(sure: Any, key: str) -> Any:
+    """One row per metric value of the sure lines, in ``SCHEMA``'s columns."""
+    rows = sure.selectExpr("_line", "r", "explode(r.response.rows) AS w")
+    ranged = rows.selectExpr(
+        "_line",
+        "r",
+        "w",
+        f"coalesce({_dimension('dateRange')}, r.request.dateRanges[0].name) AS resolution",
+        f"{_dimension('countryId')} AS country",
+    )
+    cells = ranged.selectExpr(
+        "_line",
+        "r.series AS series",
+        "resolution",
+        "filter(r.request.dateRanges, d -> d.name = resolution)[0] AS period",
+        "country",
+        "posexplode(slice(w.metricValues, 1, size(r.response.metricHeaders))) AS (i, m)",
+        "r.response.metricHeaders AS headers",
+    )
+    return cells.selectExpr(
+        "series",
+        "resolution",
+        "CAST(period.startDate AS DATE) AS period_start",
+        "CAST(period.endDate AS DATE) AS period_end",
+        "country",
+        "CAST(NULL AS STRING) AS dimensions",
+        "headers[i].name AS metric",
+        "CAST(m.value AS DOUBLE) AS value",
+        "_line",
+        f"{_spark_literal(key)} AS _file",
+    )
+
+
+def _dimension(name: str) -> str:
+    """The row's value of a dimension of the response, NULL where it has none."""
+    names = "r.response.dimensionHeaders.name"
+    return (
+        f"CASE WHEN array_contains({names}, '{name}') "
+        f"THEN w.dimensionValues[array_position({names}, '{name}') - 1].value END"
+    )
+
+
+def _spark_literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _rows(
@@ -435,6 +580,11 @@ class AnalyticsSeries(Dataset):
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
         return read_series(data, file_name, self.name)
+
+    cluster_reader = True
+
+    def read_on_cluster(self, spark: Any, url: str, key: str, compressed: bool, head: bytes) -> Any:
+        return read_on_cluster(spark, url, key, compressed, self.name)
 
     def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
         return {FILE_NAME: demo_file(world, day)}

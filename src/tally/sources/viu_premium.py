@@ -66,6 +66,9 @@ class Column:
     read: Callable[[str], Any]
     required: bool = True  # a required column missing from the header fails the file
     nullable: bool = False  # an empty value is allowed (None)
+    # on Spark: SQL over the trimmed value, its typed value where ``read`` surely gives the
+    # same, else NULL (such rows come back and ``read`` names them)
+    sure: str = "{value}"
 
 
 def _text(value: str) -> str:
@@ -109,40 +112,76 @@ def _number(value: str) -> float:
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
+
+def _spark_literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _sure_choice(allowed: tuple[str, ...]) -> str:
+    return f"CASE WHEN {{value}} IN ({', '.join(map(_spark_literal, allowed))}) THEN {{value}} END"
+
+
+# what each read function surely takes, as Java patterns (stricter than Python: a value
+# Python takes that these refuse leaves its file to Python)
+_ISO_MOMENT = _spark_literal(
+    r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{3}|\.\d{6})?"
+    r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)\z"
+)
+_NUMBER = _spark_literal(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\z")
+_COUNTRY = _spark_literal(r"^[A-Z]{2}\z")
+_TRUE, _FALSE = _spark_literal(r"^(?i)(true|1|yes)\z"), _spark_literal(r"^(?i)(false|0|no)\z")
+_CLEANED = "replace({value}, ',', '')"
+SURE_COUNTRY = f"CASE WHEN {{value}} RLIKE {_COUNTRY} THEN {{value}} END"
+SURE_TIMESTAMP = (
+    f"CASE WHEN {{value}} RLIKE {_ISO_MOMENT} THEN TRY_CAST({{value}} AS TIMESTAMP_LTZ) END"
+)
+SURE_BOOLEAN = (
+    f"CASE WHEN {{value}} RLIKE {_TRUE} THEN true WHEN {{value}} RLIKE {_FALSE} THEN false END"
+)
+SURE_NUMBER = (
+    f"CASE WHEN {_CLEANED} RLIKE {_NUMBER} AND abs(TRY_CAST({_CLEANED} AS DOUBLE)) <> "
+    f"CAST('Infinity' AS DOUBLE) THEN TRY_CAST({_CLEANED} AS DOUBLE) END"
+)
+
 STATUS_COLUMNS = (
     Column("user_id", pa.string(), _text),
     Column("subscription_id", pa.string(), _text),
-    Column("country", pa.string(), _country),
+    Column("country", pa.string(), _country, sure=SURE_COUNTRY),
     Column("platform", pa.string(), _text),
     Column("plan_code", pa.string(), _text),
     Column("product_id", pa.string(), _text),
     Column("channel", pa.string(), _text),
     Column("channel_sector", pa.string(), _text),
-    Column("status", pa.string(), _choice(STATUSES)),
-    Column("payment_status", pa.string(), _choice(PAYMENT_STATUSES)),
-    Column("start_time", TIMESTAMP, _timestamp),
-    Column("current_period_start", TIMESTAMP, _timestamp),
-    Column("expiry_time", TIMESTAMP, _timestamp),
-    Column("auto_renew", pa.bool_(), _boolean),
+    Column("status", pa.string(), _choice(STATUSES), sure=_sure_choice(STATUSES)),
+    Column(
+        "payment_status",
+        pa.string(),
+        _choice(PAYMENT_STATUSES),
+        sure=_sure_choice(PAYMENT_STATUSES),
+    ),
+    Column("start_time", TIMESTAMP, _timestamp, sure=SURE_TIMESTAMP),
+    Column("current_period_start", TIMESTAMP, _timestamp, sure=SURE_TIMESTAMP),
+    Column("expiry_time", TIMESTAMP, _timestamp, sure=SURE_TIMESTAMP),
+    Column("auto_renew", pa.bool_(), _boolean, sure=SURE_BOOLEAN),
 )
 
 TRANSACTION_COLUMNS = (
     Column("transaction_id", pa.string(), _text),
     Column("subscription_id", pa.string(), _text),
     Column("user_id", pa.string(), _text),
-    Column("country", pa.string(), _country),
+    Column("country", pa.string(), _country, sure=SURE_COUNTRY),
     Column("platform", pa.string(), _text),
     Column("plan_code", pa.string(), _text),
     Column("product_id", pa.string(), _text),
     Column("channel", pa.string(), _text),
     Column("channel_sector", pa.string(), _text),
-    Column("type", pa.string(), _choice(TRANSACTION_TYPES)),
-    Column("transaction_time", TIMESTAMP, _timestamp),
-    Column("period_start", TIMESTAMP, _timestamp),
-    Column("period_end", TIMESTAMP, _timestamp),
-    Column("amount", pa.float64(), _number),
+    Column("type", pa.string(), _choice(TRANSACTION_TYPES), sure=_sure_choice(TRANSACTION_TYPES)),
+    Column("transaction_time", TIMESTAMP, _timestamp, sure=SURE_TIMESTAMP),
+    Column("period_start", TIMESTAMP, _timestamp, sure=SURE_TIMESTAMP),
+    Column("period_end", TIMESTAMP, _timestamp, sure=SURE_TIMESTAMP),
+    Column("amount", pa.float64(), _number, sure=SURE_NUMBER),
     Column("currency", pa.string(), _text),
-    Column("proceeds", pa.float64(), _number),
+    Column("proceeds", pa.float64(), _number, sure=SURE_NUMBER),
 )
 
 
@@ -201,6 +240,46 @@ def parse_csv(data: bytes, file_name: str, columns: tuple[Column, ...]) -> Parse
     table = pa.table({c.name: pa.array(values[c.name], type=c.type) for c in columns})
     table = table.append_column("_line", pa.array(lines, pa.int64()))
     return Parsed(table, bad_rows, rows_read=rows_read, unknown_columns=unknown)
+
+
+_SPARK_TYPES = {"string": "STRING", "double": "DOUBLE", "bool": "BOOLEAN"}
+
+
+def read_on_cluster(
+    spark: Any, url: str, key: str, compressed: bool, head: bytes, columns: tuple[Column, ...]
+) -> Any:
+    """An export read by a Spark cluster with ``parse_csv``'s result: the rows every
+    column's ``sure`` types stay there; the others come back and ``_read_row`` names them
+    (``delimited_spark.read_records_on_cluster``)."""
+    from tally.sources.delimited_spark import RecordColumn, read_records_on_cluster
+    from tally.sources.delimited_sql import NativeReadError
+
+    if compressed != key.endswith(".gz"):
+        raise NativeReadError(f"{key}: Spark un-gzips by the name's .gz, the bytes disagree")
+    text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    header = [
+        name.strip().lower() for name in next(csv.reader([text.decode(errors="replace")]), [])
+    ]
+    if any(c.required and c.name not in header for c in columns):
+        raise NativeReadError(f"{key}: a required column is missing (named in Python)")
+    position = {name: index for index, name in enumerate(header)}
+
+    def name_record(record: list[str], line: int) -> BadRow | dict[str, Any]:
+        screened = _screened(record, key, line)
+        if screened is not None:
+            return screened
+        return _read_row(record, columns, position, len(header), key, line)
+
+    readable = [
+        RecordColumn(
+            c.name,
+            "TIMESTAMP_LTZ" if pa.types.is_timestamp(c.type) else _SPARK_TYPES[str(c.type)],
+            c.sure,
+            c.nullable or not c.required,
+        )
+        for c in columns
+    ]
+    return read_records_on_cluster(spark, url, key, head, readable, name_record)
 
 
 def _screened(record: list[str], file_name: str, line: int) -> BadRow | None:
@@ -324,6 +403,11 @@ class SubscriberStatus(Dataset):
     def parse(self, data: bytes, file_name: str) -> Parsed:
         return parse_csv(data, file_name, self.columns)
 
+    cluster_reader = True
+
+    def read_on_cluster(self, spark: Any, url: str, key: str, compressed: bool, head: bytes) -> Any:
+        return read_on_cluster(spark, url, key, compressed, head, self.columns)
+
     def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
         rows = [r for s in world.subscriptions if (r := status_row(s, day)) is not None]
         rows.sort(key=lambda row: row["subscription_id"])
@@ -349,6 +433,11 @@ class Transactions(Dataset):
 
     def parse(self, data: bytes, file_name: str) -> Parsed:
         return parse_csv(data, file_name, self.columns)
+
+    cluster_reader = True
+
+    def read_on_cluster(self, spark: Any, url: str, key: str, compressed: bool, head: bytes) -> Any:
+        return read_on_cluster(spark, url, key, compressed, head, self.columns)
 
     def sample(self, day: dt.date, world: DemoWorld) -> dict[str, bytes]:
         events = _transactions_by_day(world).get(day, [])

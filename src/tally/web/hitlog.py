@@ -294,7 +294,9 @@ class HitLog:
         self.batches += 1
         # One wake-up per event loop per batch, not one per request.
         for loop, settled in waiters.items():
-            loop.call_soon_threadsafe(_settle_all, settled, outcome)
+            # a loop closed meanwhile has no request left to answer; the writer goes on
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle_all, settled, outcome)
 
     def _write_all(self, data: bytearray) -> None:
         view = memoryview(data)

@@ -246,6 +246,7 @@ class RedshiftWarehouse(PostgresWarehouse):
     """A Redshift cluster (or Serverless workgroup) behind the Warehouse protocol."""
 
     capabilities = CAPABILITIES
+    plans_with_jit = False
 
     def __init__(self, url: str, conninfo: str, options: ConnectOptions) -> None:
         super().__init__(

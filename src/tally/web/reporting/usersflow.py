@@ -135,9 +135,12 @@ def _built(
     page_visits = np.add.reduceat(visits, starts).tolist()
     exits = np.add.reduceat(np.where(left, visits, 0), starts).tolist()
     shown = np.add.reduceat((~left).astype(np.int64), starts).tolist()
+    going = ~left
+    # the labels taken by numpy from an array of the names (no Python lookup per row)
+    labels = np.asarray(names, dtype=object)[following[going]].tolist()
     targets = [
-        {"label": names[label], "nb_visits": count}
-        for label, count in zip(following[~left].tolist(), visits[~left].tolist(), strict=True)
+        {"label": label, "nb_visits": count}
+        for label, count in zip(labels, visits[going].tolist(), strict=True)
     ]
     flows: Flows = {}
     offset = 0
