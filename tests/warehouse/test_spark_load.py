@@ -459,7 +459,7 @@ GA_EXPORT = (
 
 def _quoted_reports() -> dict[str, tuple[str, bytes]]:
     """A small file of each quoted dataset, each with bad rows: dataset key → (name, bytes)."""
-    from tally.sources import google_play, viu_cms, viu_premium
+    from tally.sources import google_drive, google_play, viu_cms, viu_premium
 
     package, amount = google_play.DEMO_PACKAGE, "1,000.00"
     sale = ["GPA.1", "2016-10-23", "1477180800", "Charged", "Pixel", "Monthly", package]
@@ -514,6 +514,25 @@ def _quoted_reports() -> dict[str, tuple[str, bytes]]:
                 [["p1", "Monthly", "M1", "iOS", "App Store"], ["p2", "Yearly", "", "iOS", "x"]],
                 gzipped=True,
             ),  # 3: no Plan Code
+        ),
+        "google-drive/ad-unit-id-mapping": (
+            "ad-unit-id-mapping-2016-10-23.csv.gz",
+            _csv(
+                ["Ad Unit ID", "Ad Unit Name", "Platform", "Position", "Country"],
+                [["217", "hk preroll", "iOS", "Pre-roll", "HK"], ["", "x", "iOS", "Top", "SG"]],
+                gzipped=True,
+            ),  # 3: no Ad Unit ID
+        ),
+        "google-drive/telco-performance": (
+            "telco-performance-2016-10-23.csv.gz",
+            _csv(
+                [c.header for c in google_drive.TELCO_COLUMNS],
+                [
+                    ["2016-10-23", "HK", "CSL", "T1", "1", "0", "5", "1,200.50", "HKD"],
+                    ["2016-10-23", "HK", "CSL", "T1", "1", "0", "five", "1", "HKD"],
+                ],
+                gzipped=True,
+            ),  # 3: Active Subscriptions no number
         ),
         "google-drive/exchange-rates": (
             "exchange-rates-2016-10-23.csv.gz",
@@ -599,6 +618,8 @@ def _load_quoted(url, tmp_path, settings, reports, found, parsed_in_python) -> N
         ("google-play/subscription-sales", 1, [(3, "Charged Amount"), (4, "Currency of Sale")]),
         ("viu-cms/cms-episode", 2, [(3, "series_id")]),
         ("google-drive/iap-plan-map", 1, [(3, "Plan Code")]),
+        ("google-drive/ad-unit-id-mapping", 1, [(3, "Ad Unit ID")]),
+        ("google-drive/telco-performance", 1, [(3, "Active Subscriptions")]),
         (
             "viu-premium/subscriber-status",
             3,
