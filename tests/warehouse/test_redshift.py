@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -210,6 +211,22 @@ def test_identifiers_are_at_most_127_bytes_and_there_are_no_advisory_locks(redsh
     with redshift.exclusive(7):
         pass
     assert not any("advisory" in statement for statement in redshift.sent)
+
+
+def test_a_model_sets_no_planner_setting_redshift_lacks(redshift, monkeypatch):
+    """PostgreSQL runs a model with nested loops and JIT off; Redshift has neither setting
+    (a SET of one is an error there), so its backend sends no SET or RESET around a model."""
+    sent: list[str] = []
+    execute = psycopg.Connection.execute
+
+    def recording(con, query, params=None, **keywords):
+        sent.append(str(query))
+        return execute(con, query, params, **keywords)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", recording)
+    redshift.run_model("CREATE TABLE model_probe AS SELECT 1 AS n")
+    assert [s for s in sent if s.split()[0] in ("SET", "RESET")] == []
+    assert any("model_probe" in s for s in sent)
 
 
 def test_copy_from_parquet_has_no_column_list_and_no_region(redshift):

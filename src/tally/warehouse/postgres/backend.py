@@ -259,12 +259,13 @@ class PostgresWarehouse(InformationSchema):
                 if before and con.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
                     con.execute(f"SET jit = {before}")
 
-    # Redshift has no JIT (and no such setting)
-    plans_with_jit = True
+    # the planner settings a batch statement turns off (``_BATCH_PLANNING``); a subclass
+    # whose server has no such settings (Redshift) names none
+    batch_planning: tuple[str, ...] = _BATCH_PLANNING
 
     def _batch_jit(self, con: psycopg.Connection, local: bool = False) -> str | None:
         """Turn JIT off for the session (``local``: the transaction); returns what it was."""
-        if not self.plans_with_jit:
+        if "jit" not in self.batch_planning:
             return None
         before = str(con.execute("SELECT current_setting('jit')").fetchone()[0])  # type: ignore[index]
         con.execute(f"SET {'LOCAL ' if local else ''}jit = off")
@@ -376,7 +377,7 @@ class PostgresWarehouse(InformationSchema):
 
     def run_model(self, sql: str) -> None:
         with self.session() as con:
-            for setting in _BATCH_PLANNING:
+            for setting in self.batch_planning:
                 con.execute(f"SET {setting} = off")
             try:
                 for statement in split_statements(sql):
@@ -385,7 +386,7 @@ class PostgresWarehouse(InformationSchema):
                 # After an error inside a transaction its rollback undoes the SETs too (and
                 # nothing else may run on the connection until then).
                 if con.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
-                    for setting in _BATCH_PLANNING:
+                    for setting in self.batch_planning:
                         con.execute(f"RESET {setting}")
 
     def run_sql_file(self, path: Path) -> None:

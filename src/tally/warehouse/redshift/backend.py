@@ -246,7 +246,8 @@ class RedshiftWarehouse(PostgresWarehouse):
     """A Redshift cluster (or Serverless workgroup) behind the Warehouse protocol."""
 
     capabilities = CAPABILITIES
-    plans_with_jit = False
+    # Redshift has neither JIT nor enable_nestloop: a SET of either is an error there
+    batch_planning = ()
 
     def __init__(self, url: str, conninfo: str, options: ConnectOptions) -> None:
         super().__init__(
