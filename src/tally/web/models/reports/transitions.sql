@@ -7,7 +7,22 @@ WITH views AS (
     FROM web.actions AS a {join}
     WHERE {where} AND a.kind = 'pageview' AND a.page_label = ?
 ),
-v AS ({visits})
+v AS ({visits}),
+-- the visits this page opened
+entries AS (
+    SELECT v.referrer_type, v.referrer_name, v.campaign_name, v.campaign_keyword,
+        v.first_hit_id, v.started_at, v.ended_at
+    FROM views AS w JOIN v ON v.visit_key = w.visit_key
+    WHERE w.previous_kind IS NULL
+),
+-- the referrer URL of the first hit of each entry from a website: looked up by id among
+-- the hits of those visits' times only (a join with every hit read the whole table)
+referrer_urls AS (
+    SELECT h.hit_id, h.urlref FROM web.hits AS h
+    WHERE h.hit_id IN (SELECT first_hit_id FROM entries WHERE referrer_type = 'website')
+        AND h.hit_time BETWEEN (SELECT min(started_at) FROM entries WHERE referrer_type = 'website')
+            AND (SELECT max(ended_at) FROM entries WHERE referrer_type = 'website')
+)
 SELECT 'before', CASE WHEN w.previous_kind IS NULL THEN 'entry'
         WHEN w.previous_kind = 'search' THEN 'search'
         WHEN w.previous_label = ? THEN 'loop' ELSE 'page' END,
@@ -29,13 +44,13 @@ UNION ALL
 -- a referrer's detail as Matomo names it (plugins/Transitions/API.php,
 -- queryExternalReferrers): a campaign by its name and keyword (none without a keyword), a
 -- website by the referrer URL of the visit's first hit, others by their name
-SELECT 'referrer', coalesce(v.referrer_type, 'direct'),
-    CASE WHEN v.referrer_type = 'campaign' THEN
-            CASE WHEN v.campaign_keyword IS NOT NULL
-                THEN lower(v.campaign_name) || ' ' || v.campaign_keyword END
-        WHEN v.referrer_type = 'website' THEN h.urlref
-        ELSE v.referrer_name END,
+SELECT 'referrer', coalesce(e.referrer_type, 'direct'),
+    CASE WHEN e.referrer_type = 'campaign' THEN
+            CASE WHEN e.campaign_keyword IS NOT NULL
+                THEN lower(e.campaign_name) || ' ' || e.campaign_keyword END
+        WHEN e.referrer_type = 'website' THEN r.urlref
+        ELSE e.referrer_name END,
     count(*)
-FROM views AS w JOIN v ON v.visit_key = w.visit_key
-LEFT JOIN web.hits AS h ON h.hit_id = v.first_hit_id AND v.referrer_type = 'website'
-WHERE w.previous_kind IS NULL GROUP BY 1, 2, 3
+FROM entries AS e
+LEFT JOIN referrer_urls AS r ON r.hit_id = e.first_hit_id AND e.referrer_type = 'website'
+GROUP BY 1, 2, 3
