@@ -53,8 +53,11 @@ def test_every_one_off_figure_says_how_to_take_it_again() -> None:
 
 
 # Words that say a figure came from something no one can run again: a harness or script
-# that was not kept, a throwaway or scratch copy, a timing by hand, a script under /tmp.
-UNKEPT = re.compile(r"not kept|throwaway|scratch (?:script|copy|version)|by hand|/tmp/\w+\.py")
+# that was not kept, a throwaway or scratch copy, a timing by hand, a script under /tmp,
+# or "the same harness" as such a figure.
+UNKEPT = re.compile(
+    r"not kept|throwaway|scratch (?:script|copy|version)|by hand|same harness|/tmp/\w+\.py"
+)
 
 
 def unkept_paragraphs_without_a_command(readme: str) -> list[str]:

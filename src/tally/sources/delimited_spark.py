@@ -119,18 +119,15 @@ def read_on_cluster(
     )
     typed_rows = _checked(fields, columns, len(headers))
     passes = layout.rule.passes if layout.rule else "true"
-    try:
-        counts = typed_rows.selectExpr(
-            f"count_if(_bad IS NULL AND coalesce({passes}, false)) AS good",
-            "count_if(_bad >= 0) AS bad",
-            f"count_if(_bad IS NULL AND NOT coalesce({passes}, false)) AS ruled",
-            f"count_if(_bad IS DISTINCT FROM {_BLANK}) AS read",
-            "count_if(_odd) AS unreadable",
-        ).first()
-    except Exception as error:  # noqa: BLE001 (a gzip stream Spark cannot read, say)
-        raise NativeReadError(f"{name}: {str(error).splitlines()[0][:300]}") from error
-    if counts["unreadable"]:
-        raise NativeReadError(f"{name}: {counts['unreadable']} line(s) Spark reads otherwise")
+    counts = cluster_counts(
+        typed_rows,
+        name,
+        f"count_if(_bad IS NULL AND coalesce({passes}, false)) AS good",
+        "count_if(_bad >= 0) AS bad",
+        f"count_if(_bad IS NULL AND NOT coalesce({passes}, false)) AS ruled",
+        f"count_if(_bad IS DISTINCT FROM {_BLANK}) AS read",
+        "count_if(_odd) AS unreadable",
+    )
     bad_rows: list[BadRow] = []
     if counts["bad"]:
         found = typed_rows.where("_bad >= 0").select("_line", "_bad", "_text", "_f")
@@ -147,6 +144,21 @@ def read_on_cluster(
         f"{_literal(key)} AS _file",
     )
     return ClusterRead(good, counts["good"], counts["read"], bad_rows, unknown)
+
+
+def cluster_counts(frame: Any, name: str, *expressions: str) -> Any:
+    """The one row of ``expressions`` (an ``unreadable`` count among them) over ``frame``.
+
+    The file ``name`` goes to the Python reader instead (``NativeReadError``) when the
+    cluster cannot read it (a gzip stream Spark cannot open, say) or reads a line of it
+    otherwise than the reader would."""
+    try:
+        counts = frame.selectExpr(*expressions).first()
+    except Exception as error:  # noqa: BLE001 (any failure of the cluster's read)
+        raise NativeReadError(f"{name}: {str(error).splitlines()[0][:300]}") from error
+    if counts["unreadable"]:
+        raise NativeReadError(f"{name}: {counts['unreadable']} line(s) Spark reads otherwise")
+    return counts
 
 
 def _utf8_header(head: bytes) -> bytes:
@@ -458,14 +470,9 @@ def read_records_on_cluster(
             *[f"_t{i} AS {_quote(c.name)}" for i, c in enumerate(columns)],
         )
     )
-    try:
-        counts = checked.selectExpr(
-            "count_if(_good) AS good", "count(*) AS read", "count_if(_odd) AS unreadable"
-        ).first()
-    except Exception as error:  # noqa: BLE001 (a gzip stream Spark cannot read, say)
-        raise NativeReadError(f"{key}: {str(error).splitlines()[0][:300]}") from error
-    if counts["unreadable"]:
-        raise NativeReadError(f"{key}: {counts['unreadable']} line(s) Spark reads otherwise")
+    counts = cluster_counts(
+        checked, key, "count_if(_good) AS good", "count(*) AS read", "count_if(_odd) AS unreadable"
+    )
     bad_rows = []
     if counts["read"] > counts["good"]:
         for line, fields in checked.where("NOT _good").select("_line", "_f").collect():

@@ -326,7 +326,7 @@ def read_on_cluster(spark: Any, url: str, key: str, compressed: bool, series: st
     """
     from pyspark.sql import functions as f
 
-    from tally.sources.delimited_spark import ClusterRead, _numbered_lines
+    from tally.sources.delimited_spark import ClusterRead, _numbered_lines, cluster_counts
     from tally.sources.delimited_sql import NativeReadError
 
     if not (compressed and key.endswith(".gz")):
@@ -346,17 +346,14 @@ def read_on_cluster(spark: Any, url: str, key: str, compressed: bool, series: st
         f"{shaped} AND r.series <> {_spark_literal(series)} AS _other",
         f"{shaped} AND r.series = {_spark_literal(series)} AND {sure} AS _sure",
     )
-    try:
-        counts = classified.selectExpr(
-            "count_if(_odd) AS unreadable",
-            "count_if(NOT _other AND NOT _sure) AS back",
-            "sum(CASE WHEN _sure THEN aggregate(r.response.rows, 0L, (n, w) -> n + "
-            "least(size(w.metricValues), size(r.response.metricHeaders))) END) AS good",
-        ).first()
-    except Exception as error:  # noqa: BLE001 (a gzip stream Spark cannot read, say)
-        raise NativeReadError(f"{key}: {str(error).splitlines()[0][:300]}") from error
-    if counts["unreadable"]:
-        raise NativeReadError(f"{key}: {counts['unreadable']} line(s) Spark reads otherwise")
+    counts = cluster_counts(
+        classified,
+        key,
+        "count_if(_odd) AS unreadable",
+        "count_if(NOT _other AND NOT _sure) AS back",
+        "sum(CASE WHEN _sure THEN aggregate(r.response.rows, 0L, (n, w) -> n + "
+        "least(size(w.metricValues), size(r.response.metricHeaders))) END) AS good",
+    )
     bad_rows: list[BadRow] = []
     read = int(counts["good"] or 0)
     for number, text in (
