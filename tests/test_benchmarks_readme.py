@@ -56,7 +56,7 @@ def test_every_one_off_figure_says_how_to_take_it_again() -> None:
 # that was not kept, a throwaway or scratch copy, a timing by hand, a script under /tmp,
 # or "the same harness" as such a figure.
 UNKEPT = re.compile(
-    r"not kept|throwaway|scratch (?:script|copy|version)|by hand|same harness|/tmp/\w+\.py"
+    r"not kept|throwaway|scratch (?:script|copy|version|harness)|by hand|same harness|/tmp/\w+\.py"
 )
 
 

@@ -53,10 +53,11 @@ from tally.warehouse import Warehouse
 # the loaded range of the stored build (data_start, horizon)
 BOUNDS = "marts.subscription_bounds"
 DATE_GRAINS = ("day", "week", "month", "resolution")
-# the daily build's statements each read a few thousand to a few hundred thousand rows: on
-# one thread DuckDB spends less CPU on them (1.42-1.45 against 1.60-1.69 s for the whole
-# build at 1M subscriptions, alternating on copies, load ~4) and no more wall time
-DAILY_STREAMS = 1
+# DuckDB threads for the daily build (None: all). One thread costs less CPU and more time:
+# at 1M subscriptions at rest (marts_bench.py --reuse, 2026-12-06) one thread took 1.31-1.38
+# CPU s and 1.32-1.39 s, all threads 1.56 CPU s and 1.16 s. A build's time is what its user
+# waits for, so all threads; 1 suits a machine whose cores are busy with other work.
+DAILY_STREAMS: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,7 @@ def build_day(
     outcome: dict[str, str] = {}
     # one connection for the whole step: DuckDB would otherwise reopen (and checkpoint) the
     # file for every statement; no mart's rows have an order (every reader sorts or groups),
-    # and keeping the order read halves DuckDB's speed on two cores; on one thread
-    # (DAILY_STREAMS)
+    # and keeping the order read halves DuckDB's speed on two cores; DAILY_STREAMS threads
     with warehouse.session(), warehouse.unordered(DAILY_STREAMS):
         tables = _tables(warehouse)
         loaded = _loaded(warehouse, models, tables)
