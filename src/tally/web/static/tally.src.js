@@ -488,6 +488,12 @@
       pageViewId = randomId(6);
       activeSincePing = false;
       var sent = track({ action_name: title || config.title || document.title });
+      // the first ping comes a whole period after the page view, as matomo.js's does (a
+      // timer armed earlier, by enableHeartBeatTimer, would ping sooner)
+      if (heartbeatTimer) {
+        window.clearTimeout(heartbeatTimer);
+        heartbeatTimer = null;
+      }
       scheduleHeartbeat();
       return sent;
     };
