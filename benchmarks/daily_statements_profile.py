@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,7 +24,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).parent))
 
 import marts_bench  # noqa: E402
-from daily_build_profile import TABLES, timing  # noqa: E402
+from daily_build_profile import print_statements, timed_build_day, timing  # noqa: E402
 from hygiene import LoadWatch  # noqa: E402
 
 from tally.config import load_settings  # noqa: E402
@@ -33,7 +32,6 @@ from tally.lake import Lake  # noqa: E402
 from tally.models.sets import ANALYTICS_MODELS, SUBSCRIBER_MODELS  # noqa: E402
 from tally.pipeline.build import build, discover_models  # noqa: E402
 from tally.pipeline.context import Context  # noqa: E402
-from tally.pipeline.incremental import build_day  # noqa: E402
 from tally.warehouse import connect  # noqa: E402
 
 
@@ -46,7 +44,7 @@ def main() -> None:
     everything = SUBSCRIBER_MODELS + ANALYTICS_MODELS
     chosen = [m for m in discover_models() if m.table in everything]
     last = marts_bench.FIRST_DAY + dt.timedelta(days=marts_bench.DAYS - 1)
-    generated = dict(zip(TABLES, marts_bench.generate(args.subscriptions), strict=True))
+    generated = dict(zip(marts_bench.STAGED, marts_bench.generate(args.subscriptions), strict=True))
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         warehouse = connect(f"duckdb:///{folder}/warehouse.duckdb")
@@ -61,19 +59,11 @@ def main() -> None:
             warehouse.replace_partition(table, rows.filter(newest), {"_partition_date": last})
         found: list[tuple[float, float, str]] = []
         timing(warehouse, found)
-        began, cpu = time.perf_counter(), time.process_time()
-        outcome = build_day(context, last, chosen=chosen)
-        wall, cpu = time.perf_counter() - began, time.process_time() - cpu
+        outcome, wall, cpu = timed_build_day(context, last, chosen)
         warehouse.close()
     watch.finish()
     print(f"{args.subscriptions:,} subscriptions, build_day: {wall:.2f} s wall, {cpu:.2f} s CPU")
-    in_sql = sum(c for _, c, _ in found)
-    print(f"  in {len(found)} statements: {in_sql:.2f} s CPU; outside them: {cpu - in_sql:.2f} s")
-    for table, what in outcome.items():
-        print(f"  {table}: {what}")
-    print("slowest statements by CPU (CPU s, wall s):")
-    for spent, spent_cpu, sql in sorted(found, key=lambda f: f[1], reverse=True)[: args.top]:
-        print(f"  {spent_cpu:7.3f} {spent:7.3f}  {sql}")
+    print_statements(found, cpu, outcome, args.top, by_cpu=True)
 
 
 if __name__ == "__main__":

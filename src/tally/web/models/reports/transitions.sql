@@ -15,13 +15,16 @@ entries AS (
     FROM views AS w JOIN v ON v.visit_key = w.visit_key
     WHERE w.previous_kind IS NULL
 ),
+website_entries AS (
+    SELECT first_hit_id, started_at, ended_at FROM entries WHERE referrer_type = 'website'
+),
 -- the referrer URL of the first hit of each entry from a website: looked up by id among
 -- the hits of those visits' times only (a join with every hit read the whole table)
 referrer_urls AS (
     SELECT h.hit_id, h.urlref FROM web.hits AS h
-    WHERE h.hit_id IN (SELECT first_hit_id FROM entries WHERE referrer_type = 'website')
-        AND h.hit_time BETWEEN (SELECT min(started_at) FROM entries WHERE referrer_type = 'website')
-            AND (SELECT max(ended_at) FROM entries WHERE referrer_type = 'website')
+    WHERE h.hit_id IN (SELECT first_hit_id FROM website_entries)
+        AND h.hit_time BETWEEN (SELECT min(started_at) FROM website_entries)
+            AND (SELECT max(ended_at) FROM website_entries)
 )
 SELECT 'before', CASE WHEN w.previous_kind IS NULL THEN 'entry'
         WHEN w.previous_kind = 'search' THEN 'search'
