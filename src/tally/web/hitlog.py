@@ -223,8 +223,7 @@ class HitLog:
             buffer = self._buffer
             for payload in payloads:
                 starts.append(len(buffer))
-                buffer += HEADER.pack(MAGIC, len(payload), zlib.crc32(payload))
-                buffer += payload
+                buffer += frame(payload)
             waiting = self._waiters.get(loop)
             if waiting is None:
                 waiting = self._waiters[loop] = []
