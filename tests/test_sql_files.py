@@ -37,7 +37,6 @@ OTHERS_AREAS = {
     "pipeline/extension.py": "the daily build's extension of periods (issue 21)",
     "pipeline/incremental.py": "the daily build's deltas (issue 21)",
     "web/sessions.py": "sessionize (issue 27)",
-    "web/reporting/usersflow.py": "UsersFlow's speed (issue 27)",
 }
 
 

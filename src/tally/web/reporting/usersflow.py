@@ -12,6 +12,7 @@ import numpy as np
 
 from tally.errors import BadInputError
 from tally.web.reporting.methods import Query, Report, Row, actions_in_scope, method
+from tally.web.reporting.queries import report_sql
 
 OTHERS = "Others"
 # step -> page -> (visits, visits that left there, [{"label": next page, "nb_visits": n}]
@@ -54,11 +55,7 @@ def _counted(query: Query) -> Counted:
         found = _counted_here(query, scope, params)
         if found is not None:
             return found
-    table = query.warehouse.query(
-        "SELECT a.pageview_number AS step, a.page_id AS page, "
-        f"coalesce(a.next_page_id, 0) AS following, count(*) AS visits {scope} GROUP BY 1, 2, 3",
-        params,
-    )
+    table = query.warehouse.query(report_sql("users_flow_steps", scope=scope), params)
     if table.num_rows == 0:  # PostgreSQL types an empty answer's columns as null
         return _nothing()
     step, page, following, visits = (
