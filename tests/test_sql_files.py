@@ -40,7 +40,6 @@ OTHERS_AREAS = {
     "warehouse/postgres/backend.py": "the PostgreSQL backend (issue 17)",
     "warehouse/spark/backend.py": "the Spark backend (issue 18)",
     "web/sessions.py": "sessionize (issue 27)",
-    "web/reporting/usersflow.py": "UsersFlow's speed (issue 27)",
 }
 
 
