@@ -124,7 +124,7 @@ def _explored(query: Query, options: Options) -> tuple[str, list[object]] | None
         if not found:
             return None
         matched, value = "e.page_id = ?", found[0][0]
-    condition = report_expression("usersflow_explore", matched=matched)
+    condition = report_expression("users_flow_explore", matched=matched)
     span = [query.idsite, query.span.start, query.span.end]
     return f" AND {condition}", [options.last_step, *span, number, value]
 
@@ -138,7 +138,7 @@ def _counted(query: Query, condition: str, extra: list[object]) -> Counted:
         found = _counted_here(query, join, where, params)
         if found is not None:
             return found
-    table = query.warehouse.query(report_sql("usersflow_triples", join=join, where=where), params)
+    table = query.warehouse.query(report_sql("users_flow_steps", join=join, where=where), params)
     if table.num_rows == 0:  # PostgreSQL types an empty answer's columns as null
         return _nothing()
     step, page, following, visits = (
@@ -167,11 +167,11 @@ def _counted_here(query: Query, join: str, where: str, params: list[object]) -> 
     # number that does not fit comes back null, and the query is asked again in 64 bits.
     narrow = f"TRY_CAST({packed} AS INTEGER)"
     table = query.warehouse.query(
-        report_sql("usersflow_packed", packed=narrow, join=join, where=where), params
+        report_sql("users_flow_packed", packed=narrow, join=join, where=where), params
     )
     if table["packed"].null_count:
         table = query.warehouse.query(
-            report_sql("usersflow_packed", packed=packed, join=join, where=where), params
+            report_sql("users_flow_packed", packed=packed, join=join, where=where), params
         )
     if table.num_rows == 0:
         return _nothing()
@@ -185,7 +185,7 @@ def _titled(query: Query, options: Options) -> Placed | None:
     condition, extra = _explored(query, options) or ("", [])
     join, where, params = actions_in_scope(query)
     sql = report_sql(
-        "usersflow_titles",
+        "users_flow_titles",
         title=page_title("a.action_name"),
         next_title=page_title("n.action_name"),
         join=join,
