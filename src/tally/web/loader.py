@@ -356,7 +356,8 @@ def _row(
         transport=record.get("via", "get"),
         raw_query=record["q"],
     )
-    return _in_order(facts)
+    row: tuple[Any, ...] = _in_order(facts)
+    return row
 
 
 COLUMNS = tuple(SCHEMA.names)
