@@ -1,7 +1,8 @@
 """Page views answered below ASGI: uvicorn's httptools protocol with a shortcut for hits.
 
-A plain page view (a GET of ``/matomo.php`` or ``/piwik.php`` whose query
-``TrackingEndpoint.plain`` vouches for, of a site it knows) is handled in the HTTP parser's
+A plain page view (a GET of ``/matomo.php`` or ``/piwik.php``, or a POST with an empty
+body as ``sendBeacon`` sends, whose query ``TrackingEndpoint.plain`` vouches for, of a site
+it knows) is handled in the HTTP parser's
 callbacks: no ASGI scope, no task, no future. Its record is framed into the hit log's
 batch, and when that batch's ``fdatasync`` is done the writer's one
 ``call_soon_threadsafe`` for the batch calls ``_Hit.settle`` for each waiting request,
@@ -122,7 +123,11 @@ class TrackingProtocol(HttpToolsProtocol):
     _defaults: ClassVar[object] = None
 
     def on_headers_complete(self) -> None:
-        hit = self._hit()
+        try:
+            hit = self._hit()
+        except Exception:  # a fault of the shortcut: the ASGI path answers (or logs a 500)
+            logger.exception("tracking protocol: handing the request to the ASGI app")
+            hit = None
         if hit is None:
             super().on_headers_complete()
             return
@@ -144,21 +149,36 @@ class TrackingProtocol(HttpToolsProtocol):
     def _hit(self) -> _Hit | None:
         """The request as a plain page view, or None when it goes to the ASGI app."""
         parser = self.parser
-        if (
-            parser.get_method() != b"GET"
-            or self.expect_100_continue
-            or parser.should_upgrade()
-            or self.root_path
-        ):
+        method = parser.get_method()
+        if method == b"GET":
+            transport = "get"
+        elif method == b"POST" and self._empty_body():
+            transport = "post"  # a sendBeacon: the query in the URL, nothing in the body
+        else:
+            return None
+        if self.expect_100_continue or parser.should_upgrade() or self.root_path:
             return None
         url = httptools.parse_url(self.url)
         if url.path not in _RAW_PATHS or self._limited() or self._proxied():
             return None
-        plain = self.endpoint.plain((url.query or b"").decode("latin-1"), self.headers, self.client)
+        query = (url.query or b"").decode("latin-1")
+        plain = self.endpoint.plain(query, self.headers, self.client, transport)
         if plain is None or (plain.origin is not None and HEADER_VALUE_RE.search(plain.origin)):
             return None  # uvicorn refuses such a header value: let it (a 500, as before)
         keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         return _Hit(self, plain, keep_alive)
+
+    def _empty_body(self) -> bool:
+        """A POST that says its body is empty (``Content-Length: 0``, not chunked)."""
+        length = None
+        for name, value in self.headers:
+            if name == b"content-length":
+                if length is not None:
+                    return False
+                length = value
+            elif name == b"transfer-encoding":
+                return False
+        return length == b"0"
 
     def _limited(self) -> bool:
         """uvicorn answers 503 itself past ``limit_concurrency``."""

@@ -47,8 +47,8 @@ SiteCheck = Callable[[int], Awaitable[bool]]
 # True when a site is known to exist without waiting for anything (a cache hit)
 SiteKnown = Callable[[int], bool]
 Headers = list[tuple[bytes, bytes]]
-# a plain GET's peer, user agent and language: what its record's tail is made of
-_TailKey = tuple[str | None, bytes | None, bytes | None]
+# a plain hit's peer, user agent, language and transport: what its record's tail is made of
+_TailKey = tuple[str | None, bytes | None, bytes | None, str]
 TAIL_CACHE_SIZE = 4096  # distinct tails kept (the cache is emptied when full)
 
 
@@ -227,10 +227,18 @@ class TrackingEndpoint:
 
     # -- single ------------------------------------------------------------------------
 
-    def plain(self, raw: str, headers: Headers, client: tuple[str, int] | None) -> PlainHit | None:
-        """A GET's query that ``quick_site`` vouches for, of a site known to exist: its log
+    def plain(
+        self,
+        raw: str,
+        headers: Headers,
+        client: tuple[str, int] | None,
+        transport: str = "get",
+    ) -> PlainHit | None:
+        """A query that ``quick_site`` vouches for, of a site known to exist: its log
         record, with nothing left to check (no token, no parsing, no site lookup), and what
         its answer depends on. None for anything else (``__call__`` checks it in full).
+        ``transport`` "post" is for a POST with the query in its URL and an empty body (a
+        ``sendBeacon``): the full check logs it with the same record but for its "via".
 
         Synchronous, so that the tracking protocol (``tally.server.tracking_protocol``) can
         take most hits without a task; ``_plain`` is the same for an ASGI caller.
@@ -249,7 +257,7 @@ class TrackingEndpoint:
                 language = value
             elif name == b"origin":
                 origin = value
-        key = (client[0] if client else None, user_agent, language)
+        key = (client[0] if client else None, user_agent, language, transport)
         tail = self._tails.get(key)
         if tail is None:
             tail = self._plain_tail(headers, client, key)
@@ -270,11 +278,11 @@ class TrackingEndpoint:
         await send({"type": "http.response.body", "body": body})
 
     def _plain_tail(self, headers: Headers, client: tuple[str, int] | None, key: _TailKey) -> str:
-        """What a plain GET's record holds after its time (peer, user agent, language: the
+        """What a plain hit's record holds after its time (peer, user agent, language: the
         same as ``_Arrival.record_tail``), kept for the next request from the same peer
         with the same headers."""
         scope = {"headers": headers, "client": client}
-        tail = _Arrival.of(scope, dt.datetime.min).record_tail("get", False)
+        tail = _Arrival.of(scope, dt.datetime.min).record_tail(key[3], False)
         tail = tail[tail.index(',"ip":') :]
         if len(self._tails) >= TAIL_CACHE_SIZE:
             self._tails.clear()
