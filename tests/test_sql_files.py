@@ -1,7 +1,8 @@
 """SQL that is more than a lookup lives in .sql files (beside the models: tally/models,
-tally/web/models; or in a ``queries/`` folder of its package: warehouse/meta, pipeline,
-reports, sources, stream, server/ui), read through ``warehouse.sqlfiles.sql_file`` (e.g.
-``web.reporting.queries.report_sql``), not in Python strings: no string (or f-string, or
+tally/web/models; or in a ``queries/`` folder of its package: warehouse/meta,
+warehouse/postgres, warehouse/spark, pipeline, reports, sources, stream, server/ui), read
+through ``warehouse.sqlfiles.sql_file`` (e.g. ``web.reporting.queries.report_sql``), not in
+Python strings: no string (or f-string, or
 implicitly joined literals) in tally's Python holds a query of more than ``LONGEST`` lines
 or ``LONGEST_TEXT`` characters (white space collapsed), and none holds a query shaped as
 more than a lookup (``SHAPE``: grouping, a join, a window, a common table expression, a
@@ -35,12 +36,7 @@ OTHERS_AREAS = {
     "pipeline/build.py": "the daily build (issues 21, 23)",
     "pipeline/extension.py": "the daily build's extension of periods (issue 21)",
     "pipeline/incremental.py": "the daily build's deltas (issue 21)",
-    "pipeline/load.py": "loads (issues 17, 18)",
-    "sources/delimited_sql.py": "the delimited reader (issue 18)",
-    "warehouse/postgres/backend.py": "the PostgreSQL backend (issue 17)",
-    "warehouse/spark/backend.py": "the Spark backend (issue 18)",
     "web/sessions.py": "sessionize (issue 27)",
-    "web/reporting/usersflow.py": "UsersFlow's speed (issue 27)",
 }
 
 
