@@ -125,11 +125,18 @@ def serve(kind: str, descriptor: int) -> None:
 
         # The old floor: a public 204 route inside tally's app, behind its middleware.
         access.PUBLIC_PATHS = access.PUBLIC_PATHS | {"/bench/bare"}
-        app = create_app(load_settings())
+        settings = load_settings()
+        app = create_app(settings)
         app.router.routes.insert(0, Route("/bench/bare", bare))  # type: ignore[attr-defined]
     listening = socket.socket(fileno=descriptor)
-    # tally serve's settings (runner.py): httptools when installed, no access log, lifespan.
-    config = uvicorn.Config(app, access_log=False, log_level="warning", lifespan="on")
+    if kind == "tally":  # exactly as tally serve runs it (its page-view protocol included)
+        from tally.server.runner import server_config
+
+        config = server_config(app, settings, log_level="warning")  # type: ignore[arg-type]
+    else:  # the floors: tally serve's settings otherwise (httptools, no access log, lifespan)
+        config = uvicorn.Config(
+            app, access_log=False, log_level="warning", lifespan="on", proxy_headers=False
+        )
     uvicorn.Server(config).run(sockets=[listening])
 
 
