@@ -36,7 +36,6 @@ OTHERS_AREAS = {
     "pipeline/build.py": "the daily build (issues 21, 23)",
     "pipeline/extension.py": "the daily build's extension of periods (issue 21)",
     "pipeline/incremental.py": "the daily build's deltas (issue 21)",
-    "web/sessions.py": "sessionize (issue 27)",
 }
 
 
