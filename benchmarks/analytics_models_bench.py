@@ -1,11 +1,11 @@
 """Issue 23's marts one at a time: the full build's CPU and wall time of each, at a scale.
 
-Builds (once, kept in ``--folder``) the marts bench's data (``marts_bench.generate``) up to
-the day before its last day (its exchange-rate sheet too) with the subscriber marts, then builds each analytics mart on
-a copy of that warehouse, in dependency order, one model per ``build`` call, printing its
-CPU (the process's, DuckDB's threads included) and wall seconds. Run it with
-``PYTHONPATH`` pointing at two trees, one after the other, to compare them on the same data
-(CPU time is what a busy machine disturbs least).
+Builds (once, kept in ``--folder``) the marts bench's data (``marts_bench.generate``, and
+its exchange-rate sheet) up to the day before its last day with the subscriber marts, then
+builds each analytics mart on a copy of that warehouse, in dependency order, one model per
+``build`` call, printing its CPU (the process's, DuckDB's threads included) and wall
+seconds. Run it with ``PYTHONPATH`` pointing at two trees, one after the other, to compare
+them on the same data (CPU time is what a busy machine disturbs least).
 
 Usage: PYTHONPATH=$PWD/src .venv/bin/python benchmarks/analytics_models_bench.py \\
     --subscriptions 200000 --folder /tmp/analytics-models

@@ -378,7 +378,9 @@ def rate_sheet(day: dt.date, seed: int = 2) -> pa.Table:
     first = FIRST_DAY - dt.timedelta(days=RATE_HISTORY_DAYS)
     count = DAYS + RATE_HISTORY_DAYS
     lines = ["Date,Currency,Per USD"]
-    walks = {c: base * np.exp(np.cumsum(rng.normal(0, 0.001, count))) for c, base in RATE_BASES.items()}
+    walks = {
+        c: base * np.exp(np.cumsum(rng.normal(0, 0.001, count))) for c, base in RATE_BASES.items()
+    }
     for offset in range((day - first).days + 1):
         date = first + dt.timedelta(days=offset)
         quoted = offset - max(0, date.weekday() - 4)  # Saturday and Sunday: Friday's
@@ -389,9 +391,7 @@ def rate_sheet(day: dt.date, seed: int = 2) -> pa.Table:
     parsed = sheet.parse(gzip.compress("\n".join(lines).encode() + b"\n"), name)
     assert not parsed.bad_rows
     rows = parsed.table
-    rows = rows.append_column(
-        "_partition_date", pa.array(np.full(rows.num_rows, day), pa.date32())
-    )
+    rows = rows.append_column("_partition_date", pa.array(np.full(rows.num_rows, day), pa.date32()))
     return rows.append_column("_file", pa.array(np.full(rows.num_rows, name), pa.string()))
 
 

@@ -163,4 +163,4 @@ def write_rates(warehouse: Warehouse, settings: Settings) -> int:
             if warehouse.table_exists(table):
                 warehouse.execute(f"DELETE FROM {table}")
             warehouse.append(table, written)
-    return stretches.num_rows
+    return int(stretches.num_rows)

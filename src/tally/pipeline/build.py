@@ -39,7 +39,12 @@ MODELS_PACKAGE = "tally.models"
 # tables the build writes from settings and code before the models (countries, plan
 # names, exchange rates)
 WRITTEN = frozenset(
-    {"marts.dim_country", "marts.dim_plan", "marts.dim_exchange_rate", "marts.dim_exchange_rate_day"}
+    {
+        "marts.dim_country",
+        "marts.dim_plan",
+        "marts.dim_exchange_rate",
+        "marts.dim_exchange_rate_day",
+    }
 )
 GRAINS = ("day", "week", "month", "resolution", "key", "each", "all")
 RESOLUTIONS = {"daily": "day", "weekly": "week", "monthly": "month"}
