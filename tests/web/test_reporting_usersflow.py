@@ -27,6 +27,8 @@ from tally.web.sessions import sessionize
 from tally.web.sites import add_site
 
 DAY = {"idSite": "1", "period": "day", "date": "2026-03-10"}
+# every page of every step (Matomo's default keeps each step's 5 busiest)
+ALL = {**DAY, "limitActionsPerStep": "-1"}
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
@@ -43,7 +45,9 @@ def pages(step: dict) -> list[tuple[object, ...]]:
 
 
 def test_every_page_of_each_step_without_a_limit(site: Warehouse) -> None:
-    flow = call(site, "UsersFlow.getUsersFlow", DAY)
+    flow = call(site, "UsersFlow.getUsersFlow", ALL)
+    # no step has more than 5 pages: Matomo's default limit of 5 leaves the flow whole
+    assert call(site, "UsersFlow.getUsersFlow", DAY) == flow
     # step 1: all 4 visits; W4 left. Step 2: W1, W2, W3; W2 and W3 left. Steps 3-5: W1 only.
     assert [(s["label"], s["nb_visits"], s["nb_proceeded"], s["nb_exits"]) for s in flow] == [
         ("1", 4, 3, 1),
@@ -69,7 +73,7 @@ def test_every_page_of_each_step_without_a_limit(site: Warehouse) -> None:
     assert pages(flow[4]) == [("/signup/done", 1, 0, 1, [])]
 
 
-def test_others_only_when_a_limit_is_given(site: Warehouse) -> None:
+def test_others_past_the_limit_of_pages_per_step(site: Warehouse) -> None:
     flow = call(site, "UsersFlow.getUsersFlow", {**DAY, "limitActionsPerStep": "1"})
     # step 1 keeps /shows (3 visits); /index (W1) becomes Others. Step 2 keeps /index (the
     # first of three pages with 1 visit, by name), so /shows and /watch/1 are Others there,
@@ -78,6 +82,9 @@ def test_others_only_when_a_limit_is_given(site: Warehouse) -> None:
         ("/shows", 3, 2, 1, [("/index", 1), ("Others", 1)]),
         ("Others", 1, 1, 0, [("Others", 1)]),
     ]
+    # each "Others" tells how many pages it holds: /index at step 1, two at step 2
+    assert [step["subtable"][-1]["nb_pages_in_group"] for step in flow[:2]] == [1, 2]
+    assert "nb_pages_in_group" not in flow[0]["subtable"][0]
     assert pages(flow[1]) == [
         ("/index", 1, 0, 1, []),
         ("Others", 2, 1, 1, [("/shows", 1)]),
@@ -188,7 +195,7 @@ def reference_flow(visits: list[list[str]], limit: int | None = None) -> list[tu
 def test_a_generated_site_matches_a_visit_by_visit_count(warehouse: Warehouse) -> None:
     visits = generated_visits(400)
     load_generated(warehouse, visits)
-    flow = call(warehouse, "UsersFlow.getUsersFlow", DAY)
+    flow = call(warehouse, "UsersFlow.getUsersFlow", ALL)
     expected = reference_flow(visits)
     assert [(step["label"], pages(step)) for step in flow] == expected
     # every visit has a first step, and each step's visits either proceed or exit
@@ -202,6 +209,9 @@ def test_a_generated_site_matches_a_visit_by_visit_count(warehouse: Warehouse) -
     # 7 labels over the first step's 400 visits: some are folded, and the totals stay
     assert [row[0] for row in pages(folded[0])][-1] == "Others"
     assert [step["nb_visits"] for step in folded] == [step["nb_visits"] for step in flow]
+    # by default, Matomo's 5 busiest pages per step
+    default = call(warehouse, "UsersFlow.getUsersFlow", DAY)
+    assert [(step["label"], pages(step)) for step in default] == reference_flow(visits, 5)
 
 
 def test_packed_tally_and_grouping_give_the_same_flow(
@@ -212,9 +222,9 @@ def test_packed_tally_and_grouping_give_the_same_flow(
     # PostgreSQL always does). Both must give the visit-by-visit answer.
     visits = generated_visits(300)
     load_generated(warehouse, visits)
-    packed = call(warehouse, "UsersFlow.getUsersFlow", DAY)
+    packed = call(warehouse, "UsersFlow.getUsersFlow", ALL)
     monkeypatch.setattr(usersflow, "MOST_PACKED_PAGES", 0)
-    grouped = call(warehouse, "UsersFlow.getUsersFlow", DAY)
+    grouped = call(warehouse, "UsersFlow.getUsersFlow", ALL)
     assert packed == grouped
     assert [(step["label"], pages(step)) for step in grouped] == reference_flow(visits)
 
@@ -226,11 +236,11 @@ def test_packed_numbers_past_32_bits_are_asked_again_in_64(warehouse: Warehouse)
     # flow is the visit-by-visit one all the same.
     visits = generated_visits(200)
     load_generated(warehouse, visits)
-    before = call(warehouse, "UsersFlow.getUsersFlow", DAY)
+    before = call(warehouse, "UsersFlow.getUsersFlow", ALL)
     warehouse.execute(
         "INSERT INTO web.pages (idsite, page_id, label) VALUES (1, 60000, '/never-viewed')"
     )
-    after = call(warehouse, "UsersFlow.getUsersFlow", DAY)
+    after = call(warehouse, "UsersFlow.getUsersFlow", ALL)
     assert after == before
     assert [(step["label"], pages(step)) for step in after] == reference_flow(visits)
 
@@ -270,3 +280,119 @@ def test_packed_numbers_are_tallied_the_same_dense_or_sparse() -> None:
     # sparse: sorted, the runs counted
     sparse = _tallied(np.array([100, 5, 100], dtype=np.int64))
     assert [part.tolist() for part in sparse] == [[5, 100], [1, 2]]
+
+
+# -- Matomo's parameters, worked by hand -----------------------------------------------------
+
+# Ten visits (V1-V10), page paths in order. Step 1 has seven pages: /a 3 (V1-V3), /b 2 (V4,
+# V5), and /c, /d, /e, /f, /g 1 each. Step 2 has /b 3 (V1, V2, V9), /a 2 (V4, V6), /c 2 (V3,
+# V10) and /g 1 (V7). No visit has a third page view.
+TEN_VISITS = [
+    ["/a", "/b"], ["/a", "/b"], ["/a", "/c"], ["/b", "/a"], ["/b"],
+    ["/c", "/a"], ["/d", "/g"], ["/e"], ["/f", "/b"], ["/g", "/c"],
+]  # fmt: skip
+
+
+def totals(flow: list[dict]) -> list[tuple[object, ...]]:
+    return [(s["label"], s["nb_visits"], s["nb_proceeded"], s["nb_exits"]) for s in flow]
+
+
+def test_others_by_default_and_with_a_limit_worked_by_hand(warehouse: Warehouse) -> None:
+    load_generated(warehouse, TEN_VISITS)
+    # Matomo's default, 5 a step: step 1 keeps /a (3), /b (2) and, of the five pages with 1
+    # visit, /c, /d, /e by name; /f (V9, on to /b) and /g (V10, on to /c) are "Others": 2
+    # visits, both proceeded, 2 pages in the group. Step 2's 4 pages are all kept, so no
+    # next page is folded. V5 (/b) and V8 (/e) left at step 1; every visit left at step 2.
+    flow = call(warehouse, "UsersFlow.getUsersFlow", DAY)
+    assert totals(flow) == [("1", 10, 8, 2), ("2", 8, 0, 8)]
+    assert pages(flow[0]) == [
+        ("/a", 3, 3, 0, [("/b", 2), ("/c", 1)]),
+        ("/b", 2, 1, 1, [("/a", 1)]),
+        ("/c", 1, 1, 0, [("/a", 1)]),
+        ("/d", 1, 1, 0, [("/g", 1)]),
+        ("/e", 1, 0, 1, []),
+        ("Others", 2, 2, 0, [("/b", 1), ("/c", 1)]),
+    ]
+    assert flow[0]["subtable"][-1]["nb_pages_in_group"] == 2
+    assert pages(flow[1]) == [
+        ("/b", 3, 0, 3, []), ("/a", 2, 0, 2, []), ("/c", 2, 0, 2, []), ("/g", 1, 0, 1, []),
+    ]  # fmt: skip
+    # A limit of 2: step 1 keeps /a and /b; "Others" holds /c, /d, /e, /f, /g (5 pages, 5
+    # visits: V6-V10; V8 left). Step 2 keeps /b (3) and, of /a and /c (2 each), /a by name;
+    # "Others" there holds /c and /g (3 visits). So a next page /c or /g is "Others": /a's V3
+    # (/c), and of step 1's "Others", V7 (/g) and V10 (/c); V6 went to /a, V9 to /b.
+    folded = call(warehouse, "UsersFlow.getUsersFlow", {**DAY, "limitActionsPerStep": "2"})
+    assert totals(folded) == totals(flow)
+    assert pages(folded[0]) == [
+        ("/a", 3, 3, 0, [("/b", 2), ("Others", 1)]),
+        ("/b", 2, 1, 1, [("/a", 1)]),
+        ("Others", 5, 4, 1, [("/a", 1), ("/b", 1), ("Others", 2)]),
+    ]
+    assert pages(folded[1]) == [("/b", 3, 0, 3, []), ("/a", 2, 0, 2, []), ("Others", 3, 0, 3, [])]
+    assert [step["subtable"][-1]["nb_pages_in_group"] for step in folded] == [5, 2]
+    # a limit past every step's pages lists them all, as -1 does
+    every = call(warehouse, "UsersFlow.getUsersFlow", {**DAY, "limitActionsPerStep": "1000"})
+    assert every == call(warehouse, "UsersFlow.getUsersFlow", ALL)
+    assert [len(step["subtable"]) for step in every] == [7, 4]
+
+
+def test_explore_keeps_the_visits_through_a_page_and_three_steps_after(site: Warehouse) -> None:
+    # exploreStep=1, exploreUrl=/index: only W1 opened on /index. Steps 1 to 4 are shown
+    # (Matomo: exploreStep + 3); W1's step 4 /shows went on to /signup/done at step 5, not
+    # shown: it proceeded (no exit), to no listed page.
+    explore = {**DAY, "exploreStep": "1", "exploreUrl": "https://flow.example.com/"}
+    flow = call(site, "UsersFlow.getUsersFlow", explore)
+    assert totals(flow) == [("1", 1, 1, 0), ("2", 1, 1, 0), ("3", 1, 1, 0), ("4", 1, 1, 0)]
+    assert [pages(step) for step in flow] == [
+        [("/index", 1, 1, 0, [("/shows", 1)])],
+        [("/shows", 1, 1, 0, [("/shows", 1)])],
+        [("/shows", 1, 1, 0, [("/shows", 1)])],
+        [("/shows", 1, 1, 0, [])],
+    ]
+    # the label as the report gives it explores the same visits
+    assert call(site, "UsersFlow.getUsersFlow", {**explore, "exploreUrl": "/index"}) == flow
+    # exploreStep=2, /shows: W1 only again (W2 went to /watch/1, W3 to /index); steps 1-5
+    second = call(
+        site, "UsersFlow.getUsersFlow", {**DAY, "exploreStep": "2", "exploreUrl": "/shows"}
+    )
+    assert totals(second) == [("1", 1, 1, 0), ("2", 1, 1, 0), ("3", 1, 1, 0), ("4", 1, 1, 0),
+                              ("5", 1, 0, 1)]  # fmt: skip
+    # a page no visit had there (/signup/done came fifth), or a URL the site never saw: no
+    # visits
+    done = {**DAY, "exploreStep": "2", "exploreUrl": "/signup/done"}
+    assert call(site, "UsersFlow.getUsersFlow", done) == []
+    assert call(site, "UsersFlow.getUsersFlow", {**explore, "exploreUrl": "/nowhere"}) == []
+    # Matomo explores only when both are given ("0" counts as not given)
+    whole = call(site, "UsersFlow.getUsersFlow", DAY)
+    assert call(site, "UsersFlow.getUsersFlow", {**DAY, "exploreUrl": "/index"}) == whole
+    assert call(site, "UsersFlow.getUsersFlow", {**explore, "exploreStep": "0"}) == whole
+    with pytest.raises(BadInputError, match="exploreStep"):
+        call(site, "UsersFlow.getUsersFlow", {**explore, "exploreStep": "first"})
+
+
+def test_page_titles_as_the_data_source(site: Warehouse) -> None:
+    # Titles of 10 March: W1 Home, Shows, Shows, Shows, Signup done; W2 Shows, Episode 1;
+    # W3 Shows, Home; W4 Shows. Step 2's three pages have 1 visit each: by name.
+    titles = {**DAY, "dataSource": "page_title"}
+    flow = call(site, "UsersFlow.getUsersFlow", titles)
+    assert totals(flow) == totals(call(site, "UsersFlow.getUsersFlow", DAY))
+    assert pages(flow[0]) == [
+        ("Shows", 3, 2, 1, [("Episode 1", 1), ("Home", 1)]),
+        ("Home", 1, 1, 0, [("Shows", 1)]),
+    ]
+    assert pages(flow[1]) == [
+        ("Episode 1", 1, 0, 1, []), ("Home", 1, 0, 1, []), ("Shows", 1, 1, 0, [("Shows", 1)]),
+    ]  # fmt: skip
+    assert pages(flow[4]) == [("Signup done", 1, 0, 1, [])]
+    # Matomo reads the source in any case; anything else is page URLs
+    assert call(site, "UsersFlow.getUsersFlow", {**DAY, "dataSource": "PAGE_TITLE"}) == flow
+    assert call(site, "UsersFlow.getUsersFlow", {**DAY, "dataSource": "nonsense"}) == call(
+        site, "UsersFlow.getUsersFlow", DAY
+    )
+    # explored by title: the visits that opened on Shows (W2, W3, W4); a limit of 1 makes
+    # step 2's Home (W3, after Episode 1 by name) "Others", as a page and as a next page
+    explored = {**titles, "exploreStep": "1", "exploreUrl": "Shows", "limitActionsPerStep": "1"}
+    assert [pages(step) for step in call(site, "UsersFlow.getUsersFlow", explored)] == [
+        [("Shows", 3, 2, 1, [("Episode 1", 1), ("Others", 1)])],
+        [("Episode 1", 1, 0, 1, []), ("Others", 1, 0, 1, [])],
+    ]

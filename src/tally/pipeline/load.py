@@ -350,9 +350,7 @@ def _refused(context: Context, dataset: Dataset, day: dt.date, batch: _Batch, in
         counts = {
             key: (int(lines), int(refused))
             for key, lines, refused in warehouse.rows(
-                f"SELECT _file, count(*), count(*) FILTER (WHERE _loaded_at IS NULL) "
-                f"FROM {table} WHERE _partition_date = ? GROUP BY _file",
-                [day],
+                pipeline_sql("lines_per_file", table=table), [day]
             )
         }
         marked = 0
@@ -378,9 +376,11 @@ def _refused_lines(
     """The blank and bad lines of one file: those inserted marked as refused (no
     ``_loaded_at``); the file's lines are read again for their text."""
     lines = batch.lines[key] = lines.keep(warehouse, f"_lines_{uuid.uuid4().hex}")
-    missing = (
-        f"_line IN (SELECT _line FROM {dataset.staging_table} WHERE _partition_date = "
-        f"DATE '{day.isoformat()}' AND _file = {_literal(key)} AND _loaded_at IS NULL)"
+    missing = pipeline_sql(
+        "refused_lines",
+        table=dataset.staging_table,
+        day=f"DATE '{day.isoformat()}'",
+        file=_literal(key),
     )
     bad_rows, blank = lines.refused(warehouse, missing)
     batch.rows_read -= blank

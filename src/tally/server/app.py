@@ -59,7 +59,7 @@ def create_app(
     warehouse: Warehouse | None = None,
     run_loader: bool = True,
     stream: bool = True,
-) -> Starlette:
+) -> TallyApp:
     """Build the app; the hit log opens and the loader starts when the app starts.
 
     ``stream=False`` leaves out the real-time routes (and does not start their engine).

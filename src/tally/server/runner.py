@@ -19,8 +19,9 @@ from typing import Any
 import uvicorn
 
 from tally.config import Settings
-from tally.server.app import create_app
+from tally.server.app import TallyApp, create_app
 from tally.server.settings import ServerSettings
+from tally.server.tracking_protocol import tracking_protocol
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
@@ -32,19 +33,29 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     narrow_data_permissions(settings)
     app = create_app(settings)
     server = settings.section(ServerSettings)
-    config = uvicorn.Config(
+    config = server_config(
         app,
+        settings,
         host=host or server.host,
         port=port or server.port,
-        # Every hit is already recorded durably; a per-request access log would only cost.
-        access_log=False,
         log_level="info",
-        lifespan="on",
         # open requests get this long to finish once a stop is asked
         timeout_graceful_shutdown=5,
-        **proxy_options(settings),
     )
     StoppingServer(config, app.state.reports.stop_all).run()
+
+
+def server_config(app: TallyApp, settings: Settings, **options: Any) -> uvicorn.Config:
+    """uvicorn's settings for tally's app (``serve``; benchmarks/tracking_bench.py runs the
+    app with these too): plain page views answered by ``tracking_protocol``, below ASGI."""
+    defaults: dict[str, Any] = {
+        "http": tracking_protocol(app.tracking),
+        # Every hit is already recorded durably; a per-request access log would only cost.
+        "access_log": False,
+        "lifespan": "on",
+        **proxy_options(settings),
+    }
+    return uvicorn.Config(app, **{**defaults, **options})
 
 
 class StoppingServer(uvicorn.Server):

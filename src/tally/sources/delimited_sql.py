@@ -167,12 +167,8 @@ class Lines:
         and how many of those lines are blank (neither a row nor an error); in the
         session that read the lines."""
         typed = _staging_sql(self.table, self.columns, self.width, self.layout.delimiter)
-        found = warehouse.rows(
-            f"SELECT refused._line, refused._bad, lines._text FROM "
-            f"({typed.replace('{part}', where)}) AS refused "
-            f"JOIN {self.table} AS lines USING (_line) "
-            f"WHERE refused._bad IS NOT NULL ORDER BY refused._line"
-        )
+        staged = typed.replace("{part}", where)
+        found = warehouse.rows(_query("delimited_refused", staged=staged, lines=self.table))
         bad = [(line, index, text) for line, index, text in found if index != _BLANK]
         blank = len(found) - len(bad)
         return _reasons(self.file_name, self.layout, self.columns, bad), blank
@@ -405,9 +401,7 @@ def _query(name: str, **fragments: str) -> str:
 def _bad_rows(connection: Any, lines: Lines, table: str) -> list[BadRow]:
     """The refused rows of a staged table, with their text."""
     found = connection.execute(
-        f"SELECT bad._line, bad._bad, lines._text FROM {table} AS bad "
-        f"JOIN {lines.table} AS lines USING (_line) "
-        f"WHERE bad._bad >= 0 ORDER BY bad._line"
+        _query("delimited_bad_rows", staged=table, lines=lines.table)
     ).fetchall()
     return _reasons(lines.file_name, lines.layout, lines.columns, found)
 

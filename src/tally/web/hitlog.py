@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import struct
@@ -34,6 +35,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -151,7 +153,9 @@ class HitLogError(OSError):
 # A batch's outcome as each waiting request gets it: (segment stem, the batch's first
 # byte in it), or the error that stopped the batch.
 _Outcome = tuple[str, int] | BaseException
-_Waiter = asyncio.Future[_Outcome]  # one waiting request
+# One waiting request: called on its event loop with its batch's outcome.
+Settle = Callable[[_Outcome], None]
+_Waiter = Settle
 
 
 class HitLog:
@@ -216,6 +220,24 @@ class HitLog:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_Outcome] = loop.create_future()
+        starts = self.submit(payloads, loop, functools.partial(_resolve, future))
+        outcome = await future
+        if isinstance(outcome, BaseException):
+            raise outcome
+        stem, base = outcome
+        return [f"{stem}:{base + start}" for start in starts]
+
+    def submit(
+        self, payloads: list[bytes], loop: asyncio.AbstractEventLoop, settle: Settle
+    ) -> list[int]:
+        """Frame the records into the batch the writer takes next; once that batch is
+        synced (or has failed), ``settle`` is called on ``loop`` with (segment stem, the
+        batch's first byte) or the error. Returns each record's offset in the batch.
+
+        Called on ``loop`` without awaiting: the tracking protocol
+        (``tally.server.tracking_protocol``) answers a page view from ``settle``, with no
+        task or future per request. Raises ``HitLogError`` once the log is closed.
+        """
         starts = []
         with self._mutex:
             if self._closing or self._thread is None:
@@ -227,16 +249,12 @@ class HitLog:
             waiting = self._waiters.get(loop)
             if waiting is None:
                 waiting = self._waiters[loop] = []
-            waiting.append(future)
+            waiting.append(settle)
             self._count += 1
             self._framed += len(payloads)
             if self._asleep:
                 self._signal()
-        outcome = await future
-        if isinstance(outcome, BaseException):
-            raise outcome
-        stem, base = outcome
-        return [f"{stem}:{base + start}" for start in starts]
+        return starts
 
     def _signal(self) -> None:
         """Wake the writer if it sleeps (called with _mutex held)."""
@@ -328,9 +346,16 @@ class HitLog:
 
 
 def _settle_all(settled: list[_Waiter], outcome: _Outcome) -> None:
-    for future in settled:
-        if not future.done():  # done: the request was cancelled (client went away)
-            future.set_result(outcome)
+    for settle in settled:
+        try:
+            settle(outcome)
+        except Exception:  # one request's answer failing must not leave the others waiting
+            logger.exception("hit log: answering a request failed")
+
+
+def _resolve(future: asyncio.Future[_Outcome], outcome: _Outcome) -> None:
+    if not future.done():  # done: the request was cancelled (client went away)
+        future.set_result(outcome)
 
 
 def _sync_directory(directory: Path) -> None:

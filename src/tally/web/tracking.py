@@ -47,8 +47,8 @@ SiteCheck = Callable[[int], Awaitable[bool]]
 # True when a site is known to exist without waiting for anything (a cache hit)
 SiteKnown = Callable[[int], bool]
 Headers = list[tuple[bytes, bytes]]
-# a plain GET's peer, user agent and language: what its record's tail is made of
-_TailKey = tuple[str | None, bytes | None, bytes | None]
+# a plain hit's peer, user agent, language and transport: what its record's tail is made of
+_TailKey = tuple[str | None, bytes | None, bytes | None, str]
 TAIL_CACHE_SIZE = 4096  # distinct tails kept (the cache is emptied when full)
 
 
@@ -114,6 +114,15 @@ def last_value(raw: str, name: str) -> str | None:
     start = position + len(key)
     end = raw.find("&", start)
     return raw[start:] if end < 0 else raw[start:end]
+
+
+@dataclass(frozen=True, slots=True)
+class PlainHit:
+    """A plain GET's log record and what its answer depends on."""
+
+    payload: bytes
+    image: bool  # answer the 1x1 GIF (else 204: send_image=0)
+    origin: bytes | None  # the request's Origin header, echoed by the CORS headers
 
 
 @dataclass
@@ -192,10 +201,11 @@ class TrackingEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         if method == "GET" and self.site_known is not None:
-            raw = scope["query_string"].decode("latin-1")
-            site = quick_site(raw)
-            if site is not None and self.site_known(site):
-                await self._plain(send, scope, raw)
+            plain = self.plain(
+                scope["query_string"].decode("latin-1"), scope["headers"], scope.get("client")
+            )
+            if plain is not None:
+                await self._plain(send, scope, plain)
                 return
         arrival = _Arrival.of(scope, self.clock())
         if method == "OPTIONS":
@@ -217,49 +227,62 @@ class TrackingEndpoint:
 
     # -- single ------------------------------------------------------------------------
 
-    async def _plain(self, send: Send, scope: Scope, raw: str) -> None:
-        """A GET that ``quick_site`` vouched for, of a site known to exist: what ``_single``
-        does for it, with nothing left to check (no token, no parsing, no site lookup).
-        Most hits are these; the layers skipped cost more than the rest of the request."""
+    def plain(
+        self,
+        raw: str,
+        headers: Headers,
+        client: tuple[str, int] | None,
+        transport: str = "get",
+    ) -> PlainHit | None:
+        """A query that ``quick_site`` vouches for, of a site known to exist: its log
+        record, with nothing left to check (no token, no parsing, no site lookup), and what
+        its answer depends on. None for anything else (``__call__`` checks it in full).
+        ``transport`` "post" is for a POST with the query in its URL and an empty body (a
+        ``sendBeacon``): the full check logs it with the same record but for its "via".
+
+        Synchronous, so that the tracking protocol (``tally.server.tracking_protocol``) can
+        take most hits without a task; ``_plain`` is the same for an ASGI caller.
+        """
+        if self.site_known is None:
+            return None
+        site = quick_site(raw)
+        if site is None or not self.site_known(site):
+            return None
         received_at = self.clock()
         user_agent = language = origin = None
-        for name, value in scope["headers"]:  # what _Arrival.of reads, without the object
+        for name, value in headers:  # what _Arrival.of reads, without the object
             if name == b"user-agent":
                 user_agent = value
             elif name == b"accept-language":
                 language = value
             elif name == b"origin":
                 origin = value
-        client = scope.get("client")
-        key = (client[0] if client else None, user_agent, language)
+        key = (client[0] if client else None, user_agent, language, transport)
         tail = self._tails.get(key)
         if tail is None:
-            tail = self._plain_tail(scope, key)
+            tail = self._plain_tail(headers, client, key)
         payload = f'{{"q":{_json(raw)},"t":"{received_at.isoformat()}"{tail}'.encode()
+        return PlainHit(payload, last_value(raw, "send_image") != "0", origin)
+
+    async def _plain(self, send: Send, scope: Scope, plain: PlainHit) -> None:
+        """Log a plain hit and answer once it is durable (``plain``)."""
         try:
-            await self.hitlog.append([payload])
+            await self.hitlog.append([plain.payload])
         except HitLogError:
             self.stats.failed += 1
-            await _answer_json(
-                send, _Arrival.of(scope, received_at), 503, _error("hit log unavailable")
-            )
-            return
-        self.stats.accepted += 1
-        image = last_value(raw, "send_image") != "0"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200 if image else 204,
-                "headers": _with_cors(_GIF if image else _NO_STORE, origin),
-            }
-        )
-        await send({"type": "http.response.body", "body": PIXEL if image else b""})
+            status, headers, body = unavailable_answer(plain.origin)
+        else:
+            self.stats.accepted += 1
+            status, headers, body = plain_answer(plain)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
-    def _plain_tail(self, scope: Scope, key: _TailKey) -> str:
-        """What a plain GET's record holds after its time (peer, user agent, language: the
+    def _plain_tail(self, headers: Headers, client: tuple[str, int] | None, key: _TailKey) -> str:
+        """What a plain hit's record holds after its time (peer, user agent, language: the
         same as ``_Arrival.record_tail``), kept for the next request from the same peer
         with the same headers."""
-        tail = _Arrival.of(scope, dt.datetime.min).record_tail("get", False)
+        scope = {"headers": headers, "client": client}
+        tail = _Arrival.of(scope, dt.datetime.min).record_tail(key[3], False)
         tail = tail[tail.index(',"ip":') :]
         if len(self._tails) >= TAIL_CACHE_SIZE:
             self._tails.clear()
@@ -510,6 +533,20 @@ async def _answer(
 async def _answer_json(send: Send, arrival: _Arrival, status: int, body: bytes) -> None:
     length = (b"content-length", str(len(body)).encode())
     await _answer(send, arrival, status, [*_JSON, length], body)
+
+
+def plain_answer(plain: PlainHit) -> tuple[int, Headers, bytes]:
+    """Status, headers and body of a logged plain hit's answer (the pixel, or 204)."""
+    if plain.image:
+        return 200, _with_cors(_GIF, plain.origin), PIXEL
+    return 204, _with_cors(_NO_STORE, plain.origin), b""
+
+
+def unavailable_answer(origin: bytes | None) -> tuple[int, Headers, bytes]:
+    """The answer to a hit the log could not make durable."""
+    body = _error("hit log unavailable")
+    length = (b"content-length", str(len(body)).encode())
+    return 503, _with_cors([*_JSON, length], origin), body
 
 
 def _error(reason: str, field: str | None = None) -> bytes:

@@ -42,6 +42,7 @@ from tally.warehouse.base import (
 )
 from tally.warehouse.meta import bookkeeping
 from tally.warehouse.migrations import migration_files
+from tally.warehouse.sqlfiles import sql_file
 
 CAPABILITIES = Capabilities(
     sqlglot_dialect="postgres",
@@ -304,10 +305,7 @@ class PostgresWarehouse(InformationSchema):
         never analyzed counts as empty)."""
         names = list(written)
         found = con.execute(
-            "SELECT n.nspname || '.' || c.relname, c.reltuples FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname || '.' || c.relname = ANY(%s) AND c.relkind = 'r'",
-            [names],
+            sql_file("tally.warehouse.postgres", "queries/table_sizes.sql"), [names]
         ).fetchall()
         for table, tuples in found:
             if written[table] >= ANALYZE_ROWS + ANALYZE_SHARE * max(tuples, 0):

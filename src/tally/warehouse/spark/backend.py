@@ -51,6 +51,7 @@ from tally.warehouse.duckdb.backend import DuckDBWarehouse
 from tally.warehouse.meta import bookkeeping
 from tally.warehouse.registry import ConnectOptions
 from tally.warehouse.spark.statements import rewrite, table_written
+from tally.warehouse.sqlfiles import sql_file
 
 CAPABILITIES = Capabilities(
     sqlglot_dialect="spark",
@@ -487,10 +488,14 @@ class SparkWarehouse(DuckDBWarehouse):
                 path = f"{folder}/in/{table}.parquet"
                 if "://" not in path:
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
-                con.execute(
-                    f"COPY (SELECT * FROM {table} AS t WHERE {condition}) "
-                    f"TO '{path.replace('s3a://', 's3://', 1)}' (FORMAT parquet)"
+                copy = sql_file(
+                    "tally.warehouse.spark",
+                    "queries/scope_to_parquet.sql",
+                    table=table,
+                    condition=condition,
+                    file=f"'{path.replace('s3a://', 's3://', 1)}'",
                 )
+                con.execute(copy)
                 self._as_view(path, table, views)
 
     def _over_views(self, select_sql: str, views: Mapping[str, str]) -> str:
@@ -740,9 +745,7 @@ def _serving_kind(con: Any, table: str) -> str | None:
     """ "TABLE" or "VIEW" for what the serving file holds under that name, or None."""
     schema, name = split_table(table)
     found = con.execute(
-        "SELECT 'TABLE' FROM duckdb_tables() WHERE schema_name = ? AND table_name = ? "
-        "UNION ALL SELECT 'VIEW' FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
-        [schema, name, schema, name],
+        sql_file("tally.warehouse.spark", "queries/serving_kind.sql"), [schema, name, schema, name]
     ).fetchall()
     return str(found[0][0]) if found else None
 

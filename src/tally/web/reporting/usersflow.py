@@ -2,18 +2,36 @@
 
 Interaction N of a visit is its N-th page view. Each step lists its pages with the visits
 that were there (``nb_visits``), went on to another interaction (``nb_proceeded``) or left
-(``nb_exits``), and, per page, where they went next. Matomo keeps the top 5 pages of a step
-and folds the rest into "Others"; tally lists every page unless ``limitActionsPerStep=N``.
+(``nb_exits``), and, per page, where they went next. Matomo's parameters (the UsersFlow
+plugin's ``API::getUsersFlow``): ``limitActionsPerStep`` (default 5) keeps each step's
+busiest pages and sums the rest into one "Others" row (with ``nb_pages_in_group``, the
+pages it holds), and next pages outside the following step's kept pages into an "Others"
+next page; ``-1`` lists every page (tally's; Matomo lists all for any limit past the
+pages). ``exploreStep`` with ``exploreUrl`` keeps the visits whose page view number
+``exploreStep`` was that page, up to 3 steps after it; ``dataSource`` is ``page_url``
+(default) or ``page_title``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from tally.errors import BadInputError
-from tally.web.reporting.methods import Query, Report, Row, actions_in_scope, method
+from tally.web.reporting.methods import Query, Report, Row, actions_in_scope, method, page_title
+from tally.web.reporting.queries import report_expression, report_sql
+from tally.web.reporting.transitions import label_of
+from tally.web.sites import get_site
 
 OTHERS = "Others"
+# Matomo's default of limitActionsPerStep (plugins/UsersFlow/API.php getUsersFlow)
+DEFAULT_LIMIT = 5
+# steps shown after an explored one (Matomo: exploreStep + 3, at most its num_max_steps)
+EXPLORED_AFTER = 3
+# next-page places besides pages: the visit left; or (the last step an explore shows) it
+# went on to a step not shown, so the visit proceeded but no next page is listed
+LEFT, UNSHOWN = -1, -2
 # step -> page -> (visits, visits that left there, [{"label": next page, "nb_visits": n}]
 # busiest first, ties by label)
 Flows = dict[int, dict[str, tuple[int, int, list[Row]]]]
@@ -23,42 +41,104 @@ Counted = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 MOST_PACKED_PAGES = 1 << 20
 
 
-def _flows(query: Query, limit: int | None) -> Flows:
-    """Each step's pages with their visits, exits and next pages; with a ``limit``, pages
-    (and next pages) outside each step's ``limit`` busiest are one "Others" page.
+@dataclass(frozen=True)
+class Options:
+    """What a call asks for: pages kept per step (``None``: all), the explored (step,
+    page label) if any, and whether pages are told apart by title instead of URL."""
 
-    Sessionize stored each page view's number in its visit and its page's and next page's
-    ids (``web.pages``), so this is one aggregate of (step, page, next page) on integers. A
-    year without a limit is over a million such rows, so the rest is column-wise: ids
-    become their labels' places in byte order (the same order on every backend), one numpy
-    sort puts each page's rows together with its next pages busiest first ("Others" last)
-    and its exits last, page totals are sums over those runs, and each next-page dict is
-    made once in one comprehension.
+    limit: int | None
+    explore: tuple[int, str] | None
+    titles: bool
+
+    @property
+    def last_step(self) -> int | None:
+        return None if self.explore is None else self.explore[0] + EXPLORED_AFTER
+
+
+# (step, page, next page, visits) with pages and next pages as places in the names (next
+# page LEFT or UNSHOWN otherwise), and the names in byte order
+Placed = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]
+
+
+def _flows(query: Query, options: Options) -> tuple[Flows, dict[int, int]]:
+    """Each step's pages with their visits, exits and next pages; with a limit, pages (and
+    next pages) outside each step's ``limit`` busiest are one "Others" page, and the second
+    part tells how many pages each step's "Others" holds.
+
+    Pages become their labels' places in byte order (the same order on every backend); the
+    rest is column-wise in numpy: a year is over a million (step, page, next page) rows
+    before any limit, each a dict in an answer that lists them all.
     """
-    step, page, following, visits = _counted(query)
+    found = _titled(query, options) if options.titles else _identified(query, options)
+    if found is None:
+        return {}, {}
+    step, page, following, visits, names = found
+    grouped: dict[int, int] = {}
+    if options.limit is not None:
+        step, page, following, visits, grouped = _folded(
+            step, page, following, visits, options.limit, names
+        )
+    return _built(step, page, following, visits, [*names, OTHERS]), grouped
+
+
+def _identified(query: Query, options: Options) -> Placed | None:
+    """The rows by page URL label. Sessionize stored each page view's number in its visit
+    and its page's and next page's ids (``web.pages``), so this is one aggregate of (step,
+    page, next page) on integers; ``None`` when there is none."""
+    explored = _explored(query, options)
+    if explored is None:
+        return None
+    step, page, following, visits = _counted(query, *explored)
     if len(step) == 0:
-        return {}
+        return None
     names, place = _labels(query, page)
-    page, following = place[page], place[following]  # -1: no next page (id 0 is no page's)
-    if limit is not None:
-        step, page, following, visits = _folded(step, page, following, visits, limit, names)
-    return _built(step, page, following, visits, [*names, OTHERS])
+    unshown = _unshown(step, following != 0, options)
+    # id 0 is no page's: its place is LEFT
+    page, following = place[page], place[np.where(unshown, 0, following)]
+    following[unshown] = UNSHOWN
+    return step, page, following, visits, names
 
 
-def _counted(query: Query) -> Counted:
-    """Each distinct (step, page id, next page id) of the query's page views, with how
-    many visits made it (next page 0: the visit left)."""
+def _unshown(step: np.ndarray, going: np.ndarray, options: Options) -> np.ndarray:
+    """Which rows went on past the last step an explore shows (Matomo drops those links:
+    the visits proceeded, to no listed page)."""
+    if options.last_step is None:
+        return np.zeros(len(step), dtype=bool)
+    unshown: np.ndarray = going & (step == options.last_step)
+    return unshown
+
+
+def _explored(query: Query, options: Options) -> tuple[str, list[object]] | None:
+    """The condition (``" AND …"``, or nothing) and parameters keeping the explored visits'
+    page views up to the last step shown; ``None`` when no page has the explored URL."""
+    if options.explore is None:
+        return "", []
+    number, label = options.explore
+    value: object = label
+    if options.titles:
+        matched = f"{page_title('e.action_name')} = ?"
+    else:
+        found = query.warehouse.rows(
+            "SELECT page_id FROM web.pages WHERE idsite = ? AND label = ?", [query.idsite, label]
+        )
+        if not found:
+            return None
+        matched, value = "e.page_id = ?", found[0][0]
+    condition = report_expression("users_flow_explore", matched=matched)
+    span = [query.idsite, query.span.start, query.span.end]
+    return f" AND {condition}", [options.last_step, *span, number, value]
+
+
+def _counted(query: Query, condition: str, extra: list[object]) -> Counted:
+    """Each distinct (step, page id, next page id) of the query's page views (and the
+    ``condition``'s), with how many visits made it (next page 0: the visit left)."""
     join, where, params = actions_in_scope(query)
-    scope = f"FROM web.actions AS a {join} WHERE {where} AND a.page_id IS NOT NULL"
+    where, params = where + condition, [*params, *extra]
     if query.warehouse.capabilities.columnar_results:
-        found = _counted_here(query, scope, params)
+        found = _counted_here(query, join, where, params)
         if found is not None:
             return found
-    table = query.warehouse.query(
-        "SELECT a.pageview_number AS step, a.page_id AS page, "
-        f"coalesce(a.next_page_id, 0) AS following, count(*) AS visits {scope} GROUP BY 1, 2, 3",
-        params,
-    )
+    table = query.warehouse.query(report_sql("users_flow_steps", join=join, where=where), params)
     if table.num_rows == 0:  # PostgreSQL types an empty answer's columns as null
         return _nothing()
     step, page, following, visits = (
@@ -67,7 +147,7 @@ def _counted(query: Query) -> Counted:
     return step, page, following, visits
 
 
-def _counted_here(query: Query, scope: str, params: list[object]) -> Counted | None:
+def _counted_here(query: Query, join: str, where: str, params: list[object]) -> Counted | None:
     """``_counted`` by tallying each page view's (step, page, next page) packed into one
     number in numpy; ``None`` when a site has too many pages for the packing.
 
@@ -85,13 +165,49 @@ def _counted_here(query: Query, scope: str, params: list[object]) -> Counted | N
     # As 32-bit numbers when they fit (nearly always: 500 pages leave room for 8,500
     # steps): half the bytes to hand over, and numpy sorts them about twice as fast. A
     # number that does not fit comes back null, and the query is asked again in 64 bits.
-    table = query.warehouse.query(f"SELECT TRY_CAST({packed} AS INTEGER) AS packed {scope}", params)
+    narrow = f"TRY_CAST({packed} AS INTEGER)"
+    table = query.warehouse.query(
+        report_sql("users_flow_packed", packed=narrow, join=join, where=where), params
+    )
     if table["packed"].null_count:
-        table = query.warehouse.query(f"SELECT {packed} AS packed {scope}", params)
+        table = query.warehouse.query(
+            report_sql("users_flow_packed", packed=packed, join=join, where=where), params
+        )
     if table.num_rows == 0:
         return _nothing()
     keys, visits = _tallied(table["packed"].to_numpy())
     return keys // (width * width), (keys // width) % width, keys % width, visits
+
+
+def _titled(query: Query, options: Options) -> Placed | None:
+    """The rows by page title (``dataSource=page_title``): grouped by DuckDB or PostgreSQL
+    on the titles themselves (there are no title ids), one Python step per distinct row."""
+    condition, extra = _explored(query, options) or ("", [])
+    join, where, params = actions_in_scope(query)
+    sql = report_sql(
+        "users_flow_titles",
+        title=page_title("a.action_name"),
+        next_title=page_title("n.action_name"),
+        join=join,
+        where=where + condition,
+    )
+    rows = query.warehouse.rows(sql, [*params, *extra])
+    if not rows:
+        return None
+    names = sorted({str(row[1]) for row in rows})  # code point order: UTF-8's byte order
+    place = {name: number for number, name in enumerate(names)}
+    last = options.last_step
+    following = [
+        LEFT if row[2] is None else UNSHOWN if row[0] == last else place[str(row[2])]
+        for row in rows
+    ]
+    return (
+        np.array([int(row[0]) for row in rows], dtype=np.int64),
+        np.array([place[str(row[1])] for row in rows], dtype=np.int64),
+        np.array(following, dtype=np.int64),
+        np.array([int(row[3]) for row in rows], dtype=np.int64),
+        names,
+    )
 
 
 def _tallied(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -123,25 +239,26 @@ def _nothing() -> Counted:
 def _built(
     step: np.ndarray, page: np.ndarray, following: np.ndarray, visits: np.ndarray, names: list[str]
 ) -> Flows:
-    """The flows of unique (step, page, next page) rows, pages and next pages as places in
-    ``names`` (-1: the visit left); the last name is "Others"."""
-    left = following < 0
+    """The flows of (step, page, next page) rows, pages and next pages as places in
+    ``names`` (next page LEFT: the visit left; UNSHOWN: it went on, to no listed page); the
+    last name is "Others". Only UNSHOWN rows may repeat a (step, page, next page)."""
+    unlisted = following < 0
     others = following == len(names) - 1
     busiest = visits.max()
     # by step and page; in a page, next pages before the exits and "Others", busiest first,
     # ties by label
-    step, page, left, _, fewer, following = _sorted(
-        [step, page, left.astype(np.int64), others.astype(np.int64), busiest - visits,
-         following + 1]
+    step, page, unlisted, _, fewer, following = _sorted(
+        [step, page, unlisted.astype(np.int64), others.astype(np.int64), busiest - visits,
+         following - UNSHOWN]
     )  # fmt: skip
-    visits, following, left = busiest - fewer, following - 1, left.astype(bool)
+    visits, following = busiest - fewer, following + UNSHOWN
     starts = np.flatnonzero(
         np.concatenate(([True], (step[1:] != step[:-1]) | (page[1:] != page[:-1])))
     )
+    going = following >= 0
     page_visits = np.add.reduceat(visits, starts).tolist()
-    exits = np.add.reduceat(np.where(left, visits, 0), starts).tolist()
-    shown = np.add.reduceat((~left).astype(np.int64), starts).tolist()
-    going = ~left
+    exits = np.add.reduceat(np.where(following == LEFT, visits, 0), starts).tolist()
+    shown = np.add.reduceat(going.astype(np.int64), starts).tolist()
     # the labels taken by numpy from an array of the names (no Python lookup per row)
     labels = np.asarray(names, dtype=object)[following[going]].tolist()
     targets = [
@@ -167,30 +284,49 @@ def _folded(
     visits: np.ndarray,
     limit: int,
     names: list[str],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, int]]:
     """The rows with every page outside its step's ``limit`` busiest (ties by label), as a
-    page and as a next page, made "Others" (place ``len(names)``), and rows made alike by
-    that summed. A page really labelled "Others" joins them, as it would by name."""
-    others = len(names)
+    page and as a next page, made "Others" (place ``len(names)``), rows made alike by that
+    summed, and how many pages each step's "Others" holds. A page really labelled "Others"
+    joins them, as it would by name.
+
+    Each page gets a slot in its step (0 to ``limit - 1``: the kept pages in order;
+    ``limit``: "Others"), so the rows are summed on (step, slot, next slot): a few
+    thousand possible keys for a year, counted without a sort, whatever the rows.
+    """
+    others, slots = len(names), limit + 1
     width = others + 1
-    # each (step, page)'s visits, busiest first in its step, ties by label
     pairs, totals = _summed(step * width + page, visits)
+    everyone = pairs // width
+    if OTHERS in names:
+        real = pairs % width != names.index(OTHERS)
+        pairs, totals = pairs[real], totals[real]
     pair_step, pair_page = pairs // width, pairs % width
     order = np.lexsort((pair_page, -totals, pair_step))
-    first = np.searchsorted(pair_step[order], pair_step[order], side="left")
-    kept = pairs[order][np.arange(len(order)) - first < limit]
-    if OTHERS in names:
-        kept = kept[kept % width != names.index(OTHERS)]
-    page = np.where(np.isin(step * width + page, kept), page, others)
-    going = following >= 0
-    following = np.where(going & ~np.isin((step + 1) * width + following, kept), others, following)
-    key = (step * width + page) * (width + 1) + (following + 1)
-    merged, summed = _summed(key, visits)
+    pairs, pair_step, pair_page = pairs[order], pair_step[order], pair_page[order]
+    rank = np.arange(len(pairs)) - np.searchsorted(pair_step, pair_step, side="left")
+    kept = rank < limit
+    steps = int(step.max()) + 2
+    slot = np.full(steps * width, limit, dtype=np.int64)  # (step, place) -> slot
+    slot[pairs[kept]] = rank[kept]
+    place = np.full(steps * slots, others, dtype=np.int64)  # (step, slot) -> place
+    place[pair_step[kept] * slots + rank[kept]] = pair_page[kept]
+    # next slots shifted past UNSHOWN and LEFT: 0 UNSHOWN, 1 LEFT, 2 + slot a next page
+    after = np.where(following >= 0, slot[(step + 1) * width + np.maximum(following, 0)], following)
+    span = slots - UNSHOWN
+    merged, summed = _summed(
+        (step * slots + slot[step * width + page]) * span + after - UNSHOWN, visits
+    )
+    merged_step, merged_slot = merged // (slots * span), (merged // span) % slots
+    merged_after = merged % span + UNSHOWN
+    onward = place[(merged_step + 1) * slots + np.maximum(merged_after, 0)]
+    grouped = np.bincount(everyone, minlength=steps) - np.bincount(pair_step[kept], minlength=steps)
     return (
-        merged // (width * (width + 1)),
-        (merged // (width + 1)) % width,
-        merged % (width + 1) - 1,
+        merged_step,
+        place[merged_step * slots + merged_slot],
+        np.where(merged_after >= 0, onward, merged_after),
         summed,
+        {number: count for number, count in enumerate(grouped.tolist()) if count},
     )
 
 
@@ -245,9 +381,29 @@ def _sorted(keys: list[np.ndarray]) -> list[np.ndarray]:
     return columns[::-1]
 
 
+def _options(query: Query) -> Options:
+    """The call's parameters, as Matomo reads them: ``dataSource`` other than page_title
+    (any case) is page_url; an explore needs both ``exploreStep`` and ``exploreUrl``
+    (Matomo's ``empty()``: "0" is none)."""
+    params = query.params
+    titles = params.get("dataSource", "").lower() == "page_title"
+    number, url = params.get("exploreStep", ""), params.get("exploreUrl", "")
+    explore = None
+    if number not in ("", "0") and url:
+        if not number.isdigit():
+            raise BadInputError(
+                "exploreStep must be a whole number of 1 or more", field="exploreStep"
+            )
+        keep = get_site(query.warehouse, query.idsite).keep_url_fragment
+        explore = (int(number), url if titles else label_of(url, keep))
+    return Options(_limit(query), explore, titles)
+
+
 def _limit(query: Query) -> int | None:
     raw = query.params.get("limitActionsPerStep", "")
-    if raw in ("", "-1"):
+    if raw == "":
+        return DEFAULT_LIMIT
+    if raw == "-1":
         return None
     if not raw.isdigit() or int(raw) < 1:
         raise BadInputError(
@@ -260,10 +416,13 @@ def _limit(query: Query) -> int | None:
 @method("UsersFlow.getUsersFlow")
 def users_flow(query: Query) -> Report:
     """Per interaction step: visits, proceeded and exits, and each page's next pages."""
-    flows = _flows(query, _limit(query))
+    flows, grouped = _flows(query, _options(query))
     steps: list[Row] = []
     for step in sorted(flows):
-        rows = [_page_row(page, *counted) for page, counted in flows[step].items()]
+        rows = [
+            _page_row(page, *counted, grouped.get(step) if page == OTHERS else None)
+            for page, counted in flows[step].items()
+        ]
         # busiest first, "Others" always last (Matomo's order)
         rows.sort(key=lambda r: (r["label"] == OTHERS, -int(r["nb_visits"]), str(r["label"])))  # type: ignore[call-overload]
         steps.append(
@@ -279,11 +438,14 @@ def users_flow(query: Query) -> Report:
     return steps
 
 
-def _page_row(page: str, visits: int, exits: int, targets: list[Row]) -> Row:
-    return {
-        "label": page,
-        "nb_visits": visits,
-        "nb_proceeded": visits - exits,
-        "nb_exits": exits,
-        "subtable": targets,
-    }
+def _page_row(
+    page: str, visits: int, exits: int, targets: list[Row], grouped: int | None = None
+) -> Row:
+    """A page's row; "Others" also tells how many pages it holds (Matomo's
+    ``nb_pages_in_group``)."""
+    row: Row = {"label": page, "nb_visits": visits, "nb_proceeded": visits - exits}
+    row["nb_exits"] = exits
+    if grouped is not None:
+        row["nb_pages_in_group"] = grouped
+    row["subtable"] = targets
+    return row

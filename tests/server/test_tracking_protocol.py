@@ -1,0 +1,333 @@
+"""Plain page views answered below ASGI (``tally.server.tracking_protocol``), on a real
+uvicorn server in a thread, over raw sockets (so keep-alive and pipelining are what is
+sent, byte for byte)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from uvicorn.protocols.http import httptools_impl
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from tally.server import tracking_protocol as module
+from tally.server.tracking_protocol import TrackingProtocol, _Hit, tracking_protocol
+from tally.web.hitlog import HitLog, read_segment, segment_paths
+from tally.web.tracking import PATHS, PIXEL, TrackingEndpoint
+
+PLAIN = "idsite=1&rec=1&url=https%3A%2F%2Fshop.example%2F&action_name=Home"
+
+
+@dataclass
+class Running:
+    port: int
+    endpoint: TrackingEndpoint
+    hitlog: HitLog
+    log_dir: Path
+
+    def records(self) -> list[bytes]:
+        return [
+            record.payload
+            for path in segment_paths(self.log_dir)
+            for record in read_segment(path, 0, sealed=False).records
+        ]
+
+
+def _app(endpoint: TrackingEndpoint) -> Any:
+    """What TallyApp does for these paths: tracking to the endpoint, the rest elsewhere."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] in PATHS:
+            await endpoint(scope, receive, send)
+            return
+        body = b"served by the ASGI app"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+async def _yes(_value: object) -> bool:
+    return True
+
+
+async def _site_one(site: object) -> bool:
+    return site == 1
+
+
+@pytest.fixture
+def shortcut(monkeypatch) -> list[bytes]:
+    """The payloads of the hits the shortcut took (not the ASGI path)."""
+    taken: list[bytes] = []
+    track = TrackingProtocol._track
+
+    def counted(self: TrackingProtocol, hit: _Hit) -> None:
+        taken.append(hit.plain.payload)
+        track(self, hit)
+
+    monkeypatch.setattr(TrackingProtocol, "_track", counted)
+    return taken
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Any]:
+    """Start servers: ``serve(protocol=None)`` runs tally's protocol, or the one given."""
+    started: list[tuple[uvicorn.Server, threading.Thread, HitLog]] = []
+
+    def start(protocol: type[asyncio.Protocol] | None = None, proxy: bool = False) -> Running:
+        log_dir = tmp_path / f"log{len(started)}"
+        hitlog = HitLog(log_dir, 1 << 20)
+        hitlog.start()
+        endpoint = TrackingEndpoint(
+            hitlog, site_exists=_site_one, token_valid=_yes, site_known=lambda site: site == 1
+        )
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(
+            _app(endpoint),
+            http=protocol or tracking_protocol(endpoint),
+            access_log=False,
+            lifespan="off",
+            log_level="warning",
+            # as tally serve without trusted proxies; or uvicorn's default: 127.0.0.1 trusted
+            proxy_headers=proxy,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]})
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.01)
+        started.append((server, thread, hitlog))
+        return Running(listening.getsockname()[1], endpoint, hitlog, log_dir)
+
+    yield start
+    for server, thread, hitlog in started:
+        server.should_exit = True
+        thread.join(20)
+        hitlog.close()
+
+
+def _get(path: str, *, version: str = "1.1", headers: str = "") -> bytes:
+    return f"GET {path} HTTP/{version}\r\nHost: t\r\nUser-Agent: test\r\n{headers}\r\n".encode()
+
+
+def _hit(query: str = PLAIN, **options: Any) -> bytes:
+    return _get(f"/matomo.php?{query}", **options)
+
+
+def _read(connection: socket.socket, count: int) -> list[bytes]:
+    """``count`` whole responses (every answer here has a content length, or is a 204)."""
+    data = b""
+    answers = []
+    while len(answers) < count:
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            head = data[: end + 4]
+            length = re.search(rb"content-length: (\d+)", head.lower())
+            size = end + 4 + (int(length.group(1)) if length else 0)
+            if len(data) >= size:
+                answers.append(data[:size])
+                data = data[size:]
+                continue
+        chunk = connection.recv(65536)
+        assert chunk, f"connection closed after {len(answers)} answers"
+        data += chunk
+    assert not data, "more bytes than the answers asked for"
+    return answers
+
+
+def _status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def _connect(running: Running) -> socket.socket:
+    connection = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+    return connection
+
+
+def test_keep_alive_connection_gets_one_answer_per_hit_and_each_hit_is_logged(
+    serve, shortcut
+) -> None:
+    running = serve()
+    with _connect(running) as connection:
+        for number in range(3):
+            connection.sendall(_hit(f"{PLAIN}&send_image=0&r={number}"))
+            (answer,) = _read(connection, 1)
+            assert _status(answer) == 204
+            assert b"access-control-allow-origin: *\r\n" in answer
+    records = running.records()
+    assert [b"&r=%d" % number in record for number, record in enumerate(records)] == [True] * 3
+    assert running.endpoint.stats.accepted == 3
+    assert shortcut == records
+
+
+def test_pipelined_requests_are_answered_in_order(serve, shortcut) -> None:
+    """A hit, a request for the ASGI app, a 204 hit, a hit the endpoint checks in full
+    (site 2 is not in the cache: the ASGI path, refused) and a GIF hit, in one write."""
+    running = serve()
+    with _connect(running) as connection:
+        connection.sendall(
+            _hit()
+            + _get("/elsewhere")
+            + _hit(f"{PLAIN}&send_image=0")
+            + _hit(PLAIN.replace("idsite=1", "idsite=2"))
+            + _hit(f"{PLAIN}&r=last")
+        )
+        answers = _read(connection, 5)
+    assert [_status(answer) for answer in answers] == [200, 200, 204, 400, 200]
+    assert answers[0].endswith(b"\r\n\r\n" + PIXEL)
+    assert answers[1].endswith(b"served by the ASGI app")
+    assert b'"field": "idsite"' in answers[3]
+    assert len(running.records()) == 3  # the refused hit is not logged
+    assert shortcut == running.records()
+
+
+def test_a_hit_is_not_answered_before_its_sync(serve, monkeypatch) -> None:
+    running = serve()
+    synced = threading.Event()
+    real_sync = os.fdatasync
+
+    def blocked_sync(descriptor: int) -> None:
+        synced.wait(30)
+        real_sync(descriptor)
+
+    monkeypatch.setattr(os, "fdatasync", blocked_sync)
+    with _connect(running) as connection:
+        connection.sendall(_hit(f"{PLAIN}&send_image=0"))
+        connection.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            connection.recv(1)  # the record is written, not yet synced: no answer
+        assert running.endpoint.stats.accepted == 0
+        synced.set()
+        connection.settimeout(10)
+        (answer,) = _read(connection, 1)
+    assert _status(answer) == 204
+    assert running.endpoint.stats.accepted == 1
+
+
+def test_a_closed_hit_log_answers_503(serve, shortcut) -> None:
+    running = serve()
+    running.hitlog.close()
+    with _connect(running) as connection:
+        connection.sendall(_hit(headers="Origin: https://shop.example\r\n"))
+        (answer,) = _read(connection, 1)
+    assert _status(answer) == 503
+    assert b"access-control-allow-origin: https://shop.example\r\n" in answer
+    assert answer.endswith(b'"reason": "hit log unavailable", "field": null}')
+    assert running.endpoint.stats.failed == 1
+    assert len(shortcut) == 1
+
+
+def test_a_malformed_request_gets_uvicorns_400(serve) -> None:
+    running = serve()
+    with _connect(running) as connection:
+        connection.sendall(b"GET /matomo.php?" + PLAIN.encode() + b" HTTP/1.1\r\nHost t\r\n\r\n")
+        (answer,) = _read(connection, 1)
+    assert _status(answer) == 400
+    assert answer.endswith(b"Invalid HTTP request received.")
+    assert running.records() == []
+
+
+REQUESTS = [
+    _hit(),
+    _hit(f"{PLAIN}&send_image=0"),
+    _hit(headers="Origin: https://shop.example\r\n"),
+    _hit(f"{PLAIN}&send_image=0", headers="Connection: close\r\n"),
+    _hit(version="1.0"),
+    # a sendBeacon: a POST with the query in its URL and an empty body
+    _get(f"/matomo.php?{PLAIN}&send_image=0", headers="Content-Length: 0\r\n").replace(
+        b"GET", b"POST", 1
+    ),
+]
+
+
+@pytest.mark.parametrize("request_bytes", REQUESTS)
+def test_the_answer_is_byte_for_byte_what_uvicorns_asgi_path_sends(
+    serve, shortcut, request_bytes
+) -> None:
+    """The shortcut writes answers itself: they must be the bytes uvicorn would write for
+    the endpoint's ASGI answer (but for the date, which may tick between the two)."""
+
+    def answer(running: Running) -> bytes:
+        with _connect(running) as connection:
+            connection.sendall(request_bytes)
+            (answer,) = _read(connection, 1)
+        return re.sub(rb"date: [^\r]*\r\n", b"", answer)
+
+    fast, stock = serve(), serve(HttpToolsProtocol)
+    assert answer(fast) == answer(stock)
+    assert fast.endpoint.stats.accepted == stock.endpoint.stats.accepted == 1
+    assert shortcut == fast.records()  # the shortcut answered the first server's hit
+    # the same record, but for its time
+    assert [_timeless(record) for record in fast.records()] == [
+        _timeless(record) for record in stock.records()
+    ]
+
+
+def _timeless(record: bytes) -> bytes:
+    return re.sub(rb'"t":"[^"]*"', b"", record)
+
+
+def test_the_uvicorn_internals_used_are_the_verified_ones() -> None:
+    """Fails loudly when uvicorn changes: its version must be one this was checked with,
+    and every attribute uvicorn's own callbacks touch on ``self.cycle`` (where a waiting
+    hit stands) must be one a hit has."""
+    assert uvicorn.__version__.startswith(module.VERIFIED_UVICORN), (
+        f"uvicorn {uvicorn.__version__}: check tally/server/tracking_protocol.py against its "
+        "httptools_impl.py, run these tests, then add it to VERIFIED_UVICORN"
+    )
+    source = Path(httptools_impl.__file__).read_text()
+    touched = set(re.findall(r"self\.cycle\.(\w+)", source))
+    provided = {*_Hit.__slots__, "message_event"}
+    assert touched <= provided, touched - provided
+    for name in ("_start_asgi_task", "on_response_complete", "on_headers_complete"):
+        assert callable(getattr(HttpToolsProtocol, name))
+    assert issubclass(tracking_protocol(_endpoint_with_log()), TrackingProtocol)
+
+
+def _endpoint_with_log() -> TrackingEndpoint:
+    return TrackingEndpoint(HitLog("/nonexistent", 1), site_exists=_yes, token_valid=_yes)
+
+
+def test_a_log_that_is_not_local_keeps_the_stock_protocol() -> None:
+    class Remote:
+        async def append(self, payloads: list[bytes]) -> list[str]:
+            return []
+
+    endpoint = TrackingEndpoint(Remote(), site_exists=_yes, token_valid=_yes)
+    assert tracking_protocol(endpoint) is HttpToolsProtocol
+    assert tracking_protocol(None) is HttpToolsProtocol
+
+
+def test_a_trusted_proxys_forwarded_hit_goes_to_the_asgi_path(serve, shortcut) -> None:
+    """Behind a trusted proxy the visitor's address is what uvicorn's proxy middleware makes
+    of X-Forwarded-For: such a hit takes the ASGI path; one without the header need not."""
+    running = serve(proxy=True)
+    with _connect(running) as connection:
+        connection.sendall(
+            _hit(f"{PLAIN}&send_image=0", headers="X-Forwarded-For: 203.0.113.9\r\n")
+        )
+        connection.sendall(_hit(f"{PLAIN}&send_image=0"))
+        assert [_status(answer) for answer in _read(connection, 2)] == [204, 204]
+    forwarded, direct = running.records()
+    assert b'"ip":"203.0.113.9"' in forwarded
+    assert b'"ip":"127.0.0.1"' in direct
+    assert shortcut == [direct]
