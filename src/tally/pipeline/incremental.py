@@ -48,6 +48,7 @@ from tally.pipeline.build import (
 from tally.pipeline.context import Context
 from tally.pipeline.extension import FAST_PATHS
 from tally.pipeline.ledger import Ledger, new_run_id
+from tally.pipeline.statements import pipeline_fragment
 from tally.warehouse import Warehouse
 
 # the loaded range of the stored build (data_start, horizon)
@@ -261,14 +262,14 @@ def _stored_probe(warehouse: Warehouse, model: Model, changed: str, probed: str)
     declared = model.range
     assert declared is not None
     unique = ", ".join(declared.unique)
-    exact = f"({unique}) IN (SELECT {unique} FROM {changed})"
+    exact = pipeline_fragment("keys_among", key=f"({unique})", given=unique, rows=changed)
     if declared.probe is None:
         narrow = exact
     else:
         column, expression = declared.probe
-        narrow = f"{column} IN (SELECT {expression} FROM {changed})"
+        narrow = pipeline_fragment("keys_among", key=column, given=expression, rows=changed)
     if warehouse.capabilities.row_ids:
-        narrow = f"rowid IN (SELECT rowid FROM {model.table} WHERE {narrow})"
+        narrow = pipeline_fragment("by_row_ids", table=model.table, condition=narrow)
     if declared.probe is None:
         return f"SELECT {declared.column} FROM {model.table} WHERE {narrow}"
     # in two statements: in one, the planner may match the unique key over every row first
