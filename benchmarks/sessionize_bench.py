@@ -25,7 +25,9 @@ many visitors a day, the same pages and times), so a year of a few million hits 
 without hours of loading; the loader stage is timed on the log itself.
 
 Usage: python benchmarks/sessionize_bench.py [--hits N] [--rounds N] [--copies K] [--full]
+                                            [--loader-only]
   default  about 150,000 hits, 3 rounds of the loader each way
+  --loader-only  stop after the loader stage (its rows of the table only)
   --full   about 10,000,000 hits (the issue's year; the loader alone takes most of an hour)
 """
 
@@ -219,6 +221,9 @@ def main() -> None:
     parser.add_argument(
         "--copies", type=int, default=1, help="sessionize K copies of the loaded hits"
     )
+    parser.add_argument(
+        "--loader-only", action="store_true", help="time the loader stage alone, then stop"
+    )
     options = parser.parse_args()
     hits = 10_000_000 if options.full else options.hits
     print(f"{platform.node()}: {platform.machine()}, Python {sys.version.split()[0]}")
@@ -289,6 +294,10 @@ def main() -> None:
         assert kept is not None
         loaded_hits = kept.rows("SELECT count(*) FROM web.hits")[0][0]
         kept.close()
+        if options.loader_only:
+            watch.finish()
+            print_loader(options.rounds, loads, load_cpu, before_duckdb, watch)
+            return
         path = folder / f"{kept_name}.duckdb"
         copied(path, options.copies)
         if options.copies > 1:
@@ -320,8 +329,7 @@ def main() -> None:
         )
     watch.finish()
 
-    with_rate, without_rate = max(loads[True]), max(loads[False])
-    with_cpu, without_cpu = max(load_cpu[True]), max(load_cpu[False])
+    with_cpu = max(load_cpu[True])
     extra = (costs[True] - costs[False]) * len(addresses) / len(payloads)
     session_rate = loaded_hits / year_seconds
     floor_rate = loaded_hits / min(floor_seconds, floor_again)
@@ -332,21 +340,7 @@ def main() -> None:
     print()
     print("| stage | figure | floor / reference | ratio | target |")
     print("| --- | --- | --- | --- | --- |")
-    print(
-        f"| loader, provider on (best of {options.rounds}) | {with_rate:,.0f} hits/s "
-        f"[{with_cpu:,.0f} per CPU-s] | provider off: {without_rate:,.0f} hits/s "
-        f"[{without_cpu:,.0f}] | {with_rate / without_rate:.2f} [{with_cpu / without_cpu:.2f}] | "
-        f"≥ 0.90 of off — wall {watch.verdict(with_rate >= 0.9 * without_rate)}, per CPU "
-        f"{watch.verdict(with_cpu >= 0.9 * without_cpu)}; "
-        f"≥ {LOADER_TARGET:,} hits/s — {watch.verdict(with_rate >= LOADER_TARGET)} |"
-    )
-    per_hit = 1e6 / with_cpu
-    print(
-        f"| loader, where a hit's CPU goes (provider on) | before DuckDB (read, parse, check, "
-        f"enrich, Arrow table): {before_duckdb:.0f} µs | writing into web.hits (insert, "
-        f"commit, checkpoint): {per_hit - before_duckdb:.0f} µs | {before_duckdb / per_hit:.2f} "
-        f"of {per_hit:.0f} µs | 50,000 hits/s on one core: 20 µs a hit |"
-    )
+    print_loader(options.rounds, loads, load_cpu, before_duckdb, watch)
     print(
         f"| the provider's own cost | {extra:.2f} µs CPU per hit ({costs[True]:.1f} − "
         f"{costs[False]:.1f} µs per distinct address, {len(addresses):,} addresses) | a hit's "
@@ -365,6 +359,34 @@ def main() -> None:
         f"{year_seconds:.2f} s [{year_cpu:.2f}] | {share:.3f} [{share_cpu:.3f}] | "
         f"≤ {INCREMENTAL_TARGET} — wall {watch.verdict(share <= INCREMENTAL_TARGET)}, "
         f"per CPU {watch.verdict(share_cpu <= INCREMENTAL_TARGET)} |"
+    )
+
+
+def print_loader(
+    rounds: int,
+    loads: dict[bool, list[float]],
+    load_cpu: dict[bool, list[float]],
+    before_duckdb: float,
+    watch: LoadWatch,
+) -> None:
+    """The loader's rows of the closing table: best of the rounds each way, and where a
+    loaded hit's CPU goes."""
+    with_rate, without_rate = max(loads[True]), max(loads[False])
+    with_cpu, without_cpu = max(load_cpu[True]), max(load_cpu[False])
+    print(
+        f"| loader, provider on (best of {rounds}) | {with_rate:,.0f} hits/s "
+        f"[{with_cpu:,.0f} per CPU-s] | provider off: {without_rate:,.0f} hits/s "
+        f"[{without_cpu:,.0f}] | {with_rate / without_rate:.2f} [{with_cpu / without_cpu:.2f}] | "
+        f"≥ 0.90 of off — wall {watch.verdict(with_rate >= 0.9 * without_rate)}, per CPU "
+        f"{watch.verdict(with_cpu >= 0.9 * without_cpu)}; "
+        f"≥ {LOADER_TARGET:,} hits/s — {watch.verdict(with_rate >= LOADER_TARGET)} |"
+    )
+    per_hit = 1e6 / with_cpu
+    print(
+        f"| loader, where a hit's CPU goes (provider on) | before DuckDB (read, parse, check, "
+        f"enrich, Arrow table): {before_duckdb:.0f} µs | writing into web.hits (insert, "
+        f"commit, checkpoint): {per_hit - before_duckdb:.0f} µs | {before_duckdb / per_hit:.2f} "
+        f"of {per_hit:.0f} µs | 50,000 hits/s on one core: 20 µs a hit |"
     )
 
 

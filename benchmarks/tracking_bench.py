@@ -1,7 +1,8 @@
 """Tracking speed: /matomo.php against bare 204 endpoints on the same uvicorn settings, bulk
 ingest in hits/s, loader throughput, and the server's peak memory (issues 6 and 27).
 
-Four endpoints, each timed in the same alternating rounds so all see the same machine load:
+Seven endpoints on five servers, each timed in the same alternating rounds so all see the
+same machine load:
 
 - **raw ASGI 204** (the floor): a bare ASGI callable that answers 204 to every request, on
   uvicorn with the same settings as tally's server (httptools, no access log), its own
@@ -18,8 +19,11 @@ Four endpoints, each timed in the same alternating rounds so all see the same ma
 - **tally /bench/bare** (the old floor of issue 6): a 204 route added to tally's own app; it
   passes the session and login middleware that tracking requests skip, so it is slower than
   the others and made the tracking ratio look better than it is;
+- **tally /matomo.php, ASGI path**: the same page views served by tally's app on uvicorn's
+  stock httptools protocol (a second tally server with its own data directory): what the
+  page views cost before ``tally.server.tracking_protocol`` answered them below ASGI;
 - **tally /matomo.php**: a page view as matomo.js sends it, acknowledged after its
-  group-committed ``fdatasync``.
+  group-committed ``fdatasync``, on the server exactly as ``tally serve`` runs it.
 
 The load generator is ``wrk`` (Debian's package, C, epoll; ``apt-get install -y wrk``) with
 one thread and 64 connections, each tracking request a different query (a Lua script);
@@ -57,6 +61,7 @@ ENDPOINTS = (
     "raw ASGI 204 after a shared 4 ms wait",
     "Starlette 204",
     "tally /bench/bare",
+    "tally /matomo.php, ASGI path",
     "tally /matomo.php",
 )
 
@@ -118,7 +123,7 @@ def serve(kind: str, descriptor: int) -> None:
         app = raw_after_wait
     elif kind == "starlette":
         app = Starlette(routes=[Route("/", bare)])
-    else:
+    else:  # tally, tally-asgi
         from tally.config import load_settings
         from tally.server.app import create_app
         from tally.server.ui import access
@@ -133,6 +138,17 @@ def serve(kind: str, descriptor: int) -> None:
         from tally.server.runner import server_config
 
         config = server_config(app, settings, log_level="warning")  # type: ignore[arg-type]
+    elif kind == "tally-asgi":  # the same, every request through ASGI (the stock protocol)
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        from tally.server.runner import server_config
+
+        config = server_config(
+            app,  # type: ignore[arg-type]
+            settings,
+            log_level="warning",
+            http=HttpToolsProtocol,
+        )
     else:  # the floors: tally serve's settings otherwise (httptools, no access log, lifespan)
         config = uvicorn.Config(
             app, access_log=False, log_level="warning", lifespan="on", proxy_headers=False
@@ -317,6 +333,7 @@ def side_by_side(
         "raw ASGI 204 after a shared 4 ms wait": ("wait", "/matomo.php"),
         "Starlette 204": ("starlette", "/"),
         "tally /bench/bare": ("tally", "/bench/bare"),
+        "tally /matomo.php, ASGI path": ("tally-asgi", "/matomo.php"),
         "tally /matomo.php": ("tally", "/matomo.php"),
     }
     use_wrk = shutil.which("wrk") is not None
@@ -554,12 +571,19 @@ def main() -> None:
         }
         kinds = ("raw", "wait", "starlette", "tally")
         started = {kind: start_server(kind, environment) for kind in kinds}
+        # the ASGI path's tally: its own data directory (DuckDB has one writer a file)
+        (folder / "asgi").mkdir()
+        prepare(folder / "asgi")
+        started["tally-asgi"] = start_server(
+            "tally-asgi", {**environment, "TALLY_DATA_DIR": str(folder / "asgi")}
+        )
         servers = {kind: (port, server.pid) for kind, (server, port) in started.items()}
         try:
             for port, _ in servers.values():
                 _wait(port)
             tally_port, tally_pid = servers["tally"]
             rate(tally_port, [get("/bench/bare")] * 500 + [tracking_request(i) for i in range(500)])
+            rate(servers["tally-asgi"][0], [tracking_request(i) for i in range(500)])
             measured, generator = side_by_side(servers, rounds, seconds, folder)
             cpu = cpu_seconds(tally_pid)
             bulk_rate = bulk_ingest(tally_port, bulks, bulk_size)

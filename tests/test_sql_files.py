@@ -1,13 +1,13 @@
 """SQL that is more than a lookup lives in .sql files (beside the models: tally/models,
 tally/web/models; or in a ``queries/`` folder of its package: warehouse/meta,
 warehouse/postgres, warehouse/spark, pipeline, reports, sources, stream, server/ui), read
-through ``warehouse.sqlfiles.sql_file`` (e.g. ``web.reporting.queries.report_sql``), not in
-Python strings: no string (or f-string, or
-implicitly joined literals) in tally's Python holds a query of more than ``LONGEST`` lines
-or ``LONGEST_TEXT`` characters (white space collapsed), and none holds a query shaped as
-more than a lookup (``SHAPE``: grouping, a join, a window, a common table expression, a
-union or a subquery), whatever its length. No file is exempt from the length rule; from the
-shape rule only ``OTHERS_AREAS``, files other helpers were changing when it came in."""
+through ``warehouse.sqlfiles.sql_file`` (e.g. ``web.reporting.queries.report_sql``; a
+condition or subquery that other SQL embeds as one line by ``sql_expression``), not in
+Python strings: no string (or f-string, or implicitly joined literals) in tally's Python
+holds a query of more than ``LONGEST`` lines or ``LONGEST_TEXT`` characters (white space
+collapsed), and none holds a query shaped as more than a lookup (``SHAPE``: grouping, a
+join, a window, a common table expression, a union or a subquery), whatever its length. No
+file is exempt from either rule."""
 
 from __future__ import annotations
 
@@ -29,15 +29,6 @@ SHAPE = re.compile(
     r"\bGROUP BY\b|\bJOIN\b|\bOVER\s*\(|\bUNION\b|\(\s*SELECT\b|\bWITH\s+\w+\s+AS\s*\("
 )
 LIST_PARAMETER = re.compile(r"\(\s*SELECT unnest\(\?\)\s*\)")
-# Files other helpers were changing when the shape rule came in (issue 26, 2026-12-06): their
-# grouped and joined queries move to .sql files with their owners' work. The length rule
-# applies to them as to every file; a file that no longer fails the shape rule comes off.
-OTHERS_AREAS = {
-    "pipeline/build.py": "the daily build (issues 21, 23)",
-    "pipeline/extension.py": "the daily build's extension of periods (issue 21)",
-    "pipeline/incremental.py": "the daily build's deltas (issue 21)",
-    "web/sessions.py": "sessionize (issue 27)",
-}
 
 
 def docstrings(tree: ast.AST) -> set[int]:
@@ -108,18 +99,12 @@ def shape_offenders() -> list[str]:
     found = []
     for path in sorted(SOURCE.rglob("*.py")):
         name = str(path.relative_to(SOURCE))
-        if name not in OTHERS_AREAS:
-            found += [f"{name}:{line}" for line in shaped_queries(path)]
+        found += [f"{name}:{line}" for line in shaped_queries(path)]
     return found
 
 
 def test_no_query_beyond_a_lookup_is_written_in_python() -> None:
     assert shape_offenders() == []
-
-
-def test_each_file_let_through_still_needs_it() -> None:
-    for name in OTHERS_AREAS:
-        assert shaped_queries(SOURCE / name), f"{name} passes the shape rule: take it off"
 
 
 def test_the_shape_rule(tmp_path: Path) -> None:

@@ -99,6 +99,51 @@ def test_a_crash_before_the_commit_loads_the_batch_on_the_next_run(
     assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(4, 4)]
 
 
+def test_batches_written_while_the_next_is_prepared_commit_in_order_once(
+    warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    # 2 records a batch: segment 1's 9 records are 5 batches (4 of them handed to the
+    # writer thread, the last short one committed by the loader itself)
+    settings.web.load_batch_records = 2
+    write_segment(log_dir, 1, [pageview(n) for n in range(9)])
+    write_segment(log_dir, 2, [pageview(n) for n in range(9, 12)])
+    assert load_hits(warehouse, settings).loaded == 12
+    assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(12, 12)]
+    segments = warehouse.rows(
+        "SELECT hits, loaded_offset, sealed FROM tally_meta.hitlog_segments ORDER BY segment"
+    )
+    sizes = [path.stat().st_size for path in segment_paths(log_dir)]
+    assert segments == [(9, sizes[0], True), (3, sizes[1], False)]
+    assert load_hits(warehouse, settings).loaded == 0
+
+
+def test_a_failed_commit_keeps_the_batches_before_it_and_loads_the_rest_later(
+    warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
+) -> None:
+    settings.web.load_batch_records = 2
+    write_segment(log_dir, 1, [pageview(n) for n in range(9)])
+    write_segment(log_dir, 2, [])
+    original = warehouse.execute
+    offsets_moved = []
+
+    def crash_at_the_third_offset(sql, params=None):
+        if "tally_meta.hitlog_segments" in sql:
+            offsets_moved.append(sql)
+            if len(offsets_moved) == 3:
+                raise RuntimeError("killed")
+        return original(sql, params)
+
+    monkeypatch.setattr(warehouse, "execute", crash_at_the_third_offset)
+    with pytest.raises(RuntimeError):
+        load_hits(warehouse, settings)
+    monkeypatch.setattr(warehouse, "execute", original)
+    # batches 1 and 2 committed (4 records), the third rolled back, none after it written
+    assert warehouse.rows("SELECT count(*) FROM web.hits") == [(4,)]
+    assert warehouse.rows("SELECT hits FROM tally_meta.hitlog_segments") == [(4,)]
+    assert load_hits(warehouse, settings).loaded == 5
+    assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(9, 9)]
+
+
 def test_a_torn_tail_waits_while_active_and_is_skipped_once_sealed(
     duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path
 ) -> None:

@@ -345,6 +345,33 @@ def test_only_days_with_new_hits_are_recomputed(site: Warehouse) -> None:
     assert len(sessionize(site, full=True).days) == 2
 
 
+def test_a_hit_arriving_a_day_late_reopens_only_its_local_day(site: Warehouse) -> None:
+    # pending_days looks only at UTC days holding more hits than actions. 3 March 07:00 in
+    # Hong Kong is 2 March 23:00 UTC: its UTC day (2 March) is not its local day, and that
+    # UTC day already holds the placed 2 March 09:00 (01:00 UTC). Stored after 4 March was
+    # sessionized, it must reopen 3 March alone, and join A's 07:10 visit there.
+    insert_hits(
+        site,
+        [
+            hit(hkt(2, "09:00"), visitor_id=A),
+            hit(hkt(3, "07:10"), visitor_id=A),
+            hit(hkt(4, "09:00"), visitor_id=A),
+        ],
+    )
+    assert len(sessionize(site).days) == 3
+    insert_hits(site, [hit(hkt(3, "07:00"), visitor_id=A)], start=100)
+    result = sessionize(site)
+    assert result.days == [(1, dt.date(2026, 3, 3))]
+    # 3 March: one visit of two hits, 07:00 to 07:10 (600 s); the other days untouched
+    assert visits_by_key(site)["c:" + A] == [
+        ("2026-03-02", 1, 0),
+        ("2026-03-03", 2, 600),
+        ("2026-03-04", 1, 0),
+    ]
+    assert site.rows("SELECT count(*) FROM web.actions") == [(4,)]  # each hit once
+    assert sessionize(site).days == []
+
+
 def page_ids(warehouse: Warehouse) -> dict[str, int]:
     return {label: page for page, label in warehouse.rows("SELECT page_id, label FROM web.pages")}
 

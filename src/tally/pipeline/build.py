@@ -32,13 +32,20 @@ from tally.models.plans import write_plans
 from tally.models.rates import write_rates
 from tally.pipeline.context import Context
 from tally.pipeline.ledger import Ledger, new_run_id
-from tally.pipeline.statements import pipeline_sql
+from tally.pipeline.statements import pipeline_fragment, pipeline_sql
 from tally.warehouse import Warehouse
 
 MODELS_PACKAGE = "tally.models"
 # tables the build writes from settings and code before the models (countries, plan
 # names, exchange rates)
-WRITTEN = frozenset({"marts.dim_country", "marts.dim_plan", "marts.dim_exchange_rate"})
+WRITTEN = frozenset(
+    {
+        "marts.dim_country",
+        "marts.dim_plan",
+        "marts.dim_exchange_rate",
+        "marts.dim_exchange_rate_day",
+    }
+)
 GRAINS = ("day", "week", "month", "resolution", "key", "each", "all")
 RESOLUTIONS = {"daily": "day", "weekly": "week", "monthly": "month"}
 DECLARATION = re.compile(r"^--\s*@(\w+)\b\s*(.*?)\s*$")
@@ -282,7 +289,7 @@ def narrowed(sql: str, inputs: Mapping[str, str]) -> str:
 
 
 def _stand_in(number: int) -> str:
-    return f"(SELECT * FROM __narrowed_{number}__)"
+    return pipeline_fragment("narrowed_stand_in", number=str(number))
 
 
 @lru_cache(maxsize=128)
@@ -355,9 +362,10 @@ def input_rows(
     found = {}
     for table, condition in declared.reads:
         where = condition.replace("{since}", f"DATE '{since}'" if since else "NULL")
-        where = where.replace("{keys}", f"(SELECT {declared.column} FROM {keys})")
+        keys_sql = pipeline_fragment("declared_keys", column=f"{declared.column}", keys=f"{keys}")
+        where = where.replace("{keys}", keys_sql)
         if keys is not None and "{keys}" in condition and warehouse.capabilities.row_ids:
-            where = f"rowid IN (SELECT rowid FROM {table} WHERE {where})"
+            where = pipeline_fragment("by_row_ids", table=table, condition=where)
         found[table] = f"SELECT * FROM {table} WHERE {where}"
     return found
 
@@ -428,7 +436,7 @@ def rebuild_keys(
     key column is one that is never NULL."""
     assert model.range is not None
     column = model.range.column
-    where = f"({column}) IN (SELECT {column} FROM {keys})"
+    where = pipeline_fragment("keys_among", key=f"({column})", given=f"{column}", rows=keys)
     stored = f"SELECT * FROM {model.table} WHERE {where}"
     inputs = input_rows(warehouse, model.range, keys=keys)
     if model.range.stores is not None:
@@ -437,9 +445,8 @@ def rebuild_keys(
         mine = set(warehouse.columns(model.table))
         listed = ", ".join(c for c in warehouse.columns(model.range.stores) if c in mine)
         # every new row's key is among the keys (incremental.py names them)
-        inputs[model.range.stores] = (
-            f"SELECT {listed} FROM stored_rows UNION ALL "
-            f"SELECT {listed} FROM {new_rows} WHERE NOT _old"
+        inputs[model.range.stores] = pipeline_fragment(
+            "stored_and_new_rows", columns=listed, new_rows=new_rows
         )
         stored_sql = None
     else:
@@ -487,16 +494,8 @@ def replace_changed(
         temporary(warehouse, table, sql)
     name = model.table
     columns = ", ".join(warehouse.columns(name))
-    # the rows on one side only (as the two EXCEPTs would give them, in one grouping: half
-    # the work of two set differences)
-    temporary(
-        warehouse,
-        delta,
-        f"SELECT {columns}, min(_side) = 1 AS _old FROM ("
-        f"SELECT {columns}, 1 AS _side FROM {stored} "
-        f"UNION ALL SELECT {columns}, 0 AS _side FROM {fresh}) AS both_sides "
-        f"GROUP BY {columns} HAVING min(_side) = max(_side)",
-    )
+    one_side = pipeline_sql("rows_on_one_side", columns=columns, stored=stored, fresh=fresh)
+    temporary(warehouse, delta, one_side)
     unique = model.range.unique
     if not unique:  # one row or a few: replaced whole when anything differs
         if warehouse.rows(f"SELECT count(*) FROM {delta}")[0][0]:
@@ -506,8 +505,7 @@ def replace_changed(
         listed = ", ".join(unique)
         matched = " AND ".join(f"{name}.{column} = went.{column}" for column in unique)
         warehouse.execute(
-            f"DELETE FROM {name} USING "
-            f"(SELECT DISTINCT {listed} FROM {delta} WHERE _old) AS went WHERE {matched}"
+            pipeline_sql("delete_went", table=name, unique=listed, delta=delta, matched=matched)
         )
         warehouse.execute(f"INSERT INTO {name} SELECT {columns} FROM {delta} WHERE NOT _old")
     for table, _ in made:

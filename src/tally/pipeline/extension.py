@@ -26,7 +26,9 @@ from collections.abc import Mapping
 from importlib import resources
 
 from tally.pipeline.build import Model, narrowed, rebuild_keys, replace_changed, temporary
+from tally.pipeline.statements import pipeline_fragment
 from tally.warehouse import Warehouse
+from tally.warehouse.sqlfiles import sql_expression, sql_file
 
 PERIODS = "marts.subscription_periods"
 LAST_PERIODS = "marts.subscription_last_periods"
@@ -41,6 +43,23 @@ REUSED = ("transactions", "described", "chosen", "refunds", "known", "first_know
 def marts_sql(name: str) -> str:
     """The text of a SQL file in ``models/marts`` (a model, or a step of the daily build)."""
     return resources.files("tally.models").joinpath("marts", name).read_text(encoding="utf-8")
+
+
+def step_sql(name: str, **fragments: str) -> str:
+    """A step of the extension, ``models/marts/<name>`` (not a model), its ``{fragments}``
+    filled."""
+    return sql_file("tally.models", f"marts/{name}", **fragments)
+
+
+def step_fragment(name: str, **fragments: str) -> str:
+    """``step_sql`` as one line without its comments: a CTE body, an input's rows or a
+    condition that another step embeds."""
+    return sql_expression("tally.models", f"marts/{name}", **fragments)
+
+
+def _among(column: str, table: str) -> str:
+    """The condition: a row's ``column`` among those of the temporary ``table``."""
+    return pipeline_fragment("keys_among", key=column, given=column, rows=table)
 
 
 def model_ctes(sql: str) -> dict[str, str]:
@@ -62,12 +81,7 @@ def new_keys_sql(model_sql: str) -> str:
     ``build.narrowed``): the new rows only.
     """
     ctes = model_ctes(model_sql)
-    return (
-        f"WITH transactions AS ({ctes['transactions']}), described AS ({ctes['described']}) "
-        "SELECT user_id, subscription_id, start_date FROM described "
-        "UNION SELECT user_id, subscription_id, start_date FROM transactions "
-        "WHERE type = 'refund'"
-    )
+    return step_sql("_new_keys.sql", transactions=ctes["transactions"], described=ctes["described"])
 
 
 def extended_sql(model_sql: str) -> str:
@@ -85,11 +99,10 @@ def extended_sql(model_sql: str) -> str:
     steps["new_described"] = steps.pop("described")
     # a stored latest period, as the described row it came from
     carried = marts_sql("_carried_periods.sql")
-    steps["described"] = f"SELECT * FROM new_described UNION ALL ({carried})"
+    steps["described"] = step_fragment("_extension_described.sql", carried=carried)
     # a stand-in goes before a subscription's first period: only new subscriptions get one
-    steps["first_known"] = (
-        f"SELECT * FROM ({ctes['first_known']}) AS f "
-        "WHERE f.subscription_id NOT IN (SELECT subscription_id FROM tails)"
+    steps["first_known"] = step_fragment(
+        "_extension_first_known.sql", first_known=ctes["first_known"]
     )
     steps["periods"] = ctes["periods"]
     order = ("transactions", "new_described", "described", *REUSED[2:], "periods")
@@ -118,10 +131,10 @@ def rebuild_periods(
     temporary(warehouse, "new_keys", narrowed(new_keys_sql(model.sql), new_rows))
     temporary(warehouse, "recomputed_users", marts_sql("_recomputed_users.sql"))
     # a revised event may move anything of its user's (old and new user, if it moved)
-    warehouse.execute(
-        f"INSERT INTO recomputed_users SELECT user_id FROM {latest} "
-        f"WHERE transaction_id IN (SELECT transaction_id FROM {latest} WHERE _old)"
+    revised = pipeline_fragment(
+        "keys_among", key="transaction_id", given="transaction_id", rows=f"{latest} WHERE _old"
     )
+    warehouse.execute(f"INSERT INTO recomputed_users SELECT user_id FROM {latest} WHERE {revised}")
     columns = warehouse.columns(PERIODS)
     _extend(warehouse, model, latest, status, horizon, columns)
     _recompute_whole(warehouse, model, columns)
@@ -138,19 +151,14 @@ def _latest_periods(warehouse: Warehouse) -> None:
     ``rebuild_last_periods`` replaces the one with the other."""
     listed = ", ".join(warehouse.columns(LAST_PERIODS))
     temporary(warehouse, "last_fresh", f"SELECT {listed} FROM extended WHERE is_last")
-    whole = "user_id IN (SELECT user_id FROM recomputed_users)"
+    whole = _among("user_id", "recomputed_users")
     if warehouse.rows("SELECT count(*) FROM recomputed_users")[0][0]:
         recomputed = narrowed(
             marts_sql("subscription_last_periods.sql"),
             {PERIODS: f"SELECT * FROM changed_periods WHERE {whole}"},
         )
         warehouse.execute(f"INSERT INTO last_fresh SELECT * FROM ({recomputed}) AS r")
-    temporary(
-        warehouse,
-        "last_stored",
-        f"SELECT * FROM tails WHERE subscription_id IN (SELECT subscription_id FROM touched) "
-        f"OR {whole}",
-    )
+    temporary(warehouse, "last_stored", step_sql("_stored_latest_periods.sql", recomputed=whole))
 
 
 def rebuild_last_periods(
@@ -189,33 +197,26 @@ def _extend(
     period, with the latest periods whose user_prev_end only grows
     (``_raised_periods.sql``), and ``touched``, those subscriptions. Users the extension
     cannot take join ``recomputed_users``."""
-    temporary(
-        warehouse,
-        "touched",
-        "SELECT DISTINCT subscription_id FROM new_keys "
-        "WHERE user_id NOT IN (SELECT user_id FROM recomputed_users)",
-    )
-    touched = "subscription_id IN (SELECT subscription_id FROM touched)"
-    # the touched subscriptions' new rows, and all their refunds (a refund may come before
-    # the period it cuts is known): the earlier ones from the small table of refunds
-    listed = ", ".join(warehouse.columns(REFUNDS))
-    day_rows = (
-        f"SELECT * FROM (SELECT {listed} FROM {latest} WHERE NOT _old UNION ALL "
-        f"SELECT {listed} FROM {REFUNDS} WHERE _partition_date <= DATE '{horizon}') AS day_rows "
-        f"WHERE {touched}"
+    temporary(warehouse, "touched", step_sql("_touched_subscriptions.sql"))
+    touched = _among("subscription_id", "touched")
+    # the touched subscriptions' new rows, and all their refunds
+    day_rows = step_fragment(
+        "_extension_day_rows.sql",
+        columns=", ".join(warehouse.columns(REFUNDS)),
+        latest=latest,
+        refunds=REFUNDS,
+        horizon=f"DATE '{horizon}'",
+        touched=touched,
     )
     sources = {LATEST: day_rows, STATUS: f"SELECT * FROM {status} WHERE {touched}"}
     temporary(warehouse, "extended", narrowed(extended_sql(model.sql), sources))
     warehouse.execute(f"INSERT INTO recomputed_users {marts_sql('_unextended_users.sql')}")
-    warehouse.execute(
-        "DELETE FROM extended WHERE user_id IN (SELECT user_id FROM recomputed_users)"
-    )
+    warehouse.execute(f"DELETE FROM extended WHERE {_among('user_id', 'recomputed_users')}")
     raised = ", ".join(
         "greatest(o.user_prev_end, g.grown_end)" if c == "user_prev_end" else f"o.{c}"
         for c in columns
     )
-    raised_sql = marts_sql("_raised_periods.sql").replace("{columns}", raised)
-    warehouse.execute(f"INSERT INTO extended {raised_sql}")
+    warehouse.execute(f"INSERT INTO extended {step_sql('_raised_periods.sql', columns=raised)}")
     temporary(warehouse, "touched", "SELECT DISTINCT subscription_id FROM extended")
 
 
@@ -224,7 +225,7 @@ def _recompute_whole(warehouse: Warehouse, model: Model, columns: list[str]) -> 
     the extended subscriptions and of the users recomputed from their whole history (with
     the model's own SQL, its inputs narrowed to those users)."""
     listed = ", ".join(columns)
-    touched = "subscription_id IN (SELECT subscription_id FROM touched)"
+    touched = _among("subscription_id", "touched")
     temporary(warehouse, "changed_periods", f"SELECT {listed} FROM extended")
     temporary(warehouse, "old_periods", f"SELECT {listed} FROM tails WHERE {touched}")
     if warehouse.rows("SELECT count(*) FROM recomputed_users")[0][0]:
@@ -243,9 +244,9 @@ def _users_rows(warehouse: Warehouse, table: str, users_table: str) -> str:
     then those rows (a handful of users' rows sit in every row group, and a plain semi-join
     decompresses every column of every row: 0.34 -> 0.19 s over 6.6M transactions for 20
     users; the day's 12,900 users' latest periods, 0.13 -> 0.10 s)."""
-    users = f"user_id IN (SELECT user_id FROM {users_table})"
+    users = _among("user_id", users_table)
     if warehouse.capabilities.row_ids:
-        users = f"rowid IN (SELECT rowid FROM {table} WHERE {users})"
+        users = pipeline_fragment("by_row_ids", table=table, condition=users)
     return f"SELECT * FROM {table} WHERE {users}"
 
 

@@ -27,7 +27,11 @@ whole daily build is one transaction: stopped half way, it leaves the stored bui
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tally.models.countries import write_countries
 from tally.models.plans import write_plans
@@ -48,7 +52,11 @@ from tally.pipeline.build import (
 from tally.pipeline.context import Context
 from tally.pipeline.extension import FAST_PATHS
 from tally.pipeline.ledger import Ledger, new_run_id
+from tally.pipeline.statements import pipeline_fragment
 from tally.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # the loaded range of the stored build (data_start, horizon)
 BOUNDS = "marts.subscription_bounds"
@@ -199,10 +207,71 @@ def _rebuild(
 ) -> dict[str, str]:
     """Rebuild each ranged model for the range its inputs' changes reach; returns model →
     what was done."""
-    changes = {
-        table: _loaded_change(warehouse, table, snapshot, horizon, f"delta_{n}")
-        for n, (table, snapshot) in enumerate(loaded.items())
-    }
+    with _aside(warehouse) as aside:
+        changes = {
+            table: _loaded_change(warehouse, table, snapshot, horizon, f"delta_{n}", aside)
+            for n, (table, snapshot) in enumerate(loaded.items())
+        }
+        return _rebuild_models(warehouse, ranged, changes, len(loaded), horizon, aside)
+
+
+class _Aside:
+    """Reads run on another connection of the warehouse, in a thread, while this thread's
+    build goes on (where ``capabilities.reads_aside``): a snapshot's change, an ``EXCEPT``
+    of two days' exports that only reads loaded tables, runs beside the first models
+    (0.2 s of CPU at 1M subscriptions, most of it no longer waited for). Each read's rows
+    become the session's temporary table of the same name when a model needs them."""
+
+    def __init__(self, warehouse: Warehouse, pool: ThreadPoolExecutor | None) -> None:
+        self.warehouse = warehouse
+        self.pool = pool
+        self.pending: dict[str, Future[pa.Table]] = {}
+
+    def temporary(self, table: str, select_sql: str) -> None:
+        """The temporary ``table`` of a SELECT of committed tables only: read aside, or
+        here and now where the warehouse cannot."""
+        if self.pool is None:
+            temporary(self.warehouse, table, select_sql)
+        else:
+            self.pending[table] = self.pool.submit(self.warehouse.query, select_sql)
+
+    def ready(self, tables: list[str | None]) -> None:
+        """Make the temporary tables of those of ``tables`` read aside."""
+        for table in tables:
+            found = self.pending.pop(table, None) if table is not None else None
+            if table is not None and found is not None:
+                rows = found.result()
+                view = self.warehouse.arrow_view(rows)  # type: ignore[attr-defined]
+                with view as name:
+                    temporary(self.warehouse, table, f"SELECT * FROM {name}")
+
+
+@contextmanager
+def _aside(warehouse: Warehouse) -> Iterator[_Aside]:
+    """An ``_Aside`` for the block; every read it started is done when the block ends."""
+    if not warehouse.capabilities.reads_aside:
+        yield _Aside(warehouse, None)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="daily-aside") as pool:
+        aside = _Aside(warehouse, pool)
+        try:
+            yield aside
+        finally:
+            for found in aside.pending.values():
+                found.cancel()
+            aside.pending.clear()
+
+
+def _rebuild_models(
+    warehouse: Warehouse,
+    ranged: list[Model],
+    changes: dict[str, Change],
+    loaded: int,
+    horizon: dt.date,
+    aside: _Aside,
+) -> dict[str, str]:
+    """The models' part of ``_rebuild``: ``changes`` holds the loaded tables' changes
+    (``loaded`` of them), some still being read ``aside``."""
     outcome: dict[str, str] = {}
     for n, model in enumerate(ranged):
         declared = model.range
@@ -215,16 +284,18 @@ def _rebuild(
             changes[model.table] = Change(None, since, True)
             outcome[model.table] = f"incremental from {since}"
             continue
-        delta = f"delta_{len(loaded) + n}"
+        delta = f"delta_{loaded + n}"
         if declared.grain == "all":
             replace_changed(warehouse, model, f"SELECT * FROM {model.table}", model.sql, delta)
         elif declared.grain == "each":
             source = changes[str(declared.column)].delta
             assert source is not None
+            aside.ready([source])
             rebuild_each(warehouse, model, source, delta)
         else:
             keys = f"keys_{n}"
             column = declared.column
+            aside.ready([c.delta for c in inputs])
             named = [f"SELECT {column} FROM {c.delta}" for c in inputs if c.delta is not None]
             stored_input = changes[declared.stores].delta if declared.stores else None
             # (a stored input is a loaded one, not a snapshot: _ranged)
@@ -235,6 +306,7 @@ def _rebuild(
             temporary(warehouse, keys, " UNION ".join(named) or f"SELECT {nothing}")
             fast_path = FAST_PATHS.get(model.table)
             if fast_path is not None:
+                aside.ready([c.delta for c in changes.values()])  # it reads every change
                 deltas = {t: c.delta for t, c in changes.items() if c.delta is not None}
                 fast_path(warehouse, model, keys, {**deltas, model.table: delta}, horizon)
             else:
@@ -261,14 +333,14 @@ def _stored_probe(warehouse: Warehouse, model: Model, changed: str, probed: str)
     declared = model.range
     assert declared is not None
     unique = ", ".join(declared.unique)
-    exact = f"({unique}) IN (SELECT {unique} FROM {changed})"
+    exact = pipeline_fragment("keys_among", key=f"({unique})", given=unique, rows=changed)
     if declared.probe is None:
         narrow = exact
     else:
         column, expression = declared.probe
-        narrow = f"{column} IN (SELECT {expression} FROM {changed})"
+        narrow = pipeline_fragment("keys_among", key=column, given=expression, rows=changed)
     if warehouse.capabilities.row_ids:
-        narrow = f"rowid IN (SELECT rowid FROM {model.table} WHERE {narrow})"
+        narrow = pipeline_fragment("by_row_ids", table=model.table, condition=narrow)
     if declared.probe is None:
         return f"SELECT {declared.column} FROM {model.table} WHERE {narrow}"
     # in two statements: in one, the planner may match the unique key over every row first
@@ -279,11 +351,11 @@ def _stored_probe(warehouse: Warehouse, model: Model, changed: str, probed: str)
 
 
 def _loaded_change(
-    warehouse: Warehouse, table: str, snapshot: bool, horizon: dt.date, delta: str
+    warehouse: Warehouse, table: str, snapshot: bool, horizon: dt.date, delta: str, aside: _Aside
 ) -> Change:
     """A loaded table's rows in the partitions after ``horizon``. A snapshot (every
     partition restates every row) only changes by the rows its newest built partition did
-    not have, on every column but the load's own (``_`` ones)."""
+    not have, on every column but the load's own (``_`` ones): read ``aside``."""
     new = f"_partition_date > DATE '{horizon}'"
     if not snapshot:
         temporary(warehouse, delta, f"SELECT *, false AS _old FROM {table} WHERE {new}")
@@ -294,8 +366,7 @@ def _loaded_change(
         f"SELECT max(_partition_date) FROM {table} WHERE _partition_date <= DATE '{horizon}'"
     )[0][0]
     newest_built = f"_partition_date = DATE '{built}'" if built is not None else "false"
-    temporary(
-        warehouse,
+    aside.temporary(
         delta,
         f"SELECT {listed}, false AS _old FROM {table} WHERE {new} "
         f"EXCEPT SELECT {listed}, false FROM {table} WHERE {newest_built}",

@@ -48,15 +48,14 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
 def server_config(app: TallyApp, settings: Settings, **options: Any) -> uvicorn.Config:
     """uvicorn's settings for tally's app (``serve``; benchmarks/tracking_bench.py runs the
     app with these too): plain page views answered by ``tracking_protocol``, below ASGI."""
-    return uvicorn.Config(
-        app,
-        http=tracking_protocol(app.tracking),
+    defaults: dict[str, Any] = {
+        "http": tracking_protocol(app.tracking),
         # Every hit is already recorded durably; a per-request access log would only cost.
-        access_log=False,
-        lifespan="on",
+        "access_log": False,
+        "lifespan": "on",
         **proxy_options(settings),
-        **options,
-    )
+    }
+    return uvicorn.Config(app, **{**defaults, **options})
 
 
 class StoppingServer(uvicorn.Server):

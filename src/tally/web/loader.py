@@ -17,8 +17,10 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from tally.config import Settings
 from tally.warehouse import Warehouse
 from tally.warehouse.meta import hitlog, quarantine
 from tally.web.enrich import Network, anonymise_ip, detect_device, network_of
-from tally.web.hitlog import Record, read_segment, segment_paths
+from tally.web.hitlog import Record, Scan, read_segment, segment_paths
 from tally.web.pageurl import search_in_url
 from tally.web.params import Rejected, parse_hit, parse_query
 from tally.web.referrers import (
@@ -148,22 +150,25 @@ def load_hits(
     paths = segment_paths(directory) if directory.exists() else []
     if not paths:
         return result
-    progress = hitlog.progress(warehouse)
-    sites = _site_rules(warehouse)
-    salts = DaySalts(warehouse)
-    for index, path in enumerate(paths):
-        sealed = index < len(paths) - 1
-        start, was_sealed = progress.get(path.name, (0, False))
-        limit = None
-        if durable is not None and not sealed:
-            name, size = durable()
-            limit = size if name == path.name else None
-        end_of_data = limit if limit is not None else path.stat().st_size
-        if start >= end_of_data and (was_sealed or not sealed):
-            continue
-        result.segments_read += 1
-        position = _Position(path, start, sealed, limit, path.name in progress, was_sealed)
-        _load_segment(warehouse, settings, position, sites, salts, result)
+    # one session for the whole load: this thread's salt reads and the writer thread's
+    # commits share the open database instead of opening the file again each time
+    with warehouse.session():
+        progress = hitlog.progress(warehouse)
+        sites = _site_rules(warehouse)
+        salts = DaySalts(warehouse)
+        for index, path in enumerate(paths):
+            sealed = index < len(paths) - 1
+            start, was_sealed = progress.get(path.name, (0, False))
+            limit = None
+            if durable is not None and not sealed:
+                name, size = durable()
+                limit = size if name == path.name else None
+            end_of_data = limit if limit is not None else path.stat().st_size
+            if start >= end_of_data and (was_sealed or not sealed):
+                continue
+            result.segments_read += 1
+            position = _Position(path, start, sealed, limit, path.name in progress, was_sealed)
+            _load_segment(warehouse, settings, position, sites, salts, result)
     result.segments_deleted = _apply_retention(warehouse, directory, settings, now)
     return result
 
@@ -186,30 +191,60 @@ def _load_segment(
     salts: DaySalts,
     result: LoadResult,
 ) -> None:
-    path, start, sealed, known = position.path, position.start, position.sealed, position.known
+    """Load a segment batch by batch; while one batch is written, the next is prepared.
+
+    Writing a batch (DuckDB: the insert, the commit) runs without Python's lock and costs
+    about as much CPU as preparing one (benchmarks/README.md, "where a loaded hit's CPU
+    goes"), so a long segment's batches are committed by one writer thread while this
+    thread reads and prepares the next: two cores share a backfill. Commits stay in order
+    and one at a time (each waits for the one before it), so the offset still moves with
+    exactly the rows before it; a failed commit stops the segment there. The last batch of
+    a read (and a load of one batch: the live server's) is committed here, as before.
+    """
+    path, start, sealed = position.path, position.start, position.sealed
     batch_size = settings.web.load_batch_records
-    while True:
-        found = read_segment(
-            path, start, sealed=sealed, limit=position.limit, max_records=batch_size
-        )
-        if not found.records and found.end == start and (position.complete or not sealed):
-            return
-        complete = sealed and len(found.records) < batch_size
-        # one transaction a batch: the day salts it draws commit with the hits hashed
-        # with them (not one commit, and one reopening of the file, per new day)
-        with warehouse.transaction():
+    known = [position.known]  # the segment's row exists once a batch has committed
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hit-writer") as writer:
+        pending: Future[None] | None = None
+        while True:
+            found = read_segment(
+                path, start, sealed=sealed, limit=position.limit, max_records=batch_size
+            )
+            if not found.records and found.end == start and (position.complete or not sealed):
+                break
+            last = len(found.records) < batch_size
+            complete = sealed and last
             batch = _prepare(found.records, path.name, settings, sites, salts)
-            _commit(warehouse, path.name, batch, found.end, found.skipped_bytes, complete, known)
-        known = True
-        result.loaded += len(batch.rows)
-        result.bots_dropped += batch.bots
-        result.quarantined += len(batch.quarantine)
-        result.skipped_bytes += found.skipped_bytes
-        if found.skipped_bytes:
-            logger.warning("%s: skipped %d damaged or torn bytes", path.name, found.skipped_bytes)
-        start = found.end
-        if len(found.records) < batch_size:
-            return
+            if pending is not None:
+                pending.result()  # the batch before commits first (or its error stops here)
+            job = (warehouse, path.name, batch, found, complete, known, result)
+            if last:
+                _write(*job)
+                break
+            pending = writer.submit(_write, *job)
+            start = found.end
+        if pending is not None:
+            pending.result()
+
+
+def _write(
+    warehouse: Warehouse,
+    segment: str,
+    batch: _Batch,
+    found: Scan,
+    complete: bool,
+    known: list[bool],
+    result: LoadResult,
+) -> None:
+    """Commit one prepared batch with its segment's new offset, and count it."""
+    _commit(warehouse, segment, batch, found.end, found.skipped_bytes, complete, known[0])
+    known[0] = True
+    result.loaded += len(batch.rows)
+    result.bots_dropped += batch.bots
+    result.quarantined += len(batch.quarantine)
+    result.skipped_bytes += found.skipped_bytes
+    if found.skipped_bytes:
+        logger.warning("%s: skipped %d damaged or torn bytes", segment, found.skipped_bytes)
 
 
 def _prepare(
@@ -321,10 +356,12 @@ def _row(
         transport=record.get("via", "get"),
         raw_query=record["q"],
     )
-    return tuple(map(facts.get, COLUMNS))
+    row: tuple[Any, ...] = _in_order(facts)
+    return row
 
 
 COLUMNS = tuple(SCHEMA.names)
+_in_order = itemgetter(*COLUMNS)  # every column is a key of a row's facts
 
 
 # A bulk shares one receive time, and a site's pages repeat their referrers: both are

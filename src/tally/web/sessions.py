@@ -19,32 +19,39 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from tally.warehouse import Warehouse
+from tally.warehouse.sqlfiles import sql_expression, sql_file
 from tally.web.sites import site_timezones
 
 MODELS = "tally.web.models"
 # steps.sql numbers what actions.sql placed, pages.sql gives its page labels ids; visits.sql
 # reads actions and steps.
 REBUILD_ORDER = ("actions.sql", "steps.sql", "pages.sql", "conversions.sql", "visits.sql")
+
+
+def sessions_sql(name: str, **fragments: str) -> str:
+    """``sessions/<name>.sql`` of ``tally/web/models``, a statement of sessionize's own,
+    with its ``{fragments}`` filled."""
+    return sql_file(MODELS, f"sessions/{name}.sql", **fragments)
+
+
+def _scope(name: str) -> str:
+    """A cluster scope's condition: ``sessions/<name>.sql`` as one line."""
+    return sql_expression(MODELS, f"sessions/{name}.sql")
+
+
 # On a cluster (``capabilities.cluster_runs_statements``) the models read and change only
 # these rows of each table (conditions on the alias t): a dirty site-day's hits, actions,
 # conversions and visits; the site-wide tables whole; orders of any day (an order id counts
 # once per site, ever) and their hits.
-DIRTY = (
-    "EXISTS (SELECT 1 FROM web.dirty_days AS d "
-    "WHERE d.idsite = t.idsite AND d.local_date = t.local_date)"
-)
+DIRTY = _scope("dirty_rows")
 CLUSTER_SCOPES = {
     "web.dirty_days": "true",
     "web.sites": "true",
     "web.site_url_settings": "true",
     "web.goals": "true",
     "web.pages": "true",
-    "web.visitor_salts": "t.salt_date IN (SELECT local_date FROM web.dirty_days)",
-    "web.hits": (
-        "(t.hit_time >= (SELECT min(utc_start) FROM web.dirty_days) "
-        "AND t.hit_time < (SELECT max(utc_end) FROM web.dirty_days)) "
-        "OR t.hit_id IN (SELECT hit_id FROM web.conversions WHERE idgoal = 0)"
-    ),
+    "web.visitor_salts": _scope("dirty_salts"),
+    "web.hits": _scope("dirty_hits"),
     "web.actions": DIRTY,
     "web.conversions": f"{DIRTY} OR t.idgoal = 0",
     "web.visits": DIRTY,
@@ -223,10 +230,7 @@ def _stamp_versions(warehouse: Warehouse) -> None:
     the versions of a period's days to know when an answer is stale)."""
     newest = warehouse.rows("SELECT coalesce(max(version), 0) FROM web.day_versions")
     version = int(newest[0][0]) + 1
-    warehouse.execute(
-        "DELETE FROM web.day_versions WHERE EXISTS (SELECT 1 FROM web.dirty_days AS d "
-        "WHERE d.idsite = web.day_versions.idsite AND d.local_date = web.day_versions.local_date)"
-    )
+    warehouse.execute(sessions_sql("unstamp_dirty_days"))
     warehouse.execute(
         "INSERT INTO web.day_versions (idsite, local_date, version) "
         "SELECT idsite, local_date, ? FROM web.dirty_days",
@@ -236,10 +240,7 @@ def _stamp_versions(warehouse: Warehouse) -> None:
 
 def _count(warehouse: Warehouse, table: str) -> int:
     """Rows of ``table`` in the dirty site-days."""
-    found = warehouse.rows(
-        f"SELECT count(*) FROM {table} AS t JOIN web.dirty_days AS d "
-        "ON d.idsite = t.idsite AND d.local_date = t.local_date"
-    )
+    found = warehouse.rows(sessions_sql("dirty_count", table=table))
     return int(found[0][0])
 
 

@@ -56,6 +56,7 @@ CAPABILITIES = Capabilities(
     row_ids=True,
     columnar_results=True,
     parallel_partition_writes=True,
+    reads_aside=True,
 )
 # One writer at a time per database file in this process. DuckDB lets several connections
 # of one process write, but two transactions touching the same rows fail ("Conflict on

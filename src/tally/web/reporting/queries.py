@@ -8,7 +8,7 @@ and WHERE, a label expression) as ``{name}``; values still travel as ``?`` param
 
 from __future__ import annotations
 
-from tally.warehouse.sqlfiles import sql_file
+from tally.warehouse.sqlfiles import sql_expression, sql_file
 
 
 def report_sql(name: str, **fragments: str) -> str:
@@ -19,7 +19,4 @@ def report_sql(name: str, **fragments: str) -> str:
 def report_expression(name: str, **fragments: str) -> str:
     """``reports/<name>.sql`` as one line without its comments: an expression or condition
     that other queries (and messages) embed."""
-    text = report_sql(name, **fragments)
-    return " ".join(
-        " ".join(line.split()) for line in text.splitlines() if not line.lstrip().startswith("--")
-    ).strip()
+    return sql_expression("tally.web.models", f"reports/{name}.sql", **fragments)
