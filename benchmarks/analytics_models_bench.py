@@ -1,11 +1,11 @@
 """Issue 23's marts one at a time: the full build's CPU and wall time of each, at a scale.
 
-Builds (once, kept in ``--folder``) the marts bench's data (``marts_bench.generate``) up to
-the day before its last day with the subscriber marts, then builds each analytics mart on
-a copy of that warehouse, in dependency order, one model per ``build`` call, printing its
-CPU (the process's, DuckDB's threads included) and wall seconds. Run it with
-``PYTHONPATH`` pointing at two trees, one after the other, to compare them on the same data
-(CPU time is what a busy machine disturbs least).
+Builds (once, kept in ``--folder``) the marts bench's data (``marts_bench.generate``, and
+its exchange-rate sheet) up to the day before its last day with the subscriber marts, then
+builds each analytics mart on a copy of that warehouse, in dependency order, one model per
+``build`` call, printing its CPU (the process's, DuckDB's threads included) and wall
+seconds. Run it with ``PYTHONPATH`` pointing at two trees, one after the other, to compare
+them on the same data (CPU time is what a busy machine disturbs least).
 
 Usage: PYTHONPATH=$PWD/src .venv/bin/python benchmarks/analytics_models_bench.py \\
     --subscriptions 200000 --folder /tmp/analytics-models
@@ -43,6 +43,7 @@ def prepared(count: int, folder: Path) -> Path:
     last = marts_bench.FIRST_DAY + dt.timedelta(days=marts_bench.DAYS - 1)
     warehouse = connect(f"duckdb:///{base}")
     warehouse.migrate()
+    warehouse.append(marts_bench.RATES, marts_bench.rate_sheet(last - dt.timedelta(days=1)))
     for table, rows in zip(TABLES, marts_bench.generate(count), strict=True):
         earlier = pa.compute.less(rows["_partition_date"], pa.scalar(last, pa.date32()))
         marts_bench._load_in_day_order(warehouse, table, rows.filter(earlier))

@@ -6,7 +6,9 @@ subscriber at a time, far too slow for a million): subscriptions with optional 7
 redemptions, returning users. The status export is thin: the subscriptions active at the end
 of the first day and of the last two days, plus each redemption once (on its first day),
 because the marts only need it for periods no transaction describes (and the daily build
-compares a day's export with the day before's).
+compares a day's export with the day before's). The exchange-rate sheet quotes HKD and SGD
+per US dollar (the reporting currency) for every day, restated each day (``rate_sheet``),
+so every money figure converts at its day's rate, as it would in production.
 
 Measured, in one run, each build in a child process (so its peak memory is its own):
   full   every subscriber mart from staging (the first build, or a rebuild)
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
 import json
 import shutil
 import statistics
@@ -44,6 +47,7 @@ import pyarrow.parquet as pq
 from hygiene import LoadWatch
 
 from tally.models.sets import ANALYTICS_MODELS, SUBSCRIBER_MODELS
+from tally.sources import get_dataset
 from tally.warehouse import Warehouse, connect
 
 DAYS = 730
@@ -359,6 +363,36 @@ def timed_build(
 
 
 STAGED = ("staging.viu_premium_transactions", "staging.viu_premium_subscriber_status")
+RATES = "staging.google_drive_exchange_rates"
+# units per US dollar the bench's rates start from (the reporting currency is US dollars)
+RATE_BASES = {"HKD": 7.80, "SGD": 1.34}
+RATE_HISTORY_DAYS = 60  # quoted from before the first day: the stand-in periods start there
+
+
+def rate_sheet(day: dt.date, seed: int = 2) -> pa.Table:
+    """The exchange-rate sheet as restated on ``day`` (finance's sheet keeps the history):
+    a quote per currency for every day from RATE_HISTORY_DAYS before the first day to
+    ``day``, moving a little each weekday (weekends repeat Friday's), parsed as the loader
+    parses it, with its partition day."""
+    rng = np.random.default_rng(seed)
+    first = FIRST_DAY - dt.timedelta(days=RATE_HISTORY_DAYS)
+    count = DAYS + RATE_HISTORY_DAYS
+    lines = ["Date,Currency,Per USD"]
+    walks = {
+        c: base * np.exp(np.cumsum(rng.normal(0, 0.001, count))) for c, base in RATE_BASES.items()
+    }
+    for offset in range((day - first).days + 1):
+        date = first + dt.timedelta(days=offset)
+        quoted = offset - max(0, date.weekday() - 4)  # Saturday and Sunday: Friday's
+        for currency, walk in walks.items():
+            lines.append(f"{date},{currency},{walk[quoted]:.4f}")
+    name = f"exchange-rates-{day}.csv.gz"
+    sheet = get_dataset("google-drive", "exchange-rates")
+    parsed = sheet.parse(gzip.compress("\n".join(lines).encode() + b"\n"), name)
+    assert not parsed.bad_rows
+    rows = parsed.table
+    rows = rows.append_column("_partition_date", pa.array(np.full(rows.num_rows, day), pa.date32()))
+    return rows.append_column("_file", pa.array(np.full(rows.num_rows, name), pa.string()))
 
 
 def staged(count: int, last: dt.date, path: Path, reuse: Path | None) -> dict[str, pa.Table]:
@@ -368,11 +402,14 @@ def staged(count: int, last: dt.date, path: Path, reuse: Path | None) -> dict[st
     kept = reuse / f"{count}" if reuse is not None else None
     if kept is not None and (kept / "staged.duckdb").exists():
         shutil.copy(kept / "staged.duckdb", path)
-        return {table: pq.read_table(kept / f"{table}.parquet") for table in STAGED}
+        return {table: pq.read_table(kept / f"{table}.parquet") for table in (*STAGED, RATES)}
     generated = dict(zip(STAGED, generate(count), strict=True))
     warehouse = connect(f"duckdb:///{path}")
     warehouse.migrate()
-    newest = {}
+    # the rate sheet as restated the day before the last (its newest snapshot is the one
+    # read), then the last day's
+    warehouse.append(RATES, rate_sheet(last - dt.timedelta(days=1)))
+    newest = {RATES: rate_sheet(last)}
     for table, rows in generated.items():
         day = pa.scalar(last, pa.date32())
         # everything up to the day before the last: the state before the daily job

@@ -144,6 +144,36 @@ def test_exchange_rates_as_factors_to_the_reporting_currency(marts: Warehouse) -
     assert [round(r[3], 6) for r in found] == [0.125, round(1 / 7.5, 6)]
 
 
+def test_exchange_rates_by_day(marts: Warehouse) -> None:
+    """The same factors one row per currency and day, from the day before the first quote
+    (19 Oct: US dollars alone) to the last change (15 Nov): USD 19 Oct-15 Nov is 28 days at
+    1, HKD 20 Oct-14 Nov 26 days at 1/8 and 15 Nov at 1/7.5, SGD 20 Oct-15 Nov 27 days at
+    1/1.25 (the marts clamp a later day to 15 Nov, an earlier one to 19 Oct: the revenue
+    tests below convert 36 HKD after 15 Nov at 7.5)."""
+    found = marts.rows(
+        "SELECT currency, count(*), min(day), max(day), min(to_reporting), max(to_reporting) "
+        "FROM marts.dim_exchange_rate_day GROUP BY currency ORDER BY currency"
+    )
+    assert [(r[0], r[1], r[2], r[3]) for r in found] == [
+        ("HKD", 27, D(2026, 10, 20), D(2026, 11, 15)),
+        ("SGD", 27, D(2026, 10, 20), D(2026, 11, 15)),
+        ("USD", 28, D(2026, 10, 19), D(2026, 11, 15)),
+    ]
+    assert [(round(r[4], 6), round(r[5], 6)) for r in found] == [
+        (0.125, round(1 / 7.5, 6)),
+        (0.8, 0.8),
+        (1.0, 1.0),
+    ]
+    hkd = marts.rows(
+        "SELECT day, to_reporting FROM marts.dim_exchange_rate_day "
+        "WHERE currency = 'HKD' AND day IN (DATE '2026-11-14', DATE '2026-11-15')"
+    )
+    assert sorted((r[0], round(r[1], 6)) for r in hkd) == [
+        (D(2026, 11, 14), 0.125),
+        (D(2026, 11, 15), round(1 / 7.5, 6)),
+    ]
+
+
 def test_revenue_in_own_and_reporting_currency(marts: Warehouse) -> None:
     """B's 24 HKD on 9 Nov is 3 USD; its 36 HKD on 15 Nov at 7.5 is 4.80 USD; C's 150 SGD
     is 120 USD and its refund -120; E's 10 EUR has no USD figure."""

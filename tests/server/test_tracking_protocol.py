@@ -90,7 +90,9 @@ def serve(tmp_path: Path) -> Iterator[Any]:
     """Start servers: ``serve(protocol=None)`` runs tally's protocol, or the one given."""
     started: list[tuple[uvicorn.Server, threading.Thread, HitLog]] = []
 
-    def start(protocol: type[asyncio.Protocol] | None = None, proxy: bool = False) -> Running:
+    def start(
+        protocol: type[asyncio.Protocol] | None = None, proxy: bool = False, keep_alive: float = 5
+    ) -> Running:
         log_dir = tmp_path / f"log{len(started)}"
         hitlog = HitLog(log_dir, 1 << 20)
         hitlog.start()
@@ -107,6 +109,7 @@ def serve(tmp_path: Path) -> Iterator[Any]:
             log_level="warning",
             # as tally serve without trusted proxies; or uvicorn's default: 127.0.0.1 trusted
             proxy_headers=proxy,
+            timeout_keep_alive=keep_alive,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]})
@@ -331,3 +334,23 @@ def test_a_trusted_proxys_forwarded_hit_goes_to_the_asgi_path(serve, shortcut) -
     assert b'"ip":"203.0.113.9"' in forwarded
     assert b'"ip":"127.0.0.1"' in direct
     assert shortcut == [direct]
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout_and_a_busy_one_not(
+    serve, shortcut
+) -> None:
+    """The shortcut keeps one lazy keep-alive timer a connection (not one per answer): a
+    connection that sends hits more often than the timeout stays open past it; one that
+    goes quiet is closed once the timeout has passed since its last answer."""
+    running = serve(keep_alive=0.6)
+    with _connect(running) as connection:
+        started = time.monotonic()
+        while time.monotonic() - started < 1.5:  # 2.5 timeouts of hits every 0.2 s
+            connection.sendall(_hit(f"{PLAIN}&send_image=0"))
+            assert _status(_read(connection, 1)[0]) == 204
+            time.sleep(0.2)
+        answered = time.monotonic()
+        assert connection.recv(1) == b""  # closed by the server: nothing more came
+        waited = time.monotonic() - answered
+    assert 0.2 < waited < 2.0, waited  # closed by the timeout (0.6 s after the last answer)
+    assert len(shortcut) >= 5

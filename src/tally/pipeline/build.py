@@ -38,7 +38,14 @@ from tally.warehouse import Warehouse
 MODELS_PACKAGE = "tally.models"
 # tables the build writes from settings and code before the models (countries, plan
 # names, exchange rates)
-WRITTEN = frozenset({"marts.dim_country", "marts.dim_plan", "marts.dim_exchange_rate"})
+WRITTEN = frozenset(
+    {
+        "marts.dim_country",
+        "marts.dim_plan",
+        "marts.dim_exchange_rate",
+        "marts.dim_exchange_rate_day",
+    }
+)
 GRAINS = ("day", "week", "month", "resolution", "key", "each", "all")
 RESOLUTIONS = {"daily": "day", "weekly": "week", "monthly": "month"}
 DECLARATION = re.compile(r"^--\s*@(\w+)\b\s*(.*?)\s*$")

@@ -1,7 +1,8 @@
 -- Revenue converted: revenue_daily's money in its own currency and in the reporting
 -- currency (setting marts.reporting_currency) at the day's rate, from
--- marts.dim_exchange_rate (tally/models/rates.py: the exchange-rate sheet's newest quote on
--- or before the day; the reporting currency converts at 1).
+-- marts.dim_exchange_rate_day (tally/models/rates.py: the exchange-rate sheet's newest quote
+-- on or before the day; the reporting currency converts at 1; one row per day, the day
+-- clamped into the days it lists).
 --   to_reporting      reporting-currency units per unit of `currency` on `day` (NULL: no
 --                     rate known for that day; the converted columns are then NULL, never
 --                     a guess, and every sum over them says so by being NULL)
@@ -21,5 +22,8 @@ SELECT
     CAST(CAST(r.proceeds * x.to_reporting AS DECIMAL(18, 2)) AS DOUBLE) AS proceeds_reporting,
     CAST(CAST(r.refunded * x.to_reporting AS DECIMAL(18, 2)) AS DOUBLE) AS refunded_reporting
 FROM marts.revenue_daily AS r
-LEFT JOIN marts.dim_exchange_rate AS x
-    ON x.currency = r.currency AND r.day >= x.valid_from AND r.day < x.valid_to
+CROSS JOIN (
+    SELECT min(day) AS first_day, max(day) AS last_day FROM marts.dim_exchange_rate_day
+) AS d
+LEFT JOIN marts.dim_exchange_rate_day AS x
+    ON x.currency = r.currency AND x.day = least(greatest(r.day, d.first_day), d.last_day)

@@ -78,12 +78,19 @@ normalised AS (
     FROM priced
     WHERE amount > 0 AND billed_days > 0
 ),
+-- the factor of the period's first day: rates by day, joined on equality (a hash join;
+-- the stretches' range join sorted every period), the day clamped into the days listed
+-- (tally/models/rates.py)
+rate_days AS (
+    SELECT min(day) AS first_day, max(day) AS last_day FROM marts.dim_exchange_rate_day
+),
 converted AS (
     SELECT n.*, x.to_reporting
     FROM normalised AS n
-    LEFT JOIN marts.dim_exchange_rate AS x
-        ON x.currency = n.currency AND n.period_start >= x.valid_from
-        AND n.period_start < x.valid_to
+    CROSS JOIN rate_days AS d
+    LEFT JOIN marts.dim_exchange_rate_day AS x
+        ON x.currency = n.currency
+        AND x.day = least(greatest(n.period_start, d.first_day), d.last_day)
 ),
 -- the subscription's neighbours, in one pass (one sort) over its periods; a grace period
 -- keeps the MRR of the period it follows (so does the period after it, as its previous)

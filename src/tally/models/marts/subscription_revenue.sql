@@ -20,9 +20,15 @@ SELECT
     CAST(count(*) AS BIGINT) AS transactions
 FROM staging.viu_premium_transactions_latest AS t
 JOIN marts.dim_country AS z ON z.code = t.country
-LEFT JOIN marts.dim_exchange_rate AS x
+-- rates by day (tally/models/rates.py), the day clamped into the days listed
+CROSS JOIN (
+    SELECT min(day) AS first_day, max(day) AS last_day FROM marts.dim_exchange_rate_day
+) AS d
+LEFT JOIN marts.dim_exchange_rate_day AS x
     ON x.currency = t.currency
-    AND CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) >= x.valid_from
-    AND CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) < x.valid_to
+    AND x.day = least(
+        greatest(CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE), d.first_day),
+        d.last_day
+    )
 WHERE t.type IN ('purchase', 'renewal', 'refund')
 GROUP BY t.subscription_id
