@@ -296,5 +296,7 @@ SELECT
 FROM visited AS v
 JOIN gaps AS g ON g.vd = v.vd AND g.seq = v.seq
 LEFT JOIN gaps AS f ON f.vd = v.vd AND f.seq = v.first_seq
-JOIN web.hits AS h ON h.hit_id = g.hit_id
+-- the equal hit_time (always so) lets DuckDB skip row groups of web.hits outside the
+-- dirty days' times: a day's run reads that day's hits, not all of them
+JOIN web.hits AS h ON h.hit_id = g.hit_id AND h.hit_time = g.hit_time
 JOIN web.sites AS s ON s.idsite = g.idsite;

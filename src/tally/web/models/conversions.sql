@@ -90,7 +90,7 @@ ecommerce AS (
             AS last_order
     FROM web.actions AS a
     JOIN web.dirty_days AS d ON d.idsite = a.idsite AND d.local_date = a.local_date
-    JOIN web.hits AS h ON h.hit_id = a.hit_id
+    JOIN web.hits AS h ON h.hit_id = a.hit_id AND h.hit_time = a.hit_time
     WHERE a.idvisit IS NOT NULL AND a.kind IN ('order', 'cart')
 ),
 orders AS (

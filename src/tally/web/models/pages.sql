@@ -24,10 +24,12 @@ LEFT JOIN (
 UPDATE web.actions
 SET page_id = s.page_id, next_page_id = s.next_page_id
 FROM (
-    SELECT a.hit_id, p.page_id, n.page_id AS next_page_id
+    SELECT a.hit_id, a.idsite, a.local_date, p.page_id, n.page_id AS next_page_id
     FROM web.actions AS a
     JOIN web.dirty_days AS d ON d.idsite = a.idsite AND d.local_date = a.local_date
     JOIN web.pages AS p ON p.idsite = a.idsite AND p.label = a.page_label
     LEFT JOIN web.pages AS n ON n.idsite = a.idsite AND n.label = a.next_page_label
 ) AS s
-WHERE s.hit_id = web.actions.hit_id;
+-- the site-day as well: only the dirty days' row groups of web.actions are read
+WHERE s.hit_id = web.actions.hit_id
+    AND s.idsite = web.actions.idsite AND s.local_date = web.actions.local_date;

@@ -36,6 +36,8 @@ FROM (
     placed AS (
         SELECT
             sc.hit_id,
+            sc.idsite,
+            sc.local_date,
             sc.idvisit,
             sc.position,
             sc.kind,
@@ -126,4 +128,7 @@ FROM (
     LEFT JOIN interactions AS n
         ON n.visit_key = p.visit_key AND n.interaction = p.interaction + 1
 ) AS s
-WHERE s.hit_id = web.actions.hit_id;
+-- the site-day as well as the hit: DuckDB then reads only the dirty days' row groups of
+-- web.actions to find the rows to change, not the whole table
+WHERE s.hit_id = web.actions.hit_id
+    AND s.idsite = web.actions.idsite AND s.local_date = web.actions.local_date;
