@@ -349,6 +349,8 @@ def test_explore_keeps_the_visits_through_a_page_and_three_steps_after(site: War
         [("/shows", 1, 1, 0, [("/shows", 1)])],
         [("/shows", 1, 1, 0, [])],
     ]
+    # every page (no fold) gives the same: W1 alone has at most one page a step
+    assert call(site, "UsersFlow.getUsersFlow", {**explore, "limitActionsPerStep": "-1"}) == flow
     # the label as the report gives it explores the same visits
     assert call(site, "UsersFlow.getUsersFlow", {**explore, "exploreUrl": "/index"}) == flow
     # exploreStep=2, /shows: W1 only again (W2 went to /watch/1, W3 to /index); steps 1-5
