@@ -320,20 +320,37 @@ def test_a_log_that_is_not_local_keeps_the_stock_protocol() -> None:
     assert tracking_protocol(None) is HttpToolsProtocol
 
 
-def test_a_trusted_proxys_forwarded_hit_goes_to_the_asgi_path(serve, shortcut) -> None:
+def test_behind_a_trusted_proxy_the_record_holds_the_forwarded_address(serve, shortcut) -> None:
     """Behind a trusted proxy the visitor's address is what uvicorn's proxy middleware makes
-    of X-Forwarded-For: such a hit takes the ASGI path; one without the header need not."""
-    running = serve(proxy=True)
-    with _connect(running) as connection:
-        connection.sendall(
-            _hit(f"{PLAIN}&send_image=0", headers="X-Forwarded-For: 203.0.113.9\r\n")
+    of X-Forwarded-For (the last address not itself trusted): the shortcut logs the same as
+    the ASGI path on the stock protocol, with and without the header."""
+    requests = [
+        _hit(f"{PLAIN}&send_image=0", headers="X-Forwarded-For: 203.0.113.9\r\n"),
+        _hit(f"{PLAIN}&send_image=0", headers="X-Forwarded-For: 198.51.100.1, 127.0.0.1\r\n"),
+        _hit(
+            f"{PLAIN}&send_image=0",
+            headers="X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-For: 192.0.2.7\r\n",
+        ),
+        _hit(f"{PLAIN}&send_image=0"),
+    ]
+
+    def records(running: Running) -> list[bytes]:
+        with _connect(running) as connection:
+            for request in requests:
+                connection.sendall(request)
+                assert _status(_read(connection, 1)[0]) == 204
+        return [_timeless(record) for record in running.records()]
+
+    fast, stock = serve(proxy=True), serve(HttpToolsProtocol, proxy=True)
+    logged = records(fast)
+    assert logged == records(stock)
+    assert [
+        b'"ip":"%s"' % address in record
+        for address, record in zip(
+            [b"203.0.113.9", b"198.51.100.1", b"192.0.2.7", b"127.0.0.1"], logged, strict=True
         )
-        connection.sendall(_hit(f"{PLAIN}&send_image=0"))
-        assert [_status(answer) for answer in _read(connection, 2)] == [204, 204]
-    forwarded, direct = running.records()
-    assert b'"ip":"203.0.113.9"' in forwarded
-    assert b'"ip":"127.0.0.1"' in direct
-    assert shortcut == [direct]
+    ] == [True] * 4
+    assert len(shortcut) == 4
 
 
 def test_an_idle_connection_is_closed_after_the_keep_alive_timeout_and_a_busy_one_not(

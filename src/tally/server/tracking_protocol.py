@@ -10,12 +10,13 @@ which writes the answer's bytes (built once per second, with uvicorn's date head
 connection. A hit is still acknowledged only once it is on disk.
 
 Everything else goes down uvicorn's own path to the ASGI app, unchanged: any other path,
-method or query, a site not in the cache, an ``Expect: 100-continue`` or upgrade, a client
-behind a trusted proxy (its address comes from ``X-Forwarded-For``), a hit log that is
-not local (JetStream), a ``root_path``. Pipelined requests keep their order the way
-uvicorn keeps it: a hit waiting for its sync stands in the protocol's ``cycle``, so a
-request behind it waits in uvicorn's ``pipeline`` (reading paused) and is started, by the
-ASGI app or by this shortcut, when the hit's answer is written.
+method or query, a site not in the cache, an ``Expect: 100-continue`` or upgrade, a hit
+log that is not local (JetStream), a ``root_path``. Behind a trusted proxy the visitor's
+address is read from ``X-Forwarded-For`` as uvicorn's proxy middleware reads it.
+Pipelined requests keep their order the way uvicorn keeps it: a hit waiting for its sync
+stands in the protocol's ``cycle``, so a request behind it waits in uvicorn's ``pipeline``
+(reading paused) and is started, by the ASGI app or by this shortcut, when the hit's
+answer is written.
 
 Why below ASGI: per page view, uvicorn's ASGI cycle (scope, task, receive and send
 messages, header checks) cost about as much CPU as everything tally does for the hit
@@ -57,7 +58,6 @@ logger = logging.getLogger(__name__)
 VERIFIED_UVICORN = ("0.55.",)
 _RAW_PATHS = frozenset(path.encode() for path in PATHS)
 _Outcome = tuple[str, int] | BaseException
-_FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
 
 
 def tracking_protocol(endpoint: TrackingEndpoint | None) -> type[asyncio.Protocol]:
@@ -159,10 +159,10 @@ class TrackingProtocol(HttpToolsProtocol):
         if self.expect_100_continue or parser.should_upgrade() or self.root_path:
             return None
         url = httptools.parse_url(self.url)
-        if url.path not in _RAW_PATHS or self._limited() or self._proxied():
+        if url.path not in _RAW_PATHS or self._limited():
             return None
         query = (url.query or b"").decode("latin-1")
-        plain = self.endpoint.plain(query, self.headers, self.client, transport)
+        plain = self.endpoint.plain(query, self.headers, self._visitor(), transport)
         if plain is None or (plain.origin is not None and HEADER_VALUE_RE.search(plain.origin)):
             return None  # uvicorn refuses such a header value: let it (a 500, as before)
         keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
@@ -185,13 +185,20 @@ class TrackingProtocol(HttpToolsProtocol):
         limit = self.limit_concurrency
         return limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit)
 
-    def _proxied(self) -> bool:
-        """A trusted proxy's request with ``X-Forwarded-*`` headers: the visitor's address
-        is what uvicorn's proxy middleware makes of them, so the ASGI path takes it."""
+    def _visitor(self) -> tuple[str, int] | None:
+        """The client address uvicorn's proxy middleware would put in the scope: behind a
+        trusted proxy, what it makes of ``X-Forwarded-For`` (the same steps as
+        ``ProxyHeadersMiddleware.__call__``; ``X-Forwarded-Proto`` changes only the scheme,
+        which tracking does not read)."""
+        client = self.client
         trusted = getattr(self.app, "trusted_hosts", None)
-        if trusted is None or self.client is None or self.client[0] not in trusted:
-            return False
-        return any(name in _FORWARDED for name, _ in self.headers)
+        if trusted is None or (client[0] if client else None) not in trusted:
+            return client
+        forwarded = [value for name, value in self.headers if name == b"x-forwarded-for"]
+        if not forwarded:
+            return client
+        host, port = trusted.get_trusted_client_address(b", ".join(forwarded).decode("latin1"))
+        return (host, port) if host else client
 
     def _track(self, hit: _Hit) -> None:
         hitlog = self.endpoint.hitlog
