@@ -248,6 +248,20 @@ def floor_visits(warehouse: Warehouse, span: str) -> Callable[[], object]:
 USERS_FLOW_YEAR_TARGET = 1.0  # seconds, p50 (issue 27)
 
 
+def print_floor(
+    label: str,
+    floor: Callable[[Warehouse, str], Callable[[], object]],
+    warehouse: Warehouse,
+    runs: int,
+) -> None:
+    """One table row: the floor's p50 / p95 for the day, the month and the year."""
+    cells = []
+    for span in SPANS:
+        seconds = timed(floor(warehouse, span), runs)
+        cells.append(f"{statistics.median(seconds):.2f} / {percentile(seconds, 0.95):.2f}")
+    print(f"| {label:<40} | {cells[0]:>13} | {cells[1]:>13} | {cells[2]:>13} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
@@ -296,18 +310,8 @@ def main() -> None:
                 cells.append(f"{statistics.median(seconds):.2f} / {percentile(seconds, 0.95):.2f}")
             print(f"| {row:<40} | {cells[0]:>13} | {cells[1]:>13} | {cells[2]:>13} |")
         if not args.only:  # the floors
-            cells = []
-            for span in SPANS:
-                seconds = timed(floor_scan(warehouse, span), runs)
-                cells.append(f"{statistics.median(seconds):.2f} / {percentile(seconds, 0.95):.2f}")
-            floor = "floor: DuckDB scan of web.hits"
-            print(f"| {floor:<40} | {cells[0]:>13} | {cells[1]:>13} | {cells[2]:>13} |")
-            cells = []
-            for span in SPANS:
-                seconds = timed(floor_visits(warehouse, span), runs)
-                cells.append(f"{statistics.median(seconds):.2f} / {percentile(seconds, 0.95):.2f}")
-            floor = "floor: VisitsSummary's SQL on web.visits"
-            print(f"| {floor:<40} | {cells[0]:>13} | {cells[1]:>13} | {cells[2]:>13} |")
+            print_floor("floor: DuckDB scan of web.hits", floor_scan, warehouse, runs)
+            print_floor("floor: VisitsSummary's SQL on web.visits", floor_visits, warehouse, runs)
         warehouse.close()
         print(f"\ntotal {time.perf_counter() - started:.1f} s", file=sys.stderr)
     watch.finish()

@@ -51,6 +51,7 @@ def paths(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     def spy(warehouse: Warehouse, *arguments: object) -> None:
         seen["extended"] = {r[0] for r in warehouse.rows("SELECT subscription_id FROM touched")}
         seen["whole"] = {r[0] for r in warehouse.rows("SELECT user_id FROM recomputed_users")}
+        seen["tails"] = {r[0] for r in warehouse.rows("SELECT user_id FROM tails")}
         whole(warehouse, *arguments)
 
     monkeypatch.setattr(extension, "_recompute_whole", spy)
@@ -70,6 +71,26 @@ def test_renewals_after_grace_retry_and_a_plan_change_are_extended(
         assert paths["whole"] == set()
         assert {"SC", "SD", "SG1"} <= paths["extended"]
         # that the result equals the full build's: test_incremental.py, on the same day
+
+
+def test_a_user_who_shares_a_day_users_hash_is_not_read_as_theirs(
+    warehouse: Warehouse, settings: Settings, tmp_path: Path, paths: dict[str, object]
+) -> None:
+    # The day's users' stored latest periods ("tails") are picked by _user_hash, then by the
+    # user. A's rows are given C's hash, as if their two hashes were equal: on 2 Nov C has
+    # rows (TC3) and A none, so A's rows are picked by the hash and must be left by the user
+    context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    with warehouse.session():
+        build_until(context, warehouse, dt.date(2026, 11, 2))
+        a_rows = "SELECT count(*) FROM marts.subscription_last_periods WHERE user_id = 'UA'"
+        assert warehouse.rows(a_rows)[0][0] > 0
+        warehouse.execute(
+            "UPDATE marts.subscription_last_periods SET _user_hash = hash('UC') "
+            "WHERE user_id = 'UA'"
+        )
+        incremental.build_day(context, dt.date(2026, 11, 2))
+        assert "UC" in paths["tails"]
+        assert "UA" not in paths["tails"]
 
 
 def test_a_backdated_purchase_sends_its_user_to_the_whole_recomputation(

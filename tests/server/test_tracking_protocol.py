@@ -51,6 +51,9 @@ def _app(endpoint: TrackingEndpoint) -> Any:
             await endpoint(scope, receive, send)
             return
         body = b"served by the ASGI app"
+        if scope["path"] == "/scope":  # what the app was given, but for the ports
+            shown = {k: v for k, v in scope.items() if k not in ("server", "client", "state")}
+            body = repr((shown, scope["client"][0], scope["state"])).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -283,6 +286,28 @@ def test_the_answer_is_byte_for_byte_what_uvicorns_asgi_path_sends(
     assert [_timeless(record) for record in fast.records()] == [
         _timeless(record) for record in stock.records()
     ]
+
+
+def test_a_request_after_hits_gets_the_scope_uvicorn_gives_it(serve) -> None:
+    """The shortcut builds no scope for a hit; a request it hands to the app (after hits on
+    the same connection) gets the very scope uvicorn's own protocol gives it."""
+
+    def scope_seen(running: Running) -> bytes:
+        with _connect(running) as connection:
+            connection.sendall(
+                _hit()
+                + _get("/scope?a=1&b=%20", headers="X-Test:  kept \r\nAccept-Language: de\r\n")
+                + _hit()
+                + _get("/scope", version="1.0")
+            )
+            answers = _read(connection, 4)
+        assert [_status(answer) for answer in answers] == [200] * 4
+        return answers[1].split(b"\r\n\r\n", 1)[1] + answers[3].split(b"\r\n\r\n", 1)[1]
+
+    fast, stock = serve(), serve(HttpToolsProtocol)
+    seen = scope_seen(fast)
+    assert seen == scope_seen(stock)
+    assert b"'query_string': b'a=1&b=%20'" in seen and b"(b'x-test', b'kept')" in seen
 
 
 def _timeless(record: bytes) -> bytes:

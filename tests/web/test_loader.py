@@ -77,22 +77,33 @@ def test_records_appended_later_continue_from_the_offset(
     assert warehouse.rows("SELECT count(*), count(DISTINCT hit_id) FROM web.hits") == [(3, 3)]
 
 
+def crash_at_offset_move(
+    warehouse: Warehouse, settings: Settings, monkeypatch: pytest.MonkeyPatch, nth: int
+) -> None:
+    """Load the hit log with the nth statement moving a segment's offset failing, as a
+    process killed there would; the warehouse's execute is itself again afterwards."""
+    original = warehouse.execute
+    offsets_moved = []
+
+    def crash_at_the_nth(sql, params=None):
+        if "tally_meta.hitlog_segments" in sql:
+            offsets_moved.append(sql)
+            if len(offsets_moved) == nth:
+                raise RuntimeError("killed")
+        return original(sql, params)
+
+    monkeypatch.setattr(warehouse, "execute", crash_at_the_nth)
+    with pytest.raises(RuntimeError):
+        load_hits(warehouse, settings)
+    monkeypatch.setattr(warehouse, "execute", original)
+
+
 def test_a_crash_before_the_commit_loads_the_batch_on_the_next_run(
     warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
 ) -> None:
     write_segment(log_dir, 1, [pageview(n) for n in range(4)])
-    original = warehouse.execute
-
-    def crash_when_moving_the_offset(sql, params=None):
-        # The rows are already inserted in the open transaction when this runs.
-        if "tally_meta.hitlog_segments" in sql:
-            raise RuntimeError("killed")
-        return original(sql, params)
-
-    monkeypatch.setattr(warehouse, "execute", crash_when_moving_the_offset)
-    with pytest.raises(RuntimeError):
-        load_hits(warehouse, settings)
-    monkeypatch.setattr(warehouse, "execute", original)
+    # The rows are already inserted in the open transaction when the offset moves.
+    crash_at_offset_move(warehouse, settings, monkeypatch, 1)
     # Rolled back with the offset: nothing half-loaded.
     assert warehouse.rows("SELECT count(*) FROM web.hits") == [(0,)]
     assert load_hits(warehouse, settings).loaded == 4
@@ -123,20 +134,7 @@ def test_a_failed_commit_keeps_the_batches_before_it_and_loads_the_rest_later(
     settings.web.load_batch_records = 2
     write_segment(log_dir, 1, [pageview(n) for n in range(9)])
     write_segment(log_dir, 2, [])
-    original = warehouse.execute
-    offsets_moved = []
-
-    def crash_at_the_third_offset(sql, params=None):
-        if "tally_meta.hitlog_segments" in sql:
-            offsets_moved.append(sql)
-            if len(offsets_moved) == 3:
-                raise RuntimeError("killed")
-        return original(sql, params)
-
-    monkeypatch.setattr(warehouse, "execute", crash_at_the_third_offset)
-    with pytest.raises(RuntimeError):
-        load_hits(warehouse, settings)
-    monkeypatch.setattr(warehouse, "execute", original)
+    crash_at_offset_move(warehouse, settings, monkeypatch, 3)
     # batches 1 and 2 committed (4 records), the third rolled back, none after it written
     assert warehouse.rows("SELECT count(*) FROM web.hits") == [(4,)]
     assert warehouse.rows("SELECT hits FROM tally_meta.hitlog_segments") == [(4,)]

@@ -19,7 +19,8 @@ from tally.server.app import create_app
 from tally.server.auth import create_token
 from tally.warehouse import Warehouse, connect
 from tally.web.loader import load_hits
-from tally.web.tracking import PIXEL, last_value
+from tally.web.params import last_value
+from tally.web.tracking import PIXEL
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "web"
 VISITOR = "0123456789abcdef"
@@ -306,6 +307,87 @@ def test_a_plain_hit_of_a_known_site_logs_what_the_full_check_logs(tmp_path) -> 
     # a site the cache does not know (yet) goes the full way and is looked up
     run("unknown", lambda idsite: False)
     assert sites_asked == [1, 1]
+
+
+def test_a_bulk_writes_what_the_full_check_writes_for_every_item(monkeypatch) -> None:
+    """Bulk items that ``quick_site`` vouches for skip parsing and share the bulk's token
+    and tail: the answer, the records and the lookups must be those of the same bulk with
+    every item checked in full (quick_site switched off), for good and bad items mixed."""
+    import asyncio
+
+    from tally.web import tracking
+
+    requests = [
+        "?idsite=1&rec=1&url=https%3A%2F%2Fshop.example%2Fa&_id=" + VISITOR,  # quick
+        "?idsite=1&url=x",  # no rec
+        "?idsite=7&rec=1",  # quick, but no such site
+        "idsite=1&rec=1&token_auth=SECRET&cip=8.8.8.8",  # its own token (valid), no "?"
+        {"idsite": "1", "rec": "1", "url": "https://shop.example/c", "r": None},
+        42,  # not a request at all
+        "?idsite=1&rec=1&url=https%3A%2F%2Fshop.example%2Fd&h=23",  # quick again
+        "?rec=1&idsite=7",  # the unknown site again: asked again (only found ones are kept)
+        "?idsite=1&rec=1&cip=1.2.3.4",  # needs the bulk's token
+        "?idsite=1&rec=1&url=a%0Ab",  # an encoded control character
+        "?idsite=1&rec=1&token_auth=WRONG&cip=1.1.1.1",  # its own token, not valid
+    ]
+    body = json.dumps({"requests": requests, "token_auth": "BULK"}).encode()
+
+    def run(quick: bool) -> tuple[dict, list[bytes], list[str], list[int]]:
+        if not quick:
+            monkeypatch.setattr(tracking, "quick_site", lambda text: None)
+        tokens_asked: list[str] = []
+        sites_asked: list[int] = []
+        written: list[bytes] = []
+
+        class Recorded:
+            async def append(self, payloads: list[bytes]) -> list[str]:
+                written.extend(payloads)
+                return [str(number) for number in range(len(payloads))]
+
+        async def site_exists(idsite: int) -> bool:
+            sites_asked.append(idsite)
+            return idsite == 1
+
+        async def token_valid(token: str) -> bool:
+            tokens_asked.append(token)
+            return token in ("BULK", "SECRET")
+
+        endpoint = tracking.TrackingEndpoint(
+            Recorded(),
+            site_exists=site_exists,
+            token_valid=token_valid,
+            clock=lambda: dt.datetime(2026, 3, 1, 12, 0, 0),
+        )
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/matomo.php",
+            "query_string": b"",
+            "client": ("10.0.0.7", 5000),
+            "headers": [(b"user-agent", CHROME.encode())],
+        }
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        asyncio.run(endpoint(scope, receive, send))
+        assert sent[0]["status"] == 200
+        return json.loads(sent[1]["body"]), written, tokens_asked, sites_asked
+
+    answer, written, tokens_asked, sites_asked = run(quick=True)
+    assert run(quick=False) == (answer, written, tokens_asked, sites_asked)
+    assert (answer["tracked"], answer["invalid_indices"]) == (5, [1, 2, 5, 7, 9, 10])
+    fields = [error["field"] for error in answer["errors"]]
+    assert fields == ["rec", "idsite", "rec", "idsite", "url", "cip"]
+    assert tokens_asked == ["BULK", "SECRET", "WRONG"] and sites_asked == [1, 7, 7]
+    records = [json.loads(payload) for payload in written]
+    assert [record["auth"] for record in records] == [True] * 5  # BULK, SECRET, BULK...
+    assert records[0]["q"] == requests[0][1:] and records[3]["q"] == requests[6][1:]
+    assert not any("SECRET" in payload.decode() for payload in written)
 
 
 def test_hits_answer_cors_without_the_preflight_headers(client) -> None:

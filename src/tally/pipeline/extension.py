@@ -123,7 +123,7 @@ def rebuild_periods(
     that came or went (``_old``) and the status-export rows the newest built export did not
     have; ``horizon`` is the newest day built before."""
     latest, status = deltas[LATEST], deltas[STATUS]
-    temporary(warehouse, "tails", _users_rows(warehouse, LAST_PERIODS, users))
+    temporary(warehouse, "tails", _tails(warehouse, users))
     new_rows = {
         LATEST: f"SELECT * FROM {latest} WHERE NOT _old",
         STATUS: f"SELECT * FROM {status}",
@@ -236,6 +236,21 @@ def _recompute_whole(warehouse: Warehouse, model: Model, columns: list[str]) -> 
         warehouse.execute(f"INSERT INTO changed_periods SELECT * FROM ({recomputed}) AS r")
         whole = _users_rows(warehouse, PERIODS, "recomputed_users")
         warehouse.execute(f"INSERT INTO old_periods {whole}")
+
+
+def _tails(warehouse: Warehouse, users_table: str) -> str:
+    """The stored latest periods (``LAST_PERIODS``) of the users in the temporary table
+    ``users_table``: the rows whose ``_user_hash`` is a hash of one of those users (one
+    number to read per stored row instead of a user_id's text to decompress and compare),
+    then among them the users themselves, so a hash two users share never picks a wrong
+    row. The step's CPU at 1M subscriptions: 0.14-0.18 -> 0.09-0.11 s, busy (most of what
+    is left reads the picked rows' every column: they sit in every row group)."""
+    hashed = pipeline_fragment(
+        "keys_among", key="_user_hash", given="hash(user_id)", rows=users_table
+    )
+    if warehouse.capabilities.row_ids:
+        hashed = pipeline_fragment("by_row_ids", table=LAST_PERIODS, condition=hashed)
+    return f"SELECT * FROM {LAST_PERIODS} WHERE {hashed} AND {_among('user_id', users_table)}"
 
 
 def _users_rows(warehouse: Warehouse, table: str, users_table: str) -> str:

@@ -122,6 +122,13 @@ class TrackingProtocol(HttpToolsProtocol):
     _answers: ClassVar[dict[tuple[bool, bool], bytes]] = {}
     _defaults: ClassVar[object] = None
 
+    def on_message_begin(self) -> None:
+        # uvicorn's, without the ASGI scope (a dict and a copy of the app state a request):
+        # it is built in on_headers_complete, for the requests the ASGI app gets
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
     def on_headers_complete(self) -> None:
         try:
             hit = self._hit()
@@ -129,6 +136,7 @@ class TrackingProtocol(HttpToolsProtocol):
             logger.exception("tracking protocol: handing the request to the ASGI app")
             hit = None
         if hit is None:
+            self._begin_scope()
             super().on_headers_complete()
             return
         existing = self.cycle
@@ -138,6 +146,13 @@ class TrackingProtocol(HttpToolsProtocol):
         else:  # pipelined behind an unanswered request: as uvicorn queues its own
             self.flow.pause_reading()
             self.pipeline.appendleft((hit, self.app))  # type: ignore[arg-type]
+
+    def _begin_scope(self) -> None:
+        """The scope uvicorn's ``on_message_begin`` builds, for what was parsed so far."""
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()  # builds the scope, with a new (empty) header list
+        self.url, self.headers, self.expect_100_continue = url, headers, expect
+        self.scope["headers"] = headers
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         # uvicorn starts the next pipelined request here: a hit is tracked, not run

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from tally.web.hitlog import HitLogError, RecordLog
-from tally.web.params import Rejected, check_hit, parse_query, quick_site
+from tally.web.params import Rejected, check_hit, last_value, parse_query, quick_site
 
 logger = logging.getLogger(__name__)
 
@@ -97,23 +97,6 @@ class Incoming:
             return self.params.get("send_image") != "0"
         # quick-checked text: literal names, send_image values only "", "0" or "1"
         return last_value(self.raw, "send_image") != "0"
-
-
-def last_value(raw: str, name: str) -> str | None:
-    """The last value of ``name`` in a query text, undecoded; None when absent.
-
-    String searches from the end: a regular expression over the whole text cost more than
-    checking the hit itself (benchmarks/README.md, tracking profile).
-    """
-    key = name + "="
-    position = raw.rfind(key)
-    while position > 0 and raw[position - 1] != "&":
-        position = raw.rfind(key, 0, position)
-    if position < 0:
-        return None
-    start = position + len(key)
-    end = raw.find("&", start)
-    return raw[start:] if end < 0 else raw[start:end]
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,15 +198,15 @@ class TrackingEndpoint:
             await _answer_json(send, arrival, 405, _error("use GET or POST", "method"))
             return
         try:
-            incoming, bulk_token = await _read(scope, receive, method, arrival)
+            request = await _read(scope, receive, method, arrival)
         except Rejected as rejection:
             await _answer_json(send, arrival, 400, self._refuse(rejection))
             return
-        if bulk_token is not None:
-            status, body = await self._bulk(arrival, incoming, bulk_token)
-            await _answer_json(send, arrival, status, body)
+        if isinstance(request, Incoming):
+            await self._single(send, arrival, request)
         else:
-            await self._single(send, arrival, incoming[0])
+            status, body = await self._bulk(arrival, request)
+            await _answer_json(send, arrival, status, body)
 
     # -- single ------------------------------------------------------------------------
 
@@ -320,21 +303,28 @@ class TrackingEndpoint:
 
     # -- bulk --------------------------------------------------------------------------
 
-    async def _bulk(
-        self, arrival: _Arrival, incoming: list[Incoming], token: str
-    ) -> tuple[int, bytes]:
+    async def _bulk(self, arrival: _Arrival, bulk: _Bulk) -> tuple[int, bytes]:
         payloads: list[bytes] = []
         errors: list[dict[str, object]] = []
-        for index, item in enumerate(incoming):
-            # _check inlined: a bulk awaits only for a token or site it has not seen yet
+        # What every quick item shares: the bulk's token (a quick text has none of its own),
+        # so whether it authenticates and the record's tail are settled once, at the first.
+        quick_tail: str | None = None
+        known_sites = arrival.known_sites
+        for index, item in enumerate(bulk.requests):
             try:
-                item_token = item.take_token() or token
-                authenticated = arrival.tokens.get(item_token) if item_token else False
-                if authenticated is None:
-                    authenticated = await self._token_valid(arrival, item_token)
-                idsite, payload = _record(arrival, item, authenticated)
-                if idsite not in arrival.known_sites:
-                    await self._require_site(arrival, idsite)
+                raw = item.split("?", 1)[-1] if isinstance(item, str) else None
+                site = None if raw is None else quick_site(raw)
+                if raw is None or site is None:
+                    # anything else is checked in full, as a single request is
+                    payloads.append(await self._check(arrival, _bulk_item(item, raw), bulk.token))
+                    continue
+                if quick_tail is None:
+                    quick_tail = await self._quick_tail(arrival, bulk.token)
+                if "token_auth" in raw:  # as in _record (only ever inside a value here)
+                    raw = _without_token(raw)
+                payload = f'{{"q":{encode_basestring_ascii(raw)}{quick_tail}'.encode()
+                if site not in known_sites:
+                    await self._require_site(arrival, site)
                 payloads.append(payload)
             except Rejected as rejection:
                 self.stats.rejected[rejection.field or rejection.reason] += 1
@@ -342,7 +332,9 @@ class TrackingEndpoint:
                     {"index": index, "field": rejection.field, "reason": rejection.reason}
                 )
         if errors:
-            logger.info("bulk tracking: %d of %d requests rejected", len(errors), len(incoming))
+            logger.info(
+                "bulk tracking: %d of %d requests rejected", len(errors), len(bulk.requests)
+            )
         if payloads:
             try:
                 # one append, so the whole bulk waits for one fsync
@@ -361,6 +353,11 @@ class TrackingEndpoint:
         return (200 if payloads or not errors else 400), json.dumps(body).encode()
 
     # -- checking ----------------------------------------------------------------------
+
+    async def _quick_tail(self, arrival: _Arrival, bulk_token: str) -> str:
+        """The record tail of a bulk item that ``quick_site`` vouched for (``_record``'s)."""
+        authenticated = bool(bulk_token) and await self._token_valid(arrival, bulk_token)
+        return arrival.record_tail("bulk", authenticated)
 
     async def _check(self, arrival: _Arrival, incoming: Incoming, bulk_token: str) -> bytes:
         """The record to log for a valid request; raises ``Rejected`` for anything else."""
@@ -404,13 +401,19 @@ def decode_record(payload: bytes) -> dict[str, object]:
     return record
 
 
-async def _read(
-    scope: Scope, receive: Receive, method: str, arrival: _Arrival
-) -> tuple[list[Incoming], str | None]:
-    """The request's tracking parameters; bulk returns several and the bulk token_auth."""
+@dataclass(frozen=True, slots=True)
+class _Bulk:
+    """A bulk request's items as its JSON gave them, and its token_auth."""
+
+    requests: list[object]
+    token: str
+
+
+async def _read(scope: Scope, receive: Receive, method: str, arrival: _Arrival) -> Incoming | _Bulk:
+    """The request's tracking parameters, or a bulk's items and token_auth."""
     raw_query = scope["query_string"].decode("latin-1")
     if method != "POST":
-        return [Incoming(None, "get", raw_query)], None
+        return Incoming(None, "get", raw_query)
     query = parse_query(raw_query)
     text = (await _read_body(receive, arrival)).decode("utf-8", errors="replace").strip()
     if text.startswith("{"):
@@ -419,7 +422,7 @@ async def _read(
     # Form fields win over the URL, as when PHP merges the POST body over the query; the
     # stored text keeps that order, so parsing it again gives the same parameters.
     raw = "&".join(part for part in (raw_query, text if form else "") if part)
-    return [Incoming({**query, **form}, "post", raw)], None
+    return Incoming({**query, **form}, "post", raw)
 
 
 async def _read_body(receive: Receive, arrival: _Arrival) -> bytes:
@@ -443,7 +446,7 @@ async def _read_body(receive: Receive, arrival: _Arrival) -> bytes:
             return b"".join(chunks)
 
 
-def _bulk_requests(text: str) -> tuple[list[Incoming], str]:
+def _bulk_requests(text: str) -> _Bulk:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
@@ -453,24 +456,20 @@ def _bulk_requests(text: str) -> tuple[list[Incoming], str]:
         raise Rejected('bulk body needs a non-empty "requests" list', "requests")
     if len(requests) > MAX_BULK_REQUESTS:
         raise Rejected(f"more than {MAX_BULK_REQUESTS} requests in one bulk", "requests")
-    incoming = []
-    for item in requests:
-        params, raw = _bulk_item(item)
-        incoming.append(Incoming(params, "bulk", raw))
     token = document.get("token_auth") or ""
-    return incoming, str(token)
+    return _Bulk(requests, str(token))
 
 
-def _bulk_item(item: object) -> tuple[dict[str, str] | None, str]:
-    """Parameters and query text of one bulk entry (a query string, or an object)."""
-    if isinstance(item, str):
-        raw = item.split("?", 1)[-1]
-        return None, raw
+def _bulk_item(item: object, raw: str | None) -> Incoming:
+    """One bulk entry to check in full: a query string (``raw``: the text after its "?"),
+    or an object of parameters."""
+    if raw is not None:
+        return Incoming(parse_query(raw), "bulk", raw)
     if isinstance(item, Mapping):
         params = {str(k): str(v) for k, v in item.items() if v is not None}
-        return params, urlencode(params)
+        return Incoming(params, "bulk", urlencode(params))
     # A wrong item type is checked like any request: it lacks rec=1 and is refused alone.
-    return {}, ""
+    return Incoming({}, "bulk", "")
 
 
 TOKEN_PARAM = re.compile(r"(^|&)token_auth=[^&]*")
