@@ -326,14 +326,9 @@ placed AS (
 ),
 counted AS (
     -- A visit is (vd, first_seq) among placed hits (orphan = 0): the rows of one idvisit,
-    -- partitioned on integers; the visit key ranks the idvisits of the site-day.
+    -- partitioned on integers.
     SELECT
         p.*,
-        (CAST(p.idsite AS BIGINT) * 100000 + (p.local_date - DATE '1970-01-01'))
-            * 10000000
-            + dense_rank() OVER (
-                PARTITION BY p.idsite, p.local_date, p.orphan ORDER BY p.idvisit
-            ) AS visit_key,
         CAST(sum(CASE WHEN p.kind IN ('pageview', 'search') THEN 1 ELSE 0 END) OVER (
             PARTITION BY p.vd, p.first_seq, p.orphan ORDER BY p.seq
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
@@ -356,6 +351,19 @@ counted AS (
             PARTITION BY p.vd, p.first_seq, p.page_label ORDER BY p.seq
         ) = 1 END AS first_view_of_page
     FROM placed AS p
+),
+visit_ranks AS (
+    -- The visit key ranks the idvisits of the site-day: one row per visit (its first hit),
+    -- so the text sort is of the visits, not of every hit.
+    SELECT
+        c.vd,
+        c.first_seq,
+        (CAST(c.idsite AS BIGINT) * 100000 + (c.local_date - DATE '1970-01-01'))
+            * 10000000
+            + row_number() OVER (PARTITION BY c.idsite, c.local_date ORDER BY c.idvisit)
+            AS visit_key
+    FROM counted AS c
+    WHERE c.orphan = 0 AND c.seq = c.first_seq
 ),
 -- Time on page, Matomo's rule (core/Tracker/Visit.php getTimeSpentReferrerAction, summed
 -- per idaction_url_ref / idaction_name_ref by the Actions archiver): each action after a
@@ -411,7 +419,7 @@ SELECT
     c.seconds_since_previous,
     h.url_fragment,
     -- an orphan ping is in no visit: no place in one
-    CASE WHEN c.orphan = 0 THEN c.visit_key END,
+    r.visit_key,
     CASE WHEN c.orphan = 0 THEN c.interaction END,
     CASE WHEN c.orphan = 0 THEN c.pageview_number END,
     c.page_label,
@@ -428,6 +436,8 @@ FROM counted AS c
 -- dirty days' times: a day's run reads that day's hits, not all of them
 JOIN web.hits AS h ON h.hit_id = c.hit_id AND h.hit_time = c.hit_time
 JOIN web.sites AS s ON s.idsite = c.idsite
+LEFT JOIN visit_ranks AS r
+    ON c.orphan = 0 AND r.vd = c.vd AND r.first_seq = c.first_seq
 LEFT JOIN page_times AS t
     ON c.orphan = 0 AND c.kind IN ('pageview', 'search')
     AND t.vd = c.vd AND t.first_seq = c.first_seq AND t.credited_page = c.interaction
