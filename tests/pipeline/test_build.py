@@ -15,6 +15,7 @@ from tally.pipeline.build import (
     declared_range,
     discover_models,
     moved_since,
+    named_columns,
     narrowed,
     range_condition,
     read_model,
@@ -208,3 +209,32 @@ def test_a_keyed_rebuild_replaces_only_what_differs_and_says_from_when() -> None
         # period (same key, another user) changed no declared column: nothing from it.
         # Had U1's kind changed, its start (1 Nov) would have moved first
         assert moved_since(warehouse, model, "delta") == dt.date(2026, 11, 2)
+
+
+def test_a_keyed_input_is_read_with_the_names_the_model_writes_or_whole() -> None:
+    # the names cover every column read (p.kind in the WHERE, b.amount through its alias);
+    # `wide` appears nowhere in the model, so a read by row ids can leave it out
+    sql = (
+        "WITH b AS (SELECT subscription_id, amount AS paid FROM staging.billed) "
+        "SELECT p.user_id, b.paid FROM marts.periods AS p "
+        "JOIN b ON b.subscription_id = p.subscription_id WHERE p.kind = 'paid'"
+    )
+    named = named_columns(sql, "marts.periods")
+    assert named is not None
+    assert {"user_id", "subscription_id", "kind", "amount", "paid"} <= set(named)
+    assert "wide" not in named
+    # a star over the table (qualified, or bare in the SELECT reading it) reads every column
+    assert named_columns("SELECT p.*, 1 AS one FROM marts.periods AS p", "marts.periods") is None
+    assert named_columns("SELECT * FROM marts.periods WHERE kind = 'x'", "marts.periods") is None
+    # a bare star over a CTE does not: the CTE names what it reads of the table
+    assert named_columns(
+        "WITH c AS (SELECT kind FROM marts.periods) SELECT * FROM c", "marts.periods"
+    ) == ("c", "kind", "marts", "periods")
+    # a NATURAL join matches columns by name: every column
+    assert (
+        named_columns(
+            "SELECT p.kind FROM marts.periods AS p NATURAL JOIN staging.billed AS b",
+            "marts.periods",
+        )
+        is None
+    )

@@ -401,9 +401,39 @@ def _narrowed_model(warehouse: Warehouse, model: Model, inputs: Mapping[str, str
     swapped = dict(inputs)
     for number, (table, select) in enumerate(inputs.items()):
         if read.count(table) > 1 or table in by_row_ids:
+            named = named_columns(model.sql, table) if table in by_row_ids else None
+            if named is not None:
+                # fetched by row ids, a row's every column is decompressed: only those the
+                # model names (the periods by user at 200,000 subscriptions: 0.18 -> 0.15 s)
+                listed = ", ".join(f"'{name}'" for name in named)
+                picked = pipeline_fragment("named_columns", names=listed)
+                select = select.replace("SELECT *", f"SELECT {picked}", 1)
             temporary(warehouse, f"input_{number}", select)
             swapped[table] = f"SELECT * FROM input_{number}"
     return narrowed(model.sql, swapped)
+
+
+@lru_cache(maxsize=64)
+def named_columns(sql: str, table: str) -> tuple[str, ...] | None:
+    """Every name ``sql`` writes (columns, aliases, USING lists: more than the columns it
+    reads of ``table``, never fewer), or ``None`` when it may read every column of
+    ``table``: a ``*`` over it (``alias.*``, or a bare ``*`` in a SELECT reading it
+    directly) or a NATURAL join. A column the model reads but this misses fails the
+    statement (the input lacks it); it never changes a result."""
+    tree = _parsed(sql)
+    for found in tree.find_all(exp.Table):
+        if f"{found.db}.{found.name}" != table:
+            continue
+        alias = found.alias_or_name
+        for star in tree.find_all(exp.Column):
+            if isinstance(star.this, exp.Star) and star.table == alias:
+                return None
+        select = found.find_ancestor(exp.Select)
+        if select is None or any(isinstance(e, exp.Star) for e in select.expressions):
+            return None
+    if any(join.args.get("method") for join in tree.find_all(exp.Join)):
+        return None  # NATURAL (or ASOF) joins match columns by name
+    return tuple(sorted({i.name for i in tree.find_all(exp.Identifier)}))
 
 
 @lru_cache(maxsize=64)
