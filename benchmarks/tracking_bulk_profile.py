@@ -19,6 +19,7 @@ import cProfile
 import json
 import pstats
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 from hygiene import LoadWatch, temporary_folder
@@ -54,12 +55,12 @@ async def _run(folder: Any, bulks: int, size: int, profile: cProfile.Profile | N
             (b"content-length", str(len(body)).encode()),
         ],
     }
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     started = time.process_time()

@@ -17,7 +17,7 @@ import pytest
 
 from tally.config import load_settings
 from tally.warehouse import Warehouse
-from tally.web.sessions import day_bounds, forget_salts, sessionize
+from tally.web.sessions import day_bounds, forget_salts, model_sql, sessionize
 from tally.web.sites import add_goal, add_site, edit_site
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "web"
@@ -546,3 +546,52 @@ def test_mobile_sdk_bulk_with_cdt_and_uid_is_accepted(
         ("2026-03-03 00:45:00", "member-9", "bulk"),
         ("2026-03-03 00:50:00", "member-9", "bulk"),
     ]
+
+
+STEPS = (
+    "visit_key, interaction, pageview_number, page_label, next_page_label, time_spent, "
+    "previous_kind, previous_label, next_kind, next_label, first_view_of_page"
+)
+
+
+def test_actions_are_written_with_their_place_in_the_visit_as_steps_sql_gives_it(
+    site: Warehouse,
+) -> None:
+    url = "https://watch.example.com"
+    insert_hits(
+        site,
+        [
+            hit(hkt(2, "08:00"), "ping", visitor_id=A),  # nothing before it: an orphan
+            hit(hkt(2, "09:00"), visitor_id=A, url=f"{url}/shows"),
+            hit(hkt(2, "09:01"), visitor_id=A, url=f"{url}/"),
+            hit(hkt(2, "09:03"), "search", visitor_id=A, url=f"{url}/search?q=x"),
+            hit(hkt(2, "09:04"), "ping", visitor_id=A),
+            hit(hkt(2, "09:06"), visitor_id=A, url=f"{url}/shows"),
+        ],
+    )
+    sessionize(site)
+    found = site.rows(
+        "SELECT kind, position, interaction, pageview_number, page_label, next_page_label, "
+        "time_spent, previous_kind, next_kind, first_view_of_page FROM web.actions "
+        "ORDER BY hit_time"
+    )
+    # time on page: /index's 60 s go to /shows; the search's 120 s to /index; the ping's
+    # 60 s and the last view's 120 s to the search; the last view has nothing after it
+    assert found == [
+        ("ping", None, None, None, None, None, None, None, None, None),
+        ("pageview", 1, 1, 1, "/shows", "/index", 60, None, "pageview", True),
+        ("pageview", 2, 2, 2, "/index", "/shows", 120, "pageview", "search", True),
+        ("search", 3, 3, 2, None, None, 180, "pageview", "pageview", None),
+        ("ping", 4, 3, 2, None, None, None, "search", "pageview", None),
+        ("pageview", 5, 4, 3, "/shows", None, 0, "search", None, False),
+    ]
+    # steps.sql (the same numbering as an UPDATE, for actions the benches write without
+    # sessionize) gives every column the same value
+    written = site.rows(f"SELECT hit_id, {STEPS} FROM web.actions ORDER BY hit_id")
+    start, end = day_bounds(dt.date(2026, 3, 2), "Asia/Hong_Kong")
+    days = {"idsite": [1], "local_date": [dt.date(2026, 3, 2)], "utc_start": [start]}
+    site.append("web.dirty_days", pa.table({**days, "utc_end": [end]}))
+    cleared = ", ".join(f"{column} = NULL" for column in STEPS.split(", "))
+    site.execute(f"UPDATE web.actions SET {cleared}")
+    site.run_model(model_sql("steps.sql"))
+    assert site.rows(f"SELECT hit_id, {STEPS} FROM web.actions ORDER BY hit_id") == written

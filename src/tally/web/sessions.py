@@ -23,9 +23,10 @@ from tally.warehouse.sqlfiles import sql_expression, sql_file
 from tally.web.sites import site_timezones
 
 MODELS = "tally.web.models"
-# steps.sql numbers what actions.sql placed, pages.sql gives its page labels ids; visits.sql
-# reads actions and steps.
-REBUILD_ORDER = ("actions.sql", "steps.sql", "pages.sql", "conversions.sql", "visits.sql")
+# actions.sql places each hit and numbers its place in its visit (one write per row),
+# pages.sql gives its page labels ids; visits.sql reads actions. (steps.sql, the same
+# numbering as an UPDATE, is for actions written without sessionize: the benches' own.)
+REBUILD_ORDER = ("actions.sql", "pages.sql", "conversions.sql", "visits.sql")
 
 
 def sessions_sql(name: str, **fragments: str) -> str:

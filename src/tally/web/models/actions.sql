@@ -12,7 +12,9 @@ WHERE EXISTS (
 INSERT INTO web.actions (
     hit_id, idsite, local_date, idvisit, visitor_key, position, hit_time, local_time, kind,
     is_action, url, action_name, link_url, event_category, event_action, event_name,
-    event_value, search_keyword, idgoal, revenue, pv_id, seconds_since_previous, url_fragment
+    event_value, search_keyword, idgoal, revenue, pv_id, seconds_since_previous, url_fragment,
+    visit_key, interaction, pageview_number, page_label, next_page_label, time_spent,
+    previous_kind, previous_label, next_kind, next_label, first_view_of_page
 )
 WITH scoped AS (
     -- A hit's local day is its UTC date or the day before or after (no offset reaches a
@@ -37,6 +39,19 @@ WITH scoped AS (
         h.campaign_name,
         h.campaign_keyword,
         h.referrer_keyword,
+        -- a page view's report label, here where the URL is at hand (see "placed" below)
+        CASE WHEN h.kind = 'pageview' THEN CASE
+            WHEN regexp_replace(regexp_replace(h.url, '#.*$', ''),
+                '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '') IN ('', '/') THEN '/index'
+            ELSE regexp_replace(regexp_replace(h.url, '#.*$', ''),
+                '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '')
+        END || CASE
+            WHEN coalesce(u.keep_url_fragment, FALSE) AND strpos(h.url, '#') > 0
+                AND regexp_replace(regexp_replace(h.url, '^[^#]*#', ''), '#$', '') <> ''
+                THEN '#' || regexp_replace(regexp_replace(h.url, '^[^#]*#', ''), '#$', '')
+            ELSE ''
+        END END AS page_label,
+        h.search_keyword,
         -- with the site's new_visit_on_referrer_change, a hit from another website is a
         -- mark too (below)
         CASE
@@ -75,6 +90,8 @@ keyed AS (
         sc.campaign_keyword,
         sc.referrer_keyword,
         sc.website_mark,
+        sc.page_label,
+        sc.search_keyword,
         CASE
             WHEN coalesce(sc.user_id, du.user_id) IS NOT NULL
                 THEN 'u:' || coalesce(sc.user_id, du.user_id)
@@ -115,6 +132,8 @@ gaps AS (
         k.campaign_keyword,
         k.referrer_keyword,
         k.website_mark,
+        k.page_label,
+        k.search_keyword,
         date_diff(
             'second',
             lag(k.hit_time) OVER (PARTITION BY v.vd ORDER BY k.hit_time, k.hit_id),
@@ -268,18 +287,124 @@ visited AS (
             PARTITION BY b.vd ORDER BY b.seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS first_seq
     FROM broken AS b
+),
+placed AS (
+    -- Each placed hit with its visit named by integers (vd, first_seq: the visitor-day and
+    -- the seq of the visit's first hit; orphan pings apart), narrow: the stored hit's columns
+    -- are joined at the end.
+    -- Each action's place in its visit is computed here, in the same statement, so each row
+    -- is written once (an UPDATE after the insert rewrote eleven columns of every row):
+    -- an integer visit key, running counts of interactions (page views and site searches)
+    -- and page views, a page view's report label and the next page view's, a page view's
+    -- time on page (Matomo's rule, below), and whether a view is the visit's first of its
+    -- page. A page label is the URL's path and query ('' or '/': /index), and, on a site
+    -- that keeps URL fragments (Matomo's keep_url_fragment; the loader dropped them
+    -- elsewhere), '#' and the fragment without one trailing '#' (plugins/Actions/
+    -- ArchivingHelper.php, parseNameFromPageUrl). The label rule is also in
+    -- tally.web.reporting.transitions.label_of (for a pageUrl asked about) and in steps.sql
+    -- (for actions written without sessionize, by the benches): keep the three alike.
+    SELECT
+        g.hit_id,
+        g.idsite,
+        g.local_date,
+        v.vd,
+        v.seq,
+        v.first_seq,
+        v.orphan,
+        CASE WHEN v.orphan = 0 THEN md5(CAST(g.idsite AS VARCHAR) || '|' || f.hit_id) END
+            AS idvisit,
+        g.visitor_key,
+        CASE WHEN v.orphan = 0 THEN CAST(v.seq - v.first_seq + 1 AS INTEGER) END AS position,
+        g.hit_time,
+        g.kind,
+        g.seconds_since_previous,
+        g.page_label,
+        g.search_keyword
+    FROM visited AS v
+    JOIN gaps AS g ON g.vd = v.vd AND g.seq = v.seq
+    LEFT JOIN gaps AS f ON f.vd = v.vd AND f.seq = v.first_seq
+),
+counted AS (
+    -- A visit is (vd, first_seq) among placed hits (orphan = 0): the rows of one idvisit,
+    -- partitioned on integers.
+    SELECT
+        p.*,
+        CAST(sum(CASE WHEN p.kind IN ('pageview', 'search') THEN 1 ELSE 0 END) OVER (
+            PARTITION BY p.vd, p.first_seq, p.orphan ORDER BY p.seq
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS INTEGER) AS interaction,
+        CAST(sum(CASE WHEN p.kind = 'pageview' THEN 1 ELSE 0 END) OVER (
+            PARTITION BY p.vd, p.first_seq, p.orphan ORDER BY p.seq
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS INTEGER) AS pageview_number,
+        date_diff(
+            'second',
+            lag(p.hit_time) OVER (PARTITION BY p.vd, p.first_seq, p.orphan ORDER BY p.seq),
+            p.hit_time
+        ) AS gap,
+        -- the next page view's label and the first view of a page: among the visit's page
+        -- views only (orphans are pings, never page views)
+        CASE WHEN p.kind = 'pageview' THEN lead(p.page_label) OVER (
+            PARTITION BY p.vd, p.first_seq, p.kind = 'pageview' ORDER BY p.seq
+        ) END AS next_page_label,
+        CASE WHEN p.kind = 'pageview' THEN row_number() OVER (
+            PARTITION BY p.vd, p.first_seq, p.page_label ORDER BY p.seq
+        ) = 1 END AS first_view_of_page
+    FROM placed AS p
+),
+visit_ranks AS (
+    -- The visit key ranks the idvisits of the site-day: one row per visit (its first hit),
+    -- so the text sort is of the visits, not of every hit.
+    SELECT
+        c.vd,
+        c.first_seq,
+        (CAST(c.idsite AS BIGINT) * 100000 + (c.local_date - DATE '1970-01-01'))
+            * 10000000
+            + row_number() OVER (PARTITION BY c.idsite, c.local_date ORDER BY c.idvisit)
+            AS visit_key
+    FROM counted AS c
+    WHERE c.orphan = 0 AND c.seq = c.first_seq
+),
+-- Time on page, Matomo's rule (core/Tracker/Visit.php getTimeSpentReferrerAction, summed
+-- per idaction_url_ref / idaction_name_ref by the Actions archiver): each action after a
+-- page view or site search, up to and including the next one, credits it with its time
+-- since the previous request; a goal, order or cart request is no action (its time is
+-- credited to nothing), but the next action's time counts from it. Pings count as
+-- actions here, so time on the last page counts when heartbeats were on.
+page_times AS (
+    SELECT
+        c.vd,
+        c.first_seq,
+        CASE WHEN c.kind IN ('pageview', 'search') THEN c.interaction - 1
+            ELSE c.interaction END AS credited_page,
+        sum(c.gap) AS time_spent
+    FROM counted AS c
+    WHERE c.orphan = 0 AND c.gap IS NOT NULL AND c.kind NOT IN ('goal', 'order', 'cart')
+    GROUP BY 1, 2, 3
+),
+-- The number of a page view or search counts itself; any other hit carries the number of
+-- the interaction before it.
+interactions AS (
+    SELECT
+        c.vd,
+        c.first_seq,
+        c.interaction,
+        c.kind,
+        CASE WHEN c.kind = 'pageview' THEN c.page_label ELSE c.search_keyword END AS label
+    FROM counted AS c
+    WHERE c.orphan = 0 AND c.kind IN ('pageview', 'search')
 )
 SELECT
-    g.hit_id,
-    g.idsite,
-    g.local_date,
-    CASE WHEN v.orphan = 0 THEN md5(CAST(g.idsite AS VARCHAR) || '|' || f.hit_id) END,
-    g.visitor_key,
-    CASE WHEN v.orphan = 0 THEN CAST(v.seq - v.first_seq + 1 AS INTEGER) END,
-    g.hit_time,
-    CAST((g.hit_time AT TIME ZONE 'UTC') AT TIME ZONE s.timezone AS TIMESTAMP),
-    g.kind,
-    g.kind IN ('pageview', 'outlink', 'download', 'event', 'search'),
+    c.hit_id,
+    c.idsite,
+    c.local_date,
+    c.idvisit,
+    c.visitor_key,
+    c.position,
+    c.hit_time,
+    CAST((c.hit_time AT TIME ZONE 'UTC') AT TIME ZONE s.timezone AS TIMESTAMP),
+    c.kind,
+    c.kind IN ('pageview', 'outlink', 'download', 'event', 'search'),
     h.url,
     h.action_name,
     h.link_url,
@@ -287,16 +412,40 @@ SELECT
     h.event_action,
     h.event_name,
     h.event_value,
-    h.search_keyword,
+    c.search_keyword,
     h.idgoal,
     h.revenue,
     h.pv_id,
-    g.seconds_since_previous,
-    h.url_fragment
-FROM visited AS v
-JOIN gaps AS g ON g.vd = v.vd AND g.seq = v.seq
-LEFT JOIN gaps AS f ON f.vd = v.vd AND f.seq = v.first_seq
+    c.seconds_since_previous,
+    h.url_fragment,
+    -- an orphan ping is in no visit: no place in one
+    r.visit_key,
+    CASE WHEN c.orphan = 0 THEN c.interaction END,
+    CASE WHEN c.orphan = 0 THEN c.pageview_number END,
+    c.page_label,
+    c.next_page_label,
+    CASE WHEN c.orphan = 0 AND c.kind IN ('pageview', 'search')
+        THEN coalesce(t.time_spent, 0) END,
+    b.kind,
+    b.label,
+    n.kind,
+    n.label,
+    c.first_view_of_page
+FROM counted AS c
 -- the equal hit_time (always so) lets DuckDB skip row groups of web.hits outside the
 -- dirty days' times: a day's run reads that day's hits, not all of them
-JOIN web.hits AS h ON h.hit_id = g.hit_id AND h.hit_time = g.hit_time
-JOIN web.sites AS s ON s.idsite = g.idsite;
+JOIN web.hits AS h ON h.hit_id = c.hit_id AND h.hit_time = c.hit_time
+JOIN web.sites AS s ON s.idsite = c.idsite
+LEFT JOIN visit_ranks AS r
+    ON c.orphan = 0 AND r.vd = c.vd AND r.first_seq = c.first_seq
+LEFT JOIN page_times AS t
+    ON c.orphan = 0 AND c.kind IN ('pageview', 'search')
+    AND t.vd = c.vd AND t.first_seq = c.first_seq AND t.credited_page = c.interaction
+LEFT JOIN interactions AS b
+    ON c.orphan = 0 AND b.vd = c.vd AND b.first_seq = c.first_seq
+    AND b.interaction = CASE
+        WHEN c.kind IN ('pageview', 'search') THEN c.interaction - 1 ELSE c.interaction
+    END
+LEFT JOIN interactions AS n
+    ON c.orphan = 0 AND n.vd = c.vd AND n.first_seq = c.first_seq
+    AND n.interaction = c.interaction + 1;

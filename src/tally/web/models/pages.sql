@@ -1,4 +1,4 @@
--- Page ids for the dirty site-days (after steps.sql): labels a site has not had before get
+-- Page ids for the dirty site-days (after actions.sql): labels a site has not had before get
 -- the next ids of the site (web.pages), then each page view gets its page's id and its next
 -- page's, so reports can group page views on integers (the Users flow).
 INSERT INTO web.pages (idsite, page_id, label)

@@ -1,4 +1,8 @@
--- Each action's place in its visit, for the dirty site-days (after actions.sql), so reports
+-- Each action's place in its visit, for the dirty site-days, as an UPDATE of actions already
+-- written: sessionize no longer runs it (actions.sql computes these columns as it inserts,
+-- each row written once); the benches that write web.actions directly in SQL do. The rules
+-- are the same as actions.sql's "placed" and "counted" (tests/web/test_sessions.py checks
+-- the two give every column the same value). Reports
 -- join and aggregate narrow stored columns instead of numbering hits at query time:
 -- an integer visit key, running counts of interactions (page views and site searches) and
 -- page views, a page view's report label and the next page view's, a page view's time on

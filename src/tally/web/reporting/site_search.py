@@ -19,7 +19,7 @@ def search_keywords(query: Query) -> Report:
             "label": keyword,
             "nb_visits": int(visits),
             "nb_hits": int(hits),
-            # time to the next page view or search (Matomo's time on page, steps.sql)
+            # time to the next page view or search (Matomo's time on page, actions.sql)
             "sum_time_spent": int(seconds),
             "avg_time_on_page": ratio(int(seconds), int(hits)),
             "segment": f"siteSearchKeyword=={quote(str(keyword), safe='')}",

@@ -40,7 +40,7 @@ _ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
 
 def label_of(url: str, keep_fragment: bool = False) -> str:
     """The report label of a URL, as sessionize stores it (``web.actions.page_label``,
-    computed in ``tally/web/models/steps.sql``): with the fragment, less one trailing '#',
+    computed in ``tally/web/models/actions.sql``): with the fragment, less one trailing '#',
     on a site that keeps URL fragments."""
     url = url.strip()
     path = _ORIGIN.sub("", _FRAGMENT.sub("", url))
