@@ -239,15 +239,13 @@ class HitLog:
         task or future per request. Raises ``HitLogError`` once the log is closed.
         """
         starts = []
-        pack, checksum = HEADER.pack, zlib.crc32  # frame() inlined: a bulk frames thousands
         with self._mutex:
             if self._closing or self._thread is None:
                 raise HitLogError("the hit log is not accepting records")
             buffer = self._buffer
             for payload in payloads:
                 starts.append(len(buffer))
-                buffer += pack(MAGIC, len(payload), checksum(payload))
-                buffer += payload
+                buffer += frame(payload)
             waiting = self._waiters.get(loop)
             if waiting is None:
                 waiting = self._waiters[loop] = []
