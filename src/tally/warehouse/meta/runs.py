@@ -120,7 +120,7 @@ def steps_of_run(warehouse: Warehouse, run_id: str) -> list[tuple[Any, ...]]:
     return warehouse.rows(
         "SELECT job, source, dataset, partition_date, started_at, "
         f"{DURATION}, status, rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, "
-        "attempt, error "
+        "attempt, error, note "
         f"FROM {TABLE} WHERE run_id = ? ORDER BY started_at, step_id",
         [run_id],
     )
@@ -141,6 +141,7 @@ RESULT_COLUMNS = (
     "rows_duplicate",
     "bytes",
     "error",
+    "note",
 )
 
 
@@ -168,7 +169,7 @@ def recent_steps(warehouse: Warehouse, limit: int) -> list[dict[str, object]]:
     """The newest steps, as dicts."""
     table = warehouse.query(
         "SELECT run_id, job, source, dataset, partition_date, started_at, ended_at, status, "
-        "rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, error "
+        "rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, error, note "
         f"FROM {TABLE} ORDER BY started_at DESC, step_id LIMIT ?",
         [limit],
     )
