@@ -619,7 +619,11 @@ def main() -> None:
     print(f"loader into DuckDB: {load_rate:,.0f} hits/s ({loaded:,} hits)")
     print(f"tally server peak memory: {memory:,.0f} MB")
     group = log["synced_records"] / max(1, log["synced_batches"])
-    print(f"group commit: {group:.1f} records per fdatasync ({log['synced_batches']} syncs)")
+    print(
+        f"group commit: {group:.1f} records per fdatasync ({log['synced_batches']} syncs, "
+        f"{log.get('loop_batches', 0)} of them on the event loop; "
+        f"{log.get('slow_syncs', 0)} slow syncs handed syncing to the writer thread)"
+    )
 
 
 def report(
