@@ -635,7 +635,7 @@ def main() -> None:
     print(
         f"group commit: {group:.1f} records per fdatasync ({log['synced_batches']} syncs, "
         f"{log.get('loop_batches', 0)} of them on the event loop; "
-        f"{log.get('slow_syncs', 0)} slow syncs handed syncing to the writer thread)"
+        f"syncing handed to the writer thread {log.get('handoffs', 0)} times)"
     )
 
 

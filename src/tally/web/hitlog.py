@@ -5,26 +5,28 @@ its records on the event loop into the batch being gathered (one shared buffer) 
 waits; the whole batch is written with one ``write`` and synced once, so many requests
 share one sync (group commit). Where the batch is synced depends on the disk:
 
-- **On the event loop** while syncs are fast (each at most ``inline_limit``, 1 ms; an
-  append to a local ext4 file syncs in about 0.1 ms at rest). The first request of a
-  loop iteration queues one ``call_soon`` flush; it runs after the callbacks of every
-  event that iteration read, so it takes all their requests, writes and syncs
-  (``fdatasync``) them and answers them in the same callback. No thread, no wake-up
-  through the loop's self-pipe, no GIL hand-off (with a writer thread, each batch waited
-  for the thread to get the GIL back from the busy loop, then for the loop to wake:
-  CPU and latency per batch, benchmarks/README.md, Tracking). The loop is blocked during
-  the sync, but its requests could not be answered before it anyway, and what arrives
-  meanwhile is read as the next batch.
-- **By a writer thread** once a sync on the loop took longer than ``inline_limit``: a
-  slow disk (or one that hangs) must not stall every request the loop serves, the
-  dashboards and the API included. The thread takes the whole buffer that gathered
-  while its previous ``fdatasync`` ran and wakes each event loop once per batch. After
-  ``thread_period`` (1 s) the loop tries again; each slow try doubles the period (up to
-  64 times), and a loop that synced fast for a whole period starts again from 1 s. So a
-  persistently slow disk stalls the loop for one sync a minute at most. After a sync
-  that several requests shared, the writer waits ``commit_delay`` (1 ms) before taking
-  the next batch: the clients just answered send their next hits within about that, and
-  would otherwise miss this batch and wait a whole sync more (with 64 busy connections,
+- **On the event loop** while syncs are fast: their moving average over about the last
+  8 syncs at most ``inline_limit`` (1 ms; an append to a local ext4 file syncs in about
+  0.1 ms at rest, and an odd slow sync does not move syncing off the loop). The first
+  request of a loop iteration queues one ``call_soon`` flush; it runs after the
+  callbacks of every event that iteration read, so it takes all their requests, writes
+  and syncs (``fdatasync``) them and answers them in the same callback. No thread, no
+  wake-up through the loop's self-pipe, no GIL hand-off (with a writer thread, each
+  batch waited for the thread to get the GIL back from the busy loop, then for the loop
+  to wake: CPU and latency per batch, benchmarks/README.md, Tracking). The loop is
+  blocked during the sync, but its requests could not be answered before it anyway,
+  and what arrives meanwhile is read as the next batch.
+- **By a writer thread** once that average passes ``inline_limit``: a slow disk (or one
+  that hangs) must not stall every request the loop serves, the dashboards and the API
+  included. The thread takes the whole buffer that gathered while its previous
+  ``fdatasync`` ran and wakes each event loop once per batch. After ``thread_period``
+  (1 s) the loop tries again, on trial (its average starts at the limit, so a slow sync
+  ends the trial); a trial that ends within the period doubles it (up to 64 times), and
+  a loop that synced fast for a whole period starts again from 1 s. So a persistently
+  slow disk stalls the loop for one sync a minute at most. After a sync that several
+  requests shared, the writer waits ``commit_delay`` (1 ms) before taking the next
+  batch: the clients just answered send their next hits within about that, and would
+  otherwise miss this batch and wait a whole sync more (with 64 busy connections,
   batches of ~35 alternating become ~60; benchmarks/README.md). A lone client's batches
   hold one request, so it never waits.
 
@@ -193,12 +195,13 @@ class HitLog:
         self.directory = Path(directory)
         self.segment_bytes = segment_bytes
         self.commit_delay = commit_delay
-        # Where batches are synced (module docstring): on the event loop while a sync takes
-        # at most inline_limit seconds (0: never), else by the writer thread for
-        # thread_period seconds, after which the loop tries again.
+        # Where batches are synced (module docstring): on the event loop while syncs take
+        # at most inline_limit seconds on average (0: never), else by the writer thread for
+        # thread_period seconds (or more), after which the loop tries again.
         self.inline_limit = inline_limit
         self.thread_period = thread_period
         self._inline = inline_limit > 0
+        self._sync_time = 0.0  # moving average of the loops' syncs, seconds (weight 1/8)
         # monotonic time the loops began syncing again after the writer did (None: never)
         self._inline_since: float | None = None
         self._period = thread_period  # how long the writer syncs after a slow sync
@@ -227,7 +230,7 @@ class HitLog:
         self.batches = 0  # synced writes so far
         self.records = 0  # records in them: records / batches is the group-commit factor
         self.inline_batches = 0  # of the batches, those synced on an event loop
-        self.slow_syncs = 0  # syncs on an event loop that took longer than inline_limit
+        self.handoffs = 0  # times syncing moved from the loops to the writer thread
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -334,7 +337,8 @@ class HitLog:
             self._io.release()
         self.records += framed
         self.inline_batches += 1
-        if took > self.inline_limit:
+        self._sync_time += (took - self._sync_time) / 8
+        if self._sync_time > self.inline_limit:
             self._to_thread(took)
         here = waiters.pop(loop, None)
         self._deliver(waiters, outcome)
@@ -342,8 +346,8 @@ class HitLog:
             _settle_all(here, outcome)
 
     def _to_thread(self, took: float) -> None:
-        """A slow sync on the loop: the writer thread syncs for a while (module docstring)."""
-        self.slow_syncs += 1
+        """Syncs on the loop got slow: the writer thread syncs for a while (module docstring)."""
+        self.handoffs += 1
         now = time.monotonic()
         since = self._inline_since
         if since is not None and now - since <= self._period:
@@ -353,7 +357,9 @@ class HitLog:
         self._inline_again = now + self._period
         self._inline = False
         logger.info(
-            "hit log: a sync took %.1f ms; the writer thread syncs for %g s",
+            "hit log: syncs take %.1f ms on average (the last %.1f ms); the writer thread "
+            "syncs for %g s",
+            self._sync_time * 1e3,
             took * 1e3,
             self._period,
         )
@@ -388,6 +394,7 @@ class HitLog:
                 now = time.monotonic()
                 if now >= self._inline_again:  # the loops try again (before they are woken)
                     self._inline_since = now
+                    self._sync_time = self.inline_limit  # on trial: one slow sync ends it
                     self._inline = True
             self._deliver(waiters, outcome)
 
