@@ -70,15 +70,13 @@ def compared(first: Path, second: Path, memory: str) -> bool:
     connection.execute(f"ATTACH '{second}' AS b (READ_ONLY)")
     equal = True
     for table in TABLES:
-        sizes = [
-            connection.execute(f"SELECT count(*) FROM {side}.web.{table}").fetchone()[0]
-            for side in ("a", "b")
-        ]
+        sizes = [value(connection, f"SELECT count(*) FROM {side}.web.{table}") for side in "ab"]
         missing = [
-            connection.execute(
+            value(
+                connection,
                 f"SELECT count(*) FROM (SELECT * FROM {one}.web.{table} "
-                f"EXCEPT ALL SELECT * FROM {other}.web.{table})"
-            ).fetchone()[0]
+                f"EXCEPT ALL SELECT * FROM {other}.web.{table})",
+            )
             for one, other in (("a", "b"), ("b", "a"))
         ]
         equal = equal and sizes[0] == sizes[1] and missing == [0, 0]
@@ -88,6 +86,13 @@ def compared(first: Path, second: Path, memory: str) -> bool:
         )
     connection.close()
     return equal
+
+
+def value(connection: duckdb.DuckDBPyConnection, sql: str) -> object:
+    """The one value ``sql`` answers."""
+    found = connection.execute(sql).fetchone()
+    assert found is not None
+    return found[0]
 
 
 def write_floor(sessionized: Path, memory: str) -> None:
@@ -100,10 +105,13 @@ def write_floor(sessionized: Path, memory: str) -> None:
     connection = duckdb.connect(str(work), config={"memory_limit": memory})
     try:
         for table in ("actions", "visits"):
-            definition = connection.execute(
-                "SELECT sql FROM duckdb_tables() WHERE schema_name = 'web' AND table_name = ?",
-                [table],
-            ).fetchone()[0]
+            definition = str(
+                value(
+                    connection,
+                    "SELECT sql FROM duckdb_tables() WHERE schema_name = 'web' "
+                    f"AND table_name = '{table}'",
+                )
+            )
             for copy, keyed in ((f"keyed_{table}", True), (f"bare_{table}", False)):
                 made = definition.replace(f"web.{table}(", f"web.{copy}(", 1)
                 connection.execute(made if keyed else made.replace("PRIMARY KEY", ""))
