@@ -16,11 +16,11 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,20 @@ from tally.warehouse.meta import hitlog, quarantine
 from tally.web.enrich import Network, anonymise_ip, detect_device, network_of
 from tally.web.hitlog import Record, Scan, read_segment, segment_paths
 from tally.web.pageurl import search_in_url
-from tally.web.params import Rejected, parse_hit, parse_query
+from tally.web.params import (
+    ATTRIBUTION_NAMES,
+    ATTRIBUTION_PARAMS,
+    DIMENSION,
+    PERFORMANCE,
+    PERFORMANCE_NAMES,
+    Rejected,
+    _ecommerce,
+    _kind,
+    _scan_names,
+    parse_hit,
+    parse_query,
+    quick_site,
+)
 from tally.web.referrers import (
     Referrer,
     attribution,
@@ -128,9 +141,17 @@ class LoadResult:
 
 @dataclass
 class _Batch:
-    rows: list[tuple[Any, ...]]
+    table: pa.Table  # the batch's web.hits rows, in SCHEMA order and in log order
     quarantine: list[tuple[int, str | None, str, str]]
     bots: int = 0
+
+
+@dataclass
+class _Known:
+    """Whether the segment has its row in the hit log's progress (meta.hitlog): set by the
+    first commit, read by the next (one batch's writer to the next)."""
+
+    value: bool
 
 
 def load_hits(
@@ -203,7 +224,7 @@ def _load_segment(
     """
     path, start, sealed = position.path, position.start, position.sealed
     batch_size = settings.web.load_batch_records
-    known = [position.known]  # the segment's row exists once a batch has committed
+    known = _Known(position.known)  # the segment's row exists once a batch has committed
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hit-writer") as writer:
         pending: Future[None] | None = None
         while True:
@@ -233,13 +254,13 @@ def _write(
     batch: _Batch,
     found: Scan,
     complete: bool,
-    known: list[bool],
+    known: _Known,
     result: LoadResult,
 ) -> None:
     """Commit one prepared batch with its segment's new offset, and count it."""
-    _commit(warehouse, segment, batch, found.end, found.skipped_bytes, complete, known[0])
-    known[0] = True
-    result.loaded += len(batch.rows)
+    _commit(warehouse, segment, batch, found.end, found.skipped_bytes, complete, known.value)
+    known.value = True
+    result.loaded += batch.table.num_rows
     result.bots_dropped += batch.bots
     result.quarantined += len(batch.quarantine)
     result.skipped_bytes += found.skipped_bytes
@@ -253,17 +274,37 @@ def _prepare(
     settings: Settings,
     sites: dict[int, _SiteRules],
     salts: DaySalts,
+    *,
+    columnwise: bool = True,
 ) -> _Batch:
-    batch = _Batch([], [])
+    """A batch's web.hits rows (in log order), its refused records and its dropped bots.
+
+    A record whose query the quick proof vouches for (``_vouched``: certainly valid, and
+    only parameters the column-wise path knows) is described with the other such records
+    of the batch, column by column (``_plain_columns``); every other record goes through
+    ``_row``, hit by hit, as before. Both give the same row for a vouched hit
+    (tests/web/test_loader_columns.py); ``columnwise=False`` sends every record through
+    ``_row``.
+    """
     stem = segment.removesuffix(".hitlog")
-    for record in records:
+    rows: list[tuple[Any, ...]] = []
+    row_positions: list[int] = []
+    plain = _Plain()
+    quarantined: list[tuple[int, str | None, str, str]] = []
+    bots = 0
+    for position, record in enumerate(records):
         hit_id = f"{stem}:{record.offset}"
         try:
-            row = _row(hit_id, json.loads(record.payload), settings, sites, salts)
+            fields = json.loads(record.payload)
+            vouched = _vouched(fields) if columnwise else None
+            if vouched is not None:
+                plain.add(position, hit_id, fields, vouched)
+                continue
+            row = _row(hit_id, fields, settings, sites, salts)
         except Exception as error:  # one bad record must not stop the log from loading
             reason = error.reason if isinstance(error, Rejected) else f"unreadable record: {error}"
             field = error.field if isinstance(error, Rejected) else None
-            batch.quarantine.append(
+            quarantined.append(
                 (
                     record.offset,
                     field,
@@ -273,10 +314,27 @@ def _prepare(
             )
             continue
         if row is None:
-            batch.bots += 1
+            bots += 1
             continue
-        batch.rows.append(row)
-    return batch
+        rows.append(row)
+        row_positions.append(position)
+    table = _table(rows)
+    if plain.positions:
+        plain_table, plain_positions, plain_bots = _plain_columns(plain, settings, sites, salts)
+        bots += plain_bots
+        table = _in_log_order(table, row_positions, plain_table, plain_positions)
+    return _Batch(table, quarantined, bots)
+
+
+def _in_log_order(
+    rows: pa.Table, row_positions: list[int], plain: pa.Table, plain_positions: list[int]
+) -> pa.Table:
+    """The two halves of a batch as one table, each row back at its record's place."""
+    if not row_positions:
+        return plain
+    positions = row_positions + plain_positions
+    order = sorted(range(len(positions)), key=positions.__getitem__)
+    return pa.concat_tables([rows, plain]).take(pa.array(order, pa.int64()))
 
 
 def _row(
@@ -395,6 +453,326 @@ _site_search = lru_cache(maxsize=16_384)(search_in_url)
 _without_excluded = lru_cache(maxsize=16_384)(without_excluded_params)
 
 
+# -- the column-wise path: plain hits ------------------------------------------------------
+# Most hits are plain: the quick proof (``quick_site``, the pattern the tracking endpoint
+# trusts) says check_hit passes, and they send only the parameters below. For those the
+# rules of ``parse_hit`` reduce to reading values: a batch's plain hits are described one
+# column at a time, each user agent, address, page and referrer of the batch once.
+_PLAIN_NAMES = frozenset(
+    (
+        "url urlref link download action_name r uid lang ua search search_cat e_n ping ca"
+        " rand apiv _idts _idvc _viewts _idn _ref _rcn _rck _refts pdf qt realp wma fla java"
+        " ag cookie dir gears gt_ms uadata pv_ts _id cid idsite rec res h m s pv_id new_visit"
+        " bots send_image search_count idgoal e_v revenue"
+    ).split()
+    + list(PERFORMANCE)
+)
+# An order or cart without any ec_* parameter (none is a plain name): parse_hit's facts.
+_EMPTY_ORDER = json.dumps(_ecommerce({}), sort_keys=True)
+
+
+@dataclass
+class _Plain:
+    """A batch's vouched hits, as lists side by side (one entry per hit)."""
+
+    positions: list[int] = field(default_factory=list)  # the record's place in the batch
+    hit_ids: list[str] = field(default_factory=list)
+    fields: list[dict[str, Any]] = field(default_factory=list)  # the decoded record
+    sites: list[int] = field(default_factory=list)
+    received: list[dt.datetime] = field(default_factory=list)
+    params: list[dict[str, str]] = field(default_factory=list)
+
+    def add(
+        self,
+        position: int,
+        hit_id: str,
+        fields: dict[str, Any],
+        vouched: tuple[int, dt.datetime, dict[str, str]],
+    ) -> None:
+        self.positions.append(position)
+        self.hit_ids.append(hit_id)
+        self.fields.append(fields)
+        self.sites.append(vouched[0])
+        self.received.append(vouched[1])
+        self.params.append(vouched[2])
+
+    def keep(self, kept: list[int]) -> None:
+        """Only the hits at these indexes (the bots that were not asked for left out)."""
+        for name in ("positions", "hit_ids", "fields", "sites", "received", "params"):
+            values = getattr(self, name)
+            setattr(self, name, [values[index] for index in kept])
+
+
+def _vouched(fields: Any) -> tuple[int, dt.datetime, dict[str, str]] | None:
+    """Site, receive time and parameters of a record the column-wise path may describe;
+    None sends it through ``_row`` (anything odd: ``_row`` keeps its exact behaviour).
+
+    Never raises: a record it does not vouch for is ``_row``'s to accept or refuse.
+    """
+    if type(fields) is not dict or "auth" not in fields:
+        return None
+    query, received_text = fields.get("q"), fields.get("t")
+    if type(query) is not str or type(received_text) is not str:
+        return None
+    for name in ("ip", "ua", "lang", "via"):
+        value = fields.get(name)
+        if value is not None and type(value) is not str:
+            return None
+    site = quick_site(query)
+    if site is None:
+        return None
+    params = parse_query(query)
+    if not _PLAIN_NAMES.issuperset(params):
+        # custom dimensions are plain too (quick_site checked their names' form)
+        if not all(DIMENSION.match(name) for name in params.keys() - _PLAIN_NAMES):
+            return None
+    try:
+        received = _received_at(received_text)
+    except (TypeError, ValueError):
+        return None
+    return site, received, params
+
+
+def _plain_columns(
+    plain: _Plain, settings: Settings, sites: dict[int, _SiteRules], salts: DaySalts
+) -> tuple[pa.Table, list[int], int]:
+    """The web.hits rows of a batch's vouched hits (what ``_row`` gives each), the batch
+    positions of the rows kept, and how many bots were left out."""
+    params, fields = plain.params, plain.fields
+    agents = [p.get("ua") or f.get("ua") or None for p, f in zip(params, fields, strict=True)]
+    devices = {agent: detect_device(agent) for agent in set(agents)}
+    kept = [
+        index
+        for index, (agent, p) in enumerate(zip(agents, params, strict=True))
+        if not devices[agent].is_bot or p.get("bots") == "1"
+    ]
+    bots = len(agents) - len(kept)
+    if bots:
+        plain.keep(kept)
+        agents = [agents[index] for index in kept]
+        params, fields = plain.params, plain.fields
+    columns: dict[str, Any] = {
+        "hit_id": plain.hit_ids,
+        "idsite": plain.sites,
+        "received_at": plain.received,
+        "hit_time": plain.received,  # no cdt in a plain hit
+        "user_agent": agents,
+        "raw_query": [f["q"] for f in fields],
+        "transport": [f.get("via", "get") for f in fields],
+        "lang": [
+            p.get("lang") or f.get("lang") or None for p, f in zip(params, fields, strict=True)
+        ],
+    }
+    columns.update(_plain_parameters(params))
+    columns.update(_by_distinct(agents, devices.__getitem__, _DEVICE_COLUMNS))
+    _plain_pages(columns, params, sites)
+    _plain_network(columns, fields, settings, salts)
+    table = pa.Table.from_arrays(
+        [_array(columns.get(f.name), f.type, len(agents)) for f in SCHEMA], schema=SCHEMA
+    )
+    return table, plain.positions, bots
+
+
+def _plain_parameters(params: list[dict[str, str]]) -> dict[str, list[Any]]:
+    """The columns read straight from a plain hit's parameters (``parse_hit``'s rules, in
+    the forms quick_site allows: an integer is digits, a number digits and a point)."""
+
+    def text(name: str) -> list[str | None]:
+        return [p.get(name) or None for p in params]
+
+    def integer(name: str) -> list[int | None]:
+        return [int(value) if (value := p.get(name)) else None for p in params]
+
+    def number(name: str) -> list[float | None]:
+        return [float(value) if (value := p.get(name)) else None for p in params]
+
+    kinds = [_kind(p) for p in params]
+    visitors = [p.get("cid") or p.get("_id") for p in params]
+    return {
+        "kind": kinds,
+        "visitor_id": [visitor.lower() if visitor else None for visitor in visitors],
+        "user_id": text("uid"),
+        "url": text("url"),
+        "action_name": text("action_name"),
+        "urlref": text("urlref"),
+        "link_url": [p.get("link") or p.get("download") or None for p in params],
+        "search_keyword": text("search"),
+        "search_category": text("search_cat"),
+        "search_count": integer("search_count"),
+        "event_name": [(p.get("e_n") or "").strip() or None for p in params],
+        "event_value": number("e_v"),
+        "idgoal": integer("idgoal"),
+        "revenue": number("revenue"),
+        "new_visit": [p.get("new_visit") == "1" for p in params],
+        "pv_id": text("pv_id"),
+        "resolution": text("res"),
+        "local_hour": integer("h"),
+        "local_minute": integer("m"),
+        "local_second": integer("s"),
+        "dimensions": [_dimensions(p) for p in params],
+        "performance": [
+            None if PERFORMANCE_NAMES.isdisjoint(p) else _performance(p) for p in params
+        ],
+        "ecommerce": [_EMPTY_ORDER if kind in ("order", "cart") else None for kind in kinds],
+        "attribution": [
+            None if ATTRIBUTION_NAMES.isdisjoint(p) else _remembered(p) for p in params
+        ],
+    }
+
+
+def _dimensions(params: dict[str, str]) -> str | None:
+    if _PLAIN_NAMES.issuperset(params):
+        return None  # no dimensionN among the names
+    found = _scan_names(params)
+    return json.dumps(found, sort_keys=True) if found else None
+
+
+def _performance(params: dict[str, str]) -> str | None:
+    timings = {name: int(params[name]) for name in PERFORMANCE if params.get(name)}
+    return json.dumps(timings, sort_keys=True) if timings else None
+
+
+def _remembered(params: dict[str, str]) -> dict[str, str] | None:
+    """matomo.js's attribution cookie (``_rcn``, ``_rck``, ``_ref``), as parse_hit keeps it."""
+    found = {
+        name: params[name].strip() for name in ATTRIBUTION_PARAMS if params.get(name, "").strip()
+    }
+    return found or None
+
+
+def _plain_pages(
+    columns: dict[str, Any], params: list[dict[str, str]], sites: dict[int, _SiteRules]
+) -> None:
+    """Site search, fragment, excluded parameters and referrer, as ``_row`` works them out:
+    once per distinct page (site, URL, kind) and per distinct (site, URL, referrer)."""
+    kinds, urls, referrers = columns["kind"], columns["url"], columns["urlref"]
+    rules_of = {site: sites.get(site) or _SiteRules(frozenset()) for site in set(columns["idsite"])}
+    pages = list(zip(columns["idsite"], urls, kinds, strict=True))
+    described = {page: _page(page[1], page[2], rules_of[page[0]]) for page in set(pages)}
+    found = [described[page] for page in pages]
+    searched = [page.search for page in found]
+    columns["kind"] = [page.kind for page in found]
+    columns["url"] = [page.url for page in found]
+    columns["url_fragment"] = [page.fragment for page in found]
+    for name, part in (("search_keyword", 0), ("search_category", 1), ("search_count", 2)):
+        columns[name] = [
+            value if search is None else search[part]
+            for value, search in zip(columns[name], searched, strict=True)
+        ]
+    visits = list(zip(columns["idsite"], urls, referrers, strict=True))
+    columns.update(
+        _by_distinct(
+            visits,
+            lambda key: _referrer(key[1], key[2], {}, rules_of[key[0]].hosts),
+            _REFERRER_COLUMNS,
+        )
+    )
+    remembered = columns.pop("attribution")
+    credited = [
+        None if cookie is None else attribution(cookie, rules_of[site].hosts)
+        for cookie, site in zip(remembered, columns["idsite"], strict=True)
+    ]
+    for name in ("type", "name", "keyword"):
+        columns[f"attributed_{name}"] = [
+            None if credit is None else getattr(credit, name) for credit in credited
+        ]
+
+
+@dataclass(frozen=True)
+class _Page:
+    kind: str
+    url: str | None
+    fragment: str | None
+    search: tuple[str | None, str | None, int | None] | None  # keyword, category, count
+
+
+def _page(url: str | None, kind: str, rules: _SiteRules) -> _Page:
+    """A page's stored URL, fragment and site search (``_row``'s rules, for one page)."""
+    search = None
+    stored = url
+    if kind == "pageview" and rules.sitesearch:
+        found = _site_search(url, rules.keyword_parameters, rules.category_parameters)
+        if found is not None:
+            kind, stored = "search", found.url
+            search = (found.keyword, found.category, found.count)
+    fragment = None
+    if not rules.keep_fragment and stored and "#" in stored:
+        stored, fragment = stored.split("#", 1)
+    return _Page(kind, _without_excluded(stored, rules.excluded), fragment, search)
+
+
+def _plain_network(
+    columns: dict[str, Any], fields: list[dict[str, Any]], settings: Settings, salts: DaySalts
+) -> None:
+    """Country, provider, anonymised address and IP key: once per distinct address (the
+    key once per site, day and address, in ``DaySalts``)."""
+    addresses = [f.get("ip") for f in fields]
+    provider_lookup, anonymised = settings.web.provider_lookup, settings.web.ip_anonymise_bytes
+
+    def describe(address: str | None) -> tuple[str | None, str | None, str | None]:
+        network = network_of(address, provider_lookup)
+        return network.country, network.provider, anonymise_ip(address, anonymised)
+
+    columns.update(_by_distinct(addresses, describe, _NETWORK_COLUMNS))
+    columns["ip_key"] = [
+        salts.ip_key(site, when, address)
+        for site, when, address in zip(
+            columns["idsite"], columns["hit_time"], addresses, strict=True
+        )
+    ]
+
+
+_DEVICE_COLUMNS = {
+    "device_type": attrgetter("type"),
+    "device_brand": attrgetter("brand"),
+    "device_model": attrgetter("model"),
+    "os_name": attrgetter("os_name"),
+    "os_version": attrgetter("os_version"),
+    "browser_name": attrgetter("browser_name"),
+    "browser_version": attrgetter("browser_version"),
+    "is_bot": attrgetter("is_bot"),
+}
+_REFERRER_COLUMNS = {
+    "referrer_type": attrgetter("type"),
+    "referrer_name": attrgetter("name"),
+    "referrer_keyword": attrgetter("keyword"),
+    "campaign_name": attrgetter("campaign_name"),
+    "campaign_keyword": attrgetter("campaign_keyword"),
+    "campaign_source": attrgetter("campaign_source"),
+    "campaign_medium": attrgetter("campaign_medium"),
+}
+_NETWORK_COLUMNS = {
+    "country": itemgetter(0),
+    "provider": itemgetter(1),
+    "ip": itemgetter(2),
+}
+
+
+def _by_distinct(
+    keys: list[Any], describe: Callable[[Any], Any], parts: Mapping[str, Callable[[Any], Any]]
+) -> dict[str, pa.Array]:
+    """Columns of a description worked out once per distinct key: each part's values for
+    the distinct keys, taken into place by the keys' codes (Arrow's ``take``)."""
+    codes: dict[Any, int] = {}
+    indexes = pa.array([codes.setdefault(key, len(codes)) for key in keys], pa.int32())
+    described = [describe(key) for key in codes]
+    types = {f.name: f.type for f in SCHEMA}
+    return {
+        name: pa.array([part(value) for value in described], types[name]).take(indexes)
+        for name, part in parts.items()
+    }
+
+
+def _array(values: Any, kind: pa.DataType, length: int) -> pa.Array:
+    """A column as Arrow: as it is when already one; all nulls when the path never sets it
+    (a plain hit has no event category, location, custom variables or order id)."""
+    if values is None:
+        return pa.nulls(length, kind)
+    if isinstance(values, pa.Array):
+        return values
+    return pa.array(values, kind)
+
+
 def _table(rows: list[tuple[Any, ...]]) -> pa.Table:
     """Rows in SCHEMA order as one Arrow table, built column by column."""
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in COLUMNS]
@@ -414,11 +792,12 @@ def _commit(
     """Insert the batch and move the segment's offset in one transaction."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with warehouse.transaction():
-        if batch.rows:
+        if batch.table.num_rows:
             # append() joins this transaction (DuckDB: same transaction; PostgreSQL: a
             # savepoint inside it), so the rows and the offset commit or vanish together.
-            warehouse.append("web.hits", _table(batch.rows))
-        hitlog.advance(warehouse, segment, end, len(batch.rows), skipped, sealed, now, known=known)
+            warehouse.append("web.hits", batch.table)
+        rows = batch.table.num_rows
+        hitlog.advance(warehouse, segment, end, rows, skipped, sealed, now, known=known)
         quarantine.add_hits(warehouse, segment, batch.quarantine, now)
 
 
