@@ -178,8 +178,17 @@ HAND_WRITTEN = [
     "idsite=1&rec=1&bots=1&url=https%3A%2F%2Fwatch.example.com%2F",
     "idsite=1&rec=1&bots=0&url=https%3A%2F%2Fwatch.example.com%2F",
     "idsite=9&rec=1&url=https%3A%2F%2Fnowhere.example%2F",
-    # not plain: events, cdt, custom variables, token parameters, bad values
-    "idsite=1&rec=1&e_c=Video&e_a=Play&url=https%3A%2F%2Fwatch.example.com%2F",
+    "idsite=1&rec=1&e_c=Video&e_a=Play&e_n=Goblin&e_v=2&url=https%3A%2F%2Fwatch.example.com%2F",
+    "idsite=1&rec=1&e_c=+Video+&e_a=Play%20&url=https%3A%2F%2Fwatch.example.com%2F",
+    "idsite=1&rec=1&ping=1&e_c=Video&url=https%3A%2F%2Fwatch.example.com%2F",
+    # refused, or not plain
+    "idsite=1&rec=1&e_c=+&e_a=Play&url=https%3A%2F%2Fwatch.example.com%2F",
+    "idsite=1&rec=1&e_c=Video&e_a=&url=https%3A%2F%2Fwatch.example.com%2F",
+    "idsite=1&rec=1&e_a=Play&url=https%3A%2F%2Fwatch.example.com%2F",
+    "idsite=1&rec=1&e_c=Video&e_a=Play&e_c=Audio&url=https%3A%2F%2Fwatch.example.com%2F",
+    "idsite=1&rec=1&e%5Fc=Video&e_a=Play",
+    "idsite=1&rec=1&e_c=Video&e_a=Play&e_v=-1",
+    # not plain: cdt, custom variables, token parameters, bad values
     "idsite=1&rec=1&cdt=2026-03-10%2011%3A00%3A00&url=https%3A%2F%2Fwatch.example.com%2F",
     "idsite=1&rec=1&_cvar=%7B%221%22%3A%5B%22a%22%2C%22b%22%5D%7D&url=x",
     "idsite=1&rec=1&cip=8.8.8.8&url=https%3A%2F%2Fwatch.example.com%2F",

@@ -24,7 +24,9 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tally.config import Settings
 from tally.warehouse import Warehouse
@@ -36,11 +38,12 @@ from tally.web.params import (
     ATTRIBUTION_NAMES,
     ATTRIBUTION_PARAMS,
     DIMENSION,
+    MAX_VALUE_LENGTH,
     PERFORMANCE,
     PERFORMANCE_NAMES,
     Rejected,
+    _decoded,
     _ecommerce,
-    _kind,
     _scan_names,
     parse_hit,
     parse_query,
@@ -292,38 +295,46 @@ def _prepare(
     plain = _Plain()
     quarantined: list[tuple[int, str | None, str, str]] = []
     bots = 0
-    for position, record in enumerate(records):
-        hit_id = f"{stem}:{record.offset}"
+
+    def one_row(position: int, fields: Any) -> None:
+        """``_row`` for one record: its row, a dropped bot, or the record refused."""
+        nonlocal bots
+        record = records[position]
         try:
-            fields = json.loads(record.payload)
-            vouched = _vouched(fields) if columnwise else None
-            if vouched is not None:
-                plain.add(position, hit_id, fields, vouched)
-                continue
-            row = _row(hit_id, fields, settings, sites, salts)
+            if fields is None:
+                fields = json.loads(record.payload)
+            row = _row(f"{stem}:{record.offset}", fields, settings, sites, salts)
         except Exception as error:  # one bad record must not stop the log from loading
             reason = error.reason if isinstance(error, Rejected) else f"unreadable record: {error}"
             field = error.field if isinstance(error, Rejected) else None
-            quarantined.append(
-                (
-                    record.offset,
-                    field,
-                    reason,
-                    record.payload.decode("utf-8", errors="replace"),
-                )
-            )
-            continue
+            payload = record.payload.decode("utf-8", errors="replace")
+            quarantined.append((record.offset, field, reason, payload))
+            return
         if row is None:
             bots += 1
-            continue
+            return
         rows.append(row)
         row_positions.append(position)
-    table = _table(rows)
-    if plain.positions:
-        plain_table, plain_positions, plain_bots = _plain_columns(plain, settings, sites, salts)
-        bots += plain_bots
-        table = _in_log_order(table, row_positions, plain_table, plain_positions)
-    return _Batch(table, quarantined, bots)
+
+    for position, record in enumerate(records):
+        try:
+            fields = json.loads(record.payload)
+        except Exception:
+            one_row(position, None)  # refused there, with json's reason
+            continue
+        vouched = _vouched(fields) if columnwise else None
+        if vouched is None:
+            one_row(position, fields)
+        else:
+            plain.add(position, f"{stem}:{record.offset}", fields, vouched)
+    if not plain.positions:
+        return _Batch(_table(rows), quarantined, bots)
+    described = _plain_columns(plain, settings, sites, salts)
+    for index in described.others:  # a name the path does not read, or one sent twice
+        one_row(plain.positions[index], plain.fields[index])
+    quarantined.sort(key=itemgetter(0))  # in log order, as one pass would list them
+    table = _in_log_order(_table(rows), row_positions, described.table, described.positions)
+    return _Batch(table, quarantined, bots + described.bots)
 
 
 def _in_log_order(
@@ -455,18 +466,27 @@ _without_excluded = lru_cache(maxsize=16_384)(without_excluded_params)
 
 # -- the column-wise path: plain hits ------------------------------------------------------
 # Most hits are plain: the quick proof (``quick_site``, the pattern the tracking endpoint
-# trusts) says check_hit passes, and they send only the parameters below. For those the
-# rules of ``parse_hit`` reduce to reading values: a batch's plain hits are described one
-# column at a time, each user agent, address, page and referrer of the batch once.
+# trusts) says check_hit passes, and they send only the parameters below, each once. For
+# those, ``parse_hit``'s rules reduce to reading values: a batch's plain queries are split
+# into name and value columns with Arrow's string functions, each value is decoded once per
+# distinct value, and each user agent, address, page and referrer is described once.
 _PLAIN_NAMES = frozenset(
     (
         "url urlref link download action_name r uid lang ua search search_cat e_n ping ca"
         " rand apiv _idts _idvc _viewts _idn _ref _rcn _rck _refts pdf qt realp wma fla java"
         " ag cookie dir gears gt_ms uadata pv_ts _id cid idsite rec res h m s pv_id new_visit"
-        " bots send_image search_count idgoal e_v revenue"
+        " bots send_image search_count idgoal e_v revenue e_c e_a"
     ).split()
     + list(PERFORMANCE)
 )
+# Names whose values are columns of web.hits (or decide one)
+_READ_NAMES = (
+    "url urlref link download action_name uid lang ua search search_cat search_count e_c e_a"
+    " e_n e_v idgoal revenue ping ca new_visit bots pv_id res h m s _id cid"
+).split()
+# Rare names read hit by hit, with parse_hit's own helpers: custom dimensions, performance
+# timings and matomo.js's attribution cookie.
+_RARE_NAMES = PERFORMANCE_NAMES | ATTRIBUTION_NAMES
 # An order or cart without any ec_* parameter (none is a plain name): parse_hit's facts.
 _EMPTY_ORDER = json.dumps(_ecommerce({}), sort_keys=True)
 
@@ -480,32 +500,28 @@ class _Plain:
     fields: list[dict[str, Any]] = field(default_factory=list)  # the decoded record
     sites: list[int] = field(default_factory=list)
     received: list[dt.datetime] = field(default_factory=list)
-    params: list[dict[str, str]] = field(default_factory=list)
 
     def add(
-        self,
-        position: int,
-        hit_id: str,
-        fields: dict[str, Any],
-        vouched: tuple[int, dt.datetime, dict[str, str]],
+        self, position: int, hit_id: str, fields: dict[str, Any], vouched: tuple[int, dt.datetime]
     ) -> None:
         self.positions.append(position)
         self.hit_ids.append(hit_id)
         self.fields.append(fields)
         self.sites.append(vouched[0])
         self.received.append(vouched[1])
-        self.params.append(vouched[2])
-
-    def keep(self, kept: list[int]) -> None:
-        """Only the hits at these indexes (the bots that were not asked for left out)."""
-        for name in ("positions", "hit_ids", "fields", "sites", "received", "params"):
-            values = getattr(self, name)
-            setattr(self, name, [values[index] for index in kept])
 
 
-def _vouched(fields: Any) -> tuple[int, dt.datetime, dict[str, str]] | None:
-    """Site, receive time and parameters of a record the column-wise path may describe;
-    None sends it through ``_row`` (anything odd: ``_row`` keeps its exact behaviour).
+@dataclass
+class _Described:
+    table: pa.Table  # the rows of the plain hits kept
+    positions: list[int]  # their records' places in the batch
+    bots: int  # bots left out
+    others: list[int]  # the vouched hits (indexes in ``_Plain``) it gives back to ``_row``
+
+
+def _vouched(fields: Any) -> tuple[int, dt.datetime] | None:
+    """Site and receive time of a record the column-wise path may describe; None sends it
+    through ``_row`` (anything odd: ``_row`` keeps its exact behaviour).
 
     Never raises: a record it does not vouch for is ``_row``'s to accept or refuse.
     """
@@ -519,130 +535,232 @@ def _vouched(fields: Any) -> tuple[int, dt.datetime, dict[str, str]] | None:
         if value is not None and type(value) is not str:
             return None
     site = quick_site(query)
+    if site is None and ("e_c=" in query or "e_a=" in query) and len(query) <= MAX_VALUE_LENGTH:
+        site = quick_site(_without_event(query))  # e_c and e_a are checked in the batch
     if site is None:
         return None
-    params = parse_query(query)
-    if not _PLAIN_NAMES.issuperset(params):
-        # custom dimensions are plain too (quick_site checked their names' form)
-        if not all(DIMENSION.match(name) for name in params.keys() - _PLAIN_NAMES):
-            return None
     try:
         received = _received_at(received_text)
     except (TypeError, ValueError):
         return None
-    return site, received, params
+    return site, received
+
+
+def _without_event(query: str) -> str:
+    """The query without its event category and action: plain text, which check_hit reads
+    only to require both in an event (``_parameter_columns`` checks that)."""
+    return "&".join(part for part in query.split("&") if not part.startswith(("e_c=", "e_a=")))
 
 
 def _plain_columns(
     plain: _Plain, settings: Settings, sites: dict[int, _SiteRules], salts: DaySalts
-) -> tuple[pa.Table, list[int], int]:
-    """The web.hits rows of a batch's vouched hits (what ``_row`` gives each), the batch
-    positions of the rows kept, and how many bots were left out."""
-    params, fields = plain.params, plain.fields
-    agents = [p.get("ua") or f.get("ua") or None for p, f in zip(params, fields, strict=True)]
+) -> _Described:
+    """The web.hits rows of a batch's vouched hits (what ``_row`` gives each)."""
+    fields = plain.fields
+    queries = [f["q"] for f in fields]
+    values, accepted, rare = _parameter_columns(queries)
+    header_agents = pa.array([f.get("ua") or None for f in fields], pa.string())
+    agents = pc.coalesce(_text(values["ua"]), header_agents).to_pylist()
     devices = {agent: detect_device(agent) for agent in set(agents)}
-    kept = [
-        index
-        for index, (agent, p) in enumerate(zip(agents, params, strict=True))
-        if not devices[agent].is_bot or p.get("bots") == "1"
-    ]
-    bots = len(agents) - len(kept)
-    if bots:
-        plain.keep(kept)
-        agents = [agents[index] for index in kept]
-        params, fields = plain.params, plain.fields
+    is_bot = np.array([devices[agent].is_bot for agent in agents], bool)
+    asked = _equals(values["bots"], "1")
+    kept = accepted & (~is_bot | asked)
+    others = np.nonzero(~accepted)[0]
+    chosen = np.nonzero(kept)[0]
+    mask = pa.array(kept)
+    values = {name: column.filter(mask) for name, column in values.items()}
+    fields = [fields[index] for index in chosen]
+    agents = [agents[index] for index in chosen]
+    received = [plain.received[index] for index in chosen]
     columns: dict[str, Any] = {
-        "hit_id": plain.hit_ids,
-        "idsite": plain.sites,
-        "received_at": plain.received,
-        "hit_time": plain.received,  # no cdt in a plain hit
+        "hit_id": [plain.hit_ids[index] for index in chosen],
+        "idsite": [plain.sites[index] for index in chosen],
+        "received_at": received,
+        "hit_time": received,  # no cdt in a plain hit
         "user_agent": agents,
-        "raw_query": [f["q"] for f in fields],
+        "raw_query": [queries[index] for index in chosen],
         "transport": [f.get("via", "get") for f in fields],
-        "lang": [
-            p.get("lang") or f.get("lang") or None for p, f in zip(params, fields, strict=True)
-        ],
+        "lang": pc.coalesce(
+            _text(values["lang"]), pa.array([f.get("lang") or None for f in fields], pa.string())
+        ),
     }
-    columns.update(_plain_parameters(params))
+    columns.update(_plain_parameters(values))
+    columns.update(
+        _rare_parameters([queries[index] for index in np.nonzero(kept & rare)[0]], rare[chosen])
+    )
     columns.update(_by_distinct(agents, devices.__getitem__, _DEVICE_COLUMNS))
-    _plain_pages(columns, params, sites)
+    _plain_pages(columns, sites)
     _plain_network(columns, fields, settings, salts)
     table = pa.Table.from_arrays(
         [_array(columns.get(f.name), f.type, len(agents)) for f in SCHEMA], schema=SCHEMA
     )
-    return table, plain.positions, bots
+    return _Described(
+        table,
+        [plain.positions[index] for index in chosen],
+        int((accepted & ~kept).sum()),
+        others.tolist(),
+    )
 
 
-def _plain_parameters(params: list[dict[str, str]]) -> dict[str, list[Any]]:
-    """The columns read straight from a plain hit's parameters (``parse_hit``'s rules, in
-    the forms quick_site allows: an integer is digits, a number digits and a point)."""
+def _parameter_columns(
+    queries: list[str],
+) -> tuple[dict[str, pa.Array], np.ndarray, np.ndarray]:
+    """The decoded value of each name in ``_READ_NAMES`` (null where not sent), which hits
+    the path takes (not: a name outside ``_PLAIN_NAMES`` and the custom dimensions, or a
+    name sent twice, where parse_query keeps the last) and which send a rare name."""
+    count = len(queries)
+    parts = pc.split_pattern(pa.array(queries, pa.string()), "&")
+    parents = pc.list_parent_indices(parts).to_numpy()
+    pairs = pc.list_flatten(parts)
+    present = pc.not_equal(pairs, "")  # quick_site allows a trailing "&"
+    parents = parents[present.to_numpy(zero_copy_only=False)]
+    split = pc.split_pattern(pairs.filter(present), "=", max_splits=1)
+    names = pc.list_element(split, 0).dictionary_encode()
+    values = pc.list_element(split, 1)
+    codes = names.indices.to_numpy()
+    words = names.dictionary.to_pylist()
+    dimension = np.array([DIMENSION.match(word) is not None for word in words], bool)
+    known = np.array([word in _PLAIN_NAMES for word in words], bool) | dimension
+    rare = np.zeros(count, bool)
+    rare[parents[(dimension | [word in _RARE_NAMES for word in words])[codes]]] = True
+    accepted = np.ones(count, bool)
+    accepted[parents[~known[codes]]] = False
+    keys, seen = np.unique(parents.astype(np.int64) * len(words) + codes, return_counts=True)
+    accepted[keys[seen > 1] // len(words)] = False
+    code_of = {word: code for code, word in enumerate(words)}
+    columns = {}
+    for name in _READ_NAMES:
+        code = code_of.get(name)
+        if code is None:
+            columns[name] = pa.nulls(count, pa.string())
+            continue
+        selected = np.nonzero(codes == code)[0]
+        where = np.full(count, -1, np.int64)
+        where[parents[selected]] = selected  # one per accepted hit; others are dropped
+        columns[name] = _decoded_column(values.take(pa.array(where, mask=where < 0)))
+    accepted &= _events_complete(columns)
+    return columns, accepted, rare
 
-    def text(name: str) -> list[str | None]:
-        return [p.get(name) or None for p in params]
 
-    def integer(name: str) -> list[int | None]:
-        return [int(value) if (value := p.get(name)) else None for p in params]
+def _events_complete(columns: dict[str, pa.Array]) -> np.ndarray:
+    """False for an event (e_c or e_a sent, not a ping) without both a category and an
+    action, trimmed: parse_hit refuses it, so ``_row`` does."""
+    category, action = columns["e_c"].to_pylist(), columns["e_a"].to_pylist()
+    pings = _equals(columns["ping"], "1")
+    return np.array(
+        [
+            ping or not (sort or verb) or bool(sort and verb and sort.strip() and verb.strip())
+            for sort, verb, ping in zip(category, action, pings, strict=True)
+        ],
+        bool,
+    )
 
-    def number(name: str) -> list[float | None]:
-        return [float(value) if (value := p.get(name)) else None for p in params]
 
-    kinds = [_kind(p) for p in params]
-    visitors = [p.get("cid") or p.get("_id") for p in params]
+def _decoded_column(column: pa.Array) -> pa.Array:
+    """Values decoded as parse_query decodes them: each distinct one once."""
+    if not pc.any(pc.match_substring_regex(column, r"[%+]")).as_py():
+        return column
+    encoded = column.dictionary_encode()
+    words = [
+        _decoded(word) if "%" in word or "+" in word else word
+        for word in encoded.dictionary.to_pylist()
+    ]
+    return pa.array(words, pa.string()).take(encoded.indices)
+
+
+def _text(column: pa.Array) -> pa.Array:
+    """``value or None``: an empty value is no value."""
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+
+
+def _equals(column: pa.Array, text: str) -> np.ndarray:
+    found: np.ndarray = pc.fill_null(pc.equal(column, text), False).to_numpy(zero_copy_only=False)
+    return found
+
+
+def _plain_parameters(values: dict[str, pa.Array]) -> dict[str, Any]:
+    """The columns read straight from plain hits' parameters (``parse_hit``'s rules, in the
+    forms quick_site allows: an integer is digits, a number digits and a point)."""
+    text = {name: _text(values[name]) for name in values}
+    kinds = pc.case_when(
+        pa.StructArray.from_arrays(
+            [
+                pa.array(_equals(values["ping"], "1")),
+                pc.or_(pc.is_valid(text["e_c"]), pc.is_valid(text["e_a"])),
+                pc.is_valid(text["link"]),
+                pc.is_valid(text["download"]),
+                pc.is_valid(text["search"]),
+                pa.array(_equals(values["idgoal"], "0")),  # an ecommerce cart (no ec_id)
+                pc.is_valid(text["idgoal"]),
+                pa.array(_equals(values["ca"], "1")),
+            ],
+            names=["ping", "event", "outlink", "download", "search", "cart", "goal", "other"],
+        ),
+        "ping", "event", "outlink", "download", "search", "cart", "goal", "other", "pageview",
+    )  # fmt: skip
     return {
-        "kind": kinds,
-        "visitor_id": [visitor.lower() if visitor else None for visitor in visitors],
-        "user_id": text("uid"),
-        "url": text("url"),
-        "action_name": text("action_name"),
-        "urlref": text("urlref"),
-        "link_url": [p.get("link") or p.get("download") or None for p in params],
-        "search_keyword": text("search"),
-        "search_category": text("search_cat"),
-        "search_count": integer("search_count"),
-        "event_name": [(p.get("e_n") or "").strip() or None for p in params],
-        "event_value": number("e_v"),
-        "idgoal": integer("idgoal"),
-        "revenue": number("revenue"),
-        "new_visit": [p.get("new_visit") == "1" for p in params],
-        "pv_id": text("pv_id"),
-        "resolution": text("res"),
-        "local_hour": integer("h"),
-        "local_minute": integer("m"),
-        "local_second": integer("s"),
-        "dimensions": [_dimensions(p) for p in params],
-        "performance": [
-            None if PERFORMANCE_NAMES.isdisjoint(p) else _performance(p) for p in params
-        ],
-        "ecommerce": [_EMPTY_ORDER if kind in ("order", "cart") else None for kind in kinds],
-        "attribution": [
-            None if ATTRIBUTION_NAMES.isdisjoint(p) else _remembered(p) for p in params
-        ],
+        "kind": kinds.to_pylist(),
+        "visitor_id": pc.utf8_lower(pc.coalesce(text["cid"], text["_id"])),
+        "user_id": text["uid"],
+        "url": text["url"].to_pylist(),
+        "action_name": text["action_name"],
+        "urlref": text["urlref"].to_pylist(),
+        "link_url": pc.coalesce(text["link"], text["download"]),
+        "search_keyword": text["search"].to_pylist(),
+        "search_category": text["search_cat"].to_pylist(),
+        "search_count": pc.cast(text["search_count"], pa.int32()).to_pylist(),
+        "event_category": _trimmed(text["e_c"]),
+        "event_action": _trimmed(text["e_a"]),
+        "event_name": _trimmed(text["e_n"]),
+        "event_value": pc.cast(text["e_v"], pa.float64()),
+        "idgoal": pc.cast(text["idgoal"], pa.int32()),
+        "revenue": pc.cast(text["revenue"], pa.float64()),
+        "new_visit": pa.array(_equals(values["new_visit"], "1")),
+        "pv_id": text["pv_id"],
+        "resolution": text["res"],
+        "local_hour": pc.cast(text["h"], pa.int32()),
+        "local_minute": pc.cast(text["m"], pa.int32()),
+        "local_second": pc.cast(text["s"], pa.int32()),
+        "ecommerce": pc.if_else(pc.equal(kinds, "cart"), _EMPTY_ORDER, None),
     }
 
 
-def _dimensions(params: dict[str, str]) -> str | None:
-    if _PLAIN_NAMES.issuperset(params):
-        return None  # no dimensionN among the names
-    found = _scan_names(params)
-    return json.dumps(found, sort_keys=True) if found else None
+def _trimmed(column: pa.Array) -> pa.Array:
+    """``(value or "").strip() or None``, as parse_hit trims an event's parts (str.strip's
+    idea of white space), once per distinct value."""
+    encoded = column.dictionary_encode()
+    words = [(word or "").strip() or None for word in encoded.dictionary.to_pylist()]
+    return pa.array(words, pa.string()).take(encoded.indices)
 
 
-def _performance(params: dict[str, str]) -> str | None:
+def _rare_parameters(queries: list[str], rare: np.ndarray) -> dict[str, list[Any]]:
+    """Custom dimensions, performance timings and the attribution cookie of the hits that
+    send one (``rare``; ``queries`` are theirs), each parsed as parse_hit parses it."""
+    described = [_rare(parse_query(query)) for query in queries]
+    found = iter(described)
+    nothing = (None, None, None)
+    per_hit = [next(found) if flag else nothing for flag in rare]
+    return {
+        "dimensions": [hit[0] for hit in per_hit],
+        "performance": [hit[1] for hit in per_hit],
+        "attribution": [hit[2] for hit in per_hit],
+    }
+
+
+def _rare(params: dict[str, str]) -> tuple[str | None, str | None, dict[str, str] | None]:
+    dimensions = _scan_names(params)
     timings = {name: int(params[name]) for name in PERFORMANCE if params.get(name)}
-    return json.dumps(timings, sort_keys=True) if timings else None
-
-
-def _remembered(params: dict[str, str]) -> dict[str, str] | None:
-    """matomo.js's attribution cookie (``_rcn``, ``_rck``, ``_ref``), as parse_hit keeps it."""
-    found = {
+    remembered = {
         name: params[name].strip() for name in ATTRIBUTION_PARAMS if params.get(name, "").strip()
     }
-    return found or None
+    return (
+        json.dumps(dimensions, sort_keys=True) if dimensions else None,
+        json.dumps(timings, sort_keys=True) if timings else None,
+        remembered or None,
+    )
 
 
-def _plain_pages(
-    columns: dict[str, Any], params: list[dict[str, str]], sites: dict[int, _SiteRules]
-) -> None:
+def _plain_pages(columns: dict[str, Any], sites: dict[int, _SiteRules]) -> None:
     """Site search, fragment, excluded parameters and referrer, as ``_row`` works them out:
     once per distinct page (site, URL, kind) and per distinct (site, URL, referrer)."""
     kinds, urls, referrers = columns["kind"], columns["url"], columns["urlref"]
