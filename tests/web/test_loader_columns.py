@@ -269,3 +269,21 @@ def test_generated_queries_load_the_same_both_ways(
     store: Warehouse, settings: Settings, queries: list[str], ua: str | None, ip: str | None
 ) -> None:
     both_ways(store, settings, [payload(query, ua=ua, ip=ip) for query in queries])
+
+
+def test_a_failure_of_the_column_wise_parse_leaves_the_batch_to_the_row_wise_path(
+    store: Warehouse, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*arguments: Any) -> None:
+        raise RuntimeError("a bug in the column-wise path")
+
+    monkeypatch.setattr(loader, "_plain_columns", broken)
+    queries = HAND_WRITTEN[:12]
+    records = [Record(index, payload(query)) for index, query in enumerate(queries)]
+    sites, salts = loader._site_rules(store), DaySalts(store)
+    segment = "0000000001-test.hitlog"
+    fallen = loader._prepare(records, segment, settings, sites, salts)
+    rowwise = loader._prepare(records, segment, settings, sites, salts, columnwise=False)
+    # all twelve are valid hits (the first twelve hand-written ones), none a bot
+    assert fallen.table.num_rows == 12
+    assert fallen.table.to_pylist() == rowwise.table.to_pylist()

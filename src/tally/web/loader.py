@@ -329,7 +329,11 @@ def _prepare(
             plain.add(position, f"{stem}:{record.offset}", fields, vouched)
     if not plain.positions:
         return _Batch(_table(rows), quarantined, bots)
-    described = _plain_columns(plain, settings, sites, salts)
+    try:
+        described = _plain_columns(plain, settings, sites, salts)
+    except Exception:  # never expected; then the batch is parsed as before, hit by hit
+        logger.exception("%s: the column-wise parse failed; parsing hit by hit", segment)
+        described = _Described(_table([]), [], 0, list(range(len(plain.positions))))
     for index in described.others:  # a name the path does not read, or one sent twice
         one_row(plain.positions[index], plain.fields[index])
     quarantined.sort(key=itemgetter(0))  # in log order, as one pass would list them
