@@ -1,7 +1,7 @@
 """Tracking speed: /matomo.php against bare 204 endpoints on the same uvicorn settings, bulk
 ingest in hits/s, loader throughput, and the server's peak memory (issues 6 and 27).
 
-Seven endpoints on five servers, each timed in the same alternating rounds so all see the
+Eight endpoints on six servers, each timed in the same alternating rounds so all see the
 same machine load:
 
 - **raw ASGI 204** (the floor): a bare ASGI callable that answers 204 to every request, on
@@ -22,6 +22,10 @@ same machine load:
 - **tally /matomo.php, ASGI path**: the same page views served by tally's app on uvicorn's
   stock httptools protocol (a second tally server with its own data directory): what the
   page views cost before ``tally.server.tracking_protocol`` answered them below ASGI;
+- **tally /matomo.php, writer thread syncs**: tally as ``tally serve`` runs it, except
+  that its hit log never syncs on the event loop (``inline_limit=0``: every batch is
+  synced by the writer thread, as before 2026-12-06 11:00; a third tally server with its
+  own data directory): what syncing on the loop gains, in the same rounds;
 - **tally /matomo.php**: a page view as matomo.js sends it, acknowledged after its
   group-committed ``fdatasync``, on the server exactly as ``tally serve`` runs it.
 
@@ -30,13 +34,19 @@ one thread and 64 connections, each tracking request a different query (a Lua sc
 without ``wrk`` it falls back to several Python client processes (said in the output). The
 periodic loader is paused while requests are timed and measured separately afterwards.
 
+``--hit-log-dir DIR`` puts the tally servers' hit logs under DIR (e.g. ``/dev/shm``, a
+tmpfs where ``fdatasync`` costs nothing: the disk taken out of the figures, to see what
+the rest of a durable hit costs); it is removed at the end.
+
 Usage: python benchmarks/tracking_bench.py [--quick] [--seconds S] [--rounds N]
+    [--hit-log-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -45,7 +55,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -62,6 +74,7 @@ ENDPOINTS = (
     "Starlette 204",
     "tally /bench/bare",
     "tally /matomo.php, ASGI path",
+    "tally /matomo.php, writer thread syncs",
     "tally /matomo.php",
 )
 
@@ -123,7 +136,7 @@ def serve(kind: str, descriptor: int) -> None:
         app = raw_after_wait
     elif kind == "starlette":
         app = Starlette(routes=[Route("/", bare)])
-    else:  # tally, tally-asgi
+    else:  # tally, tally-asgi, tally-thread
         from tally.config import load_settings
         from tally.server.app import create_app
         from tally.server.ui import access
@@ -131,10 +144,14 @@ def serve(kind: str, descriptor: int) -> None:
         # The old floor: a public 204 route inside tally's app, behind its middleware.
         access.PUBLIC_PATHS = access.PUBLIC_PATHS | {"/bench/bare"}
         settings = load_settings()
+        if kind == "tally-thread":  # the hit log's writer thread syncs every batch
+            from tally.web.hitlog import HitLog
+
+            HitLog.__init__.__kwdefaults__["inline_limit"] = 0
         app = create_app(settings)
         app.router.routes.insert(0, Route("/bench/bare", bare))  # type: ignore[attr-defined]
     listening = socket.socket(fileno=descriptor)
-    if kind == "tally":  # exactly as tally serve runs it (its page-view protocol included)
+    if kind in ("tally", "tally-thread"):  # as tally serve runs it (its page-view protocol)
         from tally.server.runner import server_config
 
         config = server_config(app, settings, log_level="warning")  # type: ignore[arg-type]
@@ -334,6 +351,7 @@ def side_by_side(
         "Starlette 204": ("starlette", "/"),
         "tally /bench/bare": ("tally", "/bench/bare"),
         "tally /matomo.php, ASGI path": ("tally-asgi", "/matomo.php"),
+        "tally /matomo.php, writer thread syncs": ("tally-thread", "/matomo.php"),
         "tally /matomo.php": ("tally", "/matomo.php"),
     }
     use_wrk = shutil.which("wrk") is not None
@@ -531,6 +549,20 @@ def hit_profile(folder: Path, count: int = 20_000) -> list[tuple[str, float]]:
     return steps
 
 
+@contextlib.contextmanager
+def hit_logs(directory: str | None) -> Iterator[Callable[[str], dict[str, str]]]:
+    """The environment that puts a tally server's hit log under ``directory`` (none: in
+    its data directory, as tally serve has it); removed at the end."""
+    if directory is None:
+        yield lambda _kind: {}
+        return
+    root = Path(tempfile.mkdtemp(prefix="tally-tracking-bench-logs-", dir=directory))
+    try:
+        yield lambda kind: {"TALLY_WEB__HIT_LOG_DIR": str(root / kind)}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def start_server(kind: str, environment: dict[str, str]) -> tuple[subprocess.Popen, int]:
     """A server process on a port the OS picked (its listening socket is handed over)."""
     listening = socket.socket()
@@ -551,6 +583,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short rounds (a smoke run)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per endpoint a round")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--hit-log-dir", help="where the tally servers' hit logs go")
     parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve:
@@ -561,7 +594,10 @@ def main() -> None:
     bulks, bulk_size = (8, 1_000) if arguments.quick else (40, 2_500)
 
     watch = LoadWatch()
-    with temporary_folder("tally-tracking-bench-") as folder:
+    with (
+        temporary_folder("tally-tracking-bench-") as folder,
+        hit_logs(arguments.hit_log_dir) as logs,
+    ):
         profile = hit_profile(folder, 2_000 if arguments.quick else 20_000)
         token = prepare(folder)
         environment = {
@@ -570,20 +606,23 @@ def main() -> None:
             "TALLY_WEB__LOAD_INTERVAL_SECONDS": "86400",
         }
         kinds = ("raw", "wait", "starlette", "tally")
-        started = {kind: start_server(kind, environment) for kind in kinds}
-        # the ASGI path's tally: its own data directory (DuckDB has one writer a file)
-        (folder / "asgi").mkdir()
-        prepare(folder / "asgi")
-        started["tally-asgi"] = start_server(
-            "tally-asgi", {**environment, "TALLY_DATA_DIR": str(folder / "asgi")}
-        )
+        started = {kind: start_server(kind, {**environment, **logs("tally")}) for kind in kinds}
+        # the ASGI path's and the writer thread's tally: each its own data directory
+        # (DuckDB has one writer a file)
+        for kind in ("tally-asgi", "tally-thread"):
+            (folder / kind).mkdir()
+            prepare(folder / kind)
+            started[kind] = start_server(
+                kind, {**environment, "TALLY_DATA_DIR": str(folder / kind), **logs(kind)}
+            )
         servers = {kind: (port, server.pid) for kind, (server, port) in started.items()}
         try:
             for port, _ in servers.values():
                 _wait(port)
             tally_port, tally_pid = servers["tally"]
             rate(tally_port, [get("/bench/bare")] * 500 + [tracking_request(i) for i in range(500)])
-            rate(servers["tally-asgi"][0], [tracking_request(i) for i in range(500)])
+            for kind in ("tally-asgi", "tally-thread"):
+                rate(servers[kind][0], [tracking_request(i) for i in range(500)])
             measured, generator = side_by_side(servers, rounds, seconds, folder)
             cpu = cpu_seconds(tally_pid)
             bulk_rate = bulk_ingest(tally_port, bulks, bulk_size)
@@ -608,6 +647,8 @@ def main() -> None:
     print("\nwhere a page view's time goes (in this process, µs):")
     for step, value in profile:
         print(f"  {step:<55} {value:10,.1f}")
+    if arguments.hit_log_dir:
+        print(f"\nthe tally servers' hit logs were under {arguments.hit_log_dir}")
     report(measured, generator, rounds, seconds, watch)
     bulk_per_cpu = bulks * bulk_size / bulk_cpu
     print(
@@ -619,7 +660,11 @@ def main() -> None:
     print(f"loader into DuckDB: {load_rate:,.0f} hits/s ({loaded:,} hits)")
     print(f"tally server peak memory: {memory:,.0f} MB")
     group = log["synced_records"] / max(1, log["synced_batches"])
-    print(f"group commit: {group:.1f} records per fdatasync ({log['synced_batches']} syncs)")
+    print(
+        f"group commit: {group:.1f} records per fdatasync ({log['synced_batches']} syncs, "
+        f"{log.get('loop_batches', 0)} of them on the event loop; "
+        f"syncing handed to the writer thread {log.get('handoffs', 0)} times)"
+    )
 
 
 def report(
