@@ -315,9 +315,10 @@ def _rebuild_models(
         changes[model.table] = Change(delta, moved_from, bool(declared.moves))
         count = warehouse.rows(f"SELECT count(*) FROM {delta}")[0][0]
         outcome[model.table] = f"incremental: {count} rows came or went"
+    keyed = [n for n, m in enumerate(ranged) if m.range is not None and m.range.grain == "key"]
     for name in [c.delta for c in changes.values() if c.delta] + [
-        f"{kind}_{n}" for n in range(len(ranged)) for kind in ("keys", "probed")
-    ]:
+        f"{kind}_{n}" for n in keyed for kind in ("keys", "probed")
+    ]:  # (only the keyed models made keys and probes: a DROP costs a statement)
         warehouse.execute(f"DROP TABLE IF EXISTS {name}")
     return outcome
 

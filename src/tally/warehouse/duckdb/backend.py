@@ -74,6 +74,10 @@ def _writer_lock(path: str) -> WriterLock:
 
 
 _PLAIN_SELECT = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+# a statement that opens with one of these writes, whatever follows
+_PLAIN_WRITE = re.compile(
+    r"\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|TRUNCATE|COPY|MERGE)\b", re.IGNORECASE
+)
 
 
 @lru_cache(maxsize=4096)
@@ -81,6 +85,8 @@ def _reads_only(sql: str) -> bool:
     """Whether a statement only reads (a query, SHOW, DESCRIBE, SET): those run at once."""
     if _PLAIN_SELECT.match(sql) and ";" not in sql:
         return True  # one SELECT: known without parsing (sqlglot's import alone is ~0.3 s)
+    if _PLAIN_WRITE.match(sql):
+        return False  # a write (the run ledger's INSERT and UPDATE): known without parsing
     import sqlglot
     from sqlglot import exp
 
