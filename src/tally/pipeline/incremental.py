@@ -118,13 +118,7 @@ def build_day(
                 # all or nothing: a build stopped half way would leave the new horizon with
                 # the old marts, and the next day's build would take the day as done
                 with warehouse.transaction():
-                    # the tables written from settings and optional sources (countries,
-                    # plan names, exchange rates) first, as the full build does: the new
-                    # days' rows convert at their own day's rate
-                    write_countries(warehouse, context.settings)
-                    write_plans(warehouse)
-                    write_rates(warehouse, context.settings)
-                    outcome = _rebuild(warehouse, ranged, loaded, built[1])
+                    outcome = _rebuild(context, ranged, loaded, built[1])
                 step.rows_out = len(outcome)
     if built is None or day <= built[1]:
         # no build yet, or a reload inside the built range: outside the session, so the full
@@ -212,15 +206,24 @@ def _built_range(
 
 
 def _rebuild(
-    warehouse: Warehouse, ranged: list[Model], loaded: dict[str, bool], horizon: dt.date
+    context: Context, ranged: list[Model], loaded: dict[str, bool], horizon: dt.date
 ) -> dict[str, str]:
     """Rebuild each ranged model for the range its inputs' changes reach; returns model →
     what was done."""
+    warehouse = context.warehouse
     with _aside(warehouse) as aside:
+        # the loaded tables' changes first: a snapshot's is read aside while this thread
+        # writes the tables from settings and optional sources
         changes = {
             table: _loaded_change(warehouse, table, snapshot, horizon, f"delta_{n}", aside)
             for n, (table, snapshot) in enumerate(loaded.items())
         }
+        # the tables written from settings and optional sources (countries, plan names,
+        # exchange rates) before the models, as the full build does: the new days' rows
+        # convert at their own day's rate
+        write_countries(warehouse, context.settings)
+        write_plans(warehouse)
+        write_rates(warehouse, context.settings)
         return _rebuild_models(warehouse, ranged, changes, len(loaded), horizon, aside)
 
 
