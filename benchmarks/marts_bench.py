@@ -402,6 +402,11 @@ def staged(count: int, last: dt.date, path: Path, reuse: Path | None) -> dict[st
     kept = reuse / f"{count}" if reuse is not None else None
     if kept is not None and (kept / "staged.duckdb").exists():
         shutil.copy(kept / "staged.duckdb", path)
+        # a warehouse kept before a migration (tally_meta's tables) gets it, as a deployed
+        # one would on its next start; the kept copy itself is never written
+        copied = connect(f"duckdb:///{path}")
+        copied.migrate()
+        copied.close()
         return {table: pq.read_table(kept / f"{table}.parquet") for table in (*STAGED, RATES)}
     generated = dict(zip(STAGED, generate(count), strict=True))
     warehouse = connect(f"duckdb:///{path}")
