@@ -6,16 +6,24 @@ day, then loads the last day; each run copies that warehouse and runs the daily 
 slowest statements. Run it with ``PYTHONPATH`` pointing at two trees, one after the other,
 to compare them on the same data (CPU time is what a busy machine disturbs least).
 
+``--serial`` (Linux) also adds up, statement by statement, the CPU of the thread that ran
+most of it (DuckDB splits a statement over its threads), plus this thread's CPU between
+statements: the time the build would take if every statement's other threads ran beside
+it, a floor of its wall time at rest that a busy machine inflates far less than the wall
+time itself (the commit's own CPU is left out; the close of the database is in).
+
 Usage: PYTHONPATH=$PWD/src .venv/bin/python benchmarks/daily_build_profile.py \\
-    --subscriptions 1000000 --folder /tmp/daily-profile --copy new.duckdb
+    --subscriptions 1000000 --folder /tmp/daily-profile --copy new.duckdb [--serial]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -66,12 +74,60 @@ def timing(warehouse: Warehouse, found: list[tuple[float, float, str]]) -> None:
         setattr(kind, name, timed)
 
 
+def thread_seconds() -> dict[str, float]:
+    """CPU seconds each thread of this process has run so far (Linux schedstat)."""
+    found = {}
+    for thread in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{thread}/schedstat") as stat:
+                found[thread] = int(stat.read().split()[0]) / 1e9
+        except OSError:  # the thread ended meanwhile
+            continue
+    return found
+
+
+class Serial:
+    """Per statement this thread runs (and the close of the database), the CPU of the
+    busiest thread (``busiest``), and this thread's CPU in them (``inside``); see the module
+    doc."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.thread = str(threading.get_native_id())
+        self.busiest = 0.0
+        self.inside = 0.0
+        kind = type(warehouse)
+        for name in ("execute", "rows", "query", "_detach"):
+            setattr(kind, name, self._timed(getattr(kind, name)))
+
+    def _timed(self, original: Any) -> Any:
+        def timed(warehouse: Any, *args: Any, **kw: Any) -> Any:
+            if str(threading.get_native_id()) != self.thread:
+                return original(warehouse, *args, **kw)  # a read aside: in its own thread
+            before = thread_seconds()
+            result = original(warehouse, *args, **kw)
+            spent = {t: s - before.get(t, 0.0) for t, s in thread_seconds().items()}
+            self.busiest += max(spent.values())
+            self.inside += spent.get(self.thread, 0.0)
+            return result
+
+        return timed
+
+    def floor(self, began: float) -> str:
+        """The estimate since this thread's CPU was ``began`` (``thread_seconds``)."""
+        outside = thread_seconds()[self.thread] - began - self.inside
+        return (
+            f"serial estimate: {self.busiest + outside:.2f} s (each statement's busiest "
+            f"thread {self.busiest:.2f} s, this thread between statements {outside:.2f} s)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=1_000_000)
     parser.add_argument("--folder", type=Path, required=True)
     parser.add_argument("--copy", default="work.duckdb", help="the copy's file name")
     parser.add_argument("--top", type=int, default=20, help="statements to list")
+    parser.add_argument("--serial", action="store_true", help="the serial estimate (module doc)")
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
     last = marts_bench.FIRST_DAY + dt.timedelta(days=marts_bench.DAYS - 1)
@@ -81,10 +137,14 @@ def main() -> None:
     warehouse.migrate()
     found: list[tuple[float, float, str]] = []
     timing(warehouse, found)
+    serial = Serial(warehouse) if args.serial else None
     context = Context(load_settings(environ={}), warehouse, Lake(str(args.folder / "lake")))
     chosen = [m for m in discover_models() if m.table in marts_bench.SUBSCRIBER_MODELS]
+    began = thread_seconds()[str(threading.get_native_id())]
     outcome, wall, cpu = timed_build_day(context, last, chosen)
-    print(f"build_day: {wall:.2f} s wall, {cpu:.2f} s CPU")
+    print(f"build_day: {wall:.2f} s wall, {cpu:.2f} s CPU, load {os.getloadavg()[0]:.2f}")
+    if serial is not None:
+        print(serial.floor(began))
     print_statements(found, cpu, outcome, args.top)
 
 
