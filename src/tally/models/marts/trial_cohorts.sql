@@ -5,8 +5,12 @@
 --   converted   trials continued by a paid period without a gap (subscriber_daily's Trial
 --               conversion, counted here by the trial's start, not by the day paid)
 -- Conversion = converted / ended (a trial still running is neither).
--- Rebuilt whole by the daily build, after the ranged models: a trial ending on the newest
--- day moves the cohort of its start, days or weeks before (a pass over the trials alone).
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): rebuilt whole (a
+-- trial ending on the newest day moves the cohort of its start, days or weeks before: a
+-- pass over the trials alone), in the daily build's one transaction with the ranged models
+-- (not apart, which wrote the tables from settings again and reopened the warehouse for
+-- each model); a few thousand rows, replaced whole when any differs:
+-- @range all
 WITH bounds AS (
     SELECT data_start, horizon FROM marts.subscription_bounds
 ),
