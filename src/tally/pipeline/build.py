@@ -467,6 +467,11 @@ def rebuild_keys(
     assert model.range is not None
     column = model.range.column
     where = pipeline_fragment("keys_among", key=f"({column})", given=f"{column}", rows=keys)
+    if warehouse.capabilities.row_ids:
+        # the key columns alone first, then those rows, as for a keyed input: a plain
+        # semi-join decompresses every column of every row (200,000 subscriptions, CPU s:
+        # the latest copies' 0.037 -> 0.022, subscription_mrr's 0.087 -> 0.071)
+        where = pipeline_fragment("by_row_ids", table=model.table, condition=where)
     stored = f"SELECT * FROM {model.table} WHERE {where}"
     inputs = input_rows(warehouse, model.range, keys=keys)
     if model.range.stores is not None:
