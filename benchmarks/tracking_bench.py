@@ -1,7 +1,7 @@
 """Tracking speed: /matomo.php against bare 204 endpoints on the same uvicorn settings, bulk
 ingest in hits/s, loader throughput, and the server's peak memory (issues 6 and 27).
 
-Seven endpoints on five servers, each timed in the same alternating rounds so all see the
+Eight endpoints on six servers, each timed in the same alternating rounds so all see the
 same machine load:
 
 - **raw ASGI 204** (the floor): a bare ASGI callable that answers 204 to every request, on
@@ -22,6 +22,10 @@ same machine load:
 - **tally /matomo.php, ASGI path**: the same page views served by tally's app on uvicorn's
   stock httptools protocol (a second tally server with its own data directory): what the
   page views cost before ``tally.server.tracking_protocol`` answered them below ASGI;
+- **tally /matomo.php, writer thread syncs**: tally as ``tally serve`` runs it, except
+  that its hit log never syncs on the event loop (``inline_limit=0``: every batch is
+  synced by the writer thread, as before 2026-12-06 11:00; a third tally server with its
+  own data directory): what syncing on the loop gains, in the same rounds;
 - **tally /matomo.php**: a page view as matomo.js sends it, acknowledged after its
   group-committed ``fdatasync``, on the server exactly as ``tally serve`` runs it.
 
@@ -62,6 +66,7 @@ ENDPOINTS = (
     "Starlette 204",
     "tally /bench/bare",
     "tally /matomo.php, ASGI path",
+    "tally /matomo.php, writer thread syncs",
     "tally /matomo.php",
 )
 
@@ -123,7 +128,7 @@ def serve(kind: str, descriptor: int) -> None:
         app = raw_after_wait
     elif kind == "starlette":
         app = Starlette(routes=[Route("/", bare)])
-    else:  # tally, tally-asgi
+    else:  # tally, tally-asgi, tally-thread
         from tally.config import load_settings
         from tally.server.app import create_app
         from tally.server.ui import access
@@ -131,10 +136,14 @@ def serve(kind: str, descriptor: int) -> None:
         # The old floor: a public 204 route inside tally's app, behind its middleware.
         access.PUBLIC_PATHS = access.PUBLIC_PATHS | {"/bench/bare"}
         settings = load_settings()
+        if kind == "tally-thread":  # the hit log's writer thread syncs every batch
+            from tally.web.hitlog import HitLog
+
+            HitLog.__init__.__kwdefaults__["inline_limit"] = 0
         app = create_app(settings)
         app.router.routes.insert(0, Route("/bench/bare", bare))  # type: ignore[attr-defined]
     listening = socket.socket(fileno=descriptor)
-    if kind == "tally":  # exactly as tally serve runs it (its page-view protocol included)
+    if kind in ("tally", "tally-thread"):  # as tally serve runs it (its page-view protocol)
         from tally.server.runner import server_config
 
         config = server_config(app, settings, log_level="warning")  # type: ignore[arg-type]
@@ -334,6 +343,7 @@ def side_by_side(
         "Starlette 204": ("starlette", "/"),
         "tally /bench/bare": ("tally", "/bench/bare"),
         "tally /matomo.php, ASGI path": ("tally-asgi", "/matomo.php"),
+        "tally /matomo.php, writer thread syncs": ("tally-thread", "/matomo.php"),
         "tally /matomo.php": ("tally", "/matomo.php"),
     }
     use_wrk = shutil.which("wrk") is not None
@@ -571,19 +581,22 @@ def main() -> None:
         }
         kinds = ("raw", "wait", "starlette", "tally")
         started = {kind: start_server(kind, environment) for kind in kinds}
-        # the ASGI path's tally: its own data directory (DuckDB has one writer a file)
-        (folder / "asgi").mkdir()
-        prepare(folder / "asgi")
-        started["tally-asgi"] = start_server(
-            "tally-asgi", {**environment, "TALLY_DATA_DIR": str(folder / "asgi")}
-        )
+        # the ASGI path's and the writer thread's tally: each its own data directory
+        # (DuckDB has one writer a file)
+        for kind in ("tally-asgi", "tally-thread"):
+            (folder / kind).mkdir()
+            prepare(folder / kind)
+            started[kind] = start_server(
+                kind, {**environment, "TALLY_DATA_DIR": str(folder / kind)}
+            )
         servers = {kind: (port, server.pid) for kind, (server, port) in started.items()}
         try:
             for port, _ in servers.values():
                 _wait(port)
             tally_port, tally_pid = servers["tally"]
             rate(tally_port, [get("/bench/bare")] * 500 + [tracking_request(i) for i in range(500)])
-            rate(servers["tally-asgi"][0], [tracking_request(i) for i in range(500)])
+            for kind in ("tally-asgi", "tally-thread"):
+                rate(servers[kind][0], [tracking_request(i) for i in range(500)])
             measured, generator = side_by_side(servers, rounds, seconds, folder)
             cpu = cpu_seconds(tally_pid)
             bulk_rate = bulk_ingest(tally_port, bulks, bulk_size)
@@ -619,7 +632,11 @@ def main() -> None:
     print(f"loader into DuckDB: {load_rate:,.0f} hits/s ({loaded:,} hits)")
     print(f"tally server peak memory: {memory:,.0f} MB")
     group = log["synced_records"] / max(1, log["synced_batches"])
-    print(f"group commit: {group:.1f} records per fdatasync ({log['synced_batches']} syncs)")
+    print(
+        f"group commit: {group:.1f} records per fdatasync ({log['synced_batches']} syncs, "
+        f"{log.get('loop_batches', 0)} of them on the event loop; "
+        f"syncing handed to the writer thread {log.get('handoffs', 0)} times)"
+    )
 
 
 def report(

@@ -94,10 +94,13 @@ def serve(tmp_path: Path) -> Iterator[Any]:
     started: list[tuple[uvicorn.Server, threading.Thread, HitLog]] = []
 
     def start(
-        protocol: type[asyncio.Protocol] | None = None, proxy: bool = False, keep_alive: float = 5
+        protocol: type[asyncio.Protocol] | None = None,
+        proxy: bool = False,
+        keep_alive: float = 5,
+        inline_limit: float = 0.001,
     ) -> Running:
         log_dir = tmp_path / f"log{len(started)}"
-        hitlog = HitLog(log_dir, 1 << 20)
+        hitlog = HitLog(log_dir, 1 << 20, inline_limit=inline_limit)
         hitlog.start()
         endpoint = TrackingEndpoint(
             hitlog, site_exists=_site_one, token_valid=_yes, site_known=lambda site: site == 1
@@ -206,12 +209,17 @@ def test_pipelined_requests_are_answered_in_order(serve, shortcut) -> None:
     assert shortcut == running.records()
 
 
-def test_a_hit_is_not_answered_before_its_sync(serve, monkeypatch) -> None:
-    running = serve()
+@pytest.mark.parametrize("inline_limit", [60, 0], ids=["on the loop", "by the writer"])
+def test_a_hit_is_not_answered_before_its_sync(serve, monkeypatch, inline_limit: float) -> None:
+    # the hit log's two ways to sync (tally.web.hitlog): the event loop (which this sync
+    # blocks) or its writer thread
+    running = serve(inline_limit=inline_limit)
     synced = threading.Event()
     real_sync = os.fdatasync
+    threads: list[str] = []
 
     def blocked_sync(descriptor: int) -> None:
+        threads.append(threading.current_thread().name)
         synced.wait(30)
         real_sync(descriptor)
 
@@ -227,6 +235,28 @@ def test_a_hit_is_not_answered_before_its_sync(serve, monkeypatch) -> None:
         (answer,) = _read(connection, 1)
     assert _status(answer) == 204
     assert running.endpoint.stats.accepted == 1
+    assert len(threads) == 1 and (threads[0] == "hitlog-writer") == (inline_limit == 0)
+
+
+@pytest.mark.parametrize("inline_limit", [60, 0], ids=["on the loop", "by the writer"])
+def test_many_pipelined_hits_are_answered_and_logged_in_the_order_sent(
+    serve, shortcut, inline_limit: float
+) -> None:
+    """Forty hits in one write, with a request for the ASGI app in the middle: each hit
+    waits for its own sync (one at a time on a connection), the answers come in order,
+    and the records too."""
+    running = serve(inline_limit=inline_limit)
+    hits = [_hit(f"{PLAIN}&send_image=0&r={number}") for number in range(40)]
+    with _connect(running) as connection:
+        connection.sendall(b"".join(hits[:20]) + _get("/elsewhere") + b"".join(hits[20:]))
+        answers = _read(connection, 41)
+    assert [_status(answer) for answer in answers] == [204] * 20 + [200] + [204] * 20
+    assert answers[20].endswith(b"served by the ASGI app")
+    records = running.records()
+    sent = [int(re.search(rb"&r=(\d+)", record).group(1)) for record in records]  # type: ignore[union-attr]
+    assert sent == list(range(40))
+    assert shortcut == records
+    assert running.hitlog.batches == 40  # one hit of a connection per sync
 
 
 def test_a_closed_hit_log_answers_503(serve, shortcut) -> None:

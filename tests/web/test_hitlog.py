@@ -73,9 +73,10 @@ def test_appends_are_durable_and_ids_name_segment_and_offset(tmp_path: Path) -> 
 def test_the_writer_waits_for_more_records_only_after_a_sync_several_requests_shared(
     tmp_path: Path, monkeypatch
 ) -> None:
-    # After a sync that served several requests the writer sleeps commit_delay before the
-    # next batch (the clients just answered are about to send more); after a sync that
-    # served one request (a lone client) it takes the next batch at once.
+    # The writer thread's path (inline_limit=0: the loop never syncs). After a sync that
+    # served several requests the writer sleeps commit_delay before the next batch (the
+    # clients just answered are about to send more); after a sync that served one
+    # request (a lone client) it takes the next batch at once.
     from tally.web import hitlog as module
 
     slept: list[float] = []
@@ -86,7 +87,7 @@ def test_the_writer_waits_for_more_records_only_after_a_sync_several_requests_sh
         real_sleep(seconds)
 
     monkeypatch.setattr(module.time, "sleep", sleep)
-    log = HitLog(tmp_path, segment_bytes=1 << 20, commit_delay=0.002)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, commit_delay=0.002, inline_limit=0)
     log.start()
 
     async def one_by_one(count: int) -> None:
@@ -128,15 +129,16 @@ def test_segments_rotate_and_a_restart_starts_a_new_segment(tmp_path: Path) -> N
     assert names[-1].startswith("0000000004-")
 
 
+@pytest.mark.parametrize("inline_limit", [60, 0], ids=["on the loop", "by the writer"])
 def test_a_failed_sync_fails_its_requests_and_the_next_batch_uses_a_new_segment(
-    tmp_path: Path, monkeypatch
+    tmp_path: Path, monkeypatch, inline_limit: float
 ) -> None:
     import os as real_os
 
     from tally.web import hitlog as module
     from tally.web.hitlog import HitLogError
 
-    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=inline_limit)
     log.start()
     real_sync = real_os.fdatasync
     calls = {"n": 0}
@@ -264,7 +266,7 @@ def test_a_request_whose_event_loop_closed_does_not_stop_the_writer(
         real_sync(fd)
 
     monkeypatch.setattr(module.os, "fdatasync", slow_sync)
-    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0)  # the writer thread's path
     log.start()
 
     async def send(payload: bytes) -> list[str]:
@@ -286,3 +288,146 @@ def test_a_request_whose_event_loop_closed_does_not_stop_the_writer(
     payloads = [r.payload for r in read_segment(segment, 0, sealed=True).records]
     assert payloads == [b"first", b"second", b"abandoned", b"after"]
     assert ids == [f"{segment.name.removesuffix('.hitlog')}:{sum(10 + n for n in (5, 6, 9))}"]
+
+
+def _syncs_by_thread(
+    monkeypatch, slow: set[int] = frozenset(), seconds: float = 0.0, real: bool = True
+) -> list:
+    """Replace fdatasync: record (which thread, the file's size when synced) per call; the
+    calls numbered in ``slow`` (1-based) take ``seconds`` instead of the real sync, and
+    with ``real=False`` the others take no time (a disk that is never slow by itself)."""
+    import threading
+
+    from tally.web import hitlog as module
+
+    real_sync = module.os.fdatasync
+    calls: list[tuple[int, int]] = []
+
+    def sync(fd: int) -> None:
+        calls.append((threading.get_ident(), module.os.fstat(fd).st_size))
+        if len(calls) in slow:
+            time.sleep(seconds)
+        elif real:
+            real_sync(fd)
+
+    monkeypatch.setattr(module.os, "fdatasync", sync)
+    return calls
+
+
+def test_on_a_fast_disk_the_loop_syncs_a_batch_and_answers_it_only_after_the_sync(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # A limit of a minute: every sync counts as fast, so the loop syncs them all.
+    import threading
+
+    calls = _syncs_by_thread(monkeypatch)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=60)
+    log.start()
+    answered: list[tuple[int, int]] = []  # (the thread, syncs done) at each answer
+
+    def settle(outcome: object) -> None:
+        answered.append((threading.get_ident(), len(calls)))
+
+    async def send() -> int:
+        loop = asyncio.get_running_loop()
+        # three requests in one loop iteration: one batch, one sync, then three answers
+        for payload in (b"one", b"two", b"three"):
+            log.submit([payload], loop, settle)
+        await asyncio.sleep(0.05)
+        await log.append([b"four"])  # a later iteration: a second batch
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(send())
+    log.close()
+    (segment,) = segment_paths(tmp_path)
+    payloads = [r.payload for r in read_segment(segment, 0, sealed=True).records]
+    assert payloads == [b"one", b"two", b"three", b"four"]
+    # each record is 10 header bytes + payload: the first sync saw 13 + 13 + 15 bytes
+    assert calls == [(loop_thread, 41), (loop_thread, 55)]
+    assert answered == [(loop_thread, 1)] * 3  # none before the first sync returned
+    assert (log.batches, log.inline_batches, log.records, log.handoffs) == (2, 2, 4, 0)
+
+
+def test_a_slow_sync_on_the_loop_hands_syncing_to_the_writer_until_the_loop_tries_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # Syncs 1 and 4 take 50 ms, the others none; the limit is 5 ms on average (weight 1/8).
+    # 1 (on the loop) brings the average from 0 to 6.25 ms: syncing goes to the writer for
+    # thread_period (0.5 s), so 2 and 3 are the writer's. 3 comes after the period, so
+    # after it the loop syncs again, on trial (average 5 ms): 4 brings it to
+    # 5 + 45 / 8 = 10.6 ms within 0.5 s of trying, which doubles the period (1 s) and
+    # hands 5 to the writer.
+    import threading
+
+    calls = _syncs_by_thread(monkeypatch, slow={1, 4}, seconds=0.05, real=False)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0.005, thread_period=0.5)
+    log.start()
+
+    async def send(payload: bytes) -> int:
+        await log.append([payload])
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(send(b"1"))
+    asyncio.run(send(b"2"))
+    time.sleep(0.6)
+    for payload in (b"3", b"4", b"5"):
+        asyncio.run(send(payload))
+    log.close()
+    on_loop = [thread == loop_thread for thread, _ in calls]
+    assert on_loop == [True, False, False, True, False]
+    assert (log.handoffs, log.inline_batches, log.batches) == (2, 2, 5)
+    assert log._period == 1.0
+    (segment,) = segment_paths(tmp_path)
+    assert [r.payload for r in read_segment(segment, 0, sealed=True).records] == [
+        b"1",
+        b"2",
+        b"3",
+        b"4",
+        b"5",
+    ]
+
+
+def test_one_odd_slow_sync_leaves_syncing_on_the_loop(tmp_path: Path, monkeypatch) -> None:
+    # Sync 2 takes 20 ms (at least: a sleep), the others none: the average goes
+    # 0 → 2.5 ms → 2.19 → 1.91 (20 / 8 × 7/8 × 7/8), under the 5 ms limit, so all four stay
+    # on the loop.
+    import threading
+
+    calls = _syncs_by_thread(monkeypatch, slow={2}, seconds=0.02, real=False)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0.005)
+    log.start()
+
+    async def send() -> int:
+        for payload in (b"1", b"2", b"3", b"4"):
+            await log.append([payload])
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(send())
+    log.close()
+    assert [thread for thread, _ in calls] == [loop_thread] * 4
+    assert (log.handoffs, log.inline_batches) == (0, 4)
+    assert 0.0019 < log._sync_time < 0.005
+
+
+def test_a_loop_that_finds_the_file_busy_hands_its_batch_to_the_writer(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # While another batch is being written (held here by taking the log's I/O lock), the
+    # loop does not wait for it: the writer thread takes the batch once the file is free.
+    import threading
+
+    calls = _syncs_by_thread(monkeypatch)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=60)
+    log.start()
+    ids: list[list[str]] = []
+    log._io.acquire()
+    sender = threading.Thread(target=lambda: ids.append(asyncio.run(log.append([b"x"]))))
+    sender.start()
+    time.sleep(0.2)
+    assert ids == [] and calls == []  # not written, not answered
+    log._io.release()
+    sender.join(30)
+    log.close()
+    assert len(ids) == 1 and len(calls) == 1
+    assert calls[0][0] not in (threading.get_ident(), sender.ident)  # the writer's thread
+    assert (log.batches, log.inline_batches) == (1, 0)

@@ -81,6 +81,8 @@ def create_app(
 
     async def tracking_stats(_request: Request) -> Response:
         log = {"synced_batches": hitlog.batches, "synced_records": hitlog.records}
+        if isinstance(hitlog, HitLog):  # where the batches were synced (web/hitlog.py)
+            log |= {"loop_batches": hitlog.inline_batches, "handoffs": hitlog.handoffs}
         return JSONResponse({**tracking.stats.as_dict(), "hit_log": log})
 
     async def load_now(_request: Request) -> Response:

@@ -4,10 +4,11 @@ A plain page view (a GET of ``/matomo.php`` or ``/piwik.php``, or a POST with an
 body as ``sendBeacon`` sends, whose query ``TrackingEndpoint.plain`` vouches for, of a site
 it knows) is handled in the HTTP parser's
 callbacks: no ASGI scope, no task, no future. Its record is framed into the hit log's
-batch, and when that batch's ``fdatasync`` is done the writer's one
-``call_soon_threadsafe`` for the batch calls ``_Hit.settle`` for each waiting request,
-which writes the answer's bytes (built once per second, with uvicorn's date header) to its
-connection. A hit is still acknowledged only once it is on disk.
+batch, and when that batch's ``fdatasync`` is done (on the event loop, in the flush the
+batch's first hit queued, or by the hit log's writer thread when the disk is slow:
+``tally.web.hitlog``) ``_Hit.settle`` is called for each waiting request, which writes the
+answer's bytes (built once per second, with uvicorn's date header) to its connection. A
+hit is still acknowledged only once it is on disk.
 
 Everything else goes down uvicorn's own path to the ASGI app, unchanged: any other path,
 method or query, a site not in the cache, an ``Expect: 100-continue`` or upgrade, a hit

@@ -1,16 +1,38 @@
 """The durable hit log: append-only segment files written with group commit.
 
 A tracking request is acknowledged only after its record is on disk. A request frames
-its records on the event loop into the batch being gathered (one shared buffer) and waits;
-one writer thread takes the whole buffer that gathered while the previous ``fdatasync``
-ran, writes it with one ``write`` and syncs once, so many requests share one sync (group
-commit) and the batch interval is simply the sync time. The writer wakes the event loop
-once per batch, not once per request, and is itself woken only when it sleeps.
-After a sync that several requests shared, the writer waits ``commit_delay`` (1 ms) before
-taking the next batch: the clients just answered send their next hits within about that,
-and would otherwise miss this batch and wait a whole sync more (with 64 busy connections,
-batches of ~35 alternating become ~60; benchmarks/README.md). A lone client's batches hold
-one request, so it never waits.
+its records on the event loop into the batch being gathered (one shared buffer) and
+waits; the whole batch is written with one ``write`` and synced once, so many requests
+share one sync (group commit). Where the batch is synced depends on the disk:
+
+- **On the event loop** while syncs are fast: their moving average over about the last
+  8 syncs at most ``inline_limit`` (1 ms; an append to a local ext4 file syncs in about
+  0.1 ms at rest, and an odd slow sync does not move syncing off the loop). The first
+  request of a loop iteration queues one ``call_soon`` flush; it runs after the
+  callbacks of every event that iteration read, so it takes all their requests, writes
+  and syncs (``fdatasync``) them and answers them in the same callback. No thread, no
+  wake-up through the loop's self-pipe, no GIL hand-off (with a writer thread, each
+  batch waited for the thread to get the GIL back from the busy loop, then for the loop
+  to wake: CPU and latency per batch, benchmarks/README.md, Tracking). The loop is
+  blocked during the sync, but its requests could not be answered before it anyway,
+  and what arrives meanwhile is read as the next batch.
+- **By a writer thread** once that average passes ``inline_limit``: a slow disk (or one
+  that hangs) must not stall every request the loop serves, the dashboards and the API
+  included. The thread takes the whole buffer that gathered while its previous
+  ``fdatasync`` ran and wakes each event loop once per batch. After ``thread_period``
+  (1 s) the loop tries again, on trial (its average starts at the limit, so a slow sync
+  ends the trial); a trial that ends within the period doubles it (up to 64 times), and
+  a loop that synced fast for a whole period starts again from 1 s. So a persistently
+  slow disk stalls the loop for one sync a minute at most. After a sync that several
+  requests shared, the writer waits ``commit_delay`` (1 ms) before taking the next
+  batch: the clients just answered send their next hits within about that, and would
+  otherwise miss this batch and wait a whole sync more (with 64 busy connections,
+  batches of ~35 alternating become ~60; benchmarks/README.md). A lone client's batches
+  hold one request, so it never waits.
+
+Either way a request is answered only after the ``fdatasync`` of its batch returned, and
+batches are written one at a time in the order they were taken, so records keep the
+order their requests were framed in.
 
 Each record is framed as ``MAGIC (2 bytes) | length (u32) | crc32 (u32) | payload`` so a
 reader can tell a complete record from a torn one left by a crash, and skip damaged bytes
@@ -162,23 +184,43 @@ class HitLog:
     """Appends records durably; ``await append([...])`` returns their ids once synced."""
 
     def __init__(
-        self, directory: str | Path, segment_bytes: int, *, commit_delay: float = 0.001
+        self,
+        directory: str | Path,
+        segment_bytes: int,
+        *,
+        commit_delay: float = 0.001,
+        inline_limit: float = 0.001,
+        thread_period: float = 1.0,
     ) -> None:
         self.directory = Path(directory)
         self.segment_bytes = segment_bytes
         self.commit_delay = commit_delay
+        # Where batches are synced (module docstring): on the event loop while syncs take
+        # at most inline_limit seconds on average (0: never), else by the writer thread for
+        # thread_period seconds (or more), after which the loop tries again.
+        self.inline_limit = inline_limit
+        self.thread_period = thread_period
+        self._inline = inline_limit > 0
+        self._sync_time = 0.0  # moving average of the loops' syncs, seconds (weight 1/8)
+        # monotonic time the loops began syncing again after the writer did (None: never)
+        self._inline_since: float | None = None
+        self._period = thread_period  # how long the writer syncs after a slow sync
+        self._inline_again = 0.0  # monotonic time from which the loop may sync again
+        self._flushing: set[asyncio.AbstractEventLoop] = set()  # loops with a flush queued
         # The batch being gathered: framed records and who waits for them, by event loop.
-        # The event loops append under _mutex; the writer takes both whole.
+        # The event loops append under _mutex; whoever syncs takes both whole.
         self._buffer = bytearray()
         self._waiters: dict[asyncio.AbstractEventLoop, list[_Waiter]] = {}
         self._count = 0  # requests in the batch being gathered
         self._framed = 0  # records in it
         self._mutex = threading.Lock()
+        self._io = threading.Lock()  # one batch written and synced at a time
         # The writer sleeps on _wake (held while it is not signalled); whoever finds
         # _asleep set clears it and releases _wake once, so each sleep is woken once.
         self._wake = threading.Lock()
         self._wake.acquire()
         self._asleep = False
+        self._handed = False  # a flush on a loop found the file busy: the writer takes it
         self._closing = False
         self._thread: threading.Thread | None = None
         self._fd = -1
@@ -187,6 +229,8 @@ class HitLog:
         self._durable: tuple[str, int] = ("", 0)
         self.batches = 0  # synced writes so far
         self.records = 0  # records in them: records / batches is the group-commit factor
+        self.inline_batches = 0  # of the batches, those synced on an event loop
+        self.handoffs = 0  # times syncing moved from the loops to the writer thread
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -204,7 +248,8 @@ class HitLog:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self._close_segment()
+        with self._io:
+            self._close_segment()
 
     def durable(self) -> tuple[str, int]:
         """(active segment file name, bytes of it known to be on disk)."""
@@ -215,8 +260,8 @@ class HitLog:
     async def append(self, payloads: list[bytes]) -> list[str]:
         """Make the records durable and return their ids (``<segment>:<offset>``).
 
-        The records are framed here, on the event loop, into the batch the writer takes
-        next; the request then waits for that batch's sync (one wake-up per batch).
+        The records are framed here, on the event loop, into the batch synced next; the
+        request then waits for that batch's sync (one wake-up per batch).
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_Outcome] = loop.create_future()
@@ -230,9 +275,9 @@ class HitLog:
     def submit(
         self, payloads: list[bytes], loop: asyncio.AbstractEventLoop, settle: Settle
     ) -> list[int]:
-        """Frame the records into the batch the writer takes next; once that batch is
-        synced (or has failed), ``settle`` is called on ``loop`` with (segment stem, the
-        batch's first byte) or the error. Returns each record's offset in the batch.
+        """Frame the records into the batch synced next; once that batch is synced (or
+        has failed), ``settle`` is called on ``loop`` with (segment stem, the batch's
+        first byte) or the error. Returns each record's offset in the batch.
 
         Called on ``loop`` without awaiting: the tracking protocol
         (``tally.server.tracking_protocol``) answers a page view from ``settle``, with no
@@ -252,7 +297,13 @@ class HitLog:
             waiting.append(settle)
             self._count += 1
             self._framed += len(payloads)
-            if self._asleep:
+            if self._inline:
+                # one flush per loop iteration: it runs after the callbacks of the events
+                # this iteration read, so it takes every request they held
+                if loop not in self._flushing:
+                    self._flushing.add(loop)
+                    loop.call_soon(self._flush, loop)
+            elif self._asleep:
                 self._signal()
         return starts
 
@@ -262,11 +313,65 @@ class HitLog:
             self._asleep = False
             self._wake.release()
 
+    # -- syncing on the event loop -----------------------------------------------------
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Write and sync the batch on ``loop`` and answer its requests in the same
+        callback: no thread, no wake-up through the loop's self-pipe, no GIL hand-off."""
+        with self._mutex:
+            self._flushing.discard(loop)
+            # the writer syncs for now, or is writing a batch (it takes this one next)
+            if not self._inline or not self._io.acquire(blocking=False):
+                self._handed = True
+                self._signal()
+                return
+        try:
+            with self._mutex:
+                data, waiters, framed = self._take()
+            if not waiters:
+                return
+            started = time.perf_counter()
+            outcome = self._commit(data)
+            took = time.perf_counter() - started
+        finally:
+            self._io.release()
+        self.records += framed
+        self.inline_batches += 1
+        self._sync_time += (took - self._sync_time) / 8
+        if self._sync_time > self.inline_limit:
+            self._to_thread(took)
+        here = waiters.pop(loop, None)
+        self._deliver(waiters, outcome)
+        if here is not None:
+            _settle_all(here, outcome)
+
+    def _to_thread(self, took: float) -> None:
+        """Syncs on the loop got slow: the writer thread syncs for a while (module docstring)."""
+        self.handoffs += 1
+        now = time.monotonic()
+        since = self._inline_since
+        if since is not None and now - since <= self._period:
+            self._period = min(2 * self._period, 64 * self.thread_period)  # tried too soon
+        else:  # the first slow sync, or the loop synced fast for a whole period
+            self._period = self.thread_period
+        self._inline_again = now + self._period
+        self._inline = False
+        logger.info(
+            "hit log: syncs take %.1f ms on average (the last %.1f ms); the writer thread "
+            "syncs for %g s",
+            self._sync_time * 1e3,
+            took * 1e3,
+            self._period,
+        )
+
+    # -- syncing in the writer thread --------------------------------------------------
+
     def _run(self) -> None:
         shared = False  # whether the last sync served several requests
         while True:
             with self._mutex:
-                idle = not self._count
+                # while the loops sync, the writer takes only what a loop handed it
+                idle = not self._count or (self._inline and not self._handed and not self._closing)
                 if idle and self._closing:
                     return
                 self._asleep = idle
@@ -277,18 +382,33 @@ class HitLog:
                 # the requests just answered come back with their next hits (a sleep:
                 # waking on every append would defeat the point)
                 time.sleep(self.commit_delay)
-            with self._mutex:
-                data, self._buffer = self._buffer, bytearray()
-                waiters, self._waiters = self._waiters, {}
-                count, self._count = self._count, 0
-                framed, self._framed = self._framed, 0
-            shared = count > 1
-            self._commit(data, waiters)
+            with self._io:
+                with self._mutex:
+                    data, waiters, framed = self._take()
+                if not waiters:  # an event loop synced it meanwhile
+                    continue
+                shared = sum(map(len, waiters.values())) > 1
+                outcome = self._commit(data)
             self.records += framed
+            if not self._inline and self.inline_limit > 0:
+                now = time.monotonic()
+                if now >= self._inline_again:  # the loops try again (before they are woken)
+                    self._inline_since = now
+                    self._sync_time = self.inline_limit  # on trial: one slow sync ends it
+                    self._inline = True
+            self._deliver(waiters, outcome)
 
-    def _commit(
-        self, data: bytearray, waiters: dict[asyncio.AbstractEventLoop, list[_Waiter]]
-    ) -> None:
+    def _take(self) -> tuple[bytearray, dict[asyncio.AbstractEventLoop, list[_Waiter]], int]:
+        """The batch gathered so far, and a new empty one (called with _mutex held)."""
+        data, self._buffer = self._buffer, bytearray()
+        waiters, self._waiters = self._waiters, {}
+        framed, self._framed = self._framed, 0
+        self._count = 0
+        self._handed = False
+        return data, waiters, framed
+
+    def _commit(self, data: bytearray) -> _Outcome:
+        """Write and sync one batch (called with _io held)."""
         outcome: _Outcome
         try:
             if self._fd < 0 or self._size >= self.segment_bytes:
@@ -309,6 +429,12 @@ class HitLog:
                     os.ftruncate(self._fd, self._size)
             self._close_segment()
         self.batches += 1
+        return outcome
+
+    @staticmethod
+    def _deliver(
+        waiters: dict[asyncio.AbstractEventLoop, list[_Waiter]], outcome: _Outcome
+    ) -> None:
         # One wake-up per event loop per batch, not one per request.
         for loop, settled in waiters.items():
             # a loop closed meanwhile has no request left to answer; the writer goes on
