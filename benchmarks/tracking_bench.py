@@ -34,13 +34,19 @@ one thread and 64 connections, each tracking request a different query (a Lua sc
 without ``wrk`` it falls back to several Python client processes (said in the output). The
 periodic loader is paused while requests are timed and measured separately afterwards.
 
+``--hit-log-dir DIR`` puts the tally servers' hit logs under DIR (e.g. ``/dev/shm``, a
+tmpfs where ``fdatasync`` costs nothing: the disk taken out of the figures, to see what
+the rest of a durable hit costs); it is removed at the end.
+
 Usage: python benchmarks/tracking_bench.py [--quick] [--seconds S] [--rounds N]
+    [--hit-log-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -49,7 +55,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -541,6 +549,20 @@ def hit_profile(folder: Path, count: int = 20_000) -> list[tuple[str, float]]:
     return steps
 
 
+@contextlib.contextmanager
+def hit_logs(directory: str | None) -> Iterator[Callable[[str], dict[str, str]]]:
+    """The environment that puts a tally server's hit log under ``directory`` (none: in
+    its data directory, as tally serve has it); removed at the end."""
+    if directory is None:
+        yield lambda _kind: {}
+        return
+    root = Path(tempfile.mkdtemp(prefix="tally-tracking-bench-logs-", dir=directory))
+    try:
+        yield lambda kind: {"TALLY_WEB__HIT_LOG_DIR": str(root / kind)}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def start_server(kind: str, environment: dict[str, str]) -> tuple[subprocess.Popen, int]:
     """A server process on a port the OS picked (its listening socket is handed over)."""
     listening = socket.socket()
@@ -561,6 +583,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short rounds (a smoke run)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per endpoint a round")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--hit-log-dir", help="where the tally servers' hit logs go")
     parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve:
@@ -571,7 +594,10 @@ def main() -> None:
     bulks, bulk_size = (8, 1_000) if arguments.quick else (40, 2_500)
 
     watch = LoadWatch()
-    with temporary_folder("tally-tracking-bench-") as folder:
+    with (
+        temporary_folder("tally-tracking-bench-") as folder,
+        hit_logs(arguments.hit_log_dir) as logs,
+    ):
         profile = hit_profile(folder, 2_000 if arguments.quick else 20_000)
         token = prepare(folder)
         environment = {
@@ -580,14 +606,14 @@ def main() -> None:
             "TALLY_WEB__LOAD_INTERVAL_SECONDS": "86400",
         }
         kinds = ("raw", "wait", "starlette", "tally")
-        started = {kind: start_server(kind, environment) for kind in kinds}
+        started = {kind: start_server(kind, {**environment, **logs("tally")}) for kind in kinds}
         # the ASGI path's and the writer thread's tally: each its own data directory
         # (DuckDB has one writer a file)
         for kind in ("tally-asgi", "tally-thread"):
             (folder / kind).mkdir()
             prepare(folder / kind)
             started[kind] = start_server(
-                kind, {**environment, "TALLY_DATA_DIR": str(folder / kind)}
+                kind, {**environment, "TALLY_DATA_DIR": str(folder / kind), **logs(kind)}
             )
         servers = {kind: (port, server.pid) for kind, (server, port) in started.items()}
         try:
@@ -621,6 +647,8 @@ def main() -> None:
     print("\nwhere a page view's time goes (in this process, µs):")
     for step, value in profile:
         print(f"  {step:<55} {value:10,.1f}")
+    if arguments.hit_log_dir:
+        print(f"\nthe tally servers' hit logs were under {arguments.hit_log_dir}")
     report(measured, generator, rounds, seconds, watch)
     bulk_per_cpu = bulks * bulk_size / bulk_cpu
     print(

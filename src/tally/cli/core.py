@@ -262,7 +262,7 @@ def status_command(
         print(json.dumps(steps, default=str, indent=1))
         return
     table = wide_table(
-        "started", "job", "source/dataset", "date", "status", "in", "out", "bad", "error"
+        "started", "job", "source/dataset", "date", "status", "in", "out", "bad", "error / note"
     )
     for s in steps:
         colours = {
@@ -282,7 +282,7 @@ def status_command(
             _count(s["rows_in"]),
             _count(s["rows_out"]),
             _count(s["rows_quarantined"]),
-            str(s["error"] or "")[:60],
+            str(s["error"] or s["note"] or "")[:60],
         )
     console.print(table)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
@@ -34,6 +35,9 @@ from tally.pipeline.context import Context
 from tally.pipeline.ledger import Ledger, new_run_id
 from tally.pipeline.statements import pipeline_fragment, pipeline_sql
 from tally.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from tally.pipeline.fingerprints import Fingerprint
 
 MODELS_PACKAGE = "tally.models"
 # tables the build writes from settings and code before the models (countries, plan
@@ -241,18 +245,32 @@ def ordered(models: list[Model]) -> list[Model]:
 
 
 def build(
-    context: Context, models: list[Model] | None = None, run_id: str | None = None
+    context: Context,
+    models: list[Model] | None = None,
+    run_id: str | None = None,
+    fingerprinted: Mapping[str, Fingerprint] | None = None,
+    reasons: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Run every model; returns table → "ok" / "skipped: ..." ."""
+    """Run every model; returns table → "ok" / "skipped: ..." . Each table is stored with
+    its model's fingerprint (``fingerprints.py``; ``fingerprinted``: already computed over
+    every model of the build). ``reasons``: model → why a daily build rebuilds it fully,
+    said in its outcome and its ledger step's note."""
+    # fingerprints.py reads this module's models: imported here, not at the top
+    from tally.pipeline import fingerprints
+
     run_id = run_id or new_run_id()
     ledger = Ledger(context.warehouse)
     outcome: dict[str, str] = {}
+    chosen = ordered(models if models is not None else discover_models())
+    found = fingerprinted or fingerprints.fingerprints(
+        chosen, context.settings, fingerprints.stored(context.warehouse)
+    )
     # tables written from settings or optional sources rather than SQL (country time
     # zones, plan names, exchange rates) come first
     write_countries(context.warehouse, context.settings)
     write_plans(context.warehouse)
     write_rates(context.warehouse, context.settings)
-    for model in ordered(models if models is not None else discover_models()):
+    for model in chosen:
         # one warehouse session per model: the lock is held for one model, not the build
         with context.warehouse.session(), ledger.step(run_id, "build", dataset=model.table) as step:
             missing = sorted(t for t in model.reads if not context.warehouse.table_exists(t))
@@ -260,10 +278,16 @@ def build(
                 step.status, step.error = "skipped", f"inputs not loaded yet: {', '.join(missing)}"
                 outcome[model.table] = f"skipped: {step.error}"
                 continue
+            # no fingerprint while the table is rewritten: a build stopped half way leaves
+            # none, and the next daily build rebuilds the model fully
+            fingerprints.forget(context.warehouse, model.table)
             context.warehouse.materialize(model.table, model.sql)
+            fingerprints.record(context.warehouse, model.table, found[model.table], run_id)
             count = context.warehouse.rows(f"SELECT count(*) FROM {model.table}")[0][0]
             step.rows_out = count
-            outcome[model.table] = "ok"
+            why = (reasons or {}).get(model.table)
+            step.note = f"rebuilt fully: {why}" if why else None
+            outcome[model.table] = f"ok, {step.note}" if why else "ok"
     return outcome
 
 

@@ -17,7 +17,10 @@ order, for the range its inputs' changes reach, with its own SQL:
 - a model ranged ``all`` is rebuilt whole, its change found the same way as a keyed one's.
 
 Models without a declaration, or reading one rebuilt whole, are then rebuilt whole by
-``build``. The stored build's loaded range is ``marts.subscription_bounds``; anything else
+``build``. So is a model whose stored table was made by another definition (its
+fingerprint differs from the one the build stored with it, or none was stored:
+``fingerprints.py``), and with it every model reading it; each says why in its outcome and
+its ledger step. The stored build's loaded range is ``marts.subscription_bounds``; anything else
 than a new newest day after it (a day reloaded inside the built range, a partition loaded
 before its first day, a ranged table missing) falls back to the full build, so the result is
 always the full build's; the tests check it (tests/marts/daily_property.py). The
@@ -51,6 +54,7 @@ from tally.pipeline.build import (
 )
 from tally.pipeline.context import Context
 from tally.pipeline.extension import FAST_PATHS
+from tally.pipeline.fingerprints import changed, fingerprints, stored
 from tally.pipeline.ledger import Ledger, new_run_id
 from tally.pipeline.statements import pipeline_fragment
 from tally.warehouse import Warehouse
@@ -100,8 +104,13 @@ def build_day(
     # and keeping the order read halves DuckDB's speed on two cores; DAILY_STREAMS threads
     with warehouse.session(), warehouse.unordered(DAILY_STREAMS):
         tables = _tables(warehouse)
+        before = stored(warehouse)
+        current = fingerprints(everything, context.settings, before)
+        # a table another definition made (an upgrade of tally, changed settings) is
+        # rebuilt whole, as one not built yet: so is every model reading it (_ranged)
+        whole = changed(current, before, everything, tables)
         loaded = _loaded(warehouse, models, tables)
-        ranged = _ranged(models, loaded, tables)
+        ranged = _ranged(models, loaded, tables - set(whole))
         built = _built_range(warehouse, ranged, loaded, tables)
         if built is not None and day > built[1]:
             ledger = Ledger(warehouse)
@@ -120,10 +129,10 @@ def build_day(
     if built is None or day <= built[1]:
         # no build yet, or a reload inside the built range: outside the session, so the full
         # build holds the warehouse one model at a time
-        return build(context, everything, run_id=run_id)
+        return build(context, everything, run_id, current, whole)
     rest = [m for m in models.values() if m.table not in outcome]
     if rest:  # else nothing is left to build: not even the countries and plans to rewrite
-        outcome.update(build(context, rest, run_id=run_id))
+        outcome.update(build(context, rest, run_id, current, whole))
     return outcome
 
 

@@ -68,6 +68,7 @@ class Step:
     bytes: int | None = None
     attempt: int = 1
     error: str | None = None
+    # a remark that is no error (a model rebuilt fully by a daily build says why)
     note: str | None = None
 
 
@@ -141,6 +142,7 @@ class Ledger:
                 step.rows_duplicate,
                 step.bytes,
                 step.error,
+                step.note,
             ],
         )
 

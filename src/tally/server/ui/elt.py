@@ -224,6 +224,7 @@ def run_panels(warehouse: Warehouse, run_id: str) -> list[Panel]:
                 "bytes",
                 "attempt",
                 "error",
+                "note",
             ],
             [list(s) for s in steps],
             bars(labels, [round(float(s[5]), 3) for s in timed]) if timed else None,

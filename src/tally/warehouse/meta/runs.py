@@ -117,13 +117,7 @@ def recent_runs(warehouse: Warehouse, since: dt.date, source: str) -> list[tuple
 
 def steps_of_run(warehouse: Warehouse, run_id: str) -> list[tuple[Any, ...]]:
     """Every step of one run, in the order they started."""
-    return warehouse.rows(
-        "SELECT job, source, dataset, partition_date, started_at, "
-        f"{DURATION}, status, rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, "
-        "attempt, error "
-        f"FROM {TABLE} WHERE run_id = ? ORDER BY started_at, step_id",
-        [run_id],
-    )
+    return warehouse.rows(meta_sql("steps_of_run", duration=DURATION), [run_id])
 
 
 # -- the ledger's own writes (pipeline.ledger)
@@ -141,6 +135,7 @@ RESULT_COLUMNS = (
     "rows_duplicate",
     "bytes",
     "error",
+    "note",
 )
 
 
@@ -166,12 +161,7 @@ def beat(warehouse: Warehouse, step_id: str, at: dt.datetime) -> None:
 
 def recent_steps(warehouse: Warehouse, limit: int) -> list[dict[str, object]]:
     """The newest steps, as dicts."""
-    table = warehouse.query(
-        "SELECT run_id, job, source, dataset, partition_date, started_at, ended_at, status, "
-        "rows_in, rows_out, rows_quarantined, rows_duplicate, bytes, error "
-        f"FROM {TABLE} ORDER BY started_at DESC, step_id LIMIT ?",
-        [limit],
-    )
+    table = warehouse.query(meta_sql("recent_steps"), [limit])
     steps: list[dict[str, object]] = table.to_pylist()
     return steps
 

@@ -311,8 +311,6 @@ placed AS (
         v.seq,
         v.first_seq,
         v.orphan,
-        CASE WHEN v.orphan = 0 THEN md5(CAST(g.idsite AS VARCHAR) || '|' || f.hit_id) END
-            AS idvisit,
         g.visitor_key,
         CASE WHEN v.orphan = 0 THEN CAST(v.seq - v.first_seq + 1 AS INTEGER) END AS position,
         g.hit_time,
@@ -322,11 +320,10 @@ placed AS (
         g.search_keyword
     FROM visited AS v
     JOIN gaps AS g ON g.vd = v.vd AND g.seq = v.seq
-    LEFT JOIN gaps AS f ON f.vd = v.vd AND f.seq = v.first_seq
 ),
 counted AS (
     -- A visit is (vd, first_seq) among placed hits (orphan = 0): the rows of one idvisit,
-    -- partitioned on integers.
+    -- partitioned on integers. One sort serves these three windows.
     SELECT
         p.*,
         CAST(sum(CASE WHEN p.kind IN ('pageview', 'search') THEN 1 ELSE 0 END) OVER (
@@ -341,29 +338,31 @@ counted AS (
             'second',
             lag(p.hit_time) OVER (PARTITION BY p.vd, p.first_seq, p.orphan ORDER BY p.seq),
             p.hit_time
-        ) AS gap,
-        -- the next page view's label and the first view of a page: among the visit's page
-        -- views only (orphans are pings, never page views)
-        CASE WHEN p.kind = 'pageview' THEN lead(p.page_label) OVER (
-            PARTITION BY p.vd, p.first_seq, p.kind = 'pageview' ORDER BY p.seq
-        ) END AS next_page_label,
-        CASE WHEN p.kind = 'pageview' THEN row_number() OVER (
-            PARTITION BY p.vd, p.first_seq, p.page_label ORDER BY p.seq
-        ) = 1 END AS first_view_of_page
+        ) AS gap
     FROM placed AS p
 ),
 visit_ranks AS (
-    -- The visit key ranks the idvisits of the site-day: one row per visit (its first hit),
-    -- so the text sort is of the visits, not of every hit.
+    -- A visit's idvisit is the md5 of its first hit's id, and its integer key ranks the
+    -- idvisits of the site-day: both worked out on one row per visit (its first hit), so
+    -- the hashing and the text sort are of the visits, not of every hit.
     SELECT
-        c.vd,
-        c.first_seq,
-        (CAST(c.idsite AS BIGINT) * 100000 + (c.local_date - DATE '1970-01-01'))
+        w.vd,
+        w.first_seq,
+        w.idvisit,
+        (CAST(w.idsite AS BIGINT) * 100000 + (w.local_date - DATE '1970-01-01'))
             * 10000000
-            + row_number() OVER (PARTITION BY c.idsite, c.local_date ORDER BY c.idvisit)
+            + row_number() OVER (PARTITION BY w.idsite, w.local_date ORDER BY w.idvisit)
             AS visit_key
-    FROM counted AS c
-    WHERE c.orphan = 0 AND c.seq = c.first_seq
+    FROM (
+        SELECT
+            c.vd,
+            c.first_seq,
+            c.idsite,
+            c.local_date,
+            md5(CAST(c.idsite AS VARCHAR) || '|' || c.hit_id) AS idvisit
+        FROM counted AS c
+        WHERE c.orphan = 0 AND c.seq = c.first_seq
+    ) AS w
 ),
 -- Time on page, Matomo's rule (core/Tracker/Visit.php getTimeSpentReferrerAction, summed
 -- per idaction_url_ref / idaction_name_ref by the Actions archiver): each action after a
@@ -382,23 +381,49 @@ page_times AS (
     WHERE c.orphan = 0 AND c.gap IS NOT NULL AND c.kind NOT IN ('goal', 'order', 'cart')
     GROUP BY 1, 2, 3
 ),
--- The number of a page view or search counts itself; any other hit carries the number of
--- the interaction before it.
 interactions AS (
+    -- The visit's page views and searches (interactions) alone, each with the ones before
+    -- and after it, the next page view's label, whether it is the visit's first view of its
+    -- page, and its time: these windows sort the interactions, not every hit (orphans are
+    -- pings, never interactions).
     SELECT
-        c.vd,
-        c.first_seq,
-        c.interaction,
-        c.kind,
-        CASE WHEN c.kind = 'pageview' THEN c.page_label ELSE c.search_keyword END AS label
-    FROM counted AS c
-    WHERE c.orphan = 0 AND c.kind IN ('pageview', 'search')
+        hit.vd,
+        hit.first_seq,
+        hit.interaction,
+        hit.kind,
+        hit.label,
+        lag(hit.kind) OVER visit AS previous_kind,
+        lag(hit.label) OVER visit AS previous_label,
+        lead(hit.kind) OVER visit AS next_kind,
+        lead(hit.label) OVER visit AS next_label,
+        CASE WHEN hit.kind = 'pageview' THEN lead(hit.label) OVER (
+            PARTITION BY hit.vd, hit.first_seq, hit.kind ORDER BY hit.seq
+        ) END AS next_page_label,
+        CASE WHEN hit.kind = 'pageview' THEN row_number() OVER (
+            PARTITION BY hit.vd, hit.first_seq, hit.kind, hit.label ORDER BY hit.seq
+        ) = 1 END AS first_view_of_page,
+        coalesce(t.time_spent, 0) AS time_spent
+    FROM (
+        SELECT
+            c.vd,
+            c.first_seq,
+            c.seq,
+            c.interaction,
+            c.kind,
+            CASE WHEN c.kind = 'pageview' THEN c.page_label ELSE c.search_keyword END
+                AS label
+        FROM counted AS c
+        WHERE c.orphan = 0 AND c.kind IN ('pageview', 'search')
+    ) AS hit
+    LEFT JOIN page_times AS t
+        ON t.vd = hit.vd AND t.first_seq = hit.first_seq AND t.credited_page = hit.interaction
+    WINDOW visit AS (PARTITION BY hit.vd, hit.first_seq ORDER BY hit.seq)
 )
 SELECT
     c.hit_id,
     c.idsite,
     c.local_date,
-    c.idvisit,
+    r.idvisit,
     c.visitor_key,
     c.position,
     c.hit_time,
@@ -423,14 +448,25 @@ SELECT
     CASE WHEN c.orphan = 0 THEN c.interaction END,
     CASE WHEN c.orphan = 0 THEN c.pageview_number END,
     c.page_label,
-    c.next_page_label,
-    CASE WHEN c.orphan = 0 AND c.kind IN ('pageview', 'search')
-        THEN coalesce(t.time_spent, 0) END,
-    b.kind,
-    b.label,
-    n.kind,
-    n.label,
-    c.first_view_of_page
+    CASE WHEN c.kind = 'pageview' THEN i.next_page_label END,
+    CASE WHEN c.orphan = 0 AND c.kind IN ('pageview', 'search') THEN i.time_spent END,
+    -- the interaction before a hit: for an interaction, the one before it; for any other
+    -- hit, the last one so far (none before the visit's first)
+    CASE
+        WHEN c.interaction = 0 THEN NULL
+        WHEN c.kind IN ('pageview', 'search') THEN i.previous_kind
+        ELSE i.kind
+    END,
+    CASE
+        WHEN c.interaction = 0 THEN NULL
+        WHEN c.kind IN ('pageview', 'search') THEN i.previous_label
+        ELSE i.label
+    END,
+    -- the interaction after a hit: the one after the last so far (the visit's first, for a
+    -- hit before any)
+    CASE WHEN c.interaction = 0 THEN i.kind ELSE i.next_kind END,
+    CASE WHEN c.interaction = 0 THEN i.label ELSE i.next_label END,
+    CASE WHEN c.kind = 'pageview' THEN i.first_view_of_page END
 FROM counted AS c
 -- the equal hit_time (always so) lets DuckDB skip row groups of web.hits outside the
 -- dirty days' times: a day's run reads that day's hits, not all of them
@@ -438,14 +474,8 @@ JOIN web.hits AS h ON h.hit_id = c.hit_id AND h.hit_time = c.hit_time
 JOIN web.sites AS s ON s.idsite = c.idsite
 LEFT JOIN visit_ranks AS r
     ON c.orphan = 0 AND r.vd = c.vd AND r.first_seq = c.first_seq
-LEFT JOIN page_times AS t
-    ON c.orphan = 0 AND c.kind IN ('pageview', 'search')
-    AND t.vd = c.vd AND t.first_seq = c.first_seq AND t.credited_page = c.interaction
-LEFT JOIN interactions AS b
-    ON c.orphan = 0 AND b.vd = c.vd AND b.first_seq = c.first_seq
-    AND b.interaction = CASE
-        WHEN c.kind IN ('pageview', 'search') THEN c.interaction - 1 ELSE c.interaction
-    END
-LEFT JOIN interactions AS n
-    ON c.orphan = 0 AND n.vd = c.vd AND n.first_seq = c.first_seq
-    AND n.interaction = c.interaction + 1;
+-- each hit meets one interaction of its visit: the last so far (the first, for a hit
+-- before any); an interaction meets itself
+LEFT JOIN interactions AS i
+    ON c.orphan = 0 AND i.vd = c.vd AND i.first_seq = c.first_seq
+    AND i.interaction = CASE WHEN c.interaction = 0 THEN 1 ELSE c.interaction END;

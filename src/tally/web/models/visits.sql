@@ -19,7 +19,7 @@ INSERT INTO web.visits (
 )
 WITH scoped AS (
     -- Only the columns used below, and the visit by its integer key (visit_key, one per
-    -- idvisit, from steps.sql): grouping and joining on integers is much cheaper than on
+    -- idvisit, from actions.sql): grouping and joining on integers is much cheaper than on
     -- the 32-character idvisit.
     SELECT
         a.visit_key,
