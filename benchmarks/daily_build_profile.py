@@ -26,6 +26,7 @@ import marts_bench  # noqa: E402
 
 from tally.config import load_settings  # noqa: E402
 from tally.lake import Lake  # noqa: E402
+from tally.models.sets import ANALYTICS_MODELS, SUBSCRIBER_MODELS  # noqa: E402
 from tally.pipeline.build import build, discover_models  # noqa: E402
 from tally.pipeline.context import Context  # noqa: E402
 from tally.pipeline.incremental import build_day  # noqa: E402
@@ -43,7 +44,7 @@ def prepared(count: int, folder: Path, last: dt.date, models: tuple[str, ...] = 
     newest = marts_bench.staged(count, last, building, folder)
     warehouse = connect(f"duckdb:///{building}")
     context = Context(load_settings(environ={}), warehouse, Lake(str(folder / "lake")))
-    chosen = marts_bench.SUBSCRIBER_MODELS + models
+    chosen = SUBSCRIBER_MODELS + models
     build(context, [m for m in discover_models() if m.table in chosen])
     for table, rows in newest.items():
         warehouse.replace_partition(table, rows, {"_partition_date": last})
@@ -82,14 +83,14 @@ def main() -> None:
     args.folder.mkdir(parents=True, exist_ok=True)
     last = marts_bench.FIRST_DAY + dt.timedelta(days=marts_bench.DAYS - 1)
     copy = args.folder / args.copy
-    extra = marts_bench.ANALYTICS_MODELS if args.analytics else ()
+    extra = ANALYTICS_MODELS if args.analytics else ()
     shutil.copy(prepared(args.subscriptions, args.folder, last, extra), copy)
     warehouse = connect(f"duckdb:///{copy}")
     warehouse.migrate()
     found: list[tuple[float, float, str]] = []
     timing(warehouse, found)
     context = Context(load_settings(environ={}), warehouse, Lake(str(args.folder / "lake")))
-    tables = marts_bench.SUBSCRIBER_MODELS + extra
+    tables = SUBSCRIBER_MODELS + extra
     chosen = [m for m in discover_models() if m.table in tables]
     outcome, wall, cpu = timed_build_day(context, last, chosen)
     print(f"build_day: {wall:.2f} s wall, {cpu:.2f} s CPU")
