@@ -1,6 +1,7 @@
 """Where a bulk hit's time goes, in process: tracking_bench's bulk body (``size`` page views,
 each a different query) sent straight to ``TrackingEndpoint`` as an ASGI call, logged to a
-real ``HitLog`` in a temporary folder (``fdatasync`` per bulk, on its writer thread).
+real ``HitLog`` in a temporary folder (``fdatasync`` per bulk, on the event loop while
+syncs are fast, else on its writer thread).
 
 Prints the process's CPU microseconds per hit and hits per CPU-second over ``bulks`` calls
 (no HTTP: the endpoint's own work, from the JSON body to the framed records and the JSON

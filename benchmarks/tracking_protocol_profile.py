@@ -2,8 +2,9 @@
 (``tally.server.tracking_protocol``): the endpoint and its hit log on uvicorn in this
 process under cProfile, driven by ``wrk`` (64 connections, each request a different page
 view, tracking_bench's Lua script) for a few seconds; prints the functions with the most
-own time per request. cProfile slows Python calls, so the shares matter, not the totals;
-the hit log's writer thread is not profiled (its time is in ``fdatasync``).
+own time per request. cProfile slows Python calls, so the shares matter, not the totals.
+While syncs are fast the hit log syncs on the event loop (profiled: ``posix.fdatasync``);
+batches its writer thread syncs (a slow disk) are not profiled.
 
 Usage: PYTHONPATH=src python benchmarks/tracking_protocol_profile.py [--seconds S]
 """

@@ -369,3 +369,33 @@ def test_daily_build_equals_the_full_build(tmp_path: Path) -> None:
     for table in MODELS:
         assert daily[table] == full[table], table
     assert len(full["marts.mrr_movements"]) > 10
+
+
+# billed_twice.csv: three subscriptions whose one period (10 Nov .. 10 Dec, 30 days: one
+# month, so MRR = the price) is described by two billed rows each, loaded on top of the
+# fixture:
+#   SX  TX1 80 HKD at 10:00, TX2 88 HKD at 12:00          the latest row: 88
+#   SY  TY2 72 HKD and TY1 64 HKD, both at 10:00          same time: the lower id, TY1: 64
+#   SZ  TZ1 80 HKD at 10:00, TZ2 0 HKD at 12:00 (a 0-priced restatement, which wins the
+#       period itself)                                    the latest row with an amount: 80
+
+
+def test_a_period_billed_twice_takes_its_latest_billed_row(
+    warehouse: Warehouse, settings: Settings, tmp_path: Path
+) -> None:
+    """subscription_mrr ranks only the periods with several billed rows: each of these is
+    priced by its latest row with an amount, the lower transaction id first on a tie."""
+    load_analytics_fixture(warehouse)
+    load_fixture_csv(warehouse, FIXTURES / "billed_twice.csv", TRANSACTIONS_TABLE)
+    build_analytics(warehouse, settings, tmp_path / "lake")
+    with warehouse.session():
+        found = warehouse.rows(
+            "SELECT subscription_id, period_start, amount, billed_days, mrr "
+            "FROM marts.subscription_mrr WHERE subscription_id IN ('SX', 'SY', 'SZ') "
+            "ORDER BY subscription_id"
+        )
+    assert [tuple(row) for row in found] == [
+        ("SX", D(2026, 11, 10), 88.0, 30, 88.0),
+        ("SY", D(2026, 11, 10), 64.0, 30, 64.0),
+        ("SZ", D(2026, 11, 10), 80.0, 30, 80.0),
+    ]

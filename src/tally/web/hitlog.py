@@ -331,11 +331,10 @@ class HitLog:
             if not waiters:
                 return
             started = time.perf_counter()
-            outcome = self._commit(data)
+            outcome = self._commit(data, framed)
             took = time.perf_counter() - started
         finally:
             self._io.release()
-        self.records += framed
         self.inline_batches += 1
         self._sync_time += (took - self._sync_time) / 8
         if self._sync_time > self.inline_limit:
@@ -388,8 +387,7 @@ class HitLog:
                 if not waiters:  # an event loop synced it meanwhile
                     continue
                 shared = sum(map(len, waiters.values())) > 1
-                outcome = self._commit(data)
-            self.records += framed
+                outcome = self._commit(data, framed)
             if not self._inline and self.inline_limit > 0:
                 now = time.monotonic()
                 if now >= self._inline_again:  # the loops try again (before they are woken)
@@ -407,8 +405,8 @@ class HitLog:
         self._handed = False
         return data, waiters, framed
 
-    def _commit(self, data: bytearray) -> _Outcome:
-        """Write and sync one batch (called with _io held)."""
+    def _commit(self, data: bytearray, framed: int) -> _Outcome:
+        """Write and sync one batch of ``framed`` records (called with _io held)."""
         outcome: _Outcome
         try:
             if self._fd < 0 or self._size >= self.segment_bytes:
@@ -429,6 +427,7 @@ class HitLog:
                     os.ftruncate(self._fd, self._size)
             self._close_segment()
         self.batches += 1
+        self.records += framed
         return outcome
 
     @staticmethod

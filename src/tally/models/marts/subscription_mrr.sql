@@ -48,10 +48,23 @@ WITH transactions AS (
     JOIN marts.dim_country AS z ON z.code = t.country
     WHERE t.type IN ('purchase', 'renewal') AND t.amount > 0
 ),
-billed AS (
-    SELECT subscription_id, platform, plan_code, country, start_date, amount, currency,
-        end_date - start_date AS billed_days
+-- one billed row per period (the latest, then the lowest transaction id): a period almost
+-- always has one, so only the periods with several are ranked (a window over every billed
+-- row was a quarter of this model's CPU; the grouping and the two lookups cost less)
+shared AS (
+    SELECT subscription_id, start_date
     FROM transactions
+    GROUP BY subscription_id, start_date
+    HAVING count(*) > 1
+),
+billed AS (
+    SELECT subscription_id, start_date, amount, currency, end_date - start_date AS billed_days
+    FROM transactions
+    WHERE (subscription_id, start_date) NOT IN (SELECT subscription_id, start_date FROM shared)
+    UNION ALL
+    SELECT subscription_id, start_date, amount, currency, end_date - start_date AS billed_days
+    FROM transactions
+    WHERE (subscription_id, start_date) IN (SELECT subscription_id, start_date FROM shared)
     QUALIFY row_number() OVER (
         PARTITION BY subscription_id, start_date ORDER BY transaction_time DESC, transaction_id
     ) = 1
