@@ -34,23 +34,26 @@ import marts_bench  # noqa: E402
 
 from tally.config import load_settings  # noqa: E402
 from tally.lake import Lake  # noqa: E402
+from tally.models.sets import ANALYTICS_MODELS, SUBSCRIBER_MODELS  # noqa: E402
 from tally.pipeline.build import build, discover_models  # noqa: E402
 from tally.pipeline.context import Context  # noqa: E402
 from tally.pipeline.incremental import build_day  # noqa: E402
 from tally.warehouse import Warehouse, connect  # noqa: E402
 
 
-def prepared(count: int, folder: Path, last: dt.date) -> Path:
+def prepared(count: int, folder: Path, last: dt.date, models: tuple[str, ...] = ()) -> Path:
     """The warehouse with every day but the last built and the last day loaded (from the
-    marts bench's loaded warehouse, kept in the same folder: ``marts_bench.staged``)."""
-    base = folder / f"base-{count}.duckdb"
+    marts bench's loaded warehouse, kept in the same folder: ``marts_bench.staged``), the
+    subscriber marts built, and ``models`` (issue 23's, with ``--analytics``) too."""
+    base = folder / (f"base-analytics-{count}.duckdb" if models else f"base-{count}.duckdb")
     if base.exists():
         return base
     building = folder / "base-in-progress.duckdb"
     newest = marts_bench.staged(count, last, building, folder)
     warehouse = connect(f"duckdb:///{building}")
     context = Context(load_settings(environ={}), warehouse, Lake(str(folder / "lake")))
-    build(context, [m for m in discover_models() if m.table in marts_bench.SUBSCRIBER_MODELS])
+    chosen = SUBSCRIBER_MODELS + models
+    build(context, [m for m in discover_models() if m.table in chosen])
     for table, rows in newest.items():
         warehouse.replace_partition(table, rows, {"_partition_date": last})
     warehouse.close()
@@ -59,9 +62,10 @@ def prepared(count: int, folder: Path, last: dt.date) -> Path:
 
 
 def timing(warehouse: Warehouse, found: list[tuple[float, float, str]]) -> None:
-    """Record each statement's wall and CPU seconds in ``found``."""
+    """Record each statement's wall and CPU seconds in ``found`` (a whole rebuild's under
+    its table's name)."""
     kind = type(warehouse)
-    for name in ("execute", "rows"):
+    for name in ("execute", "rows", "materialize"):  # materialize: a model rebuilt whole
         original = getattr(kind, name)
 
         def timed(self: Any, sql: str, *args: Any, _original: Any = original, **kw: Any) -> Any:
@@ -127,25 +131,30 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, required=True)
     parser.add_argument("--copy", default="work.duckdb", help="the copy's file name")
     parser.add_argument("--top", type=int, default=20, help="statements to list")
+    parser.add_argument(
+        "--analytics", action="store_true", help="issue 23's marts too (the base built with them)"
+    )
     parser.add_argument("--serial", action="store_true", help="the serial estimate (module doc)")
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
     last = marts_bench.FIRST_DAY + dt.timedelta(days=marts_bench.DAYS - 1)
     copy = args.folder / args.copy
-    shutil.copy(prepared(args.subscriptions, args.folder, last), copy)
+    extra = ANALYTICS_MODELS if args.analytics else ()
+    shutil.copy(prepared(args.subscriptions, args.folder, last, extra), copy)
     warehouse = connect(f"duckdb:///{copy}")
     warehouse.migrate()
     found: list[tuple[float, float, str]] = []
     timing(warehouse, found)
     serial = Serial(warehouse) if args.serial else None
     context = Context(load_settings(environ={}), warehouse, Lake(str(args.folder / "lake")))
-    chosen = [m for m in discover_models() if m.table in marts_bench.SUBSCRIBER_MODELS]
+    tables = SUBSCRIBER_MODELS + extra
+    chosen = [m for m in discover_models() if m.table in tables]
     began = thread_seconds()[str(threading.get_native_id())]
     outcome, wall, cpu = timed_build_day(context, last, chosen)
     print(f"build_day: {wall:.2f} s wall, {cpu:.2f} s CPU, load {os.getloadavg()[0]:.2f}")
     if serial is not None:
         print(serial.floor(began))
-    print_statements(found, cpu, outcome, args.top)
+    print_statements(found, cpu, outcome, args.top, by_cpu=args.analytics)
 
 
 def timed_build_day(

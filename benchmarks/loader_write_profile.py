@@ -4,7 +4,7 @@
 The loader's work before DuckDB is timed by ``sessionize_bench.py``; this script times the
 other half alone. It logs the bench's year of traffic once into ``--folder`` (kept, so a
 second run reuses it), prepares every batch as ``load_hits`` does (``loader._prepare`` and
-``loader._table``), then, alternating, inserts the batches into fresh warehouses (one
+its Arrow table), then, alternating, inserts the batches into fresh warehouses (one
 transaction a batch, a CHECKPOINT at the end) and prints CPU and wall µs per hit.
 
     PYTHONPATH=src python benchmarks/loader_write_profile.py --folder DIR [--hits N] [--rounds N]
@@ -51,7 +51,7 @@ def prepared(folder: Path, hits: int) -> list[pa.Table]:
                 batch = loader._prepare(
                     records[first : first + size], path.name, settings, sites, salts
                 )
-                tables.append(loader._table(batch.rows))
+                tables.append(batch.table)
     store.close()
     return tables
 

@@ -402,8 +402,7 @@ def staged(count: int, last: dt.date, path: Path, reuse: Path | None) -> dict[st
     kept = reuse / f"{count}" if reuse is not None else None
     if kept is not None and (kept / "staged.duckdb").exists():
         shutil.copy(kept / "staged.duckdb", path)
-        # a warehouse kept before a migration (tally_meta's tables) gets it, as a deployed
-        # one would on its next start; the kept copy itself is never written
+        # a folder kept by an older tally lacks the newer migrations (the ledger's columns)
         copied = connect(f"duckdb:///{path}")
         copied.migrate()
         copied.close()

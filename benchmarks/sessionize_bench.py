@@ -136,7 +136,7 @@ def timed_load(store: Warehouse, settings: Settings) -> tuple[float, float, int]
 def prepare_cost(folder: Path, settings: Settings) -> float:
     """Microseconds of CPU per hit the loader spends before DuckDB: reading the log's
     records, parsing, checking and enriching them and making each batch's Arrow table
-    (``loader._prepare`` and ``loader._table``, in batches as ``load_hits`` makes them,
+    (``loader._prepare``, which makes the table too, in batches as ``load_hits`` makes them,
     the lookup caches emptied as in ``timed_load``; best of 3). The rest of a load's CPU
     is writing into ``web.hits``: the insert, the commit and DuckDB's checkpoint."""
     store = fresh_warehouse(folder, "prepare")
@@ -154,10 +154,7 @@ def prepare_cost(folder: Path, settings: Settings) -> float:
         with store.transaction():
             for name, records in batches:
                 for first in range(0, len(records), size):
-                    batch = loader._prepare(
-                        records[first : first + size], name, settings, sites, salts
-                    )
-                    loader._table(batch.rows)
+                    loader._prepare(records[first : first + size], name, settings, sites, salts)
         best = min(best, time.process_time() - started)
     store.close()
     return best / hits * 1e6

@@ -282,7 +282,7 @@ def status_command(
             _count(s["rows_in"]),
             _count(s["rows_out"]),
             _count(s["rows_quarantined"]),
-            str(s["error"] or s["note"] or "")[:60],
+            str(s["error"] or s["note"] or "")[:80],
         )
     console.print(table)
 

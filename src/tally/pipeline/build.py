@@ -492,9 +492,9 @@ def rebuild_keys(
     column = model.range.column
     where = pipeline_fragment("keys_among", key=f"({column})", given=f"{column}", rows=keys)
     if warehouse.capabilities.row_ids:
-        # the row ids from the key columns alone, then those rows: the keys' few stored rows
-        # would otherwise cost every column of each row group the scan reads
-        # (the latest copies at 1M subscriptions: 491,000 rows' 22 columns for 200 rows)
+        # the key columns alone first, then those rows, as for a keyed input: a plain
+        # semi-join decompresses every column of every row (200,000 subscriptions, CPU s:
+        # the latest copies' 0.037 -> 0.022, subscription_mrr's 0.087 -> 0.071)
         where = pipeline_fragment("by_row_ids", table=model.table, condition=where)
     stored = f"SELECT * FROM {model.table} WHERE {where}"
     inputs = input_rows(warehouse, model.range, keys=keys)

@@ -16,15 +16,17 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tally.config import Settings
 from tally.warehouse import Warehouse
@@ -32,7 +34,21 @@ from tally.warehouse.meta import hitlog, quarantine
 from tally.web.enrich import Network, anonymise_ip, detect_device, network_of
 from tally.web.hitlog import Record, Scan, read_segment, segment_paths
 from tally.web.pageurl import search_in_url
-from tally.web.params import Rejected, parse_hit, parse_query
+from tally.web.params import (
+    ATTRIBUTION_NAMES,
+    ATTRIBUTION_PARAMS,
+    DIMENSION,
+    MAX_VALUE_LENGTH,
+    PERFORMANCE,
+    PERFORMANCE_NAMES,
+    Rejected,
+    _decoded,
+    _ecommerce,
+    _scan_names,
+    parse_hit,
+    parse_query,
+    quick_site,
+)
 from tally.web.referrers import (
     Referrer,
     attribution,
@@ -128,9 +144,17 @@ class LoadResult:
 
 @dataclass
 class _Batch:
-    rows: list[tuple[Any, ...]]
+    table: pa.Table  # the batch's web.hits rows, in SCHEMA order and in log order
     quarantine: list[tuple[int, str | None, str, str]]
     bots: int = 0
+
+
+@dataclass
+class _Known:
+    """Whether the segment has its row in the hit log's progress (meta.hitlog): set by the
+    first commit, read by the next (one batch's writer to the next)."""
+
+    value: bool
 
 
 def load_hits(
@@ -203,7 +227,7 @@ def _load_segment(
     """
     path, start, sealed = position.path, position.start, position.sealed
     batch_size = settings.web.load_batch_records
-    known = [position.known]  # the segment's row exists once a batch has committed
+    known = _Known(position.known)  # the segment's row exists once a batch has committed
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hit-writer") as writer:
         pending: Future[None] | None = None
         while True:
@@ -233,13 +257,13 @@ def _write(
     batch: _Batch,
     found: Scan,
     complete: bool,
-    known: list[bool],
+    known: _Known,
     result: LoadResult,
 ) -> None:
     """Commit one prepared batch with its segment's new offset, and count it."""
-    _commit(warehouse, segment, batch, found.end, found.skipped_bytes, complete, known[0])
-    known[0] = True
-    result.loaded += len(batch.rows)
+    _commit(warehouse, segment, batch, found.end, found.skipped_bytes, complete, known.value)
+    known.value = True
+    result.loaded += batch.table.num_rows
     result.bots_dropped += batch.bots
     result.quarantined += len(batch.quarantine)
     result.skipped_bytes += found.skipped_bytes
@@ -253,30 +277,79 @@ def _prepare(
     settings: Settings,
     sites: dict[int, _SiteRules],
     salts: DaySalts,
+    *,
+    columnwise: bool = True,
 ) -> _Batch:
-    batch = _Batch([], [])
+    """A batch's web.hits rows (in log order), its refused records and its dropped bots.
+
+    A record whose query the quick proof vouches for (``_vouched``: certainly valid, and
+    only parameters the column-wise path knows) is described with the other such records
+    of the batch, column by column (``_plain_columns``); every other record goes through
+    ``_row``, hit by hit, as before. Both give the same row for a vouched hit
+    (tests/web/test_loader_columns.py); ``columnwise=False`` sends every record through
+    ``_row``.
+    """
     stem = segment.removesuffix(".hitlog")
-    for record in records:
-        hit_id = f"{stem}:{record.offset}"
+    rows: list[tuple[Any, ...]] = []
+    row_positions: list[int] = []
+    plain = _Plain()
+    quarantined: list[tuple[int, str | None, str, str]] = []
+    bots = 0
+
+    def one_row(position: int, fields: Any) -> None:
+        """``_row`` for one record: its row, a dropped bot, or the record refused."""
+        nonlocal bots
+        record = records[position]
         try:
-            row = _row(hit_id, json.loads(record.payload), settings, sites, salts)
+            if fields is None:
+                fields = json.loads(record.payload)
+            row = _row(f"{stem}:{record.offset}", fields, settings, sites, salts)
         except Exception as error:  # one bad record must not stop the log from loading
             reason = error.reason if isinstance(error, Rejected) else f"unreadable record: {error}"
             field = error.field if isinstance(error, Rejected) else None
-            batch.quarantine.append(
-                (
-                    record.offset,
-                    field,
-                    reason,
-                    record.payload.decode("utf-8", errors="replace"),
-                )
-            )
-            continue
+            payload = record.payload.decode("utf-8", errors="replace")
+            quarantined.append((record.offset, field, reason, payload))
+            return
         if row is None:
-            batch.bots += 1
+            bots += 1
+            return
+        rows.append(row)
+        row_positions.append(position)
+
+    for position, record in enumerate(records):
+        try:
+            fields = json.loads(record.payload)
+        except Exception:
+            one_row(position, None)  # refused there, with json's reason
             continue
-        batch.rows.append(row)
-    return batch
+        vouched = _vouched(fields) if columnwise else None
+        if vouched is None:
+            one_row(position, fields)
+        else:
+            plain.add(position, f"{stem}:{record.offset}", fields, vouched)
+    if not plain.positions:
+        return _Batch(_table(rows), quarantined, bots)
+    try:
+        described = _plain_columns(plain, settings, sites, salts)
+    except Exception:  # never expected; then the batch is parsed as before, hit by hit
+        logger.exception("%s: the column-wise parse failed; parsing hit by hit", segment)
+        described = _Described(_table([]), [], 0, list(range(len(plain.positions))))
+    for index in described.others:  # a name the path does not read, or one sent twice
+        one_row(plain.positions[index], plain.fields[index])
+    quarantined.sort(key=itemgetter(0))  # in log order, as one pass would list them
+    table = _in_log_order(_table(rows), row_positions, described.table, described.positions)
+    return _Batch(table, quarantined, bots + described.bots)
+
+
+def _in_log_order(
+    rows: pa.Table, row_positions: list[int], plain: pa.Table, plain_positions: list[int]
+) -> pa.Table:
+    """The two halves of a batch as one table, each row back at its record's place."""
+    if not row_positions:
+        return plain
+    positions = row_positions + plain_positions
+    order = sorted(range(len(positions)), key=positions.__getitem__)
+    return pa.concat_tables([rows, plain]).take(pa.array(order, pa.int64()))
 
 
 def _row(
@@ -395,6 +468,433 @@ _site_search = lru_cache(maxsize=16_384)(search_in_url)
 _without_excluded = lru_cache(maxsize=16_384)(without_excluded_params)
 
 
+# -- the column-wise path: plain hits ------------------------------------------------------
+# Most hits are plain: the quick proof (``quick_site``, the pattern the tracking endpoint
+# trusts) says check_hit passes, and they send only the parameters below, each once. For
+# those, ``parse_hit``'s rules reduce to reading values: a batch's plain queries are split
+# into name and value columns with Arrow's string functions, each value is decoded once per
+# distinct value, and each user agent, address, page and referrer is described once.
+_PLAIN_NAMES = frozenset(
+    (
+        "url urlref link download action_name r uid lang ua search search_cat e_n ping ca"
+        " rand apiv _idts _idvc _viewts _idn _ref _rcn _rck _refts pdf qt realp wma fla java"
+        " ag cookie dir gears gt_ms uadata pv_ts _id cid idsite rec res h m s pv_id new_visit"
+        " bots send_image search_count idgoal e_v revenue e_c e_a"
+    ).split()
+    + list(PERFORMANCE)
+)
+# Names whose values are columns of web.hits (or decide one)
+_READ_NAMES = (
+    "url urlref link download action_name uid lang ua search search_cat search_count e_c e_a"
+    " e_n e_v idgoal revenue ping ca new_visit bots pv_id res h m s _id cid"
+).split()
+# Rare names read hit by hit, with parse_hit's own helpers: custom dimensions, performance
+# timings and matomo.js's attribution cookie.
+_RARE_NAMES = PERFORMANCE_NAMES | ATTRIBUTION_NAMES
+# An order or cart without any ec_* parameter (none is a plain name): parse_hit's facts.
+_EMPTY_ORDER = json.dumps(_ecommerce({}), sort_keys=True)
+
+
+@dataclass
+class _Plain:
+    """A batch's vouched hits, as lists side by side (one entry per hit)."""
+
+    positions: list[int] = field(default_factory=list)  # the record's place in the batch
+    hit_ids: list[str] = field(default_factory=list)
+    fields: list[dict[str, Any]] = field(default_factory=list)  # the decoded record
+    sites: list[int] = field(default_factory=list)
+    received: list[dt.datetime] = field(default_factory=list)
+
+    def add(
+        self, position: int, hit_id: str, fields: dict[str, Any], vouched: tuple[int, dt.datetime]
+    ) -> None:
+        self.positions.append(position)
+        self.hit_ids.append(hit_id)
+        self.fields.append(fields)
+        self.sites.append(vouched[0])
+        self.received.append(vouched[1])
+
+
+@dataclass
+class _Described:
+    table: pa.Table  # the rows of the plain hits kept
+    positions: list[int]  # their records' places in the batch
+    bots: int  # bots left out
+    others: list[int]  # the vouched hits (indexes in ``_Plain``) it gives back to ``_row``
+
+
+def _vouched(fields: Any) -> tuple[int, dt.datetime] | None:
+    """Site and receive time of a record the column-wise path may describe; None sends it
+    through ``_row`` (anything odd: ``_row`` keeps its exact behaviour).
+
+    Never raises: a record it does not vouch for is ``_row``'s to accept or refuse.
+    """
+    if type(fields) is not dict or "auth" not in fields:
+        return None
+    query, received_text = fields.get("q"), fields.get("t")
+    if type(query) is not str or type(received_text) is not str:
+        return None
+    for name in ("ip", "ua", "lang", "via"):
+        value = fields.get(name)
+        if value is not None and type(value) is not str:
+            return None
+    site = quick_site(query)
+    if site is None and ("e_c=" in query or "e_a=" in query) and len(query) <= MAX_VALUE_LENGTH:
+        site = quick_site(_without_event(query))  # e_c and e_a are checked in the batch
+    if site is None:
+        return None
+    try:
+        received = _received_at(received_text)
+    except (TypeError, ValueError):
+        return None
+    return site, received
+
+
+def _without_event(query: str) -> str:
+    """The query without its event category and action: plain text, which check_hit reads
+    only to require both in an event (``_parameter_columns`` checks that)."""
+    return "&".join(part for part in query.split("&") if not part.startswith(("e_c=", "e_a=")))
+
+
+def _plain_columns(
+    plain: _Plain, settings: Settings, sites: dict[int, _SiteRules], salts: DaySalts
+) -> _Described:
+    """The web.hits rows of a batch's vouched hits (what ``_row`` gives each)."""
+    fields = plain.fields
+    queries = [f["q"] for f in fields]
+    values, accepted, rare = _parameter_columns(queries)
+    header_agents = pa.array([f.get("ua") or None for f in fields], pa.string())
+    agents = pc.coalesce(_text(values["ua"]), header_agents).to_pylist()
+    devices = {agent: detect_device(agent) for agent in set(agents)}
+    is_bot = np.array([devices[agent].is_bot for agent in agents], bool)
+    asked = _equals(values["bots"], "1")
+    kept = accepted & (~is_bot | asked)
+    others = np.nonzero(~accepted)[0]
+    chosen = np.nonzero(kept)[0]
+    mask = pa.array(kept)
+    values = {name: column.filter(mask) for name, column in values.items()}
+    fields = [fields[index] for index in chosen]
+    agents = [agents[index] for index in chosen]
+    received = [plain.received[index] for index in chosen]
+    columns: dict[str, Any] = {
+        "hit_id": [plain.hit_ids[index] for index in chosen],
+        "idsite": [plain.sites[index] for index in chosen],
+        "received_at": received,
+        "hit_time": received,  # no cdt in a plain hit
+        "user_agent": agents,
+        "raw_query": [queries[index] for index in chosen],
+        "transport": [f.get("via", "get") for f in fields],
+        "lang": pc.coalesce(
+            _text(values["lang"]), pa.array([f.get("lang") or None for f in fields], pa.string())
+        ),
+    }
+    columns.update(_plain_parameters(values))
+    columns.update(
+        _rare_parameters([queries[index] for index in np.nonzero(kept & rare)[0]], rare[chosen])
+    )
+    columns.update(_by_distinct(agents, devices.__getitem__, _DEVICE_COLUMNS))
+    _plain_pages(columns, sites)
+    _plain_network(columns, fields, settings, salts)
+    table = pa.Table.from_arrays(
+        [_array(columns.get(f.name), f.type, len(agents)) for f in SCHEMA], schema=SCHEMA
+    )
+    return _Described(
+        table,
+        [plain.positions[index] for index in chosen],
+        int((accepted & ~kept).sum()),
+        others.tolist(),
+    )
+
+
+def _parameter_columns(
+    queries: list[str],
+) -> tuple[dict[str, pa.Array], np.ndarray, np.ndarray]:
+    """The decoded value of each name in ``_READ_NAMES`` (null where not sent), which hits
+    the path takes (not: a name outside ``_PLAIN_NAMES`` and the custom dimensions, or a
+    name sent twice, where parse_query keeps the last) and which send a rare name."""
+    count = len(queries)
+    parts = pc.split_pattern(pa.array(queries, pa.string()), "&")
+    parents = pc.list_parent_indices(parts).to_numpy()
+    pairs = pc.list_flatten(parts)
+    present = pc.not_equal(pairs, "")  # quick_site allows a trailing "&"
+    parents = parents[present.to_numpy(zero_copy_only=False)]
+    split = pc.split_pattern(pairs.filter(present), "=", max_splits=1)
+    names = pc.list_element(split, 0).dictionary_encode()
+    values = pc.list_element(split, 1)
+    codes = names.indices.to_numpy()
+    words = names.dictionary.to_pylist()
+    dimension = np.array([DIMENSION.match(word) is not None for word in words], bool)
+    known = np.array([word in _PLAIN_NAMES for word in words], bool) | dimension
+    rare = np.zeros(count, bool)
+    rare[parents[(dimension | [word in _RARE_NAMES for word in words])[codes]]] = True
+    accepted = np.ones(count, bool)
+    accepted[parents[~known[codes]]] = False
+    keys, seen = np.unique(parents.astype(np.int64) * len(words) + codes, return_counts=True)
+    accepted[keys[seen > 1] // len(words)] = False
+    code_of = {word: code for code, word in enumerate(words)}
+    columns = {}
+    for name in _READ_NAMES:
+        code = code_of.get(name)
+        if code is None:
+            columns[name] = pa.nulls(count, pa.string())
+            continue
+        selected = np.nonzero(codes == code)[0]
+        where = np.full(count, -1, np.int64)
+        where[parents[selected]] = selected  # one per accepted hit; others are dropped
+        columns[name] = _decoded_column(values.take(pa.array(where, mask=where < 0)))
+    accepted &= _events_complete(columns)
+    return columns, accepted, rare
+
+
+def _events_complete(columns: dict[str, pa.Array]) -> np.ndarray:
+    """False for an event (e_c or e_a sent, not a ping) without both a category and an
+    action, trimmed: parse_hit refuses it, so ``_row`` does."""
+    category, action = columns["e_c"].to_pylist(), columns["e_a"].to_pylist()
+    pings = _equals(columns["ping"], "1")
+    return np.array(
+        [
+            ping or not (sort or verb) or bool(sort and verb and sort.strip() and verb.strip())
+            for sort, verb, ping in zip(category, action, pings, strict=True)
+        ],
+        bool,
+    )
+
+
+def _decoded_column(column: pa.Array) -> pa.Array:
+    """Values decoded as parse_query decodes them: each distinct one once."""
+    if not pc.any(pc.match_substring_regex(column, r"[%+]")).as_py():
+        return column
+    encoded = column.dictionary_encode()
+    words = [
+        _decoded(word) if "%" in word or "+" in word else word
+        for word in encoded.dictionary.to_pylist()
+    ]
+    return pa.array(words, pa.string()).take(encoded.indices)
+
+
+def _text(column: pa.Array) -> pa.Array:
+    """``value or None``: an empty value is no value."""
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+
+
+def _equals(column: pa.Array, text: str) -> np.ndarray:
+    found: np.ndarray = pc.fill_null(pc.equal(column, text), False).to_numpy(zero_copy_only=False)
+    return found
+
+
+def _plain_parameters(values: dict[str, pa.Array]) -> dict[str, Any]:
+    """The columns read straight from plain hits' parameters (``parse_hit``'s rules, in the
+    forms quick_site allows: an integer is digits, a number digits and a point)."""
+    text = {name: _text(values[name]) for name in values}
+    kinds = pc.case_when(
+        pa.StructArray.from_arrays(
+            [
+                pa.array(_equals(values["ping"], "1")),
+                pc.or_(pc.is_valid(text["e_c"]), pc.is_valid(text["e_a"])),
+                pc.is_valid(text["link"]),
+                pc.is_valid(text["download"]),
+                pc.is_valid(text["search"]),
+                pa.array(_equals(values["idgoal"], "0")),  # an ecommerce cart (no ec_id)
+                pc.is_valid(text["idgoal"]),
+                pa.array(_equals(values["ca"], "1")),
+            ],
+            names=["ping", "event", "outlink", "download", "search", "cart", "goal", "other"],
+        ),
+        "ping", "event", "outlink", "download", "search", "cart", "goal", "other", "pageview",
+    )  # fmt: skip
+    return {
+        "kind": kinds.to_pylist(),
+        "visitor_id": pc.utf8_lower(pc.coalesce(text["cid"], text["_id"])),
+        "user_id": text["uid"],
+        "url": text["url"].to_pylist(),
+        "action_name": text["action_name"],
+        "urlref": text["urlref"].to_pylist(),
+        "link_url": pc.coalesce(text["link"], text["download"]),
+        "search_keyword": text["search"].to_pylist(),
+        "search_category": text["search_cat"].to_pylist(),
+        "search_count": pc.cast(text["search_count"], pa.int32()).to_pylist(),
+        "event_category": _trimmed(text["e_c"]),
+        "event_action": _trimmed(text["e_a"]),
+        "event_name": _trimmed(text["e_n"]),
+        "event_value": pc.cast(text["e_v"], pa.float64()),
+        "idgoal": pc.cast(text["idgoal"], pa.int32()),
+        "revenue": pc.cast(text["revenue"], pa.float64()),
+        "new_visit": pa.array(_equals(values["new_visit"], "1")),
+        "pv_id": text["pv_id"],
+        "resolution": text["res"],
+        "local_hour": pc.cast(text["h"], pa.int32()),
+        "local_minute": pc.cast(text["m"], pa.int32()),
+        "local_second": pc.cast(text["s"], pa.int32()),
+        "ecommerce": pc.if_else(pc.equal(kinds, "cart"), _EMPTY_ORDER, None),
+    }
+
+
+def _trimmed(column: pa.Array) -> pa.Array:
+    """``(value or "").strip() or None``, as parse_hit trims an event's parts (str.strip's
+    idea of white space), once per distinct value."""
+    encoded = column.dictionary_encode()
+    words = [(word or "").strip() or None for word in encoded.dictionary.to_pylist()]
+    return pa.array(words, pa.string()).take(encoded.indices)
+
+
+def _rare_parameters(queries: list[str], rare: np.ndarray) -> dict[str, list[Any]]:
+    """Custom dimensions, performance timings and the attribution cookie of the hits that
+    send one (``rare``; ``queries`` are theirs), each parsed as parse_hit parses it."""
+    described = [_rare(parse_query(query)) for query in queries]
+    found = iter(described)
+    nothing = (None, None, None)
+    per_hit = [next(found) if flag else nothing for flag in rare]
+    return {
+        "dimensions": [hit[0] for hit in per_hit],
+        "performance": [hit[1] for hit in per_hit],
+        "attribution": [hit[2] for hit in per_hit],
+    }
+
+
+def _rare(params: dict[str, str]) -> tuple[str | None, str | None, dict[str, str] | None]:
+    dimensions = _scan_names(params)
+    timings = {name: int(params[name]) for name in PERFORMANCE if params.get(name)}
+    remembered = {
+        name: params[name].strip() for name in ATTRIBUTION_PARAMS if params.get(name, "").strip()
+    }
+    return (
+        json.dumps(dimensions, sort_keys=True) if dimensions else None,
+        json.dumps(timings, sort_keys=True) if timings else None,
+        remembered or None,
+    )
+
+
+def _plain_pages(columns: dict[str, Any], sites: dict[int, _SiteRules]) -> None:
+    """Site search, fragment, excluded parameters and referrer, as ``_row`` works them out:
+    once per distinct page (site, URL, kind) and per distinct (site, URL, referrer)."""
+    kinds, urls, referrers = columns["kind"], columns["url"], columns["urlref"]
+    rules_of = {site: sites.get(site) or _SiteRules(frozenset()) for site in set(columns["idsite"])}
+    pages = list(zip(columns["idsite"], urls, kinds, strict=True))
+    described = {page: _page(page[1], page[2], rules_of[page[0]]) for page in set(pages)}
+    found = [described[page] for page in pages]
+    searched = [page.search for page in found]
+    columns["kind"] = [page.kind for page in found]
+    columns["url"] = [page.url for page in found]
+    columns["url_fragment"] = [page.fragment for page in found]
+    for name, part in (("search_keyword", 0), ("search_category", 1), ("search_count", 2)):
+        columns[name] = [
+            value if search is None else search[part]
+            for value, search in zip(columns[name], searched, strict=True)
+        ]
+    visits = list(zip(columns["idsite"], urls, referrers, strict=True))
+    columns.update(
+        _by_distinct(
+            visits,
+            lambda key: _referrer(key[1], key[2], {}, rules_of[key[0]].hosts),
+            _REFERRER_COLUMNS,
+        )
+    )
+    remembered = columns.pop("attribution")
+    credited = [
+        None if cookie is None else attribution(cookie, rules_of[site].hosts)
+        for cookie, site in zip(remembered, columns["idsite"], strict=True)
+    ]
+    for name in ("type", "name", "keyword"):
+        columns[f"attributed_{name}"] = [
+            None if credit is None else getattr(credit, name) for credit in credited
+        ]
+
+
+@dataclass(frozen=True)
+class _Page:
+    kind: str
+    url: str | None
+    fragment: str | None
+    search: tuple[str | None, str | None, int | None] | None  # keyword, category, count
+
+
+def _page(url: str | None, kind: str, rules: _SiteRules) -> _Page:
+    """A page's stored URL, fragment and site search (``_row``'s rules, for one page)."""
+    search = None
+    stored = url
+    if kind == "pageview" and rules.sitesearch:
+        found = _site_search(url, rules.keyword_parameters, rules.category_parameters)
+        if found is not None:
+            kind, stored = "search", found.url
+            search = (found.keyword, found.category, found.count)
+    fragment = None
+    if not rules.keep_fragment and stored and "#" in stored:
+        stored, fragment = stored.split("#", 1)
+    return _Page(kind, _without_excluded(stored, rules.excluded), fragment, search)
+
+
+def _plain_network(
+    columns: dict[str, Any], fields: list[dict[str, Any]], settings: Settings, salts: DaySalts
+) -> None:
+    """Country, provider, anonymised address and IP key: once per distinct address (the
+    key once per site, day and address, in ``DaySalts``)."""
+    addresses = [f.get("ip") for f in fields]
+    provider_lookup, anonymised = settings.web.provider_lookup, settings.web.ip_anonymise_bytes
+
+    def describe(address: str | None) -> tuple[str | None, str | None, str | None]:
+        network = network_of(address, provider_lookup)
+        return network.country, network.provider, anonymise_ip(address, anonymised)
+
+    columns.update(_by_distinct(addresses, describe, _NETWORK_COLUMNS))
+    columns["ip_key"] = [
+        salts.ip_key(site, when, address)
+        for site, when, address in zip(
+            columns["idsite"], columns["hit_time"], addresses, strict=True
+        )
+    ]
+
+
+_DEVICE_COLUMNS = {
+    "device_type": attrgetter("type"),
+    "device_brand": attrgetter("brand"),
+    "device_model": attrgetter("model"),
+    "os_name": attrgetter("os_name"),
+    "os_version": attrgetter("os_version"),
+    "browser_name": attrgetter("browser_name"),
+    "browser_version": attrgetter("browser_version"),
+    "is_bot": attrgetter("is_bot"),
+}
+_REFERRER_COLUMNS = {
+    "referrer_type": attrgetter("type"),
+    "referrer_name": attrgetter("name"),
+    "referrer_keyword": attrgetter("keyword"),
+    "campaign_name": attrgetter("campaign_name"),
+    "campaign_keyword": attrgetter("campaign_keyword"),
+    "campaign_source": attrgetter("campaign_source"),
+    "campaign_medium": attrgetter("campaign_medium"),
+}
+_NETWORK_COLUMNS = {
+    "country": itemgetter(0),
+    "provider": itemgetter(1),
+    "ip": itemgetter(2),
+}
+
+
+def _by_distinct(
+    keys: list[Any], describe: Callable[[Any], Any], parts: Mapping[str, Callable[[Any], Any]]
+) -> dict[str, pa.Array]:
+    """Columns of a description worked out once per distinct key: each part's values for
+    the distinct keys, taken into place by the keys' codes (Arrow's ``take``)."""
+    codes: dict[Any, int] = {}
+    indexes = pa.array([codes.setdefault(key, len(codes)) for key in keys], pa.int32())
+    described = [describe(key) for key in codes]
+    types = {f.name: f.type for f in SCHEMA}
+    return {
+        name: pa.array([part(value) for value in described], types[name]).take(indexes)
+        for name, part in parts.items()
+    }
+
+
+def _array(values: Any, kind: pa.DataType, length: int) -> pa.Array:
+    """A column as Arrow: as it is when already one; all nulls when the path never sets it
+    (a plain hit has no event category, location, custom variables or order id)."""
+    if values is None:
+        return pa.nulls(length, kind)
+    if isinstance(values, pa.Array):
+        return values
+    return pa.array(values, kind)
+
+
 def _table(rows: list[tuple[Any, ...]]) -> pa.Table:
     """Rows in SCHEMA order as one Arrow table, built column by column."""
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in COLUMNS]
@@ -414,11 +914,12 @@ def _commit(
     """Insert the batch and move the segment's offset in one transaction."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with warehouse.transaction():
-        if batch.rows:
+        if batch.table.num_rows:
             # append() joins this transaction (DuckDB: same transaction; PostgreSQL: a
             # savepoint inside it), so the rows and the offset commit or vanish together.
-            warehouse.append("web.hits", _table(batch.rows))
-        hitlog.advance(warehouse, segment, end, len(batch.rows), skipped, sealed, now, known=known)
+            warehouse.append("web.hits", batch.table)
+        rows = batch.table.num_rows
+        hitlog.advance(warehouse, segment, end, rows, skipped, sealed, now, known=known)
         quarantine.add_hits(warehouse, segment, batch.quarantine, now)
 
 
