@@ -65,6 +65,7 @@ def main() -> None:
     shutil.copy(prepared(args.subscriptions, args.folder), copy)
     Path(f"{copy}.wal").unlink(missing_ok=True)
     warehouse = connect(f"duckdb:///{copy}")
+    warehouse.migrate()  # a base kept by an older tally lacks the newer migrations
     context = Context(load_settings(environ={}), warehouse, Lake(str(args.folder / "lake")))
     names = set(marts_bench.ANALYTICS_MODELS)
     total = 0.0

@@ -402,6 +402,10 @@ def staged(count: int, last: dt.date, path: Path, reuse: Path | None) -> dict[st
     kept = reuse / f"{count}" if reuse is not None else None
     if kept is not None and (kept / "staged.duckdb").exists():
         shutil.copy(kept / "staged.duckdb", path)
+        # a folder kept by an older tally lacks the newer migrations (the ledger's columns)
+        copied = connect(f"duckdb:///{path}")
+        copied.migrate()
+        copied.close()
         return {table: pq.read_table(kept / f"{table}.parquet") for table in (*STAGED, RATES)}
     generated = dict(zip(STAGED, generate(count), strict=True))
     warehouse = connect(f"duckdb:///{path}")
