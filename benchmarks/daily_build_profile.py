@@ -6,16 +6,24 @@ day, then loads the last day; each run copies that warehouse and runs the daily 
 slowest statements. Run it with ``PYTHONPATH`` pointing at two trees, one after the other,
 to compare them on the same data (CPU time is what a busy machine disturbs least).
 
+``--serial`` (Linux) also adds up, statement by statement, the CPU of the thread that ran
+most of it (DuckDB splits a statement over its threads), plus this thread's CPU between
+statements: the time the build would take if every statement's other threads ran beside
+it, a floor of its wall time at rest that a busy machine inflates far less than the wall
+time itself (the commit's own CPU is left out; the close of the database is in).
+
 Usage: PYTHONPATH=$PWD/src .venv/bin/python benchmarks/daily_build_profile.py \\
-    --subscriptions 1000000 --folder /tmp/daily-profile --copy new.duckdb
+    --subscriptions 1000000 --folder /tmp/daily-profile --copy new.duckdb [--serial]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,23 +34,26 @@ import marts_bench  # noqa: E402
 
 from tally.config import load_settings  # noqa: E402
 from tally.lake import Lake  # noqa: E402
+from tally.models.sets import ANALYTICS_MODELS, SUBSCRIBER_MODELS  # noqa: E402
 from tally.pipeline.build import build, discover_models  # noqa: E402
 from tally.pipeline.context import Context  # noqa: E402
 from tally.pipeline.incremental import build_day  # noqa: E402
 from tally.warehouse import Warehouse, connect  # noqa: E402
 
 
-def prepared(count: int, folder: Path, last: dt.date) -> Path:
+def prepared(count: int, folder: Path, last: dt.date, models: tuple[str, ...] = ()) -> Path:
     """The warehouse with every day but the last built and the last day loaded (from the
-    marts bench's loaded warehouse, kept in the same folder: ``marts_bench.staged``)."""
-    base = folder / f"base-{count}.duckdb"
+    marts bench's loaded warehouse, kept in the same folder: ``marts_bench.staged``), the
+    subscriber marts built, and ``models`` (issue 23's, with ``--analytics``) too."""
+    base = folder / (f"base-analytics-{count}.duckdb" if models else f"base-{count}.duckdb")
     if base.exists():
         return base
     building = folder / "base-in-progress.duckdb"
     newest = marts_bench.staged(count, last, building, folder)
     warehouse = connect(f"duckdb:///{building}")
     context = Context(load_settings(environ={}), warehouse, Lake(str(folder / "lake")))
-    build(context, [m for m in discover_models() if m.table in marts_bench.SUBSCRIBER_MODELS])
+    chosen = SUBSCRIBER_MODELS + models
+    build(context, [m for m in discover_models() if m.table in chosen])
     for table, rows in newest.items():
         warehouse.replace_partition(table, rows, {"_partition_date": last})
     warehouse.close()
@@ -51,9 +62,10 @@ def prepared(count: int, folder: Path, last: dt.date) -> Path:
 
 
 def timing(warehouse: Warehouse, found: list[tuple[float, float, str]]) -> None:
-    """Record each statement's wall and CPU seconds in ``found``."""
+    """Record each statement's wall and CPU seconds in ``found`` (a whole rebuild's under
+    its table's name)."""
     kind = type(warehouse)
-    for name in ("execute", "rows"):
+    for name in ("execute", "rows", "materialize"):  # materialize: a model rebuilt whole
         original = getattr(kind, name)
 
         def timed(self: Any, sql: str, *args: Any, _original: Any = original, **kw: Any) -> Any:
@@ -66,26 +78,83 @@ def timing(warehouse: Warehouse, found: list[tuple[float, float, str]]) -> None:
         setattr(kind, name, timed)
 
 
+def thread_seconds() -> dict[str, float]:
+    """CPU seconds each thread of this process has run so far (Linux schedstat)."""
+    found = {}
+    for thread in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{thread}/schedstat") as stat:
+                found[thread] = int(stat.read().split()[0]) / 1e9
+        except OSError:  # the thread ended meanwhile
+            continue
+    return found
+
+
+class Serial:
+    """Per statement this thread runs (and the close of the database), the CPU of the
+    busiest thread (``busiest``), and this thread's CPU in them (``inside``); see the module
+    doc."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.thread = str(threading.get_native_id())
+        self.busiest = 0.0
+        self.inside = 0.0
+        kind = type(warehouse)
+        for name in ("execute", "rows", "query", "_detach"):
+            setattr(kind, name, self._timed(getattr(kind, name)))
+
+    def _timed(self, original: Any) -> Any:
+        def timed(warehouse: Any, *args: Any, **kw: Any) -> Any:
+            if str(threading.get_native_id()) != self.thread:
+                return original(warehouse, *args, **kw)  # a read aside: in its own thread
+            before = thread_seconds()
+            result = original(warehouse, *args, **kw)
+            spent = {t: s - before.get(t, 0.0) for t, s in thread_seconds().items()}
+            self.busiest += max(spent.values())
+            self.inside += spent.get(self.thread, 0.0)
+            return result
+
+        return timed
+
+    def floor(self, began: float) -> str:
+        """The estimate since this thread's CPU was ``began`` (``thread_seconds``)."""
+        outside = thread_seconds()[self.thread] - began - self.inside
+        return (
+            f"serial estimate: {self.busiest + outside:.2f} s (each statement's busiest "
+            f"thread {self.busiest:.2f} s, this thread between statements {outside:.2f} s)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=1_000_000)
     parser.add_argument("--folder", type=Path, required=True)
     parser.add_argument("--copy", default="work.duckdb", help="the copy's file name")
     parser.add_argument("--top", type=int, default=20, help="statements to list")
+    parser.add_argument(
+        "--analytics", action="store_true", help="issue 23's marts too (the base built with them)"
+    )
+    parser.add_argument("--serial", action="store_true", help="the serial estimate (module doc)")
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
     last = marts_bench.FIRST_DAY + dt.timedelta(days=marts_bench.DAYS - 1)
     copy = args.folder / args.copy
-    shutil.copy(prepared(args.subscriptions, args.folder, last), copy)
+    extra = ANALYTICS_MODELS if args.analytics else ()
+    shutil.copy(prepared(args.subscriptions, args.folder, last, extra), copy)
     warehouse = connect(f"duckdb:///{copy}")
     warehouse.migrate()
     found: list[tuple[float, float, str]] = []
     timing(warehouse, found)
+    serial = Serial(warehouse) if args.serial else None
     context = Context(load_settings(environ={}), warehouse, Lake(str(args.folder / "lake")))
-    chosen = [m for m in discover_models() if m.table in marts_bench.SUBSCRIBER_MODELS]
+    tables = SUBSCRIBER_MODELS + extra
+    chosen = [m for m in discover_models() if m.table in tables]
+    began = thread_seconds()[str(threading.get_native_id())]
     outcome, wall, cpu = timed_build_day(context, last, chosen)
-    print(f"build_day: {wall:.2f} s wall, {cpu:.2f} s CPU")
-    print_statements(found, cpu, outcome, args.top)
+    print(f"build_day: {wall:.2f} s wall, {cpu:.2f} s CPU, load {os.getloadavg()[0]:.2f}")
+    if serial is not None:
+        print(serial.floor(began))
+    print_statements(found, cpu, outcome, args.top, by_cpu=args.analytics)
 
 
 def timed_build_day(

@@ -244,7 +244,13 @@ DAILY_DAYS = (
 # with every subscriber mart: the daily build's fast path for the periods reads some
 COMPARED = tuple(
     dict.fromkeys(
-        (*SUBSCRIBER_MODELS, *ATTRIBUTION_MODELS, "marts.cohort_ltv", "marts.trial_cohorts")
+        (
+            *SUBSCRIBER_MODELS,
+            *ATTRIBUTION_MODELS,
+            "marts.cohort_ltv",
+            "marts.trial_periods",
+            "marts.trial_cohorts",
+        )
     )
 )
 

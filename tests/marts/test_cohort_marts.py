@@ -61,6 +61,7 @@ MODELS = (
     "marts.cohort_members",
     "marts.cohort_retention",
     "marts.cohort_ltv",
+    "marts.trial_periods",
     "marts.trial_cohorts",
 )
 

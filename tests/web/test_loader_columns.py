@@ -287,3 +287,50 @@ def test_a_failure_of_the_column_wise_parse_leaves_the_batch_to_the_row_wise_pat
     # all twelve are valid hits (the first twelve hand-written ones), none a bot
     assert fallen.table.num_rows == 12
     assert fallen.table.to_pylist() == rowwise.table.to_pylist()
+
+
+FREE = st.text(alphabet="ab AZ+%2019#?=/:.é", max_size=10)
+ADDRESSES = st.sampled_from(
+    [
+        "https%3A%2F%2Fwatch.example.com%2Fp%3Fq%3Dtv%23frag",
+        "https%3A%2F%2Fshop.example%2F%3Ffind%3Dhat%26in%3Dhats%26sessionid%3D1",
+        "https%3A%2F%2Fwww.google.com%2Fsearch%3Fq%3Dgoblin",
+        "https://docs.example/a?utm_campaign=x#y",
+        "",
+    ]
+)
+DIGITS = st.integers(0, 99).map(str) | st.just("")
+# Values each name accepts in the plain form (and a few it does not: then _row decides)
+PLAIN_VALUES = {
+    **{name: ADDRESSES for name in ("url", "urlref", "link", "download", "_ref")},
+    **{name: FREE for name in ("action_name", "uid", "search", "search_cat", "lang")},
+    **{name: FREE for name in ("e_c", "e_a", "e_n", "_rcn", "_rck", "dimension4", "r")},
+    **{name: st.sampled_from(["0123456789abcdef", "ABCDEF0123", ""]) for name in ("_id", "cid")},
+    **{name: DIGITS for name in ("search_count", "idgoal", "pf_net", "pf_onl")},
+    "h": st.integers(0, 23).map(str),
+    **{name: st.integers(0, 59).map(str) for name in ("m", "s")},
+    **{name: st.sampled_from(["", "0", "1"]) for name in ("new_visit", "bots", "ping", "ca")},
+    **{name: st.sampled_from(["", "3", "3.25", "10.5"]) for name in ("revenue", "e_v")},
+    "res": st.sampled_from(["1280x720", "1x1", ""]),
+    "pv_id": st.sampled_from(["Ab3", "x", ""]),
+}  # fmt: skip
+PLAIN_QUERIES = st.fixed_dictionaries(
+    {"idsite": st.sampled_from(["1", "2", "3"])},
+    optional={name: values for name, values in PLAIN_VALUES.items()},
+).map(lambda pairs: "rec=1&" + "&".join(f"{name}={value}" for name, value in pairs.items()))
+
+
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    queries=st.lists(PLAIN_QUERIES, min_size=4, max_size=10),
+    ua=st.sampled_from([FIREFOX, BOT, None]),
+    ip=st.sampled_from(["8.8.8.8", "2001:db8::1", None]),
+)
+def test_generated_plain_queries_load_the_same_both_ways(
+    store: Warehouse, settings: Settings, queries: list[str], ua: str | None, ip: str | None
+) -> None:
+    payloads = [payload(query, ua=ua, ip=ip) for query in queries]
+    # most of these are plain (a value outside the plain form sends its hit to _row)
+    assert both_ways(store, settings, payloads) >= 1

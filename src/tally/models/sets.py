@@ -37,6 +37,7 @@ ANALYTICS_MODELS = (
     "marts.cohort_members",
     "marts.cohort_retention",
     "marts.cohort_ltv",
+    "marts.trial_periods",
     "marts.trial_cohorts",
     "marts.subscription_revenue",
     "marts.subscription_attribution",

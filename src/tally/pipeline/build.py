@@ -491,6 +491,11 @@ def rebuild_keys(
     assert model.range is not None
     column = model.range.column
     where = pipeline_fragment("keys_among", key=f"({column})", given=f"{column}", rows=keys)
+    if warehouse.capabilities.row_ids:
+        # the key columns alone first, then those rows, as for a keyed input: a plain
+        # semi-join decompresses every column of every row (200,000 subscriptions, CPU s:
+        # the latest copies' 0.037 -> 0.022, subscription_mrr's 0.087 -> 0.071)
+        where = pipeline_fragment("by_row_ids", table=model.table, condition=where)
     stored = f"SELECT * FROM {model.table} WHERE {where}"
     inputs = input_rows(warehouse, model.range, keys=keys)
     if model.range.stores is not None:
@@ -566,35 +571,28 @@ def replace_changed(
         warehouse.execute(f"DROP TABLE {table}")
 
 
-@lru_cache(maxsize=64)
-def _on_side(expression: str, side: str) -> str:
-    """An SQL expression over a row, its columns read from the table alias ``side``."""
-    tree = sqlglot.parse_one(expression, read="duckdb")
-    for column in tree.find_all(exp.Column):
-        column.set("table", exp.to_identifier(side))
-    return tree.sql(dialect="duckdb")
-
-
 def moved_since(warehouse: Warehouse, model: Model, delta: str) -> dt.date | None:
     """The first day the rows in ``delta`` (``replace_changed``) move downstream, by the
     model's ``@moves``: a row that came or went moves every day its declarations give; a
     row that changed (the same unique key on both sides), the days of the declarations
-    whose columns differ. None: no day moved."""
+    whose columns differ. None: no day moved. Each declared day is computed on each side
+    (``_moves_<n>``), so the expressions are used as written, not parsed and requalified."""
     assert model.range is not None
     columns = warehouse.columns(model.table)
-    old = [_on_side(m.day, "o") for m in model.range.moves]
-    new = [_on_side(m.day, "n") for m in model.range.moves]
+    moves = model.range.moves
+    days = ", ".join(f"{m.day} AS _moves_{n}" for n, m in enumerate(moves))
     changed = []
-    for move, before, after in zip(model.range.moves, old, new, strict=True):
+    for n, move in enumerate(moves):
         listed = columns if move.columns == ("*",) else move.columns
         differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in listed)
-        changed.append(f"CASE WHEN {differs} THEN least({before}, {after}) END")
+        changed.append(f"CASE WHEN {differs} THEN least(o._moves_{n}, n._moves_{n}) END")
     on = " AND ".join(f"o.{c} = n.{c}" for c in model.range.unique) or "true"
     sql = pipeline_sql(
         "first_moved_day",
-        new=", ".join(new),
-        old=", ".join(old),
+        new=", ".join(f"n._moves_{n}" for n in range(len(moves))),
+        old=", ".join(f"o._moves_{n}" for n in range(len(moves))),
         changed=", ".join(changed),
+        days=days,
         delta=delta,
         on=on,
     )

@@ -118,13 +118,7 @@ def build_day(
                 # all or nothing: a build stopped half way would leave the new horizon with
                 # the old marts, and the next day's build would take the day as done
                 with warehouse.transaction():
-                    # the tables written from settings and optional sources (countries,
-                    # plan names, exchange rates) first, as the full build does: the new
-                    # days' rows convert at their own day's rate
-                    write_countries(warehouse, context.settings)
-                    write_plans(warehouse)
-                    write_rates(warehouse, context.settings)
-                    outcome = _rebuild(warehouse, ranged, loaded, built[1])
+                    outcome = _rebuild(context, ranged, loaded, built[1])
                 step.rows_out = len(outcome)
     if built is None or day <= built[1]:
         # no build yet, or a reload inside the built range: outside the session, so the full
@@ -212,15 +206,24 @@ def _built_range(
 
 
 def _rebuild(
-    warehouse: Warehouse, ranged: list[Model], loaded: dict[str, bool], horizon: dt.date
+    context: Context, ranged: list[Model], loaded: dict[str, bool], horizon: dt.date
 ) -> dict[str, str]:
     """Rebuild each ranged model for the range its inputs' changes reach; returns model →
     what was done."""
+    warehouse = context.warehouse
     with _aside(warehouse) as aside:
+        # the loaded tables' changes first: a snapshot's is read aside while this thread
+        # writes the tables from settings and optional sources
         changes = {
             table: _loaded_change(warehouse, table, snapshot, horizon, f"delta_{n}", aside)
             for n, (table, snapshot) in enumerate(loaded.items())
         }
+        # the tables written from settings and optional sources (countries, plan names,
+        # exchange rates) before the models, as the full build does: the new days' rows
+        # convert at their own day's rate
+        write_countries(warehouse, context.settings)
+        write_plans(warehouse)
+        write_rates(warehouse, context.settings)
         return _rebuild_models(warehouse, ranged, changes, len(loaded), horizon, aside)
 
 
@@ -324,9 +327,10 @@ def _rebuild_models(
         changes[model.table] = Change(delta, moved_from, bool(declared.moves))
         count = warehouse.rows(f"SELECT count(*) FROM {delta}")[0][0]
         outcome[model.table] = f"incremental: {count} rows came or went"
+    keyed = [n for n, m in enumerate(ranged) if m.range is not None and m.range.grain == "key"]
     for name in [c.delta for c in changes.values() if c.delta] + [
-        f"{kind}_{n}" for n in range(len(ranged)) for kind in ("keys", "probed")
-    ]:
+        f"{kind}_{n}" for n in keyed for kind in ("keys", "probed")
+    ]:  # (only the keyed models made keys and probes: a DROP costs a statement)
         warehouse.execute(f"DROP TABLE IF EXISTS {name}")
     return outcome
 

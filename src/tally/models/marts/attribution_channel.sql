@@ -11,6 +11,11 @@
 -- Realised LTV per subscription = revenue / subscriptions (per paying one: / paid).
 -- Counts add up over currencies (a subscription never paid has currency NULL); money only
 -- within one currency, or in the reporting currency.
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): rebuilt whole (a new
+-- newest day moves the revenue and current MRR of every start day), in the daily build's
+-- one transaction with the ranged models; replaced whole when any row differs (site,
+-- campaign and currency may be NULL, so no unique key matches by =):
+-- @range all
 WITH current_mrr AS (
     SELECT m.subscription_id, sum(m.mrr_reporting) AS mrr_reporting,
         count(*) - count(m.mrr_reporting) AS unconverted

@@ -16,8 +16,10 @@
 --                     far and the ones left keep paying their current MRR (a geometric
 --                     curve; NULL while known_age is 0). Reporting-currency columns alike.
 -- The members are cohort_members' (read once for this and cohort_retention).
--- Rebuilt whole by the daily build, after the ranged models: every day's payments reach
--- every cohort (a few rows each).
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): rebuilt whole (every
+-- day's payments reach every cohort), in the daily build's one transaction with the ranged
+-- models; a few rows per cohort, replaced whole when any differs:
+-- @range all
 WITH bounds AS (
     SELECT data_start, horizon FROM marts.subscription_bounds
 ),

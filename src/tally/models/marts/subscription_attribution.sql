@@ -20,10 +20,11 @@
 -- (as subscription_bounds has it), so its rebuild needs no day range. A visit sessionized
 -- for a day before the newest one (a late hit), or a User ID that links a visitor only
 -- after the subscription started, reaches a subscription already built on the next full
--- build, as a revised exchange rate does (docs/metrics.md):
+-- build, as a revised exchange rate does (docs/metrics.md). Of the periods it reads the ones
+-- opening a spell, all `firsts` looks at (a sixth of a user's periods to fetch):
 -- @range key user_id
 -- @unique subscription_id, model
--- @reads marts.subscription_periods WHERE user_id IN {keys}
+-- @reads marts.subscription_periods WHERE user_id IN {keys} AND spell_start
 -- @reads web.visits WHERE user_id IN {keys} OR (user_id IS NULL AND (idsite, visitor_id) IN (SELECT idsite, visitor_id FROM web.visits WHERE user_id IN {keys}))
 -- @moves start_day: *
 WITH bounds AS (

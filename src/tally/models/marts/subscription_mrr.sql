@@ -37,7 +37,10 @@
 -- @moves period_start: user_id, country, platform, plan_code, channel, channel_sector, kind, amount, currency, billed_days, mrr, reporting_currency, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, user_prev_end, first_start
 -- @moves period_end: period_end, next_start
 WITH transactions AS (
-    SELECT t.*,
+    -- the columns read below, named (not t.*): the daily build then fetches only these of
+    -- the keys' rows (build.named_columns)
+    SELECT t.subscription_id, t.platform, t.plan_code, t.country, t.amount, t.currency,
+        t.transaction_time, t.transaction_id,
         CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS transaction_day,
         CAST(t.period_start AT TIME ZONE z.timezone AS DATE) AS start_date,
         CAST(t.period_end AT TIME ZONE z.timezone AS DATE) AS end_date

@@ -4,23 +4,28 @@
 --   ended       of those, trials whose period ended on or before the newest loaded day
 --   converted   trials continued by a paid period without a gap (subscriber_daily's Trial
 --               conversion, counted here by the trial's start, not by the day paid)
--- Conversion = converted / ended (a trial still running is neither).
--- Rebuilt whole by the daily build, after the ranged models: a trial ending on the newest
--- day moves the cohort of its start, days or weeks before (a pass over the trials alone).
+-- Conversion = converted / ended (a trial still running is neither). The trials and the
+-- paid periods after them come from trial_periods (subscription_periods' rows of both kinds).
+-- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): rebuilt whole (a
+-- trial ending on the newest day moves the cohort of its start, days or weeks before: a
+-- pass over the trials alone), in the daily build's one transaction with the ranged models
+-- (not apart, which wrote the tables from settings again and reopened the warehouse for
+-- each model); a few thousand rows, replaced whole when any differs:
+-- @range all
 WITH bounds AS (
     SELECT data_start, horizon FROM marts.subscription_bounds
 ),
 trials AS (
     SELECT t.subscription_id, t.country, t.platform, t.plan_code, t.channel,
         t.period_start, t.period_end, p.subscription_id IS NOT NULL AS converted
-    FROM marts.subscription_periods AS t
+    FROM marts.trial_periods AS t
     CROSS JOIN bounds AS b
     -- one period per subscription and start day: the join adds no rows. A paid period
     -- starting on a trial's end follows it directly (periods never overlap), so only paid
-    -- periods after a trial are joined (a few of the periods, not all of them)
-    LEFT JOIN marts.subscription_periods AS p
+    -- periods after a trial are joined (trial_periods keeps those and the trials)
+    LEFT JOIN marts.trial_periods AS p
         ON p.subscription_id = t.subscription_id AND p.kind = 'paid'
-        AND p.previous_kind = 'trial' AND p.period_start = t.period_end
+        AND p.period_start = t.period_end
     WHERE t.kind = 'trial' AND t.period_start >= b.data_start
 ),
 resolved AS (

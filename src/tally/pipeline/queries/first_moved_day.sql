@@ -2,9 +2,9 @@
 -- moved_since): a row that came moves on its new days, a row that went on its old days,
 -- a row that changed (the same unique key on both sides) on the days of the declarations
 -- whose columns differ. Filled in by pipeline_sql: delta (the table of old and new rows,
--- _old telling them apart), on (the unique key matched), new and old (the declared days
--- read from each side), changed (per declaration, the least of its days when its columns
--- differ).
+-- _old telling them apart), days (the declared days as columns _moves_<n> of a row), on
+-- (the unique key matched), new and old (those columns on each side), changed (per
+-- declaration, the least of its days when its columns differ).
 SELECT
     min(
         CASE
@@ -13,5 +13,5 @@ SELECT
             ELSE least({changed})
         END
     )
-FROM (SELECT * FROM {delta} WHERE _old) AS o
-FULL OUTER JOIN (SELECT * FROM {delta} WHERE NOT _old) AS n ON {on}
+FROM (SELECT *, {days} FROM {delta} WHERE _old) AS o
+FULL OUTER JOIN (SELECT *, {days} FROM {delta} WHERE NOT _old) AS n ON {on}

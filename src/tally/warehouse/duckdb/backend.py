@@ -74,6 +74,10 @@ def _writer_lock(path: str) -> WriterLock:
 
 
 _PLAIN_SELECT = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+# a statement that opens with one of these writes, whatever follows
+_PLAIN_WRITE = re.compile(
+    r"\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|TRUNCATE|COPY|MERGE)\b", re.IGNORECASE
+)
 
 
 @lru_cache(maxsize=4096)
@@ -81,6 +85,8 @@ def _reads_only(sql: str) -> bool:
     """Whether a statement only reads (a query, SHOW, DESCRIBE, SET): those run at once."""
     if _PLAIN_SELECT.match(sql) and ";" not in sql:
         return True  # one SELECT: known without parsing (sqlglot's import alone is ~0.3 s)
+    if _PLAIN_WRITE.match(sql):
+        return False  # a write (the run ledger's INSERT and UPDATE): known without parsing
     import sqlglot
     from sqlglot import exp
 
@@ -356,6 +362,18 @@ class DuckDBWarehouse(InformationSchema):
             return _to_arrow(relation)
         finally:
             connection.close()
+
+    def columns(self, table: str) -> list[str]:
+        """The table's columns in order, from ``duckdb_columns()``: what the standard
+        ``information_schema.columns`` view selects from, without the view's other columns
+        (0.6 against 2 ms of CPU a call; the daily build asks ~20 times)."""
+        schema, name = split_table(table)
+        found = self.rows(
+            "SELECT column_name FROM duckdb_columns() "
+            "WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+            [schema, name],
+        )
+        return [row[0] for row in found]
 
     def analyze(self, tables: Sequence[str]) -> None:
         """Nothing to do: DuckDB updates a table's statistics with every write."""
