@@ -4,8 +4,13 @@ warehouses parametrised over every backend, and isolated settings."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -86,16 +91,117 @@ def backend_names() -> list[str]:
 
 def scratch_warehouse(name: str, folder: Path) -> Iterator[Warehouse]:
     """A migrated, empty warehouse of the registered backend ``name``, dropped afterwards;
-    skips (or fails under TALLY_REQUIRE_SERVICES=1) when its service is down."""
+    skips (or fails under TALLY_REQUIRE_SERVICES=1) when its service is down.
+
+    On DuckDB and PostgreSQL it is a copy of one warehouse migrated once per test process
+    (a file copied; ``CREATE DATABASE … TEMPLATE``): a copy costs less than running every
+    migration again for each of the suite's hundreds of warehouses
+    (benchmarks/scratch_db_bench.py). Other backends (test plugins) migrate each one."""
     backend = next(b for b in registry.backends() if b.name == name)
     server = service_url(backend.service) if backend.service else ""
-    with backend.scratch_url(folder, server) as url:
+    copied = {"duckdb": _duckdb_copy, "postgres": _postgres_copy}.get(name)
+    scratch = copied(folder, server) if copied else backend.scratch_url(folder, server)
+    with scratch as url:
         store = connect(url)
         try:
-            store.migrate()
+            store.migrate()  # nothing left to apply on a copy
             yield store
         finally:
             store.close()
+
+
+# the migrated originals of this test process: DuckDB's file, PostgreSQL's database per server
+_MIGRATED: dict[str, str] = {}
+_DROP_AT_END: list[tuple[str, str]] = []  # (server, database) made by this process
+
+
+@contextmanager
+def _duckdb_copy(folder: Path, _server: str) -> Iterator[str]:
+    if "duckdb" not in _MIGRATED:
+        original = Path(tempfile.mkdtemp(prefix="tally-migrated-")) / "warehouse.duckdb"
+        store = connect(f"duckdb:///{original}")
+        try:
+            store.migrate()
+        finally:
+            store.close()  # checkpointed: the file alone is the whole database
+        _MIGRATED["duckdb"] = str(original)
+    shutil.copyfile(_MIGRATED["duckdb"], folder / "warehouse.duckdb")
+    yield f"duckdb:///{folder}/warehouse.duckdb"
+
+
+def _database_url(server: str, database: str) -> str:
+    return urlparse(server)._replace(path=f"/{database}").geturl()
+
+
+def _postgres_template(server: str) -> str:
+    """This process's migrated database on ``server``, made on first use; it takes no
+    connections once migrated (a template being copied must have no other session, and
+    autovacuum leaves such a database alone)."""
+    import psycopg
+
+    key = f"postgres {server}"
+    if key not in _MIGRATED:
+        name = f"tally_template_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+            _DROP_AT_END.append((server, name))
+            store = connect(_database_url(server, name))
+            try:
+                store.migrate()
+            finally:
+                store.close()
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        _MIGRATED[key] = name
+    return _MIGRATED[key]
+
+
+@contextmanager
+def _postgres_copy(_folder: Path, server: str) -> Iterator[str]:
+    """A throwaway copy of the migrated template, dropped afterwards."""
+    import psycopg
+
+    template = _postgres_template(server)
+    name = f"tally_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        # a commit need not wait for the disk: a test's database never outlives a crash
+        # of the server, and what other sessions see is the same
+        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    try:
+        yield _database_url(server, name)
+    finally:
+        # dropped while the next test runs: DROP DATABASE forces a checkpoint, a wait
+        # the test process need not sit through
+        _dropper().submit(_drop_database, server, name)
+
+
+_DROPPING: list[ThreadPoolExecutor] = []
+
+
+def _dropper() -> ThreadPoolExecutor:
+    if not _DROPPING:
+        _DROPPING.append(ThreadPoolExecutor(1, thread_name_prefix="drop-database"))
+    return _DROPPING[0]
+
+
+def _drop_database(server: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the migrated originals this test process made, once the copies are dropped."""
+    if _DROPPING:
+        _DROPPING.pop().shutdown(wait=True)
+    if "duckdb" in _MIGRATED:
+        shutil.rmtree(Path(_MIGRATED.pop("duckdb")).parent, ignore_errors=True)
+    if _DROP_AT_END:
+        for server, name in _DROP_AT_END:
+            _drop_database(server, name)
+        _DROP_AT_END.clear()
+        _MIGRATED.clear()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -113,10 +219,7 @@ def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Wareho
 
 @pytest.fixture
 def duckdb_warehouse(tmp_path: Path) -> Iterator[Warehouse]:
-    store = connect(f"duckdb:///{tmp_path}/warehouse.duckdb")
-    store.migrate()
-    yield store
-    store.close()
+    yield from scratch_warehouse("duckdb", tmp_path)
 
 
 @pytest.fixture
