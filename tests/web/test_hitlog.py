@@ -387,6 +387,57 @@ def test_a_slow_sync_on_the_loop_hands_syncing_to_the_writer_until_the_loop_trie
     ]
 
 
+def test_a_request_framed_while_the_writer_syncs_is_answered_when_the_loop_takes_syncing_back(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # Sync 1 (on the loop) takes 50 ms: the average goes from 0 to 6.25 ms, over the 5 ms
+    # limit, so the writer syncs "2"; with thread_period 0 the loop may sync again as soon
+    # as that sync returns. "3" is framed while the writer holds "2"'s sync: syncing is
+    # the writer's then, so no flush is queued for it on the loop. It must still be synced
+    # and answered, not wait for some later request to queue a flush.
+    import threading
+
+    from tally.web import hitlog as module
+
+    entered, gate = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def sync(fd: int) -> None:
+        calls.append(threading.get_ident())
+        if len(calls) == 1:
+            time.sleep(0.05)
+        elif len(calls) == 2:
+            entered.set()
+            gate.wait(30)
+
+    monkeypatch.setattr(module.os, "fdatasync", sync)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0.005, thread_period=0.0)
+    log.start()
+
+    async def scenario() -> None:
+        await log.append([b"1"])
+        assert log.handoffs == 1
+        second = asyncio.ensure_future(log.append([b"2"]))
+        while not entered.is_set():  # the writer is inside "2"'s sync
+            await asyncio.sleep(0.001)
+        third = asyncio.ensure_future(log.append([b"3"]))
+        while not log._count:  # "3" is framed
+            await asyncio.sleep(0.001)
+        gate.set()
+        # a stranded request would wait for ever: a generous guard, not a speed check
+        await asyncio.wait_for(asyncio.gather(second, third), 10)
+
+    asyncio.run(scenario())
+    log.close()
+    assert len(calls) == 3
+    (segment,) = segment_paths(tmp_path)
+    assert [r.payload for r in read_segment(segment, 0, sealed=True).records] == [
+        b"1",
+        b"2",
+        b"3",
+    ]
+
+
 def test_one_odd_slow_sync_leaves_syncing_on_the_loop(tmp_path: Path, monkeypatch) -> None:
     # Sync 2 takes 20 ms (at least: a sleep), the others none: the average goes
     # 0 → 2.5 ms → 2.19 → 1.91 (20 / 8 × 7/8 × 7/8), under the 5 ms limit, so all four stay

@@ -391,9 +391,13 @@ class HitLog:
             if not self._inline and self.inline_limit > 0:
                 now = time.monotonic()
                 if now >= self._inline_again:  # the loops try again (before they are woken)
-                    self._inline_since = now
-                    self._sync_time = self.inline_limit  # on trial: one slow sync ends it
-                    self._inline = True
+                    with self._mutex:
+                        self._inline_since = now
+                        self._sync_time = self.inline_limit  # on trial: one slow sync ends it
+                        self._inline = True
+                        # requests framed during this sync queued no flush on their loop
+                        # (syncing was the writer's): the writer takes them next
+                        self._handed = self._handed or self._count > 0
             self._deliver(waiters, outcome)
 
     def _take(self) -> tuple[bytearray, dict[asyncio.AbstractEventLoop, list[_Waiter]], int]:
