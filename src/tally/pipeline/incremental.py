@@ -44,6 +44,7 @@ from tally.pipeline.build import (
     Model,
     build,
     discover_models,
+    few_rows,
     moved_since,
     ordered,
     rebuild_days,
@@ -352,8 +353,7 @@ def _stored_probe(warehouse: Warehouse, model: Model, changed: str, probed: str)
     else:
         column, expression = declared.probe
         narrow = pipeline_fragment("keys_among", key=column, given=expression, rows=changed)
-    if warehouse.capabilities.row_ids:
-        narrow = pipeline_fragment("by_row_ids", table=model.table, condition=narrow)
+    narrow = few_rows(warehouse, model.table, narrow)
     if declared.probe is None:
         return f"SELECT {declared.column} FROM {model.table} WHERE {narrow}"
     # in two statements: in one, the planner may match the unique key over every row first
