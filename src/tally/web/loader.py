@@ -42,9 +42,9 @@ from tally.web.params import (
     PERFORMANCE,
     PERFORMANCE_NAMES,
     Rejected,
-    _decoded,
-    _ecommerce,
-    _scan_names,
+    custom_dimensions,
+    decoded_value,
+    ecommerce_facts,
     parse_hit,
     parse_query,
     quick_site,
@@ -492,7 +492,7 @@ _READ_NAMES = (
 # timings and matomo.js's attribution cookie.
 _RARE_NAMES = PERFORMANCE_NAMES | ATTRIBUTION_NAMES
 # An order or cart without any ec_* parameter (none is a plain name): parse_hit's facts.
-_EMPTY_ORDER = json.dumps(_ecommerce({}), sort_keys=True)
+_EMPTY_ORDER = json.dumps(ecommerce_facts({}), sort_keys=True)
 
 
 @dataclass
@@ -666,7 +666,7 @@ def _decoded_column(column: pa.Array) -> pa.Array:
         return column
     encoded = column.dictionary_encode()
     words = [
-        _decoded(word) if "%" in word or "+" in word else word
+        decoded_value(word) if "%" in word or "+" in word else word
         for word in encoded.dictionary.to_pylist()
     ]
     return pa.array(words, pa.string()).take(encoded.indices)
@@ -752,7 +752,7 @@ def _rare_parameters(queries: list[str], rare: np.ndarray) -> dict[str, list[Any
 
 
 def _rare(params: dict[str, str]) -> tuple[str | None, str | None, dict[str, str] | None]:
-    dimensions = _scan_names(params)
+    dimensions = custom_dimensions(params)
     timings = {name: int(params[name]) for name in PERFORMANCE if params.get(name)}
     remembered = {
         name: params[name].strip() for name in ATTRIBUTION_PARAMS if params.get(name, "").strip()

@@ -216,7 +216,7 @@ def _flag_value(value: str, name: str) -> None:
     _flag({name: value}, name)
 
 
-def _scan_names(params: Mapping[str, str]) -> dict[str, str]:
+def custom_dimensions(params: Mapping[str, str]) -> dict[str, str]:
     """The custom dimensions (``dimensionN``) that have a value."""
     dimensions = {}
     for name, value in params.items():
@@ -331,11 +331,11 @@ def _extras(hit: Hit, params: Mapping[str, str]) -> None:
                 variables[scope] = _custom_variables(params[name], name)
     hit.custom_variables = json.dumps(variables, sort_keys=True) if variables else None
     if hit.kind in ("order", "cart"):
-        hit.ecommerce = json.dumps(_ecommerce(params), sort_keys=True)
+        hit.ecommerce = json.dumps(ecommerce_facts(params), sort_keys=True)
         hit.order_id = params.get("ec_id") or None
     elif hit.kind == "pageview" and any(params.get(name) for name in PRODUCT_VIEW):
         hit.ecommerce = json.dumps(_product_view(params), sort_keys=True)
-    dimensions = _scan_names(params)
+    dimensions = custom_dimensions(params)
     hit.dimensions = json.dumps(dimensions, sort_keys=True) if dimensions else None
     if not PERFORMANCE_NAMES.isdisjoint(names):
         timings = {
@@ -391,7 +391,7 @@ def _product_view(params: Mapping[str, str]) -> dict[str, Any]:
 ECOMMERCE_AMOUNTS = {"ec_st": "subtotal", "ec_tx": "tax", "ec_sh": "shipping", "ec_dt": "discount"}
 
 
-def _ecommerce(params: Mapping[str, str]) -> dict[str, Any]:
+def ecommerce_facts(params: Mapping[str, str]) -> dict[str, Any]:
     """An order's or a cart's facts: ``ec_id``, the amounts and ``ec_items``, a JSON list of
     [sku, name, category, price, quantity] (category: a text or a list of up to five)."""
     found: dict[str, Any] = {"order_id": params.get("ec_id") or None}
@@ -468,9 +468,9 @@ def parse_query(text: str) -> dict[str, str]:
             continue
         name, _, value = part.partition("=")
         if "%" in name or "+" in name:
-            name = _decoded(name)
+            name = decoded_value(name)
         if "%" in value or "+" in value:
-            value = _decoded(value)
+            value = decoded_value(value)
         found[name] = value
     return found
 
@@ -481,7 +481,8 @@ def parse_query(text: str) -> dict[str, str]:
 _decode_short = lru_cache(maxsize=16_384)(unquote_plus)
 
 
-def _decoded(text: str) -> str:
+def decoded_value(text: str) -> str:
+    """A query's name or value, percent- and plus-decoded as ``parse_query`` decodes it."""
     return _decode_short(text) if len(text) <= 512 else unquote_plus(text)
 
 
