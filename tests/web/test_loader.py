@@ -188,6 +188,37 @@ def test_unreadable_records_go_to_quarantine_and_do_not_block_the_rest(
     assert reasons[1] == ("rec", "rec=1 is required to record a hit")
 
 
+def test_records_in_other_framings_are_read_as_json_reads_them(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    # the endpoint's framing (UTF-8, nothing around the value) is decoded on a quicker path;
+    # a BOM, white space, UTF-16 or trailing bytes go to json.loads, which accepts the
+    # first three and refuses the last, as before
+    plain = pageview(0)
+    write_segment(
+        log_dir,
+        1,
+        [
+            plain,
+            b"\xef\xbb\xbf" + pageview(1),
+            b"  " + pageview(2) + b"\n",
+            pageview(3).decode().encode("utf-16"),
+            plain + b"{}",
+            b'"just a string"',
+        ],
+    )
+    result = load_hits(duckdb_warehouse, settings)
+    assert (result.loaded, result.quarantined) == (4, 2)
+    urls = duckdb_warehouse.rows("SELECT url FROM web.hits ORDER BY url")
+    assert [url for (url,) in urls] == [f"https://shop.example/{n}" for n in range(4)]
+    reasons = duckdb_warehouse.rows(
+        "SELECT reason FROM tally_meta.quarantine WHERE source = 'web' ORDER BY line"
+    )
+    extra = f"Extra data: line 1 column {len(plain) + 1} (char {len(plain)})"  # json's words
+    assert reasons[0][0] == f"unreadable record: {extra}"
+    assert reasons[1][0].startswith("unreadable record")
+
+
 def test_the_active_segment_is_read_only_up_to_the_synced_bytes(
     duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path
 ) -> None:
