@@ -113,8 +113,8 @@ def test_a_crash_before_the_commit_loads_the_batch_on_the_next_run(
 def test_batches_written_while_the_next_is_prepared_commit_in_order_once(
     warehouse: Warehouse, settings: Settings, log_dir: Path
 ) -> None:
-    # 2 records a batch: segment 1's 9 records are 5 batches (4 of them handed to the
-    # writer thread, the last short one committed by the loader itself)
+    # 2 records a batch: segment 1's 9 records are 5 batches, segment 2's 3 are 2, all
+    # committed by the writer thread while the loader prepares the next, across segments
     settings.web.load_batch_records = 2
     write_segment(log_dir, 1, [pageview(n) for n in range(9)])
     write_segment(log_dir, 2, [pageview(n) for n in range(9, 12)])
@@ -140,6 +140,23 @@ def test_a_failed_commit_keeps_the_batches_before_it_and_loads_the_rest_later(
     assert warehouse.rows("SELECT hits FROM tally_meta.hitlog_segments") == [(4,)]
     assert load_hits(warehouse, settings).loaded == 5
     assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(9, 9)]
+
+
+def test_a_failed_commit_at_a_segments_end_stops_the_next_segment_too(
+    warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
+) -> None:
+    # segment 1: batches of 2, 2 and 1 (the third offset move fails); segment 2's first
+    # batch was being prepared meanwhile and must not be committed after the failure
+    settings.web.load_batch_records = 2
+    write_segment(log_dir, 1, [pageview(n) for n in range(5)])
+    write_segment(log_dir, 2, [pageview(n) for n in range(5, 8)])
+    crash_at_offset_move(warehouse, settings, monkeypatch, 3)
+    assert warehouse.rows("SELECT count(*) FROM web.hits") == [(4,)]
+    assert warehouse.rows("SELECT segment, hits FROM tally_meta.hitlog_segments") == [
+        (segment_paths(log_dir)[0].name, 4)
+    ]
+    assert load_hits(warehouse, settings).loaded == 4  # segment 1's last, segment 2's 3
+    assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(8, 8)]
 
 
 def test_a_torn_tail_waits_while_active_and_is_skipped_once_sealed(
