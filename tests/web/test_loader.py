@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -157,6 +160,64 @@ def test_a_failed_commit_at_a_segments_end_stops_the_next_segment_too(
     ]
     assert load_hits(warehouse, settings).loaded == 4  # segment 1's last, segment 2's 3
     assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(8, 8)]
+
+
+# A loader process killed outright (SIGKILL: no exception, no clean-up) at a batch's commit:
+# inside the transaction after the offset moved ("before"), or just after COMMIT ("after").
+KILLED_LOADER = """
+import os, signal, sys
+from tally.config import load_settings
+from tally.warehouse import connect
+from tally.web import loader
+
+url, data, where, nth = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+settings = load_settings(environ={"TALLY_DATA_DIR": data})
+settings.web.load_batch_records = 2
+commits = []
+advance, commit = loader.hitlog.advance, loader._commit
+
+def advanced(*arguments, **options):
+    advance(*arguments, **options)
+    if where == "before" and len(commits) == nth - 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def committed(*arguments, **options):
+    commit(*arguments, **options)
+    commits.append(1)
+    if where == "after" and len(commits) == nth:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+loader.hitlog.advance, loader._commit = advanced, committed
+loader.load_hits(connect(url), settings)
+"""
+
+
+@pytest.mark.parametrize(("where", "committed"), [("before", 4), ("after", 6)])
+def test_a_loader_killed_at_a_commit_loses_and_doubles_nothing_on_the_next_run(
+    warehouse: Warehouse,
+    settings: Settings,
+    log_dir: Path,
+    tmp_path: Path,
+    where: str,
+    committed: int,
+) -> None:
+    # 7 + 5 records in batches of 2: segment 1's batches hold 2, 2, 2, 1; segment 2's
+    # 2, 2, 1. Killed at the third batch's commit: before it, 2 batches (4 rows) stay;
+    # after the third commit, killed before the fourth, 6 rows stay.
+    write_segment(log_dir, 1, [pageview(n) for n in range(7)])
+    write_segment(log_dir, 2, [pageview(n) for n in range(7, 12)])
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_LOADER, warehouse.url, settings.data_dir, where, "3"],
+        env=environment,
+        capture_output=True,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()
+    assert warehouse.rows("SELECT count(*) FROM web.hits") == [(committed,)]
+    assert load_hits(warehouse, settings).loaded == 12 - committed
+    assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(12, 12)]
+    assert load_hits(warehouse, settings).loaded == 0
 
 
 def test_a_torn_tail_waits_while_active_and_is_skipped_once_sealed(
