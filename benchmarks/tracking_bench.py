@@ -22,12 +22,15 @@ same machine load:
 - **tally /matomo.php, ASGI path**: the same page views served by tally's app on uvicorn's
   stock httptools protocol (a second tally server with its own data directory): what the
   page views cost before ``tally.server.tracking_protocol`` answered them below ASGI;
-- **tally /matomo.php, writer thread syncs**: tally as ``tally serve`` runs it, except
-  that its hit log never syncs on the event loop (``inline_limit=0``: every batch is
-  synced by the writer thread, as before 2026-12-06 11:00; a third tally server with its
-  own data directory): what syncing on the loop gains, in the same rounds;
+- **tally /matomo.php, synced on the event loop**: tally as ``tally serve`` runs it, except
+  that its hit log has no sync helper (``sync_helper=False``: the event loop syncs each
+  batch itself, as before 2026-12-06 14:00; a third tally server with its own data
+  directory): what the helper gains, in the same rounds;
 - **tally /matomo.php**: a page view as matomo.js sends it, acknowledged after its
-  group-committed ``fdatasync``, on the server exactly as ``tally serve`` runs it.
+  group-committed ``fdatasync``, on the server exactly as ``tally serve`` runs it (the
+  hit log's sync helper process syncs the batches the event loop writes).
+
+A server's CPU is its process's and its children's (the sync helper's) together.
 
 The load generator is ``wrk`` (Debian's package, C, epoll; ``apt-get install -y wrk``) with
 one thread and 64 connections, each tracking request a different query (a Lua script);
@@ -74,7 +77,7 @@ ENDPOINTS = (
     "Starlette 204",
     "tally /bench/bare",
     "tally /matomo.php, ASGI path",
-    "tally /matomo.php, writer thread syncs",
+    "tally /matomo.php, synced on the event loop",
     "tally /matomo.php",
 )
 
@@ -136,7 +139,7 @@ def serve(kind: str, descriptor: int) -> None:
         app = raw_after_wait
     elif kind == "starlette":
         app = Starlette(routes=[Route("/", bare)])
-    else:  # tally, tally-asgi, tally-thread
+    else:  # tally, tally-asgi, tally-loop
         from tally.config import load_settings
         from tally.server.app import create_app
         from tally.server.ui import access
@@ -144,14 +147,14 @@ def serve(kind: str, descriptor: int) -> None:
         # The old floor: a public 204 route inside tally's app, behind its middleware.
         access.PUBLIC_PATHS = access.PUBLIC_PATHS | {"/bench/bare"}
         settings = load_settings()
-        if kind == "tally-thread":  # the hit log's writer thread syncs every batch
+        if kind == "tally-loop":  # no sync helper: the event loop syncs each batch
             from tally.web.hitlog import HitLog
 
-            HitLog.__init__.__kwdefaults__["inline_limit"] = 0
+            HitLog.__init__.__kwdefaults__["sync_helper"] = False
         app = create_app(settings)
         app.router.routes.insert(0, Route("/bench/bare", bare))  # type: ignore[attr-defined]
     listening = socket.socket(fileno=descriptor)
-    if kind in ("tally", "tally-thread"):  # as tally serve runs it (its page-view protocol)
+    if kind in ("tally", "tally-loop"):  # as tally serve runs it (its page-view protocol)
         from tally.server.runner import server_config
 
         config = server_config(app, settings, log_level="warning")  # type: ignore[arg-type]
@@ -351,7 +354,7 @@ def side_by_side(
         "Starlette 204": ("starlette", "/"),
         "tally /bench/bare": ("tally", "/bench/bare"),
         "tally /matomo.php, ASGI path": ("tally-asgi", "/matomo.php"),
-        "tally /matomo.php, writer thread syncs": ("tally-thread", "/matomo.php"),
+        "tally /matomo.php, synced on the event loop": ("tally-loop", "/matomo.php"),
         "tally /matomo.php": ("tally", "/matomo.php"),
     }
     use_wrk = shutil.which("wrk") is not None
@@ -400,9 +403,18 @@ def side_by_side(
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process (all its threads) and of its children
+    (tally's sync helper): running ones read from /proc, ended ones from the parent's
+    count of its waited-for children."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if stat.parent.name == str(pid):
+                ticks += sum(int(field) for field in fields[11:15])
+            elif fields[1] == str(pid):  # a child (its own children are not tally's)
+                ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def peak_memory_mb(pid: int) -> float:
@@ -430,8 +442,8 @@ def prepare(data_dir: Path) -> str:
 def hit_profile(folder: Path, count: int = 20_000) -> list[tuple[str, float]]:
     """Where a page view's time goes, in microseconds, measured in this process: each step
     of the endpoint alone (CPU time, best of 3 × ``count``), then the whole endpoint driven the way
-    uvicorn drives it (64 at a time, the hit log's thread and fdatasync included, CPU of all
-    threads), and fdatasync's own latency on this disk."""
+    uvicorn drives it (64 at a time, the hit log's sync helper and fdatasync included, CPU
+    of all threads and of the helper), and fdatasync's own latency on this disk."""
     import datetime as dt
     import timeit
 
@@ -523,7 +535,10 @@ def hit_profile(folder: Path, count: int = 20_000) -> list[tuple[str, float]]:
     for label, site_known in (("full check", None), ("plain GET of a cached site", known)):
         cpu, _ = min(drive(NoLog(), site_known) for _ in range(3))
         steps.append((f"whole endpoint, no hit log ({label})", cpu / count * 1e6))
+    helper = log._helper.pid if log._helper is not None else None  # its CPU counts too
+    helper_cpu = cpu_seconds(helper) if helper else 0.0
     cpu, wall = drive(log, known)
+    cpu += (cpu_seconds(helper) - helper_cpu) if helper else 0.0
     batches = log.batches
     log.close()
     steps.append(("whole endpoint, CPU of all threads per request", cpu / count * 1e6))
@@ -607,9 +622,9 @@ def main() -> None:
         }
         kinds = ("raw", "wait", "starlette", "tally")
         started = {kind: start_server(kind, {**environment, **logs("tally")}) for kind in kinds}
-        # the ASGI path's and the writer thread's tally: each its own data directory
+        # the ASGI path's and the loop-syncing tally: each its own data directory
         # (DuckDB has one writer a file)
-        for kind in ("tally-asgi", "tally-thread"):
+        for kind in ("tally-asgi", "tally-loop"):
             (folder / kind).mkdir()
             prepare(folder / kind)
             started[kind] = start_server(
@@ -621,7 +636,7 @@ def main() -> None:
                 _wait(port)
             tally_port, tally_pid = servers["tally"]
             rate(tally_port, [get("/bench/bare")] * 500 + [tracking_request(i) for i in range(500)])
-            for kind in ("tally-asgi", "tally-thread"):
+            for kind in ("tally-asgi", "tally-loop"):
                 rate(servers[kind][0], [tracking_request(i) for i in range(500)])
             measured, generator = side_by_side(servers, rounds, seconds, folder)
             cpu = cpu_seconds(tally_pid)
@@ -662,7 +677,8 @@ def main() -> None:
     group = log["synced_records"] / max(1, log["synced_batches"])
     print(
         f"group commit: {group:.1f} records per fdatasync ({log['synced_batches']} syncs, "
-        f"{log.get('loop_batches', 0)} of them on the event loop; "
+        f"{log.get('helper_batches', 0)} by the sync helper, "
+        f"{log.get('loop_batches', 0)} on the event loop; "
         f"syncing handed to the writer thread {log.get('handoffs', 0)} times)"
     )
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,7 +89,9 @@ def test_the_writer_waits_for_more_records_only_after_a_sync_several_requests_sh
         real_sleep(seconds)
 
     monkeypatch.setattr(module.time, "sleep", sleep)
-    log = HitLog(tmp_path, segment_bytes=1 << 20, commit_delay=0.002, inline_limit=0)
+    log = HitLog(
+        tmp_path, segment_bytes=1 << 20, commit_delay=0.002, inline_limit=0, sync_helper=False
+    )
     log.start()
 
     async def one_by_one(count: int) -> None:
@@ -129,17 +133,15 @@ def test_segments_rotate_and_a_restart_starts_a_new_segment(tmp_path: Path) -> N
     assert names[-1].startswith("0000000004-")
 
 
-@pytest.mark.parametrize("inline_limit", [60, 0], ids=["on the loop", "by the writer"])
+@pytest.mark.parametrize("where", ["on the loop", "by the writer", "by the helper"])
 def test_a_failed_sync_fails_its_requests_and_the_next_batch_uses_a_new_segment(
-    tmp_path: Path, monkeypatch, inline_limit: float
+    tmp_path: Path, monkeypatch, where: str
 ) -> None:
     import os as real_os
 
     from tally.web import hitlog as module
     from tally.web.hitlog import HitLogError
 
-    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=inline_limit)
-    log.start()
     real_sync = real_os.fdatasync
     calls = {"n": 0}
 
@@ -149,7 +151,21 @@ def test_a_failed_sync_fails_its_requests_and_the_next_batch_uses_a_new_segment(
             raise OSError(28, "No space left on device")
         real_sync(fd)
 
-    monkeypatch.setattr(module.os, "fdatasync", failing_once)
+    if where == "by the helper":  # the helper's second sync fails the same way
+        sync = "        os.fdatasync(fd)\n"
+        assert sync in module._HELPER
+        failing = (
+            "        calls = globals()['calls'] = globals().get('calls', 0) + 1\n"
+            "        if calls == 2:\n"
+            "            raise OSError(28, 'No space left on device')\n"
+        )
+        monkeypatch.setattr(module, "_HELPER", module._HELPER.replace(sync, failing + sync))
+        log = HitLog(tmp_path, segment_bytes=1 << 20)
+    else:
+        monkeypatch.setattr(module.os, "fdatasync", failing_once)
+        inline_limit = 60 if where == "on the loop" else 0
+        log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=inline_limit, sync_helper=False)
+    log.start()
 
     async def send() -> list[object]:
         outcomes: list[object] = []
@@ -168,6 +184,7 @@ def test_a_failed_sync_fails_its_requests_and_the_next_batch_uses_a_new_segment(
     assert [r.payload for r in read_segment(first, 0, sealed=True).records] == [b"kept"]
     assert [r.payload for r in read_segment(second, 0, sealed=False).records] == [b"after"]
     assert outcomes[2] == [f"{second.name.removesuffix('.hitlog')}:0"]
+    assert log.helper_batches == (2 if where == "by the helper" else 0)  # the two synced
 
 
 @given(
@@ -266,7 +283,8 @@ def test_a_request_whose_event_loop_closed_does_not_stop_the_writer(
         real_sync(fd)
 
     monkeypatch.setattr(module.os, "fdatasync", slow_sync)
-    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0)  # the writer thread's path
+    # the writer thread's path
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0, sync_helper=False)
     log.start()
 
     async def send(payload: bytes) -> list[str]:
@@ -321,7 +339,7 @@ def test_on_a_fast_disk_the_loop_syncs_a_batch_and_answers_it_only_after_the_syn
     import threading
 
     calls = _syncs_by_thread(monkeypatch)
-    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=60)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=60, sync_helper=False)
     log.start()
     answered: list[tuple[int, int]] = []  # (the thread, syncs done) at each answer
 
@@ -360,7 +378,9 @@ def test_a_slow_sync_on_the_loop_hands_syncing_to_the_writer_until_the_loop_trie
     import threading
 
     calls = _syncs_by_thread(monkeypatch, slow={1, 4}, seconds=0.05, real=False)
-    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0.005, thread_period=0.5)
+    log = HitLog(
+        tmp_path, segment_bytes=1 << 20, inline_limit=0.005, thread_period=0.5, sync_helper=False
+    )
     log.start()
 
     async def send(payload: bytes) -> int:
@@ -411,7 +431,9 @@ def test_a_request_framed_while_the_writer_syncs_is_answered_when_the_loop_takes
             gate.wait(30)
 
     monkeypatch.setattr(module.os, "fdatasync", sync)
-    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0.005, thread_period=0.0)
+    log = HitLog(
+        tmp_path, segment_bytes=1 << 20, inline_limit=0.005, thread_period=0.0, sync_helper=False
+    )
     log.start()
 
     async def scenario() -> None:
@@ -445,7 +467,7 @@ def test_one_odd_slow_sync_leaves_syncing_on_the_loop(tmp_path: Path, monkeypatc
     import threading
 
     calls = _syncs_by_thread(monkeypatch, slow={2}, seconds=0.02, real=False)
-    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0.005)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0.005, sync_helper=False)
     log.start()
 
     async def send() -> int:
@@ -468,7 +490,7 @@ def test_a_loop_that_finds_the_file_busy_hands_its_batch_to_the_writer(
     import threading
 
     calls = _syncs_by_thread(monkeypatch)
-    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=60)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=60, sync_helper=False)
     log.start()
     ids: list[list[str]] = []
     log._io.acquire()
@@ -482,3 +504,115 @@ def test_a_loop_that_finds_the_file_busy_hands_its_batch_to_the_writer(
     assert len(ids) == 1 and len(calls) == 1
     assert calls[0][0] not in (threading.get_ident(), sender.ident)  # the writer's thread
     assert (log.batches, log.inline_batches) == (1, 0)
+
+
+@contextlib.contextmanager
+def _stopped(log: HitLog) -> Iterator[None]:
+    """The log's sync helper stopped (SIGSTOP) for the block, then let go on."""
+    import os
+    import signal
+
+    assert log._helper is not None
+    os.kill(log._helper.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(log._helper.pid, signal.SIGCONT)
+
+
+def test_the_sync_helper_syncs_what_the_loop_wrote_and_only_then_is_it_answered(
+    tmp_path: Path,
+) -> None:
+    # The loop writes the batch and goes on; the helper process syncs it. While the helper
+    # is stopped the record is written but its request is not answered; the loop serves
+    # meanwhile (the sleep below runs), and a request framed meanwhile waits for the next
+    # batch, which the answer's flush sends.
+    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    log.start()
+    answered: list[object] = []
+
+    async def send() -> tuple[int, list[object]]:
+        loop = asyncio.get_running_loop()
+        with _stopped(log):
+            log.submit([b"one"], loop, answered.append)
+            await asyncio.sleep(0.2)
+            log.submit([b"two"], loop, answered.append)
+            await asyncio.sleep(0.2)
+            written = segment_paths(tmp_path)[0].stat().st_size
+            assert answered == []  # written, not synced: not answered
+        three = await log.append([b"three"])
+        while len(answered) < 2:
+            await asyncio.sleep(0.01)
+        return written, [*answered, three]
+
+    written, outcomes = asyncio.run(send())
+    log.close()
+    (segment,) = segment_paths(tmp_path)
+    stem = segment.name.removesuffix(".hitlog")
+    assert written == 13  # "one" (10 header bytes + 3): "two" waits for the next batch
+    # "one" alone in the first batch; "two" and "three" in the second (13 + 13 = 26)
+    assert outcomes == [(stem, 0), (stem, 13), [f"{stem}:26"]]
+    assert (log.batches, log.helper_batches, log.inline_batches) == (2, 2, 0)
+    assert [r.payload for r in read_segment(segment, 0, sealed=True).records] == [
+        b"one",
+        b"two",
+        b"three",
+    ]
+
+
+def test_a_helper_that_dies_mid_sync_loses_nothing_and_the_loop_syncs_from_then_on(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+
+    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    log.start()
+    answered: list[object] = []
+    helper = log._helper
+    assert helper is not None
+
+    async def send() -> list[str]:
+        loop = asyncio.get_running_loop()
+        os.kill(helper.pid, signal.SIGSTOP)
+        log.submit([b"one"], loop, answered.append)
+        await asyncio.sleep(0.1)  # written and sent to the stopped helper
+        os.kill(helper.pid, signal.SIGKILL)  # dies before it synced
+        while not answered:
+            await asyncio.sleep(0.01)
+        return await log.append([b"two"])
+
+    two = asyncio.run(send())
+    log.close()
+    (segment,) = segment_paths(tmp_path)
+    stem = segment.name.removesuffix(".hitlog")
+    # "one" synced by the loop once the helper was gone, "two" on the loop as well
+    assert answered == [(stem, 0)] and two == [f"{stem}:13"]
+    assert (log.batches, log.helper_batches, log.inline_batches) == (2, 0, 1)
+    assert log._helper is None and helper.returncode == -signal.SIGKILL
+    assert [r.payload for r in read_segment(segment, 0, sealed=True).records] == [
+        b"one",
+        b"two",
+    ]
+
+
+def test_closing_on_the_loop_while_the_helper_syncs_lands_the_batch(tmp_path: Path) -> None:
+    # The server closes its log on its own event loop (the app's shutdown): the loop cannot
+    # read the helper's answer then, so close() waits for it and the request is answered
+    # once the loop runs again.
+    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    log.start()
+    answered: list[object] = []
+
+    async def shut_down() -> None:
+        loop = asyncio.get_running_loop()
+        log.submit([b"last"], loop, answered.append)
+        await asyncio.sleep(0)  # the flush writes it and asks the helper
+        assert log._flight is not None
+        log.close()
+        await asyncio.sleep(0.01)
+
+    asyncio.run(shut_down())
+    (segment,) = segment_paths(tmp_path)
+    assert answered == [(segment.name.removesuffix(".hitlog"), 0)]
+    assert [r.payload for r in read_segment(segment, 0, sealed=True).records] == [b"last"]

@@ -82,7 +82,11 @@ def create_app(
     async def tracking_stats(_request: Request) -> Response:
         log = {"synced_batches": hitlog.batches, "synced_records": hitlog.records}
         if isinstance(hitlog, HitLog):  # where the batches were synced (web/hitlog.py)
-            log |= {"loop_batches": hitlog.inline_batches, "handoffs": hitlog.handoffs}
+            log |= {
+                "helper_batches": hitlog.helper_batches,
+                "loop_batches": hitlog.inline_batches,
+                "handoffs": hitlog.handoffs,
+            }
         return JSONResponse({**tracking.stats.as_dict(), "hit_log": log})
 
     async def load_now(_request: Request) -> Response:

@@ -4,9 +4,9 @@ A plain page view (a GET of ``/matomo.php`` or ``/piwik.php``, or a POST with an
 body as ``sendBeacon`` sends, whose query ``TrackingEndpoint.plain`` vouches for, of a site
 it knows) is handled in the HTTP parser's
 callbacks: no ASGI scope, no task, no future. Its record is framed into the hit log's
-batch, and when that batch's ``fdatasync`` is done (on the event loop, in the flush the
-batch's first hit queued, or by the hit log's writer thread when the disk is slow:
-``tally.web.hitlog``) ``_Hit.settle`` is called for each waiting request, which writes the
+batch, and when that batch's ``fdatasync`` is done (by the hit log's sync helper process,
+whose answer the event loop reads; without it on the loop or by the hit log's writer
+thread: ``tally.web.hitlog``) ``_Hit.settle`` is called for each waiting request, which writes the
 answer's bytes (built once per second, with uvicorn's date header) to its connection. A
 hit is still acknowledged only once it is on disk.
 

@@ -3,11 +3,26 @@
 A tracking request is acknowledged only after its record is on disk. A request frames
 its records on the event loop into the batch being gathered (one shared buffer) and
 waits; the whole batch is written with one ``write`` and synced once, so many requests
-share one sync (group commit). Where the batch is synced depends on the disk:
+share one sync (group commit). Who syncs the batch:
 
-- **On the event loop** while syncs are fast: their moving average over about the last
-  8 syncs at most ``inline_limit`` (1 ms; an append to a local ext4 file syncs in about
-  0.1 ms at rest, and an odd slow sync does not move syncing off the loop). The first
+- **The sync helper**, a small process of its own (``sync_helper``, on by default; ``tally
+  serve`` runs with it). The first request of a loop iteration queues one ``call_soon``
+  flush; it writes the batch on the loop and sends the helper one byte over a socket pair
+  (with the segment's descriptor, after each rotation); the helper ``fdatasync``s that
+  descriptor and answers one byte, which the loop reads as an ordinary readable event
+  (``add_reader``) and answers the batch's requests. Meanwhile the loop goes on reading,
+  checking and framing requests: the sync overlaps the next batch's work instead of
+  blocking the loop (the loop used 0.86 of a core against a bare 204's 0.99 when it synced
+  itself, benchmarks/README.md, Tracking), and a process has its own GIL, so the answer
+  does not wait for the loop to hand the GIL over as a writer thread's does. One batch is
+  with the helper at a time; what gathers meanwhile is written and sent when its answer
+  lands. A helper that dies loses nothing: the loop syncs the batch it held and every
+  later one itself (below). Its CPU is the server's: benchmarks/tracking_bench.py counts
+  it.
+- **On the event loop**, without the helper, while syncs are fast: their moving average
+  over about the last 8 syncs at most ``inline_limit`` (1 ms; an append to a local ext4
+  file syncs in about 0.1 ms at rest, and an odd slow sync does not move syncing off the
+  loop). The first
   request of a loop iteration queues one ``call_soon`` flush; it runs after the
   callbacks of every event that iteration read, so it takes all their requests, writes
   and syncs (``fdatasync``) them and answers them in the same callback. No thread, no
@@ -16,21 +31,21 @@ share one sync (group commit). Where the batch is synced depends on the disk:
   to wake: CPU and latency per batch, benchmarks/README.md, Tracking). The loop is
   blocked during the sync, but its requests could not be answered before it anyway,
   and what arrives meanwhile is read as the next batch.
-- **By a writer thread** once that average passes ``inline_limit``: a slow disk (or one
-  that hangs) must not stall every request the loop serves, the dashboards and the API
-  included. The thread takes the whole buffer that gathered while its previous
-  ``fdatasync`` ran and wakes each event loop once per batch. After ``thread_period``
-  (1 s) the loop tries again, on trial (its average starts at the limit, so a slow sync
-  ends the trial); a trial that ends within the period doubles it (up to 64 times), and
-  a loop that synced fast for a whole period starts again from 1 s. So a persistently
-  slow disk stalls the loop for one sync a minute at most. After a sync that several
-  requests shared, the writer waits ``commit_delay`` (1 ms) before taking the next
+- **By a writer thread**, without the helper, once that average passes ``inline_limit``: a
+  slow disk (or one that hangs) must not stall every request the loop serves, the
+  dashboards and the API included. The thread takes the whole buffer that gathered while
+  its previous ``fdatasync`` ran and wakes each event loop once per batch. After
+  ``thread_period`` (1 s) the loop tries again, on trial (its average starts at the limit,
+  so a slow sync ends the trial); a trial that ends within the period doubles it (up to 64
+  times), and a loop that synced fast for a whole period starts again from 1 s. So a
+  persistently slow disk stalls the loop for one sync a minute at most. After a sync that
+  several requests shared, the writer waits ``commit_delay`` (1 ms) before taking the next
   batch: the clients just answered send their next hits within about that, and would
-  otherwise miss this batch and wait a whole sync more (with 64 busy connections,
-  batches of ~35 alternating become ~60; benchmarks/README.md). A lone client's batches
-  hold one request, so it never waits.
+  otherwise miss this batch and wait a whole sync more (with 64 busy connections, batches
+  of ~35 alternating become ~60; benchmarks/README.md). A lone client's batches hold one
+  request, so it never waits.
 
-Either way a request is answered only after the ``fdatasync`` of its batch returned, and
+Whoever syncs, a request is answered only after the ``fdatasync`` of its batch returned, and
 batches are written one at a time in the order they were taken, so records keep the
 order their requests were framed in.
 
@@ -52,7 +67,11 @@ import contextlib
 import functools
 import logging
 import os
+import select
+import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -172,12 +191,57 @@ class HitLogError(OSError):
     """The log could not make a batch durable; its requests must not be acknowledged."""
 
 
+# The sync helper's program (run with ``python -I -S -c``; its one argument is its end of
+# the socket pair). Each byte it reads asks for one fdatasync of the descriptor sent with
+# the first byte (and again whenever the segment changes); it answers one byte per sync,
+# 0 or the errno. It ignores SIGINT and SIGTERM (a Ctrl-C or a stop reaches every process
+# of the group: the server still has batches to sync) and ends when the server's end
+# closes.
+_HELPER = """
+import os, signal, socket, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+channel = socket.socket(fileno=int(sys.argv[1]))
+fd = -1
+while True:
+    try:
+        data, fds, _, _ = socket.recv_fds(channel, 1, 1)
+    except OSError:
+        break
+    if not data:
+        break
+    if fds:
+        if fd >= 0:
+            os.close(fd)
+        fd = fds[0]
+    try:
+        os.fdatasync(fd)
+        status = 0
+    except OSError as error:
+        status = min(255, error.errno or 255)
+    channel.sendall(bytes([status]))
+"""
+
+
 # A batch's outcome as each waiting request gets it: (segment stem, the batch's first
 # byte in it), or the error that stopped the batch.
 _Outcome = tuple[str, int] | BaseException
 # One waiting request: called on its event loop with its batch's outcome.
 Settle = Callable[[_Outcome], None]
 _Waiter = Settle
+
+
+@dataclass
+class _Flight:
+    """A batch written on an event loop, waiting for the sync helper's answer; it holds
+    the log's I/O lock until it lands."""
+
+    loop: asyncio.AbstractEventLoop
+    waiters: dict[asyncio.AbstractEventLoop, list[_Waiter]]
+    framed: int
+    length: int  # bytes
+    start: tuple[str, int]  # (segment stem, the batch's first byte)
+    channel: socket.socket
 
 
 class HitLog:
@@ -191,6 +255,7 @@ class HitLog:
         commit_delay: float = 0.001,
         inline_limit: float = 0.001,
         thread_period: float = 1.0,
+        sync_helper: bool = True,
     ) -> None:
         self.directory = Path(directory)
         self.segment_bytes = segment_bytes
@@ -200,7 +265,14 @@ class HitLog:
         # thread_period seconds (or more), after which the loop tries again.
         self.inline_limit = inline_limit
         self.thread_period = thread_period
-        self._inline = inline_limit > 0
+        # The sync helper (module docstring) syncs the loops' batches while they go on;
+        # without it (False, or it could not start) the loops sync as described above.
+        self.sync_helper = sync_helper
+        self._helper: subprocess.Popen[bytes] | None = None
+        self._channel: socket.socket | None = None  # to the helper: a byte asks one sync
+        self._helper_segment = ""  # the segment whose descriptor the helper holds
+        self._flight: _Flight | None = None  # the batch the helper is syncing
+        self._inline = inline_limit > 0 or sync_helper
         self._sync_time = 0.0  # moving average of the loops' syncs, seconds (weight 1/8)
         # monotonic time the loops began syncing again after the writer did (None: never)
         self._inline_since: float | None = None
@@ -230,6 +302,7 @@ class HitLog:
         self.batches = 0  # synced writes so far
         self.records = 0  # records in them: records / batches is the group-commit factor
         self.inline_batches = 0  # of the batches, those synced on an event loop
+        self.helper_batches = 0  # of the batches, those the sync helper synced
         self.handoffs = 0  # times syncing moved from the loops to the writer thread
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -237,6 +310,8 @@ class HitLog:
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._open_segment()
+        if self.sync_helper:
+            self._start_helper()
         self._thread = threading.Thread(target=self._run, name="hitlog-writer", daemon=True)
         self._thread.start()
 
@@ -245,11 +320,13 @@ class HitLog:
         with self._mutex:
             self._closing = True
             self._signal()
+        self._land_stranded()  # e.g. close() called on the flight's own loop
         if self._thread is not None:
             self._thread.join()
             self._thread = None
         with self._io:
             self._close_segment()
+            self._stop_helper()
 
     def durable(self) -> tuple[str, int]:
         """(active segment file name, bytes of it known to be on disk)."""
@@ -300,7 +377,8 @@ class HitLog:
             if self._inline:
                 # one flush per loop iteration: it runs after the callbacks of the events
                 # this iteration read, so it takes every request they held
-                if loop not in self._flushing:
+                flight = self._flight
+                if loop not in self._flushing and (flight is None or flight.loop is not loop):
                     self._flushing.add(loop)
                     loop.call_soon(self._flush, loop)
             elif self._asleep:
@@ -320,11 +398,17 @@ class HitLog:
         callback: no thread, no wake-up through the loop's self-pipe, no GIL hand-off."""
         with self._mutex:
             self._flushing.discard(loop)
+            flight = self._flight
+            if flight is not None and flight.loop is loop:
+                return  # the helper syncs this loop's batch: its answer flushes again
             # the writer syncs for now, or is writing a batch (it takes this one next)
             if not self._inline or not self._io.acquire(blocking=False):
                 self._handed = True
                 self._signal()
                 return
+        if self._channel is not None:
+            self._send(loop)
+            return
         try:
             with self._mutex:
                 data, waiters, framed = self._take()
@@ -339,10 +423,7 @@ class HitLog:
         self._sync_time += (took - self._sync_time) / 8
         if self._sync_time > self.inline_limit:
             self._to_thread(took)
-        here = waiters.pop(loop, None)
-        self._deliver(waiters, outcome)
-        if here is not None:
-            _settle_all(here, outcome)
+        self._answer(loop, waiters, outcome)
 
     def _to_thread(self, took: float) -> None:
         """Syncs on the loop got slow: the writer thread syncs for a while (module docstring)."""
@@ -363,6 +444,162 @@ class HitLog:
             self._period,
         )
 
+    # -- syncing by the sync helper ----------------------------------------------------
+
+    def _start_helper(self) -> None:
+        ours, theirs = socket.socketpair()
+        try:
+            self._helper = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _HELPER, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        except OSError as error:
+            logger.warning("hit log: no sync helper (%s); the event loop syncs", error)
+            ours.close()
+            self._inline = self.inline_limit > 0
+            return
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._channel = ours
+
+    def _stop_helper(self) -> None:
+        """Close the helper's channel (it then exits); syncing goes back to the loops and
+        the writer thread (called with _io held, so with no flight)."""
+        channel, helper = self._channel, self._helper
+        self._channel, self._helper, self._helper_segment = None, None, ""
+        with self._mutex:
+            self._inline = self.inline_limit > 0
+        if channel is not None:
+            channel.close()
+        if helper is not None:
+            try:
+                helper.wait(5)
+            except subprocess.TimeoutExpired:
+                helper.kill()
+                helper.wait()
+
+    def _send(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Write the batch and ask the helper to sync it; its answer lands on ``loop``
+        (called with _io held: the flight keeps it until it lands)."""
+        with self._mutex:
+            data, waiters, framed = self._take()
+        if not waiters:
+            self._io.release()
+            return
+        try:
+            start = self._write(data)
+        except OSError as error:
+            outcome: _Outcome = self._failed(error)
+            self.batches += 1
+            self.records += framed
+            self._io.release()
+            self._answer(loop, waiters, outcome)
+            return
+        channel = self._channel
+        assert channel is not None
+        flight = _Flight(loop, waiters, framed, len(data), start, channel)
+        try:
+            # the segment's descriptor goes with the first request after each rotation
+            descriptors = [self._fd] if self._helper_segment != self._segment else []
+            socket.send_fds(channel, [b"s"], descriptors)
+            self._helper_segment = self._segment
+        except OSError:  # the helper is gone: _land syncs here
+            self._answer(loop, waiters, self._land(flight, b""))
+            return
+        with self._mutex:
+            self._flight = flight
+        loop.add_reader(channel.fileno(), self._answered, loop)
+
+    def _answered(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The helper's channel is readable on ``loop``: land the flight, answer its
+        requests, and queue a flush for what gathered meanwhile."""
+        with self._mutex:
+            flight = self._flight
+            if flight is not None and flight.loop is loop:
+                self._flight = None  # claimed: nobody else reads its answer
+            else:
+                flight = None
+        if flight is None:  # landed by another thread, or another loop's flight: not ours
+            if self._channel is not None:
+                loop.remove_reader(self._channel.fileno())
+            return
+        try:
+            status = flight.channel.recv(1)
+        except BlockingIOError:  # not readable after all
+            with self._mutex:
+                self._flight = flight
+            return
+        except OSError:
+            status = b""
+        loop.remove_reader(flight.channel.fileno())
+        outcome = self._land(flight, status)
+        with self._mutex:
+            if self._count and loop not in self._flushing:
+                self._flushing.add(loop)
+                loop.call_soon(self._flush, loop)
+        self._answer(loop, flight.waiters, outcome)
+
+    def _land(self, flight: _Flight, status: bytes) -> _Outcome:
+        """The outcome of a flight whose helper answered ``status`` (empty: the helper is
+        gone, so the batch is synced here); releases _io."""
+        outcome: _Outcome
+        try:
+            if status == b"\0":
+                self._synced(flight.length)
+                outcome = flight.start
+                self.helper_batches += 1
+            elif status:
+                outcome = self._failed(OSError(status[0], os.strerror(status[0])))
+            else:
+                logger.error("hit log: the sync helper stopped; the event loop syncs")
+                self._stop_helper()
+                try:
+                    os.fdatasync(self._fd)
+                    self._synced(flight.length)
+                    outcome = flight.start
+                except OSError as error:
+                    outcome = self._failed(error)
+            self.batches += 1
+            self.records += flight.framed
+        finally:
+            self._io.release()
+        return outcome
+
+    def _land_stranded(self) -> None:
+        """Land a flight whose loop cannot: closed, stopped, or this thread's (blocked in
+        ``close``). Waits for the helper's answer."""
+        with self._mutex:
+            flight: _Flight | None = self._flight
+            if flight is None:
+                return
+            loop = flight.loop
+            running = loop.is_running() and loop is not _running_loop()
+            if running and not loop.is_closed():
+                return
+            self._flight = None
+        select.select([flight.channel], [], [])
+        try:
+            status = flight.channel.recv(1)
+        except OSError:
+            status = b""
+        if not loop.is_closed():
+            loop.remove_reader(flight.channel.fileno())
+        self._deliver(flight.waiters, self._land(flight, status))
+
+    def _answer(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        waiters: dict[asyncio.AbstractEventLoop, list[_Waiter]],
+        outcome: _Outcome,
+    ) -> None:
+        """Answer a batch from ``loop``: its own requests at once, other loops' woken."""
+        here = waiters.pop(loop, None)
+        self._deliver(waiters, outcome)
+        if here is not None:
+            _settle_all(here, outcome)
+
     # -- syncing in the writer thread --------------------------------------------------
 
     def _run(self) -> None:
@@ -381,13 +618,17 @@ class HitLog:
                 # the requests just answered come back with their next hits (a sleep:
                 # waking on every append would defeat the point)
                 time.sleep(self.commit_delay)
-            with self._io:
+            while not self._io.acquire(timeout=0.1):
+                self._land_stranded()  # a flight whose loop closed
+            try:
                 with self._mutex:
                     data, waiters, framed = self._take()
                 if not waiters:  # an event loop synced it meanwhile
-                    continue
+                    continue  # (the finally releases _io)
                 shared = sum(map(len, waiters.values())) > 1
                 outcome = self._commit(data, framed)
+            finally:
+                self._io.release()
             if not self._inline and self.inline_limit > 0:
                 now = time.monotonic()
                 if now >= self._inline_again:  # the loops try again (before they are woken)
@@ -413,26 +654,39 @@ class HitLog:
         """Write and sync one batch of ``framed`` records (called with _io held)."""
         outcome: _Outcome
         try:
-            if self._fd < 0 or self._size >= self.segment_bytes:
-                self._rotate()
-            outcome = (self._segment.removesuffix(SUFFIX), self._size)
-            self._write_all(data)
+            outcome = self._write(data)
             os.fdatasync(self._fd)
-            self._size += len(data)
-            self._durable = (self._segment, self._size)
+            self._synced(len(data))
         except OSError as error:
-            logger.error("hit log write failed in %s: %s", self._segment, error)
-            outcome = HitLogError(f"could not write the hit log: {error}")
-            # Cut what this batch wrote (its requests get an error, so it must not be
-            # loaded) and never append to that segment again: the next batch opens a new
-            # one, or fails the same way without stopping the writer thread.
-            if self._fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, self._size)
-            self._close_segment()
+            outcome = self._failed(error)
         self.batches += 1
         self.records += framed
         return outcome
+
+    def _write(self, data: bytearray) -> tuple[str, int]:
+        """Append a batch (not synced yet); returns (segment stem, its first byte)."""
+        if self._fd < 0 or self._size >= self.segment_bytes:
+            self._rotate()
+        start = (self._segment.removesuffix(SUFFIX), self._size)
+        self._write_all(data)
+        return start
+
+    def _synced(self, length: int) -> None:
+        """The batch of ``length`` bytes written last is on disk."""
+        self._size += length
+        self._durable = (self._segment, self._size)
+
+    def _failed(self, error: OSError) -> HitLogError:
+        """A batch could not be written or synced: its requests get the error returned."""
+        logger.error("hit log write failed in %s: %s", self._segment, error)
+        # Cut what this batch wrote (its requests get an error, so it must not be loaded)
+        # and never append to that segment again: the next batch opens a new one, or
+        # fails the same way without stopping the writer thread.
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+        self._close_segment()
+        return HitLogError(f"could not write the hit log: {error}")
 
     @staticmethod
     def _deliver(
@@ -472,6 +726,13 @@ class HitLog:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = -1
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _settle_all(settled: list[_Waiter], outcome: _Outcome) -> None:
