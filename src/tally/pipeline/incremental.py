@@ -213,10 +213,8 @@ def _rebuild(
     what was done."""
     warehouse = context.warehouse
     with _aside(warehouse) as aside:
-        # first aside: the stored rows a new copy of a stored event may be (needed by the
-        # first model); then the loaded tables' changes: a snapshot's is read aside while
-        # this thread writes the tables from settings and optional sources
-        _probe_aside(warehouse, ranged, loaded, horizon, aside)
+        # the loaded tables' changes first: a snapshot's is read aside while this thread
+        # writes the tables from settings and optional sources
         changes = {
             table: _loaded_change(warehouse, table, snapshot, horizon, f"delta_{n}", aside)
             for n, (table, snapshot) in enumerate(loaded.items())
@@ -234,10 +232,8 @@ class _Aside:
     """Reads run on another connection of the warehouse, in a thread, while this thread's
     build goes on (where ``capabilities.reads_aside``): a snapshot's change, an ``EXCEPT``
     of two days' exports that only reads loaded tables, runs beside the first models
-    (0.2 s of CPU at 1M subscriptions, most of it no longer waited for), and before it the
-    stored rows a ``@stores`` model's probe picks (``_probe_aside``). Each read's rows
-    become the session's temporary table of the same name when a model needs them; the
-    reads run one at a time, in the order asked."""
+    (0.2 s of CPU at 1M subscriptions, most of it no longer waited for). Each read's rows
+    become the session's temporary table of the same name when a model needs them."""
 
     def __init__(self, warehouse: Warehouse, pool: ThreadPoolExecutor | None) -> None:
         self.warehouse = warehouse
@@ -318,7 +314,7 @@ def _rebuild_models(
             # (a stored input is a loaded one, not a snapshot: _ranged)
             if stored_input is not None:
                 # a changed row of the stored input reaches the key its stored row had
-                named.append(_stored_probe(model, stored_input, f"probed_{n}", aside))
+                named.append(_stored_probe(warehouse, model, stored_input, f"probed_{n}"))
             nothing = ", ".join(f"NULL AS {c}" for c in declared.keys)
             temporary(warehouse, keys, " UNION ".join(named) or f"SELECT {nothing}")
             fast_path = FAST_PATHS.get(model.table)
@@ -340,50 +336,30 @@ def _rebuild_models(
     return outcome
 
 
-def _probe_aside(
-    warehouse: Warehouse,
-    ranged: list[Model],
-    loaded: dict[str, bool],
-    horizon: dt.date,
-    aside: _Aside,
-) -> None:
-    """For each ``@stores`` model, read aside (``probed_<n>``, n its place in ``ranged``)
-    its stored rows whose probe matches a row of the stored input's new partitions: the
-    stored row a new copy of an event may replace (``_stored_probe``). Both tables are
-    committed and the model is not rewritten before it reads them, so the read runs on the
-    other connection while this thread builds the loaded changes and the tables from
-    settings: at 1M subscriptions it reads 6.6M stored hashes, ~57 MB cold, which this
-    thread no longer waits for. With a declared ``@probe`` column (a hash) the rows whose
-    probe matches are picked (one number to read per stored row instead of the key's text
-    to decompress and hash again: 0.23 -> 0.03 s of CPU over 6.6M transaction ids); where
-    the warehouse has row ids (DuckDB), the narrow column is read alone, then the rows it
-    picked. A stored input is a loaded one, not a snapshot (``_ranged``): its change is its
-    rows after ``horizon``."""
-    for n, model in enumerate(ranged):
-        declared = model.range
-        assert declared is not None
-        if declared.grain != "key" or declared.stores is None:
-            continue
-        unique = ", ".join(declared.unique)
-        new_rows = f"{declared.stores} WHERE _partition_date > DATE '{horizon}'"
-        column, expression = declared.probe or (f"({unique})", unique)
-        narrow = pipeline_fragment("keys_among", key=column, given=expression, rows=new_rows)
-        narrow = few_rows(warehouse, model.table, narrow)
-        aside.temporary(
-            f"probed_{n}", f"SELECT {declared.column}, {unique} FROM {model.table} WHERE {narrow}"
-        )
-
-
-def _stored_probe(model: Model, changed: str, probed: str, aside: _Aside) -> str:
+def _stored_probe(warehouse: Warehouse, model: Model, changed: str, probed: str) -> str:
     """The SELECT of the keys a ``@stores`` model's stored rows of the rows in the temporary
-    table ``changed`` have (same unique key): among the rows ``_probe_aside`` picked into
-    ``probed`` (by the probe, a hash that two keys may share), those whose unique key is
-    one of ``changed``'s, so a shared hash never picks a wrong row."""
+    table ``changed`` have (same unique key). With a declared ``@probe`` column (a hash),
+    the rows whose probe matches go into the temporary table ``probed`` first, then the
+    unique key itself picks among them, so a hash shared by two keys never picks a wrong row:
+    one number to read per stored row instead of the key's text to decompress and hash again
+    (0.23 -> 0.03 s of CPU over 6.6M transaction ids). Where the warehouse has row ids
+    (DuckDB), the narrow column is read alone, then the rows it picked."""
     declared = model.range
     assert declared is not None
     unique = ", ".join(declared.unique)
-    aside.ready([probed])
     exact = pipeline_fragment("keys_among", key=f"({unique})", given=unique, rows=changed)
+    if declared.probe is None:
+        narrow = exact
+    else:
+        column, expression = declared.probe
+        narrow = pipeline_fragment("keys_among", key=column, given=expression, rows=changed)
+    narrow = few_rows(warehouse, model.table, narrow)
+    if declared.probe is None:
+        return f"SELECT {declared.column} FROM {model.table} WHERE {narrow}"
+    # in two statements: in one, the planner may match the unique key over every row first
+    temporary(
+        warehouse, probed, f"SELECT {declared.column}, {unique} FROM {model.table} WHERE {narrow}"
+    )
     return f"SELECT {declared.column} FROM {probed} WHERE {exact}"
 
 
