@@ -16,7 +16,12 @@ share one sync (group commit). Who syncs the batch:
   itself, benchmarks/README.md, Tracking), and a process has its own GIL, so the answer
   does not wait for the loop to hand the GIL over as a writer thread's does. One batch is
   with the helper at a time; what gathers meanwhile is written and sent when its answer
-  lands. A helper that dies loses nothing: the loop syncs the batch it held and every
+  lands. The helper times each ``fdatasync`` itself and sends the time with its answer,
+  so a loop that waited for a core does not look like a slow disk; while that moving
+  average passes ``inline_limit`` (a slow or busy disk) the writer thread syncs, with its
+  commit delay, and the helper is tried again after the period, as the loop's own syncs
+  are (below): one batch at a time, a slow sync split 64 clients into two batches taking
+  turns. A helper that dies loses nothing: the loop syncs the batch it held and every
   later one itself (below). Its CPU is the server's: benchmarks/tracking_bench.py counts
   it.
 - **On the event loop**, without the helper, while syncs are fast: their moving average
