@@ -142,13 +142,22 @@ class Link:
         self.js = self.connection.jetstream()
 
     def call(self, coroutine: Coroutine[Any, Any, Result], timeout: float | None = None) -> Result:
-        """Run ``coroutine`` on the link's loop and wait for it (from any other thread)."""
+        """Run ``coroutine`` on the link's loop and wait for it (from any other thread).
+
+        Raises ``JetStreamUnavailable`` when ``coroutine`` has not ended within ``timeout``
+        or when one of its NATS requests timed out."""
         future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
+        # wait() and not result(timeout): since Python 3.11 concurrent.futures.TimeoutError
+        # is the builtin TimeoutError, which nats' request timeouts subclass, so catching it
+        # around result() cannot tell this wait running out from a 5 s request timeout
+        done, _ = concurrent.futures.wait([future], timeout)
+        if not done:
             future.cancel()
-            raise JetStreamUnavailable(f"NATS did not answer within {timeout} s") from None
+            raise JetStreamUnavailable(f"NATS did not answer within {timeout} s")
+        try:
+            return future.result()
+        except TimeoutError as problem:  # nats.errors.TimeoutError: one request's own limit
+            raise JetStreamUnavailable(f"a NATS request timed out ({problem})") from None
 
     def submit(self, coroutine: Coroutine[Any, Any, Result]) -> Awaitable[Result]:
         """Hand ``coroutine`` to the link's loop; await the result in the caller's loop."""

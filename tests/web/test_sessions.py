@@ -372,6 +372,33 @@ def test_a_hit_arriving_a_day_late_reopens_only_its_local_day(site: Warehouse) -
     assert sessionize(site).days == []
 
 
+def test_each_hit_is_placed_once_and_each_visit_stored_once_however_often_its_day_runs(
+    site: Warehouse,
+) -> None:
+    # No key guards web.actions or web.visits on DuckDB (migration 112): each is unique
+    # because a run deletes its days' rows before writing them again. A: one visit on the
+    # 2nd (09:00, 09:10), one on the 3rd; B: two on the 2nd (an hour apart).
+    insert_hits(
+        site,
+        [
+            hit(hkt(2, "09:00"), visitor_id=A),
+            hit(hkt(2, "09:10"), visitor_id=A),
+            hit(hkt(3, "09:00"), visitor_id=A),
+            hit(hkt(2, "09:00"), visitor_id=B),
+            hit(hkt(2, "10:00"), visitor_id=B),
+        ],
+    )
+    sessionize(site)
+    insert_hits(site, [hit(hkt(3, "09:20"), visitor_id=A)], start=100)  # joins A's 3rd
+    sessionize(site)
+    sessionize(site, full=True)
+    sessionize(site, full=True, since=dt.date(2026, 3, 3))
+    # 6 hits, each once; 4 visits (A on the 2nd, B twice, A on the 3rd), each once
+    assert site.rows("SELECT count(*), count(DISTINCT hit_id) FROM web.actions") == [(6, 6)]
+    assert site.rows("SELECT count(*), count(DISTINCT idvisit) FROM web.visits") == [(4, 4)]
+    assert visits_by_key(site)["c:" + A] == [("2026-03-02", 2, 600), ("2026-03-03", 2, 1200)]
+
+
 def page_ids(warehouse: Warehouse) -> dict[str, int]:
     return {label: page for page, label in warehouse.rows("SELECT page_id, label FROM web.pages")}
 

@@ -63,6 +63,11 @@ STATE = "tally_stream_state"
 NOTIFIED = "tally_stream_notified"
 NOTIFIED_DAYS = 7
 IDLE_SECONDS = 0.25  # with no events, a partition is polled and ticked this often
+# Engines started together create the same stream and buckets at once. A create of one that
+# another process is still creating (its replicas electing their leader) can go unanswered
+# (seen with nats-server 2.9: the request times out after nats-py's 5 s), so the set-up is
+# retried until every stream and bucket is found made, for this long.
+PREPARE_SECONDS = 60.0
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -179,7 +184,12 @@ class PartitionedEngine:
 
     def start(self) -> PartitionedEngine:
         self.link.start()
-        self.link.call(self._prepare(), timeout=60)
+        self.link.call(
+            retrying(
+                self._prepare, seconds=PREPARE_SECONDS, what="creating its stream and buckets"
+            ),
+            timeout=PREPARE_SECONDS + 10,
+        )
         self._thread.start()
         return self
 
@@ -406,8 +416,15 @@ class JetStreamSink(Engine):
         uses); the event stream is created if no engine has created it yet."""
         jetstream = settings.jetstream
         link = Link(jetstream.url, name="tally-events").start()
-        try:
-            link.call(link.ensure_stream(stream_config(jetstream.replicas)), timeout=60)
+
+        async def ensure() -> None:
+            await link.ensure_stream(stream_config(jetstream.replicas))
+
+        try:  # retried as the engines' set-up is (PREPARE_SECONDS): they may create it now
+            link.call(
+                retrying(ensure, seconds=PREPARE_SECONDS, what="creating the event stream"),
+                timeout=PREPARE_SECONDS + 10,
+            )
         except BaseException:
             link.close()
             raise

@@ -84,7 +84,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,9 @@ class RecordLog(Protocol):
     async def append(self, payloads: list[bytes]) -> list[str]: ...
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
+    # a tuple: the loader makes one per hit, and a frozen dataclass's __init__ costs about
+    # as much as checking the record's CRC (benchmarks/README.md, issue 27's third session)
     offset: int
     payload: bytes
 
@@ -144,15 +145,20 @@ def scan(data: bytes, base: int, *, sealed: bool, max_records: int | None = None
     position = 0
     skipped = 0
     view = memoryview(data)
-    while position < len(data):
-        if max_records is not None and len(records) >= max_records:
-            break
-        size = _valid_at(view, position)
-        if size is not None:
+    total = len(data)
+    wanted = total if max_records is None else max_records  # no more records than bytes
+    while position < total and len(records) < wanted:
+        # _valid_at written out for an intact frame (the common case, once per hit)
+        if position + HEADER.size <= total:
+            magic, length, checksum = HEADER.unpack_from(view, position)
             start = position + HEADER.size
-            records.append(Record(base + position, bytes(view[start : position + size])))
-            position += size
-            continue
+            end = start + length
+            if magic == MAGIC and end <= total:
+                payload = data[start:end]
+                if zlib.crc32(payload) == checksum:
+                    records.append(Record(base + position, payload))
+                    position = end
+                    continue
         if not sealed:
             break
         following = _next_frame(view, position + 1)

@@ -72,7 +72,13 @@ class HitStream:
 
     def start(self) -> None:
         self.link.start()
-        self.link.call(self.link.ensure_stream(stream_config(self.settings)), timeout=30)
+
+        async def ensure() -> None:
+            await self.link.ensure_stream(stream_config(self.settings))
+
+        # nodes and loaders started together create the stream at once: a create of a stream
+        # still electing its leader can go unanswered (tally.stream.partitions.PREPARE_SECONDS)
+        self.link.call(retrying(ensure, seconds=30, what="creating the hit stream"), timeout=40)
 
     def close(self) -> None:
         self.link.close()

@@ -8,27 +8,32 @@
 -- @range key subscription_id
 -- @unique subscription_id
 -- @reads staging.viu_premium_transactions_latest WHERE subscription_id IN {keys}
+-- each transaction's business day worked out once, read by the rate join and the first paid
+-- day (written twice, DuckDB converted every row's time zone twice: the conversion was
+-- about a third of this model's CPU; 0.39 -> 0.28 s at 200,000 subscriptions)
+WITH transactions AS (
+    SELECT t.subscription_id, t.type, t.amount, t.currency,
+        CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS transaction_day
+    FROM staging.viu_premium_transactions_latest AS t
+    JOIN marts.dim_country AS z ON z.code = t.country
+    WHERE t.type IN ('purchase', 'renewal', 'refund')
+)
 SELECT
     t.subscription_id,
     min(t.currency) AS currency,
     min(CASE WHEN t.type IN ('purchase', 'renewal') AND t.amount > 0
-        THEN CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) END) AS first_paid_day,
+        THEN t.transaction_day END) AS first_paid_day,
     CAST(CAST(sum(t.amount) AS DECIMAL(18, 2)) AS DOUBLE) AS revenue,
     CAST(CASE WHEN count(*) = count(x.to_reporting)
         THEN CAST(sum(t.amount * x.to_reporting) AS DECIMAL(18, 2)) END AS DOUBLE)
         AS revenue_reporting,
     CAST(count(*) AS BIGINT) AS transactions
-FROM staging.viu_premium_transactions_latest AS t
-JOIN marts.dim_country AS z ON z.code = t.country
+FROM transactions AS t
 -- rates by day (tally/models/rates.py), the day clamped into the days listed
 CROSS JOIN (
     SELECT min(day) AS first_day, max(day) AS last_day FROM marts.dim_exchange_rate_day
 ) AS d
 LEFT JOIN marts.dim_exchange_rate_day AS x
     ON x.currency = t.currency
-    AND x.day = least(
-        greatest(CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE), d.first_day),
-        d.last_day
-    )
-WHERE t.type IN ('purchase', 'renewal', 'refund')
+    AND x.day = least(greatest(t.transaction_day, d.first_day), d.last_day)
 GROUP BY t.subscription_id

@@ -545,7 +545,7 @@ class DuckDBWarehouse(InformationSchema):
             con.execute("CREATE SCHEMA IF NOT EXISTS tally_meta")
             con.execute(bookkeeping.migrations_table())
             done = {row[0] for row in con.execute(bookkeeping.APPLIED_MIGRATIONS).fetchall()}
-            for name, sql in migration_files():
+            for name, sql in migration_files("duckdb"):
                 if name in done:
                     continue
                 with self.transaction():

@@ -170,7 +170,16 @@ idle AS (
         ) AS idle_ping,
         coalesce(max(CASE WHEN g.kind <> 'ping' THEN g.seq END) OVER (
             PARTITION BY g.vd ORDER BY g.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-        ), 0) AS previous_hit
+        ), 0) AS previous_hit,
+        -- the visitor-day's interactions (page views and site searches) and page views
+        -- before this hit, counted in this sort: a hit's counts in its visit are these less
+        -- those before the visit's first hit (see "counted"), with no sort of their own
+        coalesce(sum(CASE WHEN g.kind IN ('pageview', 'search') THEN 1 ELSE 0 END) OVER (
+            PARTITION BY g.vd ORDER BY g.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ), 0) AS interactions_before,
+        coalesce(sum(CASE WHEN g.kind = 'pageview' THEN 1 ELSE 0 END) OVER (
+            PARTITION BY g.vd ORDER BY g.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ), 0) AS pageviews_before
     FROM gaps AS g
 ),
 timed AS (
@@ -264,6 +273,8 @@ broken AS (
         sg.vd,
         sg.seq,
         sg.orphan,
+        sg.interactions_before,
+        sg.pageviews_before,
         CASE
             WHEN sg.time_break = 1 THEN 1
             WHEN mk.previous_mark IS NOT NULL
@@ -283,10 +294,18 @@ visited AS (
         b.vd,
         b.seq,
         b.orphan,
-        max(CASE WHEN b.visit_break = 1 THEN b.seq END) OVER (
-            PARTITION BY b.vd ORDER BY b.seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS first_seq
+        b.interactions_before,
+        b.pageviews_before,
+        max(CASE WHEN b.visit_break = 1 THEN b.seq END) OVER visitor_day AS first_seq,
+        -- the counts before the last break (they never fall as seq grows)
+        max(CASE WHEN b.visit_break = 1 THEN b.interactions_before END) OVER visitor_day
+            AS visit_interactions_before,
+        max(CASE WHEN b.visit_break = 1 THEN b.pageviews_before END) OVER visitor_day
+            AS visit_pageviews_before
     FROM broken AS b
+    WINDOW visitor_day AS (
+        PARTITION BY b.vd ORDER BY b.seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    )
 ),
 placed AS (
     -- Each placed hit with its visit named by integers (vd, first_seq: the visitor-day and
@@ -317,28 +336,26 @@ placed AS (
         g.kind,
         g.seconds_since_previous,
         g.page_label,
-        g.search_keyword
+        g.search_keyword,
+        v.interactions_before - v.visit_interactions_before AS interactions_in_visit_before,
+        v.pageviews_before - v.visit_pageviews_before AS pageviews_in_visit_before
     FROM visited AS v
     JOIN gaps AS g ON g.vd = v.vd AND g.seq = v.seq
 ),
 counted AS (
-    -- A visit is (vd, first_seq) among placed hits (orphan = 0): the rows of one idvisit,
-    -- partitioned on integers. One sort serves these three windows.
+    -- A visit is (vd, first_seq) among placed hits (orphan = 0): the rows of one idvisit.
+    -- Its hits are consecutive in seq, and ignored pings only ever follow its accepted
+    -- hits, so a placed hit's running counts are those before it in the visit plus itself,
+    -- and its gap to the visit's previous hit is its gap to the visitor-day's previous one
+    -- (none for the visit's first): no window here. (An orphan's counts are never used.)
     SELECT
         p.*,
-        CAST(sum(CASE WHEN p.kind IN ('pageview', 'search') THEN 1 ELSE 0 END) OVER (
-            PARTITION BY p.vd, p.first_seq, p.orphan ORDER BY p.seq
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS INTEGER) AS interaction,
-        CAST(sum(CASE WHEN p.kind = 'pageview' THEN 1 ELSE 0 END) OVER (
-            PARTITION BY p.vd, p.first_seq, p.orphan ORDER BY p.seq
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS INTEGER) AS pageview_number,
-        date_diff(
-            'second',
-            lag(p.hit_time) OVER (PARTITION BY p.vd, p.first_seq, p.orphan ORDER BY p.seq),
-            p.hit_time
-        ) AS gap
+        CAST(p.interactions_in_visit_before
+            + CASE WHEN p.kind IN ('pageview', 'search') THEN 1 ELSE 0 END AS INTEGER)
+            AS interaction,
+        CAST(p.pageviews_in_visit_before
+            + CASE WHEN p.kind = 'pageview' THEN 1 ELSE 0 END AS INTEGER) AS pageview_number,
+        CASE WHEN p.seq <> p.first_seq THEN p.seconds_since_previous END AS gap
     FROM placed AS p
 ),
 visit_ranks AS (

@@ -34,7 +34,8 @@ WITH scoped AS (
         a.kind,
         a.url,
         a.action_name,
-        a.page_label
+        a.page_label,
+        a.pageview_number
     FROM web.actions AS a
     JOIN web.dirty_days AS d ON d.idsite = a.idsite AND d.local_date = a.local_date
     WHERE a.idvisit IS NOT NULL
@@ -54,9 +55,16 @@ totals AS (
         count(*) FILTER (WHERE s.kind = 'download') AS downloads,
         count(*) FILTER (WHERE s.kind = 'event') AS events,
         count(*) FILTER (WHERE s.kind = 'search') AS searches,
-        -- the visit's first and last page views
-        min(s.position) FILTER (WHERE s.kind = 'pageview') AS entry_position,
-        max(s.position) FILTER (WHERE s.kind = 'pageview') AS exit_position
+        -- the visit's first page view (the one numbered 1: read here, not by a join) and
+        -- its last
+        max(CASE WHEN s.kind = 'pageview' AND s.pageview_number = 1 THEN s.url END)
+            AS entry_url,
+        max(CASE WHEN s.kind = 'pageview' AND s.pageview_number = 1 THEN s.action_name END)
+            AS entry_title,
+        max(CASE WHEN s.kind = 'pageview' AND s.pageview_number = 1 THEN s.page_label END)
+            AS entry_label,
+        max(s.position) FILTER (WHERE s.kind = 'pageview') AS exit_position,
+        max(CASE WHEN s.position = 1 THEN s.hit_id END) AS first_hit_id
     FROM scoped AS s
     GROUP BY s.visit_key
 ),
@@ -68,7 +76,14 @@ identities AS (
         max(h.visitor_id) AS visitor_id,
         max(h.user_id) AS user_id,
         coalesce(min(CASE WHEN h.referrer_type = 'campaign' THEN s.position END), 1)
-            AS referrer_position
+            AS referrer_position,
+        -- the first hit's device, country and provider (one hit has position 1), read in
+        -- this join of every hit rather than by a join of their own
+        max(CASE WHEN s.position = 1 THEN h.device_type END) AS device_type,
+        max(CASE WHEN s.position = 1 THEN h.os_name END) AS os_name,
+        max(CASE WHEN s.position = 1 THEN h.browser_name END) AS browser_name,
+        max(CASE WHEN s.position = 1 THEN h.country END) AS country,
+        max(CASE WHEN s.position = 1 THEN h.provider END) AS provider
     FROM scoped AS s
     -- the equal hit_time (always so) lets DuckDB skip row groups of web.hits outside the
     -- dirty days' times: a day's run reads that day's hits, not all of them
@@ -94,7 +109,7 @@ SELECT
     t.visitor_key,
     i.visitor_id,
     i.user_id,
-    f.hit_id,
+    t.first_hit_id,
     t.started_at,
     t.ended_at,
     date_diff('second', t.started_at, t.ended_at),
@@ -104,8 +119,8 @@ SELECT
     t.downloads,
     t.events,
     t.searches,
-    entry.url,
-    entry.action_name,
+    t.entry_url,
+    t.entry_title,
     leaving.url,
     leaving.action_name,
     r.referrer_type,
@@ -119,24 +134,21 @@ SELECT
     END,
     r.campaign_source,
     r.campaign_medium,
-    h.device_type,
-    h.os_name,
-    h.browser_name,
-    h.country,
+    i.device_type,
+    i.os_name,
+    i.browser_name,
+    i.country,
     coalesce(g.conversions, 0),
     coalesce(g.revenue, 0),
     g.goals,
     t.visit_key,
-    entry.page_label,
+    t.entry_label,
     leaving.page_label,
-    h.provider
+    i.provider
 FROM totals AS t
 JOIN identities AS i ON i.visit_key = t.visit_key
-JOIN scoped AS f ON f.visit_key = t.visit_key AND f.position = 1
-JOIN web.hits AS h ON h.hit_id = f.hit_id AND h.hit_time = f.hit_time
 JOIN scoped AS rs ON rs.visit_key = t.visit_key AND rs.position = i.referrer_position
 JOIN web.hits AS r ON r.hit_id = rs.hit_id AND r.hit_time = rs.hit_time
-LEFT JOIN scoped AS entry ON entry.visit_key = t.visit_key AND entry.position = t.entry_position
 LEFT JOIN scoped AS leaving
     ON leaving.visit_key = t.visit_key AND leaving.position = t.exit_position
 LEFT JOIN goals AS g ON g.idvisit = t.idvisit;
