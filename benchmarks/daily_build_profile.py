@@ -10,7 +10,9 @@ to compare them on the same data (CPU time is what a busy machine disturbs least
 most of it (DuckDB splits a statement over its threads), plus this thread's CPU between
 statements: the time the build would take if every statement's other threads ran beside
 it, a floor of its wall time at rest that a busy machine inflates far less than the wall
-time itself (the commit's own CPU is left out; the close of the database is in).
+time itself (the commit's own CPU is left out; the close of the database, ``_detach``, is
+in; reads aside, on another thread, are not); and lists the ``--top`` statements with the
+largest shares of it.
 
 Usage: PYTHONPATH=$PWD/src .venv/bin/python benchmarks/daily_build_profile.py \\
     --subscriptions 1000000 --folder /tmp/daily-profile --copy new.duckdb [--serial]
@@ -99,6 +101,7 @@ class Serial:
         self.thread = str(threading.get_native_id())
         self.busiest = 0.0
         self.inside = 0.0
+        self.statements: list[tuple[float, str]] = []  # (busiest thread's CPU, statement)
         kind = type(warehouse)
         for name in ("execute", "rows", "query", "_detach"):
             setattr(kind, name, self._timed(getattr(kind, name)))
@@ -112,6 +115,8 @@ class Serial:
             spent = {t: s - before.get(t, 0.0) for t, s in thread_seconds().items()}
             self.busiest += max(spent.values())
             self.inside += spent.get(self.thread, 0.0)
+            text = args[0] if args and isinstance(args[0], str) else original.__name__
+            self.statements.append((max(spent.values()), " ".join(text.split())[:120]))
             return result
 
         return timed
@@ -154,6 +159,9 @@ def main() -> None:
     print(f"build_day: {wall:.2f} s wall, {cpu:.2f} s CPU, load {os.getloadavg()[0]:.2f}")
     if serial is not None:
         print(serial.floor(began))
+        print("largest shares of the serial estimate (busiest thread's CPU s):")
+        for busiest, sql in sorted(serial.statements, reverse=True)[: args.top]:
+            print(f"  {busiest:7.3f}  {sql}")
     print_statements(found, cpu, outcome, args.top, by_cpu=args.analytics)
 
 

@@ -59,10 +59,13 @@ def prepared(folder: Path, hits: int) -> list[pa.Table]:
 def timed_writes(store: Warehouse, tables: list[pa.Table]) -> tuple[float, float]:
     """CPU and wall seconds of inserting every batch, one transaction each, then a checkpoint."""
     started, cpu = time.perf_counter(), time.process_time()
-    for table in tables:
-        with store.transaction():
-            store.append("web.hits", table)
-    store.execute("CHECKPOINT")
+    # one session, as load_hits holds: without it each transaction opened the file and
+    # closing it checkpointed, about 6 µs a hit more than a load pays
+    with store.session():
+        for table in tables:
+            with store.transaction():
+                store.append("web.hits", table)
+        store.execute("CHECKPOINT")
     return time.process_time() - cpu, time.perf_counter() - started
 
 

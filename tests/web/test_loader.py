@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -113,8 +116,8 @@ def test_a_crash_before_the_commit_loads_the_batch_on_the_next_run(
 def test_batches_written_while_the_next_is_prepared_commit_in_order_once(
     warehouse: Warehouse, settings: Settings, log_dir: Path
 ) -> None:
-    # 2 records a batch: segment 1's 9 records are 5 batches (4 of them handed to the
-    # writer thread, the last short one committed by the loader itself)
+    # 2 records a batch: segment 1's 9 records are 5 batches, segment 2's 3 are 2, all
+    # committed by the writer thread while the loader prepares the next, across segments
     settings.web.load_batch_records = 2
     write_segment(log_dir, 1, [pageview(n) for n in range(9)])
     write_segment(log_dir, 2, [pageview(n) for n in range(9, 12)])
@@ -140,6 +143,81 @@ def test_a_failed_commit_keeps_the_batches_before_it_and_loads_the_rest_later(
     assert warehouse.rows("SELECT hits FROM tally_meta.hitlog_segments") == [(4,)]
     assert load_hits(warehouse, settings).loaded == 5
     assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(9, 9)]
+
+
+def test_a_failed_commit_at_a_segments_end_stops_the_next_segment_too(
+    warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
+) -> None:
+    # segment 1: batches of 2, 2 and 1 (the third offset move fails); segment 2's first
+    # batch was being prepared meanwhile and must not be committed after the failure
+    settings.web.load_batch_records = 2
+    write_segment(log_dir, 1, [pageview(n) for n in range(5)])
+    write_segment(log_dir, 2, [pageview(n) for n in range(5, 8)])
+    crash_at_offset_move(warehouse, settings, monkeypatch, 3)
+    assert warehouse.rows("SELECT count(*) FROM web.hits") == [(4,)]
+    assert warehouse.rows("SELECT segment, hits FROM tally_meta.hitlog_segments") == [
+        (segment_paths(log_dir)[0].name, 4)
+    ]
+    assert load_hits(warehouse, settings).loaded == 4  # segment 1's last, segment 2's 3
+    assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(8, 8)]
+
+
+# A loader process killed outright (SIGKILL: no exception, no clean-up) at a batch's commit:
+# inside the transaction after the offset moved ("before"), or just after COMMIT ("after").
+KILLED_LOADER = """
+import os, signal, sys
+from tally.config import load_settings
+from tally.warehouse import connect
+from tally.web import loader
+
+url, data, where, nth = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+settings = load_settings(environ={"TALLY_DATA_DIR": data})
+settings.web.load_batch_records = 2
+commits = []
+advance, commit = loader.hitlog.advance, loader._commit
+
+def advanced(*arguments, **options):
+    advance(*arguments, **options)
+    if where == "before" and len(commits) == nth - 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def committed(*arguments, **options):
+    commit(*arguments, **options)
+    commits.append(1)
+    if where == "after" and len(commits) == nth:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+loader.hitlog.advance, loader._commit = advanced, committed
+loader.load_hits(connect(url), settings)
+"""
+
+
+@pytest.mark.parametrize(("where", "committed"), [("before", 4), ("after", 6)])
+def test_a_loader_killed_at_a_commit_loses_and_doubles_nothing_on_the_next_run(
+    warehouse: Warehouse,
+    settings: Settings,
+    log_dir: Path,
+    tmp_path: Path,
+    where: str,
+    committed: int,
+) -> None:
+    # 7 + 5 records in batches of 2: segment 1's batches hold 2, 2, 2, 1; segment 2's
+    # 2, 2, 1. Killed at the third batch's commit: before it, 2 batches (4 rows) stay;
+    # after the third commit, killed before the fourth, 6 rows stay.
+    write_segment(log_dir, 1, [pageview(n) for n in range(7)])
+    write_segment(log_dir, 2, [pageview(n) for n in range(7, 12)])
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_LOADER, warehouse.url, settings.data_dir, where, "3"],
+        env=environment,
+        capture_output=True,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()
+    assert warehouse.rows("SELECT count(*) FROM web.hits") == [(committed,)]
+    assert load_hits(warehouse, settings).loaded == 12 - committed
+    assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(12, 12)]
+    assert load_hits(warehouse, settings).loaded == 0
 
 
 def test_a_torn_tail_waits_while_active_and_is_skipped_once_sealed(
@@ -186,6 +264,37 @@ def test_unreadable_records_go_to_quarantine_and_do_not_block_the_rest(
     )
     assert reasons[0][0] is None and reasons[0][1].startswith("unreadable record")
     assert reasons[1] == ("rec", "rec=1 is required to record a hit")
+
+
+def test_records_in_other_framings_are_read_as_json_reads_them(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    # the endpoint's framing (UTF-8, nothing around the value) is decoded on a quicker path;
+    # a BOM, white space, UTF-16 or trailing bytes go to json.loads, which accepts the
+    # first three and refuses the last, as before
+    plain = pageview(0)
+    write_segment(
+        log_dir,
+        1,
+        [
+            plain,
+            b"\xef\xbb\xbf" + pageview(1),
+            b"  " + pageview(2) + b"\n",
+            pageview(3).decode().encode("utf-16"),
+            plain + b"{}",
+            b'"just a string"',
+        ],
+    )
+    result = load_hits(duckdb_warehouse, settings)
+    assert (result.loaded, result.quarantined) == (4, 2)
+    urls = duckdb_warehouse.rows("SELECT url FROM web.hits ORDER BY url")
+    assert [url for (url,) in urls] == [f"https://shop.example/{n}" for n in range(4)]
+    reasons = duckdb_warehouse.rows(
+        "SELECT reason FROM tally_meta.quarantine WHERE source = 'web' ORDER BY line"
+    )
+    extra = f"Extra data: line 1 column {len(plain) + 1} (char {len(plain)})"  # json's words
+    assert reasons[0][0] == f"unreadable record: {extra}"
+    assert reasons[1][0].startswith("unreadable record")
 
 
 def test_the_active_segment_is_read_only_up_to_the_synced_bytes(

@@ -470,18 +470,19 @@ def write_seed_reports(
         for country in settings.countries:
             for period in PERIODS if kind.periodic else ("daily",):
                 try:
-                    written.append(
-                        write_seed_report(
-                            warehouse,
-                            settings,
-                            kind.name,
-                            country.code,
-                            period,
-                            day,
-                            root=root,
-                            only_changed=only_changed,
+                    with warehouse.session():  # one per report (subscription.write_all_reports)
+                        written.append(
+                            write_seed_report(
+                                warehouse,
+                                settings,
+                                kind.name,
+                                country.code,
+                                period,
+                                day,
+                                root=root,
+                                only_changed=only_changed,
+                            )
                         )
-                    )
                 except NotFoundError as error:
                     skipped.append(f"{kind.name}: {error}")
     return written, skipped

@@ -163,18 +163,22 @@ def write_all_reports(
     for country in settings.countries:
         for period in PERIODS:
             try:
-                written.append(
-                    write_subscription_report(
-                        warehouse,
-                        settings,
-                        country.code,
-                        period,
-                        day,
-                        root=root,
-                        output_format=output_format,
-                        only_changed=only_changed,
+                # one session per report: on DuckDB each read outside a session opens and
+                # closes the file, most of a report's time (a report is one short step, as a
+                # load's partition is: docs/ARCHITECTURE.md, several processes at once)
+                with warehouse.session():
+                    written.append(
+                        write_subscription_report(
+                            warehouse,
+                            settings,
+                            country.code,
+                            period,
+                            day,
+                            root=root,
+                            output_format=output_format,
+                            only_changed=only_changed,
+                        )
                     )
-                )
             except NotFoundError as error:
                 skipped.append(str(error))
     return written, skipped
@@ -233,18 +237,19 @@ def rewrite_changed(
             )
             continue
         try:
-            checked.append(
-                write_subscription_report(
-                    warehouse,
-                    settings,
-                    record.country,
-                    record.period,
-                    record.day,
-                    root=root,
-                    output_format=record.output_format,
-                    only_changed=True,
+            with warehouse.session():  # one session per report (write_all_reports)
+                checked.append(
+                    write_subscription_report(
+                        warehouse,
+                        settings,
+                        record.country,
+                        record.period,
+                        record.day,
+                        root=root,
+                        output_format=record.output_format,
+                        only_changed=True,
+                    )
                 )
-            )
         except NotFoundError as error:
             left.append(f"{record.location}: {error}")
     return checked, left

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import json.scanner
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -176,7 +177,7 @@ def load_hits(
         return result
     # one session for the whole load: this thread's salt reads and the writer thread's
     # commits share the open database instead of opening the file again each time
-    with warehouse.session():
+    with warehouse.session(), _Writer() as writer:
         progress = hitlog.progress(warehouse)
         sites = _site_rules(warehouse)
         salts = DaySalts(warehouse)
@@ -192,7 +193,8 @@ def load_hits(
                 continue
             result.segments_read += 1
             position = _Position(path, start, sealed, limit, path.name in progress, was_sealed)
-            _load_segment(warehouse, settings, position, sites, salts, result)
+            _load_segment(warehouse, settings, position, sites, salts, result, writer)
+        writer.wait()  # the last batch commits before the retention reads the progress
     result.segments_deleted = _apply_retention(warehouse, directory, settings, now)
     return result
 
@@ -207,6 +209,38 @@ class _Position:
     complete: bool  # that row says the segment was read to its end after it was sealed
 
 
+class _Writer:
+    """One thread committing prepared batches in order, one at a time, for a whole load.
+
+    Writing a batch (DuckDB: the insert, the commit) runs without Python's lock and costs
+    about as much CPU as preparing one (benchmarks/README.md, "where a loaded hit's CPU
+    goes"), so the loading thread prepares the next batch, of the same segment or the
+    next one, while this thread commits the one before: two cores share a backfill. Each
+    batch waits for the one before it to commit, so an offset still moves with exactly the
+    rows before it, and a failed commit stops the load there (its error is raised by the
+    next ``submit`` or by ``wait``).
+    """
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hit-writer")
+        self.pending: Future[None] | None = None
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *failure: object) -> None:
+        self.pool.shutdown(wait=True)  # a commit under way finishes (or fails) first
+
+    def submit(self, job: Callable[..., None], *arguments: Any) -> None:
+        self.wait()  # the batch before commits first (or its error stops here)
+        self.pending = self.pool.submit(job, *arguments)
+
+    def wait(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+
 def _load_segment(
     warehouse: Warehouse,
     settings: Settings,
@@ -214,41 +248,26 @@ def _load_segment(
     sites: dict[int, _SiteRules],
     salts: DaySalts,
     result: LoadResult,
+    writer: _Writer,
 ) -> None:
-    """Load a segment batch by batch; while one batch is written, the next is prepared.
-
-    Writing a batch (DuckDB: the insert, the commit) runs without Python's lock and costs
-    about as much CPU as preparing one (benchmarks/README.md, "where a loaded hit's CPU
-    goes"), so a long segment's batches are committed by one writer thread while this
-    thread reads and prepares the next: two cores share a backfill. Commits stay in order
-    and one at a time (each waits for the one before it), so the offset still moves with
-    exactly the rows before it; a failed commit stops the segment there. The last batch of
-    a read (and a load of one batch: the live server's) is committed here, as before.
-    """
+    """Load a segment batch by batch: each prepared here, then committed by ``writer``
+    while the next one (of this segment or the next) is prepared."""
     path, start, sealed = position.path, position.start, position.sealed
     batch_size = settings.web.load_batch_records
     known = _Known(position.known)  # the segment's row exists once a batch has committed
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hit-writer") as writer:
-        pending: Future[None] | None = None
-        while True:
-            found = read_segment(
-                path, start, sealed=sealed, limit=position.limit, max_records=batch_size
-            )
-            if not found.records and found.end == start and (position.complete or not sealed):
-                break
-            last = len(found.records) < batch_size
-            complete = sealed and last
-            batch = _prepare(found.records, path.name, settings, sites, salts)
-            if pending is not None:
-                pending.result()  # the batch before commits first (or its error stops here)
-            job = (warehouse, path.name, batch, found, complete, known, result)
-            if last:
-                _write(*job)
-                break
-            pending = writer.submit(_write, *job)
-            start = found.end
-        if pending is not None:
-            pending.result()
+    while True:
+        found = read_segment(
+            path, start, sealed=sealed, limit=position.limit, max_records=batch_size
+        )
+        if not found.records and found.end == start and (position.complete or not sealed):
+            break
+        last = len(found.records) < batch_size
+        complete = sealed and last
+        batch = _prepare(found.records, path.name, settings, sites, salts)
+        writer.submit(_write, warehouse, path.name, batch, found, complete, known, result)
+        if last:
+            break
+        start = found.end
 
 
 def _write(
@@ -318,7 +337,7 @@ def _prepare(
 
     for position, record in enumerate(records):
         try:
-            fields = json.loads(record.payload)
+            fields = _decoded_record(record.payload)
         except Exception:
             one_row(position, None)  # refused there, with json's reason
             continue
@@ -339,6 +358,25 @@ def _prepare(
     quarantined.sort(key=itemgetter(0))  # in log order, as one pass would list them
     table = _in_log_order(_table(rows), row_positions, described.table, described.positions)
     return _Batch(table, quarantined, bots + described.bots)
+
+
+# json.loads' own scanner, called straight: loads spends as long again finding the bytes'
+# encoding and checking what follows the value (benchmarks/README.md, issue 27)
+_SCAN_VALUE = json.scanner.make_scanner(json.JSONDecoder())
+
+
+def _decoded_record(payload: bytes) -> Any:
+    """``json.loads(payload)``, quicker for a record as the tracking endpoint writes it
+    (UTF-8, one value, nothing around it); anything else is left to json.loads itself, so
+    a refused record is refused with json's own reason."""
+    try:
+        text = payload.decode()
+        value, end = _SCAN_VALUE(text, 0)
+    except (UnicodeDecodeError, StopIteration, ValueError):
+        return json.loads(payload)
+    if end != len(text):
+        return json.loads(payload)
+    return value
 
 
 def _in_log_order(
