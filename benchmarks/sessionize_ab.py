@@ -114,7 +114,8 @@ def write_floor(sessionized: Path, memory: str) -> None:
             )
             for copy, keyed in ((f"keyed_{table}", True), (f"bare_{table}", False)):
                 made = definition.replace(f"web.{table}(", f"web.{copy}(", 1)
-                connection.execute(made if keyed else made.replace("PRIMARY KEY", ""))
+                bare = made.replace("PRIMARY KEY", "")
+                connection.execute(keyed_on_first(made) if keyed else bare)
                 timed(
                     connection,
                     f"web.{table} copied, {'with' if keyed else 'without'} its primary key",
@@ -124,6 +125,14 @@ def write_floor(sessionized: Path, memory: str) -> None:
     finally:
         connection.close()
         work.unlink(missing_ok=True)
+
+
+def keyed_on_first(definition: str) -> str:
+    """``definition`` with its first column (hit_id, idvisit) the primary key, as before
+    DuckDB's tables lost theirs (migration 112)."""
+    if "PRIMARY KEY" in definition:
+        return definition
+    return definition.replace(" VARCHAR NOT NULL,", " VARCHAR NOT NULL PRIMARY KEY,", 1)
 
 
 def timed(connection: duckdb.DuckDBPyConnection, label: str, sql: str) -> None:

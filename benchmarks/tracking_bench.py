@@ -39,10 +39,13 @@ periodic loader is paused while requests are timed and measured separately after
 
 ``--hit-log-dir DIR`` puts the tally servers' hit logs under DIR (e.g. ``/dev/shm``, a
 tmpfs where ``fdatasync`` costs nothing: the disk taken out of the figures, to see what
-the rest of a durable hit costs); it is removed at the end.
+the rest of a durable hit costs); it is removed at the end. ``--sync-delay MS`` makes
+every ``fdatasync`` of the tally servers (by the event loop, the writer thread or the sync
+helper) take MS milliseconds more, a sleep: with ``--hit-log-dir /dev/shm``, a disk as fast
+as this one at rest (0.16) while the machine is busy.
 
 Usage: python benchmarks/tracking_bench.py [--quick] [--seconds S] [--rounds N]
-    [--hit-log-dir DIR]
+    [--hit-log-dir DIR] [--sync-delay MS]
 """
 
 from __future__ import annotations
@@ -140,6 +143,7 @@ def serve(kind: str, descriptor: int) -> None:
     elif kind == "starlette":
         app = Starlette(routes=[Route("/", bare)])
     else:  # tally, tally-asgi, tally-loop
+        _delay_syncs(float(os.environ.get(SYNC_DELAY, "0")) / 1000)
         from tally.config import load_settings
         from tally.server.app import create_app
         from tally.server.ui import access
@@ -174,6 +178,30 @@ def serve(kind: str, descriptor: int) -> None:
             app, access_log=False, log_level="warning", lifespan="on", proxy_headers=False
         )
     uvicorn.Server(config).run(sockets=[listening])
+
+
+SYNC_DELAY = "BENCH_TRACKING_SYNC_DELAY_MS"  # --sync-delay, handed to the servers
+
+
+def _delay_syncs(seconds: float) -> None:
+    """Every fdatasync of this server, its writer thread's and its sync helper's, then
+    sleeps ``seconds`` (``--sync-delay``)."""
+    if seconds <= 0:
+        return
+    from tally.web import hitlog
+
+    real = os.fdatasync
+
+    def delayed(descriptor: int) -> None:
+        real(descriptor)
+        time.sleep(seconds)
+
+    os.fdatasync = delayed
+    sync = "        os.fdatasync(fd)\n"
+    assert sync in hitlog._HELPER  # the helper's program, changed the same way
+    hitlog._HELPER = hitlog._HELPER.replace(
+        sync, f"{sync}        __import__('time').sleep({seconds!r})\n"
+    )
 
 
 # A hand-written HTTP/1.1 keep-alive client: a Python HTTP library would spend more CPU
@@ -599,6 +627,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per endpoint a round")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--hit-log-dir", help="where the tally servers' hit logs go")
+    parser.add_argument(
+        "--sync-delay", type=float, default=0.0, help="ms added to each of tally's syncs"
+    )
     parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve:
@@ -619,6 +650,7 @@ def main() -> None:
             **os.environ,
             "TALLY_DATA_DIR": str(folder),
             "TALLY_WEB__LOAD_INTERVAL_SECONDS": "86400",
+            SYNC_DELAY: str(arguments.sync_delay),
         }
         kinds = ("raw", "wait", "starlette", "tally")
         started = {kind: start_server(kind, {**environment, **logs("tally")}) for kind in kinds}
@@ -664,6 +696,8 @@ def main() -> None:
         print(f"  {step:<55} {value:10,.1f}")
     if arguments.hit_log_dir:
         print(f"\nthe tally servers' hit logs were under {arguments.hit_log_dir}")
+    if arguments.sync_delay:
+        print(f"each of the tally servers' syncs took {arguments.sync_delay:g} ms more (a sleep)")
     report(measured, generator, rounds, seconds, watch)
     bulk_per_cpu = bulks * bulk_size / bulk_cpu
     print(

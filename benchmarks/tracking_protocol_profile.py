@@ -3,10 +3,13 @@
 process under cProfile, driven by ``wrk`` (64 connections, each request a different page
 view, tracking_bench's Lua script) for a few seconds; prints the functions with the most
 own time per request. cProfile slows Python calls, so the shares matter, not the totals.
-While syncs are fast the hit log syncs on the event loop (profiled: ``posix.fdatasync``);
-batches its writer thread syncs (a slow disk) are not profiled.
+The hit log's sync helper process syncs the batches (not profiled: the loop's part is the
+batch's ``write``, the byte sent with ``sendmsg`` and the answer's ``recv``);
+``--no-helper`` profiles the loop syncing them itself (``posix.fdatasync``; batches its
+writer thread syncs on a slow disk are not profiled).
 
 Usage: PYTHONPATH=src python benchmarks/tracking_protocol_profile.py [--seconds S]
+    [--no-helper]
 """
 
 from __future__ import annotations
@@ -37,10 +40,11 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--no-helper", action="store_true", help="the loop syncs")
     arguments = parser.parse_args()
     watch = LoadWatch()
     with temporary_folder("tally-protocol-profile-") as folder:
-        hitlog = HitLog(folder / "log", 1 << 30)
+        hitlog = HitLog(folder / "log", 1 << 30, sync_helper=not arguments.no_helper)
         hitlog.start()
         endpoint = TrackingEndpoint(
             hitlog, site_exists=_yes, token_valid=_yes, site_known=lambda _site: True

@@ -15,6 +15,11 @@ TODAY = dt.date(2026, 3, 3)  # so a daily dataset is expected to have landed 202
 
 
 def _ledger(warehouse: Warehouse) -> None:
+    with warehouse.session():  # one opening of the file for every insert
+        _write_ledger(warehouse)
+
+
+def _write_ledger(warehouse: Warehouse) -> None:
     """itunes/subscription-events: 03-01 and 03-02 landed and loaded (100 + 50 rows), one
     failed first attempt on 03-02, three quarantined rows. google-play/subscription-sales:
     only 02-25 landed (7 rows), five days behind. Nothing else has ever landed."""

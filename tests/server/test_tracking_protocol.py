@@ -92,7 +92,7 @@ def shortcut(monkeypatch) -> list[bytes]:
 # the hit log's three ways to sync (tally.web.hitlog): its helper process (as tally serve
 # runs it), the event loop (which a sync blocks), its writer thread
 SYNCS: dict[str, dict[str, Any]] = {
-    "by the helper": {},
+    "by the helper": {"inline_limit": 0},  # never relieved by the writer thread
     "on the loop": {"inline_limit": 60, "sync_helper": False},
     "by the writer": {"inline_limit": 0, "sync_helper": False},
 }

@@ -37,19 +37,20 @@ DAY_ONE, DAY_TWO = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
 
 
 def _facts(warehouse: Warehouse) -> None:
-    warehouse.execute(
-        "CREATE TABLE marts.report_fact (type VARCHAR, resolution_type VARCHAR, "
-        "country VARCHAR, platform VARCHAR, start_date DATE, meta_1 VARCHAR, meta_2 VARCHAR, "
-        "meta_3 VARCHAR, meta_4 VARCHAR, meta_5 VARCHAR, meta_6 VARCHAR, meta_7 VARCHAR, "
-        "meta_8 VARCHAR, value DOUBLE)"
-    )
-    for kind, country, platform, plan, channel, payment, currency, day, value in FACTS:
+    with warehouse.session():  # one opening of the file for every insert
         warehouse.execute(
-            "INSERT INTO marts.report_fact VALUES (?, 'daily', ?, ?, ?, ?, ?, 'Store', ?, ?, "
-            "NULL, NULL, NULL, ?)",
-            [kind, country, platform, dt.date(2026, 3, day), plan, channel, payment, currency,
-             value],
-        )  # fmt: skip
+            "CREATE TABLE marts.report_fact (type VARCHAR, resolution_type VARCHAR, "
+            "country VARCHAR, platform VARCHAR, start_date DATE, meta_1 VARCHAR, meta_2 VARCHAR, "
+            "meta_3 VARCHAR, meta_4 VARCHAR, meta_5 VARCHAR, meta_6 VARCHAR, meta_7 VARCHAR, "
+            "meta_8 VARCHAR, value DOUBLE)"
+        )
+        for kind, country, platform, plan, channel, payment, currency, day, value in FACTS:
+            warehouse.execute(
+                "INSERT INTO marts.report_fact VALUES (?, 'daily', ?, ?, ?, ?, ?, 'Store', ?, ?, "
+                "NULL, NULL, NULL, ?)",
+                [kind, country, platform, dt.date(2026, 3, day), plan, channel, payment, currency,
+                 value],
+            )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

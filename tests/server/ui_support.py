@@ -28,13 +28,14 @@ def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 def shop_sites(settings: Settings) -> Warehouse:
     """A migrated warehouse holding sites 1 and 2 ("Shop 1", "Shop 2"), the rights tests' sites."""
     warehouse = connect(settings.warehouse_url)
-    warehouse.migrate()
-    for idsite in (1, 2):
-        warehouse.execute(
-            "INSERT INTO web.sites VALUES (?, ?, 'https://shop.example', '[]', 'UTC', "
-            "TIMESTAMP '2026-01-01 00:00:00')",
-            [idsite, f"Shop {idsite}"],
-        )
+    with warehouse.session():  # one opening of the file for the migration and the inserts
+        warehouse.migrate()
+        for idsite in (1, 2):
+            warehouse.execute(
+                "INSERT INTO web.sites VALUES (?, ?, 'https://shop.example', '[]', 'UTC', "
+                "TIMESTAMP '2026-01-01 00:00:00')",
+                [idsite, f"Shop {idsite}"],
+            )
     return warehouse
 
 

@@ -160,7 +160,7 @@ def test_a_failed_sync_fails_its_requests_and_the_next_batch_uses_a_new_segment(
             "            raise OSError(28, 'No space left on device')\n"
         )
         monkeypatch.setattr(module, "_HELPER", module._HELPER.replace(sync, failing + sync))
-        log = HitLog(tmp_path, segment_bytes=1 << 20)
+        log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0)  # never handed over
     else:
         monkeypatch.setattr(module.os, "fdatasync", failing_once)
         inline_limit = 60 if where == "on the loop" else 0
@@ -526,8 +526,9 @@ def test_the_sync_helper_syncs_what_the_loop_wrote_and_only_then_is_it_answered(
     # The loop writes the batch and goes on; the helper process syncs it. While the helper
     # is stopped the record is written but its request is not answered; the loop serves
     # meanwhile (the sleep below runs), and a request framed meanwhile waits for the next
-    # batch, which the answer's flush sends.
-    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    # batch, which the answer's flush sends. (inline_limit=0: however slow the disk, the
+    # helper is never relieved by the writer thread.)
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0)
     log.start()
     answered: list[object] = []
 
@@ -616,3 +617,50 @@ def test_closing_on_the_loop_while_the_helper_syncs_lands_the_batch(tmp_path: Pa
     (segment,) = segment_paths(tmp_path)
     assert answered == [(segment.name.removesuffix(".hitlog"), 0)]
     assert [r.payload for r in read_segment(segment, 0, sealed=True).records] == [b"last"]
+
+
+def test_slow_syncs_by_the_helper_hand_syncing_to_the_writer_until_the_loop_tries_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # The helper times its own syncs (not the loop's wait for a core). Its program is
+    # changed so its second sync takes 50 ms: the average (weight 1/8) goes from 0 to over
+    # 6 ms, past the 5 ms limit, so the writer thread syncs "3" (this process's
+    # fdatasync, recorded), and "4", the first after thread_period (0.3 s), after which
+    # the loop tries again: "5" is the helper's.
+    import threading
+
+    from tally.web import hitlog as module
+
+    sync = "        os.fdatasync(fd)\n"
+    slow = (  # instead of the real sync: a disk that is never slow by itself
+        "        calls = globals()['calls'] = globals().get('calls', 0) + 1\n"
+        "        if calls == 2:\n"
+        "            time.sleep(0.05)\n"
+    )
+    monkeypatch.setattr(module, "_HELPER", module._HELPER.replace(sync, slow))
+    calls = _syncs_by_thread(monkeypatch, real=False)  # the syncs in this process
+    log = HitLog(tmp_path, segment_bytes=1 << 20, inline_limit=0.005, thread_period=0.3)
+    log.start()
+
+    async def send(payload: bytes) -> None:
+        await log.append([payload])
+
+    for payload in (b"1", b"2", b"3"):
+        asyncio.run(send(payload))
+    time.sleep(0.4)
+    asyncio.run(send(b"4"))
+    asyncio.run(send(b"5"))
+    writer = log._thread.ident if log._thread is not None else None
+    log.close()
+    assert log.handoffs == 1
+    assert len(calls) == 2 and {thread for thread, _ in calls} == {writer}
+    assert (log.batches, log.helper_batches, log.inline_batches) == (5, 3, 0)
+    (segment,) = segment_paths(tmp_path)
+    assert [r.payload for r in read_segment(segment, 0, sealed=True).records] == [
+        b"1",
+        b"2",
+        b"3",
+        b"4",
+        b"5",
+    ]
+

@@ -98,8 +98,9 @@ def list_tokens(warehouse: Warehouse) -> list[TokenInfo]:
 def token_access(warehouse: Warehouse) -> dict[str, Access]:
     """Access of every live token by its hash (revoked ones and those of deleted users left
     out; expiry is checked at use, since it passes while the map is cached)."""
-    rows = accounts.live_tokens(warehouse)
-    rights = accounts.all_sites(warehouse)
+    with warehouse.session():  # both reads on one opening of the warehouse
+        rows = accounts.live_tokens(warehouse)
+        rights = accounts.all_sites(warehouse)
     return {
         digest: Access(
             token_name=name,

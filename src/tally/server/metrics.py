@@ -97,18 +97,24 @@ def dataset_statuses(
     """
     today = today or dt.datetime.now(dt.UTC).date()
     scheduled = scheduled or {}
-    landed = {
-        (row[0], row[1]): (row[2], row[3]) for row in lake_files.latest_per_dataset(warehouse)
-    }
-    # Datasets that share one landed file (no dataset folder in the key) have manifest rows
-    # under the first of them only; their own successful ingest steps say when they landed.
-    ingested = {(row[0], row[1]): (row[2], row[3]) for row in ledger.latest_ingests(warehouse)}
-    loads = {
-        (row[0], row[1]): (int(row[2] or 0), int(row[3] or 0))
-        for row in ledger.load_totals(warehouse)
-    }
-    latest = {(row[0], row[1]): (row[2], row[3]) for row in ledger.latest_load_status(warehouse)}
-    quarantined = {(row[0], row[1]): int(row[2]) for row in quarantine.rows_per_dataset(warehouse)}
+    with warehouse.session():  # five reads, one opening of the warehouse
+        landed = {
+            (row[0], row[1]): (row[2], row[3]) for row in lake_files.latest_per_dataset(warehouse)
+        }
+        # Datasets that share one landed file (no dataset folder in the key) have manifest
+        # rows under the first of them only; their own successful ingest steps say when
+        # they landed.
+        ingested = {(row[0], row[1]): (row[2], row[3]) for row in ledger.latest_ingests(warehouse)}
+        loads = {
+            (row[0], row[1]): (int(row[2] or 0), int(row[3] or 0))
+            for row in ledger.load_totals(warehouse)
+        }
+        latest = {
+            (row[0], row[1]): (row[2], row[3]) for row in ledger.latest_load_status(warehouse)
+        }
+        quarantined = {
+            (row[0], row[1]): int(row[2]) for row in quarantine.rows_per_dataset(warehouse)
+        }
     lags = {
         (d.source, d.name): int(getattr(d, "expected_lag_days", DEFAULT_LAG_DAYS))
         for d in all_datasets().values()

@@ -80,10 +80,12 @@ def add_user(warehouse: Warehouse, name: str, password: str, *, admin: bool = Fa
     """Create a user; the name must be new."""
     check_name(name)
     check_password(password)
-    if accounts.user_exists(warehouse, name):
-        raise BadInputError(f"user {name!r} exists already")
-    now = _now()
-    accounts.insert_user(warehouse, name, _hasher.hash(password), admin, now)
+    hashed = _hasher.hash(password)  # before the session: the file is not held meanwhile
+    with warehouse.session():  # the check and the insert on one opening of the warehouse
+        if accounts.user_exists(warehouse, name):
+            raise BadInputError(f"user {name!r} exists already")
+        now = _now()
+        accounts.insert_user(warehouse, name, hashed, admin, now)
     return User(name, admin, {}, now)
 
 
@@ -98,37 +100,42 @@ def set_password(warehouse: Warehouse, name: str, password: str) -> None:
 
 def grant(warehouse: Warehouse, name: str, idsite: int, rights: str) -> None:
     """Give ``name`` 'view' or 'admin' rights on site ``idsite`` (replacing earlier rights)."""
-    _require(warehouse, name)
-    if rights not in RIGHTS:
-        raise BadInputError(f"rights are one of {', '.join(RIGHTS)}; got {rights!r}")
-    if not site_exists(warehouse, idsite):
-        raise NotFoundError(f"no site {idsite} (see: tally site list)")
-    with warehouse.transaction():
-        accounts.set_site_rights(warehouse, name, idsite, rights)
+    with warehouse.session():  # the checks and the change on one opening of the warehouse
+        _require(warehouse, name)
+        if rights not in RIGHTS:
+            raise BadInputError(f"rights are one of {', '.join(RIGHTS)}; got {rights!r}")
+        if not site_exists(warehouse, idsite):
+            raise NotFoundError(f"no site {idsite} (see: tally site list)")
+        with warehouse.transaction():
+            accounts.set_site_rights(warehouse, name, idsite, rights)
 
 
 def revoke(warehouse: Warehouse, name: str, idsite: int) -> None:
-    _require(warehouse, name)
-    accounts.set_site_rights(warehouse, name, idsite, None)
+    with warehouse.session():
+        _require(warehouse, name)
+        accounts.set_site_rights(warehouse, name, idsite, None)
 
 
 def delete_user(warehouse: Warehouse, name: str) -> None:
-    _require(warehouse, name)
-    with warehouse.transaction():
-        accounts.delete_user(warehouse, name)
-        end_sessions_of(warehouse, name)
+    with warehouse.session():
+        _require(warehouse, name)
+        with warehouse.transaction():
+            accounts.delete_user(warehouse, name)
+            end_sessions_of(warehouse, name)
 
 
 def get_user(warehouse: Warehouse, name: str) -> User | None:
-    row = accounts.user_row(warehouse, name)
-    if row is None:
-        return None
-    return User(row[0], bool(row[1]), accounts.sites_of(warehouse, name), row[2])
+    with warehouse.session():  # its reads on one opening of the warehouse (session_user)
+        row = accounts.user_row(warehouse, name)
+        if row is None:
+            return None
+        return User(row[0], bool(row[1]), accounts.sites_of(warehouse, name), row[2])
 
 
 def list_users(warehouse: Warehouse) -> list[User]:
-    names = accounts.user_names(warehouse)
-    return [user for name in names if (user := get_user(warehouse, name)) is not None]
+    with warehouse.session():
+        names = accounts.user_names(warehouse)
+        return [user for name in names if (user := get_user(warehouse, name)) is not None]
 
 
 def has_users(warehouse: Warehouse) -> bool:
@@ -164,8 +171,11 @@ def session_user(warehouse: Warehouse, session_id: str) -> User | None:
     """The user of a live session, or None (ended, expired, unknown, user gone)."""
     if not session_id:
         return None
-    name = accounts.session_name(warehouse, _digest(session_id), _now())
-    return get_user(warehouse, name) if name is not None else None
+    # every dashboard request asks: one opening of the warehouse for its three reads, not
+    # three (on DuckDB each read outside a session opens and closes the file)
+    with warehouse.session():
+        name = accounts.session_name(warehouse, _digest(session_id), _now())
+        return get_user(warehouse, name) if name is not None else None
 
 
 def end_session(warehouse: Warehouse, session_id: str) -> None:

@@ -70,7 +70,8 @@ class Poller:
     def run_once(self) -> int:
         warehouse = self.opener()
         try:
-            events = self.poll(warehouse, self.engine.clock())
+            with warehouse.session():  # a poll's reads on one opening of the warehouse
+                events = self.poll(warehouse, self.engine.clock())
         finally:
             warehouse.close()
         if events:

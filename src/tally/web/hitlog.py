@@ -16,7 +16,12 @@ share one sync (group commit). Who syncs the batch:
   itself, benchmarks/README.md, Tracking), and a process has its own GIL, so the answer
   does not wait for the loop to hand the GIL over as a writer thread's does. One batch is
   with the helper at a time; what gathers meanwhile is written and sent when its answer
-  lands. A helper that dies loses nothing: the loop syncs the batch it held and every
+  lands. The helper times each ``fdatasync`` itself and sends the time with its answer,
+  so a loop that waited for a core does not look like a slow disk; while that moving
+  average passes ``inline_limit`` (a slow or busy disk) the writer thread syncs, with its
+  commit delay, and the helper is tried again after the period, as the loop's own syncs
+  are (below): one batch at a time, a slow sync split 64 clients into two batches taking
+  turns. A helper that dies loses nothing: the loop syncs the batch it held and every
   later one itself (below). Its CPU is the server's: benchmarks/tracking_bench.py counts
   it.
 - **On the event loop**, without the helper, while syncs are fast: their moving average
@@ -199,12 +204,13 @@ class HitLogError(OSError):
 
 # The sync helper's program (run with ``python -I -S -c``; its one argument is its end of
 # the socket pair). Each byte it reads asks for one fdatasync of the descriptor sent with
-# the first byte (and again whenever the segment changes); it answers one byte per sync,
-# 0 or the errno. It ignores SIGINT and SIGTERM (a Ctrl-C or a stop reaches every process
-# of the group: the server still has batches to sync) and ends when the server's end
-# closes.
+# the first byte (and again whenever the segment changes); it answers five bytes per sync:
+# 0 or the errno, and how long the fdatasync took in microseconds (u32 LE; the disk's time,
+# whatever the event loop waited for a core). It ignores SIGINT and SIGTERM (a Ctrl-C or a
+# stop reaches every process of the group: the server still has batches to sync) and ends
+# when the server's end closes.
 _HELPER = """
-import os, signal, socket, sys
+import os, signal, socket, sys, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 channel = socket.socket(fileno=int(sys.argv[1]))
@@ -220,13 +226,16 @@ while True:
         if fd >= 0:
             os.close(fd)
         fd = fds[0]
+    started = time.perf_counter()
     try:
         os.fdatasync(fd)
         status = 0
     except OSError as error:
         status = min(255, error.errno or 255)
-    channel.sendall(bytes([status]))
+    took = min(round((time.perf_counter() - started) * 1e6), 2**32 - 1)
+    channel.sendall(bytes([status]) + took.to_bytes(4, "little"))
 """
+_ANSWER = 5  # bytes of the helper's answer
 
 
 # A batch's outcome as each waiting request gets it: (segment stem, the batch's first
@@ -532,32 +541,42 @@ class HitLog:
                 loop.remove_reader(self._channel.fileno())
             return
         try:
-            status = flight.channel.recv(1)
+            answer = flight.channel.recv(_ANSWER)
         except BlockingIOError:  # not readable after all
             with self._mutex:
                 self._flight = flight
             return
         except OSError:
-            status = b""
+            answer = b""
         loop.remove_reader(flight.channel.fileno())
-        outcome = self._land(flight, status)
+        outcome = self._land(flight, _whole(flight.channel, answer))
         with self._mutex:
             if self._count and loop not in self._flushing:
-                self._flushing.add(loop)
-                loop.call_soon(self._flush, loop)
+                if self._inline:
+                    self._flushing.add(loop)
+                    loop.call_soon(self._flush, loop)
+                else:  # handed to the writer thread just now (_land)
+                    self._handed = True
+                    self._signal()
         self._answer(loop, flight.waiters, outcome)
 
-    def _land(self, flight: _Flight, status: bytes) -> _Outcome:
-        """The outcome of a flight whose helper answered ``status`` (empty: the helper is
-        gone, so the batch is synced here); releases _io."""
+    def _land(self, flight: _Flight, answer: bytes) -> _Outcome:
+        """The outcome of a flight whose helper answered ``answer`` (empty: the helper is
+        gone, so the batch is synced here); releases _io. A helper whose syncs got slow
+        (their moving average over ``inline_limit``, timed by the helper) hands syncing to
+        the writer thread for a while, as the loop's own syncs do (module docstring)."""
         outcome: _Outcome
         try:
-            if status == b"\0":
+            if len(answer) == _ANSWER and answer[0] == 0:
                 self._synced(flight.length)
                 outcome = flight.start
                 self.helper_batches += 1
-            elif status:
-                outcome = self._failed(OSError(status[0], os.strerror(status[0])))
+                took = int.from_bytes(answer[1:], "little") / 1e6
+                self._sync_time += (took - self._sync_time) / 8
+                if self._sync_time > self.inline_limit > 0:
+                    self._to_thread(took)
+            elif answer:
+                outcome = self._failed(OSError(answer[0], os.strerror(answer[0])))
             else:
                 logger.error("hit log: the sync helper stopped; the event loop syncs")
                 self._stop_helper()
@@ -587,12 +606,12 @@ class HitLog:
             self._flight = None
         select.select([flight.channel], [], [])
         try:
-            status = flight.channel.recv(1)
+            answer = _whole(flight.channel, flight.channel.recv(_ANSWER))
         except OSError:
-            status = b""
+            answer = b""
         if not loop.is_closed():
             loop.remove_reader(flight.channel.fileno())
-        self._deliver(flight.waiters, self._land(flight, status))
+        self._deliver(flight.waiters, self._land(flight, answer))
 
     def _answer(
         self,
@@ -732,6 +751,23 @@ class HitLog:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = -1
+
+
+def _whole(channel: socket.socket, answer: bytes) -> bytes:
+    """The helper's whole answer from its first bytes (it sends all five at once; should
+    they come apart, the rest follows at once). Empty: the helper is gone."""
+    while answer and len(answer) < _ANSWER:
+        select.select([channel], [], [], 1)
+        try:
+            more = channel.recv(_ANSWER - len(answer))
+        except BlockingIOError:
+            continue
+        except OSError:
+            return b""
+        if not more:
+            return b""
+        answer += more
+    return answer
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -581,7 +581,8 @@ def _prepare(
 
 # json.loads' own scanner, called straight: loads spends as long again finding the bytes'
 # encoding and checking what follows the value (benchmarks/README.md, issue 27)
-_SCAN_VALUE = json.scanner.make_scanner(json.JSONDecoder())
+# (typeshed types make_scanner's argument as itself, not as the decoder it takes)
+_SCAN_VALUE = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def _decoded_record(payload: bytes) -> Any:

@@ -2,8 +2,9 @@
 -- A visit never crosses the site's midnight, so a site-day is a closed unit: recomputing
 -- only these days gives the same visits as recomputing everything.
 -- Only hits of the UTC days where web.hits holds more rows than web.actions are looked up:
--- every action is a hit with that hit's hit_time, one at most per hit (web.actions' primary
--- key), and web.hits only grows, so a UTC day with as many actions as hits has every hit
+-- every action is a hit with that hit's hit_time, one at most per hit (a run deletes its
+-- days' actions before writing them; a key on PostgreSQL, not on DuckDB: migration 112),
+-- and web.hits only grows, so a UTC day with as many actions as hits has every hit
 -- placed. Counting both tables by day reads two narrow columns; looking up every hit ever
 -- stored by its text hit_id cost a day's run more than its own work (0.36 CPU s of 1.2 at
 -- 1.2M hits, growing with the table).
