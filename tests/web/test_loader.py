@@ -408,9 +408,7 @@ def test_a_large_load_prepared_in_a_child_process_gives_the_same_rows_and_offset
     assert warehouse.rows(segments) == [(3, sizes[1] - torn, False), (9, sizes[0], True)]
     rows = warehouse.rows(ROWS_COMPARED)
     # the day's salt was drawn by the parent for the child: every hit has its IP key
-    assert warehouse.rows("SELECT count(ip_key), count(DISTINCT ip_key) FROM web.hits") == [
-        (12, 1)
-    ]
+    assert warehouse.rows("SELECT count(ip_key), count(DISTINCT ip_key) FROM web.hits") == [(12, 1)]
     quarantined = "SELECT file, line, reason FROM tally_meta.quarantine WHERE source = 'web'"
     assert [line for _, line, _ in warehouse.rows(quarantined)] == [
         len(b"".join(frame(pageview(n)) for n in range(2, 9))) + len(frame(pageview(0)))

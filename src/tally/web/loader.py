@@ -38,7 +38,7 @@ from tally.config import Settings, WebSettings
 from tally.warehouse import Warehouse
 from tally.warehouse.meta import hitlog, quarantine
 from tally.web.enrich import Network, anonymise_ip, detect_device, network_of
-from tally.web.hitlog import Record, Scan, read_segment, segment_paths
+from tally.web.hitlog import Record, read_segment, segment_paths
 from tally.web.pageurl import search_in_url
 from tally.web.params import (
     ATTRIBUTION_NAMES,
@@ -478,9 +478,7 @@ class _ChildSalts(DaySalts):
     """DaySalts in the child: the salts it was given, a missing day's asked of the parent
     (which draws it in the warehouse; the child never opens the database)."""
 
-    def __init__(
-        self, zones: dict[int, Any], salts: dict[dt.date, str], parent: _ToParent
-    ) -> None:
+    def __init__(self, zones: dict[int, Any], salts: dict[dt.date, str], parent: _ToParent) -> None:
         self.zones, self.salts, self.keys, self.parent = zones, dict(salts), {}, parent
 
     def _salt(self, day: dt.date) -> str:
