@@ -133,7 +133,7 @@ class WebSettings(Strict):
     load_interval_seconds: float = Field(default=2.0, gt=0)
     load_batch_records: int = Field(default=10_000, gt=0)
     load_process_bytes: int = Field(
-        default=256 * 1024 * 1024,
+        default=1024 * 1024 * 1024,
         ge=0,
         description="prepare hits in a second process when a load has this many bytes (0: never)",
     )
