@@ -132,6 +132,11 @@ class WebSettings(Strict):
     )
     load_interval_seconds: float = Field(default=2.0, gt=0)
     load_batch_records: int = Field(default=10_000, gt=0)
+    load_process_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="prepare hits in a second process when a load has this many bytes (0: never)",
+    )
     salt_days: int = Field(default=2, ge=1)
     report_cache_entries: int = Field(
         default=0, ge=0, description="reports of closed periods kept in memory (0: none)"

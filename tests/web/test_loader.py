@@ -16,7 +16,8 @@ import pytest
 from tally.config import Settings
 from tally.warehouse import Warehouse
 from tally.web.hitlog import frame, segment_paths
-from tally.web.loader import SESSIONIZE_LOCK_KEY, load_hits, sessionize_alone
+from tally.web.loader import SESSIONIZE_LOCK_KEY, PrepareFailed, load_hits, sessionize_alone
+from tally.web.sites import add_site
 
 BOT = "Googlebot/2.1 (+http://www.google.com/bot.html)"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -384,3 +385,55 @@ def test_a_second_sessionize_waits_for_the_advisory_lock_on_postgres(
     assert finished.wait(30)
     runner.join()
     holder.close()
+
+
+ROWS_COMPARED = "SELECT * FROM web.hits ORDER BY hit_id"
+
+
+def test_a_large_load_prepared_in_a_child_process_gives_the_same_rows_and_offsets(
+    warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    add_site(warehouse, "Shop", ["https://shop.example"], "Europe/Berlin")
+    # 2 records a batch, so the child runs ahead of the commits and waits for them
+    settings.web.load_batch_records = 2
+    mixed = [pageview(0), b"not json", record("idsite=1&rec=1&url=x", ua=BOT), pageview(1)]
+    write_segment(log_dir, 1, [pageview(n) for n in range(2, 9)] + mixed)
+    write_segment(log_dir, 2, [pageview(n) for n in range(9, 12)], tail=frame(pageview(99))[:-7])
+    settings.web.load_process_bytes = 1  # every load this size or more goes to a child
+    in_child = load_hits(warehouse, settings)
+    assert (in_child.loaded, in_child.bots_dropped, in_child.quarantined) == (12, 1, 1)
+    segments = "SELECT hits, loaded_offset, sealed FROM tally_meta.hitlog_segments ORDER BY 1"
+    sizes = [path.stat().st_size for path in segment_paths(log_dir)]
+    torn = len(frame(pageview(99))) - 7
+    assert warehouse.rows(segments) == [(3, sizes[1] - torn, False), (9, sizes[0], True)]
+    rows = warehouse.rows(ROWS_COMPARED)
+    # the day's salt was drawn by the parent for the child: every hit has its IP key
+    assert warehouse.rows("SELECT count(ip_key), count(DISTINCT ip_key) FROM web.hits") == [(12, 1)]
+    quarantined = "SELECT file, line, reason FROM tally_meta.quarantine WHERE source = 'web'"
+    assert [line for _, line, _ in warehouse.rows(quarantined)] == [
+        len(b"".join(frame(pageview(n)) for n in range(2, 9))) + len(frame(pageview(0)))
+    ]
+    # the same log loaded again in this process (the salts stay): the same rows
+    for table in ("web.hits", "tally_meta.hitlog_segments", "tally_meta.quarantine"):
+        warehouse.execute(f"DELETE FROM {table}")
+    settings.web.load_process_bytes = 0
+    in_thread = load_hits(warehouse, settings)
+    assert (in_thread.loaded, in_thread.bots_dropped, in_thread.quarantined) == (12, 1, 1)
+    assert warehouse.rows(ROWS_COMPARED) == rows
+
+
+def test_a_failure_in_the_child_process_stops_the_load_after_the_batches_before_it(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path
+) -> None:
+    settings.web.load_batch_records = 2
+    settings.web.load_process_bytes = 1
+    write_segment(log_dir, 1, [pageview(n) for n in range(5)])
+    # a segment the child cannot read (a directory where a file should be)
+    (log_dir / f"{2:010d}-test{2:04d}.hitlog").mkdir()
+    write_segment(log_dir, 3, [pageview(n) for n in range(5, 7)])
+    with pytest.raises(PrepareFailed, match="IsADirectoryError"):
+        load_hits(duckdb_warehouse, settings)
+    assert duckdb_warehouse.rows("SELECT count(*) FROM web.hits") == [(5,)]
+    (log_dir / f"{2:010d}-test{2:04d}.hitlog").rmdir()
+    assert load_hits(duckdb_warehouse, settings).loaded == 2
+    assert duckdb_warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(7, 7)]

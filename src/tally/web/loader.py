@@ -16,11 +16,16 @@ import datetime as dt
 import json
 import json.scanner
 import logging
+import multiprocessing
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
@@ -29,11 +34,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tally.config import Settings
+from tally.config import Settings, WebSettings
 from tally.warehouse import Warehouse
 from tally.warehouse.meta import hitlog, quarantine
 from tally.web.enrich import Network, anonymise_ip, detect_device, network_of
-from tally.web.hitlog import Record, Scan, read_segment, segment_paths
+from tally.web.hitlog import Record, read_segment, segment_paths
 from tally.web.pageurl import search_in_url
 from tally.web.params import (
     ATTRIBUTION_NAMES,
@@ -57,7 +62,7 @@ from tally.web.referrers import (
     hosts_of,
     without_excluded_params,
 )
-from tally.web.sessions import DaySalts, SessionizeResult, forget_salts, sessionize
+from tally.web.sessions import DaySalts, SessionizeResult, _as_date, forget_salts, sessionize
 from tally.web.sites import SEARCH_KEYWORD_PARAMETERS, list_sites
 
 logger = logging.getLogger(__name__)
@@ -169,6 +174,10 @@ def load_hits(
 
     ``durable`` (from a running ``HitLog``) bounds the active segment to the bytes already
     synced, so a record is never loaded before its request could be acknowledged.
+
+    When at least ``web.load_process_bytes`` wait to be loaded, the batches are prepared in
+    a second process (``_load_in_child``) while this one writes them; a smaller load is
+    prepared in this process and pays no process start.
     """
     directory = Path(settings.web.hit_log_dir)
     result = LoadResult()
@@ -181,19 +190,15 @@ def load_hits(
         progress = hitlog.progress(warehouse)
         sites = _site_rules(warehouse)
         salts = DaySalts(warehouse)
-        for index, path in enumerate(paths):
-            sealed = index < len(paths) - 1
-            start, was_sealed = progress.get(path.name, (0, False))
-            limit = None
-            if durable is not None and not sealed:
-                name, size = durable()
-                limit = size if name == path.name else None
-            end_of_data = limit if limit is not None else path.stat().st_size
-            if start >= end_of_data and (was_sealed or not sealed):
-                continue
-            result.segments_read += 1
-            position = _Position(path, start, sealed, limit, path.name in progress, was_sealed)
-            _load_segment(warehouse, settings, position, sites, salts, result, writer)
+        positions = _positions(paths, progress, durable)
+        result.segments_read = len(positions)
+        deliver = _Committer(warehouse, positions, result, writer)
+        threshold = settings.web.load_process_bytes
+        if threshold and sum(p.end - p.start for p in positions) >= threshold:
+            _load_in_child(settings, positions, sites, salts, deliver)
+        else:
+            for position in positions:
+                _load_segment(settings, position, sites, salts, deliver)
         writer.wait()  # the last batch commits before the retention reads the progress
     result.segments_deleted = _apply_retention(warehouse, directory, settings, now)
     return result
@@ -207,6 +212,29 @@ class _Position:
     limit: int | None  # synced bytes of the active segment, when a writer runs
     known: bool  # the segment has a row in the hit log's progress (meta.hitlog)
     complete: bool  # that row says the segment was read to its end after it was sealed
+    end: int  # the segment's readable bytes when the load began
+
+
+def _positions(
+    paths: list[Path],
+    progress: dict[str, tuple[int, bool]],
+    durable: Callable[[], tuple[str, int]] | None,
+) -> list[_Position]:
+    """The segments with something left to load, each from where its last load stopped."""
+    positions = []
+    for index, path in enumerate(paths):
+        sealed = index < len(paths) - 1
+        start, was_sealed = progress.get(path.name, (0, False))
+        limit = None
+        if durable is not None and not sealed:
+            name, size = durable()
+            limit = size if name == path.name else None
+        end_of_data = limit if limit is not None else path.stat().st_size
+        if start >= end_of_data and (was_sealed or not sealed):
+            continue
+        known = path.name in progress
+        positions.append(_Position(path, start, sealed, limit, known, was_sealed, end_of_data))
+    return positions
 
 
 class _Writer:
@@ -241,20 +269,38 @@ class _Writer:
             pending.result()
 
 
+class _Committer:
+    """Hands each prepared batch, in order, to the writer with its segment's new offset."""
+
+    def __init__(
+        self, warehouse: Warehouse, positions: list[_Position], result: LoadResult, writer: _Writer
+    ) -> None:
+        self.warehouse, self.result, self.writer = warehouse, result, writer
+        # whether a segment has its row in meta.hitlog: set by its first commit
+        self.known = {p.path.name: _Known(p.known) for p in positions}
+
+    def __call__(self, segment: str, batch: _Batch, end: int, skipped: int, complete: bool) -> None:
+        known = self.known[segment]
+        arguments = (segment, batch, end, skipped, complete, known, self.result)
+        self.writer.submit(_write, self.warehouse, *arguments)
+
+
+# a prepared batch, its segment, the offset after it, its skipped bytes and whether it
+# ends a sealed segment
+Deliver = Callable[[str, _Batch, int, int, bool], None]
+
+
 def _load_segment(
-    warehouse: Warehouse,
     settings: Settings,
     position: _Position,
     sites: dict[int, _SiteRules],
     salts: DaySalts,
-    result: LoadResult,
-    writer: _Writer,
+    deliver: Deliver,
 ) -> None:
-    """Load a segment batch by batch: each prepared here, then committed by ``writer``
-    while the next one (of this segment or the next) is prepared."""
+    """Prepare a segment batch by batch, each handed to ``deliver`` (committed while the
+    next one, of this segment or the next, is prepared)."""
     path, start, sealed = position.path, position.start, position.sealed
     batch_size = settings.web.load_batch_records
-    known = _Known(position.known)  # the segment's row exists once a batch has committed
     while True:
         found = read_segment(
             path, start, sealed=sealed, limit=position.limit, max_records=batch_size
@@ -262,9 +308,8 @@ def _load_segment(
         if not found.records and found.end == start and (position.complete or not sealed):
             break
         last = len(found.records) < batch_size
-        complete = sealed and last
         batch = _prepare(found.records, path.name, settings, sites, salts)
-        writer.submit(_write, warehouse, path.name, batch, found, complete, known, result)
+        deliver(path.name, batch, found.end, found.skipped_bytes, sealed and last)
         if last:
             break
         start = found.end
@@ -274,20 +319,192 @@ def _write(
     warehouse: Warehouse,
     segment: str,
     batch: _Batch,
-    found: Scan,
+    end: int,
+    skipped: int,
     complete: bool,
     known: _Known,
     result: LoadResult,
 ) -> None:
     """Commit one prepared batch with its segment's new offset, and count it."""
-    _commit(warehouse, segment, batch, found.end, found.skipped_bytes, complete, known.value)
+    _commit(warehouse, segment, batch, end, skipped, complete, known.value)
     known.value = True
     result.loaded += batch.table.num_rows
     result.bots_dropped += batch.bots
     result.quarantined += len(batch.quarantine)
-    result.skipped_bytes += found.skipped_bytes
-    if found.skipped_bytes:
-        logger.warning("%s: skipped %d damaged or torn bytes", segment, found.skipped_bytes)
+    result.skipped_bytes += skipped
+    if skipped:
+        logger.warning("%s: skipped %d damaged or torn bytes", segment, skipped)
+
+
+# -- preparing in a second process ---------------------------------------------------------
+# Preparing a batch is Python (parse, check, enrich, the Arrow table) and holds the GIL;
+# writing it is DuckDB. In one process the two halves take turns; in two, a backfill uses
+# two cores. 'spawn', not 'forkserver': the child is this process's own, so its CPU is in
+# this process's RUSAGE_CHILDREN once it has ended (benchmarks count it), and nothing of
+# this process (an open database, the writer thread) is copied into it.
+_IN_FLIGHT = 2  # batches the child may send ahead of the commits (bounds its memory)
+
+
+class PrepareFailed(RuntimeError):
+    """The process preparing a load's batches failed or ended early: nothing after the
+    last committed batch was loaded (the next load starts there)."""
+
+
+@dataclass
+class _ChildJob:
+    web: WebSettings  # all the loader reads of the settings (the whole tree does not pickle)
+    positions: list[_Position]
+    sites: dict[int, _SiteRules]
+    zones: dict[int, Any]  # the sites' time zones (DaySalts.zones)
+    salts: dict[dt.date, str]  # the salts drawn so far
+
+
+def _load_in_child(
+    settings: Settings,
+    positions: list[_Position],
+    sites: dict[int, _SiteRules],
+    salts: DaySalts,
+    deliver: Deliver,
+) -> None:
+    """Prepare every batch in a child process; commit each here, in order, as it comes.
+
+    The child sends a batch as its metadata (segment, offsets, quarantined records, bots)
+    then its rows as an Arrow IPC stream, and asks for a day's salt when it meets a day not
+    drawn yet (salts are drawn here, in the warehouse). A failure in the child, or its
+    death, raises ``PrepareFailed`` here after the batches before it are committed.
+    """
+    context = multiprocessing.get_context("spawn")
+    here, there = context.Pipe()
+    drawn = _drawn_salts(salts, None)
+    job = _ChildJob(settings.web, positions, sites, salts.zones, drawn)
+    process = context.Process(target=_child_main, args=(there, job), name="hit-preparer")
+    process.start()
+    there.close()  # the child holds the other end: its death ends our reads
+    finished = False
+    try:
+        while True:
+            message = _from_child(here, process)
+            if message[0] == "batch":
+                _, segment, end, skipped, complete, quarantined, bots = message
+                rows = pa.ipc.open_stream(_bytes_from_child(here, process)).read_all()
+                deliver(segment, _Batch(rows, quarantined, bots), end, skipped, complete)
+                _reply(here, ("ack",))
+            elif message[0] == "salt":
+                _reply(here, ("salts", _drawn_salts(salts, message[1])))
+            elif message[0] == "failed":
+                raise PrepareFailed(f"preparing hits failed in the child process:\n{message[1]}")
+            else:  # "done"
+                finished = True
+                break
+    finally:
+        here.close()
+        if not finished:
+            process.kill()  # a failed commit here: the child's work is not wanted
+        process.join()
+
+
+def _reply(connection: Connection, message: tuple[Any, ...]) -> None:
+    """Send to the child; one that has stopped already said why (read next), or died."""
+    with suppress(BrokenPipeError):
+        connection.send(message)
+
+
+def _from_child(connection: Connection, process: BaseProcess) -> Any:
+    try:
+        return connection.recv()
+    except EOFError:
+        process.join()
+        raise PrepareFailed(
+            f"the process preparing hits ended early (exit code {process.exitcode})"
+        ) from None
+
+
+def _bytes_from_child(connection: Connection, process: BaseProcess) -> bytes:
+    try:
+        return connection.recv_bytes()
+    except EOFError:
+        process.join()
+        raise PrepareFailed(
+            f"the process preparing hits ended early (exit code {process.exitcode})"
+        ) from None
+
+
+def _drawn_salts(salts: DaySalts, day: dt.date | None) -> dict[dt.date, str]:
+    """Every salt drawn so far, ``day``'s drawn first when missing (DaySalts' own reading
+    and drawing, so the parent's and the child's keys are the ones one process makes)."""
+    if salts.salts is None:
+        found = salts.warehouse.rows("SELECT salt_date, salt FROM web.visitor_salts")
+        salts.salts = {_as_date(salt_date): str(salt) for salt_date, salt in found}
+    if day is not None and day not in salts.salts:
+        salts._salt(day)
+    return dict(salts.salts)
+
+
+class _ToParent:
+    """The child's end of the pipe: batches out, salts asked for, acknowledgements in."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.in_flight = 0
+
+    def send_batch(self, segment: str, batch: _Batch, end: int, skipped: int, done: bool) -> None:
+        while self.in_flight >= _IN_FLIGHT:
+            self._receive()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.table.schema) as stream:
+            stream.write_table(batch.table)
+        metadata = (segment, end, skipped, done, batch.quarantine, batch.bots)
+        self.connection.send(("batch", *metadata))
+        self.connection.send_bytes(sink.getvalue())
+        self.in_flight += 1
+
+    def salts(self, day: dt.date) -> dict[dt.date, str]:
+        self.connection.send(("salt", day))
+        while True:
+            found = self._receive()
+            if found is not None:
+                return found
+
+    def _receive(self) -> dict[dt.date, str] | None:
+        message = self.connection.recv()
+        if message[0] == "ack":
+            self.in_flight -= 1
+            return None
+        found: dict[dt.date, str] = message[1]
+        return found
+
+
+class _ChildSalts(DaySalts):
+    """DaySalts in the child: the salts it was given, a missing day's asked of the parent
+    (which draws it in the warehouse; the child never opens the database)."""
+
+    def __init__(self, zones: dict[int, Any], salts: dict[dt.date, str], parent: _ToParent) -> None:
+        self.zones, self.salts, self.keys, self.parent = zones, dict(salts), {}, parent
+
+    def _salt(self, day: dt.date) -> str:
+        assert self.salts is not None
+        self.salts.update(self.parent.salts(day))
+        return self.salts[day]
+
+
+def _child_main(connection: Connection, job: _ChildJob) -> None:
+    """The child process: prepare every batch of the job, in order, and send it."""
+    parent = _ToParent(connection)
+    try:
+        salts = _ChildSalts(job.zones, job.salts, parent)
+        settings = Settings.model_construct(web=job.web)
+        for position in job.positions:
+            _load_segment(settings, position, job.sites, salts, parent.send_batch)
+        while parent.in_flight:  # every acknowledgement read before the pipe closes
+            parent._receive()
+        connection.send(("done",))
+    except (BrokenPipeError, EOFError):
+        pass  # the parent stopped the load (and says why)
+    except BaseException:  # noqa: BLE001 - any failure is sent, then the child ends
+        with suppress(OSError):
+            connection.send(("failed", traceback.format_exc()))
+    finally:
+        connection.close()
 
 
 def _prepare(
