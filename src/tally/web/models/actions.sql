@@ -398,11 +398,25 @@ page_times AS (
     WHERE c.orphan = 0 AND c.gap IS NOT NULL AND c.kind NOT IN ('goal', 'order', 'cart')
     GROUP BY 1, 2, 3
 ),
+page_views AS (
+    -- The visit's page views by their number in it (unique in the visit).
+    SELECT c.vd, c.first_seq, c.pageview_number, c.page_label
+    FROM counted AS c
+    WHERE c.orphan = 0 AND c.kind = 'pageview'
+),
+first_views AS (
+    -- The number of the visit's first view of each label: the only view of that number
+    -- is that label's first, so a view is a first when its number is one of these.
+    SELECT p.vd, p.first_seq, min(p.pageview_number) AS pageview_number
+    FROM page_views AS p
+    GROUP BY p.vd, p.first_seq, p.page_label
+),
 interactions AS (
     -- The visit's page views and searches (interactions) alone, each with the ones before
     -- and after it, the next page view's label, whether it is the visit's first view of its
-    -- page, and its time: these windows sort the interactions, not every hit (orphans are
-    -- pings, never interactions).
+    -- page, and its time: this window sorts the interactions, not every hit (orphans are
+    -- pings, never interactions). The next page view is the one numbered one more, and a
+    -- first view's number is among first_views: joins on integers, not two more sorts.
     SELECT
         hit.vd,
         hit.first_seq,
@@ -413,12 +427,9 @@ interactions AS (
         lag(hit.label) OVER visit AS previous_label,
         lead(hit.kind) OVER visit AS next_kind,
         lead(hit.label) OVER visit AS next_label,
-        CASE WHEN hit.kind = 'pageview' THEN lead(hit.label) OVER (
-            PARTITION BY hit.vd, hit.first_seq, hit.kind ORDER BY hit.seq
-        ) END AS next_page_label,
-        CASE WHEN hit.kind = 'pageview' THEN row_number() OVER (
-            PARTITION BY hit.vd, hit.first_seq, hit.kind, hit.label ORDER BY hit.seq
-        ) = 1 END AS first_view_of_page,
+        CASE WHEN hit.kind = 'pageview' THEN following.page_label END AS next_page_label,
+        CASE WHEN hit.kind = 'pageview' THEN first_view.pageview_number IS NOT NULL END
+            AS first_view_of_page,
         coalesce(t.time_spent, 0) AS time_spent
     FROM (
         SELECT
@@ -426,6 +437,7 @@ interactions AS (
             c.first_seq,
             c.seq,
             c.interaction,
+            c.pageview_number,
             c.kind,
             CASE WHEN c.kind = 'pageview' THEN c.page_label ELSE c.search_keyword END
                 AS label
@@ -434,6 +446,13 @@ interactions AS (
     ) AS hit
     LEFT JOIN page_times AS t
         ON t.vd = hit.vd AND t.first_seq = hit.first_seq AND t.credited_page = hit.interaction
+    -- (a search meets the page view after it here: the CASEs above leave it out)
+    LEFT JOIN page_views AS following
+        ON following.vd = hit.vd AND following.first_seq = hit.first_seq
+        AND following.pageview_number = hit.pageview_number + 1
+    LEFT JOIN first_views AS first_view
+        ON first_view.vd = hit.vd AND first_view.first_seq = hit.first_seq
+        AND first_view.pageview_number = hit.pageview_number
     WINDOW visit AS (PARTITION BY hit.vd, hit.first_seq ORDER BY hit.seq)
 )
 SELECT
