@@ -413,20 +413,20 @@ def _from_child(connection: Connection, process: BaseProcess) -> Any:
     try:
         return connection.recv()
     except EOFError:
-        process.join()
-        raise PrepareFailed(
-            f"the process preparing hits ended early (exit code {process.exitcode})"
-        ) from None
+        raise _ended_early(process) from None
 
 
 def _bytes_from_child(connection: Connection, process: BaseProcess) -> bytes:
     try:
         return connection.recv_bytes()
     except EOFError:
-        process.join()
-        raise PrepareFailed(
-            f"the process preparing hits ended early (exit code {process.exitcode})"
-        ) from None
+        raise _ended_early(process) from None
+
+
+def _ended_early(process: BaseProcess) -> PrepareFailed:
+    """The error for a child whose end of the pipe closed before it said why."""
+    process.join()
+    return PrepareFailed(f"the process preparing hits ended early (exit code {process.exitcode})")
 
 
 def _drawn_salts(salts: DaySalts, day: dt.date | None) -> dict[dt.date, str]:
