@@ -627,7 +627,6 @@ def test_slow_syncs_by_the_helper_hand_syncing_to_the_writer_until_the_loop_trie
     # 6 ms, past the 5 ms limit, so the writer thread syncs "3" (this process's
     # fdatasync, recorded), and "4", the first after thread_period (0.3 s), after which
     # the loop tries again: "5" is the helper's.
-    import threading
 
     from tally.web import hitlog as module
 
@@ -663,4 +662,3 @@ def test_slow_syncs_by_the_helper_hand_syncing_to_the_writer_until_the_loop_trie
         b"4",
         b"5",
     ]
-
