@@ -62,7 +62,7 @@ from tally.web.referrers import (
     hosts_of,
     without_excluded_params,
 )
-from tally.web.sessions import DaySalts, SessionizeResult, _as_date, forget_salts, sessionize
+from tally.web.sessions import DaySalts, SessionizeResult, forget_salts, sessionize
 from tally.web.sites import SEARCH_KEYWORD_PARAMETERS, list_sites
 
 logger = logging.getLogger(__name__)
@@ -187,21 +187,32 @@ def load_hits(
     # one session for the whole load: this thread's salt reads and the writer thread's
     # commits share the open database instead of opening the file again each time
     with warehouse.session(), _Writer() as writer:
-        progress = hitlog.progress(warehouse)
-        sites = _site_rules(warehouse)
-        salts = DaySalts(warehouse)
-        positions = _positions(paths, progress, durable)
+        positions = _positions(paths, hitlog.progress(warehouse), durable)
         result.segments_read = len(positions)
-        deliver = _Committer(warehouse, positions, result, writer)
-        threshold = settings.web.load_process_bytes
-        if threshold and sum(p.end - p.start for p in positions) >= threshold:
-            _load_in_child(settings, positions, sites, salts, deliver)
-        else:
-            for position in positions:
-                _load_segment(settings, position, sites, salts, deliver)
+        if positions:  # an idle poll of the server's reads no sites and no salts
+            _load_positions(warehouse, settings, positions, writer, result)
         writer.wait()  # the last batch commits before the retention reads the progress
     result.segments_deleted = _apply_retention(warehouse, directory, settings, now)
     return result
+
+
+def _load_positions(
+    warehouse: Warehouse,
+    settings: Settings,
+    positions: list[_Position],
+    writer: _Writer,
+    result: LoadResult,
+) -> None:
+    """Prepare every batch of ``positions`` (here, or in a child process for a large
+    load) and hand each to ``writer`` to commit."""
+    sites, salts = _site_rules(warehouse), DaySalts.of(warehouse)
+    deliver = _Committer(warehouse, positions, result, writer)
+    threshold = settings.web.load_process_bytes
+    if threshold and sum(p.end - p.start for p in positions) >= threshold:
+        _load_in_child(settings, positions, sites, salts, deliver)
+    else:
+        for position in positions:
+            _load_segment(settings, position, sites, salts, deliver)
 
 
 @dataclass
@@ -356,7 +367,7 @@ class _ChildJob:
     positions: list[_Position]
     sites: dict[int, _SiteRules]
     zones: dict[int, Any]  # the sites' time zones (DaySalts.zones)
-    salts: dict[dt.date, str]  # the salts drawn so far
+    salts: dict[dt.date, str]  # the salts drawn so far (DaySalts.known)
 
 
 def _load_in_child(
@@ -375,8 +386,7 @@ def _load_in_child(
     """
     context = multiprocessing.get_context("spawn")
     here, there = context.Pipe()
-    drawn = _drawn_salts(salts, None)
-    job = _ChildJob(settings.web, positions, sites, salts.zones, drawn)
+    job = _ChildJob(settings.web, positions, sites, salts.zones, salts.known())
     process = context.Process(target=_child_main, args=(there, job), name="hit-preparer")
     process.start()
     there.close()  # the child holds the other end: its death ends our reads
@@ -389,8 +399,9 @@ def _load_in_child(
                 rows = pa.ipc.open_stream(_bytes_from_child(here, process)).read_all()
                 deliver(segment, _Batch(rows, quarantined, bots), end, skipped, complete)
                 _reply(here, ("ack",))
-            elif message[0] == "salt":
-                _reply(here, ("salts", _drawn_salts(salts, message[1])))
+            elif message[0] == "salt":  # drawn here, in the warehouse, and all sent back
+                salts.salt(message[1])
+                _reply(here, ("salts", salts.known()))
             elif message[0] == "failed":
                 raise PrepareFailed(f"preparing hits failed in the child process:\n{message[1]}")
             else:  # "done"
@@ -429,17 +440,6 @@ def _ended_early(process: BaseProcess) -> PrepareFailed:
     return PrepareFailed(f"the process preparing hits ended early (exit code {process.exitcode})")
 
 
-def _drawn_salts(salts: DaySalts, day: dt.date | None) -> dict[dt.date, str]:
-    """Every salt drawn so far, ``day``'s drawn first when missing (DaySalts' own reading
-    and drawing, so the parent's and the child's keys are the ones one process makes)."""
-    if salts.salts is None:
-        found = salts.warehouse.rows("SELECT salt_date, salt FROM web.visitor_salts")
-        salts.salts = {_as_date(salt_date): str(salt) for salt_date, salt in found}
-    if day is not None and day not in salts.salts:
-        salts._salt(day)
-    return dict(salts.salts)
-
-
 class _ToParent:
     """The child's end of the pipe: batches out, salts asked for, acknowledgements in."""
 
@@ -474,24 +474,11 @@ class _ToParent:
         return found
 
 
-class _ChildSalts(DaySalts):
-    """DaySalts in the child: the salts it was given, a missing day's asked of the parent
-    (which draws it in the warehouse; the child never opens the database)."""
-
-    def __init__(self, zones: dict[int, Any], salts: dict[dt.date, str], parent: _ToParent) -> None:
-        self.zones, self.salts, self.keys, self.parent = zones, dict(salts), {}, parent
-
-    def _salt(self, day: dt.date) -> str:
-        assert self.salts is not None
-        self.salts.update(self.parent.salts(day))
-        return self.salts[day]
-
-
 def _child_main(connection: Connection, job: _ChildJob) -> None:
     """The child process: prepare every batch of the job, in order, and send it."""
     parent = _ToParent(connection)
     try:
-        salts = _ChildSalts(job.zones, job.salts, parent)
+        salts = DaySalts(job.zones, job.salts, parent.salts)
         settings = Settings.model_construct(web=job.web)
         for position in job.positions:
             _load_segment(settings, position, job.sites, salts, parent.send_batch)
