@@ -142,6 +142,10 @@ class WebSettings(Strict):
         ge=0,
         description="prepare hits in a second process when a load has this many bytes (0: never)",
     )
+    serve_preparer: bool = Field(
+        default=True,
+        description="tally serve prepares every load's hits in a child process kept from its start",
+    )
     salt_days: int = Field(default=2, ge=1)
     report_cache_entries: int = Field(
         default=0, ge=0, description="reports of closed periods kept in memory (0: none)"

@@ -9,14 +9,22 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tally.config import Settings
 from tally.warehouse import Warehouse
+from tally.web import loader
 from tally.web.hitlog import frame, segment_paths
-from tally.web.loader import SESSIONIZE_LOCK_KEY, PrepareFailed, load_hits, sessionize_alone
+from tally.web.loader import (
+    SESSIONIZE_LOCK_KEY,
+    PrepareFailed,
+    load_hits,
+    sessionize_alone,
+    start_preparer,
+)
 from tally.web.sites import add_site
 
 BOT = "Googlebot/2.1 (+http://www.google.com/bot.html)"
@@ -49,8 +57,9 @@ def pageview(n: int) -> bytes:
 
 
 @pytest.fixture
-def log_dir(settings: Settings) -> Path:
-    return Path(settings.web.hit_log_dir)
+def log_dir(settings: Settings) -> Iterator[Path]:
+    yield Path(settings.web.hit_log_dir)
+    loader.stop_preparer()  # a child a test started (kept between loads) ends with it
 
 
 def test_every_record_is_loaded_once_however_often_the_loader_runs(
@@ -461,6 +470,36 @@ def test_a_failure_in_the_child_process_stops_the_load_after_the_batches_before_
     with pytest.raises(PrepareFailed, match="IsADirectoryError"):
         load_hits(duckdb_warehouse, settings)
     assert duckdb_warehouse.rows("SELECT count(*) FROM web.hits") == [(5,)]
+    assert not loader._preparing()  # the failed child is not kept: the next load starts one
     (log_dir / f"{2:010d}-test{2:04d}.hitlog").rmdir()
     assert load_hits(duckdb_warehouse, settings).loaded == 2
     assert duckdb_warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(7, 7)]
+
+
+def test_a_kept_child_prepares_every_later_load_whatever_its_size(
+    warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
+) -> None:
+    add_site(warehouse, "Shop", ["https://shop.example"], "Europe/Berlin")
+    child = start_preparer(wait=True)
+
+    def refused(*arguments: object, **options: object) -> None:
+        raise AssertionError("the loading process prepared a batch")
+
+    # only the child (a spawned process, which this patch does not reach) can prepare;
+    # the default web.load_process_bytes (1 GiB) would keep a load of a few records here
+    monkeypatch.setattr(loader, "_prepare", refused)
+    path = write_segment(log_dir, 1, [pageview(n) for n in range(3)])
+    assert load_hits(warehouse, settings).loaded == 3
+    with open(path, "ab") as file:
+        file.write(frame(pageview(3)) + frame(record("idsite=1&rec=1&url=x", ua=BOT)))
+    again = load_hits(warehouse, settings)
+    assert (again.loaded, again.bots_dropped) == (1, 1)
+    assert start_preparer() == child  # one child for both loads
+    found = "SELECT count(*), count(DISTINCT url), count(device_type), count(ip_key) FROM web.hits"
+    assert warehouse.rows(found) == [(4, 4, 4, 4)]
+    # web.load_process_bytes = 0 still means never: this process prepares (and refuses)
+    settings.web.load_process_bytes = 0
+    with open(path, "ab") as file:
+        file.write(frame(pageview(4)))
+    with pytest.raises(AssertionError, match="the loading process prepared"):
+        load_hits(warehouse, settings)

@@ -17,7 +17,9 @@ import json
 import json.scanner
 import logging
 import multiprocessing
+import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -182,9 +184,10 @@ def load_hits(
     ``durable`` (from a running ``HitLog``) bounds the active segment to the bytes already
     synced, so a record is never loaded before its request could be acknowledged.
 
-    When at least ``web.load_process_bytes`` wait to be loaded, the batches are prepared in
-    a second process (``_load_in_child``) while this one writes them; a smaller load is
-    prepared in this process and pays no process start.
+    When at least ``web.load_process_bytes`` wait to be loaded, or a child process was
+    started before (``start_preparer``; ``tally serve`` starts one), the batches are
+    prepared in that kept child (``_load_in_child``) while this process writes them;
+    otherwise a load is prepared in this process and pays no process start.
     """
     directory = Path(settings.web.hit_log_dir)
     result = LoadResult()
@@ -218,7 +221,8 @@ def _load_positions(
     salts = DaySalts.of(warehouse, lambda day: writer.call(partial(draw_salts, warehouse, day)))
     deliver = _Committer(warehouse, positions, result, writer)
     threshold = settings.web.load_process_bytes
-    if threshold and sum(p.end - p.start for p in positions) >= threshold:
+    large = threshold and sum(p.end - p.start for p in positions) >= threshold
+    if large or (threshold and _preparing()):
         _load_in_child(settings, positions, sites, salts, deliver)
     else:
         for position in positions:
@@ -432,9 +436,10 @@ def _count(result: LoadResult, segment: str, batch: _Batch, skipped: int) -> Non
 # -- preparing in a second process ---------------------------------------------------------
 # Preparing a batch is Python (parse, check, enrich, the Arrow table) and holds the GIL;
 # writing it is DuckDB. In one process the two halves take turns; in two, a backfill uses
-# two cores. 'spawn', not 'forkserver': the child is this process's own, so its CPU is in
-# this process's RUSAGE_CHILDREN once it has ended (benchmarks count it), and nothing of
-# this process (an open database, the writer thread) is copied into it.
+# two cores. 'spawn', not 'forkserver': the child is this process's own, and nothing of
+# this process (an open database, the writer thread) is copied into it. The child is kept
+# between loads (``start_preparer``): its start, ~3 s of CPU mostly device-detector
+# compiling its patterns, is paid once a process, not once a load.
 _IN_FLIGHT = 2  # batches the child may send ahead of the commits (bounds its memory)
 
 
@@ -452,6 +457,80 @@ class _ChildJob:
     salts: dict[dt.date, str]  # the salts drawn so far (DaySalts.known)
 
 
+class _Preparer:
+    """A child process preparing load jobs' batches, one job at a time, kept between
+    loads; it warms its lookups (``_warm``) before it says it is ready."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.connection, there = context.Pipe()
+        self.process = context.Process(
+            target=_preparer_main, args=(there,), name="hit-preparer", daemon=True
+        )
+        self.process.start()
+        there.close()  # the child holds the other end: its death ends our reads
+        self.owner = os.getpid()  # a forked copy of this process does not own the child
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        if not self.ready:
+            message = _from_child(self.connection, self.process)
+            if message[0] != "ready":
+                raise PrepareFailed(f"the process preparing hits did not start:\n{message[1]}")
+            self.ready = True
+
+    def stop(self) -> None:
+        self.connection.close()
+        self.process.kill()
+        self.process.join()
+
+
+_KEPT: list[_Preparer] = []  # the kept child, when one runs
+_KEPT_GUARD = threading.Lock()
+
+
+def start_preparer(*, wait: bool = False) -> int:
+    """Start the child process that prepares the loader's batches, unless it runs, and
+    keep it: every later load of this process prepares in it, whatever its size (a load
+    of at least ``web.load_process_bytes`` starts it on its own). ``tally serve`` starts
+    it with the server, so its ~3 s start holds up no load. With ``wait``, return once it
+    is warm. Its process id."""
+    with _KEPT_GUARD:
+        preparer = _kept()
+        if preparer is None:
+            preparer = _Preparer()
+            _KEPT.append(preparer)
+    if wait:
+        preparer.wait_ready()
+    return preparer.process.pid or 0
+
+
+def stop_preparer() -> None:
+    """Stop the kept child, if one runs (a later large load starts another)."""
+    with _KEPT_GUARD:
+        preparer = _kept()
+        _KEPT.clear()
+    if preparer is not None:
+        preparer.stop()
+
+
+def _preparing() -> bool:
+    """Whether a kept child runs (then every load prepares in it)."""
+    with _KEPT_GUARD:
+        return _kept() is not None
+
+
+def _kept() -> _Preparer | None:
+    """The kept child, when it is this process's and alive."""
+    if not _KEPT:
+        return None
+    preparer = _KEPT[0]
+    if preparer.owner != os.getpid() or not preparer.process.is_alive():
+        _KEPT.clear()
+        return None
+    return preparer
+
+
 def _load_in_child(
     settings: Settings,
     positions: list[_Position],
@@ -459,41 +538,45 @@ def _load_in_child(
     salts: DaySalts,
     deliver: Deliver,
 ) -> None:
-    """Prepare every batch in a child process; commit each here, in order, as it comes.
+    """Prepare every batch in the kept child process; commit each here, in order, as it
+    comes.
 
     The child sends a batch as its metadata (segment, offsets, quarantined records, bots)
     then its rows as an Arrow IPC stream, and asks for a day's salt when it meets a day not
     drawn yet (salts are drawn here, in the warehouse). A failure in the child, or its
-    death, raises ``PrepareFailed`` here after the batches before it are committed.
+    death, raises ``PrepareFailed`` here after the batches before it are committed; a
+    child that failed, or whose job was left unfinished, is stopped (the next large load
+    starts another).
     """
-    context = multiprocessing.get_context("spawn")
-    here, there = context.Pipe()
-    job = _ChildJob(settings.web, positions, sites, salts.zones, salts.known())
-    process = context.Process(target=_child_main, args=(there, job), name="hit-preparer")
-    process.start()
-    there.close()  # the child holds the other end: its death ends our reads
+    start_preparer()
+    with _KEPT_GUARD:
+        preparer = _kept()
+    if preparer is None:
+        raise PrepareFailed("the process preparing hits ended before its job")
     finished = False
     try:
+        preparer.wait_ready()
+        connection, process = preparer.connection, preparer.process
+        job = _ChildJob(settings.web, positions, sites, salts.zones, salts.known())
+        connection.send(("job", job))
         while True:
-            message = _from_child(here, process)
+            message = _from_child(connection, process)
             if message[0] == "batch":
                 _, segment, end, skipped, complete, quarantined, bots = message
-                rows = pa.ipc.open_stream(_bytes_from_child(here, process)).read_all()
+                rows = pa.ipc.open_stream(_bytes_from_child(connection, process)).read_all()
                 deliver(segment, _Batch(rows, quarantined, bots), end, skipped, complete)
-                _reply(here, ("ack",))
+                _reply(connection, ("ack",))
             elif message[0] == "salt":  # drawn here, in the warehouse, and all sent back
                 salts.salt(message[1])
-                _reply(here, ("salts", salts.known()))
+                _reply(connection, ("salts", salts.known()))
             elif message[0] == "failed":
                 raise PrepareFailed(f"preparing hits failed in the child process:\n{message[1]}")
             else:  # "done"
                 finished = True
                 break
     finally:
-        here.close()
-        if not finished:
-            process.kill()  # a failed commit here: the child's work is not wanted
-        process.join()
+        if not finished:  # a failure there or here (a commit): the child's work is not wanted
+            stop_preparer()
 
 
 def _reply(connection: Connection, message: tuple[Any, ...]) -> None:
@@ -556,24 +639,67 @@ class _ToParent:
         return found
 
 
-def _child_main(connection: Connection, job: _ChildJob) -> None:
-    """The child process: prepare every batch of the job, in order, and send it."""
+def _preparer_main(connection: Connection) -> None:
+    """The kept child process: warm up, then run each job sent until the pipe closes (or
+    a job fails: it says why and ends)."""
+    try:
+        _warm()
+        connection.send(("ready",))
+        while True:
+            message = connection.recv()
+            if not _run_job(connection, message[1]):
+                break
+    except (BrokenPipeError, EOFError):
+        pass  # the parent stopped the child (and says why)
+    except BaseException:  # noqa: BLE001 - any failure is sent, then the child ends
+        with suppress(OSError):
+            connection.send(("failed", traceback.format_exc()))
+    finally:
+        connection.close()
+
+
+def _run_job(connection: Connection, job: _ChildJob) -> bool:
+    """Prepare every batch of the job, in order, and send it; False when it failed."""
     parent = _ToParent(connection)
     try:
         salts = DaySalts(job.zones, job.salts, parent.salts)
         settings = Settings.model_construct(web=job.web)
         for position in job.positions:
             _load_segment(settings, position, job.sites, salts, parent.send_batch)
-        while parent.in_flight:  # every acknowledgement read before the pipe closes
+        while parent.in_flight:  # every acknowledgement read before the next job
             parent._receive()
-        connection.send(("done",))
     except (BrokenPipeError, EOFError):
-        pass  # the parent stopped the load (and says why)
+        raise
     except BaseException:  # noqa: BLE001 - any failure is sent, then the child ends
-        with suppress(OSError):
-            connection.send(("failed", traceback.format_exc()))
-    finally:
-        connection.close()
+        connection.send(("failed", traceback.format_exc()))
+        return False
+    connection.send(("done",))
+    return True
+
+
+# A few user agents of each kind: parsing them compiles most of device-detector's
+# patterns (its lazy regexes), which is most of a child's start
+_WARMING_AGENTS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+    "like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Mobile Safari/537.36",
+    "Googlebot/2.1 (+http://www.google.com/bot.html)",
+)
+
+
+def _warm() -> None:
+    """Compile device-detector's patterns and open the address databases, then forget
+    the agents' results (a load's lookups start as cold as in the loading process)."""
+    for agent in _WARMING_AGENTS:
+        detect_device(agent)
+    detect_device.cache_clear()
+    network_of("8.8.8.8", True)
+    network_of("8.8.8.8", False)
+    network_of.cache_clear()
 
 
 def _prepare(
