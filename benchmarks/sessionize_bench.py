@@ -271,10 +271,10 @@ def main() -> None:
         write_records(settings, payloads)
         logged = sum(p.stat().st_size for p in segment_paths(Path(settings.web.hit_log_dir)))
         threshold = settings.web.load_process_bytes
-        kept = bool(threshold) and not options.in_process
+        in_child = bool(threshold) and not options.in_process
         where = (
             "in the kept child process (as tally serve)"
-            if kept
+            if in_child
             else "in a child process"
             if 0 < threshold <= logged
             else "in the loading process"
@@ -297,7 +297,7 @@ def main() -> None:
         for with_provider in (True, False):
             warm.web.provider_lookup = with_provider
             store = fresh_warehouse(folder, f"warm-up-{with_provider}")
-            timed_load(store, warm, kept)
+            timed_load(store, warm, in_child)
             store.close()
 
         loads: dict[bool, list[float]] = {True: [], False: []}
@@ -309,7 +309,7 @@ def main() -> None:
                 settings.web.provider_lookup = with_provider
                 name = f"load-{round_number}-{'provider' if with_provider else 'country'}"
                 store = fresh_warehouse(folder, name)
-                seconds, cpu, loaded = timed_load(store, settings, kept)
+                seconds, cpu, loaded = timed_load(store, settings, in_child)
                 loads[with_provider].append(loaded / seconds)
                 load_cpu[with_provider].append(loaded / cpu)
                 print(
@@ -367,7 +367,7 @@ def main() -> None:
         day = traffic(NEXT_DAY, NEXT_DAY, max(1, loaded_hits // 365), seed=28)
         write_records(settings, day)
         store = connect(f"duckdb:///{path}")
-        day_load, _, day_loaded = timed_load(store, settings, kept)
+        day_load, _, day_loaded = timed_load(store, settings, in_child)
         day_seconds, day_cpu = timed_sessionize(store)
         store.close()
         print(
