@@ -42,7 +42,7 @@ def prepared(folder: Path, hits: int) -> list[pa.Table]:
     if not directory.exists() or not segment_paths(directory):
         write_records(settings, traffic(*YEAR, hits, seed=27))
     store = fresh_warehouse(folder / "work", "prepare")
-    sites, salts = loader._site_rules(store), DaySalts(store)
+    sites, salts = loader._site_rules(store), DaySalts.of(store)
     size, tables = settings.web.load_batch_records, []
     with store.transaction():
         for path in segment_paths(directory):

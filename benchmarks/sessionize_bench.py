@@ -150,7 +150,7 @@ def prepare_cost(folder: Path, settings: Settings) -> float:
     the lookup caches emptied as in ``timed_load``; best of 3). The rest of a load's CPU
     is writing into ``web.hits``: the insert, the commit and DuckDB's checkpoint."""
     store = fresh_warehouse(folder, "prepare")
-    sites, salts = loader._site_rules(store), DaySalts(store)
+    sites, salts = loader._site_rules(store), DaySalts.of(store)
     size = settings.web.load_batch_records
     batches = [
         (path.name, read_segment(path, 0, sealed=True).records)

@@ -117,8 +117,10 @@ def build_day(
             ledger = Ledger(warehouse)
             with ledger.step(run_id, "build", dataset=f"incremental {day}") as step:
                 # all or nothing: a build stopped half way would leave the new horizon with
-                # the old marts, and the next day's build would take the day as done
-                with warehouse.transaction():
+                # the old marts, and the next day's build would take the day as done; the
+                # session closes right after, so the commit writes the rows once, to the
+                # file (DuckDB: not to the WAL, then again by the checkpoint on close)
+                with warehouse.direct_commits(), warehouse.transaction():
                     outcome = _rebuild(context, ranged, loaded, built[1])
                 step.rows_out = len(outcome)
     if built is None or day <= built[1]:

@@ -141,6 +141,13 @@ class Warehouse(Protocol):
         others are done. Where ``capabilities.parallel_partition_writes`` is off, a block
         that changes nothing."""
 
+    def direct_commits(self) -> AbstractContextManager[None]:
+        """Let the commits inside the block write their changes to the warehouse's own
+        storage at once where the backend would log them first and write them again later
+        (DuckDB: each commit checkpoints, and a large one writes no WAL): for a large
+        transaction whose warehouse is closed right after anyway. Elsewhere a block that
+        changes nothing."""
+
     def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
         """A person's statement (``tally query``): on a connection that can change nothing
         unless ``write`` and reach no file or network unless ``external_access``; a
