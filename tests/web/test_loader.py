@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -503,3 +504,20 @@ def test_a_kept_child_prepares_every_later_load_whatever_its_size(
         file.write(frame(pageview(4)))
     with pytest.raises(AssertionError, match="the loading process prepared"):
         load_hits(warehouse, settings)
+
+
+def test_a_small_load_does_not_wait_for_a_kept_child_still_warming_up(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
+) -> None:
+    start_preparer()  # not waited for: its imports and patterns take seconds
+    prepared = []
+    original = loader._prepare
+
+    def counted(*arguments: Any, **options: Any) -> Any:
+        prepared.append(1)
+        return original(*arguments, **options)
+
+    monkeypatch.setattr(loader, "_prepare", counted)
+    write_segment(log_dir, 1, [pageview(n) for n in range(3)])
+    assert load_hits(duckdb_warehouse, settings).loaded == 3
+    assert prepared == [1]  # one batch, prepared here

@@ -185,9 +185,9 @@ def load_hits(
     synced, so a record is never loaded before its request could be acknowledged.
 
     When at least ``web.load_process_bytes`` wait to be loaded, or a child process was
-    started before (``start_preparer``; ``tally serve`` starts one), the batches are
-    prepared in that kept child (``_load_in_child``) while this process writes them;
-    otherwise a load is prepared in this process and pays no process start.
+    started before and is warm (``start_preparer``; ``tally serve`` starts one), the
+    batches are prepared in that kept child (``_load_in_child``) while this process
+    writes them; otherwise a load is prepared in this process and pays no process start.
     """
     directory = Path(settings.web.hit_log_dir)
     result = LoadResult()
@@ -472,6 +472,12 @@ class _Preparer:
         self.owner = os.getpid()  # a forked copy of this process does not own the child
         self.ready = False
 
+    def warm(self) -> bool:
+        """Whether it said it is ready (a look at the pipe: never waits)."""
+        if not self.ready and self.connection.poll(0):
+            self.wait_ready()
+        return self.ready
+
     def wait_ready(self) -> None:
         if not self.ready:
             message = _from_child(self.connection, self.process)
@@ -515,9 +521,11 @@ def stop_preparer() -> None:
 
 
 def _preparing() -> bool:
-    """Whether a kept child runs (then every load prepares in it)."""
+    """Whether a kept child runs and is warm (then every load prepares in it; while it
+    warms up, a small load is prepared here rather than wait for it)."""
     with _KEPT_GUARD:
-        return _kept() is not None
+        preparer = _kept()
+    return preparer is not None and preparer.warm()
 
 
 def _kept() -> _Preparer | None:
