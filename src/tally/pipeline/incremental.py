@@ -125,7 +125,10 @@ def build_day(
                 # file (DuckDB: not to the WAL, then again by the checkpoint on close)
                 with warehouse.direct_commits(), warehouse.transaction():
                     outcome = _rebuild(context, ranged, loaded, built[1])
-                step.rows_out = len(outcome)
+                    step.rows_out = len(outcome)
+                    # the step's end commits with the build: nothing is left to write
+                    # (and checkpoint) when the session closes
+                    ledger.finish(step)
     if built is None or day <= built[1]:
         # no build yet, or a reload inside the built range: outside the session, so the full
         # build holds the warehouse one model at a time
