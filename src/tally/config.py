@@ -132,6 +132,11 @@ class WebSettings(Strict):
     )
     load_interval_seconds: float = Field(default=2.0, gt=0)
     load_batch_records: int = Field(default=10_000, gt=0)
+    load_commit_records: int = Field(
+        default=100_000,
+        gt=0,
+        description="records a load commits at once (its batches join one transaction)",
+    )
     load_process_bytes: int = Field(
         default=1024 * 1024 * 1024,
         ge=0,

@@ -17,18 +17,19 @@ import json
 import json.scanner
 import logging
 import multiprocessing
+import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -62,7 +63,13 @@ from tally.web.referrers import (
     hosts_of,
     without_excluded_params,
 )
-from tally.web.sessions import DaySalts, SessionizeResult, forget_salts, sessionize
+from tally.web.sessions import (
+    DaySalts,
+    SessionizeResult,
+    draw_salts,
+    forget_salts,
+    sessionize,
+)
 from tally.web.sites import SEARCH_KEYWORD_PARAMETERS, list_sites
 
 logger = logging.getLogger(__name__)
@@ -186,12 +193,13 @@ def load_hits(
         return result
     # one session for the whole load: this thread's salt reads and the writer thread's
     # commits share the open database instead of opening the file again each time
-    with warehouse.session(), _Writer() as writer:
+    commit_records = settings.web.load_commit_records
+    with warehouse.session(), _Writer(warehouse, commit_records) as writer:
         positions = _positions(paths, hitlog.progress(warehouse), durable)
         result.segments_read = len(positions)
         if positions:  # an idle poll of the server's reads no sites and no salts
             _load_positions(warehouse, settings, positions, writer, result)
-        writer.wait()  # the last batch commits before the retention reads the progress
+        writer.finish()  # the last batches commit before the retention reads the progress
     result.segments_deleted = _apply_retention(warehouse, directory, settings, now)
     return result
 
@@ -205,7 +213,9 @@ def _load_positions(
 ) -> None:
     """Prepare every batch of ``positions`` (here, or in a child process for a large
     load) and hand each to ``writer`` to commit."""
-    sites, salts = _site_rules(warehouse), DaySalts.of(warehouse)
+    sites = _site_rules(warehouse)
+    # a missing day's salt is drawn by the writer, in its open transaction
+    salts = DaySalts.of(warehouse, lambda day: writer.call(partial(draw_salts, warehouse, day)))
     deliver = _Committer(warehouse, positions, result, writer)
     threshold = settings.web.load_process_bytes
     if threshold and sum(p.end - p.start for p in positions) >= threshold:
@@ -249,35 +259,99 @@ def _positions(
 
 
 class _Writer:
-    """One thread committing prepared batches in order, one at a time, for a whole load.
+    """One thread writing prepared batches in order for a whole load, committing them in
+    groups of about ``web.load_commit_records`` records.
 
     Writing a batch (DuckDB: the insert, the commit) runs without Python's lock and costs
     about as much CPU as preparing one (benchmarks/README.md, "where a loaded hit's CPU
     goes"), so the loading thread prepares the next batch, of the same segment or the
-    next one, while this thread commits the one before: two cores share a backfill. Each
-    batch waits for the one before it to commit, so an offset still moves with exactly the
-    rows before it, and a failed commit stops the load there (its error is raised by the
-    next ``submit`` or by ``wait``).
+    next one, while this thread writes the one before: two cores share a backfill.
+
+    Batches join one open transaction, each with its segment's new offset, until it holds
+    ``commit_records`` records or the load ends: DuckDB writes a commit's rows out once,
+    and ten commits of 10,000 rows cost it about half as much again as one of 100,000
+    (benchmarks/README.md, issue 27, seventh session). An offset still commits with exactly
+    the rows before it. A failed write rolls the open transaction back (its rows and
+    offsets together) and stops the load there (its error is raised by the next ``write``,
+    ``call`` or ``finish``); a failure elsewhere (preparing) first commits what was written.
+    Everything the load writes goes through this thread, a salt drawn too (``call``): the
+    open transaction holds the warehouse's writer lock between batches.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, warehouse: Warehouse, commit_records: int) -> None:
+        self.warehouse, self.commit_records = warehouse, commit_records
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hit-writer")
         self.pending: Future[None] | None = None
+        # the writer thread's alone: its open transaction, the records written in it and
+        # the counts to add once it commits
+        self.open: ExitStack | None = None
+        self.held = 0
+        self.on_commit: list[Callable[[], None]] = []
 
     def __enter__(self) -> _Writer:
         return self
 
     def __exit__(self, *failure: object) -> None:
-        self.pool.shutdown(wait=True)  # a commit under way finishes (or fails) first
+        try:
+            self.finish()  # written before a failure elsewhere: rows and offsets agree
+        finally:
+            self.pool.shutdown(wait=True)
 
-    def submit(self, job: Callable[..., None], *arguments: Any) -> None:
-        self.wait()  # the batch before commits first (or its error stops here)
-        self.pending = self.pool.submit(job, *arguments)
+    def write(self, job: Callable[[], int], counted: Callable[[], None]) -> None:
+        """Queue a batch's write (``job``, in the open transaction, gives the records it
+        wrote) and ``counted``, run once they commit."""
+        self.wait()  # the batch before is written first (or its error stops here)
+        self.pending = self.pool.submit(self._write, job, counted)
+
+    def call(self, job: Callable[[], _Answer]) -> _Answer:
+        """``job``'s answer, run in order in the open transaction (a salt drawn)."""
+        self.wait()
+        return self.pool.submit(self._inside, job).result()
+
+    def finish(self) -> None:
+        """Commit what is written (the last batches, with their offsets)."""
+        self.wait()
+        self.pool.submit(self._commit).result()
 
     def wait(self) -> None:
         pending, self.pending = self.pending, None
         if pending is not None:
             pending.result()
+
+    def _write(self, job: Callable[[], int], counted: Callable[[], None]) -> None:
+        self.held += self._inside(job)
+        self.on_commit.append(counted)
+        if self.held >= self.commit_records:
+            self._commit()
+
+    def _inside(self, job: Callable[[], _Answer]) -> _Answer:
+        if self.open is None:
+            self.open = ExitStack()
+            self.open.enter_context(self.warehouse.transaction())
+        try:
+            return job()
+        except BaseException:
+            opened, self.open = self.open, None
+            self.held, self.on_commit = 0, []
+            opened.__exit__(*sys.exc_info())  # ROLLBACK
+            raise
+
+    def _commit(self) -> None:
+        opened, self.open = self.open, None
+        counted, self.on_commit = self.on_commit, []
+        self.held = 0
+        if opened is not None:
+            _commit(opened)
+        for count in counted:
+            count()
+
+
+_Answer = TypeVar("_Answer")
+
+
+def _commit(transaction: ExitStack) -> None:
+    """COMMIT the writer's open transaction: its batches' rows with their offsets."""
+    transaction.close()
 
 
 class _Committer:
@@ -287,13 +361,16 @@ class _Committer:
         self, warehouse: Warehouse, positions: list[_Position], result: LoadResult, writer: _Writer
     ) -> None:
         self.warehouse, self.result, self.writer = warehouse, result, writer
-        # whether a segment has its row in meta.hitlog: set by its first commit
+        # whether a segment has its row in meta.hitlog: set by its first write
         self.known = {p.path.name: _Known(p.known) for p in positions}
 
     def __call__(self, segment: str, batch: _Batch, end: int, skipped: int, complete: bool) -> None:
         known = self.known[segment]
-        arguments = (segment, batch, end, skipped, complete, known, self.result)
-        self.writer.submit(_write, self.warehouse, *arguments)
+        arguments = (segment, batch, end, skipped, complete, known)
+        self.writer.write(
+            partial(_write, self.warehouse, *arguments),
+            partial(_count, self.result, segment, batch, skipped),
+        )
 
 
 # a prepared batch, its segment, the offset after it, its skipped bytes and whether it
@@ -334,11 +411,16 @@ def _write(
     skipped: int,
     complete: bool,
     known: _Known,
-    result: LoadResult,
-) -> None:
-    """Commit one prepared batch with its segment's new offset, and count it."""
-    _commit(warehouse, segment, batch, end, skipped, complete, known.value)
+) -> int:
+    """Insert one prepared batch and move its segment's offset (in the writer's open
+    transaction); the records it stands for."""
+    _insert(warehouse, segment, batch, end, skipped, complete, known.value)
     known.value = True
+    return int(batch.table.num_rows) + batch.bots + len(batch.quarantine)
+
+
+def _count(result: LoadResult, segment: str, batch: _Batch, skipped: int) -> None:
+    """Count a committed batch."""
     result.loaded += batch.table.num_rows
     result.bots_dropped += batch.bots
     result.quarantined += len(batch.quarantine)
@@ -1145,7 +1227,7 @@ def _table(rows: list[tuple[Any, ...]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
-def _commit(
+def _insert(
     warehouse: Warehouse,
     segment: str,
     batch: _Batch,
@@ -1154,7 +1236,8 @@ def _commit(
     sealed: bool,
     known: bool,
 ) -> None:
-    """Insert the batch and move the segment's offset in one transaction."""
+    """Insert the batch and move the segment's offset, in one transaction (the writer's:
+    rows and offset commit or vanish together)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with warehouse.transaction():
         if batch.table.num_rows:

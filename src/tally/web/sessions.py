@@ -200,13 +200,14 @@ class DaySalts:
         self.keys: dict[tuple[dt.date, str], str] = {}
 
     @classmethod
-    def of(cls, warehouse: Warehouse) -> DaySalts:
+    def of(cls, warehouse: Warehouse, draw: DrawSalts | None = None) -> DaySalts:
         """The warehouse's salts: its sites' zones, every salt drawn so far (one query for
-        all, not one per day), a missing day drawn there (``draw_salts``)."""
+        all, not one per day), a missing day from ``draw``, by default drawn there
+        (``draw_salts``)."""
         zones = {site: ZoneInfo(zone) for site, zone in site_timezones(warehouse).items()}
         found = warehouse.rows("SELECT salt_date, salt FROM web.visitor_salts")
         known = {_as_date(salt_date): str(salt) for salt_date, salt in found}
-        return cls(zones, known, partial(draw_salts, warehouse))
+        return cls(zones, known, draw or partial(draw_salts, warehouse))
 
     def known(self) -> dict[dt.date, str]:
         """A copy of the salts known here (drawn before or since)."""
