@@ -62,6 +62,9 @@ class Capabilities:
     # a cluster (Spark) runs DELETE/INSERT/UPDATE statements over copies of chosen rows of
     # the serving tables and hands the rows back (``run_on_cluster``): the web models do
     cluster_runs_statements: bool = False
+    # ``CREATE OR REPLACE TEMPORARY TABLE ... AS`` makes or replaces a session's temporary
+    # table in one statement (else a DROP comes first: one more statement each time)
+    replaces_temporary_tables: bool = False
     # another thread's connection of this process reads committed tables while this
     # thread's transaction writes, on its own cores (the driver lets go of the GIL), and the
     # rows it hands back as Arrow can be read by name in a session (``arrow_view``): the

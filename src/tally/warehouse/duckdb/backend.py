@@ -57,6 +57,7 @@ CAPABILITIES = Capabilities(
     columnar_results=True,
     parallel_partition_writes=True,
     reads_aside=True,
+    replaces_temporary_tables=True,
 )
 # One writer at a time per database file in this process. DuckDB lets several connections
 # of one process write, but two transactions touching the same rows fail ("Conflict on
