@@ -147,14 +147,15 @@ def timed_load(store: Warehouse, settings: Settings, kept: bool) -> tuple[float,
     load without it starts its own child, whose CPU is counted once it has ended."""
     enrich.network_of.cache_clear()
     enrich.detect_device.cache_clear()
-    child = None
-    if kept:
-        loader.stop_preparer()
-        child = loader.start_preparer(wait=True)
+    loader.stop_preparer()
+    child = loader.start_preparer(wait=True) if kept else None
     started, cpu, child_cpu = time.perf_counter(), cpu_seconds(), process_cpu(child)
     result = load_hits(store, settings)
     seconds = time.perf_counter() - started
-    return seconds, cpu_seconds() - cpu + process_cpu(child) - child_cpu, result.loaded
+    child_cpu = process_cpu(child) - child_cpu
+    if not kept:  # a large load's own child, ended: its CPU (start included) is counted
+        loader.stop_preparer()
+    return seconds, cpu_seconds() - cpu + child_cpu, result.loaded
 
 
 def prepare_cost(folder: Path, settings: Settings) -> float:
@@ -303,7 +304,18 @@ def main() -> None:
         loads: dict[bool, list[float]] = {True: [], False: []}
         load_cpu: dict[bool, list[float]] = {True: [], False: []}
         kept: Warehouse | None = None
+        in_process: list[tuple[float, float]] = []  # (hits/s, per CPU-s) without the child
         for round_number in range(options.rounds):
+            if in_child:  # side by side: the same load prepared in the loading process
+                store = fresh_warehouse(folder, f"load-{round_number}-in-process")
+                seconds, cpu, loaded = timed_load(store, settings, False)
+                store.close()
+                in_process.append((loaded / seconds, loaded / cpu))
+                print(
+                    f"loader, provider on, in the loading process: {loaded:,} hits in "
+                    f"{seconds:.1f} s = {loaded / seconds:,.0f} hits/s "
+                    f"[{loaded / cpu:,.0f} per CPU-second]"
+                )
             # alternate which goes first, so neither always meets the quieter moment
             for with_provider in (True, False) if round_number % 2 == 0 else (False, True):
                 settings.web.provider_lookup = with_provider
@@ -343,7 +355,7 @@ def main() -> None:
         kept.close()
         if options.loader_only:
             watch.finish()
-            print_loader(options.rounds, loads, load_cpu, before_duckdb, watch)
+            print_loader(options.rounds, loads, load_cpu, before_duckdb, watch, in_process)
             return
         path = folder / f"{kept_name}.duckdb"
         copied(path, options.copies)
@@ -387,7 +399,7 @@ def main() -> None:
     print()
     print("| stage | figure | floor / reference | ratio | target |")
     print("| --- | --- | --- | --- | --- |")
-    print_loader(options.rounds, loads, load_cpu, before_duckdb, watch)
+    print_loader(options.rounds, loads, load_cpu, before_duckdb, watch, in_process)
     print(
         f"| the provider's own cost | {extra:.2f} µs CPU per hit ({costs[True]:.1f} − "
         f"{costs[False]:.1f} µs per distinct address, {len(addresses):,} addresses) | a hit's "
@@ -415,8 +427,10 @@ def print_loader(
     load_cpu: dict[bool, list[float]],
     before_duckdb: float,
     watch: LoadWatch,
+    in_process: list[tuple[float, float]],
 ) -> None:
-    """The loader's rows of the closing table: best of the rounds each way, and where a
+    """The loader's rows of the closing table: best of the rounds each way, the same
+    load prepared in the loading process when the kept child was timed, and where a
     loaded hit's CPU goes."""
     with_rate, without_rate = max(loads[True]), max(loads[False])
     with_cpu, without_cpu = max(load_cpu[True]), max(load_cpu[False])
@@ -428,6 +442,14 @@ def print_loader(
         f"{watch.verdict(with_cpu >= 0.9 * without_cpu)}; "
         f"≥ {LOADER_TARGET:,} hits/s — {watch.verdict(with_rate >= LOADER_TARGET)} |"
     )
+    if in_process:
+        rate, cpu = max(rate for rate, _ in in_process), max(cpu for _, cpu in in_process)
+        print(
+            f"| loader, provider on, kept child (as tally serve) against the loading process "
+            f"(best of {len(in_process)}) | {with_rate:,.0f} hits/s [{with_cpu:,.0f} per CPU-s] "
+            f"| in the loading process: {rate:,.0f} hits/s [{cpu:,.0f}] | "
+            f"{with_rate / rate:.2f} [{with_cpu / cpu:.2f}] | |"
+        )
     per_hit = 1e6 / with_cpu
     print(
         f"| loader, where a hit's CPU goes (provider on) | before DuckDB (read, parse, check, "

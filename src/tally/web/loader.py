@@ -685,29 +685,51 @@ def _run_job(connection: Connection, job: _ChildJob) -> bool:
     return True
 
 
-# A few user agents of each kind: parsing them compiles most of device-detector's
-# patterns (its lazy regexes), which is most of a child's start
+# A user agent of each common kind (desktops, phones, tablets, a bot): parsing them
+# compiles most of device-detector's patterns (its lazy regexes), which is most of a
+# child's start; an agent of a kind not here compiles its patterns in the first load
 _WARMING_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Safari/605.1.15",
     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
-    "like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+    "like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Mobile/15E148 Safari/604.1",
     "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Mobile Safari/537.36",
-    "Googlebot/2.1 (+http://www.google.com/bot.html)",
+    "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
 )
 
 
 def _warm() -> None:
-    """Compile device-detector's patterns and open the address databases, then forget
-    the agents' results (a load's lookups start as cold as in the loading process)."""
+    """Compile device-detector's patterns, open the address databases and run one small
+    batch through ``_prepare`` (its first calls: Arrow's kernels, the parsers), then
+    forget the lookups' results (a load's lookups start as cold as in the loading
+    process)."""
     for agent in _WARMING_AGENTS:
         detect_device(agent)
+    for provider in (True, False):
+        network_of("8.8.8.8", provider)
+    fields = {"t": "2026-01-01T00:00:00", "ip": "8.8.8.8", "ua": _WARMING_AGENTS[0]}
+    records = [
+        Record(offset, json.dumps({"q": query, "auth": False, **fields}).encode())
+        for offset, query in enumerate(
+            ("idsite=1&rec=1&url=https%3A%2F%2Fexample.org%2F", "idsite=1&rec=1&e_c=a&e_a=b")
+        )
+    ]
+    _prepare(records, "warm", Settings.model_construct(web=WebSettings()), {}, _NO_SALTS)
     detect_device.cache_clear()
-    network_of("8.8.8.8", True)
-    network_of("8.8.8.8", False)
     network_of.cache_clear()
+
+
+_NO_SALTS = DaySalts({}, {}, lambda day: {})  # no site has a zone: no IP key is made
 
 
 def _prepare(
