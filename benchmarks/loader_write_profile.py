@@ -5,9 +5,12 @@ The loader's work before DuckDB is timed by ``sessionize_bench.py``; this script
 other half alone. It logs the bench's year of traffic once into ``--folder`` (kept, so a
 second run reuses it), prepares every batch as ``load_hits`` does (``loader._prepare`` and
 its Arrow table), then, alternating, inserts the batches into fresh warehouses (one
-transaction a batch, a CHECKPOINT at the end) and prints CPU and wall µs per hit.
+transaction a batch, a CHECKPOINT at the end) and prints CPU and wall µs per hit. With
+``--commits`` both ways keep the key and differ in transactions: one a batch, or all the
+batches in one (the loader's commits of ``web.load_commit_records``).
 
     PYTHONPATH=src python benchmarks/loader_write_profile.py --folder DIR [--hits N] [--rounds N]
+                                                             [--commits]
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def prepared(folder: Path, hits: int) -> list[pa.Table]:
     if not directory.exists() or not segment_paths(directory):
         write_records(settings, traffic(*YEAR, hits, seed=27))
     store = fresh_warehouse(folder / "work", "prepare")
-    sites, salts = loader._site_rules(store), DaySalts(store)
+    sites, salts = loader._site_rules(store), DaySalts.of(store)
     size, tables = settings.web.load_batch_records, []
     with store.transaction():
         for path in segment_paths(directory):
@@ -56,15 +59,22 @@ def prepared(folder: Path, hits: int) -> list[pa.Table]:
     return tables
 
 
-def timed_writes(store: Warehouse, tables: list[pa.Table]) -> tuple[float, float]:
-    """CPU and wall seconds of inserting every batch, one transaction each, then a checkpoint."""
+def timed_writes(store: Warehouse, tables: list[pa.Table], grouped: bool) -> tuple[float, float]:
+    """CPU and wall seconds of inserting every batch, one transaction each (or, ``grouped``,
+    all in one transaction, as the loader's commits of ``web.load_commit_records`` join
+    its batches), then a checkpoint."""
     started, cpu = time.perf_counter(), time.process_time()
     # one session, as load_hits holds: without it each transaction opened the file and
     # closing it checkpointed, about 6 µs a hit more than a load pays
     with store.session():
-        for table in tables:
+        if grouped:
             with store.transaction():
-                store.append("web.hits", table)
+                for table in tables:
+                    store.append("web.hits", table)
+        else:
+            for table in tables:
+                with store.transaction():
+                    store.append("web.hits", table)
         store.execute("CHECKPOINT")
     return time.process_time() - cpu, time.perf_counter() - started
 
@@ -74,21 +84,32 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, required=True, help="kept log and warehouses")
     parser.add_argument("--hits", type=int, default=60_000, help="about this many hits")
     parser.add_argument("--rounds", type=int, default=2, help="writes each way")
+    parser.add_argument(
+        "--commits",
+        action="store_true",
+        help="compare a transaction a batch with all batches in one (keyed both ways)",
+    )
     options = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     shutil.rmtree(options.folder / "work", ignore_errors=True)
     tables = prepared(options.folder, options.hits)
     hits = sum(table.num_rows for table in tables)
     for round_number in range(options.rounds):
-        for keyed in (True, False) if round_number % 2 == 0 else (False, True):
-            store = fresh_warehouse(options.folder / "work", f"write-{round_number}-{keyed}")
+        for flag in (True, False) if round_number % 2 == 0 else (False, True):
+            keyed, grouped = (True, flag) if options.commits else (flag, False)
+            store = fresh_warehouse(options.folder / "work", f"write-{round_number}-{flag}")
             if not keyed:
                 for statement in WITHOUT_KEY:
                     store.execute(statement)
-            cpu, wall = timed_writes(store, tables)
+            cpu, wall = timed_writes(store, tables, grouped)
             store.close()
+            way = (
+                ("in one transaction" if grouped else f"in {len(tables)} transactions")
+                if options.commits
+                else f"{'with' if keyed else 'without'} its primary key"
+            )
             print(
-                f"{hits:,} hits into web.hits {'with' if keyed else 'without'} its primary key: "
+                f"{hits:,} hits into web.hits {way}: "
                 f"{cpu / hits * 1e6:.1f} µs CPU, {wall / hits * 1e6:.1f} µs wall a hit"
             )
     shutil.rmtree(options.folder / "work", ignore_errors=True)

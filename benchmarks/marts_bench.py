@@ -347,10 +347,12 @@ def timed_build(
     models = json.dumps(chosen)
     done = subprocess.run(
         [sys.executable, "-c", BUILD, url, models, str(folder / "lake"), mode],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if done.returncode != 0:
+        # the child's own error, not only its exit status: a failed build must say why
+        raise SystemExit(f"the {mode} build exited {done.returncode}:\n{done.stderr[-4000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     failed = {
         k: v

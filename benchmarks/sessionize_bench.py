@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import random
 import re
@@ -125,22 +126,35 @@ def fresh_warehouse(folder: Path, name: str) -> Warehouse:
 
 
 def cpu_seconds() -> float:
-    """CPU seconds of this process (all threads) and of its ended children: a large load
-    prepares its batches in a child process (``web.load_process_bytes``), which has ended,
-    and been waited for, when ``load_hits`` returns."""
+    """CPU seconds of this process (all threads) and of its ended children."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def timed_load(store: Warehouse, settings: Settings) -> tuple[float, float, int]:
-    """Wall-clock seconds, CPU seconds (this process, all threads, and the child process
-    preparing batches when there is one) and hits of one load of the whole log, with cold
-    lookup caches (a child starts with its own, cold)."""
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds of a running process (the loader's kept child), from /proc."""
+    if not pid:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_load(store: Warehouse, settings: Settings, kept: bool) -> tuple[float, float, int]:
+    """Wall-clock seconds, CPU seconds and hits of one load of the whole log, with cold
+    lookup caches. With ``kept``, the batches are prepared in the loader's kept child
+    process, as ``tally serve`` prepares them: started afresh and warmed before the clock
+    starts (its lookups cold, its patterns compiled), its CPU counted from /proc; a large
+    load without it starts its own child, whose CPU is counted once it has ended."""
     enrich.network_of.cache_clear()
     enrich.detect_device.cache_clear()
-    started, cpu = time.perf_counter(), cpu_seconds()
+    child = None
+    if kept:
+        loader.stop_preparer()
+        child = loader.start_preparer(wait=True)
+    started, cpu, child_cpu = time.perf_counter(), cpu_seconds(), process_cpu(child)
     result = load_hits(store, settings)
-    return time.perf_counter() - started, cpu_seconds() - cpu, result.loaded
+    seconds = time.perf_counter() - started
+    return seconds, cpu_seconds() - cpu + process_cpu(child) - child_cpu, result.loaded
 
 
 def prepare_cost(folder: Path, settings: Settings) -> float:
@@ -150,7 +164,7 @@ def prepare_cost(folder: Path, settings: Settings) -> float:
     the lookup caches emptied as in ``timed_load``; best of 3). The rest of a load's CPU
     is writing into ``web.hits``: the insert, the commit and DuckDB's checkpoint."""
     store = fresh_warehouse(folder, "prepare")
-    sites, salts = loader._site_rules(store), DaySalts(store)
+    sites, salts = loader._site_rules(store), DaySalts.of(store)
     size = settings.web.load_batch_records
     batches = [
         (path.name, read_segment(path, 0, sealed=True).records)
@@ -232,6 +246,12 @@ def main() -> None:
         "--loader-only", action="store_true", help="time the loader stage alone, then stop"
     )
     parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="no kept child process (tally serve keeps one): a load smaller than "
+        "web.load_process_bytes is prepared in the loading process",
+    )
+    parser.add_argument(
         "--process-bytes",
         type=int,
         default=None,
@@ -250,11 +270,18 @@ def main() -> None:
         payloads = traffic(*YEAR, hits, seed=27)
         write_records(settings, payloads)
         logged = sum(p.stat().st_size for p in segment_paths(Path(settings.web.hit_log_dir)))
-        threshold = getattr(settings.web, "load_process_bytes", 0)
+        threshold = settings.web.load_process_bytes
+        in_child = bool(threshold) and not options.in_process
+        where = (
+            "in the kept child process (as tally serve)"
+            if in_child
+            else "in a child process"
+            if 0 < threshold <= logged
+            else "in the loading process"
+        )
         print(
             f"generated and logged {len(payloads):,} hits ({logged:,} bytes) in "
-            f"{time.perf_counter() - started:.1f} s; batches prepared "
-            f"{'in a child process' if 0 < threshold <= logged else 'in the loading process'}"
+            f"{time.perf_counter() - started:.1f} s; batches prepared {where}"
         )
         # Start-up costs are not per hit: the databases load once a process, and
         # device-detector compiles its patterns on the first agents it sees.
@@ -270,7 +297,7 @@ def main() -> None:
         for with_provider in (True, False):
             warm.web.provider_lookup = with_provider
             store = fresh_warehouse(folder, f"warm-up-{with_provider}")
-            timed_load(store, warm)
+            timed_load(store, warm, in_child)
             store.close()
 
         loads: dict[bool, list[float]] = {True: [], False: []}
@@ -282,7 +309,7 @@ def main() -> None:
                 settings.web.provider_lookup = with_provider
                 name = f"load-{round_number}-{'provider' if with_provider else 'country'}"
                 store = fresh_warehouse(folder, name)
-                seconds, cpu, loaded = timed_load(store, settings)
+                seconds, cpu, loaded = timed_load(store, settings, in_child)
                 loads[with_provider].append(loaded / seconds)
                 load_cpu[with_provider].append(loaded / cpu)
                 print(
@@ -340,7 +367,7 @@ def main() -> None:
         day = traffic(NEXT_DAY, NEXT_DAY, max(1, loaded_hits // 365), seed=28)
         write_records(settings, day)
         store = connect(f"duckdb:///{path}")
-        day_load, _, day_loaded = timed_load(store, settings)
+        day_load, _, day_loaded = timed_load(store, settings, in_child)
         day_seconds, day_cpu = timed_sessionize(store)
         store.close()
         print(

@@ -132,10 +132,19 @@ class WebSettings(Strict):
     )
     load_interval_seconds: float = Field(default=2.0, gt=0)
     load_batch_records: int = Field(default=10_000, gt=0)
+    load_commit_records: int = Field(
+        default=100_000,
+        gt=0,
+        description="records a load commits at once (its batches join one transaction)",
+    )
     load_process_bytes: int = Field(
         default=1024 * 1024 * 1024,
         ge=0,
         description="prepare hits in a second process when a load has this many bytes (0: never)",
+    )
+    serve_preparer: bool = Field(
+        default=True,
+        description="tally serve prepares every load's hits in a child process kept from its start",
     )
     salt_days: int = Field(default=2, ge=1)
     report_cache_entries: int = Field(

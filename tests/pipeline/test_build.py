@@ -12,6 +12,7 @@ from tally.errors import ConfigError
 from tally.pipeline.build import (
     Moves,
     Range,
+    columns_kept,
     declared_range,
     discover_models,
     moved_since,
@@ -20,6 +21,7 @@ from tally.pipeline.build import (
     range_condition,
     read_model,
     rebuild_keys,
+    table_columns,
     temporary,
 )
 from tally.warehouse import connect
@@ -238,3 +240,37 @@ def test_a_keyed_input_is_read_with_the_names_the_model_writes_or_whole() -> Non
         )
         is None
     )
+
+
+class _CountingColumns:
+    """A warehouse stand-in that counts how often it is asked for a table's columns."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def columns(self, table: str) -> list[str]:
+        self.asked.append(table)
+        return ["a", "b"]
+
+
+def test_columns_are_asked_once_per_table_inside_columns_kept_and_each_time_outside() -> None:
+    warehouse = _CountingColumns()
+    table_columns(warehouse, "marts.x")  # type: ignore[arg-type]
+    with columns_kept():
+        for table in ("marts.x", "marts.y", "marts.x", "marts.y", "marts.x"):
+            found = table_columns(warehouse, table)  # type: ignore[arg-type]
+            found.append("changed by the caller")  # a copy: the kept list stays as asked
+        assert table_columns(warehouse, "marts.x") == ["a", "b"]  # type: ignore[arg-type]
+    table_columns(warehouse, "marts.x")  # type: ignore[arg-type]
+    # once before the block, once per table inside it (2 tables, 6 calls), once after
+    assert warehouse.asked == ["marts.x", "marts.x", "marts.y", "marts.x"]
+
+
+def test_temporary_replaces_a_table_of_the_same_name() -> None:
+    """Made again (in one statement where the warehouse can), a temporary table holds the
+    second SELECT's rows only."""
+    warehouse = connect("duckdb:///:memory:")
+    with warehouse.session():
+        temporary(warehouse, "t", "SELECT 1 AS a")
+        temporary(warehouse, "t", "SELECT 2 AS a UNION ALL SELECT 3")
+        assert sorted(warehouse.rows("SELECT a FROM t")) == [(2,), (3,)]

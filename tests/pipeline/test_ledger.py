@@ -154,3 +154,36 @@ def test_a_running_step_beats_where_hosts_share_the_warehouse(warehouse, monkeyp
     else:
         assert beat - started >= dt.timedelta(seconds=0.1)
     assert not any(t.name == "tally-heartbeat" for t in threading.enumerate())
+
+
+def test_a_step_finished_inside_its_transaction_commits_or_fails_with_it(warehouse) -> None:
+    """``finish`` as the transaction's last statement: committed, the step is ``ok`` with
+    the rows said before it, and the block's end writes nothing more (its ended_at is
+    the one ``finish`` wrote); rolled back (the commit or anything after failing), the
+    block's end marks it failed, not left running."""
+    ledger = Ledger(warehouse)
+    with ledger.step(new_run_id(), "build", dataset="committed") as step:
+        with warehouse.transaction():
+            step.rows_out = 12
+            ledger.finish(step)
+            written = step.ended_at
+    with warehouse.session():
+        warehouse.execute("CREATE TABLE IF NOT EXISTS side (a INTEGER)")
+    try:
+        with ledger.step(new_run_id(), "build", dataset="rolled back") as step:
+            with warehouse.transaction():
+                warehouse.execute("INSERT INTO side VALUES (1)")
+                ledger.finish(step)
+                raise RuntimeError("the commit failed")
+    except RuntimeError:
+        pass
+    found = {
+        dataset: (status, rows_out, ended_at, error)
+        for dataset, status, rows_out, ended_at, error in warehouse.rows(
+            "SELECT dataset, status, rows_out, ended_at, error FROM tally_meta.runs"
+        )
+    }
+    assert found["committed"][:3] == ("ok", 12, written)
+    status, _, _, error = found["rolled back"]
+    assert (status, error) == ("failed", "RuntimeError: the commit failed")
+    assert warehouse.rows("SELECT count(*) FROM side") == [(0,)]  # the work went too

@@ -73,6 +73,35 @@ def test_stopping_the_app_loads_what_is_left(settings: Settings, store: Warehous
     assert store.rows("SELECT url FROM web.hits") == [("https://shop.example/last",)]
 
 
+def test_the_server_prepares_its_loads_in_the_child_process_it_keeps(
+    settings: Settings, store: Warehouse, monkeypatch
+) -> None:
+    from tally.web import loader
+
+    def refused(*arguments: object, **options: object) -> None:
+        raise AssertionError("the server's own process prepared a batch")
+
+    # only the child (a spawned process, which this patch does not reach) can prepare
+    monkeypatch.setattr(loader, "_prepare", refused)
+    settings.web.load_interval_seconds = 3600  # the API's loads alone, not the poller's
+    token = create_token(store, "ops")
+    with TestClient(create_app(settings, warehouse=store, stream=False)) as client:
+        child = loader.start_preparer(wait=True)  # the one the server started: no other
+        firefox = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0"}
+        for page in ("a", "b"):
+            url = f"/matomo.php?idsite=1&rec=1&url=https%3A%2F%2Fshop.example%2F{page}"
+            client.get(url, headers=firefox)
+        answer = client.post("/api/tracking/load", headers={"authorization": f"Bearer {token}"})
+        assert answer.json()["loaded"] == 2
+        client.get("/matomo.php?idsite=1&rec=1&url=https%3A%2F%2Fshop.example%2Fc", headers=firefox)
+        answer = client.post("/api/tracking/load", headers={"authorization": f"Bearer {token}"})
+        assert answer.json()["loaded"] == 1
+        assert loader.start_preparer() == child  # the same child, kept between loads
+    assert not loader._preparing()  # stopped with the server
+    found = "SELECT count(*), count(DISTINCT url), count(browser_name), count(ip_key) FROM web.hits"
+    assert store.rows(found) == [(3, 3, 3, 3)]
+
+
 def test_stream_routes_are_mounted_behind_the_token(
     settings: Settings, store: Warehouse, monkeypatch
 ) -> None:

@@ -223,3 +223,42 @@ def test_unordered_runs_on_no_more_threads_than_inputs_and_puts_settings_back(tm
             assert parts == 2
             assert warehouse.rows(setting) == [(2, False)]
         assert warehouse.rows(setting) == [(2, True)]
+
+
+def test_direct_commits_write_the_file_at_the_commit_and_put_the_threshold_back(tmp_path) -> None:
+    """Inside ``direct_commits`` a DuckDB commit checkpoints: the file alone (copied while
+    the database is still open, its WAL left behind) holds the committed rows, where a
+    commit outside the block leaves them in the WAL only. Nested blocks share the setting;
+    the last one out puts back the threshold from before."""
+    import shutil
+
+    from tally.warehouse.duckdb.backend import DuckDBWarehouse
+
+    path = tmp_path / "w.duckdb"
+    warehouse = DuckDBWarehouse(f"duckdb:///{path}")
+    threshold = "SELECT current_setting('checkpoint_threshold')"
+
+    def rows_in_file_alone(name: str) -> int:
+        shutil.copy(path, tmp_path / name)  # the file without its WAL
+        copied = DuckDBWarehouse(f"duckdb:///{tmp_path / name}")
+        found = copied.rows("SELECT count(*) FROM t")[0][0]
+        copied.close()
+        return found
+
+    with warehouse.session():
+        warehouse.execute("CREATE TABLE t (a INTEGER)")
+        warehouse.execute("CHECKPOINT")
+        warehouse.execute("SET checkpoint_threshold = '64 MiB'")
+        with warehouse.transaction():
+            warehouse.execute("INSERT INTO t VALUES (1)")
+        assert rows_in_file_alone("logged.duckdb") == 0  # in the WAL only
+        with warehouse.direct_commits():
+            assert warehouse.rows(threshold) == [("0 bytes",)]
+            with warehouse.direct_commits():
+                pass
+            assert warehouse.rows(threshold) == [("0 bytes",)]  # the outer block's
+            with warehouse.transaction():
+                warehouse.execute("INSERT INTO t VALUES (2), (3)")
+            assert rows_in_file_alone("direct.duckdb") == 3
+        assert warehouse.rows(threshold) == [("64.0 MiB",)]
+    warehouse.close()

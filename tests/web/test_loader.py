@@ -9,14 +9,23 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tally.config import Settings
 from tally.warehouse import Warehouse
+from tally.web import loader
 from tally.web.hitlog import frame, segment_paths
-from tally.web.loader import SESSIONIZE_LOCK_KEY, PrepareFailed, load_hits, sessionize_alone
+from tally.web.loader import (
+    SESSIONIZE_LOCK_KEY,
+    PrepareFailed,
+    load_hits,
+    sessionize_alone,
+    start_preparer,
+)
 from tally.web.sites import add_site
 
 BOT = "Googlebot/2.1 (+http://www.google.com/bot.html)"
@@ -49,8 +58,9 @@ def pageview(n: int) -> bytes:
 
 
 @pytest.fixture
-def log_dir(settings: Settings) -> Path:
-    return Path(settings.web.hit_log_dir)
+def log_dir(settings: Settings) -> Iterator[Path]:
+    yield Path(settings.web.hit_log_dir)
+    loader.stop_preparer()  # a child a test started (kept between loads) ends with it
 
 
 def test_every_record_is_loaded_once_however_often_the_loader_runs(
@@ -136,6 +146,7 @@ def test_a_failed_commit_keeps_the_batches_before_it_and_loads_the_rest_later(
     warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
 ) -> None:
     settings.web.load_batch_records = 2
+    settings.web.load_commit_records = 4  # two batches a commit
     write_segment(log_dir, 1, [pageview(n) for n in range(9)])
     write_segment(log_dir, 2, [])
     crash_at_offset_move(warehouse, settings, monkeypatch, 3)
@@ -146,12 +157,38 @@ def test_a_failed_commit_keeps_the_batches_before_it_and_loads_the_rest_later(
     assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(9, 9)]
 
 
+def test_a_failed_write_rolls_back_every_batch_of_its_commit_with_their_offsets(
+    warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
+) -> None:
+    # batches of 2 (2, 2, 2, 2, 1) in commits of up to 6 records: the first commit holds
+    # batches 1-3; the fourth batch's offset move fails, so batch 4 rolls back, and
+    # batches 1-3 are committed: 6 records
+    settings.web.load_batch_records = 2
+    settings.web.load_commit_records = 6
+    write_segment(log_dir, 1, [pageview(n) for n in range(9)])
+    write_segment(log_dir, 2, [])
+    crash_at_offset_move(warehouse, settings, monkeypatch, 4)
+    assert warehouse.rows("SELECT count(*) FROM web.hits") == [(6,)]
+    assert warehouse.rows("SELECT hits FROM tally_meta.hitlog_segments") == [(6,)]
+    # the default (100,000 records a commit): one commit for the whole log, and the
+    # third batch's failure rolls back the two batches before it too, rows and offsets
+    for table in ("web.hits", "tally_meta.hitlog_segments"):
+        warehouse.execute(f"DELETE FROM {table}")
+    settings.web.load_commit_records = 100_000
+    crash_at_offset_move(warehouse, settings, monkeypatch, 3)
+    assert warehouse.rows("SELECT count(*) FROM web.hits") == [(0,)]
+    assert warehouse.rows("SELECT count(*) FROM tally_meta.hitlog_segments") == [(0,)]
+    assert load_hits(warehouse, settings).loaded == 9
+    assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(9, 9)]
+
+
 def test_a_failed_commit_at_a_segments_end_stops_the_next_segment_too(
     warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
 ) -> None:
     # segment 1: batches of 2, 2 and 1 (the third offset move fails); segment 2's first
     # batch was being prepared meanwhile and must not be committed after the failure
     settings.web.load_batch_records = 2
+    settings.web.load_commit_records = 4
     write_segment(log_dir, 1, [pageview(n) for n in range(5)])
     write_segment(log_dir, 2, [pageview(n) for n in range(5, 8)])
     crash_at_offset_move(warehouse, settings, monkeypatch, 3)
@@ -163,8 +200,9 @@ def test_a_failed_commit_at_a_segments_end_stops_the_next_segment_too(
     assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(8, 8)]
 
 
-# A loader process killed outright (SIGKILL: no exception, no clean-up) at a batch's commit:
-# inside the transaction after the offset moved ("before"), or just after COMMIT ("after").
+# A loader process killed outright (SIGKILL: no exception, no clean-up) at a commit:
+# inside the transaction, its batches' offsets moved ("before"), or just after COMMIT
+# ("after").
 KILLED_LOADER = """
 import os, signal, sys
 from tally.config import load_settings
@@ -174,26 +212,24 @@ from tally.web import loader
 url, data, where, nth = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 settings = load_settings(environ={"TALLY_DATA_DIR": data})
 settings.web.load_batch_records = 2
+settings.web.load_commit_records = 4
 commits = []
-advance, commit = loader.hitlog.advance, loader._commit
-
-def advanced(*arguments, **options):
-    advance(*arguments, **options)
-    if where == "before" and len(commits) == nth - 1:
-        os.kill(os.getpid(), signal.SIGKILL)
+commit = loader._commit
 
 def committed(*arguments, **options):
+    if where == "before" and len(commits) == nth - 1:
+        os.kill(os.getpid(), signal.SIGKILL)
     commit(*arguments, **options)
     commits.append(1)
     if where == "after" and len(commits) == nth:
         os.kill(os.getpid(), signal.SIGKILL)
 
-loader.hitlog.advance, loader._commit = advanced, committed
+loader._commit = committed
 loader.load_hits(connect(url), settings)
 """
 
 
-@pytest.mark.parametrize(("where", "committed"), [("before", 4), ("after", 6)])
+@pytest.mark.parametrize(("where", "committed"), [("before", 4), ("after", 9)])
 def test_a_loader_killed_at_a_commit_loses_and_doubles_nothing_on_the_next_run(
     warehouse: Warehouse,
     settings: Settings,
@@ -203,13 +239,14 @@ def test_a_loader_killed_at_a_commit_loses_and_doubles_nothing_on_the_next_run(
     committed: int,
 ) -> None:
     # 7 + 5 records in batches of 2: segment 1's batches hold 2, 2, 2, 1; segment 2's
-    # 2, 2, 1. Killed at the third batch's commit: before it, 2 batches (4 rows) stay;
-    # after the third commit, killed before the fourth, 6 rows stay.
+    # 2, 2, 1. Commits of at least 4 records: 2 + 2; 2 + 1 + 2 (across the segments);
+    # 2 + 1. Killed at the second commit: before it, the first's 4 rows stay; after it,
+    # 9 rows stay.
     write_segment(log_dir, 1, [pageview(n) for n in range(7)])
     write_segment(log_dir, 2, [pageview(n) for n in range(7, 12)])
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     child = subprocess.run(
-        [sys.executable, "-c", KILLED_LOADER, warehouse.url, settings.data_dir, where, "3"],
+        [sys.executable, "-c", KILLED_LOADER, warehouse.url, settings.data_dir, where, "2"],
         env=environment,
         capture_output=True,
         timeout=120,
@@ -434,6 +471,53 @@ def test_a_failure_in_the_child_process_stops_the_load_after_the_batches_before_
     with pytest.raises(PrepareFailed, match="IsADirectoryError"):
         load_hits(duckdb_warehouse, settings)
     assert duckdb_warehouse.rows("SELECT count(*) FROM web.hits") == [(5,)]
+    assert not loader._preparing()  # the failed child is not kept: the next load starts one
     (log_dir / f"{2:010d}-test{2:04d}.hitlog").rmdir()
     assert load_hits(duckdb_warehouse, settings).loaded == 2
     assert duckdb_warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(7, 7)]
+
+
+def test_a_kept_child_prepares_every_later_load_whatever_its_size(
+    warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
+) -> None:
+    add_site(warehouse, "Shop", ["https://shop.example"], "Europe/Berlin")
+    child = start_preparer(wait=True)
+
+    def refused(*arguments: object, **options: object) -> None:
+        raise AssertionError("the loading process prepared a batch")
+
+    # only the child (a spawned process, which this patch does not reach) can prepare;
+    # the default web.load_process_bytes (1 GiB) would keep a load of a few records here
+    monkeypatch.setattr(loader, "_prepare", refused)
+    path = write_segment(log_dir, 1, [pageview(n) for n in range(3)])
+    assert load_hits(warehouse, settings).loaded == 3
+    with open(path, "ab") as file:
+        file.write(frame(pageview(3)) + frame(record("idsite=1&rec=1&url=x", ua=BOT)))
+    again = load_hits(warehouse, settings)
+    assert (again.loaded, again.bots_dropped) == (1, 1)
+    assert start_preparer() == child  # one child for both loads
+    found = "SELECT count(*), count(DISTINCT url), count(device_type), count(ip_key) FROM web.hits"
+    assert warehouse.rows(found) == [(4, 4, 4, 4)]
+    # web.load_process_bytes = 0 still means never: this process prepares (and refuses)
+    settings.web.load_process_bytes = 0
+    with open(path, "ab") as file:
+        file.write(frame(pageview(4)))
+    with pytest.raises(AssertionError, match="the loading process prepared"):
+        load_hits(warehouse, settings)
+
+
+def test_a_small_load_does_not_wait_for_a_kept_child_still_warming_up(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
+) -> None:
+    start_preparer()  # not waited for: its imports and patterns take seconds
+    prepared = []
+    original = loader._prepare
+
+    def counted(*arguments: Any, **options: Any) -> Any:
+        prepared.append(1)
+        return original(*arguments, **options)
+
+    monkeypatch.setattr(loader, "_prepare", counted)
+    write_segment(log_dir, 1, [pageview(n) for n in range(3)])
+    assert load_hits(duckdb_warehouse, settings).loaded == 3
+    assert prepared == [1]  # one batch, prepared here

@@ -87,7 +87,7 @@ def payload(
 def both_ways(store: Warehouse, settings: Settings, payloads: list[bytes]) -> int:
     """Prepare the records both ways, assert the same outcome; how many were vouched for."""
     records = [Record(index * 100, body) for index, body in enumerate(payloads)]
-    sites, salts = loader._site_rules(store), DaySalts(store)
+    sites, salts = loader._site_rules(store), DaySalts.of(store)
     results = {}
     for columnwise in (True, False):
         batch = loader._prepare(
@@ -280,7 +280,7 @@ def test_a_failure_of_the_column_wise_parse_leaves_the_batch_to_the_row_wise_pat
     monkeypatch.setattr(loader, "_plain_columns", broken)
     queries = HAND_WRITTEN[:12]
     records = [Record(index, payload(query)) for index, query in enumerate(queries)]
-    sites, salts = loader._site_rules(store), DaySalts(store)
+    sites, salts = loader._site_rules(store), DaySalts.of(store)
     segment = "0000000001-test.hitlog"
     fallen = loader._prepare(records, segment, settings, sites, salts)
     rowwise = loader._prepare(records, segment, settings, sites, salts, columnwise=False)

@@ -8,16 +8,25 @@ tracking endpoint and loader, then checks ``web.visits`` against counts worked o
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
 
 from tally.config import load_settings
 from tally.warehouse import Warehouse
-from tally.web.sessions import day_bounds, forget_salts, model_sql, sessionize
+from tally.web.sessions import (
+    DaySalts,
+    day_bounds,
+    draw_salts,
+    forget_salts,
+    model_sql,
+    sessionize,
+)
 from tally.web.sites import add_goal, add_site, edit_site
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "web"
@@ -281,6 +290,52 @@ def test_cookieless_visitors_are_a_daily_salted_hash(site: Warehouse) -> None:
     keys = [key for key, _, _ in found]
     assert all(key.startswith("h:") for key in keys) and len(set(keys)) == 3
     assert forget_salts(site, dt.date(2026, 3, 3)) == 1
+
+
+def test_day_salts_draw_a_missing_day_from_their_source_once() -> None:
+    """The salt of a hit's day in the site's zone: known, or drawn from the source given
+    (the loader's child asks its parent), together with the days the source draws along."""
+    asked: list[dt.date] = []
+
+    def draw(day: dt.date) -> dict[dt.date, str]:
+        asked.append(day)
+        return {day: f"drawn-{day}", day + dt.timedelta(days=1): f"drawn-{day}-next"}
+
+    salts = DaySalts({1: ZoneInfo("Asia/Hong_Kong")}, {dt.date(2026, 3, 2): "known"}, draw)
+
+    def key(salt: str, ip: str) -> str:
+        return hashlib.sha256(f"{salt}|{ip}".encode()).hexdigest()[:32]
+
+    # 23:30 on the 2nd in Hong Kong (15:30 UTC): the known salt, nothing drawn
+    assert salts.ip_key(1, hkt(2, "23:30"), "203.0.0.1") == key("known", "203.0.0.1")
+    assert asked == []
+    # 00:10 on the 3rd in Hong Kong is still the 2nd in UTC: the 3rd's salt is drawn
+    assert salts.ip_key(1, hkt(3, "00:10"), "203.0.0.1") == key("drawn-2026-03-03", "203.0.0.1")
+    # the 4th came with the 3rd: not asked again
+    assert salts.ip_key(1, hkt(4, "09:00"), "203.0.0.1") == key(
+        "drawn-2026-03-03-next", "203.0.0.1"
+    )
+    assert asked == [dt.date(2026, 3, 3)]
+    assert salts.known() == {
+        dt.date(2026, 3, 2): "known",
+        dt.date(2026, 3, 3): "drawn-2026-03-03",
+        dt.date(2026, 3, 4): "drawn-2026-03-03-next",
+    }
+    # no key without an address or for a site of unknown zone
+    assert salts.ip_key(1, hkt(2, "10:00"), None) is None
+    assert salts.ip_key(2, hkt(2, "10:00"), "203.0.0.1") is None
+
+
+def test_salts_drawn_in_the_warehouse_keep_a_day_already_salted(site: Warehouse) -> None:
+    site.execute("INSERT INTO web.visitor_salts VALUES (?, ?)", [dt.date(2026, 3, 5), "already"])
+    drawn = draw_salts(site, dt.date(2026, 3, 3))
+    # the 3rd and the 31 days after it (to April 3rd): 32 days, the 5th's salt kept
+    assert min(drawn) == dt.date(2026, 3, 3) and max(drawn) == dt.date(2026, 4, 3)
+    assert len(drawn) == 32 and drawn[dt.date(2026, 3, 5)] == "already"
+    assert len(set(drawn.values())) == 32
+    salts = DaySalts.of(site)
+    assert salts.known() == drawn
+    assert salts.salt(dt.date(2026, 3, 20)) == drawn[dt.date(2026, 3, 20)]
 
 
 def test_a_ping_never_opens_a_visit(site: Warehouse) -> None:

@@ -27,10 +27,12 @@ from importlib import resources
 
 from tally.pipeline.build import (
     Model,
+    done_with,
     few_rows,
     narrowed,
     rebuild_keys,
     replace_changed,
+    table_columns,
     temporary,
 )
 from tally.pipeline.statements import pipeline_fragment
@@ -151,13 +153,12 @@ def rebuild_periods(
         "keys_among", key="transaction_id", given="transaction_id", rows=f"{latest} WHERE _old"
     )
     warehouse.execute(f"INSERT INTO recomputed_users SELECT user_id FROM {latest} WHERE {revised}")
-    columns = warehouse.columns(PERIODS)
+    columns = table_columns(warehouse, PERIODS)
     _extend(warehouse, model, latest, status, horizon, columns)
     _recompute_whole(warehouse, model, columns)
     replace_changed(warehouse, model, None, None, deltas[PERIODS], "old_periods", "changed_periods")
     _latest_periods(warehouse)
-    for table in WORKING_TABLES:
-        warehouse.execute(f"DROP TABLE IF EXISTS {table}")
+    done_with(warehouse, WORKING_TABLES)
 
 
 def _latest_periods(warehouse: Warehouse) -> None:
@@ -165,7 +166,7 @@ def _latest_periods(warehouse: Warehouse) -> None:
     extended subscriptions and of the users recomputed whole, as they are now (from the
     extension's rows, and the model's own SQL over the recomputed periods) and as stored;
     ``rebuild_last_periods`` replaces the one with the other."""
-    listed = ", ".join(warehouse.columns(LAST_PERIODS))
+    listed = ", ".join(table_columns(warehouse, LAST_PERIODS))
     temporary(warehouse, "last_fresh", f"SELECT {listed} FROM extended WHERE is_last")
     whole = _among("user_id", "recomputed_users")
     if warehouse.rows("SELECT count(*) FROM recomputed_users")[0][0]:
@@ -186,8 +187,7 @@ def rebuild_last_periods(
         rebuild_keys(warehouse, model, keys, deltas[model.table])
         return
     replace_changed(warehouse, model, None, None, deltas[model.table], "last_stored", "last_fresh")
-    warehouse.execute("DROP TABLE last_stored")
-    warehouse.execute("DROP TABLE last_fresh")
+    done_with(warehouse, ["last_stored", "last_fresh"])
 
 
 WORKING_TABLES = (
@@ -218,7 +218,7 @@ def _extend(
     # the touched subscriptions' new rows, and all their refunds
     day_rows = step_fragment(
         "_extension_day_rows.sql",
-        columns=", ".join(warehouse.columns(REFUNDS)),
+        columns=", ".join(table_columns(warehouse, REFUNDS)),
         latest=latest,
         refunds=REFUNDS,
         horizon=f"DATE '{horizon}'",

@@ -43,7 +43,9 @@ from tally.pipeline.build import (
     WRITTEN,
     Model,
     build,
+    columns_kept,
     discover_models,
+    done_with,
     few_rows,
     moved_since,
     ordered,
@@ -51,6 +53,7 @@ from tally.pipeline.build import (
     rebuild_each,
     rebuild_keys,
     replace_changed,
+    table_columns,
     temporary,
 )
 from tally.pipeline.context import Context
@@ -117,10 +120,15 @@ def build_day(
             ledger = Ledger(warehouse)
             with ledger.step(run_id, "build", dataset=f"incremental {day}") as step:
                 # all or nothing: a build stopped half way would leave the new horizon with
-                # the old marts, and the next day's build would take the day as done
-                with warehouse.transaction():
+                # the old marts, and the next day's build would take the day as done; the
+                # session closes right after, so the commit writes the rows once, to the
+                # file (DuckDB: not to the WAL, then again by the checkpoint on close)
+                with warehouse.direct_commits(), warehouse.transaction():
                     outcome = _rebuild(context, ranged, loaded, built[1])
-                step.rows_out = len(outcome)
+                    step.rows_out = len(outcome)
+                    # the step's end commits with the build: nothing is left to write
+                    # (and checkpoint) when the session closes
+                    ledger.finish(step)
     if built is None or day <= built[1]:
         # no build yet, or a reload inside the built range: outside the session, so the full
         # build holds the warehouse one model at a time
@@ -212,7 +220,8 @@ def _rebuild(
     """Rebuild each ranged model for the range its inputs' changes reach; returns model →
     what was done."""
     warehouse = context.warehouse
-    with _aside(warehouse) as aside:
+    # no step here changes a table's columns: each table's are asked for once
+    with _aside(warehouse) as aside, columns_kept():
         # the loaded tables' changes first: a snapshot's is read aside while this thread
         # writes the tables from settings and optional sources
         changes = {
@@ -286,6 +295,7 @@ def _rebuild_models(
     """The models' part of ``_rebuild``: ``changes`` holds the loaded tables' changes
     (``loaded`` of them), some still being read ``aside``."""
     outcome: dict[str, str] = {}
+    counted: dict[str, str] = {}  # model -> its delta, counted at the end
     for n, model in enumerate(ranged):
         declared = model.range
         assert declared is not None
@@ -326,14 +336,26 @@ def _rebuild_models(
                 rebuild_keys(warehouse, model, keys, delta, stored_input)
         moved_from = moved_since(warehouse, model, delta) if declared.moves else None
         changes[model.table] = Change(delta, moved_from, bool(declared.moves))
-        count = warehouse.rows(f"SELECT count(*) FROM {delta}")[0][0]
-        outcome[model.table] = f"incremental: {count} rows came or went"
+        outcome[model.table] = ""  # (in order: its delta is counted below)
+        counted[model.table] = delta
+    _count_deltas(warehouse, outcome, counted)
     keyed = [n for n, m in enumerate(ranged) if m.range is not None and m.range.grain == "key"]
-    for name in [c.delta for c in changes.values() if c.delta] + [
-        f"{kind}_{n}" for n in keyed for kind in ("keys", "probed")
-    ]:  # (only the keyed models made keys and probes: a DROP costs a statement)
-        warehouse.execute(f"DROP TABLE IF EXISTS {name}")
+    done_with(
+        warehouse,
+        [c.delta for c in changes.values() if c.delta]
+        + [f"{kind}_{n}" for n in keyed for kind in ("keys", "probed")],
+    )  # (only the keyed models made keys and probes: a DROP costs a statement)
     return outcome
+
+
+def _count_deltas(warehouse: Warehouse, outcome: dict[str, str], counted: dict[str, str]) -> None:
+    """The outcome of each model in ``counted`` (model -> the temporary table of its rows
+    that came or went): how many rows came or went, in one statement for them all."""
+    if not counted:
+        return
+    sizes = ", ".join(f"(SELECT count(*) FROM {delta})" for delta in counted.values())
+    for table, size in zip(counted, warehouse.rows(f"SELECT {sizes}")[0], strict=True):
+        outcome[table] = f"incremental: {size} rows came or went"
 
 
 def _stored_probe(warehouse: Warehouse, model: Model, changed: str, probed: str) -> str:
@@ -373,7 +395,7 @@ def _loaded_change(
     if not snapshot:
         temporary(warehouse, delta, f"SELECT *, false AS _old FROM {table} WHERE {new}")
         return Change(delta, None, False)
-    listed = ", ".join(c for c in warehouse.columns(table) if not c.startswith("_"))
+    listed = ", ".join(c for c in table_columns(warehouse, table) if not c.startswith("_"))
     # the newest built partition's day as a literal, so the scan skips the other partitions
     built = warehouse.rows(
         f"SELECT max(_partition_date) FROM {table} WHERE _partition_date <= DATE '{horizon}'"

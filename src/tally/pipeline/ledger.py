@@ -75,6 +75,7 @@ class Step:
 class Ledger:
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
+        self._finished: set[str] = set()  # steps whose end ``finish`` wrote already
 
     @contextmanager
     def step(
@@ -101,9 +102,24 @@ class Ledger:
                 step.error += "\n" + traceback.format_exc(limit=3)
             self._finish(step, heartbeat)
             raise
+        if step.step_id in self._finished:
+            if heartbeat is not None:
+                heartbeat.stop()
+            return
         if step.status == "running":
             step.status = "ok"
         self._finish(step, heartbeat)
+
+    def finish(self, step: Step) -> None:
+        """Write the end of a step of this ledger now, ``ok`` unless said otherwise: as the
+        last statement of the step's transaction, its end commits with its work, in one
+        commit instead of two (a DuckDB file then checkpoints once, not again for the
+        ledger's row on closing). The step's block then writes nothing more; an exception
+        after this (the commit failing) still marks the step failed."""
+        if step.status == "running":
+            step.status = "ok"
+        self._finish(step, None)
+        self._finished.add(step.step_id)
 
     def _insert(self, step: Step) -> None:
         host, pid, started = owner()

@@ -37,7 +37,13 @@ from tally.server.scheduling import start_scheduler
 from tally.warehouse import Warehouse, connect, from_settings
 from tally.web.hitlog import HitLog
 from tally.web.hitstream import HitStream
-from tally.web.loader import LoadResult, load_hits, sessionize_alone
+from tally.web.loader import (
+    LoadResult,
+    load_hits,
+    sessionize_alone,
+    start_preparer,
+    stop_preparer,
+)
 from tally.web.lookup import CachedSet
 from tally.web.streamload import StreamLoader, StreamLoadResult
 
@@ -121,6 +127,8 @@ def create_app(
             logger.warning(notice)
         hitlog.start()
         stop = asyncio.Event()
+        if run_loader:
+            load.start()
         loader = asyncio.create_task(_load_until(stop, load)) if run_loader else None
         scheduler = start_scheduler(settings, store)  # None unless server.scheduler is on
         try:
@@ -243,15 +251,27 @@ class _Loader:
         self.hitlog = hitlog
         self.lock = asyncio.Lock()
         self.stream: StreamLoader | None = None
+        self.preparing = False  # this server started the loader's child process
 
     async def __call__(self) -> LoadResult | StreamLoadResult:
         async with self.lock:
             return await asyncio.to_thread(self._load_and_sessionize)
 
+    def start(self) -> None:
+        """Start the child process that prepares the hit log's batches (it warms up while
+        the server starts; every load then parses its hits there, off the server's GIL)."""
+        web = self.settings.web
+        if not web.hit_log_url and web.serve_preparer and web.load_process_bytes:
+            self.preparing = True
+            start_preparer()
+
     def close(self) -> None:
         if self.stream is not None:
             self.stream.close()
             self.stream = None
+        if self.preparing:
+            self.preparing = False
+            stop_preparer()
 
     def _load(self) -> LoadResult | StreamLoadResult:
         if not self.settings.web.hit_log_url:

@@ -62,6 +62,9 @@ class Capabilities:
     # a cluster (Spark) runs DELETE/INSERT/UPDATE statements over copies of chosen rows of
     # the serving tables and hands the rows back (``run_on_cluster``): the web models do
     cluster_runs_statements: bool = False
+    # ``CREATE OR REPLACE TEMPORARY TABLE ... AS`` makes or replaces a session's temporary
+    # table in one statement (else a DROP comes first: one more statement each time)
+    replaces_temporary_tables: bool = False
     # another thread's connection of this process reads committed tables while this
     # thread's transaction writes, on its own cores (the driver lets go of the GIL), and the
     # rows it hands back as Arrow can be read by name in a session (``arrow_view``): the
@@ -140,6 +143,13 @@ class Warehouse(Protocol):
         ``SchemaChangeError``, to be run again with ``shared=False``: alone, once the
         others are done. Where ``capabilities.parallel_partition_writes`` is off, a block
         that changes nothing."""
+
+    def direct_commits(self) -> AbstractContextManager[None]:
+        """Let the commits inside the block write their changes to the warehouse's own
+        storage at once where the backend would log them first and write them again later
+        (DuckDB: each commit checkpoints, and a large one writes no WAL): for a large
+        transaction whose warehouse is closed right after anyway. Elsewhere a block that
+        changes nothing."""
 
     def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
         """A person's statement (``tally query``): on a connection that can change nothing

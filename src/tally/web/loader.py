@@ -17,18 +17,21 @@ import json
 import json.scanner
 import logging
 import multiprocessing
+import os
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -62,7 +65,13 @@ from tally.web.referrers import (
     hosts_of,
     without_excluded_params,
 )
-from tally.web.sessions import DaySalts, SessionizeResult, _as_date, forget_salts, sessionize
+from tally.web.sessions import (
+    DaySalts,
+    SessionizeResult,
+    draw_salts,
+    forget_salts,
+    sessionize,
+)
 from tally.web.sites import SEARCH_KEYWORD_PARAMETERS, list_sites
 
 logger = logging.getLogger(__name__)
@@ -175,9 +184,10 @@ def load_hits(
     ``durable`` (from a running ``HitLog``) bounds the active segment to the bytes already
     synced, so a record is never loaded before its request could be acknowledged.
 
-    When at least ``web.load_process_bytes`` wait to be loaded, the batches are prepared in
-    a second process (``_load_in_child``) while this one writes them; a smaller load is
-    prepared in this process and pays no process start.
+    When at least ``web.load_process_bytes`` wait to be loaded, or a child process was
+    started before and is warm (``start_preparer``; ``tally serve`` starts one), the
+    batches are prepared in that kept child (``_load_in_child``) while this process
+    writes them; otherwise a load is prepared in this process and pays no process start.
     """
     directory = Path(settings.web.hit_log_dir)
     result = LoadResult()
@@ -186,22 +196,37 @@ def load_hits(
         return result
     # one session for the whole load: this thread's salt reads and the writer thread's
     # commits share the open database instead of opening the file again each time
-    with warehouse.session(), _Writer() as writer:
-        progress = hitlog.progress(warehouse)
-        sites = _site_rules(warehouse)
-        salts = DaySalts(warehouse)
-        positions = _positions(paths, progress, durable)
+    commit_records = settings.web.load_commit_records
+    with warehouse.session(), _Writer(warehouse, commit_records) as writer:
+        positions = _positions(paths, hitlog.progress(warehouse), durable)
         result.segments_read = len(positions)
-        deliver = _Committer(warehouse, positions, result, writer)
-        threshold = settings.web.load_process_bytes
-        if threshold and sum(p.end - p.start for p in positions) >= threshold:
-            _load_in_child(settings, positions, sites, salts, deliver)
-        else:
-            for position in positions:
-                _load_segment(settings, position, sites, salts, deliver)
-        writer.wait()  # the last batch commits before the retention reads the progress
+        if positions:  # an idle poll of the server's reads no sites and no salts
+            _load_positions(warehouse, settings, positions, writer, result)
+        writer.finish()  # the last batches commit before the retention reads the progress
     result.segments_deleted = _apply_retention(warehouse, directory, settings, now)
     return result
+
+
+def _load_positions(
+    warehouse: Warehouse,
+    settings: Settings,
+    positions: list[_Position],
+    writer: _Writer,
+    result: LoadResult,
+) -> None:
+    """Prepare every batch of ``positions`` (here, or in a child process for a large
+    load) and hand each to ``writer`` to commit."""
+    sites = _site_rules(warehouse)
+    # a missing day's salt is drawn by the writer, in its open transaction
+    salts = DaySalts.of(warehouse, lambda day: writer.call(partial(draw_salts, warehouse, day)))
+    deliver = _Committer(warehouse, positions, result, writer)
+    threshold = settings.web.load_process_bytes
+    large = threshold and sum(p.end - p.start for p in positions) >= threshold
+    if large or (threshold and _preparing()):
+        _load_in_child(settings, positions, sites, salts, deliver)
+    else:
+        for position in positions:
+            _load_segment(settings, position, sites, salts, deliver)
 
 
 @dataclass
@@ -238,35 +263,99 @@ def _positions(
 
 
 class _Writer:
-    """One thread committing prepared batches in order, one at a time, for a whole load.
+    """One thread writing prepared batches in order for a whole load, committing them in
+    groups of about ``web.load_commit_records`` records.
 
     Writing a batch (DuckDB: the insert, the commit) runs without Python's lock and costs
     about as much CPU as preparing one (benchmarks/README.md, "where a loaded hit's CPU
     goes"), so the loading thread prepares the next batch, of the same segment or the
-    next one, while this thread commits the one before: two cores share a backfill. Each
-    batch waits for the one before it to commit, so an offset still moves with exactly the
-    rows before it, and a failed commit stops the load there (its error is raised by the
-    next ``submit`` or by ``wait``).
+    next one, while this thread writes the one before: two cores share a backfill.
+
+    Batches join one open transaction, each with its segment's new offset, until it holds
+    ``commit_records`` records or the load ends: DuckDB writes a commit's rows out once,
+    and ten commits of 10,000 rows cost it about half as much again as one of 100,000
+    (benchmarks/README.md, issue 27, seventh session). An offset still commits with exactly
+    the rows before it. A failed write rolls the open transaction back (its rows and
+    offsets together) and stops the load there (its error is raised by the next ``write``,
+    ``call`` or ``finish``); a failure elsewhere (preparing) first commits what was written.
+    Everything the load writes goes through this thread, a salt drawn too (``call``): the
+    open transaction holds the warehouse's writer lock between batches.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, warehouse: Warehouse, commit_records: int) -> None:
+        self.warehouse, self.commit_records = warehouse, commit_records
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hit-writer")
         self.pending: Future[None] | None = None
+        # the writer thread's alone: its open transaction, the records written in it and
+        # the counts to add once it commits
+        self.open: ExitStack | None = None
+        self.held = 0
+        self.on_commit: list[Callable[[], None]] = []
 
     def __enter__(self) -> _Writer:
         return self
 
     def __exit__(self, *failure: object) -> None:
-        self.pool.shutdown(wait=True)  # a commit under way finishes (or fails) first
+        try:
+            self.finish()  # written before a failure elsewhere: rows and offsets agree
+        finally:
+            self.pool.shutdown(wait=True)
 
-    def submit(self, job: Callable[..., None], *arguments: Any) -> None:
-        self.wait()  # the batch before commits first (or its error stops here)
-        self.pending = self.pool.submit(job, *arguments)
+    def write(self, job: Callable[[], int], counted: Callable[[], None]) -> None:
+        """Queue a batch's write (``job``, in the open transaction, gives the records it
+        wrote) and ``counted``, run once they commit."""
+        self.wait()  # the batch before is written first (or its error stops here)
+        self.pending = self.pool.submit(self._write, job, counted)
+
+    def call(self, job: Callable[[], _Answer]) -> _Answer:
+        """``job``'s answer, run in order in the open transaction (a salt drawn)."""
+        self.wait()
+        return self.pool.submit(self._inside, job).result()
+
+    def finish(self) -> None:
+        """Commit what is written (the last batches, with their offsets)."""
+        self.wait()
+        self.pool.submit(self._commit).result()
 
     def wait(self) -> None:
         pending, self.pending = self.pending, None
         if pending is not None:
             pending.result()
+
+    def _write(self, job: Callable[[], int], counted: Callable[[], None]) -> None:
+        self.held += self._inside(job)
+        self.on_commit.append(counted)
+        if self.held >= self.commit_records:
+            self._commit()
+
+    def _inside(self, job: Callable[[], _Answer]) -> _Answer:
+        if self.open is None:
+            self.open = ExitStack()
+            self.open.enter_context(self.warehouse.transaction())
+        try:
+            return job()
+        except BaseException:
+            opened, self.open = self.open, None
+            self.held, self.on_commit = 0, []
+            opened.__exit__(*sys.exc_info())  # ROLLBACK
+            raise
+
+    def _commit(self) -> None:
+        opened, self.open = self.open, None
+        counted, self.on_commit = self.on_commit, []
+        self.held = 0
+        if opened is not None:
+            _commit(opened)
+        for count in counted:
+            count()
+
+
+_Answer = TypeVar("_Answer")
+
+
+def _commit(transaction: ExitStack) -> None:
+    """COMMIT the writer's open transaction: its batches' rows with their offsets."""
+    transaction.close()
 
 
 class _Committer:
@@ -276,13 +365,16 @@ class _Committer:
         self, warehouse: Warehouse, positions: list[_Position], result: LoadResult, writer: _Writer
     ) -> None:
         self.warehouse, self.result, self.writer = warehouse, result, writer
-        # whether a segment has its row in meta.hitlog: set by its first commit
+        # whether a segment has its row in meta.hitlog: set by its first write
         self.known = {p.path.name: _Known(p.known) for p in positions}
 
     def __call__(self, segment: str, batch: _Batch, end: int, skipped: int, complete: bool) -> None:
         known = self.known[segment]
-        arguments = (segment, batch, end, skipped, complete, known, self.result)
-        self.writer.submit(_write, self.warehouse, *arguments)
+        arguments = (segment, batch, end, skipped, complete, known)
+        self.writer.write(
+            partial(_write, self.warehouse, *arguments),
+            partial(_count, self.result, segment, batch, skipped),
+        )
 
 
 # a prepared batch, its segment, the offset after it, its skipped bytes and whether it
@@ -323,11 +415,16 @@ def _write(
     skipped: int,
     complete: bool,
     known: _Known,
-    result: LoadResult,
-) -> None:
-    """Commit one prepared batch with its segment's new offset, and count it."""
-    _commit(warehouse, segment, batch, end, skipped, complete, known.value)
+) -> int:
+    """Insert one prepared batch and move its segment's offset (in the writer's open
+    transaction); the records it stands for."""
+    _insert(warehouse, segment, batch, end, skipped, complete, known.value)
     known.value = True
+    return int(batch.table.num_rows) + batch.bots + len(batch.quarantine)
+
+
+def _count(result: LoadResult, segment: str, batch: _Batch, skipped: int) -> None:
+    """Count a committed batch."""
     result.loaded += batch.table.num_rows
     result.bots_dropped += batch.bots
     result.quarantined += len(batch.quarantine)
@@ -339,9 +436,10 @@ def _write(
 # -- preparing in a second process ---------------------------------------------------------
 # Preparing a batch is Python (parse, check, enrich, the Arrow table) and holds the GIL;
 # writing it is DuckDB. In one process the two halves take turns; in two, a backfill uses
-# two cores. 'spawn', not 'forkserver': the child is this process's own, so its CPU is in
-# this process's RUSAGE_CHILDREN once it has ended (benchmarks count it), and nothing of
-# this process (an open database, the writer thread) is copied into it.
+# two cores. 'spawn', not 'forkserver': the child is this process's own, and nothing of
+# this process (an open database, the writer thread) is copied into it. The child is kept
+# between loads (``start_preparer``): its start, ~3 s of CPU mostly device-detector
+# compiling its patterns, is paid once a process, not once a load.
 _IN_FLIGHT = 2  # batches the child may send ahead of the commits (bounds its memory)
 
 
@@ -356,7 +454,89 @@ class _ChildJob:
     positions: list[_Position]
     sites: dict[int, _SiteRules]
     zones: dict[int, Any]  # the sites' time zones (DaySalts.zones)
-    salts: dict[dt.date, str]  # the salts drawn so far
+    salts: dict[dt.date, str]  # the salts drawn so far (DaySalts.known)
+
+
+class _Preparer:
+    """A child process preparing load jobs' batches, one job at a time, kept between
+    loads; it warms its lookups (``_warm``) before it says it is ready."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.connection, there = context.Pipe()
+        self.process = context.Process(
+            target=_preparer_main, args=(there,), name="hit-preparer", daemon=True
+        )
+        self.process.start()
+        there.close()  # the child holds the other end: its death ends our reads
+        self.owner = os.getpid()  # a forked copy of this process does not own the child
+        self.ready = False
+
+    def warm(self) -> bool:
+        """Whether it said it is ready (a look at the pipe: never waits)."""
+        if not self.ready and self.connection.poll(0):
+            self.wait_ready()
+        return self.ready
+
+    def wait_ready(self) -> None:
+        if not self.ready:
+            message = _from_child(self.connection, self.process)
+            if message[0] != "ready":
+                raise PrepareFailed(f"the process preparing hits did not start:\n{message[1]}")
+            self.ready = True
+
+    def stop(self) -> None:
+        self.connection.close()
+        self.process.kill()
+        self.process.join()
+
+
+_KEPT: list[_Preparer] = []  # the kept child, when one runs
+_KEPT_GUARD = threading.Lock()
+
+
+def start_preparer(*, wait: bool = False) -> int:
+    """Start the child process that prepares the loader's batches, unless it runs, and
+    keep it: every later load of this process prepares in it, whatever its size (a load
+    of at least ``web.load_process_bytes`` starts it on its own). ``tally serve`` starts
+    it with the server, so its ~3 s start holds up no load. With ``wait``, return once it
+    is warm. Its process id."""
+    with _KEPT_GUARD:
+        preparer = _kept()
+        if preparer is None:
+            preparer = _Preparer()
+            _KEPT.append(preparer)
+    if wait:
+        preparer.wait_ready()
+    return preparer.process.pid or 0
+
+
+def stop_preparer() -> None:
+    """Stop the kept child, if one runs (a later large load starts another)."""
+    with _KEPT_GUARD:
+        preparer = _kept()
+        _KEPT.clear()
+    if preparer is not None:
+        preparer.stop()
+
+
+def _preparing() -> bool:
+    """Whether a kept child runs and is warm (then every load prepares in it; while it
+    warms up, a small load is prepared here rather than wait for it)."""
+    with _KEPT_GUARD:
+        preparer = _kept()
+    return preparer is not None and preparer.warm()
+
+
+def _kept() -> _Preparer | None:
+    """The kept child, when it is this process's and alive."""
+    if not _KEPT:
+        return None
+    preparer = _KEPT[0]
+    if preparer.owner != os.getpid() or not preparer.process.is_alive():
+        _KEPT.clear()
+        return None
+    return preparer
 
 
 def _load_in_child(
@@ -366,41 +546,45 @@ def _load_in_child(
     salts: DaySalts,
     deliver: Deliver,
 ) -> None:
-    """Prepare every batch in a child process; commit each here, in order, as it comes.
+    """Prepare every batch in the kept child process; commit each here, in order, as it
+    comes.
 
     The child sends a batch as its metadata (segment, offsets, quarantined records, bots)
     then its rows as an Arrow IPC stream, and asks for a day's salt when it meets a day not
     drawn yet (salts are drawn here, in the warehouse). A failure in the child, or its
-    death, raises ``PrepareFailed`` here after the batches before it are committed.
+    death, raises ``PrepareFailed`` here after the batches before it are committed; a
+    child that failed, or whose job was left unfinished, is stopped (the next large load
+    starts another).
     """
-    context = multiprocessing.get_context("spawn")
-    here, there = context.Pipe()
-    drawn = _drawn_salts(salts, None)
-    job = _ChildJob(settings.web, positions, sites, salts.zones, drawn)
-    process = context.Process(target=_child_main, args=(there, job), name="hit-preparer")
-    process.start()
-    there.close()  # the child holds the other end: its death ends our reads
+    start_preparer()
+    with _KEPT_GUARD:
+        preparer = _kept()
+    if preparer is None:
+        raise PrepareFailed("the process preparing hits ended before its job")
     finished = False
     try:
+        preparer.wait_ready()
+        connection, process = preparer.connection, preparer.process
+        job = _ChildJob(settings.web, positions, sites, salts.zones, salts.known())
+        connection.send(("job", job))
         while True:
-            message = _from_child(here, process)
+            message = _from_child(connection, process)
             if message[0] == "batch":
                 _, segment, end, skipped, complete, quarantined, bots = message
-                rows = pa.ipc.open_stream(_bytes_from_child(here, process)).read_all()
+                rows = pa.ipc.open_stream(_bytes_from_child(connection, process)).read_all()
                 deliver(segment, _Batch(rows, quarantined, bots), end, skipped, complete)
-                _reply(here, ("ack",))
-            elif message[0] == "salt":
-                _reply(here, ("salts", _drawn_salts(salts, message[1])))
+                _reply(connection, ("ack",))
+            elif message[0] == "salt":  # drawn here, in the warehouse, and all sent back
+                salts.salt(message[1])
+                _reply(connection, ("salts", salts.known()))
             elif message[0] == "failed":
                 raise PrepareFailed(f"preparing hits failed in the child process:\n{message[1]}")
             else:  # "done"
                 finished = True
                 break
     finally:
-        here.close()
-        if not finished:
-            process.kill()  # a failed commit here: the child's work is not wanted
-        process.join()
+        if not finished:  # a failure there or here (a commit): the child's work is not wanted
+            stop_preparer()
 
 
 def _reply(connection: Connection, message: tuple[Any, ...]) -> None:
@@ -427,17 +611,6 @@ def _ended_early(process: BaseProcess) -> PrepareFailed:
     """The error for a child whose end of the pipe closed before it said why."""
     process.join()
     return PrepareFailed(f"the process preparing hits ended early (exit code {process.exitcode})")
-
-
-def _drawn_salts(salts: DaySalts, day: dt.date | None) -> dict[dt.date, str]:
-    """Every salt drawn so far, ``day``'s drawn first when missing (DaySalts' own reading
-    and drawing, so the parent's and the child's keys are the ones one process makes)."""
-    if salts.salts is None:
-        found = salts.warehouse.rows("SELECT salt_date, salt FROM web.visitor_salts")
-        salts.salts = {_as_date(salt_date): str(salt) for salt_date, salt in found}
-    if day is not None and day not in salts.salts:
-        salts._salt(day)
-    return dict(salts.salts)
 
 
 class _ToParent:
@@ -474,37 +647,67 @@ class _ToParent:
         return found
 
 
-class _ChildSalts(DaySalts):
-    """DaySalts in the child: the salts it was given, a missing day's asked of the parent
-    (which draws it in the warehouse; the child never opens the database)."""
-
-    def __init__(self, zones: dict[int, Any], salts: dict[dt.date, str], parent: _ToParent) -> None:
-        self.zones, self.salts, self.keys, self.parent = zones, dict(salts), {}, parent
-
-    def _salt(self, day: dt.date) -> str:
-        assert self.salts is not None
-        self.salts.update(self.parent.salts(day))
-        return self.salts[day]
-
-
-def _child_main(connection: Connection, job: _ChildJob) -> None:
-    """The child process: prepare every batch of the job, in order, and send it."""
-    parent = _ToParent(connection)
+def _preparer_main(connection: Connection) -> None:
+    """The kept child process: warm up, then run each job sent until the pipe closes (or
+    a job fails: it says why and ends)."""
     try:
-        salts = _ChildSalts(job.zones, job.salts, parent)
-        settings = Settings.model_construct(web=job.web)
-        for position in job.positions:
-            _load_segment(settings, position, job.sites, salts, parent.send_batch)
-        while parent.in_flight:  # every acknowledgement read before the pipe closes
-            parent._receive()
-        connection.send(("done",))
+        _warm()
+        connection.send(("ready",))
+        while True:
+            message = connection.recv()
+            if not _run_job(connection, message[1]):
+                break
     except (BrokenPipeError, EOFError):
-        pass  # the parent stopped the load (and says why)
+        pass  # the parent stopped the child (and says why)
     except BaseException:  # noqa: BLE001 - any failure is sent, then the child ends
         with suppress(OSError):
             connection.send(("failed", traceback.format_exc()))
     finally:
         connection.close()
+
+
+def _run_job(connection: Connection, job: _ChildJob) -> bool:
+    """Prepare every batch of the job, in order, and send it; False when it failed."""
+    parent = _ToParent(connection)
+    try:
+        salts = DaySalts(job.zones, job.salts, parent.salts)
+        settings = Settings.model_construct(web=job.web)
+        for position in job.positions:
+            _load_segment(settings, position, job.sites, salts, parent.send_batch)
+        while parent.in_flight:  # every acknowledgement read before the next job
+            parent._receive()
+    except (BrokenPipeError, EOFError):
+        raise
+    except BaseException:  # noqa: BLE001 - any failure is sent, then the child ends
+        connection.send(("failed", traceback.format_exc()))
+        return False
+    connection.send(("done",))
+    return True
+
+
+# A few user agents of each kind: parsing them compiles most of device-detector's
+# patterns (its lazy regexes), which is most of a child's start
+_WARMING_AGENTS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+    "like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Mobile Safari/537.36",
+    "Googlebot/2.1 (+http://www.google.com/bot.html)",
+)
+
+
+def _warm() -> None:
+    """Compile device-detector's patterns and open the address databases, then forget
+    the agents' results (a load's lookups start as cold as in the loading process)."""
+    for agent in _WARMING_AGENTS:
+        detect_device(agent)
+    detect_device.cache_clear()
+    network_of("8.8.8.8", True)
+    network_of("8.8.8.8", False)
+    network_of.cache_clear()
 
 
 def _prepare(
@@ -1158,7 +1361,7 @@ def _table(rows: list[tuple[Any, ...]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
-def _commit(
+def _insert(
     warehouse: Warehouse,
     segment: str,
     batch: _Batch,
@@ -1167,7 +1370,8 @@ def _commit(
     sealed: bool,
     known: bool,
 ) -> None:
-    """Insert the batch and move the segment's offset in one transaction."""
+    """Insert the batch and move the segment's offset, in one transaction (the writer's:
+    rows and offset commit or vanish together)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with warehouse.transaction():
         if batch.table.num_rows:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -170,6 +172,12 @@ SALTS_AHEAD = 31  # days of salts a loader draws at once past the one it needs
 KEYS_KEPT = 65_536  # IP keys a loader remembers
 
 
+# A source of salts: given a day with no salt known, the salts of that day and of the days
+# drawn with it (the warehouse's ``draw_salts``; in the loader's child process, the parent's
+# answer)
+DrawSalts = Callable[[dt.date], Mapping[dt.date, str]]
+
+
 class DaySalts:
     """The cookieless salt of a site's local day, drawn when missing, and the IP keys made
     with it (the loader's side of cookieless visitor keys).
@@ -178,13 +186,40 @@ class DaySalts:
     anonymised one (plugins/PrivacyManager/Config.php, useAnonymizedIpForVisitEnrichment,
     off by default): people behind one anonymised /16 with the same browser stay apart. The
     full IP is never stored: only this hash, with a salt that ``forget_salts`` deletes.
+
+    ``zones`` are the sites' time zones, ``known`` the salts drawn so far and ``draw`` where
+    a missing day's salt comes from (``DaySalts.of`` reads and draws in a warehouse).
     """
 
-    def __init__(self, warehouse: Warehouse) -> None:
-        self.warehouse = warehouse
-        self.zones = {site: ZoneInfo(zone) for site, zone in site_timezones(warehouse).items()}
-        self.salts: dict[dt.date, str] | None = None  # read on first use, all at once
+    def __init__(
+        self, zones: Mapping[int, ZoneInfo], known: Mapping[dt.date, str], draw: DrawSalts
+    ) -> None:
+        self.zones = dict(zones)
+        self.salts = dict(known)
+        self.draw = draw
         self.keys: dict[tuple[dt.date, str], str] = {}
+
+    @classmethod
+    def of(cls, warehouse: Warehouse, draw: DrawSalts | None = None) -> DaySalts:
+        """The warehouse's salts: its sites' zones, every salt drawn so far (one query for
+        all, not one per day), a missing day from ``draw``, by default drawn there
+        (``draw_salts``)."""
+        zones = {site: ZoneInfo(zone) for site, zone in site_timezones(warehouse).items()}
+        found = warehouse.rows("SELECT salt_date, salt FROM web.visitor_salts")
+        known = {_as_date(salt_date): str(salt) for salt_date, salt in found}
+        return cls(zones, known, draw or partial(draw_salts, warehouse))
+
+    def known(self) -> dict[dt.date, str]:
+        """A copy of the salts known here (drawn before or since)."""
+        return dict(self.salts)
+
+    def salt(self, day: dt.date) -> str:
+        """The salt of ``day``: known, or drawn (with the days the source draws along)."""
+        salt = self.salts.get(day)
+        if salt is None:
+            self.salts.update(self.draw(day))
+            salt = self.salts[day]
+        return salt
 
     def ip_key(self, idsite: int, hit_time: dt.datetime, ip: str | None) -> str | None:
         """A hash of ``ip`` with the salt of the hit's day in the site's time zone."""
@@ -192,10 +227,7 @@ class DaySalts:
         if not ip or zone is None:
             return None
         day = hit_time.replace(tzinfo=dt.UTC).astimezone(zone).date()
-        if self.salts is None:  # one query for every day drawn so far, not one per day
-            found = self.warehouse.rows("SELECT salt_date, salt FROM web.visitor_salts")
-            self.salts = {_as_date(salt_date): str(salt) for salt_date, salt in found}
-        salt = self.salts.get(day) or self._salt(day)
+        salt = self.salts.get(day) or self.salt(day)
         # a visitor sends most of a day's hits from one address: each (day, address) is
         # hashed once in this object's life (one load), and forgotten with it
         key = self.keys.get((day, ip))
@@ -205,25 +237,24 @@ class DaySalts:
             key = self.keys[day, ip] = hashlib.sha256(f"{salt}|{ip}".encode()).hexdigest()[:32]
         return key
 
-    def _salt(self, day: dt.date) -> str:
-        """Draw the salts of the day and of the missing days of the month after it (up to
-        tomorrow): a backfill meets its days in order, so one statement serves ~31 of them."""
-        assert self.salts is not None
-        last = min(day + dt.timedelta(days=SALTS_AHEAD), dt.datetime.now(dt.UTC).date())
-        days = [day + dt.timedelta(days=n) for n in range(max(0, (last - day).days) + 1)]
-        drawn = [(d, secrets.token_hex(16)) for d in days if d not in self.salts]
-        values = ", ".join("(?, ?)" for _ in drawn)
-        self.warehouse.execute(
-            f"INSERT INTO web.visitor_salts (salt_date, salt) VALUES {values} "
-            "ON CONFLICT DO NOTHING",
-            [value for pair in drawn for value in pair],
-        )
-        found = self.warehouse.rows(
-            "SELECT salt_date, salt FROM web.visitor_salts WHERE salt_date >= ? AND salt_date <= ?",
-            [day, max(day, last)],
-        )
-        self.salts.update({_as_date(salt_date): str(salt) for salt_date, salt in found})
-        return self.salts[day]
+
+def draw_salts(warehouse: Warehouse, day: dt.date) -> dict[dt.date, str]:
+    """Draw the salts of ``day`` and of the month after it (up to today, UTC) where the
+    warehouse has none, and return those days' salts as stored: a backfill meets its days
+    in order, so one statement serves ~31 of them. A day already salted keeps its salt (ON
+    CONFLICT DO NOTHING), so two loaders drawing at once agree."""
+    last = min(day + dt.timedelta(days=SALTS_AHEAD), dt.datetime.now(dt.UTC).date())
+    days = [day + dt.timedelta(days=n) for n in range(max(0, (last - day).days) + 1)]
+    values = ", ".join("(?, ?)" for _ in days)
+    warehouse.execute(
+        f"INSERT INTO web.visitor_salts (salt_date, salt) VALUES {values} ON CONFLICT DO NOTHING",
+        [value for each in days for value in (each, secrets.token_hex(16))],
+    )
+    found = warehouse.rows(
+        "SELECT salt_date, salt FROM web.visitor_salts WHERE salt_date >= ? AND salt_date <= ?",
+        [day, max(day, last)],
+    )
+    return {_as_date(salt_date): str(salt) for salt_date, salt in found}
 
 
 def _stamp_versions(warehouse: Warehouse) -> None:

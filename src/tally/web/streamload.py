@@ -194,7 +194,7 @@ def _prepare(
 ) -> tuple[list[tuple[Any, ...]], list[tuple[int, str | None, str, str]], int]:
     """Rows for web.hits, quarantined records, and how many bot hits were dropped."""
     sites = _site_rules(warehouse)
-    salts = DaySalts(warehouse)
+    salts = DaySalts.of(warehouse)
     rows: list[tuple[Any, ...]] = []
     quarantine: list[tuple[int, str | None, str, str]] = []
     bots = 0

@@ -14,9 +14,19 @@
 --   a day's transactions come in its own partition or later (two days' slack)
 -- @range day day
 -- @reads staging.viu_premium_transactions_latest WHERE _partition_date >= {since} - 2
+-- each transaction's business day worked out once, read by the filter and the grouping
+-- (written in both, DuckDB converted every row's time zone twice: 0.33 -> 0.22 s of CPU at
+-- 200,000 subscriptions)
+WITH transactions AS (
+    SELECT t.type, t.country, t.platform, t.plan_code, t.channel, t.channel_sector,
+        t.currency, t.amount, t.proceeds, t.refund_scope,
+        CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS day
+    FROM staging.viu_premium_transactions_latest AS t
+    JOIN marts.dim_country AS z ON z.code = t.country
+    WHERE t.type IN ('purchase', 'renewal', 'refund')
+)
 SELECT
-    CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS day,
-    t.country, t.platform, t.plan_code, t.channel, t.channel_sector, t.currency,
+    t.day, t.country, t.platform, t.plan_code, t.channel, t.channel_sector, t.currency,
     CAST(CAST(sum(t.amount) AS DECIMAL(18, 2)) AS DOUBLE) AS customer_price,
     CAST(CAST(sum(t.proceeds) AS DECIMAL(18, 2)) AS DOUBLE) AS proceeds,
     CAST(CAST(-sum(CASE WHEN t.type = 'refund' THEN t.amount ELSE 0 END)
@@ -24,11 +34,8 @@ SELECT
     CAST(CAST(-sum(CASE WHEN t.refund_scope = 'partial' THEN t.amount ELSE 0 END)
         AS DECIMAL(18, 2)) AS DOUBLE) AS refunded_partial,
     CAST(count(*) AS BIGINT) AS transactions
-FROM staging.viu_premium_transactions_latest AS t
-JOIN marts.dim_country AS z ON z.code = t.country
-WHERE t.type IN ('purchase', 'renewal', 'refund')
-    -- from the first loaded day, like every mart (a backdated row from before it counts
-    -- nowhere: the days before are only partly known)
-    AND CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE)
-        >= (SELECT data_start FROM marts.subscription_bounds)
-GROUP BY 1, t.country, t.platform, t.plan_code, t.channel, t.channel_sector, t.currency
+FROM transactions AS t
+-- from the first loaded day, like every mart (a backdated row from before it counts
+-- nowhere: the days before are only partly known)
+WHERE t.day >= (SELECT data_start FROM marts.subscription_bounds)
+GROUP BY t.day, t.country, t.platform, t.plan_code, t.channel, t.channel_sector, t.currency

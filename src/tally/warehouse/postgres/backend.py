@@ -275,6 +275,11 @@ class PostgresWarehouse(InformationSchema):
     def shared_writes(self, shared: bool = True) -> AbstractContextManager[None]:
         return self._state.sharing(shared, self.capabilities.parallel_partition_writes)
 
+    def direct_commits(self) -> AbstractContextManager[None]:
+        """Nothing to change: PostgreSQL's log is its durability, and a commit writes only
+        the log."""
+        return nullcontext()
+
     def console(self, sql: str, *, write: bool = False, external_access: bool = False) -> pa.Table:
         """A READ ONLY transaction, rolled back, unless ``write``. File access on the server
         is the role's (``pg_read_server_files``), which tally's role should not hold."""
