@@ -55,7 +55,7 @@ def prepared(folder: Path, hits: int, copies: int) -> Path:
     settings = load_settings(environ={"TALLY_DATA_DIR": str(folder / f"log-{hits}")})
     write_records(settings, traffic(*YEAR, hits, seed=27))
     store = fresh_warehouse(folder, f"making-{hits}x{copies}")
-    timed_load(store, settings)
+    timed_load(store, settings, kept=False)
     store.close()
     making = folder / f"making-{hits}x{copies}.duckdb"
     copied(making, copies)
@@ -168,7 +168,7 @@ def main() -> None:
         settings = load_settings(environ={"TALLY_DATA_DIR": str(args.folder / "day")})
         shutil.rmtree(args.folder / "day", ignore_errors=True)
         write_records(settings, traffic(NEXT_DAY, NEXT_DAY, max(1, hits // 365), seed=28))
-        timed_load(store, settings)
+        timed_load(store, settings, kept=False)
         day_wall, day_cpu, day_hits = timed(store, found)
         print(
             f"one more day: {day_hits:,} hits in {day_wall:.2f} s [{day_cpu:.2f} CPU s]: "
