@@ -11,7 +11,11 @@ load average. Then the first two trees' results are compared, table by table, wi
 ``--write-floor`` then times what writing the rows alone costs in this schema: the first
 tree's ``web.actions`` and ``web.visits`` copied into empty tables of the same definition,
 with their primary key and without, beside the bench's floor SQL (a plain sessionization).
-No sessionize can cost less than writing its rows.
+No sessionize can cost less than writing its rows. It also times two narrower
+``web.actions``, unkeyed: without the columns actions.sql copies from the stored hit (a
+narrow table whose reports join ``web.hits`` for them), and then without its other text
+columns too (labels, kinds, visitor and visit keys; hit_id kept): how much of the write a
+narrower schema could save.
 
 Every DuckDB connection is capped at ``--memory`` (the machine is shared).
 
@@ -34,6 +38,21 @@ from pathlib import Path
 import duckdb
 
 TABLES = ("actions", "visits", "pages", "conversions")
+# The columns actions.sql takes from the stored hit in its last join of web.hits (keep in
+# step with it): what a narrow web.actions would leave in web.hits.
+COPIED_FROM_HITS = (
+    "url",
+    "action_name",
+    "link_url",
+    "event_category",
+    "event_action",
+    "event_name",
+    "event_value",
+    "idgoal",
+    "revenue",
+    "pv_id",
+    "url_fragment",
+)
 
 
 def child(kept: Path, out: Path, memory: str) -> None:
@@ -121,10 +140,37 @@ def write_floor(sessionized: Path, memory: str) -> None:
                     f"web.{table} copied, {'with' if keyed else 'without'} its primary key",
                     f"INSERT INTO web.{copy} SELECT * FROM web.{table}",
                 )
+        narrow_writes(connection)
         timed(connection, "the floor SQL", FLOOR_SQL)
     finally:
         connection.close()
         work.unlink(missing_ok=True)
+
+
+def narrow_writes(connection: duckdb.DuckDBPyConnection) -> None:
+    """Time writing web.actions' rows into two narrower unkeyed tables (see the module's
+    docstring)."""
+    columns = connection.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'web' "
+        "AND table_name = 'actions' ORDER BY column_index"
+    ).fetchall()
+    kept = [name for name, _ in columns if name not in COPIED_FROM_HITS]
+    numbers = [
+        name for name, kind in columns if name in kept and (kind != "VARCHAR" or name == "hit_id")
+    ]
+    narrower = (
+        (f"without the {len(COPIED_FROM_HITS)} columns copied from web.hits", kept),
+        ("without its other text columns too (hit_id kept)", numbers),
+    )
+    for label, names in narrower:
+        listed = ", ".join(names)
+        connection.execute(f"CREATE TABLE web.narrow AS SELECT {listed} FROM web.actions LIMIT 0")
+        timed(
+            connection,
+            f"web.actions copied {label}: {len(names)} of {len(columns)} columns, unkeyed",
+            f"INSERT INTO web.narrow SELECT {listed} FROM web.actions",
+        )
+        connection.execute("DROP TABLE web.narrow")
 
 
 def keyed_on_first(definition: str) -> str:

@@ -8,10 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from tally.config import load_settings
 from tally.errors import ConfigError
+from tally.lake import Lake
+from tally.pipeline import build as build_module
 from tally.pipeline.build import (
+    Model,
     Moves,
     Range,
+    build,
     columns_kept,
     declared_range,
     discover_models,
@@ -24,7 +29,9 @@ from tally.pipeline.build import (
     table_columns,
     temporary,
 )
-from tally.warehouse import connect
+from tally.pipeline.context import Context, open_context
+from tally.warehouse import Warehouse, connect
+from tally.warehouse.duckdb.backend import DuckDBWarehouse
 
 REVENUE = """-- money per day
 -- @range day day
@@ -274,3 +281,101 @@ def test_temporary_replaces_a_table_of_the_same_name() -> None:
         temporary(warehouse, "t", "SELECT 1 AS a")
         temporary(warehouse, "t", "SELECT 2 AS a UNION ALL SELECT 3")
         assert sorted(warehouse.rows("SELECT a FROM t")) == [(2,), (3,)]
+
+
+# -- the full build's hold on the warehouse -----------------------------------------------
+
+
+def _models(folder: Path, sources: dict[str, str]) -> list[Model]:
+    """Model files ``marts/<name>.sql`` written under ``folder``, read back as models."""
+    (folder / "marts").mkdir(parents=True, exist_ok=True)
+    for name, sql in sources.items():
+        (folder / "marts" / f"{name}.sql").write_text(sql, encoding="utf-8")
+    return discover_models(folder)
+
+
+def _counted_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every opening of a DuckDB file from now on, by path."""
+    opened: list[str] = []
+    original = DuckDBWarehouse._open
+
+    def counted(self: DuckDBWarehouse) -> object:
+        opened.append(self.path)
+        return original(self)
+
+    monkeypatch.setattr(DuckDBWarehouse, "_open", counted)
+    return opened
+
+
+def test_a_full_build_opens_a_duckdb_file_once_or_again_after_holding_it_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = _models(
+        tmp_path / "models",
+        {
+            "t_one": "SELECT 1 AS n UNION ALL SELECT 2",
+            "t_two": "SELECT n * 10 AS n FROM marts.t_one",
+            "t_three": "SELECT sum(n) AS n FROM marts.t_two",
+        },
+    )
+    context = open_context(load_settings(environ={"TALLY_DATA_DIR": str(tmp_path / "data")}))
+    context.warehouse.close()  # opened by migrating: closed, so each opening is counted
+    opened = _counted_opens(monkeypatch)
+    assert set(build(context, models).values()) == {"ok"}
+    # one opening for the whole build: the fingerprints read, the tables written from
+    # settings, then three models (each opened the file on its own before)
+    assert len(opened) == 1
+    assert context.warehouse.rows("SELECT n FROM marts.t_three") == [(30,)]
+    # held no time at all: let go before each model, so 1 + 3 openings
+    monkeypatch.setattr(build_module, "HOLD_SECONDS", 0.0)
+    opened.clear()
+    build(context, models)
+    assert len(opened) == 4
+    context.warehouse.close()
+
+
+def test_a_failed_model_keeps_the_models_built_before_it_and_lets_the_file_go(
+    tmp_path: Path,
+) -> None:
+    models = _models(
+        tmp_path / "models",
+        {
+            "t_one": "SELECT 1 AS n UNION ALL SELECT 2",
+            "t_two": "SELECT no_such_column FROM marts.t_one",
+        },
+    )
+    context = open_context(load_settings(environ={"TALLY_DATA_DIR": str(tmp_path / "data")}))
+    warehouse = context.warehouse
+    with pytest.raises(Exception, match="no_such_column"):
+        build(context, models)
+    assert isinstance(warehouse, DuckDBWarehouse)
+    assert warehouse._database is None  # the build's hold let go of the file
+    assert warehouse.rows("SELECT n FROM marts.t_one ORDER BY n") == [(1,), (2,)]
+    steps = warehouse.rows("SELECT dataset, status FROM tally_meta.runs ORDER BY started_at")
+    assert steps == [("marts.t_one", "ok"), ("marts.t_two", "failed")]
+    warehouse.close()
+
+
+def test_the_build_holds_a_session_across_models_only_on_a_file_one_process_holds(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = _models(
+        tmp_path / "models",
+        {"t_one": "SELECT 1 AS n", "t_two": "SELECT n + 1 AS n FROM marts.t_one"},
+    )
+    settings = load_settings(environ={"TALLY_DATA_DIR": str(tmp_path / "data")})
+    context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    depths: list[int] = []
+    materialize = warehouse.materialize
+
+    def noted(table: str, select_sql: str) -> None:
+        depths.append(warehouse._state.depth)  # type: ignore[attr-defined]
+        materialize(table, select_sql)
+
+    monkeypatch.setattr(warehouse, "materialize", noted)
+    assert build(context, models) == {"marts.t_one": "ok", "marts.t_two": "ok"}
+    # DuckDB: the build's session and the model's; PostgreSQL: the model's alone (its
+    # pooled connection goes back, its written tables analyzed, after each model)
+    held = warehouse.capabilities.single_writer_process
+    assert depths == ([2, 2] if held else [1, 1])
+    assert warehouse.rows("SELECT n FROM marts.t_two") == [(2,)]
