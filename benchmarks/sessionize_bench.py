@@ -25,9 +25,11 @@ many visitors a day, the same pages and times), so a year of a few million hits 
 without hours of loading; the loader stage is timed on the log itself.
 
 Usage: python benchmarks/sessionize_bench.py [--hits N] [--rounds N] [--copies K] [--full]
-                                            [--loader-only]
+                                            [--loader-only] [--kept-child]
   default  about 150,000 hits, 3 rounds of the loader each way
   --loader-only  stop after the loader stage (its rows of the table only)
+  --kept-child   the loads through the loader's kept child (as tally serve runs them);
+                 either way each round also times one load the other way, side by side
   --full   about 10,000,000 hits (the issue's year; the loader alone takes most of an hour)
 """
 
@@ -247,10 +249,10 @@ def main() -> None:
         "--loader-only", action="store_true", help="time the loader stage alone, then stop"
     )
     parser.add_argument(
-        "--in-process",
+        "--kept-child",
         action="store_true",
-        help="no kept child process (tally serve keeps one): a load smaller than "
-        "web.load_process_bytes is prepared in the loading process",
+        help="time the loads through the loader's kept child process (as tally serve "
+        "prepares them) and, beside them, the loading process; default: the other way round",
     )
     parser.add_argument(
         "--process-bytes",
@@ -272,7 +274,9 @@ def main() -> None:
         write_records(settings, payloads)
         logged = sum(p.stat().st_size for p in segment_paths(Path(settings.web.hit_log_dir)))
         threshold = settings.web.load_process_bytes
-        in_child = bool(threshold) and not options.in_process
+        in_child = bool(threshold) and options.kept_child
+        # each round, the same load the other way, for the side-by-side row
+        other = (not in_child) if threshold else None
         where = (
             "in the kept child process (as tally serve)"
             if in_child
@@ -304,15 +308,15 @@ def main() -> None:
         loads: dict[bool, list[float]] = {True: [], False: []}
         load_cpu: dict[bool, list[float]] = {True: [], False: []}
         kept: Warehouse | None = None
-        in_process: list[tuple[float, float]] = []  # (hits/s, per CPU-s) without the child
+        beside: list[tuple[float, float]] = []  # (hits/s, per CPU-s) the other way
         for round_number in range(options.rounds):
-            if in_child:  # side by side: the same load prepared in the loading process
-                store = fresh_warehouse(folder, f"load-{round_number}-in-process")
-                seconds, cpu, loaded = timed_load(store, settings, False)
+            if other is not None:  # side by side: the same load, prepared the other way
+                store = fresh_warehouse(folder, f"load-{round_number}-other")
+                seconds, cpu, loaded = timed_load(store, settings, other)
                 store.close()
-                in_process.append((loaded / seconds, loaded / cpu))
+                beside.append((loaded / seconds, loaded / cpu))
                 print(
-                    f"loader, provider on, in the loading process: {loaded:,} hits in "
+                    f"loader, provider on, {way(other)}: {loaded:,} hits in "
                     f"{seconds:.1f} s = {loaded / seconds:,.0f} hits/s "
                     f"[{loaded / cpu:,.0f} per CPU-second]"
                 )
@@ -355,7 +359,7 @@ def main() -> None:
         kept.close()
         if options.loader_only:
             watch.finish()
-            print_loader(options.rounds, loads, load_cpu, before_duckdb, watch, in_process)
+            print_loader(options.rounds, loads, load_cpu, before_duckdb, watch, beside, in_child)
             return
         path = folder / f"{kept_name}.duckdb"
         copied(path, options.copies)
@@ -399,7 +403,7 @@ def main() -> None:
     print()
     print("| stage | figure | floor / reference | ratio | target |")
     print("| --- | --- | --- | --- | --- |")
-    print_loader(options.rounds, loads, load_cpu, before_duckdb, watch, in_process)
+    print_loader(options.rounds, loads, load_cpu, before_duckdb, watch, beside, in_child)
     print(
         f"| the provider's own cost | {extra:.2f} µs CPU per hit ({costs[True]:.1f} − "
         f"{costs[False]:.1f} µs per distinct address, {len(addresses):,} addresses) | a hit's "
@@ -421,13 +425,19 @@ def main() -> None:
     )
 
 
+def way(kept: bool) -> str:
+    """Where a load's batches were prepared."""
+    return "kept child (as tally serve)" if kept else "no kept child (as load_hits alone)"
+
+
 def print_loader(
     rounds: int,
     loads: dict[bool, list[float]],
     load_cpu: dict[bool, list[float]],
     before_duckdb: float,
     watch: LoadWatch,
-    in_process: list[tuple[float, float]],
+    beside: list[tuple[float, float]],
+    in_child: bool,
 ) -> None:
     """The loader's rows of the closing table: best of the rounds each way, the same
     load prepared in the loading process when the kept child was timed, and where a
@@ -442,12 +452,12 @@ def print_loader(
         f"{watch.verdict(with_cpu >= 0.9 * without_cpu)}; "
         f"≥ {LOADER_TARGET:,} hits/s — {watch.verdict(with_rate >= LOADER_TARGET)} |"
     )
-    if in_process:
-        rate, cpu = max(rate for rate, _ in in_process), max(cpu for _, cpu in in_process)
+    if beside:
+        rate, cpu = max(rate for rate, _ in beside), max(cpu for _, cpu in beside)
         print(
-            f"| loader, provider on, kept child (as tally serve) against the loading process "
-            f"(best of {len(in_process)}) | {with_rate:,.0f} hits/s [{with_cpu:,.0f} per CPU-s] "
-            f"| in the loading process: {rate:,.0f} hits/s [{cpu:,.0f}] | "
+            f"| loader, provider on, {way(in_child)} against {way(not in_child)} "
+            f"(best of {len(beside)}) | {with_rate:,.0f} hits/s [{with_cpu:,.0f} per CPU-s] "
+            f"| {way(not in_child)}: {rate:,.0f} hits/s [{cpu:,.0f}] | "
             f"{with_rate / rate:.2f} [{with_cpu / cpu:.2f}] | |"
         )
     per_hit = 1e6 / with_cpu
