@@ -143,7 +143,7 @@ class WebSettings(Strict):
         description="prepare hits in a second process when a load has this many bytes (0: never)",
     )
     serve_preparer: bool = Field(
-        default=True,
+        default=False,
         description="tally serve prepares every load's hits in a child process kept from its start",
     )
     salt_days: int = Field(default=2, ge=1)

@@ -84,6 +84,7 @@ def test_the_server_prepares_its_loads_in_the_child_process_it_keeps(
     # only the child (a spawned process, which this patch does not reach) can prepare
     monkeypatch.setattr(loader, "_prepare", refused)
     settings.web.load_interval_seconds = 3600  # the API's loads alone, not the poller's
+    settings.web.serve_preparer = True
     token = create_token(store, "ops")
     with TestClient(create_app(settings, warehouse=store, stream=False)) as client:
         child = loader.start_preparer(wait=True)  # the one the server started: no other
