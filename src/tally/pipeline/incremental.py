@@ -353,7 +353,7 @@ def _count_deltas(warehouse: Warehouse, outcome: dict[str, str], counted: dict[s
     that came or went): how many rows came or went, in one statement for them all."""
     if not counted:
         return
-    sizes = ", ".join(f"(SELECT count(*) FROM {delta})" for delta in counted.values())
+    sizes = ", ".join(pipeline_fragment("row_count", rows=delta) for delta in counted.values())
     for table, size in zip(counted, warehouse.rows(f"SELECT {sizes}")[0], strict=True):
         outcome[table] = f"incremental: {size} rows came or went"
 
