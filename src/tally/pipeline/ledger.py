@@ -75,7 +75,6 @@ class Step:
 class Ledger:
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
-        self._finished: set[str] = set()  # steps whose end ``finish`` wrote already
 
     @contextmanager
     def step(
@@ -102,7 +101,7 @@ class Ledger:
                 step.error += "\n" + traceback.format_exc(limit=3)
             self._finish(step, heartbeat)
             raise
-        if step.step_id in self._finished:
+        if step.ended_at is not None:  # ``finish`` wrote its end already
             if heartbeat is not None:
                 heartbeat.stop()
             return
@@ -119,7 +118,6 @@ class Ledger:
         if step.status == "running":
             step.status = "ok"
         self._finish(step, None)
-        self._finished.add(step.step_id)
 
     def _insert(self, step: Step) -> None:
         host, pid, started = owner()
