@@ -23,7 +23,7 @@ import pyarrow as pa
 from tally.warehouse import Warehouse
 from tally.warehouse.sqlfiles import sql_expression, sql_file
 from tally.web.sites import site_timezones
-from tally.web.sorted_sessions import place_actions
+from tally.web.sorted_sessions import rebuild
 
 MODELS = "tally.web.models"
 # actions.sql places each hit and numbers its place in its visit (one write per row),
@@ -140,9 +140,8 @@ def _sessionize(
             cluster: Any = warehouse
             cluster.run_on_cluster([model_sql(name) for name in REBUILD_ORDER], CLUSTER_SCOPES)
         elif _sorts_in_numpy(warehouse, engine):
-            place_actions(warehouse)
-            for name in REBUILD_ORDER[1:]:
-                warehouse.run_model(model_sql(name))
+            # actions.sql's and visits.sql's work done there; pages and conversions as SQL
+            rebuild(warehouse, [model_sql(name) for name in REBUILD_ORDER[1:-1]])
         else:
             for name in REBUILD_ORDER:
                 warehouse.run_model(model_sql(name))

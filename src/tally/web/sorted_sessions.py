@@ -12,6 +12,7 @@ conversions.sql and visits.sql then run as for the SQL engine.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,8 +27,9 @@ INTERACTIONS = ("pageview", "search")
 NO_ACTIONS = ("goal", "order", "cart")  # their time is credited to no page
 
 
-def place_actions(warehouse: Warehouse) -> None:
-    """Rebuild web.actions for the dirty site-days (what actions.sql does)."""
+def rebuild(warehouse: Warehouse, between: list[str]) -> None:
+    """Rebuild web.actions and web.visits for the dirty site-days (what actions.sql and
+    visits.sql do), running the models ``between`` (pages, conversions) after the actions."""
     hits = warehouse.query(sql_file(MODELS, "sessions/sorted_hits.sql")).combine_chunks()
     placed, visits = placed_actions(hits)
     # arrow_view is a DuckDB warehouse's own (sessions.py picks this engine only there)
@@ -35,10 +37,11 @@ def place_actions(warehouse: Warehouse) -> None:
         warehouse.arrow_view(placed) as placed_view,  # type: ignore[attr-defined]
         warehouse.arrow_view(visits) as visits_view,  # type: ignore[attr-defined]
     ):
-        statements = sql_file(
-            MODELS, "sessions/sorted_actions.sql", placed=placed_view, visits=visits_view
-        )
-        warehouse.run_model(statements)
+        views = {"placed": placed_view, "visits": visits_view}
+        warehouse.run_model(sql_file(MODELS, "sessions/sorted_actions.sql", **views))
+        for model in between:
+            warehouse.run_model(model)
+        warehouse.run_model(sql_file(MODELS, "sessions/sorted_visits.sql", **views))
 
 
 @dataclass(frozen=True)
@@ -107,18 +110,71 @@ def placed_actions(hits: pa.Table) -> tuple[pa.Table, pa.Table]:
             "first_view_of_page": _nullable(
                 _first_views(page_label, visit, kinds["pageview"]), ~kinds["pageview"]
             ),
+            "visitor_id": hits["visitor_id"],
+            "user_id": hits["user_id"],
         }
     )
+    return table, _visits(hits, kinds, visit, page_label)
+
+
+ACTIONS = ("pageview", "outlink", "download", "event", "search")  # is_action's kinds
+# web.visits' count of each kind of hit
+COUNTED = {
+    "pageviews": "pageview",
+    "outlinks": "outlink",
+    "downloads": "download",
+    "events": "event",
+    "searches": "search",
+}
+
+
+def _visits(
+    hits: pa.Table, kinds: dict[str, np.ndarray], visit: np.ndarray, page_label: pa.Array
+) -> pa.Table:
+    """visits.sql's "totals" and the hits its other columns come from, one row per visit.
+
+    A visit's placed hits run from its first to its last placed one, and the rows between
+    one visit's first hit and the next one's are its hits, then ignored pings (which count
+    nothing): sums and maxima over those runs are the visit's."""
+    count = len(visit)
+    index = np.arange(count, dtype=np.int64)
     starts = np.flatnonzero(visit == index)
-    visits = pa.table(
-        {
-            "visit": pa.array(starts),
-            "idsite": hits["idsite"].take(starts),
-            "local_date": hits["local_date"].take(starts),
-            "hit_id": hits["hit_id"].take(starts),
-        }
-    )
-    return table, visits
+    placed = visit >= 0
+    last = _reduced(np.maximum, np.where(placed, index, -1), starts)
+    pageview = kinds["pageview"]
+    entry = _next_at_or_after(pageview, starts, count)
+    entry = np.where(entry <= last, entry, -1) if len(starts) else entry
+    leaving = _reduced(np.maximum, np.where(pageview, index, -1), starts)
+    campaign = _next_at_or_after(_flags(hits["campaign_referrer"]) & placed, starts, count)
+    referrer = np.where(campaign <= last, campaign, starts) if len(starts) else campaign
+    hit_id, hit_time = hits["hit_id"], hits["hit_time"]
+    columns: dict[str, Any] = {
+        "visit": pa.array(starts),
+        "idsite": hits["idsite"].take(starts),
+        "local_date": hits["local_date"].take(starts),
+        "visitor_key": hits["visitor_key"].take(starts),
+        "first_hit_id": hit_id.take(starts),
+        "started_at": hit_time.take(starts),
+        "ended_at": hit_time.take(last),
+        "actions": _reduced(np.add, _any(kinds, ACTIONS).astype(np.int64), starts),
+    }
+    for name, kind in COUNTED.items():
+        columns[name] = _reduced(np.add, kinds[kind].astype(np.int64), starts)
+    for name, rows in (("entry", entry), ("exit", leaving)):
+        columns[f"{name}_hit_id"] = _taken(hit_id, rows)
+        columns[f"{name}_time"] = _taken(hit_time, rows)
+        columns[f"{name}_label"] = _taken(page_label, rows)
+    columns["referrer_hit_id"] = hit_id.take(referrer)
+    columns["referrer_time"] = hit_time.take(referrer)
+    return pa.table(columns)
+
+
+def _reduced(operation: np.ufunc, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``operation`` over each run of ``values`` from one start to the next (to the end)."""
+    if not len(starts):
+        return np.zeros(0, dtype=values.dtype)
+    reduced: np.ndarray = operation.reduceat(values, starts)
+    return reduced
 
 
 def _visitor_day_starts(hits: pa.Table) -> np.ndarray:
@@ -139,7 +195,7 @@ def _kinds(kind: pa.ChunkedArray) -> dict[str, np.ndarray]:
     encoded = pc.dictionary_encode(kind).combine_chunks()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     names = encoded.dictionary.to_pylist()
-    wanted = ("ping", *INTERACTIONS, *NO_ACTIONS)
+    wanted = ("ping", *NO_ACTIONS, *ACTIONS)
     return {
         name: (codes == names.index(name)) if name in names else np.zeros(len(kind), dtype=bool)
         for name in wanted

@@ -1,14 +1,32 @@
 -- The sorted engine's write (web/sorted_sessions.py): web.actions of the dirty site-days
 -- from the hits placed in numpy ({placed}: each hit with its visit, named by the index of
 -- the visit's first hit in the sorted order, and its place in it; {visits}: each visit's
--- first hit), the stored hit's wide columns joined here. As actions.sql's last SELECT: a
--- visit's idvisit is the md5 of its first hit's id and its integer key ranks the idvisits
--- of the site-day.
+-- first hit and its totals), the stored hit's wide columns joined here. As actions.sql's
+-- "visit_ranks": a visit's idvisit is the md5 of its first hit's id and its integer key
+-- ranks the idvisits of the site-day; kept for the run (sorted_visits.sql reads them too).
 DELETE FROM web.actions
 WHERE EXISTS (
     SELECT 1 FROM web.dirty_days AS d
     WHERE d.idsite = web.actions.idsite AND d.local_date = web.actions.local_date
 );
+
+CREATE OR REPLACE TEMPORARY TABLE sorted_visit_keys AS
+WITH named AS (
+    SELECT
+        v.visit,
+        v.idsite,
+        v.local_date,
+        md5(CAST(v.idsite AS VARCHAR) || '|' || v.first_hit_id) AS idvisit
+    FROM {visits} AS v
+)
+SELECT
+    n.visit,
+    n.idvisit,
+    (CAST(n.idsite AS BIGINT) * 100000 + (n.local_date - DATE '1970-01-01'))
+        * 10000000
+        + row_number() OVER (PARTITION BY n.idsite, n.local_date ORDER BY n.idvisit)
+        AS visit_key
+FROM named AS n;
 
 INSERT INTO web.actions (
     hit_id, idsite, local_date, idvisit, visitor_key, position, hit_time, local_time, kind,
@@ -16,20 +34,6 @@ INSERT INTO web.actions (
     event_value, search_keyword, idgoal, revenue, pv_id, seconds_since_previous, url_fragment,
     visit_key, interaction, pageview_number, page_label, next_page_label, time_spent,
     previous_kind, previous_label, next_kind, next_label, first_view_of_page
-)
-WITH named AS (
-    SELECT v.visit, v.idsite, v.local_date, md5(CAST(v.idsite AS VARCHAR) || '|' || v.hit_id) AS idvisit
-    FROM {visits} AS v
-),
-ranked AS (
-    SELECT
-        n.visit,
-        n.idvisit,
-        (CAST(n.idsite AS BIGINT) * 100000 + (n.local_date - DATE '1970-01-01'))
-            * 10000000
-            + row_number() OVER (PARTITION BY n.idsite, n.local_date ORDER BY n.idvisit)
-            AS visit_key
-    FROM named AS n
 )
 SELECT
     p.hit_id,
@@ -71,4 +75,4 @@ FROM {placed} AS p
 -- dirty days' times
 JOIN web.hits AS h ON h.hit_id = p.hit_id AND h.hit_time = p.hit_time
 JOIN web.sites AS s ON s.idsite = p.idsite
-LEFT JOIN ranked AS r ON r.visit = p.visit;
+LEFT JOIN sorted_visit_keys AS r ON r.visit = p.visit;
