@@ -19,6 +19,11 @@ the endpoint writes it. Then, each stage timed alone:
 3. **incremental**: one more day's hits logged, loaded and sessionized, against the year's
    sessionize.
 
+``--engine`` picks the sessionize engine (``web.sessionize_engine``) of stages 2 and 3;
+``--engine both`` times the year's sessionize on each engine twice, alternating, each run
+on a fresh copy of the same loaded hits, checks that both wrote the same web.actions and
+web.visits (a hash of every column of every row), then sessionizes one more day on each.
+
 With ``--copies K`` the sessionize and incremental stages run on K copies of the loaded hits
 (copied in SQL, each copy with its own hit ids, visitor ids, user ids and IP keys: K times as
 many visitors a day, the same pages and times), so a year of a few million hits is timed
@@ -26,6 +31,7 @@ without hours of loading; the loader stage is timed on the log itself.
 
 Usage: python benchmarks/sessionize_bench.py [--hits N] [--rounds N] [--copies K] [--full]
                                             [--loader-only] [--kept-child]
+                                            [--engine sql|sorted|both]
   default  about 150,000 hits, 3 rounds of the loader each way
   --loader-only  stop after the loader stage (its rows of the table only)
   --kept-child   the loads through the loader's kept child (as tally serve runs them);
@@ -43,6 +49,7 @@ import platform
 import random
 import re
 import resource
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -55,7 +62,7 @@ from tally.web import enrich, loader
 from tally.web.demo import USER_AGENTS, records, write_records
 from tally.web.hitlog import read_segment, segment_paths
 from tally.web.loader import load_hits
-from tally.web.sessions import DaySalts, sessionize
+from tally.web.sessions import ENGINES, DaySalts, sessionize
 from tally.web.sites import add_site
 
 YEAR = (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
@@ -196,11 +203,26 @@ def lookup_cost(addresses: list[str], with_provider: bool) -> float:
     return (time.process_time() - started) / len(addresses) * 1e6
 
 
-def timed_sessionize(store: Warehouse) -> tuple[float, float]:
+def timed_sessionize(store: Warehouse, engine: str) -> tuple[float, float]:
     """Wall-clock and CPU seconds (this process, DuckDB's threads included) of one run."""
     started, cpu = time.perf_counter(), time.process_time()
-    sessionize(store)
+    sessionize(store, engine=engine)
     return time.perf_counter() - started, time.process_time() - cpu
+
+
+# Every column of every row sessionize wrote, as one number per table: two engines that
+# wrote the same rows give the same sums (page ids are given in label order: alike too).
+FINGERPRINT_SQL = """
+SELECT
+    (SELECT count(*) FROM web.actions),
+    (SELECT sum(hash(a)) FROM web.actions AS a),
+    (SELECT count(*) FROM web.visits),
+    (SELECT sum(hash(v)) FROM web.visits AS v)
+"""
+
+
+def fingerprint(store: Warehouse) -> tuple[int, ...]:
+    return tuple(int(value) for value in store.rows(FINGERPRINT_SQL)[0])
 
 
 def timed_floor(path: Path) -> tuple[float, float, int]:
@@ -260,6 +282,12 @@ def main() -> None:
         default=None,
         help="web.load_process_bytes: a load of this many bytes prepares its batches in a "
         "child process (0: never; default: the setting's default)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=(*ENGINES, "both"),
+        default="sql",
+        help="the sessionize engine (web.sessionize_engine); both: each, alternating, twice",
     )
     options = parser.parse_args()
     hits = 10_000_000 if options.full else options.hits
@@ -367,39 +395,35 @@ def main() -> None:
             loaded_hits *= options.copies
             print(f"copied the loaded hits {options.copies} times: {loaded_hits:,} hits")
         floor_seconds, floor_cpu, floor_visits = timed_floor(path)
-        store = connect(f"duckdb:///{path}")
-        year_seconds, year_cpu = timed_sessionize(store)
-        visits = store.rows("SELECT count(*) FROM web.visits")[0][0]
-        store.close()
+        engines = ENGINES if options.engine == "both" else (options.engine,)
+        years = year_runs(path, engines, loaded_hits)
         floor_again, floor_cpu_again, _ = timed_floor(path)
         print(
-            f"sessionize: {loaded_hits:,} hits → {visits:,} visits in {year_seconds:.2f} s "
-            f"[{year_cpu:.2f} CPU s]; floor (plain SQL): {floor_visits:,} visits in "
-            f"{floor_seconds:.2f} s [{floor_cpu:.2f}] and {floor_again:.2f} s "
-            f"[{floor_cpu_again:.2f}]"
+            f"floor (plain SQL): {floor_visits:,} visits in {floor_seconds:.2f} s "
+            f"[{floor_cpu:.2f}] and {floor_again:.2f} s [{floor_cpu_again:.2f}]"
         )
 
-        # one more day: logged after the year, loaded, sessionized alone
+        # one more day: logged after the year, loaded, sessionized alone (on each engine's
+        # sessionized year)
         day = traffic(NEXT_DAY, NEXT_DAY, max(1, loaded_hits // 365), seed=28)
         write_records(settings, day)
-        store = connect(f"duckdb:///{path}")
-        day_load, _, day_loaded = timed_load(store, settings, in_child)
-        day_seconds, day_cpu = timed_sessionize(store)
-        store.close()
-        print(
-            f"one more day: {day_loaded:,} hits loaded in {day_load:.2f} s, "
-            f"sessionized in {day_seconds:.2f} s [{day_cpu:.2f} CPU s]"
-        )
+        days: dict[str, tuple[float, float]] = {}
+        for engine in engines:
+            store = connect(f"duckdb:///{engine_path(path, engine)}")
+            day_load, _, day_loaded = timed_load(store, settings, in_child)
+            days[engine] = timed_sessionize(store, engine)
+            store.close()
+            print(
+                f"one more day: {day_loaded:,} hits loaded in {day_load:.2f} s, "
+                f"sessionized ({engine}) in {days[engine][0]:.2f} s [{days[engine][1]:.2f} "
+                f"CPU s]"
+            )
     watch.finish()
 
     with_cpu = max(load_cpu[True])
     extra = (costs[True] - costs[False]) * len(addresses) / len(payloads)
-    session_rate = loaded_hits / year_seconds
     floor_rate = loaded_hits / min(floor_seconds, floor_again)
-    session_cpu_rate = loaded_hits / year_cpu
     floor_cpu_rate = loaded_hits / min(floor_cpu, floor_cpu_again)
-    share = day_seconds / year_seconds
-    share_cpu = day_cpu / year_cpu
     print()
     print("| stage | figure | floor / reference | ratio | target |")
     print("| --- | --- | --- | --- | --- |")
@@ -410,19 +434,62 @@ def main() -> None:
         f"loader CPU with the provider: {1e6 / with_cpu:.0f} µs | "
         f"{extra / (1e6 / with_cpu):.3f} | |"
     )
-    print(
-        f"| sessionize ({loaded_hits:,} hits) | {session_rate:,.0f} hits/s "
-        f"[{session_cpu_rate:,.0f} per CPU-s] | plain DuckDB SQL sessionization (30-min gap, "
-        f"local midnight): {floor_rate:,.0f} hits/s [{floor_cpu_rate:,.0f}] | "
-        f"{session_rate / floor_rate:.2f} [{session_cpu_rate / floor_cpu_rate:.2f}] | "
-        f"≥ {SESSIONIZE_TARGET:,} hits/s — {watch.verdict(session_rate >= SESSIONIZE_TARGET)} |"
-    )
-    print(
-        f"| incremental, one day | {day_seconds:.2f} s [{day_cpu:.2f} CPU s] | the year: "
-        f"{year_seconds:.2f} s [{year_cpu:.2f}] | {share:.3f} [{share_cpu:.3f}] | "
-        f"≤ {INCREMENTAL_TARGET} — wall {watch.verdict(share <= INCREMENTAL_TARGET)}, "
-        f"per CPU {watch.verdict(share_cpu <= INCREMENTAL_TARGET)} |"
-    )
+    for engine in engines:
+        # the best of the engine's runs (one, or two with --engine both)
+        year_seconds = min(seconds for seconds, _ in years[engine])
+        year_cpu = min(cpu for _, cpu in years[engine])
+        session_rate, session_cpu_rate = loaded_hits / year_seconds, loaded_hits / year_cpu
+        day_seconds, day_cpu = days[engine]
+        share, share_cpu = day_seconds / year_seconds, day_cpu / year_cpu
+        print(
+            f"| sessionize, {engine} engine ({loaded_hits:,} hits, best of "
+            f"{len(years[engine])}) | {session_rate:,.0f} hits/s "
+            f"[{session_cpu_rate:,.0f} per CPU-s] | plain DuckDB SQL sessionization (30-min "
+            f"gap, local midnight): {floor_rate:,.0f} hits/s [{floor_cpu_rate:,.0f}] | "
+            f"{session_rate / floor_rate:.2f} [{session_cpu_rate / floor_cpu_rate:.2f}] | "
+            f"≥ {SESSIONIZE_TARGET:,} hits/s — "
+            f"{watch.verdict(session_rate >= SESSIONIZE_TARGET)} |"
+        )
+        print(
+            f"| incremental, one day, {engine} engine | {day_seconds:.2f} s [{day_cpu:.2f} CPU "
+            f"s] | the year: {year_seconds:.2f} s [{year_cpu:.2f}] | {share:.3f} "
+            f"[{share_cpu:.3f}] | ≤ {INCREMENTAL_TARGET} — wall "
+            f"{watch.verdict(share <= INCREMENTAL_TARGET)}, per CPU "
+            f"{watch.verdict(share_cpu <= INCREMENTAL_TARGET)} |"
+        )
+
+
+def engine_path(path: Path, engine: str) -> Path:
+    """The copy of the loaded hits an engine sessionizes."""
+    return path.with_name(f"{path.stem}-{engine}.duckdb")
+
+
+def year_runs(
+    path: Path, engines: tuple[str, ...], hits: int
+) -> dict[str, list[tuple[float, float]]]:
+    """The year sessionized by each engine on a fresh copy of ``path``: once, or with two
+    engines twice each, alternating which goes first; with two, both must have written the
+    same rows (the bench stops otherwise)."""
+    runs: dict[str, list[tuple[float, float]]] = {engine: [] for engine in engines}
+    prints: dict[str, tuple[int, ...]] = {}
+    for round_number in range(1 if len(engines) == 1 else 2):
+        for engine in engines if round_number % 2 == 0 else engines[::-1]:
+            copy = engine_path(path, engine)
+            shutil.copyfile(path, copy)
+            store = connect(f"duckdb:///{copy}")
+            seconds, cpu = timed_sessionize(store, engine)
+            prints[engine] = fingerprint(store)
+            store.close()
+            runs[engine].append((seconds, cpu))
+            print(
+                f"sessionize ({engine} engine): {hits:,} hits → {prints[engine][2]:,} visits "
+                f"in {seconds:.2f} s [{cpu:.2f} CPU s] = {hits / seconds:,.0f} hits/s"
+            )
+    if len(set(prints.values())) > 1:
+        raise SystemExit(f"the engines wrote different rows: {prints}")
+    if len(engines) > 1:
+        print(f"both engines wrote the same rows: {prints[engines[0]]}")
+    return runs
 
 
 def way(kept: bool) -> str:

@@ -147,6 +147,11 @@ class WebSettings(Strict):
         description="tally serve prepares every load's hits in a child process kept from its start",
     )
     salt_days: int = Field(default=2, ge=1)
+    sessionize_engine: Literal["sql", "sorted"] = Field(
+        default="sql",
+        description="how sessionize places hits: sql (window passes, every backend) or "
+        "sorted (one sort and numpy; DuckDB, else sql)",
+    )
     report_cache_entries: int = Field(
         default=0, ge=0, description="reports of closed periods kept in memory (0: none)"
     )

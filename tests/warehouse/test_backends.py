@@ -184,6 +184,35 @@ def test_exclusive_lets_one_holder_in_at_a_time(warehouse):
     assert order == ["first out", "second in"]
 
 
+def test_a_model_run_again_is_not_parsed_again(warehouse, monkeypatch) -> None:
+    """A model file runs again and again in one process (sessionize after each load):
+    sqlglot splits (and, on PostgreSQL, transpiles) its statements the first time only.
+    The second run still runs both statements, the ';' inside a string staying text."""
+    import sqlglot
+
+    parsed = []
+    real_parse = sqlglot.parse
+
+    def counting_parse(*args, **kwargs):
+        parsed.append(args[0])
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(sqlglot, "parse", counting_parse)
+    warehouse.execute("CREATE TABLE staging.reruns (note VARCHAR)")
+    model = (
+        "INSERT INTO staging.reruns (note) VALUES ('one; run');\n"
+        "INSERT INTO staging.reruns (note) SELECT 'rerun test: ' || count(*) FROM staging.reruns"
+    )
+    warehouse.run_model(model)
+    assert parsed  # the first run parsed the model
+    parsed.clear()
+    warehouse.run_model(model)
+    assert parsed == []
+    found = warehouse.rows("SELECT note FROM staging.reruns ORDER BY note")
+    # run 1: 'one; run', then a count of 1; run 2: the same, then a count of 3
+    assert found == [("one; run",), ("one; run",), ("rerun test: 1",), ("rerun test: 3",)]
+
+
 def test_duckdb_tells_a_read_from_a_write_with_or_without_parsing() -> None:
     """One plain SELECT is a read without sqlglot (its import costs `tally pivot` ~0.3 s);
     anything else is parsed, so a SELECT followed by a DELETE is still a write."""

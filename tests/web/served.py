@@ -74,8 +74,13 @@ class Served:
             self.process.wait()
 
 
-def serve(data_dir: Path, prepare: Callable[[Warehouse], None]) -> Served:
-    """Prepare the warehouse in ``data_dir``, then start ``tally serve`` on it."""
+def serve(
+    data_dir: Path,
+    prepare: Callable[[Warehouse], None],
+    environment: dict[str, str] | None = None,
+) -> Served:
+    """Prepare the warehouse in ``data_dir``, then start ``tally serve`` on it (with
+    ``environment``'s settings as well)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     warehouse = connect(f"duckdb:///{data_dir}/warehouse.duckdb")
     warehouse.migrate()
@@ -87,6 +92,7 @@ def serve(data_dir: Path, prepare: Callable[[Warehouse], None]) -> Served:
         **os.environ,
         "TALLY_DATA_DIR": str(data_dir),
         "TALLY_WEB__LOAD_INTERVAL_SECONDS": "0.2",
+        **(environment or {}),
     }
     log = data_dir / "server.log"
     process = subprocess.Popen(

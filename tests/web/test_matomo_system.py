@@ -28,9 +28,11 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from tests.web.engines import assert_engines_agree
 from tests.web.served import Served, serve
 
-from tally.warehouse import Warehouse
+from tally.warehouse import Warehouse, connect
+from tally.web.sessions import ENGINES
 from tally.web.sites import add_goal, add_site
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "matomo_system"
@@ -239,9 +241,13 @@ def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="module")
-def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dict]]:
-    """Every ported fixture replayed into one server; {fixture: {its idsite: tally's}}."""
+@pytest.fixture(scope="module", params=ENGINES)
+def replayed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Served, dict]]:
+    """Every ported fixture replayed into one server, sessionized by each engine
+    (web.sessionize_engine); {fixture: {its idsite: tally's}}. After the sorted engine's
+    run, the hits rebuilt by both engines must give the same rows."""
     fixtures = [_load(path) for path in PORTED]
     sites: dict[str, dict[int, int]] = {}
 
@@ -271,7 +277,8 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served,
     import time
 
     t0 = time.monotonic()
-    served = serve(tmp_path_factory.mktemp("matomo_system"), prepare)
+    folder = tmp_path_factory.mktemp("matomo_system")
+    served = serve(folder, prepare, {"TALLY_WEB__SESSIONIZE_ENGINE": request.param})
     print("TIMING serve", time.monotonic() - t0)
     try:
         for fixture in fixtures:
@@ -282,6 +289,12 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served,
         yield served, sites
     finally:
         served.stop()
+    if request.param == "sorted":
+        warehouse = connect(f"duckdb:///{folder}/warehouse.duckdb")
+        try:
+            assert_engines_agree(warehouse)
+        finally:
+            warehouse.close()
 
 
 def _replay(served: Served, fixture: dict[str, Any], sites: dict[int, int]) -> None:

@@ -9,24 +9,28 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
+from tests.web.engines import assert_engines_agree
 
 from tally.config import load_settings
 from tally.warehouse import Warehouse
 from tally.web.sessions import (
+    ENGINES,
     DaySalts,
+    SessionizeResult,
     day_bounds,
     draw_salts,
     forget_salts,
     model_sql,
-    sessionize,
 )
+from tally.web.sessions import sessionize as sessionize_on
 from tally.web.sites import add_goal, add_site, edit_site
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "web"
@@ -86,10 +90,29 @@ def insert_hits(warehouse: Warehouse, hits: list[dict[str, Any]], start: int = 0
     warehouse.append("web.hits", table)
 
 
+Sessionize = Callable[..., SessionizeResult]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each rule is checked on both sessionize engines (web.sessionize_engine)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def site(warehouse: Warehouse) -> Warehouse:
+def sessionize(engine: str) -> Sessionize:
+    """``sessionize`` on this run's engine."""
+    return partial(sessionize_on, engine=engine)
+
+
+@pytest.fixture
+def site(warehouse: Warehouse, engine: str) -> Iterator[Warehouse]:
+    """A Hong Kong site; after a test on the sorted engine, its hits rebuilt by both
+    engines must give the same rows (``assert_engines_agree``)."""
     add_site(warehouse, "Watch", ["https://watch.example.com"], "Asia/Hong_Kong")
-    return warehouse
+    yield warehouse
+    if engine == "sorted":
+        assert_engines_agree(warehouse)
 
 
 def visits_by_key(warehouse: Warehouse) -> dict[str, list[tuple]]:
@@ -113,7 +136,9 @@ def test_day_bounds_are_the_sites_midnights_in_utc() -> None:
     assert (start, end) == (dt.datetime(2026, 3, 8, 5, 0), dt.datetime(2026, 3, 9, 4, 0))
 
 
-def test_thirty_idle_minutes_and_midnight_split_visits_pings_add_time(site: Warehouse) -> None:
+def test_thirty_idle_minutes_and_midnight_split_visits_pings_add_time(
+    site: Warehouse, sessionize: Sessionize
+) -> None:
     insert_hits(
         site,
         [
@@ -145,7 +170,9 @@ def test_thirty_idle_minutes_and_midnight_split_visits_pings_add_time(site: Ware
     }
 
 
-def test_campaign_change_and_new_visit_flag_split_visits(site: Warehouse) -> None:
+def test_campaign_change_and_new_visit_flag_split_visits(
+    site: Warehouse, sessionize: Sessionize
+) -> None:
     insert_hits(
         site,
         [
@@ -171,7 +198,9 @@ def test_campaign_change_and_new_visit_flag_split_visits(site: Warehouse) -> Non
     ]
 
 
-def test_a_new_website_referrer_opens_a_visit_where_the_site_says_so(site: Warehouse) -> None:
+def test_a_new_website_referrer_opens_a_visit_where_the_site_says_so(
+    site: Warehouse, sessionize: Sessionize
+) -> None:
     """Matomo's create_new_visit_when_website_referrer_changes (Referrers/Columns/
     Website.php): off, one visit; on, a hit from another website opens a visit, even after a
     direct entry, and a hit from the same website does not."""
@@ -192,7 +221,9 @@ def test_a_new_website_referrer_opens_a_visit_where_the_site_says_so(site: Wareh
     assert [row[0] for row in names] == [None, "one.example", "two.example"]
 
 
-def test_campaign_pages_without_keyword_stay_in_the_visit(site: Warehouse) -> None:
+def test_campaign_pages_without_keyword_stay_in_the_visit(
+    site: Warehouse, sessionize: Sessionize
+) -> None:
     """matomo.js sends _rcn on every later page but _rck only for the keyword parameters it
     knows; a campaign hit without keyword and with the visit's campaign name keeps the
     visit's keyword (plugins/Referrers/Columns/Base.php, detectReferrerCampaign)."""
@@ -215,7 +246,9 @@ def test_campaign_pages_without_keyword_stay_in_the_visit(site: Warehouse) -> No
     assert [row[0] for row in keywords] == ["tv", "web"]
 
 
-def test_a_campaign_after_a_website_referrer_opens_a_visit(site: Warehouse) -> None:
+def test_a_campaign_after_a_website_referrer_opens_a_visit(
+    site: Warehouse, sessionize: Sessionize
+) -> None:
     """Only a direct visit takes a later campaign; one from another website is left as it
     was and the campaign opens a new visit."""
     insert_hits(
@@ -232,7 +265,9 @@ def test_a_campaign_after_a_website_referrer_opens_a_visit(site: Warehouse) -> N
     assert [row[0] for row in types] == ["website", "campaign"]
 
 
-def test_cookieless_visitors_are_keyed_by_the_full_ip_hash(site: Warehouse) -> None:
+def test_cookieless_visitors_are_keyed_by_the_full_ip_hash(
+    site: Warehouse, sessionize: Sessionize
+) -> None:
     """Two people behind one anonymised /16 with the same browser: the loader's ip_key
     (salted hash of the full IP) keeps them apart (plugins/PrivacyManager/Config.php)."""
     agent = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"
@@ -249,7 +284,9 @@ def test_cookieless_visitors_are_keyed_by_the_full_ip_hash(site: Warehouse) -> N
     assert [row[0] for row in counts] == [2, 1]
 
 
-def test_user_id_ties_devices_and_the_hits_before_login(site: Warehouse) -> None:
+def test_user_id_ties_devices_and_the_hits_before_login(
+    site: Warehouse, sessionize: Sessionize
+) -> None:
     insert_hits(
         site,
         [
@@ -267,7 +304,9 @@ def test_user_id_ties_devices_and_the_hits_before_login(site: Warehouse) -> None
     }
 
 
-def test_cookieless_visitors_are_a_daily_salted_hash(site: Warehouse) -> None:
+def test_cookieless_visitors_are_a_daily_salted_hash(
+    site: Warehouse, sessionize: Sessionize
+) -> None:
     firefox, chrome = "Mozilla/5.0 Firefox/140.0", "Mozilla/5.0 Chrome/140.0"
     insert_hits(
         site,
@@ -338,7 +377,7 @@ def test_salts_drawn_in_the_warehouse_keep_a_day_already_salted(site: Warehouse)
     assert salts.salt(dt.date(2026, 3, 20)) == drawn[dt.date(2026, 3, 20)]
 
 
-def test_a_ping_never_opens_a_visit(site: Warehouse) -> None:
+def test_a_ping_never_opens_a_visit(site: Warehouse, sessionize: Sessionize) -> None:
     insert_hits(
         site,
         [
@@ -356,7 +395,7 @@ def test_a_ping_never_opens_a_visit(site: Warehouse) -> None:
     assert orphans == [(3,)]
 
 
-def test_goals_convert_once_per_visit_with_revenue(site: Warehouse) -> None:
+def test_goals_convert_once_per_visit_with_revenue(site: Warehouse, sessionize: Sessionize) -> None:
     add_goal(site, 1, "Thanks page", "url", "contains", "/thanks")
     add_goal(site, 1, "Plays", "event_category", "exact", "video", revenue=1.5)
     add_goal(site, 1, "Subscribed", "manual", revenue=5.0, allow_multiple=True)
@@ -387,7 +426,7 @@ def test_goals_convert_once_per_visit_with_revenue(site: Warehouse) -> None:
     ]
 
 
-def test_only_days_with_new_hits_are_recomputed(site: Warehouse) -> None:
+def test_only_days_with_new_hits_are_recomputed(site: Warehouse, sessionize: Sessionize) -> None:
     insert_hits(site, [hit(hkt(2, "09:00"), visitor_id=A), hit(hkt(3, "09:00"), visitor_id=A)])
     sessionize(site)
     before = site.rows("SELECT idvisit FROM web.visits WHERE local_date = '2026-03-02'")
@@ -400,7 +439,9 @@ def test_only_days_with_new_hits_are_recomputed(site: Warehouse) -> None:
     assert len(sessionize(site, full=True).days) == 2
 
 
-def test_a_hit_arriving_a_day_late_reopens_only_its_local_day(site: Warehouse) -> None:
+def test_a_hit_arriving_a_day_late_reopens_only_its_local_day(
+    site: Warehouse, sessionize: Sessionize
+) -> None:
     # pending_days looks only at UTC days holding more hits than actions. 3 March 07:00 in
     # Hong Kong is 2 March 23:00 UTC: its UTC day (2 March) is not its local day, and that
     # UTC day already holds the placed 2 March 09:00 (01:00 UTC). Stored after 4 March was
@@ -428,7 +469,7 @@ def test_a_hit_arriving_a_day_late_reopens_only_its_local_day(site: Warehouse) -
 
 
 def test_each_hit_is_placed_once_and_each_visit_stored_once_however_often_its_day_runs(
-    site: Warehouse,
+    site: Warehouse, sessionize: Sessionize
 ) -> None:
     # No key guards web.actions or web.visits on DuckDB (migration 112): each is unique
     # because a run deletes its days' rows before writing them again. A: one visit on the
@@ -482,7 +523,9 @@ def pages_hits() -> list[dict[str, Any]]:
     ]
 
 
-def test_page_ids_are_given_once_per_label_and_kept(site: Warehouse) -> None:
+def test_page_ids_are_given_once_per_label_and_kept(
+    site: Warehouse, sessionize: Sessionize
+) -> None:
     day_two, day_three = pages_hits()[:3], pages_hits()[3:]
     insert_hits(site, day_two)
     sessionize(site)
@@ -503,7 +546,9 @@ def test_page_ids_are_given_once_per_label_and_kept(site: Warehouse) -> None:
     assert page_views(site) == expected
 
 
-def test_migration_gives_page_views_stored_before_it_their_ids(site: Warehouse) -> None:
+def test_migration_gives_page_views_stored_before_it_their_ids(
+    site: Warehouse, sessionize: Sessionize
+) -> None:
     insert_hits(site, pages_hits())
     sessionize(site)
     # back to the schema before migration 009, the stored page views kept
@@ -535,9 +580,12 @@ def replay_lines() -> Iterator[tuple[dt.datetime, str, str, str]]:
         yield dt.datetime.fromisoformat(when), form, payload, agent[0] if agent else CHROME
 
 
-@pytest.fixture(scope="module")
-def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Warehouse, list[Any]]]:
-    """The replay fixture sent through the real endpoint, loaded, then sessionized."""
+@pytest.fixture(scope="module", params=ENGINES)
+def replayed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Warehouse, list[Any]]]:
+    """The replay fixture sent through the real endpoint, loaded, then sessionized (on
+    each engine)."""
     from starlette.testclient import TestClient
 
     from tally.server.app import create_app
@@ -569,7 +617,9 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Warehou
                 answer = client.post("/matomo.php", content=body.encode(), headers=headers)
             answers.append(answer)
     load_hits(store, settings)
-    sessionize(store)
+    sessionize_on(store, engine=request.param)
+    if request.param == "sorted":
+        assert_engines_agree(store)
     yield store, answers
     store.close()
 
@@ -637,7 +687,7 @@ STEPS = (
 
 
 def test_actions_are_written_with_their_place_in_the_visit_as_steps_sql_gives_it(
-    site: Warehouse,
+    site: Warehouse, sessionize: Sessionize
 ) -> None:
     url = "https://watch.example.com"
     insert_hits(

@@ -361,10 +361,12 @@ def sessionize_command(
             console.status("placing hits in visits ..."),
             Ledger(warehouse).step(new_run_id(), "web.sessionize") as step,
         ):
+            settings = load_settings()
             result = sessionize_alone(
                 warehouse,
-                load_settings(),
+                settings,
                 full=full,
+                engine=settings.web.sessionize_engine,
                 idsite=site,
                 since=since.date() if since else None,
             )

@@ -285,7 +285,9 @@ class _Loader:
         reports and dashboards stay current without a separate job."""
         result = self._load()
         if result.loaded:
-            sessionize_alone(self.warehouse, self.settings)
+            sessionize_alone(
+                self.warehouse, self.settings, engine=self.settings.web.sessionize_engine
+            )
         return result
 
 

@@ -23,12 +23,17 @@ import pyarrow as pa
 from tally.warehouse import Warehouse
 from tally.warehouse.sqlfiles import sql_expression, sql_file
 from tally.web.sites import site_timezones
+from tally.web.sorted_sessions import rebuild
 
 MODELS = "tally.web.models"
 # actions.sql places each hit and numbers its place in its visit (one write per row),
 # pages.sql gives its page labels ids; visits.sql reads actions. (steps.sql, the same
 # numbering as an UPDATE, is for actions written without sessionize: the benches' own.)
 REBUILD_ORDER = ("actions.sql", "pages.sql", "conversions.sql", "visits.sql")
+# How actions.sql's work is done (``web.sessionize_engine``): "sql", its window passes, on
+# every backend; "sorted", one sort and numpy (tally.web.sorted_sessions), where the
+# warehouse hands rows over as Arrow and reads them back by name (DuckDB).
+ENGINES = ("sql", "sorted")
 
 
 def sessions_sql(name: str, **fragments: str) -> str:
@@ -88,18 +93,36 @@ def sessionize(
     full: bool = False,
     idsite: int | None = None,
     since: dt.date | None = None,
+    engine: str = "sql",
 ) -> SessionizeResult:
     """Rebuild visits for site-days with unplaced hits (or every day with ``full=True``).
 
-    ``idsite`` and ``since`` narrow a full recompute (e.g. after a site's goals changed).
+    ``idsite`` and ``since`` narrow a full recompute (e.g. after a site's goals changed);
+    ``engine`` is one of ``ENGINES`` ("sorted" runs as "sql" where the warehouse cannot).
     """
+    if engine not in ENGINES:
+        raise ValueError(f"sessionize engine {engine!r}: one of {', '.join(ENGINES)}")
     # One connection for the whole run: a DuckDB file is opened once, not once per statement.
     with warehouse.session():
-        return _sessionize(warehouse, full, idsite, since)
+        return _sessionize(warehouse, full, idsite, since, engine)
+
+
+def _sorts_in_numpy(warehouse: Warehouse, engine: str) -> bool:
+    capabilities = warehouse.capabilities
+    return (
+        engine == "sorted"
+        and capabilities.columnar_results
+        and capabilities.reads_local_files  # arrow_view
+        and not capabilities.cluster_runs_statements
+    )
 
 
 def _sessionize(
-    warehouse: Warehouse, full: bool, idsite: int | None, since: dt.date | None
+    warehouse: Warehouse,
+    full: bool,
+    idsite: int | None,
+    since: dt.date | None,
+    engine: str,
 ) -> SessionizeResult:
     finder = "all_days.sql" if full else "pending_days.sql"
     found = warehouse.rows(model_sql(finder)) if warehouse.table_exists("web.hits") else []
@@ -116,6 +139,9 @@ def _sessionize(
         if warehouse.capabilities.cluster_runs_statements:
             cluster: Any = warehouse
             cluster.run_on_cluster([model_sql(name) for name in REBUILD_ORDER], CLUSTER_SCOPES)
+        elif _sorts_in_numpy(warehouse, engine):
+            # actions.sql's and visits.sql's work done there; pages and conversions as SQL
+            rebuild(warehouse, [model_sql(name) for name in REBUILD_ORDER[1:-1]])
         else:
             for name in REBUILD_ORDER:
                 warehouse.run_model(model_sql(name))

@@ -1,0 +1,93 @@
+-- The sorted engine's visits (web/sorted_sessions.py), after conversions.sql: one row per
+-- visit of the dirty site-days, as visits.sql makes them from web.actions, here from the
+-- totals numpy worked out over the sorted hits ({visits}: each visit's first hit, its
+-- times and counts, and the hits its referrer, entry and exit are read from) and each
+-- visit's hits ({placed}: the greatest visitor id and user id of its hits). The stored hits
+-- are read for four hits a visit, not joined with every hit. Keep the two alike.
+DELETE FROM web.visits
+WHERE EXISTS (
+    SELECT 1 FROM web.dirty_days AS d
+    WHERE d.idsite = web.visits.idsite AND d.local_date = web.visits.local_date
+);
+
+INSERT INTO web.visits (
+    idvisit, idsite, local_date, visitor_key, visitor_id, user_id, first_hit_id, started_at,
+    ended_at, duration_seconds, actions, pageviews, outlinks, downloads, events, searches,
+    entry_url, entry_title, exit_url, exit_title, referrer_type, referrer_name,
+    referrer_keyword, campaign_name, campaign_keyword, campaign_source, campaign_medium,
+    device_type, os_name, browser_name, country, conversions, revenue, goals, visit_key,
+    entry_label, exit_label, provider
+)
+WITH identities AS (
+    SELECT p.visit, max(p.visitor_id) AS visitor_id, max(p.user_id) AS user_id
+    FROM {placed} AS p
+    WHERE p.visit IS NOT NULL
+    GROUP BY p.visit
+),
+goals AS (
+    SELECT
+        c.idvisit,
+        count(*) AS conversions,
+        sum(coalesce(c.revenue, 0)) AS revenue,
+        string_agg(DISTINCT CAST(c.idgoal AS VARCHAR), ',' ORDER BY CAST(c.idgoal AS VARCHAR))
+            AS goals
+    FROM web.conversions AS c
+    JOIN web.dirty_days AS d ON d.idsite = c.idsite AND d.local_date = c.local_date
+    WHERE c.idgoal >= 0  -- an abandoned cart (-1) converts nothing
+    GROUP BY c.idvisit
+)
+SELECT
+    k.idvisit,
+    v.idsite,
+    v.local_date,
+    v.visitor_key,
+    i.visitor_id,
+    i.user_id,
+    v.first_hit_id,
+    v.started_at,
+    v.ended_at,
+    date_diff('second', v.started_at, v.ended_at),
+    v.actions,
+    v.pageviews,
+    v.outlinks,
+    v.downloads,
+    v.events,
+    v.searches,
+    entry.url,
+    entry.action_name,
+    leaving.url,
+    leaving.action_name,
+    r.referrer_type,
+    r.referrer_name,
+    r.referrer_keyword,
+    r.campaign_name,
+    -- a campaign without keyword of its own is known by its referrer's host (Base.php)
+    CASE
+        WHEN r.referrer_type = 'campaign' THEN coalesce(r.campaign_keyword, r.referrer_keyword)
+        ELSE r.campaign_keyword
+    END,
+    r.campaign_source,
+    r.campaign_medium,
+    f.device_type,
+    f.os_name,
+    f.browser_name,
+    f.country,
+    coalesce(g.conversions, 0),
+    coalesce(g.revenue, 0),
+    g.goals,
+    k.visit_key,
+    v.entry_label,
+    v.exit_label,
+    f.provider
+FROM {visits} AS v
+JOIN sorted_visit_keys AS k ON k.visit = v.visit
+JOIN identities AS i ON i.visit = v.visit
+-- the equal hit_time (always so) lets DuckDB skip row groups of web.hits outside the
+-- dirty days' times
+JOIN web.hits AS f ON f.hit_id = v.first_hit_id AND f.hit_time = v.started_at
+JOIN web.hits AS r ON r.hit_id = v.referrer_hit_id AND r.hit_time = v.referrer_time
+LEFT JOIN web.hits AS entry ON entry.hit_id = v.entry_hit_id AND entry.hit_time = v.entry_time
+LEFT JOIN web.hits AS leaving ON leaving.hit_id = v.exit_hit_id AND leaving.hit_time = v.exit_time
+LEFT JOIN goals AS g ON g.idvisit = k.idvisit;
+
+DROP TABLE sorted_visit_keys;
