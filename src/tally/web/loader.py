@@ -396,9 +396,10 @@ def _load_segment(
     path, start, sealed = position.path, position.start, position.sealed
     batch_size = settings.web.load_batch_records
     while True:
-        found = read_segment(
-            path, start, sealed=sealed, limit=position.limit, max_records=batch_size
-        )
+        with _collector_paused():  # a record is a tuple and its bytes: no cycle either
+            found = read_segment(
+                path, start, sealed=sealed, limit=position.limit, max_records=batch_size
+            )
         if not found.records and found.end == start and (position.complete or not sealed):
             break
         last = len(found.records) < batch_size
@@ -654,6 +655,9 @@ def _preparer_main(connection: Connection) -> None:
     a job fails: it says why and ends)."""
     try:
         _warm()
+        # what the child keeps for good (device-detector's compiled patterns, the address
+        # databases) is left out of the cycle collector's full passes
+        gc.freeze()
         connection.send(("ready",))
         while True:
             message = connection.recv()
