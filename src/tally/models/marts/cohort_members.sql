@@ -19,7 +19,9 @@
 -- @reads marts.subscription_attribution WHERE subscription_id IN {keys}
 -- @moves first_day: *
 SELECT
-    m.subscription_id, m.country, m.platform, m.plan_code, m.channel, m.currency,
+    m.subscription_id, split_part(m.segment, chr(31), 1) AS country,
+    split_part(m.segment, chr(31), 2) AS platform, split_part(m.segment, chr(31), 3) AS plan_code,
+    split_part(m.segment, chr(31), 4) AS channel, split_part(m.segment, chr(31), 6) AS currency,
     coalesce(a.channel, 'unattributed') AS acquisition_channel,
     m.period_start AS first_day, m.mrr, m.mrr_reporting
 FROM marts.subscription_mrr AS m

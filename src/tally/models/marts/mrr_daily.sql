@@ -14,14 +14,12 @@
 -- @range day day
 -- @reads marts.subscription_mrr WHERE period_end > {since}
 WITH moves AS (
-    SELECT country, platform, plan_code, channel, channel_sector, currency,
-        reporting_currency, period_start AS day, CAST(mrr AS DECIMAL(18, 6)) AS mrr,
+    SELECT segment, reporting_currency, period_start AS day, CAST(mrr AS DECIMAL(18, 6)) AS mrr,
         CAST(mrr_reporting AS DECIMAL(18, 6)) AS mrr_reporting,
         CASE WHEN mrr_reporting IS NULL THEN 1 ELSE 0 END AS unconverted, 1 AS paying
     FROM marts.subscription_mrr
     UNION ALL
-    SELECT country, platform, plan_code, channel, channel_sector, currency,
-        reporting_currency, period_end, -CAST(mrr AS DECIMAL(18, 6)),
+    SELECT segment, reporting_currency, period_end, -CAST(mrr AS DECIMAL(18, 6)),
         -coalesce(CAST(mrr_reporting AS DECIMAL(18, 6)), 0),
         CASE WHEN mrr_reporting IS NULL THEN -1 ELSE 0 END, -1
     FROM marts.subscription_mrr
@@ -42,33 +40,31 @@ calendar AS (
 ),
 -- the moves have one reader (with two, DuckDB would write them all down first): per
 -- day and reporting currency, then the segments from those groups and the days' sums over
--- the reporting currencies (decimal sums: the same whichever way they are added)
+-- the reporting currencies (decimal sums: the same whichever way they are added). A
+-- segment is subscription_mrr's one text for country, platform, plan, channel, sector and
+-- currency: grouped as is, taken apart in the result rows only
 by_currency AS (
-    SELECT country, platform, plan_code, channel, channel_sector, currency,
-        reporting_currency, day,
+    SELECT segment, reporting_currency, day,
         sum(mrr) AS mrr, sum(coalesce(mrr_reporting, CAST(0 AS DECIMAL(18, 6))))
             AS mrr_reporting,
         sum(unconverted) AS unconverted, sum(paying) AS paying
     FROM moves
-    GROUP BY country, platform, plan_code, channel, channel_sector, currency,
-        reporting_currency, day
+    GROUP BY segment, reporting_currency, day
 ),
 segments AS (
-    SELECT DISTINCT country, platform, plan_code, channel, channel_sector, currency,
-        reporting_currency
+    SELECT DISTINCT segment, reporting_currency
     FROM by_currency
 ),
 daily_moves AS (
-    SELECT country, platform, plan_code, channel, channel_sector, currency, day,
+    SELECT segment, day,
         sum(mrr) AS mrr, sum(mrr_reporting) AS mrr_reporting,
         sum(unconverted) AS unconverted, sum(paying) AS paying
     FROM by_currency
-    GROUP BY country, platform, plan_code, channel, channel_sector, currency, day
+    GROUP BY segment, day
 ),
 carried AS (
     SELECT
-        c.day, s.country, s.platform, s.plan_code, s.channel, s.channel_sector, s.currency,
-        s.reporting_currency,
+        c.day, s.segment, s.reporting_currency,
         sum(coalesce(m.mrr, CAST(0 AS DECIMAL(18, 6)))) OVER running AS mrr,
         sum(coalesce(m.mrr_reporting, CAST(0 AS DECIMAL(18, 6)))) OVER running
             AS mrr_reporting,
@@ -76,18 +72,17 @@ carried AS (
         sum(coalesce(m.paying, 0)) OVER running AS paying
     FROM calendar AS c
     CROSS JOIN segments AS s
-    LEFT JOIN daily_moves AS m
-        ON m.day = c.day AND m.country = s.country AND m.platform = s.platform
-        AND m.plan_code = s.plan_code AND m.channel = s.channel
-        AND m.channel_sector = s.channel_sector AND m.currency = s.currency
+    LEFT JOIN daily_moves AS m ON m.day = c.day AND m.segment = s.segment
     WINDOW running AS (
-        PARTITION BY s.country, s.platform, s.plan_code, s.channel, s.channel_sector,
-            s.currency
+        PARTITION BY s.segment
         ORDER BY c.day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     )
 )
 SELECT
-    day, country, platform, plan_code, channel, channel_sector, currency, reporting_currency,
+    day, split_part(segment, chr(31), 1) AS country, split_part(segment, chr(31), 2) AS platform,
+    split_part(segment, chr(31), 3) AS plan_code, split_part(segment, chr(31), 4) AS channel,
+    split_part(segment, chr(31), 5) AS channel_sector,
+    split_part(segment, chr(31), 6) AS currency, reporting_currency,
     CAST(CAST(mrr AS DECIMAL(18, 2)) AS DOUBLE) AS mrr,
     CAST(CASE WHEN unconverted = 0 THEN CAST(mrr_reporting AS DECIMAL(18, 2)) END AS DOUBLE)
         AS mrr_reporting,

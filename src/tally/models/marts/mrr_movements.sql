@@ -28,8 +28,7 @@ WITH bounds AS (
 ),
 starts AS (
     SELECT
-        m.period_start AS day, m.country, m.platform, m.plan_code, m.channel,
-        m.channel_sector, m.currency, m.reporting_currency,
+        m.period_start AS day, m.segment, m.reporting_currency,
         CASE
             WHEN m.previous_end = m.period_start AND m.mrr > m.previous_mrr THEN 'Expansion'
             WHEN m.previous_end = m.period_start AND m.mrr < m.previous_mrr THEN 'Contraction'
@@ -46,8 +45,7 @@ starts AS (
     FROM marts.subscription_mrr AS m
     UNION ALL
     SELECT
-        m.period_start, m.country, m.platform, m.plan_code, m.channel, m.channel_sector,
-        m.currency, m.reporting_currency, 'Exchange rate', CAST(0 AS DECIMAL(18, 6)),
+        m.period_start, m.segment, m.reporting_currency, 'Exchange rate', CAST(0 AS DECIMAL(18, 6)),
         CAST(m.previous_mrr * (m.to_reporting - m.previous_to_reporting) AS DECIMAL(18, 6))
     FROM marts.subscription_mrr AS m
     WHERE m.previous_end = m.period_start
@@ -55,17 +53,20 @@ starts AS (
             OR (m.to_reporting IS NULL) <> (m.previous_to_reporting IS NULL))
     UNION ALL
     SELECT
-        m.period_end, m.country, m.platform, m.plan_code, m.channel, m.channel_sector,
-        m.currency, m.reporting_currency, 'Churn', -CAST(m.mrr AS DECIMAL(18, 6)),
+        m.period_end, m.segment, m.reporting_currency, 'Churn', -CAST(m.mrr AS DECIMAL(18, 6)),
         -CAST(m.mrr_reporting AS DECIMAL(18, 6))
     FROM marts.subscription_mrr AS m
     CROSS JOIN bounds AS b
     WHERE (m.next_start IS NULL OR m.next_start <> m.period_end)
         AND m.period_end <= b.horizon
 )
+-- grouped by subscription_mrr's one text for the segment, taken apart in the result rows
 SELECT
-    s.day, s.country, s.platform, s.plan_code, s.channel, s.channel_sector, s.currency,
-    s.movement, s.reporting_currency,
+    s.day, split_part(s.segment, chr(31), 1) AS country,
+    split_part(s.segment, chr(31), 2) AS platform, split_part(s.segment, chr(31), 3) AS plan_code,
+    split_part(s.segment, chr(31), 4) AS channel,
+    split_part(s.segment, chr(31), 5) AS channel_sector,
+    split_part(s.segment, chr(31), 6) AS currency, s.movement, s.reporting_currency,
     CAST(CAST(sum(s.mrr) AS DECIMAL(18, 2)) AS DOUBLE) AS mrr,
     CAST(CASE WHEN count(*) = count(s.mrr_reporting)
         THEN CAST(sum(s.mrr_reporting) AS DECIMAL(18, 2)) END AS DOUBLE) AS mrr_reporting,
@@ -73,5 +74,4 @@ SELECT
 FROM starts AS s
 CROSS JOIN bounds AS b
 WHERE s.movement IS NOT NULL AND s.day >= b.data_start AND s.day <= b.horizon
-GROUP BY s.day, s.country, s.platform, s.plan_code, s.channel, s.channel_sector, s.currency,
-    s.movement, s.reporting_currency
+GROUP BY s.day, s.segment, s.movement, s.reporting_currency
