@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
-from tally.web.enrich import Network, anonymise_ip, country_of, detect_device, network_of
+from tally.web.enrich import (
+    Network,
+    _anonymised,
+    anonymise_ip,
+    country_of,
+    detect_device,
+    network_of,
+)
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -39,6 +49,24 @@ def test_a_crawler_is_a_bot_and_no_agent_is_unknown() -> None:
 )
 def test_anonymise_ip(ip: str | None, anonymised: int, expected: str | None) -> None:
     assert anonymise_ip(ip, anonymised) == expected
+
+
+@examples(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["0", "1", "9", "00", "01", "10", "99", "199", "255", "256", "300"]),
+        min_size=3,
+        max_size=5,
+    ).map(".".join)
+    | st.sampled_from(["1.2.3.4.", "1.2.3.4\n", "\u0661.2.3.4", "1..2.3", "::ffff:1.2.3.4"]),
+    st.integers(0, 4),
+)
+def test_an_address_written_as_text_is_anonymised_as_ipaddress_does(
+    ip: str, anonymised: int
+) -> None:
+    """IPv4 in ipaddress's own form is zeroed as text: the same answer as ipaddress
+    gives (None for what it refuses: leading zeros, a byte over 255, a stray dot)."""
+    assert anonymise_ip.__wrapped__(ip, anonymised) == _anonymised(ip, anonymised)
 
 
 def test_country_from_the_shipped_database() -> None:

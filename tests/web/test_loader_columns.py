@@ -120,7 +120,7 @@ def vouched(body: bytes) -> bool:
         fields = json.loads(body)
     except ValueError:
         return False
-    return loader._vouched(fields) is not None
+    return loader._shaped(fields) and loader._vouched([(0, fields)])[0] is not None
 
 
 def replay_queries() -> Iterator[str]:
@@ -335,3 +335,25 @@ def test_generated_plain_queries_load_the_same_both_ways(
     payloads = [payload(query, ua=ua, ip=ip) for query in queries]
     # every value is in its plain form: only a blank or lone e_c/e_a makes a hit _row's
     assert both_ways(store, settings, payloads) >= 1
+
+
+def test_the_batch_proof_reads_each_query_as_quick_site_does() -> None:
+    """``_quick_sites`` (RE2 over a batch) gives quick_site's answer for each query, an
+    event's e_c and e_a aside (their values are checked column by column)."""
+    queries = [
+        "idsite=4&rec=1&url=x&idsite=9",  # the last site counts, as in parse_query
+        "idsite=4&action_name=rec=1",  # rec=1 only inside a value
+        "rec=1&url=x",  # no idsite
+        "idsite=1&rec=1&e_c=Video&e_a=Play",  # an event
+        "idsite=1&rec=1&&url=x",  # an empty part
+        "idsite=7&rec=1&url=" + "a" * 8200,  # longer than a value may be
+        "idsite=3&rec=1&url=a%0Ab",  # an encoded control character
+    ]
+    assert loader._quick_sites(queries) == [9, None, None, 1, None, None, None]
+
+
+def test_a_query_arrow_cannot_hold_sends_the_batch_hit_by_hit() -> None:
+    lone = {"q": "idsite=1&rec=1&url=\ud800", "t": RECEIVED, "auth": False}
+    fine = {"q": "idsite=1&rec=1", "t": RECEIVED, "auth": False}
+    assert loader._vouched([(0, lone), (1, fine)]) == [None, None]
+    assert loader._vouched([(1, fine)]) == [(1, dt.datetime.fromisoformat(RECEIVED))]

@@ -6,12 +6,23 @@ import datetime as dt
 import json
 import re
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from tally.web.params import Rejected, check_hit, parse_cdt, parse_hit, parse_query, quick_site
+from tally.web.params import (
+    QUICK,
+    Rejected,
+    check_hit,
+    parse_cdt,
+    parse_hit,
+    parse_query,
+    quick_pattern_re2,
+    quick_site,
+)
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, 0)
 
@@ -351,3 +362,43 @@ def test_quick_site_reads_the_last_site_and_needs_rec_as_a_pair() -> None:
     assert quick_site("idsite=4&rec=1&url=x&idsite=9") == 9
     assert quick_site("idsite=4&action_name=rec=1") is None  # rec=1 only inside a value
     assert quick_site("rec=1&url=x") is None  # no idsite
+
+
+# Values around the control-character rule, whose RE2 form is an automaton written by hand:
+# runs of "%", "%0"/"%1" followed by a hex digit (refused) or not (kept), at a value's end.
+PERCENT_VALUES = ["%", "%%", "%0", "%1", "%0a", "%1F", "%0g", "%%0A", "%0%1", "%1%%1f", "%2", "%0 "]
+
+
+@examples(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([*ALL_QUICK_NAMES, "e_c", "e_a"]),
+            st.lists(st.sampled_from([*TRICKY_VALUES, *PERCENT_VALUES]), max_size=3).map("".join),
+        ),
+        min_size=0,
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_the_re2_form_of_the_quick_pattern_matches_the_same_texts(pairs, trailing) -> None:
+    """The loader matches a batch's queries with ``quick_pattern_re2`` (Arrow's RE2): it
+    must accept exactly what ``QUICK`` accepts, and with free names, exactly what QUICK
+    accepts once those pairs are taken out."""
+    text = "&".join(f"{name}={value}" for name, value in pairs) + ("&" if trailing else "")
+    texts = pa.array([text])
+    found = pc.match_substring_regex(texts, quick_pattern_re2()).to_pylist()[0]
+    assert found == (QUICK.fullmatch(text) is not None)
+    with_events = pc.match_substring_regex(texts, quick_pattern_re2(("e_c", "e_a")))
+    kept = [f"{name}={value}" for name, value in pairs if name not in ("e_c", "e_a")]
+    without = "&".join(kept) + ("&" if trailing and kept else "")
+    # only free pairs: matched (the loader then finds no rec=1 pair and vouches for none)
+    expected = bool(pairs) and (not kept or QUICK.fullmatch(without) is not None)
+    assert with_events.to_pylist()[0] == expected
+
+
+def test_the_re2_form_refuses_an_encoded_control_character_anywhere_in_a_url() -> None:
+    pattern = quick_pattern_re2()
+    texts = ["url=a%0Ab", "url=%1f", "url=%%01", "url=a%0", "url=%1%2", "url=%0G&rec=1"]
+    found = pc.match_substring_regex(pa.array(texts), pattern).to_pylist()
+    assert found == [False, False, False, True, True, True]

@@ -4,6 +4,7 @@ IP is anonymised before anything is stored."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -133,11 +134,25 @@ def provider_of(ip: str | None) -> str | None:
 IPV6_KEPT_BITS = {0: 128, 1: 64, 2: 48, 3: 32, 4: 0}
 
 
+# An IPv4 address as ipaddress writes it (no leading zeros, ASCII digits): its bytes are
+# zeroed as text, ~0.8 µs instead of ipaddress's ~8 (a load meets each address once)
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_CANONICAL = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+
+
 @lru_cache(maxsize=65_536)
 def anonymise_ip(ip: str | None, anonymised_bytes: int) -> str | None:
     """The IP with its last ``anonymised_bytes`` bytes zeroed (IPv6: a wider mask)."""
     if not ip:
         return None
+    if IPV4_CANONICAL.fullmatch(ip):
+        kept = ip.split(".")[: 4 - anonymised_bytes]
+        return ".".join(kept + ["0"] * anonymised_bytes)
+    return _anonymised(ip, anonymised_bytes)
+
+
+def _anonymised(ip: str, anonymised_bytes: int) -> str | None:
+    """``anonymise_ip`` for any address, by ipaddress."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:

@@ -634,6 +634,26 @@ _QUICK_PAIRS = "|".join(
 # there is nothing to backtrack into.
 QUICK = re.compile(rf"(?:(?:{_QUICK_PAIRS})(?:&|\Z))++")
 
+# The same language for RE2 (Arrow's regular expressions, a whole batch of texts at once in
+# the loader), which has neither look-ahead nor possessive forms and needs neither: it runs
+# as an automaton. A value without encoded control characters is written as the automaton
+# it is: plain characters, or a run of "%" (a "%0"/"%1" may sit between two) that ends in a
+# plain character which does not complete "%0X"/"%1X", or at the value's end.
+_RE2_PLAIN = r"[^&%\x00-\x1f]"
+_RE2_PERCENTS = r"%(?:%|[01]%)*"
+_RE2_NO_CONTROL = (
+    rf"(?:{_RE2_PLAIN}|{_RE2_PERCENTS}(?:[^&%\x00-\x1f01]|[01][^&%\x00-\x1f0-9A-Fa-f]))*"
+    rf"(?:{_RE2_PERCENTS}[01]?)?"
+)
+_RE2_PAIRS = _QUICK_PAIRS.replace(_NO_CONTROL, _RE2_NO_CONTROL).replace("*+", "*")
+
+
+def quick_pattern_re2(free_names: tuple[str, ...] = ()) -> str:
+    """``QUICK`` as an RE2 pattern matched against a whole text (``^...$``); each of
+    ``free_names`` is taken with any value too (the loader checks events' values itself)."""
+    pairs = "|".join([_RE2_PAIRS, *(f"{name}={_FREE}" for name in free_names)])
+    return rf"^(?:(?:{pairs})(?:&|$))+$".replace("*+", "*")
+
 
 def quick_site(text: str) -> int | None:
     """The site id of a query text that certainly passes ``check_hit``; None when unsure.
