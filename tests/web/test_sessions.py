@@ -468,6 +468,39 @@ def test_a_hit_arriving_a_day_late_reopens_only_its_local_day(
     assert sessionize(site).days == []
 
 
+def test_late_hits_of_days_far_apart_reopen_those_days_alone(
+    site: Warehouse, sessionize: Sessionize
+) -> None:
+    # pending_days bounds its hit_id lookups to the times from the first unplaced UTC day
+    # to the end of the last (so DuckDB skips the rest of the year): late hits on 2 and 20
+    # March reopen both, and 10 March between them stays as it was. 20 March 07:59 in Hong
+    # Kong is 19 March 23:59 UTC, the last minute of the last unplaced UTC day.
+    insert_hits(
+        site,
+        [
+            hit(hkt(2, "09:00"), visitor_id=A),
+            hit(hkt(10, "09:00"), visitor_id=A),
+            hit(hkt(20, "07:50"), visitor_id=A),
+        ],
+    )
+    assert len(sessionize(site).days) == 3
+    versions = "SELECT local_date, version FROM web.day_versions ORDER BY local_date"
+    before = dict(site.rows(versions))
+    insert_hits(
+        site, [hit(hkt(2, "09:05"), visitor_id=A), hit(hkt(20, "07:59"), visitor_id=A)], start=100
+    )
+    assert sessionize(site).days == [(1, dt.date(2026, 3, 2)), (1, dt.date(2026, 3, 20))]
+    after = dict(site.rows(versions))
+    assert after[dt.date(2026, 3, 10)] == before[dt.date(2026, 3, 10)]
+    # each reopened day: one visit of two hits, 5 and 9 minutes apart
+    assert visits_by_key(site)["c:" + A] == [
+        ("2026-03-02", 2, 300),
+        ("2026-03-10", 1, 0),
+        ("2026-03-20", 2, 540),
+    ]
+    assert sessionize(site).days == []
+
+
 def test_each_hit_is_placed_once_and_each_visit_stored_once_however_often_its_day_runs(
     site: Warehouse, sessionize: Sessionize
 ) -> None:

@@ -27,7 +27,6 @@ SELECT
         ELSE w.lag_plan_code END AS previous_plan_code,
     coalesce(greatest(l.earlier_max_end, w.earlier_end), p.period_start - 1) < p.period_start
         AS spell_start,
-    coalesce(w.next_start, p.period_end + 1) > p.period_end AS spell_end,
     CASE WHEN p.period_start = l.period_start THEN l.user_prev_end
         ELSE greatest(l.user_prev_end, u.earlier_end, u.untouched_end, w.user_earlier_end)
         END AS user_prev_end,

@@ -32,8 +32,9 @@
 -- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
 --   a period's events fall on its start, the day it was paid or its end (counted only up
 --   to the horizon): a period still open after the horizon that began before the range
---   has none in it; a day's transactions come in its own partition or later (two days'
---   slack for time zones and late files)
+--   has none in it; whether a spell ends on a period's end reads the period starting that
+--   day, which starts in the range too; a day's transactions come in its own partition or
+--   later (two days' slack for time zones and late files)
 -- @range day day
 -- @reads marts.subscription_periods WHERE period_end >= {since} AND (period_start >= {since} OR paying_from >= {since} OR period_end <= (SELECT horizon FROM marts.subscription_bounds))
 -- @reads staging.viu_premium_transactions_latest WHERE _partition_date >= {since} - 2
@@ -82,14 +83,20 @@ events AS (
     WHERE kind = 'paid' AND NOT spell_start AND previous_kind = 'trial'
         AND paying_from < period_end
     UNION ALL
-    SELECT period_end, country, platform, plan_code, channel, channel_sector, end_status,
-        0, 0, 0, 0, 0,
-        CASE WHEN kind = 'trial' THEN 1 ELSE 0 END,
+    -- churn where a spell ends: no later period of the subscription starts on the day this
+    -- one ends (a period never ends after the next one starts). Worked out here, not
+    -- stored with the period, so that a renewal leaves the period it renews as stored
+    SELECT s.period_end, s.country, s.platform, s.plan_code, s.channel, s.channel_sector,
+        s.end_status, 0, 0, 0, 0, 0,
+        CASE WHEN s.kind = 'trial' THEN 1 ELSE 0 END,
         0,
-        CASE WHEN spell_end THEN 1 ELSE 0 END,
+        CASE WHEN n.subscription_id IS NULL THEN 1 ELSE 0 END,
         0, 0, 0, 0
-    FROM status_of
-    WHERE period_end <= (SELECT horizon FROM marts.subscription_bounds)
+    FROM status_of AS s
+    LEFT JOIN (SELECT subscription_id, period_start FROM marts.subscription_periods) AS n
+        ON n.subscription_id = s.subscription_id AND n.period_start = s.period_end
+        AND n.period_start > s.period_start
+    WHERE s.period_end <= (SELECT horizon FROM marts.subscription_bounds)
     UNION ALL
     SELECT CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE), t.country, t.platform,
         t.plan_code, t.channel, t.channel_sector, 'Paying',

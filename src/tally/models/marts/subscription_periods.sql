@@ -17,7 +17,9 @@
 -- depends on the order the rows were read in (the daily build reads them in another).
 -- The window columns say how a period links to its neighbours:
 --   spell_start   no access the day before (the subscription's first period, or a gap)
---   spell_end     no access on period_end (no next period starting that day)
+-- (Whether access stops at period_end, no next period starting that day, is not stored:
+-- its reader works it out, subscriber_daily.sql. Stored, it would change with the next
+-- period's arrival, and each day's renewals would rewrite the periods they renew.)
 --   user_prev_end end of the user's earlier periods (NULL: the user's first ever start)
 -- The last five columns say which row described the period, so the daily build can extend
 -- a subscription's latest period from a new day's rows alone (pipeline/extension.py):
@@ -40,7 +42,7 @@
 -- @snapshot staging.viu_premium_subscriber_status
 -- @moves period_start: user_id, country, platform, plan_code, product_id, channel, channel_sector, kind, spell_start, user_prev_end, source_rank, source_time
 -- @moves paying_from: paying_from, previous_kind, previous_plan_code, paid_on, continues
--- @moves period_end: period_end, spell_end, billed_end
+-- @moves period_end: period_end, billed_end
 -- @moves refunded_on: refunded_on
 WITH transactions AS (
     SELECT
@@ -157,8 +159,6 @@ SELECT
         PARTITION BY p.subscription_id ORDER BY p.period_start
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
     ), p.period_start - 1) < p.period_start AS spell_start,
-    coalesce(lead(p.period_start) OVER subscription_order, p.period_end + 1) > p.period_end
-        AS spell_end,
     max(p.period_end) OVER (
         PARTITION BY p.user_id ORDER BY p.period_start, p.subscription_id
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING

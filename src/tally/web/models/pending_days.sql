@@ -29,6 +29,11 @@ unplaced_actions AS (
     SELECT a.hit_id
     FROM web.actions AS a
     JOIN unplaced_days AS u ON u.idsite = a.idsite AND u.utc_date = CAST(a.hit_time AS DATE)
+    -- implied by the join, but a bound on the column itself lets DuckDB skip the row
+    -- groups outside those days (the join on a cast of hit_time cannot): a day's run read
+    -- every hit_id of the year here, 0.08 of its 0.12 CPU s at 1.2M hits (busy)
+    WHERE a.hit_time >= (SELECT min(utc_date) FROM unplaced_days)
+        AND a.hit_time < (SELECT max(utc_date) FROM unplaced_days) + 1
 )
 SELECT DISTINCT
     h.idsite,
@@ -39,4 +44,6 @@ JOIN unplaced_days AS u ON u.idsite = h.idsite AND u.utc_date = CAST(h.hit_time 
 JOIN web.sites AS s ON s.idsite = h.idsite
 LEFT JOIN unplaced_actions AS a ON a.hit_id = h.hit_id
 WHERE a.hit_id IS NULL
+    AND h.hit_time >= (SELECT min(utc_date) FROM unplaced_days)  -- as above
+    AND h.hit_time < (SELECT max(utc_date) FROM unplaced_days) + 1
 ORDER BY 1, 2
