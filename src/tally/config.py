@@ -148,7 +148,7 @@ class WebSettings(Strict):
     )
     salt_days: int = Field(default=2, ge=1)
     sessionize_engine: Literal["sql", "sorted"] = Field(
-        default="sql",
+        default="sorted",
         description="how sessionize places hits: sql (window passes, every backend) or "
         "sorted (one sort and numpy; DuckDB, else sql)",
     )

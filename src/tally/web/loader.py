@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -793,7 +793,6 @@ def _prepare_batch(
     stem = segment.removesuffix(".hitlog")
     rows: list[tuple[Any, ...]] = []
     row_positions: list[int] = []
-    plain = _Plain()
     quarantined: list[tuple[int, str | None, str, str]] = []
     bots = 0
 
@@ -828,11 +827,13 @@ def _prepare_batch(
             candidates.append((position, fields))
         else:
             one_row(position, fields)
-    for (position, fields), vouched in zip(candidates, _vouched(candidates), strict=True):
+    chosen = []
+    for candidate, vouched in zip(candidates, _vouched(candidates), strict=True):
         if vouched is None:
-            one_row(position, fields)
+            one_row(*candidate)
         else:
-            plain.add(position, f"{stem}:{records[position].offset}", fields, vouched)
+            chosen.append((*candidate, *vouched))
+    plain = _Plain.of(chosen, stem, records)
     if not plain.positions:
         return _Batch(_table(rows), quarantined, bots)
     try:
@@ -1025,20 +1026,28 @@ _EMPTY_ORDER = json.dumps(ecommerce_facts({}), sort_keys=True)
 class _Plain:
     """A batch's vouched hits, as lists side by side (one entry per hit)."""
 
-    positions: list[int] = field(default_factory=list)  # the record's place in the batch
-    hit_ids: list[str] = field(default_factory=list)
-    fields: list[dict[str, Any]] = field(default_factory=list)  # the decoded record
-    sites: list[int] = field(default_factory=list)
-    received: list[dt.datetime] = field(default_factory=list)
+    positions: list[int]  # the record's place in the batch
+    hit_ids: list[str]
+    fields: list[dict[str, Any]]  # the decoded record
+    sites: list[int]
+    received: list[dt.datetime]
 
-    def add(
-        self, position: int, hit_id: str, fields: dict[str, Any], vouched: tuple[int, dt.datetime]
-    ) -> None:
-        self.positions.append(position)
-        self.hit_ids.append(hit_id)
-        self.fields.append(fields)
-        self.sites.append(vouched[0])
-        self.received.append(vouched[1])
+    @classmethod
+    def of(
+        cls,
+        chosen: list[tuple[int, dict[str, Any], int, dt.datetime]],
+        stem: str,
+        records: list[Record],
+    ) -> _Plain:
+        """The vouched hits (place in the batch, record, site, receive time), as columns."""
+        positions = [hit[0] for hit in chosen]
+        return cls(
+            positions,
+            [f"{stem}:{records[position].offset}" for position in positions],
+            [hit[1] for hit in chosen],
+            [hit[2] for hit in chosen],
+            [hit[3] for hit in chosen],
+        )
 
 
 @dataclass
@@ -1055,13 +1064,16 @@ def _shaped(fields: Any) -> bool:
     goes through ``_row``, which keeps its exact behaviour for it."""
     if type(fields) is not dict or "auth" not in fields:
         return False
-    if type(fields.get("q")) is not str or type(fields.get("t")) is not str:
+    get = fields.get
+    if type(get("q")) is not str or type(get("t")) is not str:
         return False
-    for name in ("ip", "ua", "lang", "via"):
-        value = fields.get(name)
-        if value is not None and type(value) is not str:
-            return False
-    return True
+    ip, agent, language, via = get("ip"), get("ua"), get("lang"), get("via")
+    return (
+        (ip is None or type(ip) is str)
+        and (agent is None or type(agent) is str)
+        and (language is None or type(language) is str)
+        and (via is None or type(via) is str)
+    )
 
 
 # quick_site's pattern, with the event category and action taken at any value (``check_hit``
@@ -1104,14 +1116,13 @@ def _quick_sites(queries: list[str]) -> list[int | None]:
     counts = pc.count_substring_regex(texts, "(?:^|&)idsite=").to_numpy(zero_copy_only=False)
     first = pc.struct_field(pc.extract_regex(texts, r"(?:^|&)idsite=(?P<site>[0-9]+)"), 0)
     firsts = pc.cast(first, pa.int64()).to_pylist()  # [1-9][0-9]{0,8} past the pattern
-    sites: list[int | None] = []
-    for index, sure in enumerate(plain.to_pylist()):
-        if not sure or not counts[index]:
-            sites.append(None)
-        elif counts[index] == 1:
-            sites.append(firsts[index])
-        else:  # sent more than once: the last counts, as in parse_query
-            sites.append(int(last_value(queries[index], "idsite") or 0) or None)
+    sure = plain.to_numpy(zero_copy_only=False)
+    sites: list[int | None] = [None] * len(queries)
+    for index in np.nonzero(sure & (counts == 1))[0].tolist():
+        sites[index] = firsts[index]
+    for index in np.nonzero(sure & (counts > 1))[0].tolist():
+        # sent more than once: the last counts, as in parse_query
+        sites[index] = int(last_value(queries[index], "idsite") or 0) or None
     return sites
 
 

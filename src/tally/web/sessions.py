@@ -30,9 +30,10 @@ MODELS = "tally.web.models"
 # pages.sql gives its page labels ids; visits.sql reads actions. (steps.sql, the same
 # numbering as an UPDATE, is for actions written without sessionize: the benches' own.)
 REBUILD_ORDER = ("actions.sql", "pages.sql", "conversions.sql", "visits.sql")
-# How actions.sql's work is done (``web.sessionize_engine``): "sql", its window passes, on
-# every backend; "sorted", one sort and numpy (tally.web.sorted_sessions), where the
-# warehouse hands rows over as Arrow and reads them back by name (DuckDB).
+# How actions.sql's and visits.sql's work is done (``web.sessionize_engine``): "sql", their
+# window passes, on every backend; "sorted" (the default), one sort and numpy
+# (tally.web.sorted_sessions), where the warehouse hands rows over as Arrow and reads them
+# back by name (DuckDB), else as "sql".
 ENGINES = ("sql", "sorted")
 
 
@@ -93,7 +94,7 @@ def sessionize(
     full: bool = False,
     idsite: int | None = None,
     since: dt.date | None = None,
-    engine: str = "sql",
+    engine: str = "sorted",
 ) -> SessionizeResult:
     """Rebuild visits for site-days with unplaced hits (or every day with ``full=True``).
 

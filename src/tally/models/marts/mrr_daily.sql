@@ -14,12 +14,12 @@
 -- @range day day
 -- @reads marts.subscription_mrr WHERE period_end > {since}
 WITH moves AS (
-    SELECT segment, reporting_currency, period_start AS day, CAST(mrr AS DECIMAL(18, 6)) AS mrr,
+    SELECT segment, period_start AS day, CAST(mrr AS DECIMAL(18, 6)) AS mrr,
         CAST(mrr_reporting AS DECIMAL(18, 6)) AS mrr_reporting,
         CASE WHEN mrr_reporting IS NULL THEN 1 ELSE 0 END AS unconverted, 1 AS paying
     FROM marts.subscription_mrr
     UNION ALL
-    SELECT segment, reporting_currency, period_end, -CAST(mrr AS DECIMAL(18, 6)),
+    SELECT segment, period_end, -CAST(mrr AS DECIMAL(18, 6)),
         -coalesce(CAST(mrr_reporting AS DECIMAL(18, 6)), 0),
         CASE WHEN mrr_reporting IS NULL THEN -1 ELSE 0 END, -1
     FROM marts.subscription_mrr
@@ -38,33 +38,24 @@ calendar AS (
             INTERVAL 1 DAY
         ) AS days(d)
 ),
--- the moves have one reader (with two, DuckDB would write them all down first): per
--- day and reporting currency, then the segments from those groups and the days' sums over
--- the reporting currencies (decimal sums: the same whichever way they are added). A
--- segment is subscription_mrr's one text for country, platform, plan, channel, sector and
--- currency: grouped as is, taken apart in the result rows only
-by_currency AS (
-    SELECT segment, reporting_currency, day,
+-- the moves have one reader (with two, DuckDB would write them all down first): per day
+-- and segment, then the segments from those groups (decimal sums: the same whichever way
+-- they are added). A segment is subscription_mrr's one text for country, platform, plan,
+-- channel, sector and currency: grouped as is, taken apart in the result rows only
+daily_moves AS (
+    SELECT segment, day,
         sum(mrr) AS mrr, sum(coalesce(mrr_reporting, CAST(0 AS DECIMAL(18, 6))))
             AS mrr_reporting,
         sum(unconverted) AS unconverted, sum(paying) AS paying
     FROM moves
-    GROUP BY segment, reporting_currency, day
+    GROUP BY segment, day
 ),
 segments AS (
-    SELECT DISTINCT segment, reporting_currency
-    FROM by_currency
-),
-daily_moves AS (
-    SELECT segment, day,
-        sum(mrr) AS mrr, sum(mrr_reporting) AS mrr_reporting,
-        sum(unconverted) AS unconverted, sum(paying) AS paying
-    FROM by_currency
-    GROUP BY segment, day
+    SELECT DISTINCT segment FROM daily_moves
 ),
 carried AS (
     SELECT
-        c.day, s.segment, s.reporting_currency,
+        c.day, s.segment,
         sum(coalesce(m.mrr, CAST(0 AS DECIMAL(18, 6)))) OVER running AS mrr,
         sum(coalesce(m.mrr_reporting, CAST(0 AS DECIMAL(18, 6)))) OVER running
             AS mrr_reporting,
@@ -82,7 +73,8 @@ SELECT
     day, split_part(segment, chr(31), 1) AS country, split_part(segment, chr(31), 2) AS platform,
     split_part(segment, chr(31), 3) AS plan_code, split_part(segment, chr(31), 4) AS channel,
     split_part(segment, chr(31), 5) AS channel_sector,
-    split_part(segment, chr(31), 6) AS currency, reporting_currency,
+    split_part(segment, chr(31), 6) AS currency,
+    (SELECT max(reporting_currency) FROM marts.dim_exchange_rate) AS reporting_currency,
     CAST(CAST(mrr AS DECIMAL(18, 2)) AS DOUBLE) AS mrr,
     CAST(CASE WHEN unconverted = 0 THEN CAST(mrr_reporting AS DECIMAL(18, 2)) END AS DOUBLE)
         AS mrr_reporting,

@@ -7,7 +7,9 @@
 --                     few result rows (split_part). Six text columns on every one of its
 --                     millions of rows cost more than the rest of the row: at 1M
 --                     subscriptions (6.2M rows) writing the table took 7.0-7.3 CPU s with
---                     them, 4.1-4.2 with the one text
+--                     them, 4.1-4.2 with the one text (nor is the reporting currency, the
+--                     same on every row, or the period's kind stored: the readers take the
+--                     one from marts.dim_exchange_rate and need not the other)
 --   amount            the period's price: its purchase or renewal (the latest copy, as
 --                     staging keeps it); a period no billed row describes (status export,
 --                     grace-period notice, the stand-in before the first loaded day) takes
@@ -42,7 +44,7 @@
 -- @reads staging.viu_premium_transactions_latest WHERE user_id IN {keys} AND type IN ('purchase', 'renewal') AND amount > 0
 -- @reads marts.subscription_periods WHERE user_id IN {keys}
 -- @reads marts.subscription_list_prices WHERE user_id IN {keys}
--- @moves period_start: user_id, segment, kind, amount, billed_days, mrr, reporting_currency, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, user_prev_end, first_start
+-- @moves period_start: user_id, segment, amount, billed_days, mrr, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, user_prev_end, first_start
 -- @moves period_end: period_end, next_start
 WITH transactions AS (
     -- the columns read below, named (not t.*): the daily build then fetches only these of
@@ -153,10 +155,9 @@ across AS (
     WHERE user_id IN (SELECT user_id FROM several)
 )
 SELECT
-    n.subscription_id, n.user_id, n.segment, n.kind, n.period_start, n.period_end,
+    n.subscription_id, n.user_id, n.segment, n.period_start, n.period_end,
     CAST(n.amount AS DOUBLE) AS amount, CAST(n.billed_days AS INTEGER) AS billed_days,
     CAST(n.mrr AS DOUBLE) AS mrr,
-    (SELECT max(reporting_currency) FROM marts.dim_exchange_rate) AS reporting_currency,
     CAST(n.to_reporting AS DOUBLE) AS to_reporting,
     CAST(n.mrr * n.to_reporting AS DOUBLE) AS mrr_reporting,
     n.previous_end,

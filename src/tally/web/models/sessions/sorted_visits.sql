@@ -18,7 +18,15 @@ INSERT INTO web.visits (
     device_type, os_name, browser_name, country, conversions, revenue, goals, visit_key,
     entry_label, exit_label, provider
 )
-WITH identities AS (
+WITH day_hits AS (
+    -- the stored hits of the dirty days' span: a day's run reads that day's row groups of
+    -- web.hits (the LEFT JOINs below would otherwise hash the whole table)
+    SELECT h.*
+    FROM web.hits AS h
+    WHERE h.hit_time >= (SELECT min(utc_start) FROM web.dirty_days)
+        AND h.hit_time < (SELECT max(utc_end) FROM web.dirty_days)
+),
+identities AS (
     SELECT p.visit, max(p.visitor_id) AS visitor_id, max(p.user_id) AS user_id
     FROM {placed} AS p
     WHERE p.visit IS NOT NULL
@@ -82,12 +90,11 @@ SELECT
 FROM {visits} AS v
 JOIN sorted_visit_keys AS k ON k.visit = v.visit
 JOIN identities AS i ON i.visit = v.visit
--- the equal hit_time (always so) lets DuckDB skip row groups of web.hits outside the
--- dirty days' times
-JOIN web.hits AS f ON f.hit_id = v.first_hit_id AND f.hit_time = v.started_at
-JOIN web.hits AS r ON r.hit_id = v.referrer_hit_id AND r.hit_time = v.referrer_time
-LEFT JOIN web.hits AS entry ON entry.hit_id = v.entry_hit_id AND entry.hit_time = v.entry_time
-LEFT JOIN web.hits AS leaving ON leaving.hit_id = v.exit_hit_id AND leaving.hit_time = v.exit_time
+JOIN day_hits AS f ON f.hit_id = v.first_hit_id AND f.hit_time = v.started_at
+JOIN day_hits AS r ON r.hit_id = v.referrer_hit_id AND r.hit_time = v.referrer_time
+LEFT JOIN day_hits AS entry ON entry.hit_id = v.entry_hit_id AND entry.hit_time = v.entry_time
+LEFT JOIN day_hits AS leaving
+    ON leaving.hit_id = v.exit_hit_id AND leaving.hit_time = v.exit_time
 LEFT JOIN goals AS g ON g.idvisit = k.idvisit;
 
 DROP TABLE sorted_visit_keys;
