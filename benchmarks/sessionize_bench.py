@@ -19,7 +19,8 @@ the endpoint writes it. Then, each stage timed alone:
 3. **incremental**: one more day's hits logged, loaded and sessionized, against the year's
    sessionize.
 
-``--engine`` picks the sessionize engine (``web.sessionize_engine``) of stages 2 and 3;
+``--engine`` picks the sessionize engine of stages 2 and 3 (default: the default of
+``web.sessionize_engine``, the engine tally runs);
 ``--engine both`` times the year's sessionize on each engine twice, alternating, each run
 on a fresh copy of the same loaded hits, checks that both wrote the same web.actions and
 web.visits (a hash of every column of every row), then sessionizes one more day on each.
@@ -286,8 +287,9 @@ def main() -> None:
     parser.add_argument(
         "--engine",
         choices=(*ENGINES, "both"),
-        default="sql",
-        help="the sessionize engine (web.sessionize_engine); both: each, alternating, twice",
+        default=None,
+        help="the sessionize engine (default: web.sessionize_engine's default, what tally "
+        "runs); both: each, alternating, twice",
     )
     options = parser.parse_args()
     hits = 10_000_000 if options.full else options.hits
@@ -395,7 +397,8 @@ def main() -> None:
             loaded_hits *= options.copies
             print(f"copied the loaded hits {options.copies} times: {loaded_hits:,} hits")
         floor_seconds, floor_cpu, floor_visits = timed_floor(path)
-        engines = ENGINES if options.engine == "both" else (options.engine,)
+        engine = options.engine or settings.web.sessionize_engine
+        engines = ENGINES if engine == "both" else (engine,)
         years = year_runs(path, engines, loaded_hits)
         floor_again, floor_cpu_again, _ = timed_floor(path)
         print(
