@@ -3,6 +3,7 @@
 import datetime as dt
 import threading
 import time
+import uuid
 
 import pyarrow as pa
 import pytest
@@ -199,9 +200,13 @@ def test_a_model_run_again_is_not_parsed_again(warehouse, monkeypatch) -> None:
 
     monkeypatch.setattr(sqlglot, "parse", counting_parse)
     warehouse.execute("CREATE TABLE staging.reruns (note VARCHAR)")
+    # each SELECT names its column: Spark's writes take a table's columns from the query's
+    # names, not from an INSERT's column list
+    # a text no earlier test (of another backend, in this process) put in the caches
     model = (
-        "INSERT INTO staging.reruns (note) VALUES ('one; run');\n"
-        "INSERT INTO staging.reruns (note) SELECT 'rerun test: ' || count(*) FROM staging.reruns"
+        f"-- {uuid.uuid4().hex}\n"
+        "INSERT INTO staging.reruns SELECT 'one; run' AS note;\n"
+        "INSERT INTO staging.reruns SELECT 'rerun test: ' || count(*) AS note FROM staging.reruns"
     )
     warehouse.run_model(model)
     assert parsed  # the first run parsed the model
