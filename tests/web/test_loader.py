@@ -385,6 +385,18 @@ def test_retention_deletes_only_sealed_loaded_old_segments(
     assert load_hits(duckdb_warehouse, settings).loaded == 0
 
 
+@pytest.mark.parametrize("engine", ["sql", "sorted"])
+def test_sessionize_alone_runs_the_engine_the_settings_name(
+    warehouse: Warehouse, settings: Settings, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[dict[str, Any]] = []
+    monkeypatch.setattr(loader, "sessionize", lambda _warehouse, **options: asked.append(options))
+    settings.web.sessionize_engine = engine  # type: ignore[assignment]
+    sessionize_alone(warehouse, settings, full=True)
+    sessionize_alone(warehouse, settings, engine="sql")  # an explicit engine wins
+    assert asked == [{"full": True, "engine": engine}, {"engine": "sql"}]
+
+
 def test_sessionize_alone_expires_salts_older_than_salt_days(
     warehouse: Warehouse, settings: Settings
 ) -> None:

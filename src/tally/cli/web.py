@@ -366,7 +366,6 @@ def sessionize_command(
                 warehouse,
                 settings,
                 full=full,
-                engine=settings.web.sessionize_engine,
                 idsite=site,
                 since=since.date() if since else None,
             )

@@ -285,9 +285,7 @@ class _Loader:
         reports and dashboards stay current without a separate job."""
         result = self._load()
         if result.loaded:
-            sessionize_alone(
-                self.warehouse, self.settings, engine=self.settings.web.sessionize_engine
-            )
+            sessionize_alone(self.warehouse, self.settings)
         return result
 
 

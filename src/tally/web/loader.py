@@ -1548,9 +1548,12 @@ def sessionize_alone(
     sessionize``) would rebuild each other's days: ``exclusive`` makes the second run wait
     for the first (across processes where the warehouse has such locks; where it allows
     one writing process, that process's own lock is enough). With
-    ``settings``, salts of days older than ``web.salt_days`` are deleted afterwards, so a
-    cookieless visitor's hash cannot be linked across days by anyone holding the database.
+    ``settings``, the run uses ``web.sessionize_engine`` (unless ``engine`` is given), and
+    salts of days older than ``web.salt_days`` are deleted afterwards, so a cookieless
+    visitor's hash cannot be linked across days by anyone holding the database.
     """
+    if settings is not None:
+        options.setdefault("engine", settings.web.sessionize_engine)
     with warehouse.session(), warehouse.exclusive(SESSIONIZE_LOCK_KEY):
         result = sessionize(warehouse, **options)
         if settings is not None:

@@ -237,7 +237,7 @@ def load_until(
             try:
                 result = stream.load() if stream is not None else load_hits(warehouse, settings)
                 if result.loaded:
-                    sessionize_alone(warehouse, settings, engine=settings.web.sessionize_engine)
+                    sessionize_alone(warehouse, settings)
             except Exception as problem:  # following: a busy warehouse, a NATS election...
                 if not follow:
                     raise
