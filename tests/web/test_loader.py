@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import signal
@@ -533,3 +534,38 @@ def test_a_small_load_does_not_wait_for_a_kept_child_still_warming_up(
     write_segment(log_dir, 1, [pageview(n) for n in range(3)])
     assert load_hits(duckdb_warehouse, settings).loaded == 3
     assert prepared == [1]  # one batch, prepared here
+
+
+def test_the_collector_stays_off_until_the_last_of_two_threads_pausing_it_ends() -> None:
+    """Two threads pause the collector at once (two loads preparing in one process), the
+    first to begin ends first. Its end must not switch the collector back on while the
+    second still prepares (it did: each pause put back what it found, and the first
+    found it on); the second's end, the last pause, does (it was on before the first)."""
+    assert gc.isenabled()
+    second_inside, first_ended = threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    def second() -> None:
+        with loader._collector_paused():
+            second_inside.set()
+            first_ended.wait(10)
+            seen["in the second, after the first ended"] = gc.isenabled()
+
+    worker = threading.Thread(target=second)
+    try:
+        with loader._collector_paused():
+            worker.start()
+            assert second_inside.wait(10)
+            seen["in both"] = gc.isenabled()
+        first_ended.set()
+        worker.join(10)
+        seen["after both"] = gc.isenabled()
+    finally:
+        first_ended.set()
+        worker.join(10)
+        gc.enable()  # whatever happened, the next tests run with the collector on
+    assert seen == {
+        "in both": False,
+        "in the second, after the first ended": False,
+        "after both": True,
+    }

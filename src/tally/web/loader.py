@@ -759,17 +759,37 @@ def _prepare(
         return _prepare_batch(records, segment, settings, sites, salts, columnwise=columnwise)
 
 
+@dataclass
+class _Pauses:
+    """The collector's pauses under way in this process (several threads may prepare at
+    once: the collector is process-wide), and whether it was on before the first."""
+
+    count: int = 0
+    was_enabled: bool = False
+
+
+_PAUSES = _Pauses()
+_PAUSES_GUARD = threading.Lock()
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Python's cycle collector off inside (process-wide: another thread's cycles wait
-    for the end of the batch), back on after if it was on before."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    for the end of the batch), back on after the last pause under way ends if it was on
+    before the first began: one thread's pause ending never switches it on inside
+    another's."""
+    with _PAUSES_GUARD:
+        if _PAUSES.count == 0:
+            _PAUSES.was_enabled = gc.isenabled()
+            gc.disable()
+        _PAUSES.count += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _PAUSES_GUARD:
+            _PAUSES.count -= 1
+            if _PAUSES.count == 0 and _PAUSES.was_enabled:
+                gc.enable()
 
 
 def _prepare_batch(
