@@ -77,7 +77,7 @@ def _hashed(node: exp.Expr) -> exp.Expr:
         texts = [exp.cast(value, "TEXT") for value in node.expressions]
         if not texts:
             return node
-        joined = texts[0]
+        joined: exp.Expr = texts[0]
         for text in texts[1:]:
             separated = exp.DPipe(this=joined, expression=exp.func("chr", exp.Literal.number(31)))
             joined = exp.DPipe(this=separated, expression=text)
