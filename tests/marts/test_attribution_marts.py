@@ -99,12 +99,19 @@ def marts(
 
 
 def touches(warehouse: Warehouse, subscription: str) -> dict[str, tuple]:
-    found = warehouse.rows(
-        "SELECT model, channel, campaign, source, touch_day, touch_visit, linked_by, touches "
-        "FROM marts.subscription_attribution WHERE subscription_id = ?",
-        [subscription],
-    )
-    return {row[0]: tuple(row[1:]) for row in found}
+    """model -> (channel, campaign, source, touch day, touch visit, linked by, touches):
+    subscription_attribution's one row of the subscription, a model's columns each."""
+    columns = ("channel", "campaign", "source", "touch_day", "touch_visit", "linked_by")
+    found = {}
+    for model, prefix in (("First touch", "first"), ("Last touch", "last")):
+        named = ", ".join(f"{prefix}_{column}" for column in columns)
+        rows = warehouse.rows(
+            f"SELECT {named}, touches FROM marts.subscription_attribution "
+            "WHERE subscription_id = ?",
+            [subscription],
+        )
+        found.update({model: tuple(row) for row in rows})
+    return found
 
 
 def test_first_and_last_touch_of_the_campaign_journey(marts: Warehouse) -> None:
@@ -291,7 +298,7 @@ def test_daily_builds_with_visits_equal_the_full_build(
             assert daily[table] == full, table
         # B attributed to its first touch (v1, search) by the daily build of 2 Nov
         first = warehouse.rows(
-            "SELECT channel, touch_visit, linked_by FROM marts.subscription_attribution "
-            "WHERE subscription_id = 'SB' AND model = 'First touch'"
+            "SELECT first_channel, first_touch_visit, first_linked_by "
+            "FROM marts.subscription_attribution WHERE subscription_id = 'SB'"
         )
         assert first == [("Search Engines", "v1", "visitor id")]

@@ -39,7 +39,16 @@ SELECT
     CAST(CASE WHEN coalesce(sum(m.unconverted), 0) = 0
         THEN CAST(coalesce(sum(m.mrr_reporting), 0) AS DECIMAL(18, 2)) END AS DOUBLE)
         AS mrr_reporting
-FROM marts.subscription_attribution AS a
+FROM (
+    -- one row per model (subscription_attribution has both models in one row)
+    SELECT 'First touch' AS model, subscription_id, start_day, first_kind, country, platform,
+        first_idsite AS idsite, first_channel AS channel, first_campaign AS campaign
+    FROM marts.subscription_attribution
+    UNION ALL
+    SELECT 'Last touch', subscription_id, start_day, first_kind, country, platform,
+        last_idsite, last_channel, last_campaign
+    FROM marts.subscription_attribution
+) AS a
 LEFT JOIN marts.subscription_revenue AS r ON r.subscription_id = a.subscription_id
 LEFT JOIN current_mrr AS m ON m.subscription_id = a.subscription_id
 GROUP BY a.model, a.start_day, a.idsite, a.channel, a.campaign, a.country, a.platform,

@@ -22,10 +22,9 @@
 -- @moves first_day: *
 SELECT
     m.subscription_id, m.segment_id,
-    coalesce(a.channel, 'unattributed') AS acquisition_channel,
+    coalesce(a.first_channel, 'unattributed') AS acquisition_channel,
     m.period_start AS first_day, m.mrr, m.mrr_reporting
 FROM marts.subscription_mrr AS m
 LEFT JOIN marts.subscription_attribution AS a
-    ON a.subscription_id = m.subscription_id AND a.model = 'First touch'
-    AND a.channel <> '(no linked visit)'
+    ON a.subscription_id = m.subscription_id AND a.first_channel <> '(no linked visit)'
 WHERE m.period_start = m.first_start

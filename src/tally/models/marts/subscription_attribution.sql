@@ -1,5 +1,8 @@
 -- Subscription attribution: each new subscription (its first period, trial or paid, from
--- the first loaded day) tied to the web/app visits that led to it, under two models.
+-- the first loaded day) tied to the web/app visits that led to it, under two models, in
+-- one row: the first touch's columns (first_*) and the last touch's (last_*). One row per
+-- subscription, not one per model: the subscription's own columns were written twice
+-- (at 1M subscriptions writing the 2M rows took 2.7-3.0 CPU s, the 1M wider rows 1.6-1.7).
 -- A subscriber's visits are found two ways (linked_by):
 --   'user id'     visits whose Matomo User ID (uid, setUserId) is the subscriber's user id
 --                 in the subscription exports
@@ -9,12 +12,14 @@
 -- A visit counts when its day (the site's time zone) is from `attribution_window_days`
 -- (setting marts.attribution_window_days, default 30, carried in marts.dim_country) before
 -- the subscription's start day to that day itself (the sign-up visit).
---   model 'First touch'  the earliest such visit
---   model 'Last touch'   the latest one that is not a direct entry (the latest direct one
---                        when all are direct), as analytics tools attribute by default
--- channel: Matomo's referrer type ('Campaigns', 'Search Engines', 'Websites', 'Social
--- Networks', 'Direct Entry') or '(no linked visit)'; campaign: the campaign name
--- (lower-cased, as Matomo keeps it) for campaigns; source: the referrer's name.
+--   First touch (first_*)  the earliest such visit
+--   Last touch (last_*)    the latest one that is not a direct entry (the latest direct
+--                          one when all are direct), as analytics tools attribute by default
+-- Per model: channel, Matomo's referrer type ('Campaigns', 'Search Engines', 'Websites',
+-- 'Social Networks', 'Direct Entry') or '(no linked visit)'; campaign, the campaign name
+-- (lower-cased, as Matomo keeps it) for campaigns; source, the referrer's name; idsite,
+-- touch_day, touch_visit (the visit's site, day and id) and linked_by. touches: the visits
+-- in the window (both models').
 -- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by user (a user's
 -- subscriptions' first periods and visits); the first loaded day is read from the loads
 -- (as subscription_bounds has it), so its rebuild needs no day range. A visit sessionized
@@ -23,7 +28,7 @@
 -- build, as a revised exchange rate does (docs/metrics.md). Of the periods it reads the ones
 -- opening a spell, all `firsts` looks at (a sixth of a user's periods to fetch):
 -- @range key user_id
--- @unique subscription_id, model
+-- @unique subscription_id
 -- @reads marts.subscription_periods WHERE user_id IN {keys} AND spell_start
 -- @reads web.visits WHERE user_id IN {keys} OR (user_id IS NULL AND (idsite, visitor_id) IN (SELECT idsite, visitor_id FROM web.visits WHERE user_id IN {keys}))
 -- @moves start_day: *
@@ -95,39 +100,33 @@ ranked AS (
         ) AS last_rank
     FROM touches AS t
 ),
+-- the two chosen visits (a visit may be both), named
 chosen AS (
-    SELECT 'First touch' AS model, subscription_id, idvisit, idsite, local_date,
-        referrer_type, referrer_name, campaign, linked_by
-    FROM ranked WHERE first_rank = 1
-    UNION ALL
-    SELECT 'Last touch', subscription_id, idvisit, idsite, local_date, referrer_type,
-        referrer_name, campaign, linked_by
-    FROM ranked WHERE last_rank = 1
-),
-models AS (
-    SELECT 'First touch' AS model
-    UNION ALL
-    SELECT 'Last touch'
+    SELECT subscription_id, first_rank, last_rank, idvisit, idsite, local_date,
+        CASE referrer_type
+            WHEN 'campaign' THEN 'Campaigns'
+            WHEN 'search' THEN 'Search Engines'
+            WHEN 'website' THEN 'Websites'
+            WHEN 'social' THEN 'Social Networks'
+            WHEN 'direct' THEN 'Direct Entry'
+            ELSE referrer_type
+        END AS channel,
+        CASE WHEN referrer_type = 'campaign' THEN campaign END AS campaign,
+        referrer_name AS source, linked_by
+    FROM ranked
+    WHERE first_rank = 1 OR last_rank = 1
 )
 SELECT
     a.subscription_id, a.user_id, a.country, a.platform, a.plan_code, a.billing_channel,
-    a.first_kind, a.start_day, m.model,
-    c.idsite,
-    CASE c.referrer_type
-        WHEN 'campaign' THEN 'Campaigns'
-        WHEN 'search' THEN 'Search Engines'
-        WHEN 'website' THEN 'Websites'
-        WHEN 'social' THEN 'Social Networks'
-        WHEN 'direct' THEN 'Direct Entry'
-        ELSE coalesce(c.referrer_type, '(no linked visit)')
-    END AS channel,
-    CASE WHEN c.referrer_type = 'campaign' THEN c.campaign END AS campaign,
-    c.referrer_name AS source,
-    c.local_date AS touch_day,
-    c.idvisit AS touch_visit,
-    c.linked_by,
+    a.first_kind, a.start_day,
+    f.idsite AS first_idsite, coalesce(f.channel, '(no linked visit)') AS first_channel,
+    f.campaign AS first_campaign, f.source AS first_source, f.local_date AS first_touch_day,
+    f.idvisit AS first_touch_visit, f.linked_by AS first_linked_by,
+    l.idsite AS last_idsite, coalesce(l.channel, '(no linked visit)') AS last_channel,
+    l.campaign AS last_campaign, l.source AS last_source, l.local_date AS last_touch_day,
+    l.idvisit AS last_touch_visit, l.linked_by AS last_linked_by,
     CAST(coalesce(n.touches, 0) AS BIGINT) AS touches
 FROM acquired AS a
-CROSS JOIN models AS m
-LEFT JOIN chosen AS c ON c.subscription_id = a.subscription_id AND c.model = m.model
+LEFT JOIN chosen AS f ON f.subscription_id = a.subscription_id AND f.first_rank = 1
+LEFT JOIN chosen AS l ON l.subscription_id = a.subscription_id AND l.last_rank = 1
 LEFT JOIN counted AS n ON n.subscription_id = a.subscription_id
