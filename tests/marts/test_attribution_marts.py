@@ -110,7 +110,8 @@ def touches(warehouse: Warehouse, subscription: str) -> dict[str, tuple]:
             "WHERE subscription_id = ?",
             [subscription],
         )
-        found.update({model: tuple(row) for row in rows})
+        if rows:  # one row per subscription, both models in it
+            found[model] = tuple(rows[0])
     return found
 
 
