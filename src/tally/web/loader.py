@@ -1272,6 +1272,8 @@ def _plain_columns(
     columns.update(_by_code(pa.array(codes[chosen]), devices, _DEVICE_COLUMNS))
     _plain_pages(columns, sites)
     _plain_network(columns, [plain.addresses[index] for index in picked], settings, salts)
+    times = pa.array(received, _TYPES["hit_time"])  # both columns: converted once
+    columns.update(received_at=times, hit_time=times)
     table = pa.Table.from_arrays(
         [_array(columns.get(f.name), f.type, len(picked)) for f in SCHEMA], schema=SCHEMA
     )
