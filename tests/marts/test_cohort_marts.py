@@ -56,6 +56,7 @@ MODELS = (
     "marts.plan_list_prices",
     "marts.subscription_list_prices",
     "marts.subscription_mrr",
+    "marts.dim_segment",
     "marts.subscription_revenue",
     "marts.subscription_attribution",
     "marts.cohort_members",

@@ -75,6 +75,7 @@ MODELS = (
     "marts.plan_list_prices",
     "marts.subscription_list_prices",
     "marts.subscription_mrr",
+    "marts.dim_segment",
     "marts.mrr_movements",
     "marts.mrr_daily",
     "marts.subscription_fact",
@@ -209,6 +210,49 @@ def test_mrr_normalised_from_the_billing_period(marts: Warehouse) -> None:
     assert found[("SF", D(2026, 10, 25))] == (30, 10.0, 8.0)  # status only: G's list price
     assert found[("SE", D(2026, 11, 5))] == (30, 10.0, None)  # no EUR rate
     assert ("SA", D(2026, 11, 1)) not in found  # a trial has no MRR
+
+
+def test_each_mrr_period_names_its_segment_through_dim_segment(marts: Warehouse) -> None:
+    """subscription_mrr keeps a number per segment; dim_segment names each number once.
+    By hand, from transactions.csv and status.csv, the MRR periods' (country, platform,
+    plan, channel, sector, currency): SA's month and SD2's (HK, PREMIUM_M; iOS / Android),
+    SB's week before and after its upgrade (PREMIUM_W, then PREMIUM_HD_W), SC's year (SG,
+    SGD), SD1's week (HK Android), SE's month on the web (EUR), and SG1's and SF's month
+    (SG Android, SGD: SF has G's list price). Eight: the trial (SA's) has no MRR, and the
+    candidates (eight name sets times HKD, SGD and EUR) without an MRR period are left out."""
+    store = ("Google Play", "Store")
+    app_store = ("App Store", "Store")
+    assert sorted(
+        tuple(r[1:])
+        for r in marts.rows(
+            "SELECT segment_id, country, platform, plan_code, channel, channel_sector, currency "
+            "FROM marts.dim_segment"
+        )
+    ) == sorted(
+        [
+            ("HK", "iOS IAP", "PREMIUM_M", *app_store, "HKD"),
+            ("HK", "iOS IAP", "PREMIUM_W", *app_store, "HKD"),
+            ("HK", "iOS IAP", "PREMIUM_HD_W", *app_store, "HKD"),
+            ("HK", "Android IAP", "PREMIUM_M", *store, "HKD"),
+            ("HK", "Android IAP", "PREMIUM_W", *store, "HKD"),
+            ("HK", "Web", "WEB_M", "Web", "Direct", "EUR"),
+            ("SG", "Android IAP", "PREMIUM_Y", *store, "SGD"),
+            ("SG", "Android IAP", "PREMIUM_M", *store, "SGD"),
+        ]
+    )
+    joined = marts.rows(
+        "SELECT m.subscription_id, m.period_start, s.plan_code, s.currency "
+        "FROM marts.subscription_mrr AS m "
+        "JOIN marts.dim_segment AS s ON s.segment_id = m.segment_id"
+    )
+    periods = marts.rows("SELECT count(*) FROM marts.subscription_mrr")[0][0]
+    # nine MRR periods: SA, SB twice, SC, SD1, SD2, SE, SF, SG1; each named, once
+    assert len(joined) == periods == 9
+    named = {(r[0], r[1]): tuple(r[2:]) for r in joined}
+    assert named[("SB", D(2026, 11, 9))] == ("PREMIUM_W", "HKD")
+    assert named[("SB", D(2026, 11, 15))] == ("PREMIUM_HD_W", "HKD")
+    assert named[("SF", D(2026, 10, 25))] == ("PREMIUM_M", "SGD")
+    assert named[("SE", D(2026, 11, 5))] == ("WEB_M", "EUR")
 
 
 def test_mrr_stock_each_day(marts: Warehouse) -> None:

@@ -146,3 +146,21 @@ def test_a_load_keeps_nulls_empty_strings_and_awkward_text_apart(postgres):
     assert [row[2] for row in found] == [True, None, False, True]
     assert {row[3] for row in found} == {dt.datetime(2016, 10, 23, 1, 2, 3, 456789)}
     assert [row[4] for row in found] == [["x"], None, [], ["y", "z"]]  # JSONB
+
+
+def test_a_hash_of_several_values_depends_on_each_value_and_its_place(postgres):
+    """hash(a, b, ...) (subscription_mrr.segment_id) runs as hashtextextended of the texts
+    joined by chr(31): the same values in the same places give the same number; another
+    value or the values swapped give another. Values holding chr(31) themselves could meet
+    (shown last): segment names never hold it (staging's codes and names)."""
+    postgres.materialize(
+        "marts.hashed",
+        "SELECT hash('HK', 'iOS', 'P') AS one, hash('HK', 'iOS', 'P') AS again, "
+        "hash('HK', 'iOS', 'Q') AS other, hash('iOS', 'HK', 'P') AS swapped, "
+        "hash('HK' || chr(31) || 'iOS', 'P') AS moved, hash('HK', 'iOS' || chr(31) || 'P') AS "
+        "moved_too",
+    )
+    one, again, other, swapped, moved, moved_too = postgres.rows("SELECT * FROM marts.hashed")[0]
+    assert isinstance(one, int) and one == again
+    assert len({one, other, swapped}) == 3
+    assert moved == moved_too  # texts holding the separator: never the case (staging)

@@ -200,6 +200,16 @@ def test_no_silent_text_every_type_is_mapped_on_purpose():
     assert {kind: redshift_type(pa.field("x", kind)) for kind in mapped} == mapped
 
 
+def test_a_hash_of_several_values_chains_fnv_hash_each_seeding_the_next():
+    """fnv_hash(value, seed): hash(a, b, c) (segment_id) hashes a, then b seeded by that,
+    then c; hash(k) of one key (a probe) is fnv_hash(k)."""
+    sql = "SELECT hash(a, b, c) AS segment_id, hash(k) AS probe FROM marts.t"
+    assert to_redshift(sql) == (
+        "SELECT FNV_HASH(c, FNV_HASH(b, FNV_HASH(a))) AS segment_id, FNV_HASH(k) AS probe "
+        "FROM marts.t"
+    )
+
+
 def test_decimals_wider_than_38_digits_are_refused():
     with pytest.raises(ConfigError, match="wider than Redshift's 38 digits"):
         redshift_type(pa.field("x", pa.decimal256(40, 2)))

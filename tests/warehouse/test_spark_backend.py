@@ -79,6 +79,15 @@ def test_the_prefix_goes_before_each_spark_schema_but_not_before_a_cte():
     assert "tally_meta.runs" in spark and "t9_tally_meta" not in spark
 
 
+def test_a_hash_of_several_values_has_64_bits_and_a_hash_of_one_stays_sparks_own():
+    """segment_id (hash of six names) needs 64 bits (Spark's hash has 32: a shared number
+    would merge two segments); a probe's hash of one key stays as the stored tables hold it."""
+    sql = "SELECT hash(a, b, c) AS segment_id, hash(k) AS probe FROM marts.t"
+    assert _transpiled(sql, "") == (
+        "SELECT XXHASH64(a, b, c) AS segment_id, HASH(k) AS probe FROM marts.t"
+    )
+
+
 def test_a_date_minus_a_date_is_a_day_count_on_spark_too():
     # DuckDB counts days; Spark would give an interval, which a comparison with 28 refuses
     sql = "SELECT a.d - b.e AS days, a.d - 1 AS before FROM staging.x AS a, staging.y AS b"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import signal
@@ -142,6 +143,33 @@ def test_batches_written_while_the_next_is_prepared_commit_in_order_once(
     assert load_hits(warehouse, settings).loaded == 0
 
 
+def test_a_load_commits_once_before_its_last_two_batches_worth(
+    warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
+) -> None:
+    """The commit of what a load holds runs while its last batches are prepared, not all
+    after them. 9 records (same size) in batches of 2: 2, 2, 2, 2, 1. After the third
+    batch 3 records are left, within twice that batch's 2: its 6 records commit then; the
+    last 3 at the end. Well under web.load_commit_records (100,000) either way. A load of
+    one batch leaves nothing to prepare after it: one commit."""
+    held: list[int] = []
+    commit = loader._Writer._commit
+
+    def recorded(writer: loader._Writer) -> None:
+        held.append(writer.held)
+        commit(writer)
+
+    monkeypatch.setattr(loader._Writer, "_commit", recorded)
+    settings.web.load_batch_records = 2
+    write_segment(log_dir, 1, [pageview(n) for n in range(9)])
+    assert load_hits(warehouse, settings).loaded == 9
+    assert [records for records in held if records] == [6, 3]
+    held.clear()
+    write_segment(log_dir, 2, [pageview(n) for n in range(9, 11)])
+    assert load_hits(warehouse, settings).loaded == 2
+    assert [records for records in held if records] == [2]
+    assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(11, 11)]
+
+
 def test_a_failed_commit_keeps_the_batches_before_it_and_loads_the_rest_later(
     warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
 ) -> None:
@@ -170,8 +198,9 @@ def test_a_failed_write_rolls_back_every_batch_of_its_commit_with_their_offsets(
     crash_at_offset_move(warehouse, settings, monkeypatch, 4)
     assert warehouse.rows("SELECT count(*) FROM web.hits") == [(6,)]
     assert warehouse.rows("SELECT hits FROM tally_meta.hitlog_segments") == [(6,)]
-    # the default (100,000 records a commit): one commit for the whole log, and the
-    # third batch's failure rolls back the two batches before it too, rows and offsets
+    # the default (100,000 records a commit): one commit for the first three batches (the
+    # load's early one: 3 records are left after them), and the third batch's failure
+    # rolls back the two batches before it too, rows and offsets
     for table in ("web.hits", "tally_meta.hitlog_segments"):
         warehouse.execute(f"DELETE FROM {table}")
     settings.web.load_commit_records = 100_000
@@ -533,3 +562,38 @@ def test_a_small_load_does_not_wait_for_a_kept_child_still_warming_up(
     write_segment(log_dir, 1, [pageview(n) for n in range(3)])
     assert load_hits(duckdb_warehouse, settings).loaded == 3
     assert prepared == [1]  # one batch, prepared here
+
+
+def test_the_collector_stays_off_until_the_last_of_two_threads_pausing_it_ends() -> None:
+    """Two threads pause the collector at once (two loads preparing in one process), the
+    first to begin ends first. Its end must not switch the collector back on while the
+    second still prepares (it did: each pause put back what it found, and the first
+    found it on); the second's end, the last pause, does (it was on before the first)."""
+    assert gc.isenabled()
+    second_inside, first_ended = threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    def second() -> None:
+        with loader._collector_paused():
+            second_inside.set()
+            first_ended.wait(10)
+            seen["in the second, after the first ended"] = gc.isenabled()
+
+    worker = threading.Thread(target=second)
+    try:
+        with loader._collector_paused():
+            worker.start()
+            assert second_inside.wait(10)
+            seen["in both"] = gc.isenabled()
+        first_ended.set()
+        worker.join(10)
+        seen["after both"] = gc.isenabled()
+    finally:
+        first_ended.set()
+        worker.join(10)
+        gc.enable()  # whatever happened, the next tests run with the collector on
+    assert seen == {
+        "in both": False,
+        "in the second, after the first ended": False,
+        "after both": True,
+    }

@@ -120,7 +120,8 @@ def vouched(body: bytes) -> bool:
         fields = json.loads(body)
     except ValueError:
         return False
-    return loader._shaped(fields) and loader._vouched([(0, fields)])[0] is not None
+    shape = loader._shape(fields)
+    return shape is not None and bool(loader._vouched(loader._Plain.of([(0, fields, shape)]))[0])
 
 
 def replay_queries() -> Iterator[str]:
@@ -355,5 +356,11 @@ def test_the_batch_proof_reads_each_query_as_quick_site_does() -> None:
 def test_a_query_arrow_cannot_hold_sends_the_batch_hit_by_hit() -> None:
     lone = {"q": "idsite=1&rec=1&url=\ud800", "t": RECEIVED, "auth": False}
     fine = {"q": "idsite=1&rec=1", "t": RECEIVED, "auth": False}
-    assert loader._vouched([(0, lone), (1, fine)]) == [None, None]
-    assert loader._vouched([(1, fine)]) == [(1, dt.datetime.fromisoformat(RECEIVED))]
+
+    def plain(*records: dict[str, Any]) -> loader._Plain:
+        return loader._Plain.of([(n, each, loader._shape(each)) for n, each in enumerate(records)])
+
+    assert loader._vouched(plain(lone, fine)).tolist() == [False, False]
+    fine_alone = plain(fine)
+    assert loader._vouched(fine_alone).tolist() == [True]
+    assert (fine_alone.sites, fine_alone.received) == ([1], [dt.datetime.fromisoformat(RECEIVED)])

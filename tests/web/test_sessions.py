@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from tests.web.engines import assert_engines_agree
 
 from tally.config import load_settings
@@ -363,6 +366,43 @@ def test_day_salts_draw_a_missing_day_from_their_source_once() -> None:
     # no key without an address or for a site of unknown zone
     assert salts.ip_key(1, hkt(2, "10:00"), None) is None
     assert salts.ip_key(2, hkt(2, "10:00"), "203.0.0.1") is None
+
+
+# zones with summer time, half- and quarter-hour offsets, a skipped day (Apia, 2011) and a
+# date that went back (Sitka, 1867)
+ZONES = ("Asia/Hong_Kong", "Europe/London", "America/Santiago", "Australia/Lord_Howe",
+         "Asia/Kathmandu", "Pacific/Apia", "America/Sitka")  # fmt: skip
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(ZONES)),  # the last number is a site of unknown zone
+            st.datetimes(dt.datetime(1860, 1, 1), dt.datetime(2100, 1, 1)),
+            st.sampled_from(["203.0.0.1", "198.51.100.7", "", None]),
+        ),
+        max_size=30,
+    )
+)
+@examples(max_examples=300, deadline=None)
+def test_a_batchs_ip_keys_use_each_hits_day_in_its_sites_zone(
+    hits: list[tuple[int, dt.datetime, str | None]],
+) -> None:
+    """``ip_keys`` of a batch: for each hit the key made with the salt of its UTC time's
+    date in its site's zone, as ``astimezone`` gives it; none without an address or zone."""
+    salts = DaySalts(
+        {site: ZoneInfo(zone) for site, zone in enumerate(ZONES)}, {}, lambda day: {day: f"s{day}"}
+    )
+    expected = []
+    for site, when, ip in hits:
+        if not ip or site == len(ZONES):
+            expected.append(None)
+            continue
+        day = when.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(ZONES[site])).date()
+        expected.append(hashlib.sha256(f"s{day}|{ip}".encode()).hexdigest()[:32])
+    sites, times, addresses = ([hit[n] for hit in hits] for n in range(3))
+    assert salts.ip_keys(sites, times, addresses) == expected
+    assert [salts.ip_key(*hit) for hit in hits] == expected  # remembered: the same again
 
 
 def test_salts_drawn_in_the_warehouse_keep_a_day_already_salted(site: Warehouse) -> None:

@@ -31,6 +31,7 @@ ANALYTICS_MODELS = (
     "marts.plan_list_prices",
     "marts.subscription_list_prices",
     "marts.subscription_mrr",
+    "marts.dim_segment",
     "marts.mrr_movements",
     "marts.mrr_daily",
     "marts.subscription_fact",

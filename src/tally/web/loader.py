@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache, partial
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -303,11 +303,14 @@ class _Writer:
         finally:
             self.pool.shutdown(wait=True)
 
-    def write(self, job: Callable[[], int], counted: Callable[[], None]) -> None:
+    def write(
+        self, job: Callable[[], int], counted: Callable[[], None], *, commit: bool = False
+    ) -> None:
         """Queue a batch's write (``job``, in the open transaction, gives the records it
-        wrote) and ``counted``, run once they commit."""
+        wrote) and ``counted``, run once they commit; with ``commit``, what is open
+        commits after it whatever it holds."""
         self.wait()  # the batch before is written first (or its error stops here)
-        self.pending = self.pool.submit(self._write, job, counted)
+        self.pending = self.pool.submit(self._write, job, counted, commit)
 
     def call(self, job: Callable[[], _Answer]) -> _Answer:
         """``job``'s answer, run in order in the open transaction (a salt drawn)."""
@@ -324,10 +327,10 @@ class _Writer:
         if pending is not None:
             pending.result()
 
-    def _write(self, job: Callable[[], int], counted: Callable[[], None]) -> None:
+    def _write(self, job: Callable[[], int], counted: Callable[[], None], commit: bool) -> None:
         self.held += self._inside(job)
         self.on_commit.append(counted)
-        if self.held >= self.commit_records:
+        if commit or self.held >= self.commit_records:
             self._commit()
 
     def _inside(self, job: Callable[[], _Answer]) -> _Answer:
@@ -361,7 +364,14 @@ def _commit(transaction: ExitStack) -> None:
 
 
 class _Committer:
-    """Hands each prepared batch, in order, to the writer with its segment's new offset."""
+    """Hands each prepared batch, in order, to the writer with its segment's new offset.
+
+    Once a load, when what is left to prepare is at most two batches' worth of bytes, the
+    writer commits what it holds after that batch: that commit (~5 µs a record, all the
+    records of a small load) then runs while the loading thread prepares the rest (~20 µs
+    a record), instead of after the last batch, when nothing else is left to do
+    (benchmarks/README.md, issue 27, tenth session). It costs one commit more a load.
+    """
 
     def __init__(
         self, warehouse: Warehouse, positions: list[_Position], result: LoadResult, writer: _Writer
@@ -369,6 +379,13 @@ class _Committer:
         self.warehouse, self.result, self.writer = warehouse, result, writer
         # whether a segment has its row in meta.hitlog: set by its first write
         self.known = {p.path.name: _Known(p.known) for p in positions}
+        # each segment's offset so far, its readable bytes and the bytes of the segments
+        # after it, when the load began
+        self.offsets = {p.path.name: p.start for p in positions}
+        self.ends = {p.path.name: p.end for p in positions}
+        sizes = [p.end - p.start for p in positions]
+        self.after = {p.path.name: sum(sizes[index + 1 :]) for index, p in enumerate(positions)}
+        self.committed_early = False
 
     def __call__(self, segment: str, batch: _Batch, end: int, skipped: int, complete: bool) -> None:
         known = self.known[segment]
@@ -376,7 +393,18 @@ class _Committer:
         self.writer.write(
             partial(_write, self.warehouse, *arguments),
             partial(_count, self.result, segment, batch, skipped),
+            commit=self._early(segment, end),
         )
+
+    def _early(self, segment: str, end: int) -> bool:
+        """Whether to commit after the batch ending at ``end``: the first time the rest
+        of the load is no more than twice its bytes (none left: ``finish`` commits)."""
+        read, self.offsets[segment] = end - self.offsets[segment], end
+        left = max(0, self.ends[segment] - end) + self.after[segment]
+        if self.committed_early or not 0 < left <= 2 * read:
+            return False
+        self.committed_early = True
+        return True
 
 
 # a prepared batch, its segment, the offset after it, its skipped bytes and whether it
@@ -759,17 +787,37 @@ def _prepare(
         return _prepare_batch(records, segment, settings, sites, salts, columnwise=columnwise)
 
 
+@dataclass
+class _Pauses:
+    """The collector's pauses under way in this process (several threads may prepare at
+    once: the collector is process-wide), and whether it was on before the first."""
+
+    count: int = 0
+    was_enabled: bool = False
+
+
+_PAUSES = _Pauses()
+_PAUSES_GUARD = threading.Lock()
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Python's cycle collector off inside (process-wide: another thread's cycles wait
-    for the end of the batch), back on after if it was on before."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    for the end of the batch), back on after the last pause under way ends if it was on
+    before the first began: one thread's pause ending never switches it on inside
+    another's."""
+    with _PAUSES_GUARD:
+        if _PAUSES.count == 0:
+            _PAUSES.was_enabled = gc.isenabled()
+            gc.disable()
+        _PAUSES.count += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _PAUSES_GUARD:
+            _PAUSES.count -= 1
+            if _PAUSES.count == 0 and _PAUSES.was_enabled:
+                gc.enable()
 
 
 def _prepare_batch(
@@ -816,28 +864,28 @@ def _prepare_batch(
         rows.append(row)
         row_positions.append(position)
 
-    candidates: list[tuple[int, dict[str, Any]]] = []
+    shaped: list[tuple[int, dict[str, Any], _Shape]] = []
     for position, record in enumerate(records):
         try:
             fields = _decoded_record(record.payload)
         except Exception:
             one_row(position, None)  # refused there, with json's reason
             continue
-        if columnwise and _shaped(fields):
-            candidates.append((position, fields))
-        else:
+        shape = _shape(fields) if columnwise else None
+        if shape is None:
             one_row(position, fields)
-    chosen = []
-    for candidate, vouched in zip(candidates, _vouched(candidates), strict=True):
-        if vouched is None:
-            one_row(*candidate)
         else:
-            chosen.append((*candidate, *vouched))
-    plain = _Plain.of(chosen, stem, records)
+            shaped.append((position, fields, shape))
+    candidates = _Plain.of(shaped)
+    vouched = _vouched(candidates)
+    for index in np.nonzero(~vouched)[0].tolist():
+        one_row(candidates.positions[index], candidates.fields[index])
+    plain = candidates.taken(vouched)
     if not plain.positions:
         return _Batch(_table(rows), quarantined, bots)
     try:
-        described = _plain_columns(plain, settings, sites, salts)
+        hit_ids = [f"{stem}:{records[position].offset}" for position in plain.positions]
+        described = _plain_columns(plain, hit_ids, settings, sites, salts)
     except Exception:  # never expected; then the batch is parsed as before, hit by hit
         logger.exception("%s: the column-wise parse failed; parsing hit by hit", segment)
         described = _Described(_table([]), [], 0, list(range(len(plain.positions))))
@@ -1022,32 +1070,71 @@ _RARE_NAMES = PERFORMANCE_NAMES | ATTRIBUTION_NAMES
 _EMPTY_ORDER = json.dumps(ecommerce_facts({}), sort_keys=True)
 
 
+# what the column-wise path reads of a record with the endpoint's shape (``_shape``): its
+# query, receive time (as logged), address, user agent, language and transport
+_Shape = tuple[str, str, Any, Any, Any, Any]
+
+
 @dataclass
 class _Plain:
-    """A batch's vouched hits, as lists side by side (one entry per hit)."""
+    """A batch's records with the endpoint's shape (``_shape``), as columns side by side;
+    once vouched for (``_vouched``), with their sites and receive times."""
 
     positions: list[int]  # the record's place in the batch
-    hit_ids: list[str]
     fields: list[dict[str, Any]]  # the decoded record
-    sites: list[int]
-    received: list[dt.datetime]
+    queries: list[str]
+    times: list[str]  # the receive time as logged (``t``)
+    addresses: list[Any]
+    agents: list[Any]
+    languages: list[Any]
+    transports: list[Any]  # ``via``, "get" when absent
+    texts: pa.Array | None = None  # the queries as Arrow (None: Arrow can't hold one)
+    sites: list[int | None] = field(default_factory=list)
+    received: list[dt.datetime | None] = field(default_factory=list)
 
     @classmethod
-    def of(
-        cls,
-        chosen: list[tuple[int, dict[str, Any], int, dt.datetime]],
-        stem: str,
-        records: list[Record],
-    ) -> _Plain:
-        """The vouched hits (place in the batch, record, site, receive time), as columns."""
-        positions = [hit[0] for hit in chosen]
+    def of(cls, shaped: list[tuple[int, dict[str, Any], _Shape]]) -> _Plain:
+        """The shaped records (place in the batch, record, shape), as columns."""
+        if not shaped:
+            return cls([], [], [], [], [], [], [], [], pa.array([], pa.string()), [], [])
+        positions, fields, shapes = zip(*shaped, strict=True)
+        queries, times, addresses, agents, languages, transports = zip(*shapes, strict=True)
         return cls(
-            positions,
-            [f"{stem}:{records[position].offset}" for position in positions],
-            [hit[1] for hit in chosen],
-            [hit[2] for hit in chosen],
-            [hit[3] for hit in chosen],
+            list(positions),
+            list(fields),
+            list(queries),
+            list(times),
+            list(addresses),
+            list(agents),
+            list(languages),
+            list(transports),
         )
+
+    def taken(self, chosen: np.ndarray) -> _Plain:
+        """The records where ``chosen`` (a mask) is true."""
+        if chosen.all():
+            return self
+        where = np.nonzero(chosen)[0].tolist()
+
+        def pick(values: list[_Value]) -> list[_Value]:
+            return [values[index] for index in where]
+
+        return _Plain(
+            pick(self.positions),
+            pick(self.fields),
+            pick(self.queries),
+            pick(self.times),
+            pick(self.addresses),
+            pick(self.agents),
+            pick(self.languages),
+            pick(self.transports),
+            None if self.texts is None else self.texts.filter(pa.array(chosen)),
+            pick(self.sites),
+            pick(self.received),
+        )
+
+
+_Value = TypeVar("_Value")
 
 
 @dataclass
@@ -1058,22 +1145,26 @@ class _Described:
     others: list[int]  # the vouched hits (indexes in ``_Plain``) it gives back to ``_row``
 
 
-def _shaped(fields: Any) -> bool:
-    """Whether a decoded record has the endpoint's shape: an object with ``auth``, text
-    ``q`` and ``t``, and ``ip``, ``ua``, ``lang`` and ``via`` text or absent. Anything else
-    goes through ``_row``, which keeps its exact behaviour for it."""
+def _shape(fields: Any) -> _Shape | None:
+    """What the column-wise path reads of a decoded record with the endpoint's shape: an
+    object with ``auth``, text ``q`` and ``t``, and ``ip``, ``ua``, ``lang`` and ``via``
+    text or absent (``via`` as ``_row`` reads it: "get" when absent). None for anything
+    else: it goes through ``_row``, which keeps its exact behaviour for it."""
     if type(fields) is not dict or "auth" not in fields:
-        return False
+        return None
     get = fields.get
-    if type(get("q")) is not str or type(get("t")) is not str:
-        return False
-    ip, agent, language, via = get("ip"), get("ua"), get("lang"), get("via")
-    return (
+    query, received = get("q"), get("t")
+    if type(query) is not str or type(received) is not str:
+        return None
+    ip, agent, language, via = get("ip"), get("ua"), get("lang"), get("via", "get")
+    if (
         (ip is None or type(ip) is str)
         and (agent is None or type(agent) is str)
         and (language is None or type(language) is str)
         and (via is None or type(via) is str)
-    )
+    ):
+        return query, received, ip, agent, language, via
+    return None
 
 
 # quick_site's pattern, with the event category and action taken at any value (``check_hit``
@@ -1082,31 +1173,41 @@ def _shaped(fields: Any) -> bool:
 _QUICK_RE2 = quick_pattern_re2(("e_c", "e_a"))
 
 
-def _vouched(candidates: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dt.datetime] | None]:
-    """Site and receive time of each shaped record (``_shaped``) the column-wise path may
-    describe: ``quick_site``'s proof (events aside), for the whole batch at once; None
-    sends a record through ``_row`` (anything odd: ``_row`` keeps its exact behaviour).
+def _vouched(plain: _Plain) -> np.ndarray:
+    """Which shaped records (``_shape``) the column-wise path may describe: ``quick_site``'s
+    proof (events aside), for the whole batch at once, and a receive time that reads; their
+    sites and receive times are set in ``plain`` (with its queries as Arrow). A record not
+    vouched for goes through ``_row`` (anything odd: ``_row`` keeps its exact behaviour).
 
     Never raises: a record it does not vouch for is ``_row``'s to accept or refuse.
     """
-    queries = [fields["q"] for _, fields in candidates]
+    count = len(plain.queries)
     try:
-        sites = _quick_sites(queries)
+        plain.texts = pa.array(plain.queries, pa.string())
+        sites = _quick_sites(plain.queries, plain.texts)
     except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: not plain text
-        return [None] * len(candidates)
-    vouched: list[tuple[int, dt.datetime] | None] = []
-    for (_, fields), site in zip(candidates, sites, strict=True):
+        plain.texts, plain.sites, plain.received = None, [None] * count, [None] * count
+        return np.zeros(count, bool)
+    parsed: dict[str, dt.datetime | None] = {}
+    for text in set(plain.times):  # a bulk's hits share theirs: each read once
         try:
-            vouched.append(None if site is None else (site, _received_at(fields["t"])))
-        except (TypeError, ValueError):
-            vouched.append(None)
-    return vouched
+            parsed[text] = dt.datetime.fromisoformat(text)
+        except ValueError:
+            parsed[text] = None
+    received = [parsed[text] for text in plain.times]
+    plain.sites, plain.received = sites, received
+    return np.array(
+        [site is not None and when is not None for site, when in zip(sites, received, strict=True)],
+        bool,
+    )
 
 
-def _quick_sites(queries: list[str]) -> list[int | None]:
+def _quick_sites(queries: list[str], texts: pa.Array | None = None) -> list[int | None]:
     """``quick_site`` of each query (an event's e_c and e_a aside), a batch at once: the
-    pattern and ``rec=1`` as a pair by RE2, the last ``idsite`` read where there is one."""
-    texts = pa.array(queries, pa.string())
+    pattern and ``rec=1`` as a pair by RE2, the last ``idsite`` read where there is one.
+    ``texts``: the queries as Arrow, when they are already."""
+    if texts is None:
+        texts = pa.array(queries, pa.string())
     plain = pc.and_(
         pc.less_equal(pc.utf8_length(texts), MAX_VALUE_LENGTH),
         pc.match_substring_regex(texts, _QUICK_RE2),
@@ -1127,63 +1228,71 @@ def _quick_sites(queries: list[str]) -> list[int | None]:
 
 
 def _plain_columns(
-    plain: _Plain, settings: Settings, sites: dict[int, _SiteRules], salts: DaySalts
+    plain: _Plain,
+    hit_ids: list[str],
+    settings: Settings,
+    sites: dict[int, _SiteRules],
+    salts: DaySalts,
 ) -> _Described:
     """The web.hits rows of a batch's vouched hits (what ``_row`` gives each)."""
-    fields = plain.fields
-    queries = [f["q"] for f in fields]
-    values, accepted, rare = _parameter_columns(queries)
-    header_agents = pa.array([f.get("ua") or None for f in fields], pa.string())
-    agents = pc.coalesce(_text(values["ua"]), header_agents).to_pylist()
-    devices = {agent: detect_device(agent) for agent in set(agents)}
-    is_bot = np.array([devices[agent].is_bot for agent in agents], bool)
+    texts = plain.texts if plain.texts is not None else pa.array(plain.queries, pa.string())
+    values, accepted, rare = _parameter_columns(texts)
+    header_agents = pa.array([agent or None for agent in plain.agents], pa.string())
+    agents = pc.coalesce(_text(values["ua"]), header_agents)
+    # each distinct agent (None too) described once, and given to its hits by its code
+    encoded = agents.dictionary_encode(null_encoding="encode")
+    devices = [detect_device(agent) for agent in encoded.dictionary.to_pylist()]
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    is_bot = np.array([device.is_bot for device in devices], bool)[codes]
     asked = _equals(values["bots"], "1")
     kept = accepted & (~is_bot | asked)
     others = np.nonzero(~accepted)[0]
     chosen = np.nonzero(kept)[0]
+    picked = chosen.tolist()
     mask = pa.array(kept)
     values = {name: column.filter(mask) for name, column in values.items()}
-    fields = [fields[index] for index in chosen]
-    agents = [agents[index] for index in chosen]
-    received = [plain.received[index] for index in chosen]
+    received = [plain.received[index] for index in picked]
+    languages = [plain.languages[index] or None for index in picked]
     columns: dict[str, Any] = {
-        "hit_id": [plain.hit_ids[index] for index in chosen],
-        "idsite": [plain.sites[index] for index in chosen],
+        "hit_id": [hit_ids[index] for index in picked],
+        "idsite": [plain.sites[index] for index in picked],
         "received_at": received,
         "hit_time": received,  # no cdt in a plain hit
-        "user_agent": agents,
-        "raw_query": [queries[index] for index in chosen],
-        "transport": [f.get("via", "get") for f in fields],
-        "lang": pc.coalesce(
-            _text(values["lang"]), pa.array([f.get("lang") or None for f in fields], pa.string())
-        ),
+        "user_agent": agents.filter(mask),
+        "raw_query": texts.filter(mask),
+        "transport": [plain.transports[index] for index in picked],
+        "lang": pc.coalesce(_text(values["lang"]), pa.array(languages, pa.string())),
     }
     columns.update(_plain_parameters(values))
     columns.update(
-        _rare_parameters([queries[index] for index in np.nonzero(kept & rare)[0]], rare[chosen])
+        _rare_parameters(
+            [plain.queries[index] for index in np.nonzero(kept & rare)[0]], rare[chosen]
+        )
     )
-    columns.update(_by_distinct(agents, devices.__getitem__, _DEVICE_COLUMNS))
+    columns.update(_by_code(pa.array(codes[chosen]), devices, _DEVICE_COLUMNS))
     _plain_pages(columns, sites)
-    _plain_network(columns, fields, settings, salts)
+    _plain_network(columns, [plain.addresses[index] for index in picked], settings, salts)
+    times = pa.array(received, _TYPES["hit_time"])  # both columns: converted once
+    columns.update(received_at=times, hit_time=times)
     table = pa.Table.from_arrays(
-        [_array(columns.get(f.name), f.type, len(agents)) for f in SCHEMA], schema=SCHEMA
+        [_array(columns.get(f.name), f.type, len(picked)) for f in SCHEMA], schema=SCHEMA
     )
     return _Described(
         table,
-        [plain.positions[index] for index in chosen],
+        [plain.positions[index] for index in picked],
         int((accepted & ~kept).sum()),
         others.tolist(),
     )
 
 
 def _parameter_columns(
-    queries: list[str],
+    queries: pa.Array,
 ) -> tuple[dict[str, pa.Array], np.ndarray, np.ndarray]:
     """The decoded value of each name in ``_READ_NAMES`` (null where not sent), which hits
     the path takes (not: a name outside ``_PLAIN_NAMES`` and the custom dimensions, or a
     name sent twice, where parse_query keeps the last) and which send a rare name."""
     count = len(queries)
-    parts = pc.split_pattern(pa.array(queries, pa.string()), "&")
+    parts = pc.split_pattern(queries, "&")
     parents = pc.list_parent_indices(parts).to_numpy()
     pairs = pc.list_flatten(parts)
     present = pc.not_equal(pairs, "")  # quick_site allows a trailing "&"
@@ -1273,16 +1382,16 @@ def _plain_parameters(values: dict[str, pa.Array]) -> dict[str, Any]:
         "ping", "event", "outlink", "download", "search", "cart", "goal", "other", "pageview",
     )  # fmt: skip
     return {
-        "kind": kinds.to_pylist(),
+        "kind": kinds,
         "visitor_id": pc.utf8_lower(pc.coalesce(text["cid"], text["_id"])),
         "user_id": text["uid"],
-        "url": text["url"].to_pylist(),
+        "url": text["url"],
         "action_name": text["action_name"],
-        "urlref": text["urlref"].to_pylist(),
+        "urlref": text["urlref"],
         "link_url": pc.coalesce(text["link"], text["download"]),
-        "search_keyword": text["search"].to_pylist(),
-        "search_category": text["search_cat"].to_pylist(),
-        "search_count": pc.cast(text["search_count"], pa.int32()).to_pylist(),
+        "search_keyword": text["search"],
+        "search_category": text["search_cat"],
+        "search_count": pc.cast(text["search_count"], pa.int32()),
         "event_category": _trimmed(text["e_c"]),
         "event_action": _trimmed(text["e_a"]),
         "event_name": _trimmed(text["e_n"]),
@@ -1336,30 +1445,31 @@ def _rare(params: dict[str, str]) -> tuple[str | None, str | None, dict[str, str
 
 def _plain_pages(columns: dict[str, Any], sites: dict[int, _SiteRules]) -> None:
     """Site search, fragment, excluded parameters and referrer, as ``_row`` works them out:
-    once per distinct page (site, URL, kind) and per distinct (site, URL, referrer)."""
-    kinds, urls, referrers = columns["kind"], columns["url"], columns["urlref"]
+    once per distinct page (site, URL, kind) and per distinct (site, URL, referrer), each
+    given to its hits by its code."""
+    urls, idsites = columns["url"], pa.array(columns["idsite"], pa.int32())
     rules_of = {site: sites.get(site) or _SiteRules(frozenset()) for site in set(columns["idsite"])}
-    pages = list(zip(columns["idsite"], urls, kinds, strict=True))
-    described = {page: _page(page[1], page[2], rules_of[page[0]]) for page in set(pages)}
-    found = [described[page] for page in pages]
-    searched = [page.search for page in found]
-    columns["kind"] = [page.kind for page in found]
-    columns["url"] = [page.url for page in found]
-    columns["url_fragment"] = [page.fragment for page in found]
-    for name, part in (("search_keyword", 0), ("search_category", 1), ("search_count", 2)):
-        columns[name] = [
-            value if search is None else search[part]
-            for value, search in zip(columns[name], searched, strict=True)
-        ]
-    visits = list(zip(columns["idsite"], urls, referrers, strict=True))
-    columns.update(
-        _by_distinct(
-            visits,
-            lambda key: _referrer(key[1], key[2], {}, rules_of[key[0]].hosts),
-            _REFERRER_COLUMNS,
-        )
-    )
+    codes, pages = _distinct(idsites, urls, columns["kind"])
+    found = [_page(url, kind, rules_of[site]) for site, url, kind in pages]
+    indexes = pa.array(codes)
+
+    def spread(values: list[Any], name: str) -> pa.Array:
+        return pa.array(values, _TYPES[name]).take(indexes)
+
+    columns["kind"] = spread([page.kind for page in found], "kind")
+    columns["url"] = spread([page.url for page in found], "url")
+    columns["url_fragment"] = spread([page.fragment for page in found], "url_fragment")
+    if any(page.search is not None for page in found):
+        searched = pa.array([page.search is not None for page in found]).take(indexes)
+        for name, part in (("search_keyword", 0), ("search_category", 1), ("search_count", 2)):
+            values = [None if page.search is None else page.search[part] for page in found]
+            columns[name] = pc.if_else(searched, spread(values, name), columns[name])
+    codes, visits = _distinct(idsites, urls, columns["urlref"])
+    described = [_referrer(url, urlref, {}, rules_of[site].hosts) for site, url, urlref in visits]
+    columns.update(_by_code(pa.array(codes), described, _REFERRER_COLUMNS))
     remembered = columns.pop("attribution")
+    if all(cookie is None for cookie in remembered):
+        return  # no hit credits an earlier campaign: the attributed columns stay null
     credited = [
         None if cookie is None else attribution(cookie, rules_of[site].hosts)
         for cookie, site in zip(remembered, columns["idsite"], strict=True)
@@ -1368,6 +1478,26 @@ def _plain_pages(columns: dict[str, Any], sites: dict[int, _SiteRules]) -> None:
         columns[f"attributed_{name}"] = [
             None if credit is None else getattr(credit, name) for credit in credited
         ]
+
+
+def _distinct(*columns: pa.Array) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """Each row's code of its combination of the columns' values (a null is a value too),
+    and the distinct combinations, in code order: Arrow's ``dictionary_encode`` a column,
+    the codes combined by numpy."""
+    key = np.zeros(len(columns[0]), np.int64)
+    parts = []
+    for column in columns:
+        encoded = column.dictionary_encode(null_encoding="encode")
+        values = encoded.dictionary.to_pylist()
+        indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        # renumbered after each column: a code stays below the number of rows
+        key = np.unique(key * max(len(values), 1) + indices, return_inverse=True)[1]
+        parts.append((values, indices))
+    _, first, codes = np.unique(key, return_index=True, return_inverse=True)
+    combinations = [
+        tuple(values[indices[row]] for values, indices in parts) for row in first.tolist()
+    ]
+    return codes, combinations
 
 
 @dataclass(frozen=True)
@@ -1394,24 +1524,20 @@ def _page(url: str | None, kind: str, rules: _SiteRules) -> _Page:
 
 
 def _plain_network(
-    columns: dict[str, Any], fields: list[dict[str, Any]], settings: Settings, salts: DaySalts
+    columns: dict[str, Any], addresses: list[str | None], settings: Settings, salts: DaySalts
 ) -> None:
     """Country, provider, anonymised address and IP key: once per distinct address (the
     key once per site, day and address, in ``DaySalts``)."""
-    addresses = [f.get("ip") for f in fields]
     provider_lookup, anonymised = settings.web.provider_lookup, settings.web.ip_anonymise_bytes
 
     def describe(address: str | None) -> tuple[str | None, str | None, str | None]:
         network = network_of(address, provider_lookup)
         return network.country, network.provider, anonymise_ip(address, anonymised)
 
-    columns.update(_by_distinct(addresses, describe, _NETWORK_COLUMNS))
-    columns["ip_key"] = [
-        salts.ip_key(site, when, address)
-        for site, when, address in zip(
-            columns["idsite"], columns["hit_time"], addresses, strict=True
-        )
-    ]
+    encoded = pa.array(addresses, pa.string()).dictionary_encode(null_encoding="encode")
+    described = [describe(address) for address in encoded.dictionary.to_pylist()]
+    columns.update(_by_code(encoded.indices, described, _NETWORK_COLUMNS))
+    columns["ip_key"] = salts.ip_keys(columns["idsite"], columns["hit_time"], addresses)
 
 
 _DEVICE_COLUMNS = {
@@ -1440,19 +1566,18 @@ _NETWORK_COLUMNS = {
 }
 
 
-def _by_distinct(
-    keys: list[Any], describe: Callable[[Any], Any], parts: Mapping[str, Callable[[Any], Any]]
+def _by_code(
+    indexes: pa.Array, described: list[Any], parts: Mapping[str, Callable[[Any], Any]]
 ) -> dict[str, pa.Array]:
-    """Columns of a description worked out once per distinct key: each part's values for
-    the distinct keys, taken into place by the keys' codes (Arrow's ``take``)."""
-    codes: dict[Any, int] = {}
-    indexes = pa.array([codes.setdefault(key, len(codes)) for key in keys], pa.int32())
-    described = [describe(key) for key in codes]
-    types = {f.name: f.type for f in SCHEMA}
+    """Columns of descriptions given by code: each part's values for the descriptions,
+    taken into place by ``indexes`` (Arrow's ``take``)."""
     return {
-        name: pa.array([part(value) for value in described], types[name]).take(indexes)
+        name: pa.array([part(value) for value in described], _TYPES[name]).take(indexes)
         for name, part in parts.items()
     }
+
+
+_TYPES = {f.name: f.type for f in SCHEMA}
 
 
 def _array(values: Any, kind: pa.DataType, length: int) -> pa.Array:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, get_args
@@ -261,18 +261,36 @@ class DaySalts:
 
     def ip_key(self, idsite: int, hit_time: dt.datetime, ip: str | None) -> str | None:
         """A hash of ``ip`` with the salt of the hit's day in the site's time zone."""
-        zone = self.zones.get(idsite)
-        if not ip or zone is None:
-            return None
-        day = hit_time.replace(tzinfo=dt.UTC).astimezone(zone).date()
+        return self.ip_keys([idsite], [hit_time], [ip])[0]
+
+    def ip_keys(
+        self,
+        sites: Sequence[int],
+        times: Sequence[dt.datetime],
+        addresses: Sequence[str | None],
+    ) -> list[str | None]:
+        """``ip_key`` of each hit of a batch (its site, UTC time and address side by side)."""
+        keys: list[str | None] = []
+        zones, known = self.zones, self.keys
+        for idsite, hit_time, ip in zip(sites, times, addresses, strict=True):
+            zone = zones.get(idsite)
+            if not ip or zone is None:
+                keys.append(None)
+                continue
+            # the hit's local day: what astimezone computes (a naive UTC time made the
+            # zone's, then converted from UTC), without the UTC step
+            day = zone.fromutc(hit_time.replace(tzinfo=zone)).date()
+            # a visitor sends most of a day's hits from one address: each (day, address)
+            # is hashed once in this object's life (one load), and forgotten with it
+            key = known.get((day, ip))
+            keys.append(self._hashed(day, ip) if key is None else key)
+        return keys
+
+    def _hashed(self, day: dt.date, ip: str) -> str:
         salt = self.salts.get(day) or self.salt(day)
-        # a visitor sends most of a day's hits from one address: each (day, address) is
-        # hashed once in this object's life (one load), and forgotten with it
-        key = self.keys.get((day, ip))
-        if key is None:
-            if len(self.keys) >= KEYS_KEPT:
-                self.keys.clear()
-            key = self.keys[day, ip] = hashlib.sha256(f"{salt}|{ip}".encode()).hexdigest()[:32]
+        if len(self.keys) >= KEYS_KEPT:
+            self.keys.clear()
+        key = self.keys[day, ip] = hashlib.sha256(f"{salt}|{ip}".encode()).hexdigest()[:32]
         return key
 
 

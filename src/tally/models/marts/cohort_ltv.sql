@@ -43,17 +43,18 @@ at_known_age AS (
         AND r.age = c.known_age
 ),
 revenue AS (
-    SELECT CAST(date_trunc('month', f.first_day) AS DATE) AS cohort_start, f.country,
-        f.platform, f.plan_code, f.channel, f.currency, f.acquisition_channel,
+    SELECT CAST(date_trunc('month', f.first_day) AS DATE) AS cohort_start, g.country,
+        g.platform, g.plan_code, g.channel, g.currency, f.acquisition_channel,
         CAST(sum(CAST(p.revenue AS DECIMAL(18, 2))) AS DOUBLE) AS revenue,
         CAST(CASE WHEN count(*) = count(p.revenue_reporting)
             THEN sum(CAST(p.revenue_reporting AS DECIMAL(18, 2))) END AS DOUBLE)
             AS revenue_reporting
     FROM marts.cohort_members AS f
+    JOIN marts.dim_segment AS g ON g.segment_id = f.segment_id
     JOIN marts.subscription_revenue AS p ON p.subscription_id = f.subscription_id
     CROSS JOIN bounds AS b
     WHERE f.first_day >= b.data_start
-    GROUP BY 1, f.country, f.platform, f.plan_code, f.channel, f.currency,
+    GROUP BY 1, g.country, g.platform, g.plan_code, g.channel, g.currency,
         f.acquisition_channel
 ),
 curve AS (

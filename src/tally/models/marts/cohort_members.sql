@@ -2,7 +2,9 @@
 -- (cohort_retention, cohort_ltv) group it, read once for both:
 --   first_day          the start of its first MRR period (subscription_mrr's first_start):
 --                      the day it joined its cohort
---   country, platform, plan_code, channel, currency  those of that first period
+--   segment_id         that first period's segment (subscription_mrr's number for its
+--                      country, platform, plan, channel, sector and currency; named in
+--                      marts.dim_segment, which its readers join)
 --   mrr, mrr_reporting its MRR on the first day (in currency / in the reporting currency,
 --                      NULL without a rate)
 --   acquisition_channel  the web/app channel that brought it: its first touch
@@ -19,9 +21,7 @@
 -- @reads marts.subscription_attribution WHERE subscription_id IN {keys}
 -- @moves first_day: *
 SELECT
-    m.subscription_id, split_part(m.segment, chr(31), 1) AS country,
-    split_part(m.segment, chr(31), 2) AS platform, split_part(m.segment, chr(31), 3) AS plan_code,
-    split_part(m.segment, chr(31), 4) AS channel, split_part(m.segment, chr(31), 6) AS currency,
+    m.subscription_id, m.segment_id,
     coalesce(a.channel, 'unattributed') AS acquisition_channel,
     m.period_start AS first_day, m.mrr, m.mrr_reporting
 FROM marts.subscription_mrr AS m

@@ -32,12 +32,14 @@
 WITH bounds AS (
     SELECT data_start, horizon FROM marts.subscription_bounds
 ),
--- the members from the first loaded day to the newest
+-- the members from the first loaded day to the newest, their segment named
+-- (marts.dim_segment)
 firsts AS (
-    SELECT c.subscription_id, c.country, c.platform, c.plan_code, c.channel, c.currency,
+    SELECT c.subscription_id, g.country, g.platform, g.plan_code, g.channel, g.currency,
         c.acquisition_channel, c.first_day, CAST(c.mrr AS DECIMAL(18, 6)) AS mrr,
         CAST(c.mrr_reporting AS DECIMAL(18, 6)) AS mrr_reporting
     FROM marts.cohort_members AS c
+    JOIN marts.dim_segment AS g ON g.segment_id = c.segment_id
     CROSS JOIN bounds AS b
     WHERE c.first_day >= b.data_start AND c.first_day <= b.horizon
 ),

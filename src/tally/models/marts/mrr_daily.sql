@@ -14,12 +14,12 @@
 -- @range day day
 -- @reads marts.subscription_mrr WHERE period_end > {since}
 WITH moves AS (
-    SELECT segment, period_start AS day, CAST(mrr AS DECIMAL(18, 6)) AS mrr,
+    SELECT segment_id, period_start AS day, CAST(mrr AS DECIMAL(18, 6)) AS mrr,
         CAST(mrr_reporting AS DECIMAL(18, 6)) AS mrr_reporting,
         CASE WHEN mrr_reporting IS NULL THEN 1 ELSE 0 END AS unconverted, 1 AS paying
     FROM marts.subscription_mrr
     UNION ALL
-    SELECT segment, period_end, -CAST(mrr AS DECIMAL(18, 6)),
+    SELECT segment_id, period_end, -CAST(mrr AS DECIMAL(18, 6)),
         -coalesce(CAST(mrr_reporting AS DECIMAL(18, 6)), 0),
         CASE WHEN mrr_reporting IS NULL THEN -1 ELSE 0 END, -1
     FROM marts.subscription_mrr
@@ -40,22 +40,23 @@ calendar AS (
 ),
 -- the moves have one reader (with two, DuckDB would write them all down first): per day
 -- and segment, then the segments from those groups (decimal sums: the same whichever way
--- they are added). A segment is subscription_mrr's one text for country, platform, plan,
--- channel, sector and currency: grouped as is, taken apart in the result rows only
+-- they are added). A segment is subscription_mrr's one number for country, platform, plan,
+-- channel, sector and currency: grouped as is, named (marts.dim_segment) in the result
+-- rows only
 daily_moves AS (
-    SELECT segment, day,
+    SELECT segment_id, day,
         sum(mrr) AS mrr, sum(coalesce(mrr_reporting, CAST(0 AS DECIMAL(18, 6))))
             AS mrr_reporting,
         sum(unconverted) AS unconverted, sum(paying) AS paying
     FROM moves
-    GROUP BY segment, day
+    GROUP BY segment_id, day
 ),
 segments AS (
-    SELECT DISTINCT segment FROM daily_moves
+    SELECT DISTINCT segment_id FROM daily_moves
 ),
 carried AS (
     SELECT
-        c.day, s.segment,
+        c.day, s.segment_id,
         sum(coalesce(m.mrr, CAST(0 AS DECIMAL(18, 6)))) OVER running AS mrr,
         sum(coalesce(m.mrr_reporting, CAST(0 AS DECIMAL(18, 6)))) OVER running
             AS mrr_reporting,
@@ -63,22 +64,20 @@ carried AS (
         sum(coalesce(m.paying, 0)) OVER running AS paying
     FROM calendar AS c
     CROSS JOIN segments AS s
-    LEFT JOIN daily_moves AS m ON m.day = c.day AND m.segment = s.segment
+    LEFT JOIN daily_moves AS m ON m.day = c.day AND m.segment_id = s.segment_id
     WINDOW running AS (
-        PARTITION BY s.segment
+        PARTITION BY s.segment_id
         ORDER BY c.day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     )
 )
 SELECT
-    day, split_part(segment, chr(31), 1) AS country, split_part(segment, chr(31), 2) AS platform,
-    split_part(segment, chr(31), 3) AS plan_code, split_part(segment, chr(31), 4) AS channel,
-    split_part(segment, chr(31), 5) AS channel_sector,
-    split_part(segment, chr(31), 6) AS currency,
+    c.day, g.country, g.platform, g.plan_code, g.channel, g.channel_sector, g.currency,
     (SELECT max(reporting_currency) FROM marts.dim_exchange_rate) AS reporting_currency,
-    CAST(CAST(mrr AS DECIMAL(18, 2)) AS DOUBLE) AS mrr,
-    CAST(CASE WHEN unconverted = 0 THEN CAST(mrr_reporting AS DECIMAL(18, 2)) END AS DOUBLE)
+    CAST(CAST(c.mrr AS DECIMAL(18, 2)) AS DOUBLE) AS mrr,
+    CAST(CASE WHEN c.unconverted = 0 THEN CAST(c.mrr_reporting AS DECIMAL(18, 2)) END AS DOUBLE)
         AS mrr_reporting,
-    CAST(paying AS BIGINT) AS paying
-FROM carried
+    CAST(c.paying AS BIGINT) AS paying
+FROM carried AS c
+JOIN marts.dim_segment AS g ON g.segment_id = c.segment_id
 CROSS JOIN bounds AS b
-WHERE day >= b.data_start AND paying <> 0
+WHERE c.day >= b.data_start AND c.paying <> 0

@@ -28,7 +28,7 @@ WITH bounds AS (
 ),
 starts AS (
     SELECT
-        m.period_start AS day, m.segment,
+        m.period_start AS day, m.segment_id,
         CASE
             WHEN m.previous_end = m.period_start AND m.mrr > m.previous_mrr THEN 'Expansion'
             WHEN m.previous_end = m.period_start AND m.mrr < m.previous_mrr THEN 'Contraction'
@@ -45,7 +45,7 @@ starts AS (
     FROM marts.subscription_mrr AS m
     UNION ALL
     SELECT
-        m.period_start, m.segment, 'Exchange rate', CAST(0 AS DECIMAL(18, 6)),
+        m.period_start, m.segment_id, 'Exchange rate', CAST(0 AS DECIMAL(18, 6)),
         CAST(m.previous_mrr * (m.to_reporting - m.previous_to_reporting) AS DECIMAL(18, 6))
     FROM marts.subscription_mrr AS m
     WHERE m.previous_end = m.period_start
@@ -53,26 +53,30 @@ starts AS (
             OR (m.to_reporting IS NULL) <> (m.previous_to_reporting IS NULL))
     UNION ALL
     SELECT
-        m.period_end, m.segment, 'Churn', -CAST(m.mrr AS DECIMAL(18, 6)),
+        m.period_end, m.segment_id, 'Churn', -CAST(m.mrr AS DECIMAL(18, 6)),
         -CAST(m.mrr_reporting AS DECIMAL(18, 6))
     FROM marts.subscription_mrr AS m
     CROSS JOIN bounds AS b
     WHERE (m.next_start IS NULL OR m.next_start <> m.period_end)
         AND m.period_end <= b.horizon
 )
--- grouped by subscription_mrr's one text for the segment, taken apart in the result rows
+-- grouped by subscription_mrr's one number for the segment, named (marts.dim_segment) in the
+-- result rows
 SELECT
-    s.day, split_part(s.segment, chr(31), 1) AS country,
-    split_part(s.segment, chr(31), 2) AS platform, split_part(s.segment, chr(31), 3) AS plan_code,
-    split_part(s.segment, chr(31), 4) AS channel,
-    split_part(s.segment, chr(31), 5) AS channel_sector,
-    split_part(s.segment, chr(31), 6) AS currency, s.movement,
+    m.day, g.country, g.platform, g.plan_code, g.channel, g.channel_sector, g.currency,
+    m.movement,
     (SELECT max(reporting_currency) FROM marts.dim_exchange_rate) AS reporting_currency,
-    CAST(CAST(sum(s.mrr) AS DECIMAL(18, 2)) AS DOUBLE) AS mrr,
-    CAST(CASE WHEN count(*) = count(s.mrr_reporting)
-        THEN CAST(sum(s.mrr_reporting) AS DECIMAL(18, 2)) END AS DOUBLE) AS mrr_reporting,
-    CAST(count(*) AS BIGINT) AS subscriptions
-FROM starts AS s
-CROSS JOIN bounds AS b
-WHERE s.movement IS NOT NULL AND s.day >= b.data_start AND s.day <= b.horizon
-GROUP BY s.day, s.segment, s.movement
+    m.mrr, m.mrr_reporting, m.subscriptions
+FROM (
+    SELECT
+        s.day, s.segment_id, s.movement,
+        CAST(CAST(sum(s.mrr) AS DECIMAL(18, 2)) AS DOUBLE) AS mrr,
+        CAST(CASE WHEN count(*) = count(s.mrr_reporting)
+            THEN CAST(sum(s.mrr_reporting) AS DECIMAL(18, 2)) END AS DOUBLE) AS mrr_reporting,
+        CAST(count(*) AS BIGINT) AS subscriptions
+    FROM starts AS s
+    CROSS JOIN bounds AS b
+    WHERE s.movement IS NOT NULL AND s.day >= b.data_start AND s.day <= b.horizon
+    GROUP BY s.day, s.segment_id, s.movement
+) AS m
+JOIN marts.dim_segment AS g ON g.segment_id = m.segment_id

@@ -1,15 +1,15 @@
 -- Subscription MRR: one row per paid or grace-period access period with monthly recurring
 -- revenue (MRR), the grain the MRR marts add up.
---   segment           the period's country, platform, plan code, billing channel, sector
---                     and currency (of its price) in one text, in that order, joined by
---                     chr(31), the ASCII unit separator (none of them is ever NULL: staging
---                     requires each): its readers group by it and take it apart in their
---                     few result rows (split_part). Six text columns on every one of its
---                     millions of rows cost more than the rest of the row: at 1M
---                     subscriptions (6.2M rows) writing the table took 7.0-7.3 CPU s with
---                     them, 4.1-4.2 with the one text (nor is the reporting currency, the
---                     same on every row, or the period's kind stored: the readers take the
---                     one from marts.dim_exchange_rate and need not the other)
+--   segment_id        the period's segment: its country, platform, plan code, billing
+--                     channel, sector and currency (of its price) as one number, a 64-bit
+--                     hash of the six (none is ever NULL: staging requires each); the six
+--                     are in marts.dim_segment, one row per segment_id (join it to read
+--                     them). Six text columns on every one of its millions of rows cost
+--                     more than the rest of the row: at 1M subscriptions (6.2M rows)
+--                     writing the table took 7.0-7.3 CPU s with them, 4.1-4.2 with one
+--                     text (nor is the reporting currency, the same on every row, or the
+--                     period's kind stored: the readers take the one from
+--                     marts.dim_exchange_rate and need not the other)
 --   amount            the period's price: its purchase or renewal (the latest copy, as
 --                     staging keeps it); a period no billed row describes (status export,
 --                     grace-period notice, the stand-in before the first loaded day) takes
@@ -44,7 +44,7 @@
 -- @reads staging.viu_premium_transactions_latest WHERE user_id IN {keys} AND type IN ('purchase', 'renewal') AND amount > 0
 -- @reads marts.subscription_periods WHERE user_id IN {keys}
 -- @reads marts.subscription_list_prices WHERE user_id IN {keys}
--- @moves period_start: user_id, segment, amount, billed_days, mrr, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, user_prev_end, first_start
+-- @moves period_start: user_id, segment_id, amount, billed_days, mrr, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, user_prev_end, first_start
 -- @moves period_end: period_end, next_start
 WITH transactions AS (
     -- the columns read below, named (not t.*): the daily build then fetches only these of
@@ -112,8 +112,8 @@ rate_days AS (
 ),
 converted AS (
     SELECT n.subscription_id, n.user_id,
-        concat_ws(chr(31), n.country, n.platform, n.plan_code, n.channel, n.channel_sector,
-            n.currency) AS segment,
+        hash(n.country, n.platform, n.plan_code, n.channel, n.channel_sector, n.currency)
+            AS segment_id,
         n.kind, n.period_start, n.period_end, n.amount, n.billed_days, n.list_mrr,
         x.to_reporting
     FROM normalised AS n
@@ -155,7 +155,7 @@ across AS (
     WHERE user_id IN (SELECT user_id FROM several)
 )
 SELECT
-    n.subscription_id, n.user_id, n.segment, n.period_start, n.period_end,
+    n.subscription_id, n.user_id, n.segment_id, n.period_start, n.period_end,
     CAST(n.amount AS DOUBLE) AS amount, CAST(n.billed_days AS INTEGER) AS billed_days,
     CAST(n.mrr AS DOUBLE) AS mrr,
     CAST(n.to_reporting AS DOUBLE) AS to_reporting,

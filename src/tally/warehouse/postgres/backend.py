@@ -70,11 +70,18 @@ def to_postgres(sql: str, dialect: str = "postgres") -> str:
 def _hashed(node: exp.Expr) -> exp.Expr:
     """DuckDB's ``hash(value)`` (a model's hash of a key, see ``@probe`` in
     docs/ARCHITECTURE.md) as PostgreSQL's 64-bit hash of the value's text, which sqlglot
-    leaves as an unknown ``HASH``: any hash will do, the same one on both sides of a match."""
+    leaves as an unknown ``HASH``: any hash will do, the same one on both sides of a match.
+    ``hash(a, b, ...)`` (several values: ``subscription_mrr.segment_id``) hashes their texts
+    joined by chr(31), the unit separator, which none of them holds."""
     if isinstance(node, exp.Anonymous) and str(node.this).lower() == "hash":
-        if len(node.expressions) == 1:
-            text = exp.cast(node.expressions[0], "TEXT")
-            return exp.func("hashtextextended", text, exp.Literal.number(0))
+        texts = [exp.cast(value, "TEXT") for value in node.expressions]
+        if not texts:
+            return node
+        joined: exp.Expr = texts[0]
+        for text in texts[1:]:
+            separated = exp.DPipe(this=joined, expression=exp.func("chr", exp.Literal.number(31)))
+            joined = exp.DPipe(this=separated, expression=text)
+        return exp.func("hashtextextended", joined, exp.Literal.number(0))
     return node
 
 

@@ -171,9 +171,14 @@ def to_redshift(sql: str) -> str:
         text = (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR)
         if isinstance(node, exp.DataType) and node.this in text and not node.expressions:
             return exp.DataType.build(f"VARCHAR({MAX_VARCHAR})", dialect="redshift")
-        # DuckDB's hash(value) (a model's hash of a key, ``@probe``): Redshift's own 64-bit one
+        # DuckDB's hash(value) (a model's hash of a key, ``@probe``): Redshift's own 64-bit
+        # one; hash(a, b, ...) (segment_id) chains it, each value's hash the next one's seed
         if isinstance(node, exp.Anonymous) and str(node.this).lower() == "hash":
-            return exp.Anonymous(this="fnv_hash", expressions=node.expressions)
+            values = list(node.expressions)
+            hashed = exp.Anonymous(this="fnv_hash", expressions=values[:1])
+            for value in values[1:]:
+                hashed = exp.Anonymous(this="fnv_hash", expressions=[value, hashed])
+            return hashed
         return node
 
     statements = sqlglot.parse(sql, read="duckdb")

@@ -630,6 +630,7 @@ def _transpiled(
     for select in tree.find_all(exp.Select):
         _series_as_lateral_view(select)
     _numbered_in_some_order(tree)
+    tree = tree.transform(_several_hashed)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     renamed = dict(views)
     for table in tree.find_all(exp.Table):
@@ -686,6 +687,17 @@ def _dates_subtracted(
             exp.DateDiff(this=sub.left.copy(), expression=sub.right.copy(), unit=exp.var("DAY"))
         )
     return typed
+
+
+def _several_hashed(node: exp.Expression) -> exp.Expression:
+    """DuckDB's ``hash(a, b, ...)`` of several values (``subscription_mrr.segment_id``, a
+    number that names a segment) as Spark's 64-bit ``xxhash64``: Spark's own ``hash`` has
+    32 bits. ``hash(value)`` of one (a probe's, where a shared hash costs a second look,
+    never a wrong row) stays Spark's ``hash``, as the tables built so far hold it."""
+    if isinstance(node, exp.Anonymous) and str(node.this).lower() == "hash":
+        if len(node.expressions) > 1:
+            return exp.Anonymous(this="xxhash64", expressions=list(node.expressions))
+    return node
 
 
 def _numbered_in_some_order(tree: exp.Expression) -> None:
