@@ -26,6 +26,7 @@ from tally.pipeline.build import (
     range_condition,
     read_model,
     rebuild_keys,
+    replace_changed,
     table_columns,
     temporary,
 )
@@ -218,6 +219,42 @@ def test_a_keyed_rebuild_replaces_only_what_differs_and_says_from_when() -> None
         # period (same key, another user) changed no declared column: nothing from it.
         # Had U1's kind changed, its start (1 Nov) would have moved first
         assert moved_since(warehouse, model, "delta") == dt.date(2026, 11, 2)
+
+
+def test_the_rows_that_went_are_deleted_by_the_row_ids_read_with_them() -> None:
+    """With ``row_ids``, the rows that went are the stored rows of their key, deleted by
+    the row id each was read with: a row of the same key that was not read stays (the
+    plain delete matches the key over the whole table and would take it too; a model's
+    key is unique, so both give the same table there)."""
+    warehouse = connect("duckdb:///:memory:")
+    warehouse.execute("CREATE SCHEMA marts")
+    warehouse.execute(
+        "CREATE TABLE marts.periods AS SELECT * FROM (VALUES ('U1', 'S1', DATE '2026-11-01', "
+        "DATE '2026-11-02', 'paid'), ('U2', 'S2', DATE '2026-10-01', DATE '2026-10-02', "
+        "'paid'), ('U9', 'S1', DATE '2026-11-01', DATE '2026-11-09', 'trial')) "
+        "AS v(user_id, subscription_id, period_start, period_end, kind)"
+    )
+    with warehouse.session():
+        path = Path(tempfile.mkdtemp()) / "periods.sql"
+        path.write_text(PERIODS, encoding="utf-8")
+        model = read_model(path, "marts")
+        # U1's and U2's rows read with their row ids; U1's period now ends on 3 Dec
+        read = "SELECT *, rowid AS _row_id FROM marts.periods WHERE user_id IN ('U1', 'U2')"
+        temporary(warehouse, "stored", read)
+        fresh = (
+            "SELECT user_id, subscription_id, period_start, CASE user_id WHEN 'U1' THEN "
+            "DATE '2026-12-03' ELSE period_end END AS period_end, kind FROM stored"
+        )
+        temporary(warehouse, "fresh", fresh)
+        replace_changed(warehouse, model, None, None, "delta", "stored", "fresh", "_row_id")
+        rows = "SELECT user_id, period_end FROM marts.periods ORDER BY user_id"
+        # U1's row went by its row id and came back changed; U2's stayed; U9's row has
+        # U1's key (S1, 1 Nov) but was not read: it stays
+        assert warehouse.rows(rows) == [
+            ("U1", dt.date(2026, 12, 3)),
+            ("U2", dt.date(2026, 10, 2)),
+            ("U9", dt.date(2026, 11, 9)),
+        ]
 
 
 def test_a_keyed_input_is_read_with_the_names_the_model_writes_or_whole() -> None:

@@ -648,6 +648,7 @@ def replace_changed(
     delta: str,
     stored: str = "stored_rows",
     fresh: str = "fresh_rows",
+    row_ids: str | None = None,
 ) -> None:
     """Make the rows ``stored_sql`` picks from the model's table the rows of ``fresh_sql``,
     replacing only those that differ, by the declared unique key (deleting and inserting
@@ -655,7 +656,10 @@ def replace_changed(
     Either SQL None: the temporary table ``stored`` (``fresh``) holds those rows already,
     and stays (a copy of a temporary table costs as much as a small rebuild step). Leaves the
     temporary table ``delta``: every row that went (``_old`` true) or came (``_old``
-    false)."""
+    false). ``row_ids``: the column of ``stored`` holding each row's row id in the model's
+    table (where the warehouse has row ids), so that the rows that went are deleted by it
+    instead of matched by key over the whole table (at 1M subscriptions, the day's 12,000
+    latest periods among 1M: ~0.045 -> ~0.01 s of CPU, busy)."""
     assert model.range is not None
     made = [
         (table, sql) for table, sql in ((stored, stored_sql), (fresh, fresh_sql)) if sql is not None
@@ -673,10 +677,23 @@ def replace_changed(
             warehouse.execute(f"INSERT INTO {name} SELECT {columns} FROM {fresh}")
     else:
         listed = ", ".join(unique)
-        matched = " AND ".join(f"{name}.{column} = went.{column}" for column in unique)
-        warehouse.execute(
-            pipeline_sql("delete_went", table=name, unique=listed, delta=delta, matched=matched)
-        )
+        if row_ids is not None:
+            matched = " AND ".join(f"s.{column} = went.{column}" for column in unique)
+            went = pipeline_sql(
+                "delete_went_by_row_ids",
+                table=name,
+                row_ids=row_ids,
+                stored=stored,
+                unique=listed,
+                delta=delta,
+                matched=matched,
+            )
+        else:
+            matched = " AND ".join(f"{name}.{column} = went.{column}" for column in unique)
+            went = pipeline_sql(
+                "delete_went", table=name, unique=listed, delta=delta, matched=matched
+            )
+        warehouse.execute(went)
         warehouse.execute(f"INSERT INTO {name} SELECT {columns} FROM {delta} WHERE NOT _old")
     done_with(warehouse, [table for table, _ in made])
 

@@ -42,6 +42,9 @@ from tally.warehouse.sqlfiles import sql_expression, sql_file
 PERIODS = "marts.subscription_periods"
 LAST_PERIODS = "marts.subscription_last_periods"
 REFUNDS = "marts.refund_transactions"
+# the column of "tails" (where the warehouse has row ids) holding each row's row id in
+# LAST_PERIODS
+ROW_ID = "_row_id"
 # the periods model's inputs: one copy of each billing event, and the status export
 LATEST = "staging.viu_premium_transactions_latest"
 STATUS = "staging.viu_premium_subscriber_status"
@@ -186,7 +189,10 @@ def rebuild_last_periods(
     if PERIODS not in deltas:
         rebuild_keys(warehouse, model, keys, deltas[model.table])
         return
-    replace_changed(warehouse, model, None, None, deltas[model.table], "last_stored", "last_fresh")
+    row_ids = ROW_ID if warehouse.capabilities.row_ids else None
+    replace_changed(
+        warehouse, model, None, None, deltas[model.table], "last_stored", "last_fresh", row_ids
+    )
     done_with(warehouse, ["last_stored", "last_fresh"])
 
 
@@ -265,7 +271,11 @@ def _tails(warehouse: Warehouse, users_table: str) -> str:
         "keys_among", key="_user_hash", given="hash(user_id)", rows=users_table
     )
     hashed = few_rows(warehouse, LAST_PERIODS, hashed)
-    return f"SELECT * FROM {LAST_PERIODS} WHERE {hashed} AND {_among('user_id', users_table)}"
+    among = _among("user_id", users_table)
+    if not warehouse.capabilities.row_ids:
+        return f"SELECT * FROM {LAST_PERIODS} WHERE {hashed} AND {among}"
+    # with each row's row id: the rows replaced are deleted by it (rebuild_last_periods)
+    return f"SELECT *, rowid AS {ROW_ID} FROM {LAST_PERIODS} WHERE {hashed} AND {among}"
 
 
 def _users_rows(warehouse: Warehouse, table: str, users_table: str) -> str:
