@@ -1272,6 +1272,8 @@ def _plain_columns(
     columns.update(_by_code(pa.array(codes[chosen]), devices, _DEVICE_COLUMNS))
     _plain_pages(columns, sites)
     _plain_network(columns, [plain.addresses[index] for index in picked], settings, salts)
+    times = pa.array(received, _TYPES["hit_time"])  # both columns: converted once
+    columns.update(received_at=times, hit_time=times)
     table = pa.Table.from_arrays(
         [_array(columns.get(f.name), f.type, len(picked)) for f in SCHEMA], schema=SCHEMA
     )
@@ -1380,16 +1382,16 @@ def _plain_parameters(values: dict[str, pa.Array]) -> dict[str, Any]:
         "ping", "event", "outlink", "download", "search", "cart", "goal", "other", "pageview",
     )  # fmt: skip
     return {
-        "kind": kinds.to_pylist(),
+        "kind": kinds,
         "visitor_id": pc.utf8_lower(pc.coalesce(text["cid"], text["_id"])),
         "user_id": text["uid"],
-        "url": text["url"].to_pylist(),
+        "url": text["url"],
         "action_name": text["action_name"],
-        "urlref": text["urlref"].to_pylist(),
+        "urlref": text["urlref"],
         "link_url": pc.coalesce(text["link"], text["download"]),
-        "search_keyword": text["search"].to_pylist(),
-        "search_category": text["search_cat"].to_pylist(),
-        "search_count": pc.cast(text["search_count"], pa.int32()).to_pylist(),
+        "search_keyword": text["search"],
+        "search_category": text["search_cat"],
+        "search_count": pc.cast(text["search_count"], pa.int32()),
         "event_category": _trimmed(text["e_c"]),
         "event_action": _trimmed(text["e_a"]),
         "event_name": _trimmed(text["e_n"]),
@@ -1443,30 +1445,31 @@ def _rare(params: dict[str, str]) -> tuple[str | None, str | None, dict[str, str
 
 def _plain_pages(columns: dict[str, Any], sites: dict[int, _SiteRules]) -> None:
     """Site search, fragment, excluded parameters and referrer, as ``_row`` works them out:
-    once per distinct page (site, URL, kind) and per distinct (site, URL, referrer)."""
-    kinds, urls, referrers = columns["kind"], columns["url"], columns["urlref"]
+    once per distinct page (site, URL, kind) and per distinct (site, URL, referrer), each
+    given to its hits by its code."""
+    urls, idsites = columns["url"], pa.array(columns["idsite"], pa.int32())
     rules_of = {site: sites.get(site) or _SiteRules(frozenset()) for site in set(columns["idsite"])}
-    pages = list(zip(columns["idsite"], urls, kinds, strict=True))
-    described = {page: _page(page[1], page[2], rules_of[page[0]]) for page in set(pages)}
-    found = [described[page] for page in pages]
-    searched = [page.search for page in found]
-    columns["kind"] = [page.kind for page in found]
-    columns["url"] = [page.url for page in found]
-    columns["url_fragment"] = [page.fragment for page in found]
-    for name, part in (("search_keyword", 0), ("search_category", 1), ("search_count", 2)):
-        columns[name] = [
-            value if search is None else search[part]
-            for value, search in zip(columns[name], searched, strict=True)
-        ]
-    visits = list(zip(columns["idsite"], urls, referrers, strict=True))
-    columns.update(
-        _by_distinct(
-            visits,
-            lambda key: _referrer(key[1], key[2], {}, rules_of[key[0]].hosts),
-            _REFERRER_COLUMNS,
-        )
-    )
+    codes, pages = _distinct(idsites, urls, columns["kind"])
+    found = [_page(url, kind, rules_of[site]) for site, url, kind in pages]
+    indexes = pa.array(codes)
+
+    def spread(values: list[Any], name: str) -> pa.Array:
+        return pa.array(values, _TYPES[name]).take(indexes)
+
+    columns["kind"] = spread([page.kind for page in found], "kind")
+    columns["url"] = spread([page.url for page in found], "url")
+    columns["url_fragment"] = spread([page.fragment for page in found], "url_fragment")
+    if any(page.search is not None for page in found):
+        searched = pa.array([page.search is not None for page in found]).take(indexes)
+        for name, part in (("search_keyword", 0), ("search_category", 1), ("search_count", 2)):
+            values = [None if page.search is None else page.search[part] for page in found]
+            columns[name] = pc.if_else(searched, spread(values, name), columns[name])
+    codes, visits = _distinct(idsites, urls, columns["urlref"])
+    described = [_referrer(url, urlref, {}, rules_of[site].hosts) for site, url, urlref in visits]
+    columns.update(_by_code(pa.array(codes), described, _REFERRER_COLUMNS))
     remembered = columns.pop("attribution")
+    if all(cookie is None for cookie in remembered):
+        return  # no hit credits an earlier campaign: the attributed columns stay null
     credited = [
         None if cookie is None else attribution(cookie, rules_of[site].hosts)
         for cookie, site in zip(remembered, columns["idsite"], strict=True)
@@ -1475,6 +1478,26 @@ def _plain_pages(columns: dict[str, Any], sites: dict[int, _SiteRules]) -> None:
         columns[f"attributed_{name}"] = [
             None if credit is None else getattr(credit, name) for credit in credited
         ]
+
+
+def _distinct(*columns: pa.Array) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """Each row's code of its combination of the columns' values (a null is a value too),
+    and the distinct combinations, in code order: Arrow's ``dictionary_encode`` a column,
+    the codes combined by numpy."""
+    key = np.zeros(len(columns[0]), np.int64)
+    parts = []
+    for column in columns:
+        encoded = column.dictionary_encode(null_encoding="encode")
+        values = encoded.dictionary.to_pylist()
+        indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        # renumbered after each column: a code stays below the number of rows
+        key = np.unique(key * max(len(values), 1) + indices, return_inverse=True)[1]
+        parts.append((values, indices))
+    _, first, codes = np.unique(key, return_index=True, return_inverse=True)
+    combinations = [
+        tuple(values[indices[row]] for values, indices in parts) for row in first.tolist()
+    ]
+    return codes, combinations
 
 
 @dataclass(frozen=True)
@@ -1541,16 +1564,6 @@ _NETWORK_COLUMNS = {
     "provider": itemgetter(1),
     "ip": itemgetter(2),
 }
-
-
-def _by_distinct(
-    keys: list[Any], describe: Callable[[Any], Any], parts: Mapping[str, Callable[[Any], Any]]
-) -> dict[str, pa.Array]:
-    """Columns of a description worked out once per distinct key: each part's values for
-    the distinct keys, taken into place by the keys' codes (Arrow's ``take``)."""
-    codes: dict[Any, int] = {}
-    indexes = pa.array([codes.setdefault(key, len(codes)) for key in keys], pa.int32())
-    return _by_code(indexes, [describe(key) for key in codes], parts)
 
 
 def _by_code(

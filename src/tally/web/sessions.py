@@ -14,16 +14,16 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from importlib import resources
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
+from tally.config import WebSettings
 from tally.warehouse import Warehouse
 from tally.warehouse.sqlfiles import sql_expression, sql_file
 from tally.web.sites import site_timezones
-from tally.web.sorted_sessions import rebuild
+from tally.web.sorted_sessions import action_pieces, hit_pieces, rebuild, visit_pieces
 
 MODELS = "tally.web.models"
 # actions.sql places each hit and numbers its place in its visit (one write per row),
@@ -31,10 +31,12 @@ MODELS = "tally.web.models"
 # numbering as an UPDATE, is for actions written without sessionize: the benches' own.)
 REBUILD_ORDER = ("actions.sql", "pages.sql", "conversions.sql", "visits.sql")
 # How actions.sql's and visits.sql's work is done (``web.sessionize_engine``): "sql", their
-# window passes, on every backend; "sorted" (the default), one sort and numpy
-# (tally.web.sorted_sessions), where the warehouse hands rows over as Arrow and reads them
-# back by name (DuckDB), else as "sql".
-ENGINES = ("sql", "sorted")
+# window passes, on every backend; "sorted", one sort and numpy (tally.web.sorted_sessions),
+# where the warehouse hands rows over as Arrow and reads them back by name (DuckDB), else as
+# "sql". The setting is where the choices and the default are written.
+_ENGINE_SETTING = WebSettings.model_fields["sessionize_engine"]
+ENGINES: tuple[str, ...] = get_args(_ENGINE_SETTING.annotation)
+DEFAULT_ENGINE: str = _ENGINE_SETTING.default
 
 
 def sessions_sql(name: str, **fragments: str) -> str:
@@ -75,8 +77,17 @@ class SessionizeResult:
 
 
 def model_sql(name: str) -> str:
-    """The text of one model file of ``tally/web/models``."""
-    return resources.files(MODELS).joinpath(name).read_text(encoding="utf-8")
+    """The text of one model file of ``tally/web/models``, with the pieces it shares with
+    the sorted engine's statements (``sessions/*.sql``) filled in."""
+    return sql_file(MODELS, name, **_pieces(name))
+
+
+def _pieces(name: str) -> dict[str, str]:
+    if name == "actions.sql":
+        return {**hit_pieces(), **action_pieces()}
+    if name == "visits.sql":
+        return visit_pieces("i")  # identities: the first hit's device, country, provider
+    return {}
 
 
 def day_bounds(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
@@ -94,7 +105,7 @@ def sessionize(
     full: bool = False,
     idsite: int | None = None,
     since: dt.date | None = None,
-    engine: str = "sorted",
+    engine: str = DEFAULT_ENGINE,
 ) -> SessionizeResult:
     """Rebuild visits for site-days with unplaced hits (or every day with ``full=True``).
 

@@ -30,7 +30,8 @@ NO_ACTIONS = ("goal", "order", "cart")  # their time is credited to no page
 def rebuild(warehouse: Warehouse, between: list[str]) -> None:
     """Rebuild web.actions and web.visits for the dirty site-days (what actions.sql and
     visits.sql do), running the models ``between`` (pages, conversions) after the actions."""
-    hits = warehouse.query(sql_file(MODELS, "sessions/sorted_hits.sql")).combine_chunks()
+    sort = sql_file(MODELS, "sessions/sorted_hits.sql", **hit_pieces())
+    hits = warehouse.query(sort).combine_chunks()
     placed, visits = placed_actions(hits)
     # arrow_view is a DuckDB warehouse's own (sessions.py picks this engine only there)
     with (
@@ -38,10 +39,41 @@ def rebuild(warehouse: Warehouse, between: list[str]) -> None:
         warehouse.arrow_view(visits) as visits_view,  # type: ignore[attr-defined]
     ):
         views = {"placed": placed_view, "visits": visits_view}
-        warehouse.run_model(sql_file(MODELS, "sessions/sorted_actions.sql", **views))
+        actions = sql_file(MODELS, "sessions/sorted_actions.sql", **views, **action_pieces())
+        warehouse.run_model(actions)
         for model in between:
             warehouse.run_model(model)
-        warehouse.run_model(sql_file(MODELS, "sessions/sorted_visits.sql", **views))
+        visits_sql = sql_file(MODELS, "sessions/sorted_visits.sql", **views, **visit_pieces("f"))
+        warehouse.run_model(visits_sql)
+
+
+def piece(name: str, **fragments: str) -> str:
+    """``sessions/<name>.sql`` without its last line break: a piece of SQL that the SQL
+    engine's models (actions.sql, visits.sql) and this engine's statements both include, so
+    that what they share is written once."""
+    return sql_file(MODELS, f"sessions/{name}.sql", **fragments).rstrip("\n")
+
+
+def hit_pieces() -> dict[str, str]:
+    """The pieces actions.sql and sorted_hits.sql share: the dirty days' hits and a hit's
+    visitor."""
+    return {"scoped_hits": piece("scoped_hits"), "visitor_key": piece("visitor_key")}
+
+
+def action_pieces() -> dict[str, str]:
+    """The pieces actions.sql and sorted_actions.sql share: web.actions' columns and the
+    ones taken from the placed hit and the stored one."""
+    return {"insert_actions": piece("insert_actions"), "hit_columns": piece("hit_columns")}
+
+
+def visit_pieces(first_hit: str) -> dict[str, str]:
+    """The pieces visits.sql and sorted_visits.sql share, ``first_hit`` being the alias the
+    visit's device and country are read from."""
+    return {
+        "insert_visits": piece("insert_visits"),
+        "visit_goals": piece("visit_goals"),
+        "referrer_columns": piece("referrer_columns", first_hit=first_hit),
+    }
 
 
 @dataclass(frozen=True)

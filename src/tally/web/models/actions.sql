@@ -9,72 +9,8 @@ WHERE EXISTS (
     WHERE d.idsite = web.actions.idsite AND d.local_date = web.actions.local_date
 );
 
-INSERT INTO web.actions (
-    hit_id, idsite, local_date, idvisit, visitor_key, position, hit_time, local_time, kind,
-    is_action, url, action_name, link_url, event_category, event_action, event_name,
-    event_value, search_keyword, idgoal, revenue, pv_id, seconds_since_previous, url_fragment,
-    visit_key, interaction, pageview_number, page_label, next_page_label, time_spent,
-    previous_kind, previous_label, next_kind, next_label, first_view_of_page
-)
-WITH scoped AS (
-    -- A hit's local day is its UTC date or the day before or after (no offset reaches a
-    -- day), so each hit meets at most three dirty days by an equality join on the date and
-    -- keeps the one whose UTC bounds hold it: no time zone cast of every hit, and no join of
-    -- every hit with every dirty day of its site (a year is 365 of them). The outer bounds
-    -- keep one day's run to a range scan of web.hits.
-    -- Only the columns the rules need travel through the windows (the rest is joined at
-    -- the end): sorting narrow rows is several times faster than sorting whole hits.
-    SELECT
-        h.hit_id,
-        h.idsite,
-        d.local_date,
-        h.hit_time,
-        h.visitor_id,
-        h.user_id,
-        h.kind,
-        h.new_visit,
-        h.user_agent,
-        coalesce(h.ip_key, h.ip) AS ip,
-        h.referrer_type,
-        h.campaign_name,
-        h.campaign_keyword,
-        h.referrer_keyword,
-        -- a page view's report label, here where the URL is at hand (see "placed" below)
-        CASE WHEN h.kind = 'pageview' THEN CASE
-            WHEN regexp_replace(regexp_replace(h.url, '#.*$', ''),
-                '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '') IN ('', '/') THEN '/index'
-            ELSE regexp_replace(regexp_replace(h.url, '#.*$', ''),
-                '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '')
-        END || CASE
-            WHEN coalesce(u.keep_url_fragment, FALSE) AND strpos(h.url, '#') > 0
-                AND regexp_replace(regexp_replace(h.url, '^[^#]*#', ''), '#$', '') <> ''
-                THEN '#' || regexp_replace(regexp_replace(h.url, '^[^#]*#', ''), '#$', '')
-            ELSE ''
-        END END AS page_label,
-        h.search_keyword,
-        -- with the site's new_visit_on_referrer_change, a hit from another website is a
-        -- mark too (below)
-        CASE
-            WHEN h.referrer_type = 'website' AND u.new_visit_on_referrer_change
-                THEN '=website|' || lower(coalesce(h.referrer_name, ''))
-        END AS website_mark
-    FROM web.hits AS h
-    CROSS JOIN (VALUES (-1), (0), (1)) AS shifted (shift)
-    JOIN web.dirty_days AS d
-        ON d.idsite = h.idsite AND d.local_date = CAST(h.hit_time AS DATE) + shifted.shift
-    LEFT JOIN web.site_url_settings AS u ON u.idsite = h.idsite
-    WHERE h.hit_time >= d.utc_start AND h.hit_time < d.utc_end
-        AND h.hit_time >= (SELECT min(utc_start) FROM web.dirty_days)
-        AND h.hit_time < (SELECT max(utc_end) FROM web.dirty_days)
-),
-day_users AS (
-    -- uid ties a visitor: hits of a cookie that logged in that day belong to the user
-    -- (the cookie's greatest uid of the day, for its hits without one).
-    SELECT sc.idsite, sc.local_date, sc.visitor_id, max(sc.user_id) AS user_id
-    FROM scoped AS sc
-    WHERE sc.visitor_id IS NOT NULL AND sc.user_id IS NOT NULL
-    GROUP BY sc.idsite, sc.local_date, sc.visitor_id
-),
+{insert_actions}
+WITH {scoped_hits},
 keyed AS (
     -- Cookieless hits: a hash of the day's secret salt, the user agent and the IP key (the
     -- loader's salted hash of the full IP; the anonymised IP for hits stored before it).
@@ -92,14 +28,7 @@ keyed AS (
         sc.website_mark,
         sc.page_label,
         sc.search_keyword,
-        CASE
-            WHEN coalesce(sc.user_id, du.user_id) IS NOT NULL
-                THEN 'u:' || coalesce(sc.user_id, du.user_id)
-            WHEN sc.visitor_id IS NOT NULL THEN 'c:' || sc.visitor_id
-            ELSE 'h:' || md5(
-                salt.salt || '|' || coalesce(sc.user_agent, '') || '|' || coalesce(sc.ip, '')
-            )
-        END AS visitor_key
+        {visitor_key} AS visitor_key
     FROM scoped AS sc
     LEFT JOIN day_users AS du
         ON du.idsite = sc.idsite AND du.local_date = sc.local_date
@@ -456,29 +385,7 @@ interactions AS (
     WINDOW visit AS (PARTITION BY hit.vd, hit.first_seq ORDER BY hit.seq)
 )
 SELECT
-    c.hit_id,
-    c.idsite,
-    c.local_date,
-    r.idvisit,
-    c.visitor_key,
-    c.position,
-    c.hit_time,
-    CAST((c.hit_time AT TIME ZONE 'UTC') AT TIME ZONE s.timezone AS TIMESTAMP),
-    c.kind,
-    c.kind IN ('pageview', 'outlink', 'download', 'event', 'search'),
-    h.url,
-    h.action_name,
-    h.link_url,
-    h.event_category,
-    h.event_action,
-    h.event_name,
-    h.event_value,
-    c.search_keyword,
-    h.idgoal,
-    h.revenue,
-    h.pv_id,
-    c.seconds_since_previous,
-    h.url_fragment,
+{hit_columns}
     -- an orphan ping is in no visit: no place in one
     r.visit_key,
     CASE WHEN c.orphan = 0 THEN c.interaction END,

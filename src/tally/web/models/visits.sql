@@ -9,14 +9,7 @@ WHERE EXISTS (
     WHERE d.idsite = web.visits.idsite AND d.local_date = web.visits.local_date
 );
 
-INSERT INTO web.visits (
-    idvisit, idsite, local_date, visitor_key, visitor_id, user_id, first_hit_id, started_at,
-    ended_at, duration_seconds, actions, pageviews, outlinks, downloads, events, searches,
-    entry_url, entry_title, exit_url, exit_title, referrer_type, referrer_name,
-    referrer_keyword, campaign_name, campaign_keyword, campaign_source, campaign_medium,
-    device_type, os_name, browser_name, country, conversions, revenue, goals, visit_key,
-    entry_label, exit_label, provider
-)
+{insert_visits}
 WITH scoped AS (
     -- Only the columns used below, and the visit by its integer key (visit_key, one per
     -- idvisit, from actions.sql): grouping and joining on integers is much cheaper than on
@@ -90,18 +83,7 @@ identities AS (
     JOIN web.hits AS h ON h.hit_id = s.hit_id AND h.hit_time = s.hit_time
     GROUP BY s.visit_key
 ),
-goals AS (
-    SELECT
-        c.idvisit,
-        count(*) AS conversions,
-        sum(coalesce(c.revenue, 0)) AS revenue,
-        string_agg(DISTINCT CAST(c.idgoal AS VARCHAR), ',' ORDER BY CAST(c.idgoal AS VARCHAR))
-            AS goals
-    FROM web.conversions AS c
-    JOIN web.dirty_days AS d ON d.idsite = c.idsite AND d.local_date = c.local_date
-    WHERE c.idgoal >= 0  -- an abandoned cart (-1) converts nothing
-    GROUP BY c.idvisit
-)
+{visit_goals}
 SELECT
     t.idvisit,
     t.idsite,
@@ -121,26 +103,7 @@ SELECT
     t.searches,
     t.entry_url,
     t.entry_title,
-    leaving.url,
-    leaving.action_name,
-    r.referrer_type,
-    r.referrer_name,
-    r.referrer_keyword,
-    r.campaign_name,
-    -- a campaign without keyword of its own is known by its referrer's host (Base.php)
-    CASE
-        WHEN r.referrer_type = 'campaign' THEN coalesce(r.campaign_keyword, r.referrer_keyword)
-        ELSE r.campaign_keyword
-    END,
-    r.campaign_source,
-    r.campaign_medium,
-    i.device_type,
-    i.os_name,
-    i.browser_name,
-    i.country,
-    coalesce(g.conversions, 0),
-    coalesce(g.revenue, 0),
-    g.goals,
+{referrer_columns}
     t.visit_key,
     t.entry_label,
     leaving.page_label,

@@ -28,51 +28,23 @@ SELECT
         AS visit_key
 FROM named AS n;
 
-INSERT INTO web.actions (
-    hit_id, idsite, local_date, idvisit, visitor_key, position, hit_time, local_time, kind,
-    is_action, url, action_name, link_url, event_category, event_action, event_name,
-    event_value, search_keyword, idgoal, revenue, pv_id, seconds_since_previous, url_fragment,
-    visit_key, interaction, pageview_number, page_label, next_page_label, time_spent,
-    previous_kind, previous_label, next_kind, next_label, first_view_of_page
-)
+{insert_actions}
 SELECT
-    p.hit_id,
-    p.idsite,
-    p.local_date,
-    r.idvisit,
-    p.visitor_key,
-    p.position,
-    p.hit_time,
-    CAST((p.hit_time AT TIME ZONE 'UTC') AT TIME ZONE s.timezone AS TIMESTAMP),
-    p.kind,
-    p.kind IN ('pageview', 'outlink', 'download', 'event', 'search'),
-    h.url,
-    h.action_name,
-    h.link_url,
-    h.event_category,
-    h.event_action,
-    h.event_name,
-    h.event_value,
-    p.search_keyword,
-    h.idgoal,
-    h.revenue,
-    h.pv_id,
-    p.seconds_since_previous,
-    h.url_fragment,
+{hit_columns}
     r.visit_key,
-    p.interaction,
-    p.pageview_number,
-    p.page_label,
-    p.next_page_label,
-    p.time_spent,
-    p.previous_kind,
-    p.previous_label,
-    p.next_kind,
-    p.next_label,
-    p.first_view_of_page
-FROM {placed} AS p
+    c.interaction,
+    c.pageview_number,
+    c.page_label,
+    c.next_page_label,
+    c.time_spent,
+    c.previous_kind,
+    c.previous_label,
+    c.next_kind,
+    c.next_label,
+    c.first_view_of_page
+FROM {placed} AS c
 -- the equal hit_time (always so) lets DuckDB skip row groups of web.hits outside the
 -- dirty days' times
-JOIN web.hits AS h ON h.hit_id = p.hit_id AND h.hit_time = p.hit_time
-JOIN web.sites AS s ON s.idsite = p.idsite
-LEFT JOIN sorted_visit_keys AS r ON r.visit = p.visit;
+JOIN web.hits AS h ON h.hit_id = c.hit_id AND h.hit_time = c.hit_time
+JOIN web.sites AS s ON s.idsite = c.idsite
+LEFT JOIN sorted_visit_keys AS r ON r.visit = c.visit;

@@ -10,14 +10,7 @@ WHERE EXISTS (
     WHERE d.idsite = web.visits.idsite AND d.local_date = web.visits.local_date
 );
 
-INSERT INTO web.visits (
-    idvisit, idsite, local_date, visitor_key, visitor_id, user_id, first_hit_id, started_at,
-    ended_at, duration_seconds, actions, pageviews, outlinks, downloads, events, searches,
-    entry_url, entry_title, exit_url, exit_title, referrer_type, referrer_name,
-    referrer_keyword, campaign_name, campaign_keyword, campaign_source, campaign_medium,
-    device_type, os_name, browser_name, country, conversions, revenue, goals, visit_key,
-    entry_label, exit_label, provider
-)
+{insert_visits}
 WITH day_hits AS (
     -- the stored hits of the dirty days' span: a day's run reads that day's row groups of
     -- web.hits (the LEFT JOINs below would otherwise hash the whole table)
@@ -32,18 +25,7 @@ identities AS (
     WHERE p.visit IS NOT NULL
     GROUP BY p.visit
 ),
-goals AS (
-    SELECT
-        c.idvisit,
-        count(*) AS conversions,
-        sum(coalesce(c.revenue, 0)) AS revenue,
-        string_agg(DISTINCT CAST(c.idgoal AS VARCHAR), ',' ORDER BY CAST(c.idgoal AS VARCHAR))
-            AS goals
-    FROM web.conversions AS c
-    JOIN web.dirty_days AS d ON d.idsite = c.idsite AND d.local_date = c.local_date
-    WHERE c.idgoal >= 0  -- an abandoned cart (-1) converts nothing
-    GROUP BY c.idvisit
-)
+{visit_goals}
 SELECT
     k.idvisit,
     v.idsite,
@@ -63,26 +45,7 @@ SELECT
     v.searches,
     entry.url,
     entry.action_name,
-    leaving.url,
-    leaving.action_name,
-    r.referrer_type,
-    r.referrer_name,
-    r.referrer_keyword,
-    r.campaign_name,
-    -- a campaign without keyword of its own is known by its referrer's host (Base.php)
-    CASE
-        WHEN r.referrer_type = 'campaign' THEN coalesce(r.campaign_keyword, r.referrer_keyword)
-        ELSE r.campaign_keyword
-    END,
-    r.campaign_source,
-    r.campaign_medium,
-    f.device_type,
-    f.os_name,
-    f.browser_name,
-    f.country,
-    coalesce(g.conversions, 0),
-    coalesce(g.revenue, 0),
-    g.goals,
+{referrer_columns}
     k.visit_key,
     v.entry_label,
     v.exit_label,
