@@ -289,8 +289,11 @@ def test_daily_builds_with_visits_equal_the_full_build(
                 build(context, models)
             else:
                 outcome = build_day(context, day, chosen=models)
-                assert outcome["marts.subscription_attribution"].startswith("incremental")
-                assert outcome["marts.cohort_retention"].startswith("incremental")
+                # (Spark replaces tables whole, never row by row: its daily build is the
+                # full one, and only the rows are compared below)
+                if warehouse.capabilities.rewrites_rows:
+                    assert outcome["marts.subscription_attribution"].startswith("incremental")
+                    assert outcome["marts.cohort_retention"].startswith("incremental")
             loaded = day
         daily = {t: sorted(warehouse.rows(f"SELECT * FROM {t}"), key=repr) for t in COMPARED}
         build(context, models)
