@@ -10,7 +10,7 @@ disturbs least. To compare a model before and after a change, write the old vers
 ``git show <commit>:src/tally/models/marts/<model>.sql``.
 
 Usage: .venv/bin/python benchmarks/model_variants_bench.py --warehouse \\
-    /work/benchdata/i23/a200k/copy.duckdb new.sql old.sql [--runs 1]
+    COPY.duckdb new.sql old.sql [--runs 1]
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ narrower schema could save.
 
 Every DuckDB connection is capped at ``--memory`` (the machine is shared).
 
-Usage: python benchmarks/sessionize_ab.py --kept /work/benchdata/i27s/hits-60000x20.duckdb \\
-    --folder /work/benchdata/i27s/ab --tree /path/old --tree /path/new [--rounds 2] \\
+Usage: python benchmarks/sessionize_ab.py --kept KEPT.duckdb \\
+    --folder FOLDER --tree /path/old --tree /path/new [--rounds 2] \\
     [--write-floor]
 """
 

@@ -11,7 +11,7 @@ no day's uid tie, no salt), campaign and referrer marks are left out, and nothin
 written. Compare its CPU with ``sessionize_profile.py``'s actions INSERT on the same hits.
 
 Usage: PYTHONPATH=$PWD/src .venv/bin/python benchmarks/sessionize_chain.py \\
-    --kept /work/benchdata/i27s/hits-60000x20.duckdb [--rounds 3]
+    --kept KEPT.duckdb [--rounds 3]
 """
 
 from __future__ import annotations

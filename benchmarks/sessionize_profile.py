@@ -14,7 +14,7 @@ seconds), rows out, and what they do. Profiling costs time of its own: take the 
 figures from a run without it.
 
 Usage: PYTHONPATH=$PWD/src .venv/bin/python benchmarks/sessionize_profile.py \\
-    --folder /work/benchdata/i27c [--hits 60000] [--copies 20] [--top 12] [--operators 15]
+    --folder FOLDER [--hits 60000] [--copies 20] [--top 12] [--operators 15]
 """
 
 from __future__ import annotations

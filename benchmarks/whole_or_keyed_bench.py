@@ -14,7 +14,7 @@ A keyed model over an input costs at least that read (plus the stored rows by ke
 comparison), so where it is dearer than the whole rebuild, a range does not pay.
 
 Usage: PYTHONPATH=$PWD/src .venv/bin/python benchmarks/whole_or_keyed_bench.py --warehouse \\
-    /work/benchdata/i23/a200k/copy.duckdb [--runs 3] [--threads 1]
+    COPY.duckdb [--runs 3] [--threads 1]
 """
 
 from __future__ import annotations

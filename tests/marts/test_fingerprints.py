@@ -233,3 +233,40 @@ def test_a_model_built_alone_counts_its_inputs_as_stored(settings: Settings) -> 
     report = [m for m in models if m.table == "marts.report_fact"]
     alone = fingerprints(report, settings, stored)
     assert alone == {"marts.report_fact": everything["marts.report_fact"]}
+
+
+def test_a_new_hash_function_moves_the_models_calling_it(settings: Settings) -> None:
+    # a model storing hash(...) values (the latest copies' _transaction_hash,
+    # subscription_mrr.segment_id) is only right beside values of the same function: a new
+    # DuckDB may hash differently, so the function is part of those models' fingerprints
+    models = subscriber_models()
+    before = fingerprints(models, settings, {}, "duckdb 1.0 hash")
+    after = fingerprints(models, settings, {}, "duckdb 9.9 hash")
+    calling = {m.table for m in models if "hash(" in m.sql.lower()}
+    assert "staging.viu_premium_transactions_latest" in calling
+    assert {t for t in before if before[t].sql != after[t].sql} == calling
+    # the models that call no hash but read one that does are rebuilt through it
+    assert "marts.subscription_bounds" not in calling
+    assert before["marts.subscription_bounds"].sql == after["marts.subscription_bounds"].sql
+    # and the same function gives the same fingerprints
+    assert fingerprints(models, settings, {}, "duckdb 1.0 hash") == before
+
+
+def test_a_warehouse_with_another_hash_function_rebuilds_the_hashing_models_fully(
+    warehouse: Warehouse, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # built by one engine version, built daily by another whose hash() differs: the models
+    # calling it are rebuilt fully (their stored hashes would not match the new ones), and
+    # the tables are the full build's
+    context = Context(settings, warehouse, Lake(str(tmp_path / "lake")))
+    with warehouse.session():
+        build_until(context, warehouse, LAST)
+        newer = dataclasses.replace(warehouse.capabilities, hash_function="another hash")
+        monkeypatch.setattr(warehouse, "capabilities", newer)
+        outcome = build_day(context, LAST, run_id="engine", chosen=subscriber_models())
+        assert outcome["staging.viu_premium_transactions_latest"] == (
+            f"ok, rebuilt fully: {SQL_CHANGED}"
+        )
+        daily = snapshot(warehouse)
+        build(context, subscriber_models())
+        assert daily == snapshot(warehouse)

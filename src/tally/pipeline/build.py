@@ -270,7 +270,10 @@ def build(
     chosen = ordered(models if models is not None else discover_models())
     with Held(context.warehouse) as held:
         found = fingerprinted or fingerprints.fingerprints(
-            chosen, context.settings, fingerprints.stored(context.warehouse)
+            chosen,
+            context.settings,
+            fingerprints.stored(context.warehouse),
+            context.warehouse.capabilities.hash_function,
         )
         # tables written from settings or optional sources rather than SQL (country time
         # zones, plan names, exchange rates) come first

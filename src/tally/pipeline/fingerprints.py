@@ -7,7 +7,9 @@ of the settings the marts read, they were not: the daily build would fail on a m
 column, or mix rows of the old logic with rows of the new. So the full build records, per
 model, a fingerprint of:
 
-- the model's text: its SQL and its ``-- @`` range declaration (``sql``);
+- the model's text: its SQL and its ``-- @`` range declaration (``sql``), and, when it
+  calls ``hash(...)``, what the warehouse runs that as, with DuckDB's version (a hash
+  stored by one DuckDB is not comparable with one of another);
 - the settings the tables written before the models carry, when the model reads one
   (countries and their time zones, the ``[marts]`` settings, the reporting currency:
   ``settings``);
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -41,7 +44,10 @@ FROM_SETTINGS = frozenset(
     {"marts.dim_country", "marts.dim_exchange_rate", "marts.dim_exchange_rate_day"}
 )
 NO_FINGERPRINT = "no fingerprint stored (built by a tally from before fingerprints)"
-SQL_CHANGED = "its SQL changed since the last build"
+SQL_CHANGED = "its SQL (or the hash function it calls) changed since the last build"
+# a model calling the warehouse's hash(...) may store its values (segment_id): they depend on
+# the function the warehouse runs it as (Capabilities.hash_function)
+CALLS_HASH = re.compile(r"\bhash\s*\(", re.IGNORECASE)
 SETTINGS_CHANGED = "the settings it reads (countries, [marts]) changed since the last build"
 
 
@@ -69,16 +75,22 @@ def settings_digest(settings: Settings) -> str:
 
 
 def fingerprints(
-    models: Iterable[Model], settings: Settings, stored: Mapping[str, tuple[str, ...]]
+    models: Iterable[Model],
+    settings: Settings,
+    stored: Mapping[str, tuple[str, ...]],
+    hashing: str = "",
 ) -> dict[str, Fingerprint]:
     """model → its fingerprint. An input that is no model of ``models`` counts by the
     fingerprint ``stored`` with its table (a model built before, alone: its table as it
-    stands is what this build reads), or by its name alone (a loaded table)."""
+    stands is what this build reads), or by its name alone (a loaded table). ``hashing``:
+    what the warehouse's hash() runs as (``Capabilities.hash_function``), part of the
+    fingerprint of every model calling it, so that an upgrade changing its values (a new
+    DuckDB) rebuilds those models fully instead of mixing hashes of two functions."""
     chosen = list(models)
     read_settings = settings_digest(settings)
     found = {table: Fingerprint(hashes[0], "", "") for table, hashes in stored.items()}
     for model in ordered(chosen):
-        sql = _digest(model.sql)
+        sql = _digest(model.sql + (hashing if CALLS_HASH.search(model.sql) else ""))
         reads = read_settings if model.reads & FROM_SETTINGS else ""
         inputs = [f"{t}={found[t].whole if t in found else ''}" for t in sorted(model.reads)]
         whole = _digest("\n".join([model.table, sql, reads, *inputs]))

@@ -109,7 +109,8 @@ def build_day(
     with warehouse.session(), warehouse.unordered(DAILY_STREAMS):
         tables = _tables(warehouse)
         before = stored(warehouse)
-        current = fingerprints(everything, context.settings, before)
+        hashing = warehouse.capabilities.hash_function
+        current = fingerprints(everything, context.settings, before, hashing)
         # a table another definition made (an upgrade of tally, changed settings) is
         # rebuilt whole, as one not built yet: so is every model reading it (_ranged)
         whole = changed(current, before, everything, tables)

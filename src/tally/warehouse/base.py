@@ -70,6 +70,10 @@ class Capabilities:
     # rows it hands back as Arrow can be read by name in a session (``arrow_view``): the
     # daily build reads a snapshot's change beside its first models
     reads_aside: bool = False
+    # what a model's ``hash(...)`` runs as, with the engine's version where an upgrade may
+    # change its values: a stored hash (``subscription_mrr.segment_id``) is only comparable
+    # with one made by the same function, so a change rebuilds the models calling it fully
+    hash_function: str = ""
 
 
 @runtime_checkable

@@ -58,6 +58,7 @@ CAPABILITIES = Capabilities(
     parallel_partition_writes=True,
     reads_aside=True,
     replaces_temporary_tables=True,
+    hash_function=f"duckdb {duckdb.__version__} hash",
 )
 # One writer at a time per database file in this process. DuckDB lets several connections
 # of one process write, but two transactions touching the same rows fail ("Conflict on

@@ -53,6 +53,7 @@ CAPABILITIES = Capabilities(
     # rows of different partitions: two transactions' DELETE and COPY never wait on each
     # other (a table's creation or new column is done alone: _ensure_table)
     parallel_partition_writes=True,
+    hash_function="postgres hashtextextended",  # _hashed
 )
 # autovacuum's defaults: analyze a table once this many rows plus this share changed
 ANALYZE_ROWS, ANALYZE_SHARE = 50, 0.1

@@ -47,6 +47,7 @@ CAPABILITIES = Capabilities(
     copies_from_client=False,
     nested_columns=False,
     max_text_bytes=MAX_VARCHAR,
+    hash_function="redshift fnv_hash",
 )
 
 

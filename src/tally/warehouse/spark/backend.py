@@ -62,6 +62,7 @@ CAPABILITIES = Capabilities(
     rewrites_rows=False,
     cluster_reads_lake=True,
     cluster_runs_statements=True,
+    hash_function="spark xxhash64",
 )
 SPARK_SCHEMAS = ("staging", "marts")
 KNOWN_OPTIONS = {"master", "location", "serving", "prefix", "conf"}
