@@ -1235,7 +1235,9 @@ def _plain_columns(
     salts: DaySalts,
 ) -> _Described:
     """The web.hits rows of a batch's vouched hits (what ``_row`` gives each)."""
-    texts = plain.texts if plain.texts is not None else pa.array(plain.queries, pa.string())
+    # _vouched made the queries Arrow: without them it vouches for no hit, and none is here
+    texts = plain.texts
+    assert texts is not None
     values, accepted, rare = _parameter_columns(texts)
     header_agents = pa.array([agent or None for agent in plain.agents], pa.string())
     agents = pc.coalesce(_text(values["ua"]), header_agents)

@@ -62,7 +62,7 @@ CAPABILITIES = Capabilities(
     rewrites_rows=False,
     cluster_reads_lake=True,
     cluster_runs_statements=True,
-    hash_function="spark xxhash64",
+    hash_function="spark hash of one value, xxhash64 of several",  # _several_hashed
 )
 SPARK_SCHEMAS = ("staging", "marts")
 KNOWN_OPTIONS = {"master", "location", "serving", "prefix", "conf"}
