@@ -74,6 +74,9 @@ DATE_GRAINS = ("day", "week", "month", "resolution")
 # CPU s and 1.32-1.39 s, all threads 1.56 CPU s and 1.16 s. A build's time is what its user
 # waits for, so all threads; 1 suits a machine whose cores are busy with other work.
 DAILY_STREAMS: int | None = None
+# reads aside at once: the stored model's probe and stored rows, and the snapshot's change,
+# each needed by a different model, neither waiting for the other
+ASIDE_READERS = 2
 
 
 @dataclass(frozen=True)
@@ -244,11 +247,13 @@ def _rebuild(
 
 
 class _Aside:
-    """Reads run on another connection of the warehouse, in a thread, while this thread's
-    build goes on (where ``capabilities.reads_aside``): a snapshot's change, an ``EXCEPT``
-    of two days' exports that only reads loaded tables, runs beside the first models
-    (0.2 s of CPU at 1M subscriptions, most of it no longer waited for). Each read's rows
-    become the session's temporary table of the same name when a model needs them."""
+    """Reads run on other connections of the warehouse, in threads (``ASIDE_READERS`` at
+    once), while this thread's build goes on (where ``capabilities.reads_aside``): a
+    snapshot's change, an ``EXCEPT`` of two days' exports that only reads loaded tables,
+    runs beside the first models (0.2 s of CPU at 1M subscriptions, most of it no longer
+    waited for), and so do a stored model's probe and stored rows (``_stored_aside``). Each
+    read's rows become the session's temporary table of the same name when a model needs
+    them. They read committed tables only: the build's own writes stay one transaction."""
 
     def __init__(self, warehouse: Warehouse, pool: ThreadPoolExecutor | None) -> None:
         self.warehouse = warehouse
@@ -282,7 +287,7 @@ def _aside(warehouse: Warehouse) -> Iterator[_Aside]:
     if not warehouse.capabilities.reads_aside:
         yield _Aside(warehouse, None)
         return
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="daily-aside") as pool:
+    with ThreadPoolExecutor(max_workers=ASIDE_READERS, thread_name_prefix="daily-aside") as pool:
         aside = _Aside(warehouse, pool)
         try:
             yield aside
