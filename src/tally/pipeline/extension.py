@@ -180,7 +180,7 @@ def _latest_periods(warehouse: Warehouse, recomputed: bool) -> None:
             model_text("subscription_last_periods.sql"),
             {PERIODS: f"SELECT * FROM changed_periods WHERE {whole}"},
         )
-        last_fresh += f" UNION ALL SELECT * FROM ({latest}) AS r"
+        last_fresh = step_sql("_fresh_latest_periods.sql", columns=listed, recomputed=latest)
     working(warehouse, "last_stored", step_sql("_stored_latest_periods.sql", recomputed=whole))
     working(warehouse, "last_fresh", last_fresh)
 
