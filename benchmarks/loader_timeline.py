@@ -275,11 +275,6 @@ def main() -> None:
         "(default: the setting's default)",
     )
     parser.add_argument("--no-in-process", action="store_true", help="kept child loads only")
-    parser.add_argument(
-        "--early-ab",
-        action="store_true",
-        help="each way also without the load's early commit (the tenth session's), alternating",
-    )
     parser.add_argument("--gil", action="store_true", help="also the GIL check")
     options = parser.parse_args()
     watch = LoadWatch()
@@ -302,29 +297,19 @@ def main() -> None:
         shares = [int(n) for n in options.share.split(",") if n] or [
             settings.web.load_share_batches
         ]
-        ways: list[tuple[bool, int, bool]] = [] if options.no_in_process else [(False, 0, True)]
+        ways: list[tuple[bool, int]] = [] if options.no_in_process else [(False, 0)]
         if options.kept_child:
-            ways += [(True, share, True) for share in shares]
-        if options.early_ab:
-            ways = [(kept, share, early) for kept, share, _ in ways for early in (True, False)]
-        early_commit = loader._Committer._early
+            ways += [(True, share) for share in shares]
         for round_number in range(options.rounds):
             # each round in another order, so no way always meets the quieter moment
             turned = ways[round_number % len(ways) :] + ways[: round_number % len(ways)]
-            for kept, share, early in turned:
+            for kept, share in turned:
                 settings.web.load_share_batches = share
-                print(
-                    (f"web.load_share_batches = {share}; " if kept else "")
-                    + ("with" if early else "WITHOUT")
-                    + " the early commit"
-                )
-                loader._Committer._early = (  # type: ignore[method-assign]
-                    early_commit if early else lambda *_: False
-                )
-                store = fresh_warehouse(folder, f"load-{round_number}-{kept}-{share}-{early}")
+                if kept:
+                    print(f"web.load_share_batches = {share}")
+                store = fresh_warehouse(folder, f"load-{round_number}-{kept}-{share}")
                 timed(store, settings, kept, options.quiet or round_number > 0)
                 store.close()
-        loader._Committer._early = early_commit  # type: ignore[method-assign]
         if options.gil:
             gil_check(folder, settings)
         loader.stop_preparer()

@@ -143,33 +143,6 @@ def test_batches_written_while_the_next_is_prepared_commit_in_order_once(
     assert load_hits(warehouse, settings).loaded == 0
 
 
-def test_a_load_commits_once_before_its_last_two_batches_worth(
-    warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
-) -> None:
-    """The commit of what a load holds runs while its last batches are prepared, not all
-    after them. 9 records (same size) in batches of 2: 2, 2, 2, 2, 1. After the third
-    batch 3 records are left, within twice that batch's 2: its 6 records commit then; the
-    last 3 at the end. Well under web.load_commit_records (100,000) either way. A load of
-    one batch leaves nothing to prepare after it: one commit."""
-    held: list[int] = []
-    commit = loader._Writer._commit
-
-    def recorded(writer: loader._Writer) -> None:
-        held.append(writer.held)
-        commit(writer)
-
-    monkeypatch.setattr(loader._Writer, "_commit", recorded)
-    settings.web.load_batch_records = 2
-    write_segment(log_dir, 1, [pageview(n) for n in range(9)])
-    assert load_hits(warehouse, settings).loaded == 9
-    assert [records for records in held if records] == [6, 3]
-    held.clear()
-    write_segment(log_dir, 2, [pageview(n) for n in range(9, 11)])
-    assert load_hits(warehouse, settings).loaded == 2
-    assert [records for records in held if records] == [2]
-    assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(11, 11)]
-
-
 def test_a_failed_commit_keeps_the_batches_before_it_and_loads_the_rest_later(
     warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
 ) -> None:
@@ -198,9 +171,8 @@ def test_a_failed_write_rolls_back_every_batch_of_its_commit_with_their_offsets(
     crash_at_offset_move(warehouse, settings, monkeypatch, 4)
     assert warehouse.rows("SELECT count(*) FROM web.hits") == [(6,)]
     assert warehouse.rows("SELECT hits FROM tally_meta.hitlog_segments") == [(6,)]
-    # the default (100,000 records a commit): one commit for the first three batches (the
-    # load's early one: 3 records are left after them), and the third batch's failure
-    # rolls back the two batches before it too, rows and offsets
+    # the default (100,000 records a commit): one commit for the whole log, and the
+    # third batch's failure rolls back the two batches before it too, rows and offsets
     for table in ("web.hits", "tally_meta.hitlog_segments"):
         warehouse.execute(f"DELETE FROM {table}")
     settings.web.load_commit_records = 100_000

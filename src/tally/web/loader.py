@@ -303,14 +303,11 @@ class _Writer:
         finally:
             self.pool.shutdown(wait=True)
 
-    def write(
-        self, job: Callable[[], int], counted: Callable[[], None], *, commit: bool = False
-    ) -> None:
+    def write(self, job: Callable[[], int], counted: Callable[[], None]) -> None:
         """Queue a batch's write (``job``, in the open transaction, gives the records it
-        wrote) and ``counted``, run once they commit; with ``commit``, what is open
-        commits after it whatever it holds."""
+        wrote) and ``counted``, run once they commit."""
         self.wait()  # the batch before is written first (or its error stops here)
-        self.pending = self.pool.submit(self._write, job, counted, commit)
+        self.pending = self.pool.submit(self._write, job, counted)
 
     def call(self, job: Callable[[], _Answer]) -> _Answer:
         """``job``'s answer, run in order in the open transaction (a salt drawn)."""
@@ -327,10 +324,10 @@ class _Writer:
         if pending is not None:
             pending.result()
 
-    def _write(self, job: Callable[[], int], counted: Callable[[], None], commit: bool) -> None:
+    def _write(self, job: Callable[[], int], counted: Callable[[], None]) -> None:
         self.held += self._inside(job)
         self.on_commit.append(counted)
-        if commit or self.held >= self.commit_records:
+        if self.held >= self.commit_records:
             self._commit()
 
     def _inside(self, job: Callable[[], _Answer]) -> _Answer:
@@ -364,14 +361,7 @@ def _commit(transaction: ExitStack) -> None:
 
 
 class _Committer:
-    """Hands each prepared batch, in order, to the writer with its segment's new offset.
-
-    Once a load, when what is left to prepare is at most two batches' worth of bytes, the
-    writer commits what it holds after that batch: that commit (~5 µs a record, all the
-    records of a small load) then runs while the loading thread prepares the rest (~20 µs
-    a record), instead of after the last batch, when nothing else is left to do
-    (benchmarks/README.md, issue 27, tenth session). It costs one commit more a load.
-    """
+    """Hands each prepared batch, in order, to the writer with its segment's new offset."""
 
     def __init__(
         self, warehouse: Warehouse, positions: list[_Position], result: LoadResult, writer: _Writer
@@ -379,13 +369,6 @@ class _Committer:
         self.warehouse, self.result, self.writer = warehouse, result, writer
         # whether a segment has its row in meta.hitlog: set by its first write
         self.known = {p.path.name: _Known(p.known) for p in positions}
-        # each segment's offset so far, its readable bytes and the bytes of the segments
-        # after it, when the load began
-        self.offsets = {p.path.name: p.start for p in positions}
-        self.ends = {p.path.name: p.end for p in positions}
-        sizes = [p.end - p.start for p in positions]
-        self.after = {p.path.name: sum(sizes[index + 1 :]) for index, p in enumerate(positions)}
-        self.committed_early = False
 
     def __call__(self, segment: str, batch: _Batch, end: int, skipped: int, complete: bool) -> None:
         known = self.known[segment]
@@ -393,18 +376,7 @@ class _Committer:
         self.writer.write(
             partial(_write, self.warehouse, *arguments),
             partial(_count, self.result, segment, batch, skipped),
-            commit=self._early(segment, end),
         )
-
-    def _early(self, segment: str, end: int) -> bool:
-        """Whether to commit after the batch ending at ``end``: the first time the rest
-        of the load is no more than twice its bytes (none left: ``finish`` commits)."""
-        read, self.offsets[segment] = end - self.offsets[segment], end
-        left = max(0, self.ends[segment] - end) + self.after[segment]
-        if self.committed_early or not 0 < left <= 2 * read:
-            return False
-        self.committed_early = True
-        return True
 
 
 # a prepared batch, its segment, the offset after it, its skipped bytes and whether it
