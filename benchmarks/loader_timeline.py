@@ -20,7 +20,7 @@ DuckDB's append runs beside Python or holds the GIL (Arrow's scan through Python
 
     PYTHONPATH=src python benchmarks/loader_timeline.py [--hits 60000] [--rounds 2]
                                       [--kept-child [--share 0,2,3] [--no-in-process]]
-                                      [--quiet] [--gil]
+                                      [--quiet] [--gil] [--check-rows OTHER_TREE/src]
 """
 
 from __future__ import annotations
@@ -262,6 +262,78 @@ def gil_check(folder: Path, settings: Settings) -> None:
     store.close()
 
 
+# a load of the log by another tree (run with its src on PYTHONPATH), in its own process
+_OTHER_TREE_LOAD = """
+import sys
+from tally.config import load_settings
+from tally.warehouse import connect
+from tally.web.loader import load_hits
+from tally.web.sites import add_site
+settings = load_settings(environ={"TALLY_DATA_DIR": sys.argv[1]})
+settings.web.hit_log_dir = sys.argv[2]
+store = connect("duckdb:///" + sys.argv[3])
+store.migrate()
+add_site(store, "Bench", ["https://watch.example.com"], "Asia/Hong_Kong")
+print(load_hits(store, settings).loaded)
+store.close()
+"""
+
+
+def check_rows(folder: Path, settings: Settings, other_src: str) -> None:
+    """The log loaded by the tree at ``other_src`` (in-process), then by this tree in
+    process and through the kept child (no sharing, and the setting's sharing), each with
+    the first load's salts (so the IP keys agree): every web.hits row and every segment's
+    progress compared with EXCEPT ALL both ways."""
+    import subprocess
+
+    import duckdb
+
+    reference = folder / "other-tree.duckdb"
+    environment = {**os.environ, "PYTHONPATH": other_src}
+    command = [sys.executable, "-c", _OTHER_TREE_LOAD, str(folder / "other-data")]
+    command += [settings.web.hit_log_dir, str(reference)]
+    subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL)
+    with duckdb.connect(str(reference), read_only=True) as other:
+        salts = other.execute("SELECT * FROM web.visitor_salts").fetchall()
+    shared = settings.web.load_share_batches
+    for kept, share in ((False, 0), (True, 0), (True, shared)):
+        settings.web.load_share_batches = share
+        name = f"check-{kept}-{share}"
+        store = fresh_warehouse(folder, name)
+        marks = ", ".join("?" * len(salts[0])) if salts else ""
+        for row in salts:
+            store.execute(f"INSERT INTO web.visitor_salts VALUES ({marks})", list(row))
+        loader.stop_preparer()
+        if kept:
+            loader.start_preparer(wait=True)
+        load_hits(store, settings)
+        store.close()
+        with duckdb.connect() as both:
+            both.execute(f"ATTACH '{reference}' AS a (READ_ONLY)")
+            both.execute(f"ATTACH '{folder / name}.duckdb' AS b (READ_ONLY)")
+            progress = (
+                "SELECT segment, loaded_offset, hits, skipped_bytes, sealed"
+                " FROM {}.tally_meta.hitlog_segments"
+            )
+            counts = [
+                both.execute(f"SELECT count(*) FROM ({one} EXCEPT ALL {other})").fetchone()[0]  # type: ignore[index]
+                for one, other in (
+                    ("SELECT * FROM a.web.hits", "SELECT * FROM b.web.hits"),
+                    ("SELECT * FROM b.web.hits", "SELECT * FROM a.web.hits"),
+                    (progress.format("a"), progress.format("b")),
+                    (progress.format("b"), progress.format("a")),
+                )
+            ]
+            rows = both.execute("SELECT count(*) FROM b.web.hits").fetchone()[0]  # type: ignore[index]
+        way = f"kept child, web.load_share_batches = {share}" if kept else "in process"
+        print(
+            f"rows against {other_src} ({way}): {rows:,} rows; only there {counts[0]}, "
+            f"only here {counts[1]}; segments' progress differing {counts[2]} / {counts[3]}"
+        )
+    settings.web.load_share_batches = shared
+    loader.stop_preparer()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hits", type=int, default=60_000)
@@ -275,6 +347,12 @@ def main() -> None:
         "(default: the setting's default)",
     )
     parser.add_argument("--no-in-process", action="store_true", help="kept child loads only")
+    parser.add_argument(
+        "--check-rows",
+        metavar="OTHER_SRC",
+        help="also load the log with the tree whose src folder this is (e.g. a git archive "
+        "of main) and compare web.hits and the progress with this tree's, row for row",
+    )
     parser.add_argument("--gil", action="store_true", help="also the GIL check")
     options = parser.parse_args()
     watch = LoadWatch()
@@ -312,6 +390,8 @@ def main() -> None:
                 store.close()
         if options.gil:
             gil_check(folder, settings)
+        if options.check_rows:
+            check_rows(folder, settings, options.check_rows)
         loader.stop_preparer()
     watch.finish()
     print(f"load average {os.getloadavg()}")
