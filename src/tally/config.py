@@ -142,6 +142,12 @@ class WebSettings(Strict):
         ge=0,
         description="prepare hits in a second process when a load has this many bytes (0: never)",
     )
+    load_share_batches: int = Field(
+        default=4,
+        ge=0,
+        description="while a child process prepares a load, every Nth batch is prepared in "
+        "the loading process (0: none)",
+    )
     serve_preparer: bool = Field(
         default=False,
         description="tally serve prepares every load's hits in a child process kept from its start",

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from tally.web.enrich import (
     Network,
     _anonymised,
+    _found,
+    _geo,
     anonymise_ip,
     country_of,
     detect_device,
@@ -96,6 +98,73 @@ def test_country_from_the_shipped_database() -> None:
 )
 def test_provider_from_the_shipped_asn_database(ip: str | None, expected: Network) -> None:
     assert network_of(ip) == expected
+
+
+# addresses lookup answers in each of its ways: found, private, reserved, not found, invalid
+# (lookup's own error codes), IPv4 and IPv6, and inet_aton's short forms
+_ODD_ADDRESSES = [
+    "8.8.8.8",
+    "116.86.0.1",
+    "10.1.2.3",
+    "127.0.0.1",
+    "0.0.0.0",
+    "255.255.255.255",
+    "224.0.0.1",
+    "100.64.0.1",
+    "169.254.1.1",
+    "192.0.2.1",
+    "::1",
+    "::",
+    "fe80::1",
+    "2001:db8::1",
+    "2001:4860:4860::8888",
+    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    "::ffff:8.8.8.8",
+    "1",
+    "1.2.3",
+    "0x7f.1",
+    "not an ip",
+    "",
+    " 8.8.8.8",
+    "8.8.8.8 ",
+    "256.1.1.1",
+    "1.2.3.4.5",
+    "1.0.0.0",
+    "223.255.255.255",
+]
+
+
+@examples(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.ip_addresses().map(str),
+        st.integers(0, 2**32 - 1).map(
+            lambda n: ".".join(str(n >> s & 255) for s in (24, 16, 8, 0))
+        ),
+        st.sampled_from(_ODD_ADDRESSES),
+    ),
+    st.booleans(),
+)
+def test_the_quick_lookup_answers_as_geoip2fast_lookup(ip: str, with_provider: bool) -> None:
+    # network_of reads lookup's country code, private flag and AS name without its extras
+    # (_found): the same three, or None where lookup answers with an error code
+    geo = _geo(with_provider)
+    try:
+        quick = _found(geo, ip)
+    except Exception:  # an invalid address: network_of asks lookup itself
+        return
+    detail = geo.lookup(ip)
+    if quick is None:  # lookup answers with an error code: network_of asks lookup itself
+        assert detail.country_code in ("", "--")
+    else:
+        assert quick == (detail.country_code, detail.is_private, detail.asn_name)
+
+
+def test_the_quick_lookup_answers_a_listed_address_itself() -> None:
+    # not vacuous: the comparison above meets mostly addresses the quick path answers
+    for with_provider in (True, False):
+        assert _found(_geo(with_provider), "8.8.8.8") is not None
+        assert _found(_geo(with_provider), "2001:4860:4860::8888") is not None
 
 
 def test_without_providers_the_country_only_database_answers() -> None:

@@ -19,7 +19,7 @@ import pytest
 from tally.config import Settings
 from tally.warehouse import Warehouse
 from tally.web import loader
-from tally.web.hitlog import frame, segment_paths
+from tally.web.hitlog import frame, read_segment, segment_paths
 from tally.web.loader import (
     SESSIONIZE_LOCK_KEY,
     PrepareFailed,
@@ -143,33 +143,6 @@ def test_batches_written_while_the_next_is_prepared_commit_in_order_once(
     assert load_hits(warehouse, settings).loaded == 0
 
 
-def test_a_load_commits_once_before_its_last_two_batches_worth(
-    warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
-) -> None:
-    """The commit of what a load holds runs while its last batches are prepared, not all
-    after them. 9 records (same size) in batches of 2: 2, 2, 2, 2, 1. After the third
-    batch 3 records are left, within twice that batch's 2: its 6 records commit then; the
-    last 3 at the end. Well under web.load_commit_records (100,000) either way. A load of
-    one batch leaves nothing to prepare after it: one commit."""
-    held: list[int] = []
-    commit = loader._Writer._commit
-
-    def recorded(writer: loader._Writer) -> None:
-        held.append(writer.held)
-        commit(writer)
-
-    monkeypatch.setattr(loader._Writer, "_commit", recorded)
-    settings.web.load_batch_records = 2
-    write_segment(log_dir, 1, [pageview(n) for n in range(9)])
-    assert load_hits(warehouse, settings).loaded == 9
-    assert [records for records in held if records] == [6, 3]
-    held.clear()
-    write_segment(log_dir, 2, [pageview(n) for n in range(9, 11)])
-    assert load_hits(warehouse, settings).loaded == 2
-    assert [records for records in held if records] == [2]
-    assert warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(11, 11)]
-
-
 def test_a_failed_commit_keeps_the_batches_before_it_and_loads_the_rest_later(
     warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
 ) -> None:
@@ -198,9 +171,8 @@ def test_a_failed_write_rolls_back_every_batch_of_its_commit_with_their_offsets(
     crash_at_offset_move(warehouse, settings, monkeypatch, 4)
     assert warehouse.rows("SELECT count(*) FROM web.hits") == [(6,)]
     assert warehouse.rows("SELECT hits FROM tally_meta.hitlog_segments") == [(6,)]
-    # the default (100,000 records a commit): one commit for the first three batches (the
-    # load's early one: 3 records are left after them), and the third batch's failure
-    # rolls back the two batches before it too, rows and offsets
+    # the default (100,000 records a commit): one commit for the whole log, and the
+    # third batch's failure rolls back the two batches before it too, rows and offsets
     for table in ("web.hits", "tally_meta.hitlog_segments"):
         warehouse.execute(f"DELETE FROM {table}")
     settings.web.load_commit_records = 100_000
@@ -516,6 +488,94 @@ def test_a_failure_in_the_child_process_stops_the_load_after_the_batches_before_
     (log_dir / f"{2:010d}-test{2:04d}.hitlog").rmdir()
     assert load_hits(duckdb_warehouse, settings).loaded == 2
     assert duckdb_warehouse.rows("SELECT count(*), count(DISTINCT url) FROM web.hits") == [(7, 7)]
+
+
+def test_batches_shared_between_the_child_and_the_loading_process_commit_in_order_once(
+    warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch
+) -> None:
+    add_site(warehouse, "Shop", ["https://shop.example"], "Europe/Berlin")
+    settings.web.load_batch_records = 2
+    settings.web.load_share_batches = 2  # every second batch prepared here
+    settings.web.load_process_bytes = 1
+    mixed = [pageview(0), b"not json", record("idsite=1&rec=1&url=x", ua=BOT), pageview(1)]
+    first = write_segment(log_dir, 1, [pageview(n) for n in range(2, 9)] + mixed)
+    second = write_segment(
+        log_dir, 2, [pageview(n) for n in range(9, 14)], tail=frame(pageview(99))[:-7]
+    )
+    here: list[int] = []
+    original = loader._prepare
+
+    def counted(records: list[Any], *arguments: Any, **options: Any) -> Any:
+        here.append(records[0].offset if records else -1)
+        return original(records, *arguments, **options)
+
+    monkeypatch.setattr(loader, "_prepare", counted)  # the child (spawned) is not patched
+    shared = load_hits(warehouse, settings)
+    assert (shared.loaded, shared.bots_dropped, shared.quarantined) == (14, 1, 1)
+    # segment 1: batches 1-6 (2, 2, 2, 2, 2, 1 records), segment 2: batches 7-9 (2, 2, 1
+    # and the torn tail): batches 2, 4, 6 and 8 were prepared here, the rest in the child
+    starts = [[r.offset for r in read_segment(p, 0, sealed=False).records] for p in (first, second)]
+    assert here == [starts[0][2], starts[0][6], starts[0][10], starts[1][2]]
+    rows = warehouse.rows(ROWS_COMPARED)
+    segments = (
+        "SELECT segment, loaded_offset, hits, skipped_bytes, sealed"
+        " FROM tally_meta.hitlog_segments ORDER BY 1"
+    )
+    offsets = warehouse.rows(segments)
+    quarantined = "SELECT file, line, reason FROM tally_meta.quarantine WHERE source = 'web'"
+    refused = warehouse.rows(quarantined)
+    # the same log loaded in one process: the same rows, offsets and quarantine
+    for table in ("web.hits", "tally_meta.hitlog_segments", "tally_meta.quarantine"):
+        warehouse.execute(f"DELETE FROM {table}")
+    settings.web.load_process_bytes = 0
+    alone = load_hits(warehouse, settings)
+    assert (alone.loaded, alone.bots_dropped, alone.quarantined) == (14, 1, 1)
+    assert warehouse.rows(ROWS_COMPARED) == rows
+    assert warehouse.rows(segments) == offsets
+    assert warehouse.rows(quarantined) == refused
+
+
+@pytest.mark.parametrize("failing", ["prepare", "read"])
+def test_a_failure_preparing_a_shared_batch_here_commits_nothing_after_the_batches_before_it(
+    duckdb_warehouse: Warehouse, settings: Settings, log_dir: Path, monkeypatch, failing: str
+) -> None:
+    settings.web.load_batch_records = 2
+    settings.web.load_share_batches = 2
+    settings.web.load_process_bytes = 1
+    path = write_segment(log_dir, 1, [pageview(n) for n in range(10)])
+    calls: list[int] = []
+    original_prepare, original_read = loader._prepare, loader._read_batch
+
+    def prepare(*arguments: Any, **options: Any) -> Any:
+        calls.append(1)
+        if failing == "prepare" and len(calls) == 2:  # batch 4: the second prepared here
+            raise RuntimeError("preparing failed")
+        return original_prepare(*arguments, **options)
+
+    def read(*arguments: Any) -> Any:
+        found = original_read(*arguments)
+        if failing == "read" and len(calls) == 1:  # batch 4 read here: one record short
+            found.records.pop()
+        return found
+
+    monkeypatch.setattr(loader, "_prepare", prepare)
+    monkeypatch.setattr(loader, "_read_batch", read)
+    expected = PrepareFailed if failing == "read" else RuntimeError
+    with pytest.raises(expected, match="read differently" if failing == "read" else "failed"):
+        load_hits(duckdb_warehouse, settings)
+    # batches 1-3 (6 records) committed in order with their offset; nothing after
+    size = len(frame(pageview(0)))
+    assert duckdb_warehouse.rows("SELECT count(*), max(url) FROM web.hits") == [
+        (6, "https://shop.example/5")
+    ]
+    offset = "SELECT loaded_offset FROM tally_meta.hitlog_segments"
+    assert duckdb_warehouse.rows(offset) == [(6 * size,)]
+    assert not loader._preparing()  # the child's unfinished job is not kept
+    monkeypatch.undo()
+    assert load_hits(duckdb_warehouse, settings).loaded == 4
+    found = "SELECT count(*), count(DISTINCT url), count(DISTINCT hit_id) FROM web.hits"
+    assert duckdb_warehouse.rows(found) == [(10, 10, 10)]
+    assert duckdb_warehouse.rows(offset) == [(path.stat().st_size,)]
 
 
 def test_a_kept_child_prepares_every_later_load_whatever_its_size(

@@ -3,8 +3,10 @@ IP is anonymised before anything is stored."""
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
+import sys
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -105,18 +107,66 @@ def network_of(ip: str | None, with_provider: bool = True) -> Network:
     """
     if not ip:
         return Network()
+    geo = _geo(with_provider)
     try:
-        found = _geo(with_provider).lookup(ip)
-    except Exception:  # geoip2fast raises plain exceptions on odd input; nothing known then
+        found = _found(geo, ip)
+    except Exception:  # an invalid address: lookup's own answer (below)
+        found = None
+    if found is None:  # an address lookup answers with an error code: its own answer
+        try:
+            detail = geo.lookup(ip)
+        except Exception:  # geoip2fast raises plain exceptions on odd input; nothing known
+            return Network()
+        found = (detail.country_code, detail.is_private, detail.asn_name)
+    code, private, asn_name = found
+    if private:
         return Network()
-    if found.is_private:
-        return Network()
-    code = found.country_code
-    name = (found.asn_name or "").strip()
+    name = (asn_name or "").strip()
     return Network(
         country=code if code and len(code) == 2 and code.isalpha() else None,
         provider=None if name in NO_PROVIDER else name[:100],
     )
+
+
+def _found(geo: Any, ip: str) -> tuple[str, bool, str] | None:
+    """What ``geo.lookup(ip)`` answers that ``network_of`` reads (country code, private,
+    AS name), by lookup's own steps without what it adds that tally discards: the elapsed
+    time formatted as text, two CIDR strings and the result object (about half of a
+    lookup's CPU; a load meets each address once). None when lookup answers with an error
+    code (an invalid address, a network not found, a failed step) or reads a city
+    database: then lookup is asked. tests/web/test_enrich.py compares the two."""
+    iplong = geo._ip2int(ip)  # raises for an invalid address, as inside lookup
+    found = geo._main_index_lookup(iplong)  # a GeoIPError object (returned) when it failed
+    if not isinstance(found, tuple) or not geo.country:
+        return None
+    root, chunk, _, last, _ = found
+    if iplong > last:
+        return None
+    country = geo._country_lookup(root, chunk)
+    if not isinstance(country, tuple):
+        return None
+    return country[0], country[2], _asn_name(geo, iplong)
+
+
+def _asn_name(geo: Any, iplong: int) -> str:
+    """geoip2fast's ``_asn_lookup(iplong)[0]``, without the network's CIDR text. Its
+    tables are the module's globals (the last database file loaded sets them), read here
+    as lookup reads them."""
+    if geo.asn == False:  # noqa: E712 - geoip2fast's own test, as it writes it
+        return ""
+    tables = sys.modules[type(geo).__module__]
+    try:
+        root = bisect.bisect_right(tables.mainIndexASN, iplong) - 1
+        chunk = bisect.bisect_right(tables.mainListFirstIPASN[root], iplong) - 1
+        first = tables.mainListFirstIPASN[root][chunk]
+        netlen = tables.mainListNetlengthASN[root][chunk]
+        sizes = tables.numIPsv6 if geo.ipv6 else tables.numIPsv4
+        if iplong > first + sizes[netlen] - 1:
+            return ""
+        name: str = tables.mainListNamesASN[tables.mainListIDASN[root][chunk]]
+        return name
+    except Exception:  # as _asn_lookup: no organisation
+        return ""
 
 
 def country_of(ip: str | None) -> str | None:

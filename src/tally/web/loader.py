@@ -42,7 +42,7 @@ from tally.config import Settings, WebSettings
 from tally.warehouse import Warehouse
 from tally.warehouse.meta import hitlog, quarantine
 from tally.web.enrich import Network, anonymise_ip, detect_device, network_of
-from tally.web.hitlog import Record, read_segment, segment_paths
+from tally.web.hitlog import Record, Scan, read_segment, segment_paths
 from tally.web.pageurl import search_in_url
 from tally.web.params import (
     ATTRIBUTION_NAMES,
@@ -303,14 +303,11 @@ class _Writer:
         finally:
             self.pool.shutdown(wait=True)
 
-    def write(
-        self, job: Callable[[], int], counted: Callable[[], None], *, commit: bool = False
-    ) -> None:
+    def write(self, job: Callable[[], int], counted: Callable[[], None]) -> None:
         """Queue a batch's write (``job``, in the open transaction, gives the records it
-        wrote) and ``counted``, run once they commit; with ``commit``, what is open
-        commits after it whatever it holds."""
+        wrote) and ``counted``, run once they commit."""
         self.wait()  # the batch before is written first (or its error stops here)
-        self.pending = self.pool.submit(self._write, job, counted, commit)
+        self.pending = self.pool.submit(self._write, job, counted)
 
     def call(self, job: Callable[[], _Answer]) -> _Answer:
         """``job``'s answer, run in order in the open transaction (a salt drawn)."""
@@ -327,10 +324,10 @@ class _Writer:
         if pending is not None:
             pending.result()
 
-    def _write(self, job: Callable[[], int], counted: Callable[[], None], commit: bool) -> None:
+    def _write(self, job: Callable[[], int], counted: Callable[[], None]) -> None:
         self.held += self._inside(job)
         self.on_commit.append(counted)
-        if commit or self.held >= self.commit_records:
+        if self.held >= self.commit_records:
             self._commit()
 
     def _inside(self, job: Callable[[], _Answer]) -> _Answer:
@@ -364,14 +361,7 @@ def _commit(transaction: ExitStack) -> None:
 
 
 class _Committer:
-    """Hands each prepared batch, in order, to the writer with its segment's new offset.
-
-    Once a load, when what is left to prepare is at most two batches' worth of bytes, the
-    writer commits what it holds after that batch: that commit (~5 µs a record, all the
-    records of a small load) then runs while the loading thread prepares the rest (~20 µs
-    a record), instead of after the last batch, when nothing else is left to do
-    (benchmarks/README.md, issue 27, tenth session). It costs one commit more a load.
-    """
+    """Hands each prepared batch, in order, to the writer with its segment's new offset."""
 
     def __init__(
         self, warehouse: Warehouse, positions: list[_Position], result: LoadResult, writer: _Writer
@@ -379,13 +369,6 @@ class _Committer:
         self.warehouse, self.result, self.writer = warehouse, result, writer
         # whether a segment has its row in meta.hitlog: set by its first write
         self.known = {p.path.name: _Known(p.known) for p in positions}
-        # each segment's offset so far, its readable bytes and the bytes of the segments
-        # after it, when the load began
-        self.offsets = {p.path.name: p.start for p in positions}
-        self.ends = {p.path.name: p.end for p in positions}
-        sizes = [p.end - p.start for p in positions]
-        self.after = {p.path.name: sum(sizes[index + 1 :]) for index, p in enumerate(positions)}
-        self.committed_early = False
 
     def __call__(self, segment: str, batch: _Batch, end: int, skipped: int, complete: bool) -> None:
         known = self.known[segment]
@@ -393,23 +376,17 @@ class _Committer:
         self.writer.write(
             partial(_write, self.warehouse, *arguments),
             partial(_count, self.result, segment, batch, skipped),
-            commit=self._early(segment, end),
         )
-
-    def _early(self, segment: str, end: int) -> bool:
-        """Whether to commit after the batch ending at ``end``: the first time the rest
-        of the load is no more than twice its bytes (none left: ``finish`` commits)."""
-        read, self.offsets[segment] = end - self.offsets[segment], end
-        left = max(0, self.ends[segment] - end) + self.after[segment]
-        if self.committed_early or not 0 < left <= 2 * read:
-            return False
-        self.committed_early = True
-        return True
 
 
 # a prepared batch, its segment, the offset after it, its skipped bytes and whether it
 # ends a sealed segment
 Deliver = Callable[[str, _Batch, int, int, bool], None]
+
+
+# a batch read and left for the loading process to prepare (``_ToParent.hand_over``): its
+# segment, first byte, what was read and whether it ends a sealed segment; True when taken
+HandOver = Callable[[str, int, Scan, bool], bool]
 
 
 def _load_segment(
@@ -418,24 +395,32 @@ def _load_segment(
     sites: dict[int, _SiteRules],
     salts: DaySalts,
     deliver: Deliver,
+    hand_over: HandOver | None = None,
 ) -> None:
     """Prepare a segment batch by batch, each handed to ``deliver`` (committed while the
-    next one, of this segment or the next, is prepared)."""
+    next one, of this segment or the next, is prepared); in the child, a batch
+    ``hand_over`` takes is left for the loading process to prepare."""
     path, start, sealed = position.path, position.start, position.sealed
     batch_size = settings.web.load_batch_records
     while True:
-        with _collector_paused():  # a record is a tuple and its bytes: no cycle either
-            found = read_segment(
-                path, start, sealed=sealed, limit=position.limit, max_records=batch_size
-            )
+        found = _read_batch(position, start, position.limit, batch_size)
         if not found.records and found.end == start and (position.complete or not sealed):
             break
         last = len(found.records) < batch_size
-        batch = _prepare(found.records, path.name, settings, sites, salts)
-        deliver(path.name, batch, found.end, found.skipped_bytes, sealed and last)
+        if hand_over is None or not hand_over(path.name, start, found, sealed and last):
+            batch = _prepare(found.records, path.name, settings, sites, salts)
+            deliver(path.name, batch, found.end, found.skipped_bytes, sealed and last)
         if last:
             break
         start = found.end
+
+
+def _read_batch(position: _Position, start: int, limit: int | None, batch_size: int) -> Scan:
+    """Up to ``batch_size`` records of the position's segment from byte ``start``."""
+    with _collector_paused():  # a record is a tuple and its bytes: no cycle either
+        return read_segment(
+            position.path, start, sealed=position.sealed, limit=limit, max_records=batch_size
+        )
 
 
 def _write(
@@ -486,6 +471,7 @@ class _ChildJob:
     sites: dict[int, _SiteRules]
     zones: dict[int, Any]  # the sites' time zones (DaySalts.zones)
     salts: dict[dt.date, str]  # the salts drawn so far (DaySalts.known)
+    share: int = 0  # every share-th batch is left to the loading process (0: none)
 
 
 class _Preparer:
@@ -582,10 +568,14 @@ def _load_in_child(
 
     The child sends a batch as its metadata (segment, offsets, quarantined records, bots)
     then its rows as an Arrow IPC stream, and asks for a day's salt when it meets a day not
-    drawn yet (salts are drawn here, in the warehouse). A failure in the child, or its
-    death, raises ``PrepareFailed`` here after the batches before it are committed; a
-    child that failed, or whose job was left unfinished, is stopped (the next large load
-    starts another).
+    drawn yet (salts are drawn here, in the warehouse). Every ``web.load_share_batches``-th
+    batch it only reads and sends where it lies ("yours"): this process reads the same
+    bytes and prepares it while the child prepares the next, so preparing (~19 µs of CPU a
+    hit) is not left to one core while this one writes (~11 µs; benchmarks/README.md,
+    issue 27, eleventh session). Either way batches are delivered in the order they come.
+    A failure in the child, or its death, raises ``PrepareFailed`` here after the batches
+    before it are committed; a child that failed, or whose job was left unfinished, is
+    stopped (the next large load starts another).
     """
     start_preparer()
     with _KEPT_GUARD:
@@ -596,14 +586,32 @@ def _load_in_child(
     try:
         preparer.wait_ready()
         connection, process = preparer.connection, preparer.process
-        job = _ChildJob(settings.web, positions, sites, salts.zones, salts.known())
+        share = settings.web.load_share_batches
+        job = _ChildJob(settings.web, positions, sites, salts.zones, salts.known(), share)
         connection.send(("job", job))
+        by_name = {position.path.name: position for position in positions}
         while True:
             message = _from_child(connection, process)
             if message[0] == "batch":
                 _, segment, end, skipped, complete, quarantined, bots = message
                 rows = pa.ipc.open_stream(_bytes_from_child(connection, process)).read_all()
                 deliver(segment, _Batch(rows, quarantined, bots), end, skipped, complete)
+                _reply(connection, ("ack",))
+            elif message[0] == "yours":  # a batch the child read and left for us
+                _, segment, start, end, skipped, complete, count = message
+                position = by_name[segment]
+                batch_size = settings.web.load_batch_records
+                # the same records the child read: its end bounds the read (the rest of
+                # the segment is not read again), and what was read must agree with it
+                found = _read_batch(position, start, end, batch_size)
+                if (found.end, found.skipped_bytes, len(found.records)) != (end, skipped, count):
+                    raise PrepareFailed(
+                        f"{segment} from byte {start} read differently here: "
+                        f"{(found.end, found.skipped_bytes, len(found.records))} against the "
+                        f"child's {(end, skipped, count)}"
+                    )
+                batch = _prepare(found.records, segment, settings, sites, salts)
+                deliver(segment, batch, end, skipped, complete)
                 _reply(connection, ("ack",))
             elif message[0] == "salt":  # drawn here, in the warehouse, and all sent back
                 salts.salt(message[1])
@@ -647,9 +655,24 @@ def _ended_early(process: BaseProcess) -> PrepareFailed:
 class _ToParent:
     """The child's end of the pipe: batches out, salts asked for, acknowledgements in."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, share: int = 0) -> None:
         self.connection = connection
         self.in_flight = 0
+        self.share, self.batches = share, 0
+
+    def hand_over(self, segment: str, start: int, found: Scan, complete: bool) -> bool:
+        """Leave every ``share``-th batch for the loading process to prepare (it reads the
+        same bytes again): both processes prepare, in turn, while the loading process
+        commits every batch in log order. Whether this one is left."""
+        self.batches += 1
+        if not self.share or self.batches % self.share:
+            return False
+        while self.in_flight >= _IN_FLIGHT:
+            self._receive()
+        counts = (found.end, found.skipped_bytes, complete, len(found.records))
+        self.connection.send(("yours", segment, start, *counts))
+        self.in_flight += 1
+        return True
 
     def send_batch(self, segment: str, batch: _Batch, end: int, skipped: int, done: bool) -> None:
         while self.in_flight >= _IN_FLIGHT:
@@ -702,12 +725,12 @@ def _preparer_main(connection: Connection) -> None:
 
 def _run_job(connection: Connection, job: _ChildJob) -> bool:
     """Prepare every batch of the job, in order, and send it; False when it failed."""
-    parent = _ToParent(connection)
+    parent = _ToParent(connection, job.share)
     try:
         salts = DaySalts(job.zones, job.salts, parent.salts)
         settings = Settings.model_construct(web=job.web)
         for position in job.positions:
-            _load_segment(settings, position, job.sites, salts, parent.send_batch)
+            _load_segment(settings, position, job.sites, salts, parent.send_batch, parent.hand_over)
         while parent.in_flight:  # every acknowledgement read before the next job
             parent._receive()
     except (BrokenPipeError, EOFError):
