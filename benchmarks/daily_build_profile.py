@@ -14,6 +14,10 @@ time itself (the outermost transaction's COMMIT and the close of the database,
 ``_detach``, are in; reads aside, on another thread, are not); and lists the ``--top``
 statements with the largest shares of it.
 
+``--timeline`` prints every call of the build as it ran (``Timeline``: start, duration,
+thread, that thread's CPU), the build's thread's gaps between calls and its waits for the
+reads aside: the shape of the wall clock, which the sums above do not show.
+
 ``--operators REGEX`` runs each statement whose text matches REGEX under DuckDB's profiler
 and prints its operators (time summed over threads, rows out, row groups scanned) with the
 planner's and optimizer's time: where a statement's CPU goes (the daily build's windows
@@ -21,7 +25,7 @@ over ~24k rows cost ~1 µs a row each, its hash joins far less).
 
 Usage: PYTHONPATH=$PWD/src .venv/bin/python benchmarks/daily_build_profile.py \\
     --subscriptions 1000000 --folder /tmp/daily-profile --copy new.duckdb [--serial] \\
-    [--operators 'TABLE extended AS']
+    [--timeline] [--operators 'TABLE extended AS']
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import marts_bench  # noqa: E402
 from tally.config import load_settings  # noqa: E402
 from tally.lake import Lake  # noqa: E402
 from tally.models.sets import ANALYTICS_MODELS, SUBSCRIBER_MODELS  # noqa: E402
+from tally.pipeline import incremental  # noqa: E402
 from tally.pipeline.build import build, discover_models  # noqa: E402
 from tally.pipeline.context import Context  # noqa: E402
 from tally.pipeline.incremental import build_day  # noqa: E402
@@ -213,6 +218,77 @@ class Serial:
         )
 
 
+class Timeline:
+    """The build as it ran (``--timeline``): each warehouse call (statements, the reads
+    aside, opening and closing the database, the outermost COMMIT) and each wait of the
+    build's thread for a read aside (``_Aside.ready``), with its start and end from the
+    build's start, its thread and that thread's CPU in it. The build's thread's time
+    between them is Python (narrowing the models, the ledger, Arrow)."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.began = time.perf_counter()
+        self.calls: list[tuple[float, float, str, float, str]] = []
+        kind = type(warehouse)
+        for name in ("execute", "rows", "query", "_open", "_detach"):
+            setattr(kind, name, self._timed(getattr(kind, name), name))
+        kind.transaction = self._committed(kind.transaction)  # type: ignore[method-assign]
+        incremental._Aside.ready = self._timed(  # type: ignore[method-assign]
+            incremental._Aside.ready, "(waits for reads aside)"
+        )
+
+    def _timed(self, original: Any, name: str) -> Any:
+        def timed(owner: Any, *args: Any, **kw: Any) -> Any:
+            start, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return original(owner, *args, **kw)
+            finally:
+                text = args[0] if args and isinstance(args[0], str) else name
+                self._add(start, cpu, text)
+
+        return timed
+
+    def _add(self, start: float, cpu: float, text: str) -> None:
+        thread = threading.current_thread().name
+        spent = time.thread_time() - cpu
+        self.calls.append((start, time.perf_counter(), thread, spent, " ".join(text.split())))
+
+    def _committed(self, original: Any) -> Any:
+        @contextmanager
+        def transaction(warehouse: Any) -> Iterator[None]:
+            outermost = not warehouse._state.in_transaction
+            start = cpu = 0.0
+            with original(warehouse):
+                yield
+                start, cpu = time.perf_counter(), time.thread_time()
+            if outermost:
+                self._add(start, cpu, "COMMIT")
+
+        return transaction
+
+    def print(self, build_thread: str = "MainThread") -> None:
+        """Every call in the order it started, the build's thread's gaps of 2 ms or more
+        between them, and what the build's thread's time went to."""
+        print("timeline (ms from the build's start; duration; the thread's CPU ms):")
+        end = inside = waits = 0.0
+        for start, stop, thread, cpu, text in sorted(self.calls):
+            mine = thread == build_thread
+            if mine and start - end >= 0.002 and end:
+                print(f"  {'':>8} {'':>7}  ... {(start - end) * 1000:.1f} ms between calls")
+            print(
+                f"  {(start - self.began) * 1000:8.1f} {(stop - start) * 1000:7.1f}  "
+                f"cpu {cpu * 1000:6.1f}  {thread[:14]:14} {text[:110]}"
+            )
+            if mine and stop > end:
+                inside += stop - max(start, end)
+                waits += (stop - start) if text.startswith("(waits") else 0.0
+                end = stop
+        total = end - self.began
+        print(
+            f"build's thread: {total:.3f} s, in calls {inside - waits:.3f} s, waiting for "
+            f"(and taking) reads aside {waits:.3f} s, between calls {total - inside:.3f} s"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=1_000_000)
@@ -223,6 +299,9 @@ def main() -> None:
         "--analytics", action="store_true", help="issue 23's marts too (the base built with them)"
     )
     parser.add_argument("--serial", action="store_true", help="the serial estimate (module doc)")
+    parser.add_argument(
+        "--timeline", action="store_true", help="every call as it ran (Timeline), and the waits"
+    )
     parser.add_argument(
         "--operators", metavar="REGEX", help="profile the statements matching it (module doc)"
     )
@@ -243,8 +322,16 @@ def main() -> None:
     tables = SUBSCRIBER_MODELS + extra
     chosen = [m for m in discover_models() if m.table in tables]
     began = thread_seconds()[str(threading.get_native_id())]
+    timeline = Timeline(warehouse) if args.timeline else None
+    own = time.thread_time()
     outcome, wall, cpu = timed_build_day(context, last, chosen)
-    print(f"build_day: {wall:.2f} s wall, {cpu:.2f} s CPU, load {os.getloadavg()[0]:.2f}")
+    own = time.thread_time() - own
+    print(
+        f"build_day: {wall:.2f} s wall, {cpu:.2f} s CPU (the build's thread {own:.2f}), "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+    if timeline is not None:
+        timeline.print()
     if serial is not None:
         print(serial.floor(began))
         print("largest shares of the serial estimate (busiest thread's CPU s):")

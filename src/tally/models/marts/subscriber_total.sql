@@ -38,15 +38,17 @@ calendar AS (
             INTERVAL 1 DAY
         ) AS days(d)
 ),
-segments AS (
-    SELECT DISTINCT country, platform, plan_code, channel, channel_sector, payment_status
-    FROM moves
-),
 daily_moves AS (
     SELECT country, platform, plan_code, channel, channel_sector, payment_status, day,
         sum(moved_in) AS moved_in, sum(moved_out) AS moved_out
     FROM moves
     GROUP BY country, platform, plan_code, channel, channel_sector, payment_status, day
+),
+-- the segments that moved, from the moves already grouped by day (the same segments as a
+-- DISTINCT over every move, from far fewer rows: 13M moves at 1M subscriptions)
+segments AS (
+    SELECT DISTINCT country, platform, plan_code, channel, channel_sector, payment_status
+    FROM daily_moves
 ),
 carried AS (
     SELECT
