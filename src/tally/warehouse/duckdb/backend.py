@@ -513,7 +513,9 @@ class DuckDBWarehouse(InformationSchema):
         with self.transaction(), self.session() as con:
             con.register(view, data)
             try:
-                return self._replace(con, table, view, partition)
+                # the Arrow table's names are the SELECT's: no DESCRIBE of the view (a
+                # statement planned, and a wait for the GIL in a loader's writer thread)
+                return self._replace(con, table, view, partition, data.schema.names)
             finally:
                 con.unregister(view)
 
