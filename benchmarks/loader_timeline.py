@@ -372,9 +372,8 @@ def main() -> None:
         load_hits(store, warm)
         store.close()
         fixed_cost(folder, settings, payloads, options.rounds)
-        shares = [int(n) for n in options.share.split(",") if n] or [
-            settings.web.load_share_batches
-        ]
+        default_share = settings.web.load_share_batches  # the loops below change it
+        shares = [int(n) for n in options.share.split(",") if n] or [default_share]
         ways: list[tuple[bool, int]] = [] if options.no_in_process else [(False, 0)]
         if options.kept_child:
             ways += [(True, share) for share in shares]
@@ -388,6 +387,7 @@ def main() -> None:
                 store = fresh_warehouse(folder, f"load-{round_number}-{kept}-{share}")
                 timed(store, settings, kept, options.quiet or round_number > 0)
                 store.close()
+        settings.web.load_share_batches = default_share  # --check-rows loads with it
         if options.gil:
             gil_check(folder, settings)
         if options.check_rows:
