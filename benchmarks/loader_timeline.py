@@ -20,7 +20,8 @@ DuckDB's append runs beside Python or holds the GIL (Arrow's scan through Python
 
     PYTHONPATH=src python benchmarks/loader_timeline.py [--hits 60000] [--rounds 2]
                                       [--kept-child [--share 0,2,3] [--no-in-process]]
-                                      [--quiet] [--gil] [--check-rows OTHER_TREE/src]
+                                      [--quiet] [--gil] [--threads]
+                                      [--check-rows OTHER_TREE/src]
 """
 
 from __future__ import annotations
@@ -112,7 +113,56 @@ def overlap(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float
     return total
 
 
-def timed(store: Any, settings: Settings, kept: bool, quiet: bool) -> None:
+class ThreadClock:
+    """CPU of each of this process's threads over a load, from /proc (Linux; 10 ms
+    ticks): the loading thread, the writer and DuckDB's own threads, which ``thread_time``
+    in the writer does not see. Threads end before the load returns (the writer's pool,
+    DuckDB's with the database), hence a sampler every 50 ms (its own CPU left out)."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, int] = self.read()
+        self.last: dict[str, int] = {}
+        self.names: dict[str, str] = {}
+        self.done = threading.Event()
+        self.sampler = threading.Thread(target=self.sample, name="thread-clock")
+        self.sampler.start()
+
+    @staticmethod
+    def read() -> dict[str, int]:
+        ticks = {}
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue  # ended meanwhile: its last sample stands
+            ticks[tid] = int(fields[11]) + int(fields[12])  # utime + stime
+        return ticks
+
+    def sample(self) -> None:
+        while not self.done.wait(0.05):
+            self.last.update(self.read())
+            for thread in threading.enumerate():
+                self.names[str(thread.native_id)] = thread.name
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds by kind of thread over the load."""
+        self.done.set()
+        self.sampler.join()
+        self.last.update(self.read())
+        main, mine = str(threading.main_thread().native_id), str(threading.get_native_id())
+        tick = os.sysconf("SC_CLK_TCK")
+        kinds: dict[str, float] = {"loading": 0.0, "writer": 0.0, "DuckDB's": 0.0}
+        for tid, ticks in self.last.items():
+            name = self.names.get(tid, "")
+            if tid == str(self.sampler.native_id) or name == "thread-clock":
+                continue
+            kind = "loading" if tid in (main, mine) else "writer" if "writer" in name else None
+            kinds[kind or "DuckDB's"] += (ticks - self.first.get(tid, 0)) / tick
+        return kinds
+
+
+def timed(store: Any, settings: Settings, kept: bool, quiet: bool, threads: bool = False) -> None:
     enrich.network_of.cache_clear()
     enrich.detect_device.cache_clear()
     loader.stop_preparer()
@@ -120,12 +170,14 @@ def timed(store: Any, settings: Settings, kept: bool, quiet: bool) -> None:
     timeline = Timeline()
     restore = patched(timeline)
     cpu, child_cpu = time.process_time(), process_cpu(child)
+    clock = ThreadClock() if threads else None
     try:
         started = time.perf_counter()
         result = load_hits(store, settings)
         seconds = time.perf_counter() - started
     finally:
         restore()
+        by_thread = clock.stop() if clock else {}
     cpu, child_cpu = time.process_time() - cpu, process_cpu(child) - child_cpu
     steps = sorted(timeline.steps, key=lambda s: s[2])
     if not quiet:
@@ -166,6 +218,11 @@ def timed(store: Any, settings: Settings, kept: bool, quiet: bool) -> None:
                 f"  {kind:8} wall {wall:.3f} s ({wall / hits * 1e6:5.1f} µs a hit), "
                 f"its thread's CPU {spent:.3f} s"
             )
+    if by_thread:
+        print(
+            "  CPU by thread (/proc, the sampler's left out): "
+            + ", ".join(f"{kind} {spent:.2f} s" for kind, spent in by_thread.items())
+        )
     both = overlap(preparing, writing)
     print(
         f"  before the first step {(first - started) * 1e3:.0f} ms, after the last "
@@ -354,6 +411,11 @@ def main() -> None:
         "of main) and compare web.hits and the progress with this tree's, row for row",
     )
     parser.add_argument("--gil", action="store_true", help="also the GIL check")
+    parser.add_argument(
+        "--threads",
+        action="store_true",
+        help="also each load's CPU by thread: loading, writer, DuckDB's own (from /proc)",
+    )
     options = parser.parse_args()
     watch = LoadWatch()
     print(f"load average {os.getloadavg()}")
@@ -385,7 +447,7 @@ def main() -> None:
                 if kept:
                     print(f"web.load_share_batches = {share}")
                 store = fresh_warehouse(folder, f"load-{round_number}-{kept}-{share}")
-                timed(store, settings, kept, options.quiet or round_number > 0)
+                timed(store, settings, kept, options.quiet or round_number > 0, options.threads)
                 store.close()
         settings.web.load_share_batches = default_share  # --check-rows loads with it
         if options.gil:
