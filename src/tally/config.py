@@ -143,7 +143,7 @@ class WebSettings(Strict):
         description="prepare hits in a second process when a load has this many bytes (0: never)",
     )
     load_share_batches: int = Field(
-        default=4,
+        default=0,
         ge=0,
         description="while a child process prepares a load, every Nth batch is prepared in "
         "the loading process (0: none)",

@@ -48,11 +48,11 @@ def paths(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     seen: dict[str, object] = {}
     whole = extension._recompute_whole
 
-    def spy(warehouse: Warehouse, *arguments: object) -> object:
+    def spy(warehouse: Warehouse, *arguments: object) -> None:
         seen["extended"] = {r[0] for r in warehouse.rows("SELECT subscription_id FROM touched")}
         seen["whole"] = {r[0] for r in warehouse.rows("SELECT user_id FROM recomputed_users")}
         seen["tails"] = {r[0] for r in warehouse.rows("SELECT user_id FROM tails")}
-        return whole(warehouse, *arguments)
+        whole(warehouse, *arguments)
 
     monkeypatch.setattr(extension, "_recompute_whole", spy)
     return seen

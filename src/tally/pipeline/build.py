@@ -478,8 +478,7 @@ def _narrowed_model(
     """The model's SQL reading its narrowed inputs, and the temporary tables it reads them
     from; an input it reads more than once is
     narrowed once, into a temporary table (``input_<n>``), not once for each reading (a
-    read by keys visits every row group), but for a stored input, already two temporary
-    tables. So is an input read by keys through its row ids
+    read by keys visits every row group). So is an input read by keys through its row ids
     (DuckDB): inside the model, with the model's own filters on the same table, the planner
     may join the row ids against a scan of every column of every row (subscription_mrr's
     transactions at 1M subscriptions: 2.70 -> 1.86 s of CPU kept first)."""
@@ -493,11 +492,7 @@ def _narrowed_model(
     swapped = dict(inputs)
     made = []
     for number, (table, select) in enumerate(inputs.items()):
-        # a stored input is read from two temporary tables (stored_and_new_rows): read
-        # twice, they cost less than a third (the latest copies' 13,000 rows at 1M
-        # subscriptions: ~0.02 s of a copy, busy)
-        repeated = read.count(table) > 1 and table != model.range.stores
-        if repeated or table in by_row_ids:
+        if read.count(table) > 1 or table in by_row_ids:
             named = named_columns(model.sql, table) if table in by_row_ids else None
             if named is not None:
                 # fetched by row ids, a row's every column is decompressed: only those the
@@ -602,48 +597,38 @@ def few_rows(warehouse: Warehouse, table: str, condition: str) -> str:
 
 
 def rebuild_keys(
-    warehouse: Warehouse,
-    model: Model,
-    keys: str | None,
-    delta: str,
-    new_rows: str | None = None,
-    stored_read: str | None = None,
+    warehouse: Warehouse, model: Model, keys: str, delta: str, new_rows: str | None = None
 ) -> None:
     """Rebuild a key-ranged model for the keys in the temporary table ``keys`` (the
     range's columns) with its own SQL, its inputs narrowed to those keys; only rows that
     differ are replaced (``replace_changed``). A model that ``stores`` its input reads, in
     place of it, its stored rows of the keys and the input's new rows of the keys (the
     temporary table ``new_rows``, rows marked ``_old`` left out). Keys match by ``=``: a
-    key column is one that is never NULL. ``stored_read``: the temporary table already
-    holding a ``@stores`` model's stored rows of the keys (read aside by the daily build,
-    for a model declaring no ``@reads``): ``keys`` is then not read and may be None."""
+    key column is one that is never NULL."""
     assert model.range is not None
     column = model.range.column
-    where = pipeline_fragment("keys_among", key=f"({column})", given=f"{column}", rows=f"{keys}")
+    where = pipeline_fragment("keys_among", key=f"({column})", given=f"{column}", rows=keys)
     # (200,000 subscriptions, CPU s: the latest copies' 0.037 -> 0.022, subscription_mrr's
     # 0.087 -> 0.071)
     where = few_rows(warehouse, model.table, where)
     stored = f"SELECT * FROM {model.table} WHERE {where}"
-    inputs = input_rows(warehouse, model.range, keys=keys) if stored_read is None else {}
+    inputs = input_rows(warehouse, model.range, keys=keys)
     if model.range.stores is not None:
         assert new_rows is not None
-        stored_table = stored_read or "stored_rows"
-        if stored_read is None:
-            temporary(warehouse, stored_table, stored)
+        temporary(warehouse, "stored_rows", stored)
         mine = set(table_columns(warehouse, model.table))
         stores = table_columns(warehouse, model.range.stores)
         listed = ", ".join(c for c in stores if c in mine)
         # every new row's key is among the keys (incremental.py names them)
         inputs[model.range.stores] = pipeline_fragment(
-            "stored_and_new_rows", columns=listed, stored=stored_table, new_rows=new_rows
+            "stored_and_new_rows", columns=listed, new_rows=new_rows
         )
         stored_sql = None
     else:
-        assert stored_read is None  # (only a @stores model's stored rows are read aside)
-        stored_table, stored_sql = "stored_rows", stored
+        stored_sql = stored
     fresh, made = _narrowed_model(warehouse, model, inputs)
-    replace_changed(warehouse, model, stored_sql, fresh, delta, stored=stored_table)
-    done_with(warehouse, made + ([stored_table] if stored_sql is None else []))
+    replace_changed(warehouse, model, stored_sql, fresh, delta)
+    done_with(warehouse, made + (["stored_rows"] if stored_sql is None else []))
 
 
 def rebuild_each(warehouse: Warehouse, model: Model, source_delta: str, delta: str) -> None:
@@ -679,14 +664,11 @@ def replace_changed(
     instead of matched by key over the whole table (at 1M subscriptions, the day's 12,000
     latest periods among 1M: ~0.045 -> ~0.01 s of CPU, busy)."""
     assert model.range is not None
-    made = []
-    views = warehouse.capabilities.replaces_temporary_tables and row_ids is None
-    if stored_sql is not None:
-        stored = working(warehouse, stored, stored_sql, views)
-        made.append(stored)
-    if fresh_sql is not None:
-        fresh = working(warehouse, fresh, fresh_sql, views and bool(model.range.unique))
-        made.append(fresh)
+    made = [
+        (table, sql) for table, sql in ((stored, stored_sql), (fresh, fresh_sql)) if sql is not None
+    ]
+    for table, sql in made:
+        temporary(warehouse, table, sql)
     name = model.table
     columns = ", ".join(table_columns(warehouse, name))
     one_side = pipeline_sql("rows_on_one_side", columns=columns, stored=stored, fresh=fresh)
@@ -716,29 +698,7 @@ def replace_changed(
             )
         warehouse.execute(went)
         warehouse.execute(f"INSERT INTO {name} SELECT {columns} FROM {delta} WHERE NOT _old")
-    done_with(warehouse, made)
-
-
-def working(warehouse: Warehouse, table: str, select_sql: str, view: bool = True) -> str:
-    """The rows of a SELECT that one later statement reads (the stored or the fresh side of
-    ``replace_changed``): with ``view`` where the warehouse replaces a temporary table in
-    one statement (DuckDB, whose session drops nothing in between: ``done_with``), the
-    temporary view ``<table>_query``, whose SELECT runs where it is read (no copy of the
-    rows: ~0.01-0.02 s each at 1M subscriptions, busy, several a daily build); else the
-    temporary table ``table``. Returns the name to read."""
-    name = working_name(warehouse, table, view)
-    if name == table:
-        temporary(warehouse, table, select_sql)
-    else:
-        warehouse.execute(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {select_sql}")
-    return name
-
-
-def working_name(warehouse: Warehouse, table: str, view: bool = True) -> str:
-    """The name ``working`` gives the rows it is asked to keep as ``table``."""
-    if view and warehouse.capabilities.replaces_temporary_tables:
-        return f"{table}_query"
-    return table
+    done_with(warehouse, [table for table, _ in made])
 
 
 def moved_since(warehouse: Warehouse, model: Model, delta: str) -> dt.date | None:

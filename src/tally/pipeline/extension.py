@@ -34,8 +34,6 @@ from tally.pipeline.build import (
     replace_changed,
     table_columns,
     temporary,
-    working,
-    working_name,
 )
 from tally.pipeline.statements import pipeline_fragment
 from tally.warehouse import Warehouse
@@ -160,29 +158,27 @@ def rebuild_periods(
     warehouse.execute(f"INSERT INTO recomputed_users SELECT user_id FROM {latest} WHERE {revised}")
     columns = table_columns(warehouse, PERIODS)
     _extend(warehouse, model, latest, status, horizon, columns)
-    old, fresh, recomputed = _recompute_whole(warehouse, model, columns)
-    replace_changed(warehouse, model, None, None, deltas[PERIODS], old, fresh)
-    _latest_periods(warehouse, recomputed)
+    _recompute_whole(warehouse, model, columns)
+    replace_changed(warehouse, model, None, None, deltas[PERIODS], "old_periods", "changed_periods")
+    _latest_periods(warehouse)
     done_with(warehouse, WORKING_TABLES)
 
 
-def _latest_periods(warehouse: Warehouse, recomputed: bool) -> None:
-    """``last_fresh`` and ``last_stored`` (``build.working``): the latest periods
-    (``LAST_PERIODS``) of the extended subscriptions and of the users recomputed whole, as
-    they are now (from the extension's rows, and, when some users were ``recomputed``
-    whole, the model's own SQL over their periods in ``changed_periods``) and as stored;
+def _latest_periods(warehouse: Warehouse) -> None:
+    """``last_fresh`` and ``last_stored``: the latest periods (``LAST_PERIODS``) of the
+    extended subscriptions and of the users recomputed whole, as they are now (from the
+    extension's rows, and the model's own SQL over the recomputed periods) and as stored;
     ``rebuild_last_periods`` replaces the one with the other."""
     listed = ", ".join(table_columns(warehouse, LAST_PERIODS))
-    last_fresh = f"SELECT {listed} FROM extended WHERE is_last"
+    temporary(warehouse, "last_fresh", f"SELECT {listed} FROM extended WHERE is_last")
     whole = _among("user_id", "recomputed_users")
-    if recomputed:
-        latest = narrowed(
+    if warehouse.rows("SELECT count(*) FROM recomputed_users")[0][0]:
+        recomputed = narrowed(
             model_text("subscription_last_periods.sql"),
             {PERIODS: f"SELECT * FROM changed_periods WHERE {whole}"},
         )
-        last_fresh = step_sql("_fresh_latest_periods.sql", columns=listed, recomputed=latest)
-    working(warehouse, "last_stored", step_sql("_stored_latest_periods.sql", recomputed=whole))
-    working(warehouse, "last_fresh", last_fresh)
+        warehouse.execute(f"INSERT INTO last_fresh SELECT * FROM ({recomputed}) AS r")
+    temporary(warehouse, "last_stored", step_sql("_stored_latest_periods.sql", recomputed=whole))
 
 
 def rebuild_last_periods(
@@ -194,9 +190,10 @@ def rebuild_last_periods(
         rebuild_keys(warehouse, model, keys, deltas[model.table])
         return
     row_ids = ROW_ID if warehouse.capabilities.row_ids else None
-    stored, fresh = (working_name(warehouse, name) for name in ("last_stored", "last_fresh"))
-    replace_changed(warehouse, model, None, None, deltas[model.table], stored, fresh, row_ids)
-    done_with(warehouse, [stored, fresh])
+    replace_changed(
+        warehouse, model, None, None, deltas[model.table], "last_stored", "last_fresh", row_ids
+    )
+    done_with(warehouse, ["last_stored", "last_fresh"])
 
 
 WORKING_TABLES = (
@@ -245,34 +242,22 @@ def _extend(
     temporary(warehouse, "touched", "SELECT DISTINCT subscription_id FROM extended")
 
 
-def _recompute_whole(
-    warehouse: Warehouse, model: Model, columns: list[str]
-) -> tuple[str, str, bool]:
-    """The names of the periods of the extended subscriptions and of the users recomputed
-    from their whole history (with the model's own SQL, its inputs narrowed to those
-    users) as stored, and as they are now, and whether any user was: the tables
-    ``old_periods`` and ``changed_periods``, or, with no user recomputed whole (most
-    days), the extension's rows alone, read where they are needed (``build.working``)."""
+def _recompute_whole(warehouse: Warehouse, model: Model, columns: list[str]) -> None:
+    """``changed_periods`` (the periods as they are now) and ``old_periods`` (as stored) of
+    the extended subscriptions and of the users recomputed from their whole history (with
+    the model's own SQL, its inputs narrowed to those users)."""
     listed = ", ".join(columns)
     touched = _among("subscription_id", "touched")
-    fresh = f"SELECT {listed} FROM extended"
-    old = f"SELECT {listed} FROM tails WHERE {touched}"
-    if not warehouse.rows("SELECT count(*) FROM recomputed_users")[0][0]:
-        old, fresh = (
-            working(warehouse, "old_periods", old),
-            working(warehouse, "changed_periods", fresh),
-        )
-        return old, fresh, False
-    temporary(warehouse, "changed_periods", fresh)
-    temporary(warehouse, "old_periods", old)
-    sources = {
-        table: _users_rows(warehouse, table, "recomputed_users") for table in (LATEST, STATUS)
-    }
-    recomputed = narrowed(model.sql, sources)
-    warehouse.execute(f"INSERT INTO changed_periods SELECT * FROM ({recomputed}) AS r")
-    whole = _users_rows(warehouse, PERIODS, "recomputed_users")
-    warehouse.execute(f"INSERT INTO old_periods {whole}")
-    return "old_periods", "changed_periods", True
+    temporary(warehouse, "changed_periods", f"SELECT {listed} FROM extended")
+    temporary(warehouse, "old_periods", f"SELECT {listed} FROM tails WHERE {touched}")
+    if warehouse.rows("SELECT count(*) FROM recomputed_users")[0][0]:
+        sources = {
+            table: _users_rows(warehouse, table, "recomputed_users") for table in (LATEST, STATUS)
+        }
+        recomputed = narrowed(model.sql, sources)
+        warehouse.execute(f"INSERT INTO changed_periods SELECT * FROM ({recomputed}) AS r")
+        whole = _users_rows(warehouse, PERIODS, "recomputed_users")
+        warehouse.execute(f"INSERT INTO old_periods {whole}")
 
 
 def _tails(warehouse: Warehouse, users_table: str) -> str:

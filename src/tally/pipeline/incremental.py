@@ -60,7 +60,7 @@ from tally.pipeline.context import Context
 from tally.pipeline.extension import FAST_PATHS
 from tally.pipeline.fingerprints import changed, fingerprints, stored
 from tally.pipeline.ledger import Ledger, new_run_id
-from tally.pipeline.statements import pipeline_fragment, pipeline_sql
+from tally.pipeline.statements import pipeline_fragment
 from tally.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -74,9 +74,6 @@ DATE_GRAINS = ("day", "week", "month", "resolution")
 # CPU s and 1.32-1.39 s, all threads 1.56 CPU s and 1.16 s. A build's time is what its user
 # waits for, so all threads; 1 suits a machine whose cores are busy with other work.
 DAILY_STREAMS: int | None = None
-# reads aside at once: the stored model's probe and stored rows, and the snapshot's change,
-# each needed by a different model, neither waiting for the other
-ASIDE_READERS = 2
 
 
 @dataclass(frozen=True)
@@ -229,10 +226,8 @@ def _rebuild(
         # the stored rows a stored input's new rows may revise, read aside first (the first
         # model needs them); then the loaded tables' changes: a snapshot's is read aside
         # while this thread writes the tables from settings and optional sources
-        rebuilt = {m.table for m in ranged}
         for n, model in enumerate(ranged):
-            if not _stored_aside(warehouse, model, rebuilt, loaded, horizon, f"stored_{n}", aside):
-                _probe_aside(warehouse, model, horizon, f"probed_{n}", aside)
+            _probe_aside(warehouse, model, horizon, f"probed_{n}", aside)
         changes = {
             table: _loaded_change(warehouse, table, snapshot, horizon, f"delta_{n}", aside)
             for n, (table, snapshot) in enumerate(loaded.items())
@@ -247,19 +242,16 @@ def _rebuild(
 
 
 class _Aside:
-    """Reads run on other connections of the warehouse, in threads (``ASIDE_READERS`` at
-    once), while this thread's build goes on (where ``capabilities.reads_aside``): a
-    snapshot's change, an ``EXCEPT`` of two days' exports that only reads loaded tables,
-    runs beside the first models (0.2 s of CPU at 1M subscriptions, most of it no longer
-    waited for), and so do a stored model's probe and stored rows (``_stored_aside``). Each
-    read's rows become the session's temporary table of the same name when a model needs
-    them. They read committed tables only: the build's own writes stay one transaction."""
+    """Reads run on another connection of the warehouse, in a thread, while this thread's
+    build goes on (where ``capabilities.reads_aside``): a snapshot's change, an ``EXCEPT``
+    of two days' exports that only reads loaded tables, runs beside the first models
+    (0.2 s of CPU at 1M subscriptions, most of it no longer waited for). Each read's rows
+    become the session's temporary table of the same name when a model needs them."""
 
     def __init__(self, warehouse: Warehouse, pool: ThreadPoolExecutor | None) -> None:
         self.warehouse = warehouse
         self.pool = pool
         self.pending: dict[str, Future[pa.Table]] = {}
-        self.names: set[str] = set()  # every table read aside (ready or pending)
 
     def temporary(self, table: str, select_sql: str) -> None:
         """The temporary ``table`` of a SELECT of committed tables only: read aside, or
@@ -268,7 +260,6 @@ class _Aside:
             temporary(self.warehouse, table, select_sql)
         else:
             self.pending[table] = self.pool.submit(self.warehouse.query, select_sql)
-            self.names.add(table)
 
     def ready(self, tables: list[str | None]) -> None:
         """Make the temporary tables of those of ``tables`` read aside."""
@@ -287,7 +278,7 @@ def _aside(warehouse: Warehouse) -> Iterator[_Aside]:
     if not warehouse.capabilities.reads_aside:
         yield _Aside(warehouse, None)
         return
-    with ThreadPoolExecutor(max_workers=ASIDE_READERS, thread_name_prefix="daily-aside") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="daily-aside") as pool:
         aside = _Aside(warehouse, pool)
         try:
             yield aside
@@ -332,27 +323,22 @@ def _rebuild_models(
             keys = f"keys_{n}"
             column = declared.column
             aside.ready([c.delta for c in inputs])
+            named = [f"SELECT {column} FROM {c.delta}" for c in inputs if c.delta is not None]
             stored_input = changes[declared.stores].delta if declared.stores else None
             # (a stored input is a loaded one, not a snapshot: _ranged)
-            if f"stored_{n}" in aside.names:
-                # its stored rows of the keys were read aside (_stored_aside): no keys
-                aside.ready([f"stored_{n}"])
-                rebuild_keys(warehouse, model, None, delta, stored_input, f"stored_{n}")
+            if stored_input is not None:
+                # a changed row of the stored input reaches the key its stored row had
+                aside.ready([f"probed_{n}"])
+                named.append(_stored_keys(model, stored_input, f"probed_{n}"))
+            nothing = ", ".join(f"NULL AS {c}" for c in declared.keys)
+            temporary(warehouse, keys, " UNION ".join(named) or f"SELECT {nothing}")
+            fast_path = FAST_PATHS.get(model.table)
+            if fast_path is not None:
+                aside.ready([c.delta for c in changes.values()])  # it reads every change
+                deltas = {t: c.delta for t, c in changes.items() if c.delta is not None}
+                fast_path(warehouse, model, keys, {**deltas, model.table: delta}, horizon)
             else:
-                named = [f"SELECT {column} FROM {c.delta}" for c in inputs if c.delta is not None]
-                if stored_input is not None:
-                    # a changed row of the stored input reaches the key its stored row had
-                    aside.ready([f"probed_{n}"])
-                    named.append(_stored_keys(model, stored_input, f"probed_{n}"))
-                nothing = ", ".join(f"NULL AS {c}" for c in declared.keys)
-                temporary(warehouse, keys, " UNION ".join(named) or f"SELECT {nothing}")
-                fast_path = FAST_PATHS.get(model.table)
-                if fast_path is not None:
-                    aside.ready([c.delta for c in changes.values()])  # it reads every change
-                    deltas = {t: c.delta for t, c in changes.items() if c.delta is not None}
-                    fast_path(warehouse, model, keys, {**deltas, model.table: delta}, horizon)
-                else:
-                    rebuild_keys(warehouse, model, keys, delta, stored_input)
+                rebuild_keys(warehouse, model, keys, delta, stored_input)
         moved_from = moved_since(warehouse, model, delta) if declared.moves else None
         changes[model.table] = Change(delta, moved_from, bool(declared.moves))
         outcome[model.table] = ""  # (in order: its delta is counted below)
@@ -362,7 +348,7 @@ def _rebuild_models(
     done_with(
         warehouse,
         [c.delta for c in changes.values() if c.delta]
-        + [f"{kind}_{n}" for n in keyed for kind in ("keys", "probed", "stored")],
+        + [f"{kind}_{n}" for n in keyed for kind in ("keys", "probed")],
     )  # (only the keyed models made keys and probes: a DROP costs a statement)
     return outcome
 
@@ -404,56 +390,6 @@ def _probe_aside(
         narrow = pipeline_fragment("keys_among", key=column, given=expression, rows=new_rows)
     narrow = few_rows(warehouse, model.table, narrow)
     aside.temporary(probed, f"SELECT {declared.column}, {unique} FROM {model.table} WHERE {narrow}")
-
-
-def _stored_aside(
-    warehouse: Warehouse,
-    model: Model,
-    rebuilt: set[str],
-    loaded: dict[str, bool],
-    horizon: dt.date,
-    stored: str,
-    aside: _Aside,
-) -> bool:
-    """For a ``@stores`` model (keyed) whose keys come from loaded tables alone (every
-    input it reads that the build tracks is a loaded table, not a snapshot, and it
-    declares no ``@reads``, which would need the keys), where the warehouse reads aside:
-    the temporary table ``stored``, read ``aside``, of its stored rows of the keys the
-    input's new rows reach, keys and probe in the same read (``stored_rows_aside.sql``).
-    All of it reads committed tables (the model's table as the last build left it, the
-    input's new partitions), so the build's own thread only waits for it, if at all,
-    instead of scanning the stored keys (the latest copies' 245,000 rows of the newest
-    row groups at 1M subscriptions: ~0.07 s, with the probe's 6.6M hashes, read aside
-    before). Returns whether it did; otherwise ``_probe_aside`` reads the probe alone."""
-    declared = model.range
-    if (
-        aside.pool is None
-        or declared is None
-        or declared.grain != "key"
-        or declared.stores is None
-        or declared.probe is None
-        or declared.reads
-        or model.table in FAST_PATHS
-        or any(loaded.get(t) is not False for t in model.reads if t in rebuilt or t in loaded)
-    ):
-        return False
-    column, expression = declared.probe
-    unique = ", ".join(declared.unique)
-    probed = pipeline_fragment("keys_among", key=column, given=expression, rows="new_rows")
-    picked = pipeline_fragment(
-        "keys_among", key=f"({declared.column})", given=str(declared.column), rows="keys"
-    )
-    sql = pipeline_sql(
-        "stored_rows_aside",
-        new_rows=f"SELECT * FROM {declared.stores} WHERE _partition_date > DATE '{horizon}'",
-        keys=str(declared.column),
-        unique=unique,
-        table=model.table,
-        probed=few_rows(warehouse, model.table, probed),
-        stored=few_rows(warehouse, model.table, picked),
-    )
-    aside.temporary(stored, sql)
-    return True
 
 
 def _stored_keys(model: Model, changed: str, probed: str) -> str:

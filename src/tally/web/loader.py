@@ -568,11 +568,12 @@ def _load_in_child(
 
     The child sends a batch as its metadata (segment, offsets, quarantined records, bots)
     then its rows as an Arrow IPC stream, and asks for a day's salt when it meets a day not
-    drawn yet (salts are drawn here, in the warehouse). Every ``web.load_share_batches``-th
-    batch it only reads and sends where it lies ("yours"): this process reads the same
-    bytes and prepares it while the child prepares the next, so preparing (~19 µs of CPU a
-    hit) is not left to one core while this one writes (~11 µs; benchmarks/README.md,
-    issue 27, eleventh session). Either way batches are delivered in the order they come.
+    drawn yet (salts are drawn here, in the warehouse). With ``web.load_share_batches`` set
+    to N, every Nth batch it only reads and sends where it lies ("yours"): this process
+    reads the same bytes and prepares it while the child prepares the next, so preparing
+    (~19 µs of CPU a hit) is not left to one core while this one writes (~11 µs). Off by
+    default: on 2 cores at rest it gained nothing (benchmarks/README.md, issue 27, eleventh
+    session). Either way batches are delivered in the order they come.
     A failure in the child, or its death, raises ``PrepareFailed`` here after the batches
     before it are committed; a child that failed, or whose job was left unfinished, is
     stopped (the next large load starts another).
