@@ -36,11 +36,18 @@ from pathlib import Path
 from typing import Any
 
 from hygiene import LoadWatch, temporary_folder
-from sessionize_bench import YEAR, fresh_warehouse, process_cpu, traffic
+from sessionize_bench import (
+    YEAR,
+    fresh_warehouse,
+    process_cpu,
+    traffic,
+    warm_lookups,
+    warm_up_log,
+)
 
 from tally.config import Settings, load_settings
 from tally.web import enrich, loader
-from tally.web.demo import USER_AGENTS, write_records
+from tally.web.demo import write_records
 from tally.web.loader import load_hits
 
 Step = tuple[str, str, float, float, float]  # kind, thread, start, end, thread CPU
@@ -423,13 +430,8 @@ def main() -> None:
         settings = load_settings(environ={"TALLY_DATA_DIR": str(folder / "data")})
         payloads = traffic(*YEAR, options.hits, seed=27)
         write_records(settings, payloads)
-        for with_provider in (True, False):
-            enrich._geo(with_provider)
-        for agent in USER_AGENTS:
-            enrich.detect_device(agent)
-        warm = settings.model_copy(deep=True)
-        warm.web.hit_log_dir = str(folder / "warm-up-log")
-        write_records(warm, payloads[:3000])
+        warm_lookups()
+        warm = warm_up_log(settings, payloads, folder)
         store = fresh_warehouse(folder, "warm-up")
         load_hits(store, warm)
         store.close()

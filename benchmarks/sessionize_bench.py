@@ -149,6 +149,25 @@ def process_cpu(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def warm_lookups() -> None:
+    """Start-up costs, not a hit's: the address databases load once a process, and
+    device-detector compiles its patterns on the first agents it sees."""
+    for with_provider in (True, False):
+        enrich._geo(with_provider)
+    for agent in USER_AGENTS:
+        enrich.detect_device(agent)
+
+
+def warm_up_log(settings: Settings, payloads: list[bytes], folder: Path) -> Settings:
+    """Settings whose hit log is a small one of its own (the first 3,000 records): the
+    first load of a process pays for imports and DuckDB's first plans, so one such load
+    runs before anything is timed."""
+    warm = settings.model_copy(deep=True)
+    warm.web.hit_log_dir = str(folder / "warm-up-log")
+    write_records(warm, payloads[:3000])
+    return warm
+
+
 def timed_load(store: Warehouse, settings: Settings, kept: bool) -> tuple[float, float, int]:
     """Wall-clock seconds, CPU seconds and hits of one load of the whole log, with cold
     lookup caches. With ``kept``, the batches are prepared in the loader's kept child
@@ -318,17 +337,8 @@ def main() -> None:
             f"generated and logged {len(payloads):,} hits ({logged:,} bytes) in "
             f"{time.perf_counter() - started:.1f} s; batches prepared {where}"
         )
-        # Start-up costs are not per hit: the databases load once a process, and
-        # device-detector compiles its patterns on the first agents it sees.
-        for with_provider in (True, False):
-            enrich._geo(with_provider)
-        for agent in USER_AGENTS:
-            enrich.detect_device(agent)
-        # ... and the first load of a process pays for imports and DuckDB's first plans:
-        # a small log of its own is loaded once each way before anything is timed.
-        warm = settings.model_copy(deep=True)
-        warm.web.hit_log_dir = str(folder / "warm-up-log")
-        write_records(warm, payloads[:3000])
+        warm_lookups()
+        warm = warm_up_log(settings, payloads, folder)
         for with_provider in (True, False):
             warm.web.provider_lookup = with_provider
             store = fresh_warehouse(folder, f"warm-up-{with_provider}")
