@@ -22,6 +22,7 @@ from tally.web import loader
 from tally.web.hitlog import frame, read_segment, segment_paths
 from tally.web.loader import (
     SESSIONIZE_LOCK_KEY,
+    LoadResult,
     PrepareFailed,
     load_hits,
     sessionize_alone,
@@ -464,12 +465,18 @@ def test_a_large_load_prepared_in_a_child_process_gives_the_same_rows_and_offset
         len(b"".join(frame(pageview(n)) for n in range(2, 9))) + len(frame(pageview(0)))
     ]
     # the same log loaded again in this process (the salts stay): the same rows
+    in_thread = _loaded_again_in_process(warehouse, settings)
+    assert (in_thread.loaded, in_thread.bots_dropped, in_thread.quarantined) == (12, 1, 1)
+    assert warehouse.rows(ROWS_COMPARED) == rows
+
+
+def _loaded_again_in_process(warehouse: Warehouse, settings: Settings) -> LoadResult:
+    """The same log loaded again, in this process, after its rows, progress and quarantine
+    were deleted (the salts stay, so the IP keys come out the same)."""
     for table in ("web.hits", "tally_meta.hitlog_segments", "tally_meta.quarantine"):
         warehouse.execute(f"DELETE FROM {table}")
     settings.web.load_process_bytes = 0
-    in_thread = load_hits(warehouse, settings)
-    assert (in_thread.loaded, in_thread.bots_dropped, in_thread.quarantined) == (12, 1, 1)
-    assert warehouse.rows(ROWS_COMPARED) == rows
+    return load_hits(warehouse, settings)
 
 
 def test_a_failure_in_the_child_process_stops_the_load_after_the_batches_before_it(
@@ -525,10 +532,7 @@ def test_batches_shared_between_the_child_and_the_loading_process_commit_in_orde
     quarantined = "SELECT file, line, reason FROM tally_meta.quarantine WHERE source = 'web'"
     refused = warehouse.rows(quarantined)
     # the same log loaded in one process: the same rows, offsets and quarantine
-    for table in ("web.hits", "tally_meta.hitlog_segments", "tally_meta.quarantine"):
-        warehouse.execute(f"DELETE FROM {table}")
-    settings.web.load_process_bytes = 0
-    alone = load_hits(warehouse, settings)
+    alone = _loaded_again_in_process(warehouse, settings)
     assert (alone.loaded, alone.bots_dropped, alone.quarantined) == (14, 1, 1)
     assert warehouse.rows(ROWS_COMPARED) == rows
     assert warehouse.rows(segments) == offsets
