@@ -47,6 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import marts_bench  # noqa: E402
+from hygiene import thread_seconds  # noqa: E402
 
 from tally.config import load_settings  # noqa: E402
 from tally.lake import Lake  # noqa: E402
@@ -141,18 +142,6 @@ def print_operators(path: Path, statement: str) -> None:
 
     for node in profile["operator"]:
         walk(node, 0)
-
-
-def thread_seconds() -> dict[str, float]:
-    """CPU seconds each thread of this process has run so far (Linux schedstat)."""
-    found = {}
-    for thread in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{thread}/schedstat") as stat:
-                found[thread] = int(stat.read().split()[0]) / 1e9
-        except OSError:  # the thread ended meanwhile
-            continue
-    return found
 
 
 class Serial:

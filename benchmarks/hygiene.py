@@ -1,5 +1,5 @@
-"""What the web and stream benches share (issue 27): ports from the OS, temporary files that
-go away, the load average printed before and after, and no "met" on a machine that was
+"""What the benches share (issue 27): ports from the OS, temporary files that go away, each
+thread's CPU, the load average printed before and after, and no "met" on a machine that was
 busier than its cores during the run.
 
 A shared machine's load decides wall-clock figures more than the code does, so a bench that
@@ -18,6 +18,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def thread_seconds() -> dict[str, float]:
+    """CPU seconds each thread of this process has run so far (Linux schedstat)."""
+    found = {}
+    for thread in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{thread}/schedstat") as stat:
+                found[thread] = int(stat.read().split()[0]) / 1e9
+        except OSError:  # the thread ended meanwhile
+            continue
+    return found
 
 
 def free_port() -> int:

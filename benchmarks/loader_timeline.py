@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hygiene import LoadWatch, temporary_folder
+from hygiene import LoadWatch, temporary_folder, thread_seconds
 from sessionize_bench import (
     YEAR,
     fresh_warehouse,
@@ -48,6 +48,7 @@ from sessionize_bench import (
 from tally.config import Settings, load_settings
 from tally.web import enrich, loader
 from tally.web.demo import write_records
+from tally.web.hitlog import read_segment, segment_paths
 from tally.web.loader import load_hits
 
 Step = tuple[str, str, float, float, float]  # kind, thread, start, end, thread CPU
@@ -121,34 +122,22 @@ def overlap(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float
 
 
 class ThreadClock:
-    """CPU of each of this process's threads over a load, from /proc (Linux; 10 ms
-    ticks): the loading thread, the writer and DuckDB's own threads, which ``thread_time``
-    in the writer does not see. Threads end before the load returns (the writer's pool,
+    """CPU of each of this process's threads over a load (``thread_seconds``): the loading
+    thread, the writer and DuckDB's own threads, which ``thread_time`` in the writer does
+    not see. Threads end before the load returns (the writer's pool,
     DuckDB's with the database), hence a sampler every 50 ms (its own CPU left out)."""
 
     def __init__(self) -> None:
-        self.first: dict[str, int] = self.read()
-        self.last: dict[str, int] = {}
+        self.first = thread_seconds()
+        self.last: dict[str, float] = {}
         self.names: dict[str, str] = {}
         self.done = threading.Event()
         self.sampler = threading.Thread(target=self.sample, name="thread-clock")
         self.sampler.start()
 
-    @staticmethod
-    def read() -> dict[str, int]:
-        ticks = {}
-        for tid in os.listdir("/proc/self/task"):
-            try:
-                with open(f"/proc/self/task/{tid}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except FileNotFoundError:
-                continue  # ended meanwhile: its last sample stands
-            ticks[tid] = int(fields[11]) + int(fields[12])  # utime + stime
-        return ticks
-
     def sample(self) -> None:
         while not self.done.wait(0.05):
-            self.last.update(self.read())
+            self.last.update(thread_seconds())
             for thread in threading.enumerate():
                 self.names[str(thread.native_id)] = thread.name
 
@@ -156,16 +145,15 @@ class ThreadClock:
         """CPU seconds by kind of thread over the load."""
         self.done.set()
         self.sampler.join()
-        self.last.update(self.read())
+        self.last.update(thread_seconds())
         main, mine = str(threading.main_thread().native_id), str(threading.get_native_id())
-        tick = os.sysconf("SC_CLK_TCK")
         kinds: dict[str, float] = {"loading": 0.0, "writer": 0.0, "DuckDB's": 0.0}
-        for tid, ticks in self.last.items():
+        for tid, seconds in self.last.items():
             name = self.names.get(tid, "")
             if tid == str(self.sampler.native_id) or name == "thread-clock":
                 continue
             kind = "loading" if tid in (main, mine) else "writer" if "writer" in name else None
-            kinds[kind or "DuckDB's"] += (ticks - self.first.get(tid, 0)) / tick
+            kinds[kind or "DuckDB's"] += seconds - self.first.get(tid, 0.0)
         return kinds
 
 
@@ -280,8 +268,6 @@ def fixed_cost(folder: Path, settings: Settings, payloads: list[bytes], rounds: 
 def gil_check(folder: Path, settings: Settings) -> None:
     """A Python loop's rate alone, and while the writer inserts a prepared batch."""
     store = fresh_warehouse(folder, "gil")
-    from tally.web.hitlog import read_segment, segment_paths
-
     path = segment_paths(Path(settings.web.hit_log_dir))[0]
     records = read_segment(path, 0, sealed=True, max_records=10_000).records
     sites, salts = loader._site_rules(store), loader.DaySalts.of(store)
@@ -360,7 +346,7 @@ def check_rows(folder: Path, settings: Settings, other_src: str) -> None:
     with duckdb.connect(str(reference), read_only=True) as other:
         salts = other.execute("SELECT * FROM web.visitor_salts").fetchall()
     shared = settings.web.load_share_batches
-    for kept, share in ((False, 0), (True, 0), (True, shared)):
+    for kept, share in dict.fromkeys(((False, 0), (True, 0), (True, shared))):
         settings.web.load_share_batches = share
         name = f"check-{kept}-{share}"
         store = fresh_warehouse(folder, name)
