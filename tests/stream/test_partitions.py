@@ -148,7 +148,7 @@ def test_events_handed_to_the_sink_reach_the_engine_owning_their_key(
         wait_until(lambda: len(running.owned()) == PARTITIONS, 30)
         now = time.time()
         events = [Event("sensors", f"s{n}", now, {"v": 1.0}) for n in range(6)]
-        assert sink.ingest(events) == (6, 0)
+        assert sink.ingest(events) == (6, 0, 0)
         wait_until(lambda: sum(running.engine(p).received for p in range(PARTITIONS)) == 6, 30)
         # each engine received exactly the events whose key hashes to its partition
         expected = [0] * PARTITIONS
