@@ -401,3 +401,110 @@ def test_an_input_that_dies_is_restarted_and_alerts_on_itself(rig: Rig) -> None:
     rig.clock.advance(600)  # ten minutes without another death: resolved
     rig.engine.tick()
     assert rig.engine.book.alerts["tally_stream_input_down/mqtt"].state == "resolved"
+
+
+# -- redeliveries counted once (docs/stream.md, "Delivery and duplicates") -----------------
+# A rule counting readings per minute: one reading counted twice would read 2 and fire.
+
+COUNTING = [
+    {
+        "name": "twice",
+        "type": "threshold",
+        "source": "sensors",
+        "aggregate": "count",
+        "window": {"size": "60s"},
+        "op": ">=",
+        "value": 2,
+    }
+]
+
+
+@pytest.fixture
+def counting_rig(mqtt_url: str, tmp_path: Path, clock, recorder) -> Iterator[Rig]:
+    made = Rig(mqtt_url, tmp_path / "state", clock, recorder, COUNTING)
+    yield made
+    made.shutdown()
+    made.publisher.disconnect()
+    made.publisher.loop_stop()
+    made.forget_session()
+
+
+def counted(rig: Rig, sensor: str) -> int:
+    """Readings in the sensor's open count windows."""
+    windows = rig.engine.rules["twice"].store.slots.get(sensor, {})
+    return sum(slot.accumulator.count for slot in windows.values())
+
+
+def hold_acks(rig: Rig) -> list[int]:
+    """Our PUBACKs are kept back (their message ids listed): the broker still has the
+    messages in flight, as when the connection drops before the ack leaves."""
+    held: list[int] = []
+    rig.input.client.ack = lambda mid, qos: held.append(mid)
+    return held
+
+
+def record_dup_flags(rig: Rig) -> list[bool]:
+    """The DUP flag of every message the input is handed, in order."""
+    flags: list[bool] = []
+    handle = rig.input._handle
+    rig.input._handle = lambda message, where: (flags.append(message.dup), handle(message, where))
+    return flags
+
+
+def test_a_message_redelivered_after_a_dropped_connection_is_counted_once(
+    counting_rig: Rig,
+) -> None:
+    rig = counting_rig
+    held, flags = hold_acks(rig), record_dup_flags(rig)
+    rig.clock.advance(1)
+    rig.publish({"s1": 20.0})  # the engine has it; its PUBACK never leaves
+    assert held and counted(rig, "s1") == 1
+    del rig.input.client.ack  # acks go out again, on the next connection
+    rig.input.subscribed.clear()
+    rig.input.client.socket().shutdown(socket.SHUT_RDWR)  # the connection drops under paho
+    assert rig.input.subscribed.wait(15), "no resubscription after the connection dropped"
+    rig.wait_for(lambda: len(flags) == 2, "the broker did not deliver the reading again")
+    assert flags == [False, True]  # Mosquitto resent it, marked as a redelivery
+    assert rig.engine.received == 1 and rig.input.duplicates == 1
+    assert rig.engine.stats()["duplicates_by_kind"] == {"redelivery": 1}
+    assert counted(rig, "s1") == 1
+    rig.clock.advance(60)
+    rig.publish({"s2": 20.0})  # closes s1's minute: one reading, nothing fires
+    rig.engine.tick()
+    assert "twice/s1" not in rig.engine.book.alerts
+
+
+def test_a_redelivery_after_a_restart_is_dropped_when_the_checkpoint_counted_it(
+    counting_rig: Rig,
+) -> None:
+    rig = counting_rig
+    held = hold_acks(rig)
+    rig.clock.advance(1)
+    rig.publish({"s1": 20.0})
+    assert held
+    rig.shutdown()  # the checkpoint counts the reading; the broker still waits for its ack
+    rig.boot()  # restored: received 1, the reading in its window and in the memory
+    rig.wait_for(lambda: rig.input.messages == 1, "the broker did not deliver it again")
+    assert rig.input.duplicates == 1
+    assert rig.engine.received == 1 and counted(rig, "s1") == 1
+
+
+def test_the_same_payload_published_twice_counts_twice(counting_rig: Rig) -> None:
+    rig = counting_rig
+    payload = json.dumps({"time": rig.clock.now, "values": {"temperature": 20.0}}).encode()
+    rig.send_raw("s1", payload)
+    rig.send_raw("s1", payload)  # two equal readings: two events, no DUP flag
+    rig.wait_for(lambda: rig.engine.received == 2, "the readings did not arrive")
+    assert counted(rig, "s1") == 2 and rig.input.duplicates == 0
+    assert rig.engine.stats()["duplicates"] == 0
+
+
+def test_an_event_id_published_twice_counts_once(counting_rig: Rig) -> None:
+    rig = counting_rig
+    body = {"time": rig.clock.now, "event_id": "reading-1", "values": {"temperature": 20.0}}
+    rig.send_raw("s1", json.dumps(body).encode())
+    rig.send_raw("s1", json.dumps(body).encode())  # the sensor resent it (its own retry)
+    rig.send_raw("s2", json.dumps({"time": rig.clock.now}).encode())
+    rig.wait_for(lambda: rig.engine.received == 2, "the readings did not arrive")
+    assert counted(rig, "s1") == 1
+    assert rig.engine.stats()["duplicates_by_kind"] == {"event_id": 1}
