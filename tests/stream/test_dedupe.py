@@ -9,14 +9,24 @@ from tally.stream.dedupe import RecentDigests, delivery_digest, digest, event_di
 
 
 def test_digests_are_stable_and_keep_parts_apart() -> None:
-    assert digest("a", "bc") == digest("a", "bc")
-    assert digest("ab", "c") != digest("a", "bc")
-    assert digest("x", b"x") == digest(b"x", "x")  # text is its UTF-8
-    assert 0 <= digest("x") < 2**64
+    assert event_digest("sensors", "e1") == event_digest("sensors", "e1")
+    assert 0 <= event_digest("sensors", "e1") < 2**64
     # an event id is one within its source; a delivery is its topic and payload
     assert event_digest("sensors", "e1") != event_digest("meters", "e1")
+    assert event_digest("ab", "c") != event_digest("a", "bc")
     assert delivery_digest("sensors/s1", b"{}") != delivery_digest("sensors/s2", b"{}")
+    assert delivery_digest("t", b"1") != delivery_digest("t1", b"")
     assert event_digest("sensors/s1", "{}") != delivery_digest("sensors/s1", b"{}")
+    # saved in checkpoints: the same value in every process and version
+    assert event_digest("sensors", "e1") == digest(b"e7:sensorse1")
+
+
+def test_admit_takes_a_value_once_within_the_horizon() -> None:
+    recent = RecentDigests(limit=2, seconds=60)
+    assert recent.admit(1, now=100.0) and not recent.admit(1, now=130.0)
+    assert recent.admit(1, now=161.0)  # 61 s after it was accepted: forgotten
+    assert recent.admit(2, now=162.0) and recent.admit(3, now=163.0)
+    assert 1 not in recent and len(recent) == 2  # the limit pushed the oldest out
 
 
 def test_an_entry_is_forgotten_after_its_seconds() -> None:
@@ -44,7 +54,7 @@ def test_the_oldest_go_first_past_the_limit() -> None:
 
 def test_a_round_trip_through_json_keeps_every_entry_and_its_time() -> None:
     recent = RecentDigests(limit=100, seconds=60)
-    values = [digest(str(n)) for n in range(50)] + [0, 2**64 - 1]
+    values = [digest(str(n).encode()) for n in range(50)] + [0, 2**64 - 1]
     for offset, value in enumerate(values):
         recent.remember(value, now=1_700_000_000.0 + offset / 4)
     loaded = RecentDigests(limit=100, seconds=60)

@@ -24,24 +24,22 @@ import sys
 from typing import Any
 
 
-def digest(*parts: str | bytes) -> int:
-    """A 64-bit digest of the parts, each length-prefixed so that ("ab", "c") and
-    ("a", "bc") differ."""
-    hasher = hashlib.blake2b(digest_size=8)
-    for part in parts:
-        data = part.encode("utf-8") if isinstance(part, str) else part
-        hasher.update(len(data).to_bytes(8, "little"))
-        hasher.update(data)
-    return int.from_bytes(hasher.digest(), "little")
+def digest(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+# One text per digest, built in one step (this runs for every event with an id and every
+# MQTT message): a kind letter, so an id never matches a delivery, and the first part's
+# length, so that ("ab", "c") and ("a", "bc") differ.
 
 
 def event_digest(source: str, event_id: str) -> int:
     """An event id is unique within its source (as CloudEvents' ``source`` + ``id``)."""
-    return digest(b"event", source, event_id)
+    return digest(f"e{len(source)}:{source}{event_id}".encode())
 
 
 def delivery_digest(topic: str, payload: bytes) -> int:
-    return digest(b"mqtt", topic, payload)
+    return digest(f"m{len(topic)}:{topic}".encode() + payload)
 
 
 class RecentDigests:
@@ -62,6 +60,16 @@ class RecentDigests:
         """Whether ``value`` was accepted within the horizon."""
         self.forget_old(now)
         return value in self._accepted_at
+
+    def admit(self, value: int, now: float) -> bool:
+        """Remember ``value`` unless it was accepted within the horizon (then False)."""
+        self.forget_old(now)
+        if value in self._accepted_at:
+            return False
+        self._accepted_at[value] = now  # new: at the end already
+        if len(self._accepted_at) > self.limit:
+            self._accepted_at.popitem(last=False)
+        return True
 
     def remember(self, value: int, now: float) -> None:
         self._accepted_at[value] = now

@@ -236,12 +236,8 @@ class Engine:
             return events, 0
         kept = []
         for event in events:
-            if event.id:
-                value = event_digest(event.source, event.id)
-                if self.recent.seen(value, now):
-                    continue
-                self.recent.remember(value, now)
-            kept.append(event)
+            if not event.id or self.recent.admit(event_digest(event.source, event.id), now):
+                kept.append(event)
         copies = len(events) - len(kept)
         if copies:
             self.duplicates["event_id"] += copies
