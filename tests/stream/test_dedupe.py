@@ -14,9 +14,10 @@ def test_digests_are_stable_and_keep_parts_apart() -> None:
     # an event id is one within its source; a delivery is its topic and payload
     assert event_digest("sensors", "e1") != event_digest("meters", "e1")
     assert event_digest("ab", "c") != event_digest("a", "bc")
-    assert delivery_digest("sensors/s1", b"{}") != delivery_digest("sensors/s2", b"{}")
-    assert delivery_digest("t", b"1") != delivery_digest("t1", b"")
-    assert event_digest("sensors/s1", "{}") != delivery_digest("sensors/s1", b"{}")
+    assert delivery_digest(1, "sensors/s1", b"{}") != delivery_digest(1, "sensors/s2", b"{}")
+    assert delivery_digest(1, "t", b"1") != delivery_digest(1, "t1", b"")
+    assert delivery_digest(1, "t", b"1") != delivery_digest(2, "t", b"1")  # another message
+    assert event_digest("sensors/s1", "{}") != delivery_digest(1, "sensors/s1", b"{}")
     # saved in checkpoints: the same value in every process and version
     assert event_digest("sensors", "e1") == digest(b"e7:sensorse1")
 

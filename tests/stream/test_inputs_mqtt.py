@@ -508,3 +508,27 @@ def test_an_event_id_published_twice_counts_once(counting_rig: Rig) -> None:
     rig.wait_for(lambda: rig.engine.received == 2, "the readings did not arrive")
     assert counted(rig, "s1") == 1
     assert rig.engine.stats()["duplicates_by_kind"] == {"event_id": 1}
+
+
+def test_a_dup_is_dropped_only_with_the_packet_id_it_was_accepted_under(
+    tmp_path: Path, clock
+) -> None:
+    """No broker: messages handed to the input as paho would. A redelivery keeps its packet
+    id; a DUP with another id is a message that never reached us before (its first sending
+    was lost with the connection), even when an earlier reading had the same bytes."""
+    settings = stream_settings({"state_dir": str(tmp_path), "lake": {"enabled": False}})
+    engine = Engine(settings, parse_rules(COUNTING), clock=clock)
+    source = MqttInput(engine, settings.mqtt)
+
+    def deliver(packet_id: int, dup: bool, qos: int = 1) -> None:
+        message = mqtt.MQTTMessage(mid=packet_id, topic=b"sensors/s1")
+        message.payload = json.dumps({"time": clock.now, "values": {"t": 20.0}}).encode()
+        message.dup, message.qos = dup, qos
+        source._handle(message, "mqtt topic sensors/s1")
+
+    deliver(5, dup=False)
+    deliver(6, dup=True)  # the same reading again, sent once before but lost: counts
+    deliver(5, dup=True)  # packet 5 again: the broker never had our ack
+    assert (engine.received, source.duplicates) == (2, 1)
+    deliver(0, dup=False, qos=0)  # QoS 0: counted, never remembered
+    assert engine.received == 3 and len(engine.recent) == 2

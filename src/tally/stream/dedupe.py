@@ -6,8 +6,11 @@ so memory and checkpoint size depend on the count, not on what senders put in an
 - event ids (``stream.dedupe.field``, by source): an event whose source and id were
   accepted within the horizon is a copy, whatever input brought it (an HTTP client
   retrying a POST whose answer it lost, a JetStream redelivery, an MQTT resend);
-- MQTT deliveries (topic and payload): a message the broker marks as a redelivery (DUP)
-  whose topic and payload were accepted within the horizon is the same message again.
+- MQTT deliveries (packet id, topic and payload): a message the broker marks as a
+  redelivery (DUP) whose packet id, topic and payload were accepted within the horizon is
+  the same message again. A broker resends with the original packet id (MQTT 3.1.1,
+  4.4), and an identical reading published again gets another one: so a redelivered
+  message that never reached us is not taken for an earlier identical reading.
 
 An entry is forgotten ``seconds`` after it was last accepted, or earlier when more than
 ``limit`` are held (oldest first). With 64-bit digests two different ids collide with a
@@ -38,8 +41,8 @@ def event_digest(source: str, event_id: str) -> int:
     return digest(f"e{len(source)}:{source}{event_id}".encode())
 
 
-def delivery_digest(topic: str, payload: bytes) -> int:
-    return digest(f"m{len(topic)}:{topic}".encode() + payload)
+def delivery_digest(packet_id: int, topic: str, payload: bytes) -> int:
+    return digest(f"m{packet_id}:{len(topic)}:{topic}".encode() + payload)
 
 
 class RecentDigests:

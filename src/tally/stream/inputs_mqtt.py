@@ -12,9 +12,10 @@ again to the next engine, which had it already from the checkpoint.
 
 QoS 1 is still at least once: when the connection drops after the engine took a message but
 before our PUBACK reached the broker, the broker sends it again on the next connect with the
-DUP flag. A DUP message whose topic and payload the engine accepted lately
-(``Engine.is_redelivery``) is acknowledged and dropped, counted as a duplicate. The same
-payload without DUP is a new message (two equal readings are two readings) and counts.
+DUP flag and its original packet id. A DUP message whose packet id, topic and payload the
+engine accepted lately (``Engine.is_redelivery``) is acknowledged and dropped, counted as a
+duplicate. The same payload without DUP is a new message (two equal readings are two
+readings) and counts.
 
 A payload is refused before it is parsed when it is over the size or nesting limits
 (``stream.inputs``); an exception in our handler is caught there, since one escaping into
@@ -148,15 +149,16 @@ class MqttInput:
         """Feed a message's events to the engine, remembering the message with them, unless
         it is a redelivery of one the engine accepted already."""
         payload = bytes(message.payload)
-        delivery = delivery_digest(message.topic, payload)
-        if message.dup and self.engine.is_redelivery(delivery):
+        # a QoS 0 message is never delivered again: nothing to remember
+        delivery = delivery_digest(message.mid, message.topic, payload) if message.qos else None
+        if delivery is not None and message.dup and self.engine.is_redelivery(delivery):
             self.duplicates += 1
             log.info("MQTT message on %s delivered again (DUP); counted once", message.topic)
             return
         events = self._read(message.topic, payload, where)
         if events:
             self.engine.ingest(events, delivery)
-        else:
+        elif delivery is not None:
             self.engine.remember_delivery(delivery)  # all refused: refused once, not again
 
     def _read(self, topic: str, payload: bytes, where: str) -> list[Event]:
