@@ -60,6 +60,8 @@ def test_an_event_id_is_read_from_the_configured_field_only() -> None:
 
 
 def test_an_id_goes_with_the_event_as_json_and_back() -> None:
-    event = parse_event({"source": "s", "key": "k", "time": 1, "event_id": "e-1"}, id_field="event_id")
+    event = parse_event(
+        {"source": "s", "key": "k", "time": 1, "event_id": "e-1"}, id_field="event_id"
+    )
     assert Event(**event.as_json()) == event
     assert "id" not in parse_event({"source": "s", "key": "k", "time": 1}).as_json()
