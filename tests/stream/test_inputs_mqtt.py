@@ -255,17 +255,16 @@ def test_bad_payloads_are_counted_and_named(rig: Rig) -> None:
 
 def test_the_input_reconnects_and_resubscribes_by_itself(rig: Rig) -> None:
     rig.step({"s1": 20.0})
-    # QoS 1 is at least once: dropped before our PUBACK for that reading has left, the
-    # persistent session would have the broker deliver it again (3 received, seen under
-    # load). Paho's queue of packets to write is empty once the ack is in the socket.
-    rig.wait_for(lambda: not rig.input.client._out_packet, "the reading's ack never left")
+    # QoS 1 is at least once: dropped before our PUBACK for that reading has left (seen
+    # under load), the persistent session has the broker deliver it again, with DUP; the
+    # input drops that copy, so the count is the same whether the ack had left or not
     rig.input.subscribed.clear()
     rig.input.client.socket().shutdown(socket.SHUT_RDWR)  # the connection drops under paho
     # paho waits its reconnect delay (1 s), connects, and our on_connect subscribes again
     assert rig.input.subscribed.wait(15), "no resubscription after the connection dropped"
     assert rig.input.connects == 2
     rig.step({"s1": 21.0})  # a reading published after the reconnect arrives
-    assert rig.engine.received == 2
+    assert rig.engine.received == 2 and rig.input.duplicates in (0, 1)
 
 
 # -- inputs that cannot be poisoned (issue 24) ---------------------------------------------
