@@ -10,6 +10,7 @@ a fresh warehouse in one transaction (as the loader's writer does) and committed
 - ``wal``: ``checkpoint_threshold`` 1 GB (the commit writes a WAL, no checkpoint: the cost
   is moved to a later checkpoint, not saved);
 - ``threads1``: DuckDB's ``threads`` 1 (a setting of the whole database);
+- ``unordered``: ``preserve_insertion_order`` false (the same, as ``Warehouse.unordered``);
 - ``nofsst``, ``nodict``: FSST, or every dictionary compression, disabled for the commit's
   checkpoint (``disabled_compression_methods``);
 - ``split``: two transactions, the first four batches then the rest (does a second commit
@@ -20,7 +21,7 @@ Then it times decoding the same records' JSON: ``json.loads``, the loader's scan
 CPU is the process's (DuckDB's threads included), best of ``--rounds``.
 
     PYTHONPATH=src python benchmarks/loader_write_probe.py [--hits 60000] [--rounds 3]
-                                        [--variants default,wal,threads1,nofsst,nodict,split]
+        [--variants default,wal,threads1,unordered,nofsst,nodict,split]
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from tally.web.sessions import DaySalts
 SETTINGS = {
     "wal": "SET checkpoint_threshold = '1GB'",
     "threads1": "SET threads = 1",
+    "unordered": "SET preserve_insertion_order = false",
     "nofsst": "SET disabled_compression_methods = 'fsst'",
     "nodict": "SET disabled_compression_methods = 'dictionary,fsst,dict_fsst'",
 }
