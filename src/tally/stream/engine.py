@@ -401,15 +401,21 @@ class Engine:
             "saved_at": self.clock(),
             "sequence": next(self._sequence),
             "rules": {name: rule.dump() for name, rule in self.rules.items()},
-            # with the windows, so it names exactly the copies they have counted already
-            "recent": self.recent.dump(),
+            # with the windows, so it names exactly the copies they have counted already;
+            # a copy here, encoded by ``_encoded`` once the lock is released
+            "recent": self.recent.entries(),
         }
+
+    @staticmethod
+    def _encoded(windows: dict[str, Any]) -> dict[str, Any]:
+        """The windows' state as JSON can hold it (call without the lock)."""
+        return {**windows, "recent": windows["recent"].dump()}
 
     def checkpoint(self) -> None:
         """Save both parts of the state now."""
         with self._lock:
             alerts, windows = self._alerts_state(), self._windows_state()
-        self._save(self.windows_path, windows)
+        self._save(self.windows_path, self._encoded(windows))
         self._save(self.alerts_path, alerts)
         self._last_checkpoint = self.clock()
 
@@ -440,7 +446,8 @@ class Engine:
         """Windows and alerts as one document (a checkpoint kept elsewhere than the
         state directory: ``tally.stream.partitions`` keeps it in JetStream)."""
         with self._lock:
-            return {"windows": self._windows_state(), "alerts": self._alerts_state()}
+            windows, alerts = self._windows_state(), self._alerts_state()
+        return {"windows": self._encoded(windows), "alerts": alerts}
 
     def restore_snapshot(self, snapshot: dict[str, Any]) -> None:
         windows, alerts = snapshot.get("windows"), snapshot.get("alerts")
