@@ -20,6 +20,7 @@ DuckDB's append runs beside Python or holds the GIL (Arrow's scan through Python
 
     PYTHONPATH=src python benchmarks/loader_timeline.py [--hits 60000] [--rounds 2]
                                       [--kept-child [--share 0,2,3] [--no-in-process]]
+                                      [--commit-records 100000,20000]
                                       [--quiet] [--gil] [--threads]
                                       [--check-rows OTHER_TREE/src]
 """
@@ -398,6 +399,12 @@ def main() -> None:
     )
     parser.add_argument("--no-in-process", action="store_true", help="kept child loads only")
     parser.add_argument(
+        "--commit-records",
+        default="",
+        help="web.load_commit_records values timed in turn in each round, e.g. 100000,20000 "
+        "(default: the setting's default)",
+    )
+    parser.add_argument(
         "--check-rows",
         metavar="OTHER_SRC",
         help="also load the log with the tree whose src folder this is (e.g. a git archive "
@@ -422,22 +429,32 @@ def main() -> None:
         load_hits(store, warm)
         store.close()
         fixed_cost(folder, settings, payloads, options.rounds)
-        default_share = settings.web.load_share_batches  # the loops below change it
+        # the loops below change these settings; --check-rows loads with the defaults
+        default_share = settings.web.load_share_batches
+        default_commit = settings.web.load_commit_records
         shares = [int(n) for n in options.share.split(",") if n] or [default_share]
-        ways: list[tuple[bool, int]] = [] if options.no_in_process else [(False, 0)]
-        if options.kept_child:
-            ways += [(True, share) for share in shares]
+        commits = [int(n) for n in options.commit_records.split(",") if n] or [default_commit]
+        ways: list[tuple[bool, int, int]] = []
+        for commit in commits:
+            ways += [] if options.no_in_process else [(False, 0, commit)]
+            if options.kept_child:
+                ways += [(True, share, commit) for share in shares]
         for round_number in range(options.rounds):
             # each round in another order, so no way always meets the quieter moment
             turned = ways[round_number % len(ways) :] + ways[: round_number % len(ways)]
-            for kept, share in turned:
+            for kept, share, commit in turned:
                 settings.web.load_share_batches = share
+                settings.web.load_commit_records = commit
                 if kept:
                     print(f"web.load_share_batches = {share}")
-                store = fresh_warehouse(folder, f"load-{round_number}-{kept}-{share}")
+                if len(commits) > 1:
+                    print(f"web.load_commit_records = {commit}")
+                name = f"load-{round_number}-{kept}-{share}-{commit}"
+                store = fresh_warehouse(folder, name)
                 timed(store, settings, kept, options.quiet or round_number > 0, options.threads)
                 store.close()
-        settings.web.load_share_batches = default_share  # --check-rows loads with it
+        settings.web.load_share_batches = default_share
+        settings.web.load_commit_records = default_commit
         if options.gil:
             gil_check(folder, settings)
         if options.check_rows:

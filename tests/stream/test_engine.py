@@ -53,10 +53,10 @@ def test_late_events_within_lateness_count_beyond_are_counted_and_kept(
     engine.ingest([Event("sensors", "a", DAY + 70, {"v": 1})])  # closes [DAY, DAY+60): 60
     assert rule.latest["a"] == (DAY + 60, 60.0)
     # 20 s behind the watermark (DAY+70) and within the 30 s lateness: 60 + 50 = 110
-    assert engine.ingest([Event("sensors", "a", DAY + 50, {"v": 50})]) == (1, 0)
+    assert engine.ingest([Event("sensors", "a", DAY + 50, {"v": 50})]) == (1, 0, 0)
     assert rule.latest["a"] == (DAY + 60, 110.0)
     engine.ingest([Event("sensors", "a", DAY + 95, {"v": 1})])  # watermark 95: [0,60) gone
-    assert engine.ingest([Event("sensors", "a", DAY + 59, {"v": 500})]) == (0, 1)
+    assert engine.ingest([Event("sensors", "a", DAY + 59, {"v": 500})]) == (0, 1, 0)
     assert rule.latest["a"][1] == 110.0  # the late 500 did not change the result
     assert engine.stats()["late"] == {"volume": 1}
     assert [e.values["v"] for e in engine.late_events] == [500]
@@ -139,3 +139,68 @@ def test_a_second_stop_writes_nothing(tmp_path: Path, clock, recorder) -> None:
         checkpoint.unlink()
     engine.stop()  # the process-exit hook after the app's shutdown: nothing to do
     assert list(Path(engine.state_dir).iterdir()) == []
+
+
+# -- copies counted once (docs/stream.md, "Delivery and duplicates") -------------------------
+
+
+def reading(value: float, event_id: str = "", offset: float = 1) -> Event:
+    return Event("sensors", "a", DAY + offset, {"v": value}, id=event_id)
+
+
+def test_an_event_id_seen_lately_is_dropped_and_counted_as_a_duplicate(
+    tmp_path: Path, clock, recorder
+) -> None:
+    engine = make(tmp_path, clock, recorder)
+    assert engine.ingest([reading(60, "e1"), reading(60, "e1")]) == (1, 0, 1)  # one batch
+    assert engine.ingest([reading(60, "e1"), reading(50, "e2")]) == (1, 0, 1)  # a retry
+    assert engine.ingest([reading(60), reading(60)]) == (2, 0, 0)  # no id: both count
+    engine.ingest([Event("sensors", "a", DAY + 61, {})])  # closes [DAY, DAY+60)
+    assert engine.rules["volume"].latest["a"] == (DAY + 60, 230.0)  # 60 + 50 + 60 + 60
+    stats = engine.stats()
+    assert stats["received"] == 5 and stats["duplicates"] == 2
+    assert stats["duplicates_by_kind"] == {"event_id": 2}
+
+
+def test_ids_are_remembered_for_their_seconds_and_up_to_the_limit(
+    tmp_path: Path, clock, recorder
+) -> None:
+    engine = make(tmp_path, clock, recorder, dedupe={"seconds": 60, "max_entries": 2})
+    engine.ingest([reading(1, "e1")])
+    clock.advance(61)
+    assert engine.ingest([reading(1, "e1")]).duplicates == 0  # past the horizon: counts
+    engine.ingest([reading(1, "e2"), reading(1, "e3")])  # e1 is the oldest of three: gone
+    assert engine.ingest([reading(1, "e1"), reading(1, "e3")]).duplicates == 1
+    off = make(tmp_path / "off", clock, recorder, dedupe={"field": ""})
+    assert off.settings.dedupe.field == ""  # the inputs then read no ids (test_http)
+
+
+def test_the_ids_survive_a_restart_exactly_as_the_windows_do(
+    tmp_path: Path, clock, recorder
+) -> None:
+    engine = make(tmp_path, clock, recorder)
+    engine.ingest([reading(60, "e1")])
+    engine.checkpoint()
+    engine.ingest([reading(30, "e2")])  # after the checkpoint: lost with its count in a crash
+    restarted = make(tmp_path, clock, recorder)
+    assert restarted.restore()
+    # e1 is in the restored windows: its copy is dropped; e2 is not: its copy counts
+    assert restarted.ingest([reading(60, "e1"), reading(30, "e2")]) == (1, 0, 1)
+    restarted.ingest([Event("sensors", "a", DAY + 61, {})])
+    assert restarted.rules["volume"].latest["a"] == (DAY + 60, 90.0)
+    restarted.stop()  # the duplicate counter is kept with the alerts
+    again = make(tmp_path, clock, recorder)
+    again.restore()
+    assert again.stats()["duplicates"] == 1
+
+
+def test_a_redelivery_is_dropped_only_when_its_message_was_accepted(
+    tmp_path: Path, clock, recorder
+) -> None:
+    engine = make(tmp_path, clock, recorder)
+    assert not engine.is_redelivery(7)  # never seen: the first delivery was lost, count it
+    engine.ingest([reading(60)], delivery=7)
+    assert engine.is_redelivery(7)
+    engine.remember_delivery(8)  # a message whose events were all refused
+    assert engine.is_redelivery(8)
+    assert engine.stats()["duplicates_by_kind"] == {"redelivery": 2}

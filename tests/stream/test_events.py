@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tally.errors import BadInputError
-from tally.stream.events import parse_batch, parse_event, parse_time
+from tally.stream.events import Event, parse_batch, parse_event, parse_time
 
 
 def test_times_in_seconds_milliseconds_and_iso() -> None:
@@ -47,3 +47,21 @@ def test_a_batch_keeps_good_events_and_lists_bad_ones_by_index() -> None:
     events, errors = parse_batch({"events": [good, {"source": "s"}, good]}, where="body")
     assert len(events) == 2
     assert errors == ["body[1], field 'key': missing or empty key"]
+
+
+def test_an_event_id_is_read_from_the_configured_field_only() -> None:
+    raw = {"source": "s", "key": "k", "event_id": "e-1", "id": "other"}
+    assert parse_event(raw, id_field="event_id").id == "e-1"
+    assert parse_event(dict(raw, event_id=42), id_field="event_id").id == "42"
+    assert parse_event(raw).id == ""  # no field configured: no ids, every copy counts
+    assert parse_event({"source": "s", "key": "k"}, id_field="event_id").id == ""
+    events, errors = parse_batch([dict(raw, event_id=1.5)], where="body", id_field="event_id")
+    assert events == [] and "field 'event_id'" in errors[0] and "whole number" in errors[0]
+
+
+def test_an_id_goes_with_the_event_as_json_and_back() -> None:
+    event = parse_event(
+        {"source": "s", "key": "k", "time": 1, "event_id": "e-1"}, id_field="event_id"
+    )
+    assert Event(**event.as_json()) == event
+    assert "id" not in parse_event({"source": "s", "key": "k", "time": 1}).as_json()

@@ -140,3 +140,35 @@ def test_oversized_or_deeply_nested_bodies_are_refused_before_parsing(
     large = client.post("/api/events", content=b" " * 1001)
     assert large.status_code == 413 and "over the limit of 1,000 bytes" in large.json()["error"]
     assert engine.stats()["rejected_by_kind"] == {"payload_too_deep": 1, "payload_too_large": 1}
+
+
+def test_a_retried_post_counts_its_events_once_by_their_ids(
+    client: TestClient, engine: Engine, clock
+) -> None:
+    now = clock.now
+    body = [
+        {"source": "app", "key": "k", "time": now, "event_id": "a-1"},
+        {"source": "app", "key": "k", "time": now + 1, "event_id": "a-2"},
+    ]
+    first = client.post("/api/events", json=body).json()
+    retry = client.post("/api/events", json=body).json()  # the client lost the first answer
+    assert (first["accepted"], first["duplicates"]) == (2, 0)
+    assert (retry["accepted"], retry["duplicates"]) == (0, 2)
+    client.post("/api/events", json={"source": "app", "key": "other", "time": now + 20})
+    engine.tick()
+    # k's window holds 2 (busy needs 3): counted twice it would hold 4 and fire
+    assert engine.rules["busy"].latest["k"][1] == 2.0 and engine.book.alerts == {}
+    stats = client.get("/api/stream/stats").json()
+    assert (stats["received"], stats["duplicates"]) == (3, 2)
+
+
+def test_without_an_id_field_a_retried_post_counts_again(tmp_path: Path, clock) -> None:
+    settings = stream_settings(
+        {"state_dir": str(tmp_path), "lake": {"enabled": False}, "dedupe": {"field": ""}}
+    )
+    engine = Engine(settings, [], clock=clock)
+    client = TestClient(Starlette(routes=routes(engine)))
+    body = {"source": "app", "key": "k", "time": clock.now, "event_id": "a-1"}
+    client.post("/api/events", json=body)
+    assert client.post("/api/events", json=body).json()["duplicates"] == 0
+    assert engine.received == 2

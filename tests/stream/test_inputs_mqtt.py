@@ -255,17 +255,16 @@ def test_bad_payloads_are_counted_and_named(rig: Rig) -> None:
 
 def test_the_input_reconnects_and_resubscribes_by_itself(rig: Rig) -> None:
     rig.step({"s1": 20.0})
-    # QoS 1 is at least once: dropped before our PUBACK for that reading has left, the
-    # persistent session would have the broker deliver it again (3 received, seen under
-    # load). Paho's queue of packets to write is empty once the ack is in the socket.
-    rig.wait_for(lambda: not rig.input.client._out_packet, "the reading's ack never left")
+    # QoS 1 is at least once: dropped before our PUBACK for that reading has left (seen
+    # under load), the persistent session has the broker deliver it again, with DUP; the
+    # input drops that copy, so the count is the same whether the ack had left or not
     rig.input.subscribed.clear()
     rig.input.client.socket().shutdown(socket.SHUT_RDWR)  # the connection drops under paho
     # paho waits its reconnect delay (1 s), connects, and our on_connect subscribes again
     assert rig.input.subscribed.wait(15), "no resubscription after the connection dropped"
     assert rig.input.connects == 2
     rig.step({"s1": 21.0})  # a reading published after the reconnect arrives
-    assert rig.engine.received == 2
+    assert rig.engine.received == 2 and rig.input.duplicates in (0, 1)
 
 
 # -- inputs that cannot be poisoned (issue 24) ---------------------------------------------
@@ -401,3 +400,134 @@ def test_an_input_that_dies_is_restarted_and_alerts_on_itself(rig: Rig) -> None:
     rig.clock.advance(600)  # ten minutes without another death: resolved
     rig.engine.tick()
     assert rig.engine.book.alerts["tally_stream_input_down/mqtt"].state == "resolved"
+
+
+# -- redeliveries counted once (docs/stream.md, "Delivery and duplicates") -----------------
+# A rule counting readings per minute: one reading counted twice would read 2 and fire.
+
+COUNTING = [
+    {
+        "name": "twice",
+        "type": "threshold",
+        "source": "sensors",
+        "aggregate": "count",
+        "window": {"size": "60s"},
+        "op": ">=",
+        "value": 2,
+    }
+]
+
+
+@pytest.fixture
+def counting_rig(mqtt_url: str, tmp_path: Path, clock, recorder) -> Iterator[Rig]:
+    made = Rig(mqtt_url, tmp_path / "state", clock, recorder, COUNTING)
+    yield made
+    made.shutdown()
+    made.publisher.disconnect()
+    made.publisher.loop_stop()
+    made.forget_session()
+
+
+def counted(rig: Rig, sensor: str) -> int:
+    """Readings in the sensor's open count windows."""
+    windows = rig.engine.rules["twice"].store.slots.get(sensor, {})
+    return sum(slot.accumulator.count for slot in windows.values())
+
+
+def hold_acks(rig: Rig) -> list[int]:
+    """Our PUBACKs are kept back (their message ids listed): the broker still has the
+    messages in flight, as when the connection drops before the ack leaves."""
+    held: list[int] = []
+    rig.input.client.ack = lambda mid, qos: held.append(mid)
+    return held
+
+
+def record_dup_flags(rig: Rig) -> list[bool]:
+    """The DUP flag of every message the input is handed, in order."""
+    flags: list[bool] = []
+    handle = rig.input._handle
+    rig.input._handle = lambda message, where: (flags.append(message.dup), handle(message, where))
+    return flags
+
+
+def test_a_message_redelivered_after_a_dropped_connection_is_counted_once(
+    counting_rig: Rig,
+) -> None:
+    rig = counting_rig
+    held, flags = hold_acks(rig), record_dup_flags(rig)
+    rig.clock.advance(1)
+    rig.publish({"s1": 20.0})  # the engine has it; its PUBACK never leaves
+    assert held and counted(rig, "s1") == 1
+    del rig.input.client.ack  # acks go out again, on the next connection
+    rig.input.subscribed.clear()
+    rig.input.client.socket().shutdown(socket.SHUT_RDWR)  # the connection drops under paho
+    assert rig.input.subscribed.wait(15), "no resubscription after the connection dropped"
+    rig.wait_for(lambda: len(flags) == 2, "the broker did not deliver the reading again")
+    assert flags == [False, True]  # Mosquitto resent it, marked as a redelivery
+    assert rig.engine.received == 1 and rig.input.duplicates == 1
+    assert rig.engine.stats()["duplicates_by_kind"] == {"redelivery": 1}
+    assert counted(rig, "s1") == 1
+    rig.clock.advance(60)
+    rig.publish({"s2": 20.0})  # closes s1's minute: one reading, nothing fires
+    rig.engine.tick()
+    assert "twice/s1" not in rig.engine.book.alerts
+
+
+def test_a_redelivery_after_a_restart_is_dropped_when_the_checkpoint_counted_it(
+    counting_rig: Rig,
+) -> None:
+    rig = counting_rig
+    held = hold_acks(rig)
+    rig.clock.advance(1)
+    rig.publish({"s1": 20.0})
+    assert held
+    rig.shutdown()  # the checkpoint counts the reading; the broker still waits for its ack
+    rig.boot()  # restored: received 1, the reading in its window and in the memory
+    rig.wait_for(lambda: rig.input.messages == 1, "the broker did not deliver it again")
+    assert rig.input.duplicates == 1
+    assert rig.engine.received == 1 and counted(rig, "s1") == 1
+
+
+def test_the_same_payload_published_twice_counts_twice(counting_rig: Rig) -> None:
+    rig = counting_rig
+    payload = json.dumps({"time": rig.clock.now, "values": {"temperature": 20.0}}).encode()
+    rig.send_raw("s1", payload)
+    rig.send_raw("s1", payload)  # two equal readings: two events, no DUP flag
+    rig.wait_for(lambda: rig.engine.received == 2, "the readings did not arrive")
+    assert counted(rig, "s1") == 2 and rig.input.duplicates == 0
+    assert rig.engine.stats()["duplicates"] == 0
+
+
+def test_an_event_id_published_twice_counts_once(counting_rig: Rig) -> None:
+    rig = counting_rig
+    body = {"time": rig.clock.now, "event_id": "reading-1", "values": {"temperature": 20.0}}
+    rig.send_raw("s1", json.dumps(body).encode())
+    rig.send_raw("s1", json.dumps(body).encode())  # the sensor resent it (its own retry)
+    rig.send_raw("s2", json.dumps({"time": rig.clock.now}).encode())
+    rig.wait_for(lambda: rig.engine.received == 2, "the readings did not arrive")
+    assert counted(rig, "s1") == 1
+    assert rig.engine.stats()["duplicates_by_kind"] == {"event_id": 1}
+
+
+def test_a_dup_is_dropped_only_with_the_packet_id_it_was_accepted_under(
+    tmp_path: Path, clock
+) -> None:
+    """No broker: messages handed to the input as paho would. A redelivery keeps its packet
+    id; a DUP with another id is a message that never reached us before (its first sending
+    was lost with the connection), even when an earlier reading had the same bytes."""
+    settings = stream_settings({"state_dir": str(tmp_path), "lake": {"enabled": False}})
+    engine = Engine(settings, parse_rules(COUNTING), clock=clock)
+    source = MqttInput(engine, settings.mqtt)
+
+    def deliver(packet_id: int, dup: bool, qos: int = 1) -> None:
+        message = mqtt.MQTTMessage(mid=packet_id, topic=b"sensors/s1")
+        message.payload = json.dumps({"time": clock.now, "values": {"t": 20.0}}).encode()
+        message.dup, message.qos = dup, qos
+        source._handle(message, "mqtt topic sensors/s1")
+
+    deliver(5, dup=False)
+    deliver(6, dup=True)  # the same reading again, sent once before but lost: counts
+    deliver(5, dup=True)  # packet 5 again: the broker never had our ack
+    assert (engine.received, source.duplicates) == (2, 1)
+    deliver(0, dup=False, qos=0)  # QoS 0: counted, never remembered
+    assert engine.received == 3 and len(engine.recent) == 2

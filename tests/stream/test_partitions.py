@@ -148,7 +148,7 @@ def test_events_handed_to_the_sink_reach_the_engine_owning_their_key(
         wait_until(lambda: len(running.owned()) == PARTITIONS, 30)
         now = time.time()
         events = [Event("sensors", f"s{n}", now, {"v": 1.0}) for n in range(6)]
-        assert sink.ingest(events) == (6, 0)
+        assert sink.ingest(events) == (6, 0, 0)
         wait_until(lambda: sum(running.engine(p).received for p in range(PARTITIONS)) == 6, 30)
         # each engine received exactly the events whose key hashes to its partition
         expected = [0] * PARTITIONS
@@ -212,3 +212,71 @@ def test_events_posted_to_tally_serve_go_to_jetstream_for_the_engines(
         assert received() == expected
     finally:
         running.stop()
+
+
+# -- copies counted once (docs/stream.md, "Delivery and duplicates") -----------------------
+
+
+def test_a_publish_retried_after_its_ack_was_lost_is_stored_once(nats_cluster) -> None:
+    """The first attempt reaches the stream but its ack is lost (a timeout); the retry
+    carries the same Nats-Msg-Id, so JetStream keeps one copy."""
+    import nats.errors
+
+    from tally.stream.partitions import STREAM, stream_config
+
+    link = Link(nats_cluster.url, name="sensor").start()
+    js = link.context()
+    stored, attempts = js.publish, []
+
+    async def ack_lost_once(*args, **kwargs):
+        attempts.append(kwargs["headers"]["Nats-Msg-Id"])
+        answer = await stored(*args, **kwargs)
+        if len(attempts) == 1:
+            raise nats.errors.TimeoutError
+        return answer
+
+    try:
+        link.call(link.ensure_stream(stream_config(3)), timeout=60)
+        js.publish = ack_lost_once
+        event = Event("sensors", "s1", time.time(), {"v": 1.0})
+        link.call(publish_events(link, [event], PARTITIONS), timeout=30)
+        del js.publish
+        info = link.call(js.stream_info(STREAM), timeout=10)
+    finally:
+        link.close()
+    assert len(attempts) == 2 and attempts[0] == attempts[1]
+    assert info.state.messages == 1
+
+
+def test_an_event_id_sent_twice_counts_once_also_after_a_take_over(
+    nats_cluster, tmp_path: Path
+) -> None:
+    """A client resends an event (same id) through the sink; the partition's engine keeps its
+    ids in the JetStream checkpoint, so the engine that takes the partition over drops the
+    next copy too."""
+    publisher = Link(nats_cluster.url, name="sensor").start()
+    settings = stream_settings({"state_dir": str(tmp_path / "sink")})
+    sink = JetStreamSink(publisher, settings, PARTITIONS)
+    event = Event("sensors", "s1", time.time(), {"v": 1.0}, id="reading-1")
+    partition = partition_of("s1", PARTITIONS)
+    first, _ = engine(nats_cluster.url, tmp_path, "a", lease=10.0)
+    try:
+        wait_until(lambda: len(first.owned()) == PARTITIONS, 30)
+        sink.ingest([event])
+        sink.ingest([event])
+        owner = first.engine(partition)
+        wait_until(lambda: owner.received + sum(owner.duplicates.values()) == 2, 30)
+        assert (owner.received, owner.duplicates) == (1, {"event_id": 1})
+        first.stop()  # checkpoints and hands its partitions back
+        second, _ = engine(nats_cluster.url, tmp_path, "b", lease=10.0)
+        try:
+            wait_until(lambda: partition in second.owned(), 30)
+            sink.ingest([event])
+            taker = second.engine(partition)
+            wait_until(lambda: sum(taker.duplicates.values()) == 2, 30)
+            assert taker.received == 1  # restored, and the copy not counted
+        finally:
+            second.stop()
+    finally:
+        first.stop()  # a second stop does nothing
+        publisher.close()

@@ -11,6 +11,11 @@ plus ``max_ahead`` (one event at 1e30 once silenced every rule for good). tally'
 pollers read its warehouse and are trusted. A checkpoint saved with such a watermark is
 repaired when it is loaded. Every tick also looks at the inputs: one whose thread has died
 is started again and raises the ``tally_stream_input_down`` alert about itself.
+
+Copies are counted once (``tally.stream.dedupe``): an event whose id was accepted lately,
+and an MQTT redelivery of a message accepted lately, are dropped and counted as
+``duplicates``. The memory of what was accepted is saved with the windows, in the same
+snapshot, so after a restart it holds exactly the events the restored windows counted.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from tally.lake import Lake
 from tally.stream import checkpoint
 from tally.stream.alerts import Alert, AlertBook, Silence
+from tally.stream.dedupe import RecentDigests, event_digest
 from tally.stream.events import Event
 from tally.stream.notifiers import Deliverer, Notification, NotificationLog, Notifier
 from tally.stream.rawlog import RawLog
@@ -42,6 +48,12 @@ Clock = Callable[[], float]
 
 INPUT_RULE = "tally_stream_input_down"
 INPUT_ALERT_SECONDS = 600.0  # the alert stays firing this long after the last restart
+
+
+class Ingested(NamedTuple):
+    accepted: int  # counted (late ones included: they go to the raw log)
+    late: int  # beyond the allowed lateness
+    duplicates: int  # copies of events accepted lately, dropped
 
 
 class Input(Protocol):
@@ -81,6 +93,8 @@ class Engine:
         self.rejected = 0
         self.rejected_by_kind: collections.Counter[str] = collections.Counter()
         self.input_restarts: collections.Counter[str] = collections.Counter()
+        self.recent = RecentDigests(settings.dedupe.max_entries, settings.dedupe.seconds)
+        self.duplicates: collections.Counter[str] = collections.Counter()  # by kind
         self._input_died_at: dict[str, float] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -177,12 +191,16 @@ class Engine:
             self.reject(1, kind)
         return kept, refused
 
-    def ingest(self, events: list[Event]) -> tuple[int, int]:
-        """Feed events; returns (accepted, late beyond the allowed lateness). Outside inputs
+    def ingest(self, events: list[Event], delivery: int | None = None) -> Ingested:
+        """Feed events (copies of events accepted lately are dropped); ``delivery`` is the
+        digest of the MQTT message that brought them, remembered with them. Outside inputs
         ``screen`` them first; tally's own pollers read the warehouse and are trusted."""
         late: set[int] = set()
         with self._lock:
             now = self.clock()
+            if delivery is not None:
+                self.recent.remember(delivery, now)
+            events, duplicates = self._drop_copies(events, now)
             routes = self._routes
             sources = set()
             for index, event in enumerate(events):
@@ -209,7 +227,36 @@ class Engine:
                 self._wake.set()  # the housekeeping thread writes it
             else:
                 self.rawlog.flush()
-        return len(events) - len(late), len(late)
+        return Ingested(len(events) - len(late), len(late), duplicates)
+
+    def _drop_copies(self, events: list[Event], now: float) -> tuple[list[Event], int]:
+        """The events whose id (if any) was not accepted lately, each id remembered; a
+        batch holding one id twice keeps the first (call with the lock held)."""
+        if not any(event.id for event in events):
+            return events, 0
+        kept = []
+        for event in events:
+            if not event.id or self.recent.admit(event_digest(event.source, event.id), now):
+                kept.append(event)
+        copies = len(events) - len(kept)
+        if copies:
+            self.duplicates["event_id"] += copies
+        return kept, copies
+
+    def is_redelivery(self, delivery: int) -> bool:
+        """Whether a message its broker redelivers (MQTT's DUP) was accepted lately; if so,
+        it is counted as a duplicate and the caller drops it."""
+        with self._lock:
+            if not self.recent.seen(delivery, self.clock()):
+                return False
+            self.duplicates["redelivery"] += 1
+            return True
+
+    def remember_delivery(self, delivery: int) -> None:
+        """A message handled without events to ingest (all refused): a redelivery of it is
+        dropped too, not refused (and counted) again."""
+        with self._lock:
+            self.recent.remember(delivery, self.clock())
 
     def reject(self, count: int, kind: str = "invalid") -> None:
         """Count events an input could not read or refused (they are named in that input's
@@ -344,6 +391,7 @@ class Engine:
             "sequence": next(self._sequence),
             "book": self.book.dump(),
             "received": self.received,
+            "duplicates": dict(self.duplicates),
             "cursors": dict(self.cursors),
         }
 
@@ -353,13 +401,21 @@ class Engine:
             "saved_at": self.clock(),
             "sequence": next(self._sequence),
             "rules": {name: rule.dump() for name, rule in self.rules.items()},
+            # with the windows, so it names exactly the copies they have counted already;
+            # a copy here, encoded by ``_encoded`` once the lock is released
+            "recent": self.recent.entries(),
         }
+
+    @staticmethod
+    def _encoded(windows: dict[str, Any]) -> dict[str, Any]:
+        """The windows' state as JSON can hold it (call without the lock)."""
+        return {**windows, "recent": windows["recent"].dump()}
 
     def checkpoint(self) -> None:
         """Save both parts of the state now."""
         with self._lock:
             alerts, windows = self._alerts_state(), self._windows_state()
-        self._save(self.windows_path, windows)
+        self._save(self.windows_path, self._encoded(windows))
         self._save(self.alerts_path, alerts)
         self._last_checkpoint = self.clock()
 
@@ -390,7 +446,8 @@ class Engine:
         """Windows and alerts as one document (a checkpoint kept elsewhere than the
         state directory: ``tally.stream.partitions`` keeps it in JetStream)."""
         with self._lock:
-            return {"windows": self._windows_state(), "alerts": self._alerts_state()}
+            windows, alerts = self._windows_state(), self._alerts_state()
+        return {"windows": self._encoded(windows), "alerts": alerts}
 
     def restore_snapshot(self, snapshot: dict[str, Any]) -> None:
         windows, alerts = snapshot.get("windows"), snapshot.get("alerts")
@@ -399,12 +456,15 @@ class Engine:
                 if name in self.rules:
                     self.rules[name].load(data)
             self._repair(self.clock())
+            if windows is not None and "recent" in windows:
+                self.recent.load(windows["recent"])
             if alerts is not None:
                 self.book.load(alerts["book"])
                 known = {*self.rules, INPUT_RULE}
                 for fingerprint in [f for f, a in self.book.alerts.items() if a.rule not in known]:
                     del self.book.alerts[fingerprint]
                 self.received = alerts.get("received", 0)
+                self.duplicates = collections.Counter(alerts.get("duplicates", {}))
                 self.cursors = dict(alerts.get("cursors", {}))
             self.book.silences = self.silences.read()
 
@@ -423,6 +483,8 @@ class Engine:
                 "received": self.received,
                 "rejected": self.rejected,
                 "rejected_by_kind": dict(self.rejected_by_kind),
+                "duplicates": sum(self.duplicates.values()),
+                "duplicates_by_kind": dict(self.duplicates),
                 "input_restarts": dict(self.input_restarts),
                 "late": {n: r.store.late for n, r in self.rules.items() if r.store is not None},
                 "open_windows": {

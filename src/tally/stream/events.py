@@ -1,7 +1,9 @@
 """Events: what every input (HTTP, MQTT, pollers) turns its messages into.
 
 An event has a source (``sensors``, ``tally.runs``), an event time (epoch seconds), a key
-(device, sensor, site, source/dataset), numeric values and string labels.
+(device, sensor, site, source/dataset), numeric values and string labels, and may carry an
+id (``stream.dedupe.field``) naming it uniquely within its source, so that a copy of it is
+counted once (``tally.stream.dedupe``).
 """
 
 from __future__ import annotations
@@ -24,15 +26,21 @@ class Event:
     time: float
     values: dict[str, float] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    id: str = ""  # empty: no id, every copy counts
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        """The event as the engine's JSON (``id`` only when it has one: ``Event(**json)``
+        reads it back)."""
+        data: dict[str, Any] = {
             "source": self.source,
             "key": self.key,
             "time": self.time,
             "values": self.values,
             "labels": self.labels,
         }
+        if self.id:
+            data["id"] = self.id
+        return data
 
 
 class RejectedInput(BadInputError):
@@ -98,10 +106,26 @@ def parse_time(raw: Any, where: str = "") -> float:
     raise BadInputError(f"time must be a number or ISO 8601 text, got {raw!r}", file=where)
 
 
+def parse_id(raw: Any, where: str, id_field: str) -> str:
+    """An event id: text or a whole number (an empty text means none)."""
+    if type(raw) is str:
+        return raw
+    if type(raw) is int:
+        return str(raw)
+    message = f"an event id must be text or a whole number, got {raw!r}"
+    raise BadInputError(message, file=where, field=id_field)
+
+
 def parse_event(
-    raw: Any, where: str = "", default_source: str = "", default_key: str = "", now: float = 0.0
+    raw: Any,
+    where: str = "",
+    default_source: str = "",
+    default_key: str = "",
+    now: float = 0.0,
+    id_field: str = "",
 ) -> Event:
-    """One event from decoded JSON; raises BadInputError naming the field that is wrong."""
+    """One event from decoded JSON, its id read from ``id_field`` (none when empty);
+    raises BadInputError naming the field that is wrong."""
     # written for speed (it runs once per event): plain lookups, checks only where needed
     if type(raw) is not dict:
         raise BadInputError(f"an event must be a JSON object, got {type(raw).__name__}", file=where)
@@ -136,16 +160,26 @@ def parse_event(
             else:
                 message = f"not a number: {value!r}"
                 raise BadInputError(message, file=where, field=f"values.{name}")
+    event_id = ""
+    if id_field:
+        raw_id = raw.get(id_field)
+        if raw_id is not None:
+            event_id = parse_id(raw_id, where, id_field)
     labels = raw.get("labels")
     if not labels:
-        return Event(source, key, time, numbers, {})
+        return Event(source, key, time, numbers, {}, event_id)
     if type(labels) is not dict:
         raise BadInputError("must be an object of text", file=where, field="labels")
-    return Event(source, key, time, numbers, {k: str(v) for k, v in labels.items()})
+    return Event(source, key, time, numbers, {k: str(v) for k, v in labels.items()}, event_id)
 
 
 def parse_batch(
-    body: Any, where: str = "", now: float = 0.0, default_source: str = "", default_key: str = ""
+    body: Any,
+    where: str = "",
+    now: float = 0.0,
+    default_source: str = "",
+    default_key: str = "",
+    id_field: str = "",
 ) -> tuple[list[Event], list[str]]:
     """Events from one object, a JSON array or ``{"events": [...]}``; bad items become errors."""
     if isinstance(body, dict) and isinstance(body.get("events"), list):
@@ -158,7 +192,9 @@ def parse_batch(
     errors: list[str] = []
     for index, item in enumerate(items):
         try:
-            events.append(parse_event(item, f"{where}[{index}]", default_source, default_key, now))
+            events.append(
+                parse_event(item, f"{where}[{index}]", default_source, default_key, now, id_field)
+            )
         except BadInputError as error:
             errors.append(str(error))
     return events, errors

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from tally.errors import BadInputError, ConfigError, NotFoundError, TransientError
 from tally.stream.alerts import Alert, Matcher, Silence, iso
 from tally.stream.durations import parse_duration
-from tally.stream.engine import Engine
+from tally.stream.engine import Engine, Ingested
 from tally.stream.events import RejectedInput, decode_payload, parse_batch
 from tally.stream.rules import parse_rules
 
@@ -49,23 +49,26 @@ def routes(engine: Engine, prefix: str = "/api") -> list[BaseRoute]:
         except RejectedInput as error:
             engine.reject(1, error.kind)
             return problem(413 if error.kind == "payload_too_large" else 400, str(error))
-        events, errors = parse_batch(body, where="body", now=engine.clock())
+        events, errors = parse_batch(
+            body, where="body", now=engine.clock(), id_field=engine.settings.dedupe.field
+        )
         engine.reject(len(errors))
         events, refused = engine.screen(events)
         errors += refused
-        accepted, late = 0, 0
+        ingested = Ingested(0, 0, 0)
         if events and engine.blocking_ingest:  # published to JetStream: waits for the acks
             try:
-                accepted, late = await asyncio.to_thread(engine.ingest, events)
+                ingested = await asyncio.to_thread(engine.ingest, events)
             except TransientError as error:
                 return problem(503, f"events not stored, send them again: {error}")
         elif events:
-            accepted, late = engine.ingest(events)
+            ingested = engine.ingest(events)
         status = 400 if errors and not events else 202
         return JSONResponse(
             {
-                "accepted": accepted,
-                "late": late,
+                "accepted": ingested.accepted,
+                "late": ingested.late,
+                "duplicates": ingested.duplicates,
                 "rejected": len(errors),
                 "errors": errors[:MAX_ERRORS_SHOWN],
             },

@@ -10,6 +10,13 @@ engine has it and under a lock that ``stop`` takes too: paho's own ack would go 
 callback returns, so a stop in between disconnected first and the broker delivered the message
 again to the next engine, which had it already from the checkpoint.
 
+QoS 1 is still at least once: when the connection drops after the engine took a message but
+before our PUBACK reached the broker, the broker sends it again on the next connect with the
+DUP flag and its original packet id. A DUP message whose packet id, topic and payload the
+engine accepted lately (``Engine.is_redelivery``) is acknowledged and dropped, counted as a
+duplicate. The same payload without DUP is a new message (two equal readings are two
+readings) and counts.
+
 A payload is refused before it is parsed when it is over the size or nesting limits
 (``stream.inputs``); an exception in our handler is caught there, since one escaping into
 paho's loop would end it and leave the message unacknowledged, to be redelivered (and fail
@@ -30,8 +37,9 @@ from urllib.parse import urlparse
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tally.stream.dedupe import delivery_digest
 from tally.stream.engine import Engine
-from tally.stream.events import RejectedInput, decode_payload, parse_batch
+from tally.stream.events import Event, RejectedInput, decode_payload, parse_batch
 from tally.stream.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -55,6 +63,7 @@ class MqttInput:
         self.subscribed = threading.Event()
         self.messages = 0
         self.rejected = 0
+        self.duplicates = 0  # redeliveries of messages the engine had
         self.connects = 0
         self.errors: collections.deque[str] = collections.deque(maxlen=100)
         self._running = False
@@ -137,20 +146,36 @@ class MqttInput:
             client.ack(message.mid, message.qos)
 
     def _handle(self, message: mqtt.MQTTMessage, where: str) -> None:
+        """Feed a message's events to the engine, remembering the message with them, unless
+        it is a redelivery of one the engine accepted already."""
+        payload = bytes(message.payload)
+        # a QoS 0 message is never delivered again: nothing to remember
+        delivery = delivery_digest(message.mid, message.topic, payload) if message.qos else None
+        if delivery is not None and message.dup and self.engine.is_redelivery(delivery):
+            self.duplicates += 1
+            log.info("MQTT message on %s delivered again (DUP); counted once", message.topic)
+            return
+        events = self._read(message.topic, payload, where)
+        if events:
+            self.engine.ingest(events, delivery)
+        elif delivery is not None:
+            self.engine.remember_delivery(delivery)  # all refused: refused once, not again
+
+    def _read(self, topic: str, payload: bytes, where: str) -> list[Event]:
+        """The payload's events that pass the engine's screening; the others are refused."""
         limits = self.engine.settings.inputs
         try:
-            body = decode_payload(
-                bytes(message.payload), limits.max_payload_bytes, limits.max_depth, where
-            )
+            body = decode_payload(payload, limits.max_payload_bytes, limits.max_depth, where)
         except RejectedInput as error:
             self._reject(1, [str(error)], error.kind)
-            return
+            return []
         events, errors = parse_batch(
             body,
             where=where,
             now=self.engine.clock(),
             default_source=self.settings.source,
-            default_key=self._key(message.topic),
+            default_key=self._key(topic),
+            id_field=self.engine.settings.dedupe.field,
         )
         if errors:
             self._reject(len(errors), errors, "invalid")
@@ -159,8 +184,7 @@ class MqttInput:
             self.rejected += len(refused)
             self.errors.extend(refused)
             log.warning("rejected %d MQTT event(s): %s", len(refused), refused[0])
-        if events:
-            self.engine.ingest(events)
+        return events
 
     def _key(self, topic: str) -> str:
         if self.settings.key_from_topic is None:

@@ -16,7 +16,10 @@ saved to the bucket ``tally_stream_state`` (key ``p<N>``); then the batch is ack
 
 A process that dies stops renewing: ``lease_seconds`` later its partitions are free, another
 process takes them, restores the checkpoint and reads on from the consumer (messages the
-checkpoint already includes are skipped by sequence). Notifications carry an id made of the
+checkpoint already includes are skipped by sequence: a redelivery, after the ack wait or a
+take-over, is never counted twice). Each partition's engine remembers the event ids it
+accepted (``tally.stream.dedupe``) in that checkpoint, with its share of
+``stream.dedupe.max_entries``. Notifications carry an id made of the
 alert fingerprints, their state and when that state began; a notification is sent only by
 the process that first claims its id in the bucket ``tally_stream_notified``, so a resolve
 (or a firing the dead owner sent after its last checkpoint) is not sent twice. A claim whose
@@ -47,7 +50,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 
 from tally.jetstream import Lease, Link, retrying, stream_sequence
-from tally.stream.engine import Engine
+from tally.stream.engine import Engine, Ingested
 from tally.stream.events import Event
 from tally.stream.notifiers import Notification, Notifier
 from tally.stream.rules import RuleSpec
@@ -90,21 +93,25 @@ async def publish_events(
 ) -> None:
     """Publish events to their partitions' subjects, waiting for JetStream's acks: one
     partition's events one after another (so a key's events stay in order), the partitions
-    at once. An event not acknowledged within ``seconds`` raises ``JetStreamUnavailable``
-    (the caller's client sends again: a retried event may then be counted twice, as with
-    MQTT's at-least-once)."""
+    at once. Each event is published with a message id of its own (``Nats-Msg-Id``), the
+    same on every attempt, so an attempt whose ack was lost and the retry after it are
+    stored once (JetStream's duplicate window, 2 minutes). An event not acknowledged within
+    ``seconds`` raises ``JetStreamUnavailable``: the caller's client sends again, and only
+    an event id (``stream.dedupe.field``) makes that copy count once."""
     js = link.context()
-    batches: dict[int, list[bytes]] = {}
+    batches: dict[int, list[tuple[bytes, str]]] = {}
     for event in events:
         payload = json.dumps(event.as_json()).encode()
-        batches.setdefault(partition_of(event.key, partitions), []).append(payload)
+        message_id = uuid.uuid4().hex
+        batches.setdefault(partition_of(event.key, partitions), []).append((payload, message_id))
 
-    async def publish(partition: int, payloads: list[bytes]) -> None:
+    async def publish(partition: int, payloads: list[tuple[bytes, str]]) -> None:
         subject = f"{SUBJECT}.{partition}"
-        for payload in payloads:
+        for payload, message_id in payloads:
 
-            async def attempt(payload: bytes = payload) -> None:
-                await js.publish(subject, payload, timeout=2)
+            async def attempt(payload: bytes = payload, message_id: str = message_id) -> None:
+                headers = {"Nats-Msg-Id": message_id}
+                await js.publish(subject, payload, timeout=2, headers=headers)
 
             await retrying(attempt, seconds=seconds, what="publishing an event")
 
@@ -269,8 +276,13 @@ class PartitionedEngine:
             return
         snapshot = self.link.call(self._load(partition), timeout=self.lease_seconds)
         folder = Path(self.settings.state_dir) / f"p{partition}-{self.member}"
+        # a partition sees its share of the events, so its share of the memory covers the
+        # same horizon, and its checkpoint stays well under NATS' 1 MB message limit
+        dedupe = self.settings.dedupe.model_copy(
+            update={"max_entries": math.ceil(self.settings.dedupe.max_entries / self.partitions)}
+        )
         engine = Engine(
-            self.settings.model_copy(update={"state_dir": str(folder)}),
+            self.settings.model_copy(update={"state_dir": str(folder), "dedupe": dedupe}),
             self.rules,
             clock=self.clock,
             notifiers=dict(self.notifiers),
@@ -430,14 +442,19 @@ class JetStreamSink(Engine):
             raise
         return cls(link, settings, jetstream.partitions, owns_link=True)
 
-    def ingest(self, events: list[Event]) -> tuple[int, int]:
+    def ingest(self, events: list[Event], delivery: int | None = None) -> Ingested:
+        """Publish; event ids are checked by the engines (with their checkpoints), so a copy
+        is published and counted there as a duplicate. An MQTT delivery is remembered here,
+        in this process only, once JetStream has its events."""
         self.link.call(
             publish_events(self.link, events, self.partitions, seconds=self.publish_seconds),
             timeout=self.publish_seconds + 5,
         )
         with self._lock:
             self.received += len(events)
-        return len(events), 0
+            if delivery is not None:
+                self.recent.remember(delivery, self.clock())
+        return Ingested(len(events), 0, 0)
 
     def start(self) -> None:
         """Nothing runs here: the engines are elsewhere."""

@@ -27,6 +27,8 @@ def json_line(event: Event, late: bool = False) -> str:
     values = "".join(_encode_dict(event.values, 0)) if event.values else "{}"
     labels = "".join(_encode_dict(event.labels, 0)) if event.labels else "{}"
     tail = ',"late":true}' if late else "}"
+    if event.id:
+        tail = f',"id":{encode_basestring_ascii(event.id)}{tail}'
     return (
         f'{{"source":{encode_basestring_ascii(event.source)},'
         f'"key":{encode_basestring_ascii(event.key)},"time":{event.time!r},'

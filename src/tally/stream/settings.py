@@ -84,6 +84,24 @@ class InputLimits(Strict):
     max_depth: int = Field(default=32, gt=0, description="JSON nesting of one message or body")
 
 
+class DedupeSettings(Strict):
+    """What the engine counts once; see docs/stream.md, "Delivery and duplicates"."""
+
+    field: str = Field(
+        default="event_id",
+        description="event field holding an id unique within its source; empty = no ids",
+    )
+    seconds: Seconds = Field(
+        default=3900.0,
+        gt=0,
+        description="how long an accepted id or MQTT delivery is remembered (default "
+        "inputs.max_age + inputs.max_ahead: a later copy is refused by its time anyway)",
+    )
+    max_entries: int = Field(
+        default=100_000, gt=0, description="ids and deliveries remembered at most (oldest go)"
+    )
+
+
 class LakeSinkSettings(Strict):
     enabled: bool = True
     batch_events: int = Field(default=50_000, gt=0)
@@ -152,6 +170,7 @@ class StreamSettings(Section):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     jetstream: JetStreamSettings = Field(default_factory=JetStreamSettings)
     inputs: InputLimits = Field(default_factory=InputLimits)
+    dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
     lake: LakeSinkSettings = Field(default_factory=LakeSinkSettings)
     runs: RunsPollerSettings = Field(default_factory=RunsPollerSettings)
     hits: HitsPollerSettings = Field(default_factory=HitsPollerSettings)
