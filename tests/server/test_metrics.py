@@ -140,6 +140,9 @@ def test_stream_input_counters(warehouse: Warehouse, tmp_path) -> None:
         [Event("s", "k", 1_700_000_000.0), Event("s", "k", 1e27), Event("s", "k", 0.0)]
     )
     engine.ingest(kept)
+    # the same event id twice in a later batch: the second is a copy (docs/stream.md)
+    copies = [Event("s", "k", 1_700_000_000.0, id="e1") for _ in range(2)]
+    engine.ingest(copies)
     engine.reject(2, "payload_too_deep")
     engine.input_restarts["mqtt"] += 1
     text = exposition(warehouse, TODAY, stream=engine.stats).decode()
@@ -148,8 +151,10 @@ def test_stream_input_counters(warehouse: Warehouse, tmp_path) -> None:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
-    # one event in the window; 1e27 is ahead, 0 (1970) too old; two payloads too deep
-    assert samples[("tally_stream_events_received_total", ())] == 1
+    # two events in the window (the id's copy dropped); 1e27 is ahead, 0 (1970) too old;
+    # two payloads too deep
+    assert samples[("tally_stream_events_received_total", ())] == 2
+    assert samples[("tally_stream_events_duplicate_total", (("kind", "event_id"),))] == 1
     assert samples[("tally_stream_events_rejected_total", (("reason", "time_ahead"),))] == 1
     assert samples[("tally_stream_events_rejected_total", (("reason", "time_too_old"),))] == 1
     assert samples[("tally_stream_events_rejected_total", (("reason", "payload_too_deep"),))] == 2

@@ -125,7 +125,8 @@ def stream_command(
         stats = engine.stats()
         return (
             f"events {stats['received']:,} · late {sum(stats['late'].values()):,} · "
-            f"rejected {stats['rejected']:,} · alerts {dict(stats['alerts'])}"
+            f"rejected {stats['rejected']:,} · duplicates {stats['duplicates']:,} · "
+            f"alerts {dict(stats['alerts'])}"
         )
 
     try:

@@ -246,7 +246,16 @@ class StreamCollector(Collector):
         )
         for name, count in sorted(stats["input_restarts"].items()):
             restarts.add_metric([name], count)
-        yield from (received, rejected, restarts)
+        duplicates = CounterMetricFamily(
+            "tally_stream_events_duplicate",
+            "Copies of events accepted lately that the stream engine dropped, by how it "
+            "knew them (event_id: an id seen before; redelivery: an MQTT message its broker "
+            "sent again)",
+            labels=["kind"],
+        )
+        for kind, count in sorted(stats["duplicates_by_kind"].items()):
+            duplicates.add_metric([kind], count)
+        yield from (received, rejected, restarts, duplicates)
 
 
 def exposition(
