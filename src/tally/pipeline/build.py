@@ -440,15 +440,22 @@ def range_condition(declared: Range, since: dt.date) -> str:
 
 
 def input_rows(
-    warehouse: Warehouse, declared: Range, since: dt.date | None = None, keys: str | None = None
+    warehouse: Warehouse,
+    declared: Range,
+    since: dt.date | None = None,
+    keys: str | None = None,
+    skipped: set[str] | None = None,
 ) -> dict[str, str]:
     """Each declared input as the SELECT of the rows that can reach the range from
     ``since`` on (or of the keys in the temporary table ``keys``, one column named as the
     range's). Where the warehouse has row ids (DuckDB), a keyed read goes in two steps:
     the row ids from the key column alone, then those rows (a few keys' rows sit in every
-    row group, and a plain semi-join decompresses every column of every row)."""
+    row group, and a plain semi-join decompresses every column of every row). ``skipped``:
+    inputs read otherwise (left out)."""
     found = {}
     for table, condition in declared.reads:
+        if skipped and table in skipped:
+            continue
         where = condition.replace("{since}", f"DATE '{since}'" if since else "NULL")
         keys_sql = pipeline_fragment("declared_keys", column=f"{declared.column}", keys=f"{keys}")
         where = where.replace("{keys}", keys_sql)
@@ -473,7 +480,7 @@ def rebuild_days(warehouse: Warehouse, model: Model, since: dt.date) -> None:
 
 
 def _narrowed_model(
-    warehouse: Warehouse, model: Model, inputs: Mapping[str, str]
+    warehouse: Warehouse, model: Model, inputs: Mapping[str, str], kept: Iterable[str] = ()
 ) -> tuple[str, list[str]]:
     """The model's SQL reading its narrowed inputs, and the temporary tables it reads them
     from; an input it reads more than once is
@@ -481,14 +488,20 @@ def _narrowed_model(
     read by keys visits every row group). So is an input read by keys through its row ids
     (DuckDB): inside the model, with the model's own filters on the same table, the planner
     may join the row ids against a scan of every column of every row (subscription_mrr's
-    transactions at 1M subscriptions: 2.70 -> 1.86 s of CPU kept first)."""
+    transactions at 1M subscriptions: 2.70 -> 1.86 s of CPU kept first). ``kept``: inputs
+    read from what a daily build keeps of them (``shared_reads.py``), a small temporary
+    table, not by row ids."""
     assert model.range is not None
     read = _references(model.sql)
-    by_row_ids = {
-        table
-        for table, condition in model.range.reads
-        if warehouse.capabilities.row_ids and "{keys}" in condition
-    } - {model.range.stores}
+    by_row_ids = (
+        {
+            table
+            for table, condition in model.range.reads
+            if warehouse.capabilities.row_ids and "{keys}" in condition
+        }
+        - {model.range.stores}
+        - set(kept)
+    )
     swapped = dict(inputs)
     made = []
     for number, (table, select) in enumerate(inputs.items()):
@@ -597,14 +610,21 @@ def few_rows(warehouse: Warehouse, table: str, condition: str) -> str:
 
 
 def rebuild_keys(
-    warehouse: Warehouse, model: Model, keys: str, delta: str, new_rows: str | None = None
+    warehouse: Warehouse,
+    model: Model,
+    keys: str,
+    delta: str,
+    new_rows: str | None = None,
+    kept: Mapping[str, str] | None = None,
 ) -> None:
     """Rebuild a key-ranged model for the keys in the temporary table ``keys`` (the
     range's columns) with its own SQL, its inputs narrowed to those keys; only rows that
     differ are replaced (``replace_changed``). A model that ``stores`` its input reads, in
     place of it, its stored rows of the keys and the input's new rows of the keys (the
     temporary table ``new_rows``, rows marked ``_old`` left out). Keys match by ``=``: a
-    key column is one that is never NULL."""
+    key column is one that is never NULL. ``kept``: input -> the SELECT of its declared
+    rows for the keys from what the daily build keeps of it (``shared_reads.py``), read in
+    place of the input."""
     assert model.range is not None
     column = model.range.column
     where = pipeline_fragment("keys_among", key=f"({column})", given=f"{column}", rows=keys)
@@ -612,7 +632,8 @@ def rebuild_keys(
     # 0.087 -> 0.071)
     where = few_rows(warehouse, model.table, where)
     stored = f"SELECT * FROM {model.table} WHERE {where}"
-    inputs = input_rows(warehouse, model.range, keys=keys)
+    inputs = input_rows(warehouse, model.range, keys=keys, skipped=set(kept or ()))
+    inputs.update(kept or {})
     if model.range.stores is not None:
         assert new_rows is not None
         temporary(warehouse, "stored_rows", stored)
@@ -626,7 +647,7 @@ def rebuild_keys(
         stored_sql = None
     else:
         stored_sql = stored
-    fresh, made = _narrowed_model(warehouse, model, inputs)
+    fresh, made = _narrowed_model(warehouse, model, inputs, kept=kept or ())
     replace_changed(warehouse, model, stored_sql, fresh, delta)
     done_with(warehouse, made + (["stored_rows"] if stored_sql is None else []))
 

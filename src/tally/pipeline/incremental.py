@@ -60,6 +60,7 @@ from tally.pipeline.context import Context
 from tally.pipeline.extension import FAST_PATHS
 from tally.pipeline.fingerprints import changed, fingerprints, stored
 from tally.pipeline.ledger import Ledger, new_run_id
+from tally.pipeline.shared_reads import SharedReads
 from tally.pipeline.statements import pipeline_fragment
 from tally.warehouse import Warehouse
 
@@ -300,9 +301,11 @@ def _rebuild_models(
     (``loaded`` of them), some still being read ``aside``."""
     outcome: dict[str, str] = {}
     counted: dict[str, str] = {}  # model -> its delta, counted at the end
+    shared = SharedReads(warehouse, ranged)
     for n, model in enumerate(ranged):
         declared = model.range
         assert declared is not None
+        shared.forget(model.table)  # (kept only after it is rebuilt: never the case today)
         inputs = [changes[t] for t in sorted(model.reads) if t in changes]
         if declared.grain in DATE_GRAINS:
             moved = [c.since for c in inputs if c.since is not None]
@@ -338,7 +341,8 @@ def _rebuild_models(
                 deltas = {t: c.delta for t, c in changes.items() if c.delta is not None}
                 fast_path(warehouse, model, keys, {**deltas, model.table: delta}, horizon)
             else:
-                rebuild_keys(warehouse, model, keys, delta, stored_input)
+                kept = _kept_reads(shared, model, keys, changes, aside)
+                rebuild_keys(warehouse, model, keys, delta, stored_input, kept)
         moved_from = moved_since(warehouse, model, delta) if declared.moves else None
         changes[model.table] = Change(delta, moved_from, bool(declared.moves))
         outcome[model.table] = ""  # (in order: its delta is counted below)
@@ -351,6 +355,20 @@ def _rebuild_models(
         + [f"{kind}_{n}" for n in keyed for kind in ("keys", "probed")],
     )  # (only the keyed models made keys and probes: a DROP costs a statement)
     return outcome
+
+
+def _kept_reads(
+    shared: SharedReads, model: Model, keys: str, changes: dict[str, Change], aside: _Aside
+) -> dict[str, str]:
+    """Input -> the SELECT of ``model``'s rows of it from what ``shared`` keeps, for the
+    inputs it reads by keys with other models (``shared_reads.py``); the changes known so
+    far foresee the later readers' keys."""
+    tables = shared.shared(model)
+    if not tables:
+        return {}
+    aside.ready([c.delta for c in changes.values()])  # (all read by now: no wait)
+    deltas = {t: c.delta for t, c in changes.items() if c.delta is not None}
+    return {table: shared.read(model, table, keys, deltas) for table in tables}
 
 
 def _count_deltas(warehouse: Warehouse, outcome: dict[str, str], counted: dict[str, str]) -> None:

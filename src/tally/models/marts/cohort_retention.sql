@@ -32,16 +32,19 @@
 WITH bounds AS (
     SELECT data_start, horizon FROM marts.subscription_bounds
 ),
--- the members from the first loaded day to the newest, their segment named
--- (marts.dim_segment)
-firsts AS (
-    SELECT c.subscription_id, g.country, g.platform, g.plan_code, g.channel, g.currency,
-        c.acquisition_channel, c.first_day, CAST(c.mrr AS DECIMAL(18, 6)) AS mrr,
-        CAST(c.mrr_reporting AS DECIMAL(18, 6)) AS mrr_reporting
+-- the members from the first loaded day to the newest
+dated_members AS (
+    SELECT c.*
     FROM marts.cohort_members AS c
-    JOIN marts.dim_segment AS g ON g.segment_id = c.segment_id
     CROSS JOIN bounds AS b
     WHERE c.first_day >= b.data_start AND c.first_day <= b.horizon
+),
+-- their segments named (marts.dim_segment), per acquisition channel: a few hundred pairs
+named AS (
+    SELECT c.segment_id, c.acquisition_channel, g.country, g.platform, g.plan_code,
+        g.channel, g.currency
+    FROM (SELECT DISTINCT segment_id, acquisition_channel FROM dated_members) AS c
+    JOIN marts.dim_segment AS g ON g.segment_id = c.segment_id
 ),
 -- the segments (country, platform, plan, channel, currency, acquisition channel) as
 -- numbers: the large joins and groupings below key on one integer, not six strings
@@ -52,16 +55,26 @@ segments AS (
         ) AS segment
     FROM (
         SELECT DISTINCT country, platform, plan_code, channel, currency, acquisition_channel
-        FROM firsts
+        FROM named
     ) AS d
 ),
-members AS (
-    SELECT f.subscription_id, s.segment, f.first_day, f.mrr, f.mrr_reporting
-    FROM firsts AS f
+-- each (segment_id, acquisition channel) pair's number (segment_id also tells the
+-- billing channel's sector apart, which the cells do not): the members take theirs by two
+-- keys instead of six strings each
+numbered AS (
+    SELECT n.segment_id, n.acquisition_channel, s.segment
+    FROM named AS n
     JOIN segments AS s
-        ON s.country = f.country AND s.platform = f.platform AND s.plan_code = f.plan_code
-        AND s.channel = f.channel AND s.currency = f.currency
-        AND s.acquisition_channel = f.acquisition_channel
+        ON s.country = n.country AND s.platform = n.platform AND s.plan_code = n.plan_code
+        AND s.channel = n.channel AND s.currency = n.currency
+        AND s.acquisition_channel = n.acquisition_channel
+),
+members AS (
+    SELECT c.subscription_id, n.segment, c.first_day, CAST(c.mrr AS DECIMAL(18, 6)) AS mrr,
+        CAST(c.mrr_reporting AS DECIMAL(18, 6)) AS mrr_reporting
+    FROM dated_members AS c
+    JOIN numbered AS n
+        ON n.segment_id = c.segment_id AND n.acquisition_channel = c.acquisition_channel
 ),
 resolutions AS (
     SELECT 'monthly' AS cohort_resolution, 120 AS last_age
