@@ -203,13 +203,8 @@ def load_hits(
         positions = _positions(paths, hitlog.progress(warehouse), durable)
         result.segments_read = len(positions)
         if positions:  # an idle poll of the server's reads no sites and no salts
-            # each batch's insert on one DuckDB thread, as the pipeline's loads run theirs:
-            # a second thread cost a 10,000-row append a third more CPU and took the core
-            # the preparing needs (near rest, 4 pairs: 28,037-29,429 -> 31,771-34,914
-            # hits/s; benchmarks/README.md, issue 27, twelfth session)
-            with warehouse.unordered(1):
-                _load_positions(warehouse, settings, positions, writer, result)
-                writer.finish()  # the last batches commit before the retention reads the progress
+            _load_positions(warehouse, settings, positions, writer, result)
+        writer.finish()  # the last batches commit before the retention reads the progress
     result.segments_deleted = _apply_retention(warehouse, directory, settings, now)
     return result
 
