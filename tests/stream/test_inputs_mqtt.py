@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
@@ -137,15 +138,22 @@ class Rig:
         return self.engine.tick()
 
 
-@pytest.fixture
-def rig(mqtt_url: str, tmp_path: Path, clock, recorder) -> Iterator[Rig]:
-    made = Rig(mqtt_url, tmp_path / "state", clock, recorder, RULES)
+def running_rig(
+    mqtt_url: str, state: Path, clock, recorder, rules: list[dict[str, Any]]
+) -> Iterator[Rig]:
+    """A rig for one test, its engine stopped and its broker session forgotten after."""
+    made = Rig(mqtt_url, state, clock, recorder, rules)
     yield made
     made.shutdown()
     # Disconnect first: paho's loop thread then ends at once instead of at its 1 s select.
     made.publisher.disconnect()
     made.publisher.loop_stop()
     made.forget_session()
+
+
+@pytest.fixture
+def rig(mqtt_url: str, tmp_path: Path, clock, recorder) -> Iterator[Rig]:
+    yield from running_rig(mqtt_url, tmp_path / "state", clock, recorder, RULES)
 
 
 def test_threshold_for_10s_fires_once_after_10s_and_resolves(rig: Rig) -> None:
@@ -420,12 +428,7 @@ COUNTING = [
 
 @pytest.fixture
 def counting_rig(mqtt_url: str, tmp_path: Path, clock, recorder) -> Iterator[Rig]:
-    made = Rig(mqtt_url, tmp_path / "state", clock, recorder, COUNTING)
-    yield made
-    made.shutdown()
-    made.publisher.disconnect()
-    made.publisher.loop_stop()
-    made.forget_session()
+    yield from running_rig(mqtt_url, tmp_path / "state", clock, recorder, COUNTING)
 
 
 def counted(rig: Rig, sensor: str) -> int:
