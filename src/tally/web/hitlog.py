@@ -236,6 +236,8 @@ while True:
     channel.sendall(bytes([status]) + took.to_bytes(4, "little"))
 """
 _ANSWER = 5  # bytes of the helper's answer
+# how often an idle writer looks for a flight stranded on a closed or stopped loop (HitLog._sleep)
+_RESCUE_PERIOD = 0.1
 
 
 # A batch's outcome as each waiting request gets it: (segment stem, the batch's first
@@ -637,7 +639,7 @@ class HitLog:
                     return
                 self._asleep = idle
             if idle:
-                self._wake.acquire()  # until an append or close signals
+                self._sleep()
                 continue
             if shared and self.commit_delay > 0 and not self._closing:
                 # the requests just answered come back with their next hits (a sleep:
@@ -665,6 +667,24 @@ class HitLog:
                         # (syncing was the writer's): the writer takes them next
                         self._handed = self._handed or self._count > 0
             self._deliver(waiters, outcome)
+
+    def _sleep(self) -> None:
+        """Sleep until an append or close signals. With the sync helper in use, also wake
+        every ``_RESCUE_PERIOD`` to land a flight whose loop closed or stopped with other
+        loops' requests in it: otherwise only a writer waiting for ``_io`` lands it, and a
+        clean-clone run once hung there (both loops' threads alive or gone, the writer
+        asleep, one loop's requests never answered)."""
+        if self._channel is None:
+            self._wake.acquire()
+            return
+        if self._wake.acquire(timeout=_RESCUE_PERIOD):
+            return
+        with self._mutex:
+            if self._asleep:  # nobody signalled: nobody may release _wake now
+                self._asleep = False
+            else:  # a signal came just after the timeout: take its release
+                self._wake.acquire()
+        self._land_stranded()
 
     def _take(self) -> tuple[bytearray, dict[asyncio.AbstractEventLoop, list[_Waiter]], int]:
         """The batch gathered so far, and a new empty one (called with _mutex held)."""
