@@ -26,7 +26,8 @@
 -- for a day before the newest one (a late hit), or a User ID that links a visitor only
 -- after the subscription started, reaches a subscription already built on the next full
 -- build, as a revised exchange rate does (docs/metrics.md). Of the periods it reads the ones
--- opening a spell, all `firsts` looks at (a sixth of a user's periods to fetch):
+-- opening a spell, which include every first period `firsts` looks at (a sixth of a user's
+-- periods to fetch):
 -- @range key user_id
 -- @unique subscription_id
 -- @reads marts.subscription_periods WHERE user_id IN {keys} AND spell_start
