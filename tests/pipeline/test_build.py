@@ -20,6 +20,9 @@ from tally.pipeline.build import (
     columns_kept,
     declared_range,
     discover_models,
+    few_rows,
+    hashed_condition,
+    lookups_declared,
     moved_since,
     named_columns,
     narrowed,
@@ -45,6 +48,77 @@ def test_a_declaration_is_read_from_the_comment_lines() -> None:
     assert declared_range(REVENUE) == Range(
         grain="day", column="day", reads=(("staging.x", "_partition_date >= {since} - 2"),)
     )
+
+
+LOOKED_UP = (
+    "-- @range key user_id\n-- @unique user_id\n-- @lookup _user_hash = hash(user_id)\nSELECT 1"
+)
+
+
+def test_a_lookup_is_a_hash_of_a_key_column() -> None:
+    sql = LOOKED_UP
+    declared = declared_range(sql)
+    assert declared is not None and declared.lookups == (("user_id", "_user_hash"),)
+    with pytest.raises(ConfigError, match="@lookup"):
+        declared_range(sql.replace("hash(user_id)", "md5(user_id)"))
+
+
+def test_a_lookup_is_read_where_its_key_column_picks_the_rows() -> None:
+    lookups = (("user_id", "_user_hash"), ("subscription_id", "_subscription_hash"))
+    assert hashed_condition("(user_id) IN (SELECT user_id FROM k)", lookups) == (
+        "_user_hash IN (SELECT HASH(user_id) FROM k)"
+    )
+    # in a tuple the other columns stay (a scan still skips row groups by their min/max)
+    pair = "(subscription_id, period_start) IN (SELECT subscription_id, period_start FROM k)"
+    assert hashed_condition(pair, lookups) == (
+        "(_subscription_hash, period_start) IN (SELECT HASH(subscription_id), period_start FROM k)"
+    )
+    assert hashed_condition(
+        "subscription_id IN (SELECT subscription_id FROM s) OR user_id IN (SELECT user_id FROM u)",
+        lookups,
+    ) == (
+        "_subscription_hash IN (SELECT HASH(subscription_id) FROM s) "
+        "OR _user_hash IN (SELECT HASH(user_id) FROM u)"
+    )
+    # a term under NOT would pick fewer rows with the hash: left as it is
+    assert hashed_condition(
+        "user_id IN (SELECT user_id FROM u) AND NOT coalesce(subscription_id IN "
+        "(SELECT subscription_id FROM s), false)",
+        lookups,
+    ) == (
+        "_user_hash IN (SELECT HASH(user_id) FROM u) AND NOT COALESCE(subscription_id IN "
+        "(SELECT subscription_id FROM s), FALSE)"
+    )
+    for untouched in (
+        "NOT user_id IN (SELECT user_id FROM u)",
+        "user_id IN ('a', 'b')",
+        "t.user_id IN (SELECT user_id FROM u)",
+        "day >= DATE '2026-01-01'",
+    ):
+        assert hashed_condition(untouched, lookups) is None
+
+
+def test_a_hash_two_users_share_never_picks_the_other_users_rows() -> None:
+    warehouse = connect("duckdb:///:memory:")
+    warehouse.execute("CREATE SCHEMA marts")
+    # u2's hash forced to u1's: the lookup picks both, the user then picks u1's alone
+    warehouse.execute(
+        "CREATE TABLE marts.t AS SELECT * FROM (VALUES ('u1', 1), ('u2', 2), ('u3', 3)) "
+        "AS v(user_id, n)"
+    )
+    warehouse.execute("ALTER TABLE marts.t ADD COLUMN _user_hash UBIGINT")
+    warehouse.execute(
+        "UPDATE marts.t SET _user_hash = hash(CASE user_id WHEN 'u2' THEN 'u1' ELSE user_id END)"
+    )
+    warehouse.execute("CREATE TABLE k AS SELECT 'u1' AS user_id")
+    sql = LOOKED_UP
+    model = Model("marts.t", sql, "t.sql", frozenset(), declared_range(sql))
+    with lookups_declared([model]):
+        where = few_rows(warehouse, "marts.t", "user_id IN (SELECT user_id FROM k)")
+    assert "_user_hash IN" in where
+    assert warehouse.rows(f"SELECT n FROM marts.t WHERE {where}") == [(1,)]
+    # outside the block (another definition may have made the table): the key alone
+    assert "_user_hash" not in few_rows(warehouse, "marts.t", "user_id IN (SELECT user_id FROM k)")
 
 
 def test_a_keyed_declaration_with_its_moves() -> None:

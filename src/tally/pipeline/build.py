@@ -56,6 +56,7 @@ WRITTEN = frozenset(
 GRAINS = ("day", "week", "month", "resolution", "key", "each", "all")
 RESOLUTIONS = {"daily": "day", "weekly": "week", "monthly": "month"}
 DECLARATION = re.compile(r"^--\s*@(\w+)\b\s*(.*?)\s*$")
+KEYWORDS = frozenset({"range", "unique", "reads", "moves", "snapshot", "stores", "probe", "lookup"})
 # how long a full build keeps a warehouse one process holds whole (a DuckDB file) open
 # across models before letting it go between two (``Held``)
 HOLD_SECONDS = 2.0
@@ -91,7 +92,9 @@ class Range:
     input's columns): its stored rows stand for the input's built partitions, and a changed
     input row also reaches the key its stored row had; ``probe`` (column, expression), with
     ``stores``: a stored column that equals the expression over the input row it came from
-    (a hash of the unique key), read first when looking for a changed row's stored row.
+    (a hash of the unique key), read first when looking for a changed row's stored row;
+    ``lookups`` (key column, hash column): stored columns equal to ``hash(<key column>)``,
+    read first when a keyed read looks for the rows of some keys (``few_rows``).
     """
 
     grain: str
@@ -103,6 +106,7 @@ class Range:
     snapshots: tuple[str, ...] = ()
     stores: str | None = None
     probe: tuple[str, str] | None = None
+    lookups: tuple[tuple[str, str], ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -138,6 +142,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     -- @snapshot <schema.table>
     -- @stores <schema.table>
     -- @probe <column> = <expression over the stored input's row>
+    -- @lookup <column> = hash(<key column>)
     """
     found: dict[str, list[tuple[int, str]]] = {}
     for number, line in enumerate(sql.splitlines(), start=1):
@@ -146,7 +151,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             found.setdefault(matched.group(1), []).append((number, matched.group(2)))
     if not found:
         return None
-    unknown = set(found) - {"range", "unique", "reads", "moves", "snapshot", "stores", "probe"}
+    unknown = set(found) - KEYWORDS
     if unknown or len(found.get("range", ())) != 1:
         wrong = [found[w] for w in unknown] or list(found.values())
         first = min(n for entries in wrong for n, _ in entries)
@@ -196,6 +201,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
         snapshots=tuple(t for _, t in found.get("snapshot", [])),
         stores=stores[0][1] if stores else None,
         probe=probe,
+        lookups=tuple(_lookup(number, text, path) for number, text in found.get("lookup", [])),
     )
 
 
@@ -210,6 +216,17 @@ def _probe(lines: list[tuple[int, str]], stores: bool, path: str) -> tuple[str, 
             f"{path}, line {number}: @probe {text!r}: one <column> = <expression>, with @stores"
         )
     return column.strip(), expression.strip()
+
+
+LOOKUP = re.compile(r"^(\w+)\s*=\s*hash\((\w+)\)$")
+
+
+def _lookup(number: int, text: str, path: str) -> tuple[str, str]:
+    """(key column, hash column) of an ``@lookup <column> = hash(<key column>)`` line."""
+    matched = LOOKUP.match(text)
+    if not matched:
+        raise ConfigError(f"{path}, line {number}: @lookup {text!r}: <column> = hash(<column>)")
+    return matched.group(2), matched.group(1)
 
 
 def _arity(grain: str) -> int:
@@ -599,14 +616,97 @@ def done_with(warehouse: Warehouse, tables: Iterable[str]) -> None:
         warehouse.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+# inside ``lookups_declared()``: table -> (key column, hash column) of its model's @lookup
+_LOOKUPS: ContextVar[Mapping[str, tuple[tuple[str, str], ...]] | None] = ContextVar(
+    "lookups", default=None
+)
+
+
+@contextmanager
+def lookups_declared(models: Iterable[Model]) -> Iterator[None]:
+    """Inside the block, ``few_rows`` finds the rows of some keys of the ``models``' tables
+    by their ``@lookup`` columns: for steps that read tables these models made (the daily
+    build's, after any rebuilt whole: a table an older definition made may lack them)."""
+    declared = {m.table: m.range.lookups for m in models if m.range and m.range.lookups}
+    token = _LOOKUPS.set(declared)
+    try:
+        yield
+    finally:
+        _LOOKUPS.reset(token)
+
+
 def few_rows(warehouse: Warehouse, table: str, condition: str) -> str:
     """``condition`` over ``table``'s rows, for a condition that picks a few rows scattered
     over the table: where the warehouse has row ids (DuckDB), in two steps, the row ids
     from the condition's columns alone, then those rows (a few rows sit in every row group,
-    and a plain semi-join decompresses every column of every row)."""
+    and a plain semi-join decompresses every column of every row). Where the table's model
+    declares an ``@lookup`` of a key column the condition looks up (``lookups_declared``),
+    the row ids come from that hash, one number per row instead of a text to decompress
+    and compare (``hashed_condition``), and the condition itself then picks among those
+    rows, so a hash two keys share never picks a wrong row."""
     if not warehouse.capabilities.row_ids:
         return condition
-    return pipeline_fragment("by_row_ids", table=table, condition=condition)
+    lookups = (_LOOKUPS.get() or {}).get(table)
+    hashed = hashed_condition(condition, lookups) if lookups else None
+    if hashed is None:
+        return pipeline_fragment("by_row_ids", table=table, condition=condition)
+    return pipeline_fragment("by_row_ids", table=table, condition=hashed) + f" AND ({condition})"
+
+
+@lru_cache(maxsize=256)
+def hashed_condition(condition: str, lookups: tuple[tuple[str, str], ...]) -> str | None:
+    """``condition`` with each ``<key column> IN (SELECT <keys> FROM ...)`` written
+    ``<hash column> IN (SELECT hash(<keys>) FROM ...)`` (in a tuple of columns, the key
+    column's place alone: the others still let a scan skip row groups by their min/max),
+    for ``lookups`` (key column, hash column): true for every row the condition picks and a
+    few more. Only terms whose truth makes the whole condition true are written so (under
+    AND and OR, not NOT); None when there is none."""
+    tree = sqlglot.parse_one(condition, read="duckdb")
+    hashes = dict(lookups)
+    written = False
+    for found in list(tree.find_all(exp.In)):
+        query = found.args.get("query")
+        select = query.this if isinstance(query, exp.Subquery) else query
+        if not isinstance(select, exp.Select) or not _positive(found):
+            continue
+        keys = found.this.unnest()
+        columns = keys.expressions if isinstance(keys, exp.Tuple) else [keys]
+        if len(columns) != len(select.expressions):
+            continue
+        places = list(zip(columns, select.expressions, strict=True))
+        looked_up = [_looked_up(column, given, hashes) for column, given in places]
+        if looked_up == places:
+            continue  # no key column with a lookup
+        picked = select.copy()
+        picked.set("expressions", [given.copy() for _, given in looked_up])
+        listed = [column.copy() for column, _ in looked_up]
+        this = listed[0] if len(listed) == 1 else exp.Tuple(expressions=listed)
+        lookup = exp.In(this=this, query=exp.Subquery(this=picked))
+        tree = lookup if found is tree else tree
+        found.replace(lookup)
+        written = True
+    return tree.sql(dialect="duckdb") if written else None
+
+
+def _looked_up(
+    column: exp.Expr, given: exp.Expr, hashes: Mapping[str, str]
+) -> tuple[exp.Expr, exp.Expr]:
+    """(column, keys) of one place of an IN: the hash column and ``hash(<keys>)`` for a key
+    column with a lookup, else the two as they were."""
+    if isinstance(column, exp.Column) and not column.table and column.name in hashes:
+        return exp.column(hashes[column.name]), exp.func("hash", given.copy())
+    return column, given
+
+
+def _positive(node: exp.Expr) -> bool:
+    """Whether ``node``'s truth makes its whole condition true: only AND, OR and
+    parentheses above it."""
+    parent = node.parent
+    while parent is not None:
+        if not isinstance(parent, exp.And | exp.Or | exp.Paren):
+            return False
+        parent = parent.parent
+    return True
 
 
 def rebuild_keys(

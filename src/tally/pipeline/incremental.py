@@ -47,6 +47,7 @@ from tally.pipeline.build import (
     discover_models,
     done_with,
     few_rows,
+    lookups_declared,
     moved_since,
     ordered,
     rebuild_days,
@@ -223,7 +224,7 @@ def _rebuild(
     what was done."""
     warehouse = context.warehouse
     # no step here changes a table's columns: each table's are asked for once
-    with _aside(warehouse) as aside, columns_kept():
+    with _aside(warehouse) as aside, columns_kept(), lookups_declared(ranged):
         # the stored rows a stored input's new rows may revise, read aside first (the first
         # model needs them); then the loaded tables' changes: a snapshot's is read aside
         # while this thread writes the tables from settings and optional sources
