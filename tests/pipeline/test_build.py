@@ -20,8 +20,8 @@ from tally.pipeline.build import (
     columns_kept,
     declared_range,
     discover_models,
-    few_rows,
     hashed_condition,
+    keyed_rows,
     lookups_declared,
     moved_since,
     named_columns,
@@ -114,11 +114,13 @@ def test_a_hash_two_users_share_never_picks_the_other_users_rows() -> None:
     sql = LOOKED_UP
     model = Model("marts.t", sql, "t.sql", frozenset(), declared_range(sql))
     with lookups_declared([model]):
-        where = few_rows(warehouse, "marts.t", "user_id IN (SELECT user_id FROM k)")
-    assert "_user_hash IN" in where
-    assert warehouse.rows(f"SELECT n FROM marts.t WHERE {where}") == [(1,)]
+        picked = keyed_rows(warehouse, "marts.t", "user_id IN (SELECT user_id FROM k)")
+    assert "_user_hash IN" in picked
+    assert warehouse.rows(f"SELECT n FROM ({picked})") == [(1,)]
     # outside the block (another definition may have made the table): the key alone
-    assert "_user_hash" not in few_rows(warehouse, "marts.t", "user_id IN (SELECT user_id FROM k)")
+    assert "_user_hash" not in keyed_rows(
+        warehouse, "marts.t", "user_id IN (SELECT user_id FROM k)"
+    )
 
 
 def test_a_keyed_declaration_with_its_moves() -> None:

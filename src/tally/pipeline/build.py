@@ -94,7 +94,7 @@ class Range:
     ``stores``: a stored column that equals the expression over the input row it came from
     (a hash of the unique key), read first when looking for a changed row's stored row;
     ``lookups`` (key column, hash column): stored columns equal to ``hash(<key column>)``,
-    read first when a keyed read looks for the rows of some keys (``few_rows``).
+    read first when a keyed read looks for the rows of some keys (``keyed_rows``).
     """
 
     grain: str
@@ -477,8 +477,9 @@ def input_rows(
         keys_sql = pipeline_fragment("declared_keys", column=f"{declared.column}", keys=f"{keys}")
         where = where.replace("{keys}", keys_sql)
         if keys is not None and "{keys}" in condition:
-            where = few_rows(warehouse, table, where)
-        found[table] = f"SELECT * FROM {table} WHERE {where}"
+            found[table] = keyed_rows(warehouse, table, where)
+        else:
+            found[table] = f"SELECT * FROM {table} WHERE {where}"
     return found
 
 
@@ -526,14 +527,24 @@ def _narrowed_model(
             named = named_columns(model.sql, table) if table in by_row_ids else None
             if named is not None:
                 # fetched by row ids, a row's every column is decompressed: only those the
-                # model names (the periods by user at 200,000 subscriptions: 0.18 -> 0.15 s)
-                listed = ", ".join(f"'{name}'" for name in named)
+                # model names (the periods by user at 200,000 subscriptions: 0.18 -> 0.15 s),
+                # and those its condition names (``keyed_rows`` may test it on the rows read)
+                named += _condition_columns(dict(model.range.reads)[table])
+                listed = ", ".join(f"'{name}'" for name in sorted(set(named)))
                 picked = pipeline_fragment("named_columns", names=listed)
                 select = select.replace("SELECT *", f"SELECT {picked}", 1)
             temporary(warehouse, f"input_{number}", select)
             swapped[table] = f"SELECT * FROM input_{number}"
             made.append(f"input_{number}")
     return narrowed(model.sql, swapped), made
+
+
+@lru_cache(maxsize=64)
+def _condition_columns(condition: str) -> tuple[str, ...]:
+    """The names a declared input condition writes."""
+    text = condition.replace("{keys}", "NULL").replace("{since}", "NULL")
+    written = sqlglot.parse_one(text, read="duckdb").find_all(exp.Identifier)
+    return tuple(sorted({identifier.name for identifier in written}))
 
 
 @lru_cache(maxsize=64)
@@ -624,7 +635,7 @@ _LOOKUPS: ContextVar[Mapping[str, tuple[tuple[str, str], ...]] | None] = Context
 
 @contextmanager
 def lookups_declared(models: Iterable[Model]) -> Iterator[None]:
-    """Inside the block, ``few_rows`` finds the rows of some keys of the ``models``' tables
+    """Inside the block, ``keyed_rows`` finds the rows of some keys of the ``models``' tables
     by their ``@lookup`` columns: for steps that read tables these models made (the daily
     build's, after any rebuilt whole: a table an older definition made may lack them)."""
     declared = {m.table: m.range.lookups for m in models if m.range and m.range.lookups}
@@ -639,18 +650,29 @@ def few_rows(warehouse: Warehouse, table: str, condition: str) -> str:
     """``condition`` over ``table``'s rows, for a condition that picks a few rows scattered
     over the table: where the warehouse has row ids (DuckDB), in two steps, the row ids
     from the condition's columns alone, then those rows (a few rows sit in every row group,
-    and a plain semi-join decompresses every column of every row). Where the table's model
-    declares an ``@lookup`` of a key column the condition looks up (``lookups_declared``),
-    the row ids come from that hash, one number per row instead of a text to decompress
-    and compare (``hashed_condition``), and the condition itself then picks among those
-    rows, so a hash two keys share never picks a wrong row."""
+    and a plain semi-join decompresses every column of every row)."""
     if not warehouse.capabilities.row_ids:
         return condition
-    lookups = (_LOOKUPS.get() or {}).get(table)
+    return pipeline_fragment("by_row_ids", table=table, condition=condition)
+
+
+def keyed_rows(warehouse: Warehouse, table: str, condition: str, columns: str = "*") -> str:
+    """The SELECT of ``columns`` of ``table``'s rows ``condition`` picks, a condition that
+    picks a few rows scattered over the table (``few_rows``). Where the table's model
+    declares an ``@lookup`` of a key column the condition looks up (``lookups_declared``)
+    and the warehouse has row ids, the row ids come from that hash, one number per row
+    instead of a text to decompress and compare (``hashed_condition``); the condition then
+    picks among the rows read, kept first (MATERIALIZED: DuckDB would otherwise test it on
+    every row of the table, not the few read), so a hash two keys share never picks a wrong
+    row. ``columns`` must hold those the condition names."""
+    lookups = (_LOOKUPS.get() or {}).get(table) if warehouse.capabilities.row_ids else None
     hashed = hashed_condition(condition, lookups) if lookups else None
     if hashed is None:
-        return pipeline_fragment("by_row_ids", table=table, condition=condition)
-    return pipeline_fragment("by_row_ids", table=table, condition=hashed) + f" AND ({condition})"
+        return f"SELECT {columns} FROM {table} WHERE {few_rows(warehouse, table, condition)}"
+    read = pipeline_fragment("by_row_ids", table=table, condition=hashed)
+    return pipeline_fragment(
+        "looked_up_rows", columns=columns, table=table, read=read, condition=condition
+    )
 
 
 @lru_cache(maxsize=256)
@@ -730,8 +752,7 @@ def rebuild_keys(
     where = pipeline_fragment("keys_among", key=f"({column})", given=f"{column}", rows=keys)
     # (200,000 subscriptions, CPU s: the latest copies' 0.037 -> 0.022, subscription_mrr's
     # 0.087 -> 0.071)
-    where = few_rows(warehouse, model.table, where)
-    stored = f"SELECT * FROM {model.table} WHERE {where}"
+    stored = keyed_rows(warehouse, model.table, where)
     inputs = input_rows(warehouse, model.range, keys=keys, skipped=set(kept or ()))
     inputs.update(kept or {})
     if model.range.stores is not None:

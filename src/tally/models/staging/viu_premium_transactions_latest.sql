@@ -26,7 +26,7 @@
 --   that stored event is found by _transaction_hash, a hash of its id (one number to scan
 --   per stored row instead of the id's text), then by the id itself; a keyed read of the
 --   rows of some users or subscriptions (the daily build's readers, pipeline/build.py
---   few_rows) finds them by _user_hash and _subscription_hash, hashes of those ids, then by
+--   keyed_rows) finds them by _user_hash and _subscription_hash, hashes of those ids, then by
 --   the ids themselves (at 1M subscriptions, 6.6M rows: ~0.6 -> ~0.2 CPU s to find the
 --   rows of a day's users and subscriptions)
 -- @range key subscription_id, period_start
