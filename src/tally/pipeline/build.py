@@ -94,7 +94,10 @@ class Range:
     (a hash of the unique key), read first when looking for a changed row's stored row.
     ``every``: inputs of a keyed model whose changed rows name none of its keys (they lack
     its key columns) and may reach any of its rows: the model is rebuilt whole when one of
-    them changed, for its other inputs' keys otherwise.
+    them changed, for its other inputs' keys otherwise. ``reaches`` (all ranges): per
+    input, the condition its changed rows (``_old`` marking those that went) meet when
+    they can change the model's rows; the model is rebuilt only when one does (an input
+    not named: any changed row does).
     """
 
     grain: str
@@ -107,6 +110,7 @@ class Range:
     stores: str | None = None
     probe: tuple[str, str] | None = None
     every: tuple[str, ...] = ()
+    reaches: tuple[tuple[str, str], ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -143,6 +147,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     -- @stores <schema.table>
     -- @probe <column> = <expression over the stored input's row>
     -- @every <schema.table>   (with key: a change of that input reaches every key)
+    -- @reaches <schema.table> WHERE <condition over its changed rows>   (with all)
     """
     found: dict[str, list[tuple[int, str]]] = {}
     for number, line in enumerate(sql.splitlines(), start=1):
@@ -152,6 +157,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     if not found:
         return None
     known = {"range", "unique", "reads", "moves", "snapshot", "stores", "probe", "every"}
+    known |= {"reaches"}
     unknown = set(found) - known
     if unknown or len(found.get("range", ())) != 1:
         wrong = [found[w] for w in unknown] or list(found.values())
@@ -168,12 +174,10 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             "resolution <column> <resolution column>, key <column>, ..., each "
             "<schema.table> or all"
         )
-    reads = []
-    for number, text in found.get("reads", []):
-        table, where, condition = text.partition(" WHERE ")
-        if not where or "." not in table:
-            raise ConfigError(f"{path}, line {number}: @reads {text!r}: <schema.table> WHERE ...")
-        reads.append((table.strip(), condition.strip()))
+    reads = _conditions("reads", found.get("reads", []), path)
+    reaches = _conditions("reaches", found.get("reaches", []), path)
+    if reaches and words[0] != "all":
+        raise ConfigError(f"{path}, line {found['reaches'][0][0]}: @reaches needs @range all")
     moves = []
     for number, text in found.get("moves", []):
         day, colon, columns = text.rpartition(":")
@@ -202,13 +206,25 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
         column=words[1] if len(words) > 1 else None,
         resolution=words[2] if len(words) > 2 else None,
         unique=unique,
-        reads=tuple(reads),
+        reads=reads,
         moves=tuple(moves),
         snapshots=tuple(t for _, t in found.get("snapshot", [])),
         stores=stores[0][1] if stores else None,
         probe=probe,
         every=tuple(t for _, t in found.get("every", [])),
+        reaches=reaches,
     )
+
+
+def _conditions(kind: str, lines: list[tuple[int, str]], path: str) -> tuple[tuple[str, str], ...]:
+    """The (table, condition) pairs of ``@reads`` or ``@reaches`` lines."""
+    found = []
+    for number, text in lines:
+        table, where, condition = text.partition(" WHERE ")
+        if not where or "." not in table:
+            raise ConfigError(f"{path}, line {number}: @{kind} {text!r}: <schema.table> WHERE ...")
+        found.append((table.strip(), condition.strip()))
+    return tuple(found)
 
 
 def _probe(lines: list[tuple[int, str]], stores: bool, path: str) -> tuple[str, str] | None:

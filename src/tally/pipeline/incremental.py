@@ -315,7 +315,10 @@ def _rebuild_models(
             outcome[model.table] = f"incremental from {since}"
             continue
         delta = f"delta_{loaded + n}"
-        if declared.grain == "all" or _changed_everywhere(warehouse, model, changes, aside):
+        if declared.grain == "all" and not _reached(warehouse, model, changes, aside):
+            # no changed row of its inputs can change its rows: none came or went
+            temporary(warehouse, delta, f"SELECT *, false AS _old FROM {model.table} WHERE false")
+        elif declared.grain == "all" or _changed_everywhere(warehouse, model, changes, aside):
             replace_changed(warehouse, model, f"SELECT * FROM {model.table}", model.sql, delta)
         elif declared.grain == "each":
             source = changes[str(declared.column)].delta
@@ -357,6 +360,27 @@ def _rebuild_models(
         + [f"{kind}_{n}" for n in keyed for kind in ("keys", "probed")],
     )  # (only the keyed models made keys and probes: a DROP costs a statement)
     return outcome
+
+
+def _reached(warehouse: Warehouse, model: Model, changes: dict[str, Change], aside: _Aside) -> bool:
+    """Whether a changed row of an input of ``model`` (``@range all``) meets its input's
+    ``@reaches`` condition (any changed row, for an input with none), so that the model must
+    be rebuilt. An input whose changed rows are not known (a date-ranged model's, or one
+    the build writes before the models) counts as reached."""
+    assert model.range is not None
+    conditions = dict(model.range.reaches)
+    if not conditions:
+        return True
+    for table in sorted(model.reads):
+        change = changes.get(table)
+        if change is None or change.delta is None:
+            return True
+        aside.ready([change.delta])
+        where = conditions.get(table, "true")
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM {change.delta} WHERE {where} LIMIT 1) AS one"
+        if warehouse.rows(sql)[0][0]:
+            return True
+    return False
 
 
 def _changed_everywhere(
