@@ -92,6 +92,9 @@ class Range:
     input row also reaches the key its stored row had; ``probe`` (column, expression), with
     ``stores``: a stored column that equals the expression over the input row it came from
     (a hash of the unique key), read first when looking for a changed row's stored row.
+    ``every``: inputs of a keyed model whose changed rows name none of its keys (they lack
+    its key columns) and may reach any of its rows: the model is rebuilt whole when one of
+    them changed, for its other inputs' keys otherwise.
     """
 
     grain: str
@@ -103,6 +106,7 @@ class Range:
     snapshots: tuple[str, ...] = ()
     stores: str | None = None
     probe: tuple[str, str] | None = None
+    every: tuple[str, ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -138,6 +142,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     -- @snapshot <schema.table>
     -- @stores <schema.table>
     -- @probe <column> = <expression over the stored input's row>
+    -- @every <schema.table>   (with key: a change of that input reaches every key)
     """
     found: dict[str, list[tuple[int, str]]] = {}
     for number, line in enumerate(sql.splitlines(), start=1):
@@ -146,7 +151,8 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             found.setdefault(matched.group(1), []).append((number, matched.group(2)))
     if not found:
         return None
-    unknown = set(found) - {"range", "unique", "reads", "moves", "snapshot", "stores", "probe"}
+    known = {"range", "unique", "reads", "moves", "snapshot", "stores", "probe", "every"}
+    unknown = set(found) - known
     if unknown or len(found.get("range", ())) != 1:
         wrong = [found[w] for w in unknown] or list(found.values())
         first = min(n for entries in wrong for n, _ in entries)
@@ -186,6 +192,11 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             "with @range key"
         )
     probe = _probe(found.get("probe", []), bool(stores), path)
+    for number, text in found.get("every", []):
+        if words[0] != "key" or "." not in text or len(text.split()) != 1:
+            raise ConfigError(
+                f"{path}, line {number}: @every {text!r}: one <schema.table>, with @range key"
+            )
     return Range(
         grain=words[0],
         column=words[1] if len(words) > 1 else None,
@@ -196,6 +207,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
         snapshots=tuple(t for _, t in found.get("snapshot", [])),
         stores=stores[0][1] if stores else None,
         probe=probe,
+        every=tuple(t for _, t in found.get("every", [])),
     )
 
 
