@@ -37,6 +37,7 @@ import marts_bench  # noqa: E402
 
 from tally.config import load_settings  # noqa: E402
 from tally.lake import Lake  # noqa: E402
+from tally.models.sets import ANALYTICS_MODELS, SUBSCRIBER_MODELS  # noqa: E402
 from tally.pipeline.build import build, discover_models, ordered  # noqa: E402
 from tally.pipeline.context import Context  # noqa: E402
 from tally.warehouse import Warehouse, connect  # noqa: E402
@@ -58,7 +59,7 @@ def prepared(count: int, folder: Path) -> Path:
         marts_bench._load_in_day_order(warehouse, table, rows.filter(earlier))
     context = Context(load_settings(environ={}), warehouse, Lake(str(folder / "lake")))
     began = time.process_time()
-    build(context, [m for m in discover_models() if m.table in marts_bench.SUBSCRIBER_MODELS])
+    build(context, [m for m in discover_models() if m.table in SUBSCRIBER_MODELS])
     print(f"subscriber marts, full build: CPU {time.process_time() - began:.2f} s")
     warehouse.close()
     return base
@@ -107,7 +108,7 @@ def compare(copy: Path, other: Path) -> None:
     connection.execute(f"ATTACH '{copy}' AS a (READ_ONLY)")
     connection.execute(f"ATTACH '{other}' AS b (READ_ONLY)")
     differing = 0
-    for table in marts_bench.SUBSCRIBER_MODELS + marts_bench.ANALYTICS_MODELS:
+    for table in SUBSCRIBER_MODELS + ANALYTICS_MODELS:
         one_way = f"SELECT * FROM a.{table} EXCEPT ALL SELECT * FROM b.{table}"
         other_way = f"SELECT * FROM b.{table} EXCEPT ALL SELECT * FROM a.{table}"
         count = connection.execute(
@@ -134,7 +135,7 @@ def main() -> None:
     warehouse = connect(f"duckdb:///{copy}")
     warehouse.migrate()  # a base kept by an older tally lacks the newer migrations
     context = Context(load_settings(environ={}), warehouse, Lake(str(args.folder / "lake")))
-    names = set(marts_bench.ANALYTICS_MODELS)
+    names = set(ANALYTICS_MODELS)
     if args.together:
         together(context, names)
     else:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from hygiene import LoadWatch
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tally.config import Settings
@@ -176,7 +177,7 @@ def web_report_pages(query: str) -> list[tuple[str, str]]:
     ]
 
 
-def app_for(settings: Settings, warehouse: Warehouse):  # noqa: ANN201 (a Starlette app)
+def app_for(settings: Settings, warehouse: Warehouse) -> Starlette:
     """create_app with the dashboards (mounted here if app.py does not mount them yet)."""
     app = create_app(settings, warehouse=warehouse, run_loader=False)
     if "/login" not in {getattr(route, "path", None) for route in app.routes}:
@@ -191,7 +192,9 @@ def measure(settings: Settings, runs: int, only: str = "") -> list[tuple[str, fl
     results = []
     with TestClient(app_for(settings, warehouse)) as client:
         form = client.get("/login").text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert found is not None, "the login page has no csrf_token field"
+        token = found.group(1)
         client.post("/login", data={"csrf_token": token, "username": "bench", "password": PASSWORD})
         for label, path in pages():
             if only and not any(part.lower() in label.lower() for part in only.split(",")):

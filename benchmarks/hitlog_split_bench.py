@@ -34,12 +34,11 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 from hygiene import LoadWatch, temporary_folder
+from starlette.types import ASGIApp, Receive, Scope, Send
 from tracking_bench import WRK_TRACKING, cpu_seconds, raw_asgi, wrk_round
 
 VARIANTS = {
@@ -50,10 +49,6 @@ VARIANTS = {
 }
 SEGMENT_BYTES = 16 * 1024 * 1024
 
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
 
 class NoLog:
     """A hit log that acknowledges every record at once (nothing written, nothing synced)."""
@@ -62,13 +57,13 @@ class NoLog:
         return [""] * len(payloads)
 
 
-def endpoint_app(kind: str, folder: Path) -> Callable[[Message, Receive, Send], Awaitable[None]]:
+def endpoint_app(kind: str, folder: Path) -> ASGIApp:
     """The variant's ASGI app; the real logs write their counts to ``folder`` at shutdown."""
     from tally.web.hitlog import HitLog
     from tally.web.tracking import TrackingEndpoint
 
     if kind == "raw":
-        return raw_asgi  # type: ignore[return-value]
+        return raw_asgi
     log: HitLog | None = None
     if kind != "nolog":
         log = (
@@ -91,15 +86,15 @@ def endpoint_app(kind: str, folder: Path) -> Callable[[Message, Receive, Send], 
         return True
 
     endpoint = TrackingEndpoint(
-        log if log is not None else NoLog(),  # type: ignore[arg-type]
+        log if log is not None else NoLog(),
         site_exists=yes,
         token_valid=yes,
         site_known=known,
     )
 
-    async def app(scope: Message, receive: Receive, send: Send) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
-            await endpoint(scope, receive, send)  # type: ignore[arg-type]
+            await endpoint(scope, receive, send)
             return
         while True:
             message = await receive()

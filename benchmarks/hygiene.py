@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def thread_seconds() -> dict[str, float]:
@@ -36,7 +37,17 @@ def free_port() -> int:
     """A port the OS says is free now (bind to 0, read it back)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def scalar(connection: Any, sql: str, parameters: list[Any] | None = None) -> Any:
+    """The first value of the query's one row (a count, a sum); a query that returned no
+    row is an error, not a None to index. ``connection``: DuckDB's or psycopg's."""
+    row = connection.execute(sql, parameters).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from: {sql}")
+    return row[0]
 
 
 @contextmanager

@@ -40,7 +40,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from hygiene import LoadWatch, temporary_folder
+from hygiene import LoadWatch, scalar, temporary_folder
 
 from tally.config import load_settings
 from tally.pipeline.context import open_context
@@ -155,14 +155,11 @@ def main() -> None:
                 )
             if number == args.rounds - 1:
                 started = time.perf_counter()
-                counted = (
-                    duckdb.connect()
-                    .execute(
-                        "SELECT count(*) FROM read_csv(?, delim='\t', header=true, quote='', "
-                        "all_varchar=true)",
-                        [files],
-                    )
-                    .fetchone()[0]
+                counted = scalar(
+                    duckdb.connect(),
+                    "SELECT count(*) FROM read_csv(?, delim='\t', header=true, quote='', "
+                    "all_varchar=true)",
+                    [files],
                 )
                 read_seconds = time.perf_counter() - started
                 assert counted == total, counted
@@ -279,7 +276,7 @@ def postgres_figures(
                     copy.write(chunk)
         con.commit()
         copy_seconds = time.perf_counter() - started
-        assert con.execute("SELECT count(*) FROM events").fetchone()[0] == total
+        assert scalar(con, "SELECT count(*) FROM events") == total
     return tally_seconds, copy_seconds, in_turn
 
 

@@ -51,6 +51,7 @@ from tally.web import enrich, loader
 from tally.web.demo import write_records
 from tally.web.hitlog import read_segment, segment_paths
 from tally.web.loader import load_hits
+from tally.web.sessions import DaySalts
 
 Step = tuple[str, str, float, float, float]  # kind, thread, start, end, thread CPU
 
@@ -242,10 +243,10 @@ def fixed_cost(folder: Path, settings: Settings, payloads: list[bytes], rounds: 
             name: getattr(loader, name)
             for name in ("_site_rules", "_positions", "_apply_retention", "_prepare", "_write")
         }
-        of = loader.DaySalts.of
+        of = DaySalts.of
         for name, function in wrapped.items():
             setattr(loader, name, timeline.wrap(name, function))
-        loader.DaySalts.of = timeline.wrap("salts", of)  # type: ignore[method-assign]
+        DaySalts.of = timeline.wrap("salts", of)  # type: ignore[method-assign]
         finish = loader._Writer.finish
         loader._Writer.finish = timeline.wrap("finish", finish)  # type: ignore[method-assign]
         started = time.perf_counter()
@@ -255,7 +256,7 @@ def fixed_cost(folder: Path, settings: Settings, payloads: list[bytes], rounds: 
             seconds = time.perf_counter() - started
             for name, function in wrapped.items():
                 setattr(loader, name, function)
-            loader.DaySalts.of = of  # type: ignore[method-assign]
+            DaySalts.of = of  # type: ignore[method-assign]
             loader._Writer.finish = finish  # type: ignore[method-assign]
         parts = ", ".join(
             f"{kind} {(end - start) * 1e3:.1f}" for kind, _, start, end, _ in timeline.steps
@@ -271,7 +272,7 @@ def gil_check(folder: Path, settings: Settings) -> None:
     store = fresh_warehouse(folder, "gil")
     path = segment_paths(Path(settings.web.hit_log_dir))[0]
     records = read_segment(path, 0, sealed=True, max_records=10_000).records
-    sites, salts = loader._site_rules(store), loader.DaySalts.of(store)
+    sites, salts = loader._site_rules(store), DaySalts.of(store)
     batch = loader._prepare(records, path.name, settings, sites, salts)
     stop = threading.Event()
 
@@ -465,4 +466,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

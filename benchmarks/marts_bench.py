@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -143,20 +144,20 @@ def generate(count: int, seed: int = 1) -> tuple[pa.Table, pa.Table]:
 
 
 def _transactions(
-    owner,
-    keep,
-    is_trial,
-    index,
-    retry,
-    late,
-    refund,
-    refund_day,
-    starts,
-    ends,
-    plan,
-    hk,
-    user,
-    first,
+    owner: np.ndarray,
+    keep: np.ndarray,
+    is_trial: np.ndarray,
+    index: np.ndarray,
+    retry: np.ndarray,
+    late: np.ndarray,
+    refund: np.ndarray,
+    refund_day: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    plan: np.ndarray,
+    hk: np.ndarray,
+    user: np.ndarray,
+    first: np.datetime64,
 ) -> pa.Table:
     kinds = np.where(is_trial, "trial_start", np.where(index == 0, "purchase", "renewal"))
     paid_on = starts + late
@@ -219,7 +220,17 @@ def _utc(days: np.ndarray, first: np.datetime64, hour: int) -> pa.Array:
 
 
 def _transaction_part(
-    owner, kind, when, period_start, period_end, sign, is_trial, plan, hk, user, first
+    owner: np.ndarray,
+    kind: np.ndarray,
+    when: np.ndarray,
+    period_start: np.ndarray,
+    period_end: np.ndarray,
+    sign: float,
+    is_trial: np.ndarray,
+    plan: np.ndarray,
+    hk: np.ndarray,
+    user: np.ndarray,
+    first: np.datetime64,
 ) -> pa.Table:
     plan_index = plan[owner]
     prices_hk = np.array([p[5] for p in PLANS])
@@ -247,11 +258,22 @@ def _transaction_part(
     return pa.table(columns)
 
 
-def _status(owner, starts, ends, is_trial, plan, hk, user, start, redemption, first) -> pa.Table:
+def _status(
+    owner: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    is_trial: np.ndarray,
+    plan: np.ndarray,
+    hk: np.ndarray,
+    user: np.ndarray,
+    start: np.ndarray,
+    redemption: np.ndarray,
+    first: np.datetime64,
+) -> pa.Table:
     parts = []
-    for day in (0, DAYS - 2, DAYS - 1):
-        chosen = np.nonzero((starts <= day) & (day < ends))[0]
-        parts.append((chosen, np.full(chosen.size, day)))
+    for reported in (0, DAYS - 2, DAYS - 1):  # the days the status export is read on
+        chosen = np.nonzero((starts <= reported) & (reported < ends))[0]
+        parts.append((chosen, np.full(chosen.size, reported)))
     firsts = np.nonzero(redemption[owner] & (starts >= 0) & (starts < DAYS))[0]
     parts.append((firsts, starts[firsts]))
     chosen = np.concatenate([p[0] for p in parts])
@@ -318,7 +340,9 @@ def _load_in_day_order(warehouse: Warehouse, table: str, rows: pa.Table) -> None
         warehouse.execute("DROP TABLE ordered")
 
 
-def _fingerprints(url: str, tables: tuple[str, ...] = SUBSCRIBER_MODELS) -> dict[str, tuple]:
+def _fingerprints(
+    url: str, tables: tuple[str, ...] = SUBSCRIBER_MODELS
+) -> dict[str, tuple[int, int]]:
     """(rows, sum of row hashes) of each mart, doubles rounded to 6 places (a sum
     of doubles may differ in its last bit with the order it was added in)."""
     warehouse = connect(url)
@@ -340,7 +364,7 @@ def _fingerprints(url: str, tables: tuple[str, ...] = SUBSCRIBER_MODELS) -> dict
 
 def timed_build(
     url: str, folder: Path, day: dt.date | None = None, chosen: tuple[str, ...] = SUBSCRIBER_MODELS
-) -> dict:
+) -> dict[str, Any]:
     """One build of the ``chosen`` models in a child process (full, or the daily build of
     ``day``): time and memory."""
     mode = day.isoformat() if day else "full"
@@ -353,7 +377,7 @@ def timed_build(
     if done.returncode != 0:
         # the child's own error, not only its exit status: a failed build must say why
         raise SystemExit(f"the {mode} build exited {done.returncode}:\n{done.stderr[-4000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     failed = {
         k: v
         for k, v in result["outcome"].items()

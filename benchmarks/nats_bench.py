@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
@@ -40,6 +41,10 @@ from tests.web.jetstream_flood import (  # noqa: E402
 )
 
 from tally.warehouse import connect, registry  # noqa: E402
+
+if TYPE_CHECKING:
+    from tally.stream.engine import Engine
+    from tally.stream.partitions import PartitionedEngine
 
 POSTGRES = os.environ.get("TALLY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -246,7 +251,8 @@ def engine_figures(directory: Path, total: int) -> tuple[float, float]:
         cluster.stop()
 
 
-def _engines(running):  # noqa: ANN001, ANN202
+def _engines(running: PartitionedEngine) -> list[Engine]:
+    """The engines of the partitions ``running`` owns now."""
     return [e for p in running.owned() if (e := running.engine(p)) is not None]
 
 
@@ -265,7 +271,9 @@ def failures(directory: Path, total: int, database: str) -> None:
 
         def kill_leader() -> None:
             """kill -9 the NATS server leading the hit stream"""
-            deployment.cluster.kill(deployment.stream_leader())
+            cluster = deployment.cluster
+            assert cluster is not None  # checked above; a closure does not keep the narrowing
+            cluster.kill(deployment.stream_leader())
 
         at = {total // 4: kill_node, total // 2: kill_loader, 3 * total // 4: kill_leader}
         started = time.monotonic()

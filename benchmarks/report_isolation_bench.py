@@ -129,7 +129,11 @@ async def tracker(port: int, first: int, stop: float, latencies: list[float]) ->
     return failures
 
 
-async def heavy_caller(port: int, token: str, method: str, stop: float, outcome: list) -> None:
+# each worst-case call's answer: its HTTP status (or the error's name) and its seconds
+Answers = list[tuple[int | str, float]]
+
+
+async def heavy_caller(port: int, token: str, method: str, stop: float, outcome: Answers) -> None:
     """Keeps one worst-case call in flight until ``stop``; notes each answer's status."""
     params = {
         "module": "API",
@@ -155,7 +159,7 @@ async def heavy_caller(port: int, token: str, method: str, stop: float, outcome:
 async def phase(port: int, token: str, seconds: float, heavy: bool) -> dict[str, object]:
     stop = time.monotonic() + seconds
     latencies: list[float] = []
-    outcome: list = []
+    outcome: Answers = []
     callers = [
         asyncio.create_task(heavy_caller(port, token, HEAVY_METHODS[i % 2], stop, outcome))
         for i in range(HEAVY_CALLS if heavy else 0)
@@ -177,7 +181,7 @@ async def phase(port: int, token: str, seconds: float, heavy: bool) -> dict[str,
     }
 
 
-def _report_summary(outcome: list) -> str:
+def _report_summary(outcome: Answers) -> str:
     if not outcome:
         return "-"
     statuses: dict[object, int] = {}

@@ -76,12 +76,12 @@ def generate(url: str, days: int) -> int:
     week = first - dt.timedelta(days=first.weekday())
     month = first.replace(day=1)
     warehouse.run_model(GENERATE.format(first=first, week=week, month=month))
-    count = warehouse.rows("SELECT count(*) FROM marts.report_fact")[0][0]
+    count = int(warehouse.rows("SELECT count(*) FROM marts.report_fact")[0][0])
     warehouse.close()
     return count
 
 
-def run_side(side: str, url: str, out: Path) -> dict:
+def run_side(side: str, url: str, out: Path) -> dict[str, object]:
     """One side in this process: the six reports as xlsx, or the same rows as csv."""
     from tally.reports.subscription import write_subscription_report
 

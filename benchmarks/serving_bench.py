@@ -16,7 +16,6 @@ import argparse
 import os
 import platform
 import re
-import socket
 import tempfile
 import threading
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from hygiene import free_port
 
 from tally.config import load_settings
 from tally.errors import QueryTimeoutError
@@ -36,12 +36,6 @@ ENDLESS = (
 )
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -55,7 +55,7 @@ import sys
 import time
 from pathlib import Path
 
-from hygiene import LoadWatch, temporary_folder
+from hygiene import LoadWatch, scalar, temporary_folder
 
 from tally.config import Settings, load_settings
 from tally.warehouse import Warehouse, connect
@@ -252,7 +252,7 @@ def timed_floor(path: Path) -> tuple[float, float, int]:
         started, cpu = time.perf_counter(), time.process_time()
         connection.execute(FLOOR_SQL)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        visits = connection.execute("SELECT count(*) FROM floor_visits").fetchone()[0]
+        visits = scalar(connection, "SELECT count(*) FROM floor_visits")
         connection.execute("DROP TABLE floor_visits")
     return seconds, cpu, visits
 

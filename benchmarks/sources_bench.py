@@ -24,7 +24,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from hygiene import LoadWatch
+from hygiene import LoadWatch, scalar
 
 from tally.config import load_settings
 from tally.pipeline.context import open_context
@@ -42,7 +42,8 @@ def _csv(columns: dict[str, pa.Array], delimiter: str, quoting: str) -> bytes:
     options = pacsv.WriteOptions(delimiter=delimiter, quoting_style=quoting, include_header=False)
     pacsv.write_csv(pa.table(columns), buffer, options)
     header = delimiter.join(columns).encode() + b"\n"
-    return header + buffer.getvalue().to_pybytes()
+    body: bytes = buffer.getvalue().to_pybytes()
+    return header + body
 
 
 def sales_report(rows: int, rng: np.random.Generator) -> bytes:
@@ -100,7 +101,7 @@ def measure(
     started = time.perf_counter()
     connection.execute(f"CREATE TABLE plain AS SELECT * FROM {duckdb_read}", [path])
     read_seconds = time.perf_counter() - started
-    assert connection.execute("SELECT count(*) FROM plain").fetchone()[0] == rows
+    assert scalar(connection, "SELECT count(*) FROM plain") == rows
     return load_seconds, read_seconds
 
 

@@ -51,10 +51,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from hygiene import LoadWatch  # noqa: E402
 from load_bench import report_bytes  # noqa: E402
-from marts_bench import DAYS, FIRST_DAY, SUBSCRIBER_MODELS, generate  # noqa: E402
+from marts_bench import DAYS, FIRST_DAY, generate  # noqa: E402
 
 from tally.config import load_settings  # noqa: E402
 from tally.lake import Lake  # noqa: E402
+from tally.models.sets import SUBSCRIBER_MODELS  # noqa: E402
 from tally.pipeline.build import build, discover_models  # noqa: E402
 from tally.pipeline.context import Context  # noqa: E402
 from tally.pipeline.incremental import build_day  # noqa: E402

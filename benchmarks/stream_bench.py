@@ -96,7 +96,7 @@ def serve(port: int, hook_port: int, state: str, topic: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def sensor_batch(size: int, start: float, spread: float) -> list[dict]:
+def sensor_batch(size: int, start: float, spread: float) -> list[dict[str, object]]:
     return [
         {"source": "sensors", "key": f"s{random.randrange(SENSORS)}",
          "time": start + spread * i / size, "values": {"temperature": 20 + random.random() * 5}}
@@ -112,7 +112,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def received(client: httpx.Client, base: str) -> int:
-    return client.get(f"{base}/api/stream/stats").json()["received"]
+    return int(client.get(f"{base}/api/stream/stats").json()["received"])
 
 
 async def http_throughput(base: str, seconds: float, batch: int = 1000) -> tuple[int, float]:
@@ -149,11 +149,12 @@ def mqtt_throughput(
     from urllib.parse import urlparse
 
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     address = urlparse(MQTT_URL)
-    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2)
     publisher.max_inflight_messages_set(1000)
-    publisher.connect(address.hostname, address.port)
+    publisher.connect(address.hostname or "127.0.0.1", address.port or 1883)
     publisher.loop_start()
     payloads = []
     for n in range(200):
@@ -205,7 +206,7 @@ async def latency_run(
     ]
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=30) as client:
-        pending: set[asyncio.Task] = set()
+        pending: set[asyncio.Task[httpx.Response]] = set()
         for n in range(batches):
             await asyncio.sleep(max(0.0, started + n / 10 - time.perf_counter()))
             key = f"probe-{prefix}{n}"
@@ -215,7 +216,7 @@ async def latency_run(
             sent[key] = time.time()
             pending.add(asyncio.create_task(client.post(f"{base}/api/events", content=body)))
         for outcome in await asyncio.gather(*pending, return_exceptions=True):
-            failed += isinstance(outcome, Exception) or outcome.status_code != 202
+            failed += isinstance(outcome, BaseException) or outcome.status_code != 202
     return sent, time.perf_counter() - started, failed
 
 
@@ -225,14 +226,14 @@ def in_process_latency(state: str, seconds: float, rate: int) -> tuple[float, fl
     from tally.lake import Lake
     from tally.stream.engine import Engine
     from tally.stream.events import parse_batch
-    from tally.stream.notifiers import Notifier, ReceiverSpec
+    from tally.stream.notifiers import Notification, Notifier
     from tally.stream.rules import parse_rules
-    from tally.stream.settings import stream_settings
+    from tally.stream.settings import ReceiverSpec, stream_settings
 
     arrived: dict[str, float] = {}
 
     class Receiver(Notifier):
-        def send(self, notification: dict) -> None:
+        def send(self, notification: Notification) -> None:
             for alert in notification["alerts"]:
                 arrived.setdefault(alert["labels"]["key"], time.time())
 
@@ -296,6 +297,7 @@ def main() -> None:
                         time.sleep(0.05)
             time.sleep(0.5)  # let the MQTT input subscribe
             engine_pid = children[1].pid
+            assert engine_pid is not None  # started above
             cpu_before = cpu_seconds(engine_pid)
             events, elapsed = asyncio.run(http_throughput(base, seconds))
             http_rate = events / elapsed

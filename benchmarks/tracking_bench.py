@@ -65,10 +65,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import httpx
 from hygiene import LoadWatch, temporary_folder
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
 
 CONNECTIONS = 64
 
@@ -85,18 +90,18 @@ ENDPOINTS = (
 )
 
 
-async def raw_asgi(scope: dict, receive: object, send: object) -> None:
+async def raw_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     """The floor: answer 204 to every request, and nothing else (lifespan acknowledged)."""
     if scope["type"] == "lifespan":
         while True:
-            message = await receive()  # type: ignore[operator]
+            message = await receive()
             if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})  # type: ignore[operator]
+                await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})  # type: ignore[operator]
+                await send({"type": "lifespan.shutdown.complete"})
                 return
-    await send({"type": "http.response.start", "status": 204, "headers": []})  # type: ignore[operator]
-    await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
 
 
 SHARED_WAIT = 0.004  # about one fdatasync on this machine (the profile prints its median)
@@ -111,7 +116,7 @@ def _release_waiting() -> None:
             future.set_result(None)
 
 
-async def raw_after_wait(scope: dict, receive: object, send: object) -> None:
+async def raw_after_wait(scope: Scope, receive: Receive, send: Send) -> None:
     """The raw 204, answered only when a shared 4 ms timer fires, as a hit is answered only
     when the fdatasync of its batch ends: what waiting for a sync costs with no work and
     no thread (requests come in bursts, the event loop wakes more often for fewer)."""
@@ -136,16 +141,24 @@ def serve(kind: str, descriptor: int) -> None:
     async def bare(_request: object) -> Response:
         return Response(status_code=204)
 
-    if kind == "raw":
-        app: object = raw_asgi
-    elif kind == "wait":
-        app = raw_after_wait
-    elif kind == "starlette":
-        app = Starlette(routes=[Route("/", bare)])
+    listening = socket.socket(fileno=descriptor)
+    if kind in ("raw", "wait", "starlette"):
+        # the floors: tally serve's settings otherwise (httptools, no access log, lifespan)
+        floors: dict[str, ASGIApp] = {
+            "raw": raw_asgi,
+            "wait": raw_after_wait,
+            "starlette": Starlette(routes=[Route("/", bare)]),
+        }
+        config = uvicorn.Config(
+            floors[kind], access_log=False, log_level="warning", lifespan="on", proxy_headers=False
+        )
     else:  # tally, tally-asgi, tally-loop
         _delay_syncs(float(os.environ.get(SYNC_DELAY, "0")) / 1000)
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
         from tally.config import load_settings
         from tally.server.app import create_app
+        from tally.server.runner import server_config
         from tally.server.ui import access
 
         # The old floor: a public 204 route inside tally's app, behind its middleware.
@@ -154,29 +167,15 @@ def serve(kind: str, descriptor: int) -> None:
         if kind == "tally-loop":  # no sync helper: the event loop syncs each batch
             from tally.web.hitlog import HitLog
 
-            HitLog.__init__.__kwdefaults__["sync_helper"] = False
+            defaults = HitLog.__init__.__kwdefaults__
+            assert defaults is not None  # sync_helper is keyword-only
+            defaults["sync_helper"] = False
         app = create_app(settings)
-        app.router.routes.insert(0, Route("/bench/bare", bare))  # type: ignore[attr-defined]
-    listening = socket.socket(fileno=descriptor)
-    if kind in ("tally", "tally-loop"):  # as tally serve runs it (its page-view protocol)
-        from tally.server.runner import server_config
-
-        config = server_config(app, settings, log_level="warning")  # type: ignore[arg-type]
-    elif kind == "tally-asgi":  # the same, every request through ASGI (the stock protocol)
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-        from tally.server.runner import server_config
-
-        config = server_config(
-            app,  # type: ignore[arg-type]
-            settings,
-            log_level="warning",
-            http=HttpToolsProtocol,
-        )
-    else:  # the floors: tally serve's settings otherwise (httptools, no access log, lifespan)
-        config = uvicorn.Config(
-            app, access_log=False, log_level="warning", lifespan="on", proxy_headers=False
-        )
+        app.router.routes.insert(0, Route("/bench/bare", bare))
+        if kind == "tally-asgi":  # every request through ASGI (the stock protocol)
+            config = server_config(app, settings, log_level="warning", http=HttpToolsProtocol)
+        else:  # as tally serve runs it (its page-view protocol)
+            config = server_config(app, settings, log_level="warning")
     uvicorn.Server(config).run(sockets=[listening])
 
 
@@ -192,8 +191,8 @@ def _delay_syncs(seconds: float) -> None:
 
     real = os.fdatasync
 
-    def delayed(descriptor: int) -> None:
-        real(descriptor)
+    def delayed(fd: FileDescriptorLike) -> None:  # os.fdatasync's own signature
+        real(fd)
         time.sleep(seconds)
 
     os.fdatasync = delayed
@@ -421,7 +420,7 @@ def side_by_side(
                 entry.client_cpu += children_cpu() - client_before
     finally:
         if pool is not None:
-            pool.close()  # type: ignore[attr-defined]
+            pool.close()
     generator = (
         "wrk (1 thread, 64 connections)"
         if use_wrk
@@ -538,10 +537,10 @@ def hit_profile(folder: Path, count: int = 20_000) -> list[tuple[str, float]]:
             site_known=site_known,  # type: ignore[arg-type]
         )
 
-        async def receive() -> dict:
+        async def receive() -> Message:
             return {"type": "http.request", "body": b"", "more_body": False}
 
-        async def send(_message: dict) -> None:
+        async def send(_message: Message) -> None:
             return None
 
         async def run() -> None:
@@ -606,7 +605,7 @@ def hit_logs(directory: str | None) -> Iterator[Callable[[str], dict[str, str]]]
         shutil.rmtree(root, ignore_errors=True)
 
 
-def start_server(kind: str, environment: dict[str, str]) -> tuple[subprocess.Popen, int]:
+def start_server(kind: str, environment: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     """A server process on a port the OS picked (its listening socket is handed over)."""
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
-from hygiene import LoadWatch, temporary_folder
+from hygiene import LoadWatch, scalar, temporary_folder
 
 from tally.warehouse import Warehouse, connect
 from tally.web.reporting import call
@@ -195,7 +195,7 @@ def counted(path: Path) -> dict[str, int]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         return {
-            table: int(con.execute(f"SELECT count(*) FROM web.{table}").fetchone()[0])
+            table: int(scalar(con, f"SELECT count(*) FROM web.{table}"))
             for table in ("visits", "actions", "hits")
         }
     finally:

@@ -20,6 +20,7 @@ Usage: PYTHONPATH=$PWD/src .venv/bin/python benchmarks/whole_or_keyed_bench.py -
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,7 +72,9 @@ def main() -> None:
     for name in WHOLE:
         sql = (MARTS / f"{name}.sql").read_text(encoding="utf-8")
         spent, wall = least(
-            lambda sql=sql: connection.execute(f"CREATE OR REPLACE TEMPORARY TABLE fresh AS {sql}"),
+            functools.partial(
+                connection.execute, f"CREATE OR REPLACE TEMPORARY TABLE fresh AS {sql}"
+            ),
             args.runs,
         )
         print(f"  {name:26} CPU {spent:6.3f} s  wall {wall:6.3f} s")
@@ -93,8 +96,8 @@ def main() -> None:
         print(f"  {model}:")
         for what, sql in (("row ids", ids), ("rows", rows), ("named columns", narrow)):
             spent, wall = least(
-                lambda sql=sql: connection.execute(
-                    f"CREATE OR REPLACE TEMPORARY TABLE read AS {sql}"
+                functools.partial(
+                    connection.execute, f"CREATE OR REPLACE TEMPORARY TABLE read AS {sql}"
                 ),
                 args.runs,
             )

@@ -147,6 +147,16 @@ def test_a_probe_is_read_with_its_stored_input() -> None:
     assert declared.probe == ("_hash", "hash(transaction_id)")
 
 
+def test_an_every_input_is_read_with_a_keyed_range() -> None:
+    sql = (
+        "-- @range key user_id\n-- @unique subscription_id\n"
+        "-- @reads marts.periods WHERE user_id IN {keys}\n-- @every marts.prices\nSELECT 1"
+    )
+    declared = declared_range(sql)
+    assert declared is not None
+    assert declared.every == ("marts.prices",)
+
+
 def test_no_declaration_is_none() -> None:
     assert declared_range("-- a mart\nSELECT 1") is None
 
@@ -162,6 +172,14 @@ def test_no_declaration_is_none() -> None:
         (
             "-- @range key a\n-- @unique a\n-- @probe _h = a\nSELECT 1",
             "x.sql, line 3: @probe '_h = a': one <column> = <expression>, with @stores",
+        ),
+        (
+            "-- @range key a\n-- @unique a\n-- @reaches marts.b WHERE false\nSELECT 1",
+            "x.sql, line 3: @reaches needs @range all",
+        ),
+        (
+            "-- @range all\n-- @every marts.prices\nSELECT 1",
+            "x.sql, line 2: @every 'marts.prices': one <schema.table>, with @range key",
         ),
     ],
 )
@@ -492,3 +510,60 @@ def test_the_build_holds_a_session_across_models_only_on_a_file_one_process_hold
     held = warehouse.capabilities.single_writer_process
     assert depths == ([2, 2] if held else [1, 1])
     assert warehouse.rows("SELECT n FROM marts.t_two") == [(2,)]
+
+
+def test_a_keyed_model_is_rebuilt_whole_only_when_an_every_input_changed() -> None:
+    """``@every``: a changed row of that input (rows in its delta) reaches every key; no
+    row, its keys come from the other inputs; a date-ranged input's rows are not known."""
+    from tally.pipeline.incremental import Change, _Aside, _changed_everywhere
+
+    warehouse = connect("duckdb:///:memory:")
+    sql = (
+        "-- @range key user_id\n-- @unique user_id\n-- @every marts.prices\n"
+        "SELECT p.user_id, l.amount FROM marts.periods AS p JOIN marts.prices AS l ON true"
+    )
+    model = Model("marts.priced", sql, "priced.sql", frozenset(), declared_range(sql))
+    with warehouse.session():
+        temporary(warehouse, "none_came", "SELECT 'P1' AS plan, false AS _old WHERE false")
+        temporary(warehouse, "one_went", "SELECT 'P1' AS plan, true AS _old")
+        aside = _Aside(warehouse, None)
+        periods = Change("periods_delta", None, False)
+        for prices, whole in [
+            (Change("none_came", None, False), False),
+            (Change("one_went", None, False), True),
+            (Change(None, dt.date(2026, 11, 1), True), True),
+        ]:
+            changes = {"marts.periods": periods, "marts.prices": prices}
+            assert _changed_everywhere(warehouse, model, changes, aside) is whole
+
+
+def test_a_model_rebuilt_whole_is_rebuilt_only_when_a_change_reaches_it() -> None:
+    """``@reaches``: a changed row meeting its input's condition reaches the model; an
+    input with no condition, any changed row; a date-ranged input's rows are not known."""
+    from tally.pipeline.incremental import Change, _Aside, _reached
+
+    warehouse = connect("duckdb:///:memory:")
+    sql = (
+        "-- @range all\n-- @unique plan\n-- @reaches marts.prices WHERE _old\n"
+        "-- @reaches marts.periods WHERE false\n"
+        "SELECT l.plan FROM marts.periods AS p JOIN marts.prices AS l ON true"
+    )
+    reads = frozenset({"marts.periods", "marts.prices"})
+    model = Model("marts.priced", sql, "priced.sql", reads, declared_range(sql))
+    with warehouse.session():
+        temporary(warehouse, "one_came", "SELECT 'P1' AS plan, false AS _old")
+        temporary(warehouse, "one_went", "SELECT 'P1' AS plan, true AS _old")
+        aside = _Aside(warehouse, None)
+        periods = Change("one_went", None, False)
+        for prices, reached in [
+            (Change("one_came", None, False), False),
+            (Change("one_went", None, False), True),
+            (Change(None, dt.date(2026, 11, 1), True), True),
+        ]:
+            changes = {"marts.periods": periods, "marts.prices": prices}
+            assert _reached(warehouse, model, changes, aside) is reached
+        # no condition for the prices: any changed row of them reaches the model
+        sql = "-- @range all\n-- @reaches marts.periods WHERE false\nSELECT 1"
+        unconditioned = Model("marts.priced", sql, "priced.sql", reads, declared_range(sql))
+        changes = {"marts.periods": periods, "marts.prices": Change("one_came", None, False)}
+        assert _reached(warehouse, unconditioned, changes, aside) is True

@@ -619,6 +619,39 @@ def test_closing_on_the_loop_while_the_helper_syncs_lands_the_batch(tmp_path: Pa
     assert [r.payload for r in read_segment(segment, 0, sealed=True).records] == [b"last"]
 
 
+def test_a_batch_of_another_loops_requests_stranded_on_a_closed_loop_is_still_answered(
+    tmp_path: Path,
+) -> None:
+    # The race behind a clean-clone run that hung: loop A's answer queued a flush for what
+    # had gathered meanwhile, which was only loop B's request; A's flush wrote it and asked
+    # the helper, then A's last request was done and A's loop closed before it read the
+    # answer. B's own flush found the file busy and signalled the writer, which found no
+    # request gathered and slept. Nobody was left to land the flight: B's request must
+    # still be answered (the idle writer looks for such a flight every _RESCUE_PERIOD).
+    log = HitLog(tmp_path, segment_bytes=1 << 20)
+    log.start()
+    loop_a, loop_b = asyncio.new_event_loop(), asyncio.new_event_loop()
+    answered: list[object] = []
+    try:
+        log.submit([b"from b"], loop_b, answered.append)  # queues B's flush on B
+        log._flush(loop_a)  # A's flush takes the batch: a flight on A with B's request
+        assert log._flight is not None and log._flight.loop is loop_a
+        loop_a.close()  # A ends before reading the helper's answer
+
+        async def wait_for_answer() -> None:
+            deadline = time.monotonic() + 5
+            while not answered and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+
+        loop_b.run_until_complete(wait_for_answer())
+    finally:
+        log.close()
+        loop_b.close()
+    (segment,) = segment_paths(tmp_path)
+    assert answered == [(segment.name.removesuffix(".hitlog"), 0)]
+    assert [r.payload for r in read_segment(segment, 0, sealed=True).records] == [b"from b"]
+
+
 def test_slow_syncs_by_the_helper_hand_syncing_to_the_writer_until_the_loop_tries_again(
     tmp_path: Path, monkeypatch
 ) -> None:

@@ -316,7 +316,10 @@ def _rebuild_models(
             outcome[model.table] = f"incremental from {since}"
             continue
         delta = f"delta_{loaded + n}"
-        if declared.grain == "all":
+        if declared.grain == "all" and not _reached(warehouse, model, changes, aside):
+            # no changed row of its inputs can change its rows: none came or went
+            temporary(warehouse, delta, f"SELECT *, false AS _old FROM {model.table} WHERE false")
+        elif declared.grain == "all" or _changed_everywhere(warehouse, model, changes, aside):
             replace_changed(warehouse, model, f"SELECT * FROM {model.table}", model.sql, delta)
         elif declared.grain == "each":
             source = changes[str(declared.column)].delta
@@ -327,7 +330,9 @@ def _rebuild_models(
             keys = f"keys_{n}"
             column = declared.column
             aside.ready([c.delta for c in inputs])
-            named = [f"SELECT {column} FROM {c.delta}" for c in inputs if c.delta is not None]
+            # an @every input names no key (had it changed, the model was rebuilt whole)
+            naming = [changes[t] for t in sorted(model.reads - set(declared.every)) if t in changes]
+            named = [f"SELECT {column} FROM {c.delta}" for c in naming if c.delta is not None]
             stored_input = changes[declared.stores].delta if declared.stores else None
             # (a stored input is a loaded one, not a snapshot: _ranged)
             if stored_input is not None:
@@ -358,6 +363,44 @@ def _rebuild_models(
     return outcome
 
 
+def _reached(warehouse: Warehouse, model: Model, changes: dict[str, Change], aside: _Aside) -> bool:
+    """Whether a changed row of an input of ``model`` (``@range all``) meets its input's
+    ``@reaches`` condition (any changed row, for an input with none), so that the model must
+    be rebuilt. An input whose changed rows are not known (a date-ranged model's, or one
+    the build writes before the models) counts as reached."""
+    assert model.range is not None
+    conditions = dict(model.range.reaches)
+    if not conditions:
+        return True
+    for table in sorted(model.reads):
+        change = changes.get(table)
+        if change is None or change.delta is None:
+            return True
+        aside.ready([change.delta])
+        where = conditions.get(table, "true")
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM {change.delta} WHERE {where} LIMIT 1) AS one"
+        if warehouse.rows(sql)[0][0]:
+            return True
+    return False
+
+
+def _changed_everywhere(
+    warehouse: Warehouse, model: Model, changes: dict[str, Change], aside: _Aside
+) -> bool:
+    """Whether a row of an input ``model`` declares ``@every`` came or went (a change that
+    reaches every key of it: the model is then rebuilt whole). One whose rows are not
+    known (a date-ranged model's) counts as changed."""
+    assert model.range is not None
+    found = [changes[t].delta for t in model.range.every if t in changes]
+    if None in found:
+        return True
+    aside.ready(list(found))
+    return any(
+        warehouse.rows(f"SELECT count(*) FROM (SELECT 1 FROM {d} LIMIT 1) AS one")[0][0]
+        for d in found
+    )
+
+
 def _kept_reads(
     shared: SharedReads, model: Model, keys: str, changes: dict[str, Change], aside: _Aside
 ) -> dict[str, str]:
@@ -368,7 +411,10 @@ def _kept_reads(
     if not tables:
         return {}
     aside.ready([c.delta for c in changes.values()])  # (all read by now: no wait)
-    deltas = {t: c.delta for t, c in changes.items() if c.delta is not None}
+    # an @every input's changed rows lack its reader's key columns: they foresee no keys
+    readers = {m for models in shared.readers.values() for m in models}
+    every = {t for m in readers for t in (m.range.every if m.range else ())}
+    deltas = {t: c.delta for t, c in changes.items() if c.delta is not None and t not in every}
     return {table: shared.read(model, table, keys, deltas) for table in tables}
 
 

@@ -671,9 +671,11 @@ class HitLog:
     def _sleep(self) -> None:
         """Sleep until an append or close signals. With the sync helper in use, also wake
         every ``_RESCUE_PERIOD`` to land a flight whose loop closed or stopped with other
-        loops' requests in it: otherwise only a writer waiting for ``_io`` lands it, and a
-        clean-clone run once hung there (both loops' threads alive or gone, the writer
-        asleep, one loop's requests never answered)."""
+        loops' requests in it. Such a flight is left with nobody to land it: loop A's
+        answer queues a flush for what gathered meanwhile, only loop B's requests; A's
+        flush sends them as A's flight, and A's loop ends before it reads the answer; B's
+        own flush found the file busy and signalled, but the writer, seeing nothing
+        gathered, slept (tests/web/test_hitlog.py, "stranded on a closed loop")."""
         if self._channel is None:
             self._wake.acquire()
             return

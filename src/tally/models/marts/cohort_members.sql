@@ -14,10 +14,11 @@
 -- Every first day is kept (the cohort marts keep the first loaded day to the newest).
 -- Its range (docs/ARCHITECTURE.md, "How a model declares its range"): by subscription;
 -- a member that came, went or changed moves the cohort marts from its first day (its
--- anniversaries are all on or after it):
+-- anniversaries are all on or after it). Of the MRR periods it reads the first of each
+-- subscription, all it looks at (a sixth of the keys' periods to fetch):
 -- @range key subscription_id
 -- @unique subscription_id
--- @reads marts.subscription_mrr WHERE subscription_id IN {keys}
+-- @reads marts.subscription_mrr WHERE subscription_id IN {keys} AND period_start = first_start
 -- @reads marts.subscription_attribution WHERE subscription_id IN {keys}
 -- @moves first_day: *
 SELECT
