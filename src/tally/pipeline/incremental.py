@@ -62,7 +62,7 @@ from tally.pipeline.extension import FAST_PATHS
 from tally.pipeline.fingerprints import changed, fingerprints, stored
 from tally.pipeline.ledger import Ledger, new_run_id
 from tally.pipeline.shared_reads import SharedReads
-from tally.pipeline.statements import pipeline_fragment
+from tally.pipeline.statements import pipeline_fragment, pipeline_sql
 from tally.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -378,7 +378,7 @@ def _reached(warehouse: Warehouse, model: Model, changes: dict[str, Change], asi
             return True
         aside.ready([change.delta])
         where = conditions.get(table, "true")
-        sql = f"SELECT count(*) FROM (SELECT 1 FROM {change.delta} WHERE {where} LIMIT 1) AS one"
+        sql = pipeline_sql("any_row", table=change.delta, condition=where)
         if warehouse.rows(sql)[0][0]:
             return True
     return False
@@ -396,7 +396,7 @@ def _changed_everywhere(
         return True
     aside.ready(list(found))
     return any(
-        warehouse.rows(f"SELECT count(*) FROM (SELECT 1 FROM {d} LIMIT 1) AS one")[0][0]
+        warehouse.rows(pipeline_sql("any_row", table=str(d), condition="true"))[0][0]
         for d in found
     )
 
