@@ -20,6 +20,9 @@ from tally.pipeline.build import (
     columns_kept,
     declared_range,
     discover_models,
+    hashed_condition,
+    keyed_rows,
+    lookups_declared,
     moved_since,
     named_columns,
     narrowed,
@@ -44,6 +47,79 @@ SELECT day, sum(amount) AS amount FROM staging.x GROUP BY day
 def test_a_declaration_is_read_from_the_comment_lines() -> None:
     assert declared_range(REVENUE) == Range(
         grain="day", column="day", reads=(("staging.x", "_partition_date >= {since} - 2"),)
+    )
+
+
+LOOKED_UP = (
+    "-- @range key user_id\n-- @unique user_id\n-- @lookup _user_hash = hash(user_id)\nSELECT 1"
+)
+
+
+def test_a_lookup_is_a_hash_of_a_key_column() -> None:
+    sql = LOOKED_UP
+    declared = declared_range(sql)
+    assert declared is not None and declared.lookups == (("user_id", "_user_hash"),)
+    with pytest.raises(ConfigError, match="@lookup"):
+        declared_range(sql.replace("hash(user_id)", "md5(user_id)"))
+
+
+def test_a_lookup_is_read_where_its_key_column_picks_the_rows() -> None:
+    lookups = (("user_id", "_user_hash"), ("subscription_id", "_subscription_hash"))
+    assert hashed_condition("(user_id) IN (SELECT user_id FROM k)", lookups) == (
+        "_user_hash IN (SELECT HASH(user_id) FROM k)"
+    )
+    # in a tuple the other columns stay (a scan still skips row groups by their min/max)
+    pair = "(subscription_id, period_start) IN (SELECT subscription_id, period_start FROM k)"
+    assert hashed_condition(pair, lookups) == (
+        "(_subscription_hash, period_start) IN (SELECT HASH(subscription_id), period_start FROM k)"
+    )
+    assert hashed_condition(
+        "subscription_id IN (SELECT subscription_id FROM s) OR user_id IN (SELECT user_id FROM u)",
+        lookups,
+    ) == (
+        "_subscription_hash IN (SELECT HASH(subscription_id) FROM s) "
+        "OR _user_hash IN (SELECT HASH(user_id) FROM u)"
+    )
+    # a term under NOT would pick fewer rows with the hash: left as it is
+    assert hashed_condition(
+        "user_id IN (SELECT user_id FROM u) AND NOT coalesce(subscription_id IN "
+        "(SELECT subscription_id FROM s), false)",
+        lookups,
+    ) == (
+        "_user_hash IN (SELECT HASH(user_id) FROM u) AND NOT COALESCE(subscription_id IN "
+        "(SELECT subscription_id FROM s), FALSE)"
+    )
+    for untouched in (
+        "NOT user_id IN (SELECT user_id FROM u)",
+        "user_id IN ('a', 'b')",
+        "t.user_id IN (SELECT user_id FROM u)",
+        "day >= DATE '2026-01-01'",
+    ):
+        assert hashed_condition(untouched, lookups) is None
+
+
+def test_a_hash_two_users_share_never_picks_the_other_users_rows() -> None:
+    warehouse = connect("duckdb:///:memory:")
+    warehouse.execute("CREATE SCHEMA marts")
+    # u2's hash forced to u1's: the lookup picks both, the user then picks u1's alone
+    warehouse.execute(
+        "CREATE TABLE marts.t AS SELECT * FROM (VALUES ('u1', 1), ('u2', 2), ('u3', 3)) "
+        "AS v(user_id, n)"
+    )
+    warehouse.execute("ALTER TABLE marts.t ADD COLUMN _user_hash UBIGINT")
+    warehouse.execute(
+        "UPDATE marts.t SET _user_hash = hash(CASE user_id WHEN 'u2' THEN 'u1' ELSE user_id END)"
+    )
+    warehouse.execute("CREATE TABLE k AS SELECT 'u1' AS user_id")
+    sql = LOOKED_UP
+    model = Model("marts.t", sql, "t.sql", frozenset(), declared_range(sql))
+    with lookups_declared([model]):
+        picked = keyed_rows(warehouse, "marts.t", "user_id IN (SELECT user_id FROM k)")
+    assert "_user_hash IN" in picked
+    assert warehouse.rows(f"SELECT n FROM ({picked})") == [(1,)]
+    # outside the block (another definition may have made the table): the key alone
+    assert "_user_hash" not in keyed_rows(
+        warehouse, "marts.t", "user_id IN (SELECT user_id FROM k)"
     )
 
 
@@ -96,6 +172,10 @@ def test_no_declaration_is_none() -> None:
         (
             "-- @range key a\n-- @unique a\n-- @probe _h = a\nSELECT 1",
             "x.sql, line 3: @probe '_h = a': one <column> = <expression>, with @stores",
+        ),
+        (
+            "-- @range key a\n-- @unique a\n-- @reaches marts.b WHERE false\nSELECT 1",
+            "x.sql, line 3: @reaches needs @range all",
         ),
         (
             "-- @range all\n-- @every marts.prices\nSELECT 1",
@@ -455,3 +535,35 @@ def test_a_keyed_model_is_rebuilt_whole_only_when_an_every_input_changed() -> No
         ]:
             changes = {"marts.periods": periods, "marts.prices": prices}
             assert _changed_everywhere(warehouse, model, changes, aside) is whole
+
+
+def test_a_model_rebuilt_whole_is_rebuilt_only_when_a_change_reaches_it() -> None:
+    """``@reaches``: a changed row meeting its input's condition reaches the model; an
+    input with no condition, any changed row; a date-ranged input's rows are not known."""
+    from tally.pipeline.incremental import Change, _Aside, _reached
+
+    warehouse = connect("duckdb:///:memory:")
+    sql = (
+        "-- @range all\n-- @unique plan\n-- @reaches marts.prices WHERE _old\n"
+        "-- @reaches marts.periods WHERE false\n"
+        "SELECT l.plan FROM marts.periods AS p JOIN marts.prices AS l ON true"
+    )
+    reads = frozenset({"marts.periods", "marts.prices"})
+    model = Model("marts.priced", sql, "priced.sql", reads, declared_range(sql))
+    with warehouse.session():
+        temporary(warehouse, "one_came", "SELECT 'P1' AS plan, false AS _old")
+        temporary(warehouse, "one_went", "SELECT 'P1' AS plan, true AS _old")
+        aside = _Aside(warehouse, None)
+        periods = Change("one_went", None, False)
+        for prices, reached in [
+            (Change("one_came", None, False), False),
+            (Change("one_went", None, False), True),
+            (Change(None, dt.date(2026, 11, 1), True), True),
+        ]:
+            changes = {"marts.periods": periods, "marts.prices": prices}
+            assert _reached(warehouse, model, changes, aside) is reached
+        # no condition for the prices: any changed row of them reaches the model
+        sql = "-- @range all\n-- @reaches marts.periods WHERE false\nSELECT 1"
+        unconditioned = Model("marts.priced", sql, "priced.sql", reads, declared_range(sql))
+        changes = {"marts.periods": periods, "marts.prices": Change("one_came", None, False)}
+        assert _reached(warehouse, unconditioned, changes, aside) is True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from tally.config import Settings
+from tally.models.written import replace_rows
 from tally.warehouse import Warehouse
 
 TABLE = "marts.dim_country"
@@ -41,8 +42,4 @@ def country_table(settings: Settings) -> pa.Table:
 
 def write_countries(warehouse: Warehouse, settings: Settings) -> int:
     """Replace ``marts.dim_country`` with the configured countries; returns the count."""
-    table = country_table(settings)
-    with warehouse.transaction():
-        if warehouse.table_exists(TABLE):
-            warehouse.execute(f"DELETE FROM {TABLE}")
-        return warehouse.append(TABLE, table)
+    return replace_rows(warehouse, TABLE, country_table(settings))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from tally.models.written import replace_rows
 from tally.warehouse import Warehouse
 from tally.warehouse.sqlfiles import sql_file
 
@@ -33,8 +34,4 @@ def plan_table(warehouse: Warehouse) -> pa.Table:
 
 def write_plans(warehouse: Warehouse) -> int:
     """Replace ``marts.dim_plan`` with the newest plan map; returns the count."""
-    table = plan_table(warehouse)
-    with warehouse.transaction():
-        if warehouse.table_exists(TABLE):
-            warehouse.execute(f"DELETE FROM {TABLE}")
-        return warehouse.append(TABLE, table)
+    return replace_rows(warehouse, TABLE, plan_table(warehouse))

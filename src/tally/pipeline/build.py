@@ -56,6 +56,20 @@ WRITTEN = frozenset(
 GRAINS = ("day", "week", "month", "resolution", "key", "each", "all")
 RESOLUTIONS = {"daily": "day", "weekly": "week", "monthly": "month"}
 DECLARATION = re.compile(r"^--\s*@(\w+)\b\s*(.*?)\s*$")
+KEYWORDS = frozenset(
+    {
+        "range",
+        "unique",
+        "reads",
+        "moves",
+        "snapshot",
+        "stores",
+        "probe",
+        "every",
+        "reaches",
+        "lookup",
+    }
+)
 # how long a full build keeps a warehouse one process holds whole (a DuckDB file) open
 # across models before letting it go between two (``Held``)
 HOLD_SECONDS = 2.0
@@ -91,10 +105,15 @@ class Range:
     input's columns): its stored rows stand for the input's built partitions, and a changed
     input row also reaches the key its stored row had; ``probe`` (column, expression), with
     ``stores``: a stored column that equals the expression over the input row it came from
-    (a hash of the unique key), read first when looking for a changed row's stored row.
+    (a hash of the unique key), read first when looking for a changed row's stored row;
+    ``lookups`` (key column, hash column): stored columns equal to ``hash(<key column>)``,
+    read first when a keyed read looks for the rows of some keys (``keyed_rows``).
     ``every``: inputs of a keyed model whose changed rows name none of its keys (they lack
     its key columns) and may reach any of its rows: the model is rebuilt whole when one of
-    them changed, for its other inputs' keys otherwise.
+    them changed, for its other inputs' keys otherwise. ``reaches`` (all ranges): per
+    input, the condition its changed rows (``_old`` marking those that went) meet when
+    they can change the model's rows; the model is rebuilt only when one does (an input
+    not named: any changed row does).
     """
 
     grain: str
@@ -106,7 +125,9 @@ class Range:
     snapshots: tuple[str, ...] = ()
     stores: str | None = None
     probe: tuple[str, str] | None = None
+    lookups: tuple[tuple[str, str], ...] = ()
     every: tuple[str, ...] = ()
+    reaches: tuple[tuple[str, str], ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -142,7 +163,9 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     -- @snapshot <schema.table>
     -- @stores <schema.table>
     -- @probe <column> = <expression over the stored input's row>
+    -- @lookup <column> = hash(<key column>)
     -- @every <schema.table>   (with key: a change of that input reaches every key)
+    -- @reaches <schema.table> WHERE <condition over its changed rows>   (with all)
     """
     found: dict[str, list[tuple[int, str]]] = {}
     for number, line in enumerate(sql.splitlines(), start=1):
@@ -151,8 +174,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             found.setdefault(matched.group(1), []).append((number, matched.group(2)))
     if not found:
         return None
-    known = {"range", "unique", "reads", "moves", "snapshot", "stores", "probe", "every"}
-    unknown = set(found) - known
+    unknown = set(found) - KEYWORDS
     if unknown or len(found.get("range", ())) != 1:
         wrong = [found[w] for w in unknown] or list(found.values())
         first = min(n for entries in wrong for n, _ in entries)
@@ -168,12 +190,10 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             "resolution <column> <resolution column>, key <column>, ..., each "
             "<schema.table> or all"
         )
-    reads = []
-    for number, text in found.get("reads", []):
-        table, where, condition = text.partition(" WHERE ")
-        if not where or "." not in table:
-            raise ConfigError(f"{path}, line {number}: @reads {text!r}: <schema.table> WHERE ...")
-        reads.append((table.strip(), condition.strip()))
+    reads = _conditions("reads", found.get("reads", []), path)
+    reaches = _conditions("reaches", found.get("reaches", []), path)
+    if reaches and words[0] != "all":
+        raise ConfigError(f"{path}, line {found['reaches'][0][0]}: @reaches needs @range all")
     moves = []
     for number, text in found.get("moves", []):
         day, colon, columns = text.rpartition(":")
@@ -202,13 +222,26 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
         column=words[1] if len(words) > 1 else None,
         resolution=words[2] if len(words) > 2 else None,
         unique=unique,
-        reads=tuple(reads),
+        reads=reads,
         moves=tuple(moves),
         snapshots=tuple(t for _, t in found.get("snapshot", [])),
         stores=stores[0][1] if stores else None,
         probe=probe,
+        lookups=tuple(_lookup(number, text, path) for number, text in found.get("lookup", [])),
         every=tuple(t for _, t in found.get("every", [])),
+        reaches=reaches,
     )
+
+
+def _conditions(kind: str, lines: list[tuple[int, str]], path: str) -> tuple[tuple[str, str], ...]:
+    """The (table, condition) pairs of ``@reads`` or ``@reaches`` lines."""
+    found = []
+    for number, text in lines:
+        table, where, condition = text.partition(" WHERE ")
+        if not where or "." not in table:
+            raise ConfigError(f"{path}, line {number}: @{kind} {text!r}: <schema.table> WHERE ...")
+        found.append((table.strip(), condition.strip()))
+    return tuple(found)
 
 
 def _probe(lines: list[tuple[int, str]], stores: bool, path: str) -> tuple[str, str] | None:
@@ -222,6 +255,17 @@ def _probe(lines: list[tuple[int, str]], stores: bool, path: str) -> tuple[str, 
             f"{path}, line {number}: @probe {text!r}: one <column> = <expression>, with @stores"
         )
     return column.strip(), expression.strip()
+
+
+LOOKUP = re.compile(r"^(\w+)\s*=\s*hash\((\w+)\)$")
+
+
+def _lookup(number: int, text: str, path: str) -> tuple[str, str]:
+    """(key column, hash column) of an ``@lookup <column> = hash(<key column>)`` line."""
+    matched = LOOKUP.match(text)
+    if not matched:
+        raise ConfigError(f"{path}, line {number}: @lookup {text!r}: <column> = hash(<column>)")
+    return matched.group(2), matched.group(1)
 
 
 def _arity(grain: str) -> int:
@@ -472,8 +516,9 @@ def input_rows(
         keys_sql = pipeline_fragment("declared_keys", column=f"{declared.column}", keys=f"{keys}")
         where = where.replace("{keys}", keys_sql)
         if keys is not None and "{keys}" in condition:
-            where = few_rows(warehouse, table, where)
-        found[table] = f"SELECT * FROM {table} WHERE {where}"
+            found[table] = keyed_rows(warehouse, table, where)
+        else:
+            found[table] = f"SELECT * FROM {table} WHERE {where}"
     return found
 
 
@@ -502,7 +547,9 @@ def _narrowed_model(
     may join the row ids against a scan of every column of every row (subscription_mrr's
     transactions at 1M subscriptions: 2.70 -> 1.86 s of CPU kept first). ``kept``: inputs
     read from what a daily build keeps of them (``shared_reads.py``), a small temporary
-    table, not by row ids."""
+    table, not by row ids. A ``@stores`` input is read as it is, however often: its rows
+    are two temporary tables already (``stored_and_new_rows``; a copy of them cost the
+    latest billing events ~0.012 s of the build's thread at 1M subscriptions)."""
     assert model.range is not None
     read = _references(model.sql)
     by_row_ids = (
@@ -517,18 +564,28 @@ def _narrowed_model(
     swapped = dict(inputs)
     made = []
     for number, (table, select) in enumerate(inputs.items()):
-        if read.count(table) > 1 or table in by_row_ids:
+        if (read.count(table) > 1 and table != model.range.stores) or table in by_row_ids:
             named = named_columns(model.sql, table) if table in by_row_ids else None
             if named is not None:
                 # fetched by row ids, a row's every column is decompressed: only those the
-                # model names (the periods by user at 200,000 subscriptions: 0.18 -> 0.15 s)
-                listed = ", ".join(f"'{name}'" for name in named)
+                # model names (the periods by user at 200,000 subscriptions: 0.18 -> 0.15 s),
+                # and those its condition names (``keyed_rows`` may test it on the rows read)
+                named += _condition_columns(dict(model.range.reads)[table])
+                listed = ", ".join(f"'{name}'" for name in sorted(set(named)))
                 picked = pipeline_fragment("named_columns", names=listed)
                 select = select.replace("SELECT *", f"SELECT {picked}", 1)
             temporary(warehouse, f"input_{number}", select)
             swapped[table] = f"SELECT * FROM input_{number}"
             made.append(f"input_{number}")
     return narrowed(model.sql, swapped), made
+
+
+@lru_cache(maxsize=64)
+def _condition_columns(condition: str) -> tuple[str, ...]:
+    """The names a declared input condition writes."""
+    text = condition.replace("{keys}", "NULL").replace("{since}", "NULL")
+    written = sqlglot.parse_one(text, read="duckdb").find_all(exp.Identifier)
+    return tuple(sorted({identifier.name for identifier in written}))
 
 
 @lru_cache(maxsize=64)
@@ -611,6 +668,25 @@ def done_with(warehouse: Warehouse, tables: Iterable[str]) -> None:
         warehouse.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+# inside ``lookups_declared()``: table -> (key column, hash column) of its model's @lookup
+_LOOKUPS: ContextVar[Mapping[str, tuple[tuple[str, str], ...]] | None] = ContextVar(
+    "lookups", default=None
+)
+
+
+@contextmanager
+def lookups_declared(models: Iterable[Model]) -> Iterator[None]:
+    """Inside the block, ``keyed_rows`` finds the rows of some keys of the ``models``' tables
+    by their ``@lookup`` columns: for steps that read tables these models made (the daily
+    build's, after any rebuilt whole: a table an older definition made may lack them)."""
+    declared = {m.table: m.range.lookups for m in models if m.range and m.range.lookups}
+    token = _LOOKUPS.set(declared)
+    try:
+        yield
+    finally:
+        _LOOKUPS.reset(token)
+
+
 def few_rows(warehouse: Warehouse, table: str, condition: str) -> str:
     """``condition`` over ``table``'s rows, for a condition that picks a few rows scattered
     over the table: where the warehouse has row ids (DuckDB), in two steps, the row ids
@@ -619,6 +695,81 @@ def few_rows(warehouse: Warehouse, table: str, condition: str) -> str:
     if not warehouse.capabilities.row_ids:
         return condition
     return pipeline_fragment("by_row_ids", table=table, condition=condition)
+
+
+def keyed_rows(warehouse: Warehouse, table: str, condition: str, columns: str = "*") -> str:
+    """The SELECT of ``columns`` of ``table``'s rows ``condition`` picks, a condition that
+    picks a few rows scattered over the table (``few_rows``). Where the table's model
+    declares an ``@lookup`` of a key column the condition looks up (``lookups_declared``)
+    and the warehouse has row ids, the row ids come from that hash, one number per row
+    instead of a text to decompress and compare (``hashed_condition``); the condition then
+    picks among the rows read, kept first (MATERIALIZED: DuckDB would otherwise test it on
+    every row of the table, not the few read), so a hash two keys share never picks a wrong
+    row. ``columns`` must hold those the condition names."""
+    lookups = (_LOOKUPS.get() or {}).get(table) if warehouse.capabilities.row_ids else None
+    hashed = hashed_condition(condition, lookups) if lookups else None
+    if hashed is None:
+        return f"SELECT {columns} FROM {table} WHERE {few_rows(warehouse, table, condition)}"
+    read = pipeline_fragment("by_row_ids", table=table, condition=hashed)
+    return pipeline_fragment(
+        "looked_up_rows", columns=columns, table=table, read=read, condition=condition
+    )
+
+
+@lru_cache(maxsize=256)
+def hashed_condition(condition: str, lookups: tuple[tuple[str, str], ...]) -> str | None:
+    """``condition`` with each ``<key column> IN (SELECT <keys> FROM ...)`` written
+    ``<hash column> IN (SELECT hash(<keys>) FROM ...)`` (in a tuple of columns, the key
+    column's place alone: the others still let a scan skip row groups by their min/max),
+    for ``lookups`` (key column, hash column): true for every row the condition picks and a
+    few more. Only terms whose truth makes the whole condition true are written so (under
+    AND and OR, not NOT); None when there is none."""
+    tree = sqlglot.parse_one(condition, read="duckdb")
+    hashes = dict(lookups)
+    written = False
+    for found in list(tree.find_all(exp.In)):
+        query = found.args.get("query")
+        select = query.this if isinstance(query, exp.Subquery) else query
+        if not isinstance(select, exp.Select) or not _positive(found):
+            continue
+        keys = found.this.unnest()
+        columns = keys.expressions if isinstance(keys, exp.Tuple) else [keys]
+        if len(columns) != len(select.expressions):
+            continue
+        places = list(zip(columns, select.expressions, strict=True))
+        looked_up = [_looked_up(column, given, hashes) for column, given in places]
+        if looked_up == places:
+            continue  # no key column with a lookup
+        picked = select.copy()
+        picked.set("expressions", [given.copy() for _, given in looked_up])
+        listed = [column.copy() for column, _ in looked_up]
+        this = listed[0] if len(listed) == 1 else exp.Tuple(expressions=listed)
+        lookup = exp.In(this=this, query=exp.Subquery(this=picked))
+        tree = lookup if found is tree else tree
+        found.replace(lookup)
+        written = True
+    return tree.sql(dialect="duckdb") if written else None
+
+
+def _looked_up(
+    column: exp.Expr, given: exp.Expr, hashes: Mapping[str, str]
+) -> tuple[exp.Expr, exp.Expr]:
+    """(column, keys) of one place of an IN: the hash column and ``hash(<keys>)`` for a key
+    column with a lookup, else the two as they were."""
+    if isinstance(column, exp.Column) and not column.table and column.name in hashes:
+        return exp.column(hashes[column.name]), exp.func("hash", given.copy())
+    return column, given
+
+
+def _positive(node: exp.Expr) -> bool:
+    """Whether ``node``'s truth makes its whole condition true: only AND, OR and
+    parentheses above it."""
+    parent = node.parent
+    while parent is not None:
+        if not isinstance(parent, exp.And | exp.Or | exp.Paren):
+            return False
+        parent = parent.parent
+    return True
 
 
 def rebuild_keys(
@@ -642,8 +793,7 @@ def rebuild_keys(
     where = pipeline_fragment("keys_among", key=f"({column})", given=f"{column}", rows=keys)
     # (200,000 subscriptions, CPU s: the latest copies' 0.037 -> 0.022, subscription_mrr's
     # 0.087 -> 0.071)
-    where = few_rows(warehouse, model.table, where)
-    stored = f"SELECT * FROM {model.table} WHERE {where}"
+    stored = keyed_rows(warehouse, model.table, where)
     inputs = input_rows(warehouse, model.range, keys=keys, skipped=set(kept or ()))
     inputs.update(kept or {})
     if model.range.stores is not None:

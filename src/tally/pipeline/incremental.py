@@ -47,6 +47,7 @@ from tally.pipeline.build import (
     discover_models,
     done_with,
     few_rows,
+    lookups_declared,
     moved_since,
     ordered,
     rebuild_days,
@@ -61,7 +62,7 @@ from tally.pipeline.extension import FAST_PATHS
 from tally.pipeline.fingerprints import changed, fingerprints, stored
 from tally.pipeline.ledger import Ledger, new_run_id
 from tally.pipeline.shared_reads import SharedReads
-from tally.pipeline.statements import pipeline_fragment
+from tally.pipeline.statements import pipeline_fragment, pipeline_sql
 from tally.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ def _rebuild(
     what was done."""
     warehouse = context.warehouse
     # no step here changes a table's columns: each table's are asked for once
-    with _aside(warehouse) as aside, columns_kept():
+    with _aside(warehouse) as aside, columns_kept(), lookups_declared(ranged):
         # the stored rows a stored input's new rows may revise, read aside first (the first
         # model needs them); then the loaded tables' changes: a snapshot's is read aside
         # while this thread writes the tables from settings and optional sources
@@ -315,7 +316,10 @@ def _rebuild_models(
             outcome[model.table] = f"incremental from {since}"
             continue
         delta = f"delta_{loaded + n}"
-        if declared.grain == "all" or _changed_everywhere(warehouse, model, changes, aside):
+        if declared.grain == "all" and not _reached(warehouse, model, changes, aside):
+            # no changed row of its inputs can change its rows: none came or went
+            temporary(warehouse, delta, f"SELECT *, false AS _old FROM {model.table} WHERE false")
+        elif declared.grain == "all" or _changed_everywhere(warehouse, model, changes, aside):
             replace_changed(warehouse, model, f"SELECT * FROM {model.table}", model.sql, delta)
         elif declared.grain == "each":
             source = changes[str(declared.column)].delta
@@ -359,6 +363,27 @@ def _rebuild_models(
     return outcome
 
 
+def _reached(warehouse: Warehouse, model: Model, changes: dict[str, Change], aside: _Aside) -> bool:
+    """Whether a changed row of an input of ``model`` (``@range all``) meets its input's
+    ``@reaches`` condition (any changed row, for an input with none), so that the model must
+    be rebuilt. An input whose changed rows are not known (a date-ranged model's, or one
+    the build writes before the models) counts as reached."""
+    assert model.range is not None
+    conditions = dict(model.range.reaches)
+    if not conditions:
+        return True
+    for table in sorted(model.reads):
+        change = changes.get(table)
+        if change is None or change.delta is None:
+            return True
+        aside.ready([change.delta])
+        where = conditions.get(table, "true")
+        sql = pipeline_sql("any_row", table=change.delta, condition=where)
+        if warehouse.rows(sql)[0][0]:
+            return True
+    return False
+
+
 def _changed_everywhere(
     warehouse: Warehouse, model: Model, changes: dict[str, Change], aside: _Aside
 ) -> bool:
@@ -371,7 +396,7 @@ def _changed_everywhere(
         return True
     aside.ready(list(found))
     return any(
-        warehouse.rows(f"SELECT count(*) FROM (SELECT 1 FROM {d} LIMIT 1) AS one")[0][0]
+        warehouse.rows(pipeline_sql("any_row", table=str(d), condition="true"))[0][0]
         for d in found
     )
 

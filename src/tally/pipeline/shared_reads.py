@@ -30,7 +30,7 @@ from functools import lru_cache
 import sqlglot
 from sqlglot import exp
 
-from tally.pipeline.build import Model, few_rows, named_columns, temporary
+from tally.pipeline.build import Model, keyed_rows, named_columns, temporary
 from tally.pipeline.extension import FAST_PATHS
 from tally.pipeline.statements import pipeline_fragment, pipeline_sql
 from tally.warehouse import Warehouse
@@ -123,13 +123,12 @@ class SharedReads:
     def _fetch(self, table: str, condition: str) -> str:
         """The SELECT of ``table``'s rows ``condition`` picks (over its key columns), with
         the columns every reader names (all where one may read every column)."""
-        where = few_rows(self.warehouse, table, condition)
         names = _names(tuple(self.readers[table]), table)
         if names is None:
-            return f"SELECT * FROM {table} WHERE {where}"
+            return keyed_rows(self.warehouse, table, condition)
         listed = ", ".join(f"'{name}'" for name in names)
         picked = pipeline_fragment("named_columns", names=listed)
-        return f"SELECT {picked} FROM {table} WHERE {where}"
+        return keyed_rows(self.warehouse, table, condition, picked)
 
 
 def _key(model: Model) -> str:

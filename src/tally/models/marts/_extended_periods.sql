@@ -14,8 +14,7 @@
 --                                       the extended periods of all the user's touched
 --                                       subscriptions that come before it (in the model's
 --                                       order: start, then subscription)
--- and the columns marts.subscription_last_periods adds, for the row that is now the latest
--- (and its hash of the user).
+-- and the columns marts.subscription_last_periods adds, for the row that is now the latest.
 SELECT
     p.subscription_id, p.user_id, p.country, p.platform, p.plan_code, p.product_id, p.channel,
     p.channel_sector, p.kind, p.period_start, p.period_end, p.refunded_on,
@@ -31,12 +30,12 @@ SELECT
         ELSE greatest(l.user_prev_end, u.earlier_end, u.untouched_end, w.user_earlier_end)
         END AS user_prev_end,
     p.source_rank, p.source_time, p.billed_end, p.paid_on, p.continues,
+    hash(p.user_id) AS _user_hash,
     greatest(l.earlier_max_end, w.earlier_end) AS earlier_max_end,
     coalesce(l.first_known_start, w.first_described) AS first_known_start,
     CASE WHEN p.period_start = l.period_start THEN l.previous_start
         ELSE w.lag_start END AS previous_start,
-    w.next_start IS NULL AS is_last,
-    hash(p.user_id) AS _user_hash
+    w.next_start IS NULL AS is_last
 FROM periods AS p
 -- the windows over the few columns they read, joined back by the period's key (a period is
 -- one row per subscription and start): sorting every column of the rows once per window

@@ -8,8 +8,7 @@
 -- changes (and never from NULL), so no mart moves; the stored period is replaced all the
 -- same. The build writes the select list's first part: the periods' columns, that one
 -- raised.
-SELECT {columns}, o.earlier_max_end, o.first_known_start, o.previous_start, true AS is_last,
-    o._user_hash
+SELECT {columns}, o.earlier_max_end, o.first_known_start, o.previous_start, true AS is_last
 FROM tails AS o
 JOIN (
     SELECT o.subscription_id, max(e.period_end) AS grown_end

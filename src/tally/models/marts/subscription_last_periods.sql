@@ -4,9 +4,9 @@
 --   earlier_max_end    latest end among the subscription's earlier periods (NULL: none)
 --   first_known_start  start of its first period a row described (a stand-in is not one)
 --   previous_start     start of the period before it (NULL: none)
---   _user_hash         hash(user_id): the daily build finds the day's users' rows by this
---                      one number per row, then by user_id among the rows it picked
---                      (pipeline/extension.py); PostgreSQL's hash is hashtextextended
+-- and the period's own columns, _user_hash (hash(user_id)) among them: the daily build finds
+-- the day's users' rows by this one number per row, then by user_id among the rows it
+-- picked (pipeline/extension.py); PostgreSQL's hash is hashtextextended
 -- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
 --   by subscription, through the periods' fast path (pipeline/extension.py)
 -- @range key subscription_id
@@ -28,8 +28,7 @@ earlier AS (
         ON l.subscription_id = p.subscription_id AND p.period_start < l.period_start
     GROUP BY p.subscription_id
 )
-SELECT p.*, e.earlier_max_end, l.first_known_start, e.previous_start,
-    hash(p.user_id) AS _user_hash
+SELECT p.*, e.earlier_max_end, l.first_known_start, e.previous_start
 FROM marts.subscription_periods AS p
 JOIN latest AS l ON l.subscription_id = p.subscription_id AND l.period_start = p.period_start
 LEFT JOIN earlier AS e ON e.subscription_id = p.subscription_id

@@ -24,11 +24,17 @@
 --   had (a revision that moves it to another period or subscription); a changed row moves
 --   the money from its day (the day in UTC less one: no time zone's day starts earlier);
 --   that stored event is found by _transaction_hash, a hash of its id (one number to scan
---   per stored row instead of the id's text), then by the id itself
+--   per stored row instead of the id's text), then by the id itself; a keyed read of the
+--   rows of some users or subscriptions (the daily build's readers, pipeline/build.py
+--   keyed_rows) finds them by _user_hash and _subscription_hash, hashes of those ids, then by
+--   the ids themselves (at 1M subscriptions, 6.6M rows: ~0.6 -> ~0.2 CPU s to find the
+--   rows of a day's users and subscriptions)
 -- @range key subscription_id, period_start
 -- @unique transaction_id
 -- @stores staging.viu_premium_transactions
 -- @probe _transaction_hash = hash(transaction_id)
+-- @lookup _user_hash = hash(user_id)
+-- @lookup _subscription_hash = hash(subscription_id)
 -- @moves CAST(transaction_time AT TIME ZONE 'UTC' AS DATE) - 1: *
 WITH latest AS (
     SELECT
@@ -66,5 +72,7 @@ scoped AS (
 SELECT *,
     CASE WHEN type = 'refund'
         THEN refund_scope = 'full' OR period_end <= transaction_time END AS ends_access,
-    hash(transaction_id) AS _transaction_hash
+    hash(transaction_id) AS _transaction_hash,
+    hash(user_id) AS _user_hash,
+    hash(subscription_id) AS _subscription_hash
 FROM scoped
