@@ -52,8 +52,8 @@
 -- below (which sorts its periods anyway) finds two rows of one period side by side. Only
 -- those subscriptions are worked again, from their chosen rows (second_pass). Counting the
 -- billed rows by period first stored them all and grouped them, for no period billed twice
--- at 1M subscriptions: the model's build took 12.8-13.0 CPU s there, 11.5-12.0 this way
--- (each built alone on a copy of a built warehouse, alternating, busy).
+-- at 1M subscriptions: the model's build took 12.9-13.2 CPU s there, 11.4-11.6 this way
+-- (each built alone on a copy of a built warehouse, alternating, load ~2).
 WITH billed AS (
     -- the columns read below, named (not t.*): the daily build then fetches only these of
     -- the keys' rows (build.named_columns)
