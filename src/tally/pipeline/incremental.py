@@ -377,9 +377,7 @@ def _reached(warehouse: Warehouse, model: Model, changes: dict[str, Change], asi
         if change is None or change.delta is None:
             return True
         aside.ready([change.delta])
-        where = conditions.get(table, "true")
-        sql = pipeline_sql("any_row", table=change.delta, condition=where)
-        if warehouse.rows(sql)[0][0]:
+        if _has_row(warehouse, change.delta, conditions.get(table, "true")):
             return True
     return False
 
@@ -392,13 +390,16 @@ def _changed_everywhere(
     known (a date-ranged model's) counts as changed."""
     assert model.range is not None
     found = [changes[t].delta for t in model.range.every if t in changes]
-    if None in found:
+    known = [delta for delta in found if delta is not None]
+    if len(known) < len(found):
         return True
     aside.ready(list(found))
-    return any(
-        warehouse.rows(pipeline_sql("any_row", table=str(d), condition="true"))[0][0]
-        for d in found
-    )
+    return any(_has_row(warehouse, delta) for delta in known)
+
+
+def _has_row(warehouse: Warehouse, table: str, condition: str = "true") -> bool:
+    """Whether a row of ``table`` meets ``condition`` (the scan stops at the first)."""
+    return bool(warehouse.rows(pipeline_sql("any_row", table=table, condition=condition))[0][0])
 
 
 def _kept_reads(
