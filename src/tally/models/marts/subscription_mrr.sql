@@ -46,38 +46,26 @@
 -- @reads marts.subscription_list_prices WHERE user_id IN {keys}
 -- @moves period_start: user_id, segment_id, amount, billed_days, mrr, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, user_prev_end, first_start
 -- @moves period_end: period_end, next_start
-WITH transactions AS (
+-- Each period's billed row, in one pass. A period with several billed rows takes the
+-- latest, then the lowest transaction id; it almost never has several, so they are not
+-- looked for here: every billed row is joined to its period, and the subscription's window
+-- below (which sorts its periods anyway) finds two rows of one period side by side. Only
+-- those subscriptions are worked again, from their chosen rows (second_pass). Counting the
+-- billed rows by period first stored them all and grouped them, for no period billed twice
+-- at 1M subscriptions: the model's build took 12.9-13.2 CPU s there, 11.4-11.6 this way
+-- (each built alone on a copy of a built warehouse, alternating, load ~2); in its Spark-safe
+-- form below, its SELECT alone 10.75-11.70 -> 9.95-11.09 CPU s (benchmarks/
+-- model_variants_bench.py, four alternating pairs, three of them less, load 4-7).
+WITH billed AS (
     -- the columns read below, named (not t.*): the daily build then fetches only these of
     -- the keys' rows (build.named_columns)
-    SELECT t.subscription_id, t.platform, t.plan_code, t.country, t.amount, t.currency,
-        t.transaction_time, t.transaction_id,
-        CAST(t.transaction_time AT TIME ZONE z.timezone AS DATE) AS transaction_day,
+    SELECT t.subscription_id, t.amount, t.currency,
         CAST(t.period_start AT TIME ZONE z.timezone AS DATE) AS start_date,
-        CAST(t.period_end AT TIME ZONE z.timezone AS DATE) AS end_date
+        CAST(t.period_end AT TIME ZONE z.timezone AS DATE)
+            - CAST(t.period_start AT TIME ZONE z.timezone AS DATE) AS billed_days
     FROM staging.viu_premium_transactions_latest AS t
     JOIN marts.dim_country AS z ON z.code = t.country
     WHERE t.type IN ('purchase', 'renewal') AND t.amount > 0
-),
--- one billed row per period (the latest, then the lowest transaction id): a period almost
--- always has one, so only the periods with several are ranked (a window over every billed
--- row was a quarter of this model's CPU; the grouping and the two lookups cost less)
-shared AS (
-    SELECT subscription_id, start_date
-    FROM transactions
-    GROUP BY subscription_id, start_date
-    HAVING count(*) > 1
-),
-billed AS (
-    SELECT subscription_id, start_date, amount, currency, end_date - start_date AS billed_days
-    FROM transactions
-    WHERE (subscription_id, start_date) NOT IN (SELECT subscription_id, start_date FROM shared)
-    UNION ALL
-    SELECT subscription_id, start_date, amount, currency, end_date - start_date AS billed_days
-    FROM transactions
-    WHERE (subscription_id, start_date) IN (SELECT subscription_id, start_date FROM shared)
-    QUALIFY row_number() OVER (
-        PARTITION BY subscription_id, start_date ORDER BY transaction_time DESC, transaction_id
-    ) = 1
 ),
 priced AS (
     SELECT p.subscription_id, p.user_id, p.country, p.platform, p.plan_code, p.channel,
@@ -93,16 +81,19 @@ priced AS (
         ON l.subscription_id = p.subscription_id AND l.period_start = p.period_start
     WHERE p.kind IN ('paid', 'grace') AND p.period_end > p.period_start
 ),
+-- a length of 0 days or less (a billed row ending at its start) is not priced; its period
+-- is kept until the second pass, so a row like it billed beside another is seen there
 normalised AS (
     SELECT *,
         CASE
+            WHEN billed_days <= 0 THEN NULL
             WHEN billed_days >= 28
                 THEN amount / greatest(1, round(CAST(billed_days AS DOUBLE) / 30.4375))
             WHEN billed_days % 7 = 0 THEN amount * 52 / 12 / (billed_days / 7)
             ELSE amount * 30.4375 / billed_days
         END AS list_mrr
     FROM priced
-    WHERE amount > 0 AND billed_days > 0
+    WHERE amount > 0 AND billed_days IS NOT NULL
 ),
 -- the factor of the period's first day: rates by day, joined on equality (a hash join;
 -- the stretches' range join sorted every period), the day clamped into the days listed
@@ -115,7 +106,7 @@ converted AS (
         hash(n.country, n.platform, n.plan_code, n.channel, n.channel_sector, n.currency)
             AS segment_id,
         n.kind = 'grace' AS grace, n.period_start, n.period_end, n.amount, n.billed_days,
-        n.list_mrr, x.to_reporting
+        n.currency, n.list_mrr, x.to_reporting
     FROM normalised AS n
     CROSS JOIN rate_days AS d
     LEFT JOIN marts.dim_exchange_rate_day AS x
@@ -125,8 +116,9 @@ converted AS (
 -- the subscription's neighbours, in one pass (one sort) over its periods; a grace period
 -- keeps the MRR of the period it follows (so does the period after it, as its previous).
 -- The sort carries every column of the row, so the period's kind comes as a boolean, not
--- its text (at 1M subscriptions the window cost ~0.35 CPU s less)
-neighbours AS (
+-- its text (at 1M subscriptions the window cost ~0.35 CPU s less). billed_twice: the
+-- period is already the one before (two billed rows), or its length was not priced
+first_pass AS (
     SELECT *,
         CASE WHEN grace
             THEN coalesce(lag(list_mrr) OVER subscription_order, list_mrr)
@@ -138,28 +130,104 @@ neighbours AS (
             ELSE lag(list_mrr) OVER subscription_order END AS previous_mrr,
         lag(to_reporting) OVER subscription_order AS previous_to_reporting,
         lead(period_start) OVER subscription_order AS next_start,
-        first_value(period_start) OVER subscription_order AS first_start
+        first_value(period_start) OVER subscription_order AS first_start,
+        lag(period_start) OVER subscription_order = period_start OR list_mrr IS NULL
+            AS billed_twice
     FROM converted
+    WINDOW subscription_order AS (PARTITION BY subscription_id ORDER BY period_start)
+),
+-- the subscriptions worked again: none at 1M, so DuckDB skips the second pass (a join
+-- whose one side is empty reads not the other)
+twice AS (
+    SELECT DISTINCT subscription_id FROM first_pass WHERE billed_twice
+),
+chosen AS (
+    SELECT t.subscription_id, t.amount, t.currency,
+        CAST(t.period_start AT TIME ZONE z.timezone AS DATE) AS start_date,
+        CAST(t.period_end AT TIME ZONE z.timezone AS DATE)
+            - CAST(t.period_start AT TIME ZONE z.timezone AS DATE) AS billed_days
+    FROM staging.viu_premium_transactions_latest AS t
+    JOIN marts.dim_country AS z ON z.code = t.country
+    WHERE t.type IN ('purchase', 'renewal') AND t.amount > 0
+        AND t.subscription_id IN (SELECT subscription_id FROM twice)
+    QUALIFY row_number() OVER (
+        PARTITION BY t.subscription_id, start_date
+        ORDER BY t.transaction_time DESC, t.transaction_id
+    ) = 1
+),
+-- their periods again, each with the billed row chosen (the same amount, currency and
+-- length: two rows saying the same are one); the condition reads the chosen row in each
+-- branch, so DuckDB cannot move it below the join and read every period first
+second_input AS (
+    SELECT DISTINCT f.subscription_id, f.user_id, f.segment_id, f.grace, f.period_start,
+        f.period_end, f.amount, f.billed_days, f.currency, f.list_mrr, f.to_reporting
+    FROM first_pass AS f
+    LEFT JOIN chosen AS c
+        ON c.subscription_id = f.subscription_id AND c.start_date = f.period_start
+    WHERE f.subscription_id IN (SELECT subscription_id FROM twice)
+        AND CASE WHEN f.list_mrr IS NULL THEN false
+            WHEN c.subscription_id IS NULL OR f.grace THEN true
+            ELSE c.amount = f.amount AND c.currency = f.currency
+                AND c.billed_days = f.billed_days END
+),
+-- the same neighbours as first_pass, over those periods
+second_pass AS (
+    SELECT *,
+        CASE WHEN grace
+            THEN coalesce(lag(list_mrr) OVER subscription_order, list_mrr)
+            ELSE list_mrr END AS mrr,
+        lag(period_end) OVER subscription_order AS previous_end,
+        CASE WHEN lag(grace) OVER subscription_order
+            THEN coalesce(lag(list_mrr, 2) OVER subscription_order,
+                lag(list_mrr) OVER subscription_order)
+            ELSE lag(list_mrr) OVER subscription_order END AS previous_mrr,
+        lag(to_reporting) OVER subscription_order AS previous_to_reporting,
+        lead(period_start) OVER subscription_order AS next_start,
+        first_value(period_start) OVER subscription_order AS first_start,
+        false AS billed_twice
+    FROM second_input
     WINDOW subscription_order AS (PARTITION BY subscription_id ORDER BY period_start)
 ),
 -- a user's earlier MRR periods: within one subscription they end in order (a period ends
 -- before the next begins), so only users with several subscriptions need the user's window.
--- Both read the neighbours, not the periods before them: the users are counted on each
--- subscription's first period (one row per subscription: a grouping of ~0.8M rows, not
--- a distinct count over 6.2M), and the periods before the window are then read once
--- (streamed into its sort instead of stored for a second reader): ~0.5 CPU s less at 1M
+-- The users are counted on each subscription's first period of the first pass (one row
+-- per subscription: a grouping of ~0.8M rows, not a distinct count over 6.2M; a
+-- subscription counted twice there, or left with no period by the second pass, only sends
+-- its user through the window, which gives such a user the same). The rows kept (the first
+-- pass's, the second's for the subscriptions worked again) are split by user: the other
+-- users' rows pass by (alone) and the window's carry the whole row (together), stacked
+-- after them; joining the window's result back to every row cost ~0.3 CPU s more at 1M.
+-- The two passes meet once, in kept, before the split: with each half a union of both
+-- passes of its own, Spark could not plan the stack (its optimizer rule
+-- RemoveRedundantAliases left the plan unresolved, PLAN_VALIDATION_FAILED_RULE_IN_BATCH)
 several AS (
-    SELECT user_id FROM neighbours WHERE period_start = first_start
+    SELECT user_id FROM first_pass
+    WHERE period_start = first_start AND user_id IS NOT NULL
     GROUP BY user_id HAVING count(*) > 1
 ),
-across AS (
-    SELECT subscription_id, period_start,
+kept AS (
+    SELECT * FROM first_pass
+    WHERE subscription_id NOT IN (SELECT subscription_id FROM twice)
+    UNION ALL
+    SELECT * FROM second_pass
+),
+alone AS (
+    SELECT * FROM kept
+    WHERE user_id IS NULL OR user_id NOT IN (SELECT user_id FROM several)
+),
+together AS (
+    SELECT * FROM kept
+    WHERE user_id IN (SELECT user_id FROM several)
+),
+stacked AS (
+    SELECT *, previous_end AS user_prev_end FROM alone
+    UNION ALL
+    SELECT *,
         max(period_end) OVER (
             PARTITION BY user_id ORDER BY period_start, subscription_id
             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
         ) AS user_prev_end
-    FROM neighbours
-    WHERE user_id IN (SELECT user_id FROM several)
+    FROM together
 )
 SELECT
     n.subscription_id, n.user_id, n.segment_id, n.period_start, n.period_end,
@@ -170,10 +238,5 @@ SELECT
     n.previous_end,
     CAST(n.previous_mrr AS DOUBLE) AS previous_mrr,
     CAST(n.previous_to_reporting AS DOUBLE) AS previous_to_reporting,
-    n.next_start,
-    CASE WHEN a.subscription_id IS NULL THEN n.previous_end ELSE a.user_prev_end END
-        AS user_prev_end,
-    n.first_start
-FROM neighbours AS n
-LEFT JOIN across AS a
-    ON a.subscription_id = n.subscription_id AND a.period_start = n.period_start
+    n.next_start, n.user_prev_end, n.first_start
+FROM stacked AS n
