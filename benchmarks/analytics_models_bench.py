@@ -26,6 +26,7 @@ import datetime as dt
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -84,9 +85,9 @@ def together(context: Context, names: set[str]) -> None:
     materialize = warehouse.materialize
     spent: dict[str, tuple[float, float]] = {}
 
-    def timed(table: str, select_sql: str) -> None:
+    def timed(table: str, select_sql: str, uncompressed: Sequence[str] = ()) -> None:
         began, cpu = time.perf_counter(), time.process_time()
-        materialize(table, select_sql)
+        materialize(table, select_sql, uncompressed)
         spent[table] = (time.process_time() - cpu, time.perf_counter() - began)
 
     warehouse.materialize = timed  # type: ignore[method-assign]

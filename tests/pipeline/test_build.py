@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ from tally.pipeline.build import (
     replace_changed,
     table_columns,
     temporary,
+    uncompressed_columns,
 )
 from tally.pipeline.context import Context, open_context
 from tally.warehouse import Warehouse, connect
@@ -61,6 +63,17 @@ def test_a_lookup_is_a_hash_of_a_key_column() -> None:
     assert declared is not None and declared.lookups == (("user_id", "_user_hash"),)
     with pytest.raises(ConfigError, match="@lookup"):
         declared_range(sql.replace("hash(user_id)", "md5(user_id)"))
+
+
+def test_uncompressed_columns_are_read_apart_from_the_range() -> None:
+    assert uncompressed_columns(LOOKED_UP + "\n-- @uncompressed user_id, plan") == (
+        "user_id",
+        "plan",
+    )
+    assert declared_range(LOOKED_UP + "\n-- @uncompressed user_id") == declared_range(LOOKED_UP)
+    # a model declaring how it is stored, and no range, has none
+    alone = "-- @uncompressed user_id\nSELECT 1 AS user_id"
+    assert uncompressed_columns(alone) == ("user_id",) and declared_range(alone) is None
 
 
 def test_a_lookup_is_read_where_its_key_column_picks_the_rows() -> None:
@@ -499,9 +512,9 @@ def test_the_build_holds_a_session_across_models_only_on_a_file_one_process_hold
     depths: list[int] = []
     materialize = warehouse.materialize
 
-    def noted(table: str, select_sql: str) -> None:
+    def noted(table: str, select_sql: str, uncompressed: Sequence[str] = ()) -> None:
         depths.append(warehouse._state.depth)  # type: ignore[attr-defined]
-        materialize(table, select_sql)
+        materialize(table, select_sql, uncompressed)
 
     monkeypatch.setattr(warehouse, "materialize", noted)
     assert build(context, models) == {"marts.t_one": "ok", "marts.t_two": "ok"}

@@ -8,7 +8,7 @@ import uuid
 import pyarrow as pa
 import pytest
 
-from tally.errors import QueryTimeoutError, TallyError
+from tally.errors import ConfigError, QueryTimeoutError, TallyError
 from tally.pipeline.build import discover_models
 
 DAY1, DAY2 = dt.date(2016, 10, 23), dt.date(2016, 10, 24)
@@ -89,6 +89,22 @@ def test_materialize_replaces_a_model_table(warehouse):
     warehouse.materialize("marts.totals", select)
     warehouse.materialize("marts.totals", select)
     assert warehouse.rows("SELECT event, n FROM marts.totals") == [("Renew", 5)]
+
+
+def test_a_model_table_keeps_its_rows_with_columns_stored_uncompressed(warehouse):
+    # DuckDB declares the columns uncompressed (its file's table definition says so); the
+    # other warehouses take the hint and change nothing; the rows are the SELECT's on both
+    warehouse.replace_partition("staging.events", rows(DAY1, [("Renew", 3), ("Cancel", 2)]), {})
+    select = "SELECT event, quantity, quantity * 2 AS twice FROM staging.events"
+    warehouse.materialize("marts.plain", select, ("event", "twice"))
+    warehouse.materialize("marts.plain", select, ("event", "twice"))
+    found = warehouse.rows("SELECT event, quantity, twice FROM marts.plain ORDER BY event")
+    assert found == [("Cancel", 2, 4), ("Renew", 3, 6)]
+    if warehouse.capabilities.row_ids:  # DuckDB
+        (definition,) = warehouse.rows("SELECT sql FROM duckdb_tables() WHERE table_name = 'plain'")
+        assert definition[0].count("USING COMPRESSION") == 2
+        with pytest.raises(ConfigError, match="no such column"):
+            warehouse.materialize("marts.plain", select, ("evnt",))
 
 
 def test_a_hash_of_a_key_runs_on_every_backend(warehouse):

@@ -111,8 +111,10 @@ class Warehouse(Protocol):
     def append(self, table: str, data: pa.Table) -> int:
         """Insert rows (creating the table when missing); returns the count."""
 
-    def materialize(self, table: str, select_sql: str) -> None:
-        """(Re)create ``table`` from a DuckDB-dialect SELECT, atomically."""
+    def materialize(self, table: str, select_sql: str, uncompressed: Sequence[str] = ()) -> None:
+        """(Re)create ``table`` from a DuckDB-dialect SELECT, atomically; the columns
+        ``uncompressed`` names stored without compression where the warehouse chooses a
+        compression per column (DuckDB; elsewhere a hint with no effect)."""
 
     def table_exists(self, table: str) -> bool: ...
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from tally.errors import QueryTimeoutError, WarehouseBusyError
+from tally.errors import ConfigError, QueryTimeoutError, WarehouseBusyError
 from tally.warehouse.base import (
     Capabilities,
     FileReadError,
@@ -564,12 +564,29 @@ class DuckDBWarehouse(InformationSchema):
     def append(self, table: str, data: pa.Table) -> int:
         return self.replace_partition(table, data, {})
 
-    def materialize(self, table: str, select_sql: str) -> None:
-        """(Re)create ``table`` from a DuckDB-dialect SELECT, atomically."""
+    def materialize(self, table: str, select_sql: str, uncompressed: Sequence[str] = ()) -> None:
+        """(Re)create ``table`` from a DuckDB-dialect SELECT, atomically; the columns
+        ``uncompressed`` names declared ``USING COMPRESSION uncompressed`` (DuckDB picks a
+        column's compression as it writes its blocks, this one and every later one)."""
         schema, _ = split_table(table)
         with self.session() as con, self._writer:
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}")
+            if not uncompressed:
+                con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}")
+                return
+        # a column's compression is declared with its type: the SELECT's types first
+        with self.transaction(), self.session() as con:
+            described = con.execute(f"DESCRIBE SELECT * FROM ({select_sql})").fetchall()
+            unknown = set(uncompressed) - {column for column, *_ in described}
+            if unknown:
+                raise ConfigError(f"{table}: @uncompressed {sorted(unknown)[0]}: no such column")
+            columns = ", ".join(
+                f'"{column}" {column_type}'
+                + (" USING COMPRESSION uncompressed" if column in uncompressed else "")
+                for column, column_type, *_ in described
+            )
+            con.execute(f"CREATE OR REPLACE TABLE {table} ({columns})")
+            con.execute(f"INSERT INTO {table} {select_sql}")
 
     # -- migrations --------------------------------------------------------------------
 

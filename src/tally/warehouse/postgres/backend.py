@@ -445,8 +445,10 @@ class PostgresWarehouse(InformationSchema):
     def append(self, table: str, data: pa.Table) -> int:
         return self.replace_partition(table, data, {})
 
-    def materialize(self, table: str, select_sql: str) -> None:
-        """(Re)create ``table`` from a DuckDB-dialect SELECT in one transaction."""
+    def materialize(self, table: str, select_sql: str, uncompressed: Sequence[str] = ()) -> None:
+        """(Re)create ``table`` from a DuckDB-dialect SELECT in one transaction
+        (``uncompressed``: PostgreSQL compresses a value, not a column's blocks; no
+        effect)."""
         schema, _ = split_table(table)
         with self.transaction(), self.session() as con:
             self._batch_jit(con, local=True)  # a batch transform (``unordered``)

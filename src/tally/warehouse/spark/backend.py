@@ -416,9 +416,11 @@ class SparkWarehouse(DuckDBWarehouse):
         # the rows are the named partition's (as with DuckDB's replace): only it is copied
         self._publish(info, [partition] if partition else None)
 
-    def materialize(self, table: str, select_sql: str) -> None:
+    def materialize(self, table: str, select_sql: str, uncompressed: Sequence[str] = ()) -> None:
+        """A Spark table's rows as Parquet (``uncompressed``: no effect; Parquet's
+        encodings are chosen per file), any other table DuckDB's way."""
         if not self.is_spark_table(table):
-            super().materialize(table, select_sql)
+            super().materialize(table, select_sql, uncompressed)
             return
         self._write(lambda: self._materialize(table, self.spark_frame(select_sql)))
 
