@@ -68,9 +68,10 @@ KEYWORDS = frozenset(
         "every",
         "reaches",
         "lookup",
-        "uncompressed",
     }
 )
+# how a model's table is stored, declared beside its range but not part of it
+STORAGE_KEYWORDS = frozenset({"uncompressed"})
 # how long a full build keeps a warehouse one process holds whole (a DuckDB file) open
 # across models before letting it go between two (``Held``)
 HOLD_SECONDS = 2.0
@@ -168,9 +169,18 @@ def uncompressed_columns(sql: str) -> tuple[str, ...]:
     or subscription id column's fetch cost 0.13 CPU s compressed and 0.06 uncompressed,
     and writing the two 1.2 CPU s instead of 3.6-3.9). Text ids, nearly one value a row,
     gain little from a dictionary."""
-    found = [DECLARATION.match(line.strip()) for line in sql.splitlines()]
-    listed = [m.group(2) for m in found if m and m.group(1) == "uncompressed"]
-    return tuple(c.strip() for text in listed for c in text.split(","))
+    listed = declarations(sql).get("uncompressed", [])
+    return tuple(c.strip() for _, text in listed for c in text.split(","))
+
+
+def declarations(sql: str) -> dict[str, list[tuple[int, str]]]:
+    """A model's ``-- @<keyword> <text>`` lines by keyword: (line number, text) each."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for number, line in enumerate(sql.splitlines(), start=1):
+        matched = DECLARATION.match(line.strip())
+        if matched:
+            found.setdefault(matched.group(1), []).append((number, matched.group(2)))
+    return found
 
 
 def declared_range(sql: str, path: str = "<model>") -> Range | None:
@@ -190,12 +200,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
 
     (``-- @uncompressed <column>, ...`` is not about the range: ``uncompressed_columns``.)
     """
-    found: dict[str, list[tuple[int, str]]] = {}
-    for number, line in enumerate(sql.splitlines(), start=1):
-        matched = DECLARATION.match(line.strip())
-        if matched:
-            found.setdefault(matched.group(1), []).append((number, matched.group(2)))
-    found.pop("uncompressed", None)  # how the table is stored, not its range
+    found = {k: v for k, v in declarations(sql).items() if k not in STORAGE_KEYWORDS}
     if not found:
         return None
     unknown = set(found) - KEYWORDS

@@ -393,7 +393,7 @@ def _changed_everywhere(
     known = [delta for delta in found if delta is not None]
     if len(known) < len(found):
         return True
-    aside.ready(list(found))
+    aside.ready(found)
     return any(_has_row(warehouse, delta) for delta in known)
 
 
