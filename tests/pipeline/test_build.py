@@ -24,6 +24,7 @@ from tally.pipeline.build import (
     hashed_condition,
     keyed_rows,
     lookups_declared,
+    moved_days,
     moved_since,
     named_columns,
     narrowed,
@@ -326,6 +327,11 @@ def test_a_keyed_rebuild_replaces_only_what_differs_and_says_from_when() -> None
         # period (same key, another user) changed no declared column: nothing from it.
         # Had U1's kind changed, its start (1 Nov) would have moved first
         assert moved_since(warehouse, model, "delta") == dt.date(2026, 11, 2)
+        # a reader that never reads period_end: U1's change (its end alone) moves it on no
+        # day, nor does S3's (as for every reader); the others still move from 2 Nov
+        reads_kind = frozenset({"user_id", "subscription_id", "period_start", "kind"})
+        days = moved_days(warehouse, model, "delta", {"marts.kinds": reads_kind})
+        assert days == {"marts.periods": dt.date(2026, 11, 2), "marts.kinds": None}
 
 
 def test_the_rows_that_went_are_deleted_by_the_row_ids_read_with_them() -> None:

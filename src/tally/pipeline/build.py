@@ -917,26 +917,59 @@ def moved_since(warehouse: Warehouse, model: Model, delta: str) -> dt.date | Non
     """The first day the rows in ``delta`` (``replace_changed``) move downstream, by the
     model's ``@moves``: a row that came or went moves every day its declarations give; a
     row that changed (the same unique key on both sides), the days of the declarations
-    whose columns differ. None: no day moved. Each declared day is computed on each side
-    (``_moves_<n>``), so the expressions are used as written, not parsed and requalified."""
+    whose columns differ. None: no day moved."""
+    return moved_days(warehouse, model, delta, {})[model.table]
+
+
+def moved_days(
+    warehouse: Warehouse, model: Model, delta: str, readers: Mapping[str, frozenset[str]]
+) -> dict[str, dt.date | None]:
+    """``moved_since`` for every reader (under ``model.table``), and for each reader in
+    ``readers`` (a model downstream -> the columns of ``model``'s table it may read):
+    a changed row moves it only by the declarations whose columns it reads, as a column it
+    never reads cannot change its rows (a row that came or went still moves it on every
+    day). At 1M subscriptions, the bench's last day: 188 MRR periods ended with a gap
+    before a renewal that came changed only next_start, moving all four MRR marts from
+    ten days back where mrr_daily and cohort_retention do not read it. One statement for
+    all; each declared day is computed on each side (``_moves_<n>``), so the expressions
+    are used as written, not parsed and requalified."""
     assert model.range is not None
     columns = table_columns(warehouse, model.table)
     moves = model.range.moves
     days = ", ".join(f"{m.day} AS _moves_{n}" for n, m in enumerate(moves))
-    changed = []
-    for n, move in enumerate(moves):
-        listed = columns if move.columns == ("*",) else move.columns
-        differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in listed)
-        changed.append(f"CASE WHEN {differs} THEN least(o._moves_{n}, n._moves_{n}) END")
+    variants: dict[str, frozenset[str] | None] = {model.table: None, **readers}
+    firsts = []
+    for read in variants.values():
+        changed = []
+        for n, move in enumerate(moves):
+            listed = columns if move.columns == ("*",) else move.columns
+            differing = [c for c in listed if read is None or c in read]
+            if differing:
+                differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in differing)
+                changed.append(f"CASE WHEN {differs} THEN least(o._moves_{n}, n._moves_{n}) END")
+        firsts.append(
+            pipeline_fragment(
+                "moved_day",
+                new=", ".join(f"n._moves_{n}" for n in range(len(moves))),
+                old=", ".join(f"o._moves_{n}" for n in range(len(moves))),
+                changed=", ".join(changed) or "CAST(NULL AS DATE)",
+            )
+        )
     on = " AND ".join(f"o.{c} = n.{c}" for c in model.range.unique) or "true"
-    sql = pipeline_sql(
-        "first_moved_day",
-        new=", ".join(f"n._moves_{n}" for n in range(len(moves))),
-        old=", ".join(f"o._moves_{n}" for n in range(len(moves))),
-        changed=", ".join(changed),
-        days=days,
-        delta=delta,
-        on=on,
-    )
-    day = warehouse.rows(sql)[0][0]
-    return day.date() if isinstance(day, dt.datetime) else day
+    sql = pipeline_sql("first_moved_day", firsts=", ".join(firsts), days=days, delta=delta, on=on)
+    found = warehouse.rows(sql)[0]
+    return {
+        reader: day.date() if isinstance(day, dt.datetime) else day
+        for reader, day in zip(variants, found, strict=True)
+    }
+
+
+def read_columns(reader: Model, table: str) -> frozenset[str] | None:
+    """The columns of ``table`` that ``reader`` may read (more, never fewer): the names
+    its SQL writes and those of its ``@reads`` condition on ``table``; None when it may
+    read them all (``named_columns``)."""
+    named = named_columns(reader.sql, table)
+    if named is None:
+        return None
+    conditions = dict(reader.range.reads) if reader.range else {}
+    return frozenset(named) | frozenset(_condition_columns(conditions.get(table, "true")))

@@ -30,10 +30,10 @@ whole daily build is one transaction: stopped half way, it leaves the stored bui
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tally.models.countries import write_countries
@@ -48,8 +48,9 @@ from tally.pipeline.build import (
     done_with,
     few_rows,
     lookups_declared,
-    moved_since,
+    moved_days,
     ordered,
+    read_columns,
     rebuild_days,
     rebuild_each,
     rebuild_keys,
@@ -83,11 +84,18 @@ class Change:
     """What moved in one table: ``delta`` the temporary table of its rows that came (and,
     for a model, went: ``_old``), ``since`` the first day that moves downstream (None:
     none), ``bounded`` False when the days it moves are not known (a loaded table, a
-    model without ``@moves``)."""
+    model without ``@moves``); ``by_reader`` the first day that moves some date-ranged
+    readers apart, those reading fewer columns (``build.moved_days``), in place of
+    ``since``."""
 
     delta: str | None
     since: dt.date | None
     bounded: bool
+    by_reader: Mapping[str, dt.date | None] = field(default_factory=dict)
+
+    def since_for(self, reader: str) -> dt.date | None:
+        """The first day that moves ``reader``."""
+        return self.by_reader.get(reader, self.since)
 
 
 def build_day(
@@ -309,7 +317,7 @@ def _rebuild_models(
         shared.forget(model.table)  # (kept only after it is rebuilt: never the case today)
         inputs = [changes[t] for t in sorted(model.reads) if t in changes]
         if declared.grain in DATE_GRAINS:
-            moved = [c.since for c in inputs if c.since is not None]
+            moved = [d for c in inputs if (d := c.since_for(model.table)) is not None]
             since = min([horizon + dt.timedelta(days=1), *moved])
             rebuild_days(warehouse, model, since)
             changes[model.table] = Change(None, since, True)
@@ -349,8 +357,11 @@ def _rebuild_models(
             else:
                 kept = _kept_reads(shared, model, keys, changes, aside)
                 rebuild_keys(warehouse, model, keys, delta, stored_input, kept)
-        moved_from = moved_since(warehouse, model, delta) if declared.moves else None
-        changes[model.table] = Change(delta, moved_from, bool(declared.moves))
+        if declared.moves:
+            days = moved_days(warehouse, model, delta, _readers(model, ranged))
+            changes[model.table] = Change(delta, days.pop(model.table), True, days)
+        else:
+            changes[model.table] = Change(delta, None, False)
         outcome[model.table] = ""  # (in order: its delta is counted below)
         counted[model.table] = delta
     _count_deltas(warehouse, outcome, counted)
@@ -361,6 +372,21 @@ def _rebuild_models(
         + [f"{kind}_{n}" for n in keyed for kind in ("keys", "probed")],
     )  # (only the keyed models made keys and probes: a DROP costs a statement)
     return outcome
+
+
+def _readers(model: Model, ranged: list[Model]) -> dict[str, frozenset[str]]:
+    """The date-ranged models reading ``model`` (rebuilt from the first day a change of
+    its rows moves them), each with the columns of it they may read, where they may read
+    fewer than all (``build.read_columns``)."""
+    found = {}
+    for reader in ranged:
+        if reader.range is None or reader.range.grain not in DATE_GRAINS:
+            continue
+        if model.table in reader.reads:
+            columns = read_columns(reader, model.table)
+            if columns is not None:
+                found[reader.table] = columns
+    return found
 
 
 def _reached(warehouse: Warehouse, model: Model, changes: dict[str, Change], aside: _Aside) -> bool:
