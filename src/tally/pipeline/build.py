@@ -928,11 +928,11 @@ def moved_days(
     ``readers`` (a model downstream -> the columns of ``model``'s table it may read):
     a changed row moves it only by the declarations whose columns it reads, as a column it
     never reads cannot change its rows (a row that came or went still moves it on every
-    day). At 1M subscriptions, the bench's last day: 188 MRR periods ended with a gap
-    before a renewal that came changed only next_start, moving all four MRR marts from
-    ten days back where mrr_daily and cohort_retention do not read it. One statement for
-    all; each declared day is computed on each side (``_moves_<n>``), so the expressions
-    are used as written, not parsed and requalified."""
+    day). On the 1M bench's last day, 188 MRR periods whose only change was next_start (a
+    renewal came after a gap) moved the MRR marts from ten days back; mrr_daily and
+    cohort_retention never read next_start. One statement for all readers; each declared
+    day is computed on each side (``_moves_<n>``), so the expressions are used as written,
+    not parsed and requalified."""
     assert model.range is not None
     columns = table_columns(warehouse, model.table)
     moves = model.range.moves
