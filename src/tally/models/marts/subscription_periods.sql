@@ -48,7 +48,8 @@
 --   (the first line: its key never differs in a changed one) moves from its start, where
 --   it decides whether the period before churned. So a grace period paid later (kind
 --   'grace' -> 'paid', paying_from its start -> the day paid) moves from the day paid,
---   not its start (at 1M subscriptions the bench's last day: 2026-12-26 -> 12-31):
+--   not its start (the 1M bench's last day: 191 such periods moved the daily marts back
+--   to 2026-12-26; now 2 spell starts whose user_prev_end grew move them from 12-29):
 -- @range key user_id
 -- @unique subscription_id, period_start
 -- @reads staging.viu_premium_transactions_latest WHERE user_id IN {keys}
