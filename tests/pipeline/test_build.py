@@ -17,6 +17,7 @@ from tally.pipeline.build import (
     Model,
     Moves,
     Range,
+    alternatives,
     build,
     columns_kept,
     declared_range,
@@ -134,6 +135,30 @@ def test_a_hash_two_users_share_never_picks_the_other_users_rows() -> None:
     assert "_user_hash" not in keyed_rows(
         warehouse, "marts.t", "user_id IN (SELECT user_id FROM k)"
     )
+
+
+def test_row_ids_of_keys_or_ed_are_read_one_key_column_at_a_time() -> None:
+    either = "s IN (SELECT s FROM a) OR u IN (SELECT u FROM b)"
+    assert alternatives(either) == ("s IN (SELECT s FROM a)", "u IN (SELECT u FROM b)")
+    for whole in (
+        "s IN (SELECT s FROM a)",
+        "s IN (SELECT s FROM a) AND u IN (SELECT u FROM b)",
+        "s IN (SELECT s FROM a) OR (u IS NULL AND v IN (SELECT v FROM b))",
+        "s IN ('x', 'y') OR u IN (SELECT u FROM b)",
+    ):
+        assert alternatives(whole) == (whole,)
+    warehouse = connect("duckdb:///:memory:")
+    warehouse.execute(
+        "CREATE TABLE t AS SELECT * FROM (VALUES ('s1', 'u1', 1), ('s2', 'u1', 2), "
+        "('s3', 'u2', 3), ('s4', 'u3', 4), (NULL, 'u4', 5)) AS v(s, u, n)"
+    )
+    warehouse.execute("CREATE TABLE a AS SELECT * FROM (VALUES ('s1'), ('s3'), (NULL)) AS k(s)")
+    warehouse.execute("CREATE TABLE b AS SELECT * FROM (VALUES ('u1'), ('u4')) AS k(u)")
+    picked = keyed_rows(warehouse, "t", either)
+    assert "UNION ALL" in picked
+    # a row both keys pick comes once, as the condition itself picks it
+    assert sorted(warehouse.rows(f"SELECT n FROM ({picked})")) == [(1,), (2,), (3,), (5,)]
+    assert warehouse.rows(f"SELECT n FROM t WHERE {either} ORDER BY n") == [(1,), (2,), (3,), (5,)]
 
 
 def test_a_keyed_declaration_with_its_moves() -> None:
