@@ -212,8 +212,8 @@ def test_no_declaration_is_none() -> None:
             "x.sql, line 3: @probe '_h = a': one <column> = <expression>, with @stores",
         ),
         (
-            "-- @range key a\n-- @unique a\n-- @reaches marts.b WHERE false\nSELECT 1",
-            "x.sql, line 3: @reaches needs @range all",
+            "-- @range day a\n-- @reaches marts.b WHERE false\nSELECT 1",
+            "x.sql, line 2: @reaches needs @range all or key",
         ),
         (
             "-- @range all\n-- @every marts.prices\nSELECT 1",
@@ -573,6 +573,38 @@ def test_a_keyed_model_is_rebuilt_whole_only_when_an_every_input_changed() -> No
         ]:
             changes = {"marts.periods": periods, "marts.prices": prices}
             assert _changed_everywhere(warehouse, model, changes, aside) is whole
+
+
+def test_a_keyed_model_is_rebuilt_for_the_keys_of_the_changed_rows_that_reach_it() -> None:
+    """``@reaches`` with a key range: only an input's changed rows meeting its condition
+    (either version) name keys; an input with no condition, every changed row; an
+    ``@every`` input, none."""
+    from tally.pipeline.incremental import Change, _named_keys
+
+    warehouse = connect("duckdb:///:memory:")
+    sql = (
+        "-- @range key user_id\n-- @unique subscription_id\n"
+        "-- @reaches marts.periods WHERE first\n-- @every marts.prices\n"
+        "SELECT p.user_id, p.subscription_id FROM marts.periods AS p "
+        "JOIN marts.visits AS v ON true JOIN marts.prices AS l ON true"
+    )
+    reads = frozenset({"marts.periods", "marts.visits", "marts.prices"})
+    model = Model("marts.firsts", sql, "firsts.sql", reads, declared_range(sql))
+    with warehouse.session():
+        temporary(
+            warehouse,
+            "periods_delta",
+            "SELECT * FROM (VALUES ('u1', true, true), ('u2', false, false), "
+            "('u3', false, true), ('u3', true, false)) AS d(user_id, first, _old)",
+        )
+        temporary(warehouse, "visits_delta", "SELECT 'u4' AS user_id, false AS _old")
+        temporary(warehouse, "prices_delta", "SELECT 'P1' AS plan, false AS _old")
+        changes = {
+            table: Change(f"{table.split('.')[1]}_delta", None, False)
+            for table in ("marts.periods", "marts.visits", "marts.prices")
+        }
+        named = " UNION ".join(_named_keys(model, changes))
+        assert sorted(warehouse.rows(named)) == [("u1",), ("u3",), ("u4",)]
 
 
 def test_a_model_rebuilt_whole_is_rebuilt_only_when_a_change_reaches_it() -> None:

@@ -112,10 +112,10 @@ class Range:
     read first when a keyed read looks for the rows of some keys (``keyed_rows``).
     ``every``: inputs of a keyed model whose changed rows name none of its keys (they lack
     its key columns) and may reach any of its rows: the model is rebuilt whole when one of
-    them changed, for its other inputs' keys otherwise. ``reaches`` (all ranges): per
-    input, the condition its changed rows (``_old`` marking those that went) meet when
-    they can change the model's rows; the model is rebuilt only when one does (an input
-    not named: any changed row does).
+    them changed, for its other inputs' keys otherwise. ``reaches`` (all and key ranges):
+    per input, the condition its changed rows (``_old`` marking those that went) meet when
+    they can change the model's rows (an input not named: any changed row does); an all
+    range is rebuilt only when one does, a key range for the keys those rows name.
     """
 
     grain: str
@@ -196,7 +196,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     -- @probe <column> = <expression over the stored input's row>
     -- @lookup <column> = hash(<key column>)
     -- @every <schema.table>   (with key: a change of that input reaches every key)
-    -- @reaches <schema.table> WHERE <condition over its changed rows>   (with all)
+    -- @reaches <schema.table> WHERE <condition over its changed rows>   (with all or key)
 
     (``-- @uncompressed <column>, ...`` is not about the range: ``uncompressed_columns``.)
     """
@@ -221,8 +221,10 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
         )
     reads = _conditions("reads", found.get("reads", []), path)
     reaches = _conditions("reaches", found.get("reaches", []), path)
-    if reaches and words[0] != "all":
-        raise ConfigError(f"{path}, line {found['reaches'][0][0]}: @reaches needs @range all")
+    if reaches and words[0] not in ("all", "key"):
+        raise ConfigError(
+            f"{path}, line {found['reaches'][0][0]}: @reaches needs @range all or key"
+        )
     moves = []
     for number, text in found.get("moves", []):
         day, colon, columns = text.rpartition(":")

@@ -328,11 +328,8 @@ def _rebuild_models(
             rebuild_each(warehouse, model, source, delta)
         else:
             keys = f"keys_{n}"
-            column = declared.column
             aside.ready([c.delta for c in inputs])
-            # an @every input names no key (had it changed, the model was rebuilt whole)
-            naming = [changes[t] for t in sorted(model.reads - set(declared.every)) if t in changes]
-            named = [f"SELECT {column} FROM {c.delta}" for c in naming if c.delta is not None]
+            named = _named_keys(model, changes)
             stored_input = changes[declared.stores].delta if declared.stores else None
             # (a stored input is a loaded one, not a snapshot: _ranged)
             if stored_input is not None:
@@ -361,6 +358,23 @@ def _rebuild_models(
         + [f"{kind}_{n}" for n in keyed for kind in ("keys", "probed")],
     )  # (only the keyed models made keys and probes: a DROP costs a statement)
     return outcome
+
+
+def _named_keys(model: Model, changes: dict[str, Change]) -> list[str]:
+    """The SELECTs of the keys a keyed model's inputs' changed rows name: an input's rows
+    meeting its ``@reaches`` condition, where it declares one (the others cannot change the
+    model's rows), and no key from an ``@every`` input (had it changed, the model was
+    rebuilt whole)."""
+    declared = model.range
+    assert declared is not None
+    conditions = dict(declared.reaches)
+    named = []
+    for table in sorted(model.reads - set(declared.every)):
+        delta = changes[table].delta if table in changes else None
+        if delta is not None:
+            where = f" WHERE {conditions[table]}" if table in conditions else ""
+            named.append(f"SELECT {declared.column} FROM {delta}{where}")
+    return named
 
 
 def _reached(warehouse: Warehouse, model: Model, changes: dict[str, Change], aside: _Aside) -> bool:
