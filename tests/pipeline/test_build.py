@@ -408,6 +408,19 @@ def test_a_keyed_input_is_read_with_the_names_the_model_writes_or_whole() -> Non
     assert named_columns(
         "WITH c AS (SELECT kind FROM marts.periods) SELECT * FROM c", "marts.periods"
     ) == ("c", "kind", "marts", "periods")
+    # a name written only with another source's alias (a table's, a CTE's) is not one of
+    # its columns read; with its own alias, unqualified or with an outer alias it may be
+    sql = (
+        "WITH c AS (SELECT s.plan FROM marts.subs AS s) "
+        "SELECT p.kind, p.note, l.price, c.plan, l.plan AS other FROM marts.periods AS p "
+        "JOIN marts.prices AS l ON l.plan = p.plan AND l.region = region JOIN c ON true "
+        "WHERE EXISTS (SELECT 1 FROM marts.prices AS q WHERE q.day = p.day)"
+    )
+    named = named_columns(sql, "marts.periods")
+    assert named is not None
+    assert {"kind", "note", "plan", "region", "day", "other"} <= set(named)
+    assert not {"price"} & set(named)
+    assert "note" not in (named_columns(sql, "marts.prices") or ())
     # a NATURAL join matches columns by name: every column
     assert (
         named_columns(
