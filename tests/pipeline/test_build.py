@@ -390,8 +390,9 @@ def test_the_rows_that_went_are_deleted_by_the_row_ids_read_with_them() -> None:
 
 
 def test_a_keyed_input_is_read_with_the_names_the_model_writes_or_whole() -> None:
-    # the names cover every column read (p.kind in the WHERE, b.amount through its alias);
-    # `wide` appears nowhere in the model, so a read by row ids can leave it out
+    # the names cover every column read (p.kind in the WHERE, b.amount through its alias,
+    # itself no column: written as one only with the CTE's alias); `wide` appears nowhere
+    # in the model, so a read by row ids can leave it out
     sql = (
         "WITH b AS (SELECT subscription_id, amount AS paid FROM staging.billed) "
         "SELECT p.user_id, b.paid FROM marts.periods AS p "
@@ -399,8 +400,8 @@ def test_a_keyed_input_is_read_with_the_names_the_model_writes_or_whole() -> Non
     )
     named = named_columns(sql, "marts.periods")
     assert named is not None
-    assert {"user_id", "subscription_id", "kind", "amount", "paid"} <= set(named)
-    assert "wide" not in named
+    assert {"user_id", "subscription_id", "kind", "amount"} <= set(named)
+    assert "wide" not in named and "paid" not in named
     # a star over the table (qualified, or bare in the SELECT reading it) reads every column
     assert named_columns("SELECT p.*, 1 AS one FROM marts.periods AS p", "marts.periods") is None
     assert named_columns("SELECT * FROM marts.periods WHERE kind = 'x'", "marts.periods") is None
@@ -418,9 +419,18 @@ def test_a_keyed_input_is_read_with_the_names_the_model_writes_or_whole() -> Non
     )
     named = named_columns(sql, "marts.periods")
     assert named is not None
-    assert {"kind", "note", "plan", "region", "day", "other"} <= set(named)
-    assert not {"price"} & set(named)
+    assert {"kind", "note", "plan", "region", "day"} <= set(named)
+    assert not {"price", "other"} & set(named)
     assert "note" not in (named_columns(sql, "marts.prices") or ())
+    # an alias reads nothing: a name written only as one is left out, not one also read
+    aliased = (
+        "WITH c AS (SELECT p.kind AS label, p.day AS note FROM marts.periods AS p) "
+        "SELECT c.label, note FROM c AS c"
+    )
+    named = named_columns(aliased, "marts.periods")
+    assert named is not None
+    assert {"kind", "day", "note"} <= set(named)
+    assert "label" not in named
     # a NATURAL join matches columns by name: every column
     assert (
         named_columns(
