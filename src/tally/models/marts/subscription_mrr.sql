@@ -46,6 +46,17 @@
 -- @reads marts.subscription_list_prices WHERE user_id IN {keys}
 -- @moves period_start: user_id, segment_id, amount, billed_days, mrr, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, user_prev_end, first_start
 -- @moves period_end: period_end, next_start
+-- A user's period that starts before the earliest period their changed rows describe (a
+-- billed row's start in the country's day, within two days of its UTC day), and whose
+-- successor does too, stays as it is: its every column reads only the user's earlier
+-- periods, itself and its successor's start (first_start is the first of them). The daily
+-- build then compares only the other rows, stored and fresh (at 1M subscriptions, ~25,000
+-- of ~120,000: every row of the day's users sits in a row group of its own, and reading the
+-- stored ones decompressed them all):
+-- @since staging.viu_premium_transactions_latest: CAST(period_start AS DATE) - 2
+-- @since marts.subscription_periods: period_start
+-- @since marts.subscription_list_prices: period_start
+-- @settled period_start < {since} AND next_start < {since}
 -- Each period's billed row, in one pass. A period with several billed rows takes the
 -- latest, then the lowest transaction id; it almost never has several, so they are not
 -- looked for here: every billed row is joined to its period, and the subscription's window
