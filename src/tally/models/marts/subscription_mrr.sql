@@ -50,9 +50,10 @@
 -- billed row's start in the country's day, within two days of its UTC day), and whose
 -- successor does too, stays as it is: its every column reads only the user's earlier
 -- periods, itself and its successor's start (first_start is the first of them). The daily
--- build then compares only the other rows, stored and fresh (at 1M subscriptions, ~25,000
--- of ~120,000: every row of the day's users sits in a row group of its own, and reading the
--- stored ones decompressed them all):
+-- build then reads and compares only the other rows (at 1M subscriptions, of the day's
+-- 12,405 users' rows, 13,631 stored instead of 117,817 and 25,855 fresh instead of 130,041;
+-- the read costs little less, its rows scattered over every row group, but the comparison
+-- does, and the rows that went are deleted by their row ids):
 -- @since staging.viu_premium_transactions_latest: CAST(period_start AS DATE) - 2
 -- @since marts.subscription_periods: period_start
 -- @since marts.subscription_list_prices: period_start
