@@ -195,6 +195,21 @@ def test_an_every_input_is_read_with_a_keyed_range() -> None:
     assert declared.every == ("marts.prices",)
 
 
+def test_settled_rows_are_declared_with_the_inputs_days() -> None:
+    sql = (
+        "-- @range key user_id\n-- @unique subscription_id, period_start\n"
+        "-- @since staging.x: CAST(period_start AS DATE) - 2\n-- @since marts.periods: day\n"
+        "-- @settled period_start < {since} AND next_start < {since}\nSELECT 1"
+    )
+    declared = declared_range(sql)
+    assert declared is not None
+    assert declared.since == (
+        ("staging.x", "CAST(period_start AS DATE) - 2"),
+        ("marts.periods", "day"),
+    )
+    assert declared.settled == "period_start < {since} AND next_start < {since}"
+
+
 def test_no_declaration_is_none() -> None:
     assert declared_range("-- a mart\nSELECT 1") is None
 
@@ -218,6 +233,18 @@ def test_no_declaration_is_none() -> None:
         (
             "-- @range all\n-- @every marts.prices\nSELECT 1",
             "x.sql, line 2: @every 'marts.prices': one <schema.table>, with @range key",
+        ),
+        (
+            "-- @range key a\n-- @unique a\n-- @settled b < {since}\nSELECT 1",
+            "x.sql, line 3: @since and @settled go together",
+        ),
+        (
+            "-- @range all\n-- @since marts.b: day\n-- @settled b < {since}\nSELECT 1",
+            "x.sql, line 2: @since and @settled go together",
+        ),
+        (
+            "-- @range key a\n-- @unique a\n-- @since marts.b day\n-- @settled b\nSELECT 1",
+            "x.sql, line 3: @since 'marts.b day': <schema.table>: <day>",
         ),
     ],
 )
@@ -351,6 +378,68 @@ def test_a_keyed_rebuild_replaces_only_what_differs_and_says_from_when() -> None
         # period (same key, another user) changed no declared column: nothing from it.
         # Had U1's kind changed, its start (1 Nov) would have moved first
         assert moved_since(warehouse, model, "delta") == dt.date(2026, 11, 2)
+
+
+SETTLED = """-- a user's days, each with the next one
+-- @range key user_id
+-- @unique user_id, day
+-- @since staging.events: day
+-- @settled day < {since} AND next_day < {since}
+SELECT user_id, day, lead(day) OVER (PARTITION BY user_id ORDER BY day) AS next_day, v
+FROM staging.events
+"""
+
+
+def test_a_settled_row_is_not_compared(warehouse: Warehouse, tmp_path: Path) -> None:
+    """``@settled``: the keys' rows whose day and next day come before the key's earliest
+    changed day are neither read nor compared (stored and fresh alike); the others are, as
+    are all the rows of a key whose day is not known (a NULL day)."""
+    from tally.pipeline.incremental import Change, _settled_since
+
+    warehouse.execute("CREATE SCHEMA IF NOT EXISTS staging")
+    warehouse.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    rows = (
+        "('U1', DATE '2026-11-01', 0), ('U1', DATE '2026-11-05', 0), "
+        "('U2', DATE '2026-11-01', 0), ('U2', DATE '2026-11-05', 0)"
+    )
+    warehouse.execute(
+        f"CREATE TABLE staging.events AS SELECT * FROM (VALUES {rows}) AS e(user_id, day, v)"
+    )
+    path = tmp_path / "days.sql"
+    path.write_text(SETTLED, encoding="utf-8")
+    model = read_model(path, "marts")
+    with warehouse.session():
+        warehouse.materialize(model.table, model.sql)
+        # every stored row is stale now (v 1), and each user gains a day: U1's change is
+        # known from 9 Nov (its 1 Nov row is settled, its 5 Nov row's next day moves), U2's
+        # not (a NULL day): all of U2's rows are compared
+        warehouse.execute("UPDATE staging.events SET v = 1")
+        warehouse.execute(
+            "INSERT INTO staging.events VALUES ('U1', DATE '2026-11-09', 1), "
+            "('U2', DATE '2026-11-09', 1)"
+        )
+        temporary(
+            warehouse,
+            "events_delta",
+            "SELECT * FROM (VALUES ('U1', DATE '2026-11-09'), ('U2', NULL), "
+            "('U2', DATE '2026-11-09')) AS d(user_id, day)",
+        )
+        temporary(warehouse, "keys", "SELECT DISTINCT user_id FROM events_delta")
+        changes = {"staging.events": Change("events_delta", None, False)}
+        temporary(warehouse, "since", _settled_since(model, "keys", changes))
+        assert sorted(warehouse.rows("SELECT user_id, _since FROM since")) == [
+            ("U1", dt.date(2026, 11, 9)),
+            ("U2", None),
+        ]
+        rebuild_keys(warehouse, model, "keys", "delta", since="since")
+        assert sorted(warehouse.rows(f"SELECT user_id, day, next_day, v FROM {model.table}")) == [
+            ("U1", dt.date(2026, 11, 1), dt.date(2026, 11, 5), 0),
+            ("U1", dt.date(2026, 11, 5), dt.date(2026, 11, 9), 1),
+            ("U1", dt.date(2026, 11, 9), None, 1),
+            ("U2", dt.date(2026, 11, 1), dt.date(2026, 11, 5), 1),
+            ("U2", dt.date(2026, 11, 5), dt.date(2026, 11, 9), 1),
+            ("U2", dt.date(2026, 11, 9), None, 1),
+        ]
 
 
 def test_the_rows_that_went_are_deleted_by_the_row_ids_read_with_them() -> None:

@@ -69,10 +69,15 @@ KEYWORDS = frozenset(
         "every",
         "reaches",
         "lookup",
+        "since",
+        "settled",
     }
 )
 # how a model's table is stored, declared beside its range but not part of it
 STORAGE_KEYWORDS = frozenset({"uncompressed"})
+# the column of a keyed rebuild's stored rows holding each row's row id in the model's
+# table, where the warehouse has row ids (``rebuild_keys`` with ``@settled``)
+ROW_ID = "_row_id"
 # how long a full build keeps a warehouse one process holds whole (a DuckDB file) open
 # across models before letting it go between two (``Held``)
 HOLD_SECONDS = 2.0
@@ -131,6 +136,8 @@ class Range:
     lookups: tuple[tuple[str, str], ...] = ()
     every: tuple[str, ...] = ()
     reaches: tuple[tuple[str, str], ...] = ()
+    since: tuple[tuple[str, str], ...] = ()
+    settled: str | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -198,6 +205,8 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     -- @lookup <column> = hash(<key column>)
     -- @every <schema.table>   (with key: a change of that input reaches every key)
     -- @reaches <schema.table> WHERE <condition over its changed rows>   (with all or key)
+    -- @since <schema.table>: <day expression over its changed rows>   (with key)
+    -- @settled <condition over the model's rows, with {since}>   (with key and @since)
 
     (``-- @uncompressed <column>, ...`` is not about the range: ``uncompressed_columns``.)
     """
@@ -249,6 +258,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             raise ConfigError(
                 f"{path}, line {number}: @every {text!r}: one <schema.table>, with @range key"
             )
+    since, settled = _settled(found, words[0], bool(stores), path)
     return Range(
         grain=words[0],
         column=words[1] if len(words) > 1 else None,
@@ -262,7 +272,32 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
         lookups=tuple(_lookup(number, text, path) for number, text in found.get("lookup", [])),
         every=tuple(t for _, t in found.get("every", [])),
         reaches=reaches,
+        since=since,
+        settled=settled,
     )
+
+
+def _settled(
+    found: dict[str, list[tuple[int, str]]], grain: str, stores: bool, path: str
+) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """The ``@since`` (table, day expression) pairs and the ``@settled`` condition: both
+    or neither, with ``@range key`` and without ``@stores``."""
+    since = []
+    for number, text in found.get("since", []):
+        table, colon, day = text.partition(":")
+        if not colon or "." not in table or len(table.split()) != 1 or not day.strip():
+            raise ConfigError(f"{path}, line {number}: @since {text!r}: <schema.table>: <day>")
+        since.append((table.strip(), day.strip()))
+    settled = found.get("settled", [])
+    lines = found.get("since", []) + settled
+    if lines and (
+        grain != "key" or stores or not since or len(settled) != 1 or "{since}" not in settled[0][1]
+    ):
+        raise ConfigError(
+            f"{path}, line {min(n for n, _ in lines)}: @since and @settled go together "
+            "(one @settled condition with {since}), with @range key and without @stores"
+        )
+    return tuple(since), settled[0][1] if settled else None
 
 
 def _conditions(kind: str, lines: list[tuple[int, str]], path: str) -> tuple[tuple[str, str], ...]:
@@ -880,6 +915,7 @@ def rebuild_keys(
     delta: str,
     new_rows: str | None = None,
     kept: Mapping[str, str] | None = None,
+    since: str | None = None,
 ) -> None:
     """Rebuild a key-ranged model for the keys in the temporary table ``keys`` (the
     range's columns) with its own SQL, its inputs narrowed to those keys; only rows that
@@ -888,13 +924,19 @@ def rebuild_keys(
     temporary table ``new_rows``, rows marked ``_old`` left out). Keys match by ``=``: a
     key column is one that is never NULL. ``kept``: input -> the SELECT of its declared
     rows for the keys from what the daily build keeps of it (``shared_reads.py``), read in
-    place of the input."""
+    place of the input. ``since``: the temporary table of the keys, each with ``_since``
+    (``incremental._settled_since``), for a model that declares ``@settled``: only the rows
+    of the keys its condition leaves are compared, stored and fresh."""
     assert model.range is not None
     column = model.range.column
     where = pipeline_fragment("keys_among", key=f"({column})", given=f"{column}", rows=keys)
     # (200,000 subscriptions, CPU s: the latest copies' 0.037 -> 0.022, subscription_mrr's
     # 0.087 -> 0.071)
     stored = keyed_rows(warehouse, model.table, where)
+    row_ids = None
+    if since is not None:
+        stored = _unsettled_stored(warehouse, model, since)
+        row_ids = ROW_ID if warehouse.capabilities.row_ids else None
     inputs = input_rows(warehouse, model.range, keys=keys, skipped=set(kept or ()))
     inputs.update(kept or {})
     if model.range.stores is not None:
@@ -911,8 +953,34 @@ def rebuild_keys(
     else:
         stored_sql = stored
     fresh, made = _narrowed_model(warehouse, model, inputs, kept=kept or ())
-    replace_changed(warehouse, model, stored_sql, fresh, delta)
+    if since is not None:
+        fresh = pipeline_sql("unsettled_rows", rows=fresh, **_settled_parts(model, since))
+    replace_changed(warehouse, model, stored_sql, fresh, delta, row_ids=row_ids)
     done_with(warehouse, made + (["stored_rows"] if stored_sql is None else []))
+
+
+def _settled_parts(model: Model, since: str) -> dict[str, str]:
+    """The fragments of ``unsettled_rows``: the ``since`` table, the join of a row ``r`` to
+    its key's row ``s`` there, and the model's ``@settled`` condition over them."""
+    assert model.range is not None and model.range.settled is not None
+    on = " AND ".join(f"r.{c} = s.{c}" for c in model.range.keys)
+    settled = model.range.settled.replace("{since}", "s._since")
+    return {"since": since, "on": on, "settled": settled}
+
+
+def _unsettled_stored(warehouse: Warehouse, model: Model, since: str) -> str:
+    """The SELECT of the stored rows of the keys in ``since`` that their ``@settled``
+    condition leaves: where the warehouse has row ids, the row ids found from the key's and
+    the condition's columns alone, then those rows (``few_rows``), each with its row id
+    (``ROW_ID``): the rows that went are deleted by it (``replace_changed``), not matched by
+    key over the whole table (subscription_mrr's ~11,000 among 6.2M at 1M subscriptions:
+    0.13-0.18 -> 0.04 CPU s; benchmarks/daily_build_profile.py --analytics, 3 alternating
+    pairs, load 6-8)."""
+    parts = _settled_parts(model, since)
+    if not warehouse.capabilities.row_ids:
+        return pipeline_sql("unsettled_rows", rows=f"SELECT * FROM {model.table}", **parts)
+    row_ids = pipeline_fragment("unsettled_row_ids", table=model.table, **parts)
+    return f"SELECT *, rowid AS {ROW_ID} FROM {model.table} WHERE rowid IN ({row_ids})"
 
 
 def rebuild_each(warehouse: Warehouse, model: Model, source_delta: str, delta: str) -> None:

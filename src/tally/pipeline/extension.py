@@ -121,11 +121,16 @@ def extended_sql(model_sql: str) -> str:
     carried = marts_sql("_carried_periods.sql")
     steps["described"] = step_fragment("_extension_described.sql", carried=carried)
     # a stand-in goes before a subscription's first period: only new subscriptions get one
-    steps["first_known"] = step_fragment(
-        "_extension_first_known.sql", first_known=ctes["first_known"]
-    )
+    steps["new_known"] = step_fragment("_extension_new_known.sql")
+    first_known = re.subn(r"\bFROM known\b", "FROM new_known", ctes["first_known"])
+    if first_known[1] != 1:
+        raise ValueError("subscription_periods.sql: first_known must read known once")
+    steps["first_known"] = first_known[0]
     steps["periods"] = ctes["periods"]
-    order = ("transactions", "new_described", "described", *REUSED[2:], "periods")
+    order = (
+        "transactions", "new_described", "described", "chosen", "refunds", "known",
+        "new_known", "first_known", "stand_ins", "periods",
+    )
     prefix = ",\n".join(f"{name} AS ({steps[name]})" for name in order)
     return f"WITH {prefix}\n{marts_sql('_extended_periods.sql')}"
 

@@ -345,7 +345,11 @@ def _rebuild_models(
                 fast_path(warehouse, model, keys, {**deltas, model.table: delta}, horizon)
             else:
                 kept = _kept_reads(shared, model, keys, changes, aside)
-                rebuild_keys(warehouse, model, keys, delta, stored_input, kept)
+                days = None  # (the keys with their first changed day, for @settled)
+                if declared.settled is not None:
+                    days = f"since_{n}"
+                    temporary(warehouse, days, _settled_since(model, keys, changes))
+                rebuild_keys(warehouse, model, keys, delta, stored_input, kept, days)
         moved_from = moved_since(warehouse, model, delta) if declared.moves else None
         changes[model.table] = Change(delta, moved_from, bool(declared.moves))
         outcome[model.table] = ""  # (in order: its delta is counted below)
@@ -355,7 +359,7 @@ def _rebuild_models(
     done_with(
         warehouse,
         [c.delta for c in changes.values() if c.delta]
-        + [f"{kind}_{n}" for n in keyed for kind in ("keys", "probed")],
+        + [f"{kind}_{n}" for n in keyed for kind in ("keys", "probed", "since")],
     )  # (only the keyed models made keys and probes: a DROP costs a statement)
     return outcome
 
@@ -375,6 +379,26 @@ def _named_keys(model: Model, changes: dict[str, Change]) -> list[str]:
             where = f" WHERE {conditions[table]}" if table in conditions else ""
             named.append(f"SELECT {declared.column} FROM {delta}{where}")
     return named
+
+
+def _settled_since(model: Model, keys: str, changes: dict[str, Change]) -> str:
+    """The SELECT of the keys in the temporary table ``keys``, each with ``_since``: the
+    earliest day the changed rows of its inputs that name keys give by the model's
+    ``@since`` lines, NULL when one of them gives none (a NULL day, or an input without a
+    line): all the rows of that key are then compared (``build.rebuild_keys``)."""
+    assert model.range is not None
+    days = dict(model.range.since)
+    columns = ", ".join(model.range.keys)
+    changed = " UNION ALL ".join(
+        f"SELECT {columns}, CAST({days.get(table, 'NULL')} AS DATE) AS _day "
+        f"FROM {changes[table].delta}"
+        for table in sorted(model.reads - set(model.range.every))
+        if table in changes and changes[table].delta is not None
+    )
+    # (no changed row: every key's day unknown)
+    changed = changed or f"SELECT {columns}, CAST(NULL AS DATE) AS _day FROM {keys}"
+    on = " AND ".join(f"k.{c} = d.{c}" for c in model.range.keys)
+    return pipeline_sql("settled_since", keys=keys, changed=changed, columns=columns, on=on)
 
 
 def _reached(warehouse: Warehouse, model: Model, changes: dict[str, Change], aside: _Aside) -> bool:

@@ -6,12 +6,18 @@
 --   previous_start     start of the period before it (NULL: none)
 -- and the period's own columns, _user_hash (hash(user_id)) among them: the daily build finds
 -- the day's users' rows by this one number per row, then by user_id among the rows it
--- picked (pipeline/extension.py); PostgreSQL's hash is hashtextextended
+-- picked (pipeline/extension.py); PostgreSQL's hash is hashtextextended. Those rows sit in
+-- every block (the day's subscriptions are mostly, not all, those whose latest period ends
+-- then), so reading them decodes each column's every block: user_id, nearly one value a
+-- row, is stored uncompressed (DuckDB; at 1M subscriptions the day's users' rows 0.065 ->
+-- 0.043 CPU s, their user_id 0.030 -> 0.009; subscription_id gains nothing, one-off
+-- figures taken beside benchmarks/daily_build_profile.py's tails statement)
 -- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
 --   by subscription, through the periods' fast path (pipeline/extension.py)
 -- @range key subscription_id
 -- @unique subscription_id
 -- @reads marts.subscription_periods WHERE subscription_id IN {keys}
+-- @uncompressed user_id
 WITH latest AS (
     SELECT
         subscription_id,

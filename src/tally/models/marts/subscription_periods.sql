@@ -40,8 +40,16 @@
 -- Its range (docs/ARCHITECTURE.md, "How a model declares its range"):
 --   by user (a period reads the user's earlier periods), through its own fast path
 --   (pipeline/extension.py); the status export restates every subscription each day. A
---   changed period moves the marts from the day of the event its changed columns
---   decide (every column is in one line, so any reader is covered):
+--   changed period moves the marts from the first day of subscriber_daily's events (the
+--   one date-ranged reader: a new one must hold to these lines too) its changed columns
+--   can change (every column but the key is in one line). A period has events on its
+--   start only as a spell start or a trial (else its row there counts zeros, which add
+--   nothing), on paying_from only when paid, and on its end; a period that came or went
+--   (the first line: its key never differs in a changed one) moves from its start, where
+--   it decides whether the period before churned. So a grace period paid later (kind
+--   'grace' -> 'paid', paying_from its start -> the day paid) moves from the day paid,
+--   not its start (the 1M bench's last day: 191 such periods moved the daily marts back
+--   to 2026-12-26; now 2 spell starts whose user_prev_end grew move them from 12-29):
 -- @range key user_id
 -- @unique subscription_id, period_start
 -- @reads staging.viu_premium_transactions_latest WHERE user_id IN {keys}
@@ -49,8 +57,9 @@
 -- @snapshot staging.viu_premium_subscriber_status
 -- @lookup _user_hash = hash(user_id)
 -- @uncompressed subscription_id, user_id
--- @moves period_start: user_id, country, platform, plan_code, product_id, channel, channel_sector, kind, spell_start, user_prev_end, source_rank, source_time
--- @moves paying_from: paying_from, previous_kind, previous_plan_code, paid_on, continues
+-- @moves period_start: subscription_id, period_start
+-- @moves CASE WHEN spell_start OR kind = 'trial' THEN period_start WHEN kind = 'paid' THEN paying_from ELSE period_end END: user_id, country, platform, plan_code, product_id, channel, channel_sector, kind, spell_start, user_prev_end, source_rank, source_time
+-- @moves CASE WHEN kind = 'paid' THEN paying_from ELSE period_end END: paying_from, previous_kind, previous_plan_code, paid_on, continues
 -- @moves period_end: period_end, billed_end
 -- @moves refunded_on: refunded_on
 WITH transactions AS (
