@@ -17,6 +17,7 @@ from tally.pipeline.build import (
     Model,
     Moves,
     Range,
+    alternatives,
     build,
     columns_kept,
     declared_range,
@@ -137,6 +138,30 @@ def test_a_hash_two_users_share_never_picks_the_other_users_rows() -> None:
     )
 
 
+def test_row_ids_of_keys_or_ed_are_read_one_key_column_at_a_time() -> None:
+    either = "s IN (SELECT s FROM a) OR u IN (SELECT u FROM b)"
+    assert alternatives(either) == ("s IN (SELECT s FROM a)", "u IN (SELECT u FROM b)")
+    for whole in (
+        "s IN (SELECT s FROM a)",
+        "s IN (SELECT s FROM a) AND u IN (SELECT u FROM b)",
+        "s IN (SELECT s FROM a) OR (u IS NULL AND v IN (SELECT v FROM b))",
+        "s IN ('x', 'y') OR u IN (SELECT u FROM b)",
+    ):
+        assert alternatives(whole) == (whole,)
+    warehouse = connect("duckdb:///:memory:")
+    warehouse.execute(
+        "CREATE TABLE t AS SELECT * FROM (VALUES ('s1', 'u1', 1), ('s2', 'u1', 2), "
+        "('s3', 'u2', 3), ('s4', 'u3', 4), (NULL, 'u4', 5)) AS v(s, u, n)"
+    )
+    warehouse.execute("CREATE TABLE a AS SELECT * FROM (VALUES ('s1'), ('s3'), (NULL)) AS k(s)")
+    warehouse.execute("CREATE TABLE b AS SELECT * FROM (VALUES ('u1'), ('u4')) AS k(u)")
+    picked = keyed_rows(warehouse, "t", either)
+    assert "UNION ALL" in picked
+    # a row both keys pick comes once, as the condition itself picks it
+    assert sorted(warehouse.rows(f"SELECT n FROM ({picked})")) == [(1,), (2,), (3,), (5,)]
+    assert warehouse.rows(f"SELECT n FROM t WHERE {either} ORDER BY n") == [(1,), (2,), (3,), (5,)]
+
+
 def test_a_keyed_declaration_with_its_moves() -> None:
     sql = (
         "-- @range key user_id\n-- @unique subscription_id, period_start\n"
@@ -171,6 +196,21 @@ def test_an_every_input_is_read_with_a_keyed_range() -> None:
     assert declared.every == ("marts.prices",)
 
 
+def test_settled_rows_are_declared_with_the_inputs_days() -> None:
+    sql = (
+        "-- @range key user_id\n-- @unique subscription_id, period_start\n"
+        "-- @since staging.x: CAST(period_start AS DATE) - 2\n-- @since marts.periods: day\n"
+        "-- @settled period_start < {since} AND next_start < {since}\nSELECT 1"
+    )
+    declared = declared_range(sql)
+    assert declared is not None
+    assert declared.since == (
+        ("staging.x", "CAST(period_start AS DATE) - 2"),
+        ("marts.periods", "day"),
+    )
+    assert declared.settled == "period_start < {since} AND next_start < {since}"
+
+
 def test_no_declaration_is_none() -> None:
     assert declared_range("-- a mart\nSELECT 1") is None
 
@@ -188,12 +228,24 @@ def test_no_declaration_is_none() -> None:
             "x.sql, line 3: @probe '_h = a': one <column> = <expression>, with @stores",
         ),
         (
-            "-- @range key a\n-- @unique a\n-- @reaches marts.b WHERE false\nSELECT 1",
-            "x.sql, line 3: @reaches needs @range all",
+            "-- @range day a\n-- @reaches marts.b WHERE false\nSELECT 1",
+            "x.sql, line 2: @reaches needs @range all or key",
         ),
         (
             "-- @range all\n-- @every marts.prices\nSELECT 1",
             "x.sql, line 2: @every 'marts.prices': one <schema.table>, with @range key",
+        ),
+        (
+            "-- @range key a\n-- @unique a\n-- @settled b < {since}\nSELECT 1",
+            "x.sql, line 3: @since and @settled go together",
+        ),
+        (
+            "-- @range all\n-- @since marts.b: day\n-- @settled b < {since}\nSELECT 1",
+            "x.sql, line 2: @since and @settled go together",
+        ),
+        (
+            "-- @range key a\n-- @unique a\n-- @since marts.b day\n-- @settled b\nSELECT 1",
+            "x.sql, line 3: @since 'marts.b day': <schema.table>: <day>",
         ),
     ],
 )
@@ -334,6 +386,68 @@ def test_a_keyed_rebuild_replaces_only_what_differs_and_says_from_when() -> None
         assert days == {"marts.periods": dt.date(2026, 11, 2), "marts.kinds": None}
 
 
+SETTLED = """-- a user's days, each with the next one
+-- @range key user_id
+-- @unique user_id, day
+-- @since staging.events: day
+-- @settled day < {since} AND next_day < {since}
+SELECT user_id, day, lead(day) OVER (PARTITION BY user_id ORDER BY day) AS next_day, v
+FROM staging.events
+"""
+
+
+def test_a_settled_row_is_not_compared(warehouse: Warehouse, tmp_path: Path) -> None:
+    """``@settled``: the keys' rows whose day and next day come before the key's earliest
+    changed day are neither read nor compared (stored and fresh alike); the others are, as
+    are all the rows of a key whose day is not known (a NULL day)."""
+    from tally.pipeline.incremental import Change, _settled_since
+
+    warehouse.execute("CREATE SCHEMA IF NOT EXISTS staging")
+    warehouse.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    rows = (
+        "('U1', DATE '2026-11-01', 0), ('U1', DATE '2026-11-05', 0), "
+        "('U2', DATE '2026-11-01', 0), ('U2', DATE '2026-11-05', 0)"
+    )
+    warehouse.execute(
+        f"CREATE TABLE staging.events AS SELECT * FROM (VALUES {rows}) AS e(user_id, day, v)"
+    )
+    path = tmp_path / "days.sql"
+    path.write_text(SETTLED, encoding="utf-8")
+    model = read_model(path, "marts")
+    with warehouse.session():
+        warehouse.materialize(model.table, model.sql)
+        # every stored row is stale now (v 1), and each user gains a day: U1's change is
+        # known from 9 Nov (its 1 Nov row is settled, its 5 Nov row's next day moves), U2's
+        # not (a NULL day): all of U2's rows are compared
+        warehouse.execute("UPDATE staging.events SET v = 1")
+        warehouse.execute(
+            "INSERT INTO staging.events VALUES ('U1', DATE '2026-11-09', 1), "
+            "('U2', DATE '2026-11-09', 1)"
+        )
+        temporary(
+            warehouse,
+            "events_delta",
+            "SELECT * FROM (VALUES ('U1', DATE '2026-11-09'), ('U2', NULL), "
+            "('U2', DATE '2026-11-09')) AS d(user_id, day)",
+        )
+        temporary(warehouse, "keys", "SELECT DISTINCT user_id FROM events_delta")
+        changes = {"staging.events": Change("events_delta", None, False)}
+        temporary(warehouse, "since", _settled_since(model, "keys", changes))
+        assert sorted(warehouse.rows("SELECT user_id, _since FROM since")) == [
+            ("U1", dt.date(2026, 11, 9)),
+            ("U2", None),
+        ]
+        rebuild_keys(warehouse, model, "keys", "delta", since="since")
+        assert sorted(warehouse.rows(f"SELECT user_id, day, next_day, v FROM {model.table}")) == [
+            ("U1", dt.date(2026, 11, 1), dt.date(2026, 11, 5), 0),
+            ("U1", dt.date(2026, 11, 5), dt.date(2026, 11, 9), 1),
+            ("U1", dt.date(2026, 11, 9), None, 1),
+            ("U2", dt.date(2026, 11, 1), dt.date(2026, 11, 5), 1),
+            ("U2", dt.date(2026, 11, 5), dt.date(2026, 11, 9), 1),
+            ("U2", dt.date(2026, 11, 9), None, 1),
+        ]
+
+
 def test_the_rows_that_went_are_deleted_by_the_row_ids_read_with_them() -> None:
     """With ``row_ids``, the rows that went are the stored rows of their key, deleted by
     the row id each was read with: a row of the same key that was not read stays (the
@@ -371,8 +485,9 @@ def test_the_rows_that_went_are_deleted_by_the_row_ids_read_with_them() -> None:
 
 
 def test_a_keyed_input_is_read_with_the_names_the_model_writes_or_whole() -> None:
-    # the names cover every column read (p.kind in the WHERE, b.amount through its alias);
-    # `wide` appears nowhere in the model, so a read by row ids can leave it out
+    # the names cover every column read (p.kind in the WHERE, b.amount through its alias,
+    # itself no column: written as one only with the CTE's alias); `wide` appears nowhere
+    # in the model, so a read by row ids can leave it out
     sql = (
         "WITH b AS (SELECT subscription_id, amount AS paid FROM staging.billed) "
         "SELECT p.user_id, b.paid FROM marts.periods AS p "
@@ -380,8 +495,8 @@ def test_a_keyed_input_is_read_with_the_names_the_model_writes_or_whole() -> Non
     )
     named = named_columns(sql, "marts.periods")
     assert named is not None
-    assert {"user_id", "subscription_id", "kind", "amount", "paid"} <= set(named)
-    assert "wide" not in named
+    assert {"user_id", "subscription_id", "kind", "amount"} <= set(named)
+    assert "wide" not in named and "paid" not in named
     # a star over the table (qualified, or bare in the SELECT reading it) reads every column
     assert named_columns("SELECT p.*, 1 AS one FROM marts.periods AS p", "marts.periods") is None
     assert named_columns("SELECT * FROM marts.periods WHERE kind = 'x'", "marts.periods") is None
@@ -389,6 +504,28 @@ def test_a_keyed_input_is_read_with_the_names_the_model_writes_or_whole() -> Non
     assert named_columns(
         "WITH c AS (SELECT kind FROM marts.periods) SELECT * FROM c", "marts.periods"
     ) == ("c", "kind", "marts", "periods")
+    # a name written only with another source's alias (a table's, a CTE's) is not one of
+    # its columns read; with its own alias, unqualified or with an outer alias it may be
+    sql = (
+        "WITH c AS (SELECT s.plan FROM marts.subs AS s) "
+        "SELECT p.kind, p.note, l.price, c.plan, l.plan AS other FROM marts.periods AS p "
+        "JOIN marts.prices AS l ON l.plan = p.plan AND l.region = region JOIN c ON true "
+        "WHERE EXISTS (SELECT 1 FROM marts.prices AS q WHERE q.day = p.day)"
+    )
+    named = named_columns(sql, "marts.periods")
+    assert named is not None
+    assert {"kind", "note", "plan", "region", "day"} <= set(named)
+    assert not {"price", "other"} & set(named)
+    assert "note" not in (named_columns(sql, "marts.prices") or ())
+    # an alias reads nothing: a name written only as one is left out, not one also read
+    aliased = (
+        "WITH c AS (SELECT p.kind AS label, p.day AS note FROM marts.periods AS p) "
+        "SELECT c.label, note FROM c AS c"
+    )
+    named = named_columns(aliased, "marts.periods")
+    assert named is not None
+    assert {"kind", "day", "note"} <= set(named)
+    assert "label" not in named
     # a NATURAL join matches columns by name: every column
     assert (
         named_columns(
@@ -554,6 +691,38 @@ def test_a_keyed_model_is_rebuilt_whole_only_when_an_every_input_changed() -> No
         ]:
             changes = {"marts.periods": periods, "marts.prices": prices}
             assert _changed_everywhere(warehouse, model, changes, aside) is whole
+
+
+def test_a_keyed_model_is_rebuilt_for_the_keys_of_the_changed_rows_that_reach_it() -> None:
+    """``@reaches`` with a key range: only an input's changed rows meeting its condition
+    (either version) name keys; an input with no condition, every changed row; an
+    ``@every`` input, none."""
+    from tally.pipeline.incremental import Change, _named_keys
+
+    warehouse = connect("duckdb:///:memory:")
+    sql = (
+        "-- @range key user_id\n-- @unique subscription_id\n"
+        "-- @reaches marts.periods WHERE first\n-- @every marts.prices\n"
+        "SELECT p.user_id, p.subscription_id FROM marts.periods AS p "
+        "JOIN marts.visits AS v ON true JOIN marts.prices AS l ON true"
+    )
+    reads = frozenset({"marts.periods", "marts.visits", "marts.prices"})
+    model = Model("marts.firsts", sql, "firsts.sql", reads, declared_range(sql))
+    with warehouse.session():
+        temporary(
+            warehouse,
+            "periods_delta",
+            "SELECT * FROM (VALUES ('u1', true, true), ('u2', false, false), "
+            "('u3', false, true), ('u3', true, false)) AS d(user_id, first, _old)",
+        )
+        temporary(warehouse, "visits_delta", "SELECT 'u4' AS user_id, false AS _old")
+        temporary(warehouse, "prices_delta", "SELECT 'P1' AS plan, false AS _old")
+        changes = {
+            table: Change(f"{table.split('.')[1]}_delta", None, False)
+            for table in ("marts.periods", "marts.visits", "marts.prices")
+        }
+        named = " UNION ".join(_named_keys(model, changes))
+        assert sorted(warehouse.rows(named)) == [("u1",), ("u3",), ("u4",)]
 
 
 def test_a_model_rebuilt_whole_is_rebuilt_only_when_a_change_reaches_it() -> None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer.scope import traverse_scope
 
 from tally.errors import ConfigError
 from tally.models.countries import write_countries
@@ -68,10 +69,15 @@ KEYWORDS = frozenset(
         "every",
         "reaches",
         "lookup",
+        "since",
+        "settled",
     }
 )
 # how a model's table is stored, declared beside its range but not part of it
 STORAGE_KEYWORDS = frozenset({"uncompressed"})
+# the column of a keyed rebuild's stored rows holding each row's row id in the model's
+# table, where the warehouse has row ids (``rebuild_keys`` with ``@settled``)
+ROW_ID = "_row_id"
 # how long a full build keeps a warehouse one process holds whole (a DuckDB file) open
 # across models before letting it go between two (``Held``)
 HOLD_SECONDS = 2.0
@@ -112,10 +118,10 @@ class Range:
     read first when a keyed read looks for the rows of some keys (``keyed_rows``).
     ``every``: inputs of a keyed model whose changed rows name none of its keys (they lack
     its key columns) and may reach any of its rows: the model is rebuilt whole when one of
-    them changed, for its other inputs' keys otherwise. ``reaches`` (all ranges): per
-    input, the condition its changed rows (``_old`` marking those that went) meet when
-    they can change the model's rows; the model is rebuilt only when one does (an input
-    not named: any changed row does).
+    them changed, for its other inputs' keys otherwise. ``reaches`` (all and key ranges):
+    per input, the condition its changed rows (``_old`` marking those that went) meet when
+    they can change the model's rows (an input not named: any changed row does); an all
+    range is rebuilt only when one does, a key range for the keys those rows name.
     """
 
     grain: str
@@ -130,6 +136,8 @@ class Range:
     lookups: tuple[tuple[str, str], ...] = ()
     every: tuple[str, ...] = ()
     reaches: tuple[tuple[str, str], ...] = ()
+    since: tuple[tuple[str, str], ...] = ()
+    settled: str | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -196,7 +204,9 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     -- @probe <column> = <expression over the stored input's row>
     -- @lookup <column> = hash(<key column>)
     -- @every <schema.table>   (with key: a change of that input reaches every key)
-    -- @reaches <schema.table> WHERE <condition over its changed rows>   (with all)
+    -- @reaches <schema.table> WHERE <condition over its changed rows>   (with all or key)
+    -- @since <schema.table>: <day expression over its changed rows>   (with key)
+    -- @settled <condition over the model's rows, with {since}>   (with key and @since)
 
     (``-- @uncompressed <column>, ...`` is not about the range: ``uncompressed_columns``.)
     """
@@ -221,8 +231,10 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
         )
     reads = _conditions("reads", found.get("reads", []), path)
     reaches = _conditions("reaches", found.get("reaches", []), path)
-    if reaches and words[0] != "all":
-        raise ConfigError(f"{path}, line {found['reaches'][0][0]}: @reaches needs @range all")
+    if reaches and words[0] not in ("all", "key"):
+        raise ConfigError(
+            f"{path}, line {found['reaches'][0][0]}: @reaches needs @range all or key"
+        )
     moves = []
     for number, text in found.get("moves", []):
         day, colon, columns = text.rpartition(":")
@@ -246,6 +258,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
             raise ConfigError(
                 f"{path}, line {number}: @every {text!r}: one <schema.table>, with @range key"
             )
+    since, settled = _settled(found, words[0], bool(stores), path)
     return Range(
         grain=words[0],
         column=words[1] if len(words) > 1 else None,
@@ -259,7 +272,32 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
         lookups=tuple(_lookup(number, text, path) for number, text in found.get("lookup", [])),
         every=tuple(t for _, t in found.get("every", [])),
         reaches=reaches,
+        since=since,
+        settled=settled,
     )
+
+
+def _settled(
+    found: dict[str, list[tuple[int, str]]], grain: str, stores: bool, path: str
+) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """The ``@since`` (table, day expression) pairs and the ``@settled`` condition: both
+    or neither, with ``@range key`` and without ``@stores``."""
+    since = []
+    for number, text in found.get("since", []):
+        table, colon, day = text.partition(":")
+        if not colon or "." not in table or len(table.split()) != 1 or not day.strip():
+            raise ConfigError(f"{path}, line {number}: @since {text!r}: <schema.table>: <day>")
+        since.append((table.strip(), day.strip()))
+    settled = found.get("settled", [])
+    lines = found.get("since", []) + settled
+    if lines and (
+        grain != "key" or stores or not since or len(settled) != 1 or "{since}" not in settled[0][1]
+    ):
+        raise ConfigError(
+            f"{path}, line {min(n for n, _ in lines)}: @since and @settled go together "
+            "(one @settled condition with {since}), with @range key and without @stores"
+        )
+    return tuple(since), settled[0][1] if settled else None
 
 
 def _conditions(kind: str, lines: list[tuple[int, str]], path: str) -> tuple[tuple[str, str], ...]:
@@ -619,11 +657,14 @@ def _condition_columns(condition: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=64)
 def named_columns(sql: str, table: str) -> tuple[str, ...] | None:
-    """Every name ``sql`` writes (columns, aliases, USING lists: more than the columns it
-    reads of ``table``, never fewer), or ``None`` when it may read every column of
-    ``table``: a ``*`` over it (``alias.*``, or a bare ``*`` in a SELECT reading it
-    directly) or a NATURAL join. A column the model reads but this misses fails the
-    statement (the input lacks it); it never changes a result."""
+    """Every name ``sql`` writes that may be a column of ``table`` (more than the columns it
+    reads of it, never fewer: each name written as a column, but for those written only
+    with another table's or a CTE's alias; USING lists, aliases and the like), or ``None``
+    when it may read every column of ``table``: a ``*`` over it (``alias.*``, or a bare
+    ``*`` in a SELECT reading it directly) or a NATURAL join. A column the model reads but
+    this misses fails the statement (the input lacks it); it never changes a result (a
+    name left out is one written with another source's alias alone, never bound to an
+    alias of the same name)."""
     tree = _parsed(sql)
     for found in tree.find_all(exp.Table):
         if f"{found.db}.{found.name}" != table:
@@ -637,7 +678,50 @@ def named_columns(sql: str, table: str) -> tuple[str, ...] | None:
             return None
     if any(join.args.get("method") for join in tree.find_all(exp.Join)):
         return None  # NATURAL (or ASOF) joins match columns by name
-    return tuple(sorted({i.name for i in tree.find_all(exp.Identifier)}))
+    names = {i.name for i in tree.find_all(exp.Identifier)}
+    written = _written_with(sql)
+    # (a name written otherwise is under None: kept)
+    return tuple(sorted(n for n in names if None in written.get(n, {None}) or table in written[n]))
+
+
+@lru_cache(maxsize=64)
+def _written_with(sql: str) -> dict[str, set[str | None]]:
+    """Each name ``sql`` writes -> the sources whose alias it is written with as a column in
+    its scope: a table's name, ``""`` for a CTE's or a subquery's, None when written
+    unqualified, with an outer alias or elsewhere than as a column or an alias (USING
+    lists); none for a name written only as an alias.
+    A name written only with other tables' or CTEs' aliases is no column read of a table
+    (``named_columns``): subscription_mrr names four columns of the periods that the
+    transactions also have, fetched by row ids with the transactions for nothing (at 1M
+    subscriptions, busy: the shared transactions' 14 columns -> 10, ~0.07 CPU s). Every
+    name None where sqlglot cannot scope the SQL."""
+    tree = _parsed(sql)
+    written: dict[str, set[str | None]] = {}
+    for identifier in tree.find_all(exp.Identifier):
+        owners = written.setdefault(identifier.name, set())
+        # an alias names what a SELECT gives (or a CTE, a table), reading nothing: a column
+        # read under that name is written as one (subscription_mrr's user_prev_end, which
+        # the periods also have: fetched for nothing, ~0.035 CPU s at 1M subscriptions)
+        if not isinstance(identifier.parent, exp.Column | exp.Alias | exp.TableAlias):
+            owners.add(None)
+    try:
+        scopes = traverse_scope(tree)
+    except sqlglot.errors.SqlglotError:
+        scopes = []
+    scoped: set[int] = set()
+    for scope in scopes:
+        for column in scope.columns:
+            scoped.add(id(column))
+            source = scope.sources.get(column.table) if column.table else None
+            if isinstance(source, exp.Table):
+                owner: str | None = f"{source.db}.{source.name}"
+            else:
+                owner = None if source is None else ""
+            written.setdefault(column.name, set()).add(owner)
+    for column in tree.find_all(exp.Column):
+        if id(column) not in scoped:
+            written.setdefault(column.name, set()).add(None)
+    return written
 
 
 @lru_cache(maxsize=64)
@@ -723,7 +807,30 @@ def few_rows(warehouse: Warehouse, table: str, condition: str) -> str:
     and a plain semi-join decompresses every column of every row)."""
     if not warehouse.capabilities.row_ids:
         return condition
-    return pipeline_fragment("by_row_ids", table=table, condition=condition)
+    return _by_row_ids(table, condition)
+
+
+def _by_row_ids(table: str, condition: str) -> str:
+    """The condition on ``table``'s row ids (``by_row_ids``): those ``condition`` picks,
+    read one alternative at a time (``alternatives``)."""
+    reads = (f"SELECT rowid FROM {table} WHERE {term}" for term in alternatives(condition))
+    return pipeline_fragment("by_row_ids", row_ids=" UNION ALL ".join(reads))
+
+
+@lru_cache(maxsize=256)
+def alternatives(condition: str) -> tuple[str, ...]:
+    """The terms OR-ed at the top of ``condition`` when each is an ``IN`` over a subquery
+    (a key among keys: the shared reads' rows of either key column), else the condition
+    alone. DuckDB runs each such term alone as a semi-join, and an OR of them as a mark join
+    per term over every row, then the OR: at 1M subscriptions, busy, the transactions' row
+    ids by subscription or by user 0.20 CPU s, the two reads' row ids 0.06-0.07."""
+    tree = sqlglot.parse_one(condition, read="duckdb")
+    if not isinstance(tree, exp.Or):
+        return (condition,)
+    terms = [term.unnest() for term in tree.flatten()]
+    if not all(isinstance(t, exp.In) and t.args.get("query") is not None for t in terms):
+        return (condition,)
+    return tuple(term.sql(dialect="duckdb") for term in terms)
 
 
 def keyed_rows(warehouse: Warehouse, table: str, condition: str, columns: str = "*") -> str:
@@ -739,7 +846,7 @@ def keyed_rows(warehouse: Warehouse, table: str, condition: str, columns: str = 
     hashed = hashed_condition(condition, lookups) if lookups else None
     if hashed is None:
         return f"SELECT {columns} FROM {table} WHERE {few_rows(warehouse, table, condition)}"
-    read = pipeline_fragment("by_row_ids", table=table, condition=hashed)
+    read = _by_row_ids(table, hashed)
     return pipeline_fragment(
         "looked_up_rows", columns=columns, table=table, read=read, condition=condition
     )
@@ -808,6 +915,7 @@ def rebuild_keys(
     delta: str,
     new_rows: str | None = None,
     kept: Mapping[str, str] | None = None,
+    since: str | None = None,
 ) -> None:
     """Rebuild a key-ranged model for the keys in the temporary table ``keys`` (the
     range's columns) with its own SQL, its inputs narrowed to those keys; only rows that
@@ -816,13 +924,19 @@ def rebuild_keys(
     temporary table ``new_rows``, rows marked ``_old`` left out). Keys match by ``=``: a
     key column is one that is never NULL. ``kept``: input -> the SELECT of its declared
     rows for the keys from what the daily build keeps of it (``shared_reads.py``), read in
-    place of the input."""
+    place of the input. ``since``: the temporary table of the keys, each with ``_since``
+    (``incremental._settled_since``), for a model that declares ``@settled``: only the rows
+    of the keys its condition leaves are compared, stored and fresh."""
     assert model.range is not None
     column = model.range.column
     where = pipeline_fragment("keys_among", key=f"({column})", given=f"{column}", rows=keys)
     # (200,000 subscriptions, CPU s: the latest copies' 0.037 -> 0.022, subscription_mrr's
     # 0.087 -> 0.071)
     stored = keyed_rows(warehouse, model.table, where)
+    row_ids = None
+    if since is not None:
+        stored = _unsettled_stored(warehouse, model, since)
+        row_ids = ROW_ID if warehouse.capabilities.row_ids else None
     inputs = input_rows(warehouse, model.range, keys=keys, skipped=set(kept or ()))
     inputs.update(kept or {})
     if model.range.stores is not None:
@@ -839,8 +953,34 @@ def rebuild_keys(
     else:
         stored_sql = stored
     fresh, made = _narrowed_model(warehouse, model, inputs, kept=kept or ())
-    replace_changed(warehouse, model, stored_sql, fresh, delta)
+    if since is not None:
+        fresh = pipeline_sql("unsettled_rows", rows=fresh, **_settled_parts(model, since))
+    replace_changed(warehouse, model, stored_sql, fresh, delta, row_ids=row_ids)
     done_with(warehouse, made + (["stored_rows"] if stored_sql is None else []))
+
+
+def _settled_parts(model: Model, since: str) -> dict[str, str]:
+    """The fragments of ``unsettled_rows``: the ``since`` table, the join of a row ``r`` to
+    its key's row ``s`` there, and the model's ``@settled`` condition over them."""
+    assert model.range is not None and model.range.settled is not None
+    on = " AND ".join(f"r.{c} = s.{c}" for c in model.range.keys)
+    settled = model.range.settled.replace("{since}", "s._since")
+    return {"since": since, "on": on, "settled": settled}
+
+
+def _unsettled_stored(warehouse: Warehouse, model: Model, since: str) -> str:
+    """The SELECT of the stored rows of the keys in ``since`` that their ``@settled``
+    condition leaves: where the warehouse has row ids, the row ids found from the key's and
+    the condition's columns alone, then those rows (``few_rows``), each with its row id
+    (``ROW_ID``): the rows that went are deleted by it (``replace_changed``), not matched by
+    key over the whole table (subscription_mrr's ~11,000 among 6.2M at 1M subscriptions:
+    0.13-0.18 -> 0.04 CPU s; benchmarks/daily_build_profile.py --analytics, 3 alternating
+    pairs, load 6-8)."""
+    parts = _settled_parts(model, since)
+    if not warehouse.capabilities.row_ids:
+        return pipeline_sql("unsettled_rows", rows=f"SELECT * FROM {model.table}", **parts)
+    row_ids = pipeline_fragment("unsettled_row_ids", table=model.table, **parts)
+    return f"SELECT *, rowid AS {ROW_ID} FROM {model.table} WHERE rowid IN ({row_ids})"
 
 
 def rebuild_each(warehouse: Warehouse, model: Model, source_delta: str, delta: str) -> None:

@@ -336,11 +336,8 @@ def _rebuild_models(
             rebuild_each(warehouse, model, source, delta)
         else:
             keys = f"keys_{n}"
-            column = declared.column
             aside.ready([c.delta for c in inputs])
-            # an @every input names no key (had it changed, the model was rebuilt whole)
-            naming = [changes[t] for t in sorted(model.reads - set(declared.every)) if t in changes]
-            named = [f"SELECT {column} FROM {c.delta}" for c in naming if c.delta is not None]
+            named = _named_keys(model, changes)
             stored_input = changes[declared.stores].delta if declared.stores else None
             # (a stored input is a loaded one, not a snapshot: _ranged)
             if stored_input is not None:
@@ -356,10 +353,14 @@ def _rebuild_models(
                 fast_path(warehouse, model, keys, {**deltas, model.table: delta}, horizon)
             else:
                 kept = _kept_reads(shared, model, keys, changes, aside)
-                rebuild_keys(warehouse, model, keys, delta, stored_input, kept)
+                days = None  # (the keys with their first changed day, for @settled)
+                if declared.settled is not None:
+                    days = f"since_{n}"
+                    temporary(warehouse, days, _settled_since(model, keys, changes))
+                rebuild_keys(warehouse, model, keys, delta, stored_input, kept, days)
         if declared.moves:
-            days = moved_days(warehouse, model, delta, _readers(model, ranged))
-            changes[model.table] = Change(delta, days.pop(model.table), True, days)
+            firsts = moved_days(warehouse, model, delta, _readers(model, ranged))
+            changes[model.table] = Change(delta, firsts.pop(model.table), True, firsts)
         else:
             changes[model.table] = Change(delta, None, False)
         outcome[model.table] = ""  # (in order: its delta is counted below)
@@ -369,7 +370,7 @@ def _rebuild_models(
     done_with(
         warehouse,
         [c.delta for c in changes.values() if c.delta]
-        + [f"{kind}_{n}" for n in keyed for kind in ("keys", "probed")],
+        + [f"{kind}_{n}" for n in keyed for kind in ("keys", "probed", "since")],
     )  # (only the keyed models made keys and probes: a DROP costs a statement)
     return outcome
 
@@ -387,6 +388,43 @@ def _readers(model: Model, ranged: list[Model]) -> dict[str, frozenset[str]]:
             if columns is not None:
                 found[reader.table] = columns
     return found
+
+
+def _named_keys(model: Model, changes: dict[str, Change]) -> list[str]:
+    """The SELECTs of the keys a keyed model's inputs' changed rows name: an input's rows
+    meeting its ``@reaches`` condition, where it declares one (the others cannot change the
+    model's rows), and no key from an ``@every`` input (had it changed, the model was
+    rebuilt whole)."""
+    declared = model.range
+    assert declared is not None
+    conditions = dict(declared.reaches)
+    named = []
+    for table in sorted(model.reads - set(declared.every)):
+        delta = changes[table].delta if table in changes else None
+        if delta is not None:
+            where = f" WHERE {conditions[table]}" if table in conditions else ""
+            named.append(f"SELECT {declared.column} FROM {delta}{where}")
+    return named
+
+
+def _settled_since(model: Model, keys: str, changes: dict[str, Change]) -> str:
+    """The SELECT of the keys in the temporary table ``keys``, each with ``_since``: the
+    earliest day the changed rows of its inputs that name keys give by the model's
+    ``@since`` lines, NULL when one of them gives none (a NULL day, or an input without a
+    line): all the rows of that key are then compared (``build.rebuild_keys``)."""
+    assert model.range is not None
+    days = dict(model.range.since)
+    columns = ", ".join(model.range.keys)
+    changed = " UNION ALL ".join(
+        f"SELECT {columns}, CAST({days.get(table, 'NULL')} AS DATE) AS _day "
+        f"FROM {changes[table].delta}"
+        for table in sorted(model.reads - set(model.range.every))
+        if table in changes and changes[table].delta is not None
+    )
+    # (no changed row: every key's day unknown)
+    changed = changed or f"SELECT {columns}, CAST(NULL AS DATE) AS _day FROM {keys}"
+    on = " AND ".join(f"k.{c} = d.{c}" for c in model.range.keys)
+    return pipeline_sql("settled_since", keys=keys, changed=changed, columns=columns, on=on)
 
 
 def _reached(warehouse: Warehouse, model: Model, changes: dict[str, Change], aside: _Aside) -> bool:
