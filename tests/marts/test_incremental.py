@@ -245,3 +245,26 @@ def test_a_mart_added_as_the_docs_say_is_rebuilt_by_its_range(
         assert ("2026-11-04", "HK") in {(str(d), c) for d, c, _, churn in daily if churn}
         build(context, [*subscriber_models(), mart])
         assert daily == sorted(warehouse.rows("SELECT * FROM marts.new_daily"))
+
+
+# Reader-shaped @moves: these models' @moves give the first day their one date-ranged
+# reader's rows can change, not the first day any reader's could (subscription_periods'
+# header: a grace period paid later moves subscriber_daily from the day paid, not its
+# start). A second date-ranged reader must be checked against those lines before it lands.
+READER_SHAPED_MOVES = {"marts.subscription_periods": {"marts.subscriber_daily"}}
+
+
+def test_reader_shaped_moves_have_only_the_readers_they_were_written_for() -> None:
+    models = discover_models()
+    for table, expected in READER_SHAPED_MOVES.items():
+        dated = {
+            m.table
+            for m in models
+            if table in m.reads
+            and m.range is not None
+            and m.range.grain in ("day", "week", "month", "resolution")
+        }
+        assert dated == expected, (
+            f"{table}'s @moves are written for {sorted(expected)} alone; "
+            f"check them against {sorted(dated - expected)} and update READER_SHAPED_MOVES"
+        )

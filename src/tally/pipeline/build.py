@@ -661,10 +661,12 @@ def named_columns(sql: str, table: str) -> tuple[str, ...] | None:
     reads of it, never fewer: each name written as a column, but for those written only
     with another table's or a CTE's alias; USING lists, aliases and the like), or ``None``
     when it may read every column of ``table``: a ``*`` over it (``alias.*``, or a bare
-    ``*`` in a SELECT reading it directly) or a NATURAL join. A column the model reads but
-    this misses fails the statement (the input lacks it); it never changes a result (a
-    name left out is one written with another source's alias alone, never bound to an
-    alias of the same name)."""
+    ``*`` in a SELECT reading it directly) or a NATURAL join. It must never miss a column
+    the model reads: a keyed fetch would then fail its statement (the input lacks it), and
+    ``moved_days`` (through ``read_columns``) would not move the model for a change in it,
+    which would give a daily build short of the full build's rows. A name left out is one
+    written with another source's alias alone, or only as an alias, never bound to the
+    table (sqlglot's scopes; every name is kept where they cannot be worked out)."""
     tree = _parsed(sql)
     for found in tree.find_all(exp.Table):
         if f"{found.db}.{found.name}" != table:

@@ -128,8 +128,16 @@ def extended_sql(model_sql: str) -> str:
     steps["first_known"] = first_known[0]
     steps["periods"] = ctes["periods"]
     order = (
-        "transactions", "new_described", "described", "chosen", "refunds", "known",
-        "new_known", "first_known", "stand_ins", "periods",
+        "transactions",
+        "new_described",
+        "described",
+        "chosen",
+        "refunds",
+        "known",
+        "new_known",
+        "first_known",
+        "stand_ins",
+        "periods",
     )
     prefix = ",\n".join(f"{name} AS ({steps[name]})" for name in order)
     return f"WITH {prefix}\n{marts_sql('_extended_periods.sql')}"
