@@ -11,7 +11,7 @@ import pytest
 
 from tally.config import Settings, load_settings
 from tally.lake import Lake
-from tally.pipeline.build import build, discover_models
+from tally.pipeline.build import build, discover_models, read_columns
 from tally.pipeline.context import Context
 from tally.pipeline.incremental import build_day
 from tally.sources.demo import DemoWorld
@@ -247,24 +247,40 @@ def test_a_mart_added_as_the_docs_say_is_rebuilt_by_its_range(
         assert daily == sorted(warehouse.rows("SELECT * FROM marts.new_daily"))
 
 
-# Reader-shaped @moves: these models' @moves give the first day their one date-ranged
-# reader's rows can change, not the first day any reader's could (subscription_periods'
-# header: a grace period paid later moves subscriber_daily from the day paid, not its
-# start). A second date-ranged reader must be checked against those lines before it lands.
-READER_SHAPED_MOVES = {"marts.subscription_periods": {"marts.subscriber_daily"}}
+# Reader-shaped @moves: these models' @moves give, for some columns, the first day their
+# date-ranged readers' rows can change as those readers read them today, not the first day
+# any reader's could (subscription_periods' header: a grace period paid later moves
+# subscriber_daily from the day paid, not its start; subscription_mrr's: a renewal after a
+# gap moves mrr_movements not at all). A new date-ranged reader of those columns must be
+# checked against the lines before it lands. table -> (its shaped columns, their readers)
+READER_SHAPED_MOVES = {
+    "marts.subscription_periods": (
+        {
+            *("user_id", "country", "platform", "plan_code", "product_id", "channel"),
+            *("channel_sector", "kind", "spell_start", "user_prev_end", "source_rank"),
+            *("source_time", "paying_from", "previous_kind", "previous_plan_code"),
+            *("paid_on", "continues"),
+        },
+        {"marts.subscriber_daily"},
+    ),
+    "marts.subscription_mrr": ({"next_start", "user_prev_end"}, {"marts.mrr_movements"}),
+}
 
 
 def test_reader_shaped_moves_have_only_the_readers_they_were_written_for() -> None:
     models = discover_models()
-    for table, expected in READER_SHAPED_MOVES.items():
-        dated = {
-            m.table
-            for m in models
-            if table in m.reads
-            and m.range is not None
-            and m.range.grain in ("day", "week", "month", "resolution")
-        }
+    for table, (shaped, expected) in READER_SHAPED_MOVES.items():
+        dated = set()
+        for model in models:
+            if table not in model.reads or model.range is None:
+                continue
+            if model.range.grain not in ("day", "week", "month", "resolution"):
+                continue
+            read = read_columns(model, table)
+            if read is None or read & shaped:
+                dated.add(model.table)
         assert dated == expected, (
-            f"{table}'s @moves are written for {sorted(expected)} alone; "
-            f"check them against {sorted(dated - expected)} and update READER_SHAPED_MOVES"
+            f"{table}'s @moves for {sorted(shaped)} are written for {sorted(expected)} "
+            f"alone; check them against {sorted(dated - expected)}, then update "
+            "READER_SHAPED_MOVES"
         )

@@ -44,8 +44,18 @@
 -- @reads staging.viu_premium_transactions_latest WHERE user_id IN {keys} AND type IN ('purchase', 'renewal') AND amount > 0
 -- @reads marts.subscription_periods WHERE user_id IN {keys}
 -- @reads marts.subscription_list_prices WHERE user_id IN {keys}
--- @moves period_start: user_id, segment_id, amount, billed_days, mrr, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, user_prev_end, first_start
--- @moves period_end: period_end, next_start
+-- @moves period_start: user_id, segment_id, amount, billed_days, mrr, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, first_start
+-- @moves period_end: period_end
+-- next_start and user_prev_end move the marts as mrr_movements (the one date-ranged reader
+-- of either) reads them, not from every day they could: a period churns on its end unless
+-- its successor starts that day, and a start not continuing the one before is a
+-- Reactivation when the user's earlier periods ended by then. So a renewal after a gap
+-- (next_start NULL -> a later day) or a user_prev_end still after the start moves nothing
+-- (at 1M subscriptions, the bench's last day: 188 such periods moved mrr_movements back
+-- ten days, to 2026-12-21; a new reader of these two columns must be checked against the
+-- lines, tests/marts/test_incremental.py READER_SHAPED_MOVES):
+-- @moves CASE WHEN next_start = period_end THEN period_end END: next_start
+-- @moves CASE WHEN user_prev_end <= period_start THEN period_start END: user_prev_end
 -- A user's period that starts before the earliest period their changed rows describe (a
 -- billed row's start in the country's day, within two days of its UTC day), and whose
 -- successor does too, stays as it is: its every column reads only the user's earlier
