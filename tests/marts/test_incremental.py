@@ -13,7 +13,7 @@ from tally.config import Settings, load_settings
 from tally.lake import Lake
 from tally.pipeline.build import build, discover_models, read_columns
 from tally.pipeline.context import Context
-from tally.pipeline.incremental import build_day
+from tally.pipeline.incremental import DATE_GRAINS, build_day
 from tally.sources.demo import DemoWorld
 from tally.sources.viu_premium import SubscriberStatus, Transactions, parse_csv
 from tally.warehouse import Warehouse
@@ -274,7 +274,7 @@ def test_reader_shaped_moves_have_only_the_readers_they_were_written_for() -> No
         for model in models:
             if table not in model.reads or model.range is None:
                 continue
-            if model.range.grain not in ("day", "week", "month", "resolution"):
+            if model.range.grain not in DATE_GRAINS:
                 continue
             read = read_columns(model, table)
             if read is None or read & shaped:

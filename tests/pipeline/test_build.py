@@ -26,7 +26,6 @@ from tally.pipeline.build import (
     keyed_rows,
     lookups_declared,
     moved_days,
-    moved_since,
     named_columns,
     narrowed,
     range_condition,
@@ -378,7 +377,7 @@ def test_a_keyed_rebuild_replaces_only_what_differs_and_says_from_when() -> None
         # U1's period only changed its end: it moves from the earlier end, 2 Nov; S3's
         # period (same key, another user) changed no declared column: nothing from it.
         # Had U1's kind changed, its start (1 Nov) would have moved first
-        assert moved_since(warehouse, model, "delta") == dt.date(2026, 11, 2)
+        assert moved_days(warehouse, model, "delta", {})[model.table] == dt.date(2026, 11, 2)
         # a reader that never reads period_end: U1's change (its end alone) moves it on no
         # day, nor does S3's (as for every reader); the others still move from 2 Nov
         reads_kind = frozenset({"user_id", "subscription_id", "period_start", "kind"})

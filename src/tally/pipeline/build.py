@@ -1055,26 +1055,20 @@ def replace_changed(
     done_with(warehouse, [table for table, _ in made])
 
 
-def moved_since(warehouse: Warehouse, model: Model, delta: str) -> dt.date | None:
-    """The first day the rows in ``delta`` (``replace_changed``) move downstream, by the
-    model's ``@moves``: a row that came or went moves every day its declarations give; a
-    row that changed (the same unique key on both sides), the days of the declarations
-    whose columns differ. None: no day moved."""
-    return moved_days(warehouse, model, delta, {})[model.table]
-
-
 def moved_days(
     warehouse: Warehouse, model: Model, delta: str, readers: Mapping[str, frozenset[str]]
 ) -> dict[str, dt.date | None]:
-    """``moved_since`` for every reader (under ``model.table``), and for each reader in
-    ``readers`` (a model downstream -> the columns of ``model``'s table it may read):
-    a changed row moves it only by the declarations whose columns it reads, as a column it
-    never reads cannot change its rows (a row that came or went still moves it on every
-    day). On the 1M bench's last day, 188 MRR periods whose only change was next_start (a
-    renewal came after a gap) moved the MRR marts from ten days back; mrr_daily and
-    cohort_retention never read next_start. One statement for all readers; each declared
-    day is computed on each side (``_moves_<n>``), so the expressions are used as written,
-    not parsed and requalified."""
+    """The first day the rows in ``delta`` (``replace_changed``) move downstream, by the
+    model's ``@moves`` (None: no day moved): for every reader, under ``model.table`` (a row
+    that came or went moves every day its declarations give; a row that changed, the same
+    unique key on both sides, the days of the declarations whose columns differ), and for
+    each reader in ``readers`` (a model downstream -> the columns of ``model``'s table it
+    may read) apart: a changed row moves it only by the declarations whose columns it
+    reads, as a column it never reads cannot change its rows. On the 1M bench's last day,
+    188 MRR periods whose only change was next_start (a renewal came after a gap) moved the
+    MRR marts from ten days back; mrr_daily and cohort_retention never read next_start.
+    One statement for all readers; each declared day is computed on each side
+    (``_moves_<n>``), so the expressions are used as written, not parsed and requalified."""
     assert model.range is not None
     columns = table_columns(warehouse, model.table)
     moves = model.range.moves
