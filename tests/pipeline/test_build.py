@@ -228,7 +228,7 @@ def test_no_declaration_is_none() -> None:
         ),
         (
             "-- @range day a\n-- @reaches marts.b WHERE false\nSELECT 1",
-            "x.sql, line 2: @reaches needs @range all or key",
+            "x.sql, line 2: @reaches needs @range all, key or sums",
         ),
         (
             "-- @range all\n-- @every marts.prices\nSELECT 1",
@@ -754,3 +754,106 @@ def test_a_model_rebuilt_whole_is_rebuilt_only_when_a_change_reaches_it() -> Non
         unconditioned = Model("marts.priced", sql, "priced.sql", reads, declared_range(sql))
         changes = {"marts.periods": periods, "marts.prices": Change("one_came", None, False)}
         assert _reached(warehouse, unconditioned, changes, aside) is True
+
+
+SUMMED = """-- money per group, kept as sums per subscription
+-- @range sums subscription_id summed subscriptions
+-- @reads marts.subs WHERE subscription_id IN {keys} AND day > {built} - 30
+WITH summed AS (
+    SELECT grp, CAST(count(*) AS BIGINT) AS subscriptions,
+        CAST(coalesce(sum(amount), 0) AS DECIMAL(18, 2)) AS _amount
+    FROM marts.subs
+    GROUP BY grp
+)
+SELECT grp, subscriptions, CAST(_amount AS DOUBLE) AS amount,
+    CAST(_amount AS DECIMAL(18, 2)) AS _amount
+FROM summed
+"""
+
+
+def test_a_sums_range_names_its_key_cte_count_and_horizon() -> None:
+    sql = SUMMED.replace(
+        "WITH", "-- @horizon marts.subs WHERE day > {built} AND day <= {horizon}\nWITH"
+    )
+    declared = declared_range(sql)
+    assert declared is not None
+    assert (declared.grain, declared.column, declared.summed, declared.count) == (
+        "sums",
+        "subscription_id",
+        "summed",
+        "subscriptions",
+    )
+    assert declared.resolution is None
+    assert declared.horizon == (("marts.subs", "day > {built} AND day <= {horizon}"),)
+    with pytest.raises(ConfigError, match="line 2: @horizon needs @range sums"):
+        declared_range("-- @range all\n-- @horizon marts.subs WHERE true\nSELECT 1", "x.sql")
+    with pytest.raises(ConfigError, match="line 1: @range 'sums subscription_id summed'"):
+        declared_range("-- @range sums subscription_id summed\nSELECT 1", "x.sql")
+
+
+def test_summed_parts_split_the_cte_into_groups_and_sums() -> None:
+    contribution, merged, groups, sums = build_module.summed_parts(SUMMED, "summed")
+    assert groups == ("grp",)
+    assert sums == ("subscriptions", "_amount")
+    assert contribution.endswith("SELECT * FROM summed")
+    assert "FROM sums_merged" in merged and "FROM marts.subs" not in merged
+    with pytest.raises(ConfigError, match="no one CTE 'totals'"):
+        build_module.summed_parts(SUMMED, "totals")
+
+
+def test_a_sums_model_adds_its_changed_keys_sums_now_and_takes_away_those_before() -> None:
+    """Worked by hand: s1 moves from group A to B, s2's amount grows, s3 (B's only row
+    before s1 came) goes, s4 comes to a new group C; s5 (A) and s6 (out of the keys, read
+    narrowed away by its day) stay. A keeps s5 (1 row, 5.00), B has s1 (1 row, 10.00), C
+    s4 (1 row, 0.10); the group whose rows all went, none."""
+    warehouse = connect("duckdb:///:memory:")
+    warehouse.execute("CREATE SCHEMA marts")
+    before = (
+        "('s1', 'A', 10.00, DATE '2026-11-30'), ('s2', 'D', 1.25, DATE '2026-11-30'), "
+        "('s3', 'B', 3.00, DATE '2026-11-30'), ('s5', 'A', 5.00, DATE '2026-11-30'), "
+        "('s6', 'D', 7.00, DATE '2026-01-01')"
+    )
+    columns = "(subscription_id, grp, amount, day)"
+    warehouse.execute(
+        f"CREATE TABLE marts.subs AS SELECT subscription_id, grp, "
+        f"CAST(amount AS DECIMAL(18, 2)) AS amount, day FROM (VALUES {before}) AS v{columns}"
+    )
+    declared = declared_range(SUMMED)
+    model = Model("marts.summed_model", SUMMED.strip(), "x.sql", frozenset({"marts.subs"}), declared)
+    warehouse.execute(f"CREATE TABLE {model.table} AS {model.sql}")
+    with warehouse.session():
+        temporary(
+            warehouse,
+            "subs_delta",
+            "SELECT subscription_id, grp, CAST(amount AS DECIMAL(18, 2)) AS amount, day, _old "
+            "FROM (VALUES ('s1', 'A', 10.00, DATE '2026-11-30', true), "
+            "('s1', 'B', 10.00, DATE '2026-11-30', false), "
+            "('s2', 'D', 1.25, DATE '2026-11-30', true), "
+            "('s2', 'D', 2.50, DATE '2026-11-30', false), "
+            "('s3', 'B', 3.00, DATE '2026-11-30', true), "
+            "('s4', 'C', 0.10, DATE '2026-11-30', false)) AS v(subscription_id, grp, amount, "
+            "day, _old)",
+        )
+        # the input as it is now: its stored rows but those that went, with those that came
+        warehouse.execute(
+            "DELETE FROM marts.subs WHERE (subscription_id, grp, amount, day) IN "
+            "(SELECT (subscription_id, grp, amount, day) FROM subs_delta WHERE _old)"
+        )
+        warehouse.execute(
+            "INSERT INTO marts.subs SELECT subscription_id, grp, amount, day FROM subs_delta "
+            "WHERE NOT _old"
+        )
+        temporary(warehouse, "keys_0", "SELECT DISTINCT subscription_id FROM subs_delta")
+        build_module.rebuild_sums(
+            warehouse, model, "keys_0", {"marts.subs": "subs_delta"}, dt.date(2026, 12, 1), "d"
+        )
+        stored = sorted(warehouse.rows(f"SELECT * FROM {model.table}"))
+        assert [row[:3] for row in stored] == [
+            ("A", 1, 5.0),
+            ("B", 1, 10.0),
+            ("C", 1, 0.1),
+            ("D", 2, 9.5),
+        ]
+        assert stored == sorted(warehouse.rows(model.sql))  # the full build's rows
+        came = warehouse.rows("SELECT grp FROM d WHERE NOT _old ORDER BY grp")
+        assert came == [("A",), ("B",), ("C",), ("D",)]

@@ -54,7 +54,7 @@ WRITTEN = frozenset(
         "marts.dim_exchange_rate_day",
     }
 )
-GRAINS = ("day", "week", "month", "resolution", "key", "each", "all")
+GRAINS = ("day", "week", "month", "resolution", "key", "each", "all", "sums")
 RESOLUTIONS = {"daily": "day", "weekly": "week", "monthly": "month"}
 DECLARATION = re.compile(r"^--\s*@(\w+)\b\s*(.*?)\s*$")
 KEYWORDS = frozenset(
@@ -71,6 +71,7 @@ KEYWORDS = frozenset(
         "lookup",
         "since",
         "settled",
+        "horizon",
     }
 )
 # how a model's table is stored, declared beside its range but not part of it
@@ -118,10 +119,17 @@ class Range:
     read first when a keyed read looks for the rows of some keys (``keyed_rows``).
     ``every``: inputs of a keyed model whose changed rows name none of its keys (they lack
     its key columns) and may reach any of its rows: the model is rebuilt whole when one of
-    them changed, for its other inputs' keys otherwise. ``reaches`` (all and key ranges):
+    them changed, for its other inputs' keys otherwise. ``reaches`` (all, key and sums ranges):
     per input, the condition its changed rows (``_old`` marking those that went) meet when
     they can change the model's rows (an input not named: any changed row does); an all
     range is rebuilt only when one does, a key range for the keys those rows name.
+    "sums": a model whose rows are the sums of the CTE ``summed`` over its inputs' rows
+    of each key ``column`` (a subscription's), each row stored with those sums under the
+    CTE's names; rebuilt by adding the changed keys' sums over their inputs' rows as they
+    are now and taking away those over their rows as they were (``rebuild_sums``); a group
+    is kept while its sum ``count`` is not 0. ``horizon`` (sums ranges): per input, the
+    condition its rows meet when a new newest day moves their sums (``{built}``: the
+    stored build's horizon, ``{horizon}`` the new one), whose keys are rebuilt too.
     """
 
     grain: str
@@ -138,6 +146,9 @@ class Range:
     reaches: tuple[tuple[str, str], ...] = ()
     since: tuple[tuple[str, str], ...] = ()
     settled: str | None = None
+    summed: str | None = None
+    count: str | None = None
+    horizon: tuple[tuple[str, str], ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -207,6 +218,8 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     -- @reaches <schema.table> WHERE <condition over its changed rows>   (with all or key)
     -- @since <schema.table>: <day expression over its changed rows>   (with key)
     -- @settled <condition over the model's rows, with {since}>   (with key and @since)
+    -- @range sums <key column> <CTE> <count column>
+    -- @horizon <schema.table> WHERE <condition with {built} and {horizon}>   (with sums)
 
     (``-- @uncompressed <column>, ...`` is not about the range: ``uncompressed_columns``.)
     """
@@ -227,14 +240,17 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
         raise ConfigError(
             f"{path}, line {range_line}: @range {text!r}: expected day|week|month <column>, "
             "resolution <column> <resolution column>, key <column>, ..., each "
-            "<schema.table> or all"
+            "<schema.table>, all or sums <key column> <CTE> <count column>"
         )
     reads = _conditions("reads", found.get("reads", []), path)
     reaches = _conditions("reaches", found.get("reaches", []), path)
-    if reaches and words[0] not in ("all", "key"):
+    if reaches and words[0] not in ("all", "key", "sums"):
         raise ConfigError(
-            f"{path}, line {found['reaches'][0][0]}: @reaches needs @range all or key"
+            f"{path}, line {found['reaches'][0][0]}: @reaches needs @range all, key or sums"
         )
+    horizon = _conditions("horizon", found.get("horizon", []), path)
+    if horizon and words[0] != "sums":
+        raise ConfigError(f"{path}, line {found['horizon'][0][0]}: @horizon needs @range sums")
     moves = []
     for number, text in found.get("moves", []):
         day, colon, columns = text.rpartition(":")
@@ -262,7 +278,7 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
     return Range(
         grain=words[0],
         column=words[1] if len(words) > 1 else None,
-        resolution=words[2] if len(words) > 2 else None,
+        resolution=words[2] if words[0] == "resolution" else None,
         unique=unique,
         reads=reads,
         moves=tuple(moves),
@@ -274,6 +290,9 @@ def declared_range(sql: str, path: str = "<model>") -> Range | None:
         reaches=reaches,
         since=since,
         settled=settled,
+        summed=words[2] if words[0] == "sums" else None,
+        count=words[3] if words[0] == "sums" else None,
+        horizon=horizon,
     )
 
 
@@ -336,7 +355,7 @@ def _lookup(number: int, text: str, path: str) -> tuple[str, str]:
 
 
 def _arity(grain: str) -> int:
-    return {"resolution": 3, "all": 1}.get(grain, 2)
+    return {"resolution": 3, "all": 1, "sums": 4}.get(grain, 2)
 
 
 @lru_cache(maxsize=256)
@@ -650,7 +669,9 @@ def _narrowed_model(
 @lru_cache(maxsize=64)
 def _condition_columns(condition: str) -> tuple[str, ...]:
     """The names a declared input condition writes."""
-    text = condition.replace("{keys}", "NULL").replace("{since}", "NULL")
+    text = condition
+    for placeholder in ("{keys}", "{since}", "{built}"):
+        text = text.replace(placeholder, "NULL")
     written = sqlglot.parse_one(text, read="duckdb").find_all(exp.Identifier)
     return tuple(sorted({identifier.name for identifier in written}))
 
@@ -995,6 +1016,107 @@ def rebuild_each(warehouse: Warehouse, model: Model, source_delta: str, delta: s
     stored = narrowed(model.sql, {source: f"SELECT {listed} FROM {source_delta} WHERE _old"})
     fresh = narrowed(model.sql, {source: f"SELECT {listed} FROM {source_delta} WHERE NOT _old"})
     replace_changed(warehouse, model, stored, fresh, delta)
+
+
+# the temporary table of a sums model's merged sums, which its CTE reads in the rebuild
+MERGED_SUMS = "sums_merged"
+
+
+def rebuild_sums(
+    warehouse: Warehouse,
+    model: Model,
+    keys: str,
+    deltas: Mapping[str, str],
+    built: dt.date,
+    delta: str,
+) -> None:
+    """Rebuild a model whose rows are the sums of its CTE (``@range sums``) for the keys in
+    the temporary table ``keys``: the CTE over those keys' rows of its inputs as they are
+    now is added to the stored sums, the CTE over their rows as they were is taken away
+    (``deltas``: input -> its changed rows, ``_old`` true for those that went, as
+    ``replace_changed`` leaves them; every input has one), and the model's own SQL reads
+    the merged sums in place of its CTE; only rows that differ are replaced. A key's sums
+    depend on its rows alone, so the keys not among ``keys`` (none of whose rows changed)
+    give the same sums either way: narrowing an input (``@reads``, with ``{keys}`` and
+    ``{built}``, the stored build's horizon) only spares reading them. Exact for integer
+    and decimal sums (never floats: the CTE casts). An input's rows are read once, with
+    only the columns the model names (``named_columns``), by a plain semi-join: with so
+    few columns DuckDB fetches them for the rows its filters keep alone (at 1M
+    subscriptions, ~25,000 subscriptions' current MRR periods: 0.11 CPU s, against
+    0.18-0.23 in two steps by row ids, ``keyed_rows``)."""
+    declared = model.range
+    assert declared is not None and declared.summed is not None and declared.count is not None
+    contribution, merged, groups, sums = summed_parts(model.sql, declared.summed)
+    listed = pipeline_fragment("declared_keys", column=str(declared.column), keys=keys)
+    conditions = {
+        table: condition.replace("{built}", f"DATE '{built}'").replace("{keys}", listed)
+        for table, condition in declared.reads
+    }
+    now: dict[str, str] = {}
+    before: dict[str, str] = {}
+    made = []
+    for number, table in enumerate(sorted(model.reads)):
+        condition = conditions.get(table, "true")
+        columns = _summed_columns(warehouse, model, table, condition)
+        rows = f"sums_input_{number}"  # read once, for both versions
+        temporary(warehouse, rows, f"SELECT {columns} FROM {table} WHERE {condition}")
+        made.append(rows)
+        now[table] = f"SELECT {columns} FROM {rows}"
+        before[table] = pipeline_sql(
+            "rows_before", columns=columns, rows=rows, delta=deltas[table], condition=condition
+        )
+    temporary(warehouse, "sums_now", narrowed(contribution, now))
+    temporary(warehouse, "sums_before", narrowed(contribution, before))
+    temporary(
+        warehouse,
+        MERGED_SUMS,
+        pipeline_sql(
+            "merged_sums",
+            table=model.table,
+            groups=", ".join(groups),
+            sums=", ".join(sums),
+            summed=", ".join(f"sum({column}) AS {column}" for column in sums),
+            negated=", ".join(f"-{column}" for column in sums),
+            count=declared.count,
+        ),
+    )
+    replace_changed(warehouse, model, f"SELECT * FROM {model.table}", merged, delta)
+    done_with(warehouse, [*made, "sums_now", "sums_before", MERGED_SUMS])
+
+
+def _summed_columns(warehouse: Warehouse, model: Model, table: str, condition: str) -> str:
+    """The columns of ``table`` a sums model reads (those it names and its condition on
+    the table names; every one where it may read all): fetched by row ids, each column
+    kept is decompressed in every block (at 1M subscriptions the MRR periods of the day's
+    ~25,000 subscriptions, 16 columns: ~0.39 CPU s)."""
+    columns = table_columns(warehouse, table)
+    named = named_columns(model.sql, table)
+    if named is None:
+        return ", ".join(columns)
+    wanted = set(named) | set(_condition_columns(condition))
+    return ", ".join(c for c in columns if c in wanted)
+
+
+@lru_cache(maxsize=16)
+def summed_parts(sql: str, cte: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+    """For a sums model (``rebuild_sums``): the SELECT of its CTE ``cte``'s rows, its SQL
+    with that CTE reading the temporary table ``MERGED_SUMS`` instead, and the CTE's group
+    columns and sums (its outputs without and with an aggregate). Rewritten on the parsed
+    tree (once a process)."""
+    tree = _parsed(sql)
+    found = [c for c in tree.find_all(exp.CTE) if c.alias_or_name == cte]
+    with_ = tree.args.get("with_")
+    if len(found) != 1 or with_ is None or not isinstance(found[0].this, exp.Select):
+        raise ConfigError(f"@range sums: no one CTE {cte!r} (a SELECT) in the model's WITH")
+    outputs = found[0].this.selects
+    groups = tuple(o.alias_or_name for o in outputs if o.find(exp.AggFunc) is None)
+    sums = tuple(o.alias_or_name for o in outputs if o.find(exp.AggFunc) is not None)
+    contribution = exp.select("*").from_(cte)
+    contribution.set("with_", with_.copy())
+    merged = tree.copy()
+    body = next(c for c in merged.find_all(exp.CTE) if c.alias_or_name == cte)
+    body.set("this", exp.select(*groups, *sums).from_(MERGED_SUMS))
+    return contribution.sql(dialect="duckdb"), merged.sql(dialect="duckdb"), groups, sums
 
 
 def replace_changed(
