@@ -284,3 +284,46 @@ def test_reader_shaped_moves_have_only_the_readers_they_were_written_for() -> No
             f"alone; check them against {sorted(dated - expected)}, then update "
             "READER_SHAPED_MOVES"
         )
+
+
+def test_a_sums_model_is_rebuilt_for_changed_keys_and_those_a_new_horizon_moves() -> None:
+    """``@range sums``: the keys of its inputs' changed rows (through ``@reaches``), and
+    those of the rows its ``@horizon`` line picks between the two horizons; a changed row
+    of an input without the key column other than the bounds: rebuilt whole (None)."""
+    from tally.pipeline.build import Model, declared_range, temporary
+    from tally.pipeline.incremental import BOUNDS, Change, _summed_keys
+
+    sql = (
+        "-- @range sums subscription_id summed n\n"
+        "-- @reaches marts.periods WHERE NOT _old\n"
+        "-- @horizon marts.periods WHERE period_end > {built} AND period_end <= {horizon}\n"
+        "WITH summed AS (SELECT 1 AS g, count(*) AS n FROM marts.periods) SELECT * FROM summed"
+    )
+    reads = frozenset({"marts.periods", BOUNDS})
+    model = Model("marts.summed", sql, "summed.sql", reads, declared_range(sql))
+    warehouse = memory_warehouse()
+    warehouse.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    warehouse.execute(
+        "CREATE TABLE marts.periods AS SELECT * FROM (VALUES ('s1', DATE '2026-12-01'), "
+        "('s2', DATE '2026-12-02'), ('s3', DATE '2026-12-03')) AS v(subscription_id, period_end)"
+    )
+    warehouse.execute(f"CREATE TABLE {BOUNDS} AS SELECT DATE '2026-12-02' AS horizon")
+    with warehouse.session():
+        temporary(
+            warehouse,
+            "periods_delta",
+            "SELECT * FROM (VALUES ('s4', true), ('s5', false)) AS v(subscription_id, _old)",
+        )
+        temporary(warehouse, "bounds_delta", "SELECT DATE '2026-12-01' AS horizon, true AS _old")
+        changes = {
+            "marts.periods": Change("periods_delta", None, False),
+            BOUNDS: Change("bounds_delta", None, False),
+        }
+        named = _summed_keys(warehouse, model, changes, dt.date(2026, 12, 1))
+        assert named is not None
+        # s5 came (s4 went: no row of it reaches); s2's period ends by the new horizon
+        assert sorted(warehouse.rows(" UNION ".join(named))) == [("s2",), ("s5",)]
+        other = Model("marts.summed", sql, "summed.sql", reads | {"marts.rates"}, model.range)
+        temporary(warehouse, "rates_delta", "SELECT 1.5 AS rate, false AS _old")
+        changes["marts.rates"] = Change("rates_delta", None, False)
+        assert _summed_keys(warehouse, other, changes, dt.date(2026, 12, 1)) is None

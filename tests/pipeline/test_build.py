@@ -819,7 +819,9 @@ def test_a_sums_model_adds_its_changed_keys_sums_now_and_takes_away_those_before
         f"CAST(amount AS DECIMAL(18, 2)) AS amount, day FROM (VALUES {before}) AS v{columns}"
     )
     declared = declared_range(SUMMED)
-    model = Model("marts.summed_model", SUMMED.strip(), "x.sql", frozenset({"marts.subs"}), declared)
+    model = Model(
+        "marts.summed_model", SUMMED.strip(), "x.sql", frozenset({"marts.subs"}), declared
+    )
     warehouse.execute(f"CREATE TABLE {model.table} AS {model.sql}")
     with warehouse.session():
         temporary(
