@@ -801,11 +801,15 @@ def test_summed_parts_split_the_cte_into_groups_and_sums() -> None:
         build_module.summed_parts(SUMMED, "totals")
 
 
-def test_a_sums_model_adds_its_changed_keys_sums_now_and_takes_away_those_before() -> None:
+@pytest.mark.parametrize("uniques", [None, {"marts.subs": ("subscription_id",)}])
+def test_a_sums_model_adds_its_changed_keys_sums_now_and_takes_away_those_before(
+    uniques: dict[str, tuple[str, ...]] | None,
+) -> None:
     """Worked by hand: s1 moves from group A to B, s2's amount grows, s3 (B's only row
     before s1 came) goes, s4 comes to a new group C; s5 (A) and s6 (out of the keys, read
     narrowed away by its day) stay. A keeps s5 (1 row, 5.00), B has s1 (1 row, 10.00), C
-    s4 (1 row, 0.10); the group whose rows all went, none."""
+    s4 (1 row, 0.10); the group whose rows all went, none. The input's rows as they were
+    found by every column or by its unique key alike."""
     warehouse = connect("duckdb:///:memory:")
     warehouse.execute("CREATE SCHEMA marts")
     before = (
@@ -847,7 +851,13 @@ def test_a_sums_model_adds_its_changed_keys_sums_now_and_takes_away_those_before
         )
         temporary(warehouse, "keys_0", "SELECT DISTINCT subscription_id FROM subs_delta")
         build_module.rebuild_sums(
-            warehouse, model, "keys_0", {"marts.subs": "subs_delta"}, dt.date(2026, 12, 1), "d"
+            warehouse,
+            model,
+            "keys_0",
+            {"marts.subs": "subs_delta"},
+            dt.date(2026, 12, 1),
+            "d",
+            uniques,
         )
         stored = sorted(warehouse.rows(f"SELECT * FROM {model.table}"))
         assert [row[:3] for row in stored] == [

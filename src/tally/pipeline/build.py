@@ -1029,6 +1029,7 @@ def rebuild_sums(
     deltas: Mapping[str, str],
     built: dt.date,
     delta: str,
+    uniques: Mapping[str, tuple[str, ...]] | None = None,
 ) -> None:
     """Rebuild a model whose rows are the sums of its CTE (``@range sums``) for the keys in
     the temporary table ``keys``: the CTE over those keys' rows of its inputs as they are
@@ -1039,8 +1040,11 @@ def rebuild_sums(
     depend on its rows alone, so the keys not among ``keys`` (none of whose rows changed)
     give the same sums either way: narrowing an input (``@reads``, with ``{keys}`` and
     ``{built}``, the stored build's horizon) only spares reading them. Exact for integer
-    and decimal sums (never floats: the CTE casts). An input's rows are read once, with
-    only the columns the model names (``named_columns``), by a plain semi-join: with so
+    and decimal sums (never floats: the CTE casts). ``uniques``: input -> the columns
+    naming one of its rows (its model's ``@unique``), by which the rows that came are told
+    from those read now (else by every column read, an ``EXCEPT ALL``). An input's rows
+    are read once, with only the columns the model names (``named_columns``), by a plain
+    semi-join: with so
     few columns DuckDB fetches them for the rows its filters keep alone (at 1M
     subscriptions, ~25,000 subscriptions' current MRR periods: 0.11 CPU s, against
     0.18-0.23 in two steps by row ids, ``keyed_rows``)."""
@@ -1057,14 +1061,20 @@ def rebuild_sums(
     made = []
     for number, table in enumerate(sorted(model.reads)):
         condition = conditions.get(table, "true")
-        columns = _summed_columns(warehouse, model, table, condition)
+        unique = (uniques or {}).get(table, ())
+        columns = _summed_columns(warehouse, model, table, condition, unique)
         rows = f"sums_input_{number}"  # read once, for both versions
         temporary(warehouse, rows, f"SELECT {columns} FROM {table} WHERE {condition}")
         made.append(rows)
         now[table] = f"SELECT {columns} FROM {rows}"
-        before[table] = pipeline_sql(
-            "rows_before", columns=columns, rows=rows, delta=deltas[table], condition=condition
-        )
+        parts = {"columns": columns, "rows": rows, "delta": deltas[table], "condition": condition}
+        if unique:
+            # (an EXCEPT ALL numbers the rows of both sides in a window: at 1M subscriptions
+            # attribution_channel's three inputs' cost ~0.07 CPU s more than a key's lookup)
+            key = ", ".join(unique)
+            before[table] = pipeline_sql("rows_before_by_key", key=f"({key})", given=key, **parts)
+        else:
+            before[table] = pipeline_sql("rows_before", **parts)
     temporary(warehouse, "sums_now", narrowed(contribution, now))
     temporary(warehouse, "sums_before", narrowed(contribution, before))
     temporary(
@@ -1084,16 +1094,18 @@ def rebuild_sums(
     done_with(warehouse, [*made, "sums_now", "sums_before", MERGED_SUMS])
 
 
-def _summed_columns(warehouse: Warehouse, model: Model, table: str, condition: str) -> str:
-    """The columns of ``table`` a sums model reads (those it names and its condition on
-    the table names; every one where it may read all): fetched by row ids, each column
-    kept is decompressed in every block (at 1M subscriptions the MRR periods of the day's
-    ~25,000 subscriptions, 16 columns: ~0.39 CPU s)."""
+def _summed_columns(
+    warehouse: Warehouse, model: Model, table: str, condition: str, unique: tuple[str, ...]
+) -> str:
+    """The columns of ``table`` a sums model reads (those it names, its condition on the
+    table names and the table's ``unique`` ones; every one where it may read all): each
+    column kept is decompressed for the rows read (at 1M subscriptions the MRR periods of
+    the day's ~25,000 subscriptions, 16 columns by row ids: ~0.39 CPU s; 4: ~0.09-0.17)."""
     columns = table_columns(warehouse, table)
     named = named_columns(model.sql, table)
     if named is None:
         return ", ".join(columns)
-    wanted = set(named) | set(_condition_columns(condition))
+    wanted = set(named) | set(_condition_columns(condition)) | set(unique)
     return ", ".join(c for c in columns if c in wanted)
 
 

@@ -338,7 +338,8 @@ def _rebuild_models(
                 keys = f"keys_{n}"
                 nothing = f"SELECT NULL AS {declared.column} WHERE false"
                 temporary(warehouse, keys, " UNION ".join(named) or nothing)
-                rebuild_sums(warehouse, model, keys, deltas, horizon, delta)
+                uniques = {m.table: m.range.unique for m in ranged if m.range and m.range.unique}
+                rebuild_sums(warehouse, model, keys, deltas, horizon, delta, uniques)
         elif declared.grain == "all" or _changed_everywhere(warehouse, model, changes, aside):
             replace_changed(warehouse, model, f"SELECT * FROM {model.table}", model.sql, delta)
         elif declared.grain == "each":
