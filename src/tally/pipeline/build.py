@@ -1007,7 +1007,15 @@ def _unsettled_stored(warehouse: Warehouse, model: Model, since: str) -> str:
     (``ROW_ID``): the rows that went are deleted by it (``replace_changed``), not matched by
     key over the whole table (subscription_mrr's ~11,000 among 6.2M at 1M subscriptions:
     0.13-0.18 -> 0.04 CPU s; benchmarks/daily_build_profile.py --analytics, 3 alternating
-    pairs, load 6-8)."""
+    pairs, load 6-8). Where that read's CPU goes there (``--operators``, load 2-5): ~80 %
+    fetching the 16 columns of the day's ~13,600 rows, which sit in 51 of the 53 row groups
+    (each column's every block decoded; no column above ~15 % of it), ~20 % finding their
+    row ids. Stored in order of (next_start IS NULL, period_end) (a copy of the bench's
+    warehouse rewritten so), the fetch reads 9 row groups, but the row ids cost ~5 times
+    as much (user_id, no longer grouped by subscription, loses its small dictionaries): the
+    statement's CPU did not move, and sorting the full build's 6.2M rows costs 1.5-2 CPU s.
+    Reading less than the rows' every block needs what they hold kept apart (a summary of
+    each subscription's latest MRR row, as subscription_last_periods is for the periods)."""
     parts = _settled_parts(model, since)
     if not warehouse.capabilities.row_ids:
         return pipeline_sql("unsettled_rows", rows=f"SELECT * FROM {model.table}", **parts)
