@@ -655,6 +655,38 @@ def _condition_columns(condition: str) -> tuple[str, ...]:
     return tuple(sorted({identifier.name for identifier in written}))
 
 
+@dataclass(frozen=True)
+class _Nodes:
+    """What ``named_columns`` looks for in a SQL's parse, gathered in one walk of it."""
+
+    tables: tuple[exp.Table, ...]  # every table reference
+    starred: frozenset[str]  # the aliases a ``alias.*`` is written with
+    names: frozenset[str]  # every identifier's name
+    joined_by_name: bool  # a NATURAL (or ASOF) join
+
+
+@lru_cache(maxsize=64)
+def _nodes(sql: str) -> _Nodes:
+    """The ``_Nodes`` of ``sql``, kept per SQL: ``named_columns`` asks for each table a
+    model reads, and walking the whole parse for each (once more per reference of the
+    table, for its stars) cost the subscriber daily build ~10 ms of its thread at 1M
+    subscriptions (the 112 model-input pairs of every model: 120 -> 16 ms)."""
+    tables: list[exp.Table] = []
+    starred: set[str] = set()
+    names: set[str] = set()
+    joined_by_name = False
+    for node in _parsed(sql).walk():
+        if isinstance(node, exp.Table):
+            tables.append(node)
+        elif isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
+            starred.add(node.table)
+        elif isinstance(node, exp.Identifier):
+            names.add(node.name)
+        elif isinstance(node, exp.Join) and node.args.get("method"):
+            joined_by_name = True
+    return _Nodes(tuple(tables), frozenset(starred), frozenset(names), joined_by_name)
+
+
 @lru_cache(maxsize=64)
 def named_columns(sql: str, table: str) -> tuple[str, ...] | None:
     """Every name ``sql`` writes that may be a column of ``table`` (more than the columns it
@@ -667,20 +699,18 @@ def named_columns(sql: str, table: str) -> tuple[str, ...] | None:
     which would give a daily build short of the full build's rows. A name left out is one
     written with another source's alias alone, or only as an alias, never bound to the
     table (sqlglot's scopes; every name is kept where they cannot be worked out)."""
-    tree = _parsed(sql)
-    for found in tree.find_all(exp.Table):
+    found_in = _nodes(sql)
+    for found in found_in.tables:
         if f"{found.db}.{found.name}" != table:
             continue
-        alias = found.alias_or_name
-        for star in tree.find_all(exp.Column):
-            if isinstance(star.this, exp.Star) and star.table == alias:
-                return None
+        if found.alias_or_name in found_in.starred:
+            return None
         select = found.find_ancestor(exp.Select)
         if select is None or any(isinstance(e, exp.Star) for e in select.expressions):
             return None
-    if any(join.args.get("method") for join in tree.find_all(exp.Join)):
+    if found_in.joined_by_name:
         return None  # NATURAL (or ASOF) joins match columns by name
-    names = {i.name for i in tree.find_all(exp.Identifier)}
+    names = found_in.names
     written = _written_with(sql)
     # (a name written otherwise is under None: kept)
     return tuple(sorted(n for n in names if None in written.get(n, {None}) or table in written[n]))
@@ -977,7 +1007,15 @@ def _unsettled_stored(warehouse: Warehouse, model: Model, since: str) -> str:
     (``ROW_ID``): the rows that went are deleted by it (``replace_changed``), not matched by
     key over the whole table (subscription_mrr's ~11,000 among 6.2M at 1M subscriptions:
     0.13-0.18 -> 0.04 CPU s; benchmarks/daily_build_profile.py --analytics, 3 alternating
-    pairs, load 6-8)."""
+    pairs, load 6-8). Where that read's CPU goes there (``--operators``, load 2-5): ~80 %
+    fetching the 16 columns of the day's ~13,600 rows, which sit in 51 of the 53 row groups
+    (each column's every block decoded; no column above ~15 % of it), ~20 % finding their
+    row ids. Stored in order of (next_start IS NULL, period_end) (a copy of the bench's
+    warehouse rewritten so), the fetch reads 9 row groups, but the row ids cost ~5 times
+    as much (user_id, no longer grouped by subscription, loses its small dictionaries): the
+    statement's CPU did not move, and sorting the full build's 6.2M rows costs 1.5-2 CPU s.
+    Reading less than the rows' every block needs what they hold kept apart (a summary of
+    each subscription's latest MRR row, as subscription_last_periods is for the periods)."""
     parts = _settled_parts(model, since)
     if not warehouse.capabilities.row_ids:
         return pipeline_sql("unsettled_rows", rows=f"SELECT * FROM {model.table}", **parts)
