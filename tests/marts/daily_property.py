@@ -6,7 +6,9 @@ A history is one user with one to three subscriptions, each a random story: a tr
 purchase, then renewals, grace periods paid late, billing retries recovered days later,
 full and partial refunds, plan changes that take effect at once, auto-renew turned off,
 moves to another country; some subscriptions appear in the status export too, and some
-only there (redemptions). Each transaction is delivered on its day, or days late (a
+only there (redemptions); the export sometimes restates a subscription's plan or country
+in place from a later day (so a period no billed row describes changes with no transaction
+of its own changing). Each transaction is delivered on its day, or days late (a
 backdated row), sometimes twice (in the same file, or again days later), sometimes
 revised in a later day's file (another amount, another time, another period, another
 subscription of the same user, another plan or another country). Several histories share
@@ -66,6 +68,7 @@ PARTS = 4  # the test modules test_daily_equals_full*.py (a test checks they are
 PLANS = {"PREMIUM_M": 68.0, "PREMIUM_HD_M": 88.0}
 OTHER_PLAN = {"PREMIUM_M": "PREMIUM_HD_M", "PREMIUM_HD_M": "PREMIUM_M"}
 OTHER_COUNTRY = {"HK": "SG", "SG": "HK"}
+RESTATED = ("plan", "country")
 CHANNELS = (
     ("iOS IAP", "App Store", "Store"),
     ("Android IAP", "Google Play", "Store"),
@@ -106,6 +109,10 @@ class Story:
     periods: list[tuple[int, int, str, str, str, int]] = field(default_factory=list)
     exported: bool = False
     billed: bool = True
+    # (from day, "plan" or "country"): the status export restates the subscription's plan or
+    # country in place from that day on (a period no billed row describes then changes with
+    # no transaction of its own changing)
+    restated: tuple[int, str] | None = None
 
 
 @st.composite
@@ -218,6 +225,8 @@ def histories(draw: st.DrawFn) -> list[tuple[Story, list[list[tuple[int, str]]]]
     for _ in range(draw(st.integers(1, 3))):
         start = draw(st.integers(first, LOADED - 1))
         story = draw(stories(start, country))
+        if story.exported and draw(st.integers(0, 3)) == 0:
+            story.restated = (start + draw(st.integers(1, 4)), draw(st.sampled_from(RESTATED)))
         told.append((story, [draw(deliveries()) for _ in story.rows]))
     return told
 
@@ -286,6 +295,10 @@ def _status_row(story: Story, day: int) -> dict | None:
     start, end, kind, plan, country, _ = known[-1]
     if day >= end + 7:
         return None
+    if story.restated is not None and day >= story.restated[0]:
+        what = story.restated[1]
+        plan = OTHER_PLAN[plan] if what == "plan" else plan
+        country = OTHER_COUNTRY[country] if what == "country" else country
     status = "grace_period" if kind == "grace" else "active" if day < end else "expired"
     payment = "free_trial" if kind == "trial" else "paying" if day < end else "none"
     return {

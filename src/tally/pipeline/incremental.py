@@ -602,7 +602,8 @@ def _loaded_change(
 ) -> Change:
     """A loaded table's rows in the partitions after ``horizon``. A snapshot (every
     partition restates every row) only changes by the rows its newest built partition did
-    not have, on every column but the load's own (``_`` ones): read ``aside``."""
+    not have, on every column but the load's own (``_`` ones), each with its partition day:
+    read ``aside``."""
     new = f"_partition_date > DATE '{horizon}'"
     if not snapshot:
         temporary(warehouse, delta, f"SELECT *, false AS _old FROM {table} WHERE {new}")
@@ -613,9 +614,8 @@ def _loaded_change(
         f"SELECT max(_partition_date) FROM {table} WHERE _partition_date <= DATE '{horizon}'"
     )[0][0]
     newest_built = f"_partition_date = DATE '{built}'" if built is not None else "false"
-    aside.temporary(
-        delta,
-        f"SELECT {listed}, false AS _old FROM {table} WHERE {new} "
-        f"EXCEPT SELECT {listed}, false FROM {table} WHERE {newest_built}",
+    change = pipeline_sql(
+        "snapshot_change", table=table, listed=listed, new=new, newest_built=newest_built
     )
+    aside.temporary(delta, change)
     return Change(delta, None, False)

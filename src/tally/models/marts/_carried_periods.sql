@@ -6,6 +6,8 @@
 SELECT
     subscription_id, user_id, country, platform, plan_code, product_id, channel,
     channel_sector, kind, period_start AS start_date, billed_end AS end_date, paid_on,
-    source_rank AS priority, source_time AS seen_at, continues
+    source_rank AS priority, source_time AS seen_at, continues,
+    -- older than any snapshot the day brings (the model's tie-break: the latest snapshot)
+    CAST(NULL AS DATE) AS snapshot_day
 FROM tails
 WHERE subscription_id IN (SELECT subscription_id FROM touched)

@@ -11,7 +11,9 @@
 --                 recovered the renewal during the grace period (those days are Grace period)
 --   kind          'trial', 'paid' or 'grace' (a grace-period notice not yet paid)
 -- Where several rows describe one period (same subscription and start day), a billed
--- transaction wins over a grace-period notice, which wins over the status export (latest);
+-- transaction wins over a grace-period notice, which wins over the status export (the
+-- latest expiry, then the latest snapshot: a period the export restates in place, same
+-- start and expiry with another plan or country, is as the newest day has it);
 -- two rows of the same rank and time (two purchases of one period at one moment) are
 -- ordered by what they say (latest end first, then plan, product, ...), so the choice never
 -- depends on the order the rows were read in (the daily build reads them in another).
@@ -80,7 +82,8 @@ described AS (
         start_date, end_date, transaction_date AS paid_on,
         CASE WHEN type = 'grace_period_start' THEN 2 ELSE 1 END AS priority,
         transaction_time AS seen_at,
-        type IN ('renewal', 'grace_period_start') AS continues
+        type IN ('renewal', 'grace_period_start') AS continues,
+        CAST(NULL AS DATE) AS snapshot_day
     FROM transactions
     WHERE type IN ('trial_start', 'purchase', 'renewal', 'grace_period_start')
     UNION ALL
@@ -94,7 +97,8 @@ described AS (
         CAST(s.current_period_start AT TIME ZONE z.timezone AS DATE) AS paid_on,
         3 AS priority,
         s.expiry_time AS seen_at,
-        s.current_period_start > s.start_time AS continues
+        s.current_period_start > s.start_time AS continues,
+        s._partition_date AS snapshot_day
     FROM staging.viu_premium_subscriber_status AS s
     JOIN marts.dim_country AS z ON z.code = s.country
 ),
@@ -111,7 +115,8 @@ chosen AS (
         FROM described
         QUALIFY row_number() OVER (
             PARTITION BY subscription_id, start_date ORDER BY priority, seen_at DESC,
-                end_date DESC, paid_on DESC, plan_code, product_id, kind, continues, country,
+                snapshot_day DESC NULLS LAST, end_date DESC, paid_on DESC, plan_code,
+                product_id, kind, continues, country,
                 platform, channel, channel_sector, user_id
         ) = 1
     ) AS one_row_per_period
