@@ -1082,9 +1082,8 @@ def rebuild_sums(
     naming one of its rows (its model's ``@unique``), by which the rows that came are told
     from those read now (else by every column read, an ``EXCEPT ALL``). An input's rows
     are read once, with only the columns the model names (``named_columns``), by a plain
-    semi-join: with so
-    few columns DuckDB fetches them for the rows its filters keep alone (at 1M
-    subscriptions, ~25,000 subscriptions' current MRR periods: 0.11 CPU s, against
+    semi-join: with so few columns DuckDB fetches them for the rows its filters keep alone
+    (at 1M subscriptions, ~25,000 subscriptions' current MRR periods: 0.11 CPU s, against
     0.18-0.23 in two steps by row ids, ``keyed_rows``)."""
     declared = model.range
     assert declared is not None and declared.summed is not None and declared.count is not None
