@@ -412,14 +412,22 @@ def _named_keys(model: Model, changes: dict[str, Change]) -> list[str]:
     rebuilt whole)."""
     declared = model.range
     assert declared is not None
-    conditions = dict(declared.reaches)
     named = []
     for table in sorted(model.reads - set(declared.every)):
         delta = changes[table].delta if table in changes else None
         if delta is not None:
-            where = f" WHERE {conditions[table]}" if table in conditions else ""
-            named.append(f"SELECT {declared.column} FROM {delta}{where}")
+            named.append(_keys_of(model, table, delta))
     return named
+
+
+def _keys_of(model: Model, table: str, delta: str) -> str:
+    """The SELECT of the keys an input's changed rows (``delta``) name: those meeting its
+    ``@reaches`` condition where it declares one."""
+    declared = model.range
+    assert declared is not None
+    condition = dict(declared.reaches).get(table)
+    where = f" WHERE {condition}" if condition else ""
+    return f"SELECT {declared.column} FROM {delta}{where}"
 
 
 def _summed_deltas(
@@ -451,14 +459,12 @@ def _summed_keys(
     ``_built_range``): a changed row of another such input returns None (rebuilt whole)."""
     declared = model.range
     assert declared is not None and declared.column is not None
-    conditions = dict(declared.reaches)
     named = []
     for table in sorted(model.reads):
         delta = changes[table].delta
         assert delta is not None  # (_summed_deltas)
         if declared.column in table_columns(warehouse, delta):
-            where = f" WHERE {conditions[table]}" if table in conditions else ""
-            named.append(f"SELECT {declared.column} FROM {delta}{where}")
+            named.append(_keys_of(model, table, delta))
         elif (table != BOUNDS or not declared.horizon) and _has_row(warehouse, delta):
             return None
     newest = warehouse.rows(f"SELECT horizon FROM {BOUNDS}")[0][0] if declared.horizon else None
