@@ -55,6 +55,7 @@ MODELS = (
     "marts.subscription_periods",
     "marts.plan_list_prices",
     "marts.subscription_list_prices",
+    "marts.dim_country_offset",
     "marts.subscription_mrr",
     "marts.dim_segment",
     "marts.subscription_revenue",

@@ -74,6 +74,7 @@ MODELS = (
     "marts.revenue_converted",
     "marts.plan_list_prices",
     "marts.subscription_list_prices",
+    "marts.dim_country_offset",
     "marts.subscription_mrr",
     "marts.dim_segment",
     "marts.mrr_movements",

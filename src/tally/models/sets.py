@@ -27,6 +27,7 @@ SUBSCRIBER_MODELS = (
 )
 # issue 23's marts built on them: currencies, MRR, cohorts, LTV, attribution
 ANALYTICS_MODELS = (
+    "marts.dim_country_offset",
     "marts.revenue_converted",
     "marts.plan_list_prices",
     "marts.subscription_list_prices",

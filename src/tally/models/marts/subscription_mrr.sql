@@ -44,6 +44,7 @@
 -- @reads staging.viu_premium_transactions_latest WHERE user_id IN {keys} AND type IN ('purchase', 'renewal') AND amount > 0
 -- @reads marts.subscription_periods WHERE user_id IN {keys}
 -- @reads marts.subscription_list_prices WHERE user_id IN {keys}
+-- @every marts.dim_country_offset
 -- @moves period_start: user_id, segment_id, amount, billed_days, mrr, to_reporting, mrr_reporting, previous_end, previous_mrr, previous_to_reporting, first_start
 -- @moves period_end: period_end
 -- next_start and user_prev_end move the marts as mrr_movements (the one date-ranged reader
@@ -78,31 +79,9 @@
 -- (each built alone on a copy of a built warehouse, alternating, load ~2); in its Spark-safe
 -- form below, its SELECT alone 10.75-11.70 -> 9.95-11.09 CPU s (benchmarks/
 -- model_variants_bench.py, four alternating pairs, three of them less, load 4-7).
--- Each country's UTC offset over its latest stretch without a change, from the zone's
--- offset at every UTC midnight from 2000 to 2040 (no zone changes its offset and back
--- within a day): a business day inside the stretch is the instant plus the offset, worked
--- out with arithmetic; one outside it (before the stretch; with daylight saving, whose
--- stretch is the months before 2040) is converted. DuckDB's time-zone conversion cost
--- 0.6 CPU s per column at 1M subscriptions (6.2M billed rows), the arithmetic ~0.1. The
--- offsets come from the warehouse's own conversion, so both ways give the same day
-WITH zone_days AS (
-    SELECT z.code, z.timezone, d.day,
-        epoch(CAST(d.day AT TIME ZONE z.timezone AS TIMESTAMP)) - epoch(d.day) AS utc_offset
-    FROM marts.dim_country AS z
-    CROSS JOIN generate_series(
-        TIMESTAMPTZ '2000-01-01 00:00:00+00', TIMESTAMPTZ '2040-01-01 00:00:00+00',
-        INTERVAL 1 DAY
-    ) AS d(day)
-),
-zones AS (
-    SELECT d.code, d.timezone, l.utc_offset, l.day AS steady_until,
-        coalesce(max(CASE WHEN d.utc_offset <> l.utc_offset THEN d.day END) + INTERVAL 1 DAY,
-            min(d.day)) AS steady_from
-    FROM zone_days AS d
-    JOIN zone_days AS l ON l.code = d.code AND l.day = TIMESTAMPTZ '2040-01-01 00:00:00+00'
-    GROUP BY d.code, d.timezone, l.utc_offset, l.day
-),
-billed AS (
+-- A business day by arithmetic inside the country's latest stretch without an offset
+-- change, converted outside it (marts.dim_country_offset says why and checks it)
+WITH billed AS (
     SELECT subscription_id, amount, currency, start_date, end_date - start_date AS billed_days
     FROM (
         -- the columns read below, named (not t.*): the daily build then fetches only these
@@ -117,7 +96,7 @@ billed AS (
                     + CAST(floor((epoch(t.period_end) + z.utc_offset) / 86400) AS INTEGER)
                 ELSE CAST(t.period_end AT TIME ZONE z.timezone AS DATE) END AS end_date
         FROM staging.viu_premium_transactions_latest AS t
-        JOIN zones AS z ON z.code = t.country
+        JOIN marts.dim_country_offset AS z ON z.code = t.country
         WHERE t.type IN ('purchase', 'renewal') AND t.amount > 0
     ) AS dated
 ),

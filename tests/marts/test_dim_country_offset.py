@@ -1,6 +1,6 @@
-"""The business day worked out with arithmetic (subscription_mrr, subscription_revenue): each
-country's UTC offset over its latest stretch without a change, and the day it gives there
-the same as the time-zone conversion's."""
+"""marts.dim_country_offset: each country's UTC offset over its zone's latest stretch without
+a change, and the day the arithmetic gives there (subscription_mrr, subscription_revenue) the
+same as the time-zone conversion's."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 MARTS = Path(__file__).parents[2] / "src" / "tally" / "models" / "marts"
+MODEL = MARTS / "dim_country_offset.sql"
 READERS = ("subscription_mrr.sql", "subscription_revenue.sql")
 # zones without daylight saving (Kathmandu's offset in quarter hours), with it (London),
 # and ones whose rules changed inside the sampled years: Sao Paulo's daylight saving ended
@@ -25,14 +26,6 @@ ZONES = {
 }
 
 
-def zones_sql(model: str) -> str:
-    """The model's two CTEs that find the stretches, as one WITH."""
-    text = (MARTS / model).read_text(encoding="utf-8")
-    start = text.index("WITH zone_days AS (")
-    end = text.index("\n),\n", text.index("zones AS (", start)) + len("\n)")
-    return text[start:end]
-
-
 def zones_of(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute("CREATE SCHEMA marts")
     connection.execute(
@@ -40,11 +33,14 @@ def zones_of(connection: duckdb.DuckDBPyConnection) -> None:
         + ", ".join(f"('{code}', '{zone}')" for code, zone in ZONES.items())
         + ") AS z(code, timezone)"
     )
-    connection.execute(f"CREATE TABLE zones AS {zones_sql(READERS[0])} SELECT * FROM zones")
+    connection.execute(f"CREATE TABLE zones AS {MODEL.read_text(encoding='utf-8')}")
 
 
-def test_the_readers_find_the_stretches_alike() -> None:
-    assert zones_sql(READERS[0]) == zones_sql(READERS[1])
+def test_the_readers_take_the_stretches_from_it_and_rebuild_whole_when_they_change() -> None:
+    for reader in READERS:
+        text = (MARTS / reader).read_text(encoding="utf-8")
+        assert "JOIN marts.dim_country_offset AS z ON z.code = t.country" in text
+        assert "-- @every marts.dim_country_offset" in text
 
 
 def test_a_stretch_gives_the_converted_day() -> None:
