@@ -11,8 +11,8 @@
 -- @every marts.dim_country_offset
 -- each transaction's business day worked out once, read by the rate join and the first paid
 -- day (written twice, DuckDB converted every row's time zone twice: the conversion was
--- about a third of this model's CPU; 0.39 -> 0.28 s at 200,000 subscriptions)
--- and by arithmetic inside the country's stretch without an offset change
+-- about a third of this model's CPU; 0.39 -> 0.28 s at 200,000 subscriptions); by
+-- arithmetic inside the country's stretch without an offset change, converted outside it
 -- (marts.dim_country_offset: at 1M subscriptions the conversion of 6.6M transaction
 -- times cost ~0.9 of this model's ~2.5 CPU s)
 WITH transactions AS (
